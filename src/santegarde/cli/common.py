@@ -1,0 +1,34 @@
+"""What every CLI command shares: the console and the translation of domain errors into sentences."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from santegarde.errors import SantegardeError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+EXIT_REFUSED = 2
+
+
+def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Print a domain error as the sentence it carries, and exit non-zero; never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except SantegardeError as exc:
+            err_console.print(f"[bold red]Error:[/] {exc}", markup=True, soft_wrap=True)
+            raise typer.Exit(EXIT_REFUSED) from None
+
+    return wrapper

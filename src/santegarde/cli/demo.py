@@ -1,0 +1,59 @@
+"""santegarde demo — the main job on the embedded default: a demo organisation on SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from santegarde.cli.common import console, friendly_errors
+from santegarde.demo import run_demo
+from santegarde.policy import dpia_required, dpo_required
+from santegarde.referentials.model import OrganisationProfile
+
+
+@friendly_errors
+def demo(
+    profile: Annotated[
+        OrganisationProfile, typer.Option("--profile", "-p", help="Kind of organisation")
+    ] = OrganisationProfile.PRACTICE,
+    directory: Annotated[Path, typer.Option("--dir", "-d", help="Where to create the demo organisation")] = Path(
+        "demo-org"
+    ),
+    patients: Annotated[int, typer.Option(help="Number of fictitious patients")] = 50,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic data (same seed, same data)")] = 2026,
+) -> None:
+    """Set up a demo organisation on SQLite and fill it with synthetic data, through policy."""
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+
+        def track(items: Iterable[Any], total: int) -> Iterator[Any]:
+            task = bar.add_task("Writing synthetic records through policy", total=total)
+            for item in items:
+                yield item
+                bar.advance(task)
+
+        report = run_demo(directory, profile.value, patients, seed, progress=track)
+    ref = report.referential
+    console.print(f"[bold]Demo {profile.value}[/] set up under {ref.id} — {ref.title}")
+    table = Table("resource", "stored", title="Synthetic records written through policy")
+    for resource_type, n in sorted(report.stored.items()):
+        table.add_row(resource_type, str(n))
+    console.print(table)
+    for reason, n in sorted(report.refused.items()):
+        console.print(f"[yellow]refused ×{n}[/] {reason}", soft_wrap=True)
+    for resource_type, n in sorted(report.skipped.items()):
+        console.print(f"not personal data, not stored: {resource_type} ×{n}")
+    for decision in (dpia_required(ref, {}), dpo_required(ref, {})):
+        console.print(str(decision), soft_wrap=True)
+    console.print(f"\nConfiguration: {report.config_path}\nNext: santegarde config check --config {report.config_path}")

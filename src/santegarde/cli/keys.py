@@ -1,0 +1,63 @@
+"""santegarde keys init | rotate | rotate-master — the key-management procedure (COM-CRY-1)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from santegarde.cli.common import console, friendly_errors
+from santegarde.cli.organisation import ConfigOption
+from santegarde.config import CONFIG_NAME, load
+from santegarde.crypto import KeyFamily, create_keyring, create_keystore, load_keyring, open_keystore
+from santegarde.crypto.keyring import rotate_master_key
+from santegarde.runtime import PASSPHRASE_ENV
+
+app = typer.Typer(
+    help="Keys: create the keystore and keyring, rotate data keys or the master key.", no_args_is_help=True
+)
+
+
+def ask_passphrase(prompt: str = "Keystore passphrase", *, confirm: bool = False, env: str = PASSPHRASE_ENV) -> str:
+    """From the environment variable if set (jobs, CI), else typed without echo; never an argument."""
+    value = os.environ.get(env)
+    if value:
+        return value
+    return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
+
+
+@app.command("init")
+@friendly_errors
+def init_keys(config: ConfigOption = Path(CONFIG_NAME)) -> None:
+    """Create the passphrase-protected keystore and a data key for every family."""
+    keydir = Path(load(config).keyring_path)
+    master = create_keystore(keydir, ask_passphrase(confirm=True))
+    ring = create_keyring(master, keydir)
+    console.print(f"Keystore and keyring created in {keydir}: " + ", ".join(f.value for f in ring.keys))
+
+
+@app.command("rotate")
+@friendly_errors
+def rotate(
+    family: Annotated[KeyFamily, typer.Argument(help="The data-key family to rotate")],
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Add a new version of a family's data key; values under older versions stay readable."""
+    keydir = Path(load(config).keyring_path)
+    ring = load_keyring(open_keystore(keydir, ask_passphrase()), keydir)
+    version = ring.rotate(family)
+    ring.save(keydir)
+    console.print(f"The {family.value} key is now at version {version}; older versions are kept for reading.")
+
+
+@app.command("rotate-master")
+@friendly_errors
+def rotate_master(config: ConfigOption = Path(CONFIG_NAME)) -> None:
+    """Re-wrap every data key under a master key from a new passphrase."""
+    keydir = Path(load(config).keyring_path)
+    old = ask_passphrase("Current passphrase")
+    new = ask_passphrase("New passphrase", confirm=True, env="SANTEGARDE_NEW_PASSPHRASE")
+    ring = rotate_master_key(keydir, old, new)
+    console.print(f"Every data key ({sum(len(v) for v in ring.keys.values())} versions) is re-wrapped.")

@@ -1,0 +1,22 @@
+"""The ``santegarde`` command."""
+
+from __future__ import annotations
+
+import typer
+
+from santegarde.cli import audit, demo, keys, organisation, policy, referential, trace
+
+app = typer.Typer(
+    name="santegarde",
+    help="French health-data processing compliant with the CNIL health référentiels by construction.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(referential.app, name="referential")
+app.add_typer(organisation.config_app, name="config")
+app.add_typer(policy.app, name="policy")
+app.add_typer(keys.app, name="keys")
+app.add_typer(audit.app, name="audit")
+app.command()(organisation.init)
+app.command()(trace.trace)
+app.command()(demo.demo)

@@ -1,0 +1,98 @@
+"""The organisation's configuration: which référentiel it applies, its choices and its deviations.
+
+The file is YAML (``santegarde.yaml``), validated with ``extra="forbid"`` like the référentiels.
+Choices answer what the text leaves to the controller; deviations depart from the text and each
+must carry a written justification (COM-REF-2).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from santegarde.referentials.model import (
+    Art6Basis,
+    Art9Condition,
+    CategoryKind,
+    Duration,
+    OrganisationProfile,
+    Sensitivity,
+)
+
+Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Contact(Strict):
+    name: str
+    email: str | None = None
+    phone: str | None = None
+    address: str | None = None
+
+
+class Organisation(Strict):
+    name: str
+    siret: str | None = None
+    finess: str | None = None
+    address: str | None = None
+    controller: Contact
+    dpo: Contact | None = None
+
+
+class ChoiceAnswer(Strict):
+    value: str | bool
+    justification: str | None = None
+
+
+class Justified(Strict):
+    justification: str = Field(default="", description="Why the organisation departs from the référentiel")
+
+
+class RetentionDeviation(Justified):
+    rule: Identifier
+    active: Duration | None = None
+    archive: Duration | None = None
+
+
+class LegalBasisDeviation(Justified):
+    purpose: Identifier
+    art6: Art6Basis
+    art9: Art9Condition | None = None
+
+
+class ExtraCategory(Justified):
+    id: Identifier
+    name: str
+    kind: CategoryKind
+    sensitivity: Sensitivity
+    purposes: list[Identifier]
+    profiles: list[Identifier] = Field(default_factory=list, description="Profiles that may read and write it")
+
+
+class MeasureStatus(Justified):
+    code: str
+    status: Literal["implemented", "equivalent", "not_necessary", "not_implemented"]
+
+
+class Deviations(Strict):
+    retention: list[RetentionDeviation] = Field(default_factory=list)
+    legal_basis: list[LegalBasisDeviation] = Field(default_factory=list)
+    extra_data: list[ExtraCategory] = Field(default_factory=list)
+    measures: list[MeasureStatus] = Field(default_factory=list)
+
+
+class OrganisationConfig(Strict):
+    version: Literal[1] = 1
+    profile: OrganisationProfile
+    referential: str
+    organisation: Organisation
+    database_url: str
+    audit_database_url: str = Field(description="The audit trail's own database, apart from the records")
+    keyring_path: str
+    facts: dict[Identifier, float | int | bool] = Field(default_factory=dict)
+    choices: dict[Identifier, ChoiceAnswer] = Field(default_factory=dict)
+    deviations: Deviations = Field(default_factory=Deviations)

@@ -1,0 +1,18 @@
+"""Decisions from the référentiel data: access, rights, DPIA/DPO triggers."""
+
+from santegarde.policy.decisions import AccessRequest, Decision, decide
+from santegarde.policy.rights import RightDecision, RightsUndecidable, right_applies, rights_for
+from santegarde.policy.triggers import TriggerDecision, dpia_required, dpo_required
+
+__all__ = [
+    "AccessRequest",
+    "Decision",
+    "RightDecision",
+    "RightsUndecidable",
+    "TriggerDecision",
+    "decide",
+    "dpia_required",
+    "dpo_required",
+    "right_applies",
+    "rights_for",
+]

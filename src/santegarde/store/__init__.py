@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy 2 + Alembic, SQLite by default, PostgreSQL by URL."""

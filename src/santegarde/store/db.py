@@ -1,0 +1,65 @@
+"""Database engines and migrations: SQLite (WAL) by default, PostgreSQL (psycopg 3) by URL."""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from santegarde.errors import SantegardeError
+
+
+class DatabaseUrlError(SantegardeError, ValueError):
+    pass
+
+
+def normalise_url(url: str) -> str:
+    """Accept postgres:// and postgresql:// URLs and make them use psycopg 3."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise DatabaseUrlError(
+            f"'{url}' is not a database URL; use sqlite:///path/to/file.db or postgresql://user@host/db"
+        ) from exc
+    if parsed.drivername in ("postgres", "postgresql"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise DatabaseUrlError(f"santegarde runs on SQLite or PostgreSQL, not on '{parsed.get_backend_name()}'")
+    return parsed.render_as_string(hide_password=False)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    engine = create_engine(normalise_url(url), future=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def alembic_config(engine: Engine, package: str = "santegarde.store") -> Config:
+    """Alembic configuration for the migrations shipped in ``package``/migrations."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files(package) / "migrations"))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def migrate(engine: Engine, revision: str = "head", package: str = "santegarde.store") -> None:
+    """Bring the schema of ``package`` (the records by default, or santegarde.audit) to ``revision``."""
+    command.upgrade(alembic_config(engine, package), revision)
+
+
+def tables(engine: Engine) -> set[str]:
+    return set(inspect(engine).get_table_names())

@@ -1,0 +1,80 @@
+"""Key management and audit commands end to end, through an initialised organisation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete
+from typer.testing import CliRunner
+
+from santegarde.audit.tables import entry
+from santegarde.audit.trail import AuditEvent
+from santegarde.cli.main import app
+from santegarde.runtime import open_organisation
+
+PASS = "a long enough test passphrase"
+
+
+@pytest.fixture
+def org(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SANTEGARDE_PASSPHRASE", PASS)
+    directory = tmp_path / "org"
+    result = runner.invoke(app, ["init", "--profile", "practice", "--dir", str(directory), "--name", "Cabinet Test"])
+    assert result.exit_code == 0, result.output
+    config = directory / "santegarde.yaml"
+    assert runner.invoke(app, ["keys", "init", "--config", str(config)]).exit_code == 0
+    return config
+
+
+def _append(config: Path, n: int) -> None:
+    org = open_organisation(config, PASS)
+    for i in range(n):
+        org.audit.append(AuditEvent("u1", "practitioner", "read", "Observation", f"o{i}", "medical_record", True,
+                                    "accessors.practitioner.access[0]", "6", "success"))
+    org.close()
+
+
+def test_keys_rotate_and_wrong_passphrase(runner: CliRunner, org: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = runner.invoke(app, ["keys", "rotate", "health", "--config", str(org)])
+    assert result.exit_code == 0 and "version 2" in result.output
+    monkeypatch.setenv("SANTEGARDE_PASSPHRASE", "not the right passphrase")
+    wrong = runner.invoke(app, ["keys", "rotate", "health", "--config", str(org)])
+    assert wrong.exit_code == 2 and "passphrase is wrong" in wrong.output
+
+
+def test_second_keys_init_refused(runner: CliRunner, org: Path) -> None:
+    again = runner.invoke(app, ["keys", "init", "--config", str(org)])
+    assert again.exit_code == 2 and "never overwritten" in again.output
+
+
+def test_audit_verify_detects_deletion(runner: CliRunner, org: Path) -> None:
+    _append(org, 5)
+    ok = runner.invoke(app, ["audit", "verify", "--config", str(org)])
+    assert ok.exit_code == 0 and "intact: 5 entries" in ok.output
+    trail = open_organisation(org, PASS)
+    with trail.audit.engine.begin() as conn:
+        conn.execute(delete(entry).where(entry.c.seq == 2))
+    trail.close()
+    broken = runner.invoke(app, ["audit", "verify", "--config", str(org)])
+    assert broken.exit_code == 2 and "NOT intact" in broken.output
+
+
+def test_audit_export_and_status(runner: CliRunner, org: Path) -> None:
+    _append(org, 2)
+    exported = runner.invoke(app, ["audit", "export", "--config", str(org)])
+    assert exported.exit_code == 0 and exported.output.count('"AuditEvent"') == 2
+    status = runner.invoke(app, ["audit", "status", "--config", str(org)])
+    assert "has ever been run" in status.output
+    review = runner.invoke(app, ["audit", "review", "--reviewer", "dpo", "--config", str(org)])
+    assert review.exit_code == 0 and '"entries": 2' in review.output
+    bad = runner.invoke(app, ["audit", "purge", "--months", "24", "--config", str(org)])
+    assert bad.exit_code == 2 and "at most 1 year" in bad.output
+
+
+def test_no_keys_refuses_to_open(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SANTEGARDE_PASSPHRASE", PASS)
+    directory = tmp_path / "nokeys"
+    assert runner.invoke(app, ["init", "--profile", "practice", "--dir", str(directory)]).exit_code == 0
+    result = runner.invoke(app, ["audit", "verify", "--config", str(directory / "santegarde.yaml")])
+    assert result.exit_code == 2 and "refuses to run without keys" in result.output
