@@ -111,6 +111,7 @@ def init_organisation(
     engine = make_engine(config.database_url)
     try:
         migrate(engine)
+        migrate(engine, package="santegarde.identity")
         with engine.begin() as conn:
             conn.execute(organisation.delete())
             conn.execute(

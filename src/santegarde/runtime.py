@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
 
-from santegarde.audit.trail import AuditTrail
+from santegarde.audit.trail import AuditEvent, AuditTrail
 from santegarde.config import OrganisationConfig, effective_referential, load
 from santegarde.crypto import KeyFamily, Keyring, KeystoreError, load_keyring, open_keystore
+from santegarde.identity.context import IdentityContext, IdentitySettings, Tracer
 from santegarde.referentials import loader
 from santegarde.referentials.model import Referential
 from santegarde.store.db import make_engine
@@ -51,3 +53,40 @@ def open_organisation(config_path: Path, passphrase: str) -> Organisation:
     _, seal_key = ring.key(KeyFamily.AUDIT_SEAL)
     audit = AuditTrail(make_engine(config.audit_database_url), seal_key)
     return Organisation(config_path, config, ref, ring, make_engine(config.database_url), audit)
+
+
+def audit_tracer(org: Organisation) -> Tracer:
+    """Identity events into the organisation's audit trail: references and outcomes only, never a secret."""
+
+    def trace(action: str, outcome: str, *, actor: str, source: str, rule: str, detail: str = "") -> None:
+        org.audit.append(
+            AuditEvent(
+                actor=actor,
+                profile="",
+                operation=f"identity.{action}",
+                resource_type="Account",
+                resource_id=detail,
+                purpose="access_control",
+                allowed=outcome == "success",
+                rule=rule,
+                section="",
+                outcome=outcome,
+                source=source,
+                referential=org.referential.id,
+            )
+        )
+
+    return trace
+
+
+def identity_settings(config: OrganisationConfig) -> IdentitySettings:
+    """The organisation's access settings (config ``access``) as the identity package takes them."""
+    return IdentitySettings(
+        idle_limits={name: timedelta(minutes=m) for name, m in config.access.idle_minutes.items()},
+        session_lifetime=timedelta(hours=config.access.session_hours),
+        charter_version=config.access.charter_version,
+    )
+
+
+def identity_context(org: Organisation) -> IdentityContext:
+    return IdentityContext(org.engine, org.referential, org.keyring, audit_tracer(org), identity_settings(org.config))

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -13,29 +11,19 @@ import typer
 
 from santegarde.audit.review import close_anomaly, overdue_warning, report, start_review, to_json
 from santegarde.cli.common import EXIT_REFUSED, console, err_console, friendly_errors
-from santegarde.cli.keys import ask_passphrase
+from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME
 from santegarde.errors import SantegardeError
-from santegarde.runtime import Organisation, open_organisation
 
 app = typer.Typer(help="The audit trail: verify it, review it, export it, purge it.", no_args_is_help=True)
-
-
-@contextmanager
-def _organisation(config: Path) -> Iterator[Organisation]:
-    org = open_organisation(config, ask_passphrase())
-    try:
-        yield org
-    finally:
-        org.close()
 
 
 @app.command()
 @friendly_errors
 def verify(config: ConfigOption = Path(CONFIG_NAME)) -> None:
     """Check the whole trail; exits 2 on any edited, deleted, inserted, re-ordered or truncated entry."""
-    with _organisation(config) as org:
+    with opened(config) as org:
         result = org.audit.verify()
     if result.intact:
         console.print(f"The audit trail is intact: {result.entries} entries, {result.checkpoints} sealed checkpoints.")
@@ -53,7 +41,7 @@ def review(
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Look for anomalies since the last review and print the report."""
-    with _organisation(config) as org:
+    with opened(config) as org:
         review_id = start_review(org.audit, reviewer)
         with org.audit.engine.connect() as conn:
             typer.echo(to_json(report(conn, review_id)))
@@ -68,7 +56,7 @@ def close(
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Close one anomaly with a comment; the review closes when its last anomaly does."""
-    with _organisation(config) as org, org.audit.engine.begin() as conn:
+    with opened(config) as org, org.audit.engine.begin() as conn:
         close_anomaly(conn, anomaly, operator, comment)
     console.print(f"Anomaly {anomaly} closed.")
 
@@ -77,7 +65,7 @@ def close(
 @friendly_errors
 def status(config: ConfigOption = Path(CONFIG_NAME)) -> None:
     """Say whether a review of the traces is due (at least every two months)."""
-    with _organisation(config) as org, org.audit.engine.connect() as conn:
+    with opened(config) as org, org.audit.engine.connect() as conn:
         warning = overdue_warning(conn)
     console.print(warning or "The last review of the traces is less than two months old.")
 
@@ -86,7 +74,7 @@ def status(config: ConfigOption = Path(CONFIG_NAME)) -> None:
 @friendly_errors
 def export(config: ConfigOption = Path(CONFIG_NAME)) -> None:
     """Print the trail as a FHIR Bundle of AuditEvent resources (references only)."""
-    with _organisation(config) as org:
+    with opened(config) as org:
         events = list(org.audit.as_fhir_audit_events())
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": e} for e in events]}
     typer.echo(json.dumps(bundle, ensure_ascii=False, indent=2))
@@ -101,6 +89,6 @@ def purge(
     """Delete traces older than the retention, keeping the rest verifiable (COM-LOG-3)."""
     if not 6 <= months <= 12:
         raise SantegardeError("traces are kept at least 6 months and at most 1 year: choose --months from 6 to 12")
-    with _organisation(config) as org:
+    with opened(config) as org:
         removed = org.audit.purge(datetime.now(UTC) - timedelta(days=round(months * 30.44)))
     console.print(f"{removed} entries older than {months} months purged; the rest stays verifiable.")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +15,7 @@ from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME, load
 from santegarde.crypto import KeyFamily, create_keyring, create_keystore, load_keyring, open_keystore
 from santegarde.crypto.keyring import rotate_master_key
-from santegarde.runtime import PASSPHRASE_ENV
+from santegarde.runtime import PASSPHRASE_ENV, Organisation, open_organisation
 
 app = typer.Typer(
     help="Keys: create the keystore and keyring, rotate data keys or the master key.", no_args_is_help=True
@@ -26,6 +28,16 @@ def ask_passphrase(prompt: str = "Keystore passphrase", *, confirm: bool = False
     if value:
         return value
     return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
+
+
+@contextmanager
+def opened(config: Path) -> Iterator[Organisation]:
+    """The organisation of ``config``, opened with its keys for the duration of one command."""
+    org = open_organisation(config, ask_passphrase())
+    try:
+        yield org
+    finally:
+        org.close()
 
 
 @app.command("init")

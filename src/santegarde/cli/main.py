@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from santegarde.cli import audit, demo, keys, organisation, policy, referential, trace
+from santegarde.cli import audit, demo, keys, organisation, policy, referential, trace, users
 
 app = typer.Typer(
     name="santegarde",
@@ -17,6 +17,8 @@ app.add_typer(organisation.config_app, name="config")
 app.add_typer(policy.app, name="policy")
 app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
+app.add_typer(users.app, name="user")
+app.add_typer(users.review_app, name="review")
 app.command()(organisation.init)
 app.command()(trace.trace)
 app.command()(demo.demo)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from santegarde.referentials.model import (
     Art6Basis,
@@ -85,6 +85,29 @@ class Deviations(Strict):
     measures: list[MeasureStatus] = Field(default_factory=list)
 
 
+class Access(Strict):
+    """Sessions and logins (COM-AUT-4): inactivity limits per workstation class, session lifetime, charter."""
+
+    idle_minutes: dict[Identifier, int] = Field(
+        default_factory=lambda: {"public_area": 5, "office": 15},
+        description="Inactivity before a session locks, per workstation class",
+    )
+    session_hours: int = Field(12, ge=1, le=24)
+    charter_version: str = "1"
+
+    @model_validator(mode="after")
+    def _public_area_limit(self) -> Access:
+        public = self.idle_minutes.get("public_area")
+        if public is None or not 1 <= public <= 5:
+            raise ValueError(
+                "access.idle_minutes.public_area must be between 1 and 5: sessions on workstations in areas open "
+                "to the public lock after at most five minutes of inactivity"
+            )
+        if any(minutes < 1 or minutes > 240 for minutes in self.idle_minutes.values()):
+            raise ValueError("every access.idle_minutes value must be between 1 and 240 minutes")
+        return self
+
+
 class OrganisationConfig(Strict):
     version: Literal[1] = 1
     profile: OrganisationProfile
@@ -96,3 +119,4 @@ class OrganisationConfig(Strict):
     facts: dict[Identifier, float | int | bool] = Field(default_factory=dict)
     choices: dict[Identifier, ChoiceAnswer] = Field(default_factory=dict)
     deviations: Deviations = Field(default_factory=Deviations)
+    access: Access = Field(default_factory=Access)

@@ -1,0 +1,1 @@
+"""Identity: who is asking — accounts, passwords, second factors, lockout, sessions, grants and reviews."""

@@ -1,0 +1,171 @@
+"""Grants of a référentiel profile to an account (COM-ACC-1..2, AAC-SEC-HAB-1, EDS-SEC-HAB-1..6).
+
+Profiles are the référentiel's accessors, never a list in code. Each grant names who validated
+it; a profile the text marks time-limited needs an end date; under the warehouse text a profile
+that reaches data is validated by a governance body (a line manager only validates engineers
+and administrators, whose profile reaches no data). Withdrawal takes effect at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.engine import Row
+
+from santegarde.identity import accounts
+from santegarde.identity.clock import aware
+from santegarde.identity.context import IdentityContext
+from santegarde.identity.errors import GrantError
+from santegarde.identity.tables import grant, user
+from santegarde.referentials.model import OrganisationProfile
+
+VALIDATOR_ROLES = ("controller", "governance_body", "line_manager")
+
+
+@dataclass(frozen=True)
+class Grant:
+    id: int
+    login: str
+    profile: str
+    validated_by: str
+    validator_role: str
+    reason: str
+    project: str | None
+    starts_at: datetime
+    ends_at: datetime | None
+    revoked_at: datetime | None
+
+    def active(self, now: datetime) -> bool:
+        return self.revoked_at is None and self.starts_at <= now and (self.ends_at is None or now < self.ends_at)
+
+
+def _from_row(row: Row) -> Grant:
+    return Grant(
+        row.id,
+        row.login,
+        row.profile,
+        row.validated_by,
+        row.validator_role,
+        row.reason,
+        row.project,
+        aware(row.starts_at),
+        aware(row.ends_at) if row.ends_at else None,
+        aware(row.revoked_at) if row.revoked_at else None,
+    )
+
+
+def _query():  # type: ignore[no-untyped-def]
+    return select(grant, user.c.login).join(user, user.c.id == grant.c.user_id)
+
+
+def give(
+    ctx: IdentityContext,
+    login: str,
+    profile: str,
+    *,
+    validated_by: str,
+    validator_role: str,
+    reason: str,
+    ends_at: datetime | None = None,
+    project: str | None = None,
+    by: str,
+) -> Grant:
+    ref = ctx.referential
+    accessor = ref.accessor(profile)
+    if accessor is None:
+        raise GrantError(
+            f"'{profile}' is not a profile of {ref.id}; its profiles are: " + ", ".join(a.id for a in ref.accessors)
+        )
+    if validator_role not in VALIDATOR_ROLES:
+        raise GrantError(f"The validator's role must be one of {', '.join(VALIDATOR_ROLES)}, not '{validator_role}'.")
+    if not validated_by.strip() or len(reason.strip()) < 5:
+        raise GrantError(
+            "A grant names who validated it (--validated-by) and why (--reason): authorisations are documented."
+        )
+    now = ctx.now()
+    if accessor.time_limited and ends_at is None:
+        raise GrantError(
+            f"The profile '{profile}' is time-limited under {ref.id} (§{accessor.section}): give an end date (--until)."
+        )
+    if ends_at is not None and ends_at <= now:
+        raise GrantError("The end date of a grant must be in the future.")
+    reaches_data = bool(accessor.access)
+    if (
+        ref.organisation_profile is OrganisationProfile.WAREHOUSE
+        and reaches_data
+        and validator_role != "governance_body"
+    ):
+        raise GrantError(
+            f"Under {ref.id} a profile that reaches data ('{profile}') is validated by a governance body; "
+            "a line manager only validates engineers and administrators."
+        )
+    warehouse = ref.organisation_profile is OrganisationProfile.WAREHOUSE
+    if warehouse and accessor.time_limited and not project:
+        raise GrantError(
+            f"Under {ref.id} the profile '{profile}' works for one project, in its own workspace: give it (--project)."
+        )
+    with ctx.engine.begin() as conn:
+        row = accounts.get(conn, login)
+        if row.status != "active":
+            raise GrantError(f"The account '{login}' is disabled; it cannot receive a grant.")
+        if row.kind == "technical" and accessor.health_data and reaches_data:
+            raise GrantError("A technical account cannot hold a profile that reaches health data.")
+        new_id = conn.execute(
+            insert(grant)
+            .values(
+                user_id=row.id,
+                profile=profile,
+                validated_by=validated_by.strip(),
+                validator_role=validator_role,
+                reason=reason.strip(),
+                project=project,
+                starts_at=now,
+                ends_at=ends_at,
+                created_at=now,
+            )
+            .returning(grant.c.id)
+        ).scalar_one()
+        result = _from_row(conn.execute(_query().where(grant.c.id == new_id)).one())
+    ctx.trace(
+        "grant.give",
+        "success",
+        actor=by,
+        source="admin",
+        rule="COM-ACC-2",
+        detail=f"grant {new_id}: account {row.id} as {profile}",
+    )
+    return result
+
+
+def revoke(ctx: IdentityContext, grant_id: int, reason: str, *, by: str) -> Grant:
+    if len(reason.strip()) < 5:
+        raise GrantError("Say why the grant is withdrawn (--reason).")
+    with ctx.engine.begin() as conn:
+        row = conn.execute(_query().where(grant.c.id == grant_id)).first()
+        if row is None:
+            raise GrantError(f"There is no grant {grant_id}; see `santegarde user list --grants`.")
+        if row.revoked_at is not None:
+            raise GrantError(f"Grant {grant_id} was already withdrawn.")
+        conn.execute(update(grant).where(grant.c.id == grant_id).values(revoked_at=ctx.now(), revoked_reason=reason))
+        result = _from_row(conn.execute(_query().where(grant.c.id == grant_id)).one())
+    ctx.trace("grant.revoke", "success", actor=by, source="admin", rule="COM-ACC-2", detail=f"grant {grant_id}")
+    return result
+
+
+def for_user(conn: Connection, user_id: int) -> list[Grant]:
+    return [_from_row(r) for r in conn.execute(_query().where(grant.c.user_id == user_id).order_by(grant.c.id))]
+
+
+def active_for_user(conn: Connection, user_id: int, now: datetime) -> list[Grant]:
+    return [g for g in for_user(conn, user_id) if g.active(now)]
+
+
+def all_grants_in(conn: Connection) -> list[Grant]:
+    return [_from_row(r) for r in conn.execute(_query().order_by(grant.c.id))]
+
+
+def all_grants(ctx: IdentityContext) -> list[Grant]:
+    with ctx.engine.connect() as conn:
+        return all_grants_in(conn)

@@ -1,0 +1,405 @@
+"""Login and server-side sessions (COM-AUT-2..4, AAC-SEC-AUT-1..5, EDS-SEC-AUT-1, EDS-SEC-LOG-5, EDS-SEC-SEN-2).
+
+A session is a random token that only the client holds (the database keeps its SHA-256); it is
+carried in a cookie or header, never in a URL. It expires, and it locks itself after the
+inactivity limit of its workstation class (5 minutes in areas open to the public); unlocking
+needs the password again. Before a session can reach data, every pending step is done: a
+password change after a reset, the confidentiality charter and logging notice, the choice of
+one profile when the account holds several, and the second factor where the référentiel needs it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.engine import Row
+
+from santegarde.identity import accounts, grants
+from santegarde.identity.clock import aware
+from santegarde.identity.context import IdentityContext
+from santegarde.identity.errors import AccountError, LoginRefused, SessionLocked, SessionRefused, StepRequired
+from santegarde.identity.oidc import PscIdentity
+from santegarde.identity.tables import charter_acceptance, session, user
+from santegarde.identity.throttle import Blocked, account_key, source_key
+from santegarde.identity.totp import InvalidCode, confirm_enrolment
+from santegarde.referentials.model import OrganisationProfile, Referential, Sensitivity
+
+REFUSED = "The login or the password is not correct."
+STEP_MESSAGES = {
+    "password_change": "Your password was reset: choose a new one before anything else.",
+    "charter": "Read and accept the confidentiality charter and the notice that access is traced before anything else.",
+    "profile": "Your account holds several profiles: choose the one you work under for this session.",
+    "second_factor": "Health data needs a two-factor session: give the code of your authenticator app.",
+}
+
+
+def second_factor_required(ref: Referential, sensitivity: Sensitivity | None) -> bool:
+    """Health data always needs two factors; under the warehouse and compassionate-access texts, every access."""
+    if ref.organisation_profile in (OrganisationProfile.WAREHOUSE, OrganisationProfile.COMPASSIONATE):
+        return True
+    return sensitivity is Sensitivity.SPECIAL
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    token: str
+    pending: tuple[str, ...]
+    profiles: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SessionContext:
+    """Who is asking, as the policy and the audit trail need it."""
+
+    user_id: int
+    login: str
+    profile: str | None
+    grant_id: int | None
+    project: str | None
+    factors: int
+    method: str
+    pending: tuple[str, ...]
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _refuse(ctx: IdentityContext, conn: Connection, keys: list[str], now: datetime, source: str, actor: str) -> None:
+    for key in keys:
+        failure = ctx.throttle.fail(conn, key, now)
+        if failure.blocked_until is not None:
+            ctx.trace(
+                "login.block",
+                "denied",
+                actor=actor,
+                source=source,
+                rule="AAC-SEC-AUT-5",
+                detail=f"{key.split(':')[0]} blocked until {failure.blocked_until.isoformat()}",
+            )
+
+
+def login(ctx: IdentityContext, login_name: str, password: str, *, source: str, workstation_class: str) -> LoginResult:
+    """Check the password (first factor) and open a session with its pending steps."""
+    if workstation_class not in ctx.settings.idle_limits:
+        raise LoginRefused(
+            f"Unknown workstation class '{workstation_class}'; use one of: {', '.join(ctx.settings.idle_limits)}."
+        )
+    now = ctx.now()
+    with ctx.engine.begin() as conn:
+        row = accounts.find(conn, login_name)
+        keys = [account_key(row.id if row else None, login_name), source_key(source)]
+        actor = row.login if row else "unknown-login"
+        try:
+            ctx.throttle.check(conn, keys, now)
+        except Blocked:
+            ctx.trace("login", "denied", actor=actor, source=source, rule="AAC-SEC-AUT-5", detail="blocked")
+            raise
+        verification = ctx.hashing.verify(row.password_hash if row else None, password)
+        if row is None or not verification.ok or row.status != "active" or row.kind != "person":
+            why = "bad credentials" if row is None or not verification.ok else f"account {row.status}/{row.kind}"
+            _refuse(ctx, conn, keys, now, source, actor)
+            ctx.trace("login", "denied", actor=actor, source=source, rule="COM-AUT-2", detail=why)
+            failed = True
+        else:
+            failed = False
+            if verification.needs_rehash:
+                conn.execute(update(user).where(user.c.id == row.id).values(password_hash=ctx.hashing.hash(password)))
+            ctx.throttle.succeed(conn, keys[0])
+    if failed:
+        # Outside the transaction so the failure counters are committed before the refusal.
+        raise LoginRefused(REFUSED)
+    assert row is not None
+    result = _open(ctx, row, factors=1, method="password", source=source, workstation_class=workstation_class)
+    ctx.trace("login", "success", actor=row.login, source=source, rule="COM-AUT-2", detail="first factor")
+    return result
+
+
+def psc_login(ctx: IdentityContext, identity: PscIdentity, *, source: str, workstation_class: str) -> LoginResult:
+    """Pro Santé Connect (e-CPS/CPS, eIDAS substantial): a two-factor session for the account of that RPPS."""
+    with ctx.engine.connect() as conn:
+        row = conn.execute(select(user).where(user.c.person_ref == identity.rpps)).first()
+    if row is None or row.status != "active" or row.kind != "person":
+        ctx.trace(
+            "login.psc",
+            "denied",
+            actor="unknown-login" if row is None else row.login,
+            source=source,
+            rule="COM-AUT-3",
+            detail="no active account for this professional",
+        )
+        raise LoginRefused(
+            "No active santegarde account is linked to this health professional; ask your administrator to create "
+            "one with your RPPS number."
+        )
+    result = _open(ctx, row, factors=2, method="psc", source=source, workstation_class=workstation_class)
+    ctx.trace("login.psc", "success", actor=row.login, source=source, rule="COM-AUT-3", detail="acr eidas1")
+    return result
+
+
+def _open(
+    ctx: IdentityContext,
+    row: Row,
+    *,
+    factors: int,
+    method: str,
+    source: str,
+    workstation_class: str,
+) -> LoginResult:
+    now = ctx.now()
+    token = secrets.token_urlsafe(32)
+    with ctx.engine.begin() as conn:
+        active = grants.active_for_user(conn, row.id, now)
+        if not active:
+            ctx.trace("login", "denied", actor=row.login, source=source, rule="COM-ACC-1", detail="no active grant")
+            raise LoginRefused(
+                "This account holds no active profile; ask the person who validates authorisations to grant one."
+            )
+        chosen = active[0].id if len(active) == 1 else None
+        conn.execute(
+            insert(session).values(
+                token_hash=_hash(token),
+                user_id=row.id,
+                grant_id=chosen,
+                factors=factors,
+                method=method,
+                workstation_class=workstation_class,
+                source=source[:64],
+                created_at=now,
+                last_seen_at=now,
+                expires_at=now + ctx.settings.session_lifetime,
+            )
+        )
+        state = _context(ctx, conn, _hash(token), now)
+    return LoginResult(token, state.pending, tuple(g.profile for g in active))
+
+
+def _session_row(conn: Connection, token_hash: str) -> Row:
+    row = conn.execute(select(session).where(session.c.token_hash == token_hash)).first()
+    if row is None or row.ended_at is not None:
+        raise SessionRefused("This session does not exist or has ended; log in again.")
+    return row
+
+
+def _context(ctx: IdentityContext, conn: Connection, token_hash: str, now: datetime) -> SessionContext:
+    srow = _session_row(conn, token_hash)
+    urow = conn.execute(select(user).where(user.c.id == srow.user_id)).one()
+    pending = []
+    if urow.must_change_password:
+        pending.append("password_change")
+    accepted = conn.execute(
+        select(charter_acceptance.c.version).where(
+            charter_acceptance.c.user_id == urow.id, charter_acceptance.c.version == ctx.settings.charter_version
+        )
+    ).first()
+    if accepted is None:
+        pending.append("charter")
+    chosen = None
+    if srow.grant_id is None:
+        pending.append("profile")
+    else:
+        chosen = next((g for g in grants.for_user(conn, urow.id) if g.id == srow.grant_id), None)
+    if srow.factors < 2:
+        pending.append("second_factor")
+    return SessionContext(
+        urow.id,
+        urow.login,
+        chosen.profile if chosen else None,
+        chosen.id if chosen else None,
+        chosen.project if chosen else None,
+        int(srow.factors),
+        srow.method,
+        tuple(pending),
+    )
+
+
+def _live(ctx: IdentityContext, conn: Connection, token: str, now: datetime) -> Row:
+    """The session row if usable now; locks it on inactivity, refuses it when expired, locked or its user gone."""
+    srow = _session_row(conn, _hash(token))
+    if aware(srow.expires_at) <= now:
+        conn.execute(update(session).where(session.c.token_hash == srow.token_hash).values(ended_at=now))
+        raise SessionRefused("This session has expired; log in again.")
+    if srow.locked_at is not None:
+        raise SessionLocked("This session is locked after inactivity; unlock it with your password.")
+    idle = ctx.settings.idle_limits.get(srow.workstation_class)
+    if idle is not None and now - aware(srow.last_seen_at) > idle:
+        conn.execute(update(session).where(session.c.token_hash == srow.token_hash).values(locked_at=now))
+        minutes = int(idle.total_seconds() // 60)
+        raise SessionLocked(
+            f"This session locked itself after {minutes} minutes of inactivity; unlock it with your password."
+        )
+    urow = conn.execute(select(user.c.status).where(user.c.id == srow.user_id)).one()
+    if urow.status != "active":
+        conn.execute(update(session).where(session.c.token_hash == srow.token_hash).values(ended_at=now))
+        raise SessionRefused("This account is disabled; the session has ended.")
+    return srow
+
+
+def state(ctx: IdentityContext, token: str) -> SessionContext:
+    """The session's state and pending steps (refused if expired, locked or ended); counts as activity."""
+    now = ctx.now()
+    with ctx.engine.connect() as conn:
+        try:
+            _live(ctx, conn, token, now)
+        finally:
+            conn.commit()  # a lock or an expiry found now is kept, even though the call is refused
+        conn.execute(update(session).where(session.c.token_hash == _hash(token)).values(last_seen_at=now))
+        result = _context(ctx, conn, _hash(token), now)
+        conn.commit()
+        return result
+
+
+def require(ctx: IdentityContext, token: str, *, sensitivity: Sensitivity | None) -> SessionContext:
+    """The gate before data: a live session, every step done, a grant still valid, two factors where needed."""
+    current = state(ctx, token)
+    needed = [p for p in current.pending if p != "second_factor"]
+    if second_factor_required(ctx.referential, sensitivity) and "second_factor" in current.pending:
+        needed.append("second_factor")
+    if needed:
+        step = needed[0]
+        ctx.trace("session.require", "denied", actor=current.login, source="session", rule="COM-AUT-3", detail=step)
+        raise StepRequired(step, STEP_MESSAGES[step])
+    now = ctx.now()
+    with ctx.engine.connect() as conn:
+        chosen = next((g for g in grants.for_user(conn, current.user_id) if g.id == current.grant_id), None)
+    if chosen is None or not chosen.active(now):
+        ctx.trace(
+            "session.require",
+            "denied",
+            actor=current.login,
+            source="session",
+            rule="AAC-SEC-HAB-1",
+            detail="grant withdrawn or past its term",
+        )
+        raise SessionRefused(
+            "The profile of this session is no longer granted (withdrawn or past its end date); "
+            "ask for a new authorisation."
+        )
+    return current
+
+
+def second_factor(ctx: IdentityContext, token: str, code: str) -> SessionContext:
+    now = ctx.now()
+    with ctx.engine.connect() as conn:
+        try:
+            srow = _live(ctx, conn, token, now)
+        finally:
+            conn.commit()
+        urow = conn.execute(select(user).where(user.c.id == srow.user_id)).one()
+        key = account_key(urow.id, urow.login)
+        ctx.throttle.check(conn, [key], now)
+        try:
+            used = accounts.check_second_factor(ctx, conn, urow, code, now)
+        except (InvalidCode, AccountError):
+            conn.rollback()
+            failure = ctx.throttle.fail(conn, key, now)
+            conn.commit()
+            ctx.trace(
+                "login.second_factor",
+                "denied",
+                actor=urow.login,
+                source=srow.source,
+                rule="COM-AUT-3",
+                detail="blocked" if failure.blocked_until else "bad code",
+            )
+            raise
+        conn.execute(update(session).where(session.c.token_hash == srow.token_hash).values(factors=2, last_seen_at=now))
+        conn.commit()
+    ctx.trace("login.second_factor", "success", actor=urow.login, source=srow.source, rule="COM-AUT-3", detail=used)
+    return state(ctx, token)
+
+
+def enrol_second_factor(ctx: IdentityContext, token: str, secret: str, code: str) -> list[str]:
+    """Confirm a TOTP enrolment started with ``totp.start_enrolment``; returns the recovery codes, once."""
+    now = ctx.now()
+    step = confirm_enrolment(secret, code, at=now)
+    with ctx.engine.begin() as conn:
+        srow = _live(ctx, conn, token, now)
+        codes = accounts.store_totp(ctx, conn, srow.user_id, secret, step)
+        conn.execute(update(session).where(session.c.token_hash == srow.token_hash).values(factors=2, last_seen_at=now))
+        login_name = conn.execute(select(user.c.login).where(user.c.id == srow.user_id)).scalar_one()
+    ctx.trace("account.enrol_totp", "success", actor=login_name, source="session", rule="COM-AUT-3")
+    return codes
+
+
+def choose_profile(ctx: IdentityContext, token: str, profile: str) -> SessionContext:
+    """An account holding several profiles works under one per session (EDS-SEC-LOG-5)."""
+    now = ctx.now()
+    with ctx.engine.begin() as conn:
+        srow = _live(ctx, conn, token, now)
+        match = [g for g in grants.active_for_user(conn, srow.user_id, now) if g.profile == profile]
+        if not match:
+            raise StepRequired("profile", f"You hold no active grant for the profile '{profile}'.")
+        conn.execute(update(session).where(session.c.token_hash == srow.token_hash).values(grant_id=match[0].id))
+    return state(ctx, token)
+
+
+def accept_charter(ctx: IdentityContext, token: str, version: str) -> SessionContext:
+    """Record the acceptance of the current charter and logging notice (COM-LOG-1, EDS-SEC-SEN-2)."""
+    if version != ctx.settings.charter_version:
+        raise StepRequired(
+            "charter", f"The current charter is version {ctx.settings.charter_version}; read and accept it."
+        )
+    now = ctx.now()
+    with ctx.engine.begin() as conn:
+        srow = _live(ctx, conn, token, now)
+        exists = conn.execute(
+            select(charter_acceptance).where(
+                charter_acceptance.c.user_id == srow.user_id, charter_acceptance.c.version == version
+            )
+        ).first()
+        if exists is None:
+            conn.execute(insert(charter_acceptance).values(user_id=srow.user_id, version=version, accepted_at=now))
+        login_name = conn.execute(select(user.c.login).where(user.c.id == srow.user_id)).scalar_one()
+    ctx.trace(
+        "charter.accept",
+        "success",
+        actor=login_name,
+        source="session",
+        rule="EDS-SEC-SEN-2",
+        detail=f"version {version}",
+    )
+    return state(ctx, token)
+
+
+def change_password(ctx: IdentityContext, token: str, current: str, new: str) -> SessionContext:
+    now = ctx.now()
+    with ctx.engine.begin() as conn:
+        srow = _live(ctx, conn, token, now)
+        urow = conn.execute(select(user).where(user.c.id == srow.user_id)).one()
+        accounts.change_password(ctx, conn, urow, current, new)
+    ctx.trace("account.change_password", "success", actor=urow.login, source="session", rule="COM-AUT-2")
+    return state(ctx, token)
+
+
+def unlock(ctx: IdentityContext, token: str, password: str) -> SessionContext:
+    """Re-authenticate to unlock a session locked after inactivity (failures count like login failures)."""
+    now = ctx.now()
+    with ctx.engine.begin() as conn:
+        srow = _session_row(conn, _hash(token))
+        urow = conn.execute(select(user).where(user.c.id == srow.user_id)).one()
+        key = account_key(urow.id, urow.login)
+        ctx.throttle.check(conn, [key], now)
+        if aware(srow.expires_at) <= now or urow.status != "active":
+            raise SessionRefused("This session has expired or its account is disabled; log in again.")
+        ok = ctx.hashing.verify(urow.password_hash, password).ok
+        if ok:
+            conn.execute(
+                update(session).where(session.c.token_hash == srow.token_hash).values(locked_at=None, last_seen_at=now)
+            )
+        else:
+            ctx.throttle.fail(conn, key, now)
+    ctx.trace("session.unlock", "success" if ok else "denied", actor=urow.login, source=srow.source, rule="COM-AUT-4")
+    if not ok:
+        raise LoginRefused(REFUSED)
+    return state(ctx, token)
+
+
+def logout(ctx: IdentityContext, token: str) -> None:
+    with ctx.engine.begin() as conn:
+        srow = _session_row(conn, _hash(token))
+        conn.execute(update(session).where(session.c.token_hash == srow.token_hash).values(ended_at=ctx.now()))

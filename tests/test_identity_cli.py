@@ -1,0 +1,118 @@
+"""santegarde user … and santegarde review … on an initialised practice, as its administrator would run them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from santegarde.cli.main import app
+from santegarde.identity import sessions
+from santegarde.identity.errors import LoginRefused
+from santegarde.runtime import identity_context, open_organisation
+
+PASS = "a long enough test passphrase"
+
+
+@pytest.fixture
+def org(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SANTEGARDE_PASSPHRASE", PASS)
+    directory = tmp_path / "org"
+    assert (
+        runner.invoke(app, ["init", "--profile", "practice", "--dir", str(directory), "--name", "Cabinet"]).exit_code
+        == 0
+    )
+    config = directory / "santegarde.yaml"
+    assert runner.invoke(app, ["keys", "init", "--config", str(config)]).exit_code == 0
+    return config
+
+
+def run(runner: CliRunner, *args: str) -> str:
+    result = runner.invoke(app, list(args), env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_user_lifecycle_through_the_cli(runner: CliRunner, org: Path) -> None:
+    c = ["--config", str(org), "--by", "admin.test"]
+    out = run(runner, "user", "add", "dr.martin", "--name", "Claire Martin", "--ref", "10001234567", *c)
+    temporary = re.search(r"shown once — give it in person: (\S+)", out)
+    assert temporary is not None
+    run(
+        runner,
+        "user",
+        "grant",
+        "dr.martin",
+        "practitioner",
+        "--validated-by",
+        "Dr Martin",
+        "--reason",
+        "holder of the practice",
+        *c,
+    )
+    bad = runner.invoke(
+        app, ["user", "grant", "dr.martin", "pharmacist", "--validated-by", "X", "--reason", "wrong", *c]
+    )
+    assert bad.exit_code == 2 and "not a profile of pra-2020-081" in bad.output
+    listing = run(runner, "user", "list", "--grants", "--config", str(org))
+    assert "dr.martin" in listing and "practitioner" in listing and "Dr Martin (controller)" in listing
+
+    organisation = open_organisation(org, PASS)
+    try:
+        ctx = identity_context(organisation)
+        result = sessions.login(ctx, "dr.martin", temporary.group(1), source="127.0.0.1", workstation_class="office")
+        assert result.pending[0] == "password_change"
+        assert ctx.settings.idle_limits["public_area"].total_seconds() == 300
+    finally:
+        organisation.close()
+
+    run(runner, "user", "disable", "dr.martin", "--reason", "left the practice", *c)
+    organisation = open_organisation(org, PASS)
+    try:
+        with pytest.raises(LoginRefused):
+            sessions.login(
+                identity_context(organisation),
+                "dr.martin",
+                temporary.group(1),
+                source="127.0.0.1",
+                workstation_class="office",
+            )
+        assert organisation.audit.verify().intact
+    finally:
+        organisation.close()
+    duplicate = runner.invoke(app, ["user", "add", "claire", "--name", "Claire Martin", "--ref", "10001234567", *c])
+    assert duplicate.exit_code == 2 and "already has an account" in duplicate.output
+
+
+def test_review_campaign_through_the_cli(runner: CliRunner, org: Path) -> None:
+    c = ["--config", str(org), "--by", "admin.test"]
+    for login, ref, profile in (("dr.martin", "10001234567", "practitioner"), ("sec.durand", "S-2", "secretariat")):
+        run(runner, "user", "add", login, "--name", login, "--ref", ref, *c)
+        run(runner, "user", "grant", login, profile, "--validated-by", "Dr Martin", "--reason", "staff", *c)
+    started = run(runner, "review", "start", *c)
+    assert "2 pending" in started
+    run(runner, "review", "decide", "1", "1", "--confirm", *c)
+    closed = run(runner, "review", "close", "1", *c)
+    assert "1 confirmed, 1 ended, 0 pending" in closed
+    assert "closed by admin.test" in run(runner, "review", "status", "--config", str(org))
+    again = runner.invoke(app, ["review", "close", "1", *c])
+    assert again.exit_code == 2 and "is closed" in again.output
+    bad_date = runner.invoke(
+        app,
+        [
+            "user",
+            "grant",
+            "dr.martin",
+            "secretariat",
+            "--validated-by",
+            "X",
+            "--reason",
+            "cover",
+            "--until",
+            "next week",
+            *c,
+        ],
+    )
+    assert bad_date.exit_code == 2 and "YYYY-MM-DD" in bad_date.output
