@@ -50,6 +50,7 @@ class OidcTestProvider:
     """The provider: start() it, point an OidcSettings at ``issuer``, then stop() it."""
 
     subject: str = "psc-subject-0001"
+    redirect_uri: str = REDIRECT_URI  # the relying party's registered callback
     subject_name_id: str = "8" + RPPS
     given_name: str | None = "Camille"
     family_name: str | None = "Fictive"
@@ -113,7 +114,7 @@ class OidcTestProvider:
 
     def authorize(self, query: dict[str, str]) -> tuple[int, dict[str, str], str]:
         """Auto-approve the configured user: 302 to redirect_uri with a code, or 400 on a bad request."""
-        expected = {"response_type": "code", "client_id": CLIENT_ID, "redirect_uri": REDIRECT_URI}
+        expected = {"response_type": "code", "client_id": CLIENT_ID, "redirect_uri": self.redirect_uri}
         for name, value in expected.items():
             if query.get(name) != value:
                 return 400, {}, f"bad {name}"
@@ -126,9 +127,11 @@ class OidcTestProvider:
         else:
             code = secrets.token_urlsafe(24)
             with self._lock:
-                self._codes[code] = Grant(query["nonce"], query["code_challenge"], REDIRECT_URI, query["acr_values"])
+                self._codes[code] = Grant(
+                    query["nonce"], query["code_challenge"], self.redirect_uri, query["acr_values"]
+                )
             answer = {"code": code, "state": query["state"]}
-        return 302, {"Location": f"{REDIRECT_URI}?{urlencode(answer)}"}, ""
+        return 302, {"Location": f"{self.redirect_uri}?{urlencode(answer)}"}, ""
 
     def token(self, form: dict[str, str], authorization: str | None) -> tuple[int, dict[str, Any]]:
         """Check client authentication, code and PKCE verifier; issue an id_token and an access token."""

@@ -116,3 +116,35 @@ def test_review_campaign_through_the_cli(runner: CliRunner, org: Path) -> None:
         ],
     )
     assert bad_date.exit_code == 2 and "YYYY-MM-DD" in bad_date.output
+
+
+def test_served_app_uses_the_organisation(runner: CliRunner, org: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastapi.testclient import TestClient
+
+    from santegarde.cli.serve import build_app
+    from santegarde.config import load, save
+    from santegarde.config.model import ProSanteConnectConfig
+    from santegarde.identity.oidc import OidcError
+
+    c = ["--config", str(org), "--by", "admin.test"]
+    out = run(runner, "user", "add", "dr.martin", "--name", "Claire Martin", "--ref", "10001234567", *c)
+    temporary = re.search(r"give it in person: (\S+)", out)
+    assert temporary is not None
+    run(runner, "user", "grant", "dr.martin", "practitioner", "--validated-by", "Dr Martin", "--reason", "holder", *c)
+    organisation = open_organisation(org, PASS)
+    try:
+        client = TestClient(build_app(organisation), base_url="https://testserver")
+        answer = client.post("/auth/login", json={"login": "dr.martin", "password": temporary.group(1)})
+        assert answer.status_code == 200 and answer.json()["pending"][0] == "password_change"
+    finally:
+        organisation.close()
+    config = load(org)
+    psc = ProSanteConnectConfig(issuer="https://psc.example", client_id="cabinet", redirect_uri="https://x/cb")
+    save(config.model_copy(update={"pro_sante_connect": psc}), org)
+    monkeypatch.delenv("SANTEGARDE_PSC_CLIENT_SECRET", raising=False)
+    organisation = open_organisation(org, PASS)
+    try:
+        with pytest.raises(OidcError, match="SANTEGARDE_PSC_CLIENT_SECRET is not set"):
+            build_app(organisation)
+    finally:
+        organisation.close()

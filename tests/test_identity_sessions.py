@@ -65,10 +65,15 @@ def person(
     return NEW_PASSWORD
 
 
-def ready_session(ctx: IdentityContext, login: str = "dr.martin", workstation: str = "office") -> tuple[str, str]:
-    """A session past charter and second factor; returns (token, totp secret)."""
+def ready_session(
+    ctx: IdentityContext, login: str = "dr.martin", workstation: str = "office", secret: str | None = None
+) -> tuple[str, str]:
+    """A session past charter and second factor (enrolling TOTP unless ``secret`` is already enrolled)."""
     result = sessions.login(ctx, login, NEW_PASSWORD, source="10.0.0.1", workstation_class=workstation)
     sessions.accept_charter(ctx, result.token, ctx.settings.charter_version)
+    if secret is not None:
+        sessions.second_factor(ctx, result.token, pyotp.TOTP(secret).at(clock(ctx).now))
+        return result.token, secret
     secret = totp.new_secret()
     code = pyotp.TOTP(secret).at(clock(ctx).now)
     sessions.enrol_second_factor(ctx, result.token, secret, code)
@@ -190,7 +195,7 @@ def test_recovery_code_is_single_use(ctx: IdentityContext) -> None:
 
 def test_inactivity_lock_per_workstation_class_and_unlock(ctx: IdentityContext) -> None:
     person(ctx)
-    token, _ = ready_session(ctx, workstation="public_area")
+    token, secret = ready_session(ctx, workstation="public_area")
     clock(ctx).advance(minutes=4)
     sessions.require(ctx, token, sensitivity=HEALTH)
     clock(ctx).advance(minutes=5, seconds=1)
@@ -202,7 +207,7 @@ def test_inactivity_lock_per_workstation_class_and_unlock(ctx: IdentityContext) 
         sessions.unlock(ctx, token, "wrong password")
     sessions.unlock(ctx, token, NEW_PASSWORD)
     assert sessions.require(ctx, token, sensitivity=HEALTH).factors == 2
-    office, _ = ready_session(ctx, workstation="office")
+    office, _ = ready_session(ctx, workstation="office", secret=secret)
     clock(ctx).advance(minutes=10)
     sessions.require(ctx, office, sensitivity=HEALTH)  # 15 minutes in an office
 
@@ -396,3 +401,12 @@ def test_secrets_never_reach_the_trace(ctx: IdentityContext) -> None:
         sessions.login(ctx, "dr.martin", "Mon-Secret-Tres-Long-1", source="10.0.0.1", workstation_class="office")
     text = repr(trace(ctx).events)
     assert NEW_PASSWORD not in text and "Mon-Secret" not in text
+
+
+def test_replacing_a_second_factor_needs_the_current_one(ctx: IdentityContext) -> None:
+    person(ctx)
+    ready_session(ctx)
+    result = sessions.login(ctx, "dr.martin", NEW_PASSWORD, source="10.0.0.1", workstation_class="office")
+    other = totp.new_secret()
+    with pytest.raises(StepRequired, match="already enrolled"):
+        sessions.enrol_second_factor(ctx, result.token, other, pyotp.TOTP(other).at(clock(ctx).now))

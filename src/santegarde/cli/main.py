@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from santegarde.cli import audit, demo, keys, organisation, policy, referential, trace, users
+from santegarde.cli import audit, demo, keys, organisation, policy, referential, serve, trace, users
 
 app = typer.Typer(
     name="santegarde",
@@ -22,3 +22,4 @@ app.add_typer(users.review_app, name="review")
 app.command()(organisation.init)
 app.command()(trace.trace)
 app.command()(demo.demo)
+app.command()(serve.serve)

@@ -108,6 +108,15 @@ class Access(Strict):
         return self
 
 
+class ProSanteConnectConfig(Strict):
+    """Registration of santegarde with Pro Santé Connect; the client secret comes from the environment."""
+
+    issuer: str = Field(description="e.g. https://auth.esw.esante.gouv.fr/auth/realms/esante-wallet")
+    client_id: str
+    redirect_uri: str = Field(description="https://<host>/auth/psc/callback, as registered with the ANS")
+    client_secret_env: str = Field("SANTEGARDE_PSC_CLIENT_SECRET", description="Variable holding the secret")
+
+
 class OrganisationConfig(Strict):
     version: Literal[1] = 1
     profile: OrganisationProfile
@@ -120,3 +129,4 @@ class OrganisationConfig(Strict):
     choices: dict[Identifier, ChoiceAnswer] = Field(default_factory=dict)
     deviations: Deviations = Field(default_factory=Deviations)
     access: Access = Field(default_factory=Access)
+    pro_sante_connect: ProSanteConnectConfig | None = None

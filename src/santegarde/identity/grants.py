@@ -154,6 +154,11 @@ def revoke(ctx: IdentityContext, grant_id: int, reason: str, *, by: str) -> Gran
     return result
 
 
+def by_id(conn: Connection, grant_id: int) -> Grant | None:
+    row = conn.execute(_query().where(grant.c.id == grant_id)).first()
+    return _from_row(row) if row is not None else None
+
+
 def for_user(conn: Connection, user_id: int) -> list[Grant]:
     return [_from_row(r) for r in conn.execute(_query().where(grant.c.user_id == user_id).order_by(grant.c.id))]
 

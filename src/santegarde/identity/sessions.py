@@ -63,6 +63,7 @@ class SessionContext:
     factors: int
     method: str
     pending: tuple[str, ...]
+    grant_active: bool = False
 
 
 def _hash(token: str) -> str:
@@ -174,7 +175,7 @@ def _open(
                 expires_at=now + ctx.settings.session_lifetime,
             )
         )
-        state = _context(ctx, conn, _hash(token), now)
+        state = _context(ctx, conn, _session_row(conn, _hash(token)), row, now)
     return LoginResult(token, state.pending, tuple(g.profile for g in active))
 
 
@@ -185,9 +186,7 @@ def _session_row(conn: Connection, token_hash: str) -> Row:
     return row
 
 
-def _context(ctx: IdentityContext, conn: Connection, token_hash: str, now: datetime) -> SessionContext:
-    srow = _session_row(conn, token_hash)
-    urow = conn.execute(select(user).where(user.c.id == srow.user_id)).one()
+def _context(ctx: IdentityContext, conn: Connection, srow: Row, urow: Row, now: datetime) -> SessionContext:
     pending = []
     if urow.must_change_password:
         pending.append("password_change")
@@ -202,7 +201,7 @@ def _context(ctx: IdentityContext, conn: Connection, token_hash: str, now: datet
     if srow.grant_id is None:
         pending.append("profile")
     else:
-        chosen = next((g for g in grants.for_user(conn, urow.id) if g.id == srow.grant_id), None)
+        chosen = grants.by_id(conn, srow.grant_id)
     if srow.factors < 2:
         pending.append("second_factor")
     return SessionContext(
@@ -214,11 +213,12 @@ def _context(ctx: IdentityContext, conn: Connection, token_hash: str, now: datet
         int(srow.factors),
         srow.method,
         tuple(pending),
+        chosen is not None and chosen.active(now),
     )
 
 
-def _live(ctx: IdentityContext, conn: Connection, token: str, now: datetime) -> Row:
-    """The session row if usable now; locks it on inactivity, refuses it when expired, locked or its user gone."""
+def _live(ctx: IdentityContext, conn: Connection, token: str, now: datetime) -> tuple[Row, Row]:
+    """The session and user rows if usable now; locks on inactivity, refuses when expired, locked or user gone."""
     srow = _session_row(conn, _hash(token))
     if aware(srow.expires_at) <= now:
         conn.execute(update(session).where(session.c.token_hash == srow.token_hash).values(ended_at=now))
@@ -232,11 +232,11 @@ def _live(ctx: IdentityContext, conn: Connection, token: str, now: datetime) -> 
         raise SessionLocked(
             f"This session locked itself after {minutes} minutes of inactivity; unlock it with your password."
         )
-    urow = conn.execute(select(user.c.status).where(user.c.id == srow.user_id)).one()
+    urow = conn.execute(select(user).where(user.c.id == srow.user_id)).one()
     if urow.status != "active":
         conn.execute(update(session).where(session.c.token_hash == srow.token_hash).values(ended_at=now))
         raise SessionRefused("This account is disabled; the session has ended.")
-    return srow
+    return srow, urow
 
 
 def state(ctx: IdentityContext, token: str) -> SessionContext:
@@ -244,11 +244,11 @@ def state(ctx: IdentityContext, token: str) -> SessionContext:
     now = ctx.now()
     with ctx.engine.connect() as conn:
         try:
-            _live(ctx, conn, token, now)
+            srow, urow = _live(ctx, conn, token, now)
         finally:
             conn.commit()  # a lock or an expiry found now is kept, even though the call is refused
-        conn.execute(update(session).where(session.c.token_hash == _hash(token)).values(last_seen_at=now))
-        result = _context(ctx, conn, _hash(token), now)
+        conn.execute(update(session).where(session.c.token_hash == srow.token_hash).values(last_seen_at=now))
+        result = _context(ctx, conn, srow, urow, now)
         conn.commit()
         return result
 
@@ -263,10 +263,7 @@ def require(ctx: IdentityContext, token: str, *, sensitivity: Sensitivity | None
         step = needed[0]
         ctx.trace("session.require", "denied", actor=current.login, source="session", rule="COM-AUT-3", detail=step)
         raise StepRequired(step, STEP_MESSAGES[step])
-    now = ctx.now()
-    with ctx.engine.connect() as conn:
-        chosen = next((g for g in grants.for_user(conn, current.user_id) if g.id == current.grant_id), None)
-    if chosen is None or not chosen.active(now):
+    if not current.grant_active:
         ctx.trace(
             "session.require",
             "denied",
@@ -286,10 +283,9 @@ def second_factor(ctx: IdentityContext, token: str, code: str) -> SessionContext
     now = ctx.now()
     with ctx.engine.connect() as conn:
         try:
-            srow = _live(ctx, conn, token, now)
+            srow, urow = _live(ctx, conn, token, now)
         finally:
             conn.commit()
-        urow = conn.execute(select(user).where(user.c.id == srow.user_id)).one()
         key = account_key(urow.id, urow.login)
         ctx.throttle.check(conn, [key], now)
         try:
@@ -318,10 +314,15 @@ def enrol_second_factor(ctx: IdentityContext, token: str, secret: str, code: str
     now = ctx.now()
     step = confirm_enrolment(secret, code, at=now)
     with ctx.engine.begin() as conn:
-        srow = _live(ctx, conn, token, now)
+        srow, urow = _live(ctx, conn, token, now)
+        enrolled = conn.execute(select(user.c.totp_secret).where(user.c.id == srow.user_id)).scalar_one()
+        if enrolled is not None and srow.factors < 2:
+            raise StepRequired(
+                "second_factor", "A second factor is already enrolled: give its code before replacing it."
+            )
         codes = accounts.store_totp(ctx, conn, srow.user_id, secret, step)
         conn.execute(update(session).where(session.c.token_hash == srow.token_hash).values(factors=2, last_seen_at=now))
-        login_name = conn.execute(select(user.c.login).where(user.c.id == srow.user_id)).scalar_one()
+        login_name = urow.login
     ctx.trace("account.enrol_totp", "success", actor=login_name, source="session", rule="COM-AUT-3")
     return codes
 
@@ -330,7 +331,7 @@ def choose_profile(ctx: IdentityContext, token: str, profile: str) -> SessionCon
     """An account holding several profiles works under one per session (EDS-SEC-LOG-5)."""
     now = ctx.now()
     with ctx.engine.begin() as conn:
-        srow = _live(ctx, conn, token, now)
+        srow, _ = _live(ctx, conn, token, now)
         match = [g for g in grants.active_for_user(conn, srow.user_id, now) if g.profile == profile]
         if not match:
             raise StepRequired("profile", f"You hold no active grant for the profile '{profile}'.")
@@ -346,7 +347,7 @@ def accept_charter(ctx: IdentityContext, token: str, version: str) -> SessionCon
         )
     now = ctx.now()
     with ctx.engine.begin() as conn:
-        srow = _live(ctx, conn, token, now)
+        srow, urow = _live(ctx, conn, token, now)
         exists = conn.execute(
             select(charter_acceptance).where(
                 charter_acceptance.c.user_id == srow.user_id, charter_acceptance.c.version == version
@@ -354,7 +355,7 @@ def accept_charter(ctx: IdentityContext, token: str, version: str) -> SessionCon
         ).first()
         if exists is None:
             conn.execute(insert(charter_acceptance).values(user_id=srow.user_id, version=version, accepted_at=now))
-        login_name = conn.execute(select(user.c.login).where(user.c.id == srow.user_id)).scalar_one()
+        login_name = urow.login
     ctx.trace(
         "charter.accept",
         "success",
@@ -369,8 +370,7 @@ def accept_charter(ctx: IdentityContext, token: str, version: str) -> SessionCon
 def change_password(ctx: IdentityContext, token: str, current: str, new: str) -> SessionContext:
     now = ctx.now()
     with ctx.engine.begin() as conn:
-        srow = _live(ctx, conn, token, now)
-        urow = conn.execute(select(user).where(user.c.id == srow.user_id)).one()
+        _, urow = _live(ctx, conn, token, now)
         accounts.change_password(ctx, conn, urow, current, new)
     ctx.trace("account.change_password", "success", actor=urow.login, source="session", rule="COM-AUT-2")
     return state(ctx, token)

@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from santegarde.errors import SantegardeError
 from santegarde.referentials.loader import format_validation_error
 
-Location = Annotated[str, Field(pattern=r"^(src|tests|bench)/[\w./-]+\.py(::[\w.\[\]-]+)?$")]
+# A Python file (optionally ::name inside it), or a data file of the package (a référentiel, a charter).
+Location = Annotated[str, Field(pattern=r"^(src|tests|bench)/[\w./-]+(\.py(::[\w.\[\]-]+)?|\.yaml|\.md)$")]
 
 
 class TraceEntry(BaseModel):

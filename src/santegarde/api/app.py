@@ -1,0 +1,22 @@
+"""The santegarde web application: one FastAPI app per opened organisation."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from santegarde.api import auth
+from santegarde.api.errors import santegarde_error
+from santegarde.errors import SantegardeError
+from santegarde.identity.context import IdentityContext
+from santegarde.identity.oidc import ProSanteConnect
+
+
+def create_app(identity: IdentityContext, *, psc: ProSanteConnect | None = None) -> FastAPI:
+    app = FastAPI(
+        title="santegarde",
+        description="Health data under the CNIL référentiels: identity → policy → store → audit.",
+        version="0.1.0",
+    )
+    app.add_exception_handler(SantegardeError, santegarde_error)
+    app.include_router(auth.router(identity, psc))
+    return app

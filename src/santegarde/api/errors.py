@@ -1,0 +1,51 @@
+"""Domain refusals as HTTP answers: a status and the sentence the refusal carries (never a traceback)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from santegarde.errors import SantegardeError
+from santegarde.identity.errors import (
+    AccountError,
+    GrantError,
+    LoginRefused,
+    SessionLocked,
+    SessionRefused,
+    StepRequired,
+)
+from santegarde.identity.oidc import OidcError
+from santegarde.identity.passwords import WeakPassword
+from santegarde.identity.throttle import Blocked
+from santegarde.identity.totp import InvalidCode
+
+# Most specific first: the first class the error is an instance of decides the status.
+STATUS: list[tuple[type[SantegardeError], int]] = [
+    (Blocked, 429),
+    (SessionLocked, 423),
+    (SessionRefused, 401),
+    (LoginRefused, 401),
+    (InvalidCode, 401),
+    (OidcError, 401),
+    (StepRequired, 403),
+    (WeakPassword, 422),
+    (AccountError, 400),
+    (GrantError, 403),
+]
+
+
+def status_of(exc: SantegardeError) -> int:
+    return next((code for kind, code in STATUS if isinstance(exc, kind)), 400)
+
+
+async def santegarde_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SantegardeError)
+    body: dict[str, object] = {"error": type(exc).__name__, "message": str(exc)}
+    if isinstance(exc, StepRequired):
+        body["step"] = exc.step
+    headers = {}
+    if isinstance(exc, Blocked):
+        headers["Retry-After"] = str(max(1, int((exc.until - datetime.now(UTC)).total_seconds())))
+    return JSONResponse(body, status_code=status_of(exc), headers=headers)

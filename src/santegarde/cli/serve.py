@@ -1,0 +1,51 @@
+"""santegarde serve: the HTTP API of an organisation (authentication today; records come with the store)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from fastapi import FastAPI
+
+from santegarde.api import create_app
+from santegarde.cli.common import console, friendly_errors
+from santegarde.cli.keys import opened
+from santegarde.cli.organisation import ConfigOption
+from santegarde.config import CONFIG_NAME
+from santegarde.identity.oidc import OidcError, OidcSettings, ProSanteConnect
+from santegarde.runtime import Organisation, identity_context
+
+
+def psc_for(org: Organisation) -> ProSanteConnect | None:
+    """Pro Santé Connect as configured, or None; a configured one without its secret is an error."""
+    conf = org.config.pro_sante_connect
+    if conf is None:
+        return None
+    secret = os.environ.get(conf.client_secret_env, "")
+    if not secret:
+        raise OidcError(
+            f"Pro Santé Connect is configured but {conf.client_secret_env} is not set: "
+            "export the client secret the ANS gave you (it never goes in the configuration file)."
+        )
+    return ProSanteConnect(OidcSettings(conf.issuer, conf.client_id, secret, conf.redirect_uri))
+
+
+def build_app(org: Organisation) -> FastAPI:
+    return create_app(identity_context(org), psc=psc_for(org))
+
+
+@friendly_errors
+def serve(
+    config: ConfigOption = Path(CONFIG_NAME),
+    host: Annotated[str, typer.Option(help="Address to listen on (behind a TLS reverse proxy)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+) -> None:
+    """Serve the organisation's HTTP API until interrupted."""
+    import uvicorn
+
+    with opened(config) as org:
+        app = build_app(org)
+        console.print(f"santegarde API for {org.config.organisation.name} on http://{host}:{port} (Ctrl-C to stop)")
+        uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=True)
