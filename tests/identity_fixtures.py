@@ -13,6 +13,7 @@ from santegarde.referentials import loader
 from santegarde.store.db import make_engine, migrate
 
 START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+NEW_PASSWORD = "Tisane-Violette-7-Horloge!"  # 26 characters of 4 classes
 
 
 @dataclass

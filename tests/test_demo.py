@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -9,37 +10,50 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from santegarde.audit.tables import entry
 from santegarde.cli.main import app
 from santegarde.config import load
+from santegarde.runtime import open_organisation
 from santegarde.store.db import make_engine
-from santegarde.store.schema import resource
+from santegarde.store.schema import record, record_part
 
 
 @pytest.mark.parametrize("profile", ["practice", "pharmacy", "compassionate", "warehouse"])
-def test_demo_fills_an_organisation_through_policy(runner: CliRunner, tmp_path: Path, profile: str) -> None:
+def test_demo_fills_an_organisation_through_the_path(runner: CliRunner, tmp_path: Path, profile: str) -> None:
     directory = tmp_path / "demo"
-    result = runner.invoke(app, ["demo", "--profile", profile, "--dir", str(directory), "--patients", "5"])
+    env = {"SANTEGARDE_PASSPHRASE": "demo passphrase for the tests"}
+    result = runner.invoke(app, ["demo", "--profile", profile, "--dir", str(directory), "--patients", "5"], env=env)
     assert result.exit_code == 0, result.output
     config = load(directory / "santegarde.yaml")
     engine = make_engine(config.database_url)
     with engine.connect() as conn:
-        rows = conn.execute(select(resource.c.resource_type, resource.c.rule, resource.c.category)).all()
+        types = [r.resource_type for r in conn.execute(select(record.c.resource_type).where(record.c.current))]
+        categories = set(conn.execute(select(record_part.c.category)).scalars())
     engine.dispose()
-    assert sum(1 for r in rows if r.resource_type == "Patient") == 5
-    assert all(r.rule.startswith("accessors.") for r in rows), "every row was written under an allowed decision"
+    assert types.count("Patient") == 5
     if profile == "compassionate":
-        assert all(r.category not in ("nir", "ins") for r in rows)
-    # Running it again starts afresh: same counts.
-    again = runner.invoke(app, ["demo", "--profile", profile, "--dir", str(directory), "--patients", "5"])
+        assert not categories & {"nir", "ins"}
+    org = open_organisation(directory / "santegarde.yaml", env["SANTEGARDE_PASSPHRASE"])
+    try:
+        with org.audit.engine.connect() as conn:
+            events = [json.loads(c) for c in conn.execute(select(entry.c.content)).scalars()]
+        assert org.audit.verify().intact
+    finally:
+        org.close()
+    creates = [e for e in events if e["operation"] == "create"]
+    assert len(creates) == len(types) and all(e["allowed"] and e["actor"] == "demo.writer" for e in creates)
+    # Running it again starts afresh.
+    again = runner.invoke(app, ["demo", "--profile", profile, "--dir", str(directory), "--patients", "5"], env=env)
     assert again.exit_code == 0, again.output
 
 
 def test_demo_never_overwrites_a_real_organisation(runner: CliRunner, tmp_path: Path) -> None:
     directory = tmp_path / "demo"
-    assert runner.invoke(app, ["demo", "--dir", str(directory), "--patients", "2"]).exit_code == 0
+    env = {"SANTEGARDE_PASSPHRASE": "demo passphrase for the tests"}
+    assert runner.invoke(app, ["demo", "--dir", str(directory), "--patients", "2"], env=env).exit_code == 0
     path = directory / "santegarde.yaml"
     path.write_text(path.read_text().replace("Démo practice", "Cabinet Réel"))
-    result = runner.invoke(app, ["demo", "--dir", str(directory), "--patients", "2"])
+    result = runner.invoke(app, ["demo", "--dir", str(directory), "--patients", "2"], env=env)
     assert result.exit_code == 2 and "never overwrites a real organisation" in result.output
 
 

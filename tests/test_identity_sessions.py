@@ -12,7 +12,7 @@ from pathlib import Path
 import pyotp
 import pytest
 
-from identity_fixtures import Clock, TraceLog, make_context
+from identity_fixtures import NEW_PASSWORD, Clock, TraceLog, make_context
 from santegarde.identity import accounts, grants, reviews, sessions, totp
 from santegarde.identity.context import IdentityContext
 from santegarde.identity.errors import (
@@ -28,7 +28,6 @@ from santegarde.identity.passwords import WeakPassword
 from santegarde.identity.throttle import Blocked
 from santegarde.referentials.model import Sensitivity
 
-NEW_PASSWORD = "Tisane-Violette-7-Horloge!"  # 26 characters of 4 classes
 HEALTH = Sensitivity.SPECIAL
 
 

@@ -1,13 +1,15 @@
-"""The demo organisation: set up under a référentiel and filled with synthetic data through policy.
+"""The demo organisation: set up under a référentiel and filled with synthetic data through the one path.
 
-Every synthetic resource is written only with an allowed policy decision (the profile that
-records it, the category its content belongs to, a declared purpose); what the référentiel
-refuses is counted with the reason, never stored. All data is fictitious (COM-DEV-1).
+The demo is a job like any other: it creates a demo professional's account (individual login,
+password, charter, TOTP second factor), opens a session, and writes every synthetic resource
+through ``RecordService`` — identity, policy, encrypted store, audit. What the référentiel refuses
+is counted with the reason, never stored. All data is fictitious (COM-DEV-1).
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -15,15 +17,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyotp
+
 from santegarde.config import CONFIG_NAME, load
 from santegarde.config.model import OrganisationConfig
+from santegarde.crypto import create_keyring, create_keystore
 from santegarde.errors import SantegardeError
+from santegarde.identity import accounts, grants, sessions, totp
 from santegarde.organisation import build_config, init_organisation
-from santegarde.policy import AccessRequest, Decision, decide
 from santegarde.referentials import loader
-from santegarde.referentials.model import CategoryKind, Operation, Referential
-from santegarde.store import records
-from santegarde.store.db import make_engine
+from santegarde.referentials.model import Referential
+from santegarde.runtime import identity_context, open_organisation
+from santegarde.store.service import AccessDenied, RecordService, Request
 from santegarde.synthetic import generate_dataset
 
 DEMO_NAME_PREFIX = "Démo"
@@ -33,29 +38,19 @@ WRITER = {
     "compassionate": "pharmacist_in_charge",
     "warehouse": "feeding",
 }
-# What a FHIR resource holds, as a category kind of the référentiels. Organizations are not personal data.
-RESOURCE_KIND = {
-    "Patient": CategoryKind.IDENTITY,
-    "Practitioner": CategoryKind.PROFESSIONAL,
-    "PractitionerRole": CategoryKind.PROFESSIONAL,
-    "Appointment": CategoryKind.APPOINTMENT,
-    "Encounter": CategoryKind.HEALTH,
-    "Observation": CategoryKind.HEALTH,
-    "Condition": CategoryKind.HEALTH,
-    "MedicationRequest": CategoryKind.HEALTH,
-    "MedicationDispense": CategoryKind.HEALTH,
-    "Immunization": CategoryKind.HEALTH,
-}
 DEMO_JUSTIFICATION = "Demonstration organisation with fictitious data: the value is illustrative only."
+DEMO_LOGIN = "demo.writer"
 
 
 @dataclass
 class DemoReport:
     referential: Referential
     config_path: Path
+    login: str = DEMO_LOGIN
+    password: str = ""
+    totp_secret: str = ""
     stored: Counter[str] = field(default_factory=Counter)
     refused: Counter[str] = field(default_factory=Counter)
-    skipped: Counter[str] = field(default_factory=Counter)
 
 
 def demo_answers(ref: Referential) -> tuple[dict[str, str | bool], dict[str, str]]:
@@ -79,20 +74,6 @@ def demo_answers(ref: Referential) -> tuple[dict[str, str | bool], dict[str, str
     return values, justifications
 
 
-def _route(ref: Referential, profile: str, kind: CategoryKind) -> Decision | None:
-    """The first (category, purpose) under which the profile may write data of this kind."""
-    first_refusal: Decision | None = None
-    for category in (c for c in ref.categories if c.kind == kind):
-        for purpose in (p for p in ref.purposes if category.id in p.categories):
-            decision = decide(
-                ref, AccessRequest(profile, Operation.WRITE, category.id, purpose.id, consent_recorded=False)
-            )
-            if decision.allowed:
-                return decision
-            first_refusal = first_refusal or decision
-    return first_refusal
-
-
 def _prepare_directory(directory: Path) -> None:
     config_path = directory / CONFIG_NAME
     if not config_path.exists():
@@ -108,11 +89,38 @@ def _prepare_directory(directory: Path) -> None:
     shutil.rmtree(directory)
 
 
+def _demo_session(service: RecordService, profile: str) -> tuple[str, str, str]:
+    """The demo professional: account, grant, password, charter and TOTP, as a person would do it."""
+    ctx = service.identity
+    _, temporary = accounts.add(ctx, DEMO_LOGIN, "Démo Professionnel", person_ref="DEMO-0001", by="demo")
+    assert temporary is not None
+    ends = ctx.now().replace(year=ctx.now().year + 1)
+    grants.give(
+        ctx,
+        DEMO_LOGIN,
+        profile,
+        validated_by="Démo",
+        validator_role="governance_body",
+        reason="demonstration with fictitious data",
+        ends_at=ends,
+        project="DEMO",
+        by="demo",
+    )
+    login = sessions.login(ctx, DEMO_LOGIN, temporary, source="demo", workstation_class="office")
+    password = "-".join(secrets.token_urlsafe(8) for _ in range(3))
+    sessions.change_password(ctx, login.token, temporary, password)
+    sessions.accept_charter(ctx, login.token, ctx.settings.charter_version)
+    secret = totp.new_secret()
+    sessions.enrol_second_factor(ctx, login.token, secret, pyotp.TOTP(secret).at(ctx.now()))
+    return login.token, password, secret
+
+
 def run_demo(
     directory: Path,
     profile: str,
     patients: int,
     seed: int,
+    passphrase: str,
     progress: Callable[[Iterable[Any], int], Iterable[Any]] | None = None,
 ) -> DemoReport:
     if patients < 1:
@@ -128,26 +136,29 @@ def run_demo(
         justifications=justifications,
     )
     result = init_organisation(directory, config, ref)
+    keydir = Path(config.keyring_path)
+    create_keyring(create_keystore(keydir, passphrase), keydir)
     report = DemoReport(ref, result.config_path)
     resources = generate_dataset(seed=seed, patients=patients, profile=profile).resources()
-    writer = WRITER[profile]
-    routes = {kind: _route(ref, writer, kind) for kind in set(RESOURCE_KIND.values())}
-    engine = make_engine(config.database_url)
+    org = open_organisation(result.config_path, passphrase)
     try:
-        with engine.begin() as conn:
-            iterable: Iterable[Any] = progress(resources, len(resources)) if progress else resources
-            for resource in iterable:
-                body = json.loads(resource.model_dump_json(by_alias=True, exclude_none=True))
-                kind = RESOURCE_KIND.get(body["resourceType"])
-                if kind is None:
-                    report.skipped[body["resourceType"]] += 1
-                    continue
-                decision = routes[kind]
-                if decision is None or not decision.allowed:
-                    report.refused[f"{body['resourceType']}: {decision or 'no category of this kind'}"] += 1
-                    continue
-                records.put(conn, decision, body)
-                report.stored[body["resourceType"]] += 1
+        service = RecordService(org.engine, org.referential, org.keyring, org.audit, identity_context(org))
+        token, report.password, report.totp_secret = _demo_session(service, WRITER[profile])
+        iterable: Iterable[Any] = progress(resources, len(resources)) if progress else resources
+        for resource in iterable:
+            body = json.loads(resource.model_dump_json(by_alias=True, exclude_none=True))
+            purposes = service.purposes_for(WRITER[profile], body)
+            if not purposes:
+                report.refused[
+                    f"{body['resourceType']}: no declared purpose of {ref.id} lets '{WRITER[profile]}' record it"
+                ] += 1
+                continue
+            try:
+                service.create(Request(token, purposes[0], source="demo"), body)
+            except AccessDenied as exc:
+                report.refused[f"{body['resourceType']}: {exc}"] += 1
+                continue
+            report.stored[body["resourceType"]] += 1
     finally:
-        engine.dispose()
+        org.close()
     return report

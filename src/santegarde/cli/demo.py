@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,9 +13,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from santegarde.cli.common import console, friendly_errors
+from santegarde.cli.serve import serve as serve_api
 from santegarde.demo import run_demo
 from santegarde.policy import dpia_required, dpo_required
 from santegarde.referentials.model import OrganisationProfile
+from santegarde.runtime import PASSPHRASE_ENV
 
 
 @friendly_errors
@@ -26,8 +30,11 @@ def demo(
     ),
     patients: Annotated[int, typer.Option(help="Number of fictitious patients")] = 50,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic data (same seed, same data)")] = 2026,
+    serve: Annotated[bool, typer.Option(help="Then serve the demo organisation's API until interrupted")] = False,
+    port: Annotated[int, typer.Option(help="Port of the API with --serve")] = 8000,
 ) -> None:
-    """Set up a demo organisation on SQLite and fill it with synthetic data, through policy."""
+    """Set up a demo organisation on SQLite and fill it with synthetic data, through the one request path."""
+    passphrase = os.environ.get(PASSPHRASE_ENV) or secrets.token_urlsafe(24)
     with Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -43,7 +50,7 @@ def demo(
                 yield item
                 bar.advance(task)
 
-        report = run_demo(directory, profile.value, patients, seed, progress=track)
+        report = run_demo(directory, profile.value, patients, seed, passphrase, progress=track)
     ref = report.referential
     console.print(f"[bold]Demo {profile.value}[/] set up under {ref.id} — {ref.title}")
     table = Table("resource", "stored", title="Synthetic records written through policy")
@@ -52,8 +59,18 @@ def demo(
     console.print(table)
     for reason, n in sorted(report.refused.items()):
         console.print(f"[yellow]refused ×{n}[/] {reason}", soft_wrap=True)
-    for resource_type, n in sorted(report.skipped.items()):
-        console.print(f"not personal data, not stored: {resource_type} ×{n}")
     for decision in (dpia_required(ref, {}), dpo_required(ref, {})):
         console.print(str(decision), soft_wrap=True)
     console.print(f"\nConfiguration: {report.config_path}\nNext: santegarde config check --config {report.config_path}")
+    if not os.environ.get(PASSPHRASE_ENV):
+        console.print(
+            f"Demo keystore passphrase (fictitious data only): export {PASSPHRASE_ENV}={passphrase}", soft_wrap=True
+        )
+    console.print(
+        f"Demo account (fictitious data only): login {report.login}, password {report.password}, "
+        f"TOTP secret {report.totp_secret} (add it to an authenticator app)",
+        soft_wrap=True,
+    )
+    if serve:
+        os.environ[PASSPHRASE_ENV] = passphrase
+        serve_api(config=report.config_path, port=port)

@@ -248,6 +248,9 @@ class Accessor(Strict):
     access: list[Access] = Field(default_factory=list)
     time_limited: bool = Field(False, description="Grants to this profile must carry an end date")
     health_data: bool = Field(True, description="False when the text says this profile never reads health data")
+    care_relationship: bool = Field(
+        False, description="Reaching a patient's record needs a care relationship with that patient (or break-glass)"
+    )
     section: Section
 
 

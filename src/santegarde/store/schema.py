@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text
+from sqlalchemy import Boolean, Column, DateTime, Index, Integer, LargeBinary, MetaData, String, Table
 
 metadata = MetaData(
     naming_convention={
@@ -24,15 +24,60 @@ organisation = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
-resource = Table(
-    "fhir_resource",
+# A FHIR resource version. Only the type, the ids and the version are in clear: every element is in
+# record_part, encrypted under the key of the data category it belongs to.
+record = Table(
+    "record",
     metadata,
     Column("id", String(64), primary_key=True),
     Column("version", Integer, primary_key=True),
-    Column("resource_type", String(40), nullable=False, index=True),
-    Column("category", String(40), nullable=False),
-    Column("purpose", String(60), nullable=False),
-    Column("rule", String(120), nullable=False),
-    Column("body", Text, nullable=False),
+    Column("resource_type", String(40), nullable=False),
+    Column("patient_id", String(64), nullable=True, index=True),  # the patient's resource id (a random uuid)
+    Column("current", Boolean, nullable=False),
+    Column("free_text", Boolean, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("purpose", String(60), nullable=False),
+    Index("ix_record_type_current", "resource_type", "current"),
+)
+
+record_part = Table(
+    "record_part",
+    metadata,
+    Column("record_id", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("category", String(60), primary_key=True),  # a category id of the référentiel, or "directory"
+    Column("token", LargeBinary, nullable=False),
+)
+
+# Keyed blind indexes of the current version: search by identifier, name and birth date without decrypting.
+record_index = Table(
+    "record_index",
+    metadata,
+    Column("record_id", String(64), nullable=False, index=True),
+    Column("kind", String(20), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Index("ix_record_index_lookup", "kind", "digest"),
+)
+
+# One data key per patient and key family, wrapped by the family key: destroying it erases the patient.
+patient_key = Table(
+    "patient_key",
+    metadata,
+    Column("patient_id", String(64), primary_key=True),
+    Column("family", String(30), primary_key=True),
+    Column("wrapped", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+care_relationship = Table(
+    "care_relationship",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("login", String(64), nullable=False),
+    Column("patient_id", String(64), nullable=False),
+    Column("basis", String(200), nullable=False),
+    Column("since", DateTime(timezone=True), nullable=False),
+    Column("until", DateTime(timezone=True), nullable=True),
+    Index("ix_care_relationship_lookup", "login", "patient_id"),
 )

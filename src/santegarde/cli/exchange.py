@@ -1,0 +1,145 @@
+"""santegarde exchange send | open — documents encrypted for a verified recipient, the secret sent apart (COM-EXC-1)."""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from santegarde.audit.trail import AuditEvent
+from santegarde.cli.common import console, friendly_errors
+from santegarde.cli.keys import opened
+from santegarde.cli.organisation import ConfigOption
+from santegarde.config import CONFIG_NAME
+from santegarde.crypto.exchange import (
+    ExchangeError,
+    open_envelope,
+    parse_recipient,
+    read_header,
+    safe_filename,
+    seal,
+)
+
+SECRET_ENV = "SANTEGARDE_EXCHANGE_SECRET"  # noqa: S105 - the name of a variable, not a secret
+
+app = typer.Typer(
+    help="Secure exchange: encrypt a document for a verified recipient; the secret goes by another channel.",
+    no_args_is_help=True,
+)
+
+
+def _exists(path: Path) -> ExchangeError:
+    return ExchangeError(f"{escape(str(path))} already exists and is never overwritten; choose another --out.")
+
+
+def _refuse_existing(path: Path) -> None:
+    if path.exists():
+        raise _exists(path)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ExchangeError(f"{escape(str(path))} cannot be read ({exc.strerror}); check the path.") from None
+
+
+def write_new(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file ``path`` (mode 0600) atomically: all or nothing, never over an existing file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o600)
+        os.link(tmp, path)  # fails if path exists, unlike a rename
+    except FileExistsError:
+        raise _exists(path) from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+@app.command("send")
+@friendly_errors
+def send(
+    file: Annotated[Path, typer.Argument(help="The document to send")],
+    to: Annotated[str, typer.Option("--to", help="RPPS number or secure health messaging address (….mssante.fr)")],
+    out: Annotated[Path | None, typer.Option("--out", help="The envelope to write (default FILE.sgx)")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="Who sends (default: the system user)")] = None,
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Encrypt FILE for a verified recipient; print the one-time secret to give by another channel."""
+    recipient = parse_recipient(to)
+    target = out if out is not None else file.with_name(file.name + ".sgx")
+    _refuse_existing(target)
+    document = _read(file)
+    with opened(config) as org:
+        envelope, secret = seal(document, recipient, filename=file.name)
+        write_new(target, envelope)
+        try:
+            org.audit.append(
+                AuditEvent(
+                    actor=by or getpass.getuser(),
+                    profile="",
+                    operation="exchange.send",
+                    resource_type="Document",
+                    resource_id=hashlib.sha256(envelope).hexdigest(),
+                    purpose="professional_communications",
+                    allowed=True,
+                    rule="COM-EXC-1",
+                    section="",
+                    outcome="success",
+                    referential=org.referential.id,
+                )
+            )
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
+    console.print(
+        f"Envelope for {recipient.kind} {escape(recipient.value)} written to {escape(str(target))}.", soft_wrap=True
+    )
+    console.print(f"One-time secret (shown only now): [bold]{secret}[/]", soft_wrap=True)
+    console.print(
+        "Send the envelope by e-mail; give this secret to the recipient by another channel (phone, SMS or in "
+        "person), never in the same e-mail nor by e-mail at all.",
+        soft_wrap=True,
+    )
+
+
+def _ask_secret() -> str:
+    """From SANTEGARDE_EXCHANGE_SECRET if set (scripts, tests), else typed without echo; never an argument."""
+    value = os.environ.get(SECRET_ENV)
+    if value:
+        return value
+    return str(typer.prompt("One-time secret", hide_input=True))
+
+
+@app.command("open")
+@friendly_errors
+def open_(
+    envelope: Annotated[Path, typer.Argument(help="The envelope received (.sgx)")],
+    out: Annotated[Path | None, typer.Option("--out", help="Where to write the document")] = None,
+) -> None:
+    """Decrypt an envelope with the secret received by another channel."""
+    data = _read(envelope)
+    header = read_header(data)
+    name = header.get("filename")
+    if out is None and (not isinstance(name, str) or not safe_filename(name)):
+        raise ExchangeError("The envelope names no usable file; give the document's path with --out.")
+    target = out if out is not None else envelope.parent / str(name)
+    _refuse_existing(target)
+    result = open_envelope(data, _ask_secret())
+    write_new(target, result.document)
+    console.print(
+        f"Document for {result.recipient.kind} {escape(result.recipient.value)}, sealed "
+        f"{result.created_at.isoformat()}, written to {escape(str(target))}.",
+        soft_wrap=True,
+    )

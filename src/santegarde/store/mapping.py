@@ -1,0 +1,162 @@
+"""Which data category each element of a FHIR resource belongs to (COM-MIN-1, COM-FREE-1).
+
+A resource is split, element by element, into parts: one per category kind of the référentiels'
+shared vocabulary (identity, NIR, INS, family, appointment, health…). Each part is then stored
+under the organisation's référentiel category of that kind that the declared purpose uses, and
+encrypted with that category's key. Directory resources (professionals, organisations) hold no
+patient data: they form a single "directory" part.
+
+Free-text elements are flagged and length-limited: they are where the unexpected ends up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from santegarde.errors import SantegardeError
+from santegarde.identifiers.systems import INS_DEMO_SYSTEM, INS_NIA_SYSTEM, INS_NIR_SYSTEM, INS_TEST_SYSTEM
+from santegarde.referentials.model import CategoryKind
+
+DIRECTORY = "directory"
+FREE_TEXT_LIMIT = 2000
+FREE_TEXT_TAG = {"system": "https://santegarde.fr/CodeSystem/tags", "code": "free-text"}
+INS_SYSTEMS = {INS_NIR_SYSTEM, INS_NIA_SYSTEM, INS_TEST_SYSTEM, INS_DEMO_SYSTEM}
+STRUCTURE = ("resourceType", "id", "meta")
+
+
+class MappingError(SantegardeError, ValueError):
+    """The resource cannot be stored as given (unsupported type, free text too long…)."""
+
+
+@dataclass(frozen=True)
+class ResourceMap:
+    main: CategoryKind | None  # None: a directory resource (no patient data)
+    elements: dict[str, CategoryKind] = field(default_factory=dict)
+    patient_refs: tuple[str, ...] = ()  # elements whose reference names the patient
+
+
+HEALTH = CategoryKind.HEALTH
+RESOURCES: dict[str, ResourceMap] = {
+    "Patient": ResourceMap(CategoryKind.IDENTITY, {"maritalStatus": CategoryKind.FAMILY}),
+    "Practitioner": ResourceMap(None),
+    "PractitionerRole": ResourceMap(None),
+    "Organization": ResourceMap(None),
+    "Appointment": ResourceMap(
+        CategoryKind.APPOINTMENT,
+        {k: HEALTH for k in ("reasonCode", "reasonReference", "comment", "description", "patientInstruction")},
+        ("participant",),
+    ),
+    "Encounter": ResourceMap(HEALTH, patient_refs=("subject",)),
+    "Observation": ResourceMap(HEALTH, patient_refs=("subject",)),
+    "Condition": ResourceMap(HEALTH, patient_refs=("subject",)),
+    "MedicationRequest": ResourceMap(HEALTH, patient_refs=("subject",)),
+    "MedicationDispense": ResourceMap(HEALTH, patient_refs=("subject",)),
+    "Immunization": ResourceMap(HEALTH, patient_refs=("patient",)),
+    "DocumentReference": ResourceMap(HEALTH, patient_refs=("subject",)),
+    "Consent": ResourceMap(CategoryKind.ADMINISTRATIVE, patient_refs=("patient",)),
+    "Communication": ResourceMap(HEALTH, patient_refs=("subject",)),
+}
+
+# Where a référentiel has no category of a kind at all, the kind it is part of (e.g. an appointment is part
+# of the identity and contact data when the text lists no appointment data of its own; the warehouse text
+# lists the NIR with the INS).
+FALLBACK = {
+    CategoryKind.NIR: CategoryKind.INS,
+    CategoryKind.CONTACT: CategoryKind.IDENTITY,
+    CategoryKind.ADMINISTRATIVE: CategoryKind.IDENTITY,
+    CategoryKind.APPOINTMENT: CategoryKind.IDENTITY,
+}
+
+
+def resource_map(resource_type: str) -> ResourceMap:
+    found = RESOURCES.get(resource_type)
+    if found is None:
+        raise MappingError(
+            f"santegarde does not store '{resource_type}' resources; supported: {', '.join(sorted(RESOURCES))}."
+        )
+    return found
+
+
+def _identifier_kind(identifier: dict[str, Any]) -> CategoryKind:
+    codes = {c.get("code") for c in identifier.get("type", {}).get("coding", [])}
+    if "NH" in codes:
+        return CategoryKind.NIR
+    if identifier.get("system") in INS_SYSTEMS:
+        return CategoryKind.INS
+    return CategoryKind.IDENTITY
+
+
+def split(body: dict[str, Any]) -> dict[CategoryKind | None, dict[str, Any]]:
+    """The resource's elements grouped by category kind (None for a directory resource's single part)."""
+    rmap = resource_map(str(body.get("resourceType")))
+    parts: dict[CategoryKind | None, dict[str, Any]] = {}
+    for key, value in body.items():
+        if key in STRUCTURE or value is None or value == [] or value == {}:
+            continue
+        if rmap.main is None:
+            parts.setdefault(None, {})[key] = value
+        elif key == "identifier" and isinstance(value, list):
+            for identifier in value:
+                parts.setdefault(_identifier_kind(identifier), {}).setdefault("identifier", []).append(identifier)
+        else:
+            parts.setdefault(rmap.elements.get(key, rmap.main), {})[key] = value
+    return parts
+
+
+def merge(resource_type: str, rid: str, meta: dict[str, Any], parts: list[dict[str, Any]]) -> dict[str, Any]:
+    body: dict[str, Any] = {"resourceType": resource_type, "id": rid, "meta": meta}
+    for part in parts:
+        for key, value in part.items():
+            if key == "identifier":
+                body.setdefault("identifier", []).extend(value)
+            else:
+                body[key] = value
+    return body
+
+
+def patient_of(body: dict[str, Any]) -> str | None:
+    """The id of the patient a resource is about, from its references (never from its content)."""
+    if body.get("resourceType") == "Patient":
+        return str(body["id"]) if body.get("id") else None
+    rmap = resource_map(str(body.get("resourceType")))
+    for key in rmap.patient_refs:
+        value = body.get(key)
+        candidates = value if isinstance(value, list) else [value]
+        for item in candidates:
+            if not isinstance(item, dict):
+                continue
+            ref = item.get("reference") or (item.get("actor") or {}).get("reference")
+            if isinstance(ref, str) and ref.startswith("Patient/"):
+                return ref.removeprefix("Patient/")
+    return None
+
+
+def _free_texts(value: Any, path: str) -> list[tuple[str, str]]:
+    """Free-text strings of an element: annotation texts, comments, descriptions, narrative, message contents."""
+    found: list[tuple[str, str]] = []
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            here = f"{path}.{key}"
+            if (key in ("comment", "description", "patientInstruction", "contentString", "div") and isinstance(
+                inner, str
+            )) or (key == "text" and isinstance(inner, str) and path.split(".")[-1].startswith("note")):
+                found.append((here, inner))
+            else:
+                found.extend(_free_texts(inner, here))
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            found.extend(_free_texts(inner, f"{path}[{i}]"))
+    return found
+
+
+def free_text(body: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every free-text field of the resource, with its path; refuses any over the length limit."""
+    texts = _free_texts({k: v for k, v in body.items() if k not in STRUCTURE}, body.get("resourceType", "resource"))
+    for path, text in texts:
+        if len(text) > FREE_TEXT_LIMIT:
+            raise MappingError(
+                f"The free-text field {path} holds {len(text)} characters; the limit is {FREE_TEXT_LIMIT}. "
+                "Keep free text short and factual, or attach a document (DocumentReference)."
+            )
+    return texts

@@ -1,0 +1,537 @@
+"""The one request path for records (COM-PUR-1): identity → policy → encrypted store → audit.
+
+Every read, search, history, create and update of a FHIR resource takes a session token and a
+declared purpose. Identity checks the session (steps done, grant valid, two factors for health
+data); policy decides, per data category the resource holds, for the session's profile; a
+practitioner needs a care relationship with the patient, or breaks the glass with a written
+reason that is flagged for review; the vault encrypts or decrypts; the audit trail records the
+decision — allowed or refused — before the answer leaves. This class is the only public way in.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from santegarde.audit.trail import AuditEvent, AuditTrail
+from santegarde.crypto import Keyring
+from santegarde.errors import SantegardeError
+from santegarde.identity import sessions
+from santegarde.identity.context import IdentityContext
+from santegarde.policy import AccessRequest, Decision, decide
+from santegarde.referentials.model import CategoryKind, Operation, Referential, Sensitivity
+from santegarde.store import mapping, vault
+from santegarde.store.schema import care_relationship, record
+
+BREAK_GLASS_MIN = 15
+SENSITIVITY_ORDER = [Sensitivity.ORDINARY, Sensitivity.HIGHLY_PERSONAL, Sensitivity.SPECIAL]
+SEARCHABLE = {"identifier": "identifier", "family": "family", "given": "given", "birthdate": "birthdate"}
+
+
+class AccessDenied(SantegardeError, PermissionError):
+    """Policy, care relationship or minimisation refuses the request; the message says why and what to do."""
+
+    def __init__(self, message: str, rule: str = "", section: str = "") -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.section = section
+
+
+class NotFound(SantegardeError, LookupError):
+    """No such resource."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """Who asks (the session token), why (the declared purpose), from where, and any break-the-glass reason."""
+
+    token: str
+    purpose: str
+    source: str = "local"
+    break_glass: str | None = None
+    consent_recorded: bool = False
+    formality: str | None = None
+
+
+class RecordService:
+    def __init__(
+        self,
+        engine: Engine,
+        referential: Referential,
+        keyring: Keyring,
+        audit: AuditTrail,
+        identity: IdentityContext,
+    ) -> None:
+        self.engine = engine
+        self.ref = referential
+        self.audit = audit
+        self.identity = identity
+        self._keys = vault.PatientKeys(keyring)
+        self._index_key = vault.index_key(keyring)
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        return self.identity.now()
+
+    def _sensitivity(self, categories: list[str]) -> Sensitivity | None:
+        levels = [c.sensitivity for c in (self.ref.category(x) for x in categories) if c is not None]
+        return max(levels, key=SENSITIVITY_ORDER.index) if levels else None
+
+    def _trace(
+        self,
+        ctx: sessions.SessionContext | None,
+        req: Request,
+        operation: str,
+        resource: tuple[str, str],
+        *,
+        allowed: bool,
+        rule: str,
+        section: str = "",
+        outcome: str,
+        patient: str | None = None,
+        break_glass: bool = False,
+        care: bool | None = None,
+        conn: Connection | None = None,
+    ) -> None:
+        self.audit.append(
+            AuditEvent(
+                actor=ctx.login if ctx else "unauthenticated",
+                profile=(ctx.profile or "") if ctx else "",
+                operation=operation,
+                resource_type=resource[0],
+                resource_id=resource[1],
+                purpose=req.purpose,
+                allowed=allowed,
+                rule=rule,
+                section=section,
+                outcome=outcome,
+                source=req.source,
+                referential=self.ref.id,
+                patient=patient or "",
+                break_glass=break_glass,
+                care_relationship=care,
+            ),
+            conn,
+        )
+
+    def _session(
+        self, req: Request, categories: list[str], operation: str, resource: tuple[str, str]
+    ) -> sessions.SessionContext:
+        try:
+            return sessions.require(self.identity, req.token, sensitivity=self._sensitivity(categories))
+        except SantegardeError as exc:
+            self._trace(None, req, operation, resource, allowed=False, rule="identity", outcome="denied")
+            raise exc from None
+
+    def _category_for(self, kind: CategoryKind | None, purpose: str) -> str | None:
+        if kind is None:
+            return mapping.DIRECTORY
+        declared = self.ref.purpose(purpose)
+        used = set(declared.categories) if declared else set()
+        current: CategoryKind | None = kind
+        while current is not None:
+            match = next((c.id for c in self.ref.categories if c.kind == current and c.id in used), None)
+            if match:
+                return match
+            if any(c.kind == current for c in self.ref.categories):
+                return None  # the text has this kind of data, and this purpose does not use it
+            current = mapping.FALLBACK.get(current)  # the text has no such category: the broader kind holds it
+        return None
+
+    def _decide_all(
+        self, ctx: sessions.SessionContext, req: Request, operation: Operation, categories: list[str]
+    ) -> dict[str, Decision | None]:
+        """A decision per category; the directory needs only a granted profile that reaches some data."""
+        decisions: dict[str, Decision | None] = {}
+        for category in categories:
+            if category == mapping.DIRECTORY:
+                accessor = self.ref.accessor(ctx.profile or "")
+                decisions[category] = None if accessor is not None and accessor.access else _refusal(self.ref, req)
+                continue
+            decisions[category] = decide(
+                self.ref,
+                AccessRequest(
+                    ctx.profile or "",
+                    operation,
+                    category,
+                    req.purpose,
+                    consent_recorded=req.consent_recorded,
+                    formality=req.formality,
+                ),
+            )
+        return decisions
+
+    def _care(
+        self, conn: Connection, ctx: sessions.SessionContext, req: Request, patient_id: str | None
+    ) -> tuple[bool | None, bool]:
+        """(care relationship, break-glass used); refuses a practitioner without either."""
+        accessor = self.ref.accessor(ctx.profile or "")
+        if patient_id is None or accessor is None or not accessor.care_relationship:
+            return None, False
+        now = self._now()
+        found = conn.execute(
+            select(care_relationship.c.id).where(
+                care_relationship.c.login == ctx.login,
+                care_relationship.c.patient_id == patient_id,
+                care_relationship.c.since <= now,
+                (care_relationship.c.until.is_(None)) | (care_relationship.c.until > now),
+            )
+        ).first()
+        if found is not None:
+            return True, False
+        reason = (req.break_glass or "").strip()
+        if len(reason) >= BREAK_GLASS_MIN:
+            return False, True
+        raise AccessDenied(
+            "You have no care relationship with this patient. Declare one if you take the patient in care, or, "
+            f"in an emergency, break the glass with a written reason (at least {BREAK_GLASS_MIN} characters): "
+            "it is flagged for review.",
+            rule=f"accessors.{accessor.id}.care_relationship",
+            section=accessor.section,
+        )
+
+    def _decode(self, conn: Connection, v: vault.Version, allowed: list[str]) -> dict[str, Any]:
+        tokens = vault.part_tokens(conn, v)
+        parts = [vault.open_part(self._keys, conn, self.ref, v, c, tokens[c]) for c in allowed if c in tokens]
+        meta: dict[str, Any] = {"versionId": str(v.version), "lastUpdated": v.created_at.isoformat()}
+        if v.free_text:
+            meta["tag"] = [mapping.FREE_TEXT_TAG]
+        if set(v.categories) - set(allowed):
+            meta["security"] = [
+                {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "REDACTED"}
+            ]
+        return mapping.merge(v.resource_type, v.id, meta, parts)
+
+    # -- reads -------------------------------------------------------------------------------------
+
+    def _read_version(self, conn: Connection, req: Request, v: vault.Version, operation: str) -> dict[str, Any]:
+        resource = (v.resource_type, v.id)
+        ctx = self._session(req, list(v.categories), operation, resource)
+        decisions = self._decide_all(ctx, req, Operation.READ, list(v.categories))
+        allowed = [c for c, d in decisions.items() if d is None or d.allowed]
+        if not allowed:
+            first = next(d for d in decisions.values() if d is not None)
+            self._trace(
+                ctx,
+                req,
+                operation,
+                resource,
+                allowed=False,
+                rule=first.rule,
+                section=first.section,
+                outcome="denied",
+                patient=v.patient_id,
+            )
+            raise AccessDenied(f"Refused: {first.reason}.", first.rule, first.section)
+        try:
+            care, glass = self._care(conn, ctx, req, v.patient_id)
+        except AccessDenied as exc:
+            self._trace(
+                ctx,
+                req,
+                operation,
+                resource,
+                allowed=False,
+                rule=exc.rule,
+                section=exc.section,
+                outcome="denied",
+                patient=v.patient_id,
+                care=False,
+            )
+            raise
+        body = self._decode(conn, v, allowed)
+        decided = next((d for d in decisions.values() if d is not None and d.allowed), None)
+        self._trace(
+            ctx,
+            req,
+            operation,
+            resource,
+            allowed=True,
+            rule=decided.rule if decided else "directory",
+            section=decided.section if decided else "",
+            outcome="success",
+            patient=v.patient_id,
+            break_glass=glass,
+            care=care,
+        )
+        return body
+
+    def read(self, req: Request, resource_type: str, rid: str) -> dict[str, Any]:
+        mapping.resource_map(resource_type)
+        with self.engine.connect() as conn:
+            found = [v for v in vault.versions(conn, rid, current_only=True) if v.resource_type == resource_type]
+            if not found:
+                self._session(req, [], "read", (resource_type, rid))
+                raise NotFound(f"There is no {resource_type} with id '{rid}'.")
+            return self._read_version(conn, req, found[0], "read")
+
+    def history(self, req: Request, resource_type: str, rid: str) -> list[dict[str, Any]]:
+        """Every version, newest first (the rectification history, COM-QUAL-1)."""
+        mapping.resource_map(resource_type)
+        with self.engine.connect() as conn:
+            found = [v for v in vault.versions(conn, rid, current_only=False) if v.resource_type == resource_type]
+            if not found:
+                self._session(req, [], "history", (resource_type, rid))
+                raise NotFound(f"There is no {resource_type} with id '{rid}'.")
+            return [self._read_version(conn, req, v, "history") for v in found]
+
+    def search(self, req: Request, resource_type: str, criteria: dict[str, str]) -> list[dict[str, Any]]:
+        """Current resources matching every criterion (identifier, family, given, birthdate) by blind index."""
+        mapping.resource_map(resource_type)
+        unknown = sorted(set(criteria) - set(SEARCHABLE))
+        if unknown:
+            raise mapping.MappingError(f"Cannot search by {', '.join(unknown)}; search by: {', '.join(SEARCHABLE)}.")
+        if not criteria:
+            raise mapping.MappingError("Give at least one search criterion: " + ", ".join(SEARCHABLE) + ".")
+        self._session(req, [], "search", (resource_type, ""))
+        results = []
+        with self.engine.connect() as conn:
+            terms = [(SEARCHABLE[k], v) for k, v in criteria.items()]
+            for rid in vault.search_ids(conn, self._index_key, resource_type, terms):
+                v = vault.versions(conn, rid, current_only=True)[0]
+                try:
+                    results.append(self._read_version(conn, req, v, "search"))
+                except AccessDenied:
+                    continue  # refused and traced; not returned
+        return results
+
+    # -- writes ------------------------------------------------------------------------------------
+
+    def create(self, req: Request, body: dict[str, Any]) -> dict[str, Any]:
+        rid = str(body.get("id") or uuid.uuid4())
+        return self._write(req, {**body, "id": rid}, creating=True)
+
+    def update(self, req: Request, resource_type: str, rid: str, body: dict[str, Any]) -> dict[str, Any]:
+        if body.get("resourceType") != resource_type or str(body.get("id", rid)) != rid:
+            raise mapping.MappingError(
+                f"The body is a {body.get('resourceType')} with id '{body.get('id')}', not {resource_type}/{rid}."
+            )
+        return self._write(req, {**body, "id": rid}, creating=False)
+
+    def _write(self, req: Request, body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+        resource_type = str(body.get("resourceType"))
+        mapping.resource_map(resource_type)
+        _validate(body)
+        texts = mapping.free_text(body)
+        rid = str(body["id"])
+        resource = (resource_type, rid)
+        operation = "create" if creating else "update"
+        kinds = mapping.split(body)
+        categories: dict[str, dict[str, Any]] = {}
+        for kind, content in kinds.items():
+            category = self._category_for(kind, req.purpose)
+            if category is None:
+                ctx = self._session(req, [], operation, resource)
+                elements = ", ".join(sorted(content))
+                self._trace(ctx, req, operation, resource, allowed=False, rule="COM-MIN-1", outcome="denied")
+                raise AccessDenied(
+                    f"The element(s) {elements} ({kind}) are not needed for the purpose '{req.purpose}' under "
+                    f"{self.ref.id} (data minimisation): remove them, or declare the purpose that needs them.",
+                    "COM-MIN-1",
+                )
+            categories.setdefault(category, {}).update(content)
+        ctx = self._session(req, list(categories), operation, resource)
+        free_cat = next((c for c in self.ref.categories if c.kind == CategoryKind.FREE_TEXT and c.forbidden), None)
+        if texts and free_cat is not None:
+            self._trace(
+                ctx,
+                req,
+                operation,
+                resource,
+                allowed=False,
+                rule=f"categories.{free_cat.id}.forbidden",
+                section=free_cat.section,
+                outcome="denied",
+            )
+            raise AccessDenied(
+                f"{self.ref.id} forbids free-text fields (§{free_cat.section}): remove {texts[0][0]} and use "
+                "coded values.",
+                f"categories.{free_cat.id}.forbidden",
+                free_cat.section,
+            )
+        decisions = self._decide_all(ctx, req, Operation.WRITE, list(categories))
+        refused = next((d for d in decisions.values() if d is not None and not d.allowed), None)
+        patient_id = mapping.patient_of(body)
+        if refused is not None:
+            self._trace(
+                ctx,
+                req,
+                operation,
+                resource,
+                allowed=False,
+                rule=refused.rule,
+                section=refused.section,
+                outcome="denied",
+                patient=patient_id,
+            )
+            raise AccessDenied(f"Refused: {refused.reason}.", refused.rule, refused.section)
+        now = self._now()
+        with self.engine.connect() as conn:
+            existing = vault.versions(conn, rid, current_only=True)
+            if creating and existing:
+                raise mapping.MappingError(f"{resource_type}/{rid} already exists; update it instead.")
+            if not creating and not existing:
+                raise NotFound(f"There is no {resource_type} with id '{rid}'.")
+            if existing and existing[0].resource_type != resource_type:
+                raise mapping.MappingError(f"The id '{rid}' belongs to a {existing[0].resource_type}.")
+            new_patient = creating and resource_type == "Patient"
+            care: bool | None
+            glass = False
+            if new_patient:
+                care = None
+            else:
+                try:
+                    care, glass = self._care(conn, ctx, req, patient_id)
+                except AccessDenied as exc:
+                    self._trace(
+                        ctx,
+                        req,
+                        operation,
+                        resource,
+                        allowed=False,
+                        rule=exc.rule,
+                        section=exc.section,
+                        outcome="denied",
+                        patient=patient_id,
+                        care=False,
+                    )
+                    raise
+            version = vault.Version(
+                rid,
+                vault.next_version(conn, rid),
+                resource_type,
+                patient_id,
+                now,
+                ctx.login,
+                req.purpose,
+                bool(texts),
+                tuple(sorted(categories)),
+            )
+            vault.write_version(self._keys, conn, self.ref, version, categories)
+            if resource_type == "Patient" or mapping.resource_map(resource_type).main is None:
+                vault.reindex(conn, self._index_key, rid, body)
+            accessor = self.ref.accessor(ctx.profile or "")
+            if new_patient and accessor is not None and accessor.care_relationship:
+                conn.execute(
+                    insert(care_relationship).values(
+                        login=ctx.login, patient_id=rid, basis="created the patient's record", since=now
+                    )
+                )
+            decided = next((d for d in decisions.values() if d is not None), None)
+            self._trace(
+                ctx,
+                req,
+                operation,
+                resource,
+                allowed=True,
+                rule=decided.rule if decided else "directory",
+                section=decided.section if decided else "",
+                outcome="success",
+                patient=patient_id,
+                break_glass=glass,
+                care=care,
+            )
+            conn.commit()
+            return self._decode(conn, version, list(categories))
+
+    def purposes_for(self, profile: str, body: dict[str, Any]) -> list[str]:
+        """The declared purposes under which ``profile`` may write this resource (policy only, no data access)."""
+        kinds = mapping.split(body)
+        usable = []
+        for purpose in self.ref.purposes:
+            if purpose.forbidden or purpose.out_of_scope or purpose.requires_formality:
+                continue
+            categories = [self._category_for(kind, purpose.id) for kind in kinds]
+            if any(c is None for c in categories):
+                continue
+            if all(
+                c == mapping.DIRECTORY
+                or decide(self.ref, AccessRequest(profile, Operation.WRITE, c, purpose.id)).allowed
+                for c in categories
+                if c is not None
+            ):
+                usable.append(purpose.id)
+        return usable
+
+    # -- care relationships ------------------------------------------------------------------------
+
+    def declare_care(self, req: Request, patient_id: str, basis: str, until: datetime | None = None) -> None:
+        """A practitioner takes a patient in care (e.g. a new consultation); recorded and traced."""
+        if len(basis.strip()) < 5:
+            raise AccessDenied("Say on what basis you take this patient in care (e.g. 'consultation requested').")
+        ctx = self._session(req, [], "care.declare", ("Patient", patient_id))
+        accessor = self.ref.accessor(ctx.profile or "")
+        if accessor is None or not accessor.care_relationship:
+            raise AccessDenied(f"The profile '{ctx.profile}' does not hold care relationships.")
+        with self.engine.begin() as conn:
+            exists = conn.execute(
+                select(record.c.id).where(record.c.id == patient_id, record.c.resource_type == "Patient")
+            ).first()
+            if exists is None:
+                raise NotFound(f"There is no Patient with id '{patient_id}'.")
+            conn.execute(
+                insert(care_relationship).values(
+                    login=ctx.login, patient_id=patient_id, basis=basis.strip(), since=self._now(), until=until
+                )
+            )
+        self._trace(
+            ctx,
+            req,
+            "care.declare",
+            ("Patient", patient_id),
+            allowed=True,
+            rule="care_relationship",
+            outcome="success",
+            patient=patient_id,
+            care=True,
+        )
+
+    def end_care(self, req: Request, patient_id: str) -> None:
+        ctx = self._session(req, [], "care.end", ("Patient", patient_id))
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(care_relationship)
+                .where(care_relationship.c.login == ctx.login, care_relationship.c.patient_id == patient_id)
+                .values(until=self._now())
+            )
+        self._trace(
+            ctx,
+            req,
+            "care.end",
+            ("Patient", patient_id),
+            allowed=True,
+            rule="care_relationship",
+            outcome="success",
+            patient=patient_id,
+        )
+
+
+def _refusal(ref: Referential, req: Request) -> Decision:
+    return Decision(
+        False,
+        ref.id,
+        "directory.profile",
+        "6",
+        "the directory of professionals and organisations is open only to profiles that reach data",
+        AccessRequest("", Operation.READ, mapping.DIRECTORY, req.purpose),
+    )
+
+
+def _validate(body: dict[str, Any]) -> None:
+    """The resource must be valid FHIR R4 (fhir.resources' R4B models)."""
+    from fhir.resources.R4B import get_fhir_model_class
+
+    try:
+        get_fhir_model_class(str(body["resourceType"])).model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or body["resourceType"]
+        raise mapping.MappingError(
+            f"This {body['resourceType']} is not valid FHIR R4: at {where}, {first['msg']}. Fix it and send it again."
+        ) from None

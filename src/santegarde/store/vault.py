@@ -1,0 +1,235 @@
+"""Encrypted persistence of record versions: parts under per-patient keys, and keyed blind indexes.
+
+Internal to the store: only ``santegarde.store.service`` calls it, after identity and policy have
+allowed the request. Nothing here decides anything; everything here is ciphertext at rest.
+
+- A patient's parts are encrypted with that patient's data key for the key family of the part's
+  category (AES-256-GCM, associated data binding record, version and category); the patient key is
+  wrapped by the family key of the organisation's keyring. Destroying a patient's keys makes every
+  copy of their parts unreadable (crypto-shredding).
+- Directory resources (professionals, organisations) are encrypted under the identity family key.
+- Blind indexes are HMAC-SHA256 digests, under a key derived from the identity key, of normalised
+  identifiers, names and birth dates: equality search without decrypting anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from santegarde.crypto import DecryptionRefused, KeyFamily, Keyring, decrypt, encrypt
+from santegarde.referentials.model import CategoryKind, Referential
+from santegarde.store.mapping import DIRECTORY
+from santegarde.store.schema import patient_key, record, record_index, record_part
+
+FAMILY_OF_KIND = {
+    CategoryKind.HEALTH: KeyFamily.HEALTH,
+    CategoryKind.SEX_LIFE: KeyFamily.HEALTH,
+    CategoryKind.ETHNIC_ORIGIN: KeyFamily.HEALTH,
+    CategoryKind.LIFESTYLE: KeyFamily.HEALTH,
+    CategoryKind.IMAGING: KeyFamily.HEALTH,
+    CategoryKind.FREE_TEXT: KeyFamily.HEALTH,
+    CategoryKind.GENETIC: KeyFamily.GENETIC_LOCATION,
+    CategoryKind.LOCATION: KeyFamily.GENETIC_LOCATION,
+}
+
+
+def family_of(ref: Referential, category: str) -> KeyFamily:
+    """The key family of a category: health, genetic and location data apart from identity and administration."""
+    found = ref.category(category)
+    if found is None:
+        return KeyFamily.IDENTITY
+    return FAMILY_OF_KIND.get(found.kind, KeyFamily.IDENTITY)
+
+
+@dataclass(frozen=True)
+class Version:
+    id: str
+    version: int
+    resource_type: str
+    patient_id: str | None
+    created_at: datetime
+    created_by: str
+    purpose: str
+    free_text: bool
+    categories: tuple[str, ...]
+
+
+class PatientKeys:
+    """Per-patient data keys, created on first use and wrapped by the family key."""
+
+    def __init__(self, ring: Keyring) -> None:
+        self.ring = ring
+
+    def get(self, conn: Connection, patient_id: str, family: KeyFamily, now: datetime, *, create: bool) -> bytes:
+        row = conn.execute(
+            select(patient_key.c.wrapped).where(patient_key.c.patient_id == patient_id, patient_key.c.family == family)
+        ).first()
+        if row is not None:
+            return decrypt(self.ring, row.wrapped, record=f"patient/{patient_id}", field=f"key/{family}")
+        if not create:
+            raise DecryptionRefused(
+                f"The keys of patient {patient_id} were destroyed: their data can no longer be read by anyone."
+            )
+        key = AESGCM.generate_key(bit_length=256)
+        wrapped = encrypt(self.ring, family, key, record=f"patient/{patient_id}", field=f"key/{family}")
+        conn.execute(insert(patient_key).values(patient_id=patient_id, family=family, wrapped=wrapped, created_at=now))
+        return key
+
+    def destroy(self, conn: Connection, patient_id: str) -> int:
+        return int(conn.execute(delete(patient_key).where(patient_key.c.patient_id == patient_id)).rowcount)
+
+
+def _aad(rid: str, version: int, category: str) -> bytes:
+    return f"santegarde:record:{rid}:{version}:{category}".encode()
+
+
+def seal_part(
+    keys: PatientKeys, conn: Connection, ref: Referential, v: Version, category: str, content: dict[str, Any]
+) -> bytes:
+    data = json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode()
+    if v.patient_id is None or category == DIRECTORY:
+        return encrypt(keys.ring, KeyFamily.IDENTITY, data, record=f"{v.id}/{v.version}", field=category)
+    key = keys.get(conn, v.patient_id, family_of(ref, category), v.created_at, create=True)
+    nonce = os.urandom(12)
+    return b"SGP1" + nonce + AESGCM(key).encrypt(nonce, data, _aad(v.id, v.version, category))
+
+
+def open_part(
+    keys: PatientKeys, conn: Connection, ref: Referential, v: Version, category: str, token: bytes
+) -> dict[str, Any]:
+    if not token.startswith(b"SGP1"):
+        data = decrypt(keys.ring, token, record=f"{v.id}/{v.version}", field=category)
+        return dict(json.loads(data))
+    assert v.patient_id is not None
+    key = keys.get(conn, v.patient_id, family_of(ref, category), v.created_at, create=False)
+    try:
+        data = AESGCM(key).decrypt(token[4:16], token[16:], _aad(v.id, v.version, category))
+    except InvalidTag:
+        raise DecryptionRefused(
+            f"A part of {v.resource_type}/{v.id} does not decrypt: it was altered or moved; restore it from a backup."
+        ) from None
+    return dict(json.loads(data))
+
+
+def write_version(
+    keys: PatientKeys, conn: Connection, ref: Referential, v: Version, parts: dict[str, dict[str, Any]]
+) -> None:
+    conn.execute(update(record).where(record.c.id == v.id, record.c.current.is_(True)).values(current=False))
+    conn.execute(
+        insert(record).values(
+            id=v.id,
+            version=v.version,
+            resource_type=v.resource_type,
+            patient_id=v.patient_id,
+            current=True,
+            free_text=v.free_text,
+            created_at=v.created_at,
+            created_by=v.created_by,
+            purpose=v.purpose,
+        )
+    )
+    for category, content in parts.items():
+        token = seal_part(keys, conn, ref, v, category, content)
+        conn.execute(insert(record_part).values(record_id=v.id, version=v.version, category=category, token=token))
+
+
+def next_version(conn: Connection, rid: str) -> int:
+    current = conn.execute(select(func.max(record.c.version)).where(record.c.id == rid)).scalar()
+    return int(current or 0) + 1
+
+
+def versions(conn: Connection, rid: str, *, current_only: bool) -> list[Version]:
+    query = select(record).where(record.c.id == rid).order_by(record.c.version.desc())
+    if current_only:
+        query = query.where(record.c.current.is_(True))
+    rows = conn.execute(query).all()
+    result = []
+    for row in rows:
+        cats = conn.execute(
+            select(record_part.c.category).where(
+                record_part.c.record_id == row.id, record_part.c.version == row.version
+            )
+        ).scalars()
+        result.append(
+            Version(
+                row.id,
+                row.version,
+                row.resource_type,
+                row.patient_id,
+                row.created_at,
+                row.created_by,
+                row.purpose,
+                bool(row.free_text),
+                tuple(sorted(cats)),
+            )
+        )
+    return result
+
+
+def part_tokens(conn: Connection, v: Version) -> dict[str, bytes]:
+    rows = conn.execute(
+        select(record_part.c.category, record_part.c.token).where(
+            record_part.c.record_id == v.id, record_part.c.version == v.version
+        )
+    )
+    return {r.category: r.token for r in rows}
+
+
+# -- blind indexes ---------------------------------------------------------------------------------
+
+
+def index_key(ring: Keyring) -> bytes:
+    _, identity = ring.key(KeyFamily.IDENTITY)
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"santegarde:blind-index:v1").derive(identity)
+
+
+def normalise(text: str) -> str:
+    folded = unicodedata.normalize("NFKD", text)
+    letters = "".join(c for c in folded if not unicodedata.combining(c))
+    return " ".join(letters.upper().replace("-", " ").split())
+
+
+def digest(key: bytes, kind: str, value: str) -> str:
+    return hmac.new(key, f"{kind}:{normalise(value)}".encode(), hashlib.sha256).hexdigest()
+
+
+def index_terms(body: dict[str, Any]) -> list[tuple[str, str]]:
+    """What a resource can be searched by: identifiers (system|value), family and given names, birth date."""
+    terms = [("identifier", f"{i.get('system', '')}|{i.get('value', '')}") for i in body.get("identifier", [])]
+    for name in body.get("name", []) if isinstance(body.get("name"), list) else []:
+        if name.get("family"):
+            terms.append(("family", name["family"]))
+        terms.extend(("given", given) for given in name.get("given", []))
+    if body.get("birthDate"):
+        terms.append(("birthdate", body["birthDate"]))
+    return terms
+
+
+def reindex(conn: Connection, key: bytes, rid: str, body: dict[str, Any]) -> None:
+    conn.execute(delete(record_index).where(record_index.c.record_id == rid))
+    for kind, value in index_terms(body):
+        conn.execute(insert(record_index).values(record_id=rid, kind=kind, digest=digest(key, kind, value)))
+
+
+def search_ids(conn: Connection, key: bytes, resource_type: str, criteria: list[tuple[str, str]]) -> list[str]:
+    """Ids of current records of a type matching every criterion (kind, value), through the blind index."""
+    query = select(record.c.id).where(record.c.resource_type == resource_type, record.c.current.is_(True))
+    for kind, value in criteria:
+        matching = select(record_index.c.record_id).where(
+            record_index.c.kind == kind, record_index.c.digest == digest(key, kind, value)
+        )
+        query = query.where(record.c.id.in_(matching))
+    return [str(r) for r in conn.execute(query.order_by(record.c.id)).scalars()]
