@@ -112,6 +112,7 @@ def init_organisation(
     try:
         migrate(engine)
         migrate(engine, package="santegarde.identity")
+        migrate(engine, package="santegarde.governance")
         with engine.begin() as conn:
             conn.execute(organisation.delete())
             conn.execute(

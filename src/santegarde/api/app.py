@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from santegarde.api import auth
+from santegarde.api import auth, fhir
 from santegarde.api.errors import santegarde_error
 from santegarde.errors import SantegardeError
 from santegarde.identity.context import IdentityContext
 from santegarde.identity.oidc import ProSanteConnect
+from santegarde.store.service import RecordService
 
 
-def create_app(identity: IdentityContext, *, psc: ProSanteConnect | None = None) -> FastAPI:
+def create_app(
+    identity: IdentityContext, *, records: RecordService | None = None, psc: ProSanteConnect | None = None
+) -> FastAPI:
     app = FastAPI(
         title="santegarde",
         description="Health data under the CNIL référentiels: identity → policy → store → audit.",
@@ -19,4 +22,6 @@ def create_app(identity: IdentityContext, *, psc: ProSanteConnect | None = None)
     )
     app.add_exception_handler(SantegardeError, santegarde_error)
     app.include_router(auth.router(identity, psc))
+    if records is not None:
+        app.include_router(fhir.router(records))
     return app

@@ -5,13 +5,14 @@ from __future__ import annotations
 import getpass
 import hashlib
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 
+from santegarde.atomic import AlreadyExists, write_new_bytes
 from santegarde.audit.trail import AuditEvent
 from santegarde.cli.common import console, friendly_errors
 from santegarde.cli.keys import opened
@@ -19,10 +20,9 @@ from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME
 from santegarde.crypto.exchange import (
     ExchangeError,
+    check_recipient,
     open_envelope,
     parse_recipient,
-    read_header,
-    safe_filename,
     seal,
 )
 
@@ -52,19 +52,15 @@ def _read(path: Path) -> bytes:
 
 def write_new(path: Path, data: bytes) -> None:
     """Write ``data`` to a new file ``path`` (mode 0600) atomically: all or nothing, never over an existing file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.link(tmp, path)  # fails if path exists, unlike a rename
-    except FileExistsError:
+        write_new_bytes(path, data)
+    except AlreadyExists:
         raise _exists(path) from None
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+
+
+def neutral_name(directory: Path) -> Path:
+    """A new envelope path in ``directory`` that says nothing of the document: ``<8 random hex>.sgx``."""
+    return directory / f"{secrets.token_hex(4)}.sgx"
 
 
 @app.command("send")
@@ -72,13 +68,15 @@ def write_new(path: Path, data: bytes) -> None:
 def send(
     file: Annotated[Path, typer.Argument(help="The document to send")],
     to: Annotated[str, typer.Option("--to", help="RPPS number or secure health messaging address (….mssante.fr)")],
-    out: Annotated[Path | None, typer.Option("--out", help="The envelope to write (default FILE.sgx)")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="The envelope to write (default: <8 random hex>.sgx beside FILE)")
+    ] = None,
     by: Annotated[str | None, typer.Option("--by", help="Who sends (default: the system user)")] = None,
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Encrypt FILE for a verified recipient; print the one-time secret to give by another channel."""
     recipient = parse_recipient(to)
-    target = out if out is not None else file.with_name(file.name + ".sgx")
+    target = out if out is not None else neutral_name(file.parent)
     _refuse_existing(target)
     document = _read(file)
     with opened(config) as org:
@@ -127,16 +125,21 @@ def _ask_secret() -> str:
 def open_(
     envelope: Annotated[Path, typer.Argument(help="The envelope received (.sgx)")],
     out: Annotated[Path | None, typer.Option("--out", help="Where to write the document")] = None,
+    recipient: Annotated[
+        str | None, typer.Option("--recipient", help="Your RPPS number or MSSanté address: refuse envelopes for others")
+    ] = None,
 ) -> None:
     """Decrypt an envelope with the secret received by another channel."""
+    expected = parse_recipient(recipient) if recipient is not None else None
     data = _read(envelope)
-    header = read_header(data)
-    name = header.get("filename")
-    if out is None and (not isinstance(name, str) or not safe_filename(name)):
+    if expected is not None:
+        check_recipient(data, expected)
+    if out is not None:
+        _refuse_existing(out)
+    result = open_envelope(data, _ask_secret(), recipient=expected)
+    if out is None and not result.filename:
         raise ExchangeError("The envelope names no usable file; give the document's path with --out.")
-    target = out if out is not None else envelope.parent / str(name)
-    _refuse_existing(target)
-    result = open_envelope(data, _ask_secret())
+    target = out if out is not None else envelope.parent / result.filename
     write_new(target, result.document)
     console.print(
         f"Document for {result.recipient.kind} {escape(result.recipient.value)}, sealed "

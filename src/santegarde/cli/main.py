@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from santegarde.cli import audit, demo, exchange, keys, organisation, policy, referential, serve, trace, users
+from santegarde.cli import (
+    audit,
+    demo,
+    exchange,
+    keys,
+    maintenance,
+    organisation,
+    policy,
+    referential,
+    serve,
+    trace,
+    users,
+)
 
 app = typer.Typer(
     name="santegarde",
@@ -19,6 +31,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
 app.add_typer(users.app, name="user")
 app.add_typer(users.review_app, name="review")
+app.add_typer(maintenance.app, name="maintenance")
 app.add_typer(exchange.app, name="exchange")
 app.command()(organisation.init)
 app.command()(trace.trace)

@@ -16,6 +16,7 @@ from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME
 from santegarde.identity.oidc import OidcError, OidcSettings, ProSanteConnect
 from santegarde.runtime import Organisation, identity_context
+from santegarde.store.service import RecordService
 
 
 def psc_for(org: Organisation) -> ProSanteConnect | None:
@@ -33,7 +34,9 @@ def psc_for(org: Organisation) -> ProSanteConnect | None:
 
 
 def build_app(org: Organisation) -> FastAPI:
-    return create_app(identity_context(org), psc=psc_for(org))
+    identity = identity_context(org)
+    records = RecordService(org.engine, org.referential, org.keyring, org.audit, identity)
+    return create_app(identity, records=records, psc=psc_for(org))
 
 
 @friendly_errors

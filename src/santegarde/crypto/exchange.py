@@ -8,19 +8,21 @@ Secret: 20 characters of Crockford's base-32 alphabet (no I, L, O, U; 100 bits f
 shown in groups of four (``7KQ2-…``). Reading it back ignores case, spaces and hyphens and takes
 O for 0 and I or L for 1.
 
-Envelope format (version 1), all integers big-endian::
+Envelope format (version 2), all integers big-endian::
 
-    b"SGX1" | header length (4 bytes) | header (UTF-8 JSON) | AES-256-GCM ciphertext + 16-byte tag
+    b"SGX2" | header length (4 bytes) | header (UTF-8 JSON) | AES-256-GCM ciphertext + 16-byte tag
+    plaintext = metadata length (4 bytes) | metadata (UTF-8 JSON: {"filename": base name}) | document
 
-The header holds ``version`` (1), ``recipient`` (``{"kind": "rpps"|"mssante", "value": …}``),
-``filename`` (a base name), ``cipher`` ("AES-256-GCM"), ``nonce`` (96 bits, base64), ``kdf``
-(``{"name": "scrypt", "salt": base64 of 16 random bytes, "n": 32768, "r": 8, "p": 1, "length": 64}``),
-``key_check`` (base64 of the first 16 bytes of SHA-256 of the second half of the scrypt output) and
-``created_at`` (UTC, ISO 8601). It holds no secret and no content. Scrypt turns the normalised secret
-into 64 bytes: the first 32 are the AES-256 key, the last 32 only feed ``key_check``, which tells a
-wrong secret from an altered envelope. The associated data of the encryption is the exact header
-bytes, so the version, the recipient and the file name (and every other header field) are bound to
-the content: changing any of them makes the envelope refuse to open.
+The clear header holds only ``version`` (2), ``recipient`` (``{"kind": "rpps"|"mssante", "value": …}``),
+``nonce`` (96 bits, base64), ``kdf`` (``{"name": "scrypt", "salt": base64 of 16 random bytes, "n": 32768,
+"r": 8, "p": 1, "length": 64}``), ``key_check`` (base64 of the first 16 bytes of SHA-256 of the second
+half of the scrypt output) and ``created_at`` (UTC, ISO 8601). It holds no secret, no content and no
+file name: file names often carry a patient's name, so the name travels encrypted with the document.
+Scrypt turns the normalised secret into 64 bytes: the first 32 are the AES-256 key, the last 32 only
+feed ``key_check``, which tells a wrong secret from an altered envelope. The associated data of the
+encryption is the exact header bytes, so the version, the recipient and every other header field are
+bound to the content: changing any of them makes the envelope refuse to open. Version 1 envelopes
+(``SGX1``, file name in clear) are refused: the sender must send them again.
 """
 
 from __future__ import annotations
@@ -45,8 +47,9 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from santegarde.errors import SantegardeError
 from santegarde.identifiers import InvalidIdentifier, validate_rpps
 
-MAGIC = b"SGX1"
-VERSION = 1
+MAGIC = b"SGX2"
+VERSION = 2
+OLD_MAGIC = b"SGX1"
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base 32: 5 bits a character
 SECRET_LENGTH = 20
 GROUP = 4
@@ -63,7 +66,11 @@ ACCEPTED = (
     "Give the recipient's RPPS number (11 digits) or secure health messaging address ending in .mssante.fr: "
     "an ordinary e-mail address is not a verified recipient."
 )
-NOT_ENVELOPE = "This file is not a santegarde exchange envelope (it does not start with SGX1); check the file received."
+NOT_ENVELOPE = "This file is not a santegarde exchange envelope (it does not start with SGX2); check the file received."
+OLDER_FORMAT = (
+    "This envelope uses an older exchange format (SGX1) that is no longer opened; "
+    "ask the sender to send the document again with the current version of santegarde."
+)
 TAMPERED = (
     "The envelope is damaged or has been altered since it was sealed, so it is not opened; "
     "ask the sender to send it again."
@@ -99,7 +106,7 @@ class Recipient:
 
 @dataclass(frozen=True)
 class Opened:
-    """An opened envelope: the document, its file name, its recipient and when it was sealed."""
+    """An opened envelope: the document, its file name (``""`` if unusable), its recipient and when it was sealed."""
 
     document: bytes
     filename: str
@@ -161,29 +168,39 @@ def _check_filename(filename: str) -> str:
     return filename
 
 
-def seal(document: bytes, recipient: Recipient, *, filename: str) -> tuple[bytes, str]:
-    """The envelope of ``document`` for ``recipient`` and the one-time secret that opens it."""
-    name = _check_filename(filename)
+def _payload(document: bytes, filename: str) -> bytes:
+    """The plaintext: the length-prefixed metadata (the file name) then the document."""
+    metadata = json.dumps({"filename": filename}, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    return _LENGTH.pack(len(metadata)) + metadata + document
+
+
+def _envelope(plaintext: bytes, recipient: Recipient) -> tuple[bytes, str]:
+    """The envelope of ``plaintext`` for ``recipient`` under a fresh one-time secret, and that secret."""
     secret = new_secret()
     salt, nonce = os.urandom(SALT_BYTES), os.urandom(NONCE_BYTES)
     key, check = _derive(normalise_secret(secret), salt)
     header = {
         "version": VERSION,
         "recipient": {"kind": recipient.kind, "value": recipient.value},
-        "filename": name,
-        "cipher": "AES-256-GCM",
         "nonce": _b64(nonce),
         "kdf": {**KDF, "salt": _b64(salt)},
         "key_check": _b64(check),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     header_bytes = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
-    ciphertext = AESGCM(key).encrypt(nonce, document, header_bytes)
+    ciphertext = AESGCM(key).encrypt(nonce, plaintext, header_bytes)
     return MAGIC + _LENGTH.pack(len(header_bytes)) + header_bytes + ciphertext, secret
+
+
+def seal(document: bytes, recipient: Recipient, *, filename: str) -> tuple[bytes, str]:
+    """The envelope of ``document`` (its file name encrypted with it) for ``recipient`` and the secret that opens it."""
+    return _envelope(_payload(document, _check_filename(filename)), recipient)
 
 
 def _split(envelope: bytes) -> tuple[bytes, dict[str, Any], bytes]:
     """The header bytes, the parsed header and the ciphertext of an envelope."""
+    if envelope.startswith(OLD_MAGIC):
+        raise ExchangeError(OLDER_FORMAT)
     if not envelope.startswith(MAGIC):
         raise ExchangeError(NOT_ENVELOPE)
     start = len(MAGIC) + _LENGTH.size
@@ -203,14 +220,13 @@ def _split(envelope: bytes) -> tuple[bytes, dict[str, Any], bytes]:
 
 
 def read_header(envelope: bytes) -> dict[str, Any]:
-    """The envelope's clear header (recipient, file name, date…) without opening it."""
+    """The envelope's clear header (version, recipient, date, key derivation…) without opening it; no file name."""
     return _split(envelope)[1]
 
 
 @dataclass(frozen=True)
 class _Fields:
     recipient: Recipient
-    filename: str
     created_at: datetime
     salt: bytes
     nonce: bytes
@@ -221,18 +237,14 @@ def _fields(header: dict[str, Any]) -> _Fields:
     """The typed header fields, or the 'altered' refusal if one is missing or malformed."""
     try:
         kdf = header["kdf"]
-        if {k: v for k, v in kdf.items() if k != "salt"} != KDF or header["cipher"] != "AES-256-GCM":
+        if {k: v for k, v in kdf.items() if k != "salt"} != KDF:
             raise ExchangeError(TAMPERED)
         who = header["recipient"]
         if who["kind"] not in ("rpps", "mssante") or not isinstance(who["value"], str):
             raise ExchangeError(TAMPERED)
-        filename = header["filename"]
-        if not isinstance(filename, str) or not safe_filename(filename):
-            raise ExchangeError(TAMPERED)
         created = datetime.fromisoformat(header["created_at"])
         return _Fields(
             recipient=Recipient(cast(Literal["rpps", "mssante"], who["kind"]), who["value"]),
-            filename=filename,
             created_at=created,
             salt=base64.b64decode(kdf["salt"], validate=True),
             nonce=base64.b64decode(header["nonce"], validate=True),
@@ -242,8 +254,32 @@ def _fields(header: dict[str, Any]) -> _Fields:
         raise ExchangeError(TAMPERED) from None
 
 
+def _unpack(plaintext: bytes) -> tuple[bytes, str]:
+    """The document and its file name (``""`` if not a plain base name) from a decrypted payload."""
+    try:
+        (length,) = _LENGTH.unpack_from(plaintext)
+        if length > MAX_HEADER or len(plaintext) < _LENGTH.size + length:
+            raise ExchangeError(TAMPERED)
+        metadata = json.loads(plaintext[_LENGTH.size : _LENGTH.size + length].decode("utf-8"))
+        filename = metadata["filename"]
+    except (struct.error, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        raise ExchangeError(TAMPERED) from None
+    if not isinstance(filename, str):
+        raise ExchangeError(TAMPERED)
+    return plaintext[_LENGTH.size + length :], safe_filename(filename)
+
+
+def check_recipient(envelope: bytes, recipient: Recipient) -> None:
+    """Nothing if ``envelope`` is addressed to ``recipient``, else :class:`ExchangeError` (no secret needed)."""
+    if _fields(_split(envelope)[1]).recipient != recipient:
+        raise ExchangeError(OTHER_RECIPIENT)
+
+
 def open_envelope(envelope: bytes, secret: str, *, recipient: Recipient | None = None) -> Opened:
-    """The document inside ``envelope``, if ``secret`` opens it and it is addressed to ``recipient`` (if given)."""
+    """The document inside ``envelope``, if ``secret`` opens it and it is addressed to ``recipient`` (if given).
+
+    The file name comes from inside the envelope; it is ``""`` if it is not a plain base name.
+    """
     header_bytes, header, ciphertext = _split(envelope)
     fields = _fields(header)
     if recipient is not None and recipient != fields.recipient:
@@ -254,7 +290,8 @@ def open_envelope(envelope: bytes, secret: str, *, recipient: Recipient | None =
     if not hmac.compare_digest(check, fields.check):
         raise ExchangeError(REFUSED_CODE)
     try:
-        document = AESGCM(key).decrypt(fields.nonce, ciphertext, header_bytes)
+        plaintext = AESGCM(key).decrypt(fields.nonce, ciphertext, header_bytes)
     except InvalidTag:
         raise ExchangeError(TAMPERED) from None
-    return Opened(document, fields.filename, fields.recipient, fields.created_at)
+    document, filename = _unpack(plaintext)
+    return Opened(document, filename, fields.recipient, fields.created_at)
