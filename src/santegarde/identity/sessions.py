@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.engine import Row
@@ -29,6 +29,9 @@ from santegarde.identity.totp import InvalidCode, confirm_enrolment
 from santegarde.referentials.model import OrganisationProfile, Referential, Sensitivity
 
 REFUSED = "The login or the password is not correct."
+# Activity is recorded at most this often: a session may lock up to this much earlier than its limit,
+# never later, and most checks stay read-only.
+ACTIVITY_GRANULARITY = timedelta(seconds=20)
 STEP_MESSAGES = {
     "password_change": "Your password was reset: choose a new one before anything else.",
     "charter": "Read and accept the confidentiality charter and the notice that access is traced before anything else.",
@@ -247,7 +250,8 @@ def state(ctx: IdentityContext, token: str) -> SessionContext:
             srow, urow = _live(ctx, conn, token, now)
         finally:
             conn.commit()  # a lock or an expiry found now is kept, even though the call is refused
-        conn.execute(update(session).where(session.c.token_hash == srow.token_hash).values(last_seen_at=now))
+        if now - aware(srow.last_seen_at) >= ACTIVITY_GRANULARITY:
+            conn.execute(update(session).where(session.c.token_hash == srow.token_hash).values(last_seen_at=now))
         result = _context(ctx, conn, srow, urow, now)
         conn.commit()
         return result

@@ -404,7 +404,7 @@ class RecordService:
                     raise
             version = vault.Version(
                 rid,
-                vault.next_version(conn, rid),
+                existing[0].version + 1 if existing else 1,  # the current version is the latest
                 resource_type,
                 patient_id,
                 now,

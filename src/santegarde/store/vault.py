@@ -27,7 +27,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from santegarde.crypto import DecryptionRefused, KeyFamily, Keyring, decrypt, encrypt
 from santegarde.referentials.model import CategoryKind, Referential
@@ -144,11 +144,6 @@ def write_version(
     for category, content in parts.items():
         token = seal_part(keys, conn, ref, v, category, content)
         conn.execute(insert(record_part).values(record_id=v.id, version=v.version, category=category, token=token))
-
-
-def next_version(conn: Connection, rid: str) -> int:
-    current = conn.execute(select(func.max(record.c.version)).where(record.c.id == rid)).scalar()
-    return int(current or 0) + 1
 
 
 def versions(conn: Connection, rid: str, *, current_only: bool) -> list[Version]:
