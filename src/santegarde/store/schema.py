@@ -81,3 +81,35 @@ care_relationship = Table(
     Column("until", DateTime(timezone=True), nullable=True),
     Index("ix_care_relationship_lookup", "login", "patient_id"),
 )
+
+# The pharmacy's registers (PHA-3): the prescription book (ordonnancier) and the registers of blood-derived
+# products and of toxic substances. One counter row per register, locked to allocate the next number
+# without gaps; an entry holds no personal data (that lives only in its encrypted MedicationDispense),
+# only its number, class, dates, retention and a hash chain over the register.
+pharmacy_register_counter = Table(
+    "pharmacy_register_counter",
+    metadata,
+    Column("register", String(40), primary_key=True),
+    Column("last_number", Integer, nullable=False),
+    Column("last_hash", String(64), nullable=False),
+)
+
+pharmacy_register_entry = Table(
+    "pharmacy_register_entry",
+    metadata,
+    Column("register", String(40), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("record_id", String(64), nullable=False, unique=True),
+    Column("dispense_class", String(20), nullable=False),
+    Column("entered_at", DateTime(timezone=True), nullable=False),
+    Column("entered_by", String(64), nullable=False),
+    Column("validated_at", DateTime(timezone=True), nullable=True),
+    Column("validated_by", String(64), nullable=True),
+    Column("cancelled_at", DateTime(timezone=True), nullable=True),
+    Column("corrects", Integer, nullable=True),
+    Column("retention_rule", String(60), nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_pharmacy_register_entry_due", "due_at"),
+)
