@@ -195,17 +195,20 @@ def test_validation_freezes_the_entry(place: Workplace, staff: dict[str, str], b
     assert [a["outcome"] for a in denied] == ["success", "denied", "denied"]
 
 
-def test_a_bypassing_update_of_a_validated_dispense_is_detected(
+def test_a_validated_dispense_is_frozen_in_the_store(
     place: Workplace, staff: dict[str, str], book: PharmacyRegister
 ) -> None:
     ph = Request(staff["pharmacist"], REG)
     e = book.validate(ph, BOOK, book.enter(ph, "list_i", dispensing()).number)
     place.clock.advance(minutes=5)
     body = place.service.read(ph, "MedicationDispense", e.record_id)
+    assert any(tag["code"] == "frozen" for tag in body["meta"]["tag"])
     body.pop("meta")
-    place.service.update(ph, "MedicationDispense", e.record_id, {**body, "quantity": {"value": 9}})
-    report = verify_register(place.service.engine, BOOK)
-    assert not report.intact and "changed afterwards" in report.problems[0]
+    with pytest.raises(AccessDenied, match="is frozen"):
+        place.service.update(ph, "MedicationDispense", e.record_id, {**body, "quantity": {"value": 9}})
+    with pytest.raises(AccessDenied, match="frozen for good"):
+        place.service.unfreeze(ph, "MedicationDispense", e.record_id)
+    assert verify_register(place.service.engine, BOOK).intact
 
 
 def test_unvalidated_entry_is_cancelled_not_removed(

@@ -286,3 +286,21 @@ def test_unsupported_database_is_refused(url: str) -> None:
 
 def test_postgres_url_uses_psycopg3() -> None:
     assert normalise_url("postgresql://postgres@127.0.0.1/db").startswith("postgresql+psycopg://")
+
+
+def test_a_frozen_record_is_read_but_not_changed(place: Workplace) -> None:
+    doc = place.person("dr.martin", "practitioner", ref="10001234567")
+    sec = place.person("sec.durand", "secretariat", ref="S-2")
+    req = Request(doc, "medical_record")
+    place.service.create(req, patient())
+    place.service.create(req, observation())
+    with pytest.raises(AccessDenied):
+        place.service.freeze(Request(sec, "medical_record"), "Observation", "o-1", "accuracy disputed")
+    place.service.freeze(req, "Patient", "p-1", "accuracy disputed by the patient")
+    assert place.service.read(req, "Patient", "p-1")["meta"]["tag"][0]["display"] == "accuracy disputed by the patient"
+    with pytest.raises(AccessDenied, match="is frozen"):
+        place.service.update(req, "Patient", "p-1", {**patient(), "gender": "other"})
+    place.service.unfreeze(req, "Patient", "p-1")
+    assert place.service.update(req, "Patient", "p-1", {**patient(), "gender": "other"})["gender"] == "other"
+    with pytest.raises(NotFound, match="not frozen"):
+        place.service.unfreeze(req, "Patient", "p-1")

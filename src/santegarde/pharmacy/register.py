@@ -650,6 +650,9 @@ class PharmacyRegister:
                 e,
                 EntryFrozen(f"Entry No. {number} of the {register} is {state}; there is nothing to validate."),
             )
+        self.service.freeze(
+            req, DISPENSE, e.record_id, f"validated entry No. {number} of the {register}", permanent=True
+        )
         self._audit(ctx, req, "register.validate", e.record_id, allowed=True, rule="PHA-3", section="6.1")
         return self.entry(register, number)
 

@@ -21,6 +21,7 @@ from santegarde.referentials.model import CategoryKind
 DIRECTORY = "directory"
 FREE_TEXT_LIMIT = 2000
 FREE_TEXT_TAG = {"system": "https://santegarde.fr/CodeSystem/tags", "code": "free-text"}
+FROZEN_TAG = {"system": "https://santegarde.fr/CodeSystem/tags", "code": "frozen"}
 INS_SYSTEMS = {INS_NIR_SYSTEM, INS_NIA_SYSTEM, INS_TEST_SYSTEM, INS_DEMO_SYSTEM}
 STRUCTURE = ("resourceType", "id", "meta")
 

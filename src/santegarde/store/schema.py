@@ -113,3 +113,15 @@ pharmacy_register_entry = Table(
     Column("hash", String(64), nullable=False),
     Index("ix_pharmacy_register_entry_due", "due_at"),
 )
+
+# A record frozen: writes refused, reads still allowed (to verify). Permanent for validated register entries;
+# lifted when a restriction of processing ends (GDPR art. 18, COM-QUAL-1).
+record_freeze = Table(
+    "record_freeze",
+    metadata,
+    Column("record_id", String(64), primary_key=True),
+    Column("reason", String(300), nullable=False),
+    Column("permanent", Boolean, nullable=False),
+    Column("frozen_at", DateTime(timezone=True), nullable=False),
+    Column("frozen_by", String(64), nullable=False),
+)

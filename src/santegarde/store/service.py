@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from santegarde.audit.trail import AuditEvent, AuditTrail
 from santegarde.crypto import Keyring
@@ -26,7 +26,7 @@ from santegarde.identity.context import IdentityContext
 from santegarde.policy import AccessRequest, Decision, decide
 from santegarde.referentials.model import CategoryKind, Operation, Referential, Sensitivity
 from santegarde.store import mapping, vault
-from santegarde.store.schema import care_relationship, record
+from santegarde.store.schema import care_relationship, record, record_freeze
 
 BREAK_GLASS_MIN = 15
 SENSITIVITY_ORDER = [Sensitivity.ORDINARY, Sensitivity.HIGHLY_PERSONAL, Sensitivity.SPECIAL]
@@ -200,8 +200,12 @@ class RecordService:
         tokens = vault.part_tokens(conn, v)
         parts = [vault.open_part(self._keys, conn, self.ref, v, c, tokens[c]) for c in allowed if c in tokens]
         meta: dict[str, Any] = {"versionId": str(v.version), "lastUpdated": v.created_at.isoformat()}
-        if v.free_text:
-            meta["tag"] = [mapping.FREE_TEXT_TAG]
+        tags = [mapping.FREE_TEXT_TAG] if v.free_text else []
+        frozen = conn.execute(select(record_freeze.c.reason).where(record_freeze.c.record_id == v.id)).first()
+        if frozen is not None:
+            tags.append({**mapping.FROZEN_TAG, "display": frozen.reason})
+        if tags:
+            meta["tag"] = tags
         if set(v.categories) - set(allowed):
             meta["security"] = [
                 {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "REDACTED"}
@@ -380,6 +384,22 @@ class RecordService:
                 raise NotFound(f"There is no {resource_type} with id '{rid}'.")
             if existing and existing[0].resource_type != resource_type:
                 raise mapping.MappingError(f"The id '{rid}' belongs to a {existing[0].resource_type}.")
+            frozen = conn.execute(select(record_freeze.c.reason).where(record_freeze.c.record_id == rid)).first()
+            if frozen is not None:
+                self._trace(
+                    ctx,
+                    req,
+                    operation,
+                    resource,
+                    allowed=False,
+                    rule="record.frozen",
+                    outcome="denied",
+                    patient=patient_id,
+                )
+                raise AccessDenied(
+                    f"{resource_type}/{rid} is frozen ({frozen.reason}): it can be read to verify it, not changed.",
+                    "record.frozen",
+                )
             new_patient = creating and resource_type == "Patient"
             care: bool | None
             glass = False
@@ -458,6 +478,68 @@ class RecordService:
             ):
                 usable.append(purpose.id)
         return usable
+
+    # -- freezing ----------------------------------------------------------------------------------
+
+    def freeze(self, req: Request, resource_type: str, rid: str, reason: str, *, permanent: bool = False) -> None:
+        """Freeze a record: writes refused until unfrozen (never, when permanent). Needs write rights on it."""
+        if len(reason.strip()) < 5:
+            raise AccessDenied("Say why the record is frozen (e.g. 'accuracy disputed by the patient').")
+        self._check_write_rights(req, resource_type, rid, "freeze")
+        ctx = sessions.state(self.identity, req.token)
+        with self.engine.begin() as conn:
+            existing = conn.execute(select(record_freeze).where(record_freeze.c.record_id == rid)).first()
+            if existing is not None:
+                raise AccessDenied(f"{resource_type}/{rid} is already frozen ({existing.reason}).")
+            conn.execute(
+                insert(record_freeze).values(
+                    record_id=rid,
+                    reason=reason.strip()[:300],
+                    permanent=permanent,
+                    frozen_at=self._now(),
+                    frozen_by=ctx.login,
+                )
+            )
+        self._trace(ctx, req, "freeze", (resource_type, rid), allowed=True, rule="record.freeze", outcome="success")
+
+    def unfreeze(self, req: Request, resource_type: str, rid: str) -> None:
+        """Lift a (non-permanent) freeze, e.g. when a restriction of processing ends."""
+        self._check_write_rights(req, resource_type, rid, "unfreeze")
+        ctx = sessions.state(self.identity, req.token)
+        with self.engine.begin() as conn:
+            existing = conn.execute(select(record_freeze).where(record_freeze.c.record_id == rid)).first()
+            if existing is None:
+                raise NotFound(f"{resource_type}/{rid} is not frozen.")
+            if existing.permanent:
+                raise AccessDenied(
+                    f"{resource_type}/{rid} is frozen for good ({existing.reason}); correct it by a new entry."
+                )
+            conn.execute(delete(record_freeze).where(record_freeze.c.record_id == rid))
+        self._trace(ctx, req, "unfreeze", (resource_type, rid), allowed=True, rule="record.freeze", outcome="success")
+
+    def _check_write_rights(self, req: Request, resource_type: str, rid: str, operation: str) -> None:
+        with self.engine.connect() as conn:
+            found = [v for v in vault.versions(conn, rid, current_only=True) if v.resource_type == resource_type]
+        if not found:
+            self._session(req, [], operation, (resource_type, rid))
+            raise NotFound(f"There is no {resource_type} with id '{rid}'.")
+        v = found[0]
+        ctx = self._session(req, list(v.categories), operation, (resource_type, rid))
+        decisions = self._decide_all(ctx, req, Operation.WRITE, list(v.categories))
+        refused = next((d for d in decisions.values() if d is not None and not d.allowed), None)
+        if refused is not None:
+            self._trace(
+                ctx,
+                req,
+                operation,
+                (resource_type, rid),
+                allowed=False,
+                rule=refused.rule,
+                section=refused.section,
+                outcome="denied",
+                patient=v.patient_id,
+            )
+            raise AccessDenied(f"Refused: {refused.reason}.", refused.rule, refused.section)
 
     # -- care relationships ------------------------------------------------------------------------
 
