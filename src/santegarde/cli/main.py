@@ -7,6 +7,7 @@ import typer
 from santegarde.cli import (
     audit,
     demo,
+    dpia,
     exchange,
     keys,
     maintenance,
@@ -33,6 +34,7 @@ app.add_typer(users.app, name="user")
 app.add_typer(users.review_app, name="review")
 app.add_typer(maintenance.app, name="maintenance")
 app.add_typer(exchange.app, name="exchange")
+app.add_typer(dpia.app, name="dpia")
 app.command()(organisation.init)
 app.command()(trace.trace)
 app.command()(demo.demo)

@@ -36,6 +36,7 @@ class KeyFamily(StrEnum):
     WAREHOUSE_MAPPING = "warehouse_mapping"
     WAREHOUSE_PSEUDONYM = "warehouse_pseudonym"
     AUDIT_SEAL = "audit_seal"
+    ARCHIVE = "archive"  # the intermediate archive, a separate store under its own key (COM-ARC-1)
 
 
 def _context(family: KeyFamily, version: int) -> bytes:

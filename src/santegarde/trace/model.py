@@ -20,7 +20,7 @@ from santegarde.errors import SantegardeError
 from santegarde.referentials.loader import format_validation_error
 
 # A Python file (optionally ::name inside it), or a data file of the package (a référentiel, a charter).
-Location = Annotated[str, Field(pattern=r"^(src|tests|bench)/[\w./-]+(\.py(::[\w.\[\]-]+)?|\.yaml|\.md)$")]
+Location = Annotated[str, Field(pattern=r"^(src|tests|bench)/[\w./-]+(\.py(::[\w.\[\]-]+)?|\.yaml|\.md|\.j2)$")]
 
 
 class TraceEntry(BaseModel):

@@ -1,0 +1,73 @@
+"""santegarde dpia check | generate | export-pia | status: the DPIA (COM-DPIA-1, AAC-13, EDS-13).
+
+Works from the configuration and the référentiel only: no database, no keys.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from santegarde.cli.common import EXIT_REFUSED, console, friendly_errors
+from santegarde.cli.organisation import ConfigOption
+from santegarde.config import CONFIG_NAME, load
+from santegarde.governance import dpia
+from santegarde.referentials import loader
+
+app = typer.Typer(help="The data protection impact assessment: required?, pre-filled, exported.", no_args_is_help=True)
+
+OutOption = Annotated[Path, typer.Option("--out", "-o", help="The file to write")]
+StrictOption = Annotated[bool, typer.Option("--strict", help="Exit non-zero when the configuration lacks something")]
+
+
+def _missing(missing: list[str], strict: bool) -> None:
+    for line in missing:
+        console.print(f"[yellow]Missing:[/] {line}", soft_wrap=True)
+    if strict and missing:
+        raise typer.Exit(EXIT_REFUSED)
+
+
+@app.command("check")
+@friendly_errors
+def check_command(config: ConfigOption = Path(CONFIG_NAME), strict: StrictOption = False) -> None:
+    """Say whether a DPIA and a DPO are required, and why."""
+    cfg = load(config)
+    duty = dpia.obligations(cfg, loader.get(cfg.referential))
+    for decision in (duty.dpia, duty.dpo):
+        console.print(str(decision), soft_wrap=True)
+    _missing(list(duty.missing), strict)
+
+
+@app.command("generate")
+@friendly_errors
+def generate(out: OutOption, config: ConfigOption = Path(CONFIG_NAME), strict: StrictOption = False) -> None:
+    """Write the pre-filled DPIA (.html, .pdf or .json) and remember what it covered."""
+    document = dpia.generate(config, out)
+    plan = len(document["action_plan"])
+    console.print(f"DPIA written to {out} ({plan} measure(s) in the action plan).")
+    console.print(f"Snapshot of what it covers: {dpia.snapshot_path(config)}.")
+    _missing(document["obligations"]["missing"], strict)
+
+
+@app.command("export-pia")
+@friendly_errors
+def export_pia(out: OutOption, config: ConfigOption = Path(CONFIG_NAME)) -> None:
+    """Write the DPIA as JSON for the CNIL's PIA tool (import it there)."""
+    pia = dpia.export_pia(config, out)
+    console.print(f"PIA file written to {out}: {len(pia['answers'])} answers, {len(pia['measures'])} measures.")
+
+
+@app.command("status")
+@friendly_errors
+def status(config: ConfigOption = Path(CONFIG_NAME)) -> None:
+    """Say whether the DPIA needs a review and what changed since it was generated (exit 1 when it does)."""
+    found = dpia.review_needed(config)
+    if not found:
+        console.print("The DPIA is up to date: nothing that matters changed since it was generated.")
+        return
+    console.print("The DPIA needs a review:")
+    for line in found:
+        console.print(f"  - {line}", soft_wrap=True)
+    raise typer.Exit(1)

@@ -1,0 +1,441 @@
+"""The DPIA (COM-DPIA-1, AAC-13, EDS-13): triggers per profile, pre-filled content, PIA tool export, review."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from santegarde.cli.dpia import app
+from santegarde.config import OrganisationConfig, save
+from santegarde.config.model import Contact, ExtraCategory, MeasureStatus
+from santegarde.demo import demo_answers
+from santegarde.governance import dpia
+from santegarde.governance.documents import DocumentError
+from santegarde.organisation import build_config
+from santegarde.referentials import loader
+from santegarde.referentials.model import CategoryKind, Referential, Sensitivity
+
+JUSTIFIED = "Justified for the test by the fictitious controller of this organisation."
+PROFILES = ["practice", "pharmacy", "compassionate", "warehouse"]
+
+
+def _config(tmp_path: Path, profile: str, **facts: float | int | bool) -> tuple[OrganisationConfig, Referential]:
+    values, justifications = demo_answers(loader.for_profile(profile))
+    config, ref = build_config(
+        tmp_path / "o", profile, organisation_name="Officine Fictive", choices=values, justifications=justifications
+    )
+    return config.model_copy(update={"facts": dict(facts)}), ref
+
+
+def _saved(tmp_path: Path, profile: str, **facts: float | int | bool) -> Path:
+    config, _ = _config(tmp_path, profile, **facts)
+    path = tmp_path / "o" / "santegarde.yaml"
+    save(config, path)
+    return path
+
+
+# -- triggers ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("profile", "facts", "required"),
+    [
+        ("pharmacy", {"annual_turnover_eur_excl_tax": 3_100_000}, True),
+        ("pharmacy", {"annual_turnover_eur_excl_tax": 2_600_000}, False),
+        ("pharmacy", {"annual_turnover_eur_excl_tax": 1_200_000}, False),
+        ("practice", {"grouped_practice_shared_system": True, "patients_per_year": 10_000}, True),
+        ("practice", {"grouped_practice_shared_system": True, "patients_per_year": 9_999}, False),
+        ("practice", {"grouped_practice_shared_system": False, "patients_per_year": 25_000}, False),
+        ("compassionate", {}, True),
+        ("warehouse", {}, True),
+    ],
+)
+def test_dpia_and_dpo_triggers(tmp_path: Path, profile: str, facts: dict[str, Any], required: bool) -> None:
+    config, ref = _config(tmp_path, profile, **facts)
+    duty = dpia.obligations(config, ref)
+    assert duty.dpia.required is required
+    assert duty.dpo.required is required
+    assert duty.dpia.section == ref.dpia.section
+    assert not duty.dpia.missing_facts
+    assert not any("does not declare the fact" in m for m in duty.missing)
+
+
+@pytest.mark.parametrize(
+    ("profile", "facts"),
+    [
+        ("pharmacy", ["annual_turnover_eur_excl_tax"]),
+        ("practice", ["grouped_practice_shared_system", "patients_per_year"]),
+    ],
+)
+def test_missing_facts_are_named_and_fail_closed(tmp_path: Path, profile: str, facts: list[str]) -> None:
+    config, ref = _config(tmp_path, profile)
+    duty = dpia.obligations(config, ref)
+    assert duty.dpia.required and duty.dpia.missing_facts == tuple(facts)
+    for fact in facts:
+        assert any(f"'{fact}'" in m and f"facts.{fact}" in m for m in duty.missing)
+
+
+def test_a_required_dpo_without_contact_is_missing(tmp_path: Path) -> None:
+    config, ref = _config(tmp_path, "compassionate")
+    assert any("add organisation.dpo" in m for m in dpia.obligations(config, ref).missing)
+    org = config.organisation.model_copy(
+        update={
+            "dpo": Contact(name="Délégué Fictif", email="dpo@example.org"),
+            "controller": Contact(name="Laboratoire Fictif", email="dpo-requests@example.org"),
+        }
+    )
+    assert dpia.obligations(config.model_copy(update={"organisation": org}), ref).missing == ()
+
+
+# -- the pre-filled DPIA -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_dpia_is_prefilled_from_the_referential(tmp_path: Path, profile: str) -> None:
+    config, ref = _config(tmp_path, profile)
+    d = dpia.build(config, ref)
+    live = [p for p in ref.purposes if not (p.forbidden or p.out_of_scope)]
+    assert [p["id"] for p in d["context"]["purposes"]] == [p.id for p in live]
+    applied = {p.id: p for p in dpia.applied(config, ref).purposes}
+    # As applied: the controller's choice leaves one basis where the text admits several.
+    assert [len(p["legal_bases"]) for p in d["context"]["purposes"]] == [len(applied[p.id].legal_bases) for p in live]
+    assert all(len(p["legal_bases"]) <= 1 for p in d["context"]["purposes"])
+    assert {r["id"] for r in d["context"]["processors"]} == {r.id for r in ref.recipients if r.processor}
+    assert len(d["context"]["retention"]) == len(ref.retention)
+    assert [r["id"] for r in d["risks"]] == ["illegitimate_access", "unwanted_modification", "disappearance"]
+    covered = {m["code"] for r in d["risks"] for a in r["areas"] for m in a["measures"]}
+    assert covered == {m.code for m in ref.measures}
+    # No measure has a status in the demo configuration: every one is in the action plan.
+    assert {m["code"] for m in d["action_plan"]} == {m.code for m in ref.measures}
+    assert all(row["rights"] or row["undecided"] for row in d["principles"]["rights"])
+    html = dpia.render(d)
+    assert "Data protection impact assessment" in html and f"{ref.id} §{ref.dpia.section}" in html
+
+
+def test_action_plan_follows_measure_statuses(tmp_path: Path) -> None:
+    config, ref = _config(tmp_path, "pharmacy", annual_turnover_eur_excl_tax=3_000_000)
+    first, second, third = ref.measures[:3]
+    statuses = [
+        MeasureStatus(code=first.code, status="implemented"),
+        MeasureStatus(code=second.code, status="not_implemented", justification=JUSTIFIED),
+        MeasureStatus(code=third.code, status="equivalent", justification=JUSTIFIED),
+    ]
+    config = config.model_copy(update={"deviations": config.deviations.model_copy(update={"measures": statuses})})
+    d = dpia.build(config, ref)
+    plan = {m["code"]: m for m in d["action_plan"]}
+    assert first.code not in plan and third.code not in plan
+    assert plan[second.code]["status"] == "not_implemented" and plan[second.code]["justification"] == JUSTIFIED
+    assert plan[ref.measures[3].code]["status"] == dpia.NO_STATUS
+    assert any(x["kind"] == "measure" and x["subject"] == second.code for x in d["deviations"])
+
+
+def test_every_measure_area_is_classified_under_a_risk() -> None:
+    mapped = {area for risk in dpia.risk_areas() for area in risk["areas"]}
+    for ref in loader.load_all().values():
+        unmapped = {m.area for m in ref.measures} - mapped
+        assert not unmapped, f"{ref.id}: add {sorted(unmapped)} to governance/data/dpia_risks.yaml"
+
+
+@pytest.mark.parametrize("suffix", [".html", ".json", ".pdf"])
+def test_generate_writes_the_document_and_the_snapshot(tmp_path: Path, suffix: str) -> None:
+    config_path = _saved(tmp_path, "warehouse")
+    out = tmp_path / f"dpia{suffix}"
+    dpia.generate(config_path, out)
+    body = out.read_bytes()
+    if suffix == ".pdf":
+        assert body.startswith(b"%PDF")
+    elif suffix == ".json":
+        assert json.loads(body)["document"] == "dpia"
+    else:
+        assert b"Action plan" in body
+    snap = json.loads((config_path.parent / dpia.SNAPSHOT_NAME).read_text(encoding="utf-8"))
+    assert snap["referential"] == "eds-2021-118" and snap["purposes"] and snap["processors"]
+
+
+def test_generate_refuses_an_unknown_format(tmp_path: Path) -> None:
+    config_path = _saved(tmp_path, "warehouse")
+    with pytest.raises(DocumentError, match=r"\.html, \.pdf or \.json"):
+        dpia.generate(config_path, tmp_path / "dpia.docx")
+
+
+# -- the CNIL PIA tool -------------------------------------------------------------------------
+
+STR, INT, BOOL, LIST, DICT, NONE = str, int, bool, list, dict, type(None)
+
+PIA_SHAPE: dict[str, tuple[type, ...]] = {
+    "name": (STR,),
+    "author_name": (STR,),
+    "evaluator_name": (STR,),
+    "validator_name": (STR,),
+    "dpo_status": (INT,),
+    "dpo_opinion": (STR,),
+    "concerned_people_opinion": (STR,),
+    "concerned_people_status": (INT,),
+    "rejected_reason": (STR,),
+    "applied_adjustments": (STR,),
+    "dpos_names": (STR,),
+    "people_names": (STR,),
+    "status": (INT,),
+    "created_at": (STR,),
+    "updated_at": (STR,),
+    "is_example": (BOOL,),
+    "progress": (INT,),
+    "structure_id": (INT, NONE),
+}
+ANSWER_SHAPE = {"reference_to": (STR,), "data": (DICT,), "created_at": (STR,), "updated_at": (STR,)}
+ANSWER_DATA_SHAPE = {"text": (STR, NONE), "gauge": (INT, NONE), "list": (LIST,)}
+MEASURE_SHAPE = {"title": (STR,), "content": (STR,), "placeholder": (STR,), "created_at": (STR,), "updated_at": (STR,)}
+EVALUATION_SHAPE = {
+    "reference_to": (STR,),
+    "status": (INT,),
+    "action_plan_comment": (STR,),
+    "evaluation_comment": (STR,),
+    "evaluation_date": (STR, NONE),
+    "gauges": (DICT,),
+    "estimated_implementation_date": (STR, NONE),
+    "person_in_charge": (STR,),
+    "global_status": (INT,),
+    "created_at": (STR,),
+    "updated_at": (STR,),
+}
+COMMENT_SHAPE = {
+    "reference_for": (STR,),
+    "description": (STR,),
+    "for_measure": (BOOL,),
+    "created_at": (STR,),
+    "updated_at": (STR,),
+}
+KNOWN_QUESTIONS = (
+    {"111", "112", "113", "121", "122", "123", "211", "212", "213", "214", "215"}
+    | {f"22{i}" for i in range(1, 8)}
+    | {f"3{s}{q}" for s in (2, 3, 4) for q in range(1, 7)}
+)
+KNOWN_SECTIONS = {"1.1", "1.2", "2.1", "2.2", "3.1", "3.2", "3.3", "3.4"}
+
+
+def _shape(obj: Any, shape: dict[str, tuple[type, ...]], where: str) -> list[str]:
+    if not isinstance(obj, dict):
+        return [f"{where} is not an object"]
+    problems = []
+    for key, types in shape.items():
+        if key not in obj:
+            problems.append(f"{where}.{key} is missing")
+        elif not isinstance(obj[key], types) or (bool not in types and isinstance(obj[key], bool)):
+            problems.append(
+                f"{where}.{key} is {type(obj[key]).__name__}, expected {'/'.join(t.__name__ for t in types)}"
+            )
+    return problems
+
+
+def pia_import_problems(data: Any) -> list[str]:
+    """What the PIA tool's importer (pia.service.ts importData) would not accept in this file."""
+    if not isinstance(data, dict):
+        return ["the file is not a JSON object"]
+    problems = [
+        f"top-level key '{k}' is missing"
+        for k in ("pia", "answers", "measures", "evaluations", "comments")
+        if k not in data
+    ]
+    if problems:
+        return problems
+    problems += _shape(data["pia"], PIA_SHAPE, "pia")
+    for name, shape in (
+        ("answers", ANSWER_SHAPE),
+        ("measures", MEASURE_SHAPE),
+        ("evaluations", EVALUATION_SHAPE),
+        ("comments", COMMENT_SHAPE),
+    ):
+        if not isinstance(data[name], list):
+            problems.append(f"{name} is not a list")
+            continue
+        for i, item in enumerate(data[name]):
+            problems += _shape(item, shape, f"{name}[{i}]")
+    for i, answer in enumerate(data["answers"]):
+        problems += _shape(answer.get("data"), ANSWER_DATA_SHAPE, f"answers[{i}].data")
+        if answer.get("reference_to") not in KNOWN_QUESTIONS:
+            problems.append(f"answers[{i}].reference_to {answer.get('reference_to')!r} is not a PIA question id")
+    for i, evaluation in enumerate(data["evaluations"]):
+        if evaluation.get("reference_to") not in KNOWN_QUESTIONS | KNOWN_SECTIONS:
+            problems.append(f"evaluations[{i}].reference_to {evaluation.get('reference_to')!r} is unknown")
+        problems += _shape(evaluation.get("gauges"), {"x": (INT,), "y": (INT,)}, f"evaluations[{i}].gauges")
+    for i, comment in enumerate(data["comments"]):
+        if comment.get("reference_for") not in KNOWN_QUESTIONS | KNOWN_SECTIONS:
+            problems.append(f"comments[{i}].reference_for {comment.get('reference_for')!r} is unknown")
+    return problems
+
+
+def test_the_validator_catches_what_the_importer_refuses() -> None:
+    assert pia_import_problems([]) == ["the file is not a JSON object"]
+    assert "top-level key 'comments' is missing" in pia_import_problems(
+        {"pia": {}, "answers": [], "measures": [], "evaluations": []}
+    )
+    bad = {
+        "pia": {},
+        "answers": [
+            {"reference_to": 111, "data": {"text": None, "gauge": None, "list": []}, "created_at": "", "updated_at": ""}
+        ],
+        "measures": [],
+        "evaluations": [],
+        "comments": [],
+    }
+    problems = pia_import_problems(bad)
+    assert "pia.name is missing" in problems
+    assert any("answers[0].reference_to is int" in p for p in problems)
+    assert any("is not a PIA question id" in p for p in problems)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_pia_export_has_the_shape_the_importer_requires(tmp_path: Path, profile: str) -> None:
+    config_path = _saved(tmp_path, profile)
+    out = tmp_path / "pia.json"
+    dpia.export_pia(config_path, out)
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert pia_import_problems(data) == []
+    refs = {a["reference_to"] for a in data["answers"]}
+    assert {"111", "121", "211", "212", "221", "226", "324", "334", "344"} <= refs
+    assert refs <= dpia.PIA_QUESTIONS == KNOWN_QUESTIONS
+    assert len(data["measures"]) == len(loader.for_profile(profile).measures)
+    assert data["pia"]["name"].startswith("Officine Fictive")
+
+
+def test_pia_export_carries_deviations_as_comments(tmp_path: Path) -> None:
+    config, _ = _config(tmp_path, "pharmacy")
+    extra = ExtraCategory(
+        id="loyalty_card",
+        name="Loyalty card number",
+        kind=CategoryKind.ADMINISTRATIVE,
+        sensitivity=Sensitivity.ORDINARY,
+        purposes=[loader.for_profile("pharmacy").purposes[0].id],
+        justification=JUSTIFIED,
+    )
+    config = config.model_copy(update={"deviations": config.deviations.model_copy(update={"extra_data": [extra]})})
+    save(config, tmp_path / "o" / "santegarde.yaml")
+    data = dpia.export_pia(tmp_path / "o" / "santegarde.yaml", tmp_path / "pia.json")
+    assert pia_import_problems(data) == []
+    assert any(c["reference_for"] == "213" and "Loyalty card number" in c["description"] for c in data["comments"])
+
+
+def test_pia_export_refuses_another_format(tmp_path: Path) -> None:
+    config_path = _saved(tmp_path, "compassionate")
+    with pytest.raises(dpia.DpiaError, match=r"ending in \.json"):
+        dpia.export_pia(config_path, tmp_path / "pia.html")
+
+
+# -- review on significant change --------------------------------------------------------------
+
+
+def _add_extra_category(config_path: Path) -> None:
+    from santegarde.config import load
+
+    config = load(config_path)
+    purpose = loader.get(config.referential).purposes[0].id
+    extra = ExtraCategory(
+        id="shoe_size",
+        name="Shoe size",
+        kind=CategoryKind.HEALTH,
+        sensitivity=Sensitivity.SPECIAL,
+        purposes=[purpose],
+        justification=JUSTIFIED,
+    )
+    save(
+        config.model_copy(update={"deviations": config.deviations.model_copy(update={"extra_data": [extra]})}),
+        config_path,
+    )
+
+
+def test_review_needed_after_an_extra_data_category(tmp_path: Path) -> None:
+    config_path = _saved(tmp_path, "practice", grouped_practice_shared_system=True, patients_per_year=12_000)
+    assert "No DPIA has been generated" in dpia.review_needed(config_path)[0]
+    dpia.generate(config_path, tmp_path / "dpia.json")
+    assert dpia.review_needed(config_path) == []
+    _add_extra_category(config_path)
+    found = dpia.review_needed(config_path)
+    assert len(found) == 1 and "new data category" in found[0] and "Shoe size (shoe_size)" in found[0]
+    dpia.generate(config_path, tmp_path / "dpia.json")
+    assert dpia.review_needed(config_path) == []
+
+
+def test_changes_name_purposes_processors_and_legal_bases() -> None:
+    before = {
+        "taken_at": "2026-01-01T00:00:00+00:00",
+        "referential": "pra-2020-081",
+        "purposes": {"records": "Records"},
+        "legal_bases": {"records": ["legal_obligation+9.2.h"]},
+        "data_categories": {"identity": "Identity"},
+        "processors": {},
+        "recipients": {"insurers": "Insurers"},
+    }
+    after = {
+        **before,
+        "purposes": {"records": "Records", "telecare": "Telecare"},
+        "legal_bases": {"records": ["public_interest+9.2.h"], "telecare": ["legitimate_interest"]},
+        "processors": {"host": "Health data host"},
+        "recipients": {},
+    }
+    found = dpia.changes(before, after)
+    assert any("new purpose" in f and "Telecare" in f for f in found)
+    assert any("new processor" in f and "Health data host" in f for f in found)
+    assert any("recipient was removed" in f and "Insurers" in f for f in found)
+    assert any("legal basis of the purpose 'Records' changed" in f for f in found)
+    assert all("2026-01-01" in f for f in found)
+
+
+def test_an_unreadable_snapshot_is_refused(tmp_path: Path) -> None:
+    config_path = _saved(tmp_path, "warehouse")
+    (config_path.parent / dpia.SNAPSHOT_NAME).write_text("{not json", encoding="utf-8")
+    with pytest.raises(dpia.DpiaError, match="regenerate the DPIA"):
+        dpia.review_needed(config_path)
+
+
+def test_snapshot_accepts_the_referential_as_shipped_or_applied(tmp_path: Path) -> None:
+    config_path = _saved(tmp_path, "pharmacy")
+    _add_extra_category(config_path)
+    from santegarde.config import effective_referential, load
+
+    config = load(config_path)
+    shipped = loader.get(config.referential)
+    a = dpia.snapshot(config, shipped)
+    b = dpia.snapshot(config, effective_referential(config, shipped))
+    a.pop("taken_at"), b.pop("taken_at")
+    assert a == b and "shoe_size" in a["data_categories"]
+
+
+# -- CLI ---------------------------------------------------------------------------------------
+
+
+def test_cli_check_generate_export_status(tmp_path: Path) -> None:
+    runner = CliRunner()
+    config_path = _saved(tmp_path, "pharmacy", annual_turnover_eur_excl_tax=1_500_000)
+    result = runner.invoke(app, ["check", "--config", str(config_path)])
+    assert result.exit_code == 0, result.output
+    assert "DPIA not required" in result.output and "annual_turnover_eur_excl_tax is 1500000" in result.output
+    result = runner.invoke(app, ["status", "--config", str(config_path)])
+    assert result.exit_code == 1 and "No DPIA has been generated" in result.output
+    result = runner.invoke(app, ["generate", "--out", str(tmp_path / "dpia.html"), "--config", str(config_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "dpia.html").is_file()
+    result = runner.invoke(app, ["export-pia", "--out", str(tmp_path / "pia.json"), "--config", str(config_path)])
+    assert result.exit_code == 0, result.output
+    assert pia_import_problems(json.loads((tmp_path / "pia.json").read_text(encoding="utf-8"))) == []
+    result = runner.invoke(app, ["status", "--config", str(config_path)])
+    assert result.exit_code == 0 and "up to date" in result.output
+    _add_extra_category(config_path)
+    result = runner.invoke(app, ["status", "--config", str(config_path)])
+    assert result.exit_code == 1 and "new data category" in result.output
+
+
+def test_cli_strict_and_refusals(tmp_path: Path) -> None:
+    runner = CliRunner()
+    config_path = _saved(tmp_path, "practice")
+    result = runner.invoke(app, ["check", "--strict", "--config", str(config_path)])
+    assert result.exit_code == 2 and "patients_per_year" in result.output
+    result = runner.invoke(app, ["generate", "--out", str(tmp_path / "dpia.txt"), "--config", str(config_path)])
+    assert result.exit_code == 2 and ".html, .pdf or .json" in result.output
+    result = runner.invoke(app, ["export-pia", "--out", str(tmp_path / "pia.xml"), "--config", str(config_path)])
+    assert result.exit_code == 2 and "ending in .json" in result.output
+    result = runner.invoke(app, ["check", "--config", str(tmp_path / "nowhere.yaml")])
+    assert result.exit_code == 2 and "does not exist" in result.output
