@@ -58,8 +58,11 @@ def test_every_route_needs_a_session(place: Workplace) -> None:
 def test_only_the_store_service_uses_the_vault_and_record_tables() -> None:
     """No package but store reaches the vault or the record tables: the path cannot be skipped by import."""
     offenders = []
+    # Backups copy every table as ciphertext, like a database dump, and keep patient keys apart: the one
+    # module outside the store that names the record tables, and it never decrypts (tests/test_lifecycle_backup.py).
+    dumps = {SRC / "lifecycle" / "backup.py"}
     for module in SRC.rglob("*.py"):
-        if module.is_relative_to(SRC / "store"):
+        if module.is_relative_to(SRC / "store") or module in dumps:
             continue
         tree = ast.parse(module.read_text(encoding="utf-8"))
         for node in ast.walk(tree):

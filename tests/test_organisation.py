@@ -147,7 +147,7 @@ def test_config_check_exits_non_zero_on_unjustified_measure(runner: CliRunner, t
     code = loader.for_profile("pharmacy").measures[0].code
     raw["deviations"]["measures"] = [{"code": code, "status": "not_implemented", "justification": "todo"}]
     path.write_text(yaml.safe_dump(raw, allow_unicode=True))
-    result = runner.invoke(app, ["config", "check", "--config", str(path)])
+    result = runner.invoke(app, ["config", "check", "--config", str(path)], env={"COLUMNS": "250"})
     assert result.exit_code == 2
     assert f"measure {code}" in result.output and "no written justification" in result.output
 

@@ -107,7 +107,7 @@ def _demo_session(service: RecordService, profile: str) -> tuple[str, str, str]:
         by="demo",
     )
     login = sessions.login(ctx, DEMO_LOGIN, temporary, source="demo", workstation_class="office")
-    password = "-".join(secrets.token_urlsafe(8) for _ in range(3))
+    password = secrets.token_hex(16)  # 32 characters, about 165 bits by the CNIL's estimate
     sessions.change_password(ctx, login.token, temporary, password)
     sessions.accept_charter(ctx, login.token, ctx.settings.charter_version)
     secret = totp.new_secret()

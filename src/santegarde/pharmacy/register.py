@@ -21,7 +21,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, func, select, update
+from sqlalchemy import Connection, Engine, Row, select, update
 
 from santegarde.atomic import write_new_bytes
 from santegarde.audit.trail import AuditEvent
@@ -30,9 +30,9 @@ from santegarde.identifiers.systems import RPPS_SYSTEM
 from santegarde.identity import sessions
 from santegarde.pharmacy import printing
 from santegarde.referentials.model import Duration, Sensitivity
+from santegarde.store import inspection
 from santegarde.store.schema import pharmacy_register_counter as counter
 from santegarde.store.schema import pharmacy_register_entry as entry_table
-from santegarde.store.schema import record
 from santegarde.store.service import NotFound, RecordService, Request
 
 PURPOSE = "prescription_book_and_registers"
@@ -307,14 +307,8 @@ def verify_register(engine: Engine, register: str) -> RegisterReport:
             if _hash_of(e) != e.hash:
                 problems.append(f"No. {e.number} was altered (its hash does not match its content).")
             prev = e.hash
-            if e.validated_at is not None:
-                later = conn.execute(
-                    select(func.count())
-                    .select_from(record)
-                    .where(record.c.id == e.record_id, record.c.created_at > e.validated_at)
-                ).scalar()
-                if later:
-                    problems.append(f"No. {e.number} was validated, yet its MedicationDispense changed afterwards.")
+            if e.validated_at is not None and inspection.versions_after(engine, e.record_id, e.validated_at):
+                problems.append(f"No. {e.number} was validated, yet its MedicationDispense changed afterwards.")
         if head is None:
             problems.append(f"The register '{register}' has no counter row.")
         elif head.last_number != len(rows) or head.last_hash != prev:
