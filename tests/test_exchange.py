@@ -49,7 +49,20 @@ def sealed() -> tuple[bytes, str]:
 def org(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SANTEGARDE_PASSPHRASE", PASS)
     directory = tmp_path / "org"
-    result = runner.invoke(app, ["init", "--profile", "practice", "--dir", str(directory), "--name", "Cabinet Test"])
+    result = runner.invoke(
+        app,
+        [
+            "init",
+            "--profile",
+            "practice",
+            "--dir",
+            str(directory),
+            "--name",
+            "Cabinet Test",
+            "--set",
+            "retention_end_action=delete",
+        ],
+    )
     assert result.exit_code == 0, result.output
     config = directory / "santegarde.yaml"
     assert runner.invoke(app, ["keys", "init", "--config", str(config)]).exit_code == 0

@@ -21,7 +21,20 @@ def org(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> P
     monkeypatch.setenv("SANTEGARDE_PASSPHRASE", PASS)
     directory = tmp_path / "org"
     assert (
-        runner.invoke(app, ["init", "--profile", "practice", "--dir", str(directory), "--name", "Cabinet"]).exit_code
+        runner.invoke(
+            app,
+            [
+                "init",
+                "--profile",
+                "practice",
+                "--dir",
+                str(directory),
+                "--name",
+                "Cabinet",
+                "--set",
+                "retention_end_action=delete",
+            ],
+        ).exit_code
         == 0
     )
     config = directory / "santegarde.yaml"

@@ -20,7 +20,20 @@ PASS = "a long enough test passphrase"
 def org(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SANTEGARDE_PASSPHRASE", PASS)
     directory = tmp_path / "org"
-    result = runner.invoke(app, ["init", "--profile", "practice", "--dir", str(directory), "--name", "Cabinet Test"])
+    result = runner.invoke(
+        app,
+        [
+            "init",
+            "--profile",
+            "practice",
+            "--dir",
+            str(directory),
+            "--name",
+            "Cabinet Test",
+            "--set",
+            "retention_end_action=delete",
+        ],
+    )
     assert result.exit_code == 0, result.output
     config = directory / "santegarde.yaml"
     assert runner.invoke(app, ["keys", "init", "--config", str(config)]).exit_code == 0
@@ -30,8 +43,20 @@ def org(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> P
 def _append(config: Path, n: int) -> None:
     org = open_organisation(config, PASS)
     for i in range(n):
-        org.audit.append(AuditEvent("u1", "practitioner", "read", "Observation", f"o{i}", "medical_record", True,
-                                    "accessors.practitioner.access[0]", "6", "success"))
+        org.audit.append(
+            AuditEvent(
+                "u1",
+                "practitioner",
+                "read",
+                "Observation",
+                f"o{i}",
+                "medical_record",
+                True,
+                "accessors.practitioner.access[0]",
+                "6",
+                "success",
+            )
+        )
     org.close()
 
 
@@ -75,6 +100,11 @@ def test_audit_export_and_status(runner: CliRunner, org: Path) -> None:
 def test_no_keys_refuses_to_open(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SANTEGARDE_PASSPHRASE", PASS)
     directory = tmp_path / "nokeys"
-    assert runner.invoke(app, ["init", "--profile", "practice", "--dir", str(directory)]).exit_code == 0
+    assert (
+        runner.invoke(
+            app, ["init", "--profile", "practice", "--dir", str(directory), "--set", "retention_end_action=delete"]
+        ).exit_code
+        == 0
+    )
     result = runner.invoke(app, ["audit", "verify", "--config", str(directory / "santegarde.yaml")])
     assert result.exit_code == 2 and "refuses to run without keys" in result.output

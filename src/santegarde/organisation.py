@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine
+
 from santegarde.config import CONFIG_NAME, ConfigurationRefused, Finding, OrganisationConfig, check, errors, save
 from santegarde.config.io import parse, read_raw
 from santegarde.errors import SantegardeError
@@ -88,6 +90,23 @@ def build_config(
     return config, ref
 
 
+# Every schema santegarde migrates, in order: (database, package, its Alembic version table).
+SCHEMAS = (
+    ("audit", "santegarde.audit", "audit_alembic_version"),
+    ("records", "santegarde.store", "alembic_version"),
+    ("records", "santegarde.identity", "identity_alembic_version"),
+    ("records", "santegarde.governance", "governance_alembic_version"),
+    ("records", "santegarde.rights", "rights_alembic_version"),
+)
+
+
+def migrate_all(records: Engine, audit: Engine, revisions: dict[str, str] | None = None) -> None:
+    """Bring every schema to its head (or to the revision given per version table)."""
+    for database, package, version_table in SCHEMAS:
+        revision = (revisions or {}).get(version_table, "head")
+        migrate(records if database == "records" else audit, revision, package=package)
+
+
 def init_organisation(
     directory: Path, config: OrganisationConfig, ref: Referential, *, force: bool = False
 ) -> InitResult:
@@ -104,15 +123,9 @@ def init_organisation(
         )
     directory.mkdir(parents=True, exist_ok=True)
     audit_engine = make_engine(config.audit_database_url)
-    try:
-        migrate(audit_engine, package="santegarde.audit")
-    finally:
-        audit_engine.dispose()
     engine = make_engine(config.database_url)
     try:
-        migrate(engine)
-        migrate(engine, package="santegarde.identity")
-        migrate(engine, package="santegarde.governance")
+        migrate_all(engine, audit_engine)
         with engine.begin() as conn:
             conn.execute(organisation.delete())
             conn.execute(
@@ -125,6 +138,7 @@ def init_organisation(
             )
     finally:
         engine.dispose()
+        audit_engine.dispose()
     keyring = Path(config.keyring_path)
     keyring.mkdir(parents=True, exist_ok=True)
     os.chmod(keyring, 0o700)

@@ -5,15 +5,21 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from santegarde.api import auth, fhir
+from santegarde.api import rights as rights_api
 from santegarde.api.errors import santegarde_error
 from santegarde.errors import SantegardeError
 from santegarde.identity.context import IdentityContext
 from santegarde.identity.oidc import ProSanteConnect
+from santegarde.rights.execute import RightsService
 from santegarde.store.service import RecordService
 
 
 def create_app(
-    identity: IdentityContext, *, records: RecordService | None = None, psc: ProSanteConnect | None = None
+    identity: IdentityContext,
+    *,
+    records: RecordService | None = None,
+    rights: RightsService | None = None,
+    psc: ProSanteConnect | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="santegarde",
@@ -24,4 +30,6 @@ def create_app(
     app.include_router(auth.router(identity, psc))
     if records is not None:
         app.include_router(fhir.router(records))
+        if rights is not None:
+            app.include_router(rights_api.router(records, rights))
     return app

@@ -21,11 +21,13 @@ from santegarde.identity.oidc import OidcError
 from santegarde.identity.passwords import WeakPassword
 from santegarde.identity.throttle import Blocked
 from santegarde.identity.totp import InvalidCode
+from santegarde.rights.requests import RequestNotFound
 from santegarde.store.service import AccessDenied, NotFound
 
 # Most specific first: the first class the error is an instance of decides the status.
 STATUS: list[tuple[type[SantegardeError], int]] = [
     (NotFound, 404),
+    (RequestNotFound, 404),
     (AccessDenied, 403),
     (DecryptionRefused, 409),
     (Blocked, 429),

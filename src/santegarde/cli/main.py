@@ -6,14 +6,19 @@ import typer
 
 from santegarde.cli import (
     audit,
+    backup,
+    conformity,
     demo,
     dpia,
     exchange,
+    governance_docs,
     keys,
     maintenance,
     organisation,
     policy,
     referential,
+    registers,
+    retention,
     serve,
     trace,
     users,
@@ -35,7 +40,15 @@ app.add_typer(users.review_app, name="review")
 app.add_typer(maintenance.app, name="maintenance")
 app.add_typer(exchange.app, name="exchange")
 app.add_typer(dpia.app, name="dpia")
+app.add_typer(backup.app, name="backup")
+app.add_typer(registers.breach_app, name="breach")
+app.add_typer(registers.processor_app, name="processor")
+app.add_typer(registers.transfer_app, name="transfer")
+app.add_typer(retention.app, name="retention")
+app.add_typer(governance_docs.register_app, name="register")
+app.add_typer(governance_docs.notice_app, name="notice")
 app.command()(organisation.init)
 app.command()(trace.trace)
 app.command()(demo.demo)
 app.command()(serve.serve)
+app.command("conformity")(conformity.conformity)

@@ -15,6 +15,7 @@ from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME
 from santegarde.identity.oidc import OidcError, OidcSettings, ProSanteConnect
+from santegarde.rights.execute import RightsService
 from santegarde.runtime import Organisation, identity_context
 from santegarde.store.service import RecordService
 
@@ -36,7 +37,8 @@ def psc_for(org: Organisation) -> ProSanteConnect | None:
 def build_app(org: Organisation) -> FastAPI:
     identity = identity_context(org)
     records = RecordService(org.engine, org.referential, org.keyring, org.audit, identity)
-    return create_app(identity, records=records, psc=psc_for(org))
+    rights = RightsService(records, config=org.config, organisation=org.config.organisation.name, audit=org.audit)
+    return create_app(identity, records=records, rights=rights, psc=psc_for(org))
 
 
 @friendly_errors

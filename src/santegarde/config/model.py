@@ -125,6 +125,9 @@ class OrganisationConfig(Strict):
     database_url: str
     audit_database_url: str = Field(description="The audit trail's own database, apart from the records")
     keyring_path: str
+    backup_directory: str | None = Field(
+        None, description="Where santegarde backup create writes by default; its key escrow forgets erased patients"
+    )
     facts: dict[Identifier, float | int | bool] = Field(default_factory=dict)
     choices: dict[Identifier, ChoiceAnswer] = Field(default_factory=dict)
     deviations: Deviations = Field(default_factory=Deviations)

@@ -125,3 +125,93 @@ record_freeze = Table(
     Column("frozen_at", DateTime(timezone=True), nullable=False),
     Column("frozen_by", String(64), nullable=False),
 )
+
+# -- retention and the intermediate archive (COM-RET-1, COM-ARC-1) ----------------------------------
+
+# The retention state of a record: the rule recorded for it (explicit, e.g. an FSE duplicate), and where it is
+# in its life: active → archived → ended. An ended row keeps only the random id, the rule and the dates.
+record_retention = Table(
+    "record_retention",
+    metadata,
+    Column("record_id", String(64), primary_key=True),
+    Column("rule", String(60), nullable=True),
+    Column("explicit", Boolean, nullable=False),
+    Column("state", String(12), nullable=False),  # active, archived, ended
+    Column("archived_at", DateTime(timezone=True), nullable=True),
+    Column("ended_at", DateTime(timezone=True), nullable=True),
+)
+
+# A start (or end) event of a retention phase: scope "patient" or "record", e.g. summary_report_approved.
+retention_event = Table(
+    "retention_event",
+    metadata,
+    Column("scope", String(10), primary_key=True),
+    Column("scope_id", String(64), primary_key=True),
+    Column("event", String(120), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_by", String(64), nullable=False),
+)
+
+# A legal hold (litigation, an authority's request, a pending right): the record is never destroyed while it holds.
+retention_hold = Table(
+    "retention_hold",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("scope", String(10), nullable=False),
+    Column("scope_id", String(64), nullable=False),
+    Column("reason", String(300), nullable=False),
+    Column("since", DateTime(timezone=True), nullable=False),
+    Column("until", DateTime(timezone=True), nullable=True),
+    Column("released_at", DateTime(timezone=True), nullable=True),
+    Index("ix_retention_hold_scope", "scope", "scope_id"),
+)
+
+# The intermediate archive: the versions moved out of the live tables; each part token re-wrapped under
+# the archive key family, so reading needs the archive key AND the patient key.
+archive_record = Table(
+    "archive_record",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("resource_type", String(40), nullable=False),
+    Column("patient_id", String(64), nullable=True, index=True),
+    Column("current", Boolean, nullable=False),
+    Column("free_text", Boolean, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("purpose", String(60), nullable=False),
+    Column("rule", String(60), nullable=False),
+    Column("archived_at", DateTime(timezone=True), nullable=False),
+)
+
+archive_part = Table(
+    "archive_part",
+    metadata,
+    Column("record_id", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("category", String(60), primary_key=True),
+    Column("token", LargeBinary, nullable=False),
+)
+
+# What anonymisation keeps: counts only (rule, resource type, year of creation); nothing linkable.
+retention_aggregate = Table(
+    "retention_aggregate",
+    metadata,
+    Column("rule", String(60), primary_key=True),
+    Column("resource_type", String(40), primary_key=True),
+    Column("year_of_creation", Integer, primary_key=True),
+    Column("count", Integer, nullable=False),
+)
+
+# Each justified access to the archive (COM-ARC-1): who, when, which record, and the written justification.
+archive_access = Table(
+    "archive_access",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("login", String(64), nullable=False),
+    Column("resource_type", String(40), nullable=False),
+    Column("record_id", String(64), nullable=False, index=True),
+    Column("justification", String(1000), nullable=False),
+)

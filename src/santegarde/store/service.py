@@ -11,7 +11,7 @@ decision — allowed or refused — before the answer leaves. This class is the 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -25,10 +25,20 @@ from santegarde.identity import sessions
 from santegarde.identity.context import IdentityContext
 from santegarde.policy import AccessRequest, Decision, decide
 from santegarde.referentials.model import CategoryKind, Operation, Referential, Sensitivity
-from santegarde.store import mapping, vault
-from santegarde.store.schema import care_relationship, record, record_freeze
+from santegarde.store import mapping, retention, vault
+from santegarde.store.schema import (
+    archive_access,
+    archive_part,
+    archive_record,
+    care_relationship,
+    record,
+    record_freeze,
+    record_index,
+    record_part,
+)
 
 BREAK_GLASS_MIN = 15
+ARCHIVE_JUSTIFICATION_MIN = 15
 SENSITIVITY_ORDER = [Sensitivity.ORDINARY, Sensitivity.HIGHLY_PERSONAL, Sensitivity.SPECIAL]
 SEARCHABLE = {"identifier": "identifier", "family": "family", "given": "given", "birthdate": "birthdate"}
 
@@ -541,6 +551,80 @@ class RecordService:
             )
             raise AccessDenied(f"Refused: {refused.reason}.", refused.rule, refused.section)
 
+    # -- data-subject rights (COM-RGT-1) ---------------------------------------------------------------
+
+    def patient_records(self, req: Request, patient_id: str) -> list[dict[str, Any]]:
+        """Every current record of the patient the session may read, each read under its own stored purpose."""
+        with self.engine.connect() as conn:
+            ids = conn.execute(
+                select(record.c.id)
+                .where(record.c.patient_id == patient_id, record.c.current.is_(True))
+                .order_by(record.c.resource_type != "Patient", record.c.resource_type, record.c.id)
+            ).scalars()
+            found = [vault.versions(conn, rid, current_only=True)[0] for rid in ids]
+            if not found:
+                self._session(req, [], "rights.records", ("Patient", patient_id))
+                raise NotFound(f"There is no record of a patient with id '{patient_id}'.")
+            results = []
+            for v in found:
+                try:
+                    results.append(self._read_version(conn, replace(req, purpose=v.purpose), v, "rights.records"))
+                except AccessDenied:
+                    continue  # refused and traced; not returned
+            return results
+
+    def erase_patient(self, req: Request, patient_id: str, reason: str) -> int:
+        """Erase a patient: keys destroyed (crypto-shredding) and live rows deleted in one transaction; traced."""
+        if len(reason.strip()) < 5:
+            raise AccessDenied("Say why the patient is erased (e.g. 'erasure requested, rights request 12').")
+        resource = ("Patient", patient_id)
+        with self.engine.connect() as conn:
+            ids = conn.execute(
+                select(record.c.id).where(record.c.patient_id == patient_id, record.c.current.is_(True))
+            ).scalars()
+            found = [vault.versions(conn, rid, current_only=True)[0] for rid in ids]
+        if not found:
+            self._session(req, [], "erase", resource)
+            raise NotFound(f"There is no record of a patient with id '{patient_id}'.")
+        ctx = self._session(req, sorted({c for v in found for c in v.categories}), "erase", resource)
+        for v in found:  # delete rights under the request's purpose (e.g. rights management) or the record's own
+            tried = [
+                self._decide_all(ctx, replace(req, purpose=p), Operation.DELETE, list(v.categories))
+                for p in dict.fromkeys((req.purpose, v.purpose))
+            ]
+            refusals = [next((d for d in t.values() if d is not None and not d.allowed), None) for t in tried]
+            refused = refusals[0]
+            if refused is not None and all(r is not None for r in refusals):
+                self._trace(
+                    ctx,
+                    req,
+                    "erase",
+                    resource,
+                    allowed=False,
+                    rule=refused.rule,
+                    section=refused.section,
+                    outcome="denied",
+                    patient=patient_id,
+                )
+                raise AccessDenied(f"Refused: {refused.reason}.", refused.rule, refused.section)
+        with self.engine.begin() as conn:
+            self._keys.destroy(conn, patient_id)
+            rows = select(record.c.id).where(record.c.patient_id == patient_id)
+            conn.execute(delete(record_part).where(record_part.c.record_id.in_(rows)))
+            conn.execute(delete(record_index).where(record_index.c.record_id.in_(rows)))
+            conn.execute(
+                delete(record_freeze).where(record_freeze.c.record_id.in_(rows), record_freeze.c.permanent.is_(False))
+            )
+            erased = int(conn.execute(delete(record).where(record.c.patient_id == patient_id)).rowcount)
+            archived = select(archive_record.c.id).where(archive_record.c.patient_id == patient_id)
+            conn.execute(delete(archive_part).where(archive_part.c.record_id.in_(archived)))
+            erased += int(
+                conn.execute(delete(archive_record).where(archive_record.c.patient_id == patient_id)).rowcount
+            )
+            conn.execute(delete(care_relationship).where(care_relationship.c.patient_id == patient_id))
+        self._trace(ctx, req, "erase", resource, allowed=True, rule="COM-RGT-1", outcome="success", patient=patient_id)
+        return erased
+
     # -- care relationships ------------------------------------------------------------------------
 
     def declare_care(self, req: Request, patient_id: str, basis: str, until: datetime | None = None) -> None:
@@ -592,6 +676,69 @@ class RecordService:
             outcome="success",
             patient=patient_id,
         )
+
+    # -- the intermediate archive (COM-ARC-1) ---------------------------------------------------------
+
+    def read_archived(self, req: Request, resource_type: str, rid: str, justification: str) -> list[dict[str, Any]]:
+        """Every archived version of a record, newest first: a restricted profile, a written justification, traced."""
+        mapping.resource_map(resource_type)
+        resource = (resource_type, rid)
+        with self.engine.connect() as conn:
+            found = [v for v in retention.archived_versions(conn, rid) if v.resource_type == resource_type]
+        if not found:
+            self._session(req, [], "archive.access", resource)
+            raise NotFound(f"There is no archived {resource_type} with id '{rid}'.")
+        categories = sorted({c for v in found for c in v.categories})
+        patient = found[0].patient_id
+        ctx = self._session(req, categories, "archive.access", resource)
+        if len(justification.strip()) < ARCHIVE_JUSTIFICATION_MIN:
+            self._trace(
+                ctx, req, "archive.access", resource, allowed=False, rule="COM-ARC-1", outcome="denied", patient=patient
+            )
+            raise AccessDenied(
+                "Access to the archive is exceptional: write why you need this record (at least "
+                f"{ARCHIVE_JUSTIFICATION_MIN} characters, e.g. 'request from the patient for their file').",
+                "COM-ARC-1",
+            )
+        decisions = self._decide_all(ctx, req, Operation.ARCHIVE, categories)
+        allowed = [c for c, d in decisions.items() if d is None or d.allowed]
+        decided = next((d for d in decisions.values() if d is not None and d.allowed), None)
+        if not allowed or (decided is None and mapping.DIRECTORY not in allowed):
+            first = next(d for d in decisions.values() if d is not None)
+            self._trace(
+                ctx,
+                req,
+                "archive.access",
+                resource,
+                allowed=False,
+                rule=first.rule,
+                section=first.section,
+                outcome="denied",
+                patient=patient,
+            )
+            raise AccessDenied(f"Refused: {first.reason}.", first.rule, first.section)
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(archive_access).values(
+                    at=self._now(),
+                    login=ctx.login,
+                    resource_type=resource_type,
+                    record_id=rid,
+                    justification=justification.strip()[:1000],
+                )
+            )
+            self._trace(
+                ctx,
+                req,
+                "archive.access",
+                resource,
+                allowed=True,
+                rule=decided.rule if decided else "COM-ARC-1",
+                section=decided.section if decided else "",
+                outcome="success",
+                patient=patient,
+            )
+        return retention.open_archived(self.engine, self._keys.ring, self.ref, rid, allowed)
 
 
 def _refusal(ref: Referential, req: Request) -> Decision:

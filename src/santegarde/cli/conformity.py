@@ -1,0 +1,50 @@
+"""santegarde conformity: the security measures of the référentiel, their status and evidence (COM-SEC-1)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from santegarde.cli.common import EXIT_REFUSED, console, err_console, friendly_errors
+from santegarde.cli.keys import opened
+from santegarde.cli.organisation import ConfigOption
+from santegarde.config import CONFIG_NAME
+from santegarde.governance import conformity as report_module
+from santegarde.governance.documents import FORMATS, DocumentError
+
+app = typer.Typer(help="The conformity report of the security measures.", no_args_is_help=True)
+
+
+@friendly_errors
+def conformity(
+    out: Annotated[Path, typer.Option("--out", "-o", help="The report to write: FILE.html, FILE.pdf or FILE.json")],
+    strict: Annotated[
+        bool, typer.Option(help="Exit non-zero when a measure has no status, lacks a justification or is contradicted")
+    ] = False,
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Write the conformity report: every security measure, its declared status and automatic evidence."""
+    if out.suffix.lstrip(".").lower() not in FORMATS:
+        raise DocumentError(f"Cannot write '{out.name}': the output must end in .html, .pdf or .json.")
+    with opened(config) as org:
+        report = report_module.conformity_report(org)
+    report_module.write(report, out)
+    s = report.summary()
+    console.print(
+        f"Conformity report written to {out}: {s['measures']} measures, {s['implemented']} implemented, "
+        f"{s['equivalent']} equivalent, {s['not_necessary']} not necessary, {s['not_implemented']} not implemented, "
+        f"{s['no_status']} without status; checks passed {s['checks_passed']}, failed {s['checks_failed']}, "
+        f"not available {s['checks_not_available']}; {s['contradicted']} contradicted.",
+        soft_wrap=True,
+    )
+    problems = report.problems()
+    if strict and problems:
+        for problem in problems:
+            err_console.print(problem, soft_wrap=True, markup=False)
+        err_console.print(f"[bold red]Refused (--strict):[/] {len(problems)} point(s) to complete.", markup=True)
+        raise typer.Exit(EXIT_REFUSED)
+
+
+app.command()(conformity)

@@ -1,0 +1,73 @@
+"""santegarde register | notice: the Art. 30 record and the Art. 13/14 notices (COM-REG-1, COM-INF-1).
+
+Both read only the organisation's configuration: no keys, no database.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from santegarde.cli.common import EXIT_REFUSED, console, err_console, friendly_errors
+from santegarde.cli.organisation import ConfigOption
+from santegarde.config import CONFIG_NAME, load
+from santegarde.governance import notices
+from santegarde.governance.register import Party, build_register, write_register
+from santegarde.referentials import loader
+
+register_app = typer.Typer(help="The record of processing activities (GDPR art. 30).")
+notice_app = typer.Typer(help="Information notices for the persons concerned (GDPR art. 13 and 14).")
+
+
+def _party(text: str) -> Party:
+    """``NAME`` or ``NAME <email>`` from the command line."""
+    if "<" in text and text.rstrip().endswith(">"):
+        name, email = text.rstrip()[:-1].split("<", 1)
+        return Party(name.strip(), email.strip() or None)
+    return Party(text.strip())
+
+
+@register_app.callback(invoke_without_command=True)
+@friendly_errors
+def register(
+    out: Annotated[Path, typer.Option("--out", "-o", help="FILE.html, .pdf, .xlsx (CNIL model) or .json")],
+    processor: Annotated[bool, typer.Option("--processor", help="The processor's register (art. 30.2)")] = False,
+    controller: Annotated[
+        list[str] | None, typer.Option("--controller", help="A controller served, 'NAME <email>' (repeatable)")
+    ] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit non-zero when something is missing")] = False,
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Generate the record of processing activities from the configuration."""
+    cfg = load(config)
+    reg = build_register(
+        cfg, loader.get(cfg.referential), processor=processor, controllers_served=[_party(c) for c in controller or []]
+    )
+    write_register(reg, out)
+    console.print(f"Register written to {out} ({len(reg.activities)} activities, référentiel {reg.referential}).")
+    for line in reg.missing:
+        err_console.print(f"[yellow]Missing:[/] {line}", markup=True, soft_wrap=True)
+    if strict and reg.missing:
+        raise typer.Exit(EXIT_REFUSED)
+
+
+@notice_app.callback(invoke_without_command=True)
+@friendly_errors
+def notice(
+    out: Annotated[Path, typer.Option("--out", "-o", help="FILE.html or .pdf (.txt for the e-mail)")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help=" | ".join(notices.FORMATS))] = "leaflet",
+    lang: Annotated[str, typer.Option("--lang", help="fr or en")] = "fr",
+    strict: Annotated[bool, typer.Option("--strict", help="Exit non-zero when something is missing")] = False,
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Generate an information notice from the configuration."""
+    cfg = load(config)
+    built = notices.build_notice(cfg, loader.get(cfg.referential), fmt, lang)
+    notices.write_notice(built, out)
+    console.print(f"Notice '{fmt}' ({lang}) written to {out}.")
+    for line in built.missing:
+        err_console.print(f"[yellow]Missing:[/] {line}", markup=True, soft_wrap=True)
+    if strict and built.missing:
+        raise typer.Exit(EXIT_REFUSED)

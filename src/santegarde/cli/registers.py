@@ -1,0 +1,412 @@
+"""santegarde breach | processor | transfer: the breach register (COM-BRE-1), processors (COM-SUB-1), transfers
+(COM-TRF-1). Every write is traced in the audit trail."""
+
+from __future__ import annotations
+
+import getpass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from santegarde.audit.trail import AuditEvent
+from santegarde.cli.common import EXIT_REFUSED, console, err_console, friendly_errors
+from santegarde.cli.keys import opened
+from santegarde.cli.organisation import ConfigOption
+from santegarde.config import CONFIG_NAME, load
+from santegarde.governance import breaches, processors, transfers
+from santegarde.governance.documents import render_html, write_document
+from santegarde.runtime import Organisation
+
+breach_app = typer.Typer(help="The breach register: document, assess, notify within 72 hours.", no_args_is_help=True)
+processor_app = typer.Typer(help="The processors' register: art. 28 clauses, HDS certificate.", no_args_is_help=True)
+transfer_app = typer.Typer(help="Transfers outside the EU: adequacy, safeguards, derogations.", no_args_is_help=True)
+
+By = Annotated[str, typer.Option("--by", help="Who records it (recorded in the audit trail)")]
+
+
+def _list(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _when(value: str | None, label: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise breaches.BreachError(f"{label} must be a date and time like 2026-03-01T14:30 (UTC by default).") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _trace(org: Organisation, actor: str, operation: str, resource: str, ident: str, rule: str) -> None:
+    org.audit.append(
+        AuditEvent(actor, "", operation, resource, ident, "security", True, rule, "", "success", "admin",
+                   org.referential.id)
+    )
+
+
+# ---- breaches ---------------------------------------------------------------------------------------------------
+
+
+@breach_app.command("add")
+@friendly_errors
+def breach_add(
+    nature: Annotated[str, typer.Option(help="confidentiality, integrity and/or availability (comma-separated)")],
+    description: Annotated[str, typer.Option(help="What happened")],
+    data_categories: Annotated[str, typer.Option(help="Categories of data concerned (comma-separated)")],
+    persons_categories: Annotated[str, typer.Option(help="Categories of persons concerned (comma-separated)")],
+    consequences: Annotated[str, typer.Option(help="Likely consequences for the persons")],
+    measures_taken: Annotated[str, typer.Option(help="Measures taken to end the breach and limit its effects")],
+    measures_planned: Annotated[str, typer.Option(help="Measures planned")] = "",
+    persons: Annotated[int | None, typer.Option(help="Approximate number of persons concerned")] = None,
+    records: Annotated[int | None, typer.Option(help="Approximate number of records concerned")] = None,
+    discovered_at: Annotated[str | None, typer.Option(help="When the organisation became aware (default: now)")] = None,
+    occurred_at: Annotated[str | None, typer.Option(help="When it occurred, if known")] = None,
+    reported_by: Annotated[str, typer.Option(help=", ".join(breaches.REPORTERS))] = "staff",
+    processor: Annotated[str | None, typer.Option(help="The processor that reported it")] = None,
+    by: By = "",
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Document an incident in the breach register, whatever its seriousness."""
+    with opened(config) as org:
+        breach = breaches.record(
+            org.engine,
+            nature=_list(nature),
+            description=description,
+            data_categories=_list(data_categories),
+            person_categories=_list(persons_categories),
+            likely_consequences=consequences,
+            measures_taken=measures_taken,
+            measures_planned=measures_planned,
+            approx_persons=persons,
+            approx_records=records,
+            discovered_at=_when(discovered_at, "--discovered-at") or datetime.now(UTC),
+            occurred_at=_when(occurred_at, "--occurred-at"),
+            reported_by=reported_by,
+            processor_name=processor,
+            recorded_by=by or getpass.getuser(),
+        )
+        _trace(org, breach.recorded_by, "breach.add", "Breach", str(breach.id), "COM-BRE-1")
+    console.print(f"Breach {breach.id} recorded. {breaches.clock_status(breach).sentence}")
+
+
+@breach_app.command("assess")
+@friendly_errors
+def breach_assess(
+    breach_id: Annotated[int, typer.Argument(help="The breach number")],
+    likelihood: Annotated[str, typer.Option(help=", ".join(breaches.LEVELS))],
+    severity: Annotated[str, typer.Option(help=", ".join(breaches.LEVELS))],
+    reasoning: Annotated[str, typer.Option(help="Why this likelihood and this severity")],
+    notify: Annotated[bool | None, typer.Option("--notify/--no-notify", help="Override the computed decision")] = None,
+    communicate: Annotated[
+        bool | None, typer.Option("--communicate/--no-communicate", help="Override the computed decision")
+    ] = None,
+    justification: Annotated[str, typer.Option(help="Written justification of an override")] = "",
+    by: By = "",
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Record the seriousness assessment; it decides notification (art. 33) and communication (art. 34)."""
+    with opened(config) as org:
+        breach = breaches.assess(
+            org.engine,
+            breach_id,
+            likelihood=likelihood,
+            severity=severity,
+            reasoning=reasoning,
+            assessed_by=by or getpass.getuser(),
+            notify=notify,
+            communicate=communicate,
+            justification=justification,
+        )
+        _trace(org, breach.assessed_by or "", "breach.assess", "Breach", str(breach.id), "COM-BRE-1")
+    console.print(
+        f"Breach {breach.id}: notify the authority: {'yes' if breach.notify_authority else 'no'}; "
+        f"communicate to the persons: {'yes' if breach.communicate_persons else 'no'}. "
+        + breaches.clock_status(breach).sentence
+    )
+
+
+@breach_app.command("notified")
+@friendly_errors
+def breach_notified(
+    breach_id: Annotated[int, typer.Argument(help="The breach number")],
+    at: Annotated[str | None, typer.Option(help="When (default: now)")] = None,
+    persons: Annotated[bool, typer.Option("--persons", help="The persons were told (art. 34), not the CNIL")] = False,
+    by: By = "",
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Record that the CNIL was notified (or, with --persons, that the persons were told)."""
+    what = "communicated" if persons else "notified"
+    with opened(config) as org:
+        breach = breaches.mark(org.engine, breach_id, what=what, at=_when(at, "--at") or datetime.now(UTC))
+        _trace(org, by or getpass.getuser(), f"breach.{what}", "Breach", str(breach.id), "COM-BRE-1")
+    console.print(f"Breach {breach.id} marked {what}. {breaches.clock_status(breach).sentence}")
+
+
+@breach_app.command("list")
+@friendly_errors
+def breach_list(config: ConfigOption = Path(CONFIG_NAME)) -> None:
+    """Print the register with the state of each 72-hour clock."""
+    with opened(config) as org:
+        rows = breaches.entries(org.engine)
+    table = Table("#", "aware", "nature", "assessed", "notify", "communicate", "clock")
+    for b in rows:
+        status = breaches.clock_status(b)
+        table.add_row(
+            str(b.id),
+            f"{b.discovered_at:%Y-%m-%d %H:%M}",
+            ", ".join(b.nature),
+            f"{b.likelihood}/{b.severity}" if b.assessed else "no",
+            _yn(b.notify_authority),
+            _yn(b.communicate_persons),
+            ("[bold red]" + status.status.upper() + "[/]") if status.flagged else status.status,
+        )
+    console.print(table)
+
+
+def _yn(value: bool | None) -> str:
+    return "?" if value is None else ("yes" if value else "no")
+
+
+@breach_app.command("show")
+@friendly_errors
+def breach_show(
+    breach_id: Annotated[int, typer.Argument(help="The breach number")], config: ConfigOption = Path(CONFIG_NAME)
+) -> None:
+    """Print one breach, its assessment and its clock."""
+    with opened(config) as org:
+        b = breaches.get(org.engine, breach_id)
+    lines = [
+        f"Breach {b.id} — {', '.join(b.nature)}",
+        f"Description: {b.description}",
+        f"Occurred: {b.occurred_at or 'unknown'}; aware: {b.discovered_at}; reported by: {b.reported_by}"
+        + (f" ({b.processor_name})" if b.processor_name else ""),
+        f"Data: {', '.join(b.data_categories)}; persons: {', '.join(b.person_categories)}",
+        f"Approximately {b.approx_persons if b.approx_persons is not None else '?'} persons, "
+        f"{b.approx_records if b.approx_records is not None else '?'} records",
+        f"Likely consequences: {b.likely_consequences}",
+        f"Measures taken: {b.measures_taken}",
+        f"Measures planned: {b.measures_planned or 'none recorded'}",
+    ]
+    if b.assessed:
+        lines.append(f"Assessment: likelihood {b.likelihood}, severity {b.severity} — {b.reasoning}")
+        lines.append(f"Notify the authority: {_yn(b.notify_authority)}; communicate: {_yn(b.communicate_persons)}")
+        if b.override_justification:
+            lines.append(f"Decision overridden: {b.override_justification}")
+    else:
+        lines.append("Not assessed yet.")
+    lines.append(breaches.clock_status(b).sentence)
+    for line in lines:
+        console.print(line, markup=False)
+
+
+def _draft(
+    config: Path, breach_id: int, out: Path, template: str, *, notification: bool, delay_reasons: str, strict: bool
+) -> None:
+    with opened(config) as org:
+        breach = breaches.get(org.engine, breach_id)
+        if notification:
+            data = breaches.notification_draft(breach, org.config, org.referential, delay_reasons=delay_reasons)
+        else:
+            data = breaches.communication_draft(breach, org.config, org.referential)
+    html = render_html(template, organisation_name=org.config.organisation.name, lang=org.referential.language, **data)
+    write_document(out, html=html, data=data)
+    console.print(f"Draft written to {out}.")
+    for item in data["missing"]:
+        err_console.print(f"Missing: {item}.")
+    if strict and data["missing"]:
+        raise typer.Exit(EXIT_REFUSED)
+
+
+@breach_app.command("draft-notification")
+@friendly_errors
+def draft_notification(
+    breach_id: Annotated[int, typer.Argument(help="The breach number")],
+    out: Annotated[Path, typer.Option(help="Output file: .html, .pdf or .json")],
+    delay_reasons: Annotated[str, typer.Option(help="Reasons for a notification later than 72 hours")] = "",
+    strict: Annotated[bool, typer.Option(help="Exit non-zero when something the form needs is missing")] = False,
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Draft the notification to the CNIL (fields of its online form, GDPR art. 33)."""
+    _draft(config, breach_id, out, "breach_notification.html.j2", notification=True, delay_reasons=delay_reasons,
+           strict=strict)
+
+
+@breach_app.command("draft-communication")
+@friendly_errors
+def draft_communication(
+    breach_id: Annotated[int, typer.Argument(help="The breach number")],
+    out: Annotated[Path, typer.Option(help="Output file: .html, .pdf or .json")],
+    strict: Annotated[bool, typer.Option(help="Exit non-zero when something the letter needs is missing")] = False,
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Draft the communication to the persons, in clear and plain language (GDPR art. 34)."""
+    _draft(config, breach_id, out, "breach_communication.html.j2", notification=False, delay_reasons="", strict=strict)
+
+
+# ---- processors -------------------------------------------------------------------------------------------------
+
+
+@processor_app.command("add")
+@friendly_errors
+def processor_add(
+    name: Annotated[str, typer.Argument(help="The processor's name")],
+    service: Annotated[str, typer.Option(help="The service it provides")],
+    country: Annotated[str, typer.Option(help="Where it processes the data (ISO code, e.g. FR)")],
+    data_categories: Annotated[str, typer.Option(help="Categories of data it processes (comma-separated)")] = "",
+    hosts_health_data: Annotated[bool, typer.Option(help="It hosts, stores or retains health data")] = False,
+    clause: Annotated[list[str] | None, typer.Option(help="An art. 28 clause in the contract (repeat); 'all'")] = None,
+    jurisdiction: Annotated[list[str] | None, typer.Option(help="A country whose law it comes under (repeat)")] = None,
+    hds_number: Annotated[str | None, typer.Option(help="HDS certificate number")] = None,
+    hds_certifier: Annotated[str | None, typer.Option(help="Body that issued the HDS certificate")] = None,
+    hds_expires: Annotated[str | None, typer.Option(help="HDS certificate expiry date YYYY-MM-DD")] = None,
+    by: By = "",
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Register a processor as a draft; activate it once its contract and certificate are complete."""
+    clauses = list(processors.CLAUSES) if clause == ["all"] else list(clause or [])
+    try:
+        expires = date.fromisoformat(hds_expires) if hds_expires else None
+    except ValueError:
+        raise processors.ProcessorError("--hds-expires must be a date like 2027-06-30.") from None
+    with opened(config) as org:
+        processor = processors.add(
+            org.engine,
+            name=name,
+            service=service,
+            data_categories=_list(data_categories),
+            hosts_health_data=hosts_health_data,
+            clauses=clauses,
+            country=country,
+            jurisdictions=jurisdiction,
+            hds_number=hds_number,
+            hds_certifier=hds_certifier,
+            hds_expires=expires,
+            recorded_by=by or getpass.getuser(),
+        )
+        _trace(org, processor.recorded_by, "processor.add", "Processor", str(processor.id), "COM-SUB-1")
+        reasons = processors.refusals(processor, org.referential, date.today())
+    console.print(f"Processor {processor.name} registered as a draft.")
+    for reason in reasons:
+        err_console.print(f"Before activation: {reason}")
+
+
+@processor_app.command("activate")
+@friendly_errors
+def processor_activate(
+    name: Annotated[str, typer.Argument(help="The processor's name")], by: By = "",
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Activate a processor: refused without every art. 28 clause, a valid HDS certificate when it hosts health data."""
+    with opened(config) as org:
+        processor = processors.activate(org.engine, name, referential=org.referential)
+        _trace(org, by or getpass.getuser(), "processor.activate", "Processor", str(processor.id), "COM-SUB-1")
+    console.print(f"Processor {processor.name} is active.")
+    for warning in processors.warnings(processor, date.today()):
+        err_console.print(f"Warning: {warning}")
+
+
+@processor_app.command("end")
+@friendly_errors
+def processor_end(
+    name: Annotated[str, typer.Argument(help="The processor's name")], by: By = "",
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """End the relationship; the contract's deletion/return clause then applies."""
+    with opened(config) as org:
+        processor = processors.end(org.engine, name)
+        _trace(org, by or getpass.getuser(), "processor.end", "Processor", str(processor.id), "COM-SUB-1")
+    console.print(f"Processor {processor.name} ended: obtain the deletion or return of the data.")
+
+
+@processor_app.command("list")
+@friendly_errors
+def processor_list(config: ConfigOption = Path(CONFIG_NAME)) -> None:
+    """Print the register; warn of HDS certificates expiring within 60 days."""
+    with opened(config) as org:
+        rows = processors.entries(org.engine)
+    today = date.today()
+    table = Table("name", "service", "status", "country", "health data", "HDS", "clauses")
+    for p in rows:
+        hds = f"{p.hds_number} ({p.hds_certifier}) until {p.hds_expires}" if p.hds_number else "-"
+        clauses = "complete" if not p.missing_clauses else f"missing {len(p.missing_clauses)}"
+        table.add_row(p.name, p.service, p.status, p.country, "yes" if p.hosts_health_data else "no", hds, clauses)
+    console.print(table)
+    for p in rows:
+        for warning in processors.warnings(p, today):
+            console.print(f"[bold red]Warning:[/] {warning}")
+
+
+# ---- transfers --------------------------------------------------------------------------------------------------
+
+
+@transfer_app.command("add")
+@friendly_errors
+def transfer_add(
+    country: Annotated[str, typer.Option(help="Destination country (ISO code), or where remote access is from")],
+    recipient: Annotated[str, typer.Option(help="Who receives or accesses the data")],
+    data_categories: Annotated[str, typer.Option(help="Category ids of the référentiel (comma-separated)")],
+    basis: Annotated[str | None, typer.Option(help=", ".join(transfers.BASES))] = None,
+    safeguard: Annotated[str | None, typer.Option(help=", ".join(transfers.SAFEGUARDS))] = None,
+    derogation: Annotated[str | None, typer.Option(help=", ".join(transfers.DEROGATIONS))] = None,
+    remote_access: Annotated[bool, typer.Option(help="Remote access (viewing) from that country")] = False,
+    strictly_necessary: Annotated[bool, typer.Option(help="The transfer is strictly necessary")] = False,
+    persons_informed: Annotated[bool, typer.Option(help="The persons were informed beforehand")] = False,
+    dpf_certified: Annotated[bool, typer.Option(help="The US recipient is certified under the EU-US DPF")] = False,
+    purpose: Annotated[str, typer.Option(help="Why the data goes there")] = "",
+    by: By = "",
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Check a transfer against the référentiel and GDPR chapter V, then record it."""
+    request = transfers.TransferRequest(
+        country=country,
+        recipient=recipient,
+        data_categories=tuple(_list(data_categories)),
+        basis=basis,
+        safeguard=safeguard,
+        derogation=derogation,
+        remote_access=remote_access,
+        strictly_necessary=strictly_necessary,
+        persons_informed=persons_informed,
+        dpf_certified=dpf_certified,
+        purpose=purpose,
+    )
+    with opened(config) as org:
+        transfer = transfers.record(
+            org.engine, request, profile=org.referential.organisation_profile, recorded_by=by or getpass.getuser()
+        )
+        _trace(org, transfer.recorded_by, "transfer.add", "Transfer", str(transfer.id), "COM-TRF-1")
+    basis = transfers.basis_sentence(transfer)
+    console.print(f"Transfer {transfer.id} to {transfer.country} recorded, on the basis of {basis}.")
+
+
+@transfer_app.command("list")
+@friendly_errors
+def transfer_list(config: ConfigOption = Path(CONFIG_NAME)) -> None:
+    """Print the transfer register."""
+    with opened(config) as org:
+        rows = transfers.entries(org.engine)
+    table = Table("#", "country", "recipient", "data", "basis", "remote access")
+    for t in rows:
+        table.add_row(str(t.id), t.country, t.recipient, ", ".join(t.data_categories), transfers.basis_sentence(t),
+                      "yes" if t.remote_access else "no")
+    console.print(table)
+
+
+@transfer_app.command("check")
+@friendly_errors
+def transfer_check(
+    country: Annotated[str, typer.Argument(help="ISO code or name of the country")],
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Say whether a country is in the EU/EEA, covered by an adequacy decision, or needs a basis."""
+    status = transfers.country_status(country)
+    console.print(status.sentence, markup=False)
+    if status.kind != "eea" and config.exists():
+        rule = transfers.PROFILE_RULES.get(load(config).profile)
+        if rule:
+            console.print(rule, markup=False)
+    console.print(f"(Adequacy list as of {transfers.adequacy().as_of.isoformat()}.)", markup=False)

@@ -1,0 +1,154 @@
+"""santegarde retention plan | run | event | assign | hold: automatic archiving and end of retention (COM-RET-1).
+
+Access to the archive (``santegarde archive access``) needs a user session, which the CLI does not
+open yet: it is available through ``RecordService.read_archived`` (and so the API) only.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from santegarde.cli.common import console, friendly_errors
+from santegarde.cli.keys import opened
+from santegarde.cli.organisation import ConfigOption
+from santegarde.config import CONFIG_NAME
+from santegarde.lifecycle import retention
+from santegarde.store.retention import RetentionError
+
+app = typer.Typer(
+    help="Retention: automatic archiving, then deletion or anonymisation at expiry.", no_args_is_help=True
+)
+hold_app = typer.Typer(help="Legal holds: data under a hold are never destroyed.", no_args_is_help=True)
+app.add_typer(hold_app, name="hold")
+
+At = Annotated[str | None, typer.Option("--at", help="The date to plan or run at (ISO 8601, UTC); default now")]
+By = Annotated[str, typer.Option("--by", help="Who records it (recorded in the audit trail)")]
+
+
+def _when(value: str | None, label: str = "--at") -> datetime:
+    if not value:
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise RetentionError(f"{label} must be a date like 2031-03-01 or 2031-03-01T14:30 (UTC by default).") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+
+
+@app.command("plan")
+@friendly_errors
+def plan(at: At = None, config: ConfigOption = Path(CONFIG_NAME)) -> None:
+    """Show, per rule, what a run would archive and end now, and what is held or waiting."""
+    with opened(config) as org:
+        p = retention.plan(org, _when(at))
+    table = Table(title=f"Retention plan at {p.at:%Y-%m-%d %H:%M} UTC")
+    for column in ("Rule", "§", "End", "Active", "Archived", "Archive now", "End now", "Held", "Waiting"):
+        table.add_column(column)
+    for line in p.lines:
+        table.add_row(
+            line.rule,
+            line.section,
+            line.end_action,
+            *(str(n) for n in (line.active, line.archived, line.archive_now, line.end_now, line.held, line.waiting)),
+        )
+    console.print(table)
+    for line in p.lines:
+        for note in line.notes:
+            console.print(f"{line.rule}: {note}", soft_wrap=True)
+    if p.unruled:
+        console.print(f"{p.unruled} records have no retention rule (purposes: {', '.join(p.unruled_purposes)}).")
+
+
+@app.command("run")
+@friendly_errors
+def run(
+    at: At = None,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Records per transaction")] = 500,
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Archive and end what is due, in transactional batches (safe to interrupt and re-run)."""
+    with (
+        opened(config) as org,
+        Progress(TextColumn("Retention"), BarColumn(), MofNCompleteColumn(), console=console, transient=True) as bar,
+    ):
+        task = bar.add_task("retention", total=None)
+        report = retention.run(org, _when(at), batch, lambda done, total: bar.update(task, completed=done, total=total))
+    console.print(
+        f"Archived {report.archived}, deleted {report.deleted}, anonymised {report.anonymised} records; "
+        f"keys of {report.keys_destroyed} patients destroyed; {report.held} held, {report.waiting} waiting."
+    )
+    if report.keys_destroyed:
+        console.print("Remove the destroyed patients' keys from the key escrow too: take a new backup.")
+
+
+@app.command("event")
+@friendly_errors
+def event(
+    name: Annotated[str, typer.Option("--event", help="e.g. summary_report_approved, authorisation_expired")],
+    at: Annotated[str, typer.Option("--at", help="When it happened (ISO 8601)")],
+    by: By,
+    patient: Annotated[str | None, typer.Option("--patient", help="The patient's id")] = None,
+    record: Annotated[str | None, typer.Option("--record", help="The record's id")] = None,
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Record the date of an event a retention phase runs from (per patient or per record)."""
+    if (patient is None) == (record is None):
+        raise RetentionError("Give exactly one of --patient and --record.")
+    scope, ident = ("patient", patient) if patient is not None else ("record", record)
+    assert ident is not None
+    with opened(config) as org:
+        retention.record_event(org, scope, ident, name, _when(at), datetime.now(UTC), by)
+    console.print(f"Event '{name}' recorded for {scope} {ident}.")
+
+
+@app.command("assign")
+@friendly_errors
+def assign(
+    record: Annotated[str, typer.Argument(help="The record's id")],
+    rule: Annotated[str, typer.Argument(help="The retention rule's id, e.g. fse_duplicates")],
+    by: By,
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Record the retention rule that governs one record, instead of its purpose's."""
+    with opened(config) as org:
+        retention.assign_rule(org, record, rule, by)
+    console.print(f"Record {record} is kept under the rule '{rule}'.")
+
+
+@hold_app.command("add")
+@friendly_errors
+def hold_add(
+    reason: Annotated[str, typer.Option("--reason", help="Why (e.g. litigation pending)")],
+    by: By,
+    patient: Annotated[str | None, typer.Option("--patient")] = None,
+    record: Annotated[str | None, typer.Option("--record")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="End of the hold, if known")] = None,
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Put a patient's file or a record under a legal hold."""
+    if (patient is None) == (record is None):
+        raise RetentionError("Give exactly one of --patient and --record.")
+    scope, ident = ("patient", patient) if patient is not None else ("record", record)
+    assert ident is not None
+    with opened(config) as org:
+        number = retention.add_hold(
+            org, scope, ident, reason, datetime.now(UTC), by, _when(until, "--until") if until else None
+        )
+    console.print(f"Hold No. {number} recorded: {scope} {ident} will not be destroyed while it holds.")
+
+
+@hold_app.command("release")
+@friendly_errors
+def hold_release(
+    number: Annotated[int, typer.Argument(help="The hold's number")], by: By, config: ConfigOption = Path(CONFIG_NAME)
+) -> None:
+    """Release a legal hold: the data follow their retention rule again."""
+    with opened(config) as org:
+        retention.release_hold(org, number, datetime.now(UTC), by)
+    console.print(f"Hold No. {number} released.")

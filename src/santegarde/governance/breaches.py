@@ -1,0 +1,443 @@
+"""The breach register (COM-BRE-1, AAC-SEC-VIO-1..2, EDS-SEC-INC-1..4): every incident, its assessment, the clock.
+
+Every incident compromising, even temporarily, the confidentiality, integrity or availability of personal
+data is documented, whatever its seriousness. A documented assessment (likelihood and severity on the
+CNIL scale negligible / limited / significant / maximum) decides whether the authority is notified (GDPR
+art. 33: unless unlikely to result in a risk) and whether the persons are told (art. 34: high risk). The
+authority must be notified within 72 hours of awareness; drafts of both documents are produced.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, insert, select, update
+
+from santegarde.config.model import Contact, OrganisationConfig
+from santegarde.errors import SantegardeError
+from santegarde.governance.tables import breaches
+from santegarde.referentials.model import Referential
+
+NATURES = ("confidentiality", "integrity", "availability")
+LEVELS = ("negligible", "limited", "significant", "maximum")
+REPORTERS = ("staff", "processor", "person", "authority", "other")
+DEADLINE = timedelta(hours=72)
+DUE_SOON = timedelta(hours=24)
+MIN_TEXT = 10
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class BreachError(SantegardeError, ValueError):
+    """A breach cannot be recorded, assessed or drafted as asked."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the assessment decides: notify the authority (art. 33), communicate to the persons (art. 34)."""
+
+    risk: str  # unlikely, risk, high
+    notify_authority: bool
+    communicate_persons: bool
+
+
+@dataclass(frozen=True)
+class ClockStatus:
+    """Where the 72-hour clock stands: on_time, due_soon, overdue, notified, notified_late, not_required."""
+
+    status: str
+    deadline: datetime
+    sentence: str
+
+    @property
+    def flagged(self) -> bool:
+        return self.status in ("overdue", "notified_late")
+
+
+@dataclass(frozen=True)
+class Breach:
+    id: int
+    nature: tuple[str, ...]
+    description: str
+    data_categories: tuple[str, ...]
+    person_categories: tuple[str, ...]
+    approx_persons: int | None
+    approx_records: int | None
+    likely_consequences: str
+    measures_taken: str
+    measures_planned: str
+    occurred_at: datetime | None
+    discovered_at: datetime
+    reported_by: str
+    processor_name: str | None
+    recorded_by: str
+    recorded_at: datetime
+    likelihood: str | None
+    severity: str | None
+    reasoning: str | None
+    assessed_by: str | None
+    assessed_at: datetime | None
+    notify_computed: bool | None
+    communicate_computed: bool | None
+    notify_authority: bool | None
+    communicate_persons: bool | None
+    override_justification: str | None
+    notified_at: datetime | None
+    communicated_at: datetime | None
+
+    @property
+    def assessed(self) -> bool:
+        return self.assessed_at is not None
+
+    @property
+    def deadline(self) -> datetime:
+        return self.discovered_at + DEADLINE
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes; every time here is UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _row(row: dict[str, Any]) -> Breach:
+    values: dict[str, Any] = {k: _aware(v) if isinstance(v, datetime) else v for k, v in row.items()}
+    values["nature"] = tuple(values["nature"].split(","))
+    values["data_categories"] = tuple(json.loads(values["data_categories"]))
+    values["person_categories"] = tuple(json.loads(values["person_categories"]))
+    return Breach(**values)
+
+
+def decide(likelihood: str, severity: str) -> Decision:
+    """The decision from the CNIL/EDPB scale.
+
+    Unlikely to result in a risk when the likelihood or the severity is negligible (no notification, the
+    breach is still documented); high risk when both are at least significant, or the severity is maximum
+    with a likelihood at least limited (notification and communication); otherwise a risk (notification).
+    """
+    for label, value in (("likelihood", likelihood), ("severity", severity)):
+        if value not in LEVELS:
+            raise BreachError(f"The {label} is one of {', '.join(LEVELS)}, not '{value}'.")
+    lik, sev = LEVELS.index(likelihood), LEVELS.index(severity)
+    if lik == 0 or sev == 0:
+        return Decision("unlikely", False, False)
+    if (lik >= 2 and sev >= 2) or (sev == 3 and lik >= 1):
+        return Decision("high", True, True)
+    return Decision("risk", True, False)
+
+
+def _require(**texts: str) -> None:
+    missing = [name.replace("_", "-") for name, value in texts.items() if len(value.strip()) < MIN_TEXT]
+    if missing:
+        raise BreachError(
+            f"Describe {', '.join(missing)} (at least {MIN_TEXT} characters each); write 'none yet' if none."
+        )
+
+
+def record(
+    engine: Engine,
+    *,
+    nature: list[str],
+    description: str,
+    data_categories: list[str],
+    person_categories: list[str],
+    likely_consequences: str,
+    measures_taken: str,
+    discovered_at: datetime,
+    reported_by: str,
+    recorded_by: str,
+    measures_planned: str = "",
+    approx_persons: int | None = None,
+    approx_records: int | None = None,
+    occurred_at: datetime | None = None,
+    processor_name: str | None = None,
+    clock: Clock = utcnow,
+) -> Breach:
+    """Document an incident in the register (whatever its seriousness)."""
+    natures = [n.strip() for n in nature if n.strip()]
+    if not natures or any(n not in NATURES for n in natures):
+        raise BreachError(f"The nature of a breach is one or more of {', '.join(NATURES)}.")
+    if reported_by not in REPORTERS:
+        raise BreachError(f"Who reported the breach is one of {', '.join(REPORTERS)}, not '{reported_by}'.")
+    if reported_by == "processor" and not (processor_name or "").strip():
+        raise BreachError("A breach reported by a processor names the processor (--processor).")
+    _require(description=description, likely_consequences=likely_consequences, measures_taken=measures_taken)
+    if not [c for c in data_categories if c.strip()] or not [c for c in person_categories if c.strip()]:
+        raise BreachError("Name the data and persons concerned (--data-categories, --persons-categories).")
+    now = clock()
+    discovered = _aware(discovered_at) or now
+    if discovered > now or (occurred_at is not None and (_aware(occurred_at) or now) > discovered):
+        raise BreachError("The breach is discovered no later than now, and occurs no later than it is discovered.")
+    for label, number in (("persons", approx_persons), ("records", approx_records)):
+        if number is not None and number < 0:
+            raise BreachError(f"The approximate number of {label} cannot be negative.")
+    values: dict[str, Any] = {
+        "nature": ",".join(n for n in NATURES if n in natures),
+        "description": description.strip(),
+        "data_categories": json.dumps([c.strip() for c in data_categories if c.strip()]),
+        "person_categories": json.dumps([c.strip() for c in person_categories if c.strip()]),
+        "approx_persons": approx_persons,
+        "approx_records": approx_records,
+        "likely_consequences": likely_consequences.strip(),
+        "measures_taken": measures_taken.strip(),
+        "measures_planned": measures_planned.strip(),
+        "occurred_at": _aware(occurred_at),
+        "discovered_at": discovered,
+        "reported_by": reported_by,
+        "processor_name": (processor_name or "").strip() or None,
+        "recorded_by": recorded_by,
+        "recorded_at": now,
+    }
+    with engine.begin() as conn:
+        new_id = conn.execute(insert(breaches).values(**values).returning(breaches.c.id)).scalar_one()
+    return get(engine, new_id)
+
+
+def get(engine: Engine, breach_id: int) -> Breach:
+    with engine.connect() as conn:
+        row = conn.execute(select(breaches).where(breaches.c.id == breach_id)).first()
+    if row is None:
+        raise BreachError(f"No breach {breach_id} in the register; see `santegarde breach list`.")
+    return _row(row._asdict())
+
+
+def entries(engine: Engine) -> list[Breach]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(breaches).order_by(breaches.c.id)).all()
+    return [_row(row._asdict()) for row in rows]
+
+
+def assess(
+    engine: Engine,
+    breach_id: int,
+    *,
+    likelihood: str,
+    severity: str,
+    reasoning: str,
+    assessed_by: str,
+    notify: bool | None = None,
+    communicate: bool | None = None,
+    justification: str = "",
+    clock: Clock = utcnow,
+) -> Breach:
+    """Record the seriousness assessment; the computed decision stands unless overridden with a justification."""
+    get(engine, breach_id)
+    decision = decide(likelihood, severity)
+    if len(reasoning.strip()) < 20:
+        raise BreachError("Explain the assessment (--reasoning, 20 characters or more): why these levels.")
+    final_notify = decision.notify_authority if notify is None else notify
+    final_communicate = decision.communicate_persons if communicate is None else communicate
+    overridden = final_notify != decision.notify_authority or final_communicate != decision.communicate_persons
+    if overridden and len(justification.strip()) < 20:
+        raise BreachError(
+            f"The assessment decides notify={_yn(decision.notify_authority)}, "
+            f"communicate={_yn(decision.communicate_persons)}; departing from it needs a written justification "
+            "(--justification, at least 20 characters)."
+        )
+    values = {
+        "likelihood": likelihood,
+        "severity": severity,
+        "reasoning": reasoning.strip(),
+        "assessed_by": assessed_by,
+        "assessed_at": clock(),
+        "notify_computed": decision.notify_authority,
+        "communicate_computed": decision.communicate_persons,
+        "notify_authority": final_notify,
+        "communicate_persons": final_communicate,
+        "override_justification": justification.strip() if overridden else None,
+    }
+    with engine.begin() as conn:
+        conn.execute(update(breaches).where(breaches.c.id == breach_id).values(**values))
+    return get(engine, breach_id)
+
+
+def mark(engine: Engine, breach_id: int, *, what: str, at: datetime) -> Breach:
+    """Record when the authority was notified (``notified``) or the persons told (``communicated``)."""
+    if what not in ("notified", "communicated"):
+        raise BreachError("Mark a breach as notified or communicated.")
+    breach = get(engine, breach_id)
+    at = _aware(at) or at
+    if at < breach.discovered_at:
+        raise BreachError("A breach cannot be notified or communicated before it was discovered.")
+    with engine.begin() as conn:
+        conn.execute(update(breaches).where(breaches.c.id == breach_id).values({f"{what}_at": at}))
+    return get(engine, breach_id)
+
+
+def _yn(value: bool | None) -> str:
+    return "unknown" if value is None else ("yes" if value else "no")
+
+
+def _fmt(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _left(delta: timedelta) -> str:
+    hours = int(abs(delta).total_seconds() // 3600)
+    return f"{hours} h" if hours < 48 else f"{hours // 24} days {hours % 24} h"
+
+
+def clock_status(breach: Breach, *, clock: Clock = utcnow) -> ClockStatus:
+    """The 72-hour clock of art. 33, from the time the controller became aware of the breach."""
+    deadline = breach.deadline
+    if breach.notify_authority is False:
+        return ClockStatus("not_required", deadline, "The assessment concludes no notification is required.")
+    if breach.notified_at is not None:
+        if breach.notified_at <= deadline:
+            return ClockStatus("notified", deadline, f"Notified to the authority on {_fmt(breach.notified_at)}.")
+        return ClockStatus(
+            "notified_late",
+            deadline,
+            f"Notified on {_fmt(breach.notified_at)}, after the 72-hour deadline of {_fmt(deadline)}; the notification "
+            "must give the reasons for the delay (GDPR art. 33.1).",
+        )
+    left = deadline - clock()
+    pending = "" if breach.assessed else " The breach is not assessed yet: assess it now."
+    if left <= timedelta(0):
+        return ClockStatus(
+            "overdue",
+            deadline,
+            f"Overdue by {_left(left)}: the authority had to be notified by {_fmt(deadline)}, 72 hours after awareness "
+            f"on {_fmt(breach.discovered_at)}; notify without further delay and give the reasons for the delay "
+            f"(GDPR art. 33.1).{pending}",
+        )
+    status = "due_soon" if left < DUE_SOON else "on_time"
+    return ClockStatus(
+        status, deadline, f"{_left(left)} left to notify the authority (deadline {_fmt(deadline)}).{pending}"
+    )
+
+
+def _contact(contact: Contact | None) -> dict[str, Any] | None:
+    return None if contact is None else contact.model_dump()
+
+
+def _citations(referential: Referential) -> list[dict[str, str]]:
+    """The référentiel's breach measures, cited by code and section."""
+    words = ("breach", "violation", "incident")
+    return [
+        {"code": m.code, "title": m.title, "section": m.section, "text": m.text}
+        for m in referential.measures
+        if any(w in f"{m.title} {m.text}".lower() for w in words)
+    ]
+
+
+def _base(breach: Breach, config: OrganisationConfig, referential: Referential, now: datetime) -> dict[str, Any]:
+    org = config.organisation
+    return {
+        "organisation": {"name": org.name, "siret": org.siret, "finess": org.finess, "address": org.address},
+        "controller": _contact(org.controller),
+        "dpo": _contact(org.dpo),
+        "referential": {"id": referential.id, "title": referential.title, "deliberation": referential.deliberation},
+        "citations": _citations(referential),
+        "breach": {
+            "id": breach.id,
+            "nature": list(breach.nature),
+            "description": breach.description,
+            "occurred_at": breach.occurred_at.isoformat() if breach.occurred_at else None,
+            "discovered_at": breach.discovered_at.isoformat(),
+            "reported_by": breach.reported_by,
+            "processor": breach.processor_name,
+            "data_categories": list(breach.data_categories),
+            "person_categories": list(breach.person_categories),
+            "approx_persons": breach.approx_persons,
+            "approx_records": breach.approx_records,
+            "likely_consequences": breach.likely_consequences,
+            "measures_taken": breach.measures_taken,
+            "measures_planned": breach.measures_planned,
+        },
+        "drafted_at": now.isoformat(),
+    }
+
+
+def _missing(data: dict[str, Any]) -> list[str]:
+    missing = []
+    if data["dpo"] is None:
+        missing.append("the DPO's contact (organisation.dpo in the configuration), or another contact point")
+    if data["breach"]["approx_persons"] is None:
+        missing.append("the approximate number of persons concerned")
+    if data["breach"]["approx_records"] is None:
+        missing.append("the approximate number of records concerned")
+    return missing
+
+
+def notification_draft(
+    breach: Breach,
+    config: OrganisationConfig,
+    referential: Referential,
+    *,
+    delay_reasons: str = "",
+    clock: Clock = utcnow,
+) -> dict[str, Any]:
+    """The fields of the CNIL's online notification form (GDPR art. 33.3), filled from the register."""
+    now = clock()
+    data = _base(breach, config, referential, now)
+    status = clock_status(breach, clock=clock)
+    late = status.status in ("overdue", "notified_late")
+    data["form"] = "notification to the authority (GDPR art. 33)"
+    data["clock"] = {"status": status.status, "deadline": status.deadline.isoformat(), "sentence": status.sentence}
+    data["assessment"] = _assessment(breach)
+    data["late"] = late
+    data["delay_reasons"] = delay_reasons.strip() or None
+    missing = _missing(data)
+    if not breach.assessed:
+        missing.append("the seriousness assessment (santegarde breach assess)")
+    if late and not delay_reasons.strip():
+        missing.append("the reasons for the delay beyond 72 hours (GDPR art. 33.1)")
+    data["missing"] = missing
+    return data
+
+
+def communication_draft(
+    breach: Breach, config: OrganisationConfig, referential: Referential, *, clock: Clock = utcnow
+) -> dict[str, Any]:
+    """The communication to the persons (GDPR art. 34.2), in clear and plain language."""
+    data = _base(breach, config, referential, clock())
+    data["form"] = "communication to the persons concerned (GDPR art. 34)"
+    data["assessment"] = _assessment(breach)
+    data["plain"] = {
+        "what_happened": _plain_nature(breach.nature),
+        "contact": _contact(config.organisation.dpo) or _contact(config.organisation.controller),
+    }
+    missing = _missing(data)
+    if not breach.assessed:
+        missing.append("the seriousness assessment (santegarde breach assess)")
+    elif not breach.communicate_persons:
+        missing.append("a decision to communicate: the assessment does not call for a communication to the persons")
+    data["missing"] = missing
+    return data
+
+
+def _assessment(breach: Breach) -> dict[str, Any] | None:
+    if not breach.assessed:
+        return None
+    return {
+        "likelihood": breach.likelihood,
+        "severity": breach.severity,
+        "reasoning": breach.reasoning,
+        "notify_authority": breach.notify_authority,
+        "communicate_persons": breach.communicate_persons,
+        "computed": {"notify_authority": breach.notify_computed, "communicate_persons": breach.communicate_computed},
+        "override_justification": breach.override_justification,
+        "assessed_by": breach.assessed_by,
+        "assessed_at": breach.assessed_at.isoformat() if breach.assessed_at else None,
+    }
+
+
+_PLAIN = {
+    "confidentiality": "some of your personal data may have been seen or obtained by someone who should not have it",
+    "integrity": "some of your personal data may have been changed or damaged",
+    "availability": "some of your personal data was lost or could not be reached for a time",
+}
+
+
+def _plain_nature(nature: tuple[str, ...]) -> list[str]:
+    return [_PLAIN[n] for n in nature]

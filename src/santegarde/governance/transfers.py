@@ -1,0 +1,321 @@
+"""Transfers outside the EU (COM-TRF-1, AAC-12, EDS-12): the adequacy list, the transfer register and its rules.
+
+A transfer is any communication of personal data to a country outside the EU/EEA, including any remote
+access (viewing) from such a country (aac 12.4, eds 12.1). Each is recorded with its basis: an adequacy
+decision (GDPR art. 45), appropriate safeguards (art. 46.2) or a derogation (art. 49). The warehouse
+référentiel forbids every transfer outside the EU (eds 12.2); the compassionate-access référentiel allows
+only indirectly identifying patient data and professionals' data, when strictly necessary (aac 12.1-12.3).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+from sqlalchemy import Engine, insert, select
+
+from santegarde.errors import SantegardeError
+from santegarde.governance.tables import transfers
+from santegarde.referentials.model import OrganisationProfile
+
+BASES = ("adequacy", "safeguards", "derogation")
+SAFEGUARDS = {
+    "scc": "standard contractual clauses adopted by the European Commission (art. 46.2.c)",
+    "bcr": "binding corporate rules (art. 46.2.b, art. 47)",
+    "code_of_conduct": "an approved code of conduct with binding commitments of the recipient (art. 46.2.e)",
+    "certification": "an approved certification mechanism with binding commitments of the recipient (art. 46.2.f)",
+}
+DEROGATIONS = {
+    "explicit_consent": "the person's explicit consent, after being informed of the risks (art. 49.1.a)",
+    "contract_with_person": "performance of a contract with the person (art. 49.1.b)",
+    "contract_in_person_interest": "a contract concluded in the person's interest (art. 49.1.c)",
+    "public_interest": "important reasons of public interest (art. 49.1.d)",
+    "legal_claims": "establishment, exercise or defence of legal claims (art. 49.1.e)",
+    "vital_interests": "the vital interests of a person unable to consent (art. 49.1.f)",
+    "public_register": "a transfer from a public register (art. 49.1.g)",
+}
+# aac 12.1: indirectly identifying data of patients and of related persons affected by the medicinal product,
+# and data of the healthcare professionals — the categories of the aac référentiel (7.2) that are such data.
+AAC_TRANSFERABLE = (
+    "patient_indirect_identity",
+    "patient_characteristics",
+    "health",
+    "medicinal_product_use",
+    "efficacy",
+    "safety",
+    "ethnic_origin",
+    "genetic",
+    "sex_life",
+    "lifestyle",
+    "related_persons",
+    "related_persons_health",
+    "professional_data",
+)
+
+PROFILE_RULES = {
+    OrganisationProfile.WAREHOUSE: "Under the warehouse référentiel no personal data, directly or indirectly "
+    "identifying, may leave the European Union, and remote access from outside it is a transfer (12.1, 12.2).",
+    OrganisationProfile.COMPASSIONATE: "Under the compassionate-access référentiel only indirectly identifying data "
+    "of patients and related persons and the data of healthcare professionals may be transferred, when strictly "
+    "necessary, under adequacy, safeguards or an art. 49 derogation, the persons informed beforehand (12.1-12.4).",
+}
+
+
+class TransferError(SantegardeError, ValueError):
+    """A transfer is refused or cannot be recorded as given."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """An adequacy decision of the European Commission (GDPR art. 45)."""
+
+    country: str
+    name: str
+    decision: str
+    date: date
+    scope: str
+    certified_only: bool = False
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class AdequacyList:
+    as_of: date
+    source: str
+    eea: dict[str, str]
+    adequate: dict[str, Decision]
+
+
+@dataclass(frozen=True)
+class CountryStatus:
+    """Where a country stands: in the EU/EEA (no transfer), adequate, or a third country needing a basis."""
+
+    code: str
+    name: str
+    kind: str  # eea, adequate, third
+    decision: Decision | None
+
+    @property
+    def sentence(self) -> str:
+        if self.kind == "eea":
+            return f"{self.name} ({self.code}) is in the EU/EEA: sending data there is not a transfer outside the EU."
+        if self.decision is not None:
+            d = self.decision
+            text = (
+                f"{self.name} ({self.code}) benefits from an adequacy decision of the European Commission: "
+                f"{d.decision} of {d.date.isoformat()} (GDPR art. 45), scope: {d.scope}."
+            )
+            return text + (f" {d.note}" if d.note else "")
+        return (
+            f"{self.name} ({self.code}) has no adequacy decision: a transfer there needs appropriate safeguards "
+            "(GDPR art. 46.2) or a derogation (art. 49)."
+        )
+
+
+@dataclass(frozen=True)
+class Transfer:
+    id: int
+    country: str
+    recipient: str
+    data_categories: tuple[str, ...]
+    basis: str
+    safeguard: str | None
+    derogation: str | None
+    remote_access: bool
+    purpose: str
+    recorded_by: str
+    recorded_at: datetime
+
+
+@cache
+def adequacy() -> AdequacyList:
+    """The dated list of adequacy decisions (``governance/data/adequacy.yaml``)."""
+    raw = yaml.safe_load(resources.files("santegarde.governance").joinpath("data/adequacy.yaml").read_text("utf-8"))
+    decisions = {
+        code: Decision(
+            country=code,
+            name=item["name"],
+            decision=item["decision"],
+            date=item["date"],
+            scope=item["scope"],
+            certified_only=bool(item.get("certified_only", False)),
+            note=item.get("note", ""),
+        )
+        for code, item in raw["adequate"].items()
+    }
+    return AdequacyList(raw["as_of"], raw["source"], dict(raw["eea"]), decisions)
+
+
+def country_code(country: str) -> str:
+    """The ISO 3166 two-letter code of ``country`` (a code, or a name from the adequacy file)."""
+    text = country.strip()
+    if len(text) == 2 and text.isalpha():
+        return text.upper()
+    lists = adequacy()
+    names = {name.casefold(): code for code, name in lists.eea.items()}
+    names |= {d.name.casefold(): code for code, d in lists.adequate.items()}
+    if text.casefold() in names:
+        return names[text.casefold()]
+    raise TransferError(f"'{country}' is not a country santegarde knows by name; give its ISO 3166 two-letter code.")
+
+
+def country_status(country: str) -> CountryStatus:
+    """Whether ``country`` is in the EU/EEA, covered by an adequacy decision, or a third country."""
+    code = country_code(country)
+    lists = adequacy()
+    if code in lists.eea:
+        return CountryStatus(code, lists.eea[code], "eea", None)
+    if code in lists.adequate:
+        return CountryStatus(code, lists.adequate[code].name, "adequate", lists.adequate[code])
+    return CountryStatus(code, code, "third", None)
+
+
+def is_eea_or_adequate(country: str, *, certified: bool = False) -> bool:
+    """True in the EU/EEA or under an adequacy decision (a 'certified only' one counts only when ``certified``)."""
+    status = country_status(country)
+    if status.kind == "eea":
+        return True
+    return status.decision is not None and (certified or not status.decision.certified_only)
+
+
+def _normalise(values: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(v.strip() for v in values if v.strip()))
+
+
+@dataclass(frozen=True)
+class TransferRequest:
+    """A transfer as the controller describes it, before it is checked and recorded."""
+
+    country: str
+    recipient: str
+    data_categories: tuple[str, ...]
+    basis: str | None = None
+    safeguard: str | None = None
+    derogation: str | None = None
+    remote_access: bool = False
+    strictly_necessary: bool = False
+    persons_informed: bool = False
+    dpf_certified: bool = False
+    purpose: str = ""
+
+
+def _check_basis(request: TransferRequest, status: CountryStatus) -> str:
+    """The basis of the transfer, checked against the country (GDPR chapter V)."""
+    basis = request.basis or ("adequacy" if status.kind == "adequate" else None)
+    if basis is None:
+        raise TransferError(
+            f"{status.sentence} Give --basis safeguards (with --safeguard) or --basis derogation (with --derogation)."
+        )
+    if basis not in BASES:
+        raise TransferError(f"The basis of a transfer is one of {', '.join(BASES)}, not '{basis}'.")
+    if basis == "adequacy":
+        decision = status.decision
+        if decision is None:
+            raise TransferError(f"{status.sentence} The adequacy basis does not apply: use safeguards or a derogation.")
+        if decision.certified_only and not request.dpf_certified:
+            raise TransferError(
+                f"The adequacy decision for {status.name} covers {decision.scope}; confirm the recipient's "
+                "certification (--dpf-certified) or use safeguards or a derogation."
+            )
+    if basis == "safeguards" and request.safeguard not in SAFEGUARDS:
+        raise TransferError(f"Name the appropriate safeguard with --safeguard: one of {', '.join(SAFEGUARDS)}.")
+    if basis == "derogation" and request.derogation not in DEROGATIONS:
+        raise TransferError(f"Name the art. 49 derogation with --derogation: one of {', '.join(DEROGATIONS)}.")
+    return basis
+
+
+def check_transfer(request: TransferRequest, profile: OrganisationProfile) -> str:
+    """The basis the transfer rests on, or TransferError with the sentence of the rule it breaks."""
+    status = country_status(request.country)
+    if status.kind == "eea":
+        raise TransferError(f"{status.sentence} Nothing to record in the transfer register.")
+    remote = " (remote access from outside the EU counts as a transfer)" if request.remote_access else ""
+    if profile == OrganisationProfile.WAREHOUSE:
+        raise TransferError(
+            f"A health data warehouse cannot transfer personal data, directly or indirectly identifying, outside the "
+            f"European Union (référentiel 12.2, any remote access being a transfer, 12.1): the transfer to "
+            f"{status.name}{remote} is refused."
+        )
+    if profile == OrganisationProfile.COMPASSIONATE:
+        _check_compassionate(request, status.name)
+    return _check_basis(request, status)
+
+
+def _check_compassionate(request: TransferRequest, name: str) -> None:
+    """aac 12.1 and 12.3: which data, only when strictly necessary, persons informed beforehand."""
+    refused = [c for c in request.data_categories if c not in AAC_TRANSFERABLE]
+    if refused:
+        raise TransferError(
+            f"Only indirectly identifying data of patients and related persons and the data of healthcare "
+            f"professionals may leave the European Union (référentiel 12.1): {', '.join(refused)} cannot be "
+            f"transferred to {name}. Allowed categories: {', '.join(AAC_TRANSFERABLE)}."
+        )
+    if not request.strictly_necessary:
+        raise TransferError(
+            "A transfer outside the European Union must be strictly necessary to provide the medicinal product and "
+            "monitor the patients (référentiel 12.1); confirm it with --strictly-necessary or do not transfer."
+        )
+    if not request.persons_informed:
+        raise TransferError(
+            "The persons must have been informed beforehand of the transfer outside the European Union, of the "
+            "adequacy decision or safeguards and of how to obtain a copy (référentiel 12.3, GDPR art. 13.1.f and "
+            "14.1.f); inform them, then confirm with --persons-informed."
+        )
+
+
+def record(
+    engine: Engine,
+    request: TransferRequest,
+    *,
+    profile: OrganisationProfile,
+    recorded_by: str,
+    now: datetime | None = None,
+) -> Transfer:
+    """Check the transfer against the rules of the profile's référentiel, then record it."""
+    request = TransferRequest(**{**request.__dict__, "data_categories": _normalise(request.data_categories)})
+    if not request.recipient.strip():
+        raise TransferError("Name the recipient of the transfer (--recipient).")
+    if not request.data_categories:
+        raise TransferError("Name the categories of data transferred (--data-categories).")
+    basis = check_transfer(request, profile)
+    values: dict[str, Any] = {
+        "country": country_code(request.country),
+        "recipient": request.recipient.strip(),
+        "data_categories": json.dumps(list(request.data_categories)),
+        "basis": basis,
+        "safeguard": request.safeguard if basis == "safeguards" else None,
+        "derogation": request.derogation if basis == "derogation" else None,
+        "remote_access": request.remote_access,
+        "purpose": request.purpose.strip(),
+        "recorded_by": recorded_by,
+        "recorded_at": now or datetime.now(UTC),
+    }
+    with engine.begin() as conn:
+        new_id = conn.execute(insert(transfers).values(**values).returning(transfers.c.id)).scalar_one()
+    return _transfer({"id": new_id, **values})
+
+
+def _transfer(row: dict[str, Any]) -> Transfer:
+    return Transfer(**{**row, "data_categories": tuple(json.loads(row["data_categories"]))})
+
+
+def entries(engine: Engine) -> list[Transfer]:
+    """The transfer register, oldest first."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(transfers).order_by(transfers.c.id)).all()
+    return [_transfer(row._asdict()) for row in rows]
+
+
+def basis_sentence(transfer: Transfer) -> str:
+    """The basis of a recorded transfer, in words."""
+    if transfer.basis == "safeguards" and transfer.safeguard:
+        return SAFEGUARDS[transfer.safeguard]
+    if transfer.basis == "derogation" and transfer.derogation:
+        return DEROGATIONS[transfer.derogation]
+    status = country_status(transfer.country)
+    return status.decision.decision if status.decision else transfer.basis

@@ -1,0 +1,730 @@
+"""The retention engine and the intermediate archive (COM-RET-1, COM-ARC-1, PRA-4, PHA-3, AAC-9).
+
+Internal to the store. For every record it finds the rule of the référentiel that governs it, the
+start of its active phase, and whether it is due to move to the archive or to end (deletion, or
+anonymisation keeping counts only). It never decrypts health data: archiving re-wraps each part's
+ciphertext under the archive key family, so the archive needs both the archive key and the patient's
+key. Only :meth:`santegarde.store.service.RecordService.read_archived` opens an archived record.
+
+- The rule: the one recorded for the record (``record_retention``, or the pharmacy register entry's
+  rule), else the référentiel rule whose ``applies_to`` holds the record's purpose; when several do,
+  the longest applies (never delete early) and the plan says so.
+- The start: a recorded event (``retention_event``, per patient or per record) when there is one;
+  else ``last_intervention`` is the latest version of any record of the patient (the file moves as a
+  whole), and the other routine events are the record's first version. Events that are decisions of
+  someone else (the agency's approval, an authorisation's expiry) have no default: the record waits.
+- Holds (``retention_hold``, per patient or per record) and pending rights (a non-permanent freeze)
+  block the end; the plan counts them as held.
+- ``run`` works in transactional batches, resumable and idempotent: each record's state goes
+  active → archived → ended, and a second run with the same clock changes nothing.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+from collections import defaultdict
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, delete, insert, or_, select, update
+
+from santegarde.config.model import ChoiceAnswer
+from santegarde.crypto import KeyFamily, Keyring, decrypt, encrypt
+from santegarde.errors import SantegardeError
+from santegarde.referentials.model import Duration, EndAction, Phase, Referential, RetentionRule
+from santegarde.store import mapping, vault
+from santegarde.store.schema import (
+    archive_part,
+    archive_record,
+    care_relationship,
+    pharmacy_register_entry,
+    record,
+    record_freeze,
+    record_index,
+    record_part,
+    record_retention,
+    retention_aggregate,
+    retention_event,
+    retention_hold,
+)
+
+ANONYMISATION_METHOD = (
+    "Anonymisation by aggregation (santegarde retention engine): at the end of its retention period a record is "
+    "deleted with every version and every encrypted part, from the live store and from the archive; the only thing "
+    "kept is the increment of a counter per (retention rule, FHIR resource type, year of creation of the record). "
+    "No identifier, pseudonym, date finer than the year, code, value or free text is kept, and no key links a count "
+    "to a person or to a record: the result is aggregated data that cannot single out, link or infer anything "
+    "about an individual (EDPB/G29 opinion 05/2014 criteria)."
+)
+"""The method the conformity report cites for 'anonymise' (COM-RET-1): counts only, nothing linkable."""
+
+PATIENT = "patient"
+RECORD = "record"
+SCOPES = (PATIENT, RECORD)
+ACTIVE, ARCHIVED, ENDED = "active", "archived", "ended"
+LAST_INTERVENTION = "last_intervention"
+END_OF_ACTIVE = "end_of_active_phase"
+# Routine events a record's own dates stand for when nobody recorded them.
+DEFAULTED_EVENTS = frozenset(
+    {
+        "register_entry",
+        "fse_transmitted",
+        "prescription_dispensed",
+        "collection",
+        "trace_recorded",
+        "set_by_controller",
+        "creation",
+    }
+)
+# Short names accepted for the long event names of the référentiels.
+EVENT_ALIASES: dict[str, tuple[str, ...]] = {
+    "ansm_approval_of_last_summary_report_synthesis": ("summary_report_approved",),
+    "compassionate_access_authorisation_expiry": ("authorisation_expired",),
+    "expiry_of_ansm_authorisation_decision_or_date_of_suspension_or_withdrawal_decision": (
+        "authorisation_expired",
+        "authorisation_suspended_or_withdrawn",
+    ),
+}
+END_ACTION_CHOICE = "retention_end_action"  # optional config choice: 'delete' or 'anonymise'
+
+Progress = Callable[[int, int], None]  # (records processed, total)
+
+
+class RetentionError(SantegardeError, ValueError):
+    """A retention request is malformed (unknown rule, scope or event); the message says what to do."""
+
+
+class Status(StrEnum):
+    ACTIVE = "active"  # live, not due
+    ARCHIVED = "archived"  # in the archive, not due to end
+    ARCHIVE_NOW = "archive_now"
+    END_NOW = "end_now"
+    HELD = "held"  # due to end, but a hold or a pending right keeps it
+    WAITING = "waiting"  # the date cannot be known yet (event not recorded, duration not set)
+    UNRULED = "unruled"  # no rule of the référentiel covers the record's purpose
+
+
+@dataclass(frozen=True)
+class RetentionEvent:
+    """One operation of the engine, for the audit trail (references only)."""
+
+    operation: str  # retention.archive, retention.delete, retention.anonymise, retention.keys_destroyed
+    resource_type: str
+    record_id: str
+    rule: str
+
+
+@dataclass(frozen=True)
+class RuleLine:
+    """Counts of one rule in a plan."""
+
+    rule: str
+    name: str
+    section: str
+    end_action: str
+    active: int = 0
+    archived: int = 0
+    archive_now: int = 0
+    end_now: int = 0
+    held: int = 0
+    waiting: int = 0
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    at: datetime
+    lines: tuple[RuleLine, ...]
+    unruled: int
+    unruled_purposes: tuple[str, ...]
+
+    def line(self, rule: str) -> RuleLine | None:
+        return next((line for line in self.lines if line.rule == rule), None)
+
+
+@dataclass(frozen=True)
+class RunReport:
+    at: datetime
+    archived: int
+    deleted: int
+    anonymised: int
+    held: int
+    waiting: int
+    keys_destroyed: int
+    batches: int
+    events: tuple[RetentionEvent, ...]
+
+
+# -- durations and dates ----------------------------------------------------------------------------
+
+
+def utc(moment: datetime) -> datetime:
+    """SQLite gives naive datetimes back: they are UTC, as everything the store writes."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def add_duration(start: datetime, duration: Duration) -> datetime:
+    """``start`` plus a calendar duration (a month end is clamped: 31 Jan + 1 month = 28/29 Feb)."""
+    months = start.month - 1 + duration.months + 12 * duration.years
+    year, month = start.year + months // 12, months % 12 + 1
+    day = min(start.day, calendar.monthrange(year, month)[1])
+    return start.replace(year=year, month=month, day=day) + timedelta(days=duration.days)
+
+
+def _chosen(rule: RetentionRule, choices: Mapping[str, ChoiceAnswer]) -> Duration | None:
+    answer = choices.get(rule.controller_choice or "")
+    if answer is None or not isinstance(answer.value, str):
+        return None
+    try:
+        return Duration.model_validate(answer.value)
+    except ValueError:
+        return None
+
+
+def phase_duration(
+    rule: RetentionRule, phase: Phase, choices: Mapping[str, ChoiceAnswer], *, active: bool
+) -> Duration | None:
+    """The phase's duration: the text's, else the controller's choice (active phase), never below the minimum."""
+    duration = phase.duration or (_chosen(rule, choices) if active else None)
+    if (
+        duration is not None
+        and phase.min_duration is not None
+        and duration.total_days() < phase.min_duration.total_days()
+    ):
+        return phase.min_duration
+    return duration
+
+
+def _length(rule: RetentionRule, choices: Mapping[str, ChoiceAnswer]) -> float:
+    """Approximate total length, to pick the longest of several matching rules; unknown counts as infinite."""
+    total = 0.0
+    for phase, active in ((rule.active, True), (rule.archive, False)):
+        if phase is None:
+            continue
+        duration = phase_duration(rule, phase, choices, active=active) or phase.max_duration
+        if duration is None or phase.until_event or (not active and phase.start_event != END_OF_ACTIVE):
+            return float("inf")
+        total += duration.total_days()
+    return total
+
+
+def end_action(rule: RetentionRule, choices: Mapping[str, ChoiceAnswer]) -> EndAction:
+    """Delete or anonymise: the text's action; where it leaves both, the controller's choice, else delete."""
+    if rule.end_action != EndAction.DELETE_OR_ANONYMISE:
+        return rule.end_action
+    answer = choices.get(f"{rule.id}_end_action") or choices.get(END_ACTION_CHOICE)
+    return EndAction.ANONYMISE if answer is not None and answer.value == "anonymise" else EndAction.DELETE
+
+
+# -- what the engine knows of each record -------------------------------------------------------------
+
+
+@dataclass
+class _Item:
+    id: str
+    resource_type: str
+    patient_id: str | None
+    purpose: str
+    first: datetime
+    last: datetime
+    state: str  # active (live) or archived
+    rule: str | None = None
+    explicit: bool = False
+
+
+@dataclass
+class _Facts:
+    items: dict[str, _Item] = field(default_factory=dict)
+    events: dict[tuple[str, str, str], datetime] = field(default_factory=dict)
+    held: set[tuple[str, str]] = field(default_factory=set)
+    frozen: set[str] = field(default_factory=set)
+    patient_last: dict[str, datetime] = field(default_factory=dict)
+
+
+def _gather_rows(conn: Connection, table: Any, state: str, items: dict[str, _Item]) -> None:
+    rows = conn.execute(
+        select(
+            table.c.id, table.c.version, table.c.resource_type, table.c.patient_id, table.c.purpose, table.c.created_at
+        ).order_by(table.c.id, table.c.version)
+    )
+    for row in rows:
+        at = utc(row.created_at)
+        item = items.get(row.id)
+        if item is None:
+            items[row.id] = _Item(row.id, row.resource_type, row.patient_id, row.purpose, at, at, state)
+        else:  # ordered by version: the latest version's purpose governs
+            item.purpose, item.last, item.patient_id = (
+                row.purpose,
+                max(item.last, at),
+                row.patient_id or item.patient_id,
+            )
+
+
+def _gather(conn: Connection, now: datetime) -> _Facts:
+    facts = _Facts()
+    _gather_rows(conn, record, ACTIVE, facts.items)
+    _gather_rows(conn, archive_record, ARCHIVED, facts.items)
+    for row in conn.execute(select(pharmacy_register_entry.c.record_id, pharmacy_register_entry.c.retention_rule)):
+        if row.record_id in facts.items:
+            facts.items[row.record_id].rule, facts.items[row.record_id].explicit = row.retention_rule, True
+    for row in conn.execute(select(record_retention)):
+        item = facts.items.get(row.record_id)
+        if item is not None and row.explicit and row.rule:
+            item.rule, item.explicit = row.rule, True
+    for row in conn.execute(select(retention_event)):
+        facts.events[(row.scope, row.scope_id, row.event)] = utc(row.at)
+    holds = conn.execute(
+        select(retention_hold.c.scope, retention_hold.c.scope_id).where(
+            retention_hold.c.released_at.is_(None), or_(retention_hold.c.until.is_(None), retention_hold.c.until > now)
+        )
+    )
+    facts.held = {(r.scope, r.scope_id) for r in holds}
+    facts.frozen = set(
+        conn.execute(select(record_freeze.c.record_id).where(record_freeze.c.permanent.is_(False))).scalars()
+    )
+    for item in facts.items.values():
+        if item.patient_id:
+            facts.patient_last[item.patient_id] = max(facts.patient_last.get(item.patient_id, item.last), item.last)
+    return facts
+
+
+# -- the decision for one record ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: Status
+    rule: RetentionRule | None
+    note: str = ""
+    ambiguous: str = ""
+
+
+def _rule_of(item: _Item, ref: Referential, choices: Mapping[str, ChoiceAnswer]) -> tuple[RetentionRule | None, str]:
+    if item.explicit and item.rule:
+        return ref.retention_rule(item.rule), ""
+    matching = [r for r in ref.retention if item.purpose in r.applies_to]
+    if not matching:
+        return None, ""
+    chosen = max(matching, key=lambda r: _length(r, choices))
+    note = ""
+    if len(matching) > 1:
+        others = ", ".join(r.id for r in matching if r is not chosen)
+        note = (
+            f"purpose '{item.purpose}' matches several rules ({chosen.id}, {others}) and none is recorded for the "
+            f"record: the longest, {chosen.id}, applies (never delete early)"
+        )
+    return chosen, note
+
+
+def _event(facts: _Facts, item: _Item, name: str) -> datetime | None:
+    for alias in (name, *EVENT_ALIASES.get(name, ())):
+        for scope, ident in ((RECORD, item.id), (PATIENT, item.patient_id or "")):
+            found = facts.events.get((scope, ident, alias))
+            if found is not None:
+                return found
+    return None
+
+
+def _start(facts: _Facts, item: _Item, event: str) -> datetime | None:
+    recorded = _event(facts, item, event)
+    if recorded is not None:
+        return recorded
+    if event == LAST_INTERVENTION:
+        return facts.patient_last.get(item.patient_id, item.last) if item.patient_id else item.last
+    return item.first if event in DEFAULTED_EVENTS else None
+
+
+def _phase_end(
+    facts: _Facts,
+    item: _Item,
+    rule: RetentionRule,
+    phase: Phase,
+    start: datetime | None,
+    choices: Mapping[str, ChoiceAnswer],
+    *,
+    active: bool,
+) -> tuple[datetime | None, str]:
+    """When the phase ends, or None and why it cannot be known yet."""
+    if start is None:
+        return None, f"waiting for event '{phase.start_event}'"
+    if phase.until_event:
+        until = _event(facts, item, phase.until_event)
+        if until is None:
+            return None, f"waiting for event '{phase.until_event}'"
+        return (min(until, add_duration(start, phase.max_duration)) if phase.max_duration else until), ""
+    duration = phase_duration(rule, phase, choices, active=active) or (None if active else phase.max_duration)
+    if duration is None:
+        which = f" (choice '{rule.controller_choice}')" if rule.controller_choice else ""
+        return None, f"the controller has not set the duration{which}"
+    return add_duration(start, duration), ""
+
+
+def _held(facts: _Facts, item: _Item) -> bool:
+    return (
+        (RECORD, item.id) in facts.held
+        or (item.patient_id is not None and (PATIENT, item.patient_id) in facts.held)
+        or item.id in facts.frozen
+    )
+
+
+def verdict(
+    facts: _Facts, item: _Item, ref: Referential, choices: Mapping[str, ChoiceAnswer], now: datetime
+) -> Verdict:
+    rule, ambiguous = _rule_of(item, ref, choices)
+    if rule is None:
+        return Verdict(Status.UNRULED, None, f"no rule covers purpose '{item.purpose}'")
+    active_end, why = _phase_end(
+        facts, item, rule, rule.active, _start(facts, item, rule.active.start_event), choices, active=True
+    )
+    if active_end is None:
+        return Verdict(Status.WAITING, rule, why, ambiguous)
+    if now < active_end:
+        return Verdict(Status.ACTIVE if item.state == ACTIVE else Status.ARCHIVED, rule, "", ambiguous)
+    if rule.archive is not None:
+        start = (
+            active_end if rule.archive.start_event == END_OF_ACTIVE else _start(facts, item, rule.archive.start_event)
+        )
+        archive_end, why = _phase_end(facts, item, rule, rule.archive, start, choices, active=False)
+        if archive_end is None or now < archive_end:
+            if item.state == ACTIVE:
+                return Verdict(Status.ARCHIVE_NOW, rule, "", ambiguous)
+            return Verdict(Status.WAITING if archive_end is None else Status.ARCHIVED, rule, why, ambiguous)
+    if not _held(facts, item):
+        return Verdict(Status.END_NOW, rule, "", ambiguous)
+    if item.state == ACTIVE and rule.archive is not None:  # held past its active phase: kept, but in the archive
+        return Verdict(Status.ARCHIVE_NOW, rule, "", ambiguous)
+    return Verdict(Status.HELD, rule, "", ambiguous)
+
+
+# -- the plan -------------------------------------------------------------------------------------------
+
+
+def plan(engine: Engine, ref: Referential, choices: Mapping[str, ChoiceAnswer], now: datetime) -> Plan:
+    """What a run at ``now`` would do, per rule; counts only, nothing decrypted."""
+    now = utc(now)
+    with engine.connect() as conn:
+        facts = _gather(conn, now)
+    counts: dict[str, dict[str, int]] = {r.id: defaultdict(int) for r in ref.retention}
+    notes: dict[str, set[str]] = defaultdict(set)
+    unruled: set[str] = set()
+    unruled_count = 0
+    for item in facts.items.values():
+        v = verdict(facts, item, ref, choices, now)
+        if v.rule is None:
+            unruled_count += 1
+            unruled.add(item.purpose)
+            continue
+        counts.setdefault(v.rule.id, defaultdict(int))[v.status.value] += 1
+        for note in (v.note, v.ambiguous):
+            if note:
+                notes[v.rule.id].add(note)
+    lines = []
+    for rule in ref.retention:
+        c = counts[rule.id]
+        lines.append(
+            RuleLine(
+                rule.id,
+                rule.name,
+                rule.section,
+                end_action(rule, choices).value,
+                active=c[Status.ACTIVE],
+                archived=c[Status.ARCHIVED],
+                archive_now=c[Status.ARCHIVE_NOW],
+                end_now=c[Status.END_NOW],
+                held=c[Status.HELD],
+                waiting=c[Status.WAITING],
+                notes=tuple(sorted(notes[rule.id])),
+            )
+        )
+    return Plan(now, tuple(lines), unruled_count, tuple(sorted(unruled)))
+
+
+# -- the run --------------------------------------------------------------------------------------------
+
+
+def _archive_aad(rid: str, version: int) -> str:
+    return f"archive/{rid}/{version}"
+
+
+def _set_state(conn: Connection, rid: str, rule: str, state: str, now: datetime) -> None:
+    values: dict[str, Any] = {"state": state}
+    values["archived_at" if state == ARCHIVED else "ended_at"] = now
+    done = conn.execute(update(record_retention).where(record_retention.c.record_id == rid).values(**values)).rowcount
+    if not done:
+        conn.execute(insert(record_retention).values(record_id=rid, rule=rule, explicit=False, **values))
+
+
+def _archive(conn: Connection, ring: Keyring, item: _Item, rule: str, now: datetime) -> None:
+    """Move every version and part of the record to the archive, re-wrapping each token; nothing decrypted."""
+    for row in conn.execute(select(record).where(record.c.id == item.id)).mappings().all():
+        conn.execute(insert(archive_record).values(**dict(row), rule=rule, archived_at=now))
+    parts = conn.execute(select(record_part).where(record_part.c.record_id == item.id)).all()
+    for part in parts:
+        token = encrypt(
+            ring, KeyFamily.ARCHIVE, part.token, record=_archive_aad(item.id, part.version), field=part.category
+        )
+        conn.execute(
+            insert(archive_part).values(record_id=item.id, version=part.version, category=part.category, token=token)
+        )
+    conn.execute(delete(record_part).where(record_part.c.record_id == item.id))
+    conn.execute(delete(record_index).where(record_index.c.record_id == item.id))
+    conn.execute(delete(record).where(record.c.id == item.id))
+    _set_state(conn, item.id, rule, ARCHIVED, now)
+
+
+def _end(conn: Connection, item: _Item, rule: RetentionRule, action: EndAction, now: datetime) -> None:
+    """Delete the record everywhere; for anonymisation, count it in the aggregate first."""
+    if action == EndAction.ANONYMISE:
+        year = item.first.year
+        key = and_(
+            retention_aggregate.c.rule == rule.id,
+            retention_aggregate.c.resource_type == item.resource_type,
+            retention_aggregate.c.year_of_creation == year,
+        )
+        bumped = conn.execute(
+            update(retention_aggregate).where(key).values(count=retention_aggregate.c.count + 1)
+        ).rowcount
+        if not bumped:
+            conn.execute(
+                insert(retention_aggregate).values(
+                    rule=rule.id, resource_type=item.resource_type, year_of_creation=year, count=1
+                )
+            )
+    for table, column in (
+        (record_part, record_part.c.record_id),
+        (record_index, record_index.c.record_id),
+        (record, record.c.id),
+        (archive_part, archive_part.c.record_id),
+        (archive_record, archive_record.c.id),
+        (record_freeze, record_freeze.c.record_id),
+    ):
+        conn.execute(delete(table).where(column == item.id))
+    _set_state(conn, item.id, rule.id, ENDED, now)
+
+
+def _orphaned(conn: Connection, patient_id: str) -> bool:
+    """True when no live or archived record of the patient remains."""
+    for table in (record, archive_record):
+        found = conn.execute(
+            select(table.c.id).where(or_(table.c.patient_id == patient_id, table.c.id == patient_id)).limit(1)
+        ).first()
+        if found is not None:
+            return False
+    return True
+
+
+def _batches(items: list[_Item], size: int) -> Iterable[list[_Item]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def run(
+    engine: Engine,
+    ring: Keyring,
+    ref: Referential,
+    choices: Mapping[str, ChoiceAnswer],
+    now: datetime,
+    batch: int = 500,
+    progress: Progress | None = None,
+) -> RunReport:
+    """Archive and end what is due at ``now``, in transactional batches; resumable and idempotent."""
+    if batch < 1:
+        raise RetentionError("The batch size must be at least 1 record.")
+    now = utc(now)
+    with engine.connect() as conn:
+        facts = _gather(conn, now)
+    decided = [(item, verdict(facts, item, ref, choices, now)) for item in facts.items.values()]
+    due = [item for item, v in decided if v.status in (Status.ARCHIVE_NOW, Status.END_NOW)]
+    verdicts = {item.id: v for item, v in decided}
+    events: list[RetentionEvent] = []
+    counts: dict[str, int] = defaultdict(int)
+    batches = 0
+    for chunk in _batches(due, batch):
+        chunk_events: list[RetentionEvent] = []
+        with engine.begin() as conn:
+            touched: set[str] = set()
+            for item in chunk:
+                v = verdicts[item.id]
+                assert v.rule is not None
+                if v.status == Status.ARCHIVE_NOW:
+                    _archive(conn, ring, item, v.rule.id, now)
+                    chunk_events.append(RetentionEvent("retention.archive", item.resource_type, item.id, v.rule.id))
+                    counts["archived"] += 1
+                    continue
+                action = end_action(v.rule, choices)
+                _end(conn, item, v.rule, action, now)
+                name = "anonymise" if action == EndAction.ANONYMISE else "delete"
+                chunk_events.append(RetentionEvent(f"retention.{name}", item.resource_type, item.id, v.rule.id))
+                counts["anonymised" if action == EndAction.ANONYMISE else "deleted"] += 1
+                if item.patient_id:
+                    touched.add(item.patient_id)
+            for patient_id in sorted(touched):
+                if _orphaned(conn, patient_id) and vault.PatientKeys(ring).destroy(conn, patient_id):
+                    conn.execute(delete(care_relationship).where(care_relationship.c.patient_id == patient_id))
+                    chunk_events.append(RetentionEvent("retention.keys_destroyed", "Patient", patient_id, "COM-ARC-1"))
+                    counts["keys"] += 1
+        events.extend(chunk_events)
+        batches += 1
+        if progress is not None:
+            progress(min(batches * batch, len(due)), len(due))
+    statuses = [v.status for v in verdicts.values()]
+    return RunReport(
+        now,
+        counts["archived"],
+        counts["deleted"],
+        counts["anonymised"],
+        statuses.count(Status.HELD),
+        statuses.count(Status.WAITING),
+        counts["keys"],
+        batches,
+        tuple(events),
+    )
+
+
+# -- explicit rules, events and holds --------------------------------------------------------------------
+
+
+def assign_rule(engine: Engine, ref: Referential, record_id: str, rule_id: str) -> None:
+    """Record the rule that governs a record (e.g. an FSE duplicate: fse_duplicates), overriding the purpose's."""
+    if ref.retention_rule(rule_id) is None:
+        known = ", ".join(r.id for r in ref.retention)
+        raise RetentionError(f"{ref.id} has no retention rule '{rule_id}'; use one of: {known}.")
+    with engine.begin() as conn:
+        done = conn.execute(
+            update(record_retention)
+            .where(record_retention.c.record_id == record_id)
+            .values(rule=rule_id, explicit=True)
+        ).rowcount
+        if not done:
+            conn.execute(
+                insert(record_retention).values(record_id=record_id, rule=rule_id, explicit=True, state=ACTIVE)
+            )
+
+
+def _scope(scope: str) -> str:
+    if scope not in SCOPES:
+        raise RetentionError(f"The scope '{scope}' is unknown; use 'patient' or 'record'.")
+    return scope
+
+
+def record_event(engine: Engine, scope: str, scope_id: str, event: str, at: datetime, by: str, now: datetime) -> None:
+    """Record (or correct) the date of an event from which a retention phase runs."""
+    _scope(scope)
+    if not event.strip() or not scope_id.strip():
+        raise RetentionError("Give the event's name and the id of the patient or record it concerns.")
+    key = and_(
+        retention_event.c.scope == scope, retention_event.c.scope_id == scope_id, retention_event.c.event == event
+    )
+    with engine.begin() as conn:
+        done = conn.execute(
+            update(retention_event).where(key).values(at=utc(at), recorded_at=now, recorded_by=by)
+        ).rowcount
+        if not done:
+            conn.execute(
+                insert(retention_event).values(
+                    scope=scope, scope_id=scope_id, event=event, at=utc(at), recorded_at=now, recorded_by=by
+                )
+            )
+
+
+def add_hold(
+    engine: Engine, scope: str, scope_id: str, reason: str, now: datetime, until: datetime | None = None
+) -> int:
+    """Put a patient's file or a record under a legal hold: never destroyed while it holds. Returns its number."""
+    _scope(scope)
+    if len(reason.strip()) < 5:
+        raise RetentionError("Say why the data are held (e.g. 'litigation pending before the court').")
+    with engine.begin() as conn:
+        result = conn.execute(
+            insert(retention_hold).values(
+                scope=scope, scope_id=scope_id, reason=reason.strip()[:300], since=now, until=until
+            )
+        )
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def release_hold(engine: Engine, hold_id: int, now: datetime) -> None:
+    with engine.begin() as conn:
+        done = conn.execute(
+            update(retention_hold)
+            .where(retention_hold.c.id == hold_id, retention_hold.c.released_at.is_(None))
+            .values(released_at=now)
+        ).rowcount
+    if not done:
+        raise RetentionError(f"There is no hold No. {hold_id} in force; list the holds to find its number.")
+
+
+# -- the archive, read only through RecordService.read_archived -------------------------------------------
+
+
+def archived_versions(conn: Connection, record_id: str) -> list[vault.Version]:
+    """The archived versions of a record, newest first (metadata only: nothing decrypted)."""
+    rows = conn.execute(
+        select(archive_record).where(archive_record.c.id == record_id).order_by(archive_record.c.version.desc())
+    ).all()
+    result = []
+    for row in rows:
+        cats = conn.execute(
+            select(archive_part.c.category).where(
+                archive_part.c.record_id == row.id, archive_part.c.version == row.version
+            )
+        ).scalars()
+        result.append(
+            vault.Version(
+                row.id,
+                row.version,
+                row.resource_type,
+                row.patient_id,
+                utc(row.created_at),
+                row.created_by,
+                row.purpose,
+                bool(row.free_text),
+                tuple(sorted(cats)),
+            )
+        )
+    return result
+
+
+def open_archived(
+    engine: Engine, ring: Keyring, ref: Referential, record_id: str, allowed: Collection[str] | None = None
+) -> list[dict[str, Any]]:
+    """Decrypt an archived record's versions (archive key, then patient key), limited to ``allowed`` categories."""
+    keys = vault.PatientKeys(ring)
+    bodies = []
+    with engine.connect() as conn:
+        for v in archived_versions(conn, record_id):
+            tokens = conn.execute(
+                select(archive_part.c.category, archive_part.c.token).where(
+                    archive_part.c.record_id == v.id, archive_part.c.version == v.version
+                )
+            )
+            parts = []
+            for category, wrapped in tokens:
+                if allowed is not None and category not in allowed:
+                    continue
+                inner = decrypt(ring, wrapped, record=_archive_aad(v.id, v.version), field=category)
+                parts.append(vault.open_part(keys, conn, ref, v, category, inner))
+            meta: dict[str, Any] = {
+                "versionId": str(v.version),
+                "lastUpdated": v.created_at.isoformat(),
+                "tag": [{"system": "https://santegarde.fr/fhir/CodeSystem/retention", "code": "archived"}],
+            }
+            bodies.append(mapping.merge(v.resource_type, v.id, meta, parts))
+    return bodies
+
+
+def dumps_plan(p: Plan) -> str:
+    """The plan as JSON (for jobs and the conformity report)."""
+    return json.dumps(
+        {
+            "at": p.at.isoformat(),
+            "unruled": p.unruled,
+            "unruled_purposes": list(p.unruled_purposes),
+            "rules": [line.__dict__ | {"notes": list(line.notes)} for line in p.lines],
+        },
+        indent=1,
+    )

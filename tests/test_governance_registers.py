@@ -1,0 +1,544 @@
+"""Breach register (COM-BRE-1), processors (COM-SUB-1, AAC-2, EDS-11), transfers (COM-TRF-1, AAC-12, EDS-12)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from typer.testing import CliRunner
+
+from santegarde.cli.main import app
+from santegarde.cli.registers import breach_app, processor_app, transfer_app
+from santegarde.governance import breaches, processors, transfers
+from santegarde.organisation import build_config
+from santegarde.referentials import loader
+from santegarde.referentials.model import OrganisationProfile
+from santegarde.runtime import open_organisation
+from santegarde.store.db import make_engine, migrate
+
+PASS = "a long enough test passphrase"
+NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+TODAY = NOW.date()
+
+
+def fixed() -> datetime:
+    return NOW
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    eng = make_engine(database_url)
+    migrate(eng, package="santegarde.governance")
+    yield eng
+    eng.dispose()
+
+
+def _breach(engine: Engine, discovered: datetime, **extra: object) -> breaches.Breach:
+    values: dict[str, object] = {
+        "nature": ["confidentiality"],
+        "description": "A laptop holding appointment exports was stolen from a car.",
+        "data_categories": ["identity", "appointments"],
+        "person_categories": ["patients"],
+        "likely_consequences": "Disclosure of the fact that the persons are followed by the practice.",
+        "measures_taken": "Accounts of the laptop revoked, remote wipe requested.",
+        "discovered_at": discovered,
+        "reported_by": "staff",
+        "recorded_by": "dr.martin",
+        "approx_persons": 120,
+        "approx_records": 300,
+        "clock": fixed,
+    }
+    values.update(extra)
+    return breaches.record(engine, **values)  # type: ignore[arg-type]
+
+
+# ---- breaches ---------------------------------------------------------------------------------------------------
+
+
+def test_clock_flags_an_incident_older_than_72_hours(engine: Engine) -> None:
+    old = _breach(engine, NOW - timedelta(hours=80))
+    status = breaches.clock_status(old, clock=fixed)
+    assert status.status == "overdue" and status.flagged
+    assert "Overdue by 8 h" in status.sentence and "reasons for the delay" in status.sentence
+    soon = _breach(engine, NOW - timedelta(hours=60))
+    assert breaches.clock_status(soon, clock=fixed).status == "due_soon"
+    fresh = _breach(engine, NOW - timedelta(hours=2))
+    assert breaches.clock_status(fresh, clock=fixed).status == "on_time"
+    late = breaches.mark(engine, old.id, what="notified", at=NOW)
+    assert breaches.clock_status(late, clock=fixed).status == "notified_late"
+    on_time = breaches.mark(engine, fresh.id, what="notified", at=NOW)
+    assert breaches.clock_status(on_time, clock=fixed).status == "notified"
+
+
+def test_assessment_decides_notification_and_communication(engine: Engine) -> None:
+    assert breaches.decide("negligible", "maximum") == breaches.Decision("unlikely", False, False)
+    assert breaches.decide("limited", "limited") == breaches.Decision("risk", True, False)
+    assert breaches.decide("significant", "significant") == breaches.Decision("high", True, True)
+    assert breaches.decide("limited", "maximum") == breaches.Decision("high", True, True)
+    b = _breach(engine, NOW - timedelta(hours=1))
+    reasoning = "Unencrypted exports of identities and appointments, laptop stolen: access is likely."
+    assessed = breaches.assess(
+        engine,
+        b.id,
+        likelihood="significant",
+        severity="significant",
+        reasoning=reasoning,
+        assessed_by="dr.martin",
+        clock=fixed,
+    )
+    assert assessed.notify_authority and assessed.communicate_persons and assessed.override_justification is None
+    with pytest.raises(breaches.BreachError, match="written justification"):
+        breaches.assess(
+            engine,
+            b.id,
+            likelihood="significant",
+            severity="significant",
+            reasoning=reasoning,
+            assessed_by="dr.martin",
+            communicate=False,
+        )
+    overridden = breaches.assess(
+        engine,
+        b.id,
+        likelihood="significant",
+        severity="significant",
+        reasoning=reasoning,
+        assessed_by="dr.martin",
+        communicate=False,
+        justification="The disk was encrypted after all: art. 34.3.a applies.",
+    )
+    assert overridden.communicate_computed and not overridden.communicate_persons
+    minor = _breach(engine, NOW - timedelta(hours=100))
+    assessed_minor = breaches.assess(
+        engine,
+        minor.id,
+        likelihood="negligible",
+        severity="limited",
+        reasoning="The file was encrypted with a key kept elsewhere.",
+        assessed_by="x",
+    )
+    assert breaches.clock_status(assessed_minor, clock=fixed).status == "not_required"
+
+
+def test_breach_refusals(engine: Engine) -> None:
+    with pytest.raises(breaches.BreachError, match="nature"):
+        _breach(engine, NOW, nature=["loss"])
+    with pytest.raises(breaches.BreachError, match="names the processor"):
+        _breach(engine, NOW, reported_by="processor")
+    with pytest.raises(breaches.BreachError, match="no later than now"):
+        _breach(engine, NOW + timedelta(hours=1))
+    with pytest.raises(breaches.BreachError, match="likelihood"):
+        breaches.decide("high", "limited")
+    with pytest.raises(breaches.BreachError, match="Explain"):
+        b = _breach(engine, NOW)
+        breaches.assess(engine, b.id, likelihood="limited", severity="limited", reasoning="short", assessed_by="x")
+    by_processor = _breach(engine, NOW, reported_by="processor", processor_name="HébergeSanté")
+    assert by_processor.processor_name == "HébergeSanté"
+
+
+def test_drafts_say_what_is_missing(engine: Engine, tmp_path: Path) -> None:
+    config, ref = build_config(tmp_path / "o", "pharmacy", organisation_name="Pharmacie Test")
+    b = _breach(engine, NOW - timedelta(hours=80))
+    data = breaches.notification_draft(b, config, ref, clock=fixed)
+    assert data["late"] and any("reasons for the delay" in m for m in data["missing"])
+    assert any("DPO" in m for m in data["missing"]) and any("assessment" in m for m in data["missing"])
+    assert any(c["code"] and c["section"] for c in data["citations"])
+    b = breaches.assess(
+        engine,
+        b.id,
+        likelihood="maximum",
+        severity="significant",
+        reasoning="Identities and health data readable by the thief.",
+        assessed_by="x",
+    )
+    letter = breaches.communication_draft(b, config, ref, clock=fixed)
+    assert "seen or obtained" in letter["plain"]["what_happened"][0]
+    from santegarde.governance.documents import render_html
+
+    html = render_html("breach_notification.html.j2", organisation_name="Pharmacie Test", **data)
+    assert "Missing" in html and "art. 33" in html
+    html = render_html("breach_communication.html.j2", organisation_name="Pharmacie Test", **letter)
+    assert "What happened" in html
+
+
+# ---- processors -------------------------------------------------------------------------------------------------
+
+
+def _processor(engine: Engine, name: str, **extra: object) -> processors.Processor:
+    values: dict[str, object] = {
+        "name": name,
+        "service": "Hosting of the practice software",
+        "data_categories": ["health"],
+        "hosts_health_data": True,
+        "clauses": list(processors.CLAUSES),
+        "country": "FR",
+        "recorded_by": "admin",
+        "hds_number": "HDS-2024-001",
+        "hds_certifier": "Certifier SAS",
+        "hds_expires": TODAY + timedelta(days=400),
+    }
+    values.update(extra)
+    return processors.add(engine, **values)  # type: ignore[arg-type]
+
+
+def test_hosting_processor_without_hds_refused(engine: Engine) -> None:
+    ref = loader.for_profile("pharmacy")
+    _processor(engine, "NoCert", hds_number=None, hds_certifier=None, hds_expires=None)
+    with pytest.raises(processors.ProcessorError, match="certified health data host"):
+        processors.activate(engine, "NoCert", referential=ref, today=TODAY)
+    _processor(engine, "Expired", hds_expires=TODAY - timedelta(days=1))
+    with pytest.raises(processors.ProcessorError, match="expired on"):
+        processors.activate(engine, "Expired", referential=ref, today=TODAY)
+    ok = _processor(engine, "Certified", hds_expires=TODAY + timedelta(days=30))
+    assert processors.warnings(ok, TODAY) and "expires on" in processors.warnings(ok, TODAY)[0]
+    assert processors.activate(engine, "Certified", referential=ref, today=TODAY).status == "active"
+    with pytest.raises(processors.ProcessorError, match="only a draft"):
+        processors.activate(engine, "Certified", referential=ref, today=TODAY)
+    assert processors.end(engine, "Certified").status == "ended"
+    with pytest.raises(processors.ProcessorError, match="already ended"):
+        processors.end(engine, "Certified")
+
+
+def test_incomplete_checklist_refused(engine: Engine) -> None:
+    ref = loader.for_profile("practice")
+    _processor(engine, "Partial", clauses=["instructions_only", "security_measures"], hosts_health_data=False)
+    with pytest.raises(processors.ProcessorError, match="lacks the clause") as exc:
+        processors.activate(engine, "Partial", referential=ref, today=TODAY)
+    assert "breach_notification" in str(exc.value) and "audits" in str(exc.value)
+    with pytest.raises(processors.ProcessorError, match=r"Unknown art\. 28 clause"):
+        _processor(engine, "Typo", clauses=["instruction"])
+    with pytest.raises(processors.ProcessorError, match="already registered"):
+        _processor(engine, "Partial")
+
+
+def test_warehouse_refuses_a_us_processor(engine: Engine) -> None:
+    warehouse = loader.for_profile("warehouse")
+    _processor(engine, "US Cloud", country="US")
+    with pytest.raises(processors.ProcessorError, match=r"11\.3"):
+        processors.activate(engine, "US Cloud", referential=warehouse, today=TODAY)
+    _processor(engine, "EU under US law", country="DE", jurisdictions=["DE", "US"])
+    with pytest.raises(processors.ProcessorError, match="United States"):
+        processors.activate(engine, "EU under US law", referential=warehouse, today=TODAY)
+    _processor(engine, "Swiss host", country="CH")
+    assert processors.activate(engine, "Swiss host", referential=warehouse, today=TODAY).status == "active"
+    _processor(engine, "US for a practice", country="US")
+    practice = loader.for_profile("practice")
+    assert processors.activate(engine, "US for a practice", referential=practice, today=TODAY).status == "active"
+
+
+# ---- transfers --------------------------------------------------------------------------------------------------
+
+
+def test_adequacy_lookup() -> None:
+    assert transfers.adequacy().as_of <= date.today()
+    japan = transfers.country_status("jp")
+    assert japan.kind == "adequate" and japan.decision is not None and "2019/419" in japan.decision.decision
+    assert transfers.country_status("Switzerland").code == "CH"
+    assert transfers.country_status("NO").kind == "eea"
+    us = transfers.country_status("US")
+    assert us.decision is not None and us.decision.certified_only and us.decision.date == date(2023, 7, 10)
+    india = transfers.country_status("IN")
+    assert india.kind == "third" and "no adequacy decision" in india.sentence
+    assert transfers.is_eea_or_adequate("GB") and not transfers.is_eea_or_adequate("US")
+    assert transfers.is_eea_or_adequate("US", certified=True)
+    with pytest.raises(transfers.TransferError, match="two-letter code"):
+        transfers.country_code("Atlantis")
+
+
+def test_warehouse_refuses_every_transfer(engine: Engine) -> None:
+    for country in ("CH", "US", "IN"):
+        request = transfers.TransferRequest(
+            country, "Partner", ("pseudonymised_data",), basis="safeguards", safeguard="scc", remote_access=True
+        )
+        with pytest.raises(transfers.TransferError, match=r"warehouse cannot transfer.*12\.2"):
+            transfers.record(engine, request, profile=OrganisationProfile.WAREHOUSE, recorded_by="x")
+    assert transfers.entries(engine) == []
+
+
+def test_compassionate_access_transfers(engine: Engine) -> None:
+    aac = loader.for_profile("compassionate")
+    assert set(transfers.AAC_TRANSFERABLE) <= {c.id for c in aac.categories}
+    profile = aac.organisation_profile
+    direct = transfers.TransferRequest(
+        "US",
+        "Group affiliate",
+        ("patient_direct_identity",),
+        basis="safeguards",
+        safeguard="scc",
+        strictly_necessary=True,
+        persons_informed=True,
+    )
+    with pytest.raises(transfers.TransferError, match=r"12\.1"):
+        transfers.record(engine, direct, profile=profile, recorded_by="x")
+    nir = transfers.TransferRequest(
+        "US",
+        "Group affiliate",
+        ("nir",),
+        basis="safeguards",
+        safeguard="scc",
+        strictly_necessary=True,
+        persons_informed=True,
+    )
+    with pytest.raises(transfers.TransferError, match="nir cannot be transferred"):
+        transfers.record(engine, nir, profile=profile, recorded_by="x")
+    indirect = transfers.TransferRequest(
+        "US",
+        "Group affiliate",
+        ("patient_indirect_identity", "safety", "professional_data"),
+        basis="safeguards",
+        safeguard="scc",
+        strictly_necessary=True,
+        persons_informed=True,
+        remote_access=True,
+    )
+    saved = transfers.record(engine, indirect, profile=profile, recorded_by="x")
+    assert saved.basis == "safeguards" and saved.safeguard == "scc" and saved.remote_access
+    for change, message in (
+        ({"strictly_necessary": False}, "strictly necessary"),
+        ({"persons_informed": False}, "informed beforehand"),
+        ({"safeguard": None}, "Name the appropriate safeguard"),
+        ({"basis": "adequacy"}, "Data Privacy Framework"),
+        ({"basis": None}, "no adequacy decision"),
+    ):
+        country = "IN" if change == {"basis": None} else "US"
+        request = transfers.TransferRequest(**{**indirect.__dict__, "country": country, **change})
+        with pytest.raises(transfers.TransferError, match=message):
+            transfers.record(engine, request, profile=profile, recorded_by="x")
+    assert len(transfers.entries(engine)) == 1
+
+
+def test_other_profiles_need_a_basis_unless_adequate(engine: Engine) -> None:
+    pharmacy = OrganisationProfile.PHARMACY
+    adequate = transfers.record(
+        engine, transfers.TransferRequest("JP", "Lab", ("identity",)), profile=pharmacy, recorded_by="x"
+    )
+    assert adequate.basis == "adequacy" and "2019/419" in transfers.basis_sentence(adequate)
+    with pytest.raises(transfers.TransferError, match="needs appropriate safeguards"):
+        transfers.record(
+            engine, transfers.TransferRequest("IN", "Lab", ("identity",)), profile=pharmacy, recorded_by="x"
+        )
+    with pytest.raises(transfers.TransferError, match=r"art\. 49 derogation"):
+        transfers.record(
+            engine,
+            transfers.TransferRequest("IN", "Lab", ("identity",), basis="derogation"),
+            profile=pharmacy,
+            recorded_by="x",
+        )
+    derog = transfers.record(
+        engine,
+        transfers.TransferRequest("IN", "Lab", ("identity",), basis="derogation", derogation="vital_interests"),
+        profile=pharmacy,
+        recorded_by="x",
+    )
+    assert "49.1.f" in transfers.basis_sentence(derog)
+    with pytest.raises(transfers.TransferError, match="not a transfer"):
+        transfers.record(
+            engine, transfers.TransferRequest("DE", "Lab", ("identity",)), profile=pharmacy, recorded_by="x"
+        )
+
+
+# ---- CLI --------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def org(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SANTEGARDE_PASSPHRASE", PASS)
+    directory = tmp_path / "org"
+    result = runner.invoke(
+        app,
+        [
+            "init",
+            "--profile",
+            "practice",
+            "--dir",
+            str(directory),
+            "--name",
+            "Cabinet Test",
+            "--set",
+            "retention_end_action=delete",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    config = directory / "santegarde.yaml"
+    assert runner.invoke(app, ["keys", "init", "--config", str(config)]).exit_code == 0
+    return config
+
+
+def test_cli_end_to_end(runner: CliRunner, org: Path, tmp_path: Path) -> None:
+    c = ["--config", str(org)]
+    env = {"COLUMNS": "200"}
+    discovered = (datetime.now(UTC) - timedelta(days=4)).strftime("%Y-%m-%dT%H:%M")
+    add = runner.invoke(
+        breach_app,
+        [
+            "add",
+            "--nature",
+            "confidentiality,availability",
+            "--description",
+            "Ransomware on the reception workstation.",
+            "--data-categories",
+            "identity,appointments",
+            "--persons-categories",
+            "patients",
+            "--consequences",
+            "Appointments unavailable; identities possibly copied.",
+            "--measures-taken",
+            "Workstation isolated and restored.",
+            "--discovered-at",
+            discovered,
+            "--reported-by",
+            "processor",
+            "--processor",
+            "InfoSanté SARL",
+            "--persons",
+            "250",
+            *c,
+            "--by",
+            "dr.martin",
+        ],
+        env=env,
+    )
+    assert add.exit_code == 0, add.output
+    assert "Breach 1 recorded" in add.output and "Overdue" in add.output
+    listed = runner.invoke(breach_app, ["list", *c], env=env)
+    assert listed.exit_code == 0 and "OVERDUE" in listed.output
+    refused = runner.invoke(
+        breach_app,
+        [
+            "assess",
+            "1",
+            "--likelihood",
+            "limited",
+            "--severity",
+            "significant",
+            "--reasoning",
+            "Identities may have been copied.",
+            "--no-notify",
+            *c,
+        ],
+    )
+    assert refused.exit_code == 2 and "written justification" in refused.output
+    assessed = runner.invoke(
+        breach_app,
+        [
+            "assess",
+            "1",
+            "--likelihood",
+            "significant",
+            "--severity",
+            "significant",
+            "--reasoning",
+            "Identities may have been copied by the attackers.",
+            *c,
+        ],
+    )
+    assert assessed.exit_code == 0 and "communicate to the persons: yes" in assessed.output
+    shown = runner.invoke(breach_app, ["show", "1", *c], env=env)
+    assert shown.exit_code == 0 and "InfoSanté SARL" in shown.output
+    out = tmp_path / "notification.json"
+    strict = runner.invoke(breach_app, ["draft-notification", "1", "--out", str(out), "--strict", *c])
+    assert strict.exit_code == 2 and "reasons for the delay" in strict.output
+    draft = json.loads(out.read_text())
+    assert draft["breach"]["approx_persons"] == 250 and draft["late"]
+    html = tmp_path / "notification.html"
+    ok = runner.invoke(
+        breach_app,
+        [
+            "draft-notification",
+            "1",
+            "--out",
+            str(html),
+            "--delay-reasons",
+            "The processor reported the attack three days late.",
+            *c,
+        ],
+    )
+    assert ok.exit_code == 0 and "three days late" in html.read_text()
+    letter = tmp_path / "letter.html"
+    assert runner.invoke(breach_app, ["draft-communication", "1", "--out", str(letter), *c]).exit_code == 0
+    assert "What happened" in letter.read_text()
+    assert runner.invoke(breach_app, ["notified", "1", *c]).exit_code == 0
+
+    added = runner.invoke(
+        processor_app,
+        [
+            "add",
+            "HébergeSanté",
+            "--service",
+            "Hosting",
+            "--country",
+            "FR",
+            "--hosts-health-data",
+            "--clause",
+            "all",
+            *c,
+        ],
+    )
+    assert added.exit_code == 0 and "HDS certificate is not recorded" in added.output
+    no_hds = runner.invoke(processor_app, ["activate", "HébergeSanté", *c])
+    assert no_hds.exit_code == 2 and "certified health data host" in no_hds.output
+    expires = (date.today() + timedelta(days=20)).isoformat()
+    assert (
+        runner.invoke(
+            processor_app,
+            [
+                "add",
+                "CertHost",
+                "--service",
+                "Hosting",
+                "--country",
+                "FR",
+                "--hosts-health-data",
+                "--clause",
+                "all",
+                "--hds-number",
+                "N1",
+                "--hds-certifier",
+                "Certifier",
+                "--hds-expires",
+                expires,
+                *c,
+            ],
+        ).exit_code
+        == 0
+    )
+    activated = runner.invoke(processor_app, ["activate", "CertHost", *c])
+    assert activated.exit_code == 0 and "expires on" in activated.output
+    listed = runner.invoke(processor_app, ["list", *c], env=env)
+    assert listed.exit_code == 0 and "Warning" in listed.output
+    assert runner.invoke(processor_app, ["end", "CertHost", *c]).exit_code == 0
+
+    needs_basis = runner.invoke(
+        transfer_app, ["add", "--country", "IN", "--recipient", "Lab", "--data-categories", "identity", *c]
+    )
+    assert needs_basis.exit_code == 2 and "no adequacy decision" in needs_basis.output
+    recorded = runner.invoke(
+        transfer_app,
+        ["add", "--country", "CH", "--recipient", "Lab", "--data-categories", "identity", "--remote-access", *c],
+    )
+    assert recorded.exit_code == 0 and "2000/518/EC" in recorded.output
+    assert "Lab" in runner.invoke(transfer_app, ["list", *c], env=env).output
+    checked = runner.invoke(transfer_app, ["check", "US"], env=env)
+    assert checked.exit_code == 0 and "Data Privacy Framework" in checked.output
+    assert "is not a transfer" in runner.invoke(transfer_app, ["check", "FR", *c], env=env).output
+
+    organisation = open_organisation(org, PASS)
+    try:
+        with organisation.audit.engine.connect() as conn:
+            operations = [e.content.get("operation") for e in organisation.audit.entries(conn)]
+    finally:
+        organisation.close()
+    for op in (
+        "breach.add",
+        "breach.assess",
+        "breach.notified",
+        "processor.add",
+        "processor.activate",
+        "processor.end",
+        "transfer.add",
+    ):
+        assert op in operations
