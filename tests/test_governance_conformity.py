@@ -127,6 +127,7 @@ def test_checks_compute_on_the_demo(practice: Path) -> None:
     assert outcome["authorisation_review"] == "failed"
     assert outcome["maintenance_logbook"] == "not_available"
     assert outcome["backups"] == "not_available"
+    assert outcome["archiving"] == "passed" and "aggregate" in evidence["archiving"].text
     assert "No backup verification is recorded" in evidence["backups"].text
     assert all(e.computed_at.tzinfo is not None for e in evidence.values())
 

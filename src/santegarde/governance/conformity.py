@@ -39,7 +39,8 @@ from santegarde.identity.tables import session as identity_session
 from santegarde.identity.tables import user as identity_user
 from santegarde.referentials.model import Measure, Referential, Sensitivity
 from santegarde.runtime import Organisation, identity_settings
-from santegarde.store.inspection import encryption_at_rest
+from santegarde.store.inspection import archive_status, encryption_at_rest
+from santegarde.store.retention import ANONYMISATION_METHOD
 
 Outcome = Literal["passed", "failed", "not_available"]
 STATUSES = ("implemented", "equivalent", "not_necessary", "not_implemented")
@@ -176,6 +177,10 @@ def _is_logging(m: Measure) -> bool:
     if _matches(m, r"\binform(?!ation)|informer|retention|kept for|conserv|check|control|contrôle"):
         return False
     return _matches(m, r"\blog|journalis|logged", areas={"logging"})
+
+
+def _is_archiving(m: Measure) -> bool:
+    return _matches(m, r"archiv", areas={"archiving"})
 
 
 def _is_trace_review(m: Measure) -> bool:
@@ -410,7 +415,30 @@ def _backups(org: Organisation, now: datetime) -> tuple[Outcome, str]:
     return "passed", f"Backup {last.get('resource_id')} restored into a scratch store and verified on {when} UTC."
 
 
+def _archiving(org: Organisation, now: datetime) -> tuple[Outcome, str]:
+    """The archive is a separate store under its own key, opened only with a justification; what it holds."""
+    try:
+        version = org.keyring.current_version(KeyFamily.ARCHIVE)
+    except KeystoreError:
+        return "failed", "The keyring has no archive key: run 'santegarde keys rotate archive' to create it."
+    status = archive_status(org.engine)
+    return "passed", (
+        f"Archive key v{version}; {status.archived_versions} archived record version(s), readable only through "
+        f"read_archived with a written justification ({status.justified_accesses} justified access(es) recorded); "
+        f"{status.anonymised_counts} aggregate count(s) kept after anonymising. Method: {ANONYMISATION_METHOD}"
+    )
+
+
 CHECKS: tuple[Check, ...] = (
+    Check(
+        "archiving",
+        "Archived data sits in a separate store under its own key, reached only with a justification; at the end "
+        "it is deleted with its keys or reduced to aggregates.",
+        "The keyring's archive key; counts of archive_record, archive_access and retention_aggregate (nothing "
+        "decrypted); the anonymisation method of the retention engine.",
+        _is_archiving,
+        _archiving,
+    ),
     Check(
         "two_factor",
         "Two factors are required to reach health data, and the people holding such profiles have one.",

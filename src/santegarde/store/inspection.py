@@ -10,7 +10,14 @@ from sqlalchemy import Engine, func, inspect, select
 
 from santegarde.crypto.envelope import token_family
 from santegarde.errors import SantegardeError
-from santegarde.store.schema import record, record_freeze, record_part
+from santegarde.store.schema import (
+    archive_access,
+    archive_record,
+    record,
+    record_freeze,
+    record_part,
+    retention_aggregate,
+)
 
 PATIENT_TOKEN_PREFIX = b"SGP1"  # vault.seal_part: a part under the patient's own key
 NONCE_AND_TAG = 12 + 16
@@ -76,3 +83,19 @@ def versions_after(engine: Engine, record_id: str, moment: datetime) -> int:
                 select(func.count()).select_from(record).where(record.c.id == record_id, record.c.created_at > moment)
             ).scalar_one()
         )
+
+
+@dataclass(frozen=True)
+class ArchiveStatus:
+    archived_versions: int
+    justified_accesses: int
+    anonymised_counts: int
+
+
+def archive_status(engine: Engine) -> ArchiveStatus:
+    """Counts of the intermediate archive: versions held, justified accesses, aggregate rows kept after anonymising."""
+    with engine.connect() as conn:
+        versions = conn.execute(select(func.count()).select_from(archive_record)).scalar_one()
+        accesses = conn.execute(select(func.count()).select_from(archive_access)).scalar_one()
+        aggregates = conn.execute(select(func.count()).select_from(retention_aggregate)).scalar_one()
+    return ArchiveStatus(int(versions), int(accesses), int(aggregates))
