@@ -471,3 +471,18 @@ def test_cli_plan_run_event_hold(runner: CliRunner, database_url: str, tmp_path:
     ]
     assert [r.exit_code for r in refused] == [2, 2, 2, 2]
     assert "exactly one of --patient and --record" in refused[1].output
+
+
+def test_the_run_purges_traces_past_their_retention(practice: Workplace, database_url: str, tmp_path: Path) -> None:
+    from santegarde.audit.trail import AuditEvent
+
+    org = _organisation(practice, database_url, tmp_path)
+    assert lifecycle.trace_retention(org).years == 1  # the practice text sets none: COM-LOG-3's one year
+    old = AuditEvent("dr.martin", "practitioner", "read", "Patient", "p-1", "medical_record", True, "r", "6", "success")
+    practice.audit.append(old)
+    practice.clock.advance(days=800)
+    lifecycle.run(org, practice.clock.now)
+    rows = audit_rows(practice)
+    assert not any(e["actor"] == "dr.martin" for e in rows)
+    assert any(e["operation"] == "audit.purge" for e in rows)
+    assert practice.audit.verify().intact

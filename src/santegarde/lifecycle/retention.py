@@ -8,9 +8,10 @@ operation to the audit trail, by references only.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from santegarde.audit.trail import AuditEvent
+from santegarde.referentials.model import Duration
 from santegarde.runtime import Organisation
 from santegarde.store import retention as engine
 from santegarde.store.retention import (
@@ -75,6 +76,7 @@ def run(
     """Archive and end what is due, then trace every operation and the run itself."""
     report = engine.run(org.engine, org.keyring, org.referential, org.config.choices, now, batch, progress)
     audit_events(org, report.events, by)
+    purge_traces(org, now, by)
     org.audit.append(
         _event(
             org,
@@ -86,6 +88,40 @@ def run(
         )
     )
     return report
+
+
+TRACE_DEFAULT = Duration(years=1)  # COM-LOG-3: traces kept at least 6 months and at most 1 year
+
+
+def trace_retention(org: Organisation) -> Duration:
+    """How long the audit trail keeps entries: the référentiel's trace rule as the organisation set it.
+
+    The rule's duration, else the controller's choice, else one year; never below the rule's minimum nor
+    above its maximum (and never above one year when the text sets no maximum: COM-LOG-3).
+    """
+    rule = next((r for r in org.referential.retention if "trace" in r.id or "traces" in r.applies_to), None)
+    chosen: Duration = TRACE_DEFAULT
+    if rule is not None and rule.active.duration is not None:
+        chosen = rule.active.duration
+    elif rule is not None and rule.controller_choice and rule.controller_choice in org.config.choices:
+        chosen = Duration.model_validate(str(org.config.choices[rule.controller_choice].value))
+    low = rule.active.min_duration if rule is not None and rule.active.min_duration else Duration(months=6)
+    high = rule.active.max_duration if rule is not None and rule.active.max_duration else TRACE_DEFAULT
+    if chosen.total_days() < low.total_days():
+        return low
+    if chosen.total_days() > high.total_days():
+        return high
+    return chosen
+
+
+def purge_traces(org: Organisation, now: datetime, by: str = ACTOR) -> int:
+    """Purge audit entries past the trace retention; the rest stays verifiable (a sealed anchor)."""
+    keep = trace_retention(org)
+    cutoff = now - timedelta(days=keep.total_days())
+    purged = org.audit.purge(cutoff)
+    if purged:
+        org.audit.append(_event(org, "audit.purge", "AuditTrail", cutoff.date().isoformat(), "COM-LOG-3", by))
+    return purged
 
 
 def record_event(
