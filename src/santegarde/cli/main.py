@@ -16,10 +16,13 @@ from santegarde.cli import (
     maintenance,
     organisation,
     policy,
+    records,
     referential,
     registers,
     retention,
+    rights,
     serve,
+    session,
     trace,
     users,
 )
@@ -47,6 +50,13 @@ app.add_typer(registers.transfer_app, name="transfer")
 app.add_typer(retention.app, name="retention")
 app.add_typer(governance_docs.register_app, name="register")
 app.add_typer(governance_docs.notice_app, name="notice")
+app.add_typer(records.record_app, name="record")
+app.add_typer(records.archive_app, name="archive")
+app.add_typer(rights.app, name="rights")
+app.command()(session.login)
+app.command()(session.logout)
+app.command()(session.whoami)
+app.command()(session.unlock)
 app.command()(organisation.init)
 app.command()(trace.trace)
 app.command()(demo.demo)

@@ -1,0 +1,384 @@
+"""A professional's own session from the command line, and data through it (COM-PUR-1, COM-RGT-1, COM-ARC-1).
+
+On a demo organisation: login (password, second factor; charter and password change for a new
+account), the token in a private file only, record search/read/history and the archive through
+identity → policy → store → audit, the rights desk, logout, the inactivity lock and its unlock.
+The identity clock is a fake one that only moves forward, so TOTP codes are never replays and
+nothing waits.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from html import unescape
+from pathlib import Path
+from typing import Any
+
+import pyotp
+import pytest
+import typer
+from sqlalchemy import select
+from typer.testing import CliRunner, Result
+
+from santegarde.audit.tables import entry
+from santegarde.cli import records, rights, session
+from santegarde.cli.main import app as main_app
+from santegarde.identity.context import IdentityContext
+from santegarde.identity.tables import session as session_table
+from santegarde.runtime import Organisation, open_organisation
+from santegarde.synthetic import generate_dataset
+
+PASS = "demo passphrase for the cli session tests"
+SEED = 2026
+PURPOSE = ["--purpose", "medical_record"]
+NOT_LOGGED_IN = "You are not logged in: run santegarde login."
+
+
+def cli() -> typer.Typer:
+    """santegarde's commands plus the session, record and rights ones, as main.py is to register them."""
+    app = typer.Typer()
+    app.registered_commands += main_app.registered_commands
+    app.registered_groups += main_app.registered_groups
+    app.command()(session.login)
+    app.command()(session.logout)
+    app.command()(session.whoami)
+    app.command()(session.unlock)
+    app.add_typer(records.record_app, name="record")
+    app.add_typer(records.archive_app, name="archive")
+    app.add_typer(rights.app, name="rights")
+    return app
+
+
+APP = cli()
+
+
+class Clock:
+    """The identity clock of the CLI commands: starts an hour ahead of real time and only moves forward."""
+
+    def __init__(self) -> None:
+        self.at = datetime.now(UTC) + timedelta(hours=1)
+
+    def now(self) -> datetime:
+        return self.at
+
+    def advance(self, **delta: float) -> None:
+        self.at += timedelta(**delta)
+
+
+CLOCK = Clock()
+
+
+@dataclass(frozen=True)
+class Demo:
+    config: Path
+    login: str
+    password: str
+    secret: str
+
+
+@dataclass(frozen=True)
+class People:
+    """The synthetic patients of the demo seed (fictitious), and one observation of the first."""
+
+    patient_id: str
+    family: str
+    given: str
+    birthdate: str
+    observation_id: str
+
+
+def make_demo(directory: Path) -> Demo:
+    result = CliRunner().invoke(
+        main_app,
+        ["demo", "--dir", str(directory), "--patients", "2", "--seed", str(SEED)],
+        env={"SANTEGARDE_PASSPHRASE": PASS, "COLUMNS": "300"},
+    )
+    assert result.exit_code == 0, result.output
+    found = re.search(r"login (\S+), password (\S+), TOTP secret (\S+)", result.output)
+    assert found is not None
+    return Demo(directory / "santegarde.yaml", found.group(1), found.group(2), found.group(3))
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
+    return make_demo(tmp_path_factory.mktemp("cli-session") / "demo")
+
+
+@pytest.fixture(scope="module")
+def people() -> People:
+    resources: list[Any] = list(generate_dataset(seed=SEED, patients=2, profile="practice").resources())
+    first = next(r for r in resources if r.__resource_type__ == "Patient")
+    observation = next(
+        r
+        for r in resources
+        if r.__resource_type__ == "Observation" and r.subject and r.subject.reference == f"Patient/{first.id}"
+    )
+    name = first.name[0]
+    return People(str(first.id), str(name.family), str(name.given[0]), str(first.birthDate), str(observation.id))
+
+
+@pytest.fixture(autouse=True)
+def private_sessions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Session files under tmp_path, the keystore passphrase from the environment, the fake identity clock."""
+    directory = tmp_path / "runtime" / "santegarde"
+    monkeypatch.setattr(session, "session_directory", lambda: directory)
+    monkeypatch.setenv("SANTEGARDE_PASSPHRASE", PASS)
+    monkeypatch.setenv("COLUMNS", "250")
+    real = session.identity_context
+
+    def clocked(org: Organisation) -> IdentityContext:
+        ctx = real(org)
+        ctx.clock = CLOCK.now
+        return ctx
+
+    monkeypatch.setattr(session, "identity_context", clocked)
+    CLOCK.advance(minutes=2)
+    yield directory
+
+
+def run(*args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(APP, list(args), input=input)
+
+
+def ok(*args: str, input: str | None = None) -> str:
+    result = run(*args, input=input)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def refused(*args: str, input: str | None = None) -> str:
+    result = run(*args, input=input)
+    assert result.exit_code == 2, result.output
+    return " ".join(result.output.split())
+
+
+def code(demo: Demo) -> str:
+    return pyotp.TOTP(demo.secret).at(CLOCK.now())
+
+
+def wrong_code(demo: Demo) -> str:
+    totp = pyotp.TOTP(demo.secret)
+    valid = {totp.at(CLOCK.now() + timedelta(seconds=30 * k)) for k in (-1, 0, 1)}
+    return next(c for c in ("000000", "111111", "222222", "333333") if c not in valid)
+
+
+def login(demo: Demo, *extra: str) -> str:
+    return ok("login", demo.login, "--config", str(demo.config), *extra, input=f"{demo.password}\n{code(demo)}\n")
+
+
+def audit_events(demo: Demo) -> list[dict[str, Any]]:
+    org = open_organisation(demo.config, PASS)
+    try:
+        with org.audit.engine.connect() as conn:
+            return [json.loads(c) for c in conn.execute(select(entry.c.content).order_by(entry.c.seq)).scalars()]
+    finally:
+        org.close()
+
+
+def open_sessions(demo: Demo) -> int:
+    org = open_organisation(demo.config, PASS)
+    try:
+        with org.engine.connect() as conn:
+            return len(conn.execute(select(session_table.c.token_hash).where(session_table.c.ended_at.is_(None))).all())
+    finally:
+        org.close()
+
+
+# -- login, the session file, logout ------------------------------------------------------------------
+
+
+def test_login_reads_records_through_the_path_then_logout(demo: Demo, people: People, private_sessions: Path) -> None:
+    c = ["--config", str(demo.config)]
+    out = login(demo, "--workstation", "office")
+    assert f"Logged in as {demo.login}, profile practitioner" in out and "No pending step" in out
+    path = session.session_path(demo.config)
+    token = path.read_text()
+    assert path.parent == private_sessions and path.name.endswith(".session")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert token not in out and demo.password not in out
+    who = ok("whoami", *c)
+    assert demo.login in who and "Factors: 2 (password)" in who and "No pending step" in who
+
+    found = ok("record", "search", "Patient", "--family", people.family, *PURPOSE, *c)
+    assert people.patient_id in found and people.family.upper() in found and people.birthdate in found
+    assert people.patient_id in ok("record", "search", "Patient", "--given", people.given, *PURPOSE, *c)
+    both = ok("record", "search", "Patient", "--birthdate", people.birthdate, "--family", people.family, *PURPOSE, *c)
+    assert people.patient_id in both
+    assert "No Patient matches" in ok("record", "search", "Patient", "--family", "Inexistant", *PURPOSE, *c)
+    assert "at least one search criterion" in refused("record", "search", "Patient", *PURPOSE, *c)
+
+    body = json.loads(ok("record", "read", "Patient", people.patient_id, *PURPOSE, *c))
+    assert body["resourceType"] == "Patient" and body["name"][0]["family"] == people.family
+    observation = json.loads(ok("record", "read", "Observation", people.observation_id, *PURPOSE, *c))
+    assert observation["subject"]["reference"] == f"Patient/{people.patient_id}"
+    versions = json.loads(ok("record", "history", "Patient", people.patient_id, *PURPOSE, *c))
+    assert [v["meta"]["versionId"] for v in versions] == ["1"]
+    assert "no Patient with id 'nope'" in refused("record", "read", "Patient", "nope", *PURPOSE, *c)
+    assert "Refused" in refused("record", "read", "Patient", people.patient_id, "--purpose", "marketing", *c)
+
+    events = [e for e in audit_events(demo) if e["actor"] == demo.login and e["source"].startswith("cli@")]
+    done = {(e["operation"], e["allowed"]) for e in events}
+    assert {("search", True), ("read", True), ("history", True), ("read", False)} <= done
+    assert all(e["purpose"] for e in events)
+
+    assert "Logged out" in ok("logout", *c)
+    assert not path.exists()
+    assert NOT_LOGGED_IN in refused("record", "read", "Patient", people.patient_id, *PURPOSE, *c)
+    assert NOT_LOGGED_IN in refused("whoami", *c)
+    assert NOT_LOGGED_IN in refused("logout", *c)
+    # The server-side session has ended too: the old token is refused even if someone kept it.
+    session.save_token(demo.config, token)
+    assert "does not exist or has ended" in refused("whoami", *c)
+    session.forget_token(demo.config)
+
+
+def test_a_wrong_second_factor_or_password_opens_nothing(demo: Demo) -> None:
+    before = open_sessions(demo)
+    c = ["--config", str(demo.config)]
+    bad = refused("login", demo.login, *c, input=f"{demo.password}\n{wrong_code(demo)}\n")
+    assert "The code is not valid" in bad
+    assert not session.session_path(demo.config).exists() and open_sessions(demo) == before
+    assert "The login or the password is not correct." in refused("login", demo.login, *c, input="not it\n")
+    assert "Unknown workstation class" in refused(
+        "login", demo.login, "--workstation", "corridor", *c, input=f"{demo.password}\n"
+    )
+    assert not session.session_path(demo.config).exists() and open_sessions(demo) == before
+
+
+def test_a_session_file_readable_by_others_is_not_used(demo: Demo, people: People) -> None:
+    login(demo)
+    path = session.session_path(demo.config)
+    path.chmod(0o644)
+    out = refused("record", "read", "Patient", people.patient_id, *PURPOSE, "--config", str(demo.config))
+    assert "readable by others" in out and NOT_LOGGED_IN in out and not path.exists()
+
+
+def test_a_new_login_replaces_the_previous_session(demo: Demo) -> None:
+    login(demo)
+    first = session.session_path(demo.config).read_text()
+    CLOCK.advance(minutes=1)
+    login(demo)
+    assert session.session_path(demo.config).read_text() != first
+    session.save_token(demo.config, first)
+    assert "has ended" in refused("whoami", "--config", str(demo.config))
+
+
+def test_the_session_locks_after_inactivity_and_unlocks_with_the_password(demo: Demo, people: People) -> None:
+    c = ["--config", str(demo.config)]
+    login(demo, "--workstation", "public_area")
+    CLOCK.advance(minutes=6)
+    assert "locked itself after 5 minutes" in refused("record", "read", "Patient", people.patient_id, *PURPOSE, *c)
+    assert session.session_path(demo.config).exists()  # a locked session is kept, to be unlocked
+    assert "The login or the password is not correct." in refused("unlock", *c, input="not it\n")
+    assert "Logged in as" in ok("unlock", *c, input=f"{demo.password}\n")
+    assert json.loads(ok("record", "read", "Patient", people.patient_id, *PURPOSE, *c))["id"] == people.patient_id
+    ok("logout", *c)
+
+
+def test_charter_and_password_change_of_a_new_account(demo: Demo, people: People) -> None:
+    c = ["--config", str(demo.config)]
+    added = ok("user", "add", "dr.nouveau", "--name", "Camille Nouveau", "--ref", "10009990001", "--by", "adm", *c)
+    found = re.search(r"give it in person: (\S+)", added)
+    assert found is not None
+    ok(
+        "user",
+        "grant",
+        "dr.nouveau",
+        "practitioner",
+        "--validated-by",
+        "Dr Martin",
+        "--reason",
+        "joins the practice",
+        "--by",
+        "adm",
+        *c,
+    )
+    new = "a long enough new passphrase for the cli"
+    declined = refused("login", "dr.nouveau", *c, input=f"{found.group(1)}\n{new}\n{new}\nn\n")
+    assert "did not accept the confidentiality charter" in declined and "Charte" in declined
+    assert not session.session_path(demo.config).exists()
+    out = ok("login", "dr.nouveau", *c, input=f"{new}\ny\n")
+    assert "No authenticator app is enrolled" in out and "give the second factor" in out
+    assert "Pending steps: give the second factor" in ok("whoami", *c)
+    health = refused("record", "read", "Observation", people.observation_id, *PURPOSE, *c)
+    assert "two-factor session" in health
+    ok("logout", *c)
+
+
+# -- the rights desk ---------------------------------------------------------------------------------
+
+
+def _number(out: str) -> int:
+    found = re.search(r"Request (\d+):", out)
+    assert found is not None, out
+    return int(found.group(1))
+
+
+def test_an_access_request_through_the_cli(demo: Demo, people: People, tmp_path: Path) -> None:
+    c = ["--config", str(demo.config)]
+    assert NOT_LOGGED_IN in refused("rights", "status", *c)
+    login(demo)
+    new = ["rights", "request", "--right", "access", "--patient", people.patient_id, *PURPOSE, *c]
+    assert "not a kind of requester" in refused(*new, "--requester", "neighbour")
+    number = _number(ok(*new, "--requester", "person", "--concerns", "medical_record"))
+    n = str(number)
+    assert "identity has not been checked" in refused("rights", "execute", n, *PURPOSE, "--out-dir", str(tmp_path), *c)
+    assert "how the identity was checked" in refused("rights", "identity-check", n, "--how", "ok", *PURPOSE, *c)
+    how = "carte d'identité présentée à l'accueil, conforme"
+    assert "identity_checked" in ok("rights", "identity-check", n, "--how", how, *PURPOSE, *c)
+    assert "cannot be extended" in refused(
+        "rights", "extend", n, "--reason", "many requests this month, complex file", *PURPOSE, *c
+    )
+    assert "--out-dir" in refused("rights", "execute", n, *PURPOSE, *c)
+    executed = ok("rights", "execute", n, *PURPOSE, "--out-dir", str(tmp_path), *c)
+    assert "Executed" in executed and f"Patient/{people.patient_id}" in executed
+    bundle_path = tmp_path / f"rights-{number}-bundle.json"
+    bundle = json.loads(bundle_path.read_text())
+    assert bundle["resourceType"] == "Bundle" and stat.S_IMODE(bundle_path.stat().st_mode) == 0o600
+    assert any(e["resource"]["id"] == people.patient_id for e in bundle["entry"])
+    assert (tmp_path / f"rights-{number}-summary.html").exists()
+    assert "already answered" in refused("rights", "execute", n, *PURPOSE, *c)
+
+    letter = tmp_path / "letter.html"
+    ok("rights", "letter", n, "--out", str(letter), *c)
+    assert "droit d'accès" in unescape(letter.read_text()) and stat.S_IMODE(letter.stat().st_mode) == 0o600
+    assert "never overwritten" in refused("rights", "letter", n, "--out", str(letter), *c)
+    assert ".html or .pdf" in refused("rights", "letter", n, "--out", str(tmp_path / "letter.txt"), *c)
+    assert "status: executed" in ok("rights", "status", n, *c)
+    listing = ok("rights", "status", *c)
+    assert people.patient_id in listing and "executed" in listing
+    assert "No overdue request." in ok("rights", "status", "--overdue", *c)
+    assert "no rights request number 999" in refused("rights", "status", "999", *c)
+
+    other = _number(ok("rights", "request", "--right", "rectification", "--patient", people.patient_id, *PURPOSE, *c))
+    assert "extended" in ok(
+        "rights", "extend", str(other), "--reason", "many requests this month, complex file", *PURPOSE, *c
+    )
+    events = {(e["operation"], e["allowed"]) for e in audit_events(demo) if e["resource_type"] == "RightsRequest"}
+    assert {("rights.register", True), ("rights.identity_check", True), ("rights.access", True)} <= events
+    assert ("rights.execute", False) in events
+    ok("logout", *c)
+
+
+# -- the intermediate archive ------------------------------------------------------------------------
+
+
+def test_archived_records_through_the_justified_cli_procedure(tmp_path: Path, people: People) -> None:
+    demo = make_demo(tmp_path / "archived")
+    c = ["--config", str(demo.config)]
+    later = f"{datetime.now(UTC).year + 6}-01-01"
+    assert "Archived" in ok("retention", "run", "--at", later, *c)
+    login(demo)
+    assert "no Patient with id" in refused("record", "read", "Patient", people.patient_id, *PURPOSE, *c)
+    access = ["archive", "access", "Patient", people.patient_id, *PURPOSE, *c]
+    assert "at least 15" in refused(*access, "--justification", "because")
+    versions = json.loads(ok(*access, "--justification", "the patient asks for a copy of the file"))
+    assert versions[0]["id"] == people.patient_id and versions[0]["meta"]["tag"][0]["code"] == "archived"
+    events = [(e["operation"], e["allowed"]) for e in audit_events(demo) if e["operation"] == "archive.access"]
+    assert events == [("archive.access", False), ("archive.access", True)]
+    ok("logout", *c)
