@@ -25,6 +25,7 @@ from santegarde.cli import (
     session,
     trace,
     users,
+    warehouse_core,
 )
 
 app = typer.Typer(
@@ -53,6 +54,7 @@ app.add_typer(governance_docs.notice_app, name="notice")
 app.add_typer(records.record_app, name="record")
 app.add_typer(records.archive_app, name="archive")
 app.add_typer(rights.app, name="rights")
+app.add_typer(warehouse_core.app, name="warehouse")
 app.command()(session.login)
 app.command()(session.logout)
 app.command()(session.whoami)

@@ -1,0 +1,246 @@
+"""Anonymity metrics computed in SQL: k-anonymity, l-diversity (distinct, entropy) and t-closeness.
+
+Definitions follow pycanon 1.0 (the reference library) so that values are identical on the same data:
+equivalence classes are the groups of rows sharing the quasi-identifiers; k is the smallest class size;
+distinct l is the smallest number of distinct sensitive values in a class; entropy l is exp of the
+smallest class entropy (pycanon reports ``int(e ** H)`` computed with numpy, kept as ``l_entropy_pycanon``:
+it may fall one below the exact value when ``e ** H`` is an integer); t-closeness is
+the largest earth mover's distance between a class and the whole table, with the equal distance
+(half the total variation) for categorical attributes and the ordered distance
+``sum_i |cumsum(q - p)_i| / (m - 1)`` over the m sorted distinct values for numeric or temporal ones.
+Unlike pycanon (pandas drops NaN group keys), a NULL is a value of its own: rows are never left out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+
+from santegarde.warehouse.anonymity._sql import (
+    AnonymityError,
+    Source,
+    check_columns,
+    column_list,
+    column_types,
+    is_ordered_type,
+    quote_ident,
+    resolved,
+)
+
+DEFAULT_K = 10
+DEFAULT_L = 2
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Release thresholds; ``None`` means the criterion is not enforced.
+
+    Defaults: k=10 (the small-cell threshold of French health statistics), distinct l=2 (no class where
+    every person shares the sensitive value), no t and at most 5% of records suppressed.
+    """
+
+    k: int = DEFAULT_K
+    l_distinct: int | None = DEFAULT_L
+    l_entropy: float | None = None
+    t: float | None = None
+    max_suppression: float = 0.05
+
+    def __post_init__(self) -> None:
+        """Refuse thresholds that mean nothing."""
+        if self.k < 1:
+            raise AnonymityError("The k threshold must be at least 1; set a positive k.")
+        if self.l_distinct is not None and self.l_distinct < 1:
+            raise AnonymityError("The l threshold must be at least 1; set a positive l or none.")
+        if self.t is not None and not 0 <= self.t <= 1:
+            raise AnonymityError("The t threshold must lie between 0 and 1; set it in that range or none.")
+        if not 0 <= self.max_suppression <= 1:
+            raise AnonymityError("The suppression share must lie between 0 and 1; set it in that range.")
+
+
+@dataclass(frozen=True)
+class SensitiveReport:
+    """The diversity and closeness of one sensitive attribute."""
+
+    name: str
+    ordered: bool
+    distinct_values: int
+    l_distinct: int
+    min_entropy: float
+    l_entropy: float
+    l_entropy_pycanon: int
+    t_closeness: float
+
+
+@dataclass(frozen=True)
+class AnonymityReport:
+    """Metrics of a table over declared quasi-identifiers and sensitive attributes."""
+
+    rows: int
+    classes: int
+    quasi_identifiers: tuple[str, ...]
+    k: int
+    smallest_classes: tuple[int, ...]
+    k_threshold: int
+    records_under_k: int
+    share_under_k: float
+    sensitive: tuple[SensitiveReport, ...]
+
+    @property
+    def l_distinct(self) -> int | None:
+        """Distinct l over all sensitive attributes (pycanon ``l_diversity``)."""
+        return min((s.l_distinct for s in self.sensitive), default=None)
+
+    @property
+    def l_entropy(self) -> float | None:
+        """exp of the smallest class entropy over all sensitive attributes."""
+        return min((s.l_entropy for s in self.sensitive), default=None)
+
+    @property
+    def l_entropy_pycanon(self) -> int | None:
+        """Entropy l as pycanon's ``entropy_l_diversity`` reports it: ``int(e ** min H)``."""
+        return min((s.l_entropy_pycanon for s in self.sensitive), default=None)
+
+    @property
+    def t_closeness(self) -> float | None:
+        """Largest t over all sensitive attributes (pycanon ``t_closeness``)."""
+        return max((s.t_closeness for s in self.sensitive), default=None)
+
+    def failures(self, thresholds: Thresholds) -> tuple[str, ...]:
+        """Name each criterion of ``thresholds`` this report does not meet (suppression excluded)."""
+        failed: list[str] = []
+        if self.k < thresholds.k:
+            failed.append(f"k={self.k} < {thresholds.k}")
+        l_distinct, l_entropy, t = self.l_distinct, self.l_entropy, self.t_closeness
+        if thresholds.l_distinct is not None and l_distinct is not None and l_distinct < thresholds.l_distinct:
+            failed.append(f"l={l_distinct} < {thresholds.l_distinct}")
+        if thresholds.l_entropy is not None and l_entropy is not None and l_entropy < thresholds.l_entropy:
+            failed.append(f"entropy l={l_entropy:.3f} < {thresholds.l_entropy}")
+        if thresholds.t is not None and t is not None and t > thresholds.t:
+            failed.append(f"t={t:.4f} > {thresholds.t}")
+        return tuple(failed)
+
+
+def measure(
+    conn: duckdb.DuckDBPyConnection,
+    source: Source,
+    quasi_identifiers: Sequence[str],
+    sensitive: Sequence[str] = (),
+    *,
+    k_threshold: int = DEFAULT_K,
+    ordered: Collection[str] | None = None,
+    smallest: int = 5,
+) -> AnonymityReport:
+    """Measure k, l and t of ``source`` in SQL.
+
+    ``ordered`` names the sensitive attributes measured with the ordered distance; by default those of
+    numeric, boolean or temporal SQL type (pycanon: pandas numeric dtypes).
+    """
+    qis = tuple(quasi_identifiers)
+    if not qis:
+        raise AnonymityError("No quasi-identifier was declared; declare at least one column.")
+    with resolved(conn, source) as src:
+        types = column_types(conn, src)
+        check_columns(types, qis, "quasi-identifiers")
+        check_columns(types, sensitive, "sensitive attributes")
+        check_columns(types, list(ordered or ()), "ordered attributes")
+        rows, classes, k, under = _classes(conn, src, qis, k_threshold)
+        sizes = _smallest(conn, src, qis, smallest)
+        reports = tuple(
+            _sensitive(conn, src, qis, name, _is_ordered(name, types, ordered), rows) for name in sensitive
+        )
+    return AnonymityReport(
+        rows=rows,
+        classes=classes,
+        quasi_identifiers=qis,
+        k=k,
+        smallest_classes=sizes,
+        k_threshold=k_threshold,
+        records_under_k=under,
+        share_under_k=under / rows,
+        sensitive=reports,
+    )
+
+
+def _is_ordered(name: str, types: dict[str, str], ordered: Collection[str] | None) -> bool:
+    """Tell whether a sensitive attribute uses the ordered distance."""
+    return name in ordered if ordered is not None else is_ordered_type(types[name])
+
+
+def _classes(conn: duckdb.DuckDBPyConnection, src: str, qis: tuple[str, ...], k: int) -> tuple[int, int, int, int]:
+    """Return rows, number of classes, smallest class size and records in classes under ``k``."""
+    sql = (
+        "SELECT SUM(n), COUNT(*), MIN(n), COALESCE(SUM(n) FILTER (WHERE n < ?), 0) "  # noqa: S608
+        f"FROM (SELECT COUNT(*) AS n FROM {src} AS __src GROUP BY {column_list(qis)})"
+    )
+    row = conn.execute(sql, [k]).fetchone()
+    if row is None or not row[0]:
+        raise AnonymityError("The source has no rows; anonymity cannot be measured on an empty table.")
+    return int(row[0]), int(row[1]), int(row[2]), int(row[3])
+
+
+def _smallest(conn: duckdb.DuckDBPyConnection, src: str, qis: tuple[str, ...], count: int) -> tuple[int, ...]:
+    """Return the sizes of the ``count`` smallest classes, in increasing order."""
+    sql = f"SELECT COUNT(*) AS n FROM {src} AS __src GROUP BY {column_list(qis)} ORDER BY n LIMIT ?"  # noqa: S608
+    return tuple(int(r[0]) for r in conn.execute(sql, [max(count, 0)]).fetchall())
+
+
+def _class_value_counts(src: str, qis: tuple[str, ...], value: str) -> str:
+    """SQL of ``cv(cid, v, c, n)``: per class id and sensitive value, the count and the class size."""
+    return (
+        f"ids AS (SELECT DENSE_RANK() OVER (ORDER BY {column_list(qis)}) AS cid, {value} AS v "  # noqa: S608
+        f"FROM {src} AS __src), "
+        "cv AS (SELECT cid, v, COUNT(*) AS c, SUM(COUNT(*)) OVER (PARTITION BY cid) AS n "
+        "FROM ids GROUP BY cid, v), "
+        "g AS (SELECT v, COUNT(*) / (SELECT COUNT(*) FROM ids) AS p FROM ids GROUP BY v)"
+    )
+
+
+def _sensitive(
+    conn: duckdb.DuckDBPyConnection, src: str, qis: tuple[str, ...], name: str, ordered: bool, rows: int
+) -> SensitiveReport:
+    """Measure distinct and entropy l and t-closeness for one sensitive attribute."""
+    ctes = _class_value_counts(src, qis, quote_ident(name))
+    sql = (
+        f"WITH {ctes}, "  # noqa: S608 - identifiers are quoted by quote_ident
+        "per AS (SELECT cv.cid, COUNT(*) AS d, -SUM(cv.c / cv.n * LN(cv.c / cv.n)) AS h, "
+        "SUM(ABS(cv.c / cv.n - g.p)) AS dev, SUM(g.p) AS covered "
+        "FROM cv JOIN g ON cv.v IS NOT DISTINCT FROM g.v GROUP BY cv.cid) "
+        "SELECT MIN(d), MIN(h), MAX(0.5 * (dev + GREATEST(1 - covered, 0))), (SELECT COUNT(*) FROM g) FROM per"
+    )
+    row = conn.execute(sql).fetchone()
+    if row is None:
+        raise AnonymityError(f"The sensitive attribute {name} could not be measured; check the source.")
+    distinct, entropy, t_equal, m = int(row[0]), max(float(row[1]), 0.0) + 0.0, float(row[2]), int(row[3])
+    t = _ordered_t(conn, ctes, m) if ordered else t_equal
+    return SensitiveReport(
+        name=name,
+        ordered=ordered,
+        distinct_values=m,
+        l_distinct=distinct,
+        min_entropy=entropy,
+        l_entropy=math.exp(entropy),
+        l_entropy_pycanon=int(np.min(np.exp(1) ** np.array([entropy]))),
+        t_closeness=t,
+    )
+
+
+def _ordered_t(conn: duckdb.DuckDBPyConnection, ctes: str, m: int) -> float:
+    """Largest ordered-distance EMD between a class and the table (0 when there is a single value)."""
+    if m < 2:
+        return 0.0
+    sql = (
+        f"WITH {ctes}, "  # noqa: S608 - identifiers are quoted by quote_ident
+        "vals AS (SELECT v, p, ROW_NUMBER() OVER (ORDER BY v NULLS LAST) AS i FROM g), "
+        "cls AS (SELECT DISTINCT cid, n FROM cv), "
+        "grid AS (SELECT cls.cid, vals.i, COALESCE(cv.c, 0) / cls.n - vals.p AS r FROM cls CROSS JOIN vals "
+        "LEFT JOIN cv ON cv.cid = cls.cid AND cv.v IS NOT DISTINCT FROM vals.v), "
+        "cum AS (SELECT cid, ABS(SUM(r) OVER (PARTITION BY cid ORDER BY i ROWS UNBOUNDED PRECEDING)) AS a "
+        "FROM grid) "
+        "SELECT MAX(s) FROM (SELECT cid, SUM(a) AS s FROM cum GROUP BY cid)"
+    )
+    row = conn.execute(sql).fetchone()
+    return float(row[0]) / (m - 1) if row and row[0] is not None else 0.0

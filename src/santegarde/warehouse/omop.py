@@ -1,0 +1,148 @@
+"""OMOP CDM 5.4 tables (official OHDSI column names and types) and the warehouse's separate stores.
+
+Three encrypted DuckDB files, each under its own key (EDS-SEC-LOG-2, LOG-3, LOG-5):
+
+- ``omop.duckdb`` (health key): the clinical OMOP tables, persons known only by pseudonym;
+- ``vault.duckdb`` (mapping key): the directly identifying data of EDS-4 §5.2.1.1, the mapping
+  pseudonym ↔ keyed hash of each source identifier, professionals' identities, and the objections;
+- ``location.duckdb`` (genetic/location key): the OMOP ``location`` table and interpreted genetic results.
+
+Identifiers are BIGINT (warehouse-derived, never a source's internal number); concept ids INTEGER;
+``NUMERIC`` as in the OHDSI DDL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TYPES = {"B": "BIGINT", "I": "INTEGER", "D": "DATE", "T": "TIMESTAMP", "V": "VARCHAR", "N": "NUMERIC"}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    required: bool = False
+
+
+def _cols(spec: str) -> tuple[Column, ...]:
+    """Columns from ``name:TYPE[!]`` words (``!`` for NOT NULL)."""
+    out = []
+    for word in spec.split():
+        name, kind = word.split(":")
+        out.append(Column(name, TYPES[kind.rstrip("!")], kind.endswith("!")))
+    return tuple(out)
+
+
+OMOP_TABLES: dict[str, tuple[Column, ...]] = {
+    "person": _cols(
+        "person_id:B! gender_concept_id:I! year_of_birth:I! month_of_birth:I day_of_birth:I birth_datetime:T "
+        "race_concept_id:I! ethnicity_concept_id:I! location_id:B provider_id:B care_site_id:B "
+        "person_source_value:V gender_source_value:V gender_source_concept_id:I race_source_value:V "
+        "race_source_concept_id:I ethnicity_source_value:V ethnicity_source_concept_id:I"
+    ),
+    "observation_period": _cols(
+        "observation_period_id:B! person_id:B! observation_period_start_date:D! observation_period_end_date:D! "
+        "period_type_concept_id:I!"
+    ),
+    "visit_occurrence": _cols(
+        "visit_occurrence_id:B! person_id:B! visit_concept_id:I! visit_start_date:D! visit_start_datetime:T "
+        "visit_end_date:D! visit_end_datetime:T visit_type_concept_id:I! provider_id:B care_site_id:B "
+        "visit_source_value:V visit_source_concept_id:I admitted_from_concept_id:I admitted_from_source_value:V "
+        "discharged_to_concept_id:I discharged_to_source_value:V preceding_visit_occurrence_id:B"
+    ),
+    "condition_occurrence": _cols(
+        "condition_occurrence_id:B! person_id:B! condition_concept_id:I! condition_start_date:D! "
+        "condition_start_datetime:T condition_end_date:D condition_end_datetime:T condition_type_concept_id:I! "
+        "condition_status_concept_id:I stop_reason:V provider_id:B visit_occurrence_id:B visit_detail_id:B "
+        "condition_source_value:V condition_source_concept_id:I condition_status_source_value:V"
+    ),
+    "drug_exposure": _cols(
+        "drug_exposure_id:B! person_id:B! drug_concept_id:I! drug_exposure_start_date:D! "
+        "drug_exposure_start_datetime:T drug_exposure_end_date:D! drug_exposure_end_datetime:T verbatim_end_date:D "
+        "drug_type_concept_id:I! stop_reason:V refills:I quantity:N days_supply:I sig:V route_concept_id:I "
+        "lot_number:V provider_id:B visit_occurrence_id:B visit_detail_id:B drug_source_value:V "
+        "drug_source_concept_id:I route_source_value:V dose_unit_source_value:V"
+    ),
+    "procedure_occurrence": _cols(
+        "procedure_occurrence_id:B! person_id:B! procedure_concept_id:I! procedure_date:D! procedure_datetime:T "
+        "procedure_end_date:D procedure_end_datetime:T procedure_type_concept_id:I! modifier_concept_id:I "
+        "quantity:I provider_id:B visit_occurrence_id:B visit_detail_id:B procedure_source_value:V "
+        "procedure_source_concept_id:I modifier_source_value:V"
+    ),
+    "measurement": _cols(
+        "measurement_id:B! person_id:B! measurement_concept_id:I! measurement_date:D! measurement_datetime:T "
+        "measurement_time:V measurement_type_concept_id:I! operator_concept_id:I value_as_number:N "
+        "value_as_concept_id:I unit_concept_id:I range_low:N range_high:N provider_id:B visit_occurrence_id:B "
+        "visit_detail_id:B measurement_source_value:V measurement_source_concept_id:I unit_source_value:V "
+        "unit_source_concept_id:I value_source_value:V measurement_event_id:B meas_event_field_concept_id:I"
+    ),
+    "observation": _cols(
+        "observation_id:B! person_id:B! observation_concept_id:I! observation_date:D! observation_datetime:T "
+        "observation_type_concept_id:I! value_as_number:N value_as_string:V value_as_concept_id:I "
+        "qualifier_concept_id:I unit_concept_id:I provider_id:B visit_occurrence_id:B visit_detail_id:B "
+        "observation_source_value:V observation_source_concept_id:I unit_source_value:V qualifier_source_value:V "
+        "value_source_value:V observation_event_id:B obs_event_field_concept_id:I"
+    ),
+    "death": _cols(
+        "person_id:B! death_date:D! death_datetime:T death_type_concept_id:I cause_concept_id:I "
+        "cause_source_value:V cause_source_concept_id:I"
+    ),
+    "note": _cols(
+        "note_id:B! person_id:B! note_date:D! note_datetime:T note_type_concept_id:I! note_class_concept_id:I! "
+        "note_title:V note_text:V! encoding_concept_id:I! language_concept_id:I! provider_id:B "
+        "visit_occurrence_id:B visit_detail_id:B note_source_value:V note_event_id:B note_event_field_concept_id:I"
+    ),
+    "location": _cols(
+        "location_id:B! address_1:V address_2:V city:V state:V zip:V county:V location_source_value:V "
+        "country_concept_id:I country_source_value:V latitude:N longitude:N"
+    ),
+    "provider": _cols(
+        "provider_id:B! provider_name:V npi:V dea:V specialty_concept_id:I care_site_id:B year_of_birth:I "
+        "gender_concept_id:I provider_source_value:V specialty_source_value:V specialty_source_concept_id:I "
+        "gender_source_value:V gender_source_concept_id:I"
+    ),
+    "care_site": _cols(
+        "care_site_id:B! care_site_name:V place_of_service_concept_id:I location_id:B care_site_source_value:V "
+        "place_of_service_source_value:V"
+    ),
+}
+
+LOCATION_TABLES = ("location",)  # kept in the genetic/location store, under its own key
+HEALTH_TABLES = tuple(t for t in OMOP_TABLES if t not in LOCATION_TABLES)
+PERSON_TABLES = tuple(t for t in HEALTH_TABLES if any(c.name == "person_id" for c in OMOP_TABLES[t]))
+
+VAULT_DDL = (
+    """CREATE TABLE IF NOT EXISTS identity (
+        pseudonym VARCHAR PRIMARY KEY, family VARCHAR, given VARCHAR, sex VARCHAR, birth_date DATE,
+        birth_place VARCHAR, ins VARCHAR, nir VARCHAR, phone VARCHAR, email VARCHAR, address VARCHAR,
+        postal_code VARCHAR, city VARCHAR, death_date DATE, updated_at TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS mapping (
+        pseudonym VARCHAR NOT NULL, kind VARCHAR NOT NULL, source_hash VARCHAR NOT NULL, recorded_at TIMESTAMP,
+        PRIMARY KEY (kind, source_hash))""",
+    """CREATE TABLE IF NOT EXISTS professional (
+        pseudonym VARCHAR PRIMARY KEY, family VARCHAR, given VARCHAR, rpps VARCHAR, adeli VARCHAR, phone VARCHAR,
+        email VARCHAR, updated_at TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS objection (
+        pseudonym VARCHAR PRIMARY KEY, person_id BIGINT NOT NULL, registered_at TIMESTAMP NOT NULL)""",
+)
+
+GENETIC_DDL = (
+    """CREATE TABLE IF NOT EXISTS genetic_result (
+        genetic_result_id BIGINT NOT NULL, person_id BIGINT NOT NULL, result_date DATE, gene VARCHAR,
+        variant VARCHAR, interpretation_concept_id INTEGER, interpretation_source_value VARCHAR)""",
+)
+
+
+def create_table_sql(table: str, schema: str) -> str:
+    """``CREATE TABLE IF NOT EXISTS`` for an OMOP table in ``schema`` (an attached database)."""
+    columns = ", ".join(f"{c.name} {c.type}{' NOT NULL' if c.required else ''}" for c in OMOP_TABLES[table])
+    return f"CREATE TABLE IF NOT EXISTS {schema}.{table} ({columns})"
+
+
+def column_names(table: str) -> tuple[str, ...]:
+    return tuple(c.name for c in OMOP_TABLES[table])
+
+
+def column(table: str, name: str) -> Column | None:
+    return next((c for c in OMOP_TABLES[table] if c.name == name), None)

@@ -1,0 +1,318 @@
+"""Anonymity metrics against pycanon, generalisation, anonymous indicators and anonymeter risks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from pycanon import anonymity as pycanon
+
+from santegarde.warehouse.anonymity import (
+    TOTAL,
+    AgeBands,
+    AnonymityError,
+    DateTruncation,
+    Hierarchy,
+    IndicatorRefused,
+    PostalPrefix,
+    Query,
+    Table,
+    Thresholds,
+    indicator,
+    measure,
+    propose,
+)
+
+ADULT = Path("/work/shared/data/adult/adult.csv")
+ADULT_QIS = ["age", "education", "occupation", "relationship", "sex", "native-country"]
+
+
+def _compare(df: pd.DataFrame, qis: list[str], sensitive: list[str]) -> None:
+    """Assert our SQL metrics equal pycanon's on ``df``."""
+    conn = duckdb.connect()
+    conn.register("data", df)
+    report = measure(conn, "data", qis, sensitive)
+    assert report.k == pycanon.k_anonymity(df, qis)
+    assert report.l_distinct == pycanon.l_diversity(df, qis, sensitive)
+    assert report.l_entropy_pycanon == pycanon.entropy_l_diversity(df, qis, sensitive)
+    assert report.t_closeness == pytest.approx(pycanon.t_closeness(df, qis, sensitive), abs=1e-9)
+
+
+@pytest.fixture(scope="module")
+def adult() -> pd.DataFrame:
+    """The public UCI Adult extract (CC BY 4.0)."""
+    if not ADULT.exists():
+        pytest.skip("The UCI Adult extract is not available on this machine.")
+    return pd.read_csv(ADULT)
+
+
+def test_adult_k_and_classes_match_pycanon(adult: pd.DataFrame) -> None:
+    conn = duckdb.connect()
+    conn.register("adult", adult)
+    report = measure(conn, "adult", ADULT_QIS, ["salary-class"], k_threshold=5)
+    assert report.k == pycanon.k_anonymity(adult, ADULT_QIS) == 1
+    assert report.classes == 15093
+    assert report.rows == 32561
+    sizes = adult.groupby(ADULT_QIS).size()
+    assert report.records_under_k == int(sizes[sizes < 5].sum())
+    assert report.smallest_classes == tuple(sorted(sizes)[:5])
+
+
+def test_adult_l_and_t_match_pycanon_categorical_and_numeric(adult: pd.DataFrame) -> None:
+    _compare(adult, ["education", "sex", "race"], ["salary-class"])
+    _compare(adult, ["education", "sex", "race"], ["hours-per-week"])
+    _compare(adult, ["sex", "race"], ["marital-status"])
+    _compare(adult, ["sex", "race"], ["age"])
+
+
+def test_adult_sample_with_usual_quasi_identifiers_matches_pycanon(adult: pd.DataFrame) -> None:
+    _compare(adult.head(400).copy(), ADULT_QIS, ["salary-class", "hours-per-week"])
+
+
+@pytest.mark.parametrize("seed", [7, 1234, 20240611])
+def test_random_data_matches_pycanon(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 600
+    df = pd.DataFrame(
+        {
+            "age": rng.integers(20, 26, n),
+            "sex": rng.choice(["F", "M"], n),
+            "zip": rng.choice(["75001", "2A004", "69003"], n),
+            "diagnosis": rng.choice(["A", "B", "C", "D", "E"], n, p=[0.4, 0.3, 0.15, 0.1, 0.05]),
+            "stay": rng.integers(1, 15, n),
+            "cost": (rng.normal(1000, 200, n) / 50).round(0) * 50,
+        }
+    )
+    _compare(df, ["age", "sex", "zip"], ["diagnosis"])
+    _compare(df, ["age", "sex", "zip"], ["stay"])
+    _compare(df, ["sex", "zip"], ["cost"])
+
+
+def test_uniform_class_entropy_follows_pycanon_convention() -> None:
+    df = pd.DataFrame({"q": ["a"] * 4, "s": ["x", "y", "x", "y"]})
+    conn = duckdb.connect()
+    conn.register("d", df)
+    report = measure(conn, "d", ["q"], ["s"])
+    assert report.l_entropy == pytest.approx(2.0)
+    assert report.l_entropy_pycanon == pycanon.entropy_l_diversity(df, ["q"], ["s"])
+    assert report.t_closeness == 0.0
+
+
+def test_sources_query_table_relation_and_quoted_names() -> None:
+    conn = duckdb.connect()
+    conn.execute('CREATE SCHEMA s; CREATE TABLE s."we""ird" ("a b" INTEGER, "c" VARCHAR)')
+    conn.execute("INSERT INTO s.\"we\"\"ird\" VALUES (1, 'x'), (1, 'y'), (2, 'x')")
+    by_table = measure(conn, Table('we"ird', schema="s"), ["a b"], ["c"])
+    by_query = measure(conn, Query('SELECT * FROM s."we""ird"'), ["a b"], ["c"])
+    by_relation = measure(conn, conn.sql('SELECT * FROM s."we""ird"'), ["a b"], ["c"])
+    assert by_table == by_query == by_relation
+    assert by_table.k == 1 and by_table.classes == 2
+
+
+def test_measure_refusals() -> None:
+    conn = duckdb.connect()
+    conn.execute("CREATE TABLE t (a INTEGER, s VARCHAR)")
+    with pytest.raises(AnonymityError, match="empty table"):
+        measure(conn, "t", ["a"], ["s"])
+    with pytest.raises(AnonymityError, match="not columns"):
+        measure(conn, "t", ["nope"], ["s"])
+    with pytest.raises(AnonymityError, match="No quasi-identifier"):
+        measure(conn, "t", [], ["s"])
+    with pytest.raises(AnonymityError, match="t threshold"):
+        Thresholds(t=2.0)
+
+
+# --- generalisation ------------------------------------------------------------------------------
+
+
+def _toy(conn: duckdb.DuckDBPyConnection) -> None:
+    """Forty fictitious stays: ages 30-49, two postcodes per department, a diagnosis."""
+    rows = []
+    for i in range(40):
+        age = 30 + (i % 20)
+        zip_code = ["75001", "75002", "2A004", "2A117"][i % 4]
+        rows.append((i, age, zip_code, dt.date(2024, 1 + i % 12, 1 + i % 28), ["flu", "asthma", "covid"][i % 3]))
+    conn.execute("CREATE TABLE stays (id INTEGER, age INTEGER, zip VARCHAR, admitted DATE, diagnosis VARCHAR)")
+    conn.executemany("INSERT INTO stays VALUES (?, ?, ?, ?, ?)", rows)
+
+
+def test_operators_sql() -> None:
+    conn = duckdb.connect()
+    row = conn.execute(
+        "SELECT " + ", ".join(
+            [
+                AgeBands((5, 10)).expression("37", 1),
+                AgeBands((5, 10)).expression("37", 2),
+                AgeBands((5, 10)).expression("37", 3),
+                PostalPrefix((3, 2)).expression("'2a004'", 2),
+                PostalPrefix((3, 2)).expression("1000", 1),
+                DateTruncation().expression("DATE '2024-03-05'", 1),
+                DateTruncation().expression("DATE '2024-03-05'", 2),
+                Hierarchy({"flu": "respiratory", "respiratory": "any", "it's": "q"}).expression("'flu'", 1),
+                Hierarchy({"flu": "respiratory", "respiratory": "any"}).expression("'flu'", 2),
+            ]
+        )
+    ).fetchone()
+    assert row == ("35-39", "30-39", "*", "2A", "010", "2024-03", "2024", "respiratory", "any")
+    with pytest.raises(AnonymityError, match="cycle"):
+        Hierarchy({"a": "b", "b": "a"})
+    with pytest.raises(AnonymityError, match="multiple"):
+        AgeBands((5, 7))
+    with pytest.raises(AnonymityError, match="between 2 and 5"):
+        PostalPrefix((1,))
+
+
+def test_propose_reaches_thresholds_with_least_loss() -> None:
+    conn = duckdb.connect()
+    _toy(conn)
+    thresholds = Thresholds(k=5, l_distinct=2, max_suppression=0.0)
+    hierarchies = {"age": AgeBands((5, 10, 20)), "zip": PostalPrefix((3, 2))}
+    proposal = propose(conn, "stays", ["age", "zip"], ["diagnosis"], thresholds, hierarchies)
+    assert proposal.report.k >= 5 and (proposal.report.l_distinct or 0) >= 2
+    assert proposal.loss.suppressed_share == 0.0
+    height = sum(level for _, level in proposal.levels)
+    # Least generalised: no node of smaller total height meets the thresholds.
+    for ages, zips in itertools.product(range(5), range(4)):
+        if ages + zips < height:
+            sql = f"SELECT {hierarchies['age'].expression('age', ages)} AS a, "
+            sql += f"{hierarchies['zip'].expression('zip', zips)} AS z, diagnosis FROM stays"
+            assert measure(conn, Query(sql), ["a", "z"], ["diagnosis"]).k < 5
+    released = conn.execute(proposal.sql).fetchdf()
+    assert len(released) == 40
+    assert list(released.columns) == ["id", "age", "zip", "admitted", "diagnosis"]
+    assert proposal.loss.discernibility == int((released.groupby(["age", "zip"]).size() ** 2).sum())
+
+
+def test_propose_uses_suppression_when_allowed_and_refuses_the_impossible() -> None:
+    conn = duckdb.connect()
+    _toy(conn)
+    conn.execute("INSERT INTO stays VALUES (99, 90, '13001', DATE '2024-01-01', 'flu')")
+    strict = Thresholds(k=5, l_distinct=None, max_suppression=0.0)
+    loose = Thresholds(k=5, l_distinct=None, max_suppression=0.05)
+    hierarchies = {"age": AgeBands((10, 20)), "zip": PostalPrefix((2,))}
+    with_suppression = propose(conn, "stays", ["age", "zip"], [], loose, hierarchies)
+    without = propose(conn, "stays", ["age", "zip"], [], strict, hierarchies)
+    assert with_suppression.loss.suppressed_records == 1
+    assert sum(lv for _, lv in with_suppression.levels) < sum(lv for _, lv in without.levels)
+    with pytest.raises(AnonymityError, match="No generalisation meets"):
+        propose(conn, "stays", ["age"], [], Thresholds(k=100, l_distinct=None), {"age": AgeBands((10,))})
+    with pytest.raises(AnonymityError, match="not quasi-identifiers"):
+        propose(conn, "stays", ["age"], [], strict, {"zip": PostalPrefix()})
+
+
+def test_propose_with_configured_hierarchy_and_date_truncation() -> None:
+    conn = duckdb.connect()
+    _toy(conn)
+    parents = {"75001": "75", "75002": "75", "2A004": "2A", "2A117": "2A"}
+    proposal = propose(
+        conn,
+        "stays",
+        ["zip", "admitted"],
+        ["diagnosis"],
+        Thresholds(k=4, l_distinct=2, max_suppression=0.1),
+        {"zip": parents, "admitted": DateTruncation()},
+    )
+    assert proposal.report.k >= 4
+    assert proposal.loss.suppressed_share <= 0.1
+
+
+# --- indicators ----------------------------------------------------------------------------------
+
+
+def _cases(conn: duckdb.DuckDBPyConnection) -> None:
+    """Fictitious cases by unit and diagnosis, with one small cell (cardio, covid: 3)."""
+    counts = {
+        ("cardio", "flu"): 40, ("cardio", "covid"): 3, ("cardio", "asthma"): 25,
+        ("pneumo", "flu"): 30, ("pneumo", "covid"): 50, ("pneumo", "asthma"): 12,
+        ("paedia", "flu"): 45, ("paedia", "covid"): 20, ("paedia", "asthma"): 60,
+    }
+    ids = itertools.count()
+    rows = [
+        (f"p{next(ids)}", unit, diagnosis, 3 + i % 5, "F" if i % 2 else "M")
+        for (unit, diagnosis), n in counts.items()
+        for i in range(n)
+    ]
+    conn.execute("CREATE TABLE cases (person VARCHAR, unit VARCHAR, diagnosis VARCHAR, stay INTEGER, sex VARCHAR)")
+    conn.executemany("INSERT INTO cases VALUES (?, ?, ?, ?, ?)", rows)
+
+
+def test_indicator_complementary_suppression_protects_margins() -> None:
+    conn = duckdb.connect()
+    _cases(conn)
+    ind = indicator(conn, "cases", ["unit", "diagnosis"], aggregates={"los": ("mean", "stay")}, person="person")
+    assert ind.cell("cardio", "covid").suppressed and ind.cell("cardio", "covid").reason == "primary"
+    assert ind.cell("cardio", "covid").count is None and ind.cell("cardio", "covid").aggregates == (("los", None),)
+    # No shown entry is a small cell.
+    assert all(c.count is None or c.count == 0 or c.count >= 10 for c in ind.cells)
+    # Every line (row or column, margins included) with a suppressed entry has at least two.
+    for line in _lines(ind):
+        hidden = [c for c in line if c.suppressed]
+        assert len(hidden) != 1
+    # Subtracting shown cells from the margins never yields a single suppressed value.
+    row = [ind.cell("cardio", d) for d in ("flu", "covid", "asthma")]
+    assert sum(c.suppressed for c in row) >= 2
+    assert ind.cell(TOTAL, TOTAL).count == 285
+
+
+def _lines(ind):  # type: ignore[no-untyped-def]
+    """Rows and columns of a two-dimensional indicator, with their margins."""
+    units = {c.key[0] for c in ind.cells}
+    diagnoses = {c.key[1] for c in ind.cells}
+    return [[ind.cell(u, d) for d in diagnoses] for u in units] + [[ind.cell(u, d) for u in units] for d in diagnoses]
+
+
+def test_indicator_one_dimension_hides_a_second_cell() -> None:
+    conn = duckdb.connect()
+    _cases(conn)
+    ind = indicator(conn, Query("SELECT * FROM cases WHERE unit = 'cardio'"), ["diagnosis"])
+    assert ind.cell("covid").reason == "primary"
+    assert ind.cell("asthma").reason == "complementary"
+    assert ind.cell(TOTAL).count == 68
+
+
+def test_indicator_filter_refusals() -> None:
+    conn = duckdb.connect()
+    _cases(conn)
+    with pytest.raises(IndicatorRefused, match="fewer than 10"):
+        indicator(conn, "cases", ["sex"], filters={"unit": "cardio", "diagnosis": "covid"})
+    with pytest.raises(IndicatorRefused, match="subtracting"):
+        indicator(conn, "cases", ["sex"], filters={"unit": "cardio", "diagnosis": ["flu", "asthma"]})
+    accepted = indicator(conn, "cases", ["sex"], filters={"unit": ["cardio", "pneumo"]}, threshold=10)
+    assert accepted.cell(TOTAL).count == 160
+    with pytest.raises(AnonymityError, match="not allowed"):
+        indicator(conn, "cases", ["sex"], aggregates={"oldest": ("max", "stay")})
+    with pytest.raises(AnonymityError, match="at least one dimension"):
+        indicator(conn, "cases", [])
+
+
+# --- anonymeter risks ----------------------------------------------------------------------------
+
+
+def test_risks_run_on_a_small_synthetic_pair() -> None:
+    from santegarde.warehouse.anonymity.risks import assess_risks
+
+    rng = np.random.default_rng(3)
+    n = 200
+    frame = pd.DataFrame(
+        {
+            "age": rng.integers(20, 90, n),
+            "sex": rng.choice(["F", "M"], n),
+            "unit": rng.choice(["cardio", "pneumo", "paedia"], n),
+            "diagnosis": rng.choice(["flu", "covid", "asthma"], n),
+        }
+    )
+    original, control = frame.iloc[:120].reset_index(drop=True), frame.iloc[120:].reset_index(drop=True)
+    export = original.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    report = assess_risks(original, export, control=control, secrets=["diagnosis"], n_attacks=20, seed=5)
+    for risk in (report.singling_out, report.linkability, report.max_inference):
+        assert risk is not None
+        assert 0.0 <= risk.ci_low <= risk.value <= risk.ci_high <= 1.0
+        assert risk.control_rate is not None
+    assert report.singling_out.attack_rate > report.singling_out.baseline_rate  # a copy singles people out
+    with pytest.raises(AnonymityError, match="same columns"):
+        assess_risks(original, export.drop(columns=["sex"]), n_attacks=5)

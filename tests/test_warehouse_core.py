@@ -1,0 +1,299 @@
+"""Warehouse core: encrypted OMOP store, identity vault under another key, SQL pseudonyms, feeds, objection."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from santegarde.crypto import Keyring, ScryptParams, create_keyring, create_keystore
+from santegarde.synthetic import generate_dataset
+from santegarde.warehouse import Warehouse, WarehouseEngineError, engine
+from santegarde.warehouse.feed import DataList, DataListError, FeedError
+from santegarde.warehouse.omop import OMOP_TABLES
+from santegarde.warehouse.pseudonym import PseudonymKey, identity_message, normalise, person_id_of, pseudonyms
+
+FULL = {f"{t}.{c.name}": "needed by the warehouse purposes" for t, cols in OMOP_TABLES.items() for c in cols}
+
+
+@pytest.fixture
+def ring(tmp_path: Path) -> Keyring:
+    master = create_keystore(tmp_path / "keyring", "correct horse battery staple", ScryptParams(n=2**10, r=8, p=1))
+    return create_keyring(master, tmp_path / "keyring")
+
+
+@pytest.fixture
+def wh(tmp_path: Path, ring: Keyring) -> Warehouse:
+    warehouse = Warehouse.open(tmp_path / "warehouse", ring)
+    yield warehouse
+    warehouse.close()
+
+
+@pytest.fixture
+def dataset():  # type: ignore[no-untyped-def]
+    return generate_dataset(7, 12, profile="warehouse")
+
+
+@pytest.fixture
+def bundle(tmp_path: Path, dataset) -> Path:  # type: ignore[no-untyped-def]
+    path = tmp_path / "in" / "bundle.json"
+    path.parent.mkdir()
+    path.write_text(dataset.bundle().json(), encoding="utf-8")
+    return path
+
+
+def identity_of(patient) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {"family": patient.name[0].family, "given": patient.name[0].given[0], "birthdate": str(patient.birthDate)}
+
+
+def raw_identifiers(dataset) -> set[str]:  # type: ignore[no-untyped-def]
+    """Names, INS/NIR, RPPS, phone numbers, e-mails and every source id of the dataset."""
+    out: set[str] = set()
+    for resource in dataset.resources():
+        out.add(str(resource.id))
+        data = json.loads(resource.json())
+        if data["resourceType"] in ("Patient", "Practitioner"):
+            for name in data.get("name", []):
+                out.add(name["family"])
+                out.update(name.get("given", []))
+            out.update(i["value"] for i in data.get("identifier", []))
+            out.update(t["value"] for t in data.get("telecom", []))
+            out.update(line for a in data.get("address", []) for line in a.get("line", []))
+    return {v for v in out if len(v) >= 4}
+
+
+def test_sql_pseudonyms_equal_python_hmac(wh: Warehouse) -> None:
+    key = PseudonymKey(bytes(range(32)))
+    samples = ["", "a", "person|LÉGER|ÉLOÏSE|1990-01-02", "x" * 200]
+    assert pseudonyms(wh.omop, key, samples) == [key.hexdigest(m) for m in samples]
+    identity = {"family": "  Le Cœur-d'Ârgent ", "given": "Anne  Marie", "birthdate": "1980-02-29"}
+    expected = wh.pseudonym_key.hexdigest(identity_message(identity["family"], identity["given"], "1980-02-29"))
+    assert wh.pseudonym_of(identity) == expected
+    assert normalise("  Le Cœur-d'Ârgent ") == "LE COEUR D ARGENT"
+    assert wh.person_id_of(identity) == person_id_of(expected) > 0
+
+
+def test_incomplete_identity_is_refused(wh: Warehouse) -> None:
+    with pytest.raises(ValueError, match="birth date"):
+        wh.pseudonym_of({"family": "ROYER", "given": "Thomas", "birthdate": ""})
+
+
+def test_fhir_feed_keeps_no_raw_identifier_in_the_omop_store(
+    wh: Warehouse, bundle: Path, dataset, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    report = wh.feed_fhir([bundle], DataList.from_mapping(FULL))
+    assert report.rows["person"] == 12 and report.rows["condition_occurrence"] > 0 and report.rows["measurement"] > 0
+    assert report.rows["provider"] > 0
+    secrets = raw_identifiers(dataset)
+    for table in OMOP_TABLES:
+        if table == "location":
+            continue
+        text = " ".join(str(v) for row in wh.omop.execute(f"SELECT * FROM omop.{table}").fetchall() for v in row)
+        assert not [s for s in secrets if s in text], table
+    wh.close()
+    content = (tmp_path / "warehouse" / "omop.duckdb").read_bytes()
+    assert not [s for s in secrets if s.encode() in content or s.upper().encode() in content]
+    assert b"condition_occurrence" not in content  # even the schema is encrypted
+
+
+def test_identities_go_only_to_the_vault(wh: Warehouse, bundle: Path, dataset) -> None:  # type: ignore[no-untyped-def]
+    wh.feed_fhir([bundle], DataList.from_mapping(FULL))
+    patient = dataset.patients[0]
+    with wh.vault_connection() as con:
+        row = con.execute(
+            "SELECT family, pseudonym FROM vault.identity WHERE ins = $i", {"i": patient.identifier[0].value}
+        ).fetchone()
+    assert row == (patient.name[0].family, wh.pseudonym_of(identity_of(patient)))
+    person = wh.omop.execute("SELECT person_id FROM omop.person WHERE person_source_value = $p", {"p": row[1]})
+    assert person.fetchone() == (person_id_of(row[1]),)
+
+
+def test_vault_cannot_be_opened_with_the_health_key(wh: Warehouse, tmp_path: Path) -> None:
+    with wh.vault_connection() as con:
+        con.execute("SELECT count(*) FROM vault.identity")
+    other = engine.connect()
+    with pytest.raises(WarehouseEngineError, match="not this database's key"):
+        engine.attach_encrypted(other, tmp_path / "warehouse" / "vault.duckdb", "v", wh.keys.health)
+    with pytest.raises(duckdb.Error):
+        other.execute(f"ATTACH '{tmp_path / 'warehouse' / 'vault.duckdb'}' AS plain")
+    other.close()
+    assert len({wh.keys.health, wh.keys.mapping, wh.keys.pseudonym, wh.keys.genetic_location}) == 4
+
+
+def test_objection_is_durable_over_three_feeds(wh: Warehouse, bundle: Path, dataset) -> None:  # type: ignore[no-untyped-def]
+    data_list = DataList.from_mapping(FULL)
+    wh.feed_fhir([bundle], data_list)
+    objector = identity_of(dataset.patients[3])
+    person = wh.person_id_of(objector)
+    assert wh.oppose(objector) > 1
+    for _ in range(3):
+        report = wh.feed_fhir([bundle], data_list)
+        assert report.objected_skipped == 1 and report.rows["person"] == 11
+        for table in ("person", "visit_occurrence", "condition_occurrence", "measurement", "observation_period"):
+            found = wh.omop.execute(f"SELECT count(*) FROM omop.{table} WHERE person_id = $i", {"i": person})
+            assert found.fetchone() == (0,), table
+    with wh.vault_connection() as con:
+        assert con.execute("SELECT count(*) FROM vault.identity").fetchone() == (11,)
+    assert wh.objected() == {wh.pseudonym_of(objector)}
+
+
+def test_transit_is_purged_on_success_and_on_failure(wh: Warehouse, bundle: Path, tmp_path: Path) -> None:
+    seen: list[int] = []
+    wh.feed_fhir([bundle], DataList.from_mapping(FULL), progress=lambda _d, done, _t: seen.append(done))
+    transit = tmp_path / "warehouse" / "transit"
+    assert seen and list(transit.iterdir()) == []
+    bad = tmp_path / "in" / "bad.json"
+    bad.write_text('{"resourceType": "Patient"}', encoding="utf-8")
+    with pytest.raises(FeedError, match="not FHIR Bundles"):
+        wh.feed_fhir([bundle, bad], DataList.from_mapping(FULL))
+    assert list(transit.iterdir()) == []
+    with pytest.raises(FeedError, match="does not exist"):
+        wh.feed_fhir([tmp_path / "missing.json"], DataList.from_mapping(FULL))
+    assert list(transit.iterdir()) == []
+
+
+def test_only_the_data_list_enters(wh: Warehouse, bundle: Path) -> None:
+    partial = {k: v for k, v in FULL.items() if k != "condition_occurrence.condition_source_value"}
+    partial.pop("measurement.measurement_date")
+    report = wh.feed_fhir([bundle], DataList.from_mapping(partial))
+    reasons = {r.item: r.reason for r in report.refused}
+    assert "data list" in reasons["condition_occurrence.condition_source_value"]
+    assert "required" in reasons["measurement"] and "measurement" not in report.rows
+    assert wh.omop.execute(
+        "SELECT count(*) FROM omop.condition_occurrence WHERE condition_source_value IS NOT NULL"
+    ).fetchone() == (0,)
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"nope.column": "x"}, "not an OMOP CDM 5.4 column"),
+        ({"person.year_of_birth": " "}, "no justification"),
+        ([], "non-empty mapping"),
+    ],
+)
+def test_malformed_data_list_is_refused(document: object, message: str) -> None:
+    with pytest.raises(DataListError, match=message):
+        DataList.from_mapping(document)
+
+
+def test_data_list_loads_from_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "list.yaml"
+    path.write_text("person.year_of_birth: age bands for feasibility studies\n", encoding="utf-8")
+    assert DataList.load(path).allows("person", "year_of_birth")
+
+
+def test_text_and_documents_are_refused(wh: Warehouse, tmp_path: Path, bundle: Path) -> None:
+    document = json.loads(bundle.read_text(encoding="utf-8"))
+    document["entry"].append({"resource": {"resourceType": "DocumentReference", "id": "d1", "status": "current"}})
+    bundle.write_text(json.dumps(document), encoding="utf-8")
+    report = wh.feed_fhir([bundle], DataList.from_mapping(FULL))
+    assert any(r.item.startswith("DocumentReference") and "de-identifier" in r.reason for r in report.refused)
+    omop_dir = tmp_path / "omop"
+    omop_dir.mkdir()
+    (omop_dir / "note.csv").write_text("note_id,person_id,note_date,note_text\n1,1,2024-01-01,Mr DUPONT said\n")
+    report = wh.feed_omop(omop_dir, DataList.from_mapping(FULL))
+    assert [(r.item, "de-identifier" in r.reason) for r in report.refused] == [("note", True)]
+    assert wh.omop.execute("SELECT count(*) FROM omop.note").fetchone() == (0,)
+
+
+def write_omop(directory: Path) -> None:
+    directory.mkdir()
+    (directory / "person.csv").write_text(
+        "person_id,gender_concept_id,year_of_birth,day_of_birth,race_concept_id,ethnicity_concept_id,"
+        "person_source_value,favourite_colour\n"
+        "101,8507,1950,12,0,0,SRCPSEUDO-AAA,blue\n102,8532,1962,3,0,0,SRCPSEUDO-BBB,green\n"
+    )
+    (directory / "condition_occurrence.csv").write_text(
+        "condition_occurrence_id,person_id,condition_concept_id,condition_start_date,condition_type_concept_id,"
+        "condition_source_value\n9001,101,201826,2023-04-01,32817,E11.9\n9002,102,0,2023-05-02,32817,I10\n"
+    )
+    (directory / "provider.csv").write_text(
+        "provider_id,provider_name,npi,provider_source_value\n77,DR WHO,10101010101,RPPS-10101010101\n"
+    )
+
+
+def test_omop_files_are_re_pseudonymised(wh: Warehouse, tmp_path: Path) -> None:
+    write_omop(tmp_path / "omop")
+    report = wh.feed_omop(tmp_path / "omop", DataList.from_mapping(FULL), source_name="partner")
+    assert report.rows == {"person": 2, "condition_occurrence": 2, "provider": 1, "observation_period": 2}
+    reasons = {r.item: r.reason for r in report.refused}
+    assert "not an OMOP CDM 5.4 column" in reasons["person.favourite_colour"]
+    assert "identity vault" in reasons["person.day_of_birth"] and "identity vault" in reasons["provider.npi"]
+    everything = " ".join(
+        str(v)
+        for t in ("person", "condition_occurrence", "provider")
+        for row in wh.omop.execute(f"SELECT * FROM omop.{t}").fetchall()
+        for v in row
+    )
+    for raw in ("SRCPSEUDO", "DR WHO", "10101010101", " 101 ", " 9001 "):
+        assert raw not in f" {everything} "
+    ids = {r[0] for r in wh.omop.execute("SELECT person_id FROM omop.person").fetchall()}
+    assert not ids & {101, 102} and all(i > 0 for i in ids)
+    linked = wh.omop.execute("SELECT count(*) FROM omop.condition_occurrence JOIN omop.person USING (person_id)")
+    assert linked.fetchone() == (2,)
+    again = wh.feed_omop(tmp_path / "omop", DataList.from_mapping(FULL), source_name="partner")
+    assert again.rows["person"] == 2 and wh.counts()["person"] == 2  # idempotent: same source, same pseudonyms
+
+
+def test_professionals_are_pseudonymised(wh: Warehouse, bundle: Path, dataset) -> None:  # type: ignore[no-untyped-def]
+    wh.feed_fhir([bundle], DataList.from_mapping(FULL))
+    rpps = dataset.practitioners[0].identifier[0].value
+    expected = wh.pseudonym_key.hexdigest(f"professional|RPPS|{rpps}")
+    assert wh.omop.execute(
+        "SELECT count(*) FROM omop.provider WHERE provider_source_value = $p", {"p": expected}
+    ).fetchone() == (1,)
+    with wh.vault_connection() as con:
+        assert con.execute("SELECT rpps FROM vault.professional WHERE pseudonym = $p", {"p": expected}).fetchone() == (
+            rpps,
+        )
+
+
+def test_missing_extension_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "platform_name", lambda: "nowhere_arch")
+    with pytest.raises(WarehouseEngineError, match="install duckdb-ext-httpfs"):
+        engine.connect()
+
+
+def test_open_without_create_and_init_twice_are_refused(tmp_path: Path, ring: Keyring) -> None:
+    from santegarde.warehouse import WarehouseError
+
+    with pytest.raises(WarehouseError, match="warehouse init"):
+        Warehouse.open(tmp_path / "none", ring, create=False)
+    Warehouse.init(tmp_path / "w", ring).close()
+    with pytest.raises(WarehouseError, match="never overwritten"):
+        Warehouse.init(tmp_path / "w", ring)
+
+
+def test_cli_init_feed_oppose(tmp_path: Path, bundle: Path, dataset, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from santegarde.cli import warehouse_core
+    from santegarde.cli.main import app as main_app
+
+    runner = CliRunner()
+    monkeypatch.setenv("SANTEGARDE_PASSPHRASE", "a long enough test passphrase")
+    directory = tmp_path / "org"
+    args = ["init", "--profile", "practice", "--dir", str(directory), "--name", "Hôpital Test"]
+    args += ["--set", "retention_end_action=delete"]
+    assert runner.invoke(main_app, args).exit_code == 0
+    config = str(directory / "santegarde.yaml")
+    assert runner.invoke(main_app, ["keys", "init", "--config", config]).exit_code == 0
+    app = warehouse_core.app
+    assert runner.invoke(app, ["feed", "--fhir", str(bundle), "--data-list", "x", "--config", config]).exit_code != 0
+    assert runner.invoke(app, ["init", "--config", config]).exit_code == 0
+    assert runner.invoke(app, ["init", "--config", config]).exit_code != 0  # never overwritten
+    data_list = tmp_path / "list.yaml"
+    data_list.write_text("\n".join(f"{k}: {v}" for k, v in FULL.items()), encoding="utf-8")
+    result = runner.invoke(app, ["feed", "--fhir", str(bundle), "--data-list", str(data_list), "--config", config])
+    assert result.exit_code == 0 and "person" in result.output, result.output
+    patient = identity_of(dataset.patients[0])
+    oppose = ["oppose", "--family", patient["family"], "--given", patient["given"], "--birthdate", patient["birthdate"]]
+    wrong = runner.invoke(app, [*oppose, "--ins", "299999999999999", "--config", config])
+    assert wrong.exit_code != 0 and "INS" in wrong.output
+    result = runner.invoke(app, [*oppose, "--config", config])
+    assert result.exit_code == 0 and "Objection registered" in result.output, result.output
+    result = runner.invoke(app, ["feed", "--fhir", str(bundle), "--data-list", str(data_list), "--config", config])
+    assert "objected: 1" in result.output
