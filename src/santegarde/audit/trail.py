@@ -65,6 +65,10 @@ class AuditTrail:
         self._clock = clock
         self._every = checkpoint_every
 
+    def now(self) -> datetime:
+        """The trail's own clock (the time written on its entries)."""
+        return self._clock()
+
     def _lock_head(self, conn: Connection) -> tuple[int, str]:
         row = conn.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1).with_for_update()).first()
         if row is None:

@@ -76,7 +76,7 @@ def run(
     """Archive and end what is due, then trace every operation and the run itself."""
     report = engine.run(org.engine, org.keyring, org.referential, org.config.choices, now, batch, progress)
     audit_events(org, report.events, by)
-    purge_traces(org, now, by)
+    purge_traces(org, by)
     org.audit.append(
         _event(
             org,
@@ -114,10 +114,14 @@ def trace_retention(org: Organisation) -> Duration:
     return chosen
 
 
-def purge_traces(org: Organisation, now: datetime, by: str = ACTOR) -> int:
-    """Purge audit entries past the trace retention; the rest stays verifiable (a sealed anchor)."""
+def purge_traces(org: Organisation, by: str = ACTOR) -> int:
+    """Purge audit entries past the trace retention; the rest stays verifiable (a sealed anchor).
+
+    Counted from the trail's own clock, never from a simulated date: planning a run ahead of time
+    (``retention run --at``) must not destroy traces that are still due to be kept.
+    """
     keep = trace_retention(org)
-    cutoff = now - timedelta(days=keep.total_days())
+    cutoff = org.audit.now() - timedelta(days=keep.total_days())
     purged = org.audit.purge(cutoff)
     if purged:
         org.audit.append(_event(org, "audit.purge", "AuditTrail", cutoff.date().isoformat(), "COM-LOG-3", by))
