@@ -26,6 +26,7 @@ from santegarde.cli import (
     trace,
     users,
     warehouse_core,
+    warehouse_export,
 )
 
 app = typer.Typer(
@@ -54,6 +55,8 @@ app.add_typer(governance_docs.notice_app, name="notice")
 app.add_typer(records.record_app, name="record")
 app.add_typer(records.archive_app, name="archive")
 app.add_typer(rights.app, name="rights")
+warehouse_core.app.add_typer(warehouse_export.app, name="export")
+warehouse_core.app.command("indicator")(warehouse_export.indicator)
 app.add_typer(warehouse_core.app, name="warehouse")
 app.command()(session.login)
 app.command()(session.logout)

@@ -1,0 +1,187 @@
+"""santegarde warehouse export request|check|review|release|reject|training and warehouse indicator.
+
+Every export goes through the gate (EDS-SEC-EXP-1..5): the logged-in user requests it, the gate checks it
+against the source DuckDB database given with ``--database``, and an empowered manager (profile
+``export_reviewer``) other than the requester releases it, or a trained one reviews it when quarantined.
+The gate's state and outbox live in ``warehouse/exports`` next to the configuration file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import duckdb
+import typer
+from rich.table import Table
+
+from santegarde.cli.common import console, friendly_errors
+from santegarde.cli.organisation import ConfigOption
+from santegarde.cli.session import logged_in
+from santegarde.config import CONFIG_NAME
+from santegarde.identity import sessions
+from santegarde.warehouse.gate import ExportRequest, Gate, GateError, GrantReviewers, IndicatorSpec, StoredRequest
+
+app = typer.Typer(help="Exports through the anonymity gate: request, check, review, release, reject.",
+                  no_args_is_help=True)
+
+Database = Annotated[Path, typer.Option("--database", help="The DuckDB database the source query runs on")]
+RequestId = Annotated[int, typer.Argument(help="The export request number")]
+Source = Annotated[str, typer.Option("--source", help="The SELECT query producing the rows")]
+Recipient = Annotated[str, typer.Option("--recipient", help="Who receives the export")]
+Purpose = Annotated[str, typer.Option("--purpose", help="The purpose (e.g. activity_indicators)")]
+Project = Annotated[str, typer.Option("--project", help="The project or activity the export serves")]
+Format = Annotated[str, typer.Option("--format", help="parquet or csv")]
+
+
+@contextmanager
+def _gate(config: Path) -> Iterator[tuple[Gate, str]]:
+    """The gate of the organisation and the logged-in user's login."""
+    with logged_in(config) as s:
+        login = sessions.state(s.identity, s.token).login
+        directory = config.resolve().parent / "warehouse" / "exports"
+        yield Gate(directory, s.org.audit, GrantReviewers(s.identity)), login
+
+
+@contextmanager
+def _source(database: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    if not database.exists():
+        raise GateError(f"{database} does not exist; give the DuckDB database the source query runs on.")
+    conn = duckdb.connect(str(database), read_only=True)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def _print(stored: StoredRequest) -> None:
+    table = Table("Criterion", "Value", "Threshold", "Met", "Detail", title=f"Export {stored.id}: {stored.status}")
+    for c in stored.criteria:
+        value = "—" if c.value is None else f"{c.value:g}"
+        threshold = "—" if c.threshold is None else f"{c.comparison} {c.threshold:g}"
+        table.add_row(c.name, value, threshold, "yes" if c.passed else "NO", c.detail)
+    console.print(table)
+    if stored.proposal:
+        if stored.proposal.get("found"):
+            console.print(f"Generalisation proposed: {stored.proposal['levels']}; SQL:\n{stored.proposal['sql']}")
+        else:
+            console.print(f"No generalisation found: {stored.proposal.get('reason')}")
+
+
+@app.command("request")
+@friendly_errors
+def request(
+    source: Source,
+    recipient: Recipient,
+    purpose: Purpose,
+    project: Project,
+    qi: Annotated[list[str], typer.Option("--qi", help="A quasi-identifier column (repeat)")],
+    sensitive: Annotated[list[str] | None, typer.Option("--sensitive", help="A sensitive column (repeat)")] = None,
+    fmt: Format = "parquet",
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Request a row-level export (it leaves nothing until checked and validated)."""
+    with _gate(config) as (gate, login):
+        rid = gate.submit(ExportRequest(source, recipient, purpose, project, login, tuple(qi),
+                                        tuple(sensitive or ()), fmt))
+    console.print(f"Export request {rid} recorded; run santegarde warehouse export check {rid} --database ….")
+
+
+@app.command("check")
+@friendly_errors
+def check(request_id: RequestId, database: Database, config: ConfigOption = Path(CONFIG_NAME)) -> None:
+    """Measure the export; a failure quarantines it and raises an alert."""
+    with _gate(config) as (gate, _), _source(database) as conn:
+        _print(gate.check(request_id, conn))
+
+
+@app.command("release")
+@friendly_errors
+def release(request_id: RequestId, database: Database, config: ConfigOption = Path(CONFIG_NAME)) -> None:
+    """Validate a passing export as an empowered manager (not the requester): it is written to the outbox."""
+    with _gate(config) as (gate, login), _source(database) as conn:
+        done = gate.validate(request_id, login, conn)
+    console.print(f"Released: {done.data} ({done.rows} rows), report {done.report_html}.")
+
+
+@app.command("review")
+@friendly_errors
+def review(
+    request_id: RequestId,
+    decision: Annotated[str, typer.Option("--decision", help="release or reject")],
+    risk_study: Annotated[Path, typer.Option("--risk-study", help="File of the written risk study (or reason)")],
+    database: Annotated[Path | None, typer.Option("--database", help="The source DuckDB database")] = None,
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Review a quarantined export as a trained, empowered manager: release with a risk study, or reject."""
+    text = risk_study.read_text(encoding="utf-8")
+    with _gate(config) as (gate, login):
+        if database is None:
+            done = gate.review_quarantined(request_id, login, decision, text)
+        else:
+            with _source(database) as conn:
+                done = gate.review_quarantined(request_id, login, decision, text, conn)
+    console.print(f"Released: {done.data}." if done else f"Export {request_id} rejected.")
+
+
+@app.command("reject")
+@friendly_errors
+def reject(
+    request_id: RequestId,
+    reason: Annotated[str, typer.Option("--reason", help="Why it is rejected")],
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Reject an export as an empowered manager; nothing leaves."""
+    with _gate(config) as (gate, login):
+        gate.reject(request_id, login, reason)
+    console.print(f"Export {request_id} rejected.")
+
+
+@app.command("training")
+@friendly_errors
+def training(
+    login: Annotated[str, typer.Argument(help="The trained manager's login")],
+    trained_on: Annotated[str, typer.Option("--on", help="Date of the training, YYYY-MM-DD")],
+    subject: Annotated[str, typer.Option("--subject", help="What the training covered")],
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Record a manager's export-review training (valid three years)."""
+    with _gate(config) as (gate, by):
+        gate.record_training(login, date.fromisoformat(trained_on), subject, by=by)
+    console.print(f"Training of {login} recorded.")
+
+
+def _filters(values: list[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    result = []
+    for item in values:
+        name, sep, wanted = item.partition("=")
+        if not sep or not name.strip():
+            raise GateError(f"The filter '{item}' is not column=value[,value…]; write it that way.")
+        result.append((name.strip(), tuple(v.strip() for v in wanted.split(","))))
+    return tuple(result)
+
+
+@friendly_errors
+def indicator(
+    source: Source,
+    recipient: Recipient,
+    purpose: Purpose,
+    project: Project,
+    dimension: Annotated[list[str], typer.Option("--dimension", help="A column to count by (repeat)")],
+    filters: Annotated[list[str] | None, typer.Option("--filter", help="column=value[,value] (repeat)")] = None,
+    person: Annotated[str | None, typer.Option("--person", help="Column identifying persons (distinct count)")] = None,
+    fmt: Format = "csv",
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Request an indicator export (counts with small-cell suppression), checked by the same gate."""
+    spec = IndicatorSpec(tuple(dimension), _filters(filters or []), (), person)
+    with _gate(config) as (gate, login):
+        rid = gate.submit(ExportRequest(source, recipient, purpose, project, login, format=fmt, kind="indicator",
+                                        indicator=spec))
+    console.print(f"Indicator export request {rid} recorded; run santegarde warehouse export check {rid} --database ….")
+
+
+app.command("indicator")(indicator)

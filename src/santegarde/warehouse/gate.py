@@ -1,0 +1,861 @@
+"""The export gate (EDS-6, EDS-SEC-EXP-1..5, EDS-SEC-DAY-1): nothing leaves the warehouse or a workspace otherwise.
+
+An export request declares its source (a SQL query over any DuckDB connection: the warehouse or a workspace),
+its quasi-identifiers and sensitive attributes, recipient, purpose, project, requester and format, and whether
+it is row-level or an indicator. ``check`` measures it (k, l, t in SQL; singling-out, linkability and inference
+risks with anonymeter on a control split for row-level exports; filters and smallest shown cell for indicators,
+after their suppression). A pass waits for a manager's validation; a failure raises an alert, goes to quarantine
+with a generalisation proposal, and waits for a trained, empowered manager who releases it only with a written
+risk study, or rejects it. ``_release`` is the only function writing data: into ``outbox/export-<id>/``, moved
+there in one rename with its HTML and JSON report, after checking that the data is still the data checked.
+The state (requests, alerts, trainings, decisions) is a small SQLite file; every step is traced by reference.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import sqlite3
+import uuid
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from santegarde.atomic import write_atomic, write_new_bytes
+from santegarde.audit.trail import AuditEvent, AuditTrail
+from santegarde.errors import SantegardeError
+from santegarde.governance.documents import render_html
+from santegarde.identity import accounts, grants
+from santegarde.identity.context import IdentityContext
+from santegarde.warehouse.anonymity import (
+    TOTAL,
+    AnonymityError,
+    Generaliser,
+    Indicator,
+    IndicatorRefused,
+    Query,
+    Thresholds,
+    indicator,
+    measure,
+    propose,
+)
+
+Clock = Callable[[], datetime]
+RiskAssessor = Callable[[pa.Table, "ExportRequest", "GateThresholds"], list[tuple[Any, str]]]
+PROFILE = "export_reviewer"
+REFERENTIAL = "eds-2021-118"
+SECTION = "10.2"
+STATE_FILE = "gate.sqlite"
+OUTBOX = "outbox"
+FORMATS = ("parquet", "csv")
+KINDS = ("row", "indicator")
+MIN_RISK_STUDY = 200
+TRAINING_VALIDITY = timedelta(days=3 * 365 + 1)
+DECISIONS = ("release", "reject")
+
+REQUESTED = "requested"
+AWAITING = "awaiting_validation"
+QUARANTINED = "quarantined"
+RELEASED = "released"
+REJECTED = "rejected"
+
+JUSTIFICATIONS = {
+    "k": "k=10 mirrors the small-cell threshold of French health statistics (cells under 10 persons are not "
+    "published): every released row shares its quasi-identifiers with at least 9 other persons.",
+    "l_distinct": "l=2 (distinct) means no group of look-alike persons all share the same sensitive value, so "
+    "knowing someone is in the export never reveals that value for certain.",
+    "l_entropy": "Entropy l is not enforced by default; distinct l already prevents the homogeneity attack.",
+    "t": "t=0.2 bounds how far the sensitive values of any group may drift from the whole export "
+    "(earth mover's distance), the value commonly used since the t-closeness paper.",
+    "max_singling_out": "A singling-out risk of at most 0.1 means the export isolates a person in at most one "
+    "attack in ten beyond what an attacker achieves on persons who are not in it (G29 opinion 05/2014).",
+    "max_linkability": "A linkability risk of at most 0.1: at most one attack in ten beyond chance links two "
+    "parts of the same person's record through the export.",
+    "max_inference": "An inference risk of at most 0.1: at most one attack in ten beyond chance deduces a "
+    "sensitive value of a person from the export.",
+    "min_cell": "Indicators show no cell between 1 and 9 persons (the same small-cell threshold), margins and "
+    "complementary cells included, so that no suppressed cell can be recovered by subtraction.",
+    "max_suppression": "A generalisation proposal may drop at most 5% of the rows (small classes) to reach "
+    "the thresholds, so that the export keeps its meaning.",
+}
+
+
+class GateError(SantegardeError):
+    """An export request, check, review or release is refused or cannot be done; the message says why."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# ---- configuration and values ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GateThresholds:
+    """The gate's thresholds (configuration); ``None`` disables an optional criterion. See ``JUSTIFICATIONS``."""
+
+    k: int = 10
+    l_distinct: int | None = 2
+    l_entropy: float | None = None
+    t: float | None = 0.2
+    max_singling_out: float = 0.1
+    max_linkability: float = 0.1
+    max_inference: float = 0.1
+    min_cell: int = 10
+    max_suppression: float = 0.05
+    n_attacks: int = 200
+    control_share: float = 0.3
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        """Refuse thresholds that mean nothing."""
+        self.anonymity()
+        for name in ("max_singling_out", "max_linkability", "max_inference", "control_share"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise GateError(f"The threshold {name} must lie between 0 and 1; set it in that range.")
+        if self.min_cell < 1 or self.n_attacks < 1:
+            raise GateError("The minimum cell size and the number of attacks must be at least 1; raise them.")
+
+    def anonymity(self) -> Thresholds:
+        """The metrics' thresholds."""
+        try:
+            return Thresholds(
+                k=self.k, l_distinct=self.l_distinct, l_entropy=self.l_entropy, t=self.t,
+                max_suppression=self.max_suppression,
+            )
+        except AnonymityError as error:
+            raise GateError(str(error)) from error
+
+
+@dataclass(frozen=True)
+class IndicatorSpec:
+    """What an indicator export counts: dimensions, filters (column → values), aggregates, person column."""
+
+    dimensions: tuple[str, ...]
+    filters: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    aggregates: tuple[tuple[str, str, str], ...] = ()  # (output, sum|mean, column)
+    person: str | None = None
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """An export as declared by its requester."""
+
+    source: str
+    recipient: str
+    purpose: str
+    project: str
+    requested_by: str
+    quasi_identifiers: tuple[str, ...] = ()
+    sensitive: tuple[str, ...] = ()
+    format: str = "parquet"
+    kind: str = "row"
+    indicator: IndicatorSpec | None = None
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One criterion of the check: its measured value, its threshold and whether it is met."""
+
+    name: str
+    value: float | None
+    threshold: float | None
+    comparison: str  # ">=" or "<="
+    passed: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class StoredRequest:
+    """A request as the gate keeps it."""
+
+    id: int
+    request: ExportRequest
+    status: str
+    created_at: str
+    criteria: tuple[Criterion, ...]
+    proposal: dict[str, Any] | None
+    digest: str | None
+    rows: int | None
+
+
+@dataclass(frozen=True)
+class Alert:
+    """An alert raised by a failed check."""
+
+    id: int
+    request_id: int
+    raised_at: str
+    failed: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Release:
+    """What a release wrote into the outbox."""
+
+    request_id: int
+    directory: Path
+    data: Path
+    report_html: Path
+    report_json: Path
+    rows: int
+
+
+class Reviewers(Protocol):
+    """Who may review exports: the holders of the export reviewer profile."""
+
+    def empowered(self, login: str) -> bool:
+        """Tell whether ``login`` currently holds the export reviewer profile."""
+        ...
+
+
+@dataclass(frozen=True)
+class GrantReviewers:
+    """Reviewers from the identity database: an active account holding an active ``export_reviewer`` grant."""
+
+    identity: IdentityContext
+    profile: str = PROFILE
+
+    def empowered(self, login: str) -> bool:
+        """Tell whether ``login`` is active and holds the profile now."""
+        now = self.identity.now()
+        with self.identity.engine.connect() as conn:
+            row = accounts.find(conn, login)
+            if row is None or row.status != "active":
+                return False
+            return any(g.profile == self.profile for g in grants.active_for_user(conn, row.id, now))
+
+
+# ---- state ----------------------------------------------------------------------------------------------------
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL,
+    checked_at TEXT, criteria TEXT, proposal TEXT, digest TEXT, rows INTEGER);
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, request_id INTEGER NOT NULL, raised_at TEXT NOT NULL, failed TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS trainings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, login TEXT NOT NULL, trained_on TEXT NOT NULL, subject TEXT NOT NULL,
+    recorded_by TEXT NOT NULL, recorded_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS decisions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, request_id INTEGER NOT NULL, manager TEXT NOT NULL, decision TEXT NOT NULL,
+    decided_at TEXT NOT NULL, risk_study TEXT);
+"""
+
+
+def _request_json(request: ExportRequest) -> str:
+    return json.dumps(asdict(request), ensure_ascii=False, default=str)
+
+
+def _request_from(body: str) -> ExportRequest:
+    data = json.loads(body)
+    spec = data.pop("indicator")
+    if spec is not None:
+        spec = IndicatorSpec(
+            dimensions=tuple(spec["dimensions"]),
+            filters=tuple((name, tuple(values)) for name, values in spec["filters"]),
+            aggregates=tuple((o, f, c) for o, f, c in spec["aggregates"]),
+            person=spec["person"],
+        )
+    data["quasi_identifiers"] = tuple(data["quasi_identifiers"])
+    data["sensitive"] = tuple(data["sensitive"])
+    return ExportRequest(**data, indicator=spec)
+
+
+def _stored(row: sqlite3.Row) -> StoredRequest:
+    criteria = tuple(Criterion(**c) for c in json.loads(row["criteria"] or "[]"))
+    return StoredRequest(
+        id=int(row["id"]),
+        request=_request_from(row["body"]),
+        status=str(row["status"]),
+        created_at=str(row["created_at"]),
+        criteria=criteria,
+        proposal=json.loads(row["proposal"]) if row["proposal"] else None,
+        digest=row["digest"],
+        rows=row["rows"],
+    )
+
+
+# ---- measuring ------------------------------------------------------------------------------------------------
+
+
+def _source_sql(sql: str) -> str:
+    text = sql.strip().rstrip(";").strip()
+    if not text:
+        raise GateError("The export source is empty; give the SELECT query producing the rows to export.")
+    return text
+
+
+def _ordered_table(conn: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
+    """The rows of the source in a canonical order (so that their digest does not depend on the engine's order)."""
+    try:
+        return conn.execute(f"SELECT * FROM ({_source_sql(sql)}) AS __src ORDER BY ALL").fetch_arrow_table()  # noqa: S608
+    except duckdb.Error as error:
+        raise GateError(f"The export source cannot be run ({type(error).__name__}); correct the query.") from error
+
+
+def _digest(table: pa.Table) -> str:
+    """SHA-256 of the table's Arrow IPC stream: what was checked is what is released."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
+
+
+def _criterion(name: str, value: float | None, threshold: float | None, comparison: str, detail: str) -> Criterion:
+    if threshold is None:
+        return Criterion(name, value, None, comparison, True, f"Not enforced. {detail}".strip())
+    if value is None:
+        return Criterion(name, None, threshold, comparison, True, f"Not applicable. {detail}".strip())
+    passed = value >= threshold if comparison == ">=" else value <= threshold
+    return Criterion(name, value, threshold, comparison, passed, detail)
+
+
+def _metric_criteria(
+    conn: duckdb.DuckDBPyConnection, request: ExportRequest, limits: GateThresholds
+) -> list[Criterion]:
+    if not request.quasi_identifiers:
+        raise GateError("A row-level export must declare its quasi-identifiers; list the columns that could identify.")
+    try:
+        report = measure(
+            conn, Query(_source_sql(request.source)), request.quasi_identifiers, request.sensitive, k_threshold=limits.k
+        )
+    except AnonymityError as error:
+        raise GateError(str(error)) from error
+    no_sensitive = "" if request.sensitive else "No sensitive attribute was declared."
+    return [
+        _criterion("k", report.k, limits.k, ">=",
+                   f"{report.records_under_k} of {report.rows} rows are in classes under k; smallest classes "
+                   f"{list(report.smallest_classes)}."),
+        _criterion("l_distinct", report.l_distinct, limits.l_distinct, ">=", no_sensitive),
+        _criterion("l_entropy", report.l_entropy, limits.l_entropy, ">=", no_sensitive),
+        _criterion("t_closeness", report.t_closeness, limits.t, "<=", no_sensitive),
+    ]
+
+
+def _risk_criteria(
+    table: pa.Table, request: ExportRequest, limits: GateThresholds, assessor: RiskAssessor
+) -> list[Criterion]:
+    """The three G29 criteria measured with anonymeter: the export's rows split into targets and a control set."""
+    names = ("singling_out", "linkability", "inference")
+    maxima = (limits.max_singling_out, limits.max_linkability, limits.max_inference)
+    state = np.random.get_state()  # anonymeter samples targets with numpy's global generator: reproducible reports
+    np.random.seed(limits.seed)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            measured = assessor(table, request, limits)
+    except AnonymityError as error:
+        why = f"Not measurable: {error} A written re-identification risk study is needed."
+        return [Criterion(n, None, m, "<=", False, why) for n, m in zip(names, maxima, strict=True)]
+    finally:
+        np.random.set_state(state)
+    criteria = []
+    for name, maximum, (risk, note) in zip(names, maxima, measured, strict=True):
+        if risk is None:
+            criteria.append(Criterion(name, 0.0, maximum, "<=", True, note))
+            continue
+        detail = (f"{risk.n_attacks} attacks, {risk.confidence_level:.0%} interval "
+                  f"[{risk.ci_low:.3f}, {risk.ci_high:.3f}], attack rate {risk.attack_rate:.3f}, "
+                  f"control rate {risk.control_rate if risk.control_rate is not None else 'n/a'}.")
+        criteria.append(_criterion(name, round(risk.value, 6), maximum, "<=", detail))
+    return criteria
+
+
+def measure_risks(table: pa.Table, request: ExportRequest, limits: GateThresholds) -> list[tuple[Any, str]]:
+    """Singling-out, linkability and worst inference risks with anonymeter (``None`` and a note: cannot succeed).
+
+    The rows are shuffled with the configured seed; ``control_share`` of them are held out as the control set.
+    """
+    from santegarde.warehouse.anonymity import risks
+
+    frame = table.to_pandas().sample(frac=1.0, random_state=limits.seed).reset_index(drop=True)
+    holdout = int(len(frame) * limits.control_share)
+    if holdout < 1 or len(frame) - holdout < 1:
+        raise AnonymityError("The export has too few rows to hold out a control sample.")
+    control, targets = frame.iloc[:holdout].reset_index(drop=True), frame.iloc[holdout:].reset_index(drop=True)
+    if len(targets.columns) < 2:
+        raise AnonymityError("The risk attacks need at least two exported columns.")
+    attacks = min(limits.n_attacks, len(targets))
+    twins = int(targets.groupby(list(targets.columns), dropna=False).size().min())
+    if twins >= 2:
+        singling: tuple[Any, str] = (None, "Every exported row has an identical twin: no predicate singles out one "
+                                           "row, so the singling-out attack cannot succeed.")
+    else:
+        singling = (risks.singling_out_risk(targets, targets, control, attacks, 3, 0.95, limits.seed), "")
+    columns = [str(c) for c in targets.columns]
+    halves = (columns[: len(columns) // 2], columns[len(columns) // 2 :])
+    linkability = risks.linkability_risk(targets, targets, control, halves, attacks, 0.95)
+    secrets = list(request.sensitive) or columns
+    inferences = [risks.inference_risk(targets, targets, control, s, attacks, 0.95) for s in secrets]
+    worst = max(inferences, key=lambda r: r.value)
+    return [singling, (linkability, ""), (worst, "")]
+
+
+def _indicator(conn: duckdb.DuckDBPyConnection, request: ExportRequest, limits: GateThresholds) -> Indicator:
+    spec = request.indicator
+    if spec is None:
+        raise GateError("An indicator export must declare its dimensions; give the indicator specification.")
+    return indicator(
+        conn, Query(_source_sql(request.source)), spec.dimensions,
+        filters={name: list(values) for name, values in spec.filters},
+        aggregates={out: (fn, col) for out, fn, col in spec.aggregates},
+        threshold=limits.min_cell, person=spec.person,
+    )
+
+
+def _indicator_table(result: Indicator) -> pa.Table:
+    """The indicator as a table: one row per cell or margin, suppressed counts and aggregates empty."""
+    columns: dict[str, list[Any]] = {d: [] for d in result.dimensions}
+    names = [name for name, _ in result.cells[0].aggregates] if result.cells else []
+    columns.update({"count": [], **{n: [] for n in names}, "suppressed": []})
+    for cell in result.cells:
+        for dim, value in zip(result.dimensions, cell.key, strict=True):
+            columns[dim].append("TOTAL" if value is TOTAL else None if value is None else str(value))
+        columns["count"].append(cell.count)
+        for name, value in cell.aggregates:
+            columns[name].append(value)
+        columns["suppressed"].append(cell.suppressed)
+    types = {d: pa.string() for d in result.dimensions} | {"count": pa.int64(), "suppressed": pa.bool_()}
+    types.update({n: pa.float64() for n in names})
+    return pa.table({name: pa.array(values, type=types[name]) for name, values in columns.items()})
+
+
+def _indicator_criteria(result: Indicator, spec: IndicatorSpec, limits: GateThresholds) -> list[Criterion]:
+    shown = [c.count for c in result.cells if not c.suppressed and c.count]
+    smallest = min(shown) if shown else None
+    return [
+        Criterion("filters", len(spec.filters), limits.min_cell, ">=", True,
+                  f"Every combination of the {len(spec.filters)} filters, and every difference one filter makes, "
+                  f"selects nobody or at least {limits.min_cell} persons."),
+        _criterion("min_cell", smallest, limits.min_cell, ">=",
+                   f"{len(result.suppressed)} of {len(result.cells)} cells and margins suppressed "
+                   "(small cells and their complements)."),
+    ]
+
+
+def _proposal(
+    conn: duckdb.DuckDBPyConnection, request: ExportRequest, limits: GateThresholds,
+    hierarchies: Mapping[str, Generaliser | Mapping[str, str]] | None,
+) -> dict[str, Any]:
+    """A generalisation reaching the thresholds, or why none was found."""
+    try:
+        found = propose(conn, Query(_source_sql(request.source)), request.quasi_identifiers, request.sensitive,
+                        limits.anonymity(), hierarchies)
+    except AnonymityError as error:
+        return {"found": False, "reason": str(error)}
+    return {
+        "found": True,
+        "levels": dict(found.levels),
+        "sql": found.sql,
+        "k": found.report.k,
+        "l_distinct": found.report.l_distinct,
+        "t_closeness": found.report.t_closeness,
+        "loss": asdict(found.loss),
+        "advice": "Submit a new request with this SQL as its source; it meets k, l and t after suppression.",
+    }
+
+
+# ---- writing (release only) -----------------------------------------------------------------------------------
+
+
+def _data_bytes(table: pa.Table, fmt: str) -> bytes:
+    sink = io.BytesIO()
+    if fmt == "parquet":
+        pq.write_table(table, sink)
+    else:
+        pacsv.write_csv(table, sink)
+    return sink.getvalue()
+
+
+# ---- the gate -------------------------------------------------------------------------------------------------
+
+
+class Gate:
+    """The export gate over a directory holding its state and its outbox."""
+
+    def __init__(
+        self,
+        directory: Path,
+        trail: AuditTrail,
+        reviewers: Reviewers,
+        *,
+        thresholds: GateThresholds | None = None,
+        clock: Clock = utc_now,
+        risk_assessor: RiskAssessor | None = None,
+    ) -> None:
+        self.directory = Path(directory)
+        self.outbox = self.directory / OUTBOX
+        self.trail = trail
+        self.reviewers = reviewers
+        self.thresholds = thresholds or GateThresholds()
+        self._clock = clock
+        self._assessor = risk_assessor or measure_risks
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with self._db() as db:
+            db.executescript(SCHEMA)
+
+    # -- state and tracing ------------------------------------------------------------------------------------
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.directory / STATE_FILE)
+        db.row_factory = sqlite3.Row
+        try:
+            with db:
+                yield db
+        finally:
+            db.close()
+
+    def _now(self) -> str:
+        return self._clock().isoformat()
+
+    def _trace(self, actor: str, operation: str, request_id: int | str, outcome: str, rule: str,
+               purpose: str = "", profile: str = "") -> None:
+        self.trail.append(
+            AuditEvent(
+                actor=actor, profile=profile, operation=operation, resource_type="export",
+                resource_id=str(request_id), purpose=purpose, allowed=outcome == "success", rule=rule,
+                section=SECTION, outcome=outcome, referential=REFERENTIAL,
+            )
+        )
+
+    def _refuse(self, actor: str, operation: str, stored: StoredRequest, rule: str, message: str) -> None:
+        self._trace(actor, operation, stored.id, "denied", rule, stored.request.purpose, PROFILE)
+        raise GateError(message)
+
+    def get(self, request_id: int) -> StoredRequest:
+        """The request ``request_id``."""
+        with self._db() as db:
+            row = db.execute("SELECT * FROM requests WHERE id = ?", (request_id,)).fetchone()
+        if row is None:
+            raise GateError(f"There is no export request {request_id}; list the requests to find its number.")
+        return _stored(row)
+
+    def requests(self, status: str | None = None) -> list[StoredRequest]:
+        """All requests, or those in ``status``."""
+        with self._db() as db:
+            rows = db.execute("SELECT * FROM requests ORDER BY id").fetchall()
+        found = [_stored(r) for r in rows]
+        return [r for r in found if status is None or r.status == status]
+
+    def alerts(self) -> list[Alert]:
+        """The alerts raised by failed checks."""
+        with self._db() as db:
+            rows = db.execute("SELECT * FROM alerts ORDER BY id").fetchall()
+        return [Alert(int(r["id"]), int(r["request_id"]), str(r["raised_at"]), tuple(json.loads(r["failed"])))
+                for r in rows]
+
+    def decisions(self, request_id: int) -> list[dict[str, Any]]:
+        """The managers' decisions on a request."""
+        with self._db() as db:
+            rows = db.execute("SELECT * FROM decisions WHERE request_id = ? ORDER BY id", (request_id,)).fetchall()
+        return [dict(r) for r in rows]
+
+    def _set(self, request_id: int, **values: Any) -> None:
+        columns = ", ".join(f"{name} = ?" for name in values)
+        with self._db() as db:
+            db.execute(f"UPDATE requests SET {columns} WHERE id = ?", (*values.values(), request_id))  # noqa: S608
+
+    # -- training ---------------------------------------------------------------------------------------------
+    def record_training(self, login: str, trained_on: date, subject: str, *, by: str = "") -> None:
+        """Record that ``login`` was trained on ``trained_on`` (export review, anonymisation, medical secrecy)."""
+        if not login.strip() or not subject.strip():
+            raise GateError("A training record needs the trained login and the subject; give both.")
+        if trained_on > self._clock().date():
+            raise GateError("A training cannot be recorded in the future; give the date it took place.")
+        with self._db() as db:
+            db.execute(
+                "INSERT INTO trainings (login, trained_on, subject, recorded_by, recorded_at) VALUES (?, ?, ?, ?, ?)",
+                (login.strip().lower(), trained_on.isoformat(), subject.strip(), by or login, self._now()),
+            )
+        self._trace(by or login, "export.training", login.strip().lower(), "success", "EDS-SEC-EXP-3")
+
+    def trained(self, login: str) -> bool:
+        """Tell whether ``login`` has a training recorded in the last three years."""
+        since = (self._clock() - TRAINING_VALIDITY).date().isoformat()
+        with self._db() as db:
+            row = db.execute("SELECT COUNT(*) FROM trainings WHERE login = ? AND trained_on >= ?",
+                             (login.strip().lower(), since)).fetchone()
+        return bool(row[0])
+
+    # -- request and check ------------------------------------------------------------------------------------
+    def submit(self, request: ExportRequest) -> int:
+        """Record an export request; it leaves nothing until checked and validated."""
+        _validate_request(request)
+        with self._db() as db:
+            cursor = db.execute("INSERT INTO requests (body, status, created_at) VALUES (?, ?, ?)",
+                                (_request_json(request), REQUESTED, self._now()))
+            request_id = int(cursor.lastrowid or 0)
+        rule = "EDS-SEC-EXP-5" if request.kind == "indicator" else "EDS-SEC-EXP-1"
+        self._trace(request.requested_by, "export.request", request_id, "success", rule, request.purpose)
+        return request_id
+
+    def check(
+        self,
+        request_id: int,
+        conn: duckdb.DuckDBPyConnection,
+        *,
+        hierarchies: Mapping[str, Generaliser | Mapping[str, str]] | None = None,
+    ) -> StoredRequest:
+        """Measure the export; pass → awaiting validation, fail → quarantine, alert and generalisation proposal."""
+        stored = self.get(request_id)
+        if stored.status != REQUESTED:
+            raise GateError(f"Export {request_id} is {stored.status}; only a new request is checked (submit again).")
+        request, limits = stored.request, self.thresholds
+        proposal: dict[str, Any] | None = None
+        if request.kind == "indicator":
+            criteria, table = self._check_indicator(conn, request)
+        else:
+            table = _ordered_table(conn, request.source)
+            if table.num_rows == 0:
+                raise GateError("The export source has no rows; there is nothing to export.")
+            criteria = _metric_criteria(conn, request, limits) + _risk_criteria(
+                table, request, limits, self._assessor
+            )
+        failed = [c.name for c in criteria if not c.passed]
+        if failed and request.kind == "row":
+            proposal = _proposal(conn, request, limits, hierarchies)
+        status = QUARANTINED if failed else AWAITING
+        self._set(
+            request_id, status=status, checked_at=self._now(), criteria=json.dumps([asdict(c) for c in criteria]),
+            proposal=json.dumps(proposal, default=str) if proposal else None,
+            digest=None if table is None else _digest(table), rows=None if table is None else table.num_rows,
+        )
+        rule = "EDS-SEC-EXP-5" if request.kind == "indicator" else "EDS-SEC-EXP-3"
+        self._trace("gate", "export.check", request_id, "success", rule, request.purpose)
+        if failed:
+            self._alert(request_id, failed, request.purpose)
+        return self.get(request_id)
+
+    def _check_indicator(
+        self, conn: duckdb.DuckDBPyConnection, request: ExportRequest
+    ) -> tuple[list[Criterion], pa.Table | None]:
+        spec = request.indicator
+        assert spec is not None
+        try:
+            result = _indicator(conn, request, self.thresholds)
+        except IndicatorRefused as error:
+            return [Criterion("filters", len(spec.filters), self.thresholds.min_cell, ">=", False, str(error))], None
+        except AnonymityError as error:
+            raise GateError(str(error)) from error
+        return _indicator_criteria(result, spec, self.thresholds), _indicator_table(result)
+
+    def _alert(self, request_id: int, failed: Sequence[str], purpose: str) -> None:
+        with self._db() as db:
+            db.execute("INSERT INTO alerts (request_id, raised_at, failed) VALUES (?, ?, ?)",
+                       (request_id, self._now(), json.dumps(list(failed))))
+        self._trace("gate", "export.alert", request_id, "success", "EDS-SEC-EXP-3", purpose)
+
+    # -- review -----------------------------------------------------------------------------------------------
+    def _check_manager(self, manager: str, stored: StoredRequest, operation: str, *, trained: bool) -> None:
+        if manager.strip().lower() == stored.request.requested_by.strip().lower():
+            self._refuse(manager, operation, stored, "EDS-SEC-EXP-2",
+                         f"'{manager}' requested export {stored.id} and cannot validate it; another manager must.")
+        if not self.reviewers.empowered(manager):
+            self._refuse(manager, operation, stored, "EDS-SEC-EXP-2",
+                         f"'{manager}' does not hold the '{PROFILE}' profile; only an empowered manager reviews "
+                         "exports.")
+        if trained and not self.trained(manager):
+            self._refuse(manager, operation, stored, "EDS-SEC-EXP-3",
+                         f"'{manager}' has no export-review training recorded in the last three years; a quarantined "
+                         "export is reviewed by a trained manager (record the training first).")
+
+    def _decide(self, stored: StoredRequest, manager: str, decision: str, risk_study: str | None) -> None:
+        with self._db() as db:
+            db.execute(
+                "INSERT INTO decisions (request_id, manager, decision, decided_at, risk_study) VALUES (?, ?, ?, ?, ?)",
+                (stored.id, manager, decision, self._now(), risk_study),
+            )
+
+    def validate(self, request_id: int, manager: str, conn: duckdb.DuckDBPyConnection) -> Release:
+        """A manager's prior validation of a passing export, which releases it."""
+        stored = self.get(request_id)
+        if stored.status != AWAITING:
+            self._refuse(manager, "export.validate", stored, "EDS-SEC-EXP-2",
+                         f"Export {request_id} is {stored.status}, not awaiting validation; a quarantined export "
+                         "goes through review, a new one through check.")
+        self._check_manager(manager, stored, "export.validate", trained=False)
+        self._decide(stored, manager, "validate", None)
+        self._trace(manager, "export.validate", request_id, "success", "EDS-SEC-EXP-2", stored.request.purpose,
+                    PROFILE)
+        return self._release(stored, manager, conn, risk_study=None)
+
+    def review_quarantined(
+        self,
+        request_id: int,
+        manager: str,
+        decision: str,
+        risk_study_text: str,
+        conn: duckdb.DuckDBPyConnection | None = None,
+    ) -> Release | None:
+        """A trained, empowered manager's review of a quarantined export: release with a risk study, or reject."""
+        stored = self.get(request_id)
+        if decision not in DECISIONS:
+            raise GateError(f"The decision must be {' or '.join(DECISIONS)}; '{decision}' is not one.")
+        if stored.status != QUARANTINED:
+            self._refuse(manager, "export.review", stored, "EDS-SEC-EXP-3",
+                         f"Export {request_id} is {stored.status}, not quarantined; only a quarantined export is "
+                         "reviewed.")
+        self._check_manager(manager, stored, "export.review", trained=True)
+        if decision == "reject":
+            self._reject(stored, manager, risk_study_text)
+            return None
+        if len(risk_study_text.strip()) < MIN_RISK_STUDY:
+            self._refuse(manager, "export.review", stored, "EDS-SEC-EXP-1",
+                         f"A quarantined export is released only with a written re-identification risk study of at "
+                         f"least {MIN_RISK_STUDY} characters; write it and review again.")
+        if stored.digest is None:
+            self._refuse(manager, "export.review", stored, "EDS-SEC-EXP-4",
+                         "This indicator's filters isolate persons; it cannot be released, reject it and ask for "
+                         "wider filters.")
+        if conn is None:
+            raise GateError("Releasing needs the connection to the source; give the warehouse or workspace.")
+        self._decide(stored, manager, "release", risk_study_text.strip())
+        self._trace(manager, "export.validate", request_id, "success", "EDS-SEC-EXP-3", stored.request.purpose,
+                    PROFILE)
+        return self._release(stored, manager, conn, risk_study=risk_study_text.strip())
+
+    def reject(self, request_id: int, manager: str, reason: str) -> None:
+        """Reject an export awaiting validation or quarantined; nothing leaves."""
+        stored = self.get(request_id)
+        if stored.status not in (AWAITING, QUARANTINED, REQUESTED):
+            self._refuse(manager, "export.reject", stored, "EDS-SEC-EXP-2",
+                         f"Export {request_id} is already {stored.status}; it cannot be rejected.")
+        self._check_manager(manager, stored, "export.reject", trained=stored.status == QUARANTINED)
+        self._reject(stored, manager, reason)
+
+    def _reject(self, stored: StoredRequest, manager: str, reason: str) -> None:
+        if not reason.strip():
+            raise GateError("A rejection states its reason; write it.")
+        self._decide(stored, manager, "reject", reason.strip())
+        self._set(stored.id, status=REJECTED)
+        self._trace(manager, "export.reject", stored.id, "success", "EDS-SEC-EXP-3", stored.request.purpose, PROFILE)
+
+    # -- release: the only function writing data ---------------------------------------------------------------
+    def _release(
+        self, stored: StoredRequest, manager: str, conn: duckdb.DuckDBPyConnection, *, risk_study: str | None
+    ) -> Release:
+        request = stored.request
+        table = self._recompute(stored, conn)
+        if _digest(table) != stored.digest:
+            self._refuse(manager, "export.release", stored, "EDS-SEC-EXP-1",
+                         f"The data of export {stored.id} changed since it was checked; submit it again.")
+        final = self.outbox / f"export-{stored.id}"
+        if final.exists():
+            raise GateError(f"Export {stored.id} is already in the outbox; it is never overwritten.")
+        staging = self.outbox / f".staging-{stored.id}-{uuid.uuid4().hex}"
+        staging.mkdir(parents=True, mode=0o700)
+        name = f"export-{stored.id}.{request.format}"
+        try:
+            write_new_bytes(staging / name, _data_bytes(table, request.format))
+            self._set(stored.id, status=RELEASED)
+            report = self.report(stored.id, released_file=name, risk_study=risk_study, manager=manager)
+            write_atomic(staging / "report.json", json.dumps(report, ensure_ascii=False, indent=2, default=str) + "\n")
+            write_atomic(staging / "report.html", render_html("export_report.html.j2", title=report["title"],
+                                                              report=report))
+            os.rename(staging, final)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            self._set(stored.id, status=stored.status)
+            raise
+        self._trace(manager, "export.release", stored.id, "success", "EDS-SEC-EXP-1", request.purpose, PROFILE)
+        return Release(stored.id, final, final / name, final / "report.html", final / "report.json", table.num_rows)
+
+    def _recompute(self, stored: StoredRequest, conn: duckdb.DuckDBPyConnection) -> pa.Table:
+        if stored.request.kind == "indicator":
+            try:
+                return _indicator_table(_indicator(conn, stored.request, self.thresholds))
+            except AnonymityError as error:
+                raise GateError(f"The indicator can no longer be computed: {error}") from error
+        return _ordered_table(conn, stored.request.source)
+
+    # -- report -----------------------------------------------------------------------------------------------
+    def report(
+        self, request_id: int, *, released_file: str | None = None, risk_study: str | None = None,
+        manager: str | None = None,
+    ) -> dict[str, Any]:
+        """The report of a request: each criterion, its value, its threshold and the decision, with justifications."""
+        stored = self.get(request_id)
+        request = stored.request
+        limits = asdict(self.thresholds)
+        return {
+            "title": f"Export {stored.id} — anonymity check and decision",
+            "request": {"id": stored.id, **asdict(request), "created_at": stored.created_at},
+            "status": stored.status,
+            "decision": _decision_text(stored.status, manager),
+            "criteria": [asdict(c) for c in stored.criteria],
+            "thresholds": [
+                {"name": name, "value": limits.get(name), "justification": text}
+                for name, text in JUSTIFICATIONS.items()
+            ],
+            "proposal": stored.proposal,
+            "risk_study": risk_study,
+            "decisions": self.decisions(request_id),
+            "alerts": [asdict(a) for a in self.alerts() if a.request_id == request_id],
+            "rows": stored.rows,
+            "digest": stored.digest,
+            "file": released_file,
+            "referential": REFERENTIAL,
+            "requirements": ["EDS-6", "EDS-SEC-EXP-1", "EDS-SEC-EXP-2", "EDS-SEC-EXP-3", "EDS-SEC-EXP-4",
+                             "EDS-SEC-EXP-5", "EDS-SEC-DAY-1"],
+        }
+
+
+def _decision_text(status: str, manager: str | None) -> str:
+    texts = {
+        REQUESTED: "Not checked yet.",
+        AWAITING: "Every criterion is met; the export waits for a manager's validation.",
+        QUARANTINED: "At least one criterion is not met; the export is quarantined for a trained manager's review.",
+        RELEASED: f"Released after validation by {manager or 'a manager'}.",
+        REJECTED: "Rejected; nothing was released.",
+    }
+    return texts.get(status, status)
+
+
+def _validate_request(request: ExportRequest) -> None:
+    """Refuse requests that are incomplete."""
+    missing = [n for n in ("source", "recipient", "purpose", "project", "requested_by")
+               if not str(getattr(request, n)).strip()]
+    if missing:
+        raise GateError(f"The export request lacks {', '.join(missing)}; declare them.")
+    if request.format not in FORMATS:
+        raise GateError(f"The export format must be {' or '.join(FORMATS)}; '{request.format}' is not one.")
+    if request.kind not in KINDS:
+        raise GateError(f"An export is row-level ('row') or an indicator ('indicator'), not '{request.kind}'.")
+    if request.kind == "row" and not request.quasi_identifiers:
+        raise GateError("A row-level export must declare its quasi-identifiers; list the columns that could identify.")
+    if request.kind == "indicator" and (request.indicator is None or not request.indicator.dimensions):
+        raise GateError("An indicator export must declare its dimensions; give the indicator specification.")
+
+
+__all__ = [
+    "FORMATS",
+    "JUSTIFICATIONS",
+    "PROFILE",
+    "Alert",
+    "Criterion",
+    "ExportRequest",
+    "Gate",
+    "GateError",
+    "GateThresholds",
+    "GrantReviewers",
+    "IndicatorSpec",
+    "Release",
+    "Reviewers",
+    "StoredRequest",
+    "measure_risks",
+]

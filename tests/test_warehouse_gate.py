@@ -1,0 +1,423 @@
+"""The export gate (EDS-6, EDS-SEC-EXP-1..5, EDS-SEC-DAY-1): check, quarantine, review, release; nothing else."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+from santegarde.audit.trail import AuditTrail
+from santegarde.store.db import make_engine, migrate
+from santegarde.warehouse.anonymity import AgeBands
+from santegarde.warehouse.anonymity.risks import Risk
+from santegarde.warehouse.gate import (
+    JUSTIFICATIONS,
+    ExportRequest,
+    Gate,
+    GateError,
+    GateThresholds,
+    GrantReviewers,
+    IndicatorSpec,
+)
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+STUDY = (
+    "Risk study: the recipient is the regional health observatory under a data-sharing agreement forbidding any "
+    "linkage; the export holds no direct identifier, ages are exact but the area is a department; the residual "
+    "risk of re-identification is judged acceptable for this one-off statistical use."
+)
+FAST = GateThresholds(n_attacks=30, max_singling_out=0.5, max_linkability=0.5, max_inference=0.5)
+GOOD = "SELECT age_band, sex, diagnosis FROM stays"
+BAD = "SELECT age, department, diagnosis FROM stays"
+
+
+class Reviewers:
+    """Fictitious holders of the export reviewer profile."""
+
+    def __init__(self, *logins: str) -> None:
+        self.logins = set(logins)
+
+    def empowered(self, login: str) -> bool:
+        return login in self.logins
+
+
+@pytest.fixture
+def trail(tmp_path: Path) -> AuditTrail:
+    engine = make_engine(f"sqlite:///{tmp_path / 'audit.db'}")
+    migrate(engine, package="santegarde.audit")
+    return AuditTrail(engine, b"s" * 32)
+
+
+@pytest.fixture
+def conn(tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    """240 fictitious stays: coarse columns meeting k=10, l=2, and exact ages that do not."""
+    con = duckdb.connect(str(tmp_path / "source.duckdb"))
+    con.execute(
+        "CREATE TABLE stays AS SELECT i AS person_id, 20 + (i * 7) % 60 AS age, "
+        "CAST(20 + 20 * ((i % 3)) AS VARCHAR) || '-' || CAST(39 + 20 * (i % 3) AS VARCHAR) AS age_band, "
+        "CASE WHEN i % 2 = 0 THEN 'F' ELSE 'M' END AS sex, "
+        "['75', '92', '93', '94'][1 + (i * 13) % 4] AS department, "
+        "['J45', 'E11', 'I10'][1 + (i // 6) % 3] AS diagnosis, "
+        "CASE WHEN i < 230 THEN 'cardio' ELSE 'rare' END AS service "
+        "FROM range(240) t(i)"
+    )
+    return con
+
+
+def _quick_risks(table: pa.Table, request: ExportRequest, limits: GateThresholds) -> list[tuple[Any, str]]:
+    """A stand-in for anonymeter (slow to start) outside the tests of the real attacks: 0.02 everywhere."""
+    risk = Risk(0.02, 0.0, 0.1, 0.95, 0.3, 0.3, 0.29, limits.n_attacks)
+    return [(risk, ""), (risk, ""), (risk, "")]
+
+
+@pytest.fixture
+def gate(tmp_path: Path, trail: AuditTrail) -> Gate:
+    return Gate(tmp_path / "gate", trail, Reviewers("marie", "paul"), thresholds=FAST, clock=lambda: NOW,
+                risk_assessor=_quick_risks)
+
+
+@pytest.fixture
+def real_gate(tmp_path: Path, trail: AuditTrail) -> Gate:
+    """The gate with anonymeter's attacks (few of them)."""
+    return Gate(tmp_path / "real", trail, Reviewers("marie", "paul"), thresholds=FAST, clock=lambda: NOW)
+
+
+def _row(source: str = GOOD, by: str = "fanny", fmt: str = "parquet", **kw: object) -> ExportRequest:
+    qis = ("age_band", "sex") if source == GOOD else ("age", "department")
+    return ExportRequest(source=source, recipient="ORS Île-de-France", purpose="activity_indicators",
+                         project="P-IND-1", requested_by=by, quasi_identifiers=qis, sensitive=("diagnosis",),
+                         format=fmt, **kw)  # type: ignore[arg-type]
+
+
+def _outbox(gate: Gate) -> list[str]:
+    return sorted(p.name for p in gate.outbox.rglob("*")) if gate.outbox.exists() else []
+
+
+def _ops(trail: AuditTrail) -> list[tuple[object, object, object, object]]:
+    with trail.engine.connect() as c:
+        return [(e.content["operation"], e.content["actor"], e.content["outcome"], e.content["resource_id"])
+                for e in trail.entries(c) if str(e.content["operation"]).startswith("export.")]
+
+
+# ---- pass → awaiting validation → released ----------------------------------------------------------------------
+
+
+def test_passing_export_waits_for_validation_then_is_released_with_its_report(
+    real_gate: Gate, conn: duckdb.DuckDBPyConnection, trail: AuditTrail
+) -> None:
+    gate = real_gate
+    rid = gate.submit(_row())
+    checked = gate.check(rid, conn)
+    assert checked.status == "awaiting_validation"
+    assert {c.name for c in checked.criteria} == {
+        "k", "l_distinct", "l_entropy", "t_closeness", "singling_out", "linkability", "inference"
+    }
+    assert all(c.passed for c in checked.criteria), checked.criteria
+    assert checked.proposal is None and gate.alerts() == []
+    assert _outbox(gate) == []
+
+    release = gate.validate(rid, "marie", conn)
+    assert gate.get(rid).status == "released"
+    table = pq.read_table(release.data)
+    assert table.num_rows == 240 and table.column_names == ["age_band", "sex", "diagnosis"]
+    report = json.loads(release.report_json.read_text())
+    assert report["status"] == "released" and report["file"] == f"export-{rid}.parquet"
+    html = release.report_html.read_text()
+    assert "Why these thresholds" in html and "small-cell threshold" in html
+    assert _ops(trail) == [
+        ("export.request", "fanny", "success", str(rid)),
+        ("export.check", "gate", "success", str(rid)),
+        ("export.validate", "marie", "success", str(rid)),
+        ("export.release", "marie", "success", str(rid)),
+    ]
+
+
+def test_report_lists_each_criterion_with_value_threshold_and_decision(
+    gate: Gate, conn: duckdb.DuckDBPyConnection
+) -> None:
+    rid = gate.submit(_row())
+    gate.check(rid, conn)
+    release = gate.validate(rid, "paul", conn)
+    report = json.loads(release.report_json.read_text())
+    by_name = {c["name"]: c for c in report["criteria"]}
+    assert by_name["k"]["value"] == 40 and by_name["k"]["threshold"] == 10 and by_name["k"]["passed"]
+    assert by_name["l_distinct"]["threshold"] == 2 and by_name["t_closeness"]["comparison"] == "<="
+    assert {"singling_out", "linkability", "inference"} <= set(by_name)
+    assert report["decision"].startswith("Released after validation by paul")
+    assert [t["name"] for t in report["thresholds"]] == list(JUSTIFICATIONS)
+    html = release.report_html.read_text()
+    for name in by_name:
+        assert f"<td>{name}</td>" in html
+
+
+def test_csv_format_is_written_as_csv(gate: Gate, conn: duckdb.DuckDBPyConnection) -> None:
+    rid = gate.submit(_row(fmt="csv"))
+    gate.check(rid, conn)
+    release = gate.validate(rid, "marie", conn)
+    assert release.data.suffix == ".csv" and pacsv.read_csv(release.data).num_rows == 240
+
+
+def test_the_requester_cannot_validate_their_own_export(
+    tmp_path: Path, trail: AuditTrail, conn: duckdb.DuckDBPyConnection
+) -> None:
+    gate = Gate(tmp_path / "g", trail, Reviewers("marie", "paul"), thresholds=FAST, clock=lambda: NOW)
+    rid = gate.submit(_row(by="marie"))
+    gate.check(rid, conn)
+    with pytest.raises(GateError, match="requested export"):
+        gate.validate(rid, "marie", conn)
+    assert gate.get(rid).status == "awaiting_validation" and _outbox(gate) == []
+    assert ("export.validate", "marie", "denied", str(rid)) in _ops(trail)
+
+
+def test_a_manager_without_the_reviewer_profile_cannot_validate(gate: Gate, conn: duckdb.DuckDBPyConnection) -> None:
+    rid = gate.submit(_row())
+    gate.check(rid, conn)
+    with pytest.raises(GateError, match="export_reviewer"):
+        gate.validate(rid, "igor", conn)
+    assert _outbox(gate) == []
+
+
+def test_data_changed_after_the_check_is_not_released(gate: Gate, conn: duckdb.DuckDBPyConnection) -> None:
+    rid = gate.submit(_row())
+    gate.check(rid, conn)
+    conn.execute("UPDATE stays SET diagnosis = 'C50' WHERE person_id = 0")
+    with pytest.raises(GateError, match="changed since it was checked"):
+        gate.validate(rid, "marie", conn)
+    assert _outbox(gate) == [] and gate.get(rid).status == "awaiting_validation"
+
+
+def test_validation_needs_a_passing_checked_export(gate: Gate, conn: duckdb.DuckDBPyConnection) -> None:
+    rid = gate.submit(_row())
+    with pytest.raises(GateError, match="not awaiting validation"):
+        gate.validate(rid, "marie", conn)
+    gate.check(rid, conn)
+    with pytest.raises(GateError, match="only a new request is checked"):
+        gate.check(rid, conn)
+    gate.validate(rid, "marie", conn)
+    with pytest.raises(GateError, match="not awaiting validation"):
+        gate.validate(rid, "paul", conn)
+
+
+# ---- fail → quarantine, alert, proposal -------------------------------------------------------------------------
+
+
+def test_failing_export_is_quarantined_with_an_alert_and_a_proposal(
+    gate: Gate, conn: duckdb.DuckDBPyConnection, trail: AuditTrail
+) -> None:
+    rid = gate.submit(_row(BAD))
+    checked = gate.check(rid, conn, hierarchies={"age": AgeBands((10, 20))})
+    assert checked.status == "quarantined"
+    failed = {c.name for c in checked.criteria if not c.passed}
+    assert "k" in failed
+    assert [a.request_id for a in gate.alerts()] == [rid] and "k" in gate.alerts()[0].failed
+    assert checked.proposal is not None and checked.proposal["found"]
+    assert checked.proposal["k"] >= 10 and "age" in checked.proposal["levels"]
+    assert ("export.alert", "gate", "success", str(rid)) in _ops(trail)
+    with pytest.raises(GateError, match="not awaiting validation"):
+        gate.validate(rid, "marie", conn)
+    assert _outbox(gate) == []
+
+
+def test_proposal_sql_resubmitted_passes(gate: Gate, conn: duckdb.DuckDBPyConnection) -> None:
+    rid = gate.submit(_row(BAD))
+    proposal = gate.check(rid, conn, hierarchies={"age": AgeBands((10, 20))}).proposal
+    assert proposal is not None
+    again = gate.submit(ExportRequest(source=proposal["sql"], recipient="ORS", purpose="activity_indicators",
+                                      project="P-IND-1", requested_by="fanny", quasi_identifiers=("age", "department"),
+                                      sensitive=("diagnosis",)))
+    by_name = {c.name: c for c in gate.check(again, conn).criteria}
+    assert by_name["k"].passed and by_name["l_distinct"].passed
+
+
+def test_quarantined_release_needs_a_risk_study_and_a_trained_manager(
+    gate: Gate, conn: duckdb.DuckDBPyConnection, trail: AuditTrail
+) -> None:
+    rid = gate.submit(_row(BAD))
+    gate.check(rid, conn)
+    with pytest.raises(GateError, match="training"):
+        gate.review_quarantined(rid, "marie", "release", STUDY, conn)
+    gate.record_training("marie", date(2020, 1, 10), "Anonymisation and export review", by="dpo")
+    with pytest.raises(GateError, match="last three years"):
+        gate.review_quarantined(rid, "marie", "release", STUDY, conn)
+    gate.record_training("marie", date(2025, 6, 2), "Anonymisation and export review", by="dpo")
+    with pytest.raises(GateError, match="risk study"):
+        gate.review_quarantined(rid, "marie", "release", "Looks fine to me.", conn)
+    with pytest.raises(GateError, match="export_reviewer"):
+        gate.review_quarantined(rid, "igor", "release", STUDY, conn)
+    assert _outbox(gate) == [] and gate.get(rid).status == "quarantined"
+
+    release = gate.review_quarantined(rid, "marie", "release", STUDY, conn)
+    assert release is not None and pq.read_table(release.data).num_rows == 240
+    report = json.loads(release.report_json.read_text())
+    assert report["risk_study"] == STUDY and report["alerts"]
+    assert "Re-identification risk study" in release.report_html.read_text()
+    assert ("export.review", "marie", "denied", str(rid)) in _ops(trail)
+    assert _ops(trail)[-1] == ("export.release", "marie", "success", str(rid))
+
+
+def test_the_requester_cannot_review_their_own_quarantined_export(
+    gate: Gate, conn: duckdb.DuckDBPyConnection
+) -> None:
+    rid = gate.submit(_row(BAD, by="marie"))
+    gate.check(rid, conn)
+    gate.record_training("marie", date(2026, 1, 5), "Export review", by="dpo")
+    with pytest.raises(GateError, match="requested export"):
+        gate.review_quarantined(rid, "marie", "release", STUDY, conn)
+
+
+def test_training_cannot_be_in_the_future_and_decision_must_be_known(
+    gate: Gate, conn: duckdb.DuckDBPyConnection
+) -> None:
+    with pytest.raises(GateError, match="future"):
+        gate.record_training("marie", date(2027, 1, 1), "Export review")
+    rid = gate.submit(_row(BAD))
+    gate.check(rid, conn)
+    with pytest.raises(GateError, match="release or reject"):
+        gate.review_quarantined(rid, "marie", "publish", STUDY, conn)
+
+
+def test_rejection_leaves_nothing_and_is_final(
+    gate: Gate, conn: duckdb.DuckDBPyConnection, trail: AuditTrail
+) -> None:
+    quarantined = gate.submit(_row(BAD))
+    gate.check(quarantined, conn)
+    gate.record_training("paul", date(2026, 3, 1), "Export review", by="dpo")
+    assert gate.review_quarantined(quarantined, "paul", "reject", "Exact ages with departments single people out.") \
+        is None
+    passing = gate.submit(_row())
+    gate.check(passing, conn)
+    with pytest.raises(GateError, match="reason"):
+        gate.reject(passing, "marie", "  ")
+    gate.reject(passing, "marie", "The recipient has no agreement yet.")
+    assert gate.get(quarantined).status == "rejected" and gate.get(passing).status == "rejected"
+    with pytest.raises(GateError, match="already rejected"):
+        gate.reject(passing, "marie", "again")
+    with pytest.raises(GateError, match="not awaiting validation"):
+        gate.validate(passing, "paul", conn)
+    with pytest.raises(GateError, match="not quarantined"):
+        gate.review_quarantined(quarantined, "paul", "release", STUDY, conn)
+    assert _outbox(gate) == []
+    assert ("export.reject", "paul", "success", str(quarantined)) in _ops(trail)
+    assert [d["decision"] for d in gate.decisions(passing)] == ["reject"]
+
+
+def test_nothing_reaches_the_outbox_except_through_release(gate: Gate, conn: duckdb.DuckDBPyConnection) -> None:
+    unchecked = gate.submit(_row())
+    unvalidated = gate.submit(_row())
+    gate.check(unvalidated, conn)
+    quarantined = gate.submit(_row(BAD))
+    gate.check(quarantined, conn)
+    rejected = gate.submit(_row())
+    gate.check(rejected, conn)
+    gate.reject(rejected, "paul", "Not needed after all.")
+    assert _outbox(gate) == []
+    assert {r.status for r in gate.requests()} == {"requested", "awaiting_validation", "quarantined", "rejected"}
+    released = gate.submit(_row())
+    gate.check(released, conn)
+    gate.validate(released, "paul", conn)
+    assert [p.name for p in gate.outbox.iterdir()] == [f"export-{released}"]
+    assert unchecked not in (released,)
+    public = [n for n in dir(Gate) if not n.startswith("_")]
+    assert not any(n.startswith(("write", "export", "save", "dump")) for n in public)
+
+
+def test_refused_requests(gate: Gate) -> None:
+    with pytest.raises(GateError, match="recipient"):
+        gate.submit(ExportRequest(GOOD, "", "p", "P", "fanny", ("sex",)))
+    with pytest.raises(GateError, match="format"):
+        gate.submit(_row(fmt="xlsx"))
+    with pytest.raises(GateError, match="quasi-identifiers"):
+        gate.submit(ExportRequest(GOOD, "ORS", "p", "P", "fanny"))
+    with pytest.raises(GateError, match="dimensions"):
+        gate.submit(ExportRequest(GOOD, "ORS", "p", "P", "fanny", kind="indicator"))
+    with pytest.raises(GateError, match="no export request"):
+        gate.get(99)
+
+
+def test_unmeasurable_risks_quarantine_the_export(
+    tmp_path: Path, trail: AuditTrail, conn: duckdb.DuckDBPyConnection
+) -> None:
+    gate = Gate(tmp_path / "g", trail, Reviewers("paul"), thresholds=FAST)  # real anonymeter
+    rid = gate.submit(ExportRequest("SELECT sex FROM stays", "ORS", "p", "P", "fanny", ("sex",)))
+    checked = gate.check(rid, conn)
+    assert checked.status == "quarantined"
+    assert {c.name for c in checked.criteria if not c.passed} == {"singling_out", "linkability", "inference"}
+
+
+def test_empowerment_comes_from_active_export_reviewer_grants(tmp_path: Path) -> None:
+    from identity_fixtures import make_context
+    from santegarde.identity import accounts, grants
+
+    ctx = make_context(f"sqlite:///{tmp_path / 'identity.db'}", tmp_path, "eds-2021-118")
+    for login, profile in (("marie", "export_reviewer"), ("fanny", "project_member")):
+        accounts.add(ctx, login, f"{login.title()} Fictif", person_ref=f"staff-{login}", by="admin")
+        grants.give(ctx, login, profile, validated_by="comité", validator_role="governance_body",
+                    reason="validated by the committee", ends_at=datetime.now(UTC) + timedelta(days=30),
+                    project="P-IND-1", by="admin")
+    reviewers = GrantReviewers(ctx)
+    assert reviewers.empowered("marie")
+    assert not reviewers.empowered("fanny") and not reviewers.empowered("nobody")
+
+
+# ---- indicators through the gate --------------------------------------------------------------------------------
+
+
+def _indicator(filters: tuple[tuple[str, tuple[object, ...]], ...] = ()) -> ExportRequest:
+    spec = IndicatorSpec(dimensions=("service", "sex"), filters=filters, person="person_id")
+    return ExportRequest(source="SELECT * FROM stays", recipient="Direction", purpose="activity_indicators",
+                         project="DIM", requested_by="fanny", format="csv", kind="indicator", indicator=spec)
+
+
+def test_indicator_goes_through_the_gate_with_its_suppression(
+    gate: Gate, conn: duckdb.DuckDBPyConnection, trail: AuditTrail
+) -> None:
+    rid = gate.submit(_indicator())
+    checked = gate.check(rid, conn)
+    assert checked.status == "awaiting_validation"
+    assert {c.name: c.passed for c in checked.criteria} == {"filters": True, "min_cell": True}
+    assert _outbox(gate) == []
+    release = gate.validate(rid, "paul", conn)
+    rows = pacsv.read_csv(release.data).to_pylist()
+    rare = [r for r in rows if r["service"] == "rare"]
+    assert {r["sex"]: r["count"] for r in rare} == {"F": None, "M": None, "TOTAL": 10}
+    assert all(r["suppressed"] for r in rare if r["sex"] != "TOTAL")
+    shown = [r["count"] for r in rows if not r["suppressed"]]
+    assert shown and all(c == 0 or c >= 10 for c in shown)
+    assert ("export.check", "gate", "success", str(rid)) in _ops(trail)
+    report = json.loads(release.report_json.read_text())
+    assert {c["name"] for c in report["criteria"]} == {"filters", "min_cell"}
+
+
+def test_indicator_whose_filters_isolate_persons_is_quarantined_and_cannot_be_released(
+    gate: Gate, conn: duckdb.DuckDBPyConnection
+) -> None:
+    rid = gate.submit(_indicator(filters=(("service", ("rare",)), ("sex", ("F",)))))
+    checked = gate.check(rid, conn)
+    assert checked.status == "quarantined" and [c.name for c in checked.criteria if not c.passed] == ["filters"]
+    assert gate.alerts()[-1].request_id == rid
+    gate.record_training("paul", date(2026, 2, 1), "Export review", by="dpo")
+    with pytest.raises(GateError, match="filters isolate persons"):
+        gate.review_quarantined(rid, "paul", "release", STUDY, conn)
+    gate.review_quarantined(rid, "paul", "reject", "The filter selects fewer than ten persons.")
+    assert gate.get(rid).status == "rejected" and _outbox(gate) == []
+
+
+def test_real_attacks_on_exact_rows_quarantine_an_export_meeting_k(
+    tmp_path: Path, trail: AuditTrail, conn: duckdb.DuckDBPyConnection
+) -> None:
+    """k is met on the declared quasi-identifiers, but the undeclared exact age singles people out."""
+    strict = GateThresholds(n_attacks=30)
+    gate = Gate(tmp_path / "g", trail, Reviewers("paul"), thresholds=strict, clock=lambda: NOW)
+    rid = gate.submit(ExportRequest("SELECT person_id, sex, diagnosis FROM stays", "ORS", "p", "P", "fanny",
+                                    ("sex",), ("diagnosis",)))
+    checked = gate.check(rid, conn)
+    by_name = {c.name: c for c in checked.criteria}
+    assert by_name["k"].passed and not by_name["singling_out"].passed
+    assert checked.status == "quarantined" and "attacks" in by_name["singling_out"].detail
