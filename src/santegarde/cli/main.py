@@ -25,7 +25,7 @@ from santegarde.cli import (
     session,
     trace,
     users,
-    warehouse_core,
+    warehouse,
     warehouse_export,
 )
 
@@ -55,9 +55,9 @@ app.add_typer(governance_docs.notice_app, name="notice")
 app.add_typer(records.record_app, name="record")
 app.add_typer(records.archive_app, name="archive")
 app.add_typer(rights.app, name="rights")
-warehouse_core.app.add_typer(warehouse_export.app, name="export")
-warehouse_core.app.command("indicator")(warehouse_export.indicator)
-app.add_typer(warehouse_core.app, name="warehouse")
+warehouse.app.add_typer(warehouse_export.app, name="export")
+warehouse.app.command("indicator")(warehouse_export.indicator)
+app.add_typer(warehouse.app, name="warehouse")
 app.command()(session.login)
 app.command()(session.logout)
 app.command()(session.whoami)

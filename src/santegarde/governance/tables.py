@@ -91,3 +91,91 @@ transfers = Table(
     Column("recorded_by", String(200), nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
 )
+
+# g003: the health data warehouse's governance (EDS-2, EDS-3): the steering committee's data list, the scientific
+# and ethics committee, projects with their requested variables, and the committee's reasoned opinions.
+wh_data_list = Table(
+    "wh_data_list",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("variable", String(200), nullable=False, unique=True),
+    Column("justification", Text, nullable=False),
+    Column("recorded_by", String(200), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
+wh_committee_members = Table(
+    "wh_committee_members",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("roles", Text, nullable=False),
+    Column("joined_at", DateTime(timezone=True), nullable=False),
+    Column("left_at", DateTime(timezone=True)),
+    Column("recorded_by", String(200), nullable=False),
+)
+
+wh_projects = Table(
+    "wh_projects",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("code", String(40), nullable=False, unique=True),
+    Column("title", Text, nullable=False),
+    Column("leader", String(200), nullable=False),
+    Column("leader_contact", String(200), nullable=False),
+    Column("purpose", String(100), nullable=False),
+    Column("formality_reference", String(200)),
+    Column("cohort_follow_up", Boolean, nullable=False),
+    Column("cohort_sql", Text),
+    Column("status", String(20), nullable=False),
+    Column("submitted_by", String(200), nullable=False),
+    Column("submitted_at", DateTime(timezone=True), nullable=False),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("closed_by", String(200)),
+)
+
+wh_project_variables = Table(
+    "wh_project_variables",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, nullable=False),
+    Column("variable", String(200), nullable=False),
+    Column("justification", Text, nullable=False),
+    Column("approved", Boolean, nullable=False),
+)
+
+wh_opinions = Table(
+    "wh_opinions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, nullable=False),
+    Column("decision", String(20), nullable=False),
+    Column("reasoning", Text, nullable=False),
+    Column("decided_on", Date, nullable=False),
+    Column("members_present", Text, nullable=False),
+    Column("recorded_by", String(200), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("notice_path", Text),
+    Column("notice_sent_at", DateTime(timezone=True)),
+)
+
+# Re-identification requests (EDS-SEC-REI-1..5): a request with its reference and justification, approved by a
+# second person before anything is revealed. The parameters themselves (an identity, criteria, a pseudonym) are
+# not kept here: only their SHA-256 digest, which binds the approval to exactly what was asked.
+wh_reidentifications = Table(
+    "wh_reidentifications",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("reference", String(200), nullable=False),
+    Column("justification", Text, nullable=False),
+    Column("purpose", String(100), nullable=False),
+    Column("action", String(20)),
+    Column("parameters_digest", String(64), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("requested_by", String(200), nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("decided_by", String(200)),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("executed_at", DateTime(timezone=True)),
+)
