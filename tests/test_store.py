@@ -101,6 +101,7 @@ def test_practitioner_writes_and_reads_through_the_path(place: Workplace) -> Non
     req = Request(doc, "medical_record")
     created = place.service.create(req, patient())
     assert created["meta"]["versionId"] == "1" and created["name"][0]["family"] == "Fictivé"
+    assert created["meta"]["lastUpdated"].endswith("+00:00")  # FHIR instants carry their time zone
     place.service.create(req, observation())
     got = place.service.read(req, "Observation", "o-1")
     assert got["valueQuantity"]["value"] == 61.5

@@ -22,6 +22,7 @@ from santegarde.audit.trail import AuditEvent, AuditTrail
 from santegarde.crypto import Keyring
 from santegarde.errors import SantegardeError
 from santegarde.identity import sessions
+from santegarde.identity.clock import aware
 from santegarde.identity.context import IdentityContext
 from santegarde.policy import AccessRequest, Decision, decide
 from santegarde.referentials.model import CategoryKind, Operation, Referential, Sensitivity
@@ -209,7 +210,7 @@ class RecordService:
     def _decode(self, conn: Connection, v: vault.Version, allowed: list[str]) -> dict[str, Any]:
         tokens = vault.part_tokens(conn, v)
         parts = [vault.open_part(self._keys, conn, self.ref, v, c, tokens[c]) for c in allowed if c in tokens]
-        meta: dict[str, Any] = {"versionId": str(v.version), "lastUpdated": v.created_at.isoformat()}
+        meta: dict[str, Any] = {"versionId": str(v.version), "lastUpdated": aware(v.created_at).isoformat()}
         tags = [mapping.FREE_TEXT_TAG] if v.free_text else []
         frozen = conn.execute(select(record_freeze.c.reason).where(record_freeze.c.record_id == v.id)).first()
         if frozen is not None:
