@@ -14,12 +14,15 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
+from sqlalchemy import Engine
 
 from santegarde.cli.common import console, friendly_errors
 from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME
+from santegarde.runtime import Organisation
 from santegarde.warehouse import Warehouse, WarehouseError
+from santegarde.warehouse import governance as gov
 from santegarde.warehouse.feed import DataList, FeedReport
 from santegarde.warehouse.feed import Progress as FeedProgress
 
@@ -32,15 +35,31 @@ def warehouse_directory(config: Path) -> Path:
 
 @contextmanager
 def _warehouse(config: Path, *, create: bool = False) -> Iterator[Warehouse]:
-    with opened(config) as org:
-        directory = warehouse_directory(config)
-        warehouse = (
-            Warehouse.init(directory, org.keyring) if create else Warehouse.open(directory, org.keyring, create=False)
+    with opened(config) as org, _opened_warehouse(org, config, create=create) as warehouse:
+        yield warehouse
+
+
+@contextmanager
+def _opened_warehouse(org: Organisation, config: Path, *, create: bool = False) -> Iterator[Warehouse]:
+    directory = warehouse_directory(config)
+    warehouse = (
+        Warehouse.init(directory, org.keyring) if create else Warehouse.open(directory, org.keyring, create=False)
+    )
+    try:
+        yield warehouse
+    finally:
+        warehouse.close()
+
+
+def committee_data_list(engine: Engine) -> DataList:
+    """The steering committee's data list from the governance tables (EDS-3); refused if it is empty."""
+    if not gov.data_list(engine):
+        raise WarehouseError(
+            "The steering committee's data list is empty, so nothing may enter the warehouse: declare variables "
+            "with santegarde warehouse committee variable-add (or give --data-list)."
         )
-        try:
-            yield warehouse
-        finally:
-            warehouse.close()
+    checked: DataList = gov.feed_data_list(engine)
+    return checked
 
 
 @contextmanager
@@ -75,22 +94,34 @@ def init(config: ConfigOption = Path(CONFIG_NAME)) -> None:
 @app.command("feed")
 @friendly_errors
 def feed(
-    data_list: Annotated[Path, typer.Option("--data-list", help="The steering committee's data list (YAML)")],
+    data_list: Annotated[
+        Path | None,
+        typer.Option("--data-list", help="A data list (YAML); default: the steering committee's, from governance"),
+    ] = None,
     fhir: Annotated[list[Path] | None, typer.Option("--fhir", help="FHIR Bundle JSON files")] = None,
     omop_dir: Annotated[Path | None, typer.Option("--omop", help="A directory of OMOP CDM 5.4 CSV/Parquet")] = None,
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
-    """Feed FHIR Bundles or OMOP CDM files; only the data list's variables enter, objecting persons never."""
+    """Feed FHIR Bundles or OMOP CDM files; only the data list's variables enter, objecting persons never.
+
+    Without --data-list, the steering committee's data list recorded in the governance tables is used.
+    """
     if bool(fhir) == (omop_dir is not None):
         raise WarehouseError("Give either --fhir files or one --omop directory, not both and not neither.")
-    checked = DataList.load(data_list)
-    with _warehouse(config) as warehouse, _bar() as progress:
+    with opened(config) as org, _opened_warehouse(org, config) as warehouse:
+        checked = DataList.load(data_list) if data_list is not None else committee_data_list(org.engine)
+        report = _feed(warehouse, checked, fhir, omop_dir)
+    _print(report)
+
+
+def _feed(warehouse: Warehouse, checked: DataList, fhir: list[Path] | None, omop_dir: Path | None) -> FeedReport:
+    with _bar() as progress:
         if fhir:
             report = warehouse.feed_fhir(fhir, checked, progress=progress)
         else:
             assert omop_dir is not None
             report = warehouse.feed_omop(omop_dir, checked, progress=progress)
-    _print(report)
+    return report
 
 
 @app.command("oppose")

@@ -3,19 +3,23 @@
 Every export goes through the gate (EDS-SEC-EXP-1..5): the logged-in user requests it, the gate checks it
 against the source DuckDB database given with ``--database``, and an empowered manager (profile
 ``export_reviewer``) other than the requester releases it, or a trained one reviews it when quarantined.
-The gate's state and outbox live in ``warehouse/exports`` next to the configuration file.
+The gate's state and outbox live in ``warehouse/exports`` next to the configuration file. Its thresholds come
+from ``warehouse/export-thresholds.yaml`` there if present (keys: the fields of ``GateThresholds``), else the
+justified defaults.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import fields
 from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import duckdb
 import typer
+import yaml
 from rich.table import Table
 
 from santegarde.cli.common import console, friendly_errors
@@ -23,10 +27,19 @@ from santegarde.cli.organisation import ConfigOption
 from santegarde.cli.session import logged_in
 from santegarde.config import CONFIG_NAME
 from santegarde.identity import sessions
-from santegarde.warehouse.gate import ExportRequest, Gate, GateError, GrantReviewers, IndicatorSpec, StoredRequest
+from santegarde.warehouse.gate import (
+    ExportRequest,
+    Gate,
+    GateError,
+    GateThresholds,
+    GrantReviewers,
+    IndicatorSpec,
+    StoredRequest,
+)
 
-app = typer.Typer(help="Exports through the anonymity gate: request, check, review, release, reject.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Exports through the anonymity gate: request, check, review, release, reject.", no_args_is_help=True
+)
 
 Database = Annotated[Path, typer.Option("--database", help="The DuckDB database the source query runs on")]
 RequestId = Annotated[int, typer.Argument(help="The export request number")]
@@ -37,13 +50,58 @@ Project = Annotated[str, typer.Option("--project", help="The project or activity
 Format = Annotated[str, typer.Option("--format", help="parquet or csv")]
 
 
+THRESHOLDS_FILE = Path("warehouse") / "export-thresholds.yaml"
+
+
+def thresholds_path(config: Path) -> Path:
+    """Where the organisation's export thresholds are read from: next to the configuration file."""
+    return config.resolve().parent / THRESHOLDS_FILE
+
+
+def load_thresholds(config: Path) -> GateThresholds:
+    """The gate's thresholds from ``warehouse/export-thresholds.yaml`` if present, else the defaults."""
+    path = thresholds_path(config)
+    if not path.exists():
+        return GateThresholds()
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise GateError(f"The export thresholds file {path} cannot be read ({type(exc).__name__}); fix it.") from None
+    if document is None:
+        return GateThresholds()
+    if not isinstance(document, dict):
+        raise GateError(f"The export thresholds file {path} must be a mapping of threshold: value; rewrite it.")
+    known = {f.name: str(f.type) for f in fields(GateThresholds)}
+    unknown = sorted(str(k) for k in document if k not in known)
+    if unknown:
+        raise GateError(
+            f"The export thresholds file {path} has unknown key(s) {', '.join(unknown)}; use only {', '.join(known)}."
+        )
+    for key, value in document.items():
+        _check_threshold(path, key, known[key], value)
+    return GateThresholds(**document)
+
+
+def _check_threshold(path: Path, key: str, kind: str, value: object) -> None:
+    """Refuse a threshold value of the wrong type (the gate itself checks the ranges)."""
+    if value is None and "None" in kind:
+        return
+    integral = kind.startswith("int")
+    fits = not isinstance(value, bool) and isinstance(value, int if integral else (int, float))
+    if not fits:
+        wanted = "a whole number" if integral else "a number"
+        optional = " (or null to disable it)" if "None" in kind else ""
+        raise GateError(f"The threshold {key} in {path} must be {wanted}{optional}, not {value!r}; correct it.")
+
+
 @contextmanager
 def _gate(config: Path) -> Iterator[tuple[Gate, str]]:
-    """The gate of the organisation and the logged-in user's login."""
+    """The gate of the organisation (with its configured thresholds) and the logged-in user's login."""
+    thresholds = load_thresholds(config)
     with logged_in(config) as s:
         login = sessions.state(s.identity, s.token).login
         directory = config.resolve().parent / "warehouse" / "exports"
-        yield Gate(directory, s.org.audit, GrantReviewers(s.identity)), login
+        yield Gate(directory, s.org.audit, GrantReviewers(s.identity), thresholds=thresholds), login
 
 
 @contextmanager
@@ -85,8 +143,9 @@ def request(
 ) -> None:
     """Request a row-level export (it leaves nothing until checked and validated)."""
     with _gate(config) as (gate, login):
-        rid = gate.submit(ExportRequest(source, recipient, purpose, project, login, tuple(qi),
-                                        tuple(sensitive or ()), fmt))
+        rid = gate.submit(
+            ExportRequest(source, recipient, purpose, project, login, tuple(qi), tuple(sensitive or ()), fmt)
+        )
     console.print(f"Export request {rid} recorded; run santegarde warehouse export check {rid} --database ….")
 
 
@@ -179,8 +238,9 @@ def indicator(
     """Request an indicator export (counts with small-cell suppression), checked by the same gate."""
     spec = IndicatorSpec(tuple(dimension), _filters(filters or []), (), person)
     with _gate(config) as (gate, login):
-        rid = gate.submit(ExportRequest(source, recipient, purpose, project, login, format=fmt, kind="indicator",
-                                        indicator=spec))
+        rid = gate.submit(
+            ExportRequest(source, recipient, purpose, project, login, format=fmt, kind="indicator", indicator=spec)
+        )
     console.print(f"Indicator export request {rid} recorded; run santegarde warehouse export check {rid} --database ….")
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +27,7 @@ from santegarde.warehouse import engine, keys, omop
 from santegarde.warehouse.pseudonym import PseudonymKey, bigint_sql, hmac_sql, identity_pseudonym, person_id_of
 
 if TYPE_CHECKING:
+    from santegarde.store.service import RecordService, Request
     from santegarde.warehouse.feed import DataList, FeedReport, Progress
 
 LAYOUT = "warehouse.json"
@@ -168,6 +169,19 @@ class Warehouse:
         from santegarde.warehouse import feed
 
         return feed.feed_omop(self, source, data_list, progress=progress, source_name=source_name)
+
+    def feed_records(
+        self,
+        service: RecordService,
+        request: Request,
+        patient_ids: Iterable[str] | None,
+        data_list: DataList | Path,
+        progress: Progress | None = None,
+    ) -> FeedReport:
+        """Feed from santegarde's record store, read through the session; see :mod:`santegarde.warehouse.from_store`."""
+        from santegarde.warehouse import from_store
+
+        return from_store.feed_records(self, service, request, patient_ids, data_list, progress=progress)
 
     def oppose(self, identity: dict[str, str]) -> int:
         """Register a durable objection (EDS-9): returns the number of rows deleted from every store."""

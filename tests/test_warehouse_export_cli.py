@@ -1,0 +1,201 @@
+"""santegarde warehouse export request|check from the command line, thresholds from configuration (EDS-SEC-EXP-3).
+
+On a demo warehouse organisation with the demo professional's own session: the gate's thresholds are read
+from ``warehouse/export-thresholds.yaml`` next to the configuration (else the defaults); a file naming an
+unknown threshold, or giving one of the wrong type, is refused with a sentence. All data is fictitious.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pyotp
+import pytest
+from typer.testing import CliRunner, Result
+
+from santegarde.cli import session
+from santegarde.cli.main import app
+from santegarde.cli.warehouse_export import load_thresholds, thresholds_path
+from santegarde.identity.context import IdentityContext
+from santegarde.runtime import Organisation
+from santegarde.warehouse.gate import GateError, GateThresholds
+
+PASS = "demo passphrase for the warehouse export cli tests"
+QUICK = "n_attacks: 5\nmax_singling_out: 0.9\nmax_linkability: 0.9\nmax_inference: 0.9\n"
+FAST = "k: 5\nl_distinct: 2\nt: null\nn_attacks: 5\nmax_singling_out: 0.9\nmax_linkability: 0.9\nmax_inference: 0.9\n"
+
+
+@dataclass(frozen=True)
+class Demo:
+    config: Path
+    login: str
+    password: str
+    secret: str
+
+
+class Clock:
+    """The identity clock of the commands: an hour ahead of real time, only moving forward (no TOTP replay)."""
+
+    def __init__(self) -> None:
+        self.at = datetime.now(UTC) + timedelta(hours=1)
+
+    def now(self) -> datetime:
+        return self.at
+
+
+CLOCK = Clock()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
+    directory = tmp_path_factory.mktemp("export-cli") / "demo"
+    result = CliRunner().invoke(
+        app,
+        ["demo", "--profile", "warehouse", "--dir", str(directory), "--patients", "2"],
+        env={"SANTEGARDE_PASSPHRASE": PASS, "COLUMNS": "300"},
+    )
+    assert result.exit_code == 0, result.output
+    found = re.search(r"login (\S+), password (\S+), TOTP secret (\S+)", result.output)
+    assert found is not None
+    return Demo(directory / "santegarde.yaml", found.group(1), found.group(2), found.group(3))
+
+
+@pytest.fixture(autouse=True)
+def private_sessions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Session files under tmp_path, the passphrase from the environment, the clock ahead of real time."""
+    monkeypatch.setattr(session, "session_directory", lambda: tmp_path / "runtime" / "santegarde")
+    monkeypatch.setenv("SANTEGARDE_PASSPHRASE", PASS)
+    monkeypatch.setenv("COLUMNS", "250")
+    real = session.identity_context
+
+    def clocked(org: Organisation) -> IdentityContext:
+        ctx = real(org)
+        ctx.clock = CLOCK.now
+        return ctx
+
+    monkeypatch.setattr(session, "identity_context", clocked)
+    CLOCK.at += timedelta(minutes=2)
+    yield
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    """60 fictitious rows: age band × sex classes of 5, with two diagnoses each."""
+    path = tmp_path / "source.duckdb"
+    with duckdb.connect(str(path)) as conn:
+        conn.execute(
+            """CREATE TABLE stays AS SELECT ['0-19', '20-39', '40-59', '60-79', '80+', '90+'][1 + i % 6] AS age_band,
+                      ['F', 'M'][1 + (i // 6) % 2] AS sex, ['E11', 'I10'][1 + (i // 12) % 2] AS diagnosis
+               FROM range(60) t(i)"""
+        )
+    return path
+
+
+def run(*args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(app, list(args), input=input)
+
+
+def login(demo: Demo) -> None:
+    code = pyotp.TOTP(demo.secret).at(CLOCK.now())
+    result = run("login", demo.login, "--config", str(demo.config), input=f"{demo.password}\n{code}\n")
+    assert result.exit_code == 0, result.output
+
+
+def request(demo: Demo) -> int:
+    result = run(
+        "warehouse", "export", "request", "--config", str(demo.config),
+        "--source", "SELECT age_band, sex, diagnosis FROM stays", "--recipient", "Observatoire régional (fictif)",
+        "--purpose", "activity_indicators", "--project", "PILOT-1", "--qi", "age_band", "--qi", "sex",
+        "--sensitive", "diagnosis",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    found = re.search(r"Export request (\d+) recorded", result.output)
+    assert found is not None
+    return int(found.group(1))
+
+
+def check(demo: Demo, rid: int, database: Path) -> Result:
+    return run("warehouse", "export", "check", str(rid), "--database", str(database), "--config", str(demo.config))
+
+
+def write_thresholds(demo: Demo, text: str) -> Path:
+    path = thresholds_path(demo.config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def words(result: Result) -> str:
+    return " ".join(result.output.split())
+
+
+def test_check_uses_the_configured_thresholds(demo: Demo, source: Path) -> None:
+    login(demo)
+    path = write_thresholds(demo, "")
+    try:
+        assert load_thresholds(demo.config) == GateThresholds()  # an empty file: the defaults
+        write_thresholds(demo, QUICK)  # the default k = 10, fewer attacks
+        quarantined = check(demo, request(demo), source)  # classes of 5 under k = 10
+        assert quarantined.exit_code == 0, quarantined.output
+        assert "quarantined" in quarantined.output and ">= 10" in quarantined.output
+        write_thresholds(demo, FAST)
+        passed = check(demo, request(demo), source)
+        assert passed.exit_code == 0, passed.output
+        assert ">= 5" in passed.output and "quarantined" not in passed.output
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def test_unknown_threshold_key_is_refused_with_a_sentence(demo: Demo, source: Path) -> None:
+    login(demo)
+    rid = request(demo)
+    path = write_thresholds(demo, "k: 5\nkay_anonymity: 3\nl_max: 4\n")
+    try:
+        refused = check(demo, rid, source)
+        assert refused.exit_code != 0
+        said = words(refused)
+        assert "unknown key(s) kay_anonymity, l_max" in said and "use only k," in said
+        with pytest.raises(GateError, match="kay_anonymity"):
+            load_thresholds(demo.config)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("k: ten\n", "k in .* must be a whole number"),
+        ("k: 2.5\n", "k in .* must be a whole number"),
+        ("t: yes\n", r"t in .* must be a number \(or null to disable it\)"),
+        ("- k\n- 5\n", "must be a mapping"),
+        ("k: [unclosed\n", "cannot be read"),
+        ("max_linkability: 1.5\n", "between 0 and 1"),
+    ],
+)
+def test_malformed_thresholds_are_refused(demo: Demo, text: str, message: str) -> None:
+    path = write_thresholds(demo, text)
+    try:
+        with pytest.raises(GateError, match=message):
+            load_thresholds(demo.config)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def test_without_a_file_the_defaults_apply(tmp_path: Path) -> None:
+    assert load_thresholds(tmp_path / "santegarde.yaml") == GateThresholds()
+    override = tmp_path / "warehouse" / "export-thresholds.yaml"
+    override.parent.mkdir()
+    override.write_text("k: 20\nl_entropy: 1.5\nt: null\n", encoding="utf-8")
+    loaded = load_thresholds(tmp_path / "santegarde.yaml")
+    assert (loaded.k, loaded.l_entropy, loaded.t, loaded.l_distinct) == (20, 1.5, None, 2)
+
+
+@pytest.mark.parametrize("command", ["request", "check", "release", "review", "reject", "training"])
+def test_help_of_each_export_command(command: str) -> None:
+    result = run("warehouse", "export", command, "--help")
+    assert result.exit_code == 0 and "Usage" in result.output

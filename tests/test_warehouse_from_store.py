@@ -1,0 +1,179 @@
+"""Feeding the warehouse from santegarde's own record store, through the one request path (EDS-4, EDS-SEC-ALI-1).
+
+A warehouse organisation (eds-2021-118) whose ``feeding`` person writes fictitious Patient and Observation
+records; the warehouse is then fed from the store by reading each patient's records through
+``RecordService.patient_records`` with that person's session. The shipped référentiel gives ``feeding`` the
+write operation only, so the positive tests use a copy of it where ``feeding`` may also read under
+``warehouse_constitution``; the shipped one is shown to refuse the feed with a sentence (each refusal traced).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from santegarde.audit.tables import entry
+from santegarde.referentials import loader
+from santegarde.referentials.model import Operation, Referential
+from santegarde.store.service import NotFound, Request
+from santegarde.warehouse import Warehouse
+from santegarde.warehouse.core import TRANSIT
+from santegarde.warehouse.feed import DataList, FeedError
+from santegarde.warehouse.omop import OMOP_TABLES
+from store_fixtures import Workplace, make_workplace
+
+FULL = DataList.from_mapping(
+    {f"{t}.{c.name}": "needed by the warehouse purposes" for t, cols in OMOP_TABLES.items() for c in cols}
+)
+PATIENTS = {
+    "store-patient-0001": ("Fictivelongname", "Alixandra", "1979-03-21", [61.5, 62.0]),
+    "store-patient-0002": ("Imaginairenom", "Bertrandine", "1985-11-02", [80.25]),
+    "store-patient-0003": ("Inventenomfam", "Capucinette", "1990-06-14", [55.0, 56.5, 57.0]),
+}
+INS = "279037512345678"
+
+
+def reading_feeding(ref: Referential) -> Referential:
+    """The référentiel with ``feeding`` also allowed to read (test only; the shipped one gives it write)."""
+    accessors = []
+    for accessor in ref.accessors:
+        if accessor.id == "feeding":
+            access = [a.model_copy(update={"operations": [*a.operations, Operation.READ]}) for a in accessor.access]
+            accessor = accessor.model_copy(update={"access": access})
+        accessors.append(accessor)
+    return ref.model_copy(update={"accessors": accessors})
+
+
+def patient(pid: str) -> dict[str, Any]:
+    family, given, birth, _ = PATIENTS[pid]
+    return {
+        "resourceType": "Patient",
+        "id": pid,
+        "identifier": [{"system": "urn:oid:1.2.250.1.213.1.4.8", "value": INS[:-2] + pid[-2:]}],
+        "name": [{"family": family, "given": [given]}],
+        "gender": "female",
+        "birthDate": birth,
+    }
+
+
+def observation(pid: str, n: int, value: float) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": f"{pid}-weight-{n}",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+        "subject": {"reference": f"Patient/{pid}"},
+        "effectiveDateTime": f"2025-0{n + 1}-10",
+        "valueQuantity": {"value": value, "unit": "kg"},
+    }
+
+
+def fill(w: Workplace) -> Request:
+    """The feeding person writes the fictitious patients and their weights; their request."""
+    req = Request(w.person("feed.bot", "feeding", ref="F-0001"), "warehouse_constitution")
+    for pid, (*_, weights) in PATIENTS.items():
+        w.service.create(req, patient(pid))
+        for n, value in enumerate(weights):
+            w.service.create(req, observation(pid, n, value))
+    return req
+
+
+@pytest.fixture
+def place(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workplace]:
+    real = loader.get
+    monkeypatch.setattr(loader, "get", lambda ref_id: reading_feeding(real(ref_id)))
+    w = make_workplace(database_url, tmp_path, "eds-2021-118")
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def wh(tmp_path: Path, place: Workplace) -> Iterator[Warehouse]:
+    warehouse = Warehouse.open(tmp_path / "warehouse", place.identity.keyring)
+    yield warehouse
+    warehouse.close()
+
+
+def audit_rows(w: Workplace) -> list[dict[str, Any]]:
+    with w.audit.engine.connect() as conn:
+        return [json.loads(c) for c in conn.execute(select(entry.c.content).order_by(entry.c.seq)).scalars()]
+
+
+def count(wh: Warehouse, table: str) -> int:
+    row = wh.omop.execute(f"SELECT count(*) FROM omop.{table}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def omop_text(wh: Warehouse) -> str:
+    """Every value of every OMOP table, as one text, for the scan."""
+    parts = []
+    for table in OMOP_TABLES:
+        try:
+            rows = wh.omop.execute(f"SELECT * FROM omop.{table}").fetchall()
+        except Exception:
+            continue
+        parts.extend(json.dumps(row, default=str) for row in rows)
+    return "\n".join(parts)
+
+
+def test_feed_from_the_store_reaches_omop_without_raw_identifiers(place: Workplace, wh: Warehouse) -> None:
+    req = fill(place)
+    steps: list[tuple[str, int, int]] = []
+    report = wh.feed_records(place.service, req, None, FULL, progress=lambda d, n, t: steps.append((d, n, t)))
+    assert count(wh, "person") == 3
+    assert count(wh, "measurement") == 6
+    assert report.rows["measurement"] == 6 and not [r for r in report.refused if "patient(s)" in r.item]
+    assert ("Read the patients' records", 3, 3) in steps
+    text = omop_text(wh)
+    for pid, (family, given, _, _) in PATIENTS.items():
+        for raw in (pid, family, given, INS[:-2] + pid[-2:], f"{pid}-weight-0"):
+            assert raw not in text, raw
+    assert not any((wh.directory / TRANSIT).iterdir())
+    reads = [e for e in audit_rows(place) if e.get("operation") == "rights.records"]
+    assert len(reads) >= 3 + 6  # every record read through the session is traced
+
+
+def test_feed_of_named_patients_only(place: Workplace, wh: Warehouse) -> None:
+    req = fill(place)
+    report = wh.feed_records(place.service, req, ["store-patient-0002"], FULL)
+    assert count(wh, "person") == 1 and count(wh, "measurement") == 1
+    assert report.files == 1
+
+
+def test_an_unknown_patient_is_refused(place: Workplace, wh: Warehouse) -> None:
+    req = fill(place)
+    with pytest.raises(NotFound, match="no record of a patient"):
+        wh.feed_records(place.service, req, ["store-patient-9999"], FULL)
+    assert count(wh, "person") == 0 and not any((wh.directory / TRANSIT).iterdir())
+
+
+def test_an_empty_store_is_refused(place: Workplace, wh: Warehouse) -> None:
+    req = Request(place.person("feed.bot", "feeding", ref="F-0001"), "warehouse_constitution")
+    with pytest.raises(FeedError, match="no patient to feed"):
+        wh.feed_records(place.service, req, None, FULL)
+
+
+def test_objecting_person_is_not_fed_from_the_store(place: Workplace, wh: Warehouse) -> None:
+    req = fill(place)
+    family, given, birth, _ = PATIENTS["store-patient-0001"]
+    wh.oppose({"family": family, "given": given, "birthdate": birth})
+    report = wh.feed_records(place.service, req, None, FULL)
+    assert count(wh, "person") == 2 and count(wh, "measurement") == 4
+    assert report.objected_skipped == 1
+
+
+def test_shipped_referential_refuses_the_read_with_a_sentence(database_url: str, tmp_path: Path) -> None:
+    w = make_workplace(database_url, tmp_path, "eds-2021-118")
+    try:
+        req = fill(w)
+        with Warehouse.open(tmp_path / "warehouse", w.identity.keyring) as wh:
+            with pytest.raises(FeedError, match="could be read with this session under their purpose"):
+                wh.feed_records(w.service, req, None, FULL)
+            assert count(wh, "person") == 0 and not any((wh.directory / TRANSIT).iterdir())
+    finally:
+        w.close()
