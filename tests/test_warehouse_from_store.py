@@ -2,9 +2,8 @@
 
 A warehouse organisation (eds-2021-118) whose ``feeding`` person writes fictitious Patient and Observation
 records; the warehouse is then fed from the store by reading each patient's records through
-``RecordService.patient_records`` with that person's session. The shipped référentiel gives ``feeding`` the
-write operation only, so the positive tests use a copy of it where ``feeding`` may also read under
-``warehouse_constitution``; the shipped one is shown to refuse the feed with a sentence (each refusal traced).
+``RecordService.patient_records`` with that person's session (the feeding profile reads the source data
+only to collect them, SEC-ALI-1); a profile that may not read for feeding is refused with a sentence.
 """
 
 from __future__ import annotations
@@ -18,8 +17,6 @@ import pytest
 from sqlalchemy import select
 
 from santegarde.audit.tables import entry
-from santegarde.referentials import loader
-from santegarde.referentials.model import Operation, Referential
 from santegarde.store.service import NotFound, Request
 from santegarde.warehouse import Warehouse
 from santegarde.warehouse.core import TRANSIT
@@ -36,17 +33,6 @@ PATIENTS = {
     "store-patient-0003": ("Inventenomfam", "Capucinette", "1990-06-14", [55.0, 56.5, 57.0]),
 }
 INS = "279037512345678"
-
-
-def reading_feeding(ref: Referential) -> Referential:
-    """The référentiel with ``feeding`` also allowed to read (test only; the shipped one gives it write)."""
-    accessors = []
-    for accessor in ref.accessors:
-        if accessor.id == "feeding":
-            access = [a.model_copy(update={"operations": [*a.operations, Operation.READ]}) for a in accessor.access]
-            accessor = accessor.model_copy(update={"access": access})
-        accessors.append(accessor)
-    return ref.model_copy(update={"accessors": accessors})
 
 
 def patient(pid: str) -> dict[str, Any]:
@@ -84,9 +70,7 @@ def fill(w: Workplace) -> Request:
 
 
 @pytest.fixture
-def place(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workplace]:
-    real = loader.get
-    monkeypatch.setattr(loader, "get", lambda ref_id: reading_feeding(real(ref_id)))
+def place(database_url: str, tmp_path: Path) -> Iterator[Workplace]:
     w = make_workplace(database_url, tmp_path, "eds-2021-118")
     yield w
     w.close()
@@ -167,13 +151,10 @@ def test_objecting_person_is_not_fed_from_the_store(place: Workplace, wh: Wareho
     assert report.objected_skipped == 1
 
 
-def test_shipped_referential_refuses_the_read_with_a_sentence(database_url: str, tmp_path: Path) -> None:
-    w = make_workplace(database_url, tmp_path, "eds-2021-118")
-    try:
-        req = fill(w)
-        with Warehouse.open(tmp_path / "warehouse", w.identity.keyring) as wh:
-            with pytest.raises(FeedError, match="could be read with this session under their purpose"):
-                wh.feed_records(w.service, req, None, FULL)
-            assert count(wh, "person") == 0 and not any((wh.directory / TRANSIT).iterdir())
-    finally:
-        w.close()
+def test_a_profile_that_may_not_read_for_feeding_is_refused_with_a_sentence(place: Workplace, wh: Warehouse) -> None:
+    fill(place)
+    ends = place.identity.now().replace(year=place.identity.now().year + 1)
+    member = place.person("proj.member", "project_member", ref="P-0002", ends_at=ends, project="P-2026-01")
+    with pytest.raises(FeedError, match="could be read with this session under their purpose"):
+        wh.feed_records(place.service, Request(member, "warehouse_constitution"), None, FULL)
+    assert count(wh, "person") == 0 and not any((wh.directory / TRANSIT).iterdir())

@@ -99,3 +99,15 @@ def archive_status(engine: Engine) -> ArchiveStatus:
         accesses = conn.execute(select(func.count()).select_from(archive_access)).scalar_one()
         aggregates = conn.execute(select(func.count()).select_from(retention_aggregate)).scalar_one()
     return ArchiveStatus(int(versions), int(accesses), int(aggregates))
+
+
+def patient_ids(engine: Engine) -> list[str]:
+    """The ids of every patient holding current records (random ids only; contents are read per patient)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(record.c.patient_id)
+            .where(record.c.current.is_(True), record.c.patient_id.is_not(None))
+            .distinct()
+            .order_by(record.c.patient_id)
+        ).scalars()
+        return [str(r) for r in rows]

@@ -16,9 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
-from santegarde.store.schema import record
+from santegarde.store import inspection
 from santegarde.warehouse.core import TRANSIT
 from santegarde.warehouse.feed import DataList, FeedError, FeedReport, Progress, Refusal, feed_fhir, purge_transit
 
@@ -67,14 +65,7 @@ def feed_records(
 
 def stored_patients(service: RecordService) -> list[str]:
     """The ids of every patient holding current records in the store (ids only; contents are read per patient)."""
-    with service.engine.connect() as conn:
-        rows = conn.execute(
-            select(record.c.patient_id)
-            .where(record.c.current.is_(True), record.c.patient_id.is_not(None))
-            .distinct()
-            .order_by(record.c.patient_id)
-        ).scalars()
-        return [str(r) for r in rows]
+    return inspection.patient_ids(service.engine)
 
 
 def _feed_bundle(
