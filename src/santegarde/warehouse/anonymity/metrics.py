@@ -147,8 +147,7 @@ def measure(
         check_columns(types, qis, "quasi-identifiers")
         check_columns(types, sensitive, "sensitive attributes")
         check_columns(types, list(ordered or ()), "ordered attributes")
-        rows, classes, k, under = _classes(conn, src, qis, k_threshold)
-        sizes = _smallest(conn, src, qis, smallest)
+        rows, classes, k, under, sizes = _classes(conn, src, qis, k_threshold, smallest)
         reports = tuple(
             _sensitive(conn, src, qis, name, _is_ordered(name, types, ordered), rows) for name in sensitive
         )
@@ -170,22 +169,20 @@ def _is_ordered(name: str, types: dict[str, str], ordered: Collection[str] | Non
     return name in ordered if ordered is not None else is_ordered_type(types[name])
 
 
-def _classes(conn: duckdb.DuckDBPyConnection, src: str, qis: tuple[str, ...], k: int) -> tuple[int, int, int, int]:
-    """Return rows, number of classes, smallest class size and records in classes under ``k``."""
+def _classes(
+    conn: duckdb.DuckDBPyConnection, src: str, qis: tuple[str, ...], k: int, smallest: int
+) -> tuple[int, int, int, int, tuple[int, ...]]:
+    """Rows, number of classes, smallest class size, records in classes under ``k`` and the sizes of the
+    ``smallest`` smallest classes (increasing), from one grouping of the source."""
     sql = (
-        "SELECT SUM(n), COUNT(*), MIN(n), COALESCE(SUM(n) FILTER (WHERE n < ?), 0) "  # noqa: S608
+        "SELECT SUM(n), COUNT(*), MIN(n), COALESCE(SUM(n) FILTER (WHERE n < ?), 0), MIN(n, ?) "  # noqa: S608
         f"FROM (SELECT COUNT(*) AS n FROM {src} AS __src GROUP BY {column_list(qis)})"
     )
-    row = conn.execute(sql, [k]).fetchone()
+    row = conn.execute(sql, [k, max(smallest, 1)]).fetchone()
     if row is None or not row[0]:
         raise AnonymityError("The source has no rows; anonymity cannot be measured on an empty table.")
-    return int(row[0]), int(row[1]), int(row[2]), int(row[3])
-
-
-def _smallest(conn: duckdb.DuckDBPyConnection, src: str, qis: tuple[str, ...], count: int) -> tuple[int, ...]:
-    """Return the sizes of the ``count`` smallest classes, in increasing order."""
-    sql = f"SELECT COUNT(*) AS n FROM {src} AS __src GROUP BY {column_list(qis)} ORDER BY n LIMIT ?"  # noqa: S608
-    return tuple(int(r[0]) for r in conn.execute(sql, [max(count, 0)]).fetchall())
+    sizes = tuple(int(n) for n in row[4])[: max(smallest, 0)]
+    return int(row[0]), int(row[1]), int(row[2]), int(row[3]), sizes
 
 
 def _class_value_counts(src: str, qis: tuple[str, ...], value: str) -> str:
