@@ -24,6 +24,7 @@ from santegarde.config.model import OrganisationConfig
 from santegarde.crypto import create_keyring, create_keystore
 from santegarde.errors import SantegardeError
 from santegarde.identity import accounts, grants, sessions, totp
+from santegarde.identity.passwords import strength
 from santegarde.organisation import build_config, init_organisation
 from santegarde.referentials import loader
 from santegarde.referentials.model import Referential
@@ -108,6 +109,8 @@ def _demo_session(service: RecordService, profile: str) -> tuple[str, str, str]:
     )
     login = sessions.login(ctx, DEMO_LOGIN, temporary, source="demo", workstation_class="office")
     password = secrets.token_hex(16)  # 32 characters, about 165 bits by the CNIL's estimate
+    while not strength(password, attempts_limited=True, context=[DEMO_LOGIN]).ok:
+        password = secrets.token_hex(16)  # a random draw can repeat a character four times: draw again
     sessions.change_password(ctx, login.token, temporary, password)
     sessions.accept_charter(ctx, login.token, ctx.settings.charter_version)
     secret = totp.new_secret()
