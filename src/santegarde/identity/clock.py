@@ -1,17 +1,5 @@
-"""Time for the identity package: an injectable clock and UTC normalisation of stored datetimes."""
+"""Time for the identity package (the shared clock of santegarde.clock)."""
 
-from __future__ import annotations
+from santegarde.clock import Clock, aware, utc_now
 
-from collections.abc import Callable
-from datetime import UTC, datetime
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def aware(value: datetime) -> datetime:
-    """SQLite gives back naive datetimes: they were stored in UTC, say so."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+__all__ = ["Clock", "aware", "utc_now"]

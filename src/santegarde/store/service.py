@@ -179,9 +179,15 @@ class RecordService:
         return decisions
 
     def _care(
-        self, conn: Connection, ctx: sessions.SessionContext, req: Request, patient_id: str | None
+        self,
+        conn: Connection,
+        ctx: sessions.SessionContext,
+        req: Request,
+        patient_id: str | None,
+        operation: str,
+        resource: tuple[str, str],
     ) -> tuple[bool | None, bool]:
-        """(care relationship, break-glass used); refuses a practitioner without either."""
+        """(care relationship, break-glass used); refuses (and traces) a practitioner without either."""
         accessor = self.ref.accessor(ctx.profile or "")
         if patient_id is None or accessor is None or not accessor.care_relationship:
             return None, False
@@ -199,11 +205,24 @@ class RecordService:
         reason = (req.break_glass or "").strip()
         if len(reason) >= BREAK_GLASS_MIN:
             return False, True
+        rule = f"accessors.{accessor.id}.care_relationship"
+        self._trace(
+            ctx,
+            req,
+            operation,
+            resource,
+            allowed=False,
+            rule=rule,
+            section=accessor.section,
+            outcome="denied",
+            patient=patient_id,
+            care=False,
+        )
         raise AccessDenied(
             "You have no care relationship with this patient. Declare one if you take the patient in care, or, "
             f"in an emergency, break the glass with a written reason (at least {BREAK_GLASS_MIN} characters): "
             "it is flagged for review.",
-            rule=f"accessors.{accessor.id}.care_relationship",
+            rule=rule,
             section=accessor.section,
         )
 
@@ -244,22 +263,7 @@ class RecordService:
                 patient=v.patient_id,
             )
             raise AccessDenied(f"Refused: {first.reason}.", first.rule, first.section)
-        try:
-            care, glass = self._care(conn, ctx, req, v.patient_id)
-        except AccessDenied as exc:
-            self._trace(
-                ctx,
-                req,
-                operation,
-                resource,
-                allowed=False,
-                rule=exc.rule,
-                section=exc.section,
-                outcome="denied",
-                patient=v.patient_id,
-                care=False,
-            )
-            raise
+        care, glass = self._care(conn, ctx, req, v.patient_id, operation, resource)
         body = self._decode(conn, v, allowed)
         decided = next((d for d in decisions.values() if d is not None and d.allowed), None)
         self._trace(
@@ -412,27 +416,8 @@ class RecordService:
                     "record.frozen",
                 )
             new_patient = creating and resource_type == "Patient"
-            care: bool | None
-            glass = False
-            if new_patient:
-                care = None
-            else:
-                try:
-                    care, glass = self._care(conn, ctx, req, patient_id)
-                except AccessDenied as exc:
-                    self._trace(
-                        ctx,
-                        req,
-                        operation,
-                        resource,
-                        allowed=False,
-                        rule=exc.rule,
-                        section=exc.section,
-                        outcome="denied",
-                        patient=patient_id,
-                        care=False,
-                    )
-                    raise
+            # Creating a patient's record is what establishes the creator's care relationship (below).
+            care, glass = (None, False) if new_patient else self._care(conn, ctx, req, patient_id, operation, resource)
             version = vault.Version(
                 rid,
                 existing[0].version + 1 if existing else 1,  # the current version is the latest

@@ -24,7 +24,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 
 from santegarde.atomic import write_atomic, write_new_bytes
 from santegarde.audit.trail import AuditEvent, AuditTrail
+from santegarde.clock import utc_now
 from santegarde.errors import SantegardeError
 from santegarde.governance.documents import render_html
 from santegarde.identity import accounts, grants
@@ -95,10 +96,6 @@ JUSTIFICATIONS = {
 
 class GateError(SantegardeError):
     """An export request, check, review or release is refused or cannot be done; the message says why."""
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 # ---- configuration and values ----------------------------------------------------------------------------------

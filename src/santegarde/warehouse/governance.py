@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, insert, select, update
 
+from santegarde.clock import utc_now
 from santegarde.errors import SantegardeError
 from santegarde.governance.documents import render_html, write_document
 from santegarde.governance.tables import (
@@ -55,10 +56,6 @@ YEARLY_TEMPLATE = "warehouse_opinions_list.html.j2"
 
 class GovernanceError(SantegardeError, ValueError):
     """A governance step of the warehouse cannot be done as asked."""
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _aware(moment: datetime | None) -> datetime | None:

@@ -21,6 +21,7 @@ import duckdb
 from sqlalchemy import Engine, insert, select, update
 
 from santegarde.audit.trail import AuditEvent, AuditTrail
+from santegarde.clock import utc_now
 from santegarde.errors import SantegardeError
 from santegarde.governance.tables import wh_reidentifications
 from santegarde.identity import accounts, grants
@@ -79,10 +80,6 @@ PROCEDURES: dict[str, Procedure] = {
 
 class ReidentificationError(SantegardeError):
     """A re-identification step is refused or cannot be done; the message says why and what to do."""
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

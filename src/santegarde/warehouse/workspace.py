@@ -16,7 +16,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 
 from santegarde.audit.review import start_review
 from santegarde.audit.trail import AuditEvent, AuditTrail
+from santegarde.clock import utc_now
 from santegarde.errors import SantegardeError
 from santegarde.identity import accounts, grants, reviews
 from santegarde.identity.context import IdentityContext
@@ -44,10 +45,6 @@ ALIAS = "ws"
 
 class WorkspaceError(SantegardeError):
     """A workspace cannot be created, opened or used as asked."""
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 # ---- keys ----------------------------------------------------------------------------------------------------
