@@ -92,9 +92,26 @@ def test_audit_export_and_status(runner: CliRunner, org: Path) -> None:
     status = runner.invoke(app, ["audit", "status", "--config", str(org)])
     assert "has ever been run" in status.output
     review = runner.invoke(app, ["audit", "review", "--reviewer", "dpo", "--config", str(org)])
-    assert review.exit_code == 0 and '"entries": 2' in review.output
+    assert review.exit_code == 0 and '"entries": 4' in review.output  # 2 events, and export and status journaled
     bad = runner.invoke(app, ["audit", "purge", "--months", "24", "--config", str(org)])
     assert bad.exit_code == 2 and "at most 1 year" in bad.output
+
+
+def test_every_command_opening_the_keys_is_journaled(runner: CliRunner, org: Path) -> None:
+    """EDS-SEC-DAY-2: who ran which command with which options (names, never values), and how it ended."""
+    assert runner.invoke(app, ["audit", "purge", "--months", "7", "--config", str(org)]).exit_code == 0
+    bad = runner.invoke(app, ["user", "disable", "nobody.here", "--reason", "left on 2026-11-30", "--config", str(org)])
+    assert bad.exit_code != 0
+    trail = open_organisation(org, PASS)
+    with trail.audit.engine.connect() as conn:
+        journal = [e.content for e in trail.audit.entries(conn) if e.content["operation"] == "administration.command"]
+    trail.close()
+    assert [(j["resource_id"], j["outcome"]) for j in journal] == [
+        ("santegarde audit purge --config --months", "success"),
+        ("santegarde user disable --config --login --reason", "error"),
+    ]
+    assert all(j["actor"] and j["source"].startswith("cli@") for j in journal)
+    assert "nobody.here" not in str(journal) and "2026-11-30" not in str(journal)
 
 
 def test_no_keys_refuses_to_open(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import getpass
+import importlib
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from santegarde.audit.trail import AuditEvent
 from santegarde.cli.common import console, friendly_errors
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME, load
@@ -32,12 +36,60 @@ def ask_passphrase(prompt: str = "Keystore passphrase", *, confirm: bool = False
 
 @contextmanager
 def opened(config: Path) -> Iterator[Organisation]:
-    """The organisation of ``config``, opened with its keys for the duration of one command."""
+    """The organisation of ``config``, opened with its keys for the duration of one command.
+
+    Every command that opens the keys is journaled in the audit trail when it ends (EDS-SEC-DAY-2): who ran
+    it (the operating-system account and host), which command and which options were given (names only:
+    values may be identities or health data), and whether it succeeded.
+    """
     org = open_organisation(config, ask_passphrase())
+    outcome = "error"
     try:
         yield org
+        outcome = "success"
+    except typer.Exit as done:
+        outcome = "success" if not done.exit_code else "error"
+        raise
     finally:
-        org.close()
+        try:
+            journal_command(org, outcome)
+        finally:
+            org.close()
+
+
+def _current_context() -> Any:
+    """The running command's context (Typer now carries its own copy of Click; older releases used Click's)."""
+    typer_main = importlib.import_module("typer.main")
+    getter = getattr(typer_main, "get_current_context", None)
+    if getter is None:  # pragma: no cover - Typer releases that still run on Click
+        getter = importlib.import_module("click").get_current_context
+    return getter(silent=True)
+
+
+def journal_command(org: Organisation, outcome: str) -> None:
+    """Append the running command to the organisation's audit trail (references only, never an option's value)."""
+    ctx = _current_context()
+    command = ctx.command_path if ctx is not None else "santegarde"
+    given = sorted(
+        name for name, source in ((n, ctx.get_parameter_source(n)) for n in (ctx.params if ctx else {}))
+        if source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+    ) if ctx is not None else []  # fmt: skip
+    org.audit.append(
+        AuditEvent(
+            actor=getpass.getuser(),
+            profile="",
+            operation="administration.command",
+            resource_type="command",
+            resource_id=" ".join([command, *(f"--{name.replace('_', '-')}" for name in given)]),
+            purpose="administration",
+            allowed=outcome == "success",
+            rule="EDS-SEC-DAY-2",
+            section="",
+            outcome=outcome,
+            source=f"cli@{socket.gethostname()}",
+            referential=org.referential.id,
+        )
+    )
 
 
 @app.command("init")
