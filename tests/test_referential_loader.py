@@ -9,7 +9,7 @@ import yaml
 
 from santegarde.referentials import loader
 from santegarde.referentials.loader import ReferentialError, load_file, parse_referential
-from santegarde.referentials.model import Duration
+from santegarde.referentials.model import Duration, SeparateKey
 
 EXPECTED = {"pha-2022-067", "aac-2022-106", "pra-2020-081", "pra-2020-081-draft", "eds-2021-118"}
 
@@ -120,6 +120,33 @@ def test_bad_file_error_names_the_place(changes: dict[str, object], expected: st
     message = str(info.value)
     assert message.startswith("bad.yaml is not a valid référentiel file")
     assert expected in message
+
+
+GENETIC = {"id": "genetic", "name": "Genetic", "kind": "genetic", "sensitivity": "special", "section": "5"}
+READS_GENETIC = [{"categories": ["genetic"], "operations": ["read", "write"]}]
+DOCTOR: dict[str, object] = MINIMAL["accessors"][0]  # type: ignore[index]
+CATEGORIES = [*MINIMAL["categories"], GENETIC]  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("accessor", "expected"),
+    [
+        ({"keys": ["genetic_location"]}, "(doctor): holds the 'genetic_location' key but reaches no genetic"),
+        ({"keys": ["master_key"]}, "at accessors[0].keys[0]:"),
+        ({"keys": ["genetic_location", "genetic_location"], "access": READS_GENETIC}, "a key is listed twice"),
+    ],
+)
+def test_reserved_keys_are_checked(accessor: dict[str, object], expected: str) -> None:
+    """EDS-SEC-LOG-6 as data: a profile holding the genetic/location key must reach genetic or location data."""
+    with pytest.raises(ReferentialError) as info:
+        parse_referential(_text(categories=CATEGORIES, accessors=[{**DOCTOR, **accessor}]), "bad.yaml")
+    assert expected in str(info.value)
+
+
+def test_a_key_holder_reaching_genetic_data_loads() -> None:
+    holder = {**DOCTOR, "keys": ["genetic_location"], "access": READS_GENETIC}
+    ref = parse_referential(_text(categories=CATEGORIES, accessors=[holder]), "ok.yaml")
+    assert ref.key_holders(SeparateKey.GENETIC_LOCATION) == ("doctor",)
 
 
 def test_yaml_syntax_error_gives_line(tmp_path: Path) -> None:

@@ -8,25 +8,54 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from santegarde.crypto import Keyring, ScryptParams, create_keyring, create_keystore
+from identity_fixtures import make_context
+from santegarde.audit.trail import AuditTrail
+from santegarde.crypto import Keyring
+from santegarde.identity.context import IdentityContext
+from santegarde.store.db import make_engine, migrate
 from santegarde.synthetic import generate_dataset
 from santegarde.warehouse import Warehouse, WarehouseEngineError, engine
+from santegarde.warehouse.access import Operator, WarehouseGuard
 from santegarde.warehouse.feed import DataList, DataListError, FeedError
 from santegarde.warehouse.omop import OMOP_TABLES
-from santegarde.warehouse.pseudonym import PseudonymKey, identity_message, normalise, person_id_of, pseudonyms
+from santegarde.warehouse.pseudonym import (
+    PseudonymKey,
+    hmac_sql,
+    identity_message,
+    normalise,
+    person_id_of,
+    pseudonyms,
+)
+from warehouse_governance_fixtures import staff
 
 FULL = {f"{t}.{c.name}": "needed by the warehouse purposes" for t, cols in OMOP_TABLES.items() for c in cols}
+FEEDER = Operator("feed.bot", "feeding")  # feeds, and mobilises the genetic/location key (EDS-SEC-LOG-6)
+STEWARD = Operator("rights.desk", "data_steward")  # handles the persons' rights, registers objections (EDS-9)
 
 
 @pytest.fixture
-def ring(tmp_path: Path) -> Keyring:
-    master = create_keystore(tmp_path / "keyring", "correct horse battery staple", ScryptParams(n=2**10, r=8, p=1))
-    return create_keyring(master, tmp_path / "keyring")
+def identity(tmp_path: Path) -> IdentityContext:
+    ctx = make_context(f"sqlite:///{tmp_path / 'identity.db'}", tmp_path, "eds-2021-118")
+    staff(ctx, FEEDER.login, "feeding")
+    staff(ctx, STEWARD.login, "data_steward")
+    return ctx
 
 
 @pytest.fixture
-def wh(tmp_path: Path, ring: Keyring) -> Warehouse:
-    warehouse = Warehouse.open(tmp_path / "warehouse", ring)
+def ring(identity: IdentityContext) -> Keyring:
+    return identity.keyring
+
+
+@pytest.fixture
+def trail(tmp_path: Path) -> AuditTrail:
+    audit = make_engine(f"sqlite:///{tmp_path / 'audit.db'}")
+    migrate(audit, package="santegarde.audit")
+    return AuditTrail(audit, b"s" * 32)
+
+
+@pytest.fixture
+def wh(tmp_path: Path, identity: IdentityContext, trail: AuditTrail) -> Warehouse:
+    warehouse = Warehouse.open(tmp_path / "warehouse", identity.keyring, guard=WarehouseGuard(identity, trail))
     yield warehouse
     warehouse.close()
 
@@ -67,7 +96,13 @@ def raw_identifiers(dataset) -> set[str]:  # type: ignore[no-untyped-def]
 def test_sql_pseudonyms_equal_python_hmac(wh: Warehouse) -> None:
     key = PseudonymKey(bytes(range(32)))
     samples = ["", "a", "person|LÉGER|ÉLOÏSE|1990-01-02", "x" * 200]
-    assert pseudonyms(wh.omop, key, samples) == [key.hexdigest(m) for m in samples]
+    expected_all = [key.hexdigest(m) for m in samples]
+    assert pseudonyms(key, samples).to_pylist() == expected_all
+    in_sql = wh.omop.execute(
+        f"SELECT {hmac_sql('m', 'k')} FROM unnest($ms) WITH ORDINALITY t(m, i) ORDER BY i",
+        {"ms": samples, **key.params("k")},
+    ).fetchall()
+    assert [r[0] for r in in_sql] == expected_all
     identity = {"family": "  Le Cœur-d'Ârgent ", "given": "Anne  Marie", "birthdate": "1980-02-29"}
     expected = wh.pseudonym_key.hexdigest(identity_message(identity["family"], identity["given"], "1980-02-29"))
     assert wh.pseudonym_of(identity) == expected
@@ -83,7 +118,7 @@ def test_incomplete_identity_is_refused(wh: Warehouse) -> None:
 def test_fhir_feed_keeps_no_raw_identifier_in_the_omop_store(
     wh: Warehouse, bundle: Path, dataset, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    report = wh.feed_fhir([bundle], DataList.from_mapping(FULL))
+    report = wh.feed_fhir([bundle], DataList.from_mapping(FULL), operator=FEEDER)
     assert report.rows["person"] == 12 and report.rows["condition_occurrence"] > 0 and report.rows["measurement"] > 0
     assert report.rows["provider"] > 0
     secrets = raw_identifiers(dataset)
@@ -99,7 +134,7 @@ def test_fhir_feed_keeps_no_raw_identifier_in_the_omop_store(
 
 
 def test_identities_go_only_to_the_vault(wh: Warehouse, bundle: Path, dataset) -> None:  # type: ignore[no-untyped-def]
-    wh.feed_fhir([bundle], DataList.from_mapping(FULL))
+    wh.feed_fhir([bundle], DataList.from_mapping(FULL), operator=FEEDER)
     patient = dataset.patients[0]
     with wh.vault_connection() as con:
         row = con.execute(
@@ -124,12 +159,12 @@ def test_vault_cannot_be_opened_with_the_health_key(wh: Warehouse, tmp_path: Pat
 
 def test_objection_is_durable_over_three_feeds(wh: Warehouse, bundle: Path, dataset) -> None:  # type: ignore[no-untyped-def]
     data_list = DataList.from_mapping(FULL)
-    wh.feed_fhir([bundle], data_list)
+    wh.feed_fhir([bundle], data_list, operator=FEEDER)
     objector = identity_of(dataset.patients[3])
     person = wh.person_id_of(objector)
-    assert wh.oppose(objector) > 1
+    assert wh.oppose(objector, by=STEWARD) > 1
     for _ in range(3):
-        report = wh.feed_fhir([bundle], data_list)
+        report = wh.feed_fhir([bundle], data_list, operator=FEEDER)
         assert report.objected_skipped == 1 and report.rows["person"] == 11
         for table in ("person", "visit_occurrence", "condition_occurrence", "measurement", "observation_period"):
             found = wh.omop.execute(f"SELECT count(*) FROM omop.{table} WHERE person_id = $i", {"i": person})
@@ -141,23 +176,24 @@ def test_objection_is_durable_over_three_feeds(wh: Warehouse, bundle: Path, data
 
 def test_transit_is_purged_on_success_and_on_failure(wh: Warehouse, bundle: Path, tmp_path: Path) -> None:
     seen: list[int] = []
-    wh.feed_fhir([bundle], DataList.from_mapping(FULL), progress=lambda _d, done, _t: seen.append(done))
+    progress = lambda _d, done, _t: seen.append(done)  # noqa: E731
+    wh.feed_fhir([bundle], DataList.from_mapping(FULL), progress=progress, operator=FEEDER)
     transit = tmp_path / "warehouse" / "transit"
     assert seen and list(transit.iterdir()) == []
     bad = tmp_path / "in" / "bad.json"
     bad.write_text('{"resourceType": "Patient"}', encoding="utf-8")
     with pytest.raises(FeedError, match="not FHIR Bundles"):
-        wh.feed_fhir([bundle, bad], DataList.from_mapping(FULL))
+        wh.feed_fhir([bundle, bad], DataList.from_mapping(FULL), operator=FEEDER)
     assert list(transit.iterdir()) == []
     with pytest.raises(FeedError, match="does not exist"):
-        wh.feed_fhir([tmp_path / "missing.json"], DataList.from_mapping(FULL))
+        wh.feed_fhir([tmp_path / "missing.json"], DataList.from_mapping(FULL), operator=FEEDER)
     assert list(transit.iterdir()) == []
 
 
 def test_only_the_data_list_enters(wh: Warehouse, bundle: Path) -> None:
     partial = {k: v for k, v in FULL.items() if k != "condition_occurrence.condition_source_value"}
     partial.pop("measurement.measurement_date")
-    report = wh.feed_fhir([bundle], DataList.from_mapping(partial))
+    report = wh.feed_fhir([bundle], DataList.from_mapping(partial), operator=FEEDER)
     reasons = {r.item: r.reason for r in report.refused}
     assert "data list" in reasons["condition_occurrence.condition_source_value"]
     assert "required" in reasons["measurement"] and "measurement" not in report.rows
@@ -189,12 +225,12 @@ def test_text_and_documents_are_refused(wh: Warehouse, tmp_path: Path, bundle: P
     document = json.loads(bundle.read_text(encoding="utf-8"))
     document["entry"].append({"resource": {"resourceType": "DocumentReference", "id": "d1", "status": "current"}})
     bundle.write_text(json.dumps(document), encoding="utf-8")
-    report = wh.feed_fhir([bundle], DataList.from_mapping(FULL))
+    report = wh.feed_fhir([bundle], DataList.from_mapping(FULL), operator=FEEDER)
     assert any(r.item.startswith("DocumentReference") and "de-identifier" in r.reason for r in report.refused)
     omop_dir = tmp_path / "omop"
     omop_dir.mkdir()
     (omop_dir / "note.csv").write_text("note_id,person_id,note_date,note_text\n1,1,2024-01-01,Mr DUPONT said\n")
-    report = wh.feed_omop(omop_dir, DataList.from_mapping(FULL))
+    report = wh.feed_omop(omop_dir, DataList.from_mapping(FULL), operator=FEEDER)
     assert [(r.item, "de-identifier" in r.reason) for r in report.refused] == [("note", True)]
     assert wh.omop.execute("SELECT count(*) FROM omop.note").fetchone() == (0,)
 
@@ -217,7 +253,7 @@ def write_omop(directory: Path) -> None:
 
 def test_omop_files_are_re_pseudonymised(wh: Warehouse, tmp_path: Path) -> None:
     write_omop(tmp_path / "omop")
-    report = wh.feed_omop(tmp_path / "omop", DataList.from_mapping(FULL), source_name="partner")
+    report = wh.feed_omop(tmp_path / "omop", DataList.from_mapping(FULL), source_name="partner", operator=FEEDER)
     assert report.rows == {"person": 2, "condition_occurrence": 2, "provider": 1, "observation_period": 2}
     reasons = {r.item: r.reason for r in report.refused}
     assert "not an OMOP CDM 5.4 column" in reasons["person.favourite_colour"]
@@ -234,12 +270,12 @@ def test_omop_files_are_re_pseudonymised(wh: Warehouse, tmp_path: Path) -> None:
     assert not ids & {101, 102} and all(i > 0 for i in ids)
     linked = wh.omop.execute("SELECT count(*) FROM omop.condition_occurrence JOIN omop.person USING (person_id)")
     assert linked.fetchone() == (2,)
-    again = wh.feed_omop(tmp_path / "omop", DataList.from_mapping(FULL), source_name="partner")
+    again = wh.feed_omop(tmp_path / "omop", DataList.from_mapping(FULL), source_name="partner", operator=FEEDER)
     assert again.rows["person"] == 2 and wh.counts()["person"] == 2  # idempotent: same source, same pseudonyms
 
 
 def test_professionals_are_pseudonymised(wh: Warehouse, bundle: Path, dataset) -> None:  # type: ignore[no-untyped-def]
-    wh.feed_fhir([bundle], DataList.from_mapping(FULL))
+    wh.feed_fhir([bundle], DataList.from_mapping(FULL), operator=FEEDER)
     rpps = dataset.practitioners[0].identifier[0].value
     expected = wh.pseudonym_key.hexdigest(f"professional|RPPS|{rpps}")
     assert wh.omop.execute(
@@ -265,35 +301,3 @@ def test_open_without_create_and_init_twice_are_refused(tmp_path: Path, ring: Ke
     Warehouse.init(tmp_path / "w", ring).close()
     with pytest.raises(WarehouseError, match="never overwritten"):
         Warehouse.init(tmp_path / "w", ring)
-
-
-def test_cli_init_feed_oppose(tmp_path: Path, bundle: Path, dataset, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    from typer.testing import CliRunner
-
-    from santegarde.cli import warehouse_core
-    from santegarde.cli.main import app as main_app
-
-    runner = CliRunner()
-    monkeypatch.setenv("SANTEGARDE_PASSPHRASE", "a long enough test passphrase")
-    directory = tmp_path / "org"
-    args = ["init", "--profile", "practice", "--dir", str(directory), "--name", "Hôpital Test"]
-    args += ["--set", "retention_end_action=delete"]
-    assert runner.invoke(main_app, args).exit_code == 0
-    config = str(directory / "santegarde.yaml")
-    assert runner.invoke(main_app, ["keys", "init", "--config", config]).exit_code == 0
-    app = warehouse_core.app
-    assert runner.invoke(app, ["feed", "--fhir", str(bundle), "--data-list", "x", "--config", config]).exit_code != 0
-    assert runner.invoke(app, ["init", "--config", config]).exit_code == 0
-    assert runner.invoke(app, ["init", "--config", config]).exit_code != 0  # never overwritten
-    data_list = tmp_path / "list.yaml"
-    data_list.write_text("\n".join(f"{k}: {v}" for k, v in FULL.items()), encoding="utf-8")
-    result = runner.invoke(app, ["feed", "--fhir", str(bundle), "--data-list", str(data_list), "--config", config])
-    assert result.exit_code == 0 and "person" in result.output, result.output
-    patient = identity_of(dataset.patients[0])
-    oppose = ["oppose", "--family", patient["family"], "--given", patient["given"], "--birthdate", patient["birthdate"]]
-    wrong = runner.invoke(app, [*oppose, "--ins", "299999999999999", "--config", config])
-    assert wrong.exit_code != 0 and "INS" in wrong.output
-    result = runner.invoke(app, [*oppose, "--config", config])
-    assert result.exit_code == 0 and "Objection registered" in result.output, result.output
-    result = runner.invoke(app, ["feed", "--fhir", str(bundle), "--data-list", str(data_list), "--config", config])
-    assert "objected: 1" in result.output

@@ -1,18 +1,35 @@
-"""santegarde warehouse feed takes the steering committee's data list from governance by default (EDS-3, EDS-4).
+"""santegarde warehouse feed | oppose from the command line (EDS-3, EDS-4, EDS-9, EDS-SEC-LOG-6).
 
-On a demo warehouse organisation (fictitious data): without --data-list the feed uses the list recorded with
-``santegarde warehouse committee variable-add``; an empty list is refused with a sentence saying what to do.
+On a demo warehouse organisation (fictitious data), with the demo person's own session (``santegarde login``):
+the feed needs the session under the feeding profile — without a session, or under another profile chosen at
+login, it is refused with a sentence and the refusal is in the audit trail; without --data-list the feed uses
+the list recorded with ``santegarde warehouse committee variable-add``; an empty list is refused with a sentence
+saying what to do. An objection is registered under the profile handling the rights (data_steward).
 """
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import pyotp
 import pytest
 import yaml
+from sqlalchemy import select
 from typer.testing import CliRunner, Result
 
+from santegarde.audit.tables import entry
+from santegarde.cli import session
+from santegarde.cli.keys import opened
 from santegarde.cli.main import app
+from santegarde.identity import grants
+from santegarde.identity.context import IdentityContext
+from santegarde.runtime import Organisation, identity_context, open_organisation
 from santegarde.synthetic import generate_dataset
 
 PASS = "demo passphrase for the warehouse feed cli tests"
@@ -26,19 +43,89 @@ LIST = {
 }
 
 
+
+
+@dataclass(frozen=True)
+class Demo:
+    config: Path
+    login: str
+    password: str
+    secret: str
+
+
+class Clock:
+    """The identity clock of the commands: ahead of real time and moved forward at each login (no TOTP replay)."""
+
+    def __init__(self) -> None:
+        self.at = datetime.now(UTC) + timedelta(hours=1)
+
+    def now(self) -> datetime:
+        return self.at
+
+
 @pytest.fixture(autouse=True)
-def passphrase(monkeypatch: pytest.MonkeyPatch) -> None:
+def passphrase(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
+    """The passphrase from the environment, session files under tmp_path, the identity clock of the commands."""
     monkeypatch.setenv("SANTEGARDE_PASSPHRASE", PASS)
     monkeypatch.setenv("COLUMNS", "250")
+    monkeypatch.setattr(session, "session_directory", lambda: tmp_path / "runtime" / "santegarde")
+    clock = Clock()
+    real = session.identity_context
+
+    def clocked(org: Organisation) -> IdentityContext:
+        ctx = real(org)
+        ctx.clock = clock.now
+        return ctx
+
+    monkeypatch.setattr(session, "identity_context", clocked)
+    yield clock
 
 
 @pytest.fixture
-def config(tmp_path: Path, passphrase: None) -> Path:
+def demo(tmp_path: Path, passphrase: Clock) -> Demo:
     directory = tmp_path / "demo"
-    ok("demo", "--profile", "warehouse", "--dir", str(directory), "--patients", "1")
+    result = run("demo", "--profile", "warehouse", "--dir", str(directory), "--patients", "1")
+    assert result.exit_code == 0, result.output
+    found = re.search(r"login (\S+), password (\S+), TOTP secret (\S+)", result.output)
+    assert found is not None
     path = directory / "santegarde.yaml"
     ok("warehouse", "init", "--config", str(path))
-    return path
+    return Demo(path, found.group(1), found.group(2), found.group(3))
+
+
+@pytest.fixture
+def config(demo: Demo, passphrase: Clock) -> Path:
+    """The demo organisation, its person logged in under the feeding profile (the only one the demo grants)."""
+    login(demo, passphrase)
+    return demo.config
+
+
+def login(demo: Demo, clock: Clock, *extra: str) -> str:
+    clock.at += timedelta(minutes=2)
+    code = pyotp.TOTP(demo.secret).at(clock.now())
+    return ok("login", demo.login, "--config", str(demo.config), *extra, input=f"{demo.password}\n{code}\n")
+
+
+def grant(demo: Demo, profile: str) -> None:
+    with opened(demo.config) as org:
+        grants.give(
+            identity_context(org),
+            demo.login,
+            profile,
+            validated_by="Comité de gouvernance (fictif)",
+            validator_role="governance_body",
+            reason="also handles the rights requests of the persons",
+            by="admin",
+        )
+
+
+def audit_events(demo: Demo) -> list[dict[str, Any]]:
+    org = open_organisation(demo.config, PASS)
+    try:
+        with org.audit.engine.connect() as conn:
+            return [json.loads(c) for c in conn.execute(select(entry.c.content).order_by(entry.c.seq)).scalars()]
+    finally:
+        org.close()
 
 
 @pytest.fixture
@@ -48,12 +135,12 @@ def bundle(tmp_path: Path) -> Path:
     return path
 
 
-def run(*args: str) -> Result:
-    return CliRunner().invoke(app, list(args))
+def run(*args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(app, list(args), input=input)
 
 
-def ok(*args: str) -> str:
-    result = run(*args)
+def ok(*args: str, input: str | None = None) -> str:
+    result = run(*args, input=input)
     assert result.exit_code == 0, result.output
     return " ".join(result.output.split())
 
@@ -80,3 +167,59 @@ def test_an_explicit_data_list_still_wins(config: Path, bundle: Path, tmp_path: 
     explicit.write_text(yaml.safe_dump(LIST), encoding="utf-8")
     out = ok("warehouse", "feed", "--fhir", str(bundle), "--data-list", str(explicit), "--config", str(config))
     assert "measurement" in out
+
+
+def test_feed_without_a_session_is_refused(demo: Demo, bundle: Path, tmp_path: Path) -> None:
+    explicit = tmp_path / "list.yaml"
+    explicit.write_text(yaml.safe_dump(LIST), encoding="utf-8")
+    result = run("warehouse", "feed", "--fhir", str(bundle), "--data-list", str(explicit), "--config", str(demo.config))
+    assert result.exit_code != 0
+    assert "You are not logged in: run santegarde login." in " ".join(result.output.split())
+
+
+def test_feed_under_another_profile_is_refused_then_oppose_and_feed_again(
+    demo: Demo, passphrase: Clock, bundle: Path, tmp_path: Path
+) -> None:
+    """The account holds feeding and data_steward; the profile chosen at login decides (EDS-SEC-LOG-5, LOG-6)."""
+    explicit = tmp_path / "list.yaml"
+    explicit.write_text(yaml.safe_dump(LIST), encoding="utf-8")
+    feed = ("warehouse", "feed", "--fhir", str(bundle), "--data-list", str(explicit), "--config", str(demo.config))
+    grant(demo, "data_steward")
+    assert "profile data_steward" in login(demo, passphrase, "--profile", "data_steward")
+    refused = run(*feed)
+    said = " ".join(refused.output.split())
+    assert refused.exit_code != 0 and "only the profile(s) feeding may feed the warehouse" in said, said
+    assert "santegarde login --profile" in said
+    denied = [e for e in audit_events(demo) if e["operation"] == "warehouse.feed" and e["outcome"] == "denied"]
+    assert [(e["actor"], e["profile"], e["rule"]) for e in denied] == [(demo.login, "data_steward", "EDS-SEC-ALI-1")]
+    assert not any((demo.config.parent / "warehouse" / "transit").iterdir())
+
+    login(demo, passphrase, "--profile", "feeding")
+    assert "person" in ok(*feed)
+    patient = generate_dataset(7, 3, profile="warehouse").patients[0]
+    oppose = ["warehouse", "oppose", "--family", patient.name[0].family, "--given", patient.name[0].given[0],
+              "--birthdate", str(patient.birthDate), "--config", str(demo.config)]  # fmt: skip
+    wrong_profile = run(*oppose)
+    assert wrong_profile.exit_code != 0 and "only the profile(s) data_steward may register an objection" in " ".join(
+        wrong_profile.output.split()
+    )
+
+    login(demo, passphrase, "--profile", "data_steward")
+    wrong = run(*oppose, "--ins", "299999999999999")
+    assert wrong.exit_code != 0 and "INS" in wrong.output
+    assert "Objection registered" in ok(*oppose)
+    login(demo, passphrase, "--profile", "feeding")
+    assert "Persons skipped because they objected: 1" in ok(*feed)
+    erased = [e for e in audit_events(demo) if e["operation"] == "warehouse.genetic_location.erase"]
+    assert [(e["profile"], e["outcome"]) for e in erased] == [("data_steward", "success")]
+
+
+def test_warehouse_init_is_never_overwritten(demo: Demo) -> None:
+    result = run("warehouse", "init", "--config", str(demo.config))
+    assert result.exit_code != 0 and "never overwritten" in result.output
+
+
+def test_feed_and_oppose_say_what_they_need(demo: Demo) -> None:
+    for command in ("feed", "oppose"):
+        said = " ".join(ok("warehouse", command, "--help").split())
+        assert "santegarde login" in said

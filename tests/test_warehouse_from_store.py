@@ -1,9 +1,11 @@
-"""Feeding the warehouse from santegarde's own record store, through the one request path (EDS-4, EDS-SEC-ALI-1).
+"""Feeding the warehouse from santegarde's own record store, through the one request path (EDS-4, EDS-SEC-ALI-1/2).
 
 A warehouse organisation (eds-2021-118) whose ``feeding`` person writes fictitious Patient and Observation
 records; the warehouse is then fed from the store by reading each patient's records through
 ``RecordService.patient_records`` with that person's session (the feeding profile reads the source data
-only to collect them, SEC-ALI-1); a profile that may not read for feeding is refused with a sentence.
+only to collect them, SEC-ALI-1); a profile that may not feed is refused with a sentence. The record store lets
+its users consult what they entered, so the feed needs a two-factor session (SEC-ALI-2): a single-factor one is
+refused before any record is read, and the refusal is traced.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from sqlalchemy import select
 from santegarde.audit.tables import entry
 from santegarde.store.service import NotFound, Request
 from santegarde.warehouse import Warehouse
+from santegarde.warehouse.access import Operator, WarehouseAccessRefused, WarehouseGuard
 from santegarde.warehouse.core import TRANSIT
 from santegarde.warehouse.feed import DataList, FeedError
 from santegarde.warehouse.omop import OMOP_TABLES
 from store_fixtures import Workplace, make_workplace
+from warehouse_governance_fixtures import staff
 
 FULL = DataList.from_mapping(
     {f"{t}.{c.name}": "needed by the warehouse purposes" for t, cols in OMOP_TABLES.items() for c in cols}
@@ -33,6 +37,7 @@ PATIENTS = {
     "store-patient-0003": ("Inventenomfam", "Capucinette", "1990-06-14", [55.0, 56.5, 57.0]),
 }
 INS = "279037512345678"
+STEWARD = Operator("rights.desk", "data_steward")
 
 
 def patient(pid: str) -> dict[str, Any]:
@@ -78,7 +83,8 @@ def place(database_url: str, tmp_path: Path) -> Iterator[Workplace]:
 
 @pytest.fixture
 def wh(tmp_path: Path, place: Workplace) -> Iterator[Warehouse]:
-    warehouse = Warehouse.open(tmp_path / "warehouse", place.identity.keyring)
+    guard = WarehouseGuard(place.identity, place.audit)
+    warehouse = Warehouse.open(tmp_path / "warehouse", place.identity.keyring, guard=guard)
     yield warehouse
     warehouse.close()
 
@@ -145,7 +151,8 @@ def test_an_empty_store_is_refused(place: Workplace, wh: Warehouse) -> None:
 def test_objecting_person_is_not_fed_from_the_store(place: Workplace, wh: Warehouse) -> None:
     req = fill(place)
     family, given, birth, _ = PATIENTS["store-patient-0001"]
-    wh.oppose({"family": family, "given": given, "birthdate": birth})
+    staff(place.identity, STEWARD.login, "data_steward")
+    wh.oppose({"family": family, "given": given, "birthdate": birth}, by=STEWARD)
     report = wh.feed_records(place.service, req, None, FULL)
     assert count(wh, "person") == 2 and count(wh, "measurement") == 4
     assert report.objected_skipped == 1
@@ -153,8 +160,31 @@ def test_objecting_person_is_not_fed_from_the_store(place: Workplace, wh: Wareho
 
 def test_a_profile_that_may_not_read_for_feeding_is_refused_with_a_sentence(place: Workplace, wh: Warehouse) -> None:
     fill(place)
+    reads_before = len([e for e in audit_rows(place) if e.get("operation") == "rights.records"])
     ends = place.identity.now().replace(year=place.identity.now().year + 1)
     member = place.person("proj.member", "project_member", ref="P-0002", ends_at=ends, project="P-2026-01")
-    with pytest.raises(FeedError, match="could be read with this session under their purpose"):
+    with pytest.raises(WarehouseAccessRefused, match="only the profile\\(s\\) feeding may feed the warehouse"):
         wh.feed_records(place.service, Request(member, "warehouse_constitution"), None, FULL)
     assert count(wh, "person") == 0 and not any((wh.directory / TRANSIT).iterdir())
+    rows = audit_rows(place)
+    assert len([e for e in rows if e.get("operation") == "rights.records"]) == reads_before  # nothing was read
+    assert [(e["actor"], e["outcome"], e["rule"]) for e in rows if e.get("operation") == "warehouse.feed.store"] == [
+        ("proj.member", "denied", "EDS-SEC-ALI-1")
+    ]
+
+
+def test_a_single_factor_session_may_not_feed_from_the_store(place: Workplace, wh: Warehouse) -> None:
+    """EDS-SEC-ALI-2: the input software is reached with strong authentication only (SEC-AUT-1)."""
+    fill(place)
+    reads_before = len([e for e in audit_rows(place) if e.get("operation") == "rights.records"])
+    single = place.person("feed.single", "feeding", ref="F-0002", two_factors=False)
+    with pytest.raises(WarehouseAccessRefused) as info:
+        wh.feed_records(place.service, Request(single, "warehouse_constitution"), None, FULL)
+    said = " ".join(str(info.value).split())
+    assert "strong authentication" in said and "second factor" in said and "EDS-SEC-ALI-2" in said
+    assert count(wh, "person") == 0
+    assert not (wh.directory / TRANSIT).exists() or not any((wh.directory / TRANSIT).iterdir())
+    rows = audit_rows(place)
+    assert len([e for e in rows if e.get("operation") == "rights.records"]) == reads_before  # nothing was read
+    refused = [e for e in rows if e.get("operation") == "warehouse.feed.store"]
+    assert [(e["outcome"], e["rule"], e["allowed"]) for e in refused] == [("denied", "EDS-SEC-ALI-2", False)]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from santegarde.warehouse.access import WarehouseAccessRefused, WarehouseGuard
 from santegarde.warehouse.reidentify import Operator, Reidentification, ReidentificationError
 from warehouse_governance_fixtures import COHORT, DIABETIC, PEOPLE, Setup, account, build
 
@@ -66,16 +67,34 @@ def test_rights_extract_finds_the_person_from_their_identity(s: Setup, rei: Reid
 
 def test_rights_delete_erases_the_person_everywhere(s: Setup, rei: Reidentification) -> None:
     bruno = PEOPLE["bruno"]
+    account(s, "gus", "feeding")
+    feeder, guard = Operator("gus", "feeding"), WarehouseGuard(s.identity, s.trail)
+    with s.warehouse.location_connection(feeder, guard=guard) as con:
+        for name in ("bruno", "alice"):
+            con.execute(
+                "INSERT INTO geo.genetic_result (genetic_result_id, person_id, gene) VALUES ($g, $p, 'BRCA2')",
+                {"g": s.person_ids[name] % 1000, "p": s.person_ids[name]},
+            )
     req = rei.request(
         ANNE, "rights", reference="DPO-2026-042", justification=JUSTIFICATION, parameters=bruno, action="delete"
     )
     rei.approve(req.id, BRICE)
+    refused = pytest.raises(WarehouseAccessRefused, match="EDS-SEC-LOG-6")
+    with refused, s.warehouse.location_connection(ANNE, guard=guard):
+        pass  # the recontact team does not hold the genetic/location key ...
     result = rei.rights(req.id, ANNE, bruno)
-    assert result.deleted == 4  # person, condition, measurement, identity
+    assert result.deleted == 5  # person, condition, measurement, genetic result, identity
     row = s.warehouse.omop.execute(
         "SELECT count(*) FROM omop.person WHERE person_id = $p", {"p": s.person_ids["bruno"]}
     ).fetchone()
     assert row == (0,)
+    with s.warehouse.location_connection(feeder, guard=guard) as con:  # ... yet the person's genetic data is gone
+        assert con.execute("SELECT person_id FROM geo.genetic_result").fetchall() == [(s.person_ids["alice"],)]
+    with s.trail.engine.connect() as conn:
+        erased = [e.content for e in s.trail.entries(conn) if e.content["operation"].endswith("genetic_location.erase")]
+    assert [(e["actor"], e["outcome"], e["rule"]) for e in erased] == [
+        ("anne", "success", "EDS-SEC-REI-1 EDS-SEC-LOG-6")
+    ]
 
 
 def test_rights_with_other_parameters_than_approved_refused(s: Setup, rei: Reidentification) -> None:

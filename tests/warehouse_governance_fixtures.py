@@ -150,3 +150,18 @@ def account(s: Setup, login: str, profile: str, project: str | None = None) -> N
         project=project,
         by="admin",
     )
+
+
+def staff(identity: IdentityContext, login: str, *profiles: str) -> None:
+    """An active account holding one open-ended grant of each of ``profiles`` (validated by a governance body)."""
+    accounts.add(identity, login, f"{login.title()} Fictif", person_ref=f"staff-{login}", by="admin")
+    for profile in profiles:
+        grants.give(
+            identity,
+            login,
+            profile,
+            validated_by="comité",
+            validator_role="governance_body",
+            reason="validated by the committee",
+            by="admin",
+        )

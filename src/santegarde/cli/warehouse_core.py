@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -19,12 +20,19 @@ from sqlalchemy import Engine
 from santegarde.cli.common import console, friendly_errors
 from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
+from santegarde.cli.session import CliSession, logged_in
+from santegarde.clock import utc_now
 from santegarde.config import CONFIG_NAME
+from santegarde.identity import sessions
+from santegarde.referentials.model import Sensitivity
 from santegarde.runtime import Organisation
 from santegarde.warehouse import Warehouse, WarehouseError
 from santegarde.warehouse import governance as gov
+from santegarde.warehouse.access import Operator, WarehouseGuard
 from santegarde.warehouse.feed import DataList, FeedReport
 from santegarde.warehouse.feed import Progress as FeedProgress
+from santegarde.warehouse.retention import RetentionReport, WarehouseRetention
+from santegarde.warehouse.retention import policy as retention_policy
 
 app = typer.Typer(help="Health data warehouse: create it, feed it, register objections.", no_args_is_help=True)
 
@@ -40,10 +48,14 @@ def _warehouse(config: Path, *, create: bool = False) -> Iterator[Warehouse]:
 
 
 @contextmanager
-def _opened_warehouse(org: Organisation, config: Path, *, create: bool = False) -> Iterator[Warehouse]:
+def _opened_warehouse(
+    org: Organisation, config: Path, *, create: bool = False, guard: WarehouseGuard | None = None
+) -> Iterator[Warehouse]:
     directory = warehouse_directory(config)
     warehouse = (
-        Warehouse.init(directory, org.keyring) if create else Warehouse.open(directory, org.keyring, create=False)
+        Warehouse.init(directory, org.keyring, guard=guard)
+        if create
+        else Warehouse.open(directory, org.keyring, create=False, guard=guard)
     )
     try:
         yield warehouse
@@ -60,6 +72,16 @@ def committee_data_list(engine: Engine) -> DataList:
         )
     checked: DataList = gov.feed_data_list(engine)
     return checked
+
+
+@contextmanager
+def _session_warehouse(config: Path) -> Iterator[tuple[CliSession, Operator, Warehouse]]:
+    """The user's session (``santegarde login``), who acts in it, and the warehouse guarded by it."""
+    with logged_in(config) as s:
+        current = sessions.require(s.identity, s.token, sensitivity=Sensitivity.SPECIAL)
+        guard = WarehouseGuard(s.identity, s.org.audit)
+        with _opened_warehouse(s.org, config, guard=guard) as warehouse:
+            yield s, Operator(current.login, current.profile), warehouse
 
 
 @contextmanager
@@ -81,12 +103,13 @@ def _print(report: FeedReport) -> None:
     for refusal in report.refused:
         console.print(f"Refused {refusal.item}: {refusal.reason}.")
     console.print(f"Persons skipped because they objected: {report.objected_skipped}.")
+    console.print(f"Rows skipped because their retention period had expired: {report.expired_skipped}.")
 
 
 @app.command("init")
 @friendly_errors
 def init(config: ConfigOption = Path(CONFIG_NAME)) -> None:
-    """Create the warehouse's three encrypted stores (OMOP, identity vault, genetic/location data)."""
+    """Create the warehouse's encrypted OMOP store and identity vault (genetic/location data: at first use)."""
     with _warehouse(config, create=True) as warehouse:
         console.print(f"Warehouse created in {warehouse.directory}.")
 
@@ -104,23 +127,30 @@ def feed(
 ) -> None:
     """Feed FHIR Bundles or OMOP CDM files; only the data list's variables enter, objecting persons never.
 
+    Needs your session (santegarde login) under the feeding profile: only it feeds the warehouse and mobilises
+    the key of the genetic and location data (EDS-SEC-LOG-6); any other profile is refused, and traced.
     Without --data-list, the steering committee's data list recorded in the governance tables is used.
     """
     if bool(fhir) == (omop_dir is not None):
         raise WarehouseError("Give either --fhir files or one --omop directory, not both and not neither.")
-    with opened(config) as org, _opened_warehouse(org, config) as warehouse:
-        checked = DataList.load(data_list) if data_list is not None else committee_data_list(org.engine)
-        report = _feed(warehouse, checked, fhir, omop_dir)
+    with _session_warehouse(config) as (s, operator, warehouse):
+        checked = DataList.load(data_list) if data_list is not None else committee_data_list(s.org.engine)
+        cutoff = retention_policy(s.org.referential, s.org.config.choices).cutoff(utc_now().date())
+        report = _feed(warehouse, checked, fhir, omop_dir, operator, cutoff)
     _print(report)
 
 
-def _feed(warehouse: Warehouse, checked: DataList, fhir: list[Path] | None, omop_dir: Path | None) -> FeedReport:
+def _feed(
+    warehouse: Warehouse, checked: DataList, fhir: list[Path] | None, omop_dir: Path | None, operator: Operator,
+    cutoff: date,
+) -> FeedReport:  # fmt: skip
+    """Feed with a progress bar; rows collected on or before ``cutoff`` (the organisation's retention) stay out."""
     with _bar() as progress:
         if fhir:
-            report = warehouse.feed_fhir(fhir, checked, progress=progress)
+            report = warehouse.feed_fhir(fhir, checked, progress=progress, operator=operator, cutoff=cutoff)
         else:
             assert omop_dir is not None
-            report = warehouse.feed_omop(omop_dir, checked, progress=progress)
+            report = warehouse.feed_omop(omop_dir, checked, progress=progress, operator=operator, cutoff=cutoff)
     return report
 
 
@@ -133,13 +163,87 @@ def oppose(
     ins: Annotated[str | None, typer.Option("--ins", help="INS, to check against the identity vault")] = None,
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
-    """Register a durable objection: the person's data is deleted and no later feed brings it back."""
-    with _warehouse(config) as warehouse:
+    """Register a durable objection: the person's data is deleted and no later feed brings it back.
+
+    Needs your session (santegarde login) under the profile handling the persons' rights (data_steward);
+    the person's genetic results are deleted without being read, and every step is traced.
+    """
+    with _session_warehouse(config) as (_, operator, warehouse):
         pseudonym = warehouse.pseudonym_of({"family": family, "given": given, "birthdate": birthdate})
         if ins:
             with warehouse.vault_connection() as con:
                 row = con.execute("SELECT ins FROM vault.identity WHERE pseudonym = $p", {"p": pseudonym}).fetchone()
             if row is not None and row[0] and row[0] != ins:
                 raise WarehouseError("The INS given differs from the one recorded for this identity; check it.")
-        deleted = warehouse.oppose_pseudonym(pseudonym)
+        deleted = warehouse.oppose_pseudonym(pseudonym, by=operator)
     console.print(f"Objection registered; {deleted} rows removed. Later feeds will skip this person.")
+
+
+@app.command("retention")
+@friendly_errors
+def retention(
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Delete what expired; without it, a dry run that changes nothing")
+    ] = False,
+    at: Annotated[
+        str | None, typer.Option("--at", help="Plan as at this date (YYYY-MM-DD); dry run only, default today")
+    ] = None,
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Health data past their retention period (at most 20 years from collection, EDS-7): report, or delete.
+
+    A dry run by default: counts per table and persons affected. With --apply the expired rows are deleted (one
+    transaction per store), then the identity, mapping, person, genetic and location rows of the persons who have
+    no health data left, and the workspaces of projects that are no longer running; the counts go to the audit
+    trail. Needs your session (santegarde login) under a profile that may mobilise the key of the genetic and
+    location data (EDS-SEC-LOG-6). A shorter period is a justified retention deviation on 'patient_data' in the
+    configuration; a longer one is refused.
+    """
+    day = None
+    if at is not None:
+        if apply:
+            raise WarehouseError("--at only plans ahead: --apply always runs at today's date; drop one of them.")
+        try:
+            day = date.fromisoformat(at)
+        except ValueError:
+            raise WarehouseError(f"--at {at!r} is not a date; write it as YYYY-MM-DD.") from None
+    with _session_warehouse(config) as (s, operator, warehouse):
+        run = WarehouseRetention(
+            warehouse,
+            s.org.audit,
+            retention_policy(s.org.referential, s.org.config.choices),
+            operator=operator,
+            guard=warehouse.guard,
+            governance=s.org.engine,
+        )
+        report = run.apply() if apply else run.plan(day)
+    _print_retention(report)
+
+
+def _print_retention(report: RetentionReport) -> None:
+    verb = "Deleted" if report.applied else "Would delete (dry run)"
+    title = (
+        f"Warehouse retention at {report.today.isoformat()}: {report.limit.human()} from collection, rows collected "
+        f"on or before {report.cutoff.isoformat()} expire"
+    )
+    table = Table("Store", "Table", "Collection date", "Expired rows", "Persons", "Rows kept", title=title)
+    for line in report.tables:
+        kept = f"{line.kept} ({line.undated} undated)" if line.undated else str(line.kept)
+        table.add_row(line.store, line.table, line.collected_on, str(line.expired), str(line.persons), kept)
+    console.print(table)
+    console.print(f"Persons with expired health data: {report.persons_affected}.")
+    console.print(
+        f"Persons with no health data left, whose identifying data end: {report.persons_ended} "
+        f"({', '.join(f'{k} {v}' for k, v in report.deleted.items() if not k.startswith('omop.')) or 'nothing'})."
+    )
+    console.print(f"End action: {report.end_action.value}. {verb}: {report.expired_rows} expired rows.")
+    if report.applied:
+        console.print(
+            f"Observation periods shortened: {report.periods_shortened}; references to deleted visits cleared: "
+            f"{report.references_cleared}."
+        )
+    if report.undated:
+        console.print(f"{report.undated} genetic results have no date and are kept: date them or delete them by hand.")
+    for workspace in report.workspaces:
+        action = "removed" if report.applied else "would be removed"
+        console.print(f"Workspace of '{workspace.project}' ({workspace.status}): {action}.")

@@ -154,6 +154,18 @@ class Granularity(StrEnum):
     AGGREGATED = "aggregated"
 
 
+class SeparateKey(StrEnum):
+    """A key the text reserves to some profiles, beyond the keys every granted access uses."""
+
+    GENETIC_LOCATION = "genetic_location"  # EDS-SEC-LOG-6: the key of genetic and location tracking data
+
+
+# The category kinds whose data each reserved key decrypts (an accessor holding the key must reach one of them).
+SEPARATE_KEY_KINDS: dict[SeparateKey, frozenset[CategoryKind]] = {
+    SeparateKey.GENETIC_LOCATION: frozenset({CategoryKind.GENETIC, CategoryKind.LOCATION}),
+}
+
+
 class Right(StrEnum):
     INFORMATION = "information"
     ACCESS = "access"
@@ -250,6 +262,10 @@ class Accessor(Strict):
     health_data: bool = Field(True, description="False when the text says this profile never reads health data")
     care_relationship: bool = Field(
         False, description="Reaching a patient's record needs a care relationship with that patient (or break-glass)"
+    )
+    keys: list[SeparateKey] = Field(
+        default_factory=list,
+        description="Reserved keys this profile may mobilise (e.g. genetic_location, EDS-SEC-LOG-6); empty for most",
     )
     section: Section
 
@@ -379,6 +395,7 @@ class Referential(Strict):
     def _references_resolve(self) -> Referential:
         """Every id an item refers to must exist in the same file, and every cited section too."""
         cats = {c.id for c in self.categories}
+        kind_of = {c.id: c.kind for c in self.categories}
         purposes = {p.id for p in self.purposes}
         choices = {c.id for c in self.choices}
         sections = {s.number for s in self.sections}
@@ -406,6 +423,16 @@ class Referential(Strict):
             for j, acc in enumerate(a.access):
                 need(acc.categories, cats, f"accessors[{i}] ({a.id}).access[{j}]", "category")
                 need(acc.purposes, purposes, f"accessors[{i}] ({a.id}).access[{j}]", "purpose")
+            reached = {kind_of[c] for acc in a.access for c in acc.categories if c in kind_of}
+            for key in a.keys:
+                if not reached & SEPARATE_KEY_KINDS[key]:
+                    kinds = " or ".join(sorted(SEPARATE_KEY_KINDS[key]))
+                    problems.append(
+                        f"accessors[{i}] ({a.id}): holds the '{key}' key but reaches no {kinds} category; give it "
+                        "such an access or remove the key"
+                    )
+            if len(set(a.keys)) != len(a.keys):
+                problems.append(f"accessors[{i}] ({a.id}): a key is listed twice under 'keys'")
             cite(a.section, f"accessors[{i}] ({a.id})")
         for i, r in enumerate(self.recipients):
             need(r.categories, cats, f"recipients[{i}] ({r.id})", "category")
@@ -442,6 +469,10 @@ class Referential(Strict):
 
     def accessor(self, accessor_id: str) -> Accessor | None:
         return next((a for a in self.accessors if a.id == accessor_id), None)
+
+    def key_holders(self, key: SeparateKey) -> tuple[str, ...]:
+        """The profiles that may mobilise a reserved key (EDS-SEC-LOG-6), in the file's order."""
+        return tuple(a.id for a in self.accessors if key in a.keys)
 
     def retention_rule(self, rule_id: str) -> RetentionRule | None:
         return next((r for r in self.retention if r.id == rule_id), None)

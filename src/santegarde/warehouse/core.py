@@ -4,6 +4,13 @@
 ``omop`` is a DuckDB connection with the OMOP database attached as ``omop``; the identity vault
 (``vault``) and the genetic/location store (``geo``) are attached only inside ``vault_connection()`` /
 ``location_connection()`` and during feeds and objections, then detached.
+
+The genetic/location key (EDS-SEC-LOG-6) is mobilised only for an :class:`~santegarde.warehouse.access.Operator`
+whose profile, chosen at login and granted, is one the référentiel lists as holding that key (the feeding and
+workspace-export profiles): ``location_connection(operator)`` and every feed check it through the warehouse's
+:class:`~santegarde.warehouse.access.WarehouseGuard` and trace it; a warehouse opened without a guard refuses.
+The one exception is :meth:`Warehouse.erase_genetic_location`, the narrow deletion path of an objection (EDS-9)
+or a rights erasure (EDS-SEC-REI-1): it deletes one person's rows, reads nothing back, and is traced.
 """
 
 # ruff: noqa: S608 - SQL is assembled from the OMOP 5.4 spec constants only; values, keys and names go as $parameters
@@ -15,7 +22,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +31,7 @@ import duckdb
 from santegarde.crypto import Keyring
 from santegarde.errors import SantegardeError
 from santegarde.warehouse import engine, keys, omop
+from santegarde.warehouse.access import KEY_RULE, Operator, WarehouseAccessRefused, WarehouseGuard
 from santegarde.warehouse.pseudonym import PseudonymKey, bigint_sql, hmac_sql, identity_pseudonym, person_id_of
 
 if TYPE_CHECKING:
@@ -45,16 +53,29 @@ class WarehouseError(SantegardeError):
 class Warehouse:
     """An opened warehouse; close it (or use it as a context manager) to detach every store."""
 
-    def __init__(self, directory: Path, warehouse_keys: keys.WarehouseKeys, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        warehouse_keys: keys.WarehouseKeys,
+        con: duckdb.DuckDBPyConnection,
+        guard: WarehouseGuard | None = None,
+    ) -> None:
         self.directory = directory
         self.keys = warehouse_keys
+        self.guard = guard
         self._con = con
         self._attached: dict[str, int] = {}
 
     # -- opening -------------------------------------------------------------------------------------------
     @classmethod
-    def open(cls, directory: Path, keyring: Keyring, *, create: bool = True) -> Warehouse:
-        """Open the warehouse in ``directory``; create it there first if absent and ``create`` is true."""
+    def open(
+        cls, directory: Path, keyring: Keyring, *, create: bool = True, guard: WarehouseGuard | None = None
+    ) -> Warehouse:
+        """Open the warehouse in ``directory``; create it there first if absent and ``create`` is true.
+
+        ``guard`` checks who may mobilise the genetic/location key (EDS-SEC-LOG-6); without one, nobody may.
+        The genetic/location store is not touched here: it is created by the first operator allowed to use it.
+        """
         layout_path = directory / LAYOUT
         if not layout_path.exists():
             if not create:
@@ -63,7 +84,7 @@ class Warehouse:
         layout = json.loads(layout_path.read_text(encoding="utf-8"))
         derived = keys.derive(keyring, layout["key_versions"], bytes.fromhex(layout["salt"]))
         con = engine.connect()
-        warehouse = cls(directory, derived, con)
+        warehouse = cls(directory, derived, con, guard)
         try:
             engine.attach_encrypted(con, directory / OMOP_FILE, "omop", derived.health)
             for table in omop.HEALTH_TABLES:
@@ -71,21 +92,17 @@ class Warehouse:
             with warehouse.vault_connection() as vault:
                 for statement in omop.VAULT_DDL:
                     vault.execute(statement.replace("EXISTS ", "EXISTS vault.", 1))
-            with warehouse.location_connection() as geo:
-                geo.execute(omop.create_table_sql("location", "geo"))
-                for statement in omop.GENETIC_DDL:
-                    geo.execute(statement.replace("EXISTS ", "EXISTS geo.", 1))
         except BaseException:
             con.close()
             raise
         return warehouse
 
     @classmethod
-    def init(cls, directory: Path, keyring: Keyring) -> Warehouse:
+    def init(cls, directory: Path, keyring: Keyring, *, guard: WarehouseGuard | None = None) -> Warehouse:
         """Create a new warehouse in ``directory``; an existing one is never overwritten."""
         if (directory / LAYOUT).exists():
             raise WarehouseError(f"A warehouse already exists in {directory}; it is never overwritten.")
-        return cls.open(directory, keyring, create=True)
+        return cls.open(directory, keyring, create=True, guard=guard)
 
     def close(self) -> None:
         self._con.close()
@@ -117,10 +134,70 @@ class Warehouse:
             yield self._con
 
     @contextmanager
-    def location_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The connection with the genetic/location store attached as ``geo`` for the duration of the block."""
-        with self._attach("geo", LOCATION_FILE, self.keys.genetic_location):
+    def location_connection(
+        self, operator: Operator, operation: str = "warehouse.genetic_location", *, guard: WarehouseGuard | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The connection with the genetic/location store attached as ``geo`` for the duration of the block.
+
+        EDS-SEC-LOG-6: only for an operator acting under a profile that holds the genetic/location key (chosen at
+        login and granted); anyone else is refused and the refusal is traced. ``guard`` defaults to the
+        warehouse's own.
+        """
+        checker = self.guard_for(operator, operation, guard)
+        checker.mobilise_key(operator, operation)
+        with self._geo():
             yield self._con
+
+    def guard_for(self, operator: Operator, operation: str, guard: WarehouseGuard | None = None) -> WarehouseGuard:
+        """The guard that checks ``operator`` (``guard`` or the warehouse's own); refused when there is none."""
+        checker = guard or self.guard
+        if checker is None:
+            raise WarehouseAccessRefused(
+                f"'{operator.login}' cannot be checked for '{operation}': this warehouse was opened without the "
+                "identity database and audit trail that decide who may use its genetic and location data "
+                "(EDS-SEC-LOG-6); open it with a guard (the CLI does so from your session)."
+            )
+        return checker
+
+    @contextmanager
+    def _geo(self) -> Iterator[None]:
+        """Attach the genetic/location store (creating its tables on first use); callers check who asks first."""
+        first = not self._attached.get("geo")
+        with self._attach("geo", LOCATION_FILE, self.keys.genetic_location):
+            if first:
+                self._con.execute(omop.create_table_sql("location", "geo"))
+                for statement in omop.GENETIC_DDL:
+                    self._con.execute(statement.replace("EXISTS ", "EXISTS geo.", 1))
+            yield
+
+    def erase_genetic_location(
+        self, person_id: int, *, by: Operator, rule: str, guard: WarehouseGuard | None = None
+    ) -> int:
+        """Delete one person's genetic results, for an objection (EDS-9) or a rights erasure (EDS-SEC-REI-1).
+
+        The narrow exception to EDS-SEC-LOG-6: the key is used for this one ``DELETE`` only — no row is read,
+        returned or left attached — so the person's right is honoured without giving the operator the data.
+        The operator must be an active account acting under a granted profile (checked by the caller's own
+        procedure too); the use of the key is traced under ``rule`` and EDS-SEC-LOG-6.
+        """
+        operation = "warehouse.genetic_location.erase"
+        checker = self.guard_for(by, operation, guard)
+        if not checker.granted(by):
+            checker.refuse(
+                by, operation, "genetic_location", KEY_RULE,
+                f"'{by.login}' holds no active grant of the profile '{by.profile or 'no profile'}': a person's "
+                "genetic and location data are erased only in a procedure run by an authorised person.",
+            )  # fmt: skip
+        try:
+            with self._geo():
+                deleted = _count(
+                    self._con.execute("DELETE FROM geo.genetic_result WHERE person_id = $i", {"i": person_id})
+                )
+        except BaseException:
+            checker.trace(by, operation, "genetic_location", "error", f"{rule} {KEY_RULE}")
+            raise
+        checker.trace(by, operation, "genetic_location", "success", f"{rule} {KEY_RULE}")
+        return deleted
 
     @contextmanager
     def _attach(self, alias: str, name: str, key: bytes) -> Iterator[None]:
@@ -151,12 +228,16 @@ class Warehouse:
 
     # -- feeds and objections ------------------------------------------------------------------------------
     def feed_fhir(
-        self, paths: Sequence[Path], data_list: DataList | Path, progress: Progress | None = None
-    ) -> FeedReport:
-        """Feed FHIR Bundle JSON files; see :func:`santegarde.warehouse.feed.feed_fhir`."""
+        self, paths: Sequence[Path], data_list: DataList | Path, progress: Progress | None = None, *,
+        operator: Operator, cutoff: date | None = None,
+    ) -> FeedReport:  # fmt: skip
+        """Feed FHIR Bundle JSON files as ``operator`` (a feeding profile); see :func:`.feed.feed_fhir`.
+
+        Rows collected on or before ``cutoff`` (default: 20 years ago, EDS-7) are not integrated.
+        """
         from santegarde.warehouse import feed
 
-        return feed.feed_fhir(self, paths, data_list, progress=progress)
+        return feed.feed_fhir(self, paths, data_list, progress=progress, operator=operator, cutoff=cutoff)
 
     def feed_omop(
         self,
@@ -164,11 +245,16 @@ class Warehouse:
         data_list: DataList | Path,
         progress: Progress | None = None,
         source_name: str = "omop",
+        *,
+        operator: Operator,
+        cutoff: date | None = None,
     ) -> FeedReport:
-        """Feed OMOP CDM 5.4 CSV/Parquet files; see :func:`santegarde.warehouse.feed.feed_omop`."""
+        """Feed OMOP CDM 5.4 CSV/Parquet files as ``operator``; see :func:`santegarde.warehouse.feed.feed_omop`."""
         from santegarde.warehouse import feed
 
-        return feed.feed_omop(self, source, data_list, progress=progress, source_name=source_name)
+        return feed.feed_omop(
+            self, source, data_list, progress=progress, source_name=source_name, operator=operator, cutoff=cutoff
+        )
 
     def feed_records(
         self,
@@ -178,29 +264,37 @@ class Warehouse:
         data_list: DataList | Path,
         progress: Progress | None = None,
     ) -> FeedReport:
-        """Feed from santegarde's record store, read through the session; see :mod:`santegarde.warehouse.from_store`."""
+        """Feed from santegarde's record store as the session's operator (two factors, EDS-SEC-ALI-2); see
+        :mod:`santegarde.warehouse.from_store`."""
         from santegarde.warehouse import from_store
 
         return from_store.feed_records(self, service, request, patient_ids, data_list, progress=progress)
 
-    def oppose(self, identity: dict[str, str]) -> int:
+    def oppose(self, identity: dict[str, str], *, by: Operator) -> int:
         """Register a durable objection (EDS-9): returns the number of rows deleted from every store."""
-        return self.oppose_pseudonym(self.pseudonym_of(identity))
+        return self.oppose_pseudonym(self.pseudonym_of(identity), by=by)
 
-    def oppose_pseudonym(self, pseudonym: str) -> int:
-        """Register an objection for a known pseudonym; existing data is deleted, later feeds skip the person."""
+    def oppose_pseudonym(self, pseudonym: str, *, by: Operator) -> int:
+        """Register an objection for a known pseudonym; existing data is deleted, later feeds skip the person.
+
+        ``by`` acts under a profile that handles the persons' rights (traced); the person's genetic results
+        are deleted through :meth:`erase_genetic_location`, never read.
+        """
+        checker = self.guard_for(by, "warehouse.oppose")
+        checker.oppose(by)
         person = person_id_of(pseudonym)
         deleted = 0
-        with self.vault_connection() as con, self.location_connection():
+        with self.vault_connection() as con:
             con.execute(
                 "INSERT OR IGNORE INTO vault.objection VALUES ($p, $i, $t)",
                 {"p": pseudonym, "i": person, "t": datetime.now(UTC).replace(tzinfo=None)},
             )
             for table in omop.PERSON_TABLES:
                 deleted += _count(con.execute(f"DELETE FROM omop.{table} WHERE person_id = $i", {"i": person}))
-            deleted += _count(con.execute("DELETE FROM geo.genetic_result WHERE person_id = $i", {"i": person}))
+            deleted += self.erase_genetic_location(person, by=by, rule="EDS-9")
             for table in ("identity", "mapping"):
                 deleted += _count(con.execute(f"DELETE FROM vault.{table} WHERE pseudonym = $p", {"p": pseudonym}))
+        checker.trace(by, "warehouse.oppose", "objection", "success", "EDS-9")
         return deleted
 
     def objected(self) -> set[str]:

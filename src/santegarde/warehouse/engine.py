@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 
 from santegarde.errors import SantegardeError
+from santegarde.warehouse import hmac_kernel
 
 EXTENSION = "httpfs.duckdb_extension"
 
@@ -45,12 +46,13 @@ def extension_path() -> Path:
 
 
 def connect() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection able to read and write encrypted database files."""
+    """An in-memory DuckDB connection able to read and write encrypted database files, with ``sg_hmac``."""
     con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
     path = extension_path()
     try:
         con.execute(f"LOAD '{_quoted(str(path))}'")
         con.execute("SET temp_file_encryption = true")
+        hmac_kernel.register(con)
     except duckdb.Error as exc:
         con.close()
         raise WarehouseEngineError(

@@ -10,6 +10,10 @@ structural and always written; any other column must be on the list, otherwise i
 report names it. Directly identifying data (names, birth day and month, addresses, INS, telecom,
 professionals' names and RPPS) goes only to the identity vault. Unstructured text and documents or
 images are refused until a de-identifier is configured. Persons who objected are skipped at every feed.
+
+A feed is run by an operator acting under a feeding profile (chosen at login and granted); it writes the
+genetic/location store, whose key only such profiles may mobilise (EDS-SEC-LOG-6). Anyone else is refused
+before any file is copied, and the refusal is traced.
 """
 
 # ruff: noqa: S608 - SQL is assembled from the OMOP 5.4 spec constants only; values, keys and names go as $parameters
@@ -20,6 +24,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,8 +34,10 @@ from santegarde.errors import SantegardeError
 from santegarde.warehouse import omop
 from santegarde.warehouse.core import TRANSIT
 from santegarde.warehouse.pseudonym import bigint_sql, hmac_sql, id_sql, identity_message_sql
+from santegarde.warehouse.retention import feed_cutoff, skip_expired_stage
 
 if TYPE_CHECKING:
+    from santegarde.warehouse.access import Operator, WarehouseGuard
     from santegarde.warehouse.core import Warehouse
 
 Progress = Callable[[str, int, int], None]  # (step description, steps done, total steps)
@@ -131,6 +138,7 @@ class FeedReport:
     refused: tuple[Refusal, ...]
     objected_skipped: int
     files: int
+    expired_skipped: int = 0  # rows collected on or before the retention cutoff, not integrated (EDS-7, 8.3.2)
 
     def refused_items(self) -> list[str]:
         return [r.item for r in self.refused]
@@ -147,6 +155,8 @@ class _Run:
     objected: int = 0
     steps: int = 0
     total: int = 1
+    cutoff: date = field(default_factory=feed_cutoff)  # EDS-7 (8.3.2): rows collected on or before it are skipped
+    expired: int = 0
 
     def step(self, description: str) -> None:
         self.steps += 1
@@ -158,7 +168,7 @@ class _Run:
             self.refused.append(Refusal(item, reason))
 
     def report(self, files: int) -> FeedReport:
-        return FeedReport(dict(self.rows), tuple(self.refused), self.objected, files)
+        return FeedReport(dict(self.rows), tuple(self.refused), self.objected, files, self.expired)
 
 
 def structural(table: str, name: str) -> bool:
@@ -215,10 +225,19 @@ def _copy_in(paths: Sequence[Path], transit: Path) -> list[Path]:
     return copies
 
 
-def _run_feed(warehouse: Warehouse, files: Sequence[Path], body: Callable[[list[Path]], None]) -> None:
+def _run_feed(
+    warehouse: Warehouse,
+    files: Sequence[Path],
+    body: Callable[[list[Path]], None],
+    operator: Operator,
+    guard: WarehouseGuard | None,
+) -> None:
+    operation = "warehouse.feed"
+    checker = warehouse.guard_for(operator, operation, guard)
+    checker.feed(operator, operation)
     transit = _transit(warehouse)
     try:
-        with warehouse.vault_connection(), warehouse.location_connection():
+        with warehouse.vault_connection(), warehouse.location_connection(operator, operation, guard=checker):
             body(_copy_in(files, transit))
     finally:
         purge_transit(warehouse)
@@ -232,6 +251,7 @@ def _load(run: _Run, table: str, select_sql: str, params: Mapping[str, object] |
     wh = run.warehouse
     wh.omop.execute("DROP TABLE IF EXISTS temp.stage")
     wh.sql(f"CREATE TEMP TABLE stage AS {select_sql}", params)
+    run.expired += skip_expired_stage(wh.omop, table, run.cutoff)
     offered = [str(r[0]) for r in wh.omop.execute("DESCRIBE temp.stage").fetchall()]
     count_row = wh.omop.execute("SELECT count(*) FROM temp.stage").fetchone()
     if not count_row or not count_row[0]:
@@ -287,11 +307,12 @@ def _observation_periods(run: _Run) -> None:
 # -- FHIR -----------------------------------------------------------------------------------------------------
 def feed_fhir(
     warehouse: Warehouse, paths: Sequence[Path], data_list: DataList | Path, progress: Progress | None = None,
-    source: str = "fhir",
+    source: str = "fhir", *, operator: Operator, guard: WarehouseGuard | None = None, cutoff: date | None = None,
 ) -> FeedReport:  # fmt: skip
-    """Feed FHIR R4 Bundle JSON files into the warehouse."""
+    """Feed FHIR R4 Bundle JSON files into the warehouse, as ``operator`` (a feeding profile)."""
     run = _Run(warehouse, _data_list(data_list), source, progress, total=13)
-    _run_feed(warehouse, list(paths), lambda files: _fhir(run, files))
+    run.cutoff = cutoff or run.cutoff
+    _run_feed(warehouse, list(paths), lambda files: _fhir(run, files), operator, guard)
     return run.report(len(paths))
 
 
@@ -605,17 +626,19 @@ def _fhir_measurements(run: _Run, visit: str) -> None:
 # -- OMOP CDM files -------------------------------------------------------------------------------------------
 def feed_omop(
     warehouse: Warehouse, source: Path | Sequence[Path], data_list: DataList | Path,
-    progress: Progress | None = None, source_name: str = "omop",
+    progress: Progress | None = None, source_name: str = "omop", *, operator: Operator,
+    guard: WarehouseGuard | None = None, cutoff: date | None = None,
 ) -> FeedReport:  # fmt: skip
-    """Feed OMOP CDM 5.4 tables from ``<table>.csv`` / ``<table>.parquet`` files, re-pseudonymised."""
+    """Feed OMOP CDM 5.4 tables from ``<table>.csv`` / ``<table>.parquet`` files, re-pseudonymised, as ``operator``."""
     files = (
         sorted(source.glob("*.csv")) + sorted(source.glob("*.parquet")) if isinstance(source, Path) else list(source)
     )
     if not files:
         raise FeedError(f"No OMOP CSV or Parquet file was found in {source}; name files after their table.")
     run = _Run(warehouse, _data_list(data_list), source_name, progress, total=len(files) + 2)
+    run.cutoff = cutoff or run.cutoff
     names = [f.stem.lower() for f in files]
-    _run_feed(warehouse, files, lambda copies: _omop(run, list(zip(names, copies, strict=True))))
+    _run_feed(warehouse, files, lambda copies: _omop(run, list(zip(names, copies, strict=True))), operator, guard)
     return run.report(len(files))
 
 

@@ -1,7 +1,10 @@
-"""Keyed pseudonyms (EDS-SEC-PSE-1..3): HMAC-SHA256 computed inside DuckDB, vectorised over whole columns.
+"""Keyed pseudonyms (EDS-SEC-PSE-1..3): HMAC-SHA256 vectorised over whole columns, in SQL or over Arrow.
 
-The SQL is plain RFC 2104: ``H((K ^ opad) || H((K ^ ipad) || m))`` with the two padded keys passed as
-BLOB parameters (``$sg_ipad``, ``$sg_opad``), never stored in a table nor in a variable.
+The HMAC is RFC 2104 computed by :mod:`santegarde.warehouse.hmac_kernel` (OpenSSL's SHA-256 block function
+called from a compiled loop over Arrow buffers). In SQL it is the function ``sg_hmac`` registered on every
+warehouse connection, with the key's two padded-key states passed as BLOB parameters (``$sg_istate``,
+``$sg_ostate``), never stored in a table nor in a variable. :func:`pseudonyms` computes a whole column
+outside SQL on every core.
 
 A person's pseudonym is the HMAC of a *normalised identity*:
 ``person|FAMILY|GIVEN|YYYY-MM-DD`` where names are upper-cased, accents stripped (œ→OE, æ→AE, ß→SS),
@@ -14,40 +17,44 @@ warehouse key, so it gets a new pseudonym. OMOP ``person_id`` is the first 8 byt
 read as a positive BIGINT: never a source's internal number.
 """
 
-# ruff: noqa: S608 - SQL is assembled from the OMOP 5.4 spec constants only; values, keys and names go as $parameters
-
 from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from santegarde.errors import SantegardeError
+from santegarde.warehouse import hmac_kernel
 
-BLOCK = 64
 LIGATURES = {"Œ": "OE", "Æ": "AE", "ß": "SS", "ẞ": "SS"}
 
 
 @dataclass(frozen=True, repr=False)
 class PseudonymKey:
-    """A 32-byte HMAC key with its two padded forms, as SQL parameters."""
+    """A 32-byte HMAC key with its two padded-key states, as SQL parameters."""
 
     key: bytes
 
     def __repr__(self) -> str:
         return "PseudonymKey(<hidden>)"
 
+    @cached_property
+    def states(self) -> tuple[bytes, bytes]:
+        """The inner and outer states of the key (:func:`santegarde.warehouse.hmac_kernel.key_states`)."""
+        return hmac_kernel.key_states(self.key)
+
     def params(self, prefix: str = "sg") -> dict[str, Any]:
-        """The named parameters ``$<prefix>_ipad`` and ``$<prefix>_opad`` used by :func:`hmac_sql`."""
-        padded = self.key.ljust(BLOCK, b"\0")
-        return {
-            f"{prefix}_ipad": bytes(b ^ 0x36 for b in padded),
-            f"{prefix}_opad": bytes(b ^ 0x5C for b in padded),
-        }
+        """The named parameters ``$<prefix>_istate`` and ``$<prefix>_ostate`` used by :func:`hmac_sql`."""
+        inner, outer = self.states
+        return {f"{prefix}_istate": inner, f"{prefix}_ostate": outer}
 
     def hexdigest(self, message: str) -> str:
         """The reference HMAC-SHA256 (Python ``hmac``) of a text message, in lower-case hex."""
@@ -55,9 +62,8 @@ class PseudonymKey:
 
 
 def hmac_sql(message_sql: str, prefix: str = "sg") -> str:
-    """SQL for the lower-case hex HMAC-SHA256 of a VARCHAR expression, keyed by ``$<prefix>_ipad/_opad``."""
-    inner = f"unhex(sha256(${prefix}_ipad || encode({message_sql})))"
-    return f"sha256(${prefix}_opad || {inner})"
+    """SQL for the lower-case hex HMAC-SHA256 of a VARCHAR expression, keyed by ``$<prefix>_istate/_ostate``."""
+    return f"{hmac_kernel.FUNCTION}(${prefix}_istate, ${prefix}_ostate, {message_sql})"
 
 
 def bigint_sql(hex_sql: str) -> str:
@@ -104,13 +110,12 @@ def person_id_of(pseudonym: str) -> int:
     return int(pseudonym[:16], 16) & 0x7FFFFFFFFFFFFFFF
 
 
-def pseudonyms(con: duckdb.DuckDBPyConnection, key: PseudonymKey, messages: list[str]) -> list[str]:
-    """Pseudonyms of many messages in one vectorised query."""
-    rows = con.execute(
-        f"SELECT {hmac_sql('m')} FROM (SELECT unnest($ms) AS m, generate_subscripts($ms, 1) AS i) ORDER BY i",
-        {"ms": messages, **key.params()},
-    ).fetchall()
-    return [str(r[0]) for r in rows]
+def pseudonyms(
+    key: PseudonymKey, messages: pa.Array | pa.ChunkedArray | Sequence[str], threads: int | None = None
+) -> pa.ChunkedArray:
+    """The hex pseudonyms of a whole column of messages, on ``threads`` cores (default: every core)."""
+    column = messages if isinstance(messages, pa.Array | pa.ChunkedArray) else pa.array(messages, pa.string())
+    return hmac_kernel.hmac_hex_parallel(column, *key.states, threads=threads or os.cpu_count() or 1)
 
 
 def identity_pseudonym(con: duckdb.DuckDBPyConnection, key: PseudonymKey, identity: dict[str, str]) -> str:

@@ -27,6 +27,7 @@ from santegarde.governance.tables import wh_reidentifications
 from santegarde.identity import accounts, grants
 from santegarde.identity.context import IdentityContext
 from santegarde.warehouse import omop
+from santegarde.warehouse.access import Operator, WarehouseGuard
 from santegarde.warehouse.core import Warehouse
 from santegarde.warehouse.governance import check_cohort_sql
 from santegarde.warehouse.pseudonym import IdentityIncomplete, bigint_sql, person_id_of
@@ -80,14 +81,6 @@ PROCEDURES: dict[str, Procedure] = {
 
 class ReidentificationError(SantegardeError):
     """A re-identification step is refused or cannot be done; the message says why and what to do."""
-
-
-@dataclass(frozen=True)
-class Operator:
-    """Who acts: the login and the profile chosen at login (a session's ``login`` and ``profile``)."""
-
-    login: str
-    profile: str | None
 
 
 @dataclass(frozen=True)
@@ -430,7 +423,7 @@ class Reidentification:
                 if rows:
                     data[table] = rows
         else:
-            deleted = _erase(self.warehouse, pseudonym, person)
+            deleted = _erase(self.warehouse, pseudonym, person, operator, WarehouseGuard(self.identity, self.trail))
         self._done(found, operator)
         return RightsResult(found.id, found.action or "", person, revealed, data, deleted)
 
@@ -472,13 +465,17 @@ class Reidentification:
         return revealed
 
 
-def _erase(warehouse: Warehouse, pseudonym: str, person: int) -> int:
-    """Erase the person's data from every store (an erasure, not an objection: later feeds may bring it back)."""
+def _erase(warehouse: Warehouse, pseudonym: str, person: int, operator: Operator, guard: WarehouseGuard) -> int:
+    """Erase the person's data from every store (an erasure, not an objection: later feeds may bring it back).
+
+    The recontact team does not hold the genetic/location key (EDS-SEC-LOG-6): the person's genetic results
+    are deleted through the warehouse's narrow, traced erase path, never read.
+    """
     deleted = 0
-    with warehouse.vault_connection() as con, warehouse.location_connection():
+    with warehouse.vault_connection() as con:
         for table in omop.PERSON_TABLES:
             deleted += _count(con.execute(f"DELETE FROM omop.{table} WHERE person_id = $i", {"i": person}))
-        deleted += _count(con.execute("DELETE FROM geo.genetic_result WHERE person_id = $i", {"i": person}))
+        deleted += warehouse.erase_genetic_location(person, by=operator, rule="EDS-SEC-REI-1", guard=guard)
         for table in ("identity", "mapping"):
             deleted += _count(con.execute(f"DELETE FROM vault.{table} WHERE pseudonym = $p", {"p": pseudonym}))
     return deleted

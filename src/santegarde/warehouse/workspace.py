@@ -7,6 +7,11 @@ other identifiers get pseudonyms of the workspace's own (HMAC of the warehouse i
 key); a project declared as cohort follow-up keeps the warehouse's ``person_id`` (ESP-3). Every connection and
 query is traced (the SHA-256 of the SQL text, never its results). Closing the project deletes the file and
 starts the end-of-project reviews of authorisations and traces.
+
+Extracts take only the OMOP health tables (``_group`` refuses anything else), so building a workspace never
+mobilises the genetic/location key. The référentiel reserves that key to the feeding profile and to the
+profile exporting data into workspaces, ``workspace_provisioning`` (EDS-SEC-LOG-6): an extract of genetic or
+location data would have to read them through ``Warehouse.location_connection`` as an operator of that profile.
 """
 
 # ruff: noqa: S608 - table and column names come from the OMOP 5.4 spec constants; the cohort SQL is the committee's, run read-only
