@@ -76,7 +76,9 @@ def test_refusals_are_operation_outcomes(place: Workplace) -> None:
     assert no_care.status_code == 403 and "no care relationship" in outcome(no_care)
     glass = other.get("/fhir/Observation/o-1", headers={**purpose, "X-Break-Glass": "unconscious patient, allergies"})
     assert glass.status_code == 200
-    care = other.post("/fhir/Patient/p-1/$declare-care", json={"basis": "new consultation"}, headers=purpose)
+    care = other.post(
+        "/fhir/Patient/p-1/$declare-care", json={"basis": "consultation", "note": "new consultation"}, headers=purpose
+    )
     assert care.status_code == 200
     assert other.get("/fhir/Observation/o-1", headers=purpose).status_code == 200
 

@@ -382,3 +382,21 @@ def test_archived_records_through_the_justified_cli_procedure(tmp_path: Path, pe
     events = [(e["operation"], e["allowed"]) for e in audit_events(demo) if e["operation"] == "archive.access"]
     assert events == [("archive.access", False), ("archive.access", True)]
     ok("logout", *c)
+
+
+def test_care_declaration_and_research_formality_through_the_cli(demo: Demo, people: People) -> None:
+    c = ["--config", str(demo.config)]
+    login(demo)
+    whatever = refused("record", "care", people.patient_id, "--basis", "whatever", *PURPOSE, *c)
+    assert "is not a basis for taking a patient in care" in whatever and "referral" in whatever
+    out = ok(
+        "record", "care", people.patient_id, "--basis", "referral", "--note", "adressé par un confrère", *PURPOSE, *c
+    )
+    assert "the next trace review lists it" in out
+    research = ["--purpose", "research"]
+    forged = refused("record", "read", "Observation", people.observation_id, *research, "--formality", "x", *c)
+    assert "formality" in forged
+    declared = [e for e in audit_events(demo) if e["operation"] == "care.declare"]
+    assert declared[-1]["rule"] == "care_relationship.declared.referral" and declared[-1]["allowed"]
+    missing = refused("audit", "justification", "999", "--reviewer", "Camille Revue", *c)
+    assert "There is no justification no. 999" in missing

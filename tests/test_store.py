@@ -159,16 +159,20 @@ def test_care_relationship_or_break_the_glass(place: Workplace) -> None:
     assert place.service.read(glass, "Observation", "o-1")["status"] == "final"
     flagged = [e for e in audit_rows(place) if e["break_glass"]]
     assert len(flagged) == 1 and flagged[0]["actor"] == "dr.autre" and flagged[0]["care_relationship"] is False
-    place.service.declare_care(Request(other, "medical_record"), "p-1", "consultation requested by the patient")
+    place.service.declare_care(Request(other, "medical_record"), "p-1", "consultation", note="requested by the patient")
     assert place.service.read(Request(other, "medical_record"), "Observation", "o-1")["id"] == "o-1"
 
 
-def test_two_factors_needed_for_health_data(place: Workplace) -> None:
+def test_two_factors_needed_for_every_patient_record(place: Workplace) -> None:
+    """A password alone opens the directory of professionals, never a patient's record, identity included."""
     doc = place.person("dr.martin", "practitioner", ref="10001234567", two_factors=False)
-    place.service.create(Request(doc, "medical_record"), patient())  # identity data: one factor is enough
+    with pytest.raises(StepRequired, match="two-factor"):
+        place.service.create(Request(doc, "medical_record"), patient())
+    assert audit_rows(place)[-1]["outcome"] == "denied"
     with pytest.raises(StepRequired, match="two-factor"):
         place.service.create(Request(doc, "medical_record"), observation())
-    assert audit_rows(place)[-1]["outcome"] == "denied"
+    practitioner = {"resourceType": "Practitioner", "id": "pr-1", "name": [{"family": "Annuaire"}]}
+    assert place.service.create(Request(doc, "medical_record"), practitioner)["id"] == "pr-1"
 
 
 def test_no_session_or_forged_token_reaches_nothing(place: Workplace) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 
 from santegarde.api import auth, fhir
 from santegarde.api import rights as rights_api
@@ -30,6 +31,7 @@ def create_app(
     app.include_router(auth.router(identity, psc))
     if records is not None:
         app.include_router(fhir.router(records))
+        app.add_exception_handler(RequestValidationError, fhir.refused_input(records))
         if rights is not None:
             app.include_router(rights_api.router(records, rights))
     return app

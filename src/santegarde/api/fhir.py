@@ -7,10 +7,14 @@ and research formalities travel in headers too. Searching takes its criteria in 
 """
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations inside router().
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Cookie, Depends, Header, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from santegarde.identity.errors import SessionRefused
@@ -77,21 +81,24 @@ def router(records: RecordService) -> APIRouter:
         x_formality: Annotated[str | None, Header()] = None,
         sg_session: Annotated[str | None, Cookie()] = None,
     ) -> RecordRequest:
-        if not sg_session:
-            raise SessionRefused("You are not logged in; log in first (POST /auth/login).")
-        if not x_purpose:
-            raise MappingError(
-                "Declare the purpose of this request in the X-Purpose header (e.g. X-Purpose: medical_record); "
-                "see santegarde referential show for the purposes of your organisation."
-            )
-        return RecordRequest(
-            sg_session,
-            x_purpose,
+        made = RecordRequest(
+            sg_session or "",
+            x_purpose or "",
             source=request.client.host if request.client else "unknown",
             break_glass=x_break_glass,
             consent_recorded=x_consent_recorded,
             formality=x_formality,
         )
+        if not sg_session:
+            records.trace_refusal(made, *_attempt(request), "identity")
+            raise SessionRefused("You are not logged in; log in first (POST /auth/login).")
+        if not x_purpose:
+            records.trace_refusal(made, *_attempt(request), "purpose.missing")
+            raise MappingError(
+                "Declare the purpose of this request in the X-Purpose header (e.g. X-Purpose: medical_record); "
+                "see santegarde referential show for the purposes of your organisation."
+            )
+        return made
 
     Ctx = Annotated[RecordRequest, Depends(context)]
 
@@ -138,12 +145,56 @@ def router(records: RecordService) -> APIRouter:
         return fhir(_bundle("history", records.history(ctx, resource_type, rid)))
 
     @api.post("/Patient/{rid}/$declare-care")
-    def declare_care(rid: str, ctx: Ctx, basis: Annotated[str, Body(embed=True)]) -> JSONResponse:
-        """A practitioner takes this patient in care (the basis is recorded and traced)."""
-        records.declare_care(ctx, rid, basis)
+    def declare_care(
+        rid: str,
+        ctx: Ctx,
+        basis: Annotated[str, Body(description="consultation, referral, replacement, care_team or home_visit")],
+        note: Annotated[str, Body(max_length=200)] = "",
+    ) -> JSONResponse:
+        """A practitioner takes this patient in care: a coded basis, recorded, traced and flagged for review."""
+        records.declare_care(ctx, rid, basis, note=note)
         return fhir(_outcome("information", "informational", "Care relationship recorded."))
 
     return api
+
+
+def refused_input(records: RecordService) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    """A malformed /fhir request (FastAPI's 422) is traced like any refusal, then answered as an OperationOutcome."""
+
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        if not request.url.path.startswith("/fhir"):
+            return await request_validation_exception_handler(request, exc)
+        made = RecordRequest(
+            request.cookies.get("sg_session", ""),
+            request.headers.get("x-purpose", ""),
+            source=request.client.host if request.client else "unknown",
+        )
+        operation, resource = _attempt(request)
+        await run_in_threadpool(records.trace_refusal, made, operation, resource, "request.invalid")
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(part) for part in first.get("loc", ())) or "the request"
+        message = f"The request is not valid: at {where}, {first.get('msg', 'invalid')}. Fix it and send it again."
+        return JSONResponse(_outcome("error", "invalid", message), status_code=422, media_type=FHIR_JSON)
+
+    return handle
+
+
+def _attempt(request: Request) -> tuple[str, tuple[str, str]]:
+    """The operation and (type, id) a /fhir request aimed at, to trace it when it is refused before the path."""
+    parts = request.url.path.removeprefix("/fhir/").split("/")
+    kind = parts[0][:40] if parts and parts[0] else ""
+    rid = parts[1][:64] if len(parts) > 1 and not parts[1].startswith(("_", "$")) else ""
+    last = parts[-1]
+    if last == "_search":
+        operation = "search"
+    elif last == "_history":
+        operation = "history"
+    elif last.startswith("$"):
+        operation = last[1:][:40]
+    else:
+        operation = {"GET": "read", "POST": "create", "PUT": "update"}.get(request.method, request.method.lower())
+    return operation, (kind, rid)
 
 
 def _outcome(severity: str, code: str, message: str) -> dict[str, Any]:

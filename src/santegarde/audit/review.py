@@ -71,8 +71,31 @@ def detect(entries: Iterable[Entry], rules: ReviewRules = ReviewRules()) -> list
                 )
             )
         if c.get("break_glass"):
+            why = f" (reason no. {c['justification']})" if c.get("justification") else ""
             found.append(
-                Anomaly("break_the_glass", actor, f"emergency access to {c['resource_type']}/{c['resource_id']}", e.seq)
+                Anomaly(
+                    "break_the_glass", actor, f"emergency access to {c['resource_type']}/{c['resource_id']}{why}", e.seq
+                )
+            )
+        if c["operation"] == "care.declare" and c.get("allowed"):
+            found.append(
+                Anomaly(
+                    "care_declared",
+                    actor,
+                    f"care relationship declared with patient {c.get('patient') or c['resource_id']} "
+                    f"({str(c['rule']).rsplit('.', 1)[-1]}): check it against the appointment book or the referral",
+                    e.seq,
+                )
+            )
+        if c.get("justification") and not c.get("break_glass"):
+            found.append(
+                Anomaly(
+                    "justified_access",
+                    actor,
+                    f"{c['operation']} of {c['resource_type']}/{c['resource_id']} on a written justification "
+                    f"(no. {c['justification']}): read it with santegarde audit justification {c['justification']}",
+                    e.seq,
+                )
             )
         if c.get("care_relationship") is False and c.get("allowed"):
             found.append(

@@ -42,6 +42,7 @@ class AuditEvent:
     patient: str = ""  # the patient's resource id when the access concerns a patient (a reference)
     break_glass: bool = False
     care_relationship: bool | None = None
+    justification: int | None = None  # id of the written justification kept with the records (break-glass, formality)
 
 
 @dataclass(frozen=True, slots=True)

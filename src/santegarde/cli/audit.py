@@ -10,11 +10,13 @@ from typing import Annotated
 import typer
 
 from santegarde.audit.review import close_anomaly, overdue_warning, report, start_review, to_json
+from santegarde.audit.trail import AuditEvent
 from santegarde.cli.common import EXIT_REFUSED, console, err_console, friendly_errors
 from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME
 from santegarde.errors import SantegardeError
+from santegarde.store import justifications
 
 app = typer.Typer(help="The audit trail: verify it, review it, export it, purge it.", no_args_is_help=True)
 
@@ -59,6 +61,39 @@ def close(
     with opened(config) as org, org.audit.engine.begin() as conn:
         close_anomaly(conn, anomaly, operator, comment)
     console.print(f"Anomaly {anomaly} closed.")
+
+
+@app.command()
+@friendly_errors
+def justification(
+    number: Annotated[int, typer.Argument(help="Justification number, from the review report or the trail entry")],
+    reviewer: Annotated[str, typer.Option(help="Who reads it (the reading is traced)")],
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Show the written reason of an exceptional access (break-the-glass, research formality); the reading is traced."""
+    with opened(config) as org:
+        found = justifications.read(org.engine, number)
+        org.audit.append(
+            AuditEvent(
+                actor=reviewer,
+                profile="audit_reviewer",
+                operation="audit.justification.read",
+                resource_type="Justification",
+                resource_id=str(number),
+                purpose="trace_review",
+                allowed=True,
+                rule="COM-LOG-4",
+                section="",
+                outcome="success",
+                patient=found.patient or "",
+            )
+        )
+    kinds = {"break_glass": "break-the-glass reason", "formality": "research formality"}
+    kind = " and ".join(kinds.get(k, k) for k in found.kind.split("+"))
+    console.print(
+        f"Justification no. {found.number} ({kind}), {found.at:%Y-%m-%d %H:%M} by {found.login}, for {found.resource}:"
+    )
+    console.print(f"  {found.text}", markup=False, highlight=False)
 
 
 @app.command()

@@ -18,7 +18,7 @@ from santegarde.cli.common import console, friendly_errors
 from santegarde.cli.organisation import ConfigOption
 from santegarde.cli.session import CliSession, cli_source, logged_in
 from santegarde.config import CONFIG_NAME
-from santegarde.store.service import RecordService, Request
+from santegarde.store.service import CARE_BASES, RecordService, Request
 
 record_app = typer.Typer(
     help="Read and search records under your session, for a declared purpose.", no_args_is_help=True
@@ -34,11 +34,22 @@ PurposeOption = Annotated[
 
 def records_of(s: CliSession) -> RecordService:
     """The record service of the organisation, as the API builds it."""
-    return RecordService(s.org.engine, s.org.referential, s.org.keyring, s.org.audit, s.identity)
+    return RecordService(
+        s.org.engine, s.org.referential, s.org.keyring, s.org.audit, s.identity, formalities=s.org.config.formalities
+    )
 
 
-def request_for(s: CliSession, purpose: str, break_glass: str | None = None) -> Request:
-    return Request(s.token, purpose, source=cli_source(), break_glass=break_glass)
+FormalityOption = Annotated[
+    str | None,
+    typer.Option(
+        "--formality",
+        help="For research purposes: the reference of the formality your organisation recorded (santegarde.yaml)",
+    ),
+]
+
+
+def request_for(s: CliSession, purpose: str, break_glass: str | None = None, formality: str | None = None) -> Request:
+    return Request(s.token, purpose, source=cli_source(), break_glass=break_glass, formality=formality)
 
 
 def print_json(data: Any) -> None:
@@ -80,11 +91,12 @@ def read(
         str | None,
         typer.Option("--break-glass", help="Emergency without a care relationship: the written reason (reviewed)"),
     ] = None,
+    formality: FormalityOption = None,
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Print a resource as FHIR JSON (only the parts your profile may read for this purpose)."""
     with logged_in(config) as s:
-        body = records_of(s).read(request_for(s, purpose, break_glass), resource_type, rid)
+        body = records_of(s).read(request_for(s, purpose, break_glass, formality), resource_type, rid)
     print_json(body)
 
 
@@ -126,12 +138,28 @@ def history(
         str | None,
         typer.Option("--break-glass", help="Emergency without a care relationship: the written reason (reviewed)"),
     ] = None,
+    formality: FormalityOption = None,
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Print every version of a resource, newest first, as a JSON list (the rectification history)."""
     with logged_in(config) as s:
-        versions = records_of(s).history(request_for(s, purpose, break_glass), resource_type, rid)
+        versions = records_of(s).history(request_for(s, purpose, break_glass, formality), resource_type, rid)
     print_json(versions)
+
+
+@record_app.command("care")
+@friendly_errors
+def care(
+    patient: Annotated[str, typer.Argument(metavar="PATIENT_ID", help="The patient's resource id")],
+    basis: Annotated[str, typer.Option("--basis", help=f"Why you take the patient in care: {', '.join(CARE_BASES)}")],
+    purpose: PurposeOption,
+    note: Annotated[str, typer.Option("--note", help="A short note, e.g. who referred the patient")] = "",
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Take in care a patient someone else registered: recorded, traced, and listed in the next trace review."""
+    with logged_in(config) as s:
+        records_of(s).declare_care(request_for(s, purpose), patient, basis, note=note)
+    console.print(f"Care relationship with Patient/{patient} recorded ({basis}); the next trace review lists it.")
 
 
 @archive_app.command("access")

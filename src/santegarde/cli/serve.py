@@ -36,7 +36,9 @@ def psc_for(org: Organisation) -> ProSanteConnect | None:
 
 def build_app(org: Organisation) -> FastAPI:
     identity = identity_context(org)
-    records = RecordService(org.engine, org.referential, org.keyring, org.audit, identity)
+    records = RecordService(
+        org.engine, org.referential, org.keyring, org.audit, identity, formalities=org.config.formalities
+    )
     rights = RightsService(records, config=org.config, organisation=org.config.organisation.name, audit=org.audit)
     return create_app(identity, records=records, rights=rights, psc=psc_for(org))
 

@@ -98,6 +98,35 @@ def _check_choice(ref: Referential, choice_id: str, answer: ChoiceAnswer | None)
     return []
 
 
+def _check_formalities(config: OrganisationConfig, ref: Referential) -> list[Finding]:
+    """Each recorded formality covers purposes of the text that need one."""
+    findings = []
+    for formality in config.formalities:
+        for purpose_id in formality.purposes:
+            purpose = ref.purpose(purpose_id)
+            if purpose is None or not purpose.requires_formality:
+                needing = ", ".join(p.id for p in ref.purposes if p.requires_formality) or "none"
+                findings.append(
+                    Finding(
+                        "error",
+                        "formality_purpose",
+                        formality.reference,
+                        f"the formality '{formality.reference}' names '{purpose_id}', which is not a purpose of "
+                        f"{ref.id} that needs a formality (those that do: {needing})",
+                    )
+                )
+        if formality.expires is not None and formality.expires < formality.granted:
+            findings.append(
+                Finding(
+                    "error",
+                    "formality_dates",
+                    formality.reference,
+                    f"the formality '{formality.reference}' expires before it was granted",
+                )
+            )
+    return findings
+
+
 def check(config: OrganisationConfig, ref: Referential) -> list[Finding]:
     """Every problem and deviation of the configuration, in a stable order."""
     findings: list[Finding] = []
@@ -132,6 +161,7 @@ def check(config: OrganisationConfig, ref: Referential) -> list[Finding]:
                     + ", ".join(c.id for c in ref.choices),
                 )
             )
+    findings += _check_formalities(config, ref)
     dev = config.deviations
     for r in dev.retention:
         rule = ref.retention_rule(r.rule)

@@ -7,6 +7,7 @@ must carry a written justification (COM-REF-2).
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -117,6 +118,32 @@ class ProSanteConnectConfig(Strict):
     client_secret_env: str = Field("SANTEGARDE_PSC_CLIENT_SECRET", description="Variable holding the secret")
 
 
+class Formality(Strict):
+    """A research formality the controller completed: a reference-methodology declaration or a CNIL authorisation.
+
+    A purpose that the text subjects to a formality (research, internal studies…) is reachable only by naming one of
+    these references on the request; the reference is kept with the access and the trail points to it.
+    """
+
+    reference: str = Field(
+        min_length=5,
+        max_length=120,
+        description="As on the CNIL's receipt, e.g. 'MR-004 récépissé 2219876 v 0' or 'DR-2024-123'",
+    )
+    kind: Literal["reference_methodology", "authorisation"]
+    purposes: list[Identifier] = Field(min_length=1, description="The purposes of the text it covers")
+    granted: date
+    expires: date | None = None
+
+    def covers(self, purpose: str, reference: str, today: date) -> bool:
+        return (
+            purpose in self.purposes
+            and " ".join(reference.split()).casefold() == " ".join(self.reference.split()).casefold()
+            and self.granted <= today
+            and (self.expires is None or today <= self.expires)
+        )
+
+
 class OrganisationConfig(Strict):
     version: Literal[1] = 1
     profile: OrganisationProfile
@@ -132,4 +159,7 @@ class OrganisationConfig(Strict):
     choices: dict[Identifier, ChoiceAnswer] = Field(default_factory=dict)
     deviations: Deviations = Field(default_factory=Deviations)
     access: Access = Field(default_factory=Access)
+    formalities: list[Formality] = Field(
+        default_factory=list, description="Research formalities completed (reference methodology or authorisation)"
+    )
     pro_sante_connect: ProSanteConnectConfig | None = None

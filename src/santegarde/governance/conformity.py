@@ -245,7 +245,7 @@ def _two_factor(org: Organisation, now: datetime) -> tuple[Outcome, str]:
     holders &= active
     totp = {r.login for r in rows if r.totp_secret is not None and r.login in active}
     missing = holders - totp - psc
-    scope = "every access" if everyone else "health data (special categories)"
+    scope = "every access" if everyone else "every access to a patient's record (identity included)"
     text = (
         f"The session gate requires two factors for {scope} (santegarde.identity.sessions.second_factor_required, "
         f"{ref.id}). {len(holders)} active account(s) hold a profile reaching health data; {len(holders & totp)} of "

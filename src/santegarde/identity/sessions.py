@@ -36,15 +36,22 @@ STEP_MESSAGES = {
     "password_change": "Your password was reset: choose a new one before anything else.",
     "charter": "Read and accept the confidentiality charter and the notice that access is traced before anything else.",
     "profile": "Your account holds several profiles: choose the one you work under for this session.",
-    "second_factor": "Health data needs a two-factor session: give the code of your authenticator app.",
+    "second_factor": "A patient's record needs a two-factor session: give the code of your authenticator app.",
 }
 
 
 def second_factor_required(ref: Referential, sensitivity: Sensitivity | None) -> bool:
-    """Health data always needs two factors; under the warehouse and compassionate-access texts, every access."""
+    """Two factors for every access to a patient's record; under the warehouse and compassionate-access texts, for
+    every access at all.
+
+    The practice and pharmacy texts ask strong authentication "for users accessing health data". Every element of a
+    patient's record kept by a care organisation is health data in the GDPR's sense (being someone's patient says
+    something of their health), so the stricter reading applies: any category of patient data (``sensitivity`` not
+    None) needs two factors; only the directory of professionals and organisations does not.
+    """
     if ref.organisation_profile in (OrganisationProfile.WAREHOUSE, OrganisationProfile.COMPASSIONATE):
         return True
-    return sensitivity is Sensitivity.SPECIAL
+    return sensitivity is not None
 
 
 @dataclass(frozen=True)
@@ -403,7 +410,10 @@ def unlock(ctx: IdentityContext, token: str, password: str) -> SessionContext:
     return state(ctx, token)
 
 
-def logout(ctx: IdentityContext, token: str) -> None:
+def logout(ctx: IdentityContext, token: str, *, source: str = "local") -> None:
+    """End the session; traced (the end of a session bounds what its token could do)."""
     with ctx.engine.begin() as conn:
         srow = _session_row(conn, _hash(token))
         conn.execute(update(session).where(session.c.token_hash == srow.token_hash).values(ended_at=ctx.now()))
+        login = conn.execute(select(user.c.login).where(user.c.id == srow.user_id)).scalar_one()
+    ctx.trace("logout", "success", actor=login, source=source, rule="COM-LOG-1")

@@ -32,6 +32,14 @@ class Decision:
     request: AccessRequest
     granularity: Granularity | None = None
     condition: str | None = None
+    elements: tuple[str, ...] = ()  # "Resource.element" the access is limited to; empty: the whole category
+
+    def elements_of(self, resource_type: str) -> frozenset[str] | None:
+        """The elements of ``resource_type`` this decision allows; None when it is not limited to some elements."""
+        if not self.elements:
+            return None
+        prefix = f"{resource_type}."
+        return frozenset(e.removeprefix(prefix) for e in self.elements if e.startswith(prefix))
 
     def __str__(self) -> str:
         verdict = "allowed" if self.allowed else "denied"
@@ -146,6 +154,7 @@ def decide(ref: Referential, req: AccessRequest) -> Decision:
                 req,
                 access.granularity,
                 access.condition,
+                tuple(access.elements),
             )
     return _deny(
         ref,

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 _ID = r"^[a-z][a-z0-9_]*$"
 Identifier = Annotated[str, Field(pattern=_ID)]
+FhirElement = Annotated[str, Field(pattern=r"^[A-Z][A-Za-z]+\.[a-z][A-Za-z]*$", description="e.g. Encounter.period")]
 Section = Annotated[str, Field(min_length=1, description="Section of the deliberation cited, e.g. '5' or '13.3'")]
 
 _DURATION = re.compile(r"^P(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<days>\d+)D)?$")
@@ -249,6 +250,13 @@ class Access(Strict):
     purposes: list[Identifier] = Field(default_factory=list, description="Empty means any purpose of the text")
     granularity: Granularity = Granularity.IDENTIFYING
     condition: str | None = None
+    elements: list[FhirElement] = Field(
+        default_factory=list,
+        description=(
+            "The FHIR elements (Resource.element) this access is limited to, where the text restricts a profile to "
+            "what its missions strictly need; empty means the whole category"
+        ),
+    )
 
 
 class Accessor(Strict):

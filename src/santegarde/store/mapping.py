@@ -11,6 +11,7 @@ Free-text elements are flagged and length-limited: they are where the unexpected
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,15 +134,36 @@ def patient_of(body: dict[str, Any]) -> str | None:
     return None
 
 
+_PATIENT_REFERENCE = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[0-9]+)?$")
+
+
+def patients_named(value: Any) -> set[str]:
+    """Every patient id a resource refers to, wherever the reference stands (relative or absolute)."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "reference" and isinstance(inner, str):
+                match = _PATIENT_REFERENCE.search(inner.strip())
+                if match:
+                    found.add(match.group(1))
+            else:
+                found |= patients_named(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            found |= patients_named(inner)
+    return found
+
+
 def _free_texts(value: Any, path: str) -> list[tuple[str, str]]:
     """Free-text strings of an element: annotation texts, comments, descriptions, narrative, message contents."""
     found: list[tuple[str, str]] = []
     if isinstance(value, dict):
         for key, inner in value.items():
             here = f"{path}.{key}"
-            if (key in ("comment", "description", "patientInstruction", "contentString", "div") and isinstance(
-                inner, str
-            )) or (key == "text" and isinstance(inner, str) and path.split(".")[-1].startswith("note")):
+            if (
+                key in ("comment", "description", "patientInstruction", "contentString", "div")
+                and isinstance(inner, str)
+            ) or (key == "text" and isinstance(inner, str) and path.split(".")[-1].startswith("note")):
                 found.append((here, inner))
             else:
                 found.extend(_free_texts(inner, here))

@@ -215,3 +215,19 @@ archive_access = Table(
     Column("record_id", String(64), nullable=False, index=True),
     Column("justification", String(1000), nullable=False),
 )
+
+# The written justification of an exceptional access (COM-LOG-4): a break-the-glass reason, the research formality
+# a request named. Kept in the records database (it may say something of the patient), never in the audit trail,
+# whose entry points to it by id; the trace review shows it to the reviewer.
+access_justification = Table(
+    "access_justification",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("login", String(64), nullable=False),
+    Column("kind", String(20), nullable=False),  # break_glass, formality
+    Column("resource_type", String(40), nullable=False),
+    Column("record_id", String(64), nullable=False),
+    Column("patient_id", String(64), nullable=True, index=True),
+    Column("text", String(1000), nullable=False),
+)

@@ -11,6 +11,7 @@ decision — allowed or refused — before the answer leaves. This class is the 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from santegarde.audit.trail import AuditEvent, AuditTrail
+from santegarde.config.model import Formality
 from santegarde.crypto import Keyring
 from santegarde.errors import SantegardeError
 from santegarde.identity import sessions
@@ -28,6 +30,7 @@ from santegarde.policy import AccessRequest, Decision, decide
 from santegarde.referentials.model import CategoryKind, Operation, Referential, Sensitivity
 from santegarde.store import mapping, retention, vault
 from santegarde.store.schema import (
+    access_justification,
     archive_access,
     archive_part,
     archive_record,
@@ -42,6 +45,16 @@ BREAK_GLASS_MIN = 15
 ARCHIVE_JUSTIFICATION_MIN = 15
 SENSITIVITY_ORDER = [Sensitivity.ORDINARY, Sensitivity.HIGHLY_PERSONAL, Sensitivity.SPECIAL]
 SEARCHABLE = {"identifier": "identifier", "family": "family", "given": "given", "birthdate": "birthdate"}
+JUSTIFICATION_MAX = 1000
+# The bases on which a practitioner takes in care a patient whose record someone else created (COM-LOG-4: each
+# declaration is flagged in the trace review, which checks it against the appointment book or the referral).
+CARE_BASES = {
+    "consultation": "the patient consults the practitioner",
+    "referral": "the patient was referred by another professional",
+    "replacement": "the practitioner replaces the patient's usual practitioner",
+    "care_team": "the practitioner belongs to the patient's care team (art. L. 1110-12 CSP)",
+    "home_visit": "a home visit or a visit in an institution",
+}
 
 
 class AccessDenied(SantegardeError, PermissionError):
@@ -77,11 +90,14 @@ class RecordService:
         keyring: Keyring,
         audit: AuditTrail,
         identity: IdentityContext,
+        *,
+        formalities: Sequence[Formality] = (),
     ) -> None:
         self.engine = engine
         self.ref = referential
         self.audit = audit
         self.identity = identity
+        self.formalities = tuple(formalities)
         self._keys = vault.PatientKeys(keyring)
         self._index_key = vault.index_key(keyring)
 
@@ -108,6 +124,7 @@ class RecordService:
         patient: str | None = None,
         break_glass: bool = False,
         care: bool | None = None,
+        justification: int | None = None,
         conn: Connection | None = None,
     ) -> None:
         self.audit.append(
@@ -127,9 +144,60 @@ class RecordService:
                 patient=patient or "",
                 break_glass=break_glass,
                 care_relationship=care,
+                justification=justification,
             ),
             conn,
         )
+
+    def _not_found(
+        self, ctx: sessions.SessionContext | None, req: Request, operation: str, resource: tuple[str, str]
+    ) -> NotFound:
+        """Trace a lookup that found nothing (a probe is an access attempt too) and return the error to raise."""
+        self._trace(ctx, req, operation, resource, allowed=False, rule="record.not_found", outcome="not_found")
+        return NotFound(f"There is no {resource[0]} with id '{resource[1]}'.")
+
+    def _justify(
+        self,
+        conn: Connection,
+        ctx: sessions.SessionContext,
+        req: Request,
+        resource: tuple[str, str],
+        patient: str | None,
+        *,
+        glass: bool,
+    ) -> int | None:
+        """Keep the written reasons of an exceptional access (break-the-glass, research formality); their id."""
+        reasons = []
+        if glass:
+            reasons.append(("break_glass", (req.break_glass or "").strip()))
+        purpose = self.ref.purpose(req.purpose)
+        if purpose is not None and purpose.requires_formality and req.formality:
+            reasons.append(("formality", req.formality.strip()))
+        if not reasons:
+            return None
+        return int(
+            conn.execute(
+                insert(access_justification)
+                .values(
+                    at=self._now(),
+                    login=ctx.login,
+                    kind="+".join(kind for kind, _ in reasons),
+                    resource_type=resource[0],
+                    record_id=resource[1],
+                    patient_id=patient,
+                    text=" | ".join(text for _, text in reasons)[:JUSTIFICATION_MAX],
+                )
+                .returning(access_justification.c.id)
+            ).scalar_one()
+        )
+
+    def trace_refusal(self, req: Request, operation: str, resource: tuple[str, str], rule: str) -> None:
+        """Trace a request refused before it reached the path (no purpose, a malformed body): probes leave marks."""
+        try:
+            ctx = sessions.state(self.identity, req.token) if req.token else None
+        except SantegardeError:
+            ctx = None
+        self._trace(ctx, req, operation, resource, allowed=False, rule=rule, outcome="denied")
 
     def _session(
         self, req: Request, categories: list[str], operation: str, resource: tuple[str, str]
@@ -160,6 +228,7 @@ class RecordService:
     ) -> dict[str, Decision | None]:
         """A decision per category; the directory needs only a granted profile that reaches some data."""
         decisions: dict[str, Decision | None] = {}
+        formality = self._recorded_formality(req)
         for category in categories:
             if category == mapping.DIRECTORY:
                 accessor = self.ref.accessor(ctx.profile or "")
@@ -173,10 +242,48 @@ class RecordService:
                     category,
                     req.purpose,
                     consent_recorded=req.consent_recorded,
-                    formality=req.formality,
+                    formality=formality,
                 ),
             )
         return decisions
+
+    def _recorded_formality(self, req: Request) -> str | None:
+        """The request's formality reference when the organisation recorded it for this purpose, in force today."""
+        if not req.formality:
+            return None
+        today = self._now().date()
+        found = any(f.covers(req.purpose, req.formality, today) for f in self.formalities)
+        return req.formality if found else None
+
+    def _gate(
+        self, req: Request, resource_type: str, operation: str, resource: tuple[str, str]
+    ) -> sessions.SessionContext:
+        """Session and policy for this type of resource before any lookup: a refusal never depends on existence."""
+        rmap = mapping.resource_map(resource_type)
+        if rmap.main is None:
+            return self._session(req, [mapping.DIRECTORY], operation, resource)
+        category = self._category_for(rmap.main, req.purpose) or next(
+            (c.id for c in self.ref.categories if c.kind == rmap.main), None
+        )
+        if category is None:
+            return self._session(req, [], operation, resource)
+        ctx = self._session(req, [category], operation, resource)
+        decision = self._decide_all(ctx, req, Operation.READ, [category])[category]
+        if decision is not None and decision.allowed:
+            decision = _limited(decision, resource_type, None)
+        if decision is not None and not decision.allowed:
+            self._trace(
+                ctx,
+                req,
+                operation,
+                resource,
+                allowed=False,
+                rule=decision.rule,
+                section=decision.section,
+                outcome="denied",
+            )
+            raise AccessDenied(f"Refused: {decision.reason}.", decision.rule, decision.section)
+        return ctx
 
     def _care(
         self,
@@ -226,9 +333,26 @@ class RecordService:
             section=accessor.section,
         )
 
-    def _decode(self, conn: Connection, v: vault.Version, allowed: list[str]) -> dict[str, Any]:
+    def _decode(
+        self,
+        conn: Connection,
+        v: vault.Version,
+        allowed: list[str],
+        limits: dict[str, frozenset[str]] | None = None,
+    ) -> dict[str, Any]:
         tokens = vault.part_tokens(conn, v)
-        parts = [vault.open_part(self._keys, conn, self.ref, v, c, tokens[c]) for c in allowed if c in tokens]
+        parts = []
+        redacted = bool(set(v.categories) - set(allowed))
+        for c in allowed:
+            if c not in tokens:
+                continue
+            part = vault.open_part(self._keys, conn, self.ref, v, c, tokens[c])
+            only = (limits or {}).get(c)
+            if only is not None:
+                kept = {k: value for k, value in part.items() if k in only}
+                redacted = redacted or len(kept) != len(part)
+                part = kept
+            parts.append(part)
         meta: dict[str, Any] = {"versionId": str(v.version), "lastUpdated": aware(v.created_at).isoformat()}
         tags = [mapping.FREE_TEXT_TAG] if v.free_text else []
         frozen = conn.execute(select(record_freeze.c.reason).where(record_freeze.c.record_id == v.id)).first()
@@ -236,7 +360,7 @@ class RecordService:
             tags.append({**mapping.FROZEN_TAG, "display": frozen.reason})
         if tags:
             meta["tag"] = tags
-        if set(v.categories) - set(allowed):
+        if redacted:
             meta["security"] = [
                 {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "REDACTED"}
             ]
@@ -247,8 +371,12 @@ class RecordService:
     def _read_version(self, conn: Connection, req: Request, v: vault.Version, operation: str) -> dict[str, Any]:
         resource = (v.resource_type, v.id)
         ctx = self._session(req, list(v.categories), operation, resource)
-        decisions = self._decide_all(ctx, req, Operation.READ, list(v.categories))
+        decisions = {
+            c: d if d is None or not d.allowed else _limited(d, v.resource_type, None)
+            for c, d in self._decide_all(ctx, req, Operation.READ, list(v.categories)).items()
+        }
         allowed = [c for c, d in decisions.items() if d is None or d.allowed]
+        limits = {c: only for c, d in decisions.items() if d is not None and (only := d.elements_of(v.resource_type))}
         if not allowed:
             first = next(d for d in decisions.values() if d is not None)
             self._trace(
@@ -264,7 +392,10 @@ class RecordService:
             )
             raise AccessDenied(f"Refused: {first.reason}.", first.rule, first.section)
         care, glass = self._care(conn, ctx, req, v.patient_id, operation, resource)
-        body = self._decode(conn, v, allowed)
+        body = self._decode(conn, v, allowed, limits)
+        justification = self._justify(conn, ctx, req, resource, v.patient_id, glass=glass)
+        if justification is not None:
+            conn.commit()
         decided = next((d for d in decisions.values() if d is not None and d.allowed), None)
         self._trace(
             ctx,
@@ -278,26 +409,25 @@ class RecordService:
             patient=v.patient_id,
             break_glass=glass,
             care=care,
+            justification=justification,
         )
         return body
 
     def read(self, req: Request, resource_type: str, rid: str) -> dict[str, Any]:
-        mapping.resource_map(resource_type)
+        ctx = self._gate(req, resource_type, "read", (resource_type, rid))
         with self.engine.connect() as conn:
             found = [v for v in vault.versions(conn, rid, current_only=True) if v.resource_type == resource_type]
             if not found:
-                self._session(req, [], "read", (resource_type, rid))
-                raise NotFound(f"There is no {resource_type} with id '{rid}'.")
+                raise self._not_found(ctx, req, "read", (resource_type, rid))
             return self._read_version(conn, req, found[0], "read")
 
     def history(self, req: Request, resource_type: str, rid: str) -> list[dict[str, Any]]:
         """Every version, newest first (the rectification history, COM-QUAL-1)."""
-        mapping.resource_map(resource_type)
+        ctx = self._gate(req, resource_type, "history", (resource_type, rid))
         with self.engine.connect() as conn:
             found = [v for v in vault.versions(conn, rid, current_only=False) if v.resource_type == resource_type]
             if not found:
-                self._session(req, [], "history", (resource_type, rid))
-                raise NotFound(f"There is no {resource_type} with id '{rid}'.")
+                raise self._not_found(ctx, req, "history", (resource_type, rid))
             return [self._read_version(conn, req, v, "history") for v in found]
 
     def search(self, req: Request, resource_type: str, criteria: dict[str, str]) -> list[dict[str, Any]]:
@@ -308,7 +438,7 @@ class RecordService:
             raise mapping.MappingError(f"Cannot search by {', '.join(unknown)}; search by: {', '.join(SEARCHABLE)}.")
         if not criteria:
             raise mapping.MappingError("Give at least one search criterion: " + ", ".join(SEARCHABLE) + ".")
-        self._session(req, [], "search", (resource_type, ""))
+        ctx = self._gate(req, resource_type, "search", (resource_type, ""))
         results = []
         with self.engine.connect() as conn:
             terms = [(SEARCHABLE[k], v) for k, v in criteria.items()]
@@ -318,6 +448,16 @@ class RecordService:
                     results.append(self._read_version(conn, req, v, "search"))
                 except AccessDenied:
                     continue  # refused and traced; not returned
+        # The search itself is an access, traced even when it finds nothing (its criteria are not: personal data).
+        self._trace(
+            ctx,
+            req,
+            "search",
+            (resource_type, ""),
+            allowed=True,
+            rule="search",
+            outcome="success",
+        )
         return results
 
     # -- writes ------------------------------------------------------------------------------------
@@ -335,7 +475,7 @@ class RecordService:
 
     def _write(self, req: Request, body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
         resource_type = str(body.get("resourceType"))
-        mapping.resource_map(resource_type)
+        rmap = mapping.resource_map(resource_type)
         _validate(body)
         texts = mapping.free_text(body)
         rid = str(body["id"])
@@ -374,9 +514,12 @@ class RecordService:
                 f"categories.{free_cat.id}.forbidden",
                 free_cat.section,
             )
-        decisions = self._decide_all(ctx, req, Operation.WRITE, list(categories))
+        patient_id = self._patient_reference(ctx, req, operation, resource, rmap, body)
+        decisions = {
+            c: d if d is None or not d.allowed else _limited(d, resource_type, categories[c])
+            for c, d in self._decide_all(ctx, req, Operation.WRITE, list(categories)).items()
+        }
         refused = next((d for d in decisions.values() if d is not None and not d.allowed), None)
-        patient_id = mapping.patient_of(body)
         if refused is not None:
             self._trace(
                 ctx,
@@ -393,12 +536,49 @@ class RecordService:
         now = self._now()
         with self.engine.connect() as conn:
             existing = vault.versions(conn, rid, current_only=True)
+            if existing and existing[0].resource_type != resource_type:
+                existing = []  # another type's id: for this type, no such record (its type is not disclosed)
+                if creating:
+                    self._trace(ctx, req, operation, resource, allowed=False, rule="record.id_taken", outcome="denied")
+                    raise mapping.MappingError(
+                        f"The id '{rid}' is already taken; create the {resource_type} without it."
+                    )
             if creating and existing:
+                self._trace(ctx, req, operation, resource, allowed=False, rule="record.id_taken", outcome="denied")
                 raise mapping.MappingError(f"{resource_type}/{rid} already exists; update it instead.")
             if not creating and not existing:
-                raise NotFound(f"There is no {resource_type} with id '{rid}'.")
-            if existing and existing[0].resource_type != resource_type:
-                raise mapping.MappingError(f"The id '{rid}' belongs to a {existing[0].resource_type}.")
+                raise self._not_found(ctx, req, operation, resource)
+            stored_patient = existing[0].patient_id if existing else patient_id
+            new_patient = creating and resource_type == "Patient"
+            # The stored record's patient decides, never the body's: a record cannot be moved to another patient.
+            # Creating a patient's record is what establishes the creator's care relationship (below).
+            care, glass = (
+                (None, False) if new_patient else self._care(conn, ctx, req, stored_patient, operation, resource)
+            )
+            if stored_patient != patient_id:
+                self._trace(
+                    ctx,
+                    req,
+                    operation,
+                    resource,
+                    allowed=False,
+                    rule="record.patient_changed",
+                    outcome="denied",
+                    patient=stored_patient,
+                )
+                raise AccessDenied(
+                    f"{resource_type}/{rid} is part of another patient's record: a record cannot be moved to another "
+                    "patient. Correct this record for its own patient, and create a new one for the other.",
+                    "record.patient_changed",
+                )
+            if patient_id is not None and not new_patient and not vault.patient_exists(conn, patient_id):
+                self._trace(
+                    ctx, req, operation, resource, allowed=False, rule="record.patient_unknown", outcome="denied"
+                )
+                raise mapping.MappingError(
+                    f"The {resource_type} names Patient/{patient_id}, which is not a patient of this organisation: "
+                    "create the patient's record first, or correct the reference."
+                )
             frozen = conn.execute(select(record_freeze.c.reason).where(record_freeze.c.record_id == rid)).first()
             if frozen is not None:
                 self._trace(
@@ -415,9 +595,6 @@ class RecordService:
                     f"{resource_type}/{rid} is frozen ({frozen.reason}): it can be read to verify it, not changed.",
                     "record.frozen",
                 )
-            new_patient = creating and resource_type == "Patient"
-            # Creating a patient's record is what establishes the creator's care relationship (below).
-            care, glass = (None, False) if new_patient else self._care(conn, ctx, req, patient_id, operation, resource)
             version = vault.Version(
                 rid,
                 existing[0].version + 1 if existing else 1,  # the current version is the latest
@@ -430,7 +607,7 @@ class RecordService:
                 tuple(sorted(categories)),
             )
             vault.write_version(self._keys, conn, self.ref, version, categories)
-            if resource_type == "Patient" or mapping.resource_map(resource_type).main is None:
+            if resource_type == "Patient" or rmap.main is None:
                 vault.reindex(conn, self._index_key, rid, body)
             accessor = self.ref.accessor(ctx.profile or "")
             if new_patient and accessor is not None and accessor.care_relationship:
@@ -439,6 +616,7 @@ class RecordService:
                         login=ctx.login, patient_id=rid, basis="created the patient's record", since=now
                     )
                 )
+            justification = self._justify(conn, ctx, req, resource, patient_id, glass=glass)
             decided = next((d for d in decisions.values() if d is not None), None)
             self._trace(
                 ctx,
@@ -452,9 +630,38 @@ class RecordService:
                 patient=patient_id,
                 break_glass=glass,
                 care=care,
+                justification=justification,
             )
             conn.commit()
             return self._decode(conn, version, list(categories))
+
+    def _patient_reference(
+        self,
+        ctx: sessions.SessionContext,
+        req: Request,
+        operation: str,
+        resource: tuple[str, str],
+        rmap: mapping.ResourceMap,
+        body: dict[str, Any],
+    ) -> str | None:
+        """The one patient a record belongs to: named by its patient reference, and no other patient named in it."""
+        if rmap.main is None:
+            return None
+        named = mapping.patients_named(body)
+        patient_id = mapping.patient_of(body)
+        problem = None
+        if resource[0] != "Patient" and patient_id is None:
+            where = " or ".join(rmap.patient_refs)
+            problem = f"A {resource[0]} belongs to a patient: set {where} to a reference 'Patient/<id>'."
+        elif named - {patient_id}:
+            problem = (
+                f"This {resource[0]} refers to another patient ({', '.join(sorted(f'Patient/{p}' for p in named))}): "
+                "a record names only its own patient."
+            )
+        if problem is None:
+            return patient_id
+        self._trace(ctx, req, operation, resource, allowed=False, rule="record.patient_reference", outcome="denied")
+        raise mapping.MappingError(problem)
 
     def purposes_for(self, profile: str, body: dict[str, Any]) -> list[str]:
         """The declared purposes under which ``profile`` may write this resource (policy only, no data access)."""
@@ -517,8 +724,9 @@ class RecordService:
         with self.engine.connect() as conn:
             found = [v for v in vault.versions(conn, rid, current_only=True) if v.resource_type == resource_type]
         if not found:
-            self._session(req, [], operation, (resource_type, rid))
-            raise NotFound(f"There is no {resource_type} with id '{rid}'.")
+            raise self._not_found(
+                self._session(req, [], operation, (resource_type, rid)), req, operation, (resource_type, rid)
+            )
         v = found[0]
         ctx = self._session(req, list(v.categories), operation, (resource_type, rid))
         decisions = self._decide_all(ctx, req, Operation.WRITE, list(v.categories))
@@ -549,7 +757,8 @@ class RecordService:
             ).scalars()
             found = [vault.versions(conn, rid, current_only=True)[0] for rid in ids]
             if not found:
-                self._session(req, [], "rights.records", ("Patient", patient_id))
+                ctx = self._session(req, [], "rights.records", ("Patient", patient_id))
+                self._not_found(ctx, req, "rights.records", ("Patient", patient_id))
                 raise NotFound(f"There is no record of a patient with id '{patient_id}'.")
             results = []
             for v in found:
@@ -570,7 +779,7 @@ class RecordService:
             ).scalars()
             found = [vault.versions(conn, rid, current_only=True)[0] for rid in ids]
         if not found:
-            self._session(req, [], "erase", resource)
+            self._not_found(self._session(req, [], "erase", resource), req, "erase", resource)
             raise NotFound(f"There is no record of a patient with id '{patient_id}'.")
         ctx = self._session(req, sorted({c for v in found for c in v.categories}), "erase", resource)
         for v in found:  # delete rights under the request's purpose (e.g. rights management) or the record's own
@@ -613,10 +822,18 @@ class RecordService:
 
     # -- care relationships ------------------------------------------------------------------------
 
-    def declare_care(self, req: Request, patient_id: str, basis: str, until: datetime | None = None) -> None:
-        """A practitioner takes a patient in care (e.g. a new consultation); recorded and traced."""
-        if len(basis.strip()) < 5:
-            raise AccessDenied("Say on what basis you take this patient in care (e.g. 'consultation requested').")
+    def declare_care(
+        self, req: Request, patient_id: str, basis: str, until: datetime | None = None, note: str = ""
+    ) -> None:
+        """A practitioner takes in care a patient someone else registered: a coded basis, recorded, traced, flagged.
+
+        The trace review lists every declaration (``care_declared``) for the reviewer to check against the
+        appointment book or the referral letter: a declaration is the practitioner's word, not a proof.
+        """
+        basis = basis.strip()
+        if basis not in CARE_BASES:
+            choices = "; ".join(f"{code} ({meaning})" for code, meaning in CARE_BASES.items())
+            raise AccessDenied(f"'{basis[:40]}' is not a basis for taking a patient in care; give one of: {choices}.")
         ctx = self._session(req, [], "care.declare", ("Patient", patient_id))
         accessor = self.ref.accessor(ctx.profile or "")
         if accessor is None or not accessor.care_relationship:
@@ -626,10 +843,11 @@ class RecordService:
                 select(record.c.id).where(record.c.id == patient_id, record.c.resource_type == "Patient")
             ).first()
             if exists is None:
-                raise NotFound(f"There is no Patient with id '{patient_id}'.")
+                raise self._not_found(ctx, req, "care.declare", ("Patient", patient_id))
+            recorded = f"{basis}: {' '.join(note.split())}" if note.strip() else basis
             conn.execute(
                 insert(care_relationship).values(
-                    login=ctx.login, patient_id=patient_id, basis=basis.strip(), since=self._now(), until=until
+                    login=ctx.login, patient_id=patient_id, basis=recorded[:200], since=self._now(), until=until
                 )
             )
         self._trace(
@@ -638,7 +856,7 @@ class RecordService:
             "care.declare",
             ("Patient", patient_id),
             allowed=True,
-            rule="care_relationship",
+            rule=f"care_relationship.declared.{basis}",
             outcome="success",
             patient=patient_id,
             care=True,
@@ -672,7 +890,7 @@ class RecordService:
         with self.engine.connect() as conn:
             found = [v for v in retention.archived_versions(conn, rid) if v.resource_type == resource_type]
         if not found:
-            self._session(req, [], "archive.access", resource)
+            self._not_found(self._session(req, [], "archive.access", resource), req, "archive.access", resource)
             raise NotFound(f"There is no archived {resource_type} with id '{rid}'.")
         categories = sorted({c for v in found for c in v.categories})
         patient = found[0].patient_id
@@ -735,6 +953,23 @@ def _refusal(ref: Referential, req: Request) -> Decision:
         "6",
         "the directory of professionals and organisations is open only to profiles that reach data",
         AccessRequest("", Operation.READ, mapping.DIRECTORY, req.purpose),
+    )
+
+
+def _limited(d: Decision, resource_type: str, elements: Iterable[str] | None) -> Decision:
+    """The decision, or a refusal when its access is limited to elements that ``elements`` (or the type) exceed."""
+    only = d.elements_of(resource_type)
+    if only is None:
+        return d
+    outside = sorted(set(elements or ()) - only)
+    if only and not outside:
+        return d
+    what = f"the element(s) {', '.join(outside)} of a {resource_type}" if only else f"a {resource_type}"
+    return replace(
+        d,
+        allowed=False,
+        rule=f"{d.rule}.elements",
+        reason=f"{d.reason}, limited to what its missions strictly need ({', '.join(d.elements)}): not {what}",
     )
 
 

@@ -219,6 +219,16 @@ def reindex(conn: Connection, key: bytes, rid: str, body: dict[str, Any]) -> Non
         conn.execute(insert(record_index).values(record_id=rid, kind=kind, digest=digest(key, kind, value)))
 
 
+def patient_exists(conn: Connection, patient_id: str) -> bool:
+    """Whether a current Patient record has this id."""
+    found = conn.execute(
+        select(record.c.id).where(
+            record.c.id == patient_id, record.c.resource_type == "Patient", record.c.current.is_(True)
+        )
+    ).first()
+    return found is not None
+
+
 def search_ids(conn: Connection, key: bytes, resource_type: str, criteria: list[tuple[str, str]]) -> list[str]:
     """Ids of current records of a type matching every criterion (kind, value), through the blind index."""
     query = select(record.c.id).where(record.c.resource_type == resource_type, record.c.current.is_(True))
