@@ -26,7 +26,7 @@ from santegarde.audit.tables import entry
 from santegarde.config.model import Formality
 from santegarde.store import justifications
 from santegarde.store.schema import access_justification
-from santegarde.store.service import RecordService
+from santegarde.store.service import AccessDenied, RecordService, Request
 from store_fixtures import Workplace, make_workplace
 from test_store import observation, patient
 
@@ -264,3 +264,12 @@ def test_probes_and_refusals_before_the_path_are_traced(place: Workplace, two_do
     assert "logout" in place.identity.trace.actions("success")  # type: ignore[attr-defined]
     with place.service.engine.connect() as conn:
         assert conn.execute(select(access_justification)).first() is None  # nothing exceptional happened
+
+
+def test_no_freeze_of_another_patients_record_without_care(place: Workplace, two_doctors: Any) -> None:
+    """Freezing is writing: a practitioner with no care relationship cannot freeze (or unfreeze) p-1's record."""
+    autre = place.person("dr.tiers", "practitioner", ref="10003333333")
+    with pytest.raises(AccessDenied, match="no care relationship"):
+        place.service.freeze(Request(autre, "medical_record"), "Observation", "o-1", "accuracy disputed")
+    refused = [e for e in trail(place) if e["operation"] == "freeze" and not e["allowed"]]
+    assert refused and refused[-1]["care_relationship"] is False

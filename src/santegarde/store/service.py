@@ -744,6 +744,8 @@ class RecordService:
                 patient=v.patient_id,
             )
             raise AccessDenied(f"Refused: {refused.reason}.", refused.rule, refused.section)
+        with self.engine.connect() as conn:  # freezing a record is writing to it: the care check applies
+            self._care(conn, ctx, req, v.patient_id, operation, (resource_type, rid))
 
     # -- data-subject rights (COM-RGT-1) ---------------------------------------------------------------
 
