@@ -13,12 +13,21 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Cookie, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
-from santegarde.identity.errors import SessionRefused
+from santegarde.api.errors import FHIR_JSON, responses
+from santegarde.crypto import DecryptionRefused
+from santegarde.identity.errors import SessionLocked, SessionRefused, StepRequired
 from santegarde.store.mapping import RESOURCES, MappingError
-from santegarde.store.service import RecordService
+from santegarde.store.service import AccessDenied, NotFound, RecordService
 from santegarde.store.service import Request as RecordRequest
 
-FHIR_JSON = "application/fhir+json"
+# What every FHIR route may answer besides its success (its own status is declared on the route).
+REFUSALS = (MappingError, SessionRefused, SessionLocked, StepRequired, AccessDenied, NotFound, DecryptionRefused)
+
+
+class FhirJSONResponse(JSONResponse):
+    """JSON under FHIR's own media type: how the OpenAPI declares every FHIR answer."""
+
+    media_type = FHIR_JSON
 
 
 def _bundle(kind: str, resources: list[dict[str, Any]]) -> dict[str, Any]:
@@ -67,7 +76,12 @@ def capability_statement() -> dict[str, Any]:
 
 
 def router(records: RecordService) -> APIRouter:
-    api = APIRouter(prefix="/fhir", tags=["FHIR R4"])
+    api = APIRouter(
+        prefix="/fhir",
+        tags=["FHIR R4"],
+        default_response_class=FhirJSONResponse,
+        responses=responses(*REFUSALS, fhir=True),
+    )
 
     def context(
         request: Request,
@@ -118,7 +132,7 @@ def router(records: RecordService) -> APIRouter:
             "identifiers, names and birth dates must never appear in a URL."
         )
 
-    @api.post("/{resource_type}")
+    @api.post("/{resource_type}", status_code=201)
     def create(resource_type: str, ctx: Ctx, body: Annotated[dict[str, Any], Body()]) -> JSONResponse:
         if body.get("resourceType") != resource_type:
             raise MappingError(f"The body is a {body.get('resourceType')}, not a {resource_type}.")
