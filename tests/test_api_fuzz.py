@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
@@ -35,6 +37,19 @@ MAX_EXAMPLES = 30
 SEED = 2026
 PURPOSE = "medical_record"
 STORED = ("Patient", "Observation", "Condition", "Encounter")
+SEARCHABLE = ("identifier", "family", "given", "birthdate")
+CRITERIA = ("urn:oid:1.2.250.1.213.1.4.8|1", "|", "no-bar", "1979-03-21", "1979", "2026-13-45", "", " ")
+RIGHTS = ("access", "rectification", "erasure", "restriction", "objection", "portability")
+NO_BODY = object()
+OTHER_PURPOSES = (
+    "appointments",
+    "telemedicine",
+    "internal_studies",
+    "research",
+    "health",
+    "no_such_purpose",
+    "MEDICAL_RECORD",
+)
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance]
 FUZZ = settings(
     max_examples=MAX_EXAMPLES,
@@ -56,12 +71,14 @@ class Practice:
         self.token = self.place.person("dr.martin", "practitioner", ref="10001234567")
         self.tokens: dict[str, str] = {}
         self.stored: list[tuple[str, str]] = []  # (resource type, id) of what the practitioner recorded
+        self.bodies: dict[str, dict[str, Any]] = {}  # one stored resource of each type, as sent
         for resource in generate_dataset(seed=SEED, patients=2, profile="practice").resources():
             body: dict[str, Any] = json.loads(resource.model_dump_json(by_alias=True, exclude_none=True))
             purposes = self.place.service.purposes_for("practitioner", body)
             if body["resourceType"] in STORED and purposes:
                 self.place.service.create(Request(self.token, purposes[0]), body)
                 self.stored.append((body["resourceType"], body["id"]))
+                self.bodies.setdefault(body["resourceType"], body)
         patients = [rid for kind, rid in self.stored if kind == "Patient"]
         assert patients and len({kind for kind, _ in self.stored}) > 1
         req = Request(self.token, PURPOSE)
@@ -80,25 +97,79 @@ class Practice:
             self.tokens[label] = self.place.person(f"fuzz.{n}", "practitioner", ref=f"F-{n}")
         return self.tokens[label]
 
-    def known(self, parameters: set[str]) -> list[dict[str, Any]]:
-        """Path parameters that name what exists, so that cases also reach past the lookups."""
-        patients = [{"rid": rid} for kind, rid in self.stored if kind == "Patient"]
+    def targeted(self, operation: APIOperation) -> st.SearchStrategy[tuple[dict[str, Any], Any]]:
+        """(path parameters, body) naming what exists, with nearly valid bodies: cases that pass the lookups."""
+        parameters = {p.name for p in operation.path_parameters}
+        no_body = st.just(NO_BODY)
+        if operation.label == "POST /fhir/{resource_type}/_search":
+            criteria = st.dictionaries(st.sampled_from(SEARCHABLE), st.one_of(st.sampled_from(CRITERIA), st.text()))
+            return st.tuples(st.sampled_from([{"resource_type": k} for k in STORED]), criteria)
+        if operation.label == "POST /fhir/{resource_type}":
+            return st.sampled_from(sorted(self.bodies)).flatmap(
+                lambda kind: st.tuples(st.just({"resource_type": kind}), altered(self.bodies[kind], new_id=True))
+            )
+        if operation.label == "PUT /fhir/{resource_type}/{rid}":
+            return st.sampled_from(sorted(self.bodies)).flatmap(
+                lambda kind: st.tuples(
+                    st.just({"resource_type": kind, "rid": self.bodies[kind]["id"]}), altered(self.bodies[kind])
+                )
+            )
+        if operation.label == "POST /rights/requests":
+            request = st.fixed_dictionaries(
+                {
+                    "right": st.sampled_from(RIGHTS) | st.text(),
+                    "patient_id": st.sampled_from([rid for kind, rid in self.stored if kind == "Patient"]) | st.text(),
+                },
+                optional={
+                    "requester": st.sampled_from(["person", "legal_representative", "related_person"]) | st.text(),
+                    "purpose": st.sampled_from([PURPOSE, "appointments"]) | st.text(),
+                    "grounds": st.text(),
+                    "older_than_five_years": st.booleans(),
+                    "received_at": st.sampled_from(["2026-11-24T10:00:00Z", "2026-11-24T10:00:00", "1900-01-01"]),
+                },
+            )
+            return st.tuples(st.just({}), request)
         if {"resource_type", "rid"} <= parameters:
-            return [{"resource_type": kind, "rid": rid} for kind, rid in self.stored]
-        if "resource_type" in parameters:
-            return [{"resource_type": kind} for kind in (*STORED, "Practitioner", "Consent")]
+            return st.tuples(st.sampled_from([{"resource_type": k, "rid": r} for k, r in self.stored]), no_body)
         if "rid" in parameters:
-            return patients
+            patients = [{"rid": rid} for kind, rid in self.stored if kind == "Patient"]
+            return st.tuples(st.sampled_from(patients), no_body)
         if "request_id" in parameters:
-            return [{"request_id": rid} for rid in self.requests]
-        return []
+            return st.tuples(st.sampled_from([{"request_id": rid} for rid in self.requests]), no_body)
+        return st.nothing()
+
+
+def json_values() -> st.SearchStrategy[Any]:
+    scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()
+    return st.recursive(
+        scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3)
+    )
+
+
+def altered(body: dict[str, Any], *, new_id: bool = False) -> st.SearchStrategy[dict[str, Any]]:
+    """A stored resource with one element replaced by any JSON value (or dropped), and maybe a fresh id."""
+    keys = sorted(k for k in body if k != "resourceType")
+
+    def change(key: str, value: Any, drop: bool, rid: str) -> dict[str, Any]:
+        changed = {k: v for k, v in body.items() if not (drop and k == key)}
+        if not drop:
+            changed[key] = value
+        if new_id and key != "id":
+            changed["id"] = rid
+        return changed
+
+    ids = st.from_regex(r"[A-Za-z0-9\-.]{1,64}", fullmatch=True)
+    return st.builds(change, st.sampled_from(keys), json_values(), st.booleans(), ids)
 
 
 @pytest.fixture
 def practice(tmp_path: Path) -> Iterator[Practice]:
+    # Hypothesis keeps no example database here (database=None), and its caches go to the test's folder.
+    set_hypothesis_home_dir(tmp_path / "hypothesis")
     p = Practice(tmp_path)
     yield p
     p.place.close()
+    set_hypothesis_home_dir(None)
 
 
 def outside_harden(case: Any) -> bool:
@@ -123,12 +194,21 @@ def fuzz(practice: Practice, fixed: Callable[[APIOperation], dict[str, Any]]) ->
         strategies = [
             operation.as_strategy(mode, **kwargs) for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
         ]
-        parameters = {p.name for p in operation.path_parameters}
-        known = practice.known(parameters)
-        if known:
+        if "headers" in kwargs:  # the session pass: other purposes too, declared or not
             strategies.append(
-                st.sampled_from(known).flatmap(
-                    lambda path, k=kwargs, o=operation: o.as_strategy(path_parameters=path, **k)
+                st.sampled_from(OTHER_PURPOSES).flatmap(
+                    lambda purpose, k=kwargs, o=operation: o.as_strategy(**{**k, "headers": {"X-Purpose": purpose}})
+                )
+            )
+        targeted = practice.targeted(operation)
+        if not targeted.is_empty:
+            strategies.append(
+                targeted.flatmap(
+                    lambda pb, k=kwargs, o=operation: (
+                        o.as_strategy(path_parameters=pb[0], **k)
+                        if pb[1] is NO_BODY
+                        else o.as_strategy(path_parameters=pb[0], body=pb[1], **k)
+                    )
                 )
             )
 
@@ -142,6 +222,8 @@ def fuzz(practice: Practice, fixed: Callable[[APIOperation], dict[str, Any]]) ->
             except FailureGroup as group:
                 for failure in group.exceptions:
                     failures.setdefault(f"{label}: {failure.title}: {failure.message}", str(group))
+            except requests.RequestException:  # the case could not be sent: the test's fault, not the app's
+                raise
             except Exception as exc:  # the app raised: a 500 (the in-process transport re-raises it)
                 key = f"{label}: 500 {type(exc).__name__}"
                 failures.setdefault(key, f"{key}: {exc}\n    {case.as_curl_command()}")
