@@ -182,9 +182,11 @@ def outside_harden(case: Any) -> bool:
 def fuzz(practice: Practice, fixed: Callable[[APIOperation], dict[str, Any]]) -> tuple[list[str], dict[str, set[int]]]:
     """Every operation of the app's OpenAPI, ``MAX_EXAMPLES`` cases each; the failures and the statuses seen.
 
-    Cases are valid and invalid inputs, half of them on path parameters that exist. ``fixed`` gives the
-    cookies and headers to send. Every distinct failure is kept (operation, check, reproduction), so
-    that one run shows all of them rather than the first.
+    Cases are valid and invalid inputs from the schema, and inputs that name what exists (``targeted``);
+    ``fixed`` gives the cookies and headers to send. Every distinct failure is kept (operation, check,
+    reproduction), so that one run shows all of them rather than the first. The operations are looped
+    over here rather than with ``schemathesis.pytest.from_fixture``: its lazy parametrisation rewrites
+    ``node._nodeid``, which pytest 9 no longer has.
     """
     failures: dict[str, str] = {}
     statuses: dict[str, set[int]] = {}
