@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
 
 from santegarde.api import auth, fhir
 from santegarde.api import rights as rights_api
-from santegarde.api.errors import santegarde_error
+from santegarde.api.errors import http_error, santegarde_error, validation_error
 from santegarde.errors import SantegardeError
 from santegarde.identity.context import IdentityContext
 from santegarde.identity.oidc import ProSanteConnect
@@ -28,8 +29,11 @@ def create_app(
         version="0.1.0",
     )
     app.add_exception_handler(SantegardeError, santegarde_error)
+    app.add_exception_handler(HTTPException, http_error)
     app.include_router(auth.router(identity, psc))
-    if records is not None:
+    if records is None:
+        app.add_exception_handler(RequestValidationError, validation_error)
+    else:
         app.include_router(fhir.router(records))
         app.add_exception_handler(RequestValidationError, fhir.refused_input(records))
         if rights is not None:

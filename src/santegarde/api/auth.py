@@ -15,15 +15,29 @@ from fastapi import APIRouter, Cookie, Depends, Request, Response
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict
 
+from santegarde.api.errors import responses
 from santegarde.identity import sessions, totp
 from santegarde.identity.charter import charter_text
 from santegarde.identity.context import IdentityContext
-from santegarde.identity.errors import SessionRefused
+from santegarde.identity.errors import (
+    AccountError,
+    GrantError,
+    LoginRefused,
+    SessionLocked,
+    SessionRefused,
+    StepRequired,
+)
 from santegarde.identity.oidc import AuthorisationRequest, OidcError, ProSanteConnect
+from santegarde.identity.passwords import WeakPassword
+from santegarde.identity.throttle import Blocked
+from santegarde.identity.totp import InvalidCode
 
 COOKIE = "sg_session"
 PSC_COOKIE = "sg_psc"
 PSC_TTL_SECONDS = 600
+
+# The refusals of a route that needs the session cookie, then each route's own (see api/errors.py).
+SESSION = (SessionRefused, SessionLocked)
 
 
 class Body(BaseModel):
@@ -119,7 +133,7 @@ def router(ctx: IdentityContext, psc: ProSanteConnect | None) -> APIRouter:
 
     Token = Annotated[str, Depends(token)]
 
-    @api.post("/login")
+    @api.post("/login", responses=responses(LoginRefused, Blocked, AccountError))
     def login(body: LoginBody, request: Request, response: Response) -> dict[str, object]:
         """First factor: the password. Opens a session and says which steps remain."""
         result = sessions.login(
@@ -128,24 +142,24 @@ def router(ctx: IdentityContext, psc: ProSanteConnect | None) -> APIRouter:
         _set_cookie(response, result.token)
         return _state(result)
 
-    @api.get("/session")
+    @api.get("/session", responses=responses(*SESSION))
     def session(tok: Token) -> dict[str, object]:
         """The session's state and pending steps (counts as activity)."""
         return _state(sessions.state(ctx, tok))
 
-    @api.post("/second-factor")
+    @api.post("/second-factor", responses=responses(*SESSION, InvalidCode, Blocked))
     def second_factor(body: CodeBody, tok: Token) -> dict[str, object]:
         """A TOTP code or a single-use recovery code."""
         return _state(sessions.second_factor(ctx, tok, body.code))
 
-    @api.post("/totp/start")
+    @api.post("/totp/start", responses=responses(*SESSION, StepRequired))
     def totp_start(tok: Token) -> dict[str, object]:
         """Start enrolling an authenticator app: the QR code to scan (its secret is only shown to you)."""
         current = sessions.state(ctx, tok)
         enrolment = totp.start_enrolment(current.login)
         return {"secret": enrolment.secret, "qr_svg": enrolment.qr_svg}
 
-    @api.post("/totp/confirm")
+    @api.post("/totp/confirm", responses=responses(*SESSION, InvalidCode, StepRequired, Blocked))
     def totp_confirm(body: EnrolBody, tok: Token) -> dict[str, object]:
         """Prove the app works with one code; returns the single-use recovery codes, once."""
         return {"recovery_codes": sessions.enrol_second_factor(ctx, tok, body.secret, body.code)}
@@ -155,29 +169,29 @@ def router(ctx: IdentityContext, psc: ProSanteConnect | None) -> APIRouter:
         version = ctx.settings.charter_version
         return {"version": version, "text": charter_text(version)}
 
-    @api.post("/charter")
+    @api.post("/charter", responses=responses(*SESSION, StepRequired))
     def accept_charter(body: CharterBody, tok: Token) -> dict[str, object]:
         return _state(sessions.accept_charter(ctx, tok, body.version))
 
-    @api.post("/profile")
+    @api.post("/profile", responses=responses(*SESSION, StepRequired, GrantError))
     def choose_profile(body: ProfileBody, tok: Token) -> dict[str, object]:
         return _state(sessions.choose_profile(ctx, tok, body.profile))
 
-    @api.post("/password")
+    @api.post("/password", responses=responses(*SESSION, LoginRefused, WeakPassword, AccountError))
     def change_password(body: PasswordBody, tok: Token) -> dict[str, object]:
         return _state(sessions.change_password(ctx, tok, body.current, body.new))
 
-    @api.post("/unlock")
+    @api.post("/unlock", responses=responses(*SESSION, LoginRefused, Blocked))
     def unlock(body: UnlockBody, tok: Token) -> dict[str, object]:
         return _state(sessions.unlock(ctx, tok, body.password))
 
-    @api.post("/logout")
+    @api.post("/logout", responses=responses(*SESSION))
     def logout(tok: Token, response: Response) -> dict[str, str]:
         sessions.logout(ctx, tok)
         response.delete_cookie(COOKIE, path="/")
         return {"message": "Logged out."}
 
-    @api.get("/psc/start")
+    @api.get("/psc/start", status_code=302, responses=responses(OidcError))
     def psc_start(workstation_class: str = "office") -> RedirectResponse:
         """Go to Pro Santé Connect (e-CPS or CPS card)."""
         if psc is None:
@@ -190,7 +204,7 @@ def router(ctx: IdentityContext, psc: ProSanteConnect | None) -> APIRouter:
         )
         return redirect
 
-    @api.get("/psc/callback")
+    @api.get("/psc/callback", status_code=303, responses=responses(OidcError, LoginRefused, Blocked))
     def psc_callback(request: Request, sg_psc: Annotated[str | None, Cookie()] = None) -> RedirectResponse:
         """Pro Santé Connect's answer: a two-factor session for the professional's account."""
         if psc is None:

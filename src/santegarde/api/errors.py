@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import Request
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from santegarde.crypto import DecryptionRefused
 from santegarde.errors import SantegardeError
@@ -44,7 +48,12 @@ STATUS: list[tuple[type[SantegardeError], int]] = [
 
 
 def status_of(exc: SantegardeError) -> int:
-    return next((code for kind, code in STATUS if isinstance(exc, kind)), 400)
+    return status_for(type(exc))
+
+
+def status_for(kind: type[SantegardeError]) -> int:
+    """The HTTP status that answers errors of this class (400 when no more specific class maps it)."""
+    return next((code for mapped, code in STATUS if issubclass(kind, mapped)), 400)
 
 
 # FHIR issue type codes (http://hl7.org/fhir/issue-type) by HTTP status.
@@ -53,6 +62,7 @@ ISSUE_CODE = {
     401: "login",
     403: "forbidden",
     404: "not-found",
+    405: "not-supported",
     409: "conflict",
     422: "invalid",
     423: "lock-error",
@@ -60,15 +70,118 @@ ISSUE_CODE = {
 }
 
 
+FHIR_JSON = "application/fhir+json"
+
+# What the API answers besides the SantegardeError classes above: FastAPI's own refusals of a request
+# it cannot read (a body that is not JSON: 400; parameters or body of the wrong shape: 422).
+MALFORMED = "The body could not be read (it must be JSON in UTF-8)"
+INVALID = "A parameter or the body does not have the declared shape; the answer says which"
+
+ERROR_BODY: dict[str, Any] = {
+    "title": "Error",
+    "type": "object",
+    "required": ["error", "message"],
+    "properties": {
+        "error": {"type": "string", "description": "The kind of refusal"},
+        "message": {"type": "string", "description": "What is wrong and what to do, as a sentence"},
+        "step": {"type": "string", "description": "The login step still to do (403 StepRequired)"},
+    },
+}
+VALIDATION_BODY: dict[str, Any] = {
+    "title": "ValidationErrors",
+    "type": "object",
+    "required": ["detail"],
+    "properties": {"detail": {"type": "array", "items": {"type": "object"}}},
+}
+OUTCOME_BODY: dict[str, Any] = {
+    "title": "OperationOutcome",
+    "type": "object",
+    "required": ["resourceType", "issue"],
+    "properties": {
+        "resourceType": {"const": "OperationOutcome"},
+        "issue": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["severity", "code", "diagnostics"],
+                "properties": {
+                    "severity": {"type": "string"},
+                    "code": {"type": "string"},
+                    "diagnostics": {"type": "string", "description": "What is wrong and what to do, as a sentence"},
+                },
+            },
+        },
+    },
+}
+
+
+def _summary(kind: type) -> str:
+    return (kind.__doc__ or kind.__name__).strip().splitlines()[0].rstrip(".")
+
+
+def responses(*kinds: type[SantegardeError], fhir: bool = False) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` for the refusals a route (or router) answers, from the classes it may raise.
+
+    Each class is declared under the status ``STATUS`` gives it, with the class's own summary; the
+    answers of malformed (400) and ill-shaped (422) requests are always declared. On FHIR routes
+    every refusal is an OperationOutcome (``application/fhir+json``).
+    """
+    described: dict[int, list[str]] = {400: [MALFORMED], 422: [INVALID]}
+    for kind in kinds:
+        summary = f"{_summary(kind)} ({kind.__name__})"
+        described.setdefault(status_for(kind), []).append(summary)
+    declared: dict[int | str, dict[str, Any]] = {}
+    for status in sorted(described):
+        if fhir:
+            schema = OUTCOME_BODY
+        elif status == 422:
+            schema = {"anyOf": [ERROR_BODY, VALIDATION_BODY]}
+        elif status == 400:
+            schema = {"anyOf": [ERROR_BODY, {"type": "object", "properties": {"detail": {"type": "string"}}}]}
+        else:
+            schema = ERROR_BODY
+        media = FHIR_JSON if fhir else "application/json"
+        declared[status] = {"description": "; ".join(described[status]) + ".", "content": {media: {"schema": schema}}}
+    return declared
+
+
+def _outcome(status: int, message: str) -> JSONResponse:
+    outcome = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": ISSUE_CODE.get(status, "processing"), "diagnostics": message}],
+    }
+    return JSONResponse(outcome, status_code=status, media_type=FHIR_JSON)
+
+
+def _is_fhir(request: Request) -> bool:
+    return request.url.path.startswith("/fhir")
+
+
+async def validation_error(request: Request, exc: Exception) -> Response:
+    """Parameters or body of the wrong shape: on FHIR routes an OperationOutcome naming each problem."""
+    assert isinstance(exc, RequestValidationError)
+    if not _is_fhir(request):
+        return await request_validation_exception_handler(request, exc)
+    problems = "; ".join(
+        f"{'.'.join(str(part) for part in error.get('loc', ()))}: {error.get('msg', 'invalid')}"
+        for error in exc.errors()
+    )
+    return _outcome(422, f"The request does not have the expected shape ({problems}); correct it and send it again.")
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """FastAPI's and Starlette's own refusals (unreadable body, no such route): OperationOutcomes under /fhir."""
+    assert isinstance(exc, HTTPException)
+    if not _is_fhir(request) or exc.status_code < 400:
+        return await http_exception_handler(request, exc)
+    detail = str(exc.detail).rstrip(".")
+    return _outcome(exc.status_code, f"{detail}.")
+
+
 async def santegarde_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SantegardeError)
-    if request.url.path.startswith("/fhir"):
-        status = status_of(exc)
-        outcome = {
-            "resourceType": "OperationOutcome",
-            "issue": [{"severity": "error", "code": ISSUE_CODE.get(status, "processing"), "diagnostics": str(exc)}],
-        }
-        return JSONResponse(outcome, status_code=status, media_type="application/fhir+json")
+    if _is_fhir(request):
+        return _outcome(status_of(exc), str(exc))
     body: dict[str, object] = {"error": type(exc).__name__, "message": str(exc)}
     if isinstance(exc, StepRequired):
         body["step"] = exc.step

@@ -13,16 +13,23 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Cookie, Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exception_handlers import request_validation_exception_handler
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
-from santegarde.identity.errors import SessionRefused
+from santegarde.api.errors import FHIR_JSON, responses, validation_error
+from santegarde.crypto import DecryptionRefused
+from santegarde.identity.errors import SessionLocked, SessionRefused, StepRequired
 from santegarde.store.mapping import RESOURCES, MappingError
-from santegarde.store.service import RecordService
+from santegarde.store.service import AccessDenied, NotFound, RecordService
 from santegarde.store.service import Request as RecordRequest
 
-FHIR_JSON = "application/fhir+json"
+# What every FHIR route may answer besides its success (its own status is declared on the route).
+REFUSALS = (MappingError, SessionRefused, SessionLocked, StepRequired, AccessDenied, NotFound, DecryptionRefused)
+
+
+class FhirJSONResponse(JSONResponse):
+    """JSON under FHIR's own media type: how the OpenAPI declares every FHIR answer."""
+
+    media_type = FHIR_JSON
 
 
 def _bundle(kind: str, resources: list[dict[str, Any]]) -> dict[str, Any]:
@@ -71,7 +78,12 @@ def capability_statement() -> dict[str, Any]:
 
 
 def router(records: RecordService) -> APIRouter:
-    api = APIRouter(prefix="/fhir", tags=["FHIR R4"])
+    api = APIRouter(
+        prefix="/fhir",
+        tags=["FHIR R4"],
+        default_response_class=FhirJSONResponse,
+        responses=responses(*REFUSALS, fhir=True),
+    )
 
     def context(
         request: Request,
@@ -125,7 +137,7 @@ def router(records: RecordService) -> APIRouter:
             "identifiers, names and birth dates must never appear in a URL."
         )
 
-    @api.post("/{resource_type}")
+    @api.post("/{resource_type}", status_code=201)
     def create(resource_type: str, ctx: Ctx, body: Annotated[dict[str, Any], Body()]) -> JSONResponse:
         if body.get("resourceType") != resource_type:
             raise MappingError(f"The body is a {body.get('resourceType')}, not a {resource_type}.")
@@ -158,24 +170,19 @@ def router(records: RecordService) -> APIRouter:
     return api
 
 
-def refused_input(records: RecordService) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+def refused_input(records: RecordService) -> Callable[[Request, Exception], Awaitable[Response]]:
     """A malformed /fhir request (FastAPI's 422) is traced like any refusal, then answered as an OperationOutcome."""
 
-    async def handle(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
-        if not request.url.path.startswith("/fhir"):
-            return await request_validation_exception_handler(request, exc)
-        made = RecordRequest(
-            request.cookies.get("sg_session", ""),
-            request.headers.get("x-purpose", ""),
-            source=request.client.host if request.client else "unknown",
-        )
-        operation, resource = _attempt(request)
-        await run_in_threadpool(records.trace_refusal, made, operation, resource, "request.invalid")
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-        where = ".".join(str(part) for part in first.get("loc", ())) or "the request"
-        message = f"The request is not valid: at {where}, {first.get('msg', 'invalid')}. Fix it and send it again."
-        return JSONResponse(_outcome("error", "invalid", message), status_code=422, media_type=FHIR_JSON)
+    async def handle(request: Request, exc: Exception) -> Response:
+        if request.url.path.startswith("/fhir"):
+            made = RecordRequest(
+                request.cookies.get("sg_session", ""),
+                request.headers.get("x-purpose", ""),
+                source=request.client.host if request.client else "unknown",
+            )
+            operation, resource = _attempt(request)
+            await run_in_threadpool(records.trace_refusal, made, operation, resource, "request.invalid")
+        return await validation_error(request, exc)
 
     return handle
 

@@ -13,11 +13,28 @@ from fastapi import APIRouter, Body, Cookie, Depends, Header, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from santegarde.identity.errors import SessionRefused
+from santegarde.api.errors import responses
+from santegarde.crypto import DecryptionRefused
+from santegarde.identity.errors import SessionLocked, SessionRefused, StepRequired
 from santegarde.rights import RightsService
-from santegarde.rights.requests import RightsError
-from santegarde.store.service import RecordService
+from santegarde.rights.requests import RequestNotFound, RightsError
+from santegarde.store.service import AccessDenied, NotFound, RecordService
 from santegarde.store.service import Request as RecordRequest
+
+# What every rights route may answer besides its success.
+REFUSALS = (
+    RightsError,
+    SessionRefused,
+    SessionLocked,
+    StepRequired,
+    AccessDenied,
+    RequestNotFound,
+    NotFound,
+    DecryptionRefused,
+)
+LETTER: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The letter", "content": {"text/html": {}, "application/pdf": {}}}
+}
 
 
 class NewRequest(BaseModel):
@@ -35,7 +52,7 @@ class IdentityCheck(BaseModel):
 
 
 def router(records: RecordService, rights: RightsService) -> APIRouter:
-    api = APIRouter(prefix="/rights", tags=["Data-subject rights"])
+    api = APIRouter(prefix="/rights", tags=["Data-subject rights"], responses=responses(*REFUSALS))
 
     def context(
         request: Request,
@@ -96,7 +113,7 @@ def router(records: RecordService, rights: RightsService) -> APIRouter:
         rights.register.who(ctx)
         return JSONResponse(rights.get(request_id).as_dict())
 
-    @api.get("/requests/{request_id}/letter", response_model=None)
+    @api.get("/requests/{request_id}/letter", response_model=None, response_class=HTMLResponse, responses=LETTER)
     def letter(request_id: int, ctx: Ctx, format: str = "html") -> Response:
         """The answer letter, in French (HTML, or PDF with ?format=pdf)."""
         rights.register.who(ctx)
