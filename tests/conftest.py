@@ -51,3 +51,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     finally:
         with psycopg.connect(base, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The authorisation matrix (tests/test_authorisation_matrix.py), when it ran: expected/actual per operation."""
+    import sys
+
+    matrix = sys.modules.get("authorisation_oracle")
+    lines = matrix.table() if matrix is not None else []
+    if lines:
+        terminalreporter.section("authorisation matrix")
+        for line in lines:
+            terminalreporter.write_line(line)
