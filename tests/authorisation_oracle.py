@@ -299,9 +299,9 @@ def mismatches(
     return found
 
 
-def table() -> list[str]:
+def table(*, full: bool = True) -> list[str]:
     """One line per référentiel × profile × purpose × resource; blocks where everything is refused as expected
-    are folded into one line per référentiel × profile."""
+    are folded into one line per référentiel × profile. Not ``full``: only the rows that disagree."""
     if not ROWS:
         return []
     lines = [
@@ -325,8 +325,10 @@ def table() -> list[str]:
             continue
         for r in rows:
             row_cells = ROWS[r]
+            if not full and all(c.agrees for c in row_cells.values()):
+                continue
             lines.append(line([*r, *(str(row_cells[op]) if op in row_cells else "-" for op in OPERATIONS)]))
-    for (ref, prof), purposes in folded.items():
+    for (ref, prof), purposes in folded.items() if full else ():
         lines.append(line([ref, prof, "(all refused, as expected)", ", ".join(purposes), *[""] * len(OPERATIONS)]))
     total = sum(len(c) for c in ROWS.values())
     wrong = mismatches()

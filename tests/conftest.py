@@ -53,13 +53,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """The authorisation matrix (tests/test_authorisation_matrix.py), when it ran: expected/actual per operation."""
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """The authorisation matrix (tests/test_authorisation_matrix.py), when it ran: expected/actual per operation,
+    every row with -v or -rA, else the rows that disagree with the text."""
     import sys
 
     matrix = sys.modules.get("authorisation_oracle")
-    lines = matrix.table() if matrix is not None else []
+    full = config.getoption("verbose") > 0 or "A" in (config.getoption("reportchars") or "")
+    lines = matrix.table(full=full) if matrix is not None else []
     if lines:
-        terminalreporter.section("authorisation matrix")
+        terminalreporter.section("authorisation matrix" + ("" if full else " (rows that disagree; -rA for all)"))
         for line in lines:
             terminalreporter.write_line(line)

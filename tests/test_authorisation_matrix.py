@@ -408,7 +408,8 @@ def _row_cells(
 def _rights_cells(world: World, profile: str, client: TestClient) -> None:
     """A data-subject access request for the seeded patient, executed through /rights by this profile."""
     ref = world.ref
-    purpose = "rights_management" if ref.purpose("rights_management") else world.seeds["Patient"].purpose  # type: ignore[union-attr]
+    seed_purpose = next((s.purpose for v, s in world.seeds.items() if v == "Patient" and s), ref.purposes[0].id)
+    purpose = "rights_management" if ref.purpose("rights_management") else seed_purpose
     headers = world.headers(purpose)
     created = client.post(
         "/rights/requests",
@@ -417,11 +418,13 @@ def _rights_cells(world: World, profile: str, client: TestClient) -> None:
     )
     row_label = f"rights: access ({purpose})"
     returned: dict[str, Body] = {}
-    status = "no"
+    status = _status(created)
     if created.status_code == 201:
         rid = created.json()["id"]
-        client.post(f"/rights/requests/{rid}/identity-check", json={"how": "identity card seen"}, headers=headers)
+        checked = client.post(f"/rights/requests/{rid}/identity-check", json={"how": "identity card"}, headers=headers)
+        assert checked.status_code == 200, checked.text
         answer = client.post(f"/rights/requests/{rid}/execute", json={}, headers=headers)
+        status = "no"
         if answer.status_code == 200 and answer.json()["executed"]:
             bundle = answer.json()["bundle"] or {"entry": []}
             returned = {e["resource"]["id"]: e["resource"] for e in bundle["entry"]}
