@@ -246,10 +246,7 @@ def _seed_choice(ref: Referential, body: Body) -> tuple[str, str, oracle.Expecte
     return None
 
 
-def _build(ref_id: str) -> World:
-    shm = Path("/dev/shm")
-    base = tempfile.mkdtemp(prefix="sg-matrix-", dir=shm if shm.is_dir() and os.access(shm, os.W_OK) else None)
-    directory = Path(base)
+def _populate(ref_id: str, directory: Path) -> World:
     place = make_workplace(f"sqlite:///{directory / 'records.db'}", directory, ref_id)
     migrate(place.service.engine, package="santegarde.rights")
     ref = place.identity.referential
@@ -333,6 +330,19 @@ def world_for(worlds: dict[str, World], ref_id: str) -> World:
     if ref_id not in worlds:
         worlds[ref_id] = _build(ref_id)
     return worlds[ref_id]
+
+
+def _build(ref_id: str) -> World:
+    """The référentiel's organisation, its people and its seeded records; nothing left behind if that fails."""
+    shm = Path("/dev/shm")
+    directory = Path(
+        tempfile.mkdtemp(prefix="sg-matrix-", dir=shm if shm.is_dir() and os.access(shm, os.W_OK) else None)
+    )
+    try:
+        return _populate(ref_id, directory)
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
 
 
 # -- one profile's part of the matrix ---------------------------------------------------------------------------
