@@ -51,3 +51,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     finally:
         with psycopg.connect(base, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """The authorisation matrix (tests/test_authorisation_matrix.py), when it ran: expected/actual per operation,
+    every row with -v or -rA, else the rows that disagree with the text."""
+    import sys
+
+    matrix = sys.modules.get("authorisation_oracle")
+    full = config.getoption("verbose") > 0 or "A" in (config.getoption("reportchars") or "")
+    lines = matrix.table(full=full) if matrix is not None else []
+    if lines:
+        terminalreporter.section("authorisation matrix" + ("" if full else " (rows that disagree; -rA for all)"))
+        for line in lines:
+            terminalreporter.write_line(line)
