@@ -22,7 +22,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from fastapi.testclient import TestClient
 import authorisation_oracle as oracle
 from identity_fixtures import NEW_PASSWORD
 from santegarde.api import create_app
+from santegarde.config.model import Formality
 from santegarde.errors import SantegardeError
 from santegarde.referentials import loader
 from santegarde.referentials.model import Operation, OrganisationProfile, Referential, Right
@@ -250,6 +251,13 @@ def _populate(ref_id: str, directory: Path) -> World:
     place = make_workplace(f"sqlite:///{directory / 'records.db'}", directory, ref_id)
     migrate(place.service.engine, package="santegarde.rights")
     ref = place.identity.referential
+    # The organisation recorded its research formality (santegarde.yaml, formalities): requests name it.
+    needing = [p.id for p in ref.purposes if p.requires_formality]
+    if needing:
+        recorded = Formality(
+            reference=FORMALITY, kind="reference_methodology", purposes=needing, granted=date(2026, 1, 1)
+        )
+        place.service.formalities = (recorded,)
     bases = {p.id: p.legal_bases[0].art6 for p in ref.purposes if p.legal_bases}
     rights = RightsService(place.service, bases=bases, organisation="Cabinet fictif", audit=place.audit)
     world = World(ref, place, directory)
@@ -292,7 +300,7 @@ def _populate(ref_id: str, directory: Path) -> World:
             for pid in world.patients:
                 care = world.clients[accessor.id].post(
                     f"/fhir/Patient/{pid}/$declare-care",
-                    json={"basis": "matrix: patient followed"},
+                    json={"basis": "consultation", "note": "matrix: patient followed"},
                     headers=world.headers(ref.purposes[0].id),
                 )
                 assert care.status_code == 200, care.text
@@ -300,7 +308,8 @@ def _populate(ref_id: str, directory: Path) -> World:
 
 
 def _status(answer: Any) -> str:
-    return "no" if answer.status_code in (401, 403) else f"err{answer.status_code}"
+    """A refusal: unauthenticated, forbidden, or a body refused with a sentence (e.g. a record naming no patient)."""
+    return "no" if answer.status_code in (400, 401, 403) else f"err{answer.status_code}"
 
 
 def _why(answer: Any) -> str:

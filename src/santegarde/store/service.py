@@ -226,13 +226,12 @@ class RecordService:
     def _decide_all(
         self, ctx: sessions.SessionContext, req: Request, operation: Operation, categories: list[str]
     ) -> dict[str, Decision | None]:
-        """A decision per category; the directory needs only a granted profile that reaches some data."""
+        """A decision per category; the directory needs only that operation on some data, for a usable purpose."""
         decisions: dict[str, Decision | None] = {}
         formality = self._recorded_formality(req)
         for category in categories:
             if category == mapping.DIRECTORY:
-                accessor = self.ref.accessor(ctx.profile or "")
-                decisions[category] = None if accessor is not None and accessor.access else _refusal(self.ref, req)
+                decisions[category] = _directory(self.ref, ctx.profile or "", operation, req)
                 continue
             decisions[category] = decide(
                 self.ref,
@@ -260,18 +259,16 @@ class RecordService:
     ) -> sessions.SessionContext:
         """Session and policy for this type of resource before any lookup: a refusal never depends on existence."""
         rmap = mapping.resource_map(resource_type)
-        if rmap.main is None:
-            return self._session(req, [mapping.DIRECTORY], operation, resource)
-        category = self._category_for(rmap.main, req.purpose) or next(
-            (c.id for c in self.ref.categories if c.kind == rmap.main), None
-        )
-        if category is None:
+        categories = [mapping.DIRECTORY] if rmap.main is None else self._type_categories(rmap, req.purpose)
+        if not categories:
             return self._session(req, [], operation, resource)
-        ctx = self._session(req, [category], operation, resource)
-        decision = self._decide_all(ctx, req, Operation.READ, [category])[category]
-        if decision is not None and decision.allowed:
-            decision = _limited(decision, resource_type, None)
-        if decision is not None and not decision.allowed:
+        ctx = self._session(req, categories, operation, resource)
+        decisions = [
+            d if d is None or not d.allowed else _limited(d, resource_type, None)
+            for d in self._decide_all(ctx, req, Operation.READ, categories).values()
+        ]
+        decision = None if any(d is None or d.allowed for d in decisions) else decisions[0]
+        if decision is not None:
             self._trace(
                 ctx,
                 req,
@@ -284,6 +281,20 @@ class RecordService:
             )
             raise AccessDenied(f"Refused: {decision.reason}.", decision.rule, decision.section)
         return ctx
+
+    def _type_categories(self, rmap: mapping.ResourceMap, purpose: str) -> list[str]:
+        """The référentiel categories a resource of this type may hold parts of, main category first."""
+        kinds = [rmap.main, *rmap.elements.values()]
+        if rmap.main is CategoryKind.IDENTITY:
+            kinds += [CategoryKind.NIR, CategoryKind.INS]
+        found: list[str] = []
+        for kind in dict.fromkeys(kinds):
+            category = self._category_for(kind, purpose) or next(
+                (c.id for c in self.ref.categories if c.kind == kind), None
+            )
+            if category is not None and category not in found:
+                found.append(category)
+        return found
 
     def _care(
         self,
@@ -758,17 +769,25 @@ class RecordService:
                 .order_by(record.c.resource_type != "Patient", record.c.resource_type, record.c.id)
             ).scalars()
             found = [vault.versions(conn, rid, current_only=True)[0] for rid in ids]
+            resource = ("Patient", patient_id)
             if not found:
-                ctx = self._session(req, [], "rights.records", ("Patient", patient_id))
-                self._not_found(ctx, req, "rights.records", ("Patient", patient_id))
+                self._not_found(self._session(req, [], "rights.records", resource), req, "rights.records", resource)
                 raise NotFound(f"There is no record of a patient with id '{patient_id}'.")
+            ctx = self._session(req, sorted({c for v in found for c in v.categories}), "rights.records", resource)
             results = []
             for v in found:
+                # Under the record's own purpose, or the request's (e.g. rights management) if it reaches more.
+                purpose = max(dict.fromkeys((v.purpose, req.purpose)), key=lambda p: self._reach(ctx, req, p, v))
                 try:
-                    results.append(self._read_version(conn, replace(req, purpose=v.purpose), v, "rights.records"))
+                    results.append(self._read_version(conn, replace(req, purpose=purpose), v, "rights.records"))
                 except AccessDenied:
                     continue  # refused and traced; not returned
             return results
+
+    def _reach(self, ctx: sessions.SessionContext, req: Request, purpose: str, v: vault.Version) -> int:
+        """How many of the version's categories the session may read under ``purpose`` (no trace: a comparison)."""
+        decisions = self._decide_all(ctx, replace(req, purpose=purpose), Operation.READ, list(v.categories))
+        return sum(1 for d in decisions.values() if d is None or _limited(d, v.resource_type, None).allowed)
 
     def erase_patient(self, req: Request, patient_id: str, reason: str) -> int:
         """Erase a patient: keys destroyed (crypto-shredding) and live rows deleted in one transaction; traced."""
@@ -947,14 +966,26 @@ class RecordService:
         return retention.open_archived(self.engine, self._keys.ring, self.ref, rid, allowed)
 
 
-def _refusal(ref: Referential, req: Request) -> Decision:
+def _directory(ref: Referential, profile: str, operation: Operation, req: Request) -> Decision | None:
+    """The directory of professionals and organisations holds no patient data, but it is no open door: a profile
+    reaches it only for an operation it may do on some data, under a purpose the text neither forbids nor excludes.
+    None when allowed; else the refusal."""
+    purpose = ref.purpose(req.purpose)
+    accessor = ref.accessor(profile)
+    if purpose is None or purpose.forbidden or purpose.out_of_scope:
+        reason = f"the purpose '{req.purpose}' is not a purpose of {ref.id} that may be pursued"
+        rule, section = "directory.purpose", purpose.section if purpose else "3"
+    elif accessor is None or not any(operation in access.operations for access in accessor.access):
+        name = accessor.name if accessor else profile
+        reason = (
+            f"the directory of professionals and organisations is open to the profile '{name}' only for what it may "
+            f"do on the data of {ref.id}, and it may not {operation} there"
+        )
+        rule, section = "directory.profile", accessor.section if accessor else "6"
+    else:
+        return None
     return Decision(
-        False,
-        ref.id,
-        "directory.profile",
-        "6",
-        "the directory of professionals and organisations is open only to profiles that reach data",
-        AccessRequest("", Operation.READ, mapping.DIRECTORY, req.purpose),
+        False, ref.id, rule, section, reason, AccessRequest(profile, operation, mapping.DIRECTORY, req.purpose)
     )
 
 
