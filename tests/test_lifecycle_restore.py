@@ -141,9 +141,13 @@ def audit_contents(config: Path) -> list[dict[str, Any]]:
 def test_restore_into_an_empty_directory_gives_a_working_organisation(
     demo: Demo, patient: tuple[str, str], tmp_path: Path
 ) -> None:
+    kit = tmp_path / "kit"  # what the operator keeps apart from the backups: the configuration, an anchor
+    kit.mkdir()
+    shutil.copy(demo.config, kit / "santegarde.yaml")
+    (kit / "audit.anchor").write_text("fictitious anchor")
     target = tmp_path / "restored"
     target.mkdir()  # an existing, empty directory is accepted
-    out = ok("backup", "restore", str(demo.backup), "--to", str(target), "--config", str(demo.config))
+    out = ok("backup", "restore", str(demo.backup), "--to", str(target), "--config", str(kit / "santegarde.yaml"))
     assert "Organisation restored in" in out and "records decrypted" in out
     restored = target / "santegarde.yaml"
     config = load(restored)
@@ -153,6 +157,7 @@ def test_restore_into_an_empty_directory_gives_a_working_organisation(
     assert config.organisation.name == load(demo.config).organisation.name
     assert stat.S_IMODE((target / "keyring").stat().st_mode) == 0o700
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in (target / "keyring").iterdir())
+    assert (target / "audit.anchor").read_text() == "fictitious anchor"
     assert left_behind(tmp_path) == []
 
     assert "The audit trail is intact" in ok("audit", "verify", "--config", str(restored))
@@ -197,6 +202,11 @@ def test_refusals_leave_nothing_behind(demo: Demo, tmp_path: Path) -> None:
     lone.mkdir()
     shutil.copy(demo.backup, lone / demo.backup.name)  # without the key escrow beside it
     assert "no key escrow" in refused("backup", "restore", str(lone / demo.backup.name), "--to", str(target), *cfg)
+    escrow = json.loads((demo.backup.parent / ESCROW_NAME).read_text())
+    label = sorted(escrow["patients"])[0]
+    escrow["patients"][label] = escrow["patients"][sorted(escrow["patients"])[1]]  # another patient's keys swapped in
+    (lone / ESCROW_NAME).write_text(json.dumps(escrow))
+    assert "was altered" in refused("backup", "restore", str(lone / demo.backup.name), "--to", str(target), *cfg)
 
     other = tmp_path / "other.yaml"
     config = load(demo.config)

@@ -178,10 +178,9 @@ def restore_command(
 ) -> None:
     """Restore a backup into a new directory as a complete organisation, verified before it is put in place.
 
-    The configuration is rewritten for the new location (databases and keyring inside DIR, or the PostgreSQL
-    databases given); the keyring is copied (its keys stay wrapped by the passphrase); the patient keys come
-    from the key escrow. Nothing is written if the target is not empty, the backup is altered or the passphrase
-    is wrong; a restore that does not verify is removed.
+    Nothing is written if the target is not empty, the backup is altered or the passphrase is wrong.
+
+    A restore that does not verify (counts and hashes, audit trail, records decrypted) is removed.
     """
     source = load(config)
     keydir = keyring if keyring is not None else Path(source.keyring_path)

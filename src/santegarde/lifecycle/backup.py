@@ -21,8 +21,8 @@ must be replaced by the new one after an erasure: this is part of the erasure pr
 ``verify_backup`` decrypts a backup, checks its hashes, restores it into a scratch store (temporary
 SQLite databases migrated to the backup's schema revision, then to the current one), compares
 counts and hashes, verifies the restored audit trail, and reads one record part's ciphertext length,
-never decrypting health data. Restoring into production (``restore_backup``) is a procedure, not a
-command yet: verification proves that the backup restores.
+never decrypting health data. Restoring a whole organisation into a new directory, and the yearly
+restore drill, are in ``restore.py``.
 """
 
 from __future__ import annotations

@@ -388,11 +388,16 @@ def restore_organisation(
             raise RestoreFailed(report)
         save(restored, build / CONFIG_NAME)
         os.replace(build, directory)  # over an empty directory (checked above) or a new name: all or nothing
-    except BaseException:
+    except BaseException as exc:
         target.dispose()
         shutil.rmtree(build, ignore_errors=True)
         if target.external:
             _empty_databases(target)
+        if isinstance(exc, OSError):
+            raise RestoreRefused(
+                f"The restore could not be written under {directory.parent} ({exc.strerror or exc}) and was removed; "
+                "free some space or fix the permissions, then restore again."
+            ) from exc
         raise
     return replace(report, config_path=directory / CONFIG_NAME)
 
