@@ -210,7 +210,11 @@ def _reset_sequences(engine: Engine) -> None:
 
 
 def _sample_decrypts(engine: Engine, ring: Keyring, config: OrganisationConfig, escrowed: set[str]) -> int:
-    """Decrypt every part of a few current records (of patients whose keys are escrowed); how many read back."""
+    """Decrypt every part of a few current records (of patients whose keys are escrowed); how many read back.
+
+    The one place outside the store that opens record parts: a proof that the restored keys work. The content is
+    discarded at once, never returned, printed or logged; a part that does not open raises DecryptionRefused.
+    """
     ref = effective_referential(config, loader.get(config.referential))
     keys = vault.PatientKeys(ring)
     read = 0
