@@ -9,9 +9,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import stat
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
@@ -20,6 +23,7 @@ from santegarde.audit.tables import entry
 from santegarde.cli.backup import app as backup_app
 from santegarde.crypto import DecryptionRefused, ScryptParams, create_keyring, create_keystore
 from santegarde.demo import demo_answers
+from santegarde.governance import maintenance
 from santegarde.lifecycle import (
     BackupRefused,
     create_backup,
@@ -30,9 +34,10 @@ from santegarde.lifecycle import (
     verify_backup,
 )
 from santegarde.lifecycle.backup import ESCROW_NAME, LOG_NAME, read_header
+from santegarde.lifecycle.restore import RestoreRefused, restore_organisation
 from santegarde.organisation import build_config, init_organisation
 from santegarde.referentials import loader
-from santegarde.runtime import Organisation
+from santegarde.runtime import Organisation, open_organisation
 from santegarde.store import vault
 from santegarde.store.db import migrate
 from santegarde.store.service import Request
@@ -224,3 +229,73 @@ def test_cli_create_verify_list(runner: CliRunner, database_url: str, tmp_path: 
     assert broken.exit_code == 2 and "altered or truncated" in broken.output
     missing = runner.invoke(backup_app, ["list", "--to", str(tmp_path / "nowhere")], env=env)
     assert missing.exit_code == 2 and "not a directory of backups" in missing.output
+
+
+def _intervention(engine: object, description: str) -> None:
+    maintenance.record(
+        engine,  # type: ignore[arg-type]
+        at=datetime.now(UTC),
+        operator="Technicien Fictif",
+        company="Prestataire Fictif",
+        kind="update",
+        equipment="serveur",
+        description=description,
+        supervised_by="Responsable Fictif",
+        recorded_by="admin",
+    )
+
+
+@pytest.fixture
+def empty_target(database_url: str) -> Iterator[str | None]:
+    """On PostgreSQL, a second empty database to restore into; on SQLite, none (the restore goes into the directory)."""
+    if not database_url.startswith("postgresql"):
+        yield None
+        return
+    server, name = database_url.rsplit("/", 1)[0], f"santegarde_restore_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{server}/{name}"
+    finally:
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_restore_organisation_on_both_engines(org: Organisation, empty_target: str | None, tmp_path: Path) -> None:
+    """A restore into a new directory (SQLite) or into an empty PostgreSQL database; then into a non-empty one."""
+    _intervention(org.engine, "Before the backup.")
+    path = create_backup(org, tmp_path / "backups", by="admin")
+    report = restore_organisation(
+        path, tmp_path / "restored", ring=org.keyring, keyring_source=tmp_path / "keyring", config=org.config,
+        database_url=empty_target, by="admin",
+    )  # fmt: skip
+    assert report.ok and report.hashes_ok and report.audit_ok, report.problems
+    assert report.patient_keys == 4 and report.sampled_records == 4 and report.rows > 0
+    assert report.config_path == tmp_path / "restored" / "santegarde.yaml"
+    restored = open_organisation(report.config_path, "correct horse battery staple")
+    try:
+        assert restored.engine.dialect.name == ("postgresql" if empty_target else "sqlite")
+        trail = restored.audit.verify()
+        assert trail.intact and trail.entries == report.audit_entries
+        _intervention(restored.engine, "After the restore.")  # new ids follow the restored ones (sequences moved)
+        assert [e.description for e in maintenance.entries(restored.engine)] == [
+            "Before the backup.",
+            "After the restore.",
+        ]
+        keys = vault.PatientKeys(restored.keyring)
+        with restored.engine.connect() as conn:
+            [v] = vault.versions(conn, "p-1", current_only=True)
+            parts = [
+                vault.open_part(keys, conn, restored.referential, v, c, t)
+                for c, t in vault.part_tokens(conn, v).items()
+            ]
+        assert any(FAMILY_1 in json.dumps(part) for part in parts)
+    finally:
+        restored.close()
+    if empty_target:
+        with pytest.raises(RestoreRefused, match="is not empty"):
+            restore_organisation(
+                path, tmp_path / "again", ring=org.keyring, keyring_source=tmp_path / "keyring", config=org.config,
+                database_url=empty_target,
+            )  # fmt: skip
+        assert not (tmp_path / "again").exists()

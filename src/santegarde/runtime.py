@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
+from sqlalchemy.exc import SQLAlchemyError
 
 from santegarde.audit.trail import AuditEvent, AuditTrail
 from santegarde.config import OrganisationConfig, effective_referential, load
@@ -31,6 +32,21 @@ def passphrase_from_env() -> str:
     return value
 
 
+def database_present(engine: Engine, table: str) -> bool:
+    """Whether ``engine``'s database exists and holds ``table``; never creates a database (no empty SQLite file)."""
+    if engine.dialect.name == "sqlite":
+        name = engine.url.database
+        if not name or name == ":memory:":
+            return False
+        path = Path(name)
+        if not path.is_file() or path.stat().st_size == 0:
+            return False
+    try:
+        return table in inspect(engine).get_table_names()
+    except SQLAlchemyError:
+        return False
+
+
 @dataclass
 class Organisation:
     config_path: Path
@@ -43,6 +59,10 @@ class Organisation:
     def close(self) -> None:
         self.engine.dispose()
         self.audit.engine.dispose()
+
+    def databases_present(self) -> bool:
+        """Whether the records and audit databases are set up (only the configuration and keyring may be here)."""
+        return database_present(self.engine, "organisation") and database_present(self.audit.engine, "audit_entry")
 
 
 def open_organisation(config_path: Path, passphrase: str) -> Organisation:

@@ -19,7 +19,7 @@ from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME, load
 from santegarde.crypto import KeyFamily, create_keyring, create_keystore, load_keyring, open_keystore
 from santegarde.crypto.keyring import rotate_master_key
-from santegarde.runtime import PASSPHRASE_ENV, Organisation, open_organisation
+from santegarde.runtime import PASSPHRASE_ENV, Organisation, database_present, open_organisation
 
 app = typer.Typer(
     help="Keys: create the keystore and keyring, rotate data keys or the master key.", no_args_is_help=True
@@ -52,7 +52,8 @@ def opened(config: Path) -> Iterator[Organisation]:
         raise
     finally:
         try:
-            journal_command(org, outcome)
+            if database_present(org.audit.engine, "audit_entry"):  # no trail here yet: create no empty database
+                journal_command(org, outcome)
         finally:
             org.close()
 

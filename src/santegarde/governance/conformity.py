@@ -37,6 +37,7 @@ from santegarde.identity.sessions import second_factor_required
 from santegarde.identity.tables import review as authorisation_review
 from santegarde.identity.tables import session as identity_session
 from santegarde.identity.tables import user as identity_user
+from santegarde.lifecycle import restore
 from santegarde.referentials.model import Measure, Referential, Sensitivity
 from santegarde.runtime import Organisation, identity_settings
 from santegarde.store.inspection import archive_status, encryption_at_rest
@@ -46,6 +47,7 @@ Outcome = Literal["passed", "failed", "not_available"]
 STATUSES = ("implemented", "equivalent", "not_necessary", "not_implemented")
 NO_STATUS = "no_status"
 AUTHORISATION_REVIEW_INTERVAL = timedelta(days=365)
+RESTORE_DRILL_INTERVAL = timedelta(days=365)
 PUBLIC_AREA_MAX_IDLE_MINUTES = 5
 AT_REST_FAMILIES = (KeyFamily.IDENTITY, KeyFamily.HEALTH, KeyFamily.GENETIC_LOCATION)
 MAX_NAMES = 10
@@ -205,6 +207,14 @@ def _is_maintenance_logbook(m: Measure) -> bool:
 def _is_password_policy(m: Measure) -> bool:
     pattern = r"password policy|politique de mots de passe|CNIL (password )?recommendation|password recommendation"
     return _matches(m, pattern, areas={"authentication"})
+
+
+def _is_restore_test(m: Measure) -> bool:
+    """Measures asking that restoring be tested, or that backups / continuity be planned and tested."""
+    if _matches(m, r"mobile|nomade|ordiphone|smartphone|tablet|media|supports?"):
+        return False
+    pattern = r"restor|\btest|continuity|continuité"
+    return _matches(m, pattern, areas={"backup"})
 
 
 def _is_backup(m: Measure) -> bool:
@@ -396,14 +406,20 @@ def _password_policy(org: Organisation, now: datetime) -> tuple[Outcome, str]:
     return "passed", text + ", all argon2id."
 
 
-def _backups(org: Organisation, now: datetime) -> tuple[Outcome, str]:
-    """The last backup verification recorded in the audit trail (santegarde backup verify)."""
-    last: dict[str, object] | None = None
+def _last_audited(org: Organisation, operation: str) -> dict[str, Any] | None:
+    """The last audit entry of an operation (its content: references only)."""
+    last: dict[str, Any] | None = None
     with org.audit.engine.connect() as conn:
         for content in conn.execute(select(audit_entry.c.content).order_by(audit_entry.c.seq)).scalars():
             event = json.loads(content)
-            if event.get("operation") == "backup.verify":
+            if event.get("operation") == operation:
                 last = event
+    return last
+
+
+def _backups(org: Organisation, now: datetime) -> tuple[Outcome, str]:
+    """The last backup verification recorded in the audit trail (santegarde backup verify)."""
+    last = _last_audited(org, "backup.verify")
     if last is None:
         return "not_available", "No backup verification is recorded: run santegarde backup create, then backup verify."
     when = str(last.get("at", ""))[:16].replace("T", " ")
@@ -413,6 +429,40 @@ def _backups(org: Organisation, now: datetime) -> tuple[Outcome, str]:
     if age > timedelta(days=7):
         return "failed", f"The last verified backup ({last.get('resource_id')}) dates from {when}: more than a week."
     return "passed", f"Backup {last.get('resource_id')} restored into a scratch store and verified on {when} UTC."
+
+
+def _restore_drill(org: Organisation, now: datetime) -> tuple[Outcome, str]:
+    """The last restore drill (santegarde backup drill), in French: its date, backup, author, duration, results."""
+    last = _last_audited(org, restore.DRILL_OPERATION)
+    if last is None:
+        return "not_available", (
+            "Aucun exercice de restauration n'est enregistré : lancez « santegarde backup drill » au moins une fois "
+            "par an."
+        )
+    at = datetime.fromisoformat(str(last["at"]))
+    when = f"le {at:%d/%m/%Y} à {at:%H:%M} UTC"
+    backup, by = last.get("resource_id"), last.get("actor")
+    if last.get("outcome") != "success":
+        return "failed", (
+            f"Le dernier exercice de restauration ({when}, par {by}, sauvegarde {backup}) a échoué : la sauvegarde "
+            "ne se restaure pas ou ne se vérifie pas ; voyez le journal des sauvegardes et refaites l'exercice."
+        )
+    text = f"Dernier exercice de restauration {when}, par {by} : la sauvegarde {backup} a été restaurée"
+    directory = org.config.backup_directory
+    found = restore.last_drill(Path(directory), str(backup)) if directory else None
+    if found:
+        seconds = f"{float(str(found.get('duration_seconds', 0))):.1f}".replace(".", ",")
+        text += (
+            f" en {seconds} s dans un répertoire temporaire ; {found.get('tables')} tables et {found.get('rows')} "
+            f"lignes conformes aux empreintes de l'en-tête, journal d'audit restauré vérifié "
+            f"({found.get('audit_entries')} entrées), {found.get('sampled_records')} enregistrement(s) déchiffré(s) ; "
+            "copie supprimée ensuite."
+        )
+    else:
+        text += " et vérifiée (empreintes, journal d'audit, échantillon déchiffré), puis supprimée."
+    if now - at > RESTORE_DRILL_INTERVAL:
+        return "failed", text + " Cet exercice date de plus d'un an : refaites-en un."
+    return "passed", text
 
 
 def _archiving(org: Organisation, now: datetime) -> tuple[Outcome, str]:
@@ -512,6 +562,14 @@ CHECKS: tuple[Check, ...] = (
         "Not computable yet: santegarde records no backup.",
         _is_backup,
         _backups,
+    ),
+    Check(
+        "restore_drill",
+        "Restoring a backup is tested at least once a year: a whole organisation is rebuilt from it and verified.",
+        "The last backup.drill entry of the audit trail (date, author, backup, outcome) and its line in the backup "
+        "log (duration, tables and rows against the header's hashes, audit trail verified, records decrypted).",
+        _is_restore_test,
+        _restore_drill,
     ),
 )
 

@@ -21,8 +21,8 @@ must be replaced by the new one after an erasure: this is part of the erasure pr
 ``verify_backup`` decrypts a backup, checks its hashes, restores it into a scratch store (temporary
 SQLite databases migrated to the backup's schema revision, then to the current one), compares
 counts and hashes, verifies the restored audit trail, and reads one record part's ciphertext length,
-never decrypting health data. Restoring into production (``restore_backup``) is a procedure, not a
-command yet: verification proves that the backup restores.
+never decrypting health data. Restoring a whole organisation into a new directory, and the yearly
+restore drill, are in ``restore.py``.
 """
 
 from __future__ import annotations
@@ -101,6 +101,7 @@ class VerifyReport:
     escrow_patients: int | None
     changed_since: tuple[str, ...]
     problems: tuple[str, ...]
+    live: bool = True  # the organisation's databases were there: compared with the backup, the check audited
 
     @property
     def ok(self) -> bool:
@@ -340,7 +341,8 @@ def forget_patient_keys(backup_dir: Path, patient_id: str) -> int:
     return 1
 
 
-def _escrow_rows(ring: Keyring, directory: Path) -> list[str] | None:
+def escrow_rows(ring: Keyring, directory: Path) -> list[str] | None:
+    """The escrowed patient-key rows of ``directory`` (canonical JSON lines), or None without a key escrow."""
     document = _read_escrow(directory)
     if document is None:
         return None
@@ -357,7 +359,7 @@ def _escrow_rows(ring: Keyring, directory: Path) -> list[str] | None:
 
 def restore_key_escrow(ring: Keyring, backup_dir: Path, engine: Engine) -> int:
     """Insert the escrowed patient keys into a restored records database; the number of keys restored."""
-    lines = _escrow_rows(ring, backup_dir)
+    lines = escrow_rows(ring, backup_dir)
     if lines is None:
         raise BackupRefused(f"There is no {ESCROW_NAME} in {backup_dir}: patient data cannot be read from backups.")
     meta = MetaData()
@@ -499,6 +501,15 @@ def _load(engine: Engine, dumps: list[TableDump], problems: list[str]) -> None:
             _insert_rows(conn, table, list(d.lines))
 
 
+def load_backup(records: Engine, audit: Engine, dumps: list[TableDump]) -> list[str]:
+    """Migrate two empty databases to the backup's schema revisions and load its rows; the problems found."""
+    problems: list[str] = []
+    _migrate_scratch(records, audit, _revisions(dumps))
+    _load(records, [d for d in dumps if d.database == "records"], problems)
+    _load(audit, [d for d in dumps if d.database == "audit"], problems)
+    return problems
+
+
 def restore_to_scratch(ring: Keyring, path: Path, directory: Path) -> Scratch:
     """Decrypt a backup and restore it into two new SQLite databases under ``directory`` (no patient keys)."""
     header, dumps = open_backup(ring, path)
@@ -507,20 +518,21 @@ def restore_to_scratch(ring: Keyring, path: Path, directory: Path) -> Scratch:
     audit = make_engine(f"sqlite:///{directory / 'audit.db'}")
     scratch = Scratch(records, audit, header)
     try:
-        _migrate_scratch(records, audit, _revisions(dumps))
-        _load(records, [d for d in dumps if d.database == "records"], scratch.problems)
-        _load(audit, [d for d in dumps if d.database == "audit"], scratch.problems)
+        scratch.problems.extend(load_backup(records, audit, dumps))
     except Exception:
         scratch.close()
         raise
     return scratch
 
 
-def _compare(header: dict[str, Any], scratch: Scratch, problems: list[str]) -> tuple[int, int]:
-    """Compare the restored tables with the header's counts and hashes; (tables, rows)."""
+def compare_with_header(
+    header: dict[str, Any], records: Engine, audit: Engine, problems: list[str], *, progress: Progress | None = None
+) -> tuple[int, int]:
+    """Compare restored tables with the header's counts and hashes; (tables, rows). Mismatches go to ``problems``."""
     tables = rows = 0
-    for database, engine in (("records", scratch.records), ("audit", scratch.audit)):
-        restored = {d.name: d for d in dump_database(engine, database, shared=False)}
+    shared = _same_database(records, audit)
+    for database, engine in (("records", records), ("audit", audit)):
+        restored = {d.name: d for d in dump_database(engine, database, shared=shared, progress=progress)}
         for expected in (t for t in header["tables"] if t["database"] == database):
             got = restored.get(expected["table"])
             tables += 1
@@ -554,9 +566,9 @@ def _sample_part(engine: Engine) -> int | None:
     return None if token is None else len(token)
 
 
-def _verify_restored(org: Organisation, path: Path, scratch: Scratch) -> VerifyReport:
+def _verify_restored(org: Organisation, path: Path, scratch: Scratch, *, live: bool) -> VerifyReport:
     header, problems = scratch.header, list(scratch.problems)
-    tables, rows = _compare(header, scratch, problems)
+    tables, rows = compare_with_header(header, scratch.records, scratch.audit, problems)
     _, seal_key = org.keyring.key(KeyFamily.AUDIT_SEAL)
     trail = AuditTrail(scratch.audit, seal_key).verify()
     problems.extend(f"Restored audit trail: {p}." for p in trail.problems)
@@ -565,7 +577,7 @@ def _verify_restored(org: Organisation, path: Path, scratch: Scratch) -> VerifyR
     except Exception as exc:  # any migration failure is a finding of the verification
         problems.append(f"The restored backup does not migrate to the current schema: {type(exc).__name__}.")
     try:
-        escrow = _escrow_rows(org.keyring, path.parent)
+        escrow = escrow_rows(org.keyring, path.parent)
     except (BackupRefused, DecryptionRefused) as exc:
         problems.append(str(exc))
         escrow = None
@@ -577,27 +589,33 @@ def _verify_restored(org: Organisation, path: Path, scratch: Scratch) -> VerifyR
         trail.entries,
         _sample_part(scratch.records),
         None if escrow is None else len({json.loads(line)["patient_id"] for line in escrow if line}),
-        _changed_since(org, header),
+        _changed_since(org, header) if live else (),
         tuple(problems),
+        live,
     )
 
 
-def _failed(path: Path, problem: str) -> VerifyReport:
-    return VerifyReport(path.name, "", 0, 0, 0, None, None, (), (problem,))
+def _failed(path: Path, problem: str, *, live: bool) -> VerifyReport:
+    return VerifyReport(path.name, "", 0, 0, 0, None, None, (), (problem,), live)
 
 
 def verify_backup(org: Organisation, path: Path, *, by: str = "") -> VerifyReport:
-    """Decrypt, restore into a scratch store and check a backup; the result is logged and audited."""
+    """Decrypt, restore into a scratch store and check a backup; the result is logged and audited.
+
+    With only the configuration and the keyring here (no databases, e.g. before a restore), the backup is
+    still verified and logged, but nothing is compared with live data or audited, and no database is created.
+    """
     if not path.is_file():
         raise BackupRefused(f"There is no backup file at {path}; give the path of a .sgb file.")
+    live = org.databases_present()
     with tempfile.TemporaryDirectory(prefix="santegarde-verify-") as scratch_dir:
         try:
             scratch = restore_to_scratch(org.keyring, path, Path(scratch_dir))
         except BackupRefused as exc:
-            report = _failed(path, str(exc))
+            report = _failed(path, str(exc), live=live)
         else:
             try:
-                report = _verify_restored(org, path, scratch)
+                report = _verify_restored(org, path, scratch, live=live)
             finally:
                 scratch.close()
     result = "ok" if report.ok else "problems"
@@ -611,7 +629,8 @@ def verify_backup(org: Organisation, path: Path, *, by: str = "") -> VerifyRepor
             "problems": list(report.problems),
         },
     )
-    _audit(org, "backup.verify", path.name, "success" if report.ok else "error", by or getpass.getuser())
+    if live:
+        _audit(org, "backup.verify", path.name, "success" if report.ok else "error", by or getpass.getuser())
     return report
 
 
