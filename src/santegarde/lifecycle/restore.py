@@ -55,9 +55,8 @@ from santegarde.lifecycle.backup import _log as log_line
 from santegarde.organisation import migrate_all
 from santegarde.referentials import loader
 from santegarde.runtime import Organisation
-from santegarde.store import vault
 from santegarde.store.db import make_engine, normalise_url
-from santegarde.store.schema import record
+from santegarde.store.restore_check import sample_decrypts
 
 RECORDS_FILE = "santegarde.db"
 AUDIT_FILE = "audit.db"
@@ -209,31 +208,6 @@ def _reset_sequences(engine: Engine) -> None:
                     conn.execute(text("SELECT setval(:s, :v, false)"), {"s": sequence, "v": (highest or 0) + 1})
 
 
-def _sample_decrypts(engine: Engine, ring: Keyring, config: OrganisationConfig, escrowed: set[str]) -> int:
-    """Decrypt every part of a few current records (of patients whose keys are escrowed); how many read back.
-
-    The one place outside the store that opens record parts: a proof that the restored keys work. The content is
-    discarded at once, never returned, printed or logged; a part that does not open raises DecryptionRefused.
-    """
-    ref = effective_referential(config, loader.get(config.referential))
-    keys = vault.PatientKeys(ring)
-    read = 0
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(record.c.id, record.c.patient_id).where(record.c.current.is_(True)).order_by(record.c.id)
-        ).all()
-        for rid, patient in rows:
-            if read == SAMPLE_RECORDS:
-                break
-            if patient is not None and patient not in escrowed:
-                continue  # an erased patient: crypto-shredded, unreadable by design
-            for v in vault.versions(conn, rid, current_only=True):
-                for category, token in vault.part_tokens(conn, v).items():
-                    vault.open_part(keys, conn, ref, v, category, token)
-            read += 1
-    return read
-
-
 @dataclass(frozen=True)
 class _Opened:
     """A backup decrypted and checked before anything is written: its header, tables and escrowed patients."""
@@ -281,7 +255,8 @@ def _build(
 
     step("Decrypting a sample of records", 4)
     try:
-        sampled = _sample_decrypts(records, ring, config, escrowed)
+        ref = effective_referential(config, loader.get(config.referential))
+        sampled = sample_decrypts(records, ring, ref, escrowed, SAMPLE_RECORDS)
     except DecryptionRefused as exc:
         return _with(report, tables=counted, rows=rows, hashes_ok=True, patient_keys=keys, problems=[str(exc)])
 
