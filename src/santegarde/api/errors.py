@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
+from santegarde.api.refusals import BodyTooLarge, OriginRefused
 from santegarde.crypto import DecryptionRefused
 from santegarde.errors import SantegardeError
 from santegarde.identity.errors import (
@@ -29,6 +30,8 @@ STATUS: list[tuple[type[SantegardeError], int]] = [
     (NotFound, 404),
     (RequestNotFound, 404),
     (AccessDenied, 403),
+    (OriginRefused, 403),
+    (BodyTooLarge, 413),
     (DecryptionRefused, 409),
     (Blocked, 429),
     (SessionLocked, 423),
@@ -54,6 +57,7 @@ ISSUE_CODE = {
     403: "forbidden",
     404: "not-found",
     409: "conflict",
+    413: "too-long",
     422: "invalid",
     423: "lock-error",
     429: "throttled",

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Cookie, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
+from santegarde.api.params import FhirId
 from santegarde.identity.errors import SessionRefused
 from santegarde.store.mapping import RESOURCES, MappingError
 from santegarde.store.service import RecordService
@@ -126,19 +127,19 @@ def router(records: RecordService) -> APIRouter:
         return fhir(created, 201, f"/fhir/{resource_type}/{created['id']}/_history/{created['meta']['versionId']}")
 
     @api.get("/{resource_type}/{rid}")
-    def read(resource_type: str, rid: str, ctx: Ctx) -> JSONResponse:
+    def read(resource_type: str, rid: FhirId, ctx: Ctx) -> JSONResponse:
         return fhir(records.read(ctx, resource_type, rid))
 
     @api.put("/{resource_type}/{rid}")
-    def update(resource_type: str, rid: str, ctx: Ctx, body: Annotated[dict[str, Any], Body()]) -> JSONResponse:
+    def update(resource_type: str, rid: FhirId, ctx: Ctx, body: Annotated[dict[str, Any], Body()]) -> JSONResponse:
         return fhir(records.update(ctx, resource_type, rid, body))
 
     @api.get("/{resource_type}/{rid}/_history")
-    def history(resource_type: str, rid: str, ctx: Ctx) -> JSONResponse:
+    def history(resource_type: str, rid: FhirId, ctx: Ctx) -> JSONResponse:
         return fhir(_bundle("history", records.history(ctx, resource_type, rid)))
 
     @api.post("/Patient/{rid}/$declare-care")
-    def declare_care(rid: str, ctx: Ctx, basis: Annotated[str, Body(embed=True)]) -> JSONResponse:
+    def declare_care(rid: FhirId, ctx: Ctx, basis: Annotated[str, Body(embed=True)]) -> JSONResponse:
         """A practitioner takes this patient in care (the basis is recorded and traced)."""
         records.declare_care(ctx, rid, basis)
         return fhir(_outcome("information", "informational", "Care relationship recorded."))

@@ -117,6 +117,26 @@ class ProSanteConnectConfig(Strict):
     client_secret_env: str = Field("SANTEGARDE_PSC_CLIENT_SECRET", description="Variable holding the secret")
 
 
+DEFAULT_MAX_BODY_BYTES = 1_048_576
+ORIGIN_PATTERN = r"^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?$"
+
+
+class Server(Strict):
+    """The HTTP API (santegarde serve): request size and the sites allowed to send state-changing requests."""
+
+    max_body_bytes: int = Field(
+        DEFAULT_MAX_BODY_BYTES,
+        ge=1024,
+        le=64 * 1_048_576,
+        description="The largest request body accepted, in bytes (413 above it); 1 MB by default",
+    )
+    allowed_origins: list[Annotated[str, Field(pattern=ORIGIN_PATTERN)]] = Field(
+        default_factory=list,
+        description="Origins (scheme://host[:port]) besides the server's own allowed to POST/PUT/PATCH/DELETE, "
+        "e.g. the console's site behind the reverse proxy",
+    )
+
+
 class OrganisationConfig(Strict):
     version: Literal[1] = 1
     profile: OrganisationProfile
@@ -132,4 +152,5 @@ class OrganisationConfig(Strict):
     choices: dict[Identifier, ChoiceAnswer] = Field(default_factory=dict)
     deviations: Deviations = Field(default_factory=Deviations)
     access: Access = Field(default_factory=Access)
+    server: Server = Field(default_factory=Server)
     pro_sante_connect: ProSanteConnectConfig | None = None
