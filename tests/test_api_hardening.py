@@ -203,9 +203,7 @@ def session_of(ctx: IdentityContext, token: str) -> int:
 
 def test_the_token_changes_after_the_second_factor_and_a_password_change(ctx: IdentityContext) -> None:
     _, temporary = accounts.add(ctx, "dr.martin", "Claire Martin", person_ref=RPPS, by="admin")
-    grants.give(
-        ctx, "dr.martin", "practitioner", validated_by="Dr Martin", validator_role="controller", reason="holder", by="admin"
-    )
+    grants.give(ctx, "dr.martin", "practitioner", validated_by="M", validator_role="controller", reason="owner", by="a")
     assert temporary and isinstance(ctx.clock, Clock)
     client = TestClient(create_app(ctx), base_url="https://testserver")
     client.post("/auth/login", json={"login": "dr.martin", "password": temporary})

@@ -1,8 +1,8 @@
 """Path parameters checked before any route runs: FHIR ids and register numbers, refused with a sentence.
 
 A FHIR id is ``[A-Za-z0-9\\-\\.]{1,64}`` (FHIR R4, datatype ``id``); a register number (rights requests…)
-is a positive integer that fits the registers' INTEGER columns (32-bit on PostgreSQL). Anything else is answered 400 or 404,
-never a server error.
+is a positive integer that fits the registers' INTEGER columns (32-bit on PostgreSQL). Anything else
+is answered 400 or 404, never a server error.
 """
 
 # No `from __future__ import annotations`: FastAPI reads these dependencies' annotations.
