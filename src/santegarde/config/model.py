@@ -7,10 +7,12 @@ must carry a written justification (COM-REF-2).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from santegarde.identifiers import InvalidIdentifier, validate_finess, validate_siret
 from santegarde.referentials.model import (
     Art6Basis,
     Art9Condition,
@@ -41,6 +43,24 @@ class Organisation(Strict):
     address: str | None = None
     controller: Contact
     dpo: Contact | None = None
+
+    @field_validator("siret")
+    @classmethod
+    def _siret_key(cls, value: str | None) -> str | None:
+        return None if value is None else _checked(validate_siret, value)
+
+    @field_validator("finess")
+    @classmethod
+    def _finess_key(cls, value: str | None) -> str | None:
+        return None if value is None else _checked(validate_finess, value)
+
+
+def _checked(validate: Callable[[str], str], value: str) -> str:
+    """The identifier in compact form; a wrong key or shape becomes a validation error that says what is wrong."""
+    try:
+        return validate(value)
+    except InvalidIdentifier as exc:
+        raise ValueError(exc.message) from None
 
 
 class ChoiceAnswer(Strict):
