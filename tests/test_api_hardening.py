@@ -185,6 +185,20 @@ def test_rights_request_numbers_out_of_range_are_404_never_500(register: Workpla
     # registers hold on both engines reaches the database and is simply not there
 
 
+def test_malformed_requests_and_unknown_routes_are_answered_with_sentences(place: Workplace) -> None:
+    doc = doctor(place, app_for(place))
+    header = doc.get("/fhir/Patient/p-1", headers={**PURPOSE, "X-Consent-Recorded": "perhaps"})
+    assert header.status_code == 422 and header.json()["resourceType"] == "OperationOutcome"
+    assert diagnostics(header).startswith("The request is not valid: at header.x-consent-recorded")
+    body = doc.post("/auth/login", json={"login": "a"})
+    assert body.status_code == 422 and body.json()["message"].startswith("The request is not valid: at body.password")
+    nowhere = doc.get("/nowhere")
+    assert nowhere.status_code == 404 and "see /docs" in nowhere.json()["message"]
+    method = doc.delete("/fhir/Patient/p-1", headers=PURPOSE)
+    assert method.status_code == 405 and "does not accept DELETE" in diagnostics(method)
+    assert "GET" in method.headers["allow"]
+
+
 # -- session token rotation ------------------------------------------------------------------------------------
 
 

@@ -297,6 +297,15 @@ def test_a_french_identifier_with_a_wrong_key_is_refused(
     assert f"identifier[1] (system {system}) is not a valid {kind}" in message and wrong not in message
 
 
+def test_resource_ids_longer_than_a_fhir_id_are_refused() -> None:
+    check({**RESOURCES_OK["Practitioner"], "id": "a" * 64})
+    with pytest.raises(MappingError, match=r"Practitioner\.id \(65 characters\) is not a FHIR id"):
+        check({**RESOURCES_OK["Practitioner"], "id": "a" * 65})
+    contained = {**RESOURCES_OK["Observation"], "contained": [{**RESOURCES_OK["Practitioner"], "id": "b" * 90}]}
+    with pytest.raises(MappingError, match=r"Observation\.contained\[0\]\.id \(90 characters\)"):
+        check(contained)
+
+
 def test_identifiers_are_checked_wherever_they_appear() -> None:
     wrong_rpps = {"system": RPPS_SYSTEM, "value": "10001234566"}
     request = {**RESOURCES_OK["MedicationRequest"], "requester": {"identifier": wrong_rpps}}

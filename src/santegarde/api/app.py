@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
 
 from santegarde.api import auth, fhir
 from santegarde.api import rights as rights_api
 from santegarde.api.body_limit import BodyLimit
-from santegarde.api.errors import santegarde_error
+from santegarde.api.errors import http_error, invalid_request, santegarde_error
 from santegarde.api.origin import OriginCheck
 from santegarde.config.model import Server
 from santegarde.errors import SantegardeError
@@ -33,6 +35,8 @@ def create_app(
         version="0.1.0",
     )
     app.add_exception_handler(SantegardeError, santegarde_error)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(HTTPException, http_error)
     app.include_router(auth.router(identity, psc))
     if records is not None:
         app.include_router(fhir.router(records))

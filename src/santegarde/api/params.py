@@ -6,15 +6,14 @@ is answered 400 or 404, never a server error.
 """
 
 # No `from __future__ import annotations`: FastAPI reads these dependencies' annotations.
-import re
 from typing import Annotated
 
 from fastapi import Depends
 
 from santegarde.rights.requests import RequestNotFound, RightsError
 from santegarde.store.mapping import MappingError
+from santegarde.store.validation import FHIR_ID
 
-FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 MAX_NUMBER = 2**31 - 1  # the largest INTEGER of PostgreSQL (SQLite's go to 2**63 - 1)
 
 

@@ -6,6 +6,7 @@ or an INS with a wrong key passes it. :func:`check` walks the validated model, e
 
 - a code outside the value set of a FHIR R4 *required* binding (``bindings.yaml``: the value sets
   with their URL, and the elements bound to them, by resource path or by data type);
+- a resource id (contained ones too) longer than the 64 characters of a FHIR id;
 - an ``Identifier`` whose system is a French identifier (INS-NIR, INS-NIA, NIR, RPPS, idNatPs,
   FINESS, idNatSt, SIREN/SIRET: ``santegarde.identifiers.KNOWN_SYSTEMS``) and whose value fails
   its check (length, shape, key).
@@ -26,6 +27,7 @@ import yaml
 from fhir.resources.R4B.codeableconcept import CodeableConcept
 from fhir.resources.R4B.coding import Coding
 from fhir.resources.R4B.identifier import Identifier
+from fhir.resources.R4B.resource import Resource
 from pydantic import BaseModel
 
 from santegarde.identifiers import KNOWN_SYSTEMS, InvalidIdentifier
@@ -33,6 +35,7 @@ from santegarde.identifiers import validate as validate_identifier
 from santegarde.store.mapping import MappingError
 
 INDEX = re.compile(r"\[\d+\]")
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # FHIR R4 datatype id (the models do not bound its length)
 
 
 class InvalidCode(MappingError):
@@ -93,6 +96,10 @@ def _binding(owner: BaseModel, path: str, element: str) -> ValueSet | None:
 def _walk(model: BaseModel, path: str, shown: str) -> None:
     if isinstance(model, Identifier):
         _check_identifier(model, shown)
+    if isinstance(model, Resource) and model.id is not None and not FHIR_ID.fullmatch(model.id):
+        raise MappingError(
+            f"{shown}.id ({len(model.id)} characters) is not a FHIR id: an id is 1 to 64 letters, digits, '-' or '.'."
+        )
     for name, field in type(model).model_fields.items():
         value = getattr(model, name, None)
         if value is None:
