@@ -7,6 +7,7 @@ set owner-only modes explicitly, since a library caller may not go through those
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -43,12 +44,15 @@ def missing_parents(path: Path) -> None:
 def private_sqlite(path: Path) -> None:
     """Create the SQLite database file ``path`` owner-only before SQLite opens it, and tighten its companions.
 
-    SQLite creates the -wal, -shm and -journal files with the database file's permissions.
+    SQLite creates the -wal, -shm and -journal files with the database file's permissions. A missing
+    folder is left missing (SQLite refuses to open the database, as it always did); files of another
+    account are left as they are.
     """
-    missing_parents(path)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE)
-    os.close(fd)
+    if not path.parent.is_dir():
+        return
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
     for suffix in SQLITE_COMPANIONS:
         companion = path.with_name(path.name + suffix)
-        if companion.exists():
+        if companion.exists() and companion.stat().st_uid == os.getuid():
             os.chmod(companion, PRIVATE_FILE)
