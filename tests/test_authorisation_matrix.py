@@ -17,6 +17,7 @@ the run (tests/conftest.py).
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import shutil
 import tempfile
@@ -142,7 +143,7 @@ def _practitioner(rid: str, family: str) -> Body:
     return {
         "resourceType": "Practitioner",
         "id": rid,
-        "identifier": [{"system": "urn:oid:1.2.250.1.71.4.2.1", "value": "810000000001"}],
+        "identifier": [{"system": "urn:oid:1.2.250.1.71.4.2.1", "value": "810000000009"}],
         "name": [{"family": family, "given": ["Camille"]}],
     }
 
@@ -182,6 +183,12 @@ SEARCHABLE = {"Patient", "Practitioner"}
 
 def slug(text: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in text.lower())
+
+
+def fhir_id(*parts: str) -> str:
+    """A readable id within FHIR's 64 characters: the slugs, cut and made unique by a short digest if too long."""
+    whole = "-".join(slug(p) for p in parts)
+    return whole if len(whole) <= 64 else f"{whole[:51]}-{hashlib.sha256(whole.encode()).hexdigest()[:12]}"
 
 
 def family_of(variant: str) -> str:
@@ -418,7 +425,7 @@ def _row_cells(
             if op == "history" and variants is REFUSED_PURPOSE_VARIANTS and variant != "Observation":
                 continue  # a purpose refused for every datum: the history of one record shows it
             oracle.record(row, op, _read_cell(world, client, profile, seed, purpose, op, two_factors))
-        created = build(f"c-{slug(profile)}-{slug(label)}-{slug(variant)}", "Creation-matrice", world.patient)
+        created = build(fhir_id("c", profile, label, variant), "Creation-matrice", world.patient)
         oracle.record(row, "create", _write_cell(world, client, profile, created, purpose, "create", two_factors))
         updated = build(f"upd-{slug(variant)}", f"{family_of(variant)}-upd", world.patient)
         oracle.record(row, "update", _write_cell(world, client, profile, updated, purpose, "update", two_factors))

@@ -282,7 +282,7 @@ def test_the_session_locks_after_inactivity_and_unlocks_with_the_password(demo: 
 
 def test_charter_and_password_change_of_a_new_account(demo: Demo, people: People) -> None:
     c = ["--config", str(demo.config)]
-    added = ok("user", "add", "dr.nouveau", "--name", "Camille Nouveau", "--ref", "10009990001", "--by", "adm", *c)
+    added = ok("user", "add", "dr.nouveau", "--name", "Camille Nouveau", "--ref", "10009990002", "--by", "adm", *c)
     found = re.search(r"give it in person: (\S+)", added)
     assert found is not None
     ok(

@@ -50,7 +50,7 @@ def run(runner: CliRunner, *args: str) -> str:
 
 def test_user_lifecycle_through_the_cli(runner: CliRunner, org: Path) -> None:
     c = ["--config", str(org), "--by", "admin.test"]
-    out = run(runner, "user", "add", "dr.martin", "--name", "Claire Martin", "--ref", "10001234567", *c)
+    out = run(runner, "user", "add", "dr.martin", "--name", "Claire Martin", "--ref", "10001234565", *c)
     temporary = re.search(r"shown once — give it in person: (\S+)", out)
     assert temporary is not None
     run(
@@ -95,13 +95,13 @@ def test_user_lifecycle_through_the_cli(runner: CliRunner, org: Path) -> None:
         assert organisation.audit.verify().intact
     finally:
         organisation.close()
-    duplicate = runner.invoke(app, ["user", "add", "claire", "--name", "Claire Martin", "--ref", "10001234567", *c])
+    duplicate = runner.invoke(app, ["user", "add", "claire", "--name", "Claire Martin", "--ref", "10001234565", *c])
     assert duplicate.exit_code == 2 and "already has an account" in duplicate.output
 
 
 def test_review_campaign_through_the_cli(runner: CliRunner, org: Path) -> None:
     c = ["--config", str(org), "--by", "admin.test"]
-    for login, ref, profile in (("dr.martin", "10001234567", "practitioner"), ("sec.durand", "S-2", "secretariat")):
+    for login, ref, profile in (("dr.martin", "10001234565", "practitioner"), ("sec.durand", "S-2", "secretariat")):
         run(runner, "user", "add", login, "--name", login, "--ref", ref, *c)
         run(runner, "user", "grant", login, profile, "--validated-by", "Dr Martin", "--reason", "staff", *c)
     started = run(runner, "review", "start", *c)
@@ -140,7 +140,7 @@ def test_served_app_uses_the_organisation(runner: CliRunner, org: Path, monkeypa
     from santegarde.identity.oidc import OidcError
 
     c = ["--config", str(org), "--by", "admin.test"]
-    out = run(runner, "user", "add", "dr.martin", "--name", "Claire Martin", "--ref", "10001234567", *c)
+    out = run(runner, "user", "add", "dr.martin", "--name", "Claire Martin", "--ref", "10001234565", *c)
     temporary = re.search(r"give it in person: (\S+)", out)
     assert temporary is not None
     run(runner, "user", "grant", "dr.martin", "practitioner", "--validated-by", "Dr Martin", "--reason", "holder", *c)

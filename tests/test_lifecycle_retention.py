@@ -235,7 +235,7 @@ def test_pharmacy_registers_follow_their_entry_rule(database_url: str, tmp_path:
         )
         book = PharmacyRegister(w.service)
         req = Request(pharmacist, "prescription_book_and_registers")
-        d = Dispensing("p-1", "3400930000001", "Produit fictif 10 mg", 2, START, "10001234567", "Dr Fictive")
+        d = Dispensing("p-1", "3400930000001", "Produit fictif 10 mg", 2, START, "10001234565", "Dr Fictive")
         listed = book.enter(req, DispenseClass.LIST_I, d)
         blood = book.enter(req, DispenseClass.BLOOD_DERIVED, d)
         book.validate(req, listed.register, listed.number)  # a permanent freeze does not stop the end

@@ -59,7 +59,7 @@ def dispensing(code: str = "3400930000001", quantity: float = 2, pid: str = "p-1
         product_display="Produit fictif 10 mg",
         quantity=quantity,
         dispensed_at=WHEN,
-        prescriber_rpps="10001234567",
+        prescriber_rpps="10001234565",
         prescriber_name="Dr Prescriptrice Fictive",
         unit="boîte",
     )
@@ -135,7 +135,7 @@ def test_entry_holds_no_personal_data_and_goes_through_the_record_service(
     with place.service.engine.connect() as conn:
         row = " ".join(str(v) for v in conn.execute(select(pharmacy_register_entry)).one())
         records = " ".join(str(v) for r in conn.execute(text("SELECT * FROM record_part")) for v in r)
-    assert e.record_id in row and "10001234567" not in row and "3400930000001" not in row and "p-1" not in row
+    assert e.record_id in row and "10001234565" not in row and "3400930000001" not in row and "p-1" not in row
     assert "3400930000001" not in records  # encrypted at rest
     body = place.service.read(Request(staff["pharmacist"], REG), "MedicationDispense", e.record_id)
     assert body["medicationCodeableConcept"]["coding"][0]["code"] == "3400930000001"
@@ -337,7 +337,7 @@ def test_html_has_the_pharmacy_the_title_and_the_entries(
     assert "@page" in page and "<thead>" in page and "table-header-group" in page and "running(" in page
     for n in (1, 2, 3):
         assert f'<td class="number">{n}</td>' in page
-    assert "Alix Fictivé" in page and "RPPS 10001234567" in page and "3400930000002" in page
+    assert "Alix Fictivé" in page and "RPPS 10001234565" in page and "3400930000002" in page
     assert "corrects No. 1" in page and "validated" in page
     reads = [a for a in audit_rows(place) if a["operation"] == "read"][reads_before:]
     assert len(reads) == 6 and all(a["outcome"] == "success" and a["actor"] == "ph.durand" for a in reads)
@@ -382,7 +382,7 @@ def test_csv_export_for_health_insurance(
         "class": "list_i",
         "product_code": "3400930000001",
         "quantity": "2",
-        "prescriber_rpps": "10001234567",
+        "prescriber_rpps": "10001234565",
         "corrects": "",
     }
     assert out.stat().st_mode & 0o777 == 0o600

@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import select
 
 from santegarde.audit.tables import entry
+from santegarde.identifiers import compute_nir_key
 from santegarde.store.service import NotFound, Request
 from santegarde.warehouse import Warehouse
 from santegarde.warehouse.access import Operator, WarehouseAccessRefused, WarehouseGuard
@@ -36,7 +37,13 @@ PATIENTS = {
     "store-patient-0002": ("Imaginairenom", "Bertrandine", "1985-11-02", [80.25]),
     "store-patient-0003": ("Inventenomfam", "Capucinette", "1990-06-14", [55.0, 56.5, 57.0]),
 }
-INS = "279037512345678"
+INS_BODY = "27903751234"  # + two digits per patient, then the key: fictitious INS with valid keys
+
+
+def ins(pid: str) -> str:
+    return INS_BODY + pid[-2:] + compute_nir_key(INS_BODY + pid[-2:])
+
+
 STEWARD = Operator("rights.desk", "data_steward")
 
 
@@ -45,7 +52,7 @@ def patient(pid: str) -> dict[str, Any]:
     return {
         "resourceType": "Patient",
         "id": pid,
-        "identifier": [{"system": "urn:oid:1.2.250.1.213.1.4.8", "value": INS[:-2] + pid[-2:]}],
+        "identifier": [{"system": "urn:oid:1.2.250.1.213.1.4.8", "value": ins(pid)}],
         "name": [{"family": family, "given": [given]}],
         "gender": "female",
         "birthDate": birth,
@@ -121,7 +128,7 @@ def test_feed_from_the_store_reaches_omop_without_raw_identifiers(place: Workpla
     assert ("Read the patients' records", 3, 3) in steps
     text = omop_text(wh)
     for pid, (family, given, _, _) in PATIENTS.items():
-        for raw in (pid, family, given, INS[:-2] + pid[-2:], f"{pid}-weight-0"):
+        for raw in (pid, family, given, ins(pid), f"{pid}-weight-0"):
             assert raw not in text, raw
     assert not any((wh.directory / TRANSIT).iterdir())
     reads = [e for e in audit_rows(place) if e.get("operation") == "rights.records"]

@@ -1,4 +1,7 @@
-"""Atomic file writes: a reader sees the old content or the new, never half of it; new files never overwrite."""
+"""Atomic file writes: a reader sees the old content or the new, never half of it; new files never overwrite.
+
+Files are owner-only (0600) unless a mode is given; missing parent directories are created owner-only.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +10,12 @@ import tempfile
 from pathlib import Path
 
 from santegarde.errors import SantegardeError
+from santegarde.private import PRIVATE_FILE, missing_parents
 
 
-def write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
+def write_atomic(path: Path, text: str, mode: int = PRIVATE_FILE) -> None:
     """Write ``text`` to ``path`` through a temporary file, fsync and rename, with ``mode`` permissions."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    missing_parents(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -33,9 +37,9 @@ class AlreadyExists(SantegardeError):
         self.path = path
 
 
-def write_new_bytes(path: Path, data: bytes, mode: int = 0o600) -> None:
+def write_new_bytes(path: Path, data: bytes, mode: int = PRIVATE_FILE) -> None:
     """Write ``data`` to a new file ``path`` atomically (temporary file, fsync, link); never over an existing file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    missing_parents(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -6,7 +6,6 @@ database and no directory behind.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ from sqlalchemy import Engine
 from santegarde.config import CONFIG_NAME, ConfigurationRefused, Finding, OrganisationConfig, check, errors, save
 from santegarde.config.io import parse, read_raw
 from santegarde.errors import SantegardeError
+from santegarde.private import private_directory
 from santegarde.referentials import loader
 from santegarde.referentials.model import Referential
 from santegarde.store.db import make_engine, migrate, normalise_url
@@ -121,7 +121,7 @@ def init_organisation(
             f"{config_path} already exists: this directory is already an organisation; "
             "use another directory, or --force to re-initialise it"
         )
-    directory.mkdir(parents=True, exist_ok=True)
+    private_directory(directory)
     audit_engine = make_engine(config.audit_database_url)
     engine = make_engine(config.database_url)
     try:
@@ -139,8 +139,6 @@ def init_organisation(
     finally:
         engine.dispose()
         audit_engine.dispose()
-    keyring = Path(config.keyring_path)
-    keyring.mkdir(parents=True, exist_ok=True)
-    os.chmod(keyring, 0o700)
+    private_directory(Path(config.keyring_path))
     save(config, config_path)
     return InitResult(config_path, config, ref, findings)

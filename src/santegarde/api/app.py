@@ -8,7 +8,10 @@ from starlette.exceptions import HTTPException
 
 from santegarde.api import auth, fhir
 from santegarde.api import rights as rights_api
+from santegarde.api.body_limit import BodyLimit
 from santegarde.api.errors import http_error, santegarde_error, validation_error
+from santegarde.api.origin import OriginCheck
+from santegarde.config.model import Server
 from santegarde.errors import SantegardeError
 from santegarde.identity.context import IdentityContext
 from santegarde.identity.oidc import ProSanteConnect
@@ -22,7 +25,10 @@ def create_app(
     records: RecordService | None = None,
     rights: RightsService | None = None,
     psc: ProSanteConnect | None = None,
+    server: Server | None = None,
 ) -> FastAPI:
+    """The application; ``server`` (the organisation's ``server`` settings) bounds bodies and allows origins."""
+    server = server or Server()
     app = FastAPI(
         title="santegarde",
         description="Health data under the CNIL référentiels: identity → policy → store → audit.",
@@ -38,4 +44,7 @@ def create_app(
         app.add_exception_handler(RequestValidationError, fhir.refused_input(records))
         if rights is not None:
             app.include_router(rights_api.router(records, rights))
+    # The last added runs first: cross-site writes are refused before their body is even read.
+    app.add_middleware(BodyLimit, limit=server.max_body_bytes)
+    app.add_middleware(OriginCheck, allowed=server.allowed_origins)
     return app

@@ -147,10 +147,17 @@ def router(ctx: IdentityContext, psc: ProSanteConnect | None) -> APIRouter:
         """The session's state and pending steps (counts as activity)."""
         return _state(sessions.state(ctx, tok))
 
+    def rotated(tok: str, response: Response) -> str:
+        """The session's new token, in the cookie: the one used before this step no longer works."""
+        fresh = sessions.rotate(ctx, tok)
+        _set_cookie(response, fresh)
+        return fresh
+
     @api.post("/second-factor", responses=responses(*SESSION, InvalidCode, Blocked))
-    def second_factor(body: CodeBody, tok: Token) -> dict[str, object]:
-        """A TOTP code or a single-use recovery code."""
-        return _state(sessions.second_factor(ctx, tok, body.code))
+    def second_factor(body: CodeBody, tok: Token, response: Response) -> dict[str, object]:
+        """A TOTP code or a single-use recovery code; the session gets a new token."""
+        sessions.second_factor(ctx, tok, body.code)
+        return _state(sessions.state(ctx, rotated(tok, response)))
 
     @api.post("/totp/start", responses=responses(*SESSION, StepRequired))
     def totp_start(tok: Token) -> dict[str, object]:
@@ -160,9 +167,12 @@ def router(ctx: IdentityContext, psc: ProSanteConnect | None) -> APIRouter:
         return {"secret": enrolment.secret, "qr_svg": enrolment.qr_svg}
 
     @api.post("/totp/confirm", responses=responses(*SESSION, InvalidCode, StepRequired, Blocked))
-    def totp_confirm(body: EnrolBody, tok: Token) -> dict[str, object]:
-        """Prove the app works with one code; returns the single-use recovery codes, once."""
-        return {"recovery_codes": sessions.enrol_second_factor(ctx, tok, body.secret, body.code)}
+    def totp_confirm(body: EnrolBody, tok: Token, response: Response) -> dict[str, object]:
+        """Prove the app works with one code; returns the single-use recovery codes, once (the session gets a new
+        token: it now has two factors)."""
+        codes = sessions.enrol_second_factor(ctx, tok, body.secret, body.code)
+        rotated(tok, response)
+        return {"recovery_codes": codes}
 
     @api.get("/charter")
     def charter() -> dict[str, str]:
@@ -178,8 +188,10 @@ def router(ctx: IdentityContext, psc: ProSanteConnect | None) -> APIRouter:
         return _state(sessions.choose_profile(ctx, tok, body.profile))
 
     @api.post("/password", responses=responses(*SESSION, LoginRefused, WeakPassword, AccountError))
-    def change_password(body: PasswordBody, tok: Token) -> dict[str, object]:
-        return _state(sessions.change_password(ctx, tok, body.current, body.new))
+    def change_password(body: PasswordBody, tok: Token, response: Response) -> dict[str, object]:
+        """Change the password; the session gets a new token."""
+        sessions.change_password(ctx, tok, body.current, body.new)
+        return _state(sessions.state(ctx, rotated(tok, response)))
 
     @api.post("/unlock", responses=responses(*SESSION, LoginRefused, Blocked))
     def unlock(body: UnlockBody, tok: Token) -> dict[str, object]:

@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Request
-from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
+from santegarde.api.refusals import BodyTooLarge, OriginRefused
 from santegarde.crypto import DecryptionRefused
 from santegarde.errors import SantegardeError
 from santegarde.identity.errors import (
@@ -33,6 +33,8 @@ STATUS: list[tuple[type[SantegardeError], int]] = [
     (NotFound, 404),
     (RequestNotFound, 404),
     (AccessDenied, 403),
+    (OriginRefused, 403),
+    (BodyTooLarge, 413),
     (DecryptionRefused, 409),
     (Blocked, 429),
     (SessionLocked, 423),
@@ -64,6 +66,7 @@ ISSUE_CODE = {
     404: "not-found",
     405: "not-supported",
     409: "conflict",
+    413: "too-long",
     422: "invalid",
     423: "lock-error",
     429: "throttled",
@@ -157,25 +160,35 @@ def _is_fhir(request: Request) -> bool:
     return request.url.path.startswith("/fhir")
 
 
+def _answer(request: Request, status: int, message: str, error: str) -> JSONResponse:
+    """An OperationOutcome under /fhir; elsewhere the JSON body every refusal has: {error, message}."""
+    if _is_fhir(request):
+        return _outcome(status, message)
+    return JSONResponse({"error": error, "message": message}, status_code=status)
+
+
 async def validation_error(request: Request, exc: Exception) -> Response:
-    """Parameters or body of the wrong shape: on FHIR routes an OperationOutcome naming each problem."""
+    """A body, header or parameter of the wrong shape (FastAPI's validation): 422 with a sentence, not a list."""
     assert isinstance(exc, RequestValidationError)
-    if not _is_fhir(request):
-        return await request_validation_exception_handler(request, exc)
-    problems = "; ".join(
-        f"{'.'.join(str(part) for part in error.get('loc', ()))}: {error.get('msg', 'invalid')}"
-        for error in exc.errors()
-    )
-    return _outcome(422, f"The request does not have the expected shape ({problems}); correct it and send it again.")
+    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "not valid"}
+    where = ".".join(str(p) for p in first.get("loc", ())) or "the request"
+    message = f"The request is not valid: at {where}, {first.get('msg', 'not valid')}. Fix it and send it again."
+    return _answer(request, 422, message, "RequestNotValid")
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
-    """FastAPI's and Starlette's own refusals (unreadable body, no such route): OperationOutcomes under /fhir."""
+    """FastAPI's and Starlette's own refusals (unreadable body, no such route or method): sentences."""
     assert isinstance(exc, HTTPException)
-    if not _is_fhir(request) or exc.status_code < 400:
-        return await http_exception_handler(request, exc)
-    detail = str(exc.detail).rstrip(".")
-    return _outcome(exc.status_code, f"{detail}.")
+    if exc.status_code == 404:
+        message = f"There is no route {request.url.path} in this API; see /docs for its routes."
+    elif exc.status_code == 405:
+        message = f"{request.url.path} does not accept {request.method}; see /docs for what it accepts."
+    else:
+        message = f"{str(exc.detail).rstrip('.')}."
+    answer = _answer(request, exc.status_code, message, "HttpError")
+    for name, value in (exc.headers or {}).items():
+        answer.headers[name] = value
+    return answer
 
 
 async def santegarde_error(request: Request, exc: Exception) -> JSONResponse:

@@ -16,6 +16,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from santegarde.api.errors import FHIR_JSON, responses, validation_error
+from santegarde.api.params import FhirId
+from santegarde.api.refusals import BodyTooLarge, OriginRefused
 from santegarde.crypto import DecryptionRefused
 from santegarde.identity.errors import SessionLocked, SessionRefused, StepRequired
 from santegarde.store.mapping import RESOURCES, MappingError
@@ -23,7 +25,17 @@ from santegarde.store.service import AccessDenied, NotFound, RecordService
 from santegarde.store.service import Request as RecordRequest
 
 # What every FHIR route may answer besides its success (its own status is declared on the route).
-REFUSALS = (MappingError, SessionRefused, SessionLocked, StepRequired, AccessDenied, NotFound, DecryptionRefused)
+REFUSALS = (
+    MappingError,
+    SessionRefused,
+    SessionLocked,
+    StepRequired,
+    AccessDenied,
+    NotFound,
+    DecryptionRefused,
+    OriginRefused,
+    BodyTooLarge,
+)
 
 
 class FhirJSONResponse(JSONResponse):
@@ -145,20 +157,20 @@ def router(records: RecordService) -> APIRouter:
         return fhir(created, 201, f"/fhir/{resource_type}/{created['id']}/_history/{created['meta']['versionId']}")
 
     @api.get("/{resource_type}/{rid}")
-    def read(resource_type: str, rid: str, ctx: Ctx) -> JSONResponse:
+    def read(resource_type: str, rid: FhirId, ctx: Ctx) -> JSONResponse:
         return fhir(records.read(ctx, resource_type, rid))
 
     @api.put("/{resource_type}/{rid}")
-    def update(resource_type: str, rid: str, ctx: Ctx, body: Annotated[dict[str, Any], Body()]) -> JSONResponse:
+    def update(resource_type: str, rid: FhirId, ctx: Ctx, body: Annotated[dict[str, Any], Body()]) -> JSONResponse:
         return fhir(records.update(ctx, resource_type, rid, body))
 
     @api.get("/{resource_type}/{rid}/_history")
-    def history(resource_type: str, rid: str, ctx: Ctx) -> JSONResponse:
+    def history(resource_type: str, rid: FhirId, ctx: Ctx) -> JSONResponse:
         return fhir(_bundle("history", records.history(ctx, resource_type, rid)))
 
     @api.post("/Patient/{rid}/$declare-care")
     def declare_care(
-        rid: str,
+        rid: FhirId,
         ctx: Ctx,
         basis: Annotated[str, Body(description="consultation, referral, replacement, care_team or home_visit")],
         note: Annotated[str, Body(max_length=200)] = "",

@@ -14,6 +14,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from santegarde.api.errors import responses
+from santegarde.api.params import RequestNumber
+from santegarde.api.refusals import BodyTooLarge, OriginRefused
 from santegarde.crypto import DecryptionRefused
 from santegarde.identity.errors import SessionLocked, SessionRefused, StepRequired
 from santegarde.rights import RightsService
@@ -31,6 +33,8 @@ REFUSALS = (
     RequestNotFound,
     NotFound,
     DecryptionRefused,
+    OriginRefused,
+    BodyTooLarge,
 )
 LETTER: dict[int | str, dict[str, Any]] = {
     200: {"description": "The letter", "content": {"text/html": {}, "application/pdf": {}}}
@@ -85,16 +89,16 @@ def router(records: RecordService, rights: RightsService) -> APIRouter:
         return JSONResponse(created.as_dict(), status_code=201, headers={"Location": f"/rights/requests/{created.id}"})
 
     @api.post("/requests/{request_id}/identity-check")
-    def identity_check(request_id: int, ctx: Ctx, body: IdentityCheck) -> JSONResponse:
+    def identity_check(request_id: RequestNumber, ctx: Ctx, body: IdentityCheck) -> JSONResponse:
         return JSONResponse(rights.register.record_identity_check(ctx, request_id, body.how).as_dict())
 
     @api.post("/requests/{request_id}/extend")
-    def extend(request_id: int, ctx: Ctx, reason: Annotated[str, Body(embed=True)]) -> JSONResponse:
+    def extend(request_id: RequestNumber, ctx: Ctx, reason: Annotated[str, Body(embed=True)]) -> JSONResponse:
         return JSONResponse(rights.register.extend(ctx, request_id, reason).as_dict())
 
     @api.post("/requests/{request_id}/execute")
     def execute(
-        request_id: int, ctx: Ctx, corrected: Annotated[dict[str, Any] | None, Body(embed=True)] = None
+        request_id: RequestNumber, ctx: Ctx, corrected: Annotated[dict[str, Any] | None, Body(embed=True)] = None
     ) -> JSONResponse:
         """Execute (or refuse, with rule and section); an access or portability answer carries the FHIR Bundle."""
         outcome = rights.execute(ctx, request_id, corrected=corrected)
@@ -109,12 +113,12 @@ def router(records: RecordService, rights: RightsService) -> APIRouter:
         )
 
     @api.get("/requests/{request_id}")
-    def read(request_id: int, ctx: Ctx) -> JSONResponse:
+    def read(request_id: RequestNumber, ctx: Ctx) -> JSONResponse:
         rights.register.who(ctx)
         return JSONResponse(rights.get(request_id).as_dict())
 
     @api.get("/requests/{request_id}/letter", response_model=None, response_class=HTMLResponse, responses=LETTER)
-    def letter(request_id: int, ctx: Ctx, format: str = "html") -> Response:
+    def letter(request_id: RequestNumber, ctx: Ctx, format: str = "html") -> Response:
         """The answer letter, in French (HTML, or PDF with ?format=pdf)."""
         rights.register.who(ctx)
         document = rights.letter(request_id, format)

@@ -16,6 +16,7 @@ from santegarde.cli.common import console, friendly_errors
 from santegarde.cli.serve import serve as serve_api
 from santegarde.demo import run_demo
 from santegarde.policy import dpia_required, dpo_required
+from santegarde.private import owner_only_umask
 from santegarde.referentials.model import OrganisationProfile
 from santegarde.runtime import PASSPHRASE_ENV
 
@@ -34,6 +35,7 @@ def demo(
     port: Annotated[int, typer.Option(help="Port of the API with --serve")] = 8000,
 ) -> None:
     """Set up a demo organisation on SQLite and fill it with synthetic data, through the one request path."""
+    owner_only_umask()
     passphrase = os.environ.get(PASSPHRASE_ENV) or secrets.token_urlsafe(24)
     with Progress(
         TextColumn("[progress.description]{task.description}"),

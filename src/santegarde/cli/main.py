@@ -28,6 +28,7 @@ from santegarde.cli import (
     warehouse,
     warehouse_export,
 )
+from santegarde.private import owner_only_umask
 
 app = typer.Typer(
     name="santegarde",
@@ -35,6 +36,14 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+
+
+@app.callback()
+def main() -> None:
+    """French health-data processing compliant with the CNIL health référentiels by construction."""
+    owner_only_umask()  # every file and directory a command creates is readable by its owner only
+
+
 app.add_typer(referential.app, name="referential")
 app.add_typer(organisation.config_app, name="config")
 app.add_typer(policy.app, name="policy")

@@ -15,6 +15,7 @@ from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME
 from santegarde.identity.oidc import OidcError, OidcSettings, ProSanteConnect
+from santegarde.private import owner_only_umask
 from santegarde.rights.execute import RightsService
 from santegarde.runtime import Organisation, identity_context
 from santegarde.store.service import RecordService
@@ -40,7 +41,7 @@ def build_app(org: Organisation) -> FastAPI:
         org.engine, org.referential, org.keyring, org.audit, identity, formalities=org.config.formalities
     )
     rights = RightsService(records, config=org.config, organisation=org.config.organisation.name, audit=org.audit)
-    return create_app(identity, records=records, rights=rights, psc=psc_for(org))
+    return create_app(identity, records=records, rights=rights, psc=psc_for(org), server=org.config.server)
 
 
 @friendly_errors
@@ -52,6 +53,7 @@ def serve(
     """Serve the organisation's HTTP API until interrupted."""
     import uvicorn
 
+    owner_only_umask()
     with opened(config) as org:
         app = build_app(org)
         console.print(f"santegarde API for {org.config.organisation.name} on http://{host}:{port} (Ctrl-C to stop)")

@@ -19,6 +19,7 @@ from santegarde.cli.common import console, friendly_errors
 from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME
+from santegarde.identifiers import validate_person_ref
 from santegarde.identity import accounts, grants, reviews
 from santegarde.identity.errors import GrantError
 from santegarde.identity.tables import user
@@ -59,9 +60,15 @@ def add(
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Create an account; a person gets a one-time password to change at first login."""
+    person_ref = validate_person_ref(ref) if ref else ref  # a mistyped RPPS is refused before anything is opened
     with opened(config) as org:
         account, temporary = accounts.add(
-            identity_context(org), login, name, person_ref=ref, kind="technical" if technical else "person", by=_by(by)
+            identity_context(org),
+            login,
+            name,
+            person_ref=person_ref,
+            kind="technical" if technical else "person",
+            by=_by(by),
         )
     console.print(f"Account '{account.login}' created ({account.kind}).")
     if temporary:

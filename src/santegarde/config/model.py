@@ -7,11 +7,13 @@ must carry a written justification (COM-REF-2).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from santegarde.identifiers import InvalidIdentifier, validate_finess, validate_siret
 from santegarde.referentials.model import (
     Art6Basis,
     Art9Condition,
@@ -42,6 +44,24 @@ class Organisation(Strict):
     address: str | None = None
     controller: Contact
     dpo: Contact | None = None
+
+    @field_validator("siret")
+    @classmethod
+    def _siret_key(cls, value: str | None) -> str | None:
+        return None if value is None else _checked(validate_siret, value)
+
+    @field_validator("finess")
+    @classmethod
+    def _finess_key(cls, value: str | None) -> str | None:
+        return None if value is None else _checked(validate_finess, value)
+
+
+def _checked(validate: Callable[[str], str], value: str) -> str:
+    """The identifier in compact form; a wrong key or shape becomes a validation error that says what is wrong."""
+    try:
+        return validate(value)
+    except InvalidIdentifier as exc:
+        raise ValueError(exc.message) from None
 
 
 class ChoiceAnswer(Strict):
@@ -144,6 +164,26 @@ class Formality(Strict):
         )
 
 
+DEFAULT_MAX_BODY_BYTES = 1_048_576
+ORIGIN_PATTERN = r"^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?$"
+
+
+class Server(Strict):
+    """The HTTP API (santegarde serve): request size and the sites allowed to send state-changing requests."""
+
+    max_body_bytes: int = Field(
+        DEFAULT_MAX_BODY_BYTES,
+        ge=1024,
+        le=64 * 1_048_576,
+        description="The largest request body accepted, in bytes (413 above it); 1 MB by default",
+    )
+    allowed_origins: list[Annotated[str, Field(pattern=ORIGIN_PATTERN)]] = Field(
+        default_factory=list,
+        description="Origins (scheme://host[:port]) besides the server's own allowed to POST/PUT/PATCH/DELETE, "
+        "e.g. the console's site behind the reverse proxy",
+    )
+
+
 class OrganisationConfig(Strict):
     version: Literal[1] = 1
     profile: OrganisationProfile
@@ -162,4 +202,5 @@ class OrganisationConfig(Strict):
     formalities: list[Formality] = Field(
         default_factory=list, description="Research formalities completed (reference methodology or authorisation)"
     )
+    server: Server = Field(default_factory=Server)
     pro_sante_connect: ProSanteConnectConfig | None = None

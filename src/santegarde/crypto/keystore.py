@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from santegarde.atomic import write_atomic
 from santegarde.errors import SantegardeError
+from santegarde.private import private_directory
 
 KEYSTORE_NAME = "keystore.json"
 MIN_PASSPHRASE = 12
@@ -130,8 +131,7 @@ def new_master_key(passphrase: str, params: ScryptParams | None = None) -> tuple
 
 
 def write_keystore(directory: Path, document: dict[str, Any]) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    os.chmod(directory, 0o700)
+    private_directory(directory)
     write_atomic(directory / KEYSTORE_NAME, json.dumps(document, indent=2))
 
 

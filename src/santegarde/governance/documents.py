@@ -62,5 +62,5 @@ def write_document(path: Path, *, html: str | None = None, data: Any = None) -> 
 
         if path.exists():
             path.unlink()
-        write_new_bytes(path, html_to_pdf(html), mode=0o644)
+        write_new_bytes(path, html_to_pdf(html))
     return path

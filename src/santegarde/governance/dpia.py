@@ -412,7 +412,7 @@ def snapshot_path(config_path: Path) -> Path:
 def write_snapshot(config_path: Path, snap: dict[str, Any]) -> Path:
     """Store the snapshot next to the configuration, atomically."""
     path = snapshot_path(config_path)
-    write_atomic(path, json.dumps(snap, ensure_ascii=False, indent=2, sort_keys=True) + "\n", mode=0o644)
+    write_atomic(path, json.dumps(snap, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
     return path
 
 

@@ -301,7 +301,7 @@ def write_notice(notice: Notice, path: Path) -> Path:
     if notice.format == "email":
         if suffix not in (".txt", ".eml", ""):
             raise NoticeError(f"Cannot write '{path.name}': the e-mail notice is plain text; name the file .txt.")
-        write_atomic(path, render_notice(notice), mode=0o644)
+        write_atomic(path, render_notice(notice))
         return path
     if suffix not in (".html", ".pdf"):
         raise NoticeError(f"Cannot write '{path.name}': a notice is written as .html or .pdf.")

@@ -26,6 +26,7 @@ from santegarde.config import Finding, OrganisationConfig, check, effective_refe
 from santegarde.config.model import Contact
 from santegarde.governance.documents import DocumentError, render_html, write_document
 from santegarde.policy import dpo_required
+from santegarde.private import PRIVATE_FILE, missing_parents
 from santegarde.referentials.model import ART6_ARTICLE, Phase, Purpose, Referential, RetentionRule, Sensitivity
 
 NO_TRANSFER = "None: no transfer of data outside the European Union is configured."
@@ -549,12 +550,12 @@ def write_xlsx(register: Register, path: Path) -> Path:
         _fill(
             book.create_sheet(_sheet_title(f"{a.reference.split('/')[-1]}", used)), a.name, _activity_rows(register, a)
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
+    missing_parents(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         book.save(tmp)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, PRIVATE_FILE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

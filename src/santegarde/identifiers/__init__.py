@@ -15,6 +15,7 @@ from santegarde.identifiers.professional import (
     parse_idnatps,
     validate_adeli,
     validate_idnatps,
+    validate_person_ref,
     validate_rpps,
 )
 from santegarde.identifiers.structure import (
@@ -82,6 +83,7 @@ __all__ = [
     "validate_idnatst",
     "validate_ins",
     "validate_nir",
+    "validate_person_ref",
     "validate_rpps",
     "validate_siren",
     "validate_siret",

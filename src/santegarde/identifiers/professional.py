@@ -86,6 +86,20 @@ def parse_idnatps(value: str) -> IdNatPs:
     raise InvalidIdentifier("idNatPs", f"{expected}; {length_note(number)}.")
 
 
+def validate_person_ref(value: str) -> str:
+    """An account's person reference: an RPPS number (11 digits) or an idNatPs ("8"+RPPS) has its key checked.
+
+    Any other value is taken as an ADELI or staff number, whose key santegarde cannot check; it is kept
+    as given, without surrounding blanks.
+    """
+    number = compact(value)
+    if number.isdigit() and len(number) == 11:
+        return validate_rpps(number)
+    if number.isdigit() and len(number) == 12 and number.startswith(RPPS_PREFIX):
+        return validate_idnatps(number)
+    return value.strip()
+
+
 def make_rpps(body: str) -> str:
     """An RPPS number from its first 10 digits."""
     return body + compute_rpps_key(body)

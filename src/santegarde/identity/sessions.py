@@ -410,6 +410,19 @@ def unlock(ctx: IdentityContext, token: str, password: str) -> SessionContext:
     return state(ctx, token)
 
 
+def rotate(ctx: IdentityContext, token: str) -> str:
+    """A new token for a live session, the old one refused from now on (after the second factor, a password change).
+
+    Whoever learnt the token before the session gained its privileges (a fixed or leaked pre-login cookie)
+    holds nothing afterwards.
+    """
+    fresh = secrets.token_urlsafe(32)
+    with ctx.engine.begin() as conn:
+        srow, _ = _live(ctx, conn, token, ctx.now())
+        conn.execute(update(session).where(session.c.token_hash == srow.token_hash).values(token_hash=_hash(fresh)))
+    return fresh
+
+
 def logout(ctx: IdentityContext, token: str, *, source: str = "local") -> None:
     """End the session; traced (the end of a session bounds what its token could do)."""
     with ctx.engine.begin() as conn:

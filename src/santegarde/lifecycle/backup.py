@@ -54,6 +54,7 @@ from santegarde.audit.trail import AuditEvent, AuditTrail
 from santegarde.crypto import DecryptionRefused, KeyFamily, Keyring, KeystoreError, decrypt, encrypt
 from santegarde.errors import SantegardeError
 from santegarde.organisation import SCHEMAS, migrate_all
+from santegarde.private import private_directory
 from santegarde.store.db import make_engine, migrate
 from santegarde.store.schema import patient_key
 
@@ -391,8 +392,7 @@ def _audit(org: Organisation, operation: str, name: str, outcome: str, by: str) 
 def _check_directory(directory: Path) -> None:
     if directory.exists() and not directory.is_dir():
         raise BackupRefused(f"{directory} is a file, not a directory; give the directory that holds the backups.")
-    directory.mkdir(parents=True, exist_ok=True)
-    os.chmod(directory, 0o700)
+    private_directory(directory)
 
 
 def create_backup(org: Organisation, directory: Path, *, progress: Progress | None = None, by: str = "") -> Path:
@@ -513,7 +513,7 @@ def load_backup(records: Engine, audit: Engine, dumps: list[TableDump]) -> list[
 def restore_to_scratch(ring: Keyring, path: Path, directory: Path) -> Scratch:
     """Decrypt a backup and restore it into two new SQLite databases under ``directory`` (no patient keys)."""
     header, dumps = open_backup(ring, path)
-    directory.mkdir(parents=True, exist_ok=True)
+    private_directory(directory)
     records = make_engine(f"sqlite:///{directory / 'records.db'}")
     audit = make_engine(f"sqlite:///{directory / 'audit.db'}")
     scratch = Scratch(records, audit, header)

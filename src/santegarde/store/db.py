@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from alembic import command
@@ -12,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from santegarde.errors import SantegardeError
+from santegarde.private import private_sqlite
 
 
 class DatabaseUrlError(SantegardeError, ValueError):
@@ -42,8 +44,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(url: str) -> Engine:
+    """An engine for ``url``; a SQLite database file (and its -wal/-shm) is owner-only (0600)."""
     engine = create_engine(normalise_url(url), future=True)
     if engine.dialect.name == "sqlite":
+        database = engine.url.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            private_sqlite(Path(database))
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 

@@ -1007,14 +1007,17 @@ def _limited(d: Decision, resource_type: str, elements: Iterable[str] | None) ->
 
 
 def _validate(body: dict[str, Any]) -> None:
-    """The resource must be valid FHIR R4 (fhir.resources' R4B models)."""
+    """The resource must be valid FHIR R4 (fhir.resources' R4B models), its bound codes and French identifiers too."""
     from fhir.resources.R4B import get_fhir_model_class
 
+    from santegarde.store import validation
+
     try:
-        get_fhir_model_class(str(body["resourceType"])).model_validate(body)
+        model = get_fhir_model_class(str(body["resourceType"])).model_validate(body)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or body["resourceType"]
         raise mapping.MappingError(
             f"This {body['resourceType']} is not valid FHIR R4: at {where}, {first['msg']}. Fix it and send it again."
         ) from None
+    validation.check(model, str(body["resourceType"]))
