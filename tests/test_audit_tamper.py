@@ -24,6 +24,7 @@ from santegarde.audit.trail import AuditEvent, AuditTrail, TrailTampered
 from santegarde.cli.main import app
 from santegarde.config import load
 from santegarde.crypto import KeyFamily
+from santegarde.errors import SantegardeError
 from santegarde.lifecycle.backup import create_backup, read_header, verify_backup
 from santegarde.runtime import audit_anchor_path, open_organisation
 from santegarde.store.db import make_engine, migrate
@@ -257,6 +258,35 @@ def test_older_copy_of_the_database_restored(trail: AuditTrail, tmp_path: Path) 
     trail.engine.dispose()
     os.replace(tmp_path / "older.db", tmp_path / "audit.db")
     assert "anchor file records entry 383 but the trail's head is entry 380" in _problems(trail)
+
+
+def test_a_deliberate_restore_restarts_the_anchor_file_and_keeps_the_old_one(trail: AuditTrail, tmp_path: Path) -> None:
+    assert trail.anchor is not None
+    with pytest.raises(SantegardeError, match="nothing to restart"):
+        trail.restart_anchor("admin")
+    trail.engine.dispose()
+    shutil.copy2(tmp_path / "audit.db", tmp_path / "older.db")
+    trail.append(_event(1))
+    trail.engine.dispose()
+    os.replace(tmp_path / "older.db", tmp_path / "audit.db")  # the restore of a verified, older backup
+    assert not trail.verify().intact
+    kept = trail.restart_anchor("admin")
+    assert kept.read_text().splitlines()[-1].startswith(f"{LAST + 1} ")  # the evidence of what came before
+    assert trail.verify().intact and trail.anchor.path.read_text().startswith(f"{LAST + 1} ")
+    with trail.engine.connect() as conn:
+        restart = list(trail.entries(conn))[-1].content
+    assert (restart["operation"], restart["actor"], restart["resource_id"]) == (
+        "audit.anchor.restart",
+        "admin",
+        kept.name,
+    )
+
+
+def test_the_anchor_file_is_not_restarted_over_a_tampered_trail(trail: AuditTrail) -> None:
+    _rechain_from(trail, 250)
+    with pytest.raises(SantegardeError, match="restarted only for an intact trail"):
+        trail.restart_anchor("admin")
+    assert trail.anchor is not None and len(list(trail.anchor.path.parent.glob("audit.anchor.replaced-*"))) == 0
 
 
 def test_forged_anchor_line(trail: AuditTrail) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import weakref
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -81,6 +81,10 @@ INITIALISED = AuditEvent(
     section="",
     outcome="success",
 )
+
+
+# Entered when the anchor file is restarted after a deliberate restore (actor and the kept file's name set then).
+ANCHOR_RESTARTED = replace(INITIALISED, operation="audit.anchor.restart", resource_type="AuditAnchor")
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,24 +249,50 @@ class AuditTrail:
         """Seal the head of a trail written before heads were sealed, once ``verify`` finds nothing else wrong.
 
         Returns the sealed sequence number; refuses a trail with any other problem, or a head already sealed.
+        An anchor file may be missing (a trail from before anchors has none): sealing starts it.
         """
-        report = self.verify()
-        others = [p for p in report.problems if p.what not in (_UNSEALED, self._missing_anchor())]
-        if others or not report.problems:
+        _, _, found, anchored = self._check()
+        missing = [p for p in anchored if p.what == MISSING_ANCHOR.format(path=self.anchor.path)] if self.anchor else []
+        others = [p for p in found if p.what != _UNSEALED] + [p for p in anchored if p not in missing]
+        if others or len(found) != 1:
             raise TrailTampered(
                 "Only a trail whose one problem is an unsealed head can be sealed: "
-                + ("its head is already sealed." if not report.problems else f"{others[0]}; {_VERIFY}.")
+                + (f"{others[0]}; {_VERIFY}." if others else "its head is already sealed.")
             )
         with self.engine.begin() as conn:
             row = self._head(conn, lock=True)
-            if row is None:  # deleted since verify ran
+            if row is None:  # deleted since the check
                 raise TrailTampered(f"The audit trail's head row has just been deleted; {_VERIFY}.")
             conn.execute(update(head).where(head.c.id == 1).values(seal=chain.seal_head(self._key, row.seq, row.hash)))
             self._anchor_at_commit(conn, row.seq, row.hash)
             return row.seq
 
-    def _missing_anchor(self) -> str:
-        return "" if self.anchor is None else MISSING_ANCHOR.format(path=self.anchor.path)
+    def restart_anchor(self, by: str) -> Path:
+        """Start a new anchor file after a deliberate restore of the audit database from a verified backup.
+
+        The trail must be intact but for its anchor file, which no longer matches (an older copy was
+        restored on purpose). The old file is kept beside it, renamed, as evidence; the restart is an
+        entry of the trail (who did it), whose sealed head is the first line of the new file.
+        """
+        if self.anchor is None:
+            raise SantegardeError("This audit trail has no anchor file to restart.")
+        _, _, found, anchored = self._check()
+        if found or not anchored:
+            raise SantegardeError(
+                f"The anchor file is restarted only for an intact trail it no longer matches: {found[0]}; {_VERIFY}."
+                if found
+                else "The anchor file agrees with the audit trail: there is nothing to restart."
+            )
+        kept = self.anchor.path.with_name(f"{self.anchor.path.name}.replaced-{self._clock():%Y%m%dT%H%M%S%fZ}")
+        if self.anchor.path.exists():
+            self.anchor.path.rename(kept)
+        try:
+            self.append(replace(ANCHOR_RESTARTED, actor=by, resource_id=kept.name))
+        except BaseException:
+            if kept.exists():
+                kept.rename(self.anchor.path)  # nothing half-done: the old file stays the anchor
+            raise
+        return kept
 
     def entries(self, conn: Connection) -> Iterator[chain.Entry]:
         for row in conn.execute(select(entry).order_by(entry.c.seq)):
@@ -270,6 +300,11 @@ class AuditTrail:
 
     def verify(self) -> VerifyReport:
         """Check the chain, the sealed head, the checkpoints and the anchor file; every problem is a sentence."""
+        entries, cps, found, anchored = self._check()
+        return VerifyReport(entries, cps, tuple(found + anchored))
+
+    def _check(self) -> tuple[int, int, list[chain.Problem], list[chain.Problem]]:
+        """(entries, checkpoints, problems of the database, problems against the anchor file)."""
         try:
             with self.engine.connect() as conn:
                 entries = list(self.entries(conn))
@@ -283,13 +318,14 @@ class AuditTrail:
                 f"The audit database cannot be read ({cause}: its tables are missing or it is damaged, e.g. "
                 "truncated or replaced); restore it from a verified backup"
             )
-            return VerifyReport(0, 0, (chain.Problem(0, what),))
-        problems = chain.verify(entries, cps, self._key, every=self._every)
-        problems.extend(self._head_problems(row, entries, cps))
+            return 0, 0, [chain.Problem(0, what)], []
+        found = chain.verify(entries, cps, self._key, every=self._every)
+        found.extend(self._head_problems(row, entries, cps))
+        anchored = []
         if self.anchor is not None and row is not None:
             hashes = {e.seq: e.hash for e in entries} | {c.seq: c.hash for c in cps if c.anchor}
-            problems.extend(self.anchor.check(Head(row.seq, row.hash), hashes))
-        return VerifyReport(len(entries), len(cps), tuple(problems))
+            anchored = self.anchor.check(Head(row.seq, row.hash), hashes)
+        return len(entries), len(cps), found, anchored
 
     def _head_problems(
         self, row: _HeadRow | None, entries: list[chain.Entry], cps: list[chain.Checkpoint]

@@ -1,7 +1,8 @@
-"""santegarde audit verify | seal-head | review | close | export | purge."""
+"""santegarde audit verify | seal-head | restart-anchor | review | close | export | purge."""
 
 from __future__ import annotations
 
+import getpass
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,6 +51,17 @@ def seal_head(config: ConfigOption = Path(CONFIG_NAME)) -> None:
     with opened(config) as org:
         seq = org.audit.seal_head()
     console.print(f"The audit trail's head (entry {seq}) is sealed and anchored; appends can go on.")
+
+
+@app.command("restart-anchor")
+@friendly_errors
+def restart_anchor(config: ConfigOption = Path(CONFIG_NAME)) -> None:
+    """After restoring the audit database from a verified backup on purpose: keep the old anchor file, start anew."""
+    with opened(config) as org:
+        kept = org.audit.restart_anchor(getpass.getuser())
+    console.print(
+        f"The old anchor file is kept as {kept.name}; the anchor file starts again from the restored trail's head."
+    )
 
 
 @app.command()
