@@ -313,6 +313,27 @@ def test_anchor_file_deleted(trail: AuditTrail) -> None:
     assert "anchor file" in _problems(trail) and "is missing" in _problems(trail)
 
 
+def test_a_deleted_anchor_file_is_not_recreated_to_launder_an_older_copy(trail: AuditTrail, tmp_path: Path) -> None:
+    """Put an older audit.db back and delete the anchor file: the next appends must not start a clean new file."""
+    assert trail.anchor is not None
+    trail.engine.dispose()
+    shutil.copy2(tmp_path / "audit.db", tmp_path / "older.db")
+    trail.append(_event(1))
+    trail.engine.dispose()
+    os.replace(tmp_path / "older.db", tmp_path / "audit.db")
+    trail.anchor.path.unlink()
+    with pytest.raises(SantegardeError, match=r"anchor file .* is missing"):
+        trail.append(_event(2))
+    with pytest.raises(SantegardeError, match="is missing"):
+        trail.purge(datetime(2026, 1, 1, 12, tzinfo=UTC))
+    assert not trail.anchor.path.exists() and "is missing" in _problems(trail)
+    with trail.engine.connect() as conn:  # refused appends and purge left nothing behind
+        assert conn.execute(select(head.c.seq)).scalar_one() == LAST
+        assert conn.execute(select(entry.c.seq).order_by(entry.c.seq).limit(1)).scalar_one() == 1
+    assert trail.restart_anchor("admin") is None  # the operator's decision, itself traced
+    assert trail.verify().intact
+
+
 # -- a trail written before heads were sealed ------------------------------------------------------------
 
 

@@ -32,7 +32,7 @@ MISSING = (
 
 
 class AnchorUnwritable(SantegardeError):
-    """The anchor file cannot be written: the audited operation must not go on without it."""
+    """The anchor file cannot be written, or is missing: the audited operation must not go on without it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,19 +49,28 @@ class AnchorFile:
     def line(self, seq: int, digest: str) -> str:
         return f"{seq} {digest} {chain.seal(self._key, seq, digest, ROLE)}\n"
 
-    def append(self, lines: list[str]) -> None:
-        """Append sealed heads in one write (mode 0600 when created); no read, no rewrite."""
+    def append(self, lines: list[str], *, create: bool = False) -> None:
+        """Append sealed heads in one write; no read, no rewrite. Only ``create`` makes the file (mode 0600)."""
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | (os.O_CREAT if create else 0), 0o600)
             try:
                 os.write(fd, "".join(lines).encode("ascii"))
             finally:
                 os.close(fd)
         except OSError as exc:
+            if isinstance(exc, FileNotFoundError) and not create:
+                raise self._missing() from exc
             raise AnchorUnwritable(
                 f"The audit anchor file {self.path} cannot be written ({exc.strerror}); nothing was recorded. "
-                "Make its directory writable by santegarde (or fix the disk) and try again."
+                "Make its directory exist and be writable by santegarde (or fix the disk), and try again."
             ) from exc
+
+    def _missing(self) -> AnchorUnwritable:
+        return AnchorUnwritable(
+            f"The audit anchor file {self.path} is missing: it was deleted or moved, and nothing more is traced "
+            "without it. Put it back; or run 'santegarde audit verify', then 'santegarde audit restart-anchor' "
+            "if the audit database was deliberately restored."
+        )
 
     def has_lines(self) -> bool:
         return self.path.exists() and self.path.stat().st_size > 0
@@ -134,7 +143,10 @@ class AnchorFile:
         """Keep the heads after ``after`` at multiples of ``every``, and ``last``; atomic rewrite (at a purge).
 
         Lines without a valid seal are kept as they are: they are evidence, and ``check`` goes on reporting them.
+        A missing file is not re-created: the purge is refused.
         """
+        if not self.path.exists():
+            raise self._missing()
         kept: list[str] = []
         for raw in self._lines():
             head = self._parse(raw)

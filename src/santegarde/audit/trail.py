@@ -110,6 +110,14 @@ class _HeadRow:
         return self.seq == 0 and self.hash == chain.GENESIS and self.seal is None
 
 
+@dataclass(slots=True)
+class _Pending:
+    """Anchor lines of one transaction; ``create``: this transaction may create the anchor file (a new trail)."""
+
+    lines: list[str]
+    create: bool = False
+
+
 class AuditTrail:
     def __init__(
         self,
@@ -127,7 +135,7 @@ class AuditTrail:
         self._every = checkpoint_every
         self.anchor = AnchorFile(anchor, seal_key) if anchor is not None else None
         # Anchor lines waiting for their transaction's commit, by connection (rolled back: dropped).
-        self._pending: weakref.WeakKeyDictionary[Connection, list[str]] = weakref.WeakKeyDictionary()
+        self._pending: weakref.WeakKeyDictionary[Connection, _Pending] = weakref.WeakKeyDictionary()
         self._listening: weakref.WeakSet[Engine] = weakref.WeakSet()
 
     def now(self) -> datetime:
@@ -175,11 +183,13 @@ class AuditTrail:
         current = self._lock_head(conn)
         seq, prev = current.seq, current.hash
         if current.fresh:
-            first = self._write(conn, seq, prev, INITIALISED)
+            first = self._write(conn, seq, prev, INITIALISED, create_anchor=True)
             seq, prev = first.seq, first.hash
         return self._write(conn, seq, prev, event)
 
-    def _write(self, conn: Connection, seq: int, prev: str, event: AuditEvent) -> chain.Entry:
+    def _write(
+        self, conn: Connection, seq: int, prev: str, event: AuditEvent, *, create_anchor: bool = False
+    ) -> chain.Entry:
         at = self._clock()
         content = {**asdict(event), "at": at.isoformat()}
         new = chain.chain(seq + 1, prev, [content])[0]
@@ -195,15 +205,17 @@ class AuditTrail:
         )
         if new.seq % self._every == 0:
             self._seal(conn, new.seq, new.hash, anchor=False)
-        self._anchor_at_commit(conn, new.seq, new.hash)
+        self._anchor_at_commit(conn, new.seq, new.hash, create=create_anchor)
         return new
 
-    def _anchor_at_commit(self, conn: Connection, seq: int, digest: str) -> None:
+    def _anchor_at_commit(self, conn: Connection, seq: int, digest: str, *, create: bool = False) -> None:
         """Append the sealed head to the anchor file when ``conn``'s transaction commits (never if it rolls back).
 
         The line is written as the commit starts, while the head is still locked, so lines follow the
         order of the heads; a commit failing after it leaves a line ahead of the database, which
-        ``verify`` reports (a false alarm rather than a silence).
+        ``verify`` reports (a false alarm rather than a silence). Only a new trail (``create``), a
+        sealed legacy head or a restarted anchor creates the file: once deleted, it is not silently
+        re-created by the next append (which would hide, say, an older copy of the database put back).
         """
         if self.anchor is None:
             return
@@ -212,12 +224,14 @@ class AuditTrail:
             event.listen(conn.engine, "commit", self._flush_anchor)
             event.listen(conn.engine, "rollback", self._drop_anchor)
             self._listening.add(conn.engine)
-        self._pending.setdefault(conn, []).append(self.anchor.line(seq, digest))
+        pending = self._pending.setdefault(conn, _Pending([]))
+        pending.lines.append(self.anchor.line(seq, digest))
+        pending.create |= create
 
     def _flush_anchor(self, conn: Connection) -> None:
-        lines = self._pending.pop(conn, None)
-        if lines and self.anchor is not None:
-            self.anchor.append(lines)
+        pending = self._pending.pop(conn, None)
+        if pending and pending.lines and self.anchor is not None:
+            self.anchor.append(pending.lines, create=pending.create)
 
     def _drop_anchor(self, conn: Connection) -> None:
         self._pending.pop(conn, None)
@@ -240,7 +254,7 @@ class AuditTrail:
                 row = self._head(conn, lock=True)
                 if row is None or not row.fresh or (self.anchor is not None and self.anchor.has_lines()):
                     return False
-                self._write(conn, row.seq, row.hash, INITIALISED)
+                self._write(conn, row.seq, row.hash, INITIALISED, create_anchor=True)
                 return True
         except SQLAlchemyError:
             return False  # a missing or damaged audit database: verify says so in a sentence
@@ -264,15 +278,16 @@ class AuditTrail:
             if row is None:  # deleted since the check
                 raise TrailTampered(f"The audit trail's head row has just been deleted; {_VERIFY}.")
             conn.execute(update(head).where(head.c.id == 1).values(seal=chain.seal_head(self._key, row.seq, row.hash)))
-            self._anchor_at_commit(conn, row.seq, row.hash)
+            self._anchor_at_commit(conn, row.seq, row.hash, create=True)
             return row.seq
 
-    def restart_anchor(self, by: str) -> Path:
+    def restart_anchor(self, by: str) -> Path | None:
         """Start a new anchor file after a deliberate restore of the audit database from a verified backup.
 
         The trail must be intact but for its anchor file, which no longer matches (an older copy was
         restored on purpose). The old file is kept beside it, renamed, as evidence; the restart is an
-        entry of the trail (who did it), whose sealed head is the first line of the new file.
+        entry of the trail (who did it), whose sealed head is the first line of the new file. Returns
+        the kept file, or None if the anchor file was missing.
         """
         if self.anchor is None:
             raise SantegardeError("This audit trail has no anchor file to restart.")
@@ -287,12 +302,15 @@ class AuditTrail:
         if self.anchor.path.exists():
             self.anchor.path.rename(kept)
         try:
-            self.append(replace(ANCHOR_RESTARTED, actor=by, resource_id=kept.name))
+            with self.engine.begin() as conn:
+                current = self._lock_head(conn)
+                event = replace(ANCHOR_RESTARTED, actor=by, resource_id=kept.name if kept.exists() else "")
+                self._write(conn, current.seq, current.hash, event, create_anchor=True)
         except BaseException:
             if kept.exists():
                 kept.rename(self.anchor.path)  # nothing half-done: the old file stays the anchor
             raise
-        return kept
+        return kept if kept.exists() else None
 
     def entries(self, conn: Connection) -> Iterator[chain.Entry]:
         for row in conn.execute(select(entry).order_by(entry.c.seq)):

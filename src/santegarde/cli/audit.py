@@ -60,7 +60,8 @@ def restart_anchor(config: ConfigOption = Path(CONFIG_NAME)) -> None:
     with opened(config) as org:
         kept = org.audit.restart_anchor(getpass.getuser())
     console.print(
-        f"The old anchor file is kept as {kept.name}; the anchor file starts again from the restored trail's head."
+        (f"The old anchor file is kept as {kept.name}; " if kept else "There was no anchor file; ")
+        + "the anchor file starts again from the trail's head."
     )
 
 
