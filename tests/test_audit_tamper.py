@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from typer.testing import CliRunner
 from santegarde.audit import chain
 from santegarde.audit.tables import checkpoint, entry, head
 from santegarde.audit.trail import AuditEvent, AuditTrail, TrailTampered
+from santegarde.audit.witness import SyslogWitness
 from santegarde.cli.main import app
 from santegarde.config import load
 from santegarde.crypto import KeyFamily
@@ -461,3 +463,35 @@ def test_backup_header_carries_the_sealed_audit_head(
         report.problems
     )
     org.close()
+
+
+# -- the syslog witness --------------------------------------------------------------------------------
+
+
+def test_every_sealed_head_also_goes_to_a_syslog_server(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as server:
+        server.bind(("127.0.0.1", 0))
+        server.settimeout(5)  # a safety net: a datagram to the loopback is there as soon as it is sent
+        address = f"127.0.0.1:{server.getsockname()[1]}"
+        engine = make_engine(f"sqlite:///{tmp_path / 'audit.db'}")
+        witnessed = AuditTrail(engine, KEY, anchor=tmp_path / "audit.anchor", witness=SyslogWitness(address))
+        migrate(witnessed.engine, package="santegarde.audit")
+        witnessed.append(_event(1))
+        received = [server.recv(512).decode() for _ in range(2)]
+    assert witnessed.anchor is not None
+    anchored = witnessed.anchor.path.read_text().splitlines()
+    assert received == [f"<85>santegarde-audit: head {line}" for line in anchored]  # the first entry, then the event
+    witnessed.engine.dispose()
+
+
+def test_an_absent_syslog_does_not_stop_the_trail(tmp_path: Path) -> None:
+    trail = AuditTrail(
+        make_engine(f"sqlite:///{tmp_path / 'audit.db'}"),
+        KEY,
+        anchor=tmp_path / "audit.anchor",
+        witness=SyslogWitness(str(tmp_path / "no-syslog-here.sock")),
+    )
+    migrate(trail.engine, package="santegarde.audit")
+    trail.append(_event(1))
+    assert trail.verify().intact
+    trail.engine.dispose()

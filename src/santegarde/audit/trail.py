@@ -30,6 +30,7 @@ from santegarde.audit import chain
 from santegarde.audit.anchor import MISSING as MISSING_ANCHOR
 from santegarde.audit.anchor import AnchorFile, Head
 from santegarde.audit.tables import checkpoint, entry, head
+from santegarde.audit.witness import SyslogWitness
 from santegarde.clock import utc_now
 from santegarde.errors import SantegardeError
 
@@ -127,13 +128,16 @@ class AuditTrail:
         clock: Clock = utc_now,
         checkpoint_every: int = 100,
         anchor: Path | None = None,
+        witness: SyslogWitness | None = None,
     ):
-        """``anchor``: the append-only file of sealed heads outside the database (None: no anchor file)."""
+        """``anchor``: the append-only file of sealed heads outside the database (None: no anchor file);
+        ``witness``: where its lines also go (syslog), once written to the file."""
         self.engine = engine
         self._key = seal_key
         self._clock = clock
         self._every = checkpoint_every
         self.anchor = AnchorFile(anchor, seal_key) if anchor is not None else None
+        self._witness = witness
         # Anchor lines waiting for their transaction's commit, by connection (rolled back: dropped).
         self._pending: weakref.WeakKeyDictionary[Connection, _Pending] = weakref.WeakKeyDictionary()
         self._listening: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -232,6 +236,8 @@ class AuditTrail:
         pending = self._pending.pop(conn, None)
         if pending and pending.lines and self.anchor is not None:
             self.anchor.append(pending.lines, create=pending.create)
+            if self._witness is not None:
+                self._witness.send(pending.lines)
 
     def _drop_anchor(self, conn: Connection) -> None:
         self._pending.pop(conn, None)
