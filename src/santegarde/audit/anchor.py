@@ -8,8 +8,10 @@ the purge and the last head), so it stays bounded across purges.
 
 Against it, ``check`` detects what the database alone cannot: a rewrite of the whole audit
 database, an emptied trail, or the restore of an older copy of it (the file has heads the database
-has not reached or does not hold). What it cannot detect: the file and the database both replaced by
-the same older copies; keep the file on other storage, or copy it, to close that gap.
+has not reached or does not hold). Once deleted, the file is not re-created by an append: only a
+new trail, or an explicit ``audit restart-anchor``, starts one. What it cannot detect: the file
+cut back to the prefix that matches an older copy of the database put back with it; keep it on
+other storage (``audit_anchor_path``), or send the heads to a remote syslog (``audit_syslog``).
 """
 
 from __future__ import annotations

@@ -310,8 +310,8 @@ class AuditTrail:
         try:
             with self.engine.begin() as conn:
                 current = self._lock_head(conn)
-                event = replace(ANCHOR_RESTARTED, actor=by, resource_id=kept.name if kept.exists() else "")
-                self._write(conn, current.seq, current.hash, event, create_anchor=True)
+                restarted = replace(ANCHOR_RESTARTED, actor=by, resource_id=kept.name if kept.exists() else "")
+                self._write(conn, current.seq, current.hash, restarted, create_anchor=True)
         except BaseException:
             if kept.exists():
                 kept.rename(self.anchor.path)  # nothing half-done: the old file stays the anchor
