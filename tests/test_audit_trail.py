@@ -53,7 +53,7 @@ def trail(database_url: str) -> Iterator[AuditTrail]:
 
 def test_intact_trail(trail: AuditTrail) -> None:
     report = trail.verify()
-    assert report.intact and report.entries == 12 and report.checkpoints == 2
+    assert report.intact and report.entries == 13 and report.checkpoints == 2  # the first entry + 12 events
 
 
 def test_entries_hold_references_not_contents(trail: AuditTrail) -> None:
@@ -77,8 +77,8 @@ def test_entries_hold_references_not_contents(trail: AuditTrail) -> None:
 
 def test_edit_is_detected(trail: AuditTrail) -> None:
     with trail.engine.begin() as conn:
-        conn.execute(update(entry).where(entry.c.seq == 3).values(content=text("replace(content, 'obs-2', 'obs-X')")))
-    assert any(p.seq == 3 and "edited" in p.what for p in trail.verify().problems)
+        conn.execute(update(entry).where(entry.c.seq == 4).values(content=text("replace(content, 'obs-2', 'obs-X')")))
+    assert any(p.seq == 4 and "edited" in p.what for p in trail.verify().problems)
 
 
 def test_deletion_is_detected(trail: AuditTrail) -> None:
@@ -97,17 +97,17 @@ def test_purge_keeps_the_rest_verifiable(trail: AuditTrail) -> None:
     with trail.engine.connect() as conn:
         cutoff = [e for e in trail.entries(conn)][6].content["at"]
     removed = trail.purge(datetime.fromisoformat(cutoff))
-    assert removed == 6
+    assert removed == 6  # the first entry and 5 events
     report = trail.verify()
-    assert report.intact and report.entries == 6
+    assert report.intact and report.entries == 7
     trail.append(_event(99))
     assert trail.verify().intact
 
 
 def test_fhir_audit_event_export(trail: AuditTrail) -> None:
     events = list(trail.as_fhir_audit_events())
-    assert len(events) == 12
-    first = events[0]
+    assert len(events) == 13 and events[0]["entity"][0]["what"]["reference"] == "AuditTrail/trail"
+    first = events[1]
     assert first["resourceType"] == "AuditEvent" and first["action"] == "R"
     assert first["entity"][0]["what"]["reference"] == "Observation/obs-0"
     from fhir.resources.R4B.auditevent import AuditEvent as FhirAuditEvent

@@ -76,7 +76,7 @@ def test_second_keys_init_refused(runner: CliRunner, org: Path) -> None:
 def test_audit_verify_detects_deletion(runner: CliRunner, org: Path) -> None:
     _append(org, 5)
     ok = runner.invoke(app, ["audit", "verify", "--config", str(org)])
-    assert ok.exit_code == 0 and "intact: 5 entries" in ok.output
+    assert ok.exit_code == 0 and "intact: 6 entries" in ok.output  # the trail's first entry, then 5
     trail = open_organisation(org, PASS)
     with trail.audit.engine.begin() as conn:
         conn.execute(delete(entry).where(entry.c.seq == 2))
@@ -88,11 +88,11 @@ def test_audit_verify_detects_deletion(runner: CliRunner, org: Path) -> None:
 def test_audit_export_and_status(runner: CliRunner, org: Path) -> None:
     _append(org, 2)
     exported = runner.invoke(app, ["audit", "export", "--config", str(org)])
-    assert exported.exit_code == 0 and exported.output.count('"AuditEvent"') == 2
+    assert exported.exit_code == 0 and exported.output.count('"AuditEvent"') == 3  # and the first
     status = runner.invoke(app, ["audit", "status", "--config", str(org)])
     assert "has ever been run" in status.output
     review = runner.invoke(app, ["audit", "review", "--reviewer", "dpo", "--config", str(org)])
-    assert review.exit_code == 0 and '"entries": 4' in review.output  # 2 events, and export and status journaled
+    assert review.exit_code == 0 and '"entries": 5' in review.output  # first, 2 events, export, status
     bad = runner.invoke(app, ["audit", "purge", "--months", "24", "--config", str(org)])
     assert bad.exit_code == 2 and "at most 1 year" in bad.output
 

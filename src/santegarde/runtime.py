@@ -14,7 +14,9 @@ from pathlib import Path
 from sqlalchemy import Engine, inspect
 from sqlalchemy.exc import SQLAlchemyError
 
+from santegarde.audit.anchor import NAME as ANCHOR_NAME
 from santegarde.audit.trail import AuditEvent, AuditTrail
+from santegarde.audit.witness import SyslogWitness
 from santegarde.config import OrganisationConfig, effective_referential, load
 from santegarde.crypto import KeyFamily, Keyring, KeystoreError, load_keyring, open_keystore
 from santegarde.identity.context import IdentityContext, IdentitySettings, Tracer
@@ -71,8 +73,20 @@ def open_organisation(config_path: Path, passphrase: str) -> Organisation:
     keydir = Path(config.keyring_path)
     ring = load_keyring(open_keystore(keydir, passphrase), keydir)
     _, seal_key = ring.key(KeyFamily.AUDIT_SEAL)
-    audit = AuditTrail(make_engine(config.audit_database_url), seal_key)
+    audit = AuditTrail(
+        make_engine(config.audit_database_url),
+        seal_key,
+        anchor=audit_anchor_path(config_path, config),
+        witness=SyslogWitness(config.audit_syslog) if config.audit_syslog else None,
+    )
+    audit.initialise()  # a new trail's first entry; a trail in use (or tampered with) is left as it is
     return Organisation(config_path, config, ref, ring, make_engine(config.database_url), audit)
+
+
+def audit_anchor_path(config_path: Path, config: OrganisationConfig) -> Path:
+    """The audit trail's anchor file: as configured (relative to the configuration file), else beside it."""
+    configured = Path(config.audit_anchor_path) if config.audit_anchor_path else Path(ANCHOR_NAME)
+    return (config_path.resolve().parent / configured).resolve()  # an absolute path stays as it is
 
 
 def audit_tracer(org: Organisation) -> Tracer:

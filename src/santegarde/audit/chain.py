@@ -1,7 +1,10 @@
 """The hash chain of the audit trail, independent of where entries are stored.
 
 Each entry's hash covers its canonical content and the previous entry's hash; checkpoints seal
-(sequence number, hash) with an HMAC under the audit-sealing key. ``verify`` walks a sequence of
+(sequence number, hash) with an HMAC under the audit-sealing key, every ``every`` entries, and a
+missing one is reported. The head (the last entry) and the lines of the anchor file are sealed the
+same way under their own labels, so that no seal can be moved from one role to another (a
+checkpoint's seal does not make a truncated trail's head). ``verify`` walks a sequence of
 entries and checkpoints and says precisely what breaks: an edited entry (its hash no longer
 matches), a deleted, inserted or re-ordered entry (sequence or previous hash), a truncated tail
 (a checkpoint beyond the last entry, or the last sealed hash not found) or a forged checkpoint.
@@ -29,8 +32,18 @@ def entry_hash(seq: int, prev_hash: str, content: Mapping[str, Any]) -> str:
     return hashlib.sha256(f"{seq}|{prev_hash}|".encode() + canonical(content)).hexdigest()
 
 
-def seal(key: bytes, seq: int, digest: str) -> str:
-    return hmac.new(key, f"checkpoint|{seq}|{digest}".encode(), hashlib.sha256).hexdigest()
+def seal(key: bytes, seq: int, digest: str, role: str = "checkpoint") -> str:
+    """The HMAC of (sequence number, hash) under the audit-sealing key, for one role: checkpoint, head or anchor."""
+    return hmac.new(key, f"{role}|{seq}|{digest}".encode(), hashlib.sha256).hexdigest()
+
+
+def seal_head(key: bytes, seq: int, digest: str) -> str:
+    return seal(key, seq, digest, "head")
+
+
+def is_sealed(key: bytes, mac: str | None, seq: int, digest: str, role: str = "checkpoint") -> bool:
+    """Whether ``mac`` is the seal of (seq, digest) for ``role``, compared in constant time."""
+    return mac is not None and hmac.compare_digest(mac, seal(key, seq, digest, role))
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +68,8 @@ class Problem:
     what: str
 
     def __str__(self) -> str:
-        return f"entry {self.seq}: {self.what}"
+        """``entry 7: …`` for a problem of one entry; the sentence alone for the whole trail (``seq`` 0)."""
+        return f"entry {self.seq}: {self.what}" if self.seq else self.what
 
 
 def chain(start_seq: int, prev_hash: str, contents: Iterable[Mapping[str, Any]]) -> list[Entry]:
@@ -68,13 +82,19 @@ def chain(start_seq: int, prev_hash: str, contents: Iterable[Mapping[str, Any]])
     return entries
 
 
-def verify(entries: Sequence[Entry], checkpoints: Sequence[Checkpoint], key: bytes) -> list[Problem]:
-    """Every break in the trail, in order; an empty list means the trail is intact."""
+def verify(entries: Sequence[Entry], checkpoints: Sequence[Checkpoint], key: bytes, *, every: int = 0) -> list[Problem]:
+    """Every break in the trail, in order; an empty list means the trail is intact.
+
+    With ``every``, the checkpoint of every multiple of ``every`` after the last purge anchor, up to
+    the last entry, must be there: deleting checkpoints (to hide a re-chained edit) is a break.
+    """
     problems: list[Problem] = []
     sealed: dict[int, Checkpoint] = {}
+    forged: set[int] = set()
     for cp in checkpoints:
-        if not hmac.compare_digest(cp.seal, seal(key, cp.seq, cp.hash)):
+        if not is_sealed(key, cp.seal, cp.seq, cp.hash):
             problems.append(Problem(cp.seq, "its checkpoint seal is forged or altered"))
+            forged.add(cp.seq)
         else:
             sealed[cp.seq] = cp
     anchors = [cp for cp in sealed.values() if cp.anchor]
@@ -97,5 +117,12 @@ def verify(entries: Sequence[Entry], checkpoints: Sequence[Checkpoint], key: byt
     if beyond:
         problems.append(
             Problem(max(beyond), f"the trail ends at entry {last} but was sealed up to {max(beyond)} (truncated)")
+        )
+    if every > 0:
+        first = (anchor.seq if anchor else 0) // every * every + every
+        problems.extend(
+            Problem(seq, "its sealed checkpoint is missing (deleted)")
+            for seq in range(first, last + 1, every)
+            if seq not in sealed and seq not in forged
         )
     return problems

@@ -22,6 +22,7 @@ head = Table(
     Column("id", Integer, primary_key=True),
     Column("seq", Integer, nullable=False),
     Column("hash", String(64), nullable=False),
+    Column("seal", String(64)),  # HMAC of (seq, hash) under the audit-sealing key; NULL only before first use
 )
 
 checkpoint = Table(

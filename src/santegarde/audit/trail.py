@@ -2,25 +2,50 @@
 
 Entries record references, never contents (who, profile, operation, resource type and id,
 purpose, decision, rule, section, outcome, source). Appends are serialised by a lock on the
-one-row head table, so the chain has no fork even with concurrent writers. Every
-``checkpoint_every`` entries the head is sealed with an HMAC under the audit-sealing key.
+one-row head table, so the chain has no fork even with concurrent writers. Every append seals the
+head (an HMAC over its sequence number and hash under the audit-sealing key) in the head row it
+already updates, and, with an anchor file, appends the sealed head to that file when the
+transaction commits; every ``checkpoint_every`` entries a checkpoint is sealed too.
+
+A trail proves its own completeness: its first entry is written when it is initialised (a migrated
+database holds an unsealed head at 0, "never used"), so an empty trail is a failed trail;
+``verify`` requires the sealed head to match the last entry, every checkpoint after the last purge
+anchor, and the anchor file's heads. A missing or forged head stops every append with a sentence.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, event, func, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from santegarde.audit import chain
+from santegarde.audit.anchor import MISSING as MISSING_ANCHOR
+from santegarde.audit.anchor import AnchorFile, Head
 from santegarde.audit.tables import checkpoint, entry, head
+from santegarde.audit.witness import SyslogWitness
 from santegarde.clock import utc_now
+from santegarde.errors import SantegardeError
 
 Clock = Callable[[], datetime]
+
+
+class TrailTampered(SantegardeError):
+    """The trail's head is missing or not validly sealed: nothing more is appended to a tampered trail."""
+
+
+_UNSEALED = (
+    "The trail's head is not sealed: the trail was written before heads were sealed, or its seal was removed; "
+    "if nothing else is wrong, seal it once with 'santegarde audit seal-head'"
+)
+_VERIFY = "run 'santegarde audit verify' and restore the audit database from a verified backup"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +70,25 @@ class AuditEvent:
     justification: int | None = None  # id of the written justification kept with the records (break-glass, formality)
 
 
+# The first entry of every trail: after it, an empty trail can only be an emptied one.
+INITIALISED = AuditEvent(
+    actor="santegarde",
+    profile="",
+    operation="audit.initialise",
+    resource_type="AuditTrail",
+    resource_id="trail",
+    purpose="traceability",
+    allowed=True,
+    rule="COM-LOG-2",
+    section="",
+    outcome="success",
+)
+
+
+# Entered when the anchor file is restarted after a deliberate restore (actor and the kept file's name set then).
+ANCHOR_RESTARTED = replace(INITIALISED, operation="audit.anchor.restart", resource_type="AuditAnchor")
+
+
 @dataclass(frozen=True, slots=True)
 class VerifyReport:
     entries: int
@@ -56,30 +100,101 @@ class VerifyReport:
         return not self.problems
 
 
+@dataclass(frozen=True, slots=True)
+class _HeadRow:
+    seq: int
+    hash: str
+    seal: str | None
+
+    @property
+    def fresh(self) -> bool:
+        """Written by the migration, never used: no entry yet, no seal."""
+        return self.seq == 0 and self.hash == chain.GENESIS and self.seal is None
+
+
+@dataclass(slots=True)
+class _Pending:
+    """Anchor lines of one transaction; ``create``: this transaction may create the anchor file (a new trail)."""
+
+    lines: list[str]
+    create: bool = False
+
+
 class AuditTrail:
-    def __init__(self, engine: Engine, seal_key: bytes, *, clock: Clock = utc_now, checkpoint_every: int = 100):
+    def __init__(
+        self,
+        engine: Engine,
+        seal_key: bytes,
+        *,
+        clock: Clock = utc_now,
+        checkpoint_every: int = 100,
+        anchor: Path | None = None,
+        witness: SyslogWitness | None = None,
+    ):
+        """``anchor``: the append-only file of sealed heads outside the database (None: no anchor file);
+        ``witness``: where its lines also go (syslog), once written to the file."""
         self.engine = engine
         self._key = seal_key
         self._clock = clock
         self._every = checkpoint_every
+        self.anchor = AnchorFile(anchor, seal_key) if anchor is not None else None
+        self._witness = witness
+        # Anchor lines waiting for their transaction's commit, by connection (rolled back: dropped).
+        self._pending: weakref.WeakKeyDictionary[Connection, _Pending] = weakref.WeakKeyDictionary()
+        self._listening: weakref.WeakSet[Engine] = weakref.WeakSet()
 
     def now(self) -> datetime:
         """The trail's own clock (the time written on its entries)."""
         return self._clock()
 
-    def _lock_head(self, conn: Connection) -> tuple[int, str]:
-        row = conn.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1).with_for_update()).first()
+    def _head(self, conn: Connection, *, lock: bool) -> _HeadRow | None:
+        query = select(head.c.seq, head.c.hash, head.c.seal).where(head.c.id == 1)
+        row = conn.execute(query.with_for_update() if lock else query).first()
+        return None if row is None else _HeadRow(int(row.seq), str(row.hash), row.seal)
+
+    def _lock_head(self, conn: Connection) -> _HeadRow:
+        """The head, locked for this transaction; refused if it is missing or not validly sealed."""
+        row = self._head(conn, lock=True)
         if row is None:
-            conn.execute(insert(head).values(id=1, seq=0, hash=chain.GENESIS))
-            return 0, chain.GENESIS
-        return int(row.seq), str(row.hash)
+            raise TrailTampered(
+                "The audit trail has no head: its head row was deleted or the trail was emptied, so nothing more "
+                f"can be traced; {_VERIFY}."
+            )
+        if row.fresh:
+            if self.anchor is not None and self.anchor.has_lines():
+                raise TrailTampered(
+                    f"The audit trail is empty but its anchor file {self.anchor.path} records entries: the trail was "
+                    f"emptied; {_VERIFY}."
+                )
+            return row
+        if row.seal is None:
+            raise TrailTampered(
+                f"The audit trail's head (entry {row.seq}) is not sealed: the trail predates sealed heads or its "
+                "seal was removed; run 'santegarde audit verify', then 'santegarde audit seal-head' if nothing else "
+                "is wrong."
+            )
+        if not chain.is_sealed(self._key, row.seal, row.seq, row.hash, "head"):
+            raise TrailTampered(
+                f"The audit trail's head (entry {row.seq}) does not carry a valid seal: it was altered outside "
+                f"santegarde; {_VERIFY}."
+            )
+        return row
 
     def append(self, event: AuditEvent, conn: Connection | None = None) -> chain.Entry:
         """Append one event; within ``conn``'s transaction if given, else in a transaction of its own."""
         if conn is None:
             with self.engine.begin() as own:
                 return self.append(event, own)
-        seq, prev = self._lock_head(conn)
+        current = self._lock_head(conn)
+        seq, prev = current.seq, current.hash
+        if current.fresh:
+            first = self._write(conn, seq, prev, INITIALISED, create_anchor=True)
+            seq, prev = first.seq, first.hash
+        return self._write(conn, seq, prev, event)
+
+    def _write(
+        self, conn: Connection, seq: int, prev: str, event: AuditEvent, *, create_anchor: bool = False
+    ) -> chain.Entry:
         at = self._clock()
         content = {**asdict(event), "at": at.isoformat()}
         new = chain.chain(seq + 1, prev, [content])[0]
@@ -88,10 +203,45 @@ class AuditTrail:
                 seq=new.seq, at=at, content=json.dumps(content, sort_keys=True), prev_hash=new.prev_hash, hash=new.hash
             )
         )
-        conn.execute(update(head).where(head.c.id == 1).values(seq=new.seq, hash=new.hash))
+        conn.execute(
+            update(head)
+            .where(head.c.id == 1)
+            .values(seq=new.seq, hash=new.hash, seal=chain.seal_head(self._key, new.seq, new.hash))
+        )
         if new.seq % self._every == 0:
             self._seal(conn, new.seq, new.hash, anchor=False)
+        self._anchor_at_commit(conn, new.seq, new.hash, create=create_anchor)
         return new
+
+    def _anchor_at_commit(self, conn: Connection, seq: int, digest: str, *, create: bool = False) -> None:
+        """Append the sealed head to the anchor file when ``conn``'s transaction commits (never if it rolls back).
+
+        The line is written as the commit starts, while the head is still locked, so lines follow the
+        order of the heads; a commit failing after it leaves a line ahead of the database, which
+        ``verify`` reports (a false alarm rather than a silence). Only a new trail (``create``), a
+        sealed legacy head or a restarted anchor creates the file: once deleted, it is not silently
+        re-created by the next append (which would hide, say, an older copy of the database put back).
+        """
+        if self.anchor is None:
+            return
+        # Listeners once per engine: registering them on each connection would cost a tenth of an append.
+        if conn.engine not in self._listening:
+            event.listen(conn.engine, "commit", self._flush_anchor)
+            event.listen(conn.engine, "rollback", self._drop_anchor)
+            self._listening.add(conn.engine)
+        pending = self._pending.setdefault(conn, _Pending([]))
+        pending.lines.append(self.anchor.line(seq, digest))
+        pending.create |= create
+
+    def _flush_anchor(self, conn: Connection) -> None:
+        pending = self._pending.pop(conn, None)
+        if pending and pending.lines and self.anchor is not None:
+            self.anchor.append(pending.lines, create=pending.create)
+            if self._witness is not None:
+                self._witness.send(pending.lines)
+
+    def _drop_anchor(self, conn: Connection) -> None:
+        self._pending.pop(conn, None)
 
     def _seal(self, conn: Connection, seq: int, digest: str, *, anchor: bool) -> None:
         conn.execute(delete(checkpoint).where(checkpoint.c.seq == seq))
@@ -101,43 +251,172 @@ class AuditTrail:
             )
         )
 
-    def seal_now(self) -> int:
-        """Seal the current head (e.g. at shutdown or on a schedule); returns the sealed sequence number."""
+    def initialise(self) -> bool:
+        """Write the first entry of a never-used trail (True); do nothing to a trail already in use (False).
+
+        A headless, emptied or unreadable trail is left as it is, for ``verify`` to report: it is never re-created.
+        """
+        try:
+            with self.engine.begin() as conn:
+                row = self._head(conn, lock=True)
+                if row is None or not row.fresh or (self.anchor is not None and self.anchor.has_lines()):
+                    return False
+                self._write(conn, row.seq, row.hash, INITIALISED, create_anchor=True)
+                return True
+        except SQLAlchemyError:
+            return False  # a missing or damaged audit database: verify says so in a sentence
+
+    def seal_head(self) -> int:
+        """Seal the head of a trail written before heads were sealed, once ``verify`` finds nothing else wrong.
+
+        Returns the sealed sequence number; refuses a trail with any other problem, or a head already sealed.
+        An anchor file may be missing (a trail from before anchors has none): sealing starts it.
+        """
+        _, _, found, anchored = self._check()
+        missing = [p for p in anchored if p.what == MISSING_ANCHOR.format(path=self.anchor.path)] if self.anchor else []
+        others = [p for p in found if p.what != _UNSEALED] + [p for p in anchored if p not in missing]
+        if others or len(found) != 1:
+            raise TrailTampered(
+                "Only a trail whose one problem is an unsealed head can be sealed: "
+                + (f"{others[0]}; {_VERIFY}." if others else "its head is already sealed.")
+            )
         with self.engine.begin() as conn:
-            seq, digest = self._lock_head(conn)
-            if seq:
-                self._seal(conn, seq, digest, anchor=False)
-            return seq
+            row = self._head(conn, lock=True)
+            if row is None:  # deleted since the check
+                raise TrailTampered(f"The audit trail's head row has just been deleted; {_VERIFY}.")
+            conn.execute(update(head).where(head.c.id == 1).values(seal=chain.seal_head(self._key, row.seq, row.hash)))
+            self._anchor_at_commit(conn, row.seq, row.hash, create=True)
+            return row.seq
+
+    def restart_anchor(self, by: str) -> Path | None:
+        """Start a new anchor file after a deliberate restore of the audit database from a verified backup.
+
+        The trail must be intact but for its anchor file, which no longer matches (an older copy was
+        restored on purpose). The old file is kept beside it, renamed, as evidence; the restart is an
+        entry of the trail (who did it), whose sealed head is the first line of the new file. Returns
+        the kept file, or None if the anchor file was missing.
+        """
+        if self.anchor is None:
+            raise SantegardeError("This audit trail has no anchor file to restart.")
+        _, _, found, anchored = self._check()
+        if found or not anchored:
+            raise SantegardeError(
+                f"The anchor file is restarted only for an intact trail it no longer matches: {found[0]}; {_VERIFY}."
+                if found
+                else "The anchor file agrees with the audit trail: there is nothing to restart."
+            )
+        kept = self.anchor.path.with_name(f"{self.anchor.path.name}.replaced-{self._clock():%Y%m%dT%H%M%S%fZ}")
+        if self.anchor.path.exists():
+            self.anchor.path.rename(kept)
+        try:
+            with self.engine.begin() as conn:
+                current = self._lock_head(conn)
+                restarted = replace(ANCHOR_RESTARTED, actor=by, resource_id=kept.name if kept.exists() else "")
+                self._write(conn, current.seq, current.hash, restarted, create_anchor=True)
+        except BaseException:
+            if kept.exists():
+                kept.rename(self.anchor.path)  # nothing half-done: the old file stays the anchor
+            raise
+        return kept if kept.exists() else None
 
     def entries(self, conn: Connection) -> Iterator[chain.Entry]:
         for row in conn.execute(select(entry).order_by(entry.c.seq)):
             yield chain.Entry(row.seq, row.prev_hash, row.hash, json.loads(row.content))
 
     def verify(self) -> VerifyReport:
-        with self.engine.connect() as conn:
-            entries = list(self.entries(conn))
-            cps = [chain.Checkpoint(r.seq, r.hash, r.seal, bool(r.anchor)) for r in conn.execute(select(checkpoint))]
-            recorded_head = conn.execute(select(head.c.seq, head.c.hash)).first()
-        problems = chain.verify(entries, cps, self._key)
-        last = entries[-1] if entries else None
-        if (
-            recorded_head is not None
-            and last is not None
-            and (recorded_head.seq, recorded_head.hash) != (last.seq, last.hash)
-        ):
-            problems.append(
-                chain.Problem(
-                    last.seq,
-                    f"the trail's head says entry {recorded_head.seq}: entries after "
-                    f"{last.seq} are missing (truncated)",
-                )
+        """Check the chain, the sealed head, the checkpoints and the anchor file; every problem is a sentence."""
+        entries, cps, found, anchored = self._check()
+        return VerifyReport(entries, cps, tuple(found + anchored))
+
+    def _check(self) -> tuple[int, int, list[chain.Problem], list[chain.Problem]]:
+        """(entries, checkpoints, problems of the database, problems against the anchor file)."""
+        try:
+            with self.engine.connect() as conn:
+                entries = list(self.entries(conn))
+                cps = [
+                    chain.Checkpoint(r.seq, r.hash, r.seal, bool(r.anchor)) for r in conn.execute(select(checkpoint))
+                ]
+                row = self._head(conn, lock=False)
+        except SQLAlchemyError as exc:
+            cause = type(getattr(exc, "orig", None) or exc).__name__
+            what = (
+                f"The audit database cannot be read ({cause}: its tables are missing or it is damaged, e.g. "
+                "truncated or replaced); restore it from a verified backup"
             )
-        return VerifyReport(len(entries), len(cps), tuple(problems))
+            return 0, 0, [chain.Problem(0, what)], []
+        found = chain.verify(entries, cps, self._key, every=self._every)
+        found.extend(self._head_problems(row, entries, cps))
+        anchored = []
+        if self.anchor is not None and row is not None:
+            hashes = {e.seq: e.hash for e in entries} | {c.seq: c.hash for c in cps if c.anchor}
+            anchored = self.anchor.check(Head(row.seq, row.hash), hashes)
+        return len(entries), len(cps), found, anchored
+
+    def _head_problems(
+        self, row: _HeadRow | None, entries: list[chain.Entry], cps: list[chain.Checkpoint]
+    ) -> list[chain.Problem]:
+        """The head must be there, sealed, and be the last entry (or the anchor of a purge of every entry)."""
+        if row is None:
+            return [chain.Problem(0, "The trail has no head: its head row was deleted or the trail was emptied")]
+        purged = max((c for c in cps if c.anchor), key=lambda c: c.seq, default=None)
+        last = (entries[-1].seq, entries[-1].hash) if entries else (purged.seq, purged.hash) if purged else None
+        if last is None:
+            return [chain.Problem(0, "The trail has no entry: it was emptied, or never initialised")]
+        problems = []
+        if row.seal is None:
+            problems.append(chain.Problem(0, _UNSEALED))
+        elif not chain.is_sealed(self._key, row.seal, row.seq, row.hash, "head"):
+            problems.append(
+                chain.Problem(0, f"The trail's head (entry {row.seq}) does not carry a valid seal: it was altered")
+            )
+        if (row.seq, row.hash) != last:
+            if row.seq > last[0]:
+                what = f"the trail's head says entry {row.seq}: entries after {last[0]} are missing (truncated)"
+            else:
+                what = f"the trail's head says entry {row.seq}: this entry is not the head (the head was altered)"
+            problems.append(chain.Problem(last[0], what))
+        return problems
+
+    def check_copy(self, recorded: Mapping[str, Any] | None, copy: AuditTrail) -> list[str]:
+        """Compare a copy of this trail (a restored backup) with the sealed head its backup header recorded.
+
+        The recorded head must carry a valid seal, be the copy's head, and agree with this trail's
+        anchor file where the file has a line for it (else the copy comes from a rewritten trail).
+        """
+        if not recorded:
+            return [
+                "The backup's header holds no sealed audit head (the backup predates sealed heads): its audit "
+                "trail cannot be checked against the anchor file; take a new backup."
+            ]
+        seq, digest = int(recorded.get("seq", -1)), str(recorded.get("hash", ""))
+        if not chain.is_sealed(self._key, recorded.get("seal"), seq, digest, "head"):
+            return ["The audit head in the backup's header does not carry a valid seal under this organisation's key."]
+        problems = []
+        with copy.engine.connect() as conn:
+            row = copy._head(conn, lock=False)
+        if row is None or (row.seq, row.hash) != (seq, digest):
+            problems.append(
+                f"The restored audit trail's head ({'none' if row is None else f'entry {row.seq}'}) is not the head "
+                f"sealed in the backup's header (entry {seq})."
+            )
+        if self.anchor is not None and self.anchor.path.exists():
+            heads, _ = self.anchor.read()
+            if any(h.seq == seq and h.hash != digest for h in heads):
+                problems.append(
+                    f"The backup's audit trail differs at entry {seq} from the organisation's anchor file: it comes "
+                    "from a rewritten trail, or from another organisation."
+                )
+        return problems
 
     def purge(self, before: datetime) -> int:
-        """Delete entries older than ``before``, leaving a sealed anchor so the rest stays verifiable."""
+        """Delete entries older than ``before``, leaving a sealed anchor so the rest stays verifiable.
+
+        When every entry is purged, the anchor is the head's own entry: the trail proves it was purged,
+        not emptied. The anchor file keeps only the heads still useful (checkpoints after the purge and
+        the last head).
+        """
         with self.engine.begin() as conn:
-            self._lock_head(conn)
+            current = self._lock_head(conn)
             last = conn.execute(
                 select(entry.c.seq, entry.c.hash).where(entry.c.at < before).order_by(entry.c.seq.desc()).limit(1)
             ).first()
@@ -147,6 +426,8 @@ class AuditTrail:
             self._seal(conn, last.seq, last.hash, anchor=True)
             conn.execute(delete(entry).where(entry.c.seq <= last.seq))
             conn.execute(delete(checkpoint).where(checkpoint.c.seq < last.seq))
+            if self.anchor is not None:  # under the head's lock: no append writes to the file meanwhile
+                self.anchor.compact(last.seq, self._every, Head(current.seq, current.hash))
             return int(count)
 
     def as_fhir_audit_events(self) -> Iterator[dict[str, Any]]:

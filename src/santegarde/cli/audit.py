@@ -1,7 +1,8 @@
-"""santegarde audit verify | review | close | export | purge."""
+"""santegarde audit verify | seal-head | restart-anchor | review | close | export | purge."""
 
 from __future__ import annotations
 
+import getpass
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,16 +25,46 @@ app = typer.Typer(help="The audit trail: verify it, review it, export it, purge 
 @app.command()
 @friendly_errors
 def verify(config: ConfigOption = Path(CONFIG_NAME)) -> None:
-    """Check the whole trail; exits 2 on any edited, deleted, inserted, re-ordered or truncated entry."""
+    """Check the whole trail; exits 2 on any edited, deleted, inserted, re-ordered or truncated entry.
+
+    The sealed head must be the last entry, every checkpoint must be there, and the anchor file
+    (audit.anchor beside the configuration) must agree: an emptied, rewritten or older copy of the
+    audit database fails.
+    """
+    # The report is printed before the command is journaled, which a tampered trail refuses in a sentence of its own.
     with opened(config) as org:
         result = org.audit.verify()
-    if result.intact:
-        console.print(f"The audit trail is intact: {result.entries} entries, {result.checkpoints} sealed checkpoints.")
-        return
-    err_console.print(f"The audit trail is NOT intact ({len(result.problems)} problems):")
-    for problem in result.problems:
-        err_console.print(f"  - {problem}")
-    raise typer.Exit(EXIT_REFUSED)
+        if result.intact:
+            console.print(
+                f"The audit trail is intact: {result.entries} entries, {result.checkpoints} sealed checkpoints, "
+                "its sealed head in agreement with the anchor file."
+            )
+            return
+        err_console.print(f"The audit trail is NOT intact ({len(result.problems)} problems):")
+        for problem in result.problems:
+            err_console.print(f"  - {problem}")
+        raise typer.Exit(EXIT_REFUSED)
+
+
+@app.command("seal-head")
+@friendly_errors
+def seal_head(config: ConfigOption = Path(CONFIG_NAME)) -> None:
+    """Seal the head of a trail written before heads were sealed (once, after an upgrade), if nothing else is wrong."""
+    with opened(config) as org:
+        seq = org.audit.seal_head()
+    console.print(f"The audit trail's head (entry {seq}) is sealed and anchored; appends can go on.")
+
+
+@app.command("restart-anchor")
+@friendly_errors
+def restart_anchor(config: ConfigOption = Path(CONFIG_NAME)) -> None:
+    """After restoring the audit database from a verified backup on purpose: keep the old anchor file, start anew."""
+    with opened(config) as org:
+        kept = org.audit.restart_anchor(getpass.getuser())
+    console.print(
+        (f"The old anchor file is kept as {kept.name}; " if kept else "There was no anchor file; ")
+        + "the anchor file starts again from the trail's head."
+    )
 
 
 @app.command()

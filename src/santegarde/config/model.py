@@ -192,6 +192,16 @@ class OrganisationConfig(Strict):
     database_url: str
     audit_database_url: str = Field(description="The audit trail's own database, apart from the records")
     keyring_path: str
+    audit_anchor_path: str | None = Field(
+        None,
+        description="The audit trail's append-only anchor file of sealed heads, outside its database "
+        "(default: audit.anchor beside this file); put it on other storage to detect a rewritten audit database",
+    )
+    audit_syslog: str | None = Field(
+        None,
+        description="Also send every sealed head of the audit trail to syslog: a socket path such as /dev/log, or "
+        "host:port (UDP) of a log server the machine's administrators cannot rewrite",
+    )
     backup_directory: str | None = Field(
         None, description="Where santegarde backup create writes by default; its key escrow forgets erased patients"
     )

@@ -317,7 +317,7 @@ def _audit_intact(org: Organisation, now: datetime) -> tuple[Outcome, str]:
     first = result.problems[0]
     return "failed", (
         f"The audit trail is NOT intact: {len(result.problems)} problem(s) among {result.entries} entries; "
-        f"first at entry {first.seq}: {first.what}."
+        f"first: {first}."
     )
 
 

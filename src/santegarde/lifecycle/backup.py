@@ -395,6 +395,12 @@ def _check_directory(directory: Path) -> None:
     private_directory(directory)
 
 
+def _audit_head(dumps: list[TableDump]) -> dict[str, Any] | None:
+    """The audit trail's sealed head in the snapshot (sequence, hash, seal: no personal data), for the header."""
+    rows = [json.loads(line) for d in dumps if (d.database, d.name) == ("audit", "audit_head") for line in d.lines]
+    return {k: rows[0].get(k) for k in ("seq", "hash", "seal")} if rows else None
+
+
 def create_backup(org: Organisation, directory: Path, *, progress: Progress | None = None, by: str = "") -> Path:
     """Write one encrypted backup of the records and audit databases, and rewrite the key escrow."""
     _check_directory(directory)
@@ -414,6 +420,7 @@ def create_backup(org: Organisation, directory: Path, *, progress: Progress | No
         "compression": "lzma",
         "cipher": "AES-256-GCM",
         "tables": [{"database": d.database, "table": d.name, "rows": len(d.lines), "sha256": d.sha256} for d in dumps],
+        "audit_head": _audit_head(dumps),
         "key": _wrap(org.keyring, key, name),
     }
     path = directory / name
@@ -570,8 +577,10 @@ def _verify_restored(org: Organisation, path: Path, scratch: Scratch, *, live: b
     header, problems = scratch.header, list(scratch.problems)
     tables, rows = compare_with_header(header, scratch.records, scratch.audit, problems)
     _, seal_key = org.keyring.key(KeyFamily.AUDIT_SEAL)
-    trail = AuditTrail(scratch.audit, seal_key).verify()
+    restored = AuditTrail(scratch.audit, seal_key)
+    trail = restored.verify()
     problems.extend(f"Restored audit trail: {p}." for p in trail.problems)
+    problems.extend(org.audit.check_copy(header.get("audit_head"), restored))
     try:
         migrate_all(scratch.records, scratch.audit)
     except Exception as exc:  # any migration failure is a finding of the verification

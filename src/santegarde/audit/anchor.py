@@ -1,0 +1,159 @@
+"""The anchor file: the trail's sealed heads written outside its database, append-only.
+
+Each line is one head of the trail as it was committed — ``<sequence> <hash> <seal>`` — sealed with
+an HMAC under the audit-sealing key (role ``anchor``), so a line cannot be forged or altered without
+the key. Lines are appended (one ``write`` in append mode, never a re-read), which keeps appends
+cheap; a purge rewrites the file atomically with only the lines still useful (the checkpoints after
+the purge and the last head), so it stays bounded across purges.
+
+Against it, ``check`` detects what the database alone cannot: a rewrite of the whole audit
+database, an emptied trail, or the restore of an older copy of it (the file has heads the database
+has not reached or does not hold). Once deleted, the file is not re-created by an append: only a
+new trail, or an explicit ``audit restart-anchor``, starts one. What it cannot detect: the file
+cut back to the prefix that matches an older copy of the database put back with it; keep it on
+other storage (``audit_anchor_path``), or send the heads to a remote syslog (``audit_syslog``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from santegarde.atomic import write_atomic
+from santegarde.audit import chain
+from santegarde.errors import SantegardeError
+
+ROLE = "anchor"
+NAME = "audit.anchor"
+MISSING = (
+    "The anchor file {path} is missing: it was deleted or moved, so a rewrite or an older copy of the audit "
+    "database cannot be ruled out; put the file back, or investigate"
+)
+
+
+class AnchorUnwritable(SantegardeError):
+    """The anchor file cannot be written, or is missing: the audited operation must not go on without it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    seq: int
+    hash: str
+
+
+class AnchorFile:
+    def __init__(self, path: Path, key: bytes):
+        self.path = path
+        self._key = key
+
+    def line(self, seq: int, digest: str) -> str:
+        return f"{seq} {digest} {chain.seal(self._key, seq, digest, ROLE)}\n"
+
+    def append(self, lines: list[str], *, create: bool = False) -> None:
+        """Append sealed heads in one write; no read, no rewrite. Only ``create`` makes the file (mode 0600)."""
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | (os.O_CREAT if create else 0), 0o600)
+            try:
+                os.write(fd, "".join(lines).encode("ascii"))
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            if isinstance(exc, FileNotFoundError) and not create:
+                raise self._missing() from exc
+            raise AnchorUnwritable(
+                f"The audit anchor file {self.path} cannot be written ({exc.strerror}); nothing was recorded. "
+                "Make its directory exist and be writable by santegarde (or fix the disk), and try again."
+            ) from exc
+
+    def _missing(self) -> AnchorUnwritable:
+        return AnchorUnwritable(
+            f"The audit anchor file {self.path} is missing: it was deleted or moved, and nothing more is traced "
+            "without it. Put it back; or run 'santegarde audit verify', then 'santegarde audit restart-anchor' "
+            "if the audit database was deliberately restored."
+        )
+
+    def has_lines(self) -> bool:
+        return self.path.exists() and self.path.stat().st_size > 0
+
+    def read(self) -> tuple[list[Head], list[chain.Problem]]:
+        """The sealed heads of the file, and a problem for every line that is not one (forged or damaged)."""
+        heads: list[Head] = []
+        problems: list[chain.Problem] = []
+        for number, raw in enumerate(self._lines(), 1):
+            head = self._parse(raw)
+            if head is not None:
+                heads.append(head)
+            else:
+                problems.append(
+                    chain.Problem(
+                        0,
+                        f"Line {number} of the anchor file {self.path} does not carry a valid seal: "
+                        "the anchor file was forged or altered",
+                    )
+                )
+        return heads, problems
+
+    def _lines(self) -> list[str]:
+        return self.path.read_text(encoding="ascii", errors="replace").splitlines() if self.path.exists() else []
+
+    def _parse(self, raw: str) -> Head | None:
+        parts = raw.split(" ")
+        if len(parts) != 3 or not parts[0].isdigit():
+            return None
+        seq, digest, mac = int(parts[0]), parts[1], parts[2]
+        return Head(seq, digest) if chain.is_sealed(self._key, mac, seq, digest, ROLE) else None
+
+    def check(self, head: Head, hashes: Mapping[int, str]) -> list[chain.Problem]:
+        """Compare the database's head and entry hashes (``hashes``, by sequence) with the anchored heads."""
+        if not self.path.exists():
+            return [chain.Problem(0, MISSING.format(path=self.path))]
+        heads, problems = self.read()
+        if not heads:
+            return [*problems, chain.Problem(0, f"The anchor file {self.path} holds no sealed head (emptied)")]
+        top = max(heads, key=lambda h: h.seq)
+        if top.seq > head.seq:
+            problems.append(
+                chain.Problem(
+                    0,
+                    f"The anchor file records entry {top.seq} but the trail's head is entry {head.seq}: the audit "
+                    "database was truncated, rewritten or restored from an older copy",
+                )
+            )
+        elif top.seq < head.seq:
+            problems.append(
+                chain.Problem(
+                    0,
+                    f"The anchor file stops at entry {top.seq} but the trail's head is entry {head.seq}: lines were "
+                    "removed from the anchor file, or entries were written without it (or the machine stopped "
+                    "before the file reached the disk)",
+                )
+            )
+        rewritten = sorted(h.seq for h in heads if h.seq in hashes and hashes[h.seq] != h.hash)
+        if rewritten:
+            problems.append(
+                chain.Problem(
+                    rewritten[0],
+                    f"it differs from the anchor file ({len(rewritten)} anchored entries differ): the trail was "
+                    "rewritten after it was anchored",
+                )
+            )
+        return problems
+
+    def compact(self, after: int, every: int, last: Head) -> None:
+        """Keep the heads after ``after`` at multiples of ``every``, and ``last``; atomic rewrite (at a purge).
+
+        Lines without a valid seal are kept as they are: they are evidence, and ``check`` goes on reporting them.
+        A missing file is not re-created: the purge is refused.
+        """
+        if not self.path.exists():
+            raise self._missing()
+        kept: list[str] = []
+        for raw in self._lines():
+            head = self._parse(raw)
+            if head is None:
+                kept.append(raw + "\n")
+            elif head.seq > after and every > 0 and head.seq % every == 0 and head.seq != last.seq:
+                kept.append(self.line(head.seq, head.hash))
+        write_atomic(self.path, "".join([*kept, self.line(last.seq, last.hash)]))
