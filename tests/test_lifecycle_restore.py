@@ -141,10 +141,11 @@ def audit_contents(config: Path) -> list[dict[str, Any]]:
 def test_restore_into_an_empty_directory_gives_a_working_organisation(
     demo: Demo, patient: tuple[str, str], tmp_path: Path
 ) -> None:
-    kit = tmp_path / "kit"  # what the operator keeps apart from the backups: the configuration, an anchor
+    kit = tmp_path / "kit"  # what the operator keeps apart from the backups: the configuration, the anchor file
     kit.mkdir()
     shutil.copy(demo.config, kit / "santegarde.yaml")
-    (kit / "audit.anchor").write_text("fictitious anchor")
+    shutil.copy(demo.config.parent / "audit.anchor", kit / "audit.anchor")
+    live_anchor = (kit / "audit.anchor").read_text()
     target = tmp_path / "restored"
     target.mkdir()  # an existing, empty directory is accepted
     out = ok("backup", "restore", str(demo.backup), "--to", str(target), "--config", str(kit / "santegarde.yaml"))
@@ -157,7 +158,9 @@ def test_restore_into_an_empty_directory_gives_a_working_organisation(
     assert config.organisation.name == load(demo.config).organisation.name
     assert stat.S_IMODE((target / "keyring").stat().st_mode) == 0o700
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in (target / "keyring").iterdir())
-    assert (target / "audit.anchor").read_text() == "fictitious anchor"
+    # The restored trail keeps its own anchor file; the organisation's is left as it was.
+    assert (target / "audit.anchor").exists() and (target / "audit.anchor").read_text() != live_anchor
+    assert (kit / "audit.anchor").read_text() == live_anchor
     assert left_behind(tmp_path) == []
 
     assert "The audit trail is intact" in ok("audit", "verify", "--config", str(restored))

@@ -79,7 +79,8 @@ def open_organisation(config_path: Path, passphrase: str) -> Organisation:
         anchor=audit_anchor_path(config_path, config),
         witness=SyslogWitness(config.audit_syslog) if config.audit_syslog else None,
     )
-    audit.initialise()  # a new trail's first entry; a trail in use (or tampered with) is left as it is
+    if database_present(audit.engine, "audit_head"):  # with only the configuration and keyring, create nothing
+        audit.initialise()  # a new trail's first entry; a trail in use (or tampered with) is left as it is
     return Organisation(config_path, config, ref, ring, make_engine(config.database_url), audit)
 
 

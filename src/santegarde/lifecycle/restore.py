@@ -32,6 +32,7 @@ from typing import Any
 
 from sqlalchemy import Engine, MetaData, func, inspect, select, text
 
+from santegarde.audit.anchor import NAME as ANCHOR_NAME
 from santegarde.audit.trail import AuditEvent, AuditTrail
 from santegarde.config import CONFIG_NAME, OrganisationConfig, effective_referential, save
 from santegarde.crypto import DecryptionRefused, KeyFamily, Keyring
@@ -54,7 +55,7 @@ from santegarde.lifecycle.backup import (
 from santegarde.lifecycle.backup import _log as log_line
 from santegarde.organisation import migrate_all
 from santegarde.referentials import loader
-from santegarde.runtime import Organisation
+from santegarde.runtime import Organisation, audit_anchor_path
 from santegarde.store.db import make_engine, normalise_url
 from santegarde.store.restore_check import sample_decrypts
 
@@ -184,13 +185,6 @@ def _copy_keyring(source: Path, directory: Path) -> None:
         os.chmod(directory / name, 0o600)
 
 
-def _copy_anchors(source: Path, directory: Path) -> None:
-    """The organisation's ``*.anchor`` files (audit anchors) next to its configuration, copied as they are."""
-    for anchor in sorted(source.glob("*.anchor")):
-        shutil.copyfile(anchor, directory / anchor.name)
-        os.chmod(directory / anchor.name, 0o600)
-
-
 def _reset_sequences(engine: Engine) -> None:
     """On PostgreSQL, move every serial sequence past the restored ids (rows were inserted with their ids)."""
     if engine.dialect.name != "postgresql":
@@ -226,6 +220,7 @@ def _build(
     by: str,
     steps: Steps | None,
     tables: Progress | None,
+    source_anchor: Path | None = None,
 ) -> RestoreReport:
     """Restore and verify into ``target.build`` (and the PostgreSQL databases); the report says what failed."""
     total = 5
@@ -262,7 +257,19 @@ def _build(
 
     step("Verifying the restored audit trail", 5)
     _, seal_key = ring.key(KeyFamily.AUDIT_SEAL)
-    trail = AuditTrail(audit, seal_key)
+    if header.get("audit_head"):  # backups since sealed heads: the copy is the trail that was sealed
+        live = AuditTrail(audit, seal_key, anchor=source_anchor)  # only its key and anchor file are read
+        copied = live.check_copy(header["audit_head"], AuditTrail(audit, seal_key))
+        if copied:
+            return _with(report, tables=counted, rows=rows, hashes_ok=True, patient_keys=keys, problems=copied)
+    copy = AuditTrail(audit, seal_key).verify()
+    if not copy.intact:
+        found = [f"Restored audit trail: {p}." for p in copy.problems]
+        return _with(report, tables=counted, rows=rows, hashes_ok=True, patient_keys=keys, problems=found)
+    # The restored trail starts its own anchor file (the live one goes on with the live trail): its first line
+    # is an entry saying so, then the restore itself is traced.
+    trail = AuditTrail(audit, seal_key, anchor=target.build / ANCHOR_NAME)
+    trail.restart_anchor(by)
     trail.append(
         AuditEvent(by, "", RESTORE_OPERATION, "Backup", path.name, "security", True, RULE, "", "success", "admin",
                    config.referential)
@@ -354,14 +361,15 @@ def restore_organisation(
             "database_url": pg_records or normalise_url(f"sqlite:///{directory / RECORDS_FILE}"),
             "audit_database_url": pg_audit or normalise_url(f"sqlite:///{directory / AUDIT_FILE}"),
             "keyring_path": str(directory / KEYRING_DIR),
+            "audit_anchor_path": None,  # the restored trail's own anchor file, beside its configuration
         }
     )
     try:
         os.chmod(build, 0o700)
         _copy_keyring(keyring_source, build / KEYRING_DIR)
-        if config_source is not None:
-            _copy_anchors(config_source.parent, build)
-        report = _build(target, backup, ring, restored, by or getpass.getuser(), steps, tables)
+        # The organisation's own anchor file, if it is here: the backup's sealed head must agree with it.
+        source_anchor = audit_anchor_path(config_source, config) if config_source is not None else None
+        report = _build(target, backup, ring, restored, by or getpass.getuser(), steps, tables, source_anchor)
         target.dispose()
         if not report.ok:
             raise RestoreFailed(report)

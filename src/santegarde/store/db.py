@@ -49,7 +49,14 @@ def make_engine(url: str) -> Engine:
     if engine.dialect.name == "sqlite":
         database = engine.url.database
         if database and database != ":memory:" and not database.startswith("file:"):
-            private_sqlite(Path(database))
+            path = Path(database)
+
+            def owner_only(*_: object) -> None:
+                private_sqlite(path)  # just before SQLite opens (and perhaps creates) the file: never a 0644 window
+
+            if path.exists():
+                private_sqlite(path)  # an existing file is tightened at once
+            event.listen(engine, "do_connect", owner_only)
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 
