@@ -535,6 +535,8 @@ def test_cli_plan_run_event_hold(runner: CliRunner, database_url: str, tmp_path:
     assert done.exit_code == 0 and "Archived 0" in done.output, done.output
     future = cli("run", "--at", "2080-01-01")
     assert future.exit_code == 2 and "in the future" in future.output and "retention plan --at" in future.output
+    ahead = cli("event", "--record", "r-1", "--event", "fse_transmitted", "--at", "2080-01-01", "--by", "admin")
+    assert ahead.exit_code == 2 and "once it has happened" in ahead.output
     event = cli("event", "--record", "r-1", "--event", "fse_transmitted", "--at", "2026-01-01", "--by", "admin")
     assert event.exit_code == 0 and "recorded" in event.output
     held = cli("hold", "add", "--patient", "p-1", "--reason", "litigation pending", "--by", "admin")

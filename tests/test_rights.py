@@ -239,9 +239,7 @@ def test_erasure_is_traced_before_it_commits(practice: Workplace, doc: Request, 
     assert all(e["patient"] == "p-1" and "requested" not in json.dumps(e) for e in erasure)
 
 
-def test_an_erasure_killed_before_its_answer_is_completed_by_executing_again(
-    practice: Workplace, doc: Request
-) -> None:
+def test_an_erasure_killed_before_its_answer_is_completed_by_executing_again(practice: Workplace, doc: Request) -> None:
     """Killed after the erasure committed, before the answer: executing the request again answers it."""
     rs = desk(practice)
     request_id = checked(rs, doc, Right.ERASURE)
