@@ -79,6 +79,8 @@ def test_keys_rotate_and_wrong_passphrase(runner: CliRunner, org: Path, monkeypa
         ("keys.rotate_master", "master", "intent"),
         ("keys.rotate_master", "master", "success"),
     ]
+    seal = runner.invoke(app, ["keys", "rotate", "audit_seal", "--config", str(org)])
+    assert seal.exit_code == 2 and "would read as forged" in seal.output  # verify would fail on every older seal
     monkeypatch.setenv("SANTEGARDE_PASSPHRASE", "not the right passphrase")
     wrong = runner.invoke(app, ["keys", "rotate", "health", "--config", str(org)])
     assert wrong.exit_code == 2 and "passphrase is wrong" in wrong.output

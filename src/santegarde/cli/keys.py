@@ -17,7 +17,7 @@ from santegarde.audit.trail import AuditEvent
 from santegarde.cli.common import console, friendly_errors
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME, load
-from santegarde.crypto import KeyFamily, create_keyring, create_keystore
+from santegarde.crypto import KeyFamily, KeystoreError, create_keyring, create_keystore
 from santegarde.crypto.keyring import rotate_master_key
 from santegarde.faults import crash_point
 from santegarde.runtime import PASSPHRASE_ENV, Organisation, open_organisation
@@ -131,6 +131,12 @@ def rotate(
 
     Traced write-ahead: the intent is in the audit trail before the keyring is rewritten (atomically).
     """
+    if family is KeyFamily.AUDIT_SEAL:
+        raise KeystoreError(
+            "The audit_seal key cannot be rotated yet: the audit trail checks every seal with its current key, so the "
+            "seals already written would read as forged and 'audit verify' would fail. Rotate the master key "
+            "(santegarde keys rotate-master) to re-wrap it instead."
+        )
     with opened(config) as org:
         target = f"{family.value} v{org.keyring.current_version(family) + 1}"
         trace_ahead(org.audit, [_key_event(org, "keys.rotate", target, INTENT)], "keys.rotate.intent")
