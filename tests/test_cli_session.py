@@ -22,15 +22,18 @@ from typing import Any
 import pyotp
 import pytest
 import typer
-from sqlalchemy import select
+from sqlalchemy import select, update
 from typer.testing import CliRunner, Result
 
 from santegarde.audit.tables import entry
 from santegarde.cli import records, rights, session
 from santegarde.cli.main import app as main_app
+from santegarde.config import load
 from santegarde.identity.context import IdentityContext
 from santegarde.identity.tables import session as session_table
 from santegarde.runtime import Organisation, open_organisation
+from santegarde.store.db import make_engine
+from santegarde.store.schema import record
 from santegarde.synthetic import generate_dataset
 
 PASS = "demo passphrase for the cli session tests"
@@ -372,7 +375,14 @@ def test_archived_records_through_the_justified_cli_procedure(tmp_path: Path, pe
     demo = make_demo(tmp_path / "archived")
     c = ["--config", str(demo.config)]
     later = f"{datetime.now(UTC).year + 6}-01-01"
-    assert "Archived" in ok("retention", "run", "--at", later, *c)
+    assert "in the future" in refused("retention", "run", "--at", later, *c)  # a run happens now
+    engine = make_engine(load(demo.config).database_url)
+    with engine.begin() as conn:  # the file is six years old: due for the archive now
+        for rid, version, created in conn.execute(select(record.c.id, record.c.version, record.c.created_at)).all():
+            older = created - timedelta(days=6 * 366)
+            conn.execute(update(record).where(record.c.id == rid, record.c.version == version).values(created_at=older))
+    engine.dispose()
+    assert "Archived" in ok("retention", "run", *c)
     login(demo)
     assert "no Patient with id" in refused("record", "read", "Patient", people.patient_id, *PURPOSE, *c)
     access = ["archive", "access", "Patient", people.patient_id, *PURPOSE, *c]

@@ -273,3 +273,19 @@ def test_no_freeze_of_another_patients_record_without_care(place: Workplace, two
         place.service.freeze(Request(autre, "medical_record"), "Observation", "o-1", "accuracy disputed")
     refused = [e for e in trail(place) if e["operation"] == "freeze" and not e["allowed"]]
     assert refused and refused[-1]["care_relationship"] is False
+
+
+def test_erasure_needs_care_and_takes_the_justifications_with_it(place: Workplace, two_doctors: Any) -> None:
+    martin, autre = two_doctors
+    reason = "patient unconscious, weight needed for the dose"
+    assert autre.get("/fhir/Observation/o-1", headers={**PURPOSE, "X-Break-Glass": reason}).status_code == 200
+    stranger = place.person("dr.tiers", "practitioner", ref="10003333333")
+    with pytest.raises(AccessDenied, match="no care relationship"):
+        place.service.erase_patient(Request(stranger, "medical_record"), "p-1", "erasure requested, request 1")
+    assert martin.get("/fhir/Observation/o-1", headers=PURPOSE).status_code == 200  # nothing erased
+    token = str(martin.cookies.get("sg_session"))
+    assert place.service.erase_patient(Request(token, "medical_record"), "p-1", "erasure requested, request 1")
+    with place.service.engine.connect() as conn:  # the reason spoke of the patient: it goes with them
+        assert (
+            conn.execute(select(access_justification).where(access_justification.c.patient_id == "p-1")).first() is None
+        )

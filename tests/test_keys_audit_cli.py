@@ -63,6 +63,24 @@ def _append(config: Path, n: int) -> None:
 def test_keys_rotate_and_wrong_passphrase(runner: CliRunner, org: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     result = runner.invoke(app, ["keys", "rotate", "health", "--config", str(org)])
     assert result.exit_code == 0 and "version 2" in result.output
+    monkeypatch.setenv("SANTEGARDE_NEW_PASSPHRASE", "another long test passphrase")
+    master = runner.invoke(app, ["keys", "rotate-master", "--config", str(org)])
+    assert master.exit_code == 0 and "re-wrapped" in master.output, master.output
+    trail = open_organisation(org, "another long test passphrase")
+    with trail.audit.engine.connect() as conn:
+        keys = [
+            (e.content["operation"], e.content["resource_id"], e.content["outcome"]) for e in trail.audit.entries(conn)
+        ]
+    assert trail.audit.verify().intact
+    trail.close()
+    assert [k for k in keys if k[0].startswith("keys.")] == [  # each written before the keyring changed
+        ("keys.rotate", "health v2", "intent"),
+        ("keys.rotate", "health v2", "success"),
+        ("keys.rotate_master", "master", "intent"),
+        ("keys.rotate_master", "master", "success"),
+    ]
+    seal = runner.invoke(app, ["keys", "rotate", "audit_seal", "--config", str(org)])
+    assert seal.exit_code == 2 and "would read as forged" in seal.output  # verify would fail on every older seal
     monkeypatch.setenv("SANTEGARDE_PASSPHRASE", "not the right passphrase")
     wrong = runner.invoke(app, ["keys", "rotate", "health", "--config", str(org)])
     assert wrong.exit_code == 2 and "passphrase is wrong" in wrong.output

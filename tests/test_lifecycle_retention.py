@@ -62,8 +62,26 @@ def plan(w: Workplace, choices: dict[str, ChoiceAnswer] | None = None) -> retent
     return retention.plan(w.service.engine, w.service.ref, choices or {}, w.clock.now)
 
 
-def run(w: Workplace, choices: dict[str, ChoiceAnswer] | None = None, **kw: Any) -> retention.RunReport:
-    return retention.run(w.service.engine, w.identity.keyring, w.service.ref, choices or {}, w.clock.now, **kw)
+class Journal:
+    """The batches a run traced ahead of their commit, and those it committed."""
+
+    def __init__(self) -> None:
+        self.intended: list[list[retention.RetentionEvent]] = []
+        self.committed_batches: list[list[retention.RetentionEvent]] = []
+
+    def intend(self, events: Any) -> None:
+        self.intended.append(list(events))
+
+    def committed(self, events: Any) -> None:
+        self.committed_batches.append(list(events))
+
+
+def run(
+    w: Workplace, choices: dict[str, ChoiceAnswer] | None = None, journal: Journal | None = None, **kw: Any
+) -> retention.RunReport:
+    return retention.run(
+        w.service.engine, w.identity.keyring, w.service.ref, choices or {}, w.clock.now, journal or Journal(), **kw
+    )
 
 
 def ids(w: Workplace, table: Any = record) -> set[str]:
@@ -152,6 +170,37 @@ def test_an_interrupted_run_resumes_where_it_stopped(practice: Workplace) -> Non
     seen: list[tuple[int, int]] = []
     assert run(w, batch=1, progress=lambda d, t: seen.append((d, t))).archived == 3
     assert seen[-1] == (3, 3) and ids(w) == set()
+
+
+def test_a_batch_is_traced_before_it_commits_and_not_at_all_if_the_trace_fails(practice: Workplace) -> None:
+    w = practice
+    for n in range(3):
+        put(w, f"p-{n}", f"p-{n}", "medical_record", START, "Patient")
+    go(w, at_years(20, 2))
+
+    class Watching(Journal):
+        def intend(self, events: Any) -> None:
+            doomed = {e.record_id for e in events if e.operation == "retention.delete"}
+            assert doomed <= ids(w)  # seen from another connection: the batch is not committed yet
+            super().intend(events)
+
+    class Broken(Journal):
+        def intend(self, events: Any) -> None:
+            raise RuntimeError("the audit database does not answer")
+
+    with pytest.raises(RuntimeError, match="does not answer"):
+        run(w, journal=Broken(), batch=1)
+    assert ids(w) == {"p-0", "p-1", "p-2"} and keys_of(w, "p-0") > 0  # nothing deleted untraced
+    journal = Watching()
+    report = run(w, journal=journal, batch=2)
+    assert report.deleted == 3 and ids(w) == set()
+    assert journal.intended == journal.committed_batches and len(journal.intended) == 2
+    assert [(e.operation, e.record_id) for e in journal.intended[0]] == [
+        ("retention.delete", "p-0"),
+        ("retention.delete", "p-1"),
+        ("retention.keys_destroyed", "p-0"),
+        ("retention.keys_destroyed", "p-1"),
+    ]
 
 
 def test_fse_duplicates_end_after_three_months_when_recorded_as_such(practice: Workplace) -> None:
@@ -410,26 +459,53 @@ def test_the_lifecycle_run_traces_every_operation(practice: Workplace, database_
     number = lifecycle.add_hold(org, "patient", "p-1", "litigation pending", START, by="admin")
     lifecycle.release_hold(org, number, START, by="admin")
     assert lifecycle.plan(org, at_years(5)).line("medical_record").archive_now == 1  # type: ignore[union-attr]
+    with pytest.raises(lifecycle.RetentionError, match="happens now"):
+        lifecycle.run(org, at_years(5))  # the trail's clock is still at START: that date is in the future
+    assert ids(practice) == {"p-1"}
+    before = audit_rows(practice)  # the run below purges them: its clock is five years later
+    operations = [e["operation"] for e in before]
+    for op in ("retention.assign", "retention.event.collection", "retention.hold", "retention.release"):
+        assert op in operations
+    assert all("litigation" not in json.dumps(e) for e in before)
+    go(practice, at_years(5))
     report = lifecycle.run(org, at_years(5))
     assert report.archived == 1
     rows = audit_rows(practice)
     archive = next(e for e in rows if e["operation"] == "retention.archive")
-    assert (archive["resource_id"], archive["rule"], archive["section"], archive["actor"]) == (
+    assert (archive["resource_id"], archive["rule"], archive["section"], archive["actor"], archive["outcome"]) == (
         "p-1",
         "medical_record",
         "7",
         "retention-engine",
+        "intent",
     )
-    operations = [e["operation"] for e in rows]
-    for op in (
-        "retention.assign",
-        "retention.event.collection",
-        "retention.hold",
-        "retention.release",
-        "retention.run",
-    ):
-        assert op in operations
-    assert all("litigation" not in json.dumps(e) for e in rows)
+    batch = next(e for e in rows if e["operation"] == "retention.batch")
+    assert batch["outcome"] == "success" and batch["source"] == archive["source"]
+    assert [e["operation"] for e in rows].index("retention.batch") > rows.index(archive)
+    assert "retention.run" in [e["operation"] for e in rows]
+
+
+def test_records_ended_by_an_interrupted_run_are_already_in_the_trail(
+    practice: Workplace, database_url: str, tmp_path: Path
+) -> None:
+    """The demo's attack: a run killed between a batch's commit and its audit entries left deletions untraced."""
+    org = _organisation(practice, database_url, tmp_path)
+    for n in range(4):
+        put(practice, f"p-{n}", f"p-{n}", "medical_record", START, "Patient")
+    go(practice, at_years(20, 2))
+
+    def killed(done: int, total: int) -> None:
+        raise KeyboardInterrupt  # the process stops right after the first batch committed
+
+    with pytest.raises(KeyboardInterrupt):
+        lifecycle.run(org, practice.clock.now, batch=1, progress=killed)
+    gone = {f"p-{n}" for n in range(4)} - ids(practice)
+    traced = {e["resource_id"] for e in audit_rows(practice) if e["operation"] == "retention.delete"}
+    destroyed = {e["resource_id"] for e in audit_rows(practice) if e["operation"] == "retention.keys_destroyed"}
+    assert len(gone) == 1 and gone <= traced and gone <= destroyed
+    assert lifecycle.run(org, practice.clock.now).deleted == 3 and ids(practice) == set()
+    traced = {e["resource_id"] for e in audit_rows(practice) if e["operation"] == "retention.delete"}
+    assert traced == {f"p-{n}" for n in range(4)} and practice.audit.verify().intact
 
 
 def test_cli_plan_run_event_hold(runner: CliRunner, database_url: str, tmp_path: Path) -> None:
@@ -455,8 +531,12 @@ def test_cli_plan_run_event_hold(runner: CliRunner, database_url: str, tmp_path:
 
     planned = cli("plan", "--at", "2031-01-01")
     assert planned.exit_code == 0 and "medical_record" in planned.output and "fse_duplicates" in planned.output
-    done = cli("run", "--at", "2031-01-01", "--batch", "10")
+    done = cli("run", "--at", "2026-01-01", "--batch", "10")
     assert done.exit_code == 0 and "Archived 0" in done.output, done.output
+    future = cli("run", "--at", "2080-01-01")
+    assert future.exit_code == 2 and "in the future" in future.output and "retention plan --at" in future.output
+    ahead = cli("event", "--record", "r-1", "--event", "fse_transmitted", "--at", "2080-01-01", "--by", "admin")
+    assert ahead.exit_code == 2 and "once it has happened" in ahead.output
     event = cli("event", "--record", "r-1", "--event", "fse_transmitted", "--at", "2026-01-01", "--by", "admin")
     assert event.exit_code == 0 and "recorded" in event.output
     held = cli("hold", "add", "--patient", "p-1", "--reason", "litigation pending", "--by", "admin")

@@ -17,16 +17,18 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from santegarde.api import rights as rights_api
 from santegarde.api.app import create_app
 from santegarde.audit.tables import entry
-from santegarde.crypto import DecryptionRefused
+from santegarde.audit.trail import AuditTrail
+from santegarde.crypto import DecryptionRefused, KeyFamily
 from santegarde.referentials.model import Art6Basis, Right
 from santegarde.rights import Requester, RightsError, RightsService, Status, add_months
-from santegarde.store.db import migrate, tables
+from santegarde.store.db import make_engine, migrate, tables
 from santegarde.store.schema import patient_key, record
-from santegarde.store.service import AccessDenied, NotFound, Request
+from santegarde.store.service import AccessDenied, NotFound, RecordService, Request
 from store_fixtures import Workplace, make_workplace
 
 
@@ -202,6 +204,51 @@ def test_erasure_destroys_the_keys(practice: Workplace, doc: Request) -> None:
         practice.service.read(doc, "Patient", "p-1")
     erased = [e for e in audit_rows(practice) if e["operation"] == "erase"]
     assert erased and erased[-1]["outcome"] == "success"
+
+
+def test_erasure_is_traced_before_it_commits(practice: Workplace, doc: Request, tmp_path: Path) -> None:
+    """The attack: the trail's database fails (or the process dies) after the erasure committed, before its entry.
+
+    The erasure's entries are committed first: with a trail that cannot be written, nothing is erased.
+    """
+    broken_engine = make_engine(f"sqlite:///{tmp_path / 'not-a-trail.db'}")  # no audit tables: every append fails
+    _, seal = practice.identity.keyring.key(KeyFamily.AUDIT_SEAL)
+    service = RecordService(
+        practice.service.engine,
+        practice.service.ref,
+        practice.identity.keyring,
+        AuditTrail(broken_engine, seal),
+        practice.identity,
+    )
+    try:
+        with pytest.raises(OperationalError):
+            service.erase_patient(doc, "p-1", "erasure requested by the patient")
+    finally:
+        broken_engine.dispose()
+    assert practice.service.read(doc, "Observation", "o-1")["id"] == "o-1"  # nothing erased, keys kept
+    assert practice.service.erase_patient(doc, "p-1", "erasure requested by the patient") == 2
+    rows = audit_rows(practice)
+    erasure = [e for e in rows if e["operation"].startswith("erase")]
+    erased = [(e["operation"], e["resource_type"], e["resource_id"], e["outcome"]) for e in erasure]
+    assert erased == [
+        ("erase", "Observation", "o-1", "intent"),
+        ("erase", "Patient", "p-1", "intent"),
+        ("erase.keys_destroyed", "Patient", "p-1", "intent"),
+        ("erase", "Patient", "p-1", "success"),
+    ]
+    assert all(e["patient"] == "p-1" and "requested" not in json.dumps(e) for e in erasure)
+
+
+def test_an_erasure_killed_before_its_answer_is_completed_by_executing_again(practice: Workplace, doc: Request) -> None:
+    """Killed after the erasure committed, before the answer: executing the request again answers it."""
+    rs = desk(practice)
+    request_id = checked(rs, doc, Right.ERASURE)
+    practice.service.erase_patient(doc, "p-1", f"erasure requested, rights request {request_id}")  # then killed
+    assert rs.get(request_id).status is Status.IDENTITY_CHECKED
+    out = rs.execute(doc, request_id)
+    assert out.executed and out.request.status is Status.EXECUTED and "2 enregistrement(s)" in out.message
+    with pytest.raises(RightsError, match="already answered"):
+        rs.execute(doc, request_id)
 
 
 def test_erasure_needs_delete_rights(practice: Workplace, doc: Request) -> None:

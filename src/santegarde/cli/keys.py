@@ -17,9 +17,11 @@ from santegarde.audit.trail import AuditEvent
 from santegarde.cli.common import console, friendly_errors
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME, load
-from santegarde.crypto import KeyFamily, create_keyring, create_keystore, load_keyring, open_keystore
+from santegarde.crypto import KeyFamily, KeystoreError, create_keyring, create_keystore
 from santegarde.crypto.keyring import rotate_master_key
+from santegarde.faults import crash_point
 from santegarde.runtime import PASSPHRASE_ENV, Organisation, database_present, open_organisation
+from santegarde.store.writeahead import INTENT, trace_ahead
 
 app = typer.Typer(
     help="Keys: create the keystore and keyring, rotate data keys or the master key.", no_args_is_help=True
@@ -103,26 +105,66 @@ def init_keys(config: ConfigOption = Path(CONFIG_NAME)) -> None:
     console.print(f"Keystore and keyring created in {keydir}: " + ", ".join(f.value for f in ring.keys))
 
 
+def _key_event(org: Organisation, operation: str, resource_id: str, outcome: str) -> AuditEvent:
+    return AuditEvent(
+        actor=getpass.getuser(),
+        profile="",
+        operation=operation,
+        resource_type="Keyring",
+        resource_id=resource_id,
+        purpose="security",
+        allowed=True,
+        rule="COM-CRY-1",
+        section="",
+        outcome=outcome,
+        source=f"cli@{socket.gethostname()}",
+        referential=org.referential.id,
+    )
+
+
 @app.command("rotate")
 @friendly_errors
 def rotate(
     family: Annotated[KeyFamily, typer.Argument(help="The data-key family to rotate")],
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
-    """Add a new version of a family's data key; values under older versions stay readable."""
-    keydir = Path(load(config).keyring_path)
-    ring = load_keyring(open_keystore(keydir, ask_passphrase()), keydir)
-    version = ring.rotate(family)
-    ring.save(keydir)
+    """Add a new version of a family's data key; values under older versions stay readable.
+
+    Traced write-ahead: the intent is in the audit trail before the keyring is rewritten (atomically).
+    """
+    if family is KeyFamily.AUDIT_SEAL:
+        raise KeystoreError(
+            "The audit_seal key cannot be rotated yet: the audit trail checks every seal with its current key, so the "
+            "seals already written would read as forged and 'audit verify' would fail. Rotate the master key "
+            "(santegarde keys rotate-master) to re-wrap it instead."
+        )
+    with opened(config) as org:
+        target = f"{family.value} v{org.keyring.current_version(family) + 1}"
+        trace_ahead(org.audit, [_key_event(org, "keys.rotate", target, INTENT)], "keys.rotate.intent")
+        version = org.keyring.rotate(family)
+        org.keyring.save(Path(org.config.keyring_path))
+        crash_point("keys.rotate.saved")
+        org.audit.append(_key_event(org, "keys.rotate", target, "success"))
     console.print(f"The {family.value} key is now at version {version}; older versions are kept for reading.")
 
 
 @app.command("rotate-master")
 @friendly_errors
 def rotate_master(config: ConfigOption = Path(CONFIG_NAME)) -> None:
-    """Re-wrap every data key under a master key from a new passphrase."""
+    """Re-wrap every data key under a master key from a new passphrase; the old master key is gone after it.
+
+    Traced write-ahead: the intent is in the audit trail before anything is rewritten. Interrupted, the next
+    opening with the new passphrase completes it; with the old one, run the rotation again.
+    """
     keydir = Path(load(config).keyring_path)
     old = ask_passphrase("Current passphrase")
     new = ask_passphrase("New passphrase", confirm=True, env="SANTEGARDE_NEW_PASSPHRASE")
-    ring = rotate_master_key(keydir, old, new)
+    org = open_organisation(config, old)
+    try:
+        trace_ahead(org.audit, [_key_event(org, "keys.rotate_master", "master", INTENT)], "keys.master.intent")
+        ring = rotate_master_key(keydir, old, new)
+        crash_point("keys.master.done")
+        org.audit.append(_key_event(org, "keys.rotate_master", "master", "success"))
+    finally:
+        org.close()
     console.print(f"Every data key ({sum(len(v) for v in ring.keys.values())} versions) is re-wrapped.")

@@ -27,7 +27,11 @@ app = typer.Typer(
 hold_app = typer.Typer(help="Legal holds: data under a hold are never destroyed.", no_args_is_help=True)
 app.add_typer(hold_app, name="hold")
 
-At = Annotated[str | None, typer.Option("--at", help="The date to plan or run at (ISO 8601, UTC); default now")]
+At = Annotated[str | None, typer.Option("--at", help="The date to plan at (ISO 8601, UTC); default now")]
+RunAt = Annotated[
+    str | None,
+    typer.Option("--at", help="Run as at this past date (ISO 8601, UTC); default now. Never in the future: plan it."),
+]
 By = Annotated[str, typer.Option("--by", help="Who records it (recorded in the audit trail)")]
 
 
@@ -68,17 +72,23 @@ def plan(at: At = None, config: ConfigOption = Path(CONFIG_NAME)) -> None:
 @app.command("run")
 @friendly_errors
 def run(
-    at: At = None,
+    at: RunAt = None,
     batch: Annotated[int, typer.Option("--batch", min=1, help="Records per transaction")] = 500,
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
-    """Archive and end what is due, in transactional batches (safe to interrupt and re-run)."""
+    """Archive and end what is due now, in transactional batches traced before they commit (safe to kill, re-run)."""
+    when = _when(at)
+    if when > datetime.now(UTC):
+        raise RetentionError(
+            f"--at {at} is in the future: a retention run deletes now, and would destroy data that must still be "
+            "kept. Use 'santegarde retention plan --at' to see what that date would do; run without --at."
+        )
     with (
         opened(config) as org,
         Progress(TextColumn("Retention"), BarColumn(), MofNCompleteColumn(), console=console, transient=True) as bar,
     ):
         task = bar.add_task("retention", total=None)
-        report = retention.run(org, _when(at), batch, lambda done, total: bar.update(task, completed=done, total=total))
+        report = retention.run(org, when, batch, lambda done, total: bar.update(task, completed=done, total=total))
     console.print(
         f"Archived {report.archived}, deleted {report.deleted}, anonymised {report.anonymised} records; "
         f"keys of {report.keys_destroyed} patients destroyed; {report.held} held, {report.waiting} waiting."

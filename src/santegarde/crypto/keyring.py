@@ -24,6 +24,7 @@ from santegarde.crypto.keystore import (
     open_keystore,
     write_keystore,
 )
+from santegarde.faults import crash_point
 
 KEYRING_NAME = "keyring.json"
 PENDING_NAME = "keyring.next.json"
@@ -128,6 +129,8 @@ def rotate_master_key(
     master, document = new_master_key(new_passphrase, params)
     ring.master = master
     ring.save(directory, PENDING_NAME)
+    crash_point("keys.master.pending")
     write_keystore(directory, document)
+    crash_point("keys.master.keystore")
     os.replace(directory / PENDING_NAME, directory / KEYRING_NAME)
     return ring

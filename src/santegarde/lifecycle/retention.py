@@ -2,11 +2,15 @@
 
 The engine itself lives in :mod:`santegarde.store.retention` (it moves ciphertext between the live
 store and the intermediate archive); this module opens it on an organisation and appends every
-operation to the audit trail, by references only.
+operation to the audit trail, by references only, write-ahead: a batch's entries (outcome
+``intent``: what will be archived, deleted or anonymised, which keys destroyed, under which rule and
+section) are committed in the trail before the batch commits, and a ``retention.batch`` entry
+follows its commit. A run happens now: a date in the future is for the plan only.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -22,18 +26,19 @@ from santegarde.store.retention import (
     RetentionEvent,
     RunReport,
 )
+from santegarde.store.writeahead import INTENT, trace_ahead
 
 ACTOR = "retention-engine"
 PURPOSE = "retention"
 
 __all__ = [
     "ANONYMISATION_METHOD",
+    "AuditJournal",
     "Plan",
     "RetentionError",
     "RunReport",
     "add_hold",
     "assign_rule",
-    "audit_events",
     "plan",
     "record_event",
     "release_hold",
@@ -41,7 +46,16 @@ __all__ = [
 ]
 
 
-def _event(org: Organisation, operation: str, resource_type: str, resource_id: str, rule: str, by: str) -> AuditEvent:
+def _event(
+    org: Organisation,
+    operation: str,
+    resource_type: str,
+    resource_id: str,
+    rule: str,
+    by: str,
+    outcome: str = "success",
+    source: str = "local",
+) -> AuditEvent:
     found = org.referential.retention_rule(rule)
     return AuditEvent(
         actor=by,
@@ -53,16 +67,50 @@ def _event(org: Organisation, operation: str, resource_type: str, resource_id: s
         allowed=True,
         rule=rule,
         section=found.section if found else "",
-        outcome="success",
+        outcome=outcome,
+        source=source,
         referential=org.referential.id,
         patient=resource_id if resource_type == "Patient" else "",
     )
 
 
-def audit_events(org: Organisation, events: Sequence[RetentionEvent], by: str = ACTOR) -> None:
-    """Append the engine's operations to the audit trail (references only)."""
-    for e in events:
-        org.audit.append(_event(org, e.operation, e.resource_type, e.record_id, e.rule, by))
+class AuditJournal:
+    """The engine's journal on the organisation's trail: a batch's entries are committed before the batch.
+
+    Every entry of one run carries ``source`` ``retention:<run id>/<batch>``, so a reader ties the intents
+    of a batch to the ``retention.batch`` entry written once it committed; an intent without its batch
+    entry is a batch interrupted before its commit (nothing of it deleted), redone by the next run.
+    """
+
+    def __init__(self, org: Organisation, by: str = ACTOR) -> None:
+        self.org, self.by = org, by
+        self.run_id = uuid.uuid4().hex[:12]
+        self.batches = 0
+
+    def _source(self) -> str:
+        return f"retention:{self.run_id}/{self.batches}"
+
+    def intend(self, events: Sequence[RetentionEvent]) -> None:
+        self.batches += 1
+        entries = [
+            _event(self.org, e.operation, e.resource_type, e.record_id, e.rule, self.by, INTENT, self._source())
+            for e in events
+        ]
+        trace_ahead(self.org.audit, entries, "retention.intent")
+
+    def committed(self, events: Sequence[RetentionEvent]) -> None:
+        if events:
+            self.org.audit.append(
+                _event(
+                    self.org,
+                    "retention.batch",
+                    "RetentionBatch",
+                    f"{self.run_id}/{self.batches}",
+                    "COM-RET-1",
+                    self.by,
+                    source=self._source(),
+                )
+            )
 
 
 def plan(org: Organisation, now: datetime) -> Plan:
@@ -73,9 +121,19 @@ def plan(org: Organisation, now: datetime) -> Plan:
 def run(
     org: Organisation, now: datetime, batch: int = 500, progress: Progress | None = None, by: str = ACTOR
 ) -> RunReport:
-    """Archive and end what is due, then trace every operation and the run itself."""
-    report = engine.run(org.engine, org.keyring, org.referential, org.config.choices, now, batch, progress)
-    audit_events(org, report.events, by)
+    """Archive and end what is due now, each batch traced before it commits; then purge traces, trace the run.
+
+    ``now`` may lie in the past of the trail's clock (a run that catches up), never in its future: deleting
+    today what is only due later would destroy data still to be kept; a future date is for :func:`plan`.
+    """
+    if now > org.audit.now():
+        raise RetentionError(
+            f"A retention run happens now: {now:%Y-%m-%d %H:%M} UTC is in the future and would destroy data that "
+            "must still be kept. Use 'santegarde retention plan --at' to see what a later date would do; run "
+            "without --at."
+        )
+    journal = AuditJournal(org, by)
+    report = engine.run(org.engine, org.keyring, org.referential, org.config.choices, now, journal, batch, progress)
     purge_traces(org, by)
     org.audit.append(
         _event(
@@ -131,6 +189,11 @@ def purge_traces(org: Organisation, by: str = ACTOR) -> int:
 def record_event(
     org: Organisation, scope: str, scope_id: str, event: str, at: datetime, now: datetime, by: str
 ) -> None:
+    """Record when an event happened; an event of the future has not happened and is refused."""
+    if at > now:
+        raise RetentionError(
+            f"The event '{event}' is dated {at:%Y-%m-%d %H:%M} UTC, in the future: record it once it has happened."
+        )
     engine.record_event(org.engine, scope, scope_id, event, at, by, now)
     org.audit.append(_event(org, f"retention.event.{event}"[:60], scope.title(), scope_id, "COM-RET-1", by))
 

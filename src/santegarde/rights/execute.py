@@ -20,6 +20,7 @@ from sqlalchemy import insert, select
 from santegarde.audit.trail import AuditTrail
 from santegarde.config.check import basis_choice
 from santegarde.config.model import OrganisationConfig
+from santegarde.faults import crash_point
 from santegarde.governance.documents import html_to_pdf, render_html
 from santegarde.identity.clock import aware
 from santegarde.lifecycle.backup import forget_patient_keys
@@ -35,6 +36,7 @@ from santegarde.rights.requests import (
 from santegarde.rights.tables import rights_freeze, rights_objection
 from santegarde.store import inspection, mapping
 from santegarde.store.service import NotFound, RecordService, Request
+from santegarde.store.writeahead import INTENT
 
 RIGHT_FR = {
     Right.ACCESS: "droit d'accès",
@@ -212,7 +214,15 @@ class RightsService:
         return Outcome(answered, True, message, affected=(ref,))
 
     def _erasure(self, login: str, req: Request, request: RightsRequest, _: Any) -> Outcome:
-        refused = self._check_all(login, req, request, current_only=False)
+        try:
+            refused = self._check_all(login, req, request, current_only=False)
+        except NotFound:
+            # Erased by an execution killed before it answered: the trail holds the erasure's write-ahead
+            # entries; finish the procedure (key escrow, answer) instead of refusing a done erasure.
+            erased_records = self._erased_in_trail(request.patient_id)
+            if not erased_records:
+                raise
+            return self._erased(login, req, request, f"{erased_records} enregistrement(s)")
         if refused is not None:
             return refused
         kept = self._permanently_frozen(request.patient_id)
@@ -229,17 +239,36 @@ class RightsService:
                 "elles ne peuvent pas être effacées (article 17.3 b du RGPD).",
             )
         erased = self.records.erase_patient(req, request.patient_id, f"erasure requested, rights request {request.id}")
+        return self._erased(login, req, request, f"{erased} version(s) d'enregistrement")
+
+    def _erased(self, login: str, req: Request, request: RightsRequest, what: str) -> Outcome:
+        """The end of an erasure once the records are gone: forget the escrowed keys, answer (idempotent)."""
+        crash_point("rights.erased")
         if self.config is not None and self.config.backup_directory:
             # The only other copy of the patient's keys is the backups' key escrow: forget it there too.
             forget_patient_keys(Path(self.config.backup_directory), request.patient_id)
         message = (
-            f"Vos données ont été effacées ({erased} version(s) d'enregistrement) : les clés qui les chiffraient ont "
+            f"Vos données ont été effacées ({what}) : les clés qui les chiffraient ont "
             "été détruites, ce qui les rend illisibles y compris dans les sauvegardes."
         )
         answered = self._done(
             login, req, request, message, "GDPR art. 17", self.decide(Right.ERASURE, self._any_purpose()).section
         )
         return Outcome(answered, True, message)
+
+    def _erased_in_trail(self, patient_id: str) -> int:
+        """How many records of the patient an erasure announced in the trail (its write-ahead entries)."""
+        trail = self.records.audit
+        with trail.engine.connect() as conn:
+            return len(
+                {
+                    (e.content.get("resource_type"), e.content.get("resource_id"))
+                    for e in trail.entries(conn)
+                    if e.content.get("operation") == "erase"
+                    and e.content.get("outcome") == INTENT
+                    and e.content.get("patient") == patient_id
+                }
+            )
 
     def _permanently_frozen(self, patient_id: str) -> list[str]:
         return inspection.permanently_frozen(self.records.engine, patient_id)

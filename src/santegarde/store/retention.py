@@ -17,6 +17,10 @@ key. Only :meth:`santegarde.store.service.RecordService.read_archived` opens an 
   block the end; the plan counts them as held.
 - ``run`` works in transactional batches, resumable and idempotent: each record's state goes
   active → archived → ended, and a second run with the same clock changes nothing.
+- Write-ahead (:mod:`santegarde.store.writeahead`): each batch is staged in its transaction, then
+  handed to the journal's ``intend`` — which makes the batch's audit entries durable — and only then
+  committed; ``committed`` follows. A process killed anywhere leaves every archived or deleted record
+  and every destroyed key traced; a re-run does the rest.
 """
 
 from __future__ import annotations
@@ -24,20 +28,22 @@ from __future__ import annotations
 import calendar
 import json
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, and_, delete, insert, or_, select, update
 
 from santegarde.config.model import ChoiceAnswer
 from santegarde.crypto import KeyFamily, Keyring, decrypt, encrypt
 from santegarde.errors import SantegardeError
+from santegarde.faults import crash_point
 from santegarde.referentials.model import Duration, EndAction, Phase, Referential, RetentionRule
 from santegarde.store import mapping, vault
 from santegarde.store.schema import (
+    access_justification,
     archive_part,
     archive_record,
     care_relationship,
@@ -92,6 +98,16 @@ EVENT_ALIASES: dict[str, tuple[str, ...]] = {
 END_ACTION_CHOICE = "retention_end_action"  # optional config choice: 'delete' or 'anonymise'
 
 Progress = Callable[[int, int], None]  # (records processed, total)
+
+
+class Journal(Protocol):
+    """Where a run's operations are traced, batch by batch, ahead of their commit."""
+
+    def intend(self, events: Sequence[RetentionEvent]) -> None:
+        """Make the batch's entries durable (committed); called before the batch commits. Raising aborts it."""
+
+    def committed(self, events: Sequence[RetentionEvent]) -> None:
+        """Called once the batch committed."""
 
 
 class RetentionError(SantegardeError, ValueError):
@@ -528,10 +544,14 @@ def run(
     ref: Referential,
     choices: Mapping[str, ChoiceAnswer],
     now: datetime,
+    journal: Journal,
     batch: int = 500,
     progress: Progress | None = None,
 ) -> RunReport:
-    """Archive and end what is due at ``now``, in transactional batches; resumable and idempotent."""
+    """Archive and end what is due at ``now``, in transactional batches; resumable and idempotent.
+
+    Each batch is traced through ``journal.intend`` before it commits (write-ahead), then ``journal.committed``.
+    """
     if batch < 1:
         raise RetentionError("The batch size must be at least 1 record.")
     now = utc(now)
@@ -565,8 +585,13 @@ def run(
             for patient_id in sorted(touched):
                 if _orphaned(conn, patient_id) and vault.PatientKeys(ring).destroy(conn, patient_id):
                     conn.execute(delete(care_relationship).where(care_relationship.c.patient_id == patient_id))
+                    conn.execute(delete(access_justification).where(access_justification.c.patient_id == patient_id))
                     chunk_events.append(RetentionEvent("retention.keys_destroyed", "Patient", patient_id, "COM-ARC-1"))
                     counts["keys"] += 1
+            crash_point("retention.staged")
+            journal.intend(chunk_events)  # durable before the batch commits: nothing disappears untraced
+        crash_point("retention.committed")
+        journal.committed(chunk_events)
         events.extend(chunk_events)
         batches += 1
         if progress is not None:

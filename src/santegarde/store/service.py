@@ -23,6 +23,7 @@ from santegarde.audit.trail import AuditEvent, AuditTrail
 from santegarde.config.model import Formality
 from santegarde.crypto import Keyring
 from santegarde.errors import SantegardeError
+from santegarde.faults import crash_point
 from santegarde.identity import sessions
 from santegarde.identity.clock import aware
 from santegarde.identity.context import IdentityContext
@@ -40,6 +41,7 @@ from santegarde.store.schema import (
     record_index,
     record_part,
 )
+from santegarde.store.writeahead import INTENT, trace_ahead
 
 BREAK_GLASS_MIN = 15
 ARCHIVE_JUSTIFICATION_MIN = 15
@@ -790,7 +792,12 @@ class RecordService:
         return sum(1 for d in decisions.values() if d is None or _limited(d, v.resource_type, None).allowed)
 
     def erase_patient(self, req: Request, patient_id: str, reason: str) -> int:
-        """Erase a patient: keys destroyed (crypto-shredding) and live rows deleted in one transaction; traced."""
+        """Erase a patient: keys destroyed (crypto-shredding), live and archived rows deleted in one transaction.
+
+        Write-ahead (:mod:`santegarde.store.writeahead`): the erasure is staged, one ``erase`` entry per record
+        and one ``erase.keys_destroyed`` (outcome ``intent``) are committed in the trail, then the erasure
+        commits and a ``success`` entry follows. Killed before the commit, nothing is erased; after, all is traced.
+        """
         if len(reason.strip()) < 5:
             raise AccessDenied("Say why the patient is erased (e.g. 'erasure requested, rights request 12').")
         resource = ("Patient", patient_id)
@@ -823,8 +830,19 @@ class RecordService:
                     patient=patient_id,
                 )
                 raise AccessDenied(f"Refused: {refused.reason}.", refused.rule, refused.section)
+        with self.engine.connect() as conn:  # erasing is the most final write: the care check applies
+            self._care(conn, ctx, req, patient_id, "erase", resource)
         with self.engine.begin() as conn:
-            self._keys.destroy(conn, patient_id)
+            doomed = sorted(
+                {
+                    (row.resource_type, row.id)
+                    for table in (record, archive_record)
+                    for row in conn.execute(
+                        select(table.c.resource_type, table.c.id).where(table.c.patient_id == patient_id)
+                    )
+                }
+            )
+            keys = self._keys.destroy(conn, patient_id)
             rows = select(record.c.id).where(record.c.patient_id == patient_id)
             conn.execute(delete(record_part).where(record_part.c.record_id.in_(rows)))
             conn.execute(delete(record_index).where(record_index.c.record_id.in_(rows)))
@@ -838,6 +856,33 @@ class RecordService:
                 conn.execute(delete(archive_record).where(archive_record.c.patient_id == patient_id)).rowcount
             )
             conn.execute(delete(care_relationship).where(care_relationship.c.patient_id == patient_id))
+            conn.execute(delete(access_justification).where(access_justification.c.patient_id == patient_id))
+            intents = [("erase", rtype, rid) for rtype, rid in doomed]
+            if keys:
+                intents.append(("erase.keys_destroyed", "Patient", patient_id))
+            trace_ahead(
+                self.audit,
+                [
+                    AuditEvent(
+                        ctx.login,
+                        ctx.profile or "",
+                        operation,
+                        rtype,
+                        rid,
+                        req.purpose,
+                        True,
+                        "COM-RGT-1",
+                        "",
+                        INTENT,
+                        req.source,
+                        self.ref.id,
+                        patient_id,
+                    )
+                    for operation, rtype, rid in intents
+                ],
+                "erase.intent",
+            )
+        crash_point("erase.committed")
         self._trace(ctx, req, "erase", resource, allowed=True, rule="COM-RGT-1", outcome="success", patient=patient_id)
         return erased
 
