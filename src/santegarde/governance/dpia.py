@@ -12,31 +12,57 @@ said to be missing.
 
 from __future__ import annotations
 
-import html
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from santegarde.atomic import write_atomic
 from santegarde.config import OrganisationConfig, check, effective_referential, load
 from santegarde.config.model import Contact
 from santegarde.errors import SantegardeError
+from santegarde.governance import dpia_risks, pia_export
 from santegarde.governance.documents import render_html, write_document
 from santegarde.policy import RightsUndecidable, dpia_required, dpo_required, rights_for
 from santegarde.policy.triggers import TriggerDecision
 from santegarde.referentials import loader
-from santegarde.referentials.model import ART6_ARTICLE, Art6Basis, Measure, Referential, RetentionRule, Right
+from santegarde.referentials.model import (
+    ART6_ARTICLE,
+    Art6Basis,
+    Measure,
+    Referential,
+    RetentionRule,
+    Right,
+    Sensitivity,
+)
 
 SNAPSHOT_NAME = "dpia-snapshot.json"
 TEMPLATE = "dpia.html.j2"
 NO_STATUS = "no_status"
-_DONE = {"implemented", "equivalent", "not_necessary"}
+_DONE = dpia_risks.DONE
+LANGS = ("fr", "en")
+STATUS_WORDS = {
+    "fr": {
+        "implemented": "mise en œuvre",
+        "equivalent": "remplacée par une mesure équivalente",
+        "not_necessary": "non nécessaire",
+        "not_implemented": "non mise en œuvre",
+        NO_STATUS: "aucun statut enregistré",
+    },
+    "en": {
+        "implemented": "implemented",
+        "equivalent": "replaced by an equivalent measure",
+        "not_necessary": "not necessary",
+        "not_implemented": "not implemented",
+        NO_STATUS: "no status recorded",
+    },
+}
+_COLON = {"fr": " : ", "en": ": "}
+_WORDS = {
+    "fr": {"status": "Statut", "justification": "justification", "deviation": "Écart au référentiel {rid}"},
+    "en": {"status": "Status", "justification": "justification", "deviation": "Deviation from {rid}"},
+}
 
 
 class DpiaError(SantegardeError, ValueError):
@@ -277,11 +303,9 @@ def _exercise(config: OrganisationConfig, ref: Referential) -> list[str]:
 # -- risks and action plan ---------------------------------------------------------------------
 
 
-@cache
 def risk_areas() -> tuple[dict[str, Any], ...]:
-    """The three risks and the measure areas that address each (governance/data/dpia_risks.yaml)."""
-    text = (resources.files("santegarde.governance") / "data" / "dpia_risks.yaml").read_text(encoding="utf-8")
-    return tuple(yaml.safe_load(text)["risks"])
+    """The three feared events and the measure areas that address each (governance/data/dpia_risks.yaml)."""
+    return tuple(dpia_risks.definitions()["risks"])
 
 
 def _status(config: OrganisationConfig, measure: Measure) -> tuple[str, str | None]:
@@ -291,8 +315,12 @@ def _status(config: OrganisationConfig, measure: Measure) -> tuple[str, str | No
     return NO_STATUS, None
 
 
-def _measure_dict(config: OrganisationConfig, m: Measure) -> dict[str, Any]:
+def _measure_dict(config: OrganisationConfig, ref: Referential, m: Measure, lang: str) -> dict[str, Any]:
     status, justification = _status(config, m)
+    words, colon = _WORDS[lang], _COLON[lang]
+    line = f"{words['status']}{colon}{STATUS_WORDS[lang][status]}"
+    if justification:
+        line += f" — {words['justification']}{colon}{justification}"
     return {
         "code": m.code,
         "title": m.title,
@@ -301,35 +329,26 @@ def _measure_dict(config: OrganisationConfig, m: Measure) -> dict[str, Any]:
         "audience": m.audience.value,
         "mandatory": m.mandatory,
         "status": status,
+        "status_words": STATUS_WORDS[lang][status],
+        "status_line": f"{line} ({ref.id} §{m.section}).",
+        "in_action_plan": status not in _DONE,
         "justification": justification,
         "section": m.section,
     }
 
 
-def _risks(config: OrganisationConfig, ref: Referential) -> list[dict[str, Any]]:
-    mapped = {area for risk in risk_areas() for area in risk["areas"]}
-    risks = []
-    for risk in risk_areas():
-        areas: dict[str, list[dict[str, Any]]] = {}
-        for m in ref.measures:
-            if m.area in risk["areas"] or m.area not in mapped:
-                areas.setdefault(m.area, []).append(_measure_dict(config, m))
-        risks.append(
-            {
-                "id": risk["id"],
-                "title": risk["title"],
-                "pia_section": risk["pia_section"],
-                "areas": [{"area": a, "measures": ms} for a, ms in sorted(areas.items())],
-            }
-        )
-    return risks
-
-
 # -- the DPIA ----------------------------------------------------------------------------------
 
 
-def build(config: OrganisationConfig, referential: Referential) -> dict[str, Any]:
-    """The DPIA pre-filled from the référentiel (as shipped or as applied) and the configuration, as data."""
+def build(config: OrganisationConfig, referential: Referential, lang: str = "fr") -> dict[str, Any]:
+    """The DPIA pre-filled from the référentiel (as shipped or as applied) and the configuration, as data.
+
+    In French by default (``lang="en"`` for English): the risks by the CNIL method (feared events,
+    impacts, threats, sources, severity and likelihood), the Art. 36 decision, and the DPO's opinion and
+    the persons' views as fields left to fill (None).
+    """
+    if lang not in LANGS:
+        raise DpiaError(f"The DPIA is written in French (fr) or English (en), not '{lang}': choose one of these.")
     ref = applied(config, referential)
     duty = obligations(config, ref)
     org = config.organisation
@@ -341,14 +360,20 @@ def build(config: OrganisationConfig, referential: Referential) -> dict[str, Any
             "message": f.message,
             "section": f.section,
             "justification": f.justification,
+            "comment": _WORDS[lang]["deviation"].format(rid=ref.id)
+            + (f" §{f.section}" if f.section else "")
+            + f"{_COLON[lang]}{f.message} — {_WORDS[lang]['justification']}{_COLON[lang]}{f.justification}",
         }
         for f in check(config, shipped)
         if f.severity == "deviation"
     ]
-    measures = [_measure_dict(config, m) for m in ref.measures]
+    measures = [_measure_dict(config, ref, m, lang) for m in ref.measures]
     statuses = [m["status"] for m in measures]
+    special = any(c.sensitivity != Sensitivity.ORDINARY for c in ref.categories if not c.forbidden)
+    risks = dpia_risks.assess(measures, special, lang)
     return {
         "document": "dpia",
+        "lang": lang,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "organisation": org.model_dump(mode="json"),
         "referential": {
@@ -368,8 +393,10 @@ def build(config: OrganisationConfig, referential: Referential) -> dict[str, Any
             "transfer_section": _section_named(ref, "transfer"),
         },
         "measures": measures,
-        "risks": _risks(config, ref),
-        "action_plan": [m for m in measures if m["status"] not in _DONE],
+        "risks": risks,
+        "prior_consultation": dpia_risks.prior_consultation(risks, lang),
+        "opinions": {"dpo": None, "dpo_names": org.dpo.name if org.dpo else None, "persons": None},
+        "action_plan": [m for m in measures if m["in_action_plan"]],
         "measure_counts": {s: statuses.count(s) for s in (*sorted(_DONE), "not_implemented", NO_STATUS)},
     }
 
@@ -496,27 +523,9 @@ def export_pia(config_path: Path, out: Path) -> dict[str, Any]:
 
 # -- the CNIL PIA tool -------------------------------------------------------------------------
 
-PIA_QUESTIONS = frozenset(
-    {"111", "112", "113", "121", "122", "123"}
-    | {f"21{i}" for i in range(1, 6)}
-    | {f"22{i}" for i in range(1, 8)}
-    | {f"3{s}{q}" for s in range(2, 5) for q in range(1, 7)}
-)
-PIA_SECTIONS = frozenset({"1.1", "1.2", "2.1", "2.2", "3.1", "3.2", "3.3", "3.4"})
 
-
-def _html(lines: list[str]) -> str:
-    return "".join(f"<p>{html.escape(line)}</p>" for line in lines)
-
-
-def _answer(ref_to: str, lines: list[str], at: str, items: list[str] | None = None) -> dict[str, Any]:
-    assert ref_to in PIA_QUESTIONS, ref_to
-    return {
-        "reference_to": ref_to,
-        "data": {"text": _html(lines) if lines else None, "gauge": None, "list": items or []},
-        "created_at": at,
-        "updated_at": at,
-    }
+def _answer(question: int, lines: list[str], at: str, items: list[str] | None = None) -> dict[str, Any]:
+    return pia_export.answer(question, lines, at, items)
 
 
 def _rights_lines(d: dict[str, Any], *rights: Right) -> list[str]:
@@ -546,27 +555,27 @@ def _pia_context(d: dict[str, Any], at: str) -> list[dict[str, Any]]:
     processors = [f"{p['name']} (processor, {rid} §{p['section']})" for p in ctx["processors"]]
     return [
         _answer(
-            "111",
+            111,
             [f"{ctx['processing']['title']} (deliberation {ref['deliberation']}), as applied by {org['name']}."]
             + [f"Purpose: {p['name']} ({rid} §{p['section']})." for p in ctx["purposes"]]
             + [f"DPIA: {duty['dpia']['reason']} ({rid} §{duty['dpia']['section']})."],
             at,
         ),
         _answer(
-            "112",
+            112,
             [f"Controller: {org['controller']['name']}."]
             + [f"DPO: {dpo['name']}." if dpo else "DPO: none named in the configuration (missing)."]
             + (processors or ["No processor listed by the référentiel."]),
             at,
         ),
         _answer(
-            "113",
+            113,
             [f"Référentiel {rid}: {ref['title']}, deliberation {ref['deliberation']}, version {ref['version']}."]
             + [f"Deviation: {x['message']} — {x['justification']}" for x in d["deviations"]],
             at,
         ),
         _answer(
-            "121",
+            121,
             [
                 f"{c['name']} ({c['kind']}, {c['sensitivity']}"
                 + (", with the person's consent" if c["requires_consent"] else "")
@@ -579,14 +588,14 @@ def _pia_context(d: dict[str, Any], at: str) -> list[dict[str, Any]]:
             [c["name"] for c in ctx["data"]],
         ),
         _answer(
-            "122",
+            122,
             [f"Collected and used for: {p['name']} — categories {', '.join(p['categories'])}." for p in ctx["purposes"]]
             + [f"Accessed by {a['name']} ({rid} §{a['section']})." for a in ctx["accessors"]]
             + [f"Sent to {r['name']} ({rid} §{r['section']})." for r in ctx["recipients"]]
             + [_retention_line(r, rid) for r in ctx["retention"]],
             at,
         ),
-        _answer("123", [*ctx["supporting_assets"], *processors], at),
+        _answer(123, [*ctx["supporting_assets"], *processors], at),
     ]
 
 
@@ -631,7 +640,7 @@ def _pia_principles(d: dict[str, Any], at: str) -> list[dict[str, Any]]:
     transfer = principles["transfer_section"]
     return [
         _answer(
-            "211",
+            211,
             [
                 f"{p['name']}" + (f": {p['description']}" if p["description"] else "") + f" ({rid} §{p['section']})."
                 for p in ctx["purposes"]
@@ -639,21 +648,21 @@ def _pia_principles(d: dict[str, Any], at: str) -> list[dict[str, Any]]:
             + [f"Excluded: {p['name']} ({p['why']}, {rid} §{p['section']})." for p in ctx["excluded_purposes"]],
             at,
         ),
-        _answer("212", bases, at),
+        _answer(212, bases, at),
         _answer(
-            "213",
+            213,
             [f"{p['name']}: only {', '.join(p['categories'])} ({rid} §{p['section']})." for p in ctx["purposes"]]
             + [f"Forbidden: {c['name']} ({rid} §{c['section']})." for c in ctx["forbidden_data"]],
             at,
         ),
         _answer(
-            "214",
+            214,
             [*_rights_lines(d, Right.RECTIFICATION), "To be completed by the controller: how data is kept accurate."],
             at,
         ),
-        _answer("215", [_retention_line(r, rid) for r in ctx["retention"]], at),
+        _answer(215, [_retention_line(r, rid) for r in ctx["retention"]], at),
         _answer(
-            "221",
+            221,
             _rights_lines(d, Right.INFORMATION)
             + (
                 [f"Information as {rid} §{principles['information_section']} sets out."]
@@ -662,13 +671,13 @@ def _pia_principles(d: dict[str, Any], at: str) -> list[dict[str, Any]]:
             ),
             at,
         ),
-        _answer("222", consent or ["No purpose relies on consent and no category requires it."], at),
-        _answer("223", [*principles["exercise"], *_rights_lines(d, Right.ACCESS, Right.PORTABILITY)], at),
-        _answer("224", _rights_lines(d, Right.RECTIFICATION, Right.ERASURE), at),
-        _answer("225", _rights_lines(d, Right.RESTRICTION, Right.OBJECTION), at),
-        _answer("226", processors or ["The référentiel lists no processor."], at),
+        _answer(222, consent or ["No purpose relies on consent and no category requires it."], at),
+        _answer(223, [*principles["exercise"], *_rights_lines(d, Right.ACCESS, Right.PORTABILITY)], at),
+        _answer(224, _rights_lines(d, Right.RECTIFICATION, Right.ERASURE), at),
+        _answer(225, _rights_lines(d, Right.RESTRICTION, Right.OBJECTION), at),
+        _answer(226, processors or ["The référentiel lists no processor."], at),
         _answer(
-            "227",
+            227,
             [f"Transfers outside the EU: see {rid} §{transfer}; to be completed by the controller."]
             if transfer
             else [f"{rid} has no section on transfers outside the EU; to be completed by the controller."],
@@ -677,103 +686,7 @@ def _pia_principles(d: dict[str, Any], at: str) -> list[dict[str, Any]]:
     ]
 
 
-def _status_text(m: dict[str, Any]) -> str:
-    status = "no status recorded" if m["status"] == NO_STATUS else m["status"].replace("_", " ")
-    return status + (f" — {m['justification']}" if m["justification"] else "")
-
-
-def _pia_risks(d: dict[str, Any], at: str) -> list[dict[str, Any]]:
-    rid = d["referential"]["id"]
-    answers = []
-    for risk in d["risks"]:
-        question = f"{risk['pia_section'].replace('.', '')}4"  # 324, 334, 344: controls addressing the risk
-        measures = [m for area in risk["areas"] for m in area["measures"]]
-        answers.append(
-            _answer(
-                question,
-                [
-                    f"{area['area']}: " + ", ".join(f"{m['code']} ({rid} §{m['section']})" for m in area["measures"])
-                    for area in risk["areas"]
-                ],
-                at,
-                [f"{m['code']} {m['title']}" for m in measures],
-            )
-        )
-    return answers
-
-
 def to_pia(d: dict[str, Any]) -> dict[str, Any]:
-    """The DPIA in the JSON the CNIL's PIA tool imports (pia, answers, measures, evaluations, comments)."""
-    at = d["generated_at"]
-    org = d["organisation"]
-    rid = d["referential"]["id"]
-    dpo = org.get("dpo")
-    measures = [
-        {
-            "title": f"{m['code']} {m['title']}",
-            "content": _html([m["text"], f"{rid} §{m['section']} — status: {_status_text(m)}."]),
-            "placeholder": "measures.default_placeholder",
-            "created_at": at,
-            "updated_at": at,
-        }
-        for m in d["measures"]
-    ]
-    plan = [f"{m['code']} {m['title']} ({rid} §{m['section']}): {_status_text(m)}." for m in d["action_plan"]]
-    evaluations = [
-        {
-            "reference_to": "3.1",
-            "status": 0,
-            "action_plan_comment": _html(plan) if plan else "",
-            "evaluation_comment": "",
-            "evaluation_date": None,
-            "gauges": {"x": 0, "y": 0},
-            "estimated_implementation_date": None,
-            "person_in_charge": "",
-            "global_status": 0,
-            "created_at": at,
-            "updated_at": at,
-        }
-    ]
-    where = {"retention": "215", "legal_basis": "212", "extra_data": "213", "measure": "3.1"}
-    comments = [
-        {
-            "reference_for": where.get(x["kind"], "113"),
-            "description": f"Deviation from {rid}"
-            + (f" §{x['section']}" if x["section"] else "")
-            + f": {x['message']}. Justification: {x['justification']}",
-            "for_measure": False,
-            "created_at": at,
-            "updated_at": at,
-        }
-        for x in d["deviations"]
-    ]
-    return {
-        "pia": {
-            "name": f"{org['name']} — {d['referential']['title']}",
-            "author_name": org["controller"]["name"],
-            "evaluator_name": "",
-            "validator_name": "",
-            "dpo_status": 0,
-            "dpo_opinion": "",
-            "dpos_names": dpo["name"] if dpo else "",
-            "concerned_people_opinion": "",
-            "concerned_people_status": 0,
-            "concerned_people_searched_opinion": False,
-            "concerned_people_searched_content": "",
-            "people_names": "",
-            "rejected_reason": "",
-            "rejection_reason": "",
-            "applied_adjustments": "",
-            "status": 0,
-            "is_example": False,
-            "is_archive": False,
-            "progress": 0,
-            "structure_id": None,
-            "created_at": at,
-            "updated_at": at,
-        },
-        "answers": _pia_context(d, at) + _pia_principles(d, at) + _pia_risks(d, at),
-        "measures": measures,
-        "evaluations": evaluations,
-        "comments": comments,
-    }
+    """The DPIA in the JSON the CNIL's PIA tool imports (see ``pia_export``)."""
+    name = f"{d['organisation']['name']} — {d['referential']['title']}"
+    return pia_export.to_pia(d, name, _pia_context(d, d["generated_at"]) + _pia_principles(d, d["generated_at"]))
