@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from santegarde.cli.dpia import app
 from santegarde.config import OrganisationConfig, save
 from santegarde.config.model import Contact, ExtraCategory, MeasureStatus
 from santegarde.demo import demo_answers
-from santegarde.governance import dpia
+from santegarde.governance import dpia, dpia_risks
 from santegarde.governance.documents import DocumentError
 from santegarde.organisation import build_config
 from santegarde.referentials import loader
@@ -113,8 +114,19 @@ def test_dpia_is_prefilled_from_the_referential(tmp_path: Path, profile: str) ->
     # No measure has a status in the demo configuration: every one is in the action plan.
     assert {m["code"] for m in d["action_plan"]} == {m.code for m in ref.measures}
     assert all(row["rights"] or row["undecided"] for row in d["principles"]["rights"])
-    html = dpia.render(d)
-    assert "Data protection impact assessment" in html and f"{ref.id} §{ref.dpia.section}" in html
+    html = unescape(dpia.render(d))
+    assert "Analyse d'impact relative à la protection des données" in html
+    assert f"{ref.id} §{ref.dpia.section}" in html
+    for heading in ("Impacts potentiels", "Menaces", "Sources de risques", "Gravité", "Vraisemblance"):
+        assert html.count(heading) >= 3, heading  # once per feared event
+    assert "Avis du délégué" in html and "art. 35.9 RGPD" in html and "art. 36 RGPD" in html
+    assert d["opinions"]["dpo"] is None and d["opinions"]["persons"] is None
+    # Health data: severity proposed at "importante"; no measure has a status: likelihood to assess, Art. 36 open.
+    assert {r["severity"]["label"] for r in d["risks"]} == {"importante"}
+    assert {r["likelihood"]["label"] for r in d["risks"]} == {"à évaluer"}
+    assert d["prior_consultation"]["required"] is None
+    english = dpia.render(dpia.build(config, ref, lang="en"))
+    assert "Data protection impact assessment" in english and "Severity" in english
 
 
 def test_action_plan_follows_measure_statuses(tmp_path: Path) -> None:
@@ -132,6 +144,26 @@ def test_action_plan_follows_measure_statuses(tmp_path: Path) -> None:
     assert plan[second.code]["status"] == "not_implemented" and plan[second.code]["justification"] == JUSTIFIED
     assert plan[ref.measures[3].code]["status"] == dpia.NO_STATUS
     assert any(x["kind"] == "measure" and x["subject"] == second.code for x in d["deviations"])
+
+
+def test_likelihood_is_proposed_once_every_measure_is_implemented(tmp_path: Path) -> None:
+    config, ref = _config(tmp_path, "practice")
+    done = [MeasureStatus(code=m.code, status="implemented") for m in ref.measures]
+    config = config.model_copy(update={"deviations": config.deviations.model_copy(update={"measures": done})})
+    d = dpia.build(config, ref)
+    assert {r["likelihood"]["label"] for r in d["risks"]} == {"limitée"}
+    assert all(r["likelihood"]["text"].startswith("Proposée : limitée") for r in d["risks"])
+    assert d["prior_consultation"]["required"] is False and d["action_plan"] == []
+
+
+def test_a_high_residual_risk_calls_for_prior_consultation() -> None:
+    def risk(severity: int | None, likelihood: int | None) -> dict[str, Any]:
+        return {"title": "Accès illégitime", "severity": {"level": severity}, "likelihood": {"level": likelihood}}
+
+    assert dpia_risks.prior_consultation([risk(3, 3)], "fr")["required"] is True
+    assert "Accès illégitime" in dpia_risks.prior_consultation([risk(4, 3)], "fr")["text"]
+    assert dpia_risks.prior_consultation([risk(3, 2)], "fr")["required"] is False
+    assert dpia_risks.prior_consultation([risk(3, None)], "fr")["required"] is None
 
 
 def test_every_measure_area_is_classified_under_a_risk() -> None:
@@ -152,7 +184,7 @@ def test_generate_writes_the_document_and_the_snapshot(tmp_path: Path, suffix: s
     elif suffix == ".json":
         assert json.loads(body)["document"] == "dpia"
     else:
-        assert b"Action plan" in body
+        assert "Plan d'action" in unescape(body.decode("utf-8"))
     snap = json.loads((config_path.parent / dpia.SNAPSHOT_NAME).read_text(encoding="utf-8"))
     assert snap["referential"] == "eds-2021-118" and snap["purposes"] and snap["processors"]
 
@@ -257,9 +289,9 @@ def test_pia_export_puts_a_measures_status_in_its_own_evaluation(tmp_path: Path)
     config = config.model_copy(update={"deviations": config.deviations.model_copy(update={"measures": statuses})})
     save(config, tmp_path / "o" / "santegarde.yaml")
     imported = import_pia(dpia.export_pia(tmp_path / "o" / "santegarde.yaml", tmp_path / "pia.json"))
-    by_title = {m["title"]: new_id for new_id, m in imported.measures.items()}
-    done = imported.measure_evaluation(by_title[f"{first.code} {first.title}"])
-    todo = imported.measure_evaluation(by_title[f"{second.code} {second.title}"])
+    by_code = {m["title"].split()[0]: new_id for new_id, m in imported.measures.items()}
+    done = imported.measure_evaluation(by_code[first.code])
+    todo = imported.measure_evaluation(by_code[second.code])
     assert done is not None and done["action_plan_comment"] == ""
     assert todo is not None and "non mise en œuvre" in todo["action_plan_comment"]
     assert JUSTIFIED in todo["action_plan_comment"]

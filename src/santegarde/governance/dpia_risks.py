@@ -111,7 +111,10 @@ def assess(measures: list[dict[str, Any]], special_data: bool, lang: str) -> lis
                 "threats": list(risk["threats"][lang]),
                 "sources": list(risk["sources"][lang]),
                 "measure_codes": [m["code"] for m in addressing],
-                "areas": [{"area": a, "measures": ms} for a, ms in sorted(areas.items())],
+                "areas": [
+                    {"area": a, "measures": ms}
+                    for a, ms in sorted(areas.items(), key=lambda item: str(item[1][0].get("theme", item[0])))
+                ],
                 "severity": severity,
                 "likelihood": likelihood,
             }

@@ -47,7 +47,7 @@ def answer(
 
 def measure_title(m: dict[str, Any]) -> str:
     """The title of a measure in the tool, also used as a tag in the lists of questions x24."""
-    return f"{m['code']} {m['title']}"
+    return f"{m['code']} {m['label']}"
 
 
 def _risk_answers(d: dict[str, Any], at: str) -> list[dict[str, Any]]:
@@ -84,7 +84,7 @@ def to_pia(d: dict[str, Any], name: str, answers: list[dict[str, Any]]) -> dict[
             {
                 "id": number,
                 "title": measure_title(m),
-                "content": _html([m["text"], m["status_line"]]),
+                "content": _html([m["description"], m["status_line"]]),
                 "placeholder": "measures.default_placeholder",
                 "created_at": at,
                 "updated_at": at,

@@ -191,7 +191,10 @@ def phase_text(
     """A retention phase in words: its duration (the text's or the organisation's) or its end event, its
     bounds, and the event it runs from."""
     w = doctext.words(lang)
-    chosen = phase_duration(rule, phase, choices, active=active)
+    if active and trace_rule(ref) is rule:  # the audit trail's purge keeps traces this long (COM-LOG-3)
+        chosen: Duration | None = trace_duration(ref, choices)
+    else:
+        chosen = phase_duration(rule, phase, choices, active=active)
     if chosen is not None:
         text = duration(chosen, lang)
     elif phase.until_event:
@@ -263,7 +266,7 @@ def _art9(ref: Referential, purpose: Purpose, categories: list[DataCategory], la
     return "; ".join(w["art9"][c] for c in conditions) + f" (§{purpose.section})"
 
 
-def _finding_text(f: Finding, ref: Referential, lang: str) -> str:
+def finding_text(f: Finding, ref: Referential, lang: str) -> str:
     """A deviation in words: its kind and the item it touches, by name."""
     w = doctext.words(lang)
     kind = w["kinds"].get(f.kind, f.kind.replace("_", " "))
@@ -290,7 +293,7 @@ def _deviations_for(
             or (f.kind == "extra_data" and purpose.id in extra.get(f.subject, []))
         )
         if touches:
-            out.append(Justification(f.kind, f.subject, _finding_text(f, ref, lang), f.justification or "", f.section))
+            out.append(Justification(f.kind, f.subject, finding_text(f, ref, lang), f.justification or "", f.section))
     return out
 
 
