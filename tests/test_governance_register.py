@@ -14,7 +14,7 @@ from santegarde.cli.governance_docs import register_app
 from santegarde.config import OrganisationConfig, effective_referential, save
 from santegarde.config.model import Contact, Deviations, RetentionDeviation
 from santegarde.demo import demo_answers
-from santegarde.governance.doctext import area_names
+from santegarde.governance.doctext import area_names, words
 from santegarde.governance.documents import DocumentError
 from santegarde.governance.register import LOGGING, build_register, render_register, write_register
 from santegarde.governance.wording import duration, label
@@ -259,3 +259,15 @@ def test_register_says_whether_a_dpo_is_required(tmp_path: Path, profile: str, f
     assert any(f"données {verdict} :" in m for m in register.missing)
     sheet = load_workbook(write_register(register, tmp_path / "r.xlsx")).worksheets[0]
     assert any("Délégué" in str(row[1]) for row in sheet.iter_rows(values_only=True) if row[1])
+
+
+def test_every_choice_option_has_words_in_both_languages() -> None:
+    for lang in ("fr", "en"):
+        w = words(lang)
+        known = set(w["options"]) | set(w["end_action"]) | set(w["art6"])
+        for ref in loader.load_all().values():
+            if ref.language == "fr":
+                continue  # its options are already words, not identifiers
+            for choice in ref.choices:
+                missing = set(choice.options) - known
+                assert not missing, f"{ref.id} {choice.id}: add {sorted(missing)} to documents_text.yaml ({lang})"

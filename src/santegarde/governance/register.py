@@ -306,6 +306,8 @@ def _answer_text(value: object, lang: str) -> str:
         return str(w["art6"][text])
     if text in w["end_action"]:
         return str(w["end_action"][text])
+    if text in w["options"]:
+        return str(w["options"][text])
     try:
         return duration(Duration.model_validate(text), lang)
     except ValueError:
@@ -331,7 +333,7 @@ def _notes(config: OrganisationConfig, purpose: Purpose, lang: str) -> list[str]
     notes = []
     if purpose.requires_formality:
         formality = config.choices.get("research_formality")
-        chosen = w["formality_chosen"].format(value=formality.value) if formality else ""
+        chosen = w["formality_chosen"].format(value=_answer_text(formality.value, lang)) if formality else ""
         notes.append(w["formality"].format(chosen=chosen, section=purpose.section))
     exception = config.choices.get("information_exception")
     if purpose.id == "warehouse_constitution" and exception and exception.value is True:

@@ -82,7 +82,8 @@ def duration(d: Duration, lang: str = "fr") -> str:
 
 
 def untranslated(ref: Referential) -> set[str]:
-    """The référentiel's own wording of every item that has no French name yet (shown as is in French)."""
+    """The référentiel's own wording of every item that has no French name yet (shown as is in French): its
+    title and deliberation note, purposes, categories, accessors, recipients, retention rules, choices, events."""
     out = {
         _own(ref, kind, item.id)
         for kind, attr in _LISTS.items()
@@ -90,4 +91,5 @@ def untranslated(ref: Referential) -> set[str]:
         if _french(ref, kind, item.id) is None
     }
     events = {e for r in ref.retention for p in (r.active, r.archive) if p for e in (p.start_event, p.until_event) if e}
-    return out | {_own(ref, "event", e) for e in events}
+    own = {ref.title, ref.deliberation} if ref.language != "fr" else set()
+    return out | own | {_own(ref, "event", e) for e in events}
