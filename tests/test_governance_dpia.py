@@ -415,5 +415,12 @@ def test_cli_strict_and_refusals(tmp_path: Path) -> None:
     assert result.exit_code == 2 and ".html, .pdf or .json" in result.output
     result = runner.invoke(app, ["export-pia", "--out", str(tmp_path / "pia.xml"), "--config", str(config_path)])
     assert result.exit_code == 2 and "ending in .json" in result.output
+    out = tmp_path / "dpia-en.html"
+    result = runner.invoke(app, ["generate", "--lang", "en", "--out", str(out), "--config", str(config_path)])
+    assert result.exit_code == 0 and "Data protection impact assessment" in out.read_text(encoding="utf-8")
+    result = runner.invoke(
+        app, ["export-pia", "--lang", "it", "--out", str(tmp_path / "p.json"), "--config", str(config_path)]
+    )
+    assert result.exit_code == 2 and "French (fr) or English (en)" in result.output
     result = runner.invoke(app, ["check", "--config", str(tmp_path / "nowhere.yaml")])
     assert result.exit_code == 2 and "does not exist" in result.output
