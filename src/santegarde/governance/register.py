@@ -95,6 +95,7 @@ class RetentionLine:
     duration: str
     end_action: str
     section: str
+    note: str | None = None  # the référentiel's note (its legal reference), in English documents only
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,6 +393,7 @@ def _activity(
             retention_text(ref, r, config.choices, lang),
             end_action(r, config.choices).value,
             r.section,
+            r.note if lang == "en" else None,
         )
         for r in _rules_for(ref, purpose)
     ]
