@@ -2,9 +2,11 @@
 
 ``obligations`` says whether a DPIA and a DPO are required and why, from the référentiel's triggers and
 the organisation's facts (missing facts are named). ``build`` pre-fills a DPIA from the référentiel as
-the organisation applies it, its configuration and the status of each security measure: context,
-fundamental principles, risks (with the measures that address each) and action plan. ``to_pia`` maps
-it onto the structure of the CNIL's open-source PIA tool. ``snapshot``/``review_needed`` tell when a
+the organisation applies it, its configuration and the status of each security measure, following the
+CNIL's method and in French unless asked in English: context, fundamental principles, measures, then for
+each feared event its impacts, threats, sources, measures, severity and likelihood (``dpia_risks``), the
+action plan, the DPO's opinion and the persons' views (left to fill) and the Art. 36 decision.
+``to_pia`` maps it onto the import format of the CNIL's open-source PIA tool (``pia_export``). ``snapshot``/``review_needed`` tell when a
 significant change (new purpose, processor, data category, legal basis, recipient) calls for a review.
 Every statement cites the section of the référentiel it comes from; what the configuration lacks is
 said to be missing.
