@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from santegarde.cli.governance_docs import register_app
 from santegarde.config import OrganisationConfig, effective_referential, save
-from santegarde.config.model import Contact, Deviations, RetentionDeviation
+from santegarde.config.model import Contact, Deviations, ExtraCategory, RetentionDeviation
 from santegarde.demo import demo_answers
 from santegarde.governance.doctext import area_names, words
 from santegarde.governance.documents import DocumentError
@@ -20,7 +20,7 @@ from santegarde.governance.register import LOGGING, build_register, render_regis
 from santegarde.governance.wording import duration, label
 from santegarde.organisation import build_config
 from santegarde.referentials import loader
-from santegarde.referentials.model import Duration, Referential
+from santegarde.referentials.model import CategoryKind, Duration, Referential, Sensitivity
 from santegarde.store.retention import trace_duration
 
 PROFILES = ["practice", "pharmacy", "compassionate", "warehouse"]
@@ -271,3 +271,19 @@ def test_every_choice_option_has_words_in_both_languages() -> None:
             for choice in ref.choices:
                 missing = set(choice.options) - known
                 assert not missing, f"{ref.id} {choice.id}: add {sorted(missing)} to documents_text.yaml ({lang})"
+
+
+def test_an_extra_category_is_named_in_the_organisations_words(tmp_path: Path) -> None:
+    config, ref = _config(tmp_path, "pharmacy")
+    extra = ExtraCategory(
+        id="loyalty_card",
+        name="Numéro de carte de fidélité",
+        kind=CategoryKind.ADMINISTRATIVE,
+        sensitivity=Sensitivity.ORDINARY,
+        purposes=["dispensing"],
+        justification="Justification fictive du responsable du traitement.",
+    )
+    config = config.model_copy(update={"deviations": config.deviations.model_copy(update={"extra_data": [extra]})})
+    dispensing = next(a for a in build_register(config, ref).activities if a.id == "dispensing")
+    assert "Numéro de carte de fidélité" in {c.name for c in dispensing.categories}
+    assert any(d.what == "donnée supplémentaire : Numéro de carte de fidélité" for d in dispensing.deviations)

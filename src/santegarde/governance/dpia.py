@@ -6,10 +6,10 @@ the organisation applies it, its configuration and the status of each security m
 CNIL's method and in French unless asked in English: context, fundamental principles, measures, then for
 each feared event its impacts, threats, sources, measures, severity and likelihood (``dpia_risks``), the
 action plan, the DPO's opinion and the persons' views (left to fill) and the Art. 36 decision.
-``to_pia`` maps it onto the import format of the CNIL's open-source PIA tool (``pia_export``). ``snapshot``/``review_needed`` tell when a
-significant change (new purpose, processor, data category, legal basis, recipient) calls for a review.
-Every statement cites the section of the référentiel it comes from; what the configuration lacks is
-said to be missing.
+``to_pia`` maps it onto the import format of the CNIL's open-source PIA tool (``pia_export``).
+``snapshot``/``review_needed`` tell when a significant change (new purpose, processor, data category,
+legal basis, recipient) calls for a review. Every statement cites the section of the référentiel it
+comes from; what the configuration lacks is said to be missing.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from santegarde.config.model import Contact
 from santegarde.errors import SantegardeError
 from santegarde.governance import doctext, dpia_risks, pia_export
 from santegarde.governance.documents import render_html, write_document
-from santegarde.governance.register import finding_text, retention_text
+from santegarde.governance.register import category_name, finding_text, retention_text
 from santegarde.governance.wording import label
 from santegarde.policy import RightsUndecidable, dpia_required, dpo_required, rights_for
 from santegarde.policy.triggers import TriggerDecision
@@ -182,9 +182,7 @@ def _context(config: OrganisationConfig, ref: Referential, lang: str) -> dict[st
     extra = {e.id for e in config.deviations.extra_data}
 
     def category(cid: str) -> str:
-        return next((e.name for e in config.deviations.extra_data if e.id == cid), None) or label(
-            ref, "category", cid, lang
-        )
+        return category_name(config, ref, cid, lang)
 
     purposes = [
         {
@@ -390,7 +388,7 @@ def build(config: OrganisationConfig, referential: Referential, lang: str = "fr"
     for f in check(config, shipped):
         if f.severity != "deviation":
             continue
-        what = finding_text(f, ref, lang)
+        what = finding_text(f, config, ref, lang)
         deviations.append(
             {
                 "kind": f.kind,

@@ -174,6 +174,13 @@ def _persons_data() -> dict[str, Any]:
     return data
 
 
+def category_name(config: OrganisationConfig, ref: Referential, category_id: str, lang: str) -> str:
+    """A data category by name: the organisation's own words for an extra category (a justified deviation),
+    else the vocabulary's."""
+    extra = next((e.name for e in config.deviations.extra_data if e.id == category_id), None)
+    return extra or label(ref, "category", category_id, lang)
+
+
 def _persons(ref: Referential, category_id: str, lang: str) -> str:
     table = _persons_data().get(ref.id, {})
     entry = table.get("categories", {}).get(category_id) or table.get("default")
@@ -267,13 +274,16 @@ def _art9(ref: Referential, purpose: Purpose, categories: list[DataCategory], la
     return "; ".join(w["art9"][c] for c in conditions) + f" (§{purpose.section})"
 
 
-def finding_text(f: Finding, ref: Referential, lang: str) -> str:
+def finding_text(f: Finding, config: OrganisationConfig, ref: Referential, lang: str) -> str:
     """A deviation in words: its kind and the item it touches, by name."""
     w = doctext.words(lang)
     kind = w["kinds"].get(f.kind, f.kind.replace("_", " "))
-    kinds = {"retention": "retention", "legal_basis": "purpose", "extra_data": "category"}
+    kinds = {"retention": "retention", "legal_basis": "purpose"}
     try:
-        subject = label(ref, kinds[f.kind], f.subject, lang) if f.kind in kinds else f.subject
+        if f.kind == "extra_data":
+            subject = category_name(config, ref, f.subject, lang)
+        else:
+            subject = label(ref, kinds[f.kind], f.subject, lang) if f.kind in kinds else f.subject
     except LookupError:
         subject = f.subject.replace("_", " ")
     return f"{kind}{w['colon']}{subject}"
@@ -294,7 +304,8 @@ def _deviations_for(
             or (f.kind == "extra_data" and purpose.id in extra.get(f.subject, []))
         )
         if touches:
-            out.append(Justification(f.kind, f.subject, finding_text(f, ref, lang), f.justification or "", f.section))
+            what = finding_text(f, config, ref, lang)
+            out.append(Justification(f.kind, f.subject, what, f.justification or "", f.section))
     return out
 
 
@@ -372,7 +383,7 @@ def _activity(
         categories.append(
             DataCategory(
                 cat.id,
-                label(ref, "category", cat.id, lang),
+                category_name(config, ref, cat.id, lang),
                 cat.sensitivity.value,
                 str(w[sensitivity]),
                 cat.sensitivity != Sensitivity.ORDINARY,
