@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+from html import unescape
 from pathlib import Path
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
+from pia_importer import PIA_TOOL, architecture, import_pia
 from santegarde.cli.dpia import app
 from santegarde.config import OrganisationConfig, save
 from santegarde.config.model import Contact, ExtraCategory, MeasureStatus
 from santegarde.demo import demo_answers
-from santegarde.governance import dpia
+from santegarde.governance import dpia, dpia_risks
 from santegarde.governance.documents import DocumentError
 from santegarde.organisation import build_config
 from santegarde.referentials import loader
@@ -112,8 +114,19 @@ def test_dpia_is_prefilled_from_the_referential(tmp_path: Path, profile: str) ->
     # No measure has a status in the demo configuration: every one is in the action plan.
     assert {m["code"] for m in d["action_plan"]} == {m.code for m in ref.measures}
     assert all(row["rights"] or row["undecided"] for row in d["principles"]["rights"])
-    html = dpia.render(d)
-    assert "Data protection impact assessment" in html and f"{ref.id} §{ref.dpia.section}" in html
+    html = unescape(dpia.render(d))
+    assert "Analyse d'impact relative à la protection des données" in html
+    assert f"{ref.id} §{ref.dpia.section}" in html
+    for heading in ("Impacts potentiels", "Menaces", "Sources de risques", "Gravité", "Vraisemblance"):
+        assert html.count(heading) >= 3, heading  # once per feared event
+    assert "Avis du délégué" in html and "art. 35.9 RGPD" in html and "art. 36 RGPD" in html
+    assert d["opinions"]["dpo"] is None and d["opinions"]["persons"] is None
+    # Health data: severity proposed at "importante"; no measure has a status: likelihood to assess, Art. 36 open.
+    assert {r["severity"]["label"] for r in d["risks"]} == {"importante"}
+    assert {r["likelihood"]["label"] for r in d["risks"]} == {"à évaluer"}
+    assert d["prior_consultation"]["required"] is None
+    english = dpia.render(dpia.build(config, ref, lang="en"))
+    assert "Data protection impact assessment" in english and "Severity" in english
 
 
 def test_action_plan_follows_measure_statuses(tmp_path: Path) -> None:
@@ -131,6 +144,26 @@ def test_action_plan_follows_measure_statuses(tmp_path: Path) -> None:
     assert plan[second.code]["status"] == "not_implemented" and plan[second.code]["justification"] == JUSTIFIED
     assert plan[ref.measures[3].code]["status"] == dpia.NO_STATUS
     assert any(x["kind"] == "measure" and x["subject"] == second.code for x in d["deviations"])
+
+
+def test_likelihood_is_proposed_once_every_measure_is_implemented(tmp_path: Path) -> None:
+    config, ref = _config(tmp_path, "practice")
+    done = [MeasureStatus(code=m.code, status="implemented") for m in ref.measures]
+    config = config.model_copy(update={"deviations": config.deviations.model_copy(update={"measures": done})})
+    d = dpia.build(config, ref)
+    assert {r["likelihood"]["label"] for r in d["risks"]} == {"limitée"}
+    assert all(r["likelihood"]["text"].startswith("Proposée : limitée") for r in d["risks"])
+    assert d["prior_consultation"]["required"] is False and d["action_plan"] == []
+
+
+def test_a_high_residual_risk_calls_for_prior_consultation() -> None:
+    def risk(severity: int | None, likelihood: int | None) -> dict[str, Any]:
+        return {"title": "Accès illégitime", "severity": {"level": severity}, "likelihood": {"level": likelihood}}
+
+    assert dpia_risks.prior_consultation([risk(3, 3)], "fr")["required"] is True
+    assert "Accès illégitime" in dpia_risks.prior_consultation([risk(4, 3)], "fr")["text"]
+    assert dpia_risks.prior_consultation([risk(3, 2)], "fr")["required"] is False
+    assert dpia_risks.prior_consultation([risk(3, None)], "fr")["required"] is None
 
 
 def test_every_measure_area_is_classified_under_a_risk() -> None:
@@ -151,7 +184,7 @@ def test_generate_writes_the_document_and_the_snapshot(tmp_path: Path, suffix: s
     elif suffix == ".json":
         assert json.loads(body)["document"] == "dpia"
     else:
-        assert b"Action plan" in body
+        assert "Plan d'action" in unescape(body.decode("utf-8"))
     snap = json.loads((config_path.parent / dpia.SNAPSHOT_NAME).read_text(encoding="utf-8"))
     assert snap["referential"] == "eds-2021-118" and snap["purposes"] and snap["processors"]
 
@@ -164,142 +197,69 @@ def test_generate_refuses_an_unknown_format(tmp_path: Path) -> None:
 
 # -- the CNIL PIA tool -------------------------------------------------------------------------
 
-STR, INT, BOOL, LIST, DICT, NONE = str, int, bool, list, dict, type(None)
-
-PIA_SHAPE: dict[str, tuple[type, ...]] = {
-    "name": (STR,),
-    "author_name": (STR,),
-    "evaluator_name": (STR,),
-    "validator_name": (STR,),
-    "dpo_status": (INT,),
-    "dpo_opinion": (STR,),
-    "concerned_people_opinion": (STR,),
-    "concerned_people_status": (INT,),
-    "rejected_reason": (STR,),
-    "applied_adjustments": (STR,),
-    "dpos_names": (STR,),
-    "people_names": (STR,),
-    "status": (INT,),
-    "created_at": (STR,),
-    "updated_at": (STR,),
-    "is_example": (BOOL,),
-    "progress": (INT,),
-    "structure_id": (INT, NONE),
-}
-ANSWER_SHAPE = {"reference_to": (STR,), "data": (DICT,), "created_at": (STR,), "updated_at": (STR,)}
-ANSWER_DATA_SHAPE = {"text": (STR, NONE), "gauge": (INT, NONE), "list": (LIST,)}
-MEASURE_SHAPE = {"title": (STR,), "content": (STR,), "placeholder": (STR,), "created_at": (STR,), "updated_at": (STR,)}
-EVALUATION_SHAPE = {
-    "reference_to": (STR,),
-    "status": (INT,),
-    "action_plan_comment": (STR,),
-    "evaluation_comment": (STR,),
-    "evaluation_date": (STR, NONE),
-    "gauges": (DICT,),
-    "estimated_implementation_date": (STR, NONE),
-    "person_in_charge": (STR,),
-    "global_status": (INT,),
-    "created_at": (STR,),
-    "updated_at": (STR,),
-}
-COMMENT_SHAPE = {
-    "reference_for": (STR,),
-    "description": (STR,),
-    "for_measure": (BOOL,),
-    "created_at": (STR,),
-    "updated_at": (STR,),
-}
-KNOWN_QUESTIONS = (
-    {"111", "112", "113", "121", "122", "123", "211", "212", "213", "214", "215"}
-    | {f"22{i}" for i in range(1, 8)}
-    | {f"3{s}{q}" for s in (2, 3, 4) for q in range(1, 7)}
-)
-KNOWN_SECTIONS = {"1.1", "1.2", "2.1", "2.2", "3.1", "3.2", "3.3", "3.4"}
+QUESTIONS = architecture()
 
 
-def _shape(obj: Any, shape: dict[str, tuple[type, ...]], where: str) -> list[str]:
-    if not isinstance(obj, dict):
-        return [f"{where} is not an object"]
-    problems = []
-    for key, types in shape.items():
-        if key not in obj:
-            problems.append(f"{where}.{key} is missing")
-        elif not isinstance(obj[key], types) or (bool not in types and isinstance(obj[key], bool)):
-            problems.append(
-                f"{where}.{key} is {type(obj[key]).__name__}, expected {'/'.join(t.__name__ for t in types)}"
-            )
-    return problems
-
-
-def pia_import_problems(data: Any) -> list[str]:
-    """What the PIA tool's importer (pia.service.ts importData) would not accept in this file."""
-    if not isinstance(data, dict):
-        return ["the file is not a JSON object"]
-    problems = [
-        f"top-level key '{k}' is missing"
-        for k in ("pia", "answers", "measures", "evaluations", "comments")
-        if k not in data
-    ]
-    if problems:
-        return problems
-    problems += _shape(data["pia"], PIA_SHAPE, "pia")
-    for name, shape in (
-        ("answers", ANSWER_SHAPE),
-        ("measures", MEASURE_SHAPE),
-        ("evaluations", EVALUATION_SHAPE),
-        ("comments", COMMENT_SHAPE),
-    ):
-        if not isinstance(data[name], list):
-            problems.append(f"{name} is not a list")
-            continue
-        for i, item in enumerate(data[name]):
-            problems += _shape(item, shape, f"{name}[{i}]")
-    for i, answer in enumerate(data["answers"]):
-        problems += _shape(answer.get("data"), ANSWER_DATA_SHAPE, f"answers[{i}].data")
-        if answer.get("reference_to") not in KNOWN_QUESTIONS:
-            problems.append(f"answers[{i}].reference_to {answer.get('reference_to')!r} is not a PIA question id")
-    for i, evaluation in enumerate(data["evaluations"]):
-        if evaluation.get("reference_to") not in KNOWN_QUESTIONS | KNOWN_SECTIONS:
-            problems.append(f"evaluations[{i}].reference_to {evaluation.get('reference_to')!r} is unknown")
-        problems += _shape(evaluation.get("gauges"), {"x": (INT,), "y": (INT,)}, f"evaluations[{i}].gauges")
-    for i, comment in enumerate(data["comments"]):
-        if comment.get("reference_for") not in KNOWN_QUESTIONS | KNOWN_SECTIONS:
-            problems.append(f"comments[{i}].reference_for {comment.get('reference_for')!r} is unknown")
-    return problems
-
-
-def test_the_validator_catches_what_the_importer_refuses() -> None:
-    assert pia_import_problems([]) == ["the file is not a JSON object"]
-    assert "top-level key 'comments' is missing" in pia_import_problems(
-        {"pia": {}, "answers": [], "measures": [], "evaluations": []}
-    )
-    bad = {
-        "pia": {},
-        "answers": [
-            {"reference_to": 111, "data": {"text": None, "gauge": None, "list": []}, "created_at": "", "updated_at": ""}
+def _old_export() -> dict[str, Any]:
+    """The faults of the export before issue #14: string question ids, measures without id, one 3.1."""
+    at = "2026-01-01T00:00:00+00:00"
+    return {
+        "pia": {"name": "Ancien export", "status": 0, "dpo_status": 0, "created_at": at},
+        "answers": [{"reference_to": "111", "data": {"text": "<p>x</p>", "gauge": None, "list": []}, "created_at": at}],
+        "measures": [
+            {"title": "M1", "content": "", "placeholder": "", "created_at": at},
+            {"title": "M2", "content": "", "placeholder": "", "created_at": at},
         ],
-        "measures": [],
-        "evaluations": [],
-        "comments": [],
+        "evaluations": [{"reference_to": "3.1", "status": 0, "gauges": {"x": 0, "y": 0}, "created_at": at}],
+        "comments": [{"reference_for": "212", "description": "d", "for_measure": False, "created_at": at}],
     }
-    problems = pia_import_problems(bad)
-    assert "pia.name is missing" in problems
-    assert any("answers[0].reference_to is int" in p for p in problems)
-    assert any("is not a PIA question id" in p for p in problems)
+
+
+def test_the_importer_model_accepts_the_tools_example_and_catches_the_old_faults() -> None:
+    example = json.loads((PIA_TOOL / "2018-02-21-pia-example.json").read_text(encoding="utf-8"))
+    assert import_pia(example).problems == []
+    problems = import_pia(_old_export()).problems
+    assert any("'111' is no question id" in p for p in problems)
+    assert any("its id undefined is already used" in p for p in problems)
+    assert any("'M1' has no evaluation" in p for p in problems)  # 3.1 was moved onto M2 only
+    assert any("comments[0].reference_to None" in p for p in problems)
+    with pytest.raises(ValueError, match="wrong pia file"):
+        import_pia({"answers": []})
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-def test_pia_export_has_the_shape_the_importer_requires(tmp_path: Path, profile: str) -> None:
+def test_pia_export_lands_every_answer_and_measure_in_the_tool(tmp_path: Path, profile: str) -> None:
     config_path = _saved(tmp_path, profile)
     out = tmp_path / "pia.json"
     dpia.export_pia(config_path, out)
     data = json.loads(out.read_text(encoding="utf-8"))
-    assert pia_import_problems(data) == []
-    refs = {a["reference_to"] for a in data["answers"]}
-    assert {"111", "121", "211", "212", "221", "226", "324", "334", "344"} <= refs
-    assert refs <= dpia.PIA_QUESTIONS == KNOWN_QUESTIONS
-    assert len(data["measures"]) == len(loader.for_profile(profile).measures)
-    assert data["pia"]["name"].startswith("Officine Fictive")
+    imported = import_pia(data)
+    assert imported.problems == []
+    # Every question of the tool is answered, each by exactly one answer, found under its numeric id.
+    assert sorted(a["reference_to"] for a in data["answers"]) == sorted(QUESTIONS)
+    for answer in data["answers"]:
+        assert imported.answer(answer["reference_to"]) is answer
+    # One measure per measure of the référentiel, each with its own evaluation after the ids are re-mapped.
+    ref = loader.for_profile(profile)
+    assert len(imported.measures) == len(ref.measures)
+    assert all(imported.measure_evaluation(new_id) for new_id in imported.measures)
+    assert len([e for e in imported.evaluations if e.startswith("3.1.")]) == len(ref.measures)
+    titles = {m["title"] for m in imported.measures.values()}
+    for section in (32, 33, 34):
+        listed = imported.answer(section * 10 + 4)["data"]["list"]  # type: ignore[index]
+        assert listed and set(listed) <= titles  # the tool matches these tags with the measures' titles
+        for q in (1, 2, 3):
+            assert imported.answer(section * 10 + q)["data"]["list"]  # type: ignore[index]
+        for q in (5, 6):
+            gauge = imported.answer(section * 10 + q)["data"]  # type: ignore[index]
+            assert gauge["gauge"] in (None, 1, 2, 3, 4) and gauge["text"]
+    # Health data: the severity is proposed at "importante" (3); no measure has a status: likelihood to assess.
+    assert imported.answer(325)["data"]["gauge"] == 3  # type: ignore[index]
+    assert imported.answer(326)["data"]["gauge"] is None  # type: ignore[index]
+    assert "À évaluer" in imported.answer(326)["data"]["text"]  # type: ignore[index]
+    pia = data["pia"]
+    assert pia["dpo_status"] is None and pia["concerned_people_status"] is None
+    assert "applied_adjustments" in pia and pia["name"].startswith("Officine Fictive")
 
 
 def test_pia_export_carries_deviations_as_comments(tmp_path: Path) -> None:
@@ -315,8 +275,26 @@ def test_pia_export_carries_deviations_as_comments(tmp_path: Path) -> None:
     config = config.model_copy(update={"deviations": config.deviations.model_copy(update={"extra_data": [extra]})})
     save(config, tmp_path / "o" / "santegarde.yaml")
     data = dpia.export_pia(tmp_path / "o" / "santegarde.yaml", tmp_path / "pia.json")
-    assert pia_import_problems(data) == []
-    assert any(c["reference_for"] == "213" and "Loyalty card number" in c["description"] for c in data["comments"])
+    assert import_pia(data).problems == []
+    assert any(c["reference_to"] == 213 and "Loyalty card number" in c["description"] for c in data["comments"])
+
+
+def test_pia_export_puts_a_measures_status_in_its_own_evaluation(tmp_path: Path) -> None:
+    config, ref = _config(tmp_path, "compassionate")
+    first, second = ref.measures[:2]
+    statuses = [
+        MeasureStatus(code=first.code, status="implemented"),
+        MeasureStatus(code=second.code, status="not_implemented", justification=JUSTIFIED),
+    ]
+    config = config.model_copy(update={"deviations": config.deviations.model_copy(update={"measures": statuses})})
+    save(config, tmp_path / "o" / "santegarde.yaml")
+    imported = import_pia(dpia.export_pia(tmp_path / "o" / "santegarde.yaml", tmp_path / "pia.json"))
+    by_code = {m["title"].split()[0]: new_id for new_id, m in imported.measures.items()}
+    done = imported.measure_evaluation(by_code[first.code])
+    todo = imported.measure_evaluation(by_code[second.code])
+    assert done is not None and done["action_plan_comment"] == ""
+    assert todo is not None and "non mise en œuvre" in todo["action_plan_comment"]
+    assert JUSTIFIED in todo["action_plan_comment"]
 
 
 def test_pia_export_refuses_another_format(tmp_path: Path) -> None:
@@ -420,7 +398,7 @@ def test_cli_check_generate_export_status(tmp_path: Path) -> None:
     assert (tmp_path / "dpia.html").is_file()
     result = runner.invoke(app, ["export-pia", "--out", str(tmp_path / "pia.json"), "--config", str(config_path)])
     assert result.exit_code == 0, result.output
-    assert pia_import_problems(json.loads((tmp_path / "pia.json").read_text(encoding="utf-8"))) == []
+    assert import_pia(json.loads((tmp_path / "pia.json").read_text(encoding="utf-8"))).problems == []
     result = runner.invoke(app, ["status", "--config", str(config_path)])
     assert result.exit_code == 0 and "up to date" in result.output
     _add_extra_category(config_path)
@@ -437,5 +415,12 @@ def test_cli_strict_and_refusals(tmp_path: Path) -> None:
     assert result.exit_code == 2 and ".html, .pdf or .json" in result.output
     result = runner.invoke(app, ["export-pia", "--out", str(tmp_path / "pia.xml"), "--config", str(config_path)])
     assert result.exit_code == 2 and "ending in .json" in result.output
+    out = tmp_path / "dpia-en.html"
+    result = runner.invoke(app, ["generate", "--lang", "en", "--out", str(out), "--config", str(config_path)])
+    assert result.exit_code == 0 and "Data protection impact assessment" in out.read_text(encoding="utf-8")
+    result = runner.invoke(
+        app, ["export-pia", "--lang", "it", "--out", str(tmp_path / "p.json"), "--config", str(config_path)]
+    )
+    assert result.exit_code == 2 and "French (fr) or English (en)" in result.output
     result = runner.invoke(app, ["check", "--config", str(tmp_path / "nowhere.yaml")])
     assert result.exit_code == 2 and "does not exist" in result.output

@@ -20,6 +20,7 @@ app = typer.Typer(help="The data protection impact assessment: required?, pre-fi
 
 OutOption = Annotated[Path, typer.Option("--out", "-o", help="The file to write")]
 StrictOption = Annotated[bool, typer.Option("--strict", help="Exit non-zero when the configuration lacks something")]
+LangOption = Annotated[str, typer.Option("--lang", help="fr (default) or en")]
 
 
 def _missing(missing: list[str], strict: bool) -> None:
@@ -42,9 +43,11 @@ def check_command(config: ConfigOption = Path(CONFIG_NAME), strict: StrictOption
 
 @app.command("generate")
 @friendly_errors
-def generate(out: OutOption, config: ConfigOption = Path(CONFIG_NAME), strict: StrictOption = False) -> None:
-    """Write the pre-filled DPIA (.html, .pdf or .json) and remember what it covered."""
-    document = dpia.generate(config, out)
+def generate(
+    out: OutOption, config: ConfigOption = Path(CONFIG_NAME), strict: StrictOption = False, lang: LangOption = "fr"
+) -> None:
+    """Write the pre-filled DPIA (.html, .pdf or .json, in French unless --lang en) and remember what it covered."""
+    document = dpia.generate(config, out, lang)
     plan = len(document["action_plan"])
     console.print(f"DPIA written to {out} ({plan} measure(s) in the action plan).")
     console.print(f"Snapshot of what it covers: {dpia.snapshot_path(config)}.")
@@ -53,9 +56,9 @@ def generate(out: OutOption, config: ConfigOption = Path(CONFIG_NAME), strict: S
 
 @app.command("export-pia")
 @friendly_errors
-def export_pia(out: OutOption, config: ConfigOption = Path(CONFIG_NAME)) -> None:
-    """Write the DPIA as JSON for the CNIL's PIA tool (import it there)."""
-    pia = dpia.export_pia(config, out)
+def export_pia(out: OutOption, config: ConfigOption = Path(CONFIG_NAME), lang: LangOption = "fr") -> None:
+    """Write the DPIA as JSON for the CNIL's PIA tool (import it there), in French unless --lang en."""
+    pia = dpia.export_pia(config, out, lang)
     console.print(f"PIA file written to {out}: {len(pia['answers'])} answers, {len(pia['measures'])} measures.")
 
 

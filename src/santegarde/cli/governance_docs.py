@@ -38,12 +38,17 @@ def register(
         list[str] | None, typer.Option("--controller", help="A controller served, 'NAME <email>' (repeatable)")
     ] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Exit non-zero when something is missing")] = False,
+    lang: Annotated[str, typer.Option("--lang", help="fr (default) or en")] = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
-    """Generate the record of processing activities from the configuration."""
+    """Generate the record of processing activities from the configuration (in French unless --lang en)."""
     cfg = load(config)
     reg = build_register(
-        cfg, loader.get(cfg.referential), processor=processor, controllers_served=[_party(c) for c in controller or []]
+        cfg,
+        loader.get(cfg.referential),
+        processor=processor,
+        controllers_served=[_party(c) for c in controller or []],
+        lang=lang,
     )
     write_register(reg, out)
     console.print(f"Register written to {out} ({len(reg.activities)} activities, référentiel {reg.referential}).")

@@ -2,41 +2,70 @@
 
 ``obligations`` says whether a DPIA and a DPO are required and why, from the référentiel's triggers and
 the organisation's facts (missing facts are named). ``build`` pre-fills a DPIA from the référentiel as
-the organisation applies it, its configuration and the status of each security measure: context,
-fundamental principles, risks (with the measures that address each) and action plan. ``to_pia`` maps
-it onto the structure of the CNIL's open-source PIA tool. ``snapshot``/``review_needed`` tell when a
-significant change (new purpose, processor, data category, legal basis, recipient) calls for a review.
-Every statement cites the section of the référentiel it comes from; what the configuration lacks is
-said to be missing.
+the organisation applies it, its configuration and the status of each security measure, following the
+CNIL's method and in French unless asked in English: context, fundamental principles, measures, then for
+each feared event its impacts, threats, sources, measures, severity and likelihood (``dpia_risks``), the
+action plan, the DPO's opinion and the persons' views (left to fill) and the Art. 36 decision.
+``to_pia`` maps it onto the import format of the CNIL's open-source PIA tool (``pia_export``).
+``snapshot``/``review_needed`` tell when a significant change (new purpose, processor, data category,
+legal basis, recipient) calls for a review. Every statement cites the section of the référentiel it
+comes from; what the configuration lacks is said to be missing.
 """
 
 from __future__ import annotations
 
-import html
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from santegarde.atomic import write_atomic
 from santegarde.config import OrganisationConfig, check, effective_referential, load
 from santegarde.config.model import Contact
 from santegarde.errors import SantegardeError
+from santegarde.governance import doctext, dpia_risks, pia_export
 from santegarde.governance.documents import render_html, write_document
+from santegarde.governance.register import category_name, finding_text, retention_text
+from santegarde.governance.wording import label
 from santegarde.policy import RightsUndecidable, dpia_required, dpo_required, rights_for
 from santegarde.policy.triggers import TriggerDecision
 from santegarde.referentials import loader
-from santegarde.referentials.model import ART6_ARTICLE, Art6Basis, Measure, Referential, RetentionRule, Right
+from santegarde.referentials.model import (
+    Measure,
+    Purpose,
+    Referential,
+    RetentionRule,
+    Right,
+    Sensitivity,
+)
+from santegarde.store.retention import end_action
 
 SNAPSHOT_NAME = "dpia-snapshot.json"
 TEMPLATE = "dpia.html.j2"
 NO_STATUS = "no_status"
-_DONE = {"implemented", "equivalent", "not_necessary"}
+_DONE = dpia_risks.DONE
+STATUS_WORDS = {
+    "fr": {
+        "implemented": "mise en œuvre",
+        "equivalent": "remplacée par une mesure équivalente",
+        "not_necessary": "non nécessaire",
+        "not_implemented": "non mise en œuvre",
+        NO_STATUS: "aucun statut enregistré",
+    },
+    "en": {
+        "implemented": "implemented",
+        "equivalent": "replaced by an equivalent measure",
+        "not_necessary": "not necessary",
+        "not_implemented": "not implemented",
+        NO_STATUS: "no status recorded",
+    },
+}
+_COLON = {"fr": " : ", "en": ": "}
+_WORDS = {
+    "fr": {"status": "Statut", "justification": "justification", "deviation": "Écart au référentiel {rid}"},
+    "en": {"status": "Status", "justification": "justification", "deviation": "Deviation from {rid}"},
+}
 
 
 class DpiaError(SantegardeError, ValueError):
@@ -74,31 +103,32 @@ def _decision(decision: TriggerDecision) -> dict[str, Any]:
     }
 
 
-def obligations(config: OrganisationConfig, referential: Referential) -> Obligations:
-    """Decide the DPIA and DPO obligations from the référentiel's triggers and ``config.facts``."""
+def obligations(config: OrganisationConfig, referential: Referential, lang: str = "en") -> Obligations:
+    """Decide the DPIA and DPO obligations from the référentiel's triggers and ``config.facts``.
+
+    ``missing`` names what the configuration lacks: in English for the command line (the default, with the
+    configuration keys to set), in French for the document (``lang="fr"``).
+    """
     dpia = dpia_required(referential, config.facts)
     dpo = dpo_required(referential, config.facts)
     missing: list[str] = []
     facts = sorted(set(dpia.missing_facts) | set(dpo.missing_facts))
-    for fact in facts:
+    t = doctext.words(lang)["dpia"]
+    if lang != "en" and facts:
+        missing.append(t["missing_facts"].format(rid=referential.id, section=dpia.section))
+    for fact in facts if lang == "en" else []:
         missing.append(
             f"The configuration does not declare the fact '{fact}' that {referential.id} "
             f"§{dpia.section if fact in dpia.missing_facts else dpo.section} uses; until it is declared "
             f"(facts.{fact} in the configuration), the DPIA and DPO are taken as required."
         )
     if dpo.required and config.organisation.dpo is None:
-        missing.append(
-            f"A DPO is required ({referential.id} §{dpo.section}) but the configuration names none: "
-            "add organisation.dpo (name and e-mail) to the configuration."
-        )
+        missing.append(t["missing_dpo"].format(rid=referential.id, section=dpo.section))
     elif config.organisation.dpo is not None and not config.organisation.dpo.email:
-        missing.append("The DPO has no e-mail address in the configuration: add organisation.dpo.email.")
+        missing.append(t["missing_dpo_email"])
     controller = config.organisation.controller
     if not (controller.email or controller.address):
-        missing.append(
-            "The controller has neither an e-mail nor a postal address in the configuration, so the DPIA cannot "
-            "say where persons exercise their rights: add organisation.controller.email or .address."
-        )
+        missing.append(t["missing_controller"])
     return Obligations(dpia, dpo, config.organisation.dpo, tuple(missing))
 
 
@@ -120,130 +150,150 @@ def _section_named(ref: Referential, *words: str) -> str | None:
     return None
 
 
-def _basis_dict(art6: Art6Basis, art9: str | None, note: str | None) -> dict[str, Any]:
-    return {"art6": art6.value, "article": f"GDPR art. {ART6_ARTICLE[art6]}", "art9": art9, "note": note}
+def _bases(p: Purpose, lang: str) -> list[dict[str, Any]]:
+    w = doctext.words(lang)
+    return [
+        {
+            "art6": b.art6.value,
+            "art9": b.art9.value if b.art9 else None,
+            "text": w["art6"][b.art6.value] + (f" ; {w['art9'][b.art9.value]}" if b.art9 else ""),
+        }
+        for b in p.legal_bases
+    ]
 
 
-def _retention_dict(rule: RetentionRule, config: OrganisationConfig) -> dict[str, Any]:
+def _retention_dict(ref: Referential, rule: RetentionRule, config: OrganisationConfig, lang: str) -> dict[str, Any]:
+    w = doctext.words(lang)
     deviated = any(r.rule == rule.id for r in config.deviations.retention)
-    set_by = "deviation" if deviated else ("controller choice" if rule.controller_choice else "référentiel")
-    active = rule.active.duration.human() if rule.active.duration else f"until {rule.active.until_event or 'event'}"
-    archive = None
-    if rule.archive is not None:
-        archive = rule.archive.duration.human() if rule.archive.duration else f"until {rule.archive.until_event}"
+    set_by = "deviation" if deviated else ("choice" if rule.controller_choice else "referential")
     return {
         "id": rule.id,
-        "name": rule.name,
-        "applies_to": list(rule.applies_to),
-        "active": active,
-        "from": rule.active.start_event,
-        "archive": archive,
-        "end_action": rule.end_action.value.replace("_", " "),
-        "note": rule.note,
-        "set_by": set_by,
+        "name": label(ref, "retention", rule.id, lang),
+        "text": retention_text(ref, rule, config.choices, lang),
+        "end_action": end_action(rule, config.choices).value,
+        "set_by": w["source"][set_by],
         "section": rule.section,
     }
 
 
-def _context(config: OrganisationConfig, ref: Referential) -> dict[str, Any]:
-    purposes = []
-    for p in ref.purposes:
-        if p.forbidden or p.out_of_scope:
-            continue
-        purposes.append(
-            {
-                "id": p.id,
-                "name": p.name,
-                "description": p.description,
-                "legal_bases": [_basis_dict(b.art6, b.art9.value if b.art9 else None, b.note) for b in p.legal_bases],
-                "categories": list(p.categories),
-                "requires_formality": p.requires_formality,
-                "section": p.section,
-            }
-        )
+def _context(config: OrganisationConfig, ref: Referential, lang: str) -> dict[str, Any]:
+    w = doctext.words(lang)
+    live = [p for p in ref.purposes if not (p.forbidden or p.out_of_scope)]
+    extra = {e.id for e in config.deviations.extra_data}
+
+    def category(cid: str) -> str:
+        return category_name(config, ref, cid, lang)
+
+    purposes = [
+        {
+            "id": p.id,
+            "name": label(ref, "purpose", p.id, lang),
+            "legal_bases": _bases(p, lang),
+            "categories": [category(c) for c in p.categories if ref.category(c) is not None],
+            "requires_formality": p.requires_formality,
+            "section": p.section,
+        }
+        for p in live
+    ]
     excluded = [
-        {"id": p.id, "name": p.name, "why": "forbidden" if p.forbidden else "out of scope", "section": p.section}
+        {
+            "id": p.id,
+            "name": label(ref, "purpose", p.id, lang),
+            "why": w["forbidden" if p.forbidden else "out_of_scope"],
+            "section": p.section,
+        }
         for p in ref.purposes
         if p.forbidden or p.out_of_scope
     ]
-    extra = {e.id for e in config.deviations.extra_data}
+    sensitivity = {"special": "sensitive", "highly_personal": "highly_personal", "ordinary": "ordinary"}
     data = [
         {
             "id": c.id,
-            "name": c.name,
-            "kind": c.kind.value,
+            "name": category(c.id),
+            "nature": w[sensitivity[c.sensitivity.value]],
             "sensitivity": c.sensitivity.value,
             "requires_consent": c.requires_consent,
-            "condition": c.condition,
             "extra": c.id in extra,
             "section": c.section,
         }
         for c in ref.categories
         if not c.forbidden
     ]
-    forbidden_data = [{"id": c.id, "name": c.name, "section": c.section} for c in ref.categories if c.forbidden]
+    forbidden_data = [
+        {"id": c.id, "name": label(ref, "category", c.id, lang), "section": c.section}
+        for c in ref.categories
+        if c.forbidden
+    ]
     recipients = [
         {
             "id": r.id,
-            "name": r.name,
-            "categories": list(r.categories),
-            "purposes": list(r.purposes),
-            "condition": r.condition,
+            "name": label(ref, "recipient", r.id, lang),
+            "categories": [category(c) for c in r.categories if ref.category(c) is not None],
+            "processor": r.processor,
             "section": r.section,
         }
         for r in ref.recipients
     ]
     return {
-        "processing": {"title": ref.title, "deliberation": ref.deliberation, "profile": config.profile.value},
+        "processing": {
+            "title": label(ref, "referential", ref.id, lang),
+            "deliberation": ref.deliberation,
+            "profile": config.profile.value,
+        },
         "purposes": purposes,
         "excluded_purposes": excluded,
         "data": data,
         "forbidden_data": forbidden_data,
         "accessors": [
-            {"id": a.id, "name": a.name, "health_data": a.health_data, "section": a.section} for a in ref.accessors
+            {"id": a.id, "name": label(ref, "accessor", a.id, lang), "health_data": a.health_data, "section": a.section}
+            for a in ref.accessors
         ],
-        "recipients": [r for r, src in zip(recipients, ref.recipients, strict=True) if not src.processor],
-        "processors": [r for r, src in zip(recipients, ref.recipients, strict=True) if src.processor],
-        "retention": [_retention_dict(rule, config) for rule in ref.retention],
-        "supporting_assets": _assets(config),
+        "recipients": [r for r in recipients if not r["processor"]],
+        "processors": [r for r in recipients if r["processor"]],
+        "retention": [_retention_dict(ref, rule, config, lang) for rule in ref.retention],
+        "supporting_assets": _assets(config, lang),
     }
 
 
-def _assets(config: OrganisationConfig) -> list[str]:
+def _assets(config: OrganisationConfig, lang: str) -> list[str]:
     """Where the data lives, from the configuration (database kinds only: never a URL or a secret)."""
+    t = doctext.words(lang)["dpia"]
 
     def kind(url: str) -> str:
-        return "PostgreSQL" if url.startswith("postgresql") else "SQLite" if url.startswith("sqlite") else "database"
+        return "PostgreSQL" if url.startswith("postgresql") else "SQLite" if url.startswith("sqlite") else t["database"]
 
     return [
-        f"santegarde, records database ({kind(config.database_url)})",
-        f"santegarde, audit trail in its own database ({kind(config.audit_database_url)})",
-        "santegarde keyring (encryption keys of the records, held apart from the databases)",
+        t["asset_records"].format(kind=kind(config.database_url)),
+        t["asset_audit"].format(kind=kind(config.audit_database_url)),
+        t["asset_keys"],
     ]
 
 
-def _rights(ref: Referential) -> list[dict[str, Any]]:
+def _rights(ref: Referential, lang: str) -> list[dict[str, Any]]:
+    w = doctext.words(lang)
     rows: list[dict[str, Any]] = []
     for p in ref.purposes:
         if p.forbidden or p.out_of_scope:
             continue
+        name = label(ref, "purpose", p.id, lang)
         try:
             decisions = rights_for(ref, p.id)
-        except RightsUndecidable as exc:
-            rows.append({"purpose": p.id, "name": p.name, "undecided": str(exc), "rights": []})
+        except RightsUndecidable:
+            rows.append({"purpose": p.id, "name": name, "undecided": w["dpia"]["undecided"], "rights": []})
             continue
         rows.append(
             {
                 "purpose": p.id,
-                "name": p.name,
+                "name": name,
                 "undecided": None,
                 "rights": [
                     {
                         "right": d.right.value,
+                        "name": w["rights"][d.right.value],
                         "applies": d.applies,
-                        "source": d.source,
+                        "source": w["source"]["referential"] if d.source == "référentiel" else _gdpr(d.source, lang),
                         "section": d.section,
-                        "reason": d.reason,
+                        "reason": doctext.right_reason(ref.id, d.right.value, d.source, d.reason, lang),
                     }
                     for d in decisions.values()
                 ],
@@ -252,36 +302,36 @@ def _rights(ref: Referential) -> list[dict[str, Any]]:
     return rows
 
 
-def _exercise(config: OrganisationConfig, ref: Referential) -> list[str]:
+def _gdpr(source: str, lang: str) -> str:
+    """ "GDPR art. 17.3" in the document's language."""
+    return source.replace("GDPR art. ", "art. ") + " RGPD" if lang == "fr" and source.startswith("GDPR") else source
+
+
+def _exercise(config: OrganisationConfig, ref: Referential, lang: str) -> list[str]:
     """Where persons exercise their rights: the contacts the configuration gives."""
+    t = doctext.words(lang)["dpia"]
     c = config.organisation.controller
-    means = ", ".join(x for x in (c.email, c.phone, c.address) if x)
+    means = ", ".join(x for x in (c.email, c.phone, c.address) if x) or t["exercise_no_contact"]
     section = _section_named(ref, "right", "droit") or ref.sections[0].number
-    lines = [
-        f"Persons exercise their rights with the controller, {c.name}"
-        + (f" ({means})" if means else " (no contact details in the configuration: missing)")
-        + f" ({ref.id} §{section})."
-    ]
+    lines = [t["exercise_controller"].format(name=c.name, means=means, rid=ref.id, section=section)]
     dpo = config.organisation.dpo
     if dpo is not None:
         contact = ", ".join(x for x in (dpo.email, dpo.phone, dpo.address) if x)
-        lines.append(f"They may also contact the DPO, {dpo.name}" + (f" ({contact})." if contact else "."))
+        lines.append(t["exercise_dpo"].format(name=dpo.name, contact=f" ({contact})" if contact else ""))
     else:
-        lines.append("No DPO is named in the configuration (missing).")
+        lines.append(t["exercise_no_dpo"])
     info = _section_named(ref, "informati")
     if info:
-        lines.append(f"Persons are informed as {ref.id} §{info} sets out.")
+        lines.append(t["informed"].format(rid=ref.id, section=info))
     return lines
 
 
 # -- risks and action plan ---------------------------------------------------------------------
 
 
-@cache
 def risk_areas() -> tuple[dict[str, Any], ...]:
-    """The three risks and the measure areas that address each (governance/data/dpia_risks.yaml)."""
-    text = (resources.files("santegarde.governance") / "data" / "dpia_risks.yaml").read_text(encoding="utf-8")
-    return tuple(yaml.safe_load(text)["risks"])
+    """The three feared events and the measure areas that address each (governance/data/dpia_risks.yaml)."""
+    return tuple(dpia_risks.definitions()["risks"])
 
 
 def _status(config: OrganisationConfig, measure: Measure) -> tuple[str, str | None]:
@@ -291,97 +341,117 @@ def _status(config: OrganisationConfig, measure: Measure) -> tuple[str, str | No
     return NO_STATUS, None
 
 
-def _measure_dict(config: OrganisationConfig, m: Measure) -> dict[str, Any]:
+def _measure_dict(config: OrganisationConfig, ref: Referential, m: Measure, lang: str) -> dict[str, Any]:
     status, justification = _status(config, m)
+    words, colon = _WORDS[lang], _COLON[lang]
+    area = doctext.security_area(m.area, lang)
+    theme = area["title"]
+    line = f"{words['status']}{colon}{STATUS_WORDS[lang][status]}"
+    if justification:
+        line += f" — {words['justification']}{colon}{justification}"
     return {
         "code": m.code,
         "title": m.title,
+        "theme": theme,
+        "label": theme if lang == "fr" else m.title,
+        "description": (area["text"][:1].upper() + area["text"][1:] + ".") if lang == "fr" else m.text,
         "text": m.text,
         "area": m.area,
         "audience": m.audience.value,
         "mandatory": m.mandatory,
         "status": status,
+        "status_words": STATUS_WORDS[lang][status],
+        "status_line": f"{line} ({ref.id} §{m.section}).",
+        "in_action_plan": status not in _DONE,
         "justification": justification,
         "section": m.section,
     }
 
 
-def _risks(config: OrganisationConfig, ref: Referential) -> list[dict[str, Any]]:
-    mapped = {area for risk in risk_areas() for area in risk["areas"]}
-    risks = []
-    for risk in risk_areas():
-        areas: dict[str, list[dict[str, Any]]] = {}
-        for m in ref.measures:
-            if m.area in risk["areas"] or m.area not in mapped:
-                areas.setdefault(m.area, []).append(_measure_dict(config, m))
-        risks.append(
-            {
-                "id": risk["id"],
-                "title": risk["title"],
-                "pia_section": risk["pia_section"],
-                "areas": [{"area": a, "measures": ms} for a, ms in sorted(areas.items())],
-            }
-        )
-    return risks
-
-
 # -- the DPIA ----------------------------------------------------------------------------------
 
 
-def build(config: OrganisationConfig, referential: Referential) -> dict[str, Any]:
-    """The DPIA pre-filled from the référentiel (as shipped or as applied) and the configuration, as data."""
+def build(config: OrganisationConfig, referential: Referential, lang: str = "fr") -> dict[str, Any]:
+    """The DPIA pre-filled from the référentiel (as shipped or as applied) and the configuration, as data.
+
+    In French by default (``lang="en"`` for English): the risks by the CNIL method (feared events,
+    impacts, threats, sources, severity and likelihood), the Art. 36 decision, and the DPO's opinion and
+    the persons' views as fields left to fill (None).
+    """
+    doctext.check_lang(lang)
     ref = applied(config, referential)
-    duty = obligations(config, ref)
+    duty = obligations(config, ref, lang)
     org = config.organisation
     shipped = referential if referential is not ref else loader.get(config.referential)
-    deviations = [
-        {
-            "kind": f.kind,
-            "subject": f.subject,
-            "message": f.message,
-            "section": f.section,
-            "justification": f.justification,
-        }
-        for f in check(config, shipped)
-        if f.severity == "deviation"
-    ]
-    measures = [_measure_dict(config, m) for m in ref.measures]
+    colon = doctext.words(lang)["colon"]
+    deviations = []
+    for f in check(config, shipped):
+        if f.severity != "deviation":
+            continue
+        what = finding_text(f, config, ref, lang)
+        deviations.append(
+            {
+                "kind": f.kind,
+                "subject": f.subject,
+                "what": what,
+                "section": f.section,
+                "justification": f.justification,
+                "comment": _WORDS[lang]["deviation"].format(rid=ref.id)
+                + (f" §{f.section}" if f.section else "")
+                + f"{colon}{what} — {_WORDS[lang]['justification']}{colon}{f.justification}",
+            }
+        )
+    measures = [_measure_dict(config, ref, m, lang) for m in ref.measures]
     statuses = [m["status"] for m in measures]
+    special = any(c.sensitivity == Sensitivity.SPECIAL for c in ref.categories if not c.forbidden)
+    risks = dpia_risks.assess(measures, special, lang)
     return {
         "document": "dpia",
+        "lang": lang,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "organisation": org.model_dump(mode="json"),
         "referential": {
             "id": ref.id,
-            "title": ref.title,
+            "title": label(ref, "referential", ref.id, lang),
             "deliberation": ref.deliberation,
             "version": ref.version,
             "status": ref.status.value,
         },
-        "obligations": duty.as_dict(),
-        "context": _context(config, ref),
+        "obligations": duty.as_dict()
+        | {
+            "dpia_text": doctext.trigger(duty.dpia, ref.dpia, lang),
+            "dpo_text": doctext.trigger(duty.dpo, ref.dpo, lang),
+        },
+        "context": _context(config, ref, lang),
         "deviations": deviations,
         "principles": {
-            "rights": _rights(ref),
-            "exercise": _exercise(config, ref),
+            "rights": _rights(ref, lang),
+            "exercise": _exercise(config, ref, lang),
             "information_section": _section_named(ref, "informati"),
             "transfer_section": _section_named(ref, "transfer"),
         },
         "measures": measures,
-        "risks": _risks(config, ref),
-        "action_plan": [m for m in measures if m["status"] not in _DONE],
+        "risks": risks,
+        "prior_consultation": dpia_risks.prior_consultation(risks, lang),
+        "opinions": {"dpo": None, "dpo_names": org.dpo.name if org.dpo else None, "persons": None},
+        "action_plan": [m for m in measures if m["in_action_plan"]],
         "measure_counts": {s: statuses.count(s) for s in (*sorted(_DONE), "not_implemented", NO_STATUS)},
     }
 
 
 def render(dpia: dict[str, Any]) -> str:
-    """The DPIA as an HTML page (template dpia.html.j2)."""
+    """The DPIA as an HTML page (template dpia.html.j2), in the DPIA's language."""
+    w = doctext.words(dpia["lang"])
+    t = w["dpia"]
     return render_html(
         TEMPLATE,
-        title=f"DPIA — {dpia['organisation']['name']}",
+        title=f"{t['title']} — {dpia['organisation']['name']}",
         organisation_name=dpia["organisation"]["name"],
-        footer=f"Pre-filled from {dpia['referential']['id']} (deliberation {dpia['referential']['deliberation']}).",
+        lang=dpia["lang"],
+        footer=t["footer"].format(rid=dpia["referential"]["id"], deliberation=dpia["referential"]["deliberation"]),
         d=dpia,
+        w=w,
+        t=t,
     )
 
 
@@ -444,11 +514,11 @@ def changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     found: list[str] = []
     if before.get("referential") != after["referential"]:
         found.append(f"The référentiel applied changed{since}: {before.get('referential')} → {after['referential']}.")
-    for key, (label, new_label) in _LABELS.items():
+    for key, (name, new_name) in _LABELS.items():
         old: dict[str, str] = before.get(key, {})
         new: dict[str, str] = after[key]
-        found += [f"A {new_label}{since}: {new[i]} ({i})." for i in sorted(new.keys() - old.keys())]
-        found += [f"A {label} was removed{since}: {old[i]} ({i})." for i in sorted(old.keys() - new.keys())]
+        found += [f"A {new_name}{since}: {new[i]} ({i})." for i in sorted(new.keys() - old.keys())]
+        found += [f"A {name} was removed{since}: {old[i]} ({i})." for i in sorted(old.keys() - new.keys())]
     old_bases: dict[str, list[str]] = before.get("legal_bases", {})
     for pid, bases in sorted(after["legal_bases"].items()):
         if pid in old_bases and old_bases[pid] != bases:
@@ -474,306 +544,186 @@ def review_needed(config_path: Path) -> list[str]:
 # -- generation --------------------------------------------------------------------------------
 
 
-def generate(config_path: Path, out: Path) -> dict[str, Any]:
+def generate(config_path: Path, out: Path, lang: str = "fr") -> dict[str, Any]:
     """Write the DPIA (.html, .pdf or .json) and the snapshot that later changes are compared with."""
     config = load(config_path)
     ref = loader.get(config.referential)
-    dpia = build(config, ref)
+    dpia = build(config, ref, lang)
     write_document(out, html=render(dpia), data=dpia)
     write_snapshot(config_path, snapshot(config, ref))
     return dpia
 
 
-def export_pia(config_path: Path, out: Path) -> dict[str, Any]:
+def export_pia(config_path: Path, out: Path, lang: str = "fr") -> dict[str, Any]:
     """Write the DPIA as the JSON the CNIL's PIA tool imports."""
     if out.suffix.lower() != ".json":
         raise DpiaError(f"Cannot write '{out.name}': the PIA tool imports JSON; give a file ending in .json.")
     config = load(config_path)
-    pia = to_pia(build(config, loader.get(config.referential)))
+    pia = to_pia(build(config, loader.get(config.referential), lang))
     write_document(out, data=pia)
     return pia
 
 
 # -- the CNIL PIA tool -------------------------------------------------------------------------
 
-PIA_QUESTIONS = frozenset(
-    {"111", "112", "113", "121", "122", "123"}
-    | {f"21{i}" for i in range(1, 6)}
-    | {f"22{i}" for i in range(1, 8)}
-    | {f"3{s}{q}" for s in range(2, 5) for q in range(1, 7)}
-)
-PIA_SECTIONS = frozenset({"1.1", "1.2", "2.1", "2.2", "3.1", "3.2", "3.3", "3.4"})
 
-
-def _html(lines: list[str]) -> str:
-    return "".join(f"<p>{html.escape(line)}</p>" for line in lines)
-
-
-def _answer(ref_to: str, lines: list[str], at: str, items: list[str] | None = None) -> dict[str, Any]:
-    assert ref_to in PIA_QUESTIONS, ref_to
-    return {
-        "reference_to": ref_to,
-        "data": {"text": _html(lines) if lines else None, "gauge": None, "list": items or []},
-        "created_at": at,
-        "updated_at": at,
-    }
+def _answer(question: int, lines: list[str], at: str, items: list[str] | None = None) -> dict[str, Any]:
+    return pia_export.answer(question, lines, at, items)
 
 
 def _rights_lines(d: dict[str, Any], *rights: Right) -> list[str]:
-    ref_id = d["referential"]["id"]
+    t = doctext.words(d["lang"])["dpia"]
     lines = []
     for row in d["principles"]["rights"]:
         if row["undecided"]:
-            lines.append(f"{row['name']}: undecided — {row['undecided']}.")
+            lines.append(f"{row['name']} — {row['undecided']}")
             continue
         for r in row["rights"]:
             if r["right"] in rights:
-                verdict = "applies" if r["applies"] else "does not apply"
                 lines.append(
-                    f"{row['name']}: the right of {r['right']} {verdict} "
-                    f"({r['source']}, {ref_id} §{r['section']}): {r['reason']}."
+                    t["right_line"].format(
+                        purpose=row["name"],
+                        right=r["name"],
+                        verdict=t["applies_yes" if r["applies"] else "applies_no"],
+                        source=r["source"],
+                        section=r["section"],
+                        reason=f" — {r['reason']}" if r["reason"] and not r["applies"] else "",
+                    )
                 )
     return lines
 
 
+def _retention_line(r: dict[str, Any], colon: str) -> str:
+    return f"{r['name']}{colon}{r['text']} ({r['set_by']}, §{r['section']})."
+
+
 def _pia_context(d: dict[str, Any], at: str) -> list[dict[str, Any]]:
+    w = doctext.words(d["lang"])
+    t, colon = w["dpia"], w["colon"]
     ref = d["referential"]
-    rid = ref["id"]
     org = d["organisation"]
     ctx = d["context"]
-    duty = d["obligations"]
     dpo = org.get("dpo")
-    processors = [f"{p['name']} (processor, {rid} §{p['section']})" for p in ctx["processors"]]
+    processors = [f"{p['name']} — {w['processor']} (§{p['section']})." for p in ctx["processors"]]
     return [
         _answer(
-            "111",
-            [f"{ctx['processing']['title']} (deliberation {ref['deliberation']}), as applied by {org['name']}."]
-            + [f"Purpose: {p['name']} ({rid} §{p['section']})." for p in ctx["purposes"]]
-            + [f"DPIA: {duty['dpia']['reason']} ({rid} §{duty['dpia']['section']})."],
-            at,
-        ),
-        _answer(
-            "112",
-            [f"Controller: {org['controller']['name']}."]
-            + [f"DPO: {dpo['name']}." if dpo else "DPO: none named in the configuration (missing)."]
-            + (processors or ["No processor listed by the référentiel."]),
-            at,
-        ),
-        _answer(
-            "113",
-            [f"Référentiel {rid}: {ref['title']}, deliberation {ref['deliberation']}, version {ref['version']}."]
-            + [f"Deviation: {x['message']} — {x['justification']}" for x in d["deviations"]],
-            at,
-        ),
-        _answer(
-            "121",
+            111,
             [
-                f"{c['name']} ({c['kind']}, {c['sensitivity']}"
-                + (", with the person's consent" if c["requires_consent"] else "")
-                + (", extra data (deviation)" if c["extra"] else f", {rid} §{c['section']}")
+                t["pia_overview"].format(
+                    title=ctx["processing"]["title"], deliberation=ref["deliberation"], organisation=org["name"]
+                )
+            ]
+            + [t["pia_purpose"].format(name=p["name"], section=p["section"]) for p in ctx["purposes"]]
+            + [t["pia_dpia"].format(decision=d["obligations"]["dpia_text"])],
+            at,
+        ),
+        _answer(
+            112,
+            [t["pia_controller"].format(name=org["controller"]["name"])]
+            + [t["pia_dpo"].format(name=dpo["name"] if dpo else t["dpo_none"])]
+            + (processors or [t["no_processor"]]),
+            at,
+        ),
+        _answer(
+            113,
+            [
+                t["pia_referential"].format(
+                    rid=ref["id"], title=ref["title"], deliberation=ref["deliberation"], version=ref["version"]
+                )
+            ]
+            + [f"{x['comment']}" for x in d["deviations"]],
+            at,
+        ),
+        _answer(
+            121,
+            [
+                f"{c['name']} ({c['nature']}"
+                + (f", {t['with_consent']}" if c["requires_consent"] else "")
+                + (f", {t['extra']}" if c["extra"] else f", §{c['section']}")
                 + ")."
                 for c in ctx["data"]
             ]
-            + [_retention_line(r, rid) for r in ctx["retention"]],
+            + [_retention_line(r, colon) for r in ctx["retention"]],
             at,
             [c["name"] for c in ctx["data"]],
         ),
         _answer(
-            "122",
-            [f"Collected and used for: {p['name']} — categories {', '.join(p['categories'])}." for p in ctx["purposes"]]
-            + [f"Accessed by {a['name']} ({rid} §{a['section']})." for a in ctx["accessors"]]
-            + [f"Sent to {r['name']} ({rid} §{r['section']})." for r in ctx["recipients"]]
-            + [_retention_line(r, rid) for r in ctx["retention"]],
+            122,
+            [
+                t["pia_used_for"].format(purpose=p["name"], categories=", ".join(p["categories"]))
+                for p in ctx["purposes"]
+            ]
+            + [t["pia_accessed_by"].format(name=a["name"], section=a["section"]) for a in ctx["accessors"]]
+            + [t["pia_sent_to"].format(name=r["name"], section=r["section"]) for r in ctx["recipients"]],
             at,
         ),
-        _answer("123", [*ctx["supporting_assets"], *processors], at),
+        _answer(123, [*ctx["supporting_assets"], *processors], at),
     ]
 
 
-def _retention_line(r: dict[str, Any], rid: str) -> str:
-    archive = f", then archived {r['archive']}" if r["archive"] else ""
-    return (
-        f"Retention '{r['name']}': {r['active']} from {r['from']}{archive}, then {r['end_action']} "
-        f"(set by {r['set_by']}, {rid} §{r['section']})."
-    )
-
-
 def _pia_principles(d: dict[str, Any], at: str) -> list[dict[str, Any]]:
+    w = doctext.words(d["lang"])
+    t, colon = w["dpia"], w["colon"]
     rid = d["referential"]["id"]
     ctx = d["context"]
     principles = d["principles"]
     bases = [
-        f"{p['name']}: "
-        + (
-            "; ".join(
-                f"{b['art6']} ({b['article']})" + (f", health data under GDPR art. {b['art9']}" if b["art9"] else "")
-                for b in p["legal_bases"]
-            )
-            or "the référentiel names no legal basis for this purpose; to be completed by the controller"
-        )
-        + f" ({rid} §{p['section']})."
+        f"{p['name']}{colon}"
+        + ("; ".join(b["text"] for b in p["legal_bases"]) or t["no_basis"])
+        + f" (§{p['section']})."
         for p in ctx["purposes"]
     ]
     consent = [
-        f"{c['name']} is collected only with the person's consent ({rid} §{c['section']})."
-        for c in ctx["data"]
-        if c["requires_consent"]
+        t["consent_category"].format(name=c["name"], section=c["section"]) for c in ctx["data"] if c["requires_consent"]
     ]
     consent += [
-        f"{p['name']} relies on consent ({rid} §{p['section']})."
+        t["consent_purpose"].format(name=p["name"], section=p["section"])
         for p in ctx["purposes"]
         if any(b["art6"] == "consent" for b in p["legal_bases"])
     ]
-    processors = [
-        f"{p['name']}" + (f": {p['condition']}" if p["condition"] else "") + f" ({rid} §{p['section']})."
-        for p in ctx["processors"]
-    ]
+    processors = [f"{p['name']} (§{p['section']})." for p in ctx["processors"]]
     transfer = principles["transfer_section"]
+    info = principles["information_section"]
     return [
         _answer(
-            "211",
+            211,
+            [t["pia_purpose"].format(name=p["name"], section=p["section"]) for p in ctx["purposes"]]
+            + [f"{t['excluded']}{colon}{p['name']} ({p['why']}, §{p['section']})." for p in ctx["excluded_purposes"]],
+            at,
+        ),
+        _answer(212, bases, at),
+        _answer(
+            213,
             [
-                f"{p['name']}" + (f": {p['description']}" if p["description"] else "") + f" ({rid} §{p['section']})."
+                t["pia_minimisation"].format(
+                    purpose=p["name"], categories=", ".join(p["categories"]), section=p["section"]
+                )
                 for p in ctx["purposes"]
             ]
-            + [f"Excluded: {p['name']} ({p['why']}, {rid} §{p['section']})." for p in ctx["excluded_purposes"]],
+            + [t["pia_forbidden"].format(name=c["name"], section=c["section"]) for c in ctx["forbidden_data"]],
             at,
         ),
-        _answer("212", bases, at),
+        _answer(214, [*_rights_lines(d, Right.RECTIFICATION), t["accuracy"]], at),
+        _answer(215, [_retention_line(r, colon) for r in ctx["retention"]], at),
         _answer(
-            "213",
-            [f"{p['name']}: only {', '.join(p['categories'])} ({rid} §{p['section']})." for p in ctx["purposes"]]
-            + [f"Forbidden: {c['name']} ({rid} §{c['section']})." for c in ctx["forbidden_data"]],
+            221,
+            _rights_lines(d, Right.INFORMATION) + ([t["informed"].format(rid=rid, section=info)] if info else []),
             at,
         ),
+        _answer(222, consent or [t["consent_none"]], at),
+        _answer(223, [*principles["exercise"], *_rights_lines(d, Right.ACCESS, Right.PORTABILITY)], at),
+        _answer(224, _rights_lines(d, Right.RECTIFICATION, Right.ERASURE), at),
+        _answer(225, _rights_lines(d, Right.RESTRICTION, Right.OBJECTION), at),
+        _answer(226, processors or [t["no_processor"]], at),
         _answer(
-            "214",
-            [*_rights_lines(d, Right.RECTIFICATION), "To be completed by the controller: how data is kept accurate."],
-            at,
-        ),
-        _answer("215", [_retention_line(r, rid) for r in ctx["retention"]], at),
-        _answer(
-            "221",
-            _rights_lines(d, Right.INFORMATION)
-            + (
-                [f"Information as {rid} §{principles['information_section']} sets out."]
-                if principles["information_section"]
-                else []
-            ),
-            at,
-        ),
-        _answer("222", consent or ["No purpose relies on consent and no category requires it."], at),
-        _answer("223", [*principles["exercise"], *_rights_lines(d, Right.ACCESS, Right.PORTABILITY)], at),
-        _answer("224", _rights_lines(d, Right.RECTIFICATION, Right.ERASURE), at),
-        _answer("225", _rights_lines(d, Right.RESTRICTION, Right.OBJECTION), at),
-        _answer("226", processors or ["The référentiel lists no processor."], at),
-        _answer(
-            "227",
-            [f"Transfers outside the EU: see {rid} §{transfer}; to be completed by the controller."]
-            if transfer
-            else [f"{rid} has no section on transfers outside the EU; to be completed by the controller."],
+            227,
+            [t["transfers_see"].format(rid=rid, section=transfer)] if transfer else [t["transfers_none"]],
             at,
         ),
     ]
-
-
-def _status_text(m: dict[str, Any]) -> str:
-    status = "no status recorded" if m["status"] == NO_STATUS else m["status"].replace("_", " ")
-    return status + (f" — {m['justification']}" if m["justification"] else "")
-
-
-def _pia_risks(d: dict[str, Any], at: str) -> list[dict[str, Any]]:
-    rid = d["referential"]["id"]
-    answers = []
-    for risk in d["risks"]:
-        question = f"{risk['pia_section'].replace('.', '')}4"  # 324, 334, 344: controls addressing the risk
-        measures = [m for area in risk["areas"] for m in area["measures"]]
-        answers.append(
-            _answer(
-                question,
-                [
-                    f"{area['area']}: " + ", ".join(f"{m['code']} ({rid} §{m['section']})" for m in area["measures"])
-                    for area in risk["areas"]
-                ],
-                at,
-                [f"{m['code']} {m['title']}" for m in measures],
-            )
-        )
-    return answers
 
 
 def to_pia(d: dict[str, Any]) -> dict[str, Any]:
-    """The DPIA in the JSON the CNIL's PIA tool imports (pia, answers, measures, evaluations, comments)."""
-    at = d["generated_at"]
-    org = d["organisation"]
-    rid = d["referential"]["id"]
-    dpo = org.get("dpo")
-    measures = [
-        {
-            "title": f"{m['code']} {m['title']}",
-            "content": _html([m["text"], f"{rid} §{m['section']} — status: {_status_text(m)}."]),
-            "placeholder": "measures.default_placeholder",
-            "created_at": at,
-            "updated_at": at,
-        }
-        for m in d["measures"]
-    ]
-    plan = [f"{m['code']} {m['title']} ({rid} §{m['section']}): {_status_text(m)}." for m in d["action_plan"]]
-    evaluations = [
-        {
-            "reference_to": "3.1",
-            "status": 0,
-            "action_plan_comment": _html(plan) if plan else "",
-            "evaluation_comment": "",
-            "evaluation_date": None,
-            "gauges": {"x": 0, "y": 0},
-            "estimated_implementation_date": None,
-            "person_in_charge": "",
-            "global_status": 0,
-            "created_at": at,
-            "updated_at": at,
-        }
-    ]
-    where = {"retention": "215", "legal_basis": "212", "extra_data": "213", "measure": "3.1"}
-    comments = [
-        {
-            "reference_for": where.get(x["kind"], "113"),
-            "description": f"Deviation from {rid}"
-            + (f" §{x['section']}" if x["section"] else "")
-            + f": {x['message']}. Justification: {x['justification']}",
-            "for_measure": False,
-            "created_at": at,
-            "updated_at": at,
-        }
-        for x in d["deviations"]
-    ]
-    return {
-        "pia": {
-            "name": f"{org['name']} — {d['referential']['title']}",
-            "author_name": org["controller"]["name"],
-            "evaluator_name": "",
-            "validator_name": "",
-            "dpo_status": 0,
-            "dpo_opinion": "",
-            "dpos_names": dpo["name"] if dpo else "",
-            "concerned_people_opinion": "",
-            "concerned_people_status": 0,
-            "concerned_people_searched_opinion": False,
-            "concerned_people_searched_content": "",
-            "people_names": "",
-            "rejected_reason": "",
-            "rejection_reason": "",
-            "applied_adjustments": "",
-            "status": 0,
-            "is_example": False,
-            "is_archive": False,
-            "progress": 0,
-            "structure_id": None,
-            "created_at": at,
-            "updated_at": at,
-        },
-        "answers": _pia_context(d, at) + _pia_principles(d, at) + _pia_risks(d, at),
-        "measures": measures,
-        "evaluations": evaluations,
-        "comments": comments,
-    }
+    """The DPIA in the JSON the CNIL's PIA tool imports (see ``pia_export``)."""
+    name = f"{d['organisation']['name']} — {d['referential']['title']}"
+    return pia_export.to_pia(d, name, _pia_context(d, d["generated_at"]) + _pia_principles(d, d["generated_at"]))

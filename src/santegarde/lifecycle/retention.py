@@ -148,28 +148,12 @@ def run(
     return report
 
 
-TRACE_DEFAULT = Duration(years=1)  # COM-LOG-3: traces kept at least 6 months and at most 1 year
-
-
 def trace_retention(org: Organisation) -> Duration:
     """How long the audit trail keeps entries: the référentiel's trace rule as the organisation set it.
 
-    The rule's duration, else the controller's choice, else one year; never below the rule's minimum nor
-    above its maximum (and never above one year when the text sets no maximum: COM-LOG-3).
+    See :func:`santegarde.store.retention.trace_duration` (the register states the same duration).
     """
-    rule = next((r for r in org.referential.retention if "trace" in r.id or "traces" in r.applies_to), None)
-    chosen: Duration = TRACE_DEFAULT
-    if rule is not None and rule.active.duration is not None:
-        chosen = rule.active.duration
-    elif rule is not None and rule.controller_choice and rule.controller_choice in org.config.choices:
-        chosen = Duration.model_validate(str(org.config.choices[rule.controller_choice].value))
-    low = rule.active.min_duration if rule is not None and rule.active.min_duration else Duration(months=6)
-    high = rule.active.max_duration if rule is not None and rule.active.max_duration else TRACE_DEFAULT
-    if chosen.total_days() < low.total_days():
-        return low
-    if chosen.total_days() > high.total_days():
-        return high
-    return chosen
+    return engine.trace_duration(org.referential, org.config.choices)
 
 
 def purge_traces(org: Organisation, by: str = ACTOR) -> int:

@@ -236,6 +236,35 @@ def end_action(rule: RetentionRule, choices: Mapping[str, ChoiceAnswer]) -> EndA
     return EndAction.ANONYMISE if answer is not None and answer.value == "anonymise" else EndAction.DELETE
 
 
+TRACE_DEFAULT = Duration(years=1)  # COM-LOG-3: traces kept at least 6 months and at most 1 year
+
+
+def trace_rule(ref: Referential) -> RetentionRule | None:
+    """The référentiel's rule for the traces of users' actions (logging), if it has one."""
+    return next((r for r in ref.retention if "trace" in r.id or "traces" in r.applies_to), None)
+
+
+def trace_duration(ref: Referential, choices: Mapping[str, ChoiceAnswer]) -> Duration:
+    """How long traces are kept: the trace rule's duration, else the controller's choice, else one year.
+
+    Never below the rule's minimum nor above its maximum (and never above one year when the text sets no
+    maximum: COM-LOG-3).
+    """
+    rule = trace_rule(ref)
+    chosen: Duration = TRACE_DEFAULT
+    if rule is not None and rule.active.duration is not None:
+        chosen = rule.active.duration
+    elif rule is not None and rule.controller_choice and rule.controller_choice in choices:
+        chosen = Duration.model_validate(str(choices[rule.controller_choice].value))
+    low = rule.active.min_duration if rule is not None and rule.active.min_duration else Duration(months=6)
+    high = rule.active.max_duration if rule is not None and rule.active.max_duration else TRACE_DEFAULT
+    if chosen.total_days() < low.total_days():
+        return low
+    if chosen.total_days() > high.total_days():
+        return high
+    return chosen
+
+
 # -- what the engine knows of each record -------------------------------------------------------------
 
 

@@ -1,0 +1,127 @@
+"""The fixed wording of the register and the DPIA in French (default) or English.
+
+``words(lang)`` is ``data/documents_text.yaml`` for a language; ``security_area`` the theme of a measure
+(``data/security_areas.yaml``); ``trigger`` says in words whether a DPIA or a DPO is required. The names
+of référentiel items come from the vocabulary (``wording``), never from here.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from santegarde.errors import SantegardeError
+from santegarde.policy.triggers import TriggerDecision
+from santegarde.referentials.model import Trigger
+
+LANGS: tuple[str, ...] = ("fr", "en")
+
+
+class LanguageError(SantegardeError, ValueError):
+    """A document was asked for in a language it is not written in."""
+
+
+def _yaml(name: str) -> dict[str, Any]:
+    text = resources.files("santegarde.governance").joinpath(f"data/{name}").read_text(encoding="utf-8")
+    data: dict[str, Any] = yaml.safe_load(text)
+    return data
+
+
+@cache
+def _texts() -> dict[str, Any]:
+    return _yaml("documents_text.yaml")
+
+
+@cache
+def _areas() -> dict[str, Any]:
+    return _yaml("security_areas.yaml")
+
+
+def check_lang(lang: str) -> str:
+    if lang not in LANGS:
+        raise LanguageError(f"Documents are written in French (fr) or English (en), not '{lang}': choose one of these.")
+    return lang
+
+
+def words(lang: str) -> dict[str, Any]:
+    """Every fixed phrase of the register and the DPIA in ``lang``."""
+    table: dict[str, Any] = _texts()[check_lang(lang)]
+    return table
+
+
+def security_area(area: str, lang: str) -> dict[str, str]:
+    """The title and general description of a theme of security measures."""
+    entry = _areas().get(area)
+    if entry is None:
+        return {"title": area.replace("_", " "), "text": ""}
+    found: dict[str, str] = entry[check_lang(lang)]
+    return found
+
+
+def area_names() -> set[str]:
+    return set(_areas())
+
+
+_VERDICT = {
+    "fr": {
+        "DPIA": ("Analyse d'impact (AIPD) obligatoire", "Analyse d'impact (AIPD) non obligatoire"),
+        "DPO": (
+            "Délégué à la protection des données obligatoire",
+            "Délégué à la protection des données non obligatoire",
+        ),
+    },
+    "en": {
+        "DPIA": ("DPIA required", "DPIA not required"),
+        "DPO": ("Data protection officer required", "Data protection officer not required"),
+    },
+}
+_TRIGGER = {
+    "fr": {
+        "always": "le référentiel {rid} l'exige toujours (§{section})",
+        "never": "le référentiel {rid} ne l'exige pas (§{section})",
+        "missing": "tant que la configuration ne déclare pas les faits dont dépendent les conditions du §{section}, "
+        "elle est tenue pour obligatoire",
+        "holds": "toutes les conditions du §{section} sont remplies",
+        "fails": "les conditions du §{section} ne sont pas toutes remplies",
+    },
+    "en": {
+        "always": "the référentiel {rid} always requires it (§{section})",
+        "never": "the référentiel {rid} does not require it (§{section})",
+        "missing": "until the configuration declares the facts the conditions of §{section} depend on, it is taken "
+        "as required",
+        "holds": "every condition of §{section} holds",
+        "fails": "not every condition of §{section} holds",
+    },
+}
+
+
+def trigger(decision: TriggerDecision, rule: Trigger, lang: str) -> str:
+    """Whether a DPIA or a DPO is required, and why, as a sentence in ``lang``."""
+    table = _TRIGGER[check_lang(lang)]
+    verdict = _VERDICT[lang][decision.what][0 if decision.required else 1]
+    if rule.required in ("always", "never"):
+        why = table[rule.required]
+    elif decision.missing_facts:
+        why = table["missing"]
+    else:
+        why = table["holds" if decision.required else "fails"]
+    colon = words(lang)["colon"]
+    return f"{verdict}{colon}{why.format(rid=decision.referential, section=decision.section)}."
+
+
+@cache
+def _reasons_fr() -> dict[str, Any]:
+    reasons: dict[str, Any] = _yaml("notices.yaml")["reasons_fr"]
+    return reasons
+
+
+def right_reason(ref_id: str, right: str, source: str, reason: str, lang: str) -> str:
+    """Why a right does not apply, in ``lang``: the French wording the notices use (``notices.yaml``)."""
+    if lang != "fr" or not reason:
+        return reason
+    table = _reasons_fr()
+    found = table.get(ref_id, {}).get(right) if source == "référentiel" else table["gdpr"].get(source)
+    return str(found) if found else reason
