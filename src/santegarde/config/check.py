@@ -291,6 +291,9 @@ def effective_referential(config: OrganisationConfig, ref: Referential) -> Refer
         choice = rule.get("controller_choice")
         if choice and choice in config.choices and ref.choice(choice) and ref.choice(choice).kind == "duration":  # type: ignore[union-attr]
             rule["active"]["duration"] = str(config.choices[choice].value)
+        start = rule.get("start_choice")
+        if start and start in config.choices:
+            rule["active"]["start_event"] = str(config.choices[start].value)
     rules = {r["id"]: r for r in data["retention"]}
     for r in config.deviations.retention:
         if r.active is not None:

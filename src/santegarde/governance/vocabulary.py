@@ -6,7 +6,7 @@ professional or a DPO reads is French by default. Every name comes from one file
 
 - ``label(ref, kind, item_id, lang="fr")``: the name of an item. ``kind`` is one of ``KINDS``:
   ``referential`` (the title; ``item_id`` is the référentiel id), ``section`` (a section number),
-  ``purpose``, ``category``, ``accessor``, ``recipient``, ``retention``, ``event``, ``choice``.
+  ``purpose``, ``category``, ``accessor``, ``recipient``, ``transfer``, ``retention``, ``event``, ``choice``.
   In French there is no English fallback: a missing label raises ``VocabularyError``. In English,
   the référentiel's own wording.
 - ``since(ref, event, lang="fr")``: "à compter de la dernière intervention sur le dossier du patient".
@@ -33,6 +33,7 @@ KINDS: tuple[str, ...] = (
     "category",
     "accessor",
     "recipient",
+    "transfer",
     "retention",
     "event",
     "choice",
@@ -43,6 +44,7 @@ _LISTS = {
     "category": "categories",
     "accessor": "accessors",
     "recipient": "recipients",
+    "transfer": "transfers",
     "retention": "retention",
     "choice": "choices",
 }
@@ -74,15 +76,7 @@ def _own(ref: Referential, kind: str, item_id: str) -> str | None:
     if kind == "section":
         return ref.section_title(item_id)
     if kind == "event":
-        events = {
-            e
-            for rule in ref.retention
-            for phase in (rule.active, rule.archive)
-            if phase is not None
-            for e in (phase.start_event, phase.until_event)
-            if e
-        }
-        return item_id.replace("_", " ") if item_id in events else None
+        return item_id.replace("_", " ") if item_id in ref.events() else None
     for item in getattr(ref, _LISTS[kind]):
         if item.id == item_id:
             return str(item.question if kind == "choice" else item.name)
@@ -156,12 +150,7 @@ def items(ref: Referential) -> list[tuple[str, str]]:
     out += [("section", s.number) for s in ref.sections]
     for kind, attr in _LISTS.items():
         out += [(kind, item.id) for item in getattr(ref, attr)]
-    events = []
-    for rule in ref.retention:
-        for phase in (rule.active, rule.archive):
-            if phase is not None:
-                events += [e for e in (phase.start_event, phase.until_event) if e and e not in events]
-    out += [("event", e) for e in dict.fromkeys(events)]
+    out += [("event", e) for e in ref.events()]
     return out
 
 
