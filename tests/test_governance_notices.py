@@ -39,7 +39,7 @@ RETENTION = {
     },
     "warehouse": {"fr": ["20 ans en base active à compter de la collecte des données"], "en": ["20 years"]},
 }
-ENGLISH = re.compile(r"\b(the|and|Generated|years|set by controller|applies)\b")
+ENGLISH = re.compile(r"\b(the|and|of|by|to|Generated|years|set by controller|applies|corrected)\b")
 SNAKE = re.compile(r"\b[a-z0-9]+(?:_[a-z0-9]+)+\b")
 
 
@@ -166,6 +166,12 @@ def test_platform_notice_for_professionals(tmp_path: Path) -> None:
     assert "Données relatives aux professionnels de santé" in text and "art. 14 du RGPD" in text
     raw = render_notice(build_notice(*complete_config(tmp_path, "warehouse"), "platform", "fr"))
     assert 'type="checkbox"' in raw
+    config, ref = complete_config(tmp_path, "practice")
+    notice = build_notice(config, ref, "platform", "fr")
+    assert [p.id for p in notice.purposes] == ["security"]  # the practice's purposes concern patients, not them
+    assert not notice.further and not notice.consent_items and not notice.csp_access
+    objection = next(r for r in notice.rights if r.right == "objection")
+    assert objection.status == "excluded" and "obligation légale" in objection.exceptions[0]
 
 
 def test_warehouse_delay_policy_source_and_objection_form(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ def test_every_item_of_every_referential_has_a_french_label(ref_id: str) -> None
     for kind, item_id in vocabulary.items(ref):
         text = label(ref, kind, item_id)
         assert text.strip() and not _SNAKE.search(text), (kind, item_id, text)
-        if ref.language == "en" and kind not in ("event",):
+        if ref.language == "en" and kind not in ("event", "deliberation"):
             assert text != label(ref, kind, item_id, lang="en"), f"{ref_id} {kind} {item_id} is still English"
 
 
@@ -54,6 +54,12 @@ def test_unknown_items_kinds_and_languages_are_refused_with_a_sentence() -> None
         label("pha-2022-067", "measure", "x")
     with pytest.raises(VocabularyError, match="language 'de'"):
         label("pha-2022-067", "purpose", "dispensing", "de")
+
+
+def test_deliberations_are_written_in_french() -> None:
+    corrected = "2021-118 (rectifiée par la délibération n° 2021-123)"
+    assert label("eds-2021-118", "deliberation", "eds-2021-118") == corrected
+    assert label("pha-2022-067", "deliberation", "pha-2022-067") == "2022-067"
 
 
 def test_starting_points_and_durations_are_written_as_a_french_dpo_writes_them() -> None:

@@ -32,8 +32,10 @@ from santegarde.config.model import Contact
 from santegarde.governance import rights_text, vocabulary
 from santegarde.governance.documents import DocumentError, render_html, write_document
 from santegarde.policy import dpo_required, right_applies
-from santegarde.policy.rights import ART17_3_D, RightDecision
+from santegarde.policy.rights import ART17_3_D, RightDecision, right_under_gdpr, rights_section
 from santegarde.referentials.model import (
+    Art6Basis,
+    Category,
     Duration,
     EndAction,
     Phase,
@@ -68,6 +70,7 @@ _TITLES = {
 }
 _RIGHTS = (Right.ACCESS, Right.RECTIFICATION, Right.ERASURE, Right.RESTRICTION, Right.OBJECTION, Right.PORTABILITY)
 WAREHOUSE = "eds-2021-118"
+SECURITY = "security"  # the professionals' notice: authentication and logging (GDPR art. 32), not a purpose of a text
 COMPASSIONATE = "aac-2022-106"
 
 _TEXT_ENV = Environment(
@@ -213,30 +216,30 @@ def _purpose_line(
     )
 
 
-def _right_line(ref: Referential, decisions: list[RightDecision], right: Right, lang: str) -> RightLine:
+def _right_line(decisions: list[RightDecision], names: dict[str, str], right: Right, lang: str) -> RightLine:
     """One right over every purpose: applies, applies except to some, applies only to some, or excluded."""
     excluded: dict[str, list[str]] = {}  # why -> purposes
     limited: dict[str, list[str]] = {}
     applying: list[str] = []
     for d in decisions:
-        name = vocabulary.label(ref, "purpose", d.purpose, lang)
+        name = names[d.purpose]
         if not d.applies:
             excluded.setdefault(rights_text.reason(d, lang), []).append(name)
         else:
             applying.append(name)
             if d.code == ART17_3_D:
                 limited.setdefault(rights_text.reason(d, lang), []).append(name)
-    names = [name for group in excluded.values() for name in group]
+    excluded_names = [name for group in excluded.values() for name in group]
     status: Literal["applies", "partly", "only", "limited", "excluded"]
     if decisions and not applying:
         status, lines = "excluded", list(excluded)
-    elif len(names) > len(applying):
+    elif len(excluded_names) > len(applying):
         status, lines = "only", [*applying, str(_data()["labels"][lang]["only_reason"][right.value])]
     else:
         status = "partly" if excluded else "limited" if limited else "applies"
         lines = [f"{' ; '.join(group)} — {why}" for why, group in (excluded | limited).items()]
     article = rights_text.article(decisions[0], lang) if decisions else ""
-    return RightLine(right.value, rights_text.right_name(right, lang), status, lines, article, names)
+    return RightLine(right.value, rights_text.right_name(right, lang), status, lines, article, excluded_names)
 
 
 def missing_facts(config: OrganisationConfig, referential: Referential, ref: Referential) -> list[str]:
@@ -304,11 +307,22 @@ def build_notice(
         )
     t: dict[str, Any] = _data()["labels"][lang]
     audience = AUDIENCE.get(fmt, "patients")
+    categories = _categories(ref, audience)
     purposes = _purposes(ref)
+    if audience == "professionals":  # the purposes that process professionals' data, and the security logging
+        ids = {c.id for c in categories}
+        purposes = [p for p in purposes if ids & set(p.categories)]
     decisions = {
         right: [right_applies(ref, p.id, right, basis_choice(config, referential, p.id)) for p in purposes]
         for right in _RIGHTS
     }
+    names = {p.id: vocabulary.label(ref, "purpose", p.id, lang) for p in purposes}
+    lines = [_purpose_line(config, ref, p, lang, t) for p in purposes]
+    if audience == "professionals":
+        names[SECURITY] = t["security_purpose"]
+        lines.append(_security_line(ref, lang, t))
+        for right in _RIGHTS:
+            decisions[right].append(right_under_gdpr(ref, SECURITY, right, Art6Basis.LEGAL_OBLIGATION))
     info = next((r for r in ref.rights if r.right == Right.INFORMATION), None)
     org = config.organisation
     period = config.choices.get("objection_notice_period")
@@ -323,12 +337,12 @@ def build_notice(
         dpo=org.dpo,
         referential=ref.id,
         referential_title=vocabulary.label(ref, "referential", ref.id, lang),
-        deliberation=ref.deliberation,
-        purposes=[_purpose_line(config, ref, p, lang, t) for p in purposes],
+        deliberation=vocabulary.label(ref, "deliberation", ref.id, lang),
+        purposes=lines,
         further=[
             Line(vocabulary.label(ref, "purpose", p.id, lang), "", p.section)
             for p in ref.purposes
-            if p.requires_formality and not p.out_of_scope and not p.forbidden
+            if p.requires_formality and not p.out_of_scope and not p.forbidden and audience == "patients"
         ],
         recipients=[
             Line(vocabulary.label(ref, "recipient", r.id, lang), "", r.section)
@@ -337,17 +351,47 @@ def build_notice(
         ],
         processors=[Line(vocabulary.label(ref, "recipient", r.id, lang), "", r.section) for r in processors],
         transfers=[_transfer(ref, tr.id, lang) for tr in ref.transfers],
-        retention=[_retention(ref, rule, _end_action(config, rule), lang, t) for rule in ref.retention],
-        rights=[_right_line(ref, decisions[right], right, lang) for right in _RIGHTS],
+        retention=[
+            _retention(ref, rule, _end_action(config, rule), lang, t) for rule in _rules(ref, purposes, categories)
+        ],
+        rights=[_right_line(decisions[right], names, right, lang) for right in _RIGHTS],
         information_section=info.section if info else "",
         warehouse=ref.id == WAREHOUSE,
         compassionate=ref.id == COMPASSIONATE,
-        consent_items=[vocabulary.label(ref, "category", c.id, lang) for c in ref.categories if c.requires_consent],
+        consent_items=[
+            vocabulary.label(ref, "category", c.id, lang)
+            for c in ref.categories
+            if c.requires_consent and audience == "patients"
+        ],
         csp_access=audience == "patients" and ref.id in _data()["csp_access"],
-        categories=_categories(ref, audience, lang),
+        categories=[Line(vocabulary.label(ref, "category", c.id, lang), "", c.section) for c in categories],
         source=_source(ref, audience, t),
         objection_period=vocabulary.duration(Duration.model_validate(str(period.value)), lang) if period else None,
         data_protection_policy=org.data_protection_policy if ref.id == WAREHOUSE else None,
+    )
+
+
+def _rules(ref: Referential, purposes: list[Purpose], categories: list[Category]) -> list[RetentionRule]:
+    """The retention rules of what the notice covers: for professionals, their data's and the traces' rules."""
+    if not categories or categories[0].kind.value != "professional":
+        return list(ref.retention)
+    covered = {p.id for p in purposes} | {c.id for c in categories}
+    covered |= {c.id for c in ref.categories if c.kind.value == "traces"}
+    return [r for r in ref.retention if covered & set(r.applies_to)] or list(ref.retention)
+
+
+def _security_line(ref: Referential, lang: str, t: dict[str, Any]) -> PurposeLine:
+    """Authentication and logging of the users' actions, which every text requires (GDPR art. 32)."""
+    traces = next((c for c in ref.categories if c.kind.value == "traces"), None)
+    basis = rights_text.basis_words(Art6Basis.LEGAL_OBLIGATION, lang)
+    return PurposeLine(
+        SECURITY,
+        str(t["security_purpose"]),
+        f"{basis} — {t['security_basis']}",
+        basis,
+        None,
+        t["provision_by_basis"]["legal_obligation"],
+        traces.section if traces else rights_section(ref),
     )
 
 
@@ -361,7 +405,7 @@ def _transfer(ref: Referential, transfer_id: str, lang: str) -> Line:
     return Line(vocabulary.label(ref, "transfer", transfer.id, lang), detail, transfer.section)
 
 
-def _categories(ref: Referential, audience: Audience, lang: str) -> list[Line]:
+def _categories(ref: Referential, audience: Audience) -> list[Category]:
     """The categories of data an art. 14 notice lists (data not obtained from the person)."""
     if audience == "related":
         chosen = [c for c in ref.categories if c.id.startswith("related_persons")]
@@ -374,7 +418,7 @@ def _categories(ref: Referential, audience: Audience, lang: str) -> list[Line]:
         chosen = [c for c in ref.categories if not c.forbidden and c.kind.value not in ("traces", "professional")]
     else:
         return []
-    return [Line(vocabulary.label(ref, "category", c.id, lang), "", c.section) for c in chosen]
+    return chosen
 
 
 def _source(ref: Referential, audience: Audience, t: dict[str, Any]) -> str | None:

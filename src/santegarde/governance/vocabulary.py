@@ -5,7 +5,8 @@ professional or a DPO reads is French by default. Every name comes from one file
 ``governance/data/vocabulary.fr.yaml``, through this small API, which is kept stable:
 
 - ``label(ref, kind, item_id, lang="fr")``: the name of an item. ``kind`` is one of ``KINDS``:
-  ``referential`` (the title; ``item_id`` is the référentiel id), ``section`` (a section number),
+  ``referential`` (the title; ``item_id`` is the référentiel id), ``deliberation`` (its number(s), e.g.
+  "2021-118 (rectifiée par la délibération n° 2021-123)"; ``item_id`` is the référentiel id), ``section``,
   ``purpose``, ``category``, ``accessor``, ``recipient``, ``transfer``, ``retention``, ``event``, ``choice``.
   In French there is no English fallback: a missing label raises ``VocabularyError``. In English,
   the référentiel's own wording.
@@ -16,6 +17,7 @@ professional or a DPO reads is French by default. Every name comes from one file
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -28,6 +30,7 @@ from santegarde.referentials.model import Duration, Referential
 
 KINDS: tuple[str, ...] = (
     "referential",
+    "deliberation",
     "section",
     "purpose",
     "category",
@@ -73,6 +76,8 @@ def _own(ref: Referential, kind: str, item_id: str) -> str | None:
     """The référentiel's own wording of an item, or None when it has no such item."""
     if kind == "referential":
         return ref.title if item_id == ref.id else None
+    if kind == "deliberation":
+        return ref.deliberation if item_id == ref.id else None
     if kind == "section":
         return ref.section_title(item_id)
     if kind == "event":
@@ -86,8 +91,11 @@ def _own(ref: Referential, kind: str, item_id: str) -> str | None:
 def _french(ref: Referential, kind: str, item_id: str) -> str | None:
     table = _vocabulary()
     found = table.get(ref.id, {}).get(kind, {})
-    if kind == "referential":
-        found = {ref.id: table.get(ref.id, {}).get("referential")} if table.get(ref.id, {}).get("referential") else {}
+    if kind in ("referential", "deliberation"):
+        own = table.get(ref.id, {}).get(kind)
+        if own is None and kind == "deliberation" and re.fullmatch(r"[\d-]+", ref.deliberation):
+            own = ref.deliberation  # a bare number reads the same in every language
+        found = {ref.id: own} if own else {}
     if item_id in found:
         return str(found[item_id])
     if kind == "event" and item_id in table["common"]["event"]:
@@ -146,7 +154,7 @@ def duration(d: Duration, lang: str = "fr") -> str:
 
 def items(ref: Referential) -> list[tuple[str, str]]:
     """Every (kind, id) of a référentiel that a document may name."""
-    out: list[tuple[str, str]] = [("referential", ref.id)]
+    out: list[tuple[str, str]] = [("referential", ref.id), ("deliberation", ref.id)]
     out += [("section", s.number) for s in ref.sections]
     for kind, attr in _LISTS.items():
         out += [(kind, item.id) for item in getattr(ref, attr)]

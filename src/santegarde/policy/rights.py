@@ -185,10 +185,22 @@ def right_applies(
     if right in (Right.INFORMATION, Right.ACCESS, Right.RECTIFICATION, Right.RESTRICTION):
         return decision(True, ALWAYS, section, _REASONS[ALWAYS].format(article=article))
     basis = _basis(ref, purpose, chosen_basis)
-    art9 = _art9(purpose, basis)
+    gdpr = right_under_gdpr(ref, purpose_id, right, basis, _art9(purpose, basis))
+    return decision(gdpr.applies, gdpr.code, section, gdpr.reason, basis, gdpr.art9)
+
+
+def right_under_gdpr(
+    ref: Referential, purpose_id: str, right: Right, basis: Art6Basis, art9: Art9Condition | None = None
+) -> RightDecision:
+    """The GDPR's answer alone, from a legal basis: for processing the référentiel does not list as a purpose
+    (e.g. the security logging every text requires, art. 32), and the second step of ``right_applies``."""
+    article = ARTICLE[right]
     applies, code = _gdpr(right, basis, art9)
     reason = _REASONS[code].format(article=article, basis=basis.value.replace("_", " "))
-    return decision(applies, code, section, reason, basis, art9)
+    source = _EXACT_ARTICLE.get(code, article)
+    return RightDecision(
+        right, applies, ref.id, purpose_id, source, rights_section(ref), reason, code, article, basis, art9
+    )
 
 
 def rights_for(ref: Referential, purpose_id: str, chosen_basis: Art6Basis | None = None) -> dict[Right, RightDecision]:

@@ -374,6 +374,7 @@ class RightsService:
         """The answer letter, in French: what was done or why not, the deadline, the right to complain to the CNIL."""
         request = self.register.get(request_id)
         title = vocabulary.label(self.ref, "referential", self.ref.id)
+        deliberation = vocabulary.label(self.ref, "deliberation", self.ref.id)
         html = render_html(
             "rights_letter.html.j2",
             title=f"Réponse à votre demande d'exercice du {_right_fr(request.right)}",
@@ -383,7 +384,7 @@ class RightsService:
             purpose_name=self.purpose_name(request.purpose) if request.purpose else None,
             right_fr=_right_fr(request.right),
             requester_fr=REQUESTER_FR[request.requester],
-            footer=f"Demande n° {request.id} — {title} (délibération de la CNIL n° {self.ref.deliberation}).",
+            footer=f"Demande n° {request.id} — {title} (délibération de la CNIL n° {deliberation}).",
         )
         if fmt == "pdf":
             return html_to_pdf(html)
