@@ -8,6 +8,7 @@ key destruction, restriction by freezing, and the answer letter.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from html import unescape
@@ -276,6 +277,10 @@ def test_the_letter_renders_in_french_with_deadline_and_cnil(practice: Workplace
     html = unescape(letter)
     assert "droit d'opposition" in html and "ne peut pas être satisfaite" in html and "CNIL" in html
     assert "section 9" in html and "Délai de réponse" in html
+    visible = re.sub(r"<style.*?</style>|<[^>]+>", " ", html, flags=re.S)
+    assert "« Gestion des dossiers médicaux »" in visible and "un mois à compter de la réception" in visible
+    assert not re.findall(r"\b(the|and|of|from|receipt|GDPR|Generated|rights)\b", visible), visible
+    assert not re.findall(r"\b[a-z0-9]+(?:_[a-z0-9]+)+\b", visible), visible
     done = rs.execute(doc, checked(rs, doc, Right.ACCESS))
     assert "a été satisfaite" in unescape(str(rs.letter(done.request.id)))
     pdf = rs.letter(done.request.id, "pdf")
