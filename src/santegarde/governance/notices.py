@@ -309,9 +309,9 @@ def build_notice(
     audience = AUDIENCE.get(fmt, "patients")
     categories = _categories(ref, audience)
     purposes = _purposes(ref)
-    if audience == "professionals":  # the purposes that process professionals' data, and the security logging
+    if audience != "patients":  # the purposes that process these persons' data (and, for professionals, the logging)
         ids = {c.id for c in categories}
-        purposes = [p for p in purposes if ids & set(p.categories)]
+        purposes = [p for p in purposes if ids & set(p.categories)] or (purposes if audience == "related" else [])
     decisions = {
         right: [right_applies(ref, p.id, right, basis_choice(config, referential, p.id)) for p in purposes]
         for right in _RIGHTS
@@ -433,14 +433,15 @@ def _source(ref: Referential, audience: Audience, t: dict[str, Any]) -> str | No
 
 def render_notice(notice: Notice) -> str:
     """The notice as HTML, or as plain text for the e-mail format."""
+    t = notice.t
     context: dict[str, Any] = {
         "n": notice,
         "t": notice.t,
         "lang": notice.lang,
         "organisation_name": notice.organisation,
         "title": notice.t[_TITLES.get(notice.format, "title")],
-        "footer": f"{notice.t['referential']} : {notice.referential_title} ({notice.t['deliberation']} "
-        f"{notice.deliberation}).",
+        "footer": f"{t['referential']}{t['colon']} {notice.referential_title} "
+        f"({t['deliberation']} {notice.deliberation}).",
     }
     if notice.format == "email":
         return _TEXT_ENV.get_template("notice_email.txt.j2").render(generated_at=datetime.now(UTC), **context)
