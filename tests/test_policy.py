@@ -331,7 +331,11 @@ def test_cli_decide_denies_secretary_with_exit_2(runner: CliRunner) -> None:
 def test_cli_rights_and_triggers(runner: CliRunner) -> None:
     result = runner.invoke(app, ["policy", "rights", "-r", "aac-2022-106", "--purpose", "access_initiation_follow_up"])
     assert result.exit_code == 0, result.output
-    assert "erasure" in result.output
+    assert "l'effacement" in result.output and "non" in result.output and "erasure" not in result.output
+    english = runner.invoke(
+        app, ["policy", "rights", "-r", "aac-2022-106", "--purpose", "access_initiation_follow_up", "--lang", "en"]
+    )
+    assert english.exit_code == 0 and "erasure" in english.output
     trig = runner.invoke(
         app, ["policy", "triggers", "-r", "pha-2022-067", "--fact", "annual_turnover_eur_excl_tax=3e6"]
     )
