@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from notice_fixtures import PROFILES, complete_config
 from santegarde.cli.governance_docs import notice_app
 from santegarde.config import OrganisationConfig, save
+from santegarde.config.check import check
 from santegarde.config.model import Contact
 from santegarde.errors import SantegardeError
 from santegarde.governance.notices import FORMATS, ONLY_FOR, NoticeError, build_notice, render_notice, write_notice
@@ -204,6 +205,9 @@ def test_a_notice_with_a_missing_fact_is_refused_naming_the_setting(tmp_path: Pa
     no_basis = practice.model_copy(update={"deviations": practice.deviations.model_copy(update={"legal_basis": []})})
     with pytest.raises(NoticeError, match=r"deviations\.legal_basis"):
         build_notice(no_basis, pref, "leaflet", "fr")
+    warned = {f.subject for f in check(no_basis, pref) if f.kind == "no_legal_basis"}
+    assert warned == {"professional_communications", "internal_studies"}  # config check says so before any notice
+    assert not [f for f in check(practice, pref) if f.kind == "no_legal_basis"]
     pharmacy, phref = complete_config(tmp_path, "pharmacy")
     choices = {k: v for k, v in pharmacy.choices.items() if k != "other_data_retention_start"}
     with pytest.raises(SantegardeError, match=r"choices\.other_data_retention_start"):  # the configuration check

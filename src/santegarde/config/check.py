@@ -163,6 +163,20 @@ def check(config: OrganisationConfig, ref: Referential) -> list[Finding]:
             )
     findings += _check_formalities(config, ref)
     dev = config.deviations
+    completed = {lb.purpose for lb in dev.legal_basis}
+    for p in ref.purposes:
+        if not (p.legal_bases or p.out_of_scope or p.forbidden or p.requires_formality or p.id in completed):
+            findings.append(
+                Finding(
+                    "warning",
+                    "no_legal_basis",
+                    p.id,
+                    f"the référentiel states no legal basis for '{p.id}' ({p.name}); the persons must be told one "
+                    "(GDPR art. 13.1 c), so notices are refused until you record it under deviations.legal_basis "
+                    "with its justification",
+                    p.section,
+                )
+            )
     for r in dev.retention:
         rule = ref.retention_rule(r.rule)
         if rule is None:

@@ -252,11 +252,15 @@ def missing_facts(config: OrganisationConfig, referential: Referential, ref: Ref
             ".address in santegarde.yaml"
         )
     dpo = dpo_required(referential, config.facts)
-    if org.dpo is None and (dpo.required or dpo.missing_facts):
+    if org.dpo is None and dpo.missing_facts:
         missing.append(
-            f"the data protection officer's contact details (art. 13.1 b GDPR; a DPO is "
-            f"{'required' if dpo.required else 'possibly required'}, §{dpo.section}): set organisation.dpo in "
-            "santegarde.yaml" + (f", or the facts {', '.join(dpo.missing_facts)}" if dpo.missing_facts else "")
+            f"whether a data protection officer is required (§{dpo.section}): give the facts "
+            f"{', '.join(dpo.missing_facts)} (facts in santegarde.yaml), or name the DPO under organisation.dpo"
+        )
+    elif org.dpo is None and dpo.required:
+        missing.append(
+            f"the data protection officer's contact details (art. 13.1 b GDPR; a DPO is required, §{dpo.section}): "
+            "set organisation.dpo in santegarde.yaml"
         )
     for p in _purposes(ref):
         if not p.legal_bases:
