@@ -74,3 +74,13 @@ def test_starting_points_and_durations_are_written_as_a_french_dpo_writes_them()
     assert duration(Duration.model_validate("P1Y6M")) == "1 an et 6 mois"
     assert duration(Duration.model_validate("P1Y6M3D")) == "1 an, 6 mois et 3 jours"
     assert duration(Duration.model_validate("P3M"), "en") == "3 months"
+
+
+def test_every_stored_record_type_has_a_french_name_for_the_copy_of_the_data() -> None:
+    from santegarde.governance.rights_text import resource_name
+    from santegarde.store.mapping import RESOURCES
+
+    for resource_type in RESOURCES:
+        assert resource_name(resource_type) != resource_type
+    with pytest.raises(VocabularyError, match=r"rights\.fr\.yaml"):
+        resource_name("Basic")

@@ -61,3 +61,14 @@ def reason(decision: RightDecision, lang: str = "fr") -> str:
     if decision.code in (ALWAYS, BASIS):
         return words.format(article=article(decision), basis=basis)
     return words.format(basis=basis)
+
+
+def resource_name(resource_type: str) -> str:
+    """The kind of record a person reads in a copy of their data: "Observation" → "Mesure ou résultat d'examen"."""
+    names: dict[str, str] = _data()["resources"]
+    if resource_type not in names:
+        raise VocabularyError(
+            f"The record type '{resource_type}' has no French name; add it under resources in "
+            "src/santegarde/governance/data/rights.fr.yaml."
+        )
+    return names[resource_type]

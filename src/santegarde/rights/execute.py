@@ -172,7 +172,9 @@ class RightsService:
             organisation_name=self.organisation,
             referential=self.ref.id,
             patient_id=request.patient_id,
-            resources=[(r["resourceType"], r["id"], r.get("meta", {}), _lines(r)) for r in resources],
+            resources=[
+                (rights_text.resource_name(r["resourceType"]), r["id"], r.get("meta", {}), _lines(r)) for r in resources
+            ],
             footer=f"Demande n° {request.id}.",
         )
         message = (
