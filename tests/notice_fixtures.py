@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from santegarde.config import OrganisationConfig
-from santegarde.config.model import Contact, LegalBasisDeviation
+from santegarde.config.model import ChoiceAnswer, Contact, LegalBasisDeviation
 from santegarde.demo import demo_answers
 from santegarde.organisation import build_config
 from santegarde.referentials import loader
@@ -17,22 +17,29 @@ INTERNAL_STUDIES = (
 )
 
 
-def complete_config(tmp_path: Path, profile: str) -> tuple[OrganisationConfig, Referential]:
-    """Demo answers, a controller and a DPO with contact details, every fact a notice needs."""
-    ref = loader.for_profile(profile)
+def complete_config(
+    tmp_path: Path, profile: str, referential: str | None = None
+) -> tuple[OrganisationConfig, Referential]:
+    """Demo answers, a controller and a DPO with contact details, every fact a notice needs.
+
+    ``referential`` applies another référentiel of the profile (e.g. the practices' French draft)."""
+    ref = loader.get(referential) if referential else loader.for_profile(profile)
     values, justifications = demo_answers(ref)
     for choice in ref.choices:
         if choice.kind == "duration" and "trace" in choice.id:
             values[choice.id] = "P1Y"
     if "objection_notice_period" in values:
         values["objection_notice_period"] = "P1M"
-    config, ref = build_config(
+    config, _ = build_config(
         tmp_path / "org",
         profile,
         organisation_name=f"Organisation fictive {profile}",
-        choices=values,
-        justifications=justifications,
+        choices=values if referential is None else None,
+        justifications=justifications if referential is None else None,
     )
+    if referential is not None:
+        answers = {k: ChoiceAnswer(value=v, justification=justifications[k]) for k, v in values.items()}
+        config = config.model_copy(update={"referential": ref.id, "choices": answers})
     organisation = config.organisation.model_copy(
         update={
             "controller": Contact(

@@ -59,9 +59,13 @@ def _text(tmp_path: Path, profile: str, fmt: str, lang: str) -> str:
     return _visible(render_notice(build_notice(config, ref, fmt, lang)))
 
 
-@pytest.mark.parametrize("profile", PROFILES)
-def test_every_notice_in_french_has_no_english_and_no_identifier(tmp_path: Path, profile: str) -> None:
-    config, ref = complete_config(tmp_path, profile)
+@pytest.mark.parametrize(
+    ("profile", "referential"), [(p, None) for p in PROFILES] + [("practice", "pra-2020-081-draft")]
+)
+def test_every_notice_in_french_has_no_english_and_no_identifier(
+    tmp_path: Path, profile: str, referential: str | None
+) -> None:
+    config, ref = complete_config(tmp_path, profile, referential)
     for fmt in _formats(ref):
         text = _visible(render_notice(build_notice(config, ref, fmt, "fr")))
         assert not ENGLISH.findall(text), (fmt, sorted(set(ENGLISH.findall(text))))
