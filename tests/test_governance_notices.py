@@ -25,7 +25,7 @@ RETENTION = {
             "puis 15 ans en archives à compter de la fin de la conservation en base active",
             "3 mois en base active à compter de la télétransmission de la feuille de soins électronique",
         ],
-        "en": ["5 years in the active base from last intervention", "15 years in archive"],
+        "en": ["5 years in the active base from the last intervention on the patient's file", "15 years in archive"],
     },
     "pharmacy": {
         "fr": ["3 ans en base active à compter de la délivrance", "10 ans", "40 ans", "3 mois en base active"],

@@ -22,6 +22,7 @@ def test_every_item_of_every_referential_has_a_french_label(ref_id: str) -> None
     for kind, item_id in vocabulary.items(ref):
         text = label(ref, kind, item_id)
         assert text.strip() and not _SNAKE.search(text), (kind, item_id, text)
+        assert not _SNAKE.search(label(ref, kind, item_id, "en")), (kind, item_id)
         if ref.language == "en" and kind not in ("event", "deliberation"):
             assert text != label(ref, kind, item_id, lang="en"), f"{ref_id} {kind} {item_id} is still English"
 
@@ -68,7 +69,7 @@ def test_starting_points_and_durations_are_written_as_a_french_dpo_writes_them()
     )
     assert since("eds-2021-118", "collection") == "à compter de la collecte des données"
     assert since("pha-2022-067", "trace_recorded") == "à compter de l'enregistrement de la trace"
-    assert since("pha-2022-067", "trace_recorded", "en") == "from trace recorded"
+    assert since("pha-2022-067", "trace_recorded", "en") == "from the recording of the trace"
     assert duration(Duration.model_validate("P5Y")) == "5 ans"
     assert duration(Duration.model_validate("P1Y")) == "1 an"
     assert duration(Duration.model_validate("P1Y6M")) == "1 an et 6 mois"

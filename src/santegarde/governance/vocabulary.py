@@ -9,7 +9,7 @@ professional or a DPO reads is French by default. Every name comes from one file
   "2021-118 (rectifiée par la délibération n° 2021-123)"; ``item_id`` is the référentiel id), ``section``,
   ``purpose``, ``category``, ``accessor``, ``recipient``, ``transfer``, ``retention``, ``event``, ``choice``.
   In French there is no English fallback: a missing label raises ``VocabularyError``. In English,
-  the référentiel's own wording.
+  the référentiel's own wording (events, which the texts name only by id: ``data/vocabulary.en.yaml``).
 - ``since(ref, event, lang="fr")``: "à compter de la dernière intervention sur le dossier du patient".
 - ``duration(d, lang="fr")``: "5 ans", "1 an et 6 mois", "3 mois".
 - ``missing(ref)``: every item of a référentiel that has no French label (empty when complete).
@@ -62,6 +62,13 @@ class VocabularyError(SantegardeError, LookupError):
 
 
 @cache
+def _english_events() -> dict[str, str]:
+    text = resources.files("santegarde.governance").joinpath("data/vocabulary.en.yaml").read_text(encoding="utf-8")
+    data: dict[str, dict[str, str]] = yaml.safe_load(text)
+    return data["event"]
+
+
+@cache
 def _vocabulary() -> dict[str, Any]:
     text = resources.files("santegarde.governance").joinpath("data/vocabulary.fr.yaml").read_text(encoding="utf-8")
     data: dict[str, Any] = yaml.safe_load(text)
@@ -81,7 +88,7 @@ def _own(ref: Referential, kind: str, item_id: str) -> str | None:
     if kind == "section":
         return ref.section_title(item_id)
     if kind == "event":
-        return item_id.replace("_", " ") if item_id in ref.events() else None
+        return _english_events().get(item_id, item_id.replace("_", " ")) if item_id in ref.events() else None
     for item in getattr(ref, _LISTS[kind]):
         if item.id == item_id:
             return str(item.question if kind == "choice" else item.name)
