@@ -191,6 +191,11 @@ def test_warehouse_delay_policy_source_and_objection_form(tmp_path: Path) -> Non
     rights = {r.right: r for r in build_notice(config, ref, "web", "fr").rights}
     assert rights["erasure"].status == "applies" and rights["objection"].status == "applies"
     assert rights["portability"].status == "excluded"
+    exception = {**config.choices, "information_exception": config.choices["information_exception"].model_copy()}
+    for value, told in ((True, True), (False, False)):
+        exception["information_exception"] = exception["information_exception"].model_copy(update={"value": value})
+        web = render_notice(build_notice(config.model_copy(update={"choices": exception}), ref, "web", "fr"))
+        assert ("art. 14.5 b du RGPD" in web) is told
 
 
 def _without(config: OrganisationConfig, **organisation: object) -> OrganisationConfig:

@@ -145,6 +145,7 @@ class Notice:
     source: str | None = None
     objection_period: str | None = None
     data_protection_policy: str | None = None
+    public_information: bool = False  # eds §8.2.3.4-8.2.3.6: stands in for individual information (art. 14.5 b)
 
 
 @cache
@@ -372,6 +373,7 @@ def build_notice(
         source=_source(ref, audience, t),
         objection_period=vocabulary.duration(Duration.model_validate(str(period.value)), lang) if period else None,
         data_protection_policy=org.data_protection_policy if ref.id == WAREHOUSE else None,
+        public_information=ref.id == WAREHOUSE and _answer(config, "information_exception") is True,
     )
 
 
@@ -397,6 +399,11 @@ def _security_line(ref: Referential, lang: str, t: dict[str, Any]) -> PurposeLin
         t["provision_by_basis"]["legal_obligation"],
         traces.section if traces else rights_section(ref),
     )
+
+
+def _answer(config: OrganisationConfig, choice_id: str) -> str | bool | None:
+    answer = config.choices.get(choice_id)
+    return answer.value if answer is not None else None
 
 
 def _transfer(ref: Referential, transfer_id: str, lang: str) -> Line:
