@@ -155,6 +155,8 @@ def test_compassionate_access_tells_of_transfers_and_excludes_erasure_objection_
     assert "ne sont pas transférées" not in text
     assert "autres sociétés du groupe" in text and "art. 46.2 du RGPD" in text and "(§12)" in text
     assert "durée fixée" not in text
+    poster = " ".join(_text(tmp_path, "compassionate", "poster", "fr").split())
+    assert "peuvent être transférées hors de l'Union européenne" in poster and "ne sont pas transférées" not in poster
     assert "libre d'accepter ou de refuser" in text and "personne de confiance" in text
 
 
