@@ -50,7 +50,7 @@ from santegarde.referentials import loader
 from santegarde.referentials.model import Right
 from santegarde.rights import RightsService, Status
 from santegarde.runtime import Organisation, audit_tracer, identity_context, identity_settings, open_organisation
-from santegarde.store import vault
+from santegarde.store import mapping, vault
 from santegarde.store.db import make_engine, migrate
 from santegarde.store.schema import archive_record, patient_key, record
 from santegarde.store.service import RecordService, Request
@@ -133,9 +133,15 @@ def _build_practice(directory: Path, seed: int) -> tuple[str, int]:
         token = _person(ctx)
         service = RecordService(org.engine, org.referential, org.keyring, org.audit, ctx)
         patients: list[str] = []
+        erased = ""  # the third patient, known only to the appointment book: the medical record is never erased
         for resource in generate_dataset(seed, PATIENTS, "practice").resources():
             body = json.loads(resource.model_dump_json(by_alias=True, exclude_none=True))
+            if body["resourceType"] == "Patient" and len(patients) == 2:
+                erased = body["id"]
+                body.pop("identifier", None)  # no INS nor NIR: the appointment book does not need them
             purposes = service.purposes_for("practitioner", body)
+            if erased and erased in (body.get("id"), mapping.patient_of(body)):
+                purposes = [p for p in purposes if p == "appointments"]
             if purposes:
                 service.create(Request(token, purposes[0]), body)
                 if body["resourceType"] == "Patient":
@@ -150,7 +156,7 @@ def _build_practice(directory: Path, seed: int) -> tuple[str, int]:
                 )
         rights = RightsService(service, config=org.config)
         req = Request(token, "medical_record")
-        request = rights.receive(req, Right.ERASURE, patients[2], "person")
+        request = rights.receive(req, Right.ERASURE, erased, "person")
         rights.register.record_identity_check(req, request.id, "carte d'identité présentée, conforme")
         return token, request.id
     finally:

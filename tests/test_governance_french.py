@@ -1,9 +1,8 @@
 """The register and the DPIA read as French (issue #14): no English tell-tale word, no raw identifier.
 
 Each document is rendered in French (HTML, JSON, the PIA-tool export; PDF once) for every profile, and
-its visible text is searched for English words and snake_case identifiers. Names of référentiel items
-that have no French name yet in the vocabulary (``wording.untranslated``: they keep the référentiel's
-English wording until ``governance.vocabulary`` lands) are taken out first; nothing else is.
+its visible text is searched for English words and snake_case identifiers. Every référentiel item has its
+French name in ``governance.vocabulary`` (a missing one fails ``vocabulary.missing``): nothing is taken out.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from santegarde.config import OrganisationConfig, effective_referential
 from santegarde.demo import demo_answers
 from santegarde.governance import dpia
 from santegarde.governance.register import build_register, render_register, write_register
-from santegarde.governance.wording import untranslated
 from santegarde.organisation import build_config
 from santegarde.referentials import loader
 from santegarde.referentials.model import Referential
@@ -63,8 +61,6 @@ def strings(data: Any, key: str = "") -> list[str]:
 
 
 def problems(text: str, ref: Referential) -> list[str]:
-    for name in sorted(untranslated(ref), key=len, reverse=True):
-        text = text.replace(name, " ")
     return sorted({m.group(0) for m in ENGLISH.finditer(text)} | {m.group(0) for m in SNAKE.finditer(text)})
 
 

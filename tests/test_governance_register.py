@@ -17,7 +17,7 @@ from santegarde.demo import demo_answers
 from santegarde.governance.doctext import area_names, words
 from santegarde.governance.documents import DocumentError
 from santegarde.governance.register import LOGGING, build_register, render_register, write_register
-from santegarde.governance.wording import duration, label
+from santegarde.governance.vocabulary import duration, label
 from santegarde.organisation import build_config
 from santegarde.referentials import loader
 from santegarde.referentials.model import CategoryKind, Duration, Referential, Sensitivity

@@ -165,3 +165,21 @@ def test_unknown_referential_lists_known_ones() -> None:
 def test_duration_round_trip(text: str, human: str) -> None:
     d = Duration.model_validate(text)
     assert str(d) == text and d.human() == human
+
+
+def test_issue_14_data_fixes_are_in_the_referentials() -> None:
+    final, draft = loader.get("pra-2020-081"), loader.get("pra-2020-081-draft")
+    out = {p.id for p in final.purposes if p.out_of_scope}
+    assert out == {p.id for p in draft.purposes if p.out_of_scope}
+    assert {p.section for p in final.purposes if p.out_of_scope} == {"1"}
+    fse = [r.active.start_event for ref in (final, draft) for r in ref.retention if r.id == "fse_duplicates"]
+    assert fse == ["fse_transmitted", "fse_transmitted"]  # §7: the same event in both texts
+    eds = loader.get("eds-2021-118")
+    assert eds.purpose("consent_based_warehouse").out_of_scope  # type: ignore[union-attr]
+    assert {m.code for m in eds.measures if m.section == "3.2"} == {f"GOV-{n}" for n in range(1, 7)}
+    aac = loader.get("aac-2022-106")
+    (transfer,) = aac.transfers
+    assert transfer.section == "12" and "group_companies" in transfer.recipients
+    assert [m.value for m in transfer.mechanisms] == ["adequacy", "safeguards", "derogations"]
+    pha = loader.get("pha-2022-067")
+    assert pha.retention_rule("other_data").start_choice == "other_data_retention_start"  # type: ignore[union-attr]

@@ -8,6 +8,7 @@ key destruction, restriction by freezing, and the answer letter.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from html import unescape
@@ -128,7 +129,7 @@ def test_one_month_deadline_extended_once_by_two_months_with_a_reason(practice: 
     rs = desk(practice)
     now = practice.clock.now
     r = rs.receive(doc, Right.RECTIFICATION, "p-1", "person")
-    assert r.due_at == add_months(now, 1) and "one month" in r.deadline_rule
+    assert r.due_at == add_months(now, 1) and "un mois à compter de la réception" in r.deadline_rule
     with pytest.raises(RightsError, match="written reason"):
         rs.register.extend(doc, r.id, "busy")
     extended = rs.register.extend(doc, r.id, "many requests received this month, complex file")
@@ -173,6 +174,7 @@ def test_access_gives_a_fhir_bundle_and_a_readable_summary(practice: Workplace, 
     Bundle.model_validate(out.bundle)
     assert {e["resource"]["resourceType"] for e in out.bundle["entry"]} == {"Patient", "Observation"}
     assert out.summary_html is not None and "61.5" in out.summary_html and "Fictivé" in out.summary_html
+    assert "Mesure ou résultat d'examen (n° o-1)" in unescape(out.summary_html)
     reads = [e for e in audit_rows(practice) if e["operation"] == "rights.records"]
     assert len(reads) == 2 and all(e["patient"] == "p-1" for e in reads)
 
@@ -190,18 +192,31 @@ def test_rectification_is_an_update_with_history(practice: Workplace, doc: Reque
     assert [h["valueQuantity"]["value"] for h in history] == [62.0, 61.5]
 
 
-def test_erasure_destroys_the_keys(practice: Workplace, doc: Request) -> None:
+def test_erasure_is_refused_for_the_medical_record_kept_under_a_legal_obligation(
+    practice: Workplace, doc: Request
+) -> None:
+    rs = desk(practice)
+    out = rs.execute(doc, checked(rs, doc, Right.ERASURE))
+    assert not out.executed and "art. 17.3 b du RGPD" in out.message
+    assert "Gestion des dossiers médicaux" in out.message and "medical_record" not in out.message
+    assert practice.service.read(doc, "Patient", "p-1")["id"] == "p-1"
+
+
+def test_erasure_destroys_the_keys(practice: Workplace) -> None:
+    token = practice.person("dr.martin", "practitioner", ref="10001234567")
+    booking = Request(token, "appointments")  # legitimate interest: no exception of art. 17.3
+    practice.service.create(booking, patient())
     rs = desk(practice)
     with practice.service.engine.connect() as conn:
         before = {r.id for r in conn.execute(select(record.c.id))}
-    out = rs.execute(doc, checked(rs, doc, Right.ERASURE))
+    out = rs.execute(booking, checked(rs, booking, Right.ERASURE))
     assert out.executed and "effacées" in out.message
     with practice.service.engine.connect() as conn:
         assert conn.execute(select(patient_key).where(patient_key.c.patient_id == "p-1")).first() is None
         assert conn.execute(select(record).where(record.c.patient_id == "p-1")).first() is None
-    assert before == {"p-1", "o-1"}
+    assert before == {"p-1"}
     with pytest.raises((NotFound, DecryptionRefused)):
-        practice.service.read(doc, "Patient", "p-1")
+        practice.service.read(booking, "Patient", "p-1")
     erased = [e for e in audit_rows(practice) if e["operation"] == "erase"]
     assert erased and erased[-1]["outcome"] == "success"
 
@@ -310,6 +325,10 @@ def test_the_letter_renders_in_french_with_deadline_and_cnil(practice: Workplace
     html = unescape(letter)
     assert "droit d'opposition" in html and "ne peut pas être satisfaite" in html and "CNIL" in html
     assert "section 9" in html and "Délai de réponse" in html
+    visible = re.sub(r"<style.*?</style>|<[^>]+>", " ", html, flags=re.S)
+    assert "« Gestion des dossiers médicaux »" in visible and "un mois à compter de la réception" in visible
+    assert not re.findall(r"\b(the|and|of|from|receipt|GDPR|Generated|rights)\b", visible), visible
+    assert not re.findall(r"\b[a-z0-9]+(?:_[a-z0-9]+)+\b", visible), visible
     done = rs.execute(doc, checked(rs, doc, Right.ACCESS))
     assert "a été satisfaite" in unescape(str(rs.letter(done.request.id)))
     pdf = rs.letter(done.request.id, "pdf")
@@ -442,7 +461,7 @@ def test_pharmacy_erasure_refused_for_a_validated_register_entry(pharmacy: Workp
     ph = Request(pharmacy.person("ph.durand", "pharmacist", ref="10009876543"), "dispensing")
     pharmacy.service.create(ph, patient())
     pharmacy.service.freeze(ph, "Patient", "p-1", "validated register entry", permanent=True)
-    rs = desk(pharmacy)
+    rs = desk(pharmacy, bases={"dispensing": Art6Basis.CONTRACT})
     out = rs.execute(ph, checked(rs, ph, Right.ERASURE))
     assert not out.executed and out.request.rule == "GDPR art. 17.3 b" and out.request.section == "9"
     assert pharmacy.service.read(ph, "Patient", "p-1")["id"] == "p-1"

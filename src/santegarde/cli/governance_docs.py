@@ -64,15 +64,10 @@ def notice(
     out: Annotated[Path, typer.Option("--out", "-o", help="FILE.html or .pdf (.txt for the e-mail)")],
     fmt: Annotated[str, typer.Option("--format", "-f", help=" | ".join(notices.FORMATS))] = "leaflet",
     lang: Annotated[str, typer.Option("--lang", help="fr or en")] = "fr",
-    strict: Annotated[bool, typer.Option("--strict", help="Exit non-zero when something is missing")] = False,
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
-    """Generate an information notice from the configuration."""
+    """Generate an information notice from the configuration; refuses, naming the settings, if a fact is missing."""
     cfg = load(config)
     built = notices.build_notice(cfg, loader.get(cfg.referential), fmt, lang)
     notices.write_notice(built, out)
     console.print(f"Notice '{fmt}' ({lang}) written to {out}.")
-    for line in built.missing:
-        err_console.print(f"[yellow]Missing:[/] {line}", markup=True, soft_wrap=True)
-    if strict and built.missing:
-        raise typer.Exit(EXIT_REFUSED)

@@ -12,6 +12,7 @@ from rich.table import Table
 from santegarde.cli.common import EXIT_REFUSED, console, friendly_errors
 from santegarde.config import basis_choice, effective_referential, load
 from santegarde.errors import SantegardeError
+from santegarde.governance import rights_text, vocabulary
 from santegarde.organisation import parse_assignment
 from santegarde.policy import AccessRequest, decide, dpia_required, dpo_required, rights_for
 from santegarde.policy.triggers import Fact
@@ -81,18 +82,24 @@ def rights(
     referential: RefOption = None,
     config: CfgOption = None,
     basis: Annotated[Art6Basis | None, typer.Option(help="Legal basis, when the text leaves the choice")] = None,
+    lang: Annotated[str, typer.Option("--lang", help="fr or en")] = "fr",
 ) -> None:
-    """Which rights apply to a purpose, and why not when they do not."""
+    """Which rights apply to a purpose, with the article, the section and the reason (French by default)."""
     ref, cfg_path = _referential(referential, config)
     chosen = basis or (basis_choice(load(cfg_path), ref, purpose) if cfg_path else None)
-    table = Table("right", "applies", "source", "§", "why", title=f"Rights for '{purpose}' under {ref.id}")
+    fr = lang == "fr"
+    name = vocabulary.label(ref, "purpose", purpose, lang) if ref.purpose(purpose) else purpose
+    table = Table(
+        *(("droit", "s'applique", "article", "§", "pourquoi") if fr else ("right", "applies", "article", "§", "why")),
+        title=(f"Droits pour « {name} » ({ref.id})" if fr else f"Rights for '{name}' under {ref.id}"),
+    )
     for decision in rights_for(ref, purpose, chosen).values():
         table.add_row(
-            decision.right,
-            "yes" if decision.applies else "[red]no[/]",
-            decision.source,
+            rights_text.right_name(decision.right, lang),
+            ("oui" if fr else "yes") if decision.applies else ("[red]non[/]" if fr else "[red]no[/]"),
+            rights_text.article(decision, lang),
             decision.section,
-            decision.reason,
+            rights_text.reason(decision, lang),
         )
     console.print(table)
 

@@ -163,6 +163,20 @@ def check(config: OrganisationConfig, ref: Referential) -> list[Finding]:
             )
     findings += _check_formalities(config, ref)
     dev = config.deviations
+    completed = {lb.purpose for lb in dev.legal_basis}
+    for p in ref.purposes:
+        if not (p.legal_bases or p.out_of_scope or p.forbidden or p.requires_formality or p.id in completed):
+            findings.append(
+                Finding(
+                    "warning",
+                    "no_legal_basis",
+                    p.id,
+                    f"the référentiel states no legal basis for '{p.id}' ({p.name}); the persons must be told one "
+                    "(GDPR art. 13.1 c), so notices are refused until you record it under deviations.legal_basis "
+                    "with its justification",
+                    p.section,
+                )
+            )
     for r in dev.retention:
         rule = ref.retention_rule(r.rule)
         if rule is None:
@@ -291,6 +305,9 @@ def effective_referential(config: OrganisationConfig, ref: Referential) -> Refer
         choice = rule.get("controller_choice")
         if choice and choice in config.choices and ref.choice(choice) and ref.choice(choice).kind == "duration":  # type: ignore[union-attr]
             rule["active"]["duration"] = str(config.choices[choice].value)
+        start = rule.get("start_choice")
+        if start and start in config.choices:
+            rule["active"]["start_event"] = str(config.choices[start].value)
     rules = {r["id"]: r for r in data["retention"]}
     for r in config.deviations.retention:
         if r.active is not None:

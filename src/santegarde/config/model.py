@@ -44,6 +44,13 @@ class Organisation(Strict):
     address: str | None = None
     controller: Contact
     dpo: Contact | None = None
+    data_protection_policy: str | None = Field(
+        None,
+        description=(
+            "The controller's personal data protection policy: its address (URL) or its text. A warehouse's notices "
+            "present it in a dedicated section (eds-2021-118 §8.2.3.2)"
+        ),
+    )
 
     @field_validator("siret")
     @classmethod

@@ -110,18 +110,3 @@ def trigger(decision: TriggerDecision, rule: Trigger, lang: str) -> str:
         why = table["holds" if decision.required else "fails"]
     colon = words(lang)["colon"]
     return f"{verdict}{colon}{why.format(rid=decision.referential, section=decision.section)}."
-
-
-@cache
-def _reasons_fr() -> dict[str, Any]:
-    reasons: dict[str, Any] = _yaml("notices.yaml")["reasons_fr"]
-    return reasons
-
-
-def right_reason(ref_id: str, right: str, source: str, reason: str, lang: str) -> str:
-    """Why a right does not apply, in ``lang``: the French wording the notices use (``notices.yaml``)."""
-    if lang != "fr" or not reason:
-        return reason
-    table = _reasons_fr()
-    found = table.get(ref_id, {}).get(right) if source == "référentiel" else table["gdpr"].get(source)
-    return str(found) if found else reason

@@ -24,10 +24,10 @@ from santegarde.atomic import write_atomic
 from santegarde.config import OrganisationConfig, check, effective_referential, load
 from santegarde.config.model import Contact
 from santegarde.errors import SantegardeError
-from santegarde.governance import doctext, dpia_risks, pia_export
+from santegarde.governance import doctext, dpia_risks, pia_export, rights_text
 from santegarde.governance.documents import render_html, write_document
 from santegarde.governance.register import category_name, finding_text, retention_text
-from santegarde.governance.wording import label
+from santegarde.governance.vocabulary import label
 from santegarde.policy import RightsUndecidable, dpia_required, dpo_required, rights_for
 from santegarde.policy.triggers import TriggerDecision
 from santegarde.referentials import loader
@@ -293,7 +293,7 @@ def _rights(ref: Referential, lang: str) -> list[dict[str, Any]]:
                         "applies": d.applies,
                         "source": w["source"]["referential"] if d.source == "référentiel" else _gdpr(d.source, lang),
                         "section": d.section,
-                        "reason": doctext.right_reason(ref.id, d.right.value, d.source, d.reason, lang),
+                        "reason": rights_text.reason(d, lang),
                     }
                     for d in decisions.values()
                 ],

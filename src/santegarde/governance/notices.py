@@ -1,10 +1,17 @@
 """Information notices (GDPR art. 13 and 14; COM-INF-1, AAC-10, EDS-8), generated from the configuration.
 
-French by default, English too. Formats: poster, leaflet, e-mail text, web page, the notice a
-professional sees at first connection to a platform; for a warehouse (eds-2021-118) an objection
-form; under compassionate access (aac-2022-106) the prescriber's note and the note for related
-persons. Rights come from ``santegarde.policy`` with the organisation's chosen legal bases, so a
-notice says which rights do not apply and why, citing the référentiel section.
+French by default, English with ``lang="en"``. Formats: poster (one A4 page, the first layer), leaflet,
+e-mail text, web page, the notice a professional sees at first connection to a platform; for a warehouse
+(eds-2021-118) an objection form; under compassionate access (aac-2022-106) the prescriber's note and the
+note for related persons. Each format speaks to one audience (patients, related persons, professionals);
+where the data do not come from the person (art. 14), the notice states their source and categories.
+
+Every item of art. 13 and 14 is stated: controller and DPO, purposes with their legal basis, the legitimate
+interest pursued, whether providing the data is required, recipients and processors, transfers outside the
+EU, retention with its starting point, rights (decided by ``policy.right_applies``, worded by
+``rights_text``), withdrawal of consent, the CNIL, direct access to health information (CSP L. 1111-7) and
+post-mortem directives (loi Informatique et Libertés art. 85). Names come from the French vocabulary.
+A notice with a required fact missing is not built: ``NoticeError`` names every missing setting.
 """
 
 from __future__ import annotations
@@ -22,11 +29,24 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from santegarde.atomic import write_atomic
 from santegarde.config import OrganisationConfig, basis_choice, effective_referential
 from santegarde.config.model import Contact
+from santegarde.governance import rights_text, vocabulary
 from santegarde.governance.documents import DocumentError, render_html, write_document
-from santegarde.policy import RightsUndecidable, right_applies
-from santegarde.referentials.model import Duration, Phase, Purpose, Referential, RetentionRule, Right
+from santegarde.policy import dpo_required, right_applies
+from santegarde.policy.rights import ART17_3_D, RightDecision, right_under_gdpr, rights_section
+from santegarde.referentials.model import (
+    Art6Basis,
+    Category,
+    Duration,
+    EndAction,
+    Phase,
+    Purpose,
+    Referential,
+    RetentionRule,
+    Right,
+)
 
 Lang = Literal["fr", "en"]
+Audience = Literal["patients", "related", "professionals"]
 LANGS: tuple[str, ...] = ("fr", "en")
 FORMATS: tuple[str, ...] = (
     "poster",
@@ -39,12 +59,19 @@ FORMATS: tuple[str, ...] = (
     "related-persons",
 )
 ONLY_FOR = {"objection-form": "eds-2021-118", "prescriber": "aac-2022-106", "related-persons": "aac-2022-106"}
+AUDIENCE: dict[str, Audience] = {"platform": "professionals", "related-persons": "related"}
 _TEMPLATES = {f: f"notice_{f.replace('-', '_')}.html.j2" for f in FORMATS if f != "email"}
-_RIGHTS = (Right.ACCESS, Right.RECTIFICATION, Right.ERASURE, Right.RESTRICTION, Right.OBJECTION, Right.PORTABILITY)
-_UNITS = {
-    "fr": (("an", "ans"), ("mois", "mois"), ("jour", "jours")),
-    "en": (("year", "years"), ("month", "months"), ("day", "days")),
+_TITLES = {
+    "poster": "title_poster",
+    "platform": "title_platform",
+    "prescriber": "title_prescriber",
+    "related-persons": "title_related",
+    "objection-form": "title_objection",
 }
+_RIGHTS = (Right.ACCESS, Right.RECTIFICATION, Right.ERASURE, Right.RESTRICTION, Right.OBJECTION, Right.PORTABILITY)
+WAREHOUSE = "eds-2021-118"
+SECURITY = "security"  # the professionals' notice: authentication and logging (GDPR art. 32), not a purpose of a text
+COMPASSIONATE = "aac-2022-106"
 
 _TEXT_ENV = Environment(
     loader=PackageLoader("santegarde.governance", "templates"),
@@ -64,7 +91,10 @@ class NoticeError(DocumentError):
 class PurposeLine:
     id: str
     name: str
-    bases: list[str]
+    basis: str  # art. 6 in words, with the art. 9 condition for health data
+    art6: str  # art. 6 alone, in words (the poster groups purposes by it)
+    interest: str | None  # art. 13.1 d, when the basis is a legitimate interest
+    provision: str  # art. 13.2 e
     section: str
 
 
@@ -72,9 +102,10 @@ class PurposeLine:
 class RightLine:
     right: str
     name: str
-    status: Literal["applies", "partly", "excluded"]
-    exceptions: list[str]  # "purpose: reason (§x)" where it does not apply
-    section: str
+    status: Literal["applies", "partly", "only", "limited", "excluded"]
+    exceptions: list[str]  # "purposes — why (article, §)" where it does not apply or is limited
+    article: str
+    excluded_purposes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +121,7 @@ class Notice:
 
     format: str
     lang: str
+    audience: Audience
     t: dict[str, Any]
     organisation: str
     controller: Contact
@@ -98,17 +130,22 @@ class Notice:
     referential_title: str
     deliberation: str
     purposes: list[PurposeLine]
+    further: list[Line]
     recipients: list[Line]
+    processors: list[Line]
+    transfers: list[Line]
     retention: list[Line]
     rights: list[RightLine]
     information_section: str
-    information_rule: str
     warehouse: bool
     compassionate: bool
+    consent_items: list[str] = field(default_factory=list)
+    csp_access: bool = False
+    categories: list[Line] = field(default_factory=list)
+    source: str | None = None
     objection_period: str | None = None
-    related_categories: list[Line] = field(default_factory=list)
-    professional_categories: list[Line] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
+    data_protection_policy: str | None = None
+    public_information: bool = False  # eds §8.2.3.4-8.2.3.6: stands in for individual information (art. 14.5 b)
 
 
 @cache
@@ -118,110 +155,145 @@ def _data() -> dict[str, Any]:
     return data
 
 
-def _name(ref: Referential, item_id: str, default: str, lang: str) -> str:
-    if lang == "fr":
-        return str(_data()["names_fr"].get(ref.id, {}).get(item_id, default))
-    return default
-
-
-def duration_text(duration: Duration, lang: str) -> str:
-    """A duration in words in the notice's language ("5 ans", "3 months")."""
-    parts = [
-        f"{n} {units[1] if n > 1 else units[0]}"
-        for n, units in zip((duration.years, duration.months, duration.days), _UNITS[lang], strict=True)
-        if n
-    ]
-    return ", ".join(parts) or ("0 jour" if lang == "fr" else "0 days")
-
-
-def _phase(phase: Phase, lang: str) -> str:
-    fr = lang == "fr"
+def _phase(ref: Referential, phase: Phase, where: str, lang: str, t: dict[str, Any]) -> str:
+    """ "5 ans en base active à compter de la dernière intervention…", "au plus 70 ans en archives à compter…"."""
+    since = vocabulary.since(ref, phase.start_event, lang)
     if phase.duration is not None:
-        text = duration_text(phase.duration, lang)
-    elif phase.until_event:
-        text = "jusqu'à l'événement prévu par le texte" if fr else "until the event set by the text"
-    else:
-        text = "durée fixée et justifiée par le responsable" if fr else "a period set and justified by the controller"
-    bounds = []
-    if phase.min_duration is not None:
-        bounds.append(f"{'au moins' if fr else 'at least'} {duration_text(phase.min_duration, lang)}")
-    if phase.max_duration is not None and phase.max_duration != phase.duration:
-        bounds.append(f"{'au plus' if fr else 'at most'} {duration_text(phase.max_duration, lang)}")
-    return text + (f" ({', '.join(bounds)})" if bounds else "")
+        text = f"{vocabulary.duration(phase.duration, lang)} {where} {since}"
+        if phase.max_duration is not None and phase.max_duration != phase.duration:
+            text += f" ({t['at_most']} {vocabulary.duration(phase.max_duration, lang)})"
+        return text
+    if phase.until_event:
+        text = f"{where} {t['until']} {vocabulary.label(ref, 'event', phase.until_event, lang)}"
+        if phase.max_duration is not None:
+            text += f" ({t['at_most']} {vocabulary.duration(phase.max_duration, lang)} {since})"
+        return text
+    bounds = [
+        f"{word} {vocabulary.duration(d, lang)}"
+        for word, d in ((t["at_least"], phase.min_duration), (t["at_most"], phase.max_duration))
+        if d is not None
+    ]
+    return f"{(' et ' if lang == 'fr' else ' and ').join(bounds)} {where} {since}"
 
 
-def _retention(ref: Referential, rule: RetentionRule, lang: str) -> Line:
-    fr = lang == "fr"
-    text = f"{_phase(rule.active, lang)} {'en base active' if fr else 'in the active base'}"
+def _retention(ref: Referential, rule: RetentionRule, end: EndAction, lang: str, t: dict[str, Any]) -> Line:
+    text = _phase(ref, rule.active, t["active"], lang, t)
     if rule.archive is not None:
-        text += f", {'puis' if fr else 'then'} {_phase(rule.archive, lang)} {'en archives' if fr else 'in archive'}"
-    end = {
-        "delete": ("suppression", "deleted"),
-        "anonymise": ("anonymisation", "anonymised"),
-        "delete_or_anonymise": ("suppression ou anonymisation", "deleted or anonymised"),
-    }[rule.end_action.value]
-    text += f" ; puis {end[0]}" if fr else f"; then {end[1]}"
-    return Line(_name(ref, rule.id, rule.name, lang), text, rule.section)
+        text += f", {t['then']} {_phase(ref, rule.archive, t['archive'], lang, t)}"
+    text += f" ; {t['end_' + end.value]}" if lang == "fr" else f"; {t['end_' + end.value]}"
+    return Line(vocabulary.label(ref, "retention", rule.id, lang), text, rule.section)
 
 
-def _bases(ref: Referential, purpose: Purpose, lang: str) -> list[str]:
-    labels = _data()["labels"][lang]
-    out = []
-    for b in purpose.legal_bases:
-        text = labels["art6"][b.art6.value]
-        if b.art9:
-            text += " ; " + labels["art9"].format(article=b.art9.value)
-        out.append(text)
-    return out or [labels["basis_missing"]]
+def _end_action(config: OrganisationConfig, rule: RetentionRule) -> EndAction:
+    """The organisation's answer where the text lets it delete or anonymise."""
+    answer = config.choices.get("retention_end_action")
+    if rule.end_action is EndAction.DELETE_OR_ANONYMISE and answer is not None:
+        return EndAction(str(answer.value))
+    return rule.end_action
 
 
-def _reason(ref: Referential, decision_right: Right, source: str, reason: str, lang: str) -> str:
-    if lang != "fr":
-        return reason
-    table = _data()["reasons_fr"]
-    if source == "référentiel":
-        return str(table.get(ref.id, {}).get(decision_right.value, reason))
-    return str(table["gdpr"].get(source, reason))
-
-
-def _right_line(
-    config: OrganisationConfig,
-    ref: Referential,
-    original: Referential,
-    purposes: list[Purpose],
-    right: Right,
-    lang: str,
-) -> RightLine:
-    excluded: dict[str, list[str]] = {}  # reason (§) -> purposes it excludes
-    decided = 0
-    section = ""
-    for p in purposes:
-        try:
-            decision = right_applies(ref, p.id, right, basis_choice(config, original, p.id))
-        except RightsUndecidable:
-            continue  # no legal basis listed (research under its own formality): the register says so
-        decided += 1
-        section = section or decision.section
-        if not decision.applies:
-            reason = f"{_reason(ref, right, decision.source, decision.reason, lang)} (§{decision.section})"
-            excluded.setdefault(reason, []).append(_name(ref, p.id, p.name, lang))
-    count = sum(len(names) for names in excluded.values())
-    status: Literal["applies", "partly", "excluded"] = (
-        "excluded" if decided and count == decided else "partly" if excluded else "applies"
+def _purpose_line(
+    config: OrganisationConfig, ref: Referential, p: Purpose, lang: str, t: dict[str, Any]
+) -> PurposeLine:
+    basis = p.legal_bases[0]
+    art6 = rights_text.basis_words(basis.art6, lang)
+    words = art6
+    if basis.art9:
+        words += f" ; {t['art9_intro']} {t['art9'][basis.art9.value]}"
+    interest = None
+    if basis.art6.value == "legitimate_interest":
+        deviation = next((d for d in config.deviations.legal_basis if d.purpose == p.id), None)
+        interest = _data()["interests"][lang].get(f"{ref.id} {p.id}") or (
+            deviation.justification.strip() if deviation else None
+        )
+    return PurposeLine(
+        p.id,
+        vocabulary.label(ref, "purpose", p.id, lang),
+        words,
+        art6,
+        interest,
+        t["provision_by_basis"][basis.art6.value],
+        p.section,
     )
-    lines = (
-        list(excluded)
-        if status == "excluded"
-        else [f"{' ; '.join(names)} — {reason}" for reason, names in excluded.items()]
-    )
-    name = _data()["labels"][lang]["rights_names"][right.value]
-    return RightLine(right.value, name, status, lines, section)
+
+
+def _right_line(decisions: list[RightDecision], names: dict[str, str], right: Right, lang: str) -> RightLine:
+    """One right over every purpose: applies, applies except to some, applies only to some, or excluded."""
+    excluded: dict[str, list[str]] = {}  # why -> purposes
+    limited: dict[str, list[str]] = {}
+    applying: list[str] = []
+    for d in decisions:
+        name = names[d.purpose]
+        if not d.applies:
+            excluded.setdefault(rights_text.reason(d, lang), []).append(name)
+        else:
+            applying.append(name)
+            if d.code == ART17_3_D:
+                limited.setdefault(rights_text.reason(d, lang), []).append(name)
+    excluded_names = [name for group in excluded.values() for name in group]
+    status: Literal["applies", "partly", "only", "limited", "excluded"]
+    if decisions and not applying:
+        status, lines = "excluded", list(excluded)
+    elif len(excluded_names) > len(applying):
+        status, lines = "only", [*applying, str(_data()["labels"][lang]["only_reason"][right.value])]
+    else:
+        status = "partly" if excluded else "limited" if limited else "applies"
+        lines = [f"{' ; '.join(group)} — {why}" for why, group in (excluded | limited).items()]
+    article = rights_text.article(decisions[0], lang) if decisions else ""
+    return RightLine(right.value, rights_text.right_name(right, lang), status, lines, article, excluded_names)
+
+
+def missing_facts(config: OrganisationConfig, referential: Referential, ref: Referential) -> list[str]:
+    """Every setting a notice needs and the configuration lacks, as sentences naming the setting."""
+    org = config.organisation
+    missing = []
+    if not (org.controller.email or org.controller.phone or org.controller.address or org.address):
+        missing.append(
+            "the controller's contact details (art. 13.1 a GDPR): set organisation.controller.email, .phone or "
+            ".address in santegarde.yaml"
+        )
+    dpo = dpo_required(referential, config.facts)
+    if org.dpo is None and dpo.missing_facts:
+        missing.append(
+            f"whether a data protection officer is required (§{dpo.section}): give the facts "
+            f"{', '.join(dpo.missing_facts)} (facts in santegarde.yaml), or name the DPO under organisation.dpo"
+        )
+    elif org.dpo is None and dpo.required:
+        missing.append(
+            f"the data protection officer's contact details (art. 13.1 b GDPR; a DPO is required, §{dpo.section}): "
+            "set organisation.dpo in santegarde.yaml"
+        )
+    for p in _purposes(ref):
+        if not p.legal_bases:
+            missing.append(
+                f"the legal basis of '{vocabulary.label(ref, 'purpose', p.id, 'en')}' ({p.id}), which the "
+                f"référentiel leaves to the controller (§{p.section}; art. 13.1 c GDPR): add it under "
+                "deviations.legal_basis in santegarde.yaml, with its justification"
+            )
+        elif len(p.legal_bases) > 1:
+            missing.append(f"the legal basis of '{p.id}': set choices.{p.legal_basis_choice}.value in santegarde.yaml")
+    if ref.id == WAREHOUSE:
+        if "objection_notice_period" not in config.choices:
+            missing.append(
+                "the period between the information and the start of processing (§9.1): set "
+                "choices.objection_notice_period.value (e.g. P1M) in santegarde.yaml"
+            )
+        if not org.data_protection_policy:
+            missing.append(
+                "the controller's personal data protection policy, presented in a dedicated section (§8.2.3.2): set "
+                "organisation.data_protection_policy (its address or its text) in santegarde.yaml"
+            )
+    return missing
+
+
+def _purposes(ref: Referential) -> list[Purpose]:
+    return [p for p in ref.purposes if not p.out_of_scope and not p.forbidden and not p.requires_formality]
 
 
 def build_notice(
     config: OrganisationConfig, referential: Referential, fmt: str = "leaflet", lang: str = "fr"
 ) -> Notice:
-    """What the notice of this format says, for this organisation, in this language."""
+    """What the notice of this format says, for this organisation, in this language; refuses if a fact is missing."""
     if lang not in LANGS:
         raise NoticeError(f"The language '{lang}' is not available; choose one of: {', '.join(LANGS)}.")
     if fmt not in FORMATS:
@@ -232,64 +304,156 @@ def build_notice(
             f"{referential.id}. Choose one of: poster, leaflet, email, web, platform."
         )
     ref = effective_referential(config, referential)
-    purposes = [p for p in ref.purposes if not p.out_of_scope and not p.forbidden]
+    missing = missing_facts(config, referential, ref)
+    if missing:
+        raise NoticeError(
+            "The notice is not produced, because the persons must be told facts the configuration does not give:\n"
+            + "\n".join(f"  - {m}" for m in missing)
+        )
+    t: dict[str, Any] = _data()["labels"][lang]
+    audience = AUDIENCE.get(fmt, "patients")
+    categories = _categories(ref, audience)
+    purposes = _purposes(ref)
+    if audience != "patients":  # the purposes that process these persons' data (and, for professionals, the logging)
+        ids = {c.id for c in categories}
+        purposes = [p for p in purposes if ids & set(p.categories)] or (purposes if audience == "related" else [])
+    decisions = {
+        right: [right_applies(ref, p.id, right, basis_choice(config, referential, p.id)) for p in purposes]
+        for right in _RIGHTS
+    }
+    names = {p.id: vocabulary.label(ref, "purpose", p.id, lang) for p in purposes}
+    lines = [_purpose_line(config, ref, p, lang, t) for p in purposes]
+    if audience == "professionals":
+        names[SECURITY] = t["security_purpose"]
+        lines.append(_security_line(ref, lang, t))
+        for right in _RIGHTS:
+            decisions[right].append(right_under_gdpr(ref, SECURITY, right, Art6Basis.LEGAL_OBLIGATION))
     info = next((r for r in ref.rights if r.right == Right.INFORMATION), None)
     org = config.organisation
-    labels = _data()["labels"][lang]
-    missing = [] if org.dpo else [labels["dpo_missing"]]
-    if not (org.controller.email or org.controller.phone or org.controller.address or org.address):
-        missing.append(labels["contact_missing"])
     period = config.choices.get("objection_notice_period")
+    processors = [r for r in ref.recipients if r.processor]
     return Notice(
         format=fmt,
         lang=lang,
-        t=labels,
+        audience=audience,
+        t=t,
         organisation=org.name,
         controller=org.controller,
         dpo=org.dpo,
         referential=ref.id,
-        referential_title=ref.title,
-        deliberation=ref.deliberation,
-        purposes=[PurposeLine(p.id, _name(ref, p.id, p.name, lang), _bases(ref, p, lang), p.section) for p in purposes],
+        referential_title=vocabulary.label(ref, "referential", ref.id, lang),
+        deliberation=vocabulary.label(ref, "deliberation", ref.id, lang),
+        purposes=lines,
+        further=[
+            Line(vocabulary.label(ref, "purpose", p.id, lang), "", p.section)
+            for p in ref.purposes
+            if p.requires_formality and not p.out_of_scope and not p.forbidden and audience == "patients"
+        ],
         recipients=[
-            Line(_name(ref, r.id, r.name, lang) + (f" ({labels['processor']})" if r.processor else ""), "", r.section)
+            Line(vocabulary.label(ref, "recipient", r.id, lang), "", r.section)
             for r in ref.recipients
+            if not r.processor
         ],
-        retention=[_retention(ref, rule, lang) for rule in ref.retention],
-        rights=[_right_line(config, ref, referential, purposes, right, lang) for right in _RIGHTS],
+        processors=[Line(vocabulary.label(ref, "recipient", r.id, lang), "", r.section) for r in processors],
+        transfers=[_transfer(ref, tr.id, lang) for tr in ref.transfers],
+        retention=[
+            _retention(ref, rule, _end_action(config, rule), lang, t) for rule in _rules(ref, purposes, categories)
+        ],
+        rights=[_right_line(decisions[right], names, right, lang) for right in _RIGHTS],
         information_section=info.section if info else "",
-        information_rule=(info.reason or "") if info else "",
-        warehouse=ref.id == "eds-2021-118",
-        compassionate=ref.id == "aac-2022-106",
-        objection_period=duration_text(Duration.model_validate(str(period.value)), lang) if period else None,
-        related_categories=[
-            Line(c.name, c.kind.value, c.section) for c in ref.categories if c.id.startswith("related_persons")
-        ],
-        professional_categories=[
-            Line(c.name, c.kind.value, c.section)
+        warehouse=ref.id == WAREHOUSE,
+        compassionate=ref.id == COMPASSIONATE,
+        consent_items=[
+            vocabulary.label(ref, "category", c.id, lang)
             for c in ref.categories
-            if c.kind.value == "professional" and not c.forbidden and c.id != "professional_status"
+            if c.requires_consent and audience == "patients"
         ],
-        missing=missing,
+        csp_access=audience == "patients" and ref.id in _data()["csp_access"],
+        categories=[Line(vocabulary.label(ref, "category", c.id, lang), "", c.section) for c in categories],
+        source=_source(ref, audience, t),
+        objection_period=vocabulary.duration(Duration.model_validate(str(period.value)), lang) if period else None,
+        data_protection_policy=org.data_protection_policy if ref.id == WAREHOUSE else None,
+        public_information=ref.id == WAREHOUSE and _answer(config, "information_exception") is True,
     )
+
+
+def _rules(ref: Referential, purposes: list[Purpose], categories: list[Category]) -> list[RetentionRule]:
+    """The retention rules of what the notice covers: for professionals, their data's and the traces' rules."""
+    if not categories or categories[0].kind.value != "professional":
+        return list(ref.retention)
+    covered = {p.id for p in purposes} | {c.id for c in categories}
+    covered |= {c.id for c in ref.categories if c.kind.value == "traces"}
+    return [r for r in ref.retention if covered & set(r.applies_to)] or list(ref.retention)
+
+
+def _security_line(ref: Referential, lang: str, t: dict[str, Any]) -> PurposeLine:
+    """Authentication and logging of the users' actions, which every text requires (GDPR art. 32)."""
+    traces = next((c for c in ref.categories if c.kind.value == "traces"), None)
+    basis = rights_text.basis_words(Art6Basis.LEGAL_OBLIGATION, lang)
+    return PurposeLine(
+        SECURITY,
+        str(t["security_purpose"]),
+        f"{basis} — {t['security_basis']}",
+        basis,
+        None,
+        t["provision_by_basis"]["legal_obligation"],
+        traces.section if traces else rights_section(ref),
+    )
+
+
+def _answer(config: OrganisationConfig, choice_id: str) -> str | bool | None:
+    answer = config.choices.get(choice_id)
+    return answer.value if answer is not None else None
+
+
+def _transfer(ref: Referential, transfer_id: str, lang: str) -> Line:
+    transfer = next(tr for tr in ref.transfers if tr.id == transfer_id)
+    to = ", ".join(vocabulary.label(ref, "recipient", r, lang) for r in transfer.recipients)
+    grounds = _data()["transfer_grounds"][lang]
+    detail = f"{to} — " + (" ; à défaut, " if lang == "fr" else "; failing that, ").join(
+        grounds[m.value] for m in transfer.mechanisms
+    )
+    return Line(vocabulary.label(ref, "transfer", transfer.id, lang), detail, transfer.section)
+
+
+def _categories(ref: Referential, audience: Audience) -> list[Category]:
+    """The categories of data an art. 14 notice lists (data not obtained from the person)."""
+    if audience == "related":
+        chosen = [c for c in ref.categories if c.id.startswith("related_persons")]
+    elif audience == "professionals":
+        chosen = [c for c in ref.categories if c.kind.value == "professional" and not c.forbidden]
+        chosen = [
+            c for c in chosen if "professional" in c.id and c.id not in ("professional_status", "professional_life")
+        ]
+    elif ref.id == WAREHOUSE:
+        chosen = [c for c in ref.categories if not c.forbidden and c.kind.value not in ("traces", "professional")]
+    else:
+        return []
+    return chosen
+
+
+def _source(ref: Referential, audience: Audience, t: dict[str, Any]) -> str | None:
+    if audience == "related":
+        return str(t["related_source"])
+    if audience == "professionals":
+        return str(t["platform_source"])
+    if ref.id == WAREHOUSE:
+        return str(t["warehouse_source"])
+    return None
 
 
 def render_notice(notice: Notice) -> str:
     """The notice as HTML, or as plain text for the e-mail format."""
+    t = notice.t
     context: dict[str, Any] = {
         "n": notice,
         "t": notice.t,
         "lang": notice.lang,
         "organisation_name": notice.organisation,
-        "footer": f"{notice.t['source']} : {notice.referential} ({notice.deliberation}).",
+        "title": notice.t[_TITLES.get(notice.format, "title")],
+        "footer": f"{t['referential']}{t['colon']} {notice.referential_title} "
+        f"({t['deliberation']} {notice.deliberation}).",
     }
-    title_key = {
-        "platform": "title_platform",
-        "prescriber": "title_prescriber",
-        "related-persons": "title_related",
-        "objection-form": "title_objection",
-    }.get(notice.format, "title")
-    context["title"] = notice.t[title_key]
     if notice.format == "email":
         return _TEXT_ENV.get_template("notice_email.txt.j2").render(generated_at=datetime.now(UTC), **context)
     return render_html(_TEMPLATES[notice.format], **context)

@@ -30,7 +30,7 @@ from santegarde.config import Finding, OrganisationConfig, check, effective_refe
 from santegarde.config.model import ChoiceAnswer, Contact
 from santegarde.governance import doctext
 from santegarde.governance.documents import DocumentError, render_html, write_document
-from santegarde.governance.wording import duration, label, since
+from santegarde.governance.vocabulary import duration, label, since
 from santegarde.policy import dpo_required
 from santegarde.private import PRIVATE_FILE, missing_parents
 from santegarde.referentials.model import (

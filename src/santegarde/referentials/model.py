@@ -290,6 +290,26 @@ class Recipient(Strict):
     section: Section
 
 
+class TransferMechanism(StrEnum):
+    """The grounds of Chapter V GDPR a transfer outside the European Union may rest on."""
+
+    ADEQUACY = "adequacy"  # art. 45: adequacy decision
+    SAFEGUARDS = "safeguards"  # art. 46.2: standard contractual clauses, binding corporate rules, code, certification
+    DEROGATIONS = "derogations"  # art. 49: specific situations, of strict interpretation
+
+
+class Transfer(Strict):
+    """A transfer outside the European Union the text allows (remote access from outside counts as one)."""
+
+    id: Identifier
+    name: str
+    recipients: list[Identifier] = Field(description="Recipient ids the data may go to outside the EU")
+    categories: list[Identifier] = Field(default_factory=list, description="Category ids that may be transferred")
+    conditions: list[str] = Field(default_factory=list, description="Conditions the text sets, in its words")
+    mechanisms: list[TransferMechanism] = Field(min_length=1, description="Admissible grounds, in the text's order")
+    section: Section
+
+
 class Phase(Strict):
     duration: Duration | None = Field(
         None, description="None when the duration is set by the controller or by an event"
@@ -308,6 +328,13 @@ class RetentionRule(Strict):
     archive: Phase | None = None
     end_action: EndAction
     controller_choice: Identifier | None = Field(None, description="Choice id when the controller sets the duration")
+    start_choice: Identifier | None = Field(
+        None,
+        description=(
+            "Choice id when the controller also sets the event the active phase runs from (its options are event "
+            "ids); the phase's start_event is then 'set_by_controller' until the configuration answers"
+        ),
+    )
     note: str | None = None
     section: Section
 
@@ -317,12 +344,21 @@ class RightRule(Strict):
     applies: bool
     purposes: list[Identifier] = Field(default_factory=list, description="Empty means every purpose")
     reason: str | None = Field(None, description="Why the right does not apply, or its conditions")
+    beyond_gdpr: bool = Field(
+        False,
+        description=(
+            "The text grants the right even where the GDPR would not (e.g. erasure in a warehouse based on a "
+            "public-interest task); otherwise a rule that applies leaves the GDPR's conditions standing"
+        ),
+    )
     section: Section
 
     @model_validator(mode="after")
     def _reason_when_excluded(self) -> RightRule:
         if not self.applies and not self.reason:
             raise ValueError(f"right '{self.right}' is excluded but no reason is given; add 'reason'")
+        if self.beyond_gdpr and not self.applies:
+            raise ValueError(f"right '{self.right}' is excluded: 'beyond_gdpr' only qualifies a right the text grants")
         return self
 
 
@@ -381,6 +417,7 @@ class Referential(Strict):
     categories: list[Category]
     accessors: list[Accessor]
     recipients: list[Recipient] = Field(default_factory=list)
+    transfers: list[Transfer] = Field(default_factory=list, description="Transfers outside the EU the text allows")
     retention: list[RetentionRule]
     rights: list[RightRule]
     measures: list[Measure]
@@ -388,7 +425,7 @@ class Referential(Strict):
     dpo: Trigger
     choices: list[ControllerChoice] = Field(default_factory=list)
 
-    @field_validator("purposes", "categories", "accessors", "recipients", "retention", "choices")
+    @field_validator("purposes", "categories", "accessors", "recipients", "transfers", "retention", "choices")
     @classmethod
     def _unique_ids(cls, items: list[BaseModel]) -> list[BaseModel]:
         seen: set[str] = set()
@@ -446,9 +483,16 @@ class Referential(Strict):
             need(r.categories, cats, f"recipients[{i}] ({r.id})", "category")
             need(r.purposes, purposes, f"recipients[{i}] ({r.id})", "purpose")
             cite(r.section, f"recipients[{i}] ({r.id})")
+        recipient_ids = {r.id for r in self.recipients}
+        for i, t in enumerate(self.transfers):
+            need(t.recipients, recipient_ids, f"transfers[{i}] ({t.id})", "recipient")
+            need(t.categories, cats, f"transfers[{i}] ({t.id})", "category")
+            cite(t.section, f"transfers[{i}] ({t.id})")
         for i, rule in enumerate(self.retention):
             if rule.controller_choice:
                 need([rule.controller_choice], choices, f"retention[{i}] ({rule.id})", "choice")
+            if rule.start_choice:
+                need([rule.start_choice], choices, f"retention[{i}] ({rule.id})", "choice")
             cite(rule.section, f"retention[{i}] ({rule.id})")
         for i, right in enumerate(self.rights):
             need(right.purposes, purposes, f"rights[{i}] ({right.right})", "purpose")
@@ -481,6 +525,17 @@ class Referential(Strict):
     def key_holders(self, key: SeparateKey) -> tuple[str, ...]:
         """The profiles that may mobilise a reserved key (EDS-SEC-LOG-6), in the file's order."""
         return tuple(a.id for a in self.accessors if key in a.keys)
+
+    def events(self) -> list[str]:
+        """Every event a retention period runs from or until, with the events a controller may choose, in order."""
+        found: list[str] = []
+        for rule in self.retention:
+            for phase in (rule.active, rule.archive):
+                if phase is not None:
+                    found += [e for e in (phase.start_event, phase.until_event) if e]
+            choice = self.choice(rule.start_choice) if rule.start_choice else None
+            found += choice.options if choice else []
+        return list(dict.fromkeys(found))
 
     def retention_rule(self, rule_id: str) -> RetentionRule | None:
         return next((r for r in self.retention if r.id == rule_id), None)

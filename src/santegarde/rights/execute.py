@@ -21,6 +21,7 @@ from santegarde.audit.trail import AuditTrail
 from santegarde.config.check import basis_choice
 from santegarde.config.model import OrganisationConfig
 from santegarde.faults import crash_point
+from santegarde.governance import rights_text, vocabulary
 from santegarde.governance.documents import html_to_pdf, render_html
 from santegarde.identity.clock import aware
 from santegarde.lifecycle.backup import forget_patient_keys
@@ -38,14 +39,6 @@ from santegarde.store import inspection, mapping
 from santegarde.store.service import NotFound, RecordService, Request
 from santegarde.store.writeahead import INTENT
 
-RIGHT_FR = {
-    Right.ACCESS: "droit d'accès",
-    Right.RECTIFICATION: "droit de rectification",
-    Right.ERASURE: "droit à l'effacement",
-    Right.RESTRICTION: "droit à la limitation du traitement",
-    Right.OBJECTION: "droit d'opposition",
-    Right.PORTABILITY: "droit à la portabilité",
-}
 REQUESTER_FR = {
     Requester.PERSON: "la personne concernée",
     Requester.LEGAL_REPRESENTATIVE: "son représentant légal",
@@ -108,6 +101,10 @@ class RightsService:
 
     def decide(self, right: Right, purpose: str) -> RightDecision:
         return right_applies(self.ref, purpose, right, self.basis(purpose))
+
+    def purpose_name(self, purpose: str) -> str:
+        """The purpose as the person reads it, in French."""
+        return vocabulary.label(self.ref, "purpose", purpose)
 
     def _record_purposes(self, patient_id: str, *, current_only: bool) -> dict[str, str]:
         return inspection.record_purposes(self.records.engine, patient_id, current_only=current_only)
@@ -177,7 +174,9 @@ class RightsService:
             organisation_name=self.organisation,
             referential=self.ref.id,
             patient_id=request.patient_id,
-            resources=[(r["resourceType"], r["id"], r.get("meta", {}), _lines(r)) for r in resources],
+            resources=[
+                (rights_text.resource_name(r["resourceType"]), r["id"], r.get("meta", {}), _lines(r)) for r in resources
+            ],
             footer=f"Demande n° {request.id}.",
         )
         message = (
@@ -235,8 +234,8 @@ class RightsService:
                 request,
                 "GDPR art. 17.3 b",
                 decision.section,
-                f"Vos données figurent dans un registre tenu en application d'une obligation légale ({purpose}) : "
-                "elles ne peuvent pas être effacées (article 17.3 b du RGPD).",
+                "Vos données figurent dans un registre tenu en application d'une obligation légale "
+                f"(« {self.purpose_name(purpose)} ») : elles ne peuvent pas être effacées (art. 17.3 b du RGPD).",
             )
         erased = self.records.erase_patient(req, request.patient_id, f"erasure requested, rights request {request.id}")
         return self._erased(login, req, request, f"{erased} version(s) d'enregistrement")
@@ -336,7 +335,10 @@ class RightsService:
                     recorded_at=self.register.now(),
                 )
             )
-        message = f"Votre opposition au traitement de vos données pour la finalité « {purpose} » est enregistrée"
+        message = (
+            f"Votre opposition au traitement de vos données pour la finalité « {self.purpose_name(purpose)} » "
+            "est enregistrée"
+        )
         message += (
             " : elle est respectée durablement, y compris lors des alimentations futures de l'entrepôt."
             if warehouse
@@ -362,7 +364,8 @@ class RightsService:
         resources = [r for r in self.records.patient_records(req, request.patient_id) if r["id"] in ids]
         bundle = collection(resources, self.register.now())
         message = (
-            f"Les données que vous avez fournies pour la finalité « {purpose} » ({len(resources)} enregistrement(s)) "
+            f"Les données que vous avez fournies pour la finalité « {self.purpose_name(purpose)} » "
+            f"({len(resources)} enregistrement(s)) "
             "vous sont remises dans un format structuré, couramment utilisé et lisible par machine (FHIR R4, JSON)."
         )
         answered = self._done(login, req, request, message, decision.source, decision.section)
@@ -382,8 +385,8 @@ class RightsService:
 
     def _refuse_decision(self, login: str, req: Request, request: RightsRequest, decision: RightDecision) -> Outcome:
         message = (
-            f"Le {RIGHT_FR[request.right]} ne s'applique pas au traitement « {decision.purpose} » "
-            f"({decision.referential}, §{decision.section}, {decision.source}) : {decision.reason}."
+            f"Le {_right_fr(request.right)} ne s'applique pas au traitement « {self.purpose_name(decision.purpose)} » "
+            f"({rights_text.article(decision)}) : {rights_text.reason(decision)}."
         )
         rule = f"{decision.referential} rights.{decision.right}.{decision.purpose} ({decision.source})"
         return self._refuse(login, req, request, rule, decision.section, message)
@@ -401,21 +404,30 @@ class RightsService:
     def letter(self, request_id: int, fmt: str = "html") -> str | bytes:
         """The answer letter, in French: what was done or why not, the deadline, the right to complain to the CNIL."""
         request = self.register.get(request_id)
+        title = vocabulary.label(self.ref, "referential", self.ref.id)
+        deliberation = vocabulary.label(self.ref, "deliberation", self.ref.id)
         html = render_html(
             "rights_letter.html.j2",
-            title=f"Réponse à votre demande d'exercice du {RIGHT_FR[request.right]}",
+            title=f"Réponse à votre demande d'exercice du {_right_fr(request.right)}",
             organisation_name=self.organisation,
-            referential=self.ref.id,
+            referential_title=title,
             request=request,
-            right_fr=RIGHT_FR[request.right],
+            purpose_name=self.purpose_name(request.purpose) if request.purpose else None,
+            right_fr=_right_fr(request.right),
             requester_fr=REQUESTER_FR[request.requester],
-            footer=f"Demande n° {request.id} — {self.ref.id}.",
+            footer=f"Demande n° {request.id} — {title} (délibération de la CNIL n° {deliberation}).",
         )
         if fmt == "pdf":
             return html_to_pdf(html)
         if fmt != "html":
             raise RightsError(f"A letter is written as html or pdf, not '{fmt}'.")
         return html
+
+
+def _right_fr(right: Right) -> str:
+    """ "droit d'accès", as in "l'exercice du droit d'accès"."""
+    name = rights_text.right_name(right)
+    return name[0].lower() + name[1:]
 
 
 def collection(resources: list[dict[str, Any]], now: datetime) -> dict[str, Any]:

@@ -125,9 +125,9 @@ def deadline_for(
     """(due date, the rule that sets it)."""
     if right is Right.ACCESS and ref.id.startswith("pra-") and purpose == MEDICAL_RECORD:
         if older_than_five_years:
-            return add_months(received_at, 2), f"{CSP_ACCESS}: two months, the information is over five years old"
-        return received_at + timedelta(days=8), f"{CSP_ACCESS}: eight days for access to the medical record"
-    return add_months(received_at, 1), "GDPR art. 12.3: one month from receipt"
+            return add_months(received_at, 2), f"{CSP_ACCESS} : deux mois, les informations datant de plus de cinq ans"
+        return received_at + timedelta(days=8), f"{CSP_ACCESS} : huit jours pour l'accès au dossier médical"
+    return add_months(received_at, 1), "un mois à compter de la réception de la demande (art. 12.3 du RGPD)"
 
 
 def _row_to_request(row: Any) -> RightsRequest:

@@ -1,0 +1,87 @@
+"""The French vocabulary of référentiel items: complete for every référentiel, no English fallback."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from santegarde.governance import vocabulary
+from santegarde.governance.vocabulary import VocabularyError, duration, label, missing, since
+from santegarde.referentials import loader
+from santegarde.referentials.model import Duration
+
+REFS = sorted(loader.load_all())
+_SNAKE = re.compile(r"\b[a-z]+_[a-z_]+\b")
+
+
+@pytest.mark.parametrize("ref_id", REFS)
+def test_every_item_of_every_referential_has_a_french_label(ref_id: str) -> None:
+    ref = loader.get(ref_id)
+    assert missing(ref) == []
+    for kind, item_id in vocabulary.items(ref):
+        text = label(ref, kind, item_id)
+        assert text.strip() and not _SNAKE.search(text), (kind, item_id, text)
+        assert not _SNAKE.search(label(ref, kind, item_id, "en")), (kind, item_id)
+        if ref.language == "en" and kind not in ("event", "deliberation"):
+            assert text != label(ref, kind, item_id, lang="en"), f"{ref_id} {kind} {item_id} is still English"
+
+
+def test_a_missing_french_label_is_an_error_not_an_english_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    table = {k: v for k, v in vocabulary._vocabulary().items()}
+    table["pha-2022-067"] = {k: dict(v) if isinstance(v, dict) else v for k, v in table["pha-2022-067"].items()}
+    del table["pha-2022-067"]["purpose"]["vaccination"]
+    monkeypatch.setattr(vocabulary, "_vocabulary", lambda: table)
+    ref = loader.get("pha-2022-067")
+    assert missing(ref) == ["purpose vaccination"]
+    with pytest.raises(VocabularyError, match=r"vaccination.*vocabulary\.fr\.yaml"):
+        label(ref, "purpose", "vaccination")
+
+
+def test_labels_in_english_are_the_referentials_own_wording() -> None:
+    assert label("pha-2022-067", "purpose", "vaccination", "en").startswith("Vaccines that pharmacists")
+    assert label("pha-2022-067", "purpose", "vaccination") == (
+        "Vaccinations que les pharmaciens sont autorisés à administrer (art. L. 5125-1-1 A, 9°, du CSP)"
+    )
+    assert label("eds-2021-118", "section", "9") == "Droits des personnes"
+    draft = loader.get("pra-2020-081-draft")
+    assert label(draft, "purpose", "medical_record") == next(p.name for p in draft.purposes if p.id == "medical_record")
+
+
+def test_unknown_items_kinds_and_languages_are_refused_with_a_sentence() -> None:
+    with pytest.raises(VocabularyError, match="has no purpose 'nope'"):
+        label("pha-2022-067", "purpose", "nope")
+    with pytest.raises(VocabularyError, match="not a kind"):
+        label("pha-2022-067", "measure", "x")
+    with pytest.raises(VocabularyError, match="language 'de'"):
+        label("pha-2022-067", "purpose", "dispensing", "de")
+
+
+def test_deliberations_are_written_in_french() -> None:
+    corrected = "2021-118 (rectifiée par la délibération n° 2021-123)"
+    assert label("eds-2021-118", "deliberation", "eds-2021-118") == corrected
+    assert label("pha-2022-067", "deliberation", "pha-2022-067") == "2022-067"
+
+
+def test_starting_points_and_durations_are_written_as_a_french_dpo_writes_them() -> None:
+    assert since("pra-2020-081", "last_intervention") == (
+        "à compter de la dernière intervention sur le dossier du patient"
+    )
+    assert since("eds-2021-118", "collection") == "à compter de la collecte des données"
+    assert since("pha-2022-067", "trace_recorded") == "à compter de l'enregistrement de la trace"
+    assert since("pha-2022-067", "trace_recorded", "en") == "from the recording of the trace"
+    assert duration(Duration.model_validate("P5Y")) == "5 ans"
+    assert duration(Duration.model_validate("P1Y")) == "1 an"
+    assert duration(Duration.model_validate("P1Y6M")) == "1 an et 6 mois"
+    assert duration(Duration.model_validate("P1Y6M3D")) == "1 an, 6 mois et 3 jours"
+    assert duration(Duration.model_validate("P3M"), "en") == "3 months"
+
+
+def test_every_stored_record_type_has_a_french_name_for_the_copy_of_the_data() -> None:
+    from santegarde.governance.rights_text import resource_name
+    from santegarde.store.mapping import RESOURCES
+
+    for resource_type in RESOURCES:
+        assert resource_name(resource_type) != resource_type
+    with pytest.raises(VocabularyError, match=r"rights\.fr\.yaml"):
+        resource_name("Basic")
