@@ -10,6 +10,7 @@ from rich.table import Table
 
 from santegarde.cli.common import EXIT_REFUSED, console, friendly_errors
 from santegarde.config import CONFIG_NAME, Finding, check, load
+from santegarde.governance.gaps import MEASURE_STATUS, Gap, gaps
 from santegarde.organisation import build_config, init_organisation, parse_assignment
 from santegarde.referentials import loader
 from santegarde.referentials.model import OrganisationProfile
@@ -23,7 +24,7 @@ config_app = typer.Typer(help="Check the organisation's configuration against it
 
 def print_findings(findings: list[Finding]) -> None:
     if not findings:
-        console.print("No deviation and no missing choice: the configuration follows the référentiel.")
+        console.print("No deviation and no missing choice: the configuration follows the référentiel's choices.")
         return
     table = Table("severity", "subject", "what", "§", "justification", title="Configuration check")
     colours = {"error": "red", "deviation": "yellow", "warning": "cyan"}
@@ -77,12 +78,41 @@ def init(
     )
 
 
+def print_gaps(found: list[Gap]) -> None:
+    """The gaps the documents would report; the measures with no status in one line, with the commands."""
+    measures = [g for g in found if g.kind == MEASURE_STATUS]
+    others = [g for g in found if g.kind != MEASURE_STATUS]
+    if not found:
+        console.print("No gap: every document (notices, register, DPIA, conformity report) has what it needs.")
+        return
+    if others:
+        table = Table("setting", "what is missing and what to do", "reported by", title="Gaps in the documents")
+        for g in others:
+            table.add_row(g.subject, g.message, ", ".join(g.documents))
+        console.print(table)
+    if measures:
+        console.print(
+            f"{len(measures)} security measure(s) have no recorded status, so the conformity report lists them as "
+            "points to complete: 'santegarde measure list --missing' shows them, 'santegarde measure set CODE "
+            "--status … --evidence … --by NAME' records each.",
+            soft_wrap=True,
+        )
+
+
 @config_app.command("check")
 @friendly_errors
-def config_check(config: ConfigOption = Path(CONFIG_NAME)) -> None:
-    """List deviations and missing choices; exit non-zero on an unjustified deviation or a missing choice."""
+def config_check(
+    config: ConfigOption = Path(CONFIG_NAME),
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Also exit non-zero when a document would report a gap")
+    ] = False,
+) -> None:
+    """List deviations, missing choices and the gaps the documents would report; exit non-zero on an error."""
     cfg = load(config)
-    findings = check(cfg, loader.get(cfg.referential))
+    ref = loader.get(cfg.referential)
+    findings = check(cfg, ref)
     print_findings(findings)
-    if any(f.severity == "error" for f in findings):
+    found = gaps(cfg, ref)
+    print_gaps(found)
+    if any(f.severity == "error" for f in findings) or (strict and found):
         raise typer.Exit(EXIT_REFUSED)

@@ -8,7 +8,7 @@ must carry a written justification (COM-REF-2).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -44,6 +44,13 @@ class Organisation(Strict):
     address: str | None = None
     controller: Contact
     dpo: Contact | None = None
+    no_dpo_reason: str | None = Field(
+        None,
+        description=(
+            "Why no data protection officer is designated: accepted only when the référentiel's DPO trigger, "
+            "decided from the organisation's facts, says none is required"
+        ),
+    )
     data_protection_policy: str | None = Field(
         None,
         description=(
@@ -101,9 +108,16 @@ class ExtraCategory(Justified):
     profiles: list[Identifier] = Field(default_factory=list, description="Profiles that may read and write it")
 
 
+MeasureState = Literal["implemented", "equivalent", "not_necessary", "not_implemented"]
+MEASURE_STATES: tuple[str, ...] = ("implemented", "equivalent", "not_necessary", "not_implemented")
+
+
 class MeasureStatus(Justified):
     code: str
-    status: Literal["implemented", "equivalent", "not_necessary", "not_implemented"]
+    status: MeasureState
+    evidence: str | None = Field(None, description="What shows the status: a document, a procedure, a place")
+    set_by: str | None = Field(None, description="Who recorded the status (santegarde measure set --by)")
+    set_at: datetime | None = Field(None, description="When the status was recorded")
 
 
 class Deviations(Strict):

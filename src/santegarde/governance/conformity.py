@@ -28,8 +28,9 @@ from santegarde.audit.tables import review as trace_review_table
 from santegarde.config import OrganisationConfig, is_justified
 from santegarde.crypto import KeyFamily, KeystoreError
 from santegarde.errors import SantegardeError
-from santegarde.governance import maintenance
+from santegarde.governance import gaps, maintenance
 from santegarde.governance.documents import render_html, write_document
+from santegarde.governance.gaps import Gap
 from santegarde.identity import grants as identity_grants
 from santegarde.identity.clock import aware
 from santegarde.identity.passwords import required_bits
@@ -88,6 +89,9 @@ class MeasureLine:
     justification: str
     justified: bool
     evidence: tuple[Evidence, ...]
+    declared_evidence: str = ""  # what the organisation says shows the status (santegarde measure set --evidence)
+    set_by: str = ""  # who recorded the status
+    set_at: datetime | None = None  # when
 
     @property
     def contradicted(self) -> bool:
@@ -106,6 +110,7 @@ class ConformityReport:
     lines: tuple[MeasureLine, ...]
     evidence: tuple[Evidence, ...]
     unknown_codes: tuple[str, ...] = field(default=())
+    gaps: tuple[Gap, ...] = field(default=())  # the measures with no status (governance.gaps)
 
     def summary(self) -> dict[str, int]:
         """Counts per status, evidence outcome and problem."""
@@ -122,13 +127,7 @@ class ConformityReport:
 
     def problems(self) -> list[str]:
         """Sentences for what ``--strict`` refuses: no status, a contradicted status, a missing justification."""
-        missing = [
-            f"Measure {line.measure.code} ({line.measure.title}, §{line.measure.section}) has no status in "
-            "deviations.measures."
-            for line in self.lines
-            if line.status == NO_STATUS
-        ]
-        return missing + self.corrections()
+        return [gap.message for gap in self.gaps] + self.corrections()
 
     def corrections(self) -> list[str]:
         """The problems other than a missing status: contradicted, unjustified, unknown codes."""
@@ -609,12 +608,16 @@ def build_report(
                 justification=(status.justification.strip() if status else ""),
                 justified=bool(status and is_justified(status.justification)),
                 evidence=found,
+                declared_evidence=(status.evidence or "").strip() if status else "",
+                set_by=(status.set_by or "") if status else "",
+                set_at=status.set_at if status else None,
             )
         )
     known = {m.code for m in ref.measures}
     unknown = tuple(sorted(code for code in declared if code not in known))
     used = tuple(e for e in evidence.values() if any(e in line.evidence for line in lines))
-    return ConformityReport(config, ref, tuple(lines), used, unknown)
+    found_gaps = tuple(gaps.gaps_for(config, ref, gaps.CONFORMITY))
+    return ConformityReport(config, ref, tuple(lines), used, unknown, found_gaps)
 
 
 def conformity_report(org: Organisation, *, clock: Callable[[], datetime] | None = None) -> ConformityReport:
@@ -660,6 +663,9 @@ def to_data(report: ConformityReport) -> dict[str, Any]:
                 "status": line.status,
                 "justification": line.justification or None,
                 "justification_missing": line.needs_justification,
+                "declared_evidence": line.declared_evidence or None,
+                "set_by": line.set_by or None,
+                "set_at": line.set_at.isoformat() if line.set_at else None,
                 "evidence": [_evidence_data(e) for e in line.evidence],
                 "contradicted": line.contradicted,
             }

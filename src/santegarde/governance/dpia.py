@@ -24,7 +24,7 @@ from santegarde.atomic import write_atomic
 from santegarde.config import OrganisationConfig, check, effective_referential, load
 from santegarde.config.model import Contact
 from santegarde.errors import SantegardeError
-from santegarde.governance import doctext, dpia_risks, pia_export, rights_text
+from santegarde.governance import doctext, dpia_risks, gaps, pia_export, rights_text
 from santegarde.governance.documents import render_html, write_document
 from santegarde.governance.register import category_name, finding_text, retention_text
 from santegarde.governance.vocabulary import label
@@ -111,24 +111,20 @@ def obligations(config: OrganisationConfig, referential: Referential, lang: str 
     """
     dpia = dpia_required(referential, config.facts)
     dpo = dpo_required(referential, config.facts)
-    missing: list[str] = []
-    facts = sorted(set(dpia.missing_facts) | set(dpo.missing_facts))
+    found = gaps.gaps_for(config, referential, gaps.DPIA)
     t = doctext.words(lang)["dpia"]
-    if lang != "en" and facts:
+    missing: list[str] = []
+    facts = [g for g in found if g.kind == "trigger_fact"]
+    if lang == "en":
+        missing += [g.message for g in facts]
+    elif facts:
         missing.append(t["missing_facts"].format(rid=referential.id, section=dpia.section))
-    for fact in facts if lang == "en" else []:
-        missing.append(
-            f"The configuration does not declare the fact '{fact}' that {referential.id} "
-            f"§{dpia.section if fact in dpia.missing_facts else dpo.section} uses; until it is declared "
-            f"(facts.{fact} in the configuration), the DPIA and DPO are taken as required."
-        )
-    if dpo.required and config.organisation.dpo is None:
-        missing.append(t["missing_dpo"].format(rid=referential.id, section=dpo.section))
-    elif config.organisation.dpo is not None and not config.organisation.dpo.email:
-        missing.append(t["missing_dpo_email"])
-    controller = config.organisation.controller
-    if not (controller.email or controller.address):
-        missing.append(t["missing_controller"])
+    texts = {
+        "dpo_missing": t["missing_dpo"].format(rid=referential.id, section=dpo.section),
+        "dpo_email": t["missing_dpo_email"],
+        "controller_contact": t["missing_controller"],
+    }
+    missing += [texts[g.kind] for kind in texts for g in found if g.kind == kind]
     return Obligations(dpia, dpo, config.organisation.dpo, tuple(missing))
 
 

@@ -29,9 +29,9 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from santegarde.atomic import write_atomic
 from santegarde.config import OrganisationConfig, basis_choice, effective_referential
 from santegarde.config.model import Contact
-from santegarde.governance import rights_text, vocabulary
+from santegarde.governance import gaps, rights_text, vocabulary
 from santegarde.governance.documents import DocumentError, render_html, write_document
-from santegarde.policy import dpo_required, right_applies
+from santegarde.policy import right_applies
 from santegarde.policy.rights import ART17_3_D, RightDecision, right_under_gdpr, rights_section
 from santegarde.referentials.model import (
     Art6Basis,
@@ -243,47 +243,9 @@ def _right_line(decisions: list[RightDecision], names: dict[str, str], right: Ri
     return RightLine(right.value, rights_text.right_name(right, lang), status, lines, article, excluded_names)
 
 
-def missing_facts(config: OrganisationConfig, referential: Referential, ref: Referential) -> list[str]:
-    """Every setting a notice needs and the configuration lacks, as sentences naming the setting."""
-    org = config.organisation
-    missing = []
-    if not (org.controller.email or org.controller.phone or org.controller.address or org.address):
-        missing.append(
-            "the controller's contact details (art. 13.1 a GDPR): set organisation.controller.email, .phone or "
-            ".address in santegarde.yaml"
-        )
-    dpo = dpo_required(referential, config.facts)
-    if org.dpo is None and dpo.missing_facts:
-        missing.append(
-            f"whether a data protection officer is required (§{dpo.section}): give the facts "
-            f"{', '.join(dpo.missing_facts)} (facts in santegarde.yaml), or name the DPO under organisation.dpo"
-        )
-    elif org.dpo is None and dpo.required:
-        missing.append(
-            f"the data protection officer's contact details (art. 13.1 b GDPR; a DPO is required, §{dpo.section}): "
-            "set organisation.dpo in santegarde.yaml"
-        )
-    for p in _purposes(ref):
-        if not p.legal_bases:
-            missing.append(
-                f"the legal basis of '{vocabulary.label(ref, 'purpose', p.id, 'en')}' ({p.id}), which the "
-                f"référentiel leaves to the controller (§{p.section}; art. 13.1 c GDPR): add it under "
-                "deviations.legal_basis in santegarde.yaml, with its justification"
-            )
-        elif len(p.legal_bases) > 1:
-            missing.append(f"the legal basis of '{p.id}': set choices.{p.legal_basis_choice}.value in santegarde.yaml")
-    if ref.id == WAREHOUSE:
-        if "objection_notice_period" not in config.choices:
-            missing.append(
-                "the period between the information and the start of processing (§9.1): set "
-                "choices.objection_notice_period.value (e.g. P1M) in santegarde.yaml"
-            )
-        if not org.data_protection_policy:
-            missing.append(
-                "the controller's personal data protection policy, presented in a dedicated section (§8.2.3.2): set "
-                "organisation.data_protection_policy (its address or its text) in santegarde.yaml"
-            )
-    return missing
+def missing_facts(config: OrganisationConfig, referential: Referential) -> list[str]:
+    """Every setting a notice needs and the configuration lacks, as sentences naming the setting (``gaps``)."""
+    return [g.message for g in gaps.gaps_for(config, referential, gaps.NOTICES)]
 
 
 def _purposes(ref: Referential) -> list[Purpose]:
@@ -304,7 +266,7 @@ def build_notice(
             f"{referential.id}. Choose one of: poster, leaflet, email, web, platform."
         )
     ref = effective_referential(config, referential)
-    missing = missing_facts(config, referential, ref)
+    missing = missing_facts(config, referential)
     if missing:
         raise NoticeError(
             "The notice is not produced, because the persons must be told facts the configuration does not give:\n"

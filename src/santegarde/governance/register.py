@@ -28,7 +28,7 @@ import yaml
 
 from santegarde.config import Finding, OrganisationConfig, check, effective_referential
 from santegarde.config.model import ChoiceAnswer, Contact
-from santegarde.governance import doctext
+from santegarde.governance import doctext, gaps
 from santegarde.governance.documents import DocumentError, render_html, write_document
 from santegarde.governance.vocabulary import duration, label, since
 from santegarde.policy import dpo_required
@@ -501,6 +501,17 @@ def security_summary(config: OrganisationConfig, ref: Referential, lang: str = "
     return sorted(out, key=lambda s: s.title)
 
 
+def _missing(config: OrganisationConfig, referential: Referential, w: dict[str, Any], decision: str) -> list[str]:
+    """The register's gaps (``gaps.gaps_for``), in its language: the controller's contact, the DPO or why none."""
+    missing: list[str] = []
+    found = gaps.gaps_for(config, referential, gaps.REGISTER)
+    if any(g.kind in ("trigger_fact", "dpo_missing", "no_dpo_reason") for g in found):
+        missing.append(w["missing_dpo"].format(decision=decision))
+    if any(g.kind == "controller_contact" for g in found):
+        missing.append(str(w["missing_contact"]))
+    return missing
+
+
 def build_register(
     config: OrganisationConfig,
     referential: Referential,
@@ -522,12 +533,8 @@ def build_register(
     ]
     org = config.organisation
     decision = dpo_required(ref, config.facts)
-    missing = []
     dpo = _party(org.dpo)
-    if dpo is None:
-        missing.append(w["missing_dpo"].format(decision=doctext.trigger(decision, ref.dpo, lang)))
-    if not (org.controller.email or org.controller.phone or org.controller.address):
-        missing.append(str(w["missing_contact"]))
+    missing = _missing(config, referential, w, doctext.trigger(decision, ref.dpo, lang))
     served = list(controllers_served or [])
     if processor and not served:
         missing.append(str(w["missing_served"]))
@@ -547,7 +554,8 @@ def build_register(
         address=org.address,
         controller=_party(org.controller),  # type: ignore[arg-type]
         dpo=dpo,
-        dpo_decision=doctext.trigger(decision, ref.dpo, lang),
+        dpo_decision=doctext.trigger(decision, ref.dpo, lang)
+        + (f" — {org.no_dpo_reason.strip()}" if org.dpo is None and org.no_dpo_reason else ""),
         representative=str(w["representative"]),
         referential=ref.id,
         referential_title=label(ref, "referential", ref.id, lang),

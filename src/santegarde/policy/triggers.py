@@ -6,6 +6,7 @@ import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from santegarde.errors import SantegardeError
 from santegarde.referentials.model import Referential, Threshold, Trigger
 
 Fact = float | int | bool
@@ -76,3 +77,32 @@ def dpia_required(ref: Referential, facts: Mapping[str, Fact]) -> TriggerDecisio
 
 def dpo_required(ref: Referential, facts: Mapping[str, Fact]) -> TriggerDecision:
     return _decide("DPO", ref, ref.dpo, facts)
+
+
+def trigger_facts(ref: Referential) -> dict[str, Threshold]:
+    """Every fact the DPIA and DPO triggers of the référentiel name, with the first condition on it (its kind)."""
+    found: dict[str, Threshold] = {}
+    for trigger in (ref.dpia, ref.dpo):
+        for cond in trigger.conditions:
+            found.setdefault(cond.fact, cond)
+    return found
+
+
+def parse_fact(ref: Referential, name: str, value: str | bool) -> Fact:
+    """A fact from the command line or a prompt, typed as its trigger needs: true/false, or a number."""
+    known = trigger_facts(ref)
+    cond = known.get(name)
+    if cond is None:
+        listed = ", ".join(sorted(known)) or "none: its DPIA and DPO obligations do not depend on facts"
+        raise SantegardeError(f"'{name}' is not a fact the triggers of {ref.id} use; the facts it uses: {listed}.")
+    if cond.op == "is_true":
+        if isinstance(value, bool):
+            return value
+        raise SantegardeError(f"The fact '{name}' ({cond.description}) must be true or false, not '{value}'.")
+    try:
+        number = float(str(value).replace("_", "").replace(" ", ""))
+    except ValueError:
+        raise SantegardeError(f"The fact '{name}' ({cond.description}) must be a number, not '{value}'.") from None
+    if isinstance(value, bool) or number < 0:
+        raise SantegardeError(f"The fact '{name}' ({cond.description}) must be a positive number, not '{value}'.")
+    return int(number) if number.is_integer() else number
