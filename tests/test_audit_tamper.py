@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import Engine, delete, select, text, update
 from typer.testing import CliRunner
 
+from init_answers import init_answers
 from santegarde.audit import chain
 from santegarde.audit.tables import checkpoint, entry, head
 from santegarde.audit.trail import AuditEvent, AuditTrail, TrailTampered
@@ -390,6 +391,7 @@ def _organisation(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("SANTEGARDE_PASSPHRASE", PASS)
     directory = tmp_path / "org"
     init = ["init", "--profile", "practice", "--dir", str(directory), "--set", "retention_end_action=delete"]
+    init += init_answers("practice")
     assert runner.invoke(app, init).exit_code == 0
     config = str(directory / "santegarde.yaml")
     assert runner.invoke(app, ["keys", "init", "--config", config]).exit_code == 0

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from init_answers import init_answers
 from santegarde.atomic import AlreadyExists, write_new_bytes
 from santegarde.audit.tables import entry
 from santegarde.cli.main import app
@@ -61,6 +62,7 @@ def org(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> P
             "Cabinet Test",
             "--set",
             "retention_end_action=delete",
+            *init_answers("practice"),
         ],
     )
     assert result.exit_code == 0, result.output

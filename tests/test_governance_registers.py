@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
+from init_answers import init_answers
 from santegarde.cli.main import app
 from santegarde.cli.registers import breach_app, processor_app, transfer_app
 from santegarde.governance import breaches, processors, transfers
@@ -360,6 +361,7 @@ def org(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> P
             "Cabinet Test",
             "--set",
             "retention_end_action=delete",
+            *init_answers("practice"),
         ],
     )
     assert result.exit_code == 0, result.output

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from init_answers import init_answers
 from santegarde.cli.main import app
 from santegarde.identity import sessions
 from santegarde.identity.errors import LoginRefused
@@ -33,6 +34,7 @@ def org(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> P
                 "Cabinet",
                 "--set",
                 "retention_end_action=delete",
+                *init_answers("practice"),
             ],
         ).exit_code
         == 0

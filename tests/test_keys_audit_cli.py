@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import delete
 from typer.testing import CliRunner
 
+from init_answers import init_answers
 from santegarde.audit.tables import entry
 from santegarde.audit.trail import AuditEvent
 from santegarde.cli.main import app
@@ -32,6 +33,7 @@ def org(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> P
             "Cabinet Test",
             "--set",
             "retention_end_action=delete",
+            *init_answers("practice"),
         ],
     )
     assert result.exit_code == 0, result.output
@@ -137,7 +139,17 @@ def test_no_keys_refuses_to_open(runner: CliRunner, tmp_path: Path, monkeypatch:
     directory = tmp_path / "nokeys"
     assert (
         runner.invoke(
-            app, ["init", "--profile", "practice", "--dir", str(directory), "--set", "retention_end_action=delete"]
+            app,
+            [
+                "init",
+                "--profile",
+                "practice",
+                "--dir",
+                str(directory),
+                "--set",
+                "retention_end_action=delete",
+                *init_answers("practice"),
+            ],
         ).exit_code
         == 0
     )

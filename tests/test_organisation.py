@@ -9,6 +9,7 @@ import yaml
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from init_answers import init_answers
 from santegarde.cli.main import app
 from santegarde.config import ConfigurationRefused, check, effective_referential, load
 from santegarde.organisation import build_config, init_organisation
@@ -44,7 +45,7 @@ def _answers(profile: str) -> tuple[dict[str, str | bool], dict[str, str]]:
 def _choices(profile: str) -> list[str]:
     values, justifications = _answers(profile)
     args = [arg for k, v in values.items() for arg in ("--set", f"{k}={str(v).lower() if isinstance(v, bool) else v}")]
-    return args + [arg for k, v in justifications.items() for arg in ("--justify", f"{k}={v}")]
+    return args + [arg for k, v in justifications.items() for arg in ("--justify", f"{k}={v}")] + init_answers(profile)
 
 
 @pytest.mark.parametrize("profile", ["practice", "pharmacy", "compassionate", "warehouse"])

@@ -12,6 +12,7 @@ from click.testing import Result
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
+from init_answers import init_answers
 from santegarde.cli.main import app as main_app
 from santegarde.cli.warehouse import app as warehouse_app
 from santegarde.referentials import loader
@@ -368,7 +369,7 @@ def org(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> P
         "information_exception": "false",
     }
     durations = {"professional_data_retention": "P5Y", "trace_retention": "P1Y", "objection_notice_period": "P1M"}
-    args = ["init", "--profile", "warehouse", "--dir", str(directory), "--name", "CHU Test"]
+    args = ["init", "--profile", "warehouse", "--dir", str(directory), "--name", "CHU Test", *init_answers("warehouse")]
     for key, value in {**choices, **durations}.items():
         args += ["--set", f"{key}={value}"]
     for key in durations:

@@ -20,14 +20,15 @@ from typing import Any
 import pyotp
 
 from santegarde.config import CONFIG_NAME, load
-from santegarde.config.model import OrganisationConfig
+from santegarde.config.model import LegalBasisDeviation, OrganisationConfig
 from santegarde.crypto import create_keyring, create_keystore
 from santegarde.errors import SantegardeError
 from santegarde.identity import accounts, grants, sessions, totp
 from santegarde.identity.passwords import strength
-from santegarde.organisation import build_config, init_organisation
+from santegarde.organisation import InitAnswers, build_config, init_organisation
+from santegarde.policy import trigger_facts
 from santegarde.referentials import loader
-from santegarde.referentials.model import Referential
+from santegarde.referentials.model import Art6Basis, Art9Condition, Referential
 from santegarde.runtime import identity_context, open_organisation
 from santegarde.store.service import AccessDenied, RecordService, Request
 from santegarde.synthetic import generate_dataset
@@ -73,6 +74,39 @@ def demo_answers(ref: Referential) -> tuple[dict[str, str | bool], dict[str, str
             values[choice.id] = DEMO_JUSTIFICATION
         justifications[choice.id] = DEMO_JUSTIFICATION
     return values, justifications
+
+
+def demo_organisation(ref: Referential) -> InitAnswers:
+    """The demo controller's contact, a fictitious DPO, facts below every threshold, the warehouse's policy."""
+    facts: dict[str, str | bool] = {}
+    for name, cond in trigger_facts(ref).items():
+        if cond.op == "is_true":
+            facts[name] = False
+        else:
+            threshold = float(cond.value or 0)
+            facts[name] = str(int(threshold // 2) if cond.op in (">", ">=") else int(threshold * 2))
+    return InitAnswers(
+        controller_email="contact@demo.invalid",
+        controller_address="1 rue de la Démonstration, 00000 Nulle-part",
+        dpo_name="Délégué Démo",
+        dpo_email="dpo@demo.invalid",
+        facts=facts,
+        data_protection_policy="https://demo.invalid/protection-des-donnees" if ref.id == "eds-2021-118" else None,
+    )
+
+
+def demo_legal_bases(ref: Referential) -> list[LegalBasisDeviation]:
+    """A legal basis for each purpose the text leaves without one, so that the demo's notices can be produced."""
+    return [
+        LegalBasisDeviation(
+            purpose=p.id,
+            art6=Art6Basis.LEGITIMATE_INTEREST,
+            art9=Art9Condition.RESEARCH if "stud" in p.id or "research" in p.id else Art9Condition.HEALTH_CARE,
+            justification=DEMO_JUSTIFICATION,
+        )
+        for p in ref.purposes
+        if not (p.legal_bases or p.out_of_scope or p.forbidden or p.requires_formality)
+    ]
 
 
 def _prepare_directory(directory: Path) -> None:
@@ -137,7 +171,10 @@ def run_demo(
         organisation_name=f"{DEMO_NAME_PREFIX} {profile} ({ref.id})",
         choices=values,
         justifications=justifications,
+        answers=demo_organisation(ref),
     )
+    deviations = config.deviations.model_copy(update={"legal_basis": demo_legal_bases(ref)})
+    config = config.model_copy(update={"deviations": deviations})
     result = init_organisation(directory, config, ref)
     keydir = Path(config.keyring_path)
     create_keyring(create_keystore(keydir, passphrase), keydir)

@@ -6,16 +6,26 @@ database and no directory behind.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
-from santegarde.config import CONFIG_NAME, ConfigurationRefused, Finding, OrganisationConfig, check, errors, save
+from santegarde.config import (
+    CONFIG_NAME,
+    ConfigurationRefused,
+    Finding,
+    OrganisationConfig,
+    check,
+    errors,
+    is_justified,
+    save,
+)
 from santegarde.config.io import parse, read_raw
 from santegarde.errors import SantegardeError
+from santegarde.policy import dpo_required, parse_fact
 from santegarde.private import private_directory
 from santegarde.referentials import loader
 from santegarde.referentials.model import Referential
@@ -44,6 +54,69 @@ def parse_assignment(text: str) -> tuple[str, str | bool]:
     return key, (lowered == "true") if lowered in ("true", "false") else value
 
 
+@dataclass(frozen=True, slots=True)
+class InitAnswers:
+    """What ``init`` asks beyond the choices: the controller's contact, the DPO or why none, the trigger facts."""
+
+    controller_name: str | None = None
+    controller_email: str | None = None
+    controller_phone: str | None = None
+    controller_address: str | None = None
+    dpo_name: str | None = None
+    dpo_email: str | None = None
+    no_dpo_reason: str | None = None
+    facts: dict[str, str | bool] = field(default_factory=dict)
+    data_protection_policy: str | None = None
+
+
+def _apply_answers(raw: dict[str, Any], ref: Referential, answers: InitAnswers) -> None:
+    """Put the answers into the raw configuration; refuse, before anything is written, those that cannot stand."""
+    org = raw["organisation"]
+    controller = org.setdefault("controller", {"name": org["name"]})
+    for key in ("name", "email", "phone", "address"):
+        value = getattr(answers, f"controller_{key}")
+        if value is not None and str(value).strip():
+            controller[key] = str(value).strip()
+    facts = raw.setdefault("facts", {})
+    for name, value in answers.facts.items():
+        facts[name] = parse_fact(ref, name, value)
+    if answers.dpo_email and not (answers.dpo_name or org.get("dpo")):
+        raise SantegardeError("--dpo-email needs the DPO's name: add --dpo-name NAME.")
+    if answers.dpo_name:
+        org["dpo"] = {
+            "name": answers.dpo_name.strip(),
+            **({"email": answers.dpo_email.strip()} if answers.dpo_email else {}),
+        }
+    elif answers.dpo_email:
+        org["dpo"]["email"] = answers.dpo_email.strip()
+    if answers.data_protection_policy:
+        org["data_protection_policy"] = answers.data_protection_policy.strip()
+    if answers.no_dpo_reason is None:
+        return
+    if org.get("dpo"):
+        raise SantegardeError(
+            "--no-dpo-reason says why no DPO is designated, but a DPO is named: give either the DPO "
+            "(--dpo-name, --dpo-email) or the reason, not both."
+        )
+    decision = dpo_required(ref, facts)
+    if decision.required:
+        missing = (
+            f" (declare {', '.join(f'--fact {f}=VALUE' for f in decision.missing_facts)})"
+            if decision.missing_facts
+            else ""
+        )
+        raise SantegardeError(
+            f"--no-dpo-reason is accepted only when the référentiel's triggers say no DPO is required, and here "
+            f"{decision}{missing}: name the DPO with --dpo-name and --dpo-email."
+        )
+    if not is_justified(answers.no_dpo_reason):
+        raise SantegardeError(
+            "--no-dpo-reason must be a sentence of at least 20 characters saying why no DPO is required "
+            "(e.g. 'Single practitioner, 4,000 patients a year: below the thresholds of §11')."
+        )
+    org["no_dpo_reason"] = answers.no_dpo_reason.strip()
+
+
 def _audit_default(database_url: str, directory: Path) -> str:
     """The audit trail lives apart: its own SQLite file, or the same PostgreSQL server's database."""
     if database_url.startswith("sqlite"):
@@ -61,6 +134,7 @@ def build_config(
     organisation_name: str | None = None,
     choices: dict[str, str | bool] | None = None,
     justifications: dict[str, str] | None = None,
+    answers: InitAnswers | None = None,
 ) -> tuple[OrganisationConfig, Referential]:
     """Assemble the configuration from a base file and command-line values; validate, write nothing."""
     raw: dict[str, Any] = read_raw(base) if base else {}
@@ -81,11 +155,13 @@ def build_config(
         audit_database_url or raw.get("audit_database_url") or _audit_default(raw["database_url"], directory)
     )
     raw.setdefault("keyring_path", str(directory / "keyring"))
-    answers = raw.setdefault("choices", {})
+    answered = raw.setdefault("choices", {})
     for key, value in (choices or {}).items():
-        answers[key] = {"value": value}
+        answered[key] = {"value": value}
     for key, text in (justifications or {}).items():
-        answers.setdefault(key, {})["justification"] = text
+        answered.setdefault(key, {})["justification"] = text
+    if answers is not None:
+        _apply_answers(raw, ref, answers)
     config = parse(raw, base or directory / CONFIG_NAME)
     return config, ref
 

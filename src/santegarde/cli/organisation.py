@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -9,11 +11,13 @@ import typer
 from rich.table import Table
 
 from santegarde.cli.common import EXIT_REFUSED, console, friendly_errors
-from santegarde.config import CONFIG_NAME, Finding, check, load
+from santegarde.config import CONFIG_NAME, Finding, check, errors, load
+from santegarde.errors import SantegardeError
 from santegarde.governance.gaps import MEASURE_STATUS, Gap, gaps
-from santegarde.organisation import build_config, init_organisation, parse_assignment
+from santegarde.organisation import InitAnswers, build_config, init_organisation, parse_assignment
+from santegarde.policy import dpo_required, trigger_facts
 from santegarde.referentials import loader
-from santegarde.referentials.model import OrganisationProfile
+from santegarde.referentials.model import OrganisationProfile, Referential
 
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", envvar="SANTEGARDE_CONFIG", help="The organisation's configuration file")
@@ -33,6 +37,52 @@ def print_findings(findings: list[Finding]) -> None:
             f"[{colours[f.severity]}]{f.severity}[/]", f.subject, f.message, f.section or "", f.justification or ""
         )
     console.print(table)
+
+
+# The gaps init can answer, in the order it asks: the facts decide whether a DPO is required.
+INIT_GAPS = (
+    "trigger_fact",
+    "controller_contact",
+    "dpo_missing",
+    "no_dpo_reason",
+    "dpo_email",
+    "data_protection_policy",
+)
+
+
+def _interactive() -> bool:
+    """Prompts only when a person is at the terminal; CI=true runs and pipes get a refusal naming the option."""
+    return sys.stdin.isatty()
+
+
+def _ask(gap: Gap, ref: Referential, answers: InitAnswers, facts: dict[str, float | int | bool]) -> InitAnswers:
+    """One prompt (or a few) that answers this gap."""
+    if gap.kind == "trigger_fact":
+        name = gap.subject.removeprefix("facts.")
+        cond = trigger_facts(ref)[name]
+        question = f"{cond.description} — {name}"
+        value: str | bool = (
+            typer.confirm(f"{question}?") if cond.op == "is_true" else typer.prompt(f"{question} (a number)")
+        )
+        return replace(answers, facts={**answers.facts, name: value})
+    if gap.kind == "controller_contact":
+        console.print("The controller's contact details: where the persons write to exercise their rights.")
+        email = typer.prompt("Controller's email (empty if none)", default="", show_default=False)
+        address = typer.prompt("Controller's postal address (empty if none)", default="", show_default=False)
+        phone = typer.prompt("Controller's phone (optional)", default="", show_default=False)
+        return replace(
+            answers, controller_email=email or None, controller_address=address or None, controller_phone=phone or None
+        )
+    if gap.kind == "no_dpo_reason":
+        console.print(f"No data protection officer is required: {dpo_required(ref, facts)}.")
+        if not typer.confirm("Do you designate one all the same?", default=False):
+            return replace(answers, no_dpo_reason=typer.prompt("Why is none required (one sentence)"))
+    if gap.kind == "data_protection_policy":
+        policy = typer.prompt("The controller's personal data protection policy (its address or its text)")
+        return replace(answers, data_protection_policy=policy)
+    if gap.kind != "dpo_email":
+        answers = replace(answers, dpo_name=typer.prompt("The data protection officer's name"))
+    return replace(answers, dpo_email=typer.prompt("The data protection officer's email"))
 
 
 @friendly_errors
@@ -55,27 +105,89 @@ def init(
     justify: Annotated[
         list[str] | None, typer.Option("--justify", help="Justify a choice: ID=TEXT (repeatable)")
     ] = None,
+    controller_name: Annotated[
+        str | None, typer.Option("--controller-name", help="The controller (default: the organisation's name)")
+    ] = None,
+    controller_email: Annotated[str | None, typer.Option("--controller-email", help="The controller's email")] = None,
+    controller_phone: Annotated[str | None, typer.Option("--controller-phone", help="The controller's phone")] = None,
+    controller_address: Annotated[
+        str | None, typer.Option("--controller-address", help="The controller's postal address")
+    ] = None,
+    dpo_name: Annotated[str | None, typer.Option("--dpo-name", help="The data protection officer's name")] = None,
+    dpo_email: Annotated[str | None, typer.Option("--dpo-email", help="The data protection officer's email")] = None,
+    no_dpo_reason: Annotated[
+        str | None,
+        typer.Option("--no-dpo-reason", help="Why no DPO is designated (only when the triggers say none is required)"),
+    ] = None,
+    fact: Annotated[
+        list[str] | None,
+        typer.Option("--fact", help="A fact the DPIA/DPO triggers use: NAME=VALUE (repeatable; see policy triggers)"),
+    ] = None,
+    data_protection_policy: Annotated[
+        str | None,
+        typer.Option("--data-protection-policy", help="A warehouse's data protection policy: its address or text"),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Re-initialise an existing organisation")] = False,
 ) -> None:
-    """Create an organisation: its configuration file, its databases and its keyring location."""
+    """Create an organisation: its configuration file, its databases and its keyring location.
+
+    Asks, at a terminal, for the controller's contact details, the DPO (or why none is required) and the facts
+    the DPIA and DPO triggers use; without a terminal (CI=true, a pipe) give them as options, or init refuses
+    and names them. Nothing is written when init refuses.
+    """
     choices = dict(parse_assignment(c) for c in choice or [])
     justifications = {k: str(v) for k, v in (parse_assignment(j) for j in justify or [])}
-    config, ref = build_config(
-        directory,
-        profile.value,
-        base=from_file,
-        database_url=database_url,
-        audit_database_url=audit_database_url,
-        organisation_name=name,
-        choices=choices,
-        justifications=justifications,
+    answers = InitAnswers(
+        controller_name=controller_name,
+        controller_email=controller_email,
+        controller_phone=controller_phone,
+        controller_address=controller_address,
+        dpo_name=dpo_name,
+        dpo_email=dpo_email,
+        no_dpo_reason=no_dpo_reason,
+        facts=dict(parse_assignment(f) for f in fact or []),
+        data_protection_policy=data_protection_policy,
     )
+    asked: set[tuple[str, str]] = set()
+    while True:
+        config, ref = build_config(
+            directory,
+            profile.value,
+            base=from_file,
+            database_url=database_url,
+            audit_database_url=audit_database_url,
+            organisation_name=name,
+            choices=choices,
+            justifications=justifications,
+            answers=answers,
+        )
+        open_gaps = sorted((g for g in gaps(config, ref) if g.kind in INIT_GAPS), key=lambda g: INIT_GAPS.index(g.kind))
+        problems = errors(check(config, ref))
+        if not open_gaps or (problems and _interactive()):
+            break  # init_organisation refuses the configuration's errors, each as a sentence
+        if not _interactive():
+            lines = [f.message for f in problems] + [g.message for g in open_gaps]
+            if any(g.kind == "trigger_fact" for g in open_gaps) and not (config.organisation.dpo or no_dpo_reason):
+                lines.append(
+                    "then the data protection officer (--dpo-name and --dpo-email) or, when the facts show that "
+                    "none is required, why none is designated (--no-dpo-reason)"
+                )
+            raise SantegardeError(
+                "init needs answers it cannot ask without a terminal (standard input is not one); give them as "
+                "options (nothing was written):\n" + "\n".join(f"  - {line}" for line in lines)
+            )
+        gap = open_gaps[0]
+        if (gap.kind, gap.subject) in asked and gap.kind not in ("trigger_fact",):
+            console.print(f"[yellow]Still missing:[/] {gap.message}", soft_wrap=True)
+        asked.add((gap.kind, gap.subject))
+        answers = _ask(gap, ref, answers, config.facts)
     result = init_organisation(directory, config, ref, force=force)
     print_findings(result.findings)
     console.print(
         f"Organisation '{config.organisation.name}' set up under {ref.id} ({ref.title}).\n"
         f"  configuration: {result.config_path}\n  keyring: {config.keyring_path}"
     )
+    print_gaps(gaps(config, ref))
 
 
 def print_gaps(found: list[Gap]) -> None:
