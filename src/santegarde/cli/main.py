@@ -14,6 +14,7 @@ from santegarde.cli import (
     governance_docs,
     keys,
     maintenance,
+    measures,
     organisation,
     policy,
     records,
@@ -52,6 +53,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(users.app, name="user")
 app.add_typer(users.review_app, name="review")
 app.add_typer(maintenance.app, name="maintenance")
+app.add_typer(measures.app, name="measure")
 app.add_typer(exchange.app, name="exchange")
 app.add_typer(dpia.app, name="dpia")
 app.add_typer(backup.app, name="backup")

@@ -1,0 +1,162 @@
+"""init asks what the documents need (COM-REF-2); one list of gaps for config check and every document."""
+
+from __future__ import annotations
+
+from html import unescape
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from init_answers import init_answers
+from santegarde.cli import organisation as init_cli
+from santegarde.cli.main import app
+from santegarde.config import load, save
+from santegarde.demo import demo_answers, demo_legal_bases
+from santegarde.governance import conformity, dpia, gaps, measures, notices
+from santegarde.governance.register import build_register, render_register
+from santegarde.referentials import loader
+
+WIDE = {"COLUMNS": "400"}
+REASON = "Single pharmacist, turnover below the threshold of section 11: no DPO is required."
+
+
+def _choices(profile: str) -> list[str]:
+    values, justifications = demo_answers(loader.for_profile(profile))
+    args = [a for k, v in values.items() for a in ("--set", f"{k}={str(v).lower() if isinstance(v, bool) else v}")]
+    return args + [a for k, v in justifications.items() for a in ("--justify", f"{k}={v}")]
+
+
+def _base(tmp_path: Path, profile: str) -> Path:
+    """The legal bases the text leaves open, answered in a base file (the only thing init does not ask)."""
+    ref = loader.for_profile(profile)
+    base = tmp_path / "base.yaml"
+    bases = [b.model_dump(mode="json") for b in demo_legal_bases(ref)]
+    base.write_text(yaml.safe_dump({"profile": profile, "deviations": {"legal_basis": bases}}, allow_unicode=True))
+    return base
+
+
+def _init(runner: CliRunner, tmp_path: Path, profile: str, *extra: str) -> Path:
+    directory = tmp_path / "org"
+    args = ["init", "--profile", profile, "--dir", str(directory), "--name", "Organisation fictive"]
+    result = runner.invoke(app, [*args, "--from", str(_base(tmp_path, profile)), *_choices(profile), *extra], env=WIDE)
+    assert result.exit_code == 0, result.output
+    return directory / "santegarde.yaml"
+
+
+@pytest.mark.parametrize("profile", ["practice", "pharmacy", "compassionate", "warehouse"])
+def test_fresh_init_with_everything_answered_has_no_gap_and_every_document_renders(
+    runner: CliRunner, tmp_path: Path, profile: str
+) -> None:
+    path = _init(runner, tmp_path, profile, *init_answers(profile))
+    config = load(path)
+    ref = loader.get(config.referential)
+    # Only the measures' statuses remain, and config check says how to record them.
+    assert {g.kind for g in gaps.gaps(config, ref)} == {gaps.MEASURE_STATUS}
+    checked = runner.invoke(app, ["config", "check", "--config", str(path)], env=WIDE)
+    assert checked.exit_code == 0 and "santegarde measure set" in checked.output
+    assert runner.invoke(app, ["config", "check", "--strict", "--config", str(path)]).exit_code == 2
+    for m in ref.measures:
+        config = measures.statused(config, ref, m.code, "done", evidence="Procedure P-12, binder 3", by="C. Exemple")
+    save(config, path)
+    checked = runner.invoke(app, ["config", "check", "--strict", "--config", str(path)], env=WIDE)
+    assert checked.exit_code == 0, checked.output
+    assert "No gap: every document" in checked.output
+    # Every document renders, and none reports a gap.
+    assert not build_register(config, ref).missing
+    assert "Registre" in unescape(render_register(build_register(config, ref)))
+    assert dpia.obligations(config, ref).missing == ()
+    assert dpia.build(config, ref)["obligations"]["missing"] == []
+    for fmt in ("poster", "leaflet", "web"):
+        assert notices.render_notice(notices.build_notice(config, ref, fmt))
+    report = conformity.build_report(config, ref)
+    assert report.problems() == [] and conformity.render(report)
+
+
+def test_a_missing_fact_is_the_same_gap_in_config_check_and_in_the_documents(runner: CliRunner, tmp_path: Path) -> None:
+    path = _init(runner, tmp_path, "pharmacy", *init_answers("pharmacy"))
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    del raw["facts"]["annual_turnover_eur_excl_tax"]
+    del raw["organisation"]["dpo"]
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    config = load(path)
+    ref = loader.get(config.referential)
+    [gap] = [g for g in gaps.gaps(config, ref) if g.kind != gaps.MEASURE_STATUS]
+    assert gap.kind == "trigger_fact" and gap.subject == "facts.annual_turnover_eur_excl_tax"
+    assert set(gap.documents) == {gaps.NOTICES, gaps.REGISTER, gaps.DPIA}
+    checked = runner.invoke(app, ["config", "check", "--config", str(path)], env=WIDE)
+    assert gap.message in checked.output and gap.subject in checked.output
+    with pytest.raises(notices.NoticeError) as refused:
+        notices.build_notice(config, ref, "leaflet")
+    assert gap.message in str(refused.value)
+    assert gap.message in dpia.obligations(config, ref).missing
+    assert any("Aucun délégué" in m for m in build_register(config, ref).missing)
+    dpia_check = runner.invoke(app, ["dpia", "check", "--config", str(path)], env=WIDE)
+    assert "facts.annual_turnover_eur_excl_tax" in dpia_check.output
+
+
+def test_init_without_a_terminal_refuses_naming_the_options_and_writes_nothing(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    directory = tmp_path / "org"
+    args = ["init", "--profile", "pharmacy", "--dir", str(directory), *_choices("pharmacy")]
+    result = runner.invoke(app, args, env=WIDE)
+    assert result.exit_code == 2
+    for option in ("--fact annual_turnover_eur_excl_tax=VALUE", "--controller-email", "--dpo-name", "--no-dpo-reason"):
+        assert option in result.output, option
+    assert "nothing was written" in result.output
+    assert not directory.exists()
+
+
+def test_no_dpo_reason_only_when_the_triggers_say_none_is_required(runner: CliRunner, tmp_path: Path) -> None:
+    directory = tmp_path / "org"
+    common = ["init", "--profile", "pharmacy", "--dir", str(directory), *_choices("pharmacy")]
+    contact = ["--controller-email", "contact@exemple.invalid", "--no-dpo-reason", REASON]
+    required = runner.invoke(app, [*common, *contact, "--fact", "annual_turnover_eur_excl_tax=3100000"], env=WIDE)
+    assert required.exit_code == 2 and "accepted only when" in required.output and "--dpo-name" in required.output
+    assert not directory.exists()
+    unknown = runner.invoke(app, [*common, *contact, "--fact", "employees=3"], env=WIDE)
+    assert unknown.exit_code == 2 and "annual_turnover_eur_excl_tax" in unknown.output and not directory.exists()
+    accepted = runner.invoke(app, [*common, *contact, "--fact", "annual_turnover_eur_excl_tax=1200000"], env=WIDE)
+    assert accepted.exit_code == 0, accepted.output
+    config = load(directory / "santegarde.yaml")
+    assert config.organisation.dpo is None and config.organisation.no_dpo_reason == REASON
+    assert config.facts == {"annual_turnover_eur_excl_tax": 1200000}
+    register = build_register(config, loader.get(config.referential))
+    assert not register.missing and REASON in register.dpo_decision
+
+
+def test_init_asks_at_a_terminal(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(init_cli, "_interactive", lambda: True)
+    directory = tmp_path / "org"
+    answers = [
+        "n",  # grouped practice sharing an information system?
+        "4000",  # patients per year
+        "cabinet@exemple.invalid",
+        "2 place de l'Exemple, Nulle-part",
+        "",  # phone: optional
+        "n",  # designate a DPO all the same?
+        "Single practitioner, 4,000 patients a year: below the thresholds of section 11.",
+    ]
+    args = ["init", "--profile", "practice", "--dir", str(directory), *_choices("practice")]
+    result = runner.invoke(app, args, input="\n".join(answers) + "\n", env=WIDE)
+    assert result.exit_code == 0, result.output
+    config = load(directory / "santegarde.yaml")
+    assert config.facts == {"grouped_practice_shared_system": False, "patients_per_year": 4000}
+    assert config.organisation.controller.email == "cabinet@exemple.invalid"
+    assert config.organisation.dpo is None and config.organisation.no_dpo_reason
+    assert "patients_per_year" in result.output  # each question names the fact it answers
+
+
+def test_the_demo_organisation_is_complete(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["demo", "--profile", "pharmacy", "--dir", str(tmp_path / "demo"), "--patients", "1"],
+        env={"SANTEGARDE_PASSPHRASE": "demo passphrase for the tests"},
+    )
+    assert result.exit_code == 0, result.output
+    config = load(tmp_path / "demo" / "santegarde.yaml")
+    ref = loader.get(config.referential)
+    assert {g.kind for g in gaps.gaps(config, ref)} == {gaps.MEASURE_STATUS}
+    assert notices.build_notice(config, ref, "poster")
