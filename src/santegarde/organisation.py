@@ -136,7 +136,7 @@ def build_config(
     justifications: dict[str, str] | None = None,
     answers: InitAnswers | None = None,
 ) -> tuple[OrganisationConfig, Referential]:
-    """Assemble the configuration from a base file and command-line values; validate, write nothing."""
+    """Assemble the configuration from a base file, command-line values and init's answers; validate, write nothing."""
     raw: dict[str, Any] = read_raw(base) if base else {}
     ref = loader.get(raw["referential"]) if "referential" in raw else loader.for_profile(profile)
     directory = directory.resolve()

@@ -5,7 +5,7 @@ the facts the DPIA and DPO triggers use, the DPO (or why none is required), a le
 open, a warehouse's protection policy, a security measure's status. ``gaps`` lists them all; ``config
 check`` reports them, ``init`` asks for those it can answer, and the notices, the register, the DPIA and
 the conformity report take theirs from here, so that no two of them disagree. Each gap names the documents
-that report it, the setting to fill and, when ``santegarde init`` can answer it, the option that does.
+that report it and the setting to fill; its sentence says which ``santegarde init`` option answers it.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ class Gap:
     message: str  # what is missing and what to do, as a sentence (English, for the command line)
     documents: tuple[str, ...]  # the documents that report it
     section: str | None = None
-    option: str | None = None  # the 'santegarde init' option that answers it, when init can
 
     def concerns(self, document: str) -> bool:
         return document in self.documents
@@ -50,7 +49,6 @@ def _contact_gaps(config: OrganisationConfig) -> list[Gap]:
             "set organisation.controller.email or .address in santegarde.yaml (at init: --controller-email or "
             "--controller-address)",
             (NOTICES, REGISTER, DPIA),
-            option="--controller-email",
         )
     ]
 
@@ -72,7 +70,6 @@ def _dpo_gaps(config: OrganisationConfig, referential: Referential) -> list[Gap]
                 "DPO are taken as required.",
                 (NOTICES, REGISTER, DPIA) if for_dpo else (DPIA,),
                 section,
-                "--fact",
             )
         )
     if org.dpo is None and dpo.required and not dpo.missing_facts:
@@ -86,7 +83,6 @@ def _dpo_gaps(config: OrganisationConfig, referential: Referential) -> list[Gap]
                 "(at init: --dpo-name and --dpo-email)",
                 (NOTICES, REGISTER, DPIA),
                 dpo.section,
-                "--dpo-name",
             )
         )
     elif org.dpo is None and not dpo.required and not is_justified(org.no_dpo_reason):
@@ -99,7 +95,6 @@ def _dpo_gaps(config: OrganisationConfig, referential: Referential) -> list[Gap]
                 "20 characters (at init: --dpo-name and --dpo-email, or --no-dpo-reason)",
                 (REGISTER,),
                 dpo.section,
-                "--no-dpo-reason",
             )
         )
     elif org.dpo is not None and not org.dpo.email:
@@ -111,7 +106,6 @@ def _dpo_gaps(config: OrganisationConfig, referential: Referential) -> list[Gap]
                 "(at init: --dpo-email)",
                 (NOTICES, DPIA),
                 dpo.section,
-                "--dpo-email",
             )
         )
     return found
@@ -144,7 +138,6 @@ def _notice_gaps(config: OrganisationConfig, referential: Referential) -> list[G
                         f"the legal basis of '{p.id}': set choices.{p.legal_basis_choice}.value in santegarde.yaml",
                         (NOTICES,),
                         p.section,
-                        "--set",
                     )
                 )
     if referential.id == WAREHOUSE:
@@ -157,7 +150,6 @@ def _notice_gaps(config: OrganisationConfig, referential: Referential) -> list[G
                     "choices.objection_notice_period.value (e.g. P1M) in santegarde.yaml",
                     (NOTICES,),
                     "9.1",
-                    "--set",
                 )
             )
         if not config.organisation.data_protection_policy:
@@ -170,7 +162,6 @@ def _notice_gaps(config: OrganisationConfig, referential: Referential) -> list[G
                     "--data-protection-policy)",
                     (NOTICES,),
                     "8.2.3.2",
-                    "--data-protection-policy",
                 )
             )
     return found
