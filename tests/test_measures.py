@@ -134,3 +134,18 @@ def test_the_conformity_report_and_the_dpia_show_who_set_each_status_and_when(pa
     assert not any("PHA-PRO-1 " in p for p in report.problems())
     built = dpia.build(config, ref)
     assert "PHA-PRO-1" not in {m["code"] for m in built["action_plan"]}
+
+
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [
+        (["measure", "--help"], "set"),
+        (["measure", "set", "--help"], "--evidence"),
+        (["measure", "list", "--help"], "--missing"),
+        (["init", "--help"], "--no-dpo-reason"),
+        (["config", "check", "--help"], "--strict"),
+    ],
+)
+def test_help(runner: CliRunner, command: list[str], says: str) -> None:
+    result = runner.invoke(app, command, env=WIDE)
+    assert result.exit_code == 0 and says in result.output
