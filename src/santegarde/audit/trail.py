@@ -90,9 +90,6 @@ INITIALISED = AuditEvent(
 ANCHOR_RESTARTED = replace(INITIALISED, operation="audit.anchor.restart", resource_type="AuditAnchor")
 
 
-_AFTER_COMMIT = "santegarde.audit.anchor_after_commit"  # connection info: anchor lines wait for the commit
-
-
 @dataclass(frozen=True, slots=True)
 class VerifyReport:
     entries: int
@@ -147,6 +144,8 @@ class AuditTrail:
         # Anchor lines waiting for their transaction's commit, by connection (rolled back: dropped).
         self._pending: weakref.WeakKeyDictionary[Connection, _Pending] = weakref.WeakKeyDictionary()
         self._listening: weakref.WeakSet[Engine] = weakref.WeakSet()
+        # Connections of transaction(): their anchor lines are written after the commit, not as it starts.
+        self._after_commit: weakref.WeakSet[Connection] = weakref.WeakSet()
 
     def now(self) -> datetime:
         """The trail's own clock (the time written on its entries)."""
@@ -193,16 +192,20 @@ class AuditTrail:
         is committed, so a process killed between the two leaves the file one step behind (the next entry
         anchors the head again), never ahead of the trail (which would read as a truncated trail).
         """
-        with self.engine.begin() as conn:
-            conn.info[_AFTER_COMMIT] = True
-            try:
+        opened: list[Connection] = []
+        try:
+            with self.engine.begin() as conn:
+                opened.append(conn)
+                self._after_commit.add(conn)  # the commit listener leaves its lines to us
                 yield conn
-            except BaseException:
+        except BaseException:
+            for conn in opened:
                 self._pending.pop(conn, None)
-                raise
-            finally:
-                conn.info.pop(_AFTER_COMMIT, None)
-        self._write_anchor(self._pending.pop(conn, None))
+            raise
+        finally:
+            for conn in opened:
+                self._after_commit.discard(conn)
+        self._write_anchor(self._pending.pop(opened[0], None))
 
     def append(self, event: AuditEvent, conn: Connection | None = None) -> chain.Entry:
         """Append one event; within ``conn``'s transaction if given (best in :meth:`transaction`), else its own."""
@@ -259,7 +262,7 @@ class AuditTrail:
 
     def _flush_anchor(self, conn: Connection) -> None:
         """Commit of a transaction opened elsewhere (not :meth:`transaction`): the lines go as the commit starts."""
-        if conn.info.get(_AFTER_COMMIT):
+        if conn in self._after_commit:
             return  # written by transaction() once the commit is done
         self._write_anchor(self._pending.pop(conn, None))
 
