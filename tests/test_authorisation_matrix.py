@@ -810,12 +810,25 @@ def _archive_after(ref: Referential) -> timedelta | None:
 ARCHIVE_CASES = [(r, a.id) for r in REFERENTIALS if _archive_after(loader.get(r)) for a in loader.get(r).accessors]
 
 
+class _Untraced:
+    """A retention journal that records nothing: the matrix only needs records moved to the archive (the
+    write-ahead tracing of a run is tested in tests/test_lifecycle_retention.py and the crash-injection test)."""
+
+    def intend(self, events: object) -> None:
+        pass
+
+    def committed(self, events: object) -> None:
+        pass
+
+
 def _archived(world: World) -> dict[str, Seed]:
     if world.archived is None:
         after = _archive_after(world.ref)
         assert after is not None
         place = world.place
-        retention.run(place.service.engine, place.identity.keyring, world.ref, {}, place.clock.now + after)
+        retention.run(
+            place.service.engine, place.identity.keyring, world.ref, {}, place.clock.now + after, _Untraced()
+        )
         with place.service.engine.connect() as conn:
             world.archived = {
                 variant: seed

@@ -55,9 +55,9 @@ def test_an_organisation_set_up_and_used_from_the_cli_is_owner_only(tmp_path: Pa
     run(runner, "user", "add", "dr.martin", "--name", "Claire Martin", "--ref", "10001234565", "--config", config)
     run(runner, "backup", "create", "--to", str(org / "backups" / "daily"), "--config", config)
     run(runner, "register", "--out", str(org / "documents" / "register.html"), "--config", config)
-    run(runner, "notice", "--out", str(org / "documents" / "notice.html"), "--config", config)
+    run(runner, "dpia", "generate", "--out", str(org / "documents" / "aipd.html"), "--config", config)
     names = {p.name for p in org.rglob("*")}
-    assert {"santegarde.db", "audit.db", "keyring", "register.html", "notice.html", "daily"} <= names
+    assert {"santegarde.db", "audit.db", "audit.anchor", "keyring", "register.html", "aipd.html", "daily"} <= names
     assert any(name.endswith(".sgb") for name in names)
     assert readable_by_others(org) == []
 

@@ -33,6 +33,11 @@ MISSING = (
 )
 
 
+# An anchor file behind the trail is not a break (a line is written after its entry commits, and a process can
+# stop in between); verify reports it as a note. Ahead of the trail, or disagreeing with it, is a break.
+BEHIND_PREFIX = "The anchor file stops at entry"
+
+
 class AnchorUnwritable(SantegardeError):
     """The anchor file cannot be written, or is missing: the audited operation must not go on without it."""
 
@@ -125,9 +130,9 @@ class AnchorFile:
             problems.append(
                 chain.Problem(
                     0,
-                    f"The anchor file stops at entry {top.seq} but the trail's head is entry {head.seq}: lines were "
-                    "removed from the anchor file, or entries were written without it (or the machine stopped "
-                    "before the file reached the disk)",
+                    f"{BEHIND_PREFIX} {top.seq} but the trail's head is entry {head.seq}: the process stopped between "
+                    "committing entries and anchoring them (the next entry anchors the head again), or lines were "
+                    "removed from the anchor file",
                 )
             )
         rewritten = sorted(h.seq for h in heads if h.seq in hashes and hashes[h.seq] != h.hash)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import weakref
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -27,8 +28,8 @@ from sqlalchemy import Connection, Engine, delete, event, func, insert, select, 
 from sqlalchemy.exc import SQLAlchemyError
 
 from santegarde.audit import chain
+from santegarde.audit.anchor import BEHIND_PREFIX, AnchorFile, Head
 from santegarde.audit.anchor import MISSING as MISSING_ANCHOR
-from santegarde.audit.anchor import AnchorFile, Head
 from santegarde.audit.tables import checkpoint, entry, head
 from santegarde.audit.witness import SyslogWitness
 from santegarde.clock import utc_now
@@ -94,6 +95,7 @@ class VerifyReport:
     entries: int
     checkpoints: int
     problems: tuple[chain.Problem, ...]
+    notes: tuple[str, ...] = ()  # facts worth knowing that are not breaks (e.g. the anchor file one step behind)
 
     @property
     def intact(self) -> bool:
@@ -142,6 +144,8 @@ class AuditTrail:
         # Anchor lines waiting for their transaction's commit, by connection (rolled back: dropped).
         self._pending: weakref.WeakKeyDictionary[Connection, _Pending] = weakref.WeakKeyDictionary()
         self._listening: weakref.WeakSet[Engine] = weakref.WeakSet()
+        # Connections of transaction(): their anchor lines are written after the commit, not as it starts.
+        self._after_commit: weakref.WeakSet[Connection] = weakref.WeakSet()
 
     def now(self) -> datetime:
         """The trail's own clock (the time written on its entries)."""
@@ -180,10 +184,33 @@ class AuditTrail:
             )
         return row
 
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A transaction of the trail whose anchor lines are written once it has committed.
+
+        The database is the record and the anchor file its witness: a line is written only for a head that
+        is committed, so a process killed between the two leaves the file one step behind (the next entry
+        anchors the head again), never ahead of the trail (which would read as a truncated trail).
+        """
+        opened: list[Connection] = []
+        try:
+            with self.engine.begin() as conn:
+                opened.append(conn)
+                self._after_commit.add(conn)  # the commit listener leaves its lines to us
+                yield conn
+        except BaseException:
+            for conn in opened:
+                self._pending.pop(conn, None)
+            raise
+        finally:
+            for conn in opened:
+                self._after_commit.discard(conn)
+        self._write_anchor(self._pending.pop(opened[0], None))
+
     def append(self, event: AuditEvent, conn: Connection | None = None) -> chain.Entry:
-        """Append one event; within ``conn``'s transaction if given, else in a transaction of its own."""
+        """Append one event; within ``conn``'s transaction if given (best in :meth:`transaction`), else its own."""
         if conn is None:
-            with self.engine.begin() as own:
+            with self.transaction() as own:
                 return self.append(event, own)
         current = self._lock_head(conn)
         seq, prev = current.seq, current.hash
@@ -234,7 +261,12 @@ class AuditTrail:
         pending.create |= create
 
     def _flush_anchor(self, conn: Connection) -> None:
-        pending = self._pending.pop(conn, None)
+        """Commit of a transaction opened elsewhere (not :meth:`transaction`): the lines go as the commit starts."""
+        if conn in self._after_commit:
+            return  # written by transaction() once the commit is done
+        self._write_anchor(self._pending.pop(conn, None))
+
+    def _write_anchor(self, pending: _Pending | None) -> None:
         if pending and pending.lines and self.anchor is not None:
             self.anchor.append(pending.lines, create=pending.create)
             if self._witness is not None:
@@ -257,7 +289,7 @@ class AuditTrail:
         A headless, emptied or unreadable trail is left as it is, for ``verify`` to report: it is never re-created.
         """
         try:
-            with self.engine.begin() as conn:
+            with self.transaction() as conn:
                 row = self._head(conn, lock=True)
                 if row is None or not row.fresh or (self.anchor is not None and self.anchor.has_lines()):
                     return False
@@ -280,7 +312,7 @@ class AuditTrail:
                 "Only a trail whose one problem is an unsealed head can be sealed: "
                 + (f"{others[0]}; {_VERIFY}." if others else "its head is already sealed.")
             )
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             row = self._head(conn, lock=True)
             if row is None:  # deleted since the check
                 raise TrailTampered(f"The audit trail's head row has just been deleted; {_VERIFY}.")
@@ -309,7 +341,7 @@ class AuditTrail:
         if self.anchor.path.exists():
             self.anchor.path.rename(kept)
         try:
-            with self.engine.begin() as conn:
+            with self.transaction() as conn:
                 current = self._lock_head(conn)
                 restarted = replace(ANCHOR_RESTARTED, actor=by, resource_id=kept.name if kept.exists() else "")
                 self._write(conn, current.seq, current.hash, restarted, create_anchor=True)
@@ -326,7 +358,9 @@ class AuditTrail:
     def verify(self) -> VerifyReport:
         """Check the chain, the sealed head, the checkpoints and the anchor file; every problem is a sentence."""
         entries, cps, found, anchored = self._check()
-        return VerifyReport(entries, cps, tuple(found + anchored))
+        notes = tuple(p.what for p in anchored if p.what.startswith(BEHIND_PREFIX))
+        broken = [p for p in anchored if not p.what.startswith(BEHIND_PREFIX)]
+        return VerifyReport(entries, cps, tuple(found + broken), notes)
 
     def _check(self) -> tuple[int, int, list[chain.Problem], list[chain.Problem]]:
         """(entries, checkpoints, problems of the database, problems against the anchor file)."""

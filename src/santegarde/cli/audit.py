@@ -35,10 +35,13 @@ def verify(config: ConfigOption = Path(CONFIG_NAME)) -> None:
     with opened(config) as org:
         result = org.audit.verify()
         if result.intact:
+            agreement = "" if result.notes else ", its sealed head in agreement with the anchor file"
             console.print(
-                f"The audit trail is intact: {result.entries} entries, {result.checkpoints} sealed checkpoints, "
-                "its sealed head in agreement with the anchor file."
+                f"The audit trail is intact: {result.entries} entries, {result.checkpoints} sealed checkpoints"
+                f"{agreement}."
             )
+            for note in result.notes:
+                console.print(f"Note: {note}.")
             return
         err_console.print(f"The audit trail is NOT intact ({len(result.problems)} problems):")
         for problem in result.problems:

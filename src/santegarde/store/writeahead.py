@@ -25,7 +25,7 @@ def trace_ahead(trail: AuditTrail, events: Sequence[AuditEvent], point: str) -> 
     ``point`` names the crash point right after the entries are durable (see :mod:`santegarde.faults`).
     """
     if events:
-        with trail.engine.begin() as conn:
+        with trail.transaction() as conn:
             for event in events:
                 trail.append(event, conn)
     crash_point(point)

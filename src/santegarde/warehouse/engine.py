@@ -8,6 +8,7 @@ disallowed. Nothing is ever downloaded: automatic install and load of extensions
 from __future__ import annotations
 
 import importlib.resources
+import os
 from pathlib import Path
 
 import duckdb
@@ -61,10 +62,23 @@ def connect() -> duckdb.DuckDBPyConnection:
     return con
 
 
+def _create_encrypted(con: duckdb.DuckDBPyConnection, path: Path, key: bytes) -> None:
+    """Create an empty encrypted database file at ``path`` all at once: written under a temporary name, then
+    renamed, so a process killed while DuckDB writes its first blocks leaves no half-made file behind."""
+    scratch = path.with_name(f".{path.name}.creating")
+    for leftover in (scratch, scratch.with_name(scratch.name + ".wal")):
+        leftover.unlink(missing_ok=True)  # from a creation killed earlier
+    con.execute(f"ATTACH '{_quoted(str(scratch))}' AS sg_creating (ENCRYPTION_KEY '{key.hex()}')")
+    con.execute("DETACH sg_creating")
+    os.replace(scratch, path)
+
+
 def attach_encrypted(con: duckdb.DuckDBPyConnection, path: Path, alias: str, key: bytes) -> None:
     """Attach an encrypted database file (created if absent) under ``alias``; a wrong key is refused."""
     statement = f"ATTACH '{_quoted(str(path))}' AS {alias} (ENCRYPTION_KEY '{key.hex()}')"
     try:
+        if not path.exists():
+            _create_encrypted(con, path, key)
         con.execute(statement)
     except duckdb.Error as exc:
         reason = "the key is not this database's key" if "encryption key" in str(exc).lower() else type(exc).__name__
