@@ -1,4 +1,4 @@
-"""The register and the DPIA read as French (issue #14): no English tell-tale word, no raw identifier.
+"""The register, the DPIA and the conformity report read as French (issue #14): no English word, no raw identifier.
 
 Each document is rendered in French (HTML, JSON, the PIA-tool export; PDF once) for every profile, and
 its visible text is searched for English words and snake_case identifiers. Every référentiel item has its
@@ -9,19 +9,25 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from santegarde.cli.main import app as main_app
 from santegarde.config import OrganisationConfig, effective_referential
+from santegarde.config.model import MeasureStatus
 from santegarde.demo import demo_answers
-from santegarde.governance import dpia
+from santegarde.governance import conformity, dpia
+from santegarde.governance.conformity import STATUSES, conformity_report
 from santegarde.governance.register import build_register, render_register, write_register
 from santegarde.organisation import build_config
 from santegarde.referentials import loader
 from santegarde.referentials.model import Referential
+from santegarde.runtime import Organisation, open_organisation
 
 PROFILES = ["practice", "pharmacy", "compassionate", "warehouse"]
 ENGLISH = re.compile(
@@ -31,6 +37,8 @@ ENGLISH = re.compile(
 SNAKE = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
 # Values of the register's JSON that are identifiers for programs, not text for the reader.
 ID_KEYS = {"id", "rule", "subject", "area", "kind", "sensitivity", "art6", "end_action", "lang", "codes", "created"}
+# ... and of the conformity report's: the check, its outcome, the measure's status and audience.
+CONFORMITY_IDS = frozenset({"document", "check", "outcome", "status", "audience", "unknown_codes"})
 JUSTIFICATION = "Justification fictive du responsable du traitement, écrite pour ce test."
 
 
@@ -51,12 +59,12 @@ def visible(html: str) -> str:
     return unescape(re.sub(r"<[^>]+>", " ", text))
 
 
-def strings(data: Any, key: str = "") -> list[str]:
-    """Every string meant for the reader in a JSON document (identifier fields left out)."""
+def strings(data: Any, key: str = "", ids: frozenset[str] = frozenset()) -> list[str]:
+    """Every string meant for the reader in a JSON document (identifier fields, and ``ids``, left out)."""
     if isinstance(data, dict):
-        return [s for k, v in data.items() if k not in ID_KEYS for s in strings(v, k)]
+        return [s for k, v in data.items() if k not in ID_KEYS | ids for s in strings(v, k, ids)]
     if isinstance(data, list):
-        return [s for v in data for s in strings(v, key)]
+        return [s for v in data for s in strings(v, key, ids)]
     return [data] if isinstance(data, str) else []
 
 
@@ -111,3 +119,52 @@ def test_pdf_once(tmp_path: Path) -> None:
     from santegarde.governance.documents import write_document
 
     assert write_document(tmp_path / "d.pdf", html=dpia.render(built)).read_bytes().startswith(b"%PDF")
+
+
+# -- the conformity report (issue #14, item 3) -----------------------------------------------------
+
+PASSPHRASE = "fictitious demo passphrase for the French documents tests"
+
+
+@pytest.fixture(scope="module", params=PROFILES)
+def demo_org(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Organisation]:
+    """A demo organisation of each profile (fictitious patients), every measure given a status."""
+    directory = tmp_path_factory.mktemp(request.param) / "demo"
+    result = CliRunner().invoke(
+        main_app,
+        ["demo", "--profile", request.param, "--dir", str(directory), "--patients", "2"],
+        env={"SANTEGARDE_PASSPHRASE": PASSPHRASE},
+    )
+    assert result.exit_code == 0, result.output
+    org = open_organisation(directory / "santegarde.yaml", PASSPHRASE)
+    statuses = (*STATUSES, "implemented")
+    org.config.deviations.measures = [
+        MeasureStatus(code=m.code, status=statuses[i % len(statuses)], justification=JUSTIFICATION if i % 7 else "")
+        for i, m in enumerate(org.referential.measures)
+    ]
+    org.config.deviations.measures.append(MeasureStatus(code="SEC-FIC-1", status="implemented"))
+    yield org
+    org.close()
+
+
+def test_conformity_report_reads_as_french(demo_org: Organisation, tmp_path: Path) -> None:
+    report = conformity_report(demo_org)
+    ref = demo_org.referential
+    assert report.lang == "fr" and report.evidence and report.corrections()
+    html = conformity.render(report)
+    text = visible(html)
+    assert problems(text, ref) == []
+    assert "Mesures de sécurité — rapport de conformité" in text and "Vérifications automatiques" in text
+    assert all(line.measure.code in text for line in report.lines)
+    data = conformity.to_data(report)
+    assert problems("\n".join(strings(data, ids=CONFORMITY_IDS)), ref) == []
+    english = conformity.render(conformity_report(demo_org, lang="en"))
+    assert "Security measures — conformity report" in english and "Automatic checks" in english
+    assert "Vérifications automatiques" not in english
+
+
+def test_the_conformity_report_in_pdf(demo_org: Organisation, tmp_path: Path) -> None:
+    if demo_org.config.profile != "pharmacy":
+        pytest.skip("one PDF is enough")
+    path = conformity.write(conformity_report(demo_org), tmp_path / "c.pdf")
+    assert path.read_bytes().startswith(b"%PDF")
