@@ -1,7 +1,7 @@
-"""The register, the DPIA and the conformity report read as French (issue #14): no English word, no raw identifier.
+"""The register, the DPIA, the conformity report and the breach drafts read as French (issue #14).
 
 Each document is rendered in French (HTML, JSON, the PIA-tool export; PDF once) for every profile, and
-its visible text is searched for English words and snake_case identifiers. Every référentiel item has its
+its visible text is searched for English tell-tale words and snake_case identifiers. Every référentiel item has its
 French name in ``governance.vocabulary`` (a missing one fails ``vocabulary.missing``): nothing is taken out.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from html import unescape
 from pathlib import Path
 from typing import Any
@@ -21,13 +22,15 @@ from santegarde.cli.main import app as main_app
 from santegarde.config import OrganisationConfig, effective_referential
 from santegarde.config.model import MeasureStatus
 from santegarde.demo import demo_answers
-from santegarde.governance import conformity, dpia
+from santegarde.governance import breaches, conformity, dpia
 from santegarde.governance.conformity import STATUSES, conformity_report
+from santegarde.governance.doctext import LanguageError
 from santegarde.governance.register import build_register, render_register, write_register
 from santegarde.organisation import build_config
 from santegarde.referentials import loader
 from santegarde.referentials.model import Referential
 from santegarde.runtime import Organisation, open_organisation
+from santegarde.store.db import make_engine, migrate
 
 PROFILES = ["practice", "pharmacy", "compassionate", "warehouse"]
 ENGLISH = re.compile(
@@ -168,3 +171,94 @@ def test_the_conformity_report_in_pdf(demo_org: Organisation, tmp_path: Path) ->
         pytest.skip("one PDF is enough")
     path = conformity.write(conformity_report(demo_org), tmp_path / "c.pdf")
     assert path.read_bytes().startswith(b"%PDF")
+
+
+# -- the breach drafts (issue #14, item 3) ---------------------------------------------------------
+
+DRAFTED = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+# Identifier fields of the breach drafts' JSON: the nature, who reported, the levels, the clock's state.
+BREACH_IDS = frozenset(
+    {"document", "lang", "nature", "reported_by", "likelihood", "severity", "status", "computed", "code"}
+)
+
+
+def _breaches(tmp_path: Path) -> list[breaches.Breach]:
+    """Three fictitious breaches: unassessed and overdue, assessed high risk with an override, notified late."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(f"sqlite:///{tmp_path / 'g.db'}")
+    migrate(engine, package="santegarde.governance")
+    common: dict[str, Any] = {
+        "description": "Un ordinateur portable contenant des exports de rendez-vous a été volé dans une voiture.",
+        "data_categories": ["identité", "rendez-vous"],
+        "person_categories": ["patients"],
+        "likely_consequences": "Divulgation du fait que les personnes sont suivies par l'organisme.",
+        "measures_taken": "Comptes de l'ordinateur révoqués, effacement à distance demandé.",
+        "recorded_by": "dr.fictif",
+        "clock": lambda: DRAFTED,
+    }
+    unassessed = breaches.record(
+        engine, nature=["confidentiality"], discovered_at=DRAFTED - timedelta(hours=80), reported_by="staff", **common
+    )
+    high = breaches.record(
+        engine,
+        nature=["confidentiality", "integrity", "availability"],
+        discovered_at=DRAFTED - timedelta(hours=5),
+        occurred_at=DRAFTED - timedelta(hours=30),
+        reported_by="processor",
+        processor_name="Hébergeur Fictif",
+        approx_persons=120,
+        approx_records=300,
+        measures_planned="Chiffrement des postes nomades d'ici la fin du mois.",
+        **common,
+    )
+    high = breaches.assess(
+        engine,
+        high.id,
+        likelihood="significant",
+        severity="maximum",
+        reasoning="Les identités et les données de santé sont lisibles par le voleur.",
+        assessed_by="dpo.fictif",
+        clock=lambda: DRAFTED,
+    )
+    late = breaches.record(
+        engine, nature=["availability"], discovered_at=DRAFTED - timedelta(hours=100), reported_by="person", **common
+    )
+    late = breaches.mark(engine, late.id, what="notified", at=DRAFTED)
+    return [unassessed, high, late]
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_breach_drafts_read_as_french(tmp_path: Path, profile: str) -> None:
+    config, ref = _config(tmp_path, profile)
+    for breach in _breaches(tmp_path):
+        for data in (
+            breaches.notification_draft(breach, config, ref, clock=lambda: DRAFTED, delay_reasons=""),
+            breaches.communication_draft(breach, config, ref, clock=lambda: DRAFTED),
+        ):
+            assert data["lang"] == "fr"
+            text = visible(breaches.render(data))
+            assert problems(text, ref) == [], data["document"]
+            assert problems("\n".join(strings(data, ids=BREACH_IDS)), ref) == [], data["document"]
+    unassessed, high, late = _breaches(tmp_path / "again")
+    text = visible(breaches.render(breaches.notification_draft(unassessed, config, ref, clock=lambda: DRAFTED)))
+    assert "En retard de 8 h : l'autorité devait être notifiée au plus tard le 10/03/2026 à 04:00 (UTC)" in text
+    assert "À compléter avant l'envoi" in text and "Violation de la confidentialité" in text
+    text = visible(breaches.render(breaches.notification_draft(high, config, ref, clock=lambda: DRAFTED)))
+    assert "Violation de la confidentialité, de l'intégrité et de la disponibilité" in text
+    assert "vraisemblance importante, gravité maximale" in text and "signalée par le sous-traitant" in text
+    letter = visible(breaches.render(breaches.communication_draft(high, config, ref, clock=lambda: DRAFTED)))
+    assert "Certaines de vos données personnelles ont pu être vues" in letter and "le 10/03/2026." in letter
+    text = visible(breaches.render(breaches.notification_draft(late, config, ref, clock=lambda: DRAFTED)))
+    assert "Notifiée le 10/03/2026 à 12:00 (UTC), après le délai de 72 heures qui expirait le 09/03/2026" in text
+
+
+def test_breach_drafts_in_english(tmp_path: Path) -> None:
+    config, ref = _config(tmp_path, "pharmacy")
+    unassessed, high, _ = _breaches(tmp_path)
+    text = visible(breaches.render(breaches.notification_draft(unassessed, config, ref, lang="en")))
+    assert "Draft notification of a personal data breach to the CNIL" in text and "Overdue by" in text
+    assert "Missing before filing" in text and "Breach of confidentiality" in text
+    letter = visible(breaches.render(breaches.communication_draft(high, config, ref, lang="en")))
+    assert "What happened" in letter and "seen or obtained" in letter
+    with pytest.raises(LanguageError):
+        breaches.notification_draft(high, config, ref, lang="de")

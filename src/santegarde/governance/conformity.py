@@ -116,13 +116,6 @@ class MeasureLine:
         return self.status in ("equivalent", "not_necessary", "not_implemented") and not self.justified
 
 
-def measure_name(measure: Measure, ref: Referential, lang: str) -> str:
-    """A measure's title when the référentiel is written in ``lang`` (or English asked), else its theme's title."""
-    if lang == "en" or ref.language == lang:
-        return measure.title
-    return doctext.security_area(measure.area, lang)["title"]
-
-
 @dataclass(frozen=True)
 class ConformityReport:
     config: OrganisationConfig
@@ -151,7 +144,7 @@ class ConformityReport:
         missing = [
             said["no_status"].format(
                 code=line.measure.code,
-                name=measure_name(line.measure, self.referential, self.lang),
+                name=doctext.measure_title(line.measure, self.referential, self.lang),
                 section=line.measure.section,
             )
             for line in self.lines
@@ -613,7 +606,7 @@ def to_data(report: ConformityReport) -> dict[str, Any]:
         "measures": [
             {
                 "code": line.measure.code,
-                "title": measure_name(line.measure, ref, lang),
+                "title": doctext.measure_title(line.measure, ref, lang),
                 "theme": doctext.security_area(line.measure.area, lang)["title"],
                 "section": line.measure.section,
                 "area": line.measure.area,
@@ -653,8 +646,8 @@ def render(report: ConformityReport) -> str:
         measures=[
             {
                 "line": line,
-                "name": measure_name(line.measure, ref, lang),
-                "text": line.measure.text if lang == "en" or ref.language == lang else "",
+                "name": doctext.measure_title(line.measure, ref, lang),
+                "text": doctext.measure_text(line.measure, ref, lang),
                 "theme": doctext.security_area(line.measure.area, lang)["title"],
             }
             for line in report.lines
