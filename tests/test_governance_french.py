@@ -1,4 +1,4 @@
-"""The register, the DPIA, the conformity report and the breach drafts read as French (issue #14).
+"""The governance documents read as French by default (issue #14): register, DPIA, conformity, breaches, warehouse.
 
 Each document is rendered in French (HTML, JSON, the PIA-tool export; PDF once) for every profile, and
 its visible text is searched for English tell-tale words and snake_case identifiers. Every référentiel item has its
@@ -31,6 +31,7 @@ from santegarde.referentials import loader
 from santegarde.referentials.model import Referential
 from santegarde.runtime import Organisation, open_organisation
 from santegarde.store.db import make_engine, migrate
+from santegarde.warehouse import governance as warehouse_gov
 
 PROFILES = ["practice", "pharmacy", "compassionate", "warehouse"]
 ENGLISH = re.compile(
@@ -262,3 +263,66 @@ def test_breach_drafts_in_english(tmp_path: Path) -> None:
     assert "What happened" in letter and "seen or obtained" in letter
     with pytest.raises(LanguageError):
         breaches.notification_draft(high, config, ref, lang="de")
+
+
+# -- the warehouse committee's letter and yearly list (issue #14, item 3) --------------------------
+
+# The OMOP variables a project asks for are technical names (table.column), shown as code: left out.
+CODE = re.compile(r"<code>.*?</code>", re.S)
+
+
+def test_warehouse_committee_documents_read_as_french(tmp_path: Path) -> None:
+    _, ref = _config(tmp_path, "warehouse")
+    engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    migrate(engine, package="santegarde.governance")
+    at = lambda: DRAFTED  # noqa: E731
+    for variable in ("person.year_of_birth", "measurement.value_as_number"):
+        warehouse_gov.declare_variable(engine, variable, "Variable fictive déclarée pour ce test", by="copil")
+    members = {
+        "Dr Alice Fictive": ["health_ethics"],
+        "M. Bruno Fictif": ["independent"],
+        "Dr Chloé Fictive": ["health_professional", "researcher"],
+        "Mme Dalila Fictive": ["medico_social_professional"],
+        "M. Étienne Fictif": ["patient_representative"],
+    }
+    for name, roles in members.items():
+        warehouse_gov.add_member(engine, name, roles, by="dpo", clock=at)
+    purpose = warehouse_gov.project_purposes(ref)[0].id
+    for code, decision in (("P2026-01", "favourable"), ("P2026-02", "unfavourable")):
+        warehouse_gov.submit_project(
+            engine,
+            ref,
+            code=code,
+            title="Trajectoires fictives de l'hémoglobine glyquée",
+            leader="Dr Fanny Fictive",
+            leader_contact="fanny.fictive@chu.invalid",
+            purpose=purpose,
+            formality_reference="MR-004 n° fictif",
+            variables={"person.year_of_birth": "L'âge est un facteur de stratification"},
+            by="fanny",
+            clock=at,
+        )
+        opinion = warehouse_gov.record_opinion(
+            engine,
+            ref,
+            code,
+            decision=decision,
+            reasoning="Question pertinente, variables réduites au nécessaire.",
+            decided_on=DRAFTED.date(),
+            by="secretaire",
+            notices_dir=tmp_path / "notices",
+            organisation_name="CHU Fictif",
+            cohort_sql="SELECT person_id FROM condition_occurrence WHERE condition_concept_id = 201826"
+            if decision == "favourable"
+            else None,
+            clock=at,
+        )
+        letter = Path(opinion.notice_path or "").read_text(encoding="utf-8")
+        assert problems(visible(CODE.sub(" ", letter)), ref) == [], code
+        assert "person.year_of_birth" in letter
+    listed = warehouse_gov.write_yearly_list(engine, ref, 2026, tmp_path / "avis.html", "CHU Fictif")
+    text = visible(CODE.sub(" ", listed.read_text(encoding="utf-8")))
+    assert problems(text, ref) == [] and "2 avis, dont 1 favorable(s) et 1 défavorable(s)" in text
+    data = warehouse_gov.yearly_list(engine, ref, 2026, "CHU Fictif")
+    ids = frozenset({"lang", "referential", "project", "purpose", "decision", "decided_on", "variables"})
+    assert problems("\n".join(strings(data, ids=ids)), ref) == []
