@@ -643,15 +643,13 @@ def render(report: ConformityReport) -> str:
         summary=report.summary(),
         corrections=report.corrections(),
         checks={c.id: c.wording(lang) for c in CHECKS},
-        measures=[
-            {
-                "line": line,
+        measures={
+            line.measure.code: {
                 "name": doctext.measure_title(line.measure, ref, lang),
                 "text": doctext.measure_text(line.measure, ref, lang),
-                "theme": doctext.security_area(line.measure.area, lang)["title"],
             }
             for line in report.lines
-        ],
+        },
         footer=t["footer"].format(rid=ref.id, deliberation=deliberation, version=ref.version),
     )
 
