@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -117,7 +118,7 @@ def test_checks_compute_on_the_demo(practice: Path) -> None:
     assert set(evidence) == {c.id for c in CHECKS}
     outcome = {k: v.outcome for k, v in evidence.items()}
     assert outcome["two_factor"] == "passed"
-    assert "1 of them have a TOTP second factor" in evidence["two_factor"].text
+    assert "1 d'entre eux ont un second facteur TOTP" in evidence["two_factor"].text
     assert outcome["audit_intact"] == "passed"
     assert outcome["session_lock"] == "passed"
     assert outcome["encryption_at_rest"] == "passed"
@@ -127,9 +128,21 @@ def test_checks_compute_on_the_demo(practice: Path) -> None:
     assert outcome["authorisation_review"] == "failed"
     assert outcome["maintenance_logbook"] == "not_available"
     assert outcome["backups"] == "not_available"
-    assert outcome["archiving"] == "passed" and "aggregate" in evidence["archiving"].text
-    assert "No backup verification is recorded" in evidence["backups"].text
+    assert outcome["archiving"] == "passed" and "agrégé" in evidence["archiving"].text
+    assert "Aucune vérification de sauvegarde n'est enregistrée" in evidence["backups"].text
     assert all(e.computed_at.tzinfo is not None for e in evidence.values())
+
+
+def test_checks_speak_english_on_request(practice: Path) -> None:
+    opened = open_organisation(practice, PASSPHRASE)
+    try:
+        evidence = run_checks(opened, lang="en")
+    finally:
+        opened.close()
+    assert "1 of them have a TOTP second factor" in evidence["two_factor"].text
+    assert "aggregate" in evidence["archiving"].text and "Anonymisation by aggregation" in evidence["archiving"].text
+    assert "No backup verification is recorded" in evidence["backups"].text
+    assert "argon2id" in evidence["password_policy"].text and "stored password hash" in evidence["password_policy"].text
 
 
 def test_maintenance_logbook_in_use_passes(org: Organisation) -> None:
@@ -145,7 +158,7 @@ def test_maintenance_logbook_in_use_passes(org: Organisation) -> None:
         recorded_by="demo",
     )
     evidence = run_checks(org)["maintenance_logbook"]
-    assert evidence.outcome == "passed" and "1 intervention" in evidence.text
+    assert evidence.outcome == "passed" and "1 intervention(s)" in evidence.text
 
 
 def test_a_verified_backup_is_evidence(org: Organisation, tmp_path: Path) -> None:
@@ -153,7 +166,7 @@ def test_a_verified_backup_is_evidence(org: Organisation, tmp_path: Path) -> Non
 
     assert verify_backup(org, create_backup(org, tmp_path / "backups")).ok
     evidence = run_checks(org)["backups"]
-    assert evidence.outcome == "passed" and "verified on" in evidence.text
+    assert evidence.outcome == "passed" and "vérifiée le" in evidence.text
 
 
 def test_tampered_audit_trail_fails_and_contradicts(org: Organisation) -> None:
@@ -162,14 +175,19 @@ def test_tampered_audit_trail_fails_and_contradicts(org: Organisation) -> None:
     report = conformity_report(org)
     evidence = {e.check: e for e in report.evidence}
     assert evidence["audit_intact"].outcome == "failed"
-    assert "NOT intact" in evidence["audit_intact"].text
+    assert "N'EST PAS intact" in evidence["audit_intact"].text
     logging = next(line for line in report.lines if any(e.check == "audit_intact" for e in line.evidence))
     assert not logging.contradicted  # no status declared yet
     org.config.deviations.measures.append(MeasureStatus(code=logging.measure.code, status="implemented"))
     report = conformity_report(org)
     line = next(x for x in report.lines if x.measure.code == logging.measure.code)
     assert line.contradicted
-    assert any("declared implemented but the automatic check audit_intact failed" in p for p in report.problems())
+    contradicted = (
+        "est déclarée mise en œuvre mais la vérification automatique « Intégrité du journal d'audit » a échoué"
+    )
+    assert any(contradicted in p for p in report.problems())
+    english = conformity_report(org, lang="en").problems()
+    assert any("declared implemented but the automatic check “Audit trail integrity” failed" in p for p in english)
 
 
 def test_grant_on_disabled_account_fails_obsolete_permissions(org: Organisation) -> None:
@@ -177,7 +195,7 @@ def test_grant_on_disabled_account_fails_obsolete_permissions(org: Organisation)
         conn.execute(update(user).values(status="disabled"))
     evidence = run_checks(org)["obsolete_permissions"]
     assert evidence.outcome == "failed"
-    assert "disabled accounts: demo.writer" in evidence.text
+    assert "comptes désactivés : demo.writer" in evidence.text
 
 
 def test_health_data_holder_without_second_factor_fails(org: Organisation) -> None:
@@ -185,7 +203,7 @@ def test_health_data_holder_without_second_factor_fails(org: Organisation) -> No
         conn.execute(update(user).values(totp_secret=None))
     evidence = run_checks(org)["two_factor"]
     assert evidence.outcome == "failed"
-    assert "Without a second factor: demo.writer" in evidence.text
+    assert "Sans second facteur : demo.writer" in evidence.text
 
 
 def test_public_area_idle_limit_over_five_minutes_fails(org: Organisation) -> None:
@@ -198,7 +216,7 @@ def test_public_area_idle_limit_over_five_minutes_fails(org: Organisation) -> No
 def test_strict_exits_2_without_statuses_then_0_when_complete(fresh: Path, tmp_path: Path) -> None:
     code, output = _invoke(fresh, tmp_path / "r.json", "--strict")
     assert code == 2
-    assert "has no status in deviations.measures" in output
+    assert "n'a pas de statut déclaré dans la configuration (deviations.measures)" in output.replace("\n", " ")
     assert (tmp_path / "r.json").exists()  # the report is written all the same
 
     opened = open_organisation(fresh, PASSPHRASE)
@@ -232,9 +250,8 @@ def test_strict_refuses_a_contradicted_status(fresh: Path, tmp_path: Path) -> No
     save(config, fresh)
     code, output = _invoke(fresh, tmp_path / "r.json", "--strict")
     assert code == 2
-    assert f"Measure {review.code} is declared implemented but the automatic check authorisation_review failed" in (
-        output.replace("\n", " ")
-    )
+    said = f"La mesure {review.code} est déclarée mise en œuvre mais la vérification automatique « Revue des"
+    assert said in output.replace("\n", " ")
     data = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
     line = next(m for m in data["measures"] if m["code"] == review.code)
     assert line["contradicted"] and line["evidence"][0]["outcome"] == "failed"
@@ -256,7 +273,11 @@ def test_unjustified_status_is_refused(fresh: Path, tmp_path: Path) -> None:
     report = build_report(config, ref)
     line = next(x for x in report.lines if x.measure.code == other.code)
     assert line.needs_justification
-    assert any(f"Measure {other.code} is not necessary without a written justification" in p for p in report.problems())
+    assert any(
+        f"La mesure {other.code} est déclarée « non nécessaire » sans justification" in p for p in report.problems()
+    )
+    english = build_report(config, ref, lang="en").problems()
+    assert any(f"Measure {other.code} is not necessary without a written justification" in p for p in english)
 
 
 def test_pdf_and_html(practice: Path, tmp_path: Path) -> None:
@@ -265,11 +286,18 @@ def test_pdf_and_html(practice: Path, tmp_path: Path) -> None:
     assert (tmp_path / "report.pdf").read_bytes().startswith(b"%PDF")
     code, output = _invoke(practice, tmp_path / "report.html")
     assert code == 0, output
-    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    html = unescape((tmp_path / "report.html").read_text(encoding="utf-8"))
     ref = loader.get(load(practice).referential)
     assert all(m.code in html for m in ref.measures)
-    assert "No backup verification is recorded" in html
-    assert ref.deliberation in html
+    assert "Aucune vérification de sauvegarde n'est enregistrée" in html
+    assert "Mesures de sécurité — rapport de conformité" in html and ref.deliberation in html
+    code, output = _invoke(practice, tmp_path / "report-en.html", "--lang", "en")
+    assert code == 0, output
+    html = unescape((tmp_path / "report-en.html").read_text(encoding="utf-8"))
+    assert "Security measures — conformity report" in html and "No backup verification is recorded" in html
+    assert all(m.code in html for m in ref.measures) and ref.measures[0].title in html
+    code, output = _invoke(practice, tmp_path / "report-de.html", "--lang", "de")
+    assert code == 2 and "French (fr) or English (en)" in output
 
 
 def test_unknown_output_format_is_refused(practice: Path, tmp_path: Path) -> None:
@@ -291,7 +319,7 @@ def test_status_for_an_unknown_code_is_reported() -> None:
     config.deviations.measures = [MeasureStatus(code="SEC-XYZ-9", status="implemented")]
     report = build_report(config, ref)
     assert report.unknown_codes == ("SEC-XYZ-9",)
-    assert any("'SEC-XYZ-9', which is not a measure of pha-2022-067" in p for p in report.problems())
+    assert any("« SEC-XYZ-9 », qui n'est pas une mesure de pha-2022-067" in p for p in report.problems())
     assert all(not line.evidence for line in report.lines)  # no evidence computed without the organisation
 
 

@@ -1,7 +1,7 @@
-"""The register and the DPIA read as French (issue #14): no English tell-tale word, no raw identifier.
+"""The governance documents read as French by default (issue #14): register, DPIA, conformity, breaches, warehouse.
 
 Each document is rendered in French (HTML, JSON, the PIA-tool export; PDF once) for every profile, and
-its visible text is searched for English words and snake_case identifiers. Every référentiel item has its
+its visible text is searched for English tell-tale words and snake_case identifiers. Every référentiel item has its
 French name in ``governance.vocabulary`` (a missing one fails ``vocabulary.missing``): nothing is taken out.
 """
 
@@ -9,19 +9,29 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from html import unescape
 from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from santegarde.cli.main import app as main_app
 from santegarde.config import OrganisationConfig, effective_referential
+from santegarde.config.model import MeasureStatus
 from santegarde.demo import demo_answers
-from santegarde.governance import dpia
+from santegarde.governance import breaches, conformity, dpia
+from santegarde.governance.conformity import STATUSES, conformity_report
+from santegarde.governance.doctext import LanguageError
 from santegarde.governance.register import build_register, render_register, write_register
 from santegarde.organisation import build_config
 from santegarde.referentials import loader
 from santegarde.referentials.model import Referential
+from santegarde.runtime import Organisation, open_organisation
+from santegarde.store.db import make_engine, migrate
+from santegarde.warehouse import governance as warehouse_gov
 
 PROFILES = ["practice", "pharmacy", "compassionate", "warehouse"]
 ENGLISH = re.compile(
@@ -31,6 +41,8 @@ ENGLISH = re.compile(
 SNAKE = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
 # Values of the register's JSON that are identifiers for programs, not text for the reader.
 ID_KEYS = {"id", "rule", "subject", "area", "kind", "sensitivity", "art6", "end_action", "lang", "codes", "created"}
+# ... and of the conformity report's: the check, its outcome, the measure's status and audience.
+CONFORMITY_IDS = frozenset({"document", "check", "outcome", "status", "audience", "unknown_codes"})
 JUSTIFICATION = "Justification fictive du responsable du traitement, écrite pour ce test."
 
 
@@ -51,12 +63,12 @@ def visible(html: str) -> str:
     return unescape(re.sub(r"<[^>]+>", " ", text))
 
 
-def strings(data: Any, key: str = "") -> list[str]:
-    """Every string meant for the reader in a JSON document (identifier fields left out)."""
+def strings(data: Any, key: str = "", ids: frozenset[str] = frozenset()) -> list[str]:
+    """Every string meant for the reader in a JSON document (identifier fields, and ``ids``, left out)."""
     if isinstance(data, dict):
-        return [s for k, v in data.items() if k not in ID_KEYS for s in strings(v, k)]
+        return [s for k, v in data.items() if k not in ID_KEYS | ids for s in strings(v, k, ids)]
     if isinstance(data, list):
-        return [s for v in data for s in strings(v, key)]
+        return [s for v in data for s in strings(v, key, ids)]
     return [data] if isinstance(data, str) else []
 
 
@@ -111,3 +123,206 @@ def test_pdf_once(tmp_path: Path) -> None:
     from santegarde.governance.documents import write_document
 
     assert write_document(tmp_path / "d.pdf", html=dpia.render(built)).read_bytes().startswith(b"%PDF")
+
+
+# -- the conformity report (issue #14, item 3) -----------------------------------------------------
+
+PASSPHRASE = "fictitious demo passphrase for the French documents tests"
+
+
+@pytest.fixture(scope="module", params=PROFILES)
+def demo_org(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Organisation]:
+    """A demo organisation of each profile (fictitious patients), every measure given a status."""
+    directory = tmp_path_factory.mktemp(request.param) / "demo"
+    result = CliRunner().invoke(
+        main_app,
+        ["demo", "--profile", request.param, "--dir", str(directory), "--patients", "2"],
+        env={"SANTEGARDE_PASSPHRASE": PASSPHRASE},
+    )
+    assert result.exit_code == 0, result.output
+    org = open_organisation(directory / "santegarde.yaml", PASSPHRASE)
+    statuses = (*STATUSES, "implemented")
+    org.config.deviations.measures = [
+        MeasureStatus(code=m.code, status=statuses[i % len(statuses)], justification=JUSTIFICATION if i % 7 else "")
+        for i, m in enumerate(org.referential.measures)
+    ]
+    org.config.deviations.measures.append(MeasureStatus(code="SEC-FIC-1", status="implemented"))
+    yield org
+    org.close()
+
+
+def test_conformity_report_reads_as_french(demo_org: Organisation, tmp_path: Path) -> None:
+    report = conformity_report(demo_org)
+    ref = demo_org.referential
+    assert report.lang == "fr" and report.evidence and report.corrections()
+    html = conformity.render(report)
+    text = visible(html)
+    assert problems(text, ref) == []
+    assert "Mesures de sécurité — rapport de conformité" in text and "Vérifications automatiques" in text
+    assert all(line.measure.code in text for line in report.lines)
+    data = conformity.to_data(report)
+    assert problems("\n".join(strings(data, ids=CONFORMITY_IDS)), ref) == []
+    english = conformity.render(conformity_report(demo_org, lang="en"))
+    assert "Security measures — conformity report" in english and "Automatic checks" in english
+    assert "Vérifications automatiques" not in english
+
+
+def test_the_conformity_report_in_pdf(demo_org: Organisation, tmp_path: Path) -> None:
+    if demo_org.config.profile != "pharmacy":
+        pytest.skip("one PDF is enough")
+    path = conformity.write(conformity_report(demo_org), tmp_path / "c.pdf")
+    assert path.read_bytes().startswith(b"%PDF")
+
+
+# -- the breach drafts (issue #14, item 3) ---------------------------------------------------------
+
+DRAFTED = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+# Identifier fields of the breach drafts' JSON: the nature, who reported, the levels, the clock's state.
+BREACH_IDS = frozenset(
+    {"document", "lang", "nature", "reported_by", "likelihood", "severity", "status", "computed", "code"}
+)
+
+
+def _breaches(tmp_path: Path) -> list[breaches.Breach]:
+    """Three fictitious breaches: unassessed and overdue, assessed high risk with an override, notified late."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(f"sqlite:///{tmp_path / 'g.db'}")
+    migrate(engine, package="santegarde.governance")
+    common: dict[str, Any] = {
+        "description": "Un ordinateur portable contenant des exports de rendez-vous a été volé dans une voiture.",
+        "data_categories": ["identité", "rendez-vous"],
+        "person_categories": ["patients"],
+        "likely_consequences": "Divulgation du fait que les personnes sont suivies par l'organisme.",
+        "measures_taken": "Comptes de l'ordinateur révoqués, effacement à distance demandé.",
+        "recorded_by": "dr.fictif",
+        "clock": lambda: DRAFTED,
+    }
+    unassessed = breaches.record(
+        engine, nature=["confidentiality"], discovered_at=DRAFTED - timedelta(hours=80), reported_by="staff", **common
+    )
+    high = breaches.record(
+        engine,
+        nature=["confidentiality", "integrity", "availability"],
+        discovered_at=DRAFTED - timedelta(hours=5),
+        occurred_at=DRAFTED - timedelta(hours=30),
+        reported_by="processor",
+        processor_name="Hébergeur Fictif",
+        approx_persons=120,
+        approx_records=300,
+        measures_planned="Chiffrement des postes nomades d'ici la fin du mois.",
+        **common,
+    )
+    high = breaches.assess(
+        engine,
+        high.id,
+        likelihood="significant",
+        severity="maximum",
+        reasoning="Les identités et les données de santé sont lisibles par le voleur.",
+        assessed_by="dpo.fictif",
+        clock=lambda: DRAFTED,
+    )
+    late = breaches.record(
+        engine, nature=["availability"], discovered_at=DRAFTED - timedelta(hours=100), reported_by="person", **common
+    )
+    late = breaches.mark(engine, late.id, what="notified", at=DRAFTED)
+    return [unassessed, high, late]
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_breach_drafts_read_as_french(tmp_path: Path, profile: str) -> None:
+    config, ref = _config(tmp_path, profile)
+    for breach in _breaches(tmp_path):
+        for data in (
+            breaches.notification_draft(breach, config, ref, clock=lambda: DRAFTED, delay_reasons=""),
+            breaches.communication_draft(breach, config, ref, clock=lambda: DRAFTED),
+        ):
+            assert data["lang"] == "fr"
+            text = visible(breaches.render(data))
+            assert problems(text, ref) == [], data["document"]
+            assert problems("\n".join(strings(data, ids=BREACH_IDS)), ref) == [], data["document"]
+    unassessed, high, late = _breaches(tmp_path / "again")
+    text = visible(breaches.render(breaches.notification_draft(unassessed, config, ref, clock=lambda: DRAFTED)))
+    assert "En retard de 8 h : l'autorité devait être notifiée au plus tard le 10/03/2026 à 04:00 (UTC)" in text
+    assert "À compléter avant l'envoi" in text and "Violation de la confidentialité" in text
+    text = visible(breaches.render(breaches.notification_draft(high, config, ref, clock=lambda: DRAFTED)))
+    assert "Violation de la confidentialité, de l'intégrité et de la disponibilité" in text
+    assert "vraisemblance importante, gravité maximale" in text and "signalée par le sous-traitant" in text
+    letter = visible(breaches.render(breaches.communication_draft(high, config, ref, clock=lambda: DRAFTED)))
+    assert "Certaines de vos données personnelles ont pu être vues" in letter and "le 10/03/2026." in letter
+    text = visible(breaches.render(breaches.notification_draft(late, config, ref, clock=lambda: DRAFTED)))
+    assert "Notifiée le 10/03/2026 à 12:00 (UTC), après le délai de 72 heures qui expirait le 09/03/2026" in text
+
+
+def test_breach_drafts_in_english(tmp_path: Path) -> None:
+    config, ref = _config(tmp_path, "pharmacy")
+    unassessed, high, _ = _breaches(tmp_path)
+    text = visible(breaches.render(breaches.notification_draft(unassessed, config, ref, lang="en")))
+    assert "Draft notification of a personal data breach to the CNIL" in text and "Overdue by" in text
+    assert "Missing before filing" in text and "Breach of confidentiality" in text
+    letter = visible(breaches.render(breaches.communication_draft(high, config, ref, lang="en")))
+    assert "What happened" in letter and "seen or obtained" in letter
+    with pytest.raises(LanguageError):
+        breaches.notification_draft(high, config, ref, lang="de")
+
+
+# -- the warehouse committee's letter and yearly list (issue #14, item 3) --------------------------
+
+# The OMOP variables a project asks for are technical names (table.column), shown as code: left out.
+CODE = re.compile(r"<code>.*?</code>", re.S)
+
+
+def test_warehouse_committee_documents_read_as_french(tmp_path: Path) -> None:
+    _, ref = _config(tmp_path, "warehouse")
+    engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    migrate(engine, package="santegarde.governance")
+    at = lambda: DRAFTED  # noqa: E731
+    for variable in ("person.year_of_birth", "measurement.value_as_number"):
+        warehouse_gov.declare_variable(engine, variable, "Variable fictive déclarée pour ce test", by="copil")
+    members = {
+        "Dr Alice Fictive": ["health_ethics"],
+        "M. Bruno Fictif": ["independent"],
+        "Dr Chloé Fictive": ["health_professional", "researcher"],
+        "Mme Dalila Fictive": ["medico_social_professional"],
+        "M. Étienne Fictif": ["patient_representative"],
+    }
+    for name, roles in members.items():
+        warehouse_gov.add_member(engine, name, roles, by="dpo", clock=at)
+    purpose = warehouse_gov.project_purposes(ref)[0].id
+    for code, decision in (("P2026-01", "favourable"), ("P2026-02", "unfavourable")):
+        warehouse_gov.submit_project(
+            engine,
+            ref,
+            code=code,
+            title="Trajectoires fictives de l'hémoglobine glyquée",
+            leader="Dr Fanny Fictive",
+            leader_contact="fanny.fictive@chu.invalid",
+            purpose=purpose,
+            formality_reference="MR-004 n° fictif",
+            variables={"person.year_of_birth": "L'âge est un facteur de stratification"},
+            by="fanny",
+            clock=at,
+        )
+        opinion = warehouse_gov.record_opinion(
+            engine,
+            ref,
+            code,
+            decision=decision,
+            reasoning="Question pertinente, variables réduites au nécessaire.",
+            decided_on=DRAFTED.date(),
+            by="secretaire",
+            notices_dir=tmp_path / "notices",
+            organisation_name="CHU Fictif",
+            cohort_sql="SELECT person_id FROM condition_occurrence WHERE condition_concept_id = 201826"
+            if decision == "favourable"
+            else None,
+            clock=at,
+        )
+        letter = Path(opinion.notice_path or "").read_text(encoding="utf-8")
+        assert problems(visible(CODE.sub(" ", letter)), ref) == [], code
+        assert "person.year_of_birth" in letter
+    listed = warehouse_gov.write_yearly_list(engine, ref, 2026, tmp_path / "avis.html", "CHU Fictif")
+    text = visible(CODE.sub(" ", listed.read_text(encoding="utf-8")))
+    assert problems(text, ref) == [] and "2 avis, dont 1 favorable(s) et 1 défavorable(s)" in text
+    data = warehouse_gov.yearly_list(engine, ref, 2026, "CHU Fictif")
+    ids = frozenset({"lang", "referential", "project", "purpose", "decision", "decided_on", "variables"})
+    assert problems("\n".join(strings(data, ids=ids)), ref) == []

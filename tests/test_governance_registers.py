@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -145,8 +146,11 @@ def test_drafts_say_what_is_missing(engine: Engine, tmp_path: Path) -> None:
     config, ref = build_config(tmp_path / "o", "pharmacy", organisation_name="Pharmacie Test")
     b = _breach(engine, NOW - timedelta(hours=80))
     data = breaches.notification_draft(b, config, ref, clock=fixed)
-    assert data["late"] and any("reasons for the delay" in m for m in data["missing"])
-    assert any("DPO" in m for m in data["missing"]) and any("assessment" in m for m in data["missing"])
+    assert data["late"] and any("motifs du retard" in m for m in data["missing"])
+    assert any("délégué" in m for m in data["missing"]) and any("évaluation" in m for m in data["missing"])
+    english = breaches.notification_draft(b, config, ref, clock=fixed, lang="en")
+    assert any("reasons for the delay" in m for m in english["missing"])
+    assert any("DPO" in m for m in english["missing"]) and any("assessment" in m for m in english["missing"])
     assert any(c["code"] and c["section"] for c in data["citations"])
     b = breaches.assess(
         engine,
@@ -157,13 +161,16 @@ def test_drafts_say_what_is_missing(engine: Engine, tmp_path: Path) -> None:
         assessed_by="x",
     )
     letter = breaches.communication_draft(b, config, ref, clock=fixed)
-    assert "seen or obtained" in letter["plain"]["what_happened"][0]
-    from santegarde.governance.documents import render_html
-
-    html = render_html("breach_notification.html.j2", organisation_name="Pharmacie Test", **data)
-    assert "Missing" in html and "art. 33" in html
-    html = render_html("breach_communication.html.j2", organisation_name="Pharmacie Test", **letter)
-    assert "What happened" in html
+    assert "vues ou obtenues" in letter["plain"]["what_happened"][0]
+    html = unescape(breaches.render(data))
+    assert "À compléter avant l'envoi" in html and "art. 33" in html and "En retard de" in html
+    html = unescape(breaches.render(letter))
+    assert "Ce qui s'est passé" in html and "Certaines de vos données" in html
+    html = breaches.render(english)
+    assert "Missing" in html and "art. 33" in html and "Overdue by" in html
+    english_letter = breaches.communication_draft(b, config, ref, clock=fixed, lang="en")
+    assert "seen or obtained" in english_letter["plain"]["what_happened"][0]
+    assert "What happened" in breaches.render(english_letter)
 
 
 # ---- processors -------------------------------------------------------------------------------------------------
@@ -443,7 +450,7 @@ def test_cli_end_to_end(runner: CliRunner, org: Path, tmp_path: Path) -> None:
     assert shown.exit_code == 0 and "InfoSanté SARL" in shown.output
     out = tmp_path / "notification.json"
     strict = runner.invoke(breach_app, ["draft-notification", "1", "--out", str(out), "--strict", *c])
-    assert strict.exit_code == 2 and "reasons for the delay" in strict.output
+    assert strict.exit_code == 2 and "À compléter : les motifs du retard" in strict.output
     draft = json.loads(out.read_text())
     assert draft["breach"]["approx_persons"] == 250 and draft["late"]
     html = tmp_path / "notification.html"
@@ -462,6 +469,9 @@ def test_cli_end_to_end(runner: CliRunner, org: Path, tmp_path: Path) -> None:
     assert ok.exit_code == 0 and "three days late" in html.read_text()
     letter = tmp_path / "letter.html"
     assert runner.invoke(breach_app, ["draft-communication", "1", "--out", str(letter), *c]).exit_code == 0
+    assert "Ce qui s&#39;est passé" in letter.read_text()
+    english = runner.invoke(breach_app, ["draft-communication", "1", "--out", str(letter), "--lang", "en", *c])
+    assert english.exit_code == 0
     assert "What happened" in letter.read_text()
     assert runner.invoke(breach_app, ["notified", "1", *c]).exit_code == 0
 

@@ -125,7 +125,7 @@ def test_the_conformity_report_and_the_dpia_show_who_set_each_status_and_when(pa
         "Training log 2026",
     )
     html = conformity.render(report)
-    assert "set by A. Exemple on 2026-11-30 09:15 UTC" in html and "evidence: Training log 2026" in html
+    assert "renseigné par A. Exemple, 30/11/2026 09:15 UTC" in html and "preuve déclarée : Training log 2026" in html
     data = json.loads(conformity.write(report, tmp_path / "c.json").read_text(encoding="utf-8"))
     row = next(m for m in data["measures"] if m["code"] == "PHA-PRO-1")
     assert row["set_by"] == "A. Exemple" and row["set_at"].startswith("2026-11-30T09:15")

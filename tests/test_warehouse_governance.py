@@ -238,7 +238,10 @@ def test_favourable_opinion_recorded_and_letter_sent(engine: Engine, ref: Refere
     assert opinion.notice_sent_at == NOW
     assert len(opinion.members_present) == len(FULL_COMMITTEE)
     letter = Path(opinion.notice_path or "").read_text()
-    assert "Dr Fanny Chercheuse" in letter and "favourable" in letter and "variables minimised" in letter
+    assert "Dr Fanny Chercheuse" in letter and "un avis favorable" in letter and "variables minimised" in letter
+    assert "Le 20/11/2026, le comité" in letter and "<code>measurement.value_as_number</code>" in letter
+    english = gov.opinion_letter(ref, gov.get_project(engine, "P2026-01"), opinion, "CHU Test", lang="en")
+    assert "On 2026-11-20, the committee gave a favourable opinion on the project." in english
     project = gov.get_project(engine, "P2026-01")
     assert project.status == "favourable"
     assert project.approved_variables == ("measurement.value_as_number",)
@@ -341,7 +344,10 @@ def test_yearly_list_for_the_dpo(engine: Engine, ref: Referential, tmp_path: Pat
     assert (data["count"], data["favourable"], data["unfavourable"]) == (2, 1, 1)
     assert [o["project"] for o in data["opinions"]] == ["P2026-01", "P2026-02"]
     html = gov.write_yearly_list(engine, ref, 2026, tmp_path / "dpo-2026.html", "CHU Test").read_text()
-    assert "P2026-02" in html and "P2025-09" not in html and "data protection officer" in html
+    assert "P2026-02" in html and "P2025-09" not in html and "délégué à la protection des données" in html
+    assert "défavorable" in html and "01/06/2026" in html
+    english = gov.write_yearly_list(engine, ref, 2026, tmp_path / "en.html", "CHU Test", lang="en").read_text()
+    assert "data protection officer" in english and "unfavourable" in english and "2026-06-01" in english
     written = json.loads(gov.write_yearly_list(engine, ref, 2026, tmp_path / "dpo-2026.json", "CHU Test").read_text())
     assert written["year"] == 2026 and written["count"] == 2
 

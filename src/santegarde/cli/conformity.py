@@ -12,6 +12,7 @@ from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME
 from santegarde.governance import conformity as report_module
+from santegarde.governance import doctext
 from santegarde.governance.documents import FORMATS, DocumentError
 
 app = typer.Typer(help="The conformity report of the security measures.", no_args_is_help=True)
@@ -23,13 +24,15 @@ def conformity(
     strict: Annotated[
         bool, typer.Option(help="Exit non-zero when a measure has no status, lacks a justification or is contradicted")
     ] = False,
+    lang: Annotated[str, typer.Option("--lang", help="The report's language: fr (default) or en")] = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Write the conformity report: every security measure, its declared status and automatic evidence."""
     if out.suffix.lstrip(".").lower() not in FORMATS:
         raise DocumentError(f"Cannot write '{out.name}': the output must end in .html, .pdf or .json.")
+    doctext.check_lang(lang)
     with opened(config) as org:
-        report = report_module.conformity_report(org)
+        report = report_module.conformity_report(org, lang=lang)
     report_module.write(report, out)
     s = report.summary()
     console.print(

@@ -16,8 +16,8 @@ from santegarde.cli.common import EXIT_REFUSED, console, err_console, friendly_e
 from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME, load
-from santegarde.governance import breaches, processors, transfers
-from santegarde.governance.documents import render_html, write_document
+from santegarde.governance import breaches, doctext, processors, transfers
+from santegarde.governance.documents import write_document
 from santegarde.runtime import Organisation
 
 breach_app = typer.Typer(help="The breach register: document, assess, notify within 72 hours.", no_args_is_help=True)
@@ -203,22 +203,26 @@ def breach_show(
         console.print(line, markup=False)
 
 
-def _draft(
-    config: Path, breach_id: int, out: Path, template: str, *, notification: bool, delay_reasons: str, strict: bool
-) -> None:
+def _draft(config: Path, breach_id: int, out: Path, *, notification: bool, delay_reasons: str, strict: bool,
+           lang: str) -> None:
+    doctext.check_lang(lang)
     with opened(config) as org:
         breach = breaches.get(org.engine, breach_id)
         if notification:
-            data = breaches.notification_draft(breach, org.config, org.referential, delay_reasons=delay_reasons)
+            data = breaches.notification_draft(
+                breach, org.config, org.referential, delay_reasons=delay_reasons, lang=lang
+            )
         else:
-            data = breaches.communication_draft(breach, org.config, org.referential)
-    html = render_html(template, organisation_name=org.config.organisation.name, lang=org.referential.language, **data)
-    write_document(out, html=html, data=data)
+            data = breaches.communication_draft(breach, org.config, org.referential, lang=lang)
+    write_document(out, html=breaches.render(data), data=data)
     console.print(f"Draft written to {out}.")
     for item in data["missing"]:
-        err_console.print(f"Missing: {item}.")
+        err_console.print(doctext.words(lang)["breach"]["missing_line"].format(item=item), markup=False)
     if strict and data["missing"]:
         raise typer.Exit(EXIT_REFUSED)
+
+
+LangOption = Annotated[str, typer.Option("--lang", help="The draft's language: fr (default) or en")]
 
 
 @breach_app.command("draft-notification")
@@ -228,11 +232,11 @@ def draft_notification(
     out: Annotated[Path, typer.Option(help="Output file: .html, .pdf or .json")],
     delay_reasons: Annotated[str, typer.Option(help="Reasons for a notification later than 72 hours")] = "",
     strict: Annotated[bool, typer.Option(help="Exit non-zero when something the form needs is missing")] = False,
+    lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
-    """Draft the notification to the CNIL (fields of its online form, GDPR art. 33)."""
-    _draft(config, breach_id, out, "breach_notification.html.j2", notification=True, delay_reasons=delay_reasons,
-           strict=strict)
+    """Draft the notification to the CNIL (fields of its online form, GDPR art. 33), in French unless --lang en."""
+    _draft(config, breach_id, out, notification=True, delay_reasons=delay_reasons, strict=strict, lang=lang)
 
 
 @breach_app.command("draft-communication")
@@ -241,10 +245,11 @@ def draft_communication(
     breach_id: Annotated[int, typer.Argument(help="The breach number")],
     out: Annotated[Path, typer.Option(help="Output file: .html, .pdf or .json")],
     strict: Annotated[bool, typer.Option(help="Exit non-zero when something the letter needs is missing")] = False,
+    lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
-    """Draft the communication to the persons, in clear and plain language (GDPR art. 34)."""
-    _draft(config, breach_id, out, "breach_communication.html.j2", notification=False, delay_reasons="", strict=strict)
+    """Draft the communication to the persons, in clear and plain language (GDPR art. 34), French unless --lang en."""
+    _draft(config, breach_id, out, notification=False, delay_reasons="", strict=strict, lang=lang)
 
 
 # ---- processors -------------------------------------------------------------------------------------------------

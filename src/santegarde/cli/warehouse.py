@@ -27,6 +27,7 @@ from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
 from santegarde.cli.session import CliSession, logged_in
 from santegarde.config import CONFIG_NAME
+from santegarde.governance import doctext
 from santegarde.identity import sessions
 from santegarde.referentials.model import Sensitivity
 from santegarde.runtime import Organisation, identity_context
@@ -168,9 +169,10 @@ def opinion(
     cohort: Annotated[str | None, typer.Option("--cohort", help="SELECT person_id … on OMOP (favourable)")] = None,
     approve: Annotated[list[str] | None, typer.Option("--approve", help="Approved variable (default: all)")] = None,
     notices: Annotated[Path, typer.Option("--notices", help="Where the letters are written")] = Path("notices"),
+    lang: Annotated[str, typer.Option("--lang", help="The letter's language: fr (default) or en")] = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
-    """Record the committee's reasoned opinion and send the letter to the project leader."""
+    """Record the committee's reasoned opinion and send the letter (French unless --lang en) to the project leader."""
     with opened(config) as org:
         recorded = gov.record_opinion(
             org.engine,
@@ -184,6 +186,7 @@ def opinion(
             organisation_name=org.config.organisation.name,
             cohort_sql=cohort,
             approved_variables=approve or None,
+            lang=lang,
         )
     console.print(
         f"Opinion {recorded.id} ({recorded.decision}) recorded; letter to the leader: {recorded.notice_path}."
@@ -195,11 +198,13 @@ def opinion(
 def yearly_list(
     year: int,
     output: Annotated[Path, typer.Option("--output", help=".html, .pdf or .json")],
+    lang: Annotated[str, typer.Option("--lang", help="fr (default) or en")] = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
-    """The list of the year's opinions for the DPO."""
+    """The list of the year's opinions for the DPO (French unless --lang en)."""
+    doctext.check_lang(lang)
     with opened(config) as org:
-        gov.write_yearly_list(org.engine, org.referential, year, output, org.config.organisation.name)
+        gov.write_yearly_list(org.engine, org.referential, year, output, org.config.organisation.name, lang)
     console.print(f"List of {year}'s opinions written to {output}.")
 
 

@@ -19,6 +19,8 @@ from sqlalchemy import Engine, insert, select, update
 
 from santegarde.config.model import Contact, OrganisationConfig
 from santegarde.errors import SantegardeError
+from santegarde.governance import doctext, vocabulary
+from santegarde.governance.documents import render_html
 from santegarde.governance.tables import breaches
 from santegarde.referentials.model import Referential
 
@@ -28,6 +30,8 @@ REPORTERS = ("staff", "processor", "person", "authority", "other")
 DEADLINE = timedelta(hours=72)
 DUE_SOON = timedelta(hours=24)
 MIN_TEXT = 10
+NOTIFICATION = "breach_notification"
+COMMUNICATION = "breach_communication"
 
 Clock = Callable[[], datetime]
 
@@ -277,42 +281,54 @@ def _yn(value: bool | None) -> str:
     return "unknown" if value is None else ("yes" if value else "no")
 
 
-def _fmt(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+def _words(lang: str) -> dict[str, Any]:
+    found: dict[str, Any] = doctext.words(lang)["breach"]
+    return found
 
 
-def _left(delta: timedelta) -> str:
+def _fmt(value: datetime, lang: str = "en") -> str:
+    return value.astimezone(UTC).strftime(str(_words(lang)["datetime"]))
+
+
+def _left(delta: timedelta, lang: str = "en") -> str:
+    said = _words(lang)["clock"]
     hours = int(abs(delta).total_seconds() // 3600)
-    return f"{hours} h" if hours < 48 else f"{hours // 24} days {hours % 24} h"
+    return str(said["hours"].format(h=hours) if hours < 48 else said["days"].format(d=hours // 24, h=hours % 24))
 
 
-def clock_status(breach: Breach, *, clock: Clock = utcnow) -> ClockStatus:
-    """The 72-hour clock of art. 33, from the time the controller became aware of the breach."""
+def clock_status(breach: Breach, *, clock: Clock = utcnow, lang: str = "en") -> ClockStatus:
+    """The 72-hour clock of art. 33, from the time the controller became aware of the breach.
+
+    Its sentence is in ``lang``: English for the command line, the draft's language in a draft.
+    """
+    said = _words(lang)["clock"]
     deadline = breach.deadline
     if breach.notify_authority is False:
-        return ClockStatus("not_required", deadline, "The assessment concludes no notification is required.")
+        return ClockStatus("not_required", deadline, said["not_required"])
     if breach.notified_at is not None:
         if breach.notified_at <= deadline:
-            return ClockStatus("notified", deadline, f"Notified to the authority on {_fmt(breach.notified_at)}.")
+            return ClockStatus("notified", deadline, said["notified"].format(at=_fmt(breach.notified_at, lang)))
         return ClockStatus(
             "notified_late",
             deadline,
-            f"Notified on {_fmt(breach.notified_at)}, after the 72-hour deadline of {_fmt(deadline)}; the notification "
-            "must give the reasons for the delay (GDPR art. 33.1).",
+            said["notified_late"].format(at=_fmt(breach.notified_at, lang), deadline=_fmt(deadline, lang)),
         )
     left = deadline - clock()
-    pending = "" if breach.assessed else " The breach is not assessed yet: assess it now."
+    pending = "" if breach.assessed else said["pending"]
     if left <= timedelta(0):
         return ClockStatus(
             "overdue",
             deadline,
-            f"Overdue by {_left(left)}: the authority had to be notified by {_fmt(deadline)}, 72 hours after awareness "
-            f"on {_fmt(breach.discovered_at)}; notify without further delay and give the reasons for the delay "
-            f"(GDPR art. 33.1).{pending}",
+            said["overdue"].format(
+                left=_left(left, lang),
+                deadline=_fmt(deadline, lang),
+                discovered=_fmt(breach.discovered_at, lang),
+                pending=pending,
+            ),
         )
     status = "due_soon" if left < DUE_SOON else "on_time"
     return ClockStatus(
-        status, deadline, f"{_left(left)} left to notify the authority (deadline {_fmt(deadline)}).{pending}"
+        status, deadline, said["left"].format(left=_left(left, lang), deadline=_fmt(deadline, lang), pending=pending)
     )
 
 
@@ -320,24 +336,37 @@ def _contact(contact: Contact | None) -> dict[str, Any] | None:
     return None if contact is None else contact.model_dump()
 
 
-def _citations(referential: Referential) -> list[dict[str, str]]:
-    """The référentiel's breach measures, cited by code and section."""
+def _citations(referential: Referential, lang: str) -> list[dict[str, str]]:
+    """The référentiel's breach measures, cited by code, section and (in the document's language) name."""
     words = ("breach", "violation", "incident")
     return [
-        {"code": m.code, "title": m.title, "section": m.section, "text": m.text}
+        {
+            "code": m.code,
+            "title": doctext.measure_title(m, referential, lang),
+            "section": m.section,
+            "text": doctext.measure_text(m, referential, lang),
+        }
         for m in referential.measures
         if any(w in f"{m.title} {m.text}".lower() for w in words)
     ]
 
 
-def _base(breach: Breach, config: OrganisationConfig, referential: Referential, now: datetime) -> dict[str, Any]:
+def _base(
+    breach: Breach, config: OrganisationConfig, referential: Referential, now: datetime, lang: str
+) -> dict[str, Any]:
+    doctext.check_lang(lang)
     org = config.organisation
     return {
+        "lang": lang,
         "organisation": {"name": org.name, "siret": org.siret, "finess": org.finess, "address": org.address},
         "controller": _contact(org.controller),
         "dpo": _contact(org.dpo),
-        "referential": {"id": referential.id, "title": referential.title, "deliberation": referential.deliberation},
-        "citations": _citations(referential),
+        "referential": {
+            "id": referential.id,
+            "title": vocabulary.label(referential, "referential", referential.id, lang),
+            "deliberation": vocabulary.label(referential, "deliberation", referential.id, lang),
+        },
+        "citations": _citations(referential, lang),
         "breach": {
             "id": breach.id,
             "nature": list(breach.nature),
@@ -359,13 +388,14 @@ def _base(breach: Breach, config: OrganisationConfig, referential: Referential, 
 
 
 def _missing(data: dict[str, Any]) -> list[str]:
+    said = _words(data["lang"])["missing"]
     missing = []
     if data["dpo"] is None:
-        missing.append("the DPO's contact (organisation.dpo in the configuration), or another contact point")
+        missing.append(said["dpo"])
     if data["breach"]["approx_persons"] is None:
-        missing.append("the approximate number of persons concerned")
+        missing.append(said["persons"])
     if data["breach"]["approx_records"] is None:
-        missing.append("the approximate number of records concerned")
+        missing.append(said["records"])
     return missing
 
 
@@ -376,44 +406,95 @@ def notification_draft(
     *,
     delay_reasons: str = "",
     clock: Clock = utcnow,
+    lang: str = "fr",
 ) -> dict[str, Any]:
-    """The fields of the CNIL's online notification form (GDPR art. 33.3), filled from the register."""
+    """The fields of the CNIL's online notification form (GDPR art. 33.3), filled from the register.
+
+    In French by default (``lang="en"`` for English); ``render`` makes the HTML page of it.
+    """
     now = clock()
-    data = _base(breach, config, referential, now)
-    status = clock_status(breach, clock=clock)
+    data = _base(breach, config, referential, now, lang)
+    said = _words(lang)
+    status = clock_status(breach, clock=clock, lang=lang)
     late = status.status in ("overdue", "notified_late")
-    data["form"] = "notification to the authority (GDPR art. 33)"
+    data["document"] = NOTIFICATION
+    data["form"] = said["notification_form"]
     data["clock"] = {"status": status.status, "deadline": status.deadline.isoformat(), "sentence": status.sentence}
     data["assessment"] = _assessment(breach)
     data["late"] = late
     data["delay_reasons"] = delay_reasons.strip() or None
     missing = _missing(data)
     if not breach.assessed:
-        missing.append("the seriousness assessment (santegarde breach assess)")
+        missing.append(said["missing"]["assessment"])
     if late and not delay_reasons.strip():
-        missing.append("the reasons for the delay beyond 72 hours (GDPR art. 33.1)")
+        missing.append(said["missing"]["delay"])
     data["missing"] = missing
     return data
 
 
 def communication_draft(
-    breach: Breach, config: OrganisationConfig, referential: Referential, *, clock: Clock = utcnow
+    breach: Breach, config: OrganisationConfig, referential: Referential, *, clock: Clock = utcnow, lang: str = "fr"
 ) -> dict[str, Any]:
-    """The communication to the persons (GDPR art. 34.2), in clear and plain language."""
-    data = _base(breach, config, referential, clock())
-    data["form"] = "communication to the persons concerned (GDPR art. 34)"
+    """The communication to the persons (GDPR art. 34.2), in clear and plain language (French by default)."""
+    data = _base(breach, config, referential, clock(), lang)
+    said = _words(lang)
+    data["document"] = COMMUNICATION
+    data["form"] = said["communication_form"]
     data["assessment"] = _assessment(breach)
     data["plain"] = {
-        "what_happened": _plain_nature(breach.nature),
+        "what_happened": [said["plain"][n] for n in breach.nature],
         "contact": _contact(config.organisation.dpo) or _contact(config.organisation.controller),
     }
     missing = _missing(data)
     if not breach.assessed:
-        missing.append("the seriousness assessment (santegarde breach assess)")
+        missing.append(said["missing"]["assessment"])
     elif not breach.communicate_persons:
-        missing.append("a decision to communicate: the assessment does not call for a communication to the persons")
+        missing.append(said["missing"]["no_decision"])
     data["missing"] = missing
     return data
+
+
+def render(data: dict[str, Any]) -> str:
+    """A draft (``notification_draft`` or ``communication_draft``) as an HTML page in its language."""
+    lang = data["lang"]
+    t = _words(lang)
+    b = data["breach"]
+    assessment = data.get("assessment")
+
+    def when(iso: str | None, key: str = "datetime") -> str:
+        return datetime.fromisoformat(iso).astimezone(UTC).strftime(str(t[key])) if iso else t["unknown"]
+
+    natures = [t["natures"][n] for n in b["nature"]]
+    conjunction = t["and"]
+    shown = {
+        "nature": t["nature_line"].format(
+            natures=natures[0] if len(natures) == 1 else ", ".join(natures[:-1]) + conjunction + natures[-1]
+        ),
+        "occurred": when(b["occurred_at"]),
+        "discovered": when(b["discovered_at"]),
+        "discovered_day": when(b["discovered_at"], "date"),
+        "reported": t["reported_by_processor"].format(name=b["processor"])
+        if b["processor"]
+        else t["reported_by"].format(who=t["reporters"].get(b["reported_by"], b["reported_by"])),
+        "assessment": t["assessment"].format(
+            by=assessment["assessed_by"],
+            likelihood=t["levels"][assessment["likelihood"]],
+            severity=t["levels"][assessment["severity"]],
+        )
+        if assessment
+        else None,
+    }
+    return render_html(
+        f"{data['document']}.html.j2",
+        title=t["notification_title"].format(id=b["id"])
+        if data["document"] == NOTIFICATION
+        else t["communication_title"],
+        organisation_name=data["organisation"]["name"],
+        t=t,
+        colon=doctext.words(lang)["colon"],
+        shown=shown,
+        **data,
+    )
 
 
 def _assessment(breach: Breach) -> dict[str, Any] | None:
@@ -430,14 +511,3 @@ def _assessment(breach: Breach) -> dict[str, Any] | None:
         "assessed_by": breach.assessed_by,
         "assessed_at": breach.assessed_at.isoformat() if breach.assessed_at else None,
     }
-
-
-_PLAIN = {
-    "confidentiality": "some of your personal data may have been seen or obtained by someone who should not have it",
-    "integrity": "some of your personal data may have been changed or damaged",
-    "availability": "some of your personal data was lost or could not be reached for a time",
-}
-
-
-def _plain_nature(nature: tuple[str, ...]) -> list[str]:
-    return [_PLAIN[n] for n in nature]

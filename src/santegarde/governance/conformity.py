@@ -2,10 +2,12 @@
 
 Each measure of the référentiel as applied carries the status the organisation declared in its
 configuration (``deviations.measures``) or "no status". Where santegarde can check a measure
-itself, an automatic check gives evidence. Checks are one table (``CHECKS``): each says what it
-proves, how it is computed, and which measures it evidences as a predicate on the measure's area,
-title and text — never a list of one référentiel's codes, since the four texts number differently.
-A check never decrypts anything and never pretends: what it cannot see is "not available".
+itself, an automatic check gives evidence. Checks are one table (``CHECKS``): each says which measures
+it evidences as a predicate on the measure's area, title and text — never a list of one référentiel's
+codes, since the four texts number differently — and how its evidence is computed. What a check proves,
+how, and every sentence of its evidence are French by default, English on request, in
+``data/documents_text.yaml`` (``conformity``). A check never decrypts anything and never pretends: what
+it cannot see is "not available".
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ from santegarde.audit.tables import review as trace_review_table
 from santegarde.config import OrganisationConfig, is_justified
 from santegarde.crypto import KeyFamily, KeystoreError
 from santegarde.errors import SantegardeError
-from santegarde.governance import gaps, maintenance
+from santegarde.governance import doctext, gaps, maintenance
 from santegarde.governance.documents import render_html, write_document
 from santegarde.governance.gaps import Gap
+from santegarde.governance.vocabulary import label
 from santegarde.identity import grants as identity_grants
 from santegarde.identity.clock import aware
 from santegarde.identity.passwords import required_bits
@@ -54,6 +57,8 @@ AT_REST_FAMILIES = (KeyFamily.IDENTITY, KeyFamily.HEALTH, KeyFamily.GENETIC_LOCA
 MAX_NAMES = 10
 NONCE_AND_TAG = 12 + 16
 
+Words = dict[str, Any]
+
 
 class ConformityError(SantegardeError, ValueError):
     """The conformity report cannot be produced as asked."""
@@ -61,7 +66,7 @@ class ConformityError(SantegardeError, ValueError):
 
 @dataclass(frozen=True)
 class Evidence:
-    """The result of one automatic check, when it was computed."""
+    """The result of one automatic check, when it was computed (``text`` in the report's language)."""
 
     check: str
     outcome: Outcome
@@ -71,13 +76,25 @@ class Evidence:
 
 @dataclass(frozen=True)
 class Check:
-    """One automatic check: what it proves, how, and which measures it evidences (a predicate on the measure)."""
+    """One automatic check: which measures it evidences (a predicate on the measure) and how it is computed.
+
+    ``compute`` gets the evidence phrases of the report's language (``conformity.evidence`` of
+    documents_text.yaml); what the check proves and how are ``conformity.checks.<id>`` (``wording``).
+    """
 
     id: str
-    proves: str
-    how: str
     evidences: Callable[[Measure], bool]
-    compute: Callable[[Organisation, datetime], tuple[Outcome, str]]
+    compute: Callable[[Organisation, datetime, Words], tuple[Outcome, str]]
+
+    def wording(self, lang: str) -> dict[str, str]:
+        """Its name, what it proves and how it is computed, in ``lang``."""
+        found: dict[str, str] = _words(lang)["checks"][self.id]
+        return found
+
+
+def _words(lang: str) -> Words:
+    table: Words = doctext.words(lang)["conformity"]
+    return table
 
 
 @dataclass(frozen=True)
@@ -111,6 +128,7 @@ class ConformityReport:
     evidence: tuple[Evidence, ...]
     unknown_codes: tuple[str, ...] = field(default=())
     gaps: tuple[Gap, ...] = field(default=())  # the measures with no status (governance.gaps)
+    lang: str = "fr"
 
     def summary(self) -> dict[str, int]:
         """Counts per status, evidence outcome and problem."""
@@ -127,22 +145,31 @@ class ConformityReport:
 
     def problems(self) -> list[str]:
         """Sentences for what ``--strict`` refuses: no status, a contradicted status, a missing justification."""
-        return [gap.message for gap in self.gaps] + self.corrections()
+        said = _words(self.lang)["problems"]
+        missing = [
+            said["no_status"].format(
+                code=line.measure.code,
+                name=doctext.measure_title(line.measure, self.referential, self.lang),
+                section=line.measure.section,
+            )
+            for line in self.lines
+            if line.status == NO_STATUS
+        ]
+        return missing + self.corrections()
 
     def corrections(self) -> list[str]:
         """The problems other than a missing status: contradicted, unjustified, unknown codes."""
+        t = _words(self.lang)
+        said, names = t["problems"], t["checks"]
         found: list[str] = []
         for line in self.lines:
             m = line.measure
             if line.contradicted:
-                failed = ", ".join(e.check for e in line.evidence if e.outcome == "failed")
-                found.append(f"Measure {m.code} is declared implemented but the automatic check {failed} failed.")
+                failed = ", ".join(names[e.check]["name"] for e in line.evidence if e.outcome == "failed")
+                found.append(said["contradicted"].format(code=m.code, checks=failed))
             if line.needs_justification:
-                found.append(f"Measure {m.code} is {line.status.replace('_', ' ')} without a written justification.")
-        found.extend(
-            f"The configuration gives a status to '{code}', which is not a measure of {self.referential.id}."
-            for code in self.unknown_codes
-        )
+                found.append(said["unjustified"].format(code=m.code, status=t["statuses"][line.status]))
+        found.extend(said["unknown"].format(code=code, rid=self.referential.id) for code in self.unknown_codes)
         return found
 
 
@@ -226,16 +253,22 @@ def _is_backup(m: Measure) -> bool:
 # -- the checks ------------------------------------------------------------------------------------
 
 
-def _names(items: Iterable[str]) -> str:
+def _names(items: Iterable[str], t: Words) -> str:
     listed = sorted(items)
     shown = ", ".join(listed[:MAX_NAMES])
-    return shown + (f" and {len(listed) - MAX_NAMES} more" if len(listed) > MAX_NAMES else "")
+    if len(listed) <= MAX_NAMES:
+        return shown
+    return str(t["and_more"].format(names=shown, n=len(listed) - MAX_NAMES))
 
 
-def _two_factor(org: Organisation, now: datetime) -> tuple[Outcome, str]:
+def _date(at: datetime, t: Words) -> str:
+    return at.strftime(str(t["date"]))
+
+
+def _two_factor(org: Organisation, now: datetime, t: Words) -> tuple[Outcome, str]:
     ref = org.referential
     if not second_factor_required(ref, Sensitivity.SPECIAL):
-        return "failed", f"santegarde's session gate does not require a second factor for health data under {ref.id}."
+        return "failed", t["two_factor_off"].format(rid=ref.id)
     everyone = second_factor_required(ref, None)
     health_profiles = {a.id for a in ref.accessors if everyone or a.health_data}
     with org.engine.connect() as conn:
@@ -254,94 +287,89 @@ def _two_factor(org: Organisation, now: datetime) -> tuple[Outcome, str]:
     holders &= active
     totp = {r.login for r in rows if r.totp_secret is not None and r.login in active}
     missing = holders - totp - psc
-    scope = "every access" if everyone else "every access to a patient's record (identity included)"
-    text = (
-        f"The session gate requires two factors for {scope} (santegarde.identity.sessions.second_factor_required, "
-        f"{ref.id}). {len(holders)} active account(s) hold a profile reaching health data; {len(holders & totp)} of "
-        f"them have a TOTP second factor enrolled, {len((holders - totp) & psc)} sign in with Pro Santé Connect "
-        f"(CPS/e-CPS card); {len(totp)} active account(s) in all have TOTP enrolled."
+    text = t["two_factor"].format(
+        scope=t["two_factor_scope_all" if everyone else "two_factor_scope_health"],
+        rid=ref.id,
+        holders=len(holders),
+        totp=len(holders & totp),
+        psc=len((holders - totp) & psc),
+        all_totp=len(totp),
     )
     if missing:
-        return "failed", text + f" Without a second factor: {_names(missing)} (the gate refuses them health data)."
+        return "failed", text + t["two_factor_missing"].format(names=_names(missing, t))
     return "passed", text
 
 
-def _session_lock(org: Organisation, now: datetime) -> tuple[Outcome, str]:
+def _session_lock(org: Organisation, now: datetime, t: Words) -> tuple[Outcome, str]:
     limits = org.config.access.idle_minutes
     public = limits.get("public_area")
-    others = ", ".join(f"{name}: {minutes} min" for name, minutes in sorted(limits.items()) if name != "public_area")
-    if public is None:
-        return "failed", "The configuration sets no inactivity limit for workstations in public areas (public_area)."
-    text = (
-        f"Sessions lock after {public} minute(s) of inactivity on workstations in areas open to the public "
-        f"(config access.idle_minutes.public_area; at most {PUBLIC_AREA_MAX_IDLE_MINUTES})"
-        + (f"; other workstation classes: {others}." if others else ".")
+    others = ", ".join(
+        t["minutes"].format(name=t["workstations"].get(name, name.replace("_", " ")), minutes=minutes)
+        for name, minutes in sorted(limits.items())
+        if name != "public_area"
     )
+    if public is None:
+        return "failed", t["session_lock_missing"]
+    text = t["session_lock"].format(minutes=public, max=PUBLIC_AREA_MAX_IDLE_MINUTES)
+    text += t["session_lock_others"].format(others=others) if others else "."
     return ("passed" if public <= PUBLIC_AREA_MAX_IDLE_MINUTES else "failed"), text
 
 
-def _encryption_at_rest(org: Organisation, now: datetime) -> tuple[Outcome, str]:
+def _family(family: KeyFamily, t: Words) -> str:
+    return str(t["families"].get(family.value, family.value.replace("_", " ")))
+
+
+def _encryption_at_rest(org: Organisation, now: datetime, t: Words) -> tuple[Outcome, str]:
     missing: list[str] = []
     versions: list[str] = []
     for family in AT_REST_FAMILIES:
         try:
-            versions.append(f"{family.value} v{org.keyring.current_version(family)}")
+            versions.append(f"{_family(family, t)} v{org.keyring.current_version(family)}")
         except KeystoreError:
-            missing.append(family.value)
+            missing.append(_family(family, t))
     if missing:
-        return "failed", f"The keyring has no data key for: {', '.join(missing)}; run 'santegarde keys init'."
+        return "failed", t["no_data_key"].format(families=", ".join(missing))
     status = encryption_at_rest(org.engine)
     if not status.store_present:
-        return "failed", "The records database has no table record_part: the encrypted record store is not set up."
-    total, clear = status.parts, status.not_encrypted
-    text = (
-        f"Data keys present in the keyring: {', '.join(versions)}. The record store holds {total} record part(s) "
-        "in table record_part"
-    )
-    if clear:
-        return "failed", text + f"; {clear} of them do not carry santegarde's encrypted-token header."
-    return (
-        "passed",
-        text + ", every one an encrypted token under a keyring or per-patient key (header checked, nothing decrypted).",
-    )
+        return "failed", t["no_record_store"]
+    text = t["encryption"].format(versions=", ".join(versions), total=status.parts)
+    if status.not_encrypted:
+        return "failed", text + t["encryption_clear"].format(clear=status.not_encrypted)
+    return "passed", text + t["encryption_ok"]
 
 
-def _audit_intact(org: Organisation, now: datetime) -> tuple[Outcome, str]:
+def _audit_intact(org: Organisation, now: datetime, t: Words) -> tuple[Outcome, str]:
     result = org.audit.verify()
     if result.intact:
-        return "passed", (
-            f"The audit trail is intact: {result.entries} entries chained, {result.checkpoints} sealed checkpoint(s) "
-            "verified."
-        )
-    first = result.problems[0]
-    return "failed", (
-        f"The audit trail is NOT intact: {len(result.problems)} problem(s) among {result.entries} entries; "
-        f"first: {first}."
-    )
+        return "passed", t["audit_ok"].format(entries=result.entries, checkpoints=result.checkpoints)
+    return "failed", t["audit_broken"].format(problems=len(result.problems), entries=result.entries)
 
 
-def _trace_review(org: Organisation, now: datetime) -> tuple[Outcome, str]:
+def _trace_review(org: Organisation, now: datetime, t: Words) -> tuple[Outcome, str]:
+    """The last review of the traces (``santegarde audit review``), due at least every two months."""
     with org.audit.engine.connect() as conn:
-        warning = trace_review.overdue_warning(conn, clock=lambda: now)
+        overdue = trace_review.overdue_warning(conn, clock=lambda: now) is not None
         last = conn.execute(select(func.max(trace_review_table.c.started_at))).scalar()
-    if warning:
-        return "failed", warning
-    assert last is not None
-    return "passed", f"The last review of the traces started on {aware(last):%Y-%m-%d}, less than two months ago."
+    if last is None:
+        return "failed", t["trace_review_never"]
+    started = aware(last)
+    if overdue:
+        return "failed", t["trace_review_late"].format(date=_date(started, t))
+    return "passed", t["trace_review_ok"].format(date=_date(started, t))
 
 
-def _authorisation_review(org: Organisation, now: datetime) -> tuple[Outcome, str]:
+def _authorisation_review(org: Organisation, now: datetime, t: Words) -> tuple[Outcome, str]:
     with org.engine.connect() as conn:
         last = conn.execute(select(func.max(authorisation_review.c.closed_at))).scalar()
     if last is None:
-        return "failed", "No review of authorisations has ever been closed; run 'santegarde review start' (yearly)."
+        return "failed", t["authorisation_review_never"]
     closed = aware(last)
     if now - closed > AUTHORISATION_REVIEW_INTERVAL:
-        return "failed", f"The last review of authorisations was closed on {closed:%Y-%m-%d}, more than a year ago."
-    return "passed", f"The last review of authorisations was closed on {closed:%Y-%m-%d}, less than a year ago."
+        return "failed", t["authorisation_review_late"].format(date=_date(closed, t))
+    return "passed", t["authorisation_review_ok"].format(date=_date(closed, t))
 
 
-def _obsolete_permissions(org: Organisation, now: datetime) -> tuple[Outcome, str]:
+def _obsolete_permissions(org: Organisation, now: datetime, t: Words) -> tuple[Outcome, str]:
     with org.engine.connect() as conn:
         all_grants = identity_grants.all_grants_in(conn)
         status = dict(conn.execute(select(identity_user.c.login, identity_user.c.status)).tuples().all())
@@ -358,51 +386,44 @@ def _obsolete_permissions(org: Organisation, now: datetime) -> tuple[Outcome, st
         for s in open_sessions
         if aware(s.expires_at) > now and s.grant_id in by_id and not by_id[s.grant_id].active(now)
     ]
-    text = (
-        f"{sum(1 for g in all_grants if g.active(now))} active grant(s) of {len(all_grants)}; "
-        f"{len(ended)} grant(s) past their end date count as ended (a grant's activity is computed at each request "
-        f"from its end date and withdrawal)."
+    text = t["grants"].format(
+        active=sum(1 for g in all_grants if g.active(now)), total=len(all_grants), ended=len(ended)
     )
     problems: list[str] = []
     if on_disabled:
-        problems.append(f"active grants remain on disabled accounts: {_names(on_disabled)}")
+        problems.append(t["grants_on_disabled"].format(names=_names(on_disabled, t)))
     if stale:
-        problems.append(f"{len(stale)} open session(s) still rest on a withdrawn or ended grant")
+        problems.append(t["grants_stale"].format(n=len(stale)))
     if problems:
-        return "failed", text + " " + "; ".join(problems).capitalize() + "."
-    return "passed", text + " No active grant on a disabled account; no open session on a withdrawn or ended grant."
+        joined = t["semicolon"].join(problems)
+        return "failed", f"{text} {joined[:1].upper()}{joined[1:]}."
+    return "passed", text + t["grants_ok"]
 
 
-def _maintenance_logbook(org: Organisation, now: datetime) -> tuple[Outcome, str]:
+def _maintenance_logbook(org: Organisation, now: datetime, t: Words) -> tuple[Outcome, str]:
     entries = maintenance.entries(org.engine)
     if not entries:
-        return "not_available", (
-            "The maintenance logbook exists but holds no entry: nothing shows it is in use yet "
-            "('santegarde maintenance log' records an intervention)."
-        )
-    last = entries[-1]
-    return "passed", (
-        f"The maintenance logbook holds {len(entries)} intervention(s), each naming who supervised it; the last on "
-        f"{aware(last.at):%Y-%m-%d}."
-    )
+        return "not_available", t["logbook_empty"]
+    return "passed", t["logbook"].format(n=len(entries), date=_date(aware(entries[-1].at), t))
 
 
-def _password_policy(org: Organisation, now: datetime) -> tuple[Outcome, str]:
+def _password_policy(org: Organisation, now: datetime, t: Words) -> tuple[Outcome, str]:
     settings = identity_settings(org.config)
     params = settings.hash_params
-    bits = required_bits(settings.attempts_limited)
     with org.engine.connect() as conn:
         hashes = [h for h in conn.execute(select(identity_user.c.password_hash)).scalars() if h]
     other = sum(1 for h in hashes if not h.startswith("$argon2id$"))
-    text = (
-        f"New passwords need at least {bits} bits of entropy as the CNIL computes it (deliberation 2022-100; "
-        f"{'attempts are limited by throttling' if settings.attempts_limited else 'password as the only protection'})"
-        f"; passwords are hashed with argon2id (t={params.time_cost}, m={params.memory_cost_kib} KiB, "
-        f"p={params.parallelism}); {len(hashes)} stored password hash(es)"
+    text = t["passwords"].format(
+        bits=required_bits(settings.attempts_limited),
+        mode=t["passwords_throttled" if settings.attempts_limited else "passwords_alone"],
+        t=params.time_cost,
+        m=params.memory_cost_kib,
+        p=params.parallelism,
+        n=len(hashes),
     )
     if other:
-        return "failed", text + f", {other} of them not argon2id."
-    return "passed", text + ", all argon2id."
+        return "failed", text + t["passwords_other"].format(n=other)
+    return "passed", text + t["passwords_ok"]
 
 
 def _last_audited(org: Organisation, operation: str) -> dict[str, Any] | None:
@@ -416,160 +437,79 @@ def _last_audited(org: Organisation, operation: str) -> dict[str, Any] | None:
     return last
 
 
-def _backups(org: Organisation, now: datetime) -> tuple[Outcome, str]:
+def _backups(org: Organisation, now: datetime, t: Words) -> tuple[Outcome, str]:
     """The last backup verification recorded in the audit trail (santegarde backup verify)."""
     last = _last_audited(org, "backup.verify")
     if last is None:
-        return "not_available", "No backup verification is recorded: run santegarde backup create, then backup verify."
-    when = str(last.get("at", ""))[:16].replace("T", " ")
+        return "not_available", t["backup_none"]
+    at = datetime.fromisoformat(str(last["at"]))
+    when = at.strftime(str(t["datetime"]))
+    backup = last.get("resource_id")
     if last.get("outcome") != "success":
-        return "failed", f"The last backup verification ({last.get('resource_id')}, {when}) found problems."
-    age = now - datetime.fromisoformat(str(last["at"]))
-    if age > timedelta(days=7):
-        return "failed", f"The last verified backup ({last.get('resource_id')}) dates from {when}: more than a week."
-    return "passed", f"Backup {last.get('resource_id')} restored into a scratch store and verified on {when} UTC."
+        return "failed", t["backup_failed"].format(backup=backup, when=when)
+    if now - at > timedelta(days=7):
+        return "failed", t["backup_old"].format(backup=backup, when=when)
+    return "passed", t["backup_ok"].format(backup=backup, when=when)
 
 
-def _restore_drill(org: Organisation, now: datetime) -> tuple[Outcome, str]:
-    """The last restore drill (santegarde backup drill), in French: its date, backup, author, duration, results."""
+def _restore_drill(org: Organisation, now: datetime, t: Words) -> tuple[Outcome, str]:
+    """The last restore drill (santegarde backup drill): its date, backup, author, duration, results."""
     last = _last_audited(org, restore.DRILL_OPERATION)
     if last is None:
-        return "not_available", (
-            "Aucun exercice de restauration n'est enregistré : lancez « santegarde backup drill » au moins une fois "
-            "par an."
-        )
+        return "not_available", t["drill_none"]
     at = datetime.fromisoformat(str(last["at"]))
-    when = f"le {at:%d/%m/%Y} à {at:%H:%M} UTC"
+    when = t["drill_when"].format(date=_date(at, t), time=f"{at:%H:%M}")
     backup, by = last.get("resource_id"), last.get("actor")
     if last.get("outcome") != "success":
-        return "failed", (
-            f"Le dernier exercice de restauration ({when}, par {by}, sauvegarde {backup}) a échoué : la sauvegarde "
-            "ne se restaure pas ou ne se vérifie pas ; voyez le journal des sauvegardes et refaites l'exercice."
-        )
-    text = f"Dernier exercice de restauration {when}, par {by} : la sauvegarde {backup} a été restaurée"
+        return "failed", t["drill_failed"].format(when=when, by=by, backup=backup)
+    text = t["drill"].format(when=when, by=by, backup=backup)
     directory = org.config.backup_directory
     found = restore.last_drill(Path(directory), str(backup)) if directory else None
     if found:
-        seconds = f"{float(str(found.get('duration_seconds', 0))):.1f}".replace(".", ",")
-        text += (
-            f" en {seconds} s dans un répertoire temporaire ; {found.get('tables')} tables et {found.get('rows')} "
-            f"lignes conformes aux empreintes de l'en-tête, journal d'audit restauré vérifié "
-            f"({found.get('audit_entries')} entrées), {found.get('sampled_records')} enregistrement(s) déchiffré(s) ; "
-            "copie supprimée ensuite."
+        seconds = f"{float(str(found.get('duration_seconds', 0))):.1f}"
+        text += t["drill_details"].format(
+            seconds=seconds.replace(".", ",") if t["decimal_comma"] else seconds,
+            tables=found.get("tables"),
+            rows=found.get("rows"),
+            entries=found.get("audit_entries"),
+            records=found.get("sampled_records"),
         )
     else:
-        text += " et vérifiée (empreintes, journal d'audit, échantillon déchiffré), puis supprimée."
+        text += t["drill_short"]
     if now - at > RESTORE_DRILL_INTERVAL:
-        return "failed", text + " Cet exercice date de plus d'un an : refaites-en un."
+        return "failed", text + t["drill_old"]
     return "passed", text
 
 
-def _archiving(org: Organisation, now: datetime) -> tuple[Outcome, str]:
+def _archiving(org: Organisation, now: datetime, t: Words) -> tuple[Outcome, str]:
     """The archive is a separate store under its own key, opened only with a justification; what it holds."""
     try:
         version = org.keyring.current_version(KeyFamily.ARCHIVE)
     except KeystoreError:
-        return "failed", "The keyring has no archive key: run 'santegarde keys rotate archive' to create it."
+        return "failed", t["no_archive_key"]
     status = archive_status(org.engine)
-    return "passed", (
-        f"Archive key v{version}; {status.archived_versions} archived record version(s), readable only through "
-        f"read_archived with a written justification ({status.justified_accesses} justified access(es) recorded); "
-        f"{status.anonymised_counts} aggregate count(s) kept after anonymising. Method: {ANONYMISATION_METHOD}"
+    return "passed", t["archive"].format(
+        version=version,
+        versions=status.archived_versions,
+        accesses=status.justified_accesses,
+        counts=status.anonymised_counts,
+        method=ANONYMISATION_METHOD,
     )
 
 
 CHECKS: tuple[Check, ...] = (
-    Check(
-        "archiving",
-        "Archived data sits in a separate store under its own key, reached only with a justification; at the end "
-        "it is deleted with its keys or reduced to aggregates.",
-        "The keyring's archive key; counts of archive_record, archive_access and retention_aggregate (nothing "
-        "decrypted); the anonymisation method of the retention engine.",
-        _is_archiving,
-        _archiving,
-    ),
-    Check(
-        "two_factor",
-        "Two factors are required to reach health data, and the people holding such profiles have one.",
-        "second_factor_required(référentiel, special) in the session gate; active grants on profiles reaching health "
-        "data (identity_grant) against accounts with TOTP enrolled or Pro Santé Connect sessions (identity_user).",
-        _is_two_factor,
-        _two_factor,
-    ),
-    Check(
-        "session_lock",
-        "Sessions lock after at most five minutes of inactivity on workstations open to the public.",
-        "config access.idle_minutes.public_area <= 5 (the session gate locks idle sessions).",
-        _is_session_lock,
-        _session_lock,
-    ),
-    Check(
-        "encryption_at_rest",
-        "Data is encrypted at rest under separate keys for identity, health, and genetic/location data.",
-        "The keyring holds data keys for those families; every row of record_part carries an encrypted-token header "
-        "or a per-patient-key header (nothing decrypted).",
-        _is_encryption_at_rest,
-        _encryption_at_rest,
-    ),
-    Check(
-        "audit_intact",
-        "Accesses are logged in a hash-chained, sealed audit trail that has not been altered.",
-        "AuditTrail.verify(): chain, seals and head checked; entries counted.",
-        _is_logging,
-        _audit_intact,
-    ),
-    Check(
-        "trace_review",
-        "The traces were reviewed for anomalies within the last two months.",
-        "santegarde.audit.review.overdue_warning on the audit database's review table.",
-        _is_trace_review,
-        _trace_review,
-    ),
-    Check(
-        "authorisation_review",
-        "A review of authorisations was closed within the last year.",
-        "Latest closed_at of identity_review.",
-        _is_authorisation_review,
-        _authorisation_review,
-    ),
-    Check(
-        "obsolete_permissions",
-        "No obsolete permission remains usable.",
-        "No active grant on a disabled account; no open session on a withdrawn or ended grant (identity_grant, "
-        "identity_user, identity_session).",
-        _is_obsolete_permissions,
-        _obsolete_permissions,
-    ),
-    Check(
-        "maintenance_logbook",
-        "Maintenance interventions are recorded, with who supervised them.",
-        "Entries of the maintenance logbook (maintenance_log).",
-        _is_maintenance_logbook,
-        _maintenance_logbook,
-    ),
-    Check(
-        "password_policy",
-        "Passwords follow the CNIL recommendation and are stored hashed with argon2id.",
-        "santegarde.identity.passwords.required_bits under the organisation's settings; hashing parameters; prefix of "
-        "every stored hash.",
-        _is_password_policy,
-        _password_policy,
-    ),
-    Check(
-        "backups",
-        "Backups are made and verified.",
-        "Not computable yet: santegarde records no backup.",
-        _is_backup,
-        _backups,
-    ),
-    Check(
-        "restore_drill",
-        "Restoring a backup is tested at least once a year: a whole organisation is rebuilt from it and verified.",
-        "The last backup.drill entry of the audit trail (date, author, backup, outcome) and its line in the backup "
-        "log (duration, tables and rows against the header's hashes, audit trail verified, records decrypted).",
-        _is_restore_test,
-        _restore_drill,
-    ),
+    Check("archiving", _is_archiving, _archiving),
+    Check("two_factor", _is_two_factor, _two_factor),
+    Check("session_lock", _is_session_lock, _session_lock),
+    Check("encryption_at_rest", _is_encryption_at_rest, _encryption_at_rest),
+    Check("audit_intact", _is_logging, _audit_intact),
+    Check("trace_review", _is_trace_review, _trace_review),
+    Check("authorisation_review", _is_authorisation_review, _authorisation_review),
+    Check("obsolete_permissions", _is_obsolete_permissions, _obsolete_permissions),
+    Check("maintenance_logbook", _is_maintenance_logbook, _maintenance_logbook),
+    Check("password_policy", _is_password_policy, _password_policy),
+    Check("backups", _is_backup, _backups),
+    Check("restore_drill", _is_restore_test, _restore_drill),
 )
 
 
@@ -578,23 +518,33 @@ def checks_for(measure: Measure) -> list[Check]:
     return [c for c in CHECKS if c.evidences(measure)]
 
 
-def run_checks(org: Organisation, *, clock: Callable[[], datetime] | None = None) -> dict[str, Evidence]:
-    """Compute every check once against the opened organisation; a check that cannot run is 'not available'."""
+def run_checks(
+    org: Organisation, *, clock: Callable[[], datetime] | None = None, lang: str = "fr"
+) -> dict[str, Evidence]:
+    """Compute every check once against the opened organisation, its evidence in ``lang`` (French by default).
+
+    A check that cannot run is 'not available'.
+    """
+    t = _words(lang)["evidence"]
     results: dict[str, Evidence] = {}
     for check in CHECKS:
         now = clock() if clock else datetime.now(UTC)
         try:
-            outcome, text = check.compute(org, now)
+            outcome, text = check.compute(org, now, t)
         except SQLAlchemyError as exc:
-            outcome, text = "not_available", f"Could not be computed from the databases ({type(exc).__name__})."
+            outcome, text = "not_available", t["not_computed"].format(error=type(exc).__name__)
         results[check.id] = Evidence(check.id, outcome, text, now)
     return results
 
 
 def build_report(
-    config: OrganisationConfig, ref: Referential, evidence: dict[str, Evidence] | None = None
+    config: OrganisationConfig, ref: Referential, evidence: dict[str, Evidence] | None = None, lang: str = "fr"
 ) -> ConformityReport:
-    """Every measure of the référentiel as applied, with its declared status and the evidence of its checks."""
+    """Every measure of the référentiel as applied, with its declared status and the evidence of its checks.
+
+    ``lang`` is the language of the report's sentences; the evidence is computed in it (``run_checks``).
+    """
+    doctext.check_lang(lang)
     evidence = evidence or {}
     declared = {m.code: m for m in config.deviations.measures}
     lines = []
@@ -617,12 +567,15 @@ def build_report(
     unknown = tuple(sorted(code for code in declared if code not in known))
     used = tuple(e for e in evidence.values() if any(e in line.evidence for line in lines))
     found_gaps = tuple(gaps.gaps_for(config, ref, gaps.CONFORMITY))
-    return ConformityReport(config, ref, tuple(lines), used, unknown, found_gaps)
+    return ConformityReport(config, ref, tuple(lines), used, unknown, found_gaps, lang)
 
 
-def conformity_report(org: Organisation, *, clock: Callable[[], datetime] | None = None) -> ConformityReport:
+def conformity_report(
+    org: Organisation, *, clock: Callable[[], datetime] | None = None, lang: str = "fr"
+) -> ConformityReport:
     """The report for an opened organisation: its configuration, référentiel as applied, and computed evidence."""
-    return build_report(org.config, org.referential, run_checks(org, clock=clock))
+    doctext.check_lang(lang)
+    return build_report(org.config, org.referential, run_checks(org, clock=clock, lang=lang), lang)
 
 
 # -- output ----------------------------------------------------------------------------------------
@@ -633,16 +586,17 @@ def _evidence_data(e: Evidence) -> dict[str, Any]:
 
 
 def to_data(report: ConformityReport) -> dict[str, Any]:
-    """The report as plain data (the JSON form)."""
-    ref = report.referential
-    checks = {c.id: c for c in CHECKS}
+    """The report as plain data (the JSON form), its sentences in the report's language."""
+    ref, lang = report.referential, report.lang
+    checks = {c.id: c.wording(lang) for c in CHECKS}
     return {
         "document": "conformity_report",
+        "lang": lang,
         "organisation": report.config.organisation.name,
         "referential": {
             "id": ref.id,
-            "title": ref.title,
-            "deliberation": ref.deliberation,
+            "title": label(ref, "referential", ref.id, lang),
+            "deliberation": label(ref, "deliberation", ref.id, lang),
             "version": ref.version,
             "status": ref.status.value,
         },
@@ -650,12 +604,19 @@ def to_data(report: ConformityReport) -> dict[str, Any]:
         "summary": report.summary(),
         "problems": report.problems(),
         "checks": [
-            {**_evidence_data(e), "proves": checks[e.check].proves, "how": checks[e.check].how} for e in report.evidence
+            {
+                **_evidence_data(e),
+                "name": checks[e.check]["name"],
+                "proves": checks[e.check]["proves"],
+                "how": checks[e.check]["how"],
+            }
+            for e in report.evidence
         ],
         "measures": [
             {
                 "code": line.measure.code,
-                "title": line.measure.title,
+                "title": doctext.measure_title(line.measure, ref, lang),
+                "theme": doctext.security_area(line.measure.area, lang)["title"],
                 "section": line.measure.section,
                 "area": line.measure.area,
                 "audience": line.measure.audience.value,
@@ -676,20 +637,32 @@ def to_data(report: ConformityReport) -> dict[str, Any]:
 
 
 def render(report: ConformityReport) -> str:
-    """The report as an HTML document."""
-    ref = report.referential
-    checks = {c.id: c for c in CHECKS}
+    """The report as an HTML document, in the report's language."""
+    ref, lang = report.referential, report.lang
+    t = _words(lang)
+    deliberation = label(ref, "deliberation", ref.id, lang)
     return render_html(
         "conformity.html.j2",
-        title=f"Security measures — conformity report — {report.config.organisation.name}",
+        title=f"{t['title']} — {report.config.organisation.name}",
         organisation_name=report.config.organisation.name,
-        lang=ref.language,
+        lang=lang,
+        t=t,
+        colon=doctext.words(lang)["colon"],
         report=report,
         ref=ref,
+        ref_title=label(ref, "referential", ref.id, lang),
+        deliberation=deliberation,
         summary=report.summary(),
         corrections=report.corrections(),
-        checks=checks,
-        footer=f"Référentiel {ref.id} (deliberation {ref.deliberation}, version {ref.version}).",
+        checks={c.id: c.wording(lang) for c in CHECKS},
+        measures={
+            line.measure.code: {
+                "name": doctext.measure_title(line.measure, ref, lang),
+                "text": doctext.measure_text(line.measure, ref, lang),
+            }
+            for line in report.lines
+        },
+        footer=t["footer"].format(rid=ref.id, deliberation=deliberation, version=ref.version),
     )
 
 

@@ -1,4 +1,4 @@
-"""The fixed wording of the register and the DPIA in French (default) or English.
+"""The fixed wording of the documents (register, DPIA, conformity report, breach drafts) in French or English.
 
 ``words(lang)`` is ``data/documents_text.yaml`` for a language; ``security_area`` the theme of a measure
 (``data/security_areas.yaml``); ``trigger`` says in words whether a DPIA or a DPO is required. The names
@@ -15,7 +15,7 @@ import yaml
 
 from santegarde.errors import SantegardeError
 from santegarde.policy.triggers import TriggerDecision
-from santegarde.referentials.model import Trigger
+from santegarde.referentials.model import Measure, Referential, Trigger
 
 LANGS: tuple[str, ...] = ("fr", "en")
 
@@ -59,6 +59,22 @@ def security_area(area: str, lang: str) -> dict[str, str]:
         return {"title": area.replace("_", " "), "text": ""}
     found: dict[str, str] = entry[check_lang(lang)]
     return found
+
+
+def measure_title(measure: Measure, ref: Referential, lang: str) -> str:
+    """A measure's own title when its référentiel is written in ``lang`` (or English is asked), else its theme's.
+
+    The référentiels are stored in English (the practices' draft in French): a French document names a
+    measure by its code and French theme, as the DPIA does, never by an English title.
+    """
+    if lang == "en" or ref.language == lang:
+        return measure.title
+    return security_area(measure.area, lang)["title"]
+
+
+def measure_text(measure: Measure, ref: Referential, lang: str) -> str:
+    """A measure's own text when it is written in the document's language (see ``measure_title``), else ""."""
+    return measure.text if lang == "en" or ref.language == lang else ""
 
 
 def area_names() -> set[str]:

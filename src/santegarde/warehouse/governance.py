@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, and_, insert, select, update
 
 from santegarde.clock import utc_now
 from santegarde.errors import SantegardeError
+from santegarde.governance import doctext
 from santegarde.governance.documents import render_html, write_document
 from santegarde.governance.tables import (
     wh_committee_members,
@@ -30,6 +31,7 @@ from santegarde.governance.tables import (
     wh_project_variables,
     wh_projects,
 )
+from santegarde.governance.vocabulary import VocabularyError, label
 from santegarde.referentials.model import Granularity, Purpose, Referential
 from santegarde.warehouse import omop
 
@@ -459,8 +461,10 @@ def record_opinion(
     cohort_sql: str | None = None,
     approved_variables: Iterable[str] | None = None,
     clock: Clock = utc_now,
+    lang: str = "fr",
 ) -> Opinion:
-    """Record the committee's reasoned opinion on a project and send the notice to the project leader."""
+    """Record the committee's reasoned opinion on a project and send the notice (in ``lang``) to the project leader."""
+    doctext.check_lang(lang)
     if decision not in DECISIONS:
         raise GovernanceError(f"An opinion is {' or '.join(DECISIONS)}, not '{decision}'.")
     if len(reasoning.strip()) < MIN_REASONING:
@@ -521,7 +525,7 @@ def record_opinion(
         opinion = _opinion(conn, int(opinion_id))
     notice = notices_dir / f"opinion-{project.code}-{opinion.id}.html"
     notices_dir.mkdir(parents=True, exist_ok=True)
-    write_document(notice, html=opinion_letter(ref, project, opinion, organisation_name))
+    write_document(notice, html=opinion_letter(ref, project, opinion, organisation_name, lang))
     sent = clock()
     with engine.begin() as conn:
         conn.execute(
@@ -552,16 +556,33 @@ def _opinion(conn: Connection, opinion_id: int) -> Opinion:
     )
 
 
-def opinion_letter(ref: Referential, project: Project, opinion: Opinion, organisation_name: str) -> str:
-    """The letter that brings the committee's opinion to the project leader (HTML)."""
-    purpose = ref.purpose(project.purpose)
+def _words(lang: str) -> dict[str, Any]:
+    found: dict[str, Any] = doctext.words(lang)["warehouse"]
+    return found
+
+
+def _purpose_name(ref: Referential, purpose_id: str, lang: str) -> str:
+    """A purpose's name in the document's language; an id the référentiel does not know stays as it is."""
+    try:
+        return label(ref, "purpose", purpose_id, lang)
+    except VocabularyError:
+        return purpose_id
+
+
+def opinion_letter(
+    ref: Referential, project: Project, opinion: Opinion, organisation_name: str, lang: str = "fr"
+) -> str:
+    """The letter that brings the committee's opinion to the project leader (HTML, French unless ``lang="en"``)."""
+    t = _words(lang)
     return render_html(
         OPINION_TEMPLATE,
-        title=f"Opinion of the scientific and ethics committee on project {project.code}",
+        title=t["opinion_title"].format(code=project.code),
         organisation_name=organisation_name,
-        referential=ref,
+        lang=lang,
+        t=t,
+        referential_title=label(ref, "referential", ref.id, lang),
         project=project,
-        purpose_name=purpose.name if purpose else project.purpose,
+        purpose_name=_purpose_name(ref, project.purpose, lang),
         opinion=opinion,
     )
 
@@ -577,8 +598,11 @@ def opinions(engine: Engine, year: int | None = None) -> list[Opinion]:
         return [_opinion(conn, int(r.id)) for r in conn.execute(query)]
 
 
-def yearly_list(engine: Engine, ref: Referential, year: int, organisation_name: str) -> dict[str, Any]:
-    """The list of the processings the committee ruled on in ``year``, for the DPO (eds 3.2.3.2)."""
+def yearly_list(
+    engine: Engine, ref: Referential, year: int, organisation_name: str, lang: str = "fr"
+) -> dict[str, Any]:
+    """The list of the processings the committee ruled on in ``year``, for the DPO (eds 3.2.3.2), in ``lang``."""
+    t = _words(lang)
     projects = {p.code: p for p in list_projects(engine)}
     rows = []
     for o in opinions(engine, year):
@@ -589,9 +613,11 @@ def yearly_list(engine: Engine, ref: Referential, year: int, organisation_name: 
                 "title": p.title,
                 "leader": p.leader,
                 "purpose": p.purpose,
+                "purpose_name": _purpose_name(ref, p.purpose, lang),
                 "formality_reference": p.formality_reference,
                 "decision": o.decision,
                 "decided_on": o.decided_on.isoformat(),
+                "decided_day": o.decided_on.strftime(str(t["date"])),
                 "reasoning": o.reasoning,
                 "variables": list(p.approved_variables)
                 if o.decision == "favourable"
@@ -600,6 +626,7 @@ def yearly_list(engine: Engine, ref: Referential, year: int, organisation_name: 
             }
         )
     return {
+        "lang": lang,
         "organisation": organisation_name,
         "referential": ref.id,
         "year": year,
@@ -610,13 +637,18 @@ def yearly_list(engine: Engine, ref: Referential, year: int, organisation_name: 
     }
 
 
-def write_yearly_list(engine: Engine, ref: Referential, year: int, path: Path, organisation_name: str) -> Path:
-    """Write the yearly list of opinions for the DPO as .html, .pdf or .json."""
-    data = yearly_list(engine, ref, year, organisation_name)
+def write_yearly_list(
+    engine: Engine, ref: Referential, year: int, path: Path, organisation_name: str, lang: str = "fr"
+) -> Path:
+    """Write the yearly list of opinions for the DPO as .html, .pdf or .json (French unless ``lang="en"``)."""
+    data = yearly_list(engine, ref, year, organisation_name, lang)
+    t = _words(lang)
     html = render_html(
         YEARLY_TEMPLATE,
-        title=f"Opinions of the scientific and ethics committee in {year}",
+        title=t["yearly_title"].format(year=year),
         organisation_name=organisation_name,
+        lang=lang,
+        t=t,
         referential=ref,
         data=data,
     )
