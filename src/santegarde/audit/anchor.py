@@ -66,13 +66,13 @@ class AnchorFile:
                 os.close(fd)
         except OSError as exc:
             if isinstance(exc, FileNotFoundError) and not create:
-                raise self._missing() from exc
+                raise self.missing() from exc
             raise AnchorUnwritable(
                 f"The audit anchor file {self.path} cannot be written ({exc.strerror}); nothing was recorded. "
                 "Make its directory exist and be writable by santegarde (or fix the disk), and try again."
             ) from exc
 
-    def _missing(self) -> AnchorUnwritable:
+    def missing(self) -> AnchorUnwritable:
         return AnchorUnwritable(
             f"The audit anchor file {self.path} is missing: it was deleted or moved, and nothing more is traced "
             "without it. Put it back; or run 'santegarde audit verify', then 'santegarde audit restart-anchor' "
@@ -153,7 +153,7 @@ class AnchorFile:
         A missing file is not re-created: the purge is refused.
         """
         if not self.path.exists():
-            raise self._missing()
+            raise self.missing()
         kept: list[str] = []
         for raw in self._lines():
             head = self._parse(raw)

@@ -259,6 +259,8 @@ class AuditTrail:
         pending = self._pending.setdefault(conn, _Pending([]))
         pending.lines.append(self.anchor.line(seq, digest))
         pending.create |= create
+        if not pending.create and not self.anchor.path.exists():
+            raise self.anchor.missing()  # refused before the commit: nothing is traced without its witness
 
     def _flush_anchor(self, conn: Connection) -> None:
         """Commit of a transaction opened elsewhere (not :meth:`transaction`): the lines go as the commit starts."""
