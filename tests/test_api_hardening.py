@@ -187,9 +187,11 @@ def test_rights_request_numbers_out_of_range_are_404_never_500(register: Workpla
 
 def test_malformed_requests_and_unknown_routes_are_answered_with_sentences(place: Workplace) -> None:
     doc = doctor(place, app_for(place))
-    header = doc.get("/fhir/Patient/p-1", headers={**PURPOSE, "X-Consent-Recorded": "perhaps"})
-    assert header.status_code == 422 and header.json()["resourceType"] == "OperationOutcome"
-    assert diagnostics(header).startswith("The request is not valid: at header.x-consent-recorded")
+    note = doc.post(
+        "/fhir/Patient/p-1/$declare-care", json={"basis": "consultation", "note": "x" * 201}, headers=PURPOSE
+    )
+    assert note.status_code == 422 and note.json()["resourceType"] == "OperationOutcome"
+    assert diagnostics(note).startswith("The request is not valid: at body.note")
     body = doc.post("/auth/login", json={"login": "a"})
     assert body.status_code == 422 and body.json()["message"].startswith("The request is not valid: at body.password")
     nowhere = doc.get("/nowhere")

@@ -107,7 +107,7 @@ def test_consent_required_for_lifestyle_data() -> None:
     )
     without = decide(ref, AccessRequest(profile, W, lifestyle.id, purpose.id))
     assert not without.allowed and without.rule.endswith("requires_consent")
-    with_consent = decide(ref, AccessRequest(profile, W, lifestyle.id, purpose.id, consent_recorded=True))
+    with_consent = decide(ref, AccessRequest(profile, W, lifestyle.id, purpose.id, consent_active=True))
     assert with_consent.rule != without.rule
 
 

@@ -1,8 +1,10 @@
 """The FHIR R4 REST API over the record store: read, search, create, update, history, CapabilityStatement.
 
 Every route goes through ``RecordService`` (identity → policy → store → audit). The purpose is
-declared on every request in the ``X-Purpose`` header; break-the-glass reasons, recorded consent
-and research formalities travel in headers too. Searching takes its criteria in the body
+declared on every request in the ``X-Purpose`` header; break-the-glass reasons and research formalities
+travel in headers too. Consent is never a header: it is a stored ``Consent`` the path looks up
+(created with ``POST /fhir/Consent``, withdrawn with ``POST /fhir/Consent/{id}/$withdraw`` or an update to
+``inactive``). Searching takes its criteria in the body
 (``POST [type]/_search``): identifiers, names and birth dates never appear in a URL.
 """
 
@@ -101,7 +103,6 @@ def router(records: RecordService) -> APIRouter:
         request: Request,
         x_purpose: Annotated[str | None, Header()] = None,
         x_break_glass: Annotated[str | None, Header()] = None,
-        x_consent_recorded: Annotated[bool, Header()] = False,
         x_formality: Annotated[str | None, Header()] = None,
         sg_session: Annotated[str | None, Cookie()] = None,
     ) -> RecordRequest:
@@ -110,7 +111,6 @@ def router(records: RecordService) -> APIRouter:
             x_purpose or "",
             source=request.client.host if request.client else "unknown",
             break_glass=x_break_glass,
-            consent_recorded=x_consent_recorded,
             formality=x_formality,
         )
         if not sg_session:
@@ -167,6 +167,11 @@ def router(records: RecordService) -> APIRouter:
     @api.get("/{resource_type}/{rid}/_history")
     def history(resource_type: str, rid: FhirId, ctx: Ctx) -> JSONResponse:
         return fhir(_bundle("history", records.history(ctx, resource_type, rid)))
+
+    @api.post("/Consent/{rid}/$withdraw")
+    def withdraw_consent(rid: FhirId, ctx: Ctx) -> JSONResponse:
+        """The person withdraws this consent: inactive from now on; the data collected before stay."""
+        return fhir(records.withdraw_consent(ctx, rid))
 
     @api.post("/Patient/{rid}/$declare-care")
     def declare_care(

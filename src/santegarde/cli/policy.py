@@ -48,7 +48,9 @@ def decide_cmd(
     purpose: Annotated[str, typer.Option(help="Declared purpose id, e.g. appointments")],
     referential: RefOption = None,
     config: CfgOption = None,
-    consent: Annotated[bool, typer.Option(help="The person's consent is recorded")] = False,
+    consent: Annotated[
+        bool, typer.Option(help="Suppose a stored, active Consent covers it (the record path looks it up)")
+    ] = False,
     formality: Annotated[str | None, typer.Option(help="Reference of the research formality")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the decision as JSON")] = False,
 ) -> None:

@@ -18,7 +18,7 @@ class AccessRequest:
     operation: Operation
     category: str
     purpose: str
-    consent_recorded: bool = False
+    consent_active: bool = False  # the store's consent ledger has an active Consent for it (never a client's word)
     formality: str | None = None
 
 
@@ -113,13 +113,14 @@ def decide(ref: Referential, req: AccessRequest) -> Decision:
             f"the category '{category.name}' is not needed for the purpose '{purpose.name}' "
             "(data minimisation); only: " + ", ".join(purpose.categories),
         )
-    if category.requires_consent and req.operation is Operation.WRITE and not req.consent_recorded:
+    if category.requires_consent and req.operation is Operation.WRITE and not req.consent_active:
         return _deny(
             ref,
             req,
             f"categories.{category.id}.requires_consent",
             category.section,
-            f"'{category.name}' may only be collected with the person's recorded consent",
+            f"'{category.name}' may only be collected while a stored, active Consent of the person covers it for "
+            f"'{purpose.name}'; record the person's Consent first (FHIR Consent, or santegarde consent give)",
         )
 
     accessor = ref.accessor(req.profile)

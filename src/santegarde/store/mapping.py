@@ -36,6 +36,7 @@ class ResourceMap:
     main: CategoryKind | None  # None: a directory resource (no patient data)
     elements: dict[str, CategoryKind] = field(default_factory=dict)
     patient_refs: tuple[str, ...] = ()  # elements whose reference names the patient
+    variants: tuple[CategoryKind, ...] = ()  # other kinds a resource of this type may hold whole (see main_kind)
 
 
 HEALTH = CategoryKind.HEALTH
@@ -50,7 +51,7 @@ RESOURCES: dict[str, ResourceMap] = {
         ("participant",),
     ),
     "Encounter": ResourceMap(HEALTH, patient_refs=("subject",)),
-    "Observation": ResourceMap(HEALTH, patient_refs=("subject",)),
+    "Observation": ResourceMap(HEALTH, patient_refs=("subject",), variants=(CategoryKind.LIFESTYLE,)),
     "Condition": ResourceMap(HEALTH, patient_refs=("subject",)),
     "MedicationRequest": ResourceMap(HEALTH, patient_refs=("subject",)),
     "MedicationDispense": ResourceMap(HEALTH, patient_refs=("subject",)),
@@ -89,9 +90,25 @@ def _identifier_kind(identifier: dict[str, Any]) -> CategoryKind:
     return CategoryKind.IDENTITY
 
 
+# An Observation of the social history (tobacco, alcohol, physical activity…) is lifestyle data, which some texts
+# collect only on consent (pra-2020-081 §5).
+SOCIAL_HISTORY = ("http://terminology.hl7.org/CodeSystem/observation-category", "social-history")
+
+
+def main_kind(body: dict[str, Any], rmap: ResourceMap) -> CategoryKind | None:
+    """The kind a resource's elements belong to by default: its type's, or a variant its own coding names."""
+    if CategoryKind.LIFESTYLE in rmap.variants:
+        for concept in body.get("category") or []:
+            codings = concept.get("coding", []) if isinstance(concept, dict) else []
+            if any(isinstance(c, dict) and (c.get("system"), c.get("code")) == SOCIAL_HISTORY for c in codings):
+                return CategoryKind.LIFESTYLE
+    return rmap.main
+
+
 def split(body: dict[str, Any]) -> dict[CategoryKind | None, dict[str, Any]]:
     """The resource's elements grouped by category kind (None for a directory resource's single part)."""
     rmap = resource_map(str(body.get("resourceType")))
+    main = main_kind(body, rmap)
     parts: dict[CategoryKind | None, dict[str, Any]] = {}
     for key, value in body.items():
         if key in STRUCTURE or value is None or value == [] or value == {}:
@@ -102,7 +119,7 @@ def split(body: dict[str, Any]) -> dict[CategoryKind | None, dict[str, Any]]:
             for identifier in value:
                 parts.setdefault(_identifier_kind(identifier), {}).setdefault("identifier", []).append(identifier)
         else:
-            parts.setdefault(rmap.elements.get(key, rmap.main), {})[key] = value
+            parts.setdefault(rmap.elements.get(key, main), {})[key] = value
     return parts
 
 

@@ -231,3 +231,37 @@ access_justification = Table(
     Column("patient_id", String(64), nullable=True, index=True),
     Column("text", String(1000), nullable=False),
 )
+
+# The consent ledger (COM-MIN-1, consent part): one row per scope (category × purpose) of a stored Consent
+# resource, written in the transaction that stores the resource; the encrypted Consent stays the record.
+consent_ledger = Table(
+    "consent_ledger",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("consent_id", String(64), nullable=False, index=True),
+    Column("patient_id", String(64), nullable=False),
+    Column("category", String(60), nullable=False),
+    Column("purpose", String(60), nullable=False),
+    Column("start", DateTime(timezone=True), nullable=False),
+    Column("end", DateTime(timezone=True), nullable=True),
+    Column("withdrawn_at", DateTime(timezone=True), nullable=True),
+    Column("recorded_by", String(64), nullable=False),
+    Index("ix_consent_ledger_scope", "patient_id", "category", "purpose"),
+)
+
+# The objection ledger (COM-RGT-1, Art. 21): one row per objection of a patient to a purpose; lifted, or
+# overridden on compelling legitimate grounds (a written justification, flagged in the trace review).
+objection_ledger = Table(
+    "objection_ledger",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("patient_id", String(64), nullable=False),
+    Column("purpose", String(60), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_by", String(64), nullable=False),
+    Column("lifted_at", DateTime(timezone=True), nullable=True),
+    Column("lifted_by", String(64), nullable=True),
+    Column("lift_kind", String(20), nullable=True),  # lifted (the person withdrew it), compelling_grounds
+    Column("justification", Integer, nullable=True),  # access_justification.id of the compelling grounds
+    Index("ix_objection_ledger_scope", "patient_id", "purpose"),
+)

@@ -11,7 +11,7 @@ decision — allowed or refused — before the answer leaves. This class is the 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -28,8 +28,9 @@ from santegarde.identity import sessions
 from santegarde.identity.clock import aware
 from santegarde.identity.context import IdentityContext
 from santegarde.policy import AccessRequest, Decision, decide
-from santegarde.referentials.model import CategoryKind, Operation, Referential, Sensitivity
-from santegarde.store import mapping, retention, vault
+from santegarde.policy.rights import RightsUndecidable, right_applies
+from santegarde.referentials.model import Art6Basis, CategoryKind, Operation, Referential, Right, Sensitivity
+from santegarde.store import consents, mapping, objections, retention, vault
 from santegarde.store.schema import (
     access_justification,
     archive_access,
@@ -80,7 +81,6 @@ class Request:
     purpose: str
     source: str = "local"
     break_glass: str | None = None
-    consent_recorded: bool = False
     formality: str | None = None
 
 
@@ -94,12 +94,14 @@ class RecordService:
         identity: IdentityContext,
         *,
         formalities: Sequence[Formality] = (),
+        legal_bases: Mapping[str, Art6Basis] | None = None,
     ) -> None:
         self.engine = engine
         self.ref = referential
         self.audit = audit
         self.identity = identity
         self.formalities = tuple(formalities)
+        self.legal_bases = dict(legal_bases or {})  # the organisation's choice where the text leaves it open
         self._keys = vault.PatientKeys(keyring)
         self._index_key = vault.index_key(keyring)
 
@@ -250,27 +252,58 @@ class RecordService:
         return None
 
     def _decide_all(
-        self, ctx: sessions.SessionContext, req: Request, operation: Operation, categories: list[str]
+        self,
+        ctx: sessions.SessionContext,
+        req: Request,
+        operation: Operation,
+        categories: list[str],
+        patient: str | None = None,
     ) -> dict[str, Decision | None]:
-        """A decision per category; the directory needs only that operation on some data, for a usable purpose."""
+        """A decision per category; the directory needs only that operation on some data, for a usable purpose.
+
+        A category collected on consent is decided from the consent ledger for ``patient``, never from the client.
+        """
         decisions: dict[str, Decision | None] = {}
         formality = self._recorded_formality(req)
         for category in categories:
             if category == mapping.DIRECTORY:
                 decisions[category] = _directory(self.ref, ctx.profile or "", operation, req)
                 continue
-            decisions[category] = decide(
+            consent, withdrawn = self._consent(patient, category, req.purpose, operation)
+            decision = decide(
                 self.ref,
                 AccessRequest(
-                    ctx.profile or "",
-                    operation,
-                    category,
-                    req.purpose,
-                    consent_recorded=req.consent_recorded,
-                    formality=formality,
+                    ctx.profile or "", operation, category, req.purpose, consent_active=consent, formality=formality
                 ),
             )
+            if withdrawn is not None and decision.allowed and operation is not Operation.WRITE:
+                decision = replace(
+                    decision,
+                    allowed=False,
+                    rule=f"categories.{category}.requires_consent",
+                    reason=f"{decision.reason}, but not since the patient withdrew consent on "
+                    f"{withdrawn:%Y-%m-%d %H:%M} UTC (the data collected before stay, unused); a new consent must be "
+                    "recorded first",
+                )
+            elif withdrawn is not None and not decision.allowed and decision.rule.endswith("requires_consent"):
+                decision = replace(
+                    decision, reason=f"{decision.reason}; the patient withdrew it on {withdrawn:%Y-%m-%d %H:%M} UTC"
+                )
+            decisions[category] = decision
         return decisions
+
+    def _consent(
+        self, patient: str | None, category: str, purpose: str, operation: Operation
+    ) -> tuple[bool, datetime | None]:
+        """(a stored, active Consent covers it; when it was withdrawn if none does) for a category on consent."""
+        declared = self.ref.category(category)
+        if patient is None or declared is None or not declared.requires_consent:
+            return False, None
+        with self.engine.connect() as conn:
+            now = self._now()
+            if consents.active(conn, patient, category, purpose, now):
+                return True, None
+            return False, consents.last_withdrawal(conn, patient, category, purpose)
 
     def _recorded_formality(self, req: Request) -> str | None:
         """The request's formality reference when the organisation recorded it for this purpose, in force today."""
@@ -300,7 +333,7 @@ class RecordService:
 
     def _type_categories(self, rmap: mapping.ResourceMap, purpose: str) -> list[str]:
         """The référentiel categories a resource of this type may hold parts of, main category first."""
-        kinds = [rmap.main, *rmap.elements.values()]
+        kinds = [rmap.main, *rmap.variants, *rmap.elements.values()]
         if rmap.main is CategoryKind.IDENTITY:
             kinds += [CategoryKind.NIR, CategoryKind.INS]
         found: list[str] = []
@@ -311,6 +344,57 @@ class RecordService:
             if category is not None and category not in found:
                 found.append(category)
         return found
+
+    def _consent_scope(
+        self,
+        ctx: sessions.SessionContext,
+        req: Request,
+        operation: str,
+        resource: tuple[str, str],
+        body: dict[str, Any],
+    ) -> consents.Scope | None:
+        """A Consent's scope, checked against the référentiel before anything is stored (refusal traced)."""
+        if resource[0] != "Consent":
+            return None
+        try:
+            return consents.check(self.ref, body)
+        except consents.ConsentScopeError:
+            self._trace(ctx, req, operation, resource, allowed=False, rule="COM-MIN-1.consent_scope", outcome="denied")
+            raise
+
+    def _objected(
+        self,
+        conn: Connection,
+        ctx: sessions.SessionContext,
+        req: Request,
+        patient_id: str | None,
+        operation: str,
+        resource: tuple[str, str],
+    ) -> None:
+        """Refuse (and trace) a request for a purpose the patient objected to (COM-RGT-1, GDPR art. 21.1)."""
+        if patient_id is None:
+            return
+        found = objections.in_force(conn, patient_id, req.purpose)
+        if found is None:
+            return
+        self._trace(
+            ctx,
+            req,
+            operation,
+            resource,
+            allowed=False,
+            rule="COM-RGT-1.objection",
+            section="GDPR art. 21.1",
+            outcome="denied",
+            patient=patient_id,
+        )
+        raise AccessDenied(
+            f"The patient objected to the purpose '{req.purpose}' on {found.recorded_at:%Y-%m-%d %H:%M} UTC "
+            f"(GDPR art. 21.1, objection no. {found.number}): their data are no longer processed for it. Only the "
+            "controller may lift the objection, or record compelling legitimate grounds in writing.",
+            "COM-RGT-1.objection",
+            "GDPR art. 21.1",
+        )
 
     def _care(
         self,
@@ -400,13 +484,14 @@ class RecordService:
         ctx = self._session(req, list(v.categories), operation, resource)
         decisions = {
             c: d if d is None or not d.allowed else _limited(d, v.resource_type, None)
-            for c, d in self._decide_all(ctx, req, Operation.READ, list(v.categories)).items()
+            for c, d in self._decide_all(ctx, req, Operation.READ, list(v.categories), v.patient_id).items()
         }
         allowed = [c for c, d in decisions.items() if d is None or d.allowed]
         limits = {c: only for c, d in decisions.items() if d is not None and (only := d.elements_of(v.resource_type))}
         if not allowed:
             first = next(d for d in decisions.values() if d is not None)
             raise self._refuse(ctx, req, operation, resource, first, patient=v.patient_id)
+        self._objected(conn, ctx, req, v.patient_id, operation, resource)
         care, glass = self._care(conn, ctx, req, v.patient_id, operation, resource)
         body = self._decode(conn, v, allowed, limits)
         justification = self._justify(conn, ctx, req, resource, v.patient_id, glass=glass)
@@ -512,6 +597,7 @@ class RecordService:
                 )
             categories.setdefault(category, {}).update(content)
         ctx = self._session(req, list(categories), operation, resource)
+        scope = self._consent_scope(ctx, req, operation, resource, body)
         free_cat = next((c for c in self.ref.categories if c.kind == CategoryKind.FREE_TEXT and c.forbidden), None)
         if texts and free_cat is not None:
             self._trace(
@@ -533,7 +619,7 @@ class RecordService:
         patient_id = self._patient_reference(ctx, req, operation, resource, rmap, body)
         decisions = {
             c: d if d is None or not d.allowed else _limited(d, resource_type, categories[c])
-            for c, d in self._decide_all(ctx, req, Operation.WRITE, list(categories)).items()
+            for c, d in self._decide_all(ctx, req, Operation.WRITE, list(categories), patient_id).items()
         }
         refused = next((d for d in decisions.values() if d is not None and not d.allowed), None)
         if refused is not None:
@@ -584,6 +670,7 @@ class RecordService:
                     f"The {resource_type} names Patient/{patient_id}, which is not a patient of this organisation: "
                     "create the patient's record first, or correct the reference."
                 )
+            self._objected(conn, ctx, req, stored_patient, operation, resource)
             frozen = conn.execute(select(record_freeze.c.reason).where(record_freeze.c.record_id == rid)).first()
             if frozen is not None:
                 self._trace(
@@ -614,6 +701,8 @@ class RecordService:
             vault.write_version(self._keys, conn, self.ref, version, categories)
             if resource_type == "Patient" or rmap.main is None:
                 vault.reindex(conn, self._index_key, rid, body)
+            if scope is not None and patient_id is not None:  # the ledger follows the record, in its transaction
+                consents.record(conn, rid, patient_id, scope, now, ctx.login)
             accessor = self.ref.accessor(ctx.profile or "")
             if new_patient and accessor is not None and accessor.care_relationship:
                 conn.execute(
@@ -734,7 +823,7 @@ class RecordService:
             )
         v = found[0]
         ctx = self._session(req, list(v.categories), operation, (resource_type, rid))
-        decisions = self._decide_all(ctx, req, Operation.WRITE, list(v.categories))
+        decisions = self._decide_all(ctx, req, Operation.WRITE, list(v.categories), v.patient_id)
         refused = next((d for d in decisions.values() if d is not None and not d.allowed), None)
         if refused is not None:
             raise self._refuse(ctx, req, operation, (resource_type, rid), refused, patient=v.patient_id)
@@ -769,7 +858,9 @@ class RecordService:
 
     def _reach(self, ctx: sessions.SessionContext, req: Request, purpose: str, v: vault.Version) -> int:
         """How many of the version's categories the session may read under ``purpose`` (no trace: a comparison)."""
-        decisions = self._decide_all(ctx, replace(req, purpose=purpose), Operation.READ, list(v.categories))
+        decisions = self._decide_all(
+            ctx, replace(req, purpose=purpose), Operation.READ, list(v.categories), v.patient_id
+        )
         return sum(1 for d in decisions.values() if d is None or _limited(d, v.resource_type, None).allowed)
 
     def erase_patient(self, req: Request, patient_id: str, reason: str) -> int:
@@ -855,6 +946,163 @@ class RecordService:
         crash_point("erase.committed")
         self._trace(ctx, req, "erase", resource, allowed=True, rule="COM-RGT-1", outcome="success", patient=patient_id)
         return erased
+
+    # -- consent and objection (COM-MIN-1, COM-RGT-1) -------------------------------------------------
+
+    def withdraw_consent(self, req: Request, consent_id: str) -> dict[str, Any]:
+        """The person withdraws a consent: stored as ``inactive`` from now on (a new version); earlier data stay."""
+        current = self.read(req, "Consent", consent_id)
+        if current.get("status") != "active":
+            raise AccessDenied(f"Consent/{consent_id} is not active ({current.get('status')}): nothing to withdraw.")
+        body = {k: v for k, v in current.items() if k != "meta"}
+        return self.update(req, "Consent", consent_id, {**body, "status": "inactive"})
+
+    def consent_ledger(self, req: Request, patient_id: str) -> list[consents.Entry]:
+        """The patient's consent ledger, newest first; reading it is reading the patient's Consents (traced)."""
+        self._patient_gate(req, "Consent", "consent.show", patient_id)
+        with self.engine.connect() as conn:
+            found = consents.entries(conn, patient_id)
+        return found
+
+    def record_objection(self, req: Request, patient_id: str, purpose: str) -> objections.Objection:
+        """Record a patient's objection to a purpose, where GDPR art. 21.1 (or the text) gives that right."""
+        resource = ("Patient", patient_id)
+        ctx = self._patient_gate(req, "Patient", "objection.record", patient_id)
+        declared = self.ref.purpose(purpose)
+        try:
+            if declared is None:
+                raise RightsUndecidable(
+                    f"'{purpose}' is not a purpose of {self.ref.id}; name one of: "
+                    + ", ".join(p.id for p in self.ref.purposes if not (p.forbidden or p.out_of_scope))
+                )
+            right = right_applies(self.ref, purpose, Right.OBJECTION, self.legal_bases.get(purpose))
+        except RightsUndecidable as exc:
+            self._trace(
+                ctx,
+                req,
+                "objection.record",
+                resource,
+                allowed=False,
+                rule="COM-RGT-1",
+                outcome="denied",
+                patient=patient_id,
+            )
+            raise AccessDenied(f"Refused: {exc}", "COM-RGT-1") from None
+        if not right.applies:
+            rule = f"COM-RGT-1.objection.{purpose}"
+            self._trace(
+                ctx,
+                req,
+                "objection.record",
+                resource,
+                allowed=False,
+                rule=rule,
+                section=right.article,
+                outcome="denied",
+                patient=patient_id,
+            )
+            raise AccessDenied(
+                f"Refused: the right to object does not apply to '{purpose}' ({right.article}): {right.reason}. "
+                "Tell the person why; they may still ask for access, rectification or restriction.",
+                rule,
+                right.article,
+            )
+        with self.engine.begin() as conn:
+            existing = objections.in_force(conn, patient_id, purpose)
+            number = existing.number if existing else objections.add(conn, patient_id, purpose, self._now(), ctx.login)
+            found = objections.in_force(conn, patient_id, purpose)
+            self._trace(
+                ctx,
+                req,
+                "objection.record",
+                resource,
+                allowed=True,
+                rule=f"COM-RGT-1.objection.{purpose}",
+                section=right.article,
+                outcome="success",
+                patient=patient_id,
+            )
+        if found is None or found.number != number:  # pragma: no cover - the row was written just above
+            raise NotFound(f"The objection of Patient/{patient_id} to '{purpose}' could not be read back.")
+        return found
+
+    def lift_objection(
+        self, req: Request, patient_id: str, purpose: str, *, grounds: str | None = None
+    ) -> objections.Objection:
+        """Lift an objection (the person withdrew it), or override it on compelling legitimate grounds, written,
+        kept apart and flagged in the trace review (GDPR art. 21.1)."""
+        resource = ("Patient", patient_id)
+        ctx = self._patient_gate(req, "Patient", "objection.lift", patient_id)
+        reason = (grounds or "").strip()
+        if grounds is not None and len(reason) < BREAK_GLASS_MIN:
+            self._trace(
+                ctx,
+                req,
+                "objection.lift",
+                resource,
+                allowed=False,
+                rule="COM-RGT-1.compelling_grounds",
+                outcome="denied",
+                patient=patient_id,
+            )
+            raise AccessDenied(
+                "Compelling legitimate grounds that override the person's interests must be written out (at least "
+                f"{BREAK_GLASS_MIN} characters): they are kept and flagged for review.",
+                "COM-RGT-1.compelling_grounds",
+            )
+        with self.engine.begin() as conn:
+            found = objections.in_force(conn, patient_id, purpose)
+            if found is None:
+                raise NotFound(f"Patient/{patient_id} has no objection in force to '{purpose}'.")
+            justification = None
+            if grounds is not None:
+                justification = int(
+                    conn.execute(
+                        insert(access_justification)
+                        .values(
+                            at=self._now(),
+                            login=ctx.login,
+                            kind=objections.COMPELLING_GROUNDS[:20],
+                            resource_type="Patient",
+                            record_id=patient_id,
+                            patient_id=patient_id,
+                            text=reason[:JUSTIFICATION_MAX],
+                        )
+                        .returning(access_justification.c.id)
+                    ).scalar_one()
+                )
+            kind = objections.COMPELLING_GROUNDS if grounds is not None else objections.LIFTED
+            objections.lift(conn, found.number, self._now(), ctx.login, kind, justification)
+            self._trace(
+                ctx,
+                req,
+                "objection.lift",
+                resource,
+                allowed=True,
+                rule=f"COM-RGT-1.{kind}",
+                section="GDPR art. 21.1",
+                outcome="success",
+                patient=patient_id,
+                justification=justification,
+            )
+        return replace(found, lifted_at=self._now(), lifted_by=ctx.login, lift_kind=kind, justification=justification)
+
+    def objections_of(self, req: Request, patient_id: str) -> list[objections.Objection]:
+        """Every objection of the patient, in force or lifted (traced: it says what the person asked)."""
+        self._patient_gate(req, "Patient", "objection.show", patient_id)
+        with self.engine.connect() as conn:
+            return objections.of_patient(conn, patient_id)
+
+    def _patient_gate(
+        self, req: Request, resource_type: str, operation: str, patient_id: str
+    ) -> sessions.SessionContext:
+        """Session and policy for reading this type under the purpose, on an existing patient; traced when it passes."""
+        resource = ("Patient", patient_id)
+        ctx = self._gate(req, resource_type, operation, resource)
+        with self.engine.connect() as conn:
+            if not vault.patient_exists(conn, patient_id):
+                raise self._not_found(ctx, req, operation, resource)
+        return ctx
 
     # -- care relationships ------------------------------------------------------------------------
 

@@ -1,0 +1,187 @@
+"""The consent ledger (COM-MIN-1, consent part): what a stored FHIR ``Consent`` covers, as one indexed lookup.
+
+A category the référentiel collects only with the person's consent (``requires_consent``, e.g. the practice's
+lifestyle data, pra-2020-081 §5) is written only while a stored, active Consent covers the patient, the category
+and the purpose. The Consent resource is the record (encrypted like any other, written through the one path);
+this module reads its scope and keeps one ledger row per category × purpose, in the transaction that stores it:
+
+- ``provision.code``: the référentiel categories, coded in :data:`CATEGORY_SYSTEM`;
+- ``provision.purpose``: the purposes, coded in :data:`PURPOSE_SYSTEM`;
+- ``provision.period``: from when until when (default: from ``dateTime``, or now, without end);
+- ``status``: ``active``; ``inactive`` withdraws it from that moment (earlier data stay);
+- ``performer``/``organization`` say who collected it, ``sourceReference``/``policyRule`` how.
+
+A Consent naming none of these codes (e.g. a privacy preference) authorises nothing and is only stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from santegarde.identity.clock import aware
+from santegarde.referentials.model import Referential
+from santegarde.store.mapping import MappingError
+from santegarde.store.schema import consent_ledger
+
+CATEGORY_SYSTEM = "https://santegarde.fr/CodeSystem/referential-category"
+PURPOSE_SYSTEM = "https://santegarde.fr/CodeSystem/referential-purpose"
+
+
+class ConsentScopeError(MappingError):
+    """The Consent names a category or purpose it cannot cover; the message says which and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    categories: tuple[str, ...]
+    purposes: tuple[str, ...]
+    start: datetime | None
+    end: datetime | None
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    consent_id: str
+    category: str
+    purpose: str
+    start: datetime
+    end: datetime | None
+    withdrawn_at: datetime | None
+    recorded_by: str
+
+
+def _codes(items: Any, system: str) -> list[str]:
+    codings: list[Any] = []
+    for item in items or []:
+        if not isinstance(item, dict):
+            continue
+        codings += item.get("coding", [item]) if "coding" in item else [item]
+    return [str(c.get("code")) for c in codings if isinstance(c, dict) and c.get("system") == system]
+
+
+def _instant(value: Any) -> datetime | None:
+    if not value:
+        return None
+    return aware(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
+
+
+def scope(body: dict[str, Any]) -> Scope:
+    provision = body.get("provision") or {}
+    period = provision.get("period") or {}
+    return Scope(
+        tuple(dict.fromkeys(_codes(provision.get("code"), CATEGORY_SYSTEM))),
+        tuple(dict.fromkeys(_codes(provision.get("purpose"), PURPOSE_SYSTEM))),
+        _instant(period.get("start")) or _instant(body.get("dateTime")),
+        _instant(period.get("end")),
+        body.get("status") == "active",
+    )
+
+
+def check(ref: Referential, body: dict[str, Any]) -> Scope:
+    """The Consent's scope, refused (before anything is stored) when it names what no consent can cover."""
+    found = scope(body)
+    if bool(found.categories) != bool(found.purposes):
+        raise ConsentScopeError(
+            "A Consent covers categories for purposes: give both provision.code (system "
+            f"{CATEGORY_SYSTEM}) and provision.purpose (system {PURPOSE_SYSTEM}), or neither."
+        )
+    for category_id in found.categories:
+        category = ref.category(category_id)
+        if category is None or not category.requires_consent:
+            needing = ", ".join(c.id for c in ref.categories if c.requires_consent) or "none"
+            raise ConsentScopeError(
+                f"'{category_id}' is not a category of {ref.id} collected on consent (§5); categories that need "
+                f"consent: {needing}. Correct provision.code."
+            )
+    for purpose_id in found.purposes:
+        purpose = ref.purpose(purpose_id)
+        if purpose is None or purpose.forbidden or purpose.out_of_scope:
+            raise ConsentScopeError(
+                f"'{purpose_id}' is not a purpose of {ref.id} that may be pursued (§3); correct provision.purpose."
+            )
+        unused = [c for c in found.categories if c not in purpose.categories]
+        if unused:
+            raise ConsentScopeError(
+                f"The purpose '{purpose_id}' does not use {', '.join(unused)} under {ref.id} (§3, data "
+                "minimisation): a consent cannot widen it. Name a purpose that uses the category."
+            )
+    if found.start and found.end and found.end <= found.start:
+        raise ConsentScopeError("The Consent's provision.period ends before it starts; correct the period.")
+    return found
+
+
+def record(conn: Connection, consent_id: str, patient_id: str, found: Scope, now: datetime, login: str) -> None:
+    """Bring the ledger to the stored version: a new scope replaces the old; an inactive Consent is withdrawn."""
+    current = conn.execute(
+        select(consent_ledger.c.id).where(
+            consent_ledger.c.consent_id == consent_id, consent_ledger.c.withdrawn_at.is_(None)
+        )
+    ).scalars()
+    ids = list(current)
+    if ids:
+        conn.execute(update(consent_ledger).where(consent_ledger.c.id.in_(ids)).values(withdrawn_at=now))
+    if not found.active:
+        return
+    for category in found.categories:
+        for purpose in found.purposes:
+            conn.execute(
+                insert(consent_ledger).values(
+                    consent_id=consent_id,
+                    patient_id=patient_id,
+                    category=category,
+                    purpose=purpose,
+                    start=found.start or now,
+                    end=found.end,
+                    recorded_by=login,
+                )
+            )
+
+
+def active(conn: Connection, patient_id: str, category: str, purpose: str, now: datetime) -> bool:
+    """Whether a stored, active Consent covers this patient, category and purpose now: one indexed lookup."""
+    c = consent_ledger.c
+    found = conn.execute(
+        select(c.id).where(
+            c.patient_id == patient_id,
+            c.category == category,
+            c.purpose == purpose,
+            c.start <= now,
+            (c.end.is_(None)) | (c.end > now),
+            c.withdrawn_at.is_(None),
+        )
+    ).first()
+    return found is not None
+
+
+def last_withdrawal(conn: Connection, patient_id: str, category: str, purpose: str) -> datetime | None:
+    """When the patient's latest consent for this scope was withdrawn (None: never withdrawn)."""
+    c = consent_ledger.c
+    at = conn.execute(
+        select(c.withdrawn_at)
+        .where(c.patient_id == patient_id, c.category == category, c.purpose == purpose, c.withdrawn_at.is_not(None))
+        .order_by(c.withdrawn_at.desc())
+    ).first()
+    return aware(at[0]) if at else None
+
+
+def entries(conn: Connection, patient_id: str) -> list[Entry]:
+    """The patient's ledger, newest first (``santegarde consent show``)."""
+    c = consent_ledger.c
+    rows = conn.execute(select(consent_ledger).where(c.patient_id == patient_id).order_by(c.id.desc()))
+    return [
+        Entry(
+            r.consent_id,
+            r.category,
+            r.purpose,
+            aware(r.start),
+            aware(r.end) if r.end else None,
+            aware(r.withdrawn_at) if r.withdrawn_at else None,
+            r.recorded_by,
+        )
+        for r in rows
+    ]

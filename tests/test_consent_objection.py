@@ -1,0 +1,223 @@
+"""Consent and objection are records the path obeys, not headers a client asserts (issue #23).
+
+Lifestyle data (pra-2020-081 §5) are collected only while a stored, active Consent covers the patient, the category
+and the purpose; withdrawing it refuses further collection and use from that moment. An objection (GDPR art. 21.1)
+to a purpose based on a legitimate interest refuses every later request for that purpose and that patient, until
+the controller lifts it or records compelling legitimate grounds. Every refusal is traced. SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from santegarde.api import create_app
+from santegarde.audit.review import detect
+from santegarde.audit.tables import entry
+from santegarde.store import consents, justifications
+from santegarde.store.mapping import MappingError
+from santegarde.store.schema import consent_ledger, record
+from santegarde.store.service import AccessDenied, Request
+from store_fixtures import Workplace, make_workplace
+from test_store import appointment as booked
+from test_store import patient
+
+CARE = "medical_record"
+SOCIAL = {
+    "coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "social-history"}]
+}
+
+
+@pytest.fixture
+def place(database_url: str, tmp_path: Path) -> Iterator[Workplace]:
+    w = make_workplace(database_url, tmp_path)
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def doctor(place: Workplace) -> str:
+    token = place.person("dr.martin", "practitioner", ref="10001234567")
+    for pid in ("p-1", "p-2"):
+        place.service.create(Request(token, CARE), patient(pid))
+    return token
+
+
+def trail(w: Workplace) -> list[dict[str, Any]]:
+    with w.audit.engine.connect() as conn:
+        return [json.loads(r.content) for r in conn.execute(select(entry).order_by(entry.c.seq))]
+
+
+def smoking(pid: str = "p-1", oid: str = "s-1") -> dict[str, Any]:
+    """An Observation of the social history: tobacco use (LOINC 72166-2), fictitious."""
+    return {
+        "resourceType": "Observation",
+        "id": oid,
+        "status": "final",
+        "category": [SOCIAL],
+        "code": {"coding": [{"system": "http://loinc.org", "code": "72166-2"}]},
+        "subject": {"reference": f"Patient/{pid}"},
+        "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": "8517006"}]},
+    }
+
+
+def consent(pid: str = "p-1", cid: str = "k-1", category: str = "lifestyle", purpose: str = CARE) -> dict[str, Any]:
+    return {
+        "resourceType": "Consent",
+        "id": cid,
+        "status": "active",
+        "scope": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]
+        },
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+        "patient": {"reference": f"Patient/{pid}"},
+        "dateTime": "2026-11-24T09:00:00+01:00",
+        "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
+        "provision": {
+            "code": [{"coding": [{"system": consents.CATEGORY_SYSTEM, "code": category}]}],
+            "purpose": [{"system": consents.PURPOSE_SYSTEM, "code": purpose}],
+        },
+    }
+
+
+def appointment(pid: str = "p-1", aid: str = "a-1") -> dict[str, Any]:
+    """An appointment without its reason (health data, not needed to manage appointments)."""
+    body = {**booked(pid), "id": aid}
+    del body["reasonCode"]
+    return body
+
+
+def denied(w: Workplace, rule_part: str) -> list[dict[str, Any]]:
+    return [e for e in trail(w) if not e["allowed"] and rule_part in e["rule"]]
+
+
+# -- consent ------------------------------------------------------------------------------------------------
+
+
+def test_a_client_header_can_no_longer_assert_consent(place: Workplace, doctor: str) -> None:
+    api = TestClient(create_app(place.identity, records=place.service), base_url="https://testserver")
+    api.cookies.set("sg_session", doctor)
+    sent = api.post("/fhir/Observation", json=smoking(), headers={"X-Purpose": CARE, "X-Consent-Recorded": "true"})
+    assert sent.status_code == 403
+    assert "stored, active Consent" in sent.json()["issue"][0]["diagnostics"]
+    assert denied(place, "lifestyle.requires_consent")
+    with place.service.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(record).where(record.c.id == "s-1")).scalar() == 0
+
+
+def test_lifestyle_needs_an_active_consent_and_stops_at_withdrawal(place: Workplace, doctor: str) -> None:
+    req = Request(doctor, CARE)
+    with pytest.raises(AccessDenied, match="stored, active Consent") as refused:
+        place.service.create(req, smoking())
+    assert refused.value.rule == "categories.lifestyle.requires_consent"
+    place.service.create(req, consent())
+    with place.service.engine.connect() as conn:
+        assert consents.active(conn, "p-1", "lifestyle", CARE, place.clock.now)
+        assert not consents.active(conn, "p-2", "lifestyle", CARE, place.clock.now)
+    assert place.service.create(req, smoking())["id"] == "s-1"
+    with pytest.raises(AccessDenied, match="stored, active Consent"):  # another patient: no consent of theirs
+        place.service.create(req, smoking("p-2", "s-2"))
+
+    place.clock.advance(minutes=5)
+    withdrawn = place.service.withdraw_consent(req, "k-1")
+    assert withdrawn["status"] == "inactive"
+    when = place.clock.now
+    with pytest.raises(AccessDenied, match=f"withdrew it on {when:%Y-%m-%d %H:%M}"):
+        place.service.create(req, smoking(oid="s-3"))
+    with pytest.raises(AccessDenied, match=f"withdrew consent on {when:%Y-%m-%d %H:%M}"):  # no further use either
+        place.service.read(req, "Observation", "s-1")
+    with place.service.engine.connect() as conn:  # the data collected before stay
+        assert conn.execute(select(record.c.id).where(record.c.id == "s-1")).first() is not None
+    assert len(denied(place, "lifestyle.requires_consent")) == 4
+    with pytest.raises(AccessDenied, match="not active"):
+        place.service.withdraw_consent(req, "k-1")
+
+    place.service.create(req, consent(cid="k-2"))  # a new consent: collection and use again
+    assert place.service.read(req, "Observation", "s-1")["id"] == "s-1"
+
+
+def test_a_consent_for_what_no_consent_covers_is_refused_and_not_stored(place: Workplace, doctor: str) -> None:
+    req = Request(doctor, CARE)
+    for body, message in [
+        (consent(category="astrology"), "'astrology' is not a category"),
+        (consent(category="health"), "'health' is not a category of pra-2020-081 collected on consent"),
+        (consent(purpose="horoscopes"), "'horoscopes' is not a purpose"),
+        (consent(purpose="appointments"), "does not use lifestyle"),
+    ]:
+        with pytest.raises(MappingError, match=message):
+            place.service.create(req, body)
+    with place.service.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(consent_ledger)).scalar() == 0
+        assert (
+            conn.execute(select(func.count()).select_from(record).where(record.c.resource_type == "Consent")).scalar()
+            == 0
+        )
+    assert len(denied(place, "COM-MIN-1.consent_scope")) == 4
+
+
+def test_fhir_consent_create_read_withdraw(place: Workplace, doctor: str) -> None:
+    api = TestClient(create_app(place.identity, records=place.service), base_url="https://testserver")
+    api.cookies.set("sg_session", doctor)
+    headers = {"X-Purpose": CARE}
+    assert api.post("/fhir/Consent", json=consent(), headers=headers).status_code == 201
+    assert api.get("/fhir/Consent/k-1", headers=headers).json()["status"] == "active"
+    assert api.post("/fhir/Observation", json=smoking(), headers=headers).status_code == 201
+    assert api.post("/fhir/Consent/k-1/$withdraw", headers=headers).json()["status"] == "inactive"
+    assert api.post("/fhir/Observation", json=smoking(oid="s-2"), headers=headers).status_code == 403
+
+
+# -- objection ----------------------------------------------------------------------------------------------
+
+
+def test_an_objection_to_reminders_refuses_that_purpose_for_that_patient_only(place: Workplace, doctor: str) -> None:
+    rdv = Request(doctor, "appointments")
+    place.service.create(rdv, appointment("p-1"))
+    place.service.create(rdv, appointment("p-2", "a-2"))
+    objection = place.service.record_objection(rdv, "p-1", "appointments")
+    assert objection.lifted_at is None
+    with pytest.raises(
+        AccessDenied, match=f"objected to the purpose 'appointments' on {objection.recorded_at:%Y-%m-%d}"
+    ):
+        place.service.read(rdv, "Appointment", "a-1")
+    with pytest.raises(AccessDenied, match="objected"):
+        place.service.update(rdv, "Appointment", "a-1", appointment("p-1"))
+    assert place.service.read(rdv, "Appointment", "a-2")["id"] == "a-2"  # another patient
+    assert place.service.read(Request(doctor, CARE), "Patient", "p-1")["id"] == "p-1"  # another purpose
+    refusals = denied(place, "COM-RGT-1.objection")
+    assert len(refusals) == 2 and all(e["patient"] == "p-1" for e in refusals)
+    assert [o.purpose for o in place.service.objections_of(rdv, "p-1")] == ["appointments"]
+
+    place.service.lift_objection(rdv, "p-1", "appointments")
+    assert place.service.read(rdv, "Appointment", "a-1")["id"] == "a-1"
+    assert any(e["operation"] == "objection.lift" and e["allowed"] for e in trail(place))
+
+
+def test_an_objection_to_a_legal_obligation_purpose_is_refused_with_the_article(place: Workplace, doctor: str) -> None:
+    with pytest.raises(AccessDenied, match=r"does not apply to 'medical_record' \(GDPR art. 21.1\)"):
+        place.service.record_objection(Request(doctor, CARE), "p-1", CARE)
+    assert denied(place, "COM-RGT-1.objection.medical_record")
+    assert place.service.objections_of(Request(doctor, CARE), "p-1") == []
+
+
+def test_compelling_grounds_are_written_kept_and_flagged(place: Workplace, doctor: str) -> None:
+    rdv = Request(doctor, "appointments")
+    place.service.create(rdv, appointment("p-1"))
+    place.service.record_objection(rdv, "p-1", "appointments")
+    with pytest.raises(AccessDenied, match="written out"):
+        place.service.lift_objection(rdv, "p-1", "appointments", grounds="because")
+    assert denied(place, "COM-RGT-1.compelling_grounds")
+    grounds = "follow-up appointment of a fictitious vaccination campaign that cannot wait"
+    lifted = place.service.lift_objection(rdv, "p-1", "appointments", grounds=grounds)
+    assert lifted.lift_kind == "compelling_grounds" and lifted.justification
+    assert justifications.read(place.service.engine, lifted.justification).text == grounds
+    assert grounds not in json.dumps(trail(place))
+    with place.audit.engine.connect() as conn:
+        flagged = [a for a in detect(place.audit.entries(conn)) if a.kind == "justified_access"]
+    assert any(f"no. {lifted.justification}" in a.detail for a in flagged)
+    assert place.service.read(rdv, "Appointment", "a-1")["id"] == "a-1"
