@@ -410,3 +410,41 @@ def test_care_declaration_and_research_formality_through_the_cli(demo: Demo, peo
     assert declared[-1]["rule"] == "care_relationship.declared.referral" and declared[-1]["allowed"]
     missing = refused("audit", "justification", "999", "--reviewer", "Camille Revue", *c)
     assert "There is no justification no. 999" in missing
+
+
+def test_consent_and_objection_through_the_cli(demo: Demo, people: People) -> None:
+    c = ["--config", str(demo.config)]
+    pid = people.patient_id
+    assert NOT_LOGGED_IN in refused("consent", "show", pid, *PURPOSE, *c)
+    login(demo)
+    assert "is not a category of pra-2020-081 collected on consent" in refused(
+        "consent", "give", pid, "--category", "health", "--for", "medical_record", *PURPOSE, *c
+    )
+    given = ok("consent", "give", pid, "--category", "lifestyle", "--for", "medical_record", *PURPOSE, *c)
+    found = re.search(r"Consent/(\S+) recorded", given)
+    assert found is not None
+    consent_id = found.group(1)
+    shown = ok("consent", "show", pid, *PURPOSE, *c)
+    assert consent_id in shown and "lifestyle" in shown
+    assert "withdrawn" in ok("consent", "withdraw", consent_id, *PURPOSE, *c)
+    assert "not active" in refused("consent", "withdraw", consent_id, *PURPOSE, *c)
+
+    assert "does not apply to 'medical_record' (GDPR art. 21.1)" in refused(
+        "objection", "record", pid, "--against", "medical_record", *PURPOSE, *c
+    )
+    assert "recorded on" in ok("objection", "record", pid, "--against", "appointments", *PURPOSE, *c)
+    assert "in force" in ok("objection", "show", pid, *PURPOSE, *c)
+    assert "written out" in refused(
+        "objection", "lift", pid, "--against", "appointments", "--compelling-grounds", "no", *PURPOSE, *c
+    )
+    assert "lifted" in ok("objection", "lift", pid, "--against", "appointments", *PURPOSE, *c)
+    assert "no objection in force" in refused("objection", "lift", pid, "--against", "appointments", *PURPOSE, *c)
+    events = {(e["operation"], e["allowed"]) for e in audit_events(demo)}
+    assert {
+        ("create", True),
+        ("update", True),
+        ("consent.show", True),
+        ("objection.record", False),
+        ("objection.show", True),
+        ("objection.lift", True),
+    } <= events

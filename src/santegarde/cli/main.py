@@ -8,6 +8,7 @@ from santegarde.cli import (
     audit,
     backup,
     conformity,
+    consent,
     demo,
     dpia,
     exchange,
@@ -65,6 +66,8 @@ app.add_typer(governance_docs.register_app, name="register")
 app.add_typer(governance_docs.notice_app, name="notice")
 app.add_typer(records.record_app, name="record")
 app.add_typer(records.archive_app, name="archive")
+app.add_typer(consent.consent_app, name="consent")
+app.add_typer(consent.objection_app, name="objection")
 app.add_typer(rights.app, name="rights")
 warehouse.app.add_typer(warehouse_export.app, name="export")
 warehouse.app.command("indicator")(warehouse_export.indicator)

@@ -18,6 +18,7 @@ from santegarde.cli.common import console, friendly_errors
 from santegarde.cli.organisation import ConfigOption
 from santegarde.cli.session import CliSession, cli_source, logged_in
 from santegarde.config import CONFIG_NAME
+from santegarde.config.check import chosen_bases
 from santegarde.store.service import CARE_BASES, RecordService, Request
 
 record_app = typer.Typer(
@@ -35,7 +36,13 @@ PurposeOption = Annotated[
 def records_of(s: CliSession) -> RecordService:
     """The record service of the organisation, as the API builds it."""
     return RecordService(
-        s.org.engine, s.org.referential, s.org.keyring, s.org.audit, s.identity, formalities=s.org.config.formalities
+        s.org.engine,
+        s.org.referential,
+        s.org.keyring,
+        s.org.audit,
+        s.identity,
+        formalities=s.org.config.formalities,
+        legal_bases=chosen_bases(s.org.config, s.org.referential),
     )
 
 

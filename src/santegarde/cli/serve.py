@@ -14,6 +14,7 @@ from santegarde.cli.common import console, friendly_errors
 from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME
+from santegarde.config.check import chosen_bases
 from santegarde.identity.oidc import OidcError, OidcSettings, ProSanteConnect
 from santegarde.private import owner_only_umask
 from santegarde.rights.execute import RightsService
@@ -38,7 +39,13 @@ def psc_for(org: Organisation) -> ProSanteConnect | None:
 def build_app(org: Organisation) -> FastAPI:
     identity = identity_context(org)
     records = RecordService(
-        org.engine, org.referential, org.keyring, org.audit, identity, formalities=org.config.formalities
+        org.engine,
+        org.referential,
+        org.keyring,
+        org.audit,
+        identity,
+        formalities=org.config.formalities,
+        legal_bases=chosen_bases(org.config, org.referential),
     )
     rights = RightsService(records, config=org.config, organisation=org.config.organisation.name, audit=org.audit)
     return create_app(identity, records=records, rights=rights, psc=psc_for(org), server=org.config.server)

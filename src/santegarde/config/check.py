@@ -355,3 +355,13 @@ def basis_choice(config: OrganisationConfig, ref: Referential, purpose_id: str) 
         return None
     answer = config.choices.get(purpose.legal_basis_choice)
     return Art6Basis(str(answer.value)) if answer else None
+
+
+def chosen_bases(config: OrganisationConfig, ref: Referential) -> dict[str, Art6Basis]:
+    """Every legal basis the organisation chose (choices) or recorded (deviations.legal_basis), by purpose."""
+    bases = {lb.purpose: lb.art6 for lb in config.deviations.legal_basis}
+    for purpose in ref.purposes:
+        chosen = basis_choice(config, ref, purpose.id)
+        if chosen is not None:
+            bases[purpose.id] = chosen
+    return bases

@@ -959,9 +959,13 @@ class RecordService:
 
     def consent_ledger(self, req: Request, patient_id: str) -> list[consents.Entry]:
         """The patient's consent ledger, newest first; reading it is reading the patient's Consents (traced)."""
-        self._patient_gate(req, "Consent", "consent.show", patient_id)
+        ctx = self._patient_gate(req, "Consent", "consent.show", patient_id)
         with self.engine.connect() as conn:
             found = consents.entries(conn, patient_id)
+        resource = ("Patient", patient_id)
+        self._trace(
+            ctx, req, "consent.show", resource, allowed=True, rule="COM-MIN-1", outcome="success", patient=patient_id
+        )
         return found
 
     def record_objection(self, req: Request, patient_id: str, purpose: str) -> objections.Objection:
@@ -1089,9 +1093,14 @@ class RecordService:
 
     def objections_of(self, req: Request, patient_id: str) -> list[objections.Objection]:
         """Every objection of the patient, in force or lifted (traced: it says what the person asked)."""
-        self._patient_gate(req, "Patient", "objection.show", patient_id)
+        ctx = self._patient_gate(req, "Patient", "objection.show", patient_id)
         with self.engine.connect() as conn:
-            return objections.of_patient(conn, patient_id)
+            found = objections.of_patient(conn, patient_id)
+        resource = ("Patient", patient_id)
+        self._trace(
+            ctx, req, "objection.show", resource, allowed=True, rule="COM-RGT-1", outcome="success", patient=patient_id
+        )
+        return found
 
     def _patient_gate(
         self, req: Request, resource_type: str, operation: str, patient_id: str
