@@ -22,7 +22,7 @@ from santegarde.audit.review import detect
 from santegarde.audit.tables import entry
 from santegarde.store import consents, justifications
 from santegarde.store.mapping import MappingError
-from santegarde.store.schema import consent_ledger, record
+from santegarde.store.schema import consent_ledger, objection_ledger, record
 from santegarde.store.service import AccessDenied, Request
 from store_fixtures import Workplace, make_workplace
 from test_store import appointment as booked
@@ -221,3 +221,15 @@ def test_compelling_grounds_are_written_kept_and_flagged(place: Workplace, docto
         flagged = [a for a in detect(place.audit.entries(conn)) if a.kind == "justified_access"]
     assert any(f"no. {lifted.justification}" in a.detail for a in flagged)
     assert place.service.read(rdv, "Appointment", "a-1")["id"] == "a-1"
+
+
+def test_erasing_a_patient_takes_their_ledgers_with_them(place: Workplace, doctor: str) -> None:
+    req = Request(doctor, CARE)
+    place.service.create(req, consent())
+    place.service.create(Request(doctor, "appointments"), appointment("p-1"))
+    place.service.record_objection(Request(doctor, "appointments"), "p-1", "appointments")
+    place.service.erase_patient(req, "p-1", "erasure requested, request 1")
+    with place.service.engine.connect() as conn:
+        for table in (consent_ledger, objection_ledger):
+            assert conn.execute(select(func.count()).select_from(table)).scalar() == 0, table.name
+    assert place.service.consent_ledger(req, "p-2") == []  # the other patient's (empty) ledger still answers

@@ -37,6 +37,8 @@ from santegarde.store.schema import (
     archive_part,
     archive_record,
     care_relationship,
+    consent_ledger,
+    objection_ledger,
     record,
     record_freeze,
     record_index,
@@ -918,6 +920,8 @@ class RecordService:
             )
             conn.execute(delete(care_relationship).where(care_relationship.c.patient_id == patient_id))
             conn.execute(delete(access_justification).where(access_justification.c.patient_id == patient_id))
+            conn.execute(delete(consent_ledger).where(consent_ledger.c.patient_id == patient_id))
+            conn.execute(delete(objection_ledger).where(objection_ledger.c.patient_id == patient_id))
             intents = [("erase", rtype, rid) for rtype, rid in doomed]
             if keys:
                 intents.append(("erase.keys_destroyed", "Patient", patient_id))
