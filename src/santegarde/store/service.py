@@ -271,7 +271,7 @@ class RecordService:
             if category == mapping.DIRECTORY:
                 decisions[category] = _directory(self.ref, ctx.profile or "", operation, req)
                 continue
-            consent, withdrawn = self._consent(patient, category, req.purpose, operation)
+            consent, withdrawn = self._consent(patient, category, req.purpose)
             decision = decide(
                 self.ref,
                 AccessRequest(
@@ -294,9 +294,7 @@ class RecordService:
             decisions[category] = decision
         return decisions
 
-    def _consent(
-        self, patient: str | None, category: str, purpose: str, operation: Operation
-    ) -> tuple[bool, datetime | None]:
+    def _consent(self, patient: str | None, category: str, purpose: str) -> tuple[bool, datetime | None]:
         """(a stored, active Consent covers it; when it was withdrawn if none does) for a category on consent."""
         declared = self.ref.category(category)
         if patient is None or declared is None or not declared.requires_consent:
