@@ -24,11 +24,13 @@ from santegarde.organisation import build_config, init_organisation
 from santegarde.pharmacy.register import DispenseClass, Dispensing, PharmacyRegister
 from santegarde.referentials import loader
 from santegarde.runtime import Organisation
-from santegarde.store import retention, vault
+from santegarde.store import consents, objections, retention, vault
 from santegarde.store.schema import (
     archive_access,
     archive_part,
     archive_record,
+    consent_ledger,
+    objection_ledger,
     patient_key,
     record,
     record_part,
@@ -566,3 +568,26 @@ def test_the_run_purges_traces_past_their_retention(practice: Workplace, databas
     assert not any(e["actor"] == "dr.martin" for e in rows)
     assert any(e["operation"] == "audit.purge" for e in rows)
     assert practice.audit.verify().intact
+
+
+def test_a_consent_leaving_the_active_base_authorises_no_more_and_ledgers_go_with_the_patient(
+    practice: Workplace,
+) -> None:
+    w = practice
+    put(w, "p-1", "p-1", "medical_record", START, "Patient")
+    put(w, "k-1", "p-1", "medical_record", START, "Consent")
+    scope = consents.Scope(("lifestyle",), ("medical_record",), START, None, True)
+    with w.service.engine.begin() as conn:
+        consents.record(conn, "k-1", "p-1", scope, START, "test")
+        objections.add(conn, "p-1", "appointments", START, "test")
+        assert consents.active(conn, "p-1", "lifestyle", "medical_record", at_years(1))
+    go(w, at_years(5))
+    assert run(w).archived == 2
+    with w.service.engine.connect() as conn:
+        assert not consents.active(conn, "p-1", "lifestyle", "medical_record", at_years(5))
+        assert objections.in_force(conn, "p-1", "appointments") is not None  # the patient's file is still kept
+    go(w, at_years(20))
+    assert run(w).keys_destroyed == 1
+    with w.service.engine.connect() as conn:
+        assert conn.execute(select(consent_ledger)).first() is None
+        assert conn.execute(select(objection_ledger)).first() is None

@@ -47,6 +47,8 @@ from santegarde.store.schema import (
     archive_part,
     archive_record,
     care_relationship,
+    consent_ledger,
+    objection_ledger,
     pharmacy_register_entry,
     record,
     record_freeze,
@@ -518,6 +520,7 @@ def _archive(conn: Connection, ring: Keyring, item: _Item, rule: str, now: datet
     conn.execute(delete(record_part).where(record_part.c.record_id == item.id))
     conn.execute(delete(record_index).where(record_index.c.record_id == item.id))
     conn.execute(delete(record).where(record.c.id == item.id))
+    conn.execute(delete(consent_ledger).where(consent_ledger.c.consent_id == item.id))  # archived: authorises no more
     _set_state(conn, item.id, rule, ARCHIVED, now)
 
 
@@ -546,6 +549,7 @@ def _end(conn: Connection, item: _Item, rule: RetentionRule, action: EndAction, 
         (archive_part, archive_part.c.record_id),
         (archive_record, archive_record.c.id),
         (record_freeze, record_freeze.c.record_id),
+        (consent_ledger, consent_ledger.c.consent_id),  # a Consent that ends authorises no more
     ):
         conn.execute(delete(table).where(column == item.id))
     _set_state(conn, item.id, rule.id, ENDED, now)
@@ -615,6 +619,8 @@ def run(
                 if _orphaned(conn, patient_id) and vault.PatientKeys(ring).destroy(conn, patient_id):
                     conn.execute(delete(care_relationship).where(care_relationship.c.patient_id == patient_id))
                     conn.execute(delete(access_justification).where(access_justification.c.patient_id == patient_id))
+                    conn.execute(delete(consent_ledger).where(consent_ledger.c.patient_id == patient_id))
+                    conn.execute(delete(objection_ledger).where(objection_ledger.c.patient_id == patient_id))
                     chunk_events.append(RetentionEvent("retention.keys_destroyed", "Patient", patient_id, "COM-ARC-1"))
                     counts["keys"] += 1
             crash_point("retention.staged")
