@@ -429,3 +429,22 @@ def test_real_attacks_on_exact_rows_quarantine_an_export_meeting_k(
     assert checked.status == "quarantined" and by_name["singling_out"].note == "attacks"
     assert by_name["singling_out"].facts["n"] == 30
     assert criterion_text(by_name["singling_out"], "fr").startswith("30 attaques, intervalle de confiance à 95 %")
+
+
+def test_a_check_stored_before_the_wording_moved_keeps_its_detail(
+    gate: Gate, conn: duckdb.DuckDBPyConnection
+) -> None:
+    """Criteria stored as English sentences (before keys and facts) still load and show their sentence."""
+    import sqlite3
+
+    rid = gate.submit(_row())
+    gate.check(rid, conn)
+    old = [{"name": "k", "value": 40, "threshold": 10, "comparison": ">=", "passed": True,
+            "detail": "0 of 240 rows are in classes under k; smallest classes [40]."}]  # fmt: skip
+    with sqlite3.connect(gate.directory / "gate.sqlite") as db:
+        db.execute("UPDATE requests SET criteria = ? WHERE id = ?", (json.dumps(old), rid))
+    (criterion,) = gate.get(rid).criteria
+    assert criterion.note == "" and criterion.facts == {}
+    assert criterion_text(criterion, "fr") == old[0]["detail"]
+    report = gate.report(rid)
+    assert report["criteria"][0]["label"] == "k-anonymat" and report["criteria"][0]["detail"] == old[0]["detail"]
