@@ -482,3 +482,62 @@ def test_the_export_report_in_english(tmp_path: Path) -> None:
     )
     with pytest.raises(LanguageError):
         _export_reports(tmp_path / "de", "de")
+
+
+# -- the lines the governance commands print to summarise their document (issue #14) ----------------
+
+
+def test_the_governance_commands_summarise_their_document_in_its_language(
+    demo_org: Organisation, tmp_path: Path
+) -> None:
+    if demo_org.config.profile != "pharmacy":
+        pytest.skip("one organisation is enough")
+    config = ["--config", str(demo_org.config_path)]
+    env = {"SANTEGARDE_PASSPHRASE": PASSPHRASE}
+    breach = breaches.record(
+        demo_org.engine,
+        nature=["confidentiality"],
+        discovered_at=DRAFTED,
+        reported_by="staff",
+        description="Un courriel fictif contenant une ordonnance a été envoyé au mauvais destinataire.",
+        data_categories=["ordonnance"],
+        person_categories=["patients"],
+        likely_consequences="Divulgation fictive d'un traitement.",
+        measures_taken="Demande de suppression adressée au destinataire fictif.",
+        recorded_by="dr.fictif",
+        clock=lambda: DRAFTED,
+    )
+    commands = {
+        "register": ["register", "--out", str(tmp_path / "r.json")],
+        "notice": ["notice", "--out", str(tmp_path / "n.html"), "--format", "leaflet"],
+        "dpia": ["dpia", "generate", "--out", str(tmp_path / "d.json")],
+        "pia": ["dpia", "export-pia", "--out", str(tmp_path / "p.json")],
+        "conformity": ["conformity", "--out", str(tmp_path / "c.json")],
+        "breach": ["breach", "draft-notification", str(breach.id), "--out", str(tmp_path / "b.json")],
+    }
+    french = {
+        "register": "Registre écrit dans",
+        "notice": "Notice d'information (dépliant) écrite dans",
+        "dpia": "Analyse d'impact (AIPD) écrite dans",
+        "pia": "Fichier pour l'outil PIA de la CNIL écrit dans",
+        "conformity": "Rapport de conformité écrit dans",
+        "breach": "Projet écrit dans",
+    }
+    english = {
+        "register": "Register written to",
+        "notice": "Information notice (leaflet) written to",
+        "dpia": "DPIA written to",
+        "pia": "PIA file written to",
+        "conformity": "Conformity report written to",
+        "breach": "Draft written to",
+    }
+    runner = CliRunner()
+    for name, args in commands.items():
+        result = runner.invoke(main_app, [*args, *config], env=env)
+        assert result.exit_code == 0, result.output
+        said = " ".join(result.stdout.split())
+        assert french[name] in said, said
+        assert problems(re.sub(r"\S*/\S*", " ", said), demo_org.referential) == [], said  # paths left out
+        result = runner.invoke(main_app, [*args, *config, "--lang", "en"], env=env)
+        assert result.exit_code == 0, result.output
+        assert english[name] in " ".join(result.stdout.split())
