@@ -541,3 +541,32 @@ def test_the_governance_commands_summarise_their_document_in_its_language(
         result = runner.invoke(main_app, [*args, *config, "--lang", "en"], env=env)
         assert result.exit_code == 0, result.output
         assert english[name] in " ".join(result.stdout.split())
+
+
+def test_every_export_note_is_worded_in_both_languages_with_the_same_facts() -> None:
+    """Each stored note key has a French and an English sentence taking the same facts; the French has no English."""
+    from string import Formatter
+
+    from santegarde.governance.doctext import words
+    from santegarde.warehouse.gate import Criterion, criterion_text
+
+    fr, en = words("fr")["export"], words("en")["export"]
+
+    def shape(table: Any) -> Any:
+        if isinstance(table, dict):
+            return {key: shape(value) for key, value in table.items()}
+        return sorted({f for _, f, _, _ in Formatter().parse(table) if f})
+
+    assert shape(fr) == shape(en)
+    ref = loader.get("eds-2021-118")
+    facts = {
+        "under": 3, "rows": 240, "smallest": [4, 5], "n": 30, "confidence": 0.95, "low": 0.0, "high": 0.1,
+        "attack": 0.3, "control": None, "count": 2, "min_cell": 10, "columns": ["sex", "age_band"], "threshold": 10,
+        "suppressed": 2, "cells": 9,
+    }  # fmt: skip
+    for note in fr["notes"]:
+        for state in ("", "not_enforced", "not_applicable"):
+            criterion = Criterion("k", None, 10, ">=", True, note=note, facts=facts, state=state)
+            text = criterion_text(criterion, "fr", code=lambda name: f"<code>{name}</code>")
+            assert problems(visible(CODE.sub(" ", text)), ref) == [], note
+            assert "{" not in text and criterion_text(criterion, "en") != text
