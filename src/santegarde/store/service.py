@@ -151,6 +151,30 @@ class RecordService:
             conn,
         )
 
+    def _refuse(
+        self,
+        ctx: sessions.SessionContext,
+        req: Request,
+        operation: str,
+        resource: tuple[str, str],
+        decision: Decision,
+        *,
+        patient: str | None = None,
+    ) -> AccessDenied:
+        """Trace a policy refusal (the rule and section that decided) and return the error to raise."""
+        self._trace(
+            ctx,
+            req,
+            operation,
+            resource,
+            allowed=False,
+            rule=decision.rule,
+            section=decision.section,
+            outcome="denied",
+            patient=patient,
+        )
+        return AccessDenied(f"Refused: {decision.reason}.", decision.rule, decision.section)
+
     def _not_found(
         self, ctx: sessions.SessionContext | None, req: Request, operation: str, resource: tuple[str, str]
     ) -> NotFound:
@@ -271,17 +295,7 @@ class RecordService:
         ]
         decision = None if any(d is None or d.allowed for d in decisions) else decisions[0]
         if decision is not None:
-            self._trace(
-                ctx,
-                req,
-                operation,
-                resource,
-                allowed=False,
-                rule=decision.rule,
-                section=decision.section,
-                outcome="denied",
-            )
-            raise AccessDenied(f"Refused: {decision.reason}.", decision.rule, decision.section)
+            raise self._refuse(ctx, req, operation, resource, decision)
         return ctx
 
     def _type_categories(self, rmap: mapping.ResourceMap, purpose: str) -> list[str]:
@@ -392,18 +406,7 @@ class RecordService:
         limits = {c: only for c, d in decisions.items() if d is not None and (only := d.elements_of(v.resource_type))}
         if not allowed:
             first = next(d for d in decisions.values() if d is not None)
-            self._trace(
-                ctx,
-                req,
-                operation,
-                resource,
-                allowed=False,
-                rule=first.rule,
-                section=first.section,
-                outcome="denied",
-                patient=v.patient_id,
-            )
-            raise AccessDenied(f"Refused: {first.reason}.", first.rule, first.section)
+            raise self._refuse(ctx, req, operation, resource, first, patient=v.patient_id)
         care, glass = self._care(conn, ctx, req, v.patient_id, operation, resource)
         body = self._decode(conn, v, allowed, limits)
         justification = self._justify(conn, ctx, req, resource, v.patient_id, glass=glass)
@@ -534,18 +537,7 @@ class RecordService:
         }
         refused = next((d for d in decisions.values() if d is not None and not d.allowed), None)
         if refused is not None:
-            self._trace(
-                ctx,
-                req,
-                operation,
-                resource,
-                allowed=False,
-                rule=refused.rule,
-                section=refused.section,
-                outcome="denied",
-                patient=patient_id,
-            )
-            raise AccessDenied(f"Refused: {refused.reason}.", refused.rule, refused.section)
+            raise self._refuse(ctx, req, operation, resource, refused, patient=patient_id)
         now = self._now()
         with self.engine.connect() as conn:
             existing = vault.versions(conn, rid, current_only=True)
@@ -745,18 +737,7 @@ class RecordService:
         decisions = self._decide_all(ctx, req, Operation.WRITE, list(v.categories))
         refused = next((d for d in decisions.values() if d is not None and not d.allowed), None)
         if refused is not None:
-            self._trace(
-                ctx,
-                req,
-                operation,
-                (resource_type, rid),
-                allowed=False,
-                rule=refused.rule,
-                section=refused.section,
-                outcome="denied",
-                patient=v.patient_id,
-            )
-            raise AccessDenied(f"Refused: {refused.reason}.", refused.rule, refused.section)
+            raise self._refuse(ctx, req, operation, (resource_type, rid), refused, patient=v.patient_id)
         with self.engine.connect() as conn:  # freezing a record is writing to it: the care check applies
             self._care(conn, ctx, req, v.patient_id, operation, (resource_type, rid))
 
@@ -818,18 +799,7 @@ class RecordService:
             refusals = [next((d for d in t.values() if d is not None and not d.allowed), None) for t in tried]
             refused = refusals[0]
             if refused is not None and all(r is not None for r in refusals):
-                self._trace(
-                    ctx,
-                    req,
-                    "erase",
-                    resource,
-                    allowed=False,
-                    rule=refused.rule,
-                    section=refused.section,
-                    outcome="denied",
-                    patient=patient_id,
-                )
-                raise AccessDenied(f"Refused: {refused.reason}.", refused.rule, refused.section)
+                raise self._refuse(ctx, req, "erase", resource, refused, patient=patient_id)
         with self.engine.connect() as conn:  # erasing is the most final write: the care check applies
             self._care(conn, ctx, req, patient_id, "erase", resource)
         with self.engine.begin() as conn:
@@ -975,18 +945,7 @@ class RecordService:
         decided = next((d for d in decisions.values() if d is not None and d.allowed), None)
         if not allowed or (decided is None and mapping.DIRECTORY not in allowed):
             first = next(d for d in decisions.values() if d is not None)
-            self._trace(
-                ctx,
-                req,
-                "archive.access",
-                resource,
-                allowed=False,
-                rule=first.rule,
-                section=first.section,
-                outcome="denied",
-                patient=patient,
-            )
-            raise AccessDenied(f"Refused: {first.reason}.", first.rule, first.section)
+            raise self._refuse(ctx, req, "archive.access", resource, first, patient=patient)
         with self.engine.begin() as conn:
             conn.execute(
                 insert(archive_access).values(
