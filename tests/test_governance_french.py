@@ -326,3 +326,247 @@ def test_warehouse_committee_documents_read_as_french(tmp_path: Path) -> None:
     data = warehouse_gov.yearly_list(engine, ref, 2026, "CHU Fictif")
     ids = frozenset({"lang", "referential", "project", "purpose", "decision", "decided_on", "variables"})
     assert problems("\n".join(strings(data, ids=ids)), ref) == []
+
+
+# -- the warehouse export report (issue #14) --------------------------------------------------------
+
+# Identifier fields of the export report's JSON: the request as declared (its columns, SQL and purpose id), the
+# criteria's and thresholds' names and stored keys, the engine's technical messages, the managers' decisions.
+EXPORT_IDS = frozenset(
+    {
+        "request",
+        "name",
+        "comparison",
+        "status",
+        "lang",
+        "note",
+        "state",
+        "facts",
+        "error",
+        "reason",
+        "sql",
+        "levels",
+        "requirements",
+        "referential",
+        "digest",
+        "file",
+        "decisions",
+        "alerts",
+    }
+)
+RISK_STUDY = (
+    "Étude de risque fictive : le destinataire est l'observatoire régional de santé, lié par une convention qui "
+    "interdit tout rapprochement ; l'export ne contient aucun identifiant direct, l'âge est exact mais le lieu est "
+    "un département ; le risque résiduel est jugé acceptable pour cet usage statistique ponctuel."
+)
+
+
+def _risks(table: Any, request: Any, limits: Any) -> list[tuple[Any, str]]:
+    """A stand-in for anonymeter: no singling-out possible (every row has a twin), small linkability and inference."""
+    from santegarde.warehouse.anonymity.risks import Risk
+
+    risk = Risk(0.02, 0.0, 0.1, 0.95, 0.3, 0.3, 0.29, limits.n_attacks)
+    return [(None, "twins"), (risk, ""), (risk, "")]
+
+
+class _Reviewers:
+    def empowered(self, login: str) -> bool:
+        return login in {"marie.fictive", "paul.fictif"}
+
+
+def _export_reports(tmp_path: Path, lang: str) -> list[tuple[dict[str, Any], str]]:
+    """Export reports (JSON, HTML) of fictitious requests: passing, quarantined then released, indicators."""
+    import duckdb
+
+    from santegarde.audit.trail import AuditTrail
+    from santegarde.warehouse.anonymity import AgeBands
+    from santegarde.warehouse.gate import ExportRequest, Gate, GateThresholds, IndicatorSpec, render_report
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(f"sqlite:///{tmp_path / 'audit.db'}")
+    migrate(engine, package="santegarde.audit")
+    conn = duckdb.connect(str(tmp_path / "source.duckdb"))
+    conn.execute(
+        "CREATE TABLE stays AS SELECT i AS person_id, 20 + (i * 7) % 60 AS age, "
+        "CAST(20 + 20 * ((i % 3)) AS VARCHAR) || '-' || CAST(39 + 20 * (i % 3) AS VARCHAR) AS age_band, "
+        "CASE WHEN i % 2 = 0 THEN 'F' ELSE 'M' END AS sex, ['75', '92', '93', '94'][1 + (i * 13) % 4] AS department, "
+        "['J45', 'E11', 'I10'][1 + (i // 6) % 3] AS diagnosis, "
+        "CASE WHEN i < 230 THEN 'cardio' ELSE 'rare' END AS service "
+        "FROM range(240) t(i)"
+    )
+    gate = Gate(
+        tmp_path / "gate",
+        AuditTrail(engine, b"s" * 32),
+        _Reviewers(),
+        thresholds=GateThresholds(n_attacks=30),
+        clock=lambda: DRAFTED,
+        risk_assessor=_risks,
+    )
+    gate.record_training("paul.fictif", DRAFTED.date(), "Anonymisation et secret médical", by="dpo.fictif")
+    common: dict[str, Any] = {
+        "recipient": "Observatoire régional de santé (fictif)",
+        "purpose": "activity_indicators",
+        "project": "PILOTE-1",
+        "requested_by": "fanny.fictive",
+    }
+    reports = []
+    passing = gate.submit(
+        ExportRequest(
+            source="SELECT age_band, sex, diagnosis FROM stays",
+            quasi_identifiers=("age_band", "sex"),
+            sensitive=("diagnosis",),
+            **common,
+        )
+    )
+    gate.check(passing, conn)
+    done = gate.validate(passing, "marie.fictive", conn, lang=lang)
+    reports.append((json.loads(done.report_json.read_text(encoding="utf-8")), done.report_html.read_text("utf-8")))
+    failing = gate.submit(
+        ExportRequest(
+            source="SELECT age, department, diagnosis FROM stays",
+            quasi_identifiers=("age", "department"),
+            sensitive=("diagnosis",),
+            **common,
+        )
+    )
+    checked = gate.check(failing, conn, hierarchies={"age": AgeBands((10, 20, 40))})
+    assert checked.status == "quarantined" and checked.proposal is not None
+    done = gate.review_quarantined(failing, "paul.fictif", "release", RISK_STUDY, conn, lang=lang) or pytest.fail()
+    reports.append((json.loads(done.report_json.read_text(encoding="utf-8")), done.report_html.read_text("utf-8")))
+    spec = IndicatorSpec(dimensions=("service", "sex"), person="person_id")
+    indicator = gate.submit(
+        ExportRequest(source="SELECT * FROM stays", kind="indicator", indicator=spec, format="csv", **common)
+    )
+    gate.check(indicator, conn)
+    done = gate.validate(indicator, "marie.fictive", conn, lang=lang)
+    reports.append((json.loads(done.report_json.read_text(encoding="utf-8")), done.report_html.read_text("utf-8")))
+    spec = IndicatorSpec(dimensions=("service",), filters=(("service", ("rare",)), ("sex", ("F",))), person="person_id")
+    refused = gate.submit(
+        ExportRequest(source="SELECT * FROM stays", kind="indicator", indicator=spec, format="csv", **common)
+    )
+    stored = gate.check(refused, conn)
+    report = gate.report(refused, lang=lang)
+    reports.append((report, render_report(report, stored.criteria)))
+    conn.close()
+    return reports
+
+
+def test_the_export_report_reads_as_french(tmp_path: Path) -> None:
+    _, ref = _config(tmp_path, "warehouse")
+    reports = _export_reports(tmp_path / "fr", "fr")
+    for data, html in reports:
+        text = visible(CODE.sub(" ", html))
+        assert problems(text, ref) == [], data["title"]
+        assert problems("\n".join(strings(data, ids=EXPORT_IDS)), ref) == [], data["title"]
+        assert "Pourquoi ces seuils" in text and "Production d'indicateurs" in text
+    passing, released, indicator, refused = (" ".join(visible(html).split()) for _, html in reports)
+    assert "k-anonymat" in passing and "l-diversité (distincte)" in passing and "t-proximité" in passing
+    assert "aucun prédicat n'isole une seule ligne" in passing
+    assert "Diffusé après validation par marie.fictive" in passing
+    assert "30 attaques, intervalle de confiance à 95 % [0 ; 0,1]" in passing
+    assert "Proposition de généralisation" in released and "Étude du risque de réidentification" in released
+    assert "diffusion après étude de risque" in released and "non respecté" in released
+    assert "plus petite case affichée" in indicator and "cases et marges masquées" in indicator
+    assert "Le filtre sur sex écarte moins de 10 personnes" in refused and "en quarantaine" in refused
+    assert "<code>sex</code> parmi F" in reports[3][1] and "<code>export-1.parquet</code>" in reports[0][1]
+
+
+def test_the_export_report_in_english(tmp_path: Path) -> None:
+    (data, html), (_, released), _, (_, refused) = _export_reports(tmp_path / "en", "en")
+    text = " ".join(visible(html).split())
+    assert data["lang"] == "en" and "Why these thresholds" in text and "k-anonymity" in text
+    assert "t-closeness" in text and "Released after validation by marie.fictive" in text
+    assert "k-anonymat" not in text and "Pourquoi" not in text
+    assert "Generalisation proposal" in visible(released) and "on sex leaves out fewer than 10" in " ".join(
+        visible(refused).split()
+    )
+    with pytest.raises(LanguageError):
+        _export_reports(tmp_path / "de", "de")
+
+
+# -- the lines the governance commands print to summarise their document (issue #14) ----------------
+
+
+def test_the_governance_commands_summarise_their_document_in_its_language(
+    demo_org: Organisation, tmp_path: Path
+) -> None:
+    if demo_org.config.profile != "pharmacy":
+        pytest.skip("one organisation is enough")
+    config = ["--config", str(demo_org.config_path)]
+    env = {"SANTEGARDE_PASSPHRASE": PASSPHRASE}
+    breach = breaches.record(
+        demo_org.engine,
+        nature=["confidentiality"],
+        discovered_at=DRAFTED,
+        reported_by="staff",
+        description="Un courriel fictif contenant une ordonnance a été envoyé au mauvais destinataire.",
+        data_categories=["ordonnance"],
+        person_categories=["patients"],
+        likely_consequences="Divulgation fictive d'un traitement.",
+        measures_taken="Demande de suppression adressée au destinataire fictif.",
+        recorded_by="dr.fictif",
+        clock=lambda: DRAFTED,
+    )
+    commands = {
+        "register": ["register", "--out", str(tmp_path / "r.json")],
+        "notice": ["notice", "--out", str(tmp_path / "n.html"), "--format", "leaflet"],
+        "dpia": ["dpia", "generate", "--out", str(tmp_path / "d.json")],
+        "pia": ["dpia", "export-pia", "--out", str(tmp_path / "p.json")],
+        "conformity": ["conformity", "--out", str(tmp_path / "c.json")],
+        "breach": ["breach", "draft-notification", str(breach.id), "--out", str(tmp_path / "b.json")],
+    }
+    french = {
+        "register": "Registre écrit dans",
+        "notice": "Notice d'information (dépliant) écrite dans",
+        "dpia": "Analyse d'impact (AIPD) écrite dans",
+        "pia": "Fichier pour l'outil PIA de la CNIL écrit dans",
+        "conformity": "Rapport de conformité écrit dans",
+        "breach": "Projet écrit dans",
+    }
+    english = {
+        "register": "Register written to",
+        "notice": "Information notice (leaflet) written to",
+        "dpia": "DPIA written to",
+        "pia": "PIA file written to",
+        "conformity": "Conformity report written to",
+        "breach": "Draft written to",
+    }
+    runner = CliRunner()
+    for name, args in commands.items():
+        result = runner.invoke(main_app, [*args, *config], env=env)
+        assert result.exit_code == 0, result.output
+        said = " ".join(result.stdout.split())
+        assert french[name] in said, said
+        assert problems(re.sub(r"\S*/\S*", " ", said), demo_org.referential) == [], said  # paths left out
+        result = runner.invoke(main_app, [*args, *config, "--lang", "en"], env=env)
+        assert result.exit_code == 0, result.output
+        assert english[name] in " ".join(result.stdout.split())
+
+
+def test_every_export_note_is_worded_in_both_languages_with_the_same_facts() -> None:
+    """Each stored note key has a French and an English sentence taking the same facts; the French has no English."""
+    from string import Formatter
+
+    from santegarde.governance.doctext import words
+    from santegarde.warehouse.gate import Criterion, criterion_text
+
+    fr, en = words("fr")["export"], words("en")["export"]
+
+    def shape(table: Any) -> Any:
+        if isinstance(table, dict):
+            return {key: shape(value) for key, value in table.items()}
+        return sorted({f for _, f, _, _ in Formatter().parse(table) if f})
+
+    assert shape(fr) == shape(en)
+    ref = loader.get("eds-2021-118")
+    facts = {
+        "under": 3, "rows": 240, "smallest": [4, 5], "n": 30, "confidence": 0.95, "low": 0.0, "high": 0.1,
+        "attack": 0.3, "control": None, "count": 2, "min_cell": 10, "columns": ["sex", "age_band"], "threshold": 10,
+        "suppressed": 2, "cells": 9,
+    }  # fmt: skip
+    for note in fr["notes"]:
+        for state in ("", "not_enforced", "not_applicable"):
+            criterion = Criterion("k", None, 10, ">=", True, note=note, facts=facts, state=state)
+            text = criterion_text(criterion, "fr", code=lambda name: f"<code>{name}</code>")
+            assert problems(visible(CODE.sub(" ", text)), ref) == [], note
+            assert "{" not in text and criterion_text(criterion, "en") != text

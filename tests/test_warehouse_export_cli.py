@@ -142,11 +142,19 @@ def test_check_uses_the_configured_thresholds(demo: Demo, source: Path) -> None:
         write_thresholds(demo, QUICK)  # the default k = 10, fewer attacks
         quarantined = check(demo, request(demo), source)  # classes of 5 under k = 10
         assert quarantined.exit_code == 0, quarantined.output
-        assert "quarantined" in quarantined.output and ">= 10" in quarantined.output
+        assert "en quarantaine" in quarantined.output and ">= 10" in quarantined.output
+        assert "k-anonymat" in quarantined.output and "NON RESPECTÉ" in quarantined.output
+        english = run("warehouse", "export", "check", str(request(demo)), "--database", str(source),
+                      "--config", str(demo.config), "--lang", "en")  # fmt: skip
+        assert english.exit_code == 0, english.output
+        assert "quarantined" in english.output and "k-anonymity" in english.output and "NOT MET" in english.output
+        refused = run("warehouse", "export", "check", str(request(demo)), "--database", str(source),
+                      "--config", str(demo.config), "--lang", "de")  # fmt: skip
+        assert refused.exit_code != 0 and "fr" in refused.output
         write_thresholds(demo, FAST)
         passed = check(demo, request(demo), source)
         assert passed.exit_code == 0, passed.output
-        assert ">= 5" in passed.output and "quarantined" not in passed.output
+        assert ">= 5" in passed.output and "en quarantaine" not in passed.output
     finally:
         path.unlink(missing_ok=True)
 

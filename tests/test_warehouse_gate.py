@@ -25,6 +25,7 @@ from santegarde.warehouse.gate import (
     GateThresholds,
     GrantReviewers,
     IndicatorSpec,
+    criterion_text,
 )
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -130,7 +131,7 @@ def test_passing_export_waits_for_validation_then_is_released_with_its_report(
     report = json.loads(release.report_json.read_text())
     assert report["status"] == "released" and report["file"] == f"export-{rid}.parquet"
     html = release.report_html.read_text()
-    assert "Why these thresholds" in html and "small-cell threshold" in html
+    assert "Pourquoi ces seuils" in html and "seuil des petits effectifs" in html and "k-anonymat" in html
     assert _ops(trail) == [
         ("export.request", "fanny", "success", str(rid)),
         ("export.check", "gate", "success", str(rid)),
@@ -144,17 +145,22 @@ def test_report_lists_each_criterion_with_value_threshold_and_decision(
 ) -> None:
     rid = gate.submit(_row())
     gate.check(rid, conn)
-    release = gate.validate(rid, "paul", conn)
+    release = gate.validate(rid, "paul", conn, lang="en")
     report = json.loads(release.report_json.read_text())
     by_name = {c["name"]: c for c in report["criteria"]}
+    assert report["lang"] == "en" and by_name["k"]["label"] == "k-anonymity"
+    detail = "30 attacks, 95% interval [0, 0.1], attack rate 0.3, control rate 0.29."
+    assert by_name["singling_out"]["detail"] == detail
     assert by_name["k"]["value"] == 40 and by_name["k"]["threshold"] == 10 and by_name["k"]["passed"]
     assert by_name["l_distinct"]["threshold"] == 2 and by_name["t_closeness"]["comparison"] == "<="
     assert {"singling_out", "linkability", "inference"} <= set(by_name)
     assert report["decision"].startswith("Released after validation by paul")
     assert [t["name"] for t in report["thresholds"]] == list(JUSTIFICATIONS)
+    assert report["thresholds"][0]["justification"].startswith("k=10 mirrors the small-cell threshold")
     html = release.report_html.read_text()
-    for name in by_name:
-        assert f"<td>{name}</td>" in html
+    assert "Why these thresholds" in html and "small-cell threshold" in html
+    for criterion in report["criteria"]:
+        assert f"<td>{criterion['label']}</td>" in html and f"<td>{criterion['name']}</td>" not in html
 
 
 def test_csv_format_is_written_as_csv(gate: Gate, conn: duckdb.DuckDBPyConnection) -> None:
@@ -257,7 +263,7 @@ def test_quarantined_release_needs_a_risk_study_and_a_trained_manager(
     assert release is not None and pq.read_table(release.data).num_rows == 240
     report = json.loads(release.report_json.read_text())
     assert report["risk_study"] == STUDY and report["alerts"]
-    assert "Re-identification risk study" in release.report_html.read_text()
+    assert "Étude du risque de réidentification" in release.report_html.read_text()
     assert ("export.review", "marie", "denied", str(rid)) in _ops(trail)
     assert _ops(trail)[-1] == ("export.release", "marie", "success", str(rid))
 
@@ -420,4 +426,25 @@ def test_real_attacks_on_exact_rows_quarantine_an_export_meeting_k(
     checked = gate.check(rid, conn)
     by_name = {c.name: c for c in checked.criteria}
     assert by_name["k"].passed and not by_name["singling_out"].passed
-    assert checked.status == "quarantined" and "attacks" in by_name["singling_out"].detail
+    assert checked.status == "quarantined" and by_name["singling_out"].note == "attacks"
+    assert by_name["singling_out"].facts["n"] == 30
+    assert criterion_text(by_name["singling_out"], "fr").startswith("30 attaques, intervalle de confiance à 95 %")
+
+
+def test_a_check_stored_before_the_wording_moved_keeps_its_detail(
+    gate: Gate, conn: duckdb.DuckDBPyConnection
+) -> None:
+    """Criteria stored as English sentences (before keys and facts) still load and show their sentence."""
+    import sqlite3
+
+    rid = gate.submit(_row())
+    gate.check(rid, conn)
+    old = [{"name": "k", "value": 40, "threshold": 10, "comparison": ">=", "passed": True,
+            "detail": "0 of 240 rows are in classes under k; smallest classes [40]."}]  # fmt: skip
+    with sqlite3.connect(gate.directory / "gate.sqlite") as db:
+        db.execute("UPDATE requests SET criteria = ? WHERE id = ?", (json.dumps(old), rid))
+    (criterion,) = gate.get(rid).criteria
+    assert criterion.note == "" and criterion.facts == {}
+    assert criterion_text(criterion, "fr") == old[0]["detail"]
+    report = gate.report(rid)
+    assert report["criteria"][0]["label"] == "k-anonymat" and report["criteria"][0]["detail"] == old[0]["detail"]

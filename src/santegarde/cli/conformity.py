@@ -35,13 +35,7 @@ def conformity(
         report = report_module.conformity_report(org, lang=lang)
     report_module.write(report, out)
     s = report.summary()
-    console.print(
-        f"Conformity report written to {out}: {s['measures']} measures, {s['implemented']} implemented, "
-        f"{s['equivalent']} equivalent, {s['not_necessary']} not necessary, {s['not_implemented']} not implemented, "
-        f"{s['no_status']} without status; checks passed {s['checks_passed']}, failed {s['checks_failed']}, "
-        f"not available {s['checks_not_available']}; {s['contradicted']} contradicted.",
-        soft_wrap=True,
-    )
+    console.print(doctext.words(lang)["cli"]["conformity"].format(out=out, **s), soft_wrap=True, markup=False)
     problems = report.problems()
     if strict and problems:
         for problem in problems:

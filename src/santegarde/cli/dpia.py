@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from santegarde.cli.common import EXIT_REFUSED, console, friendly_errors
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME, load
-from santegarde.governance import dpia
+from santegarde.governance import doctext, dpia
 from santegarde.referentials import loader
 
 app = typer.Typer(help="The data protection impact assessment: required?, pre-filled, exported.", no_args_is_help=True)
@@ -23,9 +24,10 @@ StrictOption = Annotated[bool, typer.Option("--strict", help="Exit non-zero when
 LangOption = Annotated[str, typer.Option("--lang", help="fr (default) or en")]
 
 
-def _missing(missing: list[str], strict: bool) -> None:
+def _missing(missing: list[str], strict: bool, lang: str = "en") -> None:
+    label = doctext.words(lang)["cli"]["missing"]
     for line in missing:
-        console.print(f"[yellow]Missing:[/] {line}", soft_wrap=True)
+        console.print(f"[yellow]{label}[/] {escape(line)}", soft_wrap=True)
     if strict and missing:
         raise typer.Exit(EXIT_REFUSED)
 
@@ -49,9 +51,10 @@ def generate(
     """Write the pre-filled DPIA (.html, .pdf or .json, in French unless --lang en) and remember what it covered."""
     document = dpia.generate(config, out, lang)
     plan = len(document["action_plan"])
-    console.print(f"DPIA written to {out} ({plan} measure(s) in the action plan).")
-    console.print(f"Snapshot of what it covers: {dpia.snapshot_path(config)}.")
-    _missing(document["obligations"]["missing"], strict)
+    said = doctext.words(lang)["cli"]
+    console.print(said["dpia"].format(out=out, plan=plan), markup=False)
+    console.print(said["snapshot"].format(path=dpia.snapshot_path(config)), markup=False)
+    _missing(document["obligations"]["missing"], strict, lang)
 
 
 @app.command("export-pia")
@@ -59,7 +62,8 @@ def generate(
 def export_pia(out: OutOption, config: ConfigOption = Path(CONFIG_NAME), lang: LangOption = "fr") -> None:
     """Write the DPIA as JSON for the CNIL's PIA tool (import it there), in French unless --lang en."""
     pia = dpia.export_pia(config, out, lang)
-    console.print(f"PIA file written to {out}: {len(pia['answers'])} answers, {len(pia['measures'])} measures.")
+    said = doctext.words(lang)["cli"]
+    console.print(said["pia"].format(out=out, answers=len(pia["answers"]), measures=len(pia["measures"])), markup=False)
 
 
 @app.command("status")

@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from santegarde.cli.common import EXIT_REFUSED, console, err_console, friendly_errors
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME, load
-from santegarde.governance import notices
+from santegarde.governance import doctext, notices
 from santegarde.governance.register import Party, build_register, write_register
 from santegarde.referentials import loader
 
@@ -51,9 +52,10 @@ def register(
         lang=lang,
     )
     write_register(reg, out)
-    console.print(f"Register written to {out} ({len(reg.activities)} activities, référentiel {reg.referential}).")
+    said = doctext.words(lang)["cli"]
+    console.print(said["register"].format(out=out, n=len(reg.activities), rid=reg.referential), markup=False)
     for line in reg.missing:
-        err_console.print(f"[yellow]Missing:[/] {line}", markup=True, soft_wrap=True)
+        err_console.print(f"[yellow]{said['missing']}[/] {escape(line)}", markup=True, soft_wrap=True)
     if strict and reg.missing:
         raise typer.Exit(EXIT_REFUSED)
 
@@ -70,4 +72,5 @@ def notice(
     cfg = load(config)
     built = notices.build_notice(cfg, loader.get(cfg.referential), fmt, lang)
     notices.write_notice(built, out)
-    console.print(f"Notice '{fmt}' ({lang}) written to {out}.")
+    said = doctext.words(lang)["cli"]
+    console.print(said["notice"].format(format=said["notice_formats"].get(fmt, fmt), out=out), markup=False)

@@ -215,7 +215,7 @@ def _draft(config: Path, breach_id: int, out: Path, *, notification: bool, delay
         else:
             data = breaches.communication_draft(breach, org.config, org.referential, lang=lang)
     write_document(out, html=breaches.render(data), data=data)
-    console.print(f"Draft written to {out}.")
+    console.print(doctext.words(lang)["cli"]["breach_draft"].format(out=out), markup=False)
     for item in data["missing"]:
         err_console.print(doctext.words(lang)["breach"]["missing_line"].format(item=item), markup=False)
     if strict and data["missing"]:

@@ -35,6 +35,9 @@ from santegarde.warehouse.gate import (
     GrantReviewers,
     IndicatorSpec,
     StoredRequest,
+    criterion_name,
+    criterion_text,
+    export_words,
 )
 
 app = typer.Typer(
@@ -48,6 +51,7 @@ Recipient = Annotated[str, typer.Option("--recipient", help="Who receives the ex
 Purpose = Annotated[str, typer.Option("--purpose", help="The purpose (e.g. activity_indicators)")]
 Project = Annotated[str, typer.Option("--project", help="The project or activity the export serves")]
 Format = Annotated[str, typer.Option("--format", help="parquet or csv")]
+Lang = Annotated[str, typer.Option("--lang", help="The language of the export report: fr (default) or en")]
 
 
 THRESHOLDS_FILE = Path("warehouse") / "export-thresholds.yaml"
@@ -115,12 +119,15 @@ def _source(database: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         conn.close()
 
 
-def _print(stored: StoredRequest) -> None:
-    table = Table("Criterion", "Value", "Threshold", "Met", "Detail", title=f"Export {stored.id}: {stored.status}")
+def _print(stored: StoredRequest, lang: str) -> None:
+    t = export_words(lang)
+    table = Table(t["criterion"], t["value"], t["threshold"], t["result"], t["detail"],
+                  title=f"Export {stored.id}: {t['statuses'].get(stored.status, stored.status)}")
     for c in stored.criteria:
         value = "—" if c.value is None else f"{c.value:g}"
         threshold = "—" if c.threshold is None else f"{c.comparison} {c.threshold:g}"
-        table.add_row(c.name, value, threshold, "yes" if c.passed else "NO", c.detail)
+        table.add_row(criterion_name(c.name, lang), value, threshold, t["met"] if c.passed else t["not_met"].upper(),
+                      criterion_text(c, lang))
     console.print(table)
     if stored.proposal:
         if stored.proposal.get("found"):
@@ -151,18 +158,24 @@ def request(
 
 @app.command("check")
 @friendly_errors
-def check(request_id: RequestId, database: Database, config: ConfigOption = Path(CONFIG_NAME)) -> None:
+def check(
+    request_id: RequestId, database: Database, config: ConfigOption = Path(CONFIG_NAME), lang: Lang = "fr"
+) -> None:
     """Measure the export; a failure quarantines it and raises an alert."""
+    export_words(lang)
     with _gate(config) as (gate, _), _source(database) as conn:
-        _print(gate.check(request_id, conn))
+        _print(gate.check(request_id, conn), lang)
 
 
 @app.command("release")
 @friendly_errors
-def release(request_id: RequestId, database: Database, config: ConfigOption = Path(CONFIG_NAME)) -> None:
+def release(
+    request_id: RequestId, database: Database, config: ConfigOption = Path(CONFIG_NAME), lang: Lang = "fr"
+) -> None:
     """Validate a passing export as an empowered manager (not the requester): it is written to the outbox."""
+    export_words(lang)
     with _gate(config) as (gate, login), _source(database) as conn:
-        done = gate.validate(request_id, login, conn)
+        done = gate.validate(request_id, login, conn, lang=lang)
     console.print(f"Released: {done.data} ({done.rows} rows), report {done.report_html}.")
 
 
@@ -174,15 +187,17 @@ def review(
     risk_study: Annotated[Path, typer.Option("--risk-study", help="File of the written risk study (or reason)")],
     database: Annotated[Path | None, typer.Option("--database", help="The source DuckDB database")] = None,
     config: ConfigOption = Path(CONFIG_NAME),
+    lang: Lang = "fr",
 ) -> None:
     """Review a quarantined export as a trained, empowered manager: release with a risk study, or reject."""
+    export_words(lang)
     text = risk_study.read_text(encoding="utf-8")
     with _gate(config) as (gate, login):
         if database is None:
-            done = gate.review_quarantined(request_id, login, decision, text)
+            done = gate.review_quarantined(request_id, login, decision, text, lang=lang)
         else:
             with _source(database) as conn:
-                done = gate.review_quarantined(request_id, login, decision, text, conn)
+                done = gate.review_quarantined(request_id, login, decision, text, conn, lang=lang)
     console.print(f"Released: {done.data}." if done else f"Export {request_id} rejected.")
 
 

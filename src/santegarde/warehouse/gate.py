@@ -23,7 +23,7 @@ import uuid
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,12 +33,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from markupsafe import Markup, escape
 
 from santegarde.atomic import write_atomic, write_new_bytes
 from santegarde.audit.trail import AuditEvent, AuditTrail
 from santegarde.clock import utc_now
 from santegarde.errors import SantegardeError
+from santegarde.governance import doctext
 from santegarde.governance.documents import render_html
+from santegarde.governance.vocabulary import VocabularyError, label
 from santegarde.identity import accounts, grants
 from santegarde.identity.context import IdentityContext
 from santegarde.warehouse.anonymity import (
@@ -73,25 +76,9 @@ QUARANTINED = "quarantined"
 RELEASED = "released"
 REJECTED = "rejected"
 
-JUSTIFICATIONS = {
-    "k": "k=10 mirrors the small-cell threshold of French health statistics (cells under 10 persons are not "
-    "published): every released row shares its quasi-identifiers with at least 9 other persons.",
-    "l_distinct": "l=2 (distinct) means no group of look-alike persons all share the same sensitive value, so "
-    "knowing someone is in the export never reveals that value for certain.",
-    "l_entropy": "Entropy l is not enforced by default; distinct l already prevents the homogeneity attack.",
-    "t": "t=0.2 bounds how far the sensitive values of any group may drift from the whole export "
-    "(earth mover's distance), the value commonly used since the t-closeness paper.",
-    "max_singling_out": "A singling-out risk of at most 0.1 means the export isolates a person in at most one "
-    "attack in ten beyond what an attacker achieves on persons who are not in it (G29 opinion 05/2014).",
-    "max_linkability": "A linkability risk of at most 0.1: at most one attack in ten beyond chance links two "
-    "parts of the same person's record through the export.",
-    "max_inference": "An inference risk of at most 0.1: at most one attack in ten beyond chance deduces a "
-    "sensitive value of a person from the export.",
-    "min_cell": "Indicators show no cell between 1 and 9 persons (the same small-cell threshold), margins and "
-    "complementary cells included, so that no suppressed cell can be recovered by subtraction.",
-    "max_suppression": "A generalisation proposal may drop at most 5% of the rows (small classes) to reach "
-    "the thresholds, so that the export keeps its meaning.",
-}
+# The thresholds whose choice the report justifies; the justifications are worded from documents_text.yaml.
+JUSTIFICATIONS = ("k", "l_distinct", "l_entropy", "t", "max_singling_out", "max_linkability", "max_inference",
+                  "min_cell", "max_suppression")
 
 
 class GateError(SantegardeError):
@@ -166,14 +153,22 @@ class ExportRequest:
 
 @dataclass(frozen=True)
 class Criterion:
-    """One criterion of the check: its measured value, its threshold and whether it is met."""
+    """One criterion of the check: its measured value, its threshold and whether it is met.
+
+    What explains it is stored as keys and values (``state``, ``note`` and ``facts``), worded in the report's
+    language when it is rendered (``criterion_text``); ``detail`` is the English sentence of checks stored before.
+    """
 
     name: str
     value: float | None
     threshold: float | None
     comparison: str  # ">=" or "<="
     passed: bool
-    detail: str
+    detail: str = ""
+    note: str = ""  # a key of export.notes in documents_text.yaml, or "" for none
+    facts: dict[str, Any] = field(default_factory=dict)
+    state: str = ""  # "", "not_enforced" or "not_applicable"
+    error: str = ""  # the engine's message when the criterion could not be measured (shown as a technical message)
 
 
 @dataclass(frozen=True)
@@ -313,13 +308,17 @@ def _digest(table: pa.Table) -> str:
     return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
 
 
-def _criterion(name: str, value: float | None, threshold: float | None, comparison: str, detail: str) -> Criterion:
+def _criterion(
+    name: str, value: float | None, threshold: float | None, comparison: str, note: str = "",
+    facts: dict[str, Any] | None = None,
+) -> Criterion:
+    stated = facts or {}
     if threshold is None:
-        return Criterion(name, value, None, comparison, True, f"Not enforced. {detail}".strip())
+        return Criterion(name, value, None, comparison, True, note=note, facts=stated, state="not_enforced")
     if value is None:
-        return Criterion(name, None, threshold, comparison, True, f"Not applicable. {detail}".strip())
+        return Criterion(name, None, threshold, comparison, True, note=note, facts=stated, state="not_applicable")
     passed = value >= threshold if comparison == ">=" else value <= threshold
-    return Criterion(name, value, threshold, comparison, passed, detail)
+    return Criterion(name, value, threshold, comparison, passed, note=note, facts=stated)
 
 
 def _metric_criteria(
@@ -333,11 +332,11 @@ def _metric_criteria(
         )
     except AnonymityError as error:
         raise GateError(str(error)) from error
-    no_sensitive = "" if request.sensitive else "No sensitive attribute was declared."
+    no_sensitive = "" if request.sensitive else "no_sensitive"
     return [
-        _criterion("k", report.k, limits.k, ">=",
-                   f"{report.records_under_k} of {report.rows} rows are in classes under k; smallest classes "
-                   f"{list(report.smallest_classes)}."),
+        _criterion("k", report.k, limits.k, ">=", "k",
+                   {"under": report.records_under_k, "rows": report.rows,
+                    "smallest": [int(n) for n in report.smallest_classes]}),
         _criterion("l_distinct", report.l_distinct, limits.l_distinct, ">=", no_sensitive),
         _criterion("l_entropy", report.l_entropy, limits.l_entropy, ">=", no_sensitive),
         _criterion("t_closeness", report.t_closeness, limits.t, "<=", no_sensitive),
@@ -357,19 +356,19 @@ def _risk_criteria(
             warnings.simplefilter("ignore")
             measured = assessor(table, request, limits)
     except AnonymityError as error:
-        why = f"Not measurable: {error} A written re-identification risk study is needed."
-        return [Criterion(n, None, m, "<=", False, why) for n, m in zip(names, maxima, strict=True)]
+        return [Criterion(n, None, m, "<=", False, note="not_measurable", error=str(error))
+                for n, m in zip(names, maxima, strict=True)]
     finally:
         np.random.set_state(state)
     criteria = []
     for name, maximum, (risk, note) in zip(names, maxima, measured, strict=True):
         if risk is None:
-            criteria.append(Criterion(name, 0.0, maximum, "<=", True, note))
+            criteria.append(Criterion(name, 0.0, maximum, "<=", True, note=note))
             continue
-        detail = (f"{risk.n_attacks} attacks, {risk.confidence_level:.0%} interval "
-                  f"[{risk.ci_low:.3f}, {risk.ci_high:.3f}], attack rate {risk.attack_rate:.3f}, "
-                  f"control rate {risk.control_rate if risk.control_rate is not None else 'n/a'}.")
-        criteria.append(_criterion(name, round(risk.value, 6), maximum, "<=", detail))
+        facts = {"n": int(risk.n_attacks), "confidence": float(risk.confidence_level), "low": float(risk.ci_low),
+                 "high": float(risk.ci_high), "attack": float(risk.attack_rate),
+                 "control": None if risk.control_rate is None else float(risk.control_rate)}
+        criteria.append(_criterion(name, round(risk.value, 6), maximum, "<=", "attacks", facts))
     return criteria
 
 
@@ -390,8 +389,7 @@ def measure_risks(table: pa.Table, request: ExportRequest, limits: GateThreshold
     attacks = min(limits.n_attacks, len(targets))
     twins = int(targets.groupby(list(targets.columns), dropna=False).size().min())
     if twins >= 2:
-        singling: tuple[Any, str] = (None, "Every exported row has an identical twin: no predicate singles out one "
-                                           "row, so the singling-out attack cannot succeed.")
+        singling: tuple[Any, str] = (None, "twins")  # no predicate singles out one row: the attack cannot succeed
     else:
         singling = (risks.singling_out_risk(targets, targets, control, attacks, 3, 0.95, limits.seed), "")
     columns = [str(c) for c in targets.columns]
@@ -436,12 +434,10 @@ def _indicator_criteria(result: Indicator, spec: IndicatorSpec, limits: GateThre
     shown = [c.count for c in result.cells if not c.suppressed and c.count]
     smallest = min(shown) if shown else None
     return [
-        Criterion("filters", len(spec.filters), limits.min_cell, ">=", True,
-                  f"Every combination of the {len(spec.filters)} filters, and every difference one filter makes, "
-                  f"selects nobody or at least {limits.min_cell} persons."),
-        _criterion("min_cell", smallest, limits.min_cell, ">=",
-                   f"{len(result.suppressed)} of {len(result.cells)} cells and margins suppressed "
-                   "(small cells and their complements)."),
+        Criterion("filters", len(spec.filters), limits.min_cell, ">=", True, note="filters",
+                  facts={"count": len(spec.filters), "min_cell": limits.min_cell}),
+        _criterion("min_cell", smallest, limits.min_cell, ">=", "min_cell",
+                   {"suppressed": len(result.suppressed), "cells": len(result.cells)}),
     ]
 
 
@@ -454,7 +450,7 @@ def _proposal(
         found = propose(conn, Query(_source_sql(request.source)), request.quasi_identifiers, request.sensitive,
                         limits.anonymity(), hierarchies)
     except AnonymityError as error:
-        return {"found": False, "reason": str(error)}
+        return {"found": False, "reason": str(error)}  # the engine's message, shown as a technical message
     return {
         "found": True,
         "levels": dict(found.levels),
@@ -463,7 +459,6 @@ def _proposal(
         "l_distinct": found.report.l_distinct,
         "t_closeness": found.report.t_closeness,
         "loss": asdict(found.loss),
-        "advice": "Submit a new request with this SQL as its source; it meets k, l and t after suppression.",
     }
 
 
@@ -646,7 +641,10 @@ class Gate:
         try:
             result = _indicator(conn, request, self.thresholds)
         except IndicatorRefused as error:
-            return [Criterion("filters", len(spec.filters), self.thresholds.min_cell, ">=", False, str(error))], None
+            facts = {"columns": list(error.columns), "threshold": error.threshold}
+            note = "filter_leaves_out" if error.leaves_out else "filters_refused"
+            return [Criterion("filters", len(spec.filters), self.thresholds.min_cell, ">=", False, note=note,
+                              facts=facts, error=str(error))], None
         except AnonymityError as error:
             raise GateError(str(error)) from error
         return _indicator_criteria(result, spec, self.thresholds), _indicator_table(result)
@@ -678,8 +676,11 @@ class Gate:
                 (stored.id, manager, decision, self._now(), risk_study),
             )
 
-    def validate(self, request_id: int, manager: str, conn: duckdb.DuckDBPyConnection) -> Release:
-        """A manager's prior validation of a passing export, which releases it."""
+    def validate(
+        self, request_id: int, manager: str, conn: duckdb.DuckDBPyConnection, *, lang: str = "fr"
+    ) -> Release:
+        """A manager's prior validation of a passing export, which releases it (its report in ``lang``)."""
+        doctext.check_lang(lang)
         stored = self.get(request_id)
         if stored.status != AWAITING:
             self._refuse(manager, "export.validate", stored, "EDS-SEC-EXP-2",
@@ -689,7 +690,7 @@ class Gate:
         self._decide(stored, manager, "validate", None)
         self._trace(manager, "export.validate", request_id, "success", "EDS-SEC-EXP-2", stored.request.purpose,
                     PROFILE)
-        return self._release(stored, manager, conn, risk_study=None)
+        return self._release(stored, manager, conn, risk_study=None, lang=lang)
 
     def review_quarantined(
         self,
@@ -698,8 +699,14 @@ class Gate:
         decision: str,
         risk_study_text: str,
         conn: duckdb.DuckDBPyConnection | None = None,
+        *,
+        lang: str = "fr",
     ) -> Release | None:
-        """A trained, empowered manager's review of a quarantined export: release with a risk study, or reject."""
+        """A trained, empowered manager's review of a quarantined export: release with a risk study, or reject.
+
+        The report of a release is written in ``lang`` (French by default).
+        """
+        doctext.check_lang(lang)
         stored = self.get(request_id)
         if decision not in DECISIONS:
             raise GateError(f"The decision must be {' or '.join(DECISIONS)}; '{decision}' is not one.")
@@ -724,7 +731,7 @@ class Gate:
         self._decide(stored, manager, "release", risk_study_text.strip())
         self._trace(manager, "export.validate", request_id, "success", "EDS-SEC-EXP-3", stored.request.purpose,
                     PROFILE)
-        return self._release(stored, manager, conn, risk_study=risk_study_text.strip())
+        return self._release(stored, manager, conn, risk_study=risk_study_text.strip(), lang=lang)
 
     def reject(self, request_id: int, manager: str, reason: str) -> None:
         """Reject an export awaiting validation or quarantined; nothing leaves."""
@@ -744,7 +751,8 @@ class Gate:
 
     # -- release: the only function writing data ---------------------------------------------------------------
     def _release(
-        self, stored: StoredRequest, manager: str, conn: duckdb.DuckDBPyConnection, *, risk_study: str | None
+        self, stored: StoredRequest, manager: str, conn: duckdb.DuckDBPyConnection, *, risk_study: str | None,
+        lang: str = "fr",
     ) -> Release:
         request = stored.request
         table = self._recompute(stored, conn)
@@ -760,10 +768,9 @@ class Gate:
         try:
             write_new_bytes(staging / name, _data_bytes(table, request.format))
             self._set(stored.id, status=RELEASED)
-            report = self.report(stored.id, released_file=name, risk_study=risk_study, manager=manager)
+            report = self.report(stored.id, released_file=name, risk_study=risk_study, manager=manager, lang=lang)
             write_atomic(staging / "report.json", json.dumps(report, ensure_ascii=False, indent=2, default=str) + "\n")
-            write_atomic(staging / "report.html", render_html("export_report.html.j2", title=report["title"],
-                                                              report=report))
+            write_atomic(staging / "report.html", render_report(report, stored.criteria))
             os.rename(staging, final)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -783,23 +790,37 @@ class Gate:
     # -- report -----------------------------------------------------------------------------------------------
     def report(
         self, request_id: int, *, released_file: str | None = None, risk_study: str | None = None,
-        manager: str | None = None,
+        manager: str | None = None, lang: str = "fr",
     ) -> dict[str, Any]:
-        """The report of a request: each criterion, its value, its threshold and the decision, with justifications."""
+        """The report of a request: each criterion, its value, its threshold and the decision, with justifications.
+
+        Its text is worded in ``lang`` (French by default, ``en`` as the option) from what the check stored.
+        """
+        t = export_words(lang)
         stored = self.get(request_id)
         request = stored.request
         limits = asdict(self.thresholds)
+        proposal = dict(stored.proposal) if stored.proposal else None
+        if proposal is not None:
+            proposal["advice"] = t["advice"] if proposal.get("found") else t["no_proposal"]
         return {
-            "title": f"Export {stored.id} — anonymity check and decision",
+            "title": t["title"].format(id=stored.id),
+            "lang": lang,
             "request": {"id": stored.id, **asdict(request), "created_at": stored.created_at},
+            "purpose": purpose_name(request.purpose, lang),
             "status": stored.status,
-            "decision": _decision_text(stored.status, manager),
-            "criteria": [asdict(c) for c in stored.criteria],
-            "thresholds": [
-                {"name": name, "value": limits.get(name), "justification": text}
-                for name, text in JUSTIFICATIONS.items()
+            "status_text": t["statuses"].get(stored.status, stored.status),
+            "decision": _decision_text(stored.status, manager, lang),
+            "criteria": [
+                {**asdict(c), "label": criterion_name(c.name, lang), "detail": criterion_text(c, lang)}
+                for c in stored.criteria
             ],
-            "proposal": stored.proposal,
+            "thresholds": [
+                {"name": name, "label": criterion_name(name, lang), "value": limits.get(name),
+                 "justification": t["justifications"][name]}
+                for name in JUSTIFICATIONS
+            ],
+            "proposal": proposal,
             "risk_study": risk_study,
             "decisions": self.decisions(request_id),
             "alerts": [asdict(a) for a in self.alerts() if a.request_id == request_id],
@@ -812,15 +833,88 @@ class Gate:
         }
 
 
-def _decision_text(status: str, manager: str | None) -> str:
-    texts = {
-        REQUESTED: "Not checked yet.",
-        AWAITING: "Every criterion is met; the export waits for a manager's validation.",
-        QUARANTINED: "At least one criterion is not met; the export is quarantined for a trained manager's review.",
-        RELEASED: f"Released after validation by {manager or 'a manager'}.",
-        REJECTED: "Rejected; nothing was released.",
-    }
-    return texts.get(status, status)
+# ---- wording (at render time, from documents_text.yaml) ---------------------------------------------------------
+
+
+def export_words(lang: str) -> dict[str, Any]:
+    """The fixed phrases of the export report in ``lang`` (``fr`` or ``en``)."""
+    found: dict[str, Any] = doctext.words(lang)["export"]
+    return found
+
+
+def number(value: Any, lang: str) -> str:
+    """A measured value as the reader writes it (decimal comma in French)."""
+    if isinstance(value, float):
+        text = f"{value:.3f}".rstrip("0").rstrip(".") if value != int(value) else f"{value:g}"
+    else:
+        text = str(value)
+    return text.replace(".", ",") if lang == "fr" else text
+
+
+def criterion_name(name: str, lang: str) -> str:
+    """A criterion's or threshold's name for the reader ("k-anonymat", "t-proximité"…), never its identifier."""
+    names: dict[str, str] = export_words(lang)["names"]
+    return names.get(name, name.replace("_", " "))
+
+
+def criterion_text(criterion: Criterion, lang: str, code: Callable[[str], str] = str) -> str:
+    """What explains a criterion, worded in ``lang``; ``code`` formats the column names it mentions."""
+    t = export_words(lang)
+    if not criterion.note and not criterion.state:
+        return criterion.detail  # stored before the wording moved to render time
+    parts = [t["states"][criterion.state]] if criterion.state else []
+    if criterion.note:
+        template = t["notes"].get(criterion.note)
+        if template is None:  # a note of a custom risk assessor: its own text
+            parts.append(criterion.note)
+        else:
+            parts.append(template.format(**_facts(criterion.facts, lang, code, t)))
+    return " ".join(parts)
+
+
+def _facts(facts: Mapping[str, Any], lang: str, code: Callable[[str], str], t: Mapping[str, Any]) -> dict[str, str]:
+    worded: dict[str, str] = {}
+    for key, value in facts.items():
+        if key == "columns":
+            worded[key] = ", ".join(code(str(c)) for c in value)
+        elif key == "confidence":
+            worded[key] = f"{value:.0%}".replace("%", " %" if lang == "fr" else "%")
+        elif value is None:
+            worded[key] = t["notes"]["no_control"]
+        elif isinstance(value, list):
+            worded[key] = "[" + ("; " if lang == "fr" else ", ").join(number(v, lang) for v in value) + "]"
+        else:
+            worded[key] = number(value, lang)
+    return worded
+
+
+def _decision_text(status: str, manager: str | None, lang: str) -> str:
+    t = export_words(lang)
+    text: str = t["decisions"].get(status, status)
+    return text.format(manager=manager or t["a_manager"])
+
+
+def render_report(report: Mapping[str, Any], criteria: Sequence[Criterion]) -> str:
+    """The HTML export report in the report's language: column names and SQL shown as code."""
+    lang = str(report["lang"])
+
+    def code(name: str) -> str:
+        return f"<code>{escape(name)}</code>"
+
+    t = export_words(lang)
+    # A known note is our own wording around numbers and column names, the latter escaped by ``code``.
+    details = [Markup(criterion_text(c, lang, code)) if c.note in t["notes"]  # noqa: S704
+               else escape(criterion_text(c, lang)) for c in criteria]
+    return render_html("export_report.html.j2", title=report["title"], report=report, lang=lang, t=t,
+                       details=details, colon=doctext.words(lang)["colon"])
+
+
+def purpose_name(purpose: str, lang: str) -> str:
+    """The export's purpose as the warehouse référentiel names it in ``lang``; free text stays as it is."""
+    try:
+        return label(REFERENTIAL, "purpose", purpose, lang)
+    except VocabularyError:
+        return purpose
 
 
 def _validate_request(request: ExportRequest) -> None:

@@ -35,7 +35,18 @@ AGGREGATES = {"sum": "SUM", "mean": "AVG"}
 
 
 class IndicatorRefused(AnonymityError):
-    """An indicator whose filters would isolate fewer persons than the threshold."""
+    """An indicator whose filters would isolate fewer persons than the threshold.
+
+    ``columns`` are the filters at fault, ``threshold`` the small-cell threshold, and ``leaves_out`` tells whether
+    the filter leaves out (rather than selects) too few persons: what a document words in its own language.
+    """
+
+    def __init__(self, message: str, *, columns: tuple[str, ...] = (), threshold: int = 0,
+                 leaves_out: bool = False) -> None:
+        super().__init__(message)
+        self.columns = columns
+        self.threshold = threshold
+        self.leaves_out = leaves_out
 
 
 class Margin(enum.Enum):
@@ -190,14 +201,16 @@ def _check_filters(
         if subset and 0 < count < threshold:
             names = ", ".join(filters[i][0] for i in subset)
             raise IndicatorRefused(
-                f"The filters on {names} select fewer than {threshold} persons; widen or remove them."
+                f"The filters on {names} select fewer than {threshold} persons; widen or remove them.",
+                columns=tuple(filters[i][0] for i in subset), threshold=threshold,
             )
         for extra in set(range(len(filters))) - set(subset):
             difference = count - counts[tuple(sorted((*subset, extra)))]
             if 0 < difference < threshold:
                 raise IndicatorRefused(
                     f"The filter on {filters[extra][0]} leaves out fewer than {threshold} persons, who could be "
-                    "found by subtracting two indicators; widen or remove it."
+                    "found by subtracting two indicators; widen or remove it.",
+                    columns=(filters[extra][0],), threshold=threshold, leaves_out=True,
                 )
 
 
