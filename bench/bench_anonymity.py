@@ -32,7 +32,7 @@ from rich.table import Table
 
 from santegarde.warehouse.anonymity import measure
 
-ADULT = Path("/work/shared/data/adult/adult.csv")
+ADULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "adult" / "adult.csv"  # ../shared beside the checkout
 ADULT_QIS = ["age", "education", "occupation", "relationship", "sex", "native-country"]
 ADULT_SENSITIVE = "salary-class"
 GENERATED_QIS = ["age", "sex", "zip", "year"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -12,6 +11,7 @@ import pandas as pd
 import pytest
 from pycanon import anonymity as pycanon
 
+from conftest import SHARED
 from santegarde.warehouse.anonymity import (
     TOTAL,
     AgeBands,
@@ -28,7 +28,7 @@ from santegarde.warehouse.anonymity import (
     propose,
 )
 
-ADULT = Path("/work/shared/data/adult/adult.csv")
+ADULT = SHARED / "data" / "adult" / "adult.csv"
 ADULT_QIS = ["age", "education", "occupation", "relationship", "sex", "native-country"]
 
 

@@ -11,10 +11,10 @@ decision — allowed or refused — before the answer leaves. This class is the 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, delete, insert, select, update
@@ -46,6 +46,7 @@ from santegarde.store.schema import (
 )
 from santegarde.store.writeahead import INTENT, trace_ahead
 
+T = TypeVar("T")
 BREAK_GLASS_MIN = 15
 ARCHIVE_JUSTIFICATION_MIN = 15
 SENSITIVITY_ORDER = [Sensitivity.ORDINARY, Sensitivity.HIGHLY_PERSONAL, Sensitivity.SPECIAL]
@@ -961,14 +962,7 @@ class RecordService:
 
     def consent_ledger(self, req: Request, patient_id: str) -> list[consents.Entry]:
         """The patient's consent ledger, newest first; reading it is reading the patient's Consents (traced)."""
-        ctx = self._patient_gate(req, "Consent", "consent.show", patient_id)
-        with self.engine.connect() as conn:
-            found = consents.entries(conn, patient_id)
-        resource = ("Patient", patient_id)
-        self._trace(
-            ctx, req, "consent.show", resource, allowed=True, rule="COM-MIN-1", outcome="success", patient=patient_id
-        )
-        return found
+        return self._ledger(req, "Consent", "consent.show", "COM-MIN-1", patient_id, consents.entries)
 
     def record_objection(self, req: Request, patient_id: str, purpose: str) -> objections.Objection:
         """Record a patient's objection to a purpose, where GDPR art. 21.1 (or the text) gives that right."""
@@ -1095,13 +1089,23 @@ class RecordService:
 
     def objections_of(self, req: Request, patient_id: str) -> list[objections.Objection]:
         """Every objection of the patient, in force or lifted (traced: it says what the person asked)."""
-        ctx = self._patient_gate(req, "Patient", "objection.show", patient_id)
+        return self._ledger(req, "Patient", "objection.show", "COM-RGT-1", patient_id, objections.of_patient)
+
+    def _ledger(
+        self,
+        req: Request,
+        resource_type: str,
+        operation: str,
+        rule: str,
+        patient_id: str,
+        read: Callable[[Connection, str], list[T]],
+    ) -> list[T]:
+        """A patient's ledger (consents, objections) read through the gate, the reading traced."""
+        ctx = self._patient_gate(req, resource_type, operation, patient_id)
         with self.engine.connect() as conn:
-            found = objections.of_patient(conn, patient_id)
+            found = read(conn, patient_id)
         resource = ("Patient", patient_id)
-        self._trace(
-            ctx, req, "objection.show", resource, allowed=True, rule="COM-RGT-1", outcome="success", patient=patient_id
-        )
+        self._trace(ctx, req, operation, resource, allowed=True, rule=rule, outcome="success", patient=patient_id)
         return found
 
     def _patient_gate(
