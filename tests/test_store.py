@@ -309,3 +309,12 @@ def test_a_frozen_record_is_read_but_not_changed(place: Workplace) -> None:
     assert place.service.update(req, "Patient", "p-1", {**patient(), "gender": "other"})["gender"] == "other"
     with pytest.raises(NotFound, match="not frozen"):
         place.service.unfreeze(req, "Patient", "p-1")
+
+
+def test_sqlite_commits_are_durable_when_they_return(tmp_path: Path) -> None:
+    """WAL with synchronous=FULL: a committed record or audit entry survives a power loss."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'durable.db'}")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+    engine.dispose()

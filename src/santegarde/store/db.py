@@ -39,7 +39,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    # FULL: a commit is on disk when it returns (NORMAL in WAL mode may roll back the last commits after a power
+    # loss, while the audit anchor written after commit already counts them).
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
 
 
