@@ -25,9 +25,6 @@ def complete_config(
     ``referential`` applies another référentiel of the profile (e.g. the practices' French draft)."""
     ref = loader.get(referential) if referential else loader.for_profile(profile)
     values, justifications = demo_answers(ref)
-    for choice in ref.choices:
-        if choice.kind == "duration" and "trace" in choice.id:
-            values[choice.id] = "P1Y"
     if "objection_notice_period" in values:
         values["objection_notice_period"] = "P1M"
     config, _ = build_config(

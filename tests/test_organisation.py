@@ -31,7 +31,7 @@ def _answers(profile: str) -> tuple[dict[str, str | bool], dict[str, str]]:
                 b.art6.value for p in ref.purposes if p.legal_basis_choice == choice.id for b in p.legal_bases
             )
         elif choice.kind == "duration":
-            values[choice.id] = "P2Y"
+            values[choice.id] = str(choice.maximum or choice.minimum or "P2Y")  # within the text's bounds
             justifications[choice.id] = JUSTIFIED
         elif choice.kind == "boolean":
             values[choice.id] = True
@@ -179,3 +179,20 @@ def test_second_init_is_refused(runner: CliRunner, tmp_path: Path) -> None:
     assert runner.invoke(app, args).exit_code == 0
     again = runner.invoke(app, args)
     assert again.exit_code == 2 and "already an organisation" in again.output
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"), [("P5Y", "longer than the 1 year"), ("P3M", "shorter than the 6 months")]
+)
+def test_trace_retention_outside_the_texts_bounds_is_refused(
+    runner: CliRunner, tmp_path: Path, value: str, problem: str
+) -> None:
+    """Warehouse traces are kept between six months and one year (eds-2021-118 §10.2): P5Y or P3M is refused."""
+    args = _choices("warehouse")
+    at = args.index(next(a for a in args if a.startswith("trace_retention=")))
+    args[at] = f"trace_retention={value}"
+    org = tmp_path / "org"
+    result = runner.invoke(app, ["init", "--profile", "warehouse", "--dir", str(org), *args])
+    assert result.exit_code == 2, result.output
+    assert problem in " ".join(result.output.split())
+    assert not (org / "santegarde.yaml").exists()

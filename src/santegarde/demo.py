@@ -65,7 +65,7 @@ def demo_answers(ref: Referential) -> tuple[dict[str, str | bool], dict[str, str
                 b.art6.value for p in ref.purposes if p.legal_basis_choice == choice.id for b in p.legal_bases
             )
         elif choice.kind == "duration":
-            values[choice.id] = "P5Y"
+            values[choice.id] = str(choice.maximum or choice.minimum or "P5Y")
         elif choice.kind == "boolean":
             values[choice.id] = True
         elif choice.kind == "choice":

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from santegarde.config.model import ChoiceAnswer, OrganisationConfig
 from santegarde.errors import SantegardeError
-from santegarde.referentials.model import Art6Basis, Duration, Referential
+from santegarde.referentials.model import Art6Basis, ControllerChoice, Duration, Referential
 
 Severity = Literal["error", "warning", "deviation"]
 
@@ -52,6 +52,17 @@ def _deviation(kind: str, subject: str, what: str, justification: str, section: 
     )
 
 
+def _out_of_bounds(choice: ControllerChoice, value: Duration) -> str | None:
+    """The text's own bounds on a duration the controller sets (e.g. traces kept between six months and one year)."""
+    if choice.minimum and value.total_days() < choice.minimum.total_days():
+        shortest = choice.minimum.human()
+        return f"is {value.human()}, shorter than the {shortest} the text requires (section {choice.section})"
+    if choice.maximum and value.total_days() > choice.maximum.total_days():
+        longest = choice.maximum.human()
+        return f"is {value.human()}, longer than the {longest} the text allows (section {choice.section})"
+    return None
+
+
 def _check_choice(ref: Referential, choice_id: str, answer: ChoiceAnswer | None) -> list[Finding]:
     choice = ref.choice(choice_id)
     assert choice is not None
@@ -75,6 +86,8 @@ def _check_choice(ref: Referential, choice_id: str, answer: ChoiceAnswer | None)
             Duration.model_validate(value)
         except ValidationError:
             problem = "must be an ISO 8601 duration such as P3Y or P6M"
+        if problem is None:
+            problem = _out_of_bounds(choice, Duration.model_validate(value))
         if problem is None and not is_justified(answer.justification):
             problem = "is a duration set by the controller, which must be justified: add a 'justification'"
     elif choice.kind == "legal_basis":

@@ -207,7 +207,17 @@ class ControllerChoice(Strict):
     question: str
     kind: Literal["duration", "legal_basis", "text", "boolean", "choice"]
     options: list[str] = Field(default_factory=list)
+    minimum: Duration | None = Field(None, description="For a duration: the shortest period the text allows")
+    maximum: Duration | None = Field(None, description="For a duration: the longest period the text allows")
     section: Section
+
+    @model_validator(mode="after")
+    def _bounds_only_for_durations(self) -> ControllerChoice:
+        if (self.minimum or self.maximum) and self.kind != "duration":
+            raise ValueError(f"choice '{self.id}': minimum and maximum apply to a duration choice only")
+        if self.minimum and self.maximum and self.minimum.total_days() > self.maximum.total_days():
+            raise ValueError(f"choice '{self.id}': its minimum is longer than its maximum")
+        return self
 
 
 class Purpose(Strict):
