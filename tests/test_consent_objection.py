@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +143,28 @@ def test_lifestyle_needs_an_active_consent_and_stops_at_withdrawal(place: Workpl
     assert place.service.read(req, "Observation", "s-1")["id"] == "s-1"
 
 
+def test_an_expired_consent_no_longer_allows_collecting_or_reading(place: Workplace, doctor: str) -> None:
+    req = Request(doctor, CARE)
+    start, end = place.clock.now, place.clock.now + timedelta(minutes=3)
+    body = consent()
+    body["provision"]["period"] = {"start": start.isoformat(), "end": end.isoformat()}
+    place.service.create(req, body)
+    place.service.create(req, smoking())
+    assert place.service.read(req, "Observation", "s-1")["id"] == "s-1"
+    place.clock.advance(minutes=4)  # past the consent's end date
+    with pytest.raises(AccessDenied, match=f"expired on {end:%Y-%m-%d %H:%M} UTC") as refused:
+        place.service.create(req, smoking(oid="s-2"))
+    assert refused.value.rule == "categories.lifestyle.requires_consent"
+    with pytest.raises(AccessDenied, match=f"consent expired on {end:%Y-%m-%d %H:%M} UTC") as refused:
+        place.service.read(req, "Observation", "s-1")
+    assert refused.value.rule == "categories.lifestyle.requires_consent"
+    with place.service.engine.connect() as conn:
+        found = consents.standing(conn, "p-1", "lifestyle", CARE, place.clock.now)
+        assert (found.active, found.ended, found.ended_at) == (False, consents.EXPIRED, end)
+        assert consents.standing(conn, "p-2", "lifestyle", CARE, place.clock.now) == consents.Standing(False)
+    assert len(denied(place, "lifestyle.requires_consent")) == 2
+
+
 def test_a_consent_for_what_no_consent_covers_is_refused_and_not_stored(place: Workplace, doctor: str) -> None:
     req = Request(doctor, CARE)
     for body, message in [
@@ -221,6 +244,26 @@ def test_compelling_grounds_are_written_kept_and_flagged(place: Workplace, docto
         flagged = [a for a in detect(place.audit.entries(conn)) if a.kind == "justified_access"]
     assert any(f"no. {lifted.justification}" in a.detail for a in flagged)
     assert place.service.read(rdv, "Appointment", "a-1")["id"] == "a-1"
+
+
+def test_only_the_controller_lifts_an_objection_or_records_compelling_grounds(place: Workplace, doctor: str) -> None:
+    secretary = place.person("sec.durand", "secretariat", ref="10001234575")
+    rdv = Request(secretary, "appointments")
+    place.service.create(Request(doctor, "appointments"), appointment("p-1"))
+    place.service.record_objection(rdv, "p-1", "appointments")  # the desk records what the person says
+    grounds = "follow-up appointment of a fictitious vaccination campaign that cannot wait"
+    for given in (None, grounds):
+        with pytest.raises(AccessDenied, match="Only the controller lifts an objection") as refused:
+            place.service.lift_objection(rdv, "p-1", "appointments", grounds=given)
+        assert refused.value.rule == "COM-RGT-1.controller" and "practitioner" in str(refused.value)
+    refusals = denied(place, "COM-RGT-1.controller")
+    assert len(refusals) == 2 and all(e["actor"] == "sec.durand" and e["patient"] == "p-1" for e in refusals)
+    with place.service.engine.connect() as conn:  # still in force: nothing was written, no justification kept
+        assert conn.execute(select(objection_ledger.c.lifted_at)).scalar_one() is None
+    with pytest.raises(AccessDenied, match="objected"):
+        place.service.read(rdv, "Appointment", "a-1")
+    lifted = place.service.lift_objection(Request(doctor, "appointments"), "p-1", "appointments")
+    assert lifted.lift_kind == "lifted" and lifted.lifted_by == "dr.martin"
 
 
 def test_erasing_a_patient_takes_their_ledgers_with_them(place: Workplace, doctor: str) -> None:

@@ -28,7 +28,7 @@ from santegarde.identity import sessions
 from santegarde.identity.clock import aware
 from santegarde.identity.context import IdentityContext
 from santegarde.policy import AccessRequest, Decision, decide
-from santegarde.policy.rights import RightsUndecidable, right_applies
+from santegarde.policy.rights import RightsUndecidable, right_applies, rights_handlers
 from santegarde.referentials.model import Art6Basis, CategoryKind, Operation, Referential, Right, Sensitivity
 from santegarde.store import consents, mapping, objections, retention, vault
 from santegarde.store.schema import (
@@ -272,39 +272,30 @@ class RecordService:
             if category == mapping.DIRECTORY:
                 decisions[category] = _directory(self.ref, ctx.profile or "", operation, req)
                 continue
-            consent, withdrawn = self._consent(patient, category, req.purpose)
+            standing = self._consent(patient, category, req.purpose)
             decision = decide(
                 self.ref,
                 AccessRequest(
-                    ctx.profile or "", operation, category, req.purpose, consent_active=consent, formality=formality
+                    ctx.profile or "",
+                    operation,
+                    category,
+                    req.purpose,
+                    consent_active=standing.active,
+                    formality=formality,
                 ),
             )
-            if withdrawn is not None and decision.allowed and operation is not Operation.WRITE:
-                decision = replace(
-                    decision,
-                    allowed=False,
-                    rule=f"categories.{category}.requires_consent",
-                    reason=f"{decision.reason}, but not since the patient withdrew consent on "
-                    f"{withdrawn:%Y-%m-%d %H:%M} UTC (the data collected before stay, unused); a new consent must be "
-                    "recorded first",
-                )
-            elif withdrawn is not None and not decision.allowed and decision.rule.endswith("requires_consent"):
-                decision = replace(
-                    decision, reason=f"{decision.reason}; the patient withdrew it on {withdrawn:%Y-%m-%d %H:%M} UTC"
-                )
+            if standing.ended_at is not None:
+                decision = _consent_ended(decision, category, operation, standing)
             decisions[category] = decision
         return decisions
 
-    def _consent(self, patient: str | None, category: str, purpose: str) -> tuple[bool, datetime | None]:
-        """(a stored, active Consent covers it; when it was withdrawn if none does) for a category on consent."""
+    def _consent(self, patient: str | None, category: str, purpose: str) -> consents.Standing:
+        """The patient's consent for a category collected on consent: one indexed lookup in the ledger."""
         declared = self.ref.category(category)
         if patient is None or declared is None or not declared.requires_consent:
-            return False, None
+            return consents.Standing(False)
         with self.engine.connect() as conn:
-            now = self._now()
-            if consents.active(conn, patient, category, purpose, now):
-                return True, None
-            return False, consents.last_withdrawal(conn, patient, category, purpose)
+            return consents.standing(conn, patient, category, purpose, self._now())
 
     def _recorded_formality(self, req: Request) -> str | None:
         """The request's formality reference when the organisation recorded it for this purpose, in force today."""
@@ -1033,6 +1024,20 @@ class RecordService:
         kept apart and flagged in the trace review (GDPR art. 21.1)."""
         resource = ("Patient", patient_id)
         ctx = self._patient_gate(req, "Patient", "objection.lift", patient_id)
+        handlers = rights_handlers(self.ref)
+        if ctx.profile not in handlers:
+            rule = "COM-RGT-1.controller"
+            self._trace(
+                ctx, req, "objection.lift", resource, allowed=False, rule=rule, outcome="denied", patient=patient_id
+            )
+            who = ", ".join(handlers) or f"no profile of {self.ref.id}"
+            raise AccessDenied(
+                f"Only the controller lifts an objection or records compelling legitimate grounds that override it "
+                f"(GDPR art. 21.1): under {self.ref.id}, the profile(s) that act for the controller on the persons' "
+                f"rights ({who}); you act as '{ctx.profile}'. Pass the request on to them.",
+                rule,
+                "GDPR art. 21.1",
+            )
         reason = (grounds or "").strip()
         if grounds is not None and len(reason) < BREAK_GLASS_MIN:
             self._trace(
@@ -1254,6 +1259,28 @@ def _directory(ref: Referential, profile: str, operation: Operation, req: Reques
     return Decision(
         False, ref.id, rule, section, reason, AccessRequest(profile, operation, mapping.DIRECTORY, req.purpose)
     )
+
+
+def _consent_ended(decision: Decision, category: str, operation: Operation, standing: consents.Standing) -> Decision:
+    """The decision once the patient's consent ended (withdrawn, or its period ran out): no further collection or
+    use from that moment, with the rule and the date; what was collected before stays lawful (GDPR art. 7.3)."""
+    at = f"{standing.ended_at:%Y-%m-%d %H:%M} UTC"
+    if standing.ended == consents.WITHDRAWN:
+        told, since = f"the patient withdrew it on {at}", f"since the patient withdrew consent on {at}"
+    else:
+        told = f"their consent expired on {at} (end of its period)"
+        since = f"since the patient's consent expired on {at}"
+    if decision.allowed and operation is not Operation.WRITE:
+        return replace(
+            decision,
+            allowed=False,
+            rule=f"categories.{category}.requires_consent",
+            reason=f"{decision.reason}, but not {since} (the data collected before stay, unused); a new consent must "
+            "be recorded first",
+        )
+    if not decision.allowed and decision.rule.endswith("requires_consent"):
+        return replace(decision, reason=f"{decision.reason}; {told}")
+    return decision
 
 
 def _limited(d: Decision, resource_type: str, elements: Iterable[str] | None) -> Decision:

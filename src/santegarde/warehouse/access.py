@@ -22,6 +22,7 @@ from santegarde.audit.trail import AuditEvent, AuditTrail
 from santegarde.errors import SantegardeError
 from santegarde.identity import accounts, grants
 from santegarde.identity.context import IdentityContext
+from santegarde.policy.rights import rights_handlers
 from santegarde.referentials.model import Operation, Referential, SeparateKey
 
 SECTION = "10"
@@ -60,7 +61,7 @@ def feed_profiles(ref: Referential) -> tuple[str, ...]:
 
 def objection_profiles(ref: Referential) -> tuple[str, ...]:
     """The profiles that may delete data (those handling the persons' rights), who register objections."""
-    return tuple(a.id for a in ref.accessors if any(Operation.DELETE in acc.operations for acc in a.access))
+    return rights_handlers(ref)
 
 
 class WarehouseGuard:
