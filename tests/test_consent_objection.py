@@ -16,12 +16,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select, text
 
 from santegarde.api import create_app
 from santegarde.audit.review import detect
 from santegarde.audit.tables import entry
-from santegarde.store import consents, justifications
+from santegarde.store import consents, justifications, objections
+from santegarde.store.db import make_engine, migrate
 from santegarde.store.mapping import MappingError
 from santegarde.store.schema import consent_ledger, objection_ledger, record
 from santegarde.store.service import AccessDenied, Request
@@ -276,3 +277,30 @@ def test_erasing_a_patient_takes_their_ledgers_with_them(place: Workplace, docto
         for table in (consent_ledger, objection_ledger):
             assert conn.execute(select(func.count()).select_from(table)).scalar() == 0, table.name
     assert place.service.consent_ledger(req, "p-2") == []  # the other patient's (empty) ledger still answers
+
+
+def test_the_rights_desks_objections_move_into_the_ledger_without_loss(database_url: str) -> None:
+    """Migration r002: the rights desk's own list of honoured objections becomes the path's objection ledger."""
+    engine = make_engine(database_url)
+    try:
+        migrate(engine)
+        migrate(engine, "r001", package="santegarde.rights")
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO rights_objection (patient_id, purpose, warehouse, request_id, recorded_at) VALUES "
+                    "('p-1', 'appointments', false, 7, '2025-03-04 10:00:00+00:00'), "
+                    "('p-1', 'appointments', false, 9, '2025-04-04 10:00:00+00:00'), "
+                    "('p-2', 'bookkeeping', false, 8, '2025-03-05 11:00:00+00:00')"
+                )
+            )
+        migrate(engine, package="santegarde.rights")
+        assert "rights_objection" not in inspect(engine).get_table_names()
+        with engine.connect() as conn:
+            assert [(o.purpose, o.recorded_by) for o in objections.of_patient(conn, "p-1")] == [
+                ("appointments", "rights request 7")  # one objection in force, not two
+            ]
+            found = objections.in_force(conn, "p-2", "bookkeeping")
+            assert found is not None and f"{found.recorded_at:%Y-%m-%d %H:%M}" == "2025-03-05 11:00"
+    finally:
+        engine.dispose()

@@ -216,3 +216,9 @@ def rights_handlers(ref: Referential) -> tuple[str, ...]:
     that override one (GDPR art. 21.1); a text that lets no profile delete data lets nobody do so.
     """
     return tuple(a.id for a in ref.accessors if any(Operation.DELETE in acc.operations for acc in a.access))
+
+
+def reuse_purposes(ref: Referential) -> tuple[str, ...]:
+    """The purposes that re-use data collected for care (``reuse`` in the text's data): studies, research, a
+    warehouse. A person's objection to one of them, in force, keeps them out of every feed and export."""
+    return tuple(p.id for p in ref.purposes if p.reuse)

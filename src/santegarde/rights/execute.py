@@ -34,8 +34,8 @@ from santegarde.rights.requests import (
     RightsRequest,
     Status,
 )
-from santegarde.rights.tables import rights_freeze, rights_objection
-from santegarde.store import inspection, mapping
+from santegarde.rights.tables import rights_freeze
+from santegarde.store import inspection, mapping, objections
 from santegarde.store.service import NotFound, RecordService, Request
 from santegarde.store.writeahead import INTENT
 
@@ -325,16 +325,11 @@ class RightsService:
         if not decision.applies:
             return self._refuse_decision(login, req, request, decision)
         warehouse = self.ref.id.startswith(WAREHOUSE)
-        with self.records.engine.begin() as conn:
-            conn.execute(
-                insert(rights_objection).values(
-                    patient_id=request.patient_id,
-                    purpose=purpose,
-                    warehouse=warehouse,
-                    request_id=request.id,
-                    recorded_at=self.register.now(),
-                )
-            )
+        with self.records.engine.begin() as conn:  # the path's objection ledger: every later request obeys it
+            objections.oppose(
+                conn, request.patient_id, purpose, self.register.now(), f"{login} (request {request.id})"[:64],
+                objections.PATIENT,
+            )  # fmt: skip
         message = (
             f"Votre opposition au traitement de vos données pour la finalité « {self.purpose_name(purpose)} » "
             "est enregistrée"
@@ -348,12 +343,9 @@ class RightsService:
         return Outcome(answered, True, message)
 
     def objections(self, patient_id: str) -> list[str]:
-        """The purposes the patient objected to (for the warehouse: every later feed must skip them)."""
+        """The purposes the patient's objection to is in force (for the warehouse: every later feed skips them)."""
         with self.records.engine.connect() as conn:
-            rows = conn.execute(
-                select(rights_objection.c.purpose).where(rights_objection.c.patient_id == patient_id)
-            ).scalars()
-            return sorted(set(rows))
+            return sorted({o.purpose for o in objections.of_patient(conn, patient_id) if o.lifted_at is None})
 
     def _portability(self, login: str, req: Request, request: RightsRequest, _: Any) -> Outcome:
         purpose = str(request.purpose)

@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NoReturn
 
+from sqlalchemy import Engine
+
 from santegarde.audit.trail import AuditEvent, AuditTrail
 from santegarde.errors import SantegardeError
 from santegarde.identity import accounts, grants
@@ -67,9 +69,12 @@ def objection_profiles(ref: Referential) -> tuple[str, ...]:
 class WarehouseGuard:
     """Checks operators against the identity database and the référentiel; traces into the audit trail."""
 
-    def __init__(self, identity: IdentityContext, trail: AuditTrail) -> None:
+    def __init__(self, identity: IdentityContext, trail: AuditTrail, records: Engine | None = None) -> None:
         self.identity = identity
         self.trail = trail
+        # The records database, where the objection ledger lives (store/objections.py): the organisation's, which
+        # holds the identity tables too, unless another is given.
+        self.records = records if records is not None else identity.engine
 
     @property
     def referential(self) -> Referential:
