@@ -304,3 +304,50 @@ def test_the_rights_desks_objections_move_into_the_ledger_without_loss(database_
             assert found is not None and f"{found.recorded_at:%Y-%m-%d %H:%M}" == "2025-03-05 11:00"
     finally:
         engine.dispose()
+
+
+def test_fhir_consent_search_by_patient(place: Workplace, doctor: str) -> None:
+    api = TestClient(create_app(place.identity, records=place.service), base_url="https://testserver")
+    api.cookies.set("sg_session", doctor)
+    headers = {"X-Purpose": CARE}
+    for body in (consent(), consent(cid="k-2"), consent("p-2", "k-3")):
+        assert api.post("/fhir/Consent", json=body, headers=headers).status_code == 201
+    found = api.post("/fhir/Consent/_search", json={"patient": "p-1"}, headers=headers).json()
+    assert sorted(e["resource"]["id"] for e in found["entry"]) == ["k-1", "k-2"]
+    assert api.post("/fhir/Consent/_search", json={"patient": "p-9"}, headers=headers).json()["total"] == 0
+    refused = api.post("/fhir/Patient/_search", json={"patient": "p-1"}, headers=headers)
+    assert refused.status_code == 400 and "Cannot search by patient" in refused.json()["issue"][0]["diagnostics"]
+
+
+def test_http_objection_record_show_lift_with_refusals(place: Workplace, doctor: str) -> None:
+    secretary = place.person("sec.durand", "secretariat", ref="10001234575")
+    place.service.create(Request(doctor, "appointments"), appointment("p-1"))
+    api = TestClient(create_app(place.identity, records=place.service), base_url="https://testserver")
+    rdv = {"X-Purpose": "appointments"}
+
+    assert api.post("/fhir/Patient/p-1/$objection", json={"against": "appointments"}, headers=rdv).status_code == 401
+    api.cookies.set("sg_session", secretary)
+    made = api.post("/fhir/Patient/p-1/$objection", json={"against": "appointments"}, headers=rdv)
+    assert made.status_code == 201
+    parts = {p["name"]: p for p in made.json()["parameter"][0]["part"]}
+    assert parts["purpose"]["valueCode"] == "appointments" and parts["inForce"]["valueBoolean"] is True
+    legal = api.post("/fhir/Patient/p-1/$objection", json={"against": CARE}, headers=rdv)
+    assert legal.status_code == 403 and "GDPR art. 21.1" in legal.json()["issue"][0]["diagnostics"]
+    assert api.post("/fhir/Patient/p-404/$objection", json={"against": "appointments"}, headers=rdv).status_code == 404
+    assert api.get("/fhir/Appointment/a-1", headers=rdv).status_code == 403  # the path obeys it
+    shown = api.get("/fhir/Patient/p-1/$objection", headers=rdv).json()
+    assert len(shown["parameter"]) == 1
+
+    lift = {"against": "appointments", "compelling_grounds": "a fictitious campaign that cannot wait at all"}
+    refused = api.post("/fhir/Patient/p-1/$lift-objection", json=lift, headers=rdv)
+    assert refused.status_code == 403 and "Only the controller" in refused.json()["issue"][0]["diagnostics"]
+    api.cookies.set("sg_session", doctor)
+    lifted = api.post("/fhir/Patient/p-1/$lift-objection", json=lift, headers=rdv)
+    assert lifted.status_code == 200
+    parts = {p["name"]: p for p in lifted.json()["parameter"][0]["part"]}
+    assert parts["how"]["valueCode"] == "compelling_grounds" and parts["justification"]["valueInteger"]
+    assert api.get("/fhir/Appointment/a-1", headers=rdv).status_code == 200
+    assert api.post("/fhir/Patient/p-1/$lift-objection", json=lift, headers=rdv).status_code == 404  # none in force
+    operations = [(e["operation"], e["allowed"]) for e in trail(place) if e["operation"].startswith("objection")]
+    assert ("objection.record", False) in operations and ("objection.lift", False) in operations
+    assert ("objection.lift", True) in operations

@@ -51,6 +51,7 @@ BREAK_GLASS_MIN = 15
 ARCHIVE_JUSTIFICATION_MIN = 15
 SENSITIVITY_ORDER = [Sensitivity.ORDINARY, Sensitivity.HIGHLY_PERSONAL, Sensitivity.SPECIAL]
 SEARCHABLE = {"identifier": "identifier", "family": "family", "given": "given", "birthdate": "birthdate"}
+BY_PATIENT = "patient"  # a patient's own resources (their Consents, Observations…), by the patient's id
 JUSTIFICATION_MAX = 1000
 # The bases on which a practitioner takes in care a patient whose record someone else created (COM-LOG-4: each
 # declaration is flagged in the trace review, which checks it against the appointment book or the referral).
@@ -524,18 +525,21 @@ class RecordService:
             return [self._read_version(conn, req, v, "history") for v in found]
 
     def search(self, req: Request, resource_type: str, criteria: dict[str, str]) -> list[dict[str, Any]]:
-        """Current resources matching every criterion (identifier, family, given, birthdate) by blind index."""
-        mapping.resource_map(resource_type)
-        unknown = sorted(set(criteria) - set(SEARCHABLE))
+        """Current resources matching every criterion (identifier, family, given, birthdate) by blind index; a
+        patient's own resources (e.g. their Consents) by ``patient``, the patient's id."""
+        rmap = mapping.resource_map(resource_type)
+        allowed = [*SEARCHABLE, *([BY_PATIENT] if rmap.patient_refs else [])]
+        unknown = sorted(set(criteria) - set(allowed))
         if unknown:
-            raise mapping.MappingError(f"Cannot search by {', '.join(unknown)}; search by: {', '.join(SEARCHABLE)}.")
+            raise mapping.MappingError(f"Cannot search by {', '.join(unknown)}; search by: {', '.join(allowed)}.")
         if not criteria:
-            raise mapping.MappingError("Give at least one search criterion: " + ", ".join(SEARCHABLE) + ".")
+            raise mapping.MappingError("Give at least one search criterion: " + ", ".join(allowed) + ".")
+        patient = criteria.get(BY_PATIENT)
         ctx = self._gate(req, resource_type, "search", (resource_type, ""))
         results = []
         with self.engine.connect() as conn:
-            terms = [(SEARCHABLE[k], v) for k, v in criteria.items()]
-            for rid in vault.search_ids(conn, self._index_key, resource_type, terms):
+            terms = [(SEARCHABLE[k], v) for k, v in criteria.items() if k != BY_PATIENT]
+            for rid in vault.search_ids(conn, self._index_key, resource_type, terms, patient):
                 v = vault.versions(conn, rid, current_only=True)[0]
                 try:
                     results.append(self._read_version(conn, req, v, "search"))
@@ -1058,7 +1062,14 @@ class RecordService:
         with self.engine.begin() as conn:
             found = objections.in_force(conn, patient_id, purpose)
             if found is None:
-                raise NotFound(f"Patient/{patient_id} has no objection in force to '{purpose}'.")
+                self._trace(
+                    ctx, req, "objection.lift", resource, allowed=False, rule="COM-RGT-1", outcome="not_found",
+                    patient=patient_id,
+                )  # fmt: skip
+                raise NotFound(
+                    f"Patient/{patient_id} has no objection in force to '{purpose}': nothing to lift. See the "
+                    "patient's objections (santegarde objection show, GET /fhir/Patient/<id>/$objection)."
+                )
             justification = None
             if grounds is not None:
                 justification = int(
