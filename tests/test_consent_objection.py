@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +23,15 @@ from sqlalchemy import func, inspect, select, text
 from santegarde.api import create_app
 from santegarde.audit.review import detect
 from santegarde.audit.tables import entry
+from santegarde.demo import demo_answers
+from santegarde.governance import conformity, dpia, ledgers
+from santegarde.governance.register import build_register, render_register
+from santegarde.organisation import build_config
+from santegarde.referentials.model import CategoryKind, Right
+from santegarde.rights import RightsService
 from santegarde.store import consents, justifications, objections
 from santegarde.store.db import make_engine, migrate
+from santegarde.store.inspection import LedgerCounts, ledger_counts
 from santegarde.store.mapping import MappingError
 from santegarde.store.schema import consent_ledger, objection_ledger, record
 from santegarde.store.service import AccessDenied, Request
@@ -351,3 +360,101 @@ def test_http_objection_record_show_lift_with_refusals(place: Workplace, doctor:
     operations = [(e["operation"], e["allowed"]) for e in trail(place) if e["operation"].startswith("objection")]
     assert ("objection.record", False) in operations and ("objection.lift", False) in operations
     assert ("objection.lift", True) in operations
+
+
+# -- evidence -----------------------------------------------------------------------------------------------
+
+
+def test_the_register_dpia_and_conformity_count_consents_and_objections_in_french(
+    place: Workplace, doctor: str, tmp_path: Path
+) -> None:
+    req, rdv = Request(doctor, CARE), Request(doctor, "appointments")
+    place.service.create(req, consent())
+    place.service.create(req, consent("p-2", "k-2"))
+    place.service.withdraw_consent(req, "k-2")
+    for pid in ("p-1", "p-2"):
+        place.service.create(rdv, appointment(pid, f"a-{pid}"))
+        place.service.record_objection(rdv, pid, "appointments")
+    place.service.lift_objection(rdv, "p-2", "appointments")
+    counts = ledger_counts(place.service.engine, place.clock.now)
+    assert counts[CARE] == LedgerCounts(consents_given=2, consents_withdrawn=1)
+    assert counts["appointments"] == LedgerCounts(objections_in_force=1, objections_lifted=1)
+
+    ref = place.service.ref
+    told = ledgers.from_database(place.service.engine, ref, place.clock.now)
+    assert told.lines == (
+        "Finalité « Gestion des rendez-vous » : 1 opposition(s) en vigueur, 1 levée(s) à la demande de la personne, "
+        "0 écartée(s) pour motifs légitimes et impérieux (signalée(s) à la revue des traces).",
+        "Finalité « Gestion des dossiers médicaux » : 2 consentement(s) recueilli(s), dont 1 retiré(s) et 0 arrivé(s) "
+        "à échéance.",
+    )
+    config, _ = build_config(
+        tmp_path / "org", "practice", organisation_name="Cabinet Fictif", choices=demo_answers(ref)[0],
+        justifications=demo_answers(ref)[1],
+    )  # fmt: skip
+    documents = {
+        "register": render_register(build_register(config, ref, ledgers=told)),
+        "dpia": dpia.render(dpia.build(config, ref, ledgers=told)),
+        "conformity": conformity.render(replace(conformity.build_report(config, ref), ledgers=told)),
+    }
+    for name, html in documents.items():
+        text = unescape(html)
+        assert "Consentements et oppositions enregistrés" in text and told.lines[1] in text, name
+        for secret in ("p-1", "p-2", "k-1", "k-2", "medical_record", "dr.martin"):  # counts only, in French
+            assert secret not in text, (name, secret)
+    empty = ledgers.summary({}, ref)
+    assert empty.lines == ("Aucun consentement ni aucune opposition n'est enregistré à ce jour.",)
+
+
+def test_a_patients_access_copy_lists_their_consents_and_objections(place: Workplace, doctor: str) -> None:
+    migrate(place.service.engine, package="santegarde.rights")
+    req, rdv = Request(doctor, CARE), Request(doctor, "appointments")
+    place.service.create(req, consent())
+    place.service.withdraw_consent(req, "k-1")
+    place.service.create(req, consent(cid="k-2"))
+    place.service.create(req, consent("p-2", "k-3"))
+    place.service.create(rdv, appointment("p-1"))
+    place.service.record_objection(rdv, "p-1", "appointments")
+    rs = RightsService(place.service, organisation="Cabinet Fictif")
+    asked = rs.receive(req, Right.ACCESS, "p-1", "person")
+    rs.register.record_identity_check(req, asked.id, "carte d'identité présentée à l'accueil, conforme")
+    out = rs.execute(req, asked.id)
+    text = unescape(out.summary_html or "")
+    day = f"{place.clock.now:%d/%m/%Y}"
+    assert "Vos consentements" in text and "Vos oppositions" in text
+    assert "Consentement n° k-1 : « Informations relatives aux habitudes de vie »" in text
+    assert f"retiré le {day}" in text and "Consentement n° k-2" in text
+    assert "k-3" not in text  # another patient's consent
+    assert f"Opposition n° 1 au traitement de vos données pour la finalité « Gestion des rendez-vous », " \
+           f"enregistrée le {day} : en vigueur." in text  # fmt: skip
+
+
+# -- review: social history under the other texts ---------------------------------------------------------------
+
+LIFESTYLE_PURPOSES = {  # the purposes whose data, by each text, include lifestyle habits (§5 / 5.2.1.2 / 7.2)
+    "pha-2022-067": {  # §5: "depending on the context, with the patient's consent, necessary for the health care"
+        "dispensing", "patient_follow_up_files", "professional_cooperation", "therapeutic_education",
+        "corresponding_pharmacist", "advice_and_services", "internal_research",
+    },
+    "aac-2022-106": {"access_initiation_follow_up", "summary_reports"},  # 7.2: tobacco, alcohol, drugs
+    "eds-2021-118": {  # 5.2.1.2: consumption of tobacco, alcohol, drugs; lifestyle habits (pseudonymised data)
+        "warehouse_constitution", "activity_indicators", "pmsi_coding_quality", "decision_support",
+        "feasibility_studies", "research", "rights_management",
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("ref_id", sorted(LIFESTYLE_PURPOSES))
+def test_social_history_is_kept_out_of_purposes_whose_text_gives_no_lifestyle_data(tmp_path: Path, ref_id: str) -> None:
+    """Reviewed against the texts: each lists lifestyle habits among the data of its care or warehouse purposes only,
+    so a social-history Observation under another purpose (appointments, bookkeeping, registers, contacts with
+    professionals, recontact…) is refused as minimisation — never filed under the broader health category."""
+    w = make_workplace(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path, ref_id)
+    try:
+        ref = w.service.ref
+        pursued = [p.id for p in ref.purposes if not (p.forbidden or p.out_of_scope)]
+        found = {p: w.service._category_for(CategoryKind.LIFESTYLE, p) for p in pursued}
+        assert {p for p, c in found.items() if c is not None} == LIFESTYLE_PURPOSES[ref_id]
+        assert set(found.values()) <= {"lifestyle", None}
+    finally:
+        w.close()
