@@ -48,6 +48,7 @@ from santegarde.identity import accounts, grants, sessions, totp
 from santegarde.identity.context import IdentityContext, IdentitySettings, no_trace
 from santegarde.identity.hashing import FAST_TEST_PARAMS
 from santegarde.referentials import loader
+from santegarde.store import consents
 from santegarde.store.db import make_engine, migrate
 from santegarde.store.service import RecordService, Request
 
@@ -250,6 +251,24 @@ def _timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
+ORDER = ("pw", "fw", "uw", "pr", "fr", "ur")  # write group, then read group: baseline, full path, path unchecked
+GROUP = 3
+UNIT = 1 + OBSERVATIONS  # requests per unit
+
+
+@contextmanager
+def without_ledger_checks() -> Iterator[None]:
+    """The full path with the consent and objection lookups switched off (measurement only, never in production):
+    no objection is looked up, and no category on consent is covered (the unit holds none)."""
+    saved = RecordService._objected, RecordService._consent
+    RecordService._objected = lambda *_a, **_k: None  # type: ignore[method-assign]
+    RecordService._consent = lambda *_a, **_k: consents.Standing(False)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        RecordService._objected, RecordService._consent = saved  # type: ignore[method-assign]
+
+
 class RecordPath:
     """Writes and reads of a unit through the full path and through plain Core, on one place."""
 
@@ -268,6 +287,14 @@ class RecordPath:
             got = self.place.service.read(self.req, body["resourceType"], body["id"])
             assert got["id"] == body["id"]
 
+    def unchecked_write(self, bodies: list[dict[str, Any]]) -> None:
+        with without_ledger_checks():
+            self.full_write(bodies)
+
+    def unchecked_read(self, bodies: list[dict[str, Any]]) -> None:
+        with without_ledger_checks():
+            self.full_read(bodies)
+
     def plain_write(self, bodies: list[dict[str, Any]]) -> None:
         for body in bodies:
             with self.engine.begin() as conn:
@@ -284,36 +311,45 @@ class RecordPath:
             assert json.loads(row.body)["id"] == body["id"]
 
     def measure(self, n: int) -> list[Timing]:
-        """Median and p95 per unit of the four operations, interleaved unit by unit so drift hits both alike."""
+        """Median and p95 per unit of the six operations (baseline, full path, full path without the consent and
+        objection check; write, then read), interleaved unit by unit so drift hits all alike."""
         engines = [self.engine, self.place.audit.engine]
         for i in range(WARM_UP):
-            self._unit(unit_bodies(i, "warm-full"), unit_bodies(i, "warm-plain"))
-        samples: dict[str, list[float]] = {"pw": [], "pr": [], "fw": [], "fr": []}
+            self._unit(*(unit_bodies(i, f"warm-{p}") for p in ("full", "unchecked", "plain")))
+        samples: dict[str, list[float]] = {k: [] for k in ORDER}
         for i in range(n):
-            full, plain = unit_bodies(i, "full"), unit_bodies(i, "plain")
-            for key, value in self._unit(full, plain).items():
+            bodies = (unit_bodies(i, "full"), unit_bodies(i, "unchecked"), unit_bodies(i, "plain"))
+            for key, value in self._unit(*bodies).items():
                 samples[key].append(value)
-        full, plain = unit_bodies(0, "count-full"), unit_bodies(0, "count-plain")
+        full, unchecked, plain = (unit_bodies(0, f"count-{p}") for p in ("full", "unchecked", "plain"))
         counts = {
             "pw": _statements(engines, lambda: self.plain_write(plain)),
             "pr": _statements(engines, lambda: self.plain_read(plain)),
             "fw": _statements(engines, lambda: self.full_write(full)),
             "fr": _statements(engines, lambda: self.full_read(full)),
+            "uw": _statements(engines, lambda: self.unchecked_write(unchecked)),
+            "ur": _statements(engines, lambda: self.unchecked_read(unchecked)),
         }
         names = {
             "pw": "plain Core write (baseline)",
             "fw": "RecordService.create ×11",
+            "uw": "  … without consent/objection check",
             "pr": "plain Core read by id (baseline)",
             "fr": "RecordService.read ×11",
+            "ur": "  … without consent/objection check",
         }
-        return [_summary(names[k], samples[k], counts[k]) for k in ("pw", "fw", "pr", "fr")]
+        return [_summary(names[k], samples[k], counts[k]) for k in ORDER]
 
-    def _unit(self, full: list[dict[str, Any]], plain: list[dict[str, Any]]) -> dict[str, float]:
+    def _unit(
+        self, full: list[dict[str, Any]], unchecked: list[dict[str, Any]], plain: list[dict[str, Any]]
+    ) -> dict[str, float]:
         return {
             "pw": _timed(lambda: self.plain_write(plain)),
             "fw": _timed(lambda: self.full_write(full)),
+            "uw": _timed(lambda: self.unchecked_write(unchecked)),
             "pr": _timed(lambda: self.plain_read(plain)),
             "fr": _timed(lambda: self.full_read(full)),
+            "ur": _timed(lambda: self.unchecked_read(unchecked)),
         }
 
     def profiles(self) -> tuple[dict[str, str], dict[str, list[Share]]]:
@@ -518,7 +554,7 @@ def _print(result: EngineResult, n: int, console: Console) -> None:
     for column in ("operation", "median ms", "p95 ms", "× plain", "statements"):
         table.add_column(column, justify="left" if column == "operation" else "right")
     for i, timing in enumerate(result.path):
-        baseline = result.path[i - i % 2].median
+        baseline = result.path[i - i % GROUP].median
         table.add_row(
             timing.name,
             f"{timing.median * 1e3:.2f}",
@@ -527,9 +563,16 @@ def _print(result: EngineResult, n: int, console: Console) -> None:
             str(timing.statements),
         )
     console.print(table)
-    write, read = result.path[1].median / result.path[0].median, result.path[3].median / result.path[2].median
+    p = {k: result.path[i] for i, k in enumerate(ORDER)}
+    write, read = p["fw"].median / p["pw"].median, p["fr"].median / p["pr"].median
     verdict = "met" if max(write, read) <= 2 else "NOT met"
     console.print(f"full/plain: write {write:.1f}×, read {read:.1f}× — goal 'within 2×' {verdict}")
+    added = {k: (p[f"f{k}"].statements - p[f"u{k}"].statements) / UNIT for k in ("w", "r")}
+    console.print(
+        f"consent/objection check: {added['w']:g} statement(s) per create, {added['r']:g} per read "
+        f"(issue 23: at most one indexed lookup per request); time with/without: write "
+        f"{p['fw'].median / p['uw'].median:.2f}×, read {p['fr'].median / p['ur'].median:.2f}×"
+    )
     audit = Table(title=f"{result.label}: audit trail, {n} entries, fresh audit database")
     for column in ("operation", "total ms", "entries/s", "× baseline time"):
         audit.add_column(column, justify="left" if column == "operation" else "right")

@@ -87,6 +87,7 @@ def _guard(directory: Path, ring: Keyring) -> WarehouseGuard:
     """Identity and audit databases with one account holding the feeding profile (feeds need it, EDS-SEC-LOG-6)."""
     identity_db = make_engine(f"sqlite:///{directory / 'identity.db'}")
     migrate(identity_db, package="santegarde.identity")
+    migrate(identity_db)  # the records database: the objection ledger the feeds read (EDS-9)
     settings = IdentitySettings(hash_params=FAST_TEST_PARAMS)
     ctx = IdentityContext(identity_db, loader.get("eds-2021-118"), ring, lambda *a, **k: None, settings)
     accounts.add(ctx, FEEDER.login, "Bench Feeder", person_ref="bench", by="bench")

@@ -51,6 +51,7 @@ TWO_HATS_AS_FEEDER = Operator("two.hats", "feeding")
 @pytest.fixture
 def identity(tmp_path: Path) -> IdentityContext:
     ctx = make_context(f"sqlite:///{tmp_path / 'identity.db'}", tmp_path, "eds-2021-118")
+    migrate(ctx.engine)  # the records database of the organisation: the objection ledger (EDS-9)
     staff(ctx, FEEDER.login, "feeding")
     staff(ctx, EXPORTER.login, "workspace_provisioning")
     staff(ctx, STEWARD.login, "data_steward")

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from sqlalchemy import select
 
 from identity_fixtures import make_context
 from santegarde.audit.trail import AuditTrail
 from santegarde.crypto import Keyring
 from santegarde.identity.context import IdentityContext
 from santegarde.store.db import make_engine, migrate
+from santegarde.store.schema import objection_ledger
 from santegarde.synthetic import generate_dataset
 from santegarde.warehouse import Warehouse, WarehouseEngineError, engine
 from santegarde.warehouse.access import Operator, WarehouseGuard
@@ -36,6 +38,7 @@ STEWARD = Operator("rights.desk", "data_steward")  # handles the persons' rights
 @pytest.fixture
 def identity(tmp_path: Path) -> IdentityContext:
     ctx = make_context(f"sqlite:///{tmp_path / 'identity.db'}", tmp_path, "eds-2021-118")
+    migrate(ctx.engine)  # the records database of the organisation: the objection ledger (EDS-9)
     staff(ctx, FEEDER.login, "feeding")
     staff(ctx, STEWARD.login, "data_steward")
     return ctx
@@ -157,7 +160,9 @@ def test_vault_cannot_be_opened_with_the_health_key(wh: Warehouse, tmp_path: Pat
     assert len({wh.keys.health, wh.keys.mapping, wh.keys.pseudonym, wh.keys.genetic_location}) == 4
 
 
-def test_objection_is_durable_over_three_feeds(wh: Warehouse, bundle: Path, dataset) -> None:  # type: ignore[no-untyped-def]
+def test_objection_is_durable_over_three_feeds(  # type: ignore[no-untyped-def]
+    wh: Warehouse, bundle: Path, dataset, identity: IdentityContext
+) -> None:
     data_list = DataList.from_mapping(FULL)
     wh.feed_fhir([bundle], data_list, operator=FEEDER)
     objector = identity_of(dataset.patients[3])
@@ -172,6 +177,38 @@ def test_objection_is_durable_over_three_feeds(wh: Warehouse, bundle: Path, data
     with wh.vault_connection() as con:
         assert con.execute("SELECT count(*) FROM vault.identity").fetchone() == (11,)
     assert wh.objected() == {wh.pseudonym_of(objector)}
+    with identity.engine.connect() as conn:  # the path's objection ledger, seen from the warehouse
+        rows = conn.execute(select(objection_ledger)).all()
+    assert [(r.subject, r.patient_id, r.purpose) for r in rows] == [
+        ("pseudonym", wh.pseudonym_of(objector), "warehouse_constitution")
+    ]
+
+
+def test_an_older_warehouses_objections_move_into_the_ledger(  # type: ignore[no-untyped-def]
+    wh: Warehouse, bundle: Path, dataset, identity: IdentityContext
+) -> None:
+    objector = identity_of(dataset.patients[2])
+    pseudonym = wh.pseudonym_of(objector)
+    with wh.vault_connection() as con:  # as a warehouse kept them before the ledger (EDS-9)
+        con.execute(
+            "CREATE TABLE vault.objection (pseudonym VARCHAR PRIMARY KEY, person_id BIGINT NOT NULL, "
+            "registered_at TIMESTAMP NOT NULL)"
+        )
+        con.execute(
+            "INSERT INTO vault.objection VALUES ($p, $i, TIMESTAMP '2025-02-03 10:00:00')",
+            {"p": pseudonym, "i": person_id_of(pseudonym)},
+        )
+    report = wh.feed_fhir([bundle], DataList.from_mapping(FULL), operator=FEEDER)
+    assert report.objected_skipped == 1 and report.rows["person"] == 11
+    with identity.engine.connect() as conn:
+        rows = conn.execute(select(objection_ledger)).all()
+    assert [(r.subject, r.patient_id, r.recorded_by, f"{r.recorded_at:%Y-%m-%d %H:%M}") for r in rows] == [
+        ("pseudonym", pseudonym, "vault.objection", "2025-02-03 10:00")
+    ]
+    with wh.vault_connection() as con:  # one list: the old table is gone, nothing was lost
+        left = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'objection'").fetchone()
+    assert left == (0,)
+    assert wh.feed_fhir([bundle], DataList.from_mapping(FULL), operator=FEEDER).objected_skipped == 1
 
 
 def test_transit_is_purged_on_success_and_on_failure(wh: Warehouse, bundle: Path, tmp_path: Path) -> None:

@@ -20,6 +20,8 @@ from sqlalchemy import select
 
 from santegarde.audit.tables import entry
 from santegarde.identifiers import compute_nir_key
+from santegarde.referentials.model import Art6Basis
+from santegarde.store.schema import objection_ledger
 from santegarde.store.service import NotFound, Request
 from santegarde.warehouse import Warehouse
 from santegarde.warehouse.access import Operator, WarehouseAccessRefused, WarehouseGuard
@@ -195,3 +197,42 @@ def test_a_single_factor_session_may_not_feed_from_the_store(place: Workplace, w
     assert len([e for e in rows if e.get("operation") == "rights.records"]) == reads_before  # nothing was read
     refused = [e for e in rows if e.get("operation") == "warehouse.feed.store"]
     assert [(e["outcome"], e["rule"], e["allowed"]) for e in refused] == [("denied", "EDS-SEC-ALI-2", False)]
+
+
+def test_the_warehouse_feed_skips_an_objecting_patient_through_the_same_ledger(place: Workplace, wh: Warehouse) -> None:
+    """EDS-9 and issue #23: one objection ledger. An objection recorded through the record path (the rights desk,
+    santegarde objection record) to the warehouse, or to a re-use of the data (research), keeps the patient out of
+    every later feed; lifted by the controller's profile, the patient is fed again. The warehouse's own
+    ``oppose`` writes the same ledger, under the person's pseudonym."""
+    req = fill(place)
+    desk = Request(place.person("dpo.desk", "data_steward", ref="D-0001"), "rights_management")
+    place.service.legal_bases["research"] = Art6Basis.PUBLIC_INTEREST  # the organisation's recorded basis
+    place.service.record_objection(desk, "store-patient-0001", "warehouse_constitution")
+    place.service.record_objection(desk, "store-patient-0003", "research")
+    report = wh.feed_records(place.service, req, None, FULL)
+    assert count(wh, "person") == 1 and count(wh, "measurement") == 1  # only store-patient-0002 (one weight)
+    assert report.objected_skipped == 2
+    reads = {e["patient"] for e in audit_rows(place) if e.get("operation") == "rights.records"}
+    assert reads == {"store-patient-0002"}  # an objecting patient's records are not even read
+
+    with pytest.raises(FeedError, match="objected to the warehouse"):  # naming only objecting patients
+        wh.feed_records(place.service, req, ["store-patient-0001"], FULL)
+
+    place.service.lift_objection(desk, "store-patient-0003", "research")  # the person withdrew it
+    report = wh.feed_records(place.service, req, None, FULL)
+    assert count(wh, "person") == 2 and report.objected_skipped == 1
+
+    family, given, birth, _ = PATIENTS["store-patient-0002"]
+    staff(place.identity, STEWARD.login, "data_steward")
+    wh.oppose({"family": family, "given": given, "birthdate": birth}, by=STEWARD)
+    with place.service.engine.connect() as conn:
+        rows = conn.execute(select(objection_ledger).where(objection_ledger.c.subject == "pseudonym")).all()
+    assert [(r.patient_id, r.purpose, r.recorded_by) for r in rows] == [
+        (
+            wh.pseudonym_of({"family": family, "given": given, "birthdate": birth}),
+            "warehouse_constitution",
+            "rights.desk",
+        )
+    ]
+    report = wh.feed_records(place.service, req, None, FULL)
+    assert report.objected_skipped == 2 and count(wh, "person") == 1  # 0001 by the path, 0002 by its pseudonym

@@ -48,6 +48,7 @@ class Setup:
 def build(tmp_path: Path) -> Setup:
     """A warehouse with three fictitious persons (two diabetic), its governance database and its audit trail."""
     ctx = make_context(f"sqlite:///{tmp_path / 'identity.db'}", tmp_path, "eds-2021-118")
+    migrate(ctx.engine)  # the records database of the organisation: the objection ledger (EDS-9)
     records = make_engine(f"sqlite:///{tmp_path / 'records.db'}")
     migrate(records, package="santegarde.governance")
     audit = make_engine(f"sqlite:///{tmp_path / 'audit.db'}")

@@ -4,8 +4,9 @@ Every route goes through ``RecordService`` (identity → policy → store → au
 declared on every request in the ``X-Purpose`` header; break-the-glass reasons and research formalities
 travel in headers too. Consent is never a header: it is a stored ``Consent`` the path looks up
 (created with ``POST /fhir/Consent``, withdrawn with ``POST /fhir/Consent/{id}/$withdraw`` or an update to
-``inactive``). Searching takes its criteria in the body
-(``POST [type]/_search``): identifiers, names and birth dates never appear in a URL.
+``inactive``, found with ``POST /fhir/Consent/_search {"patient": id}``). A patient's objections (GDPR art. 21.1)
+are recorded, shown and lifted with ``/fhir/Patient/{id}/$objection`` and ``$lift-objection``. Searching takes
+its criteria in the body (``POST [type]/_search``): identifiers, names and birth dates never appear in a URL.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations inside router().
@@ -23,6 +24,7 @@ from santegarde.api.refusals import BodyTooLarge, OriginRefused
 from santegarde.crypto import DecryptionRefused
 from santegarde.identity.errors import SessionLocked, SessionRefused, StepRequired
 from santegarde.store.mapping import RESOURCES, MappingError
+from santegarde.store.objections import Objection
 from santegarde.store.service import AccessDenied, NotFound, RecordService
 from santegarde.store.service import Request as RecordRequest
 
@@ -173,6 +175,32 @@ def router(records: RecordService) -> APIRouter:
         """The person withdraws this consent: inactive from now on; the data collected before stay."""
         return fhir(records.withdraw_consent(ctx, rid))
 
+    @api.post("/Patient/{rid}/$objection", status_code=201)
+    def record_objection(
+        rid: FhirId, ctx: Ctx, against: Annotated[str, Body(embed=True, max_length=60, description="The purpose")]
+    ) -> JSONResponse:
+        """The patient objects to a purpose (GDPR art. 21.1, where the right applies): every later request for it is
+        refused. Refused, with the article, for a purpose based on a legal obligation."""
+        return fhir(_objections([records.record_objection(ctx, rid, against)]), 201)
+
+    @api.get("/Patient/{rid}/$objection")
+    def show_objections(rid: FhirId, ctx: Ctx) -> JSONResponse:
+        """The patient's objections, in force or lifted (traced)."""
+        return fhir(_objections(records.objections_of(ctx, rid)))
+
+    @api.post("/Patient/{rid}/$lift-objection")
+    def lift_objection(
+        rid: FhirId,
+        ctx: Ctx,
+        against: Annotated[str, Body(max_length=60, description="The purpose of the objection")],
+        compelling_grounds: Annotated[
+            str | None, Body(max_length=1000, description="Override it: the grounds, written (flagged for review)")
+        ] = None,
+    ) -> JSONResponse:
+        """The controller lifts an objection (the person withdrew it) or overrides it on compelling legitimate
+        grounds; any other profile is refused (traced)."""
+        return fhir(_objections([records.lift_objection(ctx, rid, against, grounds=compelling_grounds)]))
+
     @api.post("/Patient/{rid}/$declare-care")
     def declare_care(
         rid: FhirId,
@@ -219,6 +247,28 @@ def _attempt(request: Request) -> tuple[str, tuple[str, str]]:
     else:
         operation = {"GET": "read", "POST": "create", "PUT": "update"}.get(request.method, request.method.lower())
     return operation, (kind, rid)
+
+
+def _objections(found: list[Objection]) -> dict[str, Any]:
+    """Objections as the output of a FHIR operation: a ``Parameters`` resource, one ``objection`` part each."""
+
+    def part(o: Objection) -> list[dict[str, Any]]:
+        values: list[tuple[str, str, Any]] = [
+            ("number", "valueInteger", o.number),
+            ("patient", "valueReference", {"reference": f"Patient/{o.patient_id}"}),
+            ("purpose", "valueCode", o.purpose),
+            ("recorded", "valueDateTime", o.recorded_at.isoformat()),
+            ("recordedBy", "valueString", o.recorded_by),
+            ("inForce", "valueBoolean", o.lifted_at is None),
+        ]
+        if o.lifted_at is not None:
+            values += [("lifted", "valueDateTime", o.lifted_at.isoformat()), ("liftedBy", "valueString", o.lifted_by)]
+            values.append(("how", "valueCode", o.lift_kind))
+        if o.justification is not None:
+            values.append(("justification", "valueInteger", o.justification))
+        return [{"name": name, kind: value} for name, kind, value in values]
+
+    return {"resourceType": "Parameters", "parameter": [{"name": "objection", "part": part(o)} for o in found]}
 
 
 def _outcome(severity: str, code: str, message: str) -> dict[str, Any]:

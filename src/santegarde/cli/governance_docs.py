@@ -1,6 +1,7 @@
 """santegarde register | notice: the Art. 30 record and the Art. 13/14 notices (COM-REG-1, COM-INF-1).
 
-Both read only the organisation's configuration: no keys, no database.
+Both read the organisation's configuration, without keys; the register adds what the records database counts of
+consents and objections (counts only, nothing decrypted), when the database exists.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from rich.markup import escape
 
 from santegarde.cli.common import EXIT_REFUSED, console, err_console, friendly_errors
 from santegarde.cli.organisation import ConfigOption
+from santegarde.clock import utc_now
 from santegarde.config import CONFIG_NAME, load
 from santegarde.governance import doctext, notices
 from santegarde.governance.register import Party, build_register, write_register
@@ -43,13 +45,18 @@ def register(
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Generate the record of processing activities from the configuration (in French unless --lang en)."""
+    from santegarde.config import effective_referential
+    from santegarde.governance import ledgers
+
     cfg = load(config)
+    ref = loader.get(cfg.referential)
     reg = build_register(
         cfg,
-        loader.get(cfg.referential),
+        ref,
         processor=processor,
         controllers_served=[_party(c) for c in controller or []],
         lang=lang,
+        ledgers=ledgers.of_config(cfg, effective_referential(cfg, ref), utc_now(), lang),
     )
     write_register(reg, out)
     said = doctext.words(lang)["cli"]

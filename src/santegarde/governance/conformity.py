@@ -16,7 +16,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -30,9 +30,10 @@ from santegarde.audit.tables import review as trace_review_table
 from santegarde.config import OrganisationConfig, is_justified
 from santegarde.crypto import KeyFamily, KeystoreError
 from santegarde.errors import SantegardeError
-from santegarde.governance import doctext, gaps, maintenance
+from santegarde.governance import doctext, gaps, ledgers, maintenance
 from santegarde.governance.documents import render_html, write_document
 from santegarde.governance.gaps import Gap
+from santegarde.governance.ledgers import LedgerSummary
 from santegarde.governance.vocabulary import label
 from santegarde.identity import grants as identity_grants
 from santegarde.identity.clock import aware
@@ -129,6 +130,7 @@ class ConformityReport:
     unknown_codes: tuple[str, ...] = field(default=())
     gaps: tuple[Gap, ...] = field(default=())  # the measures with no status (governance.gaps)
     lang: str = "fr"
+    ledgers: LedgerSummary | None = None  # consents and objections counted per purpose (governance.ledgers)
 
     def summary(self) -> dict[str, int]:
         """Counts per status, evidence outcome and problem."""
@@ -575,7 +577,9 @@ def conformity_report(
 ) -> ConformityReport:
     """The report for an opened organisation: its configuration, référentiel as applied, and computed evidence."""
     doctext.check_lang(lang)
-    return build_report(org.config, org.referential, run_checks(org, clock=clock, lang=lang), lang)
+    report = build_report(org.config, org.referential, run_checks(org, clock=clock, lang=lang), lang)
+    at = clock() if clock is not None else datetime.now(UTC)
+    return replace(report, ledgers=ledgers.from_database(org.engine, org.referential, at, lang))
 
 
 # -- output ----------------------------------------------------------------------------------------
@@ -603,6 +607,7 @@ def to_data(report: ConformityReport) -> dict[str, Any]:
         "generated_at": datetime.now(UTC).isoformat(),
         "summary": report.summary(),
         "problems": report.problems(),
+        "ledgers": report.ledgers.as_data() if report.ledgers else None,
         "checks": [
             {
                 **_evidence_data(e),

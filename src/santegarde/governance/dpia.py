@@ -24,8 +24,9 @@ from santegarde.atomic import write_atomic
 from santegarde.config import OrganisationConfig, check, effective_referential, load
 from santegarde.config.model import Contact
 from santegarde.errors import SantegardeError
-from santegarde.governance import doctext, dpia_risks, gaps, pia_export, rights_text
+from santegarde.governance import doctext, dpia_risks, gaps, ledgers, pia_export, rights_text
 from santegarde.governance.documents import render_html, write_document
+from santegarde.governance.ledgers import LedgerSummary
 from santegarde.governance.register import category_name, finding_text, retention_text
 from santegarde.governance.vocabulary import label
 from santegarde.policy import RightsUndecidable, dpia_required, dpo_required, rights_for
@@ -367,7 +368,9 @@ def _measure_dict(config: OrganisationConfig, ref: Referential, m: Measure, lang
 # -- the DPIA ----------------------------------------------------------------------------------
 
 
-def build(config: OrganisationConfig, referential: Referential, lang: str = "fr") -> dict[str, Any]:
+def build(
+    config: OrganisationConfig, referential: Referential, lang: str = "fr", ledgers: LedgerSummary | None = None
+) -> dict[str, Any]:
     """The DPIA pre-filled from the référentiel (as shipped or as applied) and the configuration, as data.
 
     In French by default (``lang="en"`` for English): the risks by the CNIL method (feared events,
@@ -404,6 +407,7 @@ def build(config: OrganisationConfig, referential: Referential, lang: str = "fr"
     return {
         "document": "dpia",
         "lang": lang,
+        "ledgers": ledgers.as_data() if ledgers else None,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "organisation": org.model_dump(mode="json"),
         "referential": {
@@ -544,7 +548,7 @@ def generate(config_path: Path, out: Path, lang: str = "fr") -> dict[str, Any]:
     """Write the DPIA (.html, .pdf or .json) and the snapshot that later changes are compared with."""
     config = load(config_path)
     ref = loader.get(config.referential)
-    dpia = build(config, ref, lang)
+    dpia = build(config, ref, lang, ledgers.of_config(config, applied(config, ref), datetime.now(UTC), lang))
     write_document(out, html=render(dpia), data=dpia)
     write_snapshot(config_path, snapshot(config, ref))
     return dpia

@@ -30,6 +30,7 @@ from santegarde.config import Finding, OrganisationConfig, check, effective_refe
 from santegarde.config.model import ChoiceAnswer, Contact
 from santegarde.governance import doctext, gaps
 from santegarde.governance.documents import DocumentError, render_html, write_document
+from santegarde.governance.ledgers import LedgerSummary
 from santegarde.governance.vocabulary import duration, label, since
 from santegarde.policy import dpo_required
 from santegarde.private import PRIVATE_FILE, missing_parents
@@ -163,6 +164,7 @@ class Register:
     excluded_purposes: list[str]
     controllers_served: list[Party] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    ledgers: dict[str, Any] | None = None  # consents and objections counted per purpose (governance.ledgers)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -520,8 +522,10 @@ def build_register(
     controllers_served: list[Party] | None = None,
     created: date | None = None,
     lang: str = "fr",
+    ledgers: LedgerSummary | None = None,
 ) -> Register:
-    """The register of this organisation, as controller (art. 30.1) or as processor (art. 30.2)."""
+    """The register of this organisation, as controller (art. 30.1) or as processor (art. 30.2); ``ledgers``, the
+    consents and objections its records database counts per purpose."""
     w = doctext.words(lang)
     findings = check(config, referential)
     ref = effective_referential(config, referential)
@@ -567,6 +571,7 @@ def build_register(
         excluded_purposes=excluded,
         controllers_served=served,
         missing=missing,
+        ledgers=ledgers.as_data() if ledgers else None,
     )
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from santegarde.errors import SantegardeError
-from santegarde.referentials.model import Art6Basis, Art9Condition, Purpose, Referential, Right, RightRule
+from santegarde.referentials.model import Art6Basis, Art9Condition, Operation, Purpose, Referential, Right, RightRule
 
 
 class RightsUndecidable(SantegardeError, ValueError):
@@ -206,3 +206,19 @@ def right_under_gdpr(
 def rights_for(ref: Referential, purpose_id: str, chosen_basis: Art6Basis | None = None) -> dict[Right, RightDecision]:
     """Every right, decided for one purpose."""
     return {right: right_applies(ref, purpose_id, right, chosen_basis) for right in Right}
+
+
+def rights_handlers(ref: Referential) -> tuple[str, ...]:
+    """The profiles that act for the controller on the persons' rights: those the text lets delete data (the
+    practitioner in charge of the practice, the pharmacist, the warehouse's data steward — possibly the DPO).
+
+    They register the warehouse's objections (EDS-9), lift an objection and record compelling legitimate grounds
+    that override one (GDPR art. 21.1); a text that lets no profile delete data lets nobody do so.
+    """
+    return tuple(a.id for a in ref.accessors if any(Operation.DELETE in acc.operations for acc in a.access))
+
+
+def reuse_purposes(ref: Referential) -> tuple[str, ...]:
+    """The purposes that re-use data collected for care (``reuse`` in the text's data): studies, research, a
+    warehouse. A person's objection to one of them, in force, keeps them out of every feed and export."""
+    return tuple(p.id for p in ref.purposes if p.reuse)

@@ -237,6 +237,11 @@ class Purpose(Strict):
         False, description="Needs a recorded formality (research methodology declaration or authorisation)"
     )
     output: Granularity | None = Field(None, description="Most identifying output this purpose may give")
+    reuse: bool = Field(
+        False,
+        description="A further use of data collected for care (studies, research, a warehouse): a person's objection "
+        "to it keeps them out of every feed and export",
+    )
     section: Section
 
 

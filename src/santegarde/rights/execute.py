@@ -34,9 +34,9 @@ from santegarde.rights.requests import (
     RightsRequest,
     Status,
 )
-from santegarde.rights.tables import rights_freeze, rights_objection
-from santegarde.store import inspection, mapping
-from santegarde.store.service import NotFound, RecordService, Request
+from santegarde.rights.tables import rights_freeze
+from santegarde.store import inspection, mapping, objections
+from santegarde.store.service import AccessDenied, NotFound, RecordService, Request
 from santegarde.store.writeahead import INTENT
 
 REQUESTER_FR = {
@@ -168,6 +168,7 @@ class RightsService:
             return refused
         resources = self.records.patient_records(req, request.patient_id)
         bundle = collection(resources, self.register.now())
+        consent_lines, objection_lines = self._ledger_lines(req, request.patient_id)
         summary = render_html(
             "rights_access.html.j2",
             title="Copie de vos données",
@@ -177,6 +178,8 @@ class RightsService:
             resources=[
                 (rights_text.resource_name(r["resourceType"]), r["id"], r.get("meta", {}), _lines(r)) for r in resources
             ],
+            consents=consent_lines,
+            objections=objection_lines,
             footer=f"Demande n° {request.id}.",
         )
         message = (
@@ -189,6 +192,41 @@ class RightsService:
         return Outcome(
             answered, True, message, bundle, summary, tuple(f"{r['resourceType']}/{r['id']}" for r in resources)
         )
+
+    def _ledger_lines(self, req: Request, patient_id: str) -> tuple[list[str], list[str]]:
+        """The person's consents and objections, in French, read through the path (each reading traced); a ledger
+        the handling profile may not read is left out (the refusal is traced)."""
+        day = "%d/%m/%Y"
+        consents: list[str] = []
+        try:
+            entries = self.records.consent_ledger(req, patient_id)
+        except AccessDenied:
+            entries = []
+        for e in reversed(entries):
+            until = f"jusqu'au {e.end:{day}}" if e.end else "sans date de fin"
+            line = (
+                f"Consentement n° {e.consent_id} : « {vocabulary.label(self.ref, 'category', e.category)} » pour la "
+                f"finalité « {self.purpose_name(e.purpose)} », à compter du {e.start:{day}}, {until}"
+            )
+            consents.append(line + (f" ; retiré le {e.withdrawn_at:{day}}." if e.withdrawn_at else "."))
+        objected: list[str] = []
+        try:
+            found = self.records.objections_of(req, patient_id)
+        except AccessDenied:
+            found = []
+        for o in found:
+            line = (
+                f"Opposition n° {o.number} au traitement de vos données pour la finalité "
+                f"« {self.purpose_name(o.purpose)} », enregistrée le {o.recorded_at:{day}}"
+            )
+            if o.lifted_at is None:
+                line += " : en vigueur."
+            elif o.lift_kind == "compelling_grounds":
+                line += f" : écartée le {o.lifted_at:{day}} pour des motifs légitimes et impérieux."
+            else:
+                line += f" : levée à votre demande le {o.lifted_at:{day}}."
+            objected.append(line)
+        return consents, objected
 
     def _rectification(self, login: str, req: Request, request: RightsRequest, corrected: Any) -> Outcome:
         if not isinstance(corrected, dict) or not corrected.get("resourceType") or not corrected.get("id"):
@@ -325,16 +363,11 @@ class RightsService:
         if not decision.applies:
             return self._refuse_decision(login, req, request, decision)
         warehouse = self.ref.id.startswith(WAREHOUSE)
-        with self.records.engine.begin() as conn:
-            conn.execute(
-                insert(rights_objection).values(
-                    patient_id=request.patient_id,
-                    purpose=purpose,
-                    warehouse=warehouse,
-                    request_id=request.id,
-                    recorded_at=self.register.now(),
-                )
-            )
+        with self.records.engine.begin() as conn:  # the path's objection ledger: every later request obeys it
+            objections.oppose(
+                conn, request.patient_id, purpose, self.register.now(), f"{login} (request {request.id})"[:64],
+                objections.PATIENT,
+            )  # fmt: skip
         message = (
             f"Votre opposition au traitement de vos données pour la finalité « {self.purpose_name(purpose)} » "
             "est enregistrée"
@@ -348,12 +381,9 @@ class RightsService:
         return Outcome(answered, True, message)
 
     def objections(self, patient_id: str) -> list[str]:
-        """The purposes the patient objected to (for the warehouse: every later feed must skip them)."""
+        """The purposes the patient's objection to is in force (for the warehouse: every later feed skips them)."""
         with self.records.engine.connect() as conn:
-            rows = conn.execute(
-                select(rights_objection.c.purpose).where(rights_objection.c.patient_id == patient_id)
-            ).scalars()
-            return sorted(set(rows))
+            return sorted({o.purpose for o in objections.of_patient(conn, patient_id) if o.lifted_at is None})
 
     def _portability(self, login: str, req: Request, request: RightsRequest, _: Any) -> Outcome:
         purpose = str(request.purpose)

@@ -40,18 +40,6 @@ rights_request = Table(
     Index("ix_rights_request_status", "status", "due_at"),
 )
 
-# Objections honoured, per patient and purpose; for a warehouse the feeding turns them into its pseudonym (EDS-9).
-rights_objection = Table(
-    "rights_objection",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("patient_id", String(64), nullable=False, index=True),
-    Column("purpose", String(60), nullable=False),
-    Column("warehouse", Boolean, nullable=False),
-    Column("request_id", Integer, nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
-)
-
 # The records a restriction froze, so that lifting it unfreezes those and only those (COM-QUAL-1).
 rights_freeze = Table(
     "rights_freeze",

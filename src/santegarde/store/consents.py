@@ -142,31 +142,48 @@ def record(conn: Connection, consent_id: str, patient_id: str, found: Scope, now
             )
 
 
-def active(conn: Connection, patient_id: str, category: str, purpose: str, now: datetime) -> bool:
-    """Whether a stored, active Consent covers this patient, category and purpose now: one indexed lookup."""
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """Whether a stored Consent covers a scope now; if none does, when and how the latest one ended."""
+
+    active: bool
+    ended_at: datetime | None = None
+    ended: str | None = None  # WITHDRAWN or EXPIRED
+
+
+WITHDRAWN = "withdrawn"
+EXPIRED = "expired"
+
+
+def standing(conn: Connection, patient_id: str, category: str, purpose: str, now: datetime) -> Standing:
+    """The patient's consent for this category and purpose now, in one indexed lookup (``ix_consent_ledger_scope``):
+    active when an entry has started, has not reached its end and was not withdrawn; otherwise the latest end —
+    a withdrawal, or a period that ran out — so that the refusal can give the rule and the date."""
     c = consent_ledger.c
-    found = conn.execute(
-        select(c.id).where(
-            c.patient_id == patient_id,
-            c.category == category,
-            c.purpose == purpose,
-            c.start <= now,
-            (c.end.is_(None)) | (c.end > now),
-            c.withdrawn_at.is_(None),
+    rows = conn.execute(
+        select(c.start, c.end, c.withdrawn_at).where(
+            c.patient_id == patient_id, c.category == category, c.purpose == purpose
         )
-    ).first()
-    return found is not None
+    ).all()
+    ends: list[tuple[datetime, str]] = []
+    for row in rows:
+        start, end = aware(row.start), aware(row.end) if row.end else None
+        withdrawn = aware(row.withdrawn_at) if row.withdrawn_at else None
+        if withdrawn is None and start <= now and (end is None or now < end):
+            return Standing(True)
+        if withdrawn is not None and (end is None or withdrawn < end):
+            ends.append((withdrawn, WITHDRAWN))
+        elif end is not None and end <= now:
+            ends.append((end, EXPIRED))
+    if not ends:
+        return Standing(False)
+    at, how = max(ends)
+    return Standing(False, at, how)
 
 
-def last_withdrawal(conn: Connection, patient_id: str, category: str, purpose: str) -> datetime | None:
-    """When the patient's latest consent for this scope was withdrawn (None: never withdrawn)."""
-    c = consent_ledger.c
-    at = conn.execute(
-        select(c.withdrawn_at)
-        .where(c.patient_id == patient_id, c.category == category, c.purpose == purpose, c.withdrawn_at.is_not(None))
-        .order_by(c.withdrawn_at.desc())
-    ).first()
-    return aware(at[0]) if at else None
+def active(conn: Connection, patient_id: str, category: str, purpose: str, now: datetime) -> bool:
+    """Whether a stored, active Consent covers this patient, category and purpose now."""
+    return standing(conn, patient_id, category, purpose, now).active
 
 
 def entries(conn: Connection, patient_id: str) -> list[Entry]:

@@ -10,9 +10,12 @@ from sqlalchemy import Engine, func, inspect, select
 
 from santegarde.crypto.envelope import token_family
 from santegarde.errors import SantegardeError
+from santegarde.identity.clock import aware
 from santegarde.store.schema import (
     archive_access,
     archive_record,
+    consent_ledger,
+    objection_ledger,
     record,
     record_freeze,
     record_part,
@@ -111,3 +114,57 @@ def patient_ids(engine: Engine) -> list[str]:
             .order_by(record.c.patient_id)
         ).scalars()
         return [str(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class LedgerCounts:
+    """Per purpose, what the consent and objection ledgers hold: counts only, no patient (COM-MIN-1, COM-RGT-1)."""
+
+    consents_given: int = 0  # Consents ever recorded for the purpose
+    consents_withdrawn: int = 0  # of which withdrawn by the person
+    consents_expired: int = 0  # of which past their end date
+    objections_in_force: int = 0
+    objections_lifted: int = 0  # the person withdrew it
+    objections_overridden: int = 0  # compelling legitimate grounds, written and flagged for review
+
+
+def ledger_counts(engine: Engine, at: datetime) -> dict[str, LedgerCounts]:
+    """The consent and objection ledgers counted per purpose at ``at`` (empty when the store has no ledgers yet).
+
+    A Consent whose scope changed keeps one identity: it is withdrawn only when none of its entries for the
+    purpose is still in force and the latest of them was withdrawn.
+    """
+    if not {"consent_ledger", "objection_ledger"} <= set(inspect(engine).get_table_names()):
+        return {}
+    consents: dict[tuple[str, str], list[tuple[datetime | None, datetime | None]]] = {}
+    objected: dict[str, list[str]] = {}
+    with engine.connect() as conn:
+        c = consent_ledger.c
+        for row in conn.execute(select(c.consent_id, c.purpose, c.end, c.withdrawn_at).order_by(c.id)):
+            consents.setdefault((row.consent_id, row.purpose), []).append(
+                (aware(row.end) if row.end else None, aware(row.withdrawn_at) if row.withdrawn_at else None)
+            )
+        o = objection_ledger.c
+        for row in conn.execute(select(o.purpose, o.lifted_at, o.lift_kind)):
+            objected.setdefault(row.purpose, []).append("in_force" if row.lifted_at is None else str(row.lift_kind))
+    given: dict[str, list[str]] = {}
+    for (_, purpose), entries in consents.items():
+        withdrawn = entries[-1][1]
+        if any(w is None and (e is None or at < e) for e, w in entries):
+            state = "active"
+        elif withdrawn is not None:
+            state = "withdrawn"
+        else:
+            state = "expired"
+        given.setdefault(purpose, []).append(state)
+    return {
+        purpose: LedgerCounts(
+            len(states := given.get(purpose, [])),
+            states.count("withdrawn"),
+            states.count("expired"),
+            (kinds := objected.get(purpose, [])).count("in_force"),
+            kinds.count("lifted"),
+            kinds.count("compelling_grounds"),
+        )
+        for purpose in sorted({*given, *objected})
+    }

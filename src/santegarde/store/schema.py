@@ -263,5 +263,7 @@ objection_ledger = Table(
     Column("lifted_by", String(64), nullable=True),
     Column("lift_kind", String(20), nullable=True),  # lifted (the person withdrew it), compelling_grounds
     Column("justification", Integer, nullable=True),  # access_justification.id of the compelling grounds
+    # patient: patient_id is the store's patient id; pseudonym: it is the warehouse's pseudonym of the person (EDS-9)
+    Column("subject", String(10), nullable=False, server_default="patient"),
     Index("ix_objection_ledger_scope", "patient_id", "purpose"),
 )

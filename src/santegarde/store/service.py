@@ -28,7 +28,7 @@ from santegarde.identity import sessions
 from santegarde.identity.clock import aware
 from santegarde.identity.context import IdentityContext
 from santegarde.policy import AccessRequest, Decision, decide
-from santegarde.policy.rights import RightsUndecidable, right_applies
+from santegarde.policy.rights import RightsUndecidable, right_applies, rights_handlers
 from santegarde.referentials.model import Art6Basis, CategoryKind, Operation, Referential, Right, Sensitivity
 from santegarde.store import consents, mapping, objections, retention, vault
 from santegarde.store.schema import (
@@ -51,6 +51,7 @@ BREAK_GLASS_MIN = 15
 ARCHIVE_JUSTIFICATION_MIN = 15
 SENSITIVITY_ORDER = [Sensitivity.ORDINARY, Sensitivity.HIGHLY_PERSONAL, Sensitivity.SPECIAL]
 SEARCHABLE = {"identifier": "identifier", "family": "family", "given": "given", "birthdate": "birthdate"}
+BY_PATIENT = "patient"  # a patient's own resources (their Consents, Observations…), by the patient's id
 JUSTIFICATION_MAX = 1000
 # The bases on which a practitioner takes in care a patient whose record someone else created (COM-LOG-4: each
 # declaration is flagged in the trace review, which checks it against the appointment book or the referral).
@@ -272,39 +273,30 @@ class RecordService:
             if category == mapping.DIRECTORY:
                 decisions[category] = _directory(self.ref, ctx.profile or "", operation, req)
                 continue
-            consent, withdrawn = self._consent(patient, category, req.purpose)
+            standing = self._consent(patient, category, req.purpose)
             decision = decide(
                 self.ref,
                 AccessRequest(
-                    ctx.profile or "", operation, category, req.purpose, consent_active=consent, formality=formality
+                    ctx.profile or "",
+                    operation,
+                    category,
+                    req.purpose,
+                    consent_active=standing.active,
+                    formality=formality,
                 ),
             )
-            if withdrawn is not None and decision.allowed and operation is not Operation.WRITE:
-                decision = replace(
-                    decision,
-                    allowed=False,
-                    rule=f"categories.{category}.requires_consent",
-                    reason=f"{decision.reason}, but not since the patient withdrew consent on "
-                    f"{withdrawn:%Y-%m-%d %H:%M} UTC (the data collected before stay, unused); a new consent must be "
-                    "recorded first",
-                )
-            elif withdrawn is not None and not decision.allowed and decision.rule.endswith("requires_consent"):
-                decision = replace(
-                    decision, reason=f"{decision.reason}; the patient withdrew it on {withdrawn:%Y-%m-%d %H:%M} UTC"
-                )
+            if standing.ended_at is not None:
+                decision = _consent_ended(decision, category, operation, standing)
             decisions[category] = decision
         return decisions
 
-    def _consent(self, patient: str | None, category: str, purpose: str) -> tuple[bool, datetime | None]:
-        """(a stored, active Consent covers it; when it was withdrawn if none does) for a category on consent."""
+    def _consent(self, patient: str | None, category: str, purpose: str) -> consents.Standing:
+        """The patient's consent for a category collected on consent: one indexed lookup in the ledger."""
         declared = self.ref.category(category)
         if patient is None or declared is None or not declared.requires_consent:
-            return False, None
+            return consents.Standing(False)
         with self.engine.connect() as conn:
-            now = self._now()
-            if consents.active(conn, patient, category, purpose, now):
-                return True, None
-            return False, consents.last_withdrawal(conn, patient, category, purpose)
+            return consents.standing(conn, patient, category, purpose, self._now())
 
     def _recorded_formality(self, req: Request) -> str | None:
         """The request's formality reference when the organisation recorded it for this purpose, in force today."""
@@ -533,18 +525,21 @@ class RecordService:
             return [self._read_version(conn, req, v, "history") for v in found]
 
     def search(self, req: Request, resource_type: str, criteria: dict[str, str]) -> list[dict[str, Any]]:
-        """Current resources matching every criterion (identifier, family, given, birthdate) by blind index."""
-        mapping.resource_map(resource_type)
-        unknown = sorted(set(criteria) - set(SEARCHABLE))
+        """Current resources matching every criterion (identifier, family, given, birthdate) by blind index; a
+        patient's own resources (e.g. their Consents) by ``patient``, the patient's id."""
+        rmap = mapping.resource_map(resource_type)
+        allowed = [*SEARCHABLE, *([BY_PATIENT] if rmap.patient_refs else [])]
+        unknown = sorted(set(criteria) - set(allowed))
         if unknown:
-            raise mapping.MappingError(f"Cannot search by {', '.join(unknown)}; search by: {', '.join(SEARCHABLE)}.")
+            raise mapping.MappingError(f"Cannot search by {', '.join(unknown)}; search by: {', '.join(allowed)}.")
         if not criteria:
-            raise mapping.MappingError("Give at least one search criterion: " + ", ".join(SEARCHABLE) + ".")
+            raise mapping.MappingError("Give at least one search criterion: " + ", ".join(allowed) + ".")
+        patient = criteria.get(BY_PATIENT)
         ctx = self._gate(req, resource_type, "search", (resource_type, ""))
         results = []
         with self.engine.connect() as conn:
-            terms = [(SEARCHABLE[k], v) for k, v in criteria.items()]
-            for rid in vault.search_ids(conn, self._index_key, resource_type, terms):
+            terms = [(SEARCHABLE[k], v) for k, v in criteria.items() if k != BY_PATIENT]
+            for rid in vault.search_ids(conn, self._index_key, resource_type, terms, patient):
                 v = vault.versions(conn, rid, current_only=True)[0]
                 try:
                     results.append(self._read_version(conn, req, v, "search"))
@@ -1033,6 +1028,20 @@ class RecordService:
         kept apart and flagged in the trace review (GDPR art. 21.1)."""
         resource = ("Patient", patient_id)
         ctx = self._patient_gate(req, "Patient", "objection.lift", patient_id)
+        handlers = rights_handlers(self.ref)
+        if ctx.profile not in handlers:
+            rule = "COM-RGT-1.controller"
+            self._trace(
+                ctx, req, "objection.lift", resource, allowed=False, rule=rule, outcome="denied", patient=patient_id
+            )
+            who = ", ".join(handlers) or f"no profile of {self.ref.id}"
+            raise AccessDenied(
+                f"Only the controller lifts an objection or records compelling legitimate grounds that override it "
+                f"(GDPR art. 21.1): under {self.ref.id}, the profile(s) that act for the controller on the persons' "
+                f"rights ({who}); you act as '{ctx.profile}'. Pass the request on to them.",
+                rule,
+                "GDPR art. 21.1",
+            )
         reason = (grounds or "").strip()
         if grounds is not None and len(reason) < BREAK_GLASS_MIN:
             self._trace(
@@ -1053,7 +1062,14 @@ class RecordService:
         with self.engine.begin() as conn:
             found = objections.in_force(conn, patient_id, purpose)
             if found is None:
-                raise NotFound(f"Patient/{patient_id} has no objection in force to '{purpose}'.")
+                self._trace(
+                    ctx, req, "objection.lift", resource, allowed=False, rule="COM-RGT-1", outcome="not_found",
+                    patient=patient_id,
+                )  # fmt: skip
+                raise NotFound(
+                    f"Patient/{patient_id} has no objection in force to '{purpose}': nothing to lift. See the "
+                    "patient's objections (santegarde objection show, GET /fhir/Patient/<id>/$objection)."
+                )
             justification = None
             if grounds is not None:
                 justification = int(
@@ -1254,6 +1270,28 @@ def _directory(ref: Referential, profile: str, operation: Operation, req: Reques
     return Decision(
         False, ref.id, rule, section, reason, AccessRequest(profile, operation, mapping.DIRECTORY, req.purpose)
     )
+
+
+def _consent_ended(decision: Decision, category: str, operation: Operation, standing: consents.Standing) -> Decision:
+    """The decision once the patient's consent ended (withdrawn, or its period ran out): no further collection or
+    use from that moment, with the rule and the date; what was collected before stays lawful (GDPR art. 7.3)."""
+    at = f"{standing.ended_at:%Y-%m-%d %H:%M} UTC"
+    if standing.ended == consents.WITHDRAWN:
+        told, since = f"the patient withdrew it on {at}", f"since the patient withdrew consent on {at}"
+    else:
+        told = f"their consent expired on {at} (end of its period)"
+        since = f"since the patient's consent expired on {at}"
+    if decision.allowed and operation is not Operation.WRITE:
+        return replace(
+            decision,
+            allowed=False,
+            rule=f"categories.{category}.requires_consent",
+            reason=f"{decision.reason}, but not {since} (the data collected before stay, unused); a new consent must "
+            "be recorded first",
+        )
+    if not decision.allowed and decision.rule.endswith("requires_consent"):
+        return replace(decision, reason=f"{decision.reason}; {told}")
+    return decision
 
 
 def _limited(d: Decision, resource_type: str, elements: Iterable[str] | None) -> Decision:

@@ -229,9 +229,14 @@ def patient_exists(conn: Connection, patient_id: str) -> bool:
     return found is not None
 
 
-def search_ids(conn: Connection, key: bytes, resource_type: str, criteria: list[tuple[str, str]]) -> list[str]:
-    """Ids of current records of a type matching every criterion (kind, value), through the blind index."""
+def search_ids(
+    conn: Connection, key: bytes, resource_type: str, criteria: list[tuple[str, str]], patient: str | None = None
+) -> list[str]:
+    """Ids of current records of a type matching every criterion (kind, value), through the blind index, and
+    belonging to ``patient`` when given."""
     query = select(record.c.id).where(record.c.resource_type == resource_type, record.c.current.is_(True))
+    if patient is not None:
+        query = query.where(record.c.patient_id == patient)
     for kind, value in criteria:
         matching = select(record_index.c.record_id).where(
             record_index.c.kind == kind, record_index.c.digest == digest(key, kind, value)

@@ -18,10 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NoReturn
 
+from sqlalchemy import Engine
+
 from santegarde.audit.trail import AuditEvent, AuditTrail
 from santegarde.errors import SantegardeError
 from santegarde.identity import accounts, grants
 from santegarde.identity.context import IdentityContext
+from santegarde.policy.rights import rights_handlers
 from santegarde.referentials.model import Operation, Referential, SeparateKey
 
 SECTION = "10"
@@ -60,15 +63,18 @@ def feed_profiles(ref: Referential) -> tuple[str, ...]:
 
 def objection_profiles(ref: Referential) -> tuple[str, ...]:
     """The profiles that may delete data (those handling the persons' rights), who register objections."""
-    return tuple(a.id for a in ref.accessors if any(Operation.DELETE in acc.operations for acc in a.access))
+    return rights_handlers(ref)
 
 
 class WarehouseGuard:
     """Checks operators against the identity database and the référentiel; traces into the audit trail."""
 
-    def __init__(self, identity: IdentityContext, trail: AuditTrail) -> None:
+    def __init__(self, identity: IdentityContext, trail: AuditTrail, records: Engine | None = None) -> None:
         self.identity = identity
         self.trail = trail
+        # The records database, where the objection ledger lives (store/objections.py): the organisation's, which
+        # holds the identity tables too, unless another is given.
+        self.records = records if records is not None else identity.engine
 
     @property
     def referential(self) -> Referential:

@@ -30,8 +30,10 @@ import duckdb
 
 from santegarde.crypto import Keyring
 from santegarde.errors import SantegardeError
+from santegarde.policy.rights import reuse_purposes
+from santegarde.store import objections
 from santegarde.warehouse import engine, keys, omop
-from santegarde.warehouse.access import KEY_RULE, Operator, WarehouseAccessRefused, WarehouseGuard
+from santegarde.warehouse.access import FEED_PURPOSE, KEY_RULE, Operator, WarehouseAccessRefused, WarehouseGuard
 from santegarde.warehouse.pseudonym import PseudonymKey, bigint_sql, hmac_sql, identity_pseudonym, person_id_of
 
 if TYPE_CHECKING:
@@ -44,6 +46,7 @@ VAULT_FILE = "vault.duckdb"
 LOCATION_FILE = "location.duckdb"
 TRANSIT = "transit"
 _PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
+MIGRATED_BY = "vault.objection"  # who recorded an objection moved from an older warehouse's identity vault
 
 
 class WarehouseError(SantegardeError):
@@ -277,18 +280,19 @@ class Warehouse:
     def oppose_pseudonym(self, pseudonym: str, *, by: Operator) -> int:
         """Register an objection for a known pseudonym; existing data is deleted, later feeds skip the person.
 
-        ``by`` acts under a profile that handles the persons' rights (traced); the person's genetic results
-        are deleted through :meth:`erase_genetic_location`, never read.
+        The objection is recorded in the path's objection ledger (store/objections.py) under the pseudonym, for
+        the warehouse's constitution: the same ledger the record path obeys, seen from the warehouse. ``by`` acts
+        under a profile that handles the persons' rights (traced); the person's genetic results are deleted
+        through :meth:`erase_genetic_location`, never read.
         """
         checker = self.guard_for(by, "warehouse.oppose")
         checker.oppose(by)
         person = person_id_of(pseudonym)
+        self._migrate_objections(checker)
+        with checker.records.begin() as conn:
+            objections.oppose(conn, pseudonym, FEED_PURPOSE, self._now(checker), by.login, objections.PSEUDONYM)
         deleted = 0
         with self.vault_connection() as con:
-            con.execute(
-                "INSERT OR IGNORE INTO vault.objection VALUES ($p, $i, $t)",
-                {"p": pseudonym, "i": person, "t": datetime.now(UTC).replace(tzinfo=None)},
-            )
             for table in omop.PERSON_TABLES:
                 deleted += _count(con.execute(f"DELETE FROM omop.{table} WHERE person_id = $i", {"i": person}))
             deleted += self.erase_genetic_location(person, by=by, rule="EDS-9")
@@ -297,10 +301,45 @@ class Warehouse:
         checker.trace(by, "warehouse.oppose", "objection", "success", "EDS-9")
         return deleted
 
-    def objected(self) -> set[str]:
-        """The pseudonyms of every person who objected."""
+    def objected(self, guard: WarehouseGuard | None = None) -> set[str]:
+        """The pseudonyms of every person whose objection to the warehouse, or to a re-use of the data, is in force
+        in the objection ledger."""
+        checker = guard or self.guard
+        if checker is None:
+            raise WarehouseError(
+                "The objections are kept in the organisation's objection ledger: open the warehouse with the "
+                "organisation's databases (the CLI does so from your session)."
+            )
+        self._migrate_objections(checker)
+        with checker.records.connect() as conn:
+            return objections.objecting(conn, _objection_purposes(checker), objections.PSEUDONYM)
+
+    def load_objections(self, guard: WarehouseGuard) -> int:
+        """Load into ``temp.objection`` (pseudonym, person_id) the persons a feed must skip; their number."""
+        found = sorted(self.objected(guard))
+        self._con.execute("CREATE OR REPLACE TEMP TABLE objection (pseudonym VARCHAR PRIMARY KEY, person_id BIGINT)")
+        if found:
+            self._con.executemany("INSERT INTO temp.objection VALUES ($1, $2)", [(p, person_id_of(p)) for p in found])
+        return len(found)
+
+    def _migrate_objections(self, guard: WarehouseGuard) -> None:
+        """Move the objections an older warehouse kept in its identity vault (``vault.objection``) into the
+        objection ledger, then drop that table: nothing is lost, and there is one list (EDS-9)."""
         with self.vault_connection() as con:
-            return {str(r[0]) for r in con.execute("SELECT pseudonym FROM vault.objection").fetchall()}
+            exists = con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'vault' AND table_name = 'objection'"
+            ).fetchone()
+            if not exists or not exists[0]:
+                return
+            rows = con.execute("SELECT pseudonym, registered_at FROM vault.objection ORDER BY registered_at").fetchall()
+            with guard.records.begin() as conn:
+                for pseudonym, at in rows:
+                    when = at.replace(tzinfo=UTC) if at.tzinfo is None else at
+                    objections.oppose(conn, str(pseudonym), FEED_PURPOSE, when, MIGRATED_BY, objections.PSEUDONYM)
+            con.execute("DROP TABLE vault.objection")
+
+    def _now(self, guard: WarehouseGuard) -> datetime:
+        return guard.identity.now()
 
     def counts(self) -> dict[str, int]:
         """Rows per OMOP table (health store only)."""
@@ -309,6 +348,11 @@ class Warehouse:
             row = self._con.execute(f"SELECT count(*) FROM omop.{table}").fetchone()
             out[table] = int(row[0]) if row else 0
         return out
+
+
+def _objection_purposes(guard: WarehouseGuard) -> tuple[str, ...]:
+    """The warehouse's constitution and every re-use purpose of the text: an objection to any keeps a person out."""
+    return tuple(dict.fromkeys((FEED_PURPOSE, *reuse_purposes(guard.referential))))
 
 
 def _count(result: duckdb.DuckDBPyConnection) -> int:

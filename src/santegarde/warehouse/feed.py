@@ -238,10 +238,11 @@ def _run_feed(
     transit = _transit(warehouse)
     try:
         with warehouse.vault_connection(), warehouse.location_connection(operator, operation, guard=checker):
+            warehouse.load_objections(checker)  # the objection ledger, seen from the warehouse (EDS-9)
             body(_copy_in(files, transit))
     finally:
         purge_transit(warehouse)
-        for table in ("fhir_res", "patients", "person_map", "prac_map", "org_map", "stage"):
+        for table in ("fhir_res", "patients", "person_map", "prac_map", "org_map", "stage", "objection"):
             warehouse.omop.execute(f"DROP TABLE IF EXISTS temp.{table}")
 
 
@@ -274,7 +275,7 @@ def _load(run: _Run, table: str, select_sql: str, params: Mapping[str, object] |
     key = spec[0].name
     where = ""
     if "person_id" in keep:
-        where = "WHERE person_id NOT IN (SELECT person_id FROM vault.objection)"
+        where = "WHERE person_id NOT IN (SELECT person_id FROM temp.objection)"
     columns = ", ".join(keep)
     wh.omop.execute(f"DELETE FROM {schema}.{table} WHERE {key} IN (SELECT {key} FROM temp.stage {where})")
     inserted = wh.omop.execute(
@@ -401,10 +402,10 @@ def _fhir_patients(run: _Run) -> None:
     )
     skipped = wh.omop.execute(
         "SELECT count(DISTINCT pseudonym) FROM temp.person_map "
-        "WHERE pseudonym IN (SELECT pseudonym FROM vault.objection)"
+        "WHERE pseudonym IN (SELECT pseudonym FROM temp.objection)"
     ).fetchone()
     run.objected += int(skipped[0]) if skipped else 0
-    wh.omop.execute("DELETE FROM temp.person_map WHERE pseudonym IN (SELECT pseudonym FROM vault.objection)")
+    wh.omop.execute("DELETE FROM temp.person_map WHERE pseudonym IN (SELECT pseudonym FROM temp.objection)")
     wh.omop.execute(
         """INSERT OR REPLACE INTO vault.identity
            SELECT m.pseudonym, p.family, p.given, p.gender, TRY_CAST(p.birth AS DATE), p.birth_place, p.ins, p.ins,
@@ -693,7 +694,7 @@ def _omop_table(run: _Run, table: str, path: Path) -> None:
         )
     skipped = wh.sql(
         f"""SELECT count(DISTINCT person_id) FROM (SELECT {_omop_value(table, omop.OMOP_TABLES["person"][0])}
-            AS person_id FROM {reader}) WHERE person_id IN (SELECT person_id FROM vault.objection)"""
+            AS person_id FROM {reader}) WHERE person_id IN (SELECT person_id FROM temp.objection)"""
         if table == "person"
         else "SELECT 0",
         {"src": run.source},

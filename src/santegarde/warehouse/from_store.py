@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from santegarde.audit.trail import AuditEvent
 from santegarde.errors import SantegardeError
 from santegarde.identity import sessions
+from santegarde.policy.rights import reuse_purposes
 from santegarde.referentials.model import Sensitivity
-from santegarde.store import inspection
+from santegarde.store import inspection, objections
 from santegarde.warehouse.access import SECTION, Operator, WarehouseAccessRefused, WarehouseGuard
 from santegarde.warehouse.core import TRANSIT
 from santegarde.warehouse.feed import DataList, FeedError, FeedReport, Progress, Refusal, feed_fhir, purge_transit
@@ -56,6 +57,14 @@ def feed_records(
     wanted = stored_patients(service) if patient_ids is None else list(dict.fromkeys(patient_ids))
     if not wanted:
         raise FeedError("There is no patient to feed from the record store; write records first or name patients.")
+    objecting = objecting_patients(service, request.purpose)
+    skipped = len([p for p in wanted if p in objecting])
+    wanted = [p for p in wanted if p not in objecting]
+    if not wanted:
+        raise FeedError(
+            f"Every one of the {skipped} patient(s) objected to the warehouse or to a re-use of their data (GDPR art. "
+            "21, EDS-9): nothing was read and nothing was fed."
+        )
     entries: list[dict[str, Any]] = []
     unreadable = 0
     for done, patient_id in enumerate(wanted, start=1):
@@ -72,12 +81,20 @@ def feed_records(
         )
     report = _feed_bundle(warehouse, {"resourceType": "Bundle", "type": "collection", "entry": entries}, data_list,
                           progress, operator, guard)  # fmt: skip
+    report = dataclasses.replace(report, objected_skipped=report.objected_skipped + skipped)
     if unreadable:
         refusal = Refusal(
             f"records of {unreadable} patient(s)", "the session may not read them under their purpose (traced)"
         )
         return dataclasses.replace(report, refused=(*report.refused, refusal))
     return report
+
+
+def objecting_patients(service: RecordService, purpose: str) -> set[str]:
+    """The store's patients whose objection to the feed's purpose, or to a re-use of their data (``internal_studies``,
+    ``research``…: ``reuse`` in the text), is in force in the objection ledger: never read, never fed."""
+    with service.engine.connect() as conn:
+        return objections.objecting(conn, (purpose, *reuse_purposes(service.ref)))
 
 
 def strongly_authenticated(service: RecordService, request: Request) -> Operator:

@@ -4,7 +4,8 @@ Three encrypted DuckDB files, each under its own key (EDS-SEC-LOG-2, LOG-3, LOG-
 
 - ``omop.duckdb`` (health key): the clinical OMOP tables, persons known only by pseudonym;
 - ``vault.duckdb`` (mapping key): the directly identifying data of EDS-4 §5.2.1.1, the mapping
-  pseudonym ↔ keyed hash of each source identifier, professionals' identities, and the objections;
+  pseudonym ↔ keyed hash of each source identifier and professionals' identities (objections are in the
+  objection ledger of the records database, store/objections.py);
 - ``location.duckdb`` (genetic/location key): the OMOP ``location`` table and interpreted genetic results.
 
 Identifiers are BIGINT (warehouse-derived, never a source's internal number); concept ids INTEGER;
@@ -123,8 +124,6 @@ VAULT_DDL = (
     """CREATE TABLE IF NOT EXISTS professional (
         pseudonym VARCHAR PRIMARY KEY, family VARCHAR, given VARCHAR, rpps VARCHAR, adeli VARCHAR, phone VARCHAR,
         email VARCHAR, updated_at TIMESTAMP)""",
-    """CREATE TABLE IF NOT EXISTS objection (
-        pseudonym VARCHAR PRIMARY KEY, person_id BIGINT NOT NULL, registered_at TIMESTAMP NOT NULL)""",
 )
 
 GENETIC_DDL = (
