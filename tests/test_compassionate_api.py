@@ -90,3 +90,20 @@ def test_a_request_and_its_forms_over_http(place: tuple[Workplace, TestClient]) 
 
     other = as_(w, client, "dr.ailleurs", "care_establishment_staff", "10001112224")
     assert other.get(f"/aac/cases/{case['patient_id']}").status_code == 403
+
+
+def test_the_summary_report_over_http(place: tuple[Workplace, TestClient]) -> None:
+    w, client = place
+    prescriber = as_(w, client, "dr.prescrit", "care_establishment_staff", "10001112223")
+    assert prescriber.post("/aac/programmes/velmorine-sla/requests", json=REQUEST).status_code == 201
+    refused = prescriber.get("/aac/programmes/velmorine-sla/report?start=2026-11-01&end=2026-12-31")
+    assert refused.status_code == 403 and "summary reports are produced by the profiles" in refused.json()["message"]
+    lab = as_(w, client, "ph.resp", "pharmacist_in_charge", "L-1")
+    answer = lab.get("/aac/programmes/velmorine-sla/report?start=2026-11-01&end=2026-12-31")
+    assert answer.status_code == 200, answer.text
+    requested = next(e for e in answer.json()["entries"] if e["item"].startswith("Patients ayant fait l'objet"))
+    assert requested == {"section": "Effectifs", "item": requested["item"], "value": None, "suppressed": "primary"}
+    as_csv = lab.get("/aac/programmes/velmorine-sla/report?start=2026-11-01&end=2026-12-31&format=csv")
+    assert as_csv.headers["content-type"].startswith("text/csv") and "moins de patients que le seuil" in as_csv.text
+    wrong = lab.get("/aac/programmes/velmorine-sla/report?start=2026-11-01&end=2026-12-31&format=xls")
+    assert wrong.status_code == 400 and "json, csv or pdf" in wrong.json()["message"]

@@ -7,18 +7,22 @@ Every route needs the professional's session (cookie ``sg_session``); the forms 
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations inside router().
 from dataclasses import asdict
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Cookie, Depends, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from santegarde.api.errors import responses
 from santegarde.api.refusals import BodyTooLarge, OriginRefused
+from santegarde.compassionate import report
 from santegarde.compassionate.forms import SubmissionRefused
 from santegarde.compassionate.programme import ProgrammeError
 from santegarde.compassionate.registry import UnknownProgramme
+from santegarde.compassionate.report import ReportRefused
 from santegarde.compassionate.service import CaseNotFound, CaseState, CompassionateService, Patient, WorkflowRefused
+from santegarde.governance.documents import html_to_pdf
 from santegarde.identity import sessions
 from santegarde.identity.errors import SessionLocked, SessionRefused, StepRequired
 from santegarde.store.service import AccessDenied
@@ -28,6 +32,7 @@ PURPOSE = "access_initiation_follow_up"
 REFUSALS = (
     SubmissionRefused,
     WorkflowRefused,
+    ReportRefused,
     ProgrammeError,
     UnknownProgramme,
     CaseNotFound,
@@ -130,6 +135,20 @@ def router(service: CompassionateService) -> APIRouter:
         """The treated patients this session may read whose follow-up visit is overdue."""
         late = service.overdue(ctx, programme_id)
         return JSONResponse([{"patient_id": c.patient_id, "code": c.code, "due": due.isoformat()} for c, due in late])
+
+    @api.get("/programmes/{programme_id}/report", response_model=None)
+    def summary_report(
+        programme_id: str, ctx: Ctx, start: date, end: date, threshold: int = 11, format: str = "json"
+    ) -> Response:
+        """The periodic summary report for the ANSM: aggregated only, small cells suppressed (json, csv or pdf)."""
+        if format not in ("json", "csv", "pdf"):
+            raise ReportRefused(f"The report is given as json, csv or pdf, not '{format[:20]}'.")
+        built = report.build(service, ctx, programme_id, start, end, threshold)
+        if format == "csv":
+            return Response(built.csv(), media_type="text/csv; charset=utf-8")
+        if format == "pdf":
+            return Response(html_to_pdf(built.html()), media_type="application/pdf")
+        return JSONResponse(built.as_dict())
 
     @api.get("/cases/{patient_id}")
     def case(patient_id: str, ctx: Ctx) -> JSONResponse:

@@ -262,3 +262,36 @@ def overdue(
         console.print("No follow-up visit is overdue among the patients you may read.")
     for c, due in late:
         console.print(f"{c.code} (record {c.patient_id}): follow-up due on {due}.")
+
+
+@app.command("report")
+@friendly_errors
+def report(
+    programme_id: Annotated[str, typer.Option("--programme", help="The programme's id")],
+    period: Annotated[str, typer.Option("--period", help="START..END, dates as YYYY-MM-DD")],
+    out: Annotated[Path, typer.Option("--out", help="The report file: .pdf, .html, .csv or .json")],
+    threshold: Annotated[
+        int, typer.Option("--threshold", help="Cells counting fewer patients than this are suppressed")
+    ] = 11,
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """The periodic summary report for the ANSM (aggregated only, small cells suppressed), under your session."""
+    from santegarde.atomic import write_atomic
+    from santegarde.cli.records import request_for
+    from santegarde.cli.session import logged_in
+    from santegarde.compassionate.report import build, parse_period
+    from santegarde.governance.documents import write_document
+
+    start, end = parse_period(period)
+    if out.suffix.lower() not in (".pdf", ".html", ".csv", ".json"):
+        raise SantegardeError(f"Cannot write '{out.name}': the report is written as .pdf, .html, .csv or .json.")
+    with logged_in(config) as s:
+        built = build(_service(s), request_for(s, "summary_reports"), programme_id, start, end, threshold)
+    if out.suffix.lower() == ".csv":
+        write_atomic(out, built.csv())
+    else:
+        write_document(out, html=built.html(), data=built.as_dict())
+    hidden = sum(1 for e in built.entries if e.suppressed)
+    console.print(
+        f"Summary report of {built.programme} for {start}..{end} written to {out} ({hidden} cell(s) suppressed)."
+    )

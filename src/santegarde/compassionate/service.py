@@ -219,11 +219,12 @@ class CompassionateService:
             kind = category.kind if category is not None and category.kind in TAGGED_KINDS else CategoryKind.HEALTH
             groups.setdefault(kind, []).append(a)
         now = self.records.identity.now()
+        submission = str(uuid.uuid4())  # the records of one submission share it: "<submission>-<n>"
         bodies = []
-        for kind in sorted(groups, key=lambda k: k is not CategoryKind.HEALTH):
+        for n, kind in enumerate(sorted(groups, key=lambda k: k is not CategoryKind.HEALTH)):
             body: dict[str, Any] = {
                 "resourceType": "QuestionnaireResponse",
-                "id": str(uuid.uuid4()),
+                "id": f"{submission}-{n}",
                 "questionnaire": FORM_URL.format(programme=programme.id, form=form_id) + f"|{programme.version}",
                 "status": "completed",
                 "subject": {"reference": f"Patient/{patient_id}"},
@@ -237,7 +238,7 @@ class CompassionateService:
             bodies.append(
                 {
                     "resourceType": "QuestionnaireResponse",
-                    "id": str(uuid.uuid4()),
+                    "id": f"{submission}-0",
                     "questionnaire": FORM_URL.format(programme=programme.id, form=form_id) + f"|{programme.version}",
                     "status": "completed",
                     "subject": {"reference": f"Patient/{patient_id}"},
@@ -338,9 +339,13 @@ class CompassionateService:
             with self.engine.begin() as conn:  # the number is released: no case without its patient record
                 conn.execute(delete(aac_case).where(aac_case.c.number == number))
             raise
-        for response in self._responses(programme, form.id, patient_id, checked):
+        responses = self._responses(programme, form.id, patient_id, checked)
+        for response in responses:
             self.records.create(req, response)
-        return self.state(req, patient_id)
+        case = CaseState(number, patient_id, programme.id, programme.version, patient.establishment, code)
+        case.sex, case.birth = patient.sex, birth
+        case.forms = [_submitted(form.id, form.kind, responses, checked)]
+        return case  # what was just stored, as stored: no second read of the same records
 
     def _case(self, req: Request, operation: str, patient_id: str) -> Any:
         with self.engine.connect() as conn:
@@ -373,7 +378,7 @@ class CompassionateService:
             form = programme.form(form_id)
             if form is None:
                 continue
-            key = f"{form_id}|{record.get('authored')}"  # the records of one submission share its form and time
+            key = str(record["id"]).rsplit("-", 1)[0]  # the records of one submission: "<submission>-<n>"
             answers = {
                 item["linkId"]: _value(item["answer"][0]) for item in record.get("item", []) if item.get("answer")
             }
@@ -407,9 +412,11 @@ class CompassionateService:
         self._active(req, operation, patient_id, programme, form.kind)
         case = self.state(req, patient_id)  # refused (and traced) if this session may not read the case
         self._turn(req, case, programme, form.kind, checked)
-        for response in self._responses(programme, form.id, patient_id, checked):
+        responses = self._responses(programme, form.id, patient_id, checked)
+        for response in responses:
             self.records.create(req, response)
-        return self.state(req, patient_id)
+        case.forms.append(_submitted(form.id, form.kind, responses, checked))
+        return case
 
     def _turn(self, req: Request, case: CaseState, programme: Programme, kind: FormKind, answers: list[Answer]) -> None:
         """Refuse (traced) a form the workflow does not expect now."""
@@ -470,6 +477,12 @@ class CompassionateService:
             if due is not None and due + timedelta(days=programme.follow_up.tolerance_days) < today:
                 late.append((case, due))
         return late
+
+
+def _submitted(form_id: str, kind: FormKind, responses: list[dict[str, Any]], answers: list[Answer]) -> Submitted:
+    """The submission just stored, as ``state`` reads it back (answers by field id, as stored)."""
+    stored = {a.field.id: _value(a.fhir()) for a in answers}
+    return Submitted(form_id, kind, datetime.fromisoformat(str(responses[0]["authored"])), stored)
 
 
 def _value(answer: dict[str, Any]) -> Any:
