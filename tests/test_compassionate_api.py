@@ -107,3 +107,9 @@ def test_the_summary_report_over_http(place: tuple[Workplace, TestClient]) -> No
     assert as_csv.headers["content-type"].startswith("text/csv") and "moins de patients que le seuil" in as_csv.text
     wrong = lab.get("/aac/programmes/velmorine-sla/report?start=2026-11-01&end=2026-12-31&format=xls")
     assert wrong.status_code == 400 and "json, csv or pdf" in wrong.json()["message"]
+    approved = lab.post(
+        "/aac/programmes/velmorine-sla/events", json={"event": "summary_report_approved", "at": "2026-11-20T00:00:00Z"}
+    )
+    assert approved.status_code == 201 and approved.json()["patients"] == 1
+    unknown = lab.post("/aac/programmes/velmorine-sla/events", json={"event": "approved", "at": "2026-11-20T00:00:00Z"})
+    assert unknown.status_code == 400 and "summary_report_approved" in unknown.json()["message"]

@@ -249,3 +249,30 @@ def test_a_suspended_programme_takes_no_form(aac: tuple[Workplace, Compassionate
     assert "AAC-3.programme_status" in denied_rules(w)
     # The patient included under version 1 stays under it: what was collected keeps its protocol.
     assert service.state(prescriber, case.patient_id).version == "1"
+
+
+def test_the_ansms_approval_starts_the_retention_clock(aac: tuple[Workplace, CompassionateService]) -> None:
+    from santegarde.compassionate import events
+    from santegarde.store import retention
+
+    w, service = aac
+    prescriber = staff(w, "dr.prescrit", "care_establishment_staff", "10001112223")
+    lab = staff(w, "ph.resp", "pharmacist_in_charge", "L-1")
+    service.request_access(prescriber, "velmorine-sla", Patient("Martin", "Léa", "female", "1980-02", "h1"), REQUEST)
+    stored = count(w)
+
+    def line() -> retention.RuleLine:
+        found = retention.plan(w.service.engine, w.service.ref, {}, w.identity.now()).line("follow_up_data")
+        assert found is not None
+        return found
+
+    assert line().waiting == stored  # no approval recorded: the active base waits for the ANSM
+    with pytest.raises(AccessDenied, match="pharmacist in charge records"):
+        events.record(service, prescriber, "velmorine-sla", "summary_report_approved", w.identity.now())
+    assert "accessors.care_establishment_staff.default_deny" in denied_rules(w)
+    with pytest.raises(events.EventRefused, match="in the future"):
+        events.record(service, lab, "velmorine-sla", "summary_report_approved", w.identity.now() + timedelta(days=1))
+    assert events.record(service, lab, "velmorine-sla", "summary_report_approved", w.identity.now()) == 1
+    assert line().waiting == 0 and line().archive_now == 0
+    w.clock.advance(days=2 * 366)  # two years after the approval: to the intermediate archive
+    assert line().archive_now == stored

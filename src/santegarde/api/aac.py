@@ -7,7 +7,7 @@ Every route needs the professional's session (cookie ``sg_session``); the forms 
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations inside router().
 from dataclasses import asdict
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Cookie, Depends, Header, Request
@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from santegarde.api.errors import responses
 from santegarde.api.refusals import BodyTooLarge, OriginRefused
-from santegarde.compassionate import report
+from santegarde.compassionate import events, report
 from santegarde.compassionate.forms import SubmissionRefused
 from santegarde.compassionate.programme import ProgrammeError
 from santegarde.compassionate.registry import UnknownProgramme
@@ -33,6 +33,7 @@ REFUSALS = (
     SubmissionRefused,
     WorkflowRefused,
     ReportRefused,
+    events.EventRefused,
     ProgrammeError,
     UnknownProgramme,
     CaseNotFound,
@@ -60,6 +61,14 @@ class AccessRequestIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     patient: PatientIn
     answers: dict[str, Any]
+
+
+class EventIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    event: str = Field(
+        description="summary_report_approved, authorisation_expired, authorisation_suspended_or_withdrawn"
+    )
+    at: datetime = Field(description="When the ANSM decided")
 
 
 class FormIn(BaseModel):
@@ -149,6 +158,13 @@ def router(service: CompassionateService) -> APIRouter:
         if format == "pdf":
             return Response(html_to_pdf(built.html()), media_type="application/pdf")
         return JSONResponse(built.as_dict())
+
+    @api.post("/programmes/{programme_id}/events", status_code=201)
+    def ansm_event(programme_id: str, ctx: Ctx, body: EventIn) -> JSONResponse:
+        """Record an ANSM decision for every patient of the programme (it sets the retention dates, §9)."""
+        at = body.at if body.at.tzinfo else body.at.replace(tzinfo=UTC)
+        patients = events.record(service, ctx, programme_id, body.event, at)
+        return JSONResponse({"event": body.event, "at": at.isoformat(), "patients": patients}, status_code=201)
 
     @api.get("/cases/{patient_id}")
     def case(patient_id: str, ctx: Ctx) -> JSONResponse:

@@ -295,3 +295,35 @@ def report(
     console.print(
         f"Summary report of {built.programme} for {start}..{end} written to {out} ({hidden} cell(s) suppressed)."
     )
+
+
+@app.command("event")
+@friendly_errors
+def event(
+    programme_id: ProgrammeArg,
+    name: Annotated[
+        str,
+        typer.Option(
+            "--event", help="summary_report_approved, authorisation_expired or authorisation_suspended_or_withdrawn"
+        ),
+    ],
+    at: Annotated[str, typer.Option("--at", help="The date of the ANSM's decision, YYYY-MM-DD")],
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Record an ANSM decision for every patient of the programme: it sets the retention dates (§9)."""
+    from datetime import UTC, datetime
+
+    from santegarde.cli.records import request_for
+    from santegarde.cli.session import logged_in
+    from santegarde.compassionate import events
+
+    try:
+        when = datetime.fromisoformat(at).replace(tzinfo=UTC)
+    except ValueError:
+        raise SantegardeError(f"'{at[:20]}' is not a date; give it as YYYY-MM-DD.") from None
+    with logged_in(config) as s:
+        patients = events.record(_service(s), request_for(s, "summary_reports"), programme_id, name, when)
+    console.print(
+        f"'{name}' recorded on {when:%Y-%m-%d} for the {patients} patient(s) of {programme_id}; "
+        "'santegarde retention plan' shows what it changes."
+    )

@@ -395,7 +395,8 @@ class CompassionateService:
                 "AAC-8.case",
                 "8",
             )
-        case.forms = sorted(by_submission.values(), key=lambda s: s.authored)
+        order = list(FormKind)  # at the same instant, the workflow's order
+        case.forms = sorted(by_submission.values(), key=lambda s: (s.authored, order.index(s.kind)))
         return case
 
     def submit(self, req: Request, patient_id: str, form_id: str, answers: dict[str, Any]) -> CaseState:
