@@ -113,3 +113,17 @@ def test_the_summary_report_over_http(place: tuple[Workplace, TestClient]) -> No
     assert approved.status_code == 201 and approved.json()["patients"] == 1
     unknown = lab.post("/aac/programmes/velmorine-sla/events", json={"event": "approved", "at": "2026-11-20T00:00:00Z"})
     assert unknown.status_code == 400 and "summary_report_approved" in unknown.json()["message"]
+    from santegarde.identifiers import make_rpps
+
+    rpps = make_rpps("1000123456")
+    card = {
+        "last_name": "Fictif",
+        "first_name": "Camille",
+        "profession": "21",
+        "rpps": rpps,
+        "work_phone": "0400000000",
+    }
+    staff_client = as_(w, client, "dr.autre", "care_establishment_staff", "10001112225")
+    assert staff_client.post("/aac/professionals", json=card).status_code == 201
+    bad = staff_client.post("/aac/professionals", json={**card, "rpps": rpps[:-1] + str((int(rpps[-1]) + 1) % 10)})
+    assert bad.status_code == 422 and "RPPS number is not valid" in bad.json()["message"]

@@ -276,3 +276,42 @@ def test_the_ansms_approval_starts_the_retention_clock(aac: tuple[Workplace, Com
     assert line().waiting == 0 and line().archive_now == 0
     w.clock.advance(days=2 * 366)  # two years after the approval: to the intermediate archive
     assert line().archive_now == stored
+
+
+def test_professionals_are_recorded_with_a_checked_rpps(aac: tuple[Workplace, CompassionateService]) -> None:
+    from santegarde.compassionate.professionals import Professional, add
+    from santegarde.identifiers import make_rpps
+
+    w, service = aac
+    prescriber = staff(w, "dr.prescrit", "care_establishment_staff", "10001112223")
+    affairs = staff(w, "affaires.med", "medical_affairs", "L-3")
+    rpps = make_rpps("1000123456")
+    good = Professional("Fictif", "Camille", "10", rpps, work_email="c.fictif@chu-exemple.invalid")
+    wrong_key = rpps[:-1] + str((int(rpps[-1]) + 1) % 10)
+    with pytest.raises(SubmissionRefused, match="RPPS number is not valid"):
+        add(service.records, prescriber, Professional("Fictif", "Camille", "10", wrong_key, work_phone="0400000000"))
+    with pytest.raises(SubmissionRefused, match="TRE-G15 code"):
+        add(service.records, prescriber, Professional("Fictif", "Camille", "99", rpps, work_phone="0400000000"))
+    with pytest.raises(SubmissionRefused, match="work contact"):
+        add(service.records, prescriber, Professional("Fictif", "Camille", "10", rpps))
+    assert count(w) == 0 and denied_rules(w)[-1] == "AAC-6.professional"
+    stored = add(service.records, prescriber, good)
+    read = service.records.read(Request(affairs.token, "professional_contacts"), "Practitioner", stored["id"])
+    assert read["name"][0]["family"] == "Fictif" and read["identifier"][0]["value"] == rpps  # identifying, per §8.2
+
+
+def test_a_form_for_another_establishments_patient_is_refused(aac: tuple[Workplace, CompassionateService]) -> None:
+    w, service = aac
+    prescriber = staff(w, "dr.prescrit", "care_establishment_staff", "10001112223")
+    other = staff(w, "dr.ailleurs", "care_establishment_staff", "10001112224")
+    lab = staff(w, "ph.resp", "pharmacist_in_charge", "L-1")
+    case = service.request_access(
+        prescriber, "velmorine-sla", Patient("Martin", "Léa", "female", "1980-02", "h1"), REQUEST
+    )
+    service.submit(lab, case.patient_id, "decision_laboratoire", {"decision": "granted"})
+    before = count(w)
+    with pytest.raises(AccessDenied):
+        service.submit(
+            other, case.patient_id, "initiation", {"date_debut": "2026-11-24", "posologie": 20, "score_alsfrs": 37}
+        )
+    assert count(w) == before

@@ -16,8 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from santegarde.api.errors import responses
 from santegarde.api.refusals import BodyTooLarge, OriginRefused
-from santegarde.compassionate import events, report
+from santegarde.compassionate import events, professionals, report
 from santegarde.compassionate.forms import SubmissionRefused
+from santegarde.compassionate.professionals import Professional
 from santegarde.compassionate.programme import ProgrammeError
 from santegarde.compassionate.registry import UnknownProgramme
 from santegarde.compassionate.report import ReportRefused
@@ -69,6 +70,16 @@ class EventIn(BaseModel):
         description="summary_report_approved, authorisation_expired, authorisation_suspended_or_withdrawn"
     )
     at: datetime = Field(description="When the ANSM decided")
+
+
+class ProfessionalIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    last_name: str = Field(max_length=100)
+    first_name: str = Field(max_length=100)
+    profession: str = Field(description="TRE-G15 code: 10 médecin, 21 pharmacien, 60 infirmier")
+    rpps: str
+    work_email: str | None = None
+    work_phone: str | None = None
 
 
 class FormIn(BaseModel):
@@ -165,6 +176,11 @@ def router(service: CompassionateService) -> APIRouter:
         at = body.at if body.at.tzinfo else body.at.replace(tzinfo=UTC)
         patients = events.record(service, ctx, programme_id, body.event, at)
         return JSONResponse({"event": body.event, "at": at.isoformat(), "patients": patients}, status_code=201)
+
+    @api.post("/professionals", status_code=201)
+    def professional(ctx: Ctx, body: ProfessionalIn) -> JSONResponse:
+        """Record a professional following the patients (§7.2 c): a Practitioner of the directory, RPPS checked."""
+        return JSONResponse(professionals.add(service.records, ctx, Professional(**body.model_dump())), status_code=201)
 
     @api.get("/cases/{patient_id}")
     def case(patient_id: str, ctx: Ctx) -> JSONResponse:

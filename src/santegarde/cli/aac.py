@@ -327,3 +327,34 @@ def event(
         f"'{name}' recorded on {when:%Y-%m-%d} for the {patients} patient(s) of {programme_id}; "
         "'santegarde retention plan' shows what it changes."
     )
+
+
+professional_app = typer.Typer(help="The professionals following the patients (§7.2 c).", no_args_is_help=True)
+app.add_typer(professional_app, name="professional")
+
+
+@professional_app.command("add")
+@friendly_errors
+def professional_add(
+    last_name: Annotated[str, typer.Option("--last-name", help="Last name")],
+    first_name: Annotated[str, typer.Option("--first-name", help="First name")],
+    profession: Annotated[
+        str, typer.Option("--profession", help="TRE-G15 code: 10 médecin, 21 pharmacien, 60 infirmier")
+    ],
+    rpps: Annotated[str, typer.Option("--rpps", help="The RPPS number (its key is checked)")],
+    email: Annotated[str | None, typer.Option("--email", help="Work email")] = None,
+    phone: Annotated[str | None, typer.Option("--phone", help="Work phone")] = None,
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Record a professional (last name, first name, profession, RPPS, work contact) through the record path."""
+    from santegarde.cli.records import records_of, request_for
+    from santegarde.cli.session import logged_in
+    from santegarde.compassionate.professionals import PURPOSE, Professional, add
+
+    with logged_in(config) as s:
+        stored = add(
+            records_of(s),
+            request_for(s, PURPOSE),
+            Professional(last_name, first_name, profession, rpps, work_email=email, work_phone=phone),
+        )
+    console.print(f"Practitioner/{stored['id']} recorded.")
