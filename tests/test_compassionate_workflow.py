@@ -173,6 +173,10 @@ def test_a_patient_through_the_whole_workflow(aac: tuple[Workplace, Compassionat
     assert stopped.status == "stopped" and stopped.adverse_effects == 1
     assert service.overdue(lab, "velmorine-sla") == []
 
+    vigilance = staff(w, "pv.resp", "pharmacovigilance", "L-4")  # the effect reaches pharmacovigilance's queue
+    queue = service.adverse_effects(vigilance, "velmorine-sla")
+    assert [(c.code, f.answers["effet"]) for c, f in queue] == [(case.code, "10028813")]
+
     # A follow-up for a patient who stopped: refused, traced, nothing stored.
     before = count(w)
     with pytest.raises(WorkflowRefused, match=r"needs a patient under treatment.*stopped.*Nothing was stored"):

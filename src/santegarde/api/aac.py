@@ -182,6 +182,17 @@ def router(service: CompassionateService) -> APIRouter:
         """Record a professional following the patients (§7.2 c): a Practitioner of the directory, RPPS checked."""
         return JSONResponse(professionals.add(service.records, ctx, Professional(**body.model_dump())), status_code=201)
 
+    @api.get("/programmes/{programme_id}/adverse-effects")
+    def adverse_effects(programme_id: str, ctx: Ctx, since: date | None = None) -> JSONResponse:
+        """The adverse-effect reports of the cases this session may read (pharmacovigilance), newest first."""
+        found = service.adverse_effects(ctx, programme_id, since)
+        return JSONResponse(
+            [
+                {"patient_id": c.patient_id, "code": c.code, "authored": f.authored.isoformat(), "answers": f.answers}
+                for c, f in found
+            ]
+        )
+
     @api.get("/cases/{patient_id}")
     def case(patient_id: str, ctx: Ctx) -> JSONResponse:
         """A case as this session may read it (each record read is traced)."""

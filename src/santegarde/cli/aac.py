@@ -358,3 +358,30 @@ def professional_add(
             Professional(last_name, first_name, profession, rpps, work_email=email, work_phone=phone),
         )
     console.print(f"Practitioner/{stored['id']} recorded.")
+
+
+@app.command("adverse-effects")
+@friendly_errors
+def adverse_effects(
+    programme_id: ProgrammeArg,
+    since: Annotated[str | None, typer.Option("--since", help="Only those reported since YYYY-MM-DD")] = None,
+    purpose: PurposeOpt = DEFAULT_PURPOSE,
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """The adverse-effect reports of the patients you may read (pharmacovigilance), newest first."""
+    from datetime import date
+
+    from santegarde.cli.records import request_for
+    from santegarde.cli.session import logged_in
+
+    try:
+        day = date.fromisoformat(since) if since else None
+    except ValueError:
+        raise SantegardeError(f"'{since[:20] if since else ''}' is not a date; give it as YYYY-MM-DD.") from None
+    with logged_in(config) as s:
+        found = _service(s).adverse_effects(request_for(s, purpose), programme_id, day)
+    if not found:
+        console.print("No adverse-effect report among the patients you may read.")
+    for c, f in found:
+        coded = ", ".join(f"{k}={v}" for k, v in f.answers.items())
+        console.print(f"{f.authored:%Y-%m-%d %H:%M} {c.code} (record {c.patient_id}): {coded}")

@@ -464,6 +464,24 @@ class CompassionateService:
         with self.engine.connect() as conn:
             return [(int(n), str(p)) for n, p in conn.execute(query)]
 
+    def adverse_effects(
+        self, req: Request, programme_id: str, since: date | None = None
+    ) -> list[tuple[CaseState, Submitted]]:
+        """The adverse-effect reports of the cases this session may read (pharmacovigilance's queue), newest first."""
+        self.registry.get(programme_id)
+        found: list[tuple[CaseState, Submitted]] = []
+        for _, patient_id in self.cases(programme_id):
+            try:
+                case = self.state(req, patient_id)
+            except (AccessDenied, NotFound):
+                continue  # refused and traced by the record path
+            found.extend(
+                (case, f)
+                for f in case.forms
+                if f.kind is FormKind.ADVERSE_EFFECT and (since is None or f.authored.date() >= since)
+            )
+        return sorted(found, key=lambda item: item[1].authored, reverse=True)
+
     def overdue(self, req: Request, programme_id: str) -> list[tuple[CaseState, date]]:
         """The treated patients this session may read whose follow-up visit is overdue, with the day it was due."""
         programme = self.registry.get(programme_id)
