@@ -319,3 +319,34 @@ def test_a_form_for_another_establishments_patient_is_refused(aac: tuple[Workpla
             other, case.patient_id, "initiation", {"date_debut": "2026-11-24", "posologie": 20, "score_alsfrs": 37}
         )
     assert count(w) == before
+
+
+def test_an_interrupted_request_is_completed_not_duplicated(
+    aac: tuple[Workplace, CompassionateService], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from santegarde.compassionate.service import IncompleteRequest
+    from santegarde.store.mapping import MappingError
+
+    w, service = aac
+    prescriber = staff(w, "dr.prescrit", "care_establishment_staff", "10001112223")
+    lab = staff(w, "ph.resp", "pharmacist_in_charge", "L-1")
+    create = service.records.create
+
+    def failing(req: Request, body: dict) -> dict:  # the database refuses the form's record (injected failure)
+        if body["resourceType"] == "QuestionnaireResponse":
+            raise MappingError("the database refused the write")
+        return create(req, body)
+
+    monkeypatch.setattr(service.records, "create", failing)
+    with pytest.raises(IncompleteRequest, match=r"record was created \(code MARLE-.*Submit the form again") as cut:
+        service.request_access(
+            prescriber, "velmorine-sla", Patient("Martin", "Léa", "female", "1980-02", "h1"), REQUEST
+        )
+    monkeypatch.undo()
+    patient_id = next(pid for _, pid in service.cases("velmorine-sla"))
+    assert patient_id in str(cut.value) and service.state(lab, patient_id).forms == []
+    with pytest.raises(WorkflowRefused, match="access request form is not recorded yet"):
+        service.submit(lab, patient_id, "decision_laboratoire", {"decision": "granted"})
+    assert service.submit(prescriber, patient_id, "demande_acces", REQUEST).forms[0].kind.value == "access_request"
+    with pytest.raises(WorkflowRefused, match="already recorded"):
+        service.submit(prescriber, patient_id, "demande_acces", REQUEST)

@@ -56,6 +56,10 @@ class WorkflowRefused(SantegardeError, ValueError):
     """A form out of turn (a follow-up before initiation or after the stop, a second decision…)."""
 
 
+class IncompleteRequest(SantegardeError):
+    """The patient's record was created but the request form was not: the sentence says how to complete it."""
+
+
 class CaseNotFound(NotFound):
     """No compassionate-access case for this patient."""
 
@@ -82,22 +86,22 @@ class CaseState:
     birth: str | None = None
     forms: list[Submitted] = field(default_factory=list)
 
-    def _of(self, kind: FormKind) -> list[Submitted]:
+    def of(self, kind: FormKind) -> list[Submitted]:
         return [f for f in self.forms if f.kind is kind]
 
     @property
     def decision(self) -> str | None:
-        found = self._of(FormKind.DECISION)
+        found = self.of(FormKind.DECISION)
         return str(found[-1].answers.get("decision")) if found else None
 
     @property
     def initiated(self) -> datetime | None:
-        found = self._of(FormKind.INITIATION)
+        found = self.of(FormKind.INITIATION)
         return found[0].authored if found else None
 
     @property
     def stopped(self) -> datetime | None:
-        found = self._of(FormKind.STOP)
+        found = self.of(FormKind.STOP)
         return found[0].authored if found else None
 
     @property
@@ -116,13 +120,13 @@ class CaseState:
         """The day the next follow-up visit is due (from the last visit, or the initiation); None if not treated."""
         if self.status != "treated" or self.initiated is None:
             return None
-        visits = self._of(FormKind.FOLLOW_UP)
+        visits = self.of(FormKind.FOLLOW_UP)
         last = visits[-1].authored if visits else self.initiated
         return (last + timedelta(days=interval_days)).date()
 
     @property
     def adverse_effects(self) -> int:
-        return len(self._of(FormKind.ADVERSE_EFFECT))
+        return len(self.of(FormKind.ADVERSE_EFFECT))
 
 
 @dataclass(frozen=True)
@@ -340,8 +344,15 @@ class CompassionateService:
                 conn.execute(delete(aac_case).where(aac_case.c.number == number))
             raise
         responses = self._responses(programme, form.id, patient_id, checked)
-        for response in responses:
-            self.records.create(req, response)
+        try:
+            for response in responses:
+                self.records.create(req, response)
+        except SantegardeError as exc:
+            raise IncompleteRequest(
+                f"The patient's record was created (code {code}, record {patient_id}) but the access request form "
+                f"was not stored ({exc}). Submit the form again for this patient: santegarde aac submit {patient_id} "
+                f"{form.id} …, or POST /aac/cases/{patient_id}/forms/{form.id}."
+            ) from exc
         case = CaseState(number, patient_id, programme.id, programme.version, patient.establishment, code)
         case.sex, case.birth = patient.sex, birth
         case.forms = [_submitted(form.id, form.kind, responses, checked)]
@@ -424,14 +435,17 @@ class CompassionateService:
         status = case.status
         values = {a.field.id: a.value for a in answers}
         problem = None
-        if kind is FormKind.ACCESS_REQUEST:
-            problem = "this patient's access request is already recorded; submit the next form of the workflow"
+        if kind is FormKind.ACCESS_REQUEST:  # only to complete a request whose form was not stored
+            if case.of(FormKind.ACCESS_REQUEST):
+                problem = "this patient's access request is already recorded; submit the next form of the workflow"
         elif kind is FormKind.DECISION:
             profile = self._session(req, "aac.submit").profile
             if profile == ESTABLISHMENT_PROFILE:
                 problem = "the laboratory decides on an access request (§8.2), not the establishment"
             elif status != "requested":
                 problem = f"the request was already decided ({case.decision})"
+            elif not case.of(FormKind.ACCESS_REQUEST):
+                problem = "the access request form is not recorded yet; the prescriber submits it first"
             elif values.get("decision") == "refused" and not any(
                 a.field.id != "decision" and a.field.type == "choice" for a in answers
             ):
