@@ -319,7 +319,7 @@ def check_against(programme: Programme, ref: Referential) -> list[str]:
 def parse_programme(text: str, path: str, ref: Referential) -> Programme:
     """A validated programme from YAML text, checked against the référentiel; ``path`` names it in errors."""
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"

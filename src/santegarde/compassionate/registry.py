@@ -36,6 +36,7 @@ class Registry:
     def __init__(self, directory: Path, ref: Referential) -> None:
         self.directory = directory
         self.ref = ref
+        self._loaded: dict[tuple[str, str], Programme] = {}  # a registered version never changes: parsed once
 
     @classmethod
     def beside(cls, config_path: Path, ref: Referential) -> Registry:
@@ -87,8 +88,12 @@ class Registry:
             raise UnknownProgramme(
                 f"Programme '{programme_id}' has no version {chosen}; registered versions: {', '.join(versions)}."
             )
-        path = self.directory / programme_id / f"{chosen}.yaml"
-        return parse_programme(path.read_text(encoding="utf-8"), str(path.relative_to(self.directory.parent)), self.ref)
+        if (programme_id, chosen) not in self._loaded:
+            path = self.directory / programme_id / f"{chosen}.yaml"
+            text = path.read_text(encoding="utf-8")
+            where = str(path.relative_to(self.directory.parent))
+            self._loaded[(programme_id, chosen)] = parse_programme(text, where, self.ref)
+        return self._loaded[(programme_id, chosen)]
 
     def all(self) -> list[Programme]:
         """The latest version of every registered programme."""
