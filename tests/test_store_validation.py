@@ -152,6 +152,13 @@ RESOURCES_OK: dict[str, dict[str, Any]] = {
         "provision": {"type": "permit", "provision": [{"type": "deny"}]},
     },
     "Communication": {"resourceType": "Communication", "id": "cm-1", "status": "completed", "subject": PATIENT_REF},
+    "QuestionnaireResponse": {
+        "resourceType": "QuestionnaireResponse",
+        "id": "qr-1",
+        "status": "completed",
+        "subject": PATIENT_REF,
+        "item": [{"linkId": "poids", "answer": [{"valueQuantity": {"value": 70.0, "unit": "kg"}}]}],
+    },
 }
 
 BROKEN = [
@@ -183,6 +190,7 @@ BROKEN = [
     ("Consent", "status", "given", "Consent.status is 'given'", "draft, proposed, active, rejected"),
     ("Consent", "provision.provision[0].type", "maybe", "Consent.provision.provision[0].type is 'maybe'", "deny"),
     ("Communication", "status", "sent", "Communication.status is 'sent'", "not-done, on-hold"),
+    ("QuestionnaireResponse", "status", "done", "QuestionnaireResponse.status is 'done'", "in-progress, completed"),
     (
         "Condition",
         "clinicalStatus.coding[0].code",

@@ -173,6 +173,7 @@ SCHEMAS = (
     ("records", "santegarde.identity", "identity_alembic_version"),
     ("records", "santegarde.governance", "governance_alembic_version"),
     ("records", "santegarde.rights", "rights_alembic_version"),
+    ("records", "santegarde.compassionate", "compassionate_alembic_version"),
 )
 
 

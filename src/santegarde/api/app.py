@@ -6,11 +6,12 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
-from santegarde.api import auth, fhir
+from santegarde.api import aac, auth, fhir
 from santegarde.api import rights as rights_api
 from santegarde.api.body_limit import BodyLimit
 from santegarde.api.errors import http_error, santegarde_error, validation_error
 from santegarde.api.origin import OriginCheck
+from santegarde.compassionate.service import CompassionateService
 from santegarde.config.model import Server
 from santegarde.errors import SantegardeError
 from santegarde.identity.context import IdentityContext
@@ -26,6 +27,7 @@ def create_app(
     rights: RightsService | None = None,
     psc: ProSanteConnect | None = None,
     server: Server | None = None,
+    compassionate: CompassionateService | None = None,
 ) -> FastAPI:
     """The application; ``server`` (the organisation's ``server`` settings) bounds bodies and allows origins."""
     server = server or Server()
@@ -44,6 +46,8 @@ def create_app(
         app.add_exception_handler(RequestValidationError, fhir.refused_input(records))
         if rights is not None:
             app.include_router(rights_api.router(records, rights))
+        if compassionate is not None:
+            app.include_router(aac.router(compassionate))
     # The last added runs first: cross-site writes are refused before their body is even read.
     app.add_middleware(BodyLimit, limit=server.max_body_bytes)
     app.add_middleware(OriginCheck, allowed=server.allowed_origins)

@@ -11,6 +11,9 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from santegarde.api.refusals import BodyTooLarge, OriginRefused
+from santegarde.compassionate.forms import SubmissionRefused
+from santegarde.compassionate.registry import UnknownProgramme
+from santegarde.compassionate.service import WorkflowRefused
 from santegarde.crypto import DecryptionRefused
 from santegarde.errors import SantegardeError
 from santegarde.identity.errors import (
@@ -31,6 +34,9 @@ from santegarde.store.service import AccessDenied, NotFound
 # Most specific first: the first class the error is an instance of decides the status.
 STATUS: list[tuple[type[SantegardeError], int]] = [
     (NotFound, 404),
+    (UnknownProgramme, 404),
+    (SubmissionRefused, 422),
+    (WorkflowRefused, 409),
     (RequestNotFound, 404),
     (AccessDenied, 403),
     (OriginRefused, 403),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from santegarde.cli import (
+    aac,
     audit,
     backup,
     conformity,
@@ -69,6 +70,7 @@ app.add_typer(records.archive_app, name="archive")
 app.add_typer(consent.consent_app, name="consent")
 app.add_typer(consent.objection_app, name="objection")
 app.add_typer(rights.app, name="rights")
+app.add_typer(aac.app, name="aac")
 warehouse.app.add_typer(warehouse_export.app, name="export")
 warehouse.app.command("indicator")(warehouse_export.indicator)
 app.add_typer(warehouse.app, name="warehouse")

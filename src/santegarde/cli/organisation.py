@@ -187,6 +187,14 @@ def init(
         f"Organisation '{config.organisation.name}' set up under {ref.id} ({ref.title}).\n"
         f"  configuration: {result.config_path}\n  keyring: {config.keyring_path}"
     )
+    if profile is OrganisationProfile.COMPASSIONATE:
+        from santegarde.compassionate.registry import Registry, example_text
+
+        programme, _ = Registry.beside(result.config_path, ref).add(example_text(), "the example programme")
+        console.print(
+            f"  example programme: {programme.key} ({programme.title}); see it with 'santegarde aac programme show "
+            f"{programme.id}', replace it with your own protocol file ('santegarde aac programme add FILE')"
+        )
     print_gaps(gaps(config, ref))
 
 

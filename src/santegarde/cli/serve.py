@@ -17,6 +17,7 @@ from santegarde.config import CONFIG_NAME
 from santegarde.config.check import chosen_bases
 from santegarde.identity.oidc import OidcError, OidcSettings, ProSanteConnect
 from santegarde.private import owner_only_umask
+from santegarde.referentials.model import OrganisationProfile
 from santegarde.rights.execute import RightsService
 from santegarde.runtime import Organisation, identity_context
 from santegarde.store.service import RecordService
@@ -48,7 +49,20 @@ def build_app(org: Organisation) -> FastAPI:
         legal_bases=chosen_bases(org.config, org.referential),
     )
     rights = RightsService(records, config=org.config, organisation=org.config.organisation.name, audit=org.audit)
-    return create_app(identity, records=records, rights=rights, psc=psc_for(org), server=org.config.server)
+    compassionate = None
+    if org.referential.organisation_profile is OrganisationProfile.COMPASSIONATE:
+        from santegarde.compassionate.registry import Registry
+        from santegarde.compassionate.service import CompassionateService
+
+        compassionate = CompassionateService(records, Registry.beside(org.config_path, org.referential))
+    return create_app(
+        identity,
+        records=records,
+        rights=rights,
+        psc=psc_for(org),
+        server=org.config.server,
+        compassionate=compassionate,
+    )
 
 
 @friendly_errors

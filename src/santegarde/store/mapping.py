@@ -23,6 +23,9 @@ DIRECTORY = "directory"
 FREE_TEXT_LIMIT = 2000
 FREE_TEXT_TAG = {"system": "https://santegarde.fr/CodeSystem/tags", "code": "free-text"}
 FROZEN_TAG = {"system": "https://santegarde.fr/CodeSystem/tags", "code": "frozen"}
+# A form's answers on a special category (e.g. genetic data a compassionate-access protocol needs) say so in a
+# meta tag of this system: the resource is then stored whole under the category of that kind.
+KIND_TAG_SYSTEM = "https://santegarde.fr/CodeSystem/category-kind"
 INS_SYSTEMS = {INS_NIR_SYSTEM, INS_NIA_SYSTEM, INS_TEST_SYSTEM, INS_DEMO_SYSTEM}
 STRUCTURE = ("resourceType", "id", "meta")
 
@@ -59,6 +62,17 @@ RESOURCES: dict[str, ResourceMap] = {
     "DocumentReference": ResourceMap(HEALTH, patient_refs=("subject",)),
     "Consent": ResourceMap(CategoryKind.ADMINISTRATIVE, patient_refs=("patient",)),
     "Communication": ResourceMap(HEALTH, patient_refs=("subject",)),
+    "QuestionnaireResponse": ResourceMap(
+        HEALTH,
+        patient_refs=("subject",),
+        variants=(
+            CategoryKind.FAMILY,
+            CategoryKind.GENETIC,
+            CategoryKind.ETHNIC_ORIGIN,
+            CategoryKind.SEX_LIFE,
+            CategoryKind.LIFESTYLE,
+        ),
+    ),
 }
 
 # Where a référentiel has no category of a kind at all, the kind it is part of (e.g. an appointment is part
@@ -97,6 +111,17 @@ SOCIAL_HISTORY = ("http://terminology.hl7.org/CodeSystem/observation-category", 
 
 def main_kind(body: dict[str, Any], rmap: ResourceMap) -> CategoryKind | None:
     """The kind a resource's elements belong to by default: its type's, or a variant its own coding names."""
+    tags = (body.get("meta") or {}).get("tag") or []
+    tagged = {t.get("code") for t in tags if isinstance(t, dict) and t.get("system") == KIND_TAG_SYSTEM}
+    if tagged:
+        kinds = [k for k in rmap.variants if k.value in tagged]
+        if len(tagged) != 1 or not kinds:
+            allowed = ", ".join(k.value for k in rmap.variants) or "none"
+            raise MappingError(
+                f"A {body.get('resourceType')} names one category kind in its meta tag ({KIND_TAG_SYSTEM}); "
+                f"allowed: {allowed}."
+            )
+        return kinds[0]
     if CategoryKind.LIFESTYLE in rmap.variants:
         for concept in body.get("category") or []:
             codings = concept.get("coding", []) if isinstance(concept, dict) else []

@@ -1,0 +1,128 @@
+"""Cost of a compassionate-access follow-up form on the full path, and of the summary report (issue 16), on SQLite.
+
+Run: ``python bench/bench_compassionate.py [--n 30] [--patients 20]``.
+
+1. One follow-up form (``CompassionateService.submit``: the case read back through the record path, the answers
+   checked, the QuestionnaireResponse written through ``RecordService``), ``n`` times, against a plain INSERT of the
+   same JSON in a plain table of the same database (one transaction each), in the same run: median and ratio.
+2. The summary report over ``patients`` treated patients with 3 visits each (every record read through the path),
+   with the process's peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+import pyotp
+from sqlalchemy import Column, MetaData, String, Text, insert
+from sqlalchemy import Table as SqlTable
+
+from santegarde.audit.trail import AuditTrail
+from santegarde.compassionate.registry import Registry, example_text
+from santegarde.compassionate.report import build
+from santegarde.compassionate.service import CompassionateService, Patient
+from santegarde.crypto import KeyFamily, ScryptParams, create_keyring, create_keystore
+from santegarde.identity import accounts, grants, sessions, totp
+from santegarde.identity.context import IdentityContext, IdentitySettings, no_trace
+from santegarde.identity.hashing import FAST_TEST_PARAMS
+from santegarde.referentials import loader
+from santegarde.store.db import make_engine, migrate
+from santegarde.store.service import RecordService, Request
+
+PASSWORD = "Tisane-Violette-7-Horloge!"  # noqa: S105 - fictitious, benchmark input
+PURPOSE = "access_initiation_follow_up"
+REQUEST = {"poids": 70, "taille": 170, "diagnostic": "G12.2", "date_diagnostic": "2026-01-10",
+           "mutation_sod1": True, "score_alsfrs": 40}  # fmt: skip
+plain = MetaData()
+plain_form = SqlTable("bench_plain_form", plain, Column("id", String(64), primary_key=True), Column("body", Text))
+
+
+def person(ctx: IdentityContext, login: str, profile: str, ref: str) -> str:
+    _, temporary = accounts.add(ctx, login, login.title(), person_ref=ref, by="admin")
+    assert temporary is not None
+    grants.give(ctx, login, profile, validated_by="Responsable", validator_role="governance_body",
+                reason="benchmark staff", by="admin", ends_at=ctx.now() + timedelta(days=365))  # fmt: skip
+    result = sessions.login(ctx, login, temporary, source="10.0.0.1", workstation_class="office")
+    sessions.change_password(ctx, result.token, temporary, PASSWORD)
+    sessions.accept_charter(ctx, result.token, ctx.settings.charter_version)
+    secret = totp.new_secret()
+    sessions.enrol_second_factor(ctx, result.token, secret, pyotp.TOTP(secret).at(ctx.now()))
+    return result.token
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=30, help="follow-up forms measured")
+    parser.add_argument("--patients", type=int, default=20, help="treated patients in the report")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        engine = make_engine(f"sqlite:///{root / 'records.db'}")
+        for package in ("santegarde.identity", "santegarde.store", "santegarde.compassionate"):
+            migrate(engine, package=package)
+        plain.create_all(engine)
+        master = create_keystore(root / "k", "correct horse battery staple", ScryptParams(n=2**10))
+        ring = create_keyring(master, root / "k")
+        moment = datetime(2026, 11, 25, 9, tzinfo=UTC)
+        clock = lambda: moment  # noqa: E731
+        identity = IdentityContext(engine, loader.get("aac-2022-106"), ring, no_trace,
+                                   IdentitySettings(hash_params=FAST_TEST_PARAMS), clock=clock)  # fmt: skip
+        audit_engine = make_engine(f"sqlite:///{root / 'audit.db'}")
+        migrate(audit_engine, package="santegarde.audit")
+        audit = AuditTrail(audit_engine, ring.key(KeyFamily.AUDIT_SEAL)[1], clock=clock)
+        records = RecordService(engine, identity.referential, ring, audit, identity)
+        registry = Registry(root / "programmes", identity.referential)
+        registry.add(example_text(), "example")
+        service = CompassionateService(records, registry)
+        doctor = Request(person(identity, "dr.bench", "care_establishment_staff", "10001234567"), PURPOSE)
+        lab = Request(person(identity, "ph.bench", "pharmacist_in_charge", "L-BENCH-1"), PURPOSE)
+
+        def treated(i: int) -> str:
+            fictitious = Patient("Exemple", "Alix", "female", "1970-01", f"h{i % 2}")
+            case = service.request_access(doctor, "velmorine-sla", fictitious, REQUEST)
+            service.submit(lab, case.patient_id, "decision_laboratoire", {"decision": "granted"})
+            service.submit(doctor, case.patient_id, "initiation",
+                           {"date_debut": "2026-11-20", "posologie": 20, "score_alsfrs": 39})  # fmt: skip
+            return case.patient_id
+
+        visit = {"date_visite": "2026-11-25", "poids": 69.5, "score_alsfrs": 38, "observance": "complete"}
+        patient = treated(0)
+        path, baseline = [], []
+        for _ in range(args.n):
+            started = time.perf_counter()
+            service.submit(doctor, patient, "suivi", visit)
+            path.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            with engine.begin() as conn:
+                conn.execute(insert(plain_form).values(id=str(uuid.uuid4()), body=json.dumps(visit)))
+            baseline.append(time.perf_counter() - started)
+        full, bare = statistics.median(path), statistics.median(baseline)
+        print(f"follow-up form, full path: median {full * 1000:.1f} ms; plain insert: {bare * 1000:.2f} ms; "
+              f"ratio {full / bare:.0f}x (n={args.n}; the case is read back through the path)")  # fmt: skip
+        for i in range(1, args.patients):
+            pid = treated(i)
+            for _ in range(3):
+                service.submit(doctor, pid, "suivi", visit)
+        started = time.perf_counter()
+        report = build(service, lab, "velmorine-sla", date(2026, 11, 1), date(2026, 11, 30))
+        took = time.perf_counter() - started
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"summary report, {args.patients} patients: {took:.2f} s, {len(report.entries)} entries; "
+              f"peak RSS {rss:.0f} MB")  # fmt: skip
+        engine.dispose()
+        audit_engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,387 @@
+"""santegarde aac …: the compassionate-access programmes (aac-2022-106) — protocol files, requests, forms, cases.
+
+Thin: the package ``santegarde.compassionate`` decides; every form goes through the record path under your own
+session (santegarde login). Heavy imports stay inside the commands so that ``santegarde --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from santegarde.cli.common import console, friendly_errors
+from santegarde.cli.organisation import ConfigOption
+from santegarde.config import CONFIG_NAME
+from santegarde.errors import SantegardeError
+
+if TYPE_CHECKING:
+    from santegarde.cli.session import CliSession
+    from santegarde.compassionate.registry import Registry
+    from santegarde.compassionate.service import CaseState, CompassionateService
+    from santegarde.referentials.model import Referential
+
+app = typer.Typer(
+    help="Compassionate-access programmes: protocol files, access requests, forms, cases (aac-2022-106).",
+    no_args_is_help=True,
+)
+programme_app = typer.Typer(help="The programmes' protocol files (PUT-SP), one file per version.", no_args_is_help=True)
+app.add_typer(programme_app, name="programme")
+
+REFERENTIAL = "aac-2022-106"
+DEFAULT_PURPOSE = "access_initiation_follow_up"
+ProgrammeArg = Annotated[str, typer.Argument(metavar="PROGRAMME", help="The programme's id, e.g. velmorine-sla")]
+PatientArg = Annotated[str, typer.Argument(metavar="PATIENT_ID", help="The patient's record id (given at the request)")]
+AnswerOption = Annotated[
+    list[str] | None, typer.Option("--answer", "-a", help="FIELD=VALUE (repeatable); numbers and true/false as such")
+]
+AnswersFile = Annotated[Path | None, typer.Option("--answers", help="A JSON file of field → value")]
+PurposeOpt = Annotated[str, typer.Option("--purpose", help="The declared purpose of this access")]
+
+
+def _referential_of(config: Path) -> Referential:
+    from santegarde.config import load
+    from santegarde.referentials import loader
+
+    cfg = load(config)
+    if cfg.referential != REFERENTIAL:
+        raise SantegardeError(
+            f"This organisation works under {cfg.referential}; compassionate-access programmes belong to an "
+            f"organisation under {REFERENTIAL} (santegarde init --profile compassionate)."
+        )
+    return loader.get(cfg.referential)
+
+
+def _registry(config: Path) -> Registry:
+    from santegarde.compassionate.registry import Registry
+
+    return Registry.beside(config, _referential_of(config))
+
+
+def parse_answers(pairs: list[str] | None, path: Path | None) -> dict[str, Any]:
+    """field → value from --answers FILE (JSON) and --answer FIELD=VALUE (a JSON scalar, else the text)."""
+    answers: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise SantegardeError(f"{path} cannot be read as JSON ({exc}); give a mapping of field to value.") from None
+        if not isinstance(loaded, dict):
+            raise SantegardeError(f"{path} must hold a JSON mapping of field to value.")
+        answers.update(loaded)
+    for pair in pairs or []:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            raise SantegardeError(f"'{pair[:40]}' is not FIELD=VALUE; e.g. --answer poids=71.5")
+        try:
+            value: Any = json.loads(text)
+        except ValueError:
+            value = text
+        answers[key.strip()] = value if not isinstance(value, dict | list) else text
+    return answers
+
+
+@programme_app.command("check")
+@friendly_errors
+def programme_check(file: Annotated[Path, typer.Argument(help="A programme's protocol file (YAML)")]) -> None:
+    """Validate a protocol file against the format and the référentiel; write nothing."""
+    from santegarde.compassionate.programme import parse_programme
+    from santegarde.referentials import loader
+
+    programme = parse_programme(_read(file), str(file), loader.get(REFERENTIAL))
+    console.print(f"{file}: programme {programme.key} is valid ({len(programme.forms)} forms).")
+
+
+def _read(file: Path) -> str:
+    try:
+        return file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SantegardeError(f"{file} cannot be read ({exc.strerror}); give the path of a protocol file.") from None
+
+
+@programme_app.command("add")
+@friendly_errors
+def programme_add(
+    file: Annotated[Path, typer.Argument(help="A programme's protocol file (YAML)")],
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Register a programme version (validated first; a registered version is never rewritten)."""
+    programme, new = _registry(config).add(_read(file), str(file))
+    said = "registered" if new else "already registered, unchanged"
+    console.print(f"Programme {programme.key} {said}: {programme.title}.")
+
+
+@programme_app.command("list")
+@friendly_errors
+def programme_list(config: ConfigOption = Path(CONFIG_NAME)) -> None:
+    """The registered programmes (latest version), with the ANSM decision's state today."""
+    from datetime import date
+
+    registry = _registry(config)
+    programmes = registry.all()
+    if not programmes:
+        console.print("No programme yet: add a protocol file with 'santegarde aac programme add FILE'.")
+    for p in programmes:
+        versions = ", ".join(registry.versions(p.id))
+        d = p.ansm_decision
+        console.print(
+            f"{p.id} (versions {versions}) — {p.title}; ANSM decision {d.number} granted {d.granted}, expires "
+            f"{d.expires}: {STATUS_FR[p.status(date.today())]}"
+        )
+
+
+STATUS_FR = {
+    "active": "en vigueur",
+    "suspended": "suspendue ou retirée",
+    "expired": "expirée",
+    "not_granted_yet": "pas encore en vigueur",
+}
+TYPE_FR = {"choice": "choix", "number": "nombre", "date": "date", "boolean": "oui/non", "code": "code"}
+
+
+@programme_app.command("show")
+@friendly_errors
+def programme_show(
+    programme_id: ProgrammeArg,
+    version: Annotated[str | None, typer.Option("--version", help="A registered version (default: the latest)")] = None,
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """The programme's forms and their coded fields, as the professionals see them."""
+    p = _registry(config).get(programme_id, version)
+    console.print(f"[bold]{p.title}[/] — version {p.version}", soft_wrap=True)
+    for form in p.forms:
+        console.print(f"\n[bold]{form.title}[/] ({form.id})")
+        for f in form.fields:
+            detail = ""
+            if f.type == "number":
+                detail = f" en {f.unit}, de {f.min:g} à {f.max:g}"
+            elif f.type in ("choice", "code"):
+                shown = list(f.allowed_codes().items())
+                detail = (
+                    " : " + ", ".join(f"{c} ({label})" for c, label in shown[:8]) + (" …" if len(shown) > 8 else "")
+                )
+            optional = "" if f.required else " (facultatif)"
+            console.print(f"  {f.id} — {f.label}{optional} : {TYPE_FR[f.type]}{detail}", soft_wrap=True)
+
+
+def _service(s: CliSession) -> CompassionateService:
+    from santegarde.cli.records import records_of
+    from santegarde.compassionate.registry import Registry
+    from santegarde.compassionate.service import CompassionateService
+
+    if s.org.referential.id != REFERENTIAL:
+        raise SantegardeError(
+            f"This organisation works under {s.org.referential.id}; compassionate access needs {REFERENTIAL}."
+        )
+    return CompassionateService(records_of(s), Registry.beside(s.org.config_path, s.org.referential))
+
+
+def _print_case(case: CaseState) -> None:
+    console.print(
+        f"Patient {case.code} (record {case.patient_id}), programme {case.programme}@{case.version}, "
+        f"establishment {case.establishment}: {case.status}."
+    )
+    for f in case.forms:
+        console.print(f"  {f.authored:%Y-%m-%d %H:%M} {f.form}: {f.kind.value}")
+
+
+@app.command("request")
+@friendly_errors
+def request(
+    programme_id: ProgrammeArg,
+    surname: Annotated[str, typer.Option("--surname", help="The patient's surname (only its initials are kept)")],
+    first_name: Annotated[str, typer.Option("--first-name", help="The first name (only its initials are kept)")],
+    sex: Annotated[str, typer.Option("--sex", help="female, male, other or unknown")],
+    birth: Annotated[str, typer.Option("--birth", help="Year and month of birth, YYYY-MM")],
+    establishment: Annotated[str, typer.Option("--establishment", help="The establishment's Organization id")],
+    answer: AnswerOption = None,
+    answers_file: AnswersFile = None,
+    purpose: PurposeOpt = DEFAULT_PURPOSE,
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """A prescriber's access request: opens the case, builds the patient's code, stores the request form."""
+    from santegarde.cli.records import request_for
+    from santegarde.cli.session import logged_in
+    from santegarde.compassionate.service import Patient
+
+    answers = parse_answers(answer, answers_file)
+    with logged_in(config) as s:
+        case = _service(s).request_access(
+            request_for(s, purpose), programme_id, Patient(surname, first_name, sex, birth, establishment), answers
+        )
+    _print_case(case)
+
+
+@app.command("submit")
+@friendly_errors
+def submit(
+    patient_id: PatientArg,
+    form: Annotated[str, typer.Argument(help="The form's id in the patient's protocol version")],
+    answer: AnswerOption = None,
+    answers_file: AnswersFile = None,
+    purpose: PurposeOpt = DEFAULT_PURPOSE,
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Submit a form of the workflow (decision, initiation, follow-up, stop, adverse effect, related person)."""
+    from santegarde.cli.records import request_for
+    from santegarde.cli.session import logged_in
+
+    answers = parse_answers(answer, answers_file)
+    with logged_in(config) as s:
+        case = _service(s).submit(request_for(s, purpose), patient_id, form, answers)
+    _print_case(case)
+
+
+@app.command("case")
+@friendly_errors
+def case(
+    patient_id: PatientArg, purpose: PurposeOpt = DEFAULT_PURPOSE, config: ConfigOption = Path(CONFIG_NAME)
+) -> None:
+    """A patient's case as your profile may read it (each record read is traced)."""
+    from santegarde.cli.records import request_for
+    from santegarde.cli.session import logged_in
+
+    with logged_in(config) as s:
+        _print_case(_service(s).state(request_for(s, purpose), patient_id))
+
+
+@app.command("overdue")
+@friendly_errors
+def overdue(
+    programme_id: ProgrammeArg, purpose: PurposeOpt = DEFAULT_PURPOSE, config: ConfigOption = Path(CONFIG_NAME)
+) -> None:
+    """The treated patients you may read whose follow-up visit is overdue."""
+    from santegarde.cli.records import request_for
+    from santegarde.cli.session import logged_in
+
+    with logged_in(config) as s:
+        late = _service(s).overdue(request_for(s, purpose), programme_id)
+    if not late:
+        console.print("No follow-up visit is overdue among the patients you may read.")
+    for c, due in late:
+        console.print(f"{c.code} (record {c.patient_id}): follow-up due on {due}.")
+
+
+@app.command("report")
+@friendly_errors
+def report(
+    programme_id: Annotated[str, typer.Option("--programme", help="The programme's id")],
+    period: Annotated[str, typer.Option("--period", help="START..END, dates as YYYY-MM-DD")],
+    out: Annotated[Path, typer.Option("--out", help="The report file: .pdf, .html, .csv or .json")],
+    threshold: Annotated[
+        int, typer.Option("--threshold", help="Cells counting fewer patients than this are suppressed")
+    ] = 11,
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """The periodic summary report for the ANSM (aggregated only, small cells suppressed), under your session."""
+    from santegarde.atomic import write_atomic
+    from santegarde.cli.records import request_for
+    from santegarde.cli.session import logged_in
+    from santegarde.compassionate.report import build, parse_period
+    from santegarde.governance.documents import write_document
+
+    start, end = parse_period(period)
+    if out.suffix.lower() not in (".pdf", ".html", ".csv", ".json"):
+        raise SantegardeError(f"Cannot write '{out.name}': the report is written as .pdf, .html, .csv or .json.")
+    with logged_in(config) as s:
+        built = build(_service(s), request_for(s, "summary_reports"), programme_id, start, end, threshold)
+    if out.suffix.lower() == ".csv":
+        write_atomic(out, built.csv())
+    else:
+        write_document(out, html=built.html(), data=built.as_dict())
+    hidden = sum(1 for e in built.entries if e.suppressed)
+    console.print(
+        f"Summary report of {built.programme} for {start}..{end} written to {out} ({hidden} cell(s) suppressed)."
+    )
+
+
+@app.command("event")
+@friendly_errors
+def event(
+    programme_id: ProgrammeArg,
+    name: Annotated[
+        str,
+        typer.Option(
+            "--event", help="summary_report_approved, authorisation_expired or authorisation_suspended_or_withdrawn"
+        ),
+    ],
+    at: Annotated[str, typer.Option("--at", help="The date of the ANSM's decision, YYYY-MM-DD")],
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Record an ANSM decision for every patient of the programme: it sets the retention dates (§9)."""
+    from datetime import UTC, datetime
+
+    from santegarde.cli.records import request_for
+    from santegarde.cli.session import logged_in
+    from santegarde.compassionate import events
+
+    try:
+        when = datetime.fromisoformat(at).replace(tzinfo=UTC)
+    except ValueError:
+        raise SantegardeError(f"'{at[:20]}' is not a date; give it as YYYY-MM-DD.") from None
+    with logged_in(config) as s:
+        patients = events.record(_service(s), request_for(s, "summary_reports"), programme_id, name, when)
+    console.print(
+        f"'{name}' recorded on {when:%Y-%m-%d} for the {patients} patient(s) of {programme_id}; "
+        "'santegarde retention plan' shows what it changes."
+    )
+
+
+professional_app = typer.Typer(help="The professionals following the patients (§7.2 c).", no_args_is_help=True)
+app.add_typer(professional_app, name="professional")
+
+
+@professional_app.command("add")
+@friendly_errors
+def professional_add(
+    last_name: Annotated[str, typer.Option("--last-name", help="Last name")],
+    first_name: Annotated[str, typer.Option("--first-name", help="First name")],
+    profession: Annotated[
+        str, typer.Option("--profession", help="TRE-G15 code: 10 médecin, 21 pharmacien, 60 infirmier")
+    ],
+    rpps: Annotated[str, typer.Option("--rpps", help="The RPPS number (its key is checked)")],
+    email: Annotated[str | None, typer.Option("--email", help="Work email")] = None,
+    phone: Annotated[str | None, typer.Option("--phone", help="Work phone")] = None,
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Record a professional (last name, first name, profession, RPPS, work contact) through the record path."""
+    from santegarde.cli.records import records_of, request_for
+    from santegarde.cli.session import logged_in
+    from santegarde.compassionate.professionals import PURPOSE, Professional, add
+
+    with logged_in(config) as s:
+        stored = add(
+            records_of(s),
+            request_for(s, PURPOSE),
+            Professional(last_name, first_name, profession, rpps, work_email=email, work_phone=phone),
+        )
+    console.print(f"Practitioner/{stored['id']} recorded.")
+
+
+@app.command("adverse-effects")
+@friendly_errors
+def adverse_effects(
+    programme_id: ProgrammeArg,
+    since: Annotated[str | None, typer.Option("--since", help="Only those reported since YYYY-MM-DD")] = None,
+    purpose: PurposeOpt = DEFAULT_PURPOSE,
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """The adverse-effect reports of the patients you may read (pharmacovigilance), newest first."""
+    from datetime import date
+
+    from santegarde.cli.records import request_for
+    from santegarde.cli.session import logged_in
+
+    try:
+        day = date.fromisoformat(since) if since else None
+    except ValueError:
+        raise SantegardeError(f"'{since[:20] if since else ''}' is not a date; give it as YYYY-MM-DD.") from None
+    with logged_in(config) as s:
+        found = _service(s).adverse_effects(request_for(s, purpose), programme_id, day)
+    if not found:
+        console.print("No adverse-effect report among the patients you may read.")
+    for c, f in found:
+        coded = ", ".join(f"{k}={v}" for k, v in f.answers.items())
+        console.print(f"{f.authored:%Y-%m-%d %H:%M} {c.code} (record {c.patient_id}): {coded}")

@@ -1,0 +1,89 @@
+"""The professionals who follow the patients (§7.2 c): last name, first name, profession, RPPS, work contact.
+
+A professional is a FHIR ``Practitioner`` of the directory, stored through the record path under the purpose
+``professional_contacts``; the RPPS number's key is checked by the store's identifier validation, the profession is
+a code of the national nomenclature (TRE-G15), and nothing else is taken (no address, no free text).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from santegarde.compassionate.forms import SubmissionRefused
+from santegarde.identifiers import InvalidIdentifier, validate_rpps
+from santegarde.identifiers.systems import RPPS_SYSTEM
+from santegarde.store.service import RecordService, Request
+
+PURPOSE = "professional_contacts"
+PROFESSION_SYSTEM = "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante"
+PROFESSIONS = {"10": "Médecin", "21": "Pharmacien", "60": "Infirmier"}
+EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9.\-]{1,190}\.[A-Za-z]{2,24}$")
+PHONE = re.compile(r"^\+?[0-9 .]{10,20}$")
+NAME = re.compile(r"^[^\W\d_]+(?:[ '\-][^\W\d_]+)*$")
+
+
+@dataclass(frozen=True)
+class Professional:
+    last_name: str
+    first_name: str
+    profession: str  # TRE-G15 code
+    rpps: str
+    work_email: str | None = None
+    work_phone: str | None = None
+
+
+def body(p: Professional) -> dict[str, Any]:
+    """The Practitioner resource, after checking each element (refused with a sentence naming it)."""
+    for label, value in (("last name", p.last_name), ("first name", p.first_name)):
+        if not NAME.match(value.strip()) or len(value) > 100:
+            raise SubmissionRefused(
+                f"The professional's {label} must be letters (hyphens, apostrophes, spaces).", "AAC-6"
+            )
+    if p.profession not in PROFESSIONS:
+        shown = ", ".join(f"{c} ({label})" for c, label in PROFESSIONS.items())
+        raise SubmissionRefused(f"For the profession, give a TRE-G15 code: {shown}.", "AAC-6")
+    try:
+        rpps = validate_rpps(p.rpps)
+    except InvalidIdentifier as exc:
+        raise SubmissionRefused(f"The RPPS number is not valid: {exc}", "AAC-6") from None
+    telecom = []
+    if p.work_email:
+        if not EMAIL.match(p.work_email):
+            raise SubmissionRefused("The work email is not an email address (name@domain).", "AAC-6")
+        telecom.append({"system": "email", "use": "work", "value": p.work_email})
+    if p.work_phone:
+        if not PHONE.match(p.work_phone):
+            raise SubmissionRefused("The work phone must be 10 to 20 digits (spaces, dots, a leading +).", "AAC-6")
+        telecom.append({"system": "phone", "use": "work", "value": p.work_phone})
+    if not telecom:
+        raise SubmissionRefused("Give the professional's work contact: --email or --phone (§7.2 c).", "AAC-6")
+    return {
+        "resourceType": "Practitioner",
+        "id": str(uuid.uuid4()),
+        "identifier": [{"system": RPPS_SYSTEM, "value": rpps}],
+        "name": [{"use": "official", "family": p.last_name.strip(), "given": [p.first_name.strip()]}],
+        "telecom": telecom,
+        "qualification": [
+            {
+                "code": {
+                    "coding": [
+                        {"system": PROFESSION_SYSTEM, "code": p.profession, "display": PROFESSIONS[p.profession]}
+                    ]
+                }
+            }
+        ],
+    }
+
+
+def add(records: RecordService, req: Request, professional: Professional) -> dict[str, Any]:
+    """Record a professional through the record path (policy, audit); refusals before it are traced too."""
+    request = Request(req.token, PURPOSE, source=req.source)
+    try:
+        practitioner = body(professional)
+    except SubmissionRefused as exc:
+        records.trace_refusal(request, "create", ("Practitioner", ""), f"{exc.rule}.professional")
+        raise
+    return records.create(request, practitioner)

@@ -1,0 +1,100 @@
+"""The organisation's programmes, one file per PUT-SP version, never rewritten.
+
+``programmes/<id>/<version>.yaml`` beside ``santegarde.yaml``. Adding a version validates it first (nothing is
+written when it is refused) and writes it atomically; a version already registered is never replaced by
+different content, so what was collected under it keeps the protocol it was collected under.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from santegarde.atomic import AlreadyExists, write_new_bytes
+from santegarde.compassionate.programme import Programme, ProgrammeError, parse_programme
+from santegarde.errors import SantegardeError
+from santegarde.referentials.model import Referential
+
+DIRECTORY = "programmes"
+EXAMPLE = "velmorine-sla.yaml"
+
+
+class UnknownProgramme(SantegardeError, LookupError):
+    """No such programme, or no such version of it."""
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split("."))
+
+
+def example_text() -> str:
+    """The example programme shipped with santegarde (a fictitious medicine)."""
+    return resources.files("santegarde.compassionate").joinpath(f"data/{EXAMPLE}").read_text(encoding="utf-8")
+
+
+class Registry:
+    def __init__(self, directory: Path, ref: Referential) -> None:
+        self.directory = directory
+        self.ref = ref
+        self._loaded: dict[tuple[str, str], Programme] = {}  # a registered version never changes: parsed once
+
+    @classmethod
+    def beside(cls, config_path: Path, ref: Referential) -> Registry:
+        return cls(config_path.resolve().parent / DIRECTORY, ref)
+
+    def add(self, text: str, source: str) -> tuple[Programme, bool]:
+        """Register a programme version from YAML text; (the programme, whether it was new)."""
+        programme = parse_programme(text, source, self.ref)
+        target = self.directory / programme.id / f"{programme.version}.yaml"
+        if target.exists():
+            if target.read_text(encoding="utf-8") == text:
+                return programme, False
+            raise ProgrammeError(
+                source,
+                [
+                    f"version {programme.version} of '{programme.id}' is already registered with other content; a "
+                    "registered version is never rewritten (the data collected under it refer to it): give the new "
+                    "PUT-SP a new version number"
+                ],
+            )
+        try:
+            write_new_bytes(target, text.encode("utf-8"))  # never over a file another add wrote meanwhile
+        except AlreadyExists:
+            return self.add(text, source)
+        return programme, True
+
+    def versions(self, programme_id: str) -> list[str]:
+        folder = self.directory / programme_id
+        if not folder.is_dir():
+            return []
+        return sorted((p.stem for p in folder.glob("*.yaml")), key=_version_key)
+
+    def ids(self) -> list[str]:
+        if not self.directory.is_dir():
+            return []
+        return sorted(p.name for p in self.directory.iterdir() if p.is_dir() and self.versions(p.name))
+
+    def get(self, programme_id: str, version: str | None = None) -> Programme:
+        """A registered version (the latest by default)."""
+        versions = self.versions(programme_id)
+        if not versions:
+            known = ", ".join(self.ids()) or "none yet"
+            raise UnknownProgramme(
+                f"There is no programme '{programme_id}' (registered: {known}); add its protocol file with "
+                "'santegarde aac programme add FILE'."
+            )
+        chosen = version or versions[-1]
+        if chosen not in versions:
+            raise UnknownProgramme(
+                f"Programme '{programme_id}' has no version {chosen}; registered versions: {', '.join(versions)}."
+            )
+        if (programme_id, chosen) not in self._loaded:
+            path = self.directory / programme_id / f"{chosen}.yaml"
+            text = path.read_text(encoding="utf-8")
+            where = str(path.relative_to(self.directory.parent))
+            self._loaded[(programme_id, chosen)] = parse_programme(text, where, self.ref)
+        return self._loaded[(programme_id, chosen)]
+
+    def all(self) -> list[Programme]:
+        """The latest version of every registered programme."""
+        return [self.get(i) for i in self.ids()]

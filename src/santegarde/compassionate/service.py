@@ -1,0 +1,528 @@
+"""The compassionate-access workflow on the one record path (AAC-3, AAC-5, AAC-7, AAC-8).
+
+A prescriber's access request opens a case: the platform allocates the patient's number, builds the indirect code
+(initials, §7.2) and stores a ``Patient`` holding only that code, the sex, the year and month of birth (the full
+date only for a child when the protocol asks for it) and the establishment. Every form is then stored as FHIR
+``QuestionnaireResponse`` records — coded answers only, one record per category kind (a genetic answer is filed
+under the genetic category) — through :class:`~santegarde.store.service.RecordService`: the session, the
+policy decision for the profile, the encryption and the audit entry are the record path's, never this module's.
+
+The workflow state (requested, granted or refused, initiated, follow-ups, stopped) is read back from those
+records through the same path, so a profile sees the state of the cases it may read and no other. Everything is
+checked before anything is written: a NIR or INS anywhere, a suspended or expired programme, a value outside its
+field, a form out of turn (a follow-up after the stop) — each refused with a sentence, traced, nothing stored.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+
+from santegarde.compassionate.forms import Answer, SubmissionRefused, check_answers
+from santegarde.compassionate.patient_code import InitialsError, initials
+from santegarde.compassionate.programme import FormKind, Programme, status_sentence
+from santegarde.compassionate.registry import Registry, UnknownProgramme
+from santegarde.compassionate.screening import nir_fields
+from santegarde.compassionate.tables import aac_case
+from santegarde.errors import SantegardeError
+from santegarde.identity import sessions
+from santegarde.referentials.model import CategoryKind
+from santegarde.store.mapping import KIND_TAG_SYSTEM
+from santegarde.store.service import AccessDenied, NotFound, RecordService, Request
+
+CODE_SYSTEM = "https://santegarde.fr/aac/patient-code"
+FORM_URL = "https://santegarde.fr/aac/{programme}/{form}"
+AFTER_THE_DECISION = (FormKind.STOP, FormKind.ADVERSE_EFFECT, FormKind.RELATED_PERSON)
+ESTABLISHMENT_PROFILE = "care_establishment_staff"  # §8.1: collects; the laboratory decides (§8.2)
+SEXES = {"female": "F", "male": "M", "other": "autre", "unknown": "inconnu"}
+FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+YEAR_MONTH = re.compile(r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$")
+# The kinds a form's answers are filed under, beside health (store.mapping: QuestionnaireResponse variants).
+TAGGED_KINDS = (
+    CategoryKind.FAMILY,
+    CategoryKind.GENETIC,
+    CategoryKind.ETHNIC_ORIGIN,
+    CategoryKind.SEX_LIFE,
+    CategoryKind.LIFESTYLE,
+)
+
+
+class WorkflowRefused(SantegardeError, ValueError):
+    """A form out of turn (a follow-up before initiation or after the stop, a second decision…)."""
+
+
+class IncompleteRequest(SantegardeError):
+    """The patient's record was created but the request form was not: the sentence says how to complete it."""
+
+
+class CaseNotFound(NotFound):
+    """No compassionate-access case for this patient."""
+
+
+@dataclass(frozen=True)
+class Submitted:
+    form: str
+    kind: FormKind
+    authored: datetime
+    answers: dict[str, Any]
+
+
+@dataclass
+class CaseState:
+    """A case as the asking profile may read it: its code and its steps, from its records."""
+
+    number: int
+    patient_id: str
+    programme: str
+    version: str
+    establishment: str
+    code: str | None = None
+    sex: str | None = None
+    birth: str | None = None
+    forms: list[Submitted] = field(default_factory=list)
+
+    def of(self, kind: FormKind) -> list[Submitted]:
+        return [f for f in self.forms if f.kind is kind]
+
+    @property
+    def decision(self) -> str | None:
+        found = self.of(FormKind.DECISION)
+        return str(found[-1].answers.get("decision")) if found else None
+
+    @property
+    def initiated(self) -> datetime | None:
+        found = self.of(FormKind.INITIATION)
+        return found[0].authored if found else None
+
+    @property
+    def stopped(self) -> datetime | None:
+        found = self.of(FormKind.STOP)
+        return found[0].authored if found else None
+
+    @property
+    def status(self) -> str:
+        if self.stopped:
+            return "stopped"
+        if self.initiated:
+            return "treated"
+        if self.decision == "refused":
+            return "refused"
+        if self.decision == "granted":
+            return "granted"
+        return "requested"
+
+    def next_due(self, interval_days: int) -> date | None:
+        """The day the next follow-up visit is due (from the last visit, or the initiation); None if not treated."""
+        if self.status != "treated" or self.initiated is None:
+            return None
+        visits = self.of(FormKind.FOLLOW_UP)
+        last = visits[-1].authored if visits else self.initiated
+        return (last + timedelta(days=interval_days)).date()
+
+    @property
+    def adverse_effects(self) -> int:
+        return len(self.of(FormKind.ADVERSE_EFFECT))
+
+
+@dataclass(frozen=True)
+class Patient:
+    """What the prescriber gives at the access request; the names serve only to take the initials."""
+
+    surname: str
+    first_name: str
+    sex: str
+    birth: str  # YYYY-MM, or YYYY-MM-DD for a child when the protocol asks for it
+    establishment: str  # the establishment's Organization id
+
+
+class CompassionateService:
+    def __init__(self, records: RecordService, registry: Registry) -> None:
+        self.records = records
+        self.registry = registry
+        self.engine = records.engine
+
+    # -- refusals before the path: traced like every refusal -----------------------------------------
+
+    def _refuse(self, req: Request, operation: str, patient_id: str, rule: str, error: SantegardeError) -> None:
+        self.records.trace_refusal(req, operation, ("QuestionnaireResponse", patient_id), rule)
+        raise error
+
+    def _screen(self, req: Request, operation: str, patient_id: str, submission: Any) -> None:
+        found = nir_fields(submission)
+        if found:
+            self._refuse(
+                req,
+                operation,
+                patient_id,
+                "AAC-5.nir_ins",
+                SubmissionRefused(
+                    f"A NIR or an INS was found in {', '.join(found)}: the compassionate-access text excludes them "
+                    "from the patient's identification (§7.2). Remove it; the patient is identified by the code "
+                    "the platform builds from the initials. Nothing was stored.",
+                    "AAC-5",
+                ),
+            )
+
+    def _active(
+        self, req: Request, operation: str, patient_id: str, programme: Programme, kind: FormKind | None = None
+    ) -> None:
+        """Refuse (traced) a form under a programme the ANSM decision no longer covers; what reports the treatment's
+        end and its effects (stop, adverse effect, related person) is still taken."""
+        why = status_sentence(programme, self.records.identity.now().date())
+        if why and kind not in AFTER_THE_DECISION:
+            self._refuse(
+                req,
+                operation,
+                patient_id,
+                "AAC-3.programme_status",
+                WorkflowRefused(
+                    f"The programme '{programme.id}' takes no new request, decision, initiation or follow-up: {why} "
+                    f"(decision {programme.ansm_decision.number}); only the treatment's stop and adverse effects are "
+                    "still recorded. Record the ANSM's new decision in a new version of the protocol file. Nothing "
+                    "was stored."
+                ),
+            )
+
+    def _answers(
+        self, req: Request, operation: str, patient_id: str, programme: Programme, form_id: str, answers: Any
+    ) -> tuple[Any, list[Answer]]:
+        form = programme.form(form_id)
+        if form is None:
+            self._refuse(
+                req,
+                operation,
+                patient_id,
+                "AAC-7.unknown_form",
+                SubmissionRefused(
+                    f"The programme '{programme.key}' has no form '{form_id[:40]}'; its forms are: "
+                    + ", ".join(f"{f.id} ({f.title})" for f in programme.forms)
+                    + "."
+                ),
+            )
+        assert form is not None
+        try:
+            return form, check_answers(form, answers, self.records.identity.now().date())
+        except SubmissionRefused as exc:
+            self._refuse(req, operation, patient_id, exc.rule + ".value", exc)
+            raise  # unreachable: _refuse raises
+
+    # -- FHIR bodies ----------------------------------------------------------------------------------
+
+    def _responses(
+        self, programme: Programme, form_id: str, patient_id: str, answers: list[Answer]
+    ) -> list[dict[str, Any]]:
+        """One QuestionnaireResponse per category kind the answers belong to (health first)."""
+        groups: dict[CategoryKind, list[Answer]] = {}
+        for a in answers:
+            category = self.records.ref.category(a.field.category)
+            kind = category.kind if category is not None and category.kind in TAGGED_KINDS else CategoryKind.HEALTH
+            groups.setdefault(kind, []).append(a)
+        now = self.records.identity.now()
+        submission = str(uuid.uuid4())  # the records of one submission share it: "<submission>-<n>"
+        bodies = []
+        for n, kind in enumerate(sorted(groups, key=lambda k: k is not CategoryKind.HEALTH)):
+            body: dict[str, Any] = {
+                "resourceType": "QuestionnaireResponse",
+                "id": f"{submission}-{n}",
+                "questionnaire": FORM_URL.format(programme=programme.id, form=form_id) + f"|{programme.version}",
+                "status": "completed",
+                "subject": {"reference": f"Patient/{patient_id}"},
+                "authored": now.isoformat(),
+                "item": [{"linkId": a.field.id, "answer": [a.fhir()]} for a in groups[kind]],
+            }
+            if kind is not CategoryKind.HEALTH:
+                body["meta"] = {"tag": [{"system": KIND_TAG_SYSTEM, "code": kind.value}]}
+            bodies.append(body)
+        if not bodies:  # a form whose optional fields were all left empty is still a step of the workflow
+            bodies.append(
+                {
+                    "resourceType": "QuestionnaireResponse",
+                    "id": f"{submission}-0",
+                    "questionnaire": FORM_URL.format(programme=programme.id, form=form_id) + f"|{programme.version}",
+                    "status": "completed",
+                    "subject": {"reference": f"Patient/{patient_id}"},
+                    "authored": now.isoformat(),
+                }
+            )
+        return bodies
+
+    def _birth(self, req: Request, programme: Programme, birth: str) -> str:
+        today = self.records.identity.now().date()
+        problem = None
+        if YEAR_MONTH.match(birth):
+            if int(birth[:4]) > today.year or (int(birth[:4]), int(birth[5:])) > (today.year, today.month):
+                problem = "The year and month of birth are in the future; give them as YYYY-MM."
+        else:
+            try:
+                full = date.fromisoformat(birth) if len(birth) == 10 else None
+            except ValueError:
+                full = None
+            if full is None:
+                problem = "Give the year and month of birth as YYYY-MM (e.g. 1968-04)."
+            elif not programme.paediatric_full_birth_date:
+                problem = (
+                    "The full date of birth is collected only for a child when the protocol asks for it (§7.2); "
+                    "give the year and month of birth as YYYY-MM."
+                )
+            elif full > today or (today.year - full.year) - ((today.month, today.day) < (full.month, full.day)) >= (
+                programme.paediatric_age_limit
+            ):
+                problem = (
+                    f"The full date of birth is collected only for a child under {programme.paediatric_age_limit} "
+                    "(§7.2); for an adult give the year and month of birth as YYYY-MM."
+                )
+        if problem:
+            self._refuse(req, "aac.access_request", "", "AAC-5.birth", SubmissionRefused(problem, "AAC-5"))
+        return birth
+
+    # -- the workflow ---------------------------------------------------------------------------------
+
+    def request_access(self, req: Request, programme_id: str, patient: Patient, answers: dict[str, Any]) -> CaseState:
+        """A prescriber's access request: the case is opened, the patient's code built, the request stored."""
+        operation = "aac.access_request"
+        programme = self.registry.get(programme_id)
+        self._screen(req, operation, "", {"patient": vars(patient), "answers": answers})
+        self._active(req, operation, "", programme)
+        form = programme.form_of(FormKind.ACCESS_REQUEST)
+        _, checked = self._answers(req, operation, "", programme, form.id, answers)
+        if patient.sex not in SEXES:
+            self._refuse(
+                req,
+                operation,
+                "",
+                "AAC-5.sex",
+                SubmissionRefused(f"For the sex, give one of: {', '.join(SEXES)}.", "AAC-5"),
+            )
+        birth = self._birth(req, programme, patient.birth)
+        if not FHIR_ID.match(patient.establishment):
+            self._refuse(
+                req,
+                operation,
+                "",
+                "AAC-8.establishment",
+                SubmissionRefused("Give the establishment as the id of its Organization record.", "AAC-8"),
+            )
+        try:
+            letters = initials(patient.surname, patient.first_name)
+        except InitialsError as exc:
+            self._refuse(req, operation, "", "AAC-5.initials", exc)
+        login = self._session(req, operation).login
+        patient_id = str(uuid.uuid4())
+        with self.engine.begin() as conn:
+            number = int(
+                conn.execute(
+                    insert(aac_case)
+                    .values(
+                        programme=programme.id,
+                        version=programme.version,
+                        patient_id=patient_id,
+                        establishment=patient.establishment,
+                        opened_at=self.records.identity.now(),
+                        opened_by=login,
+                    )
+                    .returning(aac_case.c.number)
+                ).scalar_one()
+            )
+        code = f"{letters}-{number:05d}"
+        body = {
+            "resourceType": "Patient",
+            "id": patient_id,
+            "identifier": [{"system": CODE_SYSTEM, "value": code}],
+            "gender": patient.sex,
+            "birthDate": birth,
+            "managingOrganization": {"reference": f"Organization/{patient.establishment}"},
+        }
+        try:
+            self.records.create(req, body)
+        except BaseException:
+            with self.engine.begin() as conn:  # the number is released: no case without its patient record
+                conn.execute(delete(aac_case).where(aac_case.c.number == number))
+            raise
+        responses = self._responses(programme, form.id, patient_id, checked)
+        try:
+            for response in responses:
+                self.records.create(req, response)
+        except SantegardeError as exc:
+            raise IncompleteRequest(
+                f"The patient's record was created (code {code}, record {patient_id}) but the access request form "
+                f"was not stored ({exc}). Submit the form again for this patient: santegarde aac submit {patient_id} "
+                f"{form.id} …, or POST /aac/cases/{patient_id}/forms/{form.id}."
+            ) from exc
+        case = CaseState(number, patient_id, programme.id, programme.version, patient.establishment, code)
+        case.sex, case.birth = patient.sex, birth
+        case.forms = [_submitted(form.id, form.kind, responses, checked)]
+        return case  # what was just stored, as stored: no second read of the same records
+
+    def _case(self, req: Request, operation: str, patient_id: str) -> Any:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(aac_case).where(aac_case.c.patient_id == patient_id)).first()
+        if row is None:
+            self.records.trace_refusal(req, operation, ("Patient", patient_id), "record.not_found")
+            raise CaseNotFound(
+                f"There is no compassionate-access case for patient '{patient_id[:64]}'; an access request opens one."
+            )
+        return row
+
+    def state(self, req: Request, patient_id: str) -> CaseState:
+        """The case as the session may read it, through the record path (each record read is traced)."""
+        row = self._case(req, "aac.state", patient_id)
+        case = CaseState(row.number, patient_id, row.programme, row.version, row.establishment)
+        prefix = FORM_URL.format(programme=row.programme, form="")
+        by_submission: dict[str, Submitted] = {}
+        for record in self.records.patient_records(req, patient_id):
+            if record["resourceType"] == "Patient":
+                case.code = next(
+                    (i.get("value") for i in record.get("identifier", []) if i.get("system") == CODE_SYSTEM), None
+                )
+                case.sex, case.birth = record.get("gender"), record.get("birthDate")
+                continue
+            url = str(record.get("questionnaire", ""))
+            if record["resourceType"] != "QuestionnaireResponse" or not url.startswith(prefix):
+                continue
+            form_id, _, version = url.removeprefix(prefix).partition("|")
+            programme = self.registry.get(row.programme, version or row.version)
+            form = programme.form(form_id)
+            if form is None:
+                continue
+            key = str(record["id"]).rsplit("-", 1)[0]  # the records of one submission: "<submission>-<n>"
+            answers = {
+                item["linkId"]: _value(item["answer"][0]) for item in record.get("item", []) if item.get("answer")
+            }
+            if key in by_submission:
+                by_submission[key].answers.update(answers)
+            else:
+                authored = datetime.fromisoformat(str(record["authored"]))
+                by_submission[key] = Submitted(form_id, form.kind, authored, answers)
+        if case.code is None:  # the path refused (and traced) the patient's record: the case is not this session's
+            raise AccessDenied(
+                "You may not read this patient's compassionate-access case: the establishment's staff reach only "
+                "the patients in their care (declare the care relationship if you take the patient in care), the "
+                "laboratory's profiles what the référentiel grants them (§8).",
+                "AAC-8.case",
+                "8",
+            )
+        order = list(FormKind)  # at the same instant, the workflow's order
+        case.forms = sorted(by_submission.values(), key=lambda s: (s.authored, order.index(s.kind)))
+        return case
+
+    def submit(self, req: Request, patient_id: str, form_id: str, answers: dict[str, Any]) -> CaseState:
+        """A form of the case's protocol version, checked then stored through the record path."""
+        operation = "aac.submit"
+        row = self._case(req, operation, patient_id)
+        try:
+            programme = self.registry.get(row.programme, row.version)
+        except UnknownProgramme:
+            self.records.trace_refusal(req, operation, ("Patient", patient_id), "AAC-3.programme_missing")
+            raise
+        self._screen(req, operation, patient_id, answers)
+        form, checked = self._answers(req, operation, patient_id, programme, form_id, answers)
+        self._active(req, operation, patient_id, programme, form.kind)
+        case = self.state(req, patient_id)  # refused (and traced) if this session may not read the case
+        self._turn(req, case, programme, form.kind, checked)
+        responses = self._responses(programme, form.id, patient_id, checked)
+        for response in responses:
+            self.records.create(req, response)
+        case.forms.append(_submitted(form.id, form.kind, responses, checked))
+        return case
+
+    def _turn(self, req: Request, case: CaseState, programme: Programme, kind: FormKind, answers: list[Answer]) -> None:
+        """Refuse (traced) a form the workflow does not expect now."""
+        status = case.status
+        values = {a.field.id: a.value for a in answers}
+        problem = None
+        if kind is FormKind.ACCESS_REQUEST:  # only to complete a request whose form was not stored
+            if case.of(FormKind.ACCESS_REQUEST):
+                problem = "this patient's access request is already recorded; submit the next form of the workflow"
+        elif kind is FormKind.DECISION:
+            profile = self._session(req, "aac.submit").profile
+            if profile == ESTABLISHMENT_PROFILE:
+                problem = "the laboratory decides on an access request (§8.2), not the establishment"
+            elif status != "requested":
+                problem = f"the request was already decided ({case.decision})"
+            elif not case.of(FormKind.ACCESS_REQUEST):
+                problem = "the access request form is not recorded yet; the prescriber submits it first"
+            elif values.get("decision") == "refused" and not any(
+                a.field.id != "decision" and a.field.type == "choice" for a in answers
+            ):
+                problem = "a refusal needs its coded reason (the form's reason field)"
+        elif kind is FormKind.INITIATION and status != "granted":
+            problem = f"the treatment can be initiated only once access is granted (the case is {status})"
+        elif kind in (FormKind.FOLLOW_UP, FormKind.STOP, FormKind.RELATED_PERSON) and status != "treated":
+            problem = f"this form needs a patient under treatment (the case is {status})"
+        if problem:
+            self._refuse(
+                req,
+                "aac.submit",
+                case.patient_id,
+                f"AAC-3.workflow.{kind.value}",
+                WorkflowRefused(f"Refused: {problem}. Nothing was stored."),
+            )
+
+    def _session(self, req: Request, operation: str) -> sessions.SessionContext:
+        try:
+            return sessions.state(self.records.identity, req.token)
+        except SantegardeError:
+            self.records.trace_refusal(req, operation, ("QuestionnaireResponse", ""), "identity")
+            raise
+
+    def cases(self, programme_id: str | None = None) -> list[tuple[int, str]]:
+        """(number, patient record id) of the cases, for the callers that then read each through the path."""
+        query = select(aac_case.c.number, aac_case.c.patient_id).order_by(aac_case.c.number)
+        if programme_id:
+            query = query.where(aac_case.c.programme == programme_id)
+        with self.engine.connect() as conn:
+            return [(int(n), str(p)) for n, p in conn.execute(query)]
+
+    def adverse_effects(
+        self, req: Request, programme_id: str, since: date | None = None
+    ) -> list[tuple[CaseState, Submitted]]:
+        """The adverse-effect reports of the cases this session may read (pharmacovigilance's queue), newest first."""
+        self.registry.get(programme_id)
+        found: list[tuple[CaseState, Submitted]] = []
+        for _, patient_id in self.cases(programme_id):
+            try:
+                case = self.state(req, patient_id)
+            except (AccessDenied, NotFound):
+                continue  # refused and traced by the record path
+            found.extend(
+                (case, f)
+                for f in case.forms
+                if f.kind is FormKind.ADVERSE_EFFECT and (since is None or f.authored.date() >= since)
+            )
+        return sorted(found, key=lambda item: item[1].authored, reverse=True)
+
+    def overdue(self, req: Request, programme_id: str) -> list[tuple[CaseState, date]]:
+        """The treated patients this session may read whose follow-up visit is overdue, with the day it was due."""
+        programme = self.registry.get(programme_id)
+        today = self.records.identity.now().date()
+        late = []
+        for _, patient_id in self.cases(programme_id):
+            try:
+                case = self.state(req, patient_id)
+            except (AccessDenied, NotFound):
+                continue  # refused and traced by the record path: not this session's patient
+            due = case.next_due(programme.follow_up.interval_days)
+            if due is not None and due + timedelta(days=programme.follow_up.tolerance_days) < today:
+                late.append((case, due))
+        return late
+
+
+def _submitted(form_id: str, kind: FormKind, responses: list[dict[str, Any]], answers: list[Answer]) -> Submitted:
+    """The submission just stored, as ``state`` reads it back (answers by field id, as stored)."""
+    stored = {a.field.id: _value(a.fhir()) for a in answers}
+    return Submitted(form_id, kind, datetime.fromisoformat(str(responses[0]["authored"])), stored)
+
+
+def _value(answer: dict[str, Any]) -> Any:
+    if "valueCoding" in answer:
+        return answer["valueCoding"].get("code")
+    if "valueQuantity" in answer:
+        return answer["valueQuantity"].get("value")
+    if "valueDate" in answer:
+        return answer["valueDate"]
+    return answer.get("valueBoolean")

@@ -1,0 +1,24 @@
+"""The programme's case index, in the records database with its own Alembic history.
+
+A case row allocates the patient's number (the platform's part of the code, §7.2) and says which patient record
+(a random uuid), programme version and establishment a case belongs to. It holds no name, no initials, no health
+data and no step of the workflow: those are records, encrypted and read through the record path.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table
+
+metadata = MetaData()
+
+aac_case = Table(
+    "aac_case",
+    metadata,
+    Column("number", Integer, primary_key=True, autoincrement=True),
+    Column("programme", String(64), nullable=False, index=True),
+    Column("version", String(16), nullable=False),
+    Column("patient_id", String(64), nullable=False, unique=True),
+    Column("establishment", String(64), nullable=False, index=True),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("opened_by", String(64), nullable=False),
+)
