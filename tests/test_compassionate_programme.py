@@ -128,3 +128,13 @@ def test_a_refused_file_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(ProgrammeError):
         registry.add(example_text().replace("type: date", "type: text", 1), "bad.yaml")
     assert not (tmp_path / "programmes").exists()
+
+
+def test_the_example_installed_by_init_is_in_force_whatever_the_year() -> None:
+    """init dates the example's ANSM decision on the day it runs: it is not an expired programme in 2028."""
+    from datetime import date
+
+    granted = date(2031, 9, 30)
+    programme = parse_programme(example_text(granted=granted), "example", REF)
+    assert programme.status(granted) == programme.status(date(2032, 3, 1))
+    assert programme.status(date(2033, 4, 1)) != programme.status(granted)  # eighteen months later it has expired

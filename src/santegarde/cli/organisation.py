@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -190,7 +191,9 @@ def init(
     if profile is OrganisationProfile.COMPASSIONATE:
         from santegarde.compassionate.registry import Registry, example_text
 
-        programme, _ = Registry.beside(result.config_path, ref).add(example_text(), "the example programme")
+        programme, _ = Registry.beside(result.config_path, ref).add(
+            example_text(granted=date.today()), "the example programme"
+        )
         console.print(
             f"  example programme: {programme.key} ({programme.title}); see it with 'santegarde aac programme show "
             f"{programme.id}', replace it with your own protocol file ('santegarde aac programme add FILE')"

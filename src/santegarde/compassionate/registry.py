@@ -7,6 +7,8 @@ different content, so what was collected under it keeps the protocol it was coll
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from importlib import resources
 from pathlib import Path
 
@@ -27,9 +29,20 @@ def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in version.split("."))
 
 
-def example_text() -> str:
-    """The example programme shipped with santegarde (a fictitious medicine)."""
-    return resources.files("santegarde.compassionate").joinpath(f"data/{EXAMPLE}").read_text(encoding="utf-8")
+def example_text(granted: date | None = None) -> str:
+    """The example programme shipped with santegarde (a fictitious medicine).
+
+    With ``granted``, its ANSM decision is dated that day and runs eighteen months, so an example installed by
+    ``init`` is in force whatever the year (the shipped file keeps fixed dates for the tests)."""
+    text = resources.files("santegarde.compassionate").joinpath(f"data/{EXAMPLE}").read_text(encoding="utf-8")
+    if granted is None:
+        return text
+    month = granted.month - 1 + 18
+    expires = date(granted.year + month // 12, month % 12 + 1, min(granted.day, 28))
+    text, granted_found = re.subn(r"(?m)^(  granted: )\S+$", rf"\g<1>{granted.isoformat()}", text, count=1)
+    text, expires_found = re.subn(r"(?m)^(  expires: )\S+$", rf"\g<1>{expires.isoformat()}", text, count=1)
+    assert granted_found == expires_found == 1, "the example programme's ANSM decision has a granted and expires date"
+    return text
 
 
 class Registry:
