@@ -56,3 +56,10 @@ def test_an_unknown_command_is_refused_with_the_nearest_names() -> None:
     result = CliRunner().invoke(app, ["referentia"])
     assert result.exit_code == 2
     assert "No such command 'referentia'. Did you mean 'referential', 'retention'?" in " ".join(result.output.split())
+
+
+def test_the_web_server_loads_no_warehouse() -> None:
+    """A practice's server: the API app factory and the serve command leave the warehouse and its kernel alone."""
+    loaded = _modules_after("from santegarde.cli.main import load_command\n    load_command('serve')")
+    assert "santegarde.api.app" in loaded
+    assert not [m for m in loaded if m.split(".")[0] in HEAVY or m.startswith("santegarde.warehouse")]
