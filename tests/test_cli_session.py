@@ -21,12 +21,11 @@ from typing import Any
 
 import pyotp
 import pytest
-import typer
 from sqlalchemy import select, update
 from typer.testing import CliRunner, Result
 
 from santegarde.audit.tables import entry
-from santegarde.cli import records, rights, session
+from santegarde.cli import session
 from santegarde.cli.main import app as main_app
 from santegarde.config import load
 from santegarde.identity.context import IdentityContext
@@ -42,22 +41,7 @@ PURPOSE = ["--purpose", "medical_record"]
 NOT_LOGGED_IN = "You are not logged in: run santegarde login."
 
 
-def cli() -> typer.Typer:
-    """santegarde's commands plus the session, record and rights ones, as main.py is to register them."""
-    app = typer.Typer()
-    app.registered_commands += main_app.registered_commands
-    app.registered_groups += main_app.registered_groups
-    app.command()(session.login)
-    app.command()(session.logout)
-    app.command()(session.whoami)
-    app.command()(session.unlock)
-    app.add_typer(records.record_app, name="record")
-    app.add_typer(records.archive_app, name="archive")
-    app.add_typer(rights.app, name="rights")
-    return app
-
-
-APP = cli()
+APP = main_app
 
 
 class Clock:

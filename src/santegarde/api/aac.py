@@ -16,13 +16,19 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from santegarde.api.errors import responses
 from santegarde.api.refusals import BodyTooLarge, OriginRefused
-from santegarde.compassionate import events, professionals, report
+from santegarde.compassionate import events, professionals
 from santegarde.compassionate.forms import SubmissionRefused
 from santegarde.compassionate.professionals import Professional
 from santegarde.compassionate.programme import ProgrammeError
 from santegarde.compassionate.registry import UnknownProgramme
-from santegarde.compassionate.report import ReportRefused
-from santegarde.compassionate.service import CaseNotFound, CaseState, CompassionateService, Patient, WorkflowRefused
+from santegarde.compassionate.service import (
+    CaseNotFound,
+    CaseState,
+    CompassionateService,
+    Patient,
+    ReportRefused,
+    WorkflowRefused,
+)
 from santegarde.governance.documents import html_to_pdf
 from santegarde.identity import sessions
 from santegarde.identity.errors import SessionLocked, SessionRefused, StepRequired
@@ -163,6 +169,8 @@ def router(service: CompassionateService) -> APIRouter:
         """The periodic summary report for the ANSM: aggregated only, small cells suppressed (json, csv or pdf)."""
         if format not in ("json", "csv", "pdf"):
             raise ReportRefused(f"The report is given as json, csv or pdf, not '{format[:20]}'.")
+        from santegarde.compassionate import report  # DuckDB and the warehouse's indicators: only for a report
+
         built = report.build(service, ctx, programme_id, start, end, threshold)
         if format == "csv":
             return Response(built.csv(), media_type="text/csv; charset=utf-8")

@@ -13,7 +13,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from santegarde.cli.common import console, friendly_errors
-from santegarde.cli.serve import serve as serve_api
 from santegarde.demo import run_demo
 from santegarde.policy import dpia_required, dpo_required
 from santegarde.private import owner_only_umask
@@ -74,5 +73,7 @@ def demo(
         soft_wrap=True,
     )
     if serve:
+        from santegarde.cli.serve import serve as serve_api  # the web server only when asked for
+
         os.environ[PASSPHRASE_ENV] = passphrase
         serve_api(config=report.config_path, port=port)

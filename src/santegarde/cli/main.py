@@ -1,43 +1,132 @@
-"""The ``santegarde`` command."""
+"""The ``santegarde`` command.
+
+Every command is loaded when it runs, not at start-up: ``COMMANDS`` names the module attribute that holds it and
+the one line ``santegarde --help`` lists for it, so that listing the commands (or running one) imports neither the
+warehouse, nor the web server, nor the document renderers of the others. Adding a command is one line there.
+"""
 
 from __future__ import annotations
 
-import typer
+import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
-from santegarde.cli import (
-    aac,
-    audit,
-    backup,
-    conformity,
-    consent,
-    demo,
-    dpia,
-    exchange,
-    governance_docs,
-    keys,
-    maintenance,
-    measures,
-    organisation,
-    policy,
-    records,
-    referential,
-    registers,
-    retention,
-    rights,
-    serve,
-    session,
-    trace,
-    users,
-    warehouse,
-    warehouse_export,
-)
+import typer
+from typer import _click as click  # the Click that Typer ships and builds its commands with
+from typer._click.shell_completion import CompletionItem
+from typer.core import TyperCommand, TyperGroup
+from typer.main import get_command, get_group
+
 from santegarde.private import owner_only_umask
+
+# name → ("module:attribute" under santegarde.cli, the first line of its help). The attribute is a Typer app (a
+# group of subcommands) or a function (one command). Listed in this order by ``santegarde --help``.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "login": ("session:login", "Open your session: password, then the charter, second factor and profile when "
+              "pending."),
+    "logout": ("session:logout", "End your session on the server and delete its file."),
+    "whoami": ("session:whoami", "Your login, profile, factors and pending steps (counts as activity)."),
+    "unlock": ("session:unlock", "Unlock a session locked after inactivity, with your password."),
+    "init": ("organisation:init", "Create an organisation: its configuration file, its databases and its keyring "
+             "location."),
+    "trace": ("trace:trace", "Print every requirement ID with its status, the code that implements it and the tests "
+              "that prove it."),
+    "demo": ("demo:demo", "Set up a demo organisation on SQLite and fill it with synthetic data, through the one "
+             "request path."),
+    "serve": ("serve:serve", "Serve the organisation's HTTP API until interrupted."),
+    "conformity": ("conformity:conformity", "Write the conformity report: every security measure, its declared status "
+                   "and automatic evidence."),
+    "referential": ("referential:app", "The CNIL référentiels shipped as data: list, show and compare them."),
+    "config": ("organisation:config_app", "Check the organisation's configuration against its référentiel."),
+    "policy": ("policy:app", "Ask the policy core: access decisions, rights, DPIA and DPO triggers."),
+    "keys": ("keys:app", "Keys: create the keystore and keyring, rotate data keys or the master key."),
+    "audit": ("audit:app", "The audit trail: verify it, review it, export it, purge it."),
+    "user": ("users:app", "Accounts and their grants: one login per person, profiles from the référentiel."),
+    "review": ("users:review_app", "Authorisation reviews: every grant re-approved at least yearly."),
+    "maintenance": ("maintenance:app", "The maintenance logbook: every intervention on the systems, recorded."),
+    "measure": ("measures:app", "Record and list the status of the référentiel's security measures."),
+    "exchange": ("exchange:app", "Secure exchange: encrypt a document for a verified recipient; the secret goes by "
+                 "another channel."),
+    "dpia": ("dpia:app", "The data protection impact assessment: required?, pre-filled, exported."),
+    "backup": ("backup:app", "Encrypted backups of the records and the audit trail, and their verified restore."),
+    "breach": ("registers:breach_app", "The breach register: document, assess, notify within 72 hours."),
+    "processor": ("registers:processor_app", "The processors' register: art. 28 clauses, HDS certificate."),
+    "transfer": ("registers:transfer_app", "Transfers outside the EU: adequacy, safeguards, derogations."),
+    "retention": ("retention:app", "Retention: automatic archiving, then deletion or anonymisation at expiry."),
+    "register": ("governance_docs:register_app", "The record of processing activities (GDPR art. 30)."),
+    "notice": ("governance_docs:notice_app", "Information notices for the persons concerned (GDPR art. 13 and 14)."),
+    "record": ("records:record_app", "Read and search records under your session, for a declared purpose."),
+    "archive": ("records:archive_app", "Exceptional access to the intermediate archive (COM-ARC-1)."),
+    "consent": ("consent:consent_app", "Record, withdraw and show the consents of a patient (collection on consent)."),
+    "objection": ("consent:objection_app", "Record, show and lift a patient's objection to a purpose "
+                  "(GDPR art. 21.1)."),
+    "rights": ("rights:app", "Data-subject requests: register, check identity, execute, answer."),
+    "aac": ("aac:app", "Compassionate-access programmes: protocol files, access requests, forms, cases "
+            "(aac-2022-106)."),
+    "warehouse": ("warehouse:app", "Health data warehouse: stores, feeds, governance, workspaces, re-identification."),
+}  # fmt: skip
+
+
+def load_command(name: str) -> click.Command:
+    """Import the module of command ``name`` and build its Click command, as ``add_typer``/``command`` would."""
+    target, _ = COMMANDS[name]
+    module_name, attribute = target.split(":")
+    obj: Any = getattr(importlib.import_module(f"santegarde.cli.{module_name}"), attribute)
+    if isinstance(obj, typer.Typer):
+        command: click.Command = get_group(obj)
+    else:
+        single = typer.Typer(add_completion=False)
+        single.command(name)(obj)
+        command = get_command(single)
+    command.name = name
+    return command
+
+
+class _Unloaded(TyperCommand):
+    """Stands for a command in the listing (its name and first line of help) until it is run."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name, help=COMMANDS[name][1])
+
+
+class LazyGroup(TyperGroup):
+    """The top-level group: lists ``COMMANDS`` from the table and imports a command only to run it."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.commands.update({name: _Unloaded(name) for name in COMMANDS})
+        self._listing = False
+
+    @contextmanager
+    def _listing_only(self) -> Iterator[None]:
+        self._listing, before = True, self._listing
+        try:
+            yield
+        finally:
+            self._listing = before
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = self.commands.get(cmd_name)
+        if isinstance(command, _Unloaded) and not self._listing:
+            command = self.commands[cmd_name] = load_command(cmd_name)
+        return command
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with self._listing_only():
+            super().format_help(ctx, formatter)
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        with self._listing_only():
+            return super().shell_complete(ctx, incomplete)
+
 
 app = typer.Typer(
     name="santegarde",
     help="French health-data processing compliant with the CNIL health référentiels by construction.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
+    cls=LazyGroup,
 )
 
 
@@ -45,41 +134,3 @@ app = typer.Typer(
 def main() -> None:
     """French health-data processing compliant with the CNIL health référentiels by construction."""
     owner_only_umask()  # every file and directory a command creates is readable by its owner only
-
-
-app.add_typer(referential.app, name="referential")
-app.add_typer(organisation.config_app, name="config")
-app.add_typer(policy.app, name="policy")
-app.add_typer(keys.app, name="keys")
-app.add_typer(audit.app, name="audit")
-app.add_typer(users.app, name="user")
-app.add_typer(users.review_app, name="review")
-app.add_typer(maintenance.app, name="maintenance")
-app.add_typer(measures.app, name="measure")
-app.add_typer(exchange.app, name="exchange")
-app.add_typer(dpia.app, name="dpia")
-app.add_typer(backup.app, name="backup")
-app.add_typer(registers.breach_app, name="breach")
-app.add_typer(registers.processor_app, name="processor")
-app.add_typer(registers.transfer_app, name="transfer")
-app.add_typer(retention.app, name="retention")
-app.add_typer(governance_docs.register_app, name="register")
-app.add_typer(governance_docs.notice_app, name="notice")
-app.add_typer(records.record_app, name="record")
-app.add_typer(records.archive_app, name="archive")
-app.add_typer(consent.consent_app, name="consent")
-app.add_typer(consent.objection_app, name="objection")
-app.add_typer(rights.app, name="rights")
-app.add_typer(aac.app, name="aac")
-warehouse.app.add_typer(warehouse_export.app, name="export")
-warehouse.app.command("indicator")(warehouse_export.indicator)
-app.add_typer(warehouse.app, name="warehouse")
-app.command()(session.login)
-app.command()(session.logout)
-app.command()(session.whoami)
-app.command()(session.unlock)
-app.command()(organisation.init)
-app.command()(trace.trace)
-app.command()(demo.demo)
-app.command()(serve.serve)
-app.command("conformity")(conformity.conformity)

@@ -21,7 +21,7 @@ import yaml
 from rich.table import Table
 
 from santegarde.atomic import write_atomic
-from santegarde.cli import warehouse_core
+from santegarde.cli import warehouse_core, warehouse_export
 from santegarde.cli.common import console, friendly_errors
 from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
@@ -52,6 +52,8 @@ app.add_typer(committee_app, name="committee")
 app.add_typer(project_app, name="project")
 app.add_typer(workspace_app, name="workspace")
 app.add_typer(reidentify_app, name="reidentify")
+app.add_typer(warehouse_export.app, name="export")
+app.command("indicator")(warehouse_export.indicator)
 
 By = Annotated[str, typer.Option("--by", help="Who records it")]
 

@@ -20,8 +20,7 @@ import duckdb
 
 from santegarde.compassionate.codes import code_set
 from santegarde.compassionate.programme import FormKind, Programme
-from santegarde.compassionate.service import CaseState, CompassionateService
-from santegarde.errors import SantegardeError
+from santegarde.compassionate.service import CaseState, CompassionateService, ReportRefused
 from santegarde.identity import sessions
 from santegarde.policy import AccessRequest, decide
 from santegarde.referentials.model import Operation
@@ -46,10 +45,6 @@ COUNTS_FR = {
     "stopped": "Patients ayant arrêté le traitement",
     "related": "Patients dont une personne de l'entourage a été affectée",
 }
-
-
-class ReportRefused(SantegardeError, ValueError):
-    """A report that cannot be produced as asked (period, threshold)."""
 
 
 @dataclass(frozen=True)

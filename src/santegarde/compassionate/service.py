@@ -52,6 +52,10 @@ TAGGED_KINDS = (
 )
 
 
+class ReportRefused(SantegardeError, ValueError):
+    """A report that cannot be produced as asked (period, threshold)."""
+
+
 class WorkflowRefused(SantegardeError, ValueError):
     """A form out of turn (a follow-up before initiation or after the stop, a second decision…)."""
 

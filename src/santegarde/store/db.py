@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from santegarde.errors import SantegardeError
 from santegarde.private import private_sqlite
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 
 class DatabaseUrlError(SantegardeError, ValueError):
@@ -65,6 +66,8 @@ def make_engine(url: str) -> Engine:
 
 def alembic_config(engine: Engine, package: str = "santegarde.store") -> Config:
     """Alembic configuration for the migrations shipped in ``package``/migrations."""
+    from alembic.config import Config  # Alembic (a quarter of a second) only for commands that migrate
+
     cfg = Config()
     cfg.set_main_option("script_location", str(resources.files(package) / "migrations"))
     cfg.attributes["engine"] = engine
@@ -73,6 +76,8 @@ def alembic_config(engine: Engine, package: str = "santegarde.store") -> Config:
 
 def migrate(engine: Engine, revision: str = "head", package: str = "santegarde.store") -> None:
     """Bring the schema of ``package`` (the records by default, or santegarde.audit) to ``revision``."""
+    from alembic import command
+
     command.upgrade(alembic_config(engine, package), revision)
 
 
