@@ -52,9 +52,37 @@ def test_unknown_items_kinds_and_languages_are_refused_with_a_sentence() -> None
     with pytest.raises(VocabularyError, match="has no purpose 'nope'"):
         label("pha-2022-067", "purpose", "nope")
     with pytest.raises(VocabularyError, match="not a kind"):
-        label("pha-2022-067", "measure", "x")
+        label("pha-2022-067", "measures", "PHA-PRO-1")
+    with pytest.raises(VocabularyError, match="has no measure 'PHA-PRO-99'"):
+        label("pha-2022-067", "measure", "PHA-PRO-99")
     with pytest.raises(VocabularyError, match="language 'de'"):
         label("pha-2022-067", "purpose", "dispensing", "de")
+
+
+@pytest.mark.parametrize("ref_id", REFS)
+def test_every_security_measure_has_a_french_title(ref_id: str) -> None:
+    ref = loader.get(ref_id)
+    titles = {m.code: label(ref, "measure", m.code) for m in ref.measures}
+    assert ref.measures and all(vocabulary.items(ref).count(("measure", code)) == 1 for code in titles)
+    if ref.language == "en":
+        own = {m.code: m.title for m in ref.measures}
+        english = [code for code, title in titles.items() if title == own[code]]
+        assert english == [], f"{ref_id}: measures still titled in English: {english}"
+        extra = set(vocabulary._vocabulary()[ref_id]["measure"]) - set(titles)
+        assert extra == set(), f"{ref_id}: French titles for measures the référentiel does not have: {sorted(extra)}"
+
+
+def test_a_measure_without_a_french_title_is_reported_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    table = dict(vocabulary._vocabulary())
+    table["aac-2022-106"] = {**table["aac-2022-106"], "measure": dict(table["aac-2022-106"]["measure"])}
+    del table["aac-2022-106"]["measure"]["SEC-AUT-2"]
+    monkeypatch.setattr(vocabulary, "_vocabulary", lambda: table)
+    ref = loader.get("aac-2022-106")
+    assert missing(ref) == ["measure SEC-AUT-2"]
+    with pytest.raises(VocabularyError, match=r"SEC-AUT-2.*vocabulary\.fr\.yaml"):
+        label(ref, "measure", "SEC-AUT-2")
+    assert label("pha-2022-067", "measure", "PHA-PRO-11") == "Verrouillage automatique de session"
+    assert label("pha-2022-067", "measure", "PHA-PRO-11", "en") == "Automatic session lock"
 
 
 def test_deliberations_are_written_in_french() -> None:
@@ -85,3 +113,4 @@ def test_every_stored_record_type_has_a_french_name_for_the_copy_of_the_data() -
         assert resource_name(resource_type) != resource_type
     with pytest.raises(VocabularyError, match=r"rights\.fr\.yaml"):
         resource_name("Basic")
+

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from santegarde.errors import SantegardeError
+from santegarde.governance import vocabulary
 from santegarde.policy.triggers import TriggerDecision
 from santegarde.referentials.model import Measure, Referential, Trigger
 
@@ -62,18 +63,12 @@ def security_area(area: str, lang: str) -> dict[str, str]:
 
 
 def measure_title(measure: Measure, ref: Referential, lang: str) -> str:
-    """A measure's own title when its référentiel is written in ``lang`` (or English is asked), else its theme's.
-
-    The référentiels are stored in English (the practices' draft in French): a French document names a
-    measure by its code and French theme, as the DPIA does, never by an English title.
-    """
-    if lang == "en" or ref.language == lang:
-        return measure.title
-    return security_area(measure.area, lang)["title"]
+    """A measure's title in ``lang``: the vocabulary's French title, or the référentiel's own in English."""
+    return vocabulary.label(ref, "measure", measure.code, check_lang(lang))
 
 
 def measure_text(measure: Measure, ref: Referential, lang: str) -> str:
-    """A measure's own text when it is written in the document's language (see ``measure_title``), else ""."""
+    """A measure's own text when it is written in the document's language, else "" (its French title says it)."""
     return measure.text if lang == "en" or ref.language == lang else ""
 
 

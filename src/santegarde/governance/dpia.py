@@ -48,6 +48,7 @@ _DONE = dpia_risks.DONE
 STATUS_WORDS = {
     "fr": {
         "implemented": "mise en œuvre",
+        "partial": "partiellement mise en œuvre",
         "equivalent": "remplacée par une mesure équivalente",
         "not_necessary": "non nécessaire",
         "not_implemented": "non mise en œuvre",
@@ -55,6 +56,7 @@ STATUS_WORDS = {
     },
     "en": {
         "implemented": "implemented",
+        "partial": "partially implemented",
         "equivalent": "replaced by an equivalent measure",
         "not_necessary": "not necessary",
         "not_implemented": "not implemented",
@@ -347,9 +349,9 @@ def _measure_dict(config: OrganisationConfig, ref: Referential, m: Measure, lang
         line += f" — {words['justification']}{colon}{justification}"
     return {
         "code": m.code,
-        "title": m.title,
+        "title": doctext.measure_title(m, ref, lang),
         "theme": theme,
-        "label": theme if lang == "fr" else m.title,
+        "label": doctext.measure_title(m, ref, lang),
         "description": (area["text"][:1].upper() + area["text"][1:] + ".") if lang == "fr" else m.text,
         "text": m.text,
         "area": m.area,
@@ -431,7 +433,7 @@ def build(config: OrganisationConfig, referential: Referential, lang: str = "fr"
         "prior_consultation": dpia_risks.prior_consultation(risks, lang),
         "opinions": {"dpo": None, "dpo_names": org.dpo.name if org.dpo else None, "persons": None},
         "action_plan": [m for m in measures if m["in_action_plan"]],
-        "measure_counts": {s: statuses.count(s) for s in (*sorted(_DONE), "not_implemented", NO_STATUS)},
+        "measure_counts": {s: statuses.count(s) for s in (*sorted(_DONE), "partial", "not_implemented", NO_STATUS)},
     }
 
 

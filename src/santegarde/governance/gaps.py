@@ -175,7 +175,7 @@ def measure_gaps(config: OrganisationConfig, referential: Referential) -> list[G
             MEASURE_STATUS,
             m.code,
             f"Measure {m.code} ({m.title}, §{m.section}) has no status in deviations.measures: record it with "
-            f"'santegarde measure set {m.code} --status implemented|equivalent|not_necessary|not_implemented "
+            f"'santegarde measure set {m.code} --status implemented|partial|equivalent|not_necessary|not_implemented "
             "--evidence TEXT --by NAME'.",
             (CONFORMITY,),
             m.section,

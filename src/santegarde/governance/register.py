@@ -44,7 +44,7 @@ from santegarde.referentials.model import (
 )
 from santegarde.store.retention import end_action, phase_duration, trace_duration, trace_rule
 
-MEASURE_STATUSES = ("implemented", "equivalent", "not_necessary", "not_implemented", "not_recorded")
+MEASURE_STATUSES = ("implemented", "partial", "equivalent", "not_necessary", "not_implemented", "not_recorded")
 LOGGING = "logging"
 _SHEET_FORBIDDEN = str.maketrans({c: "_" for c in "[]:*?/\\"})
 
