@@ -114,3 +114,30 @@ def test_every_stored_record_type_has_a_french_name_for_the_copy_of_the_data() -
     with pytest.raises(VocabularyError, match=r"rights\.fr\.yaml"):
         resource_name("Basic")
 
+
+def test_every_element_the_synthetic_records_use_has_a_french_name_in_the_copy_of_the_data() -> None:
+    import dataclasses
+
+    from santegarde.governance.rights_text import element_name, element_path
+    from santegarde.synthetic import generate_dataset
+
+    found: set[str] = set()
+
+    def walk(value: object) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                found.add(key)
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    for profile in ("practice", "pharmacy", "compassionate", "warehouse"):
+        data = generate_dataset(3, 3, profile)
+        for f in dataclasses.fields(data):
+            for resource in getattr(data, f.name) if isinstance(getattr(data, f.name), tuple) else ():
+                walk(resource if isinstance(resource, dict) else resource.model_dump(mode="json", exclude_none=True))
+    unnamed = sorted(key for key in found - {"resourceType", "meta"} if element_name(key).startswith("«"))
+    assert unnamed == [], f"add these FHIR elements under elements in governance/data/rights.fr.yaml: {unnamed}"
+    assert element_path([("name", None), ("given", 1)]) == "Nom › Prénom n° 2"
+    assert element_name("somethingNew") == "« somethingNew »"  # shown, never dropped
