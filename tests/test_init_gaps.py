@@ -138,6 +138,13 @@ def test_init_asks_at_a_terminal(runner: CliRunner, tmp_path: Path, monkeypatch:
         "",  # phone: optional
         "n",  # designate a DPO all the same?
         "Single practitioner, 4,000 patients a year: below the thresholds of section 11.",
+        # The legal bases the text leaves open (§3), asked last: art. 6.1, the art. 9.2 condition, why.
+        "legitimate_interest",
+        "9.2.h",
+        "Exchanges between the professionals who treat the patient, for the continuity of care.",
+        "public_interest",
+        "9.2.j",
+        "Studies by the staff who follow the patients, for their own use only.",
     ]
     args = ["init", "--profile", "practice", "--dir", str(directory), *_choices("practice")]
     result = runner.invoke(app, args, input="\n".join(answers) + "\n", env=WIDE)
@@ -147,6 +154,72 @@ def test_init_asks_at_a_terminal(runner: CliRunner, tmp_path: Path, monkeypatch:
     assert config.organisation.controller.email == "cabinet@exemple.invalid"
     assert config.organisation.dpo is None and config.organisation.no_dpo_reason
     assert "patients_per_year" in result.output  # each question names the fact it answers
+    bases = {lb.purpose: (lb.art6.value, lb.art9.value if lb.art9 else None) for lb in config.deviations.legal_basis}
+    assert bases == {
+        "professional_communications": ("legitimate_interest", "9.2.h"),
+        "internal_studies": ("public_interest", "9.2.j"),
+    }
+
+
+OPEN_BASES = [
+    "--set", "legal_basis.professional_communications=legitimate_interest+9.2.h",
+    "--justify", "legal_basis.professional_communications=Exchanges between the professionals who treat the patient.",
+    "--set", "legal_basis.internal_studies=legitimate_interest+9.2.j",
+    "--justify", "legal_basis.internal_studies=Studies by the staff who follow the patients, for their own use.",
+]  # fmt: skip
+
+
+def test_init_records_the_legal_bases_the_text_leaves_open_and_the_documents_use_them(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    directory = tmp_path / "org"
+    args = ["init", "--profile", "practice", "--dir", str(directory), *_choices("practice"), *init_answers("practice")]
+    result = runner.invoke(app, [*args, *OPEN_BASES], env=WIDE)
+    assert result.exit_code == 0, result.output
+    config = load(directory / "santegarde.yaml")
+    ref = loader.get(config.referential)
+    assert {g.kind for g in gaps.gaps(config, ref)} == {gaps.MEASURE_STATUS}
+    [chosen] = [lb for lb in config.deviations.legal_basis if lb.purpose == "professional_communications"]
+    assert (chosen.art6.value, chosen.art9.value if chosen.art9 else None) == ("legitimate_interest", "9.2.h")
+    leaflet = unescape(notices.render_notice(notices.build_notice(config, ref, "leaflet")))
+    assert "intérêt légitime" in leaflet
+    register = unescape(render_register(build_register(config, ref)))
+    assert "Échanges entre professionnels" in register and "intérêt légitime" in register
+
+
+def test_without_them_config_check_names_the_legal_bases_and_the_init_option(runner: CliRunner, tmp_path: Path) -> None:
+    directory = tmp_path / "org"
+    args = ["init", "--profile", "practice", "--dir", str(directory), *_choices("practice"), *init_answers("practice")]
+    assert runner.invoke(app, args, env=WIDE).exit_code == 0  # without a terminal, left to config check
+    checked = runner.invoke(app, ["config", "check", "--config", str(directory / "santegarde.yaml")], env=WIDE)
+    config = load(directory / "santegarde.yaml")
+    found = {g.subject: g for g in gaps.gaps(config, loader.get(config.referential)) if g.kind == "legal_basis"}
+    assert set(found) == {
+        "deviations.legal_basis.professional_communications",
+        "deviations.legal_basis.internal_studies",
+    }
+    assert "--set legal_basis.internal_studies=ART6+ART9" in found["deviations.legal_basis.internal_studies"].message
+    assert checked.exit_code == 0 and "internal_studies" in checked.output
+
+
+@pytest.mark.parametrize(
+    ("given", "says"),
+    [
+        (["--set", "legal_basis.medical_record=consent+9.2.a"], "not a purpose of pra-2020-081 whose legal basis"),
+        (["--set", "legal_basis.internal_studies=whim+9.2.j"], "is not a legal basis of GDPR art. 6.1"),
+        (["--set", "legal_basis.internal_studies=consent+9.9.z"], "is not a condition of GDPR art. 9.2"),
+        (["--set", "legal_basis.internal_studies=legitimate_interest"], "processes health data"),
+        (["--set", "legal_basis.internal_studies=legitimate_interest+9.2.j"], "must be justified"),
+    ],
+)
+def test_a_legal_basis_that_cannot_stand_is_refused_and_nothing_is_written(
+    runner: CliRunner, tmp_path: Path, given: list[str], says: str
+) -> None:
+    directory = tmp_path / "org"
+    args = ["init", "--profile", "practice", "--dir", str(directory), *_choices("practice"), *init_answers("practice")]
+    result = runner.invoke(app, [*args, *given], env=WIDE)
+    assert result.exit_code == 2 and says in " ".join(result.output.split()), result.output
+    assert not directory.exists()
 
 
 def test_the_demo_organisation_is_complete(tmp_path: Path) -> None:

@@ -14,10 +14,17 @@ from santegarde.cli.common import EXIT_REFUSED, console, friendly_errors
 from santegarde.config import CONFIG_NAME, Finding, check, errors, load
 from santegarde.errors import SantegardeError
 from santegarde.governance.gaps import MEASURE_STATUS, Gap, gaps
-from santegarde.organisation import InitAnswers, build_config, init_organisation, parse_assignment
+from santegarde.organisation import (
+    LEGAL_BASIS_PREFIX,
+    InitAnswers,
+    build_config,
+    init_organisation,
+    needs_art9,
+    parse_assignment,
+)
 from santegarde.policy import dpo_required, trigger_facts
 from santegarde.referentials import loader
-from santegarde.referentials.model import OrganisationProfile, Referential
+from santegarde.referentials.model import Art6Basis, Art9Condition, OrganisationProfile, Referential
 
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", envvar="SANTEGARDE_CONFIG", help="The organisation's configuration file")
@@ -48,11 +55,32 @@ INIT_GAPS = (
     "dpo_email",
     "data_protection_policy",
 )
+# Asked at a terminal, otherwise left to config check and the notices (which refuse until it is recorded):
+# the legal basis of a purpose the text leaves open (--set legal_basis.PURPOSE=ART6[+ART9]).
+ASKED_AT_A_TERMINAL = ("legal_basis",)
 
 
 def _interactive() -> bool:
     """Prompts only when a person is at the terminal; CI=true runs and pipes get a refusal naming the option."""
     return sys.stdin.isatty()
+
+
+def _ask_legal_basis(gap: Gap, ref: Referential, answers: InitAnswers) -> InitAnswers:
+    """The legal basis of a purpose the text leaves open: art. 6.1, the art. 9.2 condition for health data, why."""
+    purpose_id = gap.subject.removeprefix("deviations.legal_basis.")
+    purpose = ref.purpose(purpose_id)
+    name = purpose.name if purpose else purpose_id
+    console.print(
+        f"The référentiel leaves the legal basis of '{name}' to you (GDPR art. 13.1 c: the persons are told)."
+    )
+    art6 = typer.prompt(f"Its legal basis under art. 6.1 ({', '.join(b.value for b in Art6Basis)})")
+    value = art6.strip()
+    if purpose is not None and needs_art9(ref, purpose):
+        value += "+" + typer.prompt(
+            f"The art. 9.2 condition for health data ({', '.join(c.value for c in Art9Condition)})"
+        )
+    why = typer.prompt("Why this basis (one sentence)")
+    return replace(answers, legal_bases={**answers.legal_bases, purpose_id: (value, why)})
 
 
 def _ask(gap: Gap, ref: Referential, answers: InitAnswers, facts: dict[str, float | int | bool]) -> InitAnswers:
@@ -77,6 +105,8 @@ def _ask(gap: Gap, ref: Referential, answers: InitAnswers, facts: dict[str, floa
         console.print(f"No data protection officer is required: {dpo_required(ref, facts)}.")
         if not typer.confirm("Do you designate one all the same?", default=False):
             return replace(answers, no_dpo_reason=typer.prompt("Why is none required (one sentence)"))
+    if gap.kind == "legal_basis":
+        return _ask_legal_basis(gap, ref, answers)
     if gap.kind == "data_protection_policy":
         policy = typer.prompt("The controller's personal data protection policy (its address or its text)")
         return replace(answers, data_protection_policy=policy)
@@ -135,8 +165,16 @@ def init(
     the DPIA and DPO triggers use; without a terminal (CI=true, a pipe) give them as options, or init refuses
     and names them. Nothing is written when init refuses.
     """
-    choices = dict(parse_assignment(c) for c in choice or [])
-    justifications = {k: str(v) for k, v in (parse_assignment(j) for j in justify or [])}
+    assigned = dict(parse_assignment(c) for c in choice or [])
+    justified = {k: str(v) for k, v in (parse_assignment(j) for j in justify or [])}
+    # --set legal_basis.PURPOSE=ART6[+ART9] (with --justify legal_basis.PURPOSE=TEXT): a basis the text leaves open.
+    legal_bases = {
+        key.removeprefix(LEGAL_BASIS_PREFIX): (str(value), justified.get(key, ""))
+        for key, value in assigned.items()
+        if key.startswith(LEGAL_BASIS_PREFIX)
+    }
+    choices = {k: v for k, v in assigned.items() if not k.startswith(LEGAL_BASIS_PREFIX)}
+    justifications = {k: v for k, v in justified.items() if not k.startswith(LEGAL_BASIS_PREFIX)}
     answers = InitAnswers(
         controller_name=controller_name,
         controller_email=controller_email,
@@ -147,6 +185,7 @@ def init(
         no_dpo_reason=no_dpo_reason,
         facts=dict(parse_assignment(f) for f in fact or []),
         data_protection_policy=data_protection_policy,
+        legal_bases=legal_bases,
     )
     asked: set[tuple[str, str]] = set()
     while True:
@@ -161,7 +200,8 @@ def init(
             justifications=justifications,
             answers=answers,
         )
-        open_gaps = sorted((g for g in gaps(config, ref) if g.kind in INIT_GAPS), key=lambda g: INIT_GAPS.index(g.kind))
+        asks = INIT_GAPS + ASKED_AT_A_TERMINAL if _interactive() else INIT_GAPS
+        open_gaps = sorted((g for g in gaps(config, ref) if g.kind in asks), key=lambda g: asks.index(g.kind))
         problems = errors(check(config, ref))
         if not open_gaps or (problems and _interactive()):
             break  # init_organisation refuses the configuration's errors, each as a sentence

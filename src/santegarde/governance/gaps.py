@@ -125,7 +125,8 @@ def _notice_gaps(config: OrganisationConfig, referential: Referential) -> list[G
                         f"deviations.legal_basis.{p.id}",
                         f"the legal basis of '{p.name}' ({p.id}), which the référentiel leaves to the controller "
                         f"(§{p.section}; art. 13.1 c GDPR): add it under deviations.legal_basis in santegarde.yaml, "
-                        "with its justification",
+                        f"with its justification (at init: --set legal_basis.{p.id}=ART6+ART9 --justify "
+                        f'legal_basis.{p.id}="…", e.g. legitimate_interest+9.2.h)',
                         (NOTICES,),
                         p.section,
                     )
