@@ -390,7 +390,10 @@ def test_cli_check_generate_export_status(tmp_path: Path) -> None:
     config_path = _saved(tmp_path, "pharmacy", annual_turnover_eur_excl_tax=1_500_000)
     result = runner.invoke(app, ["check", "--config", str(config_path)])
     assert result.exit_code == 0, result.output
-    assert "DPIA not required" in result.output and "annual_turnover_eur_excl_tax is 1500000" in result.output
+    assert "Analyse d'impact (AIPD) non obligatoire : les conditions du §11" in result.output
+    assert "Faits déclarés : annual_turnover_eur_excl_tax = 1500000." in result.output
+    result = runner.invoke(app, ["check", "--lang", "en", "--config", str(config_path)])
+    assert "DPIA not required" in result.output and "annual_turnover_eur_excl_tax = 1500000" in result.output
     result = runner.invoke(app, ["status", "--config", str(config_path)])
     assert result.exit_code == 1 and "No DPIA has been generated" in result.output
     result = runner.invoke(app, ["generate", "--out", str(tmp_path / "dpia.html"), "--config", str(config_path)])

@@ -62,6 +62,8 @@ def test_fresh_init_with_everything_answered_has_no_gap_and_every_document_rende
     save(config, path)
     checked = runner.invoke(app, ["config", "check", "--strict", "--config", str(path)], env=WIDE)
     assert checked.exit_code == 0, checked.output
+    assert "Aucun manque : chaque document" in checked.output
+    checked = runner.invoke(app, ["config", "check", "--strict", "--lang", "en", "--config", str(path)], env=WIDE)
     assert "No gap: every document" in checked.output
     # Every document renders, and none reports a gap.
     assert not build_register(config, ref).missing
@@ -85,12 +87,12 @@ def test_a_missing_fact_is_the_same_gap_in_config_check_and_in_the_documents(run
     [gap] = [g for g in gaps.gaps(config, ref) if g.kind != gaps.MEASURE_STATUS]
     assert gap.kind == "trigger_fact" and gap.subject == "facts.annual_turnover_eur_excl_tax"
     assert set(gap.documents) == {gaps.NOTICES, gaps.REGISTER, gaps.DPIA}
-    checked = runner.invoke(app, ["config", "check", "--config", str(path)], env=WIDE)
+    checked = runner.invoke(app, ["config", "check", "--config", str(path)], env={"COLUMNS": "1000"})
     assert gap.message in checked.output and gap.subject in checked.output
     with pytest.raises(notices.NoticeError) as refused:
         notices.build_notice(config, ref, "leaflet")
     assert gap.message in str(refused.value)
-    assert gap.message in dpia.obligations(config, ref).missing
+    assert gap.in_language("en") in dpia.obligations(config, ref).missing
     assert any("Aucun délégué" in m for m in build_register(config, ref).missing)
     dpia_check = runner.invoke(app, ["dpia", "check", "--config", str(path)], env=WIDE)
     assert "facts.annual_turnover_eur_excl_tax" in dpia_check.output
@@ -103,9 +105,12 @@ def test_init_without_a_terminal_refuses_naming_the_options_and_writes_nothing(
     args = ["init", "--profile", "pharmacy", "--dir", str(directory), *_choices("pharmacy")]
     result = runner.invoke(app, args, env=WIDE)
     assert result.exit_code == 2
-    for option in ("--fact annual_turnover_eur_excl_tax=VALUE", "--controller-email", "--dpo-name", "--no-dpo-reason"):
+    for option in ("--fact annual_turnover_eur_excl_tax=VALEUR", "--controller-email", "--dpo-name", "--no-dpo-reason"):
         assert option in result.output, option
-    assert "nothing was written" in result.output
+    assert result.output.startswith("Erreur :") and "rien n'a été écrit" in result.output
+    english = runner.invoke(app, [*args, "--lang", "en"], env=WIDE)
+    assert english.exit_code == 2 and "nothing was written" in english.output
+    assert "--fact annual_turnover_eur_excl_tax=VALUE" in english.output
     assert not directory.exists()
 
 
@@ -233,3 +238,20 @@ def test_the_demo_organisation_is_complete(tmp_path: Path) -> None:
     ref = loader.get(config.referential)
     assert {g.kind for g in gaps.gaps(config, ref)} == {gaps.MEASURE_STATUS}
     assert notices.build_notice(config, ref, "poster")
+
+
+@pytest.mark.parametrize("profile", ["practice", "warehouse"])
+def test_config_check_and_conformity_strict_agree_on_a_fresh_init(
+    runner: CliRunner, tmp_path: Path, profile: str
+) -> None:
+    path = _init(runner, tmp_path, profile, *init_answers(profile))
+    config = load(path)
+    ref = loader.get(config.referential)
+    listed = {g.subject for g in gaps.gaps(config, ref)}
+    report = conformity.build_report(config, ref)
+    # The same measures, named alike: every --strict problem of the report is a gap of config check, and back.
+    assert {g.subject for g in report.gaps} == listed == {m.code for m in ref.measures}
+    assert len(report.problems()) == len(listed)
+    assert all(f"santegarde measure set {code}" in " ".join(report.problems()) for code in listed)
+    checked = runner.invoke(app, ["config", "check", "--strict", "--config", str(path)], env=WIDE)
+    assert checked.exit_code == 2 and f"{len(listed)} mesure(s) de sécurité" in " ".join(checked.output.split())

@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from santegarde.cli.common import EXIT_REFUSED, console, friendly_errors
 from santegarde.config import CONFIG_NAME, Finding, check, errors, load
-from santegarde.errors import SantegardeError
+from santegarde.errors import WordedError
+from santegarde.governance import doctext
 from santegarde.governance.gaps import MEASURE_STATUS, Gap, gaps
 from santegarde.organisation import (
     LEGAL_BASIS_PREFIX,
@@ -58,6 +60,13 @@ INIT_GAPS = (
 # Asked at a terminal, otherwise left to config check and the notices (which refuse until it is recorded):
 # the legal basis of a purpose the text leaves open (--set legal_basis.PURPOSE=ART6[+ART9]).
 ASKED_AT_A_TERMINAL = ("legal_basis",)
+
+
+def _refusal(lang: str, lines: list[str], *, then_dpo: bool) -> str:
+    """Why init cannot go on without a terminal, naming every option to give, in ``lang``."""
+    words = doctext.words(lang)["gaps"]
+    listed = [*lines, words["init_then_dpo"]] if then_dpo else lines
+    return str(words["init_refused"]) + "".join(f"\n  - {line}" for line in listed)
 
 
 def _interactive() -> bool:
@@ -158,6 +167,7 @@ def init(
         typer.Option("--data-protection-policy", help="A warehouse's data protection policy: its address or text"),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Re-initialise an existing organisation")] = False,
+    lang: Annotated[str, typer.Option("--lang", help="Language of the gaps and refusals: fr (default) or en")] = "fr",
 ) -> None:
     """Create an organisation: its configuration file, its databases and its keyring location.
 
@@ -165,6 +175,7 @@ def init(
     the DPIA and DPO triggers use; without a terminal (CI=true, a pipe) give them as options, or init refuses
     and names them. Nothing is written when init refuses.
     """
+    doctext.check_lang(lang)
     assigned = dict(parse_assignment(c) for c in choice or [])
     justified = {k: str(v) for k, v in (parse_assignment(j) for j in justify or [])}
     # --set legal_basis.PURPOSE=ART6[+ART9] (with --justify legal_basis.PURPOSE=TEXT): a basis the text leaves open.
@@ -206,19 +217,23 @@ def init(
         if not open_gaps or (problems and _interactive()):
             break  # init_organisation refuses the configuration's errors, each as a sentence
         if not _interactive():
-            lines = [f.message for f in problems] + [g.message for g in open_gaps]
-            if any(g.kind == "trigger_fact" for g in open_gaps) and not (config.organisation.dpo or no_dpo_reason):
-                lines.append(
-                    "then the data protection officer (--dpo-name and --dpo-email) or, when the facts show that "
-                    "none is required, why none is designated (--no-dpo-reason)"
-                )
-            raise SantegardeError(
-                "init needs answers it cannot ask without a terminal (standard input is not one); give them as "
-                "options (nothing was written):\n" + "\n".join(f"  - {line}" for line in lines)
+            raise WordedError(
+                {
+                    language: _refusal(
+                        language,
+                        [f.message for f in problems] + [g.in_language(language) for g in open_gaps],
+                        then_dpo=any(g.kind == "trigger_fact" for g in open_gaps)
+                        and not (config.organisation.dpo or no_dpo_reason),
+                    )
+                    for language in doctext.LANGS
+                }
             )
         gap = open_gaps[0]
         if (gap.kind, gap.subject) in asked and gap.kind not in ("trigger_fact",):
-            console.print(f"[yellow]Still missing:[/] {gap.message}", soft_wrap=True)
+            console.print(
+                f"[yellow]{doctext.words(lang)['gaps']['init_still']}[/] {escape(gap.in_language(lang))}",
+                soft_wrap=True,
+            )
         asked.add((gap.kind, gap.subject))
         answers = _ask(gap, ref, answers, config.facts)
     result = init_organisation(directory, config, ref, force=force)
@@ -227,28 +242,24 @@ def init(
         f"Organisation '{config.organisation.name}' set up under {ref.id} ({ref.title}).\n"
         f"  configuration: {result.config_path}\n  keyring: {config.keyring_path}"
     )
-    print_gaps(gaps(config, ref))
+    print_gaps(gaps(config, ref), lang)
 
 
-def print_gaps(found: list[Gap]) -> None:
-    """The gaps the documents would report; the measures with no status in one line, with the commands."""
+def print_gaps(found: list[Gap], lang: str = "fr") -> None:
+    """The gaps the documents would report, in ``lang``; the measures with no status in one line, with the commands."""
+    t = doctext.words(lang)["gaps"]
     measures = [g for g in found if g.kind == MEASURE_STATUS]
     others = [g for g in found if g.kind != MEASURE_STATUS]
     if not found:
-        console.print("No gap: every document (notices, register, DPIA, conformity report) has what it needs.")
+        console.print(t["none"], markup=False)
         return
     if others:
-        table = Table("setting", "what is missing and what to do", "reported by", title="Gaps in the documents")
+        table = Table(*t["columns"], title=t["table_title"])
         for g in others:
-            table.add_row(g.subject, g.message, ", ".join(g.documents))
+            table.add_row(g.subject, escape(g.in_language(lang)), ", ".join(t["documents"][d] for d in g.documents))
         console.print(table)
     if measures:
-        console.print(
-            f"{len(measures)} security measure(s) have no recorded status, so the conformity report lists them as "
-            "points to complete: 'santegarde measure list --missing' shows them, 'santegarde measure set CODE "
-            "--status … --evidence … --by NAME' records each.",
-            soft_wrap=True,
-        )
+        console.print(t["measures"].format(n=len(measures)), soft_wrap=True, markup=False)
 
 
 @config_app.command("check")
@@ -258,6 +269,7 @@ def config_check(
     strict: Annotated[
         bool, typer.Option("--strict", help="Also exit non-zero when a document would report a gap")
     ] = False,
+    lang: Annotated[str, typer.Option("--lang", help="Language of the gaps: fr (default) or en")] = "fr",
 ) -> None:
     """List deviations, missing choices and the gaps the documents would report; exit non-zero on an error."""
     cfg = load(config)
@@ -265,6 +277,6 @@ def config_check(
     findings = check(cfg, ref)
     print_findings(findings)
     found = gaps(cfg, ref)
-    print_gaps(found)
+    print_gaps(found, doctext.check_lang(lang))
     if any(f.severity == "error" for f in findings) or (strict and found):
         raise typer.Exit(EXIT_REFUSED)

@@ -118,7 +118,7 @@ def obligations(config: OrganisationConfig, referential: Referential, lang: str 
     missing: list[str] = []
     facts = [g for g in found if g.kind == "trigger_fact"]
     if lang == "en":
-        missing += [g.message for g in facts]
+        missing += [g.in_language("en") for g in facts]
     elif facts:
         missing.append(t["missing_facts"].format(rid=referential.id, section=dpia.section))
     texts = {

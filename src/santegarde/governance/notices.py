@@ -29,7 +29,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from santegarde.atomic import write_atomic
 from santegarde.config import OrganisationConfig, basis_choice, effective_referential
 from santegarde.config.model import Contact
-from santegarde.governance import gaps, rights_text, vocabulary
+from santegarde.errors import WordedError
+from santegarde.governance import doctext, gaps, rights_text, vocabulary
 from santegarde.governance.documents import DocumentError, render_html, write_document
 from santegarde.policy import right_applies
 from santegarde.policy.rights import ART17_3_D, RightDecision, right_under_gdpr, rights_section
@@ -85,6 +86,10 @@ _TEXT_ENV = Environment(
 
 class NoticeError(DocumentError):
     """A notice cannot be produced as asked."""
+
+
+class NoticeRefused(WordedError, NoticeError):
+    """A notice is refused because the persons must be told facts the configuration does not give (in fr and en)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,9 +248,9 @@ def _right_line(decisions: list[RightDecision], names: dict[str, str], right: Ri
     return RightLine(right.value, rights_text.right_name(right, lang), status, lines, article, excluded_names)
 
 
-def missing_facts(config: OrganisationConfig, referential: Referential) -> list[str]:
+def missing_facts(config: OrganisationConfig, referential: Referential, lang: str = "fr") -> list[str]:
     """Every setting a notice needs and the configuration lacks, as sentences naming the setting (``gaps``)."""
-    return [g.message for g in gaps.gaps_for(config, referential, gaps.NOTICES)]
+    return [g.in_language(lang) for g in gaps.gaps_for(config, referential, gaps.NOTICES)]
 
 
 def _purposes(ref: Referential) -> list[Purpose]:
@@ -266,11 +271,13 @@ def build_notice(
             f"{referential.id}. Choose one of: poster, leaflet, email, web, platform."
         )
     ref = effective_referential(config, referential)
-    missing = missing_facts(config, referential)
-    if missing:
-        raise NoticeError(
-            "The notice is not produced, because the persons must be told facts the configuration does not give:\n"
-            + "\n".join(f"  - {m}" for m in missing)
+    if missing_facts(config, referential):
+        raise NoticeRefused(
+            {
+                language: doctext.words(language)["gaps"]["notice_refused"]
+                + "".join(f"\n  - {m}" for m in missing_facts(config, referential, language))
+                for language in LANGS
+            }
         )
     t: dict[str, Any] = _data()["labels"][lang]
     audience = AUDIENCE.get(fmt, "patients")
