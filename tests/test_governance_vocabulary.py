@@ -141,3 +141,42 @@ def test_every_element_the_synthetic_records_use_has_a_french_name_in_the_copy_o
     assert unnamed == [], f"add these FHIR elements under elements in governance/data/rights.fr.yaml: {unnamed}"
     assert element_path([("name", None), ("given", 1)]) == "Nom › Prénom n° 2"
     assert element_name("somethingNew") == "« somethingNew »"  # shown, never dropped
+
+
+def _engine_errors() -> list[str]:
+    """Every message the anonymity engine raises, its interpolated values replaced by a sample value."""
+    import ast
+    from pathlib import Path
+
+    import santegarde.warehouse.anonymity as engine
+
+    found = []
+    for source in sorted(Path(engine.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            called = getattr(node, "func", None)
+            if not (
+                isinstance(node, ast.Call) and getattr(called, "id", None) in ("AnonymityError", "IndicatorRefused")
+            ):
+                continue
+            message = node.args[0]
+            if isinstance(message, ast.Constant):
+                found.append(str(message.value))
+            else:
+                assert isinstance(message, ast.JoinedStr), f"{source.name}:{node.lineno}: a message the test can read"
+                found.append(
+                    "".join(str(v.value) if isinstance(v, ast.Constant) else "'age', 'sexe'" for v in message.values)
+                )
+    return found
+
+
+def test_every_message_of_the_anonymity_engine_has_a_french_sentence() -> None:
+    from santegarde.governance.doctext import engine_message
+
+    messages = _engine_errors()
+    assert len(messages) > 30
+    untranslated = [m for m in messages if not engine_message(m, "fr").known]
+    assert untranslated == [], f"add these to governance/data/engine_messages.yaml: {untranslated}"
+    said = engine_message("The hierarchy has a cycle through 'dep'; fix the configuration.", "fr")
+    assert said.text == "La hiérarchie comporte un cycle passant par 'dep' ; corrigez la configuration."
+    assert not engine_message("Something new went wrong.", "fr").known  # shown as a technical message
+    assert engine_message("Something new went wrong.", "en").known  # English is the engine's own language

@@ -7,6 +7,8 @@ of référentiel items come from the vocabulary (``wording``), never from here.
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -121,3 +123,36 @@ def trigger(decision: TriggerDecision, rule: Trigger, lang: str) -> str:
         why = table["holds" if decision.required else "fails"]
     colon = words(lang)["colon"]
     return f"{verdict}{colon}{why.format(rid=decision.referential, section=decision.section)}."
+
+
+@dataclass(frozen=True, slots=True)
+class EngineMessage:
+    """An anonymity-engine message as a document shows it: its sentence, and whether it is in that language."""
+
+    text: str
+    known: bool
+
+
+@cache
+def _engine_messages() -> tuple[tuple[re.Pattern[str], dict[str, str]], ...]:
+    entries: list[dict[str, str]] = yaml.safe_load(
+        resources.files("santegarde.governance").joinpath("data/engine_messages.yaml").read_text(encoding="utf-8")
+    )
+    patterns = []
+    for entry in entries:
+        parts = re.split(r"\{(\w+)\}", entry["en"])  # literal, name, literal, name, …, literal
+        regex = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts))
+        patterns.append((re.compile(f"^{regex}$", re.DOTALL), entry))
+    return tuple(patterns)
+
+
+def engine_message(text: str, lang: str) -> EngineMessage:
+    """The anonymity engine's (English) message in ``lang``: its French sentence when it is listed in
+    ``data/engine_messages.yaml``; otherwise the message as it is, to be shown as a technical message."""
+    if check_lang(lang) == "en":
+        return EngineMessage(text, True)
+    for pattern, entry in _engine_messages():
+        found = pattern.match(text.strip())
+        if found:
+            return EngineMessage(entry[lang].format(**found.groupdict()), True)
+    return EngineMessage(text, False)

@@ -16,6 +16,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from santegarde.atomic import write_atomic
 from santegarde.errors import SantegardeError
+from santegarde.governance.doctext import engine_message
 
 _ENV = Environment(
     loader=PackageLoader("santegarde.governance", "templates"),
@@ -24,6 +25,7 @@ _ENV = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+_ENV.globals["engine_message"] = engine_message  # the anonymity engine's messages in the document's language
 
 FORMATS = ("html", "pdf", "json")
 
