@@ -33,7 +33,8 @@ def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
             return func(*args, **kwargs)
         except SantegardeError as exc:
             if isinstance(exc, WordedError):
-                lang = str(kwargs.get("lang") or "fr")
+                asked = str(kwargs.get("lang") or "fr")
+                lang = asked if asked in exc.sentences else "fr"  # e.g. --lang de: refused in French
                 label = "Erreur :" if lang == "fr" else "Error:"
                 err_console.print(f"[bold red]{label}[/] {exc.in_language(lang)}", markup=True, soft_wrap=True)
             else:

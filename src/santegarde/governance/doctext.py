@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from santegarde.errors import SantegardeError
+from santegarde.errors import WordedError
 from santegarde.governance import vocabulary
 from santegarde.policy.triggers import TriggerDecision
 from santegarde.referentials.model import Measure, Referential, Trigger
@@ -23,8 +23,13 @@ from santegarde.referentials.model import Measure, Referential, Trigger
 LANGS: tuple[str, ...] = ("fr", "en")
 
 
-class LanguageError(SantegardeError, ValueError):
+class LanguageError(WordedError, ValueError):
     """A document was asked for in a language it is not written in."""
+
+
+def refusal(key: str, **facts: Any) -> dict[str, str]:
+    """A document command's refusal in every language (documents_text.yaml, errors), for a ``WordedError``."""
+    return {lang: str(_texts()[lang]["errors"][key]).format(**facts) for lang in LANGS}
 
 
 def _yaml(name: str) -> dict[str, Any]:
@@ -45,7 +50,13 @@ def _areas() -> dict[str, Any]:
 
 def check_lang(lang: str) -> str:
     if lang not in LANGS:
-        raise LanguageError(f"Documents are written in French (fr) or English (en), not '{lang}': choose one of these.")
+        raise LanguageError(
+            {
+                "fr": f"Les documents sont rédigés en français (fr) ou en anglais (en), pas en « {lang} » : choisissez "
+                "l'une de ces langues.",
+                "en": f"Documents are written in French (fr) or English (en), not '{lang}': choose one of these.",
+            }
+        )
     return lang
 
 

@@ -23,9 +23,8 @@ from typing import Any
 from santegarde.atomic import write_atomic
 from santegarde.config import OrganisationConfig, check, effective_referential, load
 from santegarde.config.model import Contact
-from santegarde.errors import SantegardeError
 from santegarde.governance import doctext, dpia_risks, gaps, pia_export, rights_text
-from santegarde.governance.documents import render_html, write_document
+from santegarde.governance.documents import DocumentError, render_html, write_document
 from santegarde.governance.register import category_name, finding_text, retention_text
 from santegarde.governance.vocabulary import label
 from santegarde.policy import RightsUndecidable, dpia_required, dpo_required, rights_for
@@ -70,7 +69,7 @@ _WORDS = {
 }
 
 
-class DpiaError(SantegardeError, ValueError):
+class DpiaError(DocumentError):
     """The DPIA cannot be produced or compared as asked."""
 
 
@@ -490,11 +489,9 @@ def _read_snapshot(path: Path) -> dict[str, Any] | None:
     except FileNotFoundError:
         return None
     except (OSError, json.JSONDecodeError) as exc:
-        raise DpiaError(
-            f"{path} cannot be read ({exc}); regenerate the DPIA with 'santegarde dpia generate' to write it anew."
-        ) from exc
+        raise DpiaError(doctext.refusal("snapshot_unreadable", path=path, error=exc)) from exc
     if not isinstance(data, dict):
-        raise DpiaError(f"{path} is not a DPIA snapshot; regenerate the DPIA with 'santegarde dpia generate'.")
+        raise DpiaError(doctext.refusal("snapshot_invalid", path=path))
     return data
 
 
@@ -555,7 +552,7 @@ def generate(config_path: Path, out: Path, lang: str = "fr") -> dict[str, Any]:
 def export_pia(config_path: Path, out: Path, lang: str = "fr") -> dict[str, Any]:
     """Write the DPIA as the JSON the CNIL's PIA tool imports."""
     if out.suffix.lower() != ".json":
-        raise DpiaError(f"Cannot write '{out.name}': the PIA tool imports JSON; give a file ending in .json.")
+        raise DpiaError(doctext.refusal("pia_suffix", name=out.name))
     config = load(config_path)
     pia = to_pia(build(config, loader.get(config.referential), lang))
     write_document(out, data=pia)

@@ -29,7 +29,6 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from santegarde.atomic import write_atomic
 from santegarde.config import OrganisationConfig, basis_choice, effective_referential
 from santegarde.config.model import Contact
-from santegarde.errors import WordedError
 from santegarde.governance import doctext, gaps, rights_text, vocabulary
 from santegarde.governance.documents import DocumentError, render_html, write_document
 from santegarde.policy import right_applies
@@ -88,7 +87,7 @@ class NoticeError(DocumentError):
     """A notice cannot be produced as asked."""
 
 
-class NoticeRefused(WordedError, NoticeError):
+class NoticeRefused(NoticeError):
     """A notice is refused because the persons must be told facts the configuration does not give (in fr and en)."""
 
 
@@ -262,14 +261,11 @@ def build_notice(
 ) -> Notice:
     """What the notice of this format says, for this organisation, in this language; refuses if a fact is missing."""
     if lang not in LANGS:
-        raise NoticeError(f"The language '{lang}' is not available; choose one of: {', '.join(LANGS)}.")
+        raise NoticeError(doctext.refusal("notice_lang", lang=lang, langs=", ".join(LANGS)))
     if fmt not in FORMATS:
-        raise NoticeError(f"The format '{fmt}' is not a notice format; choose one of: {', '.join(FORMATS)}.")
+        raise NoticeError(doctext.refusal("notice_format", fmt=fmt, formats=", ".join(FORMATS)))
     if fmt in ONLY_FOR and referential.id != ONLY_FOR[fmt]:
-        raise NoticeError(
-            f"The '{fmt}' notice belongs to the référentiel {ONLY_FOR[fmt]}; this organisation applies "
-            f"{referential.id}. Choose one of: poster, leaflet, email, web, platform."
-        )
+        raise NoticeError(doctext.refusal("notice_only_for", fmt=fmt, owner=ONLY_FOR[fmt], rid=referential.id))
     ref = effective_referential(config, referential)
     if missing_facts(config, referential):
         raise NoticeRefused(
@@ -433,9 +429,9 @@ def write_notice(notice: Notice, path: Path) -> Path:
     suffix = path.suffix.lower()
     if notice.format == "email":
         if suffix not in (".txt", ".eml", ""):
-            raise NoticeError(f"Cannot write '{path.name}': the e-mail notice is plain text; name the file .txt.")
+            raise NoticeError(doctext.refusal("notice_txt", name=path.name))
         write_atomic(path, render_notice(notice))
         return path
     if suffix not in (".html", ".pdf"):
-        raise NoticeError(f"Cannot write '{path.name}': a notice is written as .html or .pdf.")
+        raise NoticeError(doctext.refusal("notice_suffix", name=path.name))
     return write_document(path, html=render_notice(notice))

@@ -712,6 +712,6 @@ def write_register(register: Register, path: Path) -> Path:
     if suffix == ".xlsx":
         return write_xlsx(register, path)
     if suffix not in (".html", ".pdf", ".json"):
-        raise DocumentError(f"Cannot write '{path.name}': the register is written as .html, .pdf, .json or .xlsx.")
+        raise DocumentError(doctext.refusal("register_suffix", name=path.name))
     html = None if suffix == ".json" else render_register(register)
     return write_document(path, html=html, data=register.as_dict())
