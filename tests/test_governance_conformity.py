@@ -297,13 +297,13 @@ def test_pdf_and_html(practice: Path, tmp_path: Path) -> None:
     assert "Security measures — conformity report" in html and "No backup verification is recorded" in html
     assert all(m.code in html for m in ref.measures) and ref.measures[0].title in html
     code, output = _invoke(practice, tmp_path / "report-de.html", "--lang", "de")
-    assert code == 2 and "French (fr) or English (en)" in output
+    assert code == 2 and "en français (fr) ou en anglais (en)" in output
 
 
 def test_unknown_output_format_is_refused(practice: Path, tmp_path: Path) -> None:
     code, output = _invoke(practice, tmp_path / "report.txt")
     assert code == 2
-    assert "must end in .html, .pdf or .json" in output
+    assert "Erreur : Impossible d'écrire « report.txt » : le document s'écrit en .html, .pdf ou .json" in output
 
 
 def test_status_for_an_unknown_code_is_reported() -> None:

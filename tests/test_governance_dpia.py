@@ -191,8 +191,9 @@ def test_generate_writes_the_document_and_the_snapshot(tmp_path: Path, suffix: s
 
 def test_generate_refuses_an_unknown_format(tmp_path: Path) -> None:
     config_path = _saved(tmp_path, "warehouse")
-    with pytest.raises(DocumentError, match=r"\.html, \.pdf or \.json"):
+    with pytest.raises(DocumentError, match=r"\.html, \.pdf ou \.json") as refused:
         dpia.generate(config_path, tmp_path / "dpia.docx")
+    assert refused.value.in_language("en") == "Cannot write 'dpia.docx': the output must end in .html, .pdf or .json."
 
 
 # -- the CNIL PIA tool -------------------------------------------------------------------------
@@ -299,7 +300,7 @@ def test_pia_export_puts_a_measures_status_in_its_own_evaluation(tmp_path: Path)
 
 def test_pia_export_refuses_another_format(tmp_path: Path) -> None:
     config_path = _saved(tmp_path, "compassionate")
-    with pytest.raises(dpia.DpiaError, match=r"ending in \.json"):
+    with pytest.raises(dpia.DpiaError, match=r"se terminant par \.json"):
         dpia.export_pia(config_path, tmp_path / "pia.html")
 
 
@@ -365,7 +366,7 @@ def test_changes_name_purposes_processors_and_legal_bases() -> None:
 def test_an_unreadable_snapshot_is_refused(tmp_path: Path) -> None:
     config_path = _saved(tmp_path, "warehouse")
     (config_path.parent / dpia.SNAPSHOT_NAME).write_text("{not json", encoding="utf-8")
-    with pytest.raises(dpia.DpiaError, match="regenerate the DPIA"):
+    with pytest.raises(dpia.DpiaError, match="régénérez l'analyse d'impact"):
         dpia.review_needed(config_path)
 
 
@@ -390,7 +391,10 @@ def test_cli_check_generate_export_status(tmp_path: Path) -> None:
     config_path = _saved(tmp_path, "pharmacy", annual_turnover_eur_excl_tax=1_500_000)
     result = runner.invoke(app, ["check", "--config", str(config_path)])
     assert result.exit_code == 0, result.output
-    assert "DPIA not required" in result.output and "annual_turnover_eur_excl_tax is 1500000" in result.output
+    assert "Analyse d'impact (AIPD) non obligatoire : les conditions du §11" in result.output
+    assert "Faits déclarés : annual_turnover_eur_excl_tax = 1500000." in result.output
+    result = runner.invoke(app, ["check", "--lang", "en", "--config", str(config_path)])
+    assert "DPIA not required" in result.output and "annual_turnover_eur_excl_tax = 1500000" in result.output
     result = runner.invoke(app, ["status", "--config", str(config_path)])
     assert result.exit_code == 1 and "No DPIA has been generated" in result.output
     result = runner.invoke(app, ["generate", "--out", str(tmp_path / "dpia.html"), "--config", str(config_path)])
@@ -412,15 +416,15 @@ def test_cli_strict_and_refusals(tmp_path: Path) -> None:
     result = runner.invoke(app, ["check", "--strict", "--config", str(config_path)])
     assert result.exit_code == 2 and "patients_per_year" in result.output
     result = runner.invoke(app, ["generate", "--out", str(tmp_path / "dpia.txt"), "--config", str(config_path)])
-    assert result.exit_code == 2 and ".html, .pdf or .json" in result.output
+    assert result.exit_code == 2 and ".html, .pdf ou .json" in result.output
     result = runner.invoke(app, ["export-pia", "--out", str(tmp_path / "pia.xml"), "--config", str(config_path)])
-    assert result.exit_code == 2 and "ending in .json" in result.output
+    assert result.exit_code == 2 and "se terminant par .json" in result.output
     out = tmp_path / "dpia-en.html"
     result = runner.invoke(app, ["generate", "--lang", "en", "--out", str(out), "--config", str(config_path)])
     assert result.exit_code == 0 and "Data protection impact assessment" in out.read_text(encoding="utf-8")
     result = runner.invoke(
         app, ["export-pia", "--lang", "it", "--out", str(tmp_path / "p.json"), "--config", str(config_path)]
     )
-    assert result.exit_code == 2 and "French (fr) or English (en)" in result.output
+    assert result.exit_code == 2 and "en français (fr) ou en anglais (en)" in result.output
     result = runner.invoke(app, ["check", "--config", str(tmp_path / "nowhere.yaml")])
     assert result.exit_code == 2 and "does not exist" in result.output

@@ -468,6 +468,7 @@ def test_the_export_report_reads_as_french(tmp_path: Path) -> None:
     assert "diffusion après étude de risque" in released and "non respecté" in released
     assert "plus petite case affichée" in indicator and "cases et marges masquées" in indicator
     assert "Le filtre sur sex écarte moins de 10 personnes" in refused and "en quarantaine" in refused
+    assert refused.count("écarte moins de 10 personnes") == 1  # worded once: the engine's message is not repeated
     assert "<code>sex</code> parmi F" in reports[3][1] and "<code>export-1.parquet</code>" in reports[0][1]
 
 

@@ -244,7 +244,7 @@ def test_notice_files_and_the_poster_on_one_a4_page(tmp_path: Path) -> None:
     assert "www.cnil.fr" in mail.read_text(encoding="utf-8")
     with pytest.raises(NoticeError, match=r"\.txt"):
         write_notice(build_notice(config, ref, "email", "en"), tmp_path / "mail.html")
-    with pytest.raises(NoticeError, match=r"\.html or \.pdf"):
+    with pytest.raises(NoticeError, match=r"\.html ou \.pdf"):
         write_notice(build_notice(config, ref, "web", "en"), tmp_path / "web.txt")
 
 
@@ -254,10 +254,11 @@ def test_refusals(tmp_path: Path) -> None:
         build_notice(config, ref, "objection-form", "fr")
     with pytest.raises(NoticeError, match="aac-2022-106"):
         build_notice(config, ref, "prescriber", "fr")
-    with pytest.raises(NoticeError, match="language"):
+    with pytest.raises(NoticeError, match="La langue « de » n'est pas disponible"):
         build_notice(config, ref, "leaflet", "de")
-    with pytest.raises(NoticeError, match="not a notice format"):
+    with pytest.raises(NoticeError, match="n'est pas un format de notice") as refused:
         build_notice(config, ref, "flyer", "fr")
+    assert refused.value.in_language("en").startswith("The format 'flyer' is not a notice format")
 
 
 def test_cli_notice(tmp_path: Path) -> None:
@@ -274,6 +275,10 @@ def test_cli_notice(tmp_path: Path) -> None:
     save(_without(config, dpo=None), path)
     refused = runner.invoke(notice_app, ["--out", str(tmp_path / "l.html"), "--config", str(path)])
     assert refused.exit_code == 2 and "organisation.dpo" in refused.output
+    said = " ".join(refused.output.split())
+    assert said.startswith("Erreur : La notice n'est pas produite") and "délégué à la protection des données" in said
+    english = runner.invoke(notice_app, ["--lang", "en", "--out", str(tmp_path / "l.html"), "--config", str(path)])
+    assert " ".join(english.output.split()).startswith("Error: The notice is not produced")
     assert not (tmp_path / "l.html").exists()
     wrong = runner.invoke(
         notice_app, ["--format", "prescriber", "--out", str(tmp_path / "p.html"), "--config", str(path)]

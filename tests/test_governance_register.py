@@ -239,7 +239,7 @@ def test_cli_register_and_processor_strict(tmp_path: Path) -> None:
     german = runner.invoke(
         register_app, ["--lang", "de", "--out", str(tmp_path / "d.html"), "--config", str(config_path)]
     )
-    assert german.exit_code == 2 and "French (fr) or English (en)" in german.output
+    assert german.exit_code == 2 and "Erreur : Les documents sont rédigés en français" in german.output
 
 
 @pytest.mark.parametrize(

@@ -52,9 +52,37 @@ def test_unknown_items_kinds_and_languages_are_refused_with_a_sentence() -> None
     with pytest.raises(VocabularyError, match="has no purpose 'nope'"):
         label("pha-2022-067", "purpose", "nope")
     with pytest.raises(VocabularyError, match="not a kind"):
-        label("pha-2022-067", "measure", "x")
+        label("pha-2022-067", "measures", "PHA-PRO-1")
+    with pytest.raises(VocabularyError, match="has no measure 'PHA-PRO-99'"):
+        label("pha-2022-067", "measure", "PHA-PRO-99")
     with pytest.raises(VocabularyError, match="language 'de'"):
         label("pha-2022-067", "purpose", "dispensing", "de")
+
+
+@pytest.mark.parametrize("ref_id", REFS)
+def test_every_security_measure_has_a_french_title(ref_id: str) -> None:
+    ref = loader.get(ref_id)
+    titles = {m.code: label(ref, "measure", m.code) for m in ref.measures}
+    assert ref.measures and all(vocabulary.items(ref).count(("measure", code)) == 1 for code in titles)
+    if ref.language == "en":
+        own = {m.code: m.title for m in ref.measures}
+        english = [code for code, title in titles.items() if title == own[code]]
+        assert english == [], f"{ref_id}: measures still titled in English: {english}"
+        extra = set(vocabulary._vocabulary()[ref_id]["measure"]) - set(titles)
+        assert extra == set(), f"{ref_id}: French titles for measures the référentiel does not have: {sorted(extra)}"
+
+
+def test_a_measure_without_a_french_title_is_reported_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    table = dict(vocabulary._vocabulary())
+    table["aac-2022-106"] = {**table["aac-2022-106"], "measure": dict(table["aac-2022-106"]["measure"])}
+    del table["aac-2022-106"]["measure"]["SEC-AUT-2"]
+    monkeypatch.setattr(vocabulary, "_vocabulary", lambda: table)
+    ref = loader.get("aac-2022-106")
+    assert missing(ref) == ["measure SEC-AUT-2"]
+    with pytest.raises(VocabularyError, match=r"SEC-AUT-2.*vocabulary\.fr\.yaml"):
+        label(ref, "measure", "SEC-AUT-2")
+    assert label("pha-2022-067", "measure", "PHA-PRO-11") == "Verrouillage automatique de session"
+    assert label("pha-2022-067", "measure", "PHA-PRO-11", "en") == "Automatic session lock"
 
 
 def test_deliberations_are_written_in_french() -> None:
@@ -85,3 +113,70 @@ def test_every_stored_record_type_has_a_french_name_for_the_copy_of_the_data() -
         assert resource_name(resource_type) != resource_type
     with pytest.raises(VocabularyError, match=r"rights\.fr\.yaml"):
         resource_name("Basic")
+
+
+def test_every_element_the_synthetic_records_use_has_a_french_name_in_the_copy_of_the_data() -> None:
+    import dataclasses
+
+    from santegarde.governance.rights_text import element_name, element_path
+    from santegarde.synthetic import generate_dataset
+
+    found: set[str] = set()
+
+    def walk(value: object) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                found.add(key)
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    for profile in ("practice", "pharmacy", "compassionate", "warehouse"):
+        data = generate_dataset(3, 3, profile)
+        for f in dataclasses.fields(data):
+            for resource in getattr(data, f.name) if isinstance(getattr(data, f.name), tuple) else ():
+                walk(resource if isinstance(resource, dict) else resource.model_dump(mode="json", exclude_none=True))
+    unnamed = sorted(key for key in found - {"resourceType", "meta"} if element_name(key).startswith("«"))
+    assert unnamed == [], f"add these FHIR elements under elements in governance/data/rights.fr.yaml: {unnamed}"
+    assert element_path([("name", None), ("given", 1)]) == "Nom › Prénom n° 2"
+    assert element_name("somethingNew") == "« somethingNew »"  # shown, never dropped
+
+
+def _engine_errors() -> list[str]:
+    """Every message the anonymity engine raises, its interpolated values replaced by a sample value."""
+    import ast
+    from pathlib import Path
+
+    import santegarde.warehouse.anonymity as engine
+
+    found = []
+    for source in sorted(Path(engine.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            called = getattr(node, "func", None)
+            if not (
+                isinstance(node, ast.Call) and getattr(called, "id", None) in ("AnonymityError", "IndicatorRefused")
+            ):
+                continue
+            message = node.args[0]
+            if isinstance(message, ast.Constant):
+                found.append(str(message.value))
+            else:
+                assert isinstance(message, ast.JoinedStr), f"{source.name}:{node.lineno}: a message the test can read"
+                found.append(
+                    "".join(str(v.value) if isinstance(v, ast.Constant) else "'age', 'sexe'" for v in message.values)
+                )
+    return found
+
+
+def test_every_message_of_the_anonymity_engine_has_a_french_sentence() -> None:
+    from santegarde.governance.doctext import engine_message
+
+    messages = _engine_errors()
+    assert len(messages) > 30
+    untranslated = [m for m in messages if not engine_message(m, "fr").known]
+    assert untranslated == [], f"add these to governance/data/engine_messages.yaml: {untranslated}"
+    said = engine_message("The hierarchy has a cycle through 'dep'; fix the configuration.", "fr")
+    assert said.text == "La hiérarchie comporte un cycle passant par 'dep' ; corrigez la configuration."
+    assert not engine_message("Something new went wrong.", "fr").known  # shown as a technical message
+    assert engine_message("Something new went wrong.", "en").known  # English is the engine's own language

@@ -62,6 +62,8 @@ def test_fresh_init_with_everything_answered_has_no_gap_and_every_document_rende
     save(config, path)
     checked = runner.invoke(app, ["config", "check", "--strict", "--config", str(path)], env=WIDE)
     assert checked.exit_code == 0, checked.output
+    assert "Aucun manque : chaque document" in checked.output
+    checked = runner.invoke(app, ["config", "check", "--strict", "--lang", "en", "--config", str(path)], env=WIDE)
     assert "No gap: every document" in checked.output
     # Every document renders, and none reports a gap.
     assert not build_register(config, ref).missing
@@ -85,12 +87,12 @@ def test_a_missing_fact_is_the_same_gap_in_config_check_and_in_the_documents(run
     [gap] = [g for g in gaps.gaps(config, ref) if g.kind != gaps.MEASURE_STATUS]
     assert gap.kind == "trigger_fact" and gap.subject == "facts.annual_turnover_eur_excl_tax"
     assert set(gap.documents) == {gaps.NOTICES, gaps.REGISTER, gaps.DPIA}
-    checked = runner.invoke(app, ["config", "check", "--config", str(path)], env=WIDE)
+    checked = runner.invoke(app, ["config", "check", "--config", str(path)], env={"COLUMNS": "1000"})
     assert gap.message in checked.output and gap.subject in checked.output
     with pytest.raises(notices.NoticeError) as refused:
         notices.build_notice(config, ref, "leaflet")
     assert gap.message in str(refused.value)
-    assert gap.message in dpia.obligations(config, ref).missing
+    assert gap.in_language("en") in dpia.obligations(config, ref).missing
     assert any("Aucun délégué" in m for m in build_register(config, ref).missing)
     dpia_check = runner.invoke(app, ["dpia", "check", "--config", str(path)], env=WIDE)
     assert "facts.annual_turnover_eur_excl_tax" in dpia_check.output
@@ -103,9 +105,12 @@ def test_init_without_a_terminal_refuses_naming_the_options_and_writes_nothing(
     args = ["init", "--profile", "pharmacy", "--dir", str(directory), *_choices("pharmacy")]
     result = runner.invoke(app, args, env=WIDE)
     assert result.exit_code == 2
-    for option in ("--fact annual_turnover_eur_excl_tax=VALUE", "--controller-email", "--dpo-name", "--no-dpo-reason"):
+    for option in ("--fact annual_turnover_eur_excl_tax=VALEUR", "--controller-email", "--dpo-name", "--no-dpo-reason"):
         assert option in result.output, option
-    assert "nothing was written" in result.output
+    assert result.output.startswith("Erreur :") and "rien n'a été écrit" in result.output
+    english = runner.invoke(app, [*args, "--lang", "en"], env=WIDE)
+    assert english.exit_code == 2 and "nothing was written" in english.output
+    assert "--fact annual_turnover_eur_excl_tax=VALUE" in english.output
     assert not directory.exists()
 
 
@@ -138,6 +143,13 @@ def test_init_asks_at_a_terminal(runner: CliRunner, tmp_path: Path, monkeypatch:
         "",  # phone: optional
         "n",  # designate a DPO all the same?
         "Single practitioner, 4,000 patients a year: below the thresholds of section 11.",
+        # The legal bases the text leaves open (§3), asked last: art. 6.1, the art. 9.2 condition, why.
+        "legitimate_interest",
+        "9.2.h",
+        "Exchanges between the professionals who treat the patient, for the continuity of care.",
+        "public_interest",
+        "9.2.j",
+        "Studies by the staff who follow the patients, for their own use only.",
     ]
     args = ["init", "--profile", "practice", "--dir", str(directory), *_choices("practice")]
     result = runner.invoke(app, args, input="\n".join(answers) + "\n", env=WIDE)
@@ -147,6 +159,72 @@ def test_init_asks_at_a_terminal(runner: CliRunner, tmp_path: Path, monkeypatch:
     assert config.organisation.controller.email == "cabinet@exemple.invalid"
     assert config.organisation.dpo is None and config.organisation.no_dpo_reason
     assert "patients_per_year" in result.output  # each question names the fact it answers
+    bases = {lb.purpose: (lb.art6.value, lb.art9.value if lb.art9 else None) for lb in config.deviations.legal_basis}
+    assert bases == {
+        "professional_communications": ("legitimate_interest", "9.2.h"),
+        "internal_studies": ("public_interest", "9.2.j"),
+    }
+
+
+OPEN_BASES = [
+    "--set", "legal_basis.professional_communications=legitimate_interest+9.2.h",
+    "--justify", "legal_basis.professional_communications=Exchanges between the professionals who treat the patient.",
+    "--set", "legal_basis.internal_studies=legitimate_interest+9.2.j",
+    "--justify", "legal_basis.internal_studies=Studies by the staff who follow the patients, for their own use.",
+]  # fmt: skip
+
+
+def test_init_records_the_legal_bases_the_text_leaves_open_and_the_documents_use_them(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    directory = tmp_path / "org"
+    args = ["init", "--profile", "practice", "--dir", str(directory), *_choices("practice"), *init_answers("practice")]
+    result = runner.invoke(app, [*args, *OPEN_BASES], env=WIDE)
+    assert result.exit_code == 0, result.output
+    config = load(directory / "santegarde.yaml")
+    ref = loader.get(config.referential)
+    assert {g.kind for g in gaps.gaps(config, ref)} == {gaps.MEASURE_STATUS}
+    [chosen] = [lb for lb in config.deviations.legal_basis if lb.purpose == "professional_communications"]
+    assert (chosen.art6.value, chosen.art9.value if chosen.art9 else None) == ("legitimate_interest", "9.2.h")
+    leaflet = unescape(notices.render_notice(notices.build_notice(config, ref, "leaflet")))
+    assert "intérêt légitime" in leaflet
+    register = unescape(render_register(build_register(config, ref)))
+    assert "Échanges entre professionnels" in register and "intérêt légitime" in register
+
+
+def test_without_them_config_check_names_the_legal_bases_and_the_init_option(runner: CliRunner, tmp_path: Path) -> None:
+    directory = tmp_path / "org"
+    args = ["init", "--profile", "practice", "--dir", str(directory), *_choices("practice"), *init_answers("practice")]
+    assert runner.invoke(app, args, env=WIDE).exit_code == 0  # without a terminal, left to config check
+    checked = runner.invoke(app, ["config", "check", "--config", str(directory / "santegarde.yaml")], env=WIDE)
+    config = load(directory / "santegarde.yaml")
+    found = {g.subject: g for g in gaps.gaps(config, loader.get(config.referential)) if g.kind == "legal_basis"}
+    assert set(found) == {
+        "deviations.legal_basis.professional_communications",
+        "deviations.legal_basis.internal_studies",
+    }
+    assert "--set legal_basis.internal_studies=ART6+ART9" in found["deviations.legal_basis.internal_studies"].message
+    assert checked.exit_code == 0 and "internal_studies" in checked.output
+
+
+@pytest.mark.parametrize(
+    ("given", "says"),
+    [
+        (["--set", "legal_basis.medical_record=consent+9.2.a"], "not a purpose of pra-2020-081 whose legal basis"),
+        (["--set", "legal_basis.internal_studies=whim+9.2.j"], "is not a legal basis of GDPR art. 6.1"),
+        (["--set", "legal_basis.internal_studies=consent+9.9.z"], "is not a condition of GDPR art. 9.2"),
+        (["--set", "legal_basis.internal_studies=legitimate_interest"], "processes health data"),
+        (["--set", "legal_basis.internal_studies=legitimate_interest+9.2.j"], "must be justified"),
+    ],
+)
+def test_a_legal_basis_that_cannot_stand_is_refused_and_nothing_is_written(
+    runner: CliRunner, tmp_path: Path, given: list[str], says: str
+) -> None:
+    directory = tmp_path / "org"
+    args = ["init", "--profile", "practice", "--dir", str(directory), *_choices("practice"), *init_answers("practice")]
+    result = runner.invoke(app, [*args, *given], env=WIDE)
+    assert result.exit_code == 2 and says in " ".join(result.output.split()), result.output
+    assert not directory.exists()
 
 
 def test_the_demo_organisation_is_complete(tmp_path: Path) -> None:
@@ -160,3 +238,20 @@ def test_the_demo_organisation_is_complete(tmp_path: Path) -> None:
     ref = loader.get(config.referential)
     assert {g.kind for g in gaps.gaps(config, ref)} == {gaps.MEASURE_STATUS}
     assert notices.build_notice(config, ref, "poster")
+
+
+@pytest.mark.parametrize("profile", ["practice", "warehouse"])
+def test_config_check_and_conformity_strict_agree_on_a_fresh_init(
+    runner: CliRunner, tmp_path: Path, profile: str
+) -> None:
+    path = _init(runner, tmp_path, profile, *init_answers(profile))
+    config = load(path)
+    ref = loader.get(config.referential)
+    listed = {g.subject for g in gaps.gaps(config, ref)}
+    report = conformity.build_report(config, ref)
+    # The same measures, named alike: every --strict problem of the report is a gap of config check, and back.
+    assert {g.subject for g in report.gaps} == listed == {m.code for m in ref.measures}
+    assert len(report.problems()) == len(listed)
+    assert all(f"santegarde measure set {code}" in " ".join(report.problems()) for code in listed)
+    checked = runner.invoke(app, ["config", "check", "--strict", "--config", str(path)], env=WIDE)
+    assert checked.exit_code == 2 and f"{len(listed)} mesure(s) de sécurité" in " ".join(checked.output.split())

@@ -175,7 +175,12 @@ def test_access_gives_a_fhir_bundle_and_a_readable_summary(practice: Workplace, 
     Bundle.model_validate(out.bundle)
     assert {e["resource"]["resourceType"] for e in out.bundle["entry"]} == {"Patient", "Observation"}
     assert out.summary_html is not None and "61.5" in out.summary_html and "Fictivé" in out.summary_html
-    assert "Mesure ou résultat d'examen (n° o-1)" in unescape(out.summary_html)
+    summary = unescape(out.summary_html)
+    assert "Mesure ou résultat d'examen (n° o-1)" in summary
+    # The elements are named in French, never by their FHIR path.
+    assert "<td>Nom › Nom de famille</td><td>Fictivé</td>" in summary
+    assert "<td>Valeur mesurée › Valeur</td><td>61.5</td>" in summary
+    assert not re.search(r"<td>[a-z]+[A-Z.\[]", summary) and "valueQuantity" not in summary
     reads = [e for e in audit_rows(practice) if e["operation"] == "rights.records"]
     assert len(reads) == 2 and all(e["patient"] == "p-1" for e in reads)
 

@@ -28,7 +28,7 @@ from santegarde.errors import SantegardeError
 from santegarde.policy import dpo_required, parse_fact
 from santegarde.private import private_directory
 from santegarde.referentials import loader
-from santegarde.referentials.model import Referential
+from santegarde.referentials.model import Art6Basis, Art9Condition, Purpose, Referential, Sensitivity
 from santegarde.store.db import make_engine, migrate, normalise_url
 from santegarde.store.schema import organisation
 
@@ -67,6 +67,57 @@ class InitAnswers:
     no_dpo_reason: str | None = None
     facts: dict[str, str | bool] = field(default_factory=dict)
     data_protection_policy: str | None = None
+    # The legal basis of each purpose the text leaves to the controller: purpose → ("ART6[+ART9]", justification).
+    legal_bases: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+LEGAL_BASIS_PREFIX = "legal_basis."  # --set legal_basis.PURPOSE=ART6[+ART9] --justify legal_basis.PURPOSE=TEXT
+
+
+def open_purposes(ref: Referential) -> list[Purpose]:
+    """The purposes whose legal basis the référentiel leaves to the controller (none stated, none forbidden)."""
+    return [p for p in ref.purposes if not (p.legal_bases or p.out_of_scope or p.forbidden or p.requires_formality)]
+
+
+def needs_art9(ref: Referential, purpose: Purpose) -> bool:
+    """Whether the purpose processes a special category (health data…), so that an art. 9.2 condition is needed."""
+    return any(
+        (c := ref.category(cid)) is not None and c.sensitivity is Sensitivity.SPECIAL for cid in purpose.categories
+    )
+
+
+def parse_legal_basis(ref: Referential, purpose_id: str, value: str, justification: str) -> dict[str, str | None]:
+    """``ART6[+ART9]`` for a purpose the text leaves open, validated against GDPR art. 6.1 and 9.2; a deviation."""
+    open_ids = [p.id for p in open_purposes(ref)]
+    purpose = ref.purpose(purpose_id)
+    if purpose is None or purpose_id not in open_ids:
+        raise SantegardeError(
+            f"'{purpose_id}' is not a purpose of {ref.id} whose legal basis the référentiel leaves to the controller; "
+            f"those are: {', '.join(open_ids) or 'none'}."
+        )
+    art6_text, _, art9_text = (part.strip() for part in value.partition("+"))
+    art6_values = [b.value for b in Art6Basis]
+    if art6_text not in art6_values:
+        raise SantegardeError(
+            f"'{art6_text}' is not a legal basis of GDPR art. 6.1 for '{purpose_id}'; choose one of: "
+            f"{', '.join(art6_values)} (e.g. --set {LEGAL_BASIS_PREFIX}{purpose_id}=legitimate_interest+9.2.h)."
+        )
+    art9_values = [c.value for c in Art9Condition]
+    if art9_text and art9_text not in art9_values:
+        raise SantegardeError(
+            f"'{art9_text}' is not a condition of GDPR art. 9.2; choose one of: {', '.join(art9_values)}."
+        )
+    if not art9_text and needs_art9(ref, purpose):
+        raise SantegardeError(
+            f"'{purpose_id}' processes health data: add the GDPR art. 9.2 condition after a '+', e.g. "
+            f"{art6_text}+9.2.h (care) or {art6_text}+9.2.j (research); one of: {', '.join(art9_values)}."
+        )
+    if not is_justified(justification):
+        raise SantegardeError(
+            f"The legal basis of '{purpose_id}' is the controller's choice and must be justified: add "
+            f'--justify {LEGAL_BASIS_PREFIX}{purpose_id}="…" (at least 20 characters: why this basis).'
+        )
+    return {"purpose": purpose_id, "art6": art6_text, "art9": art9_text or None, "justification": justification.strip()}
 
 
 def _apply_answers(raw: dict[str, Any], ref: Referential, answers: InitAnswers) -> None:
@@ -91,6 +142,11 @@ def _apply_answers(raw: dict[str, Any], ref: Referential, answers: InitAnswers) 
         org["dpo"]["email"] = answers.dpo_email.strip()
     if answers.data_protection_policy:
         org["data_protection_policy"] = answers.data_protection_policy.strip()
+    if answers.legal_bases:
+        deviations = raw.setdefault("deviations", {})
+        chosen = [parse_legal_basis(ref, pid, value, why) for pid, (value, why) in answers.legal_bases.items()]
+        kept = [lb for lb in deviations.get("legal_basis", []) if lb.get("purpose") not in answers.legal_bases]
+        deviations["legal_basis"] = [*kept, *chosen]
     if answers.no_dpo_reason is None:
         return
     if org.get("dpo"):

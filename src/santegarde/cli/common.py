@@ -9,7 +9,7 @@ from typing import ParamSpec, TypeVar
 import typer
 from rich.console import Console
 
-from santegarde.errors import SantegardeError
+from santegarde.errors import SantegardeError, WordedError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -21,14 +21,24 @@ EXIT_REFUSED = 2
 
 
 def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Print a domain error as the sentence it carries, and exit non-zero; never a traceback."""
+    """Print a domain error as the sentence it carries, and exit non-zero; never a traceback.
+
+    An error worded in several languages (``WordedError``) is printed in the command's ``--lang`` (French
+    when the command has none), as the command's documents are.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
         except SantegardeError as exc:
-            err_console.print(f"[bold red]Error:[/] {exc}", markup=True, soft_wrap=True)
+            if isinstance(exc, WordedError):
+                asked = str(kwargs.get("lang") or "fr")
+                lang = asked if asked in exc.sentences else "fr"  # e.g. --lang de: refused in French
+                label = "Erreur :" if lang == "fr" else "Error:"
+                err_console.print(f"[bold red]{label}[/] {exc.in_language(lang)}", markup=True, soft_wrap=True)
+            else:
+                err_console.print(f"[bold red]Error:[/] {exc}", markup=True, soft_wrap=True)
             raise typer.Exit(EXIT_REFUSED) from None
 
     return wrapper

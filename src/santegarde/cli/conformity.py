@@ -29,7 +29,7 @@ def conformity(
 ) -> None:
     """Write the conformity report: every security measure, its declared status and automatic evidence."""
     if out.suffix.lstrip(".").lower() not in FORMATS:
-        raise DocumentError(f"Cannot write '{out.name}': the output must end in .html, .pdf or .json.")
+        raise DocumentError(doctext.refusal("suffix", name=out.name))
     doctext.check_lang(lang)
     with opened(config) as org:
         report = report_module.conformity_report(org, lang=lang)

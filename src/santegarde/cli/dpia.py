@@ -14,7 +14,8 @@ from rich.markup import escape
 from santegarde.cli.common import EXIT_REFUSED, console, friendly_errors
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME, load
-from santegarde.governance import doctext, dpia
+from santegarde.governance import doctext, dpia, gaps
+from santegarde.policy import trigger_facts
 from santegarde.referentials import loader
 
 app = typer.Typer(help="The data protection impact assessment: required?, pre-filled, exported.", no_args_is_help=True)
@@ -34,13 +35,21 @@ def _missing(missing: list[str], strict: bool, lang: str = "en") -> None:
 
 @app.command("check")
 @friendly_errors
-def check_command(config: ConfigOption = Path(CONFIG_NAME), strict: StrictOption = False) -> None:
-    """Say whether a DPIA and a DPO are required, and why."""
+def check_command(
+    config: ConfigOption = Path(CONFIG_NAME), strict: StrictOption = False, lang: LangOption = "fr"
+) -> None:
+    """Say whether a DPIA and a DPO are required, and why (in French unless --lang en); name what is missing."""
+    doctext.check_lang(lang)
     cfg = load(config)
-    duty = dpia.obligations(cfg, loader.get(cfg.referential))
-    for decision in (duty.dpia, duty.dpo):
-        console.print(str(decision), soft_wrap=True)
-    _missing(list(duty.missing), strict)
+    ref = loader.get(cfg.referential)
+    duty = dpia.obligations(cfg, ref, lang)
+    for decision, rule in ((duty.dpia, ref.dpia), (duty.dpo, ref.dpo)):
+        console.print(doctext.trigger(decision, rule, lang), soft_wrap=True, markup=False)
+    declared = {name: cfg.facts[name] for name in trigger_facts(ref) if name in cfg.facts}
+    if declared:
+        facts = ", ".join(f"{name} = {value}" for name, value in declared.items())
+        console.print(doctext.words(lang)["cli"]["facts"].format(facts=facts), soft_wrap=True, markup=False)
+    _missing([g.in_language(lang) for g in gaps.gaps_for(cfg, ref, gaps.DPIA)], strict, lang)
 
 
 @app.command("generate")

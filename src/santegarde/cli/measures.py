@@ -1,6 +1,7 @@
 """santegarde measure set | list: the status of each security measure, who recorded it and when (COM-SEC-1).
 
-Works on the configuration file only: no database, no keys.
+``set`` opens the organisation (its keys) to trace every change in the audit trail; ``list`` reads the
+configuration file only. Both speak French by default (``--lang en``), as the documents do.
 """
 
 from __future__ import annotations
@@ -9,15 +10,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from santegarde.cli.common import console, friendly_errors
+from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME, load
-from santegarde.governance import measures
+from santegarde.governance import doctext, measures
 from santegarde.referentials import loader
 
 app = typer.Typer(help="Record and list the status of the référentiel's security measures.", no_args_is_help=True)
+Lang = Annotated[str, typer.Option("--lang", help="Language of the messages: fr (default) or en")]
 
 
 @app.command("set")
@@ -32,14 +36,28 @@ def set_status(
         typer.Option("--justification", help="Why, for a status other than implemented (at least 20 characters)"),
     ] = None,
     config: ConfigOption = Path(CONFIG_NAME),
+    lang: Lang = "fr",
 ) -> None:
-    """Record a measure's status in the configuration (deviations.measures), with its evidence, author and date."""
-    entry = measures.record(config, code, status, evidence=evidence, by=by, justification=justification)
-    when = f"{entry.set_at:%Y-%m-%d %H:%M} UTC" if entry.set_at else ""
+    """Record a measure's status in the configuration (deviations.measures) and the audit trail."""
+    doctext.check_lang(lang)
+    cfg = load(config)
+    # Validated before the keys are asked for: a refused status opens nothing and writes nothing.
+    measures.statused(
+        cfg, loader.get(cfg.referential), code, status, evidence=evidence, by=by, justification=justification
+    )
+    with opened(config) as org:
+        entry = measures.record(
+            config, code, status, evidence=evidence, by=by, justification=justification, trail=org.audit
+        )
+    when = (
+        f"{entry.set_at:%d/%m/%Y %H:%M} UTC" if lang == "fr" and entry.set_at else f"{entry.set_at:%Y-%m-%d %H:%M} UTC"
+    )
     console.print(
-        f"Measure {entry.code} recorded as {entry.status.replace('_', ' ')} by {entry.set_by} on {when}; the "
-        "conformity report and the DPIA show it from now on.",
+        measures.said(
+            "recorded", lang, code=entry.code, status=measures.state_words(entry.status, lang), by=entry.set_by, at=when
+        ),
         soft_wrap=True,
+        markup=False,
     )
 
 
@@ -48,32 +66,29 @@ def set_status(
 def list_statuses(
     missing: Annotated[bool, typer.Option("--missing", help="Only the measures with no status yet")] = False,
     config: ConfigOption = Path(CONFIG_NAME),
+    lang: Lang = "fr",
 ) -> None:
     """List the référentiel's measures with their recorded status, evidence, author and date."""
+    doctext.check_lang(lang)
     cfg = load(config)
     ref = loader.get(cfg.referential)
     found = measures.rows(cfg, ref, missing=missing)
     if not found:
-        console.print(f"Every measure of {ref.id} has a recorded status.")
+        console.print(measures.said("all_set", lang, rid=ref.id), markup=False)
         return
-    table = Table(
-        "code", "measure", "§", "status", "evidence", "set by", "set at", title=f"Security measures of {ref.id}"
-    )
+    columns: list[str] = doctext.words(lang)["cli"]["measure"]["columns"]
+    table = Table(*columns, title=measures.said("table_title", lang, rid=ref.id))
     for row in found:
         s = row.status
         table.add_row(
             row.measure.code,
-            row.measure.title,
+            escape(doctext.measure_title(row.measure, ref, lang)),
             row.measure.section,
-            s.status.replace("_", " ") if s else "[yellow]no status[/]",
-            (s.evidence or "") if s else "",
-            (s.set_by or "") if s else "",
+            measures.state_words(s.status, lang) if s else f"[yellow]{measures.said('no_status', lang)}[/]",
+            escape(s.evidence or "") if s else "",
+            escape(s.set_by or "") if s else "",
             f"{s.set_at:%Y-%m-%d %H:%M}" if s and s.set_at else "",
         )
     console.print(table)
     if missing:
-        console.print(
-            f"{len(found)} measure(s) without a status: record each with 'santegarde measure set CODE --status … "
-            "--evidence … --by NAME'.",
-            soft_wrap=True,
-        )
+        console.print(measures.said("without_status", lang, n=len(found)), soft_wrap=True, markup=False)

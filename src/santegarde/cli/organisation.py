@@ -9,16 +9,25 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from santegarde.cli.common import EXIT_REFUSED, console, friendly_errors
 from santegarde.config import CONFIG_NAME, Finding, check, errors, load
-from santegarde.errors import SantegardeError
+from santegarde.errors import WordedError
+from santegarde.governance import doctext
 from santegarde.governance.gaps import MEASURE_STATUS, Gap, gaps
-from santegarde.organisation import InitAnswers, build_config, init_organisation, parse_assignment
+from santegarde.organisation import (
+    LEGAL_BASIS_PREFIX,
+    InitAnswers,
+    build_config,
+    init_organisation,
+    needs_art9,
+    parse_assignment,
+)
 from santegarde.policy import dpo_required, trigger_facts
 from santegarde.referentials import loader
-from santegarde.referentials.model import OrganisationProfile, Referential
+from santegarde.referentials.model import Art6Basis, Art9Condition, OrganisationProfile, Referential
 
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", envvar="SANTEGARDE_CONFIG", help="The organisation's configuration file")
@@ -49,11 +58,39 @@ INIT_GAPS = (
     "dpo_email",
     "data_protection_policy",
 )
+# Asked at a terminal, otherwise left to config check and the notices (which refuse until it is recorded):
+# the legal basis of a purpose the text leaves open (--set legal_basis.PURPOSE=ART6[+ART9]).
+ASKED_AT_A_TERMINAL = ("legal_basis",)
+
+
+def _refusal(lang: str, lines: list[str], *, then_dpo: bool) -> str:
+    """Why init cannot go on without a terminal, naming every option to give, in ``lang``."""
+    words = doctext.words(lang)["gaps"]
+    listed = [*lines, words["init_then_dpo"]] if then_dpo else lines
+    return str(words["init_refused"]) + "".join(f"\n  - {line}" for line in listed)
 
 
 def _interactive() -> bool:
     """Prompts only when a person is at the terminal; CI=true runs and pipes get a refusal naming the option."""
     return sys.stdin.isatty()
+
+
+def _ask_legal_basis(gap: Gap, ref: Referential, answers: InitAnswers) -> InitAnswers:
+    """The legal basis of a purpose the text leaves open: art. 6.1, the art. 9.2 condition for health data, why."""
+    purpose_id = gap.subject.removeprefix("deviations.legal_basis.")
+    purpose = ref.purpose(purpose_id)
+    name = purpose.name if purpose else purpose_id
+    console.print(
+        f"The référentiel leaves the legal basis of '{name}' to you (GDPR art. 13.1 c: the persons are told)."
+    )
+    art6 = typer.prompt(f"Its legal basis under art. 6.1 ({', '.join(b.value for b in Art6Basis)})")
+    value = art6.strip()
+    if purpose is not None and needs_art9(ref, purpose):
+        value += "+" + typer.prompt(
+            f"The art. 9.2 condition for health data ({', '.join(c.value for c in Art9Condition)})"
+        )
+    why = typer.prompt("Why this basis (one sentence)")
+    return replace(answers, legal_bases={**answers.legal_bases, purpose_id: (value, why)})
 
 
 def _ask(gap: Gap, ref: Referential, answers: InitAnswers, facts: dict[str, float | int | bool]) -> InitAnswers:
@@ -78,6 +115,8 @@ def _ask(gap: Gap, ref: Referential, answers: InitAnswers, facts: dict[str, floa
         console.print(f"No data protection officer is required: {dpo_required(ref, facts)}.")
         if not typer.confirm("Do you designate one all the same?", default=False):
             return replace(answers, no_dpo_reason=typer.prompt("Why is none required (one sentence)"))
+    if gap.kind == "legal_basis":
+        return _ask_legal_basis(gap, ref, answers)
     if gap.kind == "data_protection_policy":
         policy = typer.prompt("The controller's personal data protection policy (its address or its text)")
         return replace(answers, data_protection_policy=policy)
@@ -129,6 +168,7 @@ def init(
         typer.Option("--data-protection-policy", help="A warehouse's data protection policy: its address or text"),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Re-initialise an existing organisation")] = False,
+    lang: Annotated[str, typer.Option("--lang", help="Language of the gaps and refusals: fr (default) or en")] = "fr",
 ) -> None:
     """Create an organisation: its configuration file, its databases and its keyring location.
 
@@ -136,8 +176,17 @@ def init(
     the DPIA and DPO triggers use; without a terminal (CI=true, a pipe) give them as options, or init refuses
     and names them. Nothing is written when init refuses.
     """
-    choices = dict(parse_assignment(c) for c in choice or [])
-    justifications = {k: str(v) for k, v in (parse_assignment(j) for j in justify or [])}
+    doctext.check_lang(lang)
+    assigned = dict(parse_assignment(c) for c in choice or [])
+    justified = {k: str(v) for k, v in (parse_assignment(j) for j in justify or [])}
+    # --set legal_basis.PURPOSE=ART6[+ART9] (with --justify legal_basis.PURPOSE=TEXT): a basis the text leaves open.
+    legal_bases = {
+        key.removeprefix(LEGAL_BASIS_PREFIX): (str(value), justified.get(key, ""))
+        for key, value in assigned.items()
+        if key.startswith(LEGAL_BASIS_PREFIX)
+    }
+    choices = {k: v for k, v in assigned.items() if not k.startswith(LEGAL_BASIS_PREFIX)}
+    justifications = {k: v for k, v in justified.items() if not k.startswith(LEGAL_BASIS_PREFIX)}
     answers = InitAnswers(
         controller_name=controller_name,
         controller_email=controller_email,
@@ -148,6 +197,7 @@ def init(
         no_dpo_reason=no_dpo_reason,
         facts=dict(parse_assignment(f) for f in fact or []),
         data_protection_policy=data_protection_policy,
+        legal_bases=legal_bases,
     )
     asked: set[tuple[str, str]] = set()
     while True:
@@ -162,24 +212,29 @@ def init(
             justifications=justifications,
             answers=answers,
         )
-        open_gaps = sorted((g for g in gaps(config, ref) if g.kind in INIT_GAPS), key=lambda g: INIT_GAPS.index(g.kind))
+        asks = INIT_GAPS + ASKED_AT_A_TERMINAL if _interactive() else INIT_GAPS
+        open_gaps = sorted((g for g in gaps(config, ref) if g.kind in asks), key=lambda g: asks.index(g.kind))
         problems = errors(check(config, ref))
         if not open_gaps or (problems and _interactive()):
             break  # init_organisation refuses the configuration's errors, each as a sentence
         if not _interactive():
-            lines = [f.message for f in problems] + [g.message for g in open_gaps]
-            if any(g.kind == "trigger_fact" for g in open_gaps) and not (config.organisation.dpo or no_dpo_reason):
-                lines.append(
-                    "then the data protection officer (--dpo-name and --dpo-email) or, when the facts show that "
-                    "none is required, why none is designated (--no-dpo-reason)"
-                )
-            raise SantegardeError(
-                "init needs answers it cannot ask without a terminal (standard input is not one); give them as "
-                "options (nothing was written):\n" + "\n".join(f"  - {line}" for line in lines)
+            raise WordedError(
+                {
+                    language: _refusal(
+                        language,
+                        [f.message for f in problems] + [g.in_language(language) for g in open_gaps],
+                        then_dpo=any(g.kind == "trigger_fact" for g in open_gaps)
+                        and not (config.organisation.dpo or no_dpo_reason),
+                    )
+                    for language in doctext.LANGS
+                }
             )
         gap = open_gaps[0]
         if (gap.kind, gap.subject) in asked and gap.kind not in ("trigger_fact",):
-            console.print(f"[yellow]Still missing:[/] {gap.message}", soft_wrap=True)
+            console.print(
+                f"[yellow]{doctext.words(lang)['gaps']['init_still']}[/] {escape(gap.in_language(lang))}",
+                soft_wrap=True,
+            )
         asked.add((gap.kind, gap.subject))
         answers = _ask(gap, ref, answers, config.facts)
     result = init_organisation(directory, config, ref, force=force)
@@ -198,28 +253,24 @@ def init(
             f"  example programme: {programme.key} ({programme.title}); see it with 'santegarde aac programme show "
             f"{programme.id}', replace it with your own protocol file ('santegarde aac programme add FILE')"
         )
-    print_gaps(gaps(config, ref))
+    print_gaps(gaps(config, ref), lang)
 
 
-def print_gaps(found: list[Gap]) -> None:
-    """The gaps the documents would report; the measures with no status in one line, with the commands."""
+def print_gaps(found: list[Gap], lang: str = "fr") -> None:
+    """The gaps the documents would report, in ``lang``; the measures with no status in one line, with the commands."""
+    t = doctext.words(lang)["gaps"]
     measures = [g for g in found if g.kind == MEASURE_STATUS]
     others = [g for g in found if g.kind != MEASURE_STATUS]
     if not found:
-        console.print("No gap: every document (notices, register, DPIA, conformity report) has what it needs.")
+        console.print(t["none"], markup=False)
         return
     if others:
-        table = Table("setting", "what is missing and what to do", "reported by", title="Gaps in the documents")
+        table = Table(*t["columns"], title=t["table_title"])
         for g in others:
-            table.add_row(g.subject, g.message, ", ".join(g.documents))
+            table.add_row(g.subject, escape(g.in_language(lang)), ", ".join(t["documents"][d] for d in g.documents))
         console.print(table)
     if measures:
-        console.print(
-            f"{len(measures)} security measure(s) have no recorded status, so the conformity report lists them as "
-            "points to complete: 'santegarde measure list --missing' shows them, 'santegarde measure set CODE "
-            "--status … --evidence … --by NAME' records each.",
-            soft_wrap=True,
-        )
+        console.print(t["measures"].format(n=len(measures)), soft_wrap=True, markup=False)
 
 
 @config_app.command("check")
@@ -229,6 +280,7 @@ def config_check(
     strict: Annotated[
         bool, typer.Option("--strict", help="Also exit non-zero when a document would report a gap")
     ] = False,
+    lang: Annotated[str, typer.Option("--lang", help="Language of the gaps: fr (default) or en")] = "fr",
 ) -> None:
     """List deviations, missing choices and the gaps the documents would report; exit non-zero on an error."""
     cfg = load(config)
@@ -236,6 +288,6 @@ def config_check(
     findings = check(cfg, ref)
     print_findings(findings)
     found = gaps(cfg, ref)
-    print_gaps(found)
+    print_gaps(found, doctext.check_lang(lang))
     if any(f.severity == "error" for f in findings) or (strict and found):
         raise typer.Exit(EXIT_REFUSED)

@@ -235,7 +235,10 @@ def check(config: OrganisationConfig, ref: Referential) -> list[Finding]:
                 "legal_basis",
                 lb.purpose,
                 f"legal basis of '{purpose.name}': {lb.art6} instead of "
-                + " or ".join(b.art6.value for b in purpose.legal_bases),
+                + " or ".join(b.art6.value for b in purpose.legal_bases)
+                if purpose.legal_bases
+                else f"legal basis of '{purpose.name}', which the référentiel leaves to the controller: {lb.art6}"
+                + (f" and art. {lb.art9.value}" if lb.art9 else ""),
                 lb.justification,
                 purpose.section,
             )

@@ -108,8 +108,8 @@ class ExtraCategory(Justified):
     profiles: list[Identifier] = Field(default_factory=list, description="Profiles that may read and write it")
 
 
-MeasureState = Literal["implemented", "equivalent", "not_necessary", "not_implemented"]
-MEASURE_STATES: tuple[str, ...] = ("implemented", "equivalent", "not_necessary", "not_implemented")
+MeasureState = Literal["implemented", "partial", "equivalent", "not_necessary", "not_implemented"]
+MEASURE_STATES: tuple[str, ...] = ("implemented", "partial", "equivalent", "not_necessary", "not_implemented")
 
 
 class MeasureStatus(Justified):

@@ -49,7 +49,7 @@ from santegarde.store.inspection import archive_status, encryption_at_rest
 from santegarde.store.retention import ANONYMISATION_METHOD
 
 Outcome = Literal["passed", "failed", "not_available"]
-STATUSES = ("implemented", "equivalent", "not_necessary", "not_implemented")
+STATUSES = ("implemented", "partial", "equivalent", "not_necessary", "not_implemented")
 NO_STATUS = "no_status"
 AUTHORISATION_REVIEW_INTERVAL = timedelta(days=365)
 RESTORE_DRILL_INTERVAL = timedelta(days=365)
@@ -118,7 +118,7 @@ class MeasureLine:
 
     @property
     def needs_justification(self) -> bool:
-        return self.status in ("equivalent", "not_necessary", "not_implemented") and not self.justified
+        return self.status in ("partial", "equivalent", "not_necessary", "not_implemented") and not self.justified
 
 
 @dataclass(frozen=True)

@@ -7,21 +7,29 @@ of référentiel items come from the vocabulary (``wording``), never from here.
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
 
 import yaml
 
-from santegarde.errors import SantegardeError
+from santegarde.errors import WordedError
+from santegarde.governance import vocabulary
 from santegarde.policy.triggers import TriggerDecision
 from santegarde.referentials.model import Measure, Referential, Trigger
 
 LANGS: tuple[str, ...] = ("fr", "en")
 
 
-class LanguageError(SantegardeError, ValueError):
+class LanguageError(WordedError, ValueError):
     """A document was asked for in a language it is not written in."""
+
+
+def refusal(key: str, **facts: Any) -> dict[str, str]:
+    """A document command's refusal in every language (documents_text.yaml, errors), for a ``WordedError``."""
+    return {lang: str(_texts()[lang]["errors"][key]).format(**facts) for lang in LANGS}
 
 
 def _yaml(name: str) -> dict[str, Any]:
@@ -42,7 +50,13 @@ def _areas() -> dict[str, Any]:
 
 def check_lang(lang: str) -> str:
     if lang not in LANGS:
-        raise LanguageError(f"Documents are written in French (fr) or English (en), not '{lang}': choose one of these.")
+        raise LanguageError(
+            {
+                "fr": f"Les documents sont rédigés en français (fr) ou en anglais (en), pas en « {lang} » : choisissez "
+                "l'une de ces langues.",
+                "en": f"Documents are written in French (fr) or English (en), not '{lang}': choose one of these.",
+            }
+        )
     return lang
 
 
@@ -62,18 +76,12 @@ def security_area(area: str, lang: str) -> dict[str, str]:
 
 
 def measure_title(measure: Measure, ref: Referential, lang: str) -> str:
-    """A measure's own title when its référentiel is written in ``lang`` (or English is asked), else its theme's.
-
-    The référentiels are stored in English (the practices' draft in French): a French document names a
-    measure by its code and French theme, as the DPIA does, never by an English title.
-    """
-    if lang == "en" or ref.language == lang:
-        return measure.title
-    return security_area(measure.area, lang)["title"]
+    """A measure's title in ``lang``: the vocabulary's French title, or the référentiel's own in English."""
+    return vocabulary.label(ref, "measure", measure.code, check_lang(lang))
 
 
 def measure_text(measure: Measure, ref: Referential, lang: str) -> str:
-    """A measure's own text when it is written in the document's language (see ``measure_title``), else ""."""
+    """A measure's own text when it is written in the document's language, else "" (its French title says it)."""
     return measure.text if lang == "en" or ref.language == lang else ""
 
 
@@ -126,3 +134,36 @@ def trigger(decision: TriggerDecision, rule: Trigger, lang: str) -> str:
         why = table["holds" if decision.required else "fails"]
     colon = words(lang)["colon"]
     return f"{verdict}{colon}{why.format(rid=decision.referential, section=decision.section)}."
+
+
+@dataclass(frozen=True, slots=True)
+class EngineMessage:
+    """An anonymity-engine message as a document shows it: its sentence, and whether it is in that language."""
+
+    text: str
+    known: bool
+
+
+@cache
+def _engine_messages() -> tuple[tuple[re.Pattern[str], dict[str, str]], ...]:
+    entries: list[dict[str, str]] = yaml.safe_load(
+        resources.files("santegarde.governance").joinpath("data/engine_messages.yaml").read_text(encoding="utf-8")
+    )
+    patterns = []
+    for entry in entries:
+        parts = re.split(r"\{(\w+)\}", entry["en"])  # literal, name, literal, name, …, literal
+        regex = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts))
+        patterns.append((re.compile(f"^{regex}$", re.DOTALL), entry))
+    return tuple(patterns)
+
+
+def engine_message(text: str, lang: str) -> EngineMessage:
+    """The anonymity engine's (English) message in ``lang``: its French sentence when it is listed in
+    ``data/engine_messages.yaml``; otherwise the message as it is, to be shown as a technical message."""
+    if check_lang(lang) == "en":
+        return EngineMessage(text, True)
+    for pattern, entry in _engine_messages():
+        found = pattern.match(text.strip())
+        if found:
+            return EngineMessage(entry[lang].format(**found.groupdict()), True)
+    return EngineMessage(text, False)

@@ -15,7 +15,8 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from santegarde.atomic import write_atomic
-from santegarde.errors import SantegardeError
+from santegarde.errors import WordedError
+from santegarde.governance.doctext import engine_message, refusal
 
 _ENV = Environment(
     loader=PackageLoader("santegarde.governance", "templates"),
@@ -24,12 +25,13 @@ _ENV = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+_ENV.globals["engine_message"] = engine_message  # the anonymity engine's messages in the document's language
 
 FORMATS = ("html", "pdf", "json")
 
 
-class DocumentError(SantegardeError, ValueError):
-    """A document cannot be produced as asked."""
+class DocumentError(WordedError, ValueError):
+    """A document cannot be produced as asked (worded in French and English: ``doctext.refusal``)."""
 
 
 def render_html(template: str, **context: Any) -> str:
@@ -47,14 +49,14 @@ def write_document(path: Path, *, html: str | None = None, data: Any = None) -> 
     """Write a document in the format its suffix names (.html, .pdf or .json), atomically."""
     fmt = path.suffix.lstrip(".").lower()
     if fmt not in FORMATS:
-        raise DocumentError(f"Cannot write '{path.name}': the output must end in .html, .pdf or .json.")
+        raise DocumentError(refusal("suffix", name=path.name))
     if fmt == "json":
         if data is None:
-            raise DocumentError("This document has no JSON form; write it as .html or .pdf.")
+            raise DocumentError(refusal("no_json"))
         write_atomic(path, json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
         return path
     if html is None:
-        raise DocumentError("This document has no HTML form; write it as .json.")
+        raise DocumentError(refusal("no_html"))
     if fmt == "html":
         write_atomic(path, html)
     else:

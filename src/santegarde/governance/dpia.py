@@ -23,9 +23,8 @@ from typing import Any
 from santegarde.atomic import write_atomic
 from santegarde.config import OrganisationConfig, check, effective_referential, load
 from santegarde.config.model import Contact
-from santegarde.errors import SantegardeError
 from santegarde.governance import doctext, dpia_risks, gaps, ledgers, pia_export, rights_text
-from santegarde.governance.documents import render_html, write_document
+from santegarde.governance.documents import DocumentError, render_html, write_document
 from santegarde.governance.ledgers import LedgerSummary
 from santegarde.governance.register import category_name, finding_text, retention_text
 from santegarde.governance.vocabulary import label
@@ -49,6 +48,7 @@ _DONE = dpia_risks.DONE
 STATUS_WORDS = {
     "fr": {
         "implemented": "mise en œuvre",
+        "partial": "partiellement mise en œuvre",
         "equivalent": "remplacée par une mesure équivalente",
         "not_necessary": "non nécessaire",
         "not_implemented": "non mise en œuvre",
@@ -56,6 +56,7 @@ STATUS_WORDS = {
     },
     "en": {
         "implemented": "implemented",
+        "partial": "partially implemented",
         "equivalent": "replaced by an equivalent measure",
         "not_necessary": "not necessary",
         "not_implemented": "not implemented",
@@ -69,7 +70,7 @@ _WORDS = {
 }
 
 
-class DpiaError(SantegardeError, ValueError):
+class DpiaError(DocumentError):
     """The DPIA cannot be produced or compared as asked."""
 
 
@@ -117,7 +118,7 @@ def obligations(config: OrganisationConfig, referential: Referential, lang: str 
     missing: list[str] = []
     facts = [g for g in found if g.kind == "trigger_fact"]
     if lang == "en":
-        missing += [g.message for g in facts]
+        missing += [g.in_language("en") for g in facts]
     elif facts:
         missing.append(t["missing_facts"].format(rid=referential.id, section=dpia.section))
     texts = {
@@ -348,9 +349,9 @@ def _measure_dict(config: OrganisationConfig, ref: Referential, m: Measure, lang
         line += f" — {words['justification']}{colon}{justification}"
     return {
         "code": m.code,
-        "title": m.title,
+        "title": doctext.measure_title(m, ref, lang),
         "theme": theme,
-        "label": theme if lang == "fr" else m.title,
+        "label": doctext.measure_title(m, ref, lang),
         "description": (area["text"][:1].upper() + area["text"][1:] + ".") if lang == "fr" else m.text,
         "text": m.text,
         "area": m.area,
@@ -435,7 +436,7 @@ def build(
         "prior_consultation": dpia_risks.prior_consultation(risks, lang),
         "opinions": {"dpo": None, "dpo_names": org.dpo.name if org.dpo else None, "persons": None},
         "action_plan": [m for m in measures if m["in_action_plan"]],
-        "measure_counts": {s: statuses.count(s) for s in (*sorted(_DONE), "not_implemented", NO_STATUS)},
+        "measure_counts": {s: statuses.count(s) for s in (*sorted(_DONE), "partial", "not_implemented", NO_STATUS)},
     }
 
 
@@ -492,11 +493,9 @@ def _read_snapshot(path: Path) -> dict[str, Any] | None:
     except FileNotFoundError:
         return None
     except (OSError, json.JSONDecodeError) as exc:
-        raise DpiaError(
-            f"{path} cannot be read ({exc}); regenerate the DPIA with 'santegarde dpia generate' to write it anew."
-        ) from exc
+        raise DpiaError(doctext.refusal("snapshot_unreadable", path=path, error=exc)) from exc
     if not isinstance(data, dict):
-        raise DpiaError(f"{path} is not a DPIA snapshot; regenerate the DPIA with 'santegarde dpia generate'.")
+        raise DpiaError(doctext.refusal("snapshot_invalid", path=path))
     return data
 
 
@@ -557,7 +556,7 @@ def generate(config_path: Path, out: Path, lang: str = "fr") -> dict[str, Any]:
 def export_pia(config_path: Path, out: Path, lang: str = "fr") -> dict[str, Any]:
     """Write the DPIA as the JSON the CNIL's PIA tool imports."""
     if out.suffix.lower() != ".json":
-        raise DpiaError(f"Cannot write '{out.name}': the PIA tool imports JSON; give a file ending in .json.")
+        raise DpiaError(doctext.refusal("pia_suffix", name=out.name))
     config = load(config_path)
     pia = to_pia(build(config, loader.get(config.referential), lang))
     write_document(out, data=pia)

@@ -5,14 +5,17 @@ the facts the DPIA and DPO triggers use, the DPO (or why none is required), a le
 open, a warehouse's protection policy, a security measure's status. ``gaps`` lists them all; ``config
 check`` reports them, ``init`` asks for those it can answer, and the notices, the register, the DPIA and
 the conformity report take theirs from here, so that no two of them disagree. Each gap names the documents
-that report it and the setting to fill; its sentence says which ``santegarde init`` option answers it.
+that report it and the setting to fill; its sentence, in French (``message``) and English
+(``in_language("en")``, from ``data/documents_text.yaml``), says which ``santegarde init`` option answers it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from santegarde.config import OrganisationConfig, check, effective_referential, errors, is_justified
+from santegarde.governance import doctext, vocabulary
 from santegarde.policy import dpia_required, dpo_required
 from santegarde.referentials.model import Referential
 
@@ -29,12 +32,30 @@ MEASURE_STATUS = "measure_status"
 class Gap:
     kind: str  # controller_contact, trigger_fact, dpo_missing, dpo_email, no_dpo_reason, legal_basis, …
     subject: str  # the setting to fill (or the fact, the purpose, the measure code)
-    message: str  # what is missing and what to do, as a sentence (English, for the command line)
+    sentences: dict[str, str]  # what is missing and what to do, per language (fr, en)
     documents: tuple[str, ...]  # the documents that report it
     section: str | None = None
 
+    @property
+    def message(self) -> str:
+        """The sentence in French, the documents' and the commands' default language."""
+        return self.sentences["fr"]
+
+    def in_language(self, lang: str) -> str:
+        return self.sentences[doctext.check_lang(lang)]
+
     def concerns(self, document: str) -> bool:
         return document in self.documents
+
+
+def said(kind: str, **facts: Any) -> dict[str, str]:
+    """A gap's sentence in every language; ``facts`` may be a callable of the language (a name, a decision)."""
+    out = {}
+    for lang in doctext.LANGS:
+        values = {k: v(lang) if callable(v) else v for k, v in facts.items()}
+        text: str = doctext.words(lang)["gaps"][kind]
+        out[lang] = text.format(**values)
+    return out
 
 
 def _contact_gaps(config: OrganisationConfig) -> list[Gap]:
@@ -45,9 +66,7 @@ def _contact_gaps(config: OrganisationConfig) -> list[Gap]:
         Gap(
             "controller_contact",
             "organisation.controller",
-            "the controller's contact details (art. 13.1 a GDPR), where the persons write to exercise their rights: "
-            "set organisation.controller.email or .address in santegarde.yaml (at init: --controller-email or "
-            "--controller-address)",
+            said("controller_contact"),
             (NOTICES, REGISTER, DPIA),
         )
     ]
@@ -65,22 +84,18 @@ def _dpo_gaps(config: OrganisationConfig, referential: Referential) -> list[Gap]
             Gap(
                 "trigger_fact",
                 f"facts.{fact}",
-                f"The configuration does not declare the fact '{fact}' that {referential.id} §{section} uses; until "
-                f"it is declared (facts.{fact} in the configuration, or --fact {fact}=VALUE at init), the DPIA and "
-                "DPO are taken as required.",
+                said("trigger_fact", fact=fact, rid=referential.id, section=section),
                 (NOTICES, REGISTER, DPIA) if for_dpo else (DPIA,),
                 section,
             )
         )
     if org.dpo is None and dpo.required and not dpo.missing_facts:
-        refused = " (organisation.no_dpo_reason cannot stand in for it: remove it)" if org.no_dpo_reason else ""
+        refused = (lambda lang: doctext.words(lang)["gaps"]["dpo_refused"]) if org.no_dpo_reason else ""
         found.append(
             Gap(
                 "dpo_missing",
                 "organisation.dpo",
-                f"the data protection officer's contact details (art. 13.1 b GDPR; a DPO is required, "
-                f"{referential.id} §{dpo.section}){refused}: set organisation.dpo (name and email) in santegarde.yaml "
-                "(at init: --dpo-name and --dpo-email)",
+                said("dpo_missing", rid=referential.id, section=dpo.section, refused=refused),
                 (NOTICES, REGISTER, DPIA),
                 dpo.section,
             )
@@ -90,9 +105,10 @@ def _dpo_gaps(config: OrganisationConfig, referential: Referential) -> list[Gap]
             Gap(
                 "no_dpo_reason",
                 "organisation.no_dpo_reason",
-                f"no data protection officer is designated and no reason is recorded ({dpo}): name the DPO under "
-                "organisation.dpo, or say why none is required in organisation.no_dpo_reason, a sentence of at least "
-                "20 characters (at init: --dpo-name and --dpo-email, or --no-dpo-reason)",
+                said(
+                    "no_dpo_reason",
+                    decision=lambda lang: _lower_first(doctext.trigger(dpo, referential.dpo, lang).rstrip(".")),
+                ),
                 (REGISTER,),
                 dpo.section,
             )
@@ -102,13 +118,21 @@ def _dpo_gaps(config: OrganisationConfig, referential: Referential) -> list[Gap]
             Gap(
                 "dpo_email",
                 "organisation.dpo.email",
-                "the data protection officer has no email address: set organisation.dpo.email in santegarde.yaml "
-                "(at init: --dpo-email)",
+                said("dpo_email"),
                 (NOTICES, DPIA),
                 dpo.section,
             )
         )
     return found
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def _purpose_name(referential: Referential, purpose_id: str) -> Any:
+    """The purpose's name in each language (the vocabulary's French, the référentiel's own English)."""
+    return lambda lang: vocabulary.label(referential, "purpose", purpose_id, lang)
 
 
 def _notice_gaps(config: OrganisationConfig, referential: Referential) -> list[Gap]:
@@ -118,14 +142,13 @@ def _notice_gaps(config: OrganisationConfig, referential: Referential) -> list[G
         for p in ref.purposes:
             if p.out_of_scope or p.forbidden or p.requires_formality:
                 continue
+            name = _purpose_name(referential, p.id)
             if not p.legal_bases:
                 found.append(
                     Gap(
                         "legal_basis",
                         f"deviations.legal_basis.{p.id}",
-                        f"the legal basis of '{p.name}' ({p.id}), which the référentiel leaves to the controller "
-                        f"(§{p.section}; art. 13.1 c GDPR): add it under deviations.legal_basis in santegarde.yaml, "
-                        "with its justification",
+                        said("legal_basis", name=name, purpose=p.id, section=p.section),
                         (NOTICES,),
                         p.section,
                     )
@@ -135,7 +158,7 @@ def _notice_gaps(config: OrganisationConfig, referential: Referential) -> list[G
                     Gap(
                         "legal_basis_choice",
                         f"choices.{p.legal_basis_choice}",
-                        f"the legal basis of '{p.id}': set choices.{p.legal_basis_choice}.value in santegarde.yaml",
+                        said("legal_basis_choice", name=name, purpose=p.id, choice=p.legal_basis_choice),
                         (NOTICES,),
                         p.section,
                     )
@@ -146,8 +169,7 @@ def _notice_gaps(config: OrganisationConfig, referential: Referential) -> list[G
                 Gap(
                     "objection_notice_period",
                     "choices.objection_notice_period",
-                    "the period between the information and the start of processing (§9.1): set "
-                    "choices.objection_notice_period.value (e.g. P1M) in santegarde.yaml",
+                    said("objection_notice_period"),
                     (NOTICES,),
                     "9.1",
                 )
@@ -157,9 +179,7 @@ def _notice_gaps(config: OrganisationConfig, referential: Referential) -> list[G
                 Gap(
                     "data_protection_policy",
                     "organisation.data_protection_policy",
-                    "the controller's personal data protection policy, presented in a dedicated section (§8.2.3.2): "
-                    "set organisation.data_protection_policy (its address or its text) in santegarde.yaml (at init: "
-                    "--data-protection-policy)",
+                    said("data_protection_policy"),
                     (NOTICES,),
                     "8.2.3.2",
                 )
@@ -174,9 +194,12 @@ def measure_gaps(config: OrganisationConfig, referential: Referential) -> list[G
         Gap(
             MEASURE_STATUS,
             m.code,
-            f"Measure {m.code} ({m.title}, §{m.section}) has no status in deviations.measures: record it with "
-            f"'santegarde measure set {m.code} --status implemented|equivalent|not_necessary|not_implemented "
-            "--evidence TEXT --by NAME'.",
+            said(
+                "measure_status",
+                code=m.code,
+                title=lambda lang, m=m: doctext.measure_title(m, referential, lang),
+                section=m.section,
+            ),
             (CONFORMITY,),
             m.section,
         )

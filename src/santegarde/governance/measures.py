@@ -1,10 +1,13 @@
-"""Recording the status of a security measure (COM-SEC-1): who set it, when, on what evidence.
+"""Recording the status of a security measure (COM-SEC-1): who set it, when, on what evidence — and audited.
 
 Statuses live where the conformity report and the DPIA read them, ``deviations.measures`` of
 ``santegarde.yaml``; ``record`` validates everything (the code against the référentiel's measures, the
-status, the evidence, the author, the justification a non-implemented status needs) before it rewrites
-the file atomically. The status words are the CNIL's (implemented, equivalent, not_necessary,
-not_implemented); done, planned, partial and not_applicable are accepted as their everyday names.
+status, the evidence, the author, the justification a status other than implemented needs) before it
+writes the audit entry and rewrites the file atomically, in the trail's transaction: the change is in the
+file only if its audit entry is committed with it. The status words are the CNIL's (implemented,
+equivalent, not_necessary, not_implemented) and partial (partly implemented: it stays in the action plan);
+done, planned and not_applicable are accepted as their everyday names. Refusals are worded in French
+(English with ``lang="en"``).
 """
 
 from __future__ import annotations
@@ -12,27 +15,46 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from santegarde.audit.trail import AuditEvent, AuditTrail
 from santegarde.clock import Clock, utc_now
 from santegarde.config import OrganisationConfig, is_justified, load, save
 from santegarde.config.model import MEASURE_STATES, MeasureState, MeasureStatus
-from santegarde.errors import SantegardeError
+from santegarde.errors import WordedError
+from santegarde.governance import doctext
 from santegarde.referentials import loader
 from santegarde.referentials.model import Measure, Referential
 
-# Everyday names for the CNIL's statuses: a partial measure is not implemented yet (it stays in the action plan).
+# Everyday names for the statuses: a planned measure is not implemented yet (it stays in the action plan).
 ALIASES: dict[str, MeasureState] = {
     "done": "implemented",
     "planned": "not_implemented",
-    "partial": "not_implemented",
     "not_applicable": "not_necessary",
 }
 STATUS_CHOICES = (*MEASURE_STATES, *ALIASES)
 MIN_EVIDENCE = 5
+AUDIT_OPERATION = "measure.status.{state}"  # one audit entry per change, naming the status recorded
 
 
-class MeasureError(SantegardeError, ValueError):
+class MeasureError(WordedError, ValueError):
     """A measure status cannot be recorded as asked."""
+
+
+def said(key: str, lang: str, **facts: Any) -> str:
+    """A sentence of ``santegarde measure`` in ``lang`` (documents_text.yaml, cli → measure)."""
+    text: str = doctext.words(lang)["cli"]["measure"][key]
+    return text.format(**facts)
+
+
+def state_words(state: str, lang: str) -> str:
+    """A status in words: "partiellement mise en œuvre"."""
+    words: str = doctext.words(lang)["cli"]["measure"]["states"][state]
+    return words
+
+
+def _refused(key: str, **facts: Any) -> MeasureError:
+    return MeasureError({lang: said(key, lang, **facts) for lang in doctext.LANGS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +71,9 @@ def _measure(ref: Referential, code: str) -> Measure:
         return found
     codes = [m.code for m in ref.measures]
     close = difflib.get_close_matches(code.strip().upper(), codes, n=3, cutoff=0.6)
-    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    hints = {lang: said("did_you_mean", lang, codes=", ".join(close)) if close else "" for lang in doctext.LANGS}
     raise MeasureError(
-        f"'{code}' is not a security measure of {ref.id}.{hint} 'santegarde measure list' shows the "
-        f"{len(codes)} measures of the référentiel."
+        {lang: said("unknown", lang, code=code, rid=ref.id, hint=hints[lang], n=len(codes)) for lang in doctext.LANGS}
     )
 
 
@@ -63,7 +84,7 @@ def _state(status: str) -> MeasureState:
     for state in MEASURE_STATES:
         if word == state:
             return state  # type: ignore[return-value]  # one of the Literal's values, checked just above
-    raise MeasureError(f"'{status}' is not a measure status; choose one of: {', '.join(STATUS_CHOICES)}.")
+    raise _refused("status", status=status, choices=", ".join(STATUS_CHOICES))
 
 
 def statused(
@@ -81,16 +102,15 @@ def statused(
     measure = _measure(ref, code)
     state = _state(status)
     if len(evidence.strip()) < MIN_EVIDENCE:
-        raise MeasureError(
-            f"Say what shows the status of {measure.code} with --evidence (a document, a procedure, a place), in at "
-            f"least {MIN_EVIDENCE} characters."
-        )
+        raise _refused("evidence", code=measure.code, n=MIN_EVIDENCE)
     if not by.strip():
-        raise MeasureError("Say who records the status with --by NAME.")
+        raise _refused("by")
     if state != "implemented" and not is_justified(justification):
         raise MeasureError(
-            f"A measure that is {state.replace('_', ' ')} needs a written justification of at least 20 characters "
-            f'(why, and what is done instead or when it will be): add --justification "…" for {measure.code}.'
+            {
+                lang: said("justification", lang, status=state_words(state, lang), code=measure.code)
+                for lang in doctext.LANGS
+            }
         )
     entry = MeasureStatus(
         code=measure.code,
@@ -112,15 +132,38 @@ def record(
     *,
     evidence: str,
     by: str,
+    trail: AuditTrail,
     justification: str | None = None,
     clock: Clock = utc_now,
 ) -> MeasureStatus:
-    """Record a measure's status in the configuration file (atomically); returns what was recorded."""
+    """Record a measure's status in the configuration file and the audit trail; returns what was recorded.
+
+    Everything is validated first; the audit entry (who, which measure, which status, under COM-SEC-1) is
+    appended in a transaction that commits only once the file is rewritten (atomically), so that no change
+    of status is ever left untraced and no entry traces a change that was not made.
+    """
     config = load(path)
     ref = loader.get(config.referential)
     updated = statused(config, ref, code, status, evidence=evidence, by=by, justification=justification, clock=clock)
-    save(updated, path)
-    return updated.deviations.measures[-1]
+    entry = updated.deviations.measures[-1]
+    event = AuditEvent(
+        entry.set_by or by,
+        "",
+        AUDIT_OPERATION.format(state=entry.status),
+        "SecurityMeasure",
+        entry.code,
+        "security",
+        True,
+        "COM-SEC-1",
+        _measure(ref, entry.code).section,
+        "success",
+        "admin",
+        ref.id,
+    )
+    with trail.transaction() as conn:
+        trail.append(event, conn)
+        save(updated, path)
+    return entry
 
 
 def rows(config: OrganisationConfig, ref: Referential, *, missing: bool = False) -> list[MeasureRow]:

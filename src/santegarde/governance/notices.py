@@ -29,7 +29,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from santegarde.atomic import write_atomic
 from santegarde.config import OrganisationConfig, basis_choice, effective_referential
 from santegarde.config.model import Contact
-from santegarde.governance import gaps, rights_text, vocabulary
+from santegarde.governance import doctext, gaps, rights_text, vocabulary
 from santegarde.governance.documents import DocumentError, render_html, write_document
 from santegarde.policy import right_applies
 from santegarde.policy.rights import ART17_3_D, RightDecision, right_under_gdpr, rights_section
@@ -85,6 +85,10 @@ _TEXT_ENV = Environment(
 
 class NoticeError(DocumentError):
     """A notice cannot be produced as asked."""
+
+
+class NoticeRefused(NoticeError):
+    """A notice is refused because the persons must be told facts the configuration does not give (in fr and en)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,9 +247,9 @@ def _right_line(decisions: list[RightDecision], names: dict[str, str], right: Ri
     return RightLine(right.value, rights_text.right_name(right, lang), status, lines, article, excluded_names)
 
 
-def missing_facts(config: OrganisationConfig, referential: Referential) -> list[str]:
+def missing_facts(config: OrganisationConfig, referential: Referential, lang: str = "fr") -> list[str]:
     """Every setting a notice needs and the configuration lacks, as sentences naming the setting (``gaps``)."""
-    return [g.message for g in gaps.gaps_for(config, referential, gaps.NOTICES)]
+    return [g.in_language(lang) for g in gaps.gaps_for(config, referential, gaps.NOTICES)]
 
 
 def _purposes(ref: Referential) -> list[Purpose]:
@@ -257,20 +261,19 @@ def build_notice(
 ) -> Notice:
     """What the notice of this format says, for this organisation, in this language; refuses if a fact is missing."""
     if lang not in LANGS:
-        raise NoticeError(f"The language '{lang}' is not available; choose one of: {', '.join(LANGS)}.")
+        raise NoticeError(doctext.refusal("notice_lang", lang=lang, langs=", ".join(LANGS)))
     if fmt not in FORMATS:
-        raise NoticeError(f"The format '{fmt}' is not a notice format; choose one of: {', '.join(FORMATS)}.")
+        raise NoticeError(doctext.refusal("notice_format", fmt=fmt, formats=", ".join(FORMATS)))
     if fmt in ONLY_FOR and referential.id != ONLY_FOR[fmt]:
-        raise NoticeError(
-            f"The '{fmt}' notice belongs to the référentiel {ONLY_FOR[fmt]}; this organisation applies "
-            f"{referential.id}. Choose one of: poster, leaflet, email, web, platform."
-        )
+        raise NoticeError(doctext.refusal("notice_only_for", fmt=fmt, owner=ONLY_FOR[fmt], rid=referential.id))
     ref = effective_referential(config, referential)
-    missing = missing_facts(config, referential)
-    if missing:
-        raise NoticeError(
-            "The notice is not produced, because the persons must be told facts the configuration does not give:\n"
-            + "\n".join(f"  - {m}" for m in missing)
+    if missing_facts(config, referential):
+        raise NoticeRefused(
+            {
+                language: doctext.words(language)["gaps"]["notice_refused"]
+                + "".join(f"\n  - {m}" for m in missing_facts(config, referential, language))
+                for language in LANGS
+            }
         )
     t: dict[str, Any] = _data()["labels"][lang]
     audience = AUDIENCE.get(fmt, "patients")
@@ -426,9 +429,9 @@ def write_notice(notice: Notice, path: Path) -> Path:
     suffix = path.suffix.lower()
     if notice.format == "email":
         if suffix not in (".txt", ".eml", ""):
-            raise NoticeError(f"Cannot write '{path.name}': the e-mail notice is plain text; name the file .txt.")
+            raise NoticeError(doctext.refusal("notice_txt", name=path.name))
         write_atomic(path, render_notice(notice))
         return path
     if suffix not in (".html", ".pdf"):
-        raise NoticeError(f"Cannot write '{path.name}': a notice is written as .html or .pdf.")
+        raise NoticeError(doctext.refusal("notice_suffix", name=path.name))
     return write_document(path, html=render_notice(notice))

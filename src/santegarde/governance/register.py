@@ -45,7 +45,7 @@ from santegarde.referentials.model import (
 )
 from santegarde.store.retention import end_action, phase_duration, trace_duration, trace_rule
 
-MEASURE_STATUSES = ("implemented", "equivalent", "not_necessary", "not_implemented", "not_recorded")
+MEASURE_STATUSES = ("implemented", "partial", "equivalent", "not_necessary", "not_implemented", "not_recorded")
 LOGGING = "logging"
 _SHEET_FORBIDDEN = str.maketrans({c: "_" for c in "[]:*?/\\"})
 
@@ -717,6 +717,6 @@ def write_register(register: Register, path: Path) -> Path:
     if suffix == ".xlsx":
         return write_xlsx(register, path)
     if suffix not in (".html", ".pdf", ".json"):
-        raise DocumentError(f"Cannot write '{path.name}': the register is written as .html, .pdf, .json or .xlsx.")
+        raise DocumentError(doctext.refusal("register_suffix", name=path.name))
     html = None if suffix == ".json" else render_register(register)
     return write_document(path, html=html, data=register.as_dict())

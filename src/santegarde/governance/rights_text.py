@@ -72,3 +72,20 @@ def resource_name(resource_type: str) -> str:
             "src/santegarde/governance/data/rights.fr.yaml."
         )
     return names[resource_type]
+
+
+def element_name(element: str) -> str:
+    """The name of a FHIR element in a copy of a person's data: "birthDate" → "Date de naissance".
+
+    An element without a French name is shown as « element » rather than dropped: the copy is complete.
+    """
+    names: dict[str, str] = _data()["elements"]
+    return names.get(element, f"« {element} »")
+
+
+def element_path(segments: list[tuple[str, int | None]]) -> str:
+    """A path of FHIR elements in words: [("name", 0), ("given", 1)] → "Nom › Prénom n° 2".
+
+    ``segments`` are (element, position in its list, or None when it is not a list or the list holds one item).
+    """
+    return " › ".join(element_name(key) + (f" n° {index + 1}" if index is not None else "") for key, index in segments)

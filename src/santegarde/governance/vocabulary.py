@@ -7,7 +7,8 @@ professional or a DPO reads is French by default. Every name comes from one file
 - ``label(ref, kind, item_id, lang="fr")``: the name of an item. ``kind`` is one of ``KINDS``:
   ``referential`` (the title; ``item_id`` is the référentiel id), ``deliberation`` (its number(s), e.g.
   "2021-118 (rectifiée par la délibération n° 2021-123)"; ``item_id`` is the référentiel id), ``section``,
-  ``purpose``, ``category``, ``accessor``, ``recipient``, ``transfer``, ``retention``, ``event``, ``choice``.
+  ``purpose``, ``category``, ``accessor``, ``recipient``, ``transfer``, ``retention``, ``event``, ``choice``,
+  ``measure`` (a security measure's title; ``item_id`` is its code, e.g. "PHA-PRO-11").
   In French there is no English fallback: a missing label raises ``VocabularyError``. In English,
   the référentiel's own wording (events, which the texts name only by id: ``data/vocabulary.en.yaml``).
 - ``since(ref, event, lang="fr")``: "à compter de la dernière intervention sur le dossier du patient".
@@ -40,6 +41,7 @@ KINDS: tuple[str, ...] = (
     "retention",
     "event",
     "choice",
+    "measure",
 )
 LANGS: tuple[str, ...] = ("fr", "en")
 _LISTS = {
@@ -89,6 +91,9 @@ def _own(ref: Referential, kind: str, item_id: str) -> str | None:
         return ref.section_title(item_id)
     if kind == "event":
         return _english_events().get(item_id, item_id.replace("_", " ")) if item_id in ref.events() else None
+    if kind == "measure":
+        measure = ref.measure(item_id)
+        return measure.title if measure is not None else None
     for item in getattr(ref, _LISTS[kind]):
         if item.id == item_id:
             return str(item.question if kind == "choice" else item.name)
@@ -166,6 +171,7 @@ def items(ref: Referential) -> list[tuple[str, str]]:
     for kind, attr in _LISTS.items():
         out += [(kind, item.id) for item in getattr(ref, attr)]
     out += [("event", e) for e in ref.events()]
+    out += [("measure", m.code) for m in ref.measures]
     return out
 
 

@@ -481,21 +481,18 @@ def _instant(resource: dict[str, Any]) -> dict[str, Any]:
     return {**resource, "meta": {**meta, "lastUpdated": aware(datetime.fromisoformat(updated)).isoformat()}}
 
 
-def _lines(resource: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
-    """A resource flattened to (path, value) lines a person can read."""
+def _lines(resource: dict[str, Any], prefix: tuple[tuple[str, int | None], ...] = ()) -> list[tuple[str, str]]:
+    """A resource flattened to (element in words, value) lines a person can read ("Nom › Prénom", "Camille")."""
     lines: list[tuple[str, str]] = []
     for key, value in resource.items():
         if key in ("resourceType", "id", "meta") and not prefix:
             continue
-        path = f"{prefix}{key}"
-        if isinstance(value, dict):
-            lines.extend(_lines(value, f"{path}."))
-        elif isinstance(value, list):
-            for i, item in enumerate(value):
-                if isinstance(item, dict):
-                    lines.extend(_lines(item, f"{path}[{i}]."))
-                else:
-                    lines.append((f"{path}[{i}]", str(item)))
-        else:
-            lines.append((path, str(value)))
+        items = value if isinstance(value, list) else [value]
+        for i, item in enumerate(items):
+            path = (*prefix, (key, i if isinstance(value, list) and len(value) > 1 else None))
+            if isinstance(item, dict):
+                lines.extend(_lines(item, path))
+            else:
+                shown = ("oui" if item else "non") if isinstance(item, bool) else str(item)
+                lines.append((rights_text.element_path(list(path)), shown))
     return lines
