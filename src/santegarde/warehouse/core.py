@@ -229,27 +229,34 @@ class Warehouse:
     # -- feeds and objections ------------------------------------------------------------------------------
     def feed_fhir(
         self, paths: Sequence[Path], data_list: DataList | Path, progress: Progress | None = None, *,
-        operator: Operator, cutoff: date | None = None,
+        source: str, operator: Operator, cutoff: date | None = None,
     ) -> FeedReport:  # fmt: skip
-        """Feed FHIR Bundle JSON files as ``operator`` (a feeding profile); see :func:`.feed.feed_fhir`.
+        """Feed FHIR Bundle JSON files from ``source`` as ``operator`` (a feeding profile); see :func:`.feed.feed_fhir`.
 
+        ``source`` names the system the files come from: its identifiers are a namespace of their own.
         Rows collected on or before ``cutoff`` (default: 20 years ago, EDS-7) are not integrated.
         """
         from santegarde.warehouse import feed
 
-        return feed.feed_fhir(self, paths, data_list, progress=progress, operator=operator, cutoff=cutoff)
+        return feed.feed_fhir(
+            self, paths, data_list, progress=progress, source=source, operator=operator, cutoff=cutoff
+        )
 
     def feed_omop(
         self,
         source: Path | Sequence[Path],
         data_list: DataList | Path,
         progress: Progress | None = None,
-        source_name: str = "omop",
         *,
+        source_name: str,
         operator: Operator,
         cutoff: date | None = None,
     ) -> FeedReport:
-        """Feed OMOP CDM 5.4 CSV/Parquet files as ``operator``; see :func:`santegarde.warehouse.feed.feed_omop`."""
+        """Feed OMOP CDM 5.4 CSV/Parquet files of the source ``source_name`` as ``operator``.
+
+        Each source is a namespace: its ``person_id`` 1 is never another source's ``person_id`` 1. See
+        :func:`santegarde.warehouse.feed.feed_omop`.
+        """
         from santegarde.warehouse import feed
 
         return feed.feed_omop(

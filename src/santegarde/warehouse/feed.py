@@ -20,6 +20,7 @@ before any file is copied, and the refusal is traced.
 
 from __future__ import annotations
 
+import re
 import shutil
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -74,6 +75,7 @@ FED_TYPES = (
     "MedicationRequest", "MedicationDispense", "Procedure",
 )  # fmt: skip
 EHR = 32817
+SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 INS_SYSTEMS = ("urn:oid:1.2.250.1.213.1.4.8", "urn:oid:1.2.250.1.213.1.4.9", "urn:oid:1.2.250.1.213.1.4.10",
                "urn:oid:1.2.250.1.213.1.4.11")  # fmt: skip
 ENCOUNTER_REF = "(r->>'$.encounter.reference')"
@@ -169,6 +171,18 @@ class _Run:
 
     def report(self, files: int) -> FeedReport:
         return FeedReport(dict(self.rows), tuple(self.refused), self.objected, files, self.expired)
+
+
+def checked_source(name: str) -> str:
+    """A source's name, checked: the namespace of its identifiers in every pseudonym and mapping."""
+    text = str(name or "").strip()
+    if not SOURCE_NAME.fullmatch(text):
+        raise FeedError(
+            f"The source name {text!r} is not valid: name the system the data comes from with 1 to 64 lower-case "
+            "letters, digits, '.', '_' or '-' (for example 'dpi-chu' or 'synthea'); always the same name for the "
+            "same system."
+        )
+    return text
 
 
 def structural(table: str, name: str) -> bool:
@@ -306,11 +320,15 @@ def _observation_periods(run: _Run) -> None:
 
 # -- FHIR -----------------------------------------------------------------------------------------------------
 def feed_fhir(
-    warehouse: Warehouse, paths: Sequence[Path], data_list: DataList | Path, progress: Progress | None = None,
-    source: str = "fhir", *, operator: Operator, guard: WarehouseGuard | None = None, cutoff: date | None = None,
+    warehouse: Warehouse, paths: Sequence[Path], data_list: DataList | Path, progress: Progress | None = None, *,
+    source: str, operator: Operator, guard: WarehouseGuard | None = None, cutoff: date | None = None,
 ) -> FeedReport:  # fmt: skip
-    """Feed FHIR R4 Bundle JSON files into the warehouse, as ``operator`` (a feeding profile)."""
-    run = _Run(warehouse, _data_list(data_list), source, progress, total=13)
+    """Feed FHIR R4 Bundle JSON files of the source ``source`` into the warehouse, as ``operator`` (a feeding profile).
+
+    The source is the namespace of the files' identifiers (``Patient/1`` of one source is not ``Patient/1`` of
+    another); persons are linked across sources only by identity matching.
+    """
+    run = _Run(warehouse, _data_list(data_list), checked_source(source), progress, total=13)
     run.cutoff = cutoff or run.cutoff
     _run_feed(warehouse, list(paths), lambda files: _fhir(run, files), operator, guard)
     return run.report(len(paths))
@@ -626,16 +644,21 @@ def _fhir_measurements(run: _Run, visit: str) -> None:
 # -- OMOP CDM files -------------------------------------------------------------------------------------------
 def feed_omop(
     warehouse: Warehouse, source: Path | Sequence[Path], data_list: DataList | Path,
-    progress: Progress | None = None, source_name: str = "omop", *, operator: Operator,
+    progress: Progress | None = None, *, source_name: str, operator: Operator,
     guard: WarehouseGuard | None = None, cutoff: date | None = None,
 ) -> FeedReport:  # fmt: skip
-    """Feed OMOP CDM 5.4 tables from ``<table>.csv`` / ``<table>.parquet`` files, re-pseudonymised, as ``operator``."""
+    """Feed OMOP CDM 5.4 tables from ``<table>.csv`` / ``<table>.parquet`` files, re-pseudonymised, as ``operator``.
+
+    ``source_name`` is the namespace of the files' identifiers: a ``person_id`` is pseudonymised within its source,
+    so two sources' ``person_id`` 1 are two persons (issue 15: unrelated sources merged patients).
+    """
+    name = checked_source(source_name)
     files = (
         sorted(source.glob("*.csv")) + sorted(source.glob("*.parquet")) if isinstance(source, Path) else list(source)
     )
     if not files:
         raise FeedError(f"No OMOP CSV or Parquet file was found in {source}; name files after their table.")
-    run = _Run(warehouse, _data_list(data_list), source_name, progress, total=len(files) + 2)
+    run = _Run(warehouse, _data_list(data_list), name, progress, total=len(files) + 2)
     run.cutoff = cutoff or run.cutoff
     names = [f.stem.lower() for f in files]
     _run_feed(warehouse, files, lambda copies: _omop(run, list(zip(names, copies, strict=True))), operator, guard)
