@@ -92,6 +92,7 @@ class Warehouse:
             with warehouse.vault_connection() as vault:
                 for statement in omop.VAULT_DDL:
                     vault.execute(statement.replace("EXISTS ", "EXISTS vault.", 1))
+                omop.migrate_vault(vault)
         except BaseException:
             con.close()
             raise

@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING
 import yaml
 
 from santegarde.errors import SantegardeError
-from santegarde.warehouse import omop
+from santegarde.warehouse import matching, omop
 from santegarde.warehouse.core import TRANSIT
-from santegarde.warehouse.pseudonym import bigint_sql, hmac_sql, id_sql, identity_message_sql
+from santegarde.warehouse.pseudonym import bigint_sql, hmac_sql, id_sql
 from santegarde.warehouse.retention import feed_cutoff, skip_expired_stage
 
 if TYPE_CHECKING:
@@ -380,6 +380,8 @@ def _fhir_patients(run: _Run) -> None:
     wh.sql(
         f"""CREATE OR REPLACE TEMP TABLE patients AS
             SELECT 'Patient/' || rid AS ref, nm->>'family' AS family, nm->'given'->>0 AS given,
+                   list_filter(json_extract(r, '$.name[*]'), lambda x: (x->>'use') = 'usual')[1]->>'family'
+                       AS used_family,
                    r->>'birthDate' AS birth, r->>'gender' AS gender, {ins.format(INS_SYSTEMS)} AS ins,
                    {telecom.format("phone")} AS phone, {telecom.format("email")} AS email,
                    array_to_string(json_extract_string(r, '$.address[0].line[*]'), ', ') AS address,
@@ -398,14 +400,10 @@ def _fhir_patients(run: _Run) -> None:
         run.refuse(
             f"Patient ({incomplete[0]})", "no family name, given name or full birth date: cannot be pseudonymised"
         )
-    wh.sql(
+    assignments = matching.assign(wh, "fhir:Patient", run.source)
+    wh.omop.execute(
         f"""CREATE OR REPLACE TEMP TABLE person_map AS
-            SELECT ref, pseudonym, {bigint_sql("pseudonym")} AS person_id, {hmac_sql("$src || '|' || ref", "mk")}
-                   AS source_hash
-            FROM (SELECT ref, {hmac_sql(identity_message_sql("family", "given", "birth"))} AS pseudonym
-                  FROM temp.patients WHERE family IS NOT NULL AND given IS NOT NULL
-                  AND TRY_CAST(birth AS DATE) IS NOT NULL)""",
-        src,
+            SELECT ref, pseudonym, {bigint_sql("pseudonym")} AS person_id, source_hash FROM temp.assigned"""
     )
     # persons fed earlier and referred to by this feed's resources
     wh.sql(
@@ -422,13 +420,17 @@ def _fhir_patients(run: _Run) -> None:
         "WHERE pseudonym IN (SELECT pseudonym FROM vault.objection)"
     ).fetchone()
     run.objected += int(skipped[0]) if skipped else 0
+    objected = {str(p) for (p,) in wh.omop.execute("SELECT pseudonym FROM vault.objection").fetchall()}
     wh.omop.execute("DELETE FROM temp.person_map WHERE pseudonym IN (SELECT pseudonym FROM vault.objection)")
+    # each source record keeps its own identity row: a later record of the same person never overwrites it
     wh.omop.execute(
         """INSERT OR REPLACE INTO vault.identity
            SELECT m.pseudonym, p.family, p.given, p.gender, TRY_CAST(p.birth AS DATE), p.birth_place, p.ins, p.ins,
-                  p.phone, p.email, p.address, p.zip, p.city, p.death_date, now()::TIMESTAMP
-           FROM temp.patients p JOIN temp.person_map m USING (ref)"""
+                  p.phone, p.email, p.address, p.zip, p.city, p.death_date, now()::TIMESTAMP, p.used_family,
+                  'fhir:Patient', m.source_hash
+           FROM temp.patients p JOIN temp.person_map m USING (ref) WHERE m.ref IN (SELECT ref FROM temp.assigned)"""
     )
+    _review(run, [a for a in assignments if a.outcome == "possible" and a.pseudonym not in objected])
     wh.omop.execute(
         """INSERT OR REPLACE INTO vault.mapping
            SELECT pseudonym, 'fhir:Patient', source_hash, now()::TIMESTAMP FROM temp.person_map"""
@@ -457,6 +459,23 @@ def _fhir_patients(run: _Run) -> None:
         f"""SELECT m.person_id, date_trunc('month', p.death_date)::DATE AS death_date,
                    {EHR} AS death_type_concept_id
             FROM temp.patients p JOIN temp.person_map m USING (ref) WHERE p.death_date IS NOT NULL""",
+    )
+
+
+def _review(run: _Run, possible: Sequence[matching.Assignment]) -> None:
+    """Queue the possible matches for the identity-vigilance review (never merged silently); counted in the report."""
+    if not possible:
+        return
+    run.warehouse.omop.executemany(
+        f"""INSERT OR IGNORE INTO vault.identity_review
+            SELECT {bigint_sql("sha256(? || '|' || ?)")}, 'fhir:Patient', ?, ?, ?, ?, ?, now()::TIMESTAMP, 'open',
+                   NULL, NULL""",
+        [(a.source_hash, a.candidate, a.source_hash, a.pseudonym, a.candidate, a.score, a.reason) for a in possible],
+    )
+    run.refuse(
+        f"Patient, possible match ({len(possible)})",
+        "possibly the same person as a patient already known: fed as a distinct person and queued for the "
+        "identity-vigilance review, never merged automatically",
     )
 
 

@@ -11,9 +11,13 @@ Identifiers are BIGINT (warehouse-derived, never a source's internal number); co
 ``NUMERIC`` as in the OHDSI DDL.
 """
 
+# ruff: noqa: S608 - SQL is assembled from the constants of this module only
+
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import duckdb
 
 TYPES = {"B": "BIGINT", "I": "INTEGER", "D": "DATE", "T": "TIMESTAMP", "V": "VARCHAR", "N": "NUMERIC"}
 
@@ -112,20 +116,56 @@ LOCATION_TABLES = ("location",)  # kept in the genetic/location store, under its
 HEALTH_TABLES = tuple(t for t in OMOP_TABLES if t not in LOCATION_TABLES)
 PERSON_TABLES = tuple(t for t in HEALTH_TABLES if any(c.name == "person_id" for c in OMOP_TABLES[t]))
 
-VAULT_DDL = (
-    """CREATE TABLE IF NOT EXISTS identity (
-        pseudonym VARCHAR PRIMARY KEY, family VARCHAR, given VARCHAR, sex VARCHAR, birth_date DATE,
+# One row per source record (kind, keyed hash of source|id): a person may have several, none overwrites another.
+IDENTITY_DDL = """CREATE TABLE IF NOT EXISTS identity (
+        pseudonym VARCHAR NOT NULL, family VARCHAR, given VARCHAR, sex VARCHAR, birth_date DATE,
         birth_place VARCHAR, ins VARCHAR, nir VARCHAR, phone VARCHAR, email VARCHAR, address VARCHAR,
-        postal_code VARCHAR, city VARCHAR, death_date DATE, updated_at TIMESTAMP)""",
+        postal_code VARCHAR, city VARCHAR, death_date DATE, updated_at TIMESTAMP, used_family VARCHAR,
+        kind VARCHAR NOT NULL, source_hash VARCHAR NOT NULL, PRIMARY KEY (kind, source_hash))"""
+
+VAULT_DDL = (
+    IDENTITY_DDL,
     """CREATE TABLE IF NOT EXISTS mapping (
         pseudonym VARCHAR NOT NULL, kind VARCHAR NOT NULL, source_hash VARCHAR NOT NULL, recorded_at TIMESTAMP,
         PRIMARY KEY (kind, source_hash))""",
     """CREATE TABLE IF NOT EXISTS professional (
         pseudonym VARCHAR PRIMARY KEY, family VARCHAR, given VARCHAR, rpps VARCHAR, adeli VARCHAR, phone VARCHAR,
         email VARCHAR, updated_at TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS identity_review (
+        review_id BIGINT PRIMARY KEY, kind VARCHAR NOT NULL, source_hash VARCHAR NOT NULL, pseudonym VARCHAR NOT NULL,
+        candidate VARCHAR NOT NULL, score DOUBLE NOT NULL, reason VARCHAR NOT NULL, recorded_at TIMESTAMP NOT NULL,
+        status VARCHAR NOT NULL, decided_by VARCHAR, decided_at TIMESTAMP)""",
     """CREATE TABLE IF NOT EXISTS objection (
         pseudonym VARCHAR PRIMARY KEY, person_id BIGINT NOT NULL, registered_at TIMESTAMP NOT NULL)""",
 )
+
+def migrate_vault(con: duckdb.DuckDBPyConnection) -> None:
+    """Bring a vault written before issue 15 (one identity row per pseudonym, overwritten by each feed) to one row
+    per source record, in one transaction: each old row goes to the source record last mapped to its person."""
+    columns = {str(r[0]) for r in con.execute("DESCRIBE vault.identity").fetchall()}
+    if "source_hash" in columns:
+        return
+    old = ("pseudonym, family, given, sex, birth_date, birth_place, ins, nir, phone, email, address, postal_code, "
+           "city, death_date, updated_at")  # fmt: skip
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(IDENTITY_DDL.replace("EXISTS identity", "EXISTS vault.identity_v2", 1))
+        con.execute(
+            f"""INSERT INTO vault.identity_v2 ({old}, kind, source_hash)
+                SELECT {", ".join("i." + c.strip() for c in old.split(","))}, coalesce(m.kind, 'legacy'),
+                       coalesce(m.source_hash, i.pseudonym)
+                FROM vault.identity i LEFT JOIN (
+                    SELECT pseudonym, kind, source_hash FROM vault.mapping WHERE kind = 'fhir:Patient'
+                    QUALIFY row_number() OVER (PARTITION BY pseudonym ORDER BY recorded_at DESC, source_hash) = 1
+                ) m USING (pseudonym)"""
+        )
+        con.execute("DROP TABLE vault.identity")
+        con.execute("ALTER TABLE vault.identity_v2 RENAME TO identity")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
 
 GENETIC_DDL = (
     """CREATE TABLE IF NOT EXISTS genetic_result (
