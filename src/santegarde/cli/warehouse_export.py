@@ -10,7 +10,7 @@ justified defaults.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import date
@@ -27,6 +27,7 @@ from santegarde.cli.organisation import ConfigOption
 from santegarde.cli.session import logged_in
 from santegarde.config import CONFIG_NAME
 from santegarde.identity import sessions
+from santegarde.referentials.model import Sensitivity
 from santegarde.warehouse.gate import (
     ExportRequest,
     Gate,
@@ -109,6 +110,17 @@ def _gate(config: Path) -> Iterator[tuple[Gate, str]]:
 
 
 @contextmanager
+def _requesting_gate(config: Path) -> Iterator[tuple[Gate, str, Callable[[ExportRequest], int]]]:
+    """The gate, the login, and how to submit under the session's profile (two factors, EDS-SEC-AUT-1)."""
+    thresholds = load_thresholds(config)
+    with logged_in(config) as s:
+        current = sessions.require(s.identity, s.token, sensitivity=Sensitivity.SPECIAL)
+        directory = config.resolve().parent / "warehouse" / "exports"
+        gate = Gate(directory, s.org.audit, GrantReviewers(s.identity), thresholds=thresholds)
+        yield gate, current.login, lambda request: gate.submit_as(request, current.profile, s.org.referential)
+
+
+@contextmanager
 def _source(database: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     if not database.exists():
         raise GateError(f"{database} does not exist; give the DuckDB database the source query runs on.")
@@ -144,14 +156,28 @@ def request(
     purpose: Purpose,
     project: Project,
     qi: Annotated[list[str], typer.Option("--qi", help="A quasi-identifier column (repeat)")],
+    person: Annotated[
+        str,
+        typer.Option(
+            "--person",
+            help="The column identifying the person (e.g. person_id): anonymity is counted in persons; "
+            "the column is not released",
+        ),
+    ],
     sensitive: Annotated[list[str] | None, typer.Option("--sensitive", help="A sensitive column (repeat)")] = None,
     fmt: Format = "parquet",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
-    """Request a row-level export (it leaves nothing until checked and validated)."""
-    with _gate(config) as (gate, login):
-        rid = gate.submit(
-            ExportRequest(source, recipient, purpose, project, login, tuple(qi), tuple(sensitive or ()), fmt)
+    """Request a row-level export (it leaves nothing until checked and validated).
+
+    k, l, t and the re-identification risks are measured over persons: the export's rows are brought to one row
+    per person with the --person column, and refused if a quasi-identifier or sensitive column varies within a
+    person.
+    """
+    with _requesting_gate(config) as (_, login, submit):
+        rid = submit(
+            ExportRequest(source, recipient, purpose, project, login, tuple(qi), tuple(sensitive or ()), fmt,
+                          person=person)
         )
     console.print(f"Export request {rid} recorded; run santegarde warehouse export check {rid} --database ….")
 
@@ -252,8 +278,8 @@ def indicator(
 ) -> None:
     """Request an indicator export (counts with small-cell suppression), checked by the same gate."""
     spec = IndicatorSpec(tuple(dimension), _filters(filters or []), (), person)
-    with _gate(config) as (gate, login):
-        rid = gate.submit(
+    with _requesting_gate(config) as (_, login, submit):
+        rid = submit(
             ExportRequest(source, recipient, purpose, project, login, format=fmt, kind="indicator", indicator=spec)
         )
     console.print(f"Indicator export request {rid} recorded; run santegarde warehouse export check {rid} --database ….")
