@@ -20,10 +20,12 @@ from typer.testing import CliRunner, Result
 
 from santegarde.cli import session
 from santegarde.cli.main import app
+from santegarde.cli.warehouse_core import warehouse_directory
 from santegarde.cli.warehouse_export import load_thresholds, thresholds_path
 from santegarde.identity import grants
 from santegarde.identity.context import IdentityContext
 from santegarde.runtime import Organisation, identity_context, open_organisation
+from santegarde.warehouse import Warehouse
 from santegarde.warehouse.gate import GateError, GateThresholds
 
 PASS = "demo passphrase for the warehouse export cli tests"
@@ -234,3 +236,33 @@ def test_the_feeding_profile_may_not_request_an_export(demo: Demo) -> None:
     assert "only internal_staff may" in said
     login(demo, "internal_staff")
     assert request_as(demo).exit_code == 0
+
+
+def test_an_export_is_checked_where_the_data_is_through_the_keyring(demo: Demo) -> None:
+    """Issue 15: --database warehouse/omop.duckdb crashed (encrypted, no key); the gate opens the warehouse itself."""
+    directory = warehouse_directory(demo.config)
+    org = open_organisation(demo.config, PASS)
+    try:
+        with Warehouse.open(directory, org.keyring) as warehouse:
+            warehouse.omop.execute(
+                "INSERT INTO omop.person (person_id, gender_concept_id, year_of_birth, race_concept_id, "
+                "ethnicity_concept_id) SELECT i, 8507 + 25 * (i % 2), 1950 + 10 * (i % 3), 0, 0 FROM range(60) t(i)"
+            )
+    finally:
+        org.close()
+    login(demo)
+    asked = run(
+        "warehouse", "export", "request", "--config", str(demo.config),
+        "--source", "SELECT person_id, gender_concept_id, year_of_birth FROM person", "--person", "person_id",
+        "--recipient", "Observatoire régional (fictif)", "--purpose", "activity_indicators", "--project", "PILOT-1",
+        "--qi", "gender_concept_id", "--qi", "year_of_birth",
+    )  # fmt: skip
+    found = re.search(r"Export request (\d+) recorded", asked.output)
+    assert asked.exit_code == 0 and found is not None, asked.output
+    plain = check(demo, int(found.group(1)), directory / "omop.duckdb")
+    said = words(plain)
+    assert plain.exit_code != 0 and "cannot be opened as a plain DuckDB database" in said, said
+    assert "omit --database" in said and "Traceback" not in plain.output
+    checked = run("warehouse", "export", "check", found.group(1), "--config", str(demo.config))
+    assert checked.exit_code == 0, checked.output
+    assert "k-anonymat" in checked.output and "60 personnes" in words(checked)

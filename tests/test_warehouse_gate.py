@@ -513,3 +513,18 @@ def test_the_person_column_is_required_checked_and_never_released(
     release = gate.validate(rid, "marie", measurements)
     table = pq.read_table(release.data)
     assert "person_id" not in table.column_names and table.num_rows == release.rows
+
+
+def test_a_request_stored_before_persons_were_counted_is_refused_with_the_way_out(
+    gate: Gate, conn: duckdb.DuckDBPyConnection
+) -> None:
+    import sqlite3
+
+    rid = gate.submit(_row())
+    with sqlite3.connect(gate.directory / "gate.sqlite") as db:
+        body = json.loads(db.execute("SELECT body FROM requests WHERE id = ?", (rid,)).fetchone()[0])
+        del body["person"]  # as stored before issue 15
+        db.execute("UPDATE requests SET body = ? WHERE id = ?", (json.dumps(body), rid))
+    with pytest.raises(GateError, match="submit it again with the person column"):
+        gate.check(rid, conn)
+    assert gate.get(rid).status == "requested"

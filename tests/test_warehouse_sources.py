@@ -12,7 +12,7 @@ from identity_fixtures import make_context
 from omop_samples import eunomia, write_sample
 from santegarde.audit.trail import AuditTrail
 from santegarde.store.db import make_engine, migrate
-from santegarde.warehouse import Warehouse
+from santegarde.warehouse import Warehouse, omop
 from santegarde.warehouse.access import WarehouseGuard
 from santegarde.warehouse.feed import DataList, FeedError
 from test_warehouse_core import FEEDER, FULL, STEWARD
@@ -82,3 +82,24 @@ def test_a_feed_must_name_its_source(wh: Warehouse, tmp_path: Path, name: str) -
     with pytest.raises(FeedError, match="source name"):
         wh.feed_omop(tmp_path / "synthea", DataList.from_mapping(FULL), source_name=name, operator=FEEDER)
     assert wh.counts()["person"] == 0
+
+
+def test_float_fields_keep_their_decimals_and_older_stores_are_converted(wh: Warehouse, tmp_path: Path) -> None:
+    """Issue 15: the spec's float fields were DECIMAL(18,3), so 5.123456789 became 5.123."""
+    lab = tmp_path / "lab"
+    lab.mkdir()
+    (lab / "person.csv").write_text(
+        "person_id,gender_concept_id,year_of_birth,race_concept_id,ethnicity_concept_id\n1,8532,1970,0,0\n"
+    )
+    (lab / "measurement.csv").write_text(
+        "measurement_id,person_id,measurement_concept_id,measurement_date,measurement_type_concept_id,"
+        "value_as_number,range_low\n1,1,3004410,2024-01-02,32817,5.123456789,0.0001234\n"
+    )
+    wh.feed_omop(lab, DataList.from_mapping(FULL), source_name="lab", operator=FEEDER)
+    row = wh.omop.execute("SELECT value_as_number, range_low FROM omop.measurement").fetchone()
+    assert row == (5.123456789, 0.0001234)
+    wh.omop.execute("ALTER TABLE omop.measurement ALTER COLUMN range_high SET DATA TYPE DECIMAL(18, 3)")
+    omop.migrate_types(wh.omop, "measurement", "omop")
+    types = dict(wh.omop.execute("SELECT column_name, column_type FROM (DESCRIBE omop.measurement)").fetchall())
+    assert types["range_high"] == types["value_as_number"] == "DOUBLE"
+    assert wh.omop.execute("SELECT value_as_number FROM omop.measurement").fetchone() == (5.123456789,)

@@ -32,7 +32,14 @@ from santegarde.crypto import Keyring
 from santegarde.errors import SantegardeError
 from santegarde.warehouse import engine, keys, omop
 from santegarde.warehouse.access import KEY_RULE, Operator, WarehouseAccessRefused, WarehouseGuard
-from santegarde.warehouse.pseudonym import PseudonymKey, bigint_sql, hmac_sql, identity_pseudonym, person_id_of
+from santegarde.warehouse.pseudonym import (
+    PseudonymKey,
+    bigint_sql,
+    hmac_sql,
+    identity_message_sql,
+    identity_pseudonym,
+    person_id_of,
+)
 
 if TYPE_CHECKING:
     from santegarde.store.service import RecordService, Request
@@ -89,6 +96,7 @@ class Warehouse:
             engine.attach_encrypted(con, directory / OMOP_FILE, "omop", derived.health)
             for table in omop.HEALTH_TABLES:
                 con.execute(omop.create_table_sql(table, "omop"))
+                omop.migrate_types(con, table, "omop")
             with warehouse.vault_connection() as vault:
                 for statement in omop.VAULT_DDL:
                     vault.execute(statement.replace("EXISTS ", "EXISTS vault.", 1))
@@ -167,6 +175,7 @@ class Warehouse:
         with self._attach("geo", LOCATION_FILE, self.keys.genetic_location):
             if first:
                 self._con.execute(omop.create_table_sql("location", "geo"))
+                omop.migrate_types(self._con, "location", "geo")
                 for statement in omop.GENETIC_DDL:
                     self._con.execute(statement.replace("EXISTS ", "EXISTS geo.", 1))
             yield
@@ -222,6 +231,17 @@ class Warehouse:
     def pseudonym_of(self, identity: dict[str, str]) -> str:
         """The warehouse pseudonym of an identity (``family``, ``given``, ``birthdate`` YYYY-MM-DD)."""
         return identity_pseudonym(self._con, self.pseudonym_key, identity)
+
+    def persons_named(self, identity: dict[str, str]) -> set[str]:
+        """The pseudonyms of every person of the vault recorded under this identity (family, given, birth date):
+        more than one when homonyms were kept apart by identity matching."""
+        stored, given = identity_message_sql("family", "given", "birth_date"), identity_message_sql("$f", "$g", "$b")
+        with self.vault_connection():
+            rows = self.sql(
+                f"SELECT DISTINCT pseudonym FROM vault.identity WHERE {stored} = {given}",
+                {"f": identity.get("family", ""), "g": identity.get("given", ""), "b": identity.get("birthdate", "")},
+            ).fetchall()
+        return {str(r[0]) for r in rows}
 
     def person_id_of(self, identity: dict[str, str]) -> int:
         """The OMOP person_id of an identity."""

@@ -606,7 +606,7 @@ def _fhir_events(run: _Run) -> None:
             f"""SELECT {_event_id(_ref(repr(rtype)))} AS drug_exposure_id, m.person_id, 0 AS drug_concept_id,
                        {_ts(when)}::DATE AS drug_exposure_start_date, {_ts(when)} AS drug_exposure_start_datetime,
                        {_ts(when)}::DATE AS drug_exposure_end_date, {type_concept} AS drug_type_concept_id,
-                       TRY_CAST(r->>'{quantity}' AS NUMERIC) AS quantity, {_provider(who)} AS provider_id,
+                       TRY_CAST(r->>'{quantity}' AS DOUBLE) AS quantity, {_provider(who)} AS provider_id,
                        {visit} AS visit_occurrence_id, {_code("$.medicationCodeableConcept")} AS drug_source_value,
                        r->>'$.dosageInstruction[0].text' AS sig
                 FROM {_events_from(rtype)}""",
@@ -649,7 +649,7 @@ def _fhir_measurements(run: _Run, visit: str) -> None:
                    person_id, coalesce(lc.concept, 0) AS measurement_concept_id,
                    {_ts("$.effectiveDateTime")}::DATE AS measurement_date,
                    {_ts("$.effectiveDateTime")} AS measurement_datetime, {EHR} AS measurement_type_concept_id,
-                   TRY_CAST(q->>'value' AS NUMERIC) AS value_as_number, coalesce(uc.unit, 0) AS unit_concept_id,
+                   TRY_CAST(q->>'value' AS DOUBLE) AS value_as_number, coalesce(uc.unit, 0) AS unit_concept_id,
                    {visit} AS visit_occurrence_id, code->>'$.coding[0].code' AS measurement_source_value,
                    q->>'code' AS unit_source_value
             FROM ({parts}) p

@@ -327,6 +327,11 @@ def _criterion(
 def _person_column(conn: duckdb.DuckDBPyConnection, request: ExportRequest) -> str:
     """The column identifying persons, checked against the source's columns."""
     person = request.person or ""
+    if not person.strip():
+        raise GateError(
+            "This request names no column identifying the person (it was made before anonymity was counted in "
+            "persons): submit it again with the person column (--person), since k, l and t are counted in persons."
+        )
     try:
         described = conn.execute(f"DESCRIBE SELECT * FROM ({_source_sql(request.source)})").fetchall()  # noqa: S608
         columns = [str(r[0]) for r in described]

@@ -8,7 +8,8 @@ Three encrypted DuckDB files, each under its own key (EDS-SEC-LOG-2, LOG-3, LOG-
 - ``location.duckdb`` (genetic/location key): the OMOP ``location`` table and interpreted genetic results.
 
 Identifiers are BIGINT (warehouse-derived, never a source's internal number); concept ids INTEGER;
-``NUMERIC`` as in the OHDSI DDL.
+the spec's ``float`` fields DOUBLE (a ``NUMERIC`` would round them to 3 decimals; stores written before are
+converted when opened, :func:`migrate_types`).
 """
 
 # ruff: noqa: S608 - SQL is assembled from the constants of this module only
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-TYPES = {"B": "BIGINT", "I": "INTEGER", "D": "DATE", "T": "TIMESTAMP", "V": "VARCHAR", "N": "NUMERIC"}
+TYPES = {"B": "BIGINT", "I": "INTEGER", "D": "DATE", "T": "TIMESTAMP", "V": "VARCHAR", "F": "DOUBLE"}
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ OMOP_TABLES: dict[str, tuple[Column, ...]] = {
     "drug_exposure": _cols(
         "drug_exposure_id:B! person_id:B! drug_concept_id:I! drug_exposure_start_date:D! "
         "drug_exposure_start_datetime:T drug_exposure_end_date:D! drug_exposure_end_datetime:T verbatim_end_date:D "
-        "drug_type_concept_id:I! stop_reason:V refills:I quantity:N days_supply:I sig:V route_concept_id:I "
+        "drug_type_concept_id:I! stop_reason:V refills:I quantity:F days_supply:I sig:V route_concept_id:I "
         "lot_number:V provider_id:B visit_occurrence_id:B visit_detail_id:B drug_source_value:V "
         "drug_source_concept_id:I route_source_value:V dose_unit_source_value:V"
     ),
@@ -76,14 +77,14 @@ OMOP_TABLES: dict[str, tuple[Column, ...]] = {
     ),
     "measurement": _cols(
         "measurement_id:B! person_id:B! measurement_concept_id:I! measurement_date:D! measurement_datetime:T "
-        "measurement_time:V measurement_type_concept_id:I! operator_concept_id:I value_as_number:N "
-        "value_as_concept_id:I unit_concept_id:I range_low:N range_high:N provider_id:B visit_occurrence_id:B "
+        "measurement_time:V measurement_type_concept_id:I! operator_concept_id:I value_as_number:F "
+        "value_as_concept_id:I unit_concept_id:I range_low:F range_high:F provider_id:B visit_occurrence_id:B "
         "visit_detail_id:B measurement_source_value:V measurement_source_concept_id:I unit_source_value:V "
         "unit_source_concept_id:I value_source_value:V measurement_event_id:B meas_event_field_concept_id:I"
     ),
     "observation": _cols(
         "observation_id:B! person_id:B! observation_concept_id:I! observation_date:D! observation_datetime:T "
-        "observation_type_concept_id:I! value_as_number:N value_as_string:V value_as_concept_id:I "
+        "observation_type_concept_id:I! value_as_number:F value_as_string:V value_as_concept_id:I "
         "qualifier_concept_id:I unit_concept_id:I provider_id:B visit_occurrence_id:B visit_detail_id:B "
         "observation_source_value:V observation_source_concept_id:I unit_source_value:V qualifier_source_value:V "
         "value_source_value:V observation_event_id:B obs_event_field_concept_id:I"
@@ -99,7 +100,7 @@ OMOP_TABLES: dict[str, tuple[Column, ...]] = {
     ),
     "location": _cols(
         "location_id:B! address_1:V address_2:V city:V state:V zip:V county:V location_source_value:V "
-        "country_concept_id:I country_source_value:V latitude:N longitude:N"
+        "country_concept_id:I country_source_value:V latitude:F longitude:F"
     ),
     "provider": _cols(
         "provider_id:B! provider_name:V npi:V dea:V specialty_concept_id:I care_site_id:B year_of_birth:I "
@@ -165,6 +166,15 @@ def migrate_vault(con: duckdb.DuckDBPyConnection) -> None:
     except BaseException:
         con.execute("ROLLBACK")
         raise
+
+
+def migrate_types(con: duckdb.DuckDBPyConnection, table: str, schema: str) -> None:
+    """Convert the columns of a stored OMOP table whose type differs from the spec's DOUBLE (issue 15: ``float``
+    fields were DECIMAL(18,3)); values are kept, widened to DOUBLE."""
+    present = {str(r[0]): str(r[1]).upper() for r in con.execute(f"DESCRIBE {schema}.{table}").fetchall()}
+    for column in OMOP_TABLES[table]:
+        if column.type == "DOUBLE" and present.get(column.name, "DOUBLE") != "DOUBLE":
+            con.execute(f"ALTER TABLE {schema}.{table} ALTER COLUMN {column.name} SET DATA TYPE DOUBLE")
 
 
 GENETIC_DDL = (
