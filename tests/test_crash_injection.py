@@ -307,7 +307,7 @@ def _feed(directory: Path, template: Template) -> None:
     warehouse, trail = _open_warehouse(directory / "warehouse")
     try:
         warehouse.feed_fhir(
-            [directory / "warehouse" / "in" / "bundle.json"], DataList.from_mapping(FULL), operator=FEEDER
+            [directory / "warehouse" / "in" / "bundle.json"], DataList.from_mapping(FULL), source="dpi", operator=FEEDER
         )
     finally:
         warehouse.close()

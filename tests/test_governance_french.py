@@ -412,7 +412,8 @@ def _export_reports(tmp_path: Path, lang: str) -> list[tuple[dict[str, Any], str
     reports = []
     passing = gate.submit(
         ExportRequest(
-            source="SELECT age_band, sex, diagnosis FROM stays",
+            source="SELECT person_id, age_band, sex, diagnosis FROM stays",
+            person="person_id",
             quasi_identifiers=("age_band", "sex"),
             sensitive=("diagnosis",),
             **common,
@@ -423,7 +424,8 @@ def _export_reports(tmp_path: Path, lang: str) -> list[tuple[dict[str, Any], str
     reports.append((json.loads(done.report_json.read_text(encoding="utf-8")), done.report_html.read_text("utf-8")))
     failing = gate.submit(
         ExportRequest(
-            source="SELECT age, department, diagnosis FROM stays",
+            source="SELECT person_id, age, department, diagnosis FROM stays",
+            person="person_id",
             quasi_identifiers=("age", "department"),
             sensitive=("diagnosis",),
             **common,
@@ -561,9 +563,9 @@ def test_every_export_note_is_worded_in_both_languages_with_the_same_facts() -> 
     assert shape(fr) == shape(en)
     ref = loader.get("eds-2021-118")
     facts = {
-        "under": 3, "rows": 240, "smallest": [4, 5], "n": 30, "confidence": 0.95, "low": 0.0, "high": 0.1,
-        "attack": 0.3, "control": None, "count": 2, "min_cell": 10, "columns": ["sex", "age_band"], "threshold": 10,
-        "suppressed": 2, "cells": 9,
+        "under": 3, "rows": 240, "persons": 60, "smallest": [4, 5], "n": 30, "confidence": 0.95, "low": 0.0,
+        "high": 0.1, "attack": 0.3, "control": None, "count": 2, "min_cell": 10, "columns": ["sex", "age_band"],
+        "threshold": 10, "suppressed": 2, "cells": 9,
     }  # fmt: skip
     for note in fr["notes"]:
         for state in ("", "not_enforced", "not_applicable"):

@@ -133,7 +133,7 @@ def test_the_referential_names_the_key_holders_feeders_and_objection_handlers() 
 
 
 def test_feeding_feeds_and_sees_the_genetic_and_location_data(wh: Warehouse, bundle: Path, trail: AuditTrail) -> None:
-    report = wh.feed_fhir([bundle], FULL, operator=FEEDER)
+    report = wh.feed_fhir([bundle], FULL, source="dpi", operator=FEEDER)
     assert report.rows["person"] == 6
     assert geo_count(wh, "location") > 0
     used = events(trail, "warehouse.")
@@ -143,7 +143,7 @@ def test_feeding_feeds_and_sees_the_genetic_and_location_data(wh: Warehouse, bun
 
 
 def test_the_workspace_export_profile_may_mobilise_the_key(wh: Warehouse, bundle: Path) -> None:
-    wh.feed_fhir([bundle], FULL, operator=FEEDER)
+    wh.feed_fhir([bundle], FULL, source="dpi", operator=FEEDER)
     assert geo_count(wh, "location", EXPORTER) == geo_count(wh, "location", FEEDER) > 0
 
 
@@ -192,7 +192,7 @@ def test_a_feed_under_another_profile_is_refused_before_any_file_is_copied(
 ) -> None:
     for operator in (MEMBER, TWO_HATS_AS_STEWARD, EXPORTER):
         with pytest.raises(WarehouseAccessRefused, match="may feed the warehouse"):
-            wh.feed_fhir([bundle], FULL, operator=operator)
+            wh.feed_fhir([bundle], FULL, source="dpi", operator=operator)
     assert wh.counts()["person"] == 0
     assert not (wh.directory / TRANSIT).exists() or not any((wh.directory / TRANSIT).iterdir())
     denied = [(e["actor"], e["profile"], e["rule"]) for e in events(trail, "warehouse.feed")]
@@ -206,7 +206,7 @@ def test_a_feed_under_another_profile_is_refused_before_any_file_is_copied(
 def test_a_warehouse_opened_without_a_guard_refuses_the_key(tmp_path: Path, identity: IdentityContext) -> None:
     with Warehouse.open(tmp_path / "bare", identity.keyring) as bare:
         with pytest.raises(WarehouseAccessRefused, match="opened without the identity database"):
-            bare.feed_omop([tmp_path / "person.csv"], FULL, operator=FEEDER)
+            bare.feed_omop([tmp_path / "person.csv"], FULL, source_name="partner", operator=FEEDER)
         with pytest.raises(WarehouseAccessRefused, match="EDS-SEC-LOG-6"), bare.location_connection(FEEDER):
             pass
 
@@ -217,7 +217,7 @@ def test_a_warehouse_opened_without_a_guard_refuses_the_key(tmp_path: Path, iden
 def test_an_objection_deletes_the_persons_genetic_results_without_reading_them(
     wh: Warehouse, bundle: Path, trail: AuditTrail
 ) -> None:
-    wh.feed_fhir([bundle], FULL, operator=FEEDER)
+    wh.feed_fhir([bundle], FULL, source="dpi", operator=FEEDER)
     objector = {"family": "Fictif-Objecteur", "given": "Odile", "birthdate": "1971-05-06"}
     person = wh.person_id_of(objector)
     add_genetic_result(wh, person)

@@ -121,7 +121,7 @@ def test_incomplete_identity_is_refused(wh: Warehouse) -> None:
 def test_fhir_feed_keeps_no_raw_identifier_in_the_omop_store(
     wh: Warehouse, bundle: Path, dataset, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    report = wh.feed_fhir([bundle], DataList.from_mapping(FULL), operator=FEEDER)
+    report = wh.feed_fhir([bundle], DataList.from_mapping(FULL), source="dpi", operator=FEEDER)
     assert report.rows["person"] == 12 and report.rows["condition_occurrence"] > 0 and report.rows["measurement"] > 0
     assert report.rows["provider"] > 0
     secrets = raw_identifiers(dataset)
@@ -137,7 +137,7 @@ def test_fhir_feed_keeps_no_raw_identifier_in_the_omop_store(
 
 
 def test_identities_go_only_to_the_vault(wh: Warehouse, bundle: Path, dataset) -> None:  # type: ignore[no-untyped-def]
-    wh.feed_fhir([bundle], DataList.from_mapping(FULL), operator=FEEDER)
+    wh.feed_fhir([bundle], DataList.from_mapping(FULL), source="dpi", operator=FEEDER)
     patient = dataset.patients[0]
     with wh.vault_connection() as con:
         row = con.execute(
@@ -164,12 +164,12 @@ def test_objection_is_durable_over_three_feeds(  # type: ignore[no-untyped-def]
     wh: Warehouse, bundle: Path, dataset, identity: IdentityContext
 ) -> None:
     data_list = DataList.from_mapping(FULL)
-    wh.feed_fhir([bundle], data_list, operator=FEEDER)
+    wh.feed_fhir([bundle], data_list, source="dpi", operator=FEEDER)
     objector = identity_of(dataset.patients[3])
     person = wh.person_id_of(objector)
     assert wh.oppose(objector, by=STEWARD) > 1
     for _ in range(3):
-        report = wh.feed_fhir([bundle], data_list, operator=FEEDER)
+        report = wh.feed_fhir([bundle], data_list, source="dpi", operator=FEEDER)
         assert report.objected_skipped == 1 and report.rows["person"] == 11
         for table in ("person", "visit_occurrence", "condition_occurrence", "measurement", "observation_period"):
             found = wh.omop.execute(f"SELECT count(*) FROM omop.{table} WHERE person_id = $i", {"i": person})
@@ -214,23 +214,23 @@ def test_an_older_warehouses_objections_move_into_the_ledger(  # type: ignore[no
 def test_transit_is_purged_on_success_and_on_failure(wh: Warehouse, bundle: Path, tmp_path: Path) -> None:
     seen: list[int] = []
     progress = lambda _d, done, _t: seen.append(done)  # noqa: E731
-    wh.feed_fhir([bundle], DataList.from_mapping(FULL), progress=progress, operator=FEEDER)
+    wh.feed_fhir([bundle], DataList.from_mapping(FULL), progress=progress, source="dpi", operator=FEEDER)
     transit = tmp_path / "warehouse" / "transit"
     assert seen and list(transit.iterdir()) == []
     bad = tmp_path / "in" / "bad.json"
     bad.write_text('{"resourceType": "Patient"}', encoding="utf-8")
     with pytest.raises(FeedError, match="not FHIR Bundles"):
-        wh.feed_fhir([bundle, bad], DataList.from_mapping(FULL), operator=FEEDER)
+        wh.feed_fhir([bundle, bad], DataList.from_mapping(FULL), source="dpi", operator=FEEDER)
     assert list(transit.iterdir()) == []
     with pytest.raises(FeedError, match="does not exist"):
-        wh.feed_fhir([tmp_path / "missing.json"], DataList.from_mapping(FULL), operator=FEEDER)
+        wh.feed_fhir([tmp_path / "missing.json"], DataList.from_mapping(FULL), source="dpi", operator=FEEDER)
     assert list(transit.iterdir()) == []
 
 
 def test_only_the_data_list_enters(wh: Warehouse, bundle: Path) -> None:
     partial = {k: v for k, v in FULL.items() if k != "condition_occurrence.condition_source_value"}
     partial.pop("measurement.measurement_date")
-    report = wh.feed_fhir([bundle], DataList.from_mapping(partial), operator=FEEDER)
+    report = wh.feed_fhir([bundle], DataList.from_mapping(partial), source="dpi", operator=FEEDER)
     reasons = {r.item: r.reason for r in report.refused}
     assert "data list" in reasons["condition_occurrence.condition_source_value"]
     assert "required" in reasons["measurement"] and "measurement" not in report.rows
@@ -262,12 +262,12 @@ def test_text_and_documents_are_refused(wh: Warehouse, tmp_path: Path, bundle: P
     document = json.loads(bundle.read_text(encoding="utf-8"))
     document["entry"].append({"resource": {"resourceType": "DocumentReference", "id": "d1", "status": "current"}})
     bundle.write_text(json.dumps(document), encoding="utf-8")
-    report = wh.feed_fhir([bundle], DataList.from_mapping(FULL), operator=FEEDER)
+    report = wh.feed_fhir([bundle], DataList.from_mapping(FULL), source="dpi", operator=FEEDER)
     assert any(r.item.startswith("DocumentReference") and "de-identifier" in r.reason for r in report.refused)
     omop_dir = tmp_path / "omop"
     omop_dir.mkdir()
     (omop_dir / "note.csv").write_text("note_id,person_id,note_date,note_text\n1,1,2024-01-01,Mr DUPONT said\n")
-    report = wh.feed_omop(omop_dir, DataList.from_mapping(FULL), operator=FEEDER)
+    report = wh.feed_omop(omop_dir, DataList.from_mapping(FULL), source_name="partner", operator=FEEDER)
     assert [(r.item, "de-identifier" in r.reason) for r in report.refused] == [("note", True)]
     assert wh.omop.execute("SELECT count(*) FROM omop.note").fetchone() == (0,)
 
@@ -312,7 +312,7 @@ def test_omop_files_are_re_pseudonymised(wh: Warehouse, tmp_path: Path) -> None:
 
 
 def test_professionals_are_pseudonymised(wh: Warehouse, bundle: Path, dataset) -> None:  # type: ignore[no-untyped-def]
-    wh.feed_fhir([bundle], DataList.from_mapping(FULL), operator=FEEDER)
+    wh.feed_fhir([bundle], DataList.from_mapping(FULL), source="dpi", operator=FEEDER)
     rpps = dataset.practitioners[0].identifier[0].value
     expected = wh.pseudonym_key.hexdigest(f"professional|RPPS|{rpps}")
     assert wh.omop.execute(

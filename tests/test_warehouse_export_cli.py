@@ -20,9 +20,12 @@ from typer.testing import CliRunner, Result
 
 from santegarde.cli import session
 from santegarde.cli.main import app
+from santegarde.cli.warehouse_core import warehouse_directory
 from santegarde.cli.warehouse_export import load_thresholds, thresholds_path
+from santegarde.identity import grants
 from santegarde.identity.context import IdentityContext
-from santegarde.runtime import Organisation
+from santegarde.runtime import Organisation, identity_context, open_organisation
+from santegarde.warehouse import Warehouse
 from santegarde.warehouse.gate import GateError, GateThresholds
 
 PASS = "demo passphrase for the warehouse export cli tests"
@@ -62,7 +65,14 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     assert result.exit_code == 0, result.output
     found = re.search(r"login (\S+), password (\S+), TOTP secret (\S+)", result.output)
     assert found is not None
-    return Demo(directory / "santegarde.yaml", found.group(1), found.group(2), found.group(3))
+    demo = Demo(directory / "santegarde.yaml", found.group(1), found.group(2), found.group(3))
+    org = open_organisation(demo.config, PASS)
+    try:  # the demo professional feeds; here they also work as internal staff, who may request exports
+        grants.give(identity_context(org), demo.login, "internal_staff", validated_by="Comité de gouvernance (fictif)",
+                    validator_role="governance_body", reason="indicateurs d'activité (fictif)", by="admin")
+    finally:
+        org.close()
+    return demo
 
 
 @pytest.fixture(autouse=True)
@@ -89,7 +99,8 @@ def source(tmp_path: Path) -> Path:
     path = tmp_path / "source.duckdb"
     with duckdb.connect(str(path)) as conn:
         conn.execute(
-            """CREATE TABLE stays AS SELECT ['0-19', '20-39', '40-59', '60-79', '80+', '90+'][1 + i % 6] AS age_band,
+            """CREATE TABLE stays AS SELECT i AS person_id,
+                      ['0-19', '20-39', '40-59', '60-79', '80+', '90+'][1 + i % 6] AS age_band,
                       ['F', 'M'][1 + (i // 6) % 2] AS sex, ['E11', 'I10'][1 + (i // 12) % 2] AS diagnosis
                FROM range(60) t(i)"""
         )
@@ -100,23 +111,30 @@ def run(*args: str, input: str | None = None) -> Result:
     return CliRunner().invoke(app, list(args), input=input)
 
 
-def login(demo: Demo) -> None:
+def login(demo: Demo, profile: str = "internal_staff") -> None:
+    CLOCK.at += timedelta(minutes=2)
     code = pyotp.TOTP(demo.secret).at(CLOCK.now())
-    result = run("login", demo.login, "--config", str(demo.config), input=f"{demo.password}\n{code}\n")
+    result = run("login", demo.login, "--config", str(demo.config), "--profile", profile,
+                 input=f"{demo.password}\n{code}\n")  # fmt: skip
     assert result.exit_code == 0, result.output
 
 
 def request(demo: Demo) -> int:
-    result = run(
-        "warehouse", "export", "request", "--config", str(demo.config),
-        "--source", "SELECT age_band, sex, diagnosis FROM stays", "--recipient", "Observatoire régional (fictif)",
-        "--purpose", "activity_indicators", "--project", "PILOT-1", "--qi", "age_band", "--qi", "sex",
-        "--sensitive", "diagnosis",
-    )  # fmt: skip
+    result = request_as(demo)
     assert result.exit_code == 0, result.output
     found = re.search(r"Export request (\d+) recorded", result.output)
     assert found is not None
     return int(found.group(1))
+
+
+def request_as(demo: Demo) -> Result:
+    return run(
+        "warehouse", "export", "request", "--config", str(demo.config),
+        "--source", "SELECT person_id, age_band, sex, diagnosis FROM stays",
+        "--recipient", "Observatoire régional (fictif)", "--person", "person_id",
+        "--purpose", "activity_indicators", "--project", "PILOT-1", "--qi", "age_band", "--qi", "sex",
+        "--sensitive", "diagnosis",
+    )  # fmt: skip
 
 
 def check(demo: Demo, rid: int, database: Path) -> Result:
@@ -207,3 +225,44 @@ def test_without_a_file_the_defaults_apply(tmp_path: Path) -> None:
 def test_help_of_each_export_command(command: str) -> None:
     result = run("warehouse", "export", command, "--help")
     assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_the_feeding_profile_may_not_request_an_export(demo: Demo) -> None:
+    """Issue 15: a session under the feeding profile could file an export request; only export profiles may."""
+    login(demo, "feeding")
+    refused = request_as(demo)
+    said = words(refused)
+    assert refused.exit_code != 0 and "The profile 'feeding' may not request exports" in said, said
+    assert "only internal_staff may" in said
+    login(demo, "internal_staff")
+    assert request_as(demo).exit_code == 0
+
+
+def test_an_export_is_checked_where_the_data_is_through_the_keyring(demo: Demo) -> None:
+    """Issue 15: --database warehouse/omop.duckdb crashed (encrypted, no key); the gate opens the warehouse itself."""
+    directory = warehouse_directory(demo.config)
+    org = open_organisation(demo.config, PASS)
+    try:
+        with Warehouse.open(directory, org.keyring) as warehouse:
+            warehouse.omop.execute(
+                "INSERT INTO omop.person (person_id, gender_concept_id, year_of_birth, race_concept_id, "
+                "ethnicity_concept_id) SELECT i, 8507 + 25 * (i % 2), 1950 + 10 * (i % 3), 0, 0 FROM range(60) t(i)"
+            )
+    finally:
+        org.close()
+    login(demo)
+    asked = run(
+        "warehouse", "export", "request", "--config", str(demo.config),
+        "--source", "SELECT person_id, gender_concept_id, year_of_birth FROM person", "--person", "person_id",
+        "--recipient", "Observatoire régional (fictif)", "--purpose", "activity_indicators", "--project", "PILOT-1",
+        "--qi", "gender_concept_id", "--qi", "year_of_birth",
+    )  # fmt: skip
+    found = re.search(r"Export request (\d+) recorded", asked.output)
+    assert asked.exit_code == 0 and found is not None, asked.output
+    plain = check(demo, int(found.group(1)), directory / "omop.duckdb")
+    said = words(plain)
+    assert plain.exit_code != 0 and "cannot be opened as a plain DuckDB database" in said, said
+    assert "omit --database" in said and "Traceback" not in plain.output
+    checked = run("warehouse", "export", "check", found.group(1), "--config", str(demo.config))
+    assert checked.exit_code == 0, checked.output
+    assert "k-anonymat" in checked.output and "60 personnes" in words(checked)

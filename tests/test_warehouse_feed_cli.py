@@ -146,7 +146,7 @@ def ok(*args: str, input: str | None = None) -> str:
 
 
 def test_an_empty_committee_list_is_refused_with_a_sentence(config: Path, bundle: Path) -> None:
-    result = run("warehouse", "feed", "--fhir", str(bundle), "--config", str(config))
+    result = run("warehouse", "feed", "--source", "dpi", "--fhir", str(bundle), "--config", str(config))
     assert result.exit_code != 0
     said = " ".join(result.output.split())
     assert "data list is empty" in said and "declare variables with santegarde warehouse committee variable-add" in said
@@ -157,7 +157,7 @@ def test_feed_uses_the_committee_list_by_default(config: Path, bundle: Path) -> 
     for variable, why in LIST.items():
         ok("warehouse", "committee", "variable-add", variable, "--justification", why, "--by", "Comité de pilotage",
            "--config", str(config))  # fmt: skip
-    out = ok("warehouse", "feed", "--fhir", str(bundle), "--config", str(config))
+    out = ok("warehouse", "feed", "--source", "dpi", "--fhir", str(bundle), "--config", str(config))
     assert "measurement" in out and "person" in out
     assert "Refused condition_occurrence.condition_concept_id: not on the steering committee's data list" in out
 
@@ -165,14 +165,16 @@ def test_feed_uses_the_committee_list_by_default(config: Path, bundle: Path) -> 
 def test_an_explicit_data_list_still_wins(config: Path, bundle: Path, tmp_path: Path) -> None:
     explicit = tmp_path / "list.yaml"
     explicit.write_text(yaml.safe_dump(LIST), encoding="utf-8")
-    out = ok("warehouse", "feed", "--fhir", str(bundle), "--data-list", str(explicit), "--config", str(config))
+    out = ok("warehouse", "feed", "--source", "dpi", "--fhir", str(bundle), "--data-list", str(explicit),
+             "--config", str(config))
     assert "measurement" in out
 
 
 def test_feed_without_a_session_is_refused(demo: Demo, bundle: Path, tmp_path: Path) -> None:
     explicit = tmp_path / "list.yaml"
     explicit.write_text(yaml.safe_dump(LIST), encoding="utf-8")
-    result = run("warehouse", "feed", "--fhir", str(bundle), "--data-list", str(explicit), "--config", str(demo.config))
+    result = run("warehouse", "feed", "--source", "dpi", "--fhir", str(bundle), "--data-list", str(explicit),
+                 "--config", str(demo.config))
     assert result.exit_code != 0
     assert "You are not logged in: run santegarde login." in " ".join(result.output.split())
 
@@ -183,7 +185,8 @@ def test_feed_under_another_profile_is_refused_then_oppose_and_feed_again(
     """The account holds feeding and data_steward; the profile chosen at login decides (EDS-SEC-LOG-5, LOG-6)."""
     explicit = tmp_path / "list.yaml"
     explicit.write_text(yaml.safe_dump(LIST), encoding="utf-8")
-    feed = ("warehouse", "feed", "--fhir", str(bundle), "--data-list", str(explicit), "--config", str(demo.config))
+    feed = ("warehouse", "feed", "--source", "dpi", "--fhir", str(bundle), "--data-list", str(explicit),
+            "--config", str(demo.config))
     grant(demo, "data_steward")
     assert "profile data_steward" in login(demo, passphrase, "--profile", "data_steward")
     refused = run(*feed)
@@ -223,3 +226,13 @@ def test_feed_and_oppose_say_what_they_need(demo: Demo) -> None:
     for command in ("feed", "oppose"):
         said = " ".join(ok("warehouse", command, "--help").split())
         assert "santegarde login" in said
+
+
+def test_a_feed_without_its_source_is_refused(config: Path, bundle: Path) -> None:
+    """Issue 15: the CLI named every OMOP source 'omop', so two unrelated sources merged their person_id 1."""
+    result = run("warehouse", "feed", "--fhir", str(bundle), "--config", str(config))
+    assert result.exit_code != 0 and "--source" in result.output
+    bad = run("warehouse", "feed", "--source", "Mon DPI", "--fhir", str(bundle), "--config", str(config))
+    said = " ".join(bad.output.split())
+    assert bad.exit_code != 0 and "The source name 'Mon DPI' is not valid" in said, said
+    assert not any((config.parent / "warehouse" / "transit").iterdir())

@@ -35,8 +35,8 @@ STUDY = (
     "risk of re-identification is judged acceptable for this one-off statistical use."
 )
 FAST = GateThresholds(n_attacks=30, max_singling_out=0.5, max_linkability=0.5, max_inference=0.5)
-GOOD = "SELECT age_band, sex, diagnosis FROM stays"
-BAD = "SELECT age, department, diagnosis FROM stays"
+GOOD = "SELECT person_id, age_band, sex, diagnosis FROM stays"
+BAD = "SELECT person_id, age, department, diagnosis FROM stays"
 
 
 class Reviewers:
@@ -94,6 +94,7 @@ def _row(source: str = GOOD, by: str = "fanny", fmt: str = "parquet", **kw: obje
     qis = ("age_band", "sex") if source == GOOD else ("age", "department")
     return ExportRequest(source=source, recipient="ORS Île-de-France", purpose="activity_indicators",
                          project="P-IND-1", requested_by=by, quasi_identifiers=qis, sensitive=("diagnosis",),
+                         person="person_id",
                          format=fmt, **kw)  # type: ignore[arg-type]
 
 
@@ -237,7 +238,7 @@ def test_proposal_sql_resubmitted_passes(gate: Gate, conn: duckdb.DuckDBPyConnec
     assert proposal is not None
     again = gate.submit(ExportRequest(source=proposal["sql"], recipient="ORS", purpose="activity_indicators",
                                       project="P-IND-1", requested_by="fanny", quasi_identifiers=("age", "department"),
-                                      sensitive=("diagnosis",)))
+                                      sensitive=("diagnosis",), person="person_id"))
     by_name = {c.name: c for c in gate.check(again, conn).criteria}
     assert by_name["k"].passed and by_name["l_distinct"].passed
 
@@ -351,7 +352,8 @@ def test_unmeasurable_risks_quarantine_the_export(
     tmp_path: Path, trail: AuditTrail, conn: duckdb.DuckDBPyConnection
 ) -> None:
     gate = Gate(tmp_path / "g", trail, Reviewers("paul"), thresholds=FAST)  # real anonymeter
-    rid = gate.submit(ExportRequest("SELECT sex FROM stays", "ORS", "p", "P", "fanny", ("sex",)))
+    rid = gate.submit(ExportRequest("SELECT person_id, sex FROM stays", "ORS", "p", "P", "fanny", ("sex",),
+                                    person="person_id"))
     checked = gate.check(rid, conn)
     assert checked.status == "quarantined"
     assert {c.name for c in checked.criteria if not c.passed} == {"singling_out", "linkability", "inference"}
@@ -421,8 +423,8 @@ def test_real_attacks_on_exact_rows_quarantine_an_export_meeting_k(
     """k is met on the declared quasi-identifiers, but the undeclared exact age singles people out."""
     strict = GateThresholds(n_attacks=30)
     gate = Gate(tmp_path / "g", trail, Reviewers("paul"), thresholds=strict, clock=lambda: NOW)
-    rid = gate.submit(ExportRequest("SELECT person_id, sex, diagnosis FROM stays", "ORS", "p", "P", "fanny",
-                                    ("sex",), ("diagnosis",)))
+    rid = gate.submit(ExportRequest("SELECT person_id, age, sex, diagnosis FROM stays", "ORS", "p", "P", "fanny",
+                                    ("sex",), ("diagnosis",), person="person_id"))
     checked = gate.check(rid, conn)
     by_name = {c.name: c for c in checked.criteria}
     assert by_name["k"].passed and not by_name["singling_out"].passed
@@ -448,3 +450,81 @@ def test_a_check_stored_before_the_wording_moved_keeps_its_detail(
     assert criterion_text(criterion, "fr") == old[0]["detail"]
     report = gate.report(rid)
     assert report["criteria"][0]["label"] == "k-anonymat" and report["criteria"][0]["detail"] == old[0]["detail"]
+
+
+# ---- anonymity counted in persons, not rows (issue 15, fault 3) -------------------------------------------------
+
+
+@pytest.fixture
+def measurements(tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    """60 fictitious patients with 2 to 8 measurements each; sex, age band and diagnosis constant per patient."""
+    con = duckdb.connect(str(tmp_path / "measurements.duckdb"))
+    con.execute(
+        "CREATE TABLE m AS SELECT p AS person_id, ['F', 'M'][1 + p % 2] AS sex, "
+        "['20-39', '40-59', '60-79'][1 + p % 3] AS age_band, ['E11', 'I10', 'J45'][1 + (p // 6) % 3] AS diagnosis, "
+        "p * 10 + r AS hba1c FROM range(60) t(p), range(8) u(r) WHERE r < 2 + p % 7"
+    )
+    return con
+
+
+def _measurement_request(qis: tuple[str, ...] = ("sex", "age_band")) -> ExportRequest:
+    return ExportRequest("SELECT person_id, sex, age_band, diagnosis, hba1c FROM m", "ORS", "activity_indicators",
+                         "P-IND-1", "fanny", qis, ("diagnosis",), person="person_id")
+
+
+def test_one_row_per_measurement_is_measured_in_persons(gate: Gate, measurements: duckdb.DuckDBPyConnection) -> None:
+    """The issue's reproduction: over rows, every class holds 2 to 8 rows, yet each is one patient's."""
+    rows_k = measurements.execute(
+        "SELECT min(n) FROM (SELECT count(*) AS n FROM m GROUP BY person_id, sex, age_band)"
+    ).fetchone()
+    assert rows_k == (2,)  # what counting rows saw, with the person made a quasi-identifier
+    rid = gate.submit(_measurement_request())
+    checked = gate.check(rid, measurements)
+    k = next(c for c in checked.criteria if c.name == "k")
+    assert k.value == 10 and k.facts["persons"] == 60 and k.facts["rows"] == checked.rows  # 6 classes of 10 persons
+    assert "60 personnes" in criterion_text(k, "fr") and "en personnes" in criterion_text(k, "fr")
+    # a class of one patient's 2 to 8 rows is k = 1
+    one = gate.submit(ExportRequest("SELECT person_id, person_id + 1000 AS bed, diagnosis FROM m", "ORS",
+                                    "activity_indicators", "P", "fanny", ("bed",), ("diagnosis",), person="person_id"))
+    k1 = next(c for c in gate.check(one, measurements).criteria if c.name == "k")
+    assert k1.value == 1 and not k1.passed
+
+
+def test_quasi_identifiers_varying_within_a_person_are_refused(
+    gate: Gate, measurements: duckdb.DuckDBPyConnection
+) -> None:
+    rid = gate.submit(_measurement_request(("sex", "hba1c")))
+    with pytest.raises(GateError, match=r"vary within a person's rows .* one value per person"):
+        gate.check(rid, measurements)
+    assert gate.get(rid).status == "requested" and _outbox(gate) == []
+
+
+def test_the_person_column_is_required_checked_and_never_released(
+    gate: Gate, measurements: duckdb.DuckDBPyConnection
+) -> None:
+    with pytest.raises(GateError, match="name the column identifying the person"):
+        gate.submit(ExportRequest("SELECT sex FROM m", "ORS", "p", "P", "fanny", ("sex",)))
+    missing = gate.submit(ExportRequest("SELECT sex, diagnosis FROM m", "ORS", "p", "P", "fanny", ("sex",),
+                                        person="person_id"))
+    with pytest.raises(GateError, match="'person_id', is not in the export source"):
+        gate.check(missing, measurements)
+    rid = gate.submit(_measurement_request())
+    assert gate.check(rid, measurements).status == "awaiting_validation"
+    release = gate.validate(rid, "marie", measurements)
+    table = pq.read_table(release.data)
+    assert "person_id" not in table.column_names and table.num_rows == release.rows
+
+
+def test_a_request_stored_before_persons_were_counted_is_refused_with_the_way_out(
+    gate: Gate, conn: duckdb.DuckDBPyConnection
+) -> None:
+    import sqlite3
+
+    rid = gate.submit(_row())
+    with sqlite3.connect(gate.directory / "gate.sqlite") as db:
+        body = json.loads(db.execute("SELECT body FROM requests WHERE id = ?", (rid,)).fetchone()[0])
+        del body["person"]  # as stored before issue 15
+        db.execute("UPDATE requests SET body = ? WHERE id = ?", (json.dumps(body), rid))
+    with pytest.raises(GateError, match="submit it again with the person column"):
+        gate.check(rid, conn)
+    assert gate.get(rid).status == "requested"

@@ -65,6 +65,27 @@ def test_rights_extract_finds_the_person_from_their_identity(s: Setup, rei: Reid
         rei.rights(req.id, ANNE, alice)  # a request runs once
 
 
+def test_rights_on_an_identity_shared_by_homonyms_does_nothing(s: Setup, rei: Reidentification) -> None:
+    """Issue 15: homonyms are now two persons; a rights request by name and birth date cannot tell them apart."""
+    alice = PEOPLE["alice"]
+    with s.warehouse.vault_connection() as vault:
+        vault.execute(
+            "INSERT INTO vault.identity (pseudonym, family, given, birth_date, sex, kind, source_hash) "
+            "VALUES ($p, $f, $g, CAST($b AS DATE), 'female', 'fhir:Patient', 'another-source-record')",
+            {"p": "f" * 64, "f": alice["family"], "g": alice["given"], "b": alice["birthdate"]},
+        )
+    assert len(s.warehouse.persons_named(alice)) == 2
+    req = rei.request(
+        ANNE, "rights", reference="DPO-2026-042", justification=JUSTIFICATION, parameters=alice, action="delete"
+    )
+    rei.approve(req.id, BRICE)
+    with pytest.raises(ReidentificationError, match="Several persons of the warehouse share this family name"):
+        rei.rights(req.id, ANNE, alice)
+    assert s.warehouse.omop.execute(
+        "SELECT count(*) FROM omop.person WHERE person_id = $i", {"i": s.person_ids["alice"]}
+    ).fetchone() == (1,)
+
+
 def test_rights_delete_erases_the_person_everywhere(s: Setup, rei: Reidentification) -> None:
     bruno = PEOPLE["bruno"]
     account(s, "gus", "feeding")

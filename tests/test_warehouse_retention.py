@@ -116,8 +116,9 @@ def _old_data(s: Setup) -> None:
         con.execute(f"INSERT INTO omop.{table} ({columns}) VALUES ({values})")
     with wh.vault_connection() as vault:
         vault.execute(
-            "INSERT INTO vault.identity (pseudonym, family, given, birth_date, city, updated_at) "
-            "VALUES ($ps, $f, $g, DATE '1931-02-14', 'Fictiville', TIMESTAMP '2024-01-01 10:00:00')",
+            "INSERT INTO vault.identity (pseudonym, family, given, birth_date, city, updated_at, kind, source_hash) "
+            "VALUES ($ps, $f, $g, DATE '1931-02-14', 'Fictiville', TIMESTAMP '2024-01-01 10:00:00', 'fhir:Patient', "
+            "'hash-of-dora-source')",
             {"ps": dora_pseudonym, "f": DORA["family"], "g": DORA["given"]},
         )
         vault.execute(
@@ -375,8 +376,8 @@ def test_an_identity_without_health_data_ends_after_its_own_twenty_years(s: Setu
     with wh.vault_connection() as vault:
         for pseudonym, collected in (("a" * 64, "2005-01-01 08:00:00"), ("b" * 64, "2024-01-01 08:00:00")):
             vault.execute(
-                "INSERT INTO vault.identity (pseudonym, family, given, updated_at) "
-                "VALUES ($p, 'Sansdonnees-Fictif', 'Eve', CAST($t AS TIMESTAMP))",
+                "INSERT INTO vault.identity (pseudonym, family, given, updated_at, kind, source_hash) "
+                "VALUES ($p, 'Sansdonnees-Fictif', 'Eve', CAST($t AS TIMESTAMP), 'test', $p)",
                 {"p": pseudonym, "t": collected},
             )
     report = engine_for(s, guard).apply()

@@ -84,8 +84,8 @@ def _populate(wh: Warehouse, ids: dict[str, int]) -> None:
     with wh.vault_connection() as vault:
         for identity in PEOPLE.values():
             vault.execute(
-                "INSERT INTO vault.identity (pseudonym, family, given, birth_date, phone, city) "
-                "VALUES ($ps, $f, $g, CAST($b AS DATE), '0600000000', 'Fictiville')",
+                "INSERT INTO vault.identity (pseudonym, family, given, birth_date, phone, city, kind, source_hash) "
+                "VALUES ($ps, $f, $g, CAST($b AS DATE), '0600000000', 'Fictiville', 'test', $ps)",
                 {
                     "ps": wh.pseudonym_of(identity),
                     "f": identity["family"],

@@ -29,7 +29,7 @@ from santegarde.runtime import Organisation
 from santegarde.warehouse import Warehouse, WarehouseError
 from santegarde.warehouse import governance as gov
 from santegarde.warehouse.access import Operator, WarehouseGuard
-from santegarde.warehouse.feed import DataList, FeedReport
+from santegarde.warehouse.feed import DataList, FeedReport, checked_source
 from santegarde.warehouse.feed import Progress as FeedProgress
 from santegarde.warehouse.retention import RetentionReport, WarehouseRetention
 from santegarde.warehouse.retention import policy as retention_policy
@@ -117,6 +117,14 @@ def init(config: ConfigOption = Path(CONFIG_NAME)) -> None:
 @app.command("feed")
 @friendly_errors
 def feed(
+    source: Annotated[
+        str,
+        typer.Option(
+            "--source",
+            help="The system the files come from (e.g. dpi-chu); its identifiers are a namespace of their own: "
+            "always give the same name for the same system, another name for another system",
+        ),
+    ],
     data_list: Annotated[
         Path | None,
         typer.Option("--data-list", help="A data list (YAML); default: the steering committee's, from governance"),
@@ -133,24 +141,29 @@ def feed(
     """
     if bool(fhir) == (omop_dir is not None):
         raise WarehouseError("Give either --fhir files or one --omop directory, not both and not neither.")
+    checked_source(source)
     with _session_warehouse(config) as (s, operator, warehouse):
         checked = DataList.load(data_list) if data_list is not None else committee_data_list(s.org.engine)
         cutoff = retention_policy(s.org.referential, s.org.config.choices).cutoff(utc_now().date())
-        report = _feed(warehouse, checked, fhir, omop_dir, operator, cutoff)
+        report = _feed(warehouse, checked, source, fhir, omop_dir, operator, cutoff)
     _print(report)
 
 
 def _feed(
-    warehouse: Warehouse, checked: DataList, fhir: list[Path] | None, omop_dir: Path | None, operator: Operator,
-    cutoff: date,
+    warehouse: Warehouse, checked: DataList, source: str, fhir: list[Path] | None, omop_dir: Path | None,
+    operator: Operator, cutoff: date,
 ) -> FeedReport:  # fmt: skip
     """Feed with a progress bar; rows collected on or before ``cutoff`` (the organisation's retention) stay out."""
     with _bar() as progress:
         if fhir:
-            report = warehouse.feed_fhir(fhir, checked, progress=progress, operator=operator, cutoff=cutoff)
+            report = warehouse.feed_fhir(
+                fhir, checked, progress=progress, source=source, operator=operator, cutoff=cutoff
+            )
         else:
             assert omop_dir is not None
-            report = warehouse.feed_omop(omop_dir, checked, progress=progress, operator=operator, cutoff=cutoff)
+            report = warehouse.feed_omop(
+                omop_dir, checked, progress=progress, source_name=source, operator=operator, cutoff=cutoff
+            )
     return report
 
 

@@ -1,7 +1,9 @@
 """santegarde warehouse export request|check|review|release|reject|training and warehouse indicator.
 
-Every export goes through the gate (EDS-SEC-EXP-1..5): the logged-in user requests it, the gate checks it
-against the source DuckDB database given with ``--database``, and an empowered manager (profile
+Every export goes through the gate (EDS-SEC-EXP-1..5): the logged-in user requests it under a profile the
+text lets export anonymous data for the purpose, the gate checks it where the data is — the warehouse's own
+encrypted OMOP store opened through the keyring (tables by their OMOP names), or a plain DuckDB database given with
+``--database`` — and an empowered manager (profile
 ``export_reviewer``) other than the requester releases it, or a trained one reviews it when quarantined.
 The gate's state and outbox live in ``warehouse/exports`` next to the configuration file. Its thresholds come
 from ``warehouse/export-thresholds.yaml`` there if present (keys: the fields of ``GateThresholds``), else the
@@ -10,7 +12,7 @@ justified defaults.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import date
@@ -27,6 +29,8 @@ from santegarde.cli.organisation import ConfigOption
 from santegarde.cli.session import logged_in
 from santegarde.config import CONFIG_NAME
 from santegarde.identity import sessions
+from santegarde.referentials.model import Sensitivity
+from santegarde.runtime import Organisation
 from santegarde.warehouse.gate import (
     ExportRequest,
     Gate,
@@ -44,7 +48,14 @@ app = typer.Typer(
     help="Exports through the anonymity gate: request, check, review, release, reject.", no_args_is_help=True
 )
 
-Database = Annotated[Path, typer.Option("--database", help="The DuckDB database the source query runs on")]
+Database = Annotated[
+    Path | None,
+    typer.Option(
+        "--database",
+        help="A plain DuckDB database the source query runs on; default: the warehouse's own encrypted OMOP store, "
+        "opened through the keyring",
+    ),
+]
 RequestId = Annotated[int, typer.Argument(help="The export request number")]
 Source = Annotated[str, typer.Option("--source", help="The SELECT query producing the rows")]
 Recipient = Annotated[str, typer.Option("--recipient", help="Who receives the export")]
@@ -99,20 +110,48 @@ def _check_threshold(path: Path, key: str, kind: str, value: object) -> None:
 
 
 @contextmanager
-def _gate(config: Path) -> Iterator[tuple[Gate, str]]:
-    """The gate of the organisation (with its configured thresholds) and the logged-in user's login."""
+def _gate(config: Path) -> Iterator[tuple[Gate, str, Organisation]]:
+    """The gate of the organisation (with its configured thresholds), the logged-in user's login, the organisation."""
     thresholds = load_thresholds(config)
     with logged_in(config) as s:
         login = sessions.state(s.identity, s.token).login
         directory = config.resolve().parent / "warehouse" / "exports"
-        yield Gate(directory, s.org.audit, GrantReviewers(s.identity), thresholds=thresholds), login
+        yield Gate(directory, s.org.audit, GrantReviewers(s.identity), thresholds=thresholds), login, s.org
 
 
 @contextmanager
-def _source(database: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+def _requesting_gate(config: Path) -> Iterator[tuple[Gate, str, Callable[[ExportRequest], int]]]:
+    """The gate, the login, and how to submit under the session's profile (two factors, EDS-SEC-AUT-1)."""
+    thresholds = load_thresholds(config)
+    with logged_in(config) as s:
+        current = sessions.require(s.identity, s.token, sensitivity=Sensitivity.SPECIAL)
+        directory = config.resolve().parent / "warehouse" / "exports"
+        gate = Gate(directory, s.org.audit, GrantReviewers(s.identity), thresholds=thresholds)
+        yield gate, current.login, lambda request: gate.submit_as(request, current.profile, s.org.referential)
+
+
+@contextmanager
+def _source(database: Path | None, org: Organisation, config: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Where the source query runs: the warehouse's own encrypted OMOP store (its tables by their OMOP names,
+    opened with the organisation's keyring), or a plain DuckDB database given with --database."""
+    if database is None:
+        from santegarde.cli.warehouse_core import warehouse_directory
+        from santegarde.warehouse import Warehouse
+
+        with Warehouse.open(warehouse_directory(config), org.keyring, create=False) as warehouse:
+            warehouse.omop.execute("USE omop")
+            yield warehouse.omop
+        return
     if not database.exists():
         raise GateError(f"{database} does not exist; give the DuckDB database the source query runs on.")
-    conn = duckdb.connect(str(database), read_only=True)
+    try:
+        conn = duckdb.connect(str(database), read_only=True)
+    except duckdb.Error:
+        raise GateError(
+            f"{database} cannot be opened as a plain DuckDB database: it is encrypted (one of the warehouse's "
+            "stores) or not a DuckDB file. To check an export of the warehouse, omit --database: the gate opens the "
+            "warehouse's store through the keyring."
+        ) from None
     try:
         yield conn
     finally:
@@ -144,37 +183,51 @@ def request(
     purpose: Purpose,
     project: Project,
     qi: Annotated[list[str], typer.Option("--qi", help="A quasi-identifier column (repeat)")],
+    person: Annotated[
+        str,
+        typer.Option(
+            "--person",
+            help="The column identifying the person (e.g. person_id): anonymity is counted in persons; "
+            "the column is not released",
+        ),
+    ],
     sensitive: Annotated[list[str] | None, typer.Option("--sensitive", help="A sensitive column (repeat)")] = None,
     fmt: Format = "parquet",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
-    """Request a row-level export (it leaves nothing until checked and validated)."""
-    with _gate(config) as (gate, login):
-        rid = gate.submit(
-            ExportRequest(source, recipient, purpose, project, login, tuple(qi), tuple(sensitive or ()), fmt)
+    """Request a row-level export (it leaves nothing until checked and validated).
+
+    k, l, t and the re-identification risks are measured over persons: the export's rows are brought to one row
+    per person with the --person column, and refused if a quasi-identifier or sensitive column varies within a
+    person.
+    """
+    with _requesting_gate(config) as (_, login, submit):
+        rid = submit(
+            ExportRequest(source, recipient, purpose, project, login, tuple(qi), tuple(sensitive or ()), fmt,
+                          person=person)
         )
-    console.print(f"Export request {rid} recorded; run santegarde warehouse export check {rid} --database ….")
+    console.print(f"Export request {rid} recorded; run santegarde warehouse export check {rid}.")
 
 
 @app.command("check")
 @friendly_errors
 def check(
-    request_id: RequestId, database: Database, config: ConfigOption = Path(CONFIG_NAME), lang: Lang = "fr"
+    request_id: RequestId, database: Database = None, config: ConfigOption = Path(CONFIG_NAME), lang: Lang = "fr"
 ) -> None:
-    """Measure the export; a failure quarantines it and raises an alert."""
+    """Measure the export (against the warehouse, or --database); a failure quarantines it and raises an alert."""
     export_words(lang)
-    with _gate(config) as (gate, _), _source(database) as conn:
+    with _gate(config) as (gate, _, org), _source(database, org, config) as conn:
         _print(gate.check(request_id, conn), lang)
 
 
 @app.command("release")
 @friendly_errors
 def release(
-    request_id: RequestId, database: Database, config: ConfigOption = Path(CONFIG_NAME), lang: Lang = "fr"
+    request_id: RequestId, database: Database = None, config: ConfigOption = Path(CONFIG_NAME), lang: Lang = "fr"
 ) -> None:
     """Validate a passing export as an empowered manager (not the requester): it is written to the outbox."""
     export_words(lang)
-    with _gate(config) as (gate, login), _source(database) as conn:
+    with _gate(config) as (gate, login, org), _source(database, org, config) as conn:
         done = gate.validate(request_id, login, conn, lang=lang)
     console.print(f"Released: {done.data} ({done.rows} rows), report {done.report_html}.")
 
@@ -185,18 +238,18 @@ def review(
     request_id: RequestId,
     decision: Annotated[str, typer.Option("--decision", help="release or reject")],
     risk_study: Annotated[Path, typer.Option("--risk-study", help="File of the written risk study (or reason)")],
-    database: Annotated[Path | None, typer.Option("--database", help="The source DuckDB database")] = None,
+    database: Database = None,
     config: ConfigOption = Path(CONFIG_NAME),
     lang: Lang = "fr",
 ) -> None:
     """Review a quarantined export as a trained, empowered manager: release with a risk study, or reject."""
     export_words(lang)
     text = risk_study.read_text(encoding="utf-8")
-    with _gate(config) as (gate, login):
-        if database is None:
+    with _gate(config) as (gate, login, org):
+        if decision != "release":
             done = gate.review_quarantined(request_id, login, decision, text, lang=lang)
         else:
-            with _source(database) as conn:
+            with _source(database, org, config) as conn:
                 done = gate.review_quarantined(request_id, login, decision, text, conn, lang=lang)
     console.print(f"Released: {done.data}." if done else f"Export {request_id} rejected.")
 
@@ -209,7 +262,7 @@ def reject(
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Reject an export as an empowered manager; nothing leaves."""
-    with _gate(config) as (gate, login):
+    with _gate(config) as (gate, login, _):
         gate.reject(request_id, login, reason)
     console.print(f"Export {request_id} rejected.")
 
@@ -223,7 +276,7 @@ def training(
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Record a manager's export-review training (valid three years)."""
-    with _gate(config) as (gate, by):
+    with _gate(config) as (gate, by, _):
         gate.record_training(login, date.fromisoformat(trained_on), subject, by=by)
     console.print(f"Training of {login} recorded.")
 
@@ -252,11 +305,11 @@ def indicator(
 ) -> None:
     """Request an indicator export (counts with small-cell suppression), checked by the same gate."""
     spec = IndicatorSpec(tuple(dimension), _filters(filters or []), (), person)
-    with _gate(config) as (gate, login):
-        rid = gate.submit(
+    with _requesting_gate(config) as (_, login, submit):
+        rid = submit(
             ExportRequest(source, recipient, purpose, project, login, format=fmt, kind="indicator", indicator=spec)
         )
-    console.print(f"Indicator export request {rid} recorded; run santegarde warehouse export check {rid} --database ….")
+    console.print(f"Indicator export request {rid} recorded; run santegarde warehouse export check {rid}.")
 
 
 app.command("indicator")(indicator)

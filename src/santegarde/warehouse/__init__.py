@@ -4,7 +4,7 @@ Usable without the web service::
 
     from santegarde.warehouse import Warehouse
     with Warehouse.open(directory, keyring) as wh:
-        report = wh.feed_fhir(paths, DataList.load(path))
+        report = wh.feed_fhir(paths, DataList.load(path), source="dpi", operator=operator)
 """
 
 from santegarde.warehouse.core import Warehouse, WarehouseError

@@ -34,7 +34,14 @@ from santegarde.policy.rights import reuse_purposes
 from santegarde.store import objections
 from santegarde.warehouse import engine, keys, omop
 from santegarde.warehouse.access import FEED_PURPOSE, KEY_RULE, Operator, WarehouseAccessRefused, WarehouseGuard
-from santegarde.warehouse.pseudonym import PseudonymKey, bigint_sql, hmac_sql, identity_pseudonym, person_id_of
+from santegarde.warehouse.pseudonym import (
+    PseudonymKey,
+    bigint_sql,
+    hmac_sql,
+    identity_message_sql,
+    identity_pseudonym,
+    person_id_of,
+)
 
 if TYPE_CHECKING:
     from santegarde.store.service import RecordService, Request
@@ -92,9 +99,11 @@ class Warehouse:
             engine.attach_encrypted(con, directory / OMOP_FILE, "omop", derived.health)
             for table in omop.HEALTH_TABLES:
                 con.execute(omop.create_table_sql(table, "omop"))
+                omop.migrate_types(con, table, "omop")
             with warehouse.vault_connection() as vault:
                 for statement in omop.VAULT_DDL:
                     vault.execute(statement.replace("EXISTS ", "EXISTS vault.", 1))
+                omop.migrate_vault(vault)
         except BaseException:
             con.close()
             raise
@@ -169,6 +178,7 @@ class Warehouse:
         with self._attach("geo", LOCATION_FILE, self.keys.genetic_location):
             if first:
                 self._con.execute(omop.create_table_sql("location", "geo"))
+                omop.migrate_types(self._con, "location", "geo")
                 for statement in omop.GENETIC_DDL:
                     self._con.execute(statement.replace("EXISTS ", "EXISTS geo.", 1))
             yield
@@ -225,6 +235,17 @@ class Warehouse:
         """The warehouse pseudonym of an identity (``family``, ``given``, ``birthdate`` YYYY-MM-DD)."""
         return identity_pseudonym(self._con, self.pseudonym_key, identity)
 
+    def persons_named(self, identity: dict[str, str]) -> set[str]:
+        """The pseudonyms of every person of the vault recorded under this identity (family, given, birth date):
+        more than one when homonyms were kept apart by identity matching."""
+        stored, given = identity_message_sql("family", "given", "birth_date"), identity_message_sql("$f", "$g", "$b")
+        with self.vault_connection():
+            rows = self.sql(
+                f"SELECT DISTINCT pseudonym FROM vault.identity WHERE {stored} = {given}",
+                {"f": identity.get("family", ""), "g": identity.get("given", ""), "b": identity.get("birthdate", "")},
+            ).fetchall()
+        return {str(r[0]) for r in rows}
+
     def person_id_of(self, identity: dict[str, str]) -> int:
         """The OMOP person_id of an identity."""
         return person_id_of(self.pseudonym_of(identity))
@@ -232,27 +253,34 @@ class Warehouse:
     # -- feeds and objections ------------------------------------------------------------------------------
     def feed_fhir(
         self, paths: Sequence[Path], data_list: DataList | Path, progress: Progress | None = None, *,
-        operator: Operator, cutoff: date | None = None,
+        source: str, operator: Operator, cutoff: date | None = None,
     ) -> FeedReport:  # fmt: skip
-        """Feed FHIR Bundle JSON files as ``operator`` (a feeding profile); see :func:`.feed.feed_fhir`.
+        """Feed FHIR Bundle JSON files from ``source`` as ``operator`` (a feeding profile); see :func:`.feed.feed_fhir`.
 
+        ``source`` names the system the files come from: its identifiers are a namespace of their own.
         Rows collected on or before ``cutoff`` (default: 20 years ago, EDS-7) are not integrated.
         """
         from santegarde.warehouse import feed
 
-        return feed.feed_fhir(self, paths, data_list, progress=progress, operator=operator, cutoff=cutoff)
+        return feed.feed_fhir(
+            self, paths, data_list, progress=progress, source=source, operator=operator, cutoff=cutoff
+        )
 
     def feed_omop(
         self,
         source: Path | Sequence[Path],
         data_list: DataList | Path,
         progress: Progress | None = None,
-        source_name: str = "omop",
         *,
+        source_name: str,
         operator: Operator,
         cutoff: date | None = None,
     ) -> FeedReport:
-        """Feed OMOP CDM 5.4 CSV/Parquet files as ``operator``; see :func:`santegarde.warehouse.feed.feed_omop`."""
+        """Feed OMOP CDM 5.4 CSV/Parquet files of the source ``source_name`` as ``operator``.
+
+        Each source is a namespace: its ``person_id`` 1 is never another source's ``person_id`` 1. See
+        :func:`santegarde.warehouse.feed.feed_omop`.
+        """
         from santegarde.warehouse import feed
 
         return feed.feed_omop(

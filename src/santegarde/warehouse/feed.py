@@ -20,6 +20,7 @@ before any file is copied, and the refusal is traced.
 
 from __future__ import annotations
 
+import re
 import shutil
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -31,9 +32,9 @@ from typing import TYPE_CHECKING
 import yaml
 
 from santegarde.errors import SantegardeError
-from santegarde.warehouse import omop
+from santegarde.warehouse import matching, omop
 from santegarde.warehouse.core import TRANSIT
-from santegarde.warehouse.pseudonym import bigint_sql, hmac_sql, id_sql, identity_message_sql
+from santegarde.warehouse.pseudonym import bigint_sql, hmac_sql, id_sql
 from santegarde.warehouse.retention import feed_cutoff, skip_expired_stage
 
 if TYPE_CHECKING:
@@ -74,6 +75,7 @@ FED_TYPES = (
     "MedicationRequest", "MedicationDispense", "Procedure",
 )  # fmt: skip
 EHR = 32817
+SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 INS_SYSTEMS = ("urn:oid:1.2.250.1.213.1.4.8", "urn:oid:1.2.250.1.213.1.4.9", "urn:oid:1.2.250.1.213.1.4.10",
                "urn:oid:1.2.250.1.213.1.4.11")  # fmt: skip
 ENCOUNTER_REF = "(r->>'$.encounter.reference')"
@@ -169,6 +171,18 @@ class _Run:
 
     def report(self, files: int) -> FeedReport:
         return FeedReport(dict(self.rows), tuple(self.refused), self.objected, files, self.expired)
+
+
+def checked_source(name: str) -> str:
+    """A source's name, checked: the namespace of its identifiers in every pseudonym and mapping."""
+    text = str(name or "").strip()
+    if not SOURCE_NAME.fullmatch(text):
+        raise FeedError(
+            f"The source name {text!r} is not valid: name the system the data comes from with 1 to 64 lower-case "
+            "letters, digits, '.', '_' or '-' (for example 'dpi-chu' or 'synthea'); always the same name for the "
+            "same system."
+        )
+    return text
 
 
 def structural(table: str, name: str) -> bool:
@@ -307,11 +321,15 @@ def _observation_periods(run: _Run) -> None:
 
 # -- FHIR -----------------------------------------------------------------------------------------------------
 def feed_fhir(
-    warehouse: Warehouse, paths: Sequence[Path], data_list: DataList | Path, progress: Progress | None = None,
-    source: str = "fhir", *, operator: Operator, guard: WarehouseGuard | None = None, cutoff: date | None = None,
+    warehouse: Warehouse, paths: Sequence[Path], data_list: DataList | Path, progress: Progress | None = None, *,
+    source: str, operator: Operator, guard: WarehouseGuard | None = None, cutoff: date | None = None,
 ) -> FeedReport:  # fmt: skip
-    """Feed FHIR R4 Bundle JSON files into the warehouse, as ``operator`` (a feeding profile)."""
-    run = _Run(warehouse, _data_list(data_list), source, progress, total=13)
+    """Feed FHIR R4 Bundle JSON files of the source ``source`` into the warehouse, as ``operator`` (a feeding profile).
+
+    The source is the namespace of the files' identifiers (``Patient/1`` of one source is not ``Patient/1`` of
+    another); persons are linked across sources only by identity matching.
+    """
+    run = _Run(warehouse, _data_list(data_list), checked_source(source), progress, total=13)
     run.cutoff = cutoff or run.cutoff
     _run_feed(warehouse, list(paths), lambda files: _fhir(run, files), operator, guard)
     return run.report(len(paths))
@@ -363,6 +381,8 @@ def _fhir_patients(run: _Run) -> None:
     wh.sql(
         f"""CREATE OR REPLACE TEMP TABLE patients AS
             SELECT 'Patient/' || rid AS ref, nm->>'family' AS family, nm->'given'->>0 AS given,
+                   list_filter(json_extract(r, '$.name[*]'), lambda x: (x->>'use') = 'usual')[1]->>'family'
+                       AS used_family,
                    r->>'birthDate' AS birth, r->>'gender' AS gender, {ins.format(INS_SYSTEMS)} AS ins,
                    {telecom.format("phone")} AS phone, {telecom.format("email")} AS email,
                    array_to_string(json_extract_string(r, '$.address[0].line[*]'), ', ') AS address,
@@ -381,14 +401,10 @@ def _fhir_patients(run: _Run) -> None:
         run.refuse(
             f"Patient ({incomplete[0]})", "no family name, given name or full birth date: cannot be pseudonymised"
         )
-    wh.sql(
+    assignments = matching.assign(wh, "fhir:Patient", run.source)
+    wh.omop.execute(
         f"""CREATE OR REPLACE TEMP TABLE person_map AS
-            SELECT ref, pseudonym, {bigint_sql("pseudonym")} AS person_id, {hmac_sql("$src || '|' || ref", "mk")}
-                   AS source_hash
-            FROM (SELECT ref, {hmac_sql(identity_message_sql("family", "given", "birth"))} AS pseudonym
-                  FROM temp.patients WHERE family IS NOT NULL AND given IS NOT NULL
-                  AND TRY_CAST(birth AS DATE) IS NOT NULL)""",
-        src,
+            SELECT ref, pseudonym, {bigint_sql("pseudonym")} AS person_id, source_hash FROM temp.assigned"""
     )
     # persons fed earlier and referred to by this feed's resources
     wh.sql(
@@ -405,13 +421,17 @@ def _fhir_patients(run: _Run) -> None:
         "WHERE pseudonym IN (SELECT pseudonym FROM temp.objection)"
     ).fetchone()
     run.objected += int(skipped[0]) if skipped else 0
+    objected = {str(p) for (p,) in wh.omop.execute("SELECT pseudonym FROM temp.objection").fetchall()}
     wh.omop.execute("DELETE FROM temp.person_map WHERE pseudonym IN (SELECT pseudonym FROM temp.objection)")
+    # each source record keeps its own identity row: a later record of the same person never overwrites it
     wh.omop.execute(
         """INSERT OR REPLACE INTO vault.identity
            SELECT m.pseudonym, p.family, p.given, p.gender, TRY_CAST(p.birth AS DATE), p.birth_place, p.ins, p.ins,
-                  p.phone, p.email, p.address, p.zip, p.city, p.death_date, now()::TIMESTAMP
-           FROM temp.patients p JOIN temp.person_map m USING (ref)"""
+                  p.phone, p.email, p.address, p.zip, p.city, p.death_date, now()::TIMESTAMP, p.used_family,
+                  'fhir:Patient', m.source_hash
+           FROM temp.patients p JOIN temp.person_map m USING (ref) WHERE m.ref IN (SELECT ref FROM temp.assigned)"""
     )
+    _review(run, [a for a in assignments if a.outcome == "possible" and a.pseudonym not in objected])
     wh.omop.execute(
         """INSERT OR REPLACE INTO vault.mapping
            SELECT pseudonym, 'fhir:Patient', source_hash, now()::TIMESTAMP FROM temp.person_map"""
@@ -440,6 +460,23 @@ def _fhir_patients(run: _Run) -> None:
         f"""SELECT m.person_id, date_trunc('month', p.death_date)::DATE AS death_date,
                    {EHR} AS death_type_concept_id
             FROM temp.patients p JOIN temp.person_map m USING (ref) WHERE p.death_date IS NOT NULL""",
+    )
+
+
+def _review(run: _Run, possible: Sequence[matching.Assignment]) -> None:
+    """Queue the possible matches for the identity-vigilance review (never merged silently); counted in the report."""
+    if not possible:
+        return
+    run.warehouse.omop.executemany(
+        f"""INSERT OR IGNORE INTO vault.identity_review
+            SELECT {bigint_sql("sha256(? || '|' || ?)")}, 'fhir:Patient', ?, ?, ?, ?, ?, now()::TIMESTAMP, 'open',
+                   NULL, NULL""",
+        [(a.source_hash, a.candidate, a.source_hash, a.pseudonym, a.candidate, a.score, a.reason) for a in possible],
+    )
+    run.refuse(
+        f"Patient, possible match ({len(possible)})",
+        "possibly the same person as a patient already known: fed as a distinct person and queued for the "
+        "identity-vigilance review, never merged automatically",
     )
 
 
@@ -570,7 +607,7 @@ def _fhir_events(run: _Run) -> None:
             f"""SELECT {_event_id(_ref(repr(rtype)))} AS drug_exposure_id, m.person_id, 0 AS drug_concept_id,
                        {_ts(when)}::DATE AS drug_exposure_start_date, {_ts(when)} AS drug_exposure_start_datetime,
                        {_ts(when)}::DATE AS drug_exposure_end_date, {type_concept} AS drug_type_concept_id,
-                       TRY_CAST(r->>'{quantity}' AS NUMERIC) AS quantity, {_provider(who)} AS provider_id,
+                       TRY_CAST(r->>'{quantity}' AS DOUBLE) AS quantity, {_provider(who)} AS provider_id,
                        {visit} AS visit_occurrence_id, {_code("$.medicationCodeableConcept")} AS drug_source_value,
                        r->>'$.dosageInstruction[0].text' AS sig
                 FROM {_events_from(rtype)}""",
@@ -613,7 +650,7 @@ def _fhir_measurements(run: _Run, visit: str) -> None:
                    person_id, coalesce(lc.concept, 0) AS measurement_concept_id,
                    {_ts("$.effectiveDateTime")}::DATE AS measurement_date,
                    {_ts("$.effectiveDateTime")} AS measurement_datetime, {EHR} AS measurement_type_concept_id,
-                   TRY_CAST(q->>'value' AS NUMERIC) AS value_as_number, coalesce(uc.unit, 0) AS unit_concept_id,
+                   TRY_CAST(q->>'value' AS DOUBLE) AS value_as_number, coalesce(uc.unit, 0) AS unit_concept_id,
                    {visit} AS visit_occurrence_id, code->>'$.coding[0].code' AS measurement_source_value,
                    q->>'code' AS unit_source_value
             FROM ({parts}) p
@@ -627,16 +664,21 @@ def _fhir_measurements(run: _Run, visit: str) -> None:
 # -- OMOP CDM files -------------------------------------------------------------------------------------------
 def feed_omop(
     warehouse: Warehouse, source: Path | Sequence[Path], data_list: DataList | Path,
-    progress: Progress | None = None, source_name: str = "omop", *, operator: Operator,
+    progress: Progress | None = None, *, source_name: str, operator: Operator,
     guard: WarehouseGuard | None = None, cutoff: date | None = None,
 ) -> FeedReport:  # fmt: skip
-    """Feed OMOP CDM 5.4 tables from ``<table>.csv`` / ``<table>.parquet`` files, re-pseudonymised, as ``operator``."""
+    """Feed OMOP CDM 5.4 tables from ``<table>.csv`` / ``<table>.parquet`` files, re-pseudonymised, as ``operator``.
+
+    ``source_name`` is the namespace of the files' identifiers: a ``person_id`` is pseudonymised within its source,
+    so two sources' ``person_id`` 1 are two persons (issue 15: unrelated sources merged patients).
+    """
+    name = checked_source(source_name)
     files = (
         sorted(source.glob("*.csv")) + sorted(source.glob("*.parquet")) if isinstance(source, Path) else list(source)
     )
     if not files:
         raise FeedError(f"No OMOP CSV or Parquet file was found in {source}; name files after their table.")
-    run = _Run(warehouse, _data_list(data_list), source_name, progress, total=len(files) + 2)
+    run = _Run(warehouse, _data_list(data_list), name, progress, total=len(files) + 2)
     run.cutoff = cutoff or run.cutoff
     names = [f.stem.lower() for f in files]
     _run_feed(warehouse, files, lambda copies: _omop(run, list(zip(names, copies, strict=True))), operator, guard)

@@ -44,6 +44,7 @@ from santegarde.governance.documents import render_html
 from santegarde.governance.vocabulary import VocabularyError, label
 from santegarde.identity import accounts, grants
 from santegarde.identity.context import IdentityContext
+from santegarde.referentials.model import Granularity, Operation, Referential
 from santegarde.warehouse.anonymity import (
     TOTAL,
     AnonymityError,
@@ -55,6 +56,7 @@ from santegarde.warehouse.anonymity import (
     indicator,
     measure,
     propose,
+    quote_ident,
 )
 
 Clock = Callable[[], datetime]
@@ -149,6 +151,7 @@ class ExportRequest:
     format: str = "parquet"
     kind: str = "row"
     indicator: IndicatorSpec | None = None
+    person: str | None = None  # row-level: the column identifying the person; measured on, never released
 
 
 @dataclass(frozen=True)
@@ -321,21 +324,105 @@ def _criterion(
     return Criterion(name, value, threshold, comparison, passed, note=note, facts=stated)
 
 
+def _person_column(conn: duckdb.DuckDBPyConnection, request: ExportRequest) -> str:
+    """The column identifying persons, checked against the source's columns."""
+    person = request.person or ""
+    if not person.strip():
+        raise GateError(
+            "This request names no column identifying the person (it was made before anonymity was counted in "
+            "persons): submit it again with the person column (--person), since k, l and t are counted in persons."
+        )
+    try:
+        described = conn.execute(f"DESCRIBE SELECT * FROM ({_source_sql(request.source)})").fetchall()  # noqa: S608
+        columns = [str(r[0]) for r in described]
+    except duckdb.Error as error:
+        raise GateError(f"The export source cannot be run ({type(error).__name__}); correct the query.") from error
+    if person not in columns:
+        raise GateError(
+            f"The column identifying the person, {person!r}, is not in the export source; select it in the query "
+            f"(it is used to count persons and is not released), among {', '.join(columns)}."
+        )
+    if person in request.quasi_identifiers or person in request.sensitive:
+        raise GateError(
+            f"The column identifying the person, {person}, cannot also be a quasi-identifier or a sensitive attribute."
+        )
+    return person
+
+
+def _person_view(conn: duckdb.DuckDBPyConnection, request: ExportRequest) -> tuple[str, int, int]:
+    """The person-level view of a row-level export (SQL, persons, rows): one row per person with its
+    quasi-identifiers and sensitive attributes. Refused when they vary within one person, since anonymity is
+    counted in persons (a class of 8 rows of one patient is k = 1)."""
+    person = quote_ident(_person_column(conn, request))
+    declared = ", ".join(quote_ident(c) for c in (*request.quasi_identifiers, *request.sensitive))
+    source = _source_sql(request.source)
+    distinct = f"SELECT DISTINCT {person}, {declared} FROM ({source}) AS __src"  # noqa: S608
+    row = conn.execute(
+        f"SELECT (SELECT count(*) FROM ({source})), (SELECT count(DISTINCT {person}) FROM ({source})), "  # noqa: S608
+        f"(SELECT count(*) FROM ({distinct})), (SELECT count(*) FROM ({source}) WHERE {person} IS NULL)"
+    ).fetchone()
+    rows, persons, combinations, anonymous = (int(v) for v in row) if row else (0, 0, 0, 0)
+    if anonymous:
+        raise GateError(
+            f"{anonymous} rows of the export have no value in the column identifying the person; every row must "
+            "belong to a person so that anonymity is counted in persons: filter them out or fill the column."
+        )
+    if combinations > persons:
+        varying = combinations - persons
+        raise GateError(
+            f"The quasi-identifiers or sensitive attributes vary within a person's rows ({varying} extra "
+            "combinations): anonymity is counted in persons, so each of these columns must hold one value per "
+            "person. Export one row per person, or make these columns constant per person (e.g. the age at the "
+            "first stay), then submit again."
+        )
+    return f"SELECT {declared} FROM ({distinct})", persons, rows  # noqa: S608
+
+
+def _person_table(conn: duckdb.DuckDBPyConnection, request: ExportRequest) -> pa.Table:
+    """One row per person with every exported column whose value is the same in all the person's rows (the
+    person column left out): what the anonymeter attacks measure, in persons."""
+    person = quote_ident(_person_column(conn, request))
+    source = _source_sql(request.source)
+    columns = [str(r[0]) for r in conn.execute(f"DESCRIBE SELECT * FROM ({source})").fetchall()]  # noqa: S608
+    others = [c for c in columns if quote_ident(c) != person]
+    counts = ", ".join(
+        f"max(n{i})" for i in range(len(others))
+    )
+    per_person = ", ".join(
+        f"count(DISTINCT coalesce(CAST({quote_ident(c)} AS VARCHAR), chr(0))) AS n{i}" for i, c in enumerate(others)
+    )
+    row = conn.execute(
+        f"SELECT {counts} FROM (SELECT {per_person} FROM ({source}) AS __src GROUP BY {person})"  # noqa: S608
+    ).fetchone()
+    constant = [c for c, n in zip(others, row or (), strict=True) if n is not None and int(n) <= 1]
+    return conn.execute(
+        f"SELECT {', '.join(quote_ident(c) for c in constant)} FROM (SELECT DISTINCT {person}, "  # noqa: S608
+        f"{', '.join(quote_ident(c) for c in constant)} FROM ({source}) AS __src) ORDER BY ALL"
+    ).fetch_arrow_table()
+
+
+def _released_table(conn: duckdb.DuckDBPyConnection, request: ExportRequest) -> pa.Table:
+    """The rows that leave: the source's, in canonical order, without the column identifying the person."""
+    table = _ordered_table(conn, request.source)
+    if request.kind == "row" and request.person and request.person in table.column_names:
+        table = table.drop_columns([request.person])
+    return table
+
+
 def _metric_criteria(
     conn: duckdb.DuckDBPyConnection, request: ExportRequest, limits: GateThresholds
 ) -> list[Criterion]:
     if not request.quasi_identifiers:
         raise GateError("A row-level export must declare its quasi-identifiers; list the columns that could identify.")
+    view, persons, rows = _person_view(conn, request)
     try:
-        report = measure(
-            conn, Query(_source_sql(request.source)), request.quasi_identifiers, request.sensitive, k_threshold=limits.k
-        )
+        report = measure(conn, Query(view), request.quasi_identifiers, request.sensitive, k_threshold=limits.k)
     except AnonymityError as error:
         raise GateError(str(error)) from error
     no_sensitive = "" if request.sensitive else "no_sensitive"
     return [
-        _criterion("k", report.k, limits.k, ">=", "k",
-                   {"under": report.records_under_k, "rows": report.rows,
+        _criterion("k", report.k, limits.k, ">=", "k_persons",
+                   {"under": report.records_under_k, "persons": persons, "rows": rows,
                     "smallest": [int(n) for n in report.smallest_classes]}),
         _criterion("l_distinct", report.l_distinct, limits.l_distinct, ">=", no_sensitive),
         _criterion("l_entropy", report.l_entropy, limits.l_entropy, ">=", no_sensitive),
@@ -389,7 +476,8 @@ def measure_risks(table: pa.Table, request: ExportRequest, limits: GateThreshold
     attacks = min(limits.n_attacks, len(targets))
     twins = int(targets.groupby(list(targets.columns), dropna=False).size().min())
     if twins >= 2:
-        singling: tuple[Any, str] = (None, "twins")  # no predicate singles out one row: the attack cannot succeed
+        # no predicate singles out one row (the gate passes one row per person): the attack cannot succeed
+        singling: tuple[Any, str] = (None, "twins")
     else:
         singling = (risks.singling_out_risk(targets, targets, control, attacks, 3, 0.95, limits.seed), "")
     columns = [str(c) for c in targets.columns]
@@ -585,6 +673,19 @@ class Gate:
         return bool(row[0])
 
     # -- request and check ------------------------------------------------------------------------------------
+    def submit_as(self, request: ExportRequest, profile: str | None, referential: Referential) -> int:
+        """Record an export request made under ``profile``: only a profile the text lets export anonymous data for
+        the request's purpose may (a feeding or reviewing profile may not); a refusal is traced."""
+        allowed = export_requesters(referential, request.purpose)
+        if profile not in allowed:
+            self._trace(request.requested_by, "export.request", "-", "denied", "EDS-SEC-EXP-1", request.purpose)
+            raise GateError(
+                f"The profile '{profile or 'no profile'}' may not request exports for the purpose "
+                f"'{request.purpose}': only {', '.join(allowed) or 'no profile'} may (exports of anonymous data, "
+                "EDS-6). Log in again with one of these profiles (santegarde login --profile …)."
+            )
+        return self.submit(request)
+
     def submit(self, request: ExportRequest) -> int:
         """Record an export request; it leaves nothing until checked and validated."""
         _validate_request(request)
@@ -612,11 +713,11 @@ class Gate:
         if request.kind == "indicator":
             criteria, table = self._check_indicator(conn, request)
         else:
-            table = _ordered_table(conn, request.source)
+            table = _released_table(conn, request)
             if table.num_rows == 0:
                 raise GateError("The export source has no rows; there is nothing to export.")
             criteria = _metric_criteria(conn, request, limits) + _risk_criteria(
-                table, request, limits, self._assessor
+                _person_table(conn, request), request, limits, self._assessor
             )
         failed = [c.name for c in criteria if not c.passed]
         if failed and request.kind == "row":
@@ -785,7 +886,7 @@ class Gate:
                 return _indicator_table(_indicator(conn, stored.request, self.thresholds))
             except AnonymityError as error:
                 raise GateError(f"The indicator can no longer be computed: {error}") from error
-        return _ordered_table(conn, stored.request.source)
+        return _released_table(conn, stored.request)
 
     # -- report -----------------------------------------------------------------------------------------------
     def report(
@@ -917,6 +1018,19 @@ def purpose_name(purpose: str, lang: str) -> str:
         return purpose
 
 
+def export_requesters(referential: Referential, purpose: str) -> tuple[str, ...]:
+    """The profiles to which the text grants the export of anonymous (aggregated) data for ``purpose``."""
+    return tuple(
+        accessor.id
+        for accessor in referential.accessors
+        if any(
+            Operation.EXPORT in rule.operations and rule.granularity == Granularity.AGGREGATED
+            and purpose in rule.purposes
+            for rule in accessor.access
+        )
+    )
+
+
 def _validate_request(request: ExportRequest) -> None:
     """Refuse requests that are incomplete."""
     missing = [n for n in ("source", "recipient", "purpose", "project", "requested_by")
@@ -929,6 +1043,11 @@ def _validate_request(request: ExportRequest) -> None:
         raise GateError(f"An export is row-level ('row') or an indicator ('indicator'), not '{request.kind}'.")
     if request.kind == "row" and not request.quasi_identifiers:
         raise GateError("A row-level export must declare its quasi-identifiers; list the columns that could identify.")
+    if request.kind == "row" and not str(request.person or "").strip():
+        raise GateError(
+            "A row-level export must name the column identifying the person (--person, e.g. person_id): anonymity "
+            "is counted in persons, not rows; the column is used for the count and is not released."
+        )
     if request.kind == "indicator" and (request.indicator is None or not request.indicator.dimensions):
         raise GateError("An indicator export must declare its dimensions; give the indicator specification.")
 

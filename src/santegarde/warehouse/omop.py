@@ -9,14 +9,19 @@ Three encrypted DuckDB files, each under its own key (EDS-SEC-LOG-2, LOG-3, LOG-
 - ``location.duckdb`` (genetic/location key): the OMOP ``location`` table and interpreted genetic results.
 
 Identifiers are BIGINT (warehouse-derived, never a source's internal number); concept ids INTEGER;
-``NUMERIC`` as in the OHDSI DDL.
+the spec's ``float`` fields DOUBLE (a ``NUMERIC`` would round them to 3 decimals; stores written before are
+converted when opened, :func:`migrate_types`).
 """
+
+# ruff: noqa: S608 - SQL is assembled from the constants of this module only
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-TYPES = {"B": "BIGINT", "I": "INTEGER", "D": "DATE", "T": "TIMESTAMP", "V": "VARCHAR", "N": "NUMERIC"}
+import duckdb
+
+TYPES = {"B": "BIGINT", "I": "INTEGER", "D": "DATE", "T": "TIMESTAMP", "V": "VARCHAR", "F": "DOUBLE"}
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,7 @@ OMOP_TABLES: dict[str, tuple[Column, ...]] = {
     "drug_exposure": _cols(
         "drug_exposure_id:B! person_id:B! drug_concept_id:I! drug_exposure_start_date:D! "
         "drug_exposure_start_datetime:T drug_exposure_end_date:D! drug_exposure_end_datetime:T verbatim_end_date:D "
-        "drug_type_concept_id:I! stop_reason:V refills:I quantity:N days_supply:I sig:V route_concept_id:I "
+        "drug_type_concept_id:I! stop_reason:V refills:I quantity:F days_supply:I sig:V route_concept_id:I "
         "lot_number:V provider_id:B visit_occurrence_id:B visit_detail_id:B drug_source_value:V "
         "drug_source_concept_id:I route_source_value:V dose_unit_source_value:V"
     ),
@@ -73,14 +78,14 @@ OMOP_TABLES: dict[str, tuple[Column, ...]] = {
     ),
     "measurement": _cols(
         "measurement_id:B! person_id:B! measurement_concept_id:I! measurement_date:D! measurement_datetime:T "
-        "measurement_time:V measurement_type_concept_id:I! operator_concept_id:I value_as_number:N "
-        "value_as_concept_id:I unit_concept_id:I range_low:N range_high:N provider_id:B visit_occurrence_id:B "
+        "measurement_time:V measurement_type_concept_id:I! operator_concept_id:I value_as_number:F "
+        "value_as_concept_id:I unit_concept_id:I range_low:F range_high:F provider_id:B visit_occurrence_id:B "
         "visit_detail_id:B measurement_source_value:V measurement_source_concept_id:I unit_source_value:V "
         "unit_source_concept_id:I value_source_value:V measurement_event_id:B meas_event_field_concept_id:I"
     ),
     "observation": _cols(
         "observation_id:B! person_id:B! observation_concept_id:I! observation_date:D! observation_datetime:T "
-        "observation_type_concept_id:I! value_as_number:N value_as_string:V value_as_concept_id:I "
+        "observation_type_concept_id:I! value_as_number:F value_as_string:V value_as_concept_id:I "
         "qualifier_concept_id:I unit_concept_id:I provider_id:B visit_occurrence_id:B visit_detail_id:B "
         "observation_source_value:V observation_source_concept_id:I unit_source_value:V qualifier_source_value:V "
         "value_source_value:V observation_event_id:B obs_event_field_concept_id:I"
@@ -96,7 +101,7 @@ OMOP_TABLES: dict[str, tuple[Column, ...]] = {
     ),
     "location": _cols(
         "location_id:B! address_1:V address_2:V city:V state:V zip:V county:V location_source_value:V "
-        "country_concept_id:I country_source_value:V latitude:N longitude:N"
+        "country_concept_id:I country_source_value:V latitude:F longitude:F"
     ),
     "provider": _cols(
         "provider_id:B! provider_name:V npi:V dea:V specialty_concept_id:I care_site_id:B year_of_birth:I "
@@ -113,18 +118,63 @@ LOCATION_TABLES = ("location",)  # kept in the genetic/location store, under its
 HEALTH_TABLES = tuple(t for t in OMOP_TABLES if t not in LOCATION_TABLES)
 PERSON_TABLES = tuple(t for t in HEALTH_TABLES if any(c.name == "person_id" for c in OMOP_TABLES[t]))
 
-VAULT_DDL = (
-    """CREATE TABLE IF NOT EXISTS identity (
-        pseudonym VARCHAR PRIMARY KEY, family VARCHAR, given VARCHAR, sex VARCHAR, birth_date DATE,
+# One row per source record (kind, keyed hash of source|id): a person may have several, none overwrites another.
+IDENTITY_DDL = """CREATE TABLE IF NOT EXISTS identity (
+        pseudonym VARCHAR NOT NULL, family VARCHAR, given VARCHAR, sex VARCHAR, birth_date DATE,
         birth_place VARCHAR, ins VARCHAR, nir VARCHAR, phone VARCHAR, email VARCHAR, address VARCHAR,
-        postal_code VARCHAR, city VARCHAR, death_date DATE, updated_at TIMESTAMP)""",
+        postal_code VARCHAR, city VARCHAR, death_date DATE, updated_at TIMESTAMP, used_family VARCHAR,
+        kind VARCHAR NOT NULL, source_hash VARCHAR NOT NULL, PRIMARY KEY (kind, source_hash))"""
+
+VAULT_DDL = (
+    IDENTITY_DDL,
     """CREATE TABLE IF NOT EXISTS mapping (
         pseudonym VARCHAR NOT NULL, kind VARCHAR NOT NULL, source_hash VARCHAR NOT NULL, recorded_at TIMESTAMP,
         PRIMARY KEY (kind, source_hash))""",
     """CREATE TABLE IF NOT EXISTS professional (
         pseudonym VARCHAR PRIMARY KEY, family VARCHAR, given VARCHAR, rpps VARCHAR, adeli VARCHAR, phone VARCHAR,
         email VARCHAR, updated_at TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS identity_review (
+        review_id BIGINT PRIMARY KEY, kind VARCHAR NOT NULL, source_hash VARCHAR NOT NULL, pseudonym VARCHAR NOT NULL,
+        candidate VARCHAR NOT NULL, score DOUBLE NOT NULL, reason VARCHAR NOT NULL, recorded_at TIMESTAMP NOT NULL,
+        status VARCHAR NOT NULL, decided_by VARCHAR, decided_at TIMESTAMP)""",
 )
+
+def migrate_vault(con: duckdb.DuckDBPyConnection) -> None:
+    """Bring a vault written before issue 15 (one identity row per pseudonym, overwritten by each feed) to one row
+    per source record, in one transaction: each old row goes to the source record last mapped to its person."""
+    columns = {str(r[0]) for r in con.execute("DESCRIBE vault.identity").fetchall()}
+    if "source_hash" in columns:
+        return
+    old = ("pseudonym, family, given, sex, birth_date, birth_place, ins, nir, phone, email, address, postal_code, "
+           "city, death_date, updated_at")  # fmt: skip
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(IDENTITY_DDL.replace("EXISTS identity", "EXISTS vault.identity_v2", 1))
+        con.execute(
+            f"""INSERT INTO vault.identity_v2 ({old}, kind, source_hash)
+                SELECT {", ".join("i." + c.strip() for c in old.split(","))}, coalesce(m.kind, 'legacy'),
+                       coalesce(m.source_hash, i.pseudonym)
+                FROM vault.identity i LEFT JOIN (
+                    SELECT pseudonym, kind, source_hash FROM vault.mapping WHERE kind = 'fhir:Patient'
+                    QUALIFY row_number() OVER (PARTITION BY pseudonym ORDER BY recorded_at DESC, source_hash) = 1
+                ) m USING (pseudonym)"""
+        )
+        con.execute("DROP TABLE vault.identity")
+        con.execute("ALTER TABLE vault.identity_v2 RENAME TO identity")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def migrate_types(con: duckdb.DuckDBPyConnection, table: str, schema: str) -> None:
+    """Convert the columns of a stored OMOP table whose type differs from the spec's DOUBLE (issue 15: ``float``
+    fields were DECIMAL(18,3)); values are kept, widened to DOUBLE."""
+    present = {str(r[0]): str(r[1]).upper() for r in con.execute(f"DESCRIBE {schema}.{table}").fetchall()}
+    for column in OMOP_TABLES[table]:
+        if column.type == "DOUBLE" and present.get(column.name, "DOUBLE") != "DOUBLE":
+            con.execute(f"ALTER TABLE {schema}.{table} ALTER COLUMN {column.name} SET DATA TYPE DOUBLE")
+
 
 GENETIC_DDL = (
     """CREATE TABLE IF NOT EXISTS genetic_result (

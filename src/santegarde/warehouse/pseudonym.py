@@ -11,10 +11,13 @@ A person's pseudonym is the HMAC of a *normalised identity*:
 every run of characters other than A-Z and 0-9 (spaces, hyphens, apostrophes) becomes one space, and
 the result is trimmed; GIVEN is the first given name as recorded (all its words); the birth date is ISO
 8601. The INS is kept in the identity vault but not hashed, so an objection given by name and birth
-date alone finds the same pseudonym. Other namespaces (``professional|``, ``import|``, ``event|``) keep
-pseudonyms of different kinds apart; data that arrives already pseudonymised is hashed again under the
-warehouse key, so it gets a new pseudonym. OMOP ``person_id`` is the first 8 bytes of the pseudonym
-read as a positive BIGINT: never a source's internal number.
+date alone finds the same pseudonym. Which person an incoming record *is* is decided by identity matching
+(:mod:`santegarde.warehouse.matching`: INS, then Fellegi–Sunter over the identity traits), not by this hash:
+a homonym who is another person gets the hash of the identity and of its source record instead.
+Other namespaces (``professional|``, ``import|``, ``event|``) keep pseudonyms of different kinds apart; data
+that arrives already pseudonymised is hashed again under the warehouse key, so it gets a new pseudonym.
+OMOP ``person_id`` is the first 8 bytes of the pseudonym read as a positive BIGINT: never a source's internal
+number.
 """
 
 from __future__ import annotations

@@ -410,6 +410,12 @@ class Reidentification:
             pseudonym = self.warehouse.pseudonym_of(params)
         except IdentityIncomplete as exc:
             raise ReidentificationError(str(exc)) from None
+        if len(self.warehouse.persons_named(params) - {pseudonym}) > 0:
+            raise ReidentificationError(
+                "Several persons of the warehouse share this family name, first name and birth date (homonyms kept "
+                "apart by identity matching): the request cannot tell which one is the person; nothing was done. "
+                "Resolve it with the identity-vigilance team (INS, birthplace) before acting."
+            )
         person = person_id_of(pseudonym)
         data: dict[str, list[dict[str, Any]]] = {}
         deleted = 0

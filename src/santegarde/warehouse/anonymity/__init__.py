@@ -3,7 +3,7 @@
 ``risks`` imports anonymeter (heavy); import it explicitly: ``from santegarde.warehouse.anonymity import risks``.
 """
 
-from santegarde.warehouse.anonymity._sql import AnonymityError, Query, Source, Table
+from santegarde.warehouse.anonymity._sql import AnonymityError, Query, Source, Table, quote_ident
 from santegarde.warehouse.anonymity.generalise import (
     AgeBands,
     DateTruncation,
@@ -43,4 +43,5 @@ __all__ = [
     "indicator",
     "measure",
     "propose",
+    "quote_ident",
 ]

@@ -1,0 +1,202 @@
+"""Identity matching (issue 15, fault 2): homonyms stay apart, the same person is linked across sources and typos.
+
+Hand-built FHIR bundles (fictitious identities); each patient carries conditions coded with its own id, so the
+test reads which records ended on the same person from the OMOP store.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from identity_fixtures import make_context
+from santegarde.audit.trail import AuditTrail
+from santegarde.identifiers.nir import make_nir
+from santegarde.identifiers.systems import INS_TEST_SYSTEM
+from santegarde.store.db import make_engine, migrate
+from santegarde.warehouse import Warehouse
+from santegarde.warehouse.access import WarehouseGuard
+from santegarde.warehouse.feed import DataList
+from santegarde.warehouse.matching import MATCH, POSSIBLE, Traits, compare
+from santegarde.warehouse.omop import IDENTITY_DDL
+from santegarde.warehouse.pseudonym import person_id_of
+from test_warehouse_core import FEEDER, FULL, STEWARD
+from warehouse_governance_fixtures import staff
+
+BIRTH_PLACE = "http://hl7.org/fhir/StructureDefinition/patient-birthPlace"
+LYON_1980 = make_nir(male=True, year=1980, month=3, department="69", commune=123, order=45)
+NANTES_1980 = make_nir(male=False, year=1980, month=3, department="44", commune=109, order=12)
+
+
+@pytest.fixture
+def guard(tmp_path: Path) -> WarehouseGuard:
+    ctx = make_context(f"sqlite:///{tmp_path / 'identity.db'}", tmp_path, "eds-2021-118")
+    staff(ctx, FEEDER.login, "feeding")
+    staff(ctx, STEWARD.login, "data_steward")
+    audit = make_engine(f"sqlite:///{tmp_path / 'audit.db'}")
+    migrate(audit, package="santegarde.audit")
+    return WarehouseGuard(ctx, AuditTrail(audit, b"s" * 32))
+
+
+@pytest.fixture
+def wh(tmp_path: Path, guard: WarehouseGuard) -> Iterator[Warehouse]:
+    warehouse = Warehouse.open(tmp_path / "warehouse", guard.identity.keyring, guard=guard)
+    yield warehouse
+    warehouse.close()
+
+
+def patient(
+    pid: str, family: str, given: str, birth: str, gender: str, *, ins: str | None = None,
+    place: str | None = None, usual: str | None = None, city: str = "Fictiville",
+) -> list[dict[str, Any]]:  # fmt: skip
+    """A Patient and two conditions coded ``C-<pid>``."""
+    names: list[dict[str, Any]] = [{"use": "official", "family": family, "given": [given]}]
+    if usual:
+        names.append({"use": "usual", "family": usual, "given": [given]})
+    resource: dict[str, Any] = {
+        "resourceType": "Patient", "id": pid, "name": names, "birthDate": birth, "gender": gender,
+        "address": [{"line": [f"{len(pid)} rue des Essais"], "postalCode": "00000", "city": city}],
+    }  # fmt: skip
+    if ins:
+        resource["identifier"] = [{"system": INS_TEST_SYSTEM, "value": ins}]
+    if place:
+        resource["extension"] = [{"url": BIRTH_PLACE, "valueAddress": {"city": place}}]
+    conditions = [
+        {"resourceType": "Condition", "id": f"{pid}-{n}", "subject": {"reference": f"Patient/{pid}"},
+         "code": {"coding": [{"code": f"C-{pid}"}]}, "onsetDateTime": f"2024-0{n}-01"}
+        for n in (1, 2)
+    ]  # fmt: skip
+    return [resource, *conditions]
+
+
+def feed(wh: Warehouse, tmp_path: Path, source: str, *patients: list[dict[str, Any]]) -> Any:
+    path = tmp_path / f"{source}.json"
+    entries = [{"resource": r} for group in patients for r in group]
+    path.write_text(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": entries}), encoding="utf-8")
+    return wh.feed_fhir([path], DataList.from_mapping(FULL), source=source, operator=FEEDER)
+
+
+def persons(wh: Warehouse) -> dict[str, int]:
+    """Each patient id (from its conditions' codes) → its OMOP person_id."""
+    rows = wh.omop.execute(
+        "SELECT DISTINCT substr(condition_source_value, 3), person_id FROM omop.condition_occurrence"
+    ).fetchall()
+    return {str(code): int(person) for code, person in rows}
+
+
+def test_homonyms_with_different_ins_sex_and_birthplace_stay_two_persons(wh: Warehouse, tmp_path: Path) -> None:
+    """The issue's reproduction: same name and birth date, different INS, sex, birthplace and address."""
+    feed(wh, tmp_path, "dpi-a",
+         patient("a", "BERNARD", "Camille", "1980-03-07", "male", ins=LYON_1980, place="Lyon", city="Lyon"),
+         patient("b", "BERNARD", "Camille", "1980-03-07", "female", ins=NANTES_1980, place="Nantes",
+                 city="Nantes"))  # fmt: skip
+    who = persons(wh)
+    assert who["a"] != who["b"]
+    counts = dict(wh.omop.execute("SELECT person_id, count(*) FROM omop.condition_occurrence GROUP BY 1").fetchall())
+    assert counts == {who["a"]: 2, who["b"]: 2}
+    with wh.vault_connection() as con:
+        kept = con.execute("SELECT city, ins FROM vault.identity ORDER BY city").fetchall()
+    assert kept == [("Lyon", LYON_1980), ("Nantes", NANTES_1980)]
+    # fed again, from the same source: same two persons, nothing overwritten, nothing queued
+    feed(wh, tmp_path, "dpi-a",
+         patient("b", "BERNARD", "Camille", "1980-03-07", "female", ins=NANTES_1980, place="Nantes", city="Nantes"),
+         patient("a", "BERNARD", "Camille", "1980-03-07", "male", ins=LYON_1980, place="Lyon",
+                 city="Lyon"))  # fmt: skip
+    assert persons(wh) == who
+    with wh.vault_connection() as con:
+        assert con.execute("SELECT count(*) FROM vault.identity").fetchone() == (2,)
+        assert con.execute("SELECT count(*) FROM vault.identity_review").fetchone() == (0,)
+
+
+def test_homonyms_without_ins_stay_apart_on_sex_and_birthplace(wh: Warehouse, tmp_path: Path) -> None:
+    feed(wh, tmp_path, "dpi-a", patient("a", "BERNARD", "Camille", "1980-03-07", "male", place="Lyon"))
+    feed(wh, tmp_path, "dpi-b", patient("b", "BERNARD", "Camille", "1980-03-07", "female", place="Nantes"))
+    who = persons(wh)
+    assert who["a"] != who["b"]
+
+
+def test_the_same_person_is_linked_across_sources_through_typos_swaps_and_marriage(
+    wh: Warehouse, tmp_path: Path
+) -> None:
+    feed(wh, tmp_path, "dpi-a",
+         patient("dupont", "DUPONT", "Lucienne", "1950-03-07", "female", place="Rennes"),
+         patient("martin", "MARTIN", "Julie", "1985-05-06", "female", place="Lyon"),
+         patient("lucas", "PETIT", "Lucas", "2001-09-10", "male", place="Brest"),
+         patient("ins", "ROUX", "Marcel", "1980-03-15", "male", ins=LYON_1980))  # fmt: skip
+    feed(wh, tmp_path, "dpi-b",
+         # a typo in the family name and the day and month swapped
+         patient("dupond", "DUPOND", "Lucienne", "1950-07-03", "female", place="Rennes"),
+         # married: the used name changed, the birth name is the same
+         patient("durand", "MARTIN", "Julie", "1985-05-06", "female", place="Lyon", usual="DURAND"),
+         # the twin brother: same family, birth date and birthplace, another first name
+         patient("louis", "PETIT", "Louis", "2001-09-10", "male", place="Brest"),
+         # the INS decides, whatever the spelling
+         patient("ins2", "ROUXE", "Marcelle", "1980-03-15", "male", ins=LYON_1980))  # fmt: skip
+    feed(wh, tmp_path, "dpi-c",
+         # only the used name is known to this source
+         patient("usual", "DURAND", "Julie", "1985-05-06", "female", place="Lyon"),
+         # a wrong INS key links nothing; another valid INS separates even perfect homonyms
+         patient("other-ins", "ROUX", "Marcel", "1980-03-15", "male", ins=NANTES_1980))  # fmt: skip
+    who = persons(wh)
+    assert who["dupont"] == who["dupond"]
+    assert who["martin"] == who["durand"]
+    assert who["lucas"] != who["louis"]
+    assert who["ins"] == who["ins2"]
+    assert who["other-ins"] != who["ins"]
+    with wh.vault_connection() as con:
+        # every source record keeps its identity row; linked records share the person
+        rows = con.execute("SELECT family, pseudonym FROM vault.identity WHERE given = 'Julie'").fetchall()
+    assert sorted(f for f, _ in rows) == ["DURAND", "MARTIN", "MARTIN"] and len({p for _, p in rows}) == 1
+
+
+def test_a_possible_match_is_queued_for_review_never_merged(wh: Warehouse, tmp_path: Path) -> None:
+    feed(wh, tmp_path, "dpi-a", patient("a", "LEROY", "Dominique", "1960-01-02", "male", place="Metz"))
+    report = feed(wh, tmp_path, "dpi-b", patient("b", "LEROY", "Dominique", "1960-01-02", "female", place="Metz"))
+    who = persons(wh)
+    assert who["a"] != who["b"]
+    assert any("identity-vigilance review" in r.reason for r in report.refused)
+    with wh.vault_connection() as con:
+        queued = con.execute("SELECT pseudonym, candidate, reason, status FROM vault.identity_review").fetchall()
+    assert [(person_id_of(p), person_id_of(c), why, status) for p, c, why, status in queued] == [
+        (who["b"], who["a"], "sex", "open")
+    ]
+
+
+def test_scores_follow_the_method() -> None:
+    base = Traits("DUPONT", None, "LUCIENNE", date(1950, 3, 7), "female", "RENNES", None)
+    assert compare(base, base).outcome == "match"
+    swapped = Traits("DUPOND", None, "LUCIENNE", date(1950, 7, 3), "female", "RENNES", None)
+    assert MATCH <= compare(base, swapped).score < 1
+    other_sex = Traits("DUPONT", None, "LUCIENNE", date(1950, 3, 7), "male", "RENNES", None)
+    assert compare(base, other_sex).outcome == "possible"
+    stranger = Traits("DURAND", None, "PAUL", date(1950, 3, 7), "female", "RENNES", None)
+    assert compare(base, stranger).score < POSSIBLE and compare(base, stranger).outcome == "distinct"
+
+
+def test_a_vault_written_before_is_migrated_and_stays_readable(tmp_path: Path, guard: WarehouseGuard) -> None:
+    """A vault of before (one identity row per pseudonym, overwritten by each feed) opens, keeps its rows, feeds."""
+    old_ddl = IDENTITY_DDL.split(", used_family")[0].replace("VARCHAR NOT NULL", "VARCHAR PRIMARY KEY", 1) + ")"
+    with Warehouse.open(tmp_path / "warehouse", guard.identity.keyring, guard=guard) as wh:
+        feed(wh, tmp_path, "dpi-a", patient("a", "LEROY", "Dominique", "1960-01-02", "male", place="Metz"))
+        with wh.vault_connection() as con:
+            con.execute("CREATE TABLE vault.before AS SELECT * EXCLUDE (used_family, kind, source_hash) "
+                        "FROM vault.identity")  # fmt: skip
+            con.execute("DROP TABLE vault.identity")
+            con.execute(old_ddl.replace("EXISTS identity", "EXISTS vault.identity"))
+            con.execute("INSERT INTO vault.identity SELECT * FROM vault.before")
+            con.execute("DROP TABLE vault.before")
+            con.execute("INSERT INTO vault.identity (pseudonym, family, given) VALUES ('p1', 'ANCIEN', 'Jean')")
+    with Warehouse.open(tmp_path / "warehouse", guard.identity.keyring, create=False, guard=guard) as wh:
+        with wh.vault_connection() as con:
+            rows = con.execute("SELECT family, kind FROM vault.identity ORDER BY family").fetchall()
+        assert rows == [("ANCIEN", "legacy"), ("LEROY", "fhir:Patient")]
+        before = persons(wh)
+        feed(wh, tmp_path, "dpi-a", patient("a", "LEROY", "Dominique", "1960-01-02", "male", place="Metz"))
+        assert persons(wh) == before
+        with wh.vault_connection() as con:
+            assert con.execute("SELECT count(*) FROM vault.identity").fetchone() == (2,)
