@@ -9,6 +9,7 @@ from santegarde.cli import (
     backup,
     conformity,
     consent,
+    deid,
     demo,
     dpia,
     exchange,
@@ -72,6 +73,7 @@ app.add_typer(rights.app, name="rights")
 warehouse.app.add_typer(warehouse_export.app, name="export")
 warehouse.app.command("indicator")(warehouse_export.indicator)
 app.add_typer(warehouse.app, name="warehouse")
+app.add_typer(deid.app, name="deid")
 app.command()(session.login)
 app.command()(session.logout)
 app.command()(session.whoami)
