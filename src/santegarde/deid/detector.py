@@ -13,6 +13,7 @@ from typing import Any
 
 from santegarde.deid import rules
 from santegarde.deid.entities import Entity
+from santegarde.deid.replace import replace_with_tags
 
 
 class DetectorUnavailable(RuntimeError):
@@ -77,3 +78,7 @@ class Detector:
         items = list(texts)
         for text, doc in zip(items, self._nlp.pipe(items), strict=True):
             yield rules.detect(text, self.lexicon, self._absolute_dates(doc))
+
+    def deidentify(self, texts: list[str]) -> list[str]:
+        """Each text with its identifying spans replaced by generic tags (the warehouse feed's de-identifier)."""
+        return [replace_with_tags(t, found) for t, found in zip(texts, self.detect_many(texts), strict=True)]

@@ -36,7 +36,7 @@ from santegarde.warehouse.pseudonym import PseudonymKey, bigint_sql, hmac_sql, i
 
 if TYPE_CHECKING:
     from santegarde.store.service import RecordService, Request
-    from santegarde.warehouse.feed import DataList, FeedReport, Progress
+    from santegarde.warehouse.feed import DataList, FeedReport, Progress, TextDeidentifier
 
 LAYOUT = "warehouse.json"
 OMOP_FILE = "omop.duckdb"
@@ -248,12 +248,20 @@ class Warehouse:
         *,
         operator: Operator,
         cutoff: date | None = None,
+        deidentify: TextDeidentifier | None = None,
     ) -> FeedReport:
         """Feed OMOP CDM 5.4 CSV/Parquet files as ``operator``; see :func:`santegarde.warehouse.feed.feed_omop`."""
         from santegarde.warehouse import feed
 
         return feed.feed_omop(
-            self, source, data_list, progress=progress, source_name=source_name, operator=operator, cutoff=cutoff
+            self,
+            source,
+            data_list,
+            progress=progress,
+            source_name=source_name,
+            operator=operator,
+            cutoff=cutoff,
+            deidentify=deidentify,
         )
 
     def feed_records(
