@@ -145,3 +145,44 @@ def test_free_comment_screening_names_the_field_and_kinds_never_the_text() -> No
     assert [f.path for f in findings] == ["Observation.note[0].text"]
     assert set(findings[0].labels) >= {"NOM", "TEL", "SECU"}
     assert "Lardière" not in findings[0].sentence() and nir not in findings[0].sentence()
+
+
+def test_office_documents_lose_names_in_text_properties_and_file_names(
+    detector: Detector, runner: CliRunner, tmp_path: Path
+) -> None:
+    import docx
+    import openpyxl
+
+    document = docx.Document()
+    document.core_properties.author = "Dr Quenardel"
+    document.core_properties.title = "Courrier Mme Marchetaux"
+    paragraph = document.add_paragraph("Mme Ysolde ")
+    paragraph.add_run("Marchetaux").bold = True  # the name split across runs
+    paragraph.add_run(", née le 12/03/1954, tél 06 12 34 56 78.")
+    document.add_table(rows=1, cols=1).cell(0, 0).text = "Vue par le Dr Hugues Quenardel"
+    document.sections[0].header.paragraphs[0].text = "Hôpital Necker, Dr Quenardel"
+    document.save(tmp_path / "CR_Dr_Quenardel.docx")
+    workbook = openpyxl.Workbook()
+    workbook.active.title = "Mme Marchetaux"
+    workbook.active["A1"] = "Appeler Mme Ysolde Marchetaux au 06 12 34 56 78"
+    workbook.active["A2"] = 42
+    workbook.properties.creator = "Dr Quenardel"
+    workbook.save(tmp_path / "suivi.xlsx")
+    (tmp_path / "locked.docx").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 512)
+    out = tmp_path / "out"
+    names = [str(tmp_path / n) for n in ("CR_Dr_Quenardel.docx", "suivi.xlsx", "locked.docx")]
+    result = runner.invoke(app, ["deid", "office", *names, "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    assert "locked.docx is password-protected" in result.output and "2 documents de-identified" in result.output
+    written = sorted(p.name for p in out.iterdir())
+    assert len(written) == 2 and not any("Quenardel" in n for n in written)
+    for path in out.iterdir():
+        import zipfile
+
+        with zipfile.ZipFile(path) as package:
+            content = b"".join(package.read(n) for n in package.namelist())
+        for secret in (b"Marchetaux", b"Ysolde", b"Quenardel", b"06 12 34 56 78"):
+            assert secret not in content, (path.name, secret)
+    rewritten = docx.Document(next(out.glob("*.docx")))
+    assert "<TEL>" in "".join(p.text for p in rewritten.paragraphs)
+    assert openpyxl.load_workbook(out / "suivi.xlsx").active["A2"].value == 42

@@ -85,3 +85,27 @@ def evaluate(
     typer.echo(f"{len(gold_rows)} notes")
     for line in report.lines():
         typer.echo(line)
+
+
+@app.command("office")
+@friendly_errors
+def office(
+    sources: Annotated[list[Path], typer.Argument(help=".docx or .xlsx documents")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for the de-identified documents")],
+) -> None:
+    """Rewrite office documents de-identified (text, properties, file name); refuse those that cannot be read."""
+    from santegarde.deid.office import OfficeRefused, deidentify_office
+
+    detector = _detector()
+    failed = 0
+    for source in sources:
+        try:
+            report = deidentify_office(source, out, detector.deidentify)
+        except OfficeRefused as exc:
+            failed += 1
+            typer.echo(str(exc), err=True)
+            continue
+        typer.echo(f"{source.name} → {report.target.name}: {report.changed} of {report.texts} texts de-identified.")
+    typer.echo(f"{len(sources) - failed} documents de-identified into {out}; {failed} refused.")
+    if failed:
+        raise typer.Exit(1)
