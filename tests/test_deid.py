@@ -186,3 +186,75 @@ def test_office_documents_lose_names_in_text_properties_and_file_names(
     rewritten = docx.Document(next(out.glob("*.docx")))
     assert "<TEL>" in "".join(p.text for p in rewritten.paragraphs)
     assert openpyxl.load_workbook(out / "suivi.xlsx").active["A2"].value == 42
+
+
+def _dicom(path: Path, sop: str, pixels: bytes) -> None:
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = CTImageStorage
+    meta.MediaStorageSOPInstanceUID = sop
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, sop
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = "1.2.250.1.59.1", "1.2.250.1.59.1.1"
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate = "MARCHETAUX^YSOLDE", "IPP80012345", "19540312"
+    ds.PatientSex, ds.PatientAddress, ds.OtherPatientNames = "F", "12 rue des Lilas 69003 Lyon", "TAVERNOUX^Y"
+    ds.InstitutionName, ds.ReferringPhysicianName = "Hopital Necker", "QUENARDEL^HUGUES"
+    ds.StudyDate, ds.StudyDescription, ds.AccessionNumber = "20240103", "Scanner Mme Marchetaux", "A77"
+    ds.Modality, ds.Rows, ds.Columns = "CT", 4, 4
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.add_new(0x00091010, "LO", "private: Marchetaux")
+    ds.PixelData = pixels
+    ds.save_as(path, enforce_file_format=True)
+
+
+def test_dicom_keeps_no_basic_profile_attribute_and_its_pixels(tmp_path: Path) -> None:
+    import pydicom
+
+    from santegarde.deid.dicom import EMPTIED, REMOVED, DicomRefused, deidentify_dicom
+
+    pixels = bytes(range(16))
+    _dicom(tmp_path / "a.dcm", "1.2.250.1.59.1.1.1", pixels)
+    _dicom(tmp_path / "b.dcm", "1.2.250.1.59.1.1.2", pixels)
+    out = tmp_path / "out"
+    key = b"k" * 32
+    reports = [
+        deidentify_dicom(tmp_path / n, out, key, lambda ipp: "PSEUDO-" + str(len(ipp)), name=n)
+        for n in ("a.dcm", "b.dcm")
+    ]
+    a, b = (pydicom.dcmread(r.target) for r in reports)
+    for ds in (a, b):
+        assert all(n not in ds for n in REMOVED)
+        assert all(not ds.get(n) for n in EMPTIED)
+        assert not any(e.tag.is_private for e in ds.iterall())
+        assert ds.PatientID == "PSEUDO-11" and ds.PatientIdentityRemoved == "YES"
+        assert ds.PixelData == pixels
+    raw = (out / "a.dcm").read_bytes() + (out / "b.dcm").read_bytes()
+    for secret in (b"MARCHETAUX", b"Marchetaux", b"QUENARDEL", b"Necker", b"IPP80012345", b"19540312", b"1.2.250.1.59"):
+        assert secret not in raw, secret
+    assert a.StudyInstanceUID == b.StudyInstanceUID != "1.2.250.1.59.1"  # the same study stays one study
+    assert a.SOPInstanceUID != b.SOPInstanceUID and a.file_meta.MediaStorageSOPInstanceUID == a.SOPInstanceUID
+    (tmp_path / "broken.dcm").write_bytes(b"not a dicom file at all")
+    with pytest.raises(DicomRefused, match=r"broken\.dcm cannot be read as DICOM"):
+        deidentify_dicom(tmp_path / "broken.dcm", out, key, str)
+    burned = pydicom.dcmread(tmp_path / "a.dcm")
+    burned.BurnedInAnnotation = "YES"
+    burned.save_as(tmp_path / "burned.dcm")
+    with pytest.raises(DicomRefused, match="burned-in text"):
+        deidentify_dicom(tmp_path / "burned.dcm", out, key, str)
+
+
+def test_cli_dicom_reports_which_files_failed_and_carries_on(runner: CliRunner, tmp_path: Path) -> None:
+    _dicom(tmp_path / "a.dcm", "1.2.250.1.59.1.1.1", bytes(16))
+    (tmp_path / "broken.dcm").write_bytes(b"\x00" * 10)
+    (tmp_path / "key").write_bytes(b"k" * 32)
+    out = tmp_path / "out"
+    files = [str(tmp_path / "broken.dcm"), str(tmp_path / "a.dcm")]
+    result = runner.invoke(app, ["deid", "dicom", *files, "--out", str(out), "--key-file", str(tmp_path / "key")])
+    assert result.exit_code == 1
+    assert "broken.dcm cannot be read as DICOM" in result.output and "1 DICOM files de-identified" in result.output
+    assert [p.name for p in out.iterdir()] == ["000001.dcm"]

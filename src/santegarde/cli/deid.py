@@ -109,3 +109,39 @@ def office(
     typer.echo(f"{len(sources) - failed} documents de-identified into {out}; {failed} refused.")
     if failed:
         raise typer.Exit(1)
+
+
+@app.command("dicom")
+@friendly_errors
+def dicom(
+    sources: Annotated[list[Path], typer.Argument(help="DICOM files")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for the de-identified files")],
+    key_file: Annotated[
+        Path,
+        typer.Option("--key-file", help="A file of at least 32 random bytes: the key UIDs and IDs are mapped under"),
+    ],
+) -> None:
+    """De-identify DICOM headers (PS3.15 basic profile), patient IDs as keyed pseudonyms; refuse unreadable files."""
+    import hashlib
+    import hmac
+
+    from santegarde.deid.dicom import DicomRefused, deidentify_dicom
+
+    key = key_file.read_bytes()
+    if len(key) < 32:
+        typer.echo(f"{key_file} holds {len(key)} bytes; a key needs at least 32 random bytes.", err=True)
+        raise typer.Exit(2)
+
+    def pseudonym(patient_id: str) -> str:
+        return "P-" + hmac.new(key, b"patient|" + patient_id.encode(), hashlib.sha256).hexdigest()[:24]
+
+    failed = 0
+    for number, source in enumerate(sources):
+        try:
+            deidentify_dicom(source, out, key, pseudonym, name=f"{number:06d}.dcm")
+        except DicomRefused as exc:
+            failed += 1
+            typer.echo(str(exc), err=True)
+    typer.echo(f"{len(sources) - failed} DICOM files de-identified into {out}; {failed} refused.")
+    if failed:
+        raise typer.Exit(1)
