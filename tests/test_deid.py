@@ -258,3 +258,31 @@ def test_cli_dicom_reports_which_files_failed_and_carries_on(runner: CliRunner, 
     assert result.exit_code == 1
     assert "broken.dcm cannot be read as DICOM" in result.output and "1 DICOM files de-identified" in result.output
     assert [p.name for p in out.iterdir()] == ["000001.dcm"]
+
+
+def test_a_scanned_letters_name_is_blacked_out(detector: Detector, tmp_path: Path) -> None:
+    from PIL import Image, ImageDraw, ImageFont
+
+    from santegarde.deid.scan import ScanRefused, deidentify_scan, ocr
+
+    letter = Image.new("RGB", (1400, 320), "white")
+    draw = ImageDraw.Draw(letter)
+    font = ImageFont.load_default(size=44)
+    draw.text((40, 40), "Madame Ysolde MARCHETAUX, service de cardiologie", fill="black", font=font)
+    draw.text((40, 140), "Tel : 06 12 34 56 78", fill="black", font=font)
+    letter.save(tmp_path / "lettre.png")
+    before = [w.text for w in ocr((tmp_path / "lettre.png").read_bytes())]
+    assert "MARCHETAUX," in before or "MARCHETAUX" in before  # the OCR reads the name before
+    report = deidentify_scan(tmp_path / "lettre.png", tmp_path / "out", detector.detect_many)
+    assert "NOM" in report.labels and "TEL" in report.labels
+    after = " ".join(w.text for w in ocr(report.target.read_bytes()))
+    assert "MARCHETAUX" not in after and "Ysolde" not in after and "56" not in after
+    assert "cardiologie" in after  # the rest of the letter stays readable
+    blank = Image.new("RGB", (300, 200), "white")
+    blank.save(tmp_path / "blank.png")
+    empty = deidentify_scan(tmp_path / "blank.png", tmp_path / "out", detector.detect_many)
+    assert (empty.words, empty.masked) == (0, 0)
+    assert Image.open(empty.target).tobytes() == blank.tobytes()
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    with pytest.raises(ScanRefused, match="cannot be read as an image"):
+        deidentify_scan(tmp_path / "broken.png", tmp_path / "out", detector.detect_many)

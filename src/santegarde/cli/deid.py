@@ -145,3 +145,27 @@ def dicom(
     typer.echo(f"{len(sources) - failed} DICOM files de-identified into {out}; {failed} refused.")
     if failed:
         raise typer.Exit(1)
+
+
+@app.command("scan")
+@friendly_errors
+def scan(
+    sources: Annotated[list[Path], typer.Argument(help="Scanned pages or images (PNG, JPEG, TIFF…)")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for the de-identified PNG images")],
+) -> None:
+    """Black out the identifying words of scans (Tesseract, French); refuse images that cannot be read."""
+    from santegarde.deid.scan import ScanRefused, deidentify_scan
+
+    detector = _detector()
+    failed = 0
+    for number, source in enumerate(sources):
+        try:
+            report = deidentify_scan(source, out, detector.detect_many, name=f"{number:06d}.png")
+        except ScanRefused as exc:
+            failed += 1
+            typer.echo(str(exc), err=True)
+            continue
+        typer.echo(f"{source.name} → {report.target.name}: {report.masked} of {report.words} words blacked out.")
+    typer.echo(f"{len(sources) - failed} images de-identified into {out}; {failed} refused.")
+    if failed:
+        raise typer.Exit(1)
