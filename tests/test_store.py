@@ -241,6 +241,19 @@ def test_free_text_is_flagged_and_limited(place: Workplace) -> None:
         place.service.create(req, observation(oid="o-2", note="x" * 2001))
 
 
+def test_identifying_free_text_is_flagged_on_write(place: Workplace) -> None:
+    doc = place.person("dr.martin", "practitioner", ref="10001234567")
+    req = Request(doc, "medical_record")
+    place.service.create(req, patient())
+    plain = place.service.create(req, observation(note="Patient reports feeling better."))
+    assert plain["meta"]["tag"] == [mapping.FREE_TEXT_TAG]
+    created = place.service.create(req, observation(oid="o-2", note="Rappeler Mme Lardière au 06 11 22 33 44."))
+    flag = created["meta"]["tag"][-1]
+    assert flag["code"] == "free-text-identifiers"
+    assert "NOM" in flag["display"] and "TEL" in flag["display"] and "note" in flag["display"]
+    assert "Lardière" not in flag["display"] and "06 11" not in flag["display"]
+
+
 def test_destroying_a_patients_keys_erases_them(place: Workplace) -> None:
     doc = place.person("dr.martin", "practitioner", ref="10001234567")
     req = Request(doc, "medical_record")

@@ -272,6 +272,34 @@ def test_text_and_documents_are_refused(wh: Warehouse, tmp_path: Path, bundle: P
     assert wh.omop.execute("SELECT count(*) FROM omop.note").fetchone() == (0,)
 
 
+def test_notes_are_deidentified_before_they_enter(wh: Warehouse, tmp_path: Path) -> None:
+    """EDS-SEC-PSE-4: with a de-identifier, notes enter with generic tags; no original name reaches the files."""
+    from santegarde.deid.detector import Detector
+
+    omop_dir = tmp_path / "omop-notes"
+    write_omop(omop_dir)
+    (omop_dir / "note.csv").write_text(
+        "note_id,person_id,note_date,note_type_concept_id,note_class_concept_id,encoding_concept_id,"
+        "language_concept_id,note_title,note_text\n"
+        '1,101,2024-01-01,32817,0,0,0,Courrier Dr Quenardel,"Mme Ysolde Marchetaux, née le 12/03/1954, '
+        'tél 06 12 34 56 78, vue par le Dr Quenardel."\n',
+        encoding="utf-8",
+    )
+    notes = {f"note.{c}": "research" for c in ("note_date", "note_title", "note_text", "note_type_concept_id")}
+    report = wh.feed_omop(
+        omop_dir, DataList.from_mapping({**FULL, **notes}), source_name="dpi", operator=FEEDER,
+        deidentify=Detector().deidentify,
+    )
+    assert "note" not in report.refused_items()
+    ((title, text),) = wh.omop.execute("SELECT note_title, note_text FROM omop.note").fetchall()
+    assert "<NOM>" in text and "<TEL>" in text and "<DATE_NAISSANCE>" in text and "<NOM>" in title
+    for secret in ("Marchetaux", "Ysolde", "Quenardel", "06 12 34 56 78"):
+        assert secret not in text + title
+        for file in wh.directory.rglob("*"):
+            if file.is_file():
+                assert secret.encode() not in file.read_bytes(), file.name
+
+
 def write_omop(directory: Path) -> None:
     directory.mkdir()
     (directory / "person.csv").write_text(

@@ -236,3 +236,30 @@ def test_a_feed_without_its_source_is_refused(config: Path, bundle: Path) -> Non
     said = " ".join(bad.output.split())
     assert bad.exit_code != 0 and "The source name 'Mon DPI' is not valid" in said, said
     assert not any((config.parent / "warehouse" / "transit").iterdir())
+
+
+def test_notes_enter_only_with_deidentify_notes(config: Path, tmp_path: Path) -> None:
+    omop_dir = tmp_path / "omop"
+    omop_dir.mkdir()
+    (omop_dir / "person.csv").write_text(
+        "person_id,gender_concept_id,year_of_birth,race_concept_id,ethnicity_concept_id\n101,8507,1950,0,0\n"
+    )
+    (omop_dir / "note.csv").write_text(
+        "note_id,person_id,note_date,note_type_concept_id,note_class_concept_id,encoding_concept_id,"
+        'language_concept_id,note_text\n1,101,2024-01-01,32817,0,0,0,"Mme Ysolde Marchetaux, tél 06 12 34 56 78"\n',
+        encoding="utf-8",
+    )
+    explicit = tmp_path / "list.yaml"
+    explicit.write_text(
+        yaml.safe_dump(
+            {**LIST, **{f"note.{c}": "text mining" for c in ("note_date", "note_text", "note_class_concept_id",
+                                                              "encoding_concept_id", "language_concept_id")}}
+        ),
+        encoding="utf-8",
+    )  # fmt: skip
+    feed = ("warehouse", "feed", "--source", "dpi", "--omop", str(omop_dir), "--data-list", str(explicit))
+    feed = (*feed, "--config", str(config))
+    out = ok(*feed)
+    assert "Refused note: unstructured text is refused until a de-identifier is configured" in out
+    out = ok(*feed, "--deidentify-notes")
+    assert "Refused note" not in out and re.search(r"\bnote\W+1\b", out), out

@@ -29,7 +29,7 @@ from santegarde.runtime import Organisation
 from santegarde.warehouse import Warehouse, WarehouseError
 from santegarde.warehouse import governance as gov
 from santegarde.warehouse.access import Operator, WarehouseGuard
-from santegarde.warehouse.feed import DataList, FeedReport, checked_source
+from santegarde.warehouse.feed import DataList, FeedReport, TextDeidentifier, checked_source
 from santegarde.warehouse.feed import Progress as FeedProgress
 from santegarde.warehouse.retention import RetentionReport, WarehouseRetention
 from santegarde.warehouse.retention import policy as retention_policy
@@ -131,6 +131,10 @@ def feed(
     ] = None,
     fhir: Annotated[list[Path] | None, typer.Option("--fhir", help="FHIR Bundle JSON files")] = None,
     omop_dir: Annotated[Path | None, typer.Option("--omop", help="A directory of OMOP CDM 5.4 CSV/Parquet")] = None,
+    deidentify_notes: Annotated[
+        bool,
+        typer.Option("--deidentify-notes", help="Let the OMOP note table in, its text replaced by generic tags"),
+    ] = False,
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Feed FHIR Bundles or OMOP CDM files; only the data list's variables enter, objecting persons never.
@@ -145,13 +149,18 @@ def feed(
     with _session_warehouse(config) as (s, operator, warehouse):
         checked = DataList.load(data_list) if data_list is not None else committee_data_list(s.org.engine)
         cutoff = retention_policy(s.org.referential, s.org.config.choices).cutoff(utc_now().date())
-        report = _feed(warehouse, checked, source, fhir, omop_dir, operator, cutoff)
+        deidentify = None
+        if deidentify_notes:
+            from santegarde.deid.detector import Detector  # edsnlp and spaCy: loaded only when notes are fed
+
+            deidentify = Detector().deidentify
+        report = _feed(warehouse, checked, source, fhir, omop_dir, operator, cutoff, deidentify)
     _print(report)
 
 
 def _feed(
     warehouse: Warehouse, checked: DataList, source: str, fhir: list[Path] | None, omop_dir: Path | None,
-    operator: Operator, cutoff: date,
+    operator: Operator, cutoff: date, deidentify: TextDeidentifier | None = None,
 ) -> FeedReport:  # fmt: skip
     """Feed with a progress bar; rows collected on or before ``cutoff`` (the organisation's retention) stay out."""
     with _bar() as progress:
@@ -162,7 +171,8 @@ def _feed(
         else:
             assert omop_dir is not None
             report = warehouse.feed_omop(
-                omop_dir, checked, progress=progress, source_name=source, operator=operator, cutoff=cutoff
+                omop_dir, checked, progress=progress, source_name=source, operator=operator, cutoff=cutoff,
+                deidentify=deidentify,
             )
     return report
 

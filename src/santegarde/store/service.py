@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 from santegarde.audit.trail import AuditEvent, AuditTrail
 from santegarde.config.model import Formality
 from santegarde.crypto import Keyring
+from santegarde.deid import screen
 from santegarde.errors import SantegardeError
 from santegarde.faults import crash_point
 from santegarde.identity import sessions
@@ -723,7 +724,13 @@ class RecordService:
                 justification=justification,
             )
             conn.commit()
-            return self._decode(conn, version, list(categories))
+            stored = self._decode(conn, version, list(categories))
+        # COM-FREE-1: free text that looks identifying is flagged to the writer (the text's rules refuse it for AAC)
+        findings = screen.screen(texts)
+        if findings:
+            meta = stored.setdefault("meta", {})
+            meta["tag"] = [*meta.get("tag", []), screen.flag(findings)]
+        return stored
 
     def _patient_reference(
         self,

@@ -45,7 +45,7 @@ from santegarde.warehouse.pseudonym import (
 
 if TYPE_CHECKING:
     from santegarde.store.service import RecordService, Request
-    from santegarde.warehouse.feed import DataList, FeedReport, Progress
+    from santegarde.warehouse.feed import DataList, FeedReport, Progress, TextDeidentifier
 
 LAYOUT = "warehouse.json"
 OMOP_FILE = "omop.duckdb"
@@ -275,6 +275,7 @@ class Warehouse:
         source_name: str,
         operator: Operator,
         cutoff: date | None = None,
+        deidentify: TextDeidentifier | None = None,
     ) -> FeedReport:
         """Feed OMOP CDM 5.4 CSV/Parquet files of the source ``source_name`` as ``operator``.
 
@@ -284,7 +285,14 @@ class Warehouse:
         from santegarde.warehouse import feed
 
         return feed.feed_omop(
-            self, source, data_list, progress=progress, source_name=source_name, operator=operator, cutoff=cutoff
+            self,
+            source,
+            data_list,
+            progress=progress,
+            source_name=source_name,
+            operator=operator,
+            cutoff=cutoff,
+            deidentify=deidentify,
         )
 
     def feed_records(

@@ -42,6 +42,9 @@ if TYPE_CHECKING:
     from santegarde.warehouse.core import Warehouse
 
 Progress = Callable[[str, int, int], None]  # (step description, steps done, total steps)
+# EDS-SEC-PSE-4: replaces the identifying spans of each text by generic tags (santegarde.deid.Detector.deidentify)
+TextDeidentifier = Callable[[list[str]], list[str]]
+DEIDENTIFIED_COLUMNS = ("note_text", "note_title")
 
 TEXT_COLUMNS = {("note", "note_text"), ("note", "note_title"), ("drug_exposure", "sig")}
 IDENTIFYING = {
@@ -159,6 +162,7 @@ class _Run:
     total: int = 1
     cutoff: date = field(default_factory=feed_cutoff)  # EDS-7 (8.3.2): rows collected on or before it are skipped
     expired: int = 0
+    deidentify: TextDeidentifier | None = None
 
     def step(self, description: str) -> None:
         self.steps += 1
@@ -199,7 +203,7 @@ def structural(table: str, name: str) -> bool:
 
 def allowed(run: _Run, table: str, name: str) -> str | None:
     """None if the column may enter, else the reason it is refused."""
-    if (table, name) in TEXT_COLUMNS:
+    if (table, name) in TEXT_COLUMNS and not (run.deidentify is not None and table == "note"):
         return "unstructured text is refused until a de-identifier is configured"
     if (table, name) in IDENTIFYING:
         return f"{IDENTIFYING[(table, name)]} is directly identifying: it is kept only in the identity vault"
@@ -665,12 +669,14 @@ def _fhir_measurements(run: _Run, visit: str) -> None:
 def feed_omop(
     warehouse: Warehouse, source: Path | Sequence[Path], data_list: DataList | Path,
     progress: Progress | None = None, *, source_name: str, operator: Operator,
-    guard: WarehouseGuard | None = None, cutoff: date | None = None,
+    guard: WarehouseGuard | None = None, cutoff: date | None = None, deidentify: TextDeidentifier | None = None,
 ) -> FeedReport:  # fmt: skip
     """Feed OMOP CDM 5.4 tables from ``<table>.csv`` / ``<table>.parquet`` files, re-pseudonymised, as ``operator``.
 
     ``source_name`` is the namespace of the files' identifiers: a ``person_id`` is pseudonymised within its source,
-    so two sources' ``person_id`` 1 are two persons (issue 15: unrelated sources merged patients).
+    so two sources' ``person_id`` 1 are two persons (issue 15: unrelated sources merged patients). The ``note`` table
+    is refused unless ``deidentify`` is given; then its text and title are de-identified in transit, before anything
+    is written to the warehouse (EDS-SEC-PSE-4).
     """
     name = checked_source(source_name)
     files = (
@@ -680,6 +686,7 @@ def feed_omop(
         raise FeedError(f"No OMOP CSV or Parquet file was found in {source}; name files after their table.")
     run = _Run(warehouse, _data_list(data_list), name, progress, total=len(files) + 2)
     run.cutoff = cutoff or run.cutoff
+    run.deidentify = deidentify
     names = [f.stem.lower() for f in files]
     _run_feed(warehouse, files, lambda copies: _omop(run, list(zip(names, copies, strict=True))), operator, guard)
     return run.report(len(files))
@@ -692,8 +699,10 @@ def _omop(run: _Run, tables: list[tuple[str, Path]]) -> None:
     for name, path in sorted(tables, key=lambda t: order.get(t[0], len(order))):
         if name not in omop.OMOP_TABLES:
             run.refuse(f"{name} ({path.suffix.lstrip('.')})", "not an OMOP CDM 5.4 table fed by the warehouse")
-        elif name == "note":
+        elif name == "note" and run.deidentify is None:
             run.refuse("note", "unstructured text is refused until a de-identifier is configured")
+        elif name == "note":
+            _omop_table(run, name, _deidentified_notes(run, path))
         else:
             _omop_table(run, name, path)
         run.step(f"Table {name}")
@@ -749,6 +758,40 @@ def _omop_table(run: _Run, table: str, path: Path) -> None:
             f"FROM {reader}",
             {"src": run.source},
         )
+
+
+def _deidentified_notes(run: _Run, path: Path) -> Path:
+    """The note file rewritten in transit with its text columns de-identified; the raw copy is removed."""
+    assert run.deidentify is not None
+    quoted = str(path).replace("'", "''")
+    reader = (
+        f"read_parquet('{quoted}')"
+        if path.suffix == ".parquet"
+        else f"read_csv('{quoted}', header = true, all_varchar = true)"
+    )
+    try:
+        table = run.warehouse.omop.execute(f"SELECT * FROM {reader}").arrow()
+    except Exception as exc:
+        raise FeedError(f"The note file cannot be read as {path.suffix.lstrip('.')} ({type(exc).__name__}).") from None
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if hasattr(table, "read_all"):
+        table = table.read_all()
+    for index, column in enumerate(table.column_names):
+        if column.lower() in DEIDENTIFIED_COLUMNS:
+            texts = [t if isinstance(t, str) else "" for t in table.column(index).to_pylist()]
+            cleaned = run.deidentify(texts)
+            if len(cleaned) != len(texts):
+                raise FeedError("The de-identifier returned a different number of notes; nothing was written.")
+            nulls = table.column(index).is_null().to_pylist()
+            values = [None if null else text for text, null in zip(cleaned, nulls, strict=True)]
+            table = table.set_column(index, column, pa.array(values, pa.string()))
+    target = path.with_name(f"{path.stem}-deid.parquet")
+    pq.write_table(table, target)
+    target.chmod(0o600)
+    path.unlink()
+    return target
 
 
 def _import_message(target: str, column_sql: str) -> str:

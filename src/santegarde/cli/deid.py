@@ -1,0 +1,171 @@
+"""santegarde deid — de-identify French clinical text and measure how well it is done (EDS-SEC-PSE-4)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from santegarde.cli.common import friendly_errors
+
+if TYPE_CHECKING:
+    from santegarde.deid.detector import Detector
+    from santegarde.deid.jsonl import Batch
+
+app = typer.Typer(help="De-identification of unstructured documents (EDS-SEC-PSE-4, COM-FREE-1).", no_args_is_help=True)
+
+
+def _detector() -> Detector:
+    from santegarde.deid.detector import Detector, DetectorUnavailable
+
+    try:
+        return Detector()
+    except DetectorUnavailable as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
+def _read(path: Path) -> Batch:
+    from santegarde.deid.jsonl import BadInput, parse, read_lines
+
+    if not path.is_file():
+        typer.echo(f"{path} is not a file.", err=True)
+        raise typer.Exit(2)
+    try:
+        batch = parse(read_lines(path))
+    except BadInput as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    for failure in batch.failures:
+        typer.echo(failure, err=True)
+    return batch
+
+
+@app.command("text")
+@friendly_errors
+def text(
+    source: Annotated[Path, typer.Argument(help="Notes as JSONL (note_id, note_text[, entities])")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the de-identified JSONL")],
+) -> None:
+    """Detect identifiers in each note; write the note with the detected entities and note_text_deid."""
+    from santegarde.deid.jsonl import deidentify, write
+
+    batch = _read(source)
+    rows = deidentify(batch, _detector())
+    write(out, rows)
+    typer.echo(f"{len(rows)} notes de-identified into {out}; {len(batch.failures)} refused.")
+
+
+@app.command("eval")
+@friendly_errors
+def evaluate(
+    gold_file: Annotated[Path, typer.Argument(help="Labelled notes (deid-fr JSONL)")],
+    predicted: Annotated[
+        Path | None, typer.Argument(help="Predictions (the output of deid text); else run now")
+    ] = None,
+) -> None:
+    """Per-label and overall recall, precision and F1, exact and overlapping span matching, with counts."""
+    from santegarde.deid.evaluate import evaluate as score
+    from santegarde.deid.jsonl import deidentify, gold
+
+    gold_rows = _read(gold_file).rows
+    if predicted is None:
+        from santegarde.deid.jsonl import Batch
+
+        pred_rows = deidentify(Batch(rows=gold_rows), _detector())
+    else:
+        pred_rows = _read(predicted).rows
+    by_id = {r.get("note_id"): r for r in pred_rows}
+    missing = [r.get("note_id") for r in gold_rows if r.get("note_id") not in by_id]
+    if missing:
+        typer.echo(f"{len(missing)} gold notes have no prediction (first: {missing[0]}).", err=True)
+        raise typer.Exit(2)
+    report = score((gold(r), gold(by_id[r.get("note_id")])) for r in gold_rows)
+    typer.echo(f"{len(gold_rows)} notes")
+    for line in report.lines():
+        typer.echo(line)
+
+
+@app.command("office")
+@friendly_errors
+def office(
+    sources: Annotated[list[Path], typer.Argument(help=".docx or .xlsx documents")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for the de-identified documents")],
+) -> None:
+    """Rewrite office documents de-identified (text, properties, file name); refuse those that cannot be read."""
+    from santegarde.deid.office import OfficeRefused, deidentify_office
+
+    detector = _detector()
+    failed = 0
+    for source in sources:
+        try:
+            report = deidentify_office(source, out, detector.deidentify)
+        except OfficeRefused as exc:
+            failed += 1
+            typer.echo(str(exc), err=True)
+            continue
+        typer.echo(f"{source.name} → {report.target.name}: {report.changed} of {report.texts} texts de-identified.")
+    typer.echo(f"{len(sources) - failed} documents de-identified into {out}; {failed} refused.")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("dicom")
+@friendly_errors
+def dicom(
+    sources: Annotated[list[Path], typer.Argument(help="DICOM files")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for the de-identified files")],
+    key_file: Annotated[
+        Path,
+        typer.Option("--key-file", help="A file of at least 32 random bytes: the key UIDs and IDs are mapped under"),
+    ],
+) -> None:
+    """De-identify DICOM headers (PS3.15 basic profile), patient IDs as keyed pseudonyms; refuse unreadable files."""
+    import hashlib
+    import hmac
+
+    from santegarde.deid.dicom import DicomRefused, deidentify_dicom
+
+    key = key_file.read_bytes()
+    if len(key) < 32:
+        typer.echo(f"{key_file} holds {len(key)} bytes; a key needs at least 32 random bytes.", err=True)
+        raise typer.Exit(2)
+
+    def pseudonym(patient_id: str) -> str:
+        return "P-" + hmac.new(key, b"patient|" + patient_id.encode(), hashlib.sha256).hexdigest()[:24]
+
+    failed = 0
+    for number, source in enumerate(sources):
+        try:
+            deidentify_dicom(source, out, key, pseudonym, name=f"{number:06d}.dcm")
+        except DicomRefused as exc:
+            failed += 1
+            typer.echo(str(exc), err=True)
+    typer.echo(f"{len(sources) - failed} DICOM files de-identified into {out}; {failed} refused.")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("scan")
+@friendly_errors
+def scan(
+    sources: Annotated[list[Path], typer.Argument(help="Scanned pages or images (PNG, JPEG, TIFF…)")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for the de-identified PNG images")],
+) -> None:
+    """Black out the identifying words of scans (Tesseract, French); refuse images that cannot be read."""
+    from santegarde.deid.scan import ScanRefused, deidentify_scan
+
+    detector = _detector()
+    failed = 0
+    for number, source in enumerate(sources):
+        try:
+            report = deidentify_scan(source, out, detector.detect_many, name=f"{number:06d}.png")
+        except ScanRefused as exc:
+            failed += 1
+            typer.echo(str(exc), err=True)
+            continue
+        typer.echo(f"{source.name} → {report.target.name}: {report.masked} of {report.words} words blacked out.")
+    typer.echo(f"{len(sources) - failed} images de-identified into {out}; {failed} refused.")
+    if failed:
+        raise typer.Exit(1)

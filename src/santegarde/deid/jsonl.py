@@ -1,0 +1,90 @@
+"""The deid-fr JSONL format: read notes (refusing bad ones with a sentence), de-identify, write atomically."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from santegarde.atomic import write_atomic
+from santegarde.deid.entities import Entity
+from santegarde.deid.replace import replace_with_tags, resolve
+
+MAX_NOTE = 10 * 1024 * 1024  # characters: a note above this is refused, not cut
+
+
+class TextDetector(Protocol):
+    def detect_many(self, texts: list[str]) -> Iterator[list[Entity]]: ...
+
+
+class BadInput(ValueError):
+    """A file or a note that cannot be read as UTF-8 deid-fr JSONL; the message says why."""
+
+
+@dataclass
+class Batch:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # one sentence per refused line (never its text)
+
+
+def read_lines(path: Path) -> list[str]:
+    data = path.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise BadInput(f"{path.name} is UTF-16 encoded; convert it to UTF-8 first.")
+    if b"\x00" in data:
+        raise BadInput(f"{path.name} holds NUL bytes: it is a binary file, not JSONL text.")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadInput(
+            f"{path.name} is not valid UTF-8 (byte {exc.start}); it may be Latin-1: convert it to UTF-8 first."
+        ) from None
+    return text.splitlines()
+
+
+def parse(lines: list[str]) -> Batch:
+    """The notes of the lines; a line that is not a note is reported by number and skipped."""
+    batch = Batch()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            batch.failures.append(f"Line {number} is not JSON; it was skipped.")
+            continue
+        text = row.get("note_text") if isinstance(row, dict) else None
+        if not isinstance(text, str):
+            batch.failures.append(f"Line {number} has no note_text string; it was skipped.")
+            continue
+        if len(text) > MAX_NOTE:
+            batch.failures.append(f"Line {number} holds a note of {len(text)} characters, over {MAX_NOTE}; skipped.")
+            continue
+        batch.rows.append(row)
+    return batch
+
+
+def gold(row: dict[str, Any]) -> list[Entity]:
+    return [Entity(int(e["start"]), int(e["end"]), str(e["label"])) for e in row.get("entities") or []]
+
+
+def deidentify(batch: Batch, detector: TextDetector) -> list[dict[str, Any]]:
+    """The rows with ``entities`` replaced by the detected ones and ``note_text_deid`` added."""
+    out = []
+    found = detector.detect_many([r["note_text"] for r in batch.rows])
+    for row, entities in zip(batch.rows, found, strict=True):
+        kept = resolve(entities)
+        out.append(
+            {
+                **row,
+                "entities": [e.as_json() for e in kept],
+                "note_text_deid": replace_with_tags(row["note_text"], kept),
+            }
+        )
+    return out
+
+
+def write(path: Path, rows: list[dict[str, Any]]) -> None:
+    write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))

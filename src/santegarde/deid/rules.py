@@ -1,0 +1,566 @@
+"""Identifiers in French clinical text: patterns, context and gazetteers (pure Python).
+
+Numbers first (mail, NIR/INS with their key checked, RPPS/ADELI/FINESS, IPP/NDA, phones), then addresses, dates,
+hospitals, postal codes and cities, then persons: a title or a context word ("Dr", "Mme", "Patient :", "Cas de")
+names what follows; a capitalised word from the first-name or surname gazetteer is a name unless it is also a
+common French word, which needs a neighbour that is a name. The common-word lexicon is given by the caller
+(`Detector` takes it from spaCy's French model); without it, only context decides who is a person.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from functools import cache
+from importlib import resources
+
+from santegarde.deid.entities import Entity
+from santegarde.identifiers import InvalidIdentifier, validate_nir, validate_rpps
+
+
+def fold(text: str) -> str:
+    """Lower case without accents: how the gazetteers are keyed."""
+    return "".join(c for c in unicodedata.normalize("NFD", text.lower()) if not unicodedata.combining(c))
+
+
+@cache
+def gazetteer(name: str) -> frozenset[str]:
+    """One of the shipped lists (prenoms, noms, communes), folded; see data/SOURCES.md."""
+    text = resources.files("santegarde.deid").joinpath(f"data/{name}.txt").read_text(encoding="utf-8")
+    return frozenset(text.split())
+
+
+# Function words and clinical words that the name gazetteers hold but that are never taken for a name alone.
+STOP = frozenset(
+    fold(w)
+    for w in [
+        "a",
+        "à",
+        "au",
+        "aux",
+        "avec",
+        "ce",
+        "ces",
+        "cet",
+        "cette",
+        "chez",
+        "dans",
+        "de",
+        "des",
+        "du",
+        "en",
+        "et",
+        "il",
+        "elle",
+        "ils",
+        "elles",
+        "je",
+        "la",
+        "le",
+        "les",
+        "leur",
+        "lui",
+        "ma",
+        "mais",
+        "me",
+        "mes",
+        "mon",
+        "ne",
+        "ni",
+        "nous",
+        "on",
+        "ou",
+        "où",
+        "par",
+        "pas",
+        "pour",
+        "qu",
+        "que",
+        "qui",
+        "sa",
+        "sans",
+        "se",
+        "ses",
+        "si",
+        "son",
+        "sur",
+        "ta",
+        "te",
+        "tes",
+        "toi",
+        "ton",
+        "tu",
+        "un",
+        "une",
+        "vos",
+        "votre",
+        "vous",
+        "y",
+        "l",
+        "d",
+        "j",
+        "m",
+        "n",
+        "s",
+        "t",
+        "c",
+        "qu'",
+        "ans",
+        "an",
+        "mois",
+        "jour",
+        "jours",
+        "semaine",
+        "semaines",
+        "heure",
+        "heures",
+        "h",
+        "mg",
+        "ml",
+        "g",
+        "kg",
+        "cm",
+        "mm",
+        "mme",
+        "mlle",
+        "mr",
+        "dr",
+        "pr",
+        "m",
+        "madame",
+        "monsieur",
+        "mademoiselle",
+        "docteur",
+        "professeur",
+        "patient",
+        "patiente",
+        "usager",
+        "bénéficiaire",
+        "service",
+        "hôpital",
+        "clinique",
+        "centre",
+        "chu",
+        "ch",
+        "rue",
+        "avenue",
+        "boulevard",
+        "place",
+        "note",
+        "dossier",
+        "date",
+        "tel",
+        "tél",
+        "fax",
+        "mail",
+        "janvier",
+        "février",
+        "fevrier",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "aout",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
+        "decembre",
+        "lundi",
+        "mardi",
+        "mercredi",
+        "jeudi",
+        "vendredi",
+        "samedi",
+        "dimanche",
+        "lun",
+        "mar",
+        "mer",
+        "jeu",
+        "ven",
+        "sam",
+        "dim",
+        "jan",
+        "fév",
+        "fev",
+        "avr",
+        "juil",
+        "sept",
+        "oct",
+        "nov",
+        "déc",
+        "dec",
+    ]
+)
+
+# --- numbers ---------------------------------------------------------------------------------------------------
+MAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
+NIR_SHAPE = re.compile(r"(?<![\w])([12378])\s?(\d{2})\s?(\d{2})\s?(\d{2}|2[AB])\s?(\d{3})\s?(\d{3})\s?(\d{2})(?![\w])")
+NIR_CONTEXT = re.compile(r"(?i)(?:\bnir\b|\bins\b|s[ée]cu|s[ée]curit[ée] sociale|\bn°\s*ss\b|matricule)[^\n]{0,25}$")
+TEL = re.compile(
+    r"(?<![\w+])(?:(?:\+|00)\s?33\s?(?:\(0\)\s?)?[1-9](?:[\s.-]?\d{2}){4}"
+    r"|(?:\(\d{2,3}\)\s?)?0\s?[1-9](?:[\s.-]?\d{2}){4}|\(\d{2,3}\)\s?\d(?:[\s.-]?\d){7,9})(?![\w])"
+)
+PRO_NUMBER = re.compile(r"(?i)\b(rpps|adeli|finess)\b\s*(?:n°|no|num[ée]ro|:)?\s*:?\s*(\d[\d\s]{7,14}\d)")
+STAY_NUMBER = re.compile(
+    r"(?i)\b(ipp|nda|n°\s*(?:de\s+)?s[ée]jour|num[ée]ro\s+de\s+s[ée]jour|n°\s*(?:de\s+)?dossier|num[ée]ro\s+de\s+dossier"
+    r"|n°\s*patient|identifiant\s+patient)\s*(?:n°|:)?\s*:?\s*([A-Z]{0,3}\d[\dA-Z-]{4,15})"
+)
+# Unnamed numbers masked on their key alone: an 11-digit RPPS (Luhn key, prefix 10 or 8); a FINESS or ADELI has only
+# 9 digits and a Luhn key that one random number in ten passes, so those need their register's name (PRO_NUMBER).
+LONE_NUMBERS: tuple[tuple[re.Pattern[str], Callable[[str], str], str], ...] = (
+    (re.compile(r"(?<!\d)(?:10|8)\d{9}(?!\d)"), validate_rpps, "RPPS"),
+)
+
+# --- dates -----------------------------------------------------------------------------------------------------
+MONTHS = (
+    r"(?:janv(?:ier)?|f[ée]vr?(?:ier)?|mars|avr(?:il)?|mai|juin|juil(?:let)?|ao[uû]t|sept(?:embre)?"
+    r"|oct(?:obre)?|nov(?:embre)?|d[ée]c(?:embre)?)\.?"
+)
+DAYS = r"(?:lun(?:di)?|mar(?:di)?|mer(?:credi)?|jeu(?:di)?|ven(?:dredi)?|sam(?:edi)?|dim(?:anche)?)\.?,?"
+DATE_TEXT = re.compile(
+    rf"(?i)(?<![\w])(?:{DAYS}\s+)?(?:1er|[0-3]?\d)\s+{MONTHS}(?:\s+(?:\d{{4}}|\d{{2}}(?![\w:h])))?(?![\w])"
+    rf"|(?<![\w])(?:{MONTHS})\s+(?:19|20)\d{{2}}(?![\w])"
+)
+DATE_NUM = re.compile(r"(?<![\w/.-])([0-3]?\d)\s?([/.-])\s?([01]?\d)\s?\2\s?(\d{4}|\d{2})(?![\w/.-]|\.\d)")
+DATE_SPACED = re.compile(r"(?<![\w/])\d(?:\s(?:/\s)?\d){5,7}(?![\w/])")
+BIRTH_CONTEXT = re.compile(
+    r"(?i)(?:n[ée]e?\s+le|date\s+de\s+naissance|\bddn\b|naissance|n[ée]e?\s+en)\s*:?\s*(?:le\s+)?$"
+)
+
+# --- places ----------------------------------------------------------------------------------------------------
+STREET = (
+    r"(?:rue|avenue|av\.|bd|boulevard|place|pl\.|chemin|all[ée]e|impasse|route|quai|cours|square|r[ée]sidence"
+    r"|lotissement|voie|passage|faubourg|rond-point|parvis|sentier|hameau|lieu-dit|villa|cit[ée]|esplanade|mail)"
+)
+ADDRESS = re.compile(
+    rf"(?i)(?<![\w])\d{{1,4}}(?:\s?(?:bis|ter|[a-d]))?\s?,?\s+{STREET}\s+[^,;:\n()]{{1,60}}?"
+    rf"(?=\s*(?:[,;:\n()]|\d{{2}}\s?\d{{3}}\b|$))"
+    r"(?:\s*,?\s*\d{2}\s?\d{3}\s+(?:[A-ZÀ-Üa-zà-ü'’-]+(?:\s+(?!\d)[A-ZÀ-Üa-zà-ü'’-]+){0,3}))?"
+)
+ZIP_CITY = re.compile(r"(?<![\w])(\d{2}\s?\d{3})\s+((?:[A-ZÀ-Ü][\wÀ-ü'’-]*)(?:[\s-]+[A-ZÀ-Ü][\wÀ-ü'’-]*){0,3})")
+ZIP_CONTEXT = re.compile(r"(?i)(?:\bcp\b|code\s+postal)\s*:?\s*(\d{2}\s?\d{3})(?!\d)")
+HOSPITAL_WORDS = (
+    r"(?:h[ôo]pital|hopital|chu|chru|chr|ch|chi|chs|clinique|polyclinique|centre\s+hospitalier(?:\s+universitaire)?"
+    r"|groupe\s+hospitalier|gh|ghu|cds|centre\s+de\s+sant[ée]|ehpad|maternit[ée]|fondation)"
+)
+HOSPITAL = re.compile(
+    rf"(?i)\b{HOSPITAL_WORDS}\s+(?:de\s+la\s+|de\s+l['’]|du\s+|des\s+|de\s+|d['’])?"
+    r"((?-i:(?:[A-ZÀ-Ü][\wÀ-ü'’.-]*|[a-zà-ü]+)(?:[\s-]+(?:(?:de|du|des|la|le|d['’]|l['’])\s*)?(?-i:[A-ZÀ-Ü][\wÀ-ü'’.-]*)){0,4}))"
+)
+# AP-HP sites and other well-known French hospitals, often written without "hôpital".
+KNOWN_HOSPITALS = re.compile(
+    r"(?i)\b(?:piti[ée][\s-]salp[êe]tri[èe]re|salp[êe]tri[èe]re|necker|bichat|cochin|lariboisi[èe]re|hegp|tenon"
+    r"|trousseau|robert[\s-]debr[ée]|bic[êe]tre|paul[\s-]brousse|avicenne|jean[\s-]verdier|louis[\s-]mourier|beaujon"
+    r"|ambroise[\s-]par[ée]|henri[\s-]mondor|raymond[\s-]poincar[ée]|saint[\s-]antoine|rothschild|charles[\s-]foix"
+    r"|corentin[\s-]celton|bretonneau|sainte[\s-]p[ée]rine|h[ôo]tel[\s-]dieu|georges[\s-]pompidou|[ée]mile[\s-]roux"
+    r"|ren[ée][\s-]muret|(?:a\.\s?|albert[\s-])chenevier|joffre[\s-]dupuytren|l[ée]opold[\s-]bellan|saint[\s-]louis"
+    r"|(?:paris\s+\d+\s*[–-]\s*)?denis[\s-]diderot|antoine[\s-]b[ée]cl[èe]re|adolphe[\s-]rothschild|gustave[\s-]roussy"
+    r"|curie|foch|quinze[\s-]vingts|bct)\b"
+)
+L_APOSTROPHE_PROPER = re.compile(r"(?<=\b[lL]['’])([A-ZÀ-Ü][\wÀ-ü.-]*(?:[\s-]+[A-ZÀ-Ü][\wÀ-ü.-]*){0,3})")
+
+# --- persons ---------------------------------------------------------------------------------------------------
+TITLES = re.compile(
+    r"(?:\b(?:M\.|MM\.|Mr\.?|Mme|Mmes|Mlle|Madame|Monsieur|Mademoiselle|MADAME|MONSIEUR|Dr\.?|DR\.?|Docteur|DOCTEUR"
+    r"|Pr\.?|Professeur|PROFESSEUR|Me|Ma[îi]tre|Interne|IDE|Infirmi[èe]re|Sage-femme)\s+)"
+)
+CONTEXTS = re.compile(
+    r"(?i)(?:\b(?:patient(?:e)?|usager|b[ée]n[ée]ficiaire|personne\s+suivie|enfant|cas\s+de|dossier\s+de|nom|pr[ée]nom"
+    r"|nom\s+de\s+naissance|nom\s+d['’]usage|n[ée]e?|[ée]pouse|veuve|fils|fille|m[èe]re|p[èe]re|sign[ée]|r[ée]dig[ée]\s+par"
+    r"|valid[ée]\s+par|de\s+la\s+part\s+de|adress[ée]e?\s+par|suivi[e]?\s+par|vu[e]?\s+par)\s*[:,]?\s+)"
+)
+WORD = re.compile(r"(?<![\w])[A-Za-zÀ-ÖØ-öø-ÿ](?:[A-Za-zÀ-ÖØ-öø-ÿ-]*[A-Za-zÀ-ÖØ-öø-ÿ])?(?![\w])")
+
+
+def _add(found: list[Entity], start: int, end: int, label: str) -> None:
+    found.append(Entity(start, end, label))
+
+
+def _free(taken: list[Entity], start: int, end: int) -> bool:
+    return all(end <= e.start or start >= e.end for e in taken)
+
+
+def _numbers(text: str, found: list[Entity]) -> None:
+    for m in MAIL.finditer(text):
+        _add(found, m.start(), m.end(), "MAIL")
+    for m in NIR_SHAPE.finditer(text):
+        if not _free(found, m.start(), m.end()):
+            continue
+        digits = "".join(m.groups())
+        try:
+            validate_nir(digits)
+            valid = True
+        except InvalidIdentifier:
+            valid = False
+        if valid or NIR_CONTEXT.search(text[: m.start()]):
+            _add(found, m.start(), m.end(), "SECU")
+    for m in PRO_NUMBER.finditer(text):
+        # Named by its register, the number is masked whatever its key (a mistyped number still identifies);
+        # a number of the right length with a valid key is masked even unnamed (LONE_NUMBERS below).
+        kind = m.group(1).upper()
+        if _free(found, m.start(2), m.end(2)):
+            _add(found, m.start(2), m.end(2), kind)
+    for pattern, check, kind in LONE_NUMBERS:
+        for m in pattern.finditer(text):
+            try:
+                check(re.sub(r"\s", "", m.group()))
+            except InvalidIdentifier:
+                continue
+            if _free(found, m.start(), m.end()):
+                _add(found, m.start(), m.end(), kind)
+    for m in STAY_NUMBER.finditer(text):
+        key = fold(m.group(1))
+        label = "IPP" if ("ipp" in key or "patient" in key or "dossier" in key) else "NDA"
+        if _free(found, m.start(2), m.end(2)):
+            _add(found, m.start(2), m.end(2), label)
+    for m in TEL.finditer(text):
+        if _free(found, m.start(), m.end()):
+            _add(found, m.start(), m.end(), "TEL")
+
+
+def _plausible(day: int, month: int) -> bool:
+    return 1 <= day <= 31 and 1 <= month <= 12
+
+
+def _dates(text: str, found: list[Entity], extra: Iterable[tuple[int, int]] = ()) -> None:
+    spans: list[tuple[int, int]] = []
+    for m in DATE_TEXT.finditer(text):
+        spans.append((m.start(), m.end()))
+    for m in DATE_NUM.finditer(text):
+        if _plausible(int(m.group(1)), int(m.group(3))):
+            spans.append((m.start(), m.end()))
+    for m in DATE_SPACED.finditer(text):
+        digits = re.sub(r"\D", "", m.group())
+        if len(digits) in (6, 8) and "/" not in m.group() and _plausible(int(digits[:2]), int(digits[2:4])):
+            spans.append((m.start(), m.end()))
+        elif "/" in m.group():
+            parts = [re.sub(r"\s", "", p) for p in m.group().split("/")]
+            if len(parts) == 3 and all(parts) and _plausible(int(parts[0]), int(parts[1])):
+                spans.append((m.start(), m.end()))
+    spans.extend(extra)
+    for start, end in sorted(spans, key=lambda s: (s[0], -s[1])):
+        if _free(found, start, end):
+            label = "DATE_NAISSANCE" if BIRTH_CONTEXT.search(text[max(0, start - 40) : start]) else "DATE"
+            _add(found, start, end, label)
+
+
+def _places(text: str, found: list[Entity], lexicon: frozenset[str]) -> None:
+    for m in ADDRESS.finditer(text):
+        end = m.end()
+        for w in reversed(list(WORD.finditer(text, m.start(), m.end()))):
+            if fold(w.group()) not in STOP and not (w.group().islower() and fold(w.group()) in lexicon):
+                break
+            end = w.start()
+        end = len(text[:end].rstrip(" ,"))
+        if _free(found, m.start(), end):
+            _add(found, m.start(), end, "ADRESSE")
+    hospitals: list[tuple[int, int]] = []
+    for m in HOSPITAL.finditer(text):
+        first = WORD.match(m.group(1))
+        if first is None or fold(first.group()) in PARTICLES:
+            continue
+        if first.group()[0].islower():
+            # "Hôpital centre cardiologique du nord": a capitalised "Hôpital" names what follows, up to punctuation
+            if not m.group()[0].isupper() or not re.match(r"(?i)h[ôo]pital", m.group()):
+                continue
+            stop = re.search(r"[,;.:()\n]", text[m.start(1) :])
+            end = m.start(1) + stop.start() if stop else len(text)
+            hospitals.append((m.start(1), end))
+            continue
+        if fold(first.group()) in STOP:
+            continue
+        hospitals.append((m.start(1), _trim_proper(text, m.start(1), m.end(1), lexicon)))
+    for m in KNOWN_HOSPITALS.finditer(text):
+        hospitals.append((m.start(), m.end()))
+    for m in L_APOSTROPHE_PROPER.finditer(text):
+        words = WORD.findall(m.group())
+        lead = fold(words[0]) if words else ""
+        if words and lead not in STOP and not (lead in lexicon and not words[0].isupper()):
+            hospitals.append((m.start(), _trim_proper(text, m.start(), m.end(), lexicon)))
+    for start, end in sorted(hospitals, key=lambda s: (s[0], -s[1])):
+        if _free(found, start, end):
+            _add(found, start, end, "HOPITAL")
+    communes = gazetteer("communes")
+    for m in ZIP_CITY.finditer(text):
+        if _free(found, m.start(1), m.end(1)):
+            _add(found, m.start(1), m.end(1), "ZIP")
+        city = m.group(2)
+        if _free(found, m.start(2), m.end(2)) and city:
+            _add(found, m.start(2), m.end(2), "VILLE")
+    for m in ZIP_CONTEXT.finditer(text):
+        if _free(found, m.start(1), m.end(1)):
+            _add(found, m.start(1), m.end(1), "ZIP")
+    for m in WORD.finditer(text):
+        word = m.group()
+        key = fold(word)
+        if key not in communes or key in STOP or not _free(found, m.start(), m.end()):
+            continue
+        before = text[max(0, m.start() - 6) : m.start()].lower()
+        preceded = bool(re.search(r"(?:\b(?:à|a|de|du|sur|en)\s+|\bd['’])$", before))
+        common = key in lexicon
+        named = key in gazetteer("noms") or key in gazetteer("prenoms")
+        if (
+            (word.isupper() and len(word) > 2 and not common)
+            or (preceded and (not common or word[0].isupper()))
+            or (word[0].isupper() and not common and not named and len(word) > 3)
+        ):
+            if word[0].islower() and common:
+                continue
+            _add(found, m.start(), m.end(), "VILLE")
+
+
+PARTICLES = frozenset({"de", "du", "des", "la", "le", "d", "l", "saint", "sainte", "st", "ste", "van", "von", "ben"})
+
+
+def _trim_proper(text: str, start: int, end: int, lexicon: frozenset[str]) -> int:
+    """End of the proper name that starts at ``start``: cut at the first later word that is ordinary French."""
+    last = start
+    for k, m in enumerate(WORD.finditer(text, start, end)):
+        word, key = m.group(), fold(m.group())
+        if k and key not in PARTICLES and not word.isupper() and (key in lexicon or key in STOP):
+            break
+        last = m.end()
+    return last
+
+
+def _persons(text: str, found: list[Entity], lexicon: frozenset[str] | None) -> None:
+    firsts, lasts = gazetteer("prenoms"), gazetteer("noms")
+    words = [(m.start(), m.end(), m.group()) for m in WORD.finditer(text) if _free(found, m.start(), m.end())]
+    index = {start: i for i, (start, _, _) in enumerate(words)}
+    is_name: set[int] = set()
+    titled: set[int] = set()  # first word after a title: a surname
+    common: frozenset[str] = lexicon or frozenset()
+
+    def known(word: str) -> bool:
+        key = fold(word)
+        return key in firsts or key in lasts
+
+    def joined(i: int, j: int, gaps: tuple[str, ...] = ("", ",", "-")) -> bool:
+        a, b = (words[i], words[j]) if i < j else (words[j], words[i])
+        return abs(i - j) == 1 and text[a[1] : b[0]].strip() in gaps
+
+    # A title or a context word names the next words (up to three) that are not ordinary French.
+    for trigger, strict in ((TITLES, False), (CONTEXTS, True)):
+        for m in trigger.finditer(text):
+            i = index.get(m.end())
+            taken = 0
+            while i is not None and i < len(words) and taken < 3:
+                _, _, word = words[i]
+                key = fold(word)
+                if taken and not joined(i - 1, i, ("", "-")):
+                    break
+                if len(word) == 1 or key in STOP:
+                    break
+                capital = word[0].isupper()
+                if strict and not taken and capital and known(word):
+                    pass
+                elif strict or taken:
+                    if not (known(word) and (key not in common or key in firsts)) and not (
+                        capital and key not in common
+                    ):
+                        break
+                elif key in common and not capital and not known(word):
+                    break
+                is_name.add(i)
+                if not taken and not strict:
+                    titled.add(i)
+                taken += 1
+                i += 1
+    if lexicon is not None:
+        # Capitalised gazetteer words that are not ordinary French are names.
+        for i, (_, _, word) in enumerate(words):
+            key = fold(word)
+            if len(word) >= 2 and key not in STOP and known(word) and word[0].isupper() and key not in common:
+                is_name.add(i)
+        # The header of a note or a short line: words that are no ordinary French, one of them a gazetteer name.
+        head: list[int] = []
+        for i, (_, _, word) in enumerate(words):
+            key = fold(word)
+            if key in STOP or (key in common and not known(word)) or (i and not joined(i - 1, i)) or i > 3:
+                break
+            head.append(i)
+        if head and words[0][0] == len(text) - len(text.lstrip()):
+            after = text[words[head[-1]][1] :].lstrip()
+            closed = not after or not after[0].isalpha()
+            strong = any(known(words[i][2]) and fold(words[i][2]) not in common for i in head)
+            if (len(head) >= 2 and (strong or closed)) or (len(words) == 1 and known(words[0][2])):
+                is_name.update(head)
+        # Neighbours of a name: a gazetteer word that is no ordinary French (or is a first name), or a capitalised
+        # word that is no ordinary French.
+        changed = True
+        while changed:
+            changed = False
+            for i, (_, _, word) in enumerate(words):
+                key = fold(word)
+                if i in is_name or len(word) < 2 or key in STOP:
+                    continue
+                if not any(j in is_name and joined(i, j) for j in (i - 1, i + 1)):
+                    continue
+                if (known(word) and (key not in common or (key in firsts and word[0].isupper()))) or (
+                    word[0].isupper() and key not in common and not word.isupper()
+                ):
+                    is_name.add(i)
+                    changed = True
+    # Runs of adjacent names: which are first names, then surnames joined into one span.
+    runs: list[list[int]] = []
+    for i in sorted(is_name):
+        if runs and runs[-1][-1] == i - 1 and joined(i - 1, i):
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    for run in runs:
+        label = {i: "NOM" for i in run}
+        keys = {i: fold(words[i][2]) for i in run}
+        candidates = [i for i in run if keys[i] in firsts]
+        if len(run) == 1:
+            candidates = [i for i in candidates if i not in titled]
+        if len(run) == 1:
+            if candidates and not titled & set(run) and (keys[run[0]] not in lasts or len(words) == 1):
+                label[run[0]] = "PRENOM"
+        elif candidates:
+            only_first = [i for i in candidates if keys[i] not in lasts]
+            pool = only_first or candidates
+            if len(pool) > 1:
+                lower = [i for i in pool if not words[i][2].isupper()]
+                pool = lower if lower and len(lower) < len(pool) else pool[-1:]
+            if len(pool) == 1 and len(pool) < len(run):
+                label[pool[0]] = "PRENOM"
+        span: list[int] = []
+        for i in [*run, -1]:
+            if span and i >= 0 and label[i] == label[span[-1]] and text[words[span[-1]][1] : words[i][0]] in (" ", "-"):
+                span.append(i)
+                continue
+            if span:
+                _add(found, words[span[0]][0], words[span[-1]][1], label[span[0]])
+            span = [i]
+
+
+def _birth_after_name(text: str, found: list[Entity]) -> list[Entity]:
+    """A date written right after a person's name ("HERREMAN, Alain, 24.3.40") is a birth date."""
+    out = []
+    ordered = sorted(found)
+    for k, e in enumerate(ordered):
+        if e.label == "DATE" and k and ordered[k - 1].label in ("NOM", "PRENOM"):
+            gap = text[ordered[k - 1].end : e.start]
+            if re.fullmatch(r"\s*,\s*", gap):
+                e = Entity(e.start, e.end, "DATE_NAISSANCE")
+        out.append(e)
+    return out
+
+
+def detect(text: str, lexicon: frozenset[str] | None = None, dates: Iterable[tuple[int, int]] = ()) -> list[Entity]:
+    """Identifying spans of ``text``, sorted, not overlapping.
+
+    ``lexicon`` holds ordinary French words (folded); without it names are found from context only.
+    ``dates`` adds date spans found by another matcher (edsnlp's).
+    """
+    found: list[Entity] = []
+    _numbers(text, found)
+    _places(text, found, lexicon or frozenset())
+    _dates(text, found, dates)
+    _persons(text, found, lexicon)
+    return sorted(_birth_after_name(text, found))
