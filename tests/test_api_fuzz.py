@@ -271,8 +271,8 @@ def test_the_openapi_declares_the_refusals_and_fhir_answers_outcomes(practice: P
     client.cookies.set("sg_session", practice.token)
     purpose = {"X-Purpose": PURPOSE, "Content-Type": "application/json"}
     shape = client.post("/fhir/Patient/_search", content=b"[1]", headers=purpose)
-    assert shape.status_code == 422 and shape.headers["content-type"].startswith(FHIR_JSON)
-    assert "is not valid" in shape.json()["issue"][0]["diagnostics"]
+    assert shape.status_code == 400 and shape.headers["content-type"].startswith(FHIR_JSON)
+    assert "could not be read" in shape.json()["issue"][0]["diagnostics"]
     unreadable = client.post("/fhir/Patient", content=b"\xff\xfe{", headers=purpose)
     assert unreadable.status_code in (400, 422) and unreadable.json()["resourceType"] == "OperationOutcome"
     assert "is not valid" in client.post("/auth/login", content=b"[1]", headers=purpose).json()["message"]

@@ -26,7 +26,7 @@ from santegarde.identity.passwords import WeakPassword
 from santegarde.identity.throttle import Blocked
 from santegarde.identity.totp import InvalidCode
 from santegarde.rights.requests import RequestNotFound
-from santegarde.store.service import AccessDenied, NotFound
+from santegarde.store.service import AccessDenied, NotFound, VersionConflict
 
 # Most specific first: the first class the error is an instance of decides the status.
 STATUS: list[tuple[type[SantegardeError], int]] = [
@@ -36,6 +36,7 @@ STATUS: list[tuple[type[SantegardeError], int]] = [
     (OriginRefused, 403),
     (BodyTooLarge, 413),
     (DecryptionRefused, 409),
+    (VersionConflict, 412),
     (Blocked, 429),
     (SessionLocked, 423),
     (SessionRefused, 401),
@@ -66,6 +67,7 @@ ISSUE_CODE = {
     404: "not-found",
     405: "not-supported",
     409: "conflict",
+    412: "conflict",
     413: "too-long",
     422: "invalid",
     423: "lock-error",

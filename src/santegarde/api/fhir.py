@@ -4,14 +4,18 @@ Every route goes through ``RecordService`` (identity → policy → store → au
 declared on every request in the ``X-Purpose`` header; break-the-glass reasons and research formalities
 travel in headers too. Consent is never a header: it is a stored ``Consent`` the path looks up
 (created with ``POST /fhir/Consent``, withdrawn with ``POST /fhir/Consent/{id}/$withdraw`` or an update to
-``inactive``). Searching takes its criteria in the body
-(``POST [type]/_search``): identifiers, names and birth dates never appear in a URL.
+``inactive``). Searching is FHIR's: ``POST [type]/_search`` with the parameters form-encoded (or as a JSON
+object), or ``GET [type]?…`` for the parameters that identify no one (``_id``, ``patient``, ``code``, ``status``,
+dates…): identifiers, names and birth dates never appear in a URL (COM-CRY-1), and paging links carry the
+search sealed, bound to the session.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations inside router().
+import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Body, Cookie, Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
@@ -22,8 +26,9 @@ from santegarde.api.params import FhirId
 from santegarde.api.refusals import BodyTooLarge, OriginRefused
 from santegarde.crypto import DecryptionRefused
 from santegarde.identity.errors import SessionLocked, SessionRefused, StepRequired
+from santegarde.store import search as fhir_search
 from santegarde.store.mapping import RESOURCES, MappingError
-from santegarde.store.service import AccessDenied, NotFound, RecordService
+from santegarde.store.service import AccessDenied, NotFound, RecordService, VersionConflict
 from santegarde.store.service import Request as RecordRequest
 
 # What every FHIR route may answer besides its success (its own status is declared on the route).
@@ -37,7 +42,18 @@ REFUSALS = (
     DecryptionRefused,
     OriginRefused,
     BodyTooLarge,
+    VersionConflict,
 )
+INTERACTIONS = ("read", "search-type", "create", "update", "history-instance")
+FORM = "application/x-www-form-urlencoded"
+SEARCH_BODY = {
+    "requestBody": {
+        "content": {
+            FORM: {"schema": {"type": "object", "additionalProperties": {"type": "string"}}},
+            "application/json": {"schema": {"type": "object", "additionalProperties": {"type": "string"}}},
+        }
+    }
+}
 
 
 class FhirJSONResponse(JSONResponse):
@@ -46,17 +62,23 @@ class FhirJSONResponse(JSONResponse):
     media_type = FHIR_JSON
 
 
-def _bundle(kind: str, resources: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "resourceType": "Bundle",
-        "type": kind,
-        "total": len(resources),
-        "entry": [{"resource": r, "fullUrl": f"{r['resourceType']}/{r['id']}"} for r in resources],
-    }
+def base_url(request: Request) -> str:
+    """The absolute base of the FHIR API as the client reached it (for fullUrl, Location and links)."""
+    return f"{str(request.base_url).rstrip('/')}/fhir"
+
+
+def _bundle(kind: str, resources: list[dict[str, Any]], base: str, *, mode: str | None = None) -> dict[str, Any]:
+    entries = []
+    for r in resources:
+        entry: dict[str, Any] = {"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r}
+        if mode:
+            entry["search"] = {"mode": mode}
+        entries.append(entry)
+    return {"resourceType": "Bundle", "type": kind, "total": len(resources), "entry": entries}
 
 
 def capability_statement() -> dict[str, Any]:
-    interactions = [{"code": c} for c in ("read", "search-type", "create", "update", "history-instance")]
+    """What this server really does: the interactions its routes implement, the parameters search accepts."""
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -70,25 +92,34 @@ def capability_statement() -> dict[str, Any]:
                 "mode": "server",
                 "documentation": (
                     "Every request needs a session (cookie sg_session, from /auth/login) and a declared purpose "
-                    "(header X-Purpose). Search with POST [type]/_search: personal data never goes in a URL."
+                    "(header X-Purpose). Search with POST [type]/_search and form-encoded parameters; GET [type]?… "
+                    "accepts only the parameters that identify no one: identifiers, names and birth dates never go "
+                    "in a URL. Unsupported parameters are refused (handling=strict) unless 'Prefer: "
+                    "handling=lenient'. Updates honour If-Match (412 on a stale version)."
                 ),
                 "security": {"description": "Two-factor sessions for health data; every access is traced."},
                 "resource": [
                     {
                         "type": name,
-                        "interaction": interactions,
+                        "interaction": [{"code": c} for c in INTERACTIONS],
+                        "versioning": "versioned-update",
+                        "readHistory": True,
+                        "updateCreate": False,
                         "searchParam": [
-                            {"name": p, "type": "date" if p == "birthdate" else "string"}
-                            for p in ("identifier", "family", "given", "birthdate")
-                        ]
-                        if name in ("Patient", "Practitioner", "Organization")
-                        else [],
+                            {"name": p.name, "type": p.type, "documentation": _documentation(p)}
+                            for p in fhir_search.PARAMETERS[name].values()
+                        ],
                     }
                     for name in sorted(RESOURCES)
                 ],
             }
         ],
     }
+
+
+def _documentation(param: fhir_search.Param) -> str:
+    where = "In the request body only (POST _search): it identifies a person. " if param.identifying else ""
+    return where + param.documentation
 
 
 def router(records: RecordService) -> APIRouter:
@@ -137,36 +168,88 @@ def router(records: RecordService) -> APIRouter:
         """The CapabilityStatement: what this server does, and how to call it."""
         return fhir(capability_statement())
 
-    @api.post("/{resource_type}/_search")
-    def search(resource_type: str, ctx: Ctx, criteria: Annotated[dict[str, str], Body()]) -> JSONResponse:
-        """Search by identifier ("system|value"), family, given, birthdate — in the body, never the URL."""
-        return fhir(_bundle("searchset", records.search(ctx, resource_type, criteria)))
+    def searched(
+        request: Request,
+        ctx: RecordRequest,
+        resource_type: str,
+        pairs: list[tuple[str, str]],
+        cursor: fhir_search.Cursor | None = None,
+    ) -> JSONResponse:
+        lenient = "handling=lenient" in request.headers.get("prefer", "").replace(" ", "").lower()
+        try:
+            query = fhir_search.parse(resource_type, pairs, lenient=lenient)
+        except MappingError:
+            records.trace_refusal(ctx, "search", (resource_type[:40], ""), "search.parameters")
+            raise
+        cursor = cursor or fhir_search.Cursor()
+        page = records.search_page(ctx, query, cursor)
+        base = base_url(request)
+
+        def link(relation: str, at: fhir_search.Cursor) -> dict[str, str]:
+            return {"relation": relation, "url": f"{base}/{resource_type}?_page={records.page_token(ctx, query, at)}"}
+
+        bundle = _bundle("searchset", page.entries, base, mode="match")
+        links = [link("self", cursor)]
+        if page.more_after and page.examined:
+            links.append(link("next", fhir_search.Cursor(after=page.examined[-1])))
+        if page.more_before and page.examined:
+            links.append(link("previous", fhir_search.Cursor(before=page.examined[0])))
+        bundle["link"] = links
+        if page.more_after or page.more_before:
+            del bundle["total"]  # a page is not the whole result: no total rather than a wrong one
+        if query.ignored:
+            note = _outcome("warning", "not-supported", f"Ignored (handling=lenient): {', '.join(query.ignored)}.")
+            bundle["entry"].append({"resource": note, "search": {"mode": "outcome"}})
+        return fhir(bundle)
+
+    @api.post("/{resource_type}/_search", openapi_extra=SEARCH_BODY)
+    async def search(resource_type: str, request: Request, ctx: Ctx) -> JSONResponse:
+        """FHIR search with the parameters in the body, form-encoded (or a JSON object): the one way to search by
+        identifier, name or birth date. Parameters in the URL are accepted only if they identify no one."""
+        pairs = _url_parameters(resource_type, request) + _body_parameters(await request.body(), request)
+        return await run_in_threadpool(searched, request, ctx, resource_type, pairs)
 
     @api.get("/{resource_type}")
-    def search_in_url(resource_type: str, request: Request) -> JSONResponse:
-        raise MappingError(
-            f"Search {resource_type} with POST /fhir/{resource_type}/_search and the criteria in the body: "
-            "identifiers, names and birth dates must never appear in a URL."
-        )
+    def search_in_url(resource_type: str, request: Request, ctx: Ctx) -> JSONResponse:
+        """FHIR search with parameters that identify no one (ids, patient references, codes, statuses, dates);
+        a paging link (_page) continues a search."""
+        pairs = _url_parameters(resource_type, request)
+        token = next((v for k, v in pairs if k == "_page"), None)
+        if token is None:
+            return searched(request, ctx, resource_type, pairs)
+        if len(pairs) > 1:
+            raise fhir_search.SearchRefused("A paging link (_page) carries the whole search: send it alone.")
+        kind, carried, cursor = records.open_page_token(ctx, token)
+        if kind != resource_type:
+            raise fhir_search.SearchRefused(f"This page link belongs to a search of {kind}, not {resource_type}.")
+        return searched(request, ctx, resource_type, carried, cursor)
 
     @api.post("/{resource_type}", status_code=201)
-    def create(resource_type: str, ctx: Ctx, body: Annotated[dict[str, Any], Body()]) -> JSONResponse:
+    def create(resource_type: str, request: Request, ctx: Ctx, body: Annotated[dict[str, Any], Body()]) -> JSONResponse:
         if body.get("resourceType") != resource_type:
             raise MappingError(f"The body is a {body.get('resourceType')}, not a {resource_type}.")
         created = records.create(ctx, body)
-        return fhir(created, 201, f"/fhir/{resource_type}/{created['id']}/_history/{created['meta']['versionId']}")
+        location = f"{base_url(request)}/{resource_type}/{created['id']}/_history/{created['meta']['versionId']}"
+        return fhir(created, 201, location)
 
     @api.get("/{resource_type}/{rid}")
     def read(resource_type: str, rid: FhirId, ctx: Ctx) -> JSONResponse:
         return fhir(records.read(ctx, resource_type, rid))
 
     @api.put("/{resource_type}/{rid}")
-    def update(resource_type: str, rid: FhirId, ctx: Ctx, body: Annotated[dict[str, Any], Body()]) -> JSONResponse:
-        return fhir(records.update(ctx, resource_type, rid, body))
+    def update(
+        resource_type: str,
+        rid: FhirId,
+        ctx: Ctx,
+        body: Annotated[dict[str, Any], Body()],
+        if_match: Annotated[str | None, Header(description='The version read, as its ETag: W/"3"')] = None,
+    ) -> JSONResponse:
+        """A new version of the resource; with If-Match, only if the version named is still the current one."""
+        return fhir(records.update(ctx, resource_type, rid, body, if_match=_version_of(if_match)))
 
     @api.get("/{resource_type}/{rid}/_history")
-    def history(resource_type: str, rid: FhirId, ctx: Ctx) -> JSONResponse:
-        return fhir(_bundle("history", records.history(ctx, resource_type, rid)))
+    def history(resource_type: str, rid: FhirId, request: Request, ctx: Ctx) -> JSONResponse:
+        return fhir(_bundle("history", records.history(ctx, resource_type, rid), base_url(request)))
 
     @api.post("/Consent/{rid}/$withdraw")
     def withdraw_consent(rid: FhirId, ctx: Ctx) -> JSONResponse:
@@ -202,6 +285,48 @@ def refused_input(records: RecordService) -> Callable[[Request, Exception], Awai
         return await validation_error(request, exc)
 
     return handle
+
+
+def _url_parameters(resource_type: str, request: Request) -> list[tuple[str, str]]:
+    """The search parameters in the URL, refused (400) if one would put an identifier, a name or a birth date there."""
+    pairs = list(request.query_params.multi_items())
+    refused = fhir_search.in_url_refused(resource_type, (k for k, _ in pairs))
+    if refused is not None:
+        raise fhir_search.SearchRefused(
+            f"The search parameter {refused} identifies a person: it must never appear in a URL (COM-CRY-1). Send it "
+            f"in the body: POST /fhir/{resource_type}/_search with Content-Type: {FORM}."
+        )
+    return pairs
+
+
+def _body_parameters(body: bytes, request: Request) -> list[tuple[str, str]]:
+    """A POST _search body: form-encoded parameters (FHIR's way), or a JSON object of strings."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        if not body.strip():
+            return []
+        if kind == FORM:
+            return parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+        if kind in ("application/json", FHIR_JSON):
+            criteria = json.loads(body)
+            if isinstance(criteria, dict) and all(isinstance(v, str) for v in criteria.values()):
+                return [(str(k), v) for k, v in criteria.items()]
+    except (UnicodeDecodeError, ValueError):
+        pass
+    raise fhir_search.SearchRefused(
+        f"The search parameters could not be read: send them form-encoded (Content-Type: {FORM}, e.g. "
+        "family=Martin&birthdate=ge1944), or as a JSON object of strings (Content-Type: application/json)."
+    )
+
+
+def _version_of(etag: str | None) -> int | None:
+    """The version an If-Match header names (W/"3", "3" or 3)."""
+    if etag is None:
+        return None
+    number = etag.strip().removeprefix("W/").strip('"')
+    if not number.isascii() or not number.isdigit() or len(number) > 9:
+        raise MappingError(f'If-Match names a version by its ETag, e.g. W/"3"; {etag[:40]!r} is not one.')
+    return int(number)
 
 
 def _attempt(request: Request) -> tuple[str, tuple[str, str]]:
