@@ -24,6 +24,7 @@ def test_demo_fills_an_organisation_through_the_path(runner: CliRunner, tmp_path
     env = {"SANTEGARDE_PASSPHRASE": "demo passphrase for the tests"}
     result = runner.invoke(app, ["demo", "--profile", profile, "--dir", str(directory), "--patients", "5"], env=env)
     assert result.exit_code == 0, result.output
+    assert "A demo patient to try the API with (fictitious): Patient/" in result.output
     config = load(directory / "santegarde.yaml")
     engine = make_engine(config.database_url)
     with engine.connect() as conn:

@@ -53,6 +53,7 @@ class DemoReport:
     totp_secret: str = ""
     stored: Counter[str] = field(default_factory=Counter)
     refused: Counter[str] = field(default_factory=Counter)
+    example_patient: tuple[str, str] | None = None  # (id, family name) of a stored patient, to try the API with
 
 
 def demo_answers(ref: Referential) -> tuple[dict[str, str | bool], dict[str, str]]:
@@ -194,11 +195,14 @@ def run_demo(
                 ] += 1
                 continue
             try:
-                service.create(Request(token, purposes[0], source="demo"), body)
+                created = service.create(Request(token, purposes[0], source="demo"), body)
             except AccessDenied as exc:
                 report.refused[f"{body['resourceType']}: {exc}"] += 1
                 continue
             report.stored[body["resourceType"]] += 1
+            if report.example_patient is None and body["resourceType"] == "Patient":
+                family = next((n.get("family") for n in body.get("name", []) if n.get("family")), "")
+                report.example_patient = (str(created["id"]), str(family))
     finally:
         org.close()
     return report

@@ -73,6 +73,13 @@ def demo(
         f"TOTP secret {report.totp_secret} (add it to an authenticator app)",
         soft_wrap=True,
     )
+    if report.example_patient is not None:
+        pid, family = report.example_patient
+        console.print(
+            f"A demo patient to try the API with (fictitious): Patient/{pid}, family name {family!r} — e.g. "
+            f"curl … -X POST localhost:{port}/fhir/Patient/_search --data-urlencode 'family={family[:3]}'",
+            soft_wrap=True,
+        )
     if serve:
         os.environ[PASSPHRASE_ENV] = passphrase
         serve_api(config=report.config_path, port=port)
