@@ -20,8 +20,9 @@ from test_store import INS, observation, patient
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[Workplace, str]]:
-    place = make_workplace(f"sqlite:///{tmp_path / 'client.db'}", tmp_path)
+def served(database_url: str, tmp_path: Path) -> Iterator[tuple[Workplace, str]]:
+    """The API served over HTTP on a free local port, on SQLite and on PostgreSQL."""
+    place = make_workplace(database_url, tmp_path)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

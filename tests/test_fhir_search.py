@@ -24,8 +24,8 @@ PURPOSE = {"X-Purpose": "medical_record"}
 
 
 @pytest.fixture
-def place(tmp_path: Path) -> Iterator[Workplace]:
-    w = make_workplace(f"sqlite:///{tmp_path / 'search.db'}", tmp_path)
+def place(database_url: str, tmp_path: Path) -> Iterator[Workplace]:
+    w = make_workplace(database_url, tmp_path)
     yield w
     w.close()
 
