@@ -180,8 +180,38 @@ def test_the_capability_statement_says_what_is_implemented(doc: TestClient) -> N
         for param in resource["searchParam"]:  # every advertised parameter is accepted…
             value = {"date": "ge2000", "reference": "Patient/x", "string": "ab", "token": "x"}[param["type"]]
             fhir_search.parse(kind, [(param["name"], value)])
+        for include in resource["searchInclude"]:
+            fhir_search.parse(kind, [("_include", include)])
+        for include in resource["searchRevInclude"]:
+            fhir_search.parse(kind, [("_revinclude", include)])
         with pytest.raises(fhir_search.SearchRefused):  # …and nothing else
             fhir_search.parse(kind, [("not-a-parameter", "x")])
     organisation = {p["name"] for p in resources["Organization"]["searchParam"]}
     assert "family" not in organisation and {"identifier", "name"} <= organisation
     assert {"patient", "subject", "code", "date"} <= {p["name"] for p in resources["Observation"]["searchParam"]}
+    assert "Observation:subject" in resources["Patient"]["searchRevInclude"]
+
+
+def test_include_and_revinclude_take_the_read_path(doc: TestClient, place: Workplace) -> None:
+    def reads() -> list[tuple[str, str]]:
+        with place.audit.engine.connect() as conn:
+            events = [e.content for e in place.audit.entries(conn)]
+        return [(str(e["operation"]), str(e["resource_id"])) for e in events if e["outcome"] == "success"]
+
+    before = len(reads())
+    found = doc.get("/fhir/Observation?patient=p-1&_include=Observation:patient", headers=PURPOSE).json()
+    assert ids(found) == [f"o-{n}" for n in range(5)]
+    assert [e["resource"]["id"] for e in found["entry"] if e["search"]["mode"] == "include"] == ["p-1"]
+    assert ("read", "p-1") in reads()[before:]  # the included patient is a read, traced like one
+    with_records = form(doc, "Patient", "family=fict&_revinclude=Observation:subject").json()
+    assert ids(with_records) == ["p-1"]
+    included = [e["resource"] for e in with_records["entry"] if e["search"]["mode"] == "include"]
+    assert sorted(r["id"] for r in included) == [f"o-{n}" for n in range(5)]
+    # someone without a care relationship is given no included record of the patient
+    other = TestClient(doc.app, base_url="https://testserver")
+    other.cookies.set("sg_session", place.person("dr.autre", "practitioner", ref="10007654321"))
+    alone = other.get("/fhir/Observation?patient=p-1&_include=Observation:patient", headers=PURPOSE).json()
+    assert alone["entry"] == []
+    for wrong in ("_include=Patient:patient", "_revinclude=Observation:code", "_include=Observation:performer"):
+        answer = doc.get(f"/fhir/Observation?patient=p-1&{wrong}", headers=PURPOSE)
+        assert answer.status_code == 400 and wrong.split("=")[0] in outcome(answer), wrong

@@ -27,7 +27,7 @@ from santegarde.api.refusals import BodyTooLarge, OriginRefused
 from santegarde.crypto import DecryptionRefused
 from santegarde.identity.errors import SessionLocked, SessionRefused, StepRequired
 from santegarde.store import search as fhir_search
-from santegarde.store.mapping import RESOURCES, MappingError
+from santegarde.store.mapping import RESOURCES, MappingError, patient_of
 from santegarde.store.service import AccessDenied, NotFound, RecordService, VersionConflict
 from santegarde.store.service import Request as RecordRequest
 
@@ -79,6 +79,7 @@ def _bundle(kind: str, resources: list[dict[str, Any]], base: str, *, mode: str 
 
 def capability_statement() -> dict[str, Any]:
     """What this server really does: the interactions its routes implement, the parameters search accepts."""
+    params = fhir_search.PARAMETERS
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -105,9 +106,18 @@ def capability_statement() -> dict[str, Any]:
                         "versioning": "versioned-update",
                         "readHistory": True,
                         "updateCreate": False,
+                        "searchInclude": [f"{name}:{p}" for p in fhir_search.PATIENT_REFS if p in params[name]],
+                        "searchRevInclude": [
+                            f"{kind}:{p}"
+                            for kind in sorted(params)
+                            for p in fhir_search.PATIENT_REFS
+                            if p in params[kind]
+                        ]
+                        if name == "Patient"
+                        else [],
                         "searchParam": [
                             {"name": p.name, "type": p.type, "documentation": _documentation(p)}
-                            for p in fhir_search.PARAMETERS[name].values()
+                            for p in params[name].values()
                         ],
                     }
                     for name in sorted(RESOURCES)
@@ -189,6 +199,8 @@ def router(records: RecordService) -> APIRouter:
             return {"relation": relation, "url": f"{base}/{resource_type}?_page={records.page_token(ctx, query, at)}"}
 
         bundle = _bundle("searchset", page.entries, base, mode="match")
+        included, cut = _included(ctx, query, page.entries)
+        bundle["entry"].extend(_bundle("searchset", included, base, mode="include")["entry"])
         links = [link("self", cursor)]
         if page.more_after and page.examined:
             links.append(link("next", fhir_search.Cursor(after=page.examined[-1])))
@@ -197,10 +209,40 @@ def router(records: RecordService) -> APIRouter:
         bundle["link"] = links
         if page.more_after or page.more_before:
             del bundle["total"]  # a page is not the whole result: no total rather than a wrong one
-        if query.ignored:
-            note = _outcome("warning", "not-supported", f"Ignored (handling=lenient): {', '.join(query.ignored)}.")
-            bundle["entry"].append({"resource": note, "search": {"mode": "outcome"}})
+        notes = [f"Ignored (handling=lenient): {', '.join(query.ignored)}."] if query.ignored else []
+        for note in [*notes, *cut]:
+            outcome = _outcome("warning", "not-supported" if note in notes else "too-costly", note)
+            bundle["entry"].append({"resource": outcome, "search": {"mode": "outcome"}})
         return fhir(bundle)
+
+    def _included(
+        ctx: RecordRequest, query: fhir_search.Query, matches: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """The patients of the matches (_include) or the records of the patients (_revinclude), each one through
+        the read path: the same policy decision, care check and audit entry as a direct read; refusals left out.
+        Also what was left out because a patient has more records than a page holds."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        cut: list[str] = []
+        seen = {(m["resourceType"], m["id"]) for m in matches}
+        for resource in matches:
+            patients = {patient_of(resource)} if query.include else set()
+            for pid in patients - {None}:
+                if ("Patient", str(pid)) not in seen | set(found):
+                    try:
+                        found["Patient", str(pid)] = records.read(ctx, "Patient", str(pid))
+                    except (AccessDenied, NotFound):
+                        continue
+            for kind, param in query.revinclude:
+                related = fhir_search.parse(kind, [(param, resource["id"]), ("_count", str(fhir_search.MAX_COUNT))])
+                page = records.search_page(ctx, related)
+                for r in page.entries:
+                    found.setdefault((kind, r["id"]), r)
+                if page.more_after:
+                    cut.append(
+                        f"Patient/{resource['id']} has more {kind} than the {fhir_search.MAX_COUNT} included: "
+                        f"search them with {kind}?{param}=Patient/{resource['id']}."
+                    )
+        return list(found.values()), cut
 
     @api.post("/{resource_type}/_search", openapi_extra=SEARCH_BODY)
     async def search(resource_type: str, request: Request, ctx: Ctx) -> JSONResponse:

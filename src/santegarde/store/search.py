@@ -152,7 +152,7 @@ def _parameters(resource_type: str) -> dict[str, Param]:
 
 PARAMETERS: dict[str, dict[str, Param]] = {t: _parameters(t) for t in sorted(mapping.RESOURCES)}
 # Parameters that shape the answer rather than select resources.
-CONTROL = ("_count",)
+CONTROL = ("_count", "_include", "_revinclude")
 DATE_PREFIXES = ("eq", "ne", "lt", "gt", "le", "ge", "sa", "eb")
 _DATE = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2})(T[0-9:.]+(?:Z|[+-]\d{2}:\d{2})?)?)?)?")
 
@@ -173,6 +173,8 @@ class Query:
     count: int = DEFAULT_COUNT
     pairs: tuple[tuple[str, str], ...] = ()  # the parameters as given, to carry them to the next page
     ignored: tuple[str, ...] = ()  # parameters ignored under handling=lenient
+    include: tuple[str, ...] = ()  # reference parameters whose patient is returned with each match
+    revinclude: tuple[tuple[str, str], ...] = ()  # (type, parameter) of the records returned with each patient
 
     def matches(self, resource: dict[str, Any]) -> bool:
         return all(check(resource) for check in self.checks)
@@ -221,11 +223,38 @@ _MODIFIERS = {"string": ("", "exact"), "token": ("",), "date": ("",), "reference
 
 
 def _control(query: Query, name: str, value: str) -> Query:
-    if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= MAX_COUNT:
+    if name == "_count":
+        if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= MAX_COUNT:
+            raise SearchRefused(
+                f"_count must be a whole number from 1 to {MAX_COUNT} (the page size); it is {value[:20]!r}."
+            )
+        return _with(query, count=int(value))
+    kind, _, rest = value.partition(":")
+    param, _, target = rest.partition(":")
+    if name == "_include":
+        if (
+            kind == query.resource_type
+            and param in PATIENT_REFS
+            and param in PARAMETERS[kind]
+            and target in ("", "Patient")
+        ):
+            return _with(query, include=(*query.include, param))
         raise SearchRefused(
-            f"_count must be a whole number from 1 to {MAX_COUNT} (the page size); it is {value[:20]!r}."
+            f"_include takes {query.resource_type}:<parameter> for a patient reference of {query.resource_type} "
+            f"(e.g. {query.resource_type}:patient); {value[:60]!r} is not one."
         )
-    return _with(query, count=int(value))
+    if (
+        query.resource_type == "Patient"
+        and kind in PARAMETERS
+        and param in PATIENT_REFS
+        and param in PARAMETERS[kind]
+        and target in ("", "Patient")
+    ):
+        return _with(query, revinclude=(*query.revinclude, (kind, param)))
+    raise SearchRefused(
+        "_revinclude is for a Patient search, with <type>:patient or <type>:subject (e.g. Observation:patient); "
+        f"{value[:60]!r} is not one."
+    )
 
 
 def _with(query: Query, **changes: Any) -> Query:
