@@ -26,8 +26,10 @@ def create_app(
     rights: RightsService | None = None,
     psc: ProSanteConnect | None = None,
     server: Server | None = None,
+    local_http: bool = False,
 ) -> FastAPI:
-    """The application; ``server`` (the organisation's ``server`` settings) bounds bodies and allows origins."""
+    """The application; ``server`` (the organisation's ``server`` settings) bounds bodies and allows origins;
+    ``local_http`` (santegarde serve --dev, on 127.0.0.1) sets a session cookie a plain-http client sends back."""
     server = server or Server()
     app = FastAPI(
         title="santegarde",
@@ -36,7 +38,7 @@ def create_app(
     )
     app.add_exception_handler(SantegardeError, santegarde_error)
     app.add_exception_handler(HTTPException, http_error)
-    app.include_router(auth.router(identity, psc))
+    app.include_router(auth.router(identity, psc, local_http=local_http))
     if records is None:
         app.add_exception_handler(RequestValidationError, validation_error)
     else:

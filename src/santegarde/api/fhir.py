@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse, Response
 
 from santegarde.api.errors import FHIR_JSON, responses, validation_error
 from santegarde.api.params import FhirId
-from santegarde.api.refusals import BodyTooLarge, OriginRefused
+from santegarde.api.refusals import NOT_LOGGED_IN, BodyTooLarge, OriginRefused
 from santegarde.crypto import DecryptionRefused
 from santegarde.identity.errors import SessionLocked, SessionRefused, StepRequired
 from santegarde.store import search as fhir_search
@@ -156,7 +156,7 @@ def router(records: RecordService) -> APIRouter:
         )
         if not sg_session:
             records.trace_refusal(made, *_attempt(request), "identity")
-            raise SessionRefused("You are not logged in; log in first (POST /auth/login).")
+            raise SessionRefused(NOT_LOGGED_IN)
         if not x_purpose:
             records.trace_refusal(made, *_attempt(request), "purpose.missing")
             raise MappingError(

@@ -82,4 +82,4 @@ def demo(
         )
     if serve:
         os.environ[PASSPHRASE_ENV] = passphrase
-        serve_api(config=report.config_path, port=port)
+        serve_api(config=report.config_path, port=port, dev=True)  # the demo listens on 127.0.0.1 only
