@@ -190,6 +190,7 @@ def test_the_capability_statement_says_what_is_implemented(doc: TestClient) -> N
     assert "family" not in organisation and {"identifier", "name"} <= organisation
     assert {"patient", "subject", "code", "date"} <= {p["name"] for p in resources["Observation"]["searchParam"]}
     assert "Observation:subject" in resources["Patient"]["searchRevInclude"]
+    assert resources["Patient"]["conditionalCreate"] is True  # If-None-Exist: test_conditional_create_…
 
 
 def test_include_and_revinclude_take_the_read_path(doc: TestClient, place: Workplace) -> None:
@@ -215,3 +216,19 @@ def test_include_and_revinclude_take_the_read_path(doc: TestClient, place: Workp
     for wrong in ("_include=Patient:patient", "_revinclude=Observation:code", "_include=Observation:performer"):
         answer = doc.get(f"/fhir/Observation?patient=p-1&{wrong}", headers=PURPOSE)
         assert answer.status_code == 400 and wrong.split("=")[0] in outcome(answer), wrong
+
+
+def test_conditional_create_with_if_none_exist(doc: TestClient) -> None:
+    def create(criteria: str, pid: str) -> Any:
+        body = {k: v for k, v in patient(pid, "Nouvelle").items() if k != "identifier"}
+        return doc.post("/fhir/Patient", json=body, headers={**PURPOSE, "If-None-Exist": criteria})
+
+    known = create("identifier=180017512345660", "p-9")
+    assert known.status_code == 200 and known.json()["id"] == "p-3"
+    assert known.headers["location"] == "https://testserver/fhir/Patient/p-3/_history/1"
+    assert doc.get("/fhir/Patient/p-9", headers=PURPOSE).status_code == 404  # nothing created
+    several = create(f"identifier={INS['system']}|{INS['value']}", "p-9")
+    assert several.status_code == 412 and "matches more than one Patient" in outcome(several)
+    new = create("family:exact=Nouvelle", "p-9")
+    assert new.status_code == 201 and new.json()["id"] == "p-9"
+    assert create("not a query", "p-8").status_code == 400

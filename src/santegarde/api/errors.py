@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from santegarde.api.refusals import BodyTooLarge, OriginRefused
+from santegarde.api.refusals import BodyTooLarge, OriginRefused, PreconditionFailed
 from santegarde.crypto import DecryptionRefused
 from santegarde.errors import SantegardeError
 from santegarde.identity.errors import (
@@ -37,6 +37,7 @@ STATUS: list[tuple[type[SantegardeError], int]] = [
     (BodyTooLarge, 413),
     (DecryptionRefused, 409),
     (VersionConflict, 412),
+    (PreconditionFailed, 412),
     (Blocked, 429),
     (SessionLocked, 423),
     (SessionRefused, 401),

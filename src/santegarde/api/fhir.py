@@ -13,6 +13,7 @@ search sealed, bound to the session.
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations inside router().
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
@@ -23,7 +24,7 @@ from fastapi.responses import JSONResponse, Response
 
 from santegarde.api.errors import FHIR_JSON, responses, validation_error
 from santegarde.api.params import FhirId
-from santegarde.api.refusals import NOT_LOGGED_IN, BodyTooLarge, OriginRefused
+from santegarde.api.refusals import NOT_LOGGED_IN, BodyTooLarge, OriginRefused, PreconditionFailed
 from santegarde.crypto import DecryptionRefused
 from santegarde.identity.errors import SessionLocked, SessionRefused, StepRequired
 from santegarde.store import search as fhir_search
@@ -43,6 +44,7 @@ REFUSALS = (
     OriginRefused,
     BodyTooLarge,
     VersionConflict,
+    PreconditionFailed,
 )
 INTERACTIONS = ("read", "search-type", "create", "update", "history-instance")
 FORM = "application/x-www-form-urlencoded"
@@ -96,7 +98,7 @@ def capability_statement() -> dict[str, Any]:
                     "(header X-Purpose). Search with POST [type]/_search and form-encoded parameters; GET [type]?… "
                     "accepts only the parameters that identify no one: identifiers, names and birth dates never go "
                     "in a URL. Unsupported parameters are refused (handling=strict) unless 'Prefer: "
-                    "handling=lenient'. Updates honour If-Match (412 on a stale version)."
+                    "handling=lenient'. Updates honour If-Match (412 on a stale version); creates, If-None-Exist."
                 ),
                 "security": {"description": "Two-factor sessions for health data; every access is traced."},
                 "resource": [
@@ -106,6 +108,7 @@ def capability_statement() -> dict[str, Any]:
                         "versioning": "versioned-update",
                         "readHistory": True,
                         "updateCreate": False,
+                        "conditionalCreate": True,
                         "searchInclude": [f"{name}:{p}" for p in fhir_search.PATIENT_REFS if p in params[name]],
                         "searchRevInclude": [
                             f"{kind}:{p}"
@@ -267,12 +270,43 @@ def router(records: RecordService) -> APIRouter:
         return searched(request, ctx, resource_type, carried, cursor)
 
     @api.post("/{resource_type}", status_code=201)
-    def create(resource_type: str, request: Request, ctx: Ctx, body: Annotated[dict[str, Any], Body()]) -> JSONResponse:
+    def create(
+        resource_type: str,
+        request: Request,
+        ctx: Ctx,
+        body: Annotated[dict[str, Any], Body()],
+        if_none_exist: Annotated[
+            str | None, Header(description="Conditional create: search parameters, e.g. identifier=system|value")
+        ] = None,
+    ) -> JSONResponse:
+        """Create the resource; with If-None-Exist, only if no resource you may read matches those parameters (one
+        that does is returned instead, 200; more than one: 412)."""
         if body.get("resourceType") != resource_type:
             raise MappingError(f"The body is a {body.get('resourceType')}, not a {resource_type}.")
+        if if_none_exist is not None:
+            existing = _existing(ctx, resource_type, if_none_exist)
+            if existing is not None:
+                return fhir(existing, 200, _location(request, existing))
         created = records.create(ctx, body)
-        location = f"{base_url(request)}/{resource_type}/{created['id']}/_history/{created['meta']['versionId']}"
-        return fhir(created, 201, location)
+        return fhir(created, 201, _location(request, created))
+
+    def _existing(ctx: RecordRequest, resource_type: str, criteria: str) -> dict[str, Any] | None:
+        try:
+            pairs = parse_qsl(criteria, keep_blank_values=True, strict_parsing=True)
+        except ValueError:
+            pairs = []
+        if not pairs:
+            raise fhir_search.SearchRefused(
+                "If-None-Exist takes search parameters as in a URL query, e.g. identifier=<system>|<value>."
+            )
+        query = fhir_search.parse(resource_type, pairs)
+        found = records.search_page(ctx, replace(query, count=2)).entries
+        if len(found) > 1:
+            raise PreconditionFailed(
+                f"If-None-Exist matches more than one {resource_type}: make the criteria precise enough to name one "
+                "(an identifier with its system), or create without the header."
+            )
+        return found[0] if found else None
 
     @api.get("/{resource_type}/{rid}")
     def read(resource_type: str, rid: FhirId, ctx: Ctx) -> JSONResponse:
@@ -327,6 +361,11 @@ def refused_input(records: RecordService) -> Callable[[Request, Exception], Awai
         return await validation_error(request, exc)
 
     return handle
+
+
+def _location(request: Request, resource: dict[str, Any]) -> str:
+    """The absolute URL of this version of the resource (the Location of a create)."""
+    return f"{base_url(request)}/{resource['resourceType']}/{resource['id']}/_history/{resource['meta']['versionId']}"
 
 
 def _url_parameters(resource_type: str, request: Request) -> list[tuple[str, str]]:

@@ -12,6 +12,10 @@ NOT_LOGGED_IN = (
 )
 
 
+class PreconditionFailed(SantegardeError):
+    """A conditional request whose condition names more than one resource."""
+
+
 class BodyTooLarge(SantegardeError):
     """A request body over the configured limit."""
 
