@@ -137,6 +137,11 @@ def test_local_http_sets_a_cookie_a_plain_http_client_sends_back(ctx: IdentityCo
     assert lost.status_code == 401 and "santegarde serve --dev" in lost.json()["message"]
 
 
+def test_the_root_leads_to_the_documentation(ctx: IdentityContext) -> None:
+    answer = client_for(ctx).get("/", follow_redirects=False)
+    assert answer.status_code == 307 and answer.headers["location"] == "/docs"
+
+
 def test_serve_dev_is_refused_off_the_local_machine(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["serve", "--dev", "--host", "0.0.0.0", "--config", str(tmp_path / "none.yaml")])
     assert result.exit_code == 2 and "refused on 0.0.0.0" in " ".join(result.output.split())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse
 from starlette.exceptions import HTTPException
 
 from santegarde.api import auth, fhir
@@ -37,6 +38,12 @@ def create_app(
         version="0.1.0",
     )
     app.add_exception_handler(SantegardeError, santegarde_error)
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        """The root of the server: its documentation (the console comes with its issue)."""
+        return RedirectResponse("/docs")
+
     app.add_exception_handler(HTTPException, http_error)
     app.include_router(auth.router(identity, psc, local_http=local_http))
     if records is None:
