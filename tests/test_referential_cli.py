@@ -30,6 +30,7 @@ def test_pharmacy_register_rules_with_sections(runner: CliRunner) -> None:
         assert rule is not None and rule.active.duration is not None and rule.active.duration.years == years
         assert rule_id in result.output
     assert "3 years" in result.output and "10 years" in result.output and "40 years" in result.output
+    assert "art. R. 5121-195 CSP" in result.output  # each rule's legal article, where the text gives it
     ten_year = [r for r in ref.retention if r.active.duration and r.active.duration.years == 10]
     assert ten_year, "the 10-year register rules"
     section_result = runner.invoke(

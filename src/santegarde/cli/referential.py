@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from santegarde.cli.common import console, friendly_errors
@@ -113,7 +114,14 @@ def show_referential(ref: Referential, section: str | None) -> None:
         "Retention",
         ("rule", "active", "archive", "then", "§"),
         [
-            (f"{r.id}\n{r.name}", _phase(r.active), _phase(r.archive) if r.archive else "—", r.end_action, r.section)
+            (
+                # the legal article, where the text gives it
+                f"{r.id}\n{r.name}" + (f"\n({escape(r.note)})" if r.note else ""),
+                _phase(r.active),
+                _phase(r.archive) if r.archive else "—",
+                r.end_action,
+                r.section,
+            )
             for r in keep(ref.retention)
         ],
     )
