@@ -142,6 +142,15 @@ def test_the_root_leads_to_the_documentation(ctx: IdentityContext) -> None:
     assert answer.status_code == 307 and answer.headers["location"] == "/docs"
 
 
+def test_the_documentation_is_served_without_a_cdn(ctx: IdentityContext) -> None:
+    client = client_for(ctx)
+    page = client.get("/docs")
+    assert page.status_code == 200 and "/docs/assets/swagger-ui-bundle.js" in page.text
+    assert "cdn" not in page.text.lower() and "https://" not in page.text
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        assert client.get(f"/docs/assets/{asset}").status_code == 200
+
+
 def test_serve_dev_is_refused_off_the_local_machine(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["serve", "--dev", "--host", "0.0.0.0", "--config", str(tmp_path / "none.yaml")])
     assert result.exit_code == 2 and "refused on 0.0.0.0" in " ".join(result.output.split())

@@ -7,7 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from starlette.exceptions import HTTPException
 
-from santegarde.api import auth, fhir
+from santegarde.api import auth, docs, fhir
 from santegarde.api import rights as rights_api
 from santegarde.api.body_limit import BodyLimit
 from santegarde.api.errors import http_error, santegarde_error, validation_error
@@ -36,7 +36,10 @@ def create_app(
         title="santegarde",
         description="Health data under the CNIL référentiels: identity → policy → store → audit.",
         version="0.1.0",
+        docs_url=None,  # served from the package's own Swagger UI (api/docs.py), not from a CDN
+        redoc_url=None,
     )
+    docs.mount(app)
     app.add_exception_handler(SantegardeError, santegarde_error)
 
     @app.get("/", include_in_schema=False)
