@@ -9,9 +9,10 @@ identifier, a name or a birth date: it is accepted in a request body only, never
 How a search runs (``RecordService.search_page``): identifiers, names (prefixes) and birth dates narrow the
 candidates through the blind index, ``patient``/``subject`` and ``_id`` through the ids kept in clear; every
 candidate then goes through the policy decision like a direct read, and the criteria no index can answer
-(codes, statuses, date ranges, a name longer than the indexed prefix) are checked on the resource the
-decision lets the caller read. Only the resources returned are traced as read; the search itself is traced
-too, never its criteria.
+exactly (codes, statuses, date ranges, a name longer than the indexed prefix) are checked on the resource the
+decision lets the caller read: a caller who may not see that element does not find by it (names excepted: one who
+may not see them is answered on their first indexed letters, as a name search always was). Only the resources
+returned are traced as read; the search itself is traced too, never its criteria.
 """
 
 from __future__ import annotations
@@ -379,11 +380,17 @@ def _string(query: Query, param: Param, values: list[str], *, exact: bool) -> Qu
                 "indexed: they would give away how many names start with each letter)."
             )
         alternatives.extend((k + vault.PREFIX, wanted[: vault.PREFIX_MAX]) for k in kinds)
+    query = _with(query, index=[*query.index, alternatives])
+    if exact or all(len(vault.normalise(v)) <= vault.PREFIX_MAX for v in values):
+        return query  # the index answers exactly
     elements = param.elements
-    check: Callable[[dict[str, Any]], bool] = lambda r: any(  # noqa: E731
-        _name_matches(v, _texts([_at(r, e) for e in elements]), exact=exact) for v in values
-    )
-    return _with(query, index=[*query.index, alternatives], checks=[*query.checks, check])
+
+    def check(resource: dict[str, Any]) -> bool:
+        names = _texts([_at(resource, e) for e in elements])
+        # confirmed on the names the caller may see; one who may not relies on the index's first PREFIX_MAX letters
+        return not names or any(_name_matches(v, names, exact=False) for v in values)
+
+    return _with(query, checks=[*query.checks, check])
 
 
 def _texts(value: Any) -> list[str]:
@@ -467,6 +474,10 @@ def _date(query: Query, param: Param, values: list[str]) -> Query:
         found = [r for r in (_element_range(_at(resource, e)) for e in elements) if r is not None]
         return any(_compare(p, b, f) for p, b in wanted for f in found)
 
+    if param.name == "birthdate":  # a whole day or a whole year: the index answers exactly
+        exact = [_exact_birth(v) for v in values]
+        if all(exact):
+            return _with(query, index=[*query.index, [e for e in exact if e is not None]])
     query = _with(query, checks=[*query.checks, check])
     if param.name != "birthdate":
         return query
@@ -478,6 +489,15 @@ def _date(query: Query, param: Param, values: list[str]) -> Query:
         last = datetime.now(UTC).year if prefix in ("gt", "ge", "sa") else (hi - timedelta(microseconds=1)).year
         years.update(str(y) for y in range(first, last + 1))
     return _with(query, index=[*query.index, [("birthyear", y) for y in sorted(years)]])
+
+
+def _exact_birth(value: str) -> tuple[str, str] | None:
+    """The index term that answers a birthdate value exactly (a day, or a year, without prefix), if any."""
+    day = re.fullmatch(r"(?:eq)?(\d{4}-\d{2}-\d{2})", value)
+    if day:
+        return ("birthdate", day.group(1))
+    year = re.fullmatch(r"(?:eq)?(\d{4})", value)
+    return ("birthyear", year.group(1)) if year else None
 
 
 # -- pages -----------------------------------------------------------------------------------------
