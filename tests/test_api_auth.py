@@ -10,10 +10,12 @@ import httpx
 import pyotp
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from identity_fixtures import Clock, make_context
 from oidc_provider import CLIENT_ID, CLIENT_SECRET, RPPS, OidcTestProvider, oidc_provider_fixture  # noqa: F401
 from santegarde.api import create_app
+from santegarde.cli.main import app as cli
 from santegarde.identity import accounts, grants
 from santegarde.identity.context import IdentityContext
 from santegarde.identity.oidc import OidcSettings, ProSanteConnect
@@ -119,3 +121,36 @@ def test_pro_sante_connect_login_through_the_api(ctx: IdentityContext, oidc_prov
 def test_psc_not_configured(ctx: IdentityContext) -> None:
     answer = client_for(ctx).get("/auth/psc/start", follow_redirects=False)
     assert answer.status_code == 401 and "not configured" in answer.json()["message"]
+
+
+def test_local_http_sets_a_cookie_a_plain_http_client_sends_back(ctx: IdentityContext) -> None:
+    """santegarde serve --dev (127.0.0.1 only): no Secure flag, so a client over http://127.0.0.1 keeps its session."""
+    temporary = add_person(ctx)
+    local = TestClient(create_app(ctx, local_http=True), base_url="http://127.0.0.1")
+    first = local.post("/auth/login", json={"login": "dr.martin", "password": temporary})
+    set_cookie = first.headers["set-cookie"].lower()
+    assert "httponly" in set_cookie and "secure" not in set_cookie and "samesite=strict" in set_cookie
+    assert local.get("/auth/session").status_code == 200  # the cookie came back over plain http
+    plain = TestClient(create_app(ctx), base_url="http://127.0.0.1")
+    plain.post("/auth/login", json={"login": "dr.martin", "password": temporary})
+    lost = plain.get("/auth/session")  # a Secure cookie is not sent over http: the answer says so
+    assert lost.status_code == 401 and "santegarde serve --dev" in lost.json()["message"]
+
+
+def test_the_root_leads_to_the_documentation(ctx: IdentityContext) -> None:
+    answer = client_for(ctx).get("/", follow_redirects=False)
+    assert answer.status_code == 307 and answer.headers["location"] == "/docs"
+
+
+def test_the_documentation_is_served_without_a_cdn(ctx: IdentityContext) -> None:
+    client = client_for(ctx)
+    page = client.get("/docs")
+    assert page.status_code == 200 and "/docs/assets/swagger-ui-bundle.js" in page.text
+    assert "cdn" not in page.text.lower() and "https://" not in page.text
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        assert client.get(f"/docs/assets/{asset}").status_code == 200
+
+
+def test_serve_dev_is_refused_off_the_local_machine(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["serve", "--dev", "--host", "0.0.0.0", "--config", str(tmp_path / "none.yaml")])
+    assert result.exit_code == 2 and "refused on 0.0.0.0" in " ".join(result.output.split())

@@ -40,7 +40,9 @@ def test_create_read_update_history_search(place: Workplace) -> None:
     doc = client(place, place.person("dr.martin", "practitioner", ref="10001234567"))
     purpose = {"X-Purpose": "medical_record"}
     created = doc.post("/fhir/Patient", json=patient(), headers=purpose)
-    assert created.status_code == 201 and created.headers["location"] == "/fhir/Patient/p-1/_history/1"
+    assert (
+        created.status_code == 201 and created.headers["location"] == "https://testserver/fhir/Patient/p-1/_history/1"
+    )
     assert created.headers["etag"] == 'W/"1"'
     assert doc.post("/fhir/Observation", json=observation(), headers=purpose).status_code == 201
     read = doc.get("/fhir/Observation/o-1", headers=purpose)

@@ -196,6 +196,12 @@ def test_malformed_requests_and_unknown_routes_are_answered_with_sentences(place
     assert body.status_code == 422 and body.json()["message"].startswith("The request is not valid: at body.password")
     nowhere = doc.get("/nowhere")
     assert nowhere.status_code == 404 and "see /docs" in nowhere.json()["message"]
+    # outside /fhir every refusal is one RFC 9457 problem, never FastAPI's "detail" list
+    for answer in (body, nowhere, doc.post("/auth/login", content=b"{", headers={"Content-Type": "application/json"})):
+        problem = answer.json()
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert problem["status"] == answer.status_code and problem["type"] == "about:blank"
+        assert isinstance(problem["detail"], str) and problem["detail"] == problem["message"] and problem["title"]
     method = doc.delete("/fhir/Patient/p-1", headers=PURPOSE)
     assert method.status_code == 405 and "does not accept DELETE" in diagnostics(method)
     assert "GET" in method.headers["allow"]

@@ -325,7 +325,8 @@ def test_fhir_consent_search_by_patient(place: Workplace, doctor: str) -> None:
     assert sorted(e["resource"]["id"] for e in found["entry"]) == ["k-1", "k-2"]
     assert api.post("/fhir/Consent/_search", json={"patient": "p-9"}, headers=headers).json()["total"] == 0
     refused = api.post("/fhir/Patient/_search", json={"patient": "p-1"}, headers=headers)
-    assert refused.status_code == 400 and "Cannot search by patient" in refused.json()["issue"][0]["diagnostics"]
+    said = refused.json()["issue"][0]["diagnostics"]
+    assert refused.status_code == 400 and "cannot be searched by the parameter 'patient'" in said
 
 
 def test_http_objection_record_show_lift_with_refusals(place: Workplace, doctor: str) -> None:

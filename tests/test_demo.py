@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ def test_demo_fills_an_organisation_through_the_path(runner: CliRunner, tmp_path
     env = {"SANTEGARDE_PASSPHRASE": "demo passphrase for the tests"}
     result = runner.invoke(app, ["demo", "--profile", profile, "--dir", str(directory), "--patients", "5"], env=env)
     assert result.exit_code == 0, result.output
+    assert "A demo patient to try the API with (fictitious): Patient/" in result.output
     config = load(directory / "santegarde.yaml")
     engine = make_engine(config.database_url)
     with engine.connect() as conn:
@@ -42,9 +44,22 @@ def test_demo_fills_an_organisation_through_the_path(runner: CliRunner, tmp_path
         org.close()
     creates = [e for e in events if e["operation"] == "create"]
     assert len(creates) == len(types) and all(e["allowed"] and e["actor"] == "demo.writer" for e in creates)
-    # Running it again starts afresh.
-    again = runner.invoke(app, ["demo", "--profile", profile, "--dir", str(directory), "--patients", "5"], env=env)
-    assert again.exit_code == 0, again.output
+    # Running it again replaces it only when asked to (its data and account would be gone).
+    again = ["demo", "--profile", profile, "--dir", str(directory), "--patients", "5"]
+    refused = runner.invoke(app, again, env=env)
+    assert refused.exit_code == 2 and "--force" in refused.output
+    assert runner.invoke(app, [*again, "--force"], env=env).exit_code == 0
+
+
+def test_demo_serving_on_a_busy_port_refuses_before_building(runner: CliRunner, tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = runner.invoke(app, ["demo", "--serve", "--port", str(port), "--dir", str(tmp_path / "demo")])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and f"Port {port} on 127.0.0.1 is already in use" in said and "--port" in said
+    assert not (tmp_path / "demo").exists()  # nothing was built
 
 
 def test_demo_never_overwrites_a_real_organisation(runner: CliRunner, tmp_path: Path) -> None:
@@ -53,7 +68,7 @@ def test_demo_never_overwrites_a_real_organisation(runner: CliRunner, tmp_path: 
     assert runner.invoke(app, ["demo", "--dir", str(directory), "--patients", "2"], env=env).exit_code == 0
     path = directory / "santegarde.yaml"
     path.write_text(path.read_text().replace("Démo practice", "Cabinet Réel"))
-    result = runner.invoke(app, ["demo", "--dir", str(directory), "--patients", "2"], env=env)
+    result = runner.invoke(app, ["demo", "--dir", str(directory), "--patients", "2", "--force"], env=env)
     assert result.exit_code == 2 and "never overwrites a real organisation" in result.output
 
 

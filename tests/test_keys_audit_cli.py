@@ -88,6 +88,13 @@ def test_keys_rotate_and_wrong_passphrase(runner: CliRunner, org: Path, monkeypa
     assert wrong.exit_code == 2 and "passphrase is wrong" in wrong.output
 
 
+def test_no_terminal_and_no_passphrase_says_so(runner: CliRunner, org: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SANTEGARDE_PASSPHRASE")
+    result = runner.invoke(app, ["keys", "rotate", "health", "--config", str(org)])  # no input: end of file
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and "SANTEGARDE_PASSPHRASE is not set and none was typed" in said, result.output
+
+
 def test_second_keys_init_refused(runner: CliRunner, org: Path) -> None:
     again = runner.invoke(app, ["keys", "init", "--config", str(org)])
     assert again.exit_code == 2 and "never overwritten" in again.output

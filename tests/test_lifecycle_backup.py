@@ -224,6 +224,8 @@ def test_cli_create_verify_list(runner: CliRunner, database_url: str, tmp_path: 
     assert verified.exit_code == 0 and "restores and verifies" in verified.output, verified.output
     listed = runner.invoke(backup_app, ["list", "--to", str(backups)], env=env)
     assert listed.exit_code == 0 and path.name in listed.output and "ok" in listed.output
+    by_argument = runner.invoke(backup_app, ["list", str(backups)], env=env)
+    assert by_argument.exit_code == 0 and path.name in by_argument.output
     path.write_bytes(path.read_bytes()[:-5])
     broken = runner.invoke(backup_app, ["verify", str(path), *cfg], env=env)
     assert broken.exit_code == 2 and "altered or truncated" in broken.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -15,10 +16,12 @@ os.environ.setdefault("COLUMNS", "220")
 
 
 def test_list_shows_every_referential(runner: CliRunner) -> None:
-    result = runner.invoke(app, ["referential", "list"])
+    result = runner.invoke(app, ["referential", "list"], env={"COLUMNS": "80"})  # narrow, not a terminal
     assert result.exit_code == 0
     for ref_id in loader.load_all():
-        assert ref_id in result.output
+        assert ref_id in result.output  # whole, never cut
+    listed = json.loads(runner.invoke(app, ["referential", "list", "--json"]).output)
+    assert [r["id"] for r in listed] == list(loader.load_all()) and listed[0]["title"]
 
 
 def test_pharmacy_register_rules_with_sections(runner: CliRunner) -> None:
@@ -30,6 +33,7 @@ def test_pharmacy_register_rules_with_sections(runner: CliRunner) -> None:
         assert rule is not None and rule.active.duration is not None and rule.active.duration.years == years
         assert rule_id in result.output
     assert "3 years" in result.output and "10 years" in result.output and "40 years" in result.output
+    assert "art. R. 5121-195 CSP" in result.output  # each rule's legal article, where the text gives it
     ten_year = [r for r in ref.retention if r.active.duration and r.active.duration.years == 10]
     assert ten_year, "the 10-year register rules"
     section_result = runner.invoke(
@@ -58,6 +62,7 @@ def test_diff_cli_prints_differences(runner: CliRunner) -> None:
     result = runner.invoke(app, ["referential", "diff", "pra-2020-081-draft", "pra-2020-081"], env={"COLUMNS": "250"})
     assert result.exit_code == 0
     assert "differences from pra-2020-081-draft to pra-2020-081" in result.output
+    assert "{'" not in result.output and "..." not in result.output  # readable values, never cut
 
 
 @pytest.mark.parametrize("ref_id", sorted(loader.load_all()))

@@ -204,7 +204,7 @@ def test_search_by_blind_index(place: Workplace) -> None:
     ]
     ident = f"{INS['system']}|{INS['value']}"
     assert len(place.service.search(req, "Patient", {"identifier": ident})) == 2
-    with pytest.raises(mapping.MappingError, match="Cannot search by phone"):
+    with pytest.raises(mapping.MappingError, match="cannot be searched by the parameter 'phone'"):
         place.service.search(req, "Patient", {"phone": "06"})
 
 

@@ -53,6 +53,7 @@ class DemoReport:
     totp_secret: str = ""
     stored: Counter[str] = field(default_factory=Counter)
     refused: Counter[str] = field(default_factory=Counter)
+    example_patient: tuple[str, str] | None = None  # (id, family name) of a stored patient, to try the API with
 
 
 def demo_answers(ref: Referential) -> tuple[dict[str, str | bool], dict[str, str]]:
@@ -109,7 +110,7 @@ def demo_legal_bases(ref: Referential) -> list[LegalBasisDeviation]:
     ]
 
 
-def _prepare_directory(directory: Path) -> None:
+def _prepare_directory(directory: Path, *, force: bool) -> None:
     config_path = directory / CONFIG_NAME
     if not config_path.exists():
         if directory.exists() and any(directory.iterdir()):
@@ -120,6 +121,11 @@ def _prepare_directory(directory: Path) -> None:
         raise SantegardeError(
             f"{directory} holds the organisation '{existing.organisation.name}', not a demo; "
             "the demo never overwrites a real organisation: choose another --dir"
+        )
+    if not force:
+        raise SantegardeError(
+            f"{directory} already holds a demo organisation (its data, keys and the account printed when it was "
+            "made): run again with --force to replace it all, or choose another --dir."
         )
     shutil.rmtree(directory)
 
@@ -159,11 +165,14 @@ def run_demo(
     seed: int,
     passphrase: str,
     progress: Callable[[Iterable[Any], int], Iterable[Any]] | None = None,
+    *,
+    force: bool = False,
 ) -> DemoReport:
+    """Set up the demo organisation; an existing demo in ``directory`` is replaced only with ``force``."""
     if patients < 1:
         raise SantegardeError("--patients must be at least 1")
     ref = loader.for_profile(profile)
-    _prepare_directory(directory)
+    _prepare_directory(directory, force=force)
     values, justifications = demo_answers(ref)
     config, ref = build_config(
         directory,
@@ -194,11 +203,14 @@ def run_demo(
                 ] += 1
                 continue
             try:
-                service.create(Request(token, purposes[0], source="demo"), body)
+                created = service.create(Request(token, purposes[0], source="demo"), body)
             except AccessDenied as exc:
                 report.refused[f"{body['resourceType']}: {exc}"] += 1
                 continue
             report.stored[body["resourceType"]] += 1
+            if report.example_patient is None and body["resourceType"] == "Patient":
+                family = next((n.get("family") for n in body.get("name", []) if n.get("family")), "")
+                report.example_patient = (str(created["id"]), str(family))
     finally:
         org.close()
     return report

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse
 from starlette.exceptions import HTTPException
 
-from santegarde.api import aac, auth, fhir
+from santegarde.api import aac, auth, docs, fhir
 from santegarde.api import rights as rights_api
 from santegarde.api.body_limit import BodyLimit
 from santegarde.api.errors import http_error, santegarde_error, validation_error
@@ -28,17 +29,28 @@ def create_app(
     psc: ProSanteConnect | None = None,
     server: Server | None = None,
     compassionate: CompassionateService | None = None,
+    local_http: bool = False,
 ) -> FastAPI:
-    """The application; ``server`` (the organisation's ``server`` settings) bounds bodies and allows origins."""
+    """The application; ``server`` (the organisation's ``server`` settings) bounds bodies and allows origins;
+    ``local_http`` (santegarde serve --dev, on 127.0.0.1) sets a session cookie a plain-http client sends back."""
     server = server or Server()
     app = FastAPI(
         title="santegarde",
         description="Health data under the CNIL référentiels: identity → policy → store → audit.",
         version="0.1.0",
+        docs_url=None,  # served from the package's own Swagger UI (api/docs.py), not from a CDN
+        redoc_url=None,
     )
+    docs.mount(app)
     app.add_exception_handler(SantegardeError, santegarde_error)
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        """The root of the server: its documentation (the console comes with its issue)."""
+        return RedirectResponse("/docs")
+
     app.add_exception_handler(HTTPException, http_error)
-    app.include_router(auth.router(identity, psc))
+    app.include_router(auth.router(identity, psc, local_http=local_http))
     if records is None:
         app.add_exception_handler(RequestValidationError, validation_error)
     else:

@@ -16,6 +16,7 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict
 
 from santegarde.api.errors import responses
+from santegarde.api.refusals import NOT_LOGGED_IN
 from santegarde.identity import sessions, totp
 from santegarde.identity.charter import charter_text
 from santegarde.identity.context import IdentityContext
@@ -114,21 +115,21 @@ def _state(result: sessions.SessionContext | sessions.LoginResult) -> dict[str, 
     }
 
 
-def _set_cookie(response: Response, token: str) -> None:
-    response.set_cookie(COOKIE, token, httponly=True, secure=True, samesite="strict", path="/")
-
-
 def _source(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def router(ctx: IdentityContext, psc: ProSanteConnect | None) -> APIRouter:
+def router(ctx: IdentityContext, psc: ProSanteConnect | None, *, local_http: bool = False) -> APIRouter:
+    """The /auth routes; ``local_http`` (santegarde serve --dev, on 127.0.0.1 only) drops the cookie's Secure flag."""
     api = APIRouter(prefix="/auth", tags=["authentication"])
     pending_psc = PendingPsc()
 
+    def _set_cookie(response: Response, token: str) -> None:
+        response.set_cookie(COOKIE, token, httponly=True, secure=not local_http, samesite="strict", path="/")
+
     def token(sg_session: Annotated[str | None, Cookie()] = None) -> str:
         if not sg_session:
-            raise SessionRefused("You are not logged in; log in first.")
+            raise SessionRefused(NOT_LOGGED_IN)
         return sg_session
 
     Token = Annotated[str, Depends(token)]

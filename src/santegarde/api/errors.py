@@ -1,8 +1,14 @@
-"""Domain refusals as HTTP answers: a status and the sentence the refusal carries (never a traceback)."""
+"""Domain refusals as HTTP answers: a status and the sentence the refusal carries (never a traceback).
+
+One shape per surface: an OperationOutcome under /fhir; elsewhere an RFC 9457 problem (``application/problem+json``)
+whose ``detail`` is the sentence, with the kind of refusal in ``error`` (and the sentence again in ``message``, the
+name it had before the problem shape). Never FastAPI's default ``detail`` list.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import Request
@@ -10,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from santegarde.api.refusals import BodyTooLarge, OriginRefused
+from santegarde.api.refusals import BodyTooLarge, OriginRefused, PreconditionFailed
 from santegarde.compassionate.forms import SubmissionRefused
 from santegarde.compassionate.registry import UnknownProgramme
 from santegarde.compassionate.service import WorkflowRefused
@@ -29,7 +35,7 @@ from santegarde.identity.passwords import WeakPassword
 from santegarde.identity.throttle import Blocked
 from santegarde.identity.totp import InvalidCode
 from santegarde.rights.requests import RequestNotFound
-from santegarde.store.service import AccessDenied, NotFound
+from santegarde.store.service import AccessDenied, NotFound, VersionConflict
 
 # Most specific first: the first class the error is an instance of decides the status.
 STATUS: list[tuple[type[SantegardeError], int]] = [
@@ -42,6 +48,8 @@ STATUS: list[tuple[type[SantegardeError], int]] = [
     (OriginRefused, 403),
     (BodyTooLarge, 413),
     (DecryptionRefused, 409),
+    (VersionConflict, 412),
+    (PreconditionFailed, 412),
     (Blocked, 429),
     (SessionLocked, 423),
     (SessionRefused, 401),
@@ -72,6 +80,7 @@ ISSUE_CODE = {
     404: "not-found",
     405: "not-supported",
     409: "conflict",
+    412: "conflict",
     413: "too-long",
     422: "invalid",
     423: "lock-error",
@@ -80,6 +89,7 @@ ISSUE_CODE = {
 
 
 FHIR_JSON = "application/fhir+json"
+PROBLEM_JSON = "application/problem+json"
 
 # What the API answers besides the SantegardeError classes above: FastAPI's own refusals of a request
 # it cannot read (a body that is not JSON: 400; parameters or body of the wrong shape: 422).
@@ -87,20 +97,18 @@ MALFORMED = "The body could not be read (it must be JSON in UTF-8)"
 INVALID = "A parameter or the body does not have the declared shape; the answer says which"
 
 ERROR_BODY: dict[str, Any] = {
-    "title": "Error",
+    "title": "Problem",
     "type": "object",
-    "required": ["error", "message"],
+    "required": ["type", "title", "status", "detail", "error", "message"],
     "properties": {
+        "type": {"type": "string", "description": "about:blank: the status says what kind of problem"},
+        "title": {"type": "string", "description": "The status's phrase"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string", "description": "What is wrong and what to do, as a sentence"},
         "error": {"type": "string", "description": "The kind of refusal"},
-        "message": {"type": "string", "description": "What is wrong and what to do, as a sentence"},
+        "message": {"type": "string", "description": "The same sentence as detail"},
         "step": {"type": "string", "description": "The login step still to do (403 StepRequired)"},
     },
-}
-VALIDATION_BODY: dict[str, Any] = {
-    "title": "ValidationErrors",
-    "type": "object",
-    "required": ["detail"],
-    "properties": {"detail": {"type": "array", "items": {"type": "object"}}},
 }
 OUTCOME_BODY: dict[str, Any] = {
     "title": "OperationOutcome",
@@ -141,15 +149,8 @@ def responses(*kinds: type[SantegardeError], fhir: bool = False) -> dict[int | s
         described.setdefault(status_for(kind), []).append(summary)
     declared: dict[int | str, dict[str, Any]] = {}
     for status in sorted(described):
-        if fhir:
-            schema = OUTCOME_BODY
-        elif status == 422:
-            schema = {"anyOf": [ERROR_BODY, VALIDATION_BODY]}
-        elif status == 400:
-            schema = {"anyOf": [ERROR_BODY, {"type": "object", "properties": {"detail": {"type": "string"}}}]}
-        else:
-            schema = ERROR_BODY
-        media = FHIR_JSON if fhir else "application/json"
+        schema = OUTCOME_BODY if fhir else ERROR_BODY
+        media = FHIR_JSON if fhir else PROBLEM_JSON
         declared[status] = {"description": "; ".join(described[status]) + ".", "content": {media: {"schema": schema}}}
     return declared
 
@@ -166,11 +167,18 @@ def _is_fhir(request: Request) -> bool:
     return request.url.path.startswith("/fhir")
 
 
+def problem(status: int, message: str, error: str, **extra: object) -> dict[str, object]:
+    """The RFC 9457 problem of a refusal outside /fhir."""
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    body: dict[str, object] = {"type": "about:blank", "title": phrase, "status": status, "detail": message}
+    return {**body, "error": error, "message": message, **extra}
+
+
 def _answer(request: Request, status: int, message: str, error: str) -> JSONResponse:
-    """An OperationOutcome under /fhir; elsewhere the JSON body every refusal has: {error, message}."""
+    """An OperationOutcome under /fhir; elsewhere an RFC 9457 problem."""
     if _is_fhir(request):
         return _outcome(status, message)
-    return JSONResponse({"error": error, "message": message}, status_code=status)
+    return JSONResponse(problem(status, message, error), status_code=status, media_type=PROBLEM_JSON)
 
 
 async def validation_error(request: Request, exc: Exception) -> Response:
@@ -201,10 +209,9 @@ async def santegarde_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SantegardeError)
     if _is_fhir(request):
         return _outcome(status_of(exc), str(exc))
-    body: dict[str, object] = {"error": type(exc).__name__, "message": str(exc)}
-    if isinstance(exc, StepRequired):
-        body["step"] = exc.step
+    extra = {"step": exc.step} if isinstance(exc, StepRequired) else {}
     headers = {}
     if isinstance(exc, Blocked):
         headers["Retry-After"] = str(max(1, int((exc.until - datetime.now(UTC)).total_seconds())))
-    return JSONResponse(body, status_code=status_of(exc), headers=headers)
+    body = problem(status_of(exc), str(exc), type(exc).__name__, **extra)
+    return JSONResponse(body, status_code=status_of(exc), headers=headers, media_type=PROBLEM_JSON)

@@ -4,15 +4,20 @@ Every route goes through ``RecordService`` (identity → policy → store → au
 declared on every request in the ``X-Purpose`` header; break-the-glass reasons and research formalities
 travel in headers too. Consent is never a header: it is a stored ``Consent`` the path looks up
 (created with ``POST /fhir/Consent``, withdrawn with ``POST /fhir/Consent/{id}/$withdraw`` or an update to
-``inactive``, found with ``POST /fhir/Consent/_search {"patient": id}``). A patient's objections (GDPR art. 21.1)
-are recorded, shown and lifted with ``/fhir/Patient/{id}/$objection`` and ``$lift-objection``. Searching takes
-its criteria in the body (``POST [type]/_search``): identifiers, names and birth dates never appear in a URL.
+``inactive``, found with ``POST /fhir/Consent/_search`` and ``patient``). A patient's objections (GDPR art. 21.1)
+are recorded, shown and lifted with ``/fhir/Patient/{id}/$objection`` and ``$lift-objection``. Searching is FHIR's:
+``POST [type]/_search`` with the parameters form-encoded (or as a JSON object), or ``GET [type]?…`` for the
+parameters that identify no one (``_id``, ``patient``, ``code``, ``status``, dates…): identifiers, names and birth
+dates never appear in a URL (COM-CRY-1), and paging links carry the search sealed, bound to the session.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations inside router().
+import json
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Body, Cookie, Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
@@ -20,12 +25,13 @@ from fastapi.responses import JSONResponse, Response
 
 from santegarde.api.errors import FHIR_JSON, responses, validation_error
 from santegarde.api.params import FhirId
-from santegarde.api.refusals import BodyTooLarge, OriginRefused
+from santegarde.api.refusals import NOT_LOGGED_IN, BodyTooLarge, OriginRefused, PreconditionFailed
 from santegarde.crypto import DecryptionRefused
 from santegarde.identity.errors import SessionLocked, SessionRefused, StepRequired
-from santegarde.store.mapping import RESOURCES, MappingError
+from santegarde.store import search as fhir_search
+from santegarde.store.mapping import RESOURCES, MappingError, patient_of
 from santegarde.store.objections import Objection
-from santegarde.store.service import AccessDenied, NotFound, RecordService
+from santegarde.store.service import AccessDenied, NotFound, RecordService, VersionConflict
 from santegarde.store.service import Request as RecordRequest
 
 # What every FHIR route may answer besides its success (its own status is declared on the route).
@@ -39,7 +45,19 @@ REFUSALS = (
     DecryptionRefused,
     OriginRefused,
     BodyTooLarge,
+    VersionConflict,
+    PreconditionFailed,
 )
+INTERACTIONS = ("read", "search-type", "create", "update", "history-instance")
+FORM = "application/x-www-form-urlencoded"
+SEARCH_BODY = {
+    "requestBody": {
+        "content": {
+            FORM: {"schema": {"type": "object", "additionalProperties": {"type": "string"}}},
+            "application/json": {"schema": {"type": "object", "additionalProperties": {"type": "string"}}},
+        }
+    }
+}
 
 
 class FhirJSONResponse(JSONResponse):
@@ -48,17 +66,24 @@ class FhirJSONResponse(JSONResponse):
     media_type = FHIR_JSON
 
 
-def _bundle(kind: str, resources: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "resourceType": "Bundle",
-        "type": kind,
-        "total": len(resources),
-        "entry": [{"resource": r, "fullUrl": f"{r['resourceType']}/{r['id']}"} for r in resources],
-    }
+def base_url(request: Request) -> str:
+    """The absolute base of the FHIR API as the client reached it (for fullUrl, Location and links)."""
+    return f"{str(request.base_url).rstrip('/')}/fhir"
+
+
+def _bundle(kind: str, resources: list[dict[str, Any]], base: str, *, mode: str | None = None) -> dict[str, Any]:
+    entries = []
+    for r in resources:
+        entry: dict[str, Any] = {"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r}
+        if mode:
+            entry["search"] = {"mode": mode}
+        entries.append(entry)
+    return {"resourceType": "Bundle", "type": kind, "total": len(resources), "entry": entries}
 
 
 def capability_statement() -> dict[str, Any]:
-    interactions = [{"code": c} for c in ("read", "search-type", "create", "update", "history-instance")]
+    """What this server really does: the interactions its routes implement, the parameters search accepts."""
+    params = fhir_search.PARAMETERS
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -72,25 +97,44 @@ def capability_statement() -> dict[str, Any]:
                 "mode": "server",
                 "documentation": (
                     "Every request needs a session (cookie sg_session, from /auth/login) and a declared purpose "
-                    "(header X-Purpose). Search with POST [type]/_search: personal data never goes in a URL."
+                    "(header X-Purpose). Search with POST [type]/_search and form-encoded parameters; GET [type]?… "
+                    "accepts only the parameters that identify no one: identifiers, names and birth dates never go "
+                    "in a URL. Unsupported parameters are refused (handling=strict) unless 'Prefer: "
+                    "handling=lenient'. Updates honour If-Match (412 on a stale version); creates, If-None-Exist."
                 ),
                 "security": {"description": "Two-factor sessions for health data; every access is traced."},
                 "resource": [
                     {
                         "type": name,
-                        "interaction": interactions,
-                        "searchParam": [
-                            {"name": p, "type": "date" if p == "birthdate" else "string"}
-                            for p in ("identifier", "family", "given", "birthdate")
+                        "interaction": [{"code": c} for c in INTERACTIONS],
+                        "versioning": "versioned-update",
+                        "readHistory": True,
+                        "updateCreate": False,
+                        "conditionalCreate": True,
+                        "searchInclude": [f"{name}:{p}" for p in fhir_search.PATIENT_REFS if p in params[name]],
+                        "searchRevInclude": [
+                            f"{kind}:{p}"
+                            for kind in sorted(params)
+                            for p in fhir_search.PATIENT_REFS
+                            if p in params[kind]
                         ]
-                        if name in ("Patient", "Practitioner", "Organization")
+                        if name == "Patient"
                         else [],
+                        "searchParam": [
+                            {"name": p.name, "type": p.type, "documentation": _documentation(p)}
+                            for p in params[name].values()
+                        ],
                     }
                     for name in sorted(RESOURCES)
                 ],
             }
         ],
     }
+
+
+def _documentation(param: fhir_search.Param) -> str:
+    where = "In the request body only (POST _search): it identifies a person. " if param.identifying else ""
+    return where + param.documentation
 
 
 def router(records: RecordService) -> APIRouter:
@@ -117,7 +161,7 @@ def router(records: RecordService) -> APIRouter:
         )
         if not sg_session:
             records.trace_refusal(made, *_attempt(request), "identity")
-            raise SessionRefused("You are not logged in; log in first (POST /auth/login).")
+            raise SessionRefused(NOT_LOGGED_IN)
         if not x_purpose:
             records.trace_refusal(made, *_attempt(request), "purpose.missing")
             raise MappingError(
@@ -139,36 +183,151 @@ def router(records: RecordService) -> APIRouter:
         """The CapabilityStatement: what this server does, and how to call it."""
         return fhir(capability_statement())
 
-    @api.post("/{resource_type}/_search")
-    def search(resource_type: str, ctx: Ctx, criteria: Annotated[dict[str, str], Body()]) -> JSONResponse:
-        """Search by identifier ("system|value"), family, given, birthdate — in the body, never the URL."""
-        return fhir(_bundle("searchset", records.search(ctx, resource_type, criteria)))
+    def searched(
+        request: Request,
+        ctx: RecordRequest,
+        resource_type: str,
+        pairs: list[tuple[str, str]],
+        cursor: fhir_search.Cursor | None = None,
+    ) -> JSONResponse:
+        lenient = "handling=lenient" in request.headers.get("prefer", "").replace(" ", "").lower()
+        try:
+            query = fhir_search.parse(resource_type, pairs, lenient=lenient)
+        except MappingError:
+            records.trace_refusal(ctx, "search", (resource_type[:40], ""), "search.parameters")
+            raise
+        cursor = cursor or fhir_search.Cursor()
+        page = records.search_page(ctx, query, cursor)
+        base = base_url(request)
+
+        def link(relation: str, at: fhir_search.Cursor) -> dict[str, str]:
+            return {"relation": relation, "url": f"{base}/{resource_type}?_page={records.page_token(ctx, query, at)}"}
+
+        bundle = _bundle("searchset", page.entries, base, mode="match")
+        included, cut = _included(ctx, query, page.entries)
+        bundle["entry"].extend(_bundle("searchset", included, base, mode="include")["entry"])
+        links = [link("self", cursor)]
+        if page.more_after and page.examined:
+            links.append(link("next", fhir_search.Cursor(after=page.examined[-1])))
+        if page.more_before and page.examined:
+            links.append(link("previous", fhir_search.Cursor(before=page.examined[0])))
+        bundle["link"] = links
+        if page.more_after or page.more_before:
+            del bundle["total"]  # a page is not the whole result: no total rather than a wrong one
+        notes = [f"Ignored (handling=lenient): {', '.join(query.ignored)}."] if query.ignored else []
+        for note in [*notes, *cut]:
+            outcome = _outcome("warning", "not-supported" if note in notes else "too-costly", note)
+            bundle["entry"].append({"resource": outcome, "search": {"mode": "outcome"}})
+        return fhir(bundle)
+
+    def _included(
+        ctx: RecordRequest, query: fhir_search.Query, matches: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """The patients of the matches (_include) or the records of the patients (_revinclude), each one through
+        the read path: the same policy decision, care check and audit entry as a direct read; refusals left out.
+        Also what was left out because a patient has more records than a page holds."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        cut: list[str] = []
+        seen = {(m["resourceType"], m["id"]) for m in matches}
+        for resource in matches:
+            patients = {patient_of(resource)} if query.include else set()
+            for pid in patients - {None}:
+                if ("Patient", str(pid)) not in seen | set(found):
+                    try:
+                        found["Patient", str(pid)] = records.read(ctx, "Patient", str(pid))
+                    except (AccessDenied, NotFound):
+                        continue
+            for kind, param in query.revinclude:
+                related = fhir_search.parse(kind, [(param, resource["id"]), ("_count", str(fhir_search.MAX_COUNT))])
+                page = records.search_page(ctx, related)
+                for r in page.entries:
+                    found.setdefault((kind, r["id"]), r)
+                if page.more_after:
+                    cut.append(
+                        f"Patient/{resource['id']} has more {kind} than the {fhir_search.MAX_COUNT} included: "
+                        f"search them with {kind}?{param}=Patient/{resource['id']}."
+                    )
+        return list(found.values()), cut
+
+    @api.post("/{resource_type}/_search", openapi_extra=SEARCH_BODY)
+    async def search(resource_type: str, request: Request, ctx: Ctx) -> JSONResponse:
+        """FHIR search with the parameters in the body, form-encoded (or a JSON object): the one way to search by
+        identifier, name or birth date. Parameters in the URL are accepted only if they identify no one."""
+        pairs = _url_parameters(resource_type, request) + _body_parameters(await request.body(), request)
+        return await run_in_threadpool(searched, request, ctx, resource_type, pairs)
 
     @api.get("/{resource_type}")
-    def search_in_url(resource_type: str, request: Request) -> JSONResponse:
-        raise MappingError(
-            f"Search {resource_type} with POST /fhir/{resource_type}/_search and the criteria in the body: "
-            "identifiers, names and birth dates must never appear in a URL."
-        )
+    def search_in_url(resource_type: str, request: Request, ctx: Ctx) -> JSONResponse:
+        """FHIR search with parameters that identify no one (ids, patient references, codes, statuses, dates);
+        a paging link (_page) continues a search."""
+        pairs = _url_parameters(resource_type, request)
+        token = next((v for k, v in pairs if k == "_page"), None)
+        if token is None:
+            return searched(request, ctx, resource_type, pairs)
+        if len(pairs) > 1:
+            raise fhir_search.SearchRefused("A paging link (_page) carries the whole search: send it alone.")
+        kind, carried, cursor = records.open_page_token(ctx, token)
+        if kind != resource_type:
+            raise fhir_search.SearchRefused(f"This page link belongs to a search of {kind}, not {resource_type}.")
+        return searched(request, ctx, resource_type, carried, cursor)
 
     @api.post("/{resource_type}", status_code=201)
-    def create(resource_type: str, ctx: Ctx, body: Annotated[dict[str, Any], Body()]) -> JSONResponse:
+    def create(
+        resource_type: str,
+        request: Request,
+        ctx: Ctx,
+        body: Annotated[dict[str, Any], Body()],
+        if_none_exist: Annotated[
+            str | None, Header(description="Conditional create: search parameters, e.g. identifier=system|value")
+        ] = None,
+    ) -> JSONResponse:
+        """Create the resource; with If-None-Exist, only if no resource you may read matches those parameters (one
+        that does is returned instead, 200; more than one: 412)."""
         if body.get("resourceType") != resource_type:
             raise MappingError(f"The body is a {body.get('resourceType')}, not a {resource_type}.")
+        if if_none_exist is not None:
+            existing = _existing(ctx, resource_type, if_none_exist)
+            if existing is not None:
+                return fhir(existing, 200, _location(request, existing))
         created = records.create(ctx, body)
-        return fhir(created, 201, f"/fhir/{resource_type}/{created['id']}/_history/{created['meta']['versionId']}")
+        return fhir(created, 201, _location(request, created))
+
+    def _existing(ctx: RecordRequest, resource_type: str, criteria: str) -> dict[str, Any] | None:
+        try:
+            pairs = parse_qsl(criteria, keep_blank_values=True, strict_parsing=True)
+        except ValueError:
+            pairs = []
+        if not pairs:
+            raise fhir_search.SearchRefused(
+                "If-None-Exist takes search parameters as in a URL query, e.g. identifier=<system>|<value>."
+            )
+        query = fhir_search.parse(resource_type, pairs)
+        found = records.search_page(ctx, replace(query, count=2)).entries
+        if len(found) > 1:
+            raise PreconditionFailed(
+                f"If-None-Exist matches more than one {resource_type}: make the criteria precise enough to name one "
+                "(an identifier with its system), or create without the header."
+            )
+        return found[0] if found else None
 
     @api.get("/{resource_type}/{rid}")
     def read(resource_type: str, rid: FhirId, ctx: Ctx) -> JSONResponse:
         return fhir(records.read(ctx, resource_type, rid))
 
     @api.put("/{resource_type}/{rid}")
-    def update(resource_type: str, rid: FhirId, ctx: Ctx, body: Annotated[dict[str, Any], Body()]) -> JSONResponse:
-        return fhir(records.update(ctx, resource_type, rid, body))
+    def update(
+        resource_type: str,
+        rid: FhirId,
+        ctx: Ctx,
+        body: Annotated[dict[str, Any], Body()],
+        if_match: Annotated[str | None, Header(description='The version read, as its ETag: W/"3"')] = None,
+    ) -> JSONResponse:
+        """A new version of the resource; with If-Match, only if the version named is still the current one."""
+        return fhir(records.update(ctx, resource_type, rid, body, if_match=_version_of(if_match)))
 
     @api.get("/{resource_type}/{rid}/_history")
-    def history(resource_type: str, rid: FhirId, ctx: Ctx) -> JSONResponse:
-        return fhir(_bundle("history", records.history(ctx, resource_type, rid)))
+    def history(resource_type: str, rid: FhirId, request: Request, ctx: Ctx) -> JSONResponse:
+        return fhir(_bundle("history", records.history(ctx, resource_type, rid), base_url(request)))
 
     @api.post("/Consent/{rid}/$withdraw")
     def withdraw_consent(rid: FhirId, ctx: Ctx) -> JSONResponse:
@@ -230,6 +389,53 @@ def refused_input(records: RecordService) -> Callable[[Request, Exception], Awai
         return await validation_error(request, exc)
 
     return handle
+
+
+def _location(request: Request, resource: dict[str, Any]) -> str:
+    """The absolute URL of this version of the resource (the Location of a create)."""
+    return f"{base_url(request)}/{resource['resourceType']}/{resource['id']}/_history/{resource['meta']['versionId']}"
+
+
+def _url_parameters(resource_type: str, request: Request) -> list[tuple[str, str]]:
+    """The search parameters in the URL, refused (400) if one would put an identifier, a name or a birth date there."""
+    pairs = list(request.query_params.multi_items())
+    refused = fhir_search.in_url_refused(resource_type, (k for k, _ in pairs))
+    if refused is not None:
+        raise fhir_search.SearchRefused(
+            f"The search parameter {refused} identifies a person: it must never appear in a URL (COM-CRY-1). Send it "
+            f"in the body: POST /fhir/{resource_type}/_search with Content-Type: {FORM}."
+        )
+    return pairs
+
+
+def _body_parameters(body: bytes, request: Request) -> list[tuple[str, str]]:
+    """A POST _search body: form-encoded parameters (FHIR's way), or a JSON object of strings."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        if not body.strip():
+            return []
+        if kind == FORM:
+            return parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+        if kind in ("application/json", FHIR_JSON):
+            criteria = json.loads(body)
+            if isinstance(criteria, dict) and all(isinstance(v, str) for v in criteria.values()):
+                return [(str(k), v) for k, v in criteria.items()]
+    except (UnicodeDecodeError, ValueError):
+        pass
+    raise fhir_search.SearchRefused(
+        f"The search parameters could not be read: send them form-encoded (Content-Type: {FORM}, e.g. "
+        "family=Martin&birthdate=ge1944), or as a JSON object of strings (Content-Type: application/json)."
+    )
+
+
+def _version_of(etag: str | None) -> int | None:
+    """The version an If-Match header names (W/"3", "3" or 3)."""
+    if etag is None:
+        return None
+    number = etag.strip().removeprefix("W/").strip('"')
+    if not number.isascii() or not number.isdigit() or len(number) > 9:
+        raise MappingError(f'If-Match names a version by its ETag, e.g. W/"3"; {etag[:40]!r} is not one.')
+    return int(number)
 
 
 def _attempt(request: Request) -> tuple[str, tuple[str, str]]:

@@ -4,6 +4,17 @@ from __future__ import annotations
 
 from santegarde.errors import SantegardeError
 
+# The answer to a request that came without a session cookie: it says why a cookie may not have been sent.
+NOT_LOGGED_IN = (
+    "You are not logged in: no session cookie (sg_session) came with this request. Log in first (POST /auth/login) "
+    "and send back the cookie it sets; it is marked Secure, so clients send it only over https: serve behind a TLS "
+    "reverse proxy, or, on this machine over plain http, with santegarde serve --dev."
+)
+
+
+class PreconditionFailed(SantegardeError):
+    """A conditional request whose condition names more than one resource."""
+
 
 class BodyTooLarge(SantegardeError):
     """A request body over the configured limit."""

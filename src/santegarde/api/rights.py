@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from santegarde.api.errors import responses
 from santegarde.api.params import RequestNumber
-from santegarde.api.refusals import BodyTooLarge, OriginRefused
+from santegarde.api.refusals import NOT_LOGGED_IN, BodyTooLarge, OriginRefused
 from santegarde.crypto import DecryptionRefused
 from santegarde.identity.errors import SessionLocked, SessionRefused, StepRequired
 from santegarde.rights import RightsService
@@ -64,7 +64,7 @@ def router(records: RecordService, rights: RightsService) -> APIRouter:
         sg_session: Annotated[str | None, Cookie()] = None,
     ) -> RecordRequest:
         if not sg_session:
-            raise SessionRefused("You are not logged in; log in first (POST /auth/login).")
+            raise SessionRefused(NOT_LOGGED_IN)
         if not x_purpose:
             raise RightsError(
                 "Declare the purpose of this request in the X-Purpose header (e.g. X-Purpose: medical_record)."

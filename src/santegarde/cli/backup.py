@@ -130,9 +130,15 @@ def verify(
 
 @app.command("list")
 @friendly_errors
-def list_all(to: DirOption = None, config: ConfigOption = Path(CONFIG_NAME)) -> None:
-    """The backups of a directory, from their clear headers, with their last verification."""
-    to = _directory(to, load(config).backup_directory if config.exists() else None)
+def list_all(
+    directory: Annotated[Path | None, typer.Argument(metavar="[DIR]", help="The directory of the backups")] = None,
+    to: DirOption = None,
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """The backups of a directory (DIR, --to, or the configured backup_directory), with their last verification."""
+    if directory is not None and to is not None and directory != to:
+        raise BackupRefused(f"Name the directory once: {directory} or --to {to}, not both.")
+    to = _directory(directory or to, load(config).backup_directory if config.exists() else None)
     table = Table("file", "created", "tables", "rows", "size", "last verified", "result")
     for info in backup.list_backups(to):
         table.add_row(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,10 +15,23 @@ from rich.table import Table
 
 from santegarde.cli.common import console, friendly_errors
 from santegarde.demo import run_demo
+from santegarde.errors import SantegardeError
 from santegarde.policy import dpia_required, dpo_required
 from santegarde.private import owner_only_umask
 from santegarde.referentials.model import OrganisationProfile
 from santegarde.runtime import PASSPHRASE_ENV
+
+
+def _check_port(port: int) -> None:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will: a closing port is free
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise SantegardeError(
+                f"Port {port} on 127.0.0.1 is already in use (another demo or server?): choose another with "
+                f"--port {port + 1}, or stop what listens there."
+            ) from None
 
 
 @friendly_errors
@@ -32,8 +46,11 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the synthetic data (same seed, same data)")] = 2026,
     serve: Annotated[bool, typer.Option(help="Then serve the demo organisation's API until interrupted")] = False,
     port: Annotated[int, typer.Option(help="Port of the API with --serve")] = 8000,
+    force: Annotated[bool, typer.Option("--force", help="Replace the demo already in --dir")] = False,
 ) -> None:
     """Set up a demo organisation on SQLite and fill it with synthetic data, through the one request path."""
+    if serve:
+        _check_port(port)  # before anything is built
     owner_only_umask()
     passphrase = os.environ.get(PASSPHRASE_ENV) or secrets.token_urlsafe(24)
     with Progress(
@@ -51,7 +68,7 @@ def demo(
                 yield item
                 bar.advance(task)
 
-        report = run_demo(directory, profile.value, patients, seed, passphrase, progress=track)
+        report = run_demo(directory, profile.value, patients, seed, passphrase, progress=track, force=force)
     ref = report.referential
     console.print(f"[bold]Demo {profile.value}[/] set up under {ref.id} — {ref.title}")
     table = Table("resource", "stored", title="Synthetic records written through policy")
@@ -72,8 +89,15 @@ def demo(
         f"TOTP secret {report.totp_secret} (add it to an authenticator app)",
         soft_wrap=True,
     )
+    if report.example_patient is not None:
+        pid, family = report.example_patient
+        console.print(
+            f"A demo patient to try the API with (fictitious): Patient/{pid}, family name {family!r} — e.g. "
+            f"curl … -X POST localhost:{port}/fhir/Patient/_search --data-urlencode 'family={family[:3]}'",
+            soft_wrap=True,
+        )
     if serve:
         from santegarde.cli.serve import serve as serve_api  # the web server only when asked for
 
         os.environ[PASSPHRASE_ENV] = passphrase
-        serve_api(config=report.config_path, port=port)
+        serve_api(config=report.config_path, port=port, dev=True)  # the demo listens on 127.0.0.1 only

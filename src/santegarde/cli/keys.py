@@ -19,6 +19,7 @@ from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME, load
 from santegarde.crypto import KeyFamily, KeystoreError, create_keyring, create_keystore
 from santegarde.crypto.keyring import rotate_master_key
+from santegarde.errors import SantegardeError
 from santegarde.faults import crash_point
 from santegarde.runtime import PASSPHRASE_ENV, Organisation, database_present, open_organisation
 from santegarde.store.writeahead import INTENT, trace_ahead
@@ -33,7 +34,13 @@ def ask_passphrase(prompt: str = "Keystore passphrase", *, confirm: bool = False
     value = os.environ.get(env)
     if value:
         return value
-    return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
+    try:
+        return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
+    except typer.Abort:  # no terminal (a job, a pipe) or Ctrl-C: say what is missing rather than "Aborted."
+        raise SantegardeError(
+            f"No passphrase was given: {env} is not set and none was typed (there may be no terminal to type it "
+            f"in). Run the command at a terminal, or set {env} in the job's environment."
+        ) from None
 
 
 @contextmanager

@@ -19,6 +19,7 @@ from santegarde.cli.organisation import ConfigOption
 from santegarde.cli.session import CliSession, cli_source, logged_in
 from santegarde.config import CONFIG_NAME
 from santegarde.config.check import chosen_bases
+from santegarde.store.mapping import MappingError
 from santegarde.store.service import CARE_BASES, RecordService, Request
 
 record_app = typer.Typer(
@@ -112,10 +113,16 @@ def read(
 def search(
     resource_type: TypeArg,
     purpose: PurposeOption,
-    family: Annotated[str | None, typer.Option("--family", help="Family name")] = None,
-    given: Annotated[str | None, typer.Option("--given", help="Given name")] = None,
-    birthdate: Annotated[str | None, typer.Option("--birthdate", help="Birth date, YYYY-MM-DD")] = None,
-    identifier: Annotated[str | None, typer.Option("--identifier", help="An identifier value")] = None,
+    family: Annotated[
+        str | None, typer.Option("--family", help="Family name, or its first letters (2 at least)")
+    ] = None,
+    given: Annotated[str | None, typer.Option("--given", help="Given name, or its first letters (2 at least)")] = None,
+    birthdate: Annotated[
+        str | None, typer.Option("--birthdate", help="Birth date: 1944-06-02, 1944-06, 1944, or with a prefix: ge1944")
+    ] = None,
+    identifier: Annotated[
+        str | None, typer.Option("--identifier", help="An identifier: system|value or the value alone")
+    ] = None,
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """List the resources matching every criterion that your profile may read, with a one-line summary."""
@@ -124,6 +131,8 @@ def search(
         for k, v in {"family": family, "given": given, "birthdate": birthdate, "identifier": identifier}.items()
         if v is not None
     }
+    if not criteria:
+        raise MappingError("Give at least one search criterion: --family, --given, --birthdate or --identifier.")
     with logged_in(config) as s:
         found = records_of(s).search(request_for(s, purpose), resource_type, criteria)
     if not found:

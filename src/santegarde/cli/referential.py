@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from santegarde.cli.common import console, friendly_errors
@@ -17,10 +19,20 @@ app = typer.Typer(help="The CNIL référentiels shipped as data: list, show and 
 
 @app.command("list")
 @friendly_errors
-def list_() -> None:
+def list_(
+    as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON, for scripts")] = False,
+) -> None:
     """List the référentiels santegarde knows."""
-    table = Table("id", "deliberation", "adopted", "status", "profile", "title")
-    for ref in loader.load_all().values():
+    refs = list(loader.load_all().values())
+    if as_json:
+        fields = ("id", "deliberation", "adopted", "status", "organisation_profile", "title")
+        print(json.dumps([{f: str(getattr(r, f)) for f in fields} for r in refs], ensure_ascii=False, indent=2))
+        return
+    table = Table(title=None)
+    table.add_column("id", no_wrap=True, min_width=max(len(r.id) for r in refs))  # an id is never cut
+    for column in ("deliberation", "adopted", "status", "profile", "title"):
+        table.add_column(column)
+    for ref in refs:
         table.add_row(ref.id, ref.deliberation, str(ref.adopted), ref.status, ref.organisation_profile, ref.title)
     console.print(table)
 
@@ -113,7 +125,14 @@ def show_referential(ref: Referential, section: str | None) -> None:
         "Retention",
         ("rule", "active", "archive", "then", "§"),
         [
-            (f"{r.id}\n{r.name}", _phase(r.active), _phase(r.archive) if r.archive else "—", r.end_action, r.section)
+            (
+                # the legal article, where the text gives it
+                f"{r.id}\n{r.name}" + (f"\n({escape(r.note)})" if r.note else ""),
+                _phase(r.active),
+                _phase(r.archive) if r.archive else "—",
+                r.end_action,
+                r.section,
+            )
             for r in keep(ref.retention)
         ],
     )

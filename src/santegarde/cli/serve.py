@@ -37,7 +37,10 @@ def psc_for(org: Organisation) -> ProSanteConnect | None:
     return ProSanteConnect(OidcSettings(conf.issuer, conf.client_id, secret, conf.redirect_uri))
 
 
-def build_app(org: Organisation) -> FastAPI:
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def build_app(org: Organisation, *, local_http: bool = False) -> FastAPI:
     identity = identity_context(org)
     records = RecordService(
         org.engine,
@@ -62,6 +65,7 @@ def build_app(org: Organisation) -> FastAPI:
         psc=psc_for(org),
         server=org.config.server,
         compassionate=compassionate,
+        local_http=local_http,
     )
 
 
@@ -70,12 +74,21 @@ def serve(
     config: ConfigOption = Path(CONFIG_NAME),
     host: Annotated[str, typer.Option(help="Address to listen on (behind a TLS reverse proxy)")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    dev: Annotated[
+        bool, typer.Option("--dev", help="Local try-out over plain http: a cookie without Secure (127.0.0.1 only)")
+    ] = False,
 ) -> None:
     """Serve the organisation's HTTP API until interrupted."""
     import uvicorn
 
+    if dev and host not in LOCAL_HOSTS:
+        raise typer.BadParameter(
+            f"--dev serves over plain http with a session cookie any network observer could take: it is refused on "
+            f"{host}. Use it with --host 127.0.0.1, or serve behind a TLS reverse proxy without --dev.",
+            param_hint="--dev",
+        )
     owner_only_umask()
     with opened(config) as org:
-        app = build_app(org)
+        app = build_app(org, local_http=dev)
         console.print(f"santegarde API for {org.config.organisation.name} on http://{host}:{port} (Ctrl-C to stop)")
         uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=True)

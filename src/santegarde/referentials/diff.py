@@ -32,12 +32,21 @@ class Change:
             return f"{self.collection} '{self.key}': only in the second"
         if self.kind == "removed":
             return f"{self.collection} '{self.key}': only in the first"
-        return f"{self.collection} '{self.key}' {self.field}: {_short(self.before)} → {_short(self.after)}"
+        return f"{self.collection} '{self.key}' {self.field}: {readable(self.before)} → {readable(self.after)}"
 
 
-def _short(value: Any) -> str:
-    text = str(value)
-    return text if len(text) <= 160 else text[:157] + "..."
+def readable(value: Any) -> str:
+    """A value as a person reads it, whole: mappings as 'key value; …', lists comma-separated, nothing as '—'."""
+    if value is None or value == [] or value == {}:
+        return "—"
+    if isinstance(value, dict):
+        return "; ".join(f"{k} {readable(v)}" for k, v in value.items() if v not in (None, [], {}))
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [readable(v) for v in value]
+        return ", ".join(sorted(items) if isinstance(value, set | frozenset) else items)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
 
 
 def _key(collection: str, item: dict[str, Any]) -> str:

@@ -32,6 +32,7 @@ from santegarde.policy import AccessRequest, Decision, decide
 from santegarde.policy.rights import RightsUndecidable, right_applies, rights_handlers
 from santegarde.referentials.model import Art6Basis, CategoryKind, Operation, Referential, Right, Sensitivity
 from santegarde.store import consents, mapping, objections, retention, vault
+from santegarde.store import search as fhir_search
 from santegarde.store.schema import (
     access_justification,
     archive_access,
@@ -51,8 +52,6 @@ T = TypeVar("T")
 BREAK_GLASS_MIN = 15
 ARCHIVE_JUSTIFICATION_MIN = 15
 SENSITIVITY_ORDER = [Sensitivity.ORDINARY, Sensitivity.HIGHLY_PERSONAL, Sensitivity.SPECIAL]
-SEARCHABLE = {"identifier": "identifier", "family": "family", "given": "given", "birthdate": "birthdate"}
-BY_PATIENT = "patient"  # a patient's own resources (their Consents, Observations…), by the patient's id
 JUSTIFICATION_MAX = 1000
 # The bases on which a practitioner takes in care a patient whose record someone else created (COM-LOG-4: each
 # declaration is flagged in the trace review, which checks it against the appointment book or the referral).
@@ -76,6 +75,24 @@ class AccessDenied(SantegardeError, PermissionError):
 
 class NotFound(SantegardeError, LookupError):
     """No such resource."""
+
+
+class VersionConflict(SantegardeError):
+    """The update names a version (If-Match) that is no longer the current one."""
+
+
+class _NoMatch(Exception):
+    """A search candidate whose content does not match a criterion: not returned, not traced as read."""
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of search results, the candidate ids it examined (in order), and whether others lie beyond."""
+
+    entries: list[dict[str, Any]]
+    examined: list[str]
+    more_after: bool
+    more_before: bool
 
 
 @dataclass(frozen=True)
@@ -109,6 +126,7 @@ class RecordService:
         self.legal_bases = dict(legal_bases or {})  # the organisation's choice where the text leaves it open
         self._keys = vault.PatientKeys(keyring)
         self._index_key = vault.index_key(keyring)
+        self._page_key = vault.page_key(keyring)
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -473,7 +491,16 @@ class RecordService:
 
     # -- reads -------------------------------------------------------------------------------------
 
-    def _read_version(self, conn: Connection, req: Request, v: vault.Version, operation: str) -> dict[str, Any]:
+    def _read_version(
+        self,
+        conn: Connection,
+        req: Request,
+        v: vault.Version,
+        operation: str,
+        keep: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> dict[str, Any]:
+        """The version as the decision lets the caller read it, traced; a search's ``keep`` checks its content
+        first (a resource that does not match raises _NoMatch, before anything is traced as read)."""
         resource = (v.resource_type, v.id)
         ctx = self._session(req, list(v.categories), operation, resource)
         decisions = {
@@ -488,6 +515,8 @@ class RecordService:
         self._objected(conn, ctx, req, v.patient_id, operation, resource)
         care, glass = self._care(conn, ctx, req, v.patient_id, operation, resource)
         body = self._decode(conn, v, allowed, limits)
+        if keep is not None and not keep(body):
+            raise _NoMatch
         justification = self._justify(conn, ctx, req, resource, v.patient_id, glass=glass)
         if justification is not None:
             conn.commit()
@@ -525,38 +554,57 @@ class RecordService:
                 raise self._not_found(ctx, req, "history", (resource_type, rid))
             return [self._read_version(conn, req, v, "history") for v in found]
 
-    def search(self, req: Request, resource_type: str, criteria: dict[str, str]) -> list[dict[str, Any]]:
-        """Current resources matching every criterion (identifier, family, given, birthdate) by blind index; a
-        patient's own resources (e.g. their Consents) by ``patient``, the patient's id."""
-        rmap = mapping.resource_map(resource_type)
-        allowed = [*SEARCHABLE, *([BY_PATIENT] if rmap.patient_refs else [])]
-        unknown = sorted(set(criteria) - set(allowed))
-        if unknown:
-            raise mapping.MappingError(f"Cannot search by {', '.join(unknown)}; search by: {', '.join(allowed)}.")
-        if not criteria:
-            raise mapping.MappingError("Give at least one search criterion: " + ", ".join(allowed) + ".")
-        patient = criteria.get(BY_PATIENT)
+    def search_page(self, req: Request, query: fhir_search.Query, cursor: fhir_search.Cursor | None = None) -> Page:
+        """One page of the current resources matching a parsed search (store/search.py says how it runs)."""
+        resource_type = query.resource_type
         ctx = self._gate(req, resource_type, "search", (resource_type, ""))
-        results = []
+        cursor = cursor or fhir_search.Cursor()
+        found: list[dict[str, Any]] = []
+        examined: list[str] = []
         with self.engine.connect() as conn:
-            terms = [(SEARCHABLE[k], v) for k, v in criteria.items() if k != BY_PATIENT]
-            for rid in vault.search_ids(conn, self._index_key, resource_type, terms, patient):
+            ids = vault.search_ids(
+                conn,
+                self._index_key,
+                resource_type,
+                query.index,
+                ids=query.ids,
+                patients=query.patients,
+                after=cursor.after,
+                before=cursor.before,
+            )
+            for rid in ids:
+                if len(found) == query.count:
+                    break
+                examined.append(rid)
                 v = vault.versions(conn, rid, current_only=True)[0]
                 try:
-                    results.append(self._read_version(conn, req, v, "search"))
-                except AccessDenied:
-                    continue  # refused and traced; not returned
+                    found.append(self._read_version(conn, req, v, "search", keep=query.matches))
+                except (AccessDenied, _NoMatch):
+                    continue  # refused and traced, or not matching: not returned
         # The search itself is an access, traced even when it finds nothing (its criteria are not: personal data).
-        self._trace(
-            ctx,
-            req,
-            "search",
-            (resource_type, ""),
-            allowed=True,
-            rule="search",
-            outcome="success",
-        )
+        self._trace(ctx, req, "search", (resource_type, ""), allowed=True, rule="search", outcome="success")
+        more = len(examined) < len(ids)
+        if cursor.before is None:
+            return Page(found, examined, more_after=more, more_before=cursor.after is not None)
+        return Page(found[::-1], examined[::-1], more_after=True, more_before=more)
+
+    def search(self, req: Request, resource_type: str, criteria: Mapping[str, str]) -> list[dict[str, Any]]:
+        """Every current resource matching the criteria (FHIR search parameters), page after page."""
+        query = fhir_search.parse(resource_type, criteria.items())
+        query = replace(query, count=fhir_search.MAX_COUNT)
+        page = self.search_page(req, query)
+        results = list(page.entries)
+        while page.more_after and page.examined:
+            page = self.search_page(req, query, fhir_search.Cursor(after=page.examined[-1]))
+            results.extend(page.entries)
         return results
+
+    def page_token(self, req: Request, query: fhir_search.Query, cursor: fhir_search.Cursor) -> str:
+        """A link's token for another page of this search (encrypted, bound to the session)."""
+        return fhir_search.seal_page(self._page_key, req.token, query.resource_type, query.pairs, cursor)
+
+    def open_page_token(self, req: Request, token: str) -> tuple[str, list[tuple[str, str]], fhir_search.Cursor]:
+        return fhir_search.open_page(self._page_key, req.token, token)
 
     # -- writes ------------------------------------------------------------------------------------
 
@@ -564,14 +612,19 @@ class RecordService:
         rid = str(body.get("id") or uuid.uuid4())
         return self._write(req, {**body, "id": rid}, creating=True)
 
-    def update(self, req: Request, resource_type: str, rid: str, body: dict[str, Any]) -> dict[str, Any]:
+    def update(
+        self, req: Request, resource_type: str, rid: str, body: dict[str, Any], *, if_match: int | None = None
+    ) -> dict[str, Any]:
+        """A new version; with ``if_match``, only if that version is still the current one (no lost update)."""
         if body.get("resourceType") != resource_type or str(body.get("id", rid)) != rid:
             raise mapping.MappingError(
                 f"The body is a {body.get('resourceType')} with id '{body.get('id')}', not {resource_type}/{rid}."
             )
-        return self._write(req, {**body, "id": rid}, creating=False)
+        return self._write(req, {**body, "id": rid}, creating=False, if_match=if_match)
 
-    def _write(self, req: Request, body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+    def _write(
+        self, req: Request, body: dict[str, Any], *, creating: bool, if_match: int | None = None
+    ) -> dict[str, Any]:
         resource_type = str(body.get("resourceType"))
         rmap = mapping.resource_map(resource_type)
         _validate(body)
@@ -636,6 +689,15 @@ class RecordService:
                 raise mapping.MappingError(f"{resource_type}/{rid} already exists; update it instead.")
             if not creating and not existing:
                 raise self._not_found(ctx, req, operation, resource)
+            if if_match is not None and existing and existing[0].version != if_match:
+                self._trace(
+                    ctx, req, operation, resource, allowed=False, rule="record.version_conflict", outcome="denied"
+                )
+                raise VersionConflict(
+                    f"{resource_type}/{rid} is at version {existing[0].version}, not {if_match} as If-Match says: "
+                    "someone changed it since you read it. Read it again, apply your change to the current version "
+                    "and send it with the new ETag."
+                )
             stored_patient = existing[0].patient_id if existing else patient_id
             new_patient = creating and resource_type == "Patient"
             # The stored record's patient decides, never the body's: a record cannot be moved to another patient.

@@ -9,7 +9,7 @@ allowed the request. Nothing here decides anything; everything here is ciphertex
   copy of their parts unreadable (crypto-shredding).
 - Directory resources (professionals, organisations) are encrypted under the identity family key.
 - Blind indexes are HMAC-SHA256 digests, under a key derived from the identity key, of normalised
-  identifiers, names and birth dates: equality search without decrypting anything.
+  identifiers, names, name prefixes and birth dates: equality and prefix search without decrypting anything.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, and_, delete, insert, or_, select, update
 
 from santegarde.crypto import DecryptionRefused, KeyFamily, Keyring, decrypt, encrypt
 from santegarde.referentials.model import CategoryKind, Referential
@@ -191,6 +191,12 @@ def index_key(ring: Keyring) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"santegarde:blind-index:v1").derive(identity)
 
 
+def page_key(ring: Keyring) -> bytes:
+    """The key that seals search page links (store/search.py): derived from the identity key, never stored."""
+    _, identity = ring.key(KeyFamily.IDENTITY)
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"santegarde:search-page:v1").derive(identity)
+
+
 def normalise(text: str) -> str:
     folded = unicodedata.normalize("NFKD", text)
     letters = "".join(c for c in folded if not unicodedata.combining(c))
@@ -201,22 +207,52 @@ def digest(key: bytes, kind: str, value: str) -> str:
     return hmac.new(key, f"{kind}:{normalise(value)}".encode(), hashlib.sha256).hexdigest()
 
 
+# Name prefixes are indexed from PREFIX_MIN letters (a one-letter prefix would split the patients into a few
+# large groups whose sizes give the initials away) up to PREFIX_MAX letters (a longer search is matched on its
+# first PREFIX_MAX letters, then on the decrypted name). Every name part has exactly PREFIX_MAX - PREFIX_MIN + 1
+# prefix rows, padded with random digests that match nothing, so that the index does not tell a name's length.
+PREFIX_MIN = 2
+PREFIX_MAX = 12
+PREFIX = "~"  # suffix of a prefix kind: "family~" indexes the prefixes of the family names
+
+
+def prefixes(text: str) -> list[str]:
+    """The normalised prefixes a name is found by (PREFIX_MIN to PREFIX_MAX letters)."""
+    name = normalise(text)
+    return [name[:n] for n in range(PREFIX_MIN, min(len(name), PREFIX_MAX) + 1)]
+
+
 def index_terms(body: dict[str, Any]) -> list[tuple[str, str]]:
-    """What a resource can be searched by: identifiers (system|value), family and given names, birth date."""
-    terms = [("identifier", f"{i.get('system', '')}|{i.get('value', '')}") for i in body.get("identifier", [])]
-    for name in body.get("name", []) if isinstance(body.get("name"), list) else []:
+    """What a resource can be searched by: identifiers (with and without system), names and their prefixes,
+    birth date and birth year."""
+    terms: list[tuple[str, str]] = []
+    for i in body.get("identifier", []):
+        terms.append(("identifier", f"{i.get('system', '')}|{i.get('value', '')}"))
+        terms.append(("identifier_value", str(i.get("value", ""))))
+    names = body.get("name")
+    if isinstance(names, str):  # an Organization's name
+        terms.append(("name", names))
+    for name in names if isinstance(names, list) else []:
         if name.get("family"):
             terms.append(("family", name["family"]))
         terms.extend(("given", given) for given in name.get("given", []))
     if body.get("birthDate"):
         terms.append(("birthdate", body["birthDate"]))
+        terms.append(("birthyear", str(body["birthDate"])[:4]))
     return terms
 
 
 def reindex(conn: Connection, key: bytes, rid: str, body: dict[str, Any]) -> None:
     conn.execute(delete(record_index).where(record_index.c.record_id == rid))
+    rows = []
     for kind, value in index_terms(body):
-        conn.execute(insert(record_index).values(record_id=rid, kind=kind, digest=digest(key, kind, value)))
+        rows.append({"record_id": rid, "kind": kind, "digest": digest(key, kind, value)})
+        if kind in ("family", "given", "name"):
+            found = [digest(key, kind + PREFIX, p) for p in prefixes(value)]
+            padding = [os.urandom(32).hex() for _ in range(PREFIX_MAX - PREFIX_MIN + 1 - len(found))]
+            rows.extend({"record_id": rid, "kind": kind + PREFIX, "digest": d} for d in found + padding)
+    if rows:
+        conn.execute(insert(record_index), rows)
 
 
 def patient_exists(conn: Connection, patient_id: str) -> bool:
@@ -230,16 +266,34 @@ def patient_exists(conn: Connection, patient_id: str) -> bool:
 
 
 def search_ids(
-    conn: Connection, key: bytes, resource_type: str, criteria: list[tuple[str, str]], patient: str | None = None
+    conn: Connection,
+    key: bytes,
+    resource_type: str,
+    criteria: list[list[tuple[str, str]]],
+    *,
+    ids: list[str] | None = None,
+    patients: list[str] | None = None,
+    after: str | None = None,
+    before: str | None = None,
 ) -> list[str]:
-    """Ids of current records of a type matching every criterion (kind, value), through the blind index, and
-    belonging to ``patient`` when given."""
+    """Ids of current records of a type, in id order (descending below ``before``), that match every criterion.
+
+    A criterion is a list of alternatives (kind, value), matched through the blind index; ``ids`` and
+    ``patients`` narrow to those record ids or to the records of those patients (ids in clear).
+    """
     query = select(record.c.id).where(record.c.resource_type == resource_type, record.c.current.is_(True))
-    if patient is not None:
-        query = query.where(record.c.patient_id == patient)
-    for kind, value in criteria:
+    for alternatives in criteria:
         matching = select(record_index.c.record_id).where(
-            record_index.c.kind == kind, record_index.c.digest == digest(key, kind, value)
+            or_(*(and_(record_index.c.kind == k, record_index.c.digest == digest(key, k, v)) for k, v in alternatives))
         )
         query = query.where(record.c.id.in_(matching))
-    return [str(r) for r in conn.execute(query.order_by(record.c.id)).scalars()]
+    if ids is not None:
+        query = query.where(record.c.id.in_(ids))
+    if patients is not None:
+        query = query.where(record.c.patient_id.in_(patients))
+    if after is not None:
+        query = query.where(record.c.id > after)
+    if before is not None:
+        query = query.where(record.c.id < before)
+    order = record.c.id.desc() if before is not None else record.c.id
+    return [str(r) for r in conn.execute(query.order_by(order)).scalars()]
