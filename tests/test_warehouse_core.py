@@ -198,7 +198,7 @@ def test_an_older_warehouses_objections_move_into_the_ledger(  # type: ignore[no
             "INSERT INTO vault.objection VALUES ($p, $i, TIMESTAMP '2025-02-03 10:00:00')",
             {"p": pseudonym, "i": person_id_of(pseudonym)},
         )
-    report = wh.feed_fhir([bundle], DataList.from_mapping(FULL), operator=FEEDER)
+    report = wh.feed_fhir([bundle], DataList.from_mapping(FULL), source="dpi", operator=FEEDER)
     assert report.objected_skipped == 1 and report.rows["person"] == 11
     with identity.engine.connect() as conn:
         rows = conn.execute(select(objection_ledger)).all()
@@ -208,7 +208,7 @@ def test_an_older_warehouses_objections_move_into_the_ledger(  # type: ignore[no
     with wh.vault_connection() as con:  # one list: the old table is gone, nothing was lost
         left = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'objection'").fetchone()
     assert left == (0,)
-    assert wh.feed_fhir([bundle], DataList.from_mapping(FULL), operator=FEEDER).objected_skipped == 1
+    assert wh.feed_fhir([bundle], DataList.from_mapping(FULL), source="dpi", operator=FEEDER).objected_skipped == 1
 
 
 def test_transit_is_purged_on_success_and_on_failure(wh: Warehouse, bundle: Path, tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ NANTES_1980 = make_nir(male=False, year=1980, month=3, department="44", commune=
 @pytest.fixture
 def guard(tmp_path: Path) -> WarehouseGuard:
     ctx = make_context(f"sqlite:///{tmp_path / 'identity.db'}", tmp_path, "eds-2021-118")
+    migrate(ctx.engine)  # the records database of the organisation: the objection ledger (EDS-9)
     staff(ctx, FEEDER.login, "feeding")
     staff(ctx, STEWARD.login, "data_steward")
     audit = make_engine(f"sqlite:///{tmp_path / 'audit.db'}")

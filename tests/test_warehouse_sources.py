@@ -26,6 +26,7 @@ PERSONS = (1, 2, 3)
 def wh(tmp_path: Path) -> Iterator[Warehouse]:
     """A new warehouse guarded by an identity database where the feeder and the steward hold their profiles."""
     ctx = make_context(f"sqlite:///{tmp_path / 'identity.db'}", tmp_path, "eds-2021-118")
+    migrate(ctx.engine)  # the records database of the organisation: the objection ledger (EDS-9)
     staff(ctx, FEEDER.login, "feeding")
     staff(ctx, STEWARD.login, "data_steward")
     audit = make_engine(f"sqlite:///{tmp_path / 'audit.db'}")
