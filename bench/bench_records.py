@@ -335,6 +335,7 @@ COMPONENTS: dict[tuple[str, str], str] = {
     ("service.py", "_validate"): "FHIR validation (fhir.resources)",
     ("service.py", "_decide_all"): "policy: decide per category",
     ("service.py", "_care"): "care relationship lookup",
+    ("service.py", "_probe"): "probe: objection, care, patient, freeze, keys",
     ("vault.py", "versions"): "vault: versions lookup",
     ("vault.py", "write_version"): "vault: write_version (incl. key, AES-GCM)",
     ("vault.py", "reindex"): "vault: blind-index reindex",
@@ -485,12 +486,14 @@ def _postgres_urls(count: int) -> Iterator[list[str]]:
 
 
 def _server_version(engine: Engine) -> str:
-    """The database server's version string, short."""
+    """The database server's version string, short, with the settings that matter here."""
     with engine.connect() as conn:
         if engine.dialect.name == "sqlite":
             return "SQLite " + str(conn.execute(text("select sqlite_version()")).scalar_one())
         version = str(conn.execute(text("show server_version")).scalar_one())
-        return "PostgreSQL " + version.split()[0]
+        autovacuum = conn.execute(text("show autovacuum")).scalar_one()
+        synchronous = conn.execute(text("show synchronous_commit")).scalar_one()
+        return f"PostgreSQL {version.split()[0]}, autovacuum={autovacuum}, synchronous_commit={synchronous}"
 
 
 def run_engine(label: str, urls: list[str], n: int, *, profile: bool) -> EngineResult:
@@ -530,6 +533,11 @@ def _print(result: EngineResult, n: int, console: Console) -> None:
     write, read = result.path[1].median / result.path[0].median, result.path[3].median / result.path[2].median
     verdict = "met" if max(write, read) <= 2 else "NOT met"
     console.print(f"full/plain: write {write:.1f}×, read {read:.1f}× — goal 'within 2×' {verdict}")
+    per_write, per_read = result.path[1].statements / (OBSERVATIONS + 1), result.path[3].statements / (OBSERVATIONS + 1)
+    console.print(
+        f"statements per resource: create {per_write:.1f} (goal ≤ 4), read {per_read:.1f} (goal ≤ 3); "
+        "plain Core: 1 and 1"
+    )
     audit = Table(title=f"{result.label}: audit trail, {n} entries, fresh audit database")
     for column in ("operation", "total ms", "entries/s", "× baseline time"):
         audit.add_column(column, justify="left" if column == "operation" else "right")
@@ -563,7 +571,11 @@ def main() -> None:
     if args.n < 20:
         parser.error("--n must be at least 20 to give a p95.")
     console = Console(width=max(Console().width, 110))
-    console.print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; medians and p95 of {args.n} units")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    console.print(
+        f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {load}, "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; medians and p95 of {args.n} units"
+    )
     with _sqlite_urls(3) as urls:
         _print(run_engine("SQLite, temp files", urls, args.n, profile=args.profile), args.n, console)
     if not _postgres_answers():
