@@ -371,6 +371,7 @@ COMPONENTS: dict[tuple[str, str], str] = {
     ("service.py", "_validate"): "FHIR validation (fhir.resources)",
     ("service.py", "_decide_all"): "policy: decide per category",
     ("service.py", "_care"): "care relationship lookup",
+    ("service.py", "_probe"): "probe: objection, care, patient, freeze, keys",
     ("vault.py", "versions"): "vault: versions lookup",
     ("vault.py", "write_version"): "vault: write_version (incl. key, AES-GCM)",
     ("vault.py", "reindex"): "vault: blind-index reindex",
@@ -521,12 +522,14 @@ def _postgres_urls(count: int) -> Iterator[list[str]]:
 
 
 def _server_version(engine: Engine) -> str:
-    """The database server's version string, short."""
+    """The database server's version string, short, with the settings that matter here."""
     with engine.connect() as conn:
         if engine.dialect.name == "sqlite":
             return "SQLite " + str(conn.execute(text("select sqlite_version()")).scalar_one())
         version = str(conn.execute(text("show server_version")).scalar_one())
-        return "PostgreSQL " + version.split()[0]
+        autovacuum = conn.execute(text("show autovacuum")).scalar_one()
+        synchronous = conn.execute(text("show synchronous_commit")).scalar_one()
+        return f"PostgreSQL {version.split()[0]}, autovacuum={autovacuum}, synchronous_commit={synchronous}"
 
 
 def run_engine(label: str, urls: list[str], n: int, *, profile: bool) -> EngineResult:
@@ -573,6 +576,11 @@ def _print(result: EngineResult, n: int, console: Console) -> None:
         f"(issue 23: at most one indexed lookup per request); time with/without: write "
         f"{p['fw'].median / p['uw'].median:.2f}×, read {p['fr'].median / p['ur'].median:.2f}×"
     )
+    per_write, per_read = p["fw"].statements / (OBSERVATIONS + 1), p["fr"].statements / (OBSERVATIONS + 1)
+    console.print(
+        f"statements per resource: create {per_write:.1f} (goal ≤ 4), read {per_read:.1f} (goal ≤ 3); "
+        "plain Core: 1 and 1"
+    )
     audit = Table(title=f"{result.label}: audit trail, {n} entries, fresh audit database")
     for column in ("operation", "total ms", "entries/s", "× baseline time"):
         audit.add_column(column, justify="left" if column == "operation" else "right")
@@ -606,7 +614,11 @@ def main() -> None:
     if args.n < 20:
         parser.error("--n must be at least 20 to give a p95.")
     console = Console(width=max(Console().width, 110))
-    console.print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; medians and p95 of {args.n} units")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    console.print(
+        f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {load}, "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; medians and p95 of {args.n} units"
+    )
     with _sqlite_urls(3) as urls:
         _print(run_engine("SQLite, temp files", urls, args.n, profile=args.profile), args.n, console)
     if not _postgres_answers():

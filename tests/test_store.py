@@ -15,6 +15,7 @@ from sqlalchemy import select, text
 
 from santegarde.audit.tables import entry
 from santegarde.crypto import DecryptionRefused
+from santegarde.identity import grants, sessions
 from santegarde.identity.errors import SessionRefused, StepRequired
 from santegarde.store import mapping, vault
 from santegarde.store.db import DatabaseUrlError, make_engine, migrate, normalise_url, tables
@@ -331,3 +332,34 @@ def test_sqlite_commits_are_durable_when_they_return(tmp_path: Path) -> None:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
     engine.dispose()
+
+
+def test_nothing_the_path_read_outlives_its_request(place: Workplace) -> None:
+    """One identity check and one probe per request (issue 18), never kept: a write answers what a read gives, and
+    a freeze, a revoked grant, an ended session or destroyed keys count from the very next call."""
+    doc = place.person("dr.martin", "practitioner", ref="10001234567")
+    nurse = place.person("dr.durand", "practitioner", ref="10001234568")
+    req = Request(doc, "medical_record")
+    created = place.service.create(req, patient())
+    written = place.service.create(req, observation())
+    assert written == place.service.read(req, "Observation", "o-1")  # the body answered without a read-back
+    assert created == place.service.read(req, "Patient", "p-1")
+    place.service.freeze(req, "Observation", "o-1", "accuracy disputed")
+    with pytest.raises(AccessDenied, match="frozen"):
+        place.service.update(req, "Observation", "o-1", observation())
+    place.service.unfreeze(req, "Observation", "o-1")
+    assert place.service.update(req, "Observation", "o-1", observation())["meta"]["versionId"] == "2"
+    [grant] = [g for g in grants.all_grants(place.identity) if g.login == "dr.martin"]
+    grants.revoke(place.identity, grant.id, "left the practice", by="admin")
+    with pytest.raises(SessionRefused, match="no longer granted"):
+        place.service.read(req, "Observation", "o-1")
+    other = Request(nurse, "medical_record", break_glass="unconscious patient in the waiting room")
+    assert place.service.read(other, "Observation", "o-1")["id"] == "o-1"
+    sessions.logout(place.identity, nurse)
+    with pytest.raises(SessionRefused, match="ended"):
+        place.service.read(other, "Observation", "o-1")
+    with place.service.engine.begin() as conn:
+        vault.PatientKeys(place.identity.keyring).destroy(conn, "p-1")
+    fresh = Request(place.person("dr.petit", "practitioner", ref="10001234569"), "medical_record", break_glass="x" * 20)
+    with pytest.raises(DecryptionRefused, match="destroyed"):
+        place.service.read(fresh, "Observation", "o-1")

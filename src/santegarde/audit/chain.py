@@ -82,8 +82,10 @@ def chain(start_seq: int, prev_hash: str, contents: Iterable[Mapping[str, Any]])
     return entries
 
 
-def verify(entries: Sequence[Entry], checkpoints: Sequence[Checkpoint], key: bytes, *, every: int = 0) -> list[Problem]:
+def verify(entries: Iterable[Entry], checkpoints: Sequence[Checkpoint], key: bytes, *, every: int = 0) -> list[Problem]:
     """Every break in the trail, in order; an empty list means the trail is intact.
+
+    ``entries`` is walked once, in order, and none is kept: a trail of any length verifies in bounded memory.
 
     With ``every``, the checkpoint of every multiple of ``every`` after the last purge anchor, up to
     the last entry, must be there: deleting checkpoints (to hide a re-chained edit) is a break.
@@ -100,7 +102,9 @@ def verify(entries: Sequence[Entry], checkpoints: Sequence[Checkpoint], key: byt
     anchors = [cp for cp in sealed.values() if cp.anchor]
     anchor = max(anchors, key=lambda cp: cp.seq) if anchors else None
     expected_seq, expected_prev = (anchor.seq + 1, anchor.hash) if anchor else (1, GENESIS)
+    last_entry: Entry | None = None
     for entry in entries:
+        last_entry = entry
         if entry.seq != expected_seq:
             what = "missing entries before it (deleted)" if entry.seq > expected_seq else "out of order or inserted"
             problems.append(Problem(entry.seq, f"{what}: expected entry {expected_seq}"))
@@ -112,7 +116,7 @@ def verify(entries: Sequence[Entry], checkpoints: Sequence[Checkpoint], key: byt
         if sealed_cp is not None and not sealed_cp.anchor and sealed_cp.hash != entry.hash:
             problems.append(Problem(entry.seq, "it differs from the sealed checkpoint"))
         expected_seq, expected_prev = entry.seq + 1, entry.hash
-    last = entries[-1].seq if entries else (anchor.seq if anchor else 0)
+    last = last_entry.seq if last_entry is not None else (anchor.seq if anchor else 0)
     beyond = [cp.seq for cp in sealed.values() if cp.seq > last]
     if beyond:
         problems.append(

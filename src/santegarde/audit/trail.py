@@ -19,7 +19,7 @@ import json
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -112,6 +112,28 @@ class _HeadRow:
     def fresh(self) -> bool:
         """Written by the migration, never used: no entry yet, no seal."""
         return self.seq == 0 and self.hash == chain.GENESIS and self.seal is None
+
+
+VERIFY_CHUNK = 2000  # entries fetched per round trip when the trail is walked
+
+
+@dataclass(slots=True)
+class _Walked:
+    """What one streaming pass over the entries leaves behind: their count, the last one's (seq, hash), and the
+    hashes by sequence number when an anchor file is to be compared (about 0.2 KB an entry instead of the entry)."""
+
+    keep_hashes: bool
+    count: int = 0
+    last: tuple[int, str] | None = None
+    hashes: dict[int, str] = field(default_factory=dict)
+
+    def walk(self, entries: Iterator[chain.Entry]) -> Iterator[chain.Entry]:
+        for e in entries:
+            self.count += 1
+            self.last = (e.seq, e.hash)
+            if self.keep_hashes:
+                self.hashes[e.seq] = e.hash
+            yield e
 
 
 @dataclass(slots=True)
@@ -354,7 +376,9 @@ class AuditTrail:
         return kept if kept.exists() else None
 
     def entries(self, conn: Connection) -> Iterator[chain.Entry]:
-        for row in conn.execute(select(entry).order_by(entry.c.seq)):
+        """Every entry in order, streamed (a server-side cursor on PostgreSQL, rows fetched in chunks)."""
+        query = select(entry).order_by(entry.c.seq).execution_options(stream_results=True, yield_per=VERIFY_CHUNK)
+        for row in conn.execute(query):
             yield chain.Entry(row.seq, row.prev_hash, row.hash, json.loads(row.content))
 
     def verify(self) -> VerifyReport:
@@ -366,13 +390,15 @@ class AuditTrail:
 
     def _check(self) -> tuple[int, int, list[chain.Problem], list[chain.Problem]]:
         """(entries, checkpoints, problems of the database, problems against the anchor file)."""
+        walked = _Walked(keep_hashes=self.anchor is not None)
         try:
             with self.engine.connect() as conn:
-                entries = list(self.entries(conn))
                 cps = [
                     chain.Checkpoint(r.seq, r.hash, r.seal, bool(r.anchor)) for r in conn.execute(select(checkpoint))
                 ]
                 row = self._head(conn, lock=False)
+                # One pass over the entries, none kept (only their hashes when an anchor file is to be compared).
+                found = chain.verify(walked.walk(self.entries(conn)), cps, self._key, every=self._every)
         except SQLAlchemyError as exc:
             cause = type(getattr(exc, "orig", None) or exc).__name__
             what = (
@@ -380,22 +406,21 @@ class AuditTrail:
                 "truncated or replaced); restore it from a verified backup"
             )
             return 0, 0, [chain.Problem(0, what)], []
-        found = chain.verify(entries, cps, self._key, every=self._every)
-        found.extend(self._head_problems(row, entries, cps))
+        found.extend(self._head_problems(row, walked.last, cps))
         anchored = []
         if self.anchor is not None and row is not None:
-            hashes = {e.seq: e.hash for e in entries} | {c.seq: c.hash for c in cps if c.anchor}
+            hashes = walked.hashes | {c.seq: c.hash for c in cps if c.anchor}
             anchored = self.anchor.check(Head(row.seq, row.hash), hashes)
-        return len(entries), len(cps), found, anchored
+        return walked.count, len(cps), found, anchored
 
     def _head_problems(
-        self, row: _HeadRow | None, entries: list[chain.Entry], cps: list[chain.Checkpoint]
+        self, row: _HeadRow | None, last_entry: tuple[int, str] | None, cps: list[chain.Checkpoint]
     ) -> list[chain.Problem]:
         """The head must be there, sealed, and be the last entry (or the anchor of a purge of every entry)."""
         if row is None:
             return [chain.Problem(0, "The trail has no head: its head row was deleted or the trail was emptied")]
         purged = max((c for c in cps if c.anchor), key=lambda c: c.seq, default=None)
-        last = (entries[-1].seq, entries[-1].hash) if entries else (purged.seq, purged.hash) if purged else None
+        last = last_entry if last_entry is not None else (purged.seq, purged.hash) if purged else None
         if last is None:
             return [chain.Problem(0, "The trail has no entry: it was emptied, or never initialised")]
         problems = []

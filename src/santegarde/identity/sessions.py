@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.engine import Row
 
 from santegarde.identity import accounts, grants
@@ -23,7 +23,7 @@ from santegarde.identity.clock import aware
 from santegarde.identity.context import IdentityContext
 from santegarde.identity.errors import AccountError, LoginRefused, SessionLocked, SessionRefused, StepRequired
 from santegarde.identity.oidc import PscIdentity
-from santegarde.identity.tables import charter_acceptance, session, user
+from santegarde.identity.tables import charter_acceptance, grant, session, user
 from santegarde.identity.throttle import Blocked, account_key, source_key
 from santegarde.identity.totp import InvalidCode, confirm_enrolment
 from santegarde.referentials.model import OrganisationProfile, Referential, Sensitivity
@@ -230,6 +230,14 @@ def _context(ctx: IdentityContext, conn: Connection, srow: Row, urow: Row, now: 
 def _live(ctx: IdentityContext, conn: Connection, token: str, now: datetime) -> tuple[Row, Row]:
     """The session and user rows if usable now; locks on inactivity, refuses when expired, locked or user gone."""
     srow = _session_row(conn, _hash(token))
+    urow = conn.execute(select(user).where(user.c.id == srow.user_id)).one()
+    _usable(ctx, conn, srow, urow.status, now)
+    return srow, urow
+
+
+def _usable(ctx: IdentityContext, conn: Connection, srow: Row, status: str, now: datetime) -> None:
+    """Refuse a session that is expired (ended now), locked, idle past its limit (locked now) or whose account is
+    no longer active (ended now); the caller commits what was changed, even though the call is refused."""
     if aware(srow.expires_at) <= now:
         conn.execute(update(session).where(session.c.token_hash == srow.token_hash).values(ended_at=now))
         raise SessionRefused("This session has expired; log in again.")
@@ -242,31 +250,107 @@ def _live(ctx: IdentityContext, conn: Connection, token: str, now: datetime) -> 
         raise SessionLocked(
             f"This session locked itself after {minutes} minutes of inactivity; unlock it with your password."
         )
-    urow = conn.execute(select(user).where(user.c.id == srow.user_id)).one()
-    if urow.status != "active":
+    if status != "active":
         conn.execute(update(session).where(session.c.token_hash == srow.token_hash).values(ended_at=now))
         raise SessionRefused("This account is disabled; the session has ended.")
-    return srow, urow
+
+
+# Everything the gate needs, in one statement built once: the session, its account, the acceptance of the current
+# charter and the chosen grant (read fresh on every call: a revoked grant or an ended session counts at once).
+_s, _u, _g, _c = session.c, user.c, grant.c, charter_acceptance.c
+_STATE_COLUMNS = (
+    _s.token_hash,
+    _s.user_id,
+    _s.grant_id,
+    _s.factors,
+    _s.method,
+    _s.workstation_class,
+    _s.last_seen_at,
+    _s.expires_at,
+    _s.locked_at,
+    _s.ended_at,
+    _u.login,
+    _u.status,
+    _u.must_change_password,
+    _c.version.label("charter_accepted"),
+    _g.id.label("chosen_grant"),
+    _g.profile.label("grant_profile"),
+    _g.project.label("grant_project"),
+    _g.starts_at.label("grant_starts_at"),
+    _g.ends_at.label("grant_ends_at"),
+    _g.revoked_at.label("grant_revoked_at"),
+)
+_STATE = (
+    select(*_STATE_COLUMNS)
+    .select_from(
+        session.join(user, _u.id == _s.user_id)
+        .outerjoin(charter_acceptance, (_c.user_id == _s.user_id) & (_c.version == bindparam("charter")))
+        .outerjoin(grant, _g.id == _s.grant_id)
+    )
+    .where(_s.token_hash == bindparam("token_hash"))
+)
+
+
+def _joined_context(row: Row, now: datetime) -> SessionContext:
+    """The session's context from the joined row of :data:`_STATE` (what ``_context`` reads in three statements)."""
+    pending = []
+    if row.must_change_password:
+        pending.append("password_change")
+    if row.charter_accepted is None:
+        pending.append("charter")
+    chosen = row.grant_id is not None and row.chosen_grant is not None
+    if row.grant_id is None:
+        pending.append("profile")
+    if row.factors < 2:
+        pending.append("second_factor")
+    active = chosen and (
+        row.grant_revoked_at is None
+        and aware(row.grant_starts_at) <= now
+        and (row.grant_ends_at is None or now < aware(row.grant_ends_at))
+    )
+    return SessionContext(
+        row.user_id,
+        row.login,
+        row.grant_profile if chosen else None,
+        row.chosen_grant if chosen else None,
+        row.grant_project if chosen else None,
+        int(row.factors),
+        row.method,
+        tuple(pending),
+        bool(active),
+    )
 
 
 def state(ctx: IdentityContext, token: str) -> SessionContext:
-    """The session's state and pending steps (refused if expired, locked or ended); counts as activity."""
+    """The session's state and pending steps (refused if expired, locked or ended); counts as activity.
+
+    One statement reads the session, its account, the charter acceptance and the chosen grant; a second, at most
+    every ``ACTIVITY_GRANULARITY``, records the activity.
+    """
     now = ctx.now()
     with ctx.engine.connect() as conn:
         try:
-            srow, urow = _live(ctx, conn, token, now)
+            row = conn.execute(_STATE, {"token_hash": _hash(token), "charter": ctx.settings.charter_version}).first()
+            if row is None or row.ended_at is not None:
+                raise SessionRefused("This session does not exist or has ended; log in again.")
+            _usable(ctx, conn, row, row.status, now)
         finally:
             conn.commit()  # a lock or an expiry found now is kept, even though the call is refused
-        if now - aware(srow.last_seen_at) >= ACTIVITY_GRANULARITY:
-            conn.execute(update(session).where(session.c.token_hash == srow.token_hash).values(last_seen_at=now))
-        result = _context(ctx, conn, srow, urow, now)
-        conn.commit()
-        return result
+        if now - aware(row.last_seen_at) >= ACTIVITY_GRANULARITY:
+            conn.execute(update(session).where(session.c.token_hash == row.token_hash).values(last_seen_at=now))
+            conn.commit()
+        return _joined_context(row, now)
 
 
 def require(ctx: IdentityContext, token: str, *, sensitivity: Sensitivity | None) -> SessionContext:
     """The gate before data: a live session, every step done, a grant still valid, two factors where needed."""
-    current = state(ctx, token)
+    return demand(ctx, state(ctx, token), sensitivity=sensitivity)
+
+
+def demand(ctx: IdentityContext, current: SessionContext, *, sensitivity: Sensitivity | None) -> SessionContext:
+    """The gate's checks on a state read in this request (``state``): every step done, the grant valid, two factors
+    where ``sensitivity`` needs them. Reads nothing: one request checks its session once, then demands again for
+    each sensitivity it reaches; refusals are traced as by ``require``."""
     needed = [p for p in current.pending if p != "second_factor"]
     if second_factor_required(ctx.referential, sensitivity) and "second_factor" in current.pending:
         needed.append("second_factor")

@@ -10,6 +10,8 @@ decision — allowed or refused — before the answer leaves. This class is the 
 
 from __future__ import annotations
 
+import functools
+import json
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -17,7 +19,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, Select, bindparam, delete, insert, literal, select, update
 
 from santegarde.audit.trail import AuditEvent, AuditTrail
 from santegarde.config.model import Formality
@@ -41,6 +43,7 @@ from santegarde.store.schema import (
     care_relationship,
     consent_ledger,
     objection_ledger,
+    patient_key,
     record,
     record_freeze,
     record_index,
@@ -251,10 +254,20 @@ class RecordService:
         self._trace(ctx, req, operation, resource, allowed=False, rule=rule, outcome="denied")
 
     def _session(
-        self, req: Request, categories: list[str], operation: str, resource: tuple[str, str]
+        self,
+        req: Request,
+        categories: list[str],
+        operation: str,
+        resource: tuple[str, str],
+        checked: sessions.SessionContext | None = None,
     ) -> sessions.SessionContext:
+        """The session, allowed to reach ``categories``; ``checked``: the session as this request already read it
+        (one identity check per request; its steps, grant and factors are demanded again for these categories)."""
         try:
-            return sessions.require(self.identity, req.token, sensitivity=self._sensitivity(categories))
+            sensitivity = self._sensitivity(categories)
+            if checked is not None:
+                return sessions.demand(self.identity, checked, sensitivity=sensitivity)
+            return sessions.require(self.identity, req.token, sensitivity=sensitivity)
         except SantegardeError as exc:
             self._trace(None, req, operation, resource, allowed=False, rule="identity", outcome="denied")
             raise exc from None
@@ -374,6 +387,76 @@ class RecordService:
             self._trace(ctx, req, operation, resource, allowed=False, rule="COM-MIN-1.consent_scope", outcome="denied")
             raise
 
+    def _needs_care(self, ctx: sessions.SessionContext, patient_id: str | None) -> bool:
+        accessor = self.ref.accessor(ctx.profile or "")
+        return patient_id is not None and accessor is not None and accessor.care_relationship
+
+    def _probe(
+        self,
+        conn: Connection,
+        ctx: sessions.SessionContext,
+        req: Request,
+        patient_id: str | None,
+        *,
+        care: bool,
+        exists: str | None = None,
+        frozen: str | None = None,
+        taken: str | None = None,
+        keys: Iterable[str] = (),
+    ) -> _Probe:
+        """What the checks after the decision read, in one statement: the patient's objection in force to the
+        purpose, the session's care relationship with the patient (``care``), whether Patient ``exists``, why
+        record ``frozen`` is frozen, whether id ``taken`` has a current record, and the patient's wrapped keys of
+        the categories ``keys``. Read in the request's transaction, never kept beyond it."""
+        families = tuple(vault.families(self.ref, keys)) if patient_id is not None else ()
+        has_patient = patient_id is not None
+        shape = (families, taken is not None, has_patient, care and has_patient, exists is not None, frozen is not None)
+        values = {
+            "patient": patient_id,
+            "purpose": req.purpose,
+            "login": ctx.login,
+            "now": self._now(),
+            "taken": taken,
+            "exists": exists,
+            "frozen": frozen,
+        }
+        row = conn.execute(_probe_statement(*shape), values).one()._mapping
+        return _Probe(
+            patient_id,
+            row.get("objection") is not None,
+            (row.get("care") is not None) if care and patient_id is not None else None,
+            row.get("patient") is not None,
+            row.get("frozen"),
+            row.get("taken") is not None,
+            {str(f): row[f"key_{f}"] for f in families},
+        )
+
+    def _write_probe(
+        self,
+        conn: Connection,
+        ctx: sessions.SessionContext,
+        req: Request,
+        stored_patient: str | None,
+        rid: str,
+        categories: list[str],
+        new_patient: bool,
+        named: str | None = None,
+    ) -> _Probe:
+        """The probe of a write: the stored patient's objection and care, the named patient's existence, the
+        freeze, whether the id is taken, and the patient's wrapped keys for the parts to encrypt."""
+        named = stored_patient if named is None else named
+        return self._probe(
+            conn,
+            ctx,
+            req,
+            stored_patient,
+            care=not new_patient and self._needs_care(ctx, stored_patient),
+            exists=named if named is not None and not new_patient else None,
+            frozen=rid,
+            taken=rid,
+            keys=categories,
+        )
+
     def _objected(
         self,
         conn: Connection,
@@ -382,9 +465,12 @@ class RecordService:
         patient_id: str | None,
         operation: str,
         resource: tuple[str, str],
+        probe: _Probe | None = None,
     ) -> None:
         """Refuse (and trace) a request for a purpose the patient objected to (COM-RGT-1, GDPR art. 21.1)."""
         if patient_id is None:
+            return
+        if probe is not None and probe.patient == patient_id and not probe.objected:
             return
         found = objections.in_force(conn, patient_id, req.purpose)
         if found is None:
@@ -416,20 +502,24 @@ class RecordService:
         patient_id: str | None,
         operation: str,
         resource: tuple[str, str],
+        probe: _Probe | None = None,
     ) -> tuple[bool | None, bool]:
         """(care relationship, break-glass used); refuses (and traces) a practitioner without either."""
         accessor = self.ref.accessor(ctx.profile or "")
         if patient_id is None or accessor is None or not accessor.care_relationship:
             return None, False
-        now = self._now()
-        found = conn.execute(
-            select(care_relationship.c.id).where(
-                care_relationship.c.login == ctx.login,
-                care_relationship.c.patient_id == patient_id,
-                care_relationship.c.since <= now,
-                (care_relationship.c.until.is_(None)) | (care_relationship.c.until > now),
-            )
-        ).first()
+        if probe is not None and probe.patient == patient_id and probe.care is not None:
+            found: object = True if probe.care else None
+        else:
+            now = self._now()
+            found = conn.execute(
+                select(care_relationship.c.id).where(
+                    care_relationship.c.login == ctx.login,
+                    care_relationship.c.patient_id == patient_id,
+                    care_relationship.c.since <= now,
+                    (care_relationship.c.until.is_(None)) | (care_relationship.c.until > now),
+                )
+            ).first()
         if found is not None:
             return True, False
         reason = (req.break_glass or "").strip()
@@ -462,14 +552,21 @@ class RecordService:
         v: vault.Version,
         allowed: list[str],
         limits: dict[str, frozenset[str]] | None = None,
+        wrapped: dict[str, bytes | None] | None = None,
     ) -> dict[str, Any]:
+        """The version's parts the request may see, decrypted and merged; ``wrapped``: the patient's wrapped keys
+        as this request's transaction read them."""
         tokens = vault.part_tokens(conn, v)
         parts = []
         redacted = bool(set(v.categories) - set(allowed))
+        sealed = [c for c in allowed if c in tokens and tokens[c].startswith(b"SGP1")]
+        # The patient's wrapped keys, read once for this version in this transaction (never kept beyond it).
+        if wrapped is None and len(sealed) > 1 and v.patient_id:
+            wrapped = self._keys.wrapped_keys(conn, v.patient_id)
         for c in allowed:
             if c not in tokens:
                 continue
-            part = vault.open_part(self._keys, conn, self.ref, v, c, tokens[c])
+            part = vault.open_part(self._keys, conn, self.ref, v, c, tokens[c], wrapped)
             only = (limits or {}).get(c)
             if only is not None:
                 kept = {k: value for k, value in part.items() if k in only}
@@ -478,9 +575,9 @@ class RecordService:
             parts.append(part)
         meta: dict[str, Any] = {"versionId": str(v.version), "lastUpdated": aware(v.created_at).isoformat()}
         tags = [mapping.FREE_TEXT_TAG] if v.free_text else []
-        frozen = conn.execute(select(record_freeze.c.reason).where(record_freeze.c.record_id == v.id)).first()
+        frozen = vault.freeze_reason(conn, v)
         if frozen is not None:
-            tags.append({**mapping.FROZEN_TAG, "display": frozen.reason})
+            tags.append({**mapping.FROZEN_TAG, "display": frozen})
         if tags:
             meta["tag"] = tags
         if redacted:
@@ -497,12 +594,13 @@ class RecordService:
         req: Request,
         v: vault.Version,
         operation: str,
+        checked: sessions.SessionContext | None = None,
         keep: Callable[[dict[str, Any]], bool] | None = None,
     ) -> dict[str, Any]:
         """The version as the decision lets the caller read it, traced; a search's ``keep`` checks its content
         first (a resource that does not match raises _NoMatch, before anything is traced as read)."""
         resource = (v.resource_type, v.id)
-        ctx = self._session(req, list(v.categories), operation, resource)
+        ctx = self._session(req, list(v.categories), operation, resource, checked)
         decisions = {
             c: d if d is None or not d.allowed else _limited(d, v.resource_type, None)
             for c, d in self._decide_all(ctx, req, Operation.READ, list(v.categories), v.patient_id).items()
@@ -512,9 +610,14 @@ class RecordService:
         if not allowed:
             first = next(d for d in decisions.values() if d is not None)
             raise self._refuse(ctx, req, operation, resource, first, patient=v.patient_id)
-        self._objected(conn, ctx, req, v.patient_id, operation, resource)
-        care, glass = self._care(conn, ctx, req, v.patient_id, operation, resource)
-        body = self._decode(conn, v, allowed, limits)
+        probe = (
+            self._probe(conn, ctx, req, v.patient_id, care=self._needs_care(ctx, v.patient_id), keys=allowed)
+            if v.patient_id is not None
+            else None
+        )
+        self._objected(conn, ctx, req, v.patient_id, operation, resource, probe)
+        care, glass = self._care(conn, ctx, req, v.patient_id, operation, resource, probe)
+        body = self._decode(conn, v, allowed, limits, probe.keys if probe is not None else None)
         if keep is not None and not keep(body):
             raise _NoMatch
         justification = self._justify(conn, ctx, req, resource, v.patient_id, glass=glass)
@@ -543,7 +646,7 @@ class RecordService:
             found = [v for v in vault.versions(conn, rid, current_only=True) if v.resource_type == resource_type]
             if not found:
                 raise self._not_found(ctx, req, "read", (resource_type, rid))
-            return self._read_version(conn, req, found[0], "read")
+            return self._read_version(conn, req, found[0], "read", ctx)
 
     def history(self, req: Request, resource_type: str, rid: str) -> list[dict[str, Any]]:
         """Every version, newest first (the rectification history, COM-QUAL-1)."""
@@ -552,7 +655,7 @@ class RecordService:
             found = [v for v in vault.versions(conn, rid, current_only=False) if v.resource_type == resource_type]
             if not found:
                 raise self._not_found(ctx, req, "history", (resource_type, rid))
-            return [self._read_version(conn, req, v, "history") for v in found]
+            return [self._read_version(conn, req, v, "history", ctx) for v in found]
 
     def search_page(self, req: Request, query: fhir_search.Query, cursor: fhir_search.Cursor | None = None) -> Page:
         """One page of the current resources matching a parsed search (store/search.py says how it runs)."""
@@ -578,7 +681,7 @@ class RecordService:
                 examined.append(rid)
                 v = vault.versions(conn, rid, current_only=True)[0]
                 try:
-                    found.append(self._read_version(conn, req, v, "search", keep=query.matches))
+                    found.append(self._read_version(conn, req, v, "search", ctx, keep=query.matches))
                 except (AccessDenied, _NoMatch):
                     continue  # refused and traced, or not matching: not returned
         # The search itself is an access, traced even when it finds nothing (its criteria are not: personal data).
@@ -676,7 +779,11 @@ class RecordService:
             raise self._refuse(ctx, req, operation, resource, refused, patient=patient_id)
         now = self._now()
         with self.engine.connect() as conn:
-            existing = vault.versions(conn, rid, current_only=True)
+            new_patient = creating and resource_type == "Patient"
+            probe = None
+            if creating:  # most creates name a new id: one probe tells so, with everything else the checks read
+                probe = self._write_probe(conn, ctx, req, patient_id, rid, list(categories), new_patient)
+            existing = vault.versions(conn, rid, current_only=True) if probe is None or probe.taken else []
             if existing and existing[0].resource_type != resource_type:
                 existing = []  # another type's id: for this type, no such record (its type is not disclosed)
                 if creating:
@@ -699,11 +806,14 @@ class RecordService:
                     "and send it with the new ETag."
                 )
             stored_patient = existing[0].patient_id if existing else patient_id
-            new_patient = creating and resource_type == "Patient"
+            if probe is None or probe.patient != stored_patient:
+                probe = self._write_probe(
+                    conn, ctx, req, stored_patient, rid, list(categories), new_patient, patient_id
+                )
             # The stored record's patient decides, never the body's: a record cannot be moved to another patient.
             # Creating a patient's record is what establishes the creator's care relationship (below).
             care, glass = (
-                (None, False) if new_patient else self._care(conn, ctx, req, stored_patient, operation, resource)
+                (None, False) if new_patient else self._care(conn, ctx, req, stored_patient, operation, resource, probe)
             )
             if stored_patient != patient_id:
                 self._trace(
@@ -721,7 +831,7 @@ class RecordService:
                     "patient. Correct this record for its own patient, and create a new one for the other.",
                     "record.patient_changed",
                 )
-            if patient_id is not None and not new_patient and not vault.patient_exists(conn, patient_id):
+            if patient_id is not None and not new_patient and not probe.exists:
                 self._trace(
                     ctx, req, operation, resource, allowed=False, rule="record.patient_unknown", outcome="denied"
                 )
@@ -729,9 +839,8 @@ class RecordService:
                     f"The {resource_type} names Patient/{patient_id}, which is not a patient of this organisation: "
                     "create the patient's record first, or correct the reference."
                 )
-            self._objected(conn, ctx, req, stored_patient, operation, resource)
-            frozen = conn.execute(select(record_freeze.c.reason).where(record_freeze.c.record_id == rid)).first()
-            if frozen is not None:
+            self._objected(conn, ctx, req, stored_patient, operation, resource, probe)
+            if probe.frozen is not None:
                 self._trace(
                     ctx,
                     req,
@@ -743,7 +852,7 @@ class RecordService:
                     patient=patient_id,
                 )
                 raise AccessDenied(
-                    f"{resource_type}/{rid} is frozen ({frozen.reason}): it can be read to verify it, not changed.",
+                    f"{resource_type}/{rid} is frozen ({probe.frozen}): it can be read to verify it, not changed.",
                     "record.frozen",
                 )
             version = vault.Version(
@@ -757,9 +866,9 @@ class RecordService:
                 bool(texts),
                 tuple(sorted(categories)),
             )
-            vault.write_version(self._keys, conn, self.ref, version, categories)
+            vault.write_version(self._keys, conn, self.ref, version, categories, first=not existing, wrapped=probe.keys)
             if resource_type == "Patient" or rmap.main is None:
-                vault.reindex(conn, self._index_key, rid, body)
+                vault.reindex(conn, self._index_key, rid, body, first=not existing)
             if scope is not None and patient_id is not None:  # the ledger follows the record, in its transaction
                 consents.record(conn, rid, patient_id, scope, now, ctx.login)
             accessor = self.ref.accessor(ctx.profile or "")
@@ -786,13 +895,17 @@ class RecordService:
                 justification=justification,
             )
             conn.commit()
-            stored = self._decode(conn, version, list(categories))
+        # What was just validated, encrypted and committed, as a read of it would give it (every part allowed, not
+        # frozen: a frozen record was refused above): no read-back, no decryption of what was just encrypted.
+        meta: dict[str, Any] = {"versionId": str(version.version), "lastUpdated": aware(now).isoformat()}
+        if texts:
+            meta["tag"] = [mapping.FREE_TEXT_TAG]
         # COM-FREE-1: free text that looks identifying is flagged to the writer (the text's rules refuse it for AAC)
         findings = screen.screen(texts)
         if findings:
-            meta = stored.setdefault("meta", {})
             meta["tag"] = [*meta.get("tag", []), screen.flag(findings)]
-        return stored
+        parts = json.loads(json.dumps(list(categories.values()), ensure_ascii=False))
+        return mapping.merge(resource_type, rid, meta, parts)
 
     def _patient_reference(
         self,
@@ -916,7 +1029,7 @@ class RecordService:
                 # Under the record's own purpose, or the request's (e.g. rights management) if it reaches more.
                 purpose = max(dict.fromkeys((v.purpose, req.purpose)), key=lambda p: self._reach(ctx, req, p, v))
                 try:
-                    results.append(self._read_version(conn, replace(req, purpose=purpose), v, "rights.records"))
+                    results.append(self._read_version(conn, replace(req, purpose=purpose), v, "rights.records", ctx))
                 except AccessDenied:
                     continue  # refused and traced; not returned
             return results
@@ -1316,6 +1429,85 @@ class RecordService:
                 patient=patient,
             )
         return retention.open_archived(self.engine, self._keys.ring, self.ref, rid, allowed)
+
+
+@functools.lru_cache(maxsize=64)
+def _probe_statement(
+    families: tuple[str, ...], taken: bool, patient: bool, care: bool, exists: bool, frozen: bool
+) -> Select[Any]:
+    """The probe's statement for one shape, built once with bound parameters (patient, purpose, login, now, taken,
+    exists, frozen): scalar subqueries in one SELECT, on SQLite and PostgreSQL alike."""
+    columns: list[Any] = [literal(1).label("probe")]
+    columns += [
+        select(patient_key.c.wrapped)
+        .where(patient_key.c.patient_id == bindparam("patient"), patient_key.c.family == family)
+        .scalar_subquery()
+        .label(f"key_{family}")
+        for family in families
+    ]
+    if taken:
+        columns.append(
+            select(record.c.id)
+            .where(record.c.id == bindparam("taken"), record.c.current.is_(True))
+            .limit(1)
+            .scalar_subquery()
+            .label("taken")
+        )
+    if patient:
+        o = objection_ledger.c
+        columns.append(
+            select(o.id)
+            .where(o.patient_id == bindparam("patient"), o.purpose == bindparam("purpose"), o.lifted_at.is_(None))
+            .order_by(o.id)
+            .limit(1)
+            .scalar_subquery()
+            .label("objection")
+        )
+    if care:
+        c = care_relationship.c
+        now = bindparam("now", type_=c.since.type)
+        columns.append(
+            select(c.id)
+            .where(
+                c.login == bindparam("login"),
+                c.patient_id == bindparam("patient"),
+                c.since <= now,
+                (c.until.is_(None)) | (c.until > now),
+            )
+            .limit(1)
+            .scalar_subquery()
+            .label("care")
+        )
+    if exists:
+        columns.append(
+            select(record.c.id)
+            .where(record.c.id == bindparam("exists"), record.c.resource_type == "Patient", record.c.current.is_(True))
+            .limit(1)
+            .scalar_subquery()
+            .label("patient")
+        )
+    if frozen:
+        columns.append(
+            select(record_freeze.c.reason)
+            .where(record_freeze.c.record_id == bindparam("frozen"))
+            .limit(1)
+            .scalar_subquery()
+            .label("frozen")
+        )
+    return select(*columns)
+
+
+@dataclass(frozen=True, slots=True)
+class _Probe:
+    """What :meth:`RecordService._probe` read for ``patient`` in the request's transaction."""
+
+    patient: str | None
+    objected: bool
+    care: bool | None  # None: not asked (no care relationship needed)
+    exists: bool
+    frozen: str | None
+    taken: bool = False
+    keys: dict[str, bytes | None] | None = None  # the patient's wrapped keys by family (None: no such key)
 
 
 def _directory(ref: Referential, profile: str, operation: Operation, req: Request) -> Decision | None:

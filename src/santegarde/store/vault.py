@@ -19,7 +19,7 @@ import hmac
 import json
 import os
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -27,12 +27,12 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Connection, and_, delete, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
 
 from santegarde.crypto import DecryptionRefused, KeyFamily, Keyring, decrypt, encrypt
 from santegarde.referentials.model import CategoryKind, Referential
 from santegarde.store.mapping import DIRECTORY
-from santegarde.store.schema import patient_key, record, record_index, record_part
+from santegarde.store.schema import patient_key, record, record_freeze, record_index, record_part
 
 FAMILY_OF_KIND = {
     CategoryKind.HEALTH: KeyFamily.HEALTH,
@@ -65,6 +65,10 @@ class Version:
     purpose: str
     free_text: bool
     categories: tuple[str, ...]
+    # Read with the version by ``versions`` (one statement): its parts' ciphertexts and the record's freeze, if any.
+    # None: not read yet (``part_tokens`` and ``freeze_reason`` then ask the database).
+    tokens: dict[str, bytes] | None = field(default=None, compare=False, repr=False)
+    frozen: tuple[str | None] | None = field(default=None, compare=False, repr=False)
 
 
 class PatientKeys:
@@ -73,23 +77,57 @@ class PatientKeys:
     def __init__(self, ring: Keyring) -> None:
         self.ring = ring
 
-    def get(self, conn: Connection, patient_id: str, family: KeyFamily, now: datetime, *, create: bool) -> bytes:
-        row = conn.execute(
-            select(patient_key.c.wrapped).where(patient_key.c.patient_id == patient_id, patient_key.c.family == family)
-        ).first()
-        if row is not None:
-            return decrypt(self.ring, row.wrapped, record=f"patient/{patient_id}", field=f"key/{family}")
+    def get(
+        self,
+        conn: Connection,
+        patient_id: str,
+        family: KeyFamily,
+        now: datetime,
+        *,
+        create: bool,
+        wrapped: dict[str, bytes | None] | None = None,
+    ) -> bytes:
+        """The patient's data key of ``family``, unwrapped; ``wrapped``: the patient's wrapped keys by family as read
+        in this transaction (None: no such key), to spare the lookup; a key created here is added to it."""
+        if wrapped is not None and family in wrapped:
+            found = wrapped[family]
+        else:
+            row = conn.execute(_KEY, {"patient_id": patient_id, "family": str(family)}).first()
+            found = row.wrapped if row is not None else None
+        if found is not None:
+            return decrypt(self.ring, found, record=f"patient/{patient_id}", field=f"key/{family}")
         if not create:
             raise DecryptionRefused(
                 f"The keys of patient {patient_id} were destroyed: their data can no longer be read by anyone."
             )
         key = AESGCM.generate_key(bit_length=256)
-        wrapped = encrypt(self.ring, family, key, record=f"patient/{patient_id}", field=f"key/{family}")
-        conn.execute(insert(patient_key).values(patient_id=patient_id, family=family, wrapped=wrapped, created_at=now))
+        sealed = encrypt(self.ring, family, key, record=f"patient/{patient_id}", field=f"key/{family}")
+        conn.execute(insert(patient_key).values(patient_id=patient_id, family=family, wrapped=sealed, created_at=now))
+        if wrapped is not None:
+            wrapped[family] = sealed
         return key
+
+    def wrapped_keys(self, conn: Connection, patient_id: str) -> dict[str, bytes | None]:
+        """Every wrapped key of the patient, by family (None: none), in one statement (unwrapped only when used).
+
+        Kept for one transaction only: a destroyed key must be missing from the next one."""
+        found: dict[str, bytes | None] = dict.fromkeys(KeyFamily, None)
+        found.update({str(r.family): r.wrapped for r in conn.execute(_KEYS, {"patient_id": patient_id})})
+        return found
 
     def destroy(self, conn: Connection, patient_id: str) -> int:
         return int(conn.execute(delete(patient_key).where(patient_key.c.patient_id == patient_id)).rowcount)
+
+
+def families(ref: Referential, categories: Any) -> list[KeyFamily]:
+    """The key families of a patient's parts in these categories (the directory needs no patient key)."""
+    return sorted({family_of(ref, c) for c in categories if c != DIRECTORY})
+
+
+_KEY = select(patient_key.c.wrapped).where(
+    patient_key.c.patient_id == bindparam("patient_id"), patient_key.c.family == bindparam("family")
+)
+_KEYS = select(patient_key.c.family, patient_key.c.wrapped).where(patient_key.c.patient_id == bindparam("patient_id"))
 
 
 def _aad(rid: str, version: int, category: str) -> bytes:
@@ -97,24 +135,36 @@ def _aad(rid: str, version: int, category: str) -> bytes:
 
 
 def seal_part(
-    keys: PatientKeys, conn: Connection, ref: Referential, v: Version, category: str, content: dict[str, Any]
+    keys: PatientKeys,
+    conn: Connection,
+    ref: Referential,
+    v: Version,
+    category: str,
+    content: dict[str, Any],
+    wrapped: dict[str, bytes | None] | None = None,
 ) -> bytes:
     data = json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode()
     if v.patient_id is None or category == DIRECTORY:
         return encrypt(keys.ring, KeyFamily.IDENTITY, data, record=f"{v.id}/{v.version}", field=category)
-    key = keys.get(conn, v.patient_id, family_of(ref, category), v.created_at, create=True)
+    key = keys.get(conn, v.patient_id, family_of(ref, category), v.created_at, create=True, wrapped=wrapped)
     nonce = os.urandom(12)
     return b"SGP1" + nonce + AESGCM(key).encrypt(nonce, data, _aad(v.id, v.version, category))
 
 
 def open_part(
-    keys: PatientKeys, conn: Connection, ref: Referential, v: Version, category: str, token: bytes
+    keys: PatientKeys,
+    conn: Connection,
+    ref: Referential,
+    v: Version,
+    category: str,
+    token: bytes,
+    wrapped: dict[str, bytes | None] | None = None,
 ) -> dict[str, Any]:
     if not token.startswith(b"SGP1"):
         data = decrypt(keys.ring, token, record=f"{v.id}/{v.version}", field=category)
         return dict(json.loads(data))
     assert v.patient_id is not None
-    key = keys.get(conn, v.patient_id, family_of(ref, category), v.created_at, create=False)
+    key = keys.get(conn, v.patient_id, family_of(ref, category), v.created_at, create=False, wrapped=wrapped)
     try:
         data = AESGCM(key).decrypt(token[4:16], token[16:], _aad(v.id, v.version, category))
     except InvalidTag:
@@ -125,9 +175,20 @@ def open_part(
 
 
 def write_version(
-    keys: PatientKeys, conn: Connection, ref: Referential, v: Version, parts: dict[str, dict[str, Any]]
+    keys: PatientKeys,
+    conn: Connection,
+    ref: Referential,
+    v: Version,
+    parts: dict[str, dict[str, Any]],
+    *,
+    first: bool = False,
+    wrapped: dict[str, bytes | None] | None = None,
 ) -> None:
-    conn.execute(update(record).where(record.c.id == v.id, record.c.current.is_(True)).values(current=False))
+    """Insert the version and its encrypted parts (one multi-row insert); ``first``: the caller found no current
+    version of this id in this transaction, so there is none to supersede (a concurrent writer of the same id
+    fails on the primary key); ``wrapped``: the patient's wrapped keys the caller read in this transaction."""
+    if not first:
+        conn.execute(update(record).where(record.c.id == v.id, record.c.current.is_(True)).values(current=False))
     conn.execute(
         insert(record).values(
             id=v.id,
@@ -141,23 +202,45 @@ def write_version(
             purpose=v.purpose,
         )
     )
-    for category, content in parts.items():
-        token = seal_part(keys, conn, ref, v, category, content)
-        conn.execute(insert(record_part).values(record_id=v.id, version=v.version, category=category, token=token))
+    needs = families(ref, parts) if v.patient_id is not None else []
+    if v.patient_id is not None and needs and (wrapped is None or any(f not in wrapped for f in needs)):
+        wrapped = keys.wrapped_keys(conn, v.patient_id)
+    rows = [
+        {
+            "record_id": v.id,
+            "version": v.version,
+            "category": category,
+            "token": seal_part(keys, conn, ref, v, category, content, wrapped),
+        }
+        for category, content in parts.items()
+    ]
+    if rows:
+        conn.execute(insert(record_part).values(rows))
+
+
+_VERSIONS = (
+    select(record, record_part.c.category, record_part.c.token, record_freeze.c.reason.label("frozen_reason"))
+    .select_from(
+        record.outerjoin(
+            record_part, and_(record_part.c.record_id == record.c.id, record_part.c.version == record.c.version)
+        ).outerjoin(record_freeze, record_freeze.c.record_id == record.c.id)
+    )
+    .where(record.c.id == bindparam("rid"))
+    .order_by(record.c.version.desc())
+)
+_CURRENT = _VERSIONS.where(record.c.current.is_(True))
 
 
 def versions(conn: Connection, rid: str, *, current_only: bool) -> list[Version]:
-    query = select(record).where(record.c.id == rid).order_by(record.c.version.desc())
-    if current_only:
-        query = query.where(record.c.current.is_(True))
-    rows = conn.execute(query).all()
-    result = []
+    """The versions of a record, newest first, with their parts' ciphertexts and the freeze: one statement."""
+    rows = conn.execute(_CURRENT if current_only else _VERSIONS, {"rid": rid}).all()
+    grouped: dict[int, list[Any]] = {}
     for row in rows:
-        cats = conn.execute(
-            select(record_part.c.category).where(
-                record_part.c.record_id == row.id, record_part.c.version == row.version
-            )
-        ).scalars()
+        grouped.setdefault(int(row.version), []).append(row)
+    result = []
+    for group in grouped.values():
+        row = group[0]
+        tokens = {r.category: r.token for r in group if r.category is not None}
         result.append(
             Version(
                 row.id,
@@ -168,19 +251,30 @@ def versions(conn: Connection, rid: str, *, current_only: bool) -> list[Version]
                 row.created_by,
                 row.purpose,
                 bool(row.free_text),
-                tuple(sorted(cats)),
+                tuple(sorted(tokens)),
+                tokens,
+                (row.frozen_reason,),
             )
         )
     return result
 
 
 def part_tokens(conn: Connection, v: Version) -> dict[str, bytes]:
+    if v.tokens is not None:
+        return dict(v.tokens)
     rows = conn.execute(
         select(record_part.c.category, record_part.c.token).where(
             record_part.c.record_id == v.id, record_part.c.version == v.version
         )
     )
     return {r.category: r.token for r in rows}
+
+
+def freeze_reason(conn: Connection, v: Version) -> str | None:
+    """Why the record is frozen (None: it is not), as read with the version or asked now."""
+    if v.frozen is not None:
+        return v.frozen[0]
+    return conn.execute(select(record_freeze.c.reason).where(record_freeze.c.record_id == v.id)).scalar()
 
 
 # -- blind indexes ---------------------------------------------------------------------------------
@@ -242,8 +336,13 @@ def index_terms(body: dict[str, Any]) -> list[tuple[str, str]]:
     return terms
 
 
-def reindex(conn: Connection, key: bytes, rid: str, body: dict[str, Any]) -> None:
-    conn.execute(delete(record_index).where(record_index.c.record_id == rid))
+def reindex(conn: Connection, key: bytes, rid: str, body: dict[str, Any], *, first: bool = False) -> None:
+    """Replace the record's blind-index terms (one multi-row insert); ``first``: a new record, nothing to replace.
+
+    Names also get the digests of their prefixes, padded with random digests to a fixed count so that the index
+    does not tell a name's length."""
+    if not first:
+        conn.execute(delete(record_index).where(record_index.c.record_id == rid))
     rows = []
     for kind, value in index_terms(body):
         rows.append({"record_id": rid, "kind": kind, "digest": digest(key, kind, value)})
@@ -252,7 +351,7 @@ def reindex(conn: Connection, key: bytes, rid: str, body: dict[str, Any]) -> Non
             padding = [os.urandom(32).hex() for _ in range(PREFIX_MAX - PREFIX_MIN + 1 - len(found))]
             rows.extend({"record_id": rid, "kind": kind + PREFIX, "digest": d} for d in found + padding)
     if rows:
-        conn.execute(insert(record_index), rows)
+        conn.execute(insert(record_index).values(rows))
 
 
 def patient_exists(conn: Connection, patient_id: str) -> bool:
