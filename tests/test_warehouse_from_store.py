@@ -236,3 +236,26 @@ def test_the_warehouse_feed_skips_an_objecting_patient_through_the_same_ledger(p
     ]
     report = wh.feed_records(place.service, req, None, FULL)
     assert report.objected_skipped == 2 and count(wh, "person") == 1  # 0001 by the path, 0002 by its pseudonym
+
+
+def test_an_objection_after_a_feed_takes_out_what_was_already_fed(place: Workplace, wh: Warehouse) -> None:
+    """EDS-9: a patient fed, who then objects through the record path, is gone from the warehouse at the next feed —
+    their health rows, identity and mapping — not only skipped from then on; the others stay; traced."""
+    req = fill(place)
+    wh.feed_records(place.service, req, None, FULL)
+    persons = count(wh, "person")
+    assert persons == 3
+    desk = Request(place.person("dpo.desk", "data_steward", ref="D-0001"), "rights_management")
+    place.service.record_objection(desk, "store-patient-0001", "warehouse_constitution")
+    report = wh.feed_records(place.service, req, None, FULL)
+    assert count(wh, "person") == persons - 1 and report.objected_skipped == 1
+    family, given, birth, _ = PATIENTS["store-patient-0001"]
+    gone = wh.pseudonym_of({"family": family, "given": given, "birthdate": birth})
+    with wh.vault_connection() as con:
+        left = con.execute("SELECT count(*) FROM vault.identity WHERE pseudonym = $p", {"p": gone}).fetchone()
+    assert left == (0,)  # the vault forgot them too
+    purges = [e for e in audit_rows(place) if e.get("operation") == "warehouse.objection.purge"]
+    assert len(purges) == 1 and purges[0]["outcome"] == "success"
+    again = wh.feed_records(place.service, req, None, FULL)  # nothing left to purge: no further trace
+    assert again.objected_skipped == 1 and count(wh, "person") == persons - 1
+    assert len([e for e in audit_rows(place) if e.get("operation") == "warehouse.objection.purge"]) == 1

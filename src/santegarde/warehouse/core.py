@@ -327,15 +327,47 @@ class Warehouse:
         self._migrate_objections(checker)
         with checker.records.begin() as conn:
             objections.oppose(conn, pseudonym, FEED_PURPOSE, self._now(checker), by.login, objections.PSEUDONYM)
+        deleted = self._delete_person(pseudonym, person, by)
+        checker.trace(by, "warehouse.oppose", "objection", "success", "EDS-9")
+        return deleted
+
+    def _delete_person(self, pseudonym: str, person: int, by: Operator, guard: WarehouseGuard | None = None) -> int:
+        """Every row of one person in every store (health data, genetic results, identity, mapping); the count."""
         deleted = 0
         with self.vault_connection() as con:
             for table in omop.PERSON_TABLES:
                 deleted += _count(con.execute(f"DELETE FROM omop.{table} WHERE person_id = $i", {"i": person}))
-            deleted += self.erase_genetic_location(person, by=by, rule="EDS-9")
+            deleted += self.erase_genetic_location(person, by=by, rule="EDS-9", guard=guard)
             for table in ("identity", "mapping"):
                 deleted += _count(con.execute(f"DELETE FROM vault.{table} WHERE pseudonym = $p", {"p": pseudonym}))
-        checker.trace(by, "warehouse.oppose", "objection", "success", "EDS-9")
         return deleted
+
+    def purge_objecting_records(
+        self, source: str, patient_ids: Iterable[str], *, by: Operator, guard: WarehouseGuard | None = None
+    ) -> int:
+        """Delete what was fed earlier from ``source`` for patients who have since objected through the record path
+        (their objection is in the ledger under their record id): EDS-9 — later feeds skip them, and what was
+        already in the warehouse goes too. Only the source records' mapping is looked up; nothing is read. The
+        number of persons whose rows were deleted; traced per person."""
+        checker = self.guard_for(by, "warehouse.objection.purge", guard)
+        keys = {self.mapping_key.hexdigest(f"{source}|Patient/{p}") for p in patient_ids}
+        if not keys:
+            return 0
+        with self.vault_connection() as con:
+            found = sorted(
+                {
+                    str(p)
+                    for (p,) in con.execute(
+                        "SELECT DISTINCT pseudonym FROM vault.mapping WHERE kind = 'fhir:Patient' AND "
+                        "source_hash IN (SELECT unnest($k))",
+                        {"k": sorted(keys)},
+                    ).fetchall()
+                }
+            )
+        for pseudonym in found:
+            self._delete_person(pseudonym, person_id_of(pseudonym), by, checker)
+            checker.trace(by, "warehouse.objection.purge", "objection", "success", "EDS-9")
+        return len(found)
 
     def objected(self, guard: WarehouseGuard | None = None) -> set[str]:
         """The pseudonyms of every person whose objection to the warehouse, or to a re-use of the data, is in force

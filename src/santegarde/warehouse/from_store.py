@@ -58,6 +58,8 @@ def feed_records(
     if not wanted:
         raise FeedError("There is no patient to feed from the record store; write records first or name patients.")
     objecting = objecting_patients(service, request.purpose)
+    # Those who objected after an earlier feed: what was fed goes too (EDS-9), not only what comes next.
+    warehouse.purge_objecting_records(SOURCE, objecting, by=operator, guard=guard)
     skipped = len([p for p in wanted if p in objecting])
     wanted = [p for p in wanted if p not in objecting]
     if not wanted:
