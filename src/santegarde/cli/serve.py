@@ -1,4 +1,4 @@
-"""santegarde serve: the HTTP API of an organisation (authentication today; records come with the store)."""
+"""santegarde serve: the organisation's web console at / and its HTTP API (/auth, /fhir, /rights)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 from fastapi import FastAPI
 
-from santegarde.api import create_app
 from santegarde.cli.common import console, friendly_errors
 from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
@@ -20,6 +19,7 @@ from santegarde.private import owner_only_umask
 from santegarde.rights.execute import RightsService
 from santegarde.runtime import Organisation, identity_context
 from santegarde.store.service import RecordService
+from santegarde.web import create_console
 
 
 def psc_for(org: Organisation) -> ProSanteConnect | None:
@@ -48,7 +48,7 @@ def build_app(org: Organisation) -> FastAPI:
         legal_bases=chosen_bases(org.config, org.referential),
     )
     rights = RightsService(records, config=org.config, organisation=org.config.organisation.name, audit=org.audit)
-    return create_app(identity, records=records, rights=rights, psc=psc_for(org), server=org.config.server)
+    return create_console(identity, records=records, rights=rights, psc=psc_for(org), server=org.config.server)
 
 
 @friendly_errors
@@ -63,5 +63,8 @@ def serve(
     owner_only_umask()
     with opened(config) as org:
         app = build_app(org)
-        console.print(f"santegarde API for {org.config.organisation.name} on http://{host}:{port} (Ctrl-C to stop)")
+        console.print(
+            f"santegarde for {org.config.organisation.name}: console http://{host}:{port}/ , API /fhir /auth "
+            "(Ctrl-C to stop)"
+        )
         uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=True)
