@@ -3,14 +3,18 @@ CSRF, French pages; and a walk of every route it registers (each calls the store
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
 from fastapi.testclient import TestClient
 
 from identity_fixtures import NEW_PASSWORD
+from santegarde.identity import accounts, grants
 from santegarde.store.service import RecordService
 from santegarde.web import create_console
 from santegarde.web.pages import ROUTES, TAG, router
@@ -220,3 +224,66 @@ def test_every_web_route_calls_the_store_service_or_is_public(practice: Practice
         else:
             assert reach == "public" and not calls, f"{key} is public but called {calls}"
     assert set(ROUTES.values()) <= {"records", "public"}
+
+
+def test_first_sign_in_enrols_totp_changes_the_password_accepts_the_charter_and_chooses_a_profile(
+    practice: Practice,
+) -> None:
+    ctx = practice.place.identity
+    _, temporary = accounts.add(ctx, "dr.neuf", "Dr Neuf", person_ref="10009999999", by="admin")
+    assert temporary
+    for profile, until in (("practitioner", None), ("replacement_practitioner", ctx.now() + timedelta(days=30))):
+        grants.give(
+            ctx,
+            "dr.neuf",
+            profile,
+            validated_by="Responsable",
+            validator_role="governance_body",
+            reason="new staff",
+            by="admin",
+            ends_at=until,
+        )
+    c = browser(practice)
+    token = csrf(c.get("/connexion"))
+    signed = c.post("/connexion", data={"csrf": token, "login": "dr.neuf", "password": temporary})
+    assert signed.headers["location"] == "/connexion/code"
+    no_app = c.post("/connexion/code", data={"csrf": token, "code": "123456"})
+    assert no_app.headers["location"] == "/connexion/enrolement"  # nothing enrolled yet: enrol first
+    enrol = c.get("/connexion/enrolement")
+    assert 'src="data:image/svg+xml;base64,' in enrol.text and "Code QR" in enrol.text
+    secret = re.search(r'name="secret" value="([A-Z2-7]+)"', enrol.text)
+    assert secret
+    wrong = c.post("/connexion/enrolement", data={"csrf": token, "secret": secret.group(1), "code": "000000"})
+    assert wrong.status_code == 401 and "Code refusé" in wrong.text
+    codes = c.post(
+        "/connexion/enrolement",
+        data={"csrf": token, "secret": secret.group(1), "code": pyotp.TOTP(secret.group(1)).at(ctx.now())},
+    )
+    assert codes.status_code == 200 and "Codes de secours" in codes.text and codes.text.count("<li><code>") == 10
+    assert c.get("/accueil").headers["location"] == "/connexion/mot-de-passe"  # the reset password goes first
+    mismatch = c.post(
+        "/connexion/mot-de-passe",
+        data={"csrf": token, "actuel": temporary, "nouveau": NEW_PASSWORD, "confirmation": NEW_PASSWORD + "x"},
+    )
+    assert mismatch.status_code == 422 and "Les deux saisies diffèrent" in mismatch.text
+    weak = c.post(
+        "/connexion/mot-de-passe", data={"csrf": token, "actuel": temporary, "nouveau": "abc", "confirmation": "abc"}
+    )
+    assert weak.status_code == 422 and "Mot de passe trop faible" in weak.text
+    changed = c.post(
+        "/connexion/mot-de-passe",
+        data={"csrf": token, "actuel": temporary, "nouveau": NEW_PASSWORD, "confirmation": NEW_PASSWORD},
+    )
+    assert changed.headers["location"] == "/connexion/charte"
+    charter = c.get("/connexion/charte")
+    assert "J'ai lu la charte" in charter.text
+    accepted = c.post("/connexion/charte", data={"csrf": token, "version": ctx.settings.charter_version})
+    assert accepted.headers["location"] == "/connexion/profil"
+    choice = c.get("/connexion/profil")
+    assert choice.text.count('type="radio"') == 2
+    refused = c.post("/connexion/profil", data={"csrf": token, "profil": "secretariat"})
+    assert refused.headers["location"] == "/connexion/profil"  # a profile not held is not chosen
+    chosen = c.post("/connexion/profil", data={"csrf": token, "profil": "replacement_practitioner"})
+    assert chosen.headers["location"] == "/accueil"
+    desk = c.get("/accueil")
+    assert desk.status_code == 200 and "dr.neuf" in desk.text

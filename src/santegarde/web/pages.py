@@ -184,8 +184,6 @@ def router(identity: IdentityContext, records: RecordService, renderer: Renderer
         def draw() -> Response:
             try:
                 codes = sessions.enrol_second_factor(identity, token(request), secret, code)
-            except ValueError:  # not a secret this console drew (altered form): start again with a new one
-                return _see("/connexion/enrolement")
             except InvalidCode as exc:
                 current = user(request)
                 return renderer.page(
@@ -197,6 +195,8 @@ def router(identity: IdentityContext, records: RecordService, renderer: Renderer
                     secret=secret,
                     qr=totp.qr_svg(totp.provisioning_uri(secret, current.login)),
                 )
+            except ValueError:  # not a secret this console drew (altered form): start again with a new one
+                return _see("/connexion/enrolement")
             response = renderer.page(request, "codes.html", codes=codes, user=who(user(request)))
             rotated(request, response)
             return response
