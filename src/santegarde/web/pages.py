@@ -2,8 +2,9 @@
 practice (patient search, chart, break-the-glass).
 
 Signing in calls ``identity.sessions`` exactly as ``/auth`` does; every record is read through ``RecordService``
-as ``/fhir`` reads it (identity → policy → store → audit). ``ROUTES`` says, for each page, whether it reaches
-records (then it calls the store service) or is public (sign-in and forms: no record at all); a test walks them.
+as ``/fhir`` reads it (identity → policy → store → audit). Each route is tagged with what it reaches
+(``reach:records``: it calls the store service; ``reach:public``: sign-in and forms, no record at all); a test walks
+them all.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations inside router().
@@ -15,7 +16,6 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from santegarde.api.auth import COOKIE
-from santegarde.errors import SantegardeError
 from santegarde.identifiers.systems import INS_DEMO_SYSTEM, INS_NIA_SYSTEM, INS_NIR_SYSTEM, INS_TEST_SYSTEM
 from santegarde.identity import sessions, totp
 from santegarde.identity.charter import charter_text
@@ -29,8 +29,6 @@ from santegarde.store.service import Request as RecordRequest
 from santegarde.web.french import GENDER, name, refusal
 from santegarde.web.render import CSRF_FIELD, Renderer, set_cookie
 
-# Each page and what it reaches: "records" pages call RecordService, "public" ones reach no record.
-ROUTES: dict[tuple[str, str], str] = {}
 STEP_PAGES = {
     "second_factor": "/connexion/code",
     "password_change": "/connexion/mot-de-passe",
@@ -43,6 +41,7 @@ CHART_PURPOSE = "medical_record"
 INS_SYSTEMS = (INS_NIR_SYSTEM, INS_NIA_SYSTEM, INS_TEST_SYSTEM, INS_DEMO_SYSTEM)
 CHART_TYPES = (("Observation", "observations"), ("Condition", "conditions"), ("MedicationRequest", "medications"))
 
+REACHES = ("records", "public")
 TAG = "console"  # every route of the console carries it (the route walk of the tests finds them by it)
 Csrf = Annotated[str, Form(alias=CSRF_FIELD, max_length=128)]
 
@@ -73,8 +72,8 @@ def router(identity: IdentityContext, records: RecordService, renderer: Renderer
     profiles_at_login: dict[str, tuple[str, ...]] = {}
 
     def route(method: str, path: str, reach: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        ROUTES[(method, path)] = reach
-        return web.api_route(path, methods=[method], response_class=HTMLResponse)
+        assert reach in REACHES
+        return web.api_route(path, methods=[method], response_class=HTMLResponse, tags=[f"reach:{reach}"])
 
     def token(request: Request) -> str:
         found = request.cookies.get(COOKIE)
@@ -441,4 +440,6 @@ def _effective(o: dict[str, Any]) -> str:
     return str(o.get("effectiveDateTime") or o.get("issued") or "")
 
 
-__all__ = ["ROUTES", "SantegardeError", "router"]
+def reach_of(route: Any) -> str:
+    """What a console route reaches, from its tag: "records" or "public"."""
+    return next(str(t).split(":", 1)[1] for t in route.tags if str(t).startswith("reach:"))
