@@ -15,11 +15,12 @@ from fastapi.testclient import TestClient
 
 from identity_fixtures import NEW_PASSWORD
 from santegarde.identity import accounts, grants
+from santegarde.pharmacy import PharmacyRegister
 from santegarde.store.service import RecordService
 from santegarde.web import create_console
 from santegarde.web.pages import TAG, reach_of, router
 from santegarde.web.render import Renderer
-from web_fixtures import CSRF, Practice, make_practice
+from web_fixtures import CSRF, Practice, make_pharmacy, make_practice
 
 
 @pytest.fixture
@@ -195,7 +196,8 @@ SERVICE_METHODS = [
 ]
 
 
-def test_every_web_route_calls_the_store_service_or_is_public(practice: Practice) -> None:
+def walk(practice: Practice, samples: dict[tuple[str, str], tuple[str, dict[str, str]]], login: str) -> None:
+    """Call every console route as ``login`` would; each reaching records must call RecordService, others none."""
     calls: list[str] = []
     service = practice.place.service
     for name in SERVICE_METHODS:
@@ -210,20 +212,76 @@ def test_every_web_route_calls_the_store_service_or_is_public(practice: Practice
     console = router(practice.place.identity, service, Renderer(practice.place.identity.referential))
     assert all(TAG in route.tags for route in console.routes)  # type: ignore[attr-defined]
     reaches = {(m, route.path): reach_of(route) for route in console.routes for m in route.methods}  # type: ignore[attr-defined]
-    assert set(reaches) == set(SAMPLES), "every console route has a sample request here"
-    sign_in(practice, c, "dr.martin")
+    assert set(reaches) == set(samples), "every console route has a sample request here"
+    sign_in(practice, c, login)
     token = csrf(c.get("/accueil"))
     for key, reach in sorted(reaches.items(), key=lambda item: item[0] == ("POST", "/deconnexion")):
         method, _ = key
-        url, form = SAMPLES[key]
+        url, form = samples[key]
         calls.clear()
         answer = c.request(method, url, data={"csrf": token, **form} if method == "POST" else None)
         assert answer.status_code < 500, (key, answer.text[:300])
         if reach == "records":
-            assert {"read", "search"} & set(calls), f"{key} reaches records without RecordService"
+            assert {"read", "search", "create"} & set(calls), f"{key} reaches records without RecordService"
         else:
             assert reach == "public" and not calls, f"{key} is public but called {calls}"
     assert set(reaches.values()) == {"records", "public"}
+
+
+def test_every_web_route_calls_the_store_service_or_is_public(practice: Practice) -> None:
+    walk(practice, SAMPLES, "dr.martin")
+
+
+def test_every_pharmacy_route_calls_the_store_service_or_is_public(tmp_path: Path) -> None:
+    pharmacy = make_pharmacy(tmp_path)
+    try:
+        samples = {
+            **SAMPLES,
+            ("GET", "/pharmacie/delivrance/{pid}"): ("/pharmacie/delivrance/p-1", {}),
+            ("POST", "/pharmacie/delivrance/{pid}"): ("/pharmacie/delivrance/p-1", DISPENSING),
+        }
+        walk(pharmacy, samples, "ph.durand")
+    finally:
+        pharmacy.close()
+
+
+DISPENSING = {
+    "classe": "list_i",
+    "code": "3400930000001",
+    "produit": "Produit fictif 10 mg",
+    "quantite": "2",
+    "unite": "boîte",
+    "rpps": "10001234565",
+    "prescripteur": "Dr Prescriptrice Fictive",
+}
+
+
+def test_pharmacist_enters_a_dispensing_numbered_in_the_prescription_book(tmp_path: Path) -> None:
+    pharmacy = make_pharmacy(tmp_path)
+    try:
+        c = browser(pharmacy)
+        sign_in(pharmacy, c, "ph.durand")
+        token = csrf(c.get("/accueil"))
+        found = c.post("/patients/recherche", data={"csrf": token, "nom": "Fictivé"})
+        assert 'href="/pharmacie/delivrance/p-1"' in found.text and "Saisir une délivrance" in found.text
+        form = c.get("/pharmacie/delivrance/p-1")
+        assert form.status_code == 200 and "Liste I" in form.text and "Stupéfiant" in form.text
+        wrong = c.post(
+            "/pharmacie/delivrance/p-1",
+            data={"csrf": token, **DISPENSING, "code": "34009", "quantite": "deux", "rpps": "10001234566"},
+        )
+        assert wrong.status_code == 422 and "les 3 champs signalés" in wrong.text
+        assert 'id="code-erreur"' in wrong.text and "13 chiffres" in wrong.text
+        assert 'id="quantite-erreur"' in wrong.text and 'id="rpps-erreur"' in wrong.text
+        assert 'value="Produit fictif 10 mg"' in wrong.text  # what was typed is kept
+        first = c.post("/pharmacie/delivrance/p-1", data={"csrf": token, **DISPENSING})
+        assert first.status_code == 200 and "n° 1" in first.text and "l&#39;ordonnancier" in first.text
+        second = c.post("/pharmacie/delivrance/p-1", data={"csrf": token, **DISPENSING, "quantite": "1,5"})
+        assert "n° 2" in second.text and "25 novembre 2026" in second.text
+        entries = PharmacyRegister(pharmacy.place.service).entries("prescription_book")
+        assert [e.number for e in entries] == [1, 2] and {e.entered_by for e in entries} == {"ph.durand"}
+    finally:
+        pharmacy.close()
 
 
 def test_first_sign_in_enrols_totp_changes_the_password_accepts_the_charter_and_chooses_a_profile(

@@ -21,7 +21,7 @@ import pytest
 
 from identity_fixtures import NEW_PASSWORD
 from santegarde.web import create_console
-from web_fixtures import Practice, make_practice
+from web_fixtures import Practice, make_pharmacy, make_practice
 
 ROOT = Path(__file__).resolve().parent.parent
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -84,8 +84,8 @@ class Served:
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[Practice, Served]]:
-    practice = make_practice(tmp_path)
+def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Practice, Served]]:
+    practice = (make_pharmacy if "pharmacist" in request.node.name else make_practice)(tmp_path)
     server = Served(practice)
     yield practice, server
     server.stop()
@@ -203,4 +203,31 @@ def test_physician_reads_a_chart_and_breaks_the_glass(
         assert text in main
     axe(page)
     shot(page, tmp_path, "bris-de-glace")
+    assert not page.console_errors, page.console_errors
+
+
+def test_pharmacist_enters_a_dispensing(page: Any, served: tuple[Practice, Served], tmp_path: Path) -> None:
+    practice, server = served
+    sign_in(page, practice, server, "ph.durand")
+    page.get_by_label("Nom", exact=True).fill("Fictivé")
+    page.get_by_role("button", name="Rechercher").click()
+    page.get_by_role("link", name="Saisir une délivrance pour Alix Fictivé").click()
+    page.wait_for_url("**/pharmacie/delivrance/p-1")
+    axe(page)
+    page.get_by_label("Catégorie du produit").select_option("list_i")
+    page.get_by_label("Code CIP du produit").fill("34009")
+    page.get_by_label("Nom du produit").fill("Produit fictif 10 mg")
+    page.get_by_label("Quantité").fill("2")
+    page.get_by_role("button", name="Enregistrer la délivrance").click()
+    error = page.locator("#code-erreur")
+    error.wait_for()
+    assert "13 chiffres" in error.inner_text()
+    assert page.get_by_label("Code CIP du produit").get_attribute("aria-invalid") == "true"
+    axe(page)
+    page.get_by_label("Code CIP du produit").fill("3400930000001")
+    page.get_by_role("button", name="Enregistrer la délivrance").click()
+    page.get_by_role("heading", name="Délivrance enregistrée").wait_for()
+    assert "n° 1" in page.inner_text("main")
+    axe(page)
+    shot(page, tmp_path, "delivrance")
     assert not page.console_errors, page.console_errors

@@ -97,6 +97,19 @@ def chart_resources(pid: str = "p-1") -> list[dict[str, Any]]:
     ]
 
 
+def make_pharmacy(tmp_path: Path) -> Practice:
+    """ph.durand, pharmacist, and one fictitious patient of the pharmacy (p-1)."""
+    practice = Practice(make_workplace(f"sqlite:///{tmp_path / 'pharmacie.db'}", tmp_path, "pha-2022-067"))
+    practice.person("ph.durand", "pharmacist", ref="10009876543")
+    ctx = practice.place.identity
+    opened = sessions.login(ctx, "ph.durand", NEW_PASSWORD, source="10.0.0.1", workstation_class="office")
+    sessions.second_factor(ctx, opened.token, practice.code("ph.durand"))
+    token = sessions.rotate(ctx, opened.token)
+    practice.place.service.create(Request(token, "dispensing"), chart_resources()[0])
+    sessions.logout(ctx, token)
+    return practice
+
+
 def make_practice(tmp_path: Path) -> Practice:
     """dr.martin (the patient's practitioner, who created the record), dr.autre (no care relationship), sec.durand."""
     practice = Practice(make_workplace(f"sqlite:///{tmp_path / 'web.db'}", tmp_path))

@@ -25,6 +25,7 @@ from santegarde.identity.errors import (
 from santegarde.identity.passwords import WeakPassword
 from santegarde.identity.throttle import Blocked
 from santegarde.identity.totp import InvalidCode
+from santegarde.pharmacy import RegisterRefused
 from santegarde.referentials.model import Referential
 from santegarde.store.mapping import MappingError
 from santegarde.store.service import AccessDenied, NotFound
@@ -82,6 +83,20 @@ def name(ref: Referential, kind: str, item_id: str | None) -> str:
         return item_id
 
 
+DISPENSE_CLASSES = {
+    "list_i": "Liste I",
+    "list_ii": "Liste II",
+    "narcotic": "Stupéfiant",
+    "blood_derived": "Médicament dérivé du sang",
+    "preparation": "Préparation magistrale ou officinale",
+    "toxic_substance": "Substance très toxique, toxique ou CMR (usage non thérapeutique)",
+    "other": "Autre produit",
+}
+REGISTERS = {
+    "prescription_book": "l'ordonnancier",
+    "blood_derived_register": "le registre des médicaments dérivés du sang",
+    "toxic_substances_register": "le registre des substances toxiques",
+}
 GENDER = {"female": "féminin", "male": "masculin", "other": "autre", "unknown": "inconnu"}
 
 
@@ -101,6 +116,16 @@ def refusal(exc: SantegardeError, ref: Referential, profile: str | None = None, 
     """The French words for a refusal met by a page (never the English sentence, never a trace)."""
     if isinstance(exc, AccessDenied):
         return _access(exc, ref, profile, purpose)
+    if isinstance(exc, RegisterRefused):
+        return Refusal(
+            "Enregistrement refusé",
+            "Le registre refuse cette délivrance (droits du profil, finalité, ou durée de conservation non encore "
+            "fixée par le responsable pour cette catégorie).",
+            "Choisissez une autre catégorie si elle a été mal choisie, sinon adressez-vous au pharmacien titulaire.",
+            403,
+            "PHA-3",
+            "7.1",
+        )
     if isinstance(exc, NotFound):
         return Refusal(
             "Dossier introuvable",

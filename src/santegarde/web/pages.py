@@ -16,6 +16,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from santegarde.api.auth import COOKIE
+from santegarde.identifiers.errors import InvalidIdentifier
+from santegarde.identifiers.professional import validate_rpps
 from santegarde.identifiers.systems import INS_DEMO_SYSTEM, INS_NIA_SYSTEM, INS_NIR_SYSTEM, INS_TEST_SYSTEM
 from santegarde.identity import sessions, totp
 from santegarde.identity.charter import charter_text
@@ -24,9 +26,11 @@ from santegarde.identity.errors import AccountError, LoginRefused, SessionLocked
 from santegarde.identity.passwords import WeakPassword
 from santegarde.identity.throttle import Blocked
 from santegarde.identity.totp import InvalidCode
+from santegarde.pharmacy import DispenseClass, Dispensing, PharmacyRegister, RegisterRefused
+from santegarde.pharmacy.register import PURPOSE as REGISTER_PURPOSE
 from santegarde.store.service import BREAK_GLASS_MIN, AccessDenied, RecordService
 from santegarde.store.service import Request as RecordRequest
-from santegarde.web.french import GENDER, name, refusal
+from santegarde.web.french import DISPENSE_CLASSES, GENDER, REGISTERS, name, refusal
 from santegarde.web.render import CSRF_FIELD, Renderer, set_cookie
 
 STEP_PAGES = {
@@ -69,6 +73,7 @@ def _see(url: str) -> RedirectResponse:
 def router(identity: IdentityContext, records: RecordService, renderer: Renderer) -> APIRouter:
     web = APIRouter(include_in_schema=False, tags=[TAG])
     ref = identity.referential
+    pharmacy = PharmacyRegister(records) if ref.organisation_profile == "pharmacy" else None
     profiles_at_login: dict[str, tuple[str, ...]] = {}
 
     def route(method: str, path: str, reach: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -326,7 +331,7 @@ def router(identity: IdentityContext, records: RecordService, renderer: Renderer
 
         def draw() -> Response:
             current = user(request)
-            purpose = SEARCH_PURPOSE.get(current.profile or "", CHART_PURPOSE)
+            purpose = search_purpose(current.profile)
             criteria = {
                 k: v.strip() for k, v in (("family", nom), ("given", prenom), ("birthdate", naissance)) if v.strip()
             }
@@ -334,6 +339,7 @@ def router(identity: IdentityContext, records: RecordService, renderer: Renderer
                 "user": who(current),
                 "form": {"nom": nom, "prenom": prenom, "naissance": naissance, "ins": ins},
                 "searched": True,
+                "pharmacy": pharmacy is not None,
             }
             number = ins.replace(" ", "")
             if not criteria and not number:
@@ -351,6 +357,11 @@ def router(identity: IdentityContext, records: RecordService, renderer: Renderer
             return renderer.page(request, "_resultats.html" if partial else "accueil.html", **values)
 
         return guarded(request, draw, keep="/accueil")
+
+    def search_purpose(profile: str | None) -> str:
+        if pharmacy is not None:
+            return REGISTER_PURPOSE  # the pharmacy looks a patient up to enter a dispensing
+        return SEARCH_PURPOSE.get(profile or "", CHART_PURPOSE)
 
     def chart(request: Request, pid: str, glass: str | None) -> Response:
         current = user(request)
@@ -412,7 +423,122 @@ def router(identity: IdentityContext, records: RecordService, renderer: Renderer
 
         return guarded(request, draw, keep=f"/patients/{pid}")
 
+    if pharmacy is not None:
+        _pharmacy_routes(route, guarded, user, who, record_request, renderer, pharmacy)
     return web
+
+
+def _pharmacy_routes(
+    route: Callable[[str, str, str], Callable[[Callable[..., Any]], Callable[..., Any]]],
+    guarded: Callable[..., Response],
+    user: Callable[[Request], sessions.SessionContext],
+    who: Callable[[sessions.SessionContext], dict[str, str]],
+    record_request: Callable[..., RecordRequest],
+    renderer: Renderer,
+    pharmacy: PharmacyRegister,
+) -> None:
+    """The pharmacy's dispensing entry: the MedicationDispense through RecordService, numbered in its register."""
+    records = pharmacy.service
+    ref = records.ref
+
+    def form_page(request: Request, pid: str, status: int = 200, **values: Any) -> Response:
+        current = user(request)
+        patient = records.read(record_request(request, REGISTER_PURPOSE), "Patient", pid)
+        values.setdefault("form", {"classe": "list_i", "quantite": "1", "unite": "boîte"})
+        values.setdefault("errors", {})
+        return renderer.page(
+            request,
+            "delivrance.html",
+            status,
+            user=who(current),
+            patient=_patient_row(patient),
+            classes=[(c.value, DISPENSE_CLASSES.get(c.value, c.value)) for c in DispenseClass],
+            **values,
+        )
+
+    @route("GET", "/pharmacie/delivrance/{pid}", "records")
+    def dispensing_form(request: Request, pid: str) -> Response:
+        return guarded(request, lambda: form_page(request, _fhir_id(pid)))
+
+    @route("POST", "/pharmacie/delivrance/{pid}", "records")
+    def dispensing(
+        request: Request,
+        pid: str,
+        csrf: Csrf,
+        classe: Annotated[str, Form(max_length=40)] = "",
+        code: Annotated[str, Form(max_length=40)] = "",
+        produit: Annotated[str, Form(max_length=200)] = "",
+        quantite: Annotated[str, Form(max_length=20)] = "",
+        unite: Annotated[str, Form(max_length=40)] = "",
+        rpps: Annotated[str, Form(max_length=20)] = "",
+        prescripteur: Annotated[str, Form(max_length=200)] = "",
+    ) -> Response:
+        renderer.check_csrf(request, csrf)
+        form = {
+            "classe": classe,
+            "code": code,
+            "produit": produit,
+            "quantite": quantite,
+            "unite": unite,
+            "rpps": rpps,
+            "prescripteur": prescripteur,
+        }
+
+        def draw() -> Response:
+            rid = _fhir_id(pid)
+            errors = _dispensing_errors(form)
+            if errors:
+                return form_page(request, rid, 422, form=form, errors=errors)
+            dispensed = Dispensing(
+                patient_id=rid,
+                product_code=code.replace(" ", ""),
+                product_display=produit.strip(),
+                quantity=float(quantite.replace(",", ".")),
+                dispensed_at=records.identity.now(),
+                prescriber_rpps=rpps.replace(" ", "") or None,
+                prescriber_name=prescripteur.strip() or None,
+                unit=unite.strip() or None,
+            )
+            try:
+                entry = pharmacy.enter(record_request(request, REGISTER_PURPOSE), classe, dispensed)
+            except RegisterRefused as exc:
+                return renderer.refused(request, refusal(exc, ref), user=who(user(request)))
+            return renderer.page(
+                request,
+                "delivrance_ok.html",
+                user=who(user(request)),
+                entry=entry,
+                register=REGISTERS.get(entry.register, entry.register),
+                product=dispensed.product_display,
+                pid=rid,
+            )
+
+        return guarded(request, draw)
+
+
+def _dispensing_errors(form: dict[str, str]) -> dict[str, str]:
+    """The form's mistakes, field by field, in French (the store then validates the FHIR resource itself)."""
+    errors: dict[str, str] = {}
+    if form["classe"] not in {c.value for c in DispenseClass}:
+        errors["classe"] = "Choisissez la catégorie du produit dans la liste."
+    code = form["code"].replace(" ", "")
+    if not (code.isascii() and code.isdigit() and len(code) == 13):
+        errors["code"] = "Le code CIP est fait de 13 chiffres (par exemple 3400930000001)."
+    if not form["produit"].strip():
+        errors["produit"] = "Indiquez le nom du produit délivré."
+    try:
+        quantity = float(form["quantite"].replace(",", "."))
+        if not 0 < quantity <= 10_000:
+            errors["quantite"] = "La quantité doit être positive (10 000 au plus)."
+    except ValueError:
+        errors["quantite"] = "La quantité est un nombre, par exemple 2 ou 1,5."
+    rpps = form["rpps"].replace(" ", "")
+    if rpps:
+        try:
+            validate_rpps(rpps)
+        except InvalidIdentifier:
+            errors["rpps"] = "Un numéro RPPS a 11 chiffres, le dernier étant une clé de contrôle : vérifiez-le."
+    return errors
 
 
 def _fhir_id(pid: str) -> str:
