@@ -345,3 +345,21 @@ def test_first_sign_in_enrols_totp_changes_the_password_accepts_the_charter_and_
     assert chosen.headers["location"] == "/accueil"
     desk = c.get("/accueil")
     assert desk.status_code == 200 and "dr.neuf" in desk.text
+
+
+def test_htmx_parts_are_drawn_in_place_or_reload_on_the_lock_screen(practice: Practice) -> None:
+    c = browser(practice)
+    sign_in(practice, c, "sec.durand")
+    token = csrf(c.get("/accueil"))
+    htmx = {"HX-Request": "true"}
+    refused = c.post("/patients/recherche", data={"csrf": "0" * 64, "nom": "Fictivé"}, headers=htmx)
+    assert refused.status_code == 200 and refused.headers["X-Santegarde-Status"] == "403"
+    assert "Ce formulaire ne provient pas" in refused.text and "<html" not in refused.text
+    practice.place.clock.advance(minutes=16)
+    locked = c.post("/patients/recherche", data={"csrf": token, "nom": "Fictivé"}, headers=htmx)
+    assert locked.headers["HX-Refresh"] == "true" and "Fictivé" not in locked.text
+    assert c.get("/accueil").status_code == 423
+    out = browser(practice)
+    stale = csrf(out.get("/connexion"))
+    gone = out.post("/patients/recherche", data={"csrf": stale, "nom": "Fictivé"}, headers=htmx)
+    assert gone.headers["HX-Redirect"] == "/connexion"

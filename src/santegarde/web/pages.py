@@ -31,7 +31,7 @@ from santegarde.pharmacy.register import PURPOSE as REGISTER_PURPOSE
 from santegarde.store.service import BREAK_GLASS_MIN, AccessDenied, RecordService
 from santegarde.store.service import Request as RecordRequest
 from santegarde.web.french import DISPENSE_CLASSES, GENDER, REGISTERS, name, refusal
-from santegarde.web.render import CSRF_FIELD, Renderer, set_cookie
+from santegarde.web.render import CSRF_FIELD, Renderer, is_htmx, set_cookie
 
 STEP_PAGES = {
     "second_factor": "/connexion/code",
@@ -70,6 +70,13 @@ def _see(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
+def _go(request: Request, url: str) -> Response:
+    """To another page: a redirect, or for htmx (which would draw the target inside the page) its HX-Redirect."""
+    if is_htmx(request):
+        return Response(status_code=200, headers={"HX-Redirect": url})
+    return _see(url)
+
+
 def router(identity: IdentityContext, records: RecordService, renderer: Renderer) -> APIRouter:
     web = APIRouter(include_in_schema=False, tags=[TAG])
     ref = identity.referential
@@ -94,11 +101,13 @@ def router(identity: IdentityContext, records: RecordService, renderer: Renderer
         try:
             return draw()
         except SessionLocked:
+            if is_htmx(request):  # a part of the page was asked for: the whole page reloads, on its lock screen
+                return Response(status_code=200, headers={"HX-Refresh": "true"})
             return renderer.page(request, "verrou.html", 423, suite=_local(keep or request.url.path))
         except StepRequired as exc:
-            return _see(STEP_PAGES.get(exc.step, "/connexion"))
+            return _go(request, STEP_PAGES.get(exc.step, "/connexion"))
         except SessionRefused:
-            return _see("/connexion")
+            return _go(request, "/connexion")
 
     def rotated(request: Request, response: Response) -> None:
         set_cookie(response, COOKIE, sessions.rotate(identity, token(request)))

@@ -27,6 +27,10 @@ CSRF_COOKIE = "sg_csrf"
 CSRF_FIELD = "csrf"
 
 
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
 class CsrfRefused(SantegardeError):
     """A console form sent without the token of this browser's page (another site, or a stale page)."""
 
@@ -75,6 +79,14 @@ class Renderer:
         return response
 
     def refused(self, request: Request, refusal: Refusal, **values: Any) -> HTMLResponse:
+        """The refused page; to htmx (a part of a page asked for), the refusal alone, answered 200 so that it is
+        drawn in place (htmx draws no 4xx), its real status in ``X-Santegarde-Status``."""
+        if is_htmx(request):
+            response = self.page(
+                request, "_refus.html", refusal=refusal, where=section_label(self.ref, refusal.section), **values
+            )
+            response.headers["X-Santegarde-Status"] = str(refusal.status)
+            return response
         return self.page(
             request,
             "refus.html",
