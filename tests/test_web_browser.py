@@ -231,3 +231,40 @@ def test_pharmacist_enters_a_dispensing(page: Any, served: tuple[Practice, Serve
     axe(page)
     shot(page, tmp_path, "delivrance")
     assert not page.console_errors, page.console_errors
+
+
+def tab_to(page: Any, selector: str, limit: int = 15) -> None:
+    """Press Tab until ``selector`` has the focus (as a keyboard user would), and check the focus is visible."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("s => document.activeElement && document.activeElement.matches(s)", selector):
+            outline = page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
+            assert outline not in ("", "none"), f"no visible focus on {selector}"
+            return
+    raise AssertionError(f"{selector} is not reachable with the Tab key from {page.url}")
+
+
+def test_keyboard_only_sign_in_search_and_chart(page: Any, served: tuple[Practice, Served], tmp_path: Path) -> None:
+    practice, server = served
+    page.goto(server.url + "/connexion")
+    tab_to(page, "a.evitement")  # the skip link comes first
+    tab_to(page, "#login")
+    page.keyboard.type("dr.martin")
+    tab_to(page, "#password")
+    page.keyboard.type(NEW_PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/connexion/code")
+    tab_to(page, "#code")
+    page.keyboard.type(practice.code("dr.martin"))
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/accueil")
+    tab_to(page, "#nom")
+    page.keyboard.type("Fictivé")
+    page.keyboard.press("Enter")
+    page.locator("#resultats a").wait_for()
+    tab_to(page, "#resultats a")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/patients/p-1")
+    assert "61,5 kg" in page.inner_text("main")
+    shot(page, tmp_path, "clavier")
+    assert not page.console_errors, page.console_errors
