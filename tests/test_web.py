@@ -95,6 +95,12 @@ def test_forms_without_the_csrf_token_are_refused(practice: Practice) -> None:
         and "Formulaire expiré" in refused.text
         and "sg_session" not in str(refused.headers.get("set-cookie", ""))
     )
+    foreign = c.post(
+        "/connexion",
+        data={"csrf": csrf(c.get("/connexion")), "login": "dr.martin", "password": NEW_PASSWORD},
+        headers={"Origin": "https://ailleurs.example"},
+    )
+    assert foreign.status_code == 403 and "Envoi refusé" in foreign.text and '<html lang="fr">' in foreign.text
     other = browser(practice)  # another browser's token is not this one's
     stolen = csrf(c.get("/connexion"))
     assert other.post("/connexion", data={"csrf": stolen, "login": "x", "password": "y"}).status_code == 403

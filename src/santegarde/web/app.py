@@ -8,7 +8,7 @@ happened and what to do (the API keeps its JSON answers).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -19,10 +19,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from santegarde.api import create_app
 from santegarde.api.errors import http_error, santegarde_error
+from santegarde.api.origin import STATE_CHANGING, OriginCheck
+from santegarde.api.refusals import OriginRefused
 from santegarde.config.model import Server
 from santegarde.errors import SantegardeError
 from santegarde.identity.context import IdentityContext
 from santegarde.identity.oidc import ProSanteConnect
+from santegarde.referentials.model import Referential
 from santegarde.rights.execute import RightsService
 from santegarde.store.service import RecordService
 from santegarde.web import pages
@@ -70,6 +73,25 @@ class PageHeaders:
         await self.app(scope, receive, with_headers)
 
 
+class PageOriginCheck(OriginCheck):
+    """The API's Origin check, answered on the console's pages with the French refused page (not JSON)."""
+
+    def __init__(self, app: ASGIApp, allowed: Iterable[str], renderer: Renderer, ref: Referential) -> None:
+        super().__init__(app, allowed)
+        self.renderer = renderer
+        self.ref = ref
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and is_page(scope["path"]) and scope["method"].upper() in STATE_CHANGING:
+            headers = dict(scope["headers"])
+            sent = headers.get(b"origin") or headers.get(b"referer")
+            if sent is not None and not self._accepted(scope, sent.decode("latin-1")):
+                answer = self.renderer.refused(Request(scope), refusal(OriginRefused(), self.ref))
+                await answer(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def create_console(
     identity: IdentityContext,
     *,
@@ -115,6 +137,9 @@ def create_console(
     app.add_exception_handler(SantegardeError, page_or_api(santegarde_error))
     app.add_exception_handler(HTTPException, page_or_api(http_error))
     app.add_exception_handler(Exception, crashed)
+    app.add_middleware(
+        PageOriginCheck, allowed=(server or Server()).allowed_origins, renderer=renderer, ref=identity.referential
+    )
     app.add_middleware(PageHeaders)
     return app
 
