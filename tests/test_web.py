@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from identity_fixtures import NEW_PASSWORD
 from santegarde.identity import accounts, grants
+from santegarde.identity.oidc import OidcSettings, ProSanteConnect
 from santegarde.pharmacy import PharmacyRegister
 from santegarde.store.service import RecordService
 from santegarde.web import create_console
@@ -369,3 +370,11 @@ def test_htmx_parts_are_drawn_in_place_or_reload_on_the_lock_screen(practice: Pr
     stale = csrf(out.get("/connexion"))
     gone = out.post("/patients/recherche", data={"csrf": stale, "nom": "Fictivé"}, headers=htmx)
     assert gone.headers["HX-Redirect"] == "/connexion"
+
+
+def test_pro_sante_connect_button_only_where_it_is_configured(practice: Practice) -> None:
+    assert "Pro Santé Connect" not in browser(practice).get("/connexion").text
+    psc = ProSanteConnect(OidcSettings("https://psc.example", "cabinet", "secret-fictif", "https://cabinet.example/cb"))
+    app = create_console(practice.place.identity, records=practice.place.service, psc=psc)
+    page = TestClient(app, base_url="https://testserver").get("/connexion")
+    assert 'href="/auth/psc/start"' in page.text and "Se connecter avec Pro Santé Connect" in page.text

@@ -103,7 +103,7 @@ def create_console(
     """The API of ``create_app`` with the console's pages at ``/`` (sign-in, practice)."""
     app = create_app(identity, records=records, rights=rights, psc=psc, server=server)
     renderer = Renderer(identity.referential)
-    app.include_router(pages.router(identity, records, renderer))
+    app.include_router(pages.router(identity, records, renderer, psc=psc is not None))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     def page_or_api(

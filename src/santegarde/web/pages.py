@@ -77,7 +77,7 @@ def _go(request: Request, url: str) -> Response:
     return _see(url)
 
 
-def router(identity: IdentityContext, records: RecordService, renderer: Renderer) -> APIRouter:
+def router(identity: IdentityContext, records: RecordService, renderer: Renderer, *, psc: bool = False) -> APIRouter:
     web = APIRouter(include_in_schema=False, tags=[TAG])
     ref = identity.referential
     pharmacy = PharmacyRegister(records) if ref.organisation_profile == "pharmacy" else None
@@ -125,7 +125,12 @@ def router(identity: IdentityContext, records: RecordService, renderer: Renderer
     def login_form(request: Request, fin: str = "") -> Response:
         message = "Vous êtes déconnecté." if fin == "1" else None
         return renderer.page(
-            request, "connexion.html", message=message, classes=list(identity.settings.idle_limits), login=""
+            request,
+            "connexion.html",
+            message=message,
+            classes=list(identity.settings.idle_limits),
+            login="",
+            psc=psc,
         )
 
     @route("POST", "/connexion", "public")
@@ -147,6 +152,7 @@ def router(identity: IdentityContext, records: RecordService, renderer: Renderer
                 error=refusal(exc, ref),
                 classes=list(identity.settings.idle_limits),
                 login=login,
+                psc=psc,
             )
         profiles_at_login[login] = result.profiles
         response = _see(_next_step(result.pending))
