@@ -30,6 +30,7 @@ def create_app(
     server: Server | None = None,
     compassionate: CompassionateService | None = None,
     local_http: bool = False,
+    home: bool = True,
 ) -> FastAPI:
     """The application; ``server`` (the organisation's ``server`` settings) bounds bodies and allows origins;
     ``local_http`` (santegarde serve --dev, on 127.0.0.1) sets a session cookie a plain-http client sends back."""
@@ -44,10 +45,11 @@ def create_app(
     docs.mount(app)
     app.add_exception_handler(SantegardeError, santegarde_error)
 
-    @app.get("/", include_in_schema=False)
-    def home() -> RedirectResponse:
-        """The root of the server: its documentation (the console comes with its issue)."""
-        return RedirectResponse("/docs")
+    if home:  # the API alone: its root is the documentation; the web console serves its own root page
+
+        @app.get("/", include_in_schema=False)
+        def root() -> RedirectResponse:
+            return RedirectResponse("/docs")
 
     app.add_exception_handler(HTTPException, http_error)
     app.include_router(auth.router(identity, psc, local_http=local_http))

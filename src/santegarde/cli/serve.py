@@ -1,4 +1,4 @@
-"""santegarde serve: the HTTP API of an organisation (authentication today; records come with the store)."""
+"""santegarde serve: the organisation's web console at / and its HTTP API (/auth, /fhir, /rights)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 from fastapi import FastAPI
 
-from santegarde.api import create_app
 from santegarde.cli.common import console, friendly_errors
 from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
@@ -21,6 +20,7 @@ from santegarde.referentials.model import OrganisationProfile
 from santegarde.rights.execute import RightsService
 from santegarde.runtime import Organisation, identity_context
 from santegarde.store.service import RecordService
+from santegarde.web import create_console
 
 
 def psc_for(org: Organisation) -> ProSanteConnect | None:
@@ -58,7 +58,7 @@ def build_app(org: Organisation, *, local_http: bool = False) -> FastAPI:
         from santegarde.compassionate.service import CompassionateService
 
         compassionate = CompassionateService(records, Registry.beside(org.config_path, org.referential))
-    return create_app(
+    return create_console(
         identity,
         records=records,
         rights=rights,
@@ -90,5 +90,8 @@ def serve(
     owner_only_umask()
     with opened(config) as org:
         app = build_app(org, local_http=dev)
-        console.print(f"santegarde API for {org.config.organisation.name} on http://{host}:{port} (Ctrl-C to stop)")
+        console.print(
+            f"santegarde for {org.config.organisation.name}: console http://{host}:{port}/ , API /fhir /auth "
+            "(Ctrl-C to stop)"
+        )
         uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=True)

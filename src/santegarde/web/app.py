@@ -1,0 +1,174 @@
+"""The console on top of the API: one FastAPI app, the API at /fhir, /auth, /rights, the pages everywhere else.
+
+Pages get a strict Content-Security-Policy (no inline script or style, nothing from another site), are never
+framed nor cached, and every refusal or failure on a page is answered with a French page that says what
+happened and what to do (the API keeps its JSON answers).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from santegarde.api import create_app
+from santegarde.api.errors import http_error, santegarde_error
+from santegarde.api.origin import STATE_CHANGING, OriginCheck
+from santegarde.api.refusals import OriginRefused
+from santegarde.compassionate.service import CompassionateService
+from santegarde.config.model import Server
+from santegarde.errors import SantegardeError
+from santegarde.identity.context import IdentityContext
+from santegarde.identity.oidc import ProSanteConnect
+from santegarde.referentials.model import Referential
+from santegarde.rights.execute import RightsService
+from santegarde.store.service import RecordService
+from santegarde.web import pages
+from santegarde.web.french import Refusal, refusal
+from santegarde.web.render import Renderer
+
+STATIC = Path(__file__).parent / "static"
+API_PREFIXES = ("/fhir", "/auth", "/rights", "/docs", "/redoc", "/openapi.json")
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+PAGE_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),  # "no-referrer" would make the forms send "Origin: null",
+    (b"cache-control", b"no-store"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+log = logging.getLogger(__name__)
+
+
+def is_page(path: str) -> bool:
+    return not path.startswith(API_PREFIXES)
+
+
+class PageHeaders:
+    """ASGI middleware: the console's security headers on every page and static asset (not on the API)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not is_page(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {k for k, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []), *(h for h in PAGE_HEADERS if h[0] not in names)]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+class PageOriginCheck(OriginCheck):
+    """The API's Origin check, answered on the console's pages with the French refused page (not JSON)."""
+
+    def __init__(self, app: ASGIApp, allowed: Iterable[str], renderer: Renderer, ref: Referential) -> None:
+        super().__init__(app, allowed)
+        self.renderer = renderer
+        self.ref = ref
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and is_page(scope["path"]) and scope["method"].upper() in STATE_CHANGING:
+            headers = dict(scope["headers"])
+            sent = headers.get(b"origin") or headers.get(b"referer")
+            if sent is not None and not self._accepted(scope, sent.decode("latin-1")):
+                answer = self.renderer.refused(Request(scope), refusal(OriginRefused(), self.ref))
+                await answer(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_console(
+    identity: IdentityContext,
+    *,
+    records: RecordService,
+    rights: RightsService | None = None,
+    psc: ProSanteConnect | None = None,
+    server: Server | None = None,
+    compassionate: CompassionateService | None = None,
+    local_http: bool = False,
+) -> FastAPI:
+    """The API of ``create_app`` with the console's pages at ``/`` (sign-in, practice)."""
+    app = create_app(
+        identity,
+        records=records,
+        rights=rights,
+        psc=psc,
+        server=server,
+        compassionate=compassionate,
+        local_http=local_http,
+        home=False,
+    )
+    renderer = Renderer(identity.referential)
+    app.include_router(pages.router(identity, records, renderer, psc=psc is not None))
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    def page_or_api(
+        api: Callable[[Request, Exception], Awaitable[Response]],
+    ) -> Callable[[Request, Exception], Awaitable[Response]]:
+        async def handle(request: Request, exc: Exception) -> Response:
+            if not is_page(request.url.path):
+                return await api(request, exc)
+            if isinstance(exc, SantegardeError):
+                return renderer.refused(request, refusal(exc, identity.referential))
+            assert isinstance(exc, HTTPException)
+            return renderer.refused(request, _http_refusal(exc.status_code))
+
+        return handle
+
+    async def crashed(request: Request, exc: Exception) -> Response:
+        log.exception("request failed: %s %s", request.method, request.url.path)
+        if not is_page(request.url.path):
+            message = "The server failed on this request; nothing was changed. Try again, or tell the administrator."
+            return JSONResponse({"error": "ServerError", "message": message}, status_code=500)
+        return renderer.refused(
+            request,
+            Refusal(
+                "Erreur du serveur",
+                "La console a rencontré une erreur inattendue ; rien n'a été affiché ni modifié par cette demande.",
+                "Revenez à l'accueil et réessayez ; si l'erreur revient, signalez l'heure à votre administrateur.",
+                500,
+            ),
+        )
+
+    app.add_exception_handler(SantegardeError, page_or_api(santegarde_error))
+    app.add_exception_handler(HTTPException, page_or_api(http_error))
+    app.add_exception_handler(Exception, crashed)
+    app.add_middleware(
+        PageOriginCheck, allowed=(server or Server()).allowed_origins, renderer=renderer, ref=identity.referential
+    )
+    app.add_middleware(PageHeaders)
+    return app
+
+
+def _http_refusal(status: int) -> Refusal:
+    if status == 404:
+        return Refusal(
+            "Page introuvable",
+            "Cette adresse ne correspond à aucune page de la console.",
+            "Revenez à l'accueil et utilisez les menus.",
+            404,
+        )
+    if status == 405:
+        return Refusal(
+            "Action impossible ici",
+            "Cette page ne s'utilise pas de cette façon (par exemple, une recherche s'envoie par le formulaire).",
+            "Revenez à l'accueil et utilisez le formulaire.",
+            405,
+        )
+    return Refusal("Demande illisible", "La demande n'a pas pu être lue.", "Revenez à l'accueil et réessayez.", status)

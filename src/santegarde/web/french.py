@@ -1,0 +1,288 @@
+"""The console's French: dates in words, names of profiles and purposes, refusals said as sentences.
+
+The packages below speak English to developers; the desk reads French. Each refusal a page can meet is
+worded here from its class (and, for an access refusal, from the rule that decided it, which is named).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from santegarde.api.refusals import BodyTooLarge, OriginRefused
+from santegarde.crypto import DecryptionRefused
+from santegarde.errors import SantegardeError
+from santegarde.governance.vocabulary import VocabularyError, label
+from santegarde.identity.errors import (
+    AccountError,
+    GrantError,
+    LoginRefused,
+    SessionLocked,
+    SessionRefused,
+    StepRequired,
+)
+from santegarde.identity.passwords import WeakPassword
+from santegarde.identity.throttle import Blocked
+from santegarde.identity.totp import InvalidCode
+from santegarde.pharmacy import RegisterRefused
+from santegarde.referentials.model import Referential
+from santegarde.store.mapping import MappingError
+from santegarde.store.service import AccessDenied, NotFound
+
+PARIS = ZoneInfo("Europe/Paris")
+MONTHS = (
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+)
+
+
+def fr_date(value: date | datetime | str | None) -> str:
+    """``4 décembre 2026`` (``1er`` for the first of the month), with ``à 11 h 15`` (Paris time) for an instant; a
+    FHIR date string is read first."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, str):
+        written = value
+        try:
+            value = datetime.fromisoformat(written) if "T" in written else date.fromisoformat(written)
+        except ValueError:
+            return written  # a partial FHIR date (2026 or 2026-12) is shown as written
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        value = value.astimezone(PARIS)  # the desk reads the time of metropolitan France
+    day = "1er" if value.day == 1 else str(value.day)
+    text = f"{day} {MONTHS[value.month - 1]} {value.year}"
+    if isinstance(value, datetime):
+        text += f" à {value.hour} h {value.minute:02d}"
+    return text
+
+
+def fr_number(value: float | int) -> str:
+    """``61,5``: the decimal comma, a narrow space between thousands."""
+    text = f"{value:,}".replace(",", "\u202f").replace(".", ",")
+    return text
+
+
+def name(ref: Referential, kind: str, item_id: str | None) -> str:
+    """The French name of a profile (accessor), purpose or category; the identifier if the text has none."""
+    if not item_id:
+        return "—"
+    try:
+        return label(ref, kind, item_id, "fr")
+    except VocabularyError:
+        return item_id
+
+
+DISPENSE_CLASSES = {
+    "list_i": "Liste I",
+    "list_ii": "Liste II",
+    "narcotic": "Stupéfiant",
+    "blood_derived": "Médicament dérivé du sang",
+    "preparation": "Préparation magistrale ou officinale",
+    "toxic_substance": "Substance très toxique, toxique ou CMR (usage non thérapeutique)",
+    "other": "Autre produit",
+}
+REGISTERS = {
+    "prescription_book": "l'ordonnancier",
+    "blood_derived_register": "le registre des médicaments dérivés du sang",
+    "toxic_substances_register": "le registre des substances toxiques",
+}
+GENDER = {"female": "féminin", "male": "masculin", "other": "autre", "unknown": "inconnu"}
+
+
+class Refusal:
+    """A refusal as the page shows it: a title, what happened, what to do, and the rule that decided."""
+
+    def __init__(self, title: str, what: str, todo: str, status: int, rule: str = "", section: str = "") -> None:
+        self.title = title
+        self.what = what
+        self.todo = todo
+        self.status = status
+        self.rule = rule
+        self.section = section
+
+
+def refusal(exc: SantegardeError, ref: Referential, profile: str | None = None, purpose: str | None = None) -> Refusal:
+    """The French words for a refusal met by a page (never the English sentence, never a trace)."""
+    if isinstance(exc, AccessDenied):
+        return _access(exc, ref, profile, purpose)
+    if isinstance(exc, RegisterRefused):
+        return Refusal(
+            "Enregistrement refusé",
+            "Le registre refuse cette délivrance (droits du profil, finalité, ou durée de conservation non encore "
+            "fixée par le responsable pour cette catégorie).",
+            "Choisissez une autre catégorie si elle a été mal choisie, sinon adressez-vous au pharmacien titulaire.",
+            403,
+            "PHA-3",
+            "7.1",
+        )
+    if isinstance(exc, NotFound):
+        return Refusal(
+            "Dossier introuvable",
+            "Aucun dossier ne correspond à ce lien.",
+            "Recherchez le patient depuis l'accueil ; le lien a peut-être été mal recopié.",
+            404,
+        )
+    if isinstance(exc, Blocked):
+        return Refusal(
+            "Connexion temporairement bloquée",
+            "Trop d'essais infructueux ont été faits depuis ce poste ou pour cet identifiant.",
+            f"Réessayez après le {fr_date(exc.until)} (heure UTC), ou adressez-vous à votre administrateur.",
+            429,
+        )
+    if isinstance(exc, LoginRefused):
+        return Refusal(
+            "Connexion refusée",
+            "L'identifiant ou le mot de passe n'est pas correct.",
+            "Vérifiez-les et réessayez ; après plusieurs échecs, la connexion est bloquée un moment.",
+            401,
+        )
+    if isinstance(exc, InvalidCode):
+        return Refusal(
+            "Code refusé",
+            "Ce code n'est pas valide ou a déjà servi.",
+            "Saisissez le code à six chiffres affiché maintenant par votre application d'authentification.",
+            401,
+        )
+    if isinstance(exc, WeakPassword):
+        return Refusal(
+            "Mot de passe trop faible",
+            "Ce mot de passe ne respecte pas la politique de l'organisation (longueur et variété des caractères).",
+            "Choisissez au moins 12 caractères mêlant majuscules, minuscules, chiffres et signes, ou une longue "
+            "phrase de passe.",
+            422,
+        )
+    if isinstance(exc, SessionLocked):
+        return Refusal(
+            "Session verrouillée",
+            "Votre session s'est verrouillée après une période d'inactivité.",
+            "Saisissez votre mot de passe pour reprendre où vous en étiez.",
+            423,
+        )
+    if isinstance(exc, SessionRefused):
+        return Refusal(
+            "Session terminée",
+            "Vous n'êtes pas connecté, ou votre session a expiré ou a pris fin.",
+            "Connectez-vous de nouveau.",
+            401,
+        )
+    if isinstance(exc, StepRequired):
+        return Refusal(
+            "Étape à terminer",
+            "Une étape de connexion reste à faire avant d'accéder aux données.",
+            "Terminez-la : la page suivante vous y conduit.",
+            403,
+        )
+    if isinstance(exc, GrantError):
+        return Refusal(
+            "Profil non autorisé",
+            "Vous ne détenez pas d'habilitation active pour ce profil.",
+            "Choisissez un profil de la liste, ou demandez une habilitation à la personne qui les valide.",
+            403,
+        )
+    if isinstance(exc, AccountError):
+        return Refusal(
+            "Demande refusée",
+            "Votre compte ne permet pas cette opération dans son état actuel.",
+            "Adressez-vous à votre administrateur.",
+            400,
+        )
+    if isinstance(exc, MappingError):
+        return Refusal(
+            "Demande incomplète",
+            "La recherche ou le lien ne contient pas ce qu'il faut.",
+            "Renseignez au moins un critère (nom, prénom, date de naissance ou INS) et recommencez.",
+            400,
+        )
+    if type(exc).__name__ == "CsrfRefused":
+        return Refusal(
+            "Formulaire expiré",
+            "Ce formulaire ne provient pas d'une page de la console ouverte dans ce navigateur, ou il a expiré.",
+            "Rechargez la page, puis envoyez le formulaire de nouveau.",
+            403,
+        )
+    if isinstance(exc, OriginRefused):
+        return Refusal(
+            "Envoi refusé",
+            "Ce formulaire a été envoyé depuis un autre site que la console.",
+            "Rouvrez la page depuis la console et envoyez-le de nouveau.",
+            403,
+        )
+    if isinstance(exc, BodyTooLarge):
+        return Refusal("Envoi trop volumineux", "Le formulaire dépasse la taille acceptée.", "Raccourcissez-le.", 413)
+    if isinstance(exc, DecryptionRefused):
+        return Refusal(
+            "Données illisibles",
+            "Ces données n'ont pas pu être déchiffrées (clé retirée ou données altérées).",
+            "Signalez-le à votre administrateur ; rien n'a été modifié.",
+            409,
+        )
+    return Refusal("Demande refusée", "La demande n'a pas pu aboutir.", "Revenez à l'accueil et réessayez.", 400)
+
+
+def _access(exc: AccessDenied, ref: Referential, profile: str | None, purpose: str | None) -> Refusal:
+    who = name(ref, "accessor", profile)
+    why = name(ref, "purpose", purpose)
+    if exc.rule.endswith(".care_relationship"):
+        return Refusal(
+            "Pas de relation de soin",
+            "Vous n'avez pas de relation de soin enregistrée avec ce patient : son dossier ne vous est pas ouvert.",
+            "Si vous le prenez en charge, déclarez la relation de soin ; en urgence, vous pouvez accéder au dossier "
+            "« en bris de glace » en écrivant la raison : l'accès est tracé et signalé pour revue.",
+            403,
+            exc.rule,
+            exc.section,
+        )
+    if exc.rule.startswith("COM-RGT-1.objection"):
+        return Refusal(
+            "Opposition du patient",
+            f"Le patient s'est opposé au traitement de ses données pour la finalité « {why} » (RGPD, art. 21.1).",
+            "Seul le responsable du traitement peut lever l'opposition ; rien ne sera affiché pour cette finalité.",
+            403,
+            exc.rule,
+            exc.section,
+        )
+    return Refusal(
+        "Accès refusé",
+        f"Le profil « {who} » ne peut pas consulter ces données pour la finalité « {why} » : le référentiel "
+        "ne l'y autorise pas.",
+        "Si le patient doit être vu, adressez-vous à un professionnel de santé de l'équipe ; l'essai a été tracé.",
+        403,
+        exc.rule,
+        exc.section,
+    )
+
+
+def referential_name(ref: Referential) -> str:
+    """The référentiel's French name (its English title only if the vocabulary has none)."""
+    try:
+        return label(ref, "referential", ref.id, "fr")
+    except VocabularyError:
+        return ref.title
+
+
+def section_label(ref: Referential, section: str) -> str:
+    named = f"référentiel « {referential_name(ref)} »"
+    return f"section {section} du {named}" if section else named
+
+
+def codeable(concept: Any) -> str:
+    """A CodeableConcept in words: its text, else its first coding's display, else its code."""
+    if not isinstance(concept, dict):
+        return "—"
+    if concept.get("text"):
+        return str(concept["text"])
+    for coding in concept.get("coding") or []:
+        if coding.get("display") or coding.get("code"):
+            return str(coding.get("display") or coding.get("code"))
+    return "—"

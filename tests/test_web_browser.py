@@ -1,0 +1,270 @@
+"""The web console in a real browser: Debian's Chromium driven by Playwright (never a browser download).
+
+Sign-in with TOTP, a secretary refused a chart, a physician breaking the glass; axe-core (the npm package installed by
+scripts/bootstrap) is run in every page reached and must report no serious or critical violation; each test saves a
+screenshot of its final page under its tmp dir. Skipped only where Chromium or axe-core is missing, except under
+CI=true, where a missing piece fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from identity_fixtures import NEW_PASSWORD
+from santegarde.web import create_console
+from web_fixtures import Practice, make_pharmacy, make_practice
+
+ROOT = Path(__file__).resolve().parent.parent
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+CHROMIUM = os.environ.get("SANTEGARDE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def _missing() -> str | None:
+    if not Path(CHROMIUM).exists():
+        return f"Chromium is not installed ({CHROMIUM}); scripts/bootstrap dev installs Debian's"
+    if not AXE.exists():
+        return "axe-core is not installed (node_modules); scripts/bootstrap installs it"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed; scripts/bootstrap dev installs it"
+    return None
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """One Chromium for the whole session, shared by the tests (each opens its own context)."""
+    missing = _missing()
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true: {missing}")
+        pytest.skip(missing)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        yield browser
+        browser.close()
+
+
+class Served:
+    """The console of a practice served by uvicorn on a free port of the loopback, in a thread."""
+
+    def __init__(self, practice: Practice) -> None:
+        import uvicorn
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        app = create_console(practice.place.identity, records=practice.place.service)
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            assert time.monotonic() < deadline, "the console did not start"
+            time.sleep(0.05)
+
+    @property
+    def url(self) -> str:
+        return f"http://localhost:{self.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Practice, Served]]:
+    practice = (make_pharmacy if "pharmacist" in request.node.name else make_practice)(tmp_path)
+    server = Served(practice)
+    yield practice, server
+    server.stop()
+    practice.close()
+
+
+@pytest.fixture
+def page(chromium: Any, served: tuple[Practice, Served]) -> Iterator[Any]:
+    context = chromium.new_context(locale="fr-FR")
+    page = context.new_page()
+    errors: list[str] = []
+    # A refusal page answers 401/403 on purpose (the browser logs it as a failed load): not an error of the page.
+    page.on(
+        "console",
+        lambda m: (
+            errors.append(m.text)
+            if m.type == "error"
+            and not m.text.startswith("Failed to load resource: the server responded with a status of 4")
+            else None
+        ),
+    )
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.console_errors = errors
+    yield page
+    context.close()
+
+
+def axe(page: Any) -> None:
+    """axe-core in the page (evaluated through the driver: the console's CSP allows no injected script tag)."""
+    page.evaluate(AXE.read_text(encoding="utf-8"))
+    result = page.evaluate(
+        "async () => (await axe.run(document, {runOnly: "
+        "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}))"
+        ".violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help}))"
+    )
+    serious = [v for v in result if v["impact"] in ("serious", "critical")]
+    assert not serious, f"axe-core on {page.url}: {serious}"
+
+
+def shot(page: Any, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / "screenshots" / f"{name}.png"
+    path.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 1000
+    return path
+
+
+def sign_in(page: Any, practice: Practice, server: Served, login: str) -> None:
+    page.goto(server.url + "/")
+    assert page.url.endswith("/connexion")
+    axe(page)
+    page.get_by_label("Identifiant").fill(login)
+    page.get_by_label("Mot de passe").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_url("**/connexion/code")
+    axe(page)
+    page.get_by_label("Code à six chiffres").fill(practice.code(login))
+    page.get_by_role("button", name="Valider").click()
+    page.wait_for_url("**/accueil")
+    axe(page)
+
+
+def test_sign_in_with_totp_then_sign_out(page: Any, served: tuple[Practice, Served], tmp_path: Path) -> None:
+    practice, server = served
+    page.goto(server.url + "/connexion")
+    page.get_by_label("Identifiant").fill("dr.martin")
+    page.get_by_label("Mot de passe").fill("pas-le-bon-mot-de-passe")
+    page.get_by_role("button", name="Se connecter").click()
+    assert "L'identifiant ou le mot de passe n'est pas correct." in page.locator("[role=alert]").inner_text()
+    axe(page)
+    sign_in(page, practice, server, "dr.martin")
+    assert page.get_by_role("heading", level=1).inner_text() == "Rechercher un patient"
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    assert cookies["sg_session"]["httpOnly"] and cookies["sg_session"]["sameSite"] == "Strict"
+    assert cookies["sg_session"]["secure"]
+    shot(page, tmp_path, "accueil")
+    page.get_by_role("button", name="Se déconnecter").click()
+    page.wait_for_url("**/connexion?fin=1")
+    assert "Vous êtes déconnecté." in page.inner_text("main")
+    assert not page.console_errors, page.console_errors  # no CSP violation, no script error
+
+
+def test_secretary_is_refused_a_chart(page: Any, served: tuple[Practice, Served], tmp_path: Path) -> None:
+    practice, server = served
+    sign_in(page, practice, server, "sec.durand")
+    page.get_by_label("Nom", exact=True).fill("Fictivé")
+    page.get_by_role("button", name="Rechercher").click()  # htmx: the results come in place
+    link = page.get_by_role("link", name="Ouvrir le dossier de Alix Fictivé")
+    link.wait_for()
+    assert page.url.endswith("/accueil")  # the search went by POST through htmx: nothing personal in the URL
+    axe(page)
+    link.click()
+    page.wait_for_url("**/patients/p-1")
+    assert page.get_by_role("heading", level=1).inner_text() == "Accès refusé"
+    assert "accessors.secretariat" in page.inner_text("main") and "61,5" not in page.content()
+    axe(page)
+    shot(page, tmp_path, "secretariat-refuse")
+    assert not page.console_errors, page.console_errors
+
+
+def test_physician_reads_a_chart_and_breaks_the_glass(
+    page: Any, served: tuple[Practice, Served], tmp_path: Path
+) -> None:
+    practice, server = served
+    sign_in(page, practice, server, "dr.autre")
+    page.goto(server.url + "/patients/p-1")
+    assert page.get_by_role("heading", level=1).inner_text() == "Pas de relation de soin"
+    axe(page)
+    page.get_by_label("Raison de l'accès d'urgence").fill("Patiente inconsciente aux urgences, allergies à vérifier")
+    page.get_by_role("button", name="Ouvrir le dossier en bris de glace").click()
+    page.wait_for_url("**/patients/p-1/bris-de-glace")
+    assert page.get_by_role("heading", level=1).inner_text() == "Dossier de Alix Fictivé"
+    main = page.inner_text("main")
+    for text in ("bris de glace", "21 mars 1979", "61,5 kg", "4 décembre 2026", "Diabète de type 2", "Metformine"):
+        assert text in main
+    axe(page)
+    shot(page, tmp_path, "bris-de-glace")
+    assert not page.console_errors, page.console_errors
+
+
+def test_pharmacist_enters_a_dispensing(page: Any, served: tuple[Practice, Served], tmp_path: Path) -> None:
+    practice, server = served
+    sign_in(page, practice, server, "ph.durand")
+    page.get_by_label("Nom", exact=True).fill("Fictivé")
+    page.get_by_role("button", name="Rechercher").click()
+    page.get_by_role("link", name="Saisir une délivrance pour Alix Fictivé").click()
+    page.wait_for_url("**/pharmacie/delivrance/p-1")
+    axe(page)
+    page.get_by_label("Catégorie du produit").select_option("list_i")
+    page.get_by_label("Code CIP du produit").fill("34009")
+    page.get_by_label("Nom du produit").fill("Produit fictif 10 mg")
+    page.get_by_label("Quantité").fill("2")
+    page.get_by_role("button", name="Enregistrer la délivrance").click()
+    error = page.locator("#code-erreur")
+    error.wait_for()
+    assert "13 chiffres" in error.inner_text()
+    assert page.get_by_label("Code CIP du produit").get_attribute("aria-invalid") == "true"
+    axe(page)
+    page.get_by_label("Code CIP du produit").fill("3400930000001")
+    page.get_by_role("button", name="Enregistrer la délivrance").click()
+    page.get_by_role("heading", name="Délivrance enregistrée").wait_for()
+    assert "n° 1" in page.inner_text("main")
+    axe(page)
+    shot(page, tmp_path, "delivrance")
+    assert not page.console_errors, page.console_errors
+
+
+def tab_to(page: Any, selector: str, limit: int = 15) -> None:
+    """Press Tab until ``selector`` has the focus (as a keyboard user would), and check the focus is visible."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("s => document.activeElement && document.activeElement.matches(s)", selector):
+            outline = page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
+            assert outline not in ("", "none"), f"no visible focus on {selector}"
+            return
+    raise AssertionError(f"{selector} is not reachable with the Tab key from {page.url}")
+
+
+def test_keyboard_only_sign_in_search_and_chart(page: Any, served: tuple[Practice, Served], tmp_path: Path) -> None:
+    practice, server = served
+    page.goto(server.url + "/connexion")
+    tab_to(page, "a.evitement")  # the skip link comes first
+    tab_to(page, "#login")
+    page.keyboard.type("dr.martin")
+    tab_to(page, "#password")
+    page.keyboard.type(NEW_PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/connexion/code")
+    tab_to(page, "#code")
+    page.keyboard.type(practice.code("dr.martin"))
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/accueil")
+    tab_to(page, "#nom")
+    page.keyboard.type("Fictivé")
+    page.keyboard.press("Enter")
+    page.locator("#resultats a").wait_for()
+    tab_to(page, "#resultats a")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/patients/p-1")
+    assert "61,5 kg" in page.inner_text("main")
+    shot(page, tmp_path, "clavier")
+    assert not page.console_errors, page.console_errors

@@ -1,0 +1,126 @@
+"""The web console's test place: a record service with a fictitious practice, people whose TOTP secret is known.
+
+Every name and number here is fictitious (the INS uses the test NIR of the store tests).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyotp
+
+from identity_fixtures import NEW_PASSWORD
+from santegarde.identity import accounts, grants, sessions, totp
+from santegarde.store.service import Request
+from store_fixtures import Workplace, make_workplace
+from test_store import INS
+
+CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
+
+
+@dataclass
+class Practice:
+    place: Workplace
+    secrets: dict[str, str] = field(default_factory=dict)
+
+    def person(self, login: str, profile: str, *, ref: str) -> None:
+        """An account with a grant, its password changed, the charter accepted and a TOTP secret known here;
+        its set-up session ended (the person signs in afresh through the console)."""
+        ctx = self.place.identity
+        _, temporary = accounts.add(ctx, login, login.replace(".", " ").title(), person_ref=ref, by="admin")
+        assert temporary
+        grants.give(
+            ctx,
+            login,
+            profile,
+            validated_by="Responsable",
+            validator_role="governance_body",
+            reason="test staff",
+            by="admin",
+        )
+        opened = sessions.login(ctx, login, temporary, source="10.0.0.1", workstation_class="office")
+        sessions.change_password(ctx, opened.token, temporary, NEW_PASSWORD)
+        sessions.accept_charter(ctx, opened.token, ctx.settings.charter_version)
+        secret = totp.new_secret()
+        sessions.enrol_second_factor(ctx, opened.token, secret, pyotp.TOTP(secret).at(ctx.now()))
+        sessions.logout(ctx, opened.token)
+        self.secrets[login] = secret
+
+    def code(self, login: str) -> str:
+        """The TOTP code of now, after moving the clock one step on (a code is never accepted twice)."""
+        self.place.clock.advance(seconds=30)
+        return pyotp.TOTP(self.secrets[login]).at(self.place.identity.now())
+
+    def close(self) -> None:
+        self.place.close()
+
+
+def chart_resources(pid: str = "p-1") -> list[dict[str, Any]]:
+    subject = {"reference": f"Patient/{pid}"}
+    return [
+        {
+            "resourceType": "Patient",
+            "id": pid,
+            "identifier": [INS],
+            "name": [{"family": "Fictivé", "given": ["Alix"]}],
+            "gender": "female",
+            "birthDate": "1979-03-21",
+        },
+        {
+            "resourceType": "Observation",
+            "id": "o-1",
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7", "display": "Poids"}]},
+            "subject": subject,
+            "effectiveDateTime": "2026-12-04T10:15:00+00:00",
+            "valueQuantity": {"value": 61.5, "unit": "kg"},
+        },
+        {
+            "resourceType": "Condition",
+            "id": "c-1",
+            "code": {"text": "Diabète de type 2 (fictif)"},
+            "subject": subject,
+            "onsetDateTime": "2021-06-01",
+        },
+        {
+            "resourceType": "MedicationRequest",
+            "id": "m-1",
+            "status": "active",
+            "intent": "order",
+            "medicationCodeableConcept": {"text": "Metformine 500 mg (fictif)"},
+            "subject": subject,
+            "authoredOn": "2026-11-02",
+        },
+    ]
+
+
+def make_pharmacy(tmp_path: Path) -> Practice:
+    """ph.durand, pharmacist, and one fictitious patient of the pharmacy (p-1)."""
+    practice = Practice(make_workplace(f"sqlite:///{tmp_path / 'pharmacie.db'}", tmp_path, "pha-2022-067"))
+    practice.person("ph.durand", "pharmacist", ref="10009876543")
+    ctx = practice.place.identity
+    opened = sessions.login(ctx, "ph.durand", NEW_PASSWORD, source="10.0.0.1", workstation_class="office")
+    sessions.second_factor(ctx, opened.token, practice.code("ph.durand"))
+    token = sessions.rotate(ctx, opened.token)
+    practice.place.service.create(Request(token, "dispensing"), chart_resources()[0])
+    sessions.logout(ctx, token)
+    return practice
+
+
+def make_practice(tmp_path: Path) -> Practice:
+    """dr.martin (the patient's practitioner, who created the record), dr.autre (no care relationship), sec.durand."""
+    practice = Practice(make_workplace(f"sqlite:///{tmp_path / 'web.db'}", tmp_path))
+    practice.person("dr.martin", "practitioner", ref="10001234567")
+    practice.person("dr.autre", "practitioner", ref="10007654321")
+    practice.person("sec.durand", "secretariat", ref="S-2")
+    ctx = practice.place.identity
+    opened = sessions.login(ctx, "dr.martin", NEW_PASSWORD, source="10.0.0.1", workstation_class="office")
+    sessions.second_factor(ctx, opened.token, practice.code("dr.martin"))
+    token = sessions.rotate(ctx, opened.token)
+    for body in chart_resources():
+        practice.place.service.create(Request(token, "medical_record"), body)
+    sessions.logout(ctx, token)
+    return practice
