@@ -403,6 +403,13 @@ def test_the_register_dpia_and_conformity_count_consents_and_objections_in_frenc
         assert "Consentements et oppositions enregistrés" in text and told.lines[1] in text, name
         for secret in ("p-1", "p-2", "k-1", "k-2", "medical_record", "dr.martin"):  # counts only, in French
             assert secret not in text, (name, secret)
+    from openpyxl import load_workbook
+
+    from santegarde.governance.register import write_xlsx
+
+    book = load_workbook(write_xlsx(build_register(config, ref, ledgers=told), tmp_path / "registre.xlsx"))
+    cells = [str(c.value) for sheet in book.worksheets for row in sheet.iter_rows() for c in row if c.value]
+    assert "Consentements et oppositions enregistrés" in cells and told.lines[1] in cells  # the workbook too
     empty = ledgers.summary({}, ref)
     assert empty.lines == ("Aucun consentement ni aucune opposition n'est enregistré à ce jour.",)
 

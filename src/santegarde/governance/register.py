@@ -698,6 +698,13 @@ def write_xlsx(register: Register, path: Path) -> Path:
             a.name,
             _activity_rows(register, a),
         )
+    if register.ledgers:  # consents and objections counted per purpose: counts only, in sentences
+        title = str(register.ledgers["title"])
+        _fill(
+            book.create_sheet(_sheet_title(title, used)),
+            title,
+            [(str(register.ledgers["intro"]), ""), *((str(line), "") for line in register.ledgers["lines"])],
+        )
     missing_parents(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
