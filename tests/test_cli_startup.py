@@ -63,3 +63,19 @@ def test_the_web_server_loads_no_warehouse() -> None:
     loaded = _modules_after("from santegarde.cli.main import load_command\n    load_command('serve')")
     assert "santegarde.api.app" in loaded
     assert not [m for m in loaded if m.split(".")[0] in HEAVY or m.startswith("santegarde.warehouse")]
+
+
+def test_version_prints_the_installed_version_without_loading_any_command() -> None:
+    from importlib.metadata import version
+
+    for flag in ("--version", "-V"):
+        done = subprocess.run(
+            [sys.executable, "-c", f"from santegarde.cli.main import app; app([{flag!r}], prog_name='santegarde')"],
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == f"santegarde {version('santegarde')}\n"
+    loaded = _modules_after("from santegarde.cli.main import app; app(['--version'], prog_name='santegarde')")
+    assert {m for m in loaded if m.split(".")[0] == "santegarde"} == STARTUP
+    assert [m for m in loaded if m.split(".")[0] in HEAVY | WEB] == []

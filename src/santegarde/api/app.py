@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from starlette.exceptions import HTTPException
 
-from santegarde.api import aac, auth, docs, fhir
+from santegarde.api import aac, auth, bulk, docs, fhir
 from santegarde.api import rights as rights_api
 from santegarde.api.body_limit import BodyLimit
 from santegarde.api.errors import http_error, santegarde_error, validation_error
@@ -18,6 +20,7 @@ from santegarde.errors import SantegardeError
 from santegarde.identity.context import IdentityContext
 from santegarde.identity.oidc import ProSanteConnect
 from santegarde.rights.execute import RightsService
+from santegarde.store.bulk import BulkExports
 from santegarde.store.service import RecordService
 
 
@@ -31,9 +34,11 @@ def create_app(
     compassionate: CompassionateService | None = None,
     local_http: bool = False,
     home: bool = True,
+    exports_dir: Path | None = None,
 ) -> FastAPI:
     """The application; ``server`` (the organisation's ``server`` settings) bounds bodies and allows origins;
-    ``local_http`` (santegarde serve --dev, on 127.0.0.1) sets a session cookie a plain-http client sends back."""
+    ``local_http`` (santegarde serve --dev, on 127.0.0.1) sets a session cookie a plain-http client sends back;
+    ``exports_dir`` holds the bulk exports' encrypted files (a private temporary directory if None)."""
     server = server or Server()
     app = FastAPI(
         title="santegarde",
@@ -56,6 +61,9 @@ def create_app(
     if records is None:
         app.add_exception_handler(RequestValidationError, validation_error)
     else:
+        app.state.exports = BulkExports(records, exports_dir)
+        app.include_router(bulk.router(app.state.exports))  # before the FHIR router's /{type}/{id}
+        app.router.on_shutdown.append(app.state.exports.close)  # the files go with their key, in memory
         app.include_router(fhir.router(records))
         app.add_exception_handler(RequestValidationError, fhir.refused_input(records))
         if rights is not None:

@@ -35,6 +35,7 @@ from santegarde.identity.passwords import WeakPassword
 from santegarde.identity.throttle import Blocked
 from santegarde.identity.totp import InvalidCode
 from santegarde.rights.requests import RequestNotFound
+from santegarde.store.bulk import ExportBusy
 from santegarde.store.service import AccessDenied, NotFound, VersionConflict
 
 # Most specific first: the first class the error is an instance of decides the status.
@@ -51,6 +52,7 @@ STATUS: list[tuple[type[SantegardeError], int]] = [
     (VersionConflict, 412),
     (PreconditionFailed, 412),
     (Blocked, 429),
+    (ExportBusy, 429),
     (SessionLocked, 423),
     (SessionRefused, 401),
     (LoginRefused, 401),

@@ -50,6 +50,7 @@ REFUSALS = (
 )
 INTERACTIONS = ("read", "search-type", "create", "update", "history-instance")
 FORM = "application/x-www-form-urlencoded"
+BULK_DATA = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition"
 SEARCH_BODY = {
     "requestBody": {
         "content": {
@@ -103,6 +104,8 @@ def capability_statement() -> dict[str, Any]:
                     "handling=lenient'. Updates honour If-Match (412 on a stale version); creates, If-None-Exist."
                 ),
                 "security": {"description": "Two-factor sessions for health data; every access is traced."},
+                # FHIR Bulk Data (api/bulk.py): system and Patient compartment; santegarde stores no Group.
+                "operation": [{"name": "export", "definition": f"{BULK_DATA}/export"}],
                 "resource": [
                     {
                         "type": name,
@@ -120,6 +123,11 @@ def capability_statement() -> dict[str, Any]:
                         ]
                         if name == "Patient"
                         else [],
+                        **(
+                            {"operation": [{"name": "export", "definition": f"{BULK_DATA}/patient-export"}]}
+                            if name == "Patient"
+                            else {}
+                        ),
                         "searchParam": [
                             {"name": p.name, "type": p.type, "documentation": _documentation(p)}
                             for p in params[name].values()
@@ -137,13 +145,9 @@ def _documentation(param: fhir_search.Param) -> str:
     return where + param.documentation
 
 
-def router(records: RecordService) -> APIRouter:
-    api = APIRouter(
-        prefix="/fhir",
-        tags=["FHIR R4"],
-        default_response_class=FhirJSONResponse,
-        responses=responses(*REFUSALS, fhir=True),
-    )
+def request_context(records: RecordService) -> Callable[..., RecordRequest]:
+    """The dependency every /fhir route takes: the session cookie and the declared purpose, refused (and traced)
+    when either is missing."""
 
     def context(
         request: Request,
@@ -170,7 +174,17 @@ def router(records: RecordService) -> APIRouter:
             )
         return made
 
-    Ctx = Annotated[RecordRequest, Depends(context)]
+    return context
+
+
+def router(records: RecordService) -> APIRouter:
+    api = APIRouter(
+        prefix="/fhir",
+        tags=["FHIR R4"],
+        default_response_class=FhirJSONResponse,
+        responses=responses(*REFUSALS, fhir=True),
+    )
+    Ctx = Annotated[RecordRequest, Depends(request_context(records))]
 
     def fhir(body: dict[str, Any], status: int = 200, location: str | None = None) -> JSONResponse:
         headers = {"Location": location} if location else {}
@@ -441,6 +455,8 @@ def _version_of(etag: str | None) -> int | None:
 def _attempt(request: Request) -> tuple[str, tuple[str, str]]:
     """The operation and (type, id) a /fhir request aimed at, to trace it when it is refused before the path."""
     parts = request.url.path.removeprefix("/fhir/").split("/")
+    if parts[0].startswith("$"):  # an operation on the whole server ($export and its status and files)
+        return parts[0][1:][:40], ("", parts[1][:64] if len(parts) > 1 else "")
     kind = parts[0][:40] if parts and parts[0] else ""
     rid = parts[1][:64] if len(parts) > 1 and not parts[1].startswith(("_", "$")) else ""
     last = parts[-1]

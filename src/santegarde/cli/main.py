@@ -131,7 +131,24 @@ app = typer.Typer(
 )
 
 
+def _print_version(asked: bool) -> None:
+    """``--version``: the installed package's version, read from its metadata (no command is imported)."""
+    if asked:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"santegarde {version('santegarde')}")
+        except PackageNotFoundError:
+            typer.echo("santegarde (not installed: run scripts/bootstrap to install it)", err=True)
+            raise typer.Exit(1) from None
+        raise typer.Exit()
+
+
 @app.callback()
-def main() -> None:
+def main(
+    show_version: bool = typer.Option(
+        False, "--version", "-V", help="Print the installed version and exit.", is_eager=True, callback=_print_version
+    ),
+) -> None:
     """French health-data processing compliant with the CNIL health référentiels by construction."""
     owner_only_umask()  # every file and directory a command creates is readable by its owner only

@@ -96,6 +96,7 @@ class Page:
     examined: list[str]
     more_after: bool
     more_before: bool
+    refused: int = 0  # candidates the read path refused (each refusal traced): left out, counted
 
 
 @dataclass(frozen=True)
@@ -657,13 +658,22 @@ class RecordService:
                 raise self._not_found(ctx, req, "history", (resource_type, rid))
             return [self._read_version(conn, req, v, "history", ctx) for v in found]
 
-    def search_page(self, req: Request, query: fhir_search.Query, cursor: fhir_search.Cursor | None = None) -> Page:
-        """One page of the current resources matching a parsed search (store/search.py says how it runs)."""
+    def search_page(
+        self,
+        req: Request,
+        query: fhir_search.Query,
+        cursor: fhir_search.Cursor | None = None,
+        *,
+        operation: str = "search",
+    ) -> Page:
+        """One page of the current resources matching a parsed search (store/search.py says how it runs);
+        ``operation`` names it in the trail (a bulk export reads its pages as ``export``)."""
         resource_type = query.resource_type
-        ctx = self._gate(req, resource_type, "search", (resource_type, ""))
+        ctx = self._gate(req, resource_type, operation, (resource_type, ""))
         cursor = cursor or fhir_search.Cursor()
         found: list[dict[str, Any]] = []
         examined: list[str] = []
+        refused = 0
         with self.engine.connect() as conn:
             ids = vault.search_ids(
                 conn,
@@ -681,15 +691,17 @@ class RecordService:
                 examined.append(rid)
                 v = vault.versions(conn, rid, current_only=True)[0]
                 try:
-                    found.append(self._read_version(conn, req, v, "search", ctx, keep=query.matches))
-                except (AccessDenied, _NoMatch):
-                    continue  # refused and traced, or not matching: not returned
+                    found.append(self._read_version(conn, req, v, operation, ctx, keep=query.matches))
+                except AccessDenied:
+                    refused += 1  # refused and traced: not returned
+                except _NoMatch:
+                    continue  # not matching: not returned, not traced as read
         # The search itself is an access, traced even when it finds nothing (its criteria are not: personal data).
-        self._trace(ctx, req, "search", (resource_type, ""), allowed=True, rule="search", outcome="success")
+        self._trace(ctx, req, operation, (resource_type, ""), allowed=True, rule=operation, outcome="success")
         more = len(examined) < len(ids)
         if cursor.before is None:
-            return Page(found, examined, more_after=more, more_before=cursor.after is not None)
-        return Page(found[::-1], examined[::-1], more_after=True, more_before=more)
+            return Page(found, examined, more_after=more, more_before=cursor.after is not None, refused=refused)
+        return Page(found[::-1], examined[::-1], more_after=True, more_before=more, refused=refused)
 
     def search(self, req: Request, resource_type: str, criteria: Mapping[str, str]) -> list[dict[str, Any]]:
         """Every current resource matching the criteria (FHIR search parameters), page after page."""
