@@ -35,6 +35,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo:demo", "Set up a demo organisation on SQLite and fill it with synthetic data, through the one "
              "request path."),
     "serve": ("serve:serve", "Serve the organisation's HTTP API until interrupted."),
+    "upgrade": ("upgrade:upgrade", "Bring every database schema to this version of santegarde, after a verified "
+                "backup; the data are kept."),
     "conformity": ("conformity:conformity", "Write the conformity report: every security measure, its declared status "
                    "and automatic evidence."),
     "referential": ("referential:app", "The CNIL référentiels shipped as data: list, show and compare them."),
