@@ -183,8 +183,9 @@ def test_one_json_line_per_request_without_any_identifying_data(
         identifying_requests(client)
         answered = client.get("/health/live")
     finally:
-        logging.getLogger("santegarde").handlers = []
-        logging.getLogger("santegarde").propagate = True
+        logger = logging.getLogger("santegarde")  # as it was: other tests capture through the root logger
+        logger.handlers, logger.propagate = [], True
+        logger.setLevel(logging.NOTSET)
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.strip()]
     access = [line for line in lines if line["logger"] == ops.ACCESS_LOGGER]
     assert len(access) == 8  # one per request
