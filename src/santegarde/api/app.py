@@ -7,9 +7,10 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
+from prometheus_client.registry import Collector
 from starlette.exceptions import HTTPException
 
-from santegarde.api import aac, auth, bulk, docs, fhir
+from santegarde.api import aac, auth, bulk, docs, fhir, ops
 from santegarde.api import rights as rights_api
 from santegarde.api.body_limit import BodyLimit
 from santegarde.api.errors import http_error, santegarde_error, validation_error
@@ -35,10 +36,16 @@ def create_app(
     local_http: bool = False,
     home: bool = True,
     exports_dir: Path | None = None,
+    readiness: ops.Readiness | None = None,
+    metrics_token: str | None = None,
+    collectors: tuple[Collector, ...] = (),
 ) -> FastAPI:
     """The application; ``server`` (the organisation's ``server`` settings) bounds bodies and allows origins;
     ``local_http`` (santegarde serve --dev, on 127.0.0.1) sets a session cookie a plain-http client sends back;
-    ``exports_dir`` holds the bulk exports' encrypted files (a private temporary directory if None)."""
+    ``home``: the root leads to the documentation (the web console serves its own root instead);
+    ``exports_dir`` holds the bulk exports' encrypted files (a private temporary directory if None);
+    ``readiness``, ``metrics_token`` and ``collectors``: /health/ready's checks, /metrics' bearer token (None: off)
+    and the metrics the organisation adds (api/ops.py)."""
     server = server or Server()
     app = FastAPI(
         title="santegarde",
@@ -73,4 +80,5 @@ def create_app(
     # The last added runs first: cross-site writes are refused before their body is even read.
     app.add_middleware(BodyLimit, limit=server.max_body_bytes)
     app.add_middleware(OriginCheck, allowed=server.allowed_origins)
+    ops.mount(app, readiness, metrics_token, collectors)  # outermost: every request is counted and logged
     return app

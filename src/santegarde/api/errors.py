@@ -209,6 +209,8 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 async def santegarde_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SantegardeError)
+    # The rule the metrics count this refusal under (api/ops.py): the référentiel's rule, else the kind of refusal.
+    request.scope["santegarde.refusal"] = getattr(exc, "rule", "") or type(exc).__name__
     if _is_fhir(request):
         return _outcome(status_of(exc), str(exc))
     extra = {"step": exc.step} if isinstance(exc, StepRequired) else {}

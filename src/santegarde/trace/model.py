@@ -20,7 +20,11 @@ from santegarde.errors import SantegardeError
 from santegarde.referentials.loader import format_validation_error
 
 # A Python file (optionally ::name inside it), or a data file of the package (a référentiel, a charter).
-Location = Annotated[str, Field(pattern=r"^(src|tests|bench)/[\w./-]+(\.py(::[\w.\[\]-]+)?|\.yaml|\.md|\.j2)$")]
+# deploy/: the systemd units and proxy configurations that ship with the code (any file name there).
+Location = Annotated[
+    str,
+    Field(pattern=r"^((src|tests|bench)/[\w./-]+(\.py(::[\w.\[\]-]+)?|\.yaml|\.md|\.j2)|deploy/[\w./-]+)$"),
+]
 
 
 class TraceEntry(BaseModel):

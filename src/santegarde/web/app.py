@@ -14,11 +14,13 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client.registry import Collector
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from santegarde.api import create_app
 from santegarde.api.errors import http_error, santegarde_error
+from santegarde.api.ops import Readiness
 from santegarde.api.origin import STATE_CHANGING, OriginCheck
 from santegarde.api.refusals import OriginRefused
 from santegarde.compassionate.service import CompassionateService
@@ -102,6 +104,9 @@ def create_console(
     server: Server | None = None,
     compassionate: CompassionateService | None = None,
     local_http: bool = False,
+    readiness: Readiness | None = None,
+    metrics_token: str | None = None,
+    collectors: tuple[Collector, ...] = (),
 ) -> FastAPI:
     """The API of ``create_app`` with the console's pages at ``/`` (sign-in, practice)."""
     app = create_app(
@@ -113,6 +118,9 @@ def create_console(
         compassionate=compassionate,
         local_http=local_http,
         home=False,
+        readiness=readiness,
+        metrics_token=metrics_token,
+        collectors=collectors,
     )
     renderer = Renderer(identity.referential)
     app.include_router(pages.router(identity, records, renderer, psc=psc is not None))
