@@ -13,9 +13,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from santegarde.cli.common import EXIT_REFUSED, console, friendly_errors
-from santegarde.config import CONFIG_NAME, Finding, check, errors, load
+from santegarde.config import CONFIG_NAME, ConfigurationRefused, Finding, check, errors, load
 from santegarde.errors import WordedError
-from santegarde.governance import doctext
+from santegarde.governance import doctext, vocabulary
 from santegarde.governance.gaps import MEASURE_STATUS, Gap, gaps
 from santegarde.organisation import (
     LEGAL_BASIS_PREFIX,
@@ -36,15 +36,21 @@ ConfigOption = Annotated[
 config_app = typer.Typer(help="Check the organisation's configuration against its référentiel.", no_args_is_help=True)
 
 
-def print_findings(findings: list[Finding]) -> None:
+def print_findings(findings: list[Finding], ref: Referential, lang: str = "fr") -> None:
+    """config check's findings as a table in ``lang``."""
+    t = doctext.words(lang)["findings"]
     if not findings:
-        console.print("No deviation and no missing choice: the configuration follows the référentiel's choices.")
+        console.print(t["none"], markup=False)
         return
-    table = Table("severity", "subject", "what", "§", "justification", title="Configuration check")
+    table = Table(*t["columns"], title=t["title"])
     colours = {"error": "red", "deviation": "yellow", "warning": "cyan"}
     for f in findings:
         table.add_row(
-            f"[{colours[f.severity]}]{f.severity}[/]", f.subject, f.message, f.section or "", f.justification or ""
+            f"[{colours[f.severity]}]{t['severities'][f.severity]}[/]",
+            escape(f.subject),
+            escape(doctext.finding(f, ref, lang)),
+            f.section or "",
+            escape(f.justification or ""),
         )
     console.print(table)
 
@@ -222,7 +228,8 @@ def init(
                 {
                     language: _refusal(
                         language,
-                        [f.message for f in problems] + [g.in_language(language) for g in open_gaps],
+                        [doctext.finding(f, ref, language) for f in problems]
+                        + [g.in_language(language) for g in open_gaps],
                         then_dpo=any(g.kind == "trigger_fact" for g in open_gaps)
                         and not (config.organisation.dpo or no_dpo_reason),
                     )
@@ -237,11 +244,28 @@ def init(
             )
         asked.add((gap.kind, gap.subject))
         answers = _ask(gap, ref, answers, config.facts)
-    result = init_organisation(directory, config, ref, force=force)
-    print_findings(result.findings)
+    try:
+        result = init_organisation(directory, config, ref, force=force)
+    except ConfigurationRefused as refused:
+        raise WordedError(
+            {
+                language: str(doctext.words(language)["findings"]["refused"])
+                + "".join(f"\n  - {doctext.finding(f, ref, language)}" for f in refused.findings)
+                for language in doctext.LANGS
+            }
+        ) from None
+    print_findings(result.findings, ref, lang)
+    said = doctext.words(lang)["cli"]
     console.print(
-        f"Organisation '{config.organisation.name}' set up under {ref.id} ({ref.title}).\n"
-        f"  configuration: {result.config_path}\n  keyring: {config.keyring_path}"
+        said["init_done"].format(
+            name=config.organisation.name,
+            rid=ref.id,
+            title=vocabulary.label(ref, "referential", ref.id, lang),
+            config=result.config_path,
+            keyring=config.keyring_path,
+        ),
+        markup=False,
+        soft_wrap=True,
     )
     if profile is OrganisationProfile.COMPASSIONATE:
         from santegarde.compassionate.registry import Registry, example_text
@@ -250,8 +274,9 @@ def init(
             example_text(granted=date.today()), "the example programme"
         )
         console.print(
-            f"  example programme: {programme.key} ({programme.title}); see it with 'santegarde aac programme show "
-            f"{programme.id}', replace it with your own protocol file ('santegarde aac programme add FILE')"
+            said["init_programme"].format(key=programme.key, title=programme.title, id=programme.id),
+            markup=False,
+            soft_wrap=True,
         )
     print_gaps(gaps(config, ref), lang)
 
@@ -286,7 +311,7 @@ def config_check(
     cfg = load(config)
     ref = loader.get(cfg.referential)
     findings = check(cfg, ref)
-    print_findings(findings)
+    print_findings(findings, ref, doctext.check_lang(lang))
     found = gaps(cfg, ref)
     print_gaps(found, doctext.check_lang(lang))
     if any(f.severity == "error" for f in findings) or (strict and found):
