@@ -179,6 +179,8 @@ def finding(found: Finding, ref: Referential, lang: str) -> str:
         facts["choice_name"] = vocabulary.label(ref, "choice", facts["choice"], lang)
     if "purpose" in facts and ref.purpose(facts["purpose"]) is not None:
         facts["purpose_name"] = vocabulary.label(ref, "purpose", facts["purpose"], lang)
+    if kind_of(found) == "no_effect" and facts.get("no_effect") == "legal_basis":
+        facts["basis"] = words(lang)["art6"].get(facts["basis"], facts["basis"])
     if "rule" in facts and ref.retention_rule(facts["rule"]) is not None:
         facts["rule_name"] = vocabulary.label(ref, "retention", facts["rule"], lang)
     for key in ("value", "bound"):
@@ -192,6 +194,11 @@ def finding(found: Finding, ref: Referential, lang: str) -> str:
     if isinstance(entry, dict):
         entry = entry[facts["problem"] if kind == "invalid_choice" else facts["no_effect"]]
     return str(entry).format(**facts)
+
+
+def kind_of(found: Finding) -> str:
+    """The kind of a finding, whether justified or not (``unjustified_retention`` → ``retention``)."""
+    return found.kind.removeprefix("unjustified_")
 
 
 def _deviation_words(kind: str, facts: dict[str, Any], ref: Referential, lang: str) -> str:
@@ -209,7 +216,13 @@ def _deviation_words(kind: str, facts: dict[str, Any], ref: Referential, lang: s
                 )
         return str(d["retention"]).format(changes=", ".join(changes), **facts)
     if kind == "legal_basis":
+        art6 = words(lang)["art6"]
         art9 = str(d["art9"]).format(art9=facts["art9"]) if facts["art9"] else ""
+        facts = {
+            **facts,
+            "basis": art6.get(facts["basis"], facts["basis"]),
+            "before": " / ".join(str(art6.get(b, b)) for b in facts["before"].split(" / ") if b),
+        }
         key = "legal_basis" if facts["before"] else "legal_basis_open"
         return str(d[key]).format(**{**facts, "art9": art9})
     if kind == "extra_data":
