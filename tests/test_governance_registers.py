@@ -244,6 +244,14 @@ def test_warehouse_refuses_a_us_processor(engine: Engine) -> None:
 # ---- transfers --------------------------------------------------------------------------------------------------
 
 
+def test_every_country_and_adequacy_decision_has_its_french_words() -> None:
+    lists = transfers.adequacy()
+    assert set(lists.eea) | set(lists.adequate) == set(lists.names_fr)
+    for decision in lists.adequate.values():
+        title, scope, _ = decision.said("fr")
+        assert title.startswith("décision") and "Commission" in title and scope and "whole" not in scope
+
+
 def test_adequacy_lookup() -> None:
     assert transfers.adequacy().as_of <= date.today()
     japan = transfers.country_status("jp")
