@@ -301,7 +301,7 @@ def test_charter_and_password_change_of_a_new_account(demo: Demo, people: People
 
 
 def _number(out: str) -> int:
-    found = re.search(r"Request (\d+):", out)
+    found = re.search(r"Demande n° (\d+) :", out)
     assert found is not None, out
     return int(found.group(1))
 
@@ -311,19 +311,22 @@ def test_an_access_request_through_the_cli(demo: Demo, people: People, tmp_path:
     assert NOT_LOGGED_IN in refused("rights", "status", *c)
     login(demo)
     new = ["rights", "request", "--right", "access", "--patient", people.patient_id, *PURPOSE, *c]
-    assert "not a kind of requester" in refused(*new, "--requester", "neighbour")
+    assert "n'est pas un type de demandeur" in refused(*new, "--requester", "neighbour")
+    assert "not a kind of requester" in refused(*new, "--requester", "neighbour", "--lang", "en")
     number = _number(ok(*new, "--requester", "person", "--concerns", "medical_record"))
     n = str(number)
     assert "identity has not been checked" in refused("rights", "execute", n, *PURPOSE, "--out-dir", str(tmp_path), *c)
     assert "how the identity was checked" in refused("rights", "identity-check", n, "--how", "ok", *PURPOSE, *c)
     how = "carte d'identité présentée à l'accueil, conforme"
-    assert "identity_checked" in ok("rights", "identity-check", n, "--how", how, *PURPOSE, *c)
+    checked = ok("rights", "identity-check", n, "--how", how, *PURPOSE, *c)
+    assert "identité vérifiée" in checked and "pour le patient" in checked and " the " not in checked
     assert "cannot be extended" in refused(
         "rights", "extend", n, "--reason", "many requests this month, complex file", *PURPOSE, *c
     )
-    assert "--out-dir" in refused("rights", "execute", n, *PURPOSE, *c)
+    assert "--out-dir DOSSIER" in refused("rights", "execute", n, *PURPOSE, *c)
+    assert "carries the person's data" in refused("rights", "execute", n, *PURPOSE, "--lang", "en", *c)
     executed = ok("rights", "execute", n, *PURPOSE, "--out-dir", str(tmp_path), *c)
-    assert "Executed" in executed and f"Patient/{people.patient_id}" in executed
+    assert "Exécutée : " in executed and f"Patient/{people.patient_id}" in executed
     bundle_path = tmp_path / f"rights-{number}-bundle.json"
     bundle = json.loads(bundle_path.read_text())
     assert bundle["resourceType"] == "Bundle" and stat.S_IMODE(bundle_path.stat().st_mode) == 0o600
@@ -335,15 +338,16 @@ def test_an_access_request_through_the_cli(demo: Demo, people: People, tmp_path:
     ok("rights", "letter", n, "--out", str(letter), *c)
     assert "droit d'accès" in unescape(letter.read_text()) and stat.S_IMODE(letter.stat().st_mode) == 0o600
     assert "never overwritten" in refused("rights", "letter", n, "--out", str(letter), *c)
-    assert ".html or .pdf" in refused("rights", "letter", n, "--out", str(tmp_path / "letter.txt"), *c)
+    assert ".html ou .pdf" in refused("rights", "letter", n, "--out", str(tmp_path / "letter.txt"), *c)
     assert "status: executed" in ok("rights", "status", n, *c)
     listing = ok("rights", "status", *c)
-    assert people.patient_id in listing and "executed" in listing
-    assert "No overdue request." in ok("rights", "status", "--overdue", *c)
+    assert people.patient_id in listing and "exécutée" in listing and "droit d'accès" in listing
+    assert "executed" in ok("rights", "status", "--lang", "en", *c)
+    assert "Aucune demande en retard." in ok("rights", "status", "--overdue", *c)
     assert "no rights request number 999" in refused("rights", "status", "999", *c)
 
     other = _number(ok("rights", "request", "--right", "rectification", "--patient", people.patient_id, *PURPOSE, *c))
-    assert "extended" in ok(
+    assert "délai prolongé" in ok(
         "rights", "extend", str(other), "--reason", "many requests this month, complex file", *PURPOSE, *c
     )
     events = {(e["operation"], e["allowed"]) for e in audit_events(demo) if e["resource_type"] == "RightsRequest"}

@@ -32,7 +32,7 @@ def organisation(tmp_path_factory: pytest.TempPathFactory) -> Path:
          *init_answers("compassionate")],
     )
     assert result.exit_code == 0, result.output
-    assert "example programme: velmorine-sla@1" in result.output
+    assert "programme d'exemple : velmorine-sla@1" in result.output
     return org / "santegarde.yaml"
 
 

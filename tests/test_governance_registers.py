@@ -65,7 +65,9 @@ def test_clock_flags_an_incident_older_than_72_hours(engine: Engine) -> None:
     old = _breach(engine, NOW - timedelta(hours=80))
     status = breaches.clock_status(old, clock=fixed)
     assert status.status == "overdue" and status.flagged
-    assert "Overdue by 8 h" in status.sentence and "reasons for the delay" in status.sentence
+    assert "En retard de 8 h" in status.sentence and "motifs du retard" in status.sentence
+    english = breaches.clock_status(old, clock=fixed, lang="en").sentence
+    assert "Overdue by 8 h" in english and "reasons for the delay" in english
     soon = _breach(engine, NOW - timedelta(hours=60))
     assert breaches.clock_status(soon, clock=fixed).status == "due_soon"
     fresh = _breach(engine, NOW - timedelta(hours=2))
@@ -93,7 +95,7 @@ def test_assessment_decides_notification_and_communication(engine: Engine) -> No
         clock=fixed,
     )
     assert assessed.notify_authority and assessed.communicate_persons and assessed.override_justification is None
-    with pytest.raises(breaches.BreachError, match="written justification"):
+    with pytest.raises(breaches.BreachError, match="justification écrite"):
         breaches.assess(
             engine,
             b.id,
@@ -127,15 +129,15 @@ def test_assessment_decides_notification_and_communication(engine: Engine) -> No
 
 
 def test_breach_refusals(engine: Engine) -> None:
-    with pytest.raises(breaches.BreachError, match="nature"):
+    with pytest.raises(breaches.BreachError, match="nature d'une violation"):
         _breach(engine, NOW, nature=["loss"])
-    with pytest.raises(breaches.BreachError, match="names the processor"):
+    with pytest.raises(breaches.BreachError, match="nomme ce sous-traitant"):
         _breach(engine, NOW, reported_by="processor")
-    with pytest.raises(breaches.BreachError, match="no later than now"):
+    with pytest.raises(breaches.BreachError, match="au plus tard maintenant"):
         _breach(engine, NOW + timedelta(hours=1))
-    with pytest.raises(breaches.BreachError, match="likelihood"):
+    with pytest.raises(breaches.BreachError, match="vraisemblance"):
         breaches.decide("high", "limited")
-    with pytest.raises(breaches.BreachError, match="Explain"):
+    with pytest.raises(breaches.BreachError, match="Expliquez"):
         b = _breach(engine, NOW)
         breaches.assess(engine, b.id, likelihood="limited", severity="limited", reasoning="short", assessed_by="x")
     by_processor = _breach(engine, NOW, reported_by="processor", processor_name="HébergeSanté")
@@ -196,30 +198,31 @@ def _processor(engine: Engine, name: str, **extra: object) -> processors.Process
 def test_hosting_processor_without_hds_refused(engine: Engine) -> None:
     ref = loader.for_profile("pharmacy")
     _processor(engine, "NoCert", hds_number=None, hds_certifier=None, hds_expires=None)
-    with pytest.raises(processors.ProcessorError, match="certified health data host"):
+    with pytest.raises(processors.ProcessorError, match="hébergeur certifié de données de santé"):
         processors.activate(engine, "NoCert", referential=ref, today=TODAY)
     _processor(engine, "Expired", hds_expires=TODAY - timedelta(days=1))
-    with pytest.raises(processors.ProcessorError, match="expired on"):
+    with pytest.raises(processors.ProcessorError, match="a expiré le"):
         processors.activate(engine, "Expired", referential=ref, today=TODAY)
     ok = _processor(engine, "Certified", hds_expires=TODAY + timedelta(days=30))
-    assert processors.warnings(ok, TODAY) and "expires on" in processors.warnings(ok, TODAY)[0]
+    assert processors.warnings(ok, TODAY) and "expire le" in processors.warnings(ok, TODAY)[0]
+    assert "expires on" in processors.warnings(ok, TODAY, "en")[0]
     assert processors.activate(engine, "Certified", referential=ref, today=TODAY).status == "active"
-    with pytest.raises(processors.ProcessorError, match="only a draft"):
+    with pytest.raises(processors.ProcessorError, match="seul un sous-traitant en projet"):
         processors.activate(engine, "Certified", referential=ref, today=TODAY)
     assert processors.end(engine, "Certified").status == "ended"
-    with pytest.raises(processors.ProcessorError, match="already ended"):
+    with pytest.raises(processors.ProcessorError, match="déjà terminée"):
         processors.end(engine, "Certified")
 
 
 def test_incomplete_checklist_refused(engine: Engine) -> None:
     ref = loader.for_profile("practice")
     _processor(engine, "Partial", clauses=["instructions_only", "security_measures"], hosts_health_data=False)
-    with pytest.raises(processors.ProcessorError, match="lacks the clause") as exc:
+    with pytest.raises(processors.ProcessorError, match="ne contient pas") as exc:
         processors.activate(engine, "Partial", referential=ref, today=TODAY)
     assert "breach_notification" in str(exc.value) and "audits" in str(exc.value)
-    with pytest.raises(processors.ProcessorError, match=r"Unknown art\. 28 clause"):
+    with pytest.raises(processors.ProcessorError, match=r"Clause\(s\) de l'article 28 inconnue"):
         _processor(engine, "Typo", clauses=["instruction"])
-    with pytest.raises(processors.ProcessorError, match="already registered"):
+    with pytest.raises(processors.ProcessorError, match="déjà enregistré"):
         _processor(engine, "Partial")
 
 
@@ -229,7 +232,7 @@ def test_warehouse_refuses_a_us_processor(engine: Engine) -> None:
     with pytest.raises(processors.ProcessorError, match=r"11\.3"):
         processors.activate(engine, "US Cloud", referential=warehouse, today=TODAY)
     _processor(engine, "EU under US law", country="DE", jurisdictions=["DE", "US"])
-    with pytest.raises(processors.ProcessorError, match="United States"):
+    with pytest.raises(processors.ProcessorError, match="États-Unis"):
         processors.activate(engine, "EU under US law", referential=warehouse, today=TODAY)
     _processor(engine, "Swiss host", country="CH")
     assert processors.activate(engine, "Swiss host", referential=warehouse, today=TODAY).status == "active"
@@ -241,6 +244,14 @@ def test_warehouse_refuses_a_us_processor(engine: Engine) -> None:
 # ---- transfers --------------------------------------------------------------------------------------------------
 
 
+def test_every_country_and_adequacy_decision_has_its_french_words() -> None:
+    lists = transfers.adequacy()
+    assert set(lists.eea) | set(lists.adequate) == set(lists.names_fr)
+    for decision in lists.adequate.values():
+        title, scope, _ = decision.said("fr")
+        assert title.startswith("décision") and "Commission" in title and scope and "whole" not in scope
+
+
 def test_adequacy_lookup() -> None:
     assert transfers.adequacy().as_of <= date.today()
     japan = transfers.country_status("jp")
@@ -250,10 +261,11 @@ def test_adequacy_lookup() -> None:
     us = transfers.country_status("US")
     assert us.decision is not None and us.decision.certified_only and us.decision.date == date(2023, 7, 10)
     india = transfers.country_status("IN")
-    assert india.kind == "third" and "no adequacy decision" in india.sentence
+    assert india.kind == "third" and "ne bénéficie d'aucune décision d'adéquation" in india.sentence
+    assert "no adequacy decision" in india.said("en")
     assert transfers.is_eea_or_adequate("GB") and not transfers.is_eea_or_adequate("US")
     assert transfers.is_eea_or_adequate("US", certified=True)
-    with pytest.raises(transfers.TransferError, match="two-letter code"):
+    with pytest.raises(transfers.TransferError, match="code ISO 3166 à deux lettres"):
         transfers.country_code("Atlantis")
 
 
@@ -262,7 +274,7 @@ def test_warehouse_refuses_every_transfer(engine: Engine) -> None:
         request = transfers.TransferRequest(
             country, "Partner", ("pseudonymised_data",), basis="safeguards", safeguard="scc", remote_access=True
         )
-        with pytest.raises(transfers.TransferError, match=r"warehouse cannot transfer.*12\.2"):
+        with pytest.raises(transfers.TransferError, match=r"entrepôt de données de santé ne peut transférer.*12\.2"):
             transfers.record(engine, request, profile=OrganisationProfile.WAREHOUSE, recorded_by="x")
     assert transfers.entries(engine) == []
 
@@ -291,7 +303,7 @@ def test_compassionate_access_transfers(engine: Engine) -> None:
         strictly_necessary=True,
         persons_informed=True,
     )
-    with pytest.raises(transfers.TransferError, match="nir cannot be transferred"):
+    with pytest.raises(transfers.TransferError, match="nir ne peuvent pas être transférées"):
         transfers.record(engine, nir, profile=profile, recorded_by="x")
     indirect = transfers.TransferRequest(
         "US",
@@ -306,11 +318,11 @@ def test_compassionate_access_transfers(engine: Engine) -> None:
     saved = transfers.record(engine, indirect, profile=profile, recorded_by="x")
     assert saved.basis == "safeguards" and saved.safeguard == "scc" and saved.remote_access
     for change, message in (
-        ({"strictly_necessary": False}, "strictly necessary"),
-        ({"persons_informed": False}, "informed beforehand"),
-        ({"safeguard": None}, "Name the appropriate safeguard"),
-        ({"basis": "adequacy"}, "Data Privacy Framework"),
-        ({"basis": None}, "no adequacy decision"),
+        ({"strictly_necessary": False}, "strictement nécessaire"),
+        ({"persons_informed": False}, "informées au préalable"),
+        ({"safeguard": None}, "Nommez la garantie appropriée"),
+        ({"basis": "adequacy"}, "certifiés"),
+        ({"basis": None}, "aucune décision d'adéquation"),
     ):
         country = "IN" if change == {"basis": None} else "US"
         request = transfers.TransferRequest(**{**indirect.__dict__, "country": country, **change})
@@ -325,11 +337,11 @@ def test_other_profiles_need_a_basis_unless_adequate(engine: Engine) -> None:
         engine, transfers.TransferRequest("JP", "Lab", ("identity",)), profile=pharmacy, recorded_by="x"
     )
     assert adequate.basis == "adequacy" and "2019/419" in transfers.basis_sentence(adequate)
-    with pytest.raises(transfers.TransferError, match="needs appropriate safeguards"):
+    with pytest.raises(transfers.TransferError, match="demande des garanties appropriées"):
         transfers.record(
             engine, transfers.TransferRequest("IN", "Lab", ("identity",)), profile=pharmacy, recorded_by="x"
         )
-    with pytest.raises(transfers.TransferError, match=r"art\. 49 derogation"):
+    with pytest.raises(transfers.TransferError, match=r"dérogation de l'article 49"):
         transfers.record(
             engine,
             transfers.TransferRequest("IN", "Lab", ("identity",), basis="derogation"),
@@ -342,8 +354,8 @@ def test_other_profiles_need_a_basis_unless_adequate(engine: Engine) -> None:
         profile=pharmacy,
         recorded_by="x",
     )
-    assert "49.1.f" in transfers.basis_sentence(derog)
-    with pytest.raises(transfers.TransferError, match="not a transfer"):
+    assert "49.1 f" in transfers.basis_sentence(derog) and "49.1.f" in transfers.basis_sentence(derog, "en")
+    with pytest.raises(transfers.TransferError, match="pas un transfert"):
         transfers.record(
             engine, transfers.TransferRequest("DE", "Lab", ("identity",)), profile=pharmacy, recorded_by="x"
         )
@@ -412,9 +424,9 @@ def test_cli_end_to_end(runner: CliRunner, org: Path, tmp_path: Path) -> None:
         env=env,
     )
     assert add.exit_code == 0, add.output
-    assert "Breach 1 recorded" in add.output and "Overdue" in add.output
+    assert "Violation n° 1 inscrite au registre" in add.output and "En retard" in add.output
     listed = runner.invoke(breach_app, ["list", *c], env=env)
-    assert listed.exit_code == 0 and "OVERDUE" in listed.output
+    assert listed.exit_code == 0 and "EN RETARD" in listed.output
     refused = runner.invoke(
         breach_app,
         [
@@ -430,7 +442,7 @@ def test_cli_end_to_end(runner: CliRunner, org: Path, tmp_path: Path) -> None:
             *c,
         ],
     )
-    assert refused.exit_code == 2 and "written justification" in refused.output
+    assert refused.exit_code == 2 and "justification écrite" in refused.output
     assessed = runner.invoke(
         breach_app,
         [
@@ -445,7 +457,7 @@ def test_cli_end_to_end(runner: CliRunner, org: Path, tmp_path: Path) -> None:
             *c,
         ],
     )
-    assert assessed.exit_code == 0 and "communicate to the persons: yes" in assessed.output
+    assert assessed.exit_code == 0 and "informer les personnes : oui" in assessed.output
     shown = runner.invoke(breach_app, ["show", "1", *c], env=env)
     assert shown.exit_code == 0 and "InfoSanté SARL" in shown.output
     out = tmp_path / "notification.json"
@@ -490,9 +502,9 @@ def test_cli_end_to_end(runner: CliRunner, org: Path, tmp_path: Path) -> None:
             *c,
         ],
     )
-    assert added.exit_code == 0 and "HDS certificate is not recorded" in added.output
+    assert added.exit_code == 0 and "son certificat HDS n'est pas enregistré" in added.output
     no_hds = runner.invoke(processor_app, ["activate", "HébergeSanté", *c])
-    assert no_hds.exit_code == 2 and "certified health data host" in no_hds.output
+    assert no_hds.exit_code == 2 and "hébergeur certifié de données de santé" in no_hds.output
     expires = (date.today() + timedelta(days=20)).isoformat()
     assert (
         runner.invoke(
@@ -519,24 +531,24 @@ def test_cli_end_to_end(runner: CliRunner, org: Path, tmp_path: Path) -> None:
         == 0
     )
     activated = runner.invoke(processor_app, ["activate", "CertHost", *c])
-    assert activated.exit_code == 0 and "expires on" in activated.output
+    assert activated.exit_code == 0 and "expire le" in activated.output
     listed = runner.invoke(processor_app, ["list", *c], env=env)
-    assert listed.exit_code == 0 and "Warning" in listed.output
+    assert listed.exit_code == 0 and "Attention" in listed.output
     assert runner.invoke(processor_app, ["end", "CertHost", *c]).exit_code == 0
 
     needs_basis = runner.invoke(
         transfer_app, ["add", "--country", "IN", "--recipient", "Lab", "--data-categories", "identity", *c]
     )
-    assert needs_basis.exit_code == 2 and "no adequacy decision" in needs_basis.output
+    assert needs_basis.exit_code == 2 and "aucune décision d'adéquation" in needs_basis.output
     recorded = runner.invoke(
         transfer_app,
         ["add", "--country", "CH", "--recipient", "Lab", "--data-categories", "identity", "--remote-access", *c],
     )
-    assert recorded.exit_code == 0 and "2000/518/EC" in recorded.output
+    assert recorded.exit_code == 0 and "2000/518/CE" in recorded.output
     assert "Lab" in runner.invoke(transfer_app, ["list", *c], env=env).output
     checked = runner.invoke(transfer_app, ["check", "US"], env=env)
-    assert checked.exit_code == 0 and "Data Privacy Framework" in checked.output
-    assert "is not a transfer" in runner.invoke(transfer_app, ["check", "FR", *c], env=env).output
+    assert checked.exit_code == 0 and "cadre de protection des données UE–États-Unis" in checked.output
+    assert "n'est pas un transfert" in runner.invoke(transfer_app, ["check", "FR", *c], env=env).output
 
     organisation = open_organisation(org, PASS)
     try:
@@ -554,3 +566,71 @@ def test_cli_end_to_end(runner: CliRunner, org: Path, tmp_path: Path) -> None:
         "transfer.add",
     ):
         assert op in operations
+
+
+TELL_TALE = (" the ", "must", "is not", "Error:", "Breach ", "Warning", "recorded", " of ")
+
+
+def _french(output: str) -> str:
+    text = " ".join(output.split())
+    assert not [w for w in TELL_TALE if w in text], text
+    return text
+
+
+def test_register_commands_speak_french_by_default_and_english_on_request(runner: CliRunner, org: Path) -> None:
+    """Each register command, on a refusal and on a success: French by default, English with --lang en."""
+    c = ["--config", str(org)]
+    env = {"COLUMNS": "200"}
+    add = [
+        "add", "--nature", "confidentiality", "--description", "Poste de l'accueil chiffré par un rançongiciel.",
+        "--data-categories", "identité", "--persons-categories", "patients",
+        "--consequences", "Des identités ont pu être copiées.", "--measures-taken", "Poste isolé du réseau.",
+    ]
+    refused = runner.invoke(breach_app, [*add, "--reported-by", "processor", *c])
+    assert refused.exit_code == 2 and "Erreur :" in refused.output
+    assert "nomme ce sous-traitant" in _french(refused.output)
+    english = runner.invoke(breach_app, [*add, "--reported-by", "processor", "--lang", "en", *c])
+    assert english.exit_code == 2
+    assert "Error: A breach reported by a processor names" in " ".join(english.output.split())
+    done = runner.invoke(breach_app, [*add, *c])
+    assert done.exit_code == 0 and "Violation n° 1 inscrite au registre" in _french(done.output)
+    assert "Breach 2 recorded" in runner.invoke(breach_app, [*add, "--lang", "en", *c]).output
+    assessed = runner.invoke(
+        breach_app,
+        ["assess", "1", "--likelihood", "limited", "--severity", "maximum", "--reasoning",
+         "Des identités et des diagnostics ont pu être copiés.", *c],
+    )
+    assert "informer les personnes : oui" in _french(assessed.output)
+    listed = runner.invoke(breach_app, ["list", *c], env=env)
+    assert "confidentialité" in _french(listed.output) and "limitée/maximale" in listed.output
+    shown = _french(runner.invoke(breach_app, ["show", "1", *c], env=env).output)
+    assert "Évaluation : vraisemblance limitée, gravité maximale" in shown
+    assert "Assessment: likelihood limited" in runner.invoke(breach_app, ["show", "1", "--lang", "en", *c]).output
+    unknown = runner.invoke(breach_app, ["show", "9", *c])
+    assert unknown.exit_code == 2 and "ne contient pas de violation n° 9" in _french(unknown.output)
+
+    p_add = ["add", "Hébergeur", "--service", "Hébergement", "--country", "FR", "--hosts-health-data"]
+    p_add += ["--clause", "all"]
+    drafted = runner.invoke(processor_app, [*p_add, *c])
+    assert drafted.exit_code == 0 and "Avant l'activation" in _french(drafted.output)
+    no_hds = runner.invoke(processor_app, ["activate", "Hébergeur", *c])
+    assert no_hds.exit_code == 2 and "n'est pas enregistré" in _french(no_hds.output)
+    no_hds_en = runner.invoke(processor_app, ["activate", "Hébergeur", "--lang", "en", *c])
+    assert "its HDS certificate is not recorded" in " ".join(no_hds_en.output.split())
+    assert "en projet" in _french(runner.invoke(processor_app, ["list", *c], env=env).output)
+    ended = runner.invoke(processor_app, ["end", "Hébergeur", *c])
+    assert ended.exit_code == 0 and "obtenez la suppression" in _french(ended.output)
+    again = runner.invoke(processor_app, ["end", "Hébergeur", "--lang", "en", *c])
+    assert again.exit_code == 2 and "has already ended" in again.output
+
+    t_add = ["add", "--country", "IN", "--recipient", "Laboratoire", "--data-categories", "identity"]
+    needs_basis = runner.invoke(transfer_app, [*t_add, *c])
+    assert needs_basis.exit_code == 2 and "Inde" not in needs_basis.output  # no French name known: the ISO code
+    assert "ne bénéficie d'aucune décision d'adéquation" in _french(needs_basis.output)
+    assert "has no adequacy decision" in runner.invoke(transfer_app, [*t_add, "--lang", "en", *c]).output
+    recorded = runner.invoke(transfer_app, [*t_add, "--basis", "derogation", "--derogation", "vital_interests", *c])
+    assert recorded.exit_code == 0 and "Transfert n° 1 vers IN inscrit" in _french(recorded.output)
+    assert "hors d'état de consentir" in _french(runner.invoke(transfer_app, ["list", *c], env=env).output)
+    checked = _french(runner.invoke(transfer_app, ["check", "JP", *c], env=env).output)
+    assert "Japon (JP) bénéficie d'une décision d'adéquation" in checked and "23/01/2019" in checked
+    assert "Japan (JP) benefits" in runner.invoke(transfer_app, ["check", "JP", "--lang", "en", *c], env=env).output

@@ -159,6 +159,16 @@ def test_init_asks_at_a_terminal(runner: CliRunner, tmp_path: Path, monkeypatch:
     assert config.organisation.controller.email == "cabinet@exemple.invalid"
     assert config.organisation.dpo is None and config.organisation.no_dpo_reason
     assert "patients_per_year" in result.output  # each question names the fact it answers
+    asked = " ".join(result.output.split())
+    assert "cabinet de groupe partageant un système d'information commun" in asked
+    assert "Adresse électronique du responsable du traitement" in asked and "En désignez-vous un malgré tout ?" in asked
+    assert "Délégué à la protection des données non obligatoire" in asked
+    assert "Sa base légale au titre de l'art. 6.1" in asked and "Organisme « " in asked
+    ours = asked.split("Vérification de la configuration")[0]
+    for answer in [a for a in answers if len(a) > 3]:  # the answers typed (in English here) are not ours
+        ours = ours.replace(answer, "")
+    assert not [w for w in (" the ", "must", "is not", "Error:", "Controller") if w in ours], ours
+    assert "intérêt légitime du responsable du traitement" in asked and "legitimate_interest et" not in asked
     bases = {lb.purpose: (lb.art6.value, lb.art9.value if lb.art9 else None) for lb in config.deviations.legal_basis}
     assert bases == {
         "professional_communications": ("legitimate_interest", "9.2.h"),

@@ -88,7 +88,10 @@ def test_missing_choice_is_refused_and_nothing_is_written(runner: CliRunner, tmp
     org = tmp_path / "org"
     result = runner.invoke(app, ["init", "--profile", "pharmacy", "--dir", str(org)])
     assert result.exit_code == 2
-    assert f"the controller choice '{ref.choices[0].id}' is not filled" in result.output
+    text = " ".join(result.output.split())
+    assert f"renseignez choices.{ref.choices[0].id}.value" in text and "n'est pas renseigné" in text
+    english = runner.invoke(app, ["init", "--profile", "pharmacy", "--dir", str(org), "--lang", "en"])
+    assert f"set choices.{ref.choices[0].id}.value" in english.output and "is not filled" in english.output
     assert not org.exists()
 
 
@@ -113,8 +116,9 @@ def test_unjustified_deviation_refused_by_init_with_a_sentence(runner: CliRunner
         app, ["init", "--profile", "pharmacy", "--dir", str(org), "--from", str(base), *_choices("pharmacy")]
     )
     assert result.exit_code == 2
-    assert "active 5 years instead of 3 years" in result.output
-    assert "has no written justification" in result.output
+    text = " ".join(result.output.split())
+    assert "en base active 5 ans au lieu de 3 ans" in text and "n'a pas de justification écrite" in text
+    assert "Error" not in text and " the " not in text
     assert not (org / "santegarde.yaml").exists()
 
 
@@ -150,7 +154,10 @@ def test_config_check_exits_non_zero_on_unjustified_measure(runner: CliRunner, t
     path.write_text(yaml.safe_dump(raw, allow_unicode=True))
     result = runner.invoke(app, ["config", "check", "--config", str(path)], env={"COLUMNS": "250"})
     assert result.exit_code == 2
-    assert f"measure {code}" in result.output and "no written justification" in result.output
+    assert f"mesure {code}" in result.output and "pas de justification écrite" in result.output
+    assert "non mise en œuvre" in result.output and "erreur" in result.output
+    english = runner.invoke(app, ["config", "check", "--config", str(path), "--lang", "en"], env={"COLUMNS": "250"})
+    assert f"measure {code}" in english.output and "no written justification" in english.output
 
 
 def test_extra_data_deviation_needs_justification_and_then_widens_policy(tmp_path: Path) -> None:
@@ -182,7 +189,11 @@ def test_second_init_is_refused(runner: CliRunner, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "problem"), [("P5Y", "longer than the 1 year"), ("P3M", "shorter than the 6 months")]
+    ("value", "problem"),
+    [
+        ("P5Y", "est de 5 ans, plus long que le maximum de 1 an"),
+        ("P3M", "est de 3 mois, plus court que le minimum de 6 mois"),
+    ],
 )
 def test_trace_retention_outside_the_texts_bounds_is_refused(
     runner: CliRunner, tmp_path: Path, value: str, problem: str
@@ -196,3 +207,29 @@ def test_trace_retention_outside_the_texts_bounds_is_refused(
     assert result.exit_code == 2, result.output
     assert problem in " ".join(result.output.split())
     assert not (org / "santegarde.yaml").exists()
+
+
+def test_config_check_and_init_speak_french_by_default_and_english_on_request(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """init's success message and config check's findings table: French by default, English with --lang en."""
+    org = tmp_path / "org"
+    done = runner.invoke(app, ["init", "--profile", "pharmacy", "--dir", str(org), *_choices("pharmacy")])
+    assert done.exit_code == 0, done.output
+    assert "Organisme « " in done.output and "initialisé sous le référentiel pha-2022-067" in done.output
+    path = org / "santegarde.yaml"
+    raw = yaml.safe_load(path.read_text())
+    code = loader.for_profile("pharmacy").measures[0].code
+    why = "Formation du personnel prévue au prochain trimestre, avec l'organisme agréé."
+    raw["deviations"]["measures"] = [{"code": code, "status": "partial", "justification": why}]
+    raw["deviations"]["retention"] = [{"rule": "narcotics_prescription_copies", "active": "P5Y"}]
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True))
+    result = runner.invoke(app, ["config", "check", "--config", str(path)], env={"COLUMNS": "400"})
+    assert result.exit_code == 2
+    findings = result.output.split("Ce qui manque aux documents")[0]
+    text = " ".join(findings.split())
+    assert "Vérification de la configuration" in text and "écart" in text and "partiellement mise en œuvre" in text
+    assert "conservation « " in text and "en base active 5 ans au lieu de 3 ans" in text
+    assert not [w for w in (" the ", "must", "is not", "Error:", "years", "deviation ") if w in text], text
+    english = runner.invoke(app, ["config", "check", "--config", str(path), "--lang", "en"], env={"COLUMNS": "400"})
+    assert "Configuration check" in english.output and "active 5 years instead of 3 years" in english.output

@@ -13,9 +13,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from santegarde.cli.common import EXIT_REFUSED, console, friendly_errors
-from santegarde.config import CONFIG_NAME, Finding, check, errors, load
+from santegarde.config import CONFIG_NAME, ConfigurationRefused, Finding, check, errors, load
 from santegarde.errors import WordedError
-from santegarde.governance import doctext
+from santegarde.governance import doctext, vocabulary
 from santegarde.governance.gaps import MEASURE_STATUS, Gap, gaps
 from santegarde.organisation import (
     LEGAL_BASIS_PREFIX,
@@ -36,15 +36,21 @@ ConfigOption = Annotated[
 config_app = typer.Typer(help="Check the organisation's configuration against its référentiel.", no_args_is_help=True)
 
 
-def print_findings(findings: list[Finding]) -> None:
+def print_findings(findings: list[Finding], ref: Referential, lang: str = "fr") -> None:
+    """config check's findings as a table in ``lang``."""
+    t = doctext.words(lang)["findings"]
     if not findings:
-        console.print("No deviation and no missing choice: the configuration follows the référentiel's choices.")
+        console.print(t["none"], markup=False)
         return
-    table = Table("severity", "subject", "what", "§", "justification", title="Configuration check")
+    table = Table(*t["columns"], title=t["title"])
     colours = {"error": "red", "deviation": "yellow", "warning": "cyan"}
     for f in findings:
         table.add_row(
-            f"[{colours[f.severity]}]{f.severity}[/]", f.subject, f.message, f.section or "", f.justification or ""
+            f"[{colours[f.severity]}]{t['severities'][f.severity]}[/]",
+            escape(f.subject),
+            escape(doctext.finding(f, ref, lang)),
+            f.section or "",
+            escape(f.justification or ""),
         )
     console.print(table)
 
@@ -75,54 +81,62 @@ def _interactive() -> bool:
     return sys.stdin.isatty()
 
 
-def _ask_legal_basis(gap: Gap, ref: Referential, answers: InitAnswers) -> InitAnswers:
+def _ask_legal_basis(gap: Gap, ref: Referential, answers: InitAnswers, lang: str) -> InitAnswers:
     """The legal basis of a purpose the text leaves open: art. 6.1, the art. 9.2 condition for health data, why."""
+    said = doctext.words(lang)["init"]
     purpose_id = gap.subject.removeprefix("deviations.legal_basis.")
     purpose = ref.purpose(purpose_id)
-    name = purpose.name if purpose else purpose_id
-    console.print(
-        f"The référentiel leaves the legal basis of '{name}' to you (GDPR art. 13.1 c: the persons are told)."
-    )
-    art6 = typer.prompt(f"Its legal basis under art. 6.1 ({', '.join(b.value for b in Art6Basis)})")
+    name = vocabulary.label(ref, "purpose", purpose_id, lang) if purpose else purpose_id
+    console.print(said["legal_basis_intro"].format(name=name), markup=False, soft_wrap=True)
+    art6 = typer.prompt(said["art6"].format(options=", ".join(b.value for b in Art6Basis)))
     value = art6.strip()
     if purpose is not None and needs_art9(ref, purpose):
-        value += "+" + typer.prompt(
-            f"The art. 9.2 condition for health data ({', '.join(c.value for c in Art9Condition)})"
-        )
-    why = typer.prompt("Why this basis (one sentence)")
+        value += "+" + typer.prompt(said["art9"].format(options=", ".join(c.value for c in Art9Condition)))
+    why = typer.prompt(said["why_basis"])
     return replace(answers, legal_bases={**answers.legal_bases, purpose_id: (value, why)})
 
 
-def _ask(gap: Gap, ref: Referential, answers: InitAnswers, facts: dict[str, float | int | bool]) -> InitAnswers:
-    """One prompt (or a few) that answers this gap."""
+def _ask(
+    gap: Gap, ref: Referential, answers: InitAnswers, facts: dict[str, float | int | bool], lang: str = "fr"
+) -> InitAnswers:
+    """One prompt (or a few) that answers this gap, in ``lang``."""
+    said = doctext.words(lang)["init"]
     if gap.kind == "trigger_fact":
         name = gap.subject.removeprefix("facts.")
         cond = trigger_facts(ref)[name]
-        question = f"{cond.description} — {name}"
+        question = said["fact_question"].format(question=said["facts"].get(name, cond.description), name=name)
         value: str | bool = (
-            typer.confirm(f"{question}?") if cond.op == "is_true" else typer.prompt(f"{question} (a number)")
+            typer.confirm(f"{question} ?" if lang == "fr" else f"{question}?")
+            if cond.op == "is_true"
+            else typer.prompt(question + said["a_number"])
         )
         return replace(answers, facts={**answers.facts, name: value})
     if gap.kind == "controller_contact":
-        console.print("The controller's contact details: where the persons write to exercise their rights.")
-        email = typer.prompt("Controller's email (empty if none)", default="", show_default=False)
-        address = typer.prompt("Controller's postal address (empty if none)", default="", show_default=False)
-        phone = typer.prompt("Controller's phone (optional)", default="", show_default=False)
+        console.print(said["controller_intro"], markup=False)
+        email = typer.prompt(said["controller_email"], default="", show_default=False)
+        address = typer.prompt(said["controller_address"], default="", show_default=False)
+        phone = typer.prompt(said["controller_phone"], default="", show_default=False)
         return replace(
             answers, controller_email=email or None, controller_address=address or None, controller_phone=phone or None
         )
     if gap.kind == "no_dpo_reason":
-        console.print(f"No data protection officer is required: {dpo_required(ref, facts)}.")
-        if not typer.confirm("Do you designate one all the same?", default=False):
-            return replace(answers, no_dpo_reason=typer.prompt("Why is none required (one sentence)"))
+        decision = dpo_required(ref, facts)
+        rule = ref.dpo
+        console.print(
+            said["no_dpo"].format(decision=doctext.trigger(decision, rule, lang).rstrip(".")),
+            markup=False,
+            soft_wrap=True,
+        )
+        if not typer.confirm(said["designate_anyway"], default=False):
+            return replace(answers, no_dpo_reason=typer.prompt(said["why_no_dpo"]))
     if gap.kind == "legal_basis":
-        return _ask_legal_basis(gap, ref, answers)
+        return _ask_legal_basis(gap, ref, answers, lang)
     if gap.kind == "data_protection_policy":
-        policy = typer.prompt("The controller's personal data protection policy (its address or its text)")
+        policy = typer.prompt(said["policy"])
         return replace(answers, data_protection_policy=policy)
     if gap.kind != "dpo_email":
-        answers = replace(answers, dpo_name=typer.prompt("The data protection officer's name"))
-    return replace(answers, dpo_email=typer.prompt("The data protection officer's email"))
+        answers = replace(answers, dpo_name=typer.prompt(said["dpo_name"]))
+    return replace(answers, dpo_email=typer.prompt(said["dpo_email"]))
 
 
 @friendly_errors
@@ -222,7 +236,8 @@ def init(
                 {
                     language: _refusal(
                         language,
-                        [f.message for f in problems] + [g.in_language(language) for g in open_gaps],
+                        [doctext.finding(f, ref, language) for f in problems]
+                        + [g.in_language(language) for g in open_gaps],
                         then_dpo=any(g.kind == "trigger_fact" for g in open_gaps)
                         and not (config.organisation.dpo or no_dpo_reason),
                     )
@@ -236,12 +251,29 @@ def init(
                 soft_wrap=True,
             )
         asked.add((gap.kind, gap.subject))
-        answers = _ask(gap, ref, answers, config.facts)
-    result = init_organisation(directory, config, ref, force=force)
-    print_findings(result.findings)
+        answers = _ask(gap, ref, answers, config.facts, lang)
+    try:
+        result = init_organisation(directory, config, ref, force=force)
+    except ConfigurationRefused as refused:
+        raise WordedError(
+            {
+                language: str(doctext.words(language)["findings"]["refused"])
+                + "".join(f"\n  - {doctext.finding(f, ref, language)}" for f in refused.findings)
+                for language in doctext.LANGS
+            }
+        ) from None
+    print_findings(result.findings, ref, lang)
+    said = doctext.words(lang)["cli"]
     console.print(
-        f"Organisation '{config.organisation.name}' set up under {ref.id} ({ref.title}).\n"
-        f"  configuration: {result.config_path}\n  keyring: {config.keyring_path}"
+        said["init_done"].format(
+            name=config.organisation.name,
+            rid=ref.id,
+            title=vocabulary.label(ref, "referential", ref.id, lang),
+            config=result.config_path,
+            keyring=config.keyring_path,
+        ),
+        markup=False,
+        soft_wrap=True,
     )
     if profile is OrganisationProfile.COMPASSIONATE:
         from santegarde.compassionate.registry import Registry, example_text
@@ -250,8 +282,9 @@ def init(
             example_text(granted=date.today()), "the example programme"
         )
         console.print(
-            f"  example programme: {programme.key} ({programme.title}); see it with 'santegarde aac programme show "
-            f"{programme.id}', replace it with your own protocol file ('santegarde aac programme add FILE')"
+            said["init_programme"].format(key=programme.key, title=programme.title, id=programme.id),
+            markup=False,
+            soft_wrap=True,
         )
     print_gaps(gaps(config, ref), lang)
 
@@ -286,7 +319,7 @@ def config_check(
     cfg = load(config)
     ref = loader.get(cfg.referential)
     findings = check(cfg, ref)
-    print_findings(findings)
+    print_findings(findings, ref, doctext.check_lang(lang))
     found = gaps(cfg, ref)
     print_gaps(found, doctext.check_lang(lang))
     if any(f.severity == "error" for f in findings) or (strict and found):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import getpass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -25,6 +25,12 @@ processor_app = typer.Typer(help="The processors' register: art. 28 clauses, HDS
 transfer_app = typer.Typer(help="Transfers outside the EU: adequacy, safeguards, derogations.", no_args_is_help=True)
 
 By = Annotated[str, typer.Option("--by", help="Who records it (recorded in the audit trail)")]
+Lang = Annotated[str, typer.Option("--lang", help="The language of what the command prints: fr (default) or en")]
+
+
+def _said(lang: str) -> dict[str, Any]:
+    found: dict[str, Any] = doctext.words(lang)["registers"]
+    return found
 
 
 def _list(value: str) -> list[str]:
@@ -37,14 +43,15 @@ def _when(value: str | None, label: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise breaches.BreachError(f"{label} must be a date and time like 2026-03-01T14:30 (UTC by default).") from None
+        raise breaches.BreachError(doctext.refusal("breach_when", option=label)) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _trace(org: Organisation, actor: str, operation: str, resource: str, ident: str, rule: str) -> None:
     org.audit.append(
-        AuditEvent(actor, "", operation, resource, ident, "security", True, rule, "", "success", "admin",
-                   org.referential.id)
+        AuditEvent(
+            actor, "", operation, resource, ident, "security", True, rule, "", "success", "admin", org.referential.id
+        )
     )
 
 
@@ -68,9 +75,11 @@ def breach_add(
     reported_by: Annotated[str, typer.Option(help=", ".join(breaches.REPORTERS))] = "staff",
     processor: Annotated[str | None, typer.Option(help="The processor that reported it")] = None,
     by: By = "",
+    lang: Lang = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Document an incident in the breach register, whatever its seriousness."""
+    doctext.check_lang(lang)
     with opened(config) as org:
         breach = breaches.record(
             org.engine,
@@ -90,7 +99,8 @@ def breach_add(
             recorded_by=by or getpass.getuser(),
         )
         _trace(org, breach.recorded_by, "breach.add", "Breach", str(breach.id), "COM-BRE-1")
-    console.print(f"Breach {breach.id} recorded. {breaches.clock_status(breach).sentence}")
+    clock = breaches.clock_status(breach, lang=lang).sentence
+    console.print(_said(lang)["breach_recorded"].format(id=breach.id, clock=clock), markup=False, soft_wrap=True)
 
 
 @breach_app.command("assess")
@@ -106,9 +116,11 @@ def breach_assess(
     ] = None,
     justification: Annotated[str, typer.Option(help="Written justification of an override")] = "",
     by: By = "",
+    lang: Lang = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Record the seriousness assessment; it decides notification (art. 33) and communication (art. 34)."""
+    doctext.check_lang(lang)
     with opened(config) as org:
         breach = breaches.assess(
             org.engine,
@@ -122,11 +134,13 @@ def breach_assess(
             justification=justification,
         )
         _trace(org, breach.assessed_by or "", "breach.assess", "Breach", str(breach.id), "COM-BRE-1")
-    console.print(
-        f"Breach {breach.id}: notify the authority: {'yes' if breach.notify_authority else 'no'}; "
-        f"communicate to the persons: {'yes' if breach.communicate_persons else 'no'}. "
-        + breaches.clock_status(breach).sentence
+    line = _said(lang)["breach_assessed"].format(
+        id=breach.id,
+        notify=breaches.yes_no(breach.notify_authority, lang),
+        communicate=breaches.yes_no(breach.communicate_persons, lang),
+        clock=breaches.clock_status(breach, lang=lang).sentence,
     )
+    console.print(line, markup=False, soft_wrap=True)
 
 
 @breach_app.command("notified")
@@ -136,75 +150,112 @@ def breach_notified(
     at: Annotated[str | None, typer.Option(help="When (default: now)")] = None,
     persons: Annotated[bool, typer.Option("--persons", help="The persons were told (art. 34), not the CNIL")] = False,
     by: By = "",
+    lang: Lang = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Record that the CNIL was notified (or, with --persons, that the persons were told)."""
+    doctext.check_lang(lang)
     what = "communicated" if persons else "notified"
     with opened(config) as org:
         breach = breaches.mark(org.engine, breach_id, what=what, at=_when(at, "--at") or datetime.now(UTC))
         _trace(org, by or getpass.getuser(), f"breach.{what}", "Breach", str(breach.id), "COM-BRE-1")
-    console.print(f"Breach {breach.id} marked {what}. {breaches.clock_status(breach).sentence}")
+    clock = breaches.clock_status(breach, lang=lang).sentence
+    console.print(_said(lang)["breach_marked"][what].format(id=breach.id, clock=clock), markup=False, soft_wrap=True)
 
 
 @breach_app.command("list")
 @friendly_errors
-def breach_list(config: ConfigOption = Path(CONFIG_NAME)) -> None:
+def breach_list(lang: Lang = "fr", config: ConfigOption = Path(CONFIG_NAME)) -> None:
     """Print the register with the state of each 72-hour clock."""
+    doctext.check_lang(lang)
+    said, words = _said(lang), doctext.words(lang)["breach"]
     with opened(config) as org:
         rows = breaches.entries(org.engine)
-    table = Table("#", "aware", "nature", "assessed", "notify", "communicate", "clock")
+    table = Table(*said["breach_columns"])
     for b in rows:
-        status = breaches.clock_status(b)
+        status = breaches.clock_status(b, lang=lang)
+        shown = said["breach_statuses"][status.status]
         table.add_row(
             str(b.id),
-            f"{b.discovered_at:%Y-%m-%d %H:%M}",
-            ", ".join(b.nature),
-            f"{b.likelihood}/{b.severity}" if b.assessed else "no",
-            _yn(b.notify_authority),
-            _yn(b.communicate_persons),
-            ("[bold red]" + status.status.upper() + "[/]") if status.flagged else status.status,
+            b.discovered_at.strftime(words["datetime"]),
+            ", ".join(_nature(n, lang) for n in b.nature),
+            f"{words['levels'][b.likelihood]}/{words['levels'][b.severity]}"
+            if b.assessed and b.likelihood and b.severity
+            else said["no"],
+            _yn(b.notify_authority, lang),
+            _yn(b.communicate_persons, lang),
+            ("[bold red]" + shown.upper() + "[/]") if status.flagged else shown,
         )
     console.print(table)
 
 
-def _yn(value: bool | None) -> str:
-    return "?" if value is None else ("yes" if value else "no")
+def _nature(nature: str, lang: str) -> str:
+    """confidentiality → confidentialité (the breach's nature as a noun in ``lang``)."""
+    return str(doctext.words(lang)["breach"]["natures"][nature]).removeprefix("de l'").removeprefix("de la ")
+
+
+def _yn(value: bool | None, lang: str) -> str:
+    return "?" if value is None else breaches.yes_no(value, lang)
 
 
 @breach_app.command("show")
 @friendly_errors
 def breach_show(
-    breach_id: Annotated[int, typer.Argument(help="The breach number")], config: ConfigOption = Path(CONFIG_NAME)
+    breach_id: Annotated[int, typer.Argument(help="The breach number")],
+    lang: Lang = "fr",
+    config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Print one breach, its assessment and its clock."""
+    doctext.check_lang(lang)
+    said, words = _said(lang), doctext.words(lang)["breach"]
     with opened(config) as org:
         b = breaches.get(org.engine, breach_id)
+
+    def count(value: int | None) -> str:
+        return "?" if value is None else str(value)
+
+    reported = (
+        words["reported_by_processor"].format(name=b.processor_name)
+        if b.processor_name
+        else words["reported_by"].format(who=words["reporters"].get(b.reported_by, b.reported_by))
+    )
     lines = [
-        f"Breach {b.id} — {', '.join(b.nature)}",
-        f"Description: {b.description}",
-        f"Occurred: {b.occurred_at or 'unknown'}; aware: {b.discovered_at}; reported by: {b.reported_by}"
-        + (f" ({b.processor_name})" if b.processor_name else ""),
-        f"Data: {', '.join(b.data_categories)}; persons: {', '.join(b.person_categories)}",
-        f"Approximately {b.approx_persons if b.approx_persons is not None else '?'} persons, "
-        f"{b.approx_records if b.approx_records is not None else '?'} records",
-        f"Likely consequences: {b.likely_consequences}",
-        f"Measures taken: {b.measures_taken}",
-        f"Measures planned: {b.measures_planned or 'none recorded'}",
+        said["show_title"].format(id=b.id, nature=", ".join(_nature(n, lang) for n in b.nature)),
+        said["show_description"].format(text=b.description),
+        said["show_when"].format(
+            occurred=b.occurred_at.strftime(words["datetime"]) if b.occurred_at else words["unknown"],
+            aware=b.discovered_at.strftime(words["datetime"]),
+            reported=reported,
+        ),
+        said["show_data"].format(data=", ".join(b.data_categories), persons=", ".join(b.person_categories)),
+        said["show_counts"].format(persons=count(b.approx_persons), records=count(b.approx_records)),
+        said["show_consequences"].format(text=b.likely_consequences),
+        said["show_taken"].format(text=b.measures_taken),
+        said["show_planned"].format(text=b.measures_planned or said["show_none"]),
     ]
-    if b.assessed:
-        lines.append(f"Assessment: likelihood {b.likelihood}, severity {b.severity} — {b.reasoning}")
-        lines.append(f"Notify the authority: {_yn(b.notify_authority)}; communicate: {_yn(b.communicate_persons)}")
+    if b.assessed and b.likelihood and b.severity:
+        lines.append(
+            said["show_assessment"].format(
+                likelihood=words["levels"][b.likelihood], severity=words["levels"][b.severity], reasoning=b.reasoning
+            )
+        )
+        lines.append(
+            said["show_decision"].format(
+                notify=_yn(b.notify_authority, lang), communicate=_yn(b.communicate_persons, lang)
+            )
+        )
         if b.override_justification:
-            lines.append(f"Decision overridden: {b.override_justification}")
+            lines.append(said["show_override"].format(text=b.override_justification))
     else:
-        lines.append("Not assessed yet.")
-    lines.append(breaches.clock_status(b).sentence)
+        lines.append(said["show_not_assessed"])
+    lines.append(breaches.clock_status(b, lang=lang).sentence)
     for line in lines:
-        console.print(line, markup=False)
+        console.print(line, markup=False, soft_wrap=True)
 
 
-def _draft(config: Path, breach_id: int, out: Path, *, notification: bool, delay_reasons: str, strict: bool,
-           lang: str) -> None:
+def _draft(
+    config: Path, breach_id: int, out: Path, *, notification: bool, delay_reasons: str, strict: bool, lang: str
+) -> None:
     doctext.check_lang(lang)
     with opened(config) as org:
         breach = breaches.get(org.engine, breach_id)
@@ -215,9 +266,9 @@ def _draft(config: Path, breach_id: int, out: Path, *, notification: bool, delay
         else:
             data = breaches.communication_draft(breach, org.config, org.referential, lang=lang)
     write_document(out, html=breaches.render(data), data=data)
-    console.print(doctext.words(lang)["cli"]["breach_draft"].format(out=out), markup=False)
+    console.print(doctext.words(lang)["cli"]["breach_draft"].format(out=out), markup=False, soft_wrap=True)
     for item in data["missing"]:
-        err_console.print(doctext.words(lang)["breach"]["missing_line"].format(item=item), markup=False)
+        err_console.print(doctext.words(lang)["breach"]["missing_line"].format(item=item), markup=False, soft_wrap=True)
     if strict and data["missing"]:
         raise typer.Exit(EXIT_REFUSED)
 
@@ -269,14 +320,16 @@ def processor_add(
     hds_certifier: Annotated[str | None, typer.Option(help="Body that issued the HDS certificate")] = None,
     hds_expires: Annotated[str | None, typer.Option(help="HDS certificate expiry date YYYY-MM-DD")] = None,
     by: By = "",
+    lang: Lang = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Register a processor as a draft; activate it once its contract and certificate are complete."""
+    doctext.check_lang(lang)
     clauses = list(processors.CLAUSES) if clause == ["all"] else list(clause or [])
     try:
         expires = date.fromisoformat(hds_expires) if hds_expires else None
     except ValueError:
-        raise processors.ProcessorError("--hds-expires must be a date like 2027-06-30.") from None
+        raise processors.ProcessorError(doctext.refusal("processor_expires")) from None
     with opened(config) as org:
         processor = processors.add(
             org.engine,
@@ -293,56 +346,83 @@ def processor_add(
             recorded_by=by or getpass.getuser(),
         )
         _trace(org, processor.recorded_by, "processor.add", "Processor", str(processor.id), "COM-SUB-1")
-        reasons = processors.refusals(processor, org.referential, date.today())
-    console.print(f"Processor {processor.name} registered as a draft.")
+        reasons = processors.refusals(processor, org.referential, date.today(), lang)
+    said = _said(lang)
+    console.print(said["processor_draft"].format(name=processor.name), markup=False, soft_wrap=True)
     for reason in reasons:
-        err_console.print(f"Before activation: {reason}")
+        err_console.print(said["before_activation"].format(reason=reason), markup=False, soft_wrap=True)
 
 
 @processor_app.command("activate")
 @friendly_errors
 def processor_activate(
-    name: Annotated[str, typer.Argument(help="The processor's name")], by: By = "",
+    name: Annotated[str, typer.Argument(help="The processor's name")],
+    by: By = "",
+    lang: Lang = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Activate a processor: refused without every art. 28 clause, a valid HDS certificate when it hosts health data."""
+    doctext.check_lang(lang)
     with opened(config) as org:
         processor = processors.activate(org.engine, name, referential=org.referential)
         _trace(org, by or getpass.getuser(), "processor.activate", "Processor", str(processor.id), "COM-SUB-1")
-    console.print(f"Processor {processor.name} is active.")
-    for warning in processors.warnings(processor, date.today()):
-        err_console.print(f"Warning: {warning}")
+    said = _said(lang)
+    console.print(said["processor_active"].format(name=processor.name), markup=False, soft_wrap=True)
+    for warning in processors.warnings(processor, date.today(), lang):
+        err_console.print(f"{said['warning']} {warning}", markup=False, soft_wrap=True)
 
 
 @processor_app.command("end")
 @friendly_errors
 def processor_end(
-    name: Annotated[str, typer.Argument(help="The processor's name")], by: By = "",
+    name: Annotated[str, typer.Argument(help="The processor's name")],
+    by: By = "",
+    lang: Lang = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """End the relationship; the contract's deletion/return clause then applies."""
+    doctext.check_lang(lang)
     with opened(config) as org:
         processor = processors.end(org.engine, name)
         _trace(org, by or getpass.getuser(), "processor.end", "Processor", str(processor.id), "COM-SUB-1")
-    console.print(f"Processor {processor.name} ended: obtain the deletion or return of the data.")
+    console.print(_said(lang)["processor_end"].format(name=processor.name), markup=False, soft_wrap=True)
 
 
 @processor_app.command("list")
 @friendly_errors
-def processor_list(config: ConfigOption = Path(CONFIG_NAME)) -> None:
+def processor_list(lang: Lang = "fr", config: ConfigOption = Path(CONFIG_NAME)) -> None:
     """Print the register; warn of HDS certificates expiring within 60 days."""
+    doctext.check_lang(lang)
+    said = _said(lang)
     with opened(config) as org:
         rows = processors.entries(org.engine)
     today = date.today()
-    table = Table("name", "service", "status", "country", "health data", "HDS", "clauses")
+    table = Table(*said["processor_columns"])
     for p in rows:
-        hds = f"{p.hds_number} ({p.hds_certifier}) until {p.hds_expires}" if p.hds_number else "-"
-        clauses = "complete" if not p.missing_clauses else f"missing {len(p.missing_clauses)}"
-        table.add_row(p.name, p.service, p.status, p.country, "yes" if p.hosts_health_data else "no", hds, clauses)
+        expires = p.hds_expires.strftime(said["date"]) if p.hds_expires else "?"
+        hds = (
+            said["hds_cell"].format(number=p.hds_number, certifier=p.hds_certifier, date=expires)
+            if p.hds_number
+            else "-"
+        )
+        clauses = (
+            said["clauses_complete"]
+            if not p.missing_clauses
+            else said["clauses_missing"].format(n=len(p.missing_clauses))
+        )
+        table.add_row(
+            p.name,
+            p.service,
+            said["processor_statuses"][p.status],
+            transfers.country_name(p.country, lang),
+            breaches.yes_no(p.hosts_health_data, lang),
+            hds,
+            clauses,
+        )
     console.print(table)
     for p in rows:
-        for warning in processors.warnings(p, today):
-            console.print(f"[bold red]Warning:[/] {warning}")
+        for warning in processors.warnings(p, today, lang):
+            console.print(f"[bold red]{said['warning']}[/] {warning}")
 
 
 # ---- transfers --------------------------------------------------------------------------------------------------
@@ -363,9 +443,11 @@ def transfer_add(
     dpf_certified: Annotated[bool, typer.Option(help="The US recipient is certified under the EU-US DPF")] = False,
     purpose: Annotated[str, typer.Option(help="Why the data goes there")] = "",
     by: By = "",
+    lang: Lang = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Check a transfer against the référentiel and GDPR chapter V, then record it."""
+    doctext.check_lang(lang)
     request = transfers.TransferRequest(
         country=country,
         recipient=recipient,
@@ -384,20 +466,31 @@ def transfer_add(
             org.engine, request, profile=org.referential.organisation_profile, recorded_by=by or getpass.getuser()
         )
         _trace(org, transfer.recorded_by, "transfer.add", "Transfer", str(transfer.id), "COM-TRF-1")
-    basis = transfers.basis_sentence(transfer)
-    console.print(f"Transfer {transfer.id} to {transfer.country} recorded, on the basis of {basis}.")
+    line = _said(lang)["transfer_recorded"].format(
+        id=transfer.id,
+        country=transfers.country_name(transfer.country, lang),
+        basis=transfers.basis_sentence(transfer, lang),
+    )
+    console.print(line, markup=False, soft_wrap=True)
 
 
 @transfer_app.command("list")
 @friendly_errors
-def transfer_list(config: ConfigOption = Path(CONFIG_NAME)) -> None:
+def transfer_list(lang: Lang = "fr", config: ConfigOption = Path(CONFIG_NAME)) -> None:
     """Print the transfer register."""
+    doctext.check_lang(lang)
     with opened(config) as org:
         rows = transfers.entries(org.engine)
-    table = Table("#", "country", "recipient", "data", "basis", "remote access")
+    table = Table(*_said(lang)["transfer_columns"])
     for t in rows:
-        table.add_row(str(t.id), t.country, t.recipient, ", ".join(t.data_categories), transfers.basis_sentence(t),
-                      "yes" if t.remote_access else "no")
+        table.add_row(
+            str(t.id),
+            transfers.country_name(t.country, lang),
+            t.recipient,
+            ", ".join(t.data_categories),
+            transfers.basis_sentence(t, lang),
+            breaches.yes_no(t.remote_access, lang),
+        )
     console.print(table)
 
 
@@ -405,13 +498,17 @@ def transfer_list(config: ConfigOption = Path(CONFIG_NAME)) -> None:
 @friendly_errors
 def transfer_check(
     country: Annotated[str, typer.Argument(help="ISO code or name of the country")],
+    lang: Lang = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Say whether a country is in the EU/EEA, covered by an adequacy decision, or needs a basis."""
+    doctext.check_lang(lang)
+    said = _said(lang)
     status = transfers.country_status(country)
-    console.print(status.sentence, markup=False)
+    console.print(status.said(lang), markup=False, soft_wrap=True)
     if status.kind != "eea" and config.exists():
-        rule = transfers.PROFILE_RULES.get(load(config).profile)
+        rule = transfers.profile_rule(load(config).profile, lang)
         if rule:
-            console.print(rule, markup=False)
-    console.print(f"(Adequacy list as of {transfers.adequacy().as_of.isoformat()}.)", markup=False)
+            console.print(rule, markup=False, soft_wrap=True)
+    as_of = transfers.adequacy().as_of.strftime(said["date"])
+    console.print(said["adequacy_as_of"].format(date=as_of), markup=False, soft_wrap=True)

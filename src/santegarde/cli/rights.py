@@ -21,10 +21,12 @@ from santegarde.cli.organisation import ConfigOption
 from santegarde.cli.records import PurposeOption, records_of, request_for
 from santegarde.cli.session import CliSession, logged_in
 from santegarde.config import CONFIG_NAME
+from santegarde.errors import WordedError
+from santegarde.governance import doctext, rights_text
 from santegarde.identity import sessions
 from santegarde.referentials.model import Right
 from santegarde.rights.execute import RightsService
-from santegarde.rights.requests import OPEN, Requester, RightsError, RightsRequest
+from santegarde.rights.requests import OPEN, Requester, RightsRequest
 
 app = typer.Typer(help="Data-subject requests: register, check identity, execute, answer.", no_args_is_help=True)
 
@@ -36,6 +38,19 @@ REQUESTERS = {
 }
 WITH_DATA = (Right.ACCESS, Right.PORTABILITY)
 IdArg = Annotated[int, typer.Argument(metavar="ID", help="The request number in the register")]
+Lang = Annotated[str, typer.Option("--lang", help="The language of what the command prints: fr (default) or en")]
+
+
+def _said(lang: str) -> dict[str, Any]:
+    found: dict[str, Any] = doctext.words(lang)["rights_desk"]
+    return found
+
+
+class DeskRefusal(WordedError, ValueError):
+    """A rights command refused before it reaches the desk (an option, a file), worded in French and English."""
+
+    def __init__(self, key: str, **facts: Any) -> None:
+        super().__init__({lang: str(_said(lang)[key]).format(**facts) for lang in doctext.LANGS})
 
 
 def desk(s: CliSession) -> RightsService:
@@ -46,21 +61,28 @@ def desk(s: CliSession) -> RightsService:
 
 def _requester(value: str) -> Requester:
     if value not in REQUESTERS:
-        raise RightsError(f"'{value}' is not a kind of requester; use one of: person, representative, related_person.")
+        raise DeskRefusal("bad_requester", value=value)
     return REQUESTERS[value]
 
 
-def _show(request: RightsRequest) -> None:
-    console.print(
-        f"Request {request.id}: {request.right} for patient {request.patient_id} ({request.requester}), "
-        f"{request.status}; due {request.deadline:%Y-%m-%d} ({request.deadline_rule}).",
-        soft_wrap=True,
+def _show(request: RightsRequest, lang: str) -> None:
+    said = _said(lang)
+    right = rights_text.right_name(request.right, lang)
+    line = said["show"].format(
+        id=request.id,
+        right=right[0].lower() + right[1:] if lang == "fr" else right,
+        patient=request.patient_id,
+        requester=said["requesters"][str(request.requester)],
+        status=said["statuses"][str(request.status)],
+        due=request.deadline.strftime(said["date"]),
+        rule=request.deadline_rule,
     )
+    console.print(line, soft_wrap=True, markup=False)
 
 
-def _new_file(path: Path, data: bytes) -> None:
+def _new_file(path: Path, data: bytes, lang: str) -> None:
     write_new_bytes(path, data, mode=0o600)
-    console.print(f"Written to {path} (readable by you only).")
+    console.print(_said(lang)["written"].format(path=path), markup=False, soft_wrap=True)
 
 
 def _answer_files(out_dir: Path | None, request: RightsRequest) -> tuple[Path, Path] | None:
@@ -68,9 +90,11 @@ def _answer_files(out_dir: Path | None, request: RightsRequest) -> tuple[Path, P
     if request.right not in WITH_DATA or request.status not in OPEN:
         return None  # no data to write, or already answered (execute says so)
     if out_dir is None:
-        raise RightsError(
-            f"The answer to a request of {request.right} carries the person's data: give --out-dir DIR "
-            "to write it to files before executing."
+        raise WordedError(
+            {
+                lang: str(_said(lang)["needs_out_dir"]).format(right=_right_words(request.right, lang))
+                for lang in doctext.LANGS
+            }
         )
     files = (out_dir / f"rights-{request.id}-bundle.json", out_dir / f"rights-{request.id}-summary.html")
     for path in files:
@@ -79,15 +103,20 @@ def _answer_files(out_dir: Path | None, request: RightsRequest) -> tuple[Path, P
     return files
 
 
+def _right_words(right: Right, lang: str) -> str:
+    name = rights_text.right_name(right, lang)
+    return name[0].lower() + name[1:] if lang == "fr" else str(right)
+
+
 def _corrected(path: Path | None) -> dict[str, Any] | None:
     if path is None:
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise RightsError(f"Cannot read the corrected resource from {path} ({exc}); give a FHIR JSON file.") from None
+        raise DeskRefusal("corrected_unreadable", path=path, error=exc) from None
     if not isinstance(data, dict):
-        raise RightsError(f"{path} does not hold one FHIR resource (a JSON object); give the corrected resource.")
+        raise DeskRefusal("corrected_not_one", path=path)
     return data
 
 
@@ -108,9 +137,11 @@ def request(
     older: Annotated[
         bool, typer.Option("--older-than-five-years", help="The information asked is over five years old")
     ] = False,
+    lang: Lang = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Register a request as received; its deadline is computed."""
+    doctext.check_lang(lang)
     kind = _requester(requester)
     with logged_in(config) as s:
         created = desk(s).receive(
@@ -122,8 +153,8 @@ def request(
             grounds=grounds,
             older_than_five_years=older,
         )
-    _show(created)
-    console.print(f"Next: check the requester's identity, then santegarde rights identity-check {created.id} --how …")
+    _show(created, lang)
+    console.print(_said(lang)["next_identity"].format(id=created.id), markup=False, soft_wrap=True)
 
 
 @app.command("identity-check")
@@ -132,11 +163,13 @@ def identity_check(
     request_id: IdArg,
     how: Annotated[str, typer.Option("--how", help="How the requester's identity (and standing) was checked")],
     purpose: PurposeOption,
+    lang: Lang = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Record how the requester's identity was checked (required before execution)."""
+    doctext.check_lang(lang)
     with logged_in(config) as s:
-        _show(desk(s).register.record_identity_check(request_for(s, purpose), request_id, how))
+        _show(desk(s).register.record_identity_check(request_for(s, purpose), request_id, how), lang)
 
 
 @app.command("extend")
@@ -145,11 +178,13 @@ def extend(
     request_id: IdArg,
     reason: Annotated[str, typer.Option("--reason", help="Why more time is needed (the person is told)")],
     purpose: PurposeOption,
+    lang: Lang = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Extend the deadline once, by two months, with a written reason."""
+    doctext.check_lang(lang)
     with logged_in(config) as s:
-        _show(desk(s).register.extend(request_for(s, purpose), request_id, reason))
+        _show(desk(s).register.extend(request_for(s, purpose), request_id, reason), lang)
 
 
 @app.command("execute")
@@ -163,9 +198,12 @@ def execute(
     out_dir: Annotated[
         Path | None, typer.Option("--out-dir", help="Where the answer's data goes (access, portability)")
     ] = None,
+    lang: Lang = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Execute the request (or refuse it, with rule and section); data answers are written to --out-dir."""
+    doctext.check_lang(lang)
+    said = _said(lang)
     body = _corrected(corrected)
     with logged_in(config) as s:
         rights = desk(s)
@@ -173,15 +211,15 @@ def execute(
         rights.register.who(req)
         files = _answer_files(out_dir, rights.get(request_id))
         outcome = rights.execute(req, request_id, corrected=body)
-    _show(outcome.request)
-    console.print(("Executed: " if outcome.executed else "Refused: ") + outcome.message, soft_wrap=True)
+    _show(outcome.request, lang)
+    console.print(said["executed" if outcome.executed else "refused"] + outcome.message, soft_wrap=True, markup=False)
     if outcome.affected:
-        console.print("Records concerned: " + ", ".join(outcome.affected), soft_wrap=True)
+        console.print(said["affected"] + ", ".join(outcome.affected), soft_wrap=True, markup=False)
     if files is not None and outcome.bundle is not None:
-        _new_file(files[0], json.dumps(outcome.bundle, ensure_ascii=False, indent=2).encode())
+        _new_file(files[0], json.dumps(outcome.bundle, ensure_ascii=False, indent=2).encode(), lang)
         if outcome.summary_html is not None:
-            _new_file(files[1], outcome.summary_html.encode())
-    console.print(f"Next: santegarde rights letter {request_id} --out FILE.html")
+            _new_file(files[1], outcome.summary_html.encode(), lang)
+    console.print(said["next_letter"].format(id=request_id), markup=False)
 
 
 @app.command("status")
@@ -189,9 +227,11 @@ def execute(
 def status(
     request_id: Annotated[int | None, typer.Argument(metavar="[ID]", help="One request; all of them otherwise")] = None,
     overdue: Annotated[bool, typer.Option("--overdue", help="Only open requests past their deadline")] = False,
+    lang: Lang = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """The register: one request in full, or every (overdue) request with its deadline."""
+    said = _said(doctext.check_lang(lang))
     with logged_in(config) as s:
         rights = desk(s)
         sessions.require(s.identity, s.token, sensitivity=None)
@@ -202,13 +242,19 @@ def status(
         requests = rights.register.overdue() if overdue else rights.register.all()
         now = rights.register.now()
     if not requests:
-        console.print("No overdue request." if overdue else "The register is empty.")
+        console.print(said["none_overdue"] if overdue else said["empty"])
         return
-    table = Table("id", "right", "patient", "requester", "status", "deadline", "overdue", title="Rights requests")
+    table = Table(*said["columns"], title=said["title"])
     for r in requests:
-        late = "[red]yes[/]" if r.overdue(now) else ""
+        late = f"[red]{said['yes']}[/]" if r.overdue(now) else ""
         table.add_row(
-            str(r.id), str(r.right), r.patient_id, str(r.requester), str(r.status), f"{r.deadline:%Y-%m-%d}", late
+            str(r.id),
+            _right_words(r.right, lang),
+            r.patient_id,
+            said["requesters"][str(r.requester)],
+            said["statuses"][str(r.status)],
+            r.deadline.strftime(said["date"]),
+            late,
         )
     console.print(table)
 
@@ -218,16 +264,18 @@ def status(
 def letter(
     request_id: IdArg,
     out: Annotated[Path, typer.Option("--out", help="The letter to write: FILE.html or FILE.pdf (a new file)")],
+    lang: Lang = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Write the answer letter, in French (HTML or PDF, by the file's suffix)."""
+    doctext.check_lang(lang)
     fmt = out.suffix.lstrip(".").lower()
     if fmt not in ("html", "pdf"):
-        raise RightsError(f"Cannot write '{out.name}': a letter is written as .html or .pdf.")
+        raise DeskRefusal("letter_suffix", name=out.name)
     if out.exists():
         raise AlreadyExists(out)
     with logged_in(config) as s:
         rights = desk(s)
         sessions.require(s.identity, s.token, sensitivity=None)
         document = rights.letter(request_id, fmt)
-    _new_file(out, document if isinstance(document, bytes) else document.encode())
+    _new_file(out, document if isinstance(document, bytes) else document.encode(), lang)

@@ -8,7 +8,7 @@ filled in and justified deviations applied. Policy decides from that.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -31,6 +31,9 @@ class Finding:
     message: str
     section: str | None = None
     justification: str | None = None
+    # What the finding is about, for the sentence in each language (governance.doctext.finding words it):
+    # ids and values as they are (durations as Duration), never a sentence.
+    facts: dict[str, Any] = field(default_factory=dict)
 
 
 def is_justified(text: str | None) -> bool:
@@ -39,9 +42,12 @@ def is_justified(text: str | None) -> bool:
     return len(cleaned) >= MIN_JUSTIFICATION and cleaned.lower() not in _PLACEHOLDERS
 
 
-def _deviation(kind: str, subject: str, what: str, justification: str, section: str | None) -> Finding:
+def _deviation(
+    kind: str, subject: str, what: str, justification: str, section: str | None, facts: dict[str, Any]
+) -> Finding:
+    facts = {"deviation": kind, "min": MIN_JUSTIFICATION, **facts}
     if is_justified(justification):
-        return Finding("deviation", kind, subject, what, section, justification.strip())
+        return Finding("deviation", kind, subject, what, section, justification.strip(), facts)
     return Finding(
         "error",
         f"unjustified_{kind}",
@@ -49,17 +55,25 @@ def _deviation(kind: str, subject: str, what: str, justification: str, section: 
         f"{what}: this deviates from the référentiel and has no written justification; add a "
         f"'justification' of at least {MIN_JUSTIFICATION} characters explaining why, or remove the deviation",
         section,
+        facts=facts,
     )
 
 
-def _out_of_bounds(choice: ControllerChoice, value: Duration) -> str | None:
-    """The text's own bounds on a duration the controller sets (e.g. traces kept between six months and one year)."""
+def _out_of_bounds(choice: ControllerChoice, value: Duration) -> tuple[str, dict[str, Any]] | None:
+    """The text's own bounds on a duration the controller sets (e.g. traces kept between six months and one year):
+    the sentence, and its facts."""
     if choice.minimum and value.total_days() < choice.minimum.total_days():
         shortest = choice.minimum.human()
-        return f"is {value.human()}, shorter than the {shortest} the text requires (section {choice.section})"
+        return (
+            f"is {value.human()}, shorter than the {shortest} the text requires (section {choice.section})",
+            {"problem": "too_short", "value": value, "bound": choice.minimum},
+        )
     if choice.maximum and value.total_days() > choice.maximum.total_days():
         longest = choice.maximum.human()
-        return f"is {value.human()}, longer than the {longest} the text allows (section {choice.section})"
+        return (
+            f"is {value.human()}, longer than the {longest} the text allows (section {choice.section})",
+            {"problem": "too_long", "value": value, "bound": choice.maximum},
+        )
     return None
 
 
@@ -75,29 +89,37 @@ def _check_choice(ref: Referential, choice_id: str, answer: ChoiceAnswer | None)
                 f"the controller choice '{choice_id}' is not filled: {choice.question} "
                 f"(set choices.{choice_id}.value in the configuration, or --set {choice_id}=VALUE)",
                 choice.section,
+                facts={"choice": choice_id},
             )
         ]
     value = answer.value
     problem: str | None = None
+    facts: dict[str, Any] = {"choice": choice_id}
     if choice.kind == "boolean" and not isinstance(value, bool):
-        problem = "must be true or false"
+        problem, facts["problem"] = "must be true or false", "boolean"
     elif choice.kind == "duration":
         try:
             Duration.model_validate(value)
         except ValidationError:
-            problem = "must be an ISO 8601 duration such as P3Y or P6M"
+            problem, facts["problem"] = "must be an ISO 8601 duration such as P3Y or P6M", "duration_format"
         if problem is None:
-            problem = _out_of_bounds(choice, Duration.model_validate(value))
+            bounds = _out_of_bounds(choice, Duration.model_validate(value))
+            if bounds is not None:
+                problem, more = bounds
+                facts |= more
         if problem is None and not is_justified(answer.justification):
             problem = "is a duration set by the controller, which must be justified: add a 'justification'"
+            facts["problem"] = "unjustified_duration"
     elif choice.kind == "legal_basis":
         allowed = {b.art6.value for p in ref.purposes if p.legal_basis_choice == choice_id for b in p.legal_bases}
         if value not in allowed:
             problem = f"must be one of the legal bases the text admits: {', '.join(sorted(allowed))}"
+            facts |= {"problem": "legal_basis", "allowed": ", ".join(sorted(allowed))}
     elif choice.kind == "choice" and value not in choice.options:
         problem = f"must be one of: {', '.join(choice.options)}"
+        facts |= {"problem": "option", "options": ", ".join(choice.options)}
     elif choice.kind == "text" and not str(value).strip():
-        problem = "must not be empty"
+        problem, facts["problem"] = "must not be empty", "empty"
     if problem:
         return [
             Finding(
@@ -106,6 +128,7 @@ def _check_choice(ref: Referential, choice_id: str, answer: ChoiceAnswer | None)
                 choice_id,
                 f"the controller choice '{choice_id}' ({choice.question}) {problem}",
                 choice.section,
+                facts=facts,
             )
         ]
     return []
@@ -126,6 +149,7 @@ def _check_formalities(config: OrganisationConfig, ref: Referential) -> list[Fin
                         formality.reference,
                         f"the formality '{formality.reference}' names '{purpose_id}', which is not a purpose of "
                         f"{ref.id} that needs a formality (those that do: {needing})",
+                        facts={"reference": formality.reference, "purpose": purpose_id, "needing": needing},
                     )
                 )
         if formality.expires is not None and formality.expires < formality.granted:
@@ -135,6 +159,7 @@ def _check_formalities(config: OrganisationConfig, ref: Referential) -> list[Fin
                     "formality_dates",
                     formality.reference,
                     f"the formality '{formality.reference}' expires before it was granted",
+                    facts={"reference": formality.reference},
                 )
             )
     return findings
@@ -150,6 +175,7 @@ def check(config: OrganisationConfig, ref: Referential) -> list[Finding]:
                 "wrong_referential",
                 config.referential,
                 f"the configuration names '{config.referential}' but is checked against '{ref.id}'",
+                facts={"named": config.referential, "rid": ref.id},
             )
         )
     if ref.organisation_profile != config.profile:
@@ -159,6 +185,7 @@ def check(config: OrganisationConfig, ref: Referential) -> list[Finding]:
                 "wrong_profile",
                 config.profile,
                 f"'{ref.id}' is for {ref.organisation_profile}s, not for a {config.profile}",
+                facts={"rid": ref.id, "profile": config.profile, "for": str(ref.organisation_profile)},
             )
         )
     for choice in ref.choices:
@@ -172,6 +199,7 @@ def check(config: OrganisationConfig, ref: Referential) -> list[Finding]:
                     choice_id,
                     f"'{choice_id}' is not a controller choice of {ref.id}; known: "
                     + ", ".join(c.id for c in ref.choices),
+                    facts={"choice_id": choice_id, "rid": ref.id, "known": ", ".join(c.id for c in ref.choices)},
                 )
             )
     findings += _check_formalities(config, ref)
@@ -188,35 +216,64 @@ def check(config: OrganisationConfig, ref: Referential) -> list[Finding]:
                     "(GDPR art. 13.1 c), so notices are refused until you record it under deviations.legal_basis "
                     "with its justification",
                     p.section,
+                    facts={"purpose": p.id},
                 )
             )
     for r in dev.retention:
         rule = ref.retention_rule(r.rule)
         if rule is None:
-            findings.append(Finding("error", "unknown_rule", r.rule, f"'{r.rule}' is not a retention rule of {ref.id}"))
+            findings.append(
+                Finding(
+                    "error",
+                    "unknown_rule",
+                    r.rule,
+                    f"'{r.rule}' is not a retention rule of {ref.id}",
+                    facts={"rule": r.rule, "rid": ref.id},
+                )
+            )
             continue
         changes = []
+        changed: dict[str, Any] = {"rule": r.rule}
         if r.active is not None and r.active != rule.active.duration:
             before = rule.active.duration.human() if rule.active.duration else "the text's event"
             changes.append(f"active {r.active.human()} instead of {before}")
+            changed["active"] = (r.active, rule.active.duration)
         if r.archive is not None and r.archive != (rule.archive.duration if rule.archive else None):
             before = rule.archive.duration.human() if rule.archive and rule.archive.duration else "none"
             changes.append(f"archive {r.archive.human()} instead of {before}")
+            changed["archive"] = (r.archive, rule.archive.duration if rule.archive else None)
         if not changes:
             findings.append(
-                Finding("warning", "no_effect", r.rule, f"the retention deviation for '{r.rule}' changes nothing")
+                Finding(
+                    "warning",
+                    "no_effect",
+                    r.rule,
+                    f"the retention deviation for '{r.rule}' changes nothing",
+                    facts={"rule": r.rule, "no_effect": "retention"},
+                )
             )
             continue
         findings.append(
             _deviation(
-                "retention", r.rule, f"retention '{rule.name}': {', '.join(changes)}", r.justification, rule.section
+                "retention",
+                r.rule,
+                f"retention '{rule.name}': {', '.join(changes)}",
+                r.justification,
+                rule.section,
+                changed,
             )
         )
     for lb in dev.legal_basis:
         purpose = ref.purpose(lb.purpose)
         if purpose is None:
             findings.append(
-                Finding("error", "unknown_purpose", lb.purpose, f"'{lb.purpose}' is not a purpose of {ref.id}")
+                Finding(
+                    "error",
+                    "unknown_purpose",
+                    lb.purpose,
+                    f"'{lb.purpose}' is not a purpose of {ref.id}",
+                    facts={"purpose_id": lb.purpose, "rid": ref.id},
+                )
             )
             continue
         if any(b.art6 == lb.art6 and b.art9 == lb.art9 for b in purpose.legal_bases):
@@ -227,6 +284,7 @@ def check(config: OrganisationConfig, ref: Referential) -> list[Finding]:
                     lb.purpose,
                     f"'{lb.art6}' is already an admissible legal basis for '{lb.purpose}'; "
                     "use the controller choice instead of a deviation",
+                    facts={"purpose": lb.purpose, "basis": str(lb.art6), "no_effect": "legal_basis"},
                 )
             )
             continue
@@ -241,6 +299,12 @@ def check(config: OrganisationConfig, ref: Referential) -> list[Finding]:
                 + (f" and art. {lb.art9.value}" if lb.art9 else ""),
                 lb.justification,
                 purpose.section,
+                {
+                    "purpose": lb.purpose,
+                    "basis": str(lb.art6),
+                    "art9": lb.art9.value if lb.art9 else "",
+                    "before": " / ".join(b.art6.value for b in purpose.legal_bases),
+                },
             )
         )
     for extra in dev.extra_data:
@@ -254,6 +318,7 @@ def check(config: OrganisationConfig, ref: Referential) -> list[Finding]:
                     "duplicate_category",
                     extra.id,
                     f"'{extra.id}' is already a category of {ref.id}; extra data needs a new id",
+                    facts={"id": extra.id, "rid": ref.id},
                 )
             )
         elif unknown:
@@ -263,6 +328,7 @@ def check(config: OrganisationConfig, ref: Referential) -> list[Finding]:
                     "unknown_reference",
                     extra.id,
                     f"extra data '{extra.id}' names unknown purposes or profiles: {', '.join(unknown)}",
+                    facts={"id": extra.id, "unknown": ", ".join(unknown)},
                 )
             )
         else:
@@ -273,13 +339,20 @@ def check(config: OrganisationConfig, ref: Referential) -> list[Finding]:
                     f"extra data '{extra.name}' ({extra.kind}) for {', '.join(extra.purposes)}",
                     extra.justification,
                     "5",
+                    {"name": extra.name, "kind": extra.kind, "purposes": list(extra.purposes)},
                 )
             )
     for m in dev.measures:
         measure = ref.measure(m.code)
         if measure is None:
             findings.append(
-                Finding("error", "unknown_measure", m.code, f"'{m.code}' is not a security measure of {ref.id}")
+                Finding(
+                    "error",
+                    "unknown_measure",
+                    m.code,
+                    f"'{m.code}' is not a security measure of {ref.id}",
+                    facts={"code": m.code, "rid": ref.id},
+                )
             )
         elif m.status != "implemented":
             findings.append(
@@ -289,6 +362,7 @@ def check(config: OrganisationConfig, ref: Referential) -> list[Finding]:
                     f"measure {m.code} ({measure.title}) is {m.status.replace('_', ' ')}",
                     m.justification,
                     measure.section,
+                    {"code": m.code, "status": m.status},
                 )
             )
     return findings

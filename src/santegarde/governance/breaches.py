@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, insert, select, update
 
 from santegarde.config.model import Contact, OrganisationConfig
-from santegarde.errors import SantegardeError
+from santegarde.errors import WordedError
 from santegarde.governance import doctext, vocabulary
 from santegarde.governance.documents import render_html
 from santegarde.governance.tables import breaches
@@ -28,6 +28,8 @@ NATURES = ("confidentiality", "integrity", "availability")
 LEVELS = ("negligible", "limited", "significant", "maximum")
 REPORTERS = ("staff", "processor", "person", "authority", "other")
 DEADLINE = timedelta(hours=72)
+_LEVEL_NAMES_FR = {"likelihood": "La vraisemblance", "severity": "La gravité"}
+_COUNT_NAMES_FR = {"persons": "de personnes", "records": "d'enregistrements"}
 DUE_SOON = timedelta(hours=24)
 MIN_TEXT = 10
 NOTIFICATION = "breach_notification"
@@ -40,8 +42,8 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class BreachError(SantegardeError, ValueError):
-    """A breach cannot be recorded, assessed or drafted as asked."""
+class BreachError(WordedError, ValueError):
+    """A breach cannot be recorded, assessed or drafted as asked (worded in French and English)."""
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,12 @@ def decide(likelihood: str, severity: str) -> Decision:
     """
     for label, value in (("likelihood", likelihood), ("severity", severity)):
         if value not in LEVELS:
-            raise BreachError(f"The {label} is one of {', '.join(LEVELS)}, not '{value}'.")
+            raise BreachError(
+                {
+                    lang: doctext.refusal("breach_level", what=what, levels=", ".join(LEVELS), value=value)[lang]
+                    for lang, what in (("fr", _LEVEL_NAMES_FR[label]), ("en", f"The {label}"))
+                }
+            )
     lik, sev = LEVELS.index(likelihood), LEVELS.index(severity)
     if lik == 0 or sev == 0:
         return Decision("unlikely", False, False)
@@ -142,9 +149,7 @@ def decide(likelihood: str, severity: str) -> Decision:
 def _require(**texts: str) -> None:
     missing = [name.replace("_", "-") for name, value in texts.items() if len(value.strip()) < MIN_TEXT]
     if missing:
-        raise BreachError(
-            f"Describe {', '.join(missing)} (at least {MIN_TEXT} characters each); write 'none yet' if none."
-        )
+        raise BreachError(doctext.refusal("breach_describe", fields=", ".join(missing), n=MIN_TEXT))
 
 
 def record(
@@ -169,21 +174,26 @@ def record(
     """Document an incident in the register (whatever its seriousness)."""
     natures = [n.strip() for n in nature if n.strip()]
     if not natures or any(n not in NATURES for n in natures):
-        raise BreachError(f"The nature of a breach is one or more of {', '.join(NATURES)}.")
+        raise BreachError(doctext.refusal("breach_nature", natures=", ".join(NATURES)))
     if reported_by not in REPORTERS:
-        raise BreachError(f"Who reported the breach is one of {', '.join(REPORTERS)}, not '{reported_by}'.")
+        raise BreachError(doctext.refusal("breach_reporter", reporters=", ".join(REPORTERS), value=reported_by))
     if reported_by == "processor" and not (processor_name or "").strip():
-        raise BreachError("A breach reported by a processor names the processor (--processor).")
+        raise BreachError(doctext.refusal("breach_processor"))
     _require(description=description, likely_consequences=likely_consequences, measures_taken=measures_taken)
     if not [c for c in data_categories if c.strip()] or not [c for c in person_categories if c.strip()]:
-        raise BreachError("Name the data and persons concerned (--data-categories, --persons-categories).")
+        raise BreachError(doctext.refusal("breach_named"))
     now = clock()
     discovered = _aware(discovered_at) or now
     if discovered > now or (occurred_at is not None and (_aware(occurred_at) or now) > discovered):
-        raise BreachError("The breach is discovered no later than now, and occurs no later than it is discovered.")
+        raise BreachError(doctext.refusal("breach_dates"))
     for label, number in (("persons", approx_persons), ("records", approx_records)):
         if number is not None and number < 0:
-            raise BreachError(f"The approximate number of {label} cannot be negative.")
+            raise BreachError(
+                {
+                    "fr": doctext.refusal("breach_negative", what=_COUNT_NAMES_FR[label])["fr"],
+                    "en": doctext.refusal("breach_negative", what=label)["en"],
+                }
+            )
     values: dict[str, Any] = {
         "nature": ",".join(n for n in NATURES if n in natures),
         "description": description.strip(),
@@ -210,7 +220,7 @@ def get(engine: Engine, breach_id: int) -> Breach:
     with engine.connect() as conn:
         row = conn.execute(select(breaches).where(breaches.c.id == breach_id)).first()
     if row is None:
-        raise BreachError(f"No breach {breach_id} in the register; see `santegarde breach list`.")
+        raise BreachError(doctext.refusal("breach_not_found", id=breach_id))
     return _row(row._asdict())
 
 
@@ -237,15 +247,20 @@ def assess(
     get(engine, breach_id)
     decision = decide(likelihood, severity)
     if len(reasoning.strip()) < 20:
-        raise BreachError("Explain the assessment (--reasoning, 20 characters or more): why these levels.")
+        raise BreachError(doctext.refusal("breach_reasoning"))
     final_notify = decision.notify_authority if notify is None else notify
     final_communicate = decision.communicate_persons if communicate is None else communicate
     overridden = final_notify != decision.notify_authority or final_communicate != decision.communicate_persons
     if overridden and len(justification.strip()) < 20:
         raise BreachError(
-            f"The assessment decides notify={_yn(decision.notify_authority)}, "
-            f"communicate={_yn(decision.communicate_persons)}; departing from it needs a written justification "
-            "(--justification, at least 20 characters)."
+            {
+                lang: doctext.refusal(
+                    "breach_override",
+                    notify=yes_no(decision.notify_authority, lang),
+                    communicate=yes_no(decision.communicate_persons, lang),
+                )[lang]
+                for lang in doctext.LANGS
+            }
         )
     values = {
         "likelihood": likelihood,
@@ -267,18 +282,20 @@ def assess(
 def mark(engine: Engine, breach_id: int, *, what: str, at: datetime) -> Breach:
     """Record when the authority was notified (``notified``) or the persons told (``communicated``)."""
     if what not in ("notified", "communicated"):
-        raise BreachError("Mark a breach as notified or communicated.")
+        raise BreachError(doctext.refusal("breach_mark"))
     breach = get(engine, breach_id)
     at = _aware(at) or at
     if at < breach.discovered_at:
-        raise BreachError("A breach cannot be notified or communicated before it was discovered.")
+        raise BreachError(doctext.refusal("breach_mark_before"))
     with engine.begin() as conn:
         conn.execute(update(breaches).where(breaches.c.id == breach_id).values({f"{what}_at": at}))
     return get(engine, breach_id)
 
 
-def _yn(value: bool | None) -> str:
-    return "unknown" if value is None else ("yes" if value else "no")
+def yes_no(value: bool | None, lang: str = "fr") -> str:
+    """Yes, no or unknown, in ``lang``."""
+    said = doctext.words(lang)["registers"]
+    return str(said["unknown"] if value is None else said["yes" if value else "no"])
 
 
 def _words(lang: str) -> dict[str, Any]:
@@ -286,20 +303,20 @@ def _words(lang: str) -> dict[str, Any]:
     return found
 
 
-def _fmt(value: datetime, lang: str = "en") -> str:
+def _fmt(value: datetime, lang: str = "fr") -> str:
     return value.astimezone(UTC).strftime(str(_words(lang)["datetime"]))
 
 
-def _left(delta: timedelta, lang: str = "en") -> str:
+def _left(delta: timedelta, lang: str = "fr") -> str:
     said = _words(lang)["clock"]
     hours = int(abs(delta).total_seconds() // 3600)
     return str(said["hours"].format(h=hours) if hours < 48 else said["days"].format(d=hours // 24, h=hours % 24))
 
 
-def clock_status(breach: Breach, *, clock: Clock = utcnow, lang: str = "en") -> ClockStatus:
+def clock_status(breach: Breach, *, clock: Clock = utcnow, lang: str = "fr") -> ClockStatus:
     """The 72-hour clock of art. 33, from the time the controller became aware of the breach.
 
-    Its sentence is in ``lang``: English for the command line, the draft's language in a draft.
+    Its sentence is in ``lang``: French by default, the command's --lang, or the draft's language.
     """
     said = _words(lang)["clock"]
     deadline = breach.deadline

@@ -15,10 +15,11 @@ from typing import Any
 
 import yaml
 
+from santegarde.config.check import Finding
 from santegarde.errors import WordedError
 from santegarde.governance import vocabulary
 from santegarde.policy.triggers import TriggerDecision
-from santegarde.referentials.model import Measure, Referential, Trigger
+from santegarde.referentials.model import Duration, Measure, Referential, Trigger
 
 LANGS: tuple[str, ...] = ("fr", "en")
 
@@ -167,3 +168,66 @@ def engine_message(text: str, lang: str) -> EngineMessage:
         if found:
             return EngineMessage(entry[lang].format(**found.groupdict()), True)
     return EngineMessage(text, False)
+
+
+def finding(found: Finding, ref: Referential, lang: str) -> str:
+    """A finding of ``config check`` as a sentence in ``lang`` (documents_text.yaml, findings), from its facts:
+    référentiel items by their names in the vocabulary, durations as a DPO writes them."""
+    t = words(lang)["findings"]
+    facts: dict[str, Any] = {"section": found.section or "", **found.facts}
+    if "choice" in facts:
+        facts["choice_name"] = vocabulary.label(ref, "choice", facts["choice"], lang)
+    if "purpose" in facts and ref.purpose(facts["purpose"]) is not None:
+        facts["purpose_name"] = vocabulary.label(ref, "purpose", facts["purpose"], lang)
+    if kind_of(found) == "no_effect" and facts.get("no_effect") == "legal_basis":
+        facts["basis"] = words(lang)["art6"].get(facts["basis"], facts["basis"])
+    if "rule" in facts and ref.retention_rule(facts["rule"]) is not None:
+        facts["rule_name"] = vocabulary.label(ref, "retention", facts["rule"], lang)
+    for key in ("value", "bound"):
+        if isinstance(facts.get(key), Duration):
+            facts[key] = vocabulary.duration(facts[key], lang)
+    kind = found.kind.removeprefix("unjustified_")
+    if found.severity == "deviation" or found.kind.startswith("unjustified_"):
+        what = _deviation_words(kind, facts, ref, lang)
+        return what if found.severity == "deviation" else str(t["unjustified"]).format(what=what, min=facts["min"])
+    entry = t[kind]
+    if isinstance(entry, dict):
+        entry = entry[facts["problem"] if kind == "invalid_choice" else facts["no_effect"]]
+    return str(entry).format(**facts)
+
+
+def kind_of(found: Finding) -> str:
+    """The kind of a finding, whether justified or not (``unjustified_retention`` → ``retention``)."""
+    return found.kind.removeprefix("unjustified_")
+
+
+def _deviation_words(kind: str, facts: dict[str, Any], ref: Referential, lang: str) -> str:
+    d = words(lang)["findings"]["deviations"]
+    if kind == "retention":
+        changes = []
+        for part, missing in (("active", d["text_event"]), ("archive", d["no_archive"])):
+            if part in facts:
+                new, before = facts[part]
+                changes.append(
+                    str(d[part]).format(
+                        new=vocabulary.duration(new, lang),
+                        before=vocabulary.duration(before, lang) if before else missing,
+                    )
+                )
+        return str(d["retention"]).format(changes=", ".join(changes), **facts)
+    if kind == "legal_basis":
+        art6 = words(lang)["art6"]
+        art9 = str(d["art9"]).format(art9=facts["art9"]) if facts["art9"] else ""
+        facts = {
+            **facts,
+            "basis": art6.get(facts["basis"], facts["basis"]),
+            "before": " / ".join(str(art6.get(b, b)) for b in facts["before"].split(" / ") if b),
+        }
+        key = "legal_basis" if facts["before"] else "legal_basis_open"
+        return str(d[key]).format(**{**facts, "art9": art9})
+    if kind == "extra_data":
+        purposes = ", ".join(vocabulary.label(ref, "purpose", p, lang) for p in facts["purposes"])
+        return str(d["extra_data"]).format(name=facts["name"], purposes=purposes)
+    status = words(lang)["conformity"]["statuses"][facts["status"]]
+    title = vocabulary.label(ref, "measure", facts["code"], lang)
+    return str(d["measure"]).format(code=facts["code"], title=title, status=status)

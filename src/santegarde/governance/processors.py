@@ -15,9 +15,10 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
-from santegarde.errors import SantegardeError
+from santegarde.errors import WordedError
+from santegarde.governance import doctext
 from santegarde.governance.tables import processors
-from santegarde.governance.transfers import country_code, country_status, is_eea_or_adequate
+from santegarde.governance.transfers import country_code, country_name, is_eea_or_adequate
 from santegarde.referentials.model import OrganisationProfile, Referential
 
 # The clauses an art. 28 contract must contain, as the référentiels list them (pha 6 / pra / aac 4.3 / eds 11.1).
@@ -35,8 +36,8 @@ STATUSES = ("draft", "active", "ended")
 EXPIRY_WARNING = timedelta(days=60)
 
 
-class ProcessorError(SantegardeError, ValueError):
-    """A processor cannot be recorded or activated as asked."""
+class ProcessorError(WordedError, ValueError):
+    """A processor cannot be recorded or activated as asked (worded in French and English)."""
 
 
 @dataclass(frozen=True)
@@ -96,10 +97,12 @@ def add(
 ) -> Processor:
     """Record a processor as a draft; it processes data only once activated."""
     if not name.strip() or not service.strip():
-        raise ProcessorError("A processor is recorded with its name and the service it provides (--service).")
+        raise ProcessorError(doctext.refusal("processor_named"))
     unknown = [c for c in clauses if c not in CLAUSES]
     if unknown:
-        raise ProcessorError(f"Unknown art. 28 clause(s) {', '.join(unknown)}: use {', '.join(CLAUSES)}.")
+        raise ProcessorError(
+            doctext.refusal("processor_clause", unknown=", ".join(unknown), clauses=", ".join(CLAUSES))
+        )
     code = country_code(country)
     values: dict[str, Any] = {
         "name": name.strip(),
@@ -120,7 +123,7 @@ def add(
     }
     with engine.begin() as conn:
         if conn.execute(select(processors.c.id).where(processors.c.name == values["name"])).first():
-            raise ProcessorError(f"A processor named '{values['name']}' is already registered; use another name.")
+            raise ProcessorError(doctext.refusal("processor_exists", name=values["name"]))
         new_id = conn.execute(insert(processors).values(**values).returning(processors.c.id)).scalar_one()
     return _row({"id": new_id, **values})
 
@@ -129,7 +132,7 @@ def get(engine: Engine, name: str) -> Processor:
     with engine.connect() as conn:
         row = conn.execute(select(processors).where(processors.c.name == name.strip())).first()
     if row is None:
-        raise ProcessorError(f"No processor named '{name}' is registered; see `santegarde processor list`.")
+        raise ProcessorError(doctext.refusal("processor_not_found", name=name))
     return _row(row._asdict())
 
 
@@ -139,38 +142,50 @@ def entries(engine: Engine) -> list[Processor]:
     return [_row(row._asdict()) for row in rows]
 
 
-def _hds_section(referential: Referential) -> str:
+def _said(lang: str) -> dict[str, Any]:
+    found: dict[str, Any] = doctext.words(lang)["registers"]
+    return found
+
+
+def _day(value: date, lang: str) -> str:
+    return value.strftime(str(_said(lang)["date"]))
+
+
+def _hds_section(referential: Referential, lang: str) -> str:
     for measure in referential.measures:
         if "health data host" in measure.title.lower():
-            return f"{measure.code}, section {measure.section}"
+            return str(_said(lang)["hds_section"]).format(code=measure.code, section=measure.section)
     return "CSP art. L. 1111-8"
 
 
-def refusals(processor: Processor, referential: Referential, today: date) -> list[str]:
-    """Why the processor cannot be activated, as sentences (empty when it can)."""
+def refusals(processor: Processor, referential: Referential, today: date, lang: str = "fr") -> list[str]:
+    """Why the processor cannot be activated, as sentences in ``lang`` (empty when it can)."""
+    said = _said(lang)
     reasons: list[str] = []
     if processor.missing_clauses:
         reasons.append(
-            f"The art. 28 contract with {processor.name} lacks the clause(s): "
-            + "; ".join(f"{c} ({CLAUSES[c]})" for c in processor.missing_clauses)
-            + ". Amend the contract, then record the processor again with every clause."
+            str(said["missing_clauses"]).format(
+                name=processor.name,
+                clauses=str(doctext.words(lang)["breach"]["semicolon"]).join(
+                    f"{c} ({said['clauses'][c]})" for c in processor.missing_clauses
+                ),
+            )
         )
     if processor.hosts_health_data and not processor.hds_valid(today):
-        what = "expired on " + processor.hds_expires.isoformat() if processor.hds_expires else "is not recorded"
         if processor.hds_expires and not (processor.hds_number and processor.hds_certifier):
-            what = "is incomplete (number and certifier are needed)"
+            what = str(said["hds_incomplete"])
+        elif processor.hds_expires:
+            what = str(said["hds_expired"]).format(date=_day(processor.hds_expires, lang))
+        else:
+            what = str(said["hds_not_recorded"])
         reasons.append(
-            f"{processor.name} hosts health data and must be a certified health data host (HDS, "
-            f"{_hds_section(referential)}); its HDS certificate {what}."
+            str(said["hds_missing"]).format(name=processor.name, section=_hds_section(referential, lang), what=what)
         )
     if referential.organisation_profile == OrganisationProfile.WAREHOUSE:
         outside = [c for c in dict.fromkeys((processor.country, *processor.jurisdictions)) if not is_eea_or_adequate(c)]
         if outside:
-            names = ", ".join(country_status(c).name for c in outside)
-            reasons.append(
-                f"A health data warehouse uses only processors coming exclusively under the jurisdiction of the EU or "
-                f"of a country with an adequacy decision (référentiel 11.3): {processor.name} comes under {names}."
-            )
+            names = ", ".join(country_name(c, lang) for c in outside)
+            reasons.append(str(said["warehouse_jurisdiction"]).format(name=processor.name, countries=names))
     return reasons
 
 
@@ -178,11 +193,20 @@ def activate(engine: Engine, name: str, *, referential: Referential, today: date
     """Activate a draft processor, or ProcessorError with every reason it cannot be."""
     processor = get(engine, name)
     if processor.status != "draft":
-        raise ProcessorError(f"{processor.name} is {processor.status}; only a draft processor can be activated.")
+        raise ProcessorError(
+            {
+                lang: doctext.refusal(
+                    "processor_not_draft",
+                    name=processor.name,
+                    status=_said(lang)["processor_statuses"][processor.status],
+                )[lang]
+                for lang in doctext.LANGS
+            }
+        )
     now = datetime.now(UTC)
-    reasons = refusals(processor, referential, today or now.date())
-    if reasons:
-        raise ProcessorError(" ".join(reasons))
+    worded = {lang: refusals(processor, referential, today or now.date(), lang) for lang in doctext.LANGS}
+    if worded["fr"]:
+        raise ProcessorError({lang: " ".join(reasons) for lang, reasons in worded.items()})
     with engine.begin() as conn:
         conn.execute(
             update(processors).where(processors.c.id == processor.id).values(status="active", activated_at=now)
@@ -194,7 +218,7 @@ def end(engine: Engine, name: str) -> Processor:
     """End the relationship with a processor (the contract's deletion/return clause then applies)."""
     processor = get(engine, name)
     if processor.status == "ended":
-        raise ProcessorError(f"{processor.name} has already ended.")
+        raise ProcessorError(doctext.refusal("processor_ended", name=processor.name))
     with engine.begin() as conn:
         conn.execute(
             update(processors).where(processors.c.id == processor.id).values(status="ended", ended_at=datetime.now(UTC))
@@ -202,16 +226,16 @@ def end(engine: Engine, name: str) -> Processor:
     return get(engine, name)
 
 
-def warnings(processor: Processor, today: date) -> list[str]:
-    """Warnings on an active or draft processor: an HDS certificate expiring within 60 days, or expired."""
+def warnings(processor: Processor, today: date, lang: str = "fr") -> list[str]:
+    """Warnings on an active or draft processor, in ``lang``: an HDS certificate expiring within 60 days, or
+    expired."""
     if processor.status == "ended" or not processor.hosts_health_data or processor.hds_expires is None:
         return []
+    said = _said(lang)
     left = (processor.hds_expires - today).days
+    when = _day(processor.hds_expires, lang)
     if left < 0:
-        return [f"The HDS certificate of {processor.name} expired on {processor.hds_expires.isoformat()}."]
+        return [str(said["hds_expired_warning"]).format(name=processor.name, date=when)]
     if processor.hds_expires - today < EXPIRY_WARNING:
-        return [
-            f"The HDS certificate of {processor.name} expires on {processor.hds_expires.isoformat()} "
-            f"(in {left} days): ask for the renewed certificate."
-        ]
+        return [str(said["hds_expiring"]).format(name=processor.name, date=when, days=left)]
     return []

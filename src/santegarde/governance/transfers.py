@@ -19,7 +19,8 @@ from typing import Any
 import yaml
 from sqlalchemy import Engine, insert, select
 
-from santegarde.errors import SantegardeError
+from santegarde.errors import WordedError
+from santegarde.governance import doctext
 from santegarde.governance.tables import transfers
 from santegarde.referentials.model import OrganisationProfile
 
@@ -57,17 +58,13 @@ AAC_TRANSFERABLE = (
     "professional_data",
 )
 
-PROFILE_RULES = {
-    OrganisationProfile.WAREHOUSE: "Under the warehouse référentiel no personal data, directly or indirectly "
-    "identifying, may leave the European Union, and remote access from outside it is a transfer (12.1, 12.2).",
-    OrganisationProfile.COMPASSIONATE: "Under the compassionate-access référentiel only indirectly identifying data "
-    "of patients and related persons and the data of healthcare professionals may be transferred, when strictly "
-    "necessary, under adequacy, safeguards or an art. 49 derogation, the persons informed beforehand (12.1-12.4).",
-}
+# The profiles whose référentiel adds its own transfer rule to GDPR chapter V (worded in documents_text.yaml,
+# registers.profile_rules).
+PROFILE_RULES = (OrganisationProfile.WAREHOUSE, OrganisationProfile.COMPASSIONATE)
 
 
-class TransferError(SantegardeError, ValueError):
-    """A transfer is refused or cannot be recorded as given."""
+class TransferError(WordedError, ValueError):
+    """A transfer is refused or cannot be recorded as given (worded in French and English)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +78,11 @@ class Decision:
     scope: str
     certified_only: bool = False
     note: str = ""
+    french: tuple[str, str, str] = ("", "", "")  # the decision's title, scope and note in French
+
+    def said(self, lang: str) -> tuple[str, str, str]:
+        """Its title, scope and note in ``lang``."""
+        return self.french if lang == "fr" else (self.decision, self.scope, self.note)
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ class AdequacyList:
     source: str
     eea: dict[str, str]
     adequate: dict[str, Decision]
+    names_fr: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -102,19 +105,38 @@ class CountryStatus:
 
     @property
     def sentence(self) -> str:
+        """Where the country stands, in French (``said(lang)`` for another language)."""
+        return self.said("fr")
+
+    def said(self, lang: str) -> str:
+        """Where the country stands, as a sentence in ``lang``."""
+        said = doctext.words(lang)["registers"]
+        name = country_name(self.code, lang)
         if self.kind == "eea":
-            return f"{self.name} ({self.code}) is in the EU/EEA: sending data there is not a transfer outside the EU."
+            return str(said["eea"]).format(name=name, code=self.code)
         if self.decision is not None:
-            d = self.decision
-            text = (
-                f"{self.name} ({self.code}) benefits from an adequacy decision of the European Commission: "
-                f"{d.decision} of {d.date.isoformat()} (GDPR art. 45), scope: {d.scope}."
-            )
-            return text + (f" {d.note}" if d.note else "")
-        return (
-            f"{self.name} ({self.code}) has no adequacy decision: a transfer there needs appropriate safeguards "
-            "(GDPR art. 46.2) or a derogation (art. 49)."
-        )
+            title, scope, note = self.decision.said(lang)
+            when = self.decision.date.strftime(str(said["date"]))
+            text = str(said["adequate"]).format(name=name, code=self.code, decision=title, date=when, scope=scope)
+            return text + (f" {note}" if note else "")
+        return str(said["third"]).format(name=name, code=self.code)
+
+
+def country_name(code: str, lang: str) -> str:
+    """A country's name in ``lang`` (its ISO code when santegarde does not know it)."""
+    lists = adequacy()
+    if lang == "fr" and code in lists.names_fr:
+        return lists.names_fr[code]
+    if code in lists.eea:
+        return lists.eea[code]
+    return lists.adequate[code].name if code in lists.adequate else code
+
+
+def profile_rule(profile: OrganisationProfile, lang: str) -> str | None:
+    """The transfer rule of a profile's référentiel in ``lang``, when it has one beyond GDPR chapter V."""
+    if profile not in PROFILE_RULES:
+        return None
+    return str(doctext.words(lang)["registers"]["profile_rules"][profile.value])
 
 
 @dataclass(frozen=True)
@@ -145,10 +167,11 @@ def adequacy() -> AdequacyList:
             scope=item["scope"],
             certified_only=bool(item.get("certified_only", False)),
             note=item.get("note", ""),
+            french=(item["decision_fr"], item["scope_fr"], item.get("note_fr", "")),
         )
         for code, item in raw["adequate"].items()
     }
-    return AdequacyList(raw["as_of"], raw["source"], dict(raw["eea"]), decisions)
+    return AdequacyList(raw["as_of"], raw["source"], dict(raw["eea"]), decisions, dict(raw["names_fr"]))
 
 
 def country_code(country: str) -> str:
@@ -161,7 +184,7 @@ def country_code(country: str) -> str:
     names |= {d.name.casefold(): code for code, d in lists.adequate.items()}
     if text.casefold() in names:
         return names[text.casefold()]
-    raise TransferError(f"'{country}' is not a country santegarde knows by name; give its ISO 3166 two-letter code.")
+    raise TransferError(doctext.refusal("transfer_country", country=country))
 
 
 def country_status(country: str) -> CountryStatus:
@@ -208,24 +231,24 @@ def _check_basis(request: TransferRequest, status: CountryStatus) -> str:
     """The basis of the transfer, checked against the country (GDPR chapter V)."""
     basis = request.basis or ("adequacy" if status.kind == "adequate" else None)
     if basis is None:
-        raise TransferError(
-            f"{status.sentence} Give --basis safeguards (with --safeguard) or --basis derogation (with --derogation)."
-        )
+        raise TransferError(_with_status("transfer_no_basis", status))
     if basis not in BASES:
-        raise TransferError(f"The basis of a transfer is one of {', '.join(BASES)}, not '{basis}'.")
+        raise TransferError(doctext.refusal("transfer_basis", bases=", ".join(BASES), basis=basis))
     if basis == "adequacy":
         decision = status.decision
         if decision is None:
-            raise TransferError(f"{status.sentence} The adequacy basis does not apply: use safeguards or a derogation.")
+            raise TransferError(_with_status("transfer_no_adequacy", status))
         if decision.certified_only and not request.dpf_certified:
             raise TransferError(
-                f"The adequacy decision for {status.name} covers {decision.scope}; confirm the recipient's "
-                "certification (--dpf-certified) or use safeguards or a derogation."
+                {
+                    lang: doctext.refusal("transfer_certified", name=country_name(status.code, lang))[lang]
+                    for lang in doctext.LANGS
+                }
             )
     if basis == "safeguards" and request.safeguard not in SAFEGUARDS:
-        raise TransferError(f"Name the appropriate safeguard with --safeguard: one of {', '.join(SAFEGUARDS)}.")
+        raise TransferError(doctext.refusal("transfer_safeguard", safeguards=", ".join(SAFEGUARDS)))
     if basis == "derogation" and request.derogation not in DEROGATIONS:
-        raise TransferError(f"Name the art. 49 derogation with --derogation: one of {', '.join(DEROGATIONS)}.")
+        raise TransferError(doctext.refusal("transfer_derogation", derogations=", ".join(DEROGATIONS)))
     return basis
 
 
@@ -233,39 +256,47 @@ def check_transfer(request: TransferRequest, profile: OrganisationProfile) -> st
     """The basis the transfer rests on, or TransferError with the sentence of the rule it breaks."""
     status = country_status(request.country)
     if status.kind == "eea":
-        raise TransferError(f"{status.sentence} Nothing to record in the transfer register.")
-    remote = " (remote access from outside the EU counts as a transfer)" if request.remote_access else ""
+        raise TransferError(_with_status("transfer_eea", status))
     if profile == OrganisationProfile.WAREHOUSE:
         raise TransferError(
-            f"A health data warehouse cannot transfer personal data, directly or indirectly identifying, outside the "
-            f"European Union (référentiel 12.2, any remote access being a transfer, 12.1): the transfer to "
-            f"{status.name}{remote} is refused."
+            {
+                lang: doctext.refusal(
+                    "transfer_warehouse",
+                    name=country_name(status.code, lang),
+                    remote=doctext.refusal("transfer_remote")[lang] if request.remote_access else "",
+                )[lang]
+                for lang in doctext.LANGS
+            }
         )
     if profile == OrganisationProfile.COMPASSIONATE:
-        _check_compassionate(request, status.name)
+        _check_compassionate(request, status.code)
     return _check_basis(request, status)
 
 
-def _check_compassionate(request: TransferRequest, name: str) -> None:
+def _with_status(key: str, status: CountryStatus) -> dict[str, str]:
+    """A refusal that starts with where the country stands, in each language."""
+    return {lang: doctext.refusal(key, status=status.said(lang))[lang] for lang in doctext.LANGS}
+
+
+def _check_compassionate(request: TransferRequest, code: str) -> None:
     """aac 12.1 and 12.3: which data, only when strictly necessary, persons informed beforehand."""
     refused = [c for c in request.data_categories if c not in AAC_TRANSFERABLE]
     if refused:
         raise TransferError(
-            f"Only indirectly identifying data of patients and related persons and the data of healthcare "
-            f"professionals may leave the European Union (référentiel 12.1): {', '.join(refused)} cannot be "
-            f"transferred to {name}. Allowed categories: {', '.join(AAC_TRANSFERABLE)}."
+            {
+                lang: doctext.refusal(
+                    "transfer_aac_data",
+                    refused=", ".join(refused),
+                    name=country_name(code, lang),
+                    allowed=", ".join(AAC_TRANSFERABLE),
+                )[lang]
+                for lang in doctext.LANGS
+            }
         )
     if not request.strictly_necessary:
-        raise TransferError(
-            "A transfer outside the European Union must be strictly necessary to provide the medicinal product and "
-            "monitor the patients (référentiel 12.1); confirm it with --strictly-necessary or do not transfer."
-        )
+        raise TransferError(doctext.refusal("transfer_aac_necessary"))
     if not request.persons_informed:
-        raise TransferError(
-            "The persons must have been informed beforehand of the transfer outside the European Union, of the "
-            "adequacy decision or safeguards and of how to obtain a copy (référentiel 12.3, GDPR art. 13.1.f and "
-            "14.1.f); inform them, then confirm with --persons-informed."
-        )
+        raise TransferError(doctext.refusal("transfer_aac_informed"))
 
 
 def record(
@@ -279,9 +310,9 @@ def record(
     """Check the transfer against the rules of the profile's référentiel, then record it."""
     request = TransferRequest(**{**request.__dict__, "data_categories": _normalise(request.data_categories)})
     if not request.recipient.strip():
-        raise TransferError("Name the recipient of the transfer (--recipient).")
+        raise TransferError(doctext.refusal("transfer_recipient"))
     if not request.data_categories:
-        raise TransferError("Name the categories of data transferred (--data-categories).")
+        raise TransferError(doctext.refusal("transfer_categories"))
     basis = check_transfer(request, profile)
     values: dict[str, Any] = {
         "country": country_code(request.country),
@@ -311,11 +342,12 @@ def entries(engine: Engine) -> list[Transfer]:
     return [_transfer(row._asdict()) for row in rows]
 
 
-def basis_sentence(transfer: Transfer) -> str:
-    """The basis of a recorded transfer, in words."""
+def basis_sentence(transfer: Transfer, lang: str = "fr") -> str:
+    """The basis of a recorded transfer, in words in ``lang``."""
+    said = doctext.words(lang)["registers"]
     if transfer.basis == "safeguards" and transfer.safeguard:
-        return SAFEGUARDS[transfer.safeguard]
+        return str(said["safeguards"][transfer.safeguard])
     if transfer.basis == "derogation" and transfer.derogation:
-        return DEROGATIONS[transfer.derogation]
+        return str(said["derogations"][transfer.derogation])
     status = country_status(transfer.country)
-    return status.decision.decision if status.decision else transfer.basis
+    return status.decision.said(lang)[0] if status.decision else transfer.basis
