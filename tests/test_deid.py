@@ -248,6 +248,30 @@ def test_dicom_keeps_no_basic_profile_attribute_and_its_pixels(tmp_path: Path) -
         deidentify_dicom(tmp_path / "burned.dcm", out, key, str)
 
 
+def test_dicom_batch_on_two_processes_matches_one_by_one_and_refuses_in_place(tmp_path: Path) -> None:
+    from santegarde.deid.dicom import KeyedPseudonym, deidentify_dicom, deidentify_dicom_batch
+
+    key = b"k" * 32
+    sources = []
+    for number in range(5):
+        _dicom(tmp_path / f"{number}.dcm", f"1.2.250.1.59.1.1.{number}", bytes([number]) * 16)
+        sources.append(tmp_path / f"{number}.dcm")
+    (tmp_path / "broken.dcm").write_bytes(b"\x00" * 10)
+    sources.insert(2, tmp_path / "broken.dcm")
+    names = [f"{i}.dcm" for i in range(len(sources))]
+    (tmp_path / "batch").mkdir()
+    (tmp_path / "batch" / "4.dcm").write_bytes(b"already there")  # never overwritten
+    batch = deidentify_dicom_batch(sources, tmp_path / "batch", key, KeyedPseudonym(key), names=names, workers=2)
+    assert [i for i, _ in batch.failures] == [2, 4]
+    assert "broken.dcm cannot be read as DICOM" in batch.failures[0][1] and "already exists" in batch.failures[1][1]
+    assert (tmp_path / "batch" / "4.dcm").read_bytes() == b"already there"
+    assert sorted(p.name for p in (tmp_path / "batch").iterdir()) == ["0.dcm", "1.dcm", "3.dcm", "4.dcm", "5.dcm"]
+    for index in (0, 1, 3, 5):  # byte for byte what the one-file path writes: the order of the batch is kept
+        one = deidentify_dicom(sources[index], tmp_path / "one", key, KeyedPseudonym(key), name=names[index])
+        assert one.target.read_bytes() == (tmp_path / "batch" / names[index]).read_bytes()
+    assert oct((tmp_path / "batch" / "0.dcm").stat().st_mode & 0o777) == "0o600"
+
+
 def test_cli_dicom_reports_which_files_failed_and_carries_on(runner: CliRunner, tmp_path: Path) -> None:
     _dicom(tmp_path / "a.dcm", "1.2.250.1.59.1.1.1", bytes(16))
     (tmp_path / "broken.dcm").write_bytes(b"\x00" * 10)
