@@ -188,6 +188,81 @@ def test_office_documents_lose_names_in_text_properties_and_file_names(
     assert openpyxl.load_workbook(out / "suivi.xlsx").active["A2"].value == 42
 
 
+ODT_NS = (
+    'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+    'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" '
+    'xmlns:style="urn:oasis:names:tc:opendocument:xmlns:style:1.0" '
+    'xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0" '
+    'xmlns:meta="urn:oasis:names:tc:opendocument:xmlns:meta:1.0" xmlns:dc="http://purl.org/dc/elements/1.1/"'
+)
+
+
+def _odt(path: Path, *, encrypted: bool = False) -> None:
+    import zipfile
+
+    content = (
+        f'<?xml version="1.0" encoding="UTF-8"?><office:document-content {ODT_NS}><office:body><office:text>'
+        "<text:h>Compte rendu de consultation</text:h>"
+        '<text:p>Mme Ysolde <text:span text:style-name="b">Marchetaux</text:span>, née le 12/03/1954, '
+        "tél 06 12 34 56 78.<office:annotation><dc:creator>Hugues Quenardel</dc:creator>"
+        "<text:p>Vu avec le Dr Quenardel</text:p></office:annotation> Fin.</text:p>"
+        "</office:text></office:body></office:document-content>"
+    )
+    styles = (
+        f'<?xml version="1.0" encoding="UTF-8"?><office:document-styles {ODT_NS}><office:master-styles>'
+        '<style:master-page style:name="Standard"><style:header><text:p>Hôpital Necker, Dr Quenardel</text:p>'
+        "</style:header></style:master-page></office:master-styles></office:document-styles>"
+    )
+    meta = (
+        f'<?xml version="1.0" encoding="UTF-8"?><office:document-meta {ODT_NS}><office:meta>'
+        "<meta:generator>LibreOffice</meta:generator><dc:title>Courrier Mme Marchetaux</dc:title>"
+        "<meta:initial-creator>Dr Quenardel</meta:initial-creator><dc:creator>Dr Quenardel</dc:creator>"
+        '<meta:user-defined meta:name="Patient">Marchetaux</meta:user-defined>'
+        "</office:meta></office:document-meta>"
+    )
+    entry = "<manifest:encryption-data/>" if encrypted else ""
+    manifest = (
+        '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest '
+        'xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">'
+        f'<manifest:file-entry manifest:full-path="content.xml">{entry}</manifest:file-entry>'
+        '<manifest:file-entry manifest:full-path="Thumbnails/thumbnail.png"/></manifest:manifest>'
+    )
+    with zipfile.ZipFile(path, "w") as package:
+        package.writestr("mimetype", "application/vnd.oasis.opendocument.text", compress_type=zipfile.ZIP_STORED)
+        for name, blob in (("content.xml", content), ("styles.xml", styles), ("meta.xml", meta)):
+            package.writestr(name, blob)
+        package.writestr("META-INF/manifest.xml", manifest)
+        package.writestr("Thumbnails/thumbnail.png", b"\x89PNG picture of Marchetaux's letter")
+
+
+def test_odt_loses_names_in_body_comments_headers_metadata_thumbnail_and_file_name(
+    detector: Detector, tmp_path: Path
+) -> None:
+    import zipfile
+
+    from santegarde.deid.office import OfficeRefused, deidentify_office
+
+    _odt(tmp_path / "CR_Dr_Quenardel.odt")
+    report = deidentify_office(tmp_path / "CR_Dr_Quenardel.odt", tmp_path / "out", detector.deidentify)
+    assert "Quenardel" not in report.target.name and report.changed >= 3
+    with zipfile.ZipFile(report.target) as package:
+        assert package.namelist()[0] == "mimetype" and package.getinfo("mimetype").compress_type == zipfile.ZIP_STORED
+        assert not any(n.startswith("Thumbnails/") for n in package.namelist())
+        everything = b"".join(package.read(n) for n in package.namelist())
+        content = package.read("content.xml").decode()
+        meta = package.read("meta.xml").decode()
+    for secret in (b"Marchetaux", b"Quenardel", b"Ysolde", b"Hugues", b"06 12 34 56 78", b"12/03/1954", b"Necker"):
+        assert secret not in everything, secret
+    assert "&lt;TEL&gt;" in content and "Compte rendu" in content and " Fin." in content  # the rest is kept
+    assert "LibreOffice" in meta
+    _odt(tmp_path / "locked.odt", encrypted=True)
+    with pytest.raises(OfficeRefused, match="password-protected"):
+        deidentify_office(tmp_path / "locked.odt", tmp_path / "out", detector.deidentify)
+    (tmp_path / "broken.odt").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(OfficeRefused, match=r"not a readable \.odt"):
+        deidentify_office(tmp_path / "broken.odt", tmp_path / "out", detector.deidentify)
+
+
 def _dicom(path: Path, sop: str, pixels: bytes) -> None:
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian

@@ -90,7 +90,7 @@ def evaluate(
 @app.command("office")
 @friendly_errors
 def office(
-    sources: Annotated[list[Path], typer.Argument(help=".docx or .xlsx documents")],
+    sources: Annotated[list[Path], typer.Argument(help=".docx, .xlsx or .odt documents")],
     out: Annotated[Path, typer.Option("--out", help="Directory for the de-identified documents")],
 ) -> None:
     """Rewrite office documents de-identified (text, properties, file name); refuse those that cannot be read."""
