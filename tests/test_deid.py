@@ -263,6 +263,62 @@ def test_odt_loses_names_in_body_comments_headers_metadata_thumbnail_and_file_na
         deidentify_office(tmp_path / "broken.odt", tmp_path / "out", detector.deidentify)
 
 
+def _pdf(lines: list[str]) -> bytes:
+    """A one-page PDF whose text layer holds ``lines`` (Helvetica, WinAnsi), built by hand."""
+    ops = "BT /F1 12 Tf 50 750 Td " + " ".join(
+        "(" + line.replace("(", "\\(").replace(")", "\\)") + ") Tj 0 -16 Td" for line in lines
+    )
+    stream = ops.encode("cp1252") + b" ET"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R"
+        b" /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+    ]
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def test_pdf_text_layer_becomes_deidentified_text_and_protected_or_scanned_pdfs_are_refused(
+    detector: Detector, tmp_path: Path
+) -> None:
+    import pypdf
+
+    from santegarde.deid.office import OfficeRefused
+    from santegarde.deid.pdf import deidentify_pdf
+
+    (tmp_path / "CR_Marchetaux.pdf").write_bytes(
+        _pdf(["Mme Ysolde Marchetaux, née le 12/03/1954.", "Tél 06 12 34 56 78, vue par le Dr Quenardel."])
+    )
+    report = deidentify_pdf(tmp_path / "CR_Marchetaux.pdf", tmp_path / "out", detector.deidentify)
+    text = report.target.read_text(encoding="utf-8")
+    assert report.target.suffix == ".txt" and "Marchetaux" not in report.target.name
+    for secret in ("Marchetaux", "Ysolde", "Quenardel", "06 12 34 56 78", "12/03/1954"):
+        assert secret not in text, secret
+    assert "<TEL>" in text and report.pages == 1 and report.changed == 1
+    writer = pypdf.PdfWriter(clone_from=tmp_path / "CR_Marchetaux.pdf")
+    writer.encrypt("secret")
+    writer.write(tmp_path / "locked.pdf")
+    with pytest.raises(OfficeRefused, match="password-protected"):
+        deidentify_pdf(tmp_path / "locked.pdf", tmp_path / "out", detector.deidentify)
+    (tmp_path / "scan.pdf").write_bytes(_pdf([]))
+    with pytest.raises(OfficeRefused, match="no text layer"):
+        deidentify_pdf(tmp_path / "scan.pdf", tmp_path / "out", detector.deidentify)
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 and nothing else")
+    with pytest.raises(OfficeRefused, match=r"cannot be read as PDF|no text layer"):
+        deidentify_pdf(tmp_path / "broken.pdf", tmp_path / "out", detector.deidentify)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [report.target.name]
+
+
 def _dicom(path: Path, sop: str, pixels: bytes) -> None:
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian

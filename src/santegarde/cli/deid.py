@@ -90,16 +90,24 @@ def evaluate(
 @app.command("office")
 @friendly_errors
 def office(
-    sources: Annotated[list[Path], typer.Argument(help=".docx, .xlsx or .odt documents")],
+    sources: Annotated[list[Path], typer.Argument(help=".docx, .xlsx, .odt or text-layer .pdf documents")],
     out: Annotated[Path, typer.Option("--out", help="Directory for the de-identified documents")],
 ) -> None:
-    """Rewrite office documents de-identified (text, properties, file name); refuse those that cannot be read."""
+    """Rewrite office documents de-identified (text, properties, file name); refuse those that cannot be read.
+
+    A PDF becomes a de-identified .txt of its text layer (a PDF cannot be rewritten safely in place).
+    """
     from santegarde.deid.office import OfficeRefused, deidentify_office
+    from santegarde.deid.pdf import deidentify_pdf
 
     detector = _detector()
     failed = 0
     for source in sources:
         try:
+            if source.suffix.lower() == ".pdf":
+                pdf = deidentify_pdf(source, out, detector.deidentify)
+                typer.echo(f"{source.name} → {pdf.target.name}: {pdf.changed} of {pdf.pages} pages de-identified.")
+                continue
             report = deidentify_office(source, out, detector.deidentify)
         except OfficeRefused as exc:
             failed += 1
