@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -118,6 +119,49 @@ def test_bad_files_are_refused_with_a_sentence(tmp_path: Path) -> None:
     assert len(batch.rows) == 1
     assert [f.split()[1] for f in batch.failures] == ["2", "3", "4"]
     assert all("x" * 20 not in f for f in batch.failures)
+
+
+def test_surrogates_are_consistent_per_patient_and_keep_date_intervals(detector: Detector) -> None:
+    import datetime as dt
+
+    from santegarde.deid.surrogates import Surrogates
+
+    surrogates = Surrogates(b"k" * 32)
+    first = "Mme Ysolde MARCHETAUX, née le 12/03/1954, vue le 03/01/2024, tél 06 12 34 56 78."
+    second = "Revue le 10/01/2024 : Mme Ysolde MARCHETAUX va mieux."
+    a = surrogates.replace(first, detector.detect(first), "patient-1")
+    b = surrogates.replace(second, detector.detect(second), "patient-1")
+    other = surrogates.replace(second, detector.detect(second), "patient-2")
+    for secret in ("Ysolde", "MARCHETAUX", "12/03/1954", "03/01/2024", "10/01/2024", "06 12 34 56 78"):
+        assert secret not in a + b + other, secret
+    assert "<TEL>" in a and "<NOM>" not in a  # names and dates get surrogates, the rest keeps its tag
+    name_a = a[len("Mme ") : a.index(",")]
+    assert name_a in b and name_a.split()[-1].isupper()  # the same name, the same surrogate, the same case
+    assert name_a not in other  # another patient, another surrogate
+    dates = [dt.datetime.strptime(d, "%d/%m/%Y").date() for d in re.findall(r"\d{2}/\d{2}/\d{4}", a + b)]
+    assert dates[2] - dates[1] == dt.timedelta(days=7)  # intervals kept
+    assert dates[1] - dt.date(2024, 1, 3) == dt.timedelta(days=surrogates.shift("patient-1")) != dt.timedelta(0)
+    assert surrogates.date("31/02/2024", "patient-1") is None  # not a date: the caller keeps the tag
+    assert Surrogates(b"j" * 32).replace(first, detector.detect(first), "patient-1") != a  # another key
+
+
+def test_cli_text_surrogates_mode(runner: CliRunner, tmp_path: Path) -> None:
+    source, out, key = tmp_path / "in.jsonl", tmp_path / "out.jsonl", tmp_path / "key"
+    key.write_bytes(b"k" * 32)
+    rows = [
+        {"note_id": "1", "patient_id": "p1", "note_text": "Vue par le Dr Hugues Quenardel le 03/01/2024."},
+        {"note_id": "2", "patient_id": "p1", "note_text": "Revue par le Dr Hugues Quenardel le 05/01/2024."},
+    ]
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    args = ["deid", "text", str(source), "--out", str(out), "--surrogates-key-file", str(key)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    first, second = (json.loads(line)["note_text_deid"] for line in out.read_text(encoding="utf-8").splitlines())
+    assert "Quenardel" not in first + second and "<NOM>" not in first
+    surrogate = re.findall(r"Dr (\w+ \w+) le", first)
+    assert surrogate and surrogate == re.findall(r"Dr (\w+ \w+) le", second)
+    key.write_bytes(b"short")
+    assert runner.invoke(app, [*args[:-1], str(key)]).exit_code == 2
 
 
 def test_cli_text_then_eval(runner: CliRunner, tmp_path: Path) -> None:

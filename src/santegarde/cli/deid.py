@@ -47,12 +47,30 @@ def _read(path: Path) -> Batch:
 def text(
     source: Annotated[Path, typer.Argument(help="Notes as JSONL (note_id, note_text[, entities])")],
     out: Annotated[Path, typer.Option("--out", help="Where to write the de-identified JSONL")],
+    surrogates_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--surrogates-key-file",
+            help="Replace names and dates by consistent surrogates under this key (32+ random bytes) instead of tags",
+        ),
+    ] = None,
+    patient_field: Annotated[
+        str, typer.Option("--patient-field", help="The field naming each note's patient (surrogates mode)")
+    ] = "patient_id",
 ) -> None:
     """Detect identifiers in each note; write the note with the detected entities and note_text_deid."""
     from santegarde.deid.jsonl import deidentify, write
+    from santegarde.deid.surrogates import Surrogates
 
+    surrogates = None
+    if surrogates_key is not None:
+        key = surrogates_key.read_bytes() if surrogates_key.is_file() else b""
+        if len(key) < 32:
+            typer.echo(f"{surrogates_key} does not hold a key of at least 32 random bytes.", err=True)
+            raise typer.Exit(2)
+        surrogates = Surrogates(key)
     batch = _read(source)
-    rows = deidentify(batch, _detector())
+    rows = deidentify(batch, _detector(), surrogates, patient_field)
     write(out, rows)
     typer.echo(f"{len(rows)} notes de-identified into {out}; {len(batch.failures)} refused.")
 
