@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,49 @@ def test_bad_files_are_refused_with_a_sentence(tmp_path: Path) -> None:
     assert all("x" * 20 not in f for f in batch.failures)
 
 
+def test_surrogates_are_consistent_per_patient_and_keep_date_intervals(detector: Detector) -> None:
+    import datetime as dt
+
+    from santegarde.deid.surrogates import Surrogates
+
+    surrogates = Surrogates(b"k" * 32)
+    first = "Mme Ysolde MARCHETAUX, née le 12/03/1954, vue le 03/01/2024, tél 06 12 34 56 78."
+    second = "Revue le 10/01/2024 : Mme Ysolde MARCHETAUX va mieux."
+    a = surrogates.replace(first, detector.detect(first), "patient-1")
+    b = surrogates.replace(second, detector.detect(second), "patient-1")
+    other = surrogates.replace(second, detector.detect(second), "patient-2")
+    for secret in ("Ysolde", "MARCHETAUX", "12/03/1954", "03/01/2024", "10/01/2024", "06 12 34 56 78"):
+        assert secret not in a + b + other, secret
+    assert "<TEL>" in a and "<NOM>" not in a  # names and dates get surrogates, the rest keeps its tag
+    name_a = a[len("Mme ") : a.index(",")]
+    assert name_a in b and name_a.split()[-1].isupper()  # the same name, the same surrogate, the same case
+    assert name_a not in other  # another patient, another surrogate
+    dates = [dt.datetime.strptime(d, "%d/%m/%Y").date() for d in re.findall(r"\d{2}/\d{2}/\d{4}", a + b)]
+    assert dates[2] - dates[1] == dt.timedelta(days=7)  # intervals kept
+    assert dates[1] - dt.date(2024, 1, 3) == dt.timedelta(days=surrogates.shift("patient-1")) != dt.timedelta(0)
+    assert surrogates.date("31/02/2024", "patient-1") is None  # not a date: the caller keeps the tag
+    assert Surrogates(b"j" * 32).replace(first, detector.detect(first), "patient-1") != a  # another key
+
+
+def test_cli_text_surrogates_mode(runner: CliRunner, tmp_path: Path) -> None:
+    source, out, key = tmp_path / "in.jsonl", tmp_path / "out.jsonl", tmp_path / "key"
+    key.write_bytes(b"k" * 32)
+    rows = [
+        {"note_id": "1", "patient_id": "p1", "note_text": "Vue par le Dr Hugues Quenardel le 03/01/2024."},
+        {"note_id": "2", "patient_id": "p1", "note_text": "Revue par le Dr Hugues Quenardel le 05/01/2024."},
+    ]
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    args = ["deid", "text", str(source), "--out", str(out), "--surrogates-key-file", str(key)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    first, second = (json.loads(line)["note_text_deid"] for line in out.read_text(encoding="utf-8").splitlines())
+    assert "Quenardel" not in first + second and "<NOM>" not in first
+    surrogate = re.findall(r"Dr (\w+ \w+) le", first)
+    assert surrogate and surrogate == re.findall(r"Dr (\w+ \w+) le", second)
+    key.write_bytes(b"short")
+    assert runner.invoke(app, [*args[:-1], str(key)]).exit_code == 2
+
+
 def test_cli_text_then_eval(runner: CliRunner, tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     rows = parse(read_lines(DEID_FR / "public_small_train_data.jsonl")).rows[:20]
@@ -188,6 +232,137 @@ def test_office_documents_lose_names_in_text_properties_and_file_names(
     assert openpyxl.load_workbook(out / "suivi.xlsx").active["A2"].value == 42
 
 
+ODT_NS = (
+    'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+    'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" '
+    'xmlns:style="urn:oasis:names:tc:opendocument:xmlns:style:1.0" '
+    'xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0" '
+    'xmlns:meta="urn:oasis:names:tc:opendocument:xmlns:meta:1.0" xmlns:dc="http://purl.org/dc/elements/1.1/"'
+)
+
+
+def _odt(path: Path, *, encrypted: bool = False) -> None:
+    import zipfile
+
+    content = (
+        f'<?xml version="1.0" encoding="UTF-8"?><office:document-content {ODT_NS}><office:body><office:text>'
+        "<text:h>Compte rendu de consultation</text:h>"
+        '<text:p>Mme Ysolde <text:span text:style-name="b">Marchetaux</text:span>, née le 12/03/1954, '
+        "tél 06 12 34 56 78.<office:annotation><dc:creator>Hugues Quenardel</dc:creator>"
+        "<text:p>Vu avec le Dr Quenardel</text:p></office:annotation> Fin.</text:p>"
+        "</office:text></office:body></office:document-content>"
+    )
+    styles = (
+        f'<?xml version="1.0" encoding="UTF-8"?><office:document-styles {ODT_NS}><office:master-styles>'
+        '<style:master-page style:name="Standard"><style:header><text:p>Hôpital Necker, Dr Quenardel</text:p>'
+        "</style:header></style:master-page></office:master-styles></office:document-styles>"
+    )
+    meta = (
+        f'<?xml version="1.0" encoding="UTF-8"?><office:document-meta {ODT_NS}><office:meta>'
+        "<meta:generator>LibreOffice</meta:generator><dc:title>Courrier Mme Marchetaux</dc:title>"
+        "<meta:initial-creator>Dr Quenardel</meta:initial-creator><dc:creator>Dr Quenardel</dc:creator>"
+        '<meta:user-defined meta:name="Patient">Marchetaux</meta:user-defined>'
+        "</office:meta></office:document-meta>"
+    )
+    entry = "<manifest:encryption-data/>" if encrypted else ""
+    manifest = (
+        '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest '
+        'xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">'
+        f'<manifest:file-entry manifest:full-path="content.xml">{entry}</manifest:file-entry>'
+        '<manifest:file-entry manifest:full-path="Thumbnails/thumbnail.png"/></manifest:manifest>'
+    )
+    with zipfile.ZipFile(path, "w") as package:
+        package.writestr("mimetype", "application/vnd.oasis.opendocument.text", compress_type=zipfile.ZIP_STORED)
+        for name, blob in (("content.xml", content), ("styles.xml", styles), ("meta.xml", meta)):
+            package.writestr(name, blob)
+        package.writestr("META-INF/manifest.xml", manifest)
+        package.writestr("Thumbnails/thumbnail.png", b"\x89PNG picture of Marchetaux's letter")
+
+
+def test_odt_loses_names_in_body_comments_headers_metadata_thumbnail_and_file_name(
+    detector: Detector, tmp_path: Path
+) -> None:
+    import zipfile
+
+    from santegarde.deid.office import OfficeRefused, deidentify_office
+
+    _odt(tmp_path / "CR_Dr_Quenardel.odt")
+    report = deidentify_office(tmp_path / "CR_Dr_Quenardel.odt", tmp_path / "out", detector.deidentify)
+    assert "Quenardel" not in report.target.name and report.changed >= 3
+    with zipfile.ZipFile(report.target) as package:
+        assert package.namelist()[0] == "mimetype" and package.getinfo("mimetype").compress_type == zipfile.ZIP_STORED
+        assert not any(n.startswith("Thumbnails/") for n in package.namelist())
+        everything = b"".join(package.read(n) for n in package.namelist())
+        content = package.read("content.xml").decode()
+        meta = package.read("meta.xml").decode()
+    for secret in (b"Marchetaux", b"Quenardel", b"Ysolde", b"Hugues", b"06 12 34 56 78", b"12/03/1954", b"Necker"):
+        assert secret not in everything, secret
+    assert "&lt;TEL&gt;" in content and "Compte rendu" in content and " Fin." in content  # the rest is kept
+    assert "LibreOffice" in meta
+    _odt(tmp_path / "locked.odt", encrypted=True)
+    with pytest.raises(OfficeRefused, match="password-protected"):
+        deidentify_office(tmp_path / "locked.odt", tmp_path / "out", detector.deidentify)
+    (tmp_path / "broken.odt").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(OfficeRefused, match=r"not a readable \.odt"):
+        deidentify_office(tmp_path / "broken.odt", tmp_path / "out", detector.deidentify)
+
+
+def _pdf(lines: list[str]) -> bytes:
+    """A one-page PDF whose text layer holds ``lines`` (Helvetica, WinAnsi), built by hand."""
+    ops = "BT /F1 12 Tf 50 750 Td " + " ".join(
+        "(" + line.replace("(", "\\(").replace(")", "\\)") + ") Tj 0 -16 Td" for line in lines
+    )
+    stream = ops.encode("cp1252") + b" ET"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R"
+        b" /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+    ]
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def test_pdf_text_layer_becomes_deidentified_text_and_protected_or_scanned_pdfs_are_refused(
+    detector: Detector, tmp_path: Path
+) -> None:
+    import pypdf
+
+    from santegarde.deid.office import OfficeRefused
+    from santegarde.deid.pdf import deidentify_pdf
+
+    (tmp_path / "CR_Marchetaux.pdf").write_bytes(
+        _pdf(["Mme Ysolde Marchetaux, née le 12/03/1954.", "Tél 06 12 34 56 78, vue par le Dr Quenardel."])
+    )
+    report = deidentify_pdf(tmp_path / "CR_Marchetaux.pdf", tmp_path / "out", detector.deidentify)
+    text = report.target.read_text(encoding="utf-8")
+    assert report.target.suffix == ".txt" and "Marchetaux" not in report.target.name
+    for secret in ("Marchetaux", "Ysolde", "Quenardel", "06 12 34 56 78", "12/03/1954"):
+        assert secret not in text, secret
+    assert "<TEL>" in text and report.pages == 1 and report.changed == 1
+    writer = pypdf.PdfWriter(clone_from=tmp_path / "CR_Marchetaux.pdf")
+    writer.encrypt("secret")
+    writer.write(tmp_path / "locked.pdf")
+    with pytest.raises(OfficeRefused, match="password-protected"):
+        deidentify_pdf(tmp_path / "locked.pdf", tmp_path / "out", detector.deidentify)
+    (tmp_path / "scan.pdf").write_bytes(_pdf([]))
+    with pytest.raises(OfficeRefused, match="no text layer"):
+        deidentify_pdf(tmp_path / "scan.pdf", tmp_path / "out", detector.deidentify)
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 and nothing else")
+    with pytest.raises(OfficeRefused, match=r"cannot be read as PDF|no text layer"):
+        deidentify_pdf(tmp_path / "broken.pdf", tmp_path / "out", detector.deidentify)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [report.target.name]
+
+
 def _dicom(path: Path, sop: str, pixels: bytes) -> None:
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
@@ -246,6 +421,30 @@ def test_dicom_keeps_no_basic_profile_attribute_and_its_pixels(tmp_path: Path) -
     burned.save_as(tmp_path / "burned.dcm")
     with pytest.raises(DicomRefused, match="burned-in text"):
         deidentify_dicom(tmp_path / "burned.dcm", out, key, str)
+
+
+def test_dicom_batch_on_two_processes_matches_one_by_one_and_refuses_in_place(tmp_path: Path) -> None:
+    from santegarde.deid.dicom import KeyedPseudonym, deidentify_dicom, deidentify_dicom_batch
+
+    key = b"k" * 32
+    sources = []
+    for number in range(5):
+        _dicom(tmp_path / f"{number}.dcm", f"1.2.250.1.59.1.1.{number}", bytes([number]) * 16)
+        sources.append(tmp_path / f"{number}.dcm")
+    (tmp_path / "broken.dcm").write_bytes(b"\x00" * 10)
+    sources.insert(2, tmp_path / "broken.dcm")
+    names = [f"{i}.dcm" for i in range(len(sources))]
+    (tmp_path / "batch").mkdir()
+    (tmp_path / "batch" / "4.dcm").write_bytes(b"already there")  # never overwritten
+    batch = deidentify_dicom_batch(sources, tmp_path / "batch", key, KeyedPseudonym(key), names=names, workers=2)
+    assert [i for i, _ in batch.failures] == [2, 4]
+    assert "broken.dcm cannot be read as DICOM" in batch.failures[0][1] and "already exists" in batch.failures[1][1]
+    assert (tmp_path / "batch" / "4.dcm").read_bytes() == b"already there"
+    assert sorted(p.name for p in (tmp_path / "batch").iterdir()) == ["0.dcm", "1.dcm", "3.dcm", "4.dcm", "5.dcm"]
+    for index in (0, 1, 3, 5):  # byte for byte what the one-file path writes: the order of the batch is kept
+        one = deidentify_dicom(sources[index], tmp_path / "one", key, KeyedPseudonym(key), name=names[index])
+        assert one.target.read_bytes() == (tmp_path / "batch" / names[index]).read_bytes()
+    assert oct((tmp_path / "batch" / "0.dcm").stat().st_mode & 0o777) == "0o600"
 
 
 def test_cli_dicom_reports_which_files_failed_and_carries_on(runner: CliRunner, tmp_path: Path) -> None:

@@ -47,12 +47,30 @@ def _read(path: Path) -> Batch:
 def text(
     source: Annotated[Path, typer.Argument(help="Notes as JSONL (note_id, note_text[, entities])")],
     out: Annotated[Path, typer.Option("--out", help="Where to write the de-identified JSONL")],
+    surrogates_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--surrogates-key-file",
+            help="Replace names and dates by consistent surrogates under this key (32+ random bytes) instead of tags",
+        ),
+    ] = None,
+    patient_field: Annotated[
+        str, typer.Option("--patient-field", help="The field naming each note's patient (surrogates mode)")
+    ] = "patient_id",
 ) -> None:
     """Detect identifiers in each note; write the note with the detected entities and note_text_deid."""
     from santegarde.deid.jsonl import deidentify, write
+    from santegarde.deid.surrogates import Surrogates
 
+    surrogates = None
+    if surrogates_key is not None:
+        key = surrogates_key.read_bytes() if surrogates_key.is_file() else b""
+        if len(key) < 32:
+            typer.echo(f"{surrogates_key} does not hold a key of at least 32 random bytes.", err=True)
+            raise typer.Exit(2)
+        surrogates = Surrogates(key)
     batch = _read(source)
-    rows = deidentify(batch, _detector())
+    rows = deidentify(batch, _detector(), surrogates, patient_field)
     write(out, rows)
     typer.echo(f"{len(rows)} notes de-identified into {out}; {len(batch.failures)} refused.")
 
@@ -90,16 +108,24 @@ def evaluate(
 @app.command("office")
 @friendly_errors
 def office(
-    sources: Annotated[list[Path], typer.Argument(help=".docx or .xlsx documents")],
+    sources: Annotated[list[Path], typer.Argument(help=".docx, .xlsx, .odt or text-layer .pdf documents")],
     out: Annotated[Path, typer.Option("--out", help="Directory for the de-identified documents")],
 ) -> None:
-    """Rewrite office documents de-identified (text, properties, file name); refuse those that cannot be read."""
+    """Rewrite office documents de-identified (text, properties, file name); refuse those that cannot be read.
+
+    A PDF becomes a de-identified .txt of its text layer (a PDF cannot be rewritten safely in place).
+    """
     from santegarde.deid.office import OfficeRefused, deidentify_office
+    from santegarde.deid.pdf import deidentify_pdf
 
     detector = _detector()
     failed = 0
     for source in sources:
         try:
+            if source.suffix.lower() == ".pdf":
+                pdf = deidentify_pdf(source, out, detector.deidentify)
+                typer.echo(f"{source.name} → {pdf.target.name}: {pdf.changed} of {pdf.pages} pages de-identified.")
+                continue
             report = deidentify_office(source, out, detector.deidentify)
         except OfficeRefused as exc:
             failed += 1
@@ -121,27 +147,22 @@ def dicom(
         typer.Option("--key-file", help="A file of at least 32 random bytes: the key UIDs and IDs are mapped under"),
     ],
 ) -> None:
-    """De-identify DICOM headers (PS3.15 basic profile), patient IDs as keyed pseudonyms; refuse unreadable files."""
-    import hashlib
-    import hmac
+    """De-identify DICOM headers (PS3.15 basic profile), patient IDs as keyed pseudonyms; refuse unreadable files.
 
-    from santegarde.deid.dicom import DicomRefused, deidentify_dicom
+    The files are processed on every core and flushed to disk once for the whole batch (each still written
+    atomically, never over an existing file).
+    """
+    from santegarde.deid.dicom import KeyedPseudonym, deidentify_dicom_batch
 
     key = key_file.read_bytes()
     if len(key) < 32:
         typer.echo(f"{key_file} holds {len(key)} bytes; a key needs at least 32 random bytes.", err=True)
         raise typer.Exit(2)
-
-    def pseudonym(patient_id: str) -> str:
-        return "P-" + hmac.new(key, b"patient|" + patient_id.encode(), hashlib.sha256).hexdigest()[:24]
-
-    failed = 0
-    for number, source in enumerate(sources):
-        try:
-            deidentify_dicom(source, out, key, pseudonym, name=f"{number:06d}.dcm")
-        except DicomRefused as exc:
-            failed += 1
-            typer.echo(str(exc), err=True)
+    names = [f"{number:06d}.dcm" for number in range(len(sources))]
+    batch = deidentify_dicom_batch(sources, out, key, KeyedPseudonym(key), names=names)
+    for _, sentence in batch.failures:
+        typer.echo(sentence, err=True)
+    failed = len(batch.failures)
     typer.echo(f"{len(sources) - failed} DICOM files de-identified into {out}; {failed} refused.")
     if failed:
         raise typer.Exit(1)

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from santegarde.atomic import write_atomic
 from santegarde.deid.entities import Entity
 from santegarde.deid.replace import replace_with_tags, resolve
+from santegarde.deid.surrogates import Surrogates
 
 MAX_NOTE = 10 * 1024 * 1024  # characters: a note above this is refused, not cut
 
@@ -70,19 +71,23 @@ def gold(row: dict[str, Any]) -> list[Entity]:
     return [Entity(int(e["start"]), int(e["end"]), str(e["label"])) for e in row.get("entities") or []]
 
 
-def deidentify(batch: Batch, detector: TextDetector) -> list[dict[str, Any]]:
-    """The rows with ``entities`` replaced by the detected ones and ``note_text_deid`` added."""
+def deidentify(
+    batch: Batch, detector: TextDetector, surrogates: Surrogates | None = None, patient_field: str = "patient_id"
+) -> list[dict[str, Any]]:
+    """The rows with ``entities`` replaced by the detected ones and ``note_text_deid`` added.
+
+    With ``surrogates``, names and dates get the patient's consistent surrogates instead of tags; the patient is
+    the row's ``patient_field`` when it has one, else the whole batch is one scope.
+    """
     out = []
     found = detector.detect_many([r["note_text"] for r in batch.rows])
     for row, entities in zip(batch.rows, found, strict=True):
         kept = resolve(entities)
-        out.append(
-            {
-                **row,
-                "entities": [e.as_json() for e in kept],
-                "note_text_deid": replace_with_tags(row["note_text"], kept),
-            }
-        )
+        if surrogates is None:
+            cleaned = replace_with_tags(row["note_text"], kept)
+        else:
+            cleaned = surrogates.replace(row["note_text"], kept, str(row.get(patient_field, "")))
+        out.append({**row, "entities": [e.as_json() for e in kept], "note_text_deid": cleaned})
     return out
 
 

@@ -1,0 +1,73 @@
+"""Text-layer PDF (EDS-SEC-PSE-4): the text of every page read with pypdf, de-identified, written as a text file.
+
+Why text and not a rewritten PDF: a PDF's text lives in content streams as glyph codes in font encodings, often
+cut into pieces by kerning and positioning operators, and the same words can remain in annotations, form fields,
+XMP metadata, bookmarks and earlier incremental revisions of the file. Replacing a name in a content stream
+cannot be made safe in general (a piece left behind is a leak), so the document is rebuilt as de-identified text:
+one block per page, pages separated by a form feed, no metadata carried over. A password-protected PDF, an
+unreadable one, or one without any text layer (a scan: de-identify its page images with ``santegarde deid scan``)
+is refused with a sentence, never copied through.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from santegarde.atomic import write_new_bytes
+from santegarde.deid.office import OfficeRefused, TextDeidentifier, deidentified_name
+
+MAX_BYTES = 50 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PdfReport:
+    target: Path
+    pages: int
+    pages_without_text: int
+    changed: int  # pages of which some text was replaced by tags
+
+
+def _pages(source: Path) -> list[str]:
+    try:
+        from pypdf import PdfReader
+        from pypdf.errors import PdfReadError
+    except ImportError:
+        raise OfficeRefused(
+            "pypdf is not installed; install santegarde with the deid extra to de-identify PDF documents."
+        ) from None
+    if not source.is_file():
+        raise OfficeRefused(f"{source.name} is not a file.")
+    if source.stat().st_size > MAX_BYTES:
+        raise OfficeRefused(f"{source.name} is larger than {MAX_BYTES // 1024 // 1024} MB; split it first.")
+    data = source.read_bytes()
+    if not data.startswith(b"%PDF-"):
+        raise OfficeRefused(f"{source.name} is not a PDF document (it does not start as one).")
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            raise OfficeRefused(
+                f"{source.name} is password-protected or encrypted; remove the protection first: "
+                "it was not de-identified."
+            )
+        return [page.extract_text() or "" for page in reader.pages]
+    except OfficeRefused:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
+        raise OfficeRefused(f"{source.name} cannot be read as PDF ({type(exc).__name__}).") from None
+
+
+def deidentify_pdf(source: Path, out_dir: Path, deidentify: TextDeidentifier) -> PdfReport:
+    """Write the de-identified text of ``source`` into ``out_dir`` as a ``.txt`` under a de-identified name."""
+    pages = _pages(source)
+    if not any(page.strip() for page in pages):
+        raise OfficeRefused(
+            f"{source.name} has no text layer (a scanned document?); de-identify its page images with "
+            "`santegarde deid scan`: it was not de-identified."
+        )
+    cleaned = deidentify(pages)
+    target = out_dir / deidentified_name(Path(source.name).with_suffix(".txt").name, deidentify)
+    write_new_bytes(target, "\f".join(cleaned).encode("utf-8"))
+    changed = sum(1 for before, after in zip(pages, cleaned, strict=True) if before != after)
+    return PdfReport(target, len(pages), sum(1 for page in pages if not page.strip()), changed)
