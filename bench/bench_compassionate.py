@@ -2,8 +2,8 @@
 
 Run: ``python bench/bench_compassionate.py [--n 30] [--patients 20]``.
 
-1. One follow-up form (``CompassionateService.submit``: the case read back through the record path, the answers
-   checked, the QuestionnaireResponse written through ``RecordService``), ``n`` times, against a plain INSERT of the
+1. One follow-up form (``CompassionateService.submit``: the answers checked, the QuestionnaireResponse written through
+   ``RecordService`` with the case's workflow-ledger row checked and moved in the same transaction), ``n`` times, against a plain INSERT of the
    same JSON in a plain table of the same database (one transaction each), in the same run: median and ratio.
 2. The summary report over ``patients`` treated patients with 3 visits each (every record read through the path),
    with the process's peak RSS.
@@ -109,7 +109,7 @@ def main() -> None:
             baseline.append(time.perf_counter() - started)
         full, bare = statistics.median(path), statistics.median(baseline)
         print(f"follow-up form, full path: median {full * 1000:.1f} ms; plain insert: {bare * 1000:.2f} ms; "
-              f"ratio {full / bare:.0f}x (n={args.n}; the case is read back through the path)")  # fmt: skip
+              f"ratio {full / bare:.0f}x (n={args.n}; the turn checked on the workflow ledger)")  # fmt: skip
         for i in range(1, args.patients):
             pid = treated(i)
             for _ in range(3):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pyotp
 import pytest
@@ -17,7 +18,7 @@ from santegarde.compassionate.patient_code import initials
 from santegarde.compassionate.registry import Registry, example_text
 from santegarde.compassionate.screening import nir_fields
 from santegarde.compassionate.service import CaseNotFound, CompassionateService, Patient, WorkflowRefused
-from santegarde.compassionate.tables import aac_case
+from santegarde.compassionate.tables import aac_case, aac_workflow
 from santegarde.identifiers import make_nir
 from santegarde.identity import accounts, grants, sessions, totp
 from santegarde.store.db import migrate
@@ -170,7 +171,9 @@ def test_a_patient_through_the_whole_workflow(aac: tuple[Workplace, Compassionat
         "arret",
         {"date_arret": w.identity.now().date().isoformat(), "motif_arret": "effet_indesirable"},
     )
-    assert stopped.status == "stopped" and stopped.adverse_effects == 1
+    # The submission returns the step from the ledger and the form just stored; the case is read through the path.
+    assert stopped.status == "stopped" and [f.form for f in stopped.forms] == ["arret"]
+    assert service.state(prescriber, case.patient_id).adverse_effects == 1
     assert service.overdue(lab, "velmorine-sla") == []
 
     vigilance = staff(w, "pv.resp", "pharmacovigilance", "L-4")  # the effect reaches pharmacovigilance's queue
@@ -332,10 +335,10 @@ def test_an_interrupted_request_is_completed_not_duplicated(
     lab = staff(w, "ph.resp", "pharmacist_in_charge", "L-1")
     create = service.records.create
 
-    def failing(req: Request, body: dict) -> dict:  # the database refuses the form's record (injected failure)
+    def failing(req: Request, body: dict, **hook: Any) -> dict:  # the database refuses the form's record (injected)
         if body["resourceType"] == "QuestionnaireResponse":
             raise MappingError("the database refused the write")
-        return create(req, body)
+        return create(req, body, **hook)
 
     monkeypatch.setattr(service.records, "create", failing)
     with pytest.raises(IncompleteRequest, match=r"record was created \(code MARLE-.*Submit the form again") as cut:
@@ -350,3 +353,54 @@ def test_an_interrupted_request_is_completed_not_duplicated(
     assert service.submit(prescriber, patient_id, "demande_acces", REQUEST).forms[0].kind.value == "access_request"
     with pytest.raises(WorkflowRefused, match="already recorded"):
         service.submit(prescriber, patient_id, "demande_acces", REQUEST)
+
+
+def test_the_workflow_ledger_follows_the_forms_in_their_transaction(
+    aac: tuple[Workplace, CompassionateService],
+) -> None:
+    """One ledger row per case, moved by each step in the form's transaction; it holds no answer; a case without a
+    row (opened before the ledger) gets it rebuilt from its records read through the path."""
+    w, service = aac
+    prescriber = staff(w, "dr.prescrit", "care_establishment_staff", "10001112223")
+    lab = staff(w, "ph.resp", "pharmacist_in_charge", "L-1")
+
+    def row(patient_id: str) -> Any:
+        with w.service.engine.connect() as conn:
+            return conn.execute(select(aac_workflow).where(aac_workflow.c.patient_id == patient_id)).one()
+
+    case = service.request_access(
+        prescriber, "velmorine-sla", Patient("Durand", "Paul", "male", "1961-07", "h1"), REQUEST
+    )
+    first = row(case.patient_id)
+    assert (first.status, first.request_recorded, first.last_kind) == ("requested", True, "access_request")
+    service.submit(lab, case.patient_id, "decision_laboratoire", {"decision": "granted"})
+    service.submit(prescriber, case.patient_id, "initiation", {"date_debut": "2026-11-24", "posologie": 20,
+                                                               "score_alsfrs": 37})  # fmt: skip
+    treated = row(case.patient_id)
+    assert treated.status == "treated" and treated.next_due == (w.identity.now() + timedelta(days=28)).date()
+    service.submit(
+        prescriber,
+        case.patient_id,
+        "effet_indesirable",
+        {"effet": "10028813", "date_survenue": w.identity.now().date().isoformat(), "grave": False},
+    )
+    assert row(case.patient_id).last_kind == "initiation"  # an adverse effect is not a step: the ledger ignores it
+    assert all("10028813" not in str(v) and str(v) != "37" for v in row(case.patient_id))  # no answer in the row
+
+    # A refused turn rolls the record back with the ledger: nothing stored, the row unchanged.
+    before = count(w)
+    with pytest.raises(WorkflowRefused, match="already decided"):
+        service.submit(lab, case.patient_id, "decision_laboratoire", {"decision": "granted"})
+    assert count(w) == before and row(case.patient_id).status == "treated"
+
+    # A case opened before the ledger existed: its row is rebuilt from the records, then moved on.
+    with w.service.engine.begin() as conn:
+        conn.execute(aac_workflow.delete().where(aac_workflow.c.patient_id == case.patient_id))
+    with pytest.raises(WorkflowRefused, match=r"only once access is granted \(the case is treated\)"):
+        service.submit(prescriber, case.patient_id, "initiation", {"date_debut": "2026-11-24", "posologie": 20,
+                                                                   "score_alsfrs": 37})  # fmt: skip
+    stopped = service.submit(
+        prescriber, case.patient_id, "arret", {"date_arret": "2026-11-25", "motif_arret": "effet_indesirable"}
+    )
+    assert stopped.status == "stopped" and row(case.patient_id).status == "stopped"
+    assert row(case.patient_id).next_due is None

@@ -179,8 +179,9 @@ def _service(s: CliSession) -> CompassionateService:
 
 
 def _print_case(case: CaseState) -> None:
+    who = case.code or f"n° {case.number}"  # after a submission, the case's number (its code is in its records)
     console.print(
-        f"Patient {case.code} (record {case.patient_id}), programme {case.programme}@{case.version}, "
+        f"Patient {who} (record {case.patient_id}), programme {case.programme}@{case.version}, "
         f"establishment {case.establishment}: {case.status}."
     )
     for f in case.forms:

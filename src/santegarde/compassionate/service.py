@@ -7,30 +7,39 @@ date only for a child when the protocol asks for it) and the establishment. Ever
 under the genetic category) — through :class:`~santegarde.store.service.RecordService`: the session, the
 policy decision for the profile, the encryption and the audit entry are the record path's, never this module's.
 
-The workflow state (requested, granted or refused, initiated, follow-ups, stopped) is read back from those
-records through the same path, so a profile sees the state of the cases it may read and no other. Everything is
-checked before anything is written: a NIR or INS anywhere, a suspended or expired programme, a value outside its
-field, a form out of turn (a follow-up after the stop) — each refused with a sentence, traced, nothing stored.
+The workflow state (requested, granted or refused, initiated, follow-ups, stopped) is kept in a ledger row per
+case (:data:`~santegarde.compassionate.tables.aac_workflow`: the step and its dates, no answer and no health
+datum), checked and written by RecordService's ``in_transaction`` hook in the transaction that stores the form's
+record — after the session, the policy decision and the care relationship allowed the write, so nobody learns a
+case's step without the right to write to it, and two concurrent submissions cannot both take the same turn. A
+case opened before the ledger existed has its row rebuilt once from its records, read through the path.
+``state`` still reads the whole case through the path, so a profile sees the cases it may read and no other.
+Everything is checked before anything is written: a NIR or INS anywhere, a suspended or expired programme, a value
+outside its field, a form out of turn (a follow-up after the stop) — each refused with a sentence, traced,
+nothing stored.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Connection, delete, insert, select, update
 
 from santegarde.compassionate.forms import Answer, SubmissionRefused, check_answers
 from santegarde.compassionate.patient_code import InitialsError, initials
 from santegarde.compassionate.programme import FormKind, Programme, status_sentence
 from santegarde.compassionate.registry import Registry, UnknownProgramme
 from santegarde.compassionate.screening import nir_fields
-from santegarde.compassionate.tables import aac_case
+from santegarde.compassionate.tables import aac_case, aac_workflow
 from santegarde.errors import SantegardeError
 from santegarde.identity import sessions
+from santegarde.identity.clock import aware
 from santegarde.referentials.model import CategoryKind
 from santegarde.store.mapping import KIND_TAG_SYSTEM
 from santegarde.store.service import AccessDenied, NotFound, RecordService, Request
@@ -58,6 +67,10 @@ class ReportRefused(SantegardeError, ValueError):
 
 class WorkflowRefused(SantegardeError, ValueError):
     """A form out of turn (a follow-up before initiation or after the stop, a second decision…)."""
+
+    def __init__(self, message: str, rule: str = "AAC-3.workflow") -> None:
+        super().__init__(message)
+        self.rule = rule
 
 
 class IncompleteRequest(SantegardeError):
@@ -89,6 +102,7 @@ class CaseState:
     sex: str | None = None
     birth: str | None = None
     forms: list[Submitted] = field(default_factory=list)
+    ledger_status: str | None = None  # after a submission: the step from the ledger (``forms`` is then that form)
 
     def of(self, kind: FormKind) -> list[Submitted]:
         return [f for f in self.forms if f.kind is kind]
@@ -110,6 +124,8 @@ class CaseState:
 
     @property
     def status(self) -> str:
+        if self.ledger_status is not None:
+            return self.ledger_status
         if self.stopped:
             return "stopped"
         if self.initiated:
@@ -131,6 +147,80 @@ class CaseState:
     @property
     def adverse_effects(self) -> int:
         return len(self.of(FormKind.ADVERSE_EFFECT))
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """A case's row in the workflow-state ledger: its step and dates, nothing of what the forms say.
+
+    An adverse-effect or related-person report does not change it (its kind would tell a health event)."""
+
+    status: str
+    request_recorded: bool
+    last_kind: str | None = None
+    last_at: datetime | None = None
+    initiated_at: datetime | None = None
+    stopped_at: datetime | None = None
+    next_due: date | None = None
+
+    @classmethod
+    def of_case(cls, case: CaseState, interval_days: int) -> Workflow:
+        """The row of a case read through the path (a case opened before the ledger existed)."""
+        steps = [f for f in case.forms if f.kind in STEPS]
+        return cls(
+            case.status,
+            bool(case.of(FormKind.ACCESS_REQUEST)),
+            steps[-1].kind.value if steps else None,
+            steps[-1].authored if steps else None,
+            case.initiated,
+            case.stopped,
+            case.next_due(interval_days),
+        )
+
+    @classmethod
+    def of_row(cls, row: Any) -> Workflow:
+        def at(value: datetime | None) -> datetime | None:
+            return aware(value) if value is not None else None
+
+        return cls(
+            row.status,
+            bool(row.request_recorded),
+            row.last_kind,
+            at(row.last_at),
+            at(row.initiated_at),
+            at(row.stopped_at),
+            row.next_due,
+        )
+
+    def after(self, kind: FormKind, values: dict[str, Any], at: datetime, interval_days: int) -> Workflow:
+        """The row once a form of this kind (its turn checked) is stored."""
+        if kind not in STEPS:
+            return self
+        new = dataclasses.replace(self, last_kind=kind.value, last_at=at)
+        due = (at + timedelta(days=interval_days)).date()
+        if kind is FormKind.ACCESS_REQUEST:
+            return dataclasses.replace(new, request_recorded=True)
+        if kind is FormKind.DECISION:
+            return dataclasses.replace(new, status=str(values.get("decision")))
+        if kind is FormKind.INITIATION:
+            return dataclasses.replace(new, status="treated", initiated_at=at, next_due=due)
+        if kind is FormKind.FOLLOW_UP:
+            return dataclasses.replace(new, next_due=due)
+        return dataclasses.replace(new, status="stopped", stopped_at=at, next_due=None)  # STOP
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "request_recorded": self.request_recorded,
+            "last_kind": self.last_kind,
+            "last_at": self.last_at,
+            "initiated_at": self.initiated_at,
+            "stopped_at": self.stopped_at,
+            "next_due": self.next_due,
+        }
+
+
+STEPS = (FormKind.ACCESS_REQUEST, FormKind.DECISION, FormKind.INITIATION, FormKind.FOLLOW_UP, FormKind.STOP)
 
 
 @dataclass(frozen=True)
@@ -332,6 +422,7 @@ class CompassionateService:
                     .returning(aac_case.c.number)
                 ).scalar_one()
             )
+            conn.execute(insert(aac_workflow).values(patient_id=patient_id, status="requested", request_recorded=False))
         code = f"{letters}-{number:05d}"
         body = {
             "resourceType": "Patient",
@@ -345,12 +436,14 @@ class CompassionateService:
             self.records.create(req, body)
         except BaseException:
             with self.engine.begin() as conn:  # the number is released: no case without its patient record
+                conn.execute(delete(aac_workflow).where(aac_workflow.c.patient_id == patient_id))
                 conn.execute(delete(aac_case).where(aac_case.c.number == number))
             raise
         responses = self._responses(programme, form.id, patient_id, checked)
+        step = self._step(req, patient_id, programme, form.kind, checked, None, [])
         try:
-            for response in responses:
-                self.records.create(req, response)
+            for n, response in enumerate(responses):
+                self.records.create(req, response, in_transaction=step if n == 0 else None)
         except SantegardeError as exc:
             raise IncompleteRequest(
                 f"The patient's record was created (code {code}, record {patient_id}) but the access request form "
@@ -426,46 +519,62 @@ class CompassionateService:
         self._screen(req, operation, patient_id, answers)
         form, checked = self._answers(req, operation, patient_id, programme, form_id, answers)
         self._active(req, operation, patient_id, programme, form.kind)
-        case = self.state(req, patient_id)  # refused (and traced) if this session may not read the case
-        self._turn(req, case, programme, form.kind, checked)
+        with self.engine.connect() as conn:
+            has_row = conn.execute(
+                select(aac_workflow.c.patient_id).where(aac_workflow.c.patient_id == patient_id)
+            ).first()
+        known = None
+        if (
+            has_row is None
+        ):  # a case opened before the ledger: its row rebuilt once, from its records read through the path
+            known = Workflow.of_case(self.state(req, patient_id), programme.follow_up.interval_days)
+        profile = self._session(req, operation).profile if form.kind is FormKind.DECISION else None
+        after: list[Workflow] = []
+        step = self._step(req, patient_id, programme, form.kind, checked, known, after, profile)
         responses = self._responses(programme, form.id, patient_id, checked)
-        for response in responses:
-            self.records.create(req, response)
-        case.forms.append(_submitted(form.id, form.kind, responses, checked))
+        try:
+            for n, response in enumerate(responses):  # the step is taken with the submission's first record
+                self.records.create(req, response, in_transaction=step if n == 0 else None)
+        except WorkflowRefused as exc:  # the ledger refused the turn; the record's transaction was rolled back
+            self.records.trace_refusal(req, operation, ("QuestionnaireResponse", patient_id), exc.rule)
+            raise
+        case = CaseState(row.number, patient_id, row.programme, row.version, row.establishment)
+        case.ledger_status = after[0].status if after else None
+        case.forms = [_submitted(form.id, form.kind, responses, checked)]
         return case
 
-    def _turn(self, req: Request, case: CaseState, programme: Programme, kind: FormKind, answers: list[Answer]) -> None:
-        """Refuse (traced) a form the workflow does not expect now."""
-        status = case.status
-        values = {a.field.id: a.value for a in answers}
-        problem = None
-        if kind is FormKind.ACCESS_REQUEST:  # only to complete a request whose form was not stored
-            if case.of(FormKind.ACCESS_REQUEST):
-                problem = "this patient's access request is already recorded; submit the next form of the workflow"
-        elif kind is FormKind.DECISION:
-            profile = self._session(req, "aac.submit").profile
-            if profile == ESTABLISHMENT_PROFILE:
-                problem = "the laboratory decides on an access request (§8.2), not the establishment"
-            elif status != "requested":
-                problem = f"the request was already decided ({case.decision})"
-            elif not case.of(FormKind.ACCESS_REQUEST):
-                problem = "the access request form is not recorded yet; the prescriber submits it first"
-            elif values.get("decision") == "refused" and not any(
-                a.field.id != "decision" and a.field.type == "choice" for a in answers
-            ):
-                problem = "a refusal needs its coded reason (the form's reason field)"
-        elif kind is FormKind.INITIATION and status != "granted":
-            problem = f"the treatment can be initiated only once access is granted (the case is {status})"
-        elif kind in (FormKind.FOLLOW_UP, FormKind.STOP, FormKind.RELATED_PERSON) and status != "treated":
-            problem = f"this form needs a patient under treatment (the case is {status})"
-        if problem:
-            self._refuse(
-                req,
-                "aac.submit",
-                case.patient_id,
-                f"AAC-3.workflow.{kind.value}",
-                WorkflowRefused(f"Refused: {problem}. Nothing was stored."),
-            )
+    def _step(
+        self,
+        req: Request,
+        patient_id: str,
+        programme: Programme,
+        kind: FormKind,
+        answers: list[Answer],
+        known: Workflow | None,
+        after: list[Workflow],
+        profile: str | None = None,
+    ) -> Callable[[Connection], None]:
+        """The ledger's part of the form's transaction: the turn checked on the case's row (locked), the row moved."""
+
+        def step(conn: Connection) -> None:
+            row = conn.execute(
+                select(aac_workflow).where(aac_workflow.c.patient_id == patient_id).with_for_update()
+            ).first()
+            current = Workflow.of_row(row) if row is not None else known
+            if current is None:
+                current = Workflow("requested", False)
+            problem = _turn(current, kind, answers, profile)
+            if problem:
+                raise WorkflowRefused(f"Refused: {problem}. Nothing was stored.", f"AAC-3.workflow.{kind.value}")
+            values = {a.field.id: a.value for a in answers}
+            new = current.after(kind, values, self.records.identity.now(), programme.follow_up.interval_days)
+            if row is None:
+                conn.execute(insert(aac_workflow).values(patient_id=patient_id, **new.values()))
+            elif new != current:
+                conn.execute(update(aac_workflow).where(aac_workflow.c.patient_id == patient_id).values(**new.values()))
+            after.append(new)
+
+        return step
 
     def _session(self, req: Request, operation: str) -> sessions.SessionContext:
         try:
@@ -504,8 +613,23 @@ class CompassionateService:
         """The treated patients this session may read whose follow-up visit is overdue, with the day it was due."""
         programme = self.registry.get(programme_id)
         today = self.records.identity.now().date()
+        latest = today - timedelta(days=programme.follow_up.tolerance_days + 1)
+        # The ledger names the candidates (a case opened before it has no row: read too); each is then read through
+        # the path, which decides whether this session may see it.
+        query = (
+            select(aac_case.c.patient_id)
+            .select_from(aac_case.outerjoin(aac_workflow, aac_workflow.c.patient_id == aac_case.c.patient_id))
+            .where(aac_case.c.programme == programme_id)
+            .where(
+                aac_workflow.c.patient_id.is_(None)
+                | ((aac_workflow.c.status == "treated") & (aac_workflow.c.next_due <= latest))
+            )
+            .order_by(aac_case.c.number)
+        )
+        with self.engine.connect() as conn:
+            candidates = [str(p) for p in conn.execute(query).scalars()]
         late = []
-        for _, patient_id in self.cases(programme_id):
+        for patient_id in candidates:
             try:
                 case = self.state(req, patient_id)
             except (AccessDenied, NotFound):
@@ -514,6 +638,31 @@ class CompassionateService:
             if due is not None and due + timedelta(days=programme.follow_up.tolerance_days) < today:
                 late.append((case, due))
         return late
+
+
+def _turn(case: Workflow, kind: FormKind, answers: list[Answer], profile: str | None) -> str | None:
+    """Why the workflow does not expect this form now (None when it does)."""
+    status = case.status
+    values = {a.field.id: a.value for a in answers}
+    if kind is FormKind.ACCESS_REQUEST:  # only to complete a request whose form was not stored
+        if case.request_recorded:
+            return "this patient's access request is already recorded; submit the next form of the workflow"
+    elif kind is FormKind.DECISION:
+        if profile == ESTABLISHMENT_PROFILE:
+            return "the laboratory decides on an access request (§8.2), not the establishment"
+        if status != "requested":
+            return f"the request was already decided ({'refused' if status == 'refused' else 'granted'})"
+        if not case.request_recorded:
+            return "the access request form is not recorded yet; the prescriber submits it first"
+        if values.get("decision") == "refused" and not any(
+            a.field.id != "decision" and a.field.type == "choice" for a in answers
+        ):
+            return "a refusal needs its coded reason (the form's reason field)"
+    elif kind is FormKind.INITIATION and status != "granted":
+        return f"the treatment can be initiated only once access is granted (the case is {status})"
+    elif kind in (FormKind.FOLLOW_UP, FormKind.STOP, FormKind.RELATED_PERSON) and status != "treated":
+        return f"this form needs a patient under treatment (the case is {status})"
+    return None
 
 
 def _submitted(form_id: str, kind: FormKind, responses: list[dict[str, Any]], answers: list[Answer]) -> Submitted:

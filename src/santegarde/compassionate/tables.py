@@ -7,7 +7,7 @@ data and no step of the workflow: those are records, encrypted and read through 
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table
+from sqlalchemy import Boolean, Column, Date, DateTime, Integer, MetaData, String, Table
 
 metadata = MetaData()
 
@@ -21,4 +21,21 @@ aac_case = Table(
     Column("establishment", String(64), nullable=False, index=True),
     Column("opened_at", DateTime(timezone=True), nullable=False),
     Column("opened_by", String(64), nullable=False),
+)
+
+# The workflow-state ledger: one row per case, written in the transaction that stores the form's record (through
+# RecordService's ``in_transaction`` hook), so a submission checks its turn on one row instead of reading the case
+# back. It holds the step and its dates only — no answer, no code, no health datum (an adverse effect or a
+# related-person report does not change it).
+aac_workflow = Table(
+    "aac_workflow",
+    metadata,
+    Column("patient_id", String(64), primary_key=True),
+    Column("status", String(16), nullable=False),  # requested, granted, refused, treated, stopped
+    Column("request_recorded", Boolean, nullable=False),
+    Column("last_kind", String(32), nullable=True),
+    Column("last_at", DateTime(timezone=True), nullable=True),
+    Column("initiated_at", DateTime(timezone=True), nullable=True),
+    Column("stopped_at", DateTime(timezone=True), nullable=True),
+    Column("next_due", Date, nullable=True, index=True),
 )

@@ -723,9 +723,14 @@ class RecordService:
 
     # -- writes ------------------------------------------------------------------------------------
 
-    def create(self, req: Request, body: dict[str, Any]) -> dict[str, Any]:
+    def create(
+        self, req: Request, body: dict[str, Any], *, in_transaction: Callable[[Connection], None] | None = None
+    ) -> dict[str, Any]:
+        """Store a new record. ``in_transaction`` (a module's ledger, like the consent ledger) runs in the record's
+        transaction once every check passed, before the commit: what it writes is committed with the record, and
+        if it raises nothing is stored (the caller traces its refusal)."""
         rid = str(body.get("id") or uuid.uuid4())
-        return self._write(req, {**body, "id": rid}, creating=True)
+        return self._write(req, {**body, "id": rid}, creating=True, in_transaction=in_transaction)
 
     def update(
         self, req: Request, resource_type: str, rid: str, body: dict[str, Any], *, if_match: int | None = None
@@ -738,7 +743,13 @@ class RecordService:
         return self._write(req, {**body, "id": rid}, creating=False, if_match=if_match)
 
     def _write(
-        self, req: Request, body: dict[str, Any], *, creating: bool, if_match: int | None = None
+        self,
+        req: Request,
+        body: dict[str, Any],
+        *,
+        creating: bool,
+        if_match: int | None = None,
+        in_transaction: Callable[[Connection], None] | None = None,
     ) -> dict[str, Any]:
         resource_type = str(body.get("resourceType"))
         rmap = mapping.resource_map(resource_type)
@@ -883,6 +894,8 @@ class RecordService:
                 vault.reindex(conn, self._index_key, rid, body, first=not existing)
             if scope is not None and patient_id is not None:  # the ledger follows the record, in its transaction
                 consents.record(conn, rid, patient_id, scope, now, ctx.login)
+            if in_transaction is not None:
+                in_transaction(conn)
             accessor = self.ref.accessor(ctx.profile or "")
             if new_patient and accessor is not None and accessor.care_relationship:
                 conn.execute(

@@ -1,0 +1,177 @@
+"""santegarde aac request | submit | report with a logged-in CLI session, on a compassionate demo organisation.
+
+Each person logs in with the login command (password, then second factor), as at a terminal; the commands then go
+through the one record path under that session: the prescriber requests and initiates, the laboratory's pharmacist
+decides and writes the summary report.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyotp
+import pytest
+from typer.testing import CliRunner, Result
+
+from santegarde.cli import session
+from santegarde.cli.main import app
+from santegarde.compassionate.registry import example_text
+from santegarde.identity import accounts, grants, sessions, totp
+from santegarde.runtime import identity_context, open_organisation
+
+PASS = "fictitious passphrase for the compassionate cli tests"  # fictitious
+PASSWORD = "Tisane-Violette-7-Horloge!"  # fictitious
+REQUEST = ["poids=70", "taille=170", "diagnostic=G12.2", "date_diagnostic=2026-01-10", "mutation_sod1=true",
+           "score_alsfrs=40"]  # fmt: skip
+
+
+class Clock:
+    """The CLI's identity clock, moved on two minutes per login: a TOTP code is never replayed in its window."""
+
+    def __init__(self) -> None:
+        self.at = datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return self.at
+
+
+CLOCK = Clock()
+
+
+@dataclass(frozen=True)
+class Person:
+    login: str
+    password: str
+    secret: str
+
+
+@dataclass(frozen=True)
+class Lab:
+    config: Path
+    pharmacist: Person
+    prescriber: Person
+
+
+@pytest.fixture(autouse=True)
+def private_sessions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    directory = tmp_path / "runtime" / "santegarde"
+    monkeypatch.setattr(session, "session_directory", lambda: directory)
+    monkeypatch.setenv("SANTEGARDE_PASSPHRASE", PASS)
+    monkeypatch.setenv("COLUMNS", "250")
+    real = session.identity_context
+
+    def clocked(org: Any) -> Any:
+        ctx = real(org)
+        ctx.clock = CLOCK.now
+        return ctx
+
+    monkeypatch.setattr(session, "identity_context", clocked)
+    yield directory
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
+    directory = tmp_path_factory.mktemp("aac-cli") / "demo"
+    made = CliRunner().invoke(
+        app,
+        ["demo", "--profile", "compassionate", "--dir", str(directory), "--patients", "1", "--seed", "11"],
+        env={"SANTEGARDE_PASSPHRASE": PASS, "COLUMNS": "300"},
+    )
+    assert made.exit_code == 0, made.output
+    found = re.search(r"login (\S+), password (\S+), TOTP secret (\S+)", made.output)
+    assert found is not None
+    config = directory / "santegarde.yaml"
+    protocol = directory.parent / "velmorine.yaml"
+    protocol.write_text(example_text(date.today()), encoding="utf-8")
+    added = CliRunner().invoke(
+        app, ["aac", "programme", "add", str(protocol), "--config", str(config)], env={"SANTEGARDE_PASSPHRASE": PASS}
+    )
+    assert added.exit_code == 0, added.output
+    org = open_organisation(config, PASS)  # the establishment's prescriber, set up as a person would be
+    try:
+        ctx = identity_context(org)
+        _, temporary = accounts.add(ctx, "dr.cli", "Docteur Exemple", person_ref="10001234567", by="admin")
+        assert temporary is not None
+        grants.give(ctx, "dr.cli", "care_establishment_staff", validated_by="Responsable",
+                    validator_role="governance_body", reason="fictitious prescriber", by="admin",
+                    ends_at=ctx.now() + timedelta(days=365))  # fmt: skip
+        opened = sessions.login(ctx, "dr.cli", temporary, source="setup", workstation_class="office")
+        sessions.change_password(ctx, opened.token, temporary, PASSWORD)
+        sessions.accept_charter(ctx, opened.token, ctx.settings.charter_version)
+        secret = totp.new_secret()
+        sessions.enrol_second_factor(ctx, opened.token, secret, pyotp.TOTP(secret).now())
+        sessions.logout(ctx, opened.token)
+    finally:
+        org.close()
+    CLOCK.at = datetime.now(UTC)  # the CLI's clock starts after the set-up (grants, second factors)
+    return Lab(config, Person(found.group(1), found.group(2), found.group(3)), Person("dr.cli", PASSWORD, secret))
+
+
+def run(*args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(app, list(args), input=input)
+
+
+def ok(*args: str, input: str | None = None) -> str:
+    result = run(*args, input=input)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def login(lab: Lab, person: Person) -> None:
+    CLOCK.at += timedelta(minutes=2)
+    code = pyotp.TOTP(person.secret).at(CLOCK.now())
+    out = ok("login", person.login, "--config", str(lab.config), input=f"{person.password}\n{code}\n")
+    assert f"Logged in as {person.login}" in out
+
+
+def answers(pairs: list[str]) -> list[str]:
+    return [arg for pair in pairs for arg in ("--answer", pair)]
+
+
+def test_request_submit_and_report_under_a_logged_in_session(lab: Lab, tmp_path: Path) -> None:
+    c = ("--config", str(lab.config))
+    refused = run("aac", "submit", "no-such-patient", "suivi", *answers(["poids=70"]), *c)
+    assert refused.exit_code == 2 and "not logged in" in refused.output  # no session: nothing reaches the records
+
+    login(lab, lab.prescriber)
+    requested = ok("aac", "request", "velmorine-sla", "--surname", "Exemple", "--first-name", "Alix", "--sex",
+                   "female", "--birth", "1970-01", "--establishment", "h1", *answers(REQUEST), *c)  # fmt: skip
+    found = re.search(r"Patient (EXEAL-\d{5}) \(record (\S+)\)", requested)
+    assert found is not None and ": requested." in requested, requested
+    patient = found.group(2)
+    # The establishment does not decide: refused with the sentence, exit 2, nothing stored.
+    decided_here = run("aac", "submit", patient, "decision_laboratoire", *answers(["decision=granted"]), *c)
+    assert decided_here.exit_code == 2 and "the laboratory decides" in decided_here.output
+
+    login(lab, lab.pharmacist)
+    decided = ok("aac", "submit", patient, "decision_laboratoire", *answers(["decision=granted"]), *c)
+    assert ": granted." in decided and "decision_laboratoire" in decided
+
+    login(lab, lab.prescriber)
+    today = date.today().isoformat()
+    started = ok("aac", "submit", patient, "initiation",
+                 *answers([f"date_debut={today}", "posologie=20", "score_alsfrs=39"]), *c)  # fmt: skip
+    assert ": treated." in started
+    follow_up = [f"date_visite={today}", "poids=69.5", "score_alsfrs=38", "observance=complete"]
+    visit = ok("aac", "submit", patient, "suivi", *answers(follow_up), *c)
+    assert ": treated." in visit and "suivi: follow_up" in visit
+    bad = run("aac", "submit", patient, "suivi", *answers([f"date_visite={today}", "poids=900"]), *c)
+    assert bad.exit_code == 2 and "poids" in bad.output and "Traceback" not in bad.output
+
+    login(lab, lab.pharmacist)
+    out = tmp_path / "rapport.json"
+    period = f"{(date.today() - timedelta(days=30)).isoformat()}..{(date.today() + timedelta(days=1)).isoformat()}"
+    written = ok("aac", "report", "--programme", "velmorine-sla", "--period", period, "--out", str(out), *c)
+    assert "written to" in written and out.exists()
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["programme"] == "velmorine-sla@1" and data["small_cell_threshold"] == 11 and data["entries"]
+    # One patient in the programme: every count is under the threshold, so none is shown.
+    shown = [e for e in data["entries"] if e["value"] is not None and not e["suppressed"]]
+    assert all(not isinstance(e["value"], int) or e["value"] == 0 or e["value"] >= 11 for e in shown), shown
+    assert any(e["suppressed"] for e in data["entries"])
