@@ -270,3 +270,20 @@ def _print_retention(report: RetentionReport) -> None:
     for workspace in report.workspaces:
         action = "removed" if report.applied else "would be removed"
         console.print(f"Workspace of '{workspace.project}' ({workspace.status}): {action}.")
+
+
+@app.command("vocabulary")
+@friendly_errors
+def vocabulary_load(
+    folder: Annotated[Path, typer.Argument(help="Dossier des fichiers Athena (CONCEPT.csv…)")],
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Charger les vocabulaires OMOP (format Athena) et rattacher les codes source à leurs concepts standard.
+
+    Needs your session (santegarde login) under the feeding profile; the load is one transaction and is traced.
+    """
+    from santegarde.warehouse.vocabulary import load_vocabulary
+
+    with _session_warehouse(config) as (_, operator, warehouse):
+        counts = load_vocabulary(warehouse, folder, operator)
+    console.print("Vocabulaires chargés : " + ", ".join(f"{t} {n}" for t, n in sorted(counts.items())) + ".")

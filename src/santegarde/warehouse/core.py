@@ -101,6 +101,8 @@ class Warehouse:
             for table in omop.HEALTH_TABLES:
                 con.execute(omop.create_table_sql(table, "omop"))
                 omop.migrate_types(con, table, "omop")
+            for table in omop.REFERENCE_TABLES:
+                con.execute(omop.create_table_sql(table, "omop"))
             with warehouse.vault_connection() as vault:
                 for statement in omop.VAULT_DDL:
                     vault.execute(statement.replace("EXISTS ", "EXISTS vault.", 1))
