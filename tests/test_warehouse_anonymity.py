@@ -293,6 +293,29 @@ def test_indicator_filter_refusals() -> None:
 # --- anonymeter risks ----------------------------------------------------------------------------
 
 
+def test_singling_out_is_computed_on_the_queries_actually_run() -> None:
+    """Issue 15: anonymeter divided by the attacks requested (200) when it built 14 queries; the risk is now that of
+    the queries run, and the count reported is theirs."""
+    from anonymeter.evaluators import SinglingOutEvaluator
+
+    from santegarde.warehouse.anonymity.risks import MAX_ATTEMPTS, singling_out_risk
+
+    # 80 rows in 4 classes of 20, plus 6 rows that are alone: only those can be singled out
+    rows = [(a, s) for a in (30, 40) for s in ("F", "M") for _ in range(20)] + [(50 + i, "F") for i in range(6)]
+    frame = pd.DataFrame(rows, columns=["age", "sex"]).sample(frac=1.0, random_state=2).reset_index(drop=True)
+    control = frame.iloc[:30].reset_index(drop=True)
+    targets = frame.iloc[30:].reset_index(drop=True)
+    risk = singling_out_risk(targets, targets, control, 200, 2, 0.95, seed=7)
+    assert 0 < risk.n_attacks < 200
+    same = SinglingOutEvaluator(ori=targets, syn=targets, control=control, n_attacks=risk.n_attacks, n_cols=2,
+                                max_attempts=MAX_ATTEMPTS, seed=7).evaluate(mode="multivariate")  # fmt: skip
+    assert risk.value == pytest.approx(same.results(confidence_level=0.95).risk().value)
+    naive = SinglingOutEvaluator(ori=targets, syn=targets, control=control, n_attacks=200, n_cols=2,
+                                 max_attempts=MAX_ATTEMPTS, seed=7).evaluate(mode="multivariate")  # fmt: skip
+    assert naive.results().n_attacks_ori == 200
+    assert risk.attack_rate > naive.results().attack_rate.value  # the old way understated the attack's success
+
+
 def test_risks_run_on_a_small_synthetic_pair() -> None:
     from santegarde.warehouse.anonymity.risks import assess_risks
 

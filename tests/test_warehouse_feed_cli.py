@@ -263,3 +263,37 @@ def test_notes_enter_only_with_deidentify_notes(config: Path, tmp_path: Path) ->
     assert "Refused note: unstructured text is refused until a de-identifier is configured" in out
     out = ok(*feed, "--deidentify-notes")
     assert "Refused note" not in out and re.search(r"\bnote\W+1\b", out), out
+
+
+def test_identity_review_link_undo_and_separate_from_the_command_line(
+    config: Path, demo: Demo, passphrase: Clock, tmp_path: Path
+) -> None:
+    """Issue 15: the identity-vigilance queue is read and decided from the CLI, traced; other profiles are refused."""
+    from test_warehouse_core import FULL
+    from test_warehouse_matching import patient
+
+    full = tmp_path / "full.yaml"
+    full.write_text(yaml.safe_dump(FULL), encoding="utf-8")
+    for source, pid, sex in (("dpi-a", "a", "male"), ("dpi-b", "b", "female")):
+        path = tmp_path / f"{source}.json"
+        entries = [{"resource": r} for r in patient(pid, "LEROY", "Dominique", "1960-01-02", sex, place="Metz")]
+        path.write_text(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": entries}), "utf-8")
+        ok("warehouse", "feed", "--source", source, "--fhir", str(path), "--data-list", str(full),
+           "--config", str(config))  # fmt: skip
+    listed = " ".join(re.sub("[│┃]", " ", ok("warehouse", "identity", "review", "--config", str(config))).split())
+    assert "LEROY" not in listed and "1960" not in listed
+    found = re.search(r"(\d{6,}) à examiner \S+ identique identique identique différent identique inconnu", listed)
+    assert found is not None, listed
+    review = found.group(1)
+    assert "lignes rattachées" in ok("warehouse", "identity", "link", review, "--config", str(config))
+    assert "Aucune paire" in ok("warehouse", "identity", "review", "--config", str(config))
+    assert "à examiner" in ok("warehouse", "identity", "undo", review, "--config", str(config))
+    assert "distinctes" in ok("warehouse", "identity", "separate", review, "--config", str(config))
+    again = run("warehouse", "identity", "link", review, "--config", str(config))
+    assert again.exit_code != 0 and "identity undo" in " ".join(again.output.split())
+    grant(demo, "data_steward")
+    login(demo, passphrase, "--profile", "data_steward")
+    refused = run("warehouse", "identity", "review", "--config", str(config))
+    assert refused.exit_code != 0 and "only the profile(s) feeding" in " ".join(refused.output.split())
+    decided = [(e["operation"], e["outcome"]) for e in audit_events(demo) if e["operation"].startswith("warehouse.id")]
+    assert ("warehouse.identity.link", "success") in decided and ("warehouse.identity.review", "denied") in decided

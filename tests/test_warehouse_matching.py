@@ -19,7 +19,7 @@ from santegarde.audit.trail import AuditTrail
 from santegarde.identifiers.nir import make_nir
 from santegarde.identifiers.systems import INS_TEST_SYSTEM
 from santegarde.store.db import make_engine, migrate
-from santegarde.warehouse import Warehouse
+from santegarde.warehouse import Warehouse, WarehouseError
 from santegarde.warehouse.access import WarehouseGuard
 from santegarde.warehouse.feed import DataList
 from santegarde.warehouse.matching import MATCH, POSSIBLE, Traits, compare
@@ -201,3 +201,27 @@ def test_a_vault_written_before_is_migrated_and_stays_readable(tmp_path: Path, g
         assert persons(wh) == before
         with wh.vault_connection() as con:
             assert con.execute("SELECT count(*) FROM vault.identity").fetchone() == (2,)
+
+
+def test_an_objection_by_name_shared_by_homonyms_is_refused_until_the_ins_or_birthplace_says_which(
+    wh: Warehouse, tmp_path: Path
+) -> None:
+    """Issue 15: ``oppose`` by name found only the first homonym; now it refuses, then takes the INS or birthplace."""
+    feed(wh, tmp_path, "dpi-a",
+         patient("a", "BERNARD", "Camille", "1980-03-07", "male", ins=LYON_1980, place="Lyon"),
+         patient("b", "BERNARD", "Camille", "1980-03-07", "female", ins=NANTES_1980, place="Nantes"))  # fmt: skip
+    who = persons(wh)
+    camille = {"family": "Bernard", "given": "Camille", "birthdate": "1980-03-07"}
+    with pytest.raises(WarehouseError, match=r"2 personnes.*--ins.*--birthplace"):
+        wh.oppose(camille, by=STEWARD)
+    assert set(persons(wh).values()) == {who["a"], who["b"]}  # nothing deleted
+    with pytest.raises(WarehouseError, match="Aucune personne"):
+        wh.person_of(camille, birth_place="Brest")
+    with pytest.raises(WarehouseError, match="pas valide"):
+        wh.person_of(camille, ins=LYON_1980[:-2] + "00")
+    assert person_id_of(wh.person_of(camille, ins=NANTES_1980)) == who["b"]
+    assert wh.oppose({**camille, "birth_place": "lyon"}, by=STEWARD) > 0
+    assert set(persons(wh).values()) == {who["b"]}
+    # a person never fed is found by the identity alone (an objection before the first feed)
+    stranger = {"family": "Inconnu", "given": "Jean", "birthdate": "1990-01-01"}
+    assert wh.person_of(stranger) == wh.pseudonym_of(stranger)

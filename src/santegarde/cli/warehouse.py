@@ -21,7 +21,7 @@ import yaml
 from rich.table import Table
 
 from santegarde.atomic import write_atomic
-from santegarde.cli import warehouse_core, warehouse_export
+from santegarde.cli import warehouse_core, warehouse_export, warehouse_identity
 from santegarde.cli.common import console, friendly_errors
 from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
@@ -53,6 +53,7 @@ app.add_typer(project_app, name="project")
 app.add_typer(workspace_app, name="workspace")
 app.add_typer(reidentify_app, name="reidentify")
 app.add_typer(warehouse_export.app, name="export")
+app.add_typer(warehouse_identity.app, name="identity")
 app.command("indicator")(warehouse_export.indicator)
 
 By = Annotated[str, typer.Option("--by", help="Who records it")]

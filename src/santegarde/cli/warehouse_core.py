@@ -183,7 +183,10 @@ def oppose(
     family: Annotated[str, typer.Option("--family", help="Family name")],
     given: Annotated[str, typer.Option("--given", help="First given name")],
     birthdate: Annotated[str, typer.Option("--birthdate", help="Birth date, YYYY-MM-DD")],
-    ins: Annotated[str | None, typer.Option("--ins", help="INS, to check against the identity vault")] = None,
+    ins: Annotated[str | None, typer.Option("--ins", help="INS, to tell homonyms apart")] = None,
+    birthplace: Annotated[
+        str | None, typer.Option("--birthplace", help="Birthplace (town), to tell homonyms apart")
+    ] = None,
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Register a durable objection: the person's data is deleted and no later feed brings it back.
@@ -192,12 +195,9 @@ def oppose(
     the person's genetic results are deleted without being read, and every step is traced.
     """
     with _session_warehouse(config) as (_, operator, warehouse):
-        pseudonym = warehouse.pseudonym_of({"family": family, "given": given, "birthdate": birthdate})
-        if ins:
-            with warehouse.vault_connection() as con:
-                row = con.execute("SELECT ins FROM vault.identity WHERE pseudonym = $p", {"p": pseudonym}).fetchone()
-            if row is not None and row[0] and row[0] != ins:
-                raise WarehouseError("The INS given differs from the one recorded for this identity; check it.")
+        pseudonym = warehouse.person_of(
+            {"family": family, "given": given, "birthdate": birthdate}, ins=ins, birth_place=birthplace
+        )
         deleted = warehouse.oppose_pseudonym(pseudonym, by=operator)
     console.print(f"Objection registered; {deleted} rows removed. Later feeds will skip this person.")
 
@@ -270,3 +270,20 @@ def _print_retention(report: RetentionReport) -> None:
     for workspace in report.workspaces:
         action = "removed" if report.applied else "would be removed"
         console.print(f"Workspace of '{workspace.project}' ({workspace.status}): {action}.")
+
+
+@app.command("vocabulary")
+@friendly_errors
+def vocabulary_load(
+    folder: Annotated[Path, typer.Argument(help="Dossier des fichiers Athena (CONCEPT.csv…)")],
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Charger les vocabulaires OMOP (format Athena) et rattacher les codes source à leurs concepts standard.
+
+    Needs your session (santegarde login) under the feeding profile; the load is one transaction and is traced.
+    """
+    from santegarde.warehouse.vocabulary import load_vocabulary
+
+    with _session_warehouse(config) as (_, operator, warehouse):
+        counts = load_vocabulary(warehouse, folder, operator)
+    console.print("Vocabulaires chargés : " + ", ".join(f"{t} {n}" for t, n in sorted(counts.items())) + ".")

@@ -40,6 +40,7 @@ from santegarde.warehouse.pseudonym import (
     hmac_sql,
     identity_message_sql,
     identity_pseudonym,
+    normalise_sql,
     person_id_of,
 )
 
@@ -100,6 +101,8 @@ class Warehouse:
             for table in omop.HEALTH_TABLES:
                 con.execute(omop.create_table_sql(table, "omop"))
                 omop.migrate_types(con, table, "omop")
+            for table in omop.REFERENCE_TABLES:
+                con.execute(omop.create_table_sql(table, "omop"))
             with warehouse.vault_connection() as vault:
                 for statement in omop.VAULT_DDL:
                     vault.execute(statement.replace("EXISTS ", "EXISTS vault.", 1))
@@ -246,6 +249,44 @@ class Warehouse:
             ).fetchall()
         return {str(r[0]) for r in rows}
 
+    def person_of(self, identity: dict[str, str], *, ins: str | None = None, birth_place: str | None = None) -> str:
+        """The pseudonym of the one person recorded under this identity (family, given, birth date), narrowed by
+        the INS or the birthplace when given; refused with a sentence when several persons match (homonyms kept
+        apart by identity matching) or when the INS or birthplace given matches none of them.
+
+        A person not in the vault (never fed, or only objected to) gets the pseudonym of the identity, so that an
+        objection given before the first feed still keeps the person out.
+        """
+        from santegarde.warehouse.matching import checked_ins
+
+        found = self.persons_named(identity)
+        if not found:
+            return self.pseudonym_of(identity)
+        if ins:
+            wanted = checked_ins(ins)
+            if wanted is None:
+                raise WarehouseError("L'INS donné n'est pas valide (clé de contrôle) : vérifiez-le.")
+            found = found & self._persons_with("ins = $v", wanted)
+        if birth_place:
+            found = found & self._persons_with(f"{normalise_sql('birth_place')} = {normalise_sql('$v')}", birth_place)
+        if not found:
+            raise WarehouseError(
+                "Aucune personne enregistrée sous cette identité n'a cet INS ou ce lieu de naissance : vérifiez-les, "
+                "rien n'a été fait."
+            )
+        if len(found) > 1:
+            raise WarehouseError(
+                f"{len(found)} personnes de l'entrepôt portent ce nom, ce prénom et cette date de naissance "
+                "(homonymes tenus séparés par le rapprochement d'identités) : donnez l'INS (--ins) ou le lieu de "
+                "naissance (--birthplace) pour désigner la bonne ; rien n'a été fait."
+            )
+        return next(iter(found))
+
+    def _persons_with(self, condition: str, value: str) -> set[str]:
+        with self.vault_connection():
+            rows = self.sql(f"SELECT DISTINCT pseudonym FROM vault.identity WHERE {condition}", {"v": value})
+            return {str(r[0]) for r in rows.fetchall()}
+
     def person_id_of(self, identity: dict[str, str]) -> int:
         """The OMOP person_id of an identity."""
         return person_id_of(self.pseudonym_of(identity))
@@ -310,8 +351,12 @@ class Warehouse:
         return from_store.feed_records(self, service, request, patient_ids, data_list, progress=progress)
 
     def oppose(self, identity: dict[str, str], *, by: Operator) -> int:
-        """Register a durable objection (EDS-9): returns the number of rows deleted from every store."""
-        return self.oppose_pseudonym(self.pseudonym_of(identity), by=by)
+        """Register a durable objection (EDS-9): returns the number of rows deleted from every store.
+
+        ``identity`` may carry ``ins`` or ``birth_place`` to tell homonyms apart; several persons matching is refused
+        (:meth:`person_of`)."""
+        person = self.person_of(identity, ins=identity.get("ins"), birth_place=identity.get("birth_place"))
+        return self.oppose_pseudonym(person, by=by)
 
     def oppose_pseudonym(self, pseudonym: str, *, by: Operator) -> int:
         """Register an objection for a known pseudonym; existing data is deleted, later feeds skip the person.
@@ -333,11 +378,14 @@ class Warehouse:
 
     def _delete_person(self, pseudonym: str, person: int, by: Operator, guard: WarehouseGuard | None = None) -> int:
         """Every row of one person in every store (health data, genetic results, identity, mapping); the count."""
+        from santegarde.warehouse import vigilance  # imports this module: not at the top
+
         deleted = 0
         with self.vault_connection() as con:
             for table in omop.PERSON_TABLES:
                 deleted += _count(con.execute(f"DELETE FROM omop.{table} WHERE person_id = $i", {"i": person}))
             deleted += self.erase_genetic_location(person, by=by, rule="EDS-9", guard=guard)
+            deleted += vigilance.forget(con, person)  # rows kept aside by an identity link, never to come back
             for table in ("identity", "mapping"):
                 deleted += _count(con.execute(f"DELETE FROM vault.{table} WHERE pseudonym = $p", {"p": pseudonym}))
         return deleted

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from santegarde.errors import SantegardeError
-from santegarde.warehouse import matching, omop
+from santegarde.warehouse import matching, omop, vocabulary
 from santegarde.warehouse.core import TRANSIT
 from santegarde.warehouse.pseudonym import bigint_sql, hmac_sql, id_sql
 from santegarde.warehouse.retention import feed_cutoff, skip_expired_stage
@@ -249,6 +249,7 @@ def _run_feed(
     body: Callable[[list[Path]], None],
     operator: Operator,
     guard: WarehouseGuard | None,
+    source: str,
 ) -> None:
     operation = "warehouse.feed"
     checker = warehouse.guard_for(operator, operation, guard)
@@ -258,6 +259,8 @@ def _run_feed(
         with warehouse.vault_connection(), warehouse.location_connection(operator, operation, guard=checker):
             warehouse.load_objections(checker)  # the objection ledger, seen from the warehouse (EDS-9)
             body(_copy_in(files, transit))
+            # standard concepts, era tables and the CDM description follow every feed (issue 15, fault 5)
+            vocabulary.refresh(warehouse.omop, source, checker.identity.now().date())
     finally:
         purge_transit(warehouse)
         for table in ("fhir_res", "patients", "person_map", "prac_map", "org_map", "stage", "objection"):
@@ -335,7 +338,7 @@ def feed_fhir(
     """
     run = _Run(warehouse, _data_list(data_list), checked_source(source), progress, total=13)
     run.cutoff = cutoff or run.cutoff
-    _run_feed(warehouse, list(paths), lambda files: _fhir(run, files), operator, guard)
+    _run_feed(warehouse, list(paths), lambda files: _fhir(run, files), operator, guard, run.source)
     return run.report(len(paths))
 
 
@@ -688,7 +691,9 @@ def feed_omop(
     run.cutoff = cutoff or run.cutoff
     run.deidentify = deidentify
     names = [f.stem.lower() for f in files]
-    _run_feed(warehouse, files, lambda copies: _omop(run, list(zip(names, copies, strict=True))), operator, guard)
+    _run_feed(
+        warehouse, files, lambda copies: _omop(run, list(zip(names, copies, strict=True))), operator, guard, name
+    )
     return run.report(len(files))
 
 

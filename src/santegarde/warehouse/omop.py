@@ -114,6 +114,64 @@ OMOP_TABLES: dict[str, tuple[Column, ...]] = {
     ),
 }
 
+# Derived by the warehouse from the clinical tables after every feed (OHDSI era rules, vocabulary.py); a file of
+# them is fed like any OMOP table, then re-derived.
+OMOP_TABLES["condition_era"] = _cols(
+    "condition_era_id:B! person_id:B! condition_concept_id:I! condition_era_start_date:D! "
+    "condition_era_end_date:D! condition_occurrence_count:I"
+)
+OMOP_TABLES["drug_era"] = _cols(
+    "drug_era_id:B! person_id:B! drug_concept_id:I! drug_era_start_date:D! drug_era_end_date:D! "
+    "drug_exposure_count:I gap_days:I"
+)
+DERIVED_TABLES = ("condition_era", "drug_era")
+
+# The standardised vocabularies (public reference data, Athena format) and the description of the CDM instance:
+# in the health store, loaded or written by the warehouse, never fed with persons' data.
+VOCABULARY_TABLES: dict[str, tuple[Column, ...]] = {
+    "concept": _cols(
+        "concept_id:I! concept_name:V! domain_id:V! vocabulary_id:V! concept_class_id:V! standard_concept:V "
+        "concept_code:V! valid_start_date:D! valid_end_date:D! invalid_reason:V"
+    ),
+    "vocabulary": _cols(
+        "vocabulary_id:V! vocabulary_name:V! vocabulary_reference:V vocabulary_version:V vocabulary_concept_id:I!"
+    ),
+    "domain": _cols("domain_id:V! domain_name:V! domain_concept_id:I!"),
+    "concept_class": _cols("concept_class_id:V! concept_class_name:V! concept_class_concept_id:I!"),
+    "concept_relationship": _cols(
+        "concept_id_1:I! concept_id_2:I! relationship_id:V! valid_start_date:D! valid_end_date:D! invalid_reason:V"
+    ),
+    "relationship": _cols(
+        "relationship_id:V! relationship_name:V! is_hierarchical:V! defines_ancestry:V! reverse_relationship_id:V! "
+        "relationship_concept_id:I!"
+    ),
+    "concept_synonym": _cols("concept_id:I! concept_synonym_name:V! language_concept_id:I!"),
+    "concept_ancestor": _cols(
+        "ancestor_concept_id:I! descendant_concept_id:I! min_levels_of_separation:I! max_levels_of_separation:I!"
+    ),
+    "source_to_concept_map": _cols(
+        "source_code:V! source_concept_id:I! source_vocabulary_id:V! source_code_description:V target_concept_id:I! "
+        "target_vocabulary_id:V! valid_start_date:D! valid_end_date:D! invalid_reason:V"
+    ),
+    "drug_strength": _cols(
+        "drug_concept_id:I! ingredient_concept_id:I! amount_value:F amount_unit_concept_id:I numerator_value:F "
+        "numerator_unit_concept_id:I denominator_value:F denominator_unit_concept_id:I box_size:I "
+        "valid_start_date:D! valid_end_date:D! invalid_reason:V"
+    ),
+}
+METADATA_TABLES: dict[str, tuple[Column, ...]] = {
+    "cdm_source": _cols(
+        "cdm_source_name:V! cdm_source_abbreviation:V! cdm_holder:V! source_description:V "
+        "source_documentation_reference:V cdm_etl_reference:V source_release_date:D! cdm_release_date:D! "
+        "cdm_version:V cdm_version_concept_id:I! vocabulary_version:V!"
+    ),
+    "metadata": _cols(
+        "metadata_id:I! metadata_concept_id:I! metadata_type_concept_id:I! name:V! value_as_string:V "
+        "value_as_concept_id:I value_as_number:F metadata_date:D metadata_datetime:T"
+    ),
+}
+REFERENCE_TABLES = {**VOCABULARY_TABLES, **METADATA_TABLES}
+
 LOCATION_TABLES = ("location",)  # kept in the genetic/location store, under its own key
 HEALTH_TABLES = tuple(t for t in OMOP_TABLES if t not in LOCATION_TABLES)
 PERSON_TABLES = tuple(t for t in HEALTH_TABLES if any(c.name == "person_id" for c in OMOP_TABLES[t]))
@@ -185,7 +243,8 @@ GENETIC_DDL = (
 
 def create_table_sql(table: str, schema: str) -> str:
     """``CREATE TABLE IF NOT EXISTS`` for an OMOP table in ``schema`` (an attached database)."""
-    columns = ", ".join(f"{c.name} {c.type}{' NOT NULL' if c.required else ''}" for c in OMOP_TABLES[table])
+    spec = OMOP_TABLES.get(table) or REFERENCE_TABLES[table]
+    columns = ", ".join(f"{c.name} {c.type}{' NOT NULL' if c.required else ''}" for c in spec)
     return f"CREATE TABLE IF NOT EXISTS {schema}.{table} ({columns})"
 
 

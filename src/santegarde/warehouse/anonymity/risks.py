@@ -15,13 +15,20 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
+import polars as pl
 from anonymeter.evaluators import InferenceEvaluator, LinkabilityEvaluator, SinglingOutEvaluator
+from anonymeter.evaluators.singling_out_evaluator import (
+    multivariate_singling_out_queries,
+    univariate_singling_out_queries,
+)
 from anonymeter.stats.confidence import EvaluationResults
 
 from santegarde.warehouse.anonymity._sql import AnonymityError
 
 DEFAULT_ATTACKS = 200
+MAX_ATTEMPTS = 100_000  # query-building attempts of the singling-out attack
 
 
 @dataclass(frozen=True)
@@ -103,18 +110,46 @@ def singling_out_risk(
     confidence_level: float,
     seed: int | None,
 ) -> Risk:
-    """Multivariate singling-out risk (univariate when there are too few columns)."""
+    """Multivariate singling-out risk (univariate when there are too few columns).
+
+    anonymeter divides the successes by the number of attacks *requested* even when it could build fewer
+    singling-out queries from the export (issue 15: "200 attacks" reported, 14 queries run), which understates the
+    risk. So the queries are first built as the attack builds them (same generator, same seed) and counted; the
+    attack is then run with that number, and the risk, its interval and :attr:`Risk.n_attacks` are those of the
+    queries actually run.
+    """
     cols = min(n_cols, len(original.columns))
+    mode = "multivariate" if cols > 1 else "univariate"
+    seed = seed if seed is not None else int(np.random.randint(0, 2**31 - 1))  # one seed for the count and the attack
+    built = _singling_out_queries(export, mode, n_attacks, cols, seed)
+    if built == 0:
+        raise AnonymityError(
+            "No singling-out query could be built from the export (no combination of values isolates one row): "
+            "the attack cannot be measured; check that the export has several distinct rows."
+        )
     evaluator = SinglingOutEvaluator(
-        ori=original, syn=export, control=control, n_attacks=n_attacks, n_cols=cols, max_attempts=100_000, seed=seed
+        ori=original, syn=export, control=control, n_attacks=built, n_cols=cols, max_attempts=MAX_ATTEMPTS, seed=seed
     )
     try:
-        evaluator.evaluate(mode="multivariate" if cols > 1 else "univariate")
+        evaluator.evaluate(mode=mode)
     except RuntimeError as error:
         raise AnonymityError(
             "The singling-out attack could not build enough queries from the export; lower n_attacks."
         ) from error
     return _risk(evaluator.results(confidence_level=confidence_level), confidence_level)
+
+
+def _singling_out_queries(export: pd.DataFrame, mode: str, n_attacks: int, n_cols: int, seed: int) -> int:
+    """How many singling-out queries anonymeter's generator builds from the export (at most ``n_attacks``)."""
+    frame = pl.from_pandas(export).unique(maintain_order=True)
+    rng = np.random.default_rng(seed)
+    if mode == "univariate":
+        queries = univariate_singling_out_queries(df=frame, n_queries=n_attacks, rng=rng)
+    else:
+        queries = multivariate_singling_out_queries(
+            df=frame, n_queries=n_attacks, n_cols=n_cols, max_attempts=MAX_ATTEMPTS, rng=rng
+        )
+    return len(queries)
 
 
 def linkability_risk(

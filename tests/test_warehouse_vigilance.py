@@ -1,0 +1,125 @@
+"""Identity vigilance (issue 15): the review queue is read, a link moves the OMOP rows and the vault's, undo restores.
+
+Fictitious identities in hand-built FHIR bundles (the matching tests' helpers); the reviewer is the feeding profile,
+the one that writes the correspondence tables for the warehouse's constitution.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from santegarde.warehouse import Warehouse
+from santegarde.warehouse.access import WarehouseAccessRefused, WarehouseGuard
+from santegarde.warehouse.omop import PERSON_TABLES
+from santegarde.warehouse.pseudonym import person_id_of
+from santegarde.warehouse.vigilance import IdentityVigilance, reviewer_profiles
+from test_warehouse_core import FEEDER, STEWARD
+from test_warehouse_matching import feed, guard, patient, persons, wh
+
+__all__ = ["guard", "wh"]
+
+
+def snapshot(wh: Warehouse) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every OMOP table holding persons, sorted."""
+    return {t: sorted(wh.omop.execute(f"SELECT * FROM omop.{t}").fetchall(), key=repr) for t in PERSON_TABLES}
+
+
+def events(guard: WarehouseGuard, prefix: str) -> list[tuple[str, str]]:
+    with guard.trail.engine.connect() as conn:
+        return [
+            (str(e.content["operation"]), str(e.content["outcome"]))
+            for e in guard.trail.entries(conn)
+            if str(e.content["operation"]).startswith(prefix)
+        ]
+
+
+@pytest.fixture
+def queued(wh: Warehouse, tmp_path: Path) -> IdentityVigilance:
+    """One possible match in the queue: same identity, the sex differs (a data-entry error, say)."""
+    feed(wh, tmp_path, "dpi-a", patient("a", "LEROY", "Dominique", "1960-01-02", "male", place="Metz",
+                                        city="Metz"))  # fmt: skip
+    wh.omop.execute("INSERT INTO omop.death (person_id, death_date) SELECT person_id, DATE '2024-06-01' "
+                    "FROM omop.person")  # fmt: skip
+    feed(wh, tmp_path, "dpi-b", patient("b", "LEROY", "Dominique", "1960-01-02", "female", place="Metz"))
+    return IdentityVigilance(wh)
+
+
+def test_the_review_lists_the_pair_by_trait_without_identities(wh: Warehouse, queued: IdentityVigilance) -> None:
+    who = persons(wh)
+    [item] = queued.review(FEEDER)
+    assert (item.person_id, item.candidate_id, item.status, item.reason) == (who["b"], who["a"], "open", "sex")
+    assert item.traits == {"nom": "identique", "prénom": "identique", "naissance": "identique", "sexe": "différent",
+                           "lieu de naissance": "identique", "INS": "inconnu"}  # fmt: skip
+    assert item.identities is None
+    assert "LEROY" not in repr(item) and "1960" not in repr(item)
+    shown = queued.review(FEEDER, identities=True)[0].identities
+    assert shown is not None and {shown[0]["sex"], shown[1]["sex"]} == {"male", "female"}
+    assert reviewer_profiles(queued.guard.referential) == ("feeding",)
+
+
+def test_a_link_moves_every_row_in_one_step_and_an_undo_restores_them(
+    wh: Warehouse, tmp_path: Path, queued: IdentityVigilance
+) -> None:
+    who = persons(wh)
+    before = snapshot(wh)
+    [item] = queued.review(FEEDER)
+    moved = queued.link(item.review_id, FEEDER)
+    assert moved >= 2  # at least the two conditions
+    assert set(persons(wh).values()) == {who["a"]}
+    for table in PERSON_TABLES:
+        ids = {r[0] for r in wh.omop.execute(f"SELECT DISTINCT person_id FROM omop.{table}").fetchall()}
+        assert ids <= {who["a"]}, table
+    assert wh.omop.execute("SELECT count(*) FROM omop.person").fetchone() == (1,)
+    assert queued.review(FEEDER) == [] and queued.review(FEEDER, status="linked")[0].review_id == item.review_id
+    with wh.vault_connection() as con:
+        assert con.execute("SELECT count(DISTINCT pseudonym) FROM vault.identity").fetchone() == (1,)
+    # undone: the rows, the person and the vault are as before; the pair is open again
+    assert queued.undo(item.review_id, FEEDER) == moved
+    assert snapshot(wh) == before
+    assert persons(wh) == who
+    with wh.vault_connection() as con:
+        assert con.execute("SELECT count(DISTINCT pseudonym) FROM vault.identity").fetchone() == (2,)
+    assert [i.status for i in queued.review(FEEDER)] == ["open"]
+    # linked again, a later feed of the linked record comes to the linked person
+    queued.link(item.review_id, FEEDER)
+    feed(wh, tmp_path, "dpi-b", patient("b", "LEROY", "Dominique", "1960-01-02", "female", place="Metz"))
+    assert set(persons(wh).values()) == {who["a"]}
+    assert events(queued.guard, "warehouse.identity.link") == [("warehouse.identity.link", "success")] * 2
+    assert events(queued.guard, "warehouse.identity.undo") == [("warehouse.identity.undo", "success")]
+
+
+def test_separate_confirms_two_persons_and_decisions_are_refused_with_a_sentence(
+    wh: Warehouse, queued: IdentityVigilance
+) -> None:
+    who = persons(wh)
+    [item] = queued.review(FEEDER)
+    with pytest.raises(WarehouseAccessRefused, match="feeding"):
+        queued.link(item.review_id, STEWARD)  # the rights desk does not decide identities
+    with pytest.raises(WarehouseAccessRefused, match="rien à annuler"):
+        queued.undo(item.review_id, FEEDER)
+    queued.separate(item.review_id, FEEDER)
+    assert persons(wh) == who and queued.review(FEEDER) == []
+    with pytest.raises(WarehouseAccessRefused, match=r"déjà été décidée.*identity undo"):
+        queued.link(item.review_id, FEEDER)
+    with pytest.raises(WarehouseAccessRefused, match="Aucune paire n°999"):
+        queued.separate(999, FEEDER)
+    assert queued.undo(item.review_id, FEEDER) == 0
+    assert [i.status for i in queued.review(FEEDER)] == ["open"]
+    outcomes = {outcome for _, outcome in events(queued.guard, "warehouse.identity")}
+    assert outcomes == {"success", "denied"}
+
+
+def test_an_objection_after_a_link_leaves_nothing_to_restore(
+    wh: Warehouse, queued: IdentityVigilance
+) -> None:
+    [item] = queued.review(FEEDER)
+    queued.link(item.review_id, FEEDER)
+    with wh.vault_connection() as con:
+        [(pseudonym,)] = con.execute("SELECT DISTINCT pseudonym FROM vault.identity").fetchall()
+    wh.oppose_pseudonym(str(pseudonym), by=STEWARD)
+    for table in ("person", "identity_link", "linked_person", "linked_death"):
+        assert wh.omop.execute(f"SELECT count(*) FROM omop.{table}").fetchone() == (0,), table
+    assert person_id_of(str(pseudonym)) not in persons(wh).values()
