@@ -7,6 +7,7 @@ must carry a written justification (COM-REF-2).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Literal
@@ -205,6 +206,56 @@ class Server(Strict):
     )
 
 
+SPARK_MASTER_PATTERN = r"^(local(\[([1-9][0-9]*|\*)\])?|(spark|k8s|yarn)://[A-Za-z0-9.\-\[\]:/]+|yarn)$"
+
+
+class WarehouseSettings(Strict):
+    """The warehouse's engine (issue 22): DuckDB on one machine (the default) or Apache Spark for a hospital's scale.
+
+    On Spark the health tables are Parquet files under ``storage`` (a directory or any Hadoop-compatible URI) and the
+    identity vault and mapping stay in the warehouse directory's encrypted store, under their own key.
+    """
+
+    engine: Literal["duckdb", "spark"] = Field("duckdb", description="duckdb (default) or spark")
+    spark_master: str | None = Field(
+        None,
+        description="The Spark master URL: local[N] on one machine, spark://host:7077, yarn, k8s://https://host",
+    )
+    storage: str | None = Field(
+        None, description="Where Spark writes the OMOP Parquet tables: a directory or a URI such as hdfs://nn/eds"
+    )
+
+    @field_validator("spark_master")
+    @classmethod
+    def _master(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(SPARK_MASTER_PATTERN, value.strip()):
+            raise ValueError(
+                f"{value!r} is not a Spark master URL: write local[2] (one machine, two cores), spark://host:7077, "
+                "yarn or k8s://https://host:443"
+            )
+        return value.strip() if value is not None else None
+
+    @field_validator("storage")
+    @classmethod
+    def _storage(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("the storage location is empty: give a directory or a URI such as hdfs://namenode/eds")
+        return value.strip() if value is not None else None
+
+    @model_validator(mode="after")
+    def _spark_needs(self) -> WarehouseSettings:
+        if self.engine == "spark":
+            missing = [name for name in ("spark_master", "storage") if getattr(self, name) is None]
+            if missing:
+                raise ValueError(
+                    f"the Spark engine needs {' and '.join(missing)}: the master URL (local[2] on one machine) and "
+                    "the storage location of the Parquet tables"
+                )
+        elif self.spark_master is not None:
+            raise ValueError("spark_master is given but the engine is duckdb: write engine: spark, or remove it")
+        return self
+
+
 class OrganisationConfig(Strict):
     version: Literal[1] = 1
     profile: OrganisationProfile
@@ -235,3 +286,4 @@ class OrganisationConfig(Strict):
     )
     server: Server = Field(default_factory=Server)
     pro_sante_connect: ProSanteConnectConfig | None = None
+    warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)

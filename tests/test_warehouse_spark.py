@@ -1,0 +1,149 @@
+"""The warehouse on Spark (issue 22): the engine chosen in the configuration, and the same feed as on DuckDB.
+
+One Spark session (local[2], UI off, few shuffle partitions) for the whole test session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from identity_fixtures import make_context
+from omop_samples import write_sample
+from santegarde.audit.trail import AuditTrail
+from santegarde.config.model import WarehouseSettings
+from santegarde.store.db import make_engine, migrate
+from santegarde.warehouse import Warehouse, omop
+from santegarde.warehouse.access import WarehouseGuard
+from santegarde.warehouse.feed import DataList, FeedError
+from santegarde.warehouse.pseudonym import person_id_of
+from santegarde.warehouse.spark import session as spark_session
+from santegarde.warehouse.spark.feed import ParquetStore, feed_omop
+from test_warehouse_core import FEEDER, FULL, STEWARD
+from warehouse_governance_fixtures import staff
+
+pytestmark = pytest.mark.spark
+PERSONS = (1, 2, 3, 5, 6, 7)  # Eunomia has no person 4
+OPPOSED = 5
+TABLES = ("person", "visit_occurrence", "condition_occurrence", "drug_exposure", "measurement", "observation_period")
+CUTOFF = date(2000, 1, 1)  # some of the samples' events are older: the retention cutoff drops them on both engines
+
+
+@pytest.fixture(scope="session")
+def spark() -> Any:
+    return spark_session.session("local[2]", shuffle_partitions=2)
+
+
+@pytest.fixture
+def wh(tmp_path: Path) -> Iterator[Warehouse]:
+    """A new warehouse guarded by an identity database where the feeder and the steward hold their profiles."""
+    ctx = make_context(f"sqlite:///{tmp_path / 'identity.db'}", tmp_path, "eds-2021-118")
+    migrate(ctx.engine)  # the records database of the organisation: the objection ledger (EDS-9)
+    staff(ctx, FEEDER.login, "feeding")
+    staff(ctx, STEWARD.login, "data_steward")
+    audit = make_engine(f"sqlite:///{tmp_path / 'audit.db'}")
+    migrate(audit, package="santegarde.audit")
+    warehouse = Warehouse.open(
+        tmp_path / "warehouse", ctx.keyring, guard=WarehouseGuard(ctx, AuditTrail(audit, b"s" * 32))
+    )
+    yield warehouse
+    warehouse.close()
+
+
+# -- the configuration ----------------------------------------------------------------------------------------
+def test_the_engine_is_duckdb_unless_the_configuration_chooses_spark() -> None:
+    assert WarehouseSettings().engine == "duckdb"
+    chosen = WarehouseSettings(engine="spark", spark_master="local[2]", storage="hdfs://namenode/eds")
+    assert (chosen.spark_master, chosen.storage) == ("local[2]", "hdfs://namenode/eds")
+    assert WarehouseSettings(engine="spark", spark_master="spark://10.0.0.1:7077", storage="/srv/eds").engine == "spark"
+
+
+@pytest.mark.parametrize(
+    ("values", "sentence"),
+    [
+        ({"engine": "spark", "storage": "/srv/eds"}, "the Spark engine needs spark_master"),
+        ({"engine": "spark", "spark_master": "local[2]"}, "the Spark engine needs storage"),
+        ({"engine": "spark", "spark_master": "localhost:7077", "storage": "/x"}, "is not a Spark master URL"),
+        ({"engine": "spark", "spark_master": "local[2]", "storage": "  "}, "the storage location is empty"),
+        ({"engine": "duckdb", "spark_master": "local[2]"}, "the engine is duckdb"),
+        ({"engine": "postgres"}, "Input should be 'duckdb' or 'spark'"),
+    ],
+)
+def test_bad_engine_settings_are_refused_with_a_sentence(values: dict[str, str], sentence: str) -> None:
+    with pytest.raises(ValidationError, match=sentence.replace("[", r"\[")):
+        WarehouseSettings(**values)
+
+
+def test_missing_java_is_a_sentence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(spark_session.SparkEngineError, match=r"Java is missing.*openjdk-17-jre-headless"):
+        spark_session.session("local[2]")
+
+
+# -- the same feed on both engines ----------------------------------------------------------------------------
+def _duckdb_rows(wh: Warehouse, table: str, columns: list[str]) -> set[tuple[Any, ...]]:
+    return set(wh.omop.execute(f"SELECT {', '.join(columns)} FROM omop.{table}").fetchall())
+
+
+def _parquet_rows(store: ParquetStore, table: str) -> tuple[list[str], set[tuple[Any, ...]]]:
+    frame = store.read(table)
+    return frame.columns, {tuple(r) for r in frame.collect()}
+
+
+def test_the_same_feed_gives_the_same_pseudonyms_and_rows_on_duckdb_and_spark(
+    wh: Warehouse, spark: Any, tmp_path: Path
+) -> None:
+    source = write_sample(tmp_path / "synthea", PERSONS, TABLES[:-1])
+    data_list = DataList.from_mapping(FULL)
+    wh.oppose_pseudonym(wh.pseudonym_key.hexdigest(f"import|synthea|person|{OPPOSED}"), by=STEWARD)
+    on_duckdb = wh.feed_omop(source, data_list, source_name="synthea", operator=FEEDER, cutoff=CUTOFF)
+    with wh.vault_connection() as con:
+        mapping = set(con.execute("SELECT pseudonym, kind, source_hash FROM vault.mapping").fetchall())
+        con.execute("DELETE FROM vault.mapping")  # the Spark feed must record the same mapping itself
+    storage = str(tmp_path / "lake")
+    on_spark = feed_omop(wh, spark, storage, source, data_list, source_name="synthea", operator=FEEDER, cutoff=CUTOFF)
+
+    store = ParquetStore(spark, storage)
+    for table in TABLES[:-1]:
+        columns, spark_rows = _parquet_rows(store, table)
+        assert set(columns) <= {c.name for c in omop.OMOP_TABLES[table]}
+        duck_rows = _duckdb_rows(wh, table, columns)
+        assert len(spark_rows) == on_spark.rows[table] == on_duckdb.rows[table] == len(duck_rows) > 0, table
+        assert spark_rows == duck_rows, table  # same pseudonyms, same re-keyed ids, same typed values
+    persons = {r[0] for r in wh.omop.execute("SELECT person_id FROM omop.person").fetchall()}
+    opposed_id = person_id_of(wh.pseudonym_key.hexdigest(f"import|synthea|person|{OPPOSED}"))
+    assert opposed_id not in persons and len(persons) == len(PERSONS) - 1
+    assert opposed_id not in {r[0] for r in store.read("measurement").select("person_id").collect()}
+    assert on_spark.objected_skipped == on_duckdb.objected_skipped == 1
+    assert on_spark.expired_skipped == on_duckdb.expired_skipped > 0
+    assert set(on_spark.refused_items()) == set(on_duckdb.refused_items())
+    with wh.vault_connection() as con:
+        assert set(con.execute("SELECT pseudonym, kind, source_hash FROM vault.mapping").fetchall()) == mapping
+    clear = {r[0] for r in store.read("person").select("person_source_value").collect()}
+    assert clear == {r[0] for r in wh.omop.execute("SELECT person_source_value FROM omop.person").fetchall()}
+    assert all(len(value) == 64 for value in clear)  # keyed pseudonyms, never the source's value
+
+
+def test_a_feed_on_spark_is_all_or_nothing(wh: Warehouse, spark: Any, tmp_path: Path) -> None:
+    source = write_sample(tmp_path / "synthea", PERSONS[:2], ("person",))
+    (source / "visit_occurrence.csv").write_text(
+        "visit_occurrence_id,person_id,visit_concept_id,visit_start_date,visit_end_date,visit_type_concept_id\n"
+        "1,1,9201,not a date,2020-01-02,32817\n"
+    )
+    storage = str(tmp_path / "lake")
+    with pytest.raises(FeedError, match="visit_occurrence"):
+        feed_omop(wh, spark, storage, source, DataList.from_mapping(FULL), source_name="synthea", operator=FEEDER)
+    assert ParquetStore(spark, storage).counts() == dict.fromkeys(omop.HEALTH_TABLES, 0)
+
+
+def test_a_storage_location_spark_cannot_write_is_a_sentence(wh: Warehouse, spark: Any, tmp_path: Path) -> None:
+    source = write_sample(tmp_path / "synthea", PERSONS[:1], ("person",))
+    with pytest.raises(FeedError, match="Spark cannot write in the storage location /proc/santegarde"):
+        feed_omop(wh, spark, "/proc/santegarde", source, DataList.from_mapping(FULL), source_name="synthea",
+                  operator=FEEDER)  # fmt: skip
