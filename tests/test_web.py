@@ -378,3 +378,25 @@ def test_pro_sante_connect_button_only_where_it_is_configured(practice: Practice
     app = create_console(practice.place.identity, records=practice.place.service, psc=psc)
     page = TestClient(app, base_url="https://testserver").get("/connexion")
     assert 'href="/auth/psc/start"' in page.text and "Se connecter avec Pro Santé Connect" in page.text
+
+
+def test_the_chart_shows_the_patients_consents_and_objections(practice: Practice) -> None:
+    """Issue 23: the chart says which objections are in force (and which were lifted), in French, read through the
+    path; a profile that may not read them gets a sentence, not a failed chart."""
+    from santegarde.identity import sessions
+    from santegarde.store.service import Request as RecordRequest
+
+    ctx = practice.place.identity
+    opened = sessions.login(ctx, "dr.martin", NEW_PASSWORD, source="10.0.0.1", workstation_class="office")
+    sessions.second_factor(ctx, opened.token, practice.code("dr.martin"))
+    token = sessions.rotate(ctx, opened.token)
+    practice.place.service.record_objection(RecordRequest(token, "appointments"), "p-1", "appointments")
+    sessions.logout(ctx, token)
+
+    c = browser(practice)
+    sign_in(practice, c, "dr.martin")
+    chart = c.get("/patients/p-1")
+    assert chart.status_code == 200 and "Consentements et oppositions" in chart.text
+    assert "Opposition à « Gestion des rendez-vous »" in chart.text and "en vigueur" in chart.text
+    assert "Aucun consentement enregistré." in chart.text
+    assert "appointments" not in chart.text  # the purpose in words, never its identifier

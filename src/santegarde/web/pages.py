@@ -402,8 +402,34 @@ def router(identity: IdentityContext, records: RecordService, renderer: Renderer
             observations=sorted(parts["observations"], key=_effective, reverse=True),
             conditions=parts["conditions"],
             medications=parts["medications"],
+            ledgers=ledgers(req, pid),
             glass=glass is not None,
         )
+
+    def ledgers(req: RecordRequest, pid: str) -> dict[str, list[dict[str, Any]]] | None:
+        """The patient's consents and objections as the chart shows them (read through the path, traced); None when
+        the profile may not read them (the chart says so instead of failing)."""
+        try:
+            given = records.consent_ledger(req, pid)
+            objected = records.objections_of(req, pid)
+        except AccessDenied:
+            return None
+        return {
+            "consents": [
+                {
+                    "category": name(ref, "category", c.category),
+                    "purpose": name(ref, "purpose", c.purpose),
+                    "start": c.start,
+                    "end": c.end,
+                    "withdrawn": c.withdrawn_at,
+                }
+                for c in given
+            ],
+            "objections": [
+                {"purpose": name(ref, "purpose", o.purpose), "at": o.recorded_at, "lifted": o.lifted_at}
+                for o in objected
+            ],
+        }
 
     @route("GET", "/patients/{pid}", "records")
     def chart_page(request: Request, pid: str) -> Response:
