@@ -485,3 +485,40 @@ def test_a_scanned_letters_name_is_blacked_out(detector: Detector, tmp_path: Pat
     (tmp_path / "broken.png").write_bytes(b"not an image")
     with pytest.raises(ScanRefused, match="cannot be read as an image"):
         deidentify_scan(tmp_path / "broken.png", tmp_path / "out", detector.detect_many)
+
+
+def test_a_docx_thumbnail_is_dropped(tmp_path: Path) -> None:
+    """Word can save a picture of the first page (docProps/thumbnail): names and all, never de-identifiable as text."""
+    import io
+    import zipfile
+
+    import docx
+
+    from santegarde.deid.office import _docx
+
+    document = docx.Document()
+    document.add_paragraph("Compte rendu")
+    plain = io.BytesIO()
+    document.save(plain)
+    picture = b"\xff\xd8\xff\xe0 first page with Mme Marchetaux \xff\xd9"
+    with (
+        zipfile.ZipFile(io.BytesIO(plain.getvalue())) as source,
+        zipfile.ZipFile(with_thumb := io.BytesIO(), "w") as target,
+    ):
+        for item in source.namelist():
+            blob = source.read(item)
+            if item == "_rels/.rels":
+                blob = blob.replace(
+                    b"</Relationships>",
+                    b'<Relationship Id="rIdThumb" Type="http://schemas.openxmlformats.org/package/2006/relationships/'
+                    b'metadata/thumbnail" Target="docProps/thumbnail.jpeg"/></Relationships>',
+                )
+            if item == "[Content_Types].xml":
+                blob = blob.replace(b"<Default ", b'<Default Extension="jpeg" ContentType="image/jpeg"/><Default ', 1)
+            target.writestr(item, blob)
+        target.writestr("docProps/thumbnail.jpeg", picture)
+    assert docx.Document(io.BytesIO(with_thumb.getvalue())).part.package  # a valid package with its thumbnail
+    cleaned, _, _ = _docx(with_thumb.getvalue(), lambda texts: list(texts))
+    with zipfile.ZipFile(io.BytesIO(cleaned)) as package:
+        assert not [n for n in package.namelist() if "thumbnail" in n]
+        assert b"Marchetaux" not in b"".join(package.read(n) for n in package.namelist())

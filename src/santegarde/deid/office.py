@@ -67,6 +67,7 @@ def _check_container(source: Path) -> bytes:
 
 def _docx(data: bytes, deidentify: TextDeidentifier) -> tuple[bytes, int, int]:
     import docx
+    from docx.opc.constants import RELATIONSHIP_TYPE as RT
     from docx.oxml.ns import qn
 
     try:
@@ -91,6 +92,10 @@ def _docx(data: bytes, deidentify: TextDeidentifier) -> tuple[bytes, int, int]:
             nodes[0].text = after
             for node in nodes[1:]:
                 node.text = ""
+    package = document.part.package
+    for rid, rel in list(package.rels.items()):  # the thumbnail: a picture of the first page, names and all
+        if rel.reltype == RT.THUMBNAIL:
+            del package.rels[rid]  # a part no relationship reaches is not saved
     props = document.core_properties
     for name in ("author", "last_modified_by", "title", "subject", "keywords", "comments", "category", "identifier"):
         setattr(props, name, "")
