@@ -210,7 +210,7 @@ def test_feed_under_another_profile_is_refused_then_oppose_and_feed_again(
     login(demo, passphrase, "--profile", "data_steward")
     wrong = run(*oppose, "--ins", "299999999999999")
     assert wrong.exit_code != 0 and "INS" in wrong.output
-    assert "Objection registered" in ok(*oppose)
+    assert "Opposition enregistrée" in ok(*oppose)
     login(demo, passphrase, "--profile", "feeding")
     assert "Persons skipped because they objected: 1" in ok(*feed)
     erased = [e for e in audit_events(demo) if e["operation"] == "warehouse.genetic_location.erase"]

@@ -199,7 +199,10 @@ def oppose(
             {"family": family, "given": given, "birthdate": birthdate}, ins=ins, birth_place=birthplace
         )
         deleted = warehouse.oppose_pseudonym(pseudonym, by=operator)
-    console.print(f"Objection registered; {deleted} rows removed. Later feeds will skip this person.")
+    console.print(
+        f"Opposition enregistrée ; {deleted} ligne(s) supprimée(s). Les alimentations suivantes écarteront cette "
+        "personne."
+    )
 
 
 @app.command("retention")
