@@ -339,7 +339,10 @@ def test_an_access_request_through_the_cli(demo: Demo, people: People, tmp_path:
     assert "droit d'accès" in unescape(letter.read_text()) and stat.S_IMODE(letter.stat().st_mode) == 0o600
     assert "never overwritten" in refused("rights", "letter", n, "--out", str(letter), *c)
     assert ".html ou .pdf" in refused("rights", "letter", n, "--out", str(tmp_path / "letter.txt"), *c)
-    assert "status: executed" in ok("rights", "status", n, *c)
+    full = ok("rights", "status", n, *c)
+    assert "exécutée" in full and "Reçue le" in full and "Identité vérifiée le" in full and how in full
+    assert "status:" not in full and "identity_check" not in full  # words, not field names
+    assert "Identity checked on" in ok("rights", "status", n, "--lang", "en", *c)
     listing = ok("rights", "status", *c)
     assert people.patient_id in listing and "exécutée" in listing and "droit d'accès" in listing
     assert "executed" in ok("rights", "status", "--lang", "en", *c)

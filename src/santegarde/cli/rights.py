@@ -80,6 +80,30 @@ def _show(request: RightsRequest, lang: str) -> None:
     console.print(line, soft_wrap=True, markup=False)
 
 
+def _details(request: RightsRequest, lang: str) -> None:
+    """One request in full: its line, then each step it went through, in words."""
+    _show(request, lang)
+    said = _said(lang)
+    t, day = said["details"], said["date"]
+    lines = [t["received"].format(at=request.received_at.strftime(day), by=request.received_by)]
+    if request.grounds:
+        lines.append(t["grounds"].format(text=request.grounds))
+    if request.identity_checked_at and request.identity_check:
+        lines.append(t["identity"].format(at=request.identity_checked_at.strftime(day), text=request.identity_check))
+    if request.extended_due_at and request.extension_reason:
+        lines.append(t["extended"].format(due=request.extended_due_at.strftime(day), text=request.extension_reason))
+    if request.answered_at:
+        answered = t["answered"].format(
+            at=request.answered_at.strftime(day), by=request.answered_by or "—", text=request.outcome or "—"
+        )
+        lines.append(answered)
+    if request.rule:
+        section = t["section"].format(section=request.section) if request.section else ""
+        lines.append(t["rule"].format(rule=request.rule, section=section))
+    for line in lines:
+        console.print(f"  {line}", markup=False, soft_wrap=True)
+
+
 def _new_file(path: Path, data: bytes, lang: str) -> None:
     write_new_bytes(path, data, mode=0o600)
     console.print(_said(lang)["written"].format(path=path), markup=False, soft_wrap=True)
@@ -236,8 +260,7 @@ def status(
         rights = desk(s)
         sessions.require(s.identity, s.token, sensitivity=None)
         if request_id is not None:
-            for key, value in rights.get(request_id).as_dict().items():
-                console.print(f"{key}: {value if value is not None else '-'}", markup=False, soft_wrap=True)
+            _details(rights.get(request_id), lang)
             return
         requests = rights.register.overdue() if overdue else rights.register.all()
         now = rights.register.now()
