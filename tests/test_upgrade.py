@@ -22,6 +22,7 @@ from alembic import command
 from sqlalchemy import text
 from typer.testing import CliRunner
 
+from santegarde import compassionate
 from santegarde.cli.main import app
 from santegarde.config import load
 from santegarde.crypto import ScryptParams, create_keyring, create_keystore
@@ -180,4 +181,6 @@ def test_a_schema_taken_back_to_its_base_is_backed_up_and_upgraded(older: Older)
         org.close()
     code, out = run("upgrade", "--config", str(older.config), "--backup-to", "backups")
     assert code == 0, out
-    assert "santegarde.compassionate: no revision → c001" in out.replace("\n", " ")
+    versions = Path(compassionate.__file__).parent / "migrations" / "versions"
+    head = max(f.name.split("_")[0] for f in versions.glob("c[0-9]*.py"))  # the newest revision, whichever it is
+    assert f"santegarde.compassionate: no revision → {head}" in out.replace("\n", " ")
