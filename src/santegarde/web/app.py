@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from santegarde.api import create_app
 from santegarde.api.errors import http_error, santegarde_error
-from santegarde.api.ops import Readiness
+from santegarde.api.ops import Readiness, route_template
 from santegarde.api.origin import STATE_CHANGING, OriginCheck
 from santegarde.api.refusals import OriginRefused
 from santegarde.compassionate.service import CompassionateService
@@ -140,7 +140,8 @@ def create_console(
         return handle
 
     async def crashed(request: Request, exc: Exception) -> Response:
-        log.exception("request failed: %s %s", request.method, request.url.path)
+        # the route's template, never the path: /patients/{pid} carries a patient's id (api/ops.py does the same)
+        log.exception("request failed: %s %s", request.method, route_template(request.scope))
         if not is_page(request.url.path):
             message = "The server failed on this request; nothing was changed. Try again, or tell the administrator."
             return JSONResponse({"error": "ServerError", "message": message}, status_code=500)
