@@ -14,11 +14,8 @@ from typing import Any
 
 import pytest
 
-from identity_fixtures import make_context
-from santegarde.audit.trail import AuditTrail
 from santegarde.identifiers.nir import make_nir
 from santegarde.identifiers.systems import INS_TEST_SYSTEM
-from santegarde.store.db import make_engine, migrate
 from santegarde.warehouse import Warehouse, WarehouseError
 from santegarde.warehouse.access import WarehouseGuard
 from santegarde.warehouse.feed import DataList
@@ -26,7 +23,7 @@ from santegarde.warehouse.matching import MATCH, POSSIBLE, Traits, compare
 from santegarde.warehouse.omop import IDENTITY_DDL
 from santegarde.warehouse.pseudonym import person_id_of
 from test_warehouse_core import FEEDER, FULL, STEWARD
-from warehouse_governance_fixtures import staff
+from warehouse_governance_fixtures import warehouse_guard
 
 BIRTH_PLACE = "http://hl7.org/fhir/StructureDefinition/patient-birthPlace"
 LYON_1980 = make_nir(male=True, year=1980, month=3, department="69", commune=123, order=45)
@@ -35,13 +32,7 @@ NANTES_1980 = make_nir(male=False, year=1980, month=3, department="44", commune=
 
 @pytest.fixture
 def guard(tmp_path: Path) -> WarehouseGuard:
-    ctx = make_context(f"sqlite:///{tmp_path / 'identity.db'}", tmp_path, "eds-2021-118")
-    migrate(ctx.engine)  # the records database of the organisation: the objection ledger (EDS-9)
-    staff(ctx, FEEDER.login, "feeding")
-    staff(ctx, STEWARD.login, "data_steward")
-    audit = make_engine(f"sqlite:///{tmp_path / 'audit.db'}")
-    migrate(audit, package="santegarde.audit")
-    return WarehouseGuard(ctx, AuditTrail(audit, b"s" * 32))
+    return warehouse_guard(tmp_path, FEEDER.login, STEWARD.login)
 
 
 @pytest.fixture

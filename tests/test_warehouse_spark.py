@@ -13,19 +13,15 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from identity_fixtures import make_context
 from omop_samples import write_sample
-from santegarde.audit.trail import AuditTrail
 from santegarde.config.model import WarehouseSettings
-from santegarde.store.db import make_engine, migrate
 from santegarde.warehouse import Warehouse, omop
-from santegarde.warehouse.access import WarehouseGuard
 from santegarde.warehouse.feed import DataList, FeedError
 from santegarde.warehouse.pseudonym import person_id_of
 from santegarde.warehouse.spark import session as spark_session
 from santegarde.warehouse.spark.feed import ParquetStore, feed_omop
 from test_warehouse_core import FEEDER, FULL, STEWARD
-from warehouse_governance_fixtures import staff
+from warehouse_governance_fixtures import warehouse_guard
 
 pytestmark = pytest.mark.spark
 PERSONS = (1, 2, 3, 5, 6, 7)  # Eunomia has no person 4
@@ -42,15 +38,8 @@ def spark() -> Any:
 @pytest.fixture
 def wh(tmp_path: Path) -> Iterator[Warehouse]:
     """A new warehouse guarded by an identity database where the feeder and the steward hold their profiles."""
-    ctx = make_context(f"sqlite:///{tmp_path / 'identity.db'}", tmp_path, "eds-2021-118")
-    migrate(ctx.engine)  # the records database of the organisation: the objection ledger (EDS-9)
-    staff(ctx, FEEDER.login, "feeding")
-    staff(ctx, STEWARD.login, "data_steward")
-    audit = make_engine(f"sqlite:///{tmp_path / 'audit.db'}")
-    migrate(audit, package="santegarde.audit")
-    warehouse = Warehouse.open(
-        tmp_path / "warehouse", ctx.keyring, guard=WarehouseGuard(ctx, AuditTrail(audit, b"s" * 32))
-    )
+    guard = warehouse_guard(tmp_path, FEEDER.login, STEWARD.login)
+    warehouse = Warehouse.open(tmp_path / "warehouse", guard.identity.keyring, guard=guard)
     yield warehouse
     warehouse.close()
 

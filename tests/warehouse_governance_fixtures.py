@@ -16,6 +16,7 @@ from santegarde.referentials import loader
 from santegarde.store.db import make_engine, migrate
 from santegarde.warehouse import Warehouse
 from santegarde.warehouse import governance as gov
+from santegarde.warehouse.access import WarehouseGuard
 
 DIABETES = 201826
 HBA1C = 3004410
@@ -166,3 +167,15 @@ def staff(identity: IdentityContext, login: str, *profiles: str) -> None:
             reason="validated by the committee",
             by="admin",
         )
+
+
+def warehouse_guard(tmp_path: Path, feeder: str, steward: str) -> WarehouseGuard:
+    """A guard over an identity database where ``feeder`` feeds and ``steward`` stewards, with the organisation's
+    records database (the objection ledger, EDS-9) and a fresh audit trail."""
+    ctx = make_context(f"sqlite:///{tmp_path / 'identity.db'}", tmp_path, "eds-2021-118")
+    migrate(ctx.engine)
+    staff(ctx, feeder, "feeding")
+    staff(ctx, steward, "data_steward")
+    audit = make_engine(f"sqlite:///{tmp_path / 'audit.db'}")
+    migrate(audit, package="santegarde.audit")
+    return WarehouseGuard(ctx, AuditTrail(audit, b"s" * 32))
