@@ -282,15 +282,20 @@ def test_identity_review_link_undo_and_separate_from_the_command_line(
            "--config", str(config))  # fmt: skip
     listed = " ".join(re.sub("[│┃]", " ", ok("warehouse", "identity", "review", "--config", str(config))).split())
     assert "LEROY" not in listed and "1960" not in listed
-    found = re.search(r"(\d{6,}) à examiner \S+ identique identique identique différent identique inconnu", listed)
+    found = re.search(r"(\d+) à examiner \S+ identique identique identique différent identique inconnu", listed)
     assert found is not None, listed
     review = found.group(1)
+    assert review == "1"  # a short number the reviewer types, not a 19-digit id
     assert "lignes rattachées" in ok("warehouse", "identity", "link", review, "--config", str(config))
     assert "Aucune paire" in ok("warehouse", "identity", "review", "--config", str(config))
     assert "à examiner" in ok("warehouse", "identity", "undo", review, "--config", str(config))
     assert "distinctes" in ok("warehouse", "identity", "separate", review, "--config", str(config))
     again = run("warehouse", "identity", "link", review, "--config", str(config))
     assert again.exit_code != 0 and "identity undo" in " ".join(again.output.split())
+    unknown = run("warehouse", "identity", "link", "2", "--config", str(config))
+    assert unknown.exit_code != 0 and "Aucune paire n°2" in " ".join(unknown.output.split())
+    typo = run("warehouse", "identity", "separate", "un", "--config", str(config))
+    assert typo.exit_code != 0 and "un" in typo.output
     grant(demo, "data_steward")
     login(demo, passphrase, "--profile", "data_steward")
     refused = run("warehouse", "identity", "review", "--config", str(config))

@@ -107,6 +107,7 @@ class Warehouse:
                 for statement in omop.VAULT_DDL:
                     vault.execute(statement.replace("EXISTS ", "EXISTS vault.", 1))
                 omop.migrate_vault(vault)
+                omop.renumber_reviews(vault)
         except BaseException:
             con.close()
             raise
@@ -209,6 +210,8 @@ class Warehouse:
                 deleted = _count(
                     self._con.execute("DELETE FROM geo.genetic_result WHERE person_id = $i", {"i": person_id})
                 )
+                # what an identity link noted of this person: nothing of it may come back by an undo
+                self._con.execute("DELETE FROM geo.genetic_link WHERE kept = $i OR merged = $i", {"i": person_id})
         except BaseException:
             checker.trace(by, operation, "genetic_location", "error", f"{rule} {KEY_RULE}")
             raise
@@ -382,8 +385,7 @@ class Warehouse:
 
         deleted = 0
         with self.vault_connection() as con:
-            for table in omop.PERSON_TABLES:
-                deleted += _count(con.execute(f"DELETE FROM omop.{table} WHERE person_id = $i", {"i": person}))
+            deleted += delete_person_rows(con, person)
             deleted += self.erase_genetic_location(person, by=by, rule="EDS-9", guard=guard)
             deleted += vigilance.forget(con, person)  # rows kept aside by an identity link, never to come back
             for table in ("identity", "mapping"):
@@ -469,6 +471,21 @@ class Warehouse:
 def _objection_purposes(guard: WarehouseGuard) -> tuple[str, ...]:
     """The warehouse's constitution and every re-use purpose of the text: an objection to any keeps a person out."""
     return tuple(dict.fromkeys((FEED_PURPOSE, *reuse_purposes(guard.referential))))
+
+
+def delete_person_rows(con: duckdb.DuckDBPyConnection, person: int) -> int:
+    """Delete every OMOP row of one person, those that refer to the person's rows first (:data:`omop.PURGE_ORDER`),
+    in one transaction of the health store; the count."""
+    deleted = 0
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for table in omop.PURGE_ORDER:
+            deleted += _count(con.execute(f"DELETE FROM omop.{table} WHERE {omop.person_rows(table)}", {"i": person}))
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+    return deleted
 
 
 def _count(result: duckdb.DuckDBPyConnection) -> int:

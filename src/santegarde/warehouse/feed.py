@@ -71,7 +71,36 @@ FK_TARGETS = {
     "visit_occurrence_id": "visit_occurrence",
     "preceding_visit_occurrence_id": "visit_occurrence",
     "visit_detail_id": "visit_detail",
+    "preceding_visit_detail_id": "visit_detail",
+    "parent_visit_detail_id": "visit_detail",
+    "note_id": "note",
+    "episode_id": "episode",
+    "episode_parent_id": "episode",
+    "payer_plan_period_id": "payer_plan_period",
+    "subject_id": "person",
 }
+# Ids pointing to a row of the table their row's domain names (column → the column giving the domain): re-keyed
+# as ids of that table, so they meet the rows they point to.
+POINTERS = {
+    ("cost", "cost_event_id"): "cost_domain_id",
+    ("fact_relationship", "fact_id_1"): "domain_concept_id_1",
+    ("fact_relationship", "fact_id_2"): "domain_concept_id_2",
+}
+# Ids pointing to a row of the table their row's CDM field concept names (vocabulary ``CDM``, class ``Field``,
+# named ``table.column``: looked up in the warehouse's vocabulary); an id whose table cannot be told stays apart.
+FIELD_POINTERS = {
+    ("episode_event", "event_id"): "episode_event_field_concept_id",
+    ("measurement", "measurement_event_id"): "meas_event_field_concept_id",
+    ("observation", "observation_event_id"): "obs_event_field_concept_id",
+    ("note", "note_event_id"): "note_event_field_concept_id",
+}
+# What makes sense of a row's pointers and the cohort a row belongs to: written whatever the data list says.
+STRUCTURAL = {
+    ("cost", "cost_domain_id"), ("fact_relationship", "domain_concept_id_1"),
+    ("fact_relationship", "domain_concept_id_2"), ("fact_relationship", "relationship_concept_id"),
+    ("episode_event", "episode_event_field_concept_id"), ("cohort", "cohort_definition_id"),
+    ("cohort_definition", "cohort_definition_id"),
+}  # fmt: skip
 DOCUMENT_TYPES = ("Media", "DocumentReference", "Binary", "ImagingStudy")
 FED_TYPES = (
     "Patient", "Practitioner", "PractitionerRole", "Organization", "Encounter", "Condition", "Observation",
@@ -198,6 +227,7 @@ def structural(table: str, name: str) -> bool:
         or name.endswith("_type_concept_id")
         or name in ("race_concept_id", "ethnicity_concept_id")
         or (table, name) in PSEUDONYM_COLUMNS
+        or (table, name) in STRUCTURAL
     )
 
 
@@ -293,16 +323,33 @@ def _load(run: _Run, table: str, select_sql: str, params: Mapping[str, object] |
         )
         return
     schema = "geo" if table in omop.LOCATION_TABLES else "omop"
-    key = spec[0].name
+    keys = ", ".join(omop.q(k) for k in omop.key_columns(table))
     where = ""
-    if "person_id" in keep:
-        where = "WHERE person_id NOT IN (SELECT person_id FROM temp.objection)"
-    columns = ", ".join(keep)
-    wh.omop.execute(f"DELETE FROM {schema}.{table} WHERE {key} IN (SELECT {key} FROM temp.stage {where})")
+    person = omop.person_column(table)
+    if person in keep:
+        where = f"WHERE {person} NOT IN (SELECT person_id FROM temp.objection)"
+    elif table in omop.ATTACHED_ROWS:
+        where = f"WHERE {omop.ATTACHED_ROWS[table]}"
+        _refuse_detached(run, table, where)
+    columns = ", ".join(omop.q(k) for k in keep)
+    wh.omop.execute(f"DELETE FROM {schema}.{table} WHERE ({keys}) IN (SELECT ({keys}) FROM temp.stage {where})")
     inserted = wh.omop.execute(
-        f"INSERT INTO {schema}.{table} ({columns}) SELECT DISTINCT ON ({key}) {columns} FROM temp.stage {where}"
+        f"INSERT INTO {schema}.{table} ({columns}) SELECT DISTINCT ON ({keys}) {columns} FROM temp.stage {where}"
     ).fetchone()
     run.rows[table] = run.rows.get(table, 0) + (int(inserted[0]) if inserted else 0)
+
+
+def _refuse_detached(run: _Run, table: str, where: str) -> None:
+    """Count in the report the staged rows of a table without a person column whose referent is not in the
+    warehouse: they could never be found again by person (objection, erasure), so they are not written."""
+    row = run.warehouse.omop.execute(f"SELECT count(*) FROM temp.stage WHERE NOT ({where.removeprefix('WHERE ')})")
+    detached = row.fetchone()
+    if detached and detached[0]:
+        run.refuse(
+            f"{table} ({detached[0]})",
+            "the rows they refer to are not in the warehouse (not fed, objected or expired): they could not be "
+            "attached to a person, so they were not written",
+        )
 
 
 def _observation_periods(run: _Run) -> None:
@@ -474,11 +521,13 @@ def _review(run: _Run, possible: Sequence[matching.Assignment]) -> None:
     """Queue the possible matches for the identity-vigilance review (never merged silently); counted in the report."""
     if not possible:
         return
+    # short numbers a reviewer types (1, 2, 3…: the next after the largest), a pair already queued is not queued again
     run.warehouse.omop.executemany(
-        f"""INSERT OR IGNORE INTO vault.identity_review
-            SELECT {bigint_sql("sha256(? || '|' || ?)")}, 'fhir:Patient', ?, ?, ?, ?, ?, now()::TIMESTAMP, 'open',
-                   NULL, NULL""",
-        [(a.source_hash, a.candidate, a.source_hash, a.pseudonym, a.candidate, a.score, a.reason) for a in possible],
+        """INSERT INTO vault.identity_review
+           SELECT (SELECT coalesce(max(review_id), 0) + 1 FROM vault.identity_review), 'fhir:Patient', $h, $p, $c,
+                  $s, $r, now()::TIMESTAMP, 'open', NULL, NULL
+           WHERE NOT EXISTS (SELECT 1 FROM vault.identity_review WHERE source_hash = $h AND candidate = $c)""",
+        [{"h": a.source_hash, "p": a.pseudonym, "c": a.candidate, "s": a.score, "r": a.reason} for a in possible],
     )
     run.refuse(
         f"Patient, possible match ({len(possible)})",
@@ -735,7 +784,7 @@ def _omop_table(run: _Run, table: str, path: Path) -> None:
         if spec is None:
             run.refuse(f"{table}.{name}", "not an OMOP CDM 5.4 column")
             continue
-        expressions.append(f"{_omop_value(table, spec)} AS {spec.name}")
+        expressions.append(f"{_omop_value(table, spec)} AS {omop.q(spec.name)}")
     if not expressions:
         return
     for own in PSEUDONYM_COLUMNS:
@@ -806,16 +855,42 @@ def _import_message(target: str, column_sql: str) -> str:
 def _omop_value(table: str, spec: omop.Column) -> str:
     """The warehouse value of an incoming OMOP column: re-keyed identifiers and pseudonyms, typed values."""
     name = spec.name
-    own_key = omop.OMOP_TABLES[table][0].name == name and table != "death"
+    own_key = name == f"{table}_id" and spec.type == "BIGINT"
     target = table if own_key else FK_TARGETS.get(name)
     if target is not None:
         return f"CASE WHEN {name} IS NOT NULL THEN {id_sql(_import_message(target, name))} END"
-    if name.endswith("_event_id"):
-        return f"CASE WHEN {name} IS NOT NULL THEN {id_sql(_import_message('event', name))} END"
+    if (table, name) in POINTERS:
+        domain = POINTERS[(table, name)]
+        return f"CASE WHEN {name} IS NOT NULL THEN {id_sql(_pointer_message(domain, name))} END"
+    if (table, name) in FIELD_POINTERS:
+        field = FIELD_POINTERS[(table, name)]
+        return f"CASE WHEN {name} IS NOT NULL THEN {id_sql(_field_message(field, name))} END"
     if (table, name) in PSEUDONYM_COLUMNS:
         key = omop.OMOP_TABLES[table][0].name
         return hmac_sql(_import_message(table, key))
-    return f"CAST({name} AS {spec.type})"
+    return f"CAST({omop.q(name)} AS {spec.type})"
+
+
+def _field_message(field_column: str, column_sql: str) -> str:
+    """The import message of an id whose table is named by its row's CDM field concept (``table.column``)."""
+    tables = ", ".join(f"'{t}'" for t in omop.EVENT_TABLES)
+    target = (
+        f"(SELECT any_value(split_part(c.concept_name, '.', 1)) FROM omop.concept c WHERE c.concept_id = "
+        f"TRY_CAST({field_column} AS INTEGER) AND c.vocabulary_id = 'CDM' AND split_part(c.concept_name, '.', 1) "
+        f"IN ({tables}))"
+    )
+    return f"'import|' || $src || '|' || coalesce({target}, 'event') || '|' || CAST({column_sql} AS VARCHAR)"
+
+
+def _pointer_message(domain_column: str, column_sql: str) -> str:
+    """The import message of an id whose table is given by its row's domain (a name, or a domain concept id)."""
+    names = dict(omop.DOMAIN_TABLES)
+    names.update({str(concept): names[domain] for concept, domain in omop.DOMAIN_CONCEPTS.items()})
+    cases = " ".join(f"WHEN '{key}' THEN '{target}'" for key, target in names.items())
+    return (
+        f"'import|' || $src || '|' || (CASE CAST({domain_column} AS VARCHAR) {cases} ELSE 'event' END) || '|' || "
+        f"CAST({column_sql} AS VARCHAR)"
+    )
 
 
 def _data_list(data_list: DataList | Path) -> DataList:
