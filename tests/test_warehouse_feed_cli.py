@@ -302,3 +302,34 @@ def test_identity_review_link_undo_and_separate_from_the_command_line(
     assert refused.exit_code != 0 and "only the profile(s) feeding" in " ".join(refused.output.split())
     decided = [(e["operation"], e["outcome"]) for e in audit_events(demo) if e["operation"].startswith("warehouse.id")]
     assert ("warehouse.identity.link", "success") in decided and ("warehouse.identity.review", "denied") in decided
+
+
+def test_vocabulary_loads_athena_files_from_the_command_line_and_refuses_with_sentences(
+    config: Path, demo: Demo, passphrase: Clock, tmp_path: Path
+) -> None:
+    """Issue 15: `warehouse vocabulary FOLDER` loads an Athena download, traced; wrong folders and profiles refused."""
+    from test_warehouse_vocabulary import athena
+
+    folder = athena(tmp_path / "athena")
+    out = ok("warehouse", "vocabulary", str(folder), "--config", str(config))
+    assert "Vocabulaires chargés : concept 4, concept_ancestor 2, concept_relationship 2, vocabulary 1." in out
+    # loaded again: each table replaced whole, nothing doubles
+    assert "concept 4," in ok("warehouse", "vocabulary", str(folder), "--config", str(config))
+    # a file that is not an Athena vocabulary table: refused, and the load before is kept as it was
+    (folder / "PERSON.csv").write_text("person_id\n1\n", encoding="utf-8")
+    refused = run("warehouse", "vocabulary", str(folder), "--config", str(config))
+    said = " ".join(refused.output.split())
+    assert refused.exit_code != 0 and "doit contenir les fichiers Athena" in said and "inconnus : person" in said
+    assert "Traceback" not in refused.output
+    empty = tmp_path / "vide"
+    empty.mkdir()
+    refused = run("warehouse", "vocabulary", str(empty), "--config", str(config))
+    assert refused.exit_code != 0 and "CONCEPT.csv" in refused.output
+    # only the feeding profile loads vocabularies
+    grant(demo, "data_steward")
+    login(demo, passphrase, "--profile", "data_steward")
+    (folder / "PERSON.csv").unlink()
+    refused = run("warehouse", "vocabulary", str(folder), "--config", str(config))
+    assert refused.exit_code != 0 and "feeding" in " ".join(refused.output.split())
+    outcomes = [(e["operation"], e["outcome"]) for e in audit_events(demo) if e["operation"] == "warehouse.vocabulary"]
+    assert outcomes.count(("warehouse.vocabulary", "success")) == 2 and ("warehouse.vocabulary", "denied") in outcomes
