@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -40,6 +41,34 @@ def _read(path: Path) -> Batch:
     for failure in batch.failures:
         typer.echo(failure, err=True)
     return batch
+
+
+def _summary(done: int, failed: int, noun: str, out: Path) -> None:
+    """The batch's last line; exit status 1 when an item was refused (the others were written all the same)."""
+    typer.echo(f"{done} {noun} de-identified into {out}; {failed} refused.")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _each(
+    sources: Sequence[Path],
+    work: Callable[[int, Path], str],
+    refused: type[Exception],
+    noun: str,
+    out: Path,
+) -> None:
+    """Run ``work`` on each source (its number in the batch, its path → the line to print); a refused item is
+    reported by its sentence and the batch carries on with the others."""
+    failed = 0
+    for number, source in enumerate(sources):
+        try:
+            line = work(number, source)
+        except refused as exc:
+            failed += 1
+            typer.echo(str(exc), err=True)
+            continue
+        typer.echo(line)
+    _summary(len(sources) - failed, failed, noun, out)
 
 
 @app.command("text")
@@ -119,22 +148,15 @@ def office(
     from santegarde.deid.pdf import deidentify_pdf
 
     detector = _detector()
-    failed = 0
-    for source in sources:
-        try:
-            if source.suffix.lower() == ".pdf":
-                pdf = deidentify_pdf(source, out, detector.deidentify)
-                typer.echo(f"{source.name} → {pdf.target.name}: {pdf.changed} of {pdf.pages} pages de-identified.")
-                continue
-            report = deidentify_office(source, out, detector.deidentify)
-        except OfficeRefused as exc:
-            failed += 1
-            typer.echo(str(exc), err=True)
-            continue
-        typer.echo(f"{source.name} → {report.target.name}: {report.changed} of {report.texts} texts de-identified.")
-    typer.echo(f"{len(sources) - failed} documents de-identified into {out}; {failed} refused.")
-    if failed:
-        raise typer.Exit(1)
+
+    def one(_: int, source: Path) -> str:
+        if source.suffix.lower() == ".pdf":
+            pdf = deidentify_pdf(source, out, detector.deidentify)
+            return f"{source.name} → {pdf.target.name}: {pdf.changed} of {pdf.pages} pages de-identified."
+        report = deidentify_office(source, out, detector.deidentify)
+        return f"{source.name} → {report.target.name}: {report.changed} of {report.texts} texts de-identified."
+
+    _each(sources, one, OfficeRefused, "documents", out)
 
 
 @app.command("dicom")
@@ -162,10 +184,7 @@ def dicom(
     batch = deidentify_dicom_batch(sources, out, key, KeyedPseudonym(key), names=names)
     for _, sentence in batch.failures:
         typer.echo(sentence, err=True)
-    failed = len(batch.failures)
-    typer.echo(f"{len(sources) - failed} DICOM files de-identified into {out}; {failed} refused.")
-    if failed:
-        raise typer.Exit(1)
+    _summary(len(batch.reports), len(batch.failures), "DICOM files", out)
 
 
 @app.command("scan")
@@ -178,15 +197,9 @@ def scan(
     from santegarde.deid.scan import ScanRefused, deidentify_scan
 
     detector = _detector()
-    failed = 0
-    for number, source in enumerate(sources):
-        try:
-            report = deidentify_scan(source, out, detector.detect_many, name=f"{number:06d}.png")
-        except ScanRefused as exc:
-            failed += 1
-            typer.echo(str(exc), err=True)
-            continue
-        typer.echo(f"{source.name} → {report.target.name}: {report.masked} of {report.words} words blacked out.")
-    typer.echo(f"{len(sources) - failed} images de-identified into {out}; {failed} refused.")
-    if failed:
-        raise typer.Exit(1)
+
+    def one(number: int, source: Path) -> str:
+        report = deidentify_scan(source, out, detector.detect_many, name=f"{number:06d}.png")
+        return f"{source.name} → {report.target.name}: {report.masked} of {report.words} words blacked out."
+
+    _each(sources, one, ScanRefused, "images", out)
