@@ -74,6 +74,36 @@ def test_a_nir_is_secu_only_with_its_key_or_its_context(detector: Detector) -> N
     assert (bad, "SECU") in found(detector, f"NIR : {bad}")  # a mistyped NIR named as such is masked all the same
 
 
+def test_numbers_typed_one_digit_at_a_time_are_phones_and_dates(detector: Detector) -> None:
+    spans = found(detector, "Joindre la fille au 0 4 - 7 2 - 1 1 - 3 8 - 9 0 ou au 0 5 6 1 2 2 3 3 4 4.")
+    assert {("0 4 - 7 2 - 1 1 - 3 8 - 9 0", "TEL"), ("0 5 6 1 2 2 3 3 4 4", "TEL")} <= spans
+    spans = found(detector, "Entrée : 1 4 - 0 2 - 2 0 3 1, sortie 1 7 . 0 2 . 2 0 3 1, code 1 4 - 0 2 . 2 0 3 9")
+    assert {("1 4 - 0 2 - 2 0 3 1", "DATE"), ("1 7 . 0 2 . 2 0 3 1", "DATE")} <= spans
+    assert not any("9" in text for text, _ in spans)  # mixed separators are no date
+    assert not any(label == "TEL" for _, label in found(detector, "Dosage 1 2 3 4 5 6 7 8 9 0 unités"))
+
+
+def test_corsican_postal_codes_and_surnames_that_are_communes(detector: Detector) -> None:
+    spans = found(detector, "Domicile : 12 route du Port, 2A 004 AJACCIO. CP : 2B 033")
+    assert {("2A 004", "ZIP"), ("AJACCIO", "VILLE"), ("2B 033", "ZIP")} <= spans
+    spans = found(detector, "L'assurée VERNOUILLET Ginette, ayant droit : Lucien Vernouillet")
+    assert {("VERNOUILLET", "NOM"), ("Ginette", "PRENOM"), ("Lucien", "PRENOM"), ("Vernouillet", "NOM")} <= spans
+    assert ("VERNOUILLET", "VILLE") in found(detector, "Trajet depuis VERNOUILLET ce matin")  # no person cue: a town
+
+
+def test_scores_and_service_acronyms_are_not_identifiers(detector: Detector) -> None:
+    spans = found(detector, "EVA 6/10, douleur évaluée à 7/10, Apgar 8/10/10, revue le 6/10/2033")
+    assert spans == {("6/10/2033", "DATE")}
+    assert found(detector, "Orientation IME, dossier MDPH, suivi par l'ASE, accord AAH, orientation ESAT.") == set()
+    assert ("Eva", "PRENOM") in found(detector, "Vue avec sa fille Eva Lormeau")  # a first name in lower case stays
+
+
+def test_first_and_last_names_in_french_order(detector: Detector) -> None:
+    spans = found(detector, "Contact : Michel Bernard, joignable. Mme BERNARD MICHELLE vue ce jour.")
+    assert {("Michel", "PRENOM"), ("Bernard", "NOM"), ("BERNARD", "NOM"), ("MICHELLE", "PRENOM")} <= spans
+    assert {("DURAND", "NOM"), ("Paule", "PRENOM")} <= found(detector, "Vu ce jour DURAND Paule pour suivi")
+
+
 def test_postal_code_and_city(detector: Detector) -> None:
     spans = found(detector, "Code postal : 08 333, domicile à Montbazon.")
     assert ("08 333", "ZIP") in spans and ("Montbazon", "VILLE") in spans
