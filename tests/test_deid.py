@@ -524,7 +524,7 @@ def test_a_docx_thumbnail_is_dropped(tmp_path: Path) -> None:
 
     import docx
 
-    from santegarde.deid.office import _docx
+    from santegarde.deid.office import Pictures, _docx
 
     document = docx.Document()
     document.add_paragraph("Compte rendu")
@@ -548,7 +548,106 @@ def test_a_docx_thumbnail_is_dropped(tmp_path: Path) -> None:
             target.writestr(item, blob)
         target.writestr("docProps/thumbnail.jpeg", picture)
     assert docx.Document(io.BytesIO(with_thumb.getvalue())).part.package  # a valid package with its thumbnail
-    cleaned, _, _ = _docx(with_thumb.getvalue(), lambda texts: list(texts))
+    cleaned, _, _ = _docx(with_thumb.getvalue(), lambda texts: list(texts), Pictures(None))
     with zipfile.ZipFile(io.BytesIO(cleaned)) as package:
         assert not [n for n in package.namelist() if "thumbnail" in n]
         assert b"Marchetaux" not in b"".join(package.read(n) for n in package.namelist())
+
+
+def _letter_png(line: str = "Madame Ysolde MARCHETAUX, service de cardiologie") -> bytes:
+    """A picture of a letter: dark blue text, so that the blacked-out boxes are the only pure black pixels."""
+    import io
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    picture = Image.new("RGB", (1300, 120), "white")
+    ImageDraw.Draw(picture).text((30, 30), line, fill=(20, 20, 120), font=ImageFont.load_default(size=44))
+    out = io.BytesIO()
+    picture.save(out, format="PNG")
+    return out.getvalue()
+
+
+def _black_pixels(data: bytes) -> int:
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as picture:
+        pixels = picture.convert("RGB").tobytes()
+    return sum(1 for at in range(0, len(pixels), 3) if pixels[at : at + 3] == b"\0\0\0")
+
+
+def test_pictures_inside_office_documents_are_blacked_out_or_removed_with_a_trace(
+    detector: Detector, runner: CliRunner, tmp_path: Path
+) -> None:
+    import io
+    import zipfile
+
+    import docx
+    import openpyxl
+    from openpyxl.drawing.image import Image as SheetImage
+
+    from santegarde.deid.office import IMAGE_REMOVED, deidentify_office
+    from santegarde.deid.scan import ocr
+
+    letter = _letter_png()
+    document = docx.Document()
+    document.add_paragraph("Courrier joint :")
+    document.add_picture(io.BytesIO(letter))
+    document.add_picture(io.BytesIO(_letter_png("Schéma")))
+    document.save(plain := io.BytesIO())
+    with zipfile.ZipFile(plain) as source, zipfile.ZipFile(tmp_path / "cr.docx", "w") as target:
+        media = sorted(n for n in source.namelist() if n.startswith("word/media/"))
+        for name in source.namelist():  # the second picture damaged: it cannot be read, so it must go
+            target.writestr(name, b"vector drawing of Marchetaux" if name == media[1] else source.read(name))
+    result = runner.invoke(app, ["deid", "office", str(tmp_path / "cr.docx"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "1 pictures read by OCR (1 with words blacked out), 1 unreadable pictures removed" in result.output
+    with zipfile.ZipFile(tmp_path / "out" / "cr.docx") as package:
+        pictures = [package.read(n) for n in package.namelist() if n.startswith("word/media/")]
+        everything = b"".join(package.read(n) for n in package.namelist())
+    assert len(pictures) == 1 and b"Marchetaux" not in everything
+    read_again = " ".join(w.text for w in ocr(pictures[0]))
+    assert "MARCHETAUX" not in read_again and "Ysolde" not in read_again and "cardiologie" in read_again
+    rewritten = docx.Document(tmp_path / "out" / "cr.docx")
+    assert IMAGE_REMOVED in "".join(p.text for p in rewritten.paragraphs)  # the trace where the picture was
+    assert len(rewritten.inline_shapes) == 1
+
+    _odt(tmp_path / "lettre.odt")
+    with zipfile.ZipFile(tmp_path / "lettre.odt") as source, zipfile.ZipFile(tmp_path / "img.odt", "w") as target:
+        for name in source.namelist():
+            blob = source.read(name)
+            if name == "content.xml":
+                frames = "".join(
+                    f'<draw:frame><draw:image xmlns:xlink="http://www.w3.org/1999/xlink" xlink:href="Pictures/{n}"/>'
+                    "</draw:frame>"
+                    for n in ("a.png", "b.wmf")
+                )
+                blob = blob.replace(b"<text:h>", f"<text:p>Avant{frames}Après</text:p><text:h>".encode())
+            target.writestr(name, blob)
+        target.writestr("Pictures/a.png", letter)
+        target.writestr("Pictures/b.wmf", b"\xd7\xcd\xc6\x9a not really a metafile")
+    report = deidentify_office(tmp_path / "img.odt", tmp_path / "out", detector.deidentify, detector.detect_many)
+    assert (report.images, report.images_blacked, report.images_removed) == (1, 1, 1)
+    with zipfile.ZipFile(report.target) as package:
+        assert "Pictures/b.wmf" not in package.namelist()
+        assert _black_pixels(package.read("Pictures/a.png")) > 500
+        content = package.read("content.xml").decode()
+        assert (
+            "b.wmf" not in content
+            and "a.png" in content
+            and "b.wmf" not in package.read("META-INF/manifest.xml").decode()
+        )
+    assert f"Avant{IMAGE_REMOVED}Après" in re.sub(r"<[^>]+>", "", content)
+
+    workbook = openpyxl.Workbook()
+    workbook.active["A1"] = "Courrier"
+    workbook.active.add_image(SheetImage(io.BytesIO(letter)), "B2")
+    workbook.save(tmp_path / "suivi.xlsx")
+    report = deidentify_office(tmp_path / "suivi.xlsx", tmp_path / "out", detector.deidentify, detector.detect_many)
+    assert (report.images, report.images_blacked) == (1, 1)
+    with zipfile.ZipFile(report.target) as package:
+        (picture,) = [package.read(n) for n in package.namelist() if n.startswith("xl/media/")]
+    assert _black_pixels(picture) > 500 and _black_pixels(letter) == 0
+    without_ocr = deidentify_office(tmp_path / "cr.docx", tmp_path / "bare", detector.deidentify)
+    assert (without_ocr.images, without_ocr.images_removed) == (0, 2)  # no OCR given: every picture goes

@@ -140,7 +140,7 @@ def office(
     sources: Annotated[list[Path], typer.Argument(help=".docx, .xlsx, .odt or text-layer .pdf documents")],
     out: Annotated[Path, typer.Option("--out", help="Directory for the de-identified documents")],
 ) -> None:
-    """Rewrite office documents de-identified (text, properties, file name); refuse those that cannot be read.
+    """Rewrite office documents de-identified (text, properties, pictures, file name); refuse unreadable ones.
 
     A PDF becomes a de-identified .txt of its text layer (a PDF cannot be rewritten safely in place).
     """
@@ -153,8 +153,14 @@ def office(
         if source.suffix.lower() == ".pdf":
             pdf = deidentify_pdf(source, out, detector.deidentify)
             return f"{source.name} → {pdf.target.name}: {pdf.changed} of {pdf.pages} pages de-identified."
-        report = deidentify_office(source, out, detector.deidentify)
-        return f"{source.name} → {report.target.name}: {report.changed} of {report.texts} texts de-identified."
+        report = deidentify_office(source, out, detector.deidentify, detector.detect_many)
+        line = f"{source.name} → {report.target.name}: {report.changed} of {report.texts} texts de-identified"
+        if report.images or report.images_removed:
+            line += (
+                f"; {report.images} pictures read by OCR ({report.images_blacked} with words blacked out), "
+                f"{report.images_removed} unreadable pictures removed"
+            )
+        return line + "."
 
     _each(sources, one, OfficeRefused, "documents", out)
 

@@ -16,10 +16,14 @@ import subprocess
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from santegarde.atomic import write_new_bytes
 from santegarde.deid.entities import Entity
 from santegarde.errors import SantegardeError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 EntityFinder = Callable[[list[str]], Iterable[list[Entity]]]  # e.g. Detector.detect_many
 MARGIN = 3  # pixels painted around each word's box, at least (a sixth of its height if more)
@@ -83,17 +87,11 @@ def _lines(words: list[Word]) -> Iterator[tuple[str, list[tuple[int, int, Word]]
     yield "".join(parts), spans
 
 
-def deidentify_scan(source: Path, out_dir: Path, find: EntityFinder, *, name: str | None = None) -> ScanReport:
-    """Write ``source`` into ``out_dir`` as a PNG whose identifying words are blacked out."""
-    from PIL import Image, ImageDraw, UnidentifiedImageError
+def black_out(image: Image.Image, find: EntityFinder) -> tuple[int, int, tuple[str, ...]]:
+    """Paint black, in ``image`` itself, every word the OCR reads that touches an identifying span; returns the
+    number of words read, of words blacked out, and the labels found."""
+    from PIL import ImageDraw
 
-    try:
-        with Image.open(source) as opened:
-            image = opened.convert("RGB")
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ScanRefused(
-            f"{source.name} cannot be read as an image ({type(exc).__name__}); it was not kept."
-        ) from None
     png = io.BytesIO()
     image.save(png, format="PNG")
     words = ocr(png.getvalue())
@@ -111,8 +109,51 @@ def deidentify_scan(source: Path, out_dir: Path, find: EntityFinder, *, name: st
         left, top, right, bottom = word.box
         pad = max(MARGIN, (bottom - top) // 6)
         draw.rectangle((left - pad, top - pad, right + pad, bottom + pad), fill=(0, 0, 0))
+    return len(words), len(masked), tuple(sorted(labels))
+
+
+@dataclass(frozen=True)
+class MaskedImage:
+    data: bytes  # re-encoded in the source's format when it is a common one, else PNG; metadata not carried over
+    format: str  # PIL's name of that format: "PNG", "JPEG"…
+    words: int
+    masked: int
+
+
+KEPT_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF")
+
+
+def mask_image_bytes(data: bytes, find: EntityFinder) -> MaskedImage | None:
+    """An embedded picture with its identifying words blacked out, re-encoded; None when it cannot be read as an
+    image (the caller removes it: it is never kept as it was)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            kind = opened.format if opened.format in KEPT_FORMATS else "PNG"
+            image = opened.convert("RGB")
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return None
+    words, masked, _ = black_out(image, find)
+    out = io.BytesIO()
+    image.save(out, format=kind)
+    return MaskedImage(out.getvalue(), kind, words, masked)
+
+
+def deidentify_scan(source: Path, out_dir: Path, find: EntityFinder, *, name: str | None = None) -> ScanReport:
+    """Write ``source`` into ``out_dir`` as a PNG whose identifying words are blacked out."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(source) as opened:
+            image = opened.convert("RGB")
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ScanRefused(
+            f"{source.name} cannot be read as an image ({type(exc).__name__}); it was not kept."
+        ) from None
+    words, masked, labels = black_out(image, find)
     out = io.BytesIO()
     image.save(out, format="PNG")
     target = out_dir / (name or f"{source.stem}.png")
     write_new_bytes(target, out.getvalue())
-    return ScanReport(target, len(words), len(masked), tuple(sorted(labels)))
+    return ScanReport(target, words, masked, labels)
