@@ -651,3 +651,66 @@ def test_pictures_inside_office_documents_are_blacked_out_or_removed_with_a_trac
     assert _black_pixels(picture) > 500 and _black_pixels(letter) == 0
     without_ocr = deidentify_office(tmp_path / "cr.docx", tmp_path / "bare", detector.deidentify)
     assert (without_ocr.images, without_ocr.images_removed) == (0, 2)  # no OCR given: every picture goes
+
+
+def _burned_in_dicom(path: Path, lines: list[str]) -> None:
+    """A 16-bit CT-like DICOM whose pixels carry ``lines`` of text (drawn bright on a dark frame)."""
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage
+
+    picture = Image.new("L", (1100, 60 + 90 * len(lines)), 10)
+    draw = ImageDraw.Draw(picture)
+    for number, line in enumerate(lines):
+        draw.text((30, 30 + 90 * number), line, fill=250, font=ImageFont.load_default(size=44))
+    pixels = (np.asarray(picture, dtype=np.uint16) * 4).astype(np.uint16)  # 40 … 1000, as a CT window would be
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = "1.2.250.1.59.2.1"
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, "1.2.250.1.59.2.1"
+    ds.PatientName, ds.PatientID, ds.Modality = "MARCHETAUX^YSOLDE", "IPP80012345", "OT"
+    ds.BurnedInAnnotation = "YES"
+    ds.Rows, ds.Columns = pixels.shape
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.add_new(0x60003000, "OW", b"\x01\x00" * 8)  # an overlay plane: text drawn over the image, removed
+    ds.PixelData = pixels.tobytes()
+    ds.save_as(path, enforce_file_format=True)
+
+
+def test_dicom_text_burned_into_the_pixels_is_blacked_out(
+    detector: Detector, runner: CliRunner, tmp_path: Path
+) -> None:
+    import numpy as np
+    import pydicom
+    from PIL import Image
+
+    from santegarde.deid.dicom import deidentify_dicom
+    from santegarde.deid.scan import ocr
+
+    _burned_in_dicom(tmp_path / "burned.dcm", ["MARCHETAUX Ysolde 12/03/1954", "Thorax face"])
+    (tmp_path / "key").write_bytes(b"k" * 32)
+    args = ["deid", "dicom", str(tmp_path / "burned.dcm"), "--out", str(tmp_path / "out"), "--key-file"]
+    refused = runner.invoke(app, [*args, str(tmp_path / "key")])
+    assert refused.exit_code == 1 and "--ocr-pixels" in refused.output  # flagged, no OCR asked: refused
+    result = runner.invoke(app, [*args, str(tmp_path / "key"), "--ocr-pixels"])
+    assert result.exit_code == 0, result.output
+    written = pydicom.dcmread(tmp_path / "out" / "000000.dcm")
+    assert 0x60003000 not in written and "MARCHETAUX" not in str(written.PatientName)
+    pixels = written.pixel_array
+    assert pixels.dtype == np.uint16 and pixels.shape == (240, 1100)
+    shown = Image.fromarray((pixels // 4).astype(np.uint8), "L").convert("RGB")
+    png = tmp_path / "shown.png"
+    shown.save(png)
+    read_again = " ".join(w.text for w in ocr(png.read_bytes()))
+    assert "MARCHETAUX" not in read_again and "Ysolde" not in read_again and "1954" not in read_again
+    assert "Thorax" in read_again  # what identifies no one stays readable
+    assert (pixels[30:80, 30:300] == pixels.min()).all()  # the name's box is set to the frame's black
+    _burned_in_dicom(tmp_path / "plain.dcm", [])
+    plain = deidentify_dicom(tmp_path / "plain.dcm", tmp_path / "out", b"k" * 32, str, find=detector.detect_many)
+    assert plain.masked == 0
+    assert pydicom.dcmread(plain.target).PixelData == pydicom.dcmread(tmp_path / "plain.dcm").PixelData

@@ -174,19 +174,37 @@ def dicom(
         Path,
         typer.Option("--key-file", help="A file of at least 32 random bytes: the key UIDs and IDs are mapped under"),
     ],
+    ocr_pixels: Annotated[
+        bool,
+        typer.Option(
+            "--ocr-pixels", help="Read every image's pixels by OCR and black out the identifying words burned into them"
+        ),
+    ] = False,
 ) -> None:
     """De-identify DICOM headers (PS3.15 basic profile), patient IDs as keyed pseudonyms; refuse unreadable files.
 
     The files are processed on every core and flushed to disk once for the whole batch (each still written
-    atomically, never over an existing file).
+    atomically, never over an existing file). A file whose header says its pixels carry burned-in text is refused
+    unless --ocr-pixels is given; with it, every file is read by OCR (Tesseract, French) one after the other.
     """
-    from santegarde.deid.dicom import KeyedPseudonym, deidentify_dicom_batch
+    from santegarde.deid.dicom import DicomRefused, KeyedPseudonym, deidentify_dicom, deidentify_dicom_batch
 
     key = key_file.read_bytes()
     if len(key) < 32:
         typer.echo(f"{key_file} holds {len(key)} bytes; a key needs at least 32 random bytes.", err=True)
         raise typer.Exit(2)
     names = [f"{number:06d}.dcm" for number in range(len(sources))]
+    if ocr_pixels:
+        detector = _detector()
+
+        def one(number: int, source: Path) -> str:
+            report = deidentify_dicom(
+                source, out, key, KeyedPseudonym(key), name=names[number], find=detector.detect_many
+            )
+            return f"{source.name} → {report.target.name}: {report.masked} words blacked out in the pixels."
+
+        _each(sources, one, DicomRefused, "DICOM files", out)
+        return
     batch = deidentify_dicom_batch(sources, out, key, KeyedPseudonym(key), names=names)
     for _, sentence in batch.failures:
         typer.echo(sentence, err=True)

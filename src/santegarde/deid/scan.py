@@ -1,5 +1,8 @@
 """Scans and images with text in their pixels (EDS-SEC-PSE-4): OCR, detection, identifiers blacked out.
 
+The same masking serves the pictures embedded in office documents (`mask_image_bytes`) and the pixels of
+DICOM images (`identifying_boxes`, see `santegarde.deid.dicom`).
+
 Tesseract's French model (Debian's ``tesseract-ocr-fra``, installed by ``scripts/bootstrap``) reads the words and
 their boxes (``tesseract IMAGE stdout -l fra tsv``); the words are put back into lines of text, the text detector
 finds the identifying spans, and every word that touches one is painted black in the pixels. The result is
@@ -26,6 +29,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
 EntityFinder = Callable[[list[str]], Iterable[list[Entity]]]  # e.g. Detector.detect_many
+Box = tuple[int, int, int, int]  # left, top, right, bottom (inclusive), in pixels
 MARGIN = 3  # pixels painted around each word's box, at least (a sixth of its height if more)
 
 
@@ -87,29 +91,36 @@ def _lines(words: list[Word]) -> Iterator[tuple[str, list[tuple[int, int, Word]]
     yield "".join(parts), spans
 
 
-def black_out(image: Image.Image, find: EntityFinder) -> tuple[int, int, tuple[str, ...]]:
-    """Paint black, in ``image`` itself, every word the OCR reads that touches an identifying span; returns the
-    number of words read, of words blacked out, and the labels found."""
-    from PIL import ImageDraw
-
+def identifying_boxes(image: Image.Image, find: EntityFinder) -> tuple[int, list[Box], tuple[str, ...]]:
+    """The words the OCR reads in ``image``, the boxes (with their margin) of those that touch an identifying span,
+    and the labels found."""
     png = io.BytesIO()
     image.save(png, format="PNG")
     words = ocr(png.getvalue())
-    masked: list[Word] = []
+    boxes: list[Box] = []
     labels: set[str] = set()
     for text, spans in _lines(words):
         entities = next(iter(find([text]))) if text else []
         for start, end, word in spans:
             hits = [e for e in entities if e.start < end and start < e.end]
             if hits:
-                masked.append(word)
+                left, top, right, bottom = word.box
+                pad = max(MARGIN, (bottom - top) // 6)
+                boxes.append((left - pad, top - pad, right + pad, bottom + pad))
                 labels.update(e.label for e in hits)
+    return len(words), boxes, tuple(sorted(labels))
+
+
+def black_out(image: Image.Image, find: EntityFinder) -> tuple[int, int, tuple[str, ...]]:
+    """Paint black, in ``image`` itself, every word the OCR reads that touches an identifying span; returns the
+    number of words read, of words blacked out, and the labels found."""
+    from PIL import ImageDraw
+
+    words, boxes, labels = identifying_boxes(image, find)
     draw = ImageDraw.Draw(image)
-    for word in masked:
-        left, top, right, bottom = word.box
-        pad = max(MARGIN, (bottom - top) // 6)
-        draw.rectangle((left - pad, top - pad, right + pad, bottom + pad), fill=(0, 0, 0))
-    return len(words), len(masked), tuple(sorted(labels))
+    for box in boxes:
+        draw.rectangle(box, fill=(0, 0, 0))
+    return words, len(boxes), labels
 
 
 @dataclass(frozen=True)
