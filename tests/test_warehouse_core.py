@@ -300,6 +300,50 @@ def test_notes_are_deidentified_before_they_enter(wh: Warehouse, tmp_path: Path)
                 assert secret.encode() not in file.read_bytes(), file.name
 
 
+def test_notes_can_enter_with_consistent_surrogates_per_patient(wh: Warehouse, tmp_path: Path) -> None:
+    """EDS-SEC-PSE-4, option: the same name becomes the same fictitious name within a patient's notes, the dates
+    move by the patient's one offset (intervals kept), under the warehouse key; no original reaches the files."""
+    import datetime as dt
+    import re
+    from functools import partial
+
+    from santegarde.deid.detector import Detector
+    from santegarde.deid.surrogates import Surrogates
+
+    omop_dir = tmp_path / "omop-notes"
+    write_omop(omop_dir)
+    head = (
+        "note_id,person_id,note_date,note_type_concept_id,note_class_concept_id,encoding_concept_id,"
+        "language_concept_id,note_title,note_text\n"
+    )
+    (omop_dir / "note.csv").write_text(
+        head + '1,101,2024-01-01,32817,0,0,0,Courrier,"Mme Ysolde Marchetaux vue le 12/03/2024, tél 06 12 34 56 78."\n'
+        '2,101,2024-01-05,32817,0,0,0,Suivi,"Revue Mme Marchetaux le 15/03/2024."\n'
+        '3,102,2024-01-09,32817,0,0,0,Suivi,"Revue Mme Marchetaux le 15/03/2024."\n',
+        encoding="utf-8",
+    )
+    notes = {f"note.{c}": "research" for c in ("note_date", "note_title", "note_text", "note_type_concept_id")}
+    detector = Detector()
+    surrogates = Surrogates(wh.surrogate_key)
+    report = wh.feed_omop(
+        omop_dir, DataList.from_mapping({**FULL, **notes}), source_name="dpi", operator=FEEDER,
+        deidentify=partial(detector.deidentify, surrogates=surrogates),
+    )  # fmt: skip
+    assert "note" not in report.refused_items()
+    ordered = "SELECT note_text FROM omop.note ORDER BY note_date"
+    first, second, other = (t for (t,) in wh.omop.execute(ordered).fetchall())
+    name = re.search(r"Mme \w+ (\w+) vue le", first)
+    assert name and re.search(rf"Revue Mme {name[1]} le", second) and "<NOM>" not in first + second
+    assert "<TEL>" in first  # what has no surrogate keeps its tag
+    dates = [dt.datetime.strptime(re.search(r"\d\d/\d\d/\d{4}", t)[0], "%d/%m/%Y") for t in (first, second)]
+    assert (dates[1] - dates[0]).days == 3 and dates[0] != dt.datetime(2024, 3, 12)  # shifted, interval kept
+    assert other != second  # another patient: another date shift and other fictitious names
+    for secret in ("Marchetaux", "Ysolde", "06 12 34 56 78", "12/03/2024", "15/03/2024"):
+        for file in wh.directory.rglob("*"):
+            if file.is_file():
+                assert secret.encode() not in file.read_bytes(), (secret, file.name)
+
+
 def write_omop(directory: Path) -> None:
     directory.mkdir()
     (directory / "person.csv").write_text(

@@ -135,6 +135,14 @@ def feed(
         bool,
         typer.Option("--deidentify-notes", help="Let the OMOP note table in, its text replaced by generic tags"),
     ] = False,
+    note_surrogates: Annotated[
+        bool,
+        typer.Option(
+            "--note-surrogates",
+            help="With --deidentify-notes: names become consistent fictitious names and dates are shifted, "
+            "per patient, under the warehouse key, instead of tags",
+        ),
+    ] = False,
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Feed FHIR Bundles or OMOP CDM files; only the data list's variables enter, objecting persons never.
@@ -145,6 +153,8 @@ def feed(
     """
     if bool(fhir) == (omop_dir is not None):
         raise WarehouseError("Give either --fhir files or one --omop directory, not both and not neither.")
+    if note_surrogates and not deidentify_notes:
+        raise WarehouseError("--note-surrogates only applies with --deidentify-notes; add it or leave it out.")
     checked_source(source)
     with _session_warehouse(config) as (s, operator, warehouse):
         checked = DataList.load(data_list) if data_list is not None else committee_data_list(s.org.engine)
@@ -153,7 +163,14 @@ def feed(
         if deidentify_notes:
             from santegarde.deid.detector import Detector  # edsnlp and spaCy: loaded only when notes are fed
 
-            deidentify = Detector().deidentify
+            detector = Detector()
+            deidentify = detector.deidentify
+            if note_surrogates:
+                from functools import partial
+
+                from santegarde.deid.surrogates import Surrogates
+
+                deidentify = partial(detector.deidentify, surrogates=Surrogates(warehouse.surrogate_key))
         report = _feed(warehouse, checked, source, fhir, omop_dir, operator, cutoff, deidentify)
     _print(report)
 

@@ -139,6 +139,11 @@ class Warehouse:
         return PseudonymKey(self.keys.pseudonym)
 
     @property
+    def surrogate_key(self) -> bytes:
+        """EDS-SEC-PSE-4: the key of the notes' consistent surrogates (32 bytes), derived from the pseudonym key."""
+        return bytes.fromhex(self.pseudonym_key.hexdigest("deid|surrogates"))
+
+    @property
     def mapping_key(self) -> PseudonymKey:
         return PseudonymKey(self.keys.mapping)
 

@@ -42,8 +42,9 @@ if TYPE_CHECKING:
     from santegarde.warehouse.core import Warehouse
 
 Progress = Callable[[str, int, int], None]  # (step description, steps done, total steps)
-# EDS-SEC-PSE-4: replaces the identifying spans of each text by generic tags (santegarde.deid.Detector.deidentify)
-TextDeidentifier = Callable[[list[str]], list[str]]
+# EDS-SEC-PSE-4: replaces the identifying spans of each text by generic tags or by consistent surrogates, given the
+# texts and each one's patient (source|person_id: the surrogates' scope); santegarde.deid.Detector.deidentify
+TextDeidentifier = Callable[[list[str], list[str]], list[str]]
 DEIDENTIFIED_COLUMNS = ("note_text", "note_title")
 
 TEXT_COLUMNS = {("note", "note_text"), ("note", "note_title"), ("drug_exposure", "sig")}
@@ -783,10 +784,13 @@ def _deidentified_notes(run: _Run, path: Path) -> Path:
 
     if hasattr(table, "read_all"):
         table = table.read_all()
+    lowered = [c.lower() for c in table.column_names]
+    persons = table.column(lowered.index("person_id")).to_pylist() if "person_id" in lowered else [None] * len(table)
+    patients = [f"{run.source}|{p}" for p in persons]
     for index, column in enumerate(table.column_names):
         if column.lower() in DEIDENTIFIED_COLUMNS:
             texts = [t if isinstance(t, str) else "" for t in table.column(index).to_pylist()]
-            cleaned = run.deidentify(texts)
+            cleaned = run.deidentify(texts, patients)
             if len(cleaned) != len(texts):
                 raise FeedError("The de-identifier returned a different number of notes; nothing was written.")
             nulls = table.column(index).is_null().to_pylist()
