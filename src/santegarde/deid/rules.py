@@ -197,8 +197,8 @@ STOP = frozenset(
 )
 
 # Acronyms of French care and social services, never a person or a hospital on their own ("orientation ESAT",
-# "services de l'ASE", "l'OI" the cervix's internal os, "EVA 6/10"), though some are also first names: written
-# in capitals only ("Eva Martin" stays a name).
+# "services de l'ASE", "l'OI" the cervix's internal os), though a few are also in the name lists: written in
+# capitals only. Acronyms that are common names too (EVA the pain scale and Eva, MAS and Mas) are not listed.
 ACRONYMS = frozenset(
     [
         "aah",
@@ -215,7 +215,6 @@ ACRONYMS = frozenset(
         "cmu",
         "cpam",
         "esat",
-        "eva",
         "fam",
         "had",
         "has",
@@ -223,7 +222,6 @@ ACRONYMS = frozenset(
         "ime",
         "irm",
         "itep",
-        "mas",
         "mdph",
         "oe",
         "oi",
@@ -408,7 +406,8 @@ def _dates(text: str, found: list[Entity], extra: Iterable[tuple[int, int]] = ()
                 spans.append((m.start(), m.end()))
     spans.extend(extra)
     for start, end in sorted(spans, key=lambda s: (s[0], -s[1])):
-        if SCORE_CONTEXT.search(text[max(0, start - 30) : start]) and re.fullmatch(r"[\d/\s]+", text[start:end]):
+        score = re.fullmatch(r"[\d/\s]+", text[start:end]) and not re.search(r"\d{4}", text[start:end])
+        if score and SCORE_CONTEXT.search(text[max(0, start - 30) : start]):
             continue
         if _free(found, start, end):
             label = "DATE_NAISSANCE" if BIRTH_CONTEXT.search(text[max(0, start - 40) : start]) else "DATE"
