@@ -133,7 +133,11 @@ def feed(
     omop_dir: Annotated[Path | None, typer.Option("--omop", help="A directory of OMOP CDM 5.4 CSV/Parquet")] = None,
     deidentify_notes: Annotated[
         bool,
-        typer.Option("--deidentify-notes", help="Let the OMOP note table in, its text replaced by generic tags"),
+        typer.Option(
+            "--deidentify-notes",
+            help="Let notes in (the OMOP note table, FHIR DocumentReferences of plain text), their text replaced by "
+            "generic tags",
+        ),
     ] = False,
     note_surrogates: Annotated[
         bool,
@@ -183,8 +187,9 @@ def _feed(
     with _bar() as progress:
         if fhir:
             report = warehouse.feed_fhir(
-                fhir, checked, progress=progress, source=source, operator=operator, cutoff=cutoff
-            )
+                fhir, checked, progress=progress, source=source, operator=operator, cutoff=cutoff,
+                deidentify=deidentify,
+            )  # fmt: skip
         else:
             assert omop_dir is not None
             report = warehouse.feed_omop(

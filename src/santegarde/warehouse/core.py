@@ -299,7 +299,7 @@ class Warehouse:
     # -- feeds and objections ------------------------------------------------------------------------------
     def feed_fhir(
         self, paths: Sequence[Path], data_list: DataList | Path, progress: Progress | None = None, *,
-        source: str, operator: Operator, cutoff: date | None = None,
+        source: str, operator: Operator, cutoff: date | None = None, deidentify: TextDeidentifier | None = None,
     ) -> FeedReport:  # fmt: skip
         """Feed FHIR Bundle JSON files from ``source`` as ``operator`` (a feeding profile); see :func:`.feed.feed_fhir`.
 
@@ -309,8 +309,9 @@ class Warehouse:
         from santegarde.warehouse import feed
 
         return feed.feed_fhir(
-            self, paths, data_list, progress=progress, source=source, operator=operator, cutoff=cutoff
-        )
+            self, paths, data_list, progress=progress, source=source, operator=operator, cutoff=cutoff,
+            deidentify=deidentify,
+        )  # fmt: skip
 
     def feed_omop(
         self,
