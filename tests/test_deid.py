@@ -579,7 +579,7 @@ def _black_pixels(data: bytes) -> int:
 
 
 def test_pictures_inside_office_documents_are_blacked_out_or_removed_with_a_trace(
-    detector: Detector, runner: CliRunner, tmp_path: Path
+    detector: Detector, runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import io
     import zipfile
@@ -591,6 +591,7 @@ def test_pictures_inside_office_documents_are_blacked_out_or_removed_with_a_trac
     from santegarde.deid.office import IMAGE_REMOVED, deidentify_office
     from santegarde.deid.scan import ocr
 
+    monkeypatch.setattr("santegarde.cli.deid._detector", lambda: detector)  # the session's, loaded once
     letter = _letter_png()
     document = docx.Document()
     document.add_paragraph("Courrier joint :")
@@ -684,7 +685,7 @@ def _burned_in_dicom(path: Path, lines: list[str]) -> None:
 
 
 def test_dicom_text_burned_into_the_pixels_is_blacked_out(
-    detector: Detector, runner: CliRunner, tmp_path: Path
+    detector: Detector, runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import numpy as np
     import pydicom
@@ -693,6 +694,7 @@ def test_dicom_text_burned_into_the_pixels_is_blacked_out(
     from santegarde.deid.dicom import deidentify_dicom
     from santegarde.deid.scan import ocr
 
+    monkeypatch.setattr("santegarde.cli.deid._detector", lambda: detector)  # the session's, loaded once
     _burned_in_dicom(tmp_path / "burned.dcm", ["MARCHETAUX Ysolde 12/03/1954", "Thorax face"])
     (tmp_path / "key").write_bytes(b"k" * 32)
     args = ["deid", "dicom", str(tmp_path / "burned.dcm"), "--out", str(tmp_path / "out"), "--key-file"]
