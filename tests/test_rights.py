@@ -104,9 +104,9 @@ def test_nothing_is_executed_before_the_identity_check(practice: Workplace, doc:
     rs = desk(practice)
     r = rs.receive(doc, Right.ACCESS, "p-1", Requester.PERSON)
     assert r.status is Status.RECEIVED and r.received_by == "dr.martin"
-    with pytest.raises(RightsError, match="identity has not been checked"):
+    with pytest.raises(RightsError, match="n'a pas été vérifiée"):
         rs.execute(doc, r.id)
-    with pytest.raises(RightsError, match="how the identity was checked"):
+    with pytest.raises(RightsError, match="comment l'identité a été vérifiée"):
         rs.register.record_identity_check(doc, r.id, "ok")
     ops = [e["operation"] for e in audit_rows(practice)]
     assert "rights.register" in ops and "rights.execute" in ops
@@ -114,15 +114,15 @@ def test_nothing_is_executed_before_the_identity_check(practice: Workplace, doc:
 
 def test_unknown_right_requester_or_missing_purpose_are_refused(practice: Workplace, doc: Request) -> None:
     rs = desk(practice)
-    with pytest.raises(RightsError, match="not a right"):
+    with pytest.raises(RightsError, match="n'est pas un droit"):
         rs.receive(doc, "information", "p-1", "person")
-    with pytest.raises(RightsError, match="not a kind of requester"):
+    with pytest.raises(RightsError, match="n'est pas un type de demandeur"):
         rs.receive(doc, "access", "p-1", "neighbour")
-    with pytest.raises(RightsError, match="concerns one purpose"):
+    with pytest.raises(RightsError, match="porte sur une finalité"):
         rs.receive(doc, "objection", "p-1", "person")
-    with pytest.raises(RightsError, match="not a purpose"):
+    with pytest.raises(RightsError, match="n'est pas une finalité"):
         rs.receive(doc, "objection", "p-1", "person", purpose="marketing")
-    with pytest.raises(RightsError, match="what the person disputes"):
+    with pytest.raises(RightsError, match="ce que la personne conteste"):
         rs.receive(doc, "restriction", "p-1", "person")
 
 
@@ -131,11 +131,11 @@ def test_one_month_deadline_extended_once_by_two_months_with_a_reason(practice: 
     now = practice.clock.now
     r = rs.receive(doc, Right.RECTIFICATION, "p-1", "person")
     assert r.due_at == add_months(now, 1) and "un mois à compter de la réception" in r.deadline_rule
-    with pytest.raises(RightsError, match="written reason"):
+    with pytest.raises(RightsError, match="motif de la prolongation"):
         rs.register.extend(doc, r.id, "busy")
     extended = rs.register.extend(doc, r.id, "many requests received this month, complex file")
     assert extended.status is Status.EXTENDED and extended.deadline == add_months(now, 3)
-    with pytest.raises(RightsError, match="only once"):
+    with pytest.raises(RightsError, match="qu'une fois"):
         rs.register.extend(doc, r.id, "still many requests received this month")
     assert rs.register.overdue() == []
     practice.clock.advance(days=95)
@@ -156,7 +156,7 @@ def test_medical_record_access_eight_days_or_two_months(practice: Workplace, doc
     old = rs.receive(doc, Right.ACCESS, "p-1", "person", purpose="medical_record", older_than_five_years=True)
     assert recent.due_at == now + timedelta(days=8) and "L. 1111-7" in recent.deadline_rule
     assert old.due_at == add_months(now, 2)
-    with pytest.raises(RightsError, match="cannot be extended"):
+    with pytest.raises(RightsError, match="ne peut pas être prolongé"):
         rs.register.extend(doc, recent.id, "many requests received this month, complex file")
     practice.clock.advance(days=9)
     assert [o.id for o in rs.register.overdue()] == [recent.id]
@@ -188,9 +188,9 @@ def test_access_gives_a_fhir_bundle_and_a_readable_summary(practice: Workplace, 
 def test_rectification_is_an_update_with_history(practice: Workplace, doc: Request) -> None:
     rs = desk(practice)
     rid = checked(rs, doc, Right.RECTIFICATION)
-    with pytest.raises(RightsError, match="corrected resource"):
+    with pytest.raises(RightsError, match="ressource corrigée"):
         rs.execute(doc, rid)
-    with pytest.raises(RightsError, match="not about patient"):
+    with pytest.raises(RightsError, match="ne concerne pas le patient"):
         rs.execute(doc, rid, corrected=observation("p-2"))
     out = rs.execute(doc, rid, corrected=observation(value=62.0))
     assert out.executed and out.affected == ("Observation/o-1",)
@@ -268,7 +268,7 @@ def test_an_erasure_killed_before_its_answer_is_completed_by_executing_again(pra
     assert rs.get(request_id).status is Status.IDENTITY_CHECKED
     out = rs.execute(doc, request_id)
     assert out.executed and out.request.status is Status.EXECUTED and "2 enregistrement(s)" in out.message
-    with pytest.raises(RightsError, match="already answered"):
+    with pytest.raises(RightsError, match="déjà reçu une réponse"):
         rs.execute(doc, request_id)
 
 
@@ -293,7 +293,7 @@ def test_restriction_freezes_refuses_writes_and_lifts(practice: Workplace, doc: 
     lifted = rs.lift_restriction(doc, rid)
     assert lifted.lifted_at is not None
     practice.service.update(doc, "Observation", "o-1", observation(value=70.0))
-    with pytest.raises(RightsError, match="already lifted"):
+    with pytest.raises(RightsError, match="déjà été levée"):
         rs.lift_restriction(doc, rid)
 
 
@@ -319,7 +319,7 @@ def test_an_answered_request_is_not_executed_twice(practice: Workplace, doc: Req
     rs = desk(practice)
     rid = checked(rs, doc, Right.ACCESS)
     rs.execute(doc, rid)
-    with pytest.raises(RightsError, match="already answered"):
+    with pytest.raises(RightsError, match="déjà reçu une réponse"):
         rs.execute(doc, rid)
 
 

@@ -81,17 +81,15 @@ def load_thresholds(config: Path) -> GateThresholds:
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
-        raise GateError(f"The export thresholds file {path} cannot be read ({type(exc).__name__}); fix it.") from None
+        raise GateError("thresholds_unreadable", path=path, error=type(exc).__name__) from None
     if document is None:
         return GateThresholds()
     if not isinstance(document, dict):
-        raise GateError(f"The export thresholds file {path} must be a mapping of threshold: value; rewrite it.")
+        raise GateError("thresholds_not_mapping", path=path)
     known = {f.name: str(f.type) for f in fields(GateThresholds)}
     unknown = sorted(str(k) for k in document if k not in known)
     if unknown:
-        raise GateError(
-            f"The export thresholds file {path} has unknown key(s) {', '.join(unknown)}; use only {', '.join(known)}."
-        )
+        raise GateError("thresholds_unknown", path=path, unknown=", ".join(unknown), known=", ".join(known))
     for key, value in document.items():
         _check_threshold(path, key, known[key], value)
     return GateThresholds(**document)
@@ -104,9 +102,13 @@ def _check_threshold(path: Path, key: str, kind: str, value: object) -> None:
     integral = kind.startswith("int")
     fits = not isinstance(value, bool) and isinstance(value, int if integral else (int, float))
     if not fits:
-        wanted = "a whole number" if integral else "a number"
-        optional = " (or null to disable it)" if "None" in kind else ""
-        raise GateError(f"The threshold {key} in {path} must be {wanted}{optional}, not {value!r}; correct it.")
+        optional = "None" in kind
+        wanted = {
+            "fr": ("un nombre entier" if integral else "un nombre")
+            + (" (ou null pour le désactiver)" if optional else ""),
+            "en": ("a whole number" if integral else "a number") + (" (or null to disable it)" if optional else ""),
+        }
+        raise GateError("threshold_type", key=key, path=path, wanted=wanted, value=repr(value))
 
 
 @contextmanager
@@ -143,15 +145,11 @@ def _source(database: Path | None, org: Organisation, config: Path) -> Iterator[
             yield warehouse.omop
         return
     if not database.exists():
-        raise GateError(f"{database} does not exist; give the DuckDB database the source query runs on.")
+        raise GateError("no_database", database=database)
     try:
         conn = duckdb.connect(str(database), read_only=True)
     except duckdb.Error:
-        raise GateError(
-            f"{database} cannot be opened as a plain DuckDB database: it is encrypted (one of the warehouse's "
-            "stores) or not a DuckDB file. To check an export of the warehouse, omit --database: the gate opens the "
-            "warehouse's store through the keyring."
-        ) from None
+        raise GateError("database_unreadable", database=database) from None
     try:
         yield conn
     finally:
@@ -286,7 +284,7 @@ def _filters(values: list[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
     for item in values:
         name, sep, wanted = item.partition("=")
         if not sep or not name.strip():
-            raise GateError(f"The filter '{item}' is not column=value[,value…]; write it that way.")
+            raise GateError("bad_filter", item=item)
         result.append((name.strip(), tuple(v.strip() for v in wanted.split(","))))
     return tuple(result)
 
