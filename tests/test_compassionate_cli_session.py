@@ -147,7 +147,7 @@ def test_request_submit_and_report_under_a_logged_in_session(lab: Lab, tmp_path:
     patient = found.group(2)
     # The establishment does not decide: refused with the sentence, exit 2, nothing stored.
     decided_here = run("aac", "submit", patient, "decision_laboratoire", *answers(["decision=granted"]), *c)
-    assert decided_here.exit_code == 2 and "the laboratory decides" in decided_here.output
+    assert decided_here.exit_code == 2 and "c'est le laboratoire qui statue" in decided_here.output
 
     login(lab, lab.pharmacist)
     decided = ok("aac", "submit", patient, "decision_laboratoire", *answers(["decision=granted"]), *c)

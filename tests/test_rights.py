@@ -341,6 +341,50 @@ def test_the_letter_renders_in_french_with_deadline_and_cnil(practice: Workplace
     assert isinstance(pdf, bytes) and pdf.startswith(b"%PDF")
 
 
+# Tell-tale English words and raw identifiers that must never reach a letter the person reads.
+LETTER_ENGLISH = re.compile(
+    r"\b(the|and|of|from|to|is|was|request|receipt|GDPR|Generated|rights|right|records?|deadline|data|"
+    r"purpose|refused|executed|years?|months?|set by controller)\b",
+    re.IGNORECASE,
+)
+SNAKE = re.compile(r"\b[a-z0-9]+(?:_[a-z0-9]+)+\b")
+
+
+def _visible(letter: str | bytes) -> str:
+    html = unescape(str(letter))
+    return " ".join(re.sub(r"<style.*?</style>|<[^>]+>", " ", html, flags=re.S).split())
+
+
+def test_every_kind_of_letter_is_french_without_english_or_identifiers(practice: Workplace, doc: Request) -> None:
+    """One letter per answer the desk writes: executed (access, rectification, restriction, objection), refused
+    (objection, portability, erasure of the medical record), extended, and still pending."""
+    rs = desk(practice)
+    answered = {
+        "access": rs.execute(doc, checked(rs, doc, Right.ACCESS)),
+        "rectification": rs.execute(
+            doc, checked(rs, doc, Right.RECTIFICATION), corrected=observation(value=62.0)
+        ),
+        "objection": rs.execute(doc, checked(rs, doc, Right.OBJECTION, purpose="appointments")),
+        "objection refused": rs.execute(doc, checked(rs, doc, Right.OBJECTION, purpose="medical_record")),
+        "portability refused": rs.execute(doc, checked(rs, doc, Right.PORTABILITY, purpose="medical_record")),
+        "erasure refused": rs.execute(doc, checked(rs, doc, Right.ERASURE)),
+    }
+    numbers = {kind: out.request.id for kind, out in answered.items()}
+    restriction = checked(rs, doc, Right.RESTRICTION, grounds="exactitude du poids enregistré")
+    numbers["restriction"] = rs.execute(doc, restriction).request.id
+    extended = checked(rs, doc, Right.RECTIFICATION)
+    rs.register.extend(doc, extended, "nombreuses demandes reçues ce mois-ci, dossier complexe")
+    numbers["extended"] = extended
+    numbers["pending"] = rs.receive(doc, Right.ACCESS, "p-1", "legal_representative").id
+    assert not answered["erasure refused"].executed and answered["objection"].executed
+    for kind, number in numbers.items():
+        text = _visible(rs.letter(number))
+        assert "Madame, Monsieur" in text and "CNIL" in text, kind
+        assert not LETTER_ENGLISH.findall(text), (kind, LETTER_ENGLISH.findall(text), text)
+        assert not SNAKE.findall(text), (kind, SNAKE.findall(text), text)
+        assert "du RGPD" in text or "article" in text or "art." in text, kind
+
+
 # -- the pharmacy (pha-2022-067) ---------------------------------------------------------------------
 
 
@@ -393,6 +437,8 @@ def test_compassionate_access_excludes_erasure_objection_portability(
     out = rs.execute(req, checked(rs, req, right, purpose="access_initiation_follow_up"))
     assert not out.executed and out.request.section == "11.3" and "référentiel" in (out.request.rule or "")
     assert w.service.read(req, "Patient", "p-1")["id"] == "p-1"
+    text = _visible(rs.letter(out.request.id))
+    assert not LETTER_ENGLISH.findall(text) and not SNAKE.findall(text), text
 
 
 def test_compassionate_access_rectification_and_restriction(compassionate: tuple[Workplace, Request]) -> None:
@@ -411,6 +457,8 @@ def test_aac11_related_person_is_refused_and_told_why(compassionate: tuple[Workp
     assert not out.executed and out.bundle is None and out.request.rule == "AAC-11"
     assert out.request.section == "11.1" and "secret médical" in out.message and "§11.1" in out.message
     assert "secret médical" in unescape(str(rs.letter(out.request.id)))
+    text = _visible(rs.letter(out.request.id))
+    assert not LETTER_ENGLISH.findall(text) and not SNAKE.findall(text), text
     assert not [e for e in audit_rows(w) if e["operation"] == "rights.records"]
 
 
@@ -431,6 +479,9 @@ def test_warehouse_objection_and_erasure_apply(database_url: str, tmp_path: Path
         assert not port.executed and port.request.section == "9.2"
         erased = rs.execute(steward, checked(rs, steward, Right.ERASURE))
         assert erased.executed
+        for out in (obj, port, erased):
+            text = _visible(rs.letter(out.request.id))
+            assert not LETTER_ENGLISH.findall(text) and not SNAKE.findall(text), text
         with w.service.engine.connect() as conn:
             assert conn.execute(select(record).where(record.c.patient_id == "p-1")).first() is None
     finally:

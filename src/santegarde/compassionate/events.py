@@ -16,7 +16,8 @@ from datetime import datetime
 
 from santegarde.audit.trail import AuditEvent
 from santegarde.compassionate.service import CompassionateService
-from santegarde.errors import SantegardeError
+from santegarde.errors import WordedError
+from santegarde.governance import refusals
 from santegarde.identity import sessions
 from santegarde.policy import AccessRequest, decide
 from santegarde.referentials.model import Operation
@@ -31,17 +32,19 @@ EVENTS = {
 PURPOSE = "summary_reports"
 
 
-class EventRefused(SantegardeError, ValueError):
+class EventRefused(WordedError, ValueError):
     """An ANSM event that cannot be recorded as given."""
 
 
 def record(service: CompassionateService, req: Request, programme_id: str, event: str, at: datetime) -> int:
     """Record the event for every patient of the programme; the number of patients."""
     if event not in EVENTS:
-        raise EventRefused(f"'{event[:40]}' is not an ANSM event santegarde records; give one of: {', '.join(EVENTS)}.")
+        choices = refusals.choices(EVENTS)
+        raise EventRefused(refusals.sentences("aac", "unknown_event", event=event[:40], choices=choices))
     now = service.records.identity.now()
     if at > now:
-        raise EventRefused(f"The event is dated {at:%Y-%m-%d}, in the future: record it once the ANSM has decided.")
+        dated = {"fr": f"{at:%d/%m/%Y}", "en": f"{at:%Y-%m-%d}"}
+        raise EventRefused(refusals.sentences("aac", "event_future", date=dated))
     service.registry.get(programme_id)  # an unknown programme is refused with its sentence
     req = Request(req.token, PURPOSE, source=req.source)
     ctx = sessions.require(service.records.identity, req.token, sensitivity=None)
