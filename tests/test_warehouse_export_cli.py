@@ -122,14 +122,14 @@ def login(demo: Demo, profile: str = "internal_staff") -> None:
 def request(demo: Demo) -> int:
     result = request_as(demo)
     assert result.exit_code == 0, result.output
-    found = re.search(r"Export request (\d+) recorded", result.output)
+    found = re.search(r"Demande d'export n° (\d+) enregistrée", result.output)
     assert found is not None
     return int(found.group(1))
 
 
-def request_as(demo: Demo) -> Result:
+def request_as(demo: Demo, *extra: str) -> Result:
     return run(
-        "warehouse", "export", "request", "--config", str(demo.config),
+        "warehouse", "export", "request", "--config", str(demo.config), *extra,
         "--source", "SELECT person_id, age_band, sex, diagnosis FROM stays",
         "--recipient", "Observatoire régional (fictif)", "--person", "person_id",
         "--purpose", "activity_indicators", "--project", "PILOT-1", "--qi", "age_band", "--qi", "sex",
@@ -239,6 +239,8 @@ def test_the_feeding_profile_may_not_request_an_export(demo: Demo) -> None:
     said = words(refused)
     assert refused.exit_code != 0 and "Le profil feeding ne peut pas demander d'export" in said, said
     assert "seul(s) internal_staff le peuvent" in said
+    english = words(request_as(demo, "--lang", "en"))
+    assert "The profile feeding may not request exports" in english and "only internal_staff may" in english
     login(demo, "internal_staff")
     assert request_as(demo).exit_code == 0
 
@@ -262,7 +264,7 @@ def test_an_export_is_checked_where_the_data_is_through_the_keyring(demo: Demo) 
         "--recipient", "Observatoire régional (fictif)", "--purpose", "activity_indicators", "--project", "PILOT-1",
         "--qi", "gender_concept_id", "--qi", "year_of_birth",
     )  # fmt: skip
-    found = re.search(r"Export request (\d+) recorded", asked.output)
+    found = re.search(r"Demande d'export n° (\d+) enregistrée", asked.output)
     assert asked.exit_code == 0 and found is not None, asked.output
     plain = check(demo, int(found.group(1)), directory / "omop.duckdb")
     said = words(plain)
