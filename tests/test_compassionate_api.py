@@ -104,7 +104,8 @@ def test_the_summary_report_over_http(place: tuple[Workplace, TestClient]) -> No
     prescriber = as_(w, client, "dr.prescrit", "care_establishment_staff", "10001112223")
     assert prescriber.post("/aac/programmes/velmorine-sla/requests", json=REQUEST).status_code == 201
     refused = prescriber.get("/aac/programmes/velmorine-sla/report?start=2026-11-01&end=2026-12-31")
-    assert refused.status_code == 403 and "summary reports are produced by the profiles" in refused.json()["message"]
+    said = refused.json()["message"]
+    assert refused.status_code == 403 and "rapports de synthèse sont produits par les profils" in said
     lab = as_(w, client, "ph.resp", "pharmacist_in_charge", "L-1")
     answer = lab.get("/aac/programmes/velmorine-sla/report?start=2026-11-01&end=2026-12-31")
     assert answer.status_code == 200, answer.text

@@ -190,7 +190,7 @@ def test_a_patient_through_the_whole_workflow(aac: tuple[Workplace, Compassionat
     # Who sees what: the laboratory reads the case (pseudonymised); another establishment's staff does not;
     # the supply service sees the patient's code and none of the forms.
     assert service.state(lab, case.patient_id).status == "stopped"
-    with pytest.raises(AccessDenied, match=r"may not read this patient.s compassionate-access case"):
+    with pytest.raises(AccessDenied, match=r"ne pouvez pas lire le dossier d'accès compassionnel de ce patient"):
         service.state(colleague, case.patient_id)
     seen = service.state(supply, case.patient_id)
     assert seen.code == case.code and seen.forms == []
@@ -277,7 +277,7 @@ def test_the_ansms_approval_starts_the_retention_clock(aac: tuple[Workplace, Com
         return found
 
     assert line().waiting == stored  # no approval recorded: the active base waits for the ANSM
-    with pytest.raises(AccessDenied, match="pharmacist in charge records"):
+    with pytest.raises(AccessDenied, match="pharmacien responsable qui enregistre"):
         events.record(service, prescriber, "velmorine-sla", "summary_report_approved", w.identity.now())
     assert "accessors.care_establishment_staff.default_deny" in denied_rules(w)
     with pytest.raises(events.EventRefused, match="dans le futur"):

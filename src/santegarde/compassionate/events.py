@@ -15,14 +15,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from santegarde.audit.trail import AuditEvent
-from santegarde.compassionate.service import CompassionateService
+from santegarde.compassionate.service import CompassionateService, profile_refused
 from santegarde.errors import WordedError
 from santegarde.governance import refusals
 from santegarde.identity import sessions
 from santegarde.policy import AccessRequest, decide
 from santegarde.referentials.model import Operation
 from santegarde.store import retention
-from santegarde.store.service import AccessDenied, Request
+from santegarde.store.service import Request
 
 EVENTS = {
     "summary_report_approved": "the ANSM's approval of the summary of a periodic summary report",
@@ -51,11 +51,7 @@ def record(service: CompassionateService, req: Request, programme_id: str, event
     decision = decide(service.records.ref, AccessRequest(ctx.profile or "", Operation.WRITE, "safety", PURPOSE))
     if not decision.allowed:
         service.records.trace_refusal(req, f"aac.event.{event}"[:60], ("Programme", programme_id), decision.rule)
-        raise AccessDenied(
-            f"Refused: {decision.reason}. The pharmacist in charge records the ANSM's decisions.",
-            decision.rule,
-            decision.section,
-        )
+        raise profile_refused("events_profile", decision.reason, decision.rule, decision.section)
     patients = [patient for _, patient in service.cases(programme_id)]
     for patient in patients:
         retention.record_event(service.engine, "patient", patient, event, at, ctx.login, now)

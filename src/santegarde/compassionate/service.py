@@ -88,6 +88,22 @@ class IncompleteRequest(WordedError):
     """The patient's record was created but the request form was not: the sentence says how to complete it."""
 
 
+class CaseAccessDenied(WordedError, AccessDenied):
+    """An access refusal of the compassionate-access desk, worded in French and English; its rule and section are
+    those that decided it."""
+
+    def __init__(self, key: str, rule: str, section: str, /, **facts: Any) -> None:
+        super().__init__(refusals.sentences("aac", key, **facts))
+        self.rule = rule
+        self.section = section
+
+
+def profile_refused(key: str, reason: str, rule: str, section: str) -> CaseAccessDenied:
+    """The policy's refusal of a profile (its English ``reason``), in French by its rule and section."""
+    said = {"fr": "votre profil n'y est pas autorisé", "en": reason}
+    return CaseAccessDenied(key, rule, section, reason=said, rule=rule, section=section)
+
+
 class CaseNotFound(WordedError, NotFound):
     """No compassionate-access case for this patient."""
 
@@ -495,13 +511,7 @@ class CompassionateService:
                 authored = datetime.fromisoformat(str(record["authored"]))
                 by_submission[key] = Submitted(form_id, form.kind, authored, answers)
         if case.code is None:  # the path refused (and traced) the patient's record: the case is not this session's
-            raise AccessDenied(
-                "You may not read this patient's compassionate-access case: the establishment's staff reach only "
-                "the patients in their care (declare the care relationship if you take the patient in care), the "
-                "laboratory's profiles what the référentiel grants them (§8).",
-                "AAC-8.case",
-                "8",
-            )
+            raise CaseAccessDenied("case_not_readable", "AAC-8.case", "8")
         order = list(FormKind)  # at the same instant, the workflow's order
         case.forms = sorted(by_submission.values(), key=lambda s: (s.authored, order.index(s.kind)))
         return case
