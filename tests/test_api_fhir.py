@@ -63,19 +63,28 @@ def test_refusals_are_operation_outcomes(place: Workplace) -> None:
     doc.post("/fhir/Observation", json=observation(), headers=purpose)
     sec = client(place, place.person("sec.durand", "secretariat", ref="S-2"))
     denied = sec.get("/fhir/Observation/o-1", headers=purpose)
-    assert denied.status_code == 403 and "is not allowed to read" in outcome(denied)
+    said = outcome(denied)
+    assert denied.status_code == 403 and said.startswith("Refusé : votre profil n'est pas autorisé à lire"), said
+    assert "cette finalité selon le référentiel" in said and "_" not in said
+    english = sec.get("/fhir/Observation/o-1", headers={**purpose, "Accept-Language": "en"})
+    assert "is not allowed to read" in outcome(english)
     assert client(place, None).get("/fhir/Observation/o-1", headers=purpose).status_code == 401
     no_purpose = doc.get("/fhir/Observation/o-1")
     assert no_purpose.status_code == 400 and "X-Purpose" in outcome(no_purpose)
     missing = doc.get("/fhir/Observation/nope", headers=purpose)
-    assert missing.status_code == 404 and "There is no Observation" in outcome(missing)
+    assert missing.status_code == 404 and "Aucune ressource Observation d'identifiant « nope »" in outcome(missing)
+    english = doc.get("/fhir/Observation/nope", headers={**purpose, "Accept-Language": "en-GB,en;q=0.9"})
+    assert outcome(english) == "There is no Observation with id 'nope'."
     invalid = doc.post("/fhir/Patient", json={**patient("p-3"), "gender": 12}, headers=purpose)
     assert invalid.status_code == 400 and "not valid FHIR R4" in outcome(invalid)
     in_url = doc.get("/fhir/Patient?family=Fictive", headers=purpose)
     assert in_url.status_code == 400 and "never appear in a URL" in outcome(in_url)
     other = client(place, place.person("dr.autre", "practitioner", ref="10007654321"))
     no_care = other.get("/fhir/Observation/o-1", headers=purpose)
-    assert no_care.status_code == 403 and "no care relationship" in outcome(no_care)
+    assert no_care.status_code == 403 and "pas de relation de soin enregistrée" in outcome(no_care)
+    assert "en bris de glace" in outcome(no_care) and "au moins" in outcome(no_care)
+    english = other.get("/fhir/Observation/o-1", headers={**purpose, "Accept-Language": "en"})
+    assert "no care relationship" in outcome(english)
     glass = other.get("/fhir/Observation/o-1", headers={**purpose, "X-Break-Glass": "unconscious patient, allergies"})
     assert glass.status_code == 200
     care = other.post(

@@ -205,8 +205,12 @@ def test_login_reads_records_through_the_path_then_logout(demo: Demo, people: Pe
     assert observation["subject"]["reference"] == f"Patient/{people.patient_id}"
     versions = json.loads(ok("record", "history", "Patient", people.patient_id, *PURPOSE, *c))
     assert [v["meta"]["versionId"] for v in versions] == ["1"]
-    assert "no Patient with id 'nope'" in refused("record", "read", "Patient", "nope", *PURPOSE, *c)
-    assert "Refused" in refused("record", "read", "Patient", people.patient_id, "--purpose", "marketing", *c)
+    nope = refused("record", "read", "Patient", "nope", *PURPOSE, *c)
+    assert "Erreur : Aucune ressource Patient d'identifiant « nope »" in nope
+    assert "no Patient with id 'nope'" in refused("record", "read", "Patient", "nope", *PURPOSE, "--lang", "en", *c)
+    assert "Refusé : « marketing » n'est pas une finalité" in refused(
+        "record", "read", "Patient", people.patient_id, "--purpose", "marketing", *c
+    )
 
     events = [e for e in audit_events(demo) if e["actor"] == demo.login and e["source"].startswith("cli@")]
     done = {(e["operation"], e["allowed"]) for e in events}
@@ -339,7 +343,8 @@ def test_an_access_request_through_the_cli(demo: Demo, people: People, tmp_path:
     letter = tmp_path / "letter.html"
     ok("rights", "letter", n, "--out", str(letter), *c)
     assert "droit d'accès" in unescape(letter.read_text()) and stat.S_IMODE(letter.stat().st_mode) == 0o600
-    assert "never overwritten" in refused("rights", "letter", n, "--out", str(letter), *c)
+    assert "existe déjà et n'est jamais écrasé" in refused("rights", "letter", n, "--out", str(letter), *c)
+    assert "never overwritten" in refused("rights", "letter", n, "--out", str(letter), "--lang", "en", *c)
     assert ".html ou .pdf" in refused("rights", "letter", n, "--out", str(tmp_path / "letter.txt"), *c)
     full = ok("rights", "status", n, *c)
     assert "exécutée" in full and "Reçue le" in full and "Identité vérifiée le" in full and how in full
@@ -377,9 +382,10 @@ def test_archived_records_through_the_justified_cli_procedure(tmp_path: Path, pe
     engine.dispose()
     assert "Archived" in ok("retention", "run", *c)
     login(demo)
-    assert "no Patient with id" in refused("record", "read", "Patient", people.patient_id, *PURPOSE, *c)
+    archived = refused("record", "read", "Patient", people.patient_id, *PURPOSE, *c)
+    assert "Aucune ressource Patient d'identifiant" in archived
     access = ["archive", "access", "Patient", people.patient_id, *PURPOSE, *c]
-    assert "at least 15" in refused(*access, "--justification", "because")
+    assert "au moins 15 caractères" in refused(*access, "--justification", "because")
     versions = json.loads(ok(*access, "--justification", "the patient asks for a copy of the file"))
     assert versions[0]["id"] == people.patient_id and versions[0]["meta"]["tag"][0]["code"] == "archived"
     events = [(e["operation"], e["allowed"]) for e in audit_events(demo) if e["operation"] == "archive.access"]
@@ -391,14 +397,15 @@ def test_care_declaration_and_research_formality_through_the_cli(demo: Demo, peo
     c = ["--config", str(demo.config)]
     login(demo)
     whatever = refused("record", "care", people.patient_id, "--basis", "whatever", *PURPOSE, *c)
-    assert "is not a basis for taking a patient in care" in whatever and "referral" in whatever
+    assert "n'est pas un motif de prise en charge" in whatever and "referral" in whatever
+    assert "a home visit" not in whatever
     out = ok(
         "record", "care", people.patient_id, "--basis", "referral", "--note", "adressé par un confrère", *PURPOSE, *c
     )
     assert "the next trace review lists it" in out
     research = ["--purpose", "research"]
     forged = refused("record", "read", "Observation", people.observation_id, *research, "--formality", "x", *c)
-    assert "formality" in forged
+    assert "exige une formalité enregistrée" in forged
     declared = [e for e in audit_events(demo) if e["operation"] == "care.declare"]
     assert declared[-1]["rule"] == "care_relationship.declared.referral" and declared[-1]["allowed"]
     missing = refused("audit", "justification", "999", "--reviewer", "Camille Revue", *c)
@@ -420,18 +427,23 @@ def test_consent_and_objection_through_the_cli(demo: Demo, people: People) -> No
     shown = ok("consent", "show", pid, *PURPOSE, *c)
     assert consent_id in shown and "lifestyle" in shown
     assert "withdrawn" in ok("consent", "withdraw", consent_id, *PURPOSE, *c)
-    assert "not active" in refused("consent", "withdraw", consent_id, *PURPOSE, *c)
+    assert "n'est pas en vigueur (inactif)" in refused("consent", "withdraw", consent_id, *PURPOSE, *c)
+    assert "is not active (inactive)" in refused("consent", "withdraw", consent_id, *PURPOSE, "--lang", "en", *c)
 
-    assert "does not apply to 'medical_record' (GDPR art. 21.1)" in refused(
+    assert "ne s'applique pas à cette finalité (RGPD, art. 21.1)" in refused(
         "objection", "record", pid, "--against", "medical_record", *PURPOSE, *c
+    )
+    assert "does not apply to 'medical_record' (GDPR art. 21.1)" in refused(
+        "objection", "record", pid, "--against", "medical_record", *PURPOSE, "--lang", "en", *c
     )
     assert "recorded on" in ok("objection", "record", pid, "--against", "appointments", *PURPOSE, *c)
     assert "in force" in ok("objection", "show", pid, *PURPOSE, *c)
-    assert "written out" in refused(
+    assert "doivent être écrits" in refused(
         "objection", "lift", pid, "--against", "appointments", "--compelling-grounds", "no", *PURPOSE, *c
     )
     assert "lifted" in ok("objection", "lift", pid, "--against", "appointments", *PURPOSE, *c)
-    assert "no objection in force" in refused("objection", "lift", pid, "--against", "appointments", *PURPOSE, *c)
+    nothing = refused("objection", "lift", pid, "--against", "appointments", *PURPOSE, *c)
+    assert "n'a pas d'opposition en vigueur" in nothing
     events = {(e["operation"], e["allowed"]) for e in audit_events(demo)}
     assert {
         ("create", True),

@@ -116,7 +116,7 @@ def test_a_client_header_can_no_longer_assert_consent(place: Workplace, doctor: 
     api.cookies.set("sg_session", doctor)
     sent = api.post("/fhir/Observation", json=smoking(), headers={"X-Purpose": CARE, "X-Consent-Recorded": "true"})
     assert sent.status_code == 403
-    assert "stored, active Consent" in sent.json()["issue"][0]["diagnostics"]
+    assert "consentement de la personne, enregistré et en vigueur" in sent.json()["issue"][0]["diagnostics"]
     assert denied(place, "lifestyle.requires_consent")
     with place.service.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(record).where(record.c.id == "s-1")).scalar() == 0
@@ -124,29 +124,32 @@ def test_a_client_header_can_no_longer_assert_consent(place: Workplace, doctor: 
 
 def test_lifestyle_needs_an_active_consent_and_stops_at_withdrawal(place: Workplace, doctor: str) -> None:
     req = Request(doctor, CARE)
-    with pytest.raises(AccessDenied, match="stored, active Consent") as refused:
+    with pytest.raises(AccessDenied, match="consentement de la personne, enregistré et en vigueur") as refused:
         place.service.create(req, smoking())
+    assert "stored, active Consent" in refused.value.in_language("en")
     assert refused.value.rule == "categories.lifestyle.requires_consent"
     place.service.create(req, consent())
     with place.service.engine.connect() as conn:
         assert consents.active(conn, "p-1", "lifestyle", CARE, place.clock.now)
         assert not consents.active(conn, "p-2", "lifestyle", CARE, place.clock.now)
     assert place.service.create(req, smoking())["id"] == "s-1"
-    with pytest.raises(AccessDenied, match="stored, active Consent"):  # another patient: no consent of theirs
+    with pytest.raises(AccessDenied, match="enregistré et en vigueur"):  # another patient: no consent of theirs
         place.service.create(req, smoking("p-2", "s-2"))
 
     place.clock.advance(minutes=5)
     withdrawn = place.service.withdraw_consent(req, "k-1")
     assert withdrawn["status"] == "inactive"
     when = place.clock.now
-    with pytest.raises(AccessDenied, match=f"withdrew it on {when:%Y-%m-%d %H:%M}"):
+    with pytest.raises(AccessDenied, match=f"le patient l'a retiré le {when:%d/%m/%Y à %H h %M}") as refused:
         place.service.create(req, smoking(oid="s-3"))
-    with pytest.raises(AccessDenied, match=f"withdrew consent on {when:%Y-%m-%d %H:%M}"):  # no further use either
-        place.service.read(req, "Observation", "s-1")
+    assert f"withdrew it on {when:%Y-%m-%d %H:%M}" in refused.value.in_language("en")
+    with pytest.raises(AccessDenied, match=f"a retiré son consentement le {when:%d/%m/%Y à %H h %M}") as refused:
+        place.service.read(req, "Observation", "s-1")  # no further use either
+    assert f"withdrew consent on {when:%Y-%m-%d %H:%M}" in refused.value.in_language("en")
     with place.service.engine.connect() as conn:  # the data collected before stay
         assert conn.execute(select(record.c.id).where(record.c.id == "s-1")).first() is not None
     assert len(denied(place, "lifestyle.requires_consent")) == 4
-    with pytest.raises(AccessDenied, match="not active"):
+    with pytest.raises(AccessDenied, match="n'est pas en vigueur"):
         place.service.withdraw_consent(req, "k-1")
 
     place.service.create(req, consent(cid="k-2"))  # a new consent: collection and use again
@@ -162,10 +165,13 @@ def test_an_expired_consent_no_longer_allows_collecting_or_reading(place: Workpl
     place.service.create(req, smoking())
     assert place.service.read(req, "Observation", "s-1")["id"] == "s-1"
     place.clock.advance(minutes=4)  # past the consent's end date
-    with pytest.raises(AccessDenied, match=f"expired on {end:%Y-%m-%d %H:%M} UTC") as refused:
+    with pytest.raises(AccessDenied, match=rf"a expiré le {end:%d/%m/%Y à %H h %M} \(UTC\)") as refused:
         place.service.create(req, smoking(oid="s-2"))
+    assert f"expired on {end:%Y-%m-%d %H:%M} UTC" in refused.value.in_language("en")
     assert refused.value.rule == "categories.lifestyle.requires_consent"
-    with pytest.raises(AccessDenied, match=f"consent expired on {end:%Y-%m-%d %H:%M} UTC") as refused:
+    with pytest.raises(
+        AccessDenied, match=f"depuis l'expiration du consentement du patient le {end:%d/%m/%Y}"
+    ) as refused:
         place.service.read(req, "Observation", "s-1")
     assert refused.value.rule == "categories.lifestyle.requires_consent"
     with place.service.engine.connect() as conn:
@@ -214,11 +220,12 @@ def test_an_objection_to_reminders_refuses_that_purpose_for_that_patient_only(pl
     place.service.create(rdv, appointment("p-2", "a-2"))
     objection = place.service.record_objection(rdv, "p-1", "appointments")
     assert objection.lifted_at is None
-    with pytest.raises(
-        AccessDenied, match=f"objected to the purpose 'appointments' on {objection.recorded_at:%Y-%m-%d}"
-    ):
+    with pytest.raises(AccessDenied, match=f"s'est opposé .* le {objection.recorded_at:%d/%m/%Y}") as refused:
         place.service.read(rdv, "Appointment", "a-1")
-    with pytest.raises(AccessDenied, match="objected"):
+    said = refused.value.in_language("en")
+    assert f"objected to the purpose 'appointments' on {objection.recorded_at:%Y-%m-%d}" in said
+    assert f"opposition n° {objection.number}" in str(refused.value) and "appointments" not in str(refused.value)
+    with pytest.raises(AccessDenied, match="opposé"):
         place.service.update(rdv, "Appointment", "a-1", appointment("p-1"))
     assert place.service.read(rdv, "Appointment", "a-2")["id"] == "a-2"  # another patient
     assert place.service.read(Request(doctor, CARE), "Patient", "p-1")["id"] == "p-1"  # another purpose
@@ -232,8 +239,9 @@ def test_an_objection_to_reminders_refuses_that_purpose_for_that_patient_only(pl
 
 
 def test_an_objection_to_a_legal_obligation_purpose_is_refused_with_the_article(place: Workplace, doctor: str) -> None:
-    with pytest.raises(AccessDenied, match=r"does not apply to 'medical_record' \(GDPR art. 21.1\)"):
+    with pytest.raises(AccessDenied, match=r"ne s'applique pas à cette finalité \(RGPD, art. 21.1\)") as refused:
         place.service.record_objection(Request(doctor, CARE), "p-1", CARE)
+    assert "does not apply to 'medical_record' (GDPR art. 21.1)" in refused.value.in_language("en")
     assert denied(place, "COM-RGT-1.objection.medical_record")
     assert place.service.objections_of(Request(doctor, CARE), "p-1") == []
 
@@ -242,7 +250,7 @@ def test_compelling_grounds_are_written_kept_and_flagged(place: Workplace, docto
     rdv = Request(doctor, "appointments")
     place.service.create(rdv, appointment("p-1"))
     place.service.record_objection(rdv, "p-1", "appointments")
-    with pytest.raises(AccessDenied, match="written out"):
+    with pytest.raises(AccessDenied, match="doivent être écrits"):
         place.service.lift_objection(rdv, "p-1", "appointments", grounds="because")
     assert denied(place, "COM-RGT-1.compelling_grounds")
     grounds = "follow-up appointment of a fictitious vaccination campaign that cannot wait"
@@ -263,14 +271,14 @@ def test_only_the_controller_lifts_an_objection_or_records_compelling_grounds(pl
     place.service.record_objection(rdv, "p-1", "appointments")  # the desk records what the person says
     grounds = "follow-up appointment of a fictitious vaccination campaign that cannot wait"
     for given in (None, grounds):
-        with pytest.raises(AccessDenied, match="Only the controller lifts an objection") as refused:
+        with pytest.raises(AccessDenied, match="Seul le responsable du traitement lève une opposition") as refused:
             place.service.lift_objection(rdv, "p-1", "appointments", grounds=given)
         assert refused.value.rule == "COM-RGT-1.controller" and "practitioner" in str(refused.value)
     refusals = denied(place, "COM-RGT-1.controller")
     assert len(refusals) == 2 and all(e["actor"] == "sec.durand" and e["patient"] == "p-1" for e in refusals)
     with place.service.engine.connect() as conn:  # still in force: nothing was written, no justification kept
         assert conn.execute(select(objection_ledger.c.lifted_at)).scalar_one() is None
-    with pytest.raises(AccessDenied, match="objected"):
+    with pytest.raises(AccessDenied, match="opposé"):
         place.service.read(rdv, "Appointment", "a-1")
     lifted = place.service.lift_objection(Request(doctor, "appointments"), "p-1", "appointments")
     assert lifted.lift_kind == "lifted" and lifted.lifted_by == "dr.martin"
@@ -342,7 +350,7 @@ def test_http_objection_record_show_lift_with_refusals(place: Workplace, doctor:
     parts = {p["name"]: p for p in made.json()["parameter"][0]["part"]}
     assert parts["purpose"]["valueCode"] == "appointments" and parts["inForce"]["valueBoolean"] is True
     legal = api.post("/fhir/Patient/p-1/$objection", json={"against": CARE}, headers=rdv)
-    assert legal.status_code == 403 and "GDPR art. 21.1" in legal.json()["issue"][0]["diagnostics"]
+    assert legal.status_code == 403 and "(RGPD, art. 21.1)" in legal.json()["issue"][0]["diagnostics"]
     assert api.post("/fhir/Patient/p-404/$objection", json={"against": "appointments"}, headers=rdv).status_code == 404
     assert api.get("/fhir/Appointment/a-1", headers=rdv).status_code == 403  # the path obeys it
     shown = api.get("/fhir/Patient/p-1/$objection", headers=rdv).json()
@@ -350,7 +358,7 @@ def test_http_objection_record_show_lift_with_refusals(place: Workplace, doctor:
 
     lift = {"against": "appointments", "compelling_grounds": "a fictitious campaign that cannot wait at all"}
     refused = api.post("/fhir/Patient/p-1/$lift-objection", json=lift, headers=rdv)
-    assert refused.status_code == 403 and "Only the controller" in refused.json()["issue"][0]["diagnostics"]
+    assert refused.status_code == 403 and "Seul le responsable" in refused.json()["issue"][0]["diagnostics"]
     api.cookies.set("sg_session", doctor)
     lifted = api.post("/fhir/Patient/p-1/$lift-objection", json=lift, headers=rdv)
     assert lifted.status_code == 200

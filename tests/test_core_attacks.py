@@ -93,7 +93,7 @@ def test_no_overwrite_of_another_patients_record_without_care(place: Workplace, 
     martin, autre = two_doctors
     # The attack: dr.autre rewrites p-1's observation as if it were about his own patient p-2.
     moved = autre.put("/fhir/Observation/o-1", json=observation("p-2"), headers=PURPOSE)
-    assert moved.status_code == 403 and "no care relationship" in moved.json()["issue"][0]["diagnostics"]
+    assert moved.status_code == 403 and "pas de relation de soin enregistrée" in moved.json()["issue"][0]["diagnostics"]
     unlinked = {k: v for k, v in observation("p-1").items() if k != "subject"}
     assert autre.put("/fhir/Observation/o-1", json=unlinked, headers=PURPOSE).status_code == 400
     assert autre.put("/fhir/Observation/o-1", json=observation("p-1"), headers=PURPOSE).status_code == 403
@@ -103,7 +103,7 @@ def test_no_overwrite_of_another_patients_record_without_care(place: Workplace, 
     # Its own practitioner cannot move it either.
     martin.post("/fhir/Patient/p-2/$declare-care", json={"basis": "replacement"}, headers=PURPOSE)
     refused = martin.put("/fhir/Observation/o-1", json=observation("p-2"), headers=PURPOSE)
-    assert refused.status_code == 403 and "cannot be moved" in refused.json()["issue"][0]["diagnostics"]
+    assert refused.status_code == 403 and "ne peut pas être déplacée" in refused.json()["issue"][0]["diagnostics"]
     kept = martin.get("/fhir/Observation/o-1", headers=PURPOSE).json()
     assert kept["meta"]["versionId"] == "1" and kept["subject"]["reference"] == "Patient/p-1"
     rules = [e["rule"] for e in trail(place) if e["resource_id"] == "o-1" and not e["allowed"]]
@@ -139,7 +139,9 @@ def test_secretary_reads_only_billing_elements_under_health_insurance(place: Wor
     for kind, rid in (("Condition", "c-1"), ("Observation", "o-1")):
         denied = sec.get(f"/fhir/{kind}/{rid}", headers=billing)
         assert denied.status_code == 403, kind
-        assert "strictly need" in denied.json()["issue"][0]["diagnostics"]
+        assert "ce que ses missions exigent strictement" in denied.json()["issue"][0]["diagnostics"]
+        english = sec.get(f"/fhir/{kind}/{rid}", headers={**billing, "Accept-Language": "en"})
+        assert "strictly need" in english.json()["issue"][0]["diagnostics"]
         assert sec.get(f"/fhir/{kind}/{rid}/_history", headers=billing).status_code == 403
     seen = sec.get("/fhir/Encounter/e-1", headers=billing)
     assert seen.status_code == 200
@@ -213,7 +215,7 @@ def test_research_needs_a_formality_the_organisation_recorded(place: Workplace, 
     research = {"X-Purpose": "research"}
     for forged in ("x", "MR-004", "MR-003 recepisse 2219876 v 0"):
         denied = martin.get("/fhir/Observation/o-1", headers={**research, "X-Formality": forged})
-        assert denied.status_code == 403 and "formality" in denied.json()["issue"][0]["diagnostics"]
+        assert denied.status_code == 403 and "formalité" in denied.json()["issue"][0]["diagnostics"]
     ok = martin.get("/fhir/Observation/o-1", headers={**research, "X-Formality": "mr-004  recepisse 2219876 v 0"})
     assert ok.status_code == 200
     pointed = [e for e in trail(place) if e["purpose"] == "research" and e["allowed"] and e["justification"]]
@@ -269,7 +271,7 @@ def test_probes_and_refusals_before_the_path_are_traced(place: Workplace, two_do
 def test_no_freeze_of_another_patients_record_without_care(place: Workplace, two_doctors: Any) -> None:
     """Freezing is writing: a practitioner with no care relationship cannot freeze (or unfreeze) p-1's record."""
     autre = place.person("dr.tiers", "practitioner", ref="10003333333")
-    with pytest.raises(AccessDenied, match="no care relationship"):
+    with pytest.raises(AccessDenied, match="pas de relation de soin enregistrée"):
         place.service.freeze(Request(autre, "medical_record"), "Observation", "o-1", "accuracy disputed")
     refused = [e for e in trail(place) if e["operation"] == "freeze" and not e["allowed"]]
     assert refused and refused[-1]["care_relationship"] is False
@@ -280,7 +282,7 @@ def test_erasure_needs_care_and_takes_the_justifications_with_it(place: Workplac
     reason = "patient unconscious, weight needed for the dose"
     assert autre.get("/fhir/Observation/o-1", headers={**PURPOSE, "X-Break-Glass": reason}).status_code == 200
     stranger = place.person("dr.tiers", "practitioner", ref="10003333333")
-    with pytest.raises(AccessDenied, match="no care relationship"):
+    with pytest.raises(AccessDenied, match="pas de relation de soin enregistrée"):
         place.service.erase_patient(Request(stranger, "medical_record"), "p-1", "erasure requested, request 1")
     assert martin.get("/fhir/Observation/o-1", headers=PURPOSE).status_code == 200  # nothing erased
     token = str(martin.cookies.get("sg_session"))

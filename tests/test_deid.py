@@ -191,8 +191,13 @@ def test_cli_text_surrogates_mode(runner: CliRunner, tmp_path: Path) -> None:
     assert "Quenardel" not in first + second and "<NOM>" not in first
     surrogate = re.findall(r"Dr (\w+ \w+) le", first)
     assert surrogate and surrogate == re.findall(r"Dr (\w+ \w+) le", second)
+    assert "2 note(s) désidentifiée(s) dans" in result.output and "; 0 refusé(s)." in result.output
     key.write_bytes(b"short")
-    assert runner.invoke(app, [*args[:-1], str(key)]).exit_code == 2
+    short = runner.invoke(app, [*args[:-1], str(key)])
+    assert short.exit_code == 2 and "contient 5 octets : une clé doit compter au moins 32 octets" in short.output
+    short = runner.invoke(app, [*args[:-1], str(key), "--lang", "en"])
+    assert short.exit_code == 2 and "holds 5 bytes; a key needs at least 32 random bytes" in short.output
+    assert runner.invoke(app, [*args[:-1], str(key), "--lang", "de"]).exit_code == 2
 
 
 def test_cli_text_then_eval(runner: CliRunner, tmp_path: Path) -> None:
@@ -248,7 +253,8 @@ def test_office_documents_lose_names_in_text_properties_and_file_names(
     names = [str(tmp_path / n) for n in ("CR_Dr_Quenardel.docx", "suivi.xlsx", "locked.docx")]
     result = runner.invoke(app, ["deid", "office", *names, "--out", str(out)])
     assert result.exit_code == 1, result.output
-    assert "locked.docx is password-protected" in result.output and "2 documents de-identified" in result.output
+    assert "locked.docx is password-protected" in result.output and "2 document(s) désidentifié(s)" in result.output
+    assert "texte(s) sur" in result.output and " de-identified" not in result.output
     written = sorted(p.name for p in out.iterdir())
     assert len(written) == 2 and not any("Quenardel" in n for n in written)
     for path in out.iterdir():
@@ -469,7 +475,7 @@ def test_dicom_batch_on_two_processes_matches_one_by_one_and_refuses_in_place(tm
     (tmp_path / "batch" / "4.dcm").write_bytes(b"already there")  # never overwritten
     batch = deidentify_dicom_batch(sources, tmp_path / "batch", key, KeyedPseudonym(key), names=names, workers=2)
     assert [i for i, _ in batch.failures] == [2, 4]
-    assert "broken.dcm cannot be read as DICOM" in batch.failures[0][1] and "already exists" in batch.failures[1][1]
+    assert "broken.dcm cannot be read as DICOM" in batch.failures[0][1] and "existe déjà" in batch.failures[1][1]
     assert (tmp_path / "batch" / "4.dcm").read_bytes() == b"already there"
     assert sorted(p.name for p in (tmp_path / "batch").iterdir()) == ["0.dcm", "1.dcm", "3.dcm", "4.dcm", "5.dcm"]
     for index in (0, 1, 3, 5):  # byte for byte what the one-file path writes: the order of the batch is kept
@@ -486,7 +492,14 @@ def test_cli_dicom_reports_which_files_failed_and_carries_on(runner: CliRunner, 
     files = [str(tmp_path / "broken.dcm"), str(tmp_path / "a.dcm")]
     result = runner.invoke(app, ["deid", "dicom", *files, "--out", str(out), "--key-file", str(tmp_path / "key")])
     assert result.exit_code == 1
-    assert "broken.dcm cannot be read as DICOM" in result.output and "1 DICOM files de-identified" in result.output
+    assert (
+        "broken.dcm cannot be read as DICOM" in result.output and "1 fichier(s) DICOM désidentifié(s)" in result.output
+    )
+    english = runner.invoke(
+        app,
+        ["deid", "dicom", *files, "--out", str(tmp_path / "en"), "--key-file", str(tmp_path / "key"), "--lang", "en"],
+    )
+    assert english.exit_code == 1 and "1 DICOM files de-identified into" in english.output
     assert [p.name for p in out.iterdir()] == ["000001.dcm"]
 
 
@@ -602,7 +615,8 @@ def test_pictures_inside_office_documents_are_blacked_out_or_removed_with_a_trac
         media = sorted(n for n in source.namelist() if n.startswith("word/media/"))
         for name in source.namelist():  # the second picture damaged: it cannot be read, so it must go
             target.writestr(name, b"vector drawing of Marchetaux" if name == media[1] else source.read(name))
-    result = runner.invoke(app, ["deid", "office", str(tmp_path / "cr.docx"), "--out", str(tmp_path / "out")])
+    args = ["deid", "office", str(tmp_path / "cr.docx"), "--out", str(tmp_path / "out"), "--lang", "en"]
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "1 pictures read by OCR (1 with words blacked out), 1 unreadable pictures removed" in result.output
     with zipfile.ZipFile(tmp_path / "out" / "cr.docx") as package:

@@ -444,9 +444,10 @@ def test_write_new_bytes_writes_a_private_file(tmp_path: Path) -> None:
 def test_write_new_bytes_never_overwrites(tmp_path: Path) -> None:
     target = tmp_path / "kept.bin"
     target.write_bytes(b"original")
-    with pytest.raises(AlreadyExists, match="already exists and is never overwritten") as exc:
+    with pytest.raises(AlreadyExists, match="existe déjà et n'est jamais écrasé : choisissez un autre nom") as exc:
         write_new_bytes(target, b"replacement")
     assert exc.value.path == target and target.read_bytes() == b"original"
+    assert exc.value.in_language("en") == f"{target} already exists and is never overwritten; choose another name."
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.bin"]
 
 

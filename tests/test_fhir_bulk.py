@@ -145,7 +145,9 @@ def test_another_user_can_read_neither_the_status_nor_the_files(doc: TestClient,
         refused = stranger.get(url, headers=PURPOSE)
         assert refused.status_code == 404, url
         assert refused.json()["resourceType"] == "OperationOutcome"
-        assert "no export at this address for your account" in refused.json()["issue"][0]["diagnostics"]
+        assert "pas d'export à cette adresse pour votre compte" in refused.json()["issue"][0]["diagnostics"]
+        english = stranger.get(url, headers={**PURPOSE, "Accept-Language": "en"})
+        assert "no export at this address for your account" in english.json()["issue"][0]["diagnostics"]
     assert stranger.delete(status, headers=PURPOSE).status_code == 404
     assert [e for e in trail(place) if e["actor"] == "dr.tiers" and e["rule"] == "export.not_found"]
     # nor the owner under another purpose, nor without a session
@@ -169,7 +171,10 @@ def test_files_are_deleted_when_the_export_expires(doc: TestClient, place: Workp
     assert job_dir.is_dir()
     place.clock.advance(minutes=2)
     gone = doc.get(files(manifest)["Patient"], headers=PURPOSE)
-    assert gone.status_code == 404 and "it expired" in gone.json()["issue"][0]["diagnostics"]
+    assert (
+        gone.status_code == 404
+        and "il a expiré (un export est gardé 1 minute" in gone.json()["issue"][0]["diagnostics"]
+    )
     assert not job_dir.exists()
 
 

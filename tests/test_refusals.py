@@ -1,4 +1,4 @@
-"""The refusals catalogue (governance/data/refusals.yaml): every refusal in French and English, same facts, and
+"""The refusals catalogue (data/refusals.yaml): every refusal in French and English, same facts, and
 the language a person reads it in (CLI --lang, API Accept-Language)."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import string
 
 import pytest
 
+from santegarde import refusals
 from santegarde.api.errors import language
-from santegarde.governance import refusals
 from santegarde.rights.requests import RequestNotFound, RightsError
 
 SNAKE = re.compile(r"\b[a-z]+_[a-z_]+\b")
@@ -33,8 +33,9 @@ def test_every_refusal_is_worded_in_french_and_english_with_the_same_facts(area:
     french = re.sub(typed, "", french)
     assert not ENGLISH.search(french), (area, key, entry["fr"])
     assert not SNAKE.search(french), (area, key, entry["fr"])
-    for text in entry.values():  # a sentence, or a clause another refusal puts in its sentence (lower case)
-        assert text[0].islower() or text.rstrip().endswith((".", ")", "»", "}")), (area, key)
+    for text in entry.values():  # a sentence, or a clause another refusal puts in its sentence (lower case, or
+        # opening on a fact worded in lower case: "{why} est interdite…")
+        assert text[0].islower() or text[0] in "{«" or text.rstrip().endswith((".", ")", "»", "}")), (area, key)
 
 
 def test_a_refusal_is_french_by_default_and_english_as_the_option() -> None:

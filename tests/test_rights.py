@@ -288,7 +288,7 @@ def test_restriction_freezes_refuses_writes_and_lifts(practice: Workplace, doc: 
     assert out.executed and set(out.affected) == {"Patient/p-1", "Observation/o-1"}
     seen = practice.service.read(doc, "Observation", "o-1")
     assert "weight disputed" in seen["meta"]["tag"][-1]["display"]
-    with pytest.raises(AccessDenied, match="frozen"):
+    with pytest.raises(AccessDenied, match="est gelée"):
         practice.service.update(doc, "Observation", "o-1", observation(value=70.0))
     lifted = rs.lift_restriction(doc, rid)
     assert lifted.lifted_at is not None

@@ -129,8 +129,9 @@ def test_secretary_cannot_read_an_observation_and_sees_appointments_redacted(pla
     sec = place.person("sec.durand", "secretariat", ref="S-2")
     place.service.create(Request(doc, "medical_record"), patient())
     place.service.create(Request(doc, "medical_record"), observation())
-    with pytest.raises(AccessDenied, match="Refused"):
+    with pytest.raises(AccessDenied, match=r"^Refusé : votre profil n'est pas autorisé à lire") as refused:
         place.service.read(Request(sec, "medical_record"), "Observation", "o-1")
+    assert refused.value.in_language("en").startswith("Refused: the profile '")
     place.service.create(Request(doc, "appointments"), {**appointment(), "reasonCode": None})
     seen = place.service.read(Request(sec, "appointments"), "Appointment", "a-1")
     assert seen["status"] == "booked"
@@ -141,10 +142,12 @@ def test_secretary_cannot_read_an_observation_and_sees_appointments_redacted(pla
 def test_minimisation_refuses_elements_outside_the_purpose(place: Workplace) -> None:
     doc = place.person("dr.martin", "practitioner", ref="10001234567")
     place.service.create(Request(doc, "medical_record"), patient())
-    with pytest.raises(AccessDenied, match=r"reasonCode.*not needed for the purpose 'appointments'"):
+    with pytest.raises(AccessDenied, match=r"reasonCode.*ne sont pas nécessaires à cette finalité") as refused:
         place.service.create(Request(doc, "appointments"), appointment())
-    with pytest.raises(AccessDenied, match="not needed for the purpose 'medical_record'"):
+    assert "not needed for the purpose 'appointments'" in refused.value.in_language("en")
+    with pytest.raises(AccessDenied, match="minimisation des données") as refused:
         place.service.create(Request(doc, "medical_record"), {**patient("p-2"), "identifier": [INS, NIR]})
+    assert "not needed for the purpose 'medical_record'" in refused.value.in_language("en")
 
 
 def test_care_relationship_or_break_the_glass(place: Workplace) -> None:
@@ -152,9 +155,9 @@ def test_care_relationship_or_break_the_glass(place: Workplace) -> None:
     other = place.person("dr.autre", "practitioner", ref="10007654321")
     place.service.create(Request(first, "medical_record"), patient())
     place.service.create(Request(first, "medical_record"), observation())
-    with pytest.raises(AccessDenied, match="no care relationship"):
+    with pytest.raises(AccessDenied, match="pas de relation de soin enregistrée"):
         place.service.read(Request(other, "medical_record"), "Observation", "o-1")
-    with pytest.raises(AccessDenied, match="no care relationship"):
+    with pytest.raises(AccessDenied, match="pas de relation de soin enregistrée"):
         place.service.read(Request(other, "medical_record", break_glass="urgent"), "Observation", "o-1")
     glass = Request(other, "medical_record", break_glass="patient unconscious at the practice, allergies needed")
     assert place.service.read(glass, "Observation", "o-1")["status"] == "final"
@@ -291,7 +294,7 @@ def test_compassionate_access_refuses_nir_and_free_text(database_url: str, tmp_p
             w.service.create(req, {"resourceType": "Patient", "id": "p-1", "identifier": [NIR]})
         purposes = w.service.purposes_for("pharmacist_in_charge", observation())
         assert "access_initiation_follow_up" in purposes
-        with pytest.raises(AccessDenied, match="forbids free-text"):
+        with pytest.raises(AccessDenied, match="interdit les champs de texte libre"):
             w.service.create(req, observation(note="free comment"))
     finally:
         w.close()
@@ -317,12 +320,13 @@ def test_a_frozen_record_is_read_but_not_changed(place: Workplace) -> None:
         place.service.freeze(Request(sec, "medical_record"), "Observation", "o-1", "accuracy disputed")
     place.service.freeze(req, "Patient", "p-1", "accuracy disputed by the patient")
     assert place.service.read(req, "Patient", "p-1")["meta"]["tag"][0]["display"] == "accuracy disputed by the patient"
-    with pytest.raises(AccessDenied, match="is frozen"):
+    with pytest.raises(AccessDenied, match="est gelée"):
         place.service.update(req, "Patient", "p-1", {**patient(), "gender": "other"})
     place.service.unfreeze(req, "Patient", "p-1")
     assert place.service.update(req, "Patient", "p-1", {**patient(), "gender": "other"})["gender"] == "other"
-    with pytest.raises(NotFound, match="not frozen"):
+    with pytest.raises(NotFound, match="n'est pas gelée : il n'y a rien à lever") as missing:
         place.service.unfreeze(req, "Patient", "p-1")
+    assert missing.value.in_language("en") == "Patient/p-1 is not frozen."
 
 
 def test_sqlite_commits_are_durable_when_they_return(tmp_path: Path) -> None:
@@ -345,7 +349,7 @@ def test_nothing_the_path_read_outlives_its_request(place: Workplace) -> None:
     assert written == place.service.read(req, "Observation", "o-1")  # the body answered without a read-back
     assert created == place.service.read(req, "Patient", "p-1")
     place.service.freeze(req, "Observation", "o-1", "accuracy disputed")
-    with pytest.raises(AccessDenied, match="frozen"):
+    with pytest.raises(AccessDenied, match="gelée"):
         place.service.update(req, "Observation", "o-1", observation())
     place.service.unfreeze(req, "Observation", "o-1")
     assert place.service.update(req, "Observation", "o-1", observation())["meta"]["versionId"] == "2"

@@ -9,7 +9,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from santegarde.errors import SantegardeError
+from santegarde import refusals
+from santegarde.errors import WordedError
 from santegarde.private import PRIVATE_FILE, missing_parents
 
 
@@ -29,11 +30,13 @@ def write_atomic(path: Path, text: str, mode: int = PRIVATE_FILE) -> None:
         raise
 
 
-class AlreadyExists(SantegardeError):
-    """A new file was to be written where a file already exists; it is never overwritten."""
+class AlreadyExists(WordedError):
+    """A new file was to be written where a file already exists; it is never overwritten.
+
+    Worded in French (the default) and English from the catalogue (``data/refusals.yaml``, ``files``)."""
 
     def __init__(self, path: Path) -> None:
-        super().__init__(f"{path} already exists and is never overwritten; choose another name.")
+        super().__init__(refusals.sentences("files", "already_exists", path=path))
         self.path = path
 
 

@@ -44,7 +44,7 @@ Lang = Annotated[str, typer.Option("--lang", help="The language of what the comm
 
 def _refused(key: str, **facts: Any) -> WordedError:
     """A refusal of the compassionate-access commands in French and English (refusals.yaml, aac)."""
-    from santegarde.governance import refusals
+    from santegarde import refusals
 
     return WordedError(refusals.sentences("aac", key, **facts))
 

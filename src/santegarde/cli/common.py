@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 
 from santegarde.errors import SantegardeError, WordedError
+
+# The language of what a command prints, its refusals included (friendly_errors reads it): French by default.
+LangOption = Annotated[
+    str, typer.Option("--lang", help="The language of what the command prints: fr (default) or en")
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")

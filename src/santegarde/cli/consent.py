@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from santegarde.cli.common import console, friendly_errors
+from santegarde.cli.common import LangOption, console, friendly_errors
 from santegarde.cli.organisation import ConfigOption
 from santegarde.cli.records import PurposeOption, records_of, request_for
 from santegarde.cli.session import logged_in
@@ -66,6 +66,7 @@ def give(
     until: Annotated[
         datetime | None, typer.Option("--until", formats=["%Y-%m-%d"], help="Last day of the consent, if any")
     ] = None,
+    lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Record the patient's consent, stored as a FHIR Consent through the record path (traced)."""
@@ -84,6 +85,7 @@ def give(
 def withdraw(
     consent_id: Annotated[str, typer.Argument(metavar="CONSENT_ID", help="The Consent's id")],
     purpose: PurposeOption,
+    lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """The patient withdraws a consent: inactive from now on; the data collected before stay (traced)."""
@@ -120,6 +122,7 @@ def record(
     patient: PatientArg,
     against: Annotated[str, typer.Option("--against", help="The purpose objected to, e.g. appointments")],
     purpose: PurposeOption,
+    lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Record the patient's objection to a purpose, where GDPR art. 21.1 gives that right (traced)."""
@@ -161,6 +164,7 @@ def lift(
             help="Override it: the compelling legitimate grounds, written out (kept apart, flagged for review)",
         ),
     ] = None,
+    lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Lift an objection (the person withdrew it), or override it on compelling legitimate grounds."""

@@ -4,17 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from santegarde.cli.common import friendly_errors
+from santegarde.cli.common import LangOption, friendly_errors
 
 if TYPE_CHECKING:
     from santegarde.deid.detector import Detector
     from santegarde.deid.jsonl import Batch
 
 app = typer.Typer(help="De-identification of unstructured documents (EDS-SEC-PSE-4, COM-FREE-1).", no_args_is_help=True)
+
+
+
+def _say(lang: str, key: str, **facts: Any) -> str:
+    """A line of the deid commands in ``lang`` (documents_text.yaml, ``deid_desk``)."""
+    from santegarde.governance import doctext
+
+    return str(doctext.words(lang)["deid_desk"][key]).format(**facts)
+
+
+def _noun(lang: str, noun: str) -> str:
+    from santegarde.governance import doctext
+
+    return str(doctext.words(lang)["deid_desk"]["nouns"][noun])
 
 
 def _detector() -> Detector:
@@ -27,11 +41,11 @@ def _detector() -> Detector:
         raise typer.Exit(2) from None
 
 
-def _read(path: Path) -> Batch:
+def _read(path: Path, lang: str) -> Batch:
     from santegarde.deid.jsonl import BadInput, parse, read_lines
 
     if not path.is_file():
-        typer.echo(f"{path} is not a file.", err=True)
+        typer.echo(_say(lang, "not_a_file", path=path), err=True)
         raise typer.Exit(2)
     try:
         batch = parse(read_lines(path))
@@ -43,9 +57,9 @@ def _read(path: Path) -> Batch:
     return batch
 
 
-def _summary(done: int, failed: int, noun: str, out: Path) -> None:
+def _summary(done: int, failed: int, noun: str, out: Path, lang: str) -> None:
     """The batch's last line; exit status 1 when an item was refused (the others were written all the same)."""
-    typer.echo(f"{done} {noun} de-identified into {out}; {failed} refused.")
+    typer.echo(_say(lang, "summary", done=done, noun=_noun(lang, noun), out=out, failed=failed))
     if failed:
         raise typer.Exit(1)
 
@@ -56,6 +70,7 @@ def _each(
     refused: type[Exception],
     noun: str,
     out: Path,
+    lang: str,
 ) -> None:
     """Run ``work`` on each source (its number in the batch, its path → the line to print); a refused item is
     reported by its sentence and the batch carries on with the others."""
@@ -68,7 +83,7 @@ def _each(
             typer.echo(str(exc), err=True)
             continue
         typer.echo(line)
-    _summary(len(sources) - failed, failed, noun, out)
+    _summary(len(sources) - failed, failed, noun, out, lang)
 
 
 @app.command("text")
@@ -86,22 +101,25 @@ def text(
     patient_field: Annotated[
         str, typer.Option("--patient-field", help="The field naming each note's patient (surrogates mode)")
     ] = "patient_id",
+    lang: LangOption = "fr",
 ) -> None:
     """Detect identifiers in each note; write the note with the detected entities and note_text_deid."""
     from santegarde.deid.jsonl import deidentify, write
     from santegarde.deid.surrogates import Surrogates
+    from santegarde.governance import doctext
 
+    doctext.check_lang(lang)
     surrogates = None
     if surrogates_key is not None:
         key = surrogates_key.read_bytes() if surrogates_key.is_file() else b""
         if len(key) < 32:
-            typer.echo(f"{surrogates_key} does not hold a key of at least 32 random bytes.", err=True)
+            typer.echo(_say(lang, "short_key", path=surrogates_key, n=len(key)), err=True)
             raise typer.Exit(2)
         surrogates = Surrogates(key)
-    batch = _read(source)
+    batch = _read(source, lang)
     rows = deidentify(batch, _detector(), surrogates, patient_field)
     write(out, rows)
-    typer.echo(f"{len(rows)} notes de-identified into {out}; {len(batch.failures)} refused.")
+    typer.echo(_say(lang, "summary", done=len(rows), noun=_noun(lang, "notes"), out=out, failed=len(batch.failures)))
 
 
 @app.command("eval")
@@ -111,25 +129,28 @@ def evaluate(
     predicted: Annotated[
         Path | None, typer.Argument(help="Predictions (the output of deid text); else run now")
     ] = None,
+    lang: LangOption = "fr",
 ) -> None:
     """Per-label and overall recall, precision and F1, exact and overlapping span matching, with counts."""
     from santegarde.deid.evaluate import evaluate as score
     from santegarde.deid.jsonl import deidentify, gold
+    from santegarde.governance import doctext
 
-    gold_rows = _read(gold_file).rows
+    doctext.check_lang(lang)
+    gold_rows = _read(gold_file, lang).rows
     if predicted is None:
         from santegarde.deid.jsonl import Batch
 
         pred_rows = deidentify(Batch(rows=gold_rows), _detector())
     else:
-        pred_rows = _read(predicted).rows
+        pred_rows = _read(predicted, lang).rows
     by_id = {r.get("note_id"): r for r in pred_rows}
     missing = [r.get("note_id") for r in gold_rows if r.get("note_id") not in by_id]
     if missing:
-        typer.echo(f"{len(missing)} gold notes have no prediction (first: {missing[0]}).", err=True)
+        typer.echo(_say(lang, "no_prediction", n=len(missing), first=missing[0]), err=True)
         raise typer.Exit(2)
     report = score((gold(r), gold(by_id[r.get("note_id")])) for r in gold_rows)
-    typer.echo(f"{len(gold_rows)} notes")
+    typer.echo(_say(lang, "notes", n=len(gold_rows)))
     for line in report.lines():
         typer.echo(line)
 
@@ -139,6 +160,7 @@ def evaluate(
 def office(
     sources: Annotated[list[Path], typer.Argument(help=".docx, .xlsx, .odt or text-layer .pdf documents")],
     out: Annotated[Path, typer.Option("--out", help="Directory for the de-identified documents")],
+    lang: LangOption = "fr",
 ) -> None:
     """Rewrite office documents de-identified (text, properties, pictures, file name); refuse unreadable ones.
 
@@ -146,23 +168,30 @@ def office(
     """
     from santegarde.deid.office import OfficeRefused, deidentify_office
     from santegarde.deid.pdf import deidentify_pdf
+    from santegarde.governance import doctext
 
+    doctext.check_lang(lang)
     detector = _detector()
 
     def one(_: int, source: Path) -> str:
         if source.suffix.lower() == ".pdf":
             pdf = deidentify_pdf(source, out, detector.deidentify)
-            return f"{source.name} → {pdf.target.name}: {pdf.changed} of {pdf.pages} pages de-identified."
+            return _say(lang, "pdf", source=source.name, target=pdf.target.name, changed=pdf.changed, pages=pdf.pages)
         report = deidentify_office(source, out, detector.deidentify, detector.detect_many)
-        line = f"{source.name} → {report.target.name}: {report.changed} of {report.texts} texts de-identified"
+        line = _say(
+            lang, "office", source=source.name, target=report.target.name, changed=report.changed, texts=report.texts
+        )
         if report.images or report.images_removed:
-            line += (
-                f"; {report.images} pictures read by OCR ({report.images_blacked} with words blacked out), "
-                f"{report.images_removed} unreadable pictures removed"
+            line += _say(
+                lang,
+                "pictures",
+                images=report.images,
+                blacked=report.images_blacked,
+                removed=report.images_removed,
             )
         return line + "."
 
-    _each(sources, one, OfficeRefused, "documents", out)
+    _each(sources, one, OfficeRefused, "documents", out, lang)
 
 
 @app.command("dicom")
@@ -180,6 +209,7 @@ def dicom(
             "--ocr-pixels", help="Read every image's pixels by OCR and black out the identifying words burned into them"
         ),
     ] = False,
+    lang: LangOption = "fr",
 ) -> None:
     """De-identify DICOM headers (PS3.15 basic profile), patient IDs as keyed pseudonyms; refuse unreadable files.
 
@@ -188,10 +218,12 @@ def dicom(
     unless --ocr-pixels is given; with it, every file is read by OCR (Tesseract, French) one after the other.
     """
     from santegarde.deid.dicom import DicomRefused, KeyedPseudonym, deidentify_dicom, deidentify_dicom_batch
+    from santegarde.governance import doctext
 
+    doctext.check_lang(lang)
     key = key_file.read_bytes()
     if len(key) < 32:
-        typer.echo(f"{key_file} holds {len(key)} bytes; a key needs at least 32 random bytes.", err=True)
+        typer.echo(_say(lang, "short_key", path=key_file, n=len(key)), err=True)
         raise typer.Exit(2)
     names = [f"{number:06d}.dcm" for number in range(len(sources))]
     if ocr_pixels:
@@ -201,14 +233,14 @@ def dicom(
             report = deidentify_dicom(
                 source, out, key, KeyedPseudonym(key), name=names[number], find=detector.detect_many
             )
-            return f"{source.name} → {report.target.name}: {report.masked} words blacked out in the pixels."
+            return _say(lang, "dicom_ocr", source=source.name, target=report.target.name, masked=report.masked)
 
-        _each(sources, one, DicomRefused, "DICOM files", out)
+        _each(sources, one, DicomRefused, "dicom", out, lang)
         return
     batch = deidentify_dicom_batch(sources, out, key, KeyedPseudonym(key), names=names)
     for _, sentence in batch.failures:
         typer.echo(sentence, err=True)
-    _summary(len(batch.reports), len(batch.failures), "DICOM files", out)
+    _summary(len(batch.reports), len(batch.failures), "dicom", out, lang)
 
 
 @app.command("scan")
@@ -216,14 +248,19 @@ def dicom(
 def scan(
     sources: Annotated[list[Path], typer.Argument(help="Scanned pages or images (PNG, JPEG, TIFF…)")],
     out: Annotated[Path, typer.Option("--out", help="Directory for the de-identified PNG images")],
+    lang: LangOption = "fr",
 ) -> None:
     """Black out the identifying words of scans (Tesseract, French); refuse images that cannot be read."""
     from santegarde.deid.scan import ScanRefused, deidentify_scan
+    from santegarde.governance import doctext
 
+    doctext.check_lang(lang)
     detector = _detector()
 
     def one(number: int, source: Path) -> str:
         report = deidentify_scan(source, out, detector.detect_many, name=f"{number:06d}.png")
-        return f"{source.name} → {report.target.name}: {report.masked} of {report.words} words blacked out."
+        return _say(
+            lang, "scan", source=source.name, target=report.target.name, masked=report.masked, words=report.words
+        )
 
-    _each(sources, one, ScanRefused, "images", out)
+    _each(sources, one, ScanRefused, "images", out, lang)

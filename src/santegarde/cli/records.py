@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from santegarde.cli.common import console, friendly_errors
+from santegarde.cli.common import LangOption, console, friendly_errors
 from santegarde.cli.organisation import ConfigOption
 from santegarde.cli.session import CliSession, cli_source, logged_in
 from santegarde.config import CONFIG_NAME
@@ -100,6 +100,7 @@ def read(
         typer.Option("--break-glass", help="Emergency without a care relationship: the written reason (reviewed)"),
     ] = None,
     formality: FormalityOption = None,
+    lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Print a resource as FHIR JSON (only the parts your profile may read for this purpose)."""
@@ -123,6 +124,7 @@ def search(
     identifier: Annotated[
         str | None, typer.Option("--identifier", help="An identifier: system|value or the value alone")
     ] = None,
+    lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """List the resources matching every criterion that your profile may read, with a one-line summary."""
@@ -155,6 +157,7 @@ def history(
         typer.Option("--break-glass", help="Emergency without a care relationship: the written reason (reviewed)"),
     ] = None,
     formality: FormalityOption = None,
+    lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Print every version of a resource, newest first, as a JSON list (the rectification history)."""
@@ -170,6 +173,7 @@ def care(
     basis: Annotated[str, typer.Option("--basis", help=f"Why you take the patient in care: {', '.join(CARE_BASES)}")],
     purpose: PurposeOption,
     note: Annotated[str, typer.Option("--note", help="A short note, e.g. who referred the patient")] = "",
+    lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Take in care a patient someone else registered: recorded, traced, and listed in the next trace review."""
@@ -185,6 +189,7 @@ def access(
     rid: IdArg,
     justification: Annotated[str, typer.Option("--justification", help="Why you need this archived record")],
     purpose: PurposeOption,
+    lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Print every archived version of a record: a restricted profile and a written justification, traced."""

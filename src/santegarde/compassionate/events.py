@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from santegarde import refusals
 from santegarde.audit.trail import AuditEvent
 from santegarde.compassionate.service import CompassionateService, profile_refused
 from santegarde.errors import WordedError
-from santegarde.governance import refusals
 from santegarde.identity import sessions
 from santegarde.policy import AccessRequest, decide
 from santegarde.referentials.model import Operation
@@ -51,7 +51,7 @@ def record(service: CompassionateService, req: Request, programme_id: str, event
     decision = decide(service.records.ref, AccessRequest(ctx.profile or "", Operation.WRITE, "safety", PURPOSE))
     if not decision.allowed:
         service.records.trace_refusal(req, f"aac.event.{event}"[:60], ("Programme", programme_id), decision.rule)
-        raise profile_refused("events_profile", decision.reason, decision.rule, decision.section)
+        raise profile_refused("events_profile", decision)
     patients = [patient for _, patient in service.cases(programme_id)]
     for patient in patients:
         retention.record_event(service.engine, "patient", patient, event, at, ctx.login, now)

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from santegarde import refusals
 from santegarde.compassionate.codes import SYSTEM_URLS
 from santegarde.compassionate.programme import Form, FormField
 from santegarde.errors import WordedError
-from santegarde.governance import refusals
 
 UCUM = "http://unitsofmeasure.org"
 SHOWN_CHOICES = 12
@@ -25,7 +25,7 @@ SHOWN_CHOICES = 12
 class SubmissionRefused(WordedError, ValueError):
     """A submission that does not fit its form; the message names the field and what is allowed.
 
-    Worded in French and English from the catalogue (``governance/data/refusals.yaml``, ``aac``).
+    Worded in French and English from the catalogue (``data/refusals.yaml``, ``aac``).
     """
 
     def __init__(self, key: str, /, rule: str = "AAC-7", **facts: Any) -> None:

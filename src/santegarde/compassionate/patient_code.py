@@ -20,8 +20,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from santegarde import refusals
 from santegarde.errors import WordedError
-from santegarde.governance import refusals
 
 PARTICLES = (
     "DE LA ",

@@ -18,9 +18,9 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from santegarde import refusals
 from santegarde.compassionate.codes import code_set
 from santegarde.errors import SantegardeError
-from santegarde.governance import refusals
 from santegarde.referentials.loader import format_validation_error
 from santegarde.referentials.model import Referential
 
@@ -263,7 +263,7 @@ class Programme(Strict):
 
 
 def status_sentence(programme: Programme, on: date) -> dict[str, str] | None:
-    """Why no form may be submitted under the programme on that day, in each language (governance/data/refusals.yaml,
+    """Why no form may be submitted under the programme on that day, in each language (data/refusals.yaml,
     ``aac``), or None when it is active."""
     state = programme.status(on)
     d = programme.ansm_decision

@@ -12,10 +12,10 @@ from datetime import date
 from importlib import resources
 from pathlib import Path
 
+from santegarde import refusals
 from santegarde.atomic import AlreadyExists, write_new_bytes
 from santegarde.compassionate.programme import Programme, ProgrammeError, parse_programme
 from santegarde.errors import WordedError
-from santegarde.governance import refusals
 from santegarde.referentials.model import Referential
 
 DIRECTORY = "programmes"

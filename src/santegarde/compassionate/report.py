@@ -252,7 +252,7 @@ def _allowed(service: CompassionateService, req: Request, programme_id: str) -> 
     decision = decide(service.records.ref, AccessRequest(ctx.profile or "", Operation.READ, "safety", PURPOSE))
     if not decision.allowed:
         service.records.trace_refusal(req, "aac.report", ("QuestionnaireResponse", programme_id), decision.rule)
-        raise profile_refused("report_profile", decision.reason, decision.rule, decision.section)
+        raise profile_refused("report_profile", decision)
 
 
 def _true(table: Indicator) -> Cell | None:

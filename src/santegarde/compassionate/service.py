@@ -31,6 +31,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
+from santegarde import refusals
 from santegarde.compassionate.forms import Answer, SubmissionRefused, check_answers
 from santegarde.compassionate.patient_code import InitialsError, initials
 from santegarde.compassionate.programme import FormKind, Programme, status_sentence
@@ -38,9 +39,9 @@ from santegarde.compassionate.registry import Registry, UnknownProgramme
 from santegarde.compassionate.screening import nir_fields
 from santegarde.compassionate.tables import aac_case, aac_workflow
 from santegarde.errors import SantegardeError, WordedError
-from santegarde.governance import refusals
 from santegarde.identity import sessions
 from santegarde.identity.clock import aware
+from santegarde.policy import Decision
 from santegarde.referentials.model import CategoryKind
 from santegarde.store.mapping import KIND_TAG_SYSTEM
 from santegarde.store.service import AccessDenied, NotFound, RecordService, Request
@@ -76,7 +77,7 @@ class ReportRefused(SantegardeError, ValueError):
 
 class WorkflowRefused(WordedError, ValueError):
     """A form out of turn (a follow-up before initiation or after the stop, a second decision…), worded in French
-    and English (``governance/data/refusals.yaml``, ``aac``)."""
+    and English (``data/refusals.yaml``, ``aac``)."""
 
     def __init__(self, key: str, /, rule: str = "AAC-3.workflow", **facts: Any) -> None:
         super().__init__(refusals.sentences("aac", key, **facts))
@@ -88,23 +89,23 @@ class IncompleteRequest(WordedError):
     """The patient's record was created but the request form was not: the sentence says how to complete it."""
 
 
-class CaseAccessDenied(WordedError, AccessDenied):
+class CaseAccessDenied(AccessDenied):
     """An access refusal of the compassionate-access desk, worded in French and English; its rule and section are
     those that decided it."""
 
     def __init__(self, key: str, rule: str, section: str, /, **facts: Any) -> None:
-        super().__init__(refusals.sentences("aac", key, **facts))
-        self.rule = rule
-        self.section = section
+        super().__init__(refusals.sentences("aac", key, **facts), rule, section)
 
 
-def profile_refused(key: str, reason: str, rule: str, section: str) -> CaseAccessDenied:
-    """The policy's refusal of a profile (its English ``reason``), in French by its rule and section."""
-    said = {"fr": "votre profil n'y est pas autorisé", "en": reason}
-    return CaseAccessDenied(key, rule, section, reason=said, rule=rule, section=section)
+def profile_refused(key: str, decision: Decision) -> CaseAccessDenied:
+    """The policy's refusal of a profile, with the policy's reason in each language, its rule and section."""
+    reason = {lang: decision.reason_in(lang) for lang in refusals.LANGS}
+    return CaseAccessDenied(
+        key, decision.rule, decision.section, reason=reason, rule=decision.rule, section=decision.section
+    )
 
 
-class CaseNotFound(WordedError, NotFound):
+class CaseNotFound(NotFound):
     """No compassionate-access case for this patient."""
 
 

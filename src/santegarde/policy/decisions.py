@@ -7,8 +7,10 @@ by the référentiel is denied.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import Any
 
+from santegarde import refusals
 from santegarde.referentials.model import Granularity, Operation, Referential, Sensitivity
 
 
@@ -33,6 +35,12 @@ class Decision:
     granularity: Granularity | None = None
     condition: str | None = None
     elements: tuple[str, ...] = ()  # "Resource.element" the access is limited to; empty: the whole category
+    # A refusal's reason in each language (data/refusals.yaml, ``access``); ``reason`` is the English one.
+    said: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def reason_in(self, lang: str) -> str:
+        """The reason in ``lang``, for a refusal (the English ``reason`` when it has no wording in that language)."""
+        return self.said.get(lang, self.reason)
 
     def elements_of(self, resource_type: str) -> frozenset[str] | None:
         """The elements of ``resource_type`` this decision allows; None when it is not limited to some elements."""
@@ -46,8 +54,46 @@ class Decision:
         return f"{verdict} by {self.referential} §{self.section} ({self.rule}): {self.reason}"
 
 
-def _deny(ref: Referential, req: AccessRequest, rule: str, section: str, reason: str) -> Decision:
-    return Decision(False, ref.id, rule, section, reason, req)
+def _deny(ref: Referential, req: AccessRequest, rule: str, section: str, key: str, **facts: Any) -> Decision:
+    said = refusals.sentences("access", key, referential=ref.id, **facts)
+    return Decision(False, ref.id, rule, section, said["en"], req, said=said)
+
+
+def refused(decision: Decision, rule: str, key: str, /, **facts: Any) -> Decision:
+    """``decision`` turned into a refusal by a rule of the store (data/refusals.yaml, ``access_store``), worded in
+    each language."""
+    said = refusals.sentences("access_store", key, **facts)
+    return replace(decision, allowed=False, rule=rule, reason=said["en"], said=said)
+
+
+def reworded(decision: Decision, key: str, /, **facts: Any) -> Decision:
+    """A refusal whose reason the store completes (data/refusals.yaml, ``access_store``)."""
+    said = refusals.sentences("access_store", key, **facts)
+    return replace(decision, reason=said["en"], said=said)
+
+
+# Below governance the French names of the référentiel's items are not at hand: the French sentence says
+# "cette finalité" where the English names the item (the console words it with the names, web/french.py).
+def why(name: str) -> dict[str, str]:
+    return {"fr": "cette finalité", "en": f"the purpose '{name}'"}
+
+
+def what(name: str) -> dict[str, str]:
+    return {"fr": "cette catégorie de données", "en": f"the category '{name}'"}
+
+
+def who(name: str) -> dict[str, str]:
+    return {"fr": "votre profil", "en": f"the profile '{name}'"}
+
+
+OPERATION_FR = {
+    Operation.READ: "lire",
+    Operation.WRITE: "enregistrer",
+    Operation.EXPORT: "exporter",
+    Operation.TRANSMIT: "transmettre",
+    Operation.ARCHIVE: "archiver",
+    Operation.DELETE: "supprimer",
+}
 
 
 def decide(ref: Referential, req: AccessRequest) -> Decision:
@@ -59,21 +105,21 @@ def decide(ref: Referential, req: AccessRequest) -> Decision:
             req,
             "purpose.undeclared",
             "3",
-            f"the purpose '{req.purpose}' is not a purpose of {ref.id}; declare one of: "
-            + ", ".join(p.id for p in ref.purposes if not (p.forbidden or p.out_of_scope)),
+            "purpose_undeclared",
+            purpose=req.purpose,
+            choices=", ".join(p.id for p in ref.purposes if not (p.forbidden or p.out_of_scope)),
         )
     where = f"purposes.{purpose.id}"
     if purpose.forbidden:
-        return _deny(
-            ref, req, f"{where}.forbidden", purpose.section, f"the purpose '{purpose.name}' is forbidden by {ref.id}"
-        )
+        return _deny(ref, req, f"{where}.forbidden", purpose.section, "purpose_forbidden", why=why(purpose.name))
     if purpose.out_of_scope:
         return _deny(
             ref,
             req,
             f"{where}.out_of_scope",
             purpose.section,
-            f"'{purpose.name}' is outside the scope of {ref.id}; it needs its own framework",
+            "out_of_scope",
+            why=why(purpose.name),
         )
     if purpose.requires_formality and not (req.formality and req.formality.strip()):
         return _deny(
@@ -81,8 +127,8 @@ def decide(ref: Referential, req: AccessRequest) -> Decision:
             req,
             f"{where}.requires_formality",
             purpose.section,
-            f"the purpose '{purpose.name}' needs a recorded formality (reference methodology "
-            "declaration or authorisation number); give its reference",
+            "requires_formality",
+            why=why(purpose.name),
         )
 
     category = ref.category(req.category)
@@ -92,17 +138,19 @@ def decide(ref: Referential, req: AccessRequest) -> Decision:
             req,
             "category.unknown",
             "5",
-            f"'{req.category}' is not a data category of {ref.id}; known categories: "
-            + ", ".join(c.id for c in ref.categories),
+            "category_unknown",
+            category=req.category,
+            choices=", ".join(c.id for c in ref.categories),
         )
     if category.forbidden:
-        why = f" ({category.condition})" if category.condition else ""
         return _deny(
             ref,
             req,
             f"categories.{category.id}.forbidden",
             category.section,
-            f"{ref.id} forbids processing '{category.name}'{why}",
+            "category_forbidden",
+            what=what(category.name),
+            condition={"fr": "", "en": f" ({category.condition})" if category.condition else ""},
         )
     if category.id not in purpose.categories:
         return _deny(
@@ -110,8 +158,10 @@ def decide(ref: Referential, req: AccessRequest) -> Decision:
             req,
             f"{where}.categories",
             purpose.section,
-            f"the category '{category.name}' is not needed for the purpose '{purpose.name}' "
-            "(data minimisation); only: " + ", ".join(purpose.categories),
+            "not_needed",
+            what=what(category.name),
+            why=why(purpose.name),
+            only={"fr": "", "en": "; only: " + ", ".join(purpose.categories)},
         )
     if category.requires_consent and req.operation is Operation.WRITE and not req.consent_active:
         return _deny(
@@ -119,8 +169,9 @@ def decide(ref: Referential, req: AccessRequest) -> Decision:
             req,
             f"categories.{category.id}.requires_consent",
             category.section,
-            f"'{category.name}' may only be collected while a stored, active Consent of the person covers it for "
-            f"'{purpose.name}'; record the person's Consent first (FHIR Consent, or santegarde consent give)",
+            "requires_consent",
+            what=what(category.name),
+            why=why(purpose.name),
         )
 
     accessor = ref.accessor(req.profile)
@@ -130,7 +181,9 @@ def decide(ref: Referential, req: AccessRequest) -> Decision:
             req,
             "profile.unknown",
             "6",
-            f"'{req.profile}' is not a profile of {ref.id}; known profiles: " + ", ".join(a.id for a in ref.accessors),
+            "profile_unknown",
+            profile=req.profile,
+            choices=", ".join(a.id for a in ref.accessors),
         )
     if not accessor.health_data and category.sensitivity is Sensitivity.SPECIAL:
         return _deny(
@@ -138,7 +191,9 @@ def decide(ref: Referential, req: AccessRequest) -> Decision:
             req,
             f"accessors.{accessor.id}.no_health_data",
             accessor.section,
-            f"the profile '{accessor.name}' may never reach '{category.name}'",
+            "no_health_data",
+            who=who(accessor.name),
+            what=what(category.name),
         )
     for i, access in enumerate(accessor.access):
         if (
@@ -162,6 +217,9 @@ def decide(ref: Referential, req: AccessRequest) -> Decision:
         req,
         f"accessors.{accessor.id}.default_deny",
         accessor.section,
-        f"the profile '{accessor.name}' is not allowed to {req.operation} '{category.name}' "
-        f"for '{purpose.name}' under {ref.id}",
+        "default_deny",
+        who=who(accessor.name),
+        operation={"fr": OPERATION_FR[req.operation], "en": str(req.operation)},
+        what=what(category.name),
+        why=why(purpose.name),
     )

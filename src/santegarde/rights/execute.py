@@ -17,12 +17,12 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
+from santegarde import refusals
 from santegarde.audit.trail import AuditTrail
 from santegarde.config.check import basis_choice
 from santegarde.config.model import OrganisationConfig
-from santegarde.errors import WordedError
 from santegarde.faults import crash_point
-from santegarde.governance import refusals, rights_text, vocabulary
+from santegarde.governance import rights_text, vocabulary
 from santegarde.governance.documents import html_to_pdf, render_html
 from santegarde.identity.clock import aware
 from santegarde.lifecycle.backup import forget_patient_keys
@@ -51,7 +51,7 @@ COMPASSIONATE = "aac-"
 WAREHOUSE = "eds-"
 
 
-class PatientUnknown(WordedError, NotFound):
+class PatientUnknown(NotFound):
     """The patient of a request has no record in the store."""
 
 

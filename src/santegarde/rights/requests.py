@@ -18,9 +18,10 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
+from santegarde import refusals
 from santegarde.audit.trail import AuditEvent, AuditTrail
 from santegarde.errors import WordedError
-from santegarde.governance import doctext, refusals, rights_text
+from santegarde.governance import doctext, rights_text
 from santegarde.identity import sessions
 from santegarde.identity.clock import aware
 from santegarde.identity.context import IdentityContext
@@ -46,7 +47,7 @@ NEEDS_PURPOSE = (Right.OBJECTION, Right.PORTABILITY)
 class RightsError(WordedError, ValueError):
     """A rights request cannot be registered or moved on as asked; the message says what to do.
 
-    Worded in French and English from the catalogue (``governance/data/refusals.yaml``, ``rights``).
+    Worded in French and English from the catalogue (``data/refusals.yaml``, ``rights``).
     """
 
     def __init__(self, key: str, /, **facts: Any) -> None:

@@ -227,7 +227,9 @@ class BulkExports:
                 try:
                     page = self.records.search_page(req, query, cursor, operation="export")
                 except AccessDenied as exc:  # the whole type, for this profile and purpose (traced by the path)
-                    job.errors.append(f"{kind} was not exported: {exc}")
+                    # The manifest's error file is written once, for software as much as for a person: in
+                    # English, as the rest of the Bulk Data manifest.
+                    job.errors.append(f"{kind} was not exported: {exc.in_language('en')}")
                     break
                 for resource in page.entries:
                     out.write(json.dumps(resource, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
@@ -264,7 +266,7 @@ class BulkExports:
         self.sweep()
         job, ctx = self._owned(req, job_id, "export.download", kind[:40])
         if job.state != "complete" or kind not in job.files:
-            raise self._absent(req, job_id, "export.download", kind[:40], f"This export has no {kind[:40]} file.")
+            raise self._absent(req, job_id, "export.download", kind[:40], "export_no_file", file=kind[:40])
         path = self.directory / job.id / f"{kind}.ndjson.sgx"
         chunks = _read_sealed(path, job.key, job.id, kind)
         first = next(chunks)  # opened and checked before the answer starts
@@ -334,22 +336,15 @@ class BulkExports:
         ctx = self._caller(req, operation, (kind, job_id[:64]))
         job = self._jobs.get(job_id)
         if job is None or job.login != ctx.login:
-            raise self._absent(req, job_id, operation, kind, "")
+            raise self._absent(req, job_id, operation, kind, "export_gone", hours=_hours(self.lifetime))
         if req.purpose != job.purpose:
             self._refused(req, operation, job.id, "export.purpose", kind)
-            raise AccessDenied(
-                f"This export was read under the purpose '{job.purpose}': its status and files are given under that "
-                f"purpose only (X-Purpose: {job.purpose})."
-            )
+            raise AccessDenied("export_purpose", purpose=job.purpose)
         return job, ctx
 
-    def _absent(self, req: Request, job_id: str, operation: str, kind: str, what: str) -> SantegardeError:
+    def _absent(self, req: Request, job_id: str, operation: str, kind: str, what: str, **facts: Any) -> SantegardeError:
         self._refused(req, operation, job_id[:64], "export.not_found", kind)
-        return NotFound(
-            what
-            or "There is no export at this address for your account: it expired (an export is kept "
-            f"{_hours(self.lifetime)} after it completes), was deleted, or was asked by someone else."
-        )
+        return NotFound(what, **facts)
 
     def _refused(self, req: Request, operation: str, job_id: str, rule: str, kind: str = "") -> None:
         self.records.trace_refusal(req, operation, (kind, job_id), rule)
@@ -394,9 +389,15 @@ def manifest(job: Job, base: str) -> dict[str, Any]:
     return body
 
 
-def _hours(span: timedelta) -> str:
+def _hours(span: timedelta) -> dict[str, str]:
+    """A lifetime in hours, in each language ("24 heures" / "24 hours")."""
     hours = span.total_seconds() / 3600
-    return f"{hours:g} hour" + ("" if hours == 1 else "s")
+    return {
+        "fr": f"{round(hours * 60)} minute" + ("s" if hours * 60 >= 2 else "")
+        if hours < 1
+        else f"{hours:g}".replace(".", ",") + (" heure" if hours < 2 else " heures"),
+        "en": f"{hours:g} hour" + ("" if hours == 1 else "s"),
+    }
 
 
 # -- sealed files ------------------------------------------------------------------------------------

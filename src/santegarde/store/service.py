@@ -21,16 +21,17 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, Select, bindparam, delete, insert, literal, select, update
 
+from santegarde import refusals
 from santegarde.audit.trail import AuditEvent, AuditTrail
 from santegarde.config.model import Formality
 from santegarde.crypto import Keyring
 from santegarde.deid import screen
-from santegarde.errors import SantegardeError
+from santegarde.errors import SantegardeError, WordedError
 from santegarde.faults import crash_point
 from santegarde.identity import sessions
 from santegarde.identity.clock import aware
 from santegarde.identity.context import IdentityContext
-from santegarde.policy import AccessRequest, Decision, decide
+from santegarde.policy import AccessRequest, Decision, decide, decisions
 from santegarde.policy.rights import RightsUndecidable, right_applies, rights_handlers
 from santegarde.referentials.model import Art6Basis, CategoryKind, Operation, Referential, Right, Sensitivity
 from santegarde.store import consents, mapping, objections, retention, vault
@@ -67,17 +68,27 @@ CARE_BASES = {
 }
 
 
-class AccessDenied(SantegardeError, PermissionError):
-    """Policy, care relationship or minimisation refuses the request; the message says why and what to do."""
+def _worded(said: str | dict[str, str], facts: dict[str, Any]) -> dict[str, str]:
+    """A refusal of the record path in each language: ``said`` is a key of ``records`` in data/refusals.yaml
+    (filled from ``facts``), or the sentences already worded (the policy's, the compassionate desk's)."""
+    return refusals.sentences("records", said, **facts) if isinstance(said, str) else said
 
-    def __init__(self, message: str, rule: str = "", section: str = "") -> None:
-        super().__init__(message)
+
+class AccessDenied(WordedError, PermissionError):
+    """Policy, care relationship or minimisation refuses the request; the sentence says why and what to do, in
+    French (the default) and English, and names the rule and section that decided."""
+
+    def __init__(self, said: str | dict[str, str], rule: str = "", section: str = "", /, **facts: Any) -> None:
+        super().__init__(_worded(said, facts))
         self.rule = rule
         self.section = section
 
 
-class NotFound(SantegardeError, LookupError):
-    """No such resource."""
+class NotFound(WordedError, LookupError):
+    """No such resource, said in French (the default) and English."""
+
+    def __init__(self, said: str | dict[str, str], /, **facts: Any) -> None:
+        super().__init__(_worded(said, facts))
 
 
 class VersionConflict(SantegardeError):
@@ -202,14 +213,15 @@ class RecordService:
             outcome="denied",
             patient=patient,
         )
-        return AccessDenied(f"Refused: {decision.reason}.", decision.rule, decision.section)
+        reason = {lang: decision.reason_in(lang) for lang in refusals.LANGS}
+        return AccessDenied("refused", decision.rule, decision.section, reason=reason)
 
     def _not_found(
         self, ctx: sessions.SessionContext | None, req: Request, operation: str, resource: tuple[str, str]
     ) -> NotFound:
         """Trace a lookup that found nothing (a probe is an access attempt too) and return the error to raise."""
         self._trace(ctx, req, operation, resource, allowed=False, rule="record.not_found", outcome="not_found")
-        return NotFound(f"There is no {resource[0]} with id '{resource[1]}'.")
+        return NotFound("not_found", type=resource[0], id=resource[1])
 
     def _justify(
         self,
@@ -487,13 +499,19 @@ class RecordService:
             outcome="denied",
             patient=patient_id,
         )
-        raise AccessDenied(
-            f"The patient objected to the purpose '{req.purpose}' on {found.recorded_at:%Y-%m-%d %H:%M} UTC "
-            f"(GDPR art. 21.1, objection no. {found.number}): their data are no longer processed for it. Only the "
-            "controller may lift the objection, or record compelling legitimate grounds in writing.",
-            "COM-RGT-1.objection",
-            "GDPR art. 21.1",
+        what = refusals.sentences(
+            "records",
+            "objected",
+            why={"fr": "cette finalité", "en": f"the purpose '{req.purpose}'"},
+            since={
+                "fr": f" le {found.recorded_at:%d/%m/%Y à %H h %M} (UTC)",
+                "en": f" on {found.recorded_at:%Y-%m-%d %H:%M} UTC",
+            },
+            number={"fr": f", opposition n° {found.number}", "en": f", objection no. {found.number}"},
         )
+        todo = refusals.sentences("records", "objected_todo")
+        said = {lang: f"{what[lang]} {todo[lang]}" for lang in refusals.LANGS}
+        raise AccessDenied(said, "COM-RGT-1.objection", "GDPR art. 21.1")
 
     def _care(
         self,
@@ -539,13 +557,11 @@ class RecordService:
             patient=patient_id,
             care=False,
         )
-        raise AccessDenied(
-            "You have no care relationship with this patient. Declare one if you take the patient in care, or, "
-            f"in an emergency, break the glass with a written reason (at least {BREAK_GLASS_MIN} characters): "
-            "it is flagged for review.",
-            rule=rule,
-            section=accessor.section,
+        what, todo = (
+            refusals.sentences("records", "no_care"),
+            refusals.sentences("records", "no_care_todo", min=BREAK_GLASS_MIN),
         )
+        raise AccessDenied({lang: f"{what[lang]} {todo[lang]}" for lang in refusals.LANGS}, rule, accessor.section)
 
     def _decode(
         self,
@@ -767,9 +783,11 @@ class RecordService:
                 elements = ", ".join(sorted(content))
                 self._trace(ctx, req, operation, resource, allowed=False, rule="COM-MIN-1", outcome="denied")
                 raise AccessDenied(
-                    f"The element(s) {elements} ({kind}) are not needed for the purpose '{req.purpose}' under "
-                    f"{self.ref.id} (data minimisation): remove them, or declare the purpose that needs them.",
+                    "elements_not_needed",
                     "COM-MIN-1",
+                    elements=elements,
+                    why={"fr": "cette finalité", "en": f"the purpose '{req.purpose}'"},
+                    referential=self.ref.id,
                 )
             categories.setdefault(category, {}).update(content)
         ctx = self._session(req, list(categories), operation, resource)
@@ -787,10 +805,12 @@ class RecordService:
                 outcome="denied",
             )
             raise AccessDenied(
-                f"{self.ref.id} forbids free-text fields (§{free_cat.section}): remove {texts[0][0]} and use "
-                "coded values.",
+                "free_text",
                 f"categories.{free_cat.id}.forbidden",
                 free_cat.section,
+                referential=self.ref.id,
+                section=free_cat.section,
+                field=texts[0][0],
             )
         patient_id = self._patient_reference(ctx, req, operation, resource, rmap, body)
         decisions = {
@@ -849,11 +869,7 @@ class RecordService:
                     outcome="denied",
                     patient=stored_patient,
                 )
-                raise AccessDenied(
-                    f"{resource_type}/{rid} is part of another patient's record: a record cannot be moved to another "
-                    "patient. Correct this record for its own patient, and create a new one for the other.",
-                    "record.patient_changed",
-                )
+                raise AccessDenied("patient_changed", "record.patient_changed", record=f"{resource_type}/{rid}")
             if patient_id is not None and not new_patient and not probe.exists:
                 self._trace(
                     ctx, req, operation, resource, allowed=False, rule="record.patient_unknown", outcome="denied"
@@ -874,10 +890,7 @@ class RecordService:
                     outcome="denied",
                     patient=patient_id,
                 )
-                raise AccessDenied(
-                    f"{resource_type}/{rid} is frozen ({probe.frozen}): it can be read to verify it, not changed.",
-                    "record.frozen",
-                )
+                raise AccessDenied("frozen", "record.frozen", record=f"{resource_type}/{rid}", reason=probe.frozen)
             version = vault.Version(
                 rid,
                 existing[0].version + 1 if existing else 1,  # the current version is the latest
@@ -984,13 +997,13 @@ class RecordService:
     def freeze(self, req: Request, resource_type: str, rid: str, reason: str, *, permanent: bool = False) -> None:
         """Freeze a record: writes refused until unfrozen (never, when permanent). Needs write rights on it."""
         if len(reason.strip()) < 5:
-            raise AccessDenied("Say why the record is frozen (e.g. 'accuracy disputed by the patient').")
+            raise AccessDenied("freeze_reason")
         self._check_write_rights(req, resource_type, rid, "freeze")
         ctx = sessions.state(self.identity, req.token)
         with self.engine.begin() as conn:
             existing = conn.execute(select(record_freeze).where(record_freeze.c.record_id == rid)).first()
             if existing is not None:
-                raise AccessDenied(f"{resource_type}/{rid} is already frozen ({existing.reason}).")
+                raise AccessDenied("already_frozen", record=f"{resource_type}/{rid}", reason=existing.reason)
             conn.execute(
                 insert(record_freeze).values(
                     record_id=rid,
@@ -1009,11 +1022,9 @@ class RecordService:
         with self.engine.begin() as conn:
             existing = conn.execute(select(record_freeze).where(record_freeze.c.record_id == rid)).first()
             if existing is None:
-                raise NotFound(f"{resource_type}/{rid} is not frozen.")
+                raise NotFound("not_frozen", record=f"{resource_type}/{rid}")
             if existing.permanent:
-                raise AccessDenied(
-                    f"{resource_type}/{rid} is frozen for good ({existing.reason}); correct it by a new entry."
-                )
+                raise AccessDenied("frozen_for_good", record=f"{resource_type}/{rid}", reason=existing.reason)
             conn.execute(delete(record_freeze).where(record_freeze.c.record_id == rid))
         self._trace(ctx, req, "unfreeze", (resource_type, rid), allowed=True, rule="record.freeze", outcome="success")
 
@@ -1047,7 +1058,7 @@ class RecordService:
             resource = ("Patient", patient_id)
             if not found:
                 self._not_found(self._session(req, [], "rights.records", resource), req, "rights.records", resource)
-                raise NotFound(f"There is no record of a patient with id '{patient_id}'.")
+                raise NotFound("no_patient", patient=patient_id)
             ctx = self._session(req, sorted({c for v in found for c in v.categories}), "rights.records", resource)
             results = []
             for v in found:
@@ -1074,7 +1085,7 @@ class RecordService:
         commits and a ``success`` entry follows. Killed before the commit, nothing is erased; after, all is traced.
         """
         if len(reason.strip()) < 5:
-            raise AccessDenied("Say why the patient is erased (e.g. 'erasure requested, rights request 12').")
+            raise AccessDenied("erase_reason")
         resource = ("Patient", patient_id)
         with self.engine.connect() as conn:
             ids = conn.execute(
@@ -1083,7 +1094,7 @@ class RecordService:
             found = [vault.versions(conn, rid, current_only=True)[0] for rid in ids]
         if not found:
             self._not_found(self._session(req, [], "erase", resource), req, "erase", resource)
-            raise NotFound(f"There is no record of a patient with id '{patient_id}'.")
+            raise NotFound("no_patient", patient=patient_id)
         ctx = self._session(req, sorted({c for v in found for c in v.categories}), "erase", resource)
         for v in found:  # delete rights under the request's purpose (e.g. rights management) or the record's own
             tried = [
@@ -1158,7 +1169,7 @@ class RecordService:
         """The person withdraws a consent: stored as ``inactive`` from now on (a new version); earlier data stay."""
         current = self.read(req, "Consent", consent_id)
         if current.get("status") != "active":
-            raise AccessDenied(f"Consent/{consent_id} is not active ({current.get('status')}): nothing to withdraw.")
+            raise AccessDenied("consent_inactive", consent=consent_id, status=_consent_status(current.get("status")))
         body = {k: v for k, v in current.items() if k != "meta"}
         return self.update(req, "Consent", consent_id, {**body, "status": "inactive"})
 
@@ -1189,7 +1200,7 @@ class RecordService:
                 outcome="denied",
                 patient=patient_id,
             )
-            raise AccessDenied(f"Refused: {exc}", "COM-RGT-1") from None
+            raise AccessDenied("objection_refused", "COM-RGT-1", reason=str(exc)) from None
         if not right.applies:
             rule = f"COM-RGT-1.objection.{purpose}"
             self._trace(
@@ -1204,10 +1215,12 @@ class RecordService:
                 patient=patient_id,
             )
             raise AccessDenied(
-                f"Refused: the right to object does not apply to '{purpose}' ({right.article}): {right.reason}. "
-                "Tell the person why; they may still ask for access, rectification or restriction.",
+                "objection_not_applicable",
                 rule,
                 right.article,
+                why={"fr": "cette finalité", "en": f"'{purpose}'"},
+                article={"fr": right.article.replace("GDPR art.", "RGPD, art."), "en": right.article},
+                reason={"fr": "", "en": f": {right.reason}"},
             )
         with self.engine.begin() as conn:
             existing = objections.in_force(conn, patient_id, purpose)
@@ -1225,7 +1238,7 @@ class RecordService:
                 patient=patient_id,
             )
         if found is None or found.number != number:  # pragma: no cover - the row was written just above
-            raise NotFound(f"The objection of Patient/{patient_id} to '{purpose}' could not be read back.")
+            raise NotFound("objection_unread", patient=patient_id, why={"fr": "cette finalité", "en": f"'{purpose}'"})
         return found
 
     def lift_objection(
@@ -1243,11 +1256,7 @@ class RecordService:
             )
             who = ", ".join(handlers) or f"no profile of {self.ref.id}"
             raise AccessDenied(
-                f"Only the controller lifts an objection or records compelling legitimate grounds that override it "
-                f"(GDPR art. 21.1): under {self.ref.id}, the profile(s) that act for the controller on the persons' "
-                f"rights ({who}); you act as '{ctx.profile}'. Pass the request on to them.",
-                rule,
-                "GDPR art. 21.1",
+                "controller_only", rule, "GDPR art. 21.1", referential=self.ref.id, who=who, profile=ctx.profile
             )
         reason = (grounds or "").strip()
         if grounds is not None and len(reason) < BREAK_GLASS_MIN:
@@ -1261,11 +1270,7 @@ class RecordService:
                 outcome="denied",
                 patient=patient_id,
             )
-            raise AccessDenied(
-                "Compelling legitimate grounds that override the person's interests must be written out (at least "
-                f"{BREAK_GLASS_MIN} characters): they are kept and flagged for review.",
-                "COM-RGT-1.compelling_grounds",
-            )
+            raise AccessDenied("compelling_grounds", "COM-RGT-1.compelling_grounds", min=BREAK_GLASS_MIN)
         with self.engine.begin() as conn:
             found = objections.in_force(conn, patient_id, purpose)
             if found is None:
@@ -1273,10 +1278,7 @@ class RecordService:
                     ctx, req, "objection.lift", resource, allowed=False, rule="COM-RGT-1", outcome="not_found",
                     patient=patient_id,
                 )  # fmt: skip
-                raise NotFound(
-                    f"Patient/{patient_id} has no objection in force to '{purpose}': nothing to lift. See the "
-                    "patient's objections (santegarde objection show, GET /fhir/Patient/<id>/$objection)."
-                )
+                raise NotFound("no_objection", patient=patient_id, why={"fr": "cette finalité", "en": f"'{purpose}'"})
             justification = None
             if grounds is not None:
                 justification = int(
@@ -1354,12 +1356,15 @@ class RecordService:
         """
         basis = basis.strip()
         if basis not in CARE_BASES:
-            choices = "; ".join(f"{code} ({meaning})" for code, meaning in CARE_BASES.items())
-            raise AccessDenied(f"'{basis[:40]}' is not a basis for taking a patient in care; give one of: {choices}.")
+            choices = {
+                "fr": ", ".join(CARE_BASES),
+                "en": "; ".join(f"{code} ({meaning})" for code, meaning in CARE_BASES.items()),
+            }
+            raise AccessDenied("care_basis", basis=basis[:40], choices=choices)
         ctx = self._session(req, [], "care.declare", ("Patient", patient_id))
         accessor = self.ref.accessor(ctx.profile or "")
         if accessor is None or not accessor.care_relationship:
-            raise AccessDenied(f"The profile '{ctx.profile}' does not hold care relationships.")
+            raise AccessDenied("no_care_profile", profile=ctx.profile)
         with self.engine.begin() as conn:
             exists = conn.execute(
                 select(record.c.id).where(record.c.id == patient_id, record.c.resource_type == "Patient")
@@ -1413,7 +1418,7 @@ class RecordService:
             found = [v for v in retention.archived_versions(conn, rid) if v.resource_type == resource_type]
         if not found:
             self._not_found(self._session(req, [], "archive.access", resource), req, "archive.access", resource)
-            raise NotFound(f"There is no archived {resource_type} with id '{rid}'.")
+            raise NotFound("archive_not_found", type=resource_type, id=rid)
         categories = sorted({c for v in found for c in v.categories})
         patient = found[0].patient_id
         ctx = self._session(req, categories, "archive.access", resource)
@@ -1421,11 +1426,7 @@ class RecordService:
             self._trace(
                 ctx, req, "archive.access", resource, allowed=False, rule="COM-ARC-1", outcome="denied", patient=patient
             )
-            raise AccessDenied(
-                "Access to the archive is exceptional: write why you need this record (at least "
-                f"{ARCHIVE_JUSTIFICATION_MIN} characters, e.g. 'request from the patient for their file').",
-                "COM-ARC-1",
-            )
+            raise AccessDenied("archive_reason", "COM-ARC-1", min=ARCHIVE_JUSTIFICATION_MIN)
         decisions = self._decide_all(ctx, req, Operation.ARCHIVE, categories)
         allowed = [c for c, d in decisions.items() if d is None or d.allowed]
         decided = next((d for d in decisions.values() if d is not None and d.allowed), None)
@@ -1542,41 +1543,69 @@ def _directory(ref: Referential, profile: str, operation: Operation, req: Reques
     purpose = ref.purpose(req.purpose)
     accessor = ref.accessor(profile)
     if purpose is None or purpose.forbidden or purpose.out_of_scope:
-        reason = f"the purpose '{req.purpose}' is not a purpose of {ref.id} that may be pursued"
+        said = refusals.sentences("access_store", "directory_purpose", purpose=req.purpose, referential=ref.id)
         rule, section = "directory.purpose", purpose.section if purpose else "3"
     elif accessor is None or not any(operation in access.operations for access in accessor.access):
-        name = accessor.name if accessor else profile
-        reason = (
-            f"the directory of professionals and organisations is open to the profile '{name}' only for what it may "
-            f"do on the data of {ref.id}, and it may not {operation} there"
+        said = refusals.sentences(
+            "access_store",
+            "directory_profile",
+            who=decisions.who(accessor.name if accessor else profile),
+            referential=ref.id,
+            operation={"fr": decisions.OPERATION_FR[operation], "en": str(operation)},
         )
         rule, section = "directory.profile", accessor.section if accessor else "6"
     else:
         return None
-    return Decision(
-        False, ref.id, rule, section, reason, AccessRequest(profile, operation, mapping.DIRECTORY, req.purpose)
-    )
+    request = AccessRequest(profile, operation, mapping.DIRECTORY, req.purpose)
+    return Decision(False, ref.id, rule, section, said["en"], request, said=said)
+
+
+CONSENT_STATUS_FR = {
+    "inactive": "inactif",
+    "draft": "brouillon",
+    "proposed": "proposé",
+    "rejected": "refusé",
+    "entered-in-error": "saisi par erreur",
+}
+
+
+def _consent_status(status: object) -> dict[str, str]:
+    """A FHIR Consent's status in each language."""
+    return {"fr": CONSENT_STATUS_FR.get(str(status), str(status)), "en": str(status)}
 
 
 def _consent_ended(decision: Decision, category: str, operation: Operation, standing: consents.Standing) -> Decision:
     """The decision once the patient's consent ended (withdrawn, or its period ran out): no further collection or
     use from that moment, with the rule and the date; what was collected before stays lawful (GDPR art. 7.3)."""
     at = f"{standing.ended_at:%Y-%m-%d %H:%M} UTC"
+    le = f"{standing.ended_at:%d/%m/%Y à %H h %M} (UTC)"
     if standing.ended == consents.WITHDRAWN:
-        told, since = f"the patient withdrew it on {at}", f"since the patient withdrew consent on {at}"
+        told = {"fr": f"le patient l'a retiré le {le}", "en": f"the patient withdrew it on {at}"}
+        since = {
+            "fr": f"depuis que le patient a retiré son consentement le {le}",
+            "en": f"since the patient withdrew consent on {at}",
+        }
     else:
-        told = f"their consent expired on {at} (end of its period)"
-        since = f"since the patient's consent expired on {at}"
+        told = {
+            "fr": f"son consentement a expiré le {le} (fin de sa durée)",
+            "en": f"their consent expired on {at} (end of its period)",
+        }
+        since = {
+            "fr": f"depuis l'expiration du consentement du patient le {le}",
+            "en": f"since the patient's consent expired on {at}",
+        }
     if decision.allowed and operation is not Operation.WRITE:
-        return replace(
+        return decisions.refused(
             decision,
-            allowed=False,
-            rule=f"categories.{category}.requires_consent",
-            reason=f"{decision.reason}, but not {since} (the data collected before stay, unused); a new consent must "
-            "be recorded first",
+            f"categories.{category}.requires_consent",
+            "consent_lapsed",
+            what=decisions.what(category),
+            why=decisions.why(decision.request.purpose),
+            since=since,
         )
     if not decision.allowed and decision.rule.endswith("requires_consent"):
-        return replace(decision, reason=f"{decision.reason}; {told}")
+        reason = {lang: decision.reason_in(lang) for lang in refusals.LANGS}
+        return decisions.reworded(decision, "consent_ended", reason=reason, told=told)
     return decision
 
 
@@ -1588,12 +1617,21 @@ def _limited(d: Decision, resource_type: str, elements: Iterable[str] | None) ->
     outside = sorted(set(elements or ()) - only)
     if only and not outside:
         return d
-    what = f"the element(s) {', '.join(outside)} of a {resource_type}" if only else f"a {resource_type}"
-    return replace(
+    outside_words = (
+        {
+            "fr": f"aux éléments {', '.join(outside)} d'une ressource {resource_type}",
+            "en": f"the element(s) {', '.join(outside)} of a {resource_type}",
+        }
+        if only
+        else {"fr": f"à une ressource {resource_type}", "en": f"a {resource_type}"}
+    )
+    return decisions.refused(
         d,
-        allowed=False,
-        rule=f"{d.rule}.elements",
-        reason=f"{d.reason}, limited to what its missions strictly need ({', '.join(d.elements)}): not {what}",
+        f"{d.rule}.elements",
+        "elements_limited",
+        granted={"fr": "l'accès de votre profil à ces données est", "en": d.reason},
+        elements=f" ({', '.join(d.elements)})",
+        outside=outside_words,
     )
 
 

@@ -35,11 +35,12 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from markupsafe import Markup, escape
 
+from santegarde import refusals
 from santegarde.atomic import write_atomic, write_new_bytes
 from santegarde.audit.trail import AuditEvent, AuditTrail
 from santegarde.clock import utc_now
 from santegarde.errors import WordedError
-from santegarde.governance import doctext, refusals
+from santegarde.governance import doctext
 from santegarde.governance.documents import render_html
 from santegarde.governance.vocabulary import VocabularyError, label
 from santegarde.identity import accounts, grants
@@ -86,7 +87,7 @@ JUSTIFICATIONS = ("k", "l_distinct", "l_entropy", "t", "max_singling_out", "max_
 class GateError(WordedError):
     """An export request, check, review or release is refused or cannot be done; the message says why.
 
-    Worded in French and English from the catalogue (``governance/data/refusals.yaml``, ``gate``).
+    Worded in French and English from the catalogue (``data/refusals.yaml``, ``gate``).
     """
 
     def __init__(self, key: str, /, **facts: Any) -> None:

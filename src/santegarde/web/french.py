@@ -1,7 +1,8 @@
 """The console's French: dates in words, names of profiles and purposes, refusals said as sentences.
 
-The packages below speak English to developers; the desk reads French. Each refusal a page can meet is
-worded here from its class (and, for an access refusal, from the rule that decided it, which is named).
+Each refusal a page can meet is worded here from its class (and, for an access refusal, from the rule that
+decided it, which is named); the record path's sentences are those of the catalogue (data/refusals.yaml, records),
+the same the CLI and the API show, with the names of the profile and purpose added here.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from santegarde import refusals
 from santegarde.api.refusals import BodyTooLarge, OriginRefused
 from santegarde.crypto import DecryptionRefused
 from santegarde.errors import SantegardeError
@@ -28,7 +30,7 @@ from santegarde.identity.totp import InvalidCode
 from santegarde.pharmacy import RegisterRefused
 from santegarde.referentials.model import Referential
 from santegarde.store.mapping import MappingError
-from santegarde.store.service import AccessDenied, NotFound
+from santegarde.store.service import BREAK_GLASS_MIN, AccessDenied, NotFound
 
 PARIS = ZoneInfo("Europe/Paris")
 MONTHS = (
@@ -126,10 +128,10 @@ def refusal(exc: SantegardeError, ref: Referential, profile: str | None = None, 
             "PHA-3",
             "7.1",
         )
-    if isinstance(exc, NotFound):
+    if isinstance(exc, NotFound):  # the store's own French sentence (data/refusals.yaml, records)
         return Refusal(
             "Dossier introuvable",
-            "Aucun dossier ne correspond à ce lien.",
+            exc.in_language("fr"),
             "Recherchez le patient depuis l'accueil ; le lien a peut-être été mal recopié.",
             404,
         )
@@ -236,9 +238,8 @@ def _access(exc: AccessDenied, ref: Referential, profile: str | None, purpose: s
     if exc.rule.endswith(".care_relationship"):
         return Refusal(
             "Pas de relation de soin",
-            "Vous n'avez pas de relation de soin enregistrée avec ce patient : son dossier ne vous est pas ouvert.",
-            "Si vous le prenez en charge, déclarez la relation de soin ; en urgence, vous pouvez accéder au dossier "
-            "« en bris de glace » en écrivant la raison : l'accès est tracé et signalé pour revue.",
+            refusals.sentences("records", "no_care")["fr"],
+            refusals.sentences("records", "no_care_todo", min=BREAK_GLASS_MIN)["fr"],
             403,
             exc.rule,
             exc.section,
@@ -246,8 +247,8 @@ def _access(exc: AccessDenied, ref: Referential, profile: str | None, purpose: s
     if exc.rule.startswith("COM-RGT-1.objection"):
         return Refusal(
             "Opposition du patient",
-            f"Le patient s'est opposé au traitement de ses données pour la finalité « {why} » (RGPD, art. 21.1).",
-            "Seul le responsable du traitement peut lever l'opposition ; rien ne sera affiché pour cette finalité.",
+            refusals.sentences("records", "objected", why=f"la finalité « {why} »", since="", number="")["fr"],
+            refusals.sentences("records", "objected_todo")["fr"],
             403,
             exc.rule,
             exc.section,

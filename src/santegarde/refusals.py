@@ -20,7 +20,7 @@ LANGS: tuple[str, ...] = ("fr", "en")
 
 @cache
 def catalogue() -> dict[str, dict[str, dict[str, str]]]:
-    text = resources.files("santegarde.governance").joinpath("data/refusals.yaml").read_text(encoding="utf-8")
+    text = resources.files("santegarde").joinpath("data/refusals.yaml").read_text(encoding="utf-8")
     data: dict[str, dict[str, dict[str, str]]] = yaml.safe_load(text)
     return data
 
