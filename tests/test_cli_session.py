@@ -196,8 +196,11 @@ def test_login_reads_records_through_the_path_then_logout(demo: Demo, people: Pe
     assert people.patient_id in ok("record", "search", "Patient", "--given", people.given, *PURPOSE, *c)
     both = ok("record", "search", "Patient", "--birthdate", people.birthdate, "--family", people.family, *PURPOSE, *c)
     assert people.patient_id in both
-    assert "No Patient matches" in ok("record", "search", "Patient", "--family", "Inexistant", *PURPOSE, *c)
-    assert "at least one search criterion" in refused("record", "search", "Patient", *PURPOSE, *c)
+    none = ["record", "search", "Patient", "--family", "Inexistant", *PURPOSE, *c]
+    assert "Aucune ressource Patient ne correspond" in ok(*none)
+    assert "No Patient matches" in ok(*none, "--lang", "en")
+    assert "au moins un critère de recherche" in refused("record", "search", "Patient", *PURPOSE, *c)
+    assert "at least one search criterion" in refused("record", "search", "Patient", *PURPOSE, "--lang", "en", *c)
 
     body = json.loads(ok("record", "read", "Patient", people.patient_id, *PURPOSE, *c))
     assert body["resourceType"] == "Patient" and body["name"][0]["family"] == people.family
@@ -402,7 +405,7 @@ def test_care_declaration_and_research_formality_through_the_cli(demo: Demo, peo
     out = ok(
         "record", "care", people.patient_id, "--basis", "referral", "--note", "adressé par un confrère", *PURPOSE, *c
     )
-    assert "the next trace review lists it" in out
+    assert "la prochaine revue des traces la liste" in out
     research = ["--purpose", "research"]
     forged = refused("record", "read", "Observation", people.observation_id, *research, "--formality", "x", *c)
     assert "exige une formalité enregistrée" in forged

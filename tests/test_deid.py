@@ -191,7 +191,7 @@ def test_cli_text_surrogates_mode(runner: CliRunner, tmp_path: Path) -> None:
     assert "Quenardel" not in first + second and "<NOM>" not in first
     surrogate = re.findall(r"Dr (\w+ \w+) le", first)
     assert surrogate and surrogate == re.findall(r"Dr (\w+ \w+) le", second)
-    assert "2 note(s) désidentifiée(s) dans" in result.output and "; 0 refusé(s)." in result.output
+    assert "2 note(s) désidentifiée(s) dans" in result.output and "; 0 refusée(s)." in result.output
     key.write_bytes(b"short")
     short = runner.invoke(app, [*args[:-1], str(key)])
     assert short.exit_code == 2 and "contient 5 octets : une clé doit compter au moins 32 octets" in short.output

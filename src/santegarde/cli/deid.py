@@ -25,10 +25,10 @@ def _say(lang: str, key: str, **facts: Any) -> str:
     return str(doctext.words(lang)["deid_desk"][key]).format(**facts)
 
 
-def _noun(lang: str, noun: str) -> str:
+def _summary_line(lang: str, noun: str, **facts: Any) -> str:
     from santegarde.governance import doctext
 
-    return str(doctext.words(lang)["deid_desk"]["nouns"][noun])
+    return str(doctext.words(lang)["deid_desk"]["summary"][noun]).format(**facts)
 
 
 def _detector() -> Detector:
@@ -59,7 +59,7 @@ def _read(path: Path, lang: str) -> Batch:
 
 def _summary(done: int, failed: int, noun: str, out: Path, lang: str) -> None:
     """The batch's last line; exit status 1 when an item was refused (the others were written all the same)."""
-    typer.echo(_say(lang, "summary", done=done, noun=_noun(lang, noun), out=out, failed=failed))
+    typer.echo(_summary_line(lang, noun, done=done, out=out, failed=failed))
     if failed:
         raise typer.Exit(1)
 
@@ -119,7 +119,7 @@ def text(
     batch = _read(source, lang)
     rows = deidentify(batch, _detector(), surrogates, patient_field)
     write(out, rows)
-    typer.echo(_say(lang, "summary", done=len(rows), noun=_noun(lang, "notes"), out=out, failed=len(batch.failures)))
+    typer.echo(_summary_line(lang, "notes", done=len(rows), out=out, failed=len(batch.failures)))
 
 
 @app.command("eval")

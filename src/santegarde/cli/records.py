@@ -19,7 +19,8 @@ from santegarde.cli.organisation import ConfigOption
 from santegarde.cli.session import CliSession, cli_source, logged_in
 from santegarde.config import CONFIG_NAME
 from santegarde.config.check import chosen_bases
-from santegarde.store.mapping import MappingError
+from santegarde.errors import WordedError
+from santegarde.governance import doctext
 from santegarde.store.service import CARE_BASES, RecordService, Request
 
 record_app = typer.Typer(
@@ -58,6 +59,11 @@ FormalityOption = Annotated[
 
 def request_for(s: CliSession, purpose: str, break_glass: str | None = None, formality: str | None = None) -> Request:
     return Request(s.token, purpose, source=cli_source(), break_glass=break_glass, formality=formality)
+
+
+def _said(lang: str, key: str, **facts: Any) -> str:
+    """A line of the record commands in ``lang`` (documents_text.yaml, ``records_desk``)."""
+    return str(doctext.words(lang)["records_desk"][key]).format(**facts)
 
 
 def print_json(data: Any) -> None:
@@ -134,13 +140,13 @@ def search(
         if v is not None
     }
     if not criteria:
-        raise MappingError("Give at least one search criterion: --family, --given, --birthdate or --identifier.")
+        raise WordedError({lg: _said(lg, "no_criterion") for lg in doctext.LANGS})
     with logged_in(config) as s:
         found = records_of(s).search(request_for(s, purpose), resource_type, criteria)
     if not found:
-        console.print(f"No {resource_type} matches, or none you may read for this purpose.")
+        console.print(_said(lang, "none_found", type=resource_type))
         return
-    table = Table("id", "summary", title=f"{resource_type}: {len(found)} found")
+    table = Table("id", "summary", title=_said(lang, "found", type=resource_type, n=len(found)))
     for resource in found:
         table.add_row(str(resource.get("id")), summary(resource))
     console.print(table)
@@ -179,7 +185,7 @@ def care(
     """Take in care a patient someone else registered: recorded, traced, and listed in the next trace review."""
     with logged_in(config) as s:
         records_of(s).declare_care(request_for(s, purpose), patient, basis, note=note)
-    console.print(f"Care relationship with Patient/{patient} recorded ({basis}); the next trace review lists it.")
+    console.print(_said(lang, "care", patient=patient, basis=basis))
 
 
 @archive_app.command("access")
