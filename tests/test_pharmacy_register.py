@@ -204,9 +204,9 @@ def test_a_validated_dispense_is_frozen_in_the_store(
     body = place.service.read(ph, "MedicationDispense", e.record_id)
     assert any(tag["code"] == "frozen" for tag in body["meta"]["tag"])
     body.pop("meta")
-    with pytest.raises(AccessDenied, match="is frozen"):
+    with pytest.raises(AccessDenied, match="est gelée"):
         place.service.update(ph, "MedicationDispense", e.record_id, {**body, "quantity": {"value": 9}})
-    with pytest.raises(AccessDenied, match="frozen for good"):
+    with pytest.raises(AccessDenied, match="gelée définitivement"):
         place.service.unfreeze(ph, "MedicationDispense", e.record_id)
     assert verify_register(place.service.engine, BOOK).intact
 
@@ -299,7 +299,7 @@ def test_preparer_and_student_enter_only_a_pharmacist_validates(
 
 
 def test_administrative_staff_cannot_enter(place: Workplace, staff: dict[str, str], book: PharmacyRegister) -> None:
-    with pytest.raises(AccessDenied, match="Refused"):
+    with pytest.raises(AccessDenied, match=r"^Refusé : votre profil ne peut jamais accéder"):
         book.enter(Request(staff["admin"], REG), "list_i", dispensing())
     assert book.entries(BOOK) == []
     assert any(a["actor"] == "adm.petit" and a["outcome"] == "denied" for a in audit_rows(place))

@@ -146,7 +146,7 @@ def test_feed_of_named_patients_only(place: Workplace, wh: Warehouse) -> None:
 
 def test_an_unknown_patient_is_refused(place: Workplace, wh: Warehouse) -> None:
     req = fill(place)
-    with pytest.raises(NotFound, match="no record of a patient"):
+    with pytest.raises(NotFound, match="aucun dossier de patient d'identifiant"):
         wh.feed_records(place.service, req, ["store-patient-9999"], FULL)
     assert count(wh, "person") == 0 and not any((wh.directory / TRANSIT).iterdir())
 
