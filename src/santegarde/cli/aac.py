@@ -386,3 +386,32 @@ def adverse_effects(
     for c, f in found:
         coded = ", ".join(f"{k}={v}" for k, v in f.answers.items())
         console.print(f"{f.authored:%Y-%m-%d %H:%M} {c.code} (record {c.patient_id}): {coded}")
+
+
+extract_app = typer.Typer(
+    help="The summary reports' pseudonymised extract (one sealed row per case, refreshed with each form).",
+    no_args_is_help=True,
+)
+app.add_typer(extract_app, name="extract")
+
+
+@extract_app.command("rebuild")
+@friendly_errors
+def extract_rebuild(
+    programme_id: ProgrammeArg,
+    missing_only: Annotated[
+        bool, typer.Option("--missing-only", help="Only the cases the extract lacks (opened before it existed)")
+    ] = False,
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Rebuild the extract of a programme's cases from their records, read through the path under your session."""
+    from santegarde.cli.records import request_for
+    from santegarde.cli.session import logged_in
+    from santegarde.compassionate.rebuild import rebuild
+
+    with logged_in(config) as s:
+        done = rebuild(_service(s), request_for(s, "summary_reports"), programme_id, only_missing=missing_only)
+    console.print(
+        f"Extract of {programme_id}: {done.cases} case(s) rebuilt from their records, {done.skipped} left as they "
+        "were; the summary reports now read it."
+    )
