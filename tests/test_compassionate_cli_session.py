@@ -21,7 +21,6 @@ from typer.testing import CliRunner, Result
 
 from santegarde.cli import session
 from santegarde.cli.main import app
-from santegarde.compassionate.registry import example_text
 from santegarde.identity import accounts, grants, sessions, totp
 from santegarde.runtime import identity_context, open_organisation
 
@@ -87,12 +86,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
     found = re.search(r"login (\S+), password (\S+), TOTP secret (\S+)", made.output)
     assert found is not None
     config = directory / "santegarde.yaml"
-    protocol = directory.parent / "velmorine.yaml"
-    protocol.write_text(example_text(date.today()), encoding="utf-8")
-    added = CliRunner().invoke(
-        app, ["aac", "programme", "add", str(protocol), "--config", str(config)], env={"SANTEGARDE_PASSPHRASE": PASS}
+    listed = CliRunner().invoke(  # the demo registered the example programme, its ANSM decision in force
+        app, ["aac", "programme", "list", "--config", str(config)], env={"SANTEGARDE_PASSPHRASE": PASS}
     )
-    assert added.exit_code == 0, added.output
+    assert listed.exit_code == 0 and "velmorine-sla (versions 1)" in listed.output and "en vigueur" in listed.output
     org = open_organisation(config, PASS)  # the establishment's prescriber, set up as a person would be
     try:
         ctx = identity_context(org)
