@@ -415,3 +415,33 @@ def extract_rebuild(
         f"Extract of {programme_id}: {done.cases} case(s) rebuilt from their records, {done.skipped} left as they "
         "were; the summary reports now read it."
     )
+
+
+@app.command("export")
+@friendly_errors
+def export(
+    programme_id: ProgrammeArg,
+    recipient: Annotated[
+        str, typer.Option("--recipient", help="Who receives it, as declared (e.g. the group company)")
+    ],
+    country: Annotated[str, typer.Option("--country", help="The recipient's country, ISO code (e.g. FR, US)")],
+    categories: Annotated[
+        str, typer.Option("--categories", help="Comma-separated data categories, e.g. patient_indirect_identity")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="The export file (.json)")],
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Export a programme's cases to a recipient; outside the EU only what §12 allows, to a declared transfer."""
+    from santegarde.atomic import write_atomic
+    from santegarde.cli.records import request_for
+    from santegarde.cli.session import logged_in
+    from santegarde.compassionate.export import export as export_cases
+
+    if out.suffix.lower() != ".json":
+        raise SantegardeError(f"Cannot write '{out.name}': the export is written as .json.")
+    wanted = [c.strip() for c in categories.split(",") if c.strip()]
+    with logged_in(config) as s:
+        data = export_cases(_service(s), request_for(s, DEFAULT_PURPOSE), programme_id, recipient, country, wanted)
+    write_atomic(out, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    kind = "transfer outside the EU, declared" if data["transfer_outside_eu"] else "within the EU"
+    console.print(f"{len(data['cases'])} case(s) of {programme_id} exported for {recipient} ({kind}) to {out}.")
