@@ -172,3 +172,19 @@ def test_request_submit_and_report_under_a_logged_in_session(lab: Lab, tmp_path:
     shown = [e for e in data["entries"] if e["value"] is not None and not e["suppressed"]]
     assert all(not isinstance(e["value"], int) or e["value"] == 0 or e["value"] >= 11 for e in shown), shown
     assert any(e["suppressed"] for e in data["entries"])
+
+
+def test_extract_rebuild_and_export_from_the_cli(lab: Lab, tmp_path: Path) -> None:
+    c = ("--config", str(lab.config))
+    login(lab, lab.pharmacist)
+    rebuilt = ok("aac", "extract", "rebuild", "velmorine-sla", *c)
+    assert "rebuilt from their records" in rebuilt
+    out = tmp_path / "export.json"
+    wanted = ("--categories", "patient_indirect_identity")
+    refused = run("aac", "export", "velmorine-sla", "--recipient", "Filiale Exemple Inc.", "--country", "US",
+                  *wanted, "--out", str(out), *c)  # fmt: skip
+    assert refused.exit_code == 2 and "is declared in the transfer register" in " ".join(refused.output.split())
+    assert not out.exists()  # nothing written
+    done = ok("aac", "export", "velmorine-sla", "--recipient", "CRPV Exemple", "--country", "FR", *wanted,
+              "--out", str(out), *c)  # fmt: skip
+    assert "within the EU" in done and json.loads(out.read_text(encoding="utf-8"))["country"] == "FR"
