@@ -246,6 +246,25 @@ class RecordService:
             ).scalar_one()
         )
 
+    def seal_derived(self, conn: Connection, patient_id: str, label: str, content: Any) -> bytes:
+        """Seal a module's data derived from a patient's records (a pseudonymised extract kept in the module's own
+        table, written in the record's transaction) under that patient's key, as the records are: erasing the
+        patient makes it unreadable too. The caller decides who may have it computed from it."""
+        return vault.seal_derived(self._keys, conn, patient_id, label, content, self._now())
+
+    def open_derived(
+        self,
+        conn: Connection,
+        patient_id: str,
+        label: str,
+        token: bytes,
+        wrapped: dict[str, bytes | None] | None = None,
+    ) -> Any:
+        """What ``seal_derived`` sealed, or None once the patient's keys were destroyed. ``wrapped``: the patient's
+        wrapped keys by family as the caller's statement read them from ``patient_key`` (one join for many
+        patients instead of a lookup each)."""
+        return vault.open_derived(self._keys, conn, patient_id, label, token, wrapped)
+
     def trace_refusal(self, req: Request, operation: str, resource: tuple[str, str], rule: str) -> None:
         """Trace a request refused before it reached the path (no purpose, a malformed body): probes leave marks."""
         try:

@@ -174,6 +174,40 @@ def open_part(
     return dict(json.loads(data))
 
 
+def seal_derived(
+    keys: PatientKeys, conn: Connection, patient_id: str, label: str, content: Any, now: datetime
+) -> bytes:
+    """A module's derived data about a patient (e.g. a pseudonymised extract), sealed under the patient's health key:
+    destroying the patient's keys (erasure) makes it unreadable with the rest. ``label`` binds it to its place."""
+    key = keys.get(conn, patient_id, KeyFamily.HEALTH, now, create=True)
+    data = json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode()
+    nonce = os.urandom(12)
+    return b"SGD1" + nonce + AESGCM(key).encrypt(nonce, data, f"santegarde:derived:{label}".encode())
+
+
+def open_derived(
+    keys: PatientKeys,
+    conn: Connection,
+    patient_id: str,
+    label: str,
+    token: bytes,
+    wrapped: dict[str, bytes | None] | None = None,
+) -> Any:
+    """What ``seal_derived`` sealed; None when the patient's keys were destroyed (the patient was erased).
+    ``wrapped``: the patient's wrapped keys by family as the caller's statement read them (spares a lookup)."""
+    try:
+        key = keys.get(conn, patient_id, KeyFamily.HEALTH, datetime.min, create=False, wrapped=wrapped)
+    except DecryptionRefused:
+        return None
+    try:
+        data = AESGCM(key).decrypt(token[4:16], token[16:], f"santegarde:derived:{label}".encode())
+    except InvalidTag:
+        raise DecryptionRefused(
+            f"The derived data {label} does not decrypt: it was altered or moved; rebuild it from the records."
+        ) from None
+    return json.loads(data)
+
+
 def write_version(
     keys: PatientKeys,
     conn: Connection,
