@@ -14,9 +14,10 @@ import functools
 import json
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, Select, bindparam, delete, insert, literal, select, update
@@ -25,7 +26,7 @@ from santegarde.audit.trail import AuditEvent, AuditTrail
 from santegarde.config.model import Formality
 from santegarde.crypto import Keyring
 from santegarde.deid import screen
-from santegarde.errors import SantegardeError
+from santegarde.errors import SantegardeError, WordedError
 from santegarde.faults import crash_point
 from santegarde.identity import sessions
 from santegarde.identity.clock import aware
@@ -33,7 +34,7 @@ from santegarde.identity.context import IdentityContext
 from santegarde.policy import AccessRequest, Decision, decide
 from santegarde.policy.rights import RightsUndecidable, right_applies, rights_handlers
 from santegarde.referentials.model import Art6Basis, CategoryKind, Operation, Referential, Right, Sensitivity
-from santegarde.store import consents, mapping, objections, retention, vault
+from santegarde.store import bundle, consents, mapping, objections, retention, vault
 from santegarde.store import search as fhir_search
 from santegarde.store.schema import (
     access_justification,
@@ -52,6 +53,7 @@ from santegarde.store.schema import (
 from santegarde.store.writeahead import INTENT, trace_ahead
 
 T = TypeVar("T")
+P = ParamSpec("P")
 BREAK_GLASS_MIN = 15
 ARCHIVE_JUSTIFICATION_MIN = 15
 SENSITIVITY_ORDER = [Sensitivity.ORDINARY, Sensitivity.HIGHLY_PERSONAL, Sensitivity.SPECIAL]
@@ -108,6 +110,21 @@ class Request:
     source: str = "local"
     break_glass: str | None = None
     formality: str | None = None
+
+
+def one_audit_batch(
+    method: Callable[Concatenate[RecordService, P], T],
+) -> Callable[Concatenate[RecordService, P], T]:
+    """A request that reaches several resources appends its audit entries together as it ends: one transaction,
+    one head move and one multi-row insert, instead of one of each per resource. Nothing it read leaves before
+    they are written (if the trail refuses them, the request raises)."""
+
+    @functools.wraps(method)
+    def batched(self: RecordService, *args: P.args, **kwargs: P.kwargs) -> T:
+        with self.audit.deferred():
+            return method(self, *args, **kwargs)
+
+    return batched
 
 
 class RecordService:
@@ -668,6 +685,7 @@ class RecordService:
                 raise self._not_found(ctx, req, "read", (resource_type, rid))
             return self._read_version(conn, req, found[0], "read", ctx)
 
+    @one_audit_batch
     def history(self, req: Request, resource_type: str, rid: str) -> list[dict[str, Any]]:
         """Every version, newest first (the rectification history, COM-QUAL-1)."""
         ctx = self._gate(req, resource_type, "history", (resource_type, rid))
@@ -677,6 +695,7 @@ class RecordService:
                 raise self._not_found(ctx, req, "history", (resource_type, rid))
             return [self._read_version(conn, req, v, "history", ctx) for v in found]
 
+    @one_audit_batch
     def search_page(
         self,
         req: Request,
@@ -761,6 +780,34 @@ class RecordService:
             )
         return self._write(req, {**body, "id": rid}, creating=False, if_match=if_match)
 
+    def transaction(self, req: Request, writes: Sequence[bundle.Write]) -> list[dict[str, Any]]:
+        """A FHIR transaction: every write decided, encrypted and traced as if sent alone, all in one database
+        transaction with one identity check — all stored, or none. The first refusal or error rolls back the others,
+        whose entries in the trail then say ``rolled_back``. The request's entries are appended in one batch before
+        the records commit (a trail that refuses them leaves nothing stored)."""
+        with self.engine.connect() as conn:
+            with self.audit.deferred() as batch:
+                start = len(batch.events)
+                ctx = self._session(req, [], "transaction", ("Bundle", ""))
+                results = []
+                try:
+                    for i, w in enumerate(writes, start=1):
+                        try:
+                            results.append(
+                                self._write(
+                                    req, w.body, creating=w.creating, if_match=w.if_match, within=conn, checked=ctx
+                                )
+                            )
+                        except SantegardeError as exc:
+                            _in_entry(exc, i, w.body)
+                            raise
+                except BaseException:
+                    conn.rollback()
+                    batch.rolled_back(start)
+                    raise
+            conn.commit()
+        return results
+
     def _write(
         self,
         req: Request,
@@ -769,7 +816,11 @@ class RecordService:
         creating: bool,
         if_match: int | None = None,
         in_transaction: Callable[[Connection], None] | None = None,
+        within: Connection | None = None,
+        checked: sessions.SessionContext | None = None,
     ) -> dict[str, Any]:
+        """``within``: the connection of a transaction that holds several writes (its caller commits or rolls back);
+        ``checked``: the session as that request already checked it."""
         resource_type = str(body.get("resourceType"))
         rmap = mapping.resource_map(resource_type)
         _validate(body)
@@ -782,7 +833,7 @@ class RecordService:
         for kind, content in kinds.items():
             category = self._category_for(kind, req.purpose)
             if category is None:
-                ctx = self._session(req, [], operation, resource)
+                ctx = self._session(req, [], operation, resource, checked)
                 elements = ", ".join(sorted(content))
                 self._trace(ctx, req, operation, resource, allowed=False, rule="COM-MIN-1", outcome="denied")
                 raise AccessDenied(
@@ -791,7 +842,7 @@ class RecordService:
                     "COM-MIN-1",
                 )
             categories.setdefault(category, {}).update(content)
-        ctx = self._session(req, list(categories), operation, resource)
+        ctx = self._session(req, list(categories), operation, resource, checked)
         scope = self._consent_scope(ctx, req, operation, resource, body)
         free_cat = next((c for c in self.ref.categories if c.kind == CategoryKind.FREE_TEXT and c.forbidden), None)
         if texts and free_cat is not None:
@@ -820,7 +871,7 @@ class RecordService:
         if refused is not None:
             raise self._refuse(ctx, req, operation, resource, refused, patient=patient_id)
         now = self._now()
-        with self.engine.connect() as conn:
+        with nullcontext(within) if within is not None else self.engine.connect() as conn:
             new_patient = creating and resource_type == "Patient"
             probe = None
             if creating:  # most creates name a new id: one probe tells so, with everything else the checks read
@@ -938,7 +989,8 @@ class RecordService:
                 care=care,
                 justification=justification,
             )
-            conn.commit()
+            if within is None:
+                conn.commit()
         # What was just validated, encrypted and committed, as a read of it would give it (every part allowed, not
         # frozen: a frozen record was refused above): no read-back, no decryption of what was just encrypted.
         meta: dict[str, Any] = {"versionId": str(version.version), "lastUpdated": aware(now).isoformat()}
@@ -1054,6 +1106,7 @@ class RecordService:
 
     # -- data-subject rights (COM-RGT-1) ---------------------------------------------------------------
 
+    @one_audit_batch
     def patient_records(self, req: Request, patient_id: str) -> list[dict[str, Any]]:
         """Every current record of the patient the session may read, each read under its own stored purpose."""
         with self.engine.connect() as conn:
@@ -1614,6 +1667,13 @@ def _limited(d: Decision, resource_type: str, elements: Iterable[str] | None) ->
         rule=f"{d.rule}.elements",
         reason=f"{d.reason}, limited to what its missions strictly need ({', '.join(d.elements)}): not {what}",
     )
+
+
+def _in_entry(exc: SantegardeError, i: int, body: Mapping[str, Any]) -> None:
+    """Say which entry of a transaction the refusal is about, and that nothing of it was stored."""
+    if exc.args and isinstance(exc.args[0], str) and not isinstance(exc, WordedError):
+        where = f"Entry {i} of the transaction ({body.get('resourceType')}/{body.get('id')}), nothing stored"
+        exc.args = (f"{where}: {exc.args[0]}", *exc.args[1:])
 
 
 def _validate(body: dict[str, Any]) -> None:
