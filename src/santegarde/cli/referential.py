@@ -201,12 +201,13 @@ def diff(
     text: Annotated[
         bool, typer.Option("--text", help="Compare the wording too, not only what has legal effect")
     ] = False,
+    lang: Annotated[str, typer.Option("--lang", help="fr (default) or en")] = "fr",
 ) -> None:
     """Print what differs between two référentiels (e.g. pra-2020-081-draft pra-2020-081)."""
-    changes = diff_referentials(loader.get(first), loader.get(second), include_text=text)
-    if not changes:
-        console.print(f"No difference between {first} and {second}.")
-        return
-    console.print(f"[bold]{len(changes)} differences[/] from {first} to {second}:")
-    for change in changes:
-        console.print(f"  {change.describe()}", soft_wrap=True)
+    from santegarde.governance import doctext, refdiff  # the documents' wording, only for this command
+
+    a, b = loader.get(first), loader.get(second)
+    found = refdiff.lines(diff_referentials(a, b, include_text=text), a, b, doctext.check_lang(lang))
+    console.print(escape(found[0]), style="bold" if len(found) > 1 else None, soft_wrap=True)
+    for line in found[1:]:
+        console.print(f"  {escape(line)}", soft_wrap=True)
