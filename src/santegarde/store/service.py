@@ -680,30 +680,48 @@ class RecordService:
         examined: list[str] = []
         refused = 0
         with self.engine.connect() as conn:
-            ids = vault.search_ids(
-                conn,
-                self._index_key,
-                resource_type,
-                query.index,
-                ids=query.ids,
-                patients=query.patients,
-                after=cursor.after,
-                before=cursor.before,
-            )
-            for rid in ids:
-                if len(found) == query.count:
+            after, before = cursor.after, cursor.before
+            batch = query.count + 1  # one more than a page: whether another page follows, without a second query
+            while True:
+                ids = vault.search_ids(
+                    conn,
+                    self._index_key,
+                    resource_type,
+                    query.index,
+                    ids=query.ids,
+                    patients=query.patients,
+                    after=after,
+                    before=before,
+                    limit=1 if len(found) == query.count else batch,
+                )
+                if len(found) == query.count or not ids:  # the page is full (or nothing is left): is anything after?
+                    more = bool(ids)
                     break
-                examined.append(rid)
-                v = vault.versions(conn, rid, current_only=True)[0]
-                try:
-                    found.append(self._read_version(conn, req, v, operation, ctx, keep=query.matches))
-                except AccessDenied:
-                    refused += 1  # refused and traced: not returned
-                except _NoMatch:
-                    continue  # not matching: not returned, not traced as read
+                current = vault.current_versions(conn, ids)
+                for rid in ids:
+                    if len(found) == query.count:
+                        break
+                    examined.append(rid)
+                    v = current.get(rid)
+                    if v is None:
+                        continue  # no longer current (a concurrent write): the next search finds its new version
+                    try:
+                        found.append(self._read_version(conn, req, v, operation, ctx, keep=query.matches))
+                    except AccessDenied:
+                        refused += 1  # refused and traced: not returned
+                    except _NoMatch:
+                        continue  # not matching: not returned, not traced as read
+                if len(found) == query.count and examined[-1] != ids[-1]:
+                    more = True
+                    break
+                if len(ids) < batch:
+                    more = False
+                    break
+                # every candidate of the batch examined, the page not full (refusals, content checks): read on
+                after, before = (None, ids[-1]) if cursor.before is not None else (ids[-1], None)
+                batch = min(batch * 2, 1000)
         # The search itself is an access, traced even when it finds nothing (its criteria are not: personal data).
         self._trace(ctx, req, operation, (resource_type, ""), allowed=True, rule=operation, outcome="success")
-        more = len(examined) < len(ids)
         if cursor.before is None:
             return Page(found, examined, more_after=more, more_before=cursor.after is not None, refused=refused)
         return Page(found[::-1], examined[::-1], more_after=True, more_before=more, refused=refused)
