@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from santegarde.cli.common import console, friendly_errors
+from santegarde.cli.common import console, friendly_errors, show_table
 from santegarde.referentials import loader
 from santegarde.referentials.diff import diff as diff_referentials
 from santegarde.referentials.model import Access, Phase, Purpose, Referential
@@ -34,7 +34,7 @@ def list_(
         table.add_column(column)
     for ref in refs:
         table.add_row(ref.id, ref.deliberation, str(ref.adopted), ref.status, ref.organisation_profile, ref.title)
-    console.print(table)
+    show_table(table)
 
 
 def _in_section(section: str, wanted: str | None) -> bool:
@@ -53,7 +53,7 @@ def _table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) ->
         table = Table(*columns, title=title)
         for row in rows:
             table.add_row(*row)
-        console.print(table)
+        show_table(table)
 
 
 def _access_line(x: Access) -> str:
