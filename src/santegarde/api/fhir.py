@@ -33,7 +33,7 @@ from santegarde.store import bundle
 from santegarde.store import search as fhir_search
 from santegarde.store.mapping import RESOURCES, MappingError, patient_of
 from santegarde.store.objections import Objection
-from santegarde.store.service import AccessDenied, NotFound, RecordService, VersionConflict
+from santegarde.store.service import AccessDenied, NotFound, RecordService, VersionConflict, WriteConflict
 from santegarde.store.service import Request as RecordRequest
 
 # What every FHIR route may answer besides its success (its own status is declared on the route).
@@ -48,6 +48,7 @@ REFUSALS = (
     OriginRefused,
     BodyTooLarge,
     VersionConflict,
+    WriteConflict,
     PreconditionFailed,
 )
 INTERACTIONS = ("read", "search-type", "create", "update", "history-instance")

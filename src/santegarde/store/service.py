@@ -21,6 +21,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, Select, bindparam, delete, insert, literal, select, update
+from sqlalchemy.exc import IntegrityError
 
 from santegarde.audit.trail import AuditEvent, AuditTrail
 from santegarde.config.model import Formality
@@ -84,6 +85,10 @@ class NotFound(SantegardeError, LookupError):
 
 class VersionConflict(SantegardeError):
     """The update names a version (If-Match) that is no longer the current one."""
+
+
+class WriteConflict(VersionConflict):
+    """Another request wrote the same record at the same time (without If-Match): nothing of this one was saved."""
 
 
 class _NoMatch(Exception):
@@ -175,27 +180,26 @@ class RecordService:
         justification: int | None = None,
         conn: Connection | None = None,
     ) -> None:
-        self.audit.append(
-            AuditEvent(
-                actor=ctx.login if ctx else "unauthenticated",
-                profile=(ctx.profile or "") if ctx else "",
-                operation=operation,
-                resource_type=resource[0],
-                resource_id=resource[1],
-                purpose=req.purpose,
-                allowed=allowed,
-                rule=rule,
-                section=section,
-                outcome=outcome,
-                source=req.source,
-                referential=self.ref.id,
-                patient=patient or "",
-                break_glass=break_glass,
-                care_relationship=care,
-                justification=justification,
-            ),
-            conn,
+        """Append the event to the trail (within AuditTrail.deferred, as the request ends: one_audit_batch)."""
+        event = AuditEvent(
+            actor=ctx.login if ctx else "unauthenticated",
+            profile=(ctx.profile or "") if ctx else "",
+            operation=operation,
+            resource_type=resource[0],
+            resource_id=resource[1],
+            purpose=req.purpose,
+            allowed=allowed,
+            rule=rule,
+            section=section,
+            outcome=outcome,
+            source=req.source,
+            referential=self.ref.id,
+            patient=patient or "",
+            break_glass=break_glass,
+            care_relationship=care,
+            justification=justification,
         )
+        self.audit.append(event, conn)
 
     def _refuse(
         self,
@@ -712,31 +716,52 @@ class RecordService:
         found: list[dict[str, Any]] = []
         examined: list[str] = []
         refused = 0
+        # The entries of the resources returned and of the refusals are written together with the search's own as
+        # the page ends (one_audit_batch: one commit per page rather than one per resource — issue 17's profile found
+        # nine tenths of a search in those commits), before the page is returned.
         with self.engine.connect() as conn:
-            ids = vault.search_ids(
-                conn,
-                self._index_key,
-                resource_type,
-                query.index,
-                ids=query.ids,
-                patients=query.patients,
-                after=cursor.after,
-                before=cursor.before,
-            )
-            for rid in ids:
-                if len(found) == query.count:
+            after, before = cursor.after, cursor.before
+            batch = query.count + 1  # one more than a page: whether another page follows, without a second query
+            while True:
+                ids = vault.search_ids(
+                    conn,
+                    self._index_key,
+                    resource_type,
+                    query.index,
+                    ids=query.ids,
+                    patients=query.patients,
+                    after=after,
+                    before=before,
+                    limit=1 if len(found) == query.count else batch,
+                )
+                if len(found) == query.count or not ids:  # the page is full (or nothing is left): is anything after?
+                    more = bool(ids)
                     break
-                examined.append(rid)
-                v = vault.versions(conn, rid, current_only=True)[0]
-                try:
-                    found.append(self._read_version(conn, req, v, operation, ctx, keep=query.matches))
-                except AccessDenied:
-                    refused += 1  # refused and traced: not returned
-                except _NoMatch:
-                    continue  # not matching: not returned, not traced as read
+                current = vault.current_versions(conn, ids)
+                for rid in ids:
+                    if len(found) == query.count:
+                        break
+                    examined.append(rid)
+                    v = current.get(rid)
+                    if v is None:
+                        continue  # no longer current (a concurrent write): the next search finds its new version
+                    try:
+                        found.append(self._read_version(conn, req, v, operation, ctx, keep=query.matches))
+                    except AccessDenied:
+                        refused += 1  # refused and traced: not returned
+                    except _NoMatch:
+                        continue  # not matching: not returned, not traced as read
+                if len(found) == query.count and examined[-1] != ids[-1]:
+                    more = True
+                    break
+                if len(ids) < batch:
+                    more = False
+                    break
+                # every candidate of the batch examined, the page not full (refusals, content checks): read on
+                after, before = (None, ids[-1]) if cursor.before is not None else (ids[-1], None)
+                batch = min(batch * 2, 1000)
         # The search itself is an access, traced even when it finds nothing (its criteria are not: personal data).
         self._trace(ctx, req, operation, (resource_type, ""), allowed=True, rule=operation, outcome="success")
-        more = len(examined) < len(ids)
         if cursor.before is None:
             return Page(found, examined, more_after=more, more_before=cursor.after is not None, refused=refused)
         return Page(found[::-1], examined[::-1], more_after=True, more_before=more, refused=refused)
@@ -948,49 +973,55 @@ class RecordService:
                     f"{resource_type}/{rid} is frozen ({probe.frozen}): it can be read to verify it, not changed.",
                     "record.frozen",
                 )
-            version = vault.Version(
-                rid,
-                existing[0].version + 1 if existing else 1,  # the current version is the latest
-                resource_type,
-                patient_id,
-                now,
-                ctx.login,
-                req.purpose,
-                bool(texts),
-                tuple(sorted(categories)),
-            )
-            vault.write_version(self._keys, conn, self.ref, version, categories, first=not existing, wrapped=probe.keys)
-            if resource_type == "Patient" or rmap.main is None:
-                vault.reindex(conn, self._index_key, rid, body, first=not existing)
-            if scope is not None and patient_id is not None:  # the ledger follows the record, in its transaction
-                consents.record(conn, rid, patient_id, scope, now, ctx.login)
-            if in_transaction is not None:
-                in_transaction(conn)
-            accessor = self.ref.accessor(ctx.profile or "")
-            if new_patient and accessor is not None and accessor.care_relationship:
-                conn.execute(
-                    insert(care_relationship).values(
-                        login=ctx.login, patient_id=rid, basis="created the patient's record", since=now
-                    )
+            try:  # a concurrent writer of the same id breaks the (id, version) key: refused, never a lost update
+                version = vault.Version(
+                    rid,
+                    existing[0].version + 1 if existing else 1,  # the current version is the latest
+                    resource_type,
+                    patient_id,
+                    now,
+                    ctx.login,
+                    req.purpose,
+                    bool(texts),
+                    tuple(sorted(categories)),
                 )
-            justification = self._justify(conn, ctx, req, resource, patient_id, glass=glass)
-            decided = next((d for d in decisions.values() if d is not None), None)
-            self._trace(
-                ctx,
-                req,
-                operation,
-                resource,
-                allowed=True,
-                rule=decided.rule if decided else "directory",
-                section=decided.section if decided else "",
-                outcome="success",
-                patient=patient_id,
-                break_glass=glass,
-                care=care,
-                justification=justification,
-            )
-            if within is None:
-                conn.commit()
+                vault.write_version(
+                    self._keys, conn, self.ref, version, categories, first=not existing, wrapped=probe.keys
+                )
+                if resource_type == "Patient" or rmap.main is None:
+                    vault.reindex(conn, self._index_key, rid, body, first=not existing)
+                if scope is not None and patient_id is not None:  # the ledger follows the record, in its transaction
+                    consents.record(conn, rid, patient_id, scope, now, ctx.login)
+                if in_transaction is not None:
+                    in_transaction(conn)
+                accessor = self.ref.accessor(ctx.profile or "")
+                if new_patient and accessor is not None and accessor.care_relationship:
+                    conn.execute(
+                        insert(care_relationship).values(
+                            login=ctx.login, patient_id=rid, basis="created the patient's record", since=now
+                        )
+                    )
+                justification = self._justify(conn, ctx, req, resource, patient_id, glass=glass)
+                decided = next((d for d in decisions.values() if d is not None), None)
+                self._trace(
+                    ctx,
+                    req,
+                    operation,
+                    resource,
+                    allowed=True,
+                    rule=decided.rule if decided else "directory",
+                    section=decided.section if decided else "",
+                    outcome="success",
+                    patient=patient_id,
+                    break_glass=glass,
+                    care=care,
+                    justification=justification,
+                )
+                if within is None:
+                    conn.commit()
+            except IntegrityError:
+                conn.rollback()
+                raise self._write_conflict(conn, ctx, req, operation, resource, if_match) from None
         # What was just validated, encrypted and committed, as a read of it would give it (every part allowed, not
         # frozen: a frozen record was refused above): no read-back, no decryption of what was just encrypted.
         meta: dict[str, Any] = {"versionId": str(version.version), "lastUpdated": aware(now).isoformat()}
@@ -1002,6 +1033,33 @@ class RecordService:
             meta["tag"] = [*meta.get("tag", []), screen.flag(findings)]
         parts = json.loads(json.dumps(list(categories.values()), ensure_ascii=False))
         return mapping.merge(resource_type, rid, meta, parts)
+
+    def _write_conflict(
+        self,
+        conn: Connection,
+        ctx: sessions.SessionContext,
+        req: Request,
+        operation: str,
+        resource: tuple[str, str],
+        if_match: int | None,
+    ) -> VersionConflict:
+        """The refusal (traced) of a write that lost the race to another writer of the same record."""
+        resource_type, rid = resource
+        current = vault.versions(conn, rid, current_only=True)
+        conn.rollback()
+        if if_match is not None:
+            self._trace(ctx, req, operation, resource, allowed=False, rule="record.version_conflict", outcome="denied")
+            now = f"it is now at version {current[0].version}" if current else "it changed"
+            return VersionConflict(
+                f"{resource_type}/{rid} was changed by another request at the same time as this one: {now}, not "
+                f"{if_match} as If-Match says. Read it again, apply your change to the current version and send it "
+                "with the new ETag."
+            )
+        self._trace(ctx, req, operation, resource, allowed=False, rule="record.write_conflict", outcome="denied")
+        return WriteConflict(
+            f"{resource_type}/{rid} was written by another request at the same time as this {operation}: nothing of "
+            f"this {operation} was saved. Read {resource_type}/{rid} again, then send your change again."
+        )
 
     def _patient_reference(
         self,

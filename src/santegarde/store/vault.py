@@ -19,6 +19,7 @@ import hmac
 import json
 import os
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,7 +28,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, union, update
 
 from santegarde.crypto import DecryptionRefused, KeyFamily, Keyring, decrypt, encrypt
 from santegarde.referentials.model import CategoryKind, Referential
@@ -252,25 +253,35 @@ def write_version(
         conn.execute(insert(record_part).values(rows))
 
 
-_VERSIONS = (
-    select(record, record_part.c.category, record_part.c.token, record_freeze.c.reason.label("frozen_reason"))
-    .select_from(
-        record.outerjoin(
-            record_part, and_(record_part.c.record_id == record.c.id, record_part.c.version == record.c.version)
-        ).outerjoin(record_freeze, record_freeze.c.record_id == record.c.id)
-    )
-    .where(record.c.id == bindparam("rid"))
-    .order_by(record.c.version.desc())
+_WITH_PARTS = select(
+    record, record_part.c.category, record_part.c.token, record_freeze.c.reason.label("frozen_reason")
+).select_from(
+    record.outerjoin(
+        record_part, and_(record_part.c.record_id == record.c.id, record_part.c.version == record.c.version)
+    ).outerjoin(record_freeze, record_freeze.c.record_id == record.c.id)
 )
+_VERSIONS = _WITH_PARTS.where(record.c.id == bindparam("rid")).order_by(record.c.version.desc())
 _CURRENT = _VERSIONS.where(record.c.current.is_(True))
+_CURRENT_OF = _WITH_PARTS.where(record.c.current.is_(True), record.c.id.in_(bindparam("rids", expanding=True)))
 
 
 def versions(conn: Connection, rid: str, *, current_only: bool) -> list[Version]:
     """The versions of a record, newest first, with their parts' ciphertexts and the freeze: one statement."""
-    rows = conn.execute(_CURRENT if current_only else _VERSIONS, {"rid": rid}).all()
-    grouped: dict[int, list[Any]] = {}
+    return _grouped(conn.execute(_CURRENT if current_only else _VERSIONS, {"rid": rid}).all())
+
+
+def current_versions(conn: Connection, rids: list[str]) -> dict[str, Version]:
+    """The current version of each of these records (those that have one), by id: one statement for a page."""
+    if not rids:
+        return {}
+    return {v.id: v for v in _grouped(conn.execute(_CURRENT_OF, {"rids": rids}).all())}
+
+
+def _grouped(rows: Sequence[Any]) -> list[Version]:
+    """Rows of record ⟕ part ⟕ freeze as versions, in the rows' order."""
+    grouped: dict[tuple[str, int], list[Any]] = {}
     for row in rows:
-        grouped.setdefault(int(row.version), []).append(row)
+        grouped.setdefault((str(row.id), int(row.version)), []).append(row)
     result = []
     for group in grouped.values():
         row = group[0]
@@ -398,6 +409,9 @@ def patient_exists(conn: Connection, patient_id: str) -> bool:
     return found is not None
 
 
+MERGED_WALKS = 100  # up to this many patients, one index walk each (search_ids); beyond, one IN
+
+
 def search_ids(
     conn: Connection,
     key: bytes,
@@ -408,8 +422,10 @@ def search_ids(
     patients: list[str] | None = None,
     after: str | None = None,
     before: str | None = None,
+    limit: int | None = None,
 ) -> list[str]:
-    """Ids of current records of a type, in id order (descending below ``before``), that match every criterion.
+    """Ids of current records of a type, in id order (descending below ``before``), that match every criterion;
+    the first ``limit`` of them (a page's worth: a search reads on from the last one when it needs more).
 
     A criterion is a list of alternatives (kind, value), matched through the blind index; ``ids`` and
     ``patients`` narrow to those record ids or to the records of those patients (ids in clear).
@@ -422,11 +438,22 @@ def search_ids(
         query = query.where(record.c.id.in_(matching))
     if ids is not None:
         query = query.where(record.c.id.in_(ids))
-    if patients is not None:
-        query = query.where(record.c.patient_id.in_(patients))
     if after is not None:
         query = query.where(record.c.id > after)
     if before is not None:
         query = query.where(record.c.id < before)
     order = record.c.id.desc() if before is not None else record.c.id
-    return [str(r) for r in conn.execute(query.order_by(order)).scalars()]
+    if patients is not None and 1 < len(set(patients)) <= MERGED_WALKS:
+        # One walk of ix_record_patient_type per patient, merged and ordered by the database (its collation orders
+        # the paging cursors): an IN over several patients leads SQLite's planner, without statistics, to walk every
+        # current record of the type in id order instead.
+        walks = [
+            query.where(record.c.patient_id == one).order_by(order).limit(limit).subquery().select()
+            for one in dict.fromkeys(patients)
+        ]
+        merged = union(*walks).subquery()
+        ordered = merged.c.id.desc() if before is not None else merged.c.id
+        return [str(r) for r in conn.execute(select(merged.c.id).order_by(ordered).limit(limit)).scalars()]
+    if patients is not None:
+        query = query.where(record.c.patient_id.in_(patients))
+    return [str(r) for r in conn.execute(query.order_by(order).limit(limit)).scalars()]
