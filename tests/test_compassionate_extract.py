@@ -148,7 +148,7 @@ def test_a_refused_form_leaves_the_extract_as_it_was(
     w, service, people = place
     (stopped,) = _programme(service, people, 1)  # the first patient is stopped
     before = extract.rows(w.service, "velmorine-sla")[0][0].forms
-    with pytest.raises(WorkflowRefused, match="needs a patient under treatment"):
+    with pytest.raises(WorkflowRefused, match="suppose un patient sous traitement"):
         service.submit(
             people["doctor"],
             stopped,
@@ -163,7 +163,7 @@ def test_rebuilding_needs_the_right_to_produce_the_reports(
 ) -> None:
     w, service, people = place
     _programme(service, people, 1)
-    with pytest.raises(AccessDenied, match="summary reports are produced by the profiles"):
+    with pytest.raises(AccessDenied, match="rapports de synthèse sont produits par les profils"):
         rebuild(service, people["supply"], "velmorine-sla")
     assert extract.rows(w.service, "velmorine-sla")[0]  # untouched
     with w.service.engine.begin() as conn:

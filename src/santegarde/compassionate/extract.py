@@ -24,8 +24,6 @@ from sqlalchemy import Connection, insert, select, update
 
 from santegarde.compassionate.programme import Form, FormField, FormKind, Programme
 from santegarde.compassionate.tables import aac_case, aac_extract
-from santegarde.crypto import KeyFamily
-from santegarde.store.schema import patient_key
 from santegarde.store.service import RecordService
 
 
@@ -119,7 +117,6 @@ class Row:
 def rows(records: RecordService, programme_id: str) -> tuple[list[Row], list[tuple[int, str]]]:
     """The programme's cases as the extract has them, and (number, patient id) of the cases it lacks (opened before
     it existed). An erased patient's row no longer opens: it is left out of both."""
-    health = (patient_key.c.patient_id == aac_case.c.patient_id) & (patient_key.c.family == str(KeyFamily.HEALTH))
     query = (
         select(
             aac_case.c.number,
@@ -127,25 +124,23 @@ def rows(records: RecordService, programme_id: str) -> tuple[list[Row], list[tup
             aac_case.c.version,
             aac_case.c.establishment,
             aac_extract.c.sealed,
-            patient_key.c.wrapped,  # the patient's health key, wrapped: one statement, not a lookup per case
         )
-        .select_from(
-            aac_case.outerjoin(aac_extract, aac_extract.c.number == aac_case.c.number).outerjoin(patient_key, health)
-        )
+        .select_from(aac_case.outerjoin(aac_extract, aac_extract.c.number == aac_case.c.number))
         .where(aac_case.c.programme == programme_id)
         .order_by(aac_case.c.number)
     )
     found: list[Row] = []
     missing: list[tuple[int, str]] = []
     with records.engine.connect() as conn:
+        sealed = []
         for r in conn.execute(query):
             if r.sealed is None:
                 missing.append((int(r.number), str(r.patient_id)))
-                continue
-            wrapped: dict[str, bytes | None] = {KeyFamily.HEALTH: r.wrapped}
-            content = records.open_derived(conn, str(r.patient_id), label(int(r.number)), r.sealed, wrapped)
-            if content is not None:
-                found.append(_row(r, content))
+            else:
+                sealed.append(r)
+        # the patients' health keys read in a few statements by the store, not a lookup per case
+        opened = records.open_derived_many(conn, [(str(r.patient_id), label(int(r.number)), r.sealed) for r in sealed])
+        found = [_row(r, content) for r, content in zip(sealed, opened, strict=True) if content is not None]
     return found, missing
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from santegarde.audit.trail import AuditEvent
 from santegarde.compassionate import extract
@@ -20,7 +20,6 @@ from santegarde.compassionate.report import PURPOSE, allowed
 from santegarde.compassionate.service import CaseState, CompassionateService
 from santegarde.compassionate.tables import aac_workflow
 from santegarde.errors import SantegardeError
-from santegarde.store.schema import record
 from santegarde.store.service import NotFound, Request
 
 ATTEMPTS = 5
@@ -75,16 +74,8 @@ def _one(service: CompassionateService, req: Request, programme_id: str, number:
             conn.execute(
                 select(aac_workflow.c.patient_id).where(aac_workflow.c.patient_id == patient_id).with_for_update()
             ).first()
-            submissions = conn.execute(
-                select(func.count())
-                .select_from(record)
-                .where(
-                    record.c.patient_id == patient_id,
-                    record.c.current.is_(True),
-                    record.c.resource_type == "QuestionnaireResponse",
-                    record.c.id.like("%-0"),  # one per submission: "<submission>-<n>"
-                )
-            ).scalar_one()
+            # one record per submission: "<submission>-0" (its other parts are "-1", "-2"…)
+            submissions = service.records.current_count(conn, patient_id, "QuestionnaireResponse", "-0")
             if submissions == len(case.forms):
                 extract.rewrite(service.records, conn, number, patient_id, programme_id, content)
                 return 1

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from santegarde.audit.trail import AuditEvent, AuditTrail
 from santegarde.config.model import Formality
-from santegarde.crypto import Keyring
+from santegarde.crypto import KeyFamily, Keyring
 from santegarde.deid import screen
 from santegarde.errors import SantegardeError, WordedError
 from santegarde.faults import crash_point
@@ -285,6 +285,20 @@ class RecordService:
         wrapped keys by family as the caller's statement read them from ``patient_key`` (one join for many
         patients instead of a lookup each)."""
         return vault.open_derived(self._keys, conn, patient_id, label, token, wrapped)
+
+    def open_derived_many(self, conn: Connection, sealed: Sequence[tuple[str, str, bytes]]) -> list[Any]:
+        """``open_derived`` of many (patient id, label, token), the patients' keys read in a few statements: each
+        content, or None where the patient's keys were destroyed."""
+        keys = self._keys.wrapped_health_keys(conn, [patient for patient, _, _ in sealed])
+        return [
+            vault.open_derived(self._keys, conn, patient, label, token, {KeyFamily.HEALTH: keys.get(patient)})
+            for patient, label, token in sealed
+        ]
+
+    def current_count(self, conn: Connection, patient_id: str, resource_type: str, id_suffix: str = "") -> int:
+        """How many current records of this type the patient has (ids ending with ``id_suffix``): a module that
+        keeps data derived from them checks it saw them all, in its own transaction, without reading any."""
+        return vault.current_count(conn, patient_id, resource_type, id_suffix)
 
     def trace_refusal(self, req: Request, operation: str, resource: tuple[str, str], rule: str) -> None:
         """Trace a request refused before it reached the path (no purpose, a malformed body): probes leave marks."""

@@ -28,7 +28,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, union, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, union, update
 
 from santegarde.crypto import DecryptionRefused, KeyFamily, Keyring, decrypt, encrypt
 from santegarde.referentials.model import CategoryKind, Referential
@@ -114,6 +114,19 @@ class PatientKeys:
         Kept for one transaction only: a destroyed key must be missing from the next one."""
         found: dict[str, bytes | None] = dict.fromkeys(KeyFamily, None)
         found.update({str(r.family): r.wrapped for r in conn.execute(_KEYS, {"patient_id": patient_id})})
+        return found
+
+    def wrapped_health_keys(self, conn: Connection, patient_ids: Sequence[str]) -> dict[str, bytes]:
+        """The wrapped health keys of many patients (a patient whose keys were destroyed is absent), a few
+        statements for all of them instead of one each."""
+        found: dict[str, bytes] = {}
+        unique = sorted(set(patient_ids))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            query = select(patient_key.c.patient_id, patient_key.c.wrapped).where(
+                patient_key.c.patient_id.in_(chunk), patient_key.c.family == str(KeyFamily.HEALTH)
+            )
+            found.update({str(r.patient_id): r.wrapped for r in conn.execute(query)})
         return found
 
     def destroy(self, conn: Connection, patient_id: str) -> int:
@@ -207,6 +220,21 @@ def open_derived(
             f"The derived data {label} does not decrypt: it was altered or moved; rebuild it from the records."
         ) from None
     return json.loads(data)
+
+
+def current_count(conn: Connection, patient_id: str, resource_type: str, id_suffix: str = "") -> int:
+    """How many current records of this type the patient has (those whose id ends with ``id_suffix``)."""
+    query = (
+        select(func.count())
+        .select_from(record)
+        .where(
+            record.c.patient_id == patient_id,
+            record.c.current.is_(True),
+            record.c.resource_type == resource_type,
+            record.c.id.like(f"%{id_suffix}"),
+        )
+    )
+    return int(conn.execute(query).scalar_one())
 
 
 def write_version(
