@@ -22,8 +22,9 @@ from santegarde.referentials import loader
 from santegarde.rights.execute import RightsService
 from santegarde.runtime import Organisation
 from santegarde.store.service import Request as RecordRequest
-from santegarde.web import audit_desk, controller, create_console
+from santegarde.web import audit_desk, breach_desk, controller, create_console
 from santegarde.web.desk import DeskGate
+from santegarde.web.french import PARIS
 from santegarde.web.pages import TAG
 from santegarde.web.render import Renderer
 from test_web import sign_in
@@ -54,7 +55,11 @@ def desk_routes(practice: Practice, org: Organisation) -> list[Any]:
     place = practice.place
     gate = DeskGate(place.identity, org.audit)
     renderer = Renderer(place.identity.referential)
-    routers = (controller.router(org, None, gate, renderer), audit_desk.router(org, gate, renderer))
+    routers = (
+        controller.router(org, None, gate, renderer),
+        breach_desk.router(org, gate, renderer),
+        audit_desk.router(org, gate, renderer),
+    )
     found = [r for router in routers for r in router.routes]
     assert all(TAG in r.tags and "reach:desk" in r.tags for r in found)
     return found
@@ -275,7 +280,7 @@ def test_every_desk_route_passes_the_gate(practice: Practice, org: Organisation,
     sign_in(practice, c, "sec.durand")
     token = csrf(c.get("/accueil"))
     routes = desk_routes(practice, org)
-    assert len(routes) == 10
+    assert len(routes) == 12
     for r in routes:
         path = r.path.replace("{key}", "register").replace("{fmt}", "json")
         path = path.replace("{number}", "1").replace("{anomaly}", "1")
@@ -296,3 +301,43 @@ def test_trail_search_period_and_criteria(practice: Practice, org: Organisation)
     reads = search(org.audit, Criteria(datetime(2000, 1, 1, tzinfo=UTC), now, operation="record."))
     assert all(str(e.content["operation"]).startswith("record.") for e in reads.entries)
     assert not search(org.audit, Criteria(datetime(2000, 1, 1, tzinfo=UTC), datetime(2000, 1, 2, tzinfo=UTC))).entries
+
+
+BREACH = {
+    "nature": "confidentiality",
+    "description": "Courriel contenant un compte rendu envoyé au mauvais destinataire (fictif)",
+    "categories": "health",
+    "personnes": "patients",
+    "nombre": "1",
+    "consequences": "Divulgation d'une donnée de santé à un tiers (fictif)",
+    "mesures": "Demande d'effacement adressée au destinataire",
+    "signalee_par": "staff",
+}
+
+
+def test_a_breach_is_documented_with_its_72_hour_clock_and_traced(practice: Practice, org: Organisation) -> None:
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    token = csrf(c.get("/controle/violations"))
+    wrong = c.post(
+        "/controle/violations",
+        data={**BREACH, "csrf": token, "nature": "", "description": "court", "constatee": "2999-01-01T10:00"},
+    )
+    said = html.unescape(wrong.text)
+    assert wrong.status_code == 422 and 'id="description-erreur"' in said and 'aria-invalid="true"' in said
+    assert "Cochez au moins une nature" in said and "dans le futur" in said
+    assert not breaches.entries(org.engine)  # nothing half-written
+    other = c.post("/controle/violations", data={**BREACH, "csrf": token, "categories": "pas_une_categorie"})
+    assert other.status_code == 422 and "Cochez au moins une catégorie" in html.unescape(other.text)
+    two_hours_ago = (practice.place.identity.now() - timedelta(hours=2)).astimezone(PARIS)
+    done = c.post(
+        "/controle/violations", data={**BREACH, "csrf": token, "constatee": two_hours_ago.strftime("%Y-%m-%dT%H:%M")}
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/controle/violations#violation-1"
+    listing = html.unescape(c.get("/controle/violations").text)
+    assert "Violation n° 1" in listing and "Dans les délais" in listing and "Il reste 2 jours" in listing
+    recorded = breaches.get(org.engine, 1)
+    assert recorded.recorded_by == "dr.martin" and recorded.data_categories == ("health",)
+    assert trail(org, "breach.add")[-1]["actor"] == "dr.martin"
+    assert c.post("/controle/violations", data=BREACH).status_code in (403, 422)  # no CSRF token: refused
+    assert len(breaches.entries(org.engine)) == 1

@@ -140,3 +140,36 @@ def test_auditor_searches_and_signs_the_review_and_the_secretary_is_refused(
     axe(page)
     shot(page, tmp_path, "revue-signee")
     assert not page.console_errors, page.console_errors
+
+
+def test_controller_documents_a_breach_and_sees_its_72_hour_clock(
+    page: Any,  # noqa: F811 (the fixture imported above)
+    served: tuple[Practice, Served],
+    tmp_path: Path,
+) -> None:
+    practice, server = served
+    sign_in(page, practice, server, "dr.martin")
+    page.goto(server.url + "/controle")
+    page.get_by_role("link", name="registre des violations").click()
+    page.wait_for_url("**/controle/violations")
+    axe(page)
+    page.get_by_label("Perte de confidentialité").check()
+    page.get_by_label("Ce qui s'est passé").fill("court")
+    page.get_by_role("button", name="Enregistrer la violation").click()
+    error = page.locator("#description-erreur")
+    error.wait_for()
+    assert "au moins 10 caractères" in error.inner_text()
+    assert page.get_by_label("Ce qui s'est passé").get_attribute("aria-invalid") == "true"
+    axe(page)
+    page.get_by_label("Ce qui s'est passé").fill("Dossier papier oublié dans la salle d'attente (fictif)")
+    page.get_by_label("Données de santé").check()
+    page.get_by_label("Catégories de personnes concernées").fill("patients")
+    page.get_by_label("Conséquences probables pour les personnes").fill("Lecture par un autre patient (fictif)")
+    page.get_by_label("Mesures prises pour y mettre fin").fill("Dossier récupéré, salle vérifiée")
+    page.get_by_role("button", name="Enregistrer la violation").click()
+    page.wait_for_url("**/controle/violations#violation-1")
+    item = page.locator("#violation-1")
+    assert "Dans les délais" in item.inner_text() and "pour notifier" in item.inner_text()
+    axe(page)
+    shot(page, tmp_path, "violation-72h")
+    assert not page.console_errors, page.console_errors

@@ -91,6 +91,27 @@ class DeskGate:
             raise DeskRefused(decision, current)
         return current
 
+    def record(
+        self, request: Request, current: sessions.SessionContext, operation: str, kind: str, ident: str, rule: str
+    ) -> None:
+        """Trace what a desk did (as the CLI command doing the same traces it), by references only."""
+        self.audit.append(
+            AuditEvent(
+                actor=current.login,
+                profile=current.profile or "",
+                operation=operation,
+                resource_type=kind,
+                resource_id=ident,
+                purpose="security",
+                allowed=True,
+                rule=rule,
+                section="",
+                outcome="success",
+                source=request.client.host if request.client else "unknown",
+                referential=self.ref.id,
+            )
+        )
+
     def desks(self, profile: str | None) -> list[tuple[str, str]]:
         """The desks this profile may open: (path, title), for the navigation."""
         return [DESK_PAGES[d] for d in Desk if decide_desk(self.ref, d, profile).allowed]
