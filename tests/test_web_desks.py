@@ -22,7 +22,7 @@ from santegarde.referentials import loader
 from santegarde.rights.execute import RightsService
 from santegarde.runtime import Organisation
 from santegarde.store.service import Request as RecordRequest
-from santegarde.web import audit_desk, breach_desk, controller, create_console
+from santegarde.web import audit_desk, breach_desk, controller, create_console, rights_desk
 from santegarde.web.desk import DeskGate
 from santegarde.web.french import PARIS
 from santegarde.web.pages import TAG
@@ -55,8 +55,10 @@ def desk_routes(practice: Practice, org: Organisation) -> list[Any]:
     place = practice.place
     gate = DeskGate(place.identity, org.audit)
     renderer = Renderer(place.identity.referential)
+    rights = RightsService(place.service, config=org.config, audit=place.audit)
     routers = (
         controller.router(org, None, gate, renderer),
+        rights_desk.router(org, rights, gate, renderer),
         breach_desk.router(org, gate, renderer),
         audit_desk.router(org, gate, renderer),
     )
@@ -169,9 +171,9 @@ def test_the_controllers_dashboard_shows_what_is_due_and_late_in_french(practice
     assert "<h1>Tableau du responsable du traitement</h1>" in text
     assert "Conformité des mesures de sécurité, par thème" in text and "aucun statut déclaré" in text
     assert "Jamais générée" in text  # no DPIA of reference yet
-    assert f'<th scope="row">{late.id}</th>' in text and "En retard de 4 jour(s)" in text
+    assert f"Demande n° {late.id}</a>" in text and "En retard de 4 jour(s)" in text
     assert "huit jours" in text  # the deadline's rule (CSP 8 days for the medical record)
-    assert f'<th scope="row">{soon.id}</th>' in text and "jour(s) restant(s)" in text
+    assert f"Demande n° {soon.id}</a>" in text and "jour(s) restant(s)" in text
     assert f"Violation n° {breach.id}" in text and "Délai dépassé" in text
     assert "Hébergeur Fictif" in text and "À régulariser" in text
     assert "Revue des traces (tous les deux mois)" in text and 'href="/audit"' in text
@@ -280,10 +282,10 @@ def test_every_desk_route_passes_the_gate(practice: Practice, org: Organisation,
     sign_in(practice, c, "sec.durand")
     token = csrf(c.get("/accueil"))
     routes = desk_routes(practice, org)
-    assert len(routes) == 12
+    assert len(routes) == 18
     for r in routes:
         path = r.path.replace("{key}", "register").replace("{fmt}", "json")
-        path = path.replace("{number}", "1").replace("{anomaly}", "1")
+        path = path.replace("{number}", "1").replace("{anomaly}", "1").replace("{fmt}", "html")
         for method in r.methods:
             entered.clear()
             answer = c.request(method, path, data={"csrf": token} if method == "POST" else None)
@@ -341,3 +343,57 @@ def test_a_breach_is_documented_with_its_72_hour_clock_and_traced(practice: Prac
     assert trail(org, "breach.add")[-1]["actor"] == "dr.martin"
     assert c.post("/controle/violations", data=BREACH).status_code in (403, 422)  # no CSRF token: refused
     assert len(breaches.entries(org.engine)) == 1
+
+
+def test_the_dpo_handles_a_rights_request_to_its_letter_and_a_refused_right_says_why(
+    practice: Practice, org: Organisation
+) -> None:
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    token = csrf(c.get("/controle/droits"))
+    missing = c.post("/controle/droits", data={"csrf": token, "droit": "objection", "dossier": ""})
+    said = html.unescape(missing.text)
+    assert missing.status_code == 422 and "choisissez-la" in said and "référence du dossier" in said
+    made = c.post(
+        "/controle/droits",
+        data={"csrf": token, "droit": "access", "dossier": "p-1", "demandeur": "person", "finalite": "medical_record"},
+    )
+    assert made.status_code == 303
+    url = made.headers["location"]
+    assert "p-1" not in url  # a request is named by its number
+    page = html.unescape(c.get(url).text)
+    assert "huit jours" in page and "Vérifier l'identité du demandeur" in page
+    early = c.post(f"{url}/execution", data={"csrf": token})
+    assert early.status_code == 409 and "doit avoir été vérifiée" in html.unescape(early.text)
+    short = c.post(f"{url}/identite", data={"csrf": token, "verification": "vu"})
+    assert short.status_code == 422 and "au moins 10 caractères" in html.unescape(short.text)
+    checked = c.post(f"{url}/identite", data={"csrf": token, "verification": "Carte d'identité présentée au cabinet"})
+    assert checked.status_code == 303
+    copy = c.post(f"{url}/execution", data={"csrf": token})
+    assert copy.status_code == 200 and copy.headers["content-disposition"].startswith("attachment;")
+    assert json.loads(copy.content)["resourceType"] == "Bundle"  # the person's copy, handed over once
+    done = html.unescape(c.get(url).text)
+    assert (
+        "exécutée" in done
+        and "Lettre de réponse" in done
+        and "frame-src 'self'" in c.get(url).headers["content-security-policy"]
+    )
+    letter = c.get(f"{url}/lettre/html")
+    assert letter.status_code == 200 and "sandbox" in letter.headers["content-security-policy"]
+    assert "Réponse à votre demande d'exercice du droit d'accès" in html.unescape(letter.text)
+    pdf = c.get(f"{url}/lettre/pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert c.post(f"{url}/execution", data={"csrf": token}).status_code == 409  # answered once only
+
+    erasure = c.post(
+        "/controle/droits",
+        data={"csrf": token, "droit": "erasure", "dossier": "p-1", "demandeur": "person", "finalite": "medical_record"},
+    )
+    second = erasure.headers["location"]
+    c.post(f"{second}/identite", data={"csrf": token, "verification": "Carte d'identité présentée au cabinet"})
+    c.post(f"{second}/execution", data={"csrf": token})
+    refused = html.unescape(c.get(second).text)
+    assert "refusée" in refused and "ne s'applique pas" in refused  # the text's reason, in French
+    assert c.get("/controle/droits/999").status_code == 404
+    operations = {e["operation"] for e in trail(org, "rights.access") + trail(org, "rights.erasure")}
+    assert operations == {"rights.access", "rights.erasure"}

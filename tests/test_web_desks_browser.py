@@ -173,3 +173,36 @@ def test_controller_documents_a_breach_and_sees_its_72_hour_clock(
     axe(page)
     shot(page, tmp_path, "violation-72h")
     assert not page.console_errors, page.console_errors
+
+
+def test_dpo_handles_a_rights_request_to_its_letter(
+    page: Any,  # noqa: F811 (the fixture imported above)
+    served: tuple[Practice, Served],
+    tmp_path: Path,
+) -> None:
+    practice, server = served
+    sign_in(page, practice, server, "dr.martin")
+    page.goto(server.url + "/controle")
+    page.get_by_role("link", name="registre des demandes").click()
+    page.wait_for_url("**/controle/droits")
+    axe(page)
+    page.get_by_label("Droit exercé").select_option("access")
+    page.get_by_label("Référence du dossier du patient").fill("p-1")
+    page.get_by_label("Finalité concernée").select_option("medical_record")
+    page.get_by_role("button", name="Enregistrer la demande").click()
+    page.wait_for_url("**/controle/droits/1")
+    assert "p-1" not in page.url
+    axe(page)
+    page.get_by_label("Comment l'identité").fill("Carte d'identité présentée au cabinet (fictif)")
+    page.get_by_role("button", name="Enregistrer la vérification").click()
+    with page.expect_download() as copy:
+        page.get_by_role("button", name="Exécuter la demande n° 1").click()
+    assert copy.value.suggested_filename == "copie-des-donnees-demande-1.json"
+    page.reload()
+    page.get_by_role("heading", name="3. Lettre de réponse").wait_for()
+    letter = page.frame_locator("iframe.apercu")
+    letter.locator("body").wait_for()
+    assert "droit d'accès" in letter.locator("body").inner_text()
+    axe(page)
+    shot(page, tmp_path, "droits-lettre")
+    assert not page.console_errors, page.console_errors
