@@ -22,7 +22,7 @@ from santegarde.referentials import loader
 from santegarde.rights.execute import RightsService
 from santegarde.runtime import Organisation
 from santegarde.store.service import Request as RecordRequest
-from santegarde.web import audit_desk, breach_desk, controller, create_console, rights_desk
+from santegarde.web import audit_desk, breach_desk, controller, create_console, processor_desk, rights_desk
 from santegarde.web.desk import DeskGate
 from santegarde.web.french import PARIS
 from santegarde.web.pages import TAG
@@ -60,6 +60,7 @@ def desk_routes(practice: Practice, org: Organisation) -> list[Any]:
         controller.router(org, None, gate, renderer),
         rights_desk.router(org, rights, gate, renderer),
         breach_desk.router(org, gate, renderer),
+        processor_desk.router(org, gate, renderer),
         audit_desk.router(org, gate, renderer),
     )
     found = [r for router in routers for r in router.routes]
@@ -282,10 +283,11 @@ def test_every_desk_route_passes_the_gate(practice: Practice, org: Organisation,
     sign_in(practice, c, "sec.durand")
     token = csrf(c.get("/accueil"))
     routes = desk_routes(practice, org)
-    assert len(routes) == 18
+    assert len(routes) == 21
     for r in routes:
         path = r.path.replace("{key}", "register").replace("{fmt}", "json")
         path = path.replace("{number}", "1").replace("{anomaly}", "1").replace("{fmt}", "html")
+        path = path.replace("{action}", "activation")
         for method in r.methods:
             entered.clear()
             answer = c.request(method, path, data={"csrf": token} if method == "POST" else None)
@@ -397,3 +399,42 @@ def test_the_dpo_handles_a_rights_request_to_its_letter_and_a_refused_right_says
     assert c.get("/controle/droits/999").status_code == 404
     operations = {e["operation"] for e in trail(org, "rights.access") + trail(org, "rights.erasure")}
     assert operations == {"rights.access", "rights.erasure"}
+
+
+def test_a_processor_is_activated_only_with_every_clause_and_a_valid_hds_certificate(
+    practice: Practice, org: Organisation
+) -> None:
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    token = csrf(c.get("/controle/sous-traitants"))
+    bad = c.post("/controle/sous-traitants", data={"csrf": token, "nom": "", "pays": "France", "expiration": "demain"})
+    said = html.unescape(bad.text)
+    assert bad.status_code == 422 and "Indiquez le nom" in said and "deux lettres" in said and "est une date" in said
+    assert not processors.entries(org.engine)
+    base = {
+        "csrf": token,
+        "nom": "Hébergeur Fictif",
+        "service": "Hébergement des dossiers",
+        "categories": "health",
+        "hds": "1",
+        "numero_hds": "HDS-0001",
+        "certificateur": "Certificateur Fictif",
+        "expiration": "2030-01-01",
+        "pays": "fr",
+        "clauses": ["instructions_only", "audits"],
+    }
+    assert c.post("/controle/sous-traitants", data=base).status_code == 303
+    listing = html.unescape(re.sub(r"<[^>]+>", " ", c.get("/controle/sous-traitants").text))  # the text read
+    assert "Clauses de l'article 28 absentes du contrat" in listing and "staff_confidentiality" not in listing
+    refused = c.post("/controle/sous-traitants/1/activation", data={"csrf": token})
+    assert refused.status_code == 422 and "ne peut pas être activé" in html.unescape(refused.text)
+    assert processors.get(org.engine, "Hébergeur Fictif").status == "draft"
+    complete = {**base, "nom": "Hébergeur Complet", "clauses": list(processors.CLAUSES)}
+    assert c.post("/controle/sous-traitants", data=complete).status_code == 303
+    assert c.post("/controle/sous-traitants/2/activation", data={"csrf": token}).status_code == 303
+    assert processors.get(org.engine, "Hébergeur Complet").status == "active"
+    assert c.post("/controle/sous-traitants/2/fin", data={"csrf": token}).status_code == 303
+    assert processors.get(org.engine, "Hébergeur Complet").status == "ended"
+    assert c.post("/controle/sous-traitants/9/activation", data={"csrf": token}).status_code == 404
+    assert [e["operation"] for e in trail(org, "processor.activate")] == ["processor.activate"]
+    assert len(trail(org, "processor.add")) == 2 and len(trail(org, "processor.end")) == 1

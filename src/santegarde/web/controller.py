@@ -9,7 +9,7 @@ refusals and warnings, the retention plan); the page only groups and draws them.
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations inside router().
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -21,6 +21,7 @@ from santegarde.governance.documents import DocumentError
 from santegarde.governance.rights_text import right_name
 from santegarde.lifecycle import retention
 from santegarde.policy.desks import Desk
+from santegarde.referentials.model import Referential
 from santegarde.rights.execute import RightsService
 from santegarde.rights.requests import OPEN
 from santegarde.runtime import Organisation
@@ -137,24 +138,29 @@ def breach_rows(org: Organisation, now: datetime) -> list[dict[str, Any]]:
     return rows
 
 
+def processor_problems(p: processors.Processor, ref: Referential, today: date) -> list[str]:
+    """Why a processor is not in order, in French: the missing art. 28 clauses in words (the register's sentence
+    names them by their CLI identifiers), then the register's own sentences on the HDS certificate, the
+    jurisdictions and an expiring certificate."""
+    clauses = doctext.words("fr")["registers"]["clauses"]
+    problems = (
+        [f"Clauses de l'article 28 absentes du contrat : {' ; '.join(clauses[c] for c in p.missing_clauses)}."]
+        if p.missing_clauses
+        else []
+    )
+    complete = replace(p, clauses=tuple(processors.CLAUSES))
+    problems += processors.refusals(complete, ref, today, "fr") + processors.warnings(p, today, "fr")
+    return list(dict.fromkeys(problems))
+
+
 def processor_rows(org: Organisation, now: datetime) -> list[dict[str, Any]]:
-    today = now.date()
     rows = []
     for p in processors.entries(org.engine):
         if p.status == "ended":
             continue
-        # The missing clauses in words (the register's sentence names them by their CLI identifiers), then the
-        # register's own sentences on the HDS certificate and the jurisdictions.
-        clauses = doctext.words("fr")["registers"]["clauses"]
-        problems = (
-            [f"Clauses de l'article 28 absentes du contrat : {' ; '.join(clauses[c] for c in p.missing_clauses)}."]
-            if p.missing_clauses
-            else []
-        )
-        complete = replace(p, clauses=tuple(processors.CLAUSES))
-        problems += processors.refusals(complete, org.referential, today, "fr") + processors.warnings(p, today, "fr")
+        problems = processor_problems(p, org.referential, now.date())
         if problems:
-            rows.append({"name": p.name, "problems": list(dict.fromkeys(problems)), "active": p.status == "active"})
+            rows.append({"name": p.name, "problems": problems, "active": p.status == "active"})
     return rows
 
 
