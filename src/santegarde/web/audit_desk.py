@@ -46,7 +46,7 @@ def _day(text: str, field: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise SearchError(f"La date « {field} » n'est pas une date (jj/mm/aaaa) : corrigez-la.") from None
+        raise SearchError(f"La date {field} n'est pas une date (jj/mm/aaaa) : corrigez-la.") from None
 
 
 def _start(day: date) -> datetime:
@@ -133,8 +133,8 @@ def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
             current = gate.enter(request, Desk.AUDIT, "desk.audit.search")
             try:
                 criteria = Criteria(
-                    _start(_day(debut, "du")),
-                    _start(_day(fin, "au") + timedelta(days=1)),
+                    _start(_day(debut, "de début")),
+                    _start(_day(fin, "de fin") + timedelta(days=1)),
                     actor=acteur.strip(),
                     profile=profil.strip(),
                     operation=operation.strip(),
