@@ -179,6 +179,9 @@ def test_the_controllers_dashboard_shows_what_is_due_and_late_in_french(practice
     assert "Hébergeur Fictif" in text and "À régulariser" in text
     assert "Revue des traces (tous les deux mois)" in text and 'href="/audit"' in text
     assert "p-1" not in text  # the dashboard names requests by number, never the patient
+    chart = text.split('<svg class="graphe"', 1)[1].split("</svg>", 1)[0]  # requests per month, drawn as SVG
+    assert 'role="img" aria-labelledby="droits-t droits-d"' in chart and "novembre 2026" in chart
+    assert "délai dépassé" in chart and "en cours, dans le délai" in chart and "url(#droits-p" in chart
     assert re.search(r"[a-z]+_[a-z]+", re.sub(r"<[^>]+>", " ", text.split("<main", 1)[1])) is None, (
         "a raw identifier in the dashboard's text"
     )

@@ -20,7 +20,7 @@ from santegarde.policy.desks import Desk
 from santegarde.runtime import Organisation
 from santegarde.web.charts import grouped_bars
 from santegarde.web.desk import DeskGate, desk_page
-from santegarde.web.french import PARIS, Refusal, name
+from santegarde.web.french import PARIS, Refusal, fr_date, name
 from santegarde.web.render import CSRF_FIELD, Renderer
 
 TAG = "console"
@@ -79,6 +79,7 @@ def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
             f"{end.astimezone(PARIS):%d/%m/%Y}, pour chaque jour et chaque profil.",
             counted,
             names,
+            {day: fr_date(day) for day, _ in counted},
         )
 
     def desk(request: Request, current: Any, status: int = 200, **values: Any) -> Response:

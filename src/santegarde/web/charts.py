@@ -32,9 +32,16 @@ class Chart:
 
 
 def grouped_bars(
-    chart_id: str, title: str, description: str, values: dict[tuple[str, str], int], series_names: dict[str, str]
+    chart_id: str,
+    title: str,
+    description: str,
+    values: dict[tuple[str, str], int],
+    series_names: dict[str, str],
+    group_names: dict[str, str] | None = None,
 ) -> Chart:
-    """Horizontal bars grouped by their first key (e.g. the day), one bar per series (e.g. the profile)."""
+    """Horizontal bars grouped by their first key (e.g. the day, in its sorting form such as 2026-11-25), one bar
+    per series (e.g. the profile); ``group_names`` gives each group's label (e.g. 25 novembre 2026)."""
+    named = group_names or {}
     groups = sorted({g for g, _ in values})
     series = sorted({s for _, s in values})
     top = max(values.values(), default=0) or 1
@@ -42,7 +49,9 @@ def grouped_bars(
     lines: list[str] = []
     y = legend_height + 4
     for group in groups:
-        lines.append(f'<text x="0" y="{y + 12}" font-size="12" font-weight="bold">{escape(group)}</text>')
+        lines.append(
+            f'<text x="0" y="{y + 12}" font-size="12" font-weight="bold">{escape(named.get(group, group))}</text>'
+        )
         y += ROW
         for index, s in enumerate(series):
             value = values.get((group, s), 0)
@@ -72,5 +81,10 @@ def grouped_bars(
         f'<title id="{chart_id}-t">{escape(title)}</title><desc id="{chart_id}-d">{escape(description)}</desc>'
         f"<defs>{defs}</defs>{legend}{''.join(lines)}</svg>"
     )
-    rows = [(g, series_names.get(s, s) or "—", values[(g, s)]) for g in groups for s in series if (g, s) in values]
+    rows = [
+        (named.get(g, g), series_names.get(s, s) or "—", values[(g, s)])
+        for g in groups
+        for s in series
+        if (g, s) in values
+    ]
     return Chart(Markup(svg), rows)  # noqa: S704 - every text above is escaped (html.escape)

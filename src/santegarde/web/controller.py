@@ -7,6 +7,7 @@ refusals and warnings, the retention plan); the page only groups and draws them.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations inside router().
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime
@@ -25,8 +26,9 @@ from santegarde.referentials.model import Referential
 from santegarde.rights.execute import RightsService
 from santegarde.rights.requests import OPEN
 from santegarde.runtime import Organisation
+from santegarde.web.charts import Chart, grouped_bars
 from santegarde.web.desk import DOCUMENT_HEADERS, DeskGate, desk_page, page_with_frames, worded_refusal
-from santegarde.web.french import name
+from santegarde.web.french import MONTHS, name
 from santegarde.web.render import Renderer
 
 TAG = "console"
@@ -128,6 +130,33 @@ def rights_rows(rights: RightsService | None, now: datetime) -> list[dict[str, A
     return sorted(rows, key=lambda row: row["deadline"])
 
 
+RIGHTS_SERIES = {"met": "réponse dans le délai", "missed": "délai dépassé", "open": "en cours, dans le délai"}
+
+
+def rights_chart(rights: RightsService | None, now: datetime) -> Chart | None:
+    """Requests received per month, by how their deadline went (met, missed, still running)."""
+    if rights is None:
+        return None
+    counted: Counter[tuple[str, str]] = Counter()
+    for r in rights.register.all():
+        if r.status in OPEN:
+            series = "missed" if r.overdue(now) else "open"
+        else:
+            series = "met" if r.answered_at is not None and r.answered_at <= r.deadline else "missed"
+        counted[(f"{r.received_at:%Y-%m}", series)] += 1
+    if not counted:
+        return None
+    return grouped_bars(
+        "droits",
+        "Demandes d'exercice des droits reçues par mois, selon le respect du délai",
+        "Pour chaque mois de réception, le nombre de demandes auxquelles il a été répondu dans le délai, de demandes "
+        "dont le délai a été dépassé et de demandes en cours dans le délai.",
+        dict(counted),
+        RIGHTS_SERIES,
+        {month: f"{MONTHS[int(month[5:]) - 1]} {month[:4]}" for month, _ in counted},
+    )
+
+
 def breach_rows(org: Organisation, now: datetime) -> list[dict[str, Any]]:
     rows = []
     for b in breaches.entries(org.engine):
@@ -208,6 +237,7 @@ def router(org: Organisation, rights: RightsService | None, gate: DeskGate, rend
                 areas=conformity_areas(report),
                 dpia=dpia_state(org),
                 rights=rights_rows(rights, now),
+                rights_chart=rights_chart(rights, now),
                 breaches=breach_rows(org, now),
                 processors=processor_rows(org, now),
                 authorisation_review=review_item(evidence, "authorisation_review"),
