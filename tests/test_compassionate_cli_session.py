@@ -142,25 +142,28 @@ def test_request_submit_and_report_under_a_logged_in_session(lab: Lab, tmp_path:
     login(lab, lab.prescriber)
     requested = ok("aac", "request", "velmorine-sla", "--surname", "Exemple", "--first-name", "Alix", "--sex",
                    "female", "--birth", "1970-01", "--establishment", "h1", *answers(REQUEST), *c)  # fmt: skip
-    found = re.search(r"Patient (EXEAL-\d{5}) \(record (\S+)\)", requested)
-    assert found is not None and ": requested." in requested, requested
+    found = re.search(r"Patient (EXEAL-\d{5}) \(dossier (\S+)\)", requested)
+    assert found is not None and " : en attente de décision." in requested, requested
+    assert "demande_acces : demande d'accès" in requested and "access_request" not in requested
     patient = found.group(2)
     # The establishment does not decide: refused with the sentence, exit 2, nothing stored.
     decided_here = run("aac", "submit", patient, "decision_laboratoire", *answers(["decision=granted"]), *c)
-    assert decided_here.exit_code == 2 and "the laboratory decides" in decided_here.output
+    assert decided_here.exit_code == 2 and "c'est le laboratoire qui statue" in decided_here.output
 
     login(lab, lab.pharmacist)
     decided = ok("aac", "submit", patient, "decision_laboratoire", *answers(["decision=granted"]), *c)
-    assert ": granted." in decided and "decision_laboratoire" in decided
+    assert " : accès accordé." in decided and "decision_laboratoire" in decided
 
     login(lab, lab.prescriber)
     today = date.today().isoformat()
     started = ok("aac", "submit", patient, "initiation",
                  *answers([f"date_debut={today}", "posologie=20", "score_alsfrs=39"]), *c)  # fmt: skip
-    assert ": treated." in started
+    assert " : sous traitement." in started
     follow_up = [f"date_visite={today}", "poids=69.5", "score_alsfrs=38", "observance=complete"]
     visit = ok("aac", "submit", patient, "suivi", *answers(follow_up), *c)
-    assert ": treated." in visit and "suivi: follow_up" in visit
+    assert " : sous traitement." in visit and "suivi : suivi" in visit
+    english = ok("aac", "case", patient, "--lang", "en", *c)
+    assert ": treated." in english and "suivi: follow-up" in english
     bad = run("aac", "submit", patient, "suivi", *answers([f"date_visite={today}", "poids=900"]), *c)
     assert bad.exit_code == 2 and "poids" in bad.output and "Traceback" not in bad.output
 
@@ -168,7 +171,7 @@ def test_request_submit_and_report_under_a_logged_in_session(lab: Lab, tmp_path:
     out = tmp_path / "rapport.json"
     period = f"{(date.today() - timedelta(days=30)).isoformat()}..{(date.today() + timedelta(days=1)).isoformat()}"
     written = ok("aac", "report", "--programme", "velmorine-sla", "--period", period, "--out", str(out), *c)
-    assert "written to" in written and out.exists()
+    assert "écrit dans" in written and out.exists()
     data = json.loads(out.read_text(encoding="utf-8"))
     assert data["programme"] == "velmorine-sla@1" and data["small_cell_threshold"] == 11 and data["entries"]
     # One patient in the programme: every count is under the threshold, so none is shown.

@@ -261,8 +261,14 @@ def test_notes_enter_only_with_deidentify_notes(config: Path, tmp_path: Path) ->
     feed = (*feed, "--config", str(config))
     out = ok(*feed)
     assert "Refused note: unstructured text is refused until a de-identifier is configured" in out
-    out = ok(*feed, "--deidentify-notes")
+    alone = run(*feed, "--note-surrogates")
+    said = " ".join(alone.output.split())
+    assert alone.exit_code != 0 and "--note-surrogates only applies with --deidentify-notes" in said, said
+    out = ok(*feed, "--deidentify-notes", "--note-surrogates")
     assert "Refused note" not in out and re.search(r"\bnote\W+1\b", out), out
+    for file in (config.parent / "warehouse").rglob("*"):
+        if file.is_file():
+            assert b"Marchetaux" not in file.read_bytes() and b"Ysolde" not in file.read_bytes(), file.name
 
 
 def test_identity_review_link_undo_and_separate_from_the_command_line(
@@ -282,18 +288,54 @@ def test_identity_review_link_undo_and_separate_from_the_command_line(
            "--config", str(config))  # fmt: skip
     listed = " ".join(re.sub("[│┃]", " ", ok("warehouse", "identity", "review", "--config", str(config))).split())
     assert "LEROY" not in listed and "1960" not in listed
-    found = re.search(r"(\d{6,}) à examiner \S+ identique identique identique différent identique inconnu", listed)
+    found = re.search(r"(\d+) à examiner \S+ identique identique identique différent identique inconnu", listed)
     assert found is not None, listed
     review = found.group(1)
+    assert review == "1"  # a short number the reviewer types, not a 19-digit id
     assert "lignes rattachées" in ok("warehouse", "identity", "link", review, "--config", str(config))
     assert "Aucune paire" in ok("warehouse", "identity", "review", "--config", str(config))
     assert "à examiner" in ok("warehouse", "identity", "undo", review, "--config", str(config))
     assert "distinctes" in ok("warehouse", "identity", "separate", review, "--config", str(config))
     again = run("warehouse", "identity", "link", review, "--config", str(config))
     assert again.exit_code != 0 and "identity undo" in " ".join(again.output.split())
+    unknown = run("warehouse", "identity", "link", "2", "--config", str(config))
+    assert unknown.exit_code != 0 and "Aucune paire n°2" in " ".join(unknown.output.split())
+    typo = run("warehouse", "identity", "separate", "un", "--config", str(config))
+    assert typo.exit_code != 0 and "un" in typo.output
     grant(demo, "data_steward")
     login(demo, passphrase, "--profile", "data_steward")
     refused = run("warehouse", "identity", "review", "--config", str(config))
     assert refused.exit_code != 0 and "only the profile(s) feeding" in " ".join(refused.output.split())
     decided = [(e["operation"], e["outcome"]) for e in audit_events(demo) if e["operation"].startswith("warehouse.id")]
     assert ("warehouse.identity.link", "success") in decided and ("warehouse.identity.review", "denied") in decided
+
+
+def test_vocabulary_loads_athena_files_from_the_command_line_and_refuses_with_sentences(
+    config: Path, demo: Demo, passphrase: Clock, tmp_path: Path
+) -> None:
+    """Issue 15: `warehouse vocabulary FOLDER` loads an Athena download, traced; wrong folders and profiles refused."""
+    from test_warehouse_vocabulary import athena
+
+    folder = athena(tmp_path / "athena")
+    out = ok("warehouse", "vocabulary", str(folder), "--config", str(config))
+    assert "Vocabulaires chargés : concept 4, concept_ancestor 2, concept_relationship 2, vocabulary 1." in out
+    # loaded again: each table replaced whole, nothing doubles
+    assert "concept 4," in ok("warehouse", "vocabulary", str(folder), "--config", str(config))
+    # a file that is not an Athena vocabulary table: refused, and the load before is kept as it was
+    (folder / "PERSON.csv").write_text("person_id\n1\n", encoding="utf-8")
+    refused = run("warehouse", "vocabulary", str(folder), "--config", str(config))
+    said = " ".join(refused.output.split())
+    assert refused.exit_code != 0 and "doit contenir les fichiers Athena" in said and "inconnus : person" in said
+    assert "Traceback" not in refused.output
+    empty = tmp_path / "vide"
+    empty.mkdir()
+    refused = run("warehouse", "vocabulary", str(empty), "--config", str(config))
+    assert refused.exit_code != 0 and "CONCEPT.csv" in refused.output
+    # only the feeding profile loads vocabularies
+    grant(demo, "data_steward")
+    login(demo, passphrase, "--profile", "data_steward")
+    (folder / "PERSON.csv").unlink()
+    refused = run("warehouse", "vocabulary", str(folder), "--config", str(config))
+    assert refused.exit_code != 0 and "feeding" in " ".join(refused.output.split())
+    outcomes = [(e["operation"], e["outcome"]) for e in audit_events(demo) if e["operation"] == "warehouse.vocabulary"]
+    assert outcomes.count(("warehouse.vocabulary", "success")) == 2 and ("warehouse.vocabulary", "denied") in outcomes

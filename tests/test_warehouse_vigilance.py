@@ -13,7 +13,7 @@ import pytest
 
 from santegarde.warehouse import Warehouse
 from santegarde.warehouse.access import WarehouseAccessRefused, WarehouseGuard
-from santegarde.warehouse.omop import PERSON_TABLES
+from santegarde.warehouse.omop import PERSON_TABLES, person_column
 from santegarde.warehouse.pseudonym import person_id_of
 from santegarde.warehouse.vigilance import IdentityVigilance, reviewer_profiles
 from test_warehouse_core import FEEDER, STEWARD
@@ -70,7 +70,7 @@ def test_a_link_moves_every_row_in_one_step_and_an_undo_restores_them(
     assert moved >= 2  # at least the two conditions
     assert set(persons(wh).values()) == {who["a"]}
     for table in PERSON_TABLES:
-        ids = {r[0] for r in wh.omop.execute(f"SELECT DISTINCT person_id FROM omop.{table}").fetchall()}
+        ids = {r[0] for r in wh.omop.execute(f"SELECT DISTINCT {person_column(table)} FROM omop.{table}").fetchall()}
         assert ids <= {who["a"]}, table
     assert wh.omop.execute("SELECT count(*) FROM omop.person").fetchone() == (1,)
     assert queued.review(FEEDER) == [] and queued.review(FEEDER, status="linked")[0].review_id == item.review_id
@@ -87,8 +87,12 @@ def test_a_link_moves_every_row_in_one_step_and_an_undo_restores_them(
     queued.link(item.review_id, FEEDER)
     feed(wh, tmp_path, "dpi-b", patient("b", "LEROY", "Dominique", "1960-01-02", "female", place="Metz"))
     assert set(persons(wh).values()) == {who["a"]}
-    assert events(queued.guard, "warehouse.identity.link") == [("warehouse.identity.link", "success")] * 2
-    assert events(queued.guard, "warehouse.identity.undo") == [("warehouse.identity.undo", "success")]
+    assert events(queued.guard, "warehouse.identity.link") == [
+        ("warehouse.identity.link.genetic", "success"), ("warehouse.identity.link", "success")
+    ] * 2  # the genetic/location key mobilised for the link, traced (EDS-SEC-LOG-6)
+    assert events(queued.guard, "warehouse.identity.undo") == [
+        ("warehouse.identity.undo.genetic", "success"), ("warehouse.identity.undo", "success")
+    ]
 
 
 def test_separate_confirms_two_persons_and_decisions_are_refused_with_a_sentence(
@@ -123,3 +127,87 @@ def test_an_objection_after_a_link_leaves_nothing_to_restore(
     for table in ("person", "identity_link", "linked_person", "linked_death"):
         assert wh.omop.execute(f"SELECT count(*) FROM omop.{table}").fetchone() == (0,), table
     assert person_id_of(str(pseudonym)) not in persons(wh).values()
+
+
+def genetic(wh: Warehouse) -> list[tuple[int, int]]:
+    """(genetic_result_id, person_id) of every genetic result, read through the feeding profile's key."""
+    with wh.location_connection(FEEDER) as con:
+        return sorted(con.execute("SELECT genetic_result_id, person_id FROM geo.genetic_result").fetchall())
+
+
+def test_a_link_moves_the_genetic_results_too_and_an_undo_brings_them_back(
+    wh: Warehouse, queued: IdentityVigilance
+) -> None:
+    who = persons(wh)
+    with wh.location_connection(FEEDER) as con:
+        con.execute(
+            "INSERT INTO geo.genetic_result (genetic_result_id, person_id, gene, variant) VALUES "
+            "(1, $b, 'BRCA1', 'c.68_69del'), (2, $b, 'CFTR', 'p.Phe508del'), (3, $a, 'HFE', 'p.Cys282Tyr')",
+            {"a": who["a"], "b": who["b"]},
+        )
+    before = genetic(wh)
+    [item] = queued.review(FEEDER)
+    moved = queued.link(item.review_id, FEEDER)
+    assert genetic(wh) == [(1, who["a"]), (2, who["a"]), (3, who["a"])]
+    assert queued.undo(item.review_id, FEEDER) == moved
+    assert genetic(wh) == before
+    # linked again then objected to: the genetic results and what the link noted of them are gone for good
+    queued.link(item.review_id, FEEDER)
+    with wh.vault_connection() as con:
+        [(pseudonym,)] = con.execute("SELECT DISTINCT pseudonym FROM vault.identity").fetchall()
+    wh.oppose_pseudonym(str(pseudonym), by=STEWARD)
+    assert genetic(wh) == []
+    with wh.location_connection(FEEDER) as con:
+        assert con.execute("SELECT count(*) FROM geo.genetic_link").fetchone() == (0,)
+
+
+def test_a_link_failing_in_the_vault_leaves_the_genetic_results_where_they_were(
+    wh: Warehouse, queued: IdentityVigilance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import santegarde.warehouse.vigilance as vigilance
+
+    who = persons(wh)
+    with wh.location_connection(FEEDER) as con:
+        con.execute("INSERT INTO geo.genetic_result (genetic_result_id, person_id) VALUES (7, $b)", {"b": who["b"]})
+    before, rows = genetic(wh), snapshot(wh)
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("vault unavailable")
+
+    monkeypatch.setattr(vigilance, "_relabel", broken)
+    [item] = queued.review(FEEDER)
+    with pytest.raises(RuntimeError, match="vault unavailable"):
+        queued.link(item.review_id, FEEDER)
+    assert genetic(wh) == before and snapshot(wh) == rows
+    with wh.location_connection(FEEDER) as con:
+        assert con.execute("SELECT count(*) FROM geo.genetic_link").fetchone() == (0,)
+
+
+def test_pairs_get_short_numbers_once_each_and_older_long_ids_are_renumbered(
+    wh: Warehouse, tmp_path: Path, queued: IdentityVigilance
+) -> None:
+    [first] = queued.review(FEEDER)
+    assert first.review_id == 1
+    # fed again, the same pair is not queued twice; another possible match takes the next number
+    feed(wh, tmp_path, "dpi-b", patient("b", "LEROY", "Dominique", "1960-01-02", "female", place="Metz"))
+    feed(wh, tmp_path, "dpi-c", patient("c", "LEROY", "Dominique", "1960-01-02", "female", place="Nancy"))
+    assert [i.review_id for i in queued.review(FEEDER, status="all")] == [1, 2]
+    # a vault of before: its 19-digit ids, and the link bookkeeping that names them, become 3 and 4 on opening
+    queued.link(2, FEEDER)
+    with wh.vault_connection() as con:
+        for old, new in ((2, 4_611_686_018_427_387_904), (1, 1_152_921_504_606_846_976)):
+            con.execute("UPDATE vault.identity_review SET review_id = $n WHERE review_id = $o", {"o": old, "n": new})
+            con.execute("UPDATE vault.identity_link SET review_id = $n WHERE review_id = $o", {"o": old, "n": new})
+            wh.omop.execute("UPDATE omop.identity_link SET review_id = $n WHERE review_id = $o", {"o": old, "n": new})
+            wh.omop.execute("UPDATE omop.linked_person SET review_id = $n WHERE review_id = $o", {"o": old, "n": new})
+    directory, guard = wh.directory, queued.guard
+    wh.close()
+    reopened = Warehouse.open(directory, guard.identity.keyring, guard=guard)
+    try:
+        again = IdentityVigilance(reopened)
+        assert [(i.review_id, i.status) for i in again.review(FEEDER, status="all")] == [(1, "open"), (2, "linked")]
+        assert reopened.omop.execute("SELECT DISTINCT review_id FROM omop.identity_link").fetchall() == [(2,)]
+        assert again.undo(2, FEEDER) > 0  # the renumbered link is still undone row by row
+        assert len(set(persons(reopened).values())) == 3
+    finally:
+        reopened.close()

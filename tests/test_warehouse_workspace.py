@@ -188,3 +188,29 @@ def test_closing_needs_the_identity_context(s: Setup) -> None:
     bare = Workspaces(s.warehouse, s.governance, s.trail)
     with pytest.raises(WorkspaceError, match="identity context"):
         bare.close_project("P-A", by="dpo")
+
+
+def test_tables_without_person_id_hold_only_the_cohorts_rows(s: Setup, spaces: Workspaces) -> None:
+    """cohort (its person is subject_id) and cohort note NLP (through its note) keep to the project's cohort."""
+    con = s.warehouse.omop
+    for n, (name, pid) in enumerate(s.person_ids.items(), start=1):
+        con.execute(
+            "INSERT INTO omop.note (note_id, person_id, note_date, note_type_concept_id, note_class_concept_id, "
+            "note_text, encoding_concept_id, language_concept_id) VALUES ($i, $p, DATE '2025-03-02', 32817, 0, "
+            "'[NOM]', 0, 0)",
+            {"i": 500 + n, "p": pid},
+        )
+        con.execute(
+            "INSERT INTO omop.note_nlp (note_nlp_id, note_id, lexical_variant, nlp_date) VALUES ($i, $n, $v, "
+            "DATE '2025-03-03')",
+            {"i": 600 + n, "n": 500 + n, "v": name},
+        )
+        con.execute("INSERT INTO omop.cohort VALUES (1, $p, DATE '2025-03-01', DATE '2025-12-31')", {"p": pid})
+    entry = "The date each person enters"
+    approve(s, "P-N", {"note_nlp.lexical_variant": "The terms found", "cohort.cohort_start_date": entry})
+    info = spaces.create("P-N", by="fanny")
+    with Workspace(info.path, workspace_key(s.warehouse, "P-N"), s.trail, project="P-N") as ws:
+        assert ws.tables() == {"note_nlp": ("lexical_variant",), "cohort": ("subject_id", "cohort_start_date")}
+        assert sorted(r[0] for r in ws.query("SELECT lexical_variant FROM note_nlp", "fanny").rows) == sorted(DIABETIC)
+        subjects = {r[0] for r in ws.query("SELECT subject_id FROM cohort", "fanny").rows}
+        assert len(subjects) == len(DIABETIC) and subjects.isdisjoint(s.person_ids.values())

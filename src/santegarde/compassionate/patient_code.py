@@ -20,7 +20,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from santegarde.errors import SantegardeError
+from santegarde.errors import WordedError
+from santegarde.governance import refusals
 
 PARTICLES = (
     "DE LA ",
@@ -48,7 +49,7 @@ LIGATURES = {"Œ": "OE", "Æ": "AE", "ß": "SS", "œ": "OE", "æ": "AE"}
 CODE = re.compile(r"^[A-Z]{5}-[0-9]{5,}$")
 
 
-class InitialsError(SantegardeError, ValueError):
+class InitialsError(WordedError, ValueError):
     """A name from which no initials can be taken."""
 
 
@@ -75,14 +76,14 @@ def surname_letters(surname: str) -> str:
                 break
     letters = _letters(plain)
     if not letters:
-        raise InitialsError("The surname holds no letter to take the initials from; give the patient's surname.")
+        raise InitialsError(refusals.sentences("aac", "surname_no_letter"))
     return (letters + "XXX")[:3]
 
 
 def first_name_letters(first_name: str) -> str:
     letters = _letters(_plain(first_name))
     if not letters:
-        raise InitialsError("The first name holds no letter to take the initials from; give the patient's first name.")
+        raise InitialsError(refusals.sentences("aac", "first_name_no_letter"))
     return (letters + "XX")[:2]
 
 

@@ -20,11 +20,11 @@ import duckdb
 
 from santegarde.compassionate.codes import code_set
 from santegarde.compassionate.programme import FormKind, Programme
-from santegarde.compassionate.service import CaseState, CompassionateService, ReportRefused
+from santegarde.compassionate.service import CaseState, CompassionateService, ReportRefused, profile_refused
 from santegarde.identity import sessions
 from santegarde.policy import AccessRequest, decide
 from santegarde.referentials.model import Operation
-from santegarde.store.service import AccessDenied, Request
+from santegarde.store.service import Request
 from santegarde.warehouse.anonymity.indicators import TOTAL, Cell, Indicator, indicator
 
 PURPOSE = "summary_reports"
@@ -252,12 +252,7 @@ def _allowed(service: CompassionateService, req: Request, programme_id: str) -> 
     decision = decide(service.records.ref, AccessRequest(ctx.profile or "", Operation.READ, "safety", PURPOSE))
     if not decision.allowed:
         service.records.trace_refusal(req, "aac.report", ("QuestionnaireResponse", programme_id), decision.rule)
-        raise AccessDenied(
-            f"Refused: {decision.reason}. The summary reports are produced by the profiles the text allows to read "
-            "the follow-up data for them (pharmacist in charge, pharmacovigilance, medical affairs…).",
-            decision.rule,
-            decision.section,
-        )
+        raise profile_refused("report_profile", decision.reason, decision.rule, decision.section)
 
 
 def _true(table: Indicator) -> Cell | None:

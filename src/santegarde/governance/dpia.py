@@ -235,7 +235,7 @@ def _context(config: OrganisationConfig, ref: Referential, lang: str) -> dict[st
     return {
         "processing": {
             "title": label(ref, "referential", ref.id, lang),
-            "deliberation": ref.deliberation,
+            "deliberation": label(ref, "deliberation", ref.id, lang),
             "profile": config.profile.value,
         },
         "purposes": purposes,
@@ -414,7 +414,7 @@ def build(
         "referential": {
             "id": ref.id,
             "title": label(ref, "referential", ref.id, lang),
-            "deliberation": ref.deliberation,
+            "deliberation": label(ref, "deliberation", ref.id, lang),
             "version": ref.version,
             "status": ref.status.value,
         },

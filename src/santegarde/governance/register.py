@@ -563,7 +563,7 @@ def build_register(
         representative=str(w["representative"]),
         referential=ref.id,
         referential_title=label(ref, "referential", ref.id, lang),
-        deliberation=ref.deliberation,
+        deliberation=label(ref, "deliberation", ref.id, lang),
         created=created or datetime.now(UTC).date(),
         activities=activities,
         security=security_summary(config, ref, lang),

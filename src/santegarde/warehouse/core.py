@@ -107,6 +107,7 @@ class Warehouse:
                 for statement in omop.VAULT_DDL:
                     vault.execute(statement.replace("EXISTS ", "EXISTS vault.", 1))
                 omop.migrate_vault(vault)
+                omop.renumber_reviews(vault)
         except BaseException:
             con.close()
             raise
@@ -137,6 +138,11 @@ class Warehouse:
     @property
     def pseudonym_key(self) -> PseudonymKey:
         return PseudonymKey(self.keys.pseudonym)
+
+    @property
+    def surrogate_key(self) -> bytes:
+        """EDS-SEC-PSE-4: the key of the notes' consistent surrogates (32 bytes), derived from the pseudonym key."""
+        return bytes.fromhex(self.pseudonym_key.hexdigest("deid|surrogates"))
 
     @property
     def mapping_key(self) -> PseudonymKey:
@@ -209,6 +215,8 @@ class Warehouse:
                 deleted = _count(
                     self._con.execute("DELETE FROM geo.genetic_result WHERE person_id = $i", {"i": person_id})
                 )
+                # what an identity link noted of this person: nothing of it may come back by an undo
+                self._con.execute("DELETE FROM geo.genetic_link WHERE kept = $i OR merged = $i", {"i": person_id})
         except BaseException:
             checker.trace(by, operation, "genetic_location", "error", f"{rule} {KEY_RULE}")
             raise
@@ -294,7 +302,7 @@ class Warehouse:
     # -- feeds and objections ------------------------------------------------------------------------------
     def feed_fhir(
         self, paths: Sequence[Path], data_list: DataList | Path, progress: Progress | None = None, *,
-        source: str, operator: Operator, cutoff: date | None = None,
+        source: str, operator: Operator, cutoff: date | None = None, deidentify: TextDeidentifier | None = None,
     ) -> FeedReport:  # fmt: skip
         """Feed FHIR Bundle JSON files from ``source`` as ``operator`` (a feeding profile); see :func:`.feed.feed_fhir`.
 
@@ -304,8 +312,9 @@ class Warehouse:
         from santegarde.warehouse import feed
 
         return feed.feed_fhir(
-            self, paths, data_list, progress=progress, source=source, operator=operator, cutoff=cutoff
-        )
+            self, paths, data_list, progress=progress, source=source, operator=operator, cutoff=cutoff,
+            deidentify=deidentify,
+        )  # fmt: skip
 
     def feed_omop(
         self,
@@ -382,8 +391,7 @@ class Warehouse:
 
         deleted = 0
         with self.vault_connection() as con:
-            for table in omop.PERSON_TABLES:
-                deleted += _count(con.execute(f"DELETE FROM omop.{table} WHERE person_id = $i", {"i": person}))
+            deleted += delete_person_rows(con, person)
             deleted += self.erase_genetic_location(person, by=by, rule="EDS-9", guard=guard)
             deleted += vigilance.forget(con, person)  # rows kept aside by an identity link, never to come back
             for table in ("identity", "mapping"):
@@ -469,6 +477,21 @@ class Warehouse:
 def _objection_purposes(guard: WarehouseGuard) -> tuple[str, ...]:
     """The warehouse's constitution and every re-use purpose of the text: an objection to any keeps a person out."""
     return tuple(dict.fromkeys((FEED_PURPOSE, *reuse_purposes(guard.referential))))
+
+
+def delete_person_rows(con: duckdb.DuckDBPyConnection, person: int) -> int:
+    """Delete every OMOP row of one person, those that refer to the person's rows first (:data:`omop.PURGE_ORDER`),
+    in one transaction of the health store; the count."""
+    deleted = 0
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for table in omop.PURGE_ORDER:
+            deleted += _count(con.execute(f"DELETE FROM omop.{table} WHERE {omop.person_rows(table)}", {"i": person}))
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+    return deleted
 
 
 def _count(result: duckdb.DuckDBPyConnection) -> int:

@@ -42,8 +42,9 @@ if TYPE_CHECKING:
     from santegarde.warehouse.core import Warehouse
 
 Progress = Callable[[str, int, int], None]  # (step description, steps done, total steps)
-# EDS-SEC-PSE-4: replaces the identifying spans of each text by generic tags (santegarde.deid.Detector.deidentify)
-TextDeidentifier = Callable[[list[str]], list[str]]
+# EDS-SEC-PSE-4: replaces the identifying spans of each text by generic tags or by consistent surrogates, given the
+# texts and each one's patient (source|person_id: the surrogates' scope); santegarde.deid.Detector.deidentify
+TextDeidentifier = Callable[[list[str], list[str]], list[str]]
 DEIDENTIFIED_COLUMNS = ("note_text", "note_title")
 
 TEXT_COLUMNS = {("note", "note_text"), ("note", "note_title"), ("drug_exposure", "sig")}
@@ -71,7 +72,36 @@ FK_TARGETS = {
     "visit_occurrence_id": "visit_occurrence",
     "preceding_visit_occurrence_id": "visit_occurrence",
     "visit_detail_id": "visit_detail",
+    "preceding_visit_detail_id": "visit_detail",
+    "parent_visit_detail_id": "visit_detail",
+    "note_id": "note",
+    "episode_id": "episode",
+    "episode_parent_id": "episode",
+    "payer_plan_period_id": "payer_plan_period",
+    "subject_id": "person",
 }
+# Ids pointing to a row of the table their row's domain names (column → the column giving the domain): re-keyed
+# as ids of that table, so they meet the rows they point to.
+POINTERS = {
+    ("cost", "cost_event_id"): "cost_domain_id",
+    ("fact_relationship", "fact_id_1"): "domain_concept_id_1",
+    ("fact_relationship", "fact_id_2"): "domain_concept_id_2",
+}
+# Ids pointing to a row of the table their row's CDM field concept names (vocabulary ``CDM``, class ``Field``,
+# named ``table.column``: looked up in the warehouse's vocabulary); an id whose table cannot be told stays apart.
+FIELD_POINTERS = {
+    ("episode_event", "event_id"): "episode_event_field_concept_id",
+    ("measurement", "measurement_event_id"): "meas_event_field_concept_id",
+    ("observation", "observation_event_id"): "obs_event_field_concept_id",
+    ("note", "note_event_id"): "note_event_field_concept_id",
+}
+# What makes sense of a row's pointers and the cohort a row belongs to: written whatever the data list says.
+STRUCTURAL = {
+    ("cost", "cost_domain_id"), ("fact_relationship", "domain_concept_id_1"),
+    ("fact_relationship", "domain_concept_id_2"), ("fact_relationship", "relationship_concept_id"),
+    ("episode_event", "episode_event_field_concept_id"), ("cohort", "cohort_definition_id"),
+    ("cohort_definition", "cohort_definition_id"),
+}  # fmt: skip
 DOCUMENT_TYPES = ("Media", "DocumentReference", "Binary", "ImagingStudy")
 FED_TYPES = (
     "Patient", "Practitioner", "PractitionerRole", "Organization", "Encounter", "Condition", "Observation",
@@ -198,6 +228,7 @@ def structural(table: str, name: str) -> bool:
         or name.endswith("_type_concept_id")
         or name in ("race_concept_id", "ethnicity_concept_id")
         or (table, name) in PSEUDONYM_COLUMNS
+        or (table, name) in STRUCTURAL
     )
 
 
@@ -293,16 +324,33 @@ def _load(run: _Run, table: str, select_sql: str, params: Mapping[str, object] |
         )
         return
     schema = "geo" if table in omop.LOCATION_TABLES else "omop"
-    key = spec[0].name
+    keys = ", ".join(omop.q(k) for k in omop.key_columns(table))
     where = ""
-    if "person_id" in keep:
-        where = "WHERE person_id NOT IN (SELECT person_id FROM temp.objection)"
-    columns = ", ".join(keep)
-    wh.omop.execute(f"DELETE FROM {schema}.{table} WHERE {key} IN (SELECT {key} FROM temp.stage {where})")
+    person = omop.person_column(table)
+    if person in keep:
+        where = f"WHERE {person} NOT IN (SELECT person_id FROM temp.objection)"
+    elif table in omop.ATTACHED_ROWS:
+        where = f"WHERE {omop.ATTACHED_ROWS[table]}"
+        _refuse_detached(run, table, where)
+    columns = ", ".join(omop.q(k) for k in keep)
+    wh.omop.execute(f"DELETE FROM {schema}.{table} WHERE ({keys}) IN (SELECT ({keys}) FROM temp.stage {where})")
     inserted = wh.omop.execute(
-        f"INSERT INTO {schema}.{table} ({columns}) SELECT DISTINCT ON ({key}) {columns} FROM temp.stage {where}"
+        f"INSERT INTO {schema}.{table} ({columns}) SELECT DISTINCT ON ({keys}) {columns} FROM temp.stage {where}"
     ).fetchone()
     run.rows[table] = run.rows.get(table, 0) + (int(inserted[0]) if inserted else 0)
+
+
+def _refuse_detached(run: _Run, table: str, where: str) -> None:
+    """Count in the report the staged rows of a table without a person column whose referent is not in the
+    warehouse: they could never be found again by person (objection, erasure), so they are not written."""
+    row = run.warehouse.omop.execute(f"SELECT count(*) FROM temp.stage WHERE NOT ({where.removeprefix('WHERE ')})")
+    detached = row.fetchone()
+    if detached and detached[0]:
+        run.refuse(
+            f"{table} ({detached[0]})",
+            "the rows they refer to are not in the warehouse (not fed, objected or expired): they could not be "
+            "attached to a person, so they were not written",
+        )
 
 
 def _observation_periods(run: _Run) -> None:
@@ -330,14 +378,18 @@ def _observation_periods(run: _Run) -> None:
 def feed_fhir(
     warehouse: Warehouse, paths: Sequence[Path], data_list: DataList | Path, progress: Progress | None = None, *,
     source: str, operator: Operator, guard: WarehouseGuard | None = None, cutoff: date | None = None,
+    deidentify: TextDeidentifier | None = None,
 ) -> FeedReport:  # fmt: skip
     """Feed FHIR R4 Bundle JSON files of the source ``source`` into the warehouse, as ``operator`` (a feeding profile).
 
     The source is the namespace of the files' identifiers (``Patient/1`` of one source is not ``Patient/1`` of
-    another); persons are linked across sources only by identity matching.
+    another); persons are linked across sources only by identity matching. With ``deidentify``, a
+    DocumentReference whose attachment is inline plain text enters the OMOP ``note`` table de-identified
+    (EDS-SEC-PSE-4); other documents and images stay refused.
     """
-    run = _Run(warehouse, _data_list(data_list), checked_source(source), progress, total=13)
+    run = _Run(warehouse, _data_list(data_list), checked_source(source), progress, total=14)
     run.cutoff = cutoff or run.cutoff
+    run.deidentify = deidentify
     _run_feed(warehouse, list(paths), lambda files: _fhir(run, files), operator, guard, run.source)
     return run.report(len(paths))
 
@@ -358,6 +410,8 @@ def _fhir(run: _Run, files: list[Path]) -> None:
             FROM (SELECT unnest(json_extract(content::JSON, '$.entry[*].resource')) AS r FROM read_text({listing}))"""
     )
     for rtype, count in wh.omop.execute("SELECT rtype, count(*) FROM temp.fhir_res GROUP BY rtype").fetchall():
+        if rtype == "DocumentReference" and run.deidentify is not None:
+            continue  # _fhir_documents: the plain-text ones enter de-identified, the others are refused there
         if rtype in DOCUMENT_TYPES:
             run.refuse(f"{rtype} ({count})", "documents and images are refused until a de-identifier is configured")
         elif rtype not in FED_TYPES:
@@ -368,6 +422,8 @@ def _fhir(run: _Run, files: list[Path]) -> None:
     _fhir_professionals(run)
     run.step("Pseudonymised the professionals")
     _fhir_events(run)
+    _fhir_documents(run)
+    run.step("Documents de-identified")
     _observation_periods(run)
     run.step("Observation periods")
 
@@ -474,11 +530,13 @@ def _review(run: _Run, possible: Sequence[matching.Assignment]) -> None:
     """Queue the possible matches for the identity-vigilance review (never merged silently); counted in the report."""
     if not possible:
         return
+    # short numbers a reviewer types (1, 2, 3…: the next after the largest), a pair already queued is not queued again
     run.warehouse.omop.executemany(
-        f"""INSERT OR IGNORE INTO vault.identity_review
-            SELECT {bigint_sql("sha256(? || '|' || ?)")}, 'fhir:Patient', ?, ?, ?, ?, ?, now()::TIMESTAMP, 'open',
-                   NULL, NULL""",
-        [(a.source_hash, a.candidate, a.source_hash, a.pseudonym, a.candidate, a.score, a.reason) for a in possible],
+        """INSERT INTO vault.identity_review
+           SELECT (SELECT coalesce(max(review_id), 0) + 1 FROM vault.identity_review), 'fhir:Patient', $h, $p, $c,
+                  $s, $r, now()::TIMESTAMP, 'open', NULL, NULL
+           WHERE NOT EXISTS (SELECT 1 FROM vault.identity_review WHERE source_hash = $h AND candidate = $c)""",
+        [{"h": a.source_hash, "p": a.pseudonym, "c": a.candidate, "s": a.score, "r": a.reason} for a in possible],
     )
     run.refuse(
         f"Patient, possible match ({len(possible)})",
@@ -641,6 +699,68 @@ def _concepts(mapping: Mapping[str, int], name: str) -> str:
     return f"(SELECT * FROM (VALUES {values}) AS v(ccode, {name}))"
 
 
+def _fhir_documents(run: _Run) -> None:
+    """DocumentReferences with inline plain text (base64 ``attachment.data``, ``text/plain``) into ``note``, their
+    text and description de-identified in transit; any other document is refused with a count."""
+    if run.deidentify is None:
+        return
+    import base64
+    import binascii
+
+    wh = run.warehouse
+    rows = wh.omop.execute(
+        f"""SELECT f.rid, f.r->>'$.subject.reference', f.r->>'$.content[0].attachment.contentType',
+                   f.r->>'$.content[0].attachment.data', coalesce(f.r->>'$.description', '')
+            FROM temp.fhir_res f WHERE f.rtype = 'DocumentReference'
+            AND (f.r->>'$.subject.reference') IN (SELECT ref FROM temp.person_map)
+            AND coalesce({_ts("$.date")}, {_ts("$.context.period.start")}) IS NOT NULL"""
+    ).fetchall()
+    total = wh.omop.execute("SELECT count(*) FROM temp.fhir_res WHERE rtype = 'DocumentReference'").fetchone()
+    kept: list[tuple[str, str, str, str]] = []  # rid, patient scope, description, text
+    for rid, subject, content_type, data, description in rows:
+        if not str(content_type or "").lower().startswith("text/plain") or not data:
+            continue
+        try:
+            text = base64.b64decode(data, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            continue
+        kept.append((rid, f"{run.source}|{subject}", description, text))
+    left = (total[0] if total else 0) - len(kept)
+    if left:
+        run.refuse(
+            f"DocumentReference ({left})",
+            "only a dated document of a known patient with inline plain text (text/plain) is de-identified; "
+            "PDF, images, links and unreadable attachments are refused",
+        )
+    if not kept:
+        return
+    patients = [k[1] for k in kept]
+    titles = run.deidentify([k[2] for k in kept], patients)
+    texts = run.deidentify([k[3] for k in kept], patients)
+    if len(titles) != len(kept) or len(texts) != len(kept):
+        raise FeedError("The de-identifier returned a different number of notes; nothing was written.")
+    wh.omop.execute("CREATE OR REPLACE TEMP TABLE fhir_notes (doc_rid VARCHAR, title VARCHAR, body VARCHAR)")
+    wh.omop.executemany(
+        "INSERT INTO temp.fhir_notes VALUES (?, ?, ?)",
+        [(k[0], t or None, b) for k, t, b in zip(kept, titles, texts, strict=True)],
+    )
+    _load(
+        run,
+        "note",
+        f"""SELECT {_event_id(_ref("'DocumentReference'"))} AS note_id, m.person_id,
+                   coalesce({_ts("$.date")}, {_ts("$.context.period.start")})::DATE AS note_date,
+                   coalesce({_ts("$.date")}, {_ts("$.context.period.start")}) AS note_datetime,
+                   {EHR} AS note_type_concept_id, 0 AS note_class_concept_id, n.title AS note_title,
+                   n.body AS note_text, 0 AS encoding_concept_id, 0 AS language_concept_id,
+                   {_provider("$.author[0].reference")} AS provider_id
+            FROM temp.fhir_res f JOIN temp.person_map m ON m.ref = (f.r->>'$.subject.reference')
+                 JOIN temp.fhir_notes n ON n.doc_rid = f.rid
+            WHERE f.rtype = 'DocumentReference'""",
+        {"src": run.source},
+    )
+    wh.omop.execute("DROP TABLE temp.fhir_notes")
+
+
 def _fhir_measurements(run: _Run, visit: str) -> None:
     parts = f"""
         SELECT f.rid, f.r, m.person_id, 0 AS k, f.r->'$.code' AS code, f.r->'$.valueQuantity' AS q
@@ -735,7 +855,7 @@ def _omop_table(run: _Run, table: str, path: Path) -> None:
         if spec is None:
             run.refuse(f"{table}.{name}", "not an OMOP CDM 5.4 column")
             continue
-        expressions.append(f"{_omop_value(table, spec)} AS {spec.name}")
+        expressions.append(f"{_omop_value(table, spec)} AS {omop.q(spec.name)}")
     if not expressions:
         return
     for own in PSEUDONYM_COLUMNS:
@@ -783,10 +903,13 @@ def _deidentified_notes(run: _Run, path: Path) -> Path:
 
     if hasattr(table, "read_all"):
         table = table.read_all()
+    lowered = [c.lower() for c in table.column_names]
+    persons = table.column(lowered.index("person_id")).to_pylist() if "person_id" in lowered else [None] * len(table)
+    patients = [f"{run.source}|{p}" for p in persons]
     for index, column in enumerate(table.column_names):
         if column.lower() in DEIDENTIFIED_COLUMNS:
             texts = [t if isinstance(t, str) else "" for t in table.column(index).to_pylist()]
-            cleaned = run.deidentify(texts)
+            cleaned = run.deidentify(texts, patients)
             if len(cleaned) != len(texts):
                 raise FeedError("The de-identifier returned a different number of notes; nothing was written.")
             nulls = table.column(index).is_null().to_pylist()
@@ -806,16 +929,42 @@ def _import_message(target: str, column_sql: str) -> str:
 def _omop_value(table: str, spec: omop.Column) -> str:
     """The warehouse value of an incoming OMOP column: re-keyed identifiers and pseudonyms, typed values."""
     name = spec.name
-    own_key = omop.OMOP_TABLES[table][0].name == name and table != "death"
+    own_key = name == f"{table}_id" and spec.type == "BIGINT"
     target = table if own_key else FK_TARGETS.get(name)
     if target is not None:
         return f"CASE WHEN {name} IS NOT NULL THEN {id_sql(_import_message(target, name))} END"
-    if name.endswith("_event_id"):
-        return f"CASE WHEN {name} IS NOT NULL THEN {id_sql(_import_message('event', name))} END"
+    if (table, name) in POINTERS:
+        domain = POINTERS[(table, name)]
+        return f"CASE WHEN {name} IS NOT NULL THEN {id_sql(_pointer_message(domain, name))} END"
+    if (table, name) in FIELD_POINTERS:
+        field = FIELD_POINTERS[(table, name)]
+        return f"CASE WHEN {name} IS NOT NULL THEN {id_sql(_field_message(field, name))} END"
     if (table, name) in PSEUDONYM_COLUMNS:
         key = omop.OMOP_TABLES[table][0].name
         return hmac_sql(_import_message(table, key))
-    return f"CAST({name} AS {spec.type})"
+    return f"CAST({omop.q(name)} AS {spec.type})"
+
+
+def _field_message(field_column: str, column_sql: str) -> str:
+    """The import message of an id whose table is named by its row's CDM field concept (``table.column``)."""
+    tables = ", ".join(f"'{t}'" for t in omop.EVENT_TABLES)
+    target = (
+        f"(SELECT any_value(split_part(c.concept_name, '.', 1)) FROM omop.concept c WHERE c.concept_id = "
+        f"TRY_CAST({field_column} AS INTEGER) AND c.vocabulary_id = 'CDM' AND split_part(c.concept_name, '.', 1) "
+        f"IN ({tables}))"
+    )
+    return f"'import|' || $src || '|' || coalesce({target}, 'event') || '|' || CAST({column_sql} AS VARCHAR)"
+
+
+def _pointer_message(domain_column: str, column_sql: str) -> str:
+    """The import message of an id whose table is given by its row's domain (a name, or a domain concept id)."""
+    names = dict(omop.DOMAIN_TABLES)
+    names.update({str(concept): names[domain] for concept, domain in omop.DOMAIN_CONCEPTS.items()})
+    cases = " ".join(f"WHEN '{key}' THEN '{target}'" for key, target in names.items())
+    return (
+        f"'import|' || $src || '|' || (CASE CAST({domain_column} AS VARCHAR) {cases} ELSE 'event' END) || '|' || "
+        f"CAST({column_sql} AS VARCHAR)"
+    )
 
 
 def _data_list(data_list: DataList | Path) -> DataList:

@@ -114,6 +114,88 @@ OMOP_TABLES: dict[str, tuple[Column, ...]] = {
     ),
 }
 
+# The rest of the CDM 5.4 clinical, health-economics and derived tables (issue 15): fed from OMOP files like the
+# tables above. ``cohort`` names its person ``subject_id``; ``note_nlp``, ``episode_event``, ``cost`` and
+# ``fact_relationship`` hold no person column: their rows belong to a person through the rows they refer to
+# (:func:`person_rows`).
+OMOP_TABLES.update(
+    visit_detail=_cols(
+        "visit_detail_id:B! person_id:B! visit_detail_concept_id:I! visit_detail_start_date:D! "
+        "visit_detail_start_datetime:T visit_detail_end_date:D! visit_detail_end_datetime:T "
+        "visit_detail_type_concept_id:I! provider_id:B care_site_id:B visit_detail_source_value:V "
+        "visit_detail_source_concept_id:I admitted_from_concept_id:I admitted_from_source_value:V "
+        "discharged_to_source_value:V discharged_to_concept_id:I preceding_visit_detail_id:B "
+        "parent_visit_detail_id:B visit_occurrence_id:B!"
+    ),
+    device_exposure=_cols(
+        "device_exposure_id:B! person_id:B! device_concept_id:I! device_exposure_start_date:D! "
+        "device_exposure_start_datetime:T device_exposure_end_date:D device_exposure_end_datetime:T "
+        "device_type_concept_id:I! unique_device_id:V production_id:V quantity:I provider_id:B visit_occurrence_id:B "
+        "visit_detail_id:B device_source_value:V device_source_concept_id:I unit_concept_id:I unit_source_value:V "
+        "unit_source_concept_id:I"
+    ),
+    specimen=_cols(
+        "specimen_id:B! person_id:B! specimen_concept_id:I! specimen_type_concept_id:I! specimen_date:D! "
+        "specimen_datetime:T quantity:F unit_concept_id:I anatomic_site_concept_id:I disease_status_concept_id:I "
+        "specimen_source_id:V specimen_source_value:V unit_source_value:V anatomic_site_source_value:V "
+        "disease_status_source_value:V"
+    ),
+    note_nlp=_cols(
+        "note_nlp_id:B! note_id:B! section_concept_id:I snippet:V offset:V lexical_variant:V! note_nlp_concept_id:I "
+        "note_nlp_source_concept_id:I nlp_system:V nlp_date:D! nlp_datetime:T term_exists:V term_temporal:V "
+        "term_modifiers:V"
+    ),
+    payer_plan_period=_cols(
+        "payer_plan_period_id:B! person_id:B! payer_plan_period_start_date:D! payer_plan_period_end_date:D! "
+        "payer_concept_id:I payer_source_value:V payer_source_concept_id:I plan_concept_id:I plan_source_value:V "
+        "plan_source_concept_id:I sponsor_concept_id:I sponsor_source_value:V sponsor_source_concept_id:I "
+        "family_source_value:V stop_reason_concept_id:I stop_reason_source_value:V stop_reason_source_concept_id:I"
+    ),
+    cost=_cols(
+        "cost_id:B! cost_event_id:B! cost_domain_id:V! cost_type_concept_id:I! currency_concept_id:I total_charge:F "
+        "total_cost:F total_paid:F paid_by_payer:F paid_by_patient:F paid_patient_copay:F "
+        "paid_patient_coinsurance:F paid_patient_deductible:F paid_by_primary:F paid_ingredient_cost:F "
+        "paid_dispensing_fee:F payer_plan_period_id:B amount_allowed:F revenue_code_concept_id:I "
+        "revenue_code_source_value:V drg_concept_id:I drg_source_value:V"
+    ),
+    episode=_cols(
+        "episode_id:B! person_id:B! episode_concept_id:I! episode_start_date:D! episode_start_datetime:T "
+        "episode_end_date:D episode_end_datetime:T episode_parent_id:B episode_number:I "
+        "episode_object_concept_id:I! episode_type_concept_id:I! episode_source_value:V episode_source_concept_id:I"
+    ),
+    episode_event=_cols("episode_id:B! event_id:B! episode_event_field_concept_id:I!"),
+    fact_relationship=_cols(
+        "domain_concept_id_1:I! fact_id_1:B! domain_concept_id_2:I! fact_id_2:B! relationship_concept_id:I!"
+    ),
+    dose_era=_cols(
+        "dose_era_id:B! person_id:B! drug_concept_id:I! unit_concept_id:I! dose_value:F! dose_era_start_date:D! "
+        "dose_era_end_date:D!"
+    ),
+    cohort_definition=_cols(
+        "cohort_definition_id:I! cohort_definition_name:V! cohort_definition_description:V "
+        "definition_type_concept_id:I! cohort_definition_syntax:V subject_concept_id:I! cohort_initiation_date:D"
+    ),
+    cohort=_cols("cohort_definition_id:I! subject_id:B! cohort_start_date:D! cohort_end_date:D!"),
+)
+# Tables without a single-column key: the columns that identify a row (a re-feed replaces the same rows).
+KEYS: dict[str, tuple[str, ...]] = {
+    "episode_event": ("episode_id", "event_id", "episode_event_field_concept_id"),
+    "fact_relationship": ("domain_concept_id_1", "fact_id_1", "domain_concept_id_2", "fact_id_2",
+                          "relationship_concept_id"),
+    "cohort": ("cohort_definition_id", "subject_id", "cohort_start_date", "cohort_end_date"),
+}  # fmt: skip
+PERSON_COLUMN = {"cohort": "subject_id"}  # the person of a row, when it is not ``person_id``
+# The tables an event id of another table may point to, by the domain of the pointer (OMOP domain concepts and
+# ``cost_domain_id`` names, as the OHDSI vocabulary's ``domain`` table lists them).
+DOMAIN_TABLES: dict[str, str] = {
+    "Visit": "visit_occurrence", "Procedure": "procedure_occurrence", "Drug": "drug_exposure",
+    "Device": "device_exposure", "Condition": "condition_occurrence", "Measurement": "measurement",
+    "Observation": "observation", "Specimen": "specimen", "Episode": "episode", "Note": "note", "Person": "person",
+}  # fmt: skip
+DOMAIN_CONCEPTS: dict[int, str] = {8: "Visit", 10: "Procedure", 13: "Drug", 17: "Device", 19: "Condition",
+                                   21: "Measurement", 27: "Observation", 36: "Specimen", 32527: "Episode",
+                                   5085: "Note", 56: "Person"}  # fmt: skip
+
 # Derived by the warehouse from the clinical tables after every feed (OHDSI era rules, vocabulary.py); a file of
 # them is fed like any OMOP table, then re-derived.
 OMOP_TABLES["condition_era"] = _cols(
@@ -174,7 +256,65 @@ REFERENCE_TABLES = {**VOCABULARY_TABLES, **METADATA_TABLES}
 
 LOCATION_TABLES = ("location",)  # kept in the genetic/location store, under its own key
 HEALTH_TABLES = tuple(t for t in OMOP_TABLES if t not in LOCATION_TABLES)
-PERSON_TABLES = tuple(t for t in HEALTH_TABLES if any(c.name == "person_id" for c in OMOP_TABLES[t]))
+
+
+def person_column(table: str) -> str | None:
+    """The column naming the person of a row of ``table`` (``person_id``, ``subject_id``), or None."""
+    name = PERSON_COLUMN.get(table, "person_id")
+    return name if any(c.name == name for c in OMOP_TABLES[table]) else None
+
+
+PERSON_TABLES = tuple(t for t in HEALTH_TABLES if person_column(t))
+EVENT_TABLES = tuple(sorted(set(DOMAIN_TABLES.values())))
+
+
+def _event_ids(where: str) -> str:
+    """The ids of the events (and persons) ``where`` selects (ids are keyed hashes of table and source id: a table's
+    ids never meet another's)."""
+    return " UNION ALL ".join(f"SELECT {OMOP_TABLES[t][0].name} FROM omop.{t}{where}" for t in EVENT_TABLES)
+
+
+def dependent_rows(where: str) -> dict[str, str]:
+    """For each table without a person column, the condition on its rows that the rows they refer to are among those
+    ``where`` selects in their own tables."""
+    conditions = {
+        "note_nlp": f"note_id IN (SELECT note_id FROM omop.note{where})",
+        "episode_event": f"episode_id IN (SELECT episode_id FROM omop.episode{where})",
+        "cost": f"cost_event_id IN ({_event_ids(where)}) OR payer_plan_period_id IN ("
+        f"SELECT payer_plan_period_id FROM omop.payer_plan_period{where})",
+        "fact_relationship": f"fact_id_1 IN ({_event_ids(where)}) OR fact_id_2 IN ({_event_ids(where)})",
+    }
+    return {table: f"coalesce({condition}, false)" for table, condition in conditions.items()}  # NULL pointers
+
+
+# The rows of the tables without a person column that belong to person ``$i``, through the rows they refer to; and
+# the condition for such a row to enter: what it refers to is in the warehouse (else it could never be found again
+# by person, for an objection or an erasure, and is refused).
+DEPENDENT_ROWS = dependent_rows(" WHERE person_id = $i")
+ATTACHED_ROWS = dependent_rows("")
+# Deleting a person's rows: the dependent rows first (they are found through the person's rows), then the rest.
+PURGE_ORDER = (*DEPENDENT_ROWS, *PERSON_TABLES)
+
+
+def person_rows(table: str) -> str:
+    """The SQL condition selecting the rows of person ``$i`` in ``omop.<table>``."""
+    if table in DEPENDENT_ROWS:
+        return DEPENDENT_ROWS[table]
+    return f"{person_column(table)} = $i"
+
+
+def key_columns(table: str) -> tuple[str, ...]:
+    """The columns that identify a row of ``table``."""
+    return KEYS.get(table) or (OMOP_TABLES[table][0].name,)
+
+
+def row_key_sql(table: str, alias: str = "") -> str:
+    """A BIGINT naming a row of ``table`` among its person's rows, whoever the person is: its key, or a hash of its key
+    columns other than the person column (so a row moved to another person keeps its name)."""
+    names = [n for n in key_columns(table) if n != PERSON_COLUMN.get(table)]
+    if len(names) == 1:
+        return f"{alias}{names[0]}"
+    return f"(hash({', '.join(alias + n for n in names)}) >> 1)::BIGINT"
 
 # One row per source record (kind, keyed hash of source|id): a person may have several, none overwrites another.
 IDENTITY_DDL = """CREATE TABLE IF NOT EXISTS identity (
@@ -225,6 +365,52 @@ def migrate_vault(con: duckdb.DuckDBPyConnection) -> None:
         raise
 
 
+LEGACY_REVIEW_ID = 10**9  # review pairs of a vault written before short numbers were ids of 19 digits
+
+
+def renumber_reviews(con: duckdb.DuckDBPyConnection) -> None:
+    """Give the review pairs of an older vault (19-digit ids, hard to type) the short numbers new pairs get: 1, 2, 3…
+    in the order they were queued, after any short one. The health store's link bookkeeping is renumbered first, then
+    the vault, each in one transaction; the mapping is computed from the vault alone, so a run interrupted between
+    the two is completed by the next opening."""
+    legacy = con.execute(
+        f"SELECT count(*) FROM vault.identity_review WHERE review_id >= {LEGACY_REVIEW_ID}"
+    ).fetchone()
+    if not legacy or not legacy[0]:
+        return
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE review_numbers AS
+            SELECT review_id AS old, (SELECT coalesce(max(review_id), 0) FROM vault.identity_review
+                                      WHERE review_id < {LEGACY_REVIEW_ID})
+                   + row_number() OVER (ORDER BY recorded_at, review_id) AS new
+            FROM vault.identity_review WHERE review_id >= {LEGACY_REVIEW_ID}"""
+    )
+    present = {
+        (str(r[0]), str(r[1]))
+        for r in con.execute("SELECT database_name, table_name FROM duckdb_tables()").fetchall()
+    }
+    steps = (
+        ("omop", ("identity_link", "linked_person", "linked_death")),
+        ("vault", ("identity_link", "identity_review")),
+    )
+    try:
+        for schema, tables in steps:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for table in tables:
+                    if (schema, table) in present:
+                        con.execute(
+                            f"UPDATE {schema}.{table} t SET review_id = n.new FROM temp.review_numbers n "
+                            "WHERE t.review_id = n.old"
+                        )
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+    finally:
+        con.execute("DROP TABLE IF EXISTS temp.review_numbers")
+
+
 def migrate_types(con: duckdb.DuckDBPyConnection, table: str, schema: str) -> None:
     """Convert the columns of a stored OMOP table whose type differs from the spec's DOUBLE (issue 15: ``float``
     fields were DECIMAL(18,3)); values are kept, widened to DOUBLE."""
@@ -238,14 +424,22 @@ GENETIC_DDL = (
     """CREATE TABLE IF NOT EXISTS genetic_result (
         genetic_result_id BIGINT NOT NULL, person_id BIGINT NOT NULL, result_date DATE, gene VARCHAR,
         variant VARCHAR, interpretation_concept_id INTEGER, interpretation_source_value VARCHAR)""",
+    # the genetic results an identity link moved (vigilance.py): in this store, under its key, so an undo restores them
+    """CREATE TABLE IF NOT EXISTS genetic_link (
+        review_id BIGINT NOT NULL, kept BIGINT NOT NULL, merged BIGINT NOT NULL, row_key BIGINT NOT NULL)""",
 )
 
 
 def create_table_sql(table: str, schema: str) -> str:
     """``CREATE TABLE IF NOT EXISTS`` for an OMOP table in ``schema`` (an attached database)."""
     spec = OMOP_TABLES.get(table) or REFERENCE_TABLES[table]
-    columns = ", ".join(f"{c.name} {c.type}{' NOT NULL' if c.required else ''}" for c in spec)
+    columns = ", ".join(f"{q(c.name)} {c.type}{' NOT NULL' if c.required else ''}" for c in spec)
     return f"CREATE TABLE IF NOT EXISTS {schema}.{table} ({columns})"
+
+
+def q(name: str) -> str:
+    """A column name quoted (``note_nlp.offset`` is an SQL keyword)."""
+    return f'"{name}"'
 
 
 def column_names(table: str) -> tuple[str, ...]:

@@ -28,7 +28,7 @@ from santegarde.identity import accounts, grants
 from santegarde.identity.context import IdentityContext
 from santegarde.warehouse import omop
 from santegarde.warehouse.access import Operator, WarehouseGuard
-from santegarde.warehouse.core import Warehouse
+from santegarde.warehouse.core import Warehouse, delete_person_rows
 from santegarde.warehouse.governance import check_cohort_sql
 from santegarde.warehouse.pseudonym import IdentityIncomplete, bigint_sql, person_id_of
 
@@ -422,8 +422,8 @@ class Reidentification:
         con = self.warehouse.omop
         revealed = self._identities([person]).get(person)
         if found.action == "extract":
-            for table in omop.PERSON_TABLES:
-                cursor = con.execute(f"SELECT * FROM omop.{table} WHERE person_id = $i", {"i": person})
+            for table in omop.PURGE_ORDER:
+                cursor = con.execute(f"SELECT * FROM omop.{table} WHERE {omop.person_rows(table)}", {"i": person})
                 names = [d[0] for d in cursor.description or ()]
                 rows = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
                 if rows:
@@ -479,8 +479,7 @@ def _erase(warehouse: Warehouse, pseudonym: str, person: int, operator: Operator
     """
     deleted = 0
     with warehouse.vault_connection() as con:
-        for table in omop.PERSON_TABLES:
-            deleted += _count(con.execute(f"DELETE FROM omop.{table} WHERE person_id = $i", {"i": person}))
+        deleted += delete_person_rows(con, person)
         deleted += warehouse.erase_genetic_location(person, by=operator, rule="EDS-SEC-REI-1", guard=guard)
         for table in ("identity", "mapping"):
             deleted += _count(con.execute(f"DELETE FROM vault.{table} WHERE pseudonym = $p", {"p": pseudonym}))

@@ -85,6 +85,12 @@ COLLECTED_ON: dict[str, str] = {
     "death": "death_date",
     "note": "note_date",
     "observation_period": "observation_period_end_date",
+    "visit_detail": "visit_detail_start_date",
+    "device_exposure": "device_exposure_start_date",
+    "specimen": "specimen_date",
+    "payer_plan_period": "payer_plan_period_end_date",
+    "episode": "episode_start_date",
+    "dose_era": "dose_era_end_date",
 }
 """The collection date of each OMOP health table (official CDM 5.4 column names, see :mod:`omop`)."""
 GENETIC = ("genetic_result", "result_date")
@@ -94,7 +100,8 @@ VISIT_REFERENCES = (
     *(
         (table, "visit_occurrence_id")
         for table in COLLECTED_ON
-        if table != "visit_occurrence" and omop.column(table, "visit_occurrence_id") is not None
+        if table != "visit_occurrence" and (ref := omop.column(table, "visit_occurrence_id")) is not None
+        and not ref.required
     ),
     ("visit_occurrence", "preceding_visit_occurrence_id"),
 )
@@ -574,6 +581,8 @@ def _purge_omop(
         if action == EndAction.ANONYMISE:
             _aggregate(con, "omop", table, column, f"{column} <= $c", at)
         counts[table] = _deleted(con, f"DELETE FROM omop.{table} WHERE {column} <= $c", at)
+    for table, attached in omop.ATTACHED_ROWS.items():  # rows whose referents all expired go with them
+        counts[table] = _deleted(con, f"DELETE FROM omop.{table} WHERE NOT ({attached})")
     stats.shortened = _deleted(
         con, f"UPDATE omop.observation_period SET {PERIOD_START} = $c::DATE + 1 WHERE {PERIOD_START} <= $c", at
     )

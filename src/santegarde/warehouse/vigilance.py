@@ -8,9 +8,11 @@ the open pairs, then:
 - **links** them: the record's person (``pseudonym``) becomes the candidate's person. Every OMOP row of the
   record's person gets the candidate's ``person_id``, in one transaction of the health store; the record's
   ``person`` and ``death`` rows are kept aside (``omop.linked_person``/``omop.linked_death``) and every moved row is
-  noted in ``omop.identity_link``; then, in one transaction of the vault, its identity and mapping rows take the
-  candidate's pseudonym (noted in ``vault.identity_link``), so later feeds of that record come to the linked person.
-  DuckDB writes one attached database per transaction: if the vault's step fails, the health store's is reversed.
+  noted in ``omop.identity_link``; the record's genetic results follow, in the genetic/location store (noted in
+  ``geo.genetic_link``; the reviewer's profile holds that store's key); then, in one transaction of the vault, its
+  identity and mapping rows take the candidate's pseudonym (noted in ``vault.identity_link``), so later feeds of
+  that record come to the linked person. DuckDB writes one attached database per transaction: if a later step
+  fails, the earlier ones are reversed.
 - **separates** them: the pair is confirmed as two persons; nothing moves.
 - **undoes** a decision: a link is reversed row by row (the rows noted go back, the kept rows return), a
   separation is reopened; the pair is open again.
@@ -25,6 +27,7 @@ read the directly identifying data. Every listing, decision and refusal is trace
 from __future__ import annotations
 
 import re
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -159,10 +162,17 @@ class IdentityVigilance:
         merged, kept = person_id_of(pseudonym), person_id_of(candidate)
         con = self.warehouse.omop
         moved = int(_in_transaction(con, lambda: _move(con, review_id, kept, merged)))
+        done = ["omop"]
         try:
+            with self._genetic(operator, operation) as geo:
+                moved += int(_in_transaction(geo, lambda: _move_genetic(geo, review_id, kept, merged)))
+            done.append("geo")
             with self.warehouse.vault_connection() as vault:
                 _in_transaction(vault, lambda: _relabel(vault, review_id, pseudonym, candidate, operator.login))
         except BaseException:
+            if "geo" in done:
+                with self._genetic(operator, operation) as geo:
+                    _in_transaction(geo, lambda: _restore_genetic(geo, review_id))
             _in_transaction(con, lambda: _restore(con, review_id))
             self.guard.trace(operator, operation, "identity_review", "error", RULE)
             raise
@@ -199,15 +209,27 @@ class IdentityVigilance:
             return 0
         kept, merged = person_id_of(candidate), person_id_of(pseudonym)
         restored = int(_in_transaction(con, lambda: _restore(con, review_id)))
+        done = ["omop"]
         try:
+            with self._genetic(operator, operation) as geo:
+                restored += int(_in_transaction(geo, lambda: _restore_genetic(geo, review_id)))
+            done.append("geo")
             with self.warehouse.vault_connection() as vault:
                 _in_transaction(vault, lambda: _unlabel(vault, review_id, pseudonym))
         except BaseException:
+            if "geo" in done:
+                with self._genetic(operator, operation) as geo:
+                    _in_transaction(geo, lambda: _move_genetic(geo, review_id, kept, merged))
             _in_transaction(con, lambda: _move(con, review_id, kept, merged))
             self.guard.trace(operator, operation, "identity_review", "error", RULE)
             raise
         self.guard.trace(operator, operation, "identity_review", "success", RULE)
         return restored
+
+    def _genetic(self, operator: Operator, operation: str) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        """The genetic/location store, attached for a link or an undo: the reviewer's profile holds its key
+        (EDS-SEC-LOG-6, checked and traced); a person's genetic results follow the person like every other row."""
+        return self.warehouse.location_connection(operator, f"{operation}.genetic", guard=self.guard)
 
     def _pair(self, review_id: int, operator: Operator, operation: str, *, expected: str) -> tuple[str, str]:
         with self.warehouse.vault_connection() as vault:
@@ -291,14 +313,14 @@ def _move(con: duckdb.DuckDBPyConnection, review_id: int, kept: int, merged: int
     ids = {"r": review_id, "k": kept, "m": merged}
     moved = 0
     for table in MOVED_TABLES:
-        key = omop.OMOP_TABLES[table][0].name
+        key, person = omop.row_key_sql(table), omop.person_column(table)
         _x(
             con,
             f"INSERT INTO omop.identity_link SELECT $r, $k, $m, '{table}', {key} FROM omop.{table} "
-            "WHERE person_id = $m",
+            f"WHERE {person} = $m",
             ids,
         )
-        row = _x(con, f"UPDATE omop.{table} SET person_id = $k WHERE person_id = $m", ids).fetchone()
+        row = _x(con, f"UPDATE omop.{table} SET {person} = $k WHERE {person} = $m", ids).fetchone()
         moved += int(row[0]) if row else 0
     _x(con, "INSERT INTO omop.identity_link VALUES ($r, $k, $m, 'person', $m)", ids)  # the link, even with no row
     for table in ("person", "death"):
@@ -327,11 +349,12 @@ def _restore(con: duckdb.DuckDBPyConnection, review_id: int) -> int:
         con.execute(statement)
     restored = 0
     for table in MOVED_TABLES:
-        key = omop.OMOP_TABLES[table][0].name
+        person = omop.person_column(table)
+        key = omop.row_key_sql(table, "t.")
         row = _x(
             con,
-            f"""UPDATE omop.{table} t SET person_id = l.merged FROM omop.identity_link l
-                WHERE l.review_id = $r AND l.tbl = '{table}' AND t.{key} = l.row_key AND t.person_id = l.kept""",
+            f"""UPDATE omop.{table} t SET {person} = l.merged FROM omop.identity_link l
+                WHERE l.review_id = $r AND l.tbl = '{table}' AND {key} = l.row_key AND t.{person} = l.kept""",
             {"r": review_id},
         ).fetchone()
         restored += int(row[0]) if row else 0
@@ -350,6 +373,27 @@ def _restore(con: duckdb.DuckDBPyConnection, review_id: int) -> int:
         _x(con, f"DELETE FROM omop.linked_{table} WHERE review_id = $r", {"r": review_id})
     _x(con, "DELETE FROM omop.identity_link WHERE review_id = $r", {"r": review_id})
     return restored
+
+
+def _move_genetic(geo: duckdb.DuckDBPyConnection, review_id: int, kept: int, merged: int) -> int:
+    """The genetic results of ``merged`` to ``kept``, each noted in ``geo.genetic_link`` (one transaction)."""
+    ids = {"r": review_id, "k": kept, "m": merged}
+    _x(geo, "INSERT INTO geo.genetic_link SELECT $r, $k, $m, genetic_result_id FROM geo.genetic_result "
+            "WHERE person_id = $m", ids)  # fmt: skip
+    row = _x(geo, "UPDATE geo.genetic_result SET person_id = $k WHERE person_id = $m", ids).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _restore_genetic(geo: duckdb.DuckDBPyConnection, review_id: int) -> int:
+    """Reverse :func:`_move_genetic` for this review (one transaction)."""
+    row = _x(
+        geo,
+        """UPDATE geo.genetic_result t SET person_id = l.merged FROM geo.genetic_link l
+           WHERE l.review_id = $r AND t.genetic_result_id = l.row_key AND t.person_id = l.kept""",
+        {"r": review_id},
+    ).fetchone()
+    _x(geo, "DELETE FROM geo.genetic_link WHERE review_id = $r", {"r": review_id})
+    return int(row[0]) if row else 0
 
 
 def _relabel(vault: duckdb.DuckDBPyConnection, review_id: int, pseudonym: str, candidate: str, by: str) -> None:

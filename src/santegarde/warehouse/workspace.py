@@ -122,16 +122,28 @@ def _group(variables: Sequence[str]) -> dict[str, list[str]]:
 
 
 def _select_list(table: str, columns: list[str], follow_up: bool) -> tuple[list[str], list[str]]:
-    """Output column names and SQL expressions: person_id always first, identifiers re-keyed."""
-    wanted = list(dict.fromkeys((["person_id"] if omop.column(table, "person_id") else []) + columns))
+    """Output column names and SQL expressions: the person column always first, identifiers re-keyed."""
+    person = omop.person_column(table)
+    wanted = list(dict.fromkeys(([person] if person else []) + columns))
     expressions = []
     for name in wanted:
-        if not _is_identifier(name) or (follow_up and name == "person_id"):
-            expressions.append(f"t.{name}")
+        if not _is_identifier(name) or (follow_up and name == person):
+            expressions.append(f"t.{omop.q(name)}")
             continue
         message = f"'ws|' || CAST(t.{name} AS VARCHAR)"
         expressions.append(f"CASE WHEN t.{name} IS NULL THEN NULL ELSE {bigint_sql(hmac_sql(message, 'ws'))} END")
     return wanted, expressions
+
+
+def _cohort_rows(table: str, cohort: str) -> str:
+    """The ``WHERE`` clause keeping the rows of the cohort's persons: by the person column, or for a table without
+    one through the rows it refers to; none for the tables that hold no person's data (care sites, providers…)."""
+    person = omop.person_column(table)
+    if person:
+        return f" WHERE t.{person} IN ({cohort})"
+    if table in omop.DEPENDENT_ROWS:
+        return f" WHERE {omop.dependent_rows(f' WHERE person_id IN ({cohort})')[table]}"
+    return ""
 
 
 class Workspaces:
@@ -211,7 +223,7 @@ class Workspaces:
                 con.execute("USE memory")
             for table, columns in by_table.items():
                 names, expressions = _select_list(table, columns, found.cohort_follow_up)
-                where = f" WHERE t.person_id IN (SELECT person_id FROM {alias}_cohort)" if "person_id" in names else ""
+                where = _cohort_rows(table, f"SELECT person_id FROM {alias}_cohort")
                 select = ", ".join(f"{e} AS {n}" for e, n in zip(expressions, names, strict=True))
                 statement = f"CREATE TABLE {alias}.{table} AS SELECT {select} FROM omop.{table} AS t{where}"
                 con.execute(statement, params if "$ws_" in statement else None)
