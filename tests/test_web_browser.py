@@ -59,13 +59,13 @@ def chromium() -> Iterator[Any]:
 class Served:
     """The console of a practice served by uvicorn on a free port of the loopback, in a thread."""
 
-    def __init__(self, practice: Practice) -> None:
+    def __init__(self, practice: Practice, **console: Any) -> None:
         import uvicorn
 
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        app = create_console(practice.place.identity, records=practice.place.service)
+        app = create_console(practice.place.identity, records=practice.place.service, **console)
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()

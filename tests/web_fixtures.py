@@ -13,7 +13,12 @@ from typing import Any
 import pyotp
 
 from identity_fixtures import NEW_PASSWORD
+from santegarde.demo import demo_answers
 from santegarde.identity import accounts, grants, sessions, totp
+from santegarde.organisation import build_config
+from santegarde.referentials import loader
+from santegarde.runtime import Organisation
+from santegarde.store.db import migrate
 from santegarde.store.service import Request
 from store_fixtures import Workplace, make_workplace
 from test_store import INS
@@ -124,3 +129,25 @@ def make_practice(tmp_path: Path) -> Practice:
         practice.place.service.create(Request(token, "medical_record"), body)
     sessions.logout(ctx, token)
     return practice
+
+
+def organisation_of(practice: Practice, tmp_path: Path) -> Organisation:
+    """The practice as an opened organisation (configuration with the demo's answers, its records and audit
+    databases, governance and rights tables), for the governance desks. Fictitious organisation."""
+    place = practice.place
+    for package in ("santegarde.governance", "santegarde.rights"):
+        migrate(place.service.engine, package=package)
+    ref = loader.get(place.identity.referential.id)
+    choices, justifications = demo_answers(ref)
+    config, _ = build_config(
+        tmp_path / "org",
+        "practice" if ref.id.startswith("pra-") else "pharmacy",
+        organisation_name="Cabinet Fictif",
+        choices=choices,
+        justifications=justifications,
+        database_url=place.service.engine.url.render_as_string(hide_password=False),
+        audit_database_url=place.audit.engine.url.render_as_string(hide_password=False),
+    )
+    return Organisation(
+        tmp_path / "org" / "santegarde.yaml", config, ref, place.identity.keyring, place.service.engine, place.audit
+    )

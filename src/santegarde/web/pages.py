@@ -77,7 +77,15 @@ def _go(request: Request, url: str) -> Response:
     return _see(url)
 
 
-def router(identity: IdentityContext, records: RecordService, renderer: Renderer, *, psc: bool = False) -> APIRouter:
+def router(
+    identity: IdentityContext,
+    records: RecordService,
+    renderer: Renderer,
+    *,
+    psc: bool = False,
+    desks: Callable[[str | None], list[tuple[str, str]]] | None = None,
+) -> APIRouter:
+    """The sign-in and practice pages; ``desks`` names the governance desks a profile may open (navigation)."""
     web = APIRouter(include_in_schema=False, tags=[TAG])
     ref = identity.referential
     pharmacy = PharmacyRegister(records) if ref.organisation_profile == "pharmacy" else None
@@ -112,8 +120,9 @@ def router(identity: IdentityContext, records: RecordService, renderer: Renderer
     def rotated(request: Request, response: Response) -> None:
         set_cookie(response, COOKIE, sessions.rotate(identity, token(request)))
 
-    def who(current: sessions.SessionContext) -> dict[str, str]:
-        return {"login": current.login, "profile": name(ref, "accessor", current.profile)}
+    def who(current: sessions.SessionContext) -> dict[str, Any]:
+        found = {"login": current.login, "profile": name(ref, "accessor", current.profile)}
+        return {**found, "desks": desks(current.profile) if desks and not current.pending else []}
 
     # -- sign-in -------------------------------------------------------------------------------------------
 
@@ -473,7 +482,7 @@ def _pharmacy_routes(
     route: Callable[[str, str, str], Callable[[Callable[..., Any]], Callable[..., Any]]],
     guarded: Callable[..., Response],
     user: Callable[[Request], sessions.SessionContext],
-    who: Callable[[sessions.SessionContext], dict[str, str]],
+    who: Callable[[sessions.SessionContext], dict[str, Any]],
     record_request: Callable[..., RecordRequest],
     renderer: Renderer,
     pharmacy: PharmacyRegister,
