@@ -32,7 +32,7 @@ def practice(tmp_path: Path) -> Iterator[Practice]:
 
 
 def browser(practice: Practice) -> TestClient:
-    app = create_console(practice.place.identity, records=practice.place.service)
+    app = create_console(practice.place.identity, records=practice.place.service, compassionate=practice.compassionate)
     return TestClient(app, base_url="https://testserver", follow_redirects=False)
 
 
@@ -216,7 +216,12 @@ def walk(practice: Practice, samples: dict[tuple[str, str], tuple[str, dict[str,
 
         setattr(service, name, spy)
     c = browser(practice)
-    console = router(practice.place.identity, service, Renderer(practice.place.identity.referential))
+    console = router(
+        practice.place.identity,
+        service,
+        Renderer(practice.place.identity.referential),
+        compassionate=practice.compassionate,
+    )
     assert all(TAG in route.tags for route in console.routes)  # type: ignore[attr-defined]
     reaches = {(m, route.path): reach_of(route) for route in console.routes for m in route.methods}  # type: ignore[attr-defined]
     assert set(reaches) == set(samples), "every console route has a sample request here"
@@ -229,7 +234,7 @@ def walk(practice: Practice, samples: dict[tuple[str, str], tuple[str, dict[str,
         answer = c.request(method, url, data={"csrf": token, **form} if method == "POST" else None)
         assert answer.status_code < 500, (key, answer.text[:300])
         if reach == "records":
-            assert {"read", "search", "create"} & set(calls), f"{key} reaches records without RecordService"
+            assert {"read", "search", "create", "patient_records"} & set(calls), f"{key} reaches no RecordService"
         else:
             assert reach == "public" and not calls, f"{key} is public but called {calls}"
     assert set(reaches.values()) == {"records", "public"}

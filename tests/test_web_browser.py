@@ -21,7 +21,7 @@ import pytest
 
 from identity_fixtures import NEW_PASSWORD
 from santegarde.web import create_console
-from web_fixtures import Practice, make_pharmacy, make_practice
+from web_fixtures import Practice, make_compassionate, make_pharmacy, make_practice
 
 ROOT = Path(__file__).resolve().parent.parent
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -65,7 +65,9 @@ class Served:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        app = create_console(practice.place.identity, records=practice.place.service)
+        app = create_console(
+            practice.place.identity, records=practice.place.service, compassionate=practice.compassionate
+        )
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
@@ -85,7 +87,9 @@ class Served:
 
 @pytest.fixture
 def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Practice, Served]]:
-    practice = (make_pharmacy if "pharmacist" in request.node.name else make_practice)(tmp_path)
+    name = request.node.name
+    make = make_pharmacy if "pharmacist" in name else make_compassionate if "prescriber" in name else make_practice
+    practice = make(tmp_path)
     server = Served(practice)
     yield practice, server
     server.stop()
@@ -267,4 +271,54 @@ def test_keyboard_only_sign_in_search_and_chart(page: Any, served: tuple[Practic
     page.wait_for_url("**/patients/p-1")
     assert "61,5 kg" in page.inner_text("main")
     shot(page, tmp_path, "clavier")
+    assert not page.console_errors, page.console_errors
+
+
+def test_prescriber_requests_access_with_a_field_error_then_meets_a_form_out_of_turn(
+    page: Any, served: tuple[Practice, Served], tmp_path: Path
+) -> None:
+    practice, server = served
+    sign_in(page, practice, server, "dr.prescrit")
+    page.get_by_role("link", name="Accès compassionnel").click()
+    page.wait_for_url("**/acces-compassionnel")
+    axe(page)
+    page.get_by_role("link", name="Velmorine dans la sclérose latérale amyotrophique").click()
+    page.get_by_role("link", name="Nouvelle demande d'accès").click()
+    page.wait_for_url("**/velmorine-sla/demande")
+    axe(page)
+    page.get_by_label("Nom de naissance").fill("Martin")
+    page.get_by_label("Prénom").fill("Léa")
+    page.get_by_label("Sexe").select_option("female")
+    page.get_by_label("Mois et année de naissance").fill("1980-02")
+    page.get_by_label("Identifiant de l'établissement").fill("h1")
+    page.get_by_label("Poids (kg)").fill("300")
+    page.get_by_label("Taille (cm)").fill("165")
+    page.get_by_label("Diagnostic (CIM-10)").select_option("G12.2")
+    page.get_by_label("Date du diagnostic").fill("2026-02-01")
+    page.get_by_role("group", name="Mutation SOD1 confirmée").get_by_label("Oui").check()
+    page.get_by_label("Score ALSFRS-R").fill("40")
+    page.get_by_role("button", name="Enregistrer le formulaire").click()
+    error = page.locator("#poids-erreur")
+    error.wait_for()
+    assert "hors des bornes du protocole" in error.inner_text() and "250 kg" in error.inner_text()
+    assert page.get_by_label("Poids (kg)").get_attribute("aria-invalid") == "true"
+    axe(page)
+    shot(page, tmp_path, "aac-erreur-de-champ")
+    page.get_by_label("Poids (kg)").fill("61,5")
+    page.get_by_role("button", name="Enregistrer le formulaire").click()
+    page.get_by_role("heading", name="Dossier MARLE-00001").wait_for()
+    assert "demande en attente de la décision du laboratoire" in page.inner_text("main")
+    axe(page)
+    page.get_by_role("link", name="Visite de suivi").click()
+    page.get_by_label("Date de la visite").fill("2026-11-25")
+    page.get_by_label("Poids (kg)").fill("60")
+    page.get_by_label("Score ALSFRS-R").fill("39")
+    page.get_by_label("Observance").select_option("complete")
+    axe(page)
+    page.get_by_role("button", name="Enregistrer le formulaire").click()
+    alert = page.locator("#erreur")
+    alert.wait_for()
+    assert "Formulaire hors de son tour" in alert.inner_text() and "AAC-3.workflow.follow_up" in alert.inner_text()
+    axe(page)
+    shot(page, tmp_path, "aac-hors-tour")
     assert not page.console_errors, page.console_errors

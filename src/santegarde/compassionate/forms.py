@@ -24,9 +24,11 @@ SHOWN_CHOICES = 12
 class SubmissionRefused(SantegardeError, ValueError):
     """A submission that does not fit its form; the message names the field and what is allowed."""
 
-    def __init__(self, message: str, rule: str = "AAC-7") -> None:
+    def __init__(self, message: str, rule: str = "AAC-7", field: str | None = None, reason: str = "") -> None:
         super().__init__(message)
         self.rule = rule
+        self.field = field  # the field's id (``patient.<key>`` for the patient's part of an access request)
+        self.reason = reason  # what is wrong, as a word a page words in its language (required, bounds, future…)
 
 
 @dataclass(frozen=True)
@@ -66,19 +68,29 @@ def _check(f: FormField, value: Any, today: date) -> Any:
             shown = f"'{value}'" if isinstance(value, str) and len(value) <= 20 else "the value given"
             system = f" of the bundled {f.system} set" if f.type == "code" else ""
             raise SubmissionRefused(
-                f"For {name}, {shown} is not allowed; give one of the codes{system}: {_allowed(f)}."
+                f"For {name}, {shown} is not allowed; give one of the codes{system}: {_allowed(f)}.",
+                field=f.id,
+                reason="choice",
             )
         return value
     if f.type == "number":
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise SubmissionRefused(f"For {name}, give a number in {f.unit}, between {f.min:g} and {f.max:g}.")
+            raise SubmissionRefused(
+                f"For {name}, give a number in {f.unit}, between {f.min:g} and {f.max:g}.", field=f.id, reason="number"
+            )
         if f.integer and value != int(value):
-            raise SubmissionRefused(f"For {name}, give a whole number in {f.unit}, between {f.min:g} and {f.max:g}.")
+            raise SubmissionRefused(
+                f"For {name}, give a whole number in {f.unit}, between {f.min:g} and {f.max:g}.",
+                field=f.id,
+                reason="integer",
+            )
         assert f.min is not None and f.max is not None
         if not f.min <= value <= f.max:
             raise SubmissionRefused(
                 f"For {name}, {value:g} {f.unit} is out of bounds: give a value between {f.min:g} and {f.max:g} "
-                f"{f.unit}."
+                f"{f.unit}.",
+                field=f.id,
+                reason="bounds",
             )
         return int(value) if f.integer else float(value)
     if f.type == "date":
@@ -87,17 +99,31 @@ def _check(f: FormField, value: Any, today: date) -> Any:
         except ValueError:
             when = None
         if when is None:
-            raise SubmissionRefused(f"For {name}, give a date as YYYY-MM-DD.")
+            raise SubmissionRefused(f"For {name}, give a date as YYYY-MM-DD.", field=f.id, reason="date")
         if when > today:
-            raise SubmissionRefused(f"For {name}, the date is in the future; give the date it happened.")
+            raise SubmissionRefused(
+                f"For {name}, the date is in the future; give the date it happened.", field=f.id, reason="future"
+            )
         return when
     if not isinstance(value, bool):
-        raise SubmissionRefused(f"For {name}, answer true or false.")
+        raise SubmissionRefused(f"For {name}, answer true or false.", field=f.id, reason="boolean")
     return value
 
 
 def check_answers(form: Form, answers: dict[str, Any], today: date) -> list[Answer]:
     """The answers checked against the form, in the form's order; refused at the first problem."""
+    checked, problems = _checked(form, answers, today)
+    if problems:
+        raise next(iter(problems.values()))
+    return checked
+
+
+def field_problems(form: Form, answers: dict[str, Any], today: date) -> dict[str, SubmissionRefused]:
+    """Every field's problem at once, by field id in the form's order (a page shows each next to its field)."""
+    return _checked(form, answers, today)[1]
+
+
+def _checked(form: Form, answers: dict[str, Any], today: date) -> tuple[list[Answer], dict[str, SubmissionRefused]]:
     if not isinstance(answers, dict):
         raise SubmissionRefused("The answers must be a mapping of field id to value.")
     unknown = sorted(str(k) for k in answers if form.field(str(k)) is None)
@@ -107,11 +133,19 @@ def check_answers(form: Form, answers: dict[str, Any], today: date) -> list[Answ
             f"fields are: {', '.join(f.id for f in form.fields)}. There is no free entry (§7.3)."
         )
     checked = []
+    problems: dict[str, SubmissionRefused] = {}
     for f in form.fields:
         value = answers.get(f.id)
         if value is None:
             if f.required:
-                raise SubmissionRefused(f"The field '{f.id}' ({f.label}) of the form '{form.id}' is required.")
+                problems[f.id] = SubmissionRefused(
+                    f"The field '{f.id}' ({f.label}) of the form '{form.id}' is required.",
+                    field=f.id,
+                    reason="required",
+                )
             continue
-        checked.append(Answer(f, _check(f, value, today)))
-    return checked
+        try:
+            checked.append(Answer(f, _check(f, value, today)))
+        except SubmissionRefused as exc:
+            problems[f.id] = exc
+    return checked, problems

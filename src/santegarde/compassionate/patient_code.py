@@ -49,7 +49,11 @@ CODE = re.compile(r"^[A-Z]{5}-[0-9]{5,}$")
 
 
 class InitialsError(SantegardeError, ValueError):
-    """A name from which no initials can be taken."""
+    """A name from which no initials can be taken; ``field`` names which (surname or first_name)."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def _plain(text: str) -> str:
@@ -75,14 +79,18 @@ def surname_letters(surname: str) -> str:
                 break
     letters = _letters(plain)
     if not letters:
-        raise InitialsError("The surname holds no letter to take the initials from; give the patient's surname.")
+        raise InitialsError(
+            "The surname holds no letter to take the initials from; give the patient's surname.", "surname"
+        )
     return (letters + "XXX")[:3]
 
 
 def first_name_letters(first_name: str) -> str:
     letters = _letters(_plain(first_name))
     if not letters:
-        raise InitialsError("The first name holds no letter to take the initials from; give the patient's first name.")
+        raise InitialsError(
+            "The first name holds no letter to take the initials from; give the patient's first name.", "first_name"
+        )
     return (letters + "XX")[:2]
 
 

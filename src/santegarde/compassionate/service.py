@@ -259,6 +259,8 @@ class CompassionateService:
                     "from the patient's identification (§7.2). Remove it; the patient is identified by the code "
                     "the platform builds from the initials. Nothing was stored.",
                     "AAC-5",
+                    found[0].removeprefix("answers."),
+                    "nir",
                 ),
             )
 
@@ -371,7 +373,8 @@ class CompassionateService:
                     "(§7.2); for an adult give the year and month of birth as YYYY-MM."
                 )
         if problem:
-            self._refuse(req, "aac.access_request", "", "AAC-5.birth", SubmissionRefused(problem, "AAC-5"))
+            refused = SubmissionRefused(problem, "AAC-5", "patient.birth", "birth")
+            self._refuse(req, "aac.access_request", "", "AAC-5.birth", refused)
         return birth
 
     # -- the workflow ---------------------------------------------------------------------------------
@@ -390,7 +393,7 @@ class CompassionateService:
                 operation,
                 "",
                 "AAC-5.sex",
-                SubmissionRefused(f"For the sex, give one of: {', '.join(SEXES)}.", "AAC-5"),
+                SubmissionRefused(f"For the sex, give one of: {', '.join(SEXES)}.", "AAC-5", "patient.sex", "choice"),
             )
         birth = self._birth(req, programme, patient.birth)
         if not FHIR_ID.match(patient.establishment):
@@ -399,7 +402,12 @@ class CompassionateService:
                 operation,
                 "",
                 "AAC-8.establishment",
-                SubmissionRefused("Give the establishment as the id of its Organization record.", "AAC-8"),
+                SubmissionRefused(
+                    "Give the establishment as the id of its Organization record.",
+                    "AAC-8",
+                    "patient.establishment",
+                    "establishment",
+                ),
             )
         try:
             letters = initials(patient.surname, patient.first_name)
@@ -591,22 +599,28 @@ class CompassionateService:
         with self.engine.connect() as conn:
             return [(int(n), str(p)) for n, p in conn.execute(query)]
 
+    def readable(self, req: Request, programme_id: str) -> list[CaseState]:
+        """The programme's cases this session may read, in the order they were opened; each read goes through the
+        record path, which decides (and traces) whether the session may see it."""
+        self.registry.get(programme_id)
+        found = []
+        for _, patient_id in self.cases(programme_id):
+            try:
+                found.append(self.state(req, patient_id))
+            except (AccessDenied, NotFound):
+                continue  # refused and traced by the record path: not this session's patient
+        return found
+
     def adverse_effects(
         self, req: Request, programme_id: str, since: date | None = None
     ) -> list[tuple[CaseState, Submitted]]:
         """The adverse-effect reports of the cases this session may read (pharmacovigilance's queue), newest first."""
-        self.registry.get(programme_id)
-        found: list[tuple[CaseState, Submitted]] = []
-        for _, patient_id in self.cases(programme_id):
-            try:
-                case = self.state(req, patient_id)
-            except (AccessDenied, NotFound):
-                continue  # refused and traced by the record path
-            found.extend(
-                (case, f)
-                for f in case.forms
-                if f.kind is FormKind.ADVERSE_EFFECT and (since is None or f.authored.date() >= since)
-            )
+        found = [
+            (case, f)
+            for case in self.readable(req, programme_id)
+            for f in case.forms
+            if f.kind is FormKind.ADVERSE_EFFECT and (since is None or f.authored.date() >= since)
+        ]
         return sorted(found, key=lambda item: item[1].authored, reverse=True)
 
     def overdue(self, req: Request, programme_id: str) -> list[tuple[CaseState, date]]:

@@ -36,7 +36,7 @@ from santegarde.web.french import Refusal, refusal
 from santegarde.web.render import Renderer
 
 STATIC = Path(__file__).parent / "static"
-API_PREFIXES = ("/fhir", "/auth", "/rights", "/docs", "/redoc", "/openapi.json")
+API_PREFIXES = ("/fhir", "/auth", "/rights", "/aac", "/health", "/metrics", "/docs", "/redoc", "/openapi.json")
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -123,7 +123,9 @@ def create_console(
         collectors=collectors,
     )
     renderer = Renderer(identity.referential)
-    app.include_router(pages.router(identity, records, renderer, psc=psc is not None))
+    if compassionate is not None:
+        renderer.menu.append(("/acces-compassionnel", "Accès compassionnel"))
+    app.include_router(pages.router(identity, records, renderer, psc=psc is not None, compassionate=compassionate))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     def page_or_api(

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from santegarde.api.auth import COOKIE
+from santegarde.compassionate.service import CompassionateService
 from santegarde.identifiers.errors import InvalidIdentifier
 from santegarde.identifiers.professional import validate_rpps
 from santegarde.identifiers.systems import INS_DEMO_SYSTEM, INS_NIA_SYSTEM, INS_NIR_SYSTEM, INS_TEST_SYSTEM
@@ -30,6 +31,8 @@ from santegarde.pharmacy import DispenseClass, Dispensing, PharmacyRegister, Reg
 from santegarde.pharmacy.register import PURPOSE as REGISTER_PURPOSE
 from santegarde.store.service import BREAK_GLASS_MIN, AccessDenied, RecordService
 from santegarde.store.service import Request as RecordRequest
+from santegarde.web import aac_screens
+from santegarde.web.desk import Desk
 from santegarde.web.french import DISPENSE_CLASSES, GENDER, REGISTERS, name, refusal
 from santegarde.web.render import CSRF_FIELD, Renderer, is_htmx, set_cookie
 
@@ -77,7 +80,14 @@ def _go(request: Request, url: str) -> Response:
     return _see(url)
 
 
-def router(identity: IdentityContext, records: RecordService, renderer: Renderer, *, psc: bool = False) -> APIRouter:
+def router(
+    identity: IdentityContext,
+    records: RecordService,
+    renderer: Renderer,
+    *,
+    psc: bool = False,
+    compassionate: CompassionateService | None = None,
+) -> APIRouter:
     web = APIRouter(include_in_schema=False, tags=[TAG])
     ref = identity.referential
     pharmacy = PharmacyRegister(records) if ref.organisation_profile == "pharmacy" else None
@@ -464,23 +474,26 @@ def router(identity: IdentityContext, records: RecordService, renderer: Renderer
 
         return guarded(request, draw, keep=f"/patients/{pid}")
 
+    shared = Desk(route, guarded, user, lambda request: _ready(user(request)), who, record_request, renderer, ref)
     if pharmacy is not None:
-        _pharmacy_routes(route, guarded, user, who, record_request, renderer, pharmacy)
+        _pharmacy_routes(shared, pharmacy)
+    if compassionate is not None:
+        aac_screens.routes(shared, compassionate)
     return web
 
 
-def _pharmacy_routes(
-    route: Callable[[str, str, str], Callable[[Callable[..., Any]], Callable[..., Any]]],
-    guarded: Callable[..., Response],
-    user: Callable[[Request], sessions.SessionContext],
-    who: Callable[[sessions.SessionContext], dict[str, str]],
-    record_request: Callable[..., RecordRequest],
-    renderer: Renderer,
-    pharmacy: PharmacyRegister,
-) -> None:
+def _pharmacy_routes(desk: Desk, pharmacy: PharmacyRegister) -> None:
     """The pharmacy's dispensing entry: the MedicationDispense through RecordService, numbered in its register."""
     records = pharmacy.service
     ref = records.ref
+    route, guarded, user, who, record_request, renderer = (
+        desk.route,
+        desk.guarded,
+        desk.user,
+        desk.who,
+        desk.record_request,
+        desk.renderer,
+    )
 
     def form_page(request: Request, pid: str, status: int = 200, **values: Any) -> Response:
         current = user(request)

@@ -49,6 +49,8 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        self.menu: list[tuple[str, str]] = []  # (path, French label): the banner's links to the console's sections
+        self.env.globals["menu"] = self.menu
         self.env.globals["referentiel"] = referential_name(referential)
         self.env.filters["date_fr"] = fr_date
         self.env.filters["nombre"] = fr_number
