@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from santegarde.compassionate.service import CompassionateService
 from santegarde.identifiers import make_nir
-from test_web import SAMPLES, browser, csrf, sign_in, walk
+from test_web import RECORD_SAMPLES, SAMPLES, browser, csrf, sign_in, walk
 from web_fixtures import Practice, make_compassionate
 
 PROGRAMME = "/acces-compassionnel/programmes/velmorine-sla"
@@ -224,6 +224,7 @@ def test_every_compassionate_route_calls_the_store_service_or_is_public(hospital
     pid = open_case(c, token)
     samples = {
         **SAMPLES,
+        **RECORD_SAMPLES,
         ("GET", "/acces-compassionnel"): ("/acces-compassionnel", {}),
         ("GET", "/acces-compassionnel/programmes/{programme_id}"): (PROGRAMME, {}),
         ("GET", "/acces-compassionnel/programmes/{programme_id}/demande"): (PROGRAMME + "/demande", {}),

@@ -322,3 +322,32 @@ def test_prescriber_requests_access_with_a_field_error_then_meets_a_form_out_of_
     axe(page)
     shot(page, tmp_path, "aac-hors-tour")
     assert not page.console_errors, page.console_errors
+
+
+def test_physician_corrects_an_identity_after_a_fhir_error_and_reads_the_history(
+    page: Any, served: tuple[Practice, Served], tmp_path: Path
+) -> None:
+    practice, server = served
+    sign_in(page, practice, server, "dr.martin")
+    page.goto(server.url + "/patients/p-1")
+    page.get_by_role("link", name="Modifier l'identité").click()
+    page.wait_for_url("**/patients/p-1/identite")
+    axe(page)
+    page.get_by_label("Nom de naissance").fill("Fictivé-Durand")
+    page.get_by_label("Date de naissance").fill("30/02/1979")
+    page.get_by_role("button", name="Enregistrer la nouvelle version").click()
+    error = page.locator("#naissance-erreur")
+    error.wait_for()
+    assert "n'existe pas ou est mal écrite" in error.inner_text()
+    assert page.get_by_label("Date de naissance").get_attribute("aria-invalid") == "true"
+    axe(page)
+    shot(page, tmp_path, "identite-erreur-fhir")
+    page.get_by_label("Date de naissance").fill("21/03/1979")
+    page.get_by_role("button", name="Enregistrer la nouvelle version").click()
+    page.get_by_role("heading", name="Dossier de Alix Fictivé-Durand").wait_for()
+    page.get_by_role("link", name="Historique des versions de la fiche").click()
+    page.wait_for_url("**/patients/p-1/historique")
+    assert "2 versions" in page.inner_text("main") and "création" in page.inner_text("main")
+    axe(page)
+    shot(page, tmp_path, "historique")
+    assert not page.console_errors, page.console_errors

@@ -1609,6 +1609,7 @@ def _validate(body: dict[str, Any]) -> None:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or body["resourceType"]
         raise mapping.MappingError(
-            f"This {body['resourceType']} is not valid FHIR R4: at {where}, {first['msg']}. Fix it and send it again."
+            f"This {body['resourceType']} is not valid FHIR R4: at {where}, {first['msg']}. Fix it and send it again.",
+            ".".join(str(p) for p in first["loc"] if not isinstance(p, int)),
         ) from None
     validation.check(model, str(body["resourceType"]))

@@ -31,7 +31,7 @@ from santegarde.pharmacy import DispenseClass, Dispensing, PharmacyRegister, Reg
 from santegarde.pharmacy.register import PURPOSE as REGISTER_PURPOSE
 from santegarde.store.service import BREAK_GLASS_MIN, AccessDenied, RecordService
 from santegarde.store.service import Request as RecordRequest
-from santegarde.web import aac_screens
+from santegarde.web import aac_screens, record_screens
 from santegarde.web.desk import Desk
 from santegarde.web.french import DISPENSE_CLASSES, GENDER, REGISTERS, name, refusal
 from santegarde.web.render import CSRF_FIELD, Renderer, is_htmx, set_cookie
@@ -46,7 +46,12 @@ STEP_PAGES = {
 SEARCH_PURPOSE = {"secretariat": "appointments"}
 CHART_PURPOSE = "medical_record"
 INS_SYSTEMS = (INS_NIR_SYSTEM, INS_NIA_SYSTEM, INS_TEST_SYSTEM, INS_DEMO_SYSTEM)
-CHART_TYPES = (("Observation", "observations"), ("Condition", "conditions"), ("MedicationRequest", "medications"))
+CHART_TYPES = (
+    ("Observation", "observations"),
+    ("Condition", "conditions"),
+    ("MedicationRequest", "medications"),
+    ("DocumentReference", "documents"),
+)
 
 REACHES = ("records", "public")
 TAG = "console"  # every route of the console carries it (the route walk of the tests finds them by it)
@@ -412,6 +417,7 @@ def router(
             observations=sorted(parts["observations"], key=_effective, reverse=True),
             conditions=parts["conditions"],
             medications=parts["medications"],
+            documents=parts["documents"],
             ledgers=ledgers(req, pid),
             glass=glass is not None,
         )
@@ -477,6 +483,8 @@ def router(
     shared = Desk(route, guarded, user, lambda request: _ready(user(request)), who, record_request, renderer, ref)
     if pharmacy is not None:
         _pharmacy_routes(shared, pharmacy)
+    else:
+        record_screens.routes(shared, records)
     if compassionate is not None:
         aac_screens.routes(shared, compassionate)
     return web
