@@ -206,8 +206,9 @@ RECORD_SAMPLES: dict[tuple[str, str], tuple[str, dict[str, str]]] = {
         {"nom": "Fictivé", "prenoms": "Alix", "naissance": "21/03/1979", "sexe": "female"},
     ),
     ("GET", "/patients/{pid}/historique"): ("/patients/p-1/historique", {}),
+    ("POST", "/patients/{pid}/relation-de-soin"): ("/patients/p-1/relation-de-soin", {"motif": "consultation"}),
 }
-READS_AND_WRITES = ("read", "search", "create", "update", "history", "patient_records")
+READS_AND_WRITES = ("read", "search", "create", "update", "history", "patient_records", "declare_care")
 SERVICE_METHODS = [
     name for name in vars(RecordService) if not name.startswith("_") and callable(getattr(RecordService, name))
 ]

@@ -137,3 +137,34 @@ def test_the_chart_lists_the_patients_documents(practice: Practice) -> None:
     c, _ = signed_in(practice, "dr.martin")
     chart = words(c.get("/patients/p-1"))
     assert "Compte rendu de consultation (fictif) — du 20 novembre 2026 à 10 h 30 (cr-consultation.pdf)" in chart
+
+
+def test_a_practitioner_declares_the_care_relationship_from_the_refused_chart(practice: Practice) -> None:
+    c, token = signed_in(practice, "dr.autre")
+    refused = words(c.get("/patients/p-1"))
+    assert (
+        "Déclarer la relation de soin" in refused and "Le patient m'est adressé par un autre professionnel" in refused
+    )
+    blank = c.post("/patients/p-1/relation-de-soin", data={"csrf": token, "motif": "parce que"})
+    assert (
+        blank.status_code == 403
+        and error_of(blank, "motif") == "Choisissez le motif de la prise en charge dans la liste."
+    )
+    assert "61,5 kg" not in blank.text
+    declared = c.post("/patients/p-1/relation-de-soin", data={"csrf": token, "motif": "referral"})
+    assert declared.status_code == 303 and declared.headers["location"] == "/patients/p-1"
+    assert "61,5 kg" in c.get("/patients/p-1").text
+
+
+def test_the_secretariat_holds_no_care_relationship(practice: Practice) -> None:
+    c, token = signed_in(practice, "sec.durand")
+    refused = c.post("/patients/p-1/relation-de-soin", data={"csrf": token, "motif": "consultation"})
+    assert refused.status_code == 403 and "Accès refusé" in words(refused)
+    assert "Fictivé" not in refused.text
+
+
+def test_every_basis_of_the_store_has_its_french_words() -> None:
+    from santegarde.store.service import CARE_BASES as STORE
+    from santegarde.web.french import CARE_BASES as DESK
+
+    assert set(STORE) == set(DESK)

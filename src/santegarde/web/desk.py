@@ -31,3 +31,4 @@ class Desk:
     record_request: Callable[..., RecordRequest]  # record_request(request, purpose, glass=None)
     renderer: Renderer
     ref: Referential
+    chart: Callable[..., Response]  # chart(request, pid, glass, **values): the chart, or its refusal (care, glass)

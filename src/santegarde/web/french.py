@@ -101,6 +101,14 @@ REGISTERS = {
     "blood_derived_register": "le registre des médicaments dérivés du sang",
     "toxic_substances_register": "le registre des substances toxiques",
 }
+# store.service.CARE_BASES in the desk's words (a test checks both lists hold the same codes).
+CARE_BASES = {
+    "consultation": "Le patient me consulte",
+    "referral": "Le patient m'est adressé par un autre professionnel",
+    "replacement": "Je remplace le praticien habituel du patient",
+    "care_team": "J'appartiens à l'équipe de soins du patient (art. L. 1110-12 CSP)",
+    "home_visit": "Visite à domicile ou en établissement",
+}
 GENDER = {"female": "féminin", "male": "masculin", "other": "autre", "unknown": "inconnu"}
 
 

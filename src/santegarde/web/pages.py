@@ -33,7 +33,7 @@ from santegarde.store.service import BREAK_GLASS_MIN, AccessDenied, RecordServic
 from santegarde.store.service import Request as RecordRequest
 from santegarde.web import aac_screens, record_screens
 from santegarde.web.desk import Desk
-from santegarde.web.french import DISPENSE_CLASSES, GENDER, REGISTERS, name, refusal
+from santegarde.web.french import CARE_BASES, DISPENSE_CLASSES, GENDER, REGISTERS, name, refusal
 from santegarde.web.render import CSRF_FIELD, Renderer, is_htmx, set_cookie
 
 STEP_PAGES = {
@@ -393,7 +393,7 @@ def router(
             return REGISTER_PURPOSE  # the pharmacy looks a patient up to enter a dispensing
         return SEARCH_PURPOSE.get(profile or "", CHART_PURPOSE)
 
-    def chart(request: Request, pid: str, glass: str | None) -> Response:
+    def chart(request: Request, pid: str, glass: str | None, **values: Any) -> Response:
         current = user(request)
         req = record_request(request, CHART_PURPOSE, glass)
         try:
@@ -408,6 +408,8 @@ def router(
                 glass=care,
                 pid=pid,
                 minimum=BREAK_GLASS_MIN,
+                care_bases=list(CARE_BASES.items()) if care else [],
+                **values,
             )
         return renderer.page(
             request,
@@ -480,7 +482,9 @@ def router(
 
         return guarded(request, draw, keep=f"/patients/{pid}")
 
-    shared = Desk(route, guarded, user, lambda request: _ready(user(request)), who, record_request, renderer, ref)
+    shared = Desk(
+        route, guarded, user, lambda request: _ready(user(request)), who, record_request, renderer, ref, chart
+    )
     if pharmacy is not None:
         _pharmacy_routes(shared, pharmacy)
     else:

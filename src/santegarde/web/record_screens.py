@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from santegarde.store.mapping import MappingError
 from santegarde.store.service import AccessDenied, RecordService, VersionConflict
 from santegarde.web.desk import Desk
-from santegarde.web.french import GENDER, refusal
+from santegarde.web.french import CARE_BASES, GENDER, refusal
 from santegarde.web.render import CSRF_FIELD
 
 PURPOSE = "medical_record"
@@ -108,6 +108,31 @@ def routes(desk: Desk, records: RecordService) -> None:
             return RedirectResponse(f"/patients/{rid}", status_code=303)
 
         return desk.guarded(request, draw)
+
+    @route("POST", "/patients/{pid}/relation-de-soin", "records")
+    def declare_care(
+        request: Request,
+        pid: str,
+        csrf: Annotated[str, Form(alias=CSRF_FIELD, max_length=128)],
+        motif: Annotated[str, Form(max_length=40)] = "",
+    ) -> Response:
+        """The practitioner takes the patient in care (a coded basis, recorded, traced and listed for review)."""
+        renderer.check_csrf(request, csrf)
+
+        def draw() -> Response:
+            current = desk.ready(request)
+            rid = _id(pid)
+            if motif not in CARE_BASES:
+                return desk.chart(
+                    request, rid, None, care_error="Choisissez le motif de la prise en charge dans la liste."
+                )
+            try:
+                records.declare_care(desk.record_request(request, PURPOSE), rid, motif)
+            except AccessDenied as exc:
+                return renderer.refused(request, refusal(exc, ref, current.profile, PURPOSE), user=desk.who(current))
+            return RedirectResponse(f"/patients/{rid}", status_code=303)
+
+        return desk.guarded(request, draw, keep=f"/patients/{pid}")
 
     @route("GET", "/patients/{pid}/historique", "records")
     def history(request: Request, pid: str) -> Response:
