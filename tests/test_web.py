@@ -208,6 +208,15 @@ RECORD_SAMPLES: dict[tuple[str, str], tuple[str, dict[str, str]]] = {
     ("GET", "/patients/{pid}/historique"): ("/patients/p-1/historique", {}),
     ("POST", "/patients/{pid}/relation-de-soin"): ("/patients/p-1/relation-de-soin", {"motif": "consultation"}),
 }
+# The appointment book, where the référentiel has the purpose (a practice).
+BOOK_SAMPLES: dict[tuple[str, str], tuple[str, dict[str, str]]] = {
+    ("GET", "/rendez-vous"): ("/rendez-vous?jour=2026-12-08&vue=semaine", {}),
+    ("GET", "/rendez-vous/nouveau/{pid}"): ("/rendez-vous/nouveau/p-1", {}),
+    ("POST", "/rendez-vous/nouveau/{pid}"): (
+        "/rendez-vous/nouveau/p-1",
+        {"jour": "2026-12-08", "heure": "14:30", "duree": "20"},
+    ),
+}
 READS_AND_WRITES = ("read", "search", "create", "update", "history", "patient_records", "declare_care")
 SERVICE_METHODS = [
     name for name in vars(RecordService) if not name.startswith("_") and callable(getattr(RecordService, name))
@@ -252,7 +261,7 @@ def walk(practice: Practice, samples: dict[tuple[str, str], tuple[str, dict[str,
 
 
 def test_every_web_route_calls_the_store_service_or_is_public(practice: Practice) -> None:
-    walk(practice, {**SAMPLES, **RECORD_SAMPLES}, "dr.martin")
+    walk(practice, {**SAMPLES, **RECORD_SAMPLES, **BOOK_SAMPLES}, "dr.martin")
 
 
 def test_every_pharmacy_route_calls_the_store_service_or_is_public(tmp_path: Path) -> None:

@@ -351,3 +351,31 @@ def test_physician_corrects_an_identity_after_a_fhir_error_and_reads_the_history
     axe(page)
     shot(page, tmp_path, "historique")
     assert not page.console_errors, page.console_errors
+
+
+def test_secretary_books_an_appointment_after_a_mistake_and_reads_the_week(
+    page: Any, served: tuple[Practice, Served], tmp_path: Path
+) -> None:
+    practice, server = served
+    sign_in(page, practice, server, "sec.durand")
+    page.get_by_label("Nom", exact=True).fill("Fictivé")
+    page.get_by_role("button", name="Rechercher").click()
+    page.get_by_role("link", name="Prendre un rendez-vous pour Alix Fictivé").click()
+    page.wait_for_url("**/rendez-vous/nouveau/p-1")
+    axe(page)
+    page.get_by_label("Date du rendez-vous").fill("2026-12-08")
+    page.get_by_role("button", name="Enregistrer le rendez-vous").click()  # no hour given
+    error = page.locator("#heure-erreur")
+    error.wait_for()
+    assert "14:30" in error.inner_text()
+    axe(page)
+    page.get_by_label("Heure").fill("14:30")
+    page.get_by_role("button", name="Enregistrer le rendez-vous").click()
+    page.wait_for_url("**/rendez-vous?jour=2026-12-08")
+    assert "Fictivé Alix" in page.inner_text("main")
+    axe(page)
+    page.get_by_role("link", name="Vue de la semaine").click()
+    page.get_by_role("heading", name="Rendez-vous — Semaine du 7 décembre 2026").wait_for()
+    axe(page)
+    shot(page, tmp_path, "rendez-vous-semaine")
+    assert not page.console_errors, page.console_errors

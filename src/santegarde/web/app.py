@@ -123,8 +123,6 @@ def create_console(
         collectors=collectors,
     )
     renderer = Renderer(identity.referential)
-    if compassionate is not None:
-        renderer.menu.append(("/acces-compassionnel", "Accès compassionnel"))
     app.include_router(pages.router(identity, records, renderer, psc=psc is not None, compassionate=compassionate))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -31,7 +31,7 @@ from santegarde.pharmacy import DispenseClass, Dispensing, PharmacyRegister, Reg
 from santegarde.pharmacy.register import PURPOSE as REGISTER_PURPOSE
 from santegarde.store.service import BREAK_GLASS_MIN, AccessDenied, RecordService
 from santegarde.store.service import Request as RecordRequest
-from santegarde.web import aac_screens, record_screens
+from santegarde.web import aac_screens, appointment_screens, record_screens
 from santegarde.web.desk import Desk
 from santegarde.web.french import CARE_BASES, DISPENSE_CLASSES, GENDER, REGISTERS, name, refusal
 from santegarde.web.render import CSRF_FIELD, Renderer, is_htmx, set_cookie
@@ -43,7 +43,8 @@ STEP_PAGES = {
     "profile": "/connexion/profil",
 }
 # The purpose a profile searches patients under: the secretariat books appointments; practitioners keep the record.
-SEARCH_PURPOSE = {"secretariat": "appointments"}
+APPOINTMENTS = "appointments"
+SEARCH_PURPOSE = {"secretariat": APPOINTMENTS}
 CHART_PURPOSE = "medical_record"
 INS_SYSTEMS = (INS_NIR_SYSTEM, INS_NIA_SYSTEM, INS_TEST_SYSTEM, INS_DEMO_SYSTEM)
 CHART_TYPES = (
@@ -97,6 +98,7 @@ def router(
     ref = identity.referential
     pharmacy = PharmacyRegister(records) if ref.organisation_profile == "pharmacy" else None
     profiles_at_login: dict[str, tuple[str, ...]] = {}
+    booking = pharmacy is None and ref.purpose(APPOINTMENTS) is not None  # the practice's appointment book
 
     def route(method: str, path: str, reach: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         assert reach in REACHES
@@ -370,6 +372,7 @@ def router(
                 "form": {"nom": nom, "prenom": prenom, "naissance": naissance, "ins": ins},
                 "searched": True,
                 "pharmacy": pharmacy is not None,
+                "booking": booking,
             }
             number = ins.replace(" ", "")
             if not criteria and not number:
@@ -489,6 +492,8 @@ def router(
         _pharmacy_routes(shared, pharmacy)
     else:
         record_screens.routes(shared, records)
+    if booking:
+        appointment_screens.routes(shared, records)
     if compassionate is not None:
         aac_screens.routes(shared, compassionate)
     return web

@@ -49,7 +49,7 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.menu: list[tuple[str, str]] = []  # (path, French label): the banner's links to the console's sections
+        self.menu: list[tuple[str, str]] = []  # (path, French label): the banner's links, from each screen group
         self.env.globals["menu"] = self.menu
         self.env.globals["referentiel"] = referential_name(referential)
         self.env.filters["date_fr"] = fr_date
