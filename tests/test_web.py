@@ -32,7 +32,12 @@ def practice(tmp_path: Path) -> Iterator[Practice]:
 
 
 def browser(practice: Practice) -> TestClient:
-    app = create_console(practice.place.identity, records=practice.place.service, compassionate=practice.compassionate)
+    app = create_console(
+        practice.place.identity,
+        records=practice.place.service,
+        compassionate=practice.compassionate,
+        rights=practice.rights,
+    )
     return TestClient(app, base_url="https://testserver", follow_redirects=False)
 
 
@@ -208,6 +213,11 @@ RECORD_SAMPLES: dict[tuple[str, str], tuple[str, dict[str, str]]] = {
     ("GET", "/patients/{pid}/historique"): ("/patients/p-1/historique", {}),
     ("POST", "/patients/{pid}/relation-de-soin"): ("/patients/p-1/relation-de-soin", {"motif": "consultation"}),
 }
+# The rights desk, where the console has the rights service (a practice).
+RIGHTS_SAMPLES: dict[tuple[str, str], tuple[str, dict[str, str]]] = {
+    ("GET", "/patients/{pid}/droits"): ("/patients/p-1/droits", {}),
+    ("POST", "/patients/{pid}/droits"): ("/patients/p-1/droits", {"droit": "access", "demandeur": "person"}),
+}
 # The appointment book, where the référentiel has the purpose (a practice).
 BOOK_SAMPLES: dict[tuple[str, str], tuple[str, dict[str, str]]] = {
     ("GET", "/rendez-vous"): ("/rendez-vous?jour=2026-12-08&vue=semaine", {}),
@@ -241,6 +251,7 @@ def walk(practice: Practice, samples: dict[tuple[str, str], tuple[str, dict[str,
         service,
         Renderer(practice.place.identity.referential),
         compassionate=practice.compassionate,
+        rights=practice.rights,
     )
     assert all(TAG in route.tags for route in console.routes)  # type: ignore[attr-defined]
     reaches = {(m, route.path): reach_of(route) for route in console.routes for m in route.methods}  # type: ignore[attr-defined]
@@ -261,7 +272,7 @@ def walk(practice: Practice, samples: dict[tuple[str, str], tuple[str, dict[str,
 
 
 def test_every_web_route_calls_the_store_service_or_is_public(practice: Practice) -> None:
-    walk(practice, {**SAMPLES, **RECORD_SAMPLES, **BOOK_SAMPLES}, "dr.martin")
+    walk(practice, {**SAMPLES, **RECORD_SAMPLES, **BOOK_SAMPLES, **RIGHTS_SAMPLES}, "dr.martin")
 
 
 def test_every_pharmacy_route_calls_the_store_service_or_is_public(tmp_path: Path) -> None:

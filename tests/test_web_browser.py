@@ -66,7 +66,10 @@ class Served:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         app = create_console(
-            practice.place.identity, records=practice.place.service, compassionate=practice.compassionate
+            practice.place.identity,
+            records=practice.place.service,
+            compassionate=practice.compassionate,
+            rights=practice.rights,
         )
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -17,6 +17,7 @@ from identity_fixtures import NEW_PASSWORD
 from santegarde.compassionate.registry import Registry, example_text
 from santegarde.compassionate.service import CompassionateService
 from santegarde.identity import accounts, grants, sessions, totp
+from santegarde.rights import RightsService
 from santegarde.store.db import migrate
 from santegarde.store.service import Request
 from store_fixtures import Workplace, make_workplace
@@ -30,6 +31,7 @@ class Practice:
     place: Workplace
     secrets: dict[str, str] = field(default_factory=dict)
     compassionate: CompassionateService | None = None
+    rights: RightsService | None = None
 
     def person(self, login: str, profile: str, *, ref: str, days: int | None = None) -> None:
         """An account with a grant, its password changed, the charter accepted and a TOTP secret known here;
@@ -118,7 +120,9 @@ def make_pharmacy(tmp_path: Path) -> Practice:
 
 def make_practice(tmp_path: Path) -> Practice:
     """dr.martin (the patient's practitioner, who created the record), dr.autre (no care relationship), sec.durand."""
-    practice = Practice(make_workplace(f"sqlite:///{tmp_path / 'web.db'}", tmp_path))
+    place = make_workplace(f"sqlite:///{tmp_path / 'web.db'}", tmp_path)
+    migrate(place.service.engine, package="santegarde.rights")
+    practice = Practice(place, rights=RightsService(place.service, organisation="Cabinet fictif"))
     practice.person("dr.martin", "practitioner", ref="10001234567")
     practice.person("dr.autre", "practitioner", ref="10007654321")
     practice.person("sec.durand", "secretariat", ref="S-2")

@@ -43,7 +43,12 @@ NEEDS_PURPOSE = (Right.OBJECTION, Right.PORTABILITY)
 
 
 class RightsError(SantegardeError, ValueError):
-    """A rights request cannot be registered or moved on as asked; the message says what to do."""
+    """A rights request cannot be registered or moved on as asked; the message says what to do; ``field`` names
+    the detail of the registration at fault (right, requester, purpose, grounds), for a form to show it there."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class RequestNotFound(RightsError, LookupError):
@@ -234,18 +239,21 @@ class RightsRegister:
         if right in NEEDS_PURPOSE and not purpose:
             raise RightsError(
                 f"A request of {right} concerns one purpose: say which (e.g. "
-                f"{', '.join(p.id for p in self.ref.purposes[:3])})."
+                f"{', '.join(p.id for p in self.ref.purposes[:3])}).",
+                "purpose",
             )
         if purpose is not None and self.ref.purpose(purpose) is None:
             raise RightsError(
                 f"'{purpose}' is not a purpose of {self.ref.id}; choose one of: "
                 + ", ".join(p.id for p in self.ref.purposes)
-                + "."
+                + ".",
+                "purpose",
             )
         if right is Right.RESTRICTION and len((grounds or "").strip()) < 5:
             raise RightsError(
                 "Say what the person disputes (e.g. 'accuracy of the weight recorded'): it is the "
-                "reason the records are frozen."
+                "reason the records are frozen.",
+                "grounds",
             )
         received = received_at or self.now()
         due, rule = deadline_for(self.ref, right, purpose, received, older_than_five_years=older_than_five_years)
@@ -373,7 +381,8 @@ def _right(value: Right | str) -> Right:
         raise RightsError(
             f"'{value}' is not a right a person exercises by request; use one of: "
             + ", ".join(str(r) for r in EXERCISABLE)
-            + "."
+            + ".",
+            "right",
         )
     assert right is not None
     return right
@@ -384,7 +393,8 @@ def _requester(value: Requester | str) -> Requester:
         return Requester(str(value))
     except ValueError:
         raise RightsError(
-            f"'{value}' is not a kind of requester; use one of: " + ", ".join(str(r) for r in Requester) + "."
+            f"'{value}' is not a kind of requester; use one of: " + ", ".join(str(r) for r in Requester) + ".",
+            "requester",
         ) from None
 
 

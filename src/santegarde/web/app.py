@@ -123,7 +123,9 @@ def create_console(
         collectors=collectors,
     )
     renderer = Renderer(identity.referential)
-    app.include_router(pages.router(identity, records, renderer, psc=psc is not None, compassionate=compassionate))
+    app.include_router(
+        pages.router(identity, records, renderer, psc=psc is not None, compassionate=compassionate, rights=rights)
+    )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     def page_or_api(

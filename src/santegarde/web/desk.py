@@ -18,6 +18,9 @@ from santegarde.referentials.model import Referential
 from santegarde.store.service import Request as RecordRequest
 from santegarde.web.render import Renderer
 
+# The purpose a profile reads a patient's identity under at the desk: the secretariat books appointments; the
+# practitioners keep the medical record.
+SEARCH_PURPOSE = {"secretariat": "appointments"}
 Route = Callable[[str, str, str], Callable[[Callable[..., Any]], Callable[..., Any]]]
 
 

@@ -29,10 +29,11 @@ from santegarde.identity.throttle import Blocked
 from santegarde.identity.totp import InvalidCode
 from santegarde.pharmacy import DispenseClass, Dispensing, PharmacyRegister, RegisterRefused
 from santegarde.pharmacy.register import PURPOSE as REGISTER_PURPOSE
+from santegarde.rights import RightsService
 from santegarde.store.service import BREAK_GLASS_MIN, AccessDenied, RecordService
 from santegarde.store.service import Request as RecordRequest
-from santegarde.web import aac_screens, appointment_screens, record_screens
-from santegarde.web.desk import Desk
+from santegarde.web import aac_screens, appointment_screens, record_screens, rights_screens
+from santegarde.web.desk import SEARCH_PURPOSE, Desk
 from santegarde.web.french import CARE_BASES, DISPENSE_CLASSES, GENDER, REGISTERS, name, refusal
 from santegarde.web.render import CSRF_FIELD, Renderer, is_htmx, set_cookie
 
@@ -44,7 +45,6 @@ STEP_PAGES = {
 }
 # The purpose a profile searches patients under: the secretariat books appointments; practitioners keep the record.
 APPOINTMENTS = "appointments"
-SEARCH_PURPOSE = {"secretariat": APPOINTMENTS}
 CHART_PURPOSE = "medical_record"
 INS_SYSTEMS = (INS_NIR_SYSTEM, INS_NIA_SYSTEM, INS_TEST_SYSTEM, INS_DEMO_SYSTEM)
 CHART_TYPES = (
@@ -93,6 +93,7 @@ def router(
     *,
     psc: bool = False,
     compassionate: CompassionateService | None = None,
+    rights: RightsService | None = None,
 ) -> APIRouter:
     web = APIRouter(include_in_schema=False, tags=[TAG])
     ref = identity.referential
@@ -373,6 +374,7 @@ def router(
                 "searched": True,
                 "pharmacy": pharmacy is not None,
                 "booking": booking,
+                "rights_desk": rights is not None,
             }
             number = ins.replace(" ", "")
             if not criteria and not number:
@@ -494,6 +496,8 @@ def router(
         record_screens.routes(shared, records)
     if booking:
         appointment_screens.routes(shared, records)
+    if rights is not None and pharmacy is None:
+        rights_screens.routes(shared, records, rights)
     if compassionate is not None:
         aac_screens.routes(shared, compassionate)
     return web
