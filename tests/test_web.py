@@ -282,6 +282,7 @@ def test_every_pharmacy_route_calls_the_store_service_or_is_public(tmp_path: Pat
             **SAMPLES,
             ("GET", "/pharmacie/delivrance/{pid}"): ("/pharmacie/delivrance/p-1", {}),
             ("POST", "/pharmacie/delivrance/{pid}"): ("/pharmacie/delivrance/p-1", DISPENSING),
+            ("GET", "/pharmacie/registres"): ("/pharmacie/registres?registre=prescription_book", {}),
         }
         walk(pharmacy, samples, "ph.durand")
     finally:

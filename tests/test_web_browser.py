@@ -268,7 +268,7 @@ def test_keyboard_only_sign_in_search_and_chart(page: Any, served: tuple[Practic
     tab_to(page, "#nom")
     page.keyboard.type("Fictivé")
     page.keyboard.press("Enter")
-    page.locator("#resultats a").wait_for()
+    page.locator("#resultats a").first.wait_for()
     tab_to(page, "#resultats a")
     page.keyboard.press("Enter")
     page.wait_for_url("**/patients/p-1")
@@ -381,4 +381,29 @@ def test_secretary_books_an_appointment_after_a_mistake_and_reads_the_week(
     page.get_by_role("heading", name="Rendez-vous — Semaine du 7 décembre 2026").wait_for()
     axe(page)
     shot(page, tmp_path, "rendez-vous-semaine")
+    assert not page.console_errors, page.console_errors
+
+
+def test_pharmacist_browses_the_prescription_book_after_a_wrong_period(
+    page: Any, served: tuple[Practice, Served], tmp_path: Path
+) -> None:
+    practice, server = served
+    sign_in(page, practice, server, "ph.durand")
+    page.get_by_role("link", name="Registres").click()
+    page.wait_for_url("**/pharmacie/registres")
+    axe(page)
+    page.get_by_label("Au").fill("2026-10-01")  # before the start of the period
+    page.get_by_role("button", name="Afficher").click()
+    page.locator("#erreur").wait_for()
+    assert "précède son début" in page.inner_text("main")
+    axe(page)
+    page.get_by_label("Au").fill("2026-11-25")
+    page.get_by_role("button", name="Afficher").click()
+    page.get_by_role("heading", name="Ordonnancier, du 26 octobre 2026 au 25 novembre 2026").wait_for()
+    assert "Aucune inscription sur cette période." in page.inner_text("main")
+    page.emulate_media(media="print")
+    assert not page.locator("header.bandeau").is_visible()  # printed: the register alone
+    page.emulate_media(media="screen")
+    axe(page)
+    shot(page, tmp_path, "registres")
     assert not page.console_errors, page.console_errors

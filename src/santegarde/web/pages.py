@@ -32,7 +32,13 @@ from santegarde.pharmacy.register import PURPOSE as REGISTER_PURPOSE
 from santegarde.rights import RightsService
 from santegarde.store.service import BREAK_GLASS_MIN, AccessDenied, RecordService
 from santegarde.store.service import Request as RecordRequest
-from santegarde.web import aac_screens, appointment_screens, record_screens, rights_screens
+from santegarde.web import (
+    aac_screens,
+    appointment_screens,
+    record_screens,
+    register_screens,
+    rights_screens,
+)
 from santegarde.web.desk import SEARCH_PURPOSE, Desk
 from santegarde.web.french import CARE_BASES, DISPENSE_CLASSES, GENDER, REGISTERS, name, refusal
 from santegarde.web.render import CSRF_FIELD, Renderer, is_htmx, set_cookie
@@ -492,6 +498,7 @@ def router(
     )
     if pharmacy is not None:
         _pharmacy_routes(shared, pharmacy)
+        register_screens.routes(shared, pharmacy)
     else:
         record_screens.routes(shared, records)
     if booking:
