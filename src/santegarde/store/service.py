@@ -131,6 +131,7 @@ class RecordService:
         self._keys = vault.PatientKeys(keyring)
         self._index_key = vault.index_key(keyring)
         self._page_key = vault.page_key(keyring)
+        self.console_key = vault.console_key(keyring)  # the console's CSRF key (web/render.py), never stored
 
     # -- helpers -----------------------------------------------------------------------------------
 

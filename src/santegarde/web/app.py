@@ -122,7 +122,7 @@ def create_console(
         metrics_token=metrics_token,
         collectors=collectors,
     )
-    renderer = Renderer(identity.referential)
+    renderer = Renderer(identity.referential, records.console_key)
     app.include_router(
         pages.router(identity, records, renderer, psc=psc is not None, compassionate=compassionate, rights=rights)
     )

@@ -104,7 +104,6 @@ def router(
     web = APIRouter(include_in_schema=False, tags=[TAG])
     ref = identity.referential
     pharmacy = PharmacyRegister(records) if ref.organisation_profile == "pharmacy" else None
-    profiles_at_login: dict[str, tuple[str, ...]] = {}
     booking = pharmacy is None and ref.purpose(APPOINTMENTS) is not None  # the practice's appointment book
 
     def route(method: str, path: str, reach: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -178,7 +177,6 @@ def router(
                 login=login,
                 psc=psc,
             )
-        profiles_at_login[login] = result.profiles
         response = _see(_next_step(result.pending))
         set_cookie(response, COOKIE, result.token)
         return response
@@ -302,7 +300,7 @@ def router(
     def profile_form(request: Request) -> Response:
         def draw() -> Response:
             current = user(request)
-            held = profiles_at_login.get(current.login, ())
+            held = sessions.profiles_held(identity, token(request))
             if not held:
                 return _see("/connexion")
             choices = [(p, name(ref, "accessor", p)) for p in held]
