@@ -213,6 +213,14 @@ RECORD_SAMPLES: dict[tuple[str, str], tuple[str, dict[str, str]]] = {
     ("GET", "/patients/{pid}/historique"): ("/patients/p-1/historique", {}),
     ("POST", "/patients/{pid}/relation-de-soin"): ("/patients/p-1/relation-de-soin", {"motif": "consultation"}),
 }
+# The consent form, where the référentiel collects a category only with consent (a practice).
+CONSENT_SAMPLES: dict[tuple[str, str], tuple[str, dict[str, str]]] = {
+    ("GET", "/patients/{pid}/consentement"): ("/patients/p-1/consentement", {}),
+    ("POST", "/patients/{pid}/consentement"): (
+        "/patients/p-1/consentement",
+        {"categorie": "lifestyle", "finalite": "medical_record"},
+    ),
+}
 # The rights desk, where the console has the rights service (a practice).
 RIGHTS_SAMPLES: dict[tuple[str, str], tuple[str, dict[str, str]]] = {
     ("GET", "/patients/{pid}/droits"): ("/patients/p-1/droits", {}),
@@ -272,7 +280,7 @@ def walk(practice: Practice, samples: dict[tuple[str, str], tuple[str, dict[str,
 
 
 def test_every_web_route_calls_the_store_service_or_is_public(practice: Practice) -> None:
-    walk(practice, {**SAMPLES, **RECORD_SAMPLES, **BOOK_SAMPLES, **RIGHTS_SAMPLES}, "dr.martin")
+    walk(practice, {**SAMPLES, **RECORD_SAMPLES, **BOOK_SAMPLES, **RIGHTS_SAMPLES, **CONSENT_SAMPLES}, "dr.martin")
 
 
 def test_every_pharmacy_route_calls_the_store_service_or_is_public(tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ from santegarde.store.service import Request as RecordRequest
 from santegarde.web import (
     aac_screens,
     appointment_screens,
+    consent_screens,
     record_screens,
     register_screens,
     rights_screens,
@@ -429,6 +430,7 @@ def router(
             conditions=parts["conditions"],
             medications=parts["medications"],
             documents=parts["documents"],
+            consent_form=any(c.requires_consent and not c.forbidden for c in ref.categories),
             ledgers=ledgers(req, pid),
             glass=glass is not None,
         )
@@ -499,6 +501,7 @@ def router(
         register_screens.routes(shared, pharmacy)
     else:
         record_screens.routes(shared, records)
+        consent_screens.routes(shared, records)
     if booking:
         appointment_screens.routes(shared, records)
     if rights is not None and pharmacy is None:
