@@ -407,3 +407,48 @@ def test_pharmacist_browses_the_prescription_book_after_a_wrong_period(
     axe(page)
     shot(page, tmp_path, "registres")
     assert not page.console_errors, page.console_errors
+
+
+def test_secretary_registers_a_rights_request_after_a_missing_purpose(
+    page: Any, served: tuple[Practice, Served], tmp_path: Path
+) -> None:
+    practice, server = served
+    sign_in(page, practice, server, "sec.durand")
+    page.get_by_label("Nom", exact=True).fill("Fictivé")
+    page.get_by_role("button", name="Rechercher").click()
+    page.get_by_role("link", name="Enregistrer une demande de droits pour Alix Fictivé").click()
+    page.wait_for_url("**/patients/p-1/droits")
+    axe(page)
+    page.get_by_label("Droit exercé").select_option("objection")
+    page.get_by_role("button", name="Enregistrer la demande").click()
+    page.locator("#finalite-erreur").wait_for()
+    assert "finalité" in page.locator("#finalite-erreur").inner_text()
+    axe(page)
+    page.get_by_label("Droit exercé").select_option("access")
+    page.get_by_label("Finalité concernée").select_option("medical_record")
+    page.get_by_role("button", name="Enregistrer la demande").click()
+    page.get_by_role("heading", name="Demande enregistrée").wait_for()
+    assert "3 décembre 2026" in page.inner_text("main")
+    axe(page)
+    shot(page, tmp_path, "droits")
+    assert not page.console_errors, page.console_errors
+
+
+def test_physician_records_a_consent_after_forgetting_its_purpose(
+    page: Any, served: tuple[Practice, Served], tmp_path: Path
+) -> None:
+    practice, server = served
+    sign_in(page, practice, server, "dr.martin")
+    page.goto(server.url + "/patients/p-1")
+    page.get_by_role("link", name="Enregistrer un consentement").click()
+    page.wait_for_url("**/patients/p-1/consentement")
+    axe(page)
+    page.get_by_role("button", name="Enregistrer le consentement").click()  # no purpose chosen
+    page.locator("#finalite-erreur").wait_for()
+    axe(page)
+    page.get_by_label("Finalité").select_option("medical_record")
+    page.get_by_role("button", name="Enregistrer le consentement").click()
+    page.get_by_role("heading", name="Dossier de Alix Fictivé").wait_for()
+    assert "donné le 25 novembre 2026" in page.inner_text("main")
+    shot(page, tmp_path, "consentement")
+    assert not page.console_errors, page.console_errors
