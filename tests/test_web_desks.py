@@ -23,7 +23,7 @@ from santegarde.rights.execute import RightsService
 from santegarde.runtime import Organisation
 from santegarde.store.service import Request as RecordRequest
 from santegarde.web import audit_desk, breach_desk, controller, create_console, processor_desk, rights_desk
-from santegarde.web.desk import DeskGate
+from santegarde.web.desk_gate import DeskGate
 from santegarde.web.french import PARIS
 from santegarde.web.pages import TAG
 from santegarde.web.render import Renderer

@@ -282,7 +282,9 @@ class CompassionateService:
                 operation,
                 patient_id,
                 "AAC-5.nir_ins",
-                SubmissionRefused("nir_found", "AAC-5", where=", ".join(found)),
+                SubmissionRefused(
+                    "nir_found", "AAC-5", on=found[0].removeprefix("answers."), reason="nir", where=", ".join(found)
+                ),
             )
 
     def _active(
@@ -390,7 +392,9 @@ class CompassionateService:
             ):
                 problem = "birth_full_adult"
         if problem:
-            refused = SubmissionRefused(problem, "AAC-5", age=programme.paediatric_age_limit)
+            refused = SubmissionRefused(
+                problem, "AAC-5", on="patient.birth", reason="birth", age=programme.paediatric_age_limit
+            )
             self._refuse(req, "aac.access_request", "", "AAC-5.birth", refused)
         return birth
 
@@ -410,7 +414,9 @@ class CompassionateService:
                 operation,
                 "",
                 "AAC-5.sex",
-                SubmissionRefused("bad_sex", "AAC-5", choices=refusals.choices(SEXES)),
+                SubmissionRefused(
+                    "bad_sex", "AAC-5", on="patient.sex", reason="choice", choices=refusals.choices(SEXES)
+                ),
             )
         birth = self._birth(req, programme, patient.birth)
         if not FHIR_ID.match(patient.establishment):
@@ -419,7 +425,7 @@ class CompassionateService:
                 operation,
                 "",
                 "AAC-8.establishment",
-                SubmissionRefused("bad_establishment", "AAC-8"),
+                SubmissionRefused("bad_establishment", "AAC-8", on="patient.establishment", reason="establishment"),
             )
         try:
             letters = initials(patient.surname, patient.first_name)
@@ -608,6 +614,18 @@ class CompassionateService:
             query = query.where(aac_case.c.programme == programme_id)
         with self.engine.connect() as conn:
             return [(int(n), str(p)) for n, p in conn.execute(query)]
+
+    def readable(self, req: Request, programme_id: str) -> list[CaseState]:
+        """The programme's cases this session may read, in the order they were opened; each read goes through the
+        record path, which decides (and traces) whether the session may see it."""
+        self.registry.get(programme_id)
+        found = []
+        for _, patient_id in self.cases(programme_id):
+            try:
+                found.append(self.state(req, patient_id))
+            except (AccessDenied, NotFound):
+                continue  # refused and traced by the record path: not this session's patient
+        return found
 
     def adverse_effects(
         self, req: Request, programme_id: str, since: date | None = None

@@ -153,6 +153,7 @@ class RecordService:
         self._keys = vault.PatientKeys(keyring)
         self._index_key = vault.index_key(keyring)
         self._page_key = vault.page_key(keyring)
+        self.console_key = vault.console_key(keyring)  # the console's CSRF key (web/render.py), never stored
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -1760,6 +1761,7 @@ def _validate(body: dict[str, Any]) -> None:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or body["resourceType"]
         raise mapping.MappingError(
-            f"This {body['resourceType']} is not valid FHIR R4: at {where}, {first['msg']}. Fix it and send it again."
+            f"This {body['resourceType']} is not valid FHIR R4: at {where}, {first['msg']}. Fix it and send it again.",
+            ".".join(str(p) for p in first["loc"] if not isinstance(p, int)),
         ) from None
     validation.check(model, str(body["resourceType"]))

@@ -358,6 +358,13 @@ def index_key(ring: Keyring) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"santegarde:blind-index:v1").derive(identity)
 
 
+def console_key(ring: Keyring) -> bytes:
+    """The key that signs the web console's form tokens (CSRF): derived from the identity key, never stored, hence
+    the same in every worker and after a restart."""
+    _, identity = ring.key(KeyFamily.IDENTITY)
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"santegarde:console-csrf:v1").derive(identity)
+
+
 def page_key(ring: Keyring) -> bytes:
     """The key that seals search page links (store/search.py): derived from the identity key, never stored."""
     _, identity = ring.key(KeyFamily.IDENTITY)

@@ -33,12 +33,12 @@ from santegarde.rights.execute import RightsService
 from santegarde.runtime import Organisation
 from santegarde.store.service import RecordService
 from santegarde.web import audit_desk, breach_desk, controller, pages, processor_desk, rights_desk
-from santegarde.web.desk import DeskGate
+from santegarde.web.desk_gate import DeskGate
 from santegarde.web.french import Refusal, refusal
 from santegarde.web.render import Renderer
 
 STATIC = Path(__file__).parent / "static"
-API_PREFIXES = ("/fhir", "/auth", "/rights", "/docs", "/redoc", "/openapi.json")
+API_PREFIXES = ("/fhir", "/auth", "/rights", "/aac", "/health", "/metrics", "/docs", "/redoc", "/openapi.json")
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -126,10 +126,18 @@ def create_console(
         metrics_token=metrics_token,
         collectors=collectors,
     )
-    renderer = Renderer(identity.referential)
+    renderer = Renderer(identity.referential, records.console_key)
     gate = DeskGate(identity, organisation.audit) if organisation is not None else None
     app.include_router(
-        pages.router(identity, records, renderer, psc=psc is not None, desks=gate.desks if gate else None)
+        pages.router(
+            identity,
+            records,
+            renderer,
+            psc=psc is not None,
+            compassionate=compassionate,
+            rights=rights,
+            desks=gate.desks if gate else None,
+        )
     )
     if organisation is not None and gate is not None:
         app.include_router(controller.router(organisation, rights, gate, renderer))

@@ -19,7 +19,7 @@ from santegarde.audit.search import Criteria, SearchError, search, volumes
 from santegarde.policy.desks import Desk
 from santegarde.runtime import Organisation
 from santegarde.web.charts import grouped_bars
-from santegarde.web.desk import DeskGate, desk_page
+from santegarde.web.desk_gate import DeskGate, desk_page
 from santegarde.web.french import PARIS, Refusal, fr_date, name
 from santegarde.web.render import CSRF_FIELD, Renderer
 

@@ -17,7 +17,7 @@ from santegarde.governance import breaches
 from santegarde.governance.breaches import BreachError
 from santegarde.policy.desks import Desk
 from santegarde.runtime import Organisation
-from santegarde.web.desk import DeskGate, desk_page
+from santegarde.web.desk_gate import DeskGate, desk_page
 from santegarde.web.french import PARIS, name
 from santegarde.web.render import CSRF_FIELD, Renderer
 

@@ -27,7 +27,7 @@ from santegarde.rights.execute import RightsService
 from santegarde.rights.requests import OPEN
 from santegarde.runtime import Organisation
 from santegarde.web.charts import Chart, grouped_bars
-from santegarde.web.desk import DOCUMENT_HEADERS, DeskGate, desk_page, page_with_frames, worded_refusal
+from santegarde.web.desk_gate import DOCUMENT_HEADERS, DeskGate, desk_page, page_with_frames, worded_refusal
 from santegarde.web.french import MONTHS, name
 from santegarde.web.render import Renderer
 

@@ -19,7 +19,7 @@ from santegarde.governance.processors import ProcessorError
 from santegarde.policy.desks import Desk
 from santegarde.runtime import Organisation
 from santegarde.web.controller import processor_problems
-from santegarde.web.desk import DeskGate, desk_page
+from santegarde.web.desk_gate import DeskGate, desk_page
 from santegarde.web.french import name
 from santegarde.web.render import CSRF_FIELD, Renderer
 

@@ -24,7 +24,7 @@ from santegarde.rights.requests import EXERCISABLE, MIN_IDENTITY_CHECK, NEEDS_PU
 from santegarde.runtime import Organisation
 from santegarde.store.service import AccessDenied
 from santegarde.store.service import Request as RecordRequest
-from santegarde.web.desk import DOCUMENT_HEADERS, DeskGate, desk_page, page_with_frames
+from santegarde.web.desk_gate import DOCUMENT_HEADERS, DeskGate, desk_page, page_with_frames
 from santegarde.web.french import Refusal, name
 from santegarde.web.render import CSRF_FIELD, Renderer
 
@@ -213,7 +213,7 @@ def router(org: Organisation, rights: RightsService, gate: DeskGate, renderer: R
             try:
                 found = rights.get(number)
                 if found.right is Right.RECTIFICATION:
-                    raise RightsError("a rectification needs the corrected resource")
+                    raise RightsError("rectification_needs_resource")
                 outcome = rights.execute(record_request(request, found.purpose), number)
             except AccessDenied:
                 message = "Le chemin d'accès aux dossiers a refusé cette exécution ; l'essai a été tracé."
