@@ -8,8 +8,6 @@ CI=true, where a missing piece fails the run.
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import threading
 import time
@@ -25,35 +23,8 @@ from web_fixtures import Practice, make_compassionate, make_pharmacy, make_pract
 
 ROOT = Path(__file__).resolve().parent.parent
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-CHROMIUM = os.environ.get("SANTEGARDE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-
-
-def _missing() -> str | None:
-    if not Path(CHROMIUM).exists():
-        return f"Chromium is not installed ({CHROMIUM}); scripts/bootstrap dev installs Debian's"
-    if not AXE.exists():
-        return "axe-core is not installed (node_modules); scripts/bootstrap installs it"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed; scripts/bootstrap dev installs it"
-    return None
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[Any]:
-    """One Chromium for the whole session, shared by the tests (each opens its own context)."""
-    missing = _missing()
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true: {missing}")
-        pytest.skip(missing)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        yield browser
-        browser.close()
+# The one Chromium of the session is conftest.py's ``chromium`` fixture (several modules drive it; a fixture imported
+# into two modules would start Playwright twice).
 
 
 class Served:

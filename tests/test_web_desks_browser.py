@@ -17,7 +17,7 @@ from santegarde.governance import breaches
 from santegarde.identity import sessions
 from santegarde.rights.execute import RightsService
 from santegarde.store.service import Request as RecordRequest
-from test_web_browser import Served, axe, chromium, page, shot, sign_in  # noqa: F401 (chromium, page: fixtures)
+from test_web_browser import Served, axe, page, shot, sign_in  # noqa: F401 (page: a fixture)
 from web_fixtures import Practice, make_practice, organisation_of
 
 
