@@ -38,13 +38,14 @@ from markupsafe import Markup, escape
 from santegarde.atomic import write_atomic, write_new_bytes
 from santegarde.audit.trail import AuditEvent, AuditTrail
 from santegarde.clock import utc_now
-from santegarde.errors import SantegardeError
+from santegarde.errors import SantegardeError, WordedError
 from santegarde.governance import doctext
 from santegarde.governance.documents import render_html
 from santegarde.governance.vocabulary import VocabularyError, label
 from santegarde.identity import accounts, grants
 from santegarde.identity.context import IdentityContext
 from santegarde.referentials.model import Granularity, Operation, Referential
+from santegarde.warehouse import lineage
 from santegarde.warehouse.anonymity import (
     TOTAL,
     AnonymityError,
@@ -85,6 +86,10 @@ JUSTIFICATIONS = ("k", "l_distinct", "l_entropy", "t", "max_singling_out", "max_
 
 class GateError(SantegardeError):
     """An export request, check, review or release is refused or cannot be done; the message says why."""
+
+
+class IdentifierColumnError(WordedError, GateError):
+    """A released column carries identifiers (an aliased person column, a surrogate key): the export is refused."""
 
 
 # ---- configuration and values ----------------------------------------------------------------------------------
@@ -402,11 +407,19 @@ def _person_table(conn: duckdb.DuckDBPyConnection, request: ExportRequest) -> pa
 
 
 def _released_table(conn: duckdb.DuckDBPyConnection, request: ExportRequest) -> pa.Table:
-    """The rows that leave: the source's, in canonical order, without the column identifying the person."""
+    """The rows that leave: the source's, in canonical order, without the column identifying the person; refused
+    when another column carries identifiers, whatever its name (:mod:`santegarde.warehouse.lineage`)."""
     table = _ordered_table(conn, request.source)
     if request.kind == "row" and request.person and request.person in table.column_names:
         table = table.drop_columns([request.person])
+        _refuse_identifiers(lineage.person_keys(conn, _source_sql(request.source), request.person))
+    _refuse_identifiers(lineage.warehouse_identifiers(conn, table))
     return table
+
+
+def _refuse_identifiers(findings: list[lineage.Finding]) -> None:
+    if findings:
+        raise IdentifierColumnError(lineage.sentences(findings))
 
 
 def _metric_criteria(
@@ -748,7 +761,9 @@ class Gate:
                               facts=facts, error=str(error))], None
         except AnonymityError as error:
             raise GateError(str(error)) from error
-        return _indicator_criteria(result, spec, self.thresholds), _indicator_table(result)
+        table = _indicator_table(result)
+        _refuse_identifiers(lineage.warehouse_identifiers(conn, table))
+        return _indicator_criteria(result, spec, self.thresholds), table
 
     def _alert(self, request_id: int, failed: Sequence[str], purpose: str) -> None:
         with self._db() as db:
@@ -1063,6 +1078,7 @@ __all__ = [
     "GateError",
     "GateThresholds",
     "GrantReviewers",
+    "IdentifierColumnError",
     "IndicatorSpec",
     "Release",
     "Reviewers",
