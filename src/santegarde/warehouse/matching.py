@@ -34,10 +34,12 @@ homonym), the hash also covers the keyed hash of the source record, so the two s
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
 from rapidfuzz.distance import JaroWinkler
 
 from santegarde.identifiers.errors import InvalidIdentifier
@@ -226,9 +228,8 @@ def assign(warehouse: Warehouse, kind: str, source: str) -> list[Assignment]:
         {"src": source},
     )
     raw = [str(v) for (v,) in con.execute("SELECT DISTINCT ins FROM temp.incoming WHERE ins IS NOT NULL").fetchall()]
-    con.execute("CREATE OR REPLACE TEMP TABLE ins_checked (raw VARCHAR, ins VARCHAR)")
     if raw:
-        con.executemany("INSERT INTO temp.ins_checked VALUES (?, ?)", [(v, checked_ins(v)) for v in raw])
+        _temp_table(warehouse, "ins_checked", {"raw": raw, "ins": [checked_ins(v) for v in raw]})
         con.execute("UPDATE temp.incoming n SET ins = c.ins FROM temp.ins_checked c WHERE n.ins = c.raw")
     known = dict(
         con.execute(
@@ -254,12 +255,19 @@ def assign(warehouse: Warehouse, kind: str, source: str) -> list[Assignment]:
         taken.add(assignment.pseudonym)
         index.add(traits, assignment.pseudonym)
         out.append(assignment)
-    con.execute("CREATE OR REPLACE TEMP TABLE assigned (ref VARCHAR, pseudonym VARCHAR, source_hash VARCHAR)")
-    if out:
-        con.executemany(
-            "INSERT INTO temp.assigned VALUES (?, ?, ?)", [(a.ref, a.pseudonym, a.source_hash) for a in out]
-        )
+    _temp_table(warehouse, "assigned", {"ref": [a.ref for a in out], "pseudonym": [a.pseudonym for a in out],
+                                         "source_hash": [a.source_hash for a in out]})  # fmt: skip
     return out
+
+
+def _temp_table(warehouse: Warehouse, name: str, columns: Mapping[str, Sequence[str | None]]) -> None:
+    """``temp.<name>`` of text columns, written in one Arrow batch (a row-by-row insert took half of matching)."""
+    view = f"__{name}_batch"
+    warehouse.omop.register(view, pa.table({c: pa.array(v, type=pa.string()) for c, v in columns.items()}))
+    try:
+        warehouse.omop.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {view}")
+    finally:
+        warehouse.omop.unregister(view)
 
 
 def _decide(
