@@ -68,17 +68,34 @@ def _origin(qualified: str, column: str) -> str:
     return f"{qualified.split('.')[-1].strip(chr(34))}.{column}"
 
 
+def _distinctive_sql(column: str, arrow_type: pa.DataType) -> str | None:
+    """SQL true for a value of ``column`` that could be a warehouse identifier (``None``: its type cannot hold one)."""
+    c = quote_ident(column)
+    if pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type):
+        return f"abs(CAST({c} AS DOUBLE)) >= {DISTINCTIVE}"
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return f"(length({c}) >= {LONG_STRING} OR abs(TRY_CAST({c} AS DOUBLE)) >= {DISTINCTIVE})"
+    return None
+
+
 def warehouse_identifiers(conn: duckdb.DuckDBPyConnection, released: pa.Table) -> list[Finding]:
     """The columns of ``released`` holding values of the connection's identifier columns (module docstring, 1)."""
+    tests = {f.name: _distinctive_sql(f.name, f.type) for f in released.schema}
+    suspects = {name: sql for name, sql in tests.items() if sql is not None}
+    if not suspects or released.num_rows == 0:
+        return []
     identifiers = _identifier_columns(conn)
-    if not identifiers or released.num_rows == 0:
+    if not identifiers:
         return []
     name = f"__released_{uuid.uuid4().hex}"
     conn.register(name, released)
     try:
+        # one pass over the export: which columns hold any value that could be an identifier at all
+        counts = ", ".join(f"count(*) FILTER (WHERE {sql})" for sql in suspects.values())
+        row = conn.execute(f"SELECT {counts} FROM {quote_ident(name)}").fetchone() or ()
         found = []
-        for column in released.column_names:
-            origin = _column_origin(conn, name, column, identifiers)
+        for (column, sql), n in zip(suspects.items(), row, strict=True):
+            origin = _column_origin(conn, name, column, sql, identifiers) if int(n) else None
             if origin:
                 found.append(Finding(column, origin))
         return found
@@ -87,18 +104,16 @@ def warehouse_identifiers(conn: duckdb.DuckDBPyConnection, released: pa.Table) -
 
 
 def _column_origin(
-    conn: duckdb.DuckDBPyConnection, released: str, column: str, identifiers: list[tuple[str, str, str]]
-) -> str | None:
+    conn: duckdb.DuckDBPyConnection, released: str, column: str, distinctive: str,
+    identifiers: list[tuple[str, str, str]],
+) -> str | None:  # fmt: skip
     text = f"CAST({quote_ident(column)} AS VARCHAR)"
     conn.execute(
         f"""CREATE OR REPLACE TEMP TABLE __released_values AS
             SELECT DISTINCT {text} AS t, TRY_CAST({text} AS DOUBLE) AS d FROM {quote_ident(released)}
-            WHERE abs(TRY_CAST({text} AS DOUBLE)) >= {DISTINCTIVE} OR length({text}) >= {LONG_STRING}"""
+            WHERE {distinctive}"""
     )
     try:
-        row = conn.execute("SELECT count(*) FROM temp.__released_values").fetchone()
-        if not row or not row[0]:
-            return None
         for table, id_column, kind in identifiers:
             value = quote_ident(id_column)
             test = (
@@ -123,21 +138,20 @@ def person_keys(conn: duckdb.DuckDBPyConnection, source: str, person: str) -> li
     if not candidates:
         return []
     p = quote_ident(person)
+    # as many distinct values as persons, none missing: then (and only then, it costs more) one value per person
     measures = ", ".join(
-        f"count(DISTINCT {quote_ident(c)}), count(DISTINCT ({p}, {quote_ident(c)})), "
-        f"count(*) FILTER (WHERE {quote_ident(c)} IS NULL)"
-        for c in candidates
+        f"count(DISTINCT {quote_ident(c)}), count(*) FILTER (WHERE {quote_ident(c)} IS NULL)" for c in candidates
     )
     row = conn.execute(f"SELECT count(DISTINCT {p}), {measures} FROM ({source}) AS __src").fetchone()
-    if row is None:
+    if row is None or int(row[0]) < 2:
         return []
-    persons, values = int(row[0]), row[1:]
-    found = []
-    for i, column in enumerate(candidates):
-        distinct, pairs, nulls = (int(v) for v in values[3 * i : 3 * i + 3])
-        if persons >= 2 and nulls == 0 and distinct == persons == pairs:
-            found.append(Finding(column, person, person=True))
-    return found
+    persons = int(row[0])
+    alike = [c for i, c in enumerate(candidates) if int(row[1 + 2 * i]) == persons and int(row[2 + 2 * i]) == 0]
+    if not alike:
+        return []
+    pairs = ", ".join(f"count(DISTINCT ({p}, {quote_ident(c)}))" for c in alike)
+    counted = conn.execute(f"SELECT {pairs} FROM ({source}) AS __src").fetchone() or ()
+    return [Finding(c, person, person=True) for c, n in zip(alike, counted, strict=True) if int(n) == persons]
 
 
 def sentences(findings: list[Finding]) -> dict[str, str]:
