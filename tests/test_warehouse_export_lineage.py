@@ -151,3 +151,15 @@ def test_an_indicator_by_stay_is_refused(gate: Gate, conn: duckdb.DuckDBPyConnec
         requested_by="fanny", kind="indicator", indicator=spec))
     with pytest.raises(IdentifierColumnError, match="colonne stay"):
         gate.check(rid, conn)
+
+
+def test_declaring_an_alias_as_the_person_does_not_release_the_original(
+    gate: Gate, conn: duckdb.DuckDBPyConnection
+) -> None:
+    request = ExportRequest(source="SELECT person_id AS pid, person_id, sex, age_band, diagnosis FROM person",
+                            recipient="ORS (fictif)", purpose="activity_indicators", project="P-1",
+                            requested_by="fanny", quasi_identifiers=("sex", "age_band"), sensitive=("diagnosis",),
+                            person="pid")
+    rid = gate.submit(request)
+    with pytest.raises(IdentifierColumnError, match="colonne person_id"):
+        gate.check(rid, conn)
