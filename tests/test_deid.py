@@ -74,6 +74,37 @@ def test_a_nir_is_secu_only_with_its_key_or_its_context(detector: Detector) -> N
     assert (bad, "SECU") in found(detector, f"NIR : {bad}")  # a mistyped NIR named as such is masked all the same
 
 
+def test_numbers_typed_one_digit_at_a_time_are_phones_and_dates(detector: Detector) -> None:
+    spans = found(detector, "Joindre la fille au 0 4 - 7 2 - 1 1 - 3 8 - 9 0 ou au 0 5 6 1 2 2 3 3 4 4.")
+    assert {("0 4 - 7 2 - 1 1 - 3 8 - 9 0", "TEL"), ("0 5 6 1 2 2 3 3 4 4", "TEL")} <= spans
+    spans = found(detector, "Entrée : 1 4 - 0 2 - 2 0 3 1, sortie 1 7 . 0 2 . 2 0 3 1, code 1 4 - 0 2 . 2 0 3 9")
+    assert {("1 4 - 0 2 - 2 0 3 1", "DATE"), ("1 7 . 0 2 . 2 0 3 1", "DATE")} <= spans
+    assert not any("9" in text for text, _ in spans)  # mixed separators are no date
+    assert not any(label == "TEL" for _, label in found(detector, "Dosage 1 2 3 4 5 6 7 8 9 0 unités"))
+
+
+def test_corsican_postal_codes_and_surnames_that_are_communes(detector: Detector) -> None:
+    spans = found(detector, "Domicile : 12 route du Port, 2A 004 AJACCIO. CP : 2B 033")
+    assert {("2A 004", "ZIP"), ("AJACCIO", "VILLE"), ("2B 033", "ZIP")} <= spans
+    spans = found(detector, "L'assurée VERNOUILLET Ginette, ayant droit : Lucien Vernouillet")
+    assert {("VERNOUILLET", "NOM"), ("Ginette", "PRENOM"), ("Lucien", "PRENOM"), ("Vernouillet", "NOM")} <= spans
+    assert ("VERNOUILLET", "VILLE") in found(detector, "Trajet depuis VERNOUILLET ce matin")  # no person cue: a town
+
+
+def test_scores_and_service_acronyms_are_not_identifiers(detector: Detector) -> None:
+    spans = found(detector, "EVA 6/10, douleur évaluée à 7/10, Apgar 8/10/10, revue le 6/10/2033, score : 12/03/2034")
+    assert {text for text, label in spans if label == "DATE"} == {"6/10/2033", "12/03/2034"}
+    assert found(detector, "Orientation IME, dossier MDPH, suivi par l'ASE, accord AAH, orientation ESAT.") == set()
+    assert ("Eva", "PRENOM") in found(detector, "Vue avec sa fille Eva Lormeau")  # a first name in lower case stays
+    assert {("MAS", "NOM"), ("EVA", "PRENOM")} <= found(detector, "Mme MAS EVA, 34 ans")  # names that are acronyms
+
+
+def test_first_and_last_names_in_french_order(detector: Detector) -> None:
+    spans = found(detector, "Contact : Michel Bernard, joignable. Mme BERNARD MICHELLE vue ce jour.")
+    assert {("Michel", "PRENOM"), ("Bernard", "NOM"), ("BERNARD", "NOM"), ("MICHELLE", "PRENOM")} <= spans
+    assert {("DURAND", "NOM"), ("Paule", "PRENOM")} <= found(detector, "Vu ce jour DURAND Paule pour suivi")
+
+
 def test_postal_code_and_city(detector: Detector) -> None:
     spans = found(detector, "Code postal : 08 333, domicile à Montbazon.")
     assert ("08 333", "ZIP") in spans and ("Montbazon", "VILLE") in spans
@@ -494,7 +525,7 @@ def test_a_docx_thumbnail_is_dropped(tmp_path: Path) -> None:
 
     import docx
 
-    from santegarde.deid.office import _docx
+    from santegarde.deid.office import Pictures, _docx
 
     document = docx.Document()
     document.add_paragraph("Compte rendu")
@@ -518,7 +549,171 @@ def test_a_docx_thumbnail_is_dropped(tmp_path: Path) -> None:
             target.writestr(item, blob)
         target.writestr("docProps/thumbnail.jpeg", picture)
     assert docx.Document(io.BytesIO(with_thumb.getvalue())).part.package  # a valid package with its thumbnail
-    cleaned, _, _ = _docx(with_thumb.getvalue(), lambda texts: list(texts))
+    cleaned, _, _ = _docx(with_thumb.getvalue(), lambda texts: list(texts), Pictures(None))
     with zipfile.ZipFile(io.BytesIO(cleaned)) as package:
         assert not [n for n in package.namelist() if "thumbnail" in n]
         assert b"Marchetaux" not in b"".join(package.read(n) for n in package.namelist())
+
+
+def _letter_png(line: str = "Madame Ysolde MARCHETAUX, service de cardiologie") -> bytes:
+    """A picture of a letter: dark blue text, so that the blacked-out boxes are the only pure black pixels."""
+    import io
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    picture = Image.new("RGB", (1300, 120), "white")
+    ImageDraw.Draw(picture).text((30, 30), line, fill=(20, 20, 120), font=ImageFont.load_default(size=44))
+    out = io.BytesIO()
+    picture.save(out, format="PNG")
+    return out.getvalue()
+
+
+def _black_pixels(data: bytes) -> int:
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as picture:
+        pixels = picture.convert("RGB").tobytes()
+    return sum(1 for at in range(0, len(pixels), 3) if pixels[at : at + 3] == b"\0\0\0")
+
+
+def test_pictures_inside_office_documents_are_blacked_out_or_removed_with_a_trace(
+    detector: Detector, runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    import zipfile
+
+    import docx
+    import openpyxl
+    from openpyxl.drawing.image import Image as SheetImage
+
+    from santegarde.deid.office import IMAGE_REMOVED, deidentify_office
+    from santegarde.deid.scan import ocr
+
+    monkeypatch.setattr("santegarde.cli.deid._detector", lambda: detector)  # the session's, loaded once
+    letter = _letter_png()
+    document = docx.Document()
+    document.add_paragraph("Courrier joint :")
+    document.add_picture(io.BytesIO(letter))
+    document.add_picture(io.BytesIO(_letter_png("Schéma")))
+    document.save(plain := io.BytesIO())
+    with zipfile.ZipFile(plain) as source, zipfile.ZipFile(tmp_path / "cr.docx", "w") as target:
+        media = sorted(n for n in source.namelist() if n.startswith("word/media/"))
+        for name in source.namelist():  # the second picture damaged: it cannot be read, so it must go
+            target.writestr(name, b"vector drawing of Marchetaux" if name == media[1] else source.read(name))
+    result = runner.invoke(app, ["deid", "office", str(tmp_path / "cr.docx"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "1 pictures read by OCR (1 with words blacked out), 1 unreadable pictures removed" in result.output
+    with zipfile.ZipFile(tmp_path / "out" / "cr.docx") as package:
+        pictures = [package.read(n) for n in package.namelist() if n.startswith("word/media/")]
+        everything = b"".join(package.read(n) for n in package.namelist())
+    assert len(pictures) == 1 and b"Marchetaux" not in everything
+    read_again = " ".join(w.text for w in ocr(pictures[0]))
+    assert "MARCHETAUX" not in read_again and "Ysolde" not in read_again and "cardiologie" in read_again
+    rewritten = docx.Document(tmp_path / "out" / "cr.docx")
+    assert IMAGE_REMOVED in "".join(p.text for p in rewritten.paragraphs)  # the trace where the picture was
+    assert len(rewritten.inline_shapes) == 1
+
+    _odt(tmp_path / "lettre.odt")
+    with zipfile.ZipFile(tmp_path / "lettre.odt") as source, zipfile.ZipFile(tmp_path / "img.odt", "w") as target:
+        for name in source.namelist():
+            blob = source.read(name)
+            if name == "content.xml":
+                frames = "".join(
+                    f'<draw:frame><draw:image xmlns:xlink="http://www.w3.org/1999/xlink" xlink:href="Pictures/{n}"/>'
+                    "</draw:frame>"
+                    for n in ("a.png", "b.wmf")
+                )
+                blob = blob.replace(b"<text:h>", f"<text:p>Avant{frames}Après</text:p><text:h>".encode())
+            target.writestr(name, blob)
+        target.writestr("Pictures/a.png", letter)
+        target.writestr("Pictures/b.wmf", b"\xd7\xcd\xc6\x9a not really a metafile")
+    report = deidentify_office(tmp_path / "img.odt", tmp_path / "out", detector.deidentify, detector.detect_many)
+    assert (report.images, report.images_blacked, report.images_removed) == (1, 1, 1)
+    with zipfile.ZipFile(report.target) as package:
+        assert "Pictures/b.wmf" not in package.namelist()
+        assert _black_pixels(package.read("Pictures/a.png")) > 500
+        content = package.read("content.xml").decode()
+        assert (
+            "b.wmf" not in content
+            and "a.png" in content
+            and "b.wmf" not in package.read("META-INF/manifest.xml").decode()
+        )
+    assert f"Avant{IMAGE_REMOVED}Après" in re.sub(r"<[^>]+>", "", content)
+
+    workbook = openpyxl.Workbook()
+    workbook.active["A1"] = "Courrier"
+    workbook.active.add_image(SheetImage(io.BytesIO(letter)), "B2")
+    workbook.save(tmp_path / "suivi.xlsx")
+    report = deidentify_office(tmp_path / "suivi.xlsx", tmp_path / "out", detector.deidentify, detector.detect_many)
+    assert (report.images, report.images_blacked) == (1, 1)
+    with zipfile.ZipFile(report.target) as package:
+        (picture,) = [package.read(n) for n in package.namelist() if n.startswith("xl/media/")]
+    assert _black_pixels(picture) > 500 and _black_pixels(letter) == 0
+    without_ocr = deidentify_office(tmp_path / "cr.docx", tmp_path / "bare", detector.deidentify)
+    assert (without_ocr.images, without_ocr.images_removed) == (0, 2)  # no OCR given: every picture goes
+
+
+def _burned_in_dicom(path: Path, lines: list[str]) -> None:
+    """A 16-bit CT-like DICOM whose pixels carry ``lines`` of text (drawn bright on a dark frame)."""
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage
+
+    picture = Image.new("L", (1100, 60 + 90 * len(lines)), 10)
+    draw = ImageDraw.Draw(picture)
+    for number, line in enumerate(lines):
+        draw.text((30, 30 + 90 * number), line, fill=250, font=ImageFont.load_default(size=44))
+    pixels = (np.asarray(picture, dtype=np.uint16) * 4).astype(np.uint16)  # 40 … 1000, as a CT window would be
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = "1.2.250.1.59.2.1"
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, "1.2.250.1.59.2.1"
+    ds.PatientName, ds.PatientID, ds.Modality = "MARCHETAUX^YSOLDE", "IPP80012345", "OT"
+    ds.BurnedInAnnotation = "YES"
+    ds.Rows, ds.Columns = pixels.shape
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.add_new(0x60003000, "OW", b"\x01\x00" * 8)  # an overlay plane: text drawn over the image, removed
+    ds.PixelData = pixels.tobytes()
+    ds.save_as(path, enforce_file_format=True)
+
+
+def test_dicom_text_burned_into_the_pixels_is_blacked_out(
+    detector: Detector, runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+    import pydicom
+    from PIL import Image
+
+    from santegarde.deid.dicom import deidentify_dicom
+    from santegarde.deid.scan import ocr
+
+    monkeypatch.setattr("santegarde.cli.deid._detector", lambda: detector)  # the session's, loaded once
+    _burned_in_dicom(tmp_path / "burned.dcm", ["MARCHETAUX Ysolde 12/03/1954", "Thorax face"])
+    (tmp_path / "key").write_bytes(b"k" * 32)
+    args = ["deid", "dicom", str(tmp_path / "burned.dcm"), "--out", str(tmp_path / "out"), "--key-file"]
+    refused = runner.invoke(app, [*args, str(tmp_path / "key")])
+    assert refused.exit_code == 1 and "--ocr-pixels" in refused.output  # flagged, no OCR asked: refused
+    result = runner.invoke(app, [*args, str(tmp_path / "key"), "--ocr-pixels"])
+    assert result.exit_code == 0, result.output
+    written = pydicom.dcmread(tmp_path / "out" / "000000.dcm")
+    assert 0x60003000 not in written and "MARCHETAUX" not in str(written.PatientName)
+    pixels = written.pixel_array
+    assert pixels.dtype == np.uint16 and pixels.shape == (240, 1100)
+    shown = Image.fromarray((pixels // 4).astype(np.uint8), "L").convert("RGB")
+    png = tmp_path / "shown.png"
+    shown.save(png)
+    read_again = " ".join(w.text for w in ocr(png.read_bytes()))
+    assert "MARCHETAUX" not in read_again and "Ysolde" not in read_again and "1954" not in read_again
+    assert "Thorax" in read_again  # what identifies no one stays readable
+    assert (pixels[30:80, 30:300] == pixels.min()).all()  # the name's box is set to the frame's black
+    _burned_in_dicom(tmp_path / "plain.dcm", [])
+    plain = deidentify_dicom(tmp_path / "plain.dcm", tmp_path / "out", b"k" * 32, str, find=detector.detect_many)
+    assert plain.masked == 0
+    assert pydicom.dcmread(plain.target).PixelData == pydicom.dcmread(tmp_path / "plain.dcm").PixelData

@@ -300,6 +300,93 @@ def test_notes_are_deidentified_before_they_enter(wh: Warehouse, tmp_path: Path)
                 assert secret.encode() not in file.read_bytes(), file.name
 
 
+def test_fhir_plain_text_documents_enter_as_notes_de_identified(wh: Warehouse, bundle: Path) -> None:
+    """EDS-SEC-PSE-4: a DocumentReference of inline plain text enters ``note`` de-identified; a PDF, a link or an
+    undated document is refused with a count; no original word of the letter reaches the warehouse files."""
+    import base64
+
+    from santegarde.deid.detector import Detector
+
+    document = json.loads(bundle.read_text(encoding="utf-8"))
+    patient = next(e["resource"]["id"] for e in document["entry"] if e["resource"]["resourceType"] == "Patient")
+    letter = "Mme Ysolde Marchetaux, née le 12/03/1954, tél 06 12 34 56 78, vue par le Dr Quenardel."
+
+    def reference(rid: str, content_type: str, data: bytes | None, date: str | None) -> dict[str, object]:
+        attachment: dict[str, object] = {"contentType": content_type}
+        if data is not None:
+            attachment["data"] = base64.b64encode(data).decode()
+        resource = {"resourceType": "DocumentReference", "id": rid, "status": "current", "content": [
+            {"attachment": attachment}], "subject": {"reference": f"Patient/{patient}"},
+            "description": "Courrier du Dr Quenardel"}  # fmt: skip
+        if date:
+            resource["date"] = date
+        return {"resource": resource}
+
+    document["entry"] += [
+        reference("d1", "text/plain; charset=utf-8", letter.encode(), "2024-02-01T10:00:00+01:00"),
+        reference("d2", "application/pdf", b"%PDF-1.4 Marchetaux", "2024-02-01T10:00:00+01:00"),
+        reference("d3", "text/plain", letter.encode(), None),
+    ]
+    bundle.write_text(json.dumps(document), encoding="utf-8")
+    notes = {f"note.{c}": "research" for c in ("note_date", "note_title", "note_text", "note_type_concept_id")}
+    report = wh.feed_fhir(
+        [bundle], DataList.from_mapping({**FULL, **notes}), source="dpi", operator=FEEDER,
+        deidentify=Detector().deidentify,
+    )  # fmt: skip
+    assert report.rows["note"] == 1
+    assert [r.item for r in report.refused if r.item.startswith("DocumentReference")] == ["DocumentReference (2)"]
+    ((title, text, day),) = wh.omop.execute("SELECT note_title, note_text, note_date FROM omop.note").fetchall()
+    assert "<NOM>" in text and "<TEL>" in text and "<NOM>" in title and str(day) == "2024-02-01"
+    for secret in ("Marchetaux", "Ysolde", "Quenardel", "06 12 34 56 78"):
+        for file in wh.directory.rglob("*"):
+            if file.is_file():
+                assert secret.encode() not in file.read_bytes(), (secret, file.name)
+
+
+def test_notes_can_enter_with_consistent_surrogates_per_patient(wh: Warehouse, tmp_path: Path) -> None:
+    """EDS-SEC-PSE-4, option: the same name becomes the same fictitious name within a patient's notes, the dates
+    move by the patient's one offset (intervals kept), under the warehouse key; no original reaches the files."""
+    import datetime as dt
+    import re
+    from functools import partial
+
+    from santegarde.deid.detector import Detector
+    from santegarde.deid.surrogates import Surrogates
+
+    omop_dir = tmp_path / "omop-notes"
+    write_omop(omop_dir)
+    head = (
+        "note_id,person_id,note_date,note_type_concept_id,note_class_concept_id,encoding_concept_id,"
+        "language_concept_id,note_title,note_text\n"
+    )
+    (omop_dir / "note.csv").write_text(
+        head + '1,101,2024-01-01,32817,0,0,0,Courrier,"Mme Ysolde Marchetaux vue le 12/03/2024, tél 06 12 34 56 78."\n'
+        '2,101,2024-01-05,32817,0,0,0,Suivi,"Revue Mme Marchetaux le 15/03/2024."\n'
+        '3,102,2024-01-09,32817,0,0,0,Suivi,"Revue Mme Marchetaux le 15/03/2024."\n',
+        encoding="utf-8",
+    )
+    notes = {f"note.{c}": "research" for c in ("note_date", "note_title", "note_text", "note_type_concept_id")}
+    detector = Detector()
+    surrogates = Surrogates(wh.surrogate_key)
+    report = wh.feed_omop(
+        omop_dir, DataList.from_mapping({**FULL, **notes}), source_name="dpi", operator=FEEDER,
+        deidentify=partial(detector.deidentify, surrogates=surrogates),
+    )  # fmt: skip
+    assert "note" not in report.refused_items()
+    ordered = "SELECT note_text FROM omop.note ORDER BY note_date"
+    first, second, other = (t for (t,) in wh.omop.execute(ordered).fetchall())
+    name = re.search(r"Mme \w+ (\w+) vue le", first)
+    assert name and re.search(rf"Revue Mme {name[1]} le", second) and "<NOM>" not in first + second
+    assert "<TEL>" in first  # what has no surrogate keeps its tag
+    dates = [dt.datetime.strptime(re.search(r"\d\d/\d\d/\d{4}", t)[0], "%d/%m/%Y") for t in (first, second)]
+    assert (dates[1] - dates[0]).days == 3 and dates[0] != dt.datetime(2024, 3, 12)  # shifted, interval kept
+    assert other != second  # another patient: another date shift and other fictitious names
+    for secret in ("Marchetaux", "Ysolde", "06 12 34 56 78", "12/03/2024", "15/03/2024"):
+        for file in wh.directory.rglob("*"):
+            if file.is_file():
+                assert secret.encode() not in file.read_bytes(), (secret, file.name)
+
+
 def write_omop(directory: Path) -> None:
     directory.mkdir()
     (directory / "person.csv").write_text(

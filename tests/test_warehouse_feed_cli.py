@@ -261,8 +261,14 @@ def test_notes_enter_only_with_deidentify_notes(config: Path, tmp_path: Path) ->
     feed = (*feed, "--config", str(config))
     out = ok(*feed)
     assert "Refused note: unstructured text is refused until a de-identifier is configured" in out
-    out = ok(*feed, "--deidentify-notes")
+    alone = run(*feed, "--note-surrogates")
+    said = " ".join(alone.output.split())
+    assert alone.exit_code != 0 and "--note-surrogates only applies with --deidentify-notes" in said, said
+    out = ok(*feed, "--deidentify-notes", "--note-surrogates")
     assert "Refused note" not in out and re.search(r"\bnote\W+1\b", out), out
+    for file in (config.parent / "warehouse").rglob("*"):
+        if file.is_file():
+            assert b"Marchetaux" not in file.read_bytes() and b"Ysolde" not in file.read_bytes(), file.name
 
 
 def test_identity_review_link_undo_and_separate_from_the_command_line(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -40,6 +41,34 @@ def _read(path: Path) -> Batch:
     for failure in batch.failures:
         typer.echo(failure, err=True)
     return batch
+
+
+def _summary(done: int, failed: int, noun: str, out: Path) -> None:
+    """The batch's last line; exit status 1 when an item was refused (the others were written all the same)."""
+    typer.echo(f"{done} {noun} de-identified into {out}; {failed} refused.")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _each(
+    sources: Sequence[Path],
+    work: Callable[[int, Path], str],
+    refused: type[Exception],
+    noun: str,
+    out: Path,
+) -> None:
+    """Run ``work`` on each source (its number in the batch, its path → the line to print); a refused item is
+    reported by its sentence and the batch carries on with the others."""
+    failed = 0
+    for number, source in enumerate(sources):
+        try:
+            line = work(number, source)
+        except refused as exc:
+            failed += 1
+            typer.echo(str(exc), err=True)
+            continue
+        typer.echo(line)
+    _summary(len(sources) - failed, failed, noun, out)
 
 
 @app.command("text")
@@ -111,7 +140,7 @@ def office(
     sources: Annotated[list[Path], typer.Argument(help=".docx, .xlsx, .odt or text-layer .pdf documents")],
     out: Annotated[Path, typer.Option("--out", help="Directory for the de-identified documents")],
 ) -> None:
-    """Rewrite office documents de-identified (text, properties, file name); refuse those that cannot be read.
+    """Rewrite office documents de-identified (text, properties, pictures, file name); refuse unreadable ones.
 
     A PDF becomes a de-identified .txt of its text layer (a PDF cannot be rewritten safely in place).
     """
@@ -119,22 +148,21 @@ def office(
     from santegarde.deid.pdf import deidentify_pdf
 
     detector = _detector()
-    failed = 0
-    for source in sources:
-        try:
-            if source.suffix.lower() == ".pdf":
-                pdf = deidentify_pdf(source, out, detector.deidentify)
-                typer.echo(f"{source.name} → {pdf.target.name}: {pdf.changed} of {pdf.pages} pages de-identified.")
-                continue
-            report = deidentify_office(source, out, detector.deidentify)
-        except OfficeRefused as exc:
-            failed += 1
-            typer.echo(str(exc), err=True)
-            continue
-        typer.echo(f"{source.name} → {report.target.name}: {report.changed} of {report.texts} texts de-identified.")
-    typer.echo(f"{len(sources) - failed} documents de-identified into {out}; {failed} refused.")
-    if failed:
-        raise typer.Exit(1)
+
+    def one(_: int, source: Path) -> str:
+        if source.suffix.lower() == ".pdf":
+            pdf = deidentify_pdf(source, out, detector.deidentify)
+            return f"{source.name} → {pdf.target.name}: {pdf.changed} of {pdf.pages} pages de-identified."
+        report = deidentify_office(source, out, detector.deidentify, detector.detect_many)
+        line = f"{source.name} → {report.target.name}: {report.changed} of {report.texts} texts de-identified"
+        if report.images or report.images_removed:
+            line += (
+                f"; {report.images} pictures read by OCR ({report.images_blacked} with words blacked out), "
+                f"{report.images_removed} unreadable pictures removed"
+            )
+        return line + "."
+
+    _each(sources, one, OfficeRefused, "documents", out)
 
 
 @app.command("dicom")
@@ -146,26 +174,41 @@ def dicom(
         Path,
         typer.Option("--key-file", help="A file of at least 32 random bytes: the key UIDs and IDs are mapped under"),
     ],
+    ocr_pixels: Annotated[
+        bool,
+        typer.Option(
+            "--ocr-pixels", help="Read every image's pixels by OCR and black out the identifying words burned into them"
+        ),
+    ] = False,
 ) -> None:
     """De-identify DICOM headers (PS3.15 basic profile), patient IDs as keyed pseudonyms; refuse unreadable files.
 
     The files are processed on every core and flushed to disk once for the whole batch (each still written
-    atomically, never over an existing file).
+    atomically, never over an existing file). A file whose header says its pixels carry burned-in text is refused
+    unless --ocr-pixels is given; with it, every file is read by OCR (Tesseract, French) one after the other.
     """
-    from santegarde.deid.dicom import KeyedPseudonym, deidentify_dicom_batch
+    from santegarde.deid.dicom import DicomRefused, KeyedPseudonym, deidentify_dicom, deidentify_dicom_batch
 
     key = key_file.read_bytes()
     if len(key) < 32:
         typer.echo(f"{key_file} holds {len(key)} bytes; a key needs at least 32 random bytes.", err=True)
         raise typer.Exit(2)
     names = [f"{number:06d}.dcm" for number in range(len(sources))]
+    if ocr_pixels:
+        detector = _detector()
+
+        def one(number: int, source: Path) -> str:
+            report = deidentify_dicom(
+                source, out, key, KeyedPseudonym(key), name=names[number], find=detector.detect_many
+            )
+            return f"{source.name} → {report.target.name}: {report.masked} words blacked out in the pixels."
+
+        _each(sources, one, DicomRefused, "DICOM files", out)
+        return
     batch = deidentify_dicom_batch(sources, out, key, KeyedPseudonym(key), names=names)
     for _, sentence in batch.failures:
         typer.echo(sentence, err=True)
-    failed = len(batch.failures)
-    typer.echo(f"{len(sources) - failed} DICOM files de-identified into {out}; {failed} refused.")
-    if failed:
-        raise typer.Exit(1)
+    _summary(len(batch.reports), len(batch.failures), "DICOM files", out)
 
 
 @app.command("scan")
@@ -178,15 +221,9 @@ def scan(
     from santegarde.deid.scan import ScanRefused, deidentify_scan
 
     detector = _detector()
-    failed = 0
-    for number, source in enumerate(sources):
-        try:
-            report = deidentify_scan(source, out, detector.detect_many, name=f"{number:06d}.png")
-        except ScanRefused as exc:
-            failed += 1
-            typer.echo(str(exc), err=True)
-            continue
-        typer.echo(f"{source.name} → {report.target.name}: {report.masked} of {report.words} words blacked out.")
-    typer.echo(f"{len(sources) - failed} images de-identified into {out}; {failed} refused.")
-    if failed:
-        raise typer.Exit(1)
+
+    def one(number: int, source: Path) -> str:
+        report = deidentify_scan(source, out, detector.detect_many, name=f"{number:06d}.png")
+        return f"{source.name} → {report.target.name}: {report.masked} of {report.words} words blacked out."
+
+    _each(sources, one, ScanRefused, "images", out)

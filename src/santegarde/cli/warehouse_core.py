@@ -133,7 +133,19 @@ def feed(
     omop_dir: Annotated[Path | None, typer.Option("--omop", help="A directory of OMOP CDM 5.4 CSV/Parquet")] = None,
     deidentify_notes: Annotated[
         bool,
-        typer.Option("--deidentify-notes", help="Let the OMOP note table in, its text replaced by generic tags"),
+        typer.Option(
+            "--deidentify-notes",
+            help="Let notes in (the OMOP note table, FHIR DocumentReferences of plain text), their text replaced by "
+            "generic tags",
+        ),
+    ] = False,
+    note_surrogates: Annotated[
+        bool,
+        typer.Option(
+            "--note-surrogates",
+            help="With --deidentify-notes: names become consistent fictitious names and dates are shifted, "
+            "per patient, under the warehouse key, instead of tags",
+        ),
     ] = False,
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
@@ -145,6 +157,8 @@ def feed(
     """
     if bool(fhir) == (omop_dir is not None):
         raise WarehouseError("Give either --fhir files or one --omop directory, not both and not neither.")
+    if note_surrogates and not deidentify_notes:
+        raise WarehouseError("--note-surrogates only applies with --deidentify-notes; add it or leave it out.")
     checked_source(source)
     with _session_warehouse(config) as (s, operator, warehouse):
         checked = DataList.load(data_list) if data_list is not None else committee_data_list(s.org.engine)
@@ -153,7 +167,14 @@ def feed(
         if deidentify_notes:
             from santegarde.deid.detector import Detector  # edsnlp and spaCy: loaded only when notes are fed
 
-            deidentify = Detector().deidentify
+            detector = Detector()
+            deidentify = detector.deidentify
+            if note_surrogates:
+                from functools import partial
+
+                from santegarde.deid.surrogates import Surrogates
+
+                deidentify = partial(detector.deidentify, surrogates=Surrogates(warehouse.surrogate_key))
         report = _feed(warehouse, checked, source, fhir, omop_dir, operator, cutoff, deidentify)
     _print(report)
 
@@ -166,8 +187,9 @@ def _feed(
     with _bar() as progress:
         if fhir:
             report = warehouse.feed_fhir(
-                fhir, checked, progress=progress, source=source, operator=operator, cutoff=cutoff
-            )
+                fhir, checked, progress=progress, source=source, operator=operator, cutoff=cutoff,
+                deidentify=deidentify,
+            )  # fmt: skip
         else:
             assert omop_dir is not None
             report = warehouse.feed_omop(

@@ -7,13 +7,16 @@ loading takes a few seconds, detecting a note a few milliseconds.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from santegarde.deid import rules
 from santegarde.deid.entities import Entity
 from santegarde.deid.replace import replace_with_tags
+
+if TYPE_CHECKING:
+    from santegarde.deid.surrogates import Surrogates
 
 
 class DetectorUnavailable(RuntimeError):
@@ -79,6 +82,16 @@ class Detector:
         for text, doc in zip(items, self._nlp.pipe(items), strict=True):
             yield rules.detect(text, self.lexicon, self._absolute_dates(doc))
 
-    def deidentify(self, texts: list[str]) -> list[str]:
-        """Each text with its identifying spans replaced by generic tags (the warehouse feed's de-identifier)."""
-        return [replace_with_tags(t, found) for t, found in zip(texts, self.detect_many(texts), strict=True)]
+    def deidentify(
+        self, texts: list[str], patients: Sequence[str] | None = None, surrogates: Surrogates | None = None
+    ) -> list[str]:
+        """Each text with its identifying spans replaced by generic tags (the warehouse feed's de-identifier).
+
+        With ``surrogates``, names and dates get consistent surrogates instead, scoped by ``patients`` (one per text:
+        the same name gives the same fictitious name, and the dates one shift, within a patient's texts).
+        """
+        found = self.detect_many(texts)
+        if surrogates is None:
+            return [replace_with_tags(t, spans) for t, spans in zip(texts, found, strict=True)]
+        scopes = list(patients) if patients is not None else [""] * len(texts)
+        return [surrogates.replace(t, spans, p) for t, spans, p in zip(texts, found, scopes, strict=True)]

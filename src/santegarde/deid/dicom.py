@@ -4,8 +4,11 @@ Actions of the basic profile (PS3.15 table E.1-1), for the attributes a warehous
 (removed), U (UIDs re-mapped consistently under the warehouse key: the same UID gives the same new UID in every
 file, so studies and series stay linked), and the patient ID replaced by the warehouse pseudonym. Every private
 tag is removed; every remaining person name (VR PN), wherever it is, is emptied; sequences are walked (only the
-elements acted on are decoded). The pixel data are left as they are; an image whose header says its pixels carry
-burned-in text (BurnedInAnnotation YES) is refused, since the text in the pixels is not removed here.
+elements acted on are decoded); overlays (60xx,3000) and their comments, which draw text over the image, are
+removed. Text burned into the pixels: given an OCR finder (`santegarde.deid.scan`, ``--ocr-pixels`` in the CLI),
+every frame is read by Tesseract and the boxes of its identifying words set to black in the pixel data itself
+(uncompressed MONOCHROME1/2 or RGB); the pixel data are left byte for byte when nothing identifying is read. Without
+a finder, an image whose header says its pixels carry burned-in text (BurnedInAnnotation YES) is refused.
 A file that pydicom cannot read is refused with a sentence, never copied through.
 """
 
@@ -25,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from santegarde.atomic import AlreadyExists, write_new_bytes
+from santegarde.deid.scan import EntityFinder
 from santegarde.errors import SantegardeError
 from santegarde.private import PRIVATE_FILE, missing_parents
 
@@ -79,6 +83,7 @@ class DicomReport:
     removed: int  # attributes removed, private tags included
     emptied: int
     remapped: int  # UIDs
+    masked: int = 0  # words blacked out in the pixels
 
 
 def remap_uid(uid: str, key: bytes) -> str:
@@ -101,7 +106,8 @@ def _walk(dataset: Any, key: bytes, counts: dict[str, int], tags: tuple[frozense
     removed, emptied, remapped = tags
     for tag in list(dataset.keys()):
         number = int(tag)
-        if number in removed or tag.is_private:
+        overlay = 0x6000 <= number >> 16 <= 0x60FF and number & 0xFFFF in (0x3000, 0x4000)  # overlay data, comments
+        if number in removed or tag.is_private or overlay:
             del dataset[tag]
             counts["removed"] += 1
             continue
@@ -129,8 +135,58 @@ def _walk(dataset: Any, key: bytes, counts: dict[str, int], tags: tuple[frozense
                 _walk(item, key, counts, tags)
 
 
+def _mask_pixels(dataset: Any, find: EntityFinder, name: str) -> int:
+    """Black out the identifying words burned into every frame; the pixel data are rewritten only if some were."""
+    import numpy as np
+    from PIL import Image
+
+    from santegarde.deid.scan import identifying_boxes
+
+    syntax = getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", None)
+    if syntax is not None and syntax.is_compressed:
+        raise DicomRefused(
+            f"{name}: its pixels are compressed ({syntax.name}); decompress them first (for instance "
+            "gdcmconv --raw) so that their burned-in text can be read: it was refused."
+        )
+    photometric = str(dataset.get("PhotometricInterpretation", ""))
+    if photometric not in ("MONOCHROME1", "MONOCHROME2", "RGB") or int(dataset.get("BitsAllocated", 0)) < 8:
+        raise DicomRefused(
+            f"{name}: its pixels ({photometric or 'no photometric interpretation'}, "
+            f"{dataset.get('BitsAllocated', '?')} bits) cannot be read for burned-in text: it was refused."
+        )
+    try:
+        pixels = dataset.pixel_array
+    except Exception as exc:  # pydicom raises several kinds on damaged pixel data
+        raise DicomRefused(
+            f"{name}: its pixel data cannot be decoded ({type(exc).__name__}): it was refused."
+        ) from None
+    colour = photometric == "RGB"
+    frames = pixels.copy() if int(dataset.get("NumberOfFrames", 1) or 1) > 1 else pixels.copy()[np.newaxis]
+    black = 0 if colour else (frames.max() if photometric == "MONOCHROME1" else frames.min())
+    masked = 0
+    for frame in frames:
+        if colour:
+            image = Image.fromarray(frame.astype(np.uint8), "RGB")
+        else:
+            grey = frame.astype(np.float64)
+            low, high = float(grey.min()), float(grey.max())
+            grey = (grey - low) / ((high - low) or 1.0) * 255.0
+            if photometric == "MONOCHROME1":
+                grey = 255.0 - grey
+            image = Image.fromarray(grey.astype(np.uint8), "L").convert("RGB")
+        _, boxes, _ = identifying_boxes(image, find)
+        for left, top, right, bottom in boxes:
+            frame[max(0, top) : bottom + 1, max(0, left) : right + 1] = black
+        masked += len(boxes)
+    if masked:
+        dataset.PixelData = frames.astype(pixels.dtype).tobytes()
+        if colour:
+            dataset.PlanarConfiguration = 0  # pixel_array gives the samples interleaved
+    return masked
+
+
 def _deidentified_bytes(
-    source: Path, key: bytes, patient_pseudonym: Callable[[str], str]
+    source: Path, key: bytes, patient_pseudonym: Callable[[str], str], find: EntityFinder | None = None
 ) -> tuple[bytes, str, dict[str, int]]:
     """The de-identified bytes, the remapped SOP Instance UID and the counts; `DicomRefused` if unreadable."""
     import pydicom
@@ -143,12 +199,14 @@ def _deidentified_bytes(
         raise DicomRefused(
             f"{source.name} cannot be read as DICOM ({type(exc).__name__}); it was not de-identified."
         ) from None
-    if str(dataset.get("BurnedInAnnotation", "")).upper() == "YES":
+    if find is None and str(dataset.get("BurnedInAnnotation", "")).upper() == "YES":
         raise DicomRefused(
-            f"{source.name} says its pixels carry burned-in text (BurnedInAnnotation YES): its header could be "
-            "cleaned but not its pixels, so it was refused."
+            f"{source.name} says its pixels carry burned-in text (BurnedInAnnotation YES): it was refused; "
+            "run it with --ocr-pixels so that the identifying words are blacked out in the pixels."
         )
-    counts = {"removed": 0, "emptied": 0, "remapped": 0}
+    counts = {"removed": 0, "emptied": 0, "remapped": 0, "masked": 0}
+    if find is not None and "PixelData" in dataset:
+        counts["masked"] = _mask_pixels(dataset, find, source.name)
     original_id = str(dataset.get("PatientID", ""))
     _walk(dataset, key, counts, _TAGS or _load_tags())
     if hasattr(dataset, "file_meta") and "MediaStorageSOPInstanceUID" in dataset.file_meta:
@@ -163,13 +221,22 @@ def _deidentified_bytes(
 
 
 def deidentify_dicom(
-    source: Path, out_dir: Path, key: bytes, patient_pseudonym: Callable[[str], str], *, name: str | None = None
+    source: Path,
+    out_dir: Path,
+    key: bytes,
+    patient_pseudonym: Callable[[str], str],
+    *,
+    name: str | None = None,
+    find: EntityFinder | None = None,
 ) -> DicomReport:
-    """Write ``source`` de-identified into ``out_dir`` (as ``name``, else its remapped SOP Instance UID + .dcm)."""
-    data, sop, counts = _deidentified_bytes(source, key, patient_pseudonym)
+    """Write ``source`` de-identified into ``out_dir`` (as ``name``, else its remapped SOP Instance UID + .dcm).
+
+    ``find`` (e.g. `Detector.detect_many`) has the pixels read by OCR and their identifying words blacked out.
+    """
+    data, sop, counts = _deidentified_bytes(source, key, patient_pseudonym, find)
     target = out_dir / (name or f"{sop}.dcm")
     write_new_bytes(target, data)
-    return DicomReport(target, counts["removed"], counts["emptied"], counts["remapped"])
+    return DicomReport(target, counts["removed"], counts["emptied"], counts["remapped"], counts["masked"])
 
 
 class KeyedPseudonym:

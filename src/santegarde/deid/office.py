@@ -9,6 +9,12 @@ be read (corrupt, password-protected, another format) is refused with a sentence
 ``.odt`` (OpenDocument, read with lxml): every paragraph and heading of ``content.xml`` (body, tables, frames,
 notes, comments) and ``styles.xml`` (headers and footers), the same way; ``meta.xml`` keeps only its generator,
 dates and statistics; the thumbnail (a picture of the first page) is dropped; an encrypted package is refused.
+
+Pictures embedded in a document (``.docx`` media, ``.odt`` ``Pictures/`` and object previews, ``.xlsx`` sheet
+images) may carry names in their pixels (a scanned letter pasted in a report): each is read by the OCR, its
+identifying words blacked out (`santegarde.deid.scan.mask_image_bytes`) and re-encoded without its metadata. A
+picture that cannot be read as an image (a vector drawing, a damaged file), or every picture when no OCR finder
+is given, is removed and a trace left in its place (the text ``[image retirée]``); the report counts both.
 """
 
 from __future__ import annotations
@@ -16,17 +22,22 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from santegarde.atomic import write_new_bytes
+from santegarde.deid.scan import EntityFinder, MaskedImage, mask_image_bytes
 from santegarde.errors import SantegardeError
 
 TextDeidentifier = Callable[[list[str]], list[str]]
 SUFFIXES = (".docx", ".xlsx", ".odt")
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an encrypted (password-protected) Office file is an OLE container
+
+
+IMAGE_REMOVED = "[image retirée]"  # the trace left where a picture was removed (the documents are in French)
+CONTENT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif", "BMP": "image/bmp", "TIFF": "image/tiff"}
 
 
 class OfficeRefused(SantegardeError):
@@ -38,6 +49,28 @@ class OfficeReport:
     target: Path
     texts: int  # paragraphs or cells read
     changed: int  # of which some text was replaced by tags
+    images: int = 0  # embedded pictures read by the OCR and re-encoded
+    images_blacked: int = 0  # of which some words were blacked out
+    images_removed: int = 0  # pictures that could not be read (or no OCR was given): removed, a trace left
+
+
+@dataclass
+class Pictures:
+    """Cleans the embedded pictures of one document and counts what it did; ``find`` None removes them all."""
+
+    find: EntityFinder | None
+    cleaned: int = 0
+    blacked: int = 0
+    removed: int = 0
+
+    def __call__(self, data: bytes) -> MaskedImage | None:
+        result = mask_image_bytes(data, self.find) if self.find is not None else None
+        if result is None:
+            self.removed += 1
+        else:
+            self.cleaned += 1
+            self.blacked += result.masked > 0
+        return result
 
 
 def deidentified_name(name: str, deidentify: TextDeidentifier) -> str:
@@ -65,7 +98,46 @@ def _check_container(source: Path) -> bytes:
     return data
 
 
-def _docx(data: bytes, deidentify: TextDeidentifier) -> tuple[bytes, int, int]:
+R_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+
+
+def _docx_remove_picture(package: Any, picture: Any) -> None:
+    """Cut every relationship to ``picture``; the drawing that showed it becomes the text ``[image retirée]``."""
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    holders = {qn("w:drawing"), qn("w:pict"), qn("w:object")}
+    for part in list(package.iter_parts()):
+        element = getattr(part, "_element", None)
+        for rid, rel in list(part.rels.items()):
+            if rel.is_external or rel.target_part is not picture:
+                continue
+            references = [] if element is None else [
+                node for node in element.iter() if rid in (node.get(f"{{{R_NS}}}{a}") for a in ("embed", "id", "link"))
+            ]  # fmt: skip
+            for node in references:
+                holder = next((a for a in node.iterancestors() if a.tag in holders), None)
+                if holder is None:
+                    if node.getparent() is not None:
+                        node.getparent().remove(node)
+                    continue
+                trace = OxmlElement("w:t")
+                trace.text = IMAGE_REMOVED
+                holder.getparent().replace(holder, trace)
+            del part.rels[rid]
+
+
+def _docx_pictures(package: Any, pictures: Pictures) -> None:
+    for part in [p for p in package.iter_parts() if str(p.content_type).startswith("image/")]:
+        cleaned = pictures(part.blob)
+        if cleaned is None:
+            _docx_remove_picture(package, part)
+            continue
+        part._blob = cleaned.data  # python-docx keeps an image part's bytes there
+        part._content_type = CONTENT_TYPES[cleaned.format]
+
+
+def _docx(data: bytes, deidentify: TextDeidentifier, pictures: Pictures) -> tuple[bytes, int, int]:
     import docx
     from docx.opc.constants import RELATIONSHIP_TYPE as RT
     from docx.oxml.ns import qn
@@ -96,6 +168,7 @@ def _docx(data: bytes, deidentify: TextDeidentifier) -> tuple[bytes, int, int]:
     for rid, rel in list(package.rels.items()):  # the thumbnail: a picture of the first page, names and all
         if rel.reltype == RT.THUMBNAIL:
             del package.rels[rid]  # a part no relationship reaches is not saved
+    _docx_pictures(package, pictures)
     props = document.core_properties
     for name in ("author", "last_modified_by", "title", "subject", "keywords", "comments", "category", "identifier"):
         setattr(props, name, "")
@@ -108,7 +181,7 @@ def _docx(data: bytes, deidentify: TextDeidentifier) -> tuple[bytes, int, int]:
     return out.getvalue(), len(texts), changed
 
 
-def _xlsx(data: bytes, deidentify: TextDeidentifier) -> tuple[bytes, int, int]:
+def _xlsx(data: bytes, deidentify: TextDeidentifier, pictures: Pictures) -> tuple[bytes, int, int]:
     import openpyxl
     from openpyxl.comments import Comment
 
@@ -135,6 +208,12 @@ def _xlsx(data: bytes, deidentify: TextDeidentifier) -> tuple[bytes, int, int]:
             for cell in row:
                 if cell.comment is not None:
                     cell.comment = Comment(deidentify([cell.comment.text])[0], "")
+        for image in list(sheet._images):  # openpyxl keeps a sheet's pictures there (Pillow installed)
+            masked = pictures(image._data())
+            if masked is None:
+                sheet._images.remove(image)
+                continue
+            image.ref, image.format = io.BytesIO(masked.data), masked.format.lower()
         title = deidentify([sheet.title])[0]
         if title != sheet.title:
             sheet.title = re.sub(r"[<>\[\]:*?/\\]", "", title)[:31] or "Feuille"
@@ -193,7 +272,40 @@ def _odf_texts(roots: list[Any], deidentify: TextDeidentifier) -> tuple[int, int
     return len(texts), changed
 
 
-def _odt(data: bytes, deidentify: TextDeidentifier) -> tuple[bytes, int, int]:
+ODF_DRAW = "urn:oasis:names:tc:opendocument:xmlns:drawing:1.0"
+XLINK = "http://www.w3.org/1999/xlink"
+ODF_PICTURES = ("Pictures/", "ObjectReplacements/")
+
+
+def _odf_pictures(parts: dict[str, bytes], trees: Mapping[str, Any], pictures: Pictures) -> list[str]:
+    """Clean the package's pictures in ``parts``; a removed one's frames become the text ``[image retirée]``.
+    Returns the removed names (for the manifest)."""
+    removed = []
+    for name in [n for n in parts if n.startswith(ODF_PICTURES) and not n.endswith("/")]:
+        cleaned = pictures(parts[name])
+        if cleaned is not None:
+            parts[name] = cleaned.data
+            continue
+        removed.append(name)
+        del parts[name]
+        for tree in trees.values():
+            for reference in list(tree.iter(f"{{{ODF_DRAW}}}image", f"{{{ODF_DRAW}}}object-ole")):
+                if reference.get(f"{{{XLINK}}}href", "").lstrip("./") != name:
+                    continue
+                frame = reference.getparent()
+                holder = frame if frame is not None and frame.tag == f"{{{ODF_DRAW}}}frame" else reference
+                parent = holder.getparent()
+                previous = holder.getprevious()
+                kept = IMAGE_REMOVED + (holder.tail or "")
+                if previous is not None:
+                    previous.tail = (previous.tail or "") + kept
+                else:
+                    parent.text = (parent.text or "") + kept
+                parent.remove(holder)
+    return removed
+
+
+def _odt(data: bytes, deidentify: TextDeidentifier, pictures: Pictures) -> tuple[bytes, int, int]:
     from lxml import etree  # type: ignore[import-untyped]  # python-docx's dependency
 
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
@@ -208,12 +320,18 @@ def _odt(data: bytes, deidentify: TextDeidentifier) -> tuple[bytes, int, int]:
             mimetype = package.read("mimetype")
             if mimetype.strip() != b"application/vnd.oasis.opendocument.text":
                 raise OfficeRefused("The document is not an .odt text document (its mimetype says otherwise).")
-            trees = {n: etree.fromstring(package.read(n), parser) for n in ("content.xml", "styles.xml") if n in names}
+            trees: dict[str, Any] = {
+                n: etree.fromstring(package.read(n), parser) for n in ("content.xml", "styles.xml") if n in names
+            }
             meta = etree.fromstring(package.read("meta.xml"), parser) if "meta.xml" in names else None
             parts = {n: package.read(n) for n in names}
         except (KeyError, etree.XMLSyntaxError, zipfile.BadZipFile) as exc:
             raise OfficeRefused(f"The document cannot be read as .odt ({type(exc).__name__}).") from None
     texts, changed = _odf_texts(list(trees.values()), deidentify)
+    dropped = [n for n in parts if n.startswith("Thumbnails/")]
+    for thumbnail in dropped:
+        del parts[thumbnail]
+    dropped += _odf_pictures(parts, trees, pictures)
     for tree in trees.values():
         for author in tree.iter(f"{{{DC}}}creator"):  # of comments and tracked changes
             author.text = ""
@@ -225,13 +343,10 @@ def _odt(data: bytes, deidentify: TextDeidentifier) -> tuple[bytes, int, int]:
                 if child.tag not in ODF_KEPT_META:
                     holder.remove(child)
         parts["meta.xml"] = etree.tostring(meta, xml_declaration=True, encoding="UTF-8")
-    dropped = [n for n in parts if n.startswith("Thumbnails/")]
-    for thumbnail in dropped:
-        del parts[thumbnail]
     if dropped:
         tree = etree.fromstring(parts["META-INF/manifest.xml"], parser)
         for entry in list(tree):
-            if str(entry.get(f"{{{ODF_MANIFEST}}}full-path", "")).startswith("Thumbnails/"):
+            if str(entry.get(f"{{{ODF_MANIFEST}}}full-path", "")) in dropped:
                 tree.remove(entry)
         parts["META-INF/manifest.xml"] = etree.tostring(tree, xml_declaration=True, encoding="UTF-8")
     out = io.BytesIO()
@@ -242,14 +357,21 @@ def _odt(data: bytes, deidentify: TextDeidentifier) -> tuple[bytes, int, int]:
     return out.getvalue(), texts, changed
 
 
-def deidentify_office(source: Path, out_dir: Path, deidentify: TextDeidentifier) -> OfficeReport:
-    """Write ``source`` de-identified into ``out_dir`` under a de-identified name; refuse what cannot be read."""
+def deidentify_office(
+    source: Path, out_dir: Path, deidentify: TextDeidentifier, find: EntityFinder | None = None
+) -> OfficeReport:
+    """Write ``source`` de-identified into ``out_dir`` under a de-identified name; refuse what cannot be read.
+
+    ``find`` (e.g. `Detector.detect_many`) lets the embedded pictures be OCRed and blacked out; without it they are
+    all removed, a trace left in their place.
+    """
     suffix = source.suffix.lower()
     if suffix not in SUFFIXES:
         raise OfficeRefused(f"{source.name}: only {', '.join(SUFFIXES)} documents are de-identified here.")
     data = _check_container(source)
     rewriter = {".docx": _docx, ".xlsx": _xlsx, ".odt": _odt}[suffix]
-    rewritten, texts, changed = rewriter(data, deidentify)
+    pictures = Pictures(find)
+    rewritten, texts, changed = rewriter(data, deidentify, pictures)
     target = out_dir / deidentified_name(source.name, deidentify)
     write_new_bytes(target, rewritten)
-    return OfficeReport(target, texts, changed)
+    return OfficeReport(target, texts, changed, pictures.cleaned, pictures.blacked, pictures.removed)

@@ -196,6 +196,56 @@ STOP = frozenset(
     ]
 )
 
+# Acronyms of French care and social services, never a person or a hospital on their own ("orientation ESAT",
+# "services de l'ASE", "l'OI" the cervix's internal os), though a few are also in the name lists: written in
+# capitals only. Acronyms that are common names too (EVA the pain scale and Eva, MAS and Mas) are not listed.
+ACRONYMS = frozenset(
+    [
+        "aah",
+        "ald",
+        "ame",
+        "apa",
+        "ars",
+        "ase",
+        "camsp",
+        "caf",
+        "ccas",
+        "cmp",
+        "cmpp",
+        "cmu",
+        "cpam",
+        "esat",
+        "fam",
+        "had",
+        "has",
+        "ide",
+        "ime",
+        "irm",
+        "itep",
+        "mdph",
+        "oe",
+        "oi",
+        "pmi",
+        "rqth",
+        "samsah",
+        "samu",
+        "savs",
+        "sdf",
+        "sessad",
+        "smur",
+        "ssr",
+        "tdm",
+        "usld",
+    ]
+)
+
+
+def _stop(word: str) -> bool:
+    """A word never taken for a name or a place on its own: a function word, or a service's acronym in capitals."""
+    key = fold(word)
+    return key in STOP or (word.isupper() and key in ACRONYMS)
+
+
 # --- numbers ---------------------------------------------------------------------------------------------------
 MAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
 NIR_SHAPE = re.compile(r"(?<![\w])([12378])\s?(\d{2})\s?(\d{2})\s?(\d{2}|2[AB])\s?(\d{3})\s?(\d{3})\s?(\d{2})(?![\w])")
@@ -204,6 +254,9 @@ TEL = re.compile(
     r"(?<![\w+])(?:(?:\+|00)\s?33\s?(?:\(0\)\s?)?[1-9](?:[\s.-]?\d{2}){4}"
     r"|(?:\(\d{2,3}\)\s?)?0\s?[1-9](?:[\s.-]?\d{2}){4}|\(\d{2,3}\)\s?\d(?:[\s.-]?\d){7,9})(?![\w])"
 )
+# A number typed (or OCRed) one digit at a time: "0 1 7 3 2 5 0 3 7 0", "0 1 - 6 4 - 7 7 - 1 6 - 6 5".
+SPACED_SEP = r"(?:\s?[\s.-]\s?)"
+TEL_SPACED = re.compile(rf"(?<![\w+])0{SPACED_SEP}[1-9](?:{SPACED_SEP}\d){{8}}(?![\w])")
 PRO_NUMBER = re.compile(r"(?i)\b(rpps|adeli|finess)\b\s*(?:n°|no|num[ée]ro|:)?\s*:?\s*(\d[\d\s]{7,14}\d)")
 STAY_NUMBER = re.compile(
     r"(?i)\b(ipp|nda|n°\s*(?:de\s+)?s[ée]jour|num[ée]ro\s+de\s+s[ée]jour|n°\s*(?:de\s+)?dossier|num[ée]ro\s+de\s+dossier"
@@ -226,7 +279,11 @@ DATE_TEXT = re.compile(
     rf"|(?<![\w])(?:{MONTHS})\s+(?:19|20)\d{{2}}(?![\w])"
 )
 DATE_NUM = re.compile(r"(?<![\w/.-])([0-3]?\d)\s?([/.-])\s?([01]?\d)\s?\2\s?(\d{4}|\d{2})(?![\w/.-]|\.\d)")
-DATE_SPACED = re.compile(r"(?<![\w/])\d(?:\s(?:/\s)?\d){5,7}(?![\w/])")
+DATE_SPACED = re.compile(r"(?<![\w/])\d(?:\s(?:[/.-]\s)?\d){5,7}(?![\w/])")
+# A fraction after these words is a score ("Apgar 9/10/10", "EVA 7/10", "douleur évaluée à 7/10"), not a date.
+SCORE_CONTEXT = re.compile(
+    r"(?i)(?:\bapgar|\beva\b|\bscore|[ée]valu[ée]e?\s+[àa]|cot[ée]e?\s+[àa]|intensit[ée])\s*:?\s*(?:de\s+|[àa]\s+)?$"
+)
 BIRTH_CONTEXT = re.compile(
     r"(?i)(?:n[ée]e?\s+le|date\s+de\s+naissance|\bddn\b|naissance|n[ée]e?\s+en)\s*:?\s*(?:le\s+)?$"
 )
@@ -241,8 +298,10 @@ ADDRESS = re.compile(
     rf"(?=\s*(?:[,;:\n()]|\d{{2}}\s?\d{{3}}\b|$))"
     r"(?:\s*,?\s*\d{2}\s?\d{3}\s+(?:[A-ZÀ-Üa-zà-ü'’-]+(?:\s+(?!\d)[A-ZÀ-Üa-zà-ü'’-]+){0,3}))?"
 )
-ZIP_CITY = re.compile(r"(?<![\w])(\d{2}\s?\d{3})\s+((?:[A-ZÀ-Ü][\wÀ-ü'’-]*)(?:[\s-]+[A-ZÀ-Ü][\wÀ-ü'’-]*){0,3})")
-ZIP_CONTEXT = re.compile(r"(?i)(?:\bcp\b|code\s+postal)\s*:?\s*(\d{2}\s?\d{3})(?!\d)")
+ZIP_CITY = re.compile(
+    r"(?<![\w])((?:\d{2}|2[AB])\s?\d{3})\s+((?:[A-ZÀ-Ü][\wÀ-ü'’-]*)(?:[\s-]+[A-ZÀ-Ü][\wÀ-ü'’-]*){0,3})"
+)
+ZIP_CONTEXT = re.compile(r"(?i)(?:\bcp\b|code\s+postal)\s*:?\s*((?:\d{2}|2[AB])\s?\d{3})(?!\d)")
 HOSPITAL_WORDS = (
     r"(?:h[ôo]pital|hopital|chu|chru|chr|ch|chi|chs|clinique|polyclinique|centre\s+hospitalier(?:\s+universitaire)?"
     r"|groupe\s+hospitalier|gh|ghu|cds|centre\s+de\s+sant[ée]|ehpad|maternit[ée]|fondation)"
@@ -269,10 +328,12 @@ TITLES = re.compile(
     r"|Pr\.?|Professeur|PROFESSEUR|Me|Ma[îi]tre|Interne|IDE|Infirmi[èe]re|Sage-femme)\s+)"
 )
 CONTEXTS = re.compile(
-    r"(?i)(?:\b(?:patient(?:e)?|usager|b[ée]n[ée]ficiaire|personne\s+suivie|enfant|cas\s+de|dossier\s+de|nom|pr[ée]nom"
+    r"(?i)(?:\b(?:patient(?:e)?|usager|assur[ée]e?|ayant[\s-]droit|conjointe?|[ée]poux|tut(?:eur|rice)|curat(?:eur|rice)"
+    r"|b[ée]n[ée]ficiaire|personne\s+suivie|enfant|cas\s+de|dossier\s+de|nom|pr[ée]nom"
     r"|nom\s+de\s+naissance|nom\s+d['’]usage|n[ée]e?|[ée]pouse|veuve|fils|fille|m[èe]re|p[èe]re|sign[ée]|r[ée]dig[ée]\s+par"
     r"|valid[ée]\s+par|de\s+la\s+part\s+de|adress[ée]e?\s+par|suivi[e]?\s+par|vu[e]?\s+par)\s*[:,]?\s+)"
 )
+_PERSON_CUE = re.compile(rf"(?:{TITLES.pattern}|(?i:{CONTEXTS.pattern[4:]}))$")  # a title or context word just before
 WORD = re.compile(r"(?<![\w])[A-Za-zÀ-ÖØ-öø-ÿ](?:[A-Za-zÀ-ÖØ-öø-ÿ-]*[A-Za-zÀ-ÖØ-öø-ÿ])?(?![\w])")
 
 
@@ -317,9 +378,10 @@ def _numbers(text: str, found: list[Entity]) -> None:
         label = "IPP" if ("ipp" in key or "patient" in key or "dossier" in key) else "NDA"
         if _free(found, m.start(2), m.end(2)):
             _add(found, m.start(2), m.end(2), label)
-    for m in TEL.finditer(text):
-        if _free(found, m.start(), m.end()):
-            _add(found, m.start(), m.end(), "TEL")
+    for pattern in (TEL, TEL_SPACED):
+        for m in pattern.finditer(text):
+            if _free(found, m.start(), m.end()):
+                _add(found, m.start(), m.end(), "TEL")
 
 
 def _plausible(day: int, month: int) -> bool:
@@ -335,14 +397,18 @@ def _dates(text: str, found: list[Entity], extra: Iterable[tuple[int, int]] = ()
             spans.append((m.start(), m.end()))
     for m in DATE_SPACED.finditer(text):
         digits = re.sub(r"\D", "", m.group())
-        if len(digits) in (6, 8) and "/" not in m.group() and _plausible(int(digits[:2]), int(digits[2:4])):
+        separators = set(re.findall(r"[/.-]", m.group()))
+        if len(digits) in (6, 8) and not separators and _plausible(int(digits[:2]), int(digits[2:4])):
             spans.append((m.start(), m.end()))
-        elif "/" in m.group():
-            parts = [re.sub(r"\s", "", p) for p in m.group().split("/")]
+        elif len(separators) == 1:
+            parts = [re.sub(r"\s", "", p) for p in m.group().split(separators.pop())]
             if len(parts) == 3 and all(parts) and _plausible(int(parts[0]), int(parts[1])):
                 spans.append((m.start(), m.end()))
     spans.extend(extra)
     for start, end in sorted(spans, key=lambda s: (s[0], -s[1])):
+        score = re.fullmatch(r"[\d/\s]+", text[start:end]) and not re.search(r"\d{4}", text[start:end])
+        if score and SCORE_CONTEXT.search(text[max(0, start - 30) : start]):
+            continue
         if _free(found, start, end):
             label = "DATE_NAISSANCE" if BIRTH_CONTEXT.search(text[max(0, start - 40) : start]) else "DATE"
             _add(found, start, end, label)
@@ -371,7 +437,7 @@ def _places(text: str, found: list[Entity], lexicon: frozenset[str]) -> None:
             end = m.start(1) + stop.start() if stop else len(text)
             hospitals.append((m.start(1), end))
             continue
-        if fold(first.group()) in STOP:
+        if _stop(first.group()):
             continue
         hospitals.append((m.start(1), _trim_proper(text, m.start(1), m.end(1), lexicon)))
     for m in KNOWN_HOSPITALS.finditer(text):
@@ -379,7 +445,7 @@ def _places(text: str, found: list[Entity], lexicon: frozenset[str]) -> None:
     for m in L_APOSTROPHE_PROPER.finditer(text):
         words = WORD.findall(m.group())
         lead = fold(words[0]) if words else ""
-        if words and lead not in STOP and not (lead in lexicon and not words[0].isupper()):
+        if words and not _stop(words[0]) and not (lead in lexicon and not words[0].isupper()):
             hospitals.append((m.start(), _trim_proper(text, m.start(), m.end(), lexicon)))
     for start, end in sorted(hospitals, key=lambda s: (s[0], -s[1])):
         if _free(found, start, end):
@@ -397,8 +463,10 @@ def _places(text: str, found: list[Entity], lexicon: frozenset[str]) -> None:
     for m in WORD.finditer(text):
         word = m.group()
         key = fold(word)
-        if key not in communes or key in STOP or not _free(found, m.start(), m.end()):
+        if key not in communes or _stop(word) or not _free(found, m.start(), m.end()):
             continue
+        if word.isupper() and key in gazetteer("noms") and _PERSON_CUE.search(text[max(0, m.start() - 60) : m.start()]):
+            continue  # "Mme VERNOUILLET", "l'assuré ALBERT": a surname that is also a commune, left to _persons
         before = text[max(0, m.start() - 6) : m.start()].lower()
         preceded = bool(re.search(r"(?:\b(?:à|a|de|du|sur|en)\s+|\bd['’])$", before))
         common = key in lexicon
@@ -453,7 +521,7 @@ def _persons(text: str, found: list[Entity], lexicon: frozenset[str] | None) -> 
                 key = fold(word)
                 if taken and not joined(i - 1, i, ("", "-")):
                     break
-                if len(word) == 1 or key in STOP:
+                if len(word) == 1 or _stop(word):
                     break
                 capital = word[0].isupper()
                 if strict and not taken and capital and known(word):
@@ -474,13 +542,13 @@ def _persons(text: str, found: list[Entity], lexicon: frozenset[str] | None) -> 
         # Capitalised gazetteer words that are not ordinary French are names.
         for i, (_, _, word) in enumerate(words):
             key = fold(word)
-            if len(word) >= 2 and key not in STOP and known(word) and word[0].isupper() and key not in common:
+            if len(word) >= 2 and not _stop(word) and known(word) and word[0].isupper() and key not in common:
                 is_name.add(i)
         # The header of a note or a short line: words that are no ordinary French, one of them a gazetteer name.
         head: list[int] = []
         for i, (_, _, word) in enumerate(words):
             key = fold(word)
-            if key in STOP or (key in common and not known(word)) or (i and not joined(i - 1, i)) or i > 3:
+            if _stop(word) or (key in common and not known(word)) or (i and not joined(i - 1, i)) or i > 3:
                 break
             head.append(i)
         if head and words[0][0] == len(text) - len(text.lstrip()):
@@ -496,7 +564,7 @@ def _persons(text: str, found: list[Entity], lexicon: frozenset[str] | None) -> 
             changed = False
             for i, (_, _, word) in enumerate(words):
                 key = fold(word)
-                if i in is_name or len(word) < 2 or key in STOP:
+                if i in is_name or len(word) < 2 or _stop(word):
                     continue
                 if not any(j in is_name and joined(i, j) for j in (i - 1, i + 1)):
                     continue
@@ -524,9 +592,11 @@ def _persons(text: str, found: list[Entity], lexicon: frozenset[str] | None) -> 
         elif candidates:
             only_first = [i for i in candidates if keys[i] not in lasts]
             pool = only_first or candidates
+            pool = [i for i in pool if i not in titled] or pool  # "Mme DURAND Paule": the titled word is the surname
             if len(pool) > 1:
+                # "DURAND Paule": the word in lower case; "Paule Durand", "PAULE DURAND": the first (French order)
                 lower = [i for i in pool if not words[i][2].isupper()]
-                pool = lower if lower and len(lower) < len(pool) else pool[-1:]
+                pool = lower if lower and len(lower) < len(pool) else pool[:1]
             if len(pool) == 1 and len(pool) < len(run):
                 label[pool[0]] = "PRENOM"
         span: list[int] = []

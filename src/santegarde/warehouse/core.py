@@ -140,6 +140,11 @@ class Warehouse:
         return PseudonymKey(self.keys.pseudonym)
 
     @property
+    def surrogate_key(self) -> bytes:
+        """EDS-SEC-PSE-4: the key of the notes' consistent surrogates (32 bytes), derived from the pseudonym key."""
+        return bytes.fromhex(self.pseudonym_key.hexdigest("deid|surrogates"))
+
+    @property
     def mapping_key(self) -> PseudonymKey:
         return PseudonymKey(self.keys.mapping)
 
@@ -297,7 +302,7 @@ class Warehouse:
     # -- feeds and objections ------------------------------------------------------------------------------
     def feed_fhir(
         self, paths: Sequence[Path], data_list: DataList | Path, progress: Progress | None = None, *,
-        source: str, operator: Operator, cutoff: date | None = None,
+        source: str, operator: Operator, cutoff: date | None = None, deidentify: TextDeidentifier | None = None,
     ) -> FeedReport:  # fmt: skip
         """Feed FHIR Bundle JSON files from ``source`` as ``operator`` (a feeding profile); see :func:`.feed.feed_fhir`.
 
@@ -307,8 +312,9 @@ class Warehouse:
         from santegarde.warehouse import feed
 
         return feed.feed_fhir(
-            self, paths, data_list, progress=progress, source=source, operator=operator, cutoff=cutoff
-        )
+            self, paths, data_list, progress=progress, source=source, operator=operator, cutoff=cutoff,
+            deidentify=deidentify,
+        )  # fmt: skip
 
     def feed_omop(
         self,

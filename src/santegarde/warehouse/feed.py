@@ -42,8 +42,9 @@ if TYPE_CHECKING:
     from santegarde.warehouse.core import Warehouse
 
 Progress = Callable[[str, int, int], None]  # (step description, steps done, total steps)
-# EDS-SEC-PSE-4: replaces the identifying spans of each text by generic tags (santegarde.deid.Detector.deidentify)
-TextDeidentifier = Callable[[list[str]], list[str]]
+# EDS-SEC-PSE-4: replaces the identifying spans of each text by generic tags or by consistent surrogates, given the
+# texts and each one's patient (source|person_id: the surrogates' scope); santegarde.deid.Detector.deidentify
+TextDeidentifier = Callable[[list[str], list[str]], list[str]]
 DEIDENTIFIED_COLUMNS = ("note_text", "note_title")
 
 TEXT_COLUMNS = {("note", "note_text"), ("note", "note_title"), ("drug_exposure", "sig")}
@@ -377,14 +378,18 @@ def _observation_periods(run: _Run) -> None:
 def feed_fhir(
     warehouse: Warehouse, paths: Sequence[Path], data_list: DataList | Path, progress: Progress | None = None, *,
     source: str, operator: Operator, guard: WarehouseGuard | None = None, cutoff: date | None = None,
+    deidentify: TextDeidentifier | None = None,
 ) -> FeedReport:  # fmt: skip
     """Feed FHIR R4 Bundle JSON files of the source ``source`` into the warehouse, as ``operator`` (a feeding profile).
 
     The source is the namespace of the files' identifiers (``Patient/1`` of one source is not ``Patient/1`` of
-    another); persons are linked across sources only by identity matching.
+    another); persons are linked across sources only by identity matching. With ``deidentify``, a
+    DocumentReference whose attachment is inline plain text enters the OMOP ``note`` table de-identified
+    (EDS-SEC-PSE-4); other documents and images stay refused.
     """
-    run = _Run(warehouse, _data_list(data_list), checked_source(source), progress, total=13)
+    run = _Run(warehouse, _data_list(data_list), checked_source(source), progress, total=14)
     run.cutoff = cutoff or run.cutoff
+    run.deidentify = deidentify
     _run_feed(warehouse, list(paths), lambda files: _fhir(run, files), operator, guard, run.source)
     return run.report(len(paths))
 
@@ -405,6 +410,8 @@ def _fhir(run: _Run, files: list[Path]) -> None:
             FROM (SELECT unnest(json_extract(content::JSON, '$.entry[*].resource')) AS r FROM read_text({listing}))"""
     )
     for rtype, count in wh.omop.execute("SELECT rtype, count(*) FROM temp.fhir_res GROUP BY rtype").fetchall():
+        if rtype == "DocumentReference" and run.deidentify is not None:
+            continue  # _fhir_documents: the plain-text ones enter de-identified, the others are refused there
         if rtype in DOCUMENT_TYPES:
             run.refuse(f"{rtype} ({count})", "documents and images are refused until a de-identifier is configured")
         elif rtype not in FED_TYPES:
@@ -415,6 +422,8 @@ def _fhir(run: _Run, files: list[Path]) -> None:
     _fhir_professionals(run)
     run.step("Pseudonymised the professionals")
     _fhir_events(run)
+    _fhir_documents(run)
+    run.step("Documents de-identified")
     _observation_periods(run)
     run.step("Observation periods")
 
@@ -690,6 +699,68 @@ def _concepts(mapping: Mapping[str, int], name: str) -> str:
     return f"(SELECT * FROM (VALUES {values}) AS v(ccode, {name}))"
 
 
+def _fhir_documents(run: _Run) -> None:
+    """DocumentReferences with inline plain text (base64 ``attachment.data``, ``text/plain``) into ``note``, their
+    text and description de-identified in transit; any other document is refused with a count."""
+    if run.deidentify is None:
+        return
+    import base64
+    import binascii
+
+    wh = run.warehouse
+    rows = wh.omop.execute(
+        f"""SELECT f.rid, f.r->>'$.subject.reference', f.r->>'$.content[0].attachment.contentType',
+                   f.r->>'$.content[0].attachment.data', coalesce(f.r->>'$.description', '')
+            FROM temp.fhir_res f WHERE f.rtype = 'DocumentReference'
+            AND (f.r->>'$.subject.reference') IN (SELECT ref FROM temp.person_map)
+            AND coalesce({_ts("$.date")}, {_ts("$.context.period.start")}) IS NOT NULL"""
+    ).fetchall()
+    total = wh.omop.execute("SELECT count(*) FROM temp.fhir_res WHERE rtype = 'DocumentReference'").fetchone()
+    kept: list[tuple[str, str, str, str]] = []  # rid, patient scope, description, text
+    for rid, subject, content_type, data, description in rows:
+        if not str(content_type or "").lower().startswith("text/plain") or not data:
+            continue
+        try:
+            text = base64.b64decode(data, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            continue
+        kept.append((rid, f"{run.source}|{subject}", description, text))
+    left = (total[0] if total else 0) - len(kept)
+    if left:
+        run.refuse(
+            f"DocumentReference ({left})",
+            "only a dated document of a known patient with inline plain text (text/plain) is de-identified; "
+            "PDF, images, links and unreadable attachments are refused",
+        )
+    if not kept:
+        return
+    patients = [k[1] for k in kept]
+    titles = run.deidentify([k[2] for k in kept], patients)
+    texts = run.deidentify([k[3] for k in kept], patients)
+    if len(titles) != len(kept) or len(texts) != len(kept):
+        raise FeedError("The de-identifier returned a different number of notes; nothing was written.")
+    wh.omop.execute("CREATE OR REPLACE TEMP TABLE fhir_notes (doc_rid VARCHAR, title VARCHAR, body VARCHAR)")
+    wh.omop.executemany(
+        "INSERT INTO temp.fhir_notes VALUES (?, ?, ?)",
+        [(k[0], t or None, b) for k, t, b in zip(kept, titles, texts, strict=True)],
+    )
+    _load(
+        run,
+        "note",
+        f"""SELECT {_event_id(_ref("'DocumentReference'"))} AS note_id, m.person_id,
+                   coalesce({_ts("$.date")}, {_ts("$.context.period.start")})::DATE AS note_date,
+                   coalesce({_ts("$.date")}, {_ts("$.context.period.start")}) AS note_datetime,
+                   {EHR} AS note_type_concept_id, 0 AS note_class_concept_id, n.title AS note_title,
+                   n.body AS note_text, 0 AS encoding_concept_id, 0 AS language_concept_id,
+                   {_provider("$.author[0].reference")} AS provider_id
+            FROM temp.fhir_res f JOIN temp.person_map m ON m.ref = (f.r->>'$.subject.reference')
+                 JOIN temp.fhir_notes n ON n.doc_rid = f.rid
+            WHERE f.rtype = 'DocumentReference'""",
+        {"src": run.source},
+    )
+    wh.omop.execute("DROP TABLE temp.fhir_notes")
+
+
 def _fhir_measurements(run: _Run, visit: str) -> None:
     parts = f"""
         SELECT f.rid, f.r, m.person_id, 0 AS k, f.r->'$.code' AS code, f.r->'$.valueQuantity' AS q
@@ -832,10 +903,13 @@ def _deidentified_notes(run: _Run, path: Path) -> Path:
 
     if hasattr(table, "read_all"):
         table = table.read_all()
+    lowered = [c.lower() for c in table.column_names]
+    persons = table.column(lowered.index("person_id")).to_pylist() if "person_id" in lowered else [None] * len(table)
+    patients = [f"{run.source}|{p}" for p in persons]
     for index, column in enumerate(table.column_names):
         if column.lower() in DEIDENTIFIED_COLUMNS:
             texts = [t if isinstance(t, str) else "" for t in table.column(index).to_pylist()]
-            cleaned = run.deidentify(texts)
+            cleaned = run.deidentify(texts, patients)
             if len(cleaned) != len(texts):
                 raise FeedError("The de-identifier returned a different number of notes; nothing was written.")
             nulls = table.column(index).is_null().to_pylist()
