@@ -3,7 +3,9 @@
 Nothing here carries personal data. Metric labels and log fields are the route *template* (``/fhir/Patient/{rid}``,
 never the path a client sent), the method, the status, a refusal's rule and durations; a request id is made here
 (never taken from the client, who could put anything in it) and returned in ``X-Request-ID`` so that a complaint can
-be matched with its log line. ``/metrics`` is off unless the server was given a bearer token (deny by default).
+be matched with its log line, and written into every audit entry appended while the request is answered
+(``audit/request.py``), so that a log line leads to its audit entries and back. ``/metrics`` is off unless the
+server was given a bearer token (deny by default).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from santegarde.api.errors import PROBLEM_JSON, problem
+from santegarde.audit import request as audit_request
 from santegarde.errors import SantegardeError
 
 ACCESS_LOGGER = "santegarde.access"
@@ -148,7 +151,8 @@ class Observe:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            with audit_request.answering(request_id):  # every audit entry of this request carries its id
+                await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route, method = route_template(scope), str(scope.get("method", ""))

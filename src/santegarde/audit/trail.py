@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, event, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from santegarde.audit import chain
+from santegarde.audit import chain, request
 from santegarde.audit.anchor import BEHIND_PREFIX, AnchorFile, Head
 from santegarde.audit.anchor import MISSING as MISSING_ANCHOR
 from santegarde.audit.tables import checkpoint, entry, head
@@ -113,6 +113,9 @@ class _HeadRow:
         """Written by the migration, never used: no entry yet, no seal."""
         return self.seq == 0 and self.hash == chain.GENESIS and self.seal is None
 
+
+# The FHIR extension carrying the id of the HTTP request an entry was written in (as in the access log line).
+REQUEST_EXTENSION = "https://santegarde.invalid/fhir/StructureDefinition/audit-request"
 
 VERIFY_CHUNK = 2000  # entries fetched per round trip when the trail is walked
 
@@ -246,6 +249,9 @@ class AuditTrail:
     ) -> chain.Entry:
         at = self._clock()
         content = {**asdict(event), "at": at.isoformat()}
+        request_id = request.current()
+        if request_id is not None:  # written during an HTTP request: its id, as in the access log line
+            content["request_id"] = request_id
         new = chain.chain(seq + 1, prev, [content])[0]
         conn.execute(
             insert(entry).values(
@@ -491,12 +497,25 @@ class AuditTrail:
                 self.anchor.compact(last.seq, self._every, Head(current.seq, current.hash))
             return int(count)
 
-    def as_fhir_audit_events(self) -> Iterator[dict[str, Any]]:
-        """The trail as FHIR R4 AuditEvent resources (JSON), references only."""
+    def during(self, conn: Connection, request_id: str) -> Iterator[chain.Entry]:
+        """The entries appended while the HTTP request ``request_id`` was answered, in order."""
+        query = (
+            select(entry)
+            .where(entry.c.content.like(f'%"request_id": "{request.check(request_id)}"%'))
+            .order_by(entry.c.seq)
+        )
+        for row in conn.execute(query):
+            found = chain.Entry(row.seq, row.prev_hash, row.hash, json.loads(row.content))
+            if found.content.get("request_id") == request_id:
+                yield found
+
+    def as_fhir_audit_events(self, request_id: str | None = None) -> Iterator[dict[str, Any]]:
+        """The trail as FHIR R4 AuditEvent resources (JSON), references only; only one request's with ``request_id``."""
         actions = {"read": "R", "write": "U", "export": "R", "transmit": "R", "archive": "U", "delete": "D"}
         with self.engine.connect() as conn:
-            for e in self.entries(conn):
+            for e in self.entries(conn) if request_id is None else self.during(conn, request_id):
                 c = e.content
+                request_ext = [{"url": REQUEST_EXTENSION, "valueString": c["request_id"]}] if "request_id" in c else []
                 yield {
                     "resourceType": "AuditEvent",
                     "id": f"audit-{e.seq}",
@@ -521,6 +540,7 @@ class AuditTrail:
                         {
                             "url": "https://santegarde.invalid/fhir/StructureDefinition/audit-chain",
                             "valueString": f"{e.seq}:{e.hash}",
-                        }
+                        },
+                        *request_ext,
                     ],
                 }
