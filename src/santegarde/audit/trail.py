@@ -16,6 +16,7 @@ anchor, and the anchor file's heads. A missing or forged head stops every append
 from __future__ import annotations
 
 import json
+import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -171,6 +172,8 @@ class AuditTrail:
         self._listening: weakref.WeakSet[Engine] = weakref.WeakSet()
         # Connections of transaction(): their anchor lines are written after the commit, not as it starts.
         self._after_commit: weakref.WeakSet[Connection] = weakref.WeakSet()
+        # Told the duration of every successful append, in seconds (the server's metrics set it; None: nobody).
+        self.append_observer: Callable[[float], None] | None = None
 
     def now(self) -> datetime:
         """The trail's own clock (the time written on its entries)."""
@@ -233,10 +236,20 @@ class AuditTrail:
         self._write_anchor(self._pending.pop(opened[0], None))
 
     def append(self, event: AuditEvent, conn: Connection | None = None) -> chain.Entry:
-        """Append one event; within ``conn``'s transaction if given (best in :meth:`transaction`), else its own."""
+        """Append one event; within ``conn``'s transaction if given (best in :meth:`transaction`), else its own.
+
+        Its duration (with the commit when the transaction is its own) goes to ``append_observer`` if one is set."""
+        started = time.perf_counter()
         if conn is None:
             with self.transaction() as own:
-                return self.append(event, own)
+                written = self._append(event, own)
+        else:
+            written = self._append(event, conn)
+        if self.append_observer is not None:
+            self.append_observer(time.perf_counter() - started)
+        return written
+
+    def _append(self, event: AuditEvent, conn: Connection) -> chain.Entry:
         current = self._lock_head(conn)
         seq, prev = current.seq, current.hash
         if current.fresh:

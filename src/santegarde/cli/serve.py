@@ -61,11 +61,13 @@ def build_app(org: Organisation, *, local_http: bool = False) -> FastAPI:
         from santegarde.compassionate.service import CompassionateService
 
         compassionate = CompassionateService(records, Registry.beside(org.config_path, org.referential))
+    latency = health.append_latency()
+    org.audit.append_observer = latency.observe  # this application's registry (one per app, as every metric)
     return create_console(
         identity,
         readiness=health.readiness(org),
         metrics_token=os.environ.get(METRICS_TOKEN_ENV) or None,
-        collectors=(health.AuditCollector(org),),
+        collectors=(health.AuditCollector(org), latency),
         records=records,
         rights=rights,
         psc=psc_for(org),
