@@ -400,6 +400,33 @@ class AuditTrail:
         for row in conn.execute(query):
             yield chain.Entry(row.seq, row.prev_hash, row.hash, json.loads(row.content))
 
+    def tail_problem(self, last: int = 100) -> tuple[str, int] | None:
+        """A quick look at the end of the trail (``santegarde doctor``): None when the head is validly sealed and
+        the last ``last`` entries chain up to it; else (what, entry): ``no_head``, ``unsealed``, ``forged_head``,
+        ``edited``, ``unlinked`` or ``head_mismatch``. The whole trail is ``verify``'s."""
+        with self.engine.connect() as conn:
+            row = self._head(conn, lock=False)
+            if row is None:
+                return ("no_head", 0)
+            if row.fresh:
+                return None
+            if row.seal is None:
+                return ("unsealed", row.seq)
+            if not chain.is_sealed(self._key, row.seal, row.seq, row.hash, "head"):
+                return ("forged_head", row.seq)
+            query = select(entry).where(entry.c.seq > row.seq - last).order_by(entry.c.seq.desc()).limit(last)
+            rows = list(reversed(conn.execute(query).all()))
+        if not rows or (rows[-1].seq, rows[-1].hash) != (row.seq, row.hash):
+            return ("head_mismatch", row.seq)
+        previous: Any = None
+        for r in rows:
+            if r.hash != chain.entry_hash(r.seq, r.prev_hash, json.loads(r.content)):
+                return ("edited", int(r.seq))
+            if previous is not None and (r.seq != previous.seq + 1 or r.prev_hash != previous.hash):
+                return ("unlinked", int(r.seq))
+            previous = r
+        return None
+
     def verify(self) -> VerifyReport:
         """Check the chain, the sealed head, the checkpoints and the anchor file; every problem is a sentence."""
         entries, cps, found, anchored = self._check()
