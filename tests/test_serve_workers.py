@@ -16,6 +16,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from santegarde.api.ops import METRICS_TOKEN_ENV
 from santegarde.cli import serve_workers
 from santegarde.cli.main import app
 from santegarde.config import load
@@ -27,6 +28,7 @@ from santegarde.referentials import loader
 from santegarde.runtime import PASSPHRASE_ENV
 
 PASS = "workers passphrase, fictitious"
+TOKEN = "a-fictitious-metrics-token-for-the-workers-0123456789"
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +104,7 @@ def two_workers(config: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
     command = Path(sys.executable).with_name("santegarde")
     server = subprocess.Popen(
         [str(command), "serve", "--config", str(config), "--workers", "2", "--port", str(port)],
-        env={**os.environ, PASSPHRASE_ENV: PASS},
+        env={**os.environ, PASSPHRASE_ENV: PASS, METRICS_TOKEN_ENV: TOKEN},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -135,5 +137,12 @@ def test_two_real_workers_answer_health(two_workers: tuple[subprocess.Popen[str]
     assert len(workers) >= 2, workers
     answers = {httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=5).status_code for _ in range(10)}
     assert answers == {200}
+    # Whichever worker answers the scrape, it counts the requests of both (summed from the metrics directory).
+    line = 'santegarde_http_requests_total{method="GET",route="/health/live",status="200"} 10.0'
+    for _ in range(4):
+        scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert scraped.status_code == 200 and line in scraped.text, scraped.text
+        assert "santegarde_audit_entries " in scraped.text
+        assert scraped.text.count("# TYPE santegarde_audit_entries") == 1  # read from the trail once, not per worker
     server.send_signal(signal.SIGINT)
     assert server.wait(timeout=30) == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -115,15 +116,16 @@ def serve(
             f"santegarde for {org.config.organisation.name}: console http://{host}:{port}/ , API /fhir /auth "
             f"({workers} worker{'s' if workers > 1 else ''}; Ctrl-C to stop)"
         )
-        if workers > 1:  # each worker imports the factory and opens the organisation itself
-            serve_workers.hand_over(config, dev=dev, log_level=log_level)
-        uvicorn.run(
-            app if workers == 1 else serve_workers.FACTORY,
-            factory=workers > 1,
-            workers=workers,
-            host=host,
-            port=port,
-            log_level="warning",
-            access_log=False,
-            proxy_headers=True,
-        )
+        with tempfile.TemporaryDirectory(prefix="santegarde-metrics-") as metrics:
+            if workers > 1:  # each worker imports the factory and opens the organisation itself
+                serve_workers.hand_over(config, dev=dev, log_level=log_level, metrics=Path(metrics))
+            uvicorn.run(
+                app if workers == 1 else serve_workers.FACTORY,
+                factory=workers > 1,
+                workers=workers,
+                host=host,
+                port=port,
+                log_level="warning",
+                access_log=False,
+                proxy_headers=True,
+            )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from santegarde.api.ops import MULTIPROCESS_ENV
 from santegarde.config.model import OrganisationConfig
 from santegarde.errors import SantegardeError
 from santegarde.runtime import PASSPHRASE_ENV
@@ -71,11 +72,15 @@ def check_config(config: OrganisationConfig, workers: int) -> None:
         )
 
 
-def hand_over(config: Path, *, dev: bool, log_level: str) -> None:
-    """What the workers read when uvicorn starts them (the passphrase is already in the environment)."""
+def hand_over(config: Path, *, dev: bool, log_level: str, metrics: Path) -> None:
+    """What the workers read when uvicorn starts them (the passphrase is already in the environment).
+
+    ``metrics``: an empty private directory where each worker writes its counts, so that a scrape answered by any
+    worker sums them all (Prometheus' multiprocess mode, chosen when the worker imports its client)."""
     os.environ[CONFIG_ENV] = str(config.resolve())
     os.environ[DEV_ENV] = "1" if dev else ""
     os.environ[LOG_LEVEL_ENV] = log_level
+    os.environ[MULTIPROCESS_ENV] = str(metrics)
 
 
 def worker_app() -> FastAPI:
