@@ -175,12 +175,14 @@ def test_rights_request_numbers_out_of_range_are_404_never_500(register: Workpla
     doc = doctor(register, app_for(register))
     for number in (str(2**31), str(2**63), str(2**64 + 5), "0", "9" * 40):
         answer = doc.get(f"/rights/requests/{number}", headers=PURPOSE)
-        assert answer.status_code == 404 and "There is no rights request" in answer.json()["message"], number
+        assert answer.status_code == 404 and "pas de demande d'exercice des droits" in answer.json()["detail"], number
+        english = doc.get(f"/rights/requests/{number}", headers={**PURPOSE, "Accept-Language": "en-GB,fr;q=0.5"})
+        assert "There is no rights request" in english.json()["detail"], number
         posted = doc.post(f"/rights/requests/{number}/extend", json={"reason": "complex"}, headers=PURPOSE)
         assert posted.status_code == 404
     for text in ("-1", "abc", "1e3", "١٢"):
         answer = doc.get(f"/rights/requests/{text}/letter", headers=PURPOSE)
-        assert answer.status_code == 400 and "is not a number" in answer.json()["message"], text
+        assert answer.status_code == 400 and "n'est pas un nombre" in answer.json()["message"], text
     assert doc.get(f"/rights/requests/{2**31 - 1}", headers=PURPOSE).status_code == 404  # the largest one the
     # registers hold on both engines reaches the database and is simply not there
 

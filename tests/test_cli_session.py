@@ -315,12 +315,14 @@ def test_an_access_request_through_the_cli(demo: Demo, people: People, tmp_path:
     assert "not a kind of requester" in refused(*new, "--requester", "neighbour", "--lang", "en")
     number = _number(ok(*new, "--requester", "person", "--concerns", "medical_record"))
     n = str(number)
-    assert "identity has not been checked" in refused("rights", "execute", n, *PURPOSE, "--out-dir", str(tmp_path), *c)
-    assert "how the identity was checked" in refused("rights", "identity-check", n, "--how", "ok", *PURPOSE, *c)
+    assert "n'a pas été vérifiée" in refused("rights", "execute", n, *PURPOSE, "--out-dir", str(tmp_path), *c)
+    assert "comment l'identité a été vérifiée" in refused("rights", "identity-check", n, "--how", "ok", *PURPOSE, *c)
+    en = ("--lang", "en")
+    assert "how the identity was checked" in refused("rights", "identity-check", n, "--how", "ok", *PURPOSE, *en, *c)
     how = "carte d'identité présentée à l'accueil, conforme"
     checked = ok("rights", "identity-check", n, "--how", how, *PURPOSE, *c)
     assert "identité vérifiée" in checked and "pour le patient" in checked and " the " not in checked
-    assert "cannot be extended" in refused(
+    assert "ne peut pas être prolongé" in refused(
         "rights", "extend", n, "--reason", "many requests this month, complex file", *PURPOSE, *c
     )
     assert "--out-dir DOSSIER" in refused("rights", "execute", n, *PURPOSE, *c)
@@ -332,7 +334,7 @@ def test_an_access_request_through_the_cli(demo: Demo, people: People, tmp_path:
     assert bundle["resourceType"] == "Bundle" and stat.S_IMODE(bundle_path.stat().st_mode) == 0o600
     assert any(e["resource"]["id"] == people.patient_id for e in bundle["entry"])
     assert (tmp_path / f"rights-{number}-summary.html").exists()
-    assert "already answered" in refused("rights", "execute", n, *PURPOSE, *c)
+    assert "déjà reçu une réponse" in refused("rights", "execute", n, *PURPOSE, *c)
 
     letter = tmp_path / "letter.html"
     ok("rights", "letter", n, "--out", str(letter), *c)
@@ -347,7 +349,7 @@ def test_an_access_request_through_the_cli(demo: Demo, people: People, tmp_path:
     assert people.patient_id in listing and "exécutée" in listing and "droit d'accès" in listing
     assert "executed" in ok("rights", "status", "--lang", "en", *c)
     assert "Aucune demande en retard." in ok("rights", "status", "--overdue", *c)
-    assert "no rights request number 999" in refused("rights", "status", "999", *c)
+    assert "pas de demande d'exercice des droits n° 999" in refused("rights", "status", "999", *c)
 
     other = _number(ok("rights", "request", "--right", "rectification", "--patient", people.patient_id, *PURPOSE, *c))
     assert "délai prolongé" in ok(

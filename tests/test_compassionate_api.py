@@ -60,13 +60,20 @@ def test_a_request_and_its_forms_over_http(place: tuple[Workplace, TestClient]) 
         "/aac/programmes/velmorine-sla/requests",
         json={**REQUEST, "patient": {**REQUEST["patient"], "first_name": f"Léa {nir}"}},
     )
-    assert refused.status_code == 422 and "NIR or an INS was found in patient.first_name" in refused.json()["message"]
+    said = refused.json()["message"]
+    assert refused.status_code == 422 and "NIR ou un INS a été trouvé dans patient.first_name" in said
     assert nir not in refused.text
     free = prescriber.post(
         "/aac/programmes/velmorine-sla/requests",
         json={**REQUEST, "answers": {**REQUEST["answers"], "note": "texte libre"}},
     )
-    assert free.status_code == 422 and "no free entry" in free.json()["message"]
+    assert free.status_code == 422 and "pas de saisie libre" in free.json()["message"]
+    english = prescriber.post(
+        "/aac/programmes/velmorine-sla/requests",
+        json={**REQUEST, "answers": {**REQUEST["answers"], "note": "texte libre"}},
+        headers={"Accept-Language": "en"},
+    )
+    assert english.status_code == 422 and "There is no free entry" in english.json()["detail"]
 
     created = prescriber.post("/aac/programmes/velmorine-sla/requests", json=REQUEST)
     assert created.status_code == 201, created.text
@@ -77,7 +84,7 @@ def test_a_request_and_its_forms_over_http(place: tuple[Workplace, TestClient]) 
         f"/aac/cases/{case['patient_id']}/forms/suivi",
         json={"answers": {"date_visite": "2026-11-25", "poids": 60, "score_alsfrs": 39, "observance": "complete"}},
     )
-    assert early.status_code == 409 and "under treatment" in early.json()["message"]
+    assert early.status_code == 409 and "sous traitement" in early.json()["message"]
 
     lab = as_(w, client, "ph.resp", "pharmacist_in_charge", "L-1")
     granted = lab.post(
@@ -97,7 +104,8 @@ def test_the_summary_report_over_http(place: tuple[Workplace, TestClient]) -> No
     prescriber = as_(w, client, "dr.prescrit", "care_establishment_staff", "10001112223")
     assert prescriber.post("/aac/programmes/velmorine-sla/requests", json=REQUEST).status_code == 201
     refused = prescriber.get("/aac/programmes/velmorine-sla/report?start=2026-11-01&end=2026-12-31")
-    assert refused.status_code == 403 and "summary reports are produced by the profiles" in refused.json()["message"]
+    said = refused.json()["message"]
+    assert refused.status_code == 403 and "rapports de synthèse sont produits par les profils" in said
     lab = as_(w, client, "ph.resp", "pharmacist_in_charge", "L-1")
     answer = lab.get("/aac/programmes/velmorine-sla/report?start=2026-11-01&end=2026-12-31")
     assert answer.status_code == 200, answer.text
@@ -126,4 +134,4 @@ def test_the_summary_report_over_http(place: tuple[Workplace, TestClient]) -> No
     staff_client = as_(w, client, "dr.autre", "care_establishment_staff", "10001112225")
     assert staff_client.post("/aac/professionals", json=card).status_code == 201
     bad = staff_client.post("/aac/professionals", json={**card, "rpps": rpps[:-1] + str((int(rpps[-1]) + 1) % 10)})
-    assert bad.status_code == 422 and "RPPS number is not valid" in bad.json()["message"]
+    assert bad.status_code == 422 and "numéro RPPS n'est pas valide" in bad.json()["message"]

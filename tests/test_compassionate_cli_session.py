@@ -21,7 +21,6 @@ from typer.testing import CliRunner, Result
 
 from santegarde.cli import session
 from santegarde.cli.main import app
-from santegarde.compassionate.registry import example_text
 from santegarde.identity import accounts, grants, sessions, totp
 from santegarde.runtime import identity_context, open_organisation
 
@@ -87,12 +86,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
     found = re.search(r"login (\S+), password (\S+), TOTP secret (\S+)", made.output)
     assert found is not None
     config = directory / "santegarde.yaml"
-    protocol = directory.parent / "velmorine.yaml"
-    protocol.write_text(example_text(date.today()), encoding="utf-8")
-    added = CliRunner().invoke(
-        app, ["aac", "programme", "add", str(protocol), "--config", str(config)], env={"SANTEGARDE_PASSPHRASE": PASS}
+    listed = CliRunner().invoke(  # the demo registered the example programme, its ANSM decision in force
+        app, ["aac", "programme", "list", "--config", str(config)], env={"SANTEGARDE_PASSPHRASE": PASS}
     )
-    assert added.exit_code == 0, added.output
+    assert listed.exit_code == 0 and "velmorine-sla (versions 1)" in listed.output and "en vigueur" in listed.output
     org = open_organisation(config, PASS)  # the establishment's prescriber, set up as a person would be
     try:
         ctx = identity_context(org)
@@ -142,25 +139,28 @@ def test_request_submit_and_report_under_a_logged_in_session(lab: Lab, tmp_path:
     login(lab, lab.prescriber)
     requested = ok("aac", "request", "velmorine-sla", "--surname", "Exemple", "--first-name", "Alix", "--sex",
                    "female", "--birth", "1970-01", "--establishment", "h1", *answers(REQUEST), *c)  # fmt: skip
-    found = re.search(r"Patient (EXEAL-\d{5}) \(record (\S+)\)", requested)
-    assert found is not None and ": requested." in requested, requested
+    found = re.search(r"Patient (EXEAL-\d{5}) \(dossier (\S+)\)", requested)
+    assert found is not None and " : en attente de décision." in requested, requested
+    assert "demande_acces : demande d'accès" in requested and "access_request" not in requested
     patient = found.group(2)
     # The establishment does not decide: refused with the sentence, exit 2, nothing stored.
     decided_here = run("aac", "submit", patient, "decision_laboratoire", *answers(["decision=granted"]), *c)
-    assert decided_here.exit_code == 2 and "the laboratory decides" in decided_here.output
+    assert decided_here.exit_code == 2 and "c'est le laboratoire qui statue" in decided_here.output
 
     login(lab, lab.pharmacist)
     decided = ok("aac", "submit", patient, "decision_laboratoire", *answers(["decision=granted"]), *c)
-    assert ": granted." in decided and "decision_laboratoire" in decided
+    assert " : accès accordé." in decided and "decision_laboratoire" in decided
 
     login(lab, lab.prescriber)
     today = date.today().isoformat()
     started = ok("aac", "submit", patient, "initiation",
                  *answers([f"date_debut={today}", "posologie=20", "score_alsfrs=39"]), *c)  # fmt: skip
-    assert ": treated." in started
+    assert " : sous traitement." in started
     follow_up = [f"date_visite={today}", "poids=69.5", "score_alsfrs=38", "observance=complete"]
     visit = ok("aac", "submit", patient, "suivi", *answers(follow_up), *c)
-    assert ": treated." in visit and "suivi: follow_up" in visit
+    assert " : sous traitement." in visit and "suivi : suivi" in visit
+    english = ok("aac", "case", patient, "--lang", "en", *c)
+    assert ": treated." in english and "suivi: follow-up" in english
     bad = run("aac", "submit", patient, "suivi", *answers([f"date_visite={today}", "poids=900"]), *c)
     assert bad.exit_code == 2 and "poids" in bad.output and "Traceback" not in bad.output
 
@@ -168,10 +168,26 @@ def test_request_submit_and_report_under_a_logged_in_session(lab: Lab, tmp_path:
     out = tmp_path / "rapport.json"
     period = f"{(date.today() - timedelta(days=30)).isoformat()}..{(date.today() + timedelta(days=1)).isoformat()}"
     written = ok("aac", "report", "--programme", "velmorine-sla", "--period", period, "--out", str(out), *c)
-    assert "written to" in written and out.exists()
+    assert "écrit dans" in written and out.exists()
     data = json.loads(out.read_text(encoding="utf-8"))
     assert data["programme"] == "velmorine-sla@1" and data["small_cell_threshold"] == 11 and data["entries"]
     # One patient in the programme: every count is under the threshold, so none is shown.
     shown = [e for e in data["entries"] if e["value"] is not None and not e["suppressed"]]
     assert all(not isinstance(e["value"], int) or e["value"] == 0 or e["value"] >= 11 for e in shown), shown
     assert any(e["suppressed"] for e in data["entries"])
+
+
+def test_extract_rebuild_and_export_from_the_cli(lab: Lab, tmp_path: Path) -> None:
+    c = ("--config", str(lab.config))
+    login(lab, lab.pharmacist)
+    rebuilt = ok("aac", "extract", "rebuild", "velmorine-sla", *c)
+    assert "reconstruit(s) à partir de leurs dossiers" in rebuilt
+    out = tmp_path / "export.json"
+    wanted = ("--categories", "patient_indirect_identity")
+    refused = run("aac", "export", "velmorine-sla", "--recipient", "Filiale Exemple Inc.", "--country", "US",
+                  *wanted, "--out", str(out), *c)  # fmt: skip
+    assert refused.exit_code == 2 and "déclaré dans le registre des transferts" in " ".join(refused.output.split())
+    assert not out.exists()  # nothing written
+    done = ok("aac", "export", "velmorine-sla", "--recipient", "CRPV Exemple", "--country", "FR", *wanted,
+              "--out", str(out), *c)  # fmt: skip
+    assert "dans l'Union européenne" in done and json.loads(out.read_text(encoding="utf-8"))["country"] == "FR"

@@ -117,7 +117,7 @@ def test_a_registered_version_is_never_rewritten_and_old_versions_stay(tmp_path:
     assert registry.versions("velmorine-sla") == ["1", "2"]
     assert registry.get("velmorine-sla").follow_up.interval_days == 14
     assert registry.get("velmorine-sla", "1").follow_up.interval_days == 28
-    with pytest.raises(UnknownProgramme, match="no version 3; registered versions: 1, 2"):
+    with pytest.raises(UnknownProgramme, match="pas de version 3 ; versions enregistrées : 1, 2"):
         registry.get("velmorine-sla", "3")
     with pytest.raises(UnknownProgramme, match="santegarde aac programme add"):
         registry.get("other")

@@ -84,7 +84,7 @@ def test_the_report_counts_what_happened_and_hides_small_cells(place: tuple[Work
             service.submit(doctor, case.patient_id, "arret", {"date_arret": today, "motif_arret": "inefficacite"})
             truth["stopped"] += 1
 
-    with pytest.raises(AccessDenied, match="summary reports are produced by the profiles"):
+    with pytest.raises(AccessDenied, match="rapports de synthèse sont produits par les profils"):
         build(service, supply, "velmorine-sla", START, END, THRESHOLD)
     with pytest.raises(ReportRefused, match=r"ends .* before it starts"):
         build(service, lab, "velmorine-sla", END, START, THRESHOLD)

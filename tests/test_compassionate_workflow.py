@@ -3,6 +3,7 @@ follow-ups → adverse effect → stop, as the establishment's staff and the lab
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -133,13 +134,13 @@ def test_a_patient_through_the_whole_workflow(aac: tuple[Workplace, Compassionat
         ids = select(record.c.id).where(record.c.patient_id == case.patient_id)
         parts = set(conn.execute(select(record_part.c.category).where(record_part.c.record_id.in_(ids))).scalars())
     assert parts == {"patient_indirect_identity", "health", "genetic"}
-    with pytest.raises(WorkflowRefused, match="laboratory decides"):
+    with pytest.raises(WorkflowRefused, match="c'est le laboratoire qui statue"):
         service.submit(prescriber, case.patient_id, "decision_laboratoire", {"decision": "granted"})
-    with pytest.raises(WorkflowRefused, match="only once access is granted"):
+    with pytest.raises(WorkflowRefused, match="qu'une fois l'accès accordé"):
         service.submit(
             prescriber, case.patient_id, "initiation", {"date_debut": "2026-11-20", "posologie": 20, "score_alsfrs": 37}
         )
-    with pytest.raises(WorkflowRefused, match="coded reason"):
+    with pytest.raises(WorkflowRefused, match="motif codé"):
         service.submit(lab, case.patient_id, "decision_laboratoire", {"decision": "refused"})
     assert service.submit(lab, case.patient_id, "decision_laboratoire", {"decision": "granted"}).status == "granted"
     initiated = {"date_debut": "2026-11-24", "posologie": 20, "score_alsfrs": 37}
@@ -182,14 +183,14 @@ def test_a_patient_through_the_whole_workflow(aac: tuple[Workplace, Compassionat
 
     # A follow-up for a patient who stopped: refused, traced, nothing stored.
     before = count(w)
-    with pytest.raises(WorkflowRefused, match=r"needs a patient under treatment.*stopped.*Nothing was stored"):
+    with pytest.raises(WorkflowRefused, match=r"suppose un patient sous traitement.*arrêté.*Rien n'a été enregistré"):
         service.submit(prescriber, case.patient_id, "suivi", visit)
     assert count(w) == before and "AAC-3.workflow.follow_up" in denied_rules(w)
 
     # Who sees what: the laboratory reads the case (pseudonymised); another establishment's staff does not;
     # the supply service sees the patient's code and none of the forms.
     assert service.state(lab, case.patient_id).status == "stopped"
-    with pytest.raises(AccessDenied, match=r"may not read this patient.s compassionate-access case"):
+    with pytest.raises(AccessDenied, match=r"ne pouvez pas lire le dossier d'accès compassionnel de ce patient"):
         service.state(colleague, case.patient_id)
     seen = service.state(supply, case.patient_id)
     assert seen.code == case.code and seen.forms == []
@@ -203,8 +204,10 @@ def test_what_is_refused_stores_nothing_and_is_traced(aac: tuple[Workplace, Comp
 
     def refused(patient: Patient, answers: dict, match: str, rule: str) -> None:
         before = (count(w), count(w, aac_case))
-        with pytest.raises(SubmissionRefused, match=match):
+        with pytest.raises(SubmissionRefused) as caught:
             service.request_access(prescriber, "velmorine-sla", patient, answers)
+        assert re.search(match, caught.value.in_language("en")), caught.value.in_language("en")
+        assert str(caught.value) != caught.value.in_language("en")  # French by default
         assert (count(w), count(w, aac_case)) == before
         assert denied_rules(w)[-1] == rule
 
@@ -251,7 +254,7 @@ def test_a_suspended_programme_takes_no_form(aac: tuple[Workplace, Compassionate
         "expires: 2027-07-14", "expires: 2027-07-14\n  suspended_or_withdrawn: 2026-11-01"
     )
     service.registry.add(suspended.replace('version: "1"', 'version: "2"'), "v2")
-    with pytest.raises(WorkflowRefused, match="suspended or withdrew its authorisation on 2026-11-01"):
+    with pytest.raises(WorkflowRefused, match="a suspendu ou retiré son autorisation le 01/11/2026"):
         service.request_access(prescriber, "velmorine-sla", Patient("Durand", "Paul", "male", "1950-03", "h1"), REQUEST)
     assert "AAC-3.programme_status" in denied_rules(w)
     # The patient included under version 1 stays under it: what was collected keeps its protocol.
@@ -274,10 +277,10 @@ def test_the_ansms_approval_starts_the_retention_clock(aac: tuple[Workplace, Com
         return found
 
     assert line().waiting == stored  # no approval recorded: the active base waits for the ANSM
-    with pytest.raises(AccessDenied, match="pharmacist in charge records"):
+    with pytest.raises(AccessDenied, match="pharmacien responsable qui enregistre"):
         events.record(service, prescriber, "velmorine-sla", "summary_report_approved", w.identity.now())
     assert "accessors.care_establishment_staff.default_deny" in denied_rules(w)
-    with pytest.raises(events.EventRefused, match="in the future"):
+    with pytest.raises(events.EventRefused, match="dans le futur"):
         events.record(service, lab, "velmorine-sla", "summary_report_approved", w.identity.now() + timedelta(days=1))
     assert events.record(service, lab, "velmorine-sla", "summary_report_approved", w.identity.now()) == 1
     assert line().waiting == 0 and line().archive_now == 0
@@ -295,11 +298,11 @@ def test_professionals_are_recorded_with_a_checked_rpps(aac: tuple[Workplace, Co
     rpps = make_rpps("1000123456")
     good = Professional("Fictif", "Camille", "10", rpps, work_email="c.fictif@chu-exemple.invalid")
     wrong_key = rpps[:-1] + str((int(rpps[-1]) + 1) % 10)
-    with pytest.raises(SubmissionRefused, match="RPPS number is not valid"):
+    with pytest.raises(SubmissionRefused, match="numéro RPPS n'est pas valide"):
         add(service.records, prescriber, Professional("Fictif", "Camille", "10", wrong_key, work_phone="0400000000"))
-    with pytest.raises(SubmissionRefused, match="TRE-G15 code"):
+    with pytest.raises(SubmissionRefused, match="code TRE-G15"):
         add(service.records, prescriber, Professional("Fictif", "Camille", "99", rpps, work_phone="0400000000"))
-    with pytest.raises(SubmissionRefused, match="work contact"):
+    with pytest.raises(SubmissionRefused, match="coordonnées professionnelles"):
         add(service.records, prescriber, Professional("Fictif", "Camille", "10", rpps))
     assert count(w) == 0 and denied_rules(w)[-1] == "AAC-6.professional"
     stored = add(service.records, prescriber, good)
@@ -341,17 +344,18 @@ def test_an_interrupted_request_is_completed_not_duplicated(
         return create(req, body, **hook)
 
     monkeypatch.setattr(service.records, "create", failing)
-    with pytest.raises(IncompleteRequest, match=r"record was created \(code MARLE-.*Submit the form again") as cut:
+    created = r"dossier du patient a été créé \(code MARLE-.*Soumettez à nouveau le formulaire"
+    with pytest.raises(IncompleteRequest, match=created) as cut:
         service.request_access(
             prescriber, "velmorine-sla", Patient("Martin", "Léa", "female", "1980-02", "h1"), REQUEST
         )
     monkeypatch.undo()
     patient_id = next(pid for _, pid in service.cases("velmorine-sla"))
     assert patient_id in str(cut.value) and service.state(lab, patient_id).forms == []
-    with pytest.raises(WorkflowRefused, match="access request form is not recorded yet"):
+    with pytest.raises(WorkflowRefused, match="formulaire de demande d'accès n'est pas encore enregistré"):
         service.submit(lab, patient_id, "decision_laboratoire", {"decision": "granted"})
     assert service.submit(prescriber, patient_id, "demande_acces", REQUEST).forms[0].kind.value == "access_request"
-    with pytest.raises(WorkflowRefused, match="already recorded"):
+    with pytest.raises(WorkflowRefused, match="déjà enregistrée"):
         service.submit(prescriber, patient_id, "demande_acces", REQUEST)
 
 
@@ -389,14 +393,14 @@ def test_the_workflow_ledger_follows_the_forms_in_their_transaction(
 
     # A refused turn rolls the record back with the ledger: nothing stored, the row unchanged.
     before = count(w)
-    with pytest.raises(WorkflowRefused, match="already decided"):
+    with pytest.raises(WorkflowRefused, match="déjà fait l'objet d'une décision"):
         service.submit(lab, case.patient_id, "decision_laboratoire", {"decision": "granted"})
     assert count(w) == before and row(case.patient_id).status == "treated"
 
     # A case opened before the ledger existed: its row is rebuilt from the records, then moved on.
     with w.service.engine.begin() as conn:
         conn.execute(aac_workflow.delete().where(aac_workflow.c.patient_id == case.patient_id))
-    with pytest.raises(WorkflowRefused, match=r"only once access is granted \(the case is treated\)"):
+    with pytest.raises(WorkflowRefused, match=r"qu'une fois l'accès accordé \(le dossier est sous traitement\)"):
         service.submit(prescriber, case.patient_id, "initiation", {"date_debut": "2026-11-24", "posologie": 20,
                                                                    "score_alsfrs": 37})  # fmt: skip
     stopped = service.submit(

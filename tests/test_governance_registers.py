@@ -281,7 +281,8 @@ def test_warehouse_refuses_every_transfer(engine: Engine) -> None:
 
 def test_compassionate_access_transfers(engine: Engine) -> None:
     aac = loader.for_profile("compassionate")
-    assert set(transfers.AAC_TRANSFERABLE) <= {c.id for c in aac.categories}
+    assert set(transfers.aac_transferable()) <= {c.id for c in aac.categories}
+    assert not {"health", "safety", "efficacy"} & set(transfers.aac_transferable())  # 12.1: indirect identity only
     profile = aac.organisation_profile
     direct = transfers.TransferRequest(
         "US",
@@ -308,7 +309,7 @@ def test_compassionate_access_transfers(engine: Engine) -> None:
     indirect = transfers.TransferRequest(
         "US",
         "Group affiliate",
-        ("patient_indirect_identity", "safety", "professional_data"),
+        ("patient_indirect_identity", "patient_characteristics", "professional_data"),
         basis="safeguards",
         safeguard="scc",
         strictly_necessary=True,
@@ -634,3 +635,17 @@ def test_register_commands_speak_french_by_default_and_english_on_request(runner
     checked = _french(runner.invoke(transfer_app, ["check", "JP", *c], env=env).output)
     assert "Japon (JP) bénéficie d'une décision d'adéquation" in checked and "23/01/2019" in checked
     assert "Japan (JP) benefits" in runner.invoke(transfer_app, ["check", "JP", "--lang", "en", *c], env=env).output
+
+
+def test_the_hds_requirement_is_cited_by_its_measure_code_for_every_referential() -> None:
+    """Each référentiel's certified-host rule is found by its measure's code (or the text's section), not its
+    wording: a référentiel without an entry, or an entry naming a measure it does not have, fails here."""
+    everything = loader.load_all()
+    assert set(processors.HDS_RULE) == set(everything)
+    for ref_id, (code, section) in processors.HDS_RULE.items():
+        ref = everything[ref_id]
+        measure = next((m for m in ref.measures if m.code == code), None)
+        assert (measure is not None) if code else bool(section), ref_id
+        cited = processors._hds_section(ref, "fr")
+        assert cited == (f"{code}, section {measure.section}" if measure else f"section {section} du référentiel")
+        assert processors._hds_section(ref, "en").endswith(measure.section if measure else section)

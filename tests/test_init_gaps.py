@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from html import unescape
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from santegarde.cli import organisation as init_cli
 from santegarde.cli.main import app
 from santegarde.config import load, save
 from santegarde.demo import demo_answers, demo_legal_bases
-from santegarde.governance import conformity, dpia, gaps, measures, notices
+from santegarde.governance import conformity, doctext, dpia, gaps, measures, notices
 from santegarde.governance.register import build_register, render_register
 from santegarde.referentials import loader
 
@@ -218,23 +219,77 @@ def test_without_them_config_check_names_the_legal_bases_and_the_init_option(run
 
 
 @pytest.mark.parametrize(
-    ("given", "says"),
+    ("given", "says", "says_en"),
     [
-        (["--set", "legal_basis.medical_record=consent+9.2.a"], "not a purpose of pra-2020-081 whose legal basis"),
-        (["--set", "legal_basis.internal_studies=whim+9.2.j"], "is not a legal basis of GDPR art. 6.1"),
-        (["--set", "legal_basis.internal_studies=consent+9.9.z"], "is not a condition of GDPR art. 9.2"),
-        (["--set", "legal_basis.internal_studies=legitimate_interest"], "processes health data"),
-        (["--set", "legal_basis.internal_studies=legitimate_interest+9.2.j"], "must be justified"),
+        (
+            ["--set", "legal_basis.medical_record=consent+9.2.a"],
+            "n'est pas une finalité du référentiel pra-2020-081 dont la base légale",
+            "not a purpose of pra-2020-081 whose legal basis",
+        ),
+        (
+            ["--set", "legal_basis.internal_studies=whim+9.2.j"],
+            "« whim » n'est pas une base légale de l'art. 6.1 du RGPD : choisissez parmi consent,",
+            "is not a legal basis of GDPR art. 6.1",
+        ),
+        (
+            ["--set", "legal_basis.internal_studies=consent+9.9.z"],
+            "n'est pas une condition de l'art. 9.2 du RGPD",
+            "is not a condition of GDPR art. 9.2",
+        ),
+        (
+            ["--set", "legal_basis.internal_studies=legitimate_interest"],
+            "traite des données de santé",
+            "processes health data",
+        ),
+        (
+            ["--set", "legal_basis.internal_studies=legitimate_interest+9.2.j"],
+            "doit être justifiée",
+            "must be justified",
+        ),
     ],
 )
 def test_a_legal_basis_that_cannot_stand_is_refused_and_nothing_is_written(
-    runner: CliRunner, tmp_path: Path, given: list[str], says: str
+    runner: CliRunner, tmp_path: Path, given: list[str], says: str, says_en: str
 ) -> None:
     directory = tmp_path / "org"
     args = ["init", "--profile", "practice", "--dir", str(directory), *_choices("practice"), *init_answers("practice")]
     result = runner.invoke(app, [*args, *given], env=WIDE)
     assert result.exit_code == 2 and says in " ".join(result.output.split()), result.output
+    english = runner.invoke(app, [*args, *given, "--lang", "en"], env=WIDE)
+    assert english.exit_code == 2 and says_en in " ".join(english.output.split()), english.output
     assert not directory.exists()
+
+
+def test_a_mistyped_legal_basis_at_the_terminal_is_asked_again_with_the_valid_choices(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(init_cli, "_interactive", lambda: True)
+    directory = tmp_path / "org"
+    answers = [
+        "legitimate_intrest",  # mistyped: asked again, not the end of the session
+        "legitimate_interest",
+        "9.2.z",  # not an art. 9.2 condition: asked again
+        "9.2.h",
+        "because",  # too short a justification: asked again
+        "Exchanges between the professionals who treat the patient, for the continuity of care.",
+        "public_interest",
+        "9.2.j",
+        "Studies by the staff who follow the patients, for their own use only.",
+    ]
+    args = ["init", "--profile", "practice", "--dir", str(directory), *_choices("practice"), *init_answers("practice")]
+    result = runner.invoke(app, args, input="\n".join(answers) + "\n", env=WIDE)
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "« legitimate_intrest » n'est pas une base légale de l'art. 6.1 du RGPD : choisissez parmi" in said
+    valid = "consent, contract, legal_obligation, vital_interest, public_interest, legitimate_interest"
+    assert valid in said.split("« legitimate_intrest »")[1]
+    assert "« 9.2.z » n'est pas une condition de l'art. 9.2 du RGPD" in said and "doit être justifiée" in said
+    chosen = load(directory / "santegarde.yaml").deviations.legal_basis
+    bases = {lb.purpose: (lb.art6.value, lb.art9.value if lb.art9 else None) for lb in chosen}
+    assert bases == {
+        "professional_communications": ("legitimate_interest", "9.2.h"),
+        "internal_studies": ("public_interest", "9.2.j"),
+    }
 
 
 def test_the_demo_organisation_is_complete(tmp_path: Path) -> None:
@@ -265,3 +320,23 @@ def test_config_check_and_conformity_strict_agree_on_a_fresh_init(
     assert all(f"santegarde measure set {code}" in " ".join(report.problems()) for code in listed)
     checked = runner.invoke(app, ["config", "check", "--strict", "--config", str(path)], env=WIDE)
     assert checked.exit_code == 2 and f"{len(listed)} mesure(s) de sécurité" in " ".join(checked.output.split())
+
+
+def test_config_check_names_each_setting_by_its_french_label_never_its_key(runner: CliRunner, tmp_path: Path) -> None:
+    directory = tmp_path / "org"
+    args = ["init", "--profile", "practice", "--dir", str(directory), *_choices("practice"), *init_answers("practice")]
+    assert runner.invoke(app, args, env=WIDE).exit_code == 0
+    path = directory / "santegarde.yaml"
+    check = ["config", "check", "--config", str(path)]
+    gaps_table = runner.invoke(app, check, env=WIDE).output
+    assert "│ Base légale de la finalité « " in gaps_table and "│ deviations.legal_basis" not in gaps_table
+    assert "│ Legal basis of '" in runner.invoke(app, [*check, "--lang", "en"], env=WIDE).output
+    config = load(path)
+    config.choices.pop("retention_end_action")  # a missing choice: a finding whose subject is the choice
+    save(config, path)
+    findings = runner.invoke(app, check, env=WIDE).output
+    assert "│ Choix : À l'issue des durées de conservation" in findings and "│ retention_end_action" not in findings
+    ref = loader.get(config.referential)
+    for subject in ("organisation.controller", "organisation.dpo", "facts.patients_per_year", "PRA-PRO-40"):
+        assert not re.search(r"\w\.\w|_", doctext.setting(subject, ref, "fr")), subject
+    assert doctext.setting("a setting of its own", ref, "fr") == "a setting of its own"

@@ -104,9 +104,9 @@ def test_nothing_is_executed_before_the_identity_check(practice: Workplace, doc:
     rs = desk(practice)
     r = rs.receive(doc, Right.ACCESS, "p-1", Requester.PERSON)
     assert r.status is Status.RECEIVED and r.received_by == "dr.martin"
-    with pytest.raises(RightsError, match="identity has not been checked"):
+    with pytest.raises(RightsError, match="n'a pas été vérifiée"):
         rs.execute(doc, r.id)
-    with pytest.raises(RightsError, match="how the identity was checked"):
+    with pytest.raises(RightsError, match="comment l'identité a été vérifiée"):
         rs.register.record_identity_check(doc, r.id, "ok")
     ops = [e["operation"] for e in audit_rows(practice)]
     assert "rights.register" in ops and "rights.execute" in ops
@@ -114,15 +114,15 @@ def test_nothing_is_executed_before_the_identity_check(practice: Workplace, doc:
 
 def test_unknown_right_requester_or_missing_purpose_are_refused(practice: Workplace, doc: Request) -> None:
     rs = desk(practice)
-    with pytest.raises(RightsError, match="not a right"):
+    with pytest.raises(RightsError, match="n'est pas un droit"):
         rs.receive(doc, "information", "p-1", "person")
-    with pytest.raises(RightsError, match="not a kind of requester"):
+    with pytest.raises(RightsError, match="n'est pas un type de demandeur"):
         rs.receive(doc, "access", "p-1", "neighbour")
-    with pytest.raises(RightsError, match="concerns one purpose"):
+    with pytest.raises(RightsError, match="porte sur une finalité"):
         rs.receive(doc, "objection", "p-1", "person")
-    with pytest.raises(RightsError, match="not a purpose"):
+    with pytest.raises(RightsError, match="n'est pas une finalité"):
         rs.receive(doc, "objection", "p-1", "person", purpose="marketing")
-    with pytest.raises(RightsError, match="what the person disputes"):
+    with pytest.raises(RightsError, match="ce que la personne conteste"):
         rs.receive(doc, "restriction", "p-1", "person")
 
 
@@ -131,11 +131,11 @@ def test_one_month_deadline_extended_once_by_two_months_with_a_reason(practice: 
     now = practice.clock.now
     r = rs.receive(doc, Right.RECTIFICATION, "p-1", "person")
     assert r.due_at == add_months(now, 1) and "un mois à compter de la réception" in r.deadline_rule
-    with pytest.raises(RightsError, match="written reason"):
+    with pytest.raises(RightsError, match="motif de la prolongation"):
         rs.register.extend(doc, r.id, "busy")
     extended = rs.register.extend(doc, r.id, "many requests received this month, complex file")
     assert extended.status is Status.EXTENDED and extended.deadline == add_months(now, 3)
-    with pytest.raises(RightsError, match="only once"):
+    with pytest.raises(RightsError, match="qu'une fois"):
         rs.register.extend(doc, r.id, "still many requests received this month")
     assert rs.register.overdue() == []
     practice.clock.advance(days=95)
@@ -156,7 +156,7 @@ def test_medical_record_access_eight_days_or_two_months(practice: Workplace, doc
     old = rs.receive(doc, Right.ACCESS, "p-1", "person", purpose="medical_record", older_than_five_years=True)
     assert recent.due_at == now + timedelta(days=8) and "L. 1111-7" in recent.deadline_rule
     assert old.due_at == add_months(now, 2)
-    with pytest.raises(RightsError, match="cannot be extended"):
+    with pytest.raises(RightsError, match="ne peut pas être prolongé"):
         rs.register.extend(doc, recent.id, "many requests received this month, complex file")
     practice.clock.advance(days=9)
     assert [o.id for o in rs.register.overdue()] == [recent.id]
@@ -188,9 +188,9 @@ def test_access_gives_a_fhir_bundle_and_a_readable_summary(practice: Workplace, 
 def test_rectification_is_an_update_with_history(practice: Workplace, doc: Request) -> None:
     rs = desk(practice)
     rid = checked(rs, doc, Right.RECTIFICATION)
-    with pytest.raises(RightsError, match="corrected resource"):
+    with pytest.raises(RightsError, match="ressource corrigée"):
         rs.execute(doc, rid)
-    with pytest.raises(RightsError, match="not about patient"):
+    with pytest.raises(RightsError, match="ne concerne pas le patient"):
         rs.execute(doc, rid, corrected=observation("p-2"))
     out = rs.execute(doc, rid, corrected=observation(value=62.0))
     assert out.executed and out.affected == ("Observation/o-1",)
@@ -268,7 +268,7 @@ def test_an_erasure_killed_before_its_answer_is_completed_by_executing_again(pra
     assert rs.get(request_id).status is Status.IDENTITY_CHECKED
     out = rs.execute(doc, request_id)
     assert out.executed and out.request.status is Status.EXECUTED and "2 enregistrement(s)" in out.message
-    with pytest.raises(RightsError, match="already answered"):
+    with pytest.raises(RightsError, match="déjà reçu une réponse"):
         rs.execute(doc, request_id)
 
 
@@ -293,7 +293,7 @@ def test_restriction_freezes_refuses_writes_and_lifts(practice: Workplace, doc: 
     lifted = rs.lift_restriction(doc, rid)
     assert lifted.lifted_at is not None
     practice.service.update(doc, "Observation", "o-1", observation(value=70.0))
-    with pytest.raises(RightsError, match="already lifted"):
+    with pytest.raises(RightsError, match="déjà été levée"):
         rs.lift_restriction(doc, rid)
 
 
@@ -319,7 +319,7 @@ def test_an_answered_request_is_not_executed_twice(practice: Workplace, doc: Req
     rs = desk(practice)
     rid = checked(rs, doc, Right.ACCESS)
     rs.execute(doc, rid)
-    with pytest.raises(RightsError, match="already answered"):
+    with pytest.raises(RightsError, match="déjà reçu une réponse"):
         rs.execute(doc, rid)
 
 
@@ -339,6 +339,50 @@ def test_the_letter_renders_in_french_with_deadline_and_cnil(practice: Workplace
     assert "a été satisfaite" in unescape(str(rs.letter(done.request.id)))
     pdf = rs.letter(done.request.id, "pdf")
     assert isinstance(pdf, bytes) and pdf.startswith(b"%PDF")
+
+
+# Tell-tale English words and raw identifiers that must never reach a letter the person reads.
+LETTER_ENGLISH = re.compile(
+    r"\b(the|and|of|from|to|is|was|request|receipt|GDPR|Generated|rights|right|records?|deadline|data|"
+    r"purpose|refused|executed|years?|months?|set by controller)\b",
+    re.IGNORECASE,
+)
+SNAKE = re.compile(r"\b[a-z0-9]+(?:_[a-z0-9]+)+\b")
+
+
+def _visible(letter: str | bytes) -> str:
+    html = unescape(str(letter))
+    return " ".join(re.sub(r"<style.*?</style>|<[^>]+>", " ", html, flags=re.S).split())
+
+
+def test_every_kind_of_letter_is_french_without_english_or_identifiers(practice: Workplace, doc: Request) -> None:
+    """One letter per answer the desk writes: executed (access, rectification, restriction, objection), refused
+    (objection, portability, erasure of the medical record), extended, and still pending."""
+    rs = desk(practice)
+    answered = {
+        "access": rs.execute(doc, checked(rs, doc, Right.ACCESS)),
+        "rectification": rs.execute(
+            doc, checked(rs, doc, Right.RECTIFICATION), corrected=observation(value=62.0)
+        ),
+        "objection": rs.execute(doc, checked(rs, doc, Right.OBJECTION, purpose="appointments")),
+        "objection refused": rs.execute(doc, checked(rs, doc, Right.OBJECTION, purpose="medical_record")),
+        "portability refused": rs.execute(doc, checked(rs, doc, Right.PORTABILITY, purpose="medical_record")),
+        "erasure refused": rs.execute(doc, checked(rs, doc, Right.ERASURE)),
+    }
+    numbers = {kind: out.request.id for kind, out in answered.items()}
+    restriction = checked(rs, doc, Right.RESTRICTION, grounds="exactitude du poids enregistré")
+    numbers["restriction"] = rs.execute(doc, restriction).request.id
+    extended = checked(rs, doc, Right.RECTIFICATION)
+    rs.register.extend(doc, extended, "nombreuses demandes reçues ce mois-ci, dossier complexe")
+    numbers["extended"] = extended
+    numbers["pending"] = rs.receive(doc, Right.ACCESS, "p-1", "legal_representative").id
+    assert not answered["erasure refused"].executed and answered["objection"].executed
+    for kind, number in numbers.items():
+        text = _visible(rs.letter(number))
+        assert "Madame, Monsieur" in text and "CNIL" in text, kind
+        assert not LETTER_ENGLISH.findall(text), (kind, LETTER_ENGLISH.findall(text), text)
+        assert not SNAKE.findall(text), (kind, SNAKE.findall(text), text)
+        assert "du RGPD" in text or "article" in text or "art." in text, kind
 
 
 # -- the pharmacy (pha-2022-067) ---------------------------------------------------------------------
@@ -393,6 +437,8 @@ def test_compassionate_access_excludes_erasure_objection_portability(
     out = rs.execute(req, checked(rs, req, right, purpose="access_initiation_follow_up"))
     assert not out.executed and out.request.section == "11.3" and "référentiel" in (out.request.rule or "")
     assert w.service.read(req, "Patient", "p-1")["id"] == "p-1"
+    text = _visible(rs.letter(out.request.id))
+    assert not LETTER_ENGLISH.findall(text) and not SNAKE.findall(text), text
 
 
 def test_compassionate_access_rectification_and_restriction(compassionate: tuple[Workplace, Request]) -> None:
@@ -411,6 +457,8 @@ def test_aac11_related_person_is_refused_and_told_why(compassionate: tuple[Workp
     assert not out.executed and out.bundle is None and out.request.rule == "AAC-11"
     assert out.request.section == "11.1" and "secret médical" in out.message and "§11.1" in out.message
     assert "secret médical" in unescape(str(rs.letter(out.request.id)))
+    text = _visible(rs.letter(out.request.id))
+    assert not LETTER_ENGLISH.findall(text) and not SNAKE.findall(text), text
     assert not [e for e in audit_rows(w) if e["operation"] == "rights.records"]
 
 
@@ -431,6 +479,9 @@ def test_warehouse_objection_and_erasure_apply(database_url: str, tmp_path: Path
         assert not port.executed and port.request.section == "9.2"
         erased = rs.execute(steward, checked(rs, steward, Right.ERASURE))
         assert erased.executed
+        for out in (obj, port, erased):
+            text = _visible(rs.letter(out.request.id))
+            assert not LETTER_ENGLISH.findall(text) and not SNAKE.findall(text), text
         with w.service.engine.connect() as conn:
             assert conn.execute(select(record).where(record.c.patient_id == "p-1")).first() is None
     finally:

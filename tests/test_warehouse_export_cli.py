@@ -122,14 +122,14 @@ def login(demo: Demo, profile: str = "internal_staff") -> None:
 def request(demo: Demo) -> int:
     result = request_as(demo)
     assert result.exit_code == 0, result.output
-    found = re.search(r"Export request (\d+) recorded", result.output)
+    found = re.search(r"Demande d'export n° (\d+) enregistrée", result.output)
     assert found is not None
     return int(found.group(1))
 
 
-def request_as(demo: Demo) -> Result:
+def request_as(demo: Demo, *extra: str) -> Result:
     return run(
-        "warehouse", "export", "request", "--config", str(demo.config),
+        "warehouse", "export", "request", "--config", str(demo.config), *extra,
         "--source", "SELECT person_id, age_band, sex, diagnosis FROM stays",
         "--recipient", "Observatoire régional (fictif)", "--person", "person_id",
         "--purpose", "activity_indicators", "--project", "PILOT-1", "--qi", "age_band", "--qi", "sex",
@@ -185,7 +185,10 @@ def test_unknown_threshold_key_is_refused_with_a_sentence(demo: Demo, source: Pa
         refused = check(demo, rid, source)
         assert refused.exit_code != 0
         said = words(refused)
-        assert "unknown key(s) kay_anonymity, l_max" in said and "use only k," in said
+        assert "clés inconnues (kay_anonymity, l_max)" in said and "n'utilisez que k," in said
+        english = words(run("warehouse", "export", "check", str(rid), "--database", str(source), "--config",
+                            str(demo.config), "--lang", "en"))
+        assert "unknown key(s) kay_anonymity, l_max" in english and "use only k," in english
         with pytest.raises(GateError, match="kay_anonymity"):
             load_thresholds(demo.config)
     finally:
@@ -206,8 +209,10 @@ def test_unknown_threshold_key_is_refused_with_a_sentence(demo: Demo, source: Pa
 def test_malformed_thresholds_are_refused(demo: Demo, text: str, message: str) -> None:
     path = write_thresholds(demo, text)
     try:
-        with pytest.raises(GateError, match=message):
+        with pytest.raises(GateError) as refused:
             load_thresholds(demo.config)
+        assert re.search(message, refused.value.in_language("en")), refused.value.in_language("en")
+        assert str(refused.value).startswith(("Le ", "Les ")), str(refused.value)
     finally:
         path.unlink(missing_ok=True)
 
@@ -232,8 +237,10 @@ def test_the_feeding_profile_may_not_request_an_export(demo: Demo) -> None:
     login(demo, "feeding")
     refused = request_as(demo)
     said = words(refused)
-    assert refused.exit_code != 0 and "The profile 'feeding' may not request exports" in said, said
-    assert "only internal_staff may" in said
+    assert refused.exit_code != 0 and "Le profil feeding ne peut pas demander d'export" in said, said
+    assert "seul(s) internal_staff le peuvent" in said
+    english = words(request_as(demo, "--lang", "en"))
+    assert "The profile feeding may not request exports" in english and "only internal_staff may" in english
     login(demo, "internal_staff")
     assert request_as(demo).exit_code == 0
 
@@ -257,12 +264,12 @@ def test_an_export_is_checked_where_the_data_is_through_the_keyring(demo: Demo) 
         "--recipient", "Observatoire régional (fictif)", "--purpose", "activity_indicators", "--project", "PILOT-1",
         "--qi", "gender_concept_id", "--qi", "year_of_birth",
     )  # fmt: skip
-    found = re.search(r"Export request (\d+) recorded", asked.output)
+    found = re.search(r"Demande d'export n° (\d+) enregistrée", asked.output)
     assert asked.exit_code == 0 and found is not None, asked.output
     plain = check(demo, int(found.group(1)), directory / "omop.duckdb")
     said = words(plain)
-    assert plain.exit_code != 0 and "cannot be opened as a plain DuckDB database" in said, said
-    assert "omit --database" in said and "Traceback" not in plain.output
+    assert plain.exit_code != 0 and "ne peut pas être ouvert comme une base DuckDB en clair" in said, said
+    assert "omettez --database" in said and "Traceback" not in plain.output
     checked = run("warehouse", "export", "check", found.group(1), "--config", str(demo.config))
     assert checked.exit_code == 0, checked.output
     assert "k-anonymat" in checked.output and "60 personnes" in words(checked)

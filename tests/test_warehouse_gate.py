@@ -177,7 +177,7 @@ def test_the_requester_cannot_validate_their_own_export(
     gate = Gate(tmp_path / "g", trail, Reviewers("marie", "paul"), thresholds=FAST, clock=lambda: NOW)
     rid = gate.submit(_row(by="marie"))
     gate.check(rid, conn)
-    with pytest.raises(GateError, match="requested export"):
+    with pytest.raises(GateError, match="a demandé l'export"):
         gate.validate(rid, "marie", conn)
     assert gate.get(rid).status == "awaiting_validation" and _outbox(gate) == []
     assert ("export.validate", "marie", "denied", str(rid)) in _ops(trail)
@@ -195,20 +195,20 @@ def test_data_changed_after_the_check_is_not_released(gate: Gate, conn: duckdb.D
     rid = gate.submit(_row())
     gate.check(rid, conn)
     conn.execute("UPDATE stays SET diagnosis = 'C50' WHERE person_id = 0")
-    with pytest.raises(GateError, match="changed since it was checked"):
+    with pytest.raises(GateError, match="ont changé depuis son contrôle"):
         gate.validate(rid, "marie", conn)
     assert _outbox(gate) == [] and gate.get(rid).status == "awaiting_validation"
 
 
 def test_validation_needs_a_passing_checked_export(gate: Gate, conn: duckdb.DuckDBPyConnection) -> None:
     rid = gate.submit(_row())
-    with pytest.raises(GateError, match="not awaiting validation"):
+    with pytest.raises(GateError, match="n'attend pas de validation"):
         gate.validate(rid, "marie", conn)
     gate.check(rid, conn)
-    with pytest.raises(GateError, match="only a new request is checked"):
+    with pytest.raises(GateError, match="seule une demande nouvelle est contrôlée"):
         gate.check(rid, conn)
     gate.validate(rid, "marie", conn)
-    with pytest.raises(GateError, match="not awaiting validation"):
+    with pytest.raises(GateError, match="n'attend pas de validation"):
         gate.validate(rid, "paul", conn)
 
 
@@ -227,7 +227,7 @@ def test_failing_export_is_quarantined_with_an_alert_and_a_proposal(
     assert checked.proposal is not None and checked.proposal["found"]
     assert checked.proposal["k"] >= 10 and "age" in checked.proposal["levels"]
     assert ("export.alert", "gate", "success", str(rid)) in _ops(trail)
-    with pytest.raises(GateError, match="not awaiting validation"):
+    with pytest.raises(GateError, match="n'attend pas de validation"):
         gate.validate(rid, "marie", conn)
     assert _outbox(gate) == []
 
@@ -248,13 +248,13 @@ def test_quarantined_release_needs_a_risk_study_and_a_trained_manager(
 ) -> None:
     rid = gate.submit(_row(BAD))
     gate.check(rid, conn)
-    with pytest.raises(GateError, match="training"):
+    with pytest.raises(GateError, match="formation"):
         gate.review_quarantined(rid, "marie", "release", STUDY, conn)
     gate.record_training("marie", date(2020, 1, 10), "Anonymisation and export review", by="dpo")
-    with pytest.raises(GateError, match="last three years"):
+    with pytest.raises(GateError, match="trois dernières années"):
         gate.review_quarantined(rid, "marie", "release", STUDY, conn)
     gate.record_training("marie", date(2025, 6, 2), "Anonymisation and export review", by="dpo")
-    with pytest.raises(GateError, match="risk study"):
+    with pytest.raises(GateError, match="étude écrite du risque"):
         gate.review_quarantined(rid, "marie", "release", "Looks fine to me.", conn)
     with pytest.raises(GateError, match="export_reviewer"):
         gate.review_quarantined(rid, "igor", "release", STUDY, conn)
@@ -275,18 +275,18 @@ def test_the_requester_cannot_review_their_own_quarantined_export(
     rid = gate.submit(_row(BAD, by="marie"))
     gate.check(rid, conn)
     gate.record_training("marie", date(2026, 1, 5), "Export review", by="dpo")
-    with pytest.raises(GateError, match="requested export"):
+    with pytest.raises(GateError, match="a demandé l'export"):
         gate.review_quarantined(rid, "marie", "release", STUDY, conn)
 
 
 def test_training_cannot_be_in_the_future_and_decision_must_be_known(
     gate: Gate, conn: duckdb.DuckDBPyConnection
 ) -> None:
-    with pytest.raises(GateError, match="future"):
+    with pytest.raises(GateError, match="date future"):
         gate.record_training("marie", date(2027, 1, 1), "Export review")
     rid = gate.submit(_row(BAD))
     gate.check(rid, conn)
-    with pytest.raises(GateError, match="release or reject"):
+    with pytest.raises(GateError, match="release ou reject"):
         gate.review_quarantined(rid, "marie", "publish", STUDY, conn)
 
 
@@ -300,15 +300,15 @@ def test_rejection_leaves_nothing_and_is_final(
         is None
     passing = gate.submit(_row())
     gate.check(passing, conn)
-    with pytest.raises(GateError, match="reason"):
+    with pytest.raises(GateError, match="motif"):
         gate.reject(passing, "marie", "  ")
     gate.reject(passing, "marie", "The recipient has no agreement yet.")
     assert gate.get(quarantined).status == "rejected" and gate.get(passing).status == "rejected"
-    with pytest.raises(GateError, match="already rejected"):
+    with pytest.raises(GateError, match="déjà rejeté"):
         gate.reject(passing, "marie", "again")
-    with pytest.raises(GateError, match="not awaiting validation"):
+    with pytest.raises(GateError, match="n'attend pas de validation"):
         gate.validate(passing, "paul", conn)
-    with pytest.raises(GateError, match="not quarantined"):
+    with pytest.raises(GateError, match="n'est pas en quarantaine"):
         gate.review_quarantined(quarantined, "paul", "release", STUDY, conn)
     assert _outbox(gate) == []
     assert ("export.reject", "paul", "success", str(quarantined)) in _ops(trail)
@@ -336,15 +336,15 @@ def test_nothing_reaches_the_outbox_except_through_release(gate: Gate, conn: duc
 
 
 def test_refused_requests(gate: Gate) -> None:
-    with pytest.raises(GateError, match="recipient"):
+    with pytest.raises(GateError, match="le destinataire"):
         gate.submit(ExportRequest(GOOD, "", "p", "P", "fanny", ("sex",)))
     with pytest.raises(GateError, match="format"):
         gate.submit(_row(fmt="xlsx"))
-    with pytest.raises(GateError, match="quasi-identifiers"):
+    with pytest.raises(GateError, match="quasi-identifiants"):
         gate.submit(ExportRequest(GOOD, "ORS", "p", "P", "fanny"))
     with pytest.raises(GateError, match="dimensions"):
         gate.submit(ExportRequest(GOOD, "ORS", "p", "P", "fanny", kind="indicator"))
-    with pytest.raises(GateError, match="no export request"):
+    with pytest.raises(GateError, match="pas de demande d'export"):
         gate.get(99)
 
 
@@ -411,7 +411,7 @@ def test_indicator_whose_filters_isolate_persons_is_quarantined_and_cannot_be_re
     assert checked.status == "quarantined" and [c.name for c in checked.criteria if not c.passed] == ["filters"]
     assert gate.alerts()[-1].request_id == rid
     gate.record_training("paul", date(2026, 2, 1), "Export review", by="dpo")
-    with pytest.raises(GateError, match="filters isolate persons"):
+    with pytest.raises(GateError, match="isolent des personnes"):
         gate.review_quarantined(rid, "paul", "release", STUDY, conn)
     gate.review_quarantined(rid, "paul", "reject", "The filter selects fewer than ten persons.")
     assert gate.get(rid).status == "rejected" and _outbox(gate) == []
@@ -495,7 +495,8 @@ def test_quasi_identifiers_varying_within_a_person_are_refused(
     gate: Gate, measurements: duckdb.DuckDBPyConnection
 ) -> None:
     rid = gate.submit(_measurement_request(("sex", "hba1c")))
-    with pytest.raises(GateError, match=r"vary within a person's rows .* one value per person"):
+    varies = r"varient d'une ligne à l'autre d'une même personne .* une seule valeur par personne"
+    with pytest.raises(GateError, match=varies):
         gate.check(rid, measurements)
     assert gate.get(rid).status == "requested" and _outbox(gate) == []
 
@@ -503,11 +504,11 @@ def test_quasi_identifiers_varying_within_a_person_are_refused(
 def test_the_person_column_is_required_checked_and_never_released(
     gate: Gate, measurements: duckdb.DuckDBPyConnection
 ) -> None:
-    with pytest.raises(GateError, match="name the column identifying the person"):
+    with pytest.raises(GateError, match="désigner la colonne identifiant la personne"):
         gate.submit(ExportRequest("SELECT sex FROM m", "ORS", "p", "P", "fanny", ("sex",)))
     missing = gate.submit(ExportRequest("SELECT sex, diagnosis FROM m", "ORS", "p", "P", "fanny", ("sex",),
                                         person="person_id"))
-    with pytest.raises(GateError, match="'person_id', is not in the export source"):
+    with pytest.raises(GateError, match="« person_id », n'est pas dans la source"):
         gate.check(missing, measurements)
     rid = gate.submit(_measurement_request())
     assert gate.check(rid, measurements).status == "awaiting_validation"
@@ -526,6 +527,30 @@ def test_a_request_stored_before_persons_were_counted_is_refused_with_the_way_ou
         body = json.loads(db.execute("SELECT body FROM requests WHERE id = ?", (rid,)).fetchone()[0])
         del body["person"]  # as stored before issue 15
         db.execute("UPDATE requests SET body = ? WHERE id = ?", (json.dumps(body), rid))
-    with pytest.raises(GateError, match="submit it again with the person column"):
+    with pytest.raises(GateError, match="soumettez-la à nouveau avec la colonne de la personne"):
         gate.check(rid, conn)
     assert gate.get(rid).status == "requested"
+
+
+def test_the_gate_refuses_in_french_by_default_and_in_english_as_the_option(
+    gate: Gate, conn: duckdb.DuckDBPyConnection
+) -> None:
+    """A few representative refusals, in both languages: no French sentence carries a field name."""
+    with pytest.raises(GateError) as lacking:
+        gate.submit(ExportRequest(GOOD, "", "p", "P", "", ("sex",)))
+    assert str(lacking.value) == "Il manque à la demande d'export : le destinataire ou le demandeur ; déclarez-les."
+    assert lacking.value.in_language("en") == "The export request lacks the recipient or the requester; declare them."
+    assert "requested_by" not in str(lacking.value)
+    rid = gate.submit(_row())
+    with pytest.raises(GateError) as early:
+        gate.validate(rid, "marie", conn)
+    assert f"L'export n° {rid} est demandé, il n'attend pas de validation" in str(early.value)
+    assert f"Export {rid} is requested, not awaiting validation" in early.value.in_language("en")
+    with pytest.raises(GateError) as decision:
+        gate.review_quarantined(rid, "marie", "publish", "")
+    assert str(decision.value) == "La décision est release ou reject ; « publish » n'en est pas une."
+    assert decision.value.in_language("en") == "The decision must be release or reject; 'publish' is not one."
+    with pytest.raises(GateError) as thresholds:
+        GateThresholds(max_linkability=1.5)
+    assert "Le seuil max_linkability doit être compris entre 0 et 1" in str(thresholds.value)
+    assert "must lie between 0 and 1" in thresholds.value.in_language("en")

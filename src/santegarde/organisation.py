@@ -24,7 +24,7 @@ from santegarde.config import (
     save,
 )
 from santegarde.config.io import parse, read_raw
-from santegarde.errors import SantegardeError
+from santegarde.errors import SantegardeError, WordedError
 from santegarde.policy import dpo_required, parse_fact
 from santegarde.private import private_directory
 from santegarde.referentials import loader
@@ -86,38 +86,97 @@ def needs_art9(ref: Referential, purpose: Purpose) -> bool:
     )
 
 
+class LegalBasisRefused(WordedError, SantegardeError):
+    """A legal basis given for a purpose the text leaves open cannot stand; ``part`` says which answer to give again
+    (``purpose``, ``art6``, ``art9`` or ``justification``)."""
+
+    def __init__(self, part: str, sentences: dict[str, str]) -> None:
+        self.part = part
+        super().__init__(sentences)
+
+
+def check_art6(purpose_id: str, text: str) -> str:
+    """The art. 6.1 basis typed for ``purpose_id``, if it is one."""
+    values = [b.value for b in Art6Basis]
+    if text.strip() not in values:
+        listed = ", ".join(values)
+        example = f"--set {LEGAL_BASIS_PREFIX}{purpose_id}=legitimate_interest+9.2.h"
+        raise LegalBasisRefused(
+            "art6",
+            {
+                "fr": f"« {text.strip()} » n'est pas une base légale de l'art. 6.1 du RGPD : choisissez parmi {listed} "
+                f"(par exemple {example}).",
+                "en": f"'{text.strip()}' is not a legal basis of GDPR art. 6.1 for '{purpose_id}'; choose one of: "
+                f"{listed} (e.g. {example}).",
+            },
+        )
+    return text.strip()
+
+
+def check_art9(ref: Referential, purpose: Purpose, art6: str, text: str) -> str:
+    """The art. 9.2 condition typed for ``purpose`` (required when it processes health data), if it is one."""
+    values = [c.value for c in Art9Condition]
+    listed = ", ".join(values)
+    if text and text not in values:
+        raise LegalBasisRefused(
+            "art9",
+            {
+                "fr": f"« {text} » n'est pas une condition de l'art. 9.2 du RGPD : choisissez parmi {listed}.",
+                "en": f"'{text}' is not a condition of GDPR art. 9.2; choose one of: {listed}.",
+            },
+        )
+    if not text and needs_art9(ref, purpose):
+        raise LegalBasisRefused(
+            "art9",
+            {
+                "fr": f"La finalité « {purpose.id} » traite des données de santé : ajoutez la condition de l'art. 9.2 "
+                f"du RGPD après un « + », par exemple {art6}+9.2.h (prise en charge sanitaire) ou {art6}+9.2.j "
+                f"(recherche) ; l'une de : {listed}.",
+                "en": f"'{purpose.id}' processes health data: add the GDPR art. 9.2 condition after a '+', e.g. "
+                f"{art6}+9.2.h (care) or {art6}+9.2.j (research); one of: {listed}.",
+            },
+        )
+    return text
+
+
+def check_basis_justification(purpose_id: str, justification: str) -> str:
+    """Why the controller chose this basis: a real sentence."""
+    if not is_justified(justification):
+        option = f'--justify {LEGAL_BASIS_PREFIX}{purpose_id}="…"'
+        raise LegalBasisRefused(
+            "justification",
+            {
+                "fr": f"La base légale de la finalité « {purpose_id} » est un choix du responsable du traitement "
+                f"et doit être justifiée : donnez en une phrase d'au moins 20 caractères pourquoi cette base "
+                f"({option}).",
+                "en": f"The legal basis of '{purpose_id}' is the controller's choice and must be justified: add "
+                f"{option} (at least 20 characters: why this basis).",
+            },
+        )
+    return justification.strip()
+
+
 def parse_legal_basis(ref: Referential, purpose_id: str, value: str, justification: str) -> dict[str, str | None]:
     """``ART6[+ART9]`` for a purpose the text leaves open, validated against GDPR art. 6.1 and 9.2; a deviation."""
     open_ids = [p.id for p in open_purposes(ref)]
     purpose = ref.purpose(purpose_id)
     if purpose is None or purpose_id not in open_ids:
-        raise SantegardeError(
-            f"'{purpose_id}' is not a purpose of {ref.id} whose legal basis the référentiel leaves to the controller; "
-            f"those are: {', '.join(open_ids) or 'none'}."
+        listed = ", ".join(open_ids)
+        raise LegalBasisRefused(
+            "purpose",
+            {
+                "fr": f"« {purpose_id} » n'est pas une finalité du référentiel {ref.id} dont la base légale est "
+                "laissée au responsable du traitement ; "
+                + (f"ce sont : {listed}." if open_ids else "ce référentiel n'en laisse aucune."),
+                "en": f"'{purpose_id}' is not a purpose of {ref.id} whose legal basis the référentiel leaves to the "
+                f"controller; those are: {listed or 'none'}.",
+            },
         )
     art6_text, _, art9_text = (part.strip() for part in value.partition("+"))
-    art6_values = [b.value for b in Art6Basis]
-    if art6_text not in art6_values:
-        raise SantegardeError(
-            f"'{art6_text}' is not a legal basis of GDPR art. 6.1 for '{purpose_id}'; choose one of: "
-            f"{', '.join(art6_values)} (e.g. --set {LEGAL_BASIS_PREFIX}{purpose_id}=legitimate_interest+9.2.h)."
-        )
-    art9_values = [c.value for c in Art9Condition]
-    if art9_text and art9_text not in art9_values:
-        raise SantegardeError(
-            f"'{art9_text}' is not a condition of GDPR art. 9.2; choose one of: {', '.join(art9_values)}."
-        )
-    if not art9_text and needs_art9(ref, purpose):
-        raise SantegardeError(
-            f"'{purpose_id}' processes health data: add the GDPR art. 9.2 condition after a '+', e.g. "
-            f"{art6_text}+9.2.h (care) or {art6_text}+9.2.j (research); one of: {', '.join(art9_values)}."
-        )
-    if not is_justified(justification):
-        raise SantegardeError(
-            f"The legal basis of '{purpose_id}' is the controller's choice and must be justified: add "
-            f'--justify {LEGAL_BASIS_PREFIX}{purpose_id}="…" (at least 20 characters: why this basis).'
-        )
-    return {"purpose": purpose_id, "art6": art6_text, "art9": art9_text or None, "justification": justification.strip()}
+    art6 = check_art6(purpose_id, art6_text)
+    art9 = check_art9(ref, purpose, art6, art9_text)
+    why = check_basis_justification(purpose_id, justification)
+    return {"purpose": purpose_id, "art6": art6, "art9": art9 or None, "justification": why}
 
 
 def _apply_answers(raw: dict[str, Any], ref: Referential, answers: InitAnswers) -> None:

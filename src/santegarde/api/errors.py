@@ -3,6 +3,9 @@
 One shape per surface: an OperationOutcome under /fhir; elsewhere an RFC 9457 problem (``application/problem+json``)
 whose ``detail`` is the sentence, with the kind of refusal in ``error`` (and the sentence again in ``message``, the
 name it had before the problem shape). Never FastAPI's default ``detail`` list.
+
+A refusal worded in several languages (``WordedError``) is answered in French unless the request's
+``Accept-Language`` prefers English (``Accept-Language: en``), as the CLI's ``--lang en``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from santegarde.compassionate.forms import SubmissionRefused
 from santegarde.compassionate.registry import UnknownProgramme
 from santegarde.compassionate.service import WorkflowRefused
 from santegarde.crypto import DecryptionRefused
-from santegarde.errors import SantegardeError
+from santegarde.errors import SantegardeError, WordedError
 from santegarde.identity.errors import (
     AccountError,
     GrantError,
@@ -36,7 +39,7 @@ from santegarde.identity.throttle import Blocked
 from santegarde.identity.totp import InvalidCode
 from santegarde.rights.requests import RequestNotFound
 from santegarde.store.bulk import ExportBusy
-from santegarde.store.service import AccessDenied, NotFound, VersionConflict
+from santegarde.store.service import AccessDenied, NotFound, VersionConflict, WriteConflict
 
 # Most specific first: the first class the error is an instance of decides the status.
 STATUS: list[tuple[type[SantegardeError], int]] = [
@@ -49,6 +52,7 @@ STATUS: list[tuple[type[SantegardeError], int]] = [
     (OriginRefused, 403),
     (BodyTooLarge, 413),
     (DecryptionRefused, 409),
+    (WriteConflict, 409),
     (VersionConflict, 412),
     (PreconditionFailed, 412),
     (Blocked, 429),
@@ -165,6 +169,35 @@ def _outcome(status: int, message: str) -> JSONResponse:
     return JSONResponse(outcome, status_code=status, media_type=FHIR_JSON)
 
 
+def language(accept: str | None) -> str:
+    """The language a person reads a refusal in: the first of fr and en their ``Accept-Language`` prefers; fr
+    when it names neither (or when there is no header)."""
+    best, best_q = "fr", 0.0
+    for part in (accept or "").split(","):
+        tag, _, params = part.strip().partition(";")
+        lang = tag.strip().lower().split("-")[0]
+        if lang not in ("fr", "en"):
+            continue
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if q > best_q:
+            best, best_q = lang, q
+    return best
+
+
+def sentence(request: Request, exc: SantegardeError) -> str:
+    """The refusal's sentence, in the request's language when it is worded in several."""
+    if isinstance(exc, WordedError):
+        return exc.in_language(language(request.headers.get("accept-language")))
+    return str(exc)
+
+
 def _is_fhir(request: Request) -> bool:
     return request.url.path.startswith("/fhir")
 
@@ -211,11 +244,12 @@ async def santegarde_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SantegardeError)
     # The rule the metrics count this refusal under (api/ops.py): the référentiel's rule, else the kind of refusal.
     request.scope["santegarde.refusal"] = getattr(exc, "rule", "") or type(exc).__name__
+    message = sentence(request, exc)
     if _is_fhir(request):
-        return _outcome(status_of(exc), str(exc))
+        return _outcome(status_of(exc), message)
     extra = {"step": exc.step} if isinstance(exc, StepRequired) else {}
     headers = {}
     if isinstance(exc, Blocked):
         headers["Retry-After"] = str(max(1, int((exc.until - datetime.now(UTC)).total_seconds())))
-    body = problem(status_of(exc), str(exc), type(exc).__name__, **extra)
+    body = problem(status_of(exc), message, type(exc).__name__, **extra)
     return JSONResponse(body, status_code=status_of(exc), headers=headers, media_type=PROBLEM_JSON)

@@ -30,10 +30,10 @@ def fhir_id(rid: str) -> str:
 def request_number(request_id: str) -> int:
     """The ``request_id`` path parameter, if it is a number the register can hold."""
     if not request_id.isascii() or not request_id.isdigit():
-        raise RightsError("The request number in this URL is not a number: use the number the register gave (e.g. 12).")
+        raise RightsError("not_a_number")
     number = int(request_id)
     if not 1 <= number <= MAX_NUMBER:
-        raise RequestNotFound(f"There is no rights request number {request_id[:40]} in the register.")
+        raise RequestNotFound("not_found", number=request_id[:40])
     return number
 
 

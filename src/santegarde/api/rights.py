@@ -66,9 +66,7 @@ def router(records: RecordService, rights: RightsService) -> APIRouter:
         if not sg_session:
             raise SessionRefused(NOT_LOGGED_IN)
         if not x_purpose:
-            raise RightsError(
-                "Declare the purpose of this request in the X-Purpose header (e.g. X-Purpose: medical_record)."
-            )
+            raise RightsError("purpose_header")
         return RecordRequest(sg_session, x_purpose, source=request.client.host if request.client else "unknown")
 
     Ctx = Annotated[RecordRequest, Depends(context)]

@@ -15,7 +15,7 @@ import typer
 from santegarde.cli.common import console, friendly_errors
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME
-from santegarde.errors import SantegardeError
+from santegarde.errors import WordedError
 
 if TYPE_CHECKING:
     from santegarde.cli.session import CliSession
@@ -39,6 +39,22 @@ AnswerOption = Annotated[
 ]
 AnswersFile = Annotated[Path | None, typer.Option("--answers", help="A JSON file of field → value")]
 PurposeOpt = Annotated[str, typer.Option("--purpose", help="The declared purpose of this access")]
+Lang = Annotated[str, typer.Option("--lang", help="The language of what the command prints: fr (default) or en")]
+
+
+def _refused(key: str, **facts: Any) -> WordedError:
+    """A refusal of the compassionate-access commands in French and English (refusals.yaml, aac)."""
+    from santegarde.governance import refusals
+
+    return WordedError(refusals.sentences("aac", key, **facts))
+
+
+def _said(lang: str) -> dict[str, Any]:
+    """What the compassionate-access commands print, in ``lang`` (documents_text.yaml, aac_desk)."""
+    from santegarde.governance import doctext
+
+    found: dict[str, Any] = doctext.words(lang)["aac_desk"]
+    return found
 
 
 def _referential_of(config: Path) -> Referential:
@@ -47,10 +63,7 @@ def _referential_of(config: Path) -> Referential:
 
     cfg = load(config)
     if cfg.referential != REFERENTIAL:
-        raise SantegardeError(
-            f"This organisation works under {cfg.referential}; compassionate-access programmes belong to an "
-            f"organisation under {REFERENTIAL} (santegarde init --profile compassionate)."
-        )
+        raise _refused("wrong_referential", referential=cfg.referential, expected=REFERENTIAL)
     return loader.get(cfg.referential)
 
 
@@ -67,14 +80,14 @@ def parse_answers(pairs: list[str] | None, path: Path | None) -> dict[str, Any]:
         try:
             loaded = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise SantegardeError(f"{path} cannot be read as JSON ({exc}); give a mapping of field to value.") from None
+            raise _refused("answers_unreadable", path=path, error=exc) from None
         if not isinstance(loaded, dict):
-            raise SantegardeError(f"{path} must hold a JSON mapping of field to value.")
+            raise _refused("answers_not_object", path=path)
         answers.update(loaded)
     for pair in pairs or []:
         key, sep, text = pair.partition("=")
         if not sep or not key.strip():
-            raise SantegardeError(f"'{pair[:40]}' is not FIELD=VALUE; e.g. --answer poids=71.5")
+            raise _refused("not_field_value", pair=pair[:40])
         try:
             value: Any = json.loads(text)
         except ValueError:
@@ -85,20 +98,23 @@ def parse_answers(pairs: list[str] | None, path: Path | None) -> dict[str, Any]:
 
 @programme_app.command("check")
 @friendly_errors
-def programme_check(file: Annotated[Path, typer.Argument(help="A programme's protocol file (YAML)")]) -> None:
+def programme_check(
+    file: Annotated[Path, typer.Argument(help="A programme's protocol file (YAML)")], lang: Lang = "fr"
+) -> None:
     """Validate a protocol file against the format and the référentiel; write nothing."""
     from santegarde.compassionate.programme import parse_programme
     from santegarde.referentials import loader
 
+    said = _said(lang)
     programme = parse_programme(_read(file), str(file), loader.get(REFERENTIAL))
-    console.print(f"{file}: programme {programme.key} is valid ({len(programme.forms)} forms).")
+    console.print(said["valid"].format(file=file, key=programme.key, n=len(programme.forms)), markup=False)
 
 
 def _read(file: Path) -> str:
     try:
         return file.read_text(encoding="utf-8")
     except OSError as exc:
-        raise SantegardeError(f"{file} cannot be read ({exc.strerror}); give the path of a protocol file.") from None
+        raise _refused("protocol_unreadable", file=file, error=exc.strerror) from None
 
 
 @programme_app.command("add")
@@ -106,39 +122,38 @@ def _read(file: Path) -> str:
 def programme_add(
     file: Annotated[Path, typer.Argument(help="A programme's protocol file (YAML)")],
     config: ConfigOption = Path(CONFIG_NAME),
+    lang: Lang = "fr",
 ) -> None:
     """Register a programme version (validated first; a registered version is never rewritten)."""
+    said = _said(lang)
     programme, new = _registry(config).add(_read(file), str(file))
-    said = "registered" if new else "already registered, unchanged"
-    console.print(f"Programme {programme.key} {said}: {programme.title}.")
+    line = said["registered" if new else "unchanged"].format(key=programme.key, title=programme.title)
+    console.print(line, markup=False)
 
 
 @programme_app.command("list")
 @friendly_errors
-def programme_list(config: ConfigOption = Path(CONFIG_NAME)) -> None:
+def programme_list(config: ConfigOption = Path(CONFIG_NAME), lang: Lang = "fr") -> None:
     """The registered programmes (latest version), with the ANSM decision's state today."""
     from datetime import date
 
+    said = _said(lang)
     registry = _registry(config)
     programmes = registry.all()
     if not programmes:
-        console.print("No programme yet: add a protocol file with 'santegarde aac programme add FILE'.")
+        console.print(said["none_yet"], markup=False)
     for p in programmes:
-        versions = ", ".join(registry.versions(p.id))
         d = p.ansm_decision
-        console.print(
-            f"{p.id} (versions {versions}) — {p.title}; ANSM decision {d.number} granted {d.granted}, expires "
-            f"{d.expires}: {STATUS_FR[p.status(date.today())]}"
+        line = said["programme_line"].format(
+            id=p.id,
+            versions=", ".join(registry.versions(p.id)),
+            title=p.title,
+            number=d.number,
+            granted=d.granted.strftime(said["date"]),
+            expires=d.expires.strftime(said["date"]) if d.expires else "—",
+            status=said["statuses"][p.status(date.today())],
         )
-
-
-STATUS_FR = {
-    "active": "en vigueur",
-    "suspended": "suspendue ou retirée",
-    "expired": "expirée",
-    "not_granted_yet": "pas encore en vigueur",
-}
-TYPE_FR = {"choice": "choix", "number": "nombre", "date": "date", "boolean": "oui/non", "code": "code"}
+        console.print(line, markup=False, soft_wrap=True)
 
 
 @programme_app.command("show")
@@ -147,23 +162,27 @@ def programme_show(
     programme_id: ProgrammeArg,
     version: Annotated[str | None, typer.Option("--version", help="A registered version (default: the latest)")] = None,
     config: ConfigOption = Path(CONFIG_NAME),
+    lang: Lang = "fr",
 ) -> None:
     """The programme's forms and their coded fields, as the professionals see them."""
+    said = _said(lang)
     p = _registry(config).get(programme_id, version)
-    console.print(f"[bold]{p.title}[/] — version {p.version}", soft_wrap=True)
+    console.print(f"[bold]{p.title}[/] — {said['version']} {p.version}", soft_wrap=True)
     for form in p.forms:
         console.print(f"\n[bold]{form.title}[/] ({form.id})")
         for f in form.fields:
             detail = ""
             if f.type == "number":
-                detail = f" en {f.unit}, de {f.min:g} à {f.max:g}"
+                detail = said["bounds"].format(unit=f.unit, min=f"{f.min:g}", max=f"{f.max:g}")
             elif f.type in ("choice", "code"):
                 shown = list(f.allowed_codes().items())
                 detail = (
                     " : " + ", ".join(f"{c} ({label})" for c, label in shown[:8]) + (" …" if len(shown) > 8 else "")
                 )
-            optional = "" if f.required else " (facultatif)"
-            console.print(f"  {f.id} — {f.label}{optional} : {TYPE_FR[f.type]}{detail}", soft_wrap=True)
+            optional = "" if f.required else said["optional"]
+            colon = " : " if lang == "fr" else ": "
+            line = f"  {f.id} — {f.label}{optional}{colon}{said['types'][f.type]}{detail}"
+            console.print(line, soft_wrap=True, markup=False)
 
 
 def _service(s: CliSession) -> CompassionateService:
@@ -172,20 +191,26 @@ def _service(s: CliSession) -> CompassionateService:
     from santegarde.compassionate.service import CompassionateService
 
     if s.org.referential.id != REFERENTIAL:
-        raise SantegardeError(
-            f"This organisation works under {s.org.referential.id}; compassionate access needs {REFERENTIAL}."
-        )
+        raise _refused("wrong_referential", referential=s.org.referential.id, expected=REFERENTIAL)
     return CompassionateService(records_of(s), Registry.beside(s.org.config_path, s.org.referential))
 
 
-def _print_case(case: CaseState) -> None:
-    who = case.code or f"n° {case.number}"  # after a submission, the case's number (its code is in its records)
-    console.print(
-        f"Patient {who} (record {case.patient_id}), programme {case.programme}@{case.version}, "
-        f"establishment {case.establishment}: {case.status}."
+def _print_case(case: CaseState, lang: str) -> None:
+    said = _said(lang)
+    who = case.code or said["case_number"].format(number=case.number)  # after a submission, the case's number
+    line = said["case"].format(
+        who=who,
+        record=case.patient_id,
+        programme=case.programme,
+        version=case.version,
+        establishment=case.establishment,
+        status=said["case_statuses"].get(case.status, case.status),
     )
+    console.print(line, markup=False, soft_wrap=True)
+    colon = " : " if lang == "fr" else ": "
     for f in case.forms:
-        console.print(f"  {f.authored:%Y-%m-%d %H:%M} {f.form}: {f.kind.value}")
+        kind = said["form_kinds"].get(f.kind.value, f.kind.value)
+        console.print(f"  {f.authored.strftime(said['moment'])} {f.form}{colon}{kind}", markup=False)
 
 
 @app.command("request")
@@ -201,6 +226,7 @@ def request(
     answers_file: AnswersFile = None,
     purpose: PurposeOpt = DEFAULT_PURPOSE,
     config: ConfigOption = Path(CONFIG_NAME),
+    lang: Lang = "fr",
 ) -> None:
     """A prescriber's access request: opens the case, builds the patient's code, stores the request form."""
     from santegarde.cli.records import request_for
@@ -212,7 +238,7 @@ def request(
         case = _service(s).request_access(
             request_for(s, purpose), programme_id, Patient(surname, first_name, sex, birth, establishment), answers
         )
-    _print_case(case)
+    _print_case(case, lang)
 
 
 @app.command("submit")
@@ -224,6 +250,7 @@ def submit(
     answers_file: AnswersFile = None,
     purpose: PurposeOpt = DEFAULT_PURPOSE,
     config: ConfigOption = Path(CONFIG_NAME),
+    lang: Lang = "fr",
 ) -> None:
     """Submit a form of the workflow (decision, initiation, follow-up, stop, adverse effect, related person)."""
     from santegarde.cli.records import request_for
@@ -232,26 +259,32 @@ def submit(
     answers = parse_answers(answer, answers_file)
     with logged_in(config) as s:
         case = _service(s).submit(request_for(s, purpose), patient_id, form, answers)
-    _print_case(case)
+    _print_case(case, lang)
 
 
 @app.command("case")
 @friendly_errors
 def case(
-    patient_id: PatientArg, purpose: PurposeOpt = DEFAULT_PURPOSE, config: ConfigOption = Path(CONFIG_NAME)
+    patient_id: PatientArg,
+    purpose: PurposeOpt = DEFAULT_PURPOSE,
+    config: ConfigOption = Path(CONFIG_NAME),
+    lang: Lang = "fr",
 ) -> None:
     """A patient's case as your profile may read it (each record read is traced)."""
     from santegarde.cli.records import request_for
     from santegarde.cli.session import logged_in
 
     with logged_in(config) as s:
-        _print_case(_service(s).state(request_for(s, purpose), patient_id))
+        _print_case(_service(s).state(request_for(s, purpose), patient_id), lang)
 
 
 @app.command("overdue")
 @friendly_errors
 def overdue(
-    programme_id: ProgrammeArg, purpose: PurposeOpt = DEFAULT_PURPOSE, config: ConfigOption = Path(CONFIG_NAME)
+    programme_id: ProgrammeArg,
+    purpose: PurposeOpt = DEFAULT_PURPOSE,
+    config: ConfigOption = Path(CONFIG_NAME),
+    lang: Lang = "fr",
 ) -> None:
     """The treated patients you may read whose follow-up visit is overdue."""
     from santegarde.cli.records import request_for
@@ -259,10 +292,11 @@ def overdue(
 
     with logged_in(config) as s:
         late = _service(s).overdue(request_for(s, purpose), programme_id)
+    said = _said(lang)
     if not late:
-        console.print("No follow-up visit is overdue among the patients you may read.")
+        console.print(said["none_overdue"], markup=False)
     for c, due in late:
-        console.print(f"{c.code} (record {c.patient_id}): follow-up due on {due}.")
+        console.print(said["overdue"].format(code=c.code, record=c.patient_id, due=due.strftime(said["date"])))
 
 
 @app.command("report")
@@ -275,6 +309,7 @@ def report(
         int, typer.Option("--threshold", help="Cells counting fewer patients than this are suppressed")
     ] = 11,
     config: ConfigOption = Path(CONFIG_NAME),
+    lang: Lang = "fr",
 ) -> None:
     """The periodic summary report for the ANSM (aggregated only, small cells suppressed), under your session."""
     from santegarde.atomic import write_atomic
@@ -283,9 +318,10 @@ def report(
     from santegarde.compassionate.report import build, parse_period
     from santegarde.governance.documents import write_document
 
+    said = _said(lang)
     start, end = parse_period(period)
     if out.suffix.lower() not in (".pdf", ".html", ".csv", ".json"):
-        raise SantegardeError(f"Cannot write '{out.name}': the report is written as .pdf, .html, .csv or .json.")
+        raise _refused("report_suffix", name=out.name)
     with logged_in(config) as s:
         built = build(_service(s), request_for(s, "summary_reports"), programme_id, start, end, threshold)
     if out.suffix.lower() == ".csv":
@@ -293,9 +329,14 @@ def report(
     else:
         write_document(out, html=built.html(), data=built.as_dict())
     hidden = sum(1 for e in built.entries if e.suppressed)
-    console.print(
-        f"Summary report of {built.programme} for {start}..{end} written to {out} ({hidden} cell(s) suppressed)."
+    line = said["report_written"].format(
+        programme=built.programme,
+        start=start.strftime(said["date"]),
+        end=end.strftime(said["date"]),
+        out=out,
+        hidden=hidden,
     )
+    console.print(line, markup=False, soft_wrap=True)
 
 
 @app.command("event")
@@ -310,6 +351,7 @@ def event(
     ],
     at: Annotated[str, typer.Option("--at", help="The date of the ANSM's decision, YYYY-MM-DD")],
     config: ConfigOption = Path(CONFIG_NAME),
+    lang: Lang = "fr",
 ) -> None:
     """Record an ANSM decision for every patient of the programme: it sets the retention dates (§9)."""
     from datetime import UTC, datetime
@@ -321,13 +363,13 @@ def event(
     try:
         when = datetime.fromisoformat(at).replace(tzinfo=UTC)
     except ValueError:
-        raise SantegardeError(f"'{at[:20]}' is not a date; give it as YYYY-MM-DD.") from None
+        raise _refused("not_a_day", value=at[:20]) from None
     with logged_in(config) as s:
         patients = events.record(_service(s), request_for(s, "summary_reports"), programme_id, name, when)
-    console.print(
-        f"'{name}' recorded on {when:%Y-%m-%d} for the {patients} patient(s) of {programme_id}; "
-        "'santegarde retention plan' shows what it changes."
-    )
+    said = _said(lang)
+    day = when.strftime(said["date"])
+    line = said["event_recorded"].format(name=name, date=day, n=patients, programme=programme_id)
+    console.print(line, markup=False, soft_wrap=True)
 
 
 professional_app = typer.Typer(help="The professionals following the patients (§7.2 c).", no_args_is_help=True)
@@ -345,6 +387,7 @@ def professional_add(
     rpps: Annotated[str, typer.Option("--rpps", help="The RPPS number (its key is checked)")],
     email: Annotated[str | None, typer.Option("--email", help="Work email")] = None,
     phone: Annotated[str | None, typer.Option("--phone", help="Work phone")] = None,
+    lang: Lang = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Record a professional (last name, first name, profession, RPPS, work contact) through the record path."""
@@ -358,7 +401,7 @@ def professional_add(
             request_for(s, PURPOSE),
             Professional(last_name, first_name, profession, rpps, work_email=email, work_phone=phone),
         )
-    console.print(f"Practitioner/{stored['id']} recorded.")
+    console.print(_said(lang)["professional"].format(id=stored["id"]), markup=False)
 
 
 @app.command("adverse-effects")
@@ -368,6 +411,7 @@ def adverse_effects(
     since: Annotated[str | None, typer.Option("--since", help="Only those reported since YYYY-MM-DD")] = None,
     purpose: PurposeOpt = DEFAULT_PURPOSE,
     config: ConfigOption = Path(CONFIG_NAME),
+    lang: Lang = "fr",
 ) -> None:
     """The adverse-effect reports of the patients you may read (pharmacovigilance), newest first."""
     from datetime import date
@@ -378,11 +422,77 @@ def adverse_effects(
     try:
         day = date.fromisoformat(since) if since else None
     except ValueError:
-        raise SantegardeError(f"'{since[:20] if since else ''}' is not a date; give it as YYYY-MM-DD.") from None
+        raise _refused("not_a_day", value=since[:20] if since else "") from None
     with logged_in(config) as s:
         found = _service(s).adverse_effects(request_for(s, purpose), programme_id, day)
+    said = _said(lang)
     if not found:
-        console.print("No adverse-effect report among the patients you may read.")
+        console.print(said["no_adverse"], markup=False)
     for c, f in found:
         coded = ", ".join(f"{k}={v}" for k, v in f.answers.items())
-        console.print(f"{f.authored:%Y-%m-%d %H:%M} {c.code} (record {c.patient_id}): {coded}")
+        at = f.authored.strftime(said["moment"])
+        console.print(said["adverse"].format(at=at, code=c.code, record=c.patient_id, coded=coded), markup=False)
+
+
+extract_app = typer.Typer(
+    help="The summary reports' pseudonymised extract (one sealed row per case, refreshed with each form).",
+    no_args_is_help=True,
+)
+app.add_typer(extract_app, name="extract")
+
+
+@extract_app.command("rebuild")
+@friendly_errors
+def extract_rebuild(
+    programme_id: ProgrammeArg,
+    missing_only: Annotated[
+        bool, typer.Option("--missing-only", help="Only the cases the extract lacks (opened before it existed)")
+    ] = False,
+    config: ConfigOption = Path(CONFIG_NAME),
+    lang: Lang = "fr",
+) -> None:
+    """Rebuild the extract of a programme's cases from their records, read through the path under your session."""
+    from santegarde.cli.records import request_for
+    from santegarde.cli.session import logged_in
+    from santegarde.compassionate.rebuild import rebuild
+
+    with logged_in(config) as s:
+        done = rebuild(_service(s), request_for(s, "summary_reports"), programme_id, only_missing=missing_only)
+    said = _said(lang)
+    console.print(
+        said["extract_rebuilt"].format(programme=programme_id, cases=done.cases, skipped=done.skipped), markup=False
+    )
+
+
+@app.command("export")
+@friendly_errors
+def export(
+    programme_id: ProgrammeArg,
+    recipient: Annotated[
+        str, typer.Option("--recipient", help="Who receives it, as declared (e.g. the group company)")
+    ],
+    country: Annotated[str, typer.Option("--country", help="The recipient's country, ISO code (e.g. FR, US)")],
+    categories: Annotated[
+        str, typer.Option("--categories", help="Comma-separated data categories, e.g. patient_indirect_identity")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="The export file (.json)")],
+    config: ConfigOption = Path(CONFIG_NAME),
+    lang: Lang = "fr",
+) -> None:
+    """Export a programme's cases to a recipient; outside the EU only what §12 allows, to a declared transfer."""
+    from santegarde.atomic import write_atomic
+    from santegarde.cli.records import request_for
+    from santegarde.cli.session import logged_in
+    from santegarde.compassionate.export import export as export_cases
+
+    if out.suffix.lower() != ".json":
+        raise _refused("export_not_json", name=out.name)
+    wanted = [c.strip() for c in categories.split(",") if c.strip()]
+    with logged_in(config) as s:
+        data = export_cases(_service(s), request_for(s, DEFAULT_PURPOSE), programme_id, recipient, country, wanted)
+    write_atomic(out, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    said = _said(lang)
+    kind = said["export_outside_eu"] if data["transfer_outside_eu"] else said["export_within_eu"]
+    n = len(data["cases"])
+    text = said["exported"].format(n=n, programme=programme_id, recipient=recipient, kind=kind, out=out)
+    console.print(text, markup=False)

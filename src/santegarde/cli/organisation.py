@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -20,7 +21,11 @@ from santegarde.governance.gaps import MEASURE_STATUS, Gap, gaps
 from santegarde.organisation import (
     LEGAL_BASIS_PREFIX,
     InitAnswers,
+    LegalBasisRefused,
     build_config,
+    check_art6,
+    check_art9,
+    check_basis_justification,
     init_organisation,
     needs_art9,
     parse_assignment,
@@ -47,7 +52,7 @@ def print_findings(findings: list[Finding], ref: Referential, lang: str = "fr") 
     for f in findings:
         table.add_row(
             f"[{colours[f.severity]}]{t['severities'][f.severity]}[/]",
-            escape(f.subject),
+            escape(doctext.setting(f.subject, ref, lang)),
             escape(doctext.finding(f, ref, lang)),
             f.section or "",
             escape(f.justification or ""),
@@ -88,12 +93,24 @@ def _ask_legal_basis(gap: Gap, ref: Referential, answers: InitAnswers, lang: str
     purpose = ref.purpose(purpose_id)
     name = vocabulary.label(ref, "purpose", purpose_id, lang) if purpose else purpose_id
     console.print(said["legal_basis_intro"].format(name=name), markup=False, soft_wrap=True)
-    art6 = typer.prompt(said["art6"].format(options=", ".join(b.value for b in Art6Basis)))
-    value = art6.strip()
+    question = said["art6"].format(options=", ".join(b.value for b in Art6Basis))
+    art6 = _ask_until(question, lambda text: check_art6(purpose_id, text), lang)
+    value = art6
     if purpose is not None and needs_art9(ref, purpose):
-        value += "+" + typer.prompt(said["art9"].format(options=", ".join(c.value for c in Art9Condition)))
-    why = typer.prompt(said["why_basis"])
+        question = said["art9"].format(options=", ".join(c.value for c in Art9Condition))
+        health = purpose
+        value += "+" + _ask_until(question, lambda text: check_art9(ref, health, art6, text.strip()), lang)
+    why = _ask_until(said["why_basis"], lambda text: check_basis_justification(purpose_id, text), lang)
     return replace(answers, legal_bases={**answers.legal_bases, purpose_id: (value, why)})
+
+
+def _ask_until(question: str, check: Callable[[str], str], lang: str) -> str:
+    """Ask until the answer stands: a mistyped one is told why, with the valid choices, and asked again."""
+    while True:
+        try:
+            return check(typer.prompt(question))
+        except LegalBasisRefused as refused:
+            console.print(f"[yellow]{escape(refused.in_language(lang))}[/]", soft_wrap=True)
 
 
 def _ask(
@@ -286,10 +303,10 @@ def init(
             markup=False,
             soft_wrap=True,
         )
-    print_gaps(gaps(config, ref), lang)
+    print_gaps(gaps(config, ref), ref, lang)
 
 
-def print_gaps(found: list[Gap], lang: str = "fr") -> None:
+def print_gaps(found: list[Gap], ref: Referential, lang: str = "fr") -> None:
     """The gaps the documents would report, in ``lang``; the measures with no status in one line, with the commands."""
     t = doctext.words(lang)["gaps"]
     measures = [g for g in found if g.kind == MEASURE_STATUS]
@@ -300,7 +317,8 @@ def print_gaps(found: list[Gap], lang: str = "fr") -> None:
     if others:
         table = Table(*t["columns"], title=t["table_title"])
         for g in others:
-            table.add_row(g.subject, escape(g.in_language(lang)), ", ".join(t["documents"][d] for d in g.documents))
+            name = doctext.setting(g.subject, ref, lang)
+            table.add_row(escape(name), escape(g.in_language(lang)), ", ".join(t["documents"][d] for d in g.documents))
         console.print(table)
     if measures:
         console.print(t["measures"].format(n=len(measures)), soft_wrap=True, markup=False)
@@ -321,6 +339,6 @@ def config_check(
     findings = check(cfg, ref)
     print_findings(findings, ref, doctext.check_lang(lang))
     found = gaps(cfg, ref)
-    print_gaps(found, doctext.check_lang(lang))
+    print_gaps(found, ref, doctext.check_lang(lang))
     if any(f.severity == "error" for f in findings) or (strict and found):
         raise typer.Exit(EXIT_REFUSED)

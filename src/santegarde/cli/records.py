@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from santegarde.cli.common import console, friendly_errors
+from santegarde.cli.common import JsonOption, console, friendly_errors, show_table
 from santegarde.cli.organisation import ConfigOption
 from santegarde.cli.session import CliSession, cli_source, logged_in
 from santegarde.config import CONFIG_NAME
@@ -124,6 +124,7 @@ def search(
         str | None, typer.Option("--identifier", help="An identifier: system|value or the value alone")
     ] = None,
     config: ConfigOption = Path(CONFIG_NAME),
+    as_json: JsonOption = False,
 ) -> None:
     """List the resources matching every criterion that your profile may read, with a one-line summary."""
     criteria = {
@@ -135,13 +136,13 @@ def search(
         raise MappingError("Give at least one search criterion: --family, --given, --birthdate or --identifier.")
     with logged_in(config) as s:
         found = records_of(s).search(request_for(s, purpose), resource_type, criteria)
-    if not found:
+    if not found and not as_json:
         console.print(f"No {resource_type} matches, or none you may read for this purpose.")
         return
     table = Table("id", "summary", title=f"{resource_type}: {len(found)} found")
     for resource in found:
         table.add_row(str(resource.get("id")), summary(resource))
-    console.print(table)
+    show_table(table, as_json)
 
 
 @record_app.command("history")

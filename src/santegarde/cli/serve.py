@@ -76,6 +76,7 @@ def build_app(org: Organisation, *, local_http: bool = False) -> FastAPI:
         server=org.config.server,
         compassionate=compassionate,
         local_http=local_http,
+        organisation=org,
     )
 
 

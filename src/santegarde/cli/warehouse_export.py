@@ -62,7 +62,9 @@ Recipient = Annotated[str, typer.Option("--recipient", help="Who receives the ex
 Purpose = Annotated[str, typer.Option("--purpose", help="The purpose (e.g. activity_indicators)")]
 Project = Annotated[str, typer.Option("--project", help="The project or activity the export serves")]
 Format = Annotated[str, typer.Option("--format", help="parquet or csv")]
-Lang = Annotated[str, typer.Option("--lang", help="The language of the export report: fr (default) or en")]
+Lang = Annotated[
+    str, typer.Option("--lang", help="The language of what the command prints and of the report: fr (default) or en")
+]
 
 
 THRESHOLDS_FILE = Path("warehouse") / "export-thresholds.yaml"
@@ -81,17 +83,15 @@ def load_thresholds(config: Path) -> GateThresholds:
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
-        raise GateError(f"The export thresholds file {path} cannot be read ({type(exc).__name__}); fix it.") from None
+        raise GateError("thresholds_unreadable", path=path, error=type(exc).__name__) from None
     if document is None:
         return GateThresholds()
     if not isinstance(document, dict):
-        raise GateError(f"The export thresholds file {path} must be a mapping of threshold: value; rewrite it.")
+        raise GateError("thresholds_not_mapping", path=path)
     known = {f.name: str(f.type) for f in fields(GateThresholds)}
     unknown = sorted(str(k) for k in document if k not in known)
     if unknown:
-        raise GateError(
-            f"The export thresholds file {path} has unknown key(s) {', '.join(unknown)}; use only {', '.join(known)}."
-        )
+        raise GateError("thresholds_unknown", path=path, unknown=", ".join(unknown), known=", ".join(known))
     for key, value in document.items():
         _check_threshold(path, key, known[key], value)
     return GateThresholds(**document)
@@ -104,9 +104,19 @@ def _check_threshold(path: Path, key: str, kind: str, value: object) -> None:
     integral = kind.startswith("int")
     fits = not isinstance(value, bool) and isinstance(value, int if integral else (int, float))
     if not fits:
-        wanted = "a whole number" if integral else "a number"
-        optional = " (or null to disable it)" if "None" in kind else ""
-        raise GateError(f"The threshold {key} in {path} must be {wanted}{optional}, not {value!r}; correct it.")
+        optional = "None" in kind
+        wanted = {
+            "fr": ("un nombre entier" if integral else "un nombre")
+            + (" (ou null pour le désactiver)" if optional else ""),
+            "en": ("a whole number" if integral else "a number") + (" (or null to disable it)" if optional else ""),
+        }
+        raise GateError("threshold_type", key=key, path=path, wanted=wanted, value=repr(value))
+
+
+def _said(lang: str) -> dict[str, str]:
+    """What an export command prints after it succeeds, in ``lang``."""
+    found: dict[str, str] = export_words(lang)["cli"]
+    return found
 
 
 @contextmanager
@@ -143,15 +153,11 @@ def _source(database: Path | None, org: Organisation, config: Path) -> Iterator[
             yield warehouse.omop
         return
     if not database.exists():
-        raise GateError(f"{database} does not exist; give the DuckDB database the source query runs on.")
+        raise GateError("no_database", database=database)
     try:
         conn = duckdb.connect(str(database), read_only=True)
     except duckdb.Error:
-        raise GateError(
-            f"{database} cannot be opened as a plain DuckDB database: it is encrypted (one of the warehouse's "
-            "stores) or not a DuckDB file. To check an export of the warehouse, omit --database: the gate opens the "
-            "warehouse's store through the keyring."
-        ) from None
+        raise GateError("database_unreadable", database=database) from None
     try:
         yield conn
     finally:
@@ -160,8 +166,9 @@ def _source(database: Path | None, org: Organisation, config: Path) -> Iterator[
 
 def _print(stored: StoredRequest, lang: str) -> None:
     t = export_words(lang)
+    status = t["statuses"].get(stored.status, stored.status)
     table = Table(t["criterion"], t["value"], t["threshold"], t["result"], t["detail"],
-                  title=f"Export {stored.id}: {t['statuses'].get(stored.status, stored.status)}")
+                  title=t["cli"]["table_title"].format(id=stored.id, status=status))
     for c in stored.criteria:
         value = "—" if c.value is None else f"{c.value:g}"
         threshold = "—" if c.threshold is None else f"{c.comparison} {c.threshold:g}"
@@ -170,9 +177,10 @@ def _print(stored: StoredRequest, lang: str) -> None:
     console.print(table)
     if stored.proposal:
         if stored.proposal.get("found"):
-            console.print(f"Generalisation proposed: {stored.proposal['levels']}; SQL:\n{stored.proposal['sql']}")
+            proposed = t["cli"]["proposed"].format(levels=stored.proposal["levels"])
+            console.print(f"{proposed}\n{stored.proposal['sql']}", markup=False)
         else:
-            console.print(f"No generalisation found: {stored.proposal.get('reason')}")
+            console.print(t["cli"]["no_proposal"].format(reason=stored.proposal.get("reason")), markup=False)
 
 
 @app.command("request")
@@ -194,6 +202,7 @@ def request(
     sensitive: Annotated[list[str] | None, typer.Option("--sensitive", help="A sensitive column (repeat)")] = None,
     fmt: Format = "parquet",
     config: ConfigOption = Path(CONFIG_NAME),
+    lang: Lang = "fr",
 ) -> None:
     """Request a row-level export (it leaves nothing until checked and validated).
 
@@ -201,12 +210,13 @@ def request(
     per person with the --person column, and refused if a quasi-identifier or sensitive column varies within a
     person.
     """
+    export_words(lang)  # an unknown language is refused before anything is recorded
     with _requesting_gate(config) as (_, login, submit):
         rid = submit(
             ExportRequest(source, recipient, purpose, project, login, tuple(qi), tuple(sensitive or ()), fmt,
                           person=person)
         )
-    console.print(f"Export request {rid} recorded; run santegarde warehouse export check {rid}.")
+    console.print(_said(lang)["requested"].format(id=rid), markup=False)
 
 
 @app.command("check")
@@ -229,7 +239,7 @@ def release(
     export_words(lang)
     with _gate(config) as (gate, login, org), _source(database, org, config) as conn:
         done = gate.validate(request_id, login, conn, lang=lang)
-    console.print(f"Released: {done.data} ({done.rows} rows), report {done.report_html}.")
+    console.print(_said(lang)["released"].format(data=done.data, rows=done.rows, report=done.report_html), markup=False)
 
 
 @app.command("review")
@@ -251,7 +261,8 @@ def review(
         else:
             with _source(database, org, config) as conn:
                 done = gate.review_quarantined(request_id, login, decision, text, conn, lang=lang)
-    console.print(f"Released: {done.data}." if done else f"Export {request_id} rejected.")
+    said = _said(lang)
+    console.print(said["released_short"].format(data=done.data) if done else said["rejected"].format(id=request_id))
 
 
 @app.command("reject")
@@ -260,11 +271,13 @@ def reject(
     request_id: RequestId,
     reason: Annotated[str, typer.Option("--reason", help="Why it is rejected")],
     config: ConfigOption = Path(CONFIG_NAME),
+    lang: Lang = "fr",
 ) -> None:
     """Reject an export as an empowered manager; nothing leaves."""
+    export_words(lang)
     with _gate(config) as (gate, login, _):
         gate.reject(request_id, login, reason)
-    console.print(f"Export {request_id} rejected.")
+    console.print(_said(lang)["rejected"].format(id=request_id), markup=False)
 
 
 @app.command("training")
@@ -274,11 +287,13 @@ def training(
     trained_on: Annotated[str, typer.Option("--on", help="Date of the training, YYYY-MM-DD")],
     subject: Annotated[str, typer.Option("--subject", help="What the training covered")],
     config: ConfigOption = Path(CONFIG_NAME),
+    lang: Lang = "fr",
 ) -> None:
     """Record a manager's export-review training (valid three years)."""
+    export_words(lang)
     with _gate(config) as (gate, by, _):
         gate.record_training(login, date.fromisoformat(trained_on), subject, by=by)
-    console.print(f"Training of {login} recorded.")
+    console.print(_said(lang)["trained"].format(login=login), markup=False)
 
 
 def _filters(values: list[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -286,7 +301,7 @@ def _filters(values: list[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
     for item in values:
         name, sep, wanted = item.partition("=")
         if not sep or not name.strip():
-            raise GateError(f"The filter '{item}' is not column=value[,value…]; write it that way.")
+            raise GateError("bad_filter", item=item)
         result.append((name.strip(), tuple(v.strip() for v in wanted.split(","))))
     return tuple(result)
 
@@ -302,14 +317,16 @@ def indicator(
     person: Annotated[str | None, typer.Option("--person", help="Column identifying persons (distinct count)")] = None,
     fmt: Format = "csv",
     config: ConfigOption = Path(CONFIG_NAME),
+    lang: Lang = "fr",
 ) -> None:
     """Request an indicator export (counts with small-cell suppression), checked by the same gate."""
+    export_words(lang)
     spec = IndicatorSpec(tuple(dimension), _filters(filters or []), (), person)
     with _requesting_gate(config) as (_, login, submit):
         rid = submit(
             ExportRequest(source, recipient, purpose, project, login, format=fmt, kind="indicator", indicator=spec)
         )
-    console.print(f"Indicator export request {rid} recorded; run santegarde warehouse export check {rid}.")
+    console.print(_said(lang)["indicator_requested"].format(id=rid), markup=False)
 
 
 app.command("indicator")(indicator)

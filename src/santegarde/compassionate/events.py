@@ -15,13 +15,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from santegarde.audit.trail import AuditEvent
-from santegarde.compassionate.service import CompassionateService
-from santegarde.errors import SantegardeError
+from santegarde.compassionate.service import CompassionateService, profile_refused
+from santegarde.errors import WordedError
+from santegarde.governance import refusals
 from santegarde.identity import sessions
 from santegarde.policy import AccessRequest, decide
 from santegarde.referentials.model import Operation
 from santegarde.store import retention
-from santegarde.store.service import AccessDenied, Request
+from santegarde.store.service import Request
 
 EVENTS = {
     "summary_report_approved": "the ANSM's approval of the summary of a periodic summary report",
@@ -31,28 +32,26 @@ EVENTS = {
 PURPOSE = "summary_reports"
 
 
-class EventRefused(SantegardeError, ValueError):
+class EventRefused(WordedError, ValueError):
     """An ANSM event that cannot be recorded as given."""
 
 
 def record(service: CompassionateService, req: Request, programme_id: str, event: str, at: datetime) -> int:
     """Record the event for every patient of the programme; the number of patients."""
     if event not in EVENTS:
-        raise EventRefused(f"'{event[:40]}' is not an ANSM event santegarde records; give one of: {', '.join(EVENTS)}.")
+        choices = refusals.choices(EVENTS)
+        raise EventRefused(refusals.sentences("aac", "unknown_event", event=event[:40], choices=choices))
     now = service.records.identity.now()
     if at > now:
-        raise EventRefused(f"The event is dated {at:%Y-%m-%d}, in the future: record it once the ANSM has decided.")
+        dated = {"fr": f"{at:%d/%m/%Y}", "en": f"{at:%Y-%m-%d}"}
+        raise EventRefused(refusals.sentences("aac", "event_future", date=dated))
     service.registry.get(programme_id)  # an unknown programme is refused with its sentence
     req = Request(req.token, PURPOSE, source=req.source)
     ctx = sessions.require(service.records.identity, req.token, sensitivity=None)
     decision = decide(service.records.ref, AccessRequest(ctx.profile or "", Operation.WRITE, "safety", PURPOSE))
     if not decision.allowed:
         service.records.trace_refusal(req, f"aac.event.{event}"[:60], ("Programme", programme_id), decision.rule)
-        raise AccessDenied(
-            f"Refused: {decision.reason}. The pharmacist in charge records the ANSM's decisions.",
-            decision.rule,
-            decision.section,
-        )
+        raise profile_refused("events_profile", decision.reason, decision.rule, decision.section)
     patients = [patient for _, patient in service.cases(programme_id)]
     for patient in patients:
         retention.record_event(service.engine, "patient", patient, event, at, ctx.login, now)

@@ -15,18 +15,29 @@ from typing import Any
 
 from santegarde.compassionate.codes import SYSTEM_URLS
 from santegarde.compassionate.programme import Form, FormField
-from santegarde.errors import SantegardeError
+from santegarde.errors import WordedError
+from santegarde.governance import refusals
 
 UCUM = "http://unitsofmeasure.org"
 SHOWN_CHOICES = 12
 
 
-class SubmissionRefused(SantegardeError, ValueError):
-    """A submission that does not fit its form; the message names the field and what is allowed."""
+class SubmissionRefused(WordedError, ValueError):
+    """A submission that does not fit its form; the message names the field and what is allowed.
 
-    def __init__(self, message: str, rule: str = "AAC-7") -> None:
-        super().__init__(message)
+    Worded in French and English from the catalogue (``governance/data/refusals.yaml``, ``aac``); ``on`` is the
+    field's id (``patient.<key>`` for the patient's part of an access request) and ``reason`` what is wrong, as a word
+    a page words in its language (required, bounds, future…).
+    """
+
+    def __init__(
+        self, key: str, /, rule: str = "AAC-7", *, on: str | None = None, reason: str = "", **facts: Any
+    ) -> None:
+        super().__init__(refusals.sentences("aac", key, **facts))
+        self.key = key
         self.rule = rule
+        self.field = on
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -50,36 +61,48 @@ class Answer:
         return {"valueBoolean": self.value}
 
 
-def _allowed(f: FormField) -> str:
+def _allowed(f: FormField) -> dict[str, str]:
     items = list(f.allowed_codes().items())
     shown = ", ".join(f"{code} ({label})" for code, label in items[:SHOWN_CHOICES])
-    more = f" and {len(items) - SHOWN_CHOICES} more" if len(items) > SHOWN_CHOICES else ""
-    return shown + more
+    more = len(items) - SHOWN_CHOICES
+    if more <= 0:
+        return {"fr": shown, "en": shown}
+    return {"fr": f"{shown} et {more} autres", "en": f"{shown} and {more} more"}
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
 
 
 def _check(f: FormField, value: Any, today: date) -> Any:
-    name = f"the field '{f.id}' ({f.label})"
+    name: dict[str, Any] = {"field": f.id, "label": f.label}
+    bounds: dict[str, Any] = {"unit": f.unit, "min": _number(f.min), "max": _number(f.max)}
     if f.type in ("choice", "code"):
         if isinstance(value, int) and not isinstance(value, bool):
             value = str(value)  # a numeric code (MedDRA) read from JSON or the command line
         if not isinstance(value, str) or value not in f.allowed_codes():
-            shown = f"'{value}'" if isinstance(value, str) and len(value) <= 20 else "the value given"
-            system = f" of the bundled {f.system} set" if f.type == "code" else ""
+            given = isinstance(value, str) and len(value) <= 20
+            shown = {
+                "fr": f"« {value} »" if given else "la valeur donnée",
+                "en": f"'{value}'" if given else "the value given",
+            }
+            system = (
+                {"fr": f" de l'ensemble {f.system} fourni", "en": f" of the bundled {f.system} set"}
+                if f.type == "code"
+                else ""
+            )
             raise SubmissionRefused(
-                f"For {name}, {shown} is not allowed; give one of the codes{system}: {_allowed(f)}."
+                "not_allowed_value", on=f.id, reason="choice", shown=shown, system=system, allowed=_allowed(f), **name
             )
         return value
     if f.type == "number":
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise SubmissionRefused(f"For {name}, give a number in {f.unit}, between {f.min:g} and {f.max:g}.")
+            raise SubmissionRefused("not_a_number", on=f.id, reason="number", **name, **bounds)
         if f.integer and value != int(value):
-            raise SubmissionRefused(f"For {name}, give a whole number in {f.unit}, between {f.min:g} and {f.max:g}.")
+            raise SubmissionRefused("not_whole", on=f.id, reason="integer", **name, **bounds)
         assert f.min is not None and f.max is not None
         if not f.min <= value <= f.max:
-            raise SubmissionRefused(
-                f"For {name}, {value:g} {f.unit} is out of bounds: give a value between {f.min:g} and {f.max:g} "
-                f"{f.unit}."
-            )
+            raise SubmissionRefused("out_of_bounds", on=f.id, reason="bounds", value=f"{value:g}", **name, **bounds)
         return int(value) if f.integer else float(value)
     if f.type == "date":
         try:
@@ -87,31 +110,48 @@ def _check(f: FormField, value: Any, today: date) -> Any:
         except ValueError:
             when = None
         if when is None:
-            raise SubmissionRefused(f"For {name}, give a date as YYYY-MM-DD.")
+            raise SubmissionRefused("not_a_date", on=f.id, reason="date", **name)
         if when > today:
-            raise SubmissionRefused(f"For {name}, the date is in the future; give the date it happened.")
+            raise SubmissionRefused("date_future", on=f.id, reason="future", **name)
         return when
     if not isinstance(value, bool):
-        raise SubmissionRefused(f"For {name}, answer true or false.")
+        raise SubmissionRefused("not_boolean", on=f.id, reason="boolean", **name)
     return value
 
 
 def check_answers(form: Form, answers: dict[str, Any], today: date) -> list[Answer]:
     """The answers checked against the form, in the form's order; refused at the first problem."""
+    checked, problems = _checked(form, answers, today)
+    if problems:
+        raise next(iter(problems.values()))
+    return checked
+
+
+def field_problems(form: Form, answers: dict[str, Any], today: date) -> dict[str, SubmissionRefused]:
+    """Every field's problem at once, by field id in the form's order (a page shows each next to its field)."""
+    return _checked(form, answers, today)[1]
+
+
+def _checked(form: Form, answers: dict[str, Any], today: date) -> tuple[list[Answer], dict[str, SubmissionRefused]]:
     if not isinstance(answers, dict):
-        raise SubmissionRefused("The answers must be a mapping of field id to value.")
+        raise SubmissionRefused("answers_not_mapping")
     unknown = sorted(str(k) for k in answers if form.field(str(k)) is None)
     if unknown:
-        raise SubmissionRefused(
-            f"The form '{form.id}' ({form.title}) has no field {', '.join(repr(u[:40]) for u in unknown)}; its "
-            f"fields are: {', '.join(f.id for f in form.fields)}. There is no free entry (§7.3)."
-        )
+        listed = ", ".join(repr(u[:40]) for u in unknown)
+        fields = ", ".join(f.id for f in form.fields)
+        raise SubmissionRefused("unknown_fields", form=form.id, title=form.title, unknown=listed, fields=fields)
     checked = []
+    problems: dict[str, SubmissionRefused] = {}
     for f in form.fields:
         value = answers.get(f.id)
         if value is None:
             if f.required:
-                raise SubmissionRefused(f"The field '{f.id}' ({f.label}) of the form '{form.id}' is required.")
+                problems[f.id] = SubmissionRefused(
+                    "required_field", on=f.id, reason="required", field=f.id, label=f.label, form=form.id
+                )
             continue
-        checked.append(Answer(f, _check(f, value, today)))
-    return checked
+        try:
+            checked.append(Answer(f, _check(f, value, today)))
+        except SubmissionRefused as exc:
+            problems[f.id] = exc
+    return checked, problems

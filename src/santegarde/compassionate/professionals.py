@@ -37,29 +37,28 @@ class Professional:
 
 def body(p: Professional) -> dict[str, Any]:
     """The Practitioner resource, after checking each element (refused with a sentence naming it)."""
-    for label, value in (("last name", p.last_name), ("first name", p.first_name)):
+    last, first = {"fr": "nom", "en": "last name"}, {"fr": "prénom", "en": "first name"}
+    for label, value in ((last, p.last_name), (first, p.first_name)):
         if not NAME.match(value.strip()) or len(value) > 100:
-            raise SubmissionRefused(
-                f"The professional's {label} must be letters (hyphens, apostrophes, spaces).", "AAC-6"
-            )
+            raise SubmissionRefused("name_letters", "AAC-6", label=label)
     if p.profession not in PROFESSIONS:
         shown = ", ".join(f"{c} ({label})" for c, label in PROFESSIONS.items())
-        raise SubmissionRefused(f"For the profession, give a TRE-G15 code: {shown}.", "AAC-6")
+        raise SubmissionRefused("profession", "AAC-6", shown=shown)
     try:
         rpps = validate_rpps(p.rpps)
     except InvalidIdentifier as exc:
-        raise SubmissionRefused(f"The RPPS number is not valid: {exc}", "AAC-6") from None
+        raise SubmissionRefused("rpps", "AAC-6", error=exc) from None
     telecom = []
     if p.work_email:
         if not EMAIL.match(p.work_email):
-            raise SubmissionRefused("The work email is not an email address (name@domain).", "AAC-6")
+            raise SubmissionRefused("work_email", "AAC-6")
         telecom.append({"system": "email", "use": "work", "value": p.work_email})
     if p.work_phone:
         if not PHONE.match(p.work_phone):
-            raise SubmissionRefused("The work phone must be 10 to 20 digits (spaces, dots, a leading +).", "AAC-6")
+            raise SubmissionRefused("work_phone", "AAC-6")
         telecom.append({"system": "phone", "use": "work", "value": p.work_phone})
     if not telecom:
-        raise SubmissionRefused("Give the professional's work contact: --email or --phone (§7.2 c).", "AAC-6")
+        raise SubmissionRefused("work_contact", "AAC-6")
     return {
         "resourceType": "Practitioner",
         "id": str(uuid.uuid4()),

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from santegarde.compassionate.codes import code_set
 from santegarde.errors import SantegardeError
+from santegarde.governance import refusals
 from santegarde.referentials.loader import format_validation_error
 from santegarde.referentials.model import Referential
 
@@ -261,21 +262,15 @@ class Programme(Strict):
         return "active"
 
 
-STATUS_SENTENCES = {
-    "suspended": "the ANSM suspended or withdrew its authorisation on {date}",
-    "not_granted_yet": "the ANSM decision is granted only from {date}",
-    "expired": "the ANSM decision expired on {date}",
-}
-
-
-def status_sentence(programme: Programme, on: date) -> str | None:
-    """Why no form may be submitted under the programme on that day, or None when it is active."""
+def status_sentence(programme: Programme, on: date) -> dict[str, str] | None:
+    """Why no form may be submitted under the programme on that day, in each language (governance/data/refusals.yaml,
+    ``aac``), or None when it is active."""
     state = programme.status(on)
     d = programme.ansm_decision
     when = {"suspended": d.suspended_or_withdrawn, "not_granted_yet": d.granted, "expired": d.expires}.get(state)
     if when is None:
         return None
-    return STATUS_SENTENCES[state].format(date=when.isoformat())
+    return refusals.sentences("aac", state, date={"fr": f"{when:%d/%m/%Y}", "en": when.isoformat()})
 
 
 def check_against(programme: Programme, ref: Referential) -> list[str]:

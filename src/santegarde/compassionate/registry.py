@@ -14,14 +14,15 @@ from pathlib import Path
 
 from santegarde.atomic import AlreadyExists, write_new_bytes
 from santegarde.compassionate.programme import Programme, ProgrammeError, parse_programme
-from santegarde.errors import SantegardeError
+from santegarde.errors import WordedError
+from santegarde.governance import refusals
 from santegarde.referentials.model import Referential
 
 DIRECTORY = "programmes"
 EXAMPLE = "velmorine-sla.yaml"
 
 
-class UnknownProgramme(SantegardeError, LookupError):
+class UnknownProgramme(WordedError, LookupError):
     """No such programme, or no such version of it."""
 
 
@@ -91,16 +92,13 @@ class Registry:
         """A registered version (the latest by default)."""
         versions = self.versions(programme_id)
         if not versions:
-            known = ", ".join(self.ids()) or "none yet"
-            raise UnknownProgramme(
-                f"There is no programme '{programme_id}' (registered: {known}); add its protocol file with "
-                "'santegarde aac programme add FILE'."
-            )
+            known = {"fr": ", ".join(self.ids()) or "aucun pour l'instant", "en": ", ".join(self.ids()) or "none yet"}
+            raise UnknownProgramme(refusals.sentences("aac", "unknown_programme", programme=programme_id, known=known))
         chosen = version or versions[-1]
         if chosen not in versions:
-            raise UnknownProgramme(
-                f"Programme '{programme_id}' has no version {chosen}; registered versions: {', '.join(versions)}."
-            )
+            facts = {"programme": programme_id, "version": chosen, "versions": ", ".join(versions)}
+            found = refusals.sentences("aac", "unknown_version", **facts)
+            raise UnknownProgramme(found)
         if (programme_id, chosen) not in self._loaded:
             path = self.directory / programme_id / f"{chosen}.yaml"
             text = path.read_text(encoding="utf-8")

@@ -31,13 +31,15 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
+from santegarde.compassionate import extract
 from santegarde.compassionate.forms import Answer, SubmissionRefused, check_answers
 from santegarde.compassionate.patient_code import InitialsError, initials
-from santegarde.compassionate.programme import FormKind, Programme, status_sentence
+from santegarde.compassionate.programme import Form, FormKind, Programme, status_sentence
 from santegarde.compassionate.registry import Registry, UnknownProgramme
 from santegarde.compassionate.screening import nir_fields
 from santegarde.compassionate.tables import aac_case, aac_workflow
-from santegarde.errors import SantegardeError
+from santegarde.errors import SantegardeError, WordedError
+from santegarde.governance import refusals
 from santegarde.identity import sessions
 from santegarde.identity.clock import aware
 from santegarde.referentials.model import CategoryKind
@@ -49,6 +51,14 @@ FORM_URL = "https://santegarde.fr/aac/{programme}/{form}"
 AFTER_THE_DECISION = (FormKind.STOP, FormKind.ADVERSE_EFFECT, FormKind.RELATED_PERSON)
 ESTABLISHMENT_PROFILE = "care_establishment_staff"  # §8.1: collects; the laboratory decides (§8.2)
 SEXES = {"female": "F", "male": "M", "other": "autre", "unknown": "inconnu"}
+# A case's status in the French of a refusal ("le dossier est accordé").
+CASE_STATUS_FR = {
+    "requested": "en attente de décision",
+    "granted": "accordé",
+    "refused": "refusé",
+    "treated": "sous traitement",
+    "stopped": "arrêté",
+}
 FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 YEAR_MONTH = re.compile(r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$")
 # The kinds a form's answers are filed under, beside health (store.mapping: QuestionnaireResponse variants).
@@ -65,19 +75,37 @@ class ReportRefused(SantegardeError, ValueError):
     """A report that cannot be produced as asked (period, threshold)."""
 
 
-class WorkflowRefused(SantegardeError, ValueError):
-    """A form out of turn (a follow-up before initiation or after the stop, a second decision…)."""
+class WorkflowRefused(WordedError, ValueError):
+    """A form out of turn (a follow-up before initiation or after the stop, a second decision…), worded in French
+    and English (``governance/data/refusals.yaml``, ``aac``)."""
 
-    def __init__(self, message: str, rule: str = "AAC-3.workflow") -> None:
-        super().__init__(message)
+    def __init__(self, key: str, /, rule: str = "AAC-3.workflow", **facts: Any) -> None:
+        super().__init__(refusals.sentences("aac", key, **facts))
+        self.key = key
         self.rule = rule
 
 
-class IncompleteRequest(SantegardeError):
+class IncompleteRequest(WordedError):
     """The patient's record was created but the request form was not: the sentence says how to complete it."""
 
 
-class CaseNotFound(NotFound):
+class CaseAccessDenied(WordedError, AccessDenied):
+    """An access refusal of the compassionate-access desk, worded in French and English; its rule and section are
+    those that decided it."""
+
+    def __init__(self, key: str, rule: str, section: str, /, **facts: Any) -> None:
+        super().__init__(refusals.sentences("aac", key, **facts))
+        self.rule = rule
+        self.section = section
+
+
+def profile_refused(key: str, reason: str, rule: str, section: str) -> CaseAccessDenied:
+    """The policy's refusal of a profile (its English ``reason``), in French by its rule and section."""
+    said = {"fr": "votre profil n'y est pas autorisé", "en": reason}
+    return CaseAccessDenied(key, rule, section, reason=said, rule=rule, section=section)
+
+
+class CaseNotFound(WordedError, NotFound):
     """No compassionate-access case for this patient."""
 
 
@@ -255,10 +283,7 @@ class CompassionateService:
                 patient_id,
                 "AAC-5.nir_ins",
                 SubmissionRefused(
-                    f"A NIR or an INS was found in {', '.join(found)}: the compassionate-access text excludes them "
-                    "from the patient's identification (§7.2). Remove it; the patient is identified by the code "
-                    "the platform builds from the initials. Nothing was stored.",
-                    "AAC-5",
+                    "nir_found", "AAC-5", on=found[0].removeprefix("answers."), reason="nir", where=", ".join(found)
                 ),
             )
 
@@ -275,10 +300,11 @@ class CompassionateService:
                 patient_id,
                 "AAC-3.programme_status",
                 WorkflowRefused(
-                    f"The programme '{programme.id}' takes no new request, decision, initiation or follow-up: {why} "
-                    f"(decision {programme.ansm_decision.number}); only the treatment's stop and adverse effects are "
-                    "still recorded. Record the ANSM's new decision in a new version of the protocol file. Nothing "
-                    "was stored."
+                    "programme_inactive",
+                    "AAC-3.workflow",
+                    programme=programme.id,
+                    why=why,
+                    decision=programme.ansm_decision.number,
                 ),
             )
 
@@ -293,9 +319,10 @@ class CompassionateService:
                 patient_id,
                 "AAC-7.unknown_form",
                 SubmissionRefused(
-                    f"The programme '{programme.key}' has no form '{form_id[:40]}'; its forms are: "
-                    + ", ".join(f"{f.id} ({f.title})" for f in programme.forms)
-                    + "."
+                    "unknown_form",
+                    programme=programme.key,
+                    form=form_id[:40],
+                    forms=", ".join(f"{f.id} ({f.title})" for f in programme.forms),
                 ),
             )
         assert form is not None
@@ -350,28 +377,25 @@ class CompassionateService:
         problem = None
         if YEAR_MONTH.match(birth):
             if int(birth[:4]) > today.year or (int(birth[:4]), int(birth[5:])) > (today.year, today.month):
-                problem = "The year and month of birth are in the future; give them as YYYY-MM."
+                problem = "birth_future"
         else:
             try:
                 full = date.fromisoformat(birth) if len(birth) == 10 else None
             except ValueError:
                 full = None
             if full is None:
-                problem = "Give the year and month of birth as YYYY-MM (e.g. 1968-04)."
+                problem = "birth_format"
             elif not programme.paediatric_full_birth_date:
-                problem = (
-                    "The full date of birth is collected only for a child when the protocol asks for it (§7.2); "
-                    "give the year and month of birth as YYYY-MM."
-                )
+                problem = "birth_full_not_asked"
             elif full > today or (today.year - full.year) - ((today.month, today.day) < (full.month, full.day)) >= (
                 programme.paediatric_age_limit
             ):
-                problem = (
-                    f"The full date of birth is collected only for a child under {programme.paediatric_age_limit} "
-                    "(§7.2); for an adult give the year and month of birth as YYYY-MM."
-                )
+                problem = "birth_full_adult"
         if problem:
-            self._refuse(req, "aac.access_request", "", "AAC-5.birth", SubmissionRefused(problem, "AAC-5"))
+            refused = SubmissionRefused(
+                problem, "AAC-5", on="patient.birth", reason="birth", age=programme.paediatric_age_limit
+            )
+            self._refuse(req, "aac.access_request", "", "AAC-5.birth", refused)
         return birth
 
     # -- the workflow ---------------------------------------------------------------------------------
@@ -390,7 +414,9 @@ class CompassionateService:
                 operation,
                 "",
                 "AAC-5.sex",
-                SubmissionRefused(f"For the sex, give one of: {', '.join(SEXES)}.", "AAC-5"),
+                SubmissionRefused(
+                    "bad_sex", "AAC-5", on="patient.sex", reason="choice", choices=refusals.choices(SEXES)
+                ),
             )
         birth = self._birth(req, programme, patient.birth)
         if not FHIR_ID.match(patient.establishment):
@@ -399,7 +425,7 @@ class CompassionateService:
                 operation,
                 "",
                 "AAC-8.establishment",
-                SubmissionRefused("Give the establishment as the id of its Organization record.", "AAC-8"),
+                SubmissionRefused("bad_establishment", "AAC-8", on="patient.establishment", reason="establishment"),
             )
         try:
             letters = initials(patient.surname, patient.first_name)
@@ -440,16 +466,16 @@ class CompassionateService:
                 conn.execute(delete(aac_case).where(aac_case.c.number == number))
             raise
         responses = self._responses(programme, form.id, patient_id, checked)
-        step = self._step(req, patient_id, programme, form.kind, checked, None, [])
+        step = self._step(
+            req, patient_id, programme, form, checked, None, [], opened=extract.opening(patient.sex, birth)
+        )
         try:
             for n, response in enumerate(responses):
                 self.records.create(req, response, in_transaction=step if n == 0 else None)
         except SantegardeError as exc:
-            raise IncompleteRequest(
-                f"The patient's record was created (code {code}, record {patient_id}) but the access request form "
-                f"was not stored ({exc}). Submit the form again for this patient: santegarde aac submit {patient_id} "
-                f"{form.id} …, or POST /aac/cases/{patient_id}/forms/{form.id}."
-            ) from exc
+            error = {lang: exc.in_language(lang) if isinstance(exc, WordedError) else str(exc) for lang in ("fr", "en")}
+            facts = {"code": code, "patient": patient_id, "form": form.id, "error": error}
+            raise IncompleteRequest(refusals.sentences("aac", "incomplete_request", **facts)) from exc
         case = CaseState(number, patient_id, programme.id, programme.version, patient.establishment, code)
         case.sex, case.birth = patient.sex, birth
         case.forms = [_submitted(form.id, form.kind, responses, checked)]
@@ -460,9 +486,7 @@ class CompassionateService:
             row = conn.execute(select(aac_case).where(aac_case.c.patient_id == patient_id)).first()
         if row is None:
             self.records.trace_refusal(req, operation, ("Patient", patient_id), "record.not_found")
-            raise CaseNotFound(
-                f"There is no compassionate-access case for patient '{patient_id[:64]}'; an access request opens one."
-            )
+            raise CaseNotFound(refusals.sentences("aac", "no_case", patient=patient_id[:64]))
         return row
 
     def state(self, req: Request, patient_id: str) -> CaseState:
@@ -496,13 +520,7 @@ class CompassionateService:
                 authored = datetime.fromisoformat(str(record["authored"]))
                 by_submission[key] = Submitted(form_id, form.kind, authored, answers)
         if case.code is None:  # the path refused (and traced) the patient's record: the case is not this session's
-            raise AccessDenied(
-                "You may not read this patient's compassionate-access case: the establishment's staff reach only "
-                "the patients in their care (declare the care relationship if you take the patient in care), the "
-                "laboratory's profiles what the référentiel grants them (§8).",
-                "AAC-8.case",
-                "8",
-            )
+            raise CaseAccessDenied("case_not_readable", "AAC-8.case", "8")
         order = list(FormKind)  # at the same instant, the workflow's order
         case.forms = sorted(by_submission.values(), key=lambda s: (s.authored, order.index(s.kind)))
         return case
@@ -530,7 +548,7 @@ class CompassionateService:
             known = Workflow.of_case(self.state(req, patient_id), programme.follow_up.interval_days)
         profile = self._session(req, operation).profile if form.kind is FormKind.DECISION else None
         after: list[Workflow] = []
-        step = self._step(req, patient_id, programme, form.kind, checked, known, after, profile)
+        step = self._step(req, patient_id, programme, form, checked, known, after, profile)
         responses = self._responses(programme, form.id, patient_id, checked)
         try:
             for n, response in enumerate(responses):  # the step is taken with the submission's first record
@@ -548,13 +566,16 @@ class CompassionateService:
         req: Request,
         patient_id: str,
         programme: Programme,
-        kind: FormKind,
+        form: Form,
         answers: list[Answer],
         known: Workflow | None,
         after: list[Workflow],
         profile: str | None = None,
+        opened: dict[str, Any] | None = None,
     ) -> Callable[[Connection], None]:
-        """The ledger's part of the form's transaction: the turn checked on the case's row (locked), the row moved."""
+        """The ledgers' part of the form's transaction: the turn checked on the case's row (locked), the row moved,
+        the form's line added to the reports' extract (``opened``: a new case's first content)."""
+        kind = form.kind
 
         def step(conn: Connection) -> None:
             row = conn.execute(
@@ -565,13 +586,16 @@ class CompassionateService:
                 current = Workflow("requested", False)
             problem = _turn(current, kind, answers, profile)
             if problem:
-                raise WorkflowRefused(f"Refused: {problem}. Nothing was stored.", f"AAC-3.workflow.{kind.value}")
+                raise WorkflowRefused("out_of_turn", f"AAC-3.workflow.{kind.value}", problem=problem)
             values = {a.field.id: a.value for a in answers}
             new = current.after(kind, values, self.records.identity.now(), programme.follow_up.interval_days)
             if row is None:
                 conn.execute(insert(aac_workflow).values(patient_id=patient_id, **new.values()))
             elif new != current:
                 conn.execute(update(aac_workflow).where(aac_workflow.c.patient_id == patient_id).values(**new.values()))
+            stored = {a.field.id: _value(a.fhir()) for a in answers}
+            today = self.records.identity.now().date()
+            extract.refresh(self.records, conn, patient_id, programme, extract.line(form, stored, today), opened)
             after.append(new)
 
         return step
@@ -591,13 +615,40 @@ class CompassionateService:
         with self.engine.connect() as conn:
             return [(int(n), str(p)) for n, p in conn.execute(query)]
 
+    def readable(self, req: Request, programme_id: str) -> list[CaseState]:
+        """The programme's cases this session may read, in the order they were opened; each read goes through the
+        record path, which decides (and traces) whether the session may see it."""
+        self.registry.get(programme_id)
+        found = []
+        for _, patient_id in self.cases(programme_id):
+            try:
+                found.append(self.state(req, patient_id))
+            except (AccessDenied, NotFound):
+                continue  # refused and traced by the record path: not this session's patient
+        return found
+
     def adverse_effects(
         self, req: Request, programme_id: str, since: date | None = None
     ) -> list[tuple[CaseState, Submitted]]:
-        """The adverse-effect reports of the cases this session may read (pharmacovigilance's queue), newest first."""
+        """The adverse-effect reports of the cases this session may read (pharmacovigilance's queue), newest first.
+
+        The extract names the cases with an adverse effect in the period (and those it lacks, opened before it):
+        only those are read, through the path, which decides whether this session may see each one."""
         self.registry.get(programme_id)
+        self._session(req, "aac.adverse_effects")
+        known, missing = extract.rows(self.records, programme_id)
+        candidates = sorted(
+            [
+                (r.number, r.patient_id)
+                for r in known
+                if any(
+                    k is FormKind.ADVERSE_EFFECT and (since is None or at.date() >= since) for _, k, at, _ in r.forms
+                )
+            ]
+            + missing
+        )
         found: list[tuple[CaseState, Submitted]] = []
-        for _, patient_id in self.cases(programme_id):
+        for _, patient_id in candidates:
             try:
                 case = self.state(req, patient_id)
             except (AccessDenied, NotFound):
@@ -640,28 +691,40 @@ class CompassionateService:
         return late
 
 
-def _turn(case: Workflow, kind: FormKind, answers: list[Answer], profile: str | None) -> str | None:
-    """Why the workflow does not expect this form now (None when it does)."""
+def _turn(case: Workflow, kind: FormKind, answers: list[Answer], profile: str | None) -> dict[str, str] | None:
+    """Why the workflow does not expect this form now, in each language (None when it does)."""
+    found = _turn_key(case, kind, answers, profile)
+    if found is None:
+        return None
+    key, facts = found
+    return refusals.sentences("aac", key, **facts)
+
+
+def _turn_key(
+    case: Workflow, kind: FormKind, answers: list[Answer], profile: str | None
+) -> tuple[str, dict[str, Any]] | None:
     status = case.status
+    words = {"fr": CASE_STATUS_FR.get(status, status), "en": status}
     values = {a.field.id: a.value for a in answers}
     if kind is FormKind.ACCESS_REQUEST:  # only to complete a request whose form was not stored
         if case.request_recorded:
-            return "this patient's access request is already recorded; submit the next form of the workflow"
+            return "request_recorded", {}
     elif kind is FormKind.DECISION:
         if profile == ESTABLISHMENT_PROFILE:
-            return "the laboratory decides on an access request (§8.2), not the establishment"
+            return "laboratory_decides", {}
         if status != "requested":
-            return f"the request was already decided ({'refused' if status == 'refused' else 'granted'})"
+            decided = "refused" if status == "refused" else "granted"
+            return "already_decided", {"decision": {"fr": CASE_STATUS_FR[decided], "en": decided}}
         if not case.request_recorded:
-            return "the access request form is not recorded yet; the prescriber submits it first"
+            return "request_missing", {}
         if values.get("decision") == "refused" and not any(
             a.field.id != "decision" and a.field.type == "choice" for a in answers
         ):
-            return "a refusal needs its coded reason (the form's reason field)"
+            return "refusal_reason", {}
     elif kind is FormKind.INITIATION and status != "granted":
-        return f"the treatment can be initiated only once access is granted (the case is {status})"
+        return "not_granted", {"status": words}
     elif kind in (FormKind.FOLLOW_UP, FormKind.STOP, FormKind.RELATED_PERSON) and status != "treated":
-        return f"this form needs a patient under treatment (the case is {status})"
+        return "not_treated", {"status": words}
     return None
 
 

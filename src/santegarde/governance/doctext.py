@@ -196,6 +196,32 @@ def finding(found: Finding, ref: Referential, lang: str) -> str:
     return str(entry).format(**facts)
 
 
+def setting(subject: str, ref: Referential, lang: str) -> str:
+    """A setting or item named by ``config check`` (a gap's or a finding's subject), by its name in ``lang``: the
+    vocabulary's name for the référentiel's items, ``documents_text.yaml`` (gaps, settings) for the configuration's
+    own settings; a subject of the organisation's own making (an extra category, a formality) as it is."""
+    t = words(lang)["gaps"]["settings"]
+    if subject in t:
+        return str(t[subject])
+    head, _, rest = subject.partition(".")
+    if head == "deviations" and rest.startswith("legal_basis.") and ref.purpose(rest.split(".", 1)[1]):
+        return str(t["legal_basis"]).format(name=vocabulary.label(ref, "purpose", rest.split(".", 1)[1], lang))
+    if head == "facts" and rest:
+        return str(t["fact"]).format(name=rest)
+    item = rest if head == "choices" else subject
+    for kind, found in (
+        ("choice", ref.choice(item)),
+        ("purpose", ref.purpose(item)),
+        ("retention", ref.retention_rule(item)),
+        ("measure", next((m for m in ref.measures if m.code == item), None)),
+    ):
+        if found is not None:
+            return str(t[kind]).format(name=vocabulary.label(ref, kind, item, lang), code=item)
+    if subject == ref.id:
+        return str(t["referential"]).format(name=vocabulary.label(ref, "referential", ref.id, lang))
+    return subject
+
+
 def kind_of(found: Finding) -> str:
     """The kind of a finding, whether justified or not (``unjustified_retention`` → ``retention``)."""
     return found.kind.removeprefix("unjustified_")

@@ -151,11 +151,27 @@ def _day(value: date, lang: str) -> str:
     return value.strftime(str(_said(lang)["date"]))
 
 
+# Where each référentiel requires a processor hosting health data to be a certified host (CSP art. L. 1111-8): the
+# code of its measure, or — for the warehouse, whose text says it in a section and no measure — that section.
+HDS_RULE: dict[str, tuple[str, str]] = {
+    "pra-2020-081": ("PRA-PRO-40", ""),
+    "pra-2020-081-draft": ("PRA-SST-2", ""),
+    "pha-2022-067": ("PHA-CSP-2", ""),
+    "aac-2022-106": ("GEN-PRO-2", ""),
+    "eds-2021-118": ("", "11.4"),
+}
+
+
 def _hds_section(referential: Referential, lang: str) -> str:
-    for measure in referential.measures:
-        if "health data host" in measure.title.lower():
-            return str(_said(lang)["hds_section"]).format(code=measure.code, section=measure.section)
-    return "CSP art. L. 1111-8"
+    """Where the référentiel requires a certified health data host, by its measure's code, not its wording."""
+    said = _said(lang)
+    code, section = HDS_RULE.get(referential.id, ("", ""))
+    measure = next((m for m in referential.measures if m.code == code), None) if code else None
+    if measure is not None:
+        return str(said["hds_section"]).format(code=measure.code, section=measure.section)
+    if section:
+        return str(said["hds_text_section"]).format(section=section)
+    return str(said["hds_law"])
 
 
 def refusals(processor: Processor, referential: Referential, today: date, lang: str = "fr") -> list[str]:

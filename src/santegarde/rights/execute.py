@@ -20,8 +20,9 @@ from sqlalchemy import insert, select
 from santegarde.audit.trail import AuditTrail
 from santegarde.config.check import basis_choice
 from santegarde.config.model import OrganisationConfig
+from santegarde.errors import WordedError
 from santegarde.faults import crash_point
-from santegarde.governance import rights_text, vocabulary
+from santegarde.governance import refusals, rights_text, vocabulary
 from santegarde.governance.documents import html_to_pdf, render_html
 from santegarde.identity.clock import aware
 from santegarde.lifecycle.backup import forget_patient_keys
@@ -33,6 +34,8 @@ from santegarde.rights.requests import (
     RightsRegister,
     RightsRequest,
     Status,
+    day,
+    status_words,
 )
 from santegarde.rights.tables import rights_freeze
 from santegarde.store import inspection, mapping, objections
@@ -46,6 +49,10 @@ REQUESTER_FR = {
 }
 COMPASSIONATE = "aac-"
 WAREHOUSE = "eds-"
+
+
+class PatientUnknown(WordedError, NotFound):
+    """The patient of a request has no record in the store."""
 
 
 @dataclass(frozen=True)
@@ -117,14 +124,11 @@ class RightsService:
         request = self.register.get(request_id)
         if request.status not in (Status.IDENTITY_CHECKED, Status.EXTENDED) or not request.identity_check:
             if request.status in (Status.EXECUTED, Status.REFUSED):
-                raise RightsError(f"Request {request_id} was already answered ({request.status}).")
+                raise RightsError("already_answered", id=request_id, status=status_words(request.status))
             self.register.trace(
                 ctx, req, "rights.execute", request, allowed=False, rule="COM-RGT-1.identity", outcome="denied"
             )
-            raise RightsError(
-                f"The requester's identity has not been checked for request {request_id}: record how it was checked "
-                "(POST /rights/requests/{id}/identity-check) before executing it."
-            )
+            raise RightsError("identity_unchecked", id=request_id)
         if request.requester is Requester.RELATED_PERSON and self.ref.id.startswith(COMPASSIONATE):
             section = self.decide(Right.ACCESS, self._any_purpose()).section
             return self._refuse(
@@ -155,7 +159,7 @@ class RightsService:
         """A refusal when the right does not apply to one of the purposes of the patient's records."""
         purposes = sorted(set(self._record_purposes(request.patient_id, current_only=current_only).values()))
         if not purposes:
-            raise NotFound(f"There is no record of a patient with id '{request.patient_id}'.")
+            raise PatientUnknown(refusals.sentences("rights", "no_patient", patient=request.patient_id))
         for purpose in purposes:
             decision = self.decide(request.right, purpose)
             if not decision.applies:
@@ -230,12 +234,10 @@ class RightsService:
 
     def _rectification(self, login: str, req: Request, request: RightsRequest, corrected: Any) -> Outcome:
         if not isinstance(corrected, dict) or not corrected.get("resourceType") or not corrected.get("id"):
-            raise RightsError("Give the corrected resource (a FHIR resource with its resourceType and id) to rectify.")
+            raise RightsError("corrected_missing")
         if mapping.patient_of(corrected) != request.patient_id:
-            raise RightsError(
-                f"The corrected {corrected['resourceType']}/{corrected['id']} is not about patient "
-                f"{request.patient_id}: a rectification only changes the requester's own data."
-            )
+            resource = f"{corrected['resourceType']}/{corrected['id']}"
+            raise RightsError("corrected_other_patient", resource=resource, patient=request.patient_id)
         refused = self._check_all(login, req, request, current_only=True)
         if refused is not None:
             return refused
@@ -340,11 +342,9 @@ class RightsService:
         ctx = self.register.who(req)
         request = self.register.get(request_id)
         if request.right is not Right.RESTRICTION or request.status is not Status.EXECUTED:
-            raise RightsError(f"Request {request_id} is not a restriction in force; there is nothing to lift.")
+            raise RightsError("not_restriction", id=request_id)
         if request.lifted_at is not None:
-            raise RightsError(
-                f"The restriction of request {request_id} was already lifted on {request.lifted_at:%Y-%m-%d}."
-            )
+            raise RightsError("already_lifted", id=request_id, date=day(request.lifted_at))
         purposes = self._record_purposes(request.patient_id, current_only=True)
         with self.records.engine.connect() as conn:
             rows = conn.execute(select(rights_freeze).where(rights_freeze.c.request_id == request_id)).all()
@@ -450,7 +450,7 @@ class RightsService:
         if fmt == "pdf":
             return html_to_pdf(html)
         if fmt != "html":
-            raise RightsError(f"A letter is written as html or pdf, not '{fmt}'.")
+            raise RightsError("letter_format", fmt=fmt)
         return html
 
 

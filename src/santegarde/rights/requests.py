@@ -19,7 +19,8 @@ from typing import Any
 from sqlalchemy import Engine, insert, select, update
 
 from santegarde.audit.trail import AuditEvent, AuditTrail
-from santegarde.errors import SantegardeError
+from santegarde.errors import WordedError
+from santegarde.governance import doctext, refusals, rights_text
 from santegarde.identity import sessions
 from santegarde.identity.clock import aware
 from santegarde.identity.context import IdentityContext
@@ -42,8 +43,17 @@ EXERCISABLE = (
 NEEDS_PURPOSE = (Right.OBJECTION, Right.PORTABILITY)
 
 
-class RightsError(SantegardeError, ValueError):
-    """A rights request cannot be registered or moved on as asked; the message says what to do."""
+class RightsError(WordedError, ValueError):
+    """A rights request cannot be registered or moved on as asked; the message says what to do; ``on`` names
+    the detail of the registration at fault (right, requester, purpose, grounds), for a form to show it there.
+
+    Worded in French and English from the catalogue (``governance/data/refusals.yaml``, ``rights``).
+    """
+
+    def __init__(self, key: str, /, *, on: str | None = None, **facts: Any) -> None:
+        self.key = key
+        self.field = on
+        super().__init__(refusals.sentences("rights", key, **facts))
 
 
 class RequestNotFound(RightsError, LookupError):
@@ -232,21 +242,15 @@ class RightsRegister:
         right = _right(right)
         requester = _requester(requester)
         if right in NEEDS_PURPOSE and not purpose:
-            raise RightsError(
-                f"A request of {right} concerns one purpose: say which (e.g. "
-                f"{', '.join(p.id for p in self.ref.purposes[:3])})."
-            )
+            examples = refusals.choices(p.id for p in self.ref.purposes[:3])
+            raise RightsError("needs_purpose", right=right_words(right), examples=examples, on="purpose")
         if purpose is not None and self.ref.purpose(purpose) is None:
+            choices = refusals.choices(p.id for p in self.ref.purposes)
             raise RightsError(
-                f"'{purpose}' is not a purpose of {self.ref.id}; choose one of: "
-                + ", ".join(p.id for p in self.ref.purposes)
-                + "."
+                "unknown_purpose", purpose=purpose, referential=self.ref.id, choices=choices, on="purpose"
             )
         if right is Right.RESTRICTION and len((grounds or "").strip()) < 5:
-            raise RightsError(
-                "Say what the person disputes (e.g. 'accuracy of the weight recorded'): it is the "
-                "reason the records are frozen."
-            )
+            raise RightsError("needs_grounds", on="grounds")
         received = received_at or self.now()
         due, rule = deadline_for(self.ref, right, purpose, received, older_than_five_years=older_than_five_years)
         with self.engine.begin() as conn:
@@ -276,7 +280,7 @@ class RightsRegister:
         with self.engine.connect() as conn:
             row = conn.execute(select(rights_request).where(rights_request.c.id == request_id)).first()
         if row is None:
-            raise RequestNotFound(f"There is no rights request number {request_id} in the register.")
+            raise RequestNotFound("not_found", number=request_id)
         return _row_to_request(row)
 
     def all(self) -> list[RightsRequest]:
@@ -294,10 +298,7 @@ class RightsRegister:
         ctx = self.who(req)
         request = self.get(request_id)
         if len(how.strip()) < MIN_IDENTITY_CHECK:
-            raise RightsError(
-                "Say how the identity was checked (e.g. 'identity card shown at the desk, matches the record'), "
-                f"in at least {MIN_IDENTITY_CHECK} characters."
-            )
+            raise RightsError("identity_how", min=MIN_IDENTITY_CHECK)
         _still_open(request)
         self._set(
             request_id,
@@ -316,20 +317,11 @@ class RightsRegister:
         request = self.get(request_id)
         _still_open(request)
         if request.extended_due_at is not None:
-            raise RightsError(
-                f"Request {request_id} was already extended (to {request.extended_due_at:%Y-%m-%d}); "
-                "a deadline can be extended only once."
-            )
+            raise RightsError("already_extended", id=request_id, due=day(request.extended_due_at))
         if request.deadline_rule.startswith(CSP_ACCESS):
-            raise RightsError(
-                f"The deadline of request {request_id} is set by the {CSP_ACCESS} and cannot be extended; "
-                "answer by the due date."
-            )
+            raise RightsError("fixed_deadline", id=request_id)
         if len(reason.strip()) < MIN_EXTENSION_REASON:
-            raise RightsError(
-                "Give the written reason for the extension (complexity or number of requests, GDPR art. 12.3), "
-                f"in at least {MIN_EXTENSION_REASON} characters; the person is told it."
-            )
+            raise RightsError("extension_reason", min=MIN_EXTENSION_REASON)
         self._set(
             request_id,
             extended_due_at=add_months(request.due_at, 2),
@@ -370,11 +362,7 @@ def _right(value: Right | str) -> Right:
     except ValueError:
         right = None
     if right not in EXERCISABLE:
-        raise RightsError(
-            f"'{value}' is not a right a person exercises by request; use one of: "
-            + ", ".join(str(r) for r in EXERCISABLE)
-            + "."
-        )
+        raise RightsError("bad_right", value=value, choices=refusals.choices(str(r) for r in EXERCISABLE), on="right")
     assert right is not None
     return right
 
@@ -384,12 +372,25 @@ def _requester(value: Requester | str) -> Requester:
         return Requester(str(value))
     except ValueError:
         raise RightsError(
-            f"'{value}' is not a kind of requester; use one of: " + ", ".join(str(r) for r in Requester) + "."
+            "bad_requester", value=value, choices=refusals.choices(str(r) for r in Requester), on="requester"
         ) from None
 
 
 def _still_open(request: RightsRequest) -> None:
     if request.status not in OPEN:
-        raise RightsError(
-            f"Request {request.id} is already {request.status} ({request.outcome}); register a new request if needed."
-        )
+        raise RightsError("closed", id=request.id, status=status_words(request.status), outcome=request.outcome or "—")
+
+
+def right_words(right: Right) -> dict[str, str]:
+    """A right's name inside a sentence, in every language ("droit d'opposition", "right to object")."""
+    return {lang: (n := rights_text.right_name(right, lang))[0].lower() + n[1:] for lang in refusals.LANGS}
+
+
+def status_words(status: Status) -> dict[str, str]:
+    """A request's state in words, in every language ("exécutée", "executed")."""
+    return {lang: str(doctext.words(lang)["rights_desk"]["statuses"][str(status)]) for lang in refusals.LANGS}
+
+
+def day(moment: datetime) -> dict[str, str]:
+    """A date as each language writes it (31/12/2026, 2026-12-31)."""
+    return {lang: moment.strftime(str(doctext.words(lang)["rights_desk"]["date"])) for lang in refusals.LANGS}

@@ -38,8 +38,8 @@ from markupsafe import Markup, escape
 from santegarde.atomic import write_atomic, write_new_bytes
 from santegarde.audit.trail import AuditEvent, AuditTrail
 from santegarde.clock import utc_now
-from santegarde.errors import SantegardeError
-from santegarde.governance import doctext
+from santegarde.errors import WordedError
+from santegarde.governance import doctext, refusals
 from santegarde.governance.documents import render_html
 from santegarde.governance.vocabulary import VocabularyError, label
 from santegarde.identity import accounts, grants
@@ -83,8 +83,26 @@ JUSTIFICATIONS = ("k", "l_distinct", "l_entropy", "t", "max_singling_out", "max_
                   "min_cell", "max_suppression")
 
 
-class GateError(SantegardeError):
-    """An export request, check, review or release is refused or cannot be done; the message says why."""
+class GateError(WordedError):
+    """An export request, check, review or release is refused or cannot be done; the message says why.
+
+    Worded in French and English from the catalogue (``governance/data/refusals.yaml``, ``gate``).
+    """
+
+    def __init__(self, key: str, /, **facts: Any) -> None:
+        self.key = key
+        super().__init__(refusals.sentences("gate", key, **facts))
+
+
+def engine_refusal(error: Exception, key: str = "engine") -> GateError:
+    """The anonymity engine's (English) refusal as a gate refusal: in French from ``engine_messages.yaml``."""
+    text = str(error)
+    return GateError(key, message={"fr": doctext.engine_message(text, "fr").text, "en": text})
+
+
+def status_words(status: str) -> dict[str, str]:
+    """An export's status in words, in every language ("en quarantaine", "quarantined")."""
+    return {lang: str(doctext.words(lang)["export"]["statuses"].get(status, status)) for lang in doctext.LANGS}
 
 
 # ---- configuration and values ----------------------------------------------------------------------------------
@@ -112,9 +130,9 @@ class GateThresholds:
         self.anonymity()
         for name in ("max_singling_out", "max_linkability", "max_inference", "control_share"):
             if not 0 <= getattr(self, name) <= 1:
-                raise GateError(f"The threshold {name} must lie between 0 and 1; set it in that range.")
+                raise GateError("threshold_range", name=name)
         if self.min_cell < 1 or self.n_attacks < 1:
-            raise GateError("The minimum cell size and the number of attacks must be at least 1; raise them.")
+            raise GateError("threshold_minimum")
 
     def anonymity(self) -> Thresholds:
         """The metrics' thresholds."""
@@ -124,7 +142,7 @@ class GateThresholds:
                 max_suppression=self.max_suppression,
             )
         except AnonymityError as error:
-            raise GateError(str(error)) from error
+            raise engine_refusal(error) from error
 
 
 @dataclass(frozen=True)
@@ -291,7 +309,7 @@ def _stored(row: sqlite3.Row) -> StoredRequest:
 def _source_sql(sql: str) -> str:
     text = sql.strip().rstrip(";").strip()
     if not text:
-        raise GateError("The export source is empty; give the SELECT query producing the rows to export.")
+        raise GateError("empty_source")
     return text
 
 
@@ -300,7 +318,7 @@ def _ordered_table(conn: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
     try:
         return conn.execute(f"SELECT * FROM ({_source_sql(sql)}) AS __src ORDER BY ALL").fetch_arrow_table()  # noqa: S608
     except duckdb.Error as error:
-        raise GateError(f"The export source cannot be run ({type(error).__name__}); correct the query.") from error
+        raise GateError("source_fails", error=type(error).__name__) from error
 
 
 def _digest(table: pa.Table) -> str:
@@ -328,24 +346,16 @@ def _person_column(conn: duckdb.DuckDBPyConnection, request: ExportRequest) -> s
     """The column identifying persons, checked against the source's columns."""
     person = request.person or ""
     if not person.strip():
-        raise GateError(
-            "This request names no column identifying the person (it was made before anonymity was counted in "
-            "persons): submit it again with the person column (--person), since k, l and t are counted in persons."
-        )
+        raise GateError("no_person_column_stored")
     try:
         described = conn.execute(f"DESCRIBE SELECT * FROM ({_source_sql(request.source)})").fetchall()  # noqa: S608
         columns = [str(r[0]) for r in described]
     except duckdb.Error as error:
-        raise GateError(f"The export source cannot be run ({type(error).__name__}); correct the query.") from error
+        raise GateError("source_fails", error=type(error).__name__) from error
     if person not in columns:
-        raise GateError(
-            f"The column identifying the person, {person!r}, is not in the export source; select it in the query "
-            f"(it is used to count persons and is not released), among {', '.join(columns)}."
-        )
+        raise GateError("person_not_selected", person=person, columns=", ".join(columns))
     if person in request.quasi_identifiers or person in request.sensitive:
-        raise GateError(
-            f"The column identifying the person, {person}, cannot also be a quasi-identifier or a sensitive attribute."
-        )
+        raise GateError("person_is_attribute", person=person)
     return person
 
 
@@ -363,18 +373,10 @@ def _person_view(conn: duckdb.DuckDBPyConnection, request: ExportRequest) -> tup
     ).fetchone()
     rows, persons, combinations, anonymous = (int(v) for v in row) if row else (0, 0, 0, 0)
     if anonymous:
-        raise GateError(
-            f"{anonymous} rows of the export have no value in the column identifying the person; every row must "
-            "belong to a person so that anonymity is counted in persons: filter them out or fill the column."
-        )
+        raise GateError("rows_without_person", count=anonymous)
     if combinations > persons:
         varying = combinations - persons
-        raise GateError(
-            f"The quasi-identifiers or sensitive attributes vary within a person's rows ({varying} extra "
-            "combinations): anonymity is counted in persons, so each of these columns must hold one value per "
-            "person. Export one row per person, or make these columns constant per person (e.g. the age at the "
-            "first stay), then submit again."
-        )
+        raise GateError("varies_within_person", count=varying)
     return f"SELECT {declared} FROM ({distinct})", persons, rows  # noqa: S608
 
 
@@ -413,12 +415,12 @@ def _metric_criteria(
     conn: duckdb.DuckDBPyConnection, request: ExportRequest, limits: GateThresholds
 ) -> list[Criterion]:
     if not request.quasi_identifiers:
-        raise GateError("A row-level export must declare its quasi-identifiers; list the columns that could identify.")
+        raise GateError("no_quasi_identifiers")
     view, persons, rows = _person_view(conn, request)
     try:
         report = measure(conn, Query(view), request.quasi_identifiers, request.sensitive, k_threshold=limits.k)
     except AnonymityError as error:
-        raise GateError(str(error)) from error
+        raise engine_refusal(error) from error
     no_sensitive = "" if request.sensitive else "no_sensitive"
     return [
         _criterion("k", report.k, limits.k, ">=", "k_persons",
@@ -492,7 +494,7 @@ def measure_risks(table: pa.Table, request: ExportRequest, limits: GateThreshold
 def _indicator(conn: duckdb.DuckDBPyConnection, request: ExportRequest, limits: GateThresholds) -> Indicator:
     spec = request.indicator
     if spec is None:
-        raise GateError("An indicator export must declare its dimensions; give the indicator specification.")
+        raise GateError("no_dimensions")
     return indicator(
         conn, Query(_source_sql(request.source)), spec.dimensions,
         filters={name: list(values) for name, values in spec.filters},
@@ -613,16 +615,16 @@ class Gate:
             )
         )
 
-    def _refuse(self, actor: str, operation: str, stored: StoredRequest, rule: str, message: str) -> None:
+    def _refuse(self, actor: str, operation: str, stored: StoredRequest, rule: str, key: str, **facts: Any) -> None:
         self._trace(actor, operation, stored.id, "denied", rule, stored.request.purpose, PROFILE)
-        raise GateError(message)
+        raise GateError(key, **facts)
 
     def get(self, request_id: int) -> StoredRequest:
         """The request ``request_id``."""
         with self._db() as db:
             row = db.execute("SELECT * FROM requests WHERE id = ?", (request_id,)).fetchone()
         if row is None:
-            raise GateError(f"There is no export request {request_id}; list the requests to find its number.")
+            raise GateError("no_request", id=request_id)
         return _stored(row)
 
     def requests(self, status: str | None = None) -> list[StoredRequest]:
@@ -654,9 +656,9 @@ class Gate:
     def record_training(self, login: str, trained_on: date, subject: str, *, by: str = "") -> None:
         """Record that ``login`` was trained on ``trained_on`` (export review, anonymisation, medical secrecy)."""
         if not login.strip() or not subject.strip():
-            raise GateError("A training record needs the trained login and the subject; give both.")
+            raise GateError("training_incomplete")
         if trained_on > self._clock().date():
-            raise GateError("A training cannot be recorded in the future; give the date it took place.")
+            raise GateError("training_future")
         with self._db() as db:
             db.execute(
                 "INSERT INTO trainings (login, trained_on, subject, recorded_by, recorded_at) VALUES (?, ?, ?, ?, ?)",
@@ -679,10 +681,12 @@ class Gate:
         allowed = export_requesters(referential, request.purpose)
         if profile not in allowed:
             self._trace(request.requested_by, "export.request", "-", "denied", "EDS-SEC-EXP-1", request.purpose)
+            none = {"fr": "aucun profil", "en": "no profile"}
             raise GateError(
-                f"The profile '{profile or 'no profile'}' may not request exports for the purpose "
-                f"'{request.purpose}': only {', '.join(allowed) or 'no profile'} may (exports of anonymous data, "
-                "EDS-6). Log in again with one of these profiles (santegarde login --profile …)."
+                "profile_may_not_request",
+                profile=profile or none,
+                purpose=request.purpose,
+                allowed=refusals.choices(allowed) if allowed else none,
             )
         return self.submit(request)
 
@@ -707,7 +711,7 @@ class Gate:
         """Measure the export; pass → awaiting validation, fail → quarantine, alert and generalisation proposal."""
         stored = self.get(request_id)
         if stored.status != REQUESTED:
-            raise GateError(f"Export {request_id} is {stored.status}; only a new request is checked (submit again).")
+            raise GateError("not_new", id=request_id, status=status_words(stored.status))
         request, limits = stored.request, self.thresholds
         proposal: dict[str, Any] | None = None
         if request.kind == "indicator":
@@ -715,7 +719,7 @@ class Gate:
         else:
             table = _released_table(conn, request)
             if table.num_rows == 0:
-                raise GateError("The export source has no rows; there is nothing to export.")
+                raise GateError("no_rows")
             criteria = _metric_criteria(conn, request, limits) + _risk_criteria(
                 _person_table(conn, request), request, limits, self._assessor
             )
@@ -747,7 +751,7 @@ class Gate:
             return [Criterion("filters", len(spec.filters), self.thresholds.min_cell, ">=", False, note=note,
                               facts=facts, error=str(error))], None
         except AnonymityError as error:
-            raise GateError(str(error)) from error
+            raise engine_refusal(error) from error
         return _indicator_criteria(result, spec, self.thresholds), _indicator_table(result)
 
     def _alert(self, request_id: int, failed: Sequence[str], purpose: str) -> None:
@@ -759,16 +763,11 @@ class Gate:
     # -- review -----------------------------------------------------------------------------------------------
     def _check_manager(self, manager: str, stored: StoredRequest, operation: str, *, trained: bool) -> None:
         if manager.strip().lower() == stored.request.requested_by.strip().lower():
-            self._refuse(manager, operation, stored, "EDS-SEC-EXP-2",
-                         f"'{manager}' requested export {stored.id} and cannot validate it; another manager must.")
+            self._refuse(manager, operation, stored, "EDS-SEC-EXP-2", "own_request", manager=manager, id=stored.id)
         if not self.reviewers.empowered(manager):
-            self._refuse(manager, operation, stored, "EDS-SEC-EXP-2",
-                         f"'{manager}' does not hold the '{PROFILE}' profile; only an empowered manager reviews "
-                         "exports.")
+            self._refuse(manager, operation, stored, "EDS-SEC-EXP-2", "not_empowered", manager=manager, profile=PROFILE)
         if trained and not self.trained(manager):
-            self._refuse(manager, operation, stored, "EDS-SEC-EXP-3",
-                         f"'{manager}' has no export-review training recorded in the last three years; a quarantined "
-                         "export is reviewed by a trained manager (record the training first).")
+            self._refuse(manager, operation, stored, "EDS-SEC-EXP-3", "not_trained", manager=manager)
 
     def _decide(self, stored: StoredRequest, manager: str, decision: str, risk_study: str | None) -> None:
         with self._db() as db:
@@ -784,9 +783,8 @@ class Gate:
         doctext.check_lang(lang)
         stored = self.get(request_id)
         if stored.status != AWAITING:
-            self._refuse(manager, "export.validate", stored, "EDS-SEC-EXP-2",
-                         f"Export {request_id} is {stored.status}, not awaiting validation; a quarantined export "
-                         "goes through review, a new one through check.")
+            self._refuse(manager, "export.validate", stored, "EDS-SEC-EXP-2", "not_awaiting", id=request_id,
+                         status=status_words(stored.status))
         self._check_manager(manager, stored, "export.validate", trained=False)
         self._decide(stored, manager, "validate", None)
         self._trace(manager, "export.validate", request_id, "success", "EDS-SEC-EXP-2", stored.request.purpose,
@@ -810,25 +808,20 @@ class Gate:
         doctext.check_lang(lang)
         stored = self.get(request_id)
         if decision not in DECISIONS:
-            raise GateError(f"The decision must be {' or '.join(DECISIONS)}; '{decision}' is not one.")
+            raise GateError("bad_decision", choices=refusals.choices(DECISIONS), decision=decision)
         if stored.status != QUARANTINED:
-            self._refuse(manager, "export.review", stored, "EDS-SEC-EXP-3",
-                         f"Export {request_id} is {stored.status}, not quarantined; only a quarantined export is "
-                         "reviewed.")
+            self._refuse(manager, "export.review", stored, "EDS-SEC-EXP-3", "not_quarantined", id=request_id,
+                         status=status_words(stored.status))
         self._check_manager(manager, stored, "export.review", trained=True)
         if decision == "reject":
             self._reject(stored, manager, risk_study_text)
             return None
         if len(risk_study_text.strip()) < MIN_RISK_STUDY:
-            self._refuse(manager, "export.review", stored, "EDS-SEC-EXP-1",
-                         f"A quarantined export is released only with a written re-identification risk study of at "
-                         f"least {MIN_RISK_STUDY} characters; write it and review again.")
+            self._refuse(manager, "export.review", stored, "EDS-SEC-EXP-1", "no_risk_study", min=MIN_RISK_STUDY)
         if stored.digest is None:
-            self._refuse(manager, "export.review", stored, "EDS-SEC-EXP-4",
-                         "This indicator's filters isolate persons; it cannot be released, reject it and ask for "
-                         "wider filters.")
+            self._refuse(manager, "export.review", stored, "EDS-SEC-EXP-4", "filters_isolate")
         if conn is None:
-            raise GateError("Releasing needs the connection to the source; give the warehouse or workspace.")
+            raise GateError("needs_source")
         self._decide(stored, manager, "release", risk_study_text.strip())
         self._trace(manager, "export.validate", request_id, "success", "EDS-SEC-EXP-3", stored.request.purpose,
                     PROFILE)
@@ -838,14 +831,14 @@ class Gate:
         """Reject an export awaiting validation or quarantined; nothing leaves."""
         stored = self.get(request_id)
         if stored.status not in (AWAITING, QUARANTINED, REQUESTED):
-            self._refuse(manager, "export.reject", stored, "EDS-SEC-EXP-2",
-                         f"Export {request_id} is already {stored.status}; it cannot be rejected.")
+            self._refuse(manager, "export.reject", stored, "EDS-SEC-EXP-2", "cannot_reject", id=request_id,
+                         status=status_words(stored.status))
         self._check_manager(manager, stored, "export.reject", trained=stored.status == QUARANTINED)
         self._reject(stored, manager, reason)
 
     def _reject(self, stored: StoredRequest, manager: str, reason: str) -> None:
         if not reason.strip():
-            raise GateError("A rejection states its reason; write it.")
+            raise GateError("no_reason")
         self._decide(stored, manager, "reject", reason.strip())
         self._set(stored.id, status=REJECTED)
         self._trace(manager, "export.reject", stored.id, "success", "EDS-SEC-EXP-3", stored.request.purpose, PROFILE)
@@ -858,11 +851,10 @@ class Gate:
         request = stored.request
         table = self._recompute(stored, conn)
         if _digest(table) != stored.digest:
-            self._refuse(manager, "export.release", stored, "EDS-SEC-EXP-1",
-                         f"The data of export {stored.id} changed since it was checked; submit it again.")
+            self._refuse(manager, "export.release", stored, "EDS-SEC-EXP-1", "data_changed", id=stored.id)
         final = self.outbox / f"export-{stored.id}"
         if final.exists():
-            raise GateError(f"Export {stored.id} is already in the outbox; it is never overwritten.")
+            raise GateError("in_outbox", id=stored.id)
         staging = self.outbox / f".staging-{stored.id}-{uuid.uuid4().hex}"
         staging.mkdir(parents=True, mode=0o700)
         name = f"export-{stored.id}.{request.format}"
@@ -885,7 +877,7 @@ class Gate:
             try:
                 return _indicator_table(_indicator(conn, stored.request, self.thresholds))
             except AnonymityError as error:
-                raise GateError(f"The indicator can no longer be computed: {error}") from error
+                raise engine_refusal(error, "indicator_gone") from error
         return _released_table(conn, stored.request)
 
     # -- report -----------------------------------------------------------------------------------------------
@@ -1036,20 +1028,19 @@ def _validate_request(request: ExportRequest) -> None:
     missing = [n for n in ("source", "recipient", "purpose", "project", "requested_by")
                if not str(getattr(request, n)).strip()]
     if missing:
-        raise GateError(f"The export request lacks {', '.join(missing)}; declare them.")
+        said = {lang: doctext.words(lang)["export"]["request_fields"] for lang in doctext.LANGS}
+        lacks = {lang: refusals.listing((said[lang][n] for n in missing), lang) for lang in said}
+        raise GateError("request_lacks", missing=lacks)
     if request.format not in FORMATS:
-        raise GateError(f"The export format must be {' or '.join(FORMATS)}; '{request.format}' is not one.")
+        raise GateError("bad_format", choices=refusals.choices(FORMATS), format=request.format)
     if request.kind not in KINDS:
-        raise GateError(f"An export is row-level ('row') or an indicator ('indicator'), not '{request.kind}'.")
+        raise GateError("bad_kind", kind=request.kind)
     if request.kind == "row" and not request.quasi_identifiers:
-        raise GateError("A row-level export must declare its quasi-identifiers; list the columns that could identify.")
+        raise GateError("no_quasi_identifiers")
     if request.kind == "row" and not str(request.person or "").strip():
-        raise GateError(
-            "A row-level export must name the column identifying the person (--person, e.g. person_id): anonymity "
-            "is counted in persons, not rows; the column is used for the count and is not released."
-        )
+        raise GateError("no_person_column")
     if request.kind == "indicator" and (request.indicator is None or not request.indicator.dimensions):
-        raise GateError("An indicator export must declare its dimensions; give the indicator specification.")
+        raise GateError("no_dimensions")
 
 
 __all__ = [
