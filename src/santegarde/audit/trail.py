@@ -20,6 +20,7 @@ anchor, and the anchor file's heads. A missing or forged head stops every append
 from __future__ import annotations
 
 import json
+import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -32,7 +33,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, bindparam, delete, event, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from santegarde.audit import chain
+from santegarde.audit import chain, request
 from santegarde.audit.anchor import BEHIND_PREFIX, AnchorFile, Head
 from santegarde.audit.anchor import MISSING as MISSING_ANCHOR
 from santegarde.audit.tables import checkpoint, entry, head
@@ -118,6 +119,9 @@ class _HeadRow:
         """Written by the migration, never used: no entry yet, no seal."""
         return self.seq == 0 and self.hash == chain.GENESIS and self.seal is None
 
+
+# The FHIR extension carrying the id of the HTTP request an entry was written in (as in the access log line).
+REQUEST_EXTENSION = "https://santegarde.invalid/fhir/StructureDefinition/audit-request"
 
 VERIFY_CHUNK = 2000  # entries fetched per round trip when the trail is walked
 
@@ -207,6 +211,8 @@ class AuditTrail:
         self._listening: weakref.WeakSet[Engine] = weakref.WeakSet()
         # Connections of transaction(): their anchor lines are written after the commit, not as it starts.
         self._after_commit: weakref.WeakSet[Connection] = weakref.WeakSet()
+        # Told the duration of every successful append, in seconds (the server's metrics set it; None: nobody).
+        self.append_observer: Callable[[float], None] | None = None
         # The head this process last wrote or found validly sealed: the next append moves the head forward from it
         # in one statement, and falls back to locking and checking the head if it is no longer there (written by
         # another process, rolled back, or altered: the check then refuses, as before).
@@ -282,18 +288,27 @@ class AuditTrail:
             if deferred is not None and deferred.trail is self:
                 deferred.events.append(event)
                 return None
-            with self.transaction() as own:
-                return self.append_many([event], own)[-1]
+            return self.append_many([event])[-1]
         return self.append_many([event], conn)[-1]
 
     def append_many(self, events: Sequence[AuditEvent], conn: Connection | None = None) -> list[chain.Entry]:
         """Append events in order in one transaction: the head moved and resealed once, the entries in one
-        multi-row insert, a checkpoint for every multiple of ``checkpoint_every`` they cross, one anchor line."""
+        multi-row insert, a checkpoint for every multiple of ``checkpoint_every`` they cross, one anchor line.
+
+        Its duration (with the commit when the transaction is its own) goes to ``append_observer`` if one is set."""
         if not events:
             return []
+        started = time.perf_counter()
         if conn is None:
             with self.transaction() as own:
-                return self.append_many(events, own)
+                written = self._append_many(events, own)
+        else:
+            written = self._append_many(events, conn)
+        if self.append_observer is not None:
+            self.append_observer(time.perf_counter() - started)
+        return written
+
+    def _append_many(self, events: Sequence[AuditEvent], conn: Connection) -> list[chain.Entry]:
         known = self._known
         if known is not None:
             written = self._write(conn, known, list(events))
@@ -335,6 +350,10 @@ class AuditTrail:
         checked), the head moves only if it is still ``current`` (seal included): an empty list when it is not."""
         at = self._clock()
         contents = [{**asdict(e), "at": at.isoformat()} for e in events]
+        request_id = request.current()
+        if request_id is not None:  # written during an HTTP request: its id, as in the access log line
+            for content in contents:
+                content["request_id"] = request_id
         new = chain.chain(current.seq + 1, current.hash, contents)
         last = new[-1]
         seal = chain.seal_head(self._key, last.seq, last.hash)
@@ -486,6 +505,33 @@ class AuditTrail:
         for row in conn.execute(query):
             yield chain.Entry(row.seq, row.prev_hash, row.hash, json.loads(row.content))
 
+    def tail_problem(self, last: int = 100) -> tuple[str, int] | None:
+        """A quick look at the end of the trail (``santegarde doctor``): None when the head is validly sealed and
+        the last ``last`` entries chain up to it; else (what, entry): ``no_head``, ``unsealed``, ``forged_head``,
+        ``edited``, ``unlinked`` or ``head_mismatch``. The whole trail is ``verify``'s."""
+        with self.engine.connect() as conn:
+            row = self._head(conn, lock=False)
+            if row is None:
+                return ("no_head", 0)
+            if row.fresh:
+                return None
+            if row.seal is None:
+                return ("unsealed", row.seq)
+            if not chain.is_sealed(self._key, row.seal, row.seq, row.hash, "head"):
+                return ("forged_head", row.seq)
+            query = select(entry).where(entry.c.seq > row.seq - last).order_by(entry.c.seq.desc()).limit(last)
+            rows = list(reversed(conn.execute(query).all()))
+        if not rows or (rows[-1].seq, rows[-1].hash) != (row.seq, row.hash):
+            return ("head_mismatch", row.seq)
+        previous: Any = None
+        for r in rows:
+            if r.hash != chain.entry_hash(r.seq, r.prev_hash, json.loads(r.content)):
+                return ("edited", int(r.seq))
+            if previous is not None and (r.seq != previous.seq + 1 or r.prev_hash != previous.hash):
+                return ("unlinked", int(r.seq))
+            previous = r
+        return None
+
     def verify(self) -> VerifyReport:
         """Check the chain, the sealed head, the checkpoints and the anchor file; every problem is a sentence."""
         entries, cps, found, anchored = self._check()
@@ -596,12 +642,25 @@ class AuditTrail:
                 self.anchor.compact(last.seq, self._every, Head(current.seq, current.hash))
             return int(count)
 
-    def as_fhir_audit_events(self) -> Iterator[dict[str, Any]]:
-        """The trail as FHIR R4 AuditEvent resources (JSON), references only."""
+    def during(self, conn: Connection, request_id: str) -> Iterator[chain.Entry]:
+        """The entries appended while the HTTP request ``request_id`` was answered, in order."""
+        query = (
+            select(entry)
+            .where(entry.c.content.like(f'%"request_id": "{request.check(request_id)}"%'))
+            .order_by(entry.c.seq)
+        )
+        for row in conn.execute(query):
+            found = chain.Entry(row.seq, row.prev_hash, row.hash, json.loads(row.content))
+            if found.content.get("request_id") == request_id:
+                yield found
+
+    def as_fhir_audit_events(self, request_id: str | None = None) -> Iterator[dict[str, Any]]:
+        """The trail as FHIR R4 AuditEvent resources (JSON), references only; only one request's with ``request_id``."""
         actions = {"read": "R", "write": "U", "export": "R", "transmit": "R", "archive": "U", "delete": "D"}
         with self.engine.connect() as conn:
-            for e in self.entries(conn):
+            for e in self.entries(conn) if request_id is None else self.during(conn, request_id):
                 c = e.content
+                request_ext = [{"url": REQUEST_EXTENSION, "valueString": c["request_id"]}] if "request_id" in c else []
                 yield {
                     "resourceType": "AuditEvent",
                     "id": f"audit-{e.seq}",
@@ -626,6 +685,7 @@ class AuditTrail:
                         {
                             "url": "https://santegarde.invalid/fhir/StructureDefinition/audit-chain",
                             "valueString": f"{e.seq}:{e.hash}",
-                        }
+                        },
+                        *request_ext,
                     ],
                 }
