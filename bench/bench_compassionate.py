@@ -5,8 +5,10 @@ Run: ``python bench/bench_compassionate.py [--n 30] [--patients 20]``.
 1. One follow-up form (``CompassionateService.submit``: the answers checked, the QuestionnaireResponse written through
    ``RecordService`` with the case's workflow-ledger row checked and moved in the same transaction), ``n`` times, against a plain INSERT of the
    same JSON in a plain table of the same database (one transaction each), in the same run: median and ratio.
-2. The summary report over ``patients`` treated patients with 3 visits each (every record read through the path),
-   with the process's peak RSS.
+2. The summary report over ``patients`` treated patients with ``visits`` visits each, computed from the
+   pseudonymised extract (one sealed row per case, refreshed with each form) against the same report with the
+   extract set aside, every case then read record by record through the path (the old way), in the same run:
+   times and ratio, with the process's peak RSS.
 """
 
 from __future__ import annotations
@@ -25,13 +27,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 import pyotp
-from sqlalchemy import Column, MetaData, String, Text, insert
+from sqlalchemy import Column, MetaData, String, Text, delete, insert, select
 from sqlalchemy import Table as SqlTable
 
 from santegarde.audit.trail import AuditTrail
+from santegarde.compassionate import extract
 from santegarde.compassionate.registry import Registry, example_text
 from santegarde.compassionate.report import build
 from santegarde.compassionate.service import CompassionateService, Patient
+from santegarde.compassionate.tables import aac_case, aac_extract
 from santegarde.crypto import KeyFamily, ScryptParams, create_keyring, create_keystore
 from santegarde.identity import accounts, grants, sessions, totp
 from santegarde.identity.context import IdentityContext, IdentitySettings, no_trace
@@ -65,6 +69,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=30, help="follow-up forms measured")
     parser.add_argument("--patients", type=int, default=20, help="treated patients in the report")
+    parser.add_argument("--visits", type=int, default=3, help="follow-up visits per patient")
+    parser.add_argument("--scale", type=int, default=0,
+                        help="then the report over this many more cases x 20 visits, in the extract")  # fmt: skip
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -112,16 +119,62 @@ def main() -> None:
               f"ratio {full / bare:.0f}x (n={args.n}; the turn checked on the workflow ledger)")  # fmt: skip
         for i in range(1, args.patients):
             pid = treated(i)
-            for _ in range(3):
+            for _ in range(args.visits):
                 service.submit(doctor, pid, "suivi", visit)
+        period = (date(2026, 11, 1), date(2026, 11, 30))
+        build(service, lab, "velmorine-sla", *period)  # warm-up: DuckDB's and Arrow's imports (pandas) paid once
         started = time.perf_counter()
-        report = build(service, lab, "velmorine-sla", date(2026, 11, 1), date(2026, 11, 30))
+        report = build(service, lab, "velmorine-sla", *period)
         took = time.perf_counter() - started
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"summary report, {args.patients} patients: {took:.2f} s, {len(report.entries)} entries; "
-              f"peak RSS {rss:.0f} MB")  # fmt: skip
+        with engine.begin() as conn:  # the extract set aside: every case read through the path, as before it
+            kept = [dict(r._mapping) for r in conn.execute(select(aac_extract))]
+            conn.execute(delete(aac_extract))
+        started = time.perf_counter()
+        old = build(service, lab, "velmorine-sla", *period)
+        took_path = time.perf_counter() - started
+        with engine.begin() as conn:
+            conn.execute(insert(aac_extract), kept)
+        assert [e.value for e in old.entries] == [e.value for e in report.entries], "the two paths disagree"
+        print(f"summary report, {args.patients} patients x {args.visits} visits: from the extract {took:.2f} s, "
+              f"through the path {took_path:.2f} s, ratio {took_path / took:.0f}x; {len(report.entries)} entries; "
+              f"peak RSS {rss:.0f} MB (after the extract's report)")  # fmt: skip
+        if args.scale:
+            scaled(service, lab, args.scale, period)
         engine.dispose()
         audit_engine.dispose()
+
+
+def scaled(service: CompassionateService, lab: Request, cases: int, period: tuple[date, date]) -> None:
+    """3. The report's own cost at the issue's scale: ``cases`` cases x 20 visits written straight into the extract
+    (the rows the forms' transactions would have sealed: submitting 200,000 forms through the path is not part of
+    what this measures), then the summary report over all of them, with the peak RSS."""
+    records = service.records
+    opened = datetime(2026, 11, 2, tzinfo=UTC)
+    with records.engine.begin() as conn:
+        for i in range(cases):
+            patient_id = str(uuid.uuid4())
+            number = conn.execute(insert(aac_case).values(
+                programme="velmorine-sla", version="1", patient_id=patient_id, establishment=f"h{i % 2}",
+                opened_at=opened, opened_by="bench").returning(aac_case.c.number)).scalar_one()  # fmt: skip
+            lines = [["demande_acces", "access_request", "2026-11-02", {"poids": 60 + i % 40}],
+                     ["decision_laboratoire", "decision", "2026-11-02", {"decision": "granted"}],
+                     ["initiation", "initiation", "2026-11-03", {}]]  # fmt: skip
+            lines += [
+                ["suivi", "follow_up", f"2026-11-{4 + v:02d}", {"poids": 61, "score_alsfrs": 30}] for v in range(20)
+            ]
+            if i % 5 == 0:
+                lines.append(["effet_indesirable", "adverse_effect", "2026-11-20", {"effet": "10028813"}])
+            content = {"sex": ("female", "male")[i % 2], "birth": f"19{50 + i % 40}-0{1 + i % 9}", "forms": lines}
+            sealed = records.seal_derived(conn, patient_id, extract.label(number), content)
+            conn.execute(insert(aac_extract).values(number=number, programme="velmorine-sla", sealed=sealed))
+    started = time.perf_counter()
+    report = build(service, lab, "velmorine-sla", *period)
+    took = time.perf_counter() - started
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    counts = {e.item: e.value for e in report.entries if e.section == "Effectifs"}
+    print(f"summary report from the extract, {cases} more cases x 20 visits: {took:.2f} s "
+          f"({counts}); peak RSS {rss:.0f} MB")  # fmt: skip
 
 
 if __name__ == "__main__":

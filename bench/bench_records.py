@@ -10,6 +10,10 @@ against a plain INSERT of the same JSON (one transaction each) and a plain SELEC
 PostgreSQL is used if it answers at ``SANTEGARDE_BENCH_POSTGRES_URL`` (default
 postgresql://postgres@127.0.0.1:5432/postgres): fresh databases are created and dropped; otherwise it is skipped.
 ``--profile`` prints cProfile's top 15 (cumulative) for one full-path write and one read of a unit.
+A unit as one transaction (issue 18): ``RecordService.transaction`` (what ``POST /fhir`` with a transaction Bundle
+runs) against plain Core in one transaction (one multi-row insert) and, on PostgreSQL, against what a user could
+write instead: psycopg straight into PostgreSQL, each body encrypted by pgcrypto (``pgp_sym_encrypt``) and an audit
+row (JSONB) per resource, in the same transaction.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +53,7 @@ from santegarde.identity import accounts, grants, sessions, totp
 from santegarde.identity.context import IdentityContext, IdentitySettings, no_trace
 from santegarde.identity.hashing import FAST_TEST_PARAMS
 from santegarde.referentials import loader
-from santegarde.store import consents
+from santegarde.store import bundle, consents
 from santegarde.store.db import make_engine, migrate
 from santegarde.store.service import RecordService, Request
 
@@ -113,6 +118,7 @@ class EngineResult:
     label: str
     server: str
     path: list[Timing]
+    bundles: list[Timing]
     audit: list[Throughput]
     profiles: dict[str, str]
     breakdown: dict[str, list[Share]]
@@ -364,6 +370,87 @@ class RecordPath:
         return texts, shares
 
 
+PG_KEY = "bench-only fictitious pgcrypto passphrase"  # the psycopg baseline's key (pgcrypto, symmetric)
+PG_SCHEMA = (
+    "CREATE EXTENSION IF NOT EXISTS pgcrypto",
+    "CREATE TABLE bench_pg_resource (id text PRIMARY KEY, resource_type text NOT NULL, patient text, "
+    "body bytea NOT NULL)",
+    "CREATE TABLE bench_pg_audit (seq bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(), "
+    "entry jsonb NOT NULL)",
+)
+
+
+def _transaction_bundle(bodies: list[dict[str, Any]]) -> dict[str, Any]:
+    """The unit as a FHIR transaction Bundle: one POST entry per resource."""
+    entries = [{"resource": b, "request": {"method": "POST", "url": b["resourceType"]}} for b in bodies]
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+class BundlePath:
+    """A unit written as one transaction: through the path (``RecordService.transaction``), plain Core (one
+    transaction, one multi-row insert), and on PostgreSQL psycopg + pgcrypto + an audit row per resource."""
+
+    def __init__(self, path: RecordPath, psycopg_url: str | None) -> None:
+        self.path = path
+        self.pg = psycopg.connect(psycopg_url) if psycopg_url else None
+        if self.pg is not None:
+            with self.pg.transaction():
+                for statement in PG_SCHEMA:
+                    self.pg.execute(statement)
+
+    def close(self) -> None:
+        if self.pg is not None:
+            self.pg.close()
+
+    def full(self, bodies: list[dict[str, Any]]) -> None:
+        done = self.path.place.service.transaction(self.path.req, bundle.writes(_transaction_bundle(bodies)))
+        assert len(done) == len(bodies)
+
+    def plain(self, bodies: list[dict[str, Any]]) -> None:
+        rows = [{"id": b["id"], "resource_type": b["resourceType"], "body": json.dumps(b)} for b in bodies]
+        with self.path.engine.begin() as conn:
+            conn.execute(insert(plain_resource), rows)
+
+    def psycopg(self, bodies: list[dict[str, Any]]) -> None:
+        assert self.pg is not None
+        now = datetime.now(UTC).isoformat()
+        rows = [(b["id"], b["resourceType"], bodies[0]["id"], json.dumps(b), PG_KEY) for b in bodies]
+        audit = [
+            (json.dumps({"actor": "dr.martin", "operation": "create", "resource": f"{b['resourceType']}/{b['id']}",
+                         "purpose": PURPOSE, "outcome": "success", "at": now}),)
+            for b in bodies
+        ]  # fmt: skip
+        with self.pg.transaction(), self.pg.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO bench_pg_resource (id, resource_type, patient, body) "
+                "VALUES (%s, %s, %s, pgp_sym_encrypt(%s, %s))",
+                rows,
+            )
+            cur.executemany("INSERT INTO bench_pg_audit (entry) VALUES (%s::jsonb)", audit)
+
+    def measure(self, n: int) -> list[Timing]:
+        """Median and p95 per unit, interleaved unit by unit; statements counted over both SQLAlchemy engines (the
+        psycopg baseline sends two executemany of 11 rows each)."""
+        actions: dict[str, Callable[[list[dict[str, Any]]], None]] = {"tp": self.plain, "tf": self.full}
+        if self.pg is not None:
+            actions["tg"] = self.psycopg
+        samples: dict[str, list[float]] = {k: [] for k in actions}
+        for i in range(-WARM_UP, n):
+            for key, action in actions.items():
+                bodies = unit_bodies(i + WARM_UP, f"tx-{key}")
+                elapsed = _timed(partial(action, bodies))
+                if i >= 0:
+                    samples[key].append(elapsed)
+        engines = [self.path.engine, self.path.place.audit.engine]
+        counts = {k: _statements(engines, partial(a, unit_bodies(0, f"count-tx-{k}"))) for k, a in actions.items()}
+        names = {
+            "tp": "plain Core, one transaction (baseline)",
+            "tf": "RecordService.transaction (POST /fhir Bundle)",
+            "tg": "psycopg + pgcrypto + audit row, one transaction",
+        }
+        return [_summary(names[k], samples[k], counts[k]) for k in actions]
+
+
 # (file, function) → component; the first match walking up from the SQL call names the statement's owner.
 COMPONENTS: dict[tuple[str, str], str] = {
     ("sessions.py", "require"): "identity: sessions.require",
@@ -533,19 +620,28 @@ def _server_version(engine: Engine) -> str:
 
 
 def run_engine(label: str, urls: list[str], n: int, *, profile: bool) -> EngineResult:
-    """Record path on urls[0] with its audit in urls[1]; audit throughput on urls[2]."""
+    """Record path on urls[0] with its audit in urls[1]; audit throughput on urls[2]; the psycopg baseline (on
+    PostgreSQL) in urls[0] too."""
+    psycopg_url = (
+        urls[0].replace("postgresql+psycopg://", "postgresql://") if urls[0].startswith("postgresql") else None
+    )
     with tempfile.TemporaryDirectory(prefix="santegarde-bench-keys-") as keys:
         place = _place(urls[0], urls[1], Path(keys) / "keyring")
         try:
             path = RecordPath(place, _practitioner(place.identity))
             timings = path.measure(n)
+            bundles = BundlePath(path, psycopg_url)
+            try:
+                unit_transactions = bundles.measure(n)
+            finally:
+                bundles.close()
             profiles, breakdown = path.profiles() if profile else ({}, {})
             server = _server_version(place.service.engine)
             _, seal = place.identity.keyring.key(KeyFamily.AUDIT_SEAL)
             audit = measure_audit(urls[2], seal, place.identity.clock, n)
         finally:
             place.dispose()
-    return EngineResult(label, server, timings, audit, profiles, breakdown)
+    return EngineResult(label, server, timings, unit_transactions, audit, profiles, breakdown)
 
 
 # -- output -----------------------------------------------------------------------------------------
@@ -580,6 +676,31 @@ def _print(result: EngineResult, n: int, console: Console) -> None:
     console.print(
         f"statements per resource: create {per_write:.1f} (goal ≤ 4), read {per_read:.1f} (goal ≤ 3); "
         "plain Core: 1 and 1"
+    )
+    tx = Table(title=f"{result.label}: the unit (11 resources) as one transaction, n={n}")
+    for column in ("operation", "median ms", "p95 ms", "× plain", "× psycopg", "statements", "per resource"):
+        tx.add_column(column, justify="left" if column == "operation" else "right")
+    by = {t.name.split()[0]: t for t in result.bundles}
+    psy = next((t for t in result.bundles if t.name.startswith("psycopg")), None)
+    for timing in result.bundles:
+        tx.add_row(
+            timing.name,
+            f"{timing.median * 1e3:.2f}",
+            f"{timing.p95 * 1e3:.2f}",
+            f"{timing.median / result.bundles[0].median:.1f}",
+            f"{timing.median / psy.median:.1f}" if psy else "—",
+            str(timing.statements) if not timing.name.startswith("psycopg") else "2 executemany",
+            f"{timing.statements / UNIT:.1f}" if not timing.name.startswith("psycopg") else "—",
+        )
+    console.print(tx)
+    full_tx = by["RecordService.transaction"]
+    if psy is not None:
+        ratio = full_tx.median / psy.median
+        verdict = "met" if ratio <= 2 else "NOT met"
+        console.print(f"Bundle of 11 / psycopg + pgcrypto + audit row: {ratio:.1f}× — goal '≤ 2×' {verdict}")
+    console.print(
+        f"Bundle of 11 / 11 single creates (same run): {full_tx.median / p['fw'].median:.2f}× the time, "
+        f"{full_tx.statements / UNIT:.1f} statements per resource against {p['fw'].statements / UNIT:.1f}"
     )
     audit = Table(title=f"{result.label}: audit trail, {n} entries, fresh audit database")
     for column in ("operation", "total ms", "entries/s", "× baseline time"):

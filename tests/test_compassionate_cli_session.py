@@ -21,7 +21,6 @@ from typer.testing import CliRunner, Result
 
 from santegarde.cli import session
 from santegarde.cli.main import app
-from santegarde.compassionate.registry import example_text
 from santegarde.identity import accounts, grants, sessions, totp
 from santegarde.runtime import identity_context, open_organisation
 
@@ -87,12 +86,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
     found = re.search(r"login (\S+), password (\S+), TOTP secret (\S+)", made.output)
     assert found is not None
     config = directory / "santegarde.yaml"
-    protocol = directory.parent / "velmorine.yaml"
-    protocol.write_text(example_text(date.today()), encoding="utf-8")
-    added = CliRunner().invoke(
-        app, ["aac", "programme", "add", str(protocol), "--config", str(config)], env={"SANTEGARDE_PASSPHRASE": PASS}
+    listed = CliRunner().invoke(  # the demo registered the example programme, its ANSM decision in force
+        app, ["aac", "programme", "list", "--config", str(config)], env={"SANTEGARDE_PASSPHRASE": PASS}
     )
-    assert added.exit_code == 0, added.output
+    assert listed.exit_code == 0 and "velmorine-sla (versions 1)" in listed.output and "en vigueur" in listed.output
     org = open_organisation(config, PASS)  # the establishment's prescriber, set up as a person would be
     try:
         ctx = identity_context(org)
@@ -178,3 +175,19 @@ def test_request_submit_and_report_under_a_logged_in_session(lab: Lab, tmp_path:
     shown = [e for e in data["entries"] if e["value"] is not None and not e["suppressed"]]
     assert all(not isinstance(e["value"], int) or e["value"] == 0 or e["value"] >= 11 for e in shown), shown
     assert any(e["suppressed"] for e in data["entries"])
+
+
+def test_extract_rebuild_and_export_from_the_cli(lab: Lab, tmp_path: Path) -> None:
+    c = ("--config", str(lab.config))
+    login(lab, lab.pharmacist)
+    rebuilt = ok("aac", "extract", "rebuild", "velmorine-sla", *c)
+    assert "reconstruit(s) à partir de leurs dossiers" in rebuilt
+    out = tmp_path / "export.json"
+    wanted = ("--categories", "patient_indirect_identity")
+    refused = run("aac", "export", "velmorine-sla", "--recipient", "Filiale Exemple Inc.", "--country", "US",
+                  *wanted, "--out", str(out), *c)  # fmt: skip
+    assert refused.exit_code == 2 and "déclaré dans le registre des transferts" in " ".join(refused.output.split())
+    assert not out.exists()  # nothing written
+    done = ok("aac", "export", "velmorine-sla", "--recipient", "CRPV Exemple", "--country", "FR", *wanted,
+              "--out", str(out), *c)  # fmt: skip
+    assert "dans l'Union européenne" in done and json.loads(out.read_text(encoding="utf-8"))["country"] == "FR"

@@ -19,7 +19,7 @@ from santegarde.store.db import make_engine
 from santegarde.store.schema import record, record_part
 
 
-@pytest.mark.parametrize("profile", ["practice", "pharmacy", "compassionate", "warehouse"])
+@pytest.mark.parametrize("profile", ["practice", "pharmacy", "warehouse"])
 def test_demo_fills_an_organisation_through_the_path(runner: CliRunner, tmp_path: Path, profile: str) -> None:
     directory = tmp_path / "demo"
     env = {"SANTEGARDE_PASSPHRASE": "demo passphrase for the tests"}
@@ -32,9 +32,7 @@ def test_demo_fills_an_organisation_through_the_path(runner: CliRunner, tmp_path
         types = [r.resource_type for r in conn.execute(select(record.c.resource_type).where(record.c.current))]
         categories = set(conn.execute(select(record_part.c.category)).scalars())
     engine.dispose()
-    assert types.count("Patient") == 5
-    if profile == "compassionate":
-        assert not categories & {"nir", "ins"}
+    assert types.count("Patient") == 5 and categories
     org = open_organisation(directory / "santegarde.yaml", env["SANTEGARDE_PASSPHRASE"])
     try:
         with org.audit.engine.connect() as conn:
@@ -49,6 +47,48 @@ def test_demo_fills_an_organisation_through_the_path(runner: CliRunner, tmp_path
     refused = runner.invoke(app, again, env=env)
     assert refused.exit_code == 2 and "--force" in refused.output
     assert runner.invoke(app, [*again, "--force"], env=env).exit_code == 0
+
+
+def test_the_compassionate_demo_lives_a_programme_through(runner: CliRunner, tmp_path: Path) -> None:
+    """A laboratory's platform a new user can open at once: the programme, patients through the workflow in two
+    establishments, a summary report written and its approval recorded — no name stored, nothing under 11 shown."""
+    directory = tmp_path / "demo"
+    env = {"SANTEGARDE_PASSPHRASE": "demo passphrase for the tests"}
+    args = ["demo", "--profile", "compassionate", "--dir", str(directory), "--patients", "30"]
+    result = runner.invoke(app, args, env=env)
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert re.search(r"demandes d'accès\s*│\s*30\s", result.output) and "Rapport périodique de synthèse" in said
+    assert "santegarde aac case" in said and "l'horloge de conservation court" in said
+    assert (directory / "programmes" / "velmorine-sla" / "1.yaml").exists()
+    report = json.loads(next((directory / "rapports").glob("*.json")).read_text(encoding="utf-8"))
+    counts = {e["item"]: e["value"] for e in report["entries"] if e["section"] == "Effectifs"}
+    assert counts["Patients ayant fait l'objet d'une demande d'accès"] == 30
+    assert all(
+        e["value"] is None or e["value"] == 0 or e["value"] >= 11
+        for e in report["entries"]
+        if e["section"] not in ("Exposition", "Efficacité")
+    )
+    assert list((directory / "rapports").glob("*.html")) and list((directory / "rapports").glob("*.csv"))
+    config = load(directory / "santegarde.yaml")
+    engine = make_engine(config.database_url)
+    with engine.connect() as conn:
+        types = [r.resource_type for r in conn.execute(select(record.c.resource_type).where(record.c.current))]
+        categories = set(conn.execute(select(record_part.c.category)).scalars())
+    engine.dispose()
+    assert types.count("Patient") == 30 and types.count("QuestionnaireResponse") > 30 * 3
+    assert "patient_indirect_identity" in categories and not categories & {"nir", "ins", "free_text"}
+    org = open_organisation(directory / "santegarde.yaml", env["SANTEGARDE_PASSPHRASE"])
+    try:
+        with org.audit.engine.connect() as conn:
+            events = [json.loads(c) for c in conn.execute(select(entry.c.content)).scalars()]
+        assert org.audit.verify().intact
+    finally:
+        org.close()
+    creators = {e["actor"] for e in events if e["operation"] == "create" and e["resource_type"] == "Patient"}
+    assert creators == {"demo.prescripteur1", "demo.prescripteur2"}  # each establishment's prescriber
+    assert any(e["operation"] == "aac.event.summary_report_approved" and e["allowed"] for e in events)
+    assert any(e["operation"] == "aac.report" and e["allowed"] for e in events)
 
 
 def test_demo_serving_on_a_busy_port_refuses_before_building(runner: CliRunner, tmp_path: Path) -> None:

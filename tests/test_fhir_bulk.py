@@ -189,9 +189,74 @@ def test_kick_off_refusals_are_sentences(doc: TestClient) -> None:
     assert "'Practitioner'" in refused("/fhir/Patient/$export?_type=Practitioner")
     assert "'Nonsense'" in refused("/fhir/$export?_type=Nonsense")
     assert "instant with its time zone" in refused("/fhir/$export?_since=2026-01-01")
-    assert "_typeFilter" in refused("/fhir/$export?_typeFilter=Observation%3Fstatus%3Dfinal")
+    assert "_outputFormat, _typeFilter" in refused("/fhir/$export?_elements=id")
     assert "NDJSON" in refused("/fhir/$export?_outputFormat=text/csv")
     assert "X-Purpose" in refused("/fhir/$export", {"Prefer": "respond-async"})
+
+
+def test_type_filter_exports_only_what_one_of_its_searches_finds(doc: TestClient, place: Workplace) -> None:
+    req = Request(doc.cookies["sg_session"], "medical_record")
+    place.service.update(req, "Observation", "o-1", {**observation("p-1", "o-1"), "status": "amended"})
+    amended = completed(doc, kick_off(doc, "/fhir/$export?_typeFilter=Observation%3Fstatus%3Damended"))
+    assert {o["type"]: o["count"] for o in amended["output"]} == {"Observation": 1, "Patient": 2}  # Patient: whole
+    assert [o["id"] for o in ndjson(doc, files(amended)["Observation"])] == ["o-1"]
+    # two searches for a type (comma-separated, or _typeFilter repeated): either one; a match of both written once
+    for url in (
+        "/fhir/$export?_type=Observation&_typeFilter=Observation%3Fstatus%3Damended,Observation%3Fpatient%3Dp-2",
+        "/fhir/$export?_type=Observation&_typeFilter=Observation%3Fstatus%3Damended"
+        "&_typeFilter=Observation%3Fsubject%3DPatient%2Fp-1",
+    ):
+        manifest = completed(doc, kick_off(doc, url))
+        found = sorted(o["id"] for o in ndjson(doc, files(manifest)["Observation"]))
+        assert found == (["o-1", "o-9"] if "p-2" in url else ["o-0", "o-1", "o-2"]), url
+        assert manifest["output"][0]["count"] == len(found)
+    # a code (system|value, encoded twice as the specification has it) and a date range
+    loinc = "http%253A%252F%252Floinc.org%257C"
+    by_code = "/fhir/$export?_type=Observation&_typeFilter=Observation%3Fcode%3D" + loinc
+    coded = completed(doc, kick_off(doc, by_code + "29463-7"))
+    assert sorted(o["id"] for o in ndjson(doc, files(coded)["Observation"])) == ["o-0", "o-1", "o-2", "o-9"]
+    assert completed(doc, kick_off(doc, by_code + "8302-2"))["output"] == []
+    # only the records the path lets this session read: the other doctor's observation matches, and stays out
+    refused = completed(doc, kick_off(doc, "/fhir/$export?_type=Observation&_typeFilter=Observation%3Fstatus%3Dfinal"))
+    assert sorted(o["id"] for o in ndjson(doc, files(refused)["Observation"])) == ["o-0", "o-2", "o-9"]
+    assert refused["extension"]["refused"] == {"Observation": 1}
+
+
+def test_type_filter_refusals_name_what_to_change(doc: TestClient, place: Workplace) -> None:
+    def refused(url: str) -> str:
+        answer = doc.get(url, headers=ASYNC)
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["resourceType"] == "OperationOutcome"
+        return str(answer.json()["issue"][0]["diagnostics"])
+
+    # a name, an identifier or a birth date would sit in the URL: refused, like a search in a URL
+    assert "never appear in a URL" in refused("/fhir/$export?_typeFilter=Patient%3Ffamily%3DFic")
+    assert "identifier" in refused("/fhir/$export?_typeFilter=Patient%3Fidentifier%3D1234")
+    assert "birthdate" in refused("/fhir/Patient/$export?_typeFilter=Patient%3Fbirthdate%3Dge1944")
+    # a parameter the type does not have (strict by default), one that shapes the answer, a type not exported
+    unknown = refused("/fhir/$export?_typeFilter=Observation%3Fvalue-quantity%3D60")
+    assert "'value-quantity'" in unknown and "supported: _id, _lastUpdated" in unknown
+    assert "_count shapes" in refused("/fhir/$export?_typeFilter=Observation%3F_count%3D5")
+    assert "not a type this export includes" in refused(
+        "/fhir/$export?_type=Patient&_typeFilter=Observation%3Fstatus%3Dfinal"
+    )
+    assert "not a type this export includes" in refused("/fhir/Patient/$export?_typeFilter=Practitioner%3F_id%3Dx")
+    assert "a type and a search" in refused("/fhir/$export?_typeFilter=Observation")
+    assert "status has no value" in refused("/fhir/$export?_typeFilter=Observation%3Fstatus%3D")
+    # every refusal traced, and no export started
+    assert len([e for e in trail(place) if e["rule"] == "export.parameters"]) == 9
+    exports: bulk.BulkExports = doc.app.state.exports  # type: ignore[attr-defined]
+    assert not exports._jobs  # nothing queued
+    # Prefer: handling=lenient: the unsupported parameter is ignored, and the export says so
+    lenient = doc.get(
+        "/fhir/$export?_type=Observation&_typeFilter=Observation%3Fstatus%3Dfinal%26value-quantity%3D60",
+        headers={**ASYNC, "Prefer": "respond-async, handling=lenient"},
+    )
+    assert lenient.status_code == 202, lenient.text
+    manifest = completed(doc, lenient.headers["Content-Location"])
+    assert manifest["output"][0]["count"] == 4
+    notes = [o["issue"][0]["diagnostics"] for o in ndjson(doc, manifest["error"][0]["url"])]
+    assert any("value-quantity not supported, ignored" in n for n in notes), notes
 
 
 def test_a_type_the_policy_refuses_is_left_out_with_its_reason(place: Workplace) -> None:

@@ -124,6 +124,63 @@ def test_paging_follows_next_and_previous_links_that_carry_no_personal_data(doc:
     assert everything == [f"o-{n}" for n in range(5)]
 
 
+def pages(client: TestClient, url: str | None) -> list[list[str]]:
+    """The matches of every page, following the next links."""
+    found = []
+    while url:
+        page = client.get(url, headers=PURPOSE).json()
+        found.append(ids(page))
+        url = next((link["url"] for link in page["link"] if link["relation"] == "next"), None)
+    return found
+
+
+def test_pages_stay_full_and_whole_when_most_candidates_are_left_out(doc: TestClient, place: Workplace) -> None:
+    """A page reads its candidates a batch at a time (store/vault.search_ids with a limit): when the content checks
+    and the policy leave most of them out, it reads on until the page is full, and no match is lost or repeated."""
+    req = Request(doc.cookies["sg_session"], "medical_record")
+    other = Request(place.person("dr.autre", "practitioner", ref="10007654321"), "medical_record")
+    place.service.create(other, patient("p-9", "Autre"))
+    for n in range(24):  # p-1: one in three is a heart rate; p-9 (another doctor's): refused to dr.martin
+        o = observation("p-1" if n % 4 else "p-9", f"x-{n:02d}")
+        if n % 3 == 0:
+            o["code"] = {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]}
+        place.service.create(req if n % 4 else other, o)
+    wanted = [f"x-{n:02d}" for n in range(24) if n % 3 == 0 and n % 4]
+    found = pages(doc, "/fhir/Observation?code=8867-4&_count=2")
+    assert [i for page in found for i in page] == wanted  # in id order, each once
+    # full pages (the last may come up empty: candidates remained, none of them matched)
+    assert all(len(page) == 2 for page in found[:-1]) and len(found) <= len(wanted) // 2 + 1
+    # several patients: each walked on its index, merged in id order, paged the same way
+    both = pages(doc, "/fhir/Observation?patient=p-1,p-9&_count=4")
+    mine = sorted([f"o-{n}" for n in range(5)] + [f"x-{n:02d}" for n in range(24) if n % 4])
+    assert [i for page in both for i in page] == mine
+
+
+def test_a_search_by_patient_walks_the_patient_index(place: Workplace) -> None:
+    """SQLite without statistics chose the (type, current) index for a search by patient, reading every current
+    record of the type (issue 17); the patient's own index is walked instead, in id order, without sorting."""
+    from sqlalchemy import event
+
+    from santegarde.store import vault
+
+    engine = place.service.engine
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the plan checked is SQLite's (PostgreSQL plans on statistics)")
+    statements: list[tuple[str, Any]] = []
+
+    def keep(_c: Any, _cur: Any, statement: str, parameters: Any, *_: Any) -> None:
+        statements.append((statement, parameters))
+
+    with engine.connect() as conn:
+        for patients in (["p-1"], ["p-1", "p-2"]):
+            event.listen(engine, "before_cursor_execute", keep)
+            vault.search_ids(conn, b"k" * 32, "Observation", [], patients=patients, after="o-1", limit=21)
+            event.remove(engine, "before_cursor_execute", keep)
+            statement, parameters = statements.pop()
+            plan = " / ".join(r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
+            assert "ix_record_patient_type" in plan and "ix_record_type_current" not in plan, plan
+
+
 def test_refusals_name_the_parameter_and_say_what_to_do(doc: TestClient, place: Workplace) -> None:
     in_url = doc.get("/fhir/Patient?birthdate=1944", headers=PURPOSE)
     assert in_url.status_code == 400 and "birthdate identifies a person" in outcome(in_url)

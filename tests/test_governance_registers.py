@@ -281,7 +281,8 @@ def test_warehouse_refuses_every_transfer(engine: Engine) -> None:
 
 def test_compassionate_access_transfers(engine: Engine) -> None:
     aac = loader.for_profile("compassionate")
-    assert set(transfers.AAC_TRANSFERABLE) <= {c.id for c in aac.categories}
+    assert set(transfers.aac_transferable()) <= {c.id for c in aac.categories}
+    assert not {"health", "safety", "efficacy"} & set(transfers.aac_transferable())  # 12.1: indirect identity only
     profile = aac.organisation_profile
     direct = transfers.TransferRequest(
         "US",
@@ -308,7 +309,7 @@ def test_compassionate_access_transfers(engine: Engine) -> None:
     indirect = transfers.TransferRequest(
         "US",
         "Group affiliate",
-        ("patient_indirect_identity", "safety", "professional_data"),
+        ("patient_indirect_identity", "patient_characteristics", "professional_data"),
         basis="safeguards",
         safeguard="scc",
         strictly_necessary=True,

@@ -9,6 +9,7 @@ from sqlalchemy import delete
 from typer.testing import CliRunner
 
 from init_answers import init_answers
+from santegarde.audit import request
 from santegarde.audit.tables import entry
 from santegarde.audit.trail import AuditEvent
 from santegarde.cli.main import app
@@ -122,6 +123,17 @@ def test_audit_export_and_status(runner: CliRunner, org: Path) -> None:
     assert review.exit_code == 0 and '"entries": 5' in review.output  # first, 2 events, export, status
     bad = runner.invoke(app, ["audit", "purge", "--months", "24", "--config", str(org)])
     assert bad.exit_code == 2 and "at most 1 year" in bad.output
+
+
+def test_audit_export_of_one_request_from_its_log_line(runner: CliRunner, org: Path) -> None:
+    _append(org, 1)
+    with request.answering("5e" * 16):
+        _append(org, 2)
+    one = runner.invoke(app, ["audit", "export", "--request-id", "5e" * 16, "--config", str(org)])
+    assert one.exit_code == 0, one.output
+    assert one.output.count('"AuditEvent"') == 2 and one.output.count("5e" * 16) == 2
+    bad = runner.invoke(app, ["audit", "export", "--request-id", "Dupont", "--config", str(org)])
+    assert bad.exit_code == 2 and "32 hexadecimal characters" in bad.output
 
 
 def test_every_command_opening_the_keys_is_journaled(runner: CliRunner, org: Path) -> None:

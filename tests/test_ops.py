@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,10 +18,12 @@ from sqlalchemy import text
 
 from identity_fixtures import make_context
 from santegarde.api import create_app, health, ops
-from santegarde.audit.trail import AuditTrail
+from santegarde.audit.trail import AuditEvent, AuditTrail
 from santegarde.cli.serve import build_app
 from santegarde.crypto import ScryptParams, create_keyring, create_keystore
 from santegarde.demo import demo_answers
+from santegarde.lifecycle import retention
+from santegarde.lifecycle.backup import create_backup, verify_backup
 from santegarde.organisation import build_config, init_organisation
 from santegarde.referentials import loader
 from santegarde.runtime import Organisation, open_organisation
@@ -163,6 +166,82 @@ def test_metrics_count_by_route_template_and_rule_and_carry_no_identifier(client
     assert "santegarde_audit_entries " in scraped
     for secret in SECRETS:
         assert secret not in scraped, secret
+
+
+def scrape(c: TestClient) -> dict[str, float]:
+    """The exposition's samples without labels (name → value)."""
+    answer = c.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert answer.status_code == 200
+    return {
+        name: float(value)
+        for name, _, value in (line.partition(" ") for line in answer.text.splitlines())
+        if not name.startswith("#") and "{" not in name
+    }
+
+
+def test_audit_append_latency_is_a_histogram_of_this_servers_appends(org: Organisation, client: TestClient) -> None:
+    before = scrape(client).get("santegarde_audit_append_duration_seconds_count", 0.0)
+    event = AuditEvent("u1", "practitioner", "read", "Observation", "o1", "medical_record", True, "r", "6", "success")
+    org.audit.append(event)
+    with org.audit.transaction() as conn:  # within a caller's transaction, as the record service appends
+        org.audit.append(event, conn)
+        org.audit.append(event, conn)
+    after = scrape(client)
+    assert after["santegarde_audit_append_duration_seconds_count"] == before + 3
+    assert after["santegarde_audit_append_duration_seconds_sum"] > 0
+    answer = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text
+    assert 'santegarde_audit_append_duration_seconds_bucket{le="0.001"}' in answer
+    assert "# TYPE santegarde_audit_append_duration_seconds histogram" in answer
+
+
+def test_retention_and_backup_gauges_are_read_from_the_trail_whoever_ran_them(
+    org: Organisation, client: TestClient, tmp_path: Path
+) -> None:
+    first = scrape(client)
+    elsewhere = open_organisation(org.config_path, PASS)  # another process: a timer, an operator's command
+    try:
+        backups = tmp_path / "backups"
+        broken = backups / "backup-broken.sgb"
+        backups.mkdir(mode=0o700)
+        broken.write_bytes(b"not a backup")
+        assert not verify_backup(elsewhere, broken).ok  # a failed verification is no success
+        assert (
+            scrape(client)["santegarde_backup_last_verified_timestamp_seconds"]
+            == first["santegarde_backup_last_verified_timestamp_seconds"]
+        )
+        started = time.time()
+        retention.run(elsewhere, elsewhere.audit.now())
+        assert verify_backup(elsewhere, create_backup(elsewhere, backups)).ok
+    finally:
+        elsewhere.close()
+    gauges = scrape(client)
+    for name in (
+        "santegarde_retention_last_success_timestamp_seconds",
+        "santegarde_backup_last_verified_timestamp_seconds",
+    ):
+        assert started - 1 <= gauges[name] <= time.time() + 1, name
+    # A server started afterwards (another worker, a restart) reads the same from the trail, not from memory.
+    assert {k: v for k, v in scrape(TestClient(build_app(org), base_url="https://testserver")).items()
+            if "last_" in k} == {k: v for k, v in gauges.items() if "last_" in k}  # fmt: skip
+
+
+def test_a_gauge_is_zero_until_its_job_has_succeeded_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ops.METRICS_TOKEN_ENV, TOKEN)
+    directory = tmp_path / "fresh"
+    ref = loader.for_profile("practice")
+    choices, justifications = demo_answers(ref)
+    config, ref = build_config(directory, "practice", organisation_name="Cabinet Neuf (fictif)", choices=choices,
+                               justifications=justifications)  # fmt: skip
+    init_organisation(directory, config, ref)
+    keydir = Path(config.keyring_path)
+    create_keyring(create_keystore(keydir, PASS, ScryptParams(n=2**10, r=8, p=1)), keydir)
+    fresh = open_organisation(directory / "santegarde.yaml", PASS)
+    try:
+        gauges = scrape(TestClient(build_app(fresh), base_url="https://testserver"))
+    finally:
+        fresh.close()
+    assert gauges["santegarde_retention_last_success_timestamp_seconds"] == 0
+    assert gauges["santegarde_backup_last_verified_timestamp_seconds"] == 0
 
 
 def test_refusal_rules_that_could_carry_data_are_not_labels() -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 from typer.testing import CliRunner
 
 from santegarde.cli.main import app
+from santegarde.governance import refdiff
 from santegarde.referentials import loader
 from santegarde.referentials.diff import diff
 
@@ -61,8 +63,37 @@ def test_practice_draft_and_final_differ() -> None:
 def test_diff_cli_prints_differences(runner: CliRunner) -> None:
     result = runner.invoke(app, ["referential", "diff", "pra-2020-081-draft", "pra-2020-081"], env={"COLUMNS": "250"})
     assert result.exit_code == 0
-    assert "differences from pra-2020-081-draft to pra-2020-081" in result.output
+    assert "différence(s) de pra-2020-081-draft à pra-2020-081 :" in result.output  # French by default
     assert "{'" not in result.output and "..." not in result.output  # readable values, never cut
+    # items by their French names, fields and values in words
+    assert "Finalité « Pratiques de soins à distance (télémédecine, télésoin) » : seulement dans pra-2020-081" in (
+        result.output
+    )
+    assert "Profil d'accès « Personnes chargées du secrétariat », accès aux données de santé : non → oui" in (
+        result.output
+    )
+    assert "respect d'une obligation légale (art. 6.1.c RGPD)" in result.output
+    english = runner.invoke(
+        app, ["referential", "diff", "pra-2020-081-draft", "pra-2020-081", "--lang", "en"], env={"COLUMNS": "250"}
+    )
+    assert english.exit_code == 0 and "difference(s) from pra-2020-081-draft to pra-2020-081:" in english.output
+    assert "Access profile 'Persons in charge of the secretariat', access to health data: no → yes" in english.output
+    refused = runner.invoke(app, ["referential", "diff", "pra-2020-081-draft", "pra-2020-081", "--lang", "de"])
+    assert refused.exit_code != 0 and "français (fr) ou en anglais (en)" in refused.output
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [(a, b) for a in sorted(loader.load_all()) for b in sorted(loader.load_all()) if a < b],
+)
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_every_diff_line_is_words_not_identifiers(first: str, second: str, lang: str) -> None:
+    """No field name of the model, no raw id in snake_case, no Python representation, whatever two texts."""
+    a, b = loader.get(first), loader.get(second)
+    for line in refdiff.lines(diff(a, b, include_text=True), a, b, lang):
+        leftovers = [w for w in re.findall(r"[A-Za-z0-9]+(?:_[A-Za-z0-9]+)+", line) if not w.isupper()]
+        assert not leftovers, line
+        assert "{'" not in line and "['" not in line and "None" not in line, line
 
 
 @pytest.mark.parametrize("ref_id", sorted(loader.load_all()))

@@ -134,7 +134,7 @@ def test_an_older_organisation_is_refused_by_the_server_then_upgraded_with_its_d
 
     code, out = run("upgrade", "--config", str(older.config), "--backup-to", "backups")
     assert code == 0, out
-    assert "Verified backup taken first" in out and "santegarde.store: 0007 → 0008" in out.replace("\n", " ")
+    assert "Verified backup taken first" in out and "santegarde.store: 0007 → 0009" in out.replace("\n", " ")
     assert len(list(Path("backups").glob("backup-*.sgb"))) == 1
 
     service, org = _service(older.config)

@@ -32,7 +32,12 @@ def practice(tmp_path: Path) -> Iterator[Practice]:
 
 
 def browser(practice: Practice) -> TestClient:
-    app = create_console(practice.place.identity, records=practice.place.service)
+    app = create_console(
+        practice.place.identity,
+        records=practice.place.service,
+        compassionate=practice.compassionate,
+        rights=practice.rights,
+    )
     return TestClient(app, base_url="https://testserver", follow_redirects=False)
 
 
@@ -198,6 +203,39 @@ SAMPLES: dict[tuple[str, str], tuple[str, dict[str, str]]] = {
     ),
     ("POST", "/deconnexion"): ("/deconnexion", {}),
 }
+# The record screens beside the chart (not in a pharmacy, which keeps no chart).
+RECORD_SAMPLES: dict[tuple[str, str], tuple[str, dict[str, str]]] = {
+    ("GET", "/patients/{pid}/identite"): ("/patients/p-1/identite", {}),
+    ("POST", "/patients/{pid}/identite"): (
+        "/patients/p-1/identite",
+        {"nom": "Fictivé", "prenoms": "Alix", "naissance": "21/03/1979", "sexe": "female"},
+    ),
+    ("GET", "/patients/{pid}/historique"): ("/patients/p-1/historique", {}),
+    ("POST", "/patients/{pid}/relation-de-soin"): ("/patients/p-1/relation-de-soin", {"motif": "consultation"}),
+}
+# The consent form, where the référentiel collects a category only with consent (a practice).
+CONSENT_SAMPLES: dict[tuple[str, str], tuple[str, dict[str, str]]] = {
+    ("GET", "/patients/{pid}/consentement"): ("/patients/p-1/consentement", {}),
+    ("POST", "/patients/{pid}/consentement"): (
+        "/patients/p-1/consentement",
+        {"categorie": "lifestyle", "finalite": "medical_record"},
+    ),
+}
+# The rights desk, where the console has the rights service (a practice).
+RIGHTS_SAMPLES: dict[tuple[str, str], tuple[str, dict[str, str]]] = {
+    ("GET", "/patients/{pid}/droits"): ("/patients/p-1/droits", {}),
+    ("POST", "/patients/{pid}/droits"): ("/patients/p-1/droits", {"droit": "access", "demandeur": "person"}),
+}
+# The appointment book, where the référentiel has the purpose (a practice).
+BOOK_SAMPLES: dict[tuple[str, str], tuple[str, dict[str, str]]] = {
+    ("GET", "/rendez-vous"): ("/rendez-vous?jour=2026-12-08&vue=semaine", {}),
+    ("GET", "/rendez-vous/nouveau/{pid}"): ("/rendez-vous/nouveau/p-1", {}),
+    ("POST", "/rendez-vous/nouveau/{pid}"): (
+        "/rendez-vous/nouveau/p-1",
+        {"jour": "2026-12-08", "heure": "14:30", "duree": "20"},
+    ),
+}
+READS_AND_WRITES = ("read", "search", "create", "update", "history", "patient_records", "declare_care")
 SERVICE_METHODS = [
     name for name in vars(RecordService) if not name.startswith("_") and callable(getattr(RecordService, name))
 ]
@@ -216,7 +254,13 @@ def walk(practice: Practice, samples: dict[tuple[str, str], tuple[str, dict[str,
 
         setattr(service, name, spy)
     c = browser(practice)
-    console = router(practice.place.identity, service, Renderer(practice.place.identity.referential))
+    console = router(
+        practice.place.identity,
+        service,
+        Renderer(practice.place.identity.referential),
+        compassionate=practice.compassionate,
+        rights=practice.rights,
+    )
     assert all(TAG in route.tags for route in console.routes)  # type: ignore[attr-defined]
     reaches = {(m, route.path): reach_of(route) for route in console.routes for m in route.methods}  # type: ignore[attr-defined]
     assert set(reaches) == set(samples), "every console route has a sample request here"
@@ -229,14 +273,14 @@ def walk(practice: Practice, samples: dict[tuple[str, str], tuple[str, dict[str,
         answer = c.request(method, url, data={"csrf": token, **form} if method == "POST" else None)
         assert answer.status_code < 500, (key, answer.text[:300])
         if reach == "records":
-            assert {"read", "search", "create"} & set(calls), f"{key} reaches records without RecordService"
+            assert set(READS_AND_WRITES) & set(calls), f"{key} reaches records without RecordService"
         else:
             assert reach == "public" and not calls, f"{key} is public but called {calls}"
     assert set(reaches.values()) == {"records", "public"}
 
 
 def test_every_web_route_calls_the_store_service_or_is_public(practice: Practice) -> None:
-    walk(practice, SAMPLES, "dr.martin")
+    walk(practice, {**SAMPLES, **RECORD_SAMPLES, **BOOK_SAMPLES, **RIGHTS_SAMPLES, **CONSENT_SAMPLES}, "dr.martin")
 
 
 def test_every_pharmacy_route_calls_the_store_service_or_is_public(tmp_path: Path) -> None:
@@ -246,6 +290,7 @@ def test_every_pharmacy_route_calls_the_store_service_or_is_public(tmp_path: Pat
             **SAMPLES,
             ("GET", "/pharmacie/delivrance/{pid}"): ("/pharmacie/delivrance/p-1", {}),
             ("POST", "/pharmacie/delivrance/{pid}"): ("/pharmacie/delivrance/p-1", DISPENSING),
+            ("GET", "/pharmacie/registres"): ("/pharmacie/registres?registre=prescription_book", {}),
         }
         walk(pharmacy, samples, "ph.durand")
     finally:

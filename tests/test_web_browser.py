@@ -8,8 +8,6 @@ CI=true, where a missing piece fails the run.
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import threading
 import time
@@ -21,51 +19,25 @@ import pytest
 
 from identity_fixtures import NEW_PASSWORD
 from santegarde.web import create_console
-from web_fixtures import Practice, make_pharmacy, make_practice
+from web_fixtures import Practice, make_compassionate, make_pharmacy, make_practice
 
 ROOT = Path(__file__).resolve().parent.parent
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-CHROMIUM = os.environ.get("SANTEGARDE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-
-
-def _missing() -> str | None:
-    if not Path(CHROMIUM).exists():
-        return f"Chromium is not installed ({CHROMIUM}); scripts/bootstrap dev installs Debian's"
-    if not AXE.exists():
-        return "axe-core is not installed (node_modules); scripts/bootstrap installs it"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed; scripts/bootstrap dev installs it"
-    return None
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[Any]:
-    """One Chromium for the whole session, shared by the tests (each opens its own context)."""
-    missing = _missing()
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true: {missing}")
-        pytest.skip(missing)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        yield browser
-        browser.close()
+# The one Chromium of the session is conftest.py's ``chromium`` fixture (several modules drive it; a fixture imported
+# into two modules would start Playwright twice).
 
 
 class Served:
     """The console of a practice served by uvicorn on a free port of the loopback, in a thread."""
 
-    def __init__(self, practice: Practice) -> None:
+    def __init__(self, practice: Practice, **console: Any) -> None:
         import uvicorn
 
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        app = create_console(practice.place.identity, records=practice.place.service)
+        console = {"compassionate": practice.compassionate, "rights": practice.rights, **console}
+        app = create_console(practice.place.identity, records=practice.place.service, **console)
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
@@ -85,7 +57,9 @@ class Served:
 
 @pytest.fixture
 def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Practice, Served]]:
-    practice = (make_pharmacy if "pharmacist" in request.node.name else make_practice)(tmp_path)
+    name = request.node.name
+    make = make_pharmacy if "pharmacist" in name else make_compassionate if "prescriber" in name else make_practice
+    practice = make(tmp_path)
     server = Served(practice)
     yield practice, server
     server.stop()
@@ -261,10 +235,187 @@ def test_keyboard_only_sign_in_search_and_chart(page: Any, served: tuple[Practic
     tab_to(page, "#nom")
     page.keyboard.type("Fictivé")
     page.keyboard.press("Enter")
-    page.locator("#resultats a").wait_for()
+    page.locator("#resultats a").first.wait_for()
     tab_to(page, "#resultats a")
     page.keyboard.press("Enter")
     page.wait_for_url("**/patients/p-1")
     assert "61,5 kg" in page.inner_text("main")
     shot(page, tmp_path, "clavier")
+    assert not page.console_errors, page.console_errors
+
+
+def test_prescriber_requests_access_with_a_field_error_then_meets_a_form_out_of_turn(
+    page: Any, served: tuple[Practice, Served], tmp_path: Path
+) -> None:
+    practice, server = served
+    sign_in(page, practice, server, "dr.prescrit")
+    page.get_by_role("link", name="Accès compassionnel").click()
+    page.wait_for_url("**/acces-compassionnel")
+    axe(page)
+    page.get_by_role("link", name="Velmorine dans la sclérose latérale amyotrophique").click()
+    page.get_by_role("link", name="Nouvelle demande d'accès").click()
+    page.wait_for_url("**/velmorine-sla/demande")
+    axe(page)
+    page.get_by_label("Nom de naissance").fill("Martin")
+    page.get_by_label("Prénom").fill("Léa")
+    page.get_by_label("Sexe").select_option("female")
+    page.get_by_label("Mois et année de naissance").fill("1980-02")
+    page.get_by_label("Identifiant de l'établissement").fill("h1")
+    page.get_by_label("Poids (kg)").fill("300")
+    page.get_by_label("Taille (cm)").fill("165")
+    page.get_by_label("Diagnostic (CIM-10)").select_option("G12.2")
+    page.get_by_label("Date du diagnostic").fill("2026-02-01")
+    page.get_by_role("group", name="Mutation SOD1 confirmée").get_by_label("Oui").check()
+    page.get_by_label("Score ALSFRS-R").fill("40")
+    page.get_by_role("button", name="Enregistrer le formulaire").click()
+    error = page.locator("#poids-erreur")
+    error.wait_for()
+    assert "hors des bornes du protocole" in error.inner_text() and "250 kg" in error.inner_text()
+    assert page.get_by_label("Poids (kg)").get_attribute("aria-invalid") == "true"
+    axe(page)
+    shot(page, tmp_path, "aac-erreur-de-champ")
+    page.get_by_label("Poids (kg)").fill("61,5")
+    page.get_by_role("button", name="Enregistrer le formulaire").click()
+    page.get_by_role("heading", name="Dossier MARLE-00001").wait_for()
+    assert "demande en attente de la décision du laboratoire" in page.inner_text("main")
+    axe(page)
+    page.get_by_role("link", name="Visite de suivi").click()
+    page.get_by_label("Date de la visite").fill("2026-11-25")
+    page.get_by_label("Poids (kg)").fill("60")
+    page.get_by_label("Score ALSFRS-R").fill("39")
+    page.get_by_label("Observance").select_option("complete")
+    axe(page)
+    page.get_by_role("button", name="Enregistrer le formulaire").click()
+    alert = page.locator("#erreur")
+    alert.wait_for()
+    assert "Formulaire hors de son tour" in alert.inner_text() and "AAC-3.workflow.follow_up" in alert.inner_text()
+    axe(page)
+    shot(page, tmp_path, "aac-hors-tour")
+    assert not page.console_errors, page.console_errors
+
+
+def test_physician_corrects_an_identity_after_a_fhir_error_and_reads_the_history(
+    page: Any, served: tuple[Practice, Served], tmp_path: Path
+) -> None:
+    practice, server = served
+    sign_in(page, practice, server, "dr.martin")
+    page.goto(server.url + "/patients/p-1")
+    page.get_by_role("link", name="Modifier l'identité").click()
+    page.wait_for_url("**/patients/p-1/identite")
+    axe(page)
+    page.get_by_label("Nom de naissance").fill("Fictivé-Durand")
+    page.get_by_label("Date de naissance").fill("30/02/1979")
+    page.get_by_role("button", name="Enregistrer la nouvelle version").click()
+    error = page.locator("#naissance-erreur")
+    error.wait_for()
+    assert "n'existe pas ou est mal écrite" in error.inner_text()
+    assert page.get_by_label("Date de naissance").get_attribute("aria-invalid") == "true"
+    axe(page)
+    shot(page, tmp_path, "identite-erreur-fhir")
+    page.get_by_label("Date de naissance").fill("21/03/1979")
+    page.get_by_role("button", name="Enregistrer la nouvelle version").click()
+    page.get_by_role("heading", name="Dossier de Alix Fictivé-Durand").wait_for()
+    page.get_by_role("link", name="Historique des versions de la fiche").click()
+    page.wait_for_url("**/patients/p-1/historique")
+    assert "2 versions" in page.inner_text("main") and "création" in page.inner_text("main")
+    axe(page)
+    shot(page, tmp_path, "historique")
+    assert not page.console_errors, page.console_errors
+
+
+def test_secretary_books_an_appointment_after_a_mistake_and_reads_the_week(
+    page: Any, served: tuple[Practice, Served], tmp_path: Path
+) -> None:
+    practice, server = served
+    sign_in(page, practice, server, "sec.durand")
+    page.get_by_label("Nom", exact=True).fill("Fictivé")
+    page.get_by_role("button", name="Rechercher").click()
+    page.get_by_role("link", name="Prendre un rendez-vous pour Alix Fictivé").click()
+    page.wait_for_url("**/rendez-vous/nouveau/p-1")
+    axe(page)
+    page.get_by_label("Date du rendez-vous").fill("2026-12-08")
+    page.get_by_role("button", name="Enregistrer le rendez-vous").click()  # no hour given
+    error = page.locator("#heure-erreur")
+    error.wait_for()
+    assert "14:30" in error.inner_text()
+    axe(page)
+    page.get_by_label("Heure").fill("14:30")
+    page.get_by_role("button", name="Enregistrer le rendez-vous").click()
+    page.wait_for_url("**/rendez-vous?jour=2026-12-08")
+    assert "Fictivé Alix" in page.inner_text("main")
+    axe(page)
+    page.get_by_role("link", name="Vue de la semaine").click()
+    page.get_by_role("heading", name="Rendez-vous — Semaine du 7 décembre 2026").wait_for()
+    axe(page)
+    shot(page, tmp_path, "rendez-vous-semaine")
+    assert not page.console_errors, page.console_errors
+
+
+def test_pharmacist_browses_the_prescription_book_after_a_wrong_period(
+    page: Any, served: tuple[Practice, Served], tmp_path: Path
+) -> None:
+    practice, server = served
+    sign_in(page, practice, server, "ph.durand")
+    page.get_by_role("link", name="Registres").click()
+    page.wait_for_url("**/pharmacie/registres")
+    axe(page)
+    page.get_by_label("Au").fill("2026-10-01")  # before the start of the period
+    page.get_by_role("button", name="Afficher").click()
+    page.locator("#erreur").wait_for()
+    assert "précède son début" in page.inner_text("main")
+    axe(page)
+    page.get_by_label("Au").fill("2026-11-25")
+    page.get_by_role("button", name="Afficher").click()
+    page.get_by_role("heading", name="Ordonnancier, du 26 octobre 2026 au 25 novembre 2026").wait_for()
+    assert "Aucune inscription sur cette période." in page.inner_text("main")
+    page.emulate_media(media="print")
+    assert not page.locator("header.bandeau").is_visible()  # printed: the register alone
+    page.emulate_media(media="screen")
+    axe(page)
+    shot(page, tmp_path, "registres")
+    assert not page.console_errors, page.console_errors
+
+
+def test_secretary_registers_a_rights_request_after_a_missing_purpose(
+    page: Any, served: tuple[Practice, Served], tmp_path: Path
+) -> None:
+    practice, server = served
+    sign_in(page, practice, server, "sec.durand")
+    page.get_by_label("Nom", exact=True).fill("Fictivé")
+    page.get_by_role("button", name="Rechercher").click()
+    page.get_by_role("link", name="Enregistrer une demande de droits pour Alix Fictivé").click()
+    page.wait_for_url("**/patients/p-1/droits")
+    axe(page)
+    page.get_by_label("Droit exercé").select_option("objection")
+    page.get_by_role("button", name="Enregistrer la demande").click()
+    page.locator("#finalite-erreur").wait_for()
+    assert "finalité" in page.locator("#finalite-erreur").inner_text()
+    axe(page)
+    page.get_by_label("Droit exercé").select_option("access")
+    page.get_by_label("Finalité concernée").select_option("medical_record")
+    page.get_by_role("button", name="Enregistrer la demande").click()
+    page.get_by_role("heading", name="Demande enregistrée").wait_for()
+    assert "3 décembre 2026" in page.inner_text("main")
+    axe(page)
+    shot(page, tmp_path, "droits")
+    assert not page.console_errors, page.console_errors
+
+
+def test_physician_records_a_consent_after_forgetting_its_purpose(
+    page: Any, served: tuple[Practice, Served], tmp_path: Path
+) -> None:
+    practice, server = served
+    sign_in(page, practice, server, "dr.martin")
+    page.goto(server.url + "/patients/p-1")
+    page.get_by_role("link", name="Enregistrer un consentement").click()
+    page.wait_for_url("**/patients/p-1/consentement")
+    axe(page)
+    page.get_by_role("button", name="Enregistrer le consentement").click()  # no purpose chosen
+    page.locator("#finalite-erreur").wait_for()
+    axe(page)
+    page.get_by_label("Finalité").select_option("medical_record")
+    page.get_by_role("button", name="Enregistrer le consentement").click()
+    page.get_by_role("heading", name="Dossier de Alix Fictivé").wait_for()
+    assert "donné le 25 novembre 2026" in page.inner_text("main")
+    shot(page, tmp_path, "consentement")
     assert not page.console_errors, page.console_errors

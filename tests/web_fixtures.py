@@ -7,13 +7,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pyotp
 
 from identity_fixtures import NEW_PASSWORD
+from santegarde.compassionate.registry import Registry, example_text
+from santegarde.compassionate.service import CompassionateService
+from santegarde.demo import demo_answers
 from santegarde.identity import accounts, grants, sessions, totp
+from santegarde.organisation import build_config
+from santegarde.referentials import loader
+from santegarde.rights import RightsService
+from santegarde.runtime import Organisation
+from santegarde.store.db import migrate
 from santegarde.store.service import Request
 from store_fixtures import Workplace, make_workplace
 from test_store import INS
@@ -25,8 +34,10 @@ CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
 class Practice:
     place: Workplace
     secrets: dict[str, str] = field(default_factory=dict)
+    compassionate: CompassionateService | None = None
+    rights: RightsService | None = None
 
-    def person(self, login: str, profile: str, *, ref: str) -> None:
+    def person(self, login: str, profile: str, *, ref: str, days: int | None = None) -> None:
         """An account with a grant, its password changed, the charter accepted and a TOTP secret known here;
         its set-up session ended (the person signs in afresh through the console)."""
         ctx = self.place.identity
@@ -40,6 +51,7 @@ class Practice:
             validator_role="governance_body",
             reason="test staff",
             by="admin",
+            ends_at=ctx.now() + timedelta(days=days) if days else None,
         )
         opened = sessions.login(ctx, login, temporary, source="10.0.0.1", workstation_class="office")
         sessions.change_password(ctx, opened.token, temporary, NEW_PASSWORD)
@@ -112,7 +124,9 @@ def make_pharmacy(tmp_path: Path) -> Practice:
 
 def make_practice(tmp_path: Path) -> Practice:
     """dr.martin (the patient's practitioner, who created the record), dr.autre (no care relationship), sec.durand."""
-    practice = Practice(make_workplace(f"sqlite:///{tmp_path / 'web.db'}", tmp_path))
+    place = make_workplace(f"sqlite:///{tmp_path / 'web.db'}", tmp_path)
+    migrate(place.service.engine, package="santegarde.rights")
+    practice = Practice(place, rights=RightsService(place.service, organisation="Cabinet fictif"))
     practice.person("dr.martin", "practitioner", ref="10001234567")
     practice.person("dr.autre", "practitioner", ref="10007654321")
     practice.person("sec.durand", "secretariat", ref="S-2")
@@ -123,4 +137,40 @@ def make_practice(tmp_path: Path) -> Practice:
     for body in chart_resources():
         practice.place.service.create(Request(token, "medical_record"), body)
     sessions.logout(ctx, token)
+    return practice
+
+
+def organisation_of(practice: Practice, tmp_path: Path) -> Organisation:
+    """The practice as an opened organisation (configuration with the demo's answers, its records and audit
+    databases, governance and rights tables), for the governance desks. Fictitious organisation."""
+    place = practice.place
+    for package in ("santegarde.governance", "santegarde.rights"):
+        migrate(place.service.engine, package=package)
+    ref = loader.get(place.identity.referential.id)
+    choices, justifications = demo_answers(ref)
+    config, _ = build_config(
+        tmp_path / "org",
+        "practice" if ref.id.startswith("pra-") else "pharmacy",
+        organisation_name="Cabinet Fictif",
+        choices=choices,
+        justifications=justifications,
+        database_url=place.service.engine.url.render_as_string(hide_password=False),
+        audit_database_url=place.audit.engine.url.render_as_string(hide_password=False),
+    )
+    return Organisation(
+        tmp_path / "org" / "santegarde.yaml", config, ref, place.identity.keyring, place.service.engine, place.audit
+    )
+
+
+def make_compassionate(tmp_path: Path) -> Practice:
+    """A hospital under aac-2022-106 with the example programme: dr.prescrit and dr.ailleurs (establishment staff,
+    prescribers) and ph.labo (the laboratory's pharmacist in charge). No case yet."""
+    place = make_workplace(f"sqlite:///{tmp_path / 'aac.db'}", tmp_path, "aac-2022-106")
+    migrate(place.service.engine, package="santegarde.compassionate")
+    registry = Registry(tmp_path / "programmes", place.service.ref)
+    registry.add(example_text(), "example")
+    practice = Practice(place, compassionate=CompassionateService(place.service, registry))
+    practice.person("dr.prescrit", "care_establishment_staff", ref="10001112223", days=365)
+    practice.person("dr.ailleurs", "care_establishment_staff", ref="10001112224", days=365)
+    practice.person("ph.labo", "pharmacist_in_charge", ref="L-1", days=365)
     return practice

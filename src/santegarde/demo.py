@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyotp
 
@@ -32,6 +32,9 @@ from santegarde.referentials.model import Art6Basis, Art9Condition, Referential
 from santegarde.runtime import identity_context, open_organisation
 from santegarde.store.service import AccessDenied, RecordService, Request
 from santegarde.synthetic import generate_dataset
+
+if TYPE_CHECKING:
+    from santegarde.compassionate.demo import CompassionateDemo
 
 DEMO_NAME_PREFIX = "Démo"
 WRITER = {
@@ -54,6 +57,7 @@ class DemoReport:
     stored: Counter[str] = field(default_factory=Counter)
     refused: Counter[str] = field(default_factory=Counter)
     example_patient: tuple[str, str] | None = None  # (id, family name) of a stored patient, to try the API with
+    compassionate: CompassionateDemo | None = None  # the programme's workflow and report (profile compassionate)
 
 
 def demo_answers(ref: Referential) -> tuple[dict[str, str | bool], dict[str, str]]:
@@ -130,15 +134,21 @@ def _prepare_directory(directory: Path, *, force: bool) -> None:
     shutil.rmtree(directory)
 
 
-def _demo_session(service: RecordService, profile: str) -> tuple[str, str, str]:
-    """The demo professional: account, grant, password, charter and TOTP, as a person would do it."""
+def _demo_session(
+    service: RecordService,
+    profile: str,
+    login_name: str = DEMO_LOGIN,
+    display: str = "Démo Professionnel",
+    person_ref: str = "DEMO-0001",
+) -> tuple[str, str, str]:
+    """A demo professional: account, grant, password, charter and TOTP, as a person would do it."""
     ctx = service.identity
-    _, temporary = accounts.add(ctx, DEMO_LOGIN, "Démo Professionnel", person_ref="DEMO-0001", by="demo")
+    _, temporary = accounts.add(ctx, login_name, display, person_ref=person_ref, by="demo")
     assert temporary is not None
     ends = ctx.now().replace(year=ctx.now().year + 1)
     grants.give(
         ctx,
-        DEMO_LOGIN,
+        login_name,
         profile,
         validated_by="Démo",
         validator_role="governance_body",
@@ -147,9 +157,9 @@ def _demo_session(service: RecordService, profile: str) -> tuple[str, str, str]:
         project="DEMO",
         by="demo",
     )
-    login = sessions.login(ctx, DEMO_LOGIN, temporary, source="demo", workstation_class="office")
+    login = sessions.login(ctx, login_name, temporary, source="demo", workstation_class="office")
     password = secrets.token_hex(16)  # 32 characters, about 165 bits by the CNIL's estimate
-    while not strength(password, attempts_limited=True, context=[DEMO_LOGIN]).ok:
+    while not strength(password, attempts_limited=True, context=[login_name]).ok:
         password = secrets.token_hex(16)  # a random draw can repeat a character four times: draw again
     sessions.change_password(ctx, login.token, temporary, password)
     sessions.accept_charter(ctx, login.token, ctx.settings.charter_version)
@@ -193,6 +203,9 @@ def run_demo(
     try:
         service = RecordService(org.engine, org.referential, org.keyring, org.audit, identity_context(org))
         token, report.password, report.totp_secret = _demo_session(service, WRITER[profile])
+        if profile == "compassionate":  # a laboratory's platform: the programme's workflow, not loose records
+            report.compassionate = _compassionate(service, token, directory, patients, seed, progress)
+            return report
         iterable: Iterable[Any] = progress(resources, len(resources)) if progress else resources
         for resource in iterable:
             body = json.loads(resource.model_dump_json(by_alias=True, exclude_none=True))
@@ -214,3 +227,34 @@ def run_demo(
     finally:
         org.close()
     return report
+
+
+def _compassionate(
+    service: RecordService,
+    token: str,
+    directory: Path,
+    patients: int,
+    seed: int,
+    progress: Callable[[Iterable[Any], int], Iterable[Any]] | None,
+) -> CompassionateDemo:
+    """The example programme, a prescriber per establishment, the patients through the workflow, the report."""
+    from santegarde.compassionate import demo as compassionate_demo  # the report's engine only for this profile
+    from santegarde.compassionate.registry import Registry
+    from santegarde.compassionate.service import CompassionateService
+
+    registry = Registry.beside(directory / CONFIG_NAME, service.ref)
+    compassionate_demo.register_example(registry, service.identity.now().date())
+    prescribers = {
+        where: Request(
+            _demo_session(
+                service, "care_establishment_staff", f"demo.prescripteur{n}", f"Démo Prescripteur {n}", f"1000000000{n}"
+            )[0],
+            compassionate_demo.PURPOSE,
+            source="demo",
+        )
+        for n, where in enumerate(compassionate_demo.ESTABLISHMENTS, start=1)
+    }
+    laboratory = Request(token, compassionate_demo.PURPOSE, source="demo")
+    return compassionate_demo.populate(
+        CompassionateService(service, registry), prescribers, laboratory, patients, seed, directory, progress
+    )

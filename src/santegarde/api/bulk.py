@@ -21,7 +21,8 @@ from santegarde.api.fhir import REFUSALS, FhirJSONResponse, base_url, request_co
 from santegarde.store import bulk
 from santegarde.store.service import Request as RecordRequest
 
-KICK_OFF = ("_type", "_since", "_outputFormat")
+KICK_OFF = ("_type", "_since", "_outputFormat", "_typeFilter")
+REPEATABLE = ("_typeFilter",)  # FHIR Bulk Data: several _typeFilter, or one with comma-separated searches
 NDJSON = "application/fhir+ndjson"
 
 
@@ -35,19 +36,21 @@ def router(exports: bulk.BulkExports) -> APIRouter:
     Ctx = Annotated[RecordRequest, Depends(request_context(exports.records))]
 
     def kick_off(request: Request, ctx: RecordRequest, level: str) -> Response:
-        if "respond-async" not in request.headers.get("prefer", "").replace(" ", "").lower().split(","):
+        prefer = request.headers.get("prefer", "").replace(" ", "").lower().split(",")
+        if "respond-async" not in prefer:
             raise bulk.ExportRefused(
                 "A bulk export runs asynchronously: send the header 'Prefer: respond-async', then poll the status URL "
                 "the answer gives in Content-Location."
             )
         params = request.query_params
         unknown = sorted({k for k in params if k not in KICK_OFF})
-        repeated = sorted({k for k in params if len(params.getlist(k)) > 1})
+        repeated = sorted({k for k in params if len(params.getlist(k)) > 1 and k not in REPEATABLE})
         if unknown or repeated:
             raise bulk.ExportRefused(
                 f"This export does not support {', '.join(unknown or repeated)}"
                 + (" more than once" if not unknown else "")
-                + f": it takes {', '.join(KICK_OFF)} (comma-separated types in one _type)."
+                + f": it takes {', '.join(KICK_OFF)} (comma-separated types in one _type; _typeFilter, e.g. "
+                "Observation%3Fcode%3D29463-7, as often as needed)."
             )
         job = exports.kick_off(
             ctx,
@@ -56,6 +59,8 @@ def router(exports: bulk.BulkExports) -> APIRouter:
             since=params.get("_since"),
             output_format=params.get("_outputFormat"),
             url=str(request.url),
+            type_filters=params.getlist("_typeFilter"),
+            lenient="handling=lenient" in prefer,
         )
         status = f"{base_url(request)}/$export-status/{job.id}"
         outcome = _outcome("information", "informational", f"Export started: poll {status} for its files.")
@@ -64,13 +69,14 @@ def router(exports: bulk.BulkExports) -> APIRouter:
     @api.get("/$export", status_code=202)
     def export_system(request: Request, ctx: Ctx) -> Response:
         """Export every resource this session may read under its purpose, one NDJSON file per type (FHIR Bulk Data,
-        system level; `Prefer: respond-async`; `_type`, `_since`). Records the path refuses are left out, counted."""
+        system level; `Prefer: respond-async`; `_type`, `_since`, `_typeFilter` with search parameters that identify
+        no one). Records the path refuses are left out, counted."""
         return kick_off(request, ctx, "system")
 
     @api.get("/Patient/$export", status_code=202)
     def export_patients(request: Request, ctx: Ctx) -> Response:
         """Export the Patient compartment: the patients and their records this session may read (FHIR Bulk Data,
-        patient level; `Prefer: respond-async`; `_type`, `_since`)."""
+        patient level; `Prefer: respond-async`; `_type`, `_since`, `_typeFilter`)."""
         return kick_off(request, ctx, "patient")
 
     @api.get("/$export-status/{job_id}")

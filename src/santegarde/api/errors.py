@@ -39,7 +39,7 @@ from santegarde.identity.throttle import Blocked
 from santegarde.identity.totp import InvalidCode
 from santegarde.rights.requests import RequestNotFound
 from santegarde.store.bulk import ExportBusy
-from santegarde.store.service import AccessDenied, NotFound, VersionConflict
+from santegarde.store.service import AccessDenied, NotFound, VersionConflict, WriteConflict
 
 # Most specific first: the first class the error is an instance of decides the status.
 STATUS: list[tuple[type[SantegardeError], int]] = [
@@ -52,6 +52,7 @@ STATUS: list[tuple[type[SantegardeError], int]] = [
     (OriginRefused, 403),
     (BodyTooLarge, 413),
     (DecryptionRefused, 409),
+    (WriteConflict, 409),
     (VersionConflict, 412),
     (PreconditionFailed, 412),
     (Blocked, 429),

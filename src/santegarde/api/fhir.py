@@ -1,4 +1,4 @@
-"""The FHIR R4 REST API over the record store: read, search, create, update, history, CapabilityStatement.
+"""The FHIR R4 REST API over the record store: read, search, create, update, history, transaction, CapabilityStatement.
 
 Every route goes through ``RecordService`` (identity → policy → store → audit). The purpose is
 declared on every request in the ``X-Purpose`` header; break-the-glass reasons and research formalities
@@ -8,7 +8,8 @@ travel in headers too. Consent is never a header: it is a stored ``Consent`` the
 are recorded, shown and lifted with ``/fhir/Patient/{id}/$objection`` and ``$lift-objection``. Searching is FHIR's:
 ``POST [type]/_search`` with the parameters form-encoded (or as a JSON object), or ``GET [type]?…`` for the
 parameters that identify no one (``_id``, ``patient``, ``code``, ``status``, dates…): identifiers, names and birth
-dates never appear in a URL (COM-CRY-1), and paging links carry the search sealed, bound to the session.
+dates never appear in a URL (COM-CRY-1), and paging links carry the search sealed, bound to the session. ``POST /fhir``
+takes a ``transaction`` Bundle (a patient with its observations): all its entries stored, or none.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations inside router().
@@ -28,10 +29,11 @@ from santegarde.api.params import FhirId
 from santegarde.api.refusals import NOT_LOGGED_IN, BodyTooLarge, OriginRefused, PreconditionFailed
 from santegarde.crypto import DecryptionRefused
 from santegarde.identity.errors import SessionLocked, SessionRefused, StepRequired
+from santegarde.store import bundle
 from santegarde.store import search as fhir_search
 from santegarde.store.mapping import RESOURCES, MappingError, patient_of
 from santegarde.store.objections import Objection
-from santegarde.store.service import AccessDenied, NotFound, RecordService, VersionConflict
+from santegarde.store.service import AccessDenied, NotFound, RecordService, VersionConflict, WriteConflict
 from santegarde.store.service import Request as RecordRequest
 
 # What every FHIR route may answer besides its success (its own status is declared on the route).
@@ -46,6 +48,7 @@ REFUSALS = (
     OriginRefused,
     BodyTooLarge,
     VersionConflict,
+    WriteConflict,
     PreconditionFailed,
 )
 INTERACTIONS = ("read", "search-type", "create", "update", "history-instance")
@@ -104,6 +107,8 @@ def capability_statement() -> dict[str, Any]:
                     "handling=lenient'. Updates honour If-Match (412 on a stale version); creates, If-None-Exist."
                 ),
                 "security": {"description": "Two-factor sessions for health data; every access is traced."},
+                # POST /fhir: a transaction Bundle of creates and updates, all stored or none (store/bundle.py).
+                "interaction": [{"code": "transaction"}],
                 # FHIR Bulk Data (api/bulk.py): system and Patient compartment; santegarde stores no Group.
                 "operation": [{"name": "export", "definition": f"{BULK_DATA}/export"}],
                 "resource": [
@@ -324,6 +329,28 @@ def router(records: RecordService) -> APIRouter:
             )
         return found[0] if found else None
 
+    @api.post("")
+    def transaction(request: Request, ctx: Ctx, body: Annotated[dict[str, Any], Body()]) -> JSONResponse:
+        """A transaction Bundle: its creates (POST) and updates (PUT) all stored, or none; references between its
+        entries by fullUrl (urn:uuid:…) resolved. Answers a transaction-response Bundle, entries in the same order."""
+        writes = bundle.writes(body)
+        done = records.transaction(ctx, writes)
+        base = base_url(request)
+        entries = [
+            {
+                "fullUrl": f"{base}/{r['resourceType']}/{r['id']}",
+                "resource": r,
+                "response": {
+                    "status": "201 Created" if w.creating else "200 OK",
+                    "location": f"{r['resourceType']}/{r['id']}/_history/{r['meta']['versionId']}",
+                    "etag": f'W/"{r["meta"]["versionId"]}"',
+                    "lastModified": r["meta"]["lastUpdated"],
+                },
+            }
+            for w, r in zip(writes, done, strict=True)
+        ]
+        return fhir({"resourceType": "Bundle", "type": "transaction-response", "entry": entries})
+
     @api.get("/{resource_type}/{rid}")
     def read(resource_type: str, rid: FhirId, ctx: Ctx) -> JSONResponse:
         return fhir(records.read(ctx, resource_type, rid))
@@ -454,6 +481,8 @@ def _version_of(etag: str | None) -> int | None:
 
 def _attempt(request: Request) -> tuple[str, tuple[str, str]]:
     """The operation and (type, id) a /fhir request aimed at, to trace it when it is refused before the path."""
+    if request.url.path.rstrip("/") == "/fhir":
+        return "transaction", ("Bundle", "")
     parts = request.url.path.removeprefix("/fhir/").split("/")
     if parts[0].startswith("$"):  # an operation on the whole server ($export and its status and files)
         return parts[0][1:][:40], ("", parts[1][:64] if len(parts) > 1 else "")

@@ -6,39 +6,22 @@ version and no datum: ``/health/ready`` is reachable without a session (a load b
 
 from __future__ import annotations
 
-import shutil
+import json
 from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
+from datetime import datetime
 
+from prometheus_client import Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Connection, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from santegarde.audit.tables import head
+from santegarde.audit.tables import entry, head
 from santegarde.crypto import KeyFamily
 from santegarde.lifecycle.upgrade import outdated
 from santegarde.runtime import Organisation
-
-# Below this, the audit trail's disk is about to refuse appends, and with them every access to a record.
-MIN_FREE_BYTES = 256 * 1024 * 1024
-
-
-def _reachable(engine: Engine) -> bool:
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        return True
-    except SQLAlchemyError:
-        return False
-
-
-def _free_bytes(engine: Engine) -> int | None:
-    """Free space where a SQLite trail lives (None for a server database, whose disk is its operator's)."""
-    if engine.dialect.name != "sqlite" or not engine.url.database or engine.url.database == ":memory:":
-        return None
-    return shutil.disk_usage(Path(engine.url.database).resolve().parent).free
+from santegarde.store.reach import MIN_FREE_BYTES, free_bytes, reachable
 
 
 def readiness(org: Organisation, *, min_free_bytes: int = MIN_FREE_BYTES) -> Callable[[], Mapping[str, str | None]]:
@@ -47,7 +30,7 @@ def readiness(org: Organisation, *, min_free_bytes: int = MIN_FREE_BYTES) -> Cal
 
     def check() -> dict[str, str | None]:
         found: dict[str, str | None] = {}
-        records_up, audit_up = _reachable(org.engine), _reachable(org.audit.engine)
+        records_up, audit_up = reachable(org.engine), reachable(org.audit.engine)
         found["records_database"] = (
             None
             if records_up
@@ -80,7 +63,7 @@ def readiness(org: Organisation, *, min_free_bytes: int = MIN_FREE_BYTES) -> Cal
         else:
             found["migrations"] = "The schema versions cannot be checked until both databases answer."
         try:
-            free = _free_bytes(org.audit.engine)
+            free = free_bytes(org.audit.engine)
         except OSError:
             free = 0  # the trail's directory cannot even be read: no room for a trace
         found["audit_disk"] = (
@@ -96,18 +79,71 @@ def readiness(org: Organisation, *, min_free_bytes: int = MIN_FREE_BYTES) -> Cal
     return check
 
 
+# What the lifecycle writes in the trail when a run succeeds: the gauge, its help, the entry's operation.
+LAST_SUCCESS = (
+    (
+        "santegarde_retention_last_success_timestamp_seconds",
+        "When the last retention run ended (Unix time, from its retention.run audit entry; 0: never).",
+        "retention.run",
+    ),
+    (
+        "santegarde_backup_last_verified_timestamp_seconds",
+        "When a backup was last verified without a problem (Unix time, from its backup.verify audit entry; 0: never).",
+        "backup.verify",
+    ),
+)
+
+
 class AuditCollector(Collector):
-    """``santegarde_audit_entries``: the number of entries in the trail, read from its head when scraped."""
+    """The trail's own gauges, read from the trail when scraped (never from what this process happens to remember).
+
+    ``santegarde_audit_entries``: the head's sequence. The last-success gauges: the time of the last successful
+    ``retention.run`` and ``backup.verify`` entries, whichever process (a timer, a CLI command) wrote them. The
+    trail is read once from the start, then only the entries appended since the previous scrape.
+    """
 
     def __init__(self, org: Organisation) -> None:
         self.org = org
+        self._scanned = 0  # the entries up to this sequence number have been looked at
+        self._last: dict[str, float] = {}  # operation → Unix time of its last successful entry
+
+    def _catch_up(self, conn: Connection, upto: int) -> None:
+        wanted = [operation for _, _, operation in LAST_SUCCESS]
+        query = (
+            select(entry.c.seq, entry.c.content)
+            .where(entry.c.seq > self._scanned, entry.c.seq <= upto)
+            .where(or_(*(entry.c.content.like(f'%"operation": "{op}"%') for op in wanted)))
+            .order_by(entry.c.seq)
+        )
+        for row in conn.execute(query):
+            content = json.loads(row.content)
+            if content.get("operation") in wanted and content.get("outcome") == "success":
+                self._last[content["operation"]] = datetime.fromisoformat(content["at"]).timestamp()
+        self._scanned = upto
 
     def collect(self) -> Iterator[Metric]:
-        gauge = GaugeMetricFamily("santegarde_audit_entries", "Entries in the audit trail (its head's sequence).")
         try:
             with self.org.audit.engine.connect() as conn:
-                seq = conn.execute(select(head.c.seq).where(head.c.id == 1)).scalar()
+                seq = int(conn.execute(select(head.c.seq).where(head.c.id == 1)).scalar() or 0)
+                if seq < self._scanned:  # another trail was put back (a restore): read it again from the start
+                    self._scanned, self._last = 0, {}
+                self._catch_up(conn, seq)
         except SQLAlchemyError:
             return  # an unreachable trail is /health/ready's to report, not a scrape error
-        gauge.add_metric([], float(seq or 0))
-        yield gauge
+        entries = GaugeMetricFamily("santegarde_audit_entries", "Entries in the audit trail (its head's sequence).")
+        entries.add_metric([], float(seq))
+        yield entries
+        for name, help_text, operation in LAST_SUCCESS:
+            gauge = GaugeMetricFamily(name, help_text)
+            gauge.add_metric([], self._last.get(operation, 0.0))
+            yield gauge
+
+
+def append_latency() -> Histogram:
+    """``santegarde_audit_append_duration_seconds``, for one application's registry (``ops.mount``'s collectors)."""
+    return Histogram(
+        "santegarde_audit_append_duration_seconds",
+        "Time to append one entry to the audit trail (lock of its head, write, seal; the commit when it is its own).",
+        buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+        registry=None,
+    )

@@ -3,7 +3,9 @@
 Nothing here carries personal data. Metric labels and log fields are the route *template* (``/fhir/Patient/{rid}``,
 never the path a client sent), the method, the status, a refusal's rule and durations; a request id is made here
 (never taken from the client, who could put anything in it) and returned in ``X-Request-ID`` so that a complaint can
-be matched with its log line. ``/metrics`` is off unless the server was given a bearer token (deny by default).
+be matched with its log line, and written into every audit entry appended while the request is answered
+(``audit/request.py``), so that a log line leads to its audit entries and back. ``/metrics`` is off unless the
+server was given a bearer token (deny by default).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import os
 import re
 import time
 import uuid
@@ -22,16 +25,21 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from santegarde.api.errors import PROBLEM_JSON, problem
+from santegarde.audit import request as audit_request
 from santegarde.errors import SantegardeError
 
 ACCESS_LOGGER = "santegarde.access"
 METRICS_TOKEN_ENV = "SANTEGARDE_METRICS_TOKEN"  # noqa: S105 (the name of the variable, not a secret)
 MIN_TOKEN_LENGTH = 32
 REQUEST_ID_HEADER = "X-Request-ID"
+# Set by 'serve --workers N' for its workers: where each writes its counts, summed when any of them is scraped.
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Set by the error handler on a refused request: the rule (or kind of refusal) the metrics count it under.
 REFUSAL_KEY = "santegarde.refusal"
 REQUEST_ID_KEY = "santegarde.request_id"
@@ -59,6 +67,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.read_when_scraped: list[Collector] = []  # collectors that read the organisation (the trail's gauges)
         self.requests = Counter(
             "santegarde_http_requests",
             "HTTP requests answered, by method, route template and status.",
@@ -77,6 +86,19 @@ class Metrics:
             ["rule"],
             registry=self.registry,
         )
+
+
+    def exposed(self) -> CollectorRegistry:
+        """What a scrape sees: this registry, or with several workers (``serve --workers``) the counts of every
+        worker summed from the metrics directory, and the gauges read from the organisation once."""
+        directory = os.environ.get(MULTIPROCESS_ENV)
+        if not directory:
+            return self.registry
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged, path=directory)
+        for collector in self.read_when_scraped:
+            merged.register(collector)
+        return merged
 
 
 def safe_rule(value: str) -> str:
@@ -148,7 +170,8 @@ class Observe:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            with audit_request.answering(request_id):  # every audit entry of this request carries its id
+                await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route, method = route_template(scope), str(scope.get("method", ""))
@@ -216,7 +239,7 @@ def router(metrics: Metrics, readiness: Readiness | None, metrics_token: str | N
                 "The metrics need the bearer token this server was started with (Authorization: Bearer …, "
                 f"the value of {METRICS_TOKEN_ENV}): set it as the scrape job's bearer token.",
             )
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(metrics.exposed()), media_type=CONTENT_TYPE_LATEST)
 
     return ops
 
@@ -235,5 +258,7 @@ def mount(
     metrics = Metrics()
     for collector in collectors:
         metrics.registry.register(collector)
+        if not isinstance(collector, MetricWrapperBase):  # read when scraped, not counted by each worker
+            metrics.read_when_scraped.append(collector)
     app.include_router(router(metrics, readiness, metrics_token))
     app.add_middleware(Observe, metrics=metrics)

@@ -198,19 +198,47 @@ def report(conn: Connection, review_id: int) -> dict[str, Any]:
         "closed": row.closed_at is not None,
         "by_kind": dict(Counter(i.kind for i in items)),
         "anomalies": [
-            {"id": i.id, "kind": i.kind, "actor": i.actor, "detail": i.detail, "status": i.status, "comment": i.comment}
+            {
+                "id": i.id,
+                "kind": i.kind,
+                "actor": i.actor,
+                "detail": i.detail,
+                "status": i.status,
+                "comment": i.comment,
+                "first_seq": i.first_seq,
+                "closed_by": i.closed_by,
+            }
             for i in items
         ],
     }
 
 
+@dataclass(frozen=True, slots=True)
+class ReviewStatus:
+    """The last review of the traces and whether one is due (none in the last two months)."""
+
+    last_id: int | None
+    last_started: datetime | None
+    last_closed: bool
+    due: bool
+
+
+def status(conn: Connection, *, clock: Clock = utc_now) -> ReviewStatus:
+    row = conn.execute(select(review).order_by(review.c.started_at.desc(), review.c.id.desc()).limit(1)).first()
+    if row is None:
+        return ReviewStatus(None, None, False, True)
+    started = _aware(row.started_at)
+    assert started is not None
+    return ReviewStatus(row.id, started, row.closed_at is not None, clock() - started > REVIEW_INTERVAL)
+
+
 def overdue_warning(conn: Connection, *, clock: Clock = utc_now) -> str | None:
     """A sentence when no review ran in the last two months, else None."""
-    last = _aware(conn.execute(select(func.max(review.c.started_at))).scalar())
-    now = clock()
+    found = status(conn, clock=clock)
+    last = found.last_started
     if last is None:
         return "No review of the traces has ever been run; run 'santegarde audit review' (at least every two months)."
-    if now - last > REVIEW_INTERVAL:
+    if found.due:
         return (
             f"The last review of the traces was on {last:%Y-%m-%d}, more than two months ago; "
             "run 'santegarde audit review'."

@@ -2,7 +2,11 @@
 
 Entries record references, never contents (who, profile, operation, resource type and id,
 purpose, decision, rule, section, outcome, source). Appends are serialised by a lock on the
-one-row head table, so the chain has no fork even with concurrent writers. Every append seals the
+one-row head table, so the chain has no fork even with concurrent writers: an append moves the head forward from the
+head this process last wrote with one UPDATE whose WHERE checks its sequence number, hash and seal (the row lock
+and the check in one statement), and falls back to reading the head under lock and checking its seal when that
+head is no longer there. A request may defer its appends and write them as one batch (one head move, one
+multi-row insert) before it answers. Every append seals the
 head (an HMAC over its sequence number and hash under the audit-sealing key) in the head row it
 already updates, and, with an anchor file, appends the sealed head to that file when the
 transaction commits; every ``checkpoint_every`` entries a checkpoint is sealed too.
@@ -16,18 +20,20 @@ anchor, and the anchor file's heads. A missing or forged head stops every append
 from __future__ import annotations
 
 import json
+import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, event, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, event, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from santegarde.audit import chain
+from santegarde.audit import chain, request
 from santegarde.audit.anchor import BEHIND_PREFIX, AnchorFile, Head
 from santegarde.audit.anchor import MISSING as MISSING_ANCHOR
 from santegarde.audit.tables import checkpoint, entry, head
@@ -62,7 +68,7 @@ class AuditEvent:
     allowed: bool
     rule: str
     section: str
-    outcome: str  # success, denied, error
+    outcome: str  # success, denied, not_found, error, rolled_back
     source: str = "local"
     referential: str = ""
     patient: str = ""  # the patient's resource id when the access concerns a patient (a reference)
@@ -114,7 +120,26 @@ class _HeadRow:
         return self.seq == 0 and self.hash == chain.GENESIS and self.seal is None
 
 
+# The FHIR extension carrying the id of the HTTP request an entry was written in (as in the access log line).
+REQUEST_EXTENSION = "https://santegarde.invalid/fhir/StructureDefinition/audit-request"
+
 VERIFY_CHUNK = 2000  # entries fetched per round trip when the trail is walked
+
+# Statements built once (not coerced again at every append): an entry (or many, executemany), and the head moved
+# forward only from the head this process knows — one statement that locks, checks and reseals the head.
+_INSERT_ENTRY = insert(entry)
+_ADVANCE_HEAD = (
+    update(head)
+    .where(
+        and_(
+            head.c.id == 1,
+            head.c.seq == bindparam("known_seq"),
+            head.c.hash == bindparam("known_hash"),
+            head.c.seal == bindparam("known_seal"),
+        )
+    )
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"), seal=bindparam("new_seal"))
+)
 
 
 @dataclass(slots=True)
@@ -134,6 +159,24 @@ class _Walked:
             if self.keep_hashes:
                 self.hashes[e.seq] = e.hash
             yield e
+
+
+@dataclass(slots=True)
+class AuditBatch:
+    """Events of one request waiting to be appended together when it ends (:meth:`AuditTrail.deferred`)."""
+
+    trail: AuditTrail
+    events: list[AuditEvent] = field(default_factory=list)
+
+    def rolled_back(self, since: int) -> None:
+        """The successes traced from event ``since`` on were rolled back with their transaction: they say so."""
+        self.events[since:] = [
+            replace(e, outcome=ROLLED_BACK) if e.outcome == "success" else e for e in self.events[since:]
+        ]
+
+
+ROLLED_BACK = "rolled_back"  # allowed and done, then undone with the transaction that held it (nothing stored)
+_DEFERRED: ContextVar[AuditBatch | None] = ContextVar("santegarde_audit_deferred", default=None)
 
 
 @dataclass(slots=True)
@@ -168,6 +211,12 @@ class AuditTrail:
         self._listening: weakref.WeakSet[Engine] = weakref.WeakSet()
         # Connections of transaction(): their anchor lines are written after the commit, not as it starts.
         self._after_commit: weakref.WeakSet[Connection] = weakref.WeakSet()
+        # Told the duration of every successful append, in seconds (the server's metrics set it; None: nobody).
+        self.append_observer: Callable[[float], None] | None = None
+        # The head this process last wrote or found validly sealed: the next append moves the head forward from it
+        # in one statement, and falls back to locking and checking the head if it is no longer there (written by
+        # another process, rolled back, or altered: the check then refuses, as before).
+        self._known: _HeadRow | None = None
 
     def now(self) -> datetime:
         """The trail's own clock (the time written on its entries)."""
@@ -229,37 +278,112 @@ class AuditTrail:
                 self._after_commit.discard(conn)
         self._write_anchor(self._pending.pop(opened[0], None))
 
-    def append(self, event: AuditEvent, conn: Connection | None = None) -> chain.Entry:
-        """Append one event; within ``conn``'s transaction if given (best in :meth:`transaction`), else its own."""
+    def append(self, event: AuditEvent, conn: Connection | None = None) -> chain.Entry | None:
+        """Append one event; within ``conn``'s transaction if given (best in :meth:`transaction`), else its own.
+
+        Inside :meth:`deferred` (and without ``conn``) the event waits for the end of the request and None is
+        returned; otherwise the entry written."""
+        if conn is None:
+            deferred = _DEFERRED.get()
+            if deferred is not None and deferred.trail is self:
+                deferred.events.append(event)
+                return None
+            return self.append_many([event])[-1]
+        return self.append_many([event], conn)[-1]
+
+    def append_many(self, events: Sequence[AuditEvent], conn: Connection | None = None) -> list[chain.Entry]:
+        """Append events in order in one transaction: the head moved and resealed once, the entries in one
+        multi-row insert, a checkpoint for every multiple of ``checkpoint_every`` they cross, one anchor line.
+
+        Its duration (with the commit when the transaction is its own) goes to ``append_observer`` if one is set."""
+        if not events:
+            return []
+        started = time.perf_counter()
         if conn is None:
             with self.transaction() as own:
-                return self.append(event, own)
+                written = self._append_many(events, own)
+        else:
+            written = self._append_many(events, conn)
+        if self.append_observer is not None:
+            self.append_observer(time.perf_counter() - started)
+        return written
+
+    def _append_many(self, events: Sequence[AuditEvent], conn: Connection) -> list[chain.Entry]:
+        known = self._known
+        if known is not None:
+            written = self._write(conn, known, list(events))
+            if written:
+                return written
         current = self._lock_head(conn)
-        seq, prev = current.seq, current.hash
-        if current.fresh:
-            first = self._write(conn, seq, prev, INITIALISED, create_anchor=True)
-            seq, prev = first.seq, first.hash
-        return self._write(conn, seq, prev, event)
+        if current.fresh:  # the trail's first entry, a head (and anchor line) of its own
+            first = self._write(conn, current, [INITIALISED], create_anchor=True, locked=True)[0]
+            current = _HeadRow(first.seq, first.hash, None)
+        return self._write(conn, current, list(events), locked=True)
+
+    @contextmanager
+    def deferred(self) -> Iterator[AuditBatch]:
+        """Within this block, appends without a connection wait and are written together as it ends, in one
+        transaction — also when the block raises (a refusal is traced before the error goes on). The block's caller
+        must let nothing it read out before the block ends: if the trail refuses the append, the block raises.
+        Nested blocks join the outer one."""
+        if (outer := _DEFERRED.get()) is not None and outer.trail is self:
+            yield outer
+            return
+        deferred = AuditBatch(self)
+        token = _DEFERRED.set(deferred)
+        try:
+            yield deferred
+        finally:
+            _DEFERRED.reset(token)
+            self.append_many(deferred.events)
 
     def _write(
-        self, conn: Connection, seq: int, prev: str, event: AuditEvent, *, create_anchor: bool = False
-    ) -> chain.Entry:
+        self,
+        conn: Connection,
+        current: _HeadRow,
+        events: list[AuditEvent],
+        *,
+        create_anchor: bool = False,
+        locked: bool = False,
+    ) -> list[chain.Entry]:
+        """Chain ``events`` after ``current`` and write them. Unless ``locked`` (the head read under lock and
+        checked), the head moves only if it is still ``current`` (seal included): an empty list when it is not."""
         at = self._clock()
-        content = {**asdict(event), "at": at.isoformat()}
-        new = chain.chain(seq + 1, prev, [content])[0]
+        contents = [{**asdict(e), "at": at.isoformat()} for e in events]
+        request_id = request.current()
+        if request_id is not None:  # written during an HTTP request: its id, as in the access log line
+            for content in contents:
+                content["request_id"] = request_id
+        new = chain.chain(current.seq + 1, current.hash, contents)
+        last = new[-1]
+        seal = chain.seal_head(self._key, last.seq, last.hash)
+        moved = {"new_seq": last.seq, "new_hash": last.hash, "new_seal": seal}
+        if locked:
+            conn.execute(update(head).where(head.c.id == 1).values(seq=last.seq, hash=last.hash, seal=seal))
+        else:
+            known = {"known_seq": current.seq, "known_hash": current.hash, "known_seal": current.seal}
+            if conn.execute(_ADVANCE_HEAD, {**known, **moved}).rowcount != 1:
+                self._known = None
+                return []
         conn.execute(
-            insert(entry).values(
-                seq=new.seq, at=at, content=json.dumps(content, sort_keys=True), prev_hash=new.prev_hash, hash=new.hash
-            )
+            _INSERT_ENTRY,
+            [
+                {
+                    "seq": e.seq,
+                    "at": at,
+                    "content": json.dumps(e.content, sort_keys=True),
+                    "prev_hash": e.prev_hash,
+                    "hash": e.hash,
+                }
+                for e in new
+            ],
         )
-        conn.execute(
-            update(head)
-            .where(head.c.id == 1)
-            .values(seq=new.seq, hash=new.hash, seal=chain.seal_head(self._key, new.seq, new.hash))
-        )
-        if new.seq % self._every == 0:
-            self._seal(conn, new.seq, new.hash, anchor=False)
-        self._anchor_at_commit(conn, new.seq, new.hash, create=create_anchor)
+        for e in new:
+            if e.seq % self._every == 0:
+                self._seal(conn, e.seq, e.hash, anchor=False)
+        self._anchor_at_commit(conn, last.seq, last.hash, create=create_anchor)
+        # Rolled back after this, the next append finds the head elsewhere and falls back to the locked path.
+        self._known = _HeadRow(last.seq, last.hash, seal)
         return new
 
     def _anchor_at_commit(self, conn: Connection, seq: int, digest: str, *, create: bool = False) -> None:
@@ -317,7 +441,7 @@ class AuditTrail:
                 row = self._head(conn, lock=True)
                 if row is None or not row.fresh or (self.anchor is not None and self.anchor.has_lines()):
                     return False
-                self._write(conn, row.seq, row.hash, INITIALISED, create_anchor=True)
+                self._write(conn, row, [INITIALISED], create_anchor=True, locked=True)
                 return True
         except SQLAlchemyError:
             return False  # a missing or damaged audit database: verify says so in a sentence
@@ -368,7 +492,7 @@ class AuditTrail:
             with self.transaction() as conn:
                 current = self._lock_head(conn)
                 restarted = replace(ANCHOR_RESTARTED, actor=by, resource_id=kept.name if kept.exists() else "")
-                self._write(conn, current.seq, current.hash, restarted, create_anchor=True)
+                self._write(conn, current, [restarted], create_anchor=True, locked=True)
         except BaseException:
             if kept.exists():
                 kept.rename(self.anchor.path)  # nothing half-done: the old file stays the anchor
@@ -380,6 +504,33 @@ class AuditTrail:
         query = select(entry).order_by(entry.c.seq).execution_options(stream_results=True, yield_per=VERIFY_CHUNK)
         for row in conn.execute(query):
             yield chain.Entry(row.seq, row.prev_hash, row.hash, json.loads(row.content))
+
+    def tail_problem(self, last: int = 100) -> tuple[str, int] | None:
+        """A quick look at the end of the trail (``santegarde doctor``): None when the head is validly sealed and
+        the last ``last`` entries chain up to it; else (what, entry): ``no_head``, ``unsealed``, ``forged_head``,
+        ``edited``, ``unlinked`` or ``head_mismatch``. The whole trail is ``verify``'s."""
+        with self.engine.connect() as conn:
+            row = self._head(conn, lock=False)
+            if row is None:
+                return ("no_head", 0)
+            if row.fresh:
+                return None
+            if row.seal is None:
+                return ("unsealed", row.seq)
+            if not chain.is_sealed(self._key, row.seal, row.seq, row.hash, "head"):
+                return ("forged_head", row.seq)
+            query = select(entry).where(entry.c.seq > row.seq - last).order_by(entry.c.seq.desc()).limit(last)
+            rows = list(reversed(conn.execute(query).all()))
+        if not rows or (rows[-1].seq, rows[-1].hash) != (row.seq, row.hash):
+            return ("head_mismatch", row.seq)
+        previous: Any = None
+        for r in rows:
+            if r.hash != chain.entry_hash(r.seq, r.prev_hash, json.loads(r.content)):
+                return ("edited", int(r.seq))
+            if previous is not None and (r.seq != previous.seq + 1 or r.prev_hash != previous.hash):
+                return ("unlinked", int(r.seq))
+            previous = r
+        return None
 
     def verify(self) -> VerifyReport:
         """Check the chain, the sealed head, the checkpoints and the anchor file; every problem is a sentence."""
@@ -491,12 +642,25 @@ class AuditTrail:
                 self.anchor.compact(last.seq, self._every, Head(current.seq, current.hash))
             return int(count)
 
-    def as_fhir_audit_events(self) -> Iterator[dict[str, Any]]:
-        """The trail as FHIR R4 AuditEvent resources (JSON), references only."""
+    def during(self, conn: Connection, request_id: str) -> Iterator[chain.Entry]:
+        """The entries appended while the HTTP request ``request_id`` was answered, in order."""
+        query = (
+            select(entry)
+            .where(entry.c.content.like(f'%"request_id": "{request.check(request_id)}"%'))
+            .order_by(entry.c.seq)
+        )
+        for row in conn.execute(query):
+            found = chain.Entry(row.seq, row.prev_hash, row.hash, json.loads(row.content))
+            if found.content.get("request_id") == request_id:
+                yield found
+
+    def as_fhir_audit_events(self, request_id: str | None = None) -> Iterator[dict[str, Any]]:
+        """The trail as FHIR R4 AuditEvent resources (JSON), references only; only one request's with ``request_id``."""
         actions = {"read": "R", "write": "U", "export": "R", "transmit": "R", "archive": "U", "delete": "D"}
         with self.engine.connect() as conn:
-            for e in self.entries(conn):
+            for e in self.entries(conn) if request_id is None else self.during(conn, request_id):
                 c = e.content
+                request_ext = [{"url": REQUEST_EXTENSION, "valueString": c["request_id"]}] if "request_id" in c else []
                 yield {
                     "resourceType": "AuditEvent",
                     "id": f"audit-{e.seq}",
@@ -521,6 +685,7 @@ class AuditTrail:
                         {
                             "url": "https://santegarde.invalid/fhir/StructureDefinition/audit-chain",
                             "valueString": f"{e.seq}:{e.hash}",
-                        }
+                        },
+                        *request_ext,
                     ],
                 }

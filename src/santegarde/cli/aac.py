@@ -432,3 +432,67 @@ def adverse_effects(
         coded = ", ".join(f"{k}={v}" for k, v in f.answers.items())
         at = f.authored.strftime(said["moment"])
         console.print(said["adverse"].format(at=at, code=c.code, record=c.patient_id, coded=coded), markup=False)
+
+
+extract_app = typer.Typer(
+    help="The summary reports' pseudonymised extract (one sealed row per case, refreshed with each form).",
+    no_args_is_help=True,
+)
+app.add_typer(extract_app, name="extract")
+
+
+@extract_app.command("rebuild")
+@friendly_errors
+def extract_rebuild(
+    programme_id: ProgrammeArg,
+    missing_only: Annotated[
+        bool, typer.Option("--missing-only", help="Only the cases the extract lacks (opened before it existed)")
+    ] = False,
+    config: ConfigOption = Path(CONFIG_NAME),
+    lang: Lang = "fr",
+) -> None:
+    """Rebuild the extract of a programme's cases from their records, read through the path under your session."""
+    from santegarde.cli.records import request_for
+    from santegarde.cli.session import logged_in
+    from santegarde.compassionate.rebuild import rebuild
+
+    with logged_in(config) as s:
+        done = rebuild(_service(s), request_for(s, "summary_reports"), programme_id, only_missing=missing_only)
+    said = _said(lang)
+    console.print(
+        said["extract_rebuilt"].format(programme=programme_id, cases=done.cases, skipped=done.skipped), markup=False
+    )
+
+
+@app.command("export")
+@friendly_errors
+def export(
+    programme_id: ProgrammeArg,
+    recipient: Annotated[
+        str, typer.Option("--recipient", help="Who receives it, as declared (e.g. the group company)")
+    ],
+    country: Annotated[str, typer.Option("--country", help="The recipient's country, ISO code (e.g. FR, US)")],
+    categories: Annotated[
+        str, typer.Option("--categories", help="Comma-separated data categories, e.g. patient_indirect_identity")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="The export file (.json)")],
+    config: ConfigOption = Path(CONFIG_NAME),
+    lang: Lang = "fr",
+) -> None:
+    """Export a programme's cases to a recipient; outside the EU only what §12 allows, to a declared transfer."""
+    from santegarde.atomic import write_atomic
+    from santegarde.cli.records import request_for
+    from santegarde.cli.session import logged_in
+    from santegarde.compassionate.export import export as export_cases
+
+    if out.suffix.lower() != ".json":
+        raise _refused("export_not_json", name=out.name)
+    wanted = [c.strip() for c in categories.split(",") if c.strip()]
+    with logged_in(config) as s:
+        data = export_cases(_service(s), request_for(s, DEFAULT_PURPOSE), programme_id, recipient, country, wanted)
+    write_atomic(out, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    said = _said(lang)
+    kind = said["export_outside_eu"] if data["transfer_outside_eu"] else said["export_within_eu"]
+    n = len(data["cases"])
+    text = said["exported"].format(n=n, programme=programme_id, recipient=recipient, kind=kind, out=out)
+    console.print(text, markup=False)

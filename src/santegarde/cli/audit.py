@@ -141,10 +141,16 @@ def status(config: ConfigOption = Path(CONFIG_NAME)) -> None:
 
 @app.command()
 @friendly_errors
-def export(config: ConfigOption = Path(CONFIG_NAME)) -> None:
+def export(
+    config: ConfigOption = Path(CONFIG_NAME),
+    request_id: Annotated[
+        str | None,
+        typer.Option(help="Only the entries written while answering this request (the request_id of a log line)"),
+    ] = None,
+) -> None:
     """Print the trail as a FHIR Bundle of AuditEvent resources (references only)."""
     with opened(config) as org:
-        events = list(org.audit.as_fhir_audit_events())
+        events = list(org.audit.as_fhir_audit_events(request_id))
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": e} for e in events]}
     typer.echo(json.dumps(bundle, ensure_ascii=False, indent=2))
 

@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from santegarde.cli.common import EXIT_REFUSED, console, err_console, friendly_errors
+from santegarde.cli.common import EXIT_REFUSED, JsonOption, console, err_console, friendly_errors, show_table
 from santegarde.cli.keys import ask_passphrase, opened
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME, load
@@ -134,6 +134,7 @@ def list_all(
     directory: Annotated[Path | None, typer.Argument(metavar="[DIR]", help="The directory of the backups")] = None,
     to: DirOption = None,
     config: ConfigOption = Path(CONFIG_NAME),
+    as_json: JsonOption = False,
 ) -> None:
     """The backups of a directory (DIR, --to, or the configured backup_directory), with their last verification."""
     if directory is not None and to is not None and directory != to:
@@ -150,7 +151,7 @@ def list_all(
             info.last_verified[:19] or "never",
             info.last_result,
         )
-    console.print(table)
+    show_table(table, as_json)
 
 
 @app.command("restore")

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
+from rich.text import Text
 
 from santegarde.errors import SantegardeError, WordedError
 
@@ -23,6 +27,38 @@ console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 EXIT_REFUSED = 2
+
+# Every command that prints a table takes --json: the same rows for scripts (show_table).
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the rows as JSON (a list of objects), for scripts")]
+
+
+def show_table(table: Table, as_json: bool = False) -> None:
+    """A command's table, whole: on a terminal as Rich lays it out; piped or redirected, as wide as its content needs
+    (ids and values never cut at 80 columns); with ``--json``, its rows as a JSON list of objects keyed by the column
+    headers, the cells' plain text."""
+    if as_json:
+        print(json.dumps(table_rows(table), ensure_ascii=False, indent=2))
+        return
+    if console.is_terminal:
+        console.print(table)
+        return
+    wanted = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    Console(highlight=False, width=max(console.width, wanted)).print(table)
+
+
+def table_rows(table: Table) -> list[dict[str, str]]:
+    """The rows of a table as objects keyed by its column headers (plain text, markup removed)."""
+    headers = [_plain(c.header) for c in table.columns]
+    columns = [[_plain(cell) for cell in c.cells] for c in table.columns]
+    return [dict(zip(headers, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def _plain(cell: Any) -> str:
+    if isinstance(cell, Text):
+        return cell.plain
+    if isinstance(cell, str):
+        return Text.from_markup(cell).plain
+    return str(cell)
 
 
 def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from santegarde.cli.common import LangOption, console, friendly_errors
+from santegarde.cli.common import JsonOption, LangOption, console, friendly_errors, show_table
 from santegarde.cli.organisation import ConfigOption
 from santegarde.cli.records import PurposeOption, records_of, request_for
 from santegarde.cli.session import logged_in
@@ -96,11 +96,13 @@ def withdraw(
 
 @consent_app.command("show")
 @friendly_errors
-def show(patient: PatientArg, purpose: PurposeOption, config: ConfigOption = Path(CONFIG_NAME)) -> None:
+def show(
+    patient: PatientArg, purpose: PurposeOption, config: ConfigOption = Path(CONFIG_NAME), as_json: JsonOption = False
+) -> None:
     """The patient's consent ledger, newest first."""
     with logged_in(config) as s:
         entries = records_of(s).consent_ledger(request_for(s, purpose), patient)
-    if not entries:
+    if not entries and not as_json:
         console.print(f"Patient/{patient} has no recorded consent.")
         return
     table = Table("consent", "category", "purpose", "from", "until", "withdrawn", title=f"Consents of {patient}")
@@ -113,7 +115,7 @@ def show(patient: PatientArg, purpose: PurposeOption, config: ConfigOption = Pat
             f"{e.end:%Y-%m-%d}" if e.end else "-",
             f"{e.withdrawn_at:%Y-%m-%d %H:%M}" if e.withdrawn_at else "-",
         )
-    console.print(table)
+    show_table(table, as_json)
 
 
 @objection_app.command("record")
@@ -136,11 +138,13 @@ def record(
 
 @objection_app.command("show")
 @friendly_errors
-def show_objections(patient: PatientArg, purpose: PurposeOption, config: ConfigOption = Path(CONFIG_NAME)) -> None:
+def show_objections(
+    patient: PatientArg, purpose: PurposeOption, config: ConfigOption = Path(CONFIG_NAME), as_json: JsonOption = False
+) -> None:
     """The patient's objections, in force or lifted."""
     with logged_in(config) as s:
         found = records_of(s).objections_of(request_for(s, purpose), patient)
-    if not found:
+    if not found and not as_json:
         console.print(f"Patient/{patient} has no recorded objection.")
         return
     table = Table("no.", "purpose", "recorded", "by", "lifted", "how", title=f"Objections of {patient}")
@@ -148,7 +152,7 @@ def show_objections(patient: PatientArg, purpose: PurposeOption, config: ConfigO
         lifted = f"{o.lifted_at:%Y-%m-%d %H:%M} by {o.lifted_by}" if o.lifted_at else "in force"
         how = (o.lift_kind or "-") + (f" (justification no. {o.justification})" if o.justification else "")
         table.add_row(str(o.number), o.purpose, f"{o.recorded_at:%Y-%m-%d %H:%M}", o.recorded_by, lifted, how)
-    console.print(table)
+    show_table(table, as_json)
 
 
 @objection_app.command("lift")

@@ -7,7 +7,7 @@ import secrets
 import socket
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -16,6 +16,9 @@ from rich.table import Table
 from santegarde.cli.common import console, friendly_errors
 from santegarde.demo import run_demo
 from santegarde.errors import SantegardeError
+
+if TYPE_CHECKING:
+    from santegarde.compassionate.demo import CompassionateDemo
 from santegarde.policy import dpia_required, dpo_required
 from santegarde.private import owner_only_umask
 from santegarde.referentials.model import OrganisationProfile
@@ -34,6 +37,40 @@ def _check_port(port: int) -> None:
             ) from None
 
 
+STEPS_FR = {
+    "access_request": "demandes d'accès",
+    "granted": "accès accordés",
+    "refused": "accès refusés (motif codé)",
+    "initiation": "initiations de traitement",
+    "follow_up": "visites de suivi",
+    "adverse_effect": "effets indésirables déclarés",
+    "related_person": "personnes de l'entourage affectées",
+    "stop": "arrêts de traitement",
+}
+
+
+def _print_compassionate(done: CompassionateDemo, config: Path) -> None:
+    """Where to look: the programme, the workflow's steps, the report written and approved, commands to try."""
+    table = Table("étape", "nombre", title="Programme velmorine-sla (médicament fictif) : formulaires enregistrés")
+    for step, label in STEPS_FR.items():
+        table.add_row(label, str(done.steps[step]))
+    console.print(table)
+    for path in done.report_files:
+        console.print(f"Rapport périodique de synthèse : {path}", soft_wrap=True)
+    console.print("Approbation de la synthèse par l'ANSM enregistrée : l'horloge de conservation court (§9).")
+    console.print(
+        f"À essayer (connecté avec le compte ci-dessous) : santegarde aac programme show velmorine-sla --config "
+        f"{config} ; santegarde retention plan --config {config}",
+        soft_wrap=True,
+    )
+    if done.example_case is not None:
+        pid, code = done.example_case
+        console.print(
+            f"Un patient traité (fictif) : code {code}, dossier {pid} — santegarde aac case {pid} --config {config}",
+            soft_wrap=True,
+        )
+
+
 @friendly_errors
 def demo(
     profile: Annotated[
@@ -42,7 +79,9 @@ def demo(
     directory: Annotated[Path, typer.Option("--dir", "-d", help="Where to create the demo organisation")] = Path(
         "demo-org"
     ),
-    patients: Annotated[int, typer.Option(help="Number of fictitious patients")] = 50,
+    patients: Annotated[
+        int | None, typer.Option(help="Number of fictitious patients (default 50; 200 for compassionate)")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic data (same seed, same data)")] = 2026,
     serve: Annotated[bool, typer.Option(help="Then serve the demo organisation's API until interrupted")] = False,
     port: Annotated[int, typer.Option(help="Port of the API with --serve")] = 8000,
@@ -68,13 +107,18 @@ def demo(
                 yield item
                 bar.advance(task)
 
+        if patients is None:
+            patients = 200 if profile is OrganisationProfile.COMPASSIONATE else 50
         report = run_demo(directory, profile.value, patients, seed, passphrase, progress=track, force=force)
     ref = report.referential
     console.print(f"[bold]Demo {profile.value}[/] set up under {ref.id} — {ref.title}")
-    table = Table("resource", "stored", title="Synthetic records written through policy")
-    for resource_type, n in sorted(report.stored.items()):
-        table.add_row(resource_type, str(n))
-    console.print(table)
+    if report.compassionate is not None:
+        _print_compassionate(report.compassionate, report.config_path)
+    else:
+        table = Table("resource", "stored", title="Synthetic records written through policy")
+        for resource_type, n in sorted(report.stored.items()):
+            table.add_row(resource_type, str(n))
+        console.print(table)
     for reason, n in sorted(report.refused.items()):
         console.print(f"[yellow]refused ×{n}[/] {reason}", soft_wrap=True)
     for decision in (dpia_required(ref, {}), dpo_required(ref, {})):

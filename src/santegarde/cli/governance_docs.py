@@ -7,7 +7,7 @@ consents and objections (counts only, nothing decrypted), when the database exis
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -17,6 +17,10 @@ from santegarde.cli.organisation import ConfigOption
 from santegarde.clock import utc_now
 from santegarde.config import CONFIG_NAME, load
 from santegarde.governance import doctext, notices
+
+if TYPE_CHECKING:
+    from santegarde.config.model import OrganisationConfig
+    from santegarde.governance.transfers import Transfer
 from santegarde.governance.register import Party, build_register, write_register
 from santegarde.referentials import loader
 
@@ -57,6 +61,7 @@ def register(
         controllers_served=[_party(c) for c in controller or []],
         lang=lang,
         ledgers=ledgers.of_config(cfg, effective_referential(cfg, ref), utc_now(), lang),
+        declared=_declared_transfers(cfg),
     )
     write_register(reg, out)
     said = doctext.words(lang)["cli"]
@@ -65,6 +70,19 @@ def register(
         err_console.print(f"[yellow]{said['missing']}[/] {escape(line)}", markup=True, soft_wrap=True)
     if strict and reg.missing:
         raise typer.Exit(EXIT_REFUSED)
+
+
+def _declared_transfers(cfg: OrganisationConfig) -> list[Transfer]:
+    """The organisation's transfer register (none before ``santegarde init`` created its database)."""
+    from santegarde.governance import transfers
+    from santegarde.runtime import database_present
+    from santegarde.store.db import make_engine
+
+    engine = make_engine(cfg.database_url)
+    try:
+        return transfers.entries(engine) if database_present(engine, "transfers") else []
+    finally:
+        engine.dispose()
 
 
 @notice_app.callback(invoke_without_command=True)

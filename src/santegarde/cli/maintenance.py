@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from santegarde.audit.trail import AuditEvent
-from santegarde.cli.common import console, friendly_errors
+from santegarde.cli.common import JsonOption, console, friendly_errors, show_table
 from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME
@@ -66,7 +66,7 @@ def log(
 
 @app.command("list")
 @friendly_errors
-def list_entries(config: ConfigOption = Path(CONFIG_NAME)) -> None:
+def list_entries(config: ConfigOption = Path(CONFIG_NAME), as_json: JsonOption = False) -> None:
     """Print the logbook."""
     with opened(config) as org:
         rows = maintenance.entries(org.engine)
@@ -82,4 +82,4 @@ def list_entries(config: ConfigOption = Path(CONFIG_NAME)) -> None:
             e.supervised_by,
             e.description,
         )
-    console.print(table)
+    show_table(table, as_json)

@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from santegarde.cli.common import console, friendly_errors
+from santegarde.cli.common import JsonOption, console, friendly_errors, show_table
 from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME, load
@@ -67,13 +67,14 @@ def list_statuses(
     missing: Annotated[bool, typer.Option("--missing", help="Only the measures with no status yet")] = False,
     config: ConfigOption = Path(CONFIG_NAME),
     lang: Lang = "fr",
+    as_json: JsonOption = False,
 ) -> None:
     """List the référentiel's measures with their recorded status, evidence, author and date."""
     doctext.check_lang(lang)
     cfg = load(config)
     ref = loader.get(cfg.referential)
     found = measures.rows(cfg, ref, missing=missing)
-    if not found:
+    if not found and not as_json:
         console.print(measures.said("all_set", lang, rid=ref.id), markup=False)
         return
     columns: list[str] = doctext.words(lang)["cli"]["measure"]["columns"]
@@ -89,6 +90,6 @@ def list_statuses(
             escape(s.set_by or "") if s else "",
             f"{s.set_at:%Y-%m-%d %H:%M}" if s and s.set_at else "",
         )
-    console.print(table)
-    if missing:
+    show_table(table, as_json)
+    if missing and not as_json:
         console.print(measures.said("without_status", lang, n=len(found)), soft_wrap=True, markup=False)

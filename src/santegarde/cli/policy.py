@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from santegarde.cli.common import EXIT_REFUSED, console, friendly_errors
+from santegarde.cli.common import EXIT_REFUSED, JsonOption, console, friendly_errors, show_table
 from santegarde.config import basis_choice, effective_referential, load
 from santegarde.errors import SantegardeError
 from santegarde.governance import rights_text, vocabulary
@@ -85,6 +85,7 @@ def rights(
     config: CfgOption = None,
     basis: Annotated[Art6Basis | None, typer.Option(help="Legal basis, when the text leaves the choice")] = None,
     lang: Annotated[str, typer.Option("--lang", help="fr or en")] = "fr",
+    as_json: JsonOption = False,
 ) -> None:
     """Which rights apply to a purpose, with the article, the section and the reason (French by default)."""
     ref, cfg_path = _referential(referential, config)
@@ -103,7 +104,7 @@ def rights(
             decision.section,
             rights_text.reason(decision, lang),
         )
-    console.print(table)
+    show_table(table, as_json)
 
 
 @app.command()

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from santegarde.cli.common import LangOption, console, friendly_errors
+from santegarde.cli.common import JsonOption, LangOption, console, friendly_errors, show_table
 from santegarde.cli.organisation import ConfigOption
 from santegarde.cli.session import CliSession, cli_source, logged_in
 from santegarde.config import CONFIG_NAME
@@ -132,6 +132,7 @@ def search(
     ] = None,
     lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
+    as_json: JsonOption = False,
 ) -> None:
     """List the resources matching every criterion that your profile may read, with a one-line summary."""
     criteria = {
@@ -143,13 +144,13 @@ def search(
         raise WordedError({lg: _said(lg, "no_criterion") for lg in doctext.LANGS})
     with logged_in(config) as s:
         found = records_of(s).search(request_for(s, purpose), resource_type, criteria)
-    if not found:
+    if not found and not as_json:
         console.print(_said(lang, "none_found", type=resource_type))
         return
     table = Table("id", "summary", title=_said(lang, "found", type=resource_type, n=len(found)))
     for resource in found:
         table.add_row(str(resource.get("id")), summary(resource))
-    console.print(table)
+    show_table(table, as_json)
 
 
 @record_app.command("history")

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from santegarde.cli.common import console, friendly_errors
+from santegarde.cli.common import console, friendly_errors, show_table
 from santegarde.referentials import loader
 from santegarde.referentials.diff import diff as diff_referentials
 from santegarde.referentials.model import Access, Phase, Purpose, Referential
@@ -34,7 +34,7 @@ def list_(
         table.add_column(column)
     for ref in refs:
         table.add_row(ref.id, ref.deliberation, str(ref.adopted), ref.status, ref.organisation_profile, ref.title)
-    console.print(table)
+    show_table(table)
 
 
 def _in_section(section: str, wanted: str | None) -> bool:
@@ -53,7 +53,7 @@ def _table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) ->
         table = Table(*columns, title=title)
         for row in rows:
             table.add_row(*row)
-        console.print(table)
+        show_table(table)
 
 
 def _access_line(x: Access) -> str:
@@ -201,12 +201,13 @@ def diff(
     text: Annotated[
         bool, typer.Option("--text", help="Compare the wording too, not only what has legal effect")
     ] = False,
+    lang: Annotated[str, typer.Option("--lang", help="fr (default) or en")] = "fr",
 ) -> None:
     """Print what differs between two référentiels (e.g. pra-2020-081-draft pra-2020-081)."""
-    changes = diff_referentials(loader.get(first), loader.get(second), include_text=text)
-    if not changes:
-        console.print(f"No difference between {first} and {second}.")
-        return
-    console.print(f"[bold]{len(changes)} differences[/] from {first} to {second}:")
-    for change in changes:
-        console.print(f"  {change.describe()}", soft_wrap=True)
+    from santegarde.governance import doctext, refdiff  # the documents' wording, only for this command
+
+    a, b = loader.get(first), loader.get(second)
+    found = refdiff.lines(diff_referentials(a, b, include_text=text), a, b, doctext.check_lang(lang))
+    console.print(escape(found[0]), style="bold" if len(found) > 1 else None, soft_wrap=True)
+    for line in found[1:]:
+        console.print(f"  {escape(line)}", soft_wrap=True)

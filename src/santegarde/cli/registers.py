@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from santegarde.audit.trail import AuditEvent
-from santegarde.cli.common import EXIT_REFUSED, console, err_console, friendly_errors
+from santegarde.cli.common import EXIT_REFUSED, JsonOption, console, err_console, friendly_errors, show_table
 from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME, load
@@ -165,7 +165,7 @@ def breach_notified(
 
 @breach_app.command("list")
 @friendly_errors
-def breach_list(lang: Lang = "fr", config: ConfigOption = Path(CONFIG_NAME)) -> None:
+def breach_list(lang: Lang = "fr", config: ConfigOption = Path(CONFIG_NAME), as_json: JsonOption = False) -> None:
     """Print the register with the state of each 72-hour clock."""
     doctext.check_lang(lang)
     said, words = _said(lang), doctext.words(lang)["breach"]
@@ -186,7 +186,7 @@ def breach_list(lang: Lang = "fr", config: ConfigOption = Path(CONFIG_NAME)) -> 
             _yn(b.communicate_persons, lang),
             ("[bold red]" + shown.upper() + "[/]") if status.flagged else shown,
         )
-    console.print(table)
+    show_table(table, as_json)
 
 
 def _nature(nature: str, lang: str) -> str:
@@ -390,7 +390,7 @@ def processor_end(
 
 @processor_app.command("list")
 @friendly_errors
-def processor_list(lang: Lang = "fr", config: ConfigOption = Path(CONFIG_NAME)) -> None:
+def processor_list(lang: Lang = "fr", config: ConfigOption = Path(CONFIG_NAME), as_json: JsonOption = False) -> None:
     """Print the register; warn of HDS certificates expiring within 60 days."""
     doctext.check_lang(lang)
     said = _said(lang)
@@ -419,8 +419,8 @@ def processor_list(lang: Lang = "fr", config: ConfigOption = Path(CONFIG_NAME)) 
             hds,
             clauses,
         )
-    console.print(table)
-    for p in rows:
+    show_table(table, as_json)
+    for p in rows if not as_json else []:  # JSON: the rows alone (the warnings are the table's reading)
         for warning in processors.warnings(p, today, lang):
             console.print(f"[bold red]{said['warning']}[/] {warning}")
 
@@ -476,7 +476,7 @@ def transfer_add(
 
 @transfer_app.command("list")
 @friendly_errors
-def transfer_list(lang: Lang = "fr", config: ConfigOption = Path(CONFIG_NAME)) -> None:
+def transfer_list(lang: Lang = "fr", config: ConfigOption = Path(CONFIG_NAME), as_json: JsonOption = False) -> None:
     """Print the transfer register."""
     doctext.check_lang(lang)
     with opened(config) as org:
@@ -491,7 +491,7 @@ def transfer_list(lang: Lang = "fr", config: ConfigOption = Path(CONFIG_NAME)) -
             transfers.basis_sentence(t, lang),
             breaches.yes_no(t.remote_access, lang),
         )
-    console.print(table)
+    show_table(table, as_json)
 
 
 @transfer_app.command("check")

@@ -6,6 +6,7 @@ open yet: it is available through ``RecordService.read_archived`` (and so the AP
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +15,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from santegarde.cli.common import console, friendly_errors
+from santegarde.cli.common import JsonOption, console, friendly_errors, show_table, table_rows
 from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME
@@ -47,7 +48,7 @@ def _when(value: str | None, label: str = "--at") -> datetime:
 
 @app.command("plan")
 @friendly_errors
-def plan(at: At = None, config: ConfigOption = Path(CONFIG_NAME)) -> None:
+def plan(at: At = None, config: ConfigOption = Path(CONFIG_NAME), as_json: JsonOption = False) -> None:
     """Show, per rule, what a run would archive and end now, and what is held or waiting."""
     with opened(config) as org:
         p = retention.plan(org, _when(at))
@@ -61,7 +62,12 @@ def plan(at: At = None, config: ConfigOption = Path(CONFIG_NAME)) -> None:
             line.end_action,
             *(str(n) for n in (line.active, line.archived, line.archive_now, line.end_now, line.held, line.waiting)),
         )
-    console.print(table)
+    if as_json:  # the rows with their notes, and the records no rule covers
+        rules = [{**row, "Notes": list(line.notes)} for row, line in zip(table_rows(table), p.lines, strict=True)]
+        found = {"at": p.at.isoformat(), "rules": rules, "unruled": p.unruled, "unruled_purposes": p.unruled_purposes}
+        print(json.dumps(found, ensure_ascii=False, indent=2))
+        return
+    show_table(table)
     for line in p.lines:
         for note in line.notes:
             console.print(f"{line.rule}: {note}", soft_wrap=True)

@@ -16,7 +16,7 @@ import typer
 from rich.table import Table
 
 from santegarde.atomic import AlreadyExists, write_new_bytes
-from santegarde.cli.common import console, friendly_errors
+from santegarde.cli.common import JsonOption, console, friendly_errors, show_table
 from santegarde.cli.organisation import ConfigOption
 from santegarde.cli.records import PurposeOption, records_of, request_for
 from santegarde.cli.session import CliSession, logged_in
@@ -253,6 +253,7 @@ def status(
     overdue: Annotated[bool, typer.Option("--overdue", help="Only open requests past their deadline")] = False,
     lang: Lang = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
+    as_json: JsonOption = False,
 ) -> None:
     """The register: one request in full, or every (overdue) request with its deadline."""
     said = _said(doctext.check_lang(lang))
@@ -264,7 +265,7 @@ def status(
             return
         requests = rights.register.overdue() if overdue else rights.register.all()
         now = rights.register.now()
-    if not requests:
+    if not requests and not as_json:
         console.print(said["none_overdue"] if overdue else said["empty"])
         return
     table = Table(*said["columns"], title=said["title"])
@@ -279,7 +280,7 @@ def status(
             r.deadline.strftime(said["date"]),
             late,
         )
-    console.print(table)
+    show_table(table, as_json)
 
 
 @app.command("letter")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +12,7 @@ from fastapi import FastAPI
 
 from santegarde.api import health
 from santegarde.api.ops import METRICS_TOKEN_ENV, configure_logging
+from santegarde.cli import serve_workers
 from santegarde.cli.common import console, friendly_errors
 from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
@@ -61,17 +63,20 @@ def build_app(org: Organisation, *, local_http: bool = False) -> FastAPI:
         from santegarde.compassionate.service import CompassionateService
 
         compassionate = CompassionateService(records, Registry.beside(org.config_path, org.referential))
+    latency = health.append_latency()
+    org.audit.append_observer = latency.observe  # this application's registry (one per app, as every metric)
     return create_console(
         identity,
         readiness=health.readiness(org),
         metrics_token=os.environ.get(METRICS_TOKEN_ENV) or None,
-        collectors=(health.AuditCollector(org),),
+        collectors=(health.AuditCollector(org), latency),
         records=records,
         rights=rights,
         psc=psc_for(org),
         server=org.config.server,
         compassionate=compassionate,
         local_http=local_http,
+        organisation=org,
     )
 
 
@@ -86,10 +91,16 @@ def serve(
     log_level: Annotated[
         str, typer.Option(help="Level of the JSON log lines on standard error: debug, info, warning or error")
     ] = "info",
+    workers: Annotated[
+        int,
+        typer.Option(help="Worker processes answering requests (more than 1: the passphrase from the environment)"),
+    ] = 1,
 ) -> None:
     """Serve the organisation's HTTP API until interrupted."""
     import uvicorn
 
+    serve_workers.check_count(workers)
+    serve_workers.check_passphrase(workers)  # before any prompt: a typed passphrase cannot reach the workers
     if dev and host not in LOCAL_HOSTS:
         raise typer.BadParameter(
             f"--dev serves over plain http with a session cookie any network observer could take: it is refused on "
@@ -100,9 +111,22 @@ def serve(
     configure_logging(log_level)  # one JSON line per request (api/ops.py); uvicorn's own access log is off
     with opened(config) as org:
         refuse_outdated(org, config)  # never serve a schema older than the code: the sentence says to upgrade
-        app = build_app(org, local_http=dev)
+        serve_workers.check_config(org.config, workers)
+        app = build_app(org, local_http=dev)  # built here too: what would stop a worker stops the command first
         console.print(
             f"santegarde for {org.config.organisation.name}: console http://{host}:{port}/ , API /fhir /auth "
-            "(Ctrl-C to stop)"
+            f"({workers} worker{'s' if workers > 1 else ''}; Ctrl-C to stop)"
         )
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, proxy_headers=True)
+        with tempfile.TemporaryDirectory(prefix="santegarde-metrics-") as metrics:
+            if workers > 1:  # each worker imports the factory and opens the organisation itself
+                serve_workers.hand_over(config, dev=dev, log_level=log_level, metrics=Path(metrics))
+            uvicorn.run(
+                app if workers == 1 else serve_workers.FACTORY,
+                factory=workers > 1,
+                workers=workers,
+                host=host,
+                port=port,
+                log_level="warning",
+                access_log=False,
+                proxy_headers=True,
+            )

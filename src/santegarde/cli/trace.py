@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from santegarde.cli.common import console, friendly_errors
+from santegarde.cli.common import console, friendly_errors, show_table
 from santegarde.trace import load_trace
 
 
@@ -26,6 +26,6 @@ def trace(
     colours = {"done": "green", "partial": "yellow", "planned": "dim"}
     for e in entries:
         table.add_row(e.id, f"[{colours[e.status]}]{e.status}[/]", "\n".join(e.code), "\n".join(e.tests))
-    console.print(table)
+    show_table(table)
     counts = {s: sum(1 for e in entries if e.status == s) for s in ("done", "partial", "planned")}
     console.print(", ".join(f"{n} {s}" for s, n in counts.items()))

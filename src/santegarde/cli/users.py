@@ -8,6 +8,7 @@ credential) and name the administrator who acts (``--by``) in the audit trail.
 from __future__ import annotations
 
 import getpass
+import json
 from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Annotated
@@ -15,7 +16,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from santegarde.cli.common import console, friendly_errors
+from santegarde.cli.common import JsonOption, console, friendly_errors, show_table, table_rows
 from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME
@@ -81,6 +82,7 @@ def add(
 def list_users(
     show_grants: Annotated[bool, typer.Option("--grants", help="List every grant too")] = False,
     config: ConfigOption = Path(CONFIG_NAME),
+    as_json: JsonOption = False,
 ) -> None:
     """The accounts, their status and second factor; with --grants, every grant and who validated it."""
     with opened(config) as org:
@@ -93,7 +95,9 @@ def list_users(
     for a in rows:
         active = ", ".join(g.profile for g in all_grants if g.login == a.login and g.active(now))
         table.add_row(a.login, a.display_name, a.kind, a.status, "yes" if a.totp_enrolled else "no", active or "—")
-    console.print(table)
+    if not as_json:
+        show_table(table)
+    gt = None
     if show_grants:
         gt = Table("grant", "login", "profile", "project", "validated by", "until", "status")
         for g in all_grants:
@@ -102,7 +106,11 @@ def list_users(
             gt.add_row(
                 str(g.id), g.login, g.profile, g.project or "—", f"{g.validated_by} ({g.validator_role})", until, state
             )
-        console.print(gt)
+        if not as_json:
+            show_table(gt)
+    if as_json:  # one document: the accounts, and the grants when asked
+        found = {"accounts": table_rows(table), **({"grants": table_rows(gt)} if gt is not None else {})}
+        print(json.dumps(found, ensure_ascii=False, indent=2))
 
 
 @app.command("disable")
@@ -195,7 +203,7 @@ def _print_report(report: reviews.ReviewReport) -> None:
             line.decision,
             line.decided_by or "—",
         )
-    console.print(table)
+    show_table(table)
     console.print(
         f"{report.count('confirmed')} confirmed, {report.count('ended')} ended, {report.count('pending')} pending."
     )

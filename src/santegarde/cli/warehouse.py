@@ -22,7 +22,7 @@ from rich.table import Table
 
 from santegarde.atomic import write_atomic
 from santegarde.cli import warehouse_core, warehouse_export, warehouse_identity
-from santegarde.cli.common import console, friendly_errors
+from santegarde.cli.common import JsonOption, console, friendly_errors, show_table
 from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
 from santegarde.cli.session import CliSession, logged_in
@@ -104,6 +104,7 @@ def variable_remove(variable: str, config: ConfigOption = Path(CONFIG_NAME)) -> 
 def data_list(
     output: Annotated[Path | None, typer.Option("--output", help="Write it as YAML for `warehouse feed`")] = None,
     config: ConfigOption = Path(CONFIG_NAME),
+    as_json: JsonOption = False,
 ) -> None:
     """Show the data list (or write it as the YAML the feeds take)."""
     with opened(config) as org:
@@ -115,7 +116,7 @@ def data_list(
     table = Table("Variable", "Justification", "By", title="Steering committee's data list")
     for e in entries:
         table.add_row(e.variable, e.justification, e.recorded_by)
-    console.print(table)
+    show_table(table, as_json)
 
 
 @committee_app.command("member-add")
@@ -146,14 +147,14 @@ def member_remove(member_id: int, config: ConfigOption = Path(CONFIG_NAME)) -> N
 
 @committee_app.command("show")
 @friendly_errors
-def committee_show(config: ConfigOption = Path(CONFIG_NAME)) -> None:
+def committee_show(config: ConfigOption = Path(CONFIG_NAME), as_json: JsonOption = False) -> None:
     """The committee's members and whether its composition is complete."""
     with opened(config) as org:
         comp = gov.composition(org.engine)
     table = Table("Id", "Name", "Roles", title="Scientific and ethics committee")
     for m in comp.members:
         table.add_row(str(m.id), m.name, ", ".join(m.roles))
-    console.print(table)
+    show_table(table, as_json)
     console.print(
         "Composition complete."
         if comp.complete
@@ -256,14 +257,14 @@ def project_submit(
 
 @project_app.command("list")
 @friendly_errors
-def project_list(config: ConfigOption = Path(CONFIG_NAME)) -> None:
+def project_list(config: ConfigOption = Path(CONFIG_NAME), as_json: JsonOption = False) -> None:
     """Every project and its status."""
     with opened(config) as org:
         projects = gov.list_projects(org.engine)
     table = Table("Code", "Title", "Purpose", "Status", "Leader", title="Warehouse projects")
     for p in projects:
         table.add_row(p.code, p.title, p.purpose, p.status, p.leader)
-    console.print(table)
+    show_table(table, as_json)
 
 
 @project_app.command("show")
@@ -294,7 +295,7 @@ def workspace_create(code: str, by: By, config: ConfigOption = Path(CONFIG_NAME)
 
 @workspace_app.command("query")
 @friendly_errors
-def workspace_query(code: str, sql: str, config: ConfigOption = Path(CONFIG_NAME)) -> None:
+def workspace_query(code: str, sql: str, config: ConfigOption = Path(CONFIG_NAME), as_json: JsonOption = False) -> None:
     """Run SQL in a project's workspace as yourself (traced)."""
     with logged_in(config) as s, _warehouse(s.org, config) as warehouse:
         actor = _operator(s).login
@@ -303,7 +304,7 @@ def workspace_query(code: str, sql: str, config: ConfigOption = Path(CONFIG_NAME
     table = Table(*result.columns)
     for row in result.rows:
         table.add_row(*(str(v) for v in row))
-    console.print(table)
+    show_table(table, as_json)
 
 
 @workspace_app.command("close")
@@ -391,7 +392,7 @@ def reidentify_reject(request_id: int, config: ConfigOption = Path(CONFIG_NAME))
 
 @reidentify_app.command("list")
 @friendly_errors
-def reidentify_list(config: ConfigOption = Path(CONFIG_NAME)) -> None:
+def reidentify_list(config: ConfigOption = Path(CONFIG_NAME), as_json: JsonOption = False) -> None:
     """The re-identification requests and their status."""
     with logged_in(config) as s, _warehouse(s.org, config) as warehouse:
         _operator(s)
@@ -399,7 +400,7 @@ def reidentify_list(config: ConfigOption = Path(CONFIG_NAME)) -> None:
     table = Table("Id", "Kind", "Reference", "Purpose", "Status", "By", "Approved by")
     for r in requests:
         table.add_row(str(r.id), r.kind, r.reference, r.purpose, r.status, r.requested_by, r.decided_by or "")
-    console.print(table)
+    show_table(table, as_json)
 
 
 @reidentify_app.command("run")

@@ -25,13 +25,19 @@ SHOWN_CHOICES = 12
 class SubmissionRefused(WordedError, ValueError):
     """A submission that does not fit its form; the message names the field and what is allowed.
 
-    Worded in French and English from the catalogue (``data/refusals.yaml``, ``aac``).
+    Worded in French and English from the catalogue (``data/refusals.yaml``, ``aac``); ``on`` is the
+    field's id (``patient.<key>`` for the patient's part of an access request) and ``reason`` what is wrong, as a word
+    a page words in its language (required, bounds, future…).
     """
 
-    def __init__(self, key: str, /, rule: str = "AAC-7", **facts: Any) -> None:
+    def __init__(
+        self, key: str, /, rule: str = "AAC-7", *, on: str | None = None, reason: str = "", **facts: Any
+    ) -> None:
         super().__init__(refusals.sentences("aac", key, **facts))
         self.key = key
         self.rule = rule
+        self.field = on
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -85,16 +91,18 @@ def _check(f: FormField, value: Any, today: date) -> Any:
                 if f.type == "code"
                 else ""
             )
-            raise SubmissionRefused("not_allowed_value", shown=shown, system=system, allowed=_allowed(f), **name)
+            raise SubmissionRefused(
+                "not_allowed_value", on=f.id, reason="choice", shown=shown, system=system, allowed=_allowed(f), **name
+            )
         return value
     if f.type == "number":
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise SubmissionRefused("not_a_number", **name, **bounds)
+            raise SubmissionRefused("not_a_number", on=f.id, reason="number", **name, **bounds)
         if f.integer and value != int(value):
-            raise SubmissionRefused("not_whole", **name, **bounds)
+            raise SubmissionRefused("not_whole", on=f.id, reason="integer", **name, **bounds)
         assert f.min is not None and f.max is not None
         if not f.min <= value <= f.max:
-            raise SubmissionRefused("out_of_bounds", value=f"{value:g}", **name, **bounds)
+            raise SubmissionRefused("out_of_bounds", on=f.id, reason="bounds", value=f"{value:g}", **name, **bounds)
         return int(value) if f.integer else float(value)
     if f.type == "date":
         try:
@@ -102,17 +110,29 @@ def _check(f: FormField, value: Any, today: date) -> Any:
         except ValueError:
             when = None
         if when is None:
-            raise SubmissionRefused("not_a_date", **name)
+            raise SubmissionRefused("not_a_date", on=f.id, reason="date", **name)
         if when > today:
-            raise SubmissionRefused("date_future", **name)
+            raise SubmissionRefused("date_future", on=f.id, reason="future", **name)
         return when
     if not isinstance(value, bool):
-        raise SubmissionRefused("not_boolean", **name)
+        raise SubmissionRefused("not_boolean", on=f.id, reason="boolean", **name)
     return value
 
 
 def check_answers(form: Form, answers: dict[str, Any], today: date) -> list[Answer]:
     """The answers checked against the form, in the form's order; refused at the first problem."""
+    checked, problems = _checked(form, answers, today)
+    if problems:
+        raise next(iter(problems.values()))
+    return checked
+
+
+def field_problems(form: Form, answers: dict[str, Any], today: date) -> dict[str, SubmissionRefused]:
+    """Every field's problem at once, by field id in the form's order (a page shows each next to its field)."""
+    return _checked(form, answers, today)[1]
+
+
+def _checked(form: Form, answers: dict[str, Any], today: date) -> tuple[list[Answer], dict[str, SubmissionRefused]]:
     if not isinstance(answers, dict):
         raise SubmissionRefused("answers_not_mapping")
     unknown = sorted(str(k) for k in answers if form.field(str(k)) is None)
@@ -121,11 +141,17 @@ def check_answers(form: Form, answers: dict[str, Any], today: date) -> list[Answ
         fields = ", ".join(f.id for f in form.fields)
         raise SubmissionRefused("unknown_fields", form=form.id, title=form.title, unknown=listed, fields=fields)
     checked = []
+    problems: dict[str, SubmissionRefused] = {}
     for f in form.fields:
         value = answers.get(f.id)
         if value is None:
             if f.required:
-                raise SubmissionRefused("required_field", field=f.id, label=f.label, form=form.id)
+                problems[f.id] = SubmissionRefused(
+                    "required_field", on=f.id, reason="required", field=f.id, label=f.label, form=form.id
+                )
             continue
-        checked.append(Answer(f, _check(f, value, today)))
-    return checked
+        try:
+            checked.append(Answer(f, _check(f, value, today)))
+        except SubmissionRefused as exc:
+            problems[f.id] = exc
+    return checked, problems

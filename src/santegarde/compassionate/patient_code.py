@@ -50,7 +50,11 @@ CODE = re.compile(r"^[A-Z]{5}-[0-9]{5,}$")
 
 
 class InitialsError(WordedError, ValueError):
-    """A name from which no initials can be taken."""
+    """A name from which no initials can be taken; ``field`` names which (surname or first_name)."""
+
+    def __init__(self, sentences: dict[str, str], field: str) -> None:
+        super().__init__(sentences)
+        self.field = field
 
 
 def _plain(text: str) -> str:
@@ -76,14 +80,14 @@ def surname_letters(surname: str) -> str:
                 break
     letters = _letters(plain)
     if not letters:
-        raise InitialsError(refusals.sentences("aac", "surname_no_letter"))
+        raise InitialsError(refusals.sentences("aac", "surname_no_letter"), "surname")
     return (letters + "XXX")[:3]
 
 
 def first_name_letters(first_name: str) -> str:
     letters = _letters(_plain(first_name))
     if not letters:
-        raise InitialsError(refusals.sentences("aac", "first_name_no_letter"))
+        raise InitialsError(refusals.sentences("aac", "first_name_no_letter"), "first_name")
     return (letters + "XX")[:2]
 
 

@@ -1,7 +1,8 @@
 """The periodic summary report for the ANSM (article R. 5121-74-6 CSP, §5.2), aggregated only.
 
-The report reads every case of the programme through the record path under the purpose ``summary_reports`` (a
-profile without it is refused before anything is read, and the refusal is traced), builds one row per patient —
+The report reads the programme's pseudonymised extract (:mod:`santegarde.compassionate.extract`) once the profile
+is allowed the purpose ``summary_reports`` (a profile without it is refused before anything is read, and the
+refusal is traced; the report itself is traced), builds one row per patient —
 never leaving this module — and publishes only counts, sums and means computed by the warehouse's indicator code:
 every entry counting 1 to ``threshold - 1`` patients is suppressed, then complementary entries so that no
 suppressed value can be found by subtraction (11 by default: cells under 11 are never shown).
@@ -17,12 +18,16 @@ from datetime import date, datetime
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
+from santegarde.audit.trail import AuditEvent
+from santegarde.compassionate import extract
 from santegarde.compassionate.codes import code_set
-from santegarde.compassionate.programme import FormKind, Programme
-from santegarde.compassionate.service import CaseState, CompassionateService, ReportRefused, profile_refused
+from santegarde.compassionate.programme import FormKind
+from santegarde.compassionate.service import CaseState, CompassionateService, ReportRefused, Submitted, profile_refused
 from santegarde.identity import sessions
-from santegarde.policy import AccessRequest, decide
+from santegarde.identity.sessions import SessionContext
+from santegarde.policy import AccessRequest, Decision, decide
 from santegarde.referentials.model import Operation
 from santegarde.store.service import Request
 from santegarde.warehouse.anonymity.indicators import TOTAL, Cell, Indicator, indicator
@@ -145,19 +150,37 @@ def _age(birth: str | None, on: date) -> int | None:
     return on.year - year - ((on.month, on.day) < (month, int(birth[8:10]) if len(birth) >= 10 else 1))
 
 
-def _number_fields(programme: Programme, kind: FormKind, category: str) -> list[str]:
-    form = programme.form_of(kind)
-    return [f.id for f in form.fields if f.type == "number" and f.category == category]
-
-
 def _row(
-    case: CaseState, programme: Programme, start: date, end: date, today: date
+    case: CaseState, counted: dict[tuple[str, str], str], start: date, end: date, today: date
 ) -> tuple[dict[str, Any], list[str]]:
-    """One patient's line (never published as such) and the MedDRA terms of the adverse effects in the period.
+    """One patient's line (never published as such) and the MedDRA terms of the adverse effects in the period;
+    ``counted``: what each counted field is (:func:`santegarde.compassionate.extract.roles`).
 
-    Exposure counts the days treated within the period, up to today for a period that has not ended."""
-    within = [f for f in case.forms if start <= f.authored.date() <= end]
-    kinds = {f.kind for f in within}
+    Exposure counts the days treated within the period, up to today for a period that has not ended; the weight is
+    the last one recorded by the period's end, the efficacy the last one recorded within it."""
+    kinds: set[FormKind] = set()
+    granted = False
+    weight = efficacy = None
+    terms: list[str] = []
+    for f in case.forms:
+        day = f.authored.date()
+        if day > end:
+            continue
+        inside = day >= start
+        if inside:
+            kinds.add(f.kind)
+        for key, value in f.answers.items():
+            what = counted.get((f.form, key))
+            if what == "weight":
+                weight = value
+            elif not inside:
+                continue
+            elif what == "efficacy":
+                efficacy = value
+            elif what == "decision":
+                granted = granted or value == "granted"
+            elif what == "meddra":
+                terms.append(str(value))
     initiated = case.initiated.date() if case.initiated else None
     stopped = case.stopped.date() if case.stopped else None
     treated = initiated is not None and initiated <= end and (stopped is None or stopped >= start)
@@ -165,45 +188,22 @@ def _row(
     if treated and initiated is not None:
         last = min(stopped or end, end, today)
         exposure = max(0, (last - max(initiated, start)).days + 1)
-    weights = [
-        f.answers[w]
-        for f in case.forms
-        if f.authored.date() <= end
-        for w in _number_fields(programme, f.kind, "patient_characteristics")
-        if w in f.answers and f.kind in (FormKind.ACCESS_REQUEST, FormKind.FOLLOW_UP)
-    ]
-    efficacy_fields = _number_fields(programme, FormKind.FOLLOW_UP, "efficacy")
-    efficacy = [f.answers[e] for f in within if f.kind is FormKind.FOLLOW_UP for e in efficacy_fields if e in f.answers]
-    decision = [f for f in within if f.kind is FormKind.DECISION]
-    terms = [
-        str(value)
-        for f in within
-        if f.kind in (FormKind.ADVERSE_EFFECT,)
-        for key, value in f.answers.items()
-        if _is_meddra(programme, f.form, key)
-    ]
     return (
         {
             "pid": case.number,
             "requested": FormKind.ACCESS_REQUEST in kinds,
-            "granted": any(d.answers.get("decision") == "granted" for d in decision),
+            "granted": granted,
             "treated": treated,
             "stopped": FormKind.STOP in kinds,
             "related": FormKind.RELATED_PERSON in kinds,
             "sex": SEX_FR.get(case.sex or "unknown", "non renseigné"),
             "age_band": _band(_age(case.birth, end), AGE_BANDS),
-            "weight_band": _band(float(weights[-1]) if weights else None, WEIGHT_BANDS),
+            "weight_band": _band(float(weight) if weight is not None else None, WEIGHT_BANDS),
             "exposure_days": exposure,
-            "efficacy": float(efficacy[-1]) if efficacy else None,
+            "efficacy": float(efficacy) if efficacy is not None else None,
         },
         terms,
     )
-
-
-def _is_meddra(programme: Programme, form_id: str, field_id: str) -> bool:
-    form = programme.form(form_id)
-    f = form.field(field_id) if form else None
-    return f is not None and f.type == "code" and f.system == "meddra"
 
 
 def build(
@@ -220,15 +220,33 @@ def build(
     if threshold < 2:
         raise ReportRefused("The small-cell threshold must be at least 2 (11 by default); set a larger one.")
     req = Request(req.token, PURPOSE, source=req.source)
-    _allowed(service, req, programme_id)
+    ctx, decision = allowed(service, req, programme_id)
     programme = service.registry.get(programme_id)
     today = service.records.identity.now().date()
     rows: list[dict[str, Any]] = []
     terms: list[tuple[int, str]] = []
-    for _, patient_id in service.cases(programme_id):
-        row, found = _row(service.state(req, patient_id), programme, start, end, today)
+    counted = {key: what for version in service.registry.versions(programme_id)
+               for key, what in extract.roles(service.registry.get(programme_id, version)).items()}  # fmt: skip
+    for case in _cases(service, req, programme_id):
+        row, found = _row(case, counted, start, end, today)
         rows.append(row)
         terms.extend((row["pid"], t) for t in found)
+    service.records.audit.append(
+        AuditEvent(
+            actor=ctx.login,
+            profile=ctx.profile or "",
+            operation="aac.report",
+            resource_type="Programme",
+            resource_id=programme_id,
+            purpose=PURPOSE,
+            allowed=True,
+            rule=decision.rule,
+            section=decision.section,
+            outcome="success",
+            source=req.source,
+            referential=service.records.ref.id,
+        )
+    )
     report = SummaryReport(
         programme.key,
         programme.title,
@@ -243,16 +261,30 @@ def build(
         report.entries = _entries(conn, rows, terms, threshold)
     finally:
         conn.close()
-    return report  # every record read above was traced, one by one, by the record path
+    return report  # traced as one report; a case read through the path (not in the extract) was traced there too
 
 
-def _allowed(service: CompassionateService, req: Request, programme_id: str) -> None:
+def _cases(service: CompassionateService, req: Request, programme_id: str) -> list[CaseState]:
+    """Every case of the programme, from the pseudonymised extract; a case it lacks (opened before it) is read
+    through the record path, record by record, as before — ``santegarde aac extract rebuild`` spares that."""
+    known, missing = extract.rows(service.records, programme_id)
+    cases = []
+    for r in known:
+        case = CaseState(r.number, r.patient_id, programme_id, r.version, r.establishment, sex=r.sex, birth=r.birth)
+        case.forms = [Submitted(form, kind, at, answers) for form, kind, at, answers in r.forms]
+        cases.append(case)
+    cases.extend(service.state(req, patient_id) for _, patient_id in missing)
+    return cases
+
+
+def allowed(service: CompassionateService, req: Request, programme_id: str) -> tuple[SessionContext, Decision]:
     """The profile must read health data for the summary reports (§8.2): decided before anything is read."""
     ctx = sessions.require(service.records.identity, req.token, sensitivity=None)
     decision = decide(service.records.ref, AccessRequest(ctx.profile or "", Operation.READ, "safety", PURPOSE))
     if not decision.allowed:
         service.records.trace_refusal(req, "aac.report", ("QuestionnaireResponse", programme_id), decision.rule)
         raise profile_refused("report_profile", decision)
+    return ctx, decision
 
 
 def _true(table: Indicator) -> Cell | None:
@@ -260,11 +292,13 @@ def _true(table: Indicator) -> Cell | None:
     return next((c for c in table.cells if c.key == (True,)), None)
 
 
+ARROW = {"INTEGER": pa.int64(), "BOOLEAN": pa.bool_(), "VARCHAR": pa.string(), "DOUBLE": pa.float64()}
+
+
 def _table(conn: duckdb.DuckDBPyConnection, name: str, columns: dict[str, str], rows: list[tuple[Any, ...]]) -> None:
-    conn.execute(f"CREATE TABLE {name} ({', '.join(f'{c} {t}' for c, t in columns.items())})")
-    if rows:
-        # Names and types are this module's constants; the values go as parameters.
-        conn.executemany(f"INSERT INTO {name} VALUES ({', '.join('?' for _ in columns)})", rows)  # noqa: S608
+    """The rows as a DuckDB table, handed over column by column in memory (no row-by-row INSERT)."""
+    data = pa.table({c: pa.array([r[i] for r in rows], type=ARROW[t]) for i, (c, t) in enumerate(columns.items())})
+    conn.from_arrow(data).create(name)
 
 
 def _entries(

@@ -32,9 +32,10 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from santegarde import refusals
+from santegarde.compassionate import extract
 from santegarde.compassionate.forms import Answer, SubmissionRefused, check_answers
 from santegarde.compassionate.patient_code import InitialsError, initials
-from santegarde.compassionate.programme import FormKind, Programme, status_sentence
+from santegarde.compassionate.programme import Form, FormKind, Programme, status_sentence
 from santegarde.compassionate.registry import Registry, UnknownProgramme
 from santegarde.compassionate.screening import nir_fields
 from santegarde.compassionate.tables import aac_case, aac_workflow
@@ -282,7 +283,9 @@ class CompassionateService:
                 operation,
                 patient_id,
                 "AAC-5.nir_ins",
-                SubmissionRefused("nir_found", "AAC-5", where=", ".join(found)),
+                SubmissionRefused(
+                    "nir_found", "AAC-5", on=found[0].removeprefix("answers."), reason="nir", where=", ".join(found)
+                ),
             )
 
     def _active(
@@ -390,7 +393,9 @@ class CompassionateService:
             ):
                 problem = "birth_full_adult"
         if problem:
-            refused = SubmissionRefused(problem, "AAC-5", age=programme.paediatric_age_limit)
+            refused = SubmissionRefused(
+                problem, "AAC-5", on="patient.birth", reason="birth", age=programme.paediatric_age_limit
+            )
             self._refuse(req, "aac.access_request", "", "AAC-5.birth", refused)
         return birth
 
@@ -410,7 +415,9 @@ class CompassionateService:
                 operation,
                 "",
                 "AAC-5.sex",
-                SubmissionRefused("bad_sex", "AAC-5", choices=refusals.choices(SEXES)),
+                SubmissionRefused(
+                    "bad_sex", "AAC-5", on="patient.sex", reason="choice", choices=refusals.choices(SEXES)
+                ),
             )
         birth = self._birth(req, programme, patient.birth)
         if not FHIR_ID.match(patient.establishment):
@@ -419,7 +426,7 @@ class CompassionateService:
                 operation,
                 "",
                 "AAC-8.establishment",
-                SubmissionRefused("bad_establishment", "AAC-8"),
+                SubmissionRefused("bad_establishment", "AAC-8", on="patient.establishment", reason="establishment"),
             )
         try:
             letters = initials(patient.surname, patient.first_name)
@@ -460,7 +467,9 @@ class CompassionateService:
                 conn.execute(delete(aac_case).where(aac_case.c.number == number))
             raise
         responses = self._responses(programme, form.id, patient_id, checked)
-        step = self._step(req, patient_id, programme, form.kind, checked, None, [])
+        step = self._step(
+            req, patient_id, programme, form, checked, None, [], opened=extract.opening(patient.sex, birth)
+        )
         try:
             for n, response in enumerate(responses):
                 self.records.create(req, response, in_transaction=step if n == 0 else None)
@@ -540,7 +549,7 @@ class CompassionateService:
             known = Workflow.of_case(self.state(req, patient_id), programme.follow_up.interval_days)
         profile = self._session(req, operation).profile if form.kind is FormKind.DECISION else None
         after: list[Workflow] = []
-        step = self._step(req, patient_id, programme, form.kind, checked, known, after, profile)
+        step = self._step(req, patient_id, programme, form, checked, known, after, profile)
         responses = self._responses(programme, form.id, patient_id, checked)
         try:
             for n, response in enumerate(responses):  # the step is taken with the submission's first record
@@ -558,13 +567,16 @@ class CompassionateService:
         req: Request,
         patient_id: str,
         programme: Programme,
-        kind: FormKind,
+        form: Form,
         answers: list[Answer],
         known: Workflow | None,
         after: list[Workflow],
         profile: str | None = None,
+        opened: dict[str, Any] | None = None,
     ) -> Callable[[Connection], None]:
-        """The ledger's part of the form's transaction: the turn checked on the case's row (locked), the row moved."""
+        """The ledgers' part of the form's transaction: the turn checked on the case's row (locked), the row moved,
+        the form's line added to the reports' extract (``opened``: a new case's first content)."""
+        kind = form.kind
 
         def step(conn: Connection) -> None:
             row = conn.execute(
@@ -582,6 +594,9 @@ class CompassionateService:
                 conn.execute(insert(aac_workflow).values(patient_id=patient_id, **new.values()))
             elif new != current:
                 conn.execute(update(aac_workflow).where(aac_workflow.c.patient_id == patient_id).values(**new.values()))
+            stored = {a.field.id: _value(a.fhir()) for a in answers}
+            today = self.records.identity.now().date()
+            extract.refresh(self.records, conn, patient_id, programme, extract.line(form, stored, today), opened)
             after.append(new)
 
         return step
@@ -601,13 +616,40 @@ class CompassionateService:
         with self.engine.connect() as conn:
             return [(int(n), str(p)) for n, p in conn.execute(query)]
 
+    def readable(self, req: Request, programme_id: str) -> list[CaseState]:
+        """The programme's cases this session may read, in the order they were opened; each read goes through the
+        record path, which decides (and traces) whether the session may see it."""
+        self.registry.get(programme_id)
+        found = []
+        for _, patient_id in self.cases(programme_id):
+            try:
+                found.append(self.state(req, patient_id))
+            except (AccessDenied, NotFound):
+                continue  # refused and traced by the record path: not this session's patient
+        return found
+
     def adverse_effects(
         self, req: Request, programme_id: str, since: date | None = None
     ) -> list[tuple[CaseState, Submitted]]:
-        """The adverse-effect reports of the cases this session may read (pharmacovigilance's queue), newest first."""
+        """The adverse-effect reports of the cases this session may read (pharmacovigilance's queue), newest first.
+
+        The extract names the cases with an adverse effect in the period (and those it lacks, opened before it):
+        only those are read, through the path, which decides whether this session may see each one."""
         self.registry.get(programme_id)
+        self._session(req, "aac.adverse_effects")
+        known, missing = extract.rows(self.records, programme_id)
+        candidates = sorted(
+            [
+                (r.number, r.patient_id)
+                for r in known
+                if any(
+                    k is FormKind.ADVERSE_EFFECT and (since is None or at.date() >= since) for _, k, at, _ in r.forms
+                )
+            ]
+            + missing
+        )
         found: list[tuple[CaseState, Submitted]] = []
-        for _, patient_id in self.cases(programme_id):
+        for _, patient_id in candidates:
             try:
                 case = self.state(req, patient_id)
             except (AccessDenied, NotFound):

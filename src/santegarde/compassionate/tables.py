@@ -7,7 +7,7 @@ data and no step of the workflow: those are records, encrypted and read through 
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Date, DateTime, Integer, MetaData, String, Table
+from sqlalchemy import Boolean, Column, Date, DateTime, Integer, LargeBinary, MetaData, String, Table
 
 metadata = MetaData()
 
@@ -38,4 +38,17 @@ aac_workflow = Table(
     Column("initiated_at", DateTime(timezone=True), nullable=True),
     Column("stopped_at", DateTime(timezone=True), nullable=True),
     Column("next_due", Date, nullable=True, index=True),
+)
+
+# The reports' pseudonymised extract: one row per case, keyed by the case's number (no patient id, no code, no
+# establishment), holding — sealed under the patient's own key, like the records — only what the summary report and
+# the pharmacovigilance queue compute from: sex, year and month of birth, and per form its kind, its day and the
+# few coded answers the report counts. Refreshed in the transaction that stores each form (RecordService's
+# ``in_transaction`` hook); a case opened before it existed has no row until ``santegarde aac extract rebuild``.
+aac_extract = Table(
+    "aac_extract",
+    metadata,
+    Column("number", Integer, primary_key=True, autoincrement=False),
+    Column("programme", String(64), nullable=False, index=True),
+    Column("sealed", LargeBinary, nullable=False),
 )

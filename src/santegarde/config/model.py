@@ -256,6 +256,18 @@ class WarehouseSettings(Strict):
         return self
 
 
+class CnilFormality(Strict):
+    """How the controller may carry out the processing its référentiel governs (aac-2022-106 §3.2-3.3): a declaration
+    of conformity to the CNIL (the processing then strictly complies with the référentiel), or a specific
+    authorisation (article 66 III of the "Informatique et Libertés" law) for a processing that departs from it."""
+
+    kind: Literal["declaration_of_conformity", "specific_authorisation"]
+    reference: str = Field(
+        min_length=3, max_length=120, description="As on the CNIL's receipt or decision, e.g. 'DC-2026-0042'"
+    )
+    granted: date = Field(description="The date of the receipt or of the decision")
+
+
 class OrganisationConfig(Strict):
     version: Literal[1] = 1
     profile: OrganisationProfile
@@ -283,6 +295,9 @@ class OrganisationConfig(Strict):
     access: Access = Field(default_factory=Access)
     formalities: list[Formality] = Field(
         default_factory=list, description="Research formalities completed (reference methodology or authorisation)"
+    )
+    cnil_formality: CnilFormality | None = Field(
+        None, description="The declaration of conformity or specific authorisation the processing rests on (AAC-1)"
     )
     server: Server = Field(default_factory=Server)
     pro_sante_connect: ProSanteConnectConfig | None = None

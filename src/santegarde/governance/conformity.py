@@ -32,6 +32,7 @@ from santegarde.crypto import KeyFamily, KeystoreError
 from santegarde.errors import SantegardeError
 from santegarde.governance import doctext, gaps, ledgers, maintenance
 from santegarde.governance.documents import render_html, write_document
+from santegarde.governance.formality import Verdict, verdict
 from santegarde.governance.gaps import Gap
 from santegarde.governance.ledgers import LedgerSummary
 from santegarde.governance.vocabulary import label
@@ -131,6 +132,7 @@ class ConformityReport:
     gaps: tuple[Gap, ...] = field(default=())  # the measures with no status (governance.gaps)
     lang: str = "fr"
     ledgers: LedgerSummary | None = None  # consents and objections counted per purpose (governance.ledgers)
+    formality: Verdict | None = None  # the formality the processing rests on, where the text asks one (AAC-1)
 
     def summary(self) -> dict[str, int]:
         """Counts per status, evidence outcome and problem."""
@@ -569,7 +571,9 @@ def build_report(
     unknown = tuple(sorted(code for code in declared if code not in known))
     used = tuple(e for e in evidence.values() if any(e in line.evidence for line in lines))
     found_gaps = tuple(gaps.gaps_for(config, ref, gaps.CONFORMITY))
-    return ConformityReport(config, ref, tuple(lines), used, unknown, found_gaps, lang)
+    return ConformityReport(
+        config, ref, tuple(lines), used, unknown, found_gaps, lang, formality=verdict(config, ref, lang)
+    )
 
 
 def conformity_report(
@@ -606,6 +610,9 @@ def to_data(report: ConformityReport) -> dict[str, Any]:
         },
         "generated_at": datetime.now(UTC).isoformat(),
         "summary": report.summary(),
+        "formality": (
+            {"kind": report.formality.code, "sentence": report.formality.sentence} if report.formality else None
+        ),
         "problems": report.problems(),
         "ledgers": report.ledgers.as_data() if report.ledgers else None,
         "checks": [

@@ -528,6 +528,32 @@ def changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     return found
 
 
+@dataclass(frozen=True)
+class ReviewState:
+    """Where the DPIA of reference stands for an organisation's configuration (the controller's dashboard)."""
+
+    generated_at: datetime | None  # when ``dpia generate`` last wrote it; None: never
+    changes: tuple[str, ...]  # what changed in the configuration since (sentences, as ``dpia status`` prints)
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.generated_at is not None and not self.changes
+
+
+def review_state(config: OrganisationConfig, config_path: Path) -> ReviewState:
+    """The DPIA of reference for ``config`` (whose file is ``config_path``): when it was generated, what changed."""
+    before = _read_snapshot(snapshot_path(config_path))
+    if before is None:
+        return ReviewState(None, ())
+    taken = str(before.get("taken_at") or "")
+    try:
+        at = datetime.fromisoformat(taken) if taken else None
+    except ValueError:
+        at = None
+    found = tuple(changes(before, snapshot(config, loader.get(config.referential))))
+    return ReviewState(at.replace(tzinfo=at.tzinfo or UTC) if at else datetime.fromtimestamp(0, UTC), found)
+
+
 def review_needed(config_path: Path) -> list[str]:
     """What changed since the DPIA was generated; empty when it is up to date."""
     config = load(config_path)

@@ -31,6 +31,7 @@ from santegarde.config.model import ChoiceAnswer, Contact
 from santegarde.governance import doctext, gaps
 from santegarde.governance.documents import DocumentError, render_html, write_document
 from santegarde.governance.ledgers import LedgerSummary
+from santegarde.governance.transfers import Transfer, basis_sentence, country_name
 from santegarde.governance.vocabulary import duration, label, since
 from santegarde.policy import dpo_required
 from santegarde.private import PRIVATE_FILE, missing_parents
@@ -375,6 +376,7 @@ def _activity(
     findings: list[Finding],
     purpose: Purpose,
     lang: str,
+    declared: list[Transfer],
 ) -> Activity:
     w = doctext.words(lang)
     categories = []
@@ -424,12 +426,30 @@ def _activity(
         categories=categories,
         internal=_internal(ref, purpose, lang),
         recipients=recipients,
-        transfers=str(w["no_transfer"]),
+        transfers=_transfers(ref, purpose, declared, lang),
         retention=retention,
         deviations=_deviations_for(findings, ref, config, purpose, lang),
         choices=_choices_for(config, ref, purpose, lang),
         notes=_notes(config, purpose, lang),
     )
+
+
+def _transfers(ref: Referential, purpose: Purpose, declared: list[Transfer], lang: str) -> str:
+    """The transfers outside the EU declared in the transfer register for this purpose (or for none named), in
+    words; "none" when there are none (COM-TRF-1, AAC-12: the register lists them)."""
+    w = doctext.words(lang)
+    lines = [
+        str(w["transfer_declared"]).format(
+            recipient=t.recipient,
+            country=country_name(t.country, lang),
+            categories=", ".join(label(ref, "category", c, lang) for c in t.data_categories),
+            basis=basis_sentence(t, lang),
+            remote=str(w["transfer_remote"]) if t.remote_access else "",
+        )
+        for t in declared
+        if not t.purpose or t.purpose == purpose.id
+    ]
+    return " · ".join(lines) if lines else str(w["no_transfer"])
 
 
 def _logging_activity(index: int, config: OrganisationConfig, ref: Referential, lang: str) -> Activity:
@@ -523,9 +543,10 @@ def build_register(
     created: date | None = None,
     lang: str = "fr",
     ledgers: LedgerSummary | None = None,
+    declared: list[Transfer] | None = None,
 ) -> Register:
     """The register of this organisation, as controller (art. 30.1) or as processor (art. 30.2); ``ledgers``, the
-    consents and objections its records database counts per purpose."""
+    consents and objections its records database counts per purpose; ``declared``, its transfer register."""
     w = doctext.words(lang)
     findings = check(config, referential)
     ref = effective_referential(config, referential)
@@ -547,7 +568,9 @@ def build_register(
         for f in findings
         if f.severity == "deviation" and f.kind == "measure"
     ]
-    activities = [_activity(i, config, referential, ref, findings, p, lang) for i, p in enumerate(active, 1)]
+    activities = [
+        _activity(i, config, referential, ref, findings, p, lang, list(declared or [])) for i, p in enumerate(active, 1)
+    ]
     activities.append(_logging_activity(len(activities) + 1, config, ref, lang))
     return Register(
         kind="processor" if processor else "controller",

@@ -22,6 +22,7 @@ from sqlalchemy import Engine, insert, select
 from santegarde.errors import WordedError
 from santegarde.governance import doctext
 from santegarde.governance.tables import transfers
+from santegarde.referentials import loader
 from santegarde.referentials.model import OrganisationProfile
 
 BASES = ("adequacy", "safeguards", "derogation")
@@ -40,23 +41,15 @@ DEROGATIONS = {
     "vital_interests": "the vital interests of a person unable to consent (art. 49.1.f)",
     "public_register": "a transfer from a public register (art. 49.1.g)",
 }
-# aac 12.1: indirectly identifying data of patients and of related persons affected by the medicinal product,
-# and data of the healthcare professionals — the categories of the aac référentiel (7.2) that are such data.
-AAC_TRANSFERABLE = (
-    "patient_indirect_identity",
-    "patient_characteristics",
-    "health",
-    "medicinal_product_use",
-    "efficacy",
-    "safety",
-    "ethnic_origin",
-    "genetic",
-    "sex_life",
-    "lifestyle",
-    "related_persons",
-    "related_persons_health",
-    "professional_data",
-)
+
+
+def aac_transferable() -> tuple[str, ...]:
+    """aac 12.1: the categories that may leave the EU — the patients' and related persons' indirectly identifying
+    data and the professionals' data, as the compassionate-access référentiel's ``transfers`` declare them (its
+    health, efficacy and safety categories are not among them)."""
+    ref = loader.for_profile(OrganisationProfile.COMPASSIONATE.value)
+    return tuple(dict.fromkeys(c for t in ref.transfers for c in t.categories))
+
 
 # The profiles whose référentiel adds its own transfer rule to GDPR chapter V (worded in documents_text.yaml,
 # registers.profile_rules).
@@ -280,7 +273,8 @@ def _with_status(key: str, status: CountryStatus) -> dict[str, str]:
 
 def _check_compassionate(request: TransferRequest, code: str) -> None:
     """aac 12.1 and 12.3: which data, only when strictly necessary, persons informed beforehand."""
-    refused = [c for c in request.data_categories if c not in AAC_TRANSFERABLE]
+    allowed = aac_transferable()
+    refused = [c for c in request.data_categories if c not in allowed]
     if refused:
         raise TransferError(
             {
@@ -288,7 +282,7 @@ def _check_compassionate(request: TransferRequest, code: str) -> None:
                     "transfer_aac_data",
                     refused=", ".join(refused),
                     name=country_name(code, lang),
-                    allowed=", ".join(AAC_TRANSFERABLE),
+                    allowed=", ".join(allowed),
                 )[lang]
                 for lang in doctext.LANGS
             }

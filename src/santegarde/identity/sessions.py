@@ -422,6 +422,15 @@ def enrol_second_factor(ctx: IdentityContext, token: str, secret: str, code: str
     return codes
 
 
+def profiles_held(ctx: IdentityContext, token: str) -> tuple[str, ...]:
+    """The profiles the session's account holds an active grant for, read from the grants (the choice offered at
+    login, EDS-SEC-LOG-5): the same in every worker and after a restart."""
+    now = ctx.now()
+    with ctx.engine.begin() as conn:
+        srow, _ = _live(ctx, conn, token, now)
+        return tuple(g.profile for g in grants.active_for_user(conn, srow.user_id, now))
+
+
 def choose_profile(ctx: IdentityContext, token: str, profile: str) -> SessionContext:
     """An account holding several profiles works under one per session (EDS-SEC-LOG-5)."""
     now = ctx.now()

@@ -45,13 +45,15 @@ NEEDS_PURPOSE = (Right.OBJECTION, Right.PORTABILITY)
 
 
 class RightsError(WordedError, ValueError):
-    """A rights request cannot be registered or moved on as asked; the message says what to do.
+    """A rights request cannot be registered or moved on as asked; the message says what to do; ``on`` names
+    the detail of the registration at fault (right, requester, purpose, grounds), for a form to show it there.
 
     Worded in French and English from the catalogue (``data/refusals.yaml``, ``rights``).
     """
 
-    def __init__(self, key: str, /, **facts: Any) -> None:
+    def __init__(self, key: str, /, *, on: str | None = None, **facts: Any) -> None:
         self.key = key
+        self.field = on
         super().__init__(refusals.sentences("rights", key, **facts))
 
 
@@ -242,12 +244,14 @@ class RightsRegister:
         requester = _requester(requester)
         if right in NEEDS_PURPOSE and not purpose:
             examples = refusals.choices(p.id for p in self.ref.purposes[:3])
-            raise RightsError("needs_purpose", right=right_words(right), examples=examples)
+            raise RightsError("needs_purpose", right=right_words(right), examples=examples, on="purpose")
         if purpose is not None and self.ref.purpose(purpose) is None:
             choices = refusals.choices(p.id for p in self.ref.purposes)
-            raise RightsError("unknown_purpose", purpose=purpose, referential=self.ref.id, choices=choices)
+            raise RightsError(
+                "unknown_purpose", purpose=purpose, referential=self.ref.id, choices=choices, on="purpose"
+            )
         if right is Right.RESTRICTION and len((grounds or "").strip()) < 5:
-            raise RightsError("needs_grounds")
+            raise RightsError("needs_grounds", on="grounds")
         received = received_at or self.now()
         due, rule = deadline_for(self.ref, right, purpose, received, older_than_five_years=older_than_five_years)
         with self.engine.begin() as conn:
@@ -359,7 +363,7 @@ def _right(value: Right | str) -> Right:
     except ValueError:
         right = None
     if right not in EXERCISABLE:
-        raise RightsError("bad_right", value=value, choices=refusals.choices(str(r) for r in EXERCISABLE))
+        raise RightsError("bad_right", value=value, choices=refusals.choices(str(r) for r in EXERCISABLE), on="right")
     assert right is not None
     return right
 
@@ -369,7 +373,7 @@ def _requester(value: Requester | str) -> Requester:
         return Requester(str(value))
     except ValueError:
         raise RightsError(
-            "bad_requester", value=value, choices=refusals.choices(str(r) for r in Requester)
+            "bad_requester", value=value, choices=refusals.choices(str(r) for r in Requester), on="requester"
         ) from None
 
 

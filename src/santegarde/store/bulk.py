@@ -2,12 +2,14 @@
 files bound to the account that asked, deleted when they expire.
 
 A kick-off checks the session (two factors: the files hold health data), the parameters (``_type``, ``_since``,
-``_outputFormat``) and that the account has no other export running, then queues the job on this process's one
-export thread and answers at once. The job reads each type page by page with ``RecordService.search_page(...,
-operation="export")``: the same session gate, policy decision per category, care check, objection check and audit
-entry (operation ``export``, one per resource) as a direct read or a search. A record the path refuses is left out
-and counted (the refusal itself is traced by the path); a type the policy refuses for this profile and purpose is
-left out whole, with the refusal's sentence in the job's OperationOutcome file.
+``_outputFormat``, ``_typeFilter``: each filter parsed as the search of its type would be, never one that puts an
+identifier, a name or a birth date in the URL) and that the account has no other export running, then queues the job
+on this process's one export thread and answers at once. The job reads each type page by page with
+``RecordService.search_page(..., operation="export")``: the same session gate, policy decision per category, care
+check, objection check and audit entry (operation ``export``, one per resource) as a direct read or a search. A
+record the path refuses is left out and counted (the refusal itself is traced by the path); a type the policy
+refuses for this profile and purpose is left out whole, with the refusal's sentence in the job's OperationOutcome
+file.
 
 Files: one per type, under a private (0700) directory, as AES-256-GCM chunks under a key drawn at random for the
 job and held in this process's memory only; each chunk's associated data names the job, the type, its position and
@@ -33,6 +35,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -82,6 +85,9 @@ class Job:
     request_url: str
     started: datetime
     key: bytes = field(repr=False)
+    # _typeFilter: per type, the searches a resource must match (any of them); a type not named is exported whole
+    filters: dict[str, tuple[tuple[tuple[str, str], ...], ...]] = field(default_factory=dict, repr=False)
+    lenient: bool = False  # Prefer: handling=lenient: unsupported filter parameters ignored (and said so)
     state: str = "running"  # running, complete, failed, cancelled
     done: int = 0  # types exported so far
     counts: dict[str, int] = field(default_factory=dict)
@@ -122,9 +128,19 @@ class BulkExports:
     # -- kick-off ----------------------------------------------------------------------------------
 
     def kick_off(
-        self, req: Request, *, level: str, types: str | None, since: str | None, output_format: str | None, url: str
+        self,
+        req: Request,
+        *,
+        level: str,
+        types: str | None,
+        since: str | None,
+        output_format: str | None,
+        url: str,
+        type_filters: list[str] | None = None,
+        lenient: bool = False,
     ) -> Job:
-        """Check the caller and the parameters, queue the export, return its job (running)."""
+        """Check the caller and the parameters, queue the export, return its job (running). ``type_filters``: the
+        values of _typeFilter (FHIR Bulk Data), each a comma-separated list of ``Type?search`` (URL-encoded)."""
         self.sweep()
         ctx = self._caller(req, "export", ("", ""))
         if output_format is not None and output_format not in OUTPUT_FORMATS:
@@ -135,6 +151,7 @@ class BulkExports:
             )
         wanted = self._types(req, level, types)
         since_at = self._since(req, since)
+        filters = self._filters(req, wanted, type_filters or [], lenient=lenient)
         with self._lock:
             running = next((j for j in self._jobs.values() if j.login == ctx.login and j.state == "running"), None)
             if running is not None:
@@ -153,6 +170,8 @@ class BulkExports:
                 url,
                 self._now(),
                 AESGCM.generate_key(bit_length=256),
+                filters,
+                lenient,
             )
             self._jobs[job.id] = job
         private_directory(self.directory / job.id)
@@ -191,6 +210,22 @@ class BulkExports:
             )
         return at
 
+    def _filters(
+        self, req: Request, wanted: tuple[str, ...], values: list[str], *, lenient: bool
+    ) -> dict[str, tuple[tuple[tuple[str, str], ...], ...]]:
+        """The _typeFilter searches by type, each checked now as a search of its type would be (strict unless
+        lenient), so that an export never starts on a filter it cannot apply."""
+        found: dict[str, list[tuple[tuple[str, str], ...]]] = {}
+        for item in (i.strip() for value in values for i in value.split(",")):
+            try:
+                kind, pairs = _type_filter(item, wanted)
+                fhir_search.parse(kind, pairs, lenient=lenient)
+            except fhir_search.SearchRefused as exc:
+                self._refused(req, "export", "", "export.parameters")
+                raise ExportRefused(f"_typeFilter {item[:80]!r}: {exc}") from None
+            found.setdefault(kind, []).append(pairs)
+        return {kind: tuple(searches) for kind, searches in found.items()}
+
     # -- the job -----------------------------------------------------------------------------------
 
     def _run(self, job: Job, req: Request) -> None:
@@ -218,29 +253,52 @@ class BulkExports:
             shutil.rmtree(self.directory / job.id, ignore_errors=True)
 
     def _export_type(self, job: Job, req: Request, kind: str) -> None:
-        pairs = [("_lastUpdated", f"gt{job.since.isoformat()}")] if job.since is not None else []
-        query = replace(fhir_search.parse(kind, pairs), count=PAGE_SIZE)
-        cursor: fhir_search.Cursor | None = None
+        """Every resource of ``kind`` the path lets this session read (matching one of the type's filters, if any),
+        page by page; a resource two filters match is written once."""
+        since = [("_lastUpdated", f"gt{job.since.isoformat()}")] if job.since is not None else []
+        searches = job.filters.get(kind, ((),))
+        written: set[str] | None = set() if len(searches) > 1 else None  # ids kept only to merge several filters
         count = refused = 0
         with _SealedWriter(self.directory / job.id / f"{kind}.ndjson.sgx", job.key, job.id, kind) as out:
-            while job.state == "running":
+            for search in searches:
+                query = fhir_search.parse(kind, [*since, *search], lenient=job.lenient)
+                if query.ignored:
+                    job.errors.append(
+                        f"_typeFilter for {kind}: {', '.join(query.ignored)} not supported, ignored (handling=lenient)."
+                    )
                 try:
-                    page = self.records.search_page(req, query, cursor, operation="export")
+                    found, left_out = self._export_search(job, req, replace(query, count=PAGE_SIZE), out, written)
                 except AccessDenied as exc:  # the whole type, for this profile and purpose (traced by the path)
                     # The manifest's error file is written once, for software as much as for a person: in
                     # English, as the rest of the Bulk Data manifest.
                     job.errors.append(f"{kind} was not exported: {exc.in_language('en')}")
                     break
-                for resource in page.entries:
-                    out.write(json.dumps(resource, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
-                count += len(page.entries)
-                refused += page.refused
-                if not (page.more_after and page.examined):
-                    break
-                cursor = fhir_search.Cursor(after=page.examined[-1])
+                count, refused = count + found, refused + left_out
         job.counts[kind] = count
         if refused:
             job.refused[kind] = refused
+
+    def _export_search(
+        self, job: Job, req: Request, query: fhir_search.Query, out: _SealedWriter, written: set[str] | None
+    ) -> tuple[int, int]:
+        """Write the resources one search finds, page by page, except those already ``written`` (None: no other
+        search of the type); how many it wrote, how many the path refused."""
+        cursor: fhir_search.Cursor | None = None
+        count = refused = 0
+        while job.state == "running":
+            page = self.records.search_page(req, query, cursor, operation="export")
+            for resource in page.entries:
+                if written is not None:
+                    if resource["id"] in written:
+                        continue
+                    written.add(resource["id"])
+                out.write(json.dumps(resource, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
+                count += 1
+            refused += page.refused
+            if not (page.more_after and page.examined):
+                break
+            cursor = fhir_search.Cursor(after=page.examined[-1])
+        return count, refused
 
     def _write_outcomes(self, job: Job) -> None:
         lines = [
@@ -366,6 +424,40 @@ class BulkExports:
                 referential=self.records.ref.id,
             )
         )
+
+
+# Parameters that shape a search's answer, not which resources it selects: meaningless in a filter.
+_NOT_FILTERS = (*fhir_search.CONTROL, "_page", "_sort", "_elements", "_summary")
+
+
+def _type_filter(item: str, wanted: tuple[str, ...]) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """One _typeFilter search, ``Type?param=value&…``: its type and parameters, refused (SearchRefused) when the type
+    is not exported, a parameter would put an identifier, a name or a birth date in the URL, or shapes the answer."""
+    kind, mark, criteria = item.partition("?")
+    if not mark or not criteria:
+        raise fhir_search.SearchRefused(
+            "a filter is a type and a search, e.g. Observation?code=http://loinc.org|29463-7 (URL-encoded)."
+        )
+    if kind not in wanted:
+        raise fhir_search.SearchRefused(
+            f"{kind[:40]} is not a type this export includes; filter one of: {', '.join(wanted)}."
+        )
+    try:
+        pairs = tuple(parse_qsl(criteria, keep_blank_values=True, strict_parsing=True))
+    except ValueError:
+        raise fhir_search.SearchRefused(
+            "its search could not be read: write it as in a URL query, param=value&param=value."
+        ) from None
+    refused = fhir_search.in_url_refused(kind, (name for name, _ in pairs))
+    if refused is not None:
+        raise fhir_search.SearchRefused(
+            f"the search parameter {refused} identifies a person: it must never appear in a URL (COM-CRY-1); "
+            "export without it and select the people afterwards."
+        )
+    shaping = next((name for name, _ in pairs if name.split(":")[0] in _NOT_FILTERS), None)
+    if shaping is not None:
+        raise fhir_search.SearchRefused(f"{shaping} shapes a search's answer, it selects nothing: remove it.")
+    return kind, pairs
 
 
 def manifest(job: Job, base: str) -> dict[str, Any]:

@@ -31,7 +31,13 @@ STRUCTURE = ("resourceType", "id", "meta")
 
 
 class MappingError(SantegardeError, ValueError):
-    """The resource cannot be stored as given (unsupported type, free text too long…)."""
+    """The resource cannot be stored as given (unsupported type, free text too long…); ``element``, when known,
+    is the refused element's path without indexes nor resource type (``birthDate``, ``name.family``), for a form
+    to show the refusal next to its field."""
+
+    def __init__(self, message: str, element: str = "") -> None:
+        super().__init__(message)
+        self.element = element
 
 
 @dataclass(frozen=True)

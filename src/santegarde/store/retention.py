@@ -15,6 +15,8 @@ key. Only :meth:`santegarde.store.service.RecordService.read_archived` opens an 
   someone else (the agency's approval, an authorisation's expiry) have no default: the record waits.
 - Holds (``retention_hold``, per patient or per record) and pending rights (a non-permanent freeze)
   block the end; the plan counts them as held.
+- The records are streamed patient by patient (live and archived versions in one ordered pass, one patient's
+  records held at a time), so the plan's memory does not grow with them; the run still keeps its due list.
 - ``run`` works in transactional batches, resumable and idempotent: each record's state goes
   active → archived → ended, and a second run with the same clock changes nothing.
 - Write-ahead (:mod:`santegarde.store.writeahead`): each batch is staged in its transaction, then
@@ -28,13 +30,13 @@ from __future__ import annotations
 import calendar
 import json
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, and_, delete, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, delete, insert, literal, or_, select, union_all, update
 
 from santegarde.config.model import ChoiceAnswer
 from santegarde.crypto import KeyFamily, Keyring, decrypt, encrypt
@@ -281,47 +283,32 @@ class _Item:
     state: str  # active (live) or archived
     rule: str | None = None
     explicit: bool = False
+    patient_last: datetime | None = None  # the last date of any record of its patient (live or archived)
 
 
 @dataclass
 class _Facts:
-    items: dict[str, _Item] = field(default_factory=dict)
+    """What decides besides the records themselves: small, kept for the whole pass (the records are streamed)."""
+
+    rules: dict[str, str] = field(default_factory=dict)  # record id → its recorded (explicit) rule
     events: dict[tuple[str, str, str], datetime] = field(default_factory=dict)
     held: set[tuple[str, str]] = field(default_factory=set)
     frozen: set[str] = field(default_factory=set)
-    patient_last: dict[str, datetime] = field(default_factory=dict)
 
 
-def _gather_rows(conn: Connection, table: Any, state: str, items: dict[str, _Item]) -> None:
-    rows = conn.execute(
-        select(
-            table.c.id, table.c.version, table.c.resource_type, table.c.patient_id, table.c.purpose, table.c.created_at
-        ).order_by(table.c.id, table.c.version)
-    )
-    for row in rows:
-        at = utc(row.created_at)
-        item = items.get(row.id)
-        if item is None:
-            items[row.id] = _Item(row.id, row.resource_type, row.patient_id, row.purpose, at, at, state)
-        else:  # ordered by version: the latest version's purpose governs
-            item.purpose, item.last, item.patient_id = (
-                row.purpose,
-                max(item.last, at),
-                row.patient_id or item.patient_id,
-            )
+STREAM_CHUNK = 2000  # rows fetched per round trip when the records are walked
 
 
-def _gather(conn: Connection, now: datetime) -> _Facts:
+def _facts(conn: Connection, now: datetime) -> _Facts:
     facts = _Facts()
-    _gather_rows(conn, record, ACTIVE, facts.items)
-    _gather_rows(conn, archive_record, ARCHIVED, facts.items)
     for row in conn.execute(select(pharmacy_register_entry.c.record_id, pharmacy_register_entry.c.retention_rule)):
-        if row.record_id in facts.items:
-            facts.items[row.record_id].rule, facts.items[row.record_id].explicit = row.retention_rule, True
-    for row in conn.execute(select(record_retention)):
-        item = facts.items.get(row.record_id)
-        if item is not None and row.explicit and row.rule:
-            item.rule, item.explicit = row.rule, True
+        if row.retention_rule:
+            facts.rules[row.record_id] = row.retention_rule
+    explicit = select(record_retention.c.record_id, record_retention.c.rule).where(
+        record_retention.c.explicit.is_(True), record_retention.c.rule.is_not(None)
+    )
+    for row in conn.execute(explicit):
+        facts.rules[row.record_id] = row.rule
     for row in conn.execute(select(retention_event)):
         facts.events[(row.scope, row.scope_id, row.event)] = utc(row.at)
     holds = conn.execute(
@@ -333,10 +320,58 @@ def _gather(conn: Connection, now: datetime) -> _Facts:
     facts.frozen = set(
         conn.execute(select(record_freeze.c.record_id).where(record_freeze.c.permanent.is_(False))).scalars()
     )
-    for item in facts.items.values():
-        if item.patient_id:
-            facts.patient_last[item.patient_id] = max(facts.patient_last.get(item.patient_id, item.last), item.last)
     return facts
+
+
+def _items(conn: Connection, facts: _Facts) -> Iterator[_Item]:
+    """Every record, its live and archived versions merged, streamed patient by patient: only one patient's records
+    are held at a time (each item then knows its patient's last date); a record of no patient goes at once."""
+    columns = [record.c.id, record.c.version, record.c.resource_type, record.c.patient_id, record.c.purpose]
+    live = select(*columns, record.c.created_at, literal(ACTIVE).label("state"))
+    archived = select(
+        archive_record.c.id,
+        archive_record.c.version,
+        archive_record.c.resource_type,
+        archive_record.c.patient_id,
+        archive_record.c.purpose,
+        archive_record.c.created_at,
+        literal(ARCHIVED).label("state"),
+    )
+    both = union_all(live, archived).subquery()
+    query = (
+        select(both)
+        .order_by(both.c.patient_id, both.c.id, both.c.state, both.c.version)  # live before archived, as gathered
+        .execution_options(stream_results=True, yield_per=STREAM_CHUNK)
+    )
+    group: list[_Item] = []  # the current patient's records
+    current: _Item | None = None
+    for row in conn.execute(query):
+        at = utc(row.created_at)
+        if current is not None and current.id == row.id:  # ordered by version: the latest version's purpose governs
+            current.purpose, current.last = row.purpose, max(current.last, at)
+            current.patient_id = row.patient_id or current.patient_id
+            continue
+        if current is not None:
+            yield from _close(group, current, row.patient_id)
+        current = _Item(row.id, row.resource_type, row.patient_id, row.purpose, at, at, row.state)
+        if row.id in facts.rules:
+            current.rule, current.explicit = facts.rules[row.id], True
+    if current is not None:
+        yield from _close(group, current, None, last=True)
+
+
+def _close(group: list[_Item], item: _Item, next_patient: str | None, *, last: bool = False) -> Iterator[_Item]:
+    """``item`` is complete: held with its patient's other records until the next row is another patient's."""
+    if item.patient_id is None:
+        yield item
+    else:
+        group.append(item)
+    if group and (last or next_patient != group[-1].patient_id):
+        latest = max(i.last for i in group)
+        for held in group:
+            held.patient_last = latest
+        yield from group
+        group.clear()
 
 
 # -- the decision for one record ----------------------------------------------------------------------
@@ -381,7 +416,7 @@ def _start(facts: _Facts, item: _Item, event: str) -> datetime | None:
     if recorded is not None:
         return recorded
     if event == LAST_INTERVENTION:
-        return facts.patient_last.get(item.patient_id, item.last) if item.patient_id else item.last
+        return (item.patient_last or item.last) if item.patient_id else item.last
     return item.first if event in DEFAULTED_EVENTS else None
 
 
@@ -453,22 +488,22 @@ def verdict(
 def plan(engine: Engine, ref: Referential, choices: Mapping[str, ChoiceAnswer], now: datetime) -> Plan:
     """What a run at ``now`` would do, per rule; counts only, nothing decrypted."""
     now = utc(now)
-    with engine.connect() as conn:
-        facts = _gather(conn, now)
     counts: dict[str, dict[str, int]] = {r.id: defaultdict(int) for r in ref.retention}
     notes: dict[str, set[str]] = defaultdict(set)
     unruled: set[str] = set()
     unruled_count = 0
-    for item in facts.items.values():
-        v = verdict(facts, item, ref, choices, now)
-        if v.rule is None:
-            unruled_count += 1
-            unruled.add(item.purpose)
-            continue
-        counts.setdefault(v.rule.id, defaultdict(int))[v.status.value] += 1
-        for note in (v.note, v.ambiguous):
-            if note:
-                notes[v.rule.id].add(note)
+    with engine.connect() as conn:  # the records streamed and counted: memory does not grow with them
+        facts = _facts(conn, now)
+        for item in _items(conn, facts):
+            v = verdict(facts, item, ref, choices, now)
+            if v.rule is None:
+                unruled_count += 1
+                unruled.add(item.purpose)
+                continue
+            counts.setdefault(v.rule.id, defaultdict(int))[v.status.value] += 1
+            for note in (v.note, v.ambiguous):
+                if note:
+                    notes[v.rule.id].add(note)
     lines = []
     for rule in ref.retention:
         c = counts[rule.id]
@@ -589,8 +624,8 @@ def run(
         raise RetentionError("The batch size must be at least 1 record.")
     now = utc(now)
     with engine.connect() as conn:
-        facts = _gather(conn, now)
-    decided = [(item, verdict(facts, item, ref, choices, now)) for item in facts.items.values()]
+        facts = _facts(conn, now)
+        decided = [(item, verdict(facts, item, ref, choices, now)) for item in _items(conn, facts)]
     due = [item for item, v in decided if v.status in (Status.ARCHIVE_NOW, Status.END_NOW)]
     verdicts = {item.id: v for item, v in decided}
     events: list[RetentionEvent] = []

@@ -478,11 +478,11 @@ def _date(query: Query, param: Param, values: list[str]) -> Query:
         found = [r for r in (_element_range(_at(resource, e)) for e in elements) if r is not None]
         return any(_compare(p, b, f) for p, b in wanted for f in found)
 
-    if param.name == "birthdate":  # a whole day or a whole year: the index answers exactly
+    query = _with(query, checks=[*query.checks, check])  # always: a reader who may not see the birth date finds none
+    if param.name == "birthdate":  # a whole day or a whole year: the index narrows exactly
         exact = [_exact_birth(v) for v in values]
         if all(exact):
             return _with(query, index=[*query.index, [e for e in exact if e is not None]])
-    query = _with(query, checks=[*query.checks, check])
     if param.name != "birthdate":
         return query
     years: set[str] = set()

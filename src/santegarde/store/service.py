@@ -14,17 +14,19 @@ import functools
 import json
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, Select, bindparam, delete, insert, literal, select, update
+from sqlalchemy.exc import IntegrityError
 
 from santegarde import refusals
 from santegarde.audit.trail import AuditEvent, AuditTrail
 from santegarde.config.model import Formality
-from santegarde.crypto import Keyring
+from santegarde.crypto import KeyFamily, Keyring
 from santegarde.deid import screen
 from santegarde.errors import SantegardeError, WordedError
 from santegarde.faults import crash_point
@@ -34,7 +36,7 @@ from santegarde.identity.context import IdentityContext
 from santegarde.policy import AccessRequest, Decision, decide, decisions
 from santegarde.policy.rights import RightsUndecidable, right_applies, rights_handlers
 from santegarde.referentials.model import Art6Basis, CategoryKind, Operation, Referential, Right, Sensitivity
-from santegarde.store import consents, mapping, objections, retention, vault
+from santegarde.store import bundle, consents, mapping, objections, retention, vault
 from santegarde.store import search as fhir_search
 from santegarde.store.schema import (
     access_justification,
@@ -53,6 +55,7 @@ from santegarde.store.schema import (
 from santegarde.store.writeahead import INTENT, trace_ahead
 
 T = TypeVar("T")
+P = ParamSpec("P")
 BREAK_GLASS_MIN = 15
 ARCHIVE_JUSTIFICATION_MIN = 15
 SENSITIVITY_ORDER = [Sensitivity.ORDINARY, Sensitivity.HIGHLY_PERSONAL, Sensitivity.SPECIAL]
@@ -95,6 +98,10 @@ class VersionConflict(SantegardeError):
     """The update names a version (If-Match) that is no longer the current one."""
 
 
+class WriteConflict(VersionConflict):
+    """Another request wrote the same record at the same time (without If-Match): nothing of this one was saved."""
+
+
 class _NoMatch(Exception):
     """A search candidate whose content does not match a criterion: not returned, not traced as read."""
 
@@ -121,6 +128,21 @@ class Request:
     formality: str | None = None
 
 
+def one_audit_batch(
+    method: Callable[Concatenate[RecordService, P], T],
+) -> Callable[Concatenate[RecordService, P], T]:
+    """A request that reaches several resources appends its audit entries together as it ends: one transaction,
+    one head move and one multi-row insert, instead of one of each per resource. Nothing it read leaves before
+    they are written (if the trail refuses them, the request raises)."""
+
+    @functools.wraps(method)
+    def batched(self: RecordService, *args: P.args, **kwargs: P.kwargs) -> T:
+        with self.audit.deferred():
+            return method(self, *args, **kwargs)
+
+    return batched
+
+
 class RecordService:
     def __init__(
         self,
@@ -142,6 +164,7 @@ class RecordService:
         self._keys = vault.PatientKeys(keyring)
         self._index_key = vault.index_key(keyring)
         self._page_key = vault.page_key(keyring)
+        self.console_key = vault.console_key(keyring)  # the console's CSRF key (web/render.py), never stored
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -169,27 +192,26 @@ class RecordService:
         justification: int | None = None,
         conn: Connection | None = None,
     ) -> None:
-        self.audit.append(
-            AuditEvent(
-                actor=ctx.login if ctx else "unauthenticated",
-                profile=(ctx.profile or "") if ctx else "",
-                operation=operation,
-                resource_type=resource[0],
-                resource_id=resource[1],
-                purpose=req.purpose,
-                allowed=allowed,
-                rule=rule,
-                section=section,
-                outcome=outcome,
-                source=req.source,
-                referential=self.ref.id,
-                patient=patient or "",
-                break_glass=break_glass,
-                care_relationship=care,
-                justification=justification,
-            ),
-            conn,
+        """Append the event to the trail (within AuditTrail.deferred, as the request ends: one_audit_batch)."""
+        event = AuditEvent(
+            actor=ctx.login if ctx else "unauthenticated",
+            profile=(ctx.profile or "") if ctx else "",
+            operation=operation,
+            resource_type=resource[0],
+            resource_id=resource[1],
+            purpose=req.purpose,
+            allowed=allowed,
+            rule=rule,
+            section=section,
+            outcome=outcome,
+            source=req.source,
+            referential=self.ref.id,
+            patient=patient or "",
+            break_glass=break_glass,
+            care_relationship=care,
+            justification=justification,
         )
+        self.audit.append(event, conn)
 
     def _refuse(
         self,
@@ -257,6 +279,39 @@ class RecordService:
                 .returning(access_justification.c.id)
             ).scalar_one()
         )
+
+    def seal_derived(self, conn: Connection, patient_id: str, label: str, content: Any) -> bytes:
+        """Seal a module's data derived from a patient's records (a pseudonymised extract kept in the module's own
+        table, written in the record's transaction) under that patient's key, as the records are: erasing the
+        patient makes it unreadable too. The caller decides who may have it computed from it."""
+        return vault.seal_derived(self._keys, conn, patient_id, label, content, self._now())
+
+    def open_derived(
+        self,
+        conn: Connection,
+        patient_id: str,
+        label: str,
+        token: bytes,
+        wrapped: dict[str, bytes | None] | None = None,
+    ) -> Any:
+        """What ``seal_derived`` sealed, or None once the patient's keys were destroyed. ``wrapped``: the patient's
+        wrapped keys by family as the caller's statement read them from ``patient_key`` (one join for many
+        patients instead of a lookup each)."""
+        return vault.open_derived(self._keys, conn, patient_id, label, token, wrapped)
+
+    def open_derived_many(self, conn: Connection, sealed: Sequence[tuple[str, str, bytes]]) -> list[Any]:
+        """``open_derived`` of many (patient id, label, token), the patients' keys read in a few statements: each
+        content, or None where the patient's keys were destroyed."""
+        keys = self._keys.wrapped_health_keys(conn, [patient for patient, _, _ in sealed])
+        return [
+            vault.open_derived(self._keys, conn, patient, label, token, {KeyFamily.HEALTH: keys.get(patient)})
+            for patient, label, token in sealed
+        ]
+
+    def current_count(self, conn: Connection, patient_id: str, resource_type: str, id_suffix: str = "") -> int:
+        """How many current records of this type the patient has (ids ending with ``id_suffix``): a module that
+        keeps data derived from them checks it saw them all, in its own transaction, without reading any."""
+        return vault.current_count(conn, patient_id, resource_type, id_suffix)
 
     def trace_refusal(self, req: Request, operation: str, resource: tuple[str, str], rule: str) -> None:
         """Trace a request refused before it reached the path (no purpose, a malformed body): probes leave marks."""
@@ -665,6 +720,7 @@ class RecordService:
                 raise self._not_found(ctx, req, "read", (resource_type, rid))
             return self._read_version(conn, req, found[0], "read", ctx)
 
+    @one_audit_batch
     def history(self, req: Request, resource_type: str, rid: str) -> list[dict[str, Any]]:
         """Every version, newest first (the rectification history, COM-QUAL-1)."""
         ctx = self._gate(req, resource_type, "history", (resource_type, rid))
@@ -674,6 +730,7 @@ class RecordService:
                 raise self._not_found(ctx, req, "history", (resource_type, rid))
             return [self._read_version(conn, req, v, "history", ctx) for v in found]
 
+    @one_audit_batch
     def search_page(
         self,
         req: Request,
@@ -690,31 +747,52 @@ class RecordService:
         found: list[dict[str, Any]] = []
         examined: list[str] = []
         refused = 0
+        # The entries of the resources returned and of the refusals are written together with the search's own as
+        # the page ends (one_audit_batch: one commit per page rather than one per resource — issue 17's profile found
+        # nine tenths of a search in those commits), before the page is returned.
         with self.engine.connect() as conn:
-            ids = vault.search_ids(
-                conn,
-                self._index_key,
-                resource_type,
-                query.index,
-                ids=query.ids,
-                patients=query.patients,
-                after=cursor.after,
-                before=cursor.before,
-            )
-            for rid in ids:
-                if len(found) == query.count:
+            after, before = cursor.after, cursor.before
+            batch = query.count + 1  # one more than a page: whether another page follows, without a second query
+            while True:
+                ids = vault.search_ids(
+                    conn,
+                    self._index_key,
+                    resource_type,
+                    query.index,
+                    ids=query.ids,
+                    patients=query.patients,
+                    after=after,
+                    before=before,
+                    limit=1 if len(found) == query.count else batch,
+                )
+                if len(found) == query.count or not ids:  # the page is full (or nothing is left): is anything after?
+                    more = bool(ids)
                     break
-                examined.append(rid)
-                v = vault.versions(conn, rid, current_only=True)[0]
-                try:
-                    found.append(self._read_version(conn, req, v, operation, ctx, keep=query.matches))
-                except AccessDenied:
-                    refused += 1  # refused and traced: not returned
-                except _NoMatch:
-                    continue  # not matching: not returned, not traced as read
+                current = vault.current_versions(conn, ids)
+                for rid in ids:
+                    if len(found) == query.count:
+                        break
+                    examined.append(rid)
+                    v = current.get(rid)
+                    if v is None:
+                        continue  # no longer current (a concurrent write): the next search finds its new version
+                    try:
+                        found.append(self._read_version(conn, req, v, operation, ctx, keep=query.matches))
+                    except AccessDenied:
+                        refused += 1  # refused and traced: not returned
+                    except _NoMatch:
+                        continue  # not matching: not returned, not traced as read
+                if len(found) == query.count and examined[-1] != ids[-1]:
+                    more = True
+                    break
+                if len(ids) < batch:
+                    more = False
+                    break
+                # every candidate of the batch examined, the page not full (refusals, content checks): read on
+                after, before = (None, ids[-1]) if cursor.before is not None else (ids[-1], None)
+                batch = min(batch * 2, 1000)
         # The search itself is an access, traced even when it finds nothing (its criteria are not: personal data).
         self._trace(ctx, req, operation, (resource_type, ""), allowed=True, rule=operation, outcome="success")
-        more = len(examined) < len(ids)
         if cursor.before is None:
             return Page(found, examined, more_after=more, more_before=cursor.after is not None, refused=refused)
         return Page(found[::-1], examined[::-1], more_after=True, more_before=more, refused=refused)
@@ -758,6 +836,34 @@ class RecordService:
             )
         return self._write(req, {**body, "id": rid}, creating=False, if_match=if_match)
 
+    def transaction(self, req: Request, writes: Sequence[bundle.Write]) -> list[dict[str, Any]]:
+        """A FHIR transaction: every write decided, encrypted and traced as if sent alone, all in one database
+        transaction with one identity check — all stored, or none. The first refusal or error rolls back the others,
+        whose entries in the trail then say ``rolled_back``. The request's entries are appended in one batch before
+        the records commit (a trail that refuses them leaves nothing stored)."""
+        with self.engine.connect() as conn:
+            with self.audit.deferred() as batch:
+                start = len(batch.events)
+                ctx = self._session(req, [], "transaction", ("Bundle", ""))
+                results = []
+                try:
+                    for i, w in enumerate(writes, start=1):
+                        try:
+                            results.append(
+                                self._write(
+                                    req, w.body, creating=w.creating, if_match=w.if_match, within=conn, checked=ctx
+                                )
+                            )
+                        except SantegardeError as exc:
+                            _in_entry(exc, i, w.body)
+                            raise
+                except BaseException:
+                    conn.rollback()
+                    batch.rolled_back(start)
+                    raise
+            conn.commit()
+        return results
+
     def _write(
         self,
         req: Request,
@@ -766,7 +872,11 @@ class RecordService:
         creating: bool,
         if_match: int | None = None,
         in_transaction: Callable[[Connection], None] | None = None,
+        within: Connection | None = None,
+        checked: sessions.SessionContext | None = None,
     ) -> dict[str, Any]:
+        """``within``: the connection of a transaction that holds several writes (its caller commits or rolls back);
+        ``checked``: the session as that request already checked it."""
         resource_type = str(body.get("resourceType"))
         rmap = mapping.resource_map(resource_type)
         _validate(body)
@@ -779,7 +889,7 @@ class RecordService:
         for kind, content in kinds.items():
             category = self._category_for(kind, req.purpose)
             if category is None:
-                ctx = self._session(req, [], operation, resource)
+                ctx = self._session(req, [], operation, resource, checked)
                 elements = ", ".join(sorted(content))
                 self._trace(ctx, req, operation, resource, allowed=False, rule="COM-MIN-1", outcome="denied")
                 raise AccessDenied(
@@ -790,7 +900,7 @@ class RecordService:
                     referential=self.ref.id,
                 )
             categories.setdefault(category, {}).update(content)
-        ctx = self._session(req, list(categories), operation, resource)
+        ctx = self._session(req, list(categories), operation, resource, checked)
         scope = self._consent_scope(ctx, req, operation, resource, body)
         free_cat = next((c for c in self.ref.categories if c.kind == CategoryKind.FREE_TEXT and c.forbidden), None)
         if texts and free_cat is not None:
@@ -821,7 +931,7 @@ class RecordService:
         if refused is not None:
             raise self._refuse(ctx, req, operation, resource, refused, patient=patient_id)
         now = self._now()
-        with self.engine.connect() as conn:
+        with nullcontext(within) if within is not None else self.engine.connect() as conn:
             new_patient = creating and resource_type == "Patient"
             probe = None
             if creating:  # most creates name a new id: one probe tells so, with everything else the checks read
@@ -891,48 +1001,55 @@ class RecordService:
                     patient=patient_id,
                 )
                 raise AccessDenied("frozen", "record.frozen", record=f"{resource_type}/{rid}", reason=probe.frozen)
-            version = vault.Version(
-                rid,
-                existing[0].version + 1 if existing else 1,  # the current version is the latest
-                resource_type,
-                patient_id,
-                now,
-                ctx.login,
-                req.purpose,
-                bool(texts),
-                tuple(sorted(categories)),
-            )
-            vault.write_version(self._keys, conn, self.ref, version, categories, first=not existing, wrapped=probe.keys)
-            if resource_type == "Patient" or rmap.main is None:
-                vault.reindex(conn, self._index_key, rid, body, first=not existing)
-            if scope is not None and patient_id is not None:  # the ledger follows the record, in its transaction
-                consents.record(conn, rid, patient_id, scope, now, ctx.login)
-            if in_transaction is not None:
-                in_transaction(conn)
-            accessor = self.ref.accessor(ctx.profile or "")
-            if new_patient and accessor is not None and accessor.care_relationship:
-                conn.execute(
-                    insert(care_relationship).values(
-                        login=ctx.login, patient_id=rid, basis="created the patient's record", since=now
-                    )
+            try:  # a concurrent writer of the same id breaks the (id, version) key: refused, never a lost update
+                version = vault.Version(
+                    rid,
+                    existing[0].version + 1 if existing else 1,  # the current version is the latest
+                    resource_type,
+                    patient_id,
+                    now,
+                    ctx.login,
+                    req.purpose,
+                    bool(texts),
+                    tuple(sorted(categories)),
                 )
-            justification = self._justify(conn, ctx, req, resource, patient_id, glass=glass)
-            decided = next((d for d in decisions.values() if d is not None), None)
-            self._trace(
-                ctx,
-                req,
-                operation,
-                resource,
-                allowed=True,
-                rule=decided.rule if decided else "directory",
-                section=decided.section if decided else "",
-                outcome="success",
-                patient=patient_id,
-                break_glass=glass,
-                care=care,
-                justification=justification,
-            )
-            conn.commit()
+                vault.write_version(
+                    self._keys, conn, self.ref, version, categories, first=not existing, wrapped=probe.keys
+                )
+                if resource_type == "Patient" or rmap.main is None:
+                    vault.reindex(conn, self._index_key, rid, body, first=not existing)
+                if scope is not None and patient_id is not None:  # the ledger follows the record, in its transaction
+                    consents.record(conn, rid, patient_id, scope, now, ctx.login)
+                if in_transaction is not None:
+                    in_transaction(conn)
+                accessor = self.ref.accessor(ctx.profile or "")
+                if new_patient and accessor is not None and accessor.care_relationship:
+                    conn.execute(
+                        insert(care_relationship).values(
+                            login=ctx.login, patient_id=rid, basis="created the patient's record", since=now
+                        )
+                    )
+                justification = self._justify(conn, ctx, req, resource, patient_id, glass=glass)
+                decided = next((d for d in decisions.values() if d is not None), None)
+                self._trace(
+                    ctx,
+                    req,
+                    operation,
+                    resource,
+                    allowed=True,
+                    rule=decided.rule if decided else "directory",
+                    section=decided.section if decided else "",
+                    outcome="success",
+                    patient=patient_id,
+                    break_glass=glass,
+                    care=care,
+                    justification=justification,
+                )
+                if within is None:
+                    conn.commit()
+            except IntegrityError:
+                conn.rollback()
+                raise self._write_conflict(conn, ctx, req, operation, resource, if_match) from None
         # What was just validated, encrypted and committed, as a read of it would give it (every part allowed, not
         # frozen: a frozen record was refused above): no read-back, no decryption of what was just encrypted.
         meta: dict[str, Any] = {"versionId": str(version.version), "lastUpdated": aware(now).isoformat()}
@@ -944,6 +1061,33 @@ class RecordService:
             meta["tag"] = [*meta.get("tag", []), screen.flag(findings)]
         parts = json.loads(json.dumps(list(categories.values()), ensure_ascii=False))
         return mapping.merge(resource_type, rid, meta, parts)
+
+    def _write_conflict(
+        self,
+        conn: Connection,
+        ctx: sessions.SessionContext,
+        req: Request,
+        operation: str,
+        resource: tuple[str, str],
+        if_match: int | None,
+    ) -> VersionConflict:
+        """The refusal (traced) of a write that lost the race to another writer of the same record."""
+        resource_type, rid = resource
+        current = vault.versions(conn, rid, current_only=True)
+        conn.rollback()
+        if if_match is not None:
+            self._trace(ctx, req, operation, resource, allowed=False, rule="record.version_conflict", outcome="denied")
+            now = f"it is now at version {current[0].version}" if current else "it changed"
+            return VersionConflict(
+                f"{resource_type}/{rid} was changed by another request at the same time as this one: {now}, not "
+                f"{if_match} as If-Match says. Read it again, apply your change to the current version and send it "
+                "with the new ETag."
+            )
+        self._trace(ctx, req, operation, resource, allowed=False, rule="record.write_conflict", outcome="denied")
+        return WriteConflict(
+            f"{resource_type}/{rid} was written by another request at the same time as this {operation}: nothing of "
+            f"this {operation} was saved. Read {resource_type}/{rid} again, then send your change again."
+        )
 
     def _patient_reference(
         self,
@@ -1046,6 +1190,7 @@ class RecordService:
 
     # -- data-subject rights (COM-RGT-1) ---------------------------------------------------------------
 
+    @one_audit_batch
     def patient_records(self, req: Request, patient_id: str) -> list[dict[str, Any]]:
         """Every current record of the patient the session may read, each read under its own stored purpose."""
         with self.engine.connect() as conn:
@@ -1635,6 +1780,13 @@ def _limited(d: Decision, resource_type: str, elements: Iterable[str] | None) ->
     )
 
 
+def _in_entry(exc: SantegardeError, i: int, body: Mapping[str, Any]) -> None:
+    """Say which entry of a transaction the refusal is about, and that nothing of it was stored."""
+    if exc.args and isinstance(exc.args[0], str) and not isinstance(exc, WordedError):
+        where = f"Entry {i} of the transaction ({body.get('resourceType')}/{body.get('id')}), nothing stored"
+        exc.args = (f"{where}: {exc.args[0]}", *exc.args[1:])
+
+
 def _validate(body: dict[str, Any]) -> None:
     """The resource must be valid FHIR R4 (fhir.resources' R4B models), its bound codes and French identifiers too."""
     from fhir.resources.R4B import get_fhir_model_class
@@ -1647,6 +1799,7 @@ def _validate(body: dict[str, Any]) -> None:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or body["resourceType"]
         raise mapping.MappingError(
-            f"This {body['resourceType']} is not valid FHIR R4: at {where}, {first['msg']}. Fix it and send it again."
+            f"This {body['resourceType']} is not valid FHIR R4: at {where}, {first['msg']}. Fix it and send it again.",
+            ".".join(str(p) for p in first["loc"] if not isinstance(p, int)),
         ) from None
     validation.check(model, str(body["resourceType"]))

@@ -93,12 +93,18 @@ def _binding(owner: BaseModel, path: str, element: str) -> ValueSet | None:
     return None
 
 
+def element_of(shown: str) -> str:
+    """``Patient.name[0].family`` → ``name.family``: the element's path for a form, without indexes nor type."""
+    return INDEX.sub("", shown).partition(".")[2]
+
+
 def _walk(model: BaseModel, path: str, shown: str) -> None:
     if isinstance(model, Identifier):
         _check_identifier(model, shown)
     if isinstance(model, Resource) and model.id is not None and not FHIR_ID.fullmatch(model.id):
         raise MappingError(
-            f"{shown}.id ({len(model.id)} characters) is not a FHIR id: an id is 1 to 64 letters, digits, '-' or '.'."
+            f"{shown}.id ({len(model.id)} characters) is not a FHIR id: an id is 1 to 64 letters, digits, '-' or '.'.",
+            element_of(f"{shown}.id"),
         )
     for name, field in type(model).model_fields.items():
         value = getattr(model, name, None)
@@ -119,7 +125,8 @@ def _refuse(where: str, value: str, value_set: ValueSet) -> None:
     shown = value if len(value) <= 40 else value[:40] + "…"
     raise InvalidCode(
         f"{where} is '{shown}', which is not in its required value set {value_set.url}: use one of "
-        f"{', '.join(value_set.codes)}."
+        f"{', '.join(value_set.codes)}.",
+        element_of(where),
     )
 
 
@@ -139,7 +146,8 @@ def _check_codings(codings: list[Coding], value_set: ValueSet, where: str) -> No
     if not ours:
         raise InvalidCode(
             f"{where} needs a coding from {value_set.system} (required value set {value_set.url}): use one of "
-            f"{', '.join(value_set.codes)}."
+            f"{', '.join(value_set.codes)}.",
+            element_of(where),
         )
     for i, coding in ours:
         if coding.code not in value_set.codes:
@@ -153,4 +161,6 @@ def _check_identifier(identifier: Identifier, where: str) -> None:
     try:
         validate_identifier(system, value)
     except InvalidIdentifier as exc:
-        raise MappingError(f"{where} (system {system}) is not a valid {exc.kind}: {exc.message}") from None
+        raise MappingError(
+            f"{where} (system {system}) is not a valid {exc.kind}: {exc.message}", element_of(where)
+        ) from None

@@ -19,6 +19,7 @@ import hmac
 import json
 import os
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,7 +28,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, union, update
 
 from santegarde.crypto import DecryptionRefused, KeyFamily, Keyring, decrypt, encrypt
 from santegarde.referentials.model import CategoryKind, Referential
@@ -115,6 +116,19 @@ class PatientKeys:
         found.update({str(r.family): r.wrapped for r in conn.execute(_KEYS, {"patient_id": patient_id})})
         return found
 
+    def wrapped_health_keys(self, conn: Connection, patient_ids: Sequence[str]) -> dict[str, bytes]:
+        """The wrapped health keys of many patients (a patient whose keys were destroyed is absent), a few
+        statements for all of them instead of one each."""
+        found: dict[str, bytes] = {}
+        unique = sorted(set(patient_ids))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            query = select(patient_key.c.patient_id, patient_key.c.wrapped).where(
+                patient_key.c.patient_id.in_(chunk), patient_key.c.family == str(KeyFamily.HEALTH)
+            )
+            found.update({str(r.patient_id): r.wrapped for r in conn.execute(query)})
+        return found
+
     def destroy(self, conn: Connection, patient_id: str) -> int:
         return int(conn.execute(delete(patient_key).where(patient_key.c.patient_id == patient_id)).rowcount)
 
@@ -174,6 +188,55 @@ def open_part(
     return dict(json.loads(data))
 
 
+def seal_derived(
+    keys: PatientKeys, conn: Connection, patient_id: str, label: str, content: Any, now: datetime
+) -> bytes:
+    """A module's derived data about a patient (e.g. a pseudonymised extract), sealed under the patient's health key:
+    destroying the patient's keys (erasure) makes it unreadable with the rest. ``label`` binds it to its place."""
+    key = keys.get(conn, patient_id, KeyFamily.HEALTH, now, create=True)
+    data = json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode()
+    nonce = os.urandom(12)
+    return b"SGD1" + nonce + AESGCM(key).encrypt(nonce, data, f"santegarde:derived:{label}".encode())
+
+
+def open_derived(
+    keys: PatientKeys,
+    conn: Connection,
+    patient_id: str,
+    label: str,
+    token: bytes,
+    wrapped: dict[str, bytes | None] | None = None,
+) -> Any:
+    """What ``seal_derived`` sealed; None when the patient's keys were destroyed (the patient was erased).
+    ``wrapped``: the patient's wrapped keys by family as the caller's statement read them (spares a lookup)."""
+    try:
+        key = keys.get(conn, patient_id, KeyFamily.HEALTH, datetime.min, create=False, wrapped=wrapped)
+    except DecryptionRefused:
+        return None
+    try:
+        data = AESGCM(key).decrypt(token[4:16], token[16:], f"santegarde:derived:{label}".encode())
+    except InvalidTag:
+        raise DecryptionRefused(
+            f"The derived data {label} does not decrypt: it was altered or moved; rebuild it from the records."
+        ) from None
+    return json.loads(data)
+
+
+def current_count(conn: Connection, patient_id: str, resource_type: str, id_suffix: str = "") -> int:
+    """How many current records of this type the patient has (those whose id ends with ``id_suffix``)."""
+    query = (
+        select(func.count())
+        .select_from(record)
+        .where(
+            record.c.patient_id == patient_id,
+            record.c.current.is_(True),
+            record.c.resource_type == resource_type,
+            record.c.id.like(f"%{id_suffix}"),
+        )
+    )
+    return int(conn.execute(query).scalar_one())
+
+
 def write_version(
     keys: PatientKeys,
     conn: Connection,
@@ -218,25 +281,35 @@ def write_version(
         conn.execute(insert(record_part).values(rows))
 
 
-_VERSIONS = (
-    select(record, record_part.c.category, record_part.c.token, record_freeze.c.reason.label("frozen_reason"))
-    .select_from(
-        record.outerjoin(
-            record_part, and_(record_part.c.record_id == record.c.id, record_part.c.version == record.c.version)
-        ).outerjoin(record_freeze, record_freeze.c.record_id == record.c.id)
-    )
-    .where(record.c.id == bindparam("rid"))
-    .order_by(record.c.version.desc())
+_WITH_PARTS = select(
+    record, record_part.c.category, record_part.c.token, record_freeze.c.reason.label("frozen_reason")
+).select_from(
+    record.outerjoin(
+        record_part, and_(record_part.c.record_id == record.c.id, record_part.c.version == record.c.version)
+    ).outerjoin(record_freeze, record_freeze.c.record_id == record.c.id)
 )
+_VERSIONS = _WITH_PARTS.where(record.c.id == bindparam("rid")).order_by(record.c.version.desc())
 _CURRENT = _VERSIONS.where(record.c.current.is_(True))
+_CURRENT_OF = _WITH_PARTS.where(record.c.current.is_(True), record.c.id.in_(bindparam("rids", expanding=True)))
 
 
 def versions(conn: Connection, rid: str, *, current_only: bool) -> list[Version]:
     """The versions of a record, newest first, with their parts' ciphertexts and the freeze: one statement."""
-    rows = conn.execute(_CURRENT if current_only else _VERSIONS, {"rid": rid}).all()
-    grouped: dict[int, list[Any]] = {}
+    return _grouped(conn.execute(_CURRENT if current_only else _VERSIONS, {"rid": rid}).all())
+
+
+def current_versions(conn: Connection, rids: list[str]) -> dict[str, Version]:
+    """The current version of each of these records (those that have one), by id: one statement for a page."""
+    if not rids:
+        return {}
+    return {v.id: v for v in _grouped(conn.execute(_CURRENT_OF, {"rids": rids}).all())}
+
+
+def _grouped(rows: Sequence[Any]) -> list[Version]:
+    """Rows of record ⟕ part ⟕ freeze as versions, in the rows' order."""
+    grouped: dict[tuple[str, int], list[Any]] = {}
     for row in rows:
-        grouped.setdefault(int(row.version), []).append(row)
+        grouped.setdefault((str(row.id), int(row.version)), []).append(row)
     result = []
     for group in grouped.values():
         row = group[0]
@@ -283,6 +356,13 @@ def freeze_reason(conn: Connection, v: Version) -> str | None:
 def index_key(ring: Keyring) -> bytes:
     _, identity = ring.key(KeyFamily.IDENTITY)
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"santegarde:blind-index:v1").derive(identity)
+
+
+def console_key(ring: Keyring) -> bytes:
+    """The key that signs the web console's form tokens (CSRF): derived from the identity key, never stored, hence
+    the same in every worker and after a restart."""
+    _, identity = ring.key(KeyFamily.IDENTITY)
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"santegarde:console-csrf:v1").derive(identity)
 
 
 def page_key(ring: Keyring) -> bytes:
@@ -364,6 +444,9 @@ def patient_exists(conn: Connection, patient_id: str) -> bool:
     return found is not None
 
 
+MERGED_WALKS = 100  # up to this many patients, one index walk each (search_ids); beyond, one IN
+
+
 def search_ids(
     conn: Connection,
     key: bytes,
@@ -374,8 +457,10 @@ def search_ids(
     patients: list[str] | None = None,
     after: str | None = None,
     before: str | None = None,
+    limit: int | None = None,
 ) -> list[str]:
-    """Ids of current records of a type, in id order (descending below ``before``), that match every criterion.
+    """Ids of current records of a type, in id order (descending below ``before``), that match every criterion;
+    the first ``limit`` of them (a page's worth: a search reads on from the last one when it needs more).
 
     A criterion is a list of alternatives (kind, value), matched through the blind index; ``ids`` and
     ``patients`` narrow to those record ids or to the records of those patients (ids in clear).
@@ -388,11 +473,22 @@ def search_ids(
         query = query.where(record.c.id.in_(matching))
     if ids is not None:
         query = query.where(record.c.id.in_(ids))
-    if patients is not None:
-        query = query.where(record.c.patient_id.in_(patients))
     if after is not None:
         query = query.where(record.c.id > after)
     if before is not None:
         query = query.where(record.c.id < before)
     order = record.c.id.desc() if before is not None else record.c.id
-    return [str(r) for r in conn.execute(query.order_by(order)).scalars()]
+    if patients is not None and 1 < len(set(patients)) <= MERGED_WALKS:
+        # One walk of ix_record_patient_type per patient, merged and ordered by the database (its collation orders
+        # the paging cursors): an IN over several patients leads SQLite's planner, without statistics, to walk every
+        # current record of the type in id order instead.
+        walks = [
+            query.where(record.c.patient_id == one).order_by(order).limit(limit).subquery().select()
+            for one in dict.fromkeys(patients)
+        ]
+        merged = union(*walks).subquery()
+        ordered = merged.c.id.desc() if before is not None else merged.c.id
+        return [str(r) for r in conn.execute(select(merged.c.id).order_by(ordered).limit(limit)).scalars()]
+    if patients is not None:
+        query = query.where(record.c.patient_id.in_(patients))
+    return [str(r) for r in conn.execute(query.order_by(order).limit(limit)).scalars()]

@@ -46,6 +46,7 @@ from santegarde.governance.vocabulary import VocabularyError, label
 from santegarde.identity import accounts, grants
 from santegarde.identity.context import IdentityContext
 from santegarde.referentials.model import Granularity, Operation, Referential
+from santegarde.warehouse import lineage
 from santegarde.warehouse.anonymity import (
     TOTAL,
     AnonymityError,
@@ -104,6 +105,15 @@ def engine_refusal(error: Exception, key: str = "engine") -> GateError:
 def status_words(status: str) -> dict[str, str]:
     """An export's status in words, in every language ("en quarantaine", "quarantined")."""
     return {lang: str(doctext.words(lang)["export"]["statuses"].get(status, status)) for lang in doctext.LANGS}
+
+
+class IdentifierColumnError(GateError):
+    """A released column carries identifiers (an aliased person column, a surrogate key): the export is refused.
+    Worded by ``lineage.sentences`` (each column named with where its values come from)."""
+
+    def __init__(self, sentences: dict[str, str]) -> None:
+        self.key = "identifier_column"
+        WordedError.__init__(self, sentences)
 
 
 # ---- configuration and values ----------------------------------------------------------------------------------
@@ -405,11 +415,19 @@ def _person_table(conn: duckdb.DuckDBPyConnection, request: ExportRequest) -> pa
 
 
 def _released_table(conn: duckdb.DuckDBPyConnection, request: ExportRequest) -> pa.Table:
-    """The rows that leave: the source's, in canonical order, without the column identifying the person."""
+    """The rows that leave: the source's, in canonical order, without the column identifying the person; refused
+    when another column carries identifiers, whatever its name (:mod:`santegarde.warehouse.lineage`)."""
     table = _ordered_table(conn, request.source)
     if request.kind == "row" and request.person and request.person in table.column_names:
         table = table.drop_columns([request.person])
+        _refuse_identifiers(lineage.person_keys(conn, _source_sql(request.source), request.person))
+    _refuse_identifiers(lineage.warehouse_identifiers(conn, table))
     return table
+
+
+def _refuse_identifiers(findings: list[lineage.Finding]) -> None:
+    if findings:
+        raise IdentifierColumnError(lineage.sentences(findings))
 
 
 def _metric_criteria(
@@ -753,7 +771,9 @@ class Gate:
                               facts=facts, error=str(error))], None
         except AnonymityError as error:
             raise engine_refusal(error) from error
-        return _indicator_criteria(result, spec, self.thresholds), _indicator_table(result)
+        table = _indicator_table(result)
+        _refuse_identifiers(lineage.warehouse_identifiers(conn, table))
+        return _indicator_criteria(result, spec, self.thresholds), table
 
     def _alert(self, request_id: int, failed: Sequence[str], purpose: str) -> None:
         with self._db() as db:
@@ -1055,6 +1075,7 @@ __all__ = [
     "GateError",
     "GateThresholds",
     "GrantReviewers",
+    "IdentifierColumnError",
     "IndicatorSpec",
     "Release",
     "Reviewers",

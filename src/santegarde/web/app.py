@@ -30,13 +30,15 @@ from santegarde.identity.context import IdentityContext
 from santegarde.identity.oidc import ProSanteConnect
 from santegarde.referentials.model import Referential
 from santegarde.rights.execute import RightsService
+from santegarde.runtime import Organisation
 from santegarde.store.service import RecordService
-from santegarde.web import pages
+from santegarde.web import audit_desk, breach_desk, controller, pages, processor_desk, rights_desk
+from santegarde.web.desk_gate import DeskGate
 from santegarde.web.french import Refusal, refusal
 from santegarde.web.render import Renderer
 
 STATIC = Path(__file__).parent / "static"
-API_PREFIXES = ("/fhir", "/auth", "/rights", "/docs", "/redoc", "/openapi.json")
+API_PREFIXES = ("/fhir", "/auth", "/rights", "/aac", "/health", "/metrics", "/docs", "/redoc", "/openapi.json")
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -107,8 +109,10 @@ def create_console(
     readiness: Readiness | None = None,
     metrics_token: str | None = None,
     collectors: tuple[Collector, ...] = (),
+    organisation: Organisation | None = None,
 ) -> FastAPI:
-    """The API of ``create_app`` with the console's pages at ``/`` (sign-in, practice)."""
+    """The API of ``create_app`` with the console's pages at ``/`` (sign-in, practice); with the ``organisation``,
+    the governance desks too (the controller's dashboard and documents, the audit desk)."""
     app = create_app(
         identity,
         records=records,
@@ -122,8 +126,26 @@ def create_console(
         metrics_token=metrics_token,
         collectors=collectors,
     )
-    renderer = Renderer(identity.referential)
-    app.include_router(pages.router(identity, records, renderer, psc=psc is not None))
+    renderer = Renderer(identity.referential, records.console_key)
+    gate = DeskGate(identity, organisation.audit) if organisation is not None else None
+    app.include_router(
+        pages.router(
+            identity,
+            records,
+            renderer,
+            psc=psc is not None,
+            compassionate=compassionate,
+            rights=rights,
+            desks=gate.desks if gate else None,
+        )
+    )
+    if organisation is not None and gate is not None:
+        app.include_router(controller.router(organisation, rights, gate, renderer))
+        app.include_router(breach_desk.router(organisation, gate, renderer))
+        app.include_router(processor_desk.router(organisation, gate, renderer))
+        if rights is not None:
+            app.include_router(rights_desk.router(organisation, rights, gate, renderer))
+        app.include_router(audit_desk.router(organisation, gate, renderer))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     def page_or_api(

@@ -13,6 +13,10 @@ from zoneinfo import ZoneInfo
 
 from santegarde import refusals
 from santegarde.api.refusals import BodyTooLarge, OriginRefused
+from santegarde.compassionate.forms import SubmissionRefused
+from santegarde.compassionate.patient_code import InitialsError
+from santegarde.compassionate.registry import UnknownProgramme
+from santegarde.compassionate.service import IncompleteRequest, WorkflowRefused
 from santegarde.crypto import DecryptionRefused
 from santegarde.errors import SantegardeError
 from santegarde.governance.vocabulary import VocabularyError, label
@@ -99,6 +103,14 @@ REGISTERS = {
     "blood_derived_register": "le registre des médicaments dérivés du sang",
     "toxic_substances_register": "le registre des substances toxiques",
 }
+# store.service.CARE_BASES in the desk's words (a test checks both lists hold the same codes).
+CARE_BASES = {
+    "consultation": "Le patient me consulte",
+    "referral": "Le patient m'est adressé par un autre professionnel",
+    "replacement": "Je remplace le praticien habituel du patient",
+    "care_team": "J'appartiens à l'équipe de soins du patient (art. L. 1110-12 CSP)",
+    "home_visit": "Visite à domicile ou en établissement",
+}
 GENDER = {"female": "féminin", "male": "masculin", "other": "autre", "unknown": "inconnu"}
 
 
@@ -128,6 +140,8 @@ def refusal(exc: SantegardeError, ref: Referential, profile: str | None = None, 
             "PHA-3",
             "7.1",
         )
+    if isinstance(exc, WorkflowRefused | SubmissionRefused | InitialsError | UnknownProgramme | IncompleteRequest):
+        return _compassionate(exc)
     if isinstance(exc, NotFound):  # the store's own French sentence (data/refusals.yaml, records)
         return Refusal(
             "Dossier introuvable",
@@ -232,9 +246,122 @@ def refusal(exc: SantegardeError, ref: Referential, profile: str | None = None, 
     return Refusal("Demande refusée", "La demande n'a pas pu aboutir.", "Revenez à l'accueil et réessayez.", 400)
 
 
+def _compassionate(exc: SantegardeError) -> Refusal:
+    if isinstance(exc, WorkflowRefused) and exc.rule == "AAC-3.programme_status":
+        return Refusal(
+            "Programme fermé aux nouveaux formulaires",
+            "La décision de l'ANSM ne couvre plus ce programme (expirée, suspendue ou pas encore en vigueur) : il "
+            "n'accepte plus de demande, de décision, d'initiation ni de suivi ; l'arrêt du traitement et les effets "
+            "indésirables restent déclarés.",
+            "Le laboratoire enregistre la nouvelle décision de l'ANSM dans une nouvelle version du protocole ; rien "
+            "n'a été enregistré.",
+            409,
+            exc.rule,
+            "3",
+        )
+    if isinstance(exc, WorkflowRefused):
+        return Refusal(
+            "Formulaire hors de son tour",
+            "Le protocole n'attend pas ce formulaire à cette étape du dossier : la demande d'accès précède la décision "
+            "du laboratoire, l'initiation suit l'accord, le suivi, l'arrêt et la déclaration d'une personne de "
+            "l'entourage supposent un patient sous traitement, et seul le laboratoire décide d'un accès.",
+            "Consultez l'étape du dossier ci-dessous et remplissez le formulaire qu'elle attend ; rien n'a été "
+            "enregistré.",
+            409,
+            exc.rule,
+            "5.2",
+        )
+    if isinstance(exc, UnknownProgramme):
+        return Refusal(
+            "Programme inconnu",
+            "Aucun programme d'accès compassionnel enregistré ne porte ce nom.",
+            "Revenez à la liste des programmes et choisissez-en un.",
+            404,
+        )
+    if isinstance(exc, IncompleteRequest):
+        return Refusal(
+            "Demande incomplète",
+            "Le dossier du patient a été créé, mais le formulaire de demande d'accès n'a pas été enregistré.",
+            "Ouvrez le dossier depuis la liste des patients du programme et remplissez de nouveau la demande d'accès.",
+            409,
+            "AAC-3",
+            "5.2",
+        )
+    return Refusal(
+        "Formulaire refusé",
+        "Une réponse ne correspond pas au formulaire du protocole (les formulaires n'acceptent que des valeurs "
+        "codées, sans saisie libre) ; rien n'a été enregistré.",
+        "Corrigez les champs signalés et envoyez le formulaire de nouveau.",
+        422,
+        getattr(exc, "rule", "AAC-7"),
+        "7.3",
+    )
+
+
+def fr_amount(value: float | int) -> str:
+    """``20`` for 20.0, ``61,5`` for 61.5: a bound or an answer as written, without a useless decimal."""
+    return fr_number(int(value) if float(value).is_integer() else value)
+
+
+def unit_words(unit: str | None) -> str:
+    """A UCUM unit as the desk reads it (an annotation such as ``{score}`` has no unit to show)."""
+    return "" if not unit or unit.startswith("{") else unit
+
+
+def field_error(exc: SubmissionRefused | InitialsError, field: Any = None) -> str:
+    """The French sentence shown next to a field of a compassionate-access form."""
+    if isinstance(exc, InitialsError):
+        return "Ce nom ne contient aucune lettre dont tirer les initiales : saisissez-le tel qu'il est écrit."
+    reason = exc.reason
+    if reason in ("number", "integer", "bounds") and field is not None:
+        unit = unit_words(field.unit)
+        bounds = f"entre {fr_amount(field.min)} et {fr_amount(field.max)}{' ' + unit if unit else ''}"
+        kind = "un nombre entier" if field.integer else "un nombre"
+        if reason == "bounds":
+            return f"Cette valeur est hors des bornes du protocole : saisissez {kind} {bounds}."
+        return f"Saisissez {kind} {bounds}."
+    return FIELD_ERRORS.get(reason, "Cette réponse n'est pas acceptée par le protocole : corrigez-la.")
+
+
+FIELD_ERRORS = {
+    "required": "Ce champ est obligatoire.",
+    "choice": "Choisissez une valeur de la liste.",
+    "date": "Saisissez une date complète (jour, mois et année).",
+    "future": "Cette date est dans le futur : indiquez la date à laquelle c'est arrivé.",
+    "boolean": "Répondez oui ou non.",
+    "nir": "Un NIR ou un INS ne doit figurer nulle part (§7.2) : retirez-le ; le patient est identifié par son code.",
+    "birth": "Indiquez le mois et l'année de naissance (la date complète n'est demandée que pour un enfant, si le "
+    "protocole le prévoit), sans date future.",
+    "establishment": "Indiquez l'identifiant de l'établissement (lettres, chiffres, tirets ou points).",
+}
+CASE_STATUS = {
+    "requested": "demande en attente de la décision du laboratoire",
+    "granted": "accès accordé, traitement à initier",
+    "refused": "accès refusé",
+    "treated": "patient sous traitement",
+    "stopped": "traitement arrêté",
+}
+PROGRAMME_STATUS = {
+    "active": "en vigueur",
+    "not_granted_yet": "pas encore en vigueur",
+    "expired": "décision expirée",
+    "suspended": "suspendu ou retiré par l'ANSM",
+}
+
+
 def _access(exc: AccessDenied, ref: Referential, profile: str | None, purpose: str | None) -> Refusal:
     who = name(ref, "accessor", profile)
     why = name(ref, "purpose", purpose)
+    if exc.rule == "AAC-8.case":
+        return Refusal(
+            "Dossier non accessible",
+            "Ce dossier d'accès compassionnel ne vous est pas ouvert : le personnel d'un établissement ne voit que "
+            "les patients qu'il prend en charge, les profils du laboratoire ce que le référentiel leur accorde (§8).",
+            "Si vous prenez ce patient en charge, déclarez la relation de soin ; l'essai a été tracé.",
+            403,
+            exc.rule,
+            exc.section,
+        )
     if exc.rule.endswith(".care_relationship"):
         return Refusal(
             "Pas de relation de soin",

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from santegarde.api.auth import COOKIE
+from santegarde.compassionate.service import CompassionateService
 from santegarde.identifiers.errors import InvalidIdentifier
 from santegarde.identifiers.professional import validate_rpps
 from santegarde.identifiers.systems import INS_DEMO_SYSTEM, INS_NIA_SYSTEM, INS_NIR_SYSTEM, INS_TEST_SYSTEM
@@ -28,9 +29,19 @@ from santegarde.identity.throttle import Blocked
 from santegarde.identity.totp import InvalidCode
 from santegarde.pharmacy import DispenseClass, Dispensing, PharmacyRegister, RegisterRefused
 from santegarde.pharmacy.register import PURPOSE as REGISTER_PURPOSE
+from santegarde.rights import RightsService
 from santegarde.store.service import BREAK_GLASS_MIN, AccessDenied, RecordService
 from santegarde.store.service import Request as RecordRequest
-from santegarde.web.french import DISPENSE_CLASSES, GENDER, REGISTERS, name, refusal
+from santegarde.web import (
+    aac_screens,
+    appointment_screens,
+    consent_screens,
+    record_screens,
+    register_screens,
+    rights_screens,
+)
+from santegarde.web.desk import SEARCH_PURPOSE, Desk
+from santegarde.web.french import CARE_BASES, DISPENSE_CLASSES, GENDER, REGISTERS, name, refusal
 from santegarde.web.render import CSRF_FIELD, Renderer, is_htmx, set_cookie
 
 STEP_PAGES = {
@@ -40,10 +51,15 @@ STEP_PAGES = {
     "profile": "/connexion/profil",
 }
 # The purpose a profile searches patients under: the secretariat books appointments; practitioners keep the record.
-SEARCH_PURPOSE = {"secretariat": "appointments"}
+APPOINTMENTS = "appointments"
 CHART_PURPOSE = "medical_record"
 INS_SYSTEMS = (INS_NIR_SYSTEM, INS_NIA_SYSTEM, INS_TEST_SYSTEM, INS_DEMO_SYSTEM)
-CHART_TYPES = (("Observation", "observations"), ("Condition", "conditions"), ("MedicationRequest", "medications"))
+CHART_TYPES = (
+    ("Observation", "observations"),
+    ("Condition", "conditions"),
+    ("MedicationRequest", "medications"),
+    ("DocumentReference", "documents"),
+)
 
 REACHES = ("records", "public")
 TAG = "console"  # every route of the console carries it (the route walk of the tests finds them by it)
@@ -77,11 +93,21 @@ def _go(request: Request, url: str) -> Response:
     return _see(url)
 
 
-def router(identity: IdentityContext, records: RecordService, renderer: Renderer, *, psc: bool = False) -> APIRouter:
+def router(
+    identity: IdentityContext,
+    records: RecordService,
+    renderer: Renderer,
+    *,
+    psc: bool = False,
+    compassionate: CompassionateService | None = None,
+    rights: RightsService | None = None,
+    desks: Callable[[str | None], list[tuple[str, str]]] | None = None,
+) -> APIRouter:
+    """The sign-in and practice pages; ``desks`` names the governance desks a profile may open (navigation)."""
     web = APIRouter(include_in_schema=False, tags=[TAG])
     ref = identity.referential
     pharmacy = PharmacyRegister(records) if ref.organisation_profile == "pharmacy" else None
-    profiles_at_login: dict[str, tuple[str, ...]] = {}
+    booking = pharmacy is None and ref.purpose(APPOINTMENTS) is not None  # the practice's appointment book
 
     def route(method: str, path: str, reach: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         assert reach in REACHES
@@ -112,8 +138,9 @@ def router(identity: IdentityContext, records: RecordService, renderer: Renderer
     def rotated(request: Request, response: Response) -> None:
         set_cookie(response, COOKIE, sessions.rotate(identity, token(request)))
 
-    def who(current: sessions.SessionContext) -> dict[str, str]:
-        return {"login": current.login, "profile": name(ref, "accessor", current.profile)}
+    def who(current: sessions.SessionContext) -> dict[str, Any]:
+        found = {"login": current.login, "profile": name(ref, "accessor", current.profile)}
+        return {**found, "desks": desks(current.profile) if desks and not current.pending else []}
 
     # -- sign-in -------------------------------------------------------------------------------------------
 
@@ -154,7 +181,6 @@ def router(identity: IdentityContext, records: RecordService, renderer: Renderer
                 login=login,
                 psc=psc,
             )
-        profiles_at_login[login] = result.profiles
         response = _see(_next_step(result.pending))
         set_cookie(response, COOKIE, result.token)
         return response
@@ -278,7 +304,7 @@ def router(identity: IdentityContext, records: RecordService, renderer: Renderer
     def profile_form(request: Request) -> Response:
         def draw() -> Response:
             current = user(request)
-            held = profiles_at_login.get(current.login, ())
+            held = sessions.profiles_held(identity, token(request))
             if not held:
                 return _see("/connexion")
             choices = [(p, name(ref, "accessor", p)) for p in held]
@@ -355,6 +381,8 @@ def router(identity: IdentityContext, records: RecordService, renderer: Renderer
                 "form": {"nom": nom, "prenom": prenom, "naissance": naissance, "ins": ins},
                 "searched": True,
                 "pharmacy": pharmacy is not None,
+                "booking": booking,
+                "rights_desk": rights is not None,
             }
             number = ins.replace(" ", "")
             if not criteria and not number:
@@ -378,7 +406,7 @@ def router(identity: IdentityContext, records: RecordService, renderer: Renderer
             return REGISTER_PURPOSE  # the pharmacy looks a patient up to enter a dispensing
         return SEARCH_PURPOSE.get(profile or "", CHART_PURPOSE)
 
-    def chart(request: Request, pid: str, glass: str | None) -> Response:
+    def chart(request: Request, pid: str, glass: str | None, **values: Any) -> Response:
         current = user(request)
         req = record_request(request, CHART_PURPOSE, glass)
         try:
@@ -393,6 +421,8 @@ def router(identity: IdentityContext, records: RecordService, renderer: Renderer
                 glass=care,
                 pid=pid,
                 minimum=BREAK_GLASS_MIN,
+                care_bases=list(CARE_BASES.items()) if care else [],
+                **values,
             )
         return renderer.page(
             request,
@@ -402,6 +432,8 @@ def router(identity: IdentityContext, records: RecordService, renderer: Renderer
             observations=sorted(parts["observations"], key=_effective, reverse=True),
             conditions=parts["conditions"],
             medications=parts["medications"],
+            documents=parts["documents"],
+            consent_form=any(c.requires_consent and not c.forbidden for c in ref.categories),
             ledgers=ledgers(req, pid),
             glass=glass is not None,
         )
@@ -464,23 +496,36 @@ def router(identity: IdentityContext, records: RecordService, renderer: Renderer
 
         return guarded(request, draw, keep=f"/patients/{pid}")
 
+    shared = Desk(
+        route, guarded, user, lambda request: _ready(user(request)), who, record_request, renderer, ref, chart
+    )
     if pharmacy is not None:
-        _pharmacy_routes(route, guarded, user, who, record_request, renderer, pharmacy)
+        _pharmacy_routes(shared, pharmacy)
+        register_screens.routes(shared, pharmacy)
+    else:
+        record_screens.routes(shared, records)
+        consent_screens.routes(shared, records)
+    if booking:
+        appointment_screens.routes(shared, records)
+    if rights is not None and pharmacy is None:
+        rights_screens.routes(shared, records, rights)
+    if compassionate is not None:
+        aac_screens.routes(shared, compassionate)
     return web
 
 
-def _pharmacy_routes(
-    route: Callable[[str, str, str], Callable[[Callable[..., Any]], Callable[..., Any]]],
-    guarded: Callable[..., Response],
-    user: Callable[[Request], sessions.SessionContext],
-    who: Callable[[sessions.SessionContext], dict[str, str]],
-    record_request: Callable[..., RecordRequest],
-    renderer: Renderer,
-    pharmacy: PharmacyRegister,
-) -> None:
+def _pharmacy_routes(desk: Desk, pharmacy: PharmacyRegister) -> None:
     """The pharmacy's dispensing entry: the MedicationDispense through RecordService, numbered in its register."""
     records = pharmacy.service
     ref = records.ref
+    route, guarded, user, who, record_request, renderer = (
+        desk.route,
+        desk.guarded,
+        desk.user,
+        desk.who,
+        desk.record_request,
+        desk.renderer,
+    )
 
     def form_page(request: Request, pid: str, status: int = 200, **values: Any) -> Response:
         current = user(request)

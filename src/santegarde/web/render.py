@@ -1,8 +1,9 @@
 """Drawing pages: the Jinja2 templates, the CSRF token of every form, and the refused page.
 
 CSRF: each browser holds a random ``sg_csrf`` cookie (HttpOnly, Secure, SameSite=Strict); every form carries
-the HMAC of it under a key this process draws at start, and every POST of the console is refused unless the
-two match. A page from another site can neither read the cookie nor compute the field.
+the HMAC of it under a key derived from the organisation's identity key (the same in every worker and after a
+restart), and every POST of the console is refused unless the two match. A page from another site can neither
+read the cookie nor compute the field.
 """
 
 from __future__ import annotations
@@ -40,15 +41,19 @@ def set_cookie(response: HTMLResponse | Any, name: str, value: str) -> None:
 
 
 class Renderer:
-    def __init__(self, referential: Referential) -> None:
+    def __init__(self, referential: Referential, key: bytes | None = None) -> None:
+        """``key`` signs the forms' tokens: the organisation's (``RecordService.console_key``) in a served console,
+        the same in every worker and after a restart; a key of this process only if none is given."""
         self.ref = referential
-        self._key = secrets.token_bytes(32)
+        self._key = key or secrets.token_bytes(32)
         self.env = Environment(
             loader=FileSystemLoader(TEMPLATES),
             autoescape=select_autoescape(["html"]),
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        self.menu: list[tuple[str, str]] = []  # (path, French label): the banner's links, from each screen group
+        self.env.globals["menu"] = self.menu
         self.env.globals["referentiel"] = referential_name(referential)
         self.env.filters["date_fr"] = fr_date
         self.env.filters["nombre"] = fr_number

@@ -26,9 +26,7 @@ def upgrade() -> None:
         sa.Column("text", sa.String(length=1000), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_access_justification")),
     )
-    op.create_index(
-        op.f("ix_access_justification_patient_id"), "access_justification", ["patient_id"], unique=False
-    )
+    op.create_index(op.f("ix_access_justification_patient_id"), "access_justification", ["patient_id"], unique=False)
 
 
 def downgrade() -> None:

@@ -1,0 +1,171 @@
+"""The governance desks' one way in: identity → policy → (the governance, audit and rights functions) → audit.
+
+``DeskGate.enter`` checks the session (every sign-in step done, a grant still valid), asks the policy whether the
+profile chosen at login may sit at the desk (``policy.desks``), and traces the decision in the audit trail, allowed
+or refused, with the rule; a refused profile gets a page that says why and names the rule. Each desk route is
+tagged ``reach:desk``: a test walks them all and checks each passes the gate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse, Response
+
+from santegarde.api.auth import COOKIE
+from santegarde.audit.trail import AuditEvent, AuditTrail
+from santegarde.errors import SantegardeError, WordedError
+from santegarde.identity import sessions
+from santegarde.identity.context import IdentityContext
+from santegarde.identity.errors import SessionLocked, SessionRefused, StepRequired
+from santegarde.policy.desks import Desk, DeskDecision, decide_desk
+from santegarde.referentials.model import Referential
+from santegarde.web.french import Refusal, name
+from santegarde.web.pages import STEP_PAGES
+from santegarde.web.render import Renderer, is_htmx
+
+DESK_PAGES = {Desk.CONTROLLER: ("/controle", "Tableau du responsable"), Desk.AUDIT: ("/audit", "Bureau d'audit")}
+DESK_NAMES = {Desk.CONTROLLER: "le tableau du responsable du traitement", Desk.AUDIT: "le bureau d'audit des traces"}
+
+
+# A generated document shown in the console's frame: its own styles, no script at all (sandbox), framed by the
+# console only.
+DOCUMENT_HEADERS = {
+    "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
+    "frame-ancestors 'self'; base-uri 'none'; form-action 'none'; sandbox",
+    "x-frame-options": "SAMEORIGIN",
+}
+
+
+def page_with_frames(response: Response) -> Response:
+    """A console page that frames a document of the console (the console's CSP, plus frames from itself)."""
+    from santegarde.web.app import CSP  # the console's one policy (app.py imports this module)
+
+    response.headers["content-security-policy"] = f"{CSP}; frame-src 'self'"
+    return response
+
+
+class DeskRefused(SantegardeError):
+    """The profile chosen at login may not sit at this desk (traced with the rule)."""
+
+    def __init__(self, decision: DeskDecision, current: sessions.SessionContext) -> None:
+        super().__init__(f"The profile '{decision.profile}' may not use the {decision.desk} desk ({decision.rule}).")
+        self.decision = decision
+        self.current = current  # who was refused (the refused page keeps their session's header)
+
+
+class DeskGate:
+    def __init__(self, identity: IdentityContext, audit: AuditTrail) -> None:
+        self.identity = identity
+        self.audit = audit
+
+    @property
+    def ref(self) -> Referential:
+        return self.identity.referential
+
+    def enter(self, request: Request, desk: Desk, operation: str, resource: str = "console") -> sessions.SessionContext:
+        """The session behind ``request`` at ``desk``, for ``operation`` (traced); refused otherwise."""
+        token = request.cookies.get(COOKIE)
+        if not token:
+            raise SessionRefused("You are not logged in; log in first.")
+        current = sessions.require(self.identity, token, sensitivity=None)
+        decision = decide_desk(self.ref, desk, current.profile)
+        self.audit.append(
+            AuditEvent(
+                actor=current.login,
+                profile=current.profile or "",
+                operation=operation,
+                resource_type="GovernanceDesk",
+                resource_id=resource,
+                purpose="governance",
+                allowed=decision.allowed,
+                rule=decision.rule,
+                section="",
+                outcome="success" if decision.allowed else "denied",
+                source=request.client.host if request.client else "unknown",
+                referential=self.ref.id,
+            )
+        )
+        if not decision.allowed:
+            raise DeskRefused(decision, current)
+        return current
+
+    def record(
+        self, request: Request, current: sessions.SessionContext, operation: str, kind: str, ident: str, rule: str
+    ) -> None:
+        """Trace what a desk did (as the CLI command doing the same traces it), by references only."""
+        self.audit.append(
+            AuditEvent(
+                actor=current.login,
+                profile=current.profile or "",
+                operation=operation,
+                resource_type=kind,
+                resource_id=ident,
+                purpose="security",
+                allowed=True,
+                rule=rule,
+                section="",
+                outcome="success",
+                source=request.client.host if request.client else "unknown",
+                referential=self.ref.id,
+            )
+        )
+
+    def desks(self, profile: str | None) -> list[tuple[str, str]]:
+        """The desks this profile may open: (path, title), for the navigation."""
+        return [DESK_PAGES[d] for d in Desk if decide_desk(self.ref, d, profile).allowed]
+
+    def who(self, current: sessions.SessionContext) -> dict[str, object]:
+        return {
+            "login": current.login,
+            "profile": name(self.ref, "accessor", current.profile),
+            "desks": self.desks(current.profile),
+        }
+
+
+def desk_refusal(exc: DeskRefused, gate: DeskGate) -> Refusal:
+    d = exc.decision
+    allowed = ", ".join(f"« {name(gate.ref, 'accessor', p)} »" for p in d.profiles)
+    todo = (
+        f"Ce bureau est tenu par : {allowed}. Adressez-vous à l'une de ces personnes ; l'essai a été tracé."
+        if d.profiles
+        else "Le référentiel ne désigne aucun profil pour ce bureau : utilisez les commandes de l'administrateur."
+    )
+    return Refusal(
+        "Accès refusé",
+        f"Le profil « {name(gate.ref, 'accessor', d.profile)} » ne peut pas ouvrir {DESK_NAMES[d.desk]}.",
+        todo,
+        403,
+        d.rule,
+    )
+
+
+def worded_refusal(exc: WordedError, status: int = 422) -> Refusal:
+    """A refusal of a governance module, in its own French sentence."""
+    return Refusal("Demande refusée", exc.in_language("fr"), "Corrigez ce qui est indiqué, puis recommencez.", status)
+
+
+def desk_page(
+    renderer: Renderer, gate: DeskGate, request: Request, draw: Callable[[], Response], *, keep: str | None = None
+) -> Response:
+    """Run a desk page: a locked session shows the lock screen in place, a pending step or no session leads to
+    sign-in, a refused profile gets the refused page with the rule."""
+    try:
+        return draw()
+    except DeskRefused as exc:
+        return renderer.refused(request, desk_refusal(exc, gate), user=gate.who(exc.current))
+    except SessionLocked:
+        if is_htmx(request):
+            return Response(status_code=200, headers={"HX-Refresh": "true"})
+        return renderer.page(request, "verrou.html", 423, suite=keep or request.url.path)
+    except StepRequired as exc:
+        return _go(request, STEP_PAGES.get(exc.step, "/connexion"))
+    except SessionRefused:
+        return _go(request, "/connexion")
+
+
+def _go(request: Request, url: str) -> Response:
+    if is_htmx(request):
+        return Response(status_code=200, headers={"HX-Redirect": url})
+    return RedirectResponse(url, status_code=303)

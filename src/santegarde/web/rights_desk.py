@@ -1,0 +1,264 @@
+"""The rights desk at the controller's desk (COM-RGT-1): register a request, record how the requester's identity was
+checked, execute it through the record path (``RightsService``: the right applies or is refused with the text's
+reason), then preview and download the answer letter.
+
+Each route passes the desk's gate (identity → policy → audit) before ``RightsService``, which checks the session
+again and traces every step itself. Requests are named by their number in URLs, never by the patient.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the routes' annotations inside router().
+import json
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from santegarde.api.auth import COOKIE
+from santegarde.governance.rights_text import right_name
+from santegarde.identity.errors import SessionRefused
+from santegarde.policy.desks import Desk
+from santegarde.referentials.model import Right
+from santegarde.rights.execute import REQUESTER_FR, RightsService
+from santegarde.rights.requests import EXERCISABLE, MIN_IDENTITY_CHECK, NEEDS_PURPOSE, OPEN, Requester, RightsError
+from santegarde.runtime import Organisation
+from santegarde.store.service import AccessDenied
+from santegarde.store.service import Request as RecordRequest
+from santegarde.web.desk_gate import DOCUMENT_HEADERS, DeskGate, desk_page, page_with_frames
+from santegarde.web.french import Refusal, name
+from santegarde.web.render import CSRF_FIELD, Renderer
+
+TAG = "console"
+RIGHTS_PURPOSE = "rights_management"  # the purpose of handling the persons' rights, where the text names one
+STATUS_FR = {
+    "received": "reçue, identité à vérifier",
+    "identity_checked": "identité vérifiée, à exécuter",
+    "extended": "délai prolongé",
+    "executed": "exécutée",
+    "refused": "refusée",
+}
+Csrf = Annotated[str, Form(alias=CSRF_FIELD, max_length=128)]
+Short = Annotated[str, Form(max_length=200)]
+
+
+def router(org: Organisation, rights: RightsService, gate: DeskGate, renderer: Renderer) -> APIRouter:
+    web = APIRouter(include_in_schema=False, tags=[TAG])
+    ref = org.referential
+    purposes = [(p.id, name(ref, "purpose", p.id)) for p in ref.purposes if not (p.forbidden or p.out_of_scope)]
+
+    def route(method: str, path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        return web.api_route(path, methods=[method], response_class=HTMLResponse, tags=["reach:desk"])
+
+    def record_request(request: Request, purpose: str | None) -> RecordRequest:
+        """The handling professional's request on the record path, under the purpose of the rights' handling."""
+        token = request.cookies.get(COOKIE)
+        if not token:
+            raise SessionRefused("You are not logged in; log in first.")
+        known = {p for p, _ in purposes}
+        chosen = RIGHTS_PURPOSE if RIGHTS_PURPOSE in known else (purpose or purposes[0][0])
+        return RecordRequest(token, chosen, source=request.client.host if request.client else "unknown")
+
+    def rows() -> list[dict[str, Any]]:
+        return [
+            {
+                "id": r.id,
+                "right": right_name(r.right, "fr"),
+                "status": STATUS_FR.get(str(r.status), str(r.status)),
+                "deadline": r.deadline,
+                "late": r.overdue(org.audit.now()),
+                "open": r.status in OPEN,
+            }
+            for r in reversed(rights.register.all())
+        ]
+
+    def desk(request: Request, current: Any, status: int = 200, **values: Any) -> Response:
+        values.setdefault("form", {"droit": "access", "demandeur": "person", "finalite": ""})
+        values.setdefault("errors", {})
+        return renderer.page(
+            request,
+            "controle/droits.html",
+            status,
+            user=gate.who(current),
+            requests=rows(),
+            rights=[(str(r), right_name(r, "fr")) for r in EXERCISABLE],
+            requesters=[(str(r), REQUESTER_FR[r]) for r in Requester],
+            purposes=purposes,
+            **values,
+        )
+
+    def not_found(request: Request, current: Any, number: int) -> Response:
+        return renderer.refused(
+            request,
+            Refusal(
+                "Demande introuvable",
+                f"Il n'y a pas de demande d'exercice des droits n° {number} dans le registre.",
+                "Revenez au registre des demandes et choisissez-en une de la liste.",
+                404,
+            ),
+            user=gate.who(current),
+        )
+
+    def detail(request: Request, current: Any, number: int, status: int = 200, **values: Any) -> Response:
+        try:
+            found = rights.get(number)
+        except RightsError:
+            return not_found(request, current, number)
+        response = renderer.page(
+            request,
+            "controle/demande.html",
+            status,
+            user=gate.who(current),
+            r=found,
+            right=right_name(found.right, "fr"),
+            requester=REQUESTER_FR[found.requester],
+            purpose=name(ref, "purpose", found.purpose) if found.purpose else None,
+            status_fr=STATUS_FR.get(str(found.status), str(found.status)),
+            late=found.overdue(org.audit.now()),
+            open=found.status in OPEN,
+            executable=found.right is not Right.RECTIFICATION,
+            minimum=MIN_IDENTITY_CHECK,
+            **values,
+        )
+        return page_with_frames(response)
+
+    @route("GET", "/controle/droits")
+    def listing(request: Request) -> Response:
+        return desk_page(
+            renderer,
+            gate,
+            request,
+            lambda: desk(request, gate.enter(request, Desk.CONTROLLER, "desk.controller.rights")),
+        )
+
+    @route("POST", "/controle/droits")
+    def register(
+        request: Request,
+        csrf: Csrf,
+        droit: Short = "",
+        dossier: Short = "",
+        demandeur: Short = "person",
+        finalite: Short = "",
+        motif: Annotated[str, Form(max_length=300)] = "",
+        ancien: Short = "",
+    ) -> Response:
+        renderer.check_csrf(request, csrf)
+        form = {"droit": droit, "dossier": dossier, "demandeur": demandeur, "finalite": finalite, "motif": motif}
+
+        def draw() -> Response:
+            current = gate.enter(request, Desk.CONTROLLER, "desk.controller.rights.register")
+            errors: dict[str, str] = {}
+            if droit not in {str(r) for r in EXERCISABLE}:
+                errors["droit"] = "Choisissez le droit exercé dans la liste."
+            elif Right(droit) in NEEDS_PURPOSE and not finalite:
+                errors["finalite"] = "Ce droit porte sur une finalité : choisissez-la."
+            elif Right(droit) is Right.RESTRICTION and len(motif.strip()) < 5:
+                errors["motif"] = "Indiquez ce que la personne conteste (par exemple : l'exactitude du poids noté)."
+            if not dossier.strip():
+                errors["dossier"] = "Indiquez la référence du dossier du patient concerné."
+            if demandeur not in {str(r) for r in Requester}:
+                errors["demandeur"] = "Choisissez qui fait la demande dans la liste."
+            if finalite and finalite not in {p for p, _ in purposes}:
+                errors["finalite"] = "Choisissez la finalité dans la liste."
+            if errors:
+                return desk(request, current, 422, form=form, errors=errors)
+            created = rights.receive(
+                record_request(request, finalite or None),
+                droit,
+                dossier.strip(),
+                demandeur,
+                purpose=finalite or None,
+                grounds=motif.strip() or None,
+                older_than_five_years=ancien == "1",
+            )
+            return RedirectResponse(f"/controle/droits/{created.id}", status_code=303)
+
+        return desk_page(renderer, gate, request, draw, keep="/controle/droits")
+
+    @route("GET", "/controle/droits/{number}")
+    def one(request: Request, number: int) -> Response:
+        def draw() -> Response:
+            current = gate.enter(request, Desk.CONTROLLER, "desk.controller.rights.read", str(number))
+            return detail(request, current, number)
+
+        return desk_page(renderer, gate, request, draw)
+
+    @route("POST", "/controle/droits/{number}/identite")
+    def identity(
+        request: Request,
+        number: int,
+        csrf: Csrf,
+        comment: Annotated[str, Form(alias="verification", max_length=500)] = "",
+    ) -> Response:
+        renderer.check_csrf(request, csrf)
+
+        def draw() -> Response:
+            current = gate.enter(request, Desk.CONTROLLER, "desk.controller.rights.identity", str(number))
+            if len(comment.strip()) < MIN_IDENTITY_CHECK:
+                message = f"Écrivez comment l'identité a été vérifiée, en au moins {MIN_IDENTITY_CHECK} caractères."
+                return detail(request, current, number, 422, identity_error=message, check=comment)
+            try:
+                rights.register.record_identity_check(record_request(request, None), number, comment.strip())
+            except RightsError:
+                return detail(request, current, number, 409, error="Cette demande a déjà reçu sa réponse.")
+            return RedirectResponse(f"/controle/droits/{number}", status_code=303)
+
+        return desk_page(renderer, gate, request, draw, keep=f"/controle/droits/{number}")
+
+    @route("POST", "/controle/droits/{number}/execution")
+    def execute(request: Request, number: int, csrf: Csrf) -> Response:
+        renderer.check_csrf(request, csrf)
+
+        def draw() -> Response:
+            current = gate.enter(request, Desk.CONTROLLER, "desk.controller.rights.execute", str(number))
+            try:
+                found = rights.get(number)
+                if found.right is Right.RECTIFICATION:
+                    raise RightsError("rectification_needs_resource")
+                outcome = rights.execute(record_request(request, found.purpose), number)
+            except AccessDenied:
+                message = "Le chemin d'accès aux dossiers a refusé cette exécution ; l'essai a été tracé."
+                return detail(request, current, number, 403, error=message)
+            except RightsError:
+                message = (
+                    "Cette demande ne peut pas être exécutée ici dans son état actuel : l'identité du demandeur doit "
+                    "avoir été vérifiée, la demande ne doit pas avoir déjà reçu sa réponse (une rectification se "
+                    "fait avec la commande santegarde rights execute et la ressource corrigée)."
+                )
+                return detail(request, current, number, 409, error=message)
+            if outcome.bundle is not None:
+                # The person's copy (access, portability) is handed over once, as the CLI writes it once: a file to
+                # remit by a secure channel; it is not kept by the console.
+                body = json.dumps(outcome.bundle, ensure_ascii=False, indent=2).encode()
+                filename = f"copie-des-donnees-demande-{number}.json"
+                headers = {"content-disposition": f'attachment; filename="{filename}"'}
+                return Response(body, media_type="application/fhir+json", headers=headers)
+            return RedirectResponse(f"/controle/droits/{number}", status_code=303)
+
+        return desk_page(renderer, gate, request, draw, keep=f"/controle/droits/{number}")
+
+    @route("GET", "/controle/droits/{number}/lettre/{fmt}")
+    def letter(request: Request, number: int, fmt: str) -> Response:
+        def draw() -> Response:
+            current = gate.enter(request, Desk.CONTROLLER, "desk.controller.rights.letter", str(number))
+            if fmt not in ("html", "pdf"):
+                return not_found(request, current, number)
+            try:
+                found = rights.get(number)
+            except RightsError:
+                return not_found(request, current, number)
+            if found.status in OPEN:
+                return detail(request, current, number, 409, error="La lettre se rédige une fois la demande exécutée.")
+            content = rights.letter(number, fmt)
+            if fmt == "html":
+                return HTMLResponse(str(content), headers={"content-disposition": "inline", **DOCUMENT_HEADERS})
+            body = content if isinstance(content, bytes) else content.encode()
+            filename = f"reponse-demande-{number}.pdf"
+            return Response(
+                body,
+                media_type="application/pdf",
+                headers={"content-disposition": f'attachment; filename="{filename}"'},
+            )
+
+        return desk_page(renderer, gate, request, draw)
+
+    return web

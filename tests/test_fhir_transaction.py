@@ -1,0 +1,182 @@
+"""POST /fhir with a transaction Bundle (issue 18): a patient and its observations in one request and one database
+transaction — every entry decided, encrypted and traced as if sent alone, all stored or none, one audit batch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import event, func, select, update
+
+from santegarde.api import create_app
+from santegarde.audit.tables import head
+from santegarde.store import bundle
+from santegarde.store.mapping import MappingError
+from santegarde.store.schema import record
+from store_fixtures import Workplace, make_workplace
+from test_store import observation, patient
+
+PURPOSE = {"X-Purpose": "medical_record"}
+
+
+@pytest.fixture
+def place(database_url: str, tmp_path: Path) -> Iterator[Workplace]:
+    w = make_workplace(database_url, tmp_path)
+    yield w
+    w.close()
+
+
+def _client(place: Workplace, login: str, profile: str, ref: str) -> TestClient:
+    token = place.person(login, profile, ref=ref)
+    c = TestClient(create_app(place.identity, records=place.service), base_url="https://testserver")
+    c.cookies.set("sg_session", token)
+    return c
+
+
+@pytest.fixture
+def doc(place: Workplace) -> TestClient:
+    return _client(place, "dr.martin", "practitioner", "10001234567")
+
+
+def _post(resource: dict[str, Any], full_url: str | None = None) -> dict[str, Any]:
+    entry: dict[str, Any] = {"resource": resource, "request": {"method": "POST", "url": resource["resourceType"]}}
+    return {**entry, "fullUrl": full_url} if full_url else entry
+
+
+def _unit(pid: str = "p-1", observations: int = 3) -> dict[str, Any]:
+    """A new patient (its id a urn:uuid of the Bundle) and its observations referring to it by that urn."""
+    new_patient = {k: v for k, v in patient(pid).items() if k != "id"}
+    obs = [{**observation(oid=f"{pid}-o-{k}"), "subject": {"reference": "urn:uuid:patient-a"}} for k in range(3)]
+    entries = [_post(new_patient, "urn:uuid:patient-a"), *(_post(o) for o in obs[:observations])]
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+def _stored(place: Workplace) -> int:
+    with place.service.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(record)).scalar_one())
+
+
+def _trail(place: Workplace) -> list[dict[str, Any]]:
+    with place.audit.engine.connect() as conn:
+        return [dict(e.content) for e in place.audit.entries(conn)]
+
+
+def test_a_patient_and_its_observations_in_one_transaction(doc: TestClient, place: Workplace) -> None:
+    place.audit.initialise()  # the trail's own first entry, before what is counted
+    sent: list[str] = []
+    event.listen(place.audit.engine, "before_cursor_execute", lambda *a: sent.append(" ".join(a[2].split()[:3])))
+    answer = doc.post("/fhir", json=_unit(), headers=PURPOSE)
+    during = list(sent)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["type"] == "transaction-response" and len(body["entry"]) == 4
+    assert [e["response"]["status"] for e in body["entry"]] == ["201 Created"] * 4
+    pid = body["entry"][0]["resource"]["id"]
+    assert body["entry"][0]["response"]["location"] == f"Patient/{pid}/_history/1"
+    read = doc.get("/fhir/Observation/p-1-o-2", headers=PURPOSE).json()
+    assert read["subject"] == {"reference": f"Patient/{pid}"}  # the urn resolved to the id the patient took
+    assert during == ["UPDATE audit_head SET", "INSERT INTO audit_entry"]  # the four creates appended together
+    creates = [c for c in _trail(place) if c["operation"] == "create"]
+    assert [c["outcome"] for c in creates] == ["success"] * 4 and {c["patient"] for c in creates} == {pid}
+    assert place.audit.verify().intact
+
+
+def test_one_refused_entry_stores_nothing_and_the_trail_says_so(doc: TestClient, place: Workplace) -> None:
+    unit = _unit()
+    unit["entry"].append(
+        {"resource": observation(oid="nowhere"), "request": {"method": "PUT", "url": "Observation/nowhere"}}
+    )
+    before = _stored(place)
+    answer = doc.post("/fhir", json=unit, headers=PURPOSE)
+    assert answer.status_code == 404
+    assert answer.json()["issue"][0]["diagnostics"].startswith("Entry 5 of the transaction (Observation/nowhere)")
+    assert _stored(place) == before  # the patient and three observations rolled back with it
+    traced = _trail(place)[-5:]
+    assert [c["outcome"] for c in traced] == ["rolled_back"] * 4 + ["not_found"]
+    assert place.audit.verify().intact
+
+
+def test_a_policy_refusal_inside_the_transaction_rolls_back_the_rest(place: Workplace) -> None:
+    """A secretary may create a patient's directory entry but not an observation: the whole Bundle is refused."""
+    desk = _client(place, "accueil", "secretariat", "S-2")
+    answer = desk.post("/fhir", json=_unit(), headers=PURPOSE)
+    assert answer.status_code == 403, answer.text
+    assert _stored(place) == 0
+    assert any(c["outcome"] == "denied" and c["actor"] == "accueil" for c in _trail(place))
+
+
+def test_a_transaction_on_a_tampered_trail_stores_nothing(doc: TestClient, place: Workplace) -> None:
+    place.audit.initialise()  # a trail in use (a never-used head has no seal to remove)
+    with place.audit.engine.begin() as conn:
+        conn.execute(update(head).values(seal=None))
+    answer = doc.post("/fhir", json=_unit(), headers=PURPOSE)
+    assert answer.status_code >= 400
+    assert _stored(place) == 0  # no record committed whose access the trail refused to record
+
+
+def test_a_stale_if_match_inside_the_transaction_refuses_it_all(doc: TestClient, place: Workplace) -> None:
+    first = doc.post("/fhir", json=_unit(observations=1), headers=PURPOSE).json()
+    stored = first["entry"][1]["resource"]
+    doc.put(f"/fhir/Observation/{stored['id']}", json={**stored, "status": "amended"}, headers=PURPOSE)
+    before = _stored(place)
+    again = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            _post(observation(pid=stored["subject"]["reference"].split("/")[1], oid="late")),
+            {
+                "resource": {**stored, "status": "cancelled"},
+                "request": {"method": "PUT", "url": f"Observation/{stored['id']}", "ifMatch": 'W/"1"'},
+            },
+        ],
+    }
+    answer = doc.post("/fhir", json=again, headers=PURPOSE)
+    assert answer.status_code in (409, 412), answer.text
+    assert _stored(place) == before
+
+
+def _tx(*entries: dict[str, Any]) -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": "transaction", "entry": list(entries)}
+
+
+DELETE = {"resource": patient(), "request": {"method": "DELETE", "url": "Patient/p-1"}}
+DANGLING = _post({**observation(), "subject": {"reference": "urn:uuid:nobody"}})
+MISPLACED = {"resource": patient(), "request": {"method": "PUT", "url": "Patient/other"}}
+
+
+@pytest.mark.parametrize(
+    ("bundle_body", "said"),
+    [
+        ({"resourceType": "Bundle", "type": "batch", "entry": []}, "of type 'transaction'"),
+        (_tx(), "has no entry"),
+        (_tx({"request": {"method": "GET", "url": "x"}}), "Entry 1 of the transaction Bundle has no resource"),
+        (_tx(DELETE), "asks for DELETE"),
+        (_tx(DANGLING), "refers to urn:uuid:nobody, which is no entry"),
+        (_tx(_post(patient("a"), "urn:uuid:x"), _post(patient("b"), "urn:uuid:x")), "repeats the fullUrl"),
+        (_tx(MISPLACED), "the url of an update is 'Patient/<its id>'"),
+    ],
+)
+def test_malformed_bundles_are_refused_with_a_sentence_before_anything_is_written(
+    doc: TestClient, place: Workplace, bundle_body: dict[str, Any], said: str
+) -> None:
+    with pytest.raises(MappingError, match=said.replace("(", r"\(").replace(")", r"\)")):
+        bundle.writes(bundle_body)
+    answer = doc.post("/fhir", json=bundle_body, headers=PURPOSE)
+    assert answer.status_code == 400 and said in answer.json()["issue"][0]["diagnostics"]
+    assert _stored(place) == 0
+
+
+def test_a_transaction_without_purpose_is_refused_and_traced(doc: TestClient, place: Workplace) -> None:
+    answer = doc.post("/fhir", json=_unit())
+    assert answer.status_code == 400 and "X-Purpose" in answer.text
+    assert _trail(place)[-1]["operation"] == "transaction" and _trail(place)[-1]["rule"] == "purpose.missing"
+    assert _stored(place) == 0
+
+
+def test_the_capability_statement_announces_transactions() -> None:
+    from santegarde.api.fhir import capability_statement
+
+    assert {"code": "transaction"} in capability_statement()["rest"][0]["interaction"]

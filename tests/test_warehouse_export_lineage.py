@@ -1,0 +1,165 @@
+"""Issue 15 review: no column carrying identifiers leaves the gate, whatever its alias (EDS-SEC-EXP-1).
+
+Attacks on the export source: the person column under an alias, through an expression, a cast, a subquery, a
+join, a CTE or a UNION; another surrogate key (``visit_occurrence_id``); a pseudonymised source identifier. Each
+is refused with the column named, before anything is measured or written; ordinary columns still pass.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from santegarde.audit.trail import AuditTrail
+from santegarde.store.db import make_engine, migrate
+from santegarde.warehouse.anonymity.risks import Risk
+from santegarde.warehouse.gate import (
+    ExportRequest,
+    Gate,
+    GateError,
+    GateThresholds,
+    IdentifierColumnError,
+    IndicatorSpec,
+)
+
+FAST = GateThresholds(n_attacks=30, max_singling_out=0.5, max_linkability=0.5, max_inference=0.5)
+COLUMNS = "p.person_id, p.sex, p.age_band, p.diagnosis"
+
+
+class Reviewers:
+    def empowered(self, login: str) -> bool:
+        return login == "marie"
+
+
+def _quick_risks(table: pa.Table, request: ExportRequest, limits: GateThresholds) -> list[tuple[Any, str]]:
+    risk = Risk(0.02, 0.0, 0.1, 0.95, 0.3, 0.3, 0.29, limits.n_attacks)
+    return [(risk, ""), (risk, ""), (risk, "")]
+
+
+@pytest.fixture
+def gate(tmp_path: Path) -> Gate:
+    engine = make_engine(f"sqlite:///{tmp_path / 'audit.db'}")
+    migrate(engine, package="santegarde.audit")
+    return Gate(tmp_path / "gate", AuditTrail(engine, b"s" * 32), Reviewers(), thresholds=FAST,
+                risk_assessor=_quick_risks)
+
+
+@pytest.fixture
+def conn(tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    """A warehouse-like database: 240 fictitious persons and their stays, keys as the warehouse makes them (63-bit
+    keyed hashes), pseudonyms as source values; concept ids and years as OMOP has them."""
+    con = duckdb.connect(str(tmp_path / "omop.duckdb"))
+    con.execute(
+        "CREATE TABLE person AS SELECT (hash('person|' || i) & 9223372036854775807)::BIGINT AS person_id, "
+        "sha256('person|' || i) AS person_source_value, 1930 + i % 70 AS year_of_birth, "
+        "CASE WHEN i % 2 = 0 THEN 8532 ELSE 8507 END AS gender_concept_id, "
+        "CASE WHEN i % 2 = 0 THEN 'F' ELSE 'M' END AS sex, ['20-39', '40-59', '60-79'][1 + i % 3] AS age_band, "
+        "['J45', 'E11', 'I10'][1 + (i // 6) % 3] AS diagnosis FROM range(240) t(i)"
+    )
+    con.execute(
+        "CREATE TABLE visit_occurrence AS SELECT (hash('visit|' || i || '|' || j) & 9223372036854775807)::BIGINT "
+        "AS visit_occurrence_id, p.person_id, 9201 AS visit_concept_id FROM range(240) t(i), range(2) u(j) "
+        "JOIN person p ON p.person_id = (hash('person|' || i) & 9223372036854775807)::BIGINT"
+    )
+    return con
+
+
+def _request(source: str, qis: tuple[str, ...] = ("sex", "age_band")) -> ExportRequest:
+    return ExportRequest(source=source, recipient="ORS (fictif)", purpose="activity_indicators", project="P-1",
+                         requested_by="fanny", quasi_identifiers=qis, sensitive=("diagnosis",), person="person_id")
+
+
+ATTACKS = {
+    "alias": f"SELECT {COLUMNS}, p.person_id AS pid FROM person p",
+    "plus zero": f"SELECT {COLUMNS}, p.person_id + 0 AS pid FROM person p",
+    "plus one": f"SELECT {COLUMNS}, p.person_id - 1 AS pid FROM person p",
+    "cast": f"SELECT {COLUMNS}, CAST(p.person_id AS VARCHAR) AS pid FROM person p",
+    "double": f"SELECT {COLUMNS}, CAST(p.person_id AS DOUBLE) AS pid FROM person p",
+    "subquery": f"SELECT {COLUMNS}, s.ref FROM person p JOIN (SELECT person_id AS ref FROM person) s "
+                "ON s.ref = p.person_id",
+    "join": f"SELECT {COLUMNS}, v.visit_occurrence_id AS stay FROM person p JOIN visit_occurrence v USING (person_id)",
+    "cte": "WITH c AS (SELECT person_id AS who, sex, age_band, diagnosis FROM person) "
+           "SELECT who AS person_id, sex, age_band, diagnosis, who AS code FROM c",
+    "union": f"SELECT {COLUMNS}, NULL::BIGINT AS ref FROM person p UNION ALL "
+             f"SELECT {COLUMNS}, v.visit_occurrence_id FROM person p JOIN visit_occurrence v USING (person_id)",
+    "source value": f"SELECT {COLUMNS}, p.person_source_value AS code FROM person p",
+    "source value upper": f"SELECT {COLUMNS}, upper(p.person_source_value) AS code FROM person p "
+                          "WHERE false UNION ALL SELECT {COLUMNS}, p.person_source_value FROM person p",
+}
+
+
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+def test_an_identifier_under_any_name_is_refused_and_nothing_leaves(
+    gate: Gate, conn: duckdb.DuckDBPyConnection, attack: str
+) -> None:
+    rid = gate.submit(_request(ATTACKS[attack].replace("{COLUMNS}", COLUMNS)))
+    with pytest.raises(IdentifierColumnError) as refused:
+        gate.check(rid, conn)
+    assert isinstance(refused.value, GateError)
+    french = str(refused.value)
+    assert "porte des identifiants" in french and "Retirez-la de la requête" in french and "--person" in french
+    assert refused.value.in_language("en").startswith("Column ")
+    assert gate.get(rid).status == "requested"
+    assert not gate.outbox.exists() or not any(gate.outbox.iterdir())
+
+
+def test_the_refusal_names_the_column_and_where_its_values_come_from(
+    gate: Gate, conn: duckdb.DuckDBPyConnection
+) -> None:
+    rid = gate.submit(_request(ATTACKS["join"]))
+    with pytest.raises(IdentifierColumnError, match=r"colonne stay .* \(visit_occurrence\.visit_occurrence_id\)"):
+        gate.check(rid, conn)
+    rid = gate.submit(_request(ATTACKS["plus one"]))
+    with pytest.raises(IdentifierColumnError, match=r"colonne pid .* une à une aux personnes de la colonne person_id"):
+        gate.check(rid, conn)
+
+
+def test_small_identifiers_are_still_caught_as_the_persons_key(tmp_path: Path, gate: Gate) -> None:
+    """Where ids are small numbers (a plain DuckDB file), their values prove nothing, but a one-to-one key does."""
+    con = duckdb.connect(str(tmp_path / "plain.duckdb"))
+    con.execute("CREATE TABLE s AS SELECT i AS person_id, ['F', 'M'][1 + i % 2] AS sex, ['a', 'b'][1 + i % 2] AS "
+                "age_band, ['J45', 'E11'][1 + (i // 4) % 2] AS diagnosis, 20 + i % 60 AS age FROM range(240) t(i)")
+    for column in ("person_id + 1000 AS bed", "'P' || person_id AS ref", "hash(person_id) AS h"):
+        rid = gate.submit(_request(f"SELECT person_id, sex, age_band, diagnosis, {column} FROM s"))
+        with pytest.raises(IdentifierColumnError, match="une à une"):
+            gate.check(rid, con)
+    # ages are small numbers found among the person ids, and not one per person: an ordinary column
+    rid = gate.submit(_request("SELECT person_id, sex, age_band, diagnosis, age FROM s"))
+    assert gate.check(rid, con).status in {"awaiting_validation", "quarantined"}
+
+
+def test_ordinary_columns_pass_codes_years_concepts_and_counts(gate: Gate, conn: duckdb.DuckDBPyConnection) -> None:
+    source = (f"SELECT {COLUMNS}, p.year_of_birth, p.gender_concept_id, count(v.visit_occurrence_id) AS stays "
+              "FROM person p JOIN visit_occurrence v USING (person_id) GROUP BY ALL")
+    rid = gate.submit(_request(source))
+    checked = gate.check(rid, conn)
+    assert checked.status == "awaiting_validation"
+    released = gate.validate(rid, "marie", conn)
+    assert released.rows == 240
+
+
+def test_an_indicator_by_stay_is_refused(gate: Gate, conn: duckdb.DuckDBPyConnection) -> None:
+    """Suppressed cells still show their dimensions: a dimension holding stay numbers would publish them."""
+    spec = IndicatorSpec(dimensions=("sex", "stay"), person="person_id")
+    rid = gate.submit(ExportRequest(
+        source="SELECT p.sex, v.visit_occurrence_id AS stay, p.person_id FROM person p JOIN visit_occurrence v "
+               "USING (person_id)", recipient="Direction", purpose="activity_indicators", project="P-1",
+        requested_by="fanny", kind="indicator", indicator=spec))
+    with pytest.raises(IdentifierColumnError, match="colonne stay"):
+        gate.check(rid, conn)
+
+
+def test_declaring_an_alias_as_the_person_does_not_release_the_original(
+    gate: Gate, conn: duckdb.DuckDBPyConnection
+) -> None:
+    request = ExportRequest(source="SELECT person_id AS pid, person_id, sex, age_band, diagnosis FROM person",
+                            recipient="ORS (fictif)", purpose="activity_indicators", project="P-1",
+                            requested_by="fanny", quasi_identifiers=("sex", "age_band"), sensitive=("diagnosis",),
+                            person="pid")
+    rid = gate.submit(request)
+    with pytest.raises(IdentifierColumnError, match="colonne person_id"):
+        gate.check(rid, conn)

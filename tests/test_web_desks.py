@@ -1,0 +1,443 @@
+"""The governance desks of the console (controller's dashboard and documents, audit desk) through the one path:
+identity → policy → the governance/audit functions → audit; refusals named and traced; CSRF; nothing personal in
+a URL; every desk route passes the gate."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from santegarde.audit.search import Criteria, search
+from santegarde.governance import breaches, processors
+from santegarde.policy.desks import Desk, decide_desk, desk_profiles
+from santegarde.referentials import loader
+from santegarde.rights.execute import RightsService
+from santegarde.runtime import Organisation
+from santegarde.store.service import Request as RecordRequest
+from santegarde.web import audit_desk, breach_desk, controller, create_console, processor_desk, rights_desk
+from santegarde.web.desk_gate import DeskGate
+from santegarde.web.french import PARIS
+from santegarde.web.pages import TAG
+from santegarde.web.render import Renderer
+from test_web import sign_in
+from web_fixtures import CSRF, Practice, make_practice, organisation_of
+
+
+@pytest.fixture
+def practice(tmp_path: Path) -> Iterator[Practice]:
+    p = make_practice(tmp_path)
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def org(practice: Practice, tmp_path: Path) -> Organisation:
+    return organisation_of(practice, tmp_path)
+
+
+def console(practice: Practice, org: Organisation) -> TestClient:
+    place = practice.place
+    rights = RightsService(place.service, config=org.config, audit=place.audit)
+    app = create_console(place.identity, records=place.service, rights=rights, organisation=org)
+    return TestClient(app, base_url="https://testserver", follow_redirects=False)
+
+
+def desk_routes(practice: Practice, org: Organisation) -> list[Any]:
+    """Every route of the desks' routers (as create_console includes them)."""
+    place = practice.place
+    gate = DeskGate(place.identity, org.audit)
+    renderer = Renderer(place.identity.referential)
+    rights = RightsService(place.service, config=org.config, audit=place.audit)
+    routers = (
+        controller.router(org, None, gate, renderer),
+        rights_desk.router(org, rights, gate, renderer),
+        breach_desk.router(org, gate, renderer),
+        processor_desk.router(org, gate, renderer),
+        audit_desk.router(org, gate, renderer),
+    )
+    found = [r for router in routers for r in router.routes]
+    assert all(TAG in r.tags and "reach:desk" in r.tags for r in found)
+    return found
+
+
+def csrf(page: Any) -> str:
+    found = CSRF.search(page.text)
+    assert found, page.text[:500]
+    return found.group(1)
+
+
+def trail(org: Organisation, operation: str) -> list[dict[str, Any]]:
+    with org.audit.engine.connect() as conn:
+        return [dict(e.content) for e in org.audit.entries(conn) if e.content["operation"] == operation]
+
+
+def test_policy_seats_the_controller_and_the_trace_readers_and_nobody_else() -> None:
+    pra, eds, aac = (loader.get(r) for r in ("pra-2020-081", "eds-2021-118", "aac-2022-106"))
+    assert desk_profiles(pra, Desk.CONTROLLER) == ("practitioner",)
+    assert desk_profiles(pra, Desk.AUDIT) == ("practitioner",)  # no trace reader in the text: the controller
+    assert desk_profiles(eds, Desk.AUDIT) == ("log_reviewer",)
+    assert desk_profiles(eds, Desk.CONTROLLER) == ("data_steward",)
+    assert desk_profiles(aac, Desk.CONTROLLER) == ()  # a text naming nobody leaves the desk closed
+    assert not decide_desk(pra, Desk.CONTROLLER, "secretariat").allowed
+    assert not decide_desk(pra, Desk.CONTROLLER, None).allowed
+    assert not decide_desk(eds, Desk.AUDIT, "data_steward").allowed
+    assert decide_desk(eds, Desk.AUDIT, "log_reviewer").allowed
+
+
+def test_the_secretary_is_refused_every_desk_with_the_rule_and_the_refusal_is_traced(
+    practice: Practice, org: Organisation
+) -> None:
+    c = console(practice, org)
+    sign_in(practice, c, "sec.durand")
+    assert "/controle" not in c.get("/accueil").text  # no link to a desk the profile may not open
+    for url, rule in (("/controle", "COM-SEC-1.controller"), ("/audit", "COM-LOG-4.reviewer")):
+        page = c.get(url)
+        assert page.status_code == 403 and "<h1>Accès refusé</h1>" in page.text
+        said = html.unescape(page.text)
+        assert rule in said and "ne peut pas ouvrir" in said and "l'essai a été tracé" in said
+        assert "Conformité" not in page.text and "Rechercher dans le journal" not in page.text
+    token = csrf(c.get("/accueil"))
+    for url in ("/controle/documents", "/controle/documents/register/fichier/json"):
+        assert c.get(url).status_code == 403
+    for url in ("/audit/recherche", "/audit/verification", "/audit/revue"):
+        answer = c.post(url, data={"csrf": token, "debut": "2026-01-01", "fin": "2026-12-31"})
+        assert answer.status_code == 403
+    denied = [e for e in trail(org, "desk.controller.dashboard") if e["outcome"] == "denied"]
+    assert denied and denied[0]["actor"] == "sec.durand" and denied[0]["rule"] == "COM-SEC-1.controller"
+    assert not (org.config_path.parent / "dpia-snapshot.json").exists()
+
+
+def test_not_signed_in_goes_to_the_sign_in_page(practice: Practice, org: Organisation) -> None:
+    c = console(practice, org)
+    for url in ("/controle", "/audit", "/controle/documents/dpia/fichier/json"):
+        answer = c.get(url)
+        assert answer.status_code == 303 and answer.headers["location"] == "/connexion"
+
+
+def test_the_controllers_dashboard_shows_what_is_due_and_late_in_french(practice: Practice, org: Organisation) -> None:
+    place = practice.place
+    now = place.identity.now()
+    rights = RightsService(place.service, config=org.config, audit=place.audit)
+    from identity_fixtures import NEW_PASSWORD
+    from santegarde.identity import sessions
+
+    opened = sessions.login(place.identity, "dr.martin", NEW_PASSWORD, source="t", workstation_class="office")
+    sessions.second_factor(place.identity, opened.token, practice.code("dr.martin"))
+    req = RecordRequest(opened.token, "medical_record")
+    twelve_days_ago = now - timedelta(days=12)
+    late = rights.receive(req, "access", "p-1", "person", purpose="medical_record", received_at=twelve_days_ago)
+    soon = rights.receive(req, "rectification", "p-1", "person", received_at=now - timedelta(days=2))
+    sessions.logout(place.identity, opened.token)
+    breach = breaches.record(
+        org.engine,
+        nature=["confidentiality"],
+        description="Courriel envoyé au mauvais destinataire (fictif)",
+        data_categories=["health"],
+        person_categories=["patients"],
+        likely_consequences="Divulgation à un tiers (fictif)",
+        measures_taken="Demande de suppression au destinataire",
+        discovered_at=now - timedelta(hours=80),
+        reported_by="staff",
+        recorded_by="dr.martin",
+        clock=lambda: now,
+    )
+    processors.add(
+        org.engine,
+        name="Hébergeur Fictif",
+        service="Hébergement des dossiers",
+        data_categories=["health"],
+        hosts_health_data=True,
+        clauses=["instructions_only"],
+        hds_number="HDS-0001",
+        hds_certifier="Certificateur Fictif",
+        hds_expires=(now - timedelta(days=3)).date(),
+        country="FR",
+        recorded_by="dr.martin",
+        now=now,
+    )
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    assert 'href="/controle"' in c.get("/accueil").text  # the desk is in the navigation of the controller
+    page = c.get("/controle")
+    assert page.status_code == 200, page.text[:800]
+    text = page.text
+    assert "<h1>Tableau du responsable du traitement</h1>" in text
+    assert "Conformité des mesures de sécurité, par thème" in text and "aucun statut déclaré" in text
+    assert "Jamais générée" in text  # no DPIA of reference yet
+    assert f"Demande n° {late.id}</a>" in text and "En retard de 4 jour(s)" in text
+    assert "huit jours" in text  # the deadline's rule (CSP 8 days for the medical record)
+    assert f"Demande n° {soon.id}</a>" in text and "jour(s) restant(s)" in text
+    assert f"Violation n° {breach.id}" in text and "Délai dépassé" in text
+    assert "Hébergeur Fictif" in text and "À régulariser" in text
+    assert "Revue des traces (tous les deux mois)" in text and 'href="/audit"' in text
+    assert "p-1" not in text  # the dashboard names requests by number, never the patient
+    chart = text.split('<svg class="graphe"', 1)[1].split("</svg>", 1)[0]  # requests per month, drawn as SVG
+    assert 'role="img" aria-labelledby="droits-t droits-d"' in chart and "novembre 2026" in chart
+    assert "délai dépassé" in chart and "en cours, dans le délai" in chart and "url(#droits-p" in chart
+    assert re.search(r"[a-z]+_[a-z]+", re.sub(r"<[^>]+>", " ", text.split("<main", 1)[1])) is None, (
+        "a raw identifier in the dashboard's text"
+    )
+    allowed = [e for e in trail(org, "desk.controller.dashboard") if e["outcome"] == "success"]
+    assert allowed and allowed[-1]["actor"] == "dr.martin" and allowed[-1]["profile"] == "practitioner"
+
+
+def test_documents_are_previewed_framed_without_script_and_downloaded(practice: Practice, org: Organisation) -> None:
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    listing = c.get("/controle/documents")
+    assert listing.status_code == 200
+    for title in ("Registre des activités de traitement", "Notice d'information — affiche", "AIPD au format"):
+        assert title in html.unescape(listing.text)
+    assert "formulaire d'opposition" not in html.unescape(listing.text)  # a warehouse's notice, not a practice's
+    page = c.get("/controle/documents/conformity")
+    assert page.status_code == 200 and "frame-src 'self'" in page.headers["content-security-policy"]
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    preview = c.get("/controle/documents/conformity/fichier/html?apercu=1")
+    assert preview.status_code == 200 and preview.headers["content-disposition"] == "inline"
+    csp = preview.headers["content-security-policy"]
+    assert "sandbox" in csp and "script" not in csp and "frame-ancestors 'self'" in csp
+    assert "conformité" in preview.text.lower()
+    pia = c.get("/controle/documents/dpia-pia/fichier/json")
+    assert pia.status_code == 200 and pia.headers["content-disposition"] == 'attachment; filename="aipd-outil-pia.json"'
+    assert "answers" in json.loads(pia.content) or json.loads(pia.content)
+    register = c.get("/controle/documents/register/fichier/json")
+    assert register.status_code == 200 and json.loads(register.content)["activities"]
+    refused = c.get("/controle/documents/dpia-pia/fichier/pdf")
+    assert refused.status_code == 422 and "choisissez l'un de ces formats : json" in html.unescape(refused.text)
+    assert c.get("/controle/documents/inconnu").status_code == 404
+    assert not (org.config_path.parent / "dpia-snapshot.json").exists()  # a preview is not the DPIA of reference
+    produced = trail(org, "desk.controller.document.produce")
+    assert {e["resource_id"] for e in produced} >= {"conformity.html", "dpia-pia.json", "register.json"}
+
+
+def test_the_audit_desk_searches_by_post_verifies_and_reviews(practice: Practice, org: Organisation) -> None:
+    c = console(practice, org)
+    sign_in(practice, c, "sec.durand")
+    c.get("/patients/p-1")  # refused to the secretary: a denied entry in the trail
+    c = console(practice, org)
+    sign_in(practice, c, "dr.autre")  # no care relationship: breaks the glass, an anomaly for the review
+    reason = "Patiente inconsciente aux urgences (fictif)"
+    glass = c.post("/patients/p-1/bris-de-glace", data={"csrf": csrf(c.get("/accueil")), "raison": reason})
+    assert glass.status_code == 200
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    home = c.get("/audit")
+    assert home.status_code == 200 and "aucune revue des traces n'a encore été faite" in html.unescape(home.text)
+    assert '<svg class="graphe"' in home.text and '<title id="volumes-t">' in home.text
+    token = csrf(home)
+    today = practice.place.identity.now().date()
+    form = {"csrf": token, "debut": (today - timedelta(days=2)).isoformat(), "fin": today.isoformat()}
+    found = c.post("/audit/recherche", data={**form, "acteur": "sec.durand", "issue": "denied"})
+    assert found.status_code == 200 and "sec.durand" in found.text and "refusé" in found.text
+    assert "dr.martin</td>" not in found.text
+    assert c.post("/audit/recherche", data={**form, "fin": "pas une date"}).status_code == 422
+    backwards = c.post("/audit/recherche", data={**form, "debut": today.isoformat(), "fin": "2020-01-01"})
+    assert backwards.status_code == 422 and "se termine avant de commencer" in backwards.text
+    verified = c.post("/audit/verification", data={"csrf": token})
+    assert verified.status_code == 200 and "✓ Intact" in verified.text
+    assert c.post("/audit/verification", data={}).status_code in (403, 422)  # no CSRF token: refused
+    started = c.post("/audit/revue", data={"csrf": token})
+    assert started.status_code == 303
+    url = started.headers["location"]
+    review = c.get(url)
+    assert review.status_code == 200 and "Accès en bris de glace" in review.text and "dr.autre" in review.text
+    assert reason not in review.text  # the written reason stays apart (read with its own traced command)
+    anomaly = int(re.search(r"/anomalies/(\d+)", review.text).group(1))  # type: ignore[union-attr]
+    short = c.post(f"{url}/anomalies/{anomaly}", data={"csrf": token, "commentaire": "vu"})
+    assert short.status_code == 422 and "au moins 10 caractères" in short.text
+    other = c.post(f"/audit/revue/999/anomalies/{anomaly}", data={"csrf": token, "commentaire": "x" * 20})
+    assert other.status_code == 404  # an anomaly is closed only through its own review
+    comment = "Urgence vérifiée avec le service : justifiée"
+    signed = c.post(f"{url}/anomalies/{anomaly}", data={"csrf": token, "commentaire": comment})
+    assert signed.status_code == 303
+    again = c.get(url)
+    assert "Close</span> par dr.martin" in again.text
+    assert trail(org, "desk.audit.anomaly.close")[-1]["actor"] == "dr.martin"
+
+
+def test_search_never_puts_a_criterion_in_a_url(practice: Practice, org: Organisation) -> None:
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    assert c.get("/audit/recherche").status_code == 405  # a search goes by POST only
+    routes = desk_routes(practice, org)
+    assert routes
+    for route in routes:
+        assert "patient" not in route.path and "acteur" not in route.path
+
+
+def test_every_desk_route_passes_the_gate(practice: Practice, org: Organisation, monkeypatch: Any) -> None:
+    entered: list[str] = []
+    original = DeskGate.enter
+
+    def spy(self: DeskGate, request: Any, desk: Desk, operation: str, resource: str = "console") -> Any:
+        entered.append(operation)
+        return original(self, request, desk, operation, resource)
+
+    monkeypatch.setattr(DeskGate, "enter", spy)
+    c = console(practice, org)
+    sign_in(practice, c, "sec.durand")
+    token = csrf(c.get("/accueil"))
+    routes = desk_routes(practice, org)
+    assert len(routes) == 21
+    for r in routes:
+        path = r.path.replace("{key}", "register").replace("{fmt}", "json")
+        path = path.replace("{number}", "1").replace("{anomaly}", "1").replace("{fmt}", "html")
+        path = path.replace("{action}", "activation")
+        for method in r.methods:
+            entered.clear()
+            answer = c.request(method, path, data={"csrf": token} if method == "POST" else None)
+            assert answer.status_code == 403, (method, path, answer.status_code)
+            assert entered, f"{method} {path} did not pass the desk's gate"
+
+
+def test_trail_search_period_and_criteria(practice: Practice, org: Organisation) -> None:
+    now = datetime.now(UTC) + timedelta(days=400)
+    everything = search(org.audit, Criteria(datetime(2000, 1, 1, tzinfo=UTC), now))
+    assert everything.entries and not everything.more
+    assert [e.seq for e in everything.entries] == sorted((e.seq for e in everything.entries), reverse=True)
+    limited = search(org.audit, Criteria(datetime(2000, 1, 1, tzinfo=UTC), now), limit=1)
+    assert len(limited.entries) == 1 and limited.more
+    reads = search(org.audit, Criteria(datetime(2000, 1, 1, tzinfo=UTC), now, operation="record."))
+    assert all(str(e.content["operation"]).startswith("record.") for e in reads.entries)
+    assert not search(org.audit, Criteria(datetime(2000, 1, 1, tzinfo=UTC), datetime(2000, 1, 2, tzinfo=UTC))).entries
+
+
+BREACH = {
+    "nature": "confidentiality",
+    "description": "Courriel contenant un compte rendu envoyé au mauvais destinataire (fictif)",
+    "categories": "health",
+    "personnes": "patients",
+    "nombre": "1",
+    "consequences": "Divulgation d'une donnée de santé à un tiers (fictif)",
+    "mesures": "Demande d'effacement adressée au destinataire",
+    "signalee_par": "staff",
+}
+
+
+def test_a_breach_is_documented_with_its_72_hour_clock_and_traced(practice: Practice, org: Organisation) -> None:
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    token = csrf(c.get("/controle/violations"))
+    wrong = c.post(
+        "/controle/violations",
+        data={**BREACH, "csrf": token, "nature": "", "description": "court", "constatee": "2999-01-01T10:00"},
+    )
+    said = html.unescape(wrong.text)
+    assert wrong.status_code == 422 and 'id="description-erreur"' in said and 'aria-invalid="true"' in said
+    assert "Cochez au moins une nature" in said and "dans le futur" in said
+    assert not breaches.entries(org.engine)  # nothing half-written
+    other = c.post("/controle/violations", data={**BREACH, "csrf": token, "categories": "pas_une_categorie"})
+    assert other.status_code == 422 and "Cochez au moins une catégorie" in html.unescape(other.text)
+    two_hours_ago = (practice.place.identity.now() - timedelta(hours=2)).astimezone(PARIS)
+    done = c.post(
+        "/controle/violations", data={**BREACH, "csrf": token, "constatee": two_hours_ago.strftime("%Y-%m-%dT%H:%M")}
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/controle/violations#violation-1"
+    listing = html.unescape(c.get("/controle/violations").text)
+    assert "Violation n° 1" in listing and "Dans les délais" in listing and "Il reste 2 jours" in listing
+    recorded = breaches.get(org.engine, 1)
+    assert recorded.recorded_by == "dr.martin" and recorded.data_categories == ("health",)
+    assert trail(org, "breach.add")[-1]["actor"] == "dr.martin"
+    assert c.post("/controle/violations", data=BREACH).status_code in (403, 422)  # no CSRF token: refused
+    assert len(breaches.entries(org.engine)) == 1
+
+
+def test_the_dpo_handles_a_rights_request_to_its_letter_and_a_refused_right_says_why(
+    practice: Practice, org: Organisation
+) -> None:
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    token = csrf(c.get("/controle/droits"))
+    missing = c.post("/controle/droits", data={"csrf": token, "droit": "objection", "dossier": ""})
+    said = html.unescape(missing.text)
+    assert missing.status_code == 422 and "choisissez-la" in said and "référence du dossier" in said
+    made = c.post(
+        "/controle/droits",
+        data={"csrf": token, "droit": "access", "dossier": "p-1", "demandeur": "person", "finalite": "medical_record"},
+    )
+    assert made.status_code == 303
+    url = made.headers["location"]
+    assert "p-1" not in url  # a request is named by its number
+    page = html.unescape(c.get(url).text)
+    assert "huit jours" in page and "Vérifier l'identité du demandeur" in page
+    early = c.post(f"{url}/execution", data={"csrf": token})
+    assert early.status_code == 409 and "doit avoir été vérifiée" in html.unescape(early.text)
+    short = c.post(f"{url}/identite", data={"csrf": token, "verification": "vu"})
+    assert short.status_code == 422 and "au moins 10 caractères" in html.unescape(short.text)
+    checked = c.post(f"{url}/identite", data={"csrf": token, "verification": "Carte d'identité présentée au cabinet"})
+    assert checked.status_code == 303
+    copy = c.post(f"{url}/execution", data={"csrf": token})
+    assert copy.status_code == 200 and copy.headers["content-disposition"].startswith("attachment;")
+    assert json.loads(copy.content)["resourceType"] == "Bundle"  # the person's copy, handed over once
+    done = html.unescape(c.get(url).text)
+    assert (
+        "exécutée" in done
+        and "Lettre de réponse" in done
+        and "frame-src 'self'" in c.get(url).headers["content-security-policy"]
+    )
+    letter = c.get(f"{url}/lettre/html")
+    assert letter.status_code == 200 and "sandbox" in letter.headers["content-security-policy"]
+    assert "Réponse à votre demande d'exercice du droit d'accès" in html.unescape(letter.text)
+    pdf = c.get(f"{url}/lettre/pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert c.post(f"{url}/execution", data={"csrf": token}).status_code == 409  # answered once only
+
+    erasure = c.post(
+        "/controle/droits",
+        data={"csrf": token, "droit": "erasure", "dossier": "p-1", "demandeur": "person", "finalite": "medical_record"},
+    )
+    second = erasure.headers["location"]
+    c.post(f"{second}/identite", data={"csrf": token, "verification": "Carte d'identité présentée au cabinet"})
+    c.post(f"{second}/execution", data={"csrf": token})
+    refused = html.unescape(c.get(second).text)
+    assert "refusée" in refused and "ne s'applique pas" in refused  # the text's reason, in French
+    assert c.get("/controle/droits/999").status_code == 404
+    operations = {e["operation"] for e in trail(org, "rights.access") + trail(org, "rights.erasure")}
+    assert operations == {"rights.access", "rights.erasure"}
+
+
+def test_a_processor_is_activated_only_with_every_clause_and_a_valid_hds_certificate(
+    practice: Practice, org: Organisation
+) -> None:
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    token = csrf(c.get("/controle/sous-traitants"))
+    bad = c.post("/controle/sous-traitants", data={"csrf": token, "nom": "", "pays": "France", "expiration": "demain"})
+    said = html.unescape(bad.text)
+    assert bad.status_code == 422 and "Indiquez le nom" in said and "deux lettres" in said and "est une date" in said
+    assert not processors.entries(org.engine)
+    base = {
+        "csrf": token,
+        "nom": "Hébergeur Fictif",
+        "service": "Hébergement des dossiers",
+        "categories": "health",
+        "hds": "1",
+        "numero_hds": "HDS-0001",
+        "certificateur": "Certificateur Fictif",
+        "expiration": "2030-01-01",
+        "pays": "fr",
+        "clauses": ["instructions_only", "audits"],
+    }
+    assert c.post("/controle/sous-traitants", data=base).status_code == 303
+    listing = html.unescape(re.sub(r"<[^>]+>", " ", c.get("/controle/sous-traitants").text))  # the text read
+    assert "Clauses de l'article 28 absentes du contrat" in listing and "staff_confidentiality" not in listing
+    refused = c.post("/controle/sous-traitants/1/activation", data={"csrf": token})
+    assert refused.status_code == 422 and "ne peut pas être activé" in html.unescape(refused.text)
+    assert processors.get(org.engine, "Hébergeur Fictif").status == "draft"
+    complete = {**base, "nom": "Hébergeur Complet", "clauses": list(processors.CLAUSES)}
+    assert c.post("/controle/sous-traitants", data=complete).status_code == 303
+    assert c.post("/controle/sous-traitants/2/activation", data={"csrf": token}).status_code == 303
+    assert processors.get(org.engine, "Hébergeur Complet").status == "active"
+    assert c.post("/controle/sous-traitants/2/fin", data={"csrf": token}).status_code == 303
+    assert processors.get(org.engine, "Hébergeur Complet").status == "ended"
+    assert c.post("/controle/sous-traitants/9/activation", data={"csrf": token}).status_code == 404
+    assert [e["operation"] for e in trail(org, "processor.activate")] == ["processor.activate"]
+    assert len(trail(org, "processor.add")) == 2 and len(trail(org, "processor.end")) == 1
