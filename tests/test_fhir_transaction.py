@@ -92,7 +92,10 @@ def test_one_refused_entry_stores_nothing_and_the_trail_says_so(doc: TestClient,
     before = _stored(place)
     answer = doc.post("/fhir", json=unit, headers=PURPOSE)
     assert answer.status_code == 404
-    assert answer.json()["issue"][0]["diagnostics"].startswith("Entry 5 of the transaction (Observation/nowhere)")
+    said = answer.json()["issue"][0]["diagnostics"]
+    assert said.startswith("Entrée 5 de la transaction (Observation/nowhere), rien n'a été enregistré : Aucune"), said
+    english = doc.post("/fhir", json=unit, headers={**PURPOSE, "Accept-Language": "en"}).json()
+    assert english["issue"][0]["diagnostics"].startswith("Entry 5 of the transaction (Observation/nowhere)")
     assert _stored(place) == before  # the patient and three observations rolled back with it
     traced = _trail(place)[-5:]
     assert [c["outcome"] for c in traced] == ["rolled_back"] * 4 + ["not_found"]

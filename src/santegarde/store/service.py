@@ -1782,9 +1782,16 @@ def _limited(d: Decision, resource_type: str, elements: Iterable[str] | None) ->
 
 def _in_entry(exc: SantegardeError, i: int, body: Mapping[str, Any]) -> None:
     """Say which entry of a transaction the refusal is about, and that nothing of it was stored."""
-    if exc.args and isinstance(exc.args[0], str) and not isinstance(exc, WordedError):
-        where = f"Entry {i} of the transaction ({body.get('resourceType')}/{body.get('id')}), nothing stored"
-        exc.args = (f"{where}: {exc.args[0]}", *exc.args[1:])
+    what = f"{body.get('resourceType')}/{body.get('id')}"
+    if isinstance(exc, WordedError):
+        where = {
+            "fr": f"Entrée {i} de la transaction ({what}), rien n'a été enregistré : ",
+            "en": f"Entry {i} of the transaction ({what}), nothing stored: ",
+        }
+        exc.sentences = {lang: where.get(lang, where["en"]) + said for lang, said in exc.sentences.items()}
+        exc.args = (exc.sentences["fr"], *exc.args[1:])
+    elif exc.args and isinstance(exc.args[0], str):
+        exc.args = (f"Entry {i} of the transaction ({what}), nothing stored: {exc.args[0]}", *exc.args[1:])
 
 
 def _validate(body: dict[str, Any]) -> None:
