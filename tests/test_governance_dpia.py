@@ -328,12 +328,16 @@ def _add_extra_category(config_path: Path) -> None:
 
 def test_review_needed_after_an_extra_data_category(tmp_path: Path) -> None:
     config_path = _saved(tmp_path, "practice", grouped_practice_shared_system=True, patients_per_year=12_000)
-    assert "No DPIA has been generated" in dpia.review_needed(config_path)[0]
+    assert "Aucune AIPD n'a encore été générée" in dpia.review_needed(config_path)[0]
+    assert "No DPIA has been generated" in dpia.review_needed(config_path, "en")[0]
     dpia.generate(config_path, tmp_path / "dpia.json")
     assert dpia.review_needed(config_path) == []
     _add_extra_category(config_path)
     found = dpia.review_needed(config_path)
-    assert len(found) == 1 and "new data category" in found[0] and "Shoe size (shoe_size)" in found[0]
+    assert len(found) == 1 and "Nouvelle catégorie de données depuis l'AIPD du" in found[0] and "Shoe size" in found[0]
+    assert "shoe_size" not in found[0]  # named, never by its identifier
+    (english,) = dpia.review_needed(config_path, "en")
+    assert "A new data category since the DPIA of" in english
     dpia.generate(config_path, tmp_path / "dpia.json")
     assert dpia.review_needed(config_path) == []
 
@@ -355,12 +359,17 @@ def test_changes_name_purposes_processors_and_legal_bases() -> None:
         "processors": {"host": "Health data host"},
         "recipients": {},
     }
-    found = dpia.changes(before, after)
+    found = dpia.changes(before, after, "en")
     assert any("new purpose" in f and "Telecare" in f for f in found)
     assert any("new processor" in f and "Health data host" in f for f in found)
     assert any("recipient was removed" in f and "Insurers" in f for f in found)
     assert any("legal basis of the purpose 'Records' changed" in f for f in found)
     assert all("2026-01-01" in f for f in found)
+    french = dpia.changes(before, after)
+    assert any(f.startswith("Nouvelle finalité depuis l'AIPD du 01/01/2026 : Telecare") for f in french)
+    assert any(f.startswith("Destinataire retiré depuis l'AIPD du 01/01/2026") for f in french)
+    basis = next(f for f in french if f.startswith("La base légale de la finalité « Records »"))
+    assert "mission d'intérêt public" in basis and "art. 9.2.h RGPD" in basis and "public_interest" not in basis
 
 
 def test_an_unreadable_snapshot_is_refused(tmp_path: Path) -> None:
@@ -396,6 +405,8 @@ def test_cli_check_generate_export_status(tmp_path: Path) -> None:
     result = runner.invoke(app, ["check", "--lang", "en", "--config", str(config_path)])
     assert "DPIA not required" in result.output and "annual_turnover_eur_excl_tax = 1500000" in result.output
     result = runner.invoke(app, ["status", "--config", str(config_path)])
+    assert result.exit_code == 1 and "Aucune AIPD n'a encore été générée" in result.output
+    result = runner.invoke(app, ["status", "--lang", "en", "--config", str(config_path)])
     assert result.exit_code == 1 and "No DPIA has been generated" in result.output
     result = runner.invoke(app, ["generate", "--out", str(tmp_path / "dpia.html"), "--config", str(config_path)])
     assert result.exit_code == 0, result.output
@@ -404,10 +415,11 @@ def test_cli_check_generate_export_status(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert import_pia(json.loads((tmp_path / "pia.json").read_text(encoding="utf-8"))).problems == []
     result = runner.invoke(app, ["status", "--config", str(config_path)])
-    assert result.exit_code == 0 and "up to date" in result.output
+    assert result.exit_code == 0 and "L'AIPD est à jour" in result.output
     _add_extra_category(config_path)
     result = runner.invoke(app, ["status", "--config", str(config_path)])
-    assert result.exit_code == 1 and "new data category" in result.output
+    assert result.exit_code == 1 and "L'AIPD doit être revue" in result.output
+    assert "Nouvelle catégorie de données" in result.output and "shoe_size" not in result.output
 
 
 def test_cli_strict_and_refusals(tmp_path: Path) -> None:

@@ -77,13 +77,14 @@ def export_pia(out: OutOption, config: ConfigOption = Path(CONFIG_NAME), lang: L
 
 @app.command("status")
 @friendly_errors
-def status(config: ConfigOption = Path(CONFIG_NAME)) -> None:
+def status(config: ConfigOption = Path(CONFIG_NAME), lang: LangOption = "fr") -> None:
     """Say whether the DPIA needs a review and what changed since it was generated (exit 1 when it does)."""
-    found = dpia.review_needed(config)
+    found = dpia.review_needed(config, lang)
+    said = doctext.words(lang)["dpia_review"]
     if not found:
-        console.print("The DPIA is up to date: nothing that matters changed since it was generated.")
+        console.print(said["up_to_date"], markup=False)
         return
-    console.print("The DPIA needs a review:")
+    console.print(said["needs_review"], markup=False)
     for line in found:
-        console.print(f"  - {line}", soft_wrap=True)
+        console.print(f"  - {line}", soft_wrap=True, markup=False)
     raise typer.Exit(1)

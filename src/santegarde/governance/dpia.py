@@ -27,7 +27,7 @@ from santegarde.governance import doctext, dpia_risks, gaps, ledgers, pia_export
 from santegarde.governance.documents import DocumentError, render_html, write_document
 from santegarde.governance.ledgers import LedgerSummary
 from santegarde.governance.register import category_name, finding_text, retention_text
-from santegarde.governance.vocabulary import label
+from santegarde.governance.vocabulary import VocabularyError, label
 from santegarde.policy import RightsUndecidable, dpia_required, dpo_required, rights_for
 from santegarde.policy.triggers import TriggerDecision
 from santegarde.referentials import loader
@@ -499,31 +499,64 @@ def _read_snapshot(path: Path) -> dict[str, Any] | None:
     return data
 
 
-_LABELS = {
-    "purposes": ("purpose", "new purpose"),
-    "data_categories": ("data category", "new data category"),
-    "processors": ("processor", "new processor"),
-    "recipients": ("recipient", "new recipient"),
-}
+_KINDS = {"purposes": "purpose", "data_categories": "category", "processors": "recipient", "recipients": "recipient"}
 
 
-def changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    """Sentences naming what changed between two snapshots."""
-    since = f" since the DPIA of {before.get('taken_at', 'an unknown date')}"
+def _named(referential: str, key: str, item_id: str, stored: str, lang: str) -> str:
+    """An item of a snapshot by its name in ``lang`` (the vocabulary's; the stored name for an item the référentiel
+    does not have, e.g. a category the organisation added)."""
+    try:
+        return label(referential, _KINDS[key], item_id, lang)
+    except (VocabularyError, KeyError, ValueError):
+        return stored
+
+
+def _worded_bases(bases: list[str], said: dict[str, Any], lang: str) -> str:
+    art6 = doctext.words(lang)["art6"]
+    worded = []
+    for basis in bases:
+        first, _, condition = basis.partition("+")
+        text = str(art6.get(first, first))
+        if condition:
+            text += f" + {said['art9'].format(letter=condition.removeprefix('9.2.'))}"
+        worded.append(text)
+    return ", ".join(worded) or str(said["none"])
+
+
+def changes(before: dict[str, Any], after: dict[str, Any], lang: str = "fr") -> list[str]:
+    """Sentences, in ``lang``, naming what changed between two snapshots."""
+    said = doctext.words(lang)["dpia_review"]
+    try:
+        taken = datetime.fromisoformat(str(before.get("taken_at")))
+        since = said["since"].format(date=taken.strftime(said["date"]))
+    except ValueError:
+        since = said["unknown_date"]
+    ref = str(after["referential"])
     found: list[str] = []
     if before.get("referential") != after["referential"]:
-        found.append(f"The référentiel applied changed{since}: {before.get('referential')} → {after['referential']}.")
-    for key, (name, new_name) in _LABELS.items():
+        found.append(said["referential"].format(since=since, before=before.get("referential"), after=ref))
+    for key in _KINDS:
         old: dict[str, str] = before.get(key, {})
         new: dict[str, str] = after[key]
-        found += [f"A {new_name}{since}: {new[i]} ({i})." for i in sorted(new.keys() - old.keys())]
-        found += [f"A {name} was removed{since}: {old[i]} ({i})." for i in sorted(old.keys() - new.keys())]
+        found += [
+            said["added"][key].format(since=since, name=_named(ref, key, i, new[i], lang))
+            for i in sorted(new.keys() - old.keys())
+        ]
+        found += [
+            said["removed"][key].format(since=since, name=_named(ref, key, i, old[i], lang))
+            for i in sorted(old.keys() - new.keys())
+        ]
     old_bases: dict[str, list[str]] = before.get("legal_bases", {})
     for pid, bases in sorted(after["legal_bases"].items()):
         if pid in old_bases and old_bases[pid] != bases:
+            purpose = _named(ref, "purposes", pid, after["purposes"].get(pid, pid), lang)
             found.append(
-                f"The legal basis of the purpose '{after['purposes'].get(pid, pid)}' changed{since}: "
-                f"{', '.join(old_bases[pid]) or 'none'} → {', '.join(bases) or 'none'}."
+                said["basis"].format(
+                    purpose=purpose,
+                    since=since,
+                    before=_worded_bases(old_bases[pid], said, lang),
+                    after=_worded_bases(bases, said, lang),
+                )
             )
     return found
 
@@ -554,16 +587,14 @@ def review_state(config: OrganisationConfig, config_path: Path) -> ReviewState:
     return ReviewState(at.replace(tzinfo=at.tzinfo or UTC) if at else datetime.fromtimestamp(0, UTC), found)
 
 
-def review_needed(config_path: Path) -> list[str]:
-    """What changed since the DPIA was generated; empty when it is up to date."""
+def review_needed(config_path: Path, lang: str = "fr") -> list[str]:
+    """What changed since the DPIA was generated, in ``lang``; empty when it is up to date."""
     config = load(config_path)
     before = _read_snapshot(snapshot_path(config_path))
     if before is None:
-        return [
-            f"No DPIA has been generated for this configuration yet ({SNAPSHOT_NAME} is missing next to "
-            f"{config_path.name}): generate it with 'santegarde dpia generate'."
-        ]
-    return changes(before, snapshot(config, loader.get(config.referential)))
+        said = doctext.words(lang)["dpia_review"]
+        return [said["never"].format(snapshot=SNAPSHOT_NAME, config=config_path.name)]
+    return changes(before, snapshot(config, loader.get(config.referential)), lang)
 
 
 # -- generation --------------------------------------------------------------------------------
