@@ -28,8 +28,17 @@ def organisation(tmp_path_factory: pytest.TempPathFactory) -> Path:
     org = tmp_path_factory.mktemp("aac") / "labo"
     result = CliRunner().invoke(
         app,
-        ["init", "--profile", "compassionate", "--dir", str(org), "--name", "Labo", *CHOICES,
-         *init_answers("compassionate")],
+        [
+            "init",
+            "--profile",
+            "compassionate",
+            "--dir",
+            str(org),
+            "--name",
+            "Labo",
+            *CHOICES,
+            *init_answers("compassionate"),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "programme d'exemple : velmorine-sla@1" in result.output
@@ -56,7 +65,10 @@ def test_a_protocol_with_free_text_is_refused_by_the_cli(runner: CliRunner, orga
     for args in (["check", str(bad)], ["add", str(bad), "--config", str(organisation)]):
         result = runner.invoke(app, ["aac", "programme", *args])
         assert result.exit_code == 2, result.output
-        assert "date_diagnostic" in result.output and "free-" in result.output and "Traceback" not in result.output
+        assert "date_diagnostic" in result.output and "saisie libre" in result.output
+        assert "Traceback" not in result.output
+    english = runner.invoke(app, ["aac", "programme", "check", str(bad), "--lang", "en"])
+    assert english.exit_code == 2 and "free-entry" in english.output and "saisie" not in english.output
     good = tmp_path / "v2.yaml"
     good.write_text(example_text().replace('version: "1"', 'version: "2"'), encoding="utf-8")
     assert runner.invoke(app, ["aac", "programme", "check", str(good)]).exit_code == 0

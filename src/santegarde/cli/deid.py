@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from santegarde.cli.common import LangOption, friendly_errors
+from santegarde.errors import WordedError
 
 if TYPE_CHECKING:
     from santegarde.deid.detector import Detector
     from santegarde.deid.jsonl import Batch
 
 app = typer.Typer(help="De-identification of unstructured documents (EDS-SEC-PSE-4, COM-FREE-1).", no_args_is_help=True)
-
 
 
 def _say(lang: str, key: str, **facts: Any) -> str:
@@ -31,13 +31,13 @@ def _summary_line(lang: str, noun: str, **facts: Any) -> str:
     return str(doctext.words(lang)["deid_desk"]["summary"][noun]).format(**facts)
 
 
-def _detector() -> Detector:
+def _detector(lang: str) -> Detector:
     from santegarde.deid.detector import Detector, DetectorUnavailable
 
     try:
         return Detector()
     except DetectorUnavailable as exc:
-        typer.echo(str(exc), err=True)
+        typer.echo(exc.in_language(lang), err=True)
         raise typer.Exit(2) from None
 
 
@@ -50,10 +50,10 @@ def _read(path: Path, lang: str) -> Batch:
     try:
         batch = parse(read_lines(path))
     except BadInput as exc:
-        typer.echo(str(exc), err=True)
+        typer.echo(exc.in_language(lang), err=True)
         raise typer.Exit(2) from None
     for failure in batch.failures:
-        typer.echo(failure, err=True)
+        typer.echo(failure[lang], err=True)
     return batch
 
 
@@ -67,7 +67,7 @@ def _summary(done: int, failed: int, noun: str, out: Path, lang: str) -> None:
 def _each(
     sources: Sequence[Path],
     work: Callable[[int, Path], str],
-    refused: type[Exception],
+    refused: type[WordedError],
     noun: str,
     out: Path,
     lang: str,
@@ -80,7 +80,7 @@ def _each(
             line = work(number, source)
         except refused as exc:
             failed += 1
-            typer.echo(str(exc), err=True)
+            typer.echo(exc.in_language(lang), err=True)
             continue
         typer.echo(line)
     _summary(len(sources) - failed, failed, noun, out, lang)
@@ -117,7 +117,7 @@ def text(
             raise typer.Exit(2)
         surrogates = Surrogates(key)
     batch = _read(source, lang)
-    rows = deidentify(batch, _detector(), surrogates, patient_field)
+    rows = deidentify(batch, _detector(lang), surrogates, patient_field)
     write(out, rows)
     typer.echo(_summary_line(lang, "notes", done=len(rows), out=out, failed=len(batch.failures)))
 
@@ -141,7 +141,7 @@ def evaluate(
     if predicted is None:
         from santegarde.deid.jsonl import Batch
 
-        pred_rows = deidentify(Batch(rows=gold_rows), _detector())
+        pred_rows = deidentify(Batch(rows=gold_rows), _detector(lang))
     else:
         pred_rows = _read(predicted, lang).rows
     by_id = {r.get("note_id"): r for r in pred_rows}
@@ -171,7 +171,7 @@ def office(
     from santegarde.governance import doctext
 
     doctext.check_lang(lang)
-    detector = _detector()
+    detector = _detector(lang)
 
     def one(_: int, source: Path) -> str:
         if source.suffix.lower() == ".pdf":
@@ -227,7 +227,7 @@ def dicom(
         raise typer.Exit(2)
     names = [f"{number:06d}.dcm" for number in range(len(sources))]
     if ocr_pixels:
-        detector = _detector()
+        detector = _detector(lang)
 
         def one(number: int, source: Path) -> str:
             report = deidentify_dicom(
@@ -238,8 +238,8 @@ def dicom(
         _each(sources, one, DicomRefused, "dicom", out, lang)
         return
     batch = deidentify_dicom_batch(sources, out, key, KeyedPseudonym(key), names=names)
-    for _, sentence in batch.failures:
-        typer.echo(sentence, err=True)
+    for _, sentences in batch.failures:
+        typer.echo(sentences[lang], err=True)
     _summary(len(batch.reports), len(batch.failures), "dicom", out, lang)
 
 
@@ -255,7 +255,7 @@ def scan(
     from santegarde.governance import doctext
 
     doctext.check_lang(lang)
-    detector = _detector()
+    detector = _detector(lang)
 
     def one(number: int, source: Path) -> str:
         report = deidentify_scan(source, out, detector.detect_many, name=f"{number:06d}.png")

@@ -10,7 +10,6 @@ that is not declared and justified is refused at load, with the field named.
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -20,8 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from santegarde import refusals
 from santegarde.compassionate.codes import code_set
-from santegarde.errors import SantegardeError
-from santegarde.referentials.loader import format_validation_error
+from santegarde.errors import WordedError
+from santegarde.governance import vocabulary
+from santegarde.referentials.loader import location
 from santegarde.referentials.model import Referential
 
 PURPOSE = "access_initiation_follow_up"
@@ -35,14 +35,38 @@ FIELD_TYPES = ("choice", "number", "date", "boolean", "code")
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 
 
-class ProgrammeError(SantegardeError):
-    """A programme file cannot be used; the message names the file, the place and the fix."""
+Problem = dict[str, str]  # one problem of a programme file, in each language
+TOP_LEVEL = {"fr": "la racine du fichier", "en": "(top level)"}
 
-    def __init__(self, path: str, problems: list[str]) -> None:
+
+def problem(key: str, /, **facts: Any) -> Problem:
+    """A problem of a programme file in each language (data/refusals.yaml, ``programme``)."""
+    return refusals.sentences("programme", key, **facts)
+
+
+class FormatProblem(WordedError, ValueError):
+    """A shape the programme format refuses, raised inside a validator; pydantic carries it to ``ProgrammeError``
+    with its place in the file."""
+
+    def __init__(self, key: str, /, **facts: Any) -> None:
+        super().__init__(problem(key, **facts))
+
+
+class ProgrammeError(WordedError):
+    """A programme file cannot be used; the sentence names the file, then each place and its fix, in French by
+    default and in English as the option."""
+
+    def __init__(self, path: str, problems: list[Problem]) -> None:
         self.path = path
         self.problems = problems
-        listing = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"{path} is not a valid compassionate-access programme file:\n{listing}")
+        header = problem("invalid_file", path=path)
+        super().__init__(
+            {lang: "\n".join([header[lang], *(f"  - {p[lang]}" for p in problems)]) for lang in refusals.LANGS}
+        )
+
+
+def _day(day: date) -> dict[str, str]:
+    return {"fr": f"{day:%d/%m/%Y}", "en": day.isoformat()}
 
 
 class Strict(BaseModel):
@@ -91,35 +115,28 @@ class FormField(Strict):
         if isinstance(data, dict):
             kind = str(data.get("type", "")).strip().lower()
             if kind in FREE_ENTRY_TYPES or (kind and kind not in FIELD_TYPES):
-                raise ValueError(
-                    f"the field '{data.get('id', '?')}' is of type '{data.get('type')}': aac-2022-106 forbids free-"
-                    "entry areas in collection forms (§7.3, AAC-7); make it a choice from a value set, a number "
-                    "with its unit and bounds, a date, a boolean or a MedDRA/ATC/ICD-10 code"
-                )
+                raise FormatProblem("free_entry", field=data.get("id", "?"), kind=data.get("type"))
         return data
 
     @model_validator(mode="after")
     def _shape(self) -> FormField:
         if self.type == "choice" and len(self.values) < 2:
-            raise ValueError(f"the choice field '{self.id}' needs a value set of at least two values (values)")
+            raise FormatProblem("choice_values", field=self.id)
         if self.type != "choice" and self.values:
-            raise ValueError(f"the field '{self.id}' is not a choice: remove its values")
+            raise FormatProblem("not_choice", field=self.id)
         if self.type == "number":
             if not self.unit or self.min is None or self.max is None:
-                raise ValueError(f"the number field '{self.id}' needs its unit, min and max")
+                raise FormatProblem("number_bounds", field=self.id)
             if self.min > self.max:
-                raise ValueError(f"the number field '{self.id}' has min {self.min} above max {self.max}")
+                raise FormatProblem("number_order", field=self.id, min=self.min, max=self.max)
         if self.type == "code":
             if self.system is None:
-                raise ValueError(f"the code field '{self.id}' needs its system: meddra, atc or icd10")
+                raise FormatProblem("code_system", field=self.id)
             unknown = sorted(set(self.codes) - set(code_set(self.system)))
             if unknown:
-                raise ValueError(
-                    f"the code field '{self.id}' lists codes absent from the bundled {self.system} set: "
-                    + ", ".join(unknown)
-                )
+                raise FormatProblem("unknown_codes", field=self.id, system=self.system, codes=", ".join(unknown))
         elif self.system is not None or self.codes:
-            raise ValueError(f"the field '{self.id}' is not a code: remove its system and codes")
+            raise FormatProblem("not_code", field=self.id)
         return self
 
     def allowed_codes(self) -> dict[str, str]:
@@ -144,7 +161,7 @@ class Form(Strict):
         seen: set[str] = set()
         for f in fields:
             if f.id in seen:
-                raise ValueError(f"the field id '{f.id}' appears twice in the form")
+                raise FormatProblem("field_twice", field=f.id)
             seen.add(f.id)
         return fields
 
@@ -161,9 +178,9 @@ class AnsmDecision(Strict):
     @model_validator(mode="after")
     def _dates(self) -> AnsmDecision:
         if self.expires <= self.granted:
-            raise ValueError(f"the decision expires ({self.expires}) on or before it is granted ({self.granted})")
+            raise FormatProblem("decision_dates", expires=_day(self.expires), granted=_day(self.granted))
         if self.suspended_or_withdrawn is not None and self.suspended_or_withdrawn < self.granted:
-            raise ValueError("the suspension or withdrawal is dated before the decision was granted")
+            raise FormatProblem("suspension_date")
         return self
 
 
@@ -183,7 +200,7 @@ class Medicine(Strict):
     @classmethod
     def _known(cls, atc: str) -> str:
         if atc not in code_set("atc"):
-            raise ValueError(f"the ATC code '{atc}' is not in the bundled ATC set")
+            raise FormatProblem("unknown_atc", code=atc)
         return atc
 
 
@@ -195,7 +212,7 @@ class Indication(Strict):
     @classmethod
     def _known(cls, icd10: str) -> str:
         if icd10 not in code_set("icd10"):
-            raise ValueError(f"the ICD-10 code '{icd10}' is not in the bundled ICD-10 set")
+            raise FormatProblem("unknown_icd10", code=icd10)
         return icd10
 
 
@@ -227,17 +244,17 @@ class Programme(Strict):
         ids = [f.id for f in self.forms]
         twice = sorted({i for i in ids if ids.count(i) > 1})
         if twice:
-            raise ValueError(f"form ids appear twice: {', '.join(twice)}")
+            raise FormatProblem("forms_twice", forms=", ".join(twice))
         kinds = [f.kind for f in self.forms]
         missing = [k.value for k in REQUIRED_KINDS if k not in kinds]
         if missing:
-            raise ValueError(f"the protocol has no form of kind: {', '.join(missing)}; every PUT-SP needs one")
+            raise FormatProblem("kind_missing", kinds=refusals.choices(missing))
         again = sorted({k.value for k in kinds if kinds.count(k) > 1})
         if again:
-            raise ValueError(f"one form per kind: several forms of kind {', '.join(again)}")
+            raise FormatProblem("kind_twice", kinds=", ".join(again))
         declared = [c.category for c in self.optional_categories]
         if len(set(declared)) != len(declared):
-            raise ValueError("an optional category is declared twice")
+            raise FormatProblem("optional_twice")
         return self
 
     @property
@@ -273,41 +290,44 @@ def status_sentence(programme: Programme, on: date) -> dict[str, str] | None:
     return refusals.sentences("aac", state, date={"fr": f"{when:%d/%m/%Y}", "en": when.isoformat()})
 
 
-def check_against(programme: Programme, ref: Referential) -> list[str]:
+def _named(ref: Referential, kind: str, item_id: str) -> dict[str, str]:
+    """An item of the référentiel by its name in each language (governance/data/vocabulary.*.yaml)."""
+    return {lang: vocabulary.label(ref, kind, item_id, lang) for lang in refusals.LANGS}
+
+
+def check_against(programme: Programme, ref: Referential) -> list[Problem]:
     """What the référentiel refuses in a programme: forbidden or unknown categories, undeclared optional ones."""
-    problems: list[str] = []
+    problems: list[Problem] = []
     purpose = ref.purpose(PURPOSE)
     usable = set(purpose.categories) if purpose else set()
     declared = {c.category for c in programme.optional_categories}
     for fi, form in enumerate(programme.forms):
         for ii, f in enumerate(form.fields):
-            where = f"at forms[{fi}].fields[{ii}] (form '{form.id}', field '{f.id}')"
+            where = problem("at_field", place=f"forms[{fi}].fields[{ii}]", form=form.id, field=f.id)
             category = ref.category(f.category)
             if category is None:
-                problems.append(f"{where}: '{f.category}' is not a data category of {ref.id}")
+                problems.append(problem("unknown_category", where=where, category=f.category, referential=ref.id))
             elif category.forbidden:
-                problems.append(
-                    f"{where}: {ref.id} forbids collecting '{category.name}' (§{category.section}); remove the field"
-                )
+                name = _named(ref, "category", category.id)
+                facts = {"where": where, "referential": ref.id, "name": name, "section": category.section}
+                problems.append(problem("forbidden_category", **facts))
             elif f.category not in usable or f.category == "professional_data":
-                problems.append(f"{where}: '{f.category}' is not patient data collected for {PURPOSE} (§5.2)")
+                named = {"name": _named(ref, "category", category.id), "purpose": _named(ref, "purpose", PURPOSE)}
+                problems.append(problem("not_patient_data", where=where, **named))
             elif f.category in OPTIONAL_CATEGORIES and f.category not in declared:
-                problems.append(
-                    f"{where}: '{category.name}' may be collected only when strictly necessary (§7.2); declare it "
-                    "under optional_categories with the written justification, or remove the field"
-                )
+                name = _named(ref, "category", category.id)
+                problems.append(problem("optional_undeclared", where=where, name=name, key="optional_categories"))
             elif (form.kind is FormKind.RELATED_PERSON) != (f.category in RELATED_CATEGORIES):
-                problems.append(
-                    f"{where}: data on related persons ({', '.join(RELATED_CATEGORIES)}) belong in the related-person "
-                    "form only, and that form holds nothing else (§7.2 b)"
-                )
+                related = {
+                    lang: ", ".join(n[lang] for n in (_named(ref, "category", c) for c in RELATED_CATEGORIES))
+                    for lang in refusals.LANGS
+                }
+                problems.append(problem("related_form", where=where, categories=related))
             elif f.category == "patient_indirect_identity":
-                problems.append(
-                    f"{where}: the patient's code is built by the platform from the initials (§7.2); remove the field"
-                )
+                problems.append(problem("patient_code", where=where))
     unused = sorted(declared - {f.category for form in programme.forms for f in form.fields})
-    for name in unused:
-        problems.append(f"at optional_categories: '{name}' is declared but no field collects it; remove it")
+    for never_collected in unused:
+        problems.append(problem("optional_unused", key="optional_categories", category=never_collected))
     return problems
 
 
@@ -317,23 +337,33 @@ def parse_programme(text: str, path: str, ref: Referential) -> Programme:
         raw = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
-        raise ProgrammeError(path, [f"at {where}: the YAML cannot be read ({getattr(exc, 'problem', exc)})"]) from None
+        why = getattr(exc, "problem", None) or type(exc).__name__
+        found = problem("yaml_at", line=mark.line + 1, column=mark.column + 1, problem=why) if mark else None
+        raise ProgrammeError(path, [found or problem("yaml", problem=why)]) from None
     if not isinstance(raw, dict):
-        raise ProgrammeError(path, ["at (top level): expected a mapping of keys such as id, version, forms"])
+        raise ProgrammeError(path, [problem("not_mapping")])
     try:
         programme = Programme.model_validate(raw)
     except ValidationError as exc:
-        problems = [
-            re.sub(r"^at [^:]*: this key is not part of the référentiel format", _extra, p)
-            for p in format_validation_error(exc)
-        ]
-        raise ProgrammeError(path, problems) from None
+        raise ProgrammeError(path, _validation_problems(exc)) from None
     problems = check_against(programme, ref)
     if problems:
         raise ProgrammeError(path, problems)
     return programme
 
 
-def _extra(match: re.Match[str]) -> str:
-    return match.group(0).replace("the référentiel format", "the programme format")
+def _validation_problems(error: ValidationError) -> list[Problem]:
+    """pydantic's errors as problems of the programme format, each at its place in the file."""
+    problems = []
+    for err in error.errors():
+        place = location(tuple(p for p in err["loc"] if not str(p).startswith("function-")))
+        where = place or TOP_LEVEL
+        if err["type"] == "extra_forbidden":
+            problems.append(problem("extra_key", where=where))
+        elif err["type"] == "missing":
+            problems.append(problem("missing_key", where=where))
+        else:
+            found = err.get("ctx", {}).get("error")
+            said = found.sentences if isinstance(found, FormatProblem) else err["msg"].removeprefix("Value error, ")
+            problems.append(problem("invalid", where=where, problem=said))
+    return problems

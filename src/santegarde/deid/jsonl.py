@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from santegarde import refusals
 from santegarde.atomic import write_atomic
 from santegarde.deid.entities import Entity
+from santegarde.deid.refusal import DeidRefused
 from santegarde.deid.replace import replace_with_tags, resolve
 from santegarde.deid.surrogates import Surrogates
 
@@ -20,28 +22,27 @@ class TextDetector(Protocol):
     def detect_many(self, texts: list[str]) -> Iterator[list[Entity]]: ...
 
 
-class BadInput(ValueError):
-    """A file or a note that cannot be read as UTF-8 deid-fr JSONL; the message says why."""
+class BadInput(DeidRefused, ValueError):
+    """A file that cannot be read as UTF-8 deid-fr JSONL; the sentence says why, in French and English."""
 
 
 @dataclass
 class Batch:
     rows: list[dict[str, Any]] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)  # one sentence per refused line (never its text)
+    # one refusal per refused line, in each language (never the line's text)
+    failures: list[dict[str, str]] = field(default_factory=list)
 
 
 def read_lines(path: Path) -> list[str]:
     data = path.read_bytes()
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise BadInput(f"{path.name} is UTF-16 encoded; convert it to UTF-8 first.")
+        raise BadInput("utf16", name=path.name)
     if b"\x00" in data:
-        raise BadInput(f"{path.name} holds NUL bytes: it is a binary file, not JSONL text.")
+        raise BadInput("nul_bytes", name=path.name)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BadInput(
-            f"{path.name} is not valid UTF-8 (byte {exc.start}); it may be Latin-1: convert it to UTF-8 first."
-        ) from None
+        raise BadInput("not_utf8", name=path.name, byte=exc.start) from None
     return text.splitlines()
 
 
@@ -54,14 +55,16 @@ def parse(lines: list[str]) -> Batch:
         try:
             row = json.loads(line)
         except json.JSONDecodeError:
-            batch.failures.append(f"Line {number} is not JSON; it was skipped.")
+            batch.failures.append(refusals.sentences("deid", "line_not_json", number=number))
             continue
         text = row.get("note_text") if isinstance(row, dict) else None
         if not isinstance(text, str):
-            batch.failures.append(f"Line {number} has no note_text string; it was skipped.")
+            batch.failures.append(refusals.sentences("deid", "line_no_text", number=number, field="note_text"))
             continue
         if len(text) > MAX_NOTE:
-            batch.failures.append(f"Line {number} holds a note of {len(text)} characters, over {MAX_NOTE}; skipped.")
+            batch.failures.append(
+                refusals.sentences("deid", "line_too_long", number=number, length=len(text), limit=MAX_NOTE)
+            )
             continue
         batch.rows.append(row)
     return batch

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from santegarde.atomic import write_new_bytes
+from santegarde.deid.refusal import DeidRefused
 from santegarde.deid.scan import EntityFinder, MaskedImage, mask_image_bytes
-from santegarde.errors import SantegardeError
 
 TextDeidentifier = Callable[[list[str]], list[str]]
 SUFFIXES = (".docx", ".xlsx", ".odt")
@@ -40,8 +40,8 @@ IMAGE_REMOVED = "[image retirée]"  # the trace left where a picture was removed
 CONTENT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif", "BMP": "image/bmp", "TIFF": "image/tiff"}
 
 
-class OfficeRefused(SantegardeError):
-    """A document that cannot be de-identified; the message says why and what to do."""
+class OfficeRefused(DeidRefused):
+    """A document that cannot be de-identified; the sentence says why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -86,15 +86,12 @@ def deidentified_name(name: str, deidentify: TextDeidentifier) -> str:
 
 def _check_container(source: Path) -> bytes:
     if not source.is_file():
-        raise OfficeRefused(f"{source.name} is not a file.")
+        raise OfficeRefused("not_a_file", name=source.name)
     data = source.read_bytes()
     if data.startswith(OLE_MAGIC):
-        raise OfficeRefused(
-            f"{source.name} is password-protected or in the old binary format; remove the password or save it as "
-            f"{source.suffix} first: it was not de-identified."
-        )
+        raise OfficeRefused("office_locked", name=source.name, suffix=source.suffix)
     if not zipfile.is_zipfile(io.BytesIO(data)):
-        raise OfficeRefused(f"{source.name} is not a readable {source.suffix} document (corrupt or another format).")
+        raise OfficeRefused("office_unreadable", name=source.name, suffix=source.suffix)
     return data
 
 
@@ -145,7 +142,7 @@ def _docx(data: bytes, deidentify: TextDeidentifier, pictures: Pictures) -> tupl
     try:
         document = docx.Document(io.BytesIO(data))
     except Exception as exc:  # python-docx raises several kinds on a damaged package
-        raise OfficeRefused(f"The document cannot be read as .docx ({type(exc).__name__}).") from None
+        raise OfficeRefused("office_damaged", suffix=".docx", kind=type(exc).__name__) from None
     paragraphs: list[list[Any]] = []
     for part in document.part.package.iter_parts():
         element = getattr(part, "_element", None)
@@ -188,7 +185,7 @@ def _xlsx(data: bytes, deidentify: TextDeidentifier, pictures: Pictures) -> tupl
     try:
         workbook = openpyxl.load_workbook(io.BytesIO(data))
     except Exception as exc:  # openpyxl raises several kinds on a damaged package
-        raise OfficeRefused(f"The workbook cannot be read as .xlsx ({type(exc).__name__}).") from None
+        raise OfficeRefused("office_damaged", suffix=".xlsx", kind=type(exc).__name__) from None
     cells = [
         c
         for sheet in workbook.worksheets
@@ -314,19 +311,17 @@ def _odt(data: bytes, deidentify: TextDeidentifier, pictures: Pictures) -> tuple
         try:
             manifest = package.read("META-INF/manifest.xml")
             if b"encryption-data" in manifest:
-                raise OfficeRefused(
-                    "The .odt document is password-protected; remove the password first: it was not de-identified."
-                )
+                raise OfficeRefused("odt_locked")
             mimetype = package.read("mimetype")
             if mimetype.strip() != b"application/vnd.oasis.opendocument.text":
-                raise OfficeRefused("The document is not an .odt text document (its mimetype says otherwise).")
+                raise OfficeRefused("odt_not_text")
             trees: dict[str, Any] = {
                 n: etree.fromstring(package.read(n), parser) for n in ("content.xml", "styles.xml") if n in names
             }
             meta = etree.fromstring(package.read("meta.xml"), parser) if "meta.xml" in names else None
             parts = {n: package.read(n) for n in names}
         except (KeyError, etree.XMLSyntaxError, zipfile.BadZipFile) as exc:
-            raise OfficeRefused(f"The document cannot be read as .odt ({type(exc).__name__}).") from None
+            raise OfficeRefused("office_damaged", suffix=".odt", kind=type(exc).__name__) from None
     texts, changed = _odf_texts(list(trees.values()), deidentify)
     dropped = [n for n in parts if n.startswith("Thumbnails/")]
     for thumbnail in dropped:
@@ -367,7 +362,7 @@ def deidentify_office(
     """
     suffix = source.suffix.lower()
     if suffix not in SUFFIXES:
-        raise OfficeRefused(f"{source.name}: only {', '.join(SUFFIXES)} documents are de-identified here.")
+        raise OfficeRefused("office_suffix", name=source.name, suffixes=", ".join(SUFFIXES))
     data = _check_container(source)
     rewriter = {".docx": _docx, ".xlsx": _xlsx, ".odt": _odt}[suffix]
     pictures = Pictures(find)

@@ -34,38 +34,30 @@ def _pages(source: Path) -> list[str]:
         from pypdf import PdfReader
         from pypdf.errors import PdfReadError
     except ImportError:
-        raise OfficeRefused(
-            "pypdf is not installed; install santegarde with the deid extra to de-identify PDF documents."
-        ) from None
+        raise OfficeRefused("no_pypdf") from None
     if not source.is_file():
-        raise OfficeRefused(f"{source.name} is not a file.")
+        raise OfficeRefused("not_a_file", name=source.name)
     if source.stat().st_size > MAX_BYTES:
-        raise OfficeRefused(f"{source.name} is larger than {MAX_BYTES // 1024 // 1024} MB; split it first.")
+        raise OfficeRefused("pdf_too_large", name=source.name, megabytes=MAX_BYTES // 1024 // 1024)
     data = source.read_bytes()
     if not data.startswith(b"%PDF-"):
-        raise OfficeRefused(f"{source.name} is not a PDF document (it does not start as one).")
+        raise OfficeRefused("pdf_not_pdf", name=source.name)
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
-            raise OfficeRefused(
-                f"{source.name} is password-protected or encrypted; remove the protection first: "
-                "it was not de-identified."
-            )
+            raise OfficeRefused("pdf_locked", name=source.name)
         return [page.extract_text() or "" for page in reader.pages]
     except OfficeRefused:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
-        raise OfficeRefused(f"{source.name} cannot be read as PDF ({type(exc).__name__}).") from None
+        raise OfficeRefused("pdf_unreadable", name=source.name, kind=type(exc).__name__) from None
 
 
 def deidentify_pdf(source: Path, out_dir: Path, deidentify: TextDeidentifier) -> PdfReport:
     """Write the de-identified text of ``source`` into ``out_dir`` as a ``.txt`` under a de-identified name."""
     pages = _pages(source)
     if not any(page.strip() for page in pages):
-        raise OfficeRefused(
-            f"{source.name} has no text layer (a scanned document?); de-identify its page images with "
-            "`santegarde deid scan`: it was not de-identified."
-        )
+        raise OfficeRefused("pdf_no_text", name=source.name)
     cleaned = deidentify(pages)
     target = out_dir / deidentified_name(Path(source.name).with_suffix(".txt").name, deidentify)
     write_new_bytes(target, "\f".join(cleaned).encode("utf-8"))

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from santegarde.atomic import write_new_bytes
 from santegarde.deid.entities import Entity
-from santegarde.errors import SantegardeError
+from santegarde.deid.refusal import DeidRefused
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -33,8 +33,8 @@ Box = tuple[int, int, int, int]  # left, top, right, bottom (inclusive), in pixe
 MARGIN = 3  # pixels painted around each word's box, at least (a sixth of its height if more)
 
 
-class ScanRefused(SantegardeError):
-    """An image that cannot be de-identified; the message says why."""
+class ScanRefused(DeidRefused):
+    """An image that cannot be de-identified; the sentence says why."""
 
 
 @dataclass(frozen=True)
@@ -56,12 +56,12 @@ def ocr(image_png: bytes) -> list[Word]:
     """The words Tesseract (French) reads in a PNG, with their boxes."""
     tesseract = shutil.which("tesseract")
     if tesseract is None:
-        raise ScanRefused("Tesseract is not installed (Debian: tesseract-ocr-fra; scripts/bootstrap installs it).")
+        raise ScanRefused("no_tesseract")
     done = subprocess.run(  # noqa: S603 - a fixed program and arguments; the image goes through stdin
         [tesseract, "stdin", "stdout", "-l", "fra", "tsv"], input=image_png, capture_output=True, check=False
     )
     if done.returncode != 0:
-        raise ScanRefused("Tesseract could not read the image (its French model may be missing: tesseract-ocr-fra).")
+        raise ScanRefused("tesseract_failed")
     words = []
     for row in csv.DictReader(io.StringIO(done.stdout.decode("utf-8", "replace")), delimiter="\t"):
         text = (row.get("text") or "").strip()
@@ -159,9 +159,7 @@ def deidentify_scan(source: Path, out_dir: Path, find: EntityFinder, *, name: st
         with Image.open(source) as opened:
             image = opened.convert("RGB")
     except (UnidentifiedImageError, OSError) as exc:
-        raise ScanRefused(
-            f"{source.name} cannot be read as an image ({type(exc).__name__}); it was not kept."
-        ) from None
+        raise ScanRefused("image_unreadable", name=source.name, kind=type(exc).__name__) from None
     words, masked, labels = black_out(image, find)
     out = io.BytesIO()
     image.save(out, format="PNG")

@@ -23,18 +23,19 @@ class ReferentialError(SantegardeError):
         super().__init__(f"{path} is not a valid référentiel file:\n{listing}")
 
 
-def _location(loc: tuple[int | str, ...]) -> str:
+def location(loc: tuple[int | str, ...]) -> str:
+    """pydantic's location of an error as a path in the file ("purposes[2].legal_bases"); "" at the top level."""
     text = ""
     for part in loc:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(top level)"
+    return text
 
 
 def format_validation_error(error: ValidationError) -> list[str]:
     """Turn pydantic's errors into sentences: 'at purposes[2].legal_bases: ...'."""
     problems = []
     for err in error.errors():
-        where = _location(tuple(p for p in err["loc"] if not str(p).startswith("function-")))
+        where = location(tuple(p for p in err["loc"] if not str(p).startswith("function-"))) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "this key is not part of the référentiel format; remove it or fix its spelling"
