@@ -169,3 +169,45 @@ def test_the_example_installed_by_init_is_in_force_whatever_the_year() -> None:
     programme = parse_programme(example_text(granted=granted), "example", REF)
     assert programme.status(granted) == programme.status(date(2032, 3, 1))
     assert programme.status(date(2033, 4, 1)) != programme.status(granted)  # eighteen months later it has expired
+
+
+@pytest.mark.parametrize(
+    ("change", "french", "english"),
+    [
+        (
+            lambda raw: raw["optional_categories"][0].update(justification="nécessaire"),
+            "à optional_categories[0].justification : le texte doit compter au moins",
+            "at optional_categories[0].justification: the text needs at least",
+        ),
+        (
+            lambda raw: raw["forms"][0].update(kind="questionnaire"),
+            "à forms[0].kind : la valeur doit être « access_request », « decision »",
+            "at forms[0].kind: the value must be 'access_request', 'decision'",
+        ),
+        (
+            lambda raw: raw["ansm_decision"].update(granted="le 3 mars"),
+            "à ansm_decision.granted : une date au format AAAA-MM-JJ est attendue",
+            "at ansm_decision.granted: a date as YYYY-MM-DD is expected",
+        ),
+        (
+            lambda raw: raw["forms"][0]["fields"][0].update(required="peut-être"),
+            "à forms[0].fields[0].required : un booléen est attendu ici : true ou false",
+            "at forms[0].fields[0].required: a boolean is expected here: true or false",
+        ),
+        (
+            lambda raw: raw["forms"][0].update(fields=[]),
+            "à forms[0].fields : la liste doit compter au moins 1 élément(s)",
+            "at forms[0].fields: the list needs at least 1 item(s)",
+        ),
+    ],
+)
+def test_values_of_the_wrong_type_or_length_are_refused_in_french_and_english(
+    change: object, french: str, english: str
+) -> None:
+    raw = example()
+    change(raw)  # type: ignore[operator]
+    with pytest.raises(ProgrammeError) as refused:
+        parse(raw)
+    assert french in str(refused.value), str(refused.value)
+    assert english in refused.value.in_language("en")
+    assert not re.search(r"\b(should|Input|valid)\b", str(refused.value))  # none of pydantic's English

@@ -21,6 +21,7 @@ from santegarde import refusals
 from santegarde.compassionate.codes import code_set
 from santegarde.errors import WordedError
 from santegarde.governance import vocabulary
+from santegarde.referentials import validation
 from santegarde.referentials.loader import location
 from santegarde.referentials.model import Referential
 
@@ -363,7 +364,7 @@ def _validation_problems(error: ValidationError) -> list[Problem]:
         elif err["type"] == "missing":
             problems.append(problem("missing_key", where=where))
         else:
-            found = err.get("ctx", {}).get("error")
-            said = found.sentences if isinstance(found, FormatProblem) else err["msg"].removeprefix("Value error, ")
+            found = (err.get("ctx") or {}).get("error")
+            said = found.sentences if isinstance(found, FormatProblem) else validation.worded(dict(err))
             problems.append(problem("invalid", where=where, problem=said))
     return problems
