@@ -96,7 +96,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
         _, temporary = accounts.add(ctx, "dr.cli", "Docteur Exemple", person_ref="10001234567", by="admin")
         assert temporary is not None
         grants.give(ctx, "dr.cli", "care_establishment_staff", validated_by="Responsable",
-                    validator_role="governance_body", reason="fictitious prescriber", by="admin",
+                    validator_role="governance_body", reason="fictitious prescriber", by="admin", establishment="h1",
                     ends_at=ctx.now() + timedelta(days=365))  # fmt: skip
         opened = sessions.login(ctx, "dr.cli", temporary, source="setup", workstation_class="office")
         sessions.change_password(ctx, opened.token, temporary, PASSWORD)

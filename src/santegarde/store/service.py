@@ -930,6 +930,10 @@ class RecordService:
         refused = next((d for d in decisions.values() if d is not None and not d.allowed), None)
         if refused is not None:
             raise self._refuse(ctx, req, operation, resource, refused, patient=patient_id)
+        if resource_type == "Patient" and ctx.establishment is not None:
+            given = body.get("managingOrganization")
+            if not isinstance(given, dict) or given.get("reference") != f"Organization/{ctx.establishment}":
+                raise self._other_establishment(ctx, req, operation, resource, rid)
         now = self._now()
         with nullcontext(within) if within is not None else self.engine.connect() as conn:
             new_patient = creating and resource_type == "Patient"
@@ -1516,6 +1520,8 @@ class RecordService:
             ).first()
             if exists is None:
                 raise self._not_found(ctx, req, "care.declare", ("Patient", patient_id))
+            if ctx.establishment is not None and not self._of_establishment(conn, patient_id, ctx.establishment):
+                raise self._other_establishment(ctx, req, "care.declare", ("Patient", patient_id), patient_id)
             recorded = f"{basis}: {' '.join(note.split())}" if note.strip() else basis
             conn.execute(
                 insert(care_relationship).values(
@@ -1533,6 +1539,27 @@ class RecordService:
             patient=patient_id,
             care=True,
         )
+
+    def _of_establishment(self, conn: Connection, patient_id: str, establishment: str) -> bool:
+        """Whether the patient's record names this establishment as its managing organisation (blind index)."""
+        term = vault.digest(self._index_key, "organization", f"Organization/{establishment}")
+        found = conn.execute(
+            select(record_index.c.record_id).where(
+                record_index.c.record_id == patient_id,
+                record_index.c.kind == "organization",
+                record_index.c.digest == term,
+            )
+        ).first()
+        return found is not None
+
+    def _other_establishment(
+        self, ctx: sessions.SessionContext, req: Request, operation: str, resource: tuple[str, str], patient: str
+    ) -> AccessDenied:
+        """Trace and word the refusal of a session tied to an establishment acting on another's patient (§8.1)."""
+        rule = "care_relationship.establishment"
+        self._trace(ctx, req, operation, resource, allowed=False, rule=rule, outcome="denied", patient=patient or None)
+        own = ctx.establishment or ""
+        return AccessDenied("other_establishment", rule, "8.1", own=own)
 
     def end_care(self, req: Request, patient_id: str) -> None:
         ctx = self._session(req, [], "care.end", ("Patient", patient_id))
