@@ -191,3 +191,17 @@ def test_extract_rebuild_and_export_from_the_cli(lab: Lab, tmp_path: Path) -> No
     done = ok("aac", "export", "velmorine-sla", "--recipient", "CRPV Exemple", "--country", "FR", *wanted,
               "--out", str(out), *c)  # fmt: skip
     assert "dans l'Union européenne" in done and json.loads(out.read_text(encoding="utf-8"))["country"] == "FR"
+
+
+def test_a_staff_grant_names_its_establishment_from_the_cli(lab: Lab) -> None:
+    org = open_organisation(lab.config, PASS)
+    try:
+        accounts.add(identity_context(org), "dr.sud", "Docteur Sud", person_ref="10001234568", by="admin")
+    finally:
+        org.close()
+    until = (CLOCK.now() + timedelta(days=200)).date().isoformat()
+    grant = ["user", "grant", "dr.sud", "care_establishment_staff", "--validated-by", "Responsable", "--reason",
+             "prescripteur fictif", "--role", "governance_body", "--until", until, "--config", str(lab.config)]  # fmt: skip
+    refused = run(*grant)
+    assert refused.exit_code != 0 and "--establishment" in refused.output, refused.output
+    assert "may work as 'care_establishment_staff'" in ok(*grant, "--establishment", "ch-exemple-sud")
