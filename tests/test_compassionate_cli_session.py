@@ -200,8 +200,8 @@ def test_a_staff_grant_names_its_establishment_from_the_cli(lab: Lab) -> None:
     finally:
         org.close()
     until = (CLOCK.now() + timedelta(days=200)).date().isoformat()
-    grant = ["user", "grant", "dr.sud", "care_establishment_staff", "--validated-by", "Responsable", "--reason",
-             "prescripteur fictif", "--role", "governance_body", "--until", until, "--config", str(lab.config)]  # fmt: skip
+    who = ["--validated-by", "Responsable", "--reason", "prescripteur fictif", "--role", "governance_body"]
+    grant = ["user", "grant", "dr.sud", "care_establishment_staff", *who, "--until", until, "--config", str(lab.config)]
     refused = run(*grant)
     assert refused.exit_code != 0 and "--establishment" in refused.output, refused.output
     assert "may work as 'care_establishment_staff'" in ok(*grant, "--establishment", "ch-exemple-sud")
