@@ -8,13 +8,14 @@ from datetime import timedelta
 
 import pyotp
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from identity_fixtures import NEW_PASSWORD
 from santegarde.compassionate.service import CaseAccessDenied, CompassionateService, Patient
 from santegarde.compassionate.tables import aac_case
 from santegarde.identity import accounts, grants, sessions, totp
 from santegarde.identity.errors import GrantError
+from santegarde.identity.tables import grant
 from santegarde.store.schema import care_relationship, record
 from santegarde.store.service import AccessDenied, Request
 from store_fixtures import Workplace
@@ -160,3 +161,19 @@ def test_a_staff_grant_is_tied_to_one_establishment(aac: tuple[Workplace, Compas
         )
     given = grants.give(w.identity, "dr.sans", STAFF, ends_at=until, establishment="chu-nord", **give)  # type: ignore[arg-type]
     assert given.establishment == "chu-nord"
+
+
+def test_a_staff_grant_given_before_establishments_reaches_no_patient(
+    cases: tuple[Workplace, CompassionateService, dict, str],
+) -> None:
+    w, service, people, patient_id = cases
+    legacy = staff(w, "dr.ancien", "10001112227", "chu-nord")
+    with w.identity.engine.begin() as conn:  # as migration i002 leaves a grant given before it
+        conn.execute(update(grant).where(grant.c.profile == STAFF).values(establishment=None))
+    with pytest.raises(AccessDenied) as refused:
+        w.service.declare_care(legacy, patient_id, "consultation")
+    assert "(aucun)" in str(refused.value)
+    with pytest.raises(AccessDenied):
+        w.service.create(legacy, {"resourceType": "Patient", "managingOrganization": {"reference": "Organization/x"}})
+    with pytest.raises(CaseAccessDenied):
+        service.state(people["a"], patient_id)
