@@ -150,6 +150,9 @@ def grant(
     role: Annotated[str, typer.Option(help="controller, governance_body or line_manager")] = "controller",
     until: Annotated[str | None, typer.Option(help="End date YYYY-MM-DD (required for time-limited profiles)")] = None,
     project: Annotated[str | None, typer.Option(help="Warehouse project of a project member")] = None,
+    establishment: Annotated[
+        str | None, typer.Option(help="The establishment whose patients a collecting staff member sees (AAC-8)")
+    ] = None,
     by: ByOption = "",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
@@ -164,6 +167,7 @@ def grant(
             reason=reason,
             ends_at=_until(until),
             project=project,
+            establishment=establishment,
             by=_by(by),
         )
     console.print(
