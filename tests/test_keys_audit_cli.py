@@ -65,10 +65,10 @@ def _append(config: Path, n: int) -> None:
 
 def test_keys_rotate_and_wrong_passphrase(runner: CliRunner, org: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     result = runner.invoke(app, ["keys", "rotate", "health", "--config", str(org)])
-    assert result.exit_code == 0 and "version 2" in result.output
+    assert result.exit_code == 0 and "La clé « santé » est maintenant à la version 2" in " ".join(result.output.split())
     monkeypatch.setenv("SANTEGARDE_NEW_PASSPHRASE", "another long test passphrase")
     master = runner.invoke(app, ["keys", "rotate-master", "--config", str(org)])
-    assert master.exit_code == 0 and "re-wrapped" in master.output, master.output
+    assert master.exit_code == 0 and "à nouveau chiffrées" in master.output, master.output
     trail = open_organisation(org, "another long test passphrase")
     with trail.audit.engine.connect() as conn:
         keys = [
@@ -82,8 +82,14 @@ def test_keys_rotate_and_wrong_passphrase(runner: CliRunner, org: Path, monkeypa
         ("keys.rotate_master", "master", "intent"),
         ("keys.rotate_master", "master", "success"),
     ]
+    monkeypatch.setenv("SANTEGARDE_PASSPHRASE", "another long test passphrase")
+    again = runner.invoke(app, ["keys", "rotate", "identity", "--lang", "en", "--config", str(org)])
+    assert again.exit_code == 0 and "The identity key is now at version 2" in " ".join(again.output.split())
     seal = runner.invoke(app, ["keys", "rotate", "audit_seal", "--config", str(org)])
-    assert seal.exit_code == 2 and "would read as forged" in seal.output  # verify would fail on every older seal
+    said = " ".join(seal.output.split())
+    assert seal.exit_code == 2 and "paraîtraient donc falsifiés" in said  # verify would fail on every older seal
+    seal_en = runner.invoke(app, ["keys", "rotate", "audit_seal", "--lang", "en", "--config", str(org)])
+    assert seal_en.exit_code == 2 and "would read as forged" in " ".join(seal_en.output.split())
     monkeypatch.setenv("SANTEGARDE_PASSPHRASE", "not the right passphrase")
     wrong = runner.invoke(app, ["keys", "rotate", "health", "--config", str(org)])
     assert wrong.exit_code == 2 and "passphrase is wrong" in wrong.output
@@ -92,6 +98,9 @@ def test_keys_rotate_and_wrong_passphrase(runner: CliRunner, org: Path, monkeypa
 def test_no_terminal_and_no_passphrase_says_so(runner: CliRunner, org: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SANTEGARDE_PASSPHRASE")
     result = runner.invoke(app, ["keys", "rotate", "health", "--config", str(org)])  # no input: end of file
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and "SANTEGARDE_PASSPHRASE n'est pas définie et rien n'a été saisi" in said, said
+    result = runner.invoke(app, ["keys", "rotate", "health", "--lang", "en", "--config", str(org)])
     said = " ".join(result.output.split())
     assert result.exit_code == 2 and "SANTEGARDE_PASSPHRASE is not set and none was typed" in said, result.output
 
