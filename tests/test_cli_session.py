@@ -385,14 +385,14 @@ def test_archived_records_through_the_justified_cli_procedure(tmp_path: Path, pe
     demo = make_demo(tmp_path / "archived")
     c = ["--config", str(demo.config)]
     later = f"{datetime.now(UTC).year + 6}-01-01"
-    assert "in the future" in refused("retention", "run", "--at", later, *c)  # a run happens now
+    assert "est dans le futur" in refused("retention", "run", "--at", later, *c)  # a run happens now
     engine = make_engine(load(demo.config).database_url)
     with engine.begin() as conn:  # the file is six years old: due for the archive now
         for rid, version, created in conn.execute(select(record.c.id, record.c.version, record.c.created_at)).all():
             older = created - timedelta(days=6 * 366)
             conn.execute(update(record).where(record.c.id == rid, record.c.version == version).values(created_at=older))
     engine.dispose()
-    assert "Archived" in ok("retention", "run", *c)
+    assert "archivé(s)" in ok("retention", "run", *c)
     login(demo)
     archived = refused("record", "read", "Patient", people.patient_id, *PURPOSE, *c)
     assert "Aucune ressource Patient d'identifiant" in archived

@@ -113,13 +113,13 @@ def test_second_keys_init_refused(runner: CliRunner, org: Path) -> None:
 def test_audit_verify_detects_deletion(runner: CliRunner, org: Path) -> None:
     _append(org, 5)
     ok = runner.invoke(app, ["audit", "verify", "--config", str(org)])
-    assert ok.exit_code == 0 and "intact: 6 entries" in ok.output  # the trail's first entry, then 5
+    assert ok.exit_code == 0 and "intacte : 6 entrées" in ok.output  # the trail's first entry, then 5
     trail = open_organisation(org, PASS)
     with trail.audit.engine.begin() as conn:
         conn.execute(delete(entry).where(entry.c.seq == 2))
     trail.close()
     broken = runner.invoke(app, ["audit", "verify", "--config", str(org)])
-    assert broken.exit_code == 2 and "NOT intact" in broken.output
+    assert broken.exit_code == 2 and "PAS intacte" in broken.output
 
 
 def test_audit_export_and_status(runner: CliRunner, org: Path) -> None:
@@ -131,7 +131,11 @@ def test_audit_export_and_status(runner: CliRunner, org: Path) -> None:
     review = runner.invoke(app, ["audit", "review", "--reviewer", "dpo", "--config", str(org)])
     assert review.exit_code == 0 and '"entries": 5' in review.output  # first, 2 events, export, status
     bad = runner.invoke(app, ["audit", "purge", "--months", "24", "--config", str(org)])
+    assert bad.exit_code == 2 and "1 an au plus : choisissez --months entre 6 et 12" in " ".join(bad.output.split())
+    bad = runner.invoke(app, ["audit", "purge", "--months", "24", "--lang", "en", "--config", str(org)])
     assert bad.exit_code == 2 and "at most 1 year" in bad.output
+    purged = runner.invoke(app, ["audit", "purge", "--months", "12", "--config", str(org)])
+    assert purged.exit_code == 0 and "0 entrée(s) de plus de 12 mois purgée(s)" in purged.output
 
 
 def test_audit_export_of_one_request_from_its_log_line(runner: CliRunner, org: Path) -> None:

@@ -164,7 +164,7 @@ def test_restore_into_an_empty_directory_gives_a_working_organisation(
     assert (kit / "audit.anchor").read_text() == live_anchor
     assert left_behind(tmp_path) == []
 
-    assert "The audit trail is intact" in ok("audit", "verify", "--config", str(restored))
+    assert "La chaîne des traces est intacte" in ok("audit", "verify", "--config", str(restored))
     [restore] = [e for e in audit_contents(restored) if e["operation"] == "backup.restore"]
     assert restore["resource_id"] == demo.backup.name and restore["actor"] and restore["outcome"] == "success"
 
