@@ -411,7 +411,7 @@ def test_audit_verify_command_on_a_tampered_organisation(
     assert audit_anchor_path(Path(config), elsewhere) == directory.parent / "witness" / "org.anchor"
     for _ in range(3):
         assert runner.invoke(app, ["audit", "status", "--config", config]).exit_code == 0
-    ok = runner.invoke(app, ["audit", "verify", "--config", config])
+    ok = runner.invoke(app, ["audit", "verify", "--lang", "en", "--config", config])
     assert ok.exit_code == 0 and "intact: 4 entries" in ok.output, ok.output  # the first entry, then 3 commands
     anchor = directory / "audit.anchor"
     assert stat.S_IMODE(anchor.stat().st_mode) == 0o600 and len(anchor.read_text().splitlines()) == 5
@@ -422,7 +422,7 @@ def test_audit_verify_command_on_a_tampered_organisation(
         conn.execute(delete(entry).where(entry.c.seq > 3))
         conn.execute(update(head).values(seq=3, hash=new_end))
     broken = runner.invoke(app, ["audit", "verify", "--config", config])
-    assert broken.exit_code == 2 and "The audit trail is NOT intact (2 problems)" in broken.output, broken.output
+    assert broken.exit_code == 2 and "La chaîne des traces n'est PAS intacte (2 problème(s))" in broken.output
     assert "The trail's head (entry 3) does not carry a valid seal" in broken.output
     assert "The anchor file records entry 5 but the trail's head is entry 3" in broken.output
     assert "Traceback" not in broken.output and isinstance(broken.exception, SystemExit)

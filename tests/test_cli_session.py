@@ -38,7 +38,7 @@ from santegarde.synthetic import generate_dataset
 PASS = "demo passphrase for the cli session tests"
 SEED = 2026
 PURPOSE = ["--purpose", "medical_record"]
-NOT_LOGGED_IN = "You are not logged in: run santegarde login."
+NOT_LOGGED_IN = "Vous n'êtes pas connecté : lancez santegarde login."
 
 
 APP = main_app
@@ -138,6 +138,11 @@ def ok(*args: str, input: str | None = None) -> str:
     return result.output
 
 
+def flat(*args: str) -> str:
+    """A command's output on one line (Rich wraps long sentences at the terminal's width)."""
+    return " ".join(ok(*args).split())
+
+
 def refused(*args: str, input: str | None = None) -> str:
     result = run(*args, input=input)
     assert result.exit_code == 2, result.output
@@ -182,14 +187,16 @@ def open_sessions(demo: Demo) -> int:
 def test_login_reads_records_through_the_path_then_logout(demo: Demo, people: People, private_sessions: Path) -> None:
     c = ["--config", str(demo.config)]
     out = login(demo, "--workstation", "office")
-    assert f"Logged in as {demo.login}, profile practitioner" in out and "No pending step" in out
+    assert f"Connecté en tant que {demo.login}, profil practitioner" in out and "Aucune étape en attente" in out
     path = session.session_path(demo.config)
     token = path.read_text()
     assert path.parent == private_sessions and path.name.endswith(".session")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert token not in out and demo.password not in out
     who = ok("whoami", *c)
-    assert demo.login in who and "Factors: 2 (password)" in who and "No pending step" in who
+    assert demo.login in who and "Facteurs d'authentification : 2 (mot de passe)" in who
+    who_en = ok("whoami", "--lang", "en", *c)
+    assert f"Logged in as {demo.login}" in who_en and "Factors: 2 (password)" in who_en and "No pending step" in who_en
 
     found = ok("record", "search", "Patient", "--family", people.family, *PURPOSE, *c)
     assert people.patient_id in found and people.family.upper() in found and people.birthdate in found
@@ -220,7 +227,8 @@ def test_login_reads_records_through_the_path_then_logout(demo: Demo, people: Pe
     assert {("search", True), ("read", True), ("history", True), ("read", False)} <= done
     assert all(e["purpose"] for e in events)
 
-    assert "Logged out" in ok("logout", *c)
+    assert "Déconnecté : la session est terminée." in ok("logout", *c)
+    assert "You are not logged in: run santegarde login." in refused("whoami", "--lang", "en", *c)
     assert not path.exists()
     assert NOT_LOGGED_IN in refused("record", "read", "Patient", people.patient_id, *PURPOSE, *c)
     assert NOT_LOGGED_IN in refused("whoami", *c)
@@ -249,7 +257,7 @@ def test_a_session_file_readable_by_others_is_not_used(demo: Demo, people: Peopl
     path = session.session_path(demo.config)
     path.chmod(0o644)
     out = refused("record", "read", "Patient", people.patient_id, *PURPOSE, "--config", str(demo.config))
-    assert "readable by others" in out and NOT_LOGGED_IN in out and not path.exists()
+    assert "lisible par d'autres" in out and NOT_LOGGED_IN in out and not path.exists()
 
 
 def test_a_new_login_replaces_the_previous_session(demo: Demo) -> None:
@@ -269,7 +277,7 @@ def test_the_session_locks_after_inactivity_and_unlocks_with_the_password(demo: 
     assert "locked itself after 5 minutes" in refused("record", "read", "Patient", people.patient_id, *PURPOSE, *c)
     assert session.session_path(demo.config).exists()  # a locked session is kept, to be unlocked
     assert "The login or the password is not correct." in refused("unlock", *c, input="not it\n")
-    assert "Logged in as" in ok("unlock", *c, input=f"{demo.password}\n")
+    assert "Connecté en tant que" in ok("unlock", *c, input=f"{demo.password}\n")
     assert json.loads(ok("record", "read", "Patient", people.patient_id, *PURPOSE, *c))["id"] == people.patient_id
     ok("logout", *c)
 
@@ -277,7 +285,7 @@ def test_the_session_locks_after_inactivity_and_unlocks_with_the_password(demo: 
 def test_charter_and_password_change_of_a_new_account(demo: Demo, people: People) -> None:
     c = ["--config", str(demo.config)]
     added = ok("user", "add", "dr.nouveau", "--name", "Camille Nouveau", "--ref", "10009990002", "--by", "adm", *c)
-    found = re.search(r"give it in person: (\S+)", added)
+    found = re.search(r"remettez-le en main propre : (\S+)", added)
     assert found is not None
     ok(
         "user",
@@ -294,11 +302,12 @@ def test_charter_and_password_change_of_a_new_account(demo: Demo, people: People
     )
     new = "a long enough new passphrase for the cli"
     declined = refused("login", "dr.nouveau", *c, input=f"{found.group(1)}\n{new}\n{new}\nn\n")
-    assert "did not accept the confidentiality charter" in declined and "Charte" in declined
+    assert "pas accepté la charte de confidentialité" in declined and "Charte" in declined
     assert not session.session_path(demo.config).exists()
     out = ok("login", "dr.nouveau", *c, input=f"{new}\ny\n")
-    assert "No authenticator app is enrolled" in out and "give the second factor" in out
-    assert "Pending steps: give the second factor" in ok("whoami", *c)
+    assert "Aucune application d'authentification n'est enrôlée" in " ".join(out.split())
+    assert "Étapes en attente : donner le second facteur." in ok("whoami", *c)
+    assert "Pending steps: give the second factor." in ok("whoami", "--lang", "en", *c)
     health = refused("record", "read", "Observation", people.observation_id, *PURPOSE, *c)
     assert "two-factor session" in health
     ok("logout", *c)
@@ -376,14 +385,14 @@ def test_archived_records_through_the_justified_cli_procedure(tmp_path: Path, pe
     demo = make_demo(tmp_path / "archived")
     c = ["--config", str(demo.config)]
     later = f"{datetime.now(UTC).year + 6}-01-01"
-    assert "in the future" in refused("retention", "run", "--at", later, *c)  # a run happens now
+    assert "est dans le futur" in refused("retention", "run", "--at", later, *c)  # a run happens now
     engine = make_engine(load(demo.config).database_url)
     with engine.begin() as conn:  # the file is six years old: due for the archive now
         for rid, version, created in conn.execute(select(record.c.id, record.c.version, record.c.created_at)).all():
             older = created - timedelta(days=6 * 366)
             conn.execute(update(record).where(record.c.id == rid, record.c.version == version).values(created_at=older))
     engine.dispose()
-    assert "Archived" in ok("retention", "run", *c)
+    assert "archivé(s)" in ok("retention", "run", *c)
     login(demo)
     archived = refused("record", "read", "Patient", people.patient_id, *PURPOSE, *c)
     assert "Aucune ressource Patient d'identifiant" in archived
@@ -423,13 +432,20 @@ def test_consent_and_objection_through_the_cli(demo: Demo, people: People) -> No
     assert "is not a category of pra-2020-081 collected on consent" in refused(
         "consent", "give", pid, "--category", "health", "--for", "medical_record", *PURPOSE, *c
     )
-    given = ok("consent", "give", pid, "--category", "lifestyle", "--for", "medical_record", *PURPOSE, *c)
-    found = re.search(r"Consent/(\S+) recorded", given)
-    assert found is not None
+    before = ok("consent", "show", pid, *PURPOSE, "--json", *c)
+    assert "pas en « de »" in refused(
+        "consent", "give", pid, "--category", "lifestyle", "--for", "medical_record", *PURPOSE, "--lang", "de", *c
+    )
+    assert ok("consent", "show", pid, *PURPOSE, "--json", *c) == before  # refused before anything is written
+    given = flat("consent", "give", pid, "--category", "lifestyle", "--for", "medical_record", *PURPOSE, *c)
+    found = re.search(r"Consentement (\S+) enregistré pour le patient", given)
+    assert found is not None and "habitudes de vie" in given and "lifestyle" not in given
     consent_id = found.group(1)
-    shown = ok("consent", "show", pid, *PURPOSE, *c)
-    assert consent_id in shown and "lifestyle" in shown
-    assert "withdrawn" in ok("consent", "withdraw", consent_id, *PURPOSE, *c)
+    shown = flat("consent", "show", pid, *PURPOSE, *c)
+    assert consent_id in shown and "habitudes de vie" in shown and "Consentements du patient" in shown
+    shown_en = flat("consent", "show", pid, *PURPOSE, "--lang", "en", *c)
+    assert "Consents of" in shown_en and "Consentements" not in shown_en
+    assert "retiré : désormais" in flat("consent", "withdraw", consent_id, *PURPOSE, *c)
     assert "n'est pas en vigueur (inactif)" in refused("consent", "withdraw", consent_id, *PURPOSE, *c)
     assert "is not active (inactive)" in refused("consent", "withdraw", consent_id, *PURPOSE, "--lang", "en", *c)
 
@@ -439,12 +455,21 @@ def test_consent_and_objection_through_the_cli(demo: Demo, people: People) -> No
     assert "does not apply to 'medical_record' (GDPR art. 21.1)" in refused(
         "objection", "record", pid, "--against", "medical_record", *PURPOSE, "--lang", "en", *c
     )
-    assert "recorded on" in ok("objection", "record", pid, "--against", "appointments", *PURPOSE, *c)
-    assert "in force" in ok("objection", "show", pid, *PURPOSE, *c)
+    recorded = flat("objection", "record", pid, "--against", "appointments", *PURPOSE, *c)
+    assert "à la finalité « Gestion des rendez-vous » enregistrée le" in recorded and "appointments" not in recorded
+    assert "en vigueur" in flat("objection", "show", pid, *PURPOSE, *c)
+    shown_en = flat("objection", "show", pid, *PURPOSE, "--lang", "en", *c)
+    assert "in force" in shown_en and "Objections of" in shown_en
     assert "doivent être écrits" in refused(
         "objection", "lift", pid, "--against", "appointments", "--compelling-grounds", "no", *PURPOSE, *c
     )
-    assert "lifted" in ok("objection", "lift", pid, "--against", "appointments", *PURPOSE, *c)
+    assert "« Gestion des rendez-vous » levée." in flat(
+        "objection", "lift", pid, "--against", "appointments", *PURPOSE, *c
+    )
+    assert "levée par la personne" in flat("objection", "show", pid, *PURPOSE, *c)
+    again = flat("objection", "record", pid, "--against", "appointments", *PURPOSE, "--lang", "en", *c)
+    assert "recorded on" in again and "every request for it on this patient is now refused" in again
+    assert "' lifted." in flat("objection", "lift", pid, "--against", "appointments", *PURPOSE, "--lang", "en", *c)
     nothing = refused("objection", "lift", pid, "--against", "appointments", *PURPOSE, *c)
     assert "n'a pas d'opposition en vigueur" in nothing
     events = {(e["operation"], e["allowed"]) for e in audit_events(demo)}

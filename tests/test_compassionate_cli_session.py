@@ -124,7 +124,7 @@ def login(lab: Lab, person: Person) -> None:
     CLOCK.at += timedelta(minutes=2)
     code = pyotp.TOTP(person.secret).at(CLOCK.now())
     out = ok("login", person.login, "--config", str(lab.config), input=f"{person.password}\n{code}\n")
-    assert f"Logged in as {person.login}" in out
+    assert f"Connecté en tant que {person.login}" in out
 
 
 def answers(pairs: list[str]) -> list[str]:
@@ -134,7 +134,7 @@ def answers(pairs: list[str]) -> list[str]:
 def test_request_submit_and_report_under_a_logged_in_session(lab: Lab, tmp_path: Path) -> None:
     c = ("--config", str(lab.config))
     refused = run("aac", "submit", "no-such-patient", "suivi", *answers(["poids=70"]), *c)
-    assert refused.exit_code == 2 and "not logged in" in refused.output  # no session: nothing reaches the records
+    assert refused.exit_code == 2 and "pas connecté" in refused.output  # no session: nothing reaches the records
 
     login(lab, lab.prescriber)
     requested = ok("aac", "request", "velmorine-sla", "--surname", "Exemple", "--first-name", "Alix", "--sex",

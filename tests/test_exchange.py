@@ -296,7 +296,8 @@ def test_send_and_open_end_to_end(
     assert (inbox / "cr-patient-fictif.pdf").read_bytes() == DOC
 
     again = runner.invoke(app, ["exchange", "open", str(received)])
-    assert again.exit_code == 2 and "never overwritten" in again.output
+    said = " ".join(again.output.split())
+    assert again.exit_code == 2 and "n'est jamais écrasé : choisissez un autre nom avec --out" in said
 
 
 def test_open_with_wrong_secret_writes_nothing(
@@ -364,8 +365,8 @@ def test_send_refuses_to_overwrite(runner: CliRunner, org: Path, tmp_path: Path)
     existing = tmp_path / "earlier.sgx"
     existing.write_bytes(b"earlier envelope")
     args = ["exchange", "send", str(document), "--to", RPPS, "--out", str(existing), "--config", str(org)]
-    result = runner.invoke(app, args)
-    assert result.exit_code == 2 and "never overwritten" in result.output
+    result = runner.invoke(app, [*args, "--lang", "en"])
+    assert result.exit_code == 2 and "never overwritten; choose another --out" in " ".join(result.output.split())
     assert existing.read_bytes() == b"earlier envelope"
     assert not [c for c in _audit_contents(org) if c["operation"] == "exchange.send"]
 
@@ -407,7 +408,7 @@ def test_open_with_matching_recipient_and_out(
     assert result.exit_code == 0, result.output
     assert target.read_bytes() == DOC and not (tmp_path / NAME).exists()
     again = runner.invoke(app, ["exchange", "open", str(received), "--out", str(target)])
-    assert again.exit_code == 2 and "never overwritten" in again.output
+    assert again.exit_code == 2 and "n'est jamais écrasé" in " ".join(again.output.split())
 
 
 def test_open_without_usable_name_asks_for_out(

@@ -53,7 +53,8 @@ def run(runner: CliRunner, *args: str) -> str:
 def test_user_lifecycle_through_the_cli(runner: CliRunner, org: Path) -> None:
     c = ["--config", str(org), "--by", "admin.test"]
     out = run(runner, "user", "add", "dr.martin", "--name", "Claire Martin", "--ref", "10001234565", *c)
-    temporary = re.search(r"shown once — give it in person: (\S+)", out)
+    assert "Compte « dr.martin » créé (personne)." in out
+    temporary = re.search(r"affiché une seule fois — remettez-le en main propre : (\S+)", out)
     assert temporary is not None
     run(
         runner,
@@ -72,7 +73,9 @@ def test_user_lifecycle_through_the_cli(runner: CliRunner, org: Path) -> None:
     )
     assert bad.exit_code == 2 and "not a profile of pra-2020-081" in bad.output
     listing = run(runner, "user", "list", "--grants", "--config", str(org))
-    assert "dr.martin" in listing and "practitioner" in listing and "Dr Martin (controller)" in listing
+    assert "Dr Martin (responsable du traitement)" in listing and "profils actifs" in listing
+    listing_en = run(runner, "user", "list", "--grants", "--lang", "en", "--config", str(org))
+    assert "dr.martin" in listing_en and "practitioner" in listing_en and "Dr Martin (controller)" in listing_en
 
     organisation = open_organisation(org, PASS)
     try:
@@ -83,7 +86,8 @@ def test_user_lifecycle_through_the_cli(runner: CliRunner, org: Path) -> None:
     finally:
         organisation.close()
 
-    run(runner, "user", "disable", "dr.martin", "--reason", "left the practice", *c)
+    disabled = run(runner, "user", "disable", "dr.martin", "--reason", "left the practice", "--lang", "en", *c)
+    assert "Account 'dr.martin' disabled; 1 grant(s) withdrawn and its sessions ended." in disabled
     organisation = open_organisation(org, PASS)
     try:
         with pytest.raises(LoginRefused):
@@ -106,12 +110,16 @@ def test_review_campaign_through_the_cli(runner: CliRunner, org: Path) -> None:
     for login, ref, profile in (("dr.martin", "10001234565", "practitioner"), ("sec.durand", "S-2", "secretariat")):
         run(runner, "user", "add", login, "--name", login, "--ref", ref, *c)
         run(runner, "user", "grant", login, profile, "--validated-by", "Dr Martin", "--reason", "staff", *c)
+    none_yet = runner.invoke(app, ["review", "status", "--config", str(org)])
+    assert none_yet.exit_code == 2 and "Aucune revue des habilitations" in none_yet.output
     started = run(runner, "review", "start", *c)
-    assert "2 pending" in started
-    run(runner, "review", "decide", "1", "1", "--confirm", *c)
+    assert "revue annuelle" in started and "0 confirmée(s), 0 terminée(s), 2 en attente." in started
+    decided = run(runner, "review", "decide", "1", "1", "--confirm", *c)
+    assert "Habilitation n° 1 confirmée dans la revue n° 1." in decided
     closed = run(runner, "review", "close", "1", *c)
-    assert "1 confirmed, 1 ended, 0 pending" in closed
-    assert "closed by admin.test" in run(runner, "review", "status", "--config", str(org))
+    assert "1 confirmée(s), 1 terminée(s), 0 en attente." in closed and "revue close sans confirmation" in closed
+    status_en = run(runner, "review", "status", "--lang", "en", "--config", str(org))
+    assert "closed by admin.test" in status_en and "1 confirmed, 1 ended, 0 pending" in status_en
     again = runner.invoke(app, ["review", "close", "1", *c])
     assert again.exit_code == 2 and "is closed" in again.output
     bad_date = runner.invoke(
@@ -130,7 +138,8 @@ def test_review_campaign_through_the_cli(runner: CliRunner, org: Path) -> None:
             *c,
         ],
     )
-    assert bad_date.exit_code == 2 and "YYYY-MM-DD" in bad_date.output
+    assert bad_date.exit_code == 2 and "« next week » n'est pas une date" in bad_date.output
+    assert "AAAA-MM-JJ" in bad_date.output
 
 
 def test_served_app_uses_the_organisation(runner: CliRunner, org: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -143,7 +152,7 @@ def test_served_app_uses_the_organisation(runner: CliRunner, org: Path, monkeypa
 
     c = ["--config", str(org), "--by", "admin.test"]
     out = run(runner, "user", "add", "dr.martin", "--name", "Claire Martin", "--ref", "10001234565", *c)
-    temporary = re.search(r"give it in person: (\S+)", out)
+    temporary = re.search(r"remettez-le en main propre : (\S+)", out)
     assert temporary is not None
     run(runner, "user", "grant", "dr.martin", "practitioner", "--validated-by", "Dr Martin", "--reason", "holder", *c)
     organisation = open_organisation(org, PASS)

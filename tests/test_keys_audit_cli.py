@@ -65,10 +65,10 @@ def _append(config: Path, n: int) -> None:
 
 def test_keys_rotate_and_wrong_passphrase(runner: CliRunner, org: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     result = runner.invoke(app, ["keys", "rotate", "health", "--config", str(org)])
-    assert result.exit_code == 0 and "version 2" in result.output
+    assert result.exit_code == 0 and "La clé « santé » est maintenant à la version 2" in " ".join(result.output.split())
     monkeypatch.setenv("SANTEGARDE_NEW_PASSPHRASE", "another long test passphrase")
     master = runner.invoke(app, ["keys", "rotate-master", "--config", str(org)])
-    assert master.exit_code == 0 and "re-wrapped" in master.output, master.output
+    assert master.exit_code == 0 and "à nouveau chiffrées" in master.output, master.output
     trail = open_organisation(org, "another long test passphrase")
     with trail.audit.engine.connect() as conn:
         keys = [
@@ -82,8 +82,14 @@ def test_keys_rotate_and_wrong_passphrase(runner: CliRunner, org: Path, monkeypa
         ("keys.rotate_master", "master", "intent"),
         ("keys.rotate_master", "master", "success"),
     ]
+    monkeypatch.setenv("SANTEGARDE_PASSPHRASE", "another long test passphrase")
+    again = runner.invoke(app, ["keys", "rotate", "identity", "--lang", "en", "--config", str(org)])
+    assert again.exit_code == 0 and "The identity key is now at version 2" in " ".join(again.output.split())
     seal = runner.invoke(app, ["keys", "rotate", "audit_seal", "--config", str(org)])
-    assert seal.exit_code == 2 and "would read as forged" in seal.output  # verify would fail on every older seal
+    said = " ".join(seal.output.split())
+    assert seal.exit_code == 2 and "paraîtraient donc falsifiés" in said  # verify would fail on every older seal
+    seal_en = runner.invoke(app, ["keys", "rotate", "audit_seal", "--lang", "en", "--config", str(org)])
+    assert seal_en.exit_code == 2 and "would read as forged" in " ".join(seal_en.output.split())
     monkeypatch.setenv("SANTEGARDE_PASSPHRASE", "not the right passphrase")
     wrong = runner.invoke(app, ["keys", "rotate", "health", "--config", str(org)])
     assert wrong.exit_code == 2 and "passphrase is wrong" in wrong.output
@@ -92,6 +98,9 @@ def test_keys_rotate_and_wrong_passphrase(runner: CliRunner, org: Path, monkeypa
 def test_no_terminal_and_no_passphrase_says_so(runner: CliRunner, org: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SANTEGARDE_PASSPHRASE")
     result = runner.invoke(app, ["keys", "rotate", "health", "--config", str(org)])  # no input: end of file
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and "SANTEGARDE_PASSPHRASE n'est pas définie et rien n'a été saisi" in said, said
+    result = runner.invoke(app, ["keys", "rotate", "health", "--lang", "en", "--config", str(org)])
     said = " ".join(result.output.split())
     assert result.exit_code == 2 and "SANTEGARDE_PASSPHRASE is not set and none was typed" in said, result.output
 
@@ -104,13 +113,13 @@ def test_second_keys_init_refused(runner: CliRunner, org: Path) -> None:
 def test_audit_verify_detects_deletion(runner: CliRunner, org: Path) -> None:
     _append(org, 5)
     ok = runner.invoke(app, ["audit", "verify", "--config", str(org)])
-    assert ok.exit_code == 0 and "intact: 6 entries" in ok.output  # the trail's first entry, then 5
+    assert ok.exit_code == 0 and "intacte : 6 entrées" in ok.output  # the trail's first entry, then 5
     trail = open_organisation(org, PASS)
     with trail.audit.engine.begin() as conn:
         conn.execute(delete(entry).where(entry.c.seq == 2))
     trail.close()
     broken = runner.invoke(app, ["audit", "verify", "--config", str(org)])
-    assert broken.exit_code == 2 and "NOT intact" in broken.output
+    assert broken.exit_code == 2 and "PAS intacte" in broken.output
 
 
 def test_audit_export_and_status(runner: CliRunner, org: Path) -> None:
@@ -122,7 +131,11 @@ def test_audit_export_and_status(runner: CliRunner, org: Path) -> None:
     review = runner.invoke(app, ["audit", "review", "--reviewer", "dpo", "--config", str(org)])
     assert review.exit_code == 0 and '"entries": 5' in review.output  # first, 2 events, export, status
     bad = runner.invoke(app, ["audit", "purge", "--months", "24", "--config", str(org)])
+    assert bad.exit_code == 2 and "1 an au plus : choisissez --months entre 6 et 12" in " ".join(bad.output.split())
+    bad = runner.invoke(app, ["audit", "purge", "--months", "24", "--lang", "en", "--config", str(org)])
     assert bad.exit_code == 2 and "at most 1 year" in bad.output
+    purged = runner.invoke(app, ["audit", "purge", "--months", "12", "--config", str(org)])
+    assert purged.exit_code == 0 and "0 entrée(s) de plus de 12 mois purgée(s)" in purged.output
 
 
 def test_audit_export_of_one_request_from_its_log_line(runner: CliRunner, org: Path) -> None:

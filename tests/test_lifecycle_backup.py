@@ -221,9 +221,14 @@ def test_cli_create_verify_list(runner: CliRunner, database_url: str, tmp_path: 
     assert all(t["table"].startswith("audit_") for t in header["tables"] if t["database"] == "audit")
     assert not {t["table"] for t in header["tables"] if t["database"] == "records"} & {"audit_entry", "patient_key"}
     verified = runner.invoke(backup_app, ["verify", str(path), *cfg], env=env)
-    assert verified.exit_code == 0 and "restores and verifies" in verified.output, verified.output
+    assert verified.exit_code == 0 and "se restaure et se vérifie" in verified.output, verified.output
     listed = runner.invoke(backup_app, ["list", "--to", str(backups)], env=env)
-    assert listed.exit_code == 0 and path.name in listed.output and "ok" in listed.output
+    assert listed.exit_code == 0 and path.name in listed.output and "dernière vérification" in listed.output
+    listed = runner.invoke(backup_app, ["list", "--to", str(backups), "--lang", "en"], env=env)
+    assert listed.exit_code == 0 and path.name in listed.output and "last verified" in listed.output
+    assert "ok" in listed.output
+    twice = runner.invoke(backup_app, ["list", str(backups), "--to", str(tmp_path)], env=env)
+    assert twice.exit_code == 2 and "Nommez le répertoire une seule fois" in twice.output
     by_argument = runner.invoke(backup_app, ["list", str(backups)], env=env)
     assert by_argument.exit_code == 0 and path.name in by_argument.output
     path.write_bytes(path.read_bytes()[:-5])

@@ -149,7 +149,8 @@ def test_restore_into_an_empty_directory_gives_a_working_organisation(
     target = tmp_path / "restored"
     target.mkdir()  # an existing, empty directory is accepted
     out = ok("backup", "restore", str(demo.backup), "--to", str(target), "--config", str(kit / "santegarde.yaml"))
-    assert "Organisation restored in" in out and "records decrypted" in out
+    said = " ".join(out.split())
+    assert "Organisation restaurée dans" in said and "dossiers déchiffrés" in said
     restored = target / "santegarde.yaml"
     config = load(restored)
     assert config.database_url.endswith(f"{target}/santegarde.db")
@@ -163,18 +164,18 @@ def test_restore_into_an_empty_directory_gives_a_working_organisation(
     assert (kit / "audit.anchor").read_text() == live_anchor
     assert left_behind(tmp_path) == []
 
-    assert "The audit trail is intact" in ok("audit", "verify", "--config", str(restored))
+    assert "La chaîne des traces est intacte" in ok("audit", "verify", "--config", str(restored))
     [restore] = [e for e in audit_contents(restored) if e["operation"] == "backup.restore"]
     assert restore["resource_id"] == demo.backup.name and restore["actor"] and restore["outcome"] == "success"
 
     # A professional of the backup logs in to the restored organisation and reads a record through the path.
     c = ["--config", str(restored)]
     code = pyotp.TOTP(demo.secret).at(CLOCK.now())
-    assert "Logged in as" in ok("login", demo.login, *c, input=f"{demo.password}\n{code}\n")
+    assert "Connecté en tant que" in ok("login", demo.login, *c, input=f"{demo.password}\n{code}\n")
     pid, family = patient
     body = json.loads(ok("record", "read", "Patient", pid, *PURPOSE, *c))
     assert body["name"][0]["family"] == family
-    assert "Logged out" in ok("logout", *c)
+    assert "Déconnecté" in ok("logout", *c)
 
 
 def test_refusals_leave_nothing_behind(demo: Demo, tmp_path: Path) -> None:
@@ -266,7 +267,10 @@ def test_verify_with_only_the_configuration_and_the_keyring(demo: Demo, tmp_path
     result = run("backup", "verify", str(demo.backup), "--config", str(kit / "santegarde.yaml"))
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
-    assert "databases are not here" in text and "restores and verifies" in text
+    assert "ne sont pas ici" in text and "La sauvegarde se restaure et se vérifie." in text
+    again = run("backup", "verify", str(demo.backup), "--lang", "en", "--config", str(kit / "santegarde.yaml"))
+    english = " ".join(again.output.split())
+    assert "databases are not here" in english and "The backup restores and verifies." in english
     assert sorted(p.name for p in kit.iterdir()) == ["keyring", "santegarde.yaml"]  # no empty database created
     log = [json.loads(line) for line in (demo.backup.parent / LOG_NAME).read_text().splitlines()]
     assert log[-1]["action"] == "verify" and log[-1]["result"] == "ok"
@@ -298,11 +302,11 @@ def test_the_drill_keeps_its_evidence_and_the_conformity_report_shows_it(demo: D
     backups.mkdir()
     assert "There is no backup in" in refused("backup", "drill", *cfg)
 
-    ok("backup", "create", *cfg)
-    ok("backup", "create", *cfg)
+    assert "Sauvegarde écrite :" in ok("backup", "create", *cfg)
+    assert "Backup written:" in ok("backup", "create", "--lang", "en", *cfg)
     latest = sorted(backups.glob("backup-*.sgb"))[-1]
-    out = ok("backup", "drill", *cfg)
-    assert f"Drill of {latest.name}" in out and "The drill passed" in out
+    out = " ".join(ok("backup", "drill", *cfg).split())
+    assert f"Exercice de restauration de {latest.name}" in out and "L'exercice est réussi ;" in out
     [line] = [json.loads(x) for x in (backups / LOG_NAME).read_text().splitlines() if '"drill"' in x]
     assert line["file"] == latest.name and line["result"] == "ok" and line["by"]
     assert line["hashes_ok"] and line["audit_ok"] and line["tables"] > 10 and line["rows"] > 0

@@ -533,16 +533,23 @@ def test_cli_plan_run_event_hold(runner: CliRunner, database_url: str, tmp_path:
 
     planned = cli("plan", "--at", "2031-01-01")
     assert planned.exit_code == 0 and "medical_record" in planned.output and "fse_duplicates" in planned.output
+    assert "Plan de conservation au 01/01/2031 à 00:00 (UTC)" in planned.output and "À archiver" in planned.output
+    planned_en = cli("plan", "--at", "2031-01-01", "--lang", "en")
+    assert "Retention plan at 2031-01-01 00:00 UTC" in planned_en.output and "Archive now" in planned_en.output
     done = cli("run", "--at", "2026-01-01", "--batch", "10")
-    assert done.exit_code == 0 and "Archived 0" in done.output, done.output
+    assert done.exit_code == 0 and "0 enregistrement(s) archivé(s)" in done.output, done.output
     future = cli("run", "--at", "2080-01-01")
-    assert future.exit_code == 2 and "in the future" in future.output and "retention plan --at" in future.output
+    said = " ".join(future.output.split())
+    assert future.exit_code == 2 and "est dans le futur" in said and "retention plan --at" in said
+    future = cli("run", "--at", "2080-01-01", "--lang", "en")
+    said = " ".join(future.output.split())
+    assert future.exit_code == 2 and "in the future" in said and "retention plan --at" in said
     ahead = cli("event", "--record", "r-1", "--event", "fse_transmitted", "--at", "2080-01-01", "--by", "admin")
     assert ahead.exit_code == 2 and "once it has happened" in ahead.output
     event = cli("event", "--record", "r-1", "--event", "fse_transmitted", "--at", "2026-01-01", "--by", "admin")
-    assert event.exit_code == 0 and "recorded" in event.output
+    assert event.exit_code == 0 and "Événement « fse_transmitted » enregistré pour l'enregistrement r-1" in event.output
     held = cli("hold", "add", "--patient", "p-1", "--reason", "litigation pending", "--by", "admin")
-    assert held.exit_code == 0 and "Hold No. 1" in held.output
+    assert held.exit_code == 0 and "Gel n° 1 enregistré : le patient p-1" in held.output
     assert cli("hold", "release", "1", "--by", "admin").exit_code == 0
     assert cli("assign", "r-1", "fse_duplicates", "--by", "admin").exit_code == 0
     refused = [
@@ -552,7 +559,8 @@ def test_cli_plan_run_event_hold(runner: CliRunner, database_url: str, tmp_path:
         cli("assign", "r-1", "forever", "--by", "admin"),
     ]
     assert [r.exit_code for r in refused] == [2, 2, 2, 2]
-    assert "exactly one of --patient and --record" in refused[1].output
+    assert "exactement une des deux options --patient et --record" in " ".join(refused[1].output.split())
+    assert "doit être une date comme 2031-03-01" in " ".join(refused[2].output.split())
 
 
 def test_the_run_purges_traces_past_their_retention(practice: Workplace, database_url: str, tmp_path: Path) -> None:

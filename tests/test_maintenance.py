@@ -122,7 +122,11 @@ def test_logbook_entries_are_complete_and_traced(runner: CliRunner, org: Path) -
             str(org),
         ],
     )
-    assert ok.exit_code == 0, ok.output
+    assert ok.exit_code == 0 and "Intervention n° 1 consignée dans le registre de maintenance." in ok.output
+    listed = runner.invoke(app, ["maintenance", "list", "--config", str(org)], env={"COLUMNS": "200"})
+    assert listed.exit_code == 0 and "réparation" in listed.output and "supervisée par" in listed.output
+    listed = runner.invoke(app, ["maintenance", "list", "--lang", "en", "--config", str(org)], env={"COLUMNS": "200"})
+    assert listed.exit_code == 0 and "repair" in listed.output and "supervised by" in listed.output
     organisation = open_organisation(org, PASS)
     try:
         [entry] = maintenance.entries(organisation.engine)

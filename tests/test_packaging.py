@@ -97,7 +97,7 @@ def test_the_wheel_installs_outside_the_checkout_and_runs_without_the_heavy_extr
     out = _run([santegarde, "demo", "--profile", "pharmacy", "--patients", "3", "--dir", str(demo)], tmp_path, run_env)
     assert "Traceback" not in out
     verified = _run([santegarde, "audit", "verify", "--config", str(demo / "santegarde.yaml")], tmp_path, run_env)
-    assert "audit trail is intact" in verified
+    assert "La chaîne des traces est intacte" in verified
     refused = subprocess.run([santegarde, "warehouse", "--help"], cwd=tmp_path, env=run_env, capture_output=True,
                              text=True, timeout=120, check=False)  # fmt: skip
     assert refused.returncode != 0 and "pip install 'santegarde[warehouse]'" in refused.stderr, refused.stderr

@@ -134,7 +134,7 @@ def test_an_older_organisation_is_refused_by_the_server_then_upgraded_with_its_d
 
     code, out = run("upgrade", "--config", str(older.config), "--backup-to", "backups")
     assert code == 0, out
-    assert "Verified backup taken first" in out and "santegarde.store: 0007 → 0009" in out.replace("\n", " ")
+    assert "Sauvegarde vérifiée faite d'abord" in out and "santegarde.store : 0007 → 0009" in out.replace("\n", " ")
     assert len(list(Path("backups").glob("backup-*.sgb"))) == 1
 
     service, org = _service(older.config)
@@ -146,7 +146,7 @@ def test_an_older_organisation_is_refused_by_the_server_then_upgraded_with_its_d
         org.close()
     code, out = run("audit", "verify", "--config", str(older.config))
     assert code == 0, out
-    code, out = run("upgrade", "--config", str(older.config), "--backup-to", "backups")
+    code, out = run("upgrade", "--config", str(older.config), "--backup-to", "backups", "--lang", "en")
     assert code == 0 and "nothing to upgrade" in out
     assert len(list(Path("backups").glob("backup-*.sgb"))) == 1  # no backup when nothing is migrated
 
@@ -183,4 +183,4 @@ def test_a_schema_taken_back_to_its_base_is_backed_up_and_upgraded(older: Older)
     assert code == 0, out
     versions = Path(compassionate.__file__).parent / "migrations" / "versions"
     head = max(f.name.split("_")[0] for f in versions.glob("c[0-9]*.py"))  # the newest revision, whichever it is
-    assert f"santegarde.compassionate: no revision → {head}" in out.replace("\n", " ")
+    assert f"santegarde.compassionate : aucune révision → {head}" in out.replace("\n", " ")

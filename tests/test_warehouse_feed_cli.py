@@ -176,7 +176,7 @@ def test_feed_without_a_session_is_refused(demo: Demo, bundle: Path, tmp_path: P
     result = run("warehouse", "feed", "--source", "dpi", "--fhir", str(bundle), "--data-list", str(explicit),
                  "--config", str(demo.config))
     assert result.exit_code != 0
-    assert "You are not logged in: run santegarde login." in " ".join(result.output.split())
+    assert "Vous n'êtes pas connecté : lancez santegarde login." in " ".join(result.output.split())
 
 
 def test_feed_under_another_profile_is_refused_then_oppose_and_feed_again(
@@ -188,7 +188,7 @@ def test_feed_under_another_profile_is_refused_then_oppose_and_feed_again(
     feed = ("warehouse", "feed", "--source", "dpi", "--fhir", str(bundle), "--data-list", str(explicit),
             "--config", str(demo.config))
     grant(demo, "data_steward")
-    assert "profile data_steward" in login(demo, passphrase, "--profile", "data_steward")
+    assert "profil data_steward" in login(demo, passphrase, "--profile", "data_steward")
     refused = run(*feed)
     said = " ".join(refused.output.split())
     assert refused.exit_code != 0 and "only the profile(s) feeding may feed the warehouse" in said, said

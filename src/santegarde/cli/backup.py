@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from santegarde.cli.common import EXIT_REFUSED, JsonOption, console, err_console, friendly_errors, show_table
+from santegarde.cli.common import (
+    EXIT_REFUSED,
+    JsonOption,
+    LangOption,
+    console,
+    err_console,
+    friendly_errors,
+    show_table,
+)
 from santegarde.cli.keys import ask_passphrase, opened
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME, load
 from santegarde.crypto import load_keyring, open_keystore
+from santegarde.errors import WordedError
 from santegarde.lifecycle import backup, restore
-from santegarde.lifecycle.backup import BackupRefused
 from santegarde.lifecycle.backup import Progress as TableProgress
 from santegarde.lifecycle.restore import RestoreReport, Steps
 
@@ -29,6 +37,27 @@ DirOption = Annotated[
     Path | None,
     typer.Option("--to", help="The directory of the backups (default: backup_directory of the configuration)"),
 ]
+
+
+def _said(lang: str) -> dict[str, Any]:
+    """What the backup commands print, in ``lang`` (documents_text.yaml, backup_desk)."""
+    from santegarde.governance import doctext
+
+    found: dict[str, Any] = doctext.words(lang)["backup_desk"]
+    return found
+
+
+def _refused(key: str, **facts: Any) -> WordedError:
+    """A refusal of the backup commands in French and English (refusals.yaml, backup)."""
+    from santegarde import refusals
+
+    return WordedError(refusals.sentences("backup", key, **facts))
+
+
+def _problems(problems: Sequence[str], said: dict[str, Any]) -> NoReturn:
+    for problem in problems:
+        err_console.print(f"[bold red]{said['problem']}[/] {problem}", soft_wrap=True)
+    raise typer.Exit(EXIT_REFUSED)
 
 
 @contextmanager
@@ -72,13 +101,17 @@ def _steps(label: str) -> Iterator[tuple[Steps, TableProgress]]:
         yield step, table
 
 
-def _print_restored(report: RestoreReport) -> None:
-    console.print(
-        f"{report.backup} (of {report.created_at[:19]} UTC): {report.tables} tables and {report.rows} rows match the "
-        f"backup header's counts and hashes; {report.patient_keys} patient keys restored from the key escrow; "
-        f"{report.sampled_records} records decrypted; the restored audit trail verifies ({report.audit_entries} "
-        "entries, the restore included)."
+def _print_restored(report: RestoreReport, said: dict[str, Any]) -> None:
+    line = said["restored_report"].format(
+        backup=report.backup,
+        created=report.created_at[:19].replace("T", " "),
+        tables=report.tables,
+        rows=report.rows,
+        keys=report.patient_keys,
+        records=report.sampled_records,
+        entries=report.audit_entries,
     )
+    console.print(line, markup=False)
 
 
 def _directory(given: Path | None, configured: str | None) -> Path:
@@ -86,46 +119,43 @@ def _directory(given: Path | None, configured: str | None) -> Path:
         return given
     if configured:
         return Path(configured)
-    raise BackupRefused("Say where the backups go: --to DIR, or backup_directory in the organisation's configuration.")
+    raise _refused("no_directory", setting="backup_directory")
 
 
 @app.command("create")
 @friendly_errors
-def create(to: DirOption = None, config: ConfigOption = Path(CONFIG_NAME)) -> None:
+def create(to: DirOption = None, lang: LangOption = "fr", config: ConfigOption = Path(CONFIG_NAME)) -> None:
     """Write one encrypted backup file and rewrite the patient-key escrow beside it."""
-    with opened(config) as org, _bar("Backing up") as progress:
+    said = _said(lang)
+    with opened(config) as org, _bar(said["backing_up"]) as progress:
         path = backup.create_backup(org, _directory(to, org.config.backup_directory), progress=progress)
-    console.print(f"Backup written: {path} (mode 0600). Verify it with 'santegarde backup verify {path}'.")
+    console.print(said["written"].format(path=path), markup=False)
 
 
 @app.command("verify")
 @friendly_errors
 def verify(
     file: Annotated[Path, typer.Argument(help="The backup file (.sgb) to restore into a scratch store and check")],
+    lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Decrypt the backup, restore it into a scratch store, compare it and verify its audit trail."""
+    said = _said(lang)
     with opened(config) as org:
         report = backup.verify_backup(org, file)
-    console.print(
-        f"{report.file}: {report.tables} tables, {report.rows} rows restored, "
-        f"{report.audit_entries} audit entries verified."
+    verified = said["verified"].format(
+        file=report.file, tables=report.tables, rows=report.rows, entries=report.audit_entries
     )
+    console.print(verified, markup=False)
     if report.escrow_patients is not None:
-        console.print(f"Key escrow: keys of {report.escrow_patients} patients.")
+        console.print(said["escrow"].format(n=report.escrow_patients))
     if report.changed_since:
-        console.print(f"Changed since the backup (work went on): {', '.join(report.changed_since)}.")
+        console.print(said["changed"].format(tables=", ".join(report.changed_since)), markup=False)
     if not report.live:
-        console.print(
-            "The organisation's databases are not here (only its configuration and keyring): the backup was not "
-            "compared with live data and the verification is logged beside the backups only. "
-            "Restore it with 'santegarde backup restore'."
-        )
+        console.print(said["not_live"], markup=False)
     if not report.ok:
-        for problem in report.problems:
-            err_console.print(f"[bold red]Problem:[/] {problem}", soft_wrap=True)
-        raise typer.Exit(EXIT_REFUSED)
-    console.print("[bold green]The backup restores and verifies.[/]")
+        _problems(report.problems, said)
+    console.print(f"[bold green]{said['verifies']}[/]")
 
 
 @app.command("list")
@@ -133,14 +163,16 @@ def verify(
 def list_all(
     directory: Annotated[Path | None, typer.Argument(metavar="[DIR]", help="The directory of the backups")] = None,
     to: DirOption = None,
+    lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
     as_json: JsonOption = False,
 ) -> None:
     """The backups of a directory (DIR, --to, or the configured backup_directory), with their last verification."""
+    said = _said("en" if as_json else lang)  # --json: stable keys and values for scripts
     if directory is not None and to is not None and directory != to:
-        raise BackupRefused(f"Name the directory once: {directory} or --to {to}, not both.")
+        raise _refused("directory_twice", directory=directory, to=to)
     to = _directory(directory or to, load(config).backup_directory if config.exists() else None)
-    table = Table("file", "created", "tables", "rows", "size", "last verified", "result")
+    table = Table(*said["columns"])
     for info in backup.list_backups(to):
         table.add_row(
             info.path.name,
@@ -148,7 +180,7 @@ def list_all(
             str(info.tables),
             str(info.rows),
             f"{info.size:,}",
-            info.last_verified[:19] or "never",
+            info.last_verified[:19] or said["never"],
             info.last_result,
         )
     show_table(table, as_json)
@@ -182,6 +214,7 @@ def restore_command(
             "--audit-database-url", help="PostgreSQL: an empty database for the audit trail (default: --database-url)"
         ),
     ] = None,
+    lang: LangOption = "fr",
 ) -> None:
     """Restore a backup into a new directory as a complete organisation, verified before it is put in place.
 
@@ -189,19 +222,18 @@ def restore_command(
 
     A restore that does not verify (counts and hashes, audit trail, records decrypted) is removed.
     """
+    said = _said(lang)
     source = load(config)
     keydir = keyring if keyring is not None else Path(source.keyring_path)
-    ring = load_keyring(open_keystore(keydir, ask_passphrase()), keydir)
-    with _steps("Restoring") as (step, table):
+    ring = load_keyring(open_keystore(keydir, ask_passphrase(lang=lang)), keydir)
+    with _steps(said["restoring"]) as (step, table):
         report = restore.restore_organisation(
             file, to, ring=ring, keyring_source=keydir, config=source, config_source=config,
             database_url=database_url, audit_database_url=audit_database_url, steps=step, tables=table,
         )  # fmt: skip
-    _print_restored(report)
-    console.print(
-        f"[bold green]Organisation restored in {to}.[/] Its configuration: {report.config_path}; "
-        "check it with 'santegarde audit verify' and 'santegarde config check'."
-    )
+    _print_restored(report, said)
+    restored = said["restored"].format(to=to)
+    console.print(f"[bold green]{restored}[/] " + said["restored_next"].format(config=report.config_path))
 
 
 @app.command("drill")
@@ -211,20 +243,22 @@ def drill(
         Path | None, typer.Option("--backup", help="The backup to restore (default: the latest of the directory)")
     ] = None,
     to: DirOption = None,
+    lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Restore drill: restore a backup into a temporary directory, verify and time it, remove it, keep the evidence."""
+    said = _said(lang)
     with opened(config) as org:
         path = backup_file or restore.latest_backup(_directory(to, org.config.backup_directory))
-        with _steps("Restore drill") as (step, table):
+        with _steps(said["drilling"]) as (step, table):
             report = restore.run_drill(org, path, steps=step, tables=table)
     if report.restore is not None and report.restore.hashes_ok:
-        _print_restored(report.restore)
-    console.print(f"Drill of {report.backup} by {report.by}: {report.duration_seconds:.1f} s; the copy is removed.")
+        _print_restored(report.restore, said)
+    seconds = f"{report.duration_seconds:.1f}"
+    if lang == "fr":
+        seconds = seconds.replace(".", ",")
+    console.print(said["drill"].format(backup=report.backup, by=report.by, seconds=seconds), markup=False)
     if not report.ok:
-        for problem in report.problems:
-            err_console.print(f"[bold red]Problem:[/] {problem}", soft_wrap=True)
-        raise typer.Exit(EXIT_REFUSED)
-    console.print(
-        f"[bold green]The drill passed;[/] its evidence is in {path.parent / backup.LOG_NAME} and the audit trail."
-    )
+        _problems(report.problems, said)
+    evidence = said["drill_evidence"].format(log=path.parent / backup.LOG_NAME)
+    console.print(f"[bold green]{said['drill_passed']}[/] {evidence}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -21,6 +21,9 @@ from santegarde.cli.session import logged_in
 from santegarde.config import CONFIG_NAME
 from santegarde.store import consents
 
+if TYPE_CHECKING:
+    from santegarde.referentials.model import Referential
+
 consent_app = typer.Typer(
     help="Record, withdraw and show the consents of a patient (collection on consent).", no_args_is_help=True
 )
@@ -29,6 +32,27 @@ objection_app = typer.Typer(
 )
 
 PatientArg = Annotated[str, typer.Argument(metavar="PATIENT_ID", help="The patient's resource id")]
+
+
+def _said(lang: str) -> dict[str, Any]:
+    """What the consent and objection commands print, in ``lang`` (documents_text.yaml, consent_desk)."""
+    from santegarde.governance import doctext
+
+    found: dict[str, Any] = doctext.words(lang)["consent_desk"]
+    return found
+
+
+def _named(ref: Referential, kind: str, codes: list[str], lang: str) -> str:
+    """The référentiel's names of categories or purposes in ``lang`` (the code itself if it has none)."""
+    from santegarde.governance import vocabulary
+
+    def one(code: str) -> str:
+        try:
+            return vocabulary.label(ref, kind, code, lang)
+        except vocabulary.VocabularyError:
+            return code
+
+    return ", ".join(one(c) for c in codes)
 
 
 def consent_body(
@@ -70,13 +94,18 @@ def give(
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Record the patient's consent, stored as a FHIR Consent through the record path (traced)."""
+    said = _said(lang)  # an unknown --lang is refused before anything is written
     end = datetime.combine(until.date(), time.max, UTC).replace(microsecond=0) if until else None
     with logged_in(config) as s:
         body = consent_body(patient, category, covers, s.identity.now(), end)
         stored = records_of(s).create(request_for(s, purpose), body)
+        categories = _named(s.org.referential, "category", category, lang)
+        purposes = _named(s.org.referential, "purpose", covers, lang)
     console.print(
-        f"Consent/{stored['id']} recorded for Patient/{patient}: {', '.join(category)} for {', '.join(covers)}. "
-        f"Withdraw it with: santegarde consent withdraw {stored['id']} --purpose {purpose}"
+        said["given"].format(
+            id=stored["id"], patient=patient, categories=categories, purposes=purposes, purpose=purpose
+        ),
+        markup=False,
     )
 
 
@@ -89,31 +118,39 @@ def withdraw(
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """The patient withdraws a consent: inactive from now on; the data collected before stay (traced)."""
+    said = _said(lang)
     with logged_in(config) as s:
         records_of(s).withdraw_consent(request_for(s, purpose), consent_id)
-    console.print(f"Consent/{consent_id} withdrawn: from now on, collection and use on it are refused.")
+    console.print(said["withdrawn"].format(id=consent_id), markup=False)
 
 
 @consent_app.command("show")
 @friendly_errors
 def show(
-    patient: PatientArg, purpose: PurposeOption, config: ConfigOption = Path(CONFIG_NAME), as_json: JsonOption = False
+    patient: PatientArg,
+    purpose: PurposeOption,
+    lang: LangOption = "fr",
+    config: ConfigOption = Path(CONFIG_NAME),
+    as_json: JsonOption = False,
 ) -> None:
     """The patient's consent ledger, newest first."""
+    said = _said("en" if as_json else lang)  # --json: stable keys and values for scripts
     with logged_in(config) as s:
         entries = records_of(s).consent_ledger(request_for(s, purpose), patient)
+        ref = s.org.referential
     if not entries and not as_json:
-        console.print(f"Patient/{patient} has no recorded consent.")
+        console.print(said["no_consent"].format(patient=patient), markup=False)
         return
-    table = Table("consent", "category", "purpose", "from", "until", "withdrawn", title=f"Consents of {patient}")
+    table = Table(*said["consent_columns"], title=said["consents_title"].format(patient=patient))
+    day, moment = said["date"], said["date_time"]
     for e in entries:
         table.add_row(
             e.consent_id,
-            e.category,
-            e.purpose,
-            f"{e.start:%Y-%m-%d %H:%M}",
-            f"{e.end:%Y-%m-%d}" if e.end else "-",
-            f"{e.withdrawn_at:%Y-%m-%d %H:%M}" if e.withdrawn_at else "-",
+            _named(ref, "category", [e.category], lang),
+            _named(ref, "purpose", [e.purpose], lang),
+            e.start.strftime(moment),
+            e.end.strftime(day) if e.end else "-",
+            e.withdrawn_at.strftime(moment) if e.withdrawn_at else "-",
         )
     show_table(table, as_json)
 
@@ -128,30 +165,50 @@ def record(
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Record the patient's objection to a purpose, where GDPR art. 21.1 gives that right (traced)."""
+    said = _said(lang)
     with logged_in(config) as s:
         found = records_of(s).record_objection(request_for(s, purpose), patient, against)
-    console.print(
-        f"Objection no. {found.number} of Patient/{patient} to '{against}' recorded on "
-        f"{found.recorded_at:%Y-%m-%d %H:%M} UTC: every request for it on this patient is now refused."
-    )
+        named = _named(s.org.referential, "purpose", [against], lang)
+    at = found.recorded_at.strftime(said["date_time"])
+    console.print(said["recorded"].format(number=found.number, patient=patient, against=named, at=at), markup=False)
 
 
 @objection_app.command("show")
 @friendly_errors
 def show_objections(
-    patient: PatientArg, purpose: PurposeOption, config: ConfigOption = Path(CONFIG_NAME), as_json: JsonOption = False
+    patient: PatientArg,
+    purpose: PurposeOption,
+    lang: LangOption = "fr",
+    config: ConfigOption = Path(CONFIG_NAME),
+    as_json: JsonOption = False,
 ) -> None:
     """The patient's objections, in force or lifted."""
+    said = _said("en" if as_json else lang)  # --json: stable keys and values for scripts
     with logged_in(config) as s:
         found = records_of(s).objections_of(request_for(s, purpose), patient)
+        ref = s.org.referential
     if not found and not as_json:
-        console.print(f"Patient/{patient} has no recorded objection.")
+        console.print(said["no_objection"].format(patient=patient), markup=False)
         return
-    table = Table("no.", "purpose", "recorded", "by", "lifted", "how", title=f"Objections of {patient}")
+    table = Table(*said["objection_columns"], title=said["objections_title"].format(patient=patient))
+    moment = said["date_time"]
     for o in found:
-        lifted = f"{o.lifted_at:%Y-%m-%d %H:%M} by {o.lifted_by}" if o.lifted_at else "in force"
-        how = (o.lift_kind or "-") + (f" (justification no. {o.justification})" if o.justification else "")
-        table.add_row(str(o.number), o.purpose, f"{o.recorded_at:%Y-%m-%d %H:%M}", o.recorded_by, lifted, how)
+        lifted = (
+            said["lifted_by"].format(at=o.lifted_at.strftime(moment), by=o.lifted_by)
+            if o.lifted_at
+            else said["in_force"]
+        )
+        how = said["lift_kinds"].get(o.lift_kind or "", o.lift_kind or "-")
+        if o.justification:
+            how += said["justification"].format(n=o.justification)
+        table.add_row(
+            str(o.number),
+            _named(ref, "purpose", [o.purpose], lang),
+            o.recorded_at.strftime(moment),
+            o.recorded_by,
+            lifted,
+            how,
+        )
     show_table(table, as_json)
 
 
@@ -172,11 +229,12 @@ def lift(
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Lift an objection (the person withdrew it), or override it on compelling legitimate grounds."""
+    said = _said(lang)
     with logged_in(config) as s:
         lifted = records_of(s).lift_objection(request_for(s, purpose), patient, against, grounds=grounds)
-    how = (
-        f"overridden on compelling grounds (justification no. {lifted.justification}, flagged for review)"
-        if lifted.justification
-        else "lifted"
+        named = _named(s.org.referential, "purpose", [against], lang)
+    line = said["overridden"] if lifted.justification else said["lifted"]
+    console.print(
+        line.format(number=lifted.number, patient=patient, against=named, justification=lifted.justification),
+        markup=False,
     )
-    console.print(f"Objection no. {lifted.number} of Patient/{patient} to '{against}' {how}.")

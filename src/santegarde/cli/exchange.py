@@ -14,7 +14,7 @@ from rich.markup import escape
 
 from santegarde.atomic import AlreadyExists, write_new_bytes
 from santegarde.audit.trail import AuditEvent
-from santegarde.cli.common import console, friendly_errors
+from santegarde.cli.common import LangOption, console, friendly_errors
 from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME
@@ -25,6 +25,7 @@ from santegarde.crypto.exchange import (
     parse_recipient,
     seal,
 )
+from santegarde.errors import WordedError
 
 SECRET_ENV = "SANTEGARDE_EXCHANGE_SECRET"  # noqa: S105 - the name of a variable, not a secret
 
@@ -34,8 +35,10 @@ app = typer.Typer(
 )
 
 
-def _exists(path: Path) -> ExchangeError:
-    return ExchangeError(f"{escape(str(path))} already exists and is never overwritten; choose another --out.")
+def _exists(path: Path) -> WordedError:
+    from santegarde import refusals
+
+    return WordedError(refusals.sentences("files", "out_exists", path=escape(str(path))))
 
 
 def _refuse_existing(path: Path) -> None:
@@ -72,6 +75,7 @@ def send(
         Path | None, typer.Option("--out", help="The envelope to write (default: <8 random hex>.sgx beside FILE)")
     ] = None,
     by: Annotated[str | None, typer.Option("--by", help="Who sends (default: the system user)")] = None,
+    lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Encrypt FILE for a verified recipient; print the one-time secret to give by another channel."""
@@ -128,6 +132,7 @@ def open_(
     recipient: Annotated[
         str | None, typer.Option("--recipient", help="Your RPPS number or MSSanté address: refuse envelopes for others")
     ] = None,
+    lang: LangOption = "fr",
 ) -> None:
     """Decrypt an envelope with the secret received by another channel."""
     expected = parse_recipient(recipient) if recipient is not None else None

@@ -14,12 +14,12 @@ from typing import Annotated, Any
 import typer
 
 from santegarde.audit.trail import AuditEvent
-from santegarde.cli.common import console, friendly_errors
+from santegarde.cli.common import LangOption, console, friendly_errors
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME, load
-from santegarde.crypto import KeyFamily, KeystoreError, create_keyring, create_keystore
+from santegarde.crypto import KeyFamily, create_keyring, create_keystore
 from santegarde.crypto.keyring import rotate_master_key
-from santegarde.errors import SantegardeError
+from santegarde.errors import WordedError
 from santegarde.faults import crash_point
 from santegarde.runtime import PASSPHRASE_ENV, Organisation, database_present, open_organisation
 from santegarde.store.writeahead import INTENT, trace_ahead
@@ -29,18 +29,34 @@ app = typer.Typer(
 )
 
 
-def ask_passphrase(prompt: str = "Keystore passphrase", *, confirm: bool = False, env: str = PASSPHRASE_ENV) -> str:
-    """From the environment variable if set (jobs, CI), else typed without echo; never an argument."""
+def _said(lang: str) -> dict[str, Any]:
+    """What the key commands print and ask, in ``lang`` (documents_text.yaml, keys_desk)."""
+    from santegarde.governance import doctext
+
+    found: dict[str, Any] = doctext.words(lang)["keys_desk"]
+    return found
+
+
+def _refused(key: str, **facts: Any) -> WordedError:
+    """A refusal of the key commands in French and English (refusals.yaml, keys)."""
+    from santegarde import refusals
+
+    return WordedError(refusals.sentences("keys", key, **facts))
+
+
+def ask_passphrase(
+    prompt: str = "ask_keystore", *, confirm: bool = False, env: str = PASSPHRASE_ENV, lang: str = "fr"
+) -> str:
+    """From the environment variable if set (jobs, CI), else typed without echo; never an argument.
+
+    ``prompt`` names the question in ``keys_desk`` (the keystore's passphrase by default), asked in ``lang``."""
     value = os.environ.get(env)
     if value:
         return value
     try:
-        return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
+        return str(typer.prompt(_said(lang)[prompt], hide_input=True, confirmation_prompt=confirm))
     except typer.Abort:  # no terminal (a job, a pipe) or Ctrl-C: say what is missing rather than "Aborted."
-        raise SantegardeError(
-            f"No passphrase was given: {env} is not set and none was typed (there may be no terminal to type it "
-            f"in). Run the command at a terminal, or set {env} in the job's environment."
-        ) from None
+        raise _refused("no_passphrase", env=env) from None
 
 
 @contextmanager
@@ -104,12 +120,14 @@ def journal_command(org: Organisation, outcome: str) -> None:
 
 @app.command("init")
 @friendly_errors
-def init_keys(config: ConfigOption = Path(CONFIG_NAME)) -> None:
+def init_keys(lang: LangOption = "fr", config: ConfigOption = Path(CONFIG_NAME)) -> None:
     """Create the passphrase-protected keystore and a data key for every family."""
+    said = _said(lang)
     keydir = Path(load(config).keyring_path)
-    master = create_keystore(keydir, ask_passphrase(confirm=True))
+    master = create_keystore(keydir, ask_passphrase(confirm=True, lang=lang))
     ring = create_keyring(master, keydir)
-    console.print(f"Keystore and keyring created in {keydir}: " + ", ".join(f.value for f in ring.keys))
+    families = ", ".join(said["families"][f.value] for f in ring.keys)
+    console.print(said["created"].format(directory=keydir, families=families), markup=False)
 
 
 def _key_event(org: Organisation, operation: str, resource_id: str, outcome: str) -> AuditEvent:
@@ -133,18 +151,16 @@ def _key_event(org: Organisation, operation: str, resource_id: str, outcome: str
 @friendly_errors
 def rotate(
     family: Annotated[KeyFamily, typer.Argument(help="The data-key family to rotate")],
+    lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Add a new version of a family's data key; values under older versions stay readable.
 
     Traced write-ahead: the intent is in the audit trail before the keyring is rewritten (atomically).
     """
+    said = _said(lang)
     if family is KeyFamily.AUDIT_SEAL:
-        raise KeystoreError(
-            "The audit_seal key cannot be rotated yet: the audit trail checks every seal with its current key, so the "
-            "seals already written would read as forged and 'audit verify' would fail. Rotate the master key "
-            "(santegarde keys rotate-master) to re-wrap it instead."
-        )
+        raise _refused("audit_seal_rotation")
     with opened(config) as org:
         target = f"{family.value} v{org.keyring.current_version(family) + 1}"
         trace_ahead(org.audit, [_key_event(org, "keys.rotate", target, INTENT)], "keys.rotate.intent")
@@ -152,20 +168,21 @@ def rotate(
         org.keyring.save(Path(org.config.keyring_path))
         crash_point("keys.rotate.saved")
         org.audit.append(_key_event(org, "keys.rotate", target, "success"))
-    console.print(f"The {family.value} key is now at version {version}; older versions are kept for reading.")
+    console.print(said["rotated"].format(family=said["families"][family.value], version=version), markup=False)
 
 
 @app.command("rotate-master")
 @friendly_errors
-def rotate_master(config: ConfigOption = Path(CONFIG_NAME)) -> None:
+def rotate_master(lang: LangOption = "fr", config: ConfigOption = Path(CONFIG_NAME)) -> None:
     """Re-wrap every data key under a master key from a new passphrase; the old master key is gone after it.
 
     Traced write-ahead: the intent is in the audit trail before anything is rewritten. Interrupted, the next
     opening with the new passphrase completes it; with the old one, run the rotation again.
     """
+    said = _said(lang)
     keydir = Path(load(config).keyring_path)
-    old = ask_passphrase("Current passphrase")
-    new = ask_passphrase("New passphrase", confirm=True, env="SANTEGARDE_NEW_PASSPHRASE")
+    old = ask_passphrase("ask_current", lang=lang)
+    new = ask_passphrase("ask_new", confirm=True, env="SANTEGARDE_NEW_PASSPHRASE", lang=lang)
     org = open_organisation(config, old)
     try:
         trace_ahead(org.audit, [_key_event(org, "keys.rotate_master", "master", INTENT)], "keys.master.intent")
@@ -174,4 +191,4 @@ def rotate_master(config: ConfigOption = Path(CONFIG_NAME)) -> None:
         org.audit.append(_key_event(org, "keys.rotate_master", "master", "success"))
     finally:
         org.close()
-    console.print(f"Every data key ({sum(len(v) for v in ring.keys.values())} versions) is re-wrapped.")
+    console.print(said["rewrapped"].format(n=sum(len(v) for v in ring.keys.values())))

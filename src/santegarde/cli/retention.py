@@ -9,18 +9,18 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from santegarde.cli.common import JsonOption, console, friendly_errors, show_table, table_rows
+from santegarde.cli.common import JsonOption, LangOption, console, friendly_errors, show_table, table_rows
 from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME
+from santegarde.errors import WordedError
 from santegarde.lifecycle import retention
-from santegarde.store.retention import RetentionError
 
 app = typer.Typer(
     help="Retention: automatic archiving, then deletion or anonymisation at expiry.", no_args_is_help=True
@@ -36,24 +36,42 @@ RunAt = Annotated[
 By = Annotated[str, typer.Option("--by", help="Who records it (recorded in the audit trail)")]
 
 
+def _said(lang: str) -> dict[str, Any]:
+    """What the retention commands print, in ``lang`` (documents_text.yaml, retention_desk)."""
+    from santegarde.governance import doctext
+
+    found: dict[str, Any] = doctext.words(lang)["retention_desk"]
+    return found
+
+
+def _refused(key: str, **facts: Any) -> WordedError:
+    """A refusal of the retention commands in French and English (refusals.yaml, retention)."""
+    from santegarde import refusals
+
+    return WordedError(refusals.sentences("retention", key, **facts))
+
+
 def _when(value: str | None, label: str = "--at") -> datetime:
     if not value:
         return datetime.now(UTC)
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise RetentionError(f"{label} must be a date like 2031-03-01 or 2031-03-01T14:30 (UTC by default).") from None
+        raise _refused("bad_date", option=label) from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
 
 
 @app.command("plan")
 @friendly_errors
-def plan(at: At = None, config: ConfigOption = Path(CONFIG_NAME), as_json: JsonOption = False) -> None:
+def plan(
+    at: At = None, lang: LangOption = "fr", config: ConfigOption = Path(CONFIG_NAME), as_json: JsonOption = False
+) -> None:
     """Show, per rule, what a run would archive and end now, and what is held or waiting."""
+    said = _said("en" if as_json else lang)  # --json: stable keys for scripts
     with opened(config) as org:
         p = retention.plan(org, _when(at))
-    table = Table(title=f"Retention plan at {p.at:%Y-%m-%d %H:%M} UTC")
-    for column in ("Rule", "§", "End", "Active", "Archived", "Archive now", "End now", "Held", "Waiting"):
+    table = Table(title=said["plan_title"].format(at=p.at.strftime(said["date_time"])))
+    for column in said["columns"]:
         table.add_column(column)
     for line in p.lines:
         table.add_row(
@@ -72,7 +90,7 @@ def plan(at: At = None, config: ConfigOption = Path(CONFIG_NAME), as_json: JsonO
         for note in line.notes:
             console.print(f"{line.rule}: {note}", soft_wrap=True)
     if p.unruled:
-        console.print(f"{p.unruled} records have no retention rule (purposes: {', '.join(p.unruled_purposes)}).")
+        console.print(said["unruled"].format(n=p.unruled, purposes=", ".join(p.unruled_purposes)), markup=False)
 
 
 @app.command("run")
@@ -80,27 +98,28 @@ def plan(at: At = None, config: ConfigOption = Path(CONFIG_NAME), as_json: JsonO
 def run(
     at: RunAt = None,
     batch: Annotated[int, typer.Option("--batch", min=1, help="Records per transaction")] = 500,
+    lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Archive and end what is due now, in transactional batches traced before they commit (safe to kill, re-run)."""
+    said = _said(lang)
     when = _when(at)
     if when > datetime.now(UTC):
-        raise RetentionError(
-            f"--at {at} is in the future: a retention run deletes now, and would destroy data that must still be "
-            "kept. Use 'santegarde retention plan --at' to see what that date would do; run without --at."
-        )
+        raise _refused("future_run", at=at)
+    label = TextColumn(said["progress"])
     with (
         opened(config) as org,
-        Progress(TextColumn("Retention"), BarColumn(), MofNCompleteColumn(), console=console, transient=True) as bar,
+        Progress(label, BarColumn(), MofNCompleteColumn(), console=console, transient=True) as bar,
     ):
         task = bar.add_task("retention", total=None)
         report = retention.run(org, when, batch, lambda done, total: bar.update(task, completed=done, total=total))
+    counts = {"archived": report.archived, "deleted": report.deleted, "anonymised": report.anonymised}
     console.print(
-        f"Archived {report.archived}, deleted {report.deleted}, anonymised {report.anonymised} records; "
-        f"keys of {report.keys_destroyed} patients destroyed; {report.held} held, {report.waiting} waiting."
+        said["ran"].format(**counts, keys=report.keys_destroyed, held=report.held, waiting=report.waiting),
+        markup=False,
     )
     if report.keys_destroyed:
-        console.print("Remove the destroyed patients' keys from the key escrow too: take a new backup.")
+        console.print(said["escrow"])
 
 
 @app.command("event")
@@ -111,16 +130,18 @@ def event(
     by: By,
     patient: Annotated[str | None, typer.Option("--patient", help="The patient's id")] = None,
     record: Annotated[str | None, typer.Option("--record", help="The record's id")] = None,
+    lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Record the date of an event a retention phase runs from (per patient or per record)."""
+    said = _said(lang)
     if (patient is None) == (record is None):
-        raise RetentionError("Give exactly one of --patient and --record.")
+        raise _refused("one_scope")
     scope, ident = ("patient", patient) if patient is not None else ("record", record)
     assert ident is not None
     with opened(config) as org:
         retention.record_event(org, scope, ident, name, _when(at), datetime.now(UTC), by)
-    console.print(f"Event '{name}' recorded for {scope} {ident}.")
+    console.print(said["event"].format(name=name, scope=said["scopes"][scope], id=ident), markup=False)
 
 
 @app.command("assign")
@@ -129,12 +150,14 @@ def assign(
     record: Annotated[str, typer.Argument(help="The record's id")],
     rule: Annotated[str, typer.Argument(help="The retention rule's id, e.g. fse_duplicates")],
     by: By,
+    lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Record the retention rule that governs one record, instead of its purpose's."""
+    said = _said(lang)
     with opened(config) as org:
         retention.assign_rule(org, record, rule, by)
-    console.print(f"Record {record} is kept under the rule '{rule}'.")
+    console.print(said["assigned"].format(record=record, rule=rule), markup=False)
 
 
 @hold_app.command("add")
@@ -145,26 +168,32 @@ def hold_add(
     patient: Annotated[str | None, typer.Option("--patient")] = None,
     record: Annotated[str | None, typer.Option("--record")] = None,
     until: Annotated[str | None, typer.Option("--until", help="End of the hold, if known")] = None,
+    lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Put a patient's file or a record under a legal hold."""
+    said = _said(lang)
     if (patient is None) == (record is None):
-        raise RetentionError("Give exactly one of --patient and --record.")
+        raise _refused("one_scope")
     scope, ident = ("patient", patient) if patient is not None else ("record", record)
     assert ident is not None
     with opened(config) as org:
         number = retention.add_hold(
             org, scope, ident, reason, datetime.now(UTC), by, _when(until, "--until") if until else None
         )
-    console.print(f"Hold No. {number} recorded: {scope} {ident} will not be destroyed while it holds.")
+    console.print(said["held"].format(number=number, scope=said["scopes"][scope], id=ident), markup=False)
 
 
 @hold_app.command("release")
 @friendly_errors
 def hold_release(
-    number: Annotated[int, typer.Argument(help="The hold's number")], by: By, config: ConfigOption = Path(CONFIG_NAME)
+    number: Annotated[int, typer.Argument(help="The hold's number")],
+    by: By,
+    lang: LangOption = "fr",
+    config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Release a legal hold: the data follow their retention rule again."""
+    said = _said(lang)
     with opened(config) as org:
         retention.release_hold(org, number, datetime.now(UTC), by)
-    console.print(f"Hold No. {number} released.")
+    console.print(said["released"].format(number=number))

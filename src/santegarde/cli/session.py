@@ -18,43 +18,58 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy import select
 
 from santegarde.atomic import write_new_bytes
-from santegarde.cli.common import console, friendly_errors
+from santegarde.cli.common import LangOption, console, friendly_errors
 from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME
-from santegarde.errors import SantegardeError
+from santegarde.errors import WordedError
 from santegarde.identity import sessions
 from santegarde.identity.charter import charter_text
 from santegarde.identity.context import IdentityContext
-from santegarde.identity.errors import SessionRefused, StepRequired
+from santegarde.identity.errors import SessionRefused
 from santegarde.identity.tables import user
 from santegarde.runtime import Organisation, identity_context
 
 SESSION_SUFFIX = ".session"
-NOT_LOGGED_IN = "You are not logged in: run santegarde login."
-STEP_LABELS = {
-    "password_change": "change the password",
-    "charter": "accept the charter",
-    "profile": "choose a profile",
-    "second_factor": "give the second factor",
-}
 
 
-class NotLoggedIn(SantegardeError):
+def _refusal(key: str, **facts: Any) -> dict[str, str]:
+    """A refusal of the session commands in French and English (refusals.yaml, session)."""
+    from santegarde import refusals
+
+    return refusals.sentences("session", key, **facts)
+
+
+def _said(lang: str) -> dict[str, Any]:
+    """What the session commands print, in ``lang`` (documents_text.yaml, session_desk)."""
+    from santegarde.governance import doctext
+
+    found: dict[str, Any] = doctext.words(lang)["session_desk"]
+    return found
+
+
+class NotLoggedIn(WordedError):
     """No usable session file for this organisation."""
 
-    def __init__(self, detail: str = "") -> None:
-        super().__init__(f"{detail} {NOT_LOGGED_IN}".strip())
+    def __init__(self, key: str = "not_logged_in") -> None:
+        super().__init__(_refusal(key))
 
 
-class SessionFileError(SantegardeError):
+class SessionFileError(WordedError):
     """The session directory or file is not private to the user; nothing is read from it."""
+
+
+class CharterRefused(WordedError):
+    """The user did not accept the confidentiality charter: no session is opened."""
+
+    def __init__(self) -> None:
+        super().__init__(_refusal("charter_refused"))
 
 
 @dataclass(frozen=True)
@@ -89,9 +104,7 @@ def _private_directory() -> Path:
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     info = directory.stat()
     if info.st_uid != os.getuid():
-        raise SessionFileError(
-            f"{directory} belongs to another user: remove it or set XDG_RUNTIME_DIR to a directory of yours."
-        )
+        raise SessionFileError(_refusal("directory_not_yours", directory=directory))
     if stat.S_IMODE(info.st_mode) != 0o700:
         directory.chmod(0o700)
     return directory
@@ -115,7 +128,7 @@ def current_token(config: Path) -> str:
         raise NotLoggedIn() from None
     if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid() or stat.S_IMODE(info.st_mode) & 0o077:
         path.unlink(missing_ok=True)
-        raise NotLoggedIn("The session file was readable by others or not yours, so it was removed.")
+        raise NotLoggedIn("file_exposed")
     token = path.read_text(encoding="ascii").strip()
     if not token:
         raise NotLoggedIn()
@@ -141,21 +154,17 @@ def logged_in(config: Path) -> Iterator[CliSession]:
 # -- the steps of a login ----------------------------------------------------------------------------
 
 
-def _change_password(ctx: IdentityContext, token: str, password: str) -> None:
-    console.print(sessions.STEP_MESSAGES["password_change"])
-    new = str(typer.prompt("New password", hide_input=True, confirmation_prompt=True))
+def _change_password(ctx: IdentityContext, token: str, password: str, said: dict[str, Any]) -> None:
+    console.print(said["password_reset"])
+    new = str(typer.prompt(said["ask_new_password"], hide_input=True, confirmation_prompt=True))
     sessions.change_password(ctx, token, password, new)
 
 
-def _charter(ctx: IdentityContext, token: str) -> None:
+def _charter(ctx: IdentityContext, token: str, said: dict[str, Any]) -> None:
     version = ctx.settings.charter_version
     console.print(charter_text(version), markup=False, highlight=False)
-    if not typer.confirm(f"Do you accept the confidentiality charter (version {version})?", default=False):
-        raise StepRequired(
-            "charter",
-            "You did not accept the confidentiality charter: no session is opened without it; "
-            "run santegarde login again when you accept it.",
-        )
+    if not typer.confirm(said["ask_charter"].format(version=version), default=False):
+        raise CharterRefused()
     sessions.accept_charter(ctx, token, version)
 
 
@@ -165,37 +174,36 @@ def _enrolled(ctx: IdentityContext, login_name: str) -> bool:
     return secret is not None
 
 
-def _second_factor(ctx: IdentityContext, token: str) -> None:
+def _second_factor(ctx: IdentityContext, token: str, said: dict[str, Any]) -> None:
     if not _enrolled(ctx, sessions.state(ctx, token).login):
-        console.print(
-            "No authenticator app is enrolled for your account: this session has one factor, and data that needs "
-            "two stays closed to it. Enrol an app through the web interface (POST /auth/totp/start)."
-        )
+        console.print(said["no_authenticator"])
         return
-    code = str(typer.prompt("Code of your authenticator app (or a recovery code)", hide_input=True))
+    code = str(typer.prompt(said["ask_code"], hide_input=True))
     sessions.second_factor(ctx, token, code)
 
 
-def _profile(ctx: IdentityContext, token: str, profiles: tuple[str, ...], chosen: str | None) -> None:
+def _profile(
+    ctx: IdentityContext, token: str, profiles: tuple[str, ...], chosen: str | None, said: dict[str, Any]
+) -> None:
     if chosen is None:
-        console.print("Your profiles: " + ", ".join(profiles))
-        chosen = str(typer.prompt("Profile for this session"))
+        console.print(said["your_profiles"].format(profiles=", ".join(profiles)))
+        chosen = str(typer.prompt(said["ask_profile"]))
     sessions.choose_profile(ctx, token, chosen)
 
 
 def _complete(
-    ctx: IdentityContext, result: sessions.LoginResult, password: str, profile: str | None
+    ctx: IdentityContext, result: sessions.LoginResult, password: str, profile: str | None, said: dict[str, Any]
 ) -> sessions.SessionContext:
     """Do every pending step in order; the session state afterwards."""
     pending = result.pending
     if "password_change" in pending:
-        _change_password(ctx, result.token, password)
+        _change_password(ctx, result.token, password, said)
     if "charter" in pending:
-        _charter(ctx, result.token)
+        _charter(ctx, result.token, said)
     if "second_factor" in pending:
-        _second_factor(ctx, result.token)
+        _second_factor(ctx, result.token, said)
     if "profile" in pending:
-        _profile(ctx, result.token, result.profiles, profile)
+        _profile(ctx, result.token, result.profiles, profile, said)
     return sessions.state(ctx, result.token)
 
 
@@ -204,15 +212,18 @@ def _end_quietly(ctx: IdentityContext, token: str) -> None:
         sessions.logout(ctx, token)
 
 
-def _print_state(current: sessions.SessionContext) -> None:
-    console.print(f"Logged in as {current.login}, profile {current.profile or '(none chosen)'}.")
-    console.print(f"Factors: {current.factors} ({current.method}).")
+def _print_state(current: sessions.SessionContext, said: dict[str, Any]) -> None:
+    profile = current.profile or said["no_profile"]
+    console.print(said["logged_in_as"].format(login=current.login, profile=profile), markup=False)
+    method = said["methods"].get(current.method, current.method)
+    console.print(said["factors"].format(n=current.factors, method=method), markup=False)
     if current.project:
-        console.print(f"Project: {current.project}.")
+        console.print(said["project"].format(project=current.project), markup=False)
     if current.pending:
-        console.print("Pending steps: " + ", ".join(STEP_LABELS.get(p, p) for p in current.pending) + ".")
+        steps = ", ".join(said["steps"].get(p, p) for p in current.pending)
+        console.print(said["pending"].format(steps=steps), markup=False)
     else:
-        console.print("No pending step.")
+        console.print(said["no_pending"])
 
 
 # -- commands --------------------------------------------------------------------------------------
@@ -227,47 +238,52 @@ def login(
     profile: Annotated[
         str | None, typer.Option("--profile", help="The profile to work under, when your account holds several")
     ] = None,
+    lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Open your session: password, then the charter, second factor and profile when pending."""
+    said = _said(lang)
     with opened(config) as org:
         ctx = identity_context(org)
         with suppress(NotLoggedIn):
             _end_quietly(ctx, current_token(config))
         forget_token(config)
-        password = str(typer.prompt("Password", hide_input=True))
+        password = str(typer.prompt(said["ask_password"], hide_input=True))
         result = sessions.login(ctx, login_name, password, source=cli_source(), workstation_class=workstation)
         try:
-            current = _complete(ctx, result, password, profile)
+            current = _complete(ctx, result, password, profile, said)
             save_token(config, result.token)
         except BaseException:
             _end_quietly(ctx, result.token)  # a half-open session is never left behind
             raise
-    _print_state(current)
+    _print_state(current, said)
 
 
 @friendly_errors
-def logout(config: ConfigOption = Path(CONFIG_NAME)) -> None:
+def logout(lang: LangOption = "fr", config: ConfigOption = Path(CONFIG_NAME)) -> None:
     """End your session on the server and delete its file."""
+    said = _said(lang)
     token = current_token(config)
     try:
         with opened(config) as org:
             _end_quietly(identity_context(org), token)
     finally:
         forget_token(config)
-    console.print("Logged out: the session has ended.")
+    console.print(said["logged_out"])
 
 
 @friendly_errors
-def whoami(config: ConfigOption = Path(CONFIG_NAME)) -> None:
+def whoami(lang: LangOption = "fr", config: ConfigOption = Path(CONFIG_NAME)) -> None:
     """Your login, profile, factors and pending steps (counts as activity)."""
+    said = _said(lang)
     with logged_in(config) as s:
-        _print_state(sessions.state(s.identity, s.token))
+        _print_state(sessions.state(s.identity, s.token), said)
 
 
 @friendly_errors
-def unlock(config: ConfigOption = Path(CONFIG_NAME)) -> None:
+def unlock(lang: LangOption = "fr", config: ConfigOption = Path(CONFIG_NAME)) -> None:
     """Unlock a session locked after inactivity, with your password."""
+    said = _said(lang)
     with logged_in(config) as s:
-        password = str(typer.prompt("Password", hide_input=True))
-        _print_state(sessions.unlock(s.identity, s.token, password))
+        password = str(typer.prompt(said["ask_password"], hide_input=True))
+        _print_state(sessions.unlock(s.identity, s.token, password), said)

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from santegarde.cli.common import console, friendly_errors
+from santegarde.cli.common import LangOption, console, friendly_errors
 from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME
-from santegarde.lifecycle.backup import BackupRefused
+from santegarde.errors import WordedError
 from santegarde.lifecycle.upgrade import upgrade as run_upgrade
+
+
+def _said(lang: str) -> dict[str, Any]:
+    """What the upgrade prints, in ``lang`` (documents_text.yaml, upgrade_desk)."""
+    from santegarde.governance import doctext
+
+    found: dict[str, Any] = doctext.words(lang)["upgrade_desk"]
+    return found
 
 
 @friendly_errors
@@ -24,20 +32,22 @@ def upgrade(
             "--backup-to", help="Where the backup taken first goes (default: backup_directory of the configuration)"
         ),
     ] = None,
+    lang: LangOption = "fr",
 ) -> None:
     """Bring every database schema to this version of santegarde, after a verified backup; the data are kept."""
+    said = _said(lang)
     with opened(config) as org:
         directory = backup_to or (Path(org.config.backup_directory) if org.config.backup_directory else None)
         if directory is None:
-            raise BackupRefused(
-                "An upgrade starts with a verified backup: say where it goes with --backup-to DIR, or set "
-                "backup_directory in the organisation's configuration."
-            )
+            from santegarde import refusals
+
+            raise WordedError(refusals.sentences("upgrade", "no_backup_directory", setting="backup_directory"))
         result = run_upgrade(org, directory)
     if not result.upgraded:
-        console.print("Every schema is already at this version of santegarde: nothing to upgrade.")
+        console.print(said["nothing"])
         return
-    console.print(f"Verified backup taken first: {result.backup}.")
+    console.print(said["backup"].format(backup=result.backup), markup=False)
     for state in result.upgraded:
-        console.print(f"{state.package}: {', '.join(state.current) or 'no revision'} → {', '.join(state.head)}")
-    console.print("Upgrade done; the data and the audit trail are kept. Start the server again.")
+        current = ", ".join(state.current) or said["no_revision"]
+        console.print(said["step"].format(package=state.package, current=current, head=", ".join(state.head)))
+    console.print(said["done"])

@@ -11,18 +11,18 @@ import getpass
 import json
 from datetime import UTC, datetime, time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from santegarde.cli.common import JsonOption, console, friendly_errors, show_table, table_rows
+from santegarde.cli.common import JsonOption, LangOption, console, friendly_errors, show_table, table_rows
 from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME
+from santegarde.errors import WordedError
 from santegarde.identifiers import validate_person_ref
 from santegarde.identity import accounts, grants, reviews
-from santegarde.identity.errors import GrantError
 from santegarde.identity.tables import user
 from santegarde.runtime import identity_context
 
@@ -38,13 +38,28 @@ def _by(value: str | None) -> str:
     return value or getpass.getuser()
 
 
+def _said(lang: str) -> dict[str, Any]:
+    """What the account and review commands print, in ``lang`` (documents_text.yaml, users_desk)."""
+    from santegarde.governance import doctext
+
+    found: dict[str, Any] = doctext.words(lang)["users_desk"]
+    return found
+
+
+def _refused(key: str, **facts: Any) -> WordedError:
+    """A refusal of the account and review commands in French and English (refusals.yaml, users)."""
+    from santegarde import refusals
+
+    return WordedError(refusals.sentences("users", key, **facts))
+
+
 def _until(value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
         day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
     except ValueError:
-        raise GrantError(f"'{value}' is not a date: write the end date as YYYY-MM-DD.") from None
+        raise _refused("not_a_date", value=value) from None
     return datetime.combine(day.date(), time.max, tzinfo=UTC)
 
 
@@ -58,9 +73,11 @@ def add(
         bool, typer.Option(help="An account for a job; it never opens an interactive session")
     ] = False,
     by: ByOption = "",
+    lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Create an account; a person gets a one-time password to change at first login."""
+    said = _said(lang)  # an unknown --lang is refused before anything is written
     person_ref = validate_person_ref(ref) if ref else ref  # a mistyped RPPS is refused before anything is opened
     with opened(config) as org:
         account, temporary = accounts.add(
@@ -71,41 +88,51 @@ def add(
             kind="technical" if technical else "person",
             by=_by(by),
         )
-    console.print(f"Account '{account.login}' created ({account.kind}).")
+    kind = said["kinds"].get(account.kind, account.kind)
+    console.print(said["created"].format(login=account.login, kind=kind), markup=False)
     if temporary:
-        console.print(f"One-time password, shown once — give it in person: {temporary}")
-        console.print("It must be changed at first login. Grant a profile with `santegarde user grant`.")
+        console.print(said["one_time"].format(password=temporary), markup=False, highlight=False)
+        console.print(said["change_it"], markup=False)
 
 
 @app.command("list")
 @friendly_errors
 def list_users(
     show_grants: Annotated[bool, typer.Option("--grants", help="List every grant too")] = False,
+    lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
     as_json: JsonOption = False,
 ) -> None:
     """The accounts, their status and second factor; with --grants, every grant and who validated it."""
+    said = _said("en" if as_json else lang)  # --json: stable keys and values for scripts
     with opened(config) as org:
         ctx = identity_context(org)
         with org.engine.connect() as conn:
             rows = [accounts.Account.from_row(r) for r in conn.execute(user.select().order_by(user.c.login))]
         all_grants = grants.all_grants(ctx)
         now = ctx.now()
-    table = Table("login", "name", "kind", "status", "2FA", "active profiles")
+    table = Table(*said["account_columns"])
     for a in rows:
         active = ", ".join(g.profile for g in all_grants if g.login == a.login and g.active(now))
-        table.add_row(a.login, a.display_name, a.kind, a.status, "yes" if a.totp_enrolled else "no", active or "—")
+        table.add_row(
+            a.login,
+            a.display_name,
+            said["kinds"].get(a.kind, a.kind),
+            said["statuses"].get(a.status, a.status),
+            said["yes"] if a.totp_enrolled else said["no"],
+            active or "—",
+        )
     if not as_json:
         show_table(table)
     gt = None
     if show_grants:
-        gt = Table("grant", "login", "profile", "project", "validated by", "until", "status")
+        gt = Table(*said["grant_columns"])
         for g in all_grants:
-            state = "active" if g.active(now) else ("withdrawn" if g.revoked_at else "ended")
-            until = f"{g.ends_at:%Y-%m-%d}" if g.ends_at else "—"
-            gt.add_row(
-                str(g.id), g.login, g.profile, g.project or "—", f"{g.validated_by} ({g.validator_role})", until, state
-            )
+            state = said["grant_states"]["active" if g.active(now) else ("withdrawn" if g.revoked_at else "ended")]
+            until = g.ends_at.strftime(said["date"]) if g.ends_at else "—"
+            role = said["roles"].get(g.validator_role, g.validator_role)
+            validated = said["validated_by"].format(who=g.validated_by, role=role)
+            gt.add_row(str(g.id), g.login, g.profile, g.project or "—", validated, until, state)
         if not as_json:
             show_table(gt)
     if as_json:  # one document: the accounts, and the grants when asked
@@ -119,12 +146,14 @@ def disable(
     login: Annotated[str, typer.Argument(help="The account to disable")],
     reason: Annotated[str, typer.Option(help="Why, e.g. 'left the practice on 2026-11-30'")],
     by: ByOption = "",
+    lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Departure: disable the account at once, withdraw its grants and end its sessions."""
+    said = _said(lang)
     with opened(config) as org:
         withdrawn = accounts.disable(identity_context(org), login, reason, by=_by(by))
-    console.print(f"Account '{login}' disabled; {withdrawn} grant(s) withdrawn and its sessions ended.")
+    console.print(said["disabled"].format(login=login, n=withdrawn), markup=False)
 
 
 @app.command("reset-password")
@@ -132,12 +161,14 @@ def disable(
 def reset_password(
     login: Annotated[str, typer.Argument(help="The account whose password is reset")],
     by: ByOption = "",
+    lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Give a one-time password; the person must choose a new one at next login."""
+    said = _said(lang)
     with opened(config) as org:
         temporary = accounts.reset_password(identity_context(org), login, by=_by(by))
-    console.print(f"One-time password for '{login}', shown once — give it in person: {temporary}")
+    console.print(said["reset"].format(login=login, password=temporary), markup=False, highlight=False)
 
 
 @app.command("grant")
@@ -154,9 +185,12 @@ def grant(
         str | None, typer.Option(help="The establishment whose patients a collecting staff member sees (AAC-8)")
     ] = None,
     by: ByOption = "",
+    lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Grant a référentiel profile, naming who validated it."""
+    said = _said(lang)
+    ends_at = _until(until)  # a mistyped date is refused before anything is opened
     with opened(config) as org:
         given = grants.give(
             identity_context(org),
@@ -165,15 +199,16 @@ def grant(
             validated_by=validated_by,
             validator_role=role,
             reason=reason,
-            ends_at=_until(until),
+            ends_at=ends_at,
             project=project,
             establishment=establishment,
             by=_by(by),
         )
-    console.print(
-        f"Grant {given.id}: '{given.login}' may work as '{given.profile}'"
-        + (f" until {given.ends_at:%Y-%m-%d}." if given.ends_at else ".")
-    )
+    facts = {"id": given.id, "login": given.login, "profile": given.profile}
+    if given.ends_at:
+        console.print(said["granted_until"].format(**facts, until=given.ends_at.strftime(said["date"])), markup=False)
+    else:
+        console.print(said["granted"].format(**facts), markup=False)
 
 
 @app.command("revoke")
@@ -182,35 +217,45 @@ def revoke(
     grant_id: Annotated[int, typer.Argument(help="Grant number (santegarde user list --grants)")],
     reason: Annotated[str, typer.Option(help="Why it is withdrawn")],
     by: ByOption = "",
+    lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Withdraw a grant at once."""
+    said = _said(lang)
     with opened(config) as org:
         withdrawn = grants.revoke(identity_context(org), grant_id, reason, by=_by(by))
-    console.print(f"Grant {withdrawn.id} ('{withdrawn.login}' as '{withdrawn.profile}') withdrawn.")
-
-
-def _print_report(report: reviews.ReviewReport) -> None:
-    state = f"closed by {report.closed_by} on {report.closed_at:%Y-%m-%d}" if report.closed_at else "open"
     console.print(
-        f"Review {report.id} ({report.reason}{' ' + report.project if report.project else ''}), "
-        f"started by {report.started_by} on {report.started_at:%Y-%m-%d}: {state}."
+        said["revoked"].format(id=withdrawn.id, login=withdrawn.login, profile=withdrawn.profile), markup=False
     )
-    table = Table("grant", "login", "profile", "project", "validated by", "decision", "decided by")
-    for line in report.lines:
+
+
+def _print_report(report: reviews.ReviewReport, said: dict[str, Any]) -> None:
+    day = said["date"]
+    state = (
+        said["review_closed"].format(by=report.closed_by, at=report.closed_at.strftime(day))
+        if report.closed_at
+        else said["review_open"]
+    )
+    reason = said["reasons"].get(report.reason, report.reason)
+    project = f" {report.project}" if report.project else ""
+    at = report.started_at.strftime(day)
+    line = said["review"].format(id=report.id, reason=reason, project=project, by=report.started_by, at=at, state=state)
+    console.print(line, markup=False)
+    table = Table(*said["review_columns"])
+    for item in report.lines:
+        decided_by = said["unconfirmed"] if item.decided_by == reviews.UNCONFIRMED else item.decided_by
         table.add_row(
-            str(line.grant_id),
-            line.login,
-            line.profile,
-            line.project or "—",
-            line.validated_by,
-            line.decision,
-            line.decided_by or "—",
+            str(item.grant_id),
+            item.login,
+            item.profile,
+            item.project or "—",
+            item.validated_by,
+            said["decisions"].get(item.decision, item.decision),
+            decided_by or "—",
         )
     show_table(table)
-    console.print(
-        f"{report.count('confirmed')} confirmed, {report.count('ended')} ended, {report.count('pending')} pending."
-    )
+    counts = {d: report.count(d) for d in ("confirmed", "ended", "pending")}
+    console.print(said["counts"].format(**counts))
 
 
 @review_app.command("start")
@@ -219,26 +264,30 @@ def review_start(
     reason: Annotated[str, typer.Option(help="yearly, or project_end for a warehouse project")] = "yearly",
     project: Annotated[str | None, typer.Option(help="The project whose grants are reviewed")] = None,
     by: ByOption = "",
+    lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Open a review: every active grant is listed for re-approval."""
+    said = _said(lang)
     with opened(config) as org:
-        _print_report(reviews.start(identity_context(org), reason=reason, project=project, by=_by(by)))
+        _print_report(reviews.start(identity_context(org), reason=reason, project=project, by=_by(by)), said)
 
 
 @review_app.command("status")
 @friendly_errors
 def review_status(
     review_id: Annotated[int | None, typer.Argument(help="Review number (default: the latest)")] = None,
+    lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Print a review and its decisions."""
+    said = _said(lang)
     with opened(config) as org:
         ctx = identity_context(org)
         chosen = review_id if review_id is not None else reviews.latest_id(ctx)
         if chosen is None:
-            raise GrantError("No review has been run yet; start one with `santegarde review start`.")
-        _print_report(reviews.report(ctx, chosen))
+            raise _refused("no_review")
+        _print_report(reviews.report(ctx, chosen), said)
 
 
 @review_app.command("decide")
@@ -248,12 +297,14 @@ def review_decide(
     grant_id: Annotated[int, typer.Argument(help="Grant number")],
     confirm: Annotated[bool, typer.Option("--confirm/--end", help="Keep the grant, or end it now")],
     by: ByOption = "",
+    lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Confirm or end one grant of an open review."""
+    said = _said(lang)
     with opened(config) as org:
         reviews.decide(identity_context(org), review_id, grant_id, confirm=confirm, by=_by(by))
-    console.print(f"Grant {grant_id} {'confirmed' if confirm else 'ended'} in review {review_id}.")
+    console.print(said["decided_confirmed" if confirm else "decided_ended"].format(grant=grant_id, review=review_id))
 
 
 @review_app.command("close")
@@ -261,8 +312,10 @@ def review_decide(
 def review_close(
     review_id: Annotated[int, typer.Argument(help="Review number")],
     by: ByOption = "",
+    lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Close a review: every grant not confirmed is ended now; prints the report."""
+    said = _said(lang)
     with opened(config) as org:
-        _print_report(reviews.close(identity_context(org), review_id, by=_by(by)))
+        _print_report(reviews.close(identity_context(org), review_id, by=_by(by)), said)

@@ -19,6 +19,7 @@ from santegarde.identity.errors import GrantError
 from santegarde.identity.tables import grant, review, review_item
 
 REASONS = ("yearly", "project_end")
+UNCONFIRMED = "review closed unconfirmed"  # who "decided" a grant the closing of its review ended
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ def close(ctx: IdentityContext, review_id: int, *, by: str) -> ReviewReport:
         conn.execute(
             update(review_item)
             .where(review_item.c.review_id == review_id, review_item.c.decision == "pending")
-            .values(decision="ended", decided_by="review closed unconfirmed", decided_at=now)
+            .values(decision="ended", decided_by=UNCONFIRMED, decided_at=now)
         )
         conn.execute(update(review).where(review.c.id == review_id).values(closed_by=by, closed_at=now))
     ctx.trace(
