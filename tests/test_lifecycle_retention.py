@@ -366,7 +366,7 @@ def test_archived_records_are_read_only_through_the_justified_procedure(practice
     req = Request(doctor, "medical_record")
     with pytest.raises(NotFound):
         w.service.read(req, "Observation", "o-1")
-    with pytest.raises(AccessDenied, match="at least 15"):
+    with pytest.raises(AccessDenied, match="au moins 15 caractères"):
         w.service.read_archived(req, "Observation", "o-1", "because")
     with pytest.raises(AccessDenied):
         w.service.read_archived(

@@ -152,11 +152,11 @@ def test_config_check_exits_non_zero_on_unjustified_measure(runner: CliRunner, t
     code = loader.for_profile("pharmacy").measures[0].code
     raw["deviations"]["measures"] = [{"code": code, "status": "not_implemented", "justification": "todo"}]
     path.write_text(yaml.safe_dump(raw, allow_unicode=True))
-    result = runner.invoke(app, ["config", "check", "--config", str(path)], env={"COLUMNS": "250"})
+    result = runner.invoke(app, ["config", "check", "--config", str(path)], env={"COLUMNS": "1000"})
     assert result.exit_code == 2
     assert f"mesure {code}" in result.output and "pas de justification écrite" in result.output
     assert "non mise en œuvre" in result.output and "erreur" in result.output
-    english = runner.invoke(app, ["config", "check", "--config", str(path), "--lang", "en"], env={"COLUMNS": "250"})
+    english = runner.invoke(app, ["config", "check", "--config", str(path), "--lang", "en"], env={"COLUMNS": "1000"})
     assert f"measure {code}" in english.output and "no written justification" in english.output
 
 
@@ -224,12 +224,12 @@ def test_config_check_and_init_speak_french_by_default_and_english_on_request(
     raw["deviations"]["measures"] = [{"code": code, "status": "partial", "justification": why}]
     raw["deviations"]["retention"] = [{"rule": "narcotics_prescription_copies", "active": "P5Y"}]
     path.write_text(yaml.safe_dump(raw, allow_unicode=True))
-    result = runner.invoke(app, ["config", "check", "--config", str(path)], env={"COLUMNS": "400"})
+    result = runner.invoke(app, ["config", "check", "--config", str(path)], env={"COLUMNS": "1000"})
     assert result.exit_code == 2
     findings = result.output.split("Ce qui manque aux documents")[0]
     text = " ".join(findings.split())
     assert "Vérification de la configuration" in text and "écart" in text and "partiellement mise en œuvre" in text
     assert "conservation « " in text and "en base active 5 ans au lieu de 3 ans" in text
     assert not [w for w in (" the ", "must", "is not", "Error:", "years", "deviation ") if w in text], text
-    english = runner.invoke(app, ["config", "check", "--config", str(path), "--lang", "en"], env={"COLUMNS": "400"})
+    english = runner.invoke(app, ["config", "check", "--config", str(path), "--lang", "en"], env={"COLUMNS": "1000"})
     assert "Configuration check" in english.output and "active 5 years instead of 3 years" in english.output

@@ -94,7 +94,7 @@ def fed(wh: Warehouse, tmp_path: Path) -> FeedReport:
     )
     return wh.feed_omop(
         write_files(tmp_path / "omop"), DataList.from_mapping(FULL), source_name="clinique-sud", operator=FEEDER,
-        cutoff=LONG_AGO, deidentify=lambda texts: texts,
+        cutoff=LONG_AGO, deidentify=lambda texts, patients: texts,
     )  # fmt: skip
 
 
@@ -152,7 +152,7 @@ def test_the_tables_are_fed_re_keyed_and_their_pointers_still_meet(wh: Warehouse
 def fed_again(wh: Warehouse, tmp_path: Path) -> dict[str, int]:
     before = {t: wh.counts()[t] for t in NEW_TABLES}
     wh.feed_omop(tmp_path / "omop", DataList.from_mapping(FULL), source_name="clinique-sud", operator=FEEDER,
-                 cutoff=LONG_AGO, deidentify=lambda texts: texts)  # fmt: skip
+                 cutoff=LONG_AGO, deidentify=lambda texts, patients: texts)  # fmt: skip
     return before
 
 
@@ -174,7 +174,7 @@ def test_an_objection_deletes_the_persons_rows_in_every_new_table(wh: Warehouse,
     assert {t: after[t] for t in NEW_TABLES} == expected_left, before
     # fed again, the objecting person's rows and those pointing to them stay out
     again = wh.feed_omop(tmp_path / "omop", DataList.from_mapping(FULL), source_name="clinique-sud",
-                         operator=FEEDER, cutoff=LONG_AGO, deidentify=lambda texts: texts)  # fmt: skip
+                         operator=FEEDER, cutoff=LONG_AGO, deidentify=lambda texts, patients: texts)  # fmt: skip
     assert {t: wh.counts()[t] for t in NEW_TABLES} == expected_left
     assert again.objected_skipped == 1
 
