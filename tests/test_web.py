@@ -3,6 +3,7 @@ CSRF, French pages; and a walk of every route it registers (each calls the store
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -53,6 +54,25 @@ def sign_in(practice: Practice, c: TestClient, login: str) -> None:
     assert answer.status_code == 303 and answer.headers["location"] == "/connexion/code"
     answer = c.post("/connexion/code", data={"csrf": token, "code": practice.code(login)})
     assert answer.status_code == 303 and answer.headers["location"] == "/accueil"
+
+
+def signed_in(practice: Practice, login: str) -> tuple[TestClient, str]:
+    """A browser signed in as ``login`` (every step done), and the CSRF token of its home page."""
+    c = browser(practice)
+    sign_in(practice, c, login)
+    return c, csrf(c.get("/accueil"))
+
+
+def words(page: Any) -> str:
+    """The page's HTML with its entities read (``d'accès`` rather than ``d&#39;accès``)."""
+    return html.unescape(page.text)
+
+
+def error_of(page: Any, field: str) -> str:
+    """The French sentence drawn next to a form's field."""
+    found = re.search(rf'<span id="{field}-erreur" class="champ-erreur">([^<]*)</span>', page.text)
+    assert found, f"no error next to {field}: {words(page)[:3000]}"
+    return html.unescape(found.group(1))
 
 
 def test_sign_in_with_totp_headers_and_cookies(practice: Practice) -> None:

@@ -5,7 +5,6 @@ or reaches no record)."""
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from santegarde.compassionate.service import CompassionateService
 from santegarde.identifiers import make_nir
-from test_web import RECORD_SAMPLES, SAMPLES, browser, csrf, sign_in, walk
+from test_web import RECORD_SAMPLES, SAMPLES, browser, csrf, error_of, sign_in, walk, words
 from web_fixtures import Practice, make_compassionate
 
 PROGRAMME = "/acces-compassionnel/programmes/velmorine-sla"
@@ -62,15 +61,8 @@ def open_case(c: TestClient, token: str) -> str:
     return found.group(1)
 
 
-def words(page: Any) -> str:
-    """The page's HTML with its entities read (``d'accès`` rather than ``d&#39;accès``)."""
-    return html.unescape(page.text)
 
 
-def error_of(page: Any, field: str) -> str:
-    found = re.search(rf'<span id="{field}-erreur" class="champ-erreur">([^<]*)</span>', page.text)
-    assert found, f"no error next to {field}"
-    return html.unescape(found.group(1))
 
 
 def test_the_programmes_and_the_access_request_form_has_no_free_entry(hospital: Practice) -> None:

@@ -4,16 +4,13 @@ field, nothing stored; forged or signed-out requests refused."""
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from test_web import browser, csrf, sign_in
+from test_web import browser, error_of, signed_in, words
 from web_fixtures import Practice, make_practice
 
 BOOKING = {"jour": "2026-12-08", "heure": "14:30", "duree": "20"}
@@ -26,20 +23,10 @@ def practice(tmp_path: Path) -> Iterator[Practice]:
     p.close()
 
 
-def signed_in(practice: Practice, login: str) -> tuple[TestClient, str]:
-    c = browser(practice)
-    sign_in(practice, c, login)
-    return c, csrf(c.get("/accueil"))
 
 
-def words(page: Any) -> str:
-    return html.unescape(page.text)
 
 
-def error_of(page: Any, field: str) -> str:
-    found = re.search(rf'<span id="{field}-erreur" class="champ-erreur">([^<]*)</span>', page.text)
-    assert found, f"no error next to {field}"
-    return html.unescape(found.group(1))
 
 
 def booked(practice: Practice, c: TestClient) -> str:

@@ -4,16 +4,12 @@ field, nothing stored; a practitioner without care relationship records nothing.
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
-from test_web import browser, csrf, sign_in
+from test_web import error_of, signed_in, words
 from web_fixtures import Practice, make_practice
 
 LIFESTYLE = {"categorie": "lifestyle", "finalite": "medical_record"}
@@ -26,20 +22,10 @@ def practice(tmp_path: Path) -> Iterator[Practice]:
     p.close()
 
 
-def signed_in(practice: Practice, login: str) -> tuple[TestClient, str]:
-    c = browser(practice)
-    sign_in(practice, c, login)
-    return c, csrf(c.get("/accueil"))
 
 
-def words(page: Any) -> str:
-    return html.unescape(page.text)
 
 
-def error_of(page: Any, field: str) -> str:
-    found = re.search(rf'<span id="{field}-erreur" class="champ-erreur">([^<]*)</span>', page.text)
-    assert found, f"no error next to {field}"
-    return html.unescape(found.group(1))
 
 
 def test_a_consent_is_recorded_and_shown_in_the_chart(practice: Practice) -> None:

@@ -4,19 +4,15 @@ their refusals."""
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
 from identity_fixtures import NEW_PASSWORD
 from santegarde.identity import sessions
 from santegarde.store.service import Request
-from test_web import browser, csrf, sign_in
+from test_web import error_of, signed_in, words
 from web_fixtures import Practice, make_practice
 
 IDENTITY = {"nom": "Fictivé-Durand", "prenoms": "Alix Marie", "naissance": "21/03/1979", "sexe": "female"}
@@ -29,20 +25,10 @@ def practice(tmp_path: Path) -> Iterator[Practice]:
     p.close()
 
 
-def signed_in(practice: Practice, login: str) -> tuple[TestClient, str]:
-    c = browser(practice)
-    sign_in(practice, c, login)
-    return c, csrf(c.get("/accueil"))
 
 
-def words(page: Any) -> str:
-    return html.unescape(page.text)
 
 
-def error_of(page: Any, field: str) -> str:
-    found = re.search(rf'<span id="{field}-erreur" class="champ-erreur">([^<]*)</span>', page.text)
-    assert found, f"no error next to {field}: {words(page)[:3000]}"
-    return html.unescape(found.group(1))
 
 
 def versions(practice: Practice) -> int:

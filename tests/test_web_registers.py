@@ -7,13 +7,12 @@ import html
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from santegarde.web.app import STATIC
-from test_web import DISPENSING, browser, csrf, sign_in
+from test_web import DISPENSING, browser, csrf, sign_in, words
 from web_fixtures import Practice, make_pharmacy
 
 
@@ -24,8 +23,6 @@ def pharmacy(tmp_path: Path) -> Iterator[Practice]:
     p.close()
 
 
-def words(page: Any) -> str:
-    return html.unescape(page.text)
 
 
 def with_two_dispensings(pharmacy: Practice) -> TestClient:
