@@ -307,7 +307,11 @@ def test_cli_decide_denies_secretary_with_exit_2(runner: CliRunner) -> None:
             "medical_record",
         ],
     )
-    assert result.exit_code == 2 and "DENIED" in result.output
+    assert result.exit_code == 2 and "REFUSÉ par le référentiel pra-2020-081" in result.output
+    said = " ".join(result.output.split())
+    assert "le profil « Personnes chargées du secrétariat » veut lire « Données de santé »" in said
+    asked = said.split("Demandé :")[1]  # the rule that decided is named by its reference; the request by names
+    assert "secretariat" not in asked and "medical_record" not in asked
     ok = runner.invoke(
         app,
         [
@@ -325,7 +329,13 @@ def test_cli_decide_denies_secretary_with_exit_2(runner: CliRunner) -> None:
             "appointments",
         ],
     )
-    assert ok.exit_code == 0 and "ALLOWED" in ok.output
+    assert ok.exit_code == 0 and "AUTORISÉ" in ok.output
+    english = runner.invoke(
+        app,
+        ["policy", "decide", "-r", "pra-2020-081", "--profile", "secretariat", "--operation", "read",
+         "--category", "health", "--purpose", "medical_record", "--lang", "en"],
+    )  # fmt: skip
+    assert english.exit_code == 2 and "DENIED by pra-2020-081" in english.output
 
 
 def test_cli_rights_and_triggers(runner: CliRunner) -> None:

@@ -46,6 +46,6 @@ def test_the_readme_commands_run_as_written(tmp_path: Path, monkeypatch: pytest.
     for words in runnable_lines():
         result = runner.invoke(app, words, env={"COLUMNS": "200"})
         # the README's policy decision is a refusal, shown on purpose: it exits 2 with the rule that denies
-        refusal_shown = words[:2] == ["policy", "decide"] and result.exit_code == 2 and "DENIED" in result.output
+        refusal_shown = words[:2] == ["policy", "decide"] and result.exit_code == 2 and "REFUSÉ" in result.output
         assert result.exit_code == 0 or refusal_shown, f"santegarde {' '.join(words)}\n{result.output}"
     assert (tmp_path / "my-pharmacy" / "santegarde.yaml").exists()

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from santegarde.cli.common import EXIT_REFUSED, JsonOption, console, friendly_errors, show_table
+from santegarde.cli.common import EXIT_REFUSED, JsonOption, LangOption, console, friendly_errors, show_table
 from santegarde.config import basis_choice, effective_referential, load
 from santegarde.errors import SantegardeError
 from santegarde.governance import rights_text, vocabulary
 from santegarde.organisation import parse_assignment
-from santegarde.policy import AccessRequest, decide, dpia_required, dpo_required, rights_for
+from santegarde.policy import AccessRequest, Decision, decide, dpia_required, dpo_required, rights_for
 from santegarde.policy.triggers import Fact
 from santegarde.referentials import loader
 from santegarde.referentials.model import Art6Basis, Operation, Referential
@@ -53,8 +53,12 @@ def decide_cmd(
     ] = False,
     formality: Annotated[str | None, typer.Option(help="Reference of the research formality")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the decision as JSON")] = False,
+    lang: LangOption = "fr",
 ) -> None:
     """Decide one access: allowed or denied, with the rule and the section. Exits 2 when denied."""
+    from santegarde.governance import doctext
+
+    said = doctext.words(lang)["policy_desk"]  # checks the language before anything is decided
     ref, _ = _referential(referential, config)
     d = decide(ref, AccessRequest(profile, operation, category, purpose, consent, formality))
     if as_json:
@@ -72,9 +76,34 @@ def decide_cmd(
             )
         )
     else:
-        console.print(("[green]ALLOWED[/] " if d.allowed else "[red]DENIED[/] ") + str(d), soft_wrap=True)
+        console.print(_decision_words(ref, d, said, lang), soft_wrap=True, markup=False)
     if not d.allowed:
         raise typer.Exit(EXIT_REFUSED)
+
+
+def _named(ref: Referential, kind: str, item_id: str, lang: str) -> str:
+    """An item of the référentiel by its name in ``lang`` (what was typed, for an item it does not have)."""
+    try:
+        return vocabulary.label(ref, kind, item_id, lang)
+    except vocabulary.VocabularyError:
+        return item_id
+
+
+def _decision_words(ref: Referential, d: Decision, said: dict[str, Any], lang: str) -> str:
+    """A decision as a sentence in ``lang``: the verdict, the rule and section, why, and who/what/for what by name."""
+    req = d.request
+    facts = {
+        "referential": d.referential,
+        "section": d.section,
+        "rule": d.rule,
+        "profile": _named(ref, "accessor", req.profile, lang),
+        "operation": said["operations"][str(req.operation)],
+        "category": _named(ref, "category", req.category, lang),
+        "purpose": _named(ref, "purpose", req.purpose, lang),
+    }
+    if d.allowed:
+        return str(said["allowed"]).format(**facts)
+    return str(said["denied"]).format(reason=d.reason_in(lang), **facts)
 
 
 @app.command()
