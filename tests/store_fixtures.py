@@ -32,8 +32,6 @@ class Workplace:
         ctx = self.identity
         _, temporary = accounts.add(ctx, login, login.replace(".", " ").title(), person_ref=ref, by="admin")
         assert temporary
-        if profile in grants.ESTABLISHMENT_PROFILES:
-            grant.setdefault("establishment", "h1")
         grants.give(
             ctx,
             login,
