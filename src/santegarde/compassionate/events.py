@@ -15,7 +15,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from santegarde import refusals
-from santegarde.audit.trail import AuditEvent
 from santegarde.compassionate.service import CompassionateService, profile_refused
 from santegarde.errors import WordedError
 from santegarde.identity import sessions
@@ -55,20 +54,7 @@ def record(service: CompassionateService, req: Request, programme_id: str, event
     patients = [patient for _, patient in service.cases(programme_id)]
     for patient in patients:
         retention.record_event(service.engine, "patient", patient, event, at, ctx.login, now)
-    service.records.audit.append(
-        AuditEvent(
-            actor=ctx.login,
-            profile=ctx.profile or "",
-            operation=f"aac.event.{event}"[:60],
-            resource_type="Programme",
-            resource_id=programme_id,
-            purpose=PURPOSE,
-            allowed=True,
-            rule=decision.rule,
-            section="9",
-            outcome="success",
-            source=req.source,
-            referential=service.records.ref.id,
-        )
+    service.trace_programme(
+        ctx, req, f"aac.event.{event}"[:60], programme_id, purpose=PURPOSE, rule=decision.rule, section="9"
     )
     return len(patients)

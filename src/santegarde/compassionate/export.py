@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from santegarde import refusals
-from santegarde.audit.trail import AuditEvent
 from santegarde.compassionate.service import CompassionateService
 from santegarde.errors import WordedError
 from santegarde.governance import transfers
@@ -149,21 +148,14 @@ def export(
             if kept:
                 forms.append({"form": f.form, "kind": f.kind.value, "date": f.authored.date().isoformat(), **kept})
         cases.append({**item, "forms": forms})
-    service.records.audit.append(
-        AuditEvent(
-            actor=ctx.login,
-            profile=ctx.profile or "",
-            operation=f"aac.export.{'transfer' if where.outside else 'eu'}.{where.country}",
-            resource_type="Programme",
-            resource_id=programme_id,
-            purpose=PURPOSE,
-            allowed=True,
-            rule="AAC-12" if where.outside else "AAC-8",
-            section="12" if where.outside else "8.3",
-            outcome="success",
-            source=req.source,
-            referential=service.records.ref.id,
-        )
+    service.trace_programme(
+        ctx,
+        req,
+        f"aac.export.{'transfer' if where.outside else 'eu'}.{where.country}",
+        programme_id,
+        purpose=PURPOSE,
+        rule="AAC-12" if where.outside else "AAC-8",
+        section="12" if where.outside else "8.3",
     )
     return {
         "programme": programme_id,

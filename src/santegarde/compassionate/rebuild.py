@@ -14,7 +14,6 @@ from typing import Any
 
 from sqlalchemy import select
 
-from santegarde.audit.trail import AuditEvent
 from santegarde.compassionate import extract
 from santegarde.compassionate.report import PURPOSE, allowed
 from santegarde.compassionate.service import CaseState, CompassionateService
@@ -44,21 +43,8 @@ def rebuild(service: CompassionateService, req: Request, programme_id: str, *, o
     written = 0
     for number, patient_id in targets:
         written += _one(service, req, programme_id, number, patient_id)
-    service.records.audit.append(
-        AuditEvent(
-            actor=ctx.login,
-            profile=ctx.profile or "",
-            operation="aac.extract.rebuild",
-            resource_type="Programme",
-            resource_id=programme_id,
-            purpose=PURPOSE,
-            allowed=True,
-            rule=decision.rule,
-            section=decision.section,
-            outcome="success",
-            source=req.source,
-            referential=service.records.ref.id,
-        )
+    service.trace_programme(
+        ctx, req, "aac.extract.rebuild", programme_id, purpose=PURPOSE, rule=decision.rule, section=decision.section
     )
     return Rebuilt(written, len(service.cases(programme_id)) - written)
 

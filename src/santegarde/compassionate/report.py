@@ -20,7 +20,6 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from santegarde.audit.trail import AuditEvent
 from santegarde.compassionate import extract
 from santegarde.compassionate.codes import code_set
 from santegarde.compassionate.programme import FormKind
@@ -231,21 +230,8 @@ def build(
         row, found = _row(case, counted, start, end, today)
         rows.append(row)
         terms.extend((row["pid"], t) for t in found)
-    service.records.audit.append(
-        AuditEvent(
-            actor=ctx.login,
-            profile=ctx.profile or "",
-            operation="aac.report",
-            resource_type="Programme",
-            resource_id=programme_id,
-            purpose=PURPOSE,
-            allowed=True,
-            rule=decision.rule,
-            section=decision.section,
-            outcome="success",
-            source=req.source,
-            referential=service.records.ref.id,
-        )
+    service.trace_programme(
+        ctx, req, "aac.report", programme_id, purpose=PURPOSE, rule=decision.rule, section=decision.section
     )
     report = SummaryReport(
         programme.key,

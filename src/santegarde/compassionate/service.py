@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from santegarde import refusals
+from santegarde.audit.trail import AuditEvent
 from santegarde.compassionate import extract
 from santegarde.compassionate.forms import Answer, SubmissionRefused, check_answers
 from santegarde.compassionate.patient_code import InitialsError, initials
@@ -615,6 +616,35 @@ class CompassionateService:
             query = query.where(aac_case.c.programme == programme_id)
         with self.engine.connect() as conn:
             return [(int(n), str(p)) for n, p in conn.execute(query)]
+
+    def trace_programme(
+        self,
+        ctx: sessions.SessionContext,
+        req: Request,
+        operation: str,
+        programme_id: str,
+        *,
+        purpose: str,
+        rule: str,
+        section: str,
+    ) -> None:
+        """Trace an allowed action on a whole programme (a report, an export, an event, a rebuild)."""
+        self.records.audit.append(
+            AuditEvent(
+                actor=ctx.login,
+                profile=ctx.profile or "",
+                operation=operation,
+                resource_type="Programme",
+                resource_id=programme_id,
+                purpose=purpose,
+                allowed=True,
+                rule=rule,
+                section=section,
+                outcome="success",
+                source=req.source,
+                referential=self.records.ref.id,
+            )
+        )
 
     def readable(self, req: Request, programme_id: str) -> list[CaseState]:
         """The programme's cases this session may read, in the order they were opened; each read goes through the
