@@ -32,6 +32,8 @@ class Workplace:
         ctx = self.identity
         _, temporary = accounts.add(ctx, login, login.replace(".", " ").title(), person_ref=ref, by="admin")
         assert temporary
+        if profile in grants.ESTABLISHMENT_PROFILES:
+            grant.setdefault("establishment", "h1")
         grants.give(
             ctx,
             login,

@@ -96,7 +96,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
         _, temporary = accounts.add(ctx, "dr.cli", "Docteur Exemple", person_ref="10001234567", by="admin")
         assert temporary is not None
         grants.give(ctx, "dr.cli", "care_establishment_staff", validated_by="Responsable",
-                    validator_role="governance_body", reason="fictitious prescriber", by="admin",
+                    validator_role="governance_body", reason="fictitious prescriber", by="admin", establishment="h1",
                     ends_at=ctx.now() + timedelta(days=365))  # fmt: skip
         opened = sessions.login(ctx, "dr.cli", temporary, source="setup", workstation_class="office")
         sessions.change_password(ctx, opened.token, temporary, PASSWORD)
@@ -191,3 +191,17 @@ def test_extract_rebuild_and_export_from_the_cli(lab: Lab, tmp_path: Path) -> No
     done = ok("aac", "export", "velmorine-sla", "--recipient", "CRPV Exemple", "--country", "FR", *wanted,
               "--out", str(out), *c)  # fmt: skip
     assert "dans l'Union européenne" in done and json.loads(out.read_text(encoding="utf-8"))["country"] == "FR"
+
+
+def test_a_staff_grant_names_its_establishment_from_the_cli(lab: Lab) -> None:
+    org = open_organisation(lab.config, PASS)
+    try:
+        accounts.add(identity_context(org), "dr.sud", "Docteur Sud", person_ref="10001234568", by="admin")
+    finally:
+        org.close()
+    until = (CLOCK.now() + timedelta(days=200)).date().isoformat()
+    who = ["--validated-by", "Responsable", "--reason", "prescripteur fictif", "--role", "governance_body"]
+    grant = ["user", "grant", "dr.sud", "care_establishment_staff", *who, "--until", until, "--config", str(lab.config)]
+    refused = run(*grant)
+    assert refused.exit_code != 0 and "--establishment" in refused.output, refused.output
+    assert "may work as 'care_establishment_staff'" in ok(*grant, "--establishment", "ch-exemple-sud")

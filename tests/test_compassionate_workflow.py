@@ -93,6 +93,7 @@ def staff(w: Workplace, login: str, profile: str, ref: str) -> Request:
         reason="test staff",
         by="admin",
         ends_at=ctx.now() + timedelta(days=365),
+        establishment="h1" if profile in grants.ESTABLISHMENT_PROFILES else None,
     )
     result = sessions.login(ctx, login, temporary, source="10.0.0.1", workstation_class="office")
     sessions.change_password(ctx, result.token, temporary, NEW_PASSWORD)
@@ -125,7 +126,7 @@ def test_a_patient_through_the_whole_workflow(aac: tuple[Workplace, Compassionat
     colleague = staff(w, "dr.ailleurs", "care_establishment_staff", "10001112224")
     lab = staff(w, "ph.resp", "pharmacist_in_charge", "L-1")
     supply = staff(w, "appro", "supply", "L-2")
-    patient = Patient("de La Fontaine", "Jean-Pierre", "male", "1968-04", "chu-exemple")
+    patient = Patient("de La Fontaine", "Jean-Pierre", "male", "1968-04", "h1")
 
     case = service.request_access(prescriber, "velmorine-sla", patient, REQUEST)
     assert case.code == f"FONJE-{case.number:05d}" and case.status == "requested"
@@ -211,9 +212,9 @@ def test_what_is_refused_stores_nothing_and_is_traced(aac: tuple[Workplace, Comp
         assert (count(w), count(w, aac_case)) == before
         assert denied_rules(w)[-1] == rule
 
-    good = Patient("Martin", "Léa", "female", "1980-02", "chu-exemple")
+    good = Patient("Martin", "Léa", "female", "1980-02", "h1")
     refused(
-        Patient(NIR, "Léa", "female", "1980-02", "chu-exemple"),
+        Patient(NIR, "Léa", "female", "1980-02", "h1"),
         REQUEST,
         r"NIR or an INS was found in patient\.surname",
         "AAC-5.nir_ins",
@@ -227,7 +228,7 @@ def test_what_is_refused_stores_nothing_and_is_traced(aac: tuple[Workplace, Comp
     refused(good, {**REQUEST, "diagnostic": "Z99"}, r"'Z99' is not allowed.*G12.2", "AAC-7.value")
     refused(good, {**REQUEST, "commentaire": "libre"}, "has no field 'commentaire'.*no free entry", "AAC-7.value")
     refused(good, {**REQUEST, "taille": 168.5}, "whole number", "AAC-7.value")
-    refused(Patient("Martin", "Léa", "female", "1980-02-11", "chu-exemple"), REQUEST, "only for a child", "AAC-5.birth")
+    refused(Patient("Martin", "Léa", "female", "1980-02-11", "h1"), REQUEST, "only for a child", "AAC-5.birth")
     assert NIR not in str(denied_rules(w))
 
 

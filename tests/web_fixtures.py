@@ -52,6 +52,7 @@ class Practice:
             reason="test staff",
             by="admin",
             ends_at=ctx.now() + timedelta(days=days) if days else None,
+            establishment="h1" if profile in grants.ESTABLISHMENT_PROFILES else None,
         )
         opened = sessions.login(ctx, login, temporary, source="10.0.0.1", workstation_class="office")
         sessions.change_password(ctx, opened.token, temporary, NEW_PASSWORD)

@@ -140,6 +140,7 @@ def _demo_session(
     login_name: str = DEMO_LOGIN,
     display: str = "Démo Professionnel",
     person_ref: str = "DEMO-0001",
+    establishment: str | None = None,
 ) -> tuple[str, str, str]:
     """A demo professional: account, grant, password, charter and TOTP, as a person would do it."""
     ctx = service.identity
@@ -155,6 +156,7 @@ def _demo_session(
         reason="demonstration with fictitious data",
         ends_at=ends,
         project="DEMO",
+        establishment=establishment,
         by="demo",
     )
     login = sessions.login(ctx, login_name, temporary, source="demo", workstation_class="office")
@@ -247,7 +249,12 @@ def _compassionate(
     prescribers = {
         where: Request(
             _demo_session(
-                service, "care_establishment_staff", f"demo.prescripteur{n}", f"Démo Prescripteur {n}", f"1000000000{n}"
+                service,
+                "care_establishment_staff",
+                f"demo.prescripteur{n}",
+                f"Démo Prescripteur {n}",
+                f"1000000000{n}",
+                where,
             )[0],
             compassionate_demo.PURPOSE,
             source="demo",

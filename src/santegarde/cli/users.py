@@ -181,6 +181,9 @@ def grant(
     role: Annotated[str, typer.Option(help="controller, governance_body or line_manager")] = "controller",
     until: Annotated[str | None, typer.Option(help="End date YYYY-MM-DD (required for time-limited profiles)")] = None,
     project: Annotated[str | None, typer.Option(help="Warehouse project of a project member")] = None,
+    establishment: Annotated[
+        str | None, typer.Option(help="The establishment whose patients a collecting staff member sees (AAC-8)")
+    ] = None,
     by: ByOption = "",
     lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
@@ -198,6 +201,7 @@ def grant(
             reason=reason,
             ends_at=ends_at,
             project=project,
+            establishment=establishment,
             by=_by(by),
         )
     facts = {"id": given.id, "login": given.login, "profile": given.profile}

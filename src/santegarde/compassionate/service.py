@@ -41,7 +41,7 @@ from santegarde.compassionate.registry import Registry, UnknownProgramme
 from santegarde.compassionate.screening import nir_fields
 from santegarde.compassionate.tables import aac_case, aac_workflow
 from santegarde.errors import SantegardeError, WordedError
-from santegarde.identity import sessions
+from santegarde.identity import grants, sessions
 from santegarde.identity.clock import aware
 from santegarde.policy import Decision
 from santegarde.referentials.model import CategoryKind
@@ -289,6 +289,16 @@ class CompassionateService:
                 ),
             )
 
+    def _own_establishment(self, req: Request, operation: str, patient_id: str, establishment: str) -> None:
+        """Refuse (traced) a collecting staff member acting on a case of another establishment than the one their
+        grant is tied to (§4.1, §8.1): deny by default, a grant tied to no establishment reaches none."""
+        ctx = self._session(req, operation)
+        if ctx.profile not in grants.ESTABLISHMENT_PROFILES or ctx.establishment == establishment:
+            return
+        own = {"fr": ctx.establishment or "aucun", "en": ctx.establishment or "none"}
+        self.records.trace_refusal(req, operation, ("Patient", patient_id), "AAC-8.establishment")
+        raise CaseAccessDenied("other_establishment", "AAC-8.establishment", "8.1", own=own)
+
     def _active(
         self, req: Request, operation: str, patient_id: str, programme: Programme, kind: FormKind | None = None
     ) -> None:
@@ -429,6 +439,7 @@ class CompassionateService:
                 "AAC-8.establishment",
                 SubmissionRefused("bad_establishment", "AAC-8", on="patient.establishment", reason="establishment"),
             )
+        self._own_establishment(req, operation, "", patient.establishment)
         try:
             letters = initials(patient.surname, patient.first_name)
         except InitialsError as exc:
@@ -494,6 +505,7 @@ class CompassionateService:
     def state(self, req: Request, patient_id: str) -> CaseState:
         """The case as the session may read it, through the record path (each record read is traced)."""
         row = self._case(req, "aac.state", patient_id)
+        self._own_establishment(req, "aac.state", patient_id, row.establishment)
         case = CaseState(row.number, patient_id, row.programme, row.version, row.establishment)
         prefix = FORM_URL.format(programme=row.programme, form="")
         by_submission: dict[str, Submitted] = {}
@@ -531,6 +543,7 @@ class CompassionateService:
         """A form of the case's protocol version, checked then stored through the record path."""
         operation = "aac.submit"
         row = self._case(req, operation, patient_id)
+        self._own_establishment(req, operation, patient_id, row.establishment)
         try:
             programme = self.registry.get(row.programme, row.version)
         except UnknownProgramme:

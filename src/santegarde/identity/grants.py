@@ -8,6 +8,7 @@ and administrators, whose profile reaches no data). Withdrawal takes effect at o
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,6 +23,9 @@ from santegarde.identity.tables import grant, user
 from santegarde.referentials.model import OrganisationProfile
 
 VALIDATOR_ROLES = ("controller", "governance_body", "line_manager")
+# The profiles that act for one care establishment and see only its patients (aac-2022-106 §4.1, §8.1).
+ESTABLISHMENT_PROFILES = frozenset({"care_establishment_staff"})
+ESTABLISHMENT_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class Grant:
     starts_at: datetime
     ends_at: datetime | None
     revoked_at: datetime | None
+    establishment: str | None = None  # the establishment whose patients a collecting staff member sees (AAC-8)
 
     def active(self, now: datetime) -> bool:
         return self.revoked_at is None and self.starts_at <= now and (self.ends_at is None or now < self.ends_at)
@@ -53,6 +58,7 @@ def _from_row(row: Row) -> Grant:
         aware(row.starts_at),
         aware(row.ends_at) if row.ends_at else None,
         aware(row.revoked_at) if row.revoked_at else None,
+        row.establishment,
     )
 
 
@@ -70,6 +76,7 @@ def give(
     reason: str,
     ends_at: datetime | None = None,
     project: str | None = None,
+    establishment: str | None = None,
     by: str,
 ) -> Grant:
     ref = ctx.referential
@@ -106,6 +113,7 @@ def give(
         raise GrantError(
             f"Under {ref.id} the profile '{profile}' works for one project, in its own workspace: give it (--project)."
         )
+    establishment = _establishment(profile, accessor.section, establishment)
     with ctx.engine.begin() as conn:
         row = accounts.get(conn, login)
         if row.status != "active":
@@ -121,6 +129,7 @@ def give(
                 validator_role=validator_role,
                 reason=reason.strip(),
                 project=project,
+                establishment=establishment,
                 starts_at=now,
                 ends_at=ends_at,
                 created_at=now,
@@ -137,6 +146,22 @@ def give(
         detail=f"grant {new_id}: account {row.id} as {profile}",
     )
     return result
+
+
+def _establishment(profile: str, section: str, establishment: str | None) -> str | None:
+    """The establishment of a grant: required for the profiles tied to one (the collecting staff of an
+    establishment, AAC-8), refused for the others (their reach is not an establishment's)."""
+    value = (establishment or "").strip()
+    if profile in ESTABLISHMENT_PROFILES:
+        if not ESTABLISHMENT_ID.match(value):
+            raise GrantError(
+                f"The profile '{profile}' (§{section}) sees only the patients of its own establishment: give the "
+                "establishment's identifier (--establishment, letters, digits, hyphens or dots, 64 at most)."
+            )
+        return value
+    if value:
+        raise GrantError(f"The profile '{profile}' is not tied to an establishment: remove --establishment.")
+    return None
 
 
 def revoke(ctx: IdentityContext, grant_id: int, reason: str, *, by: str) -> Grant:

@@ -74,6 +74,7 @@ class SessionContext:
     method: str
     pending: tuple[str, ...]
     grant_active: bool = False
+    establishment: str | None = None  # the establishment the chosen grant is tied to (AAC-8), if any
 
 
 def _hash(token: str) -> str:
@@ -224,6 +225,7 @@ def _context(ctx: IdentityContext, conn: Connection, srow: Row, urow: Row, now: 
         srow.method,
         tuple(pending),
         chosen is not None and chosen.active(now),
+        chosen.establishment if chosen else None,
     )
 
 
@@ -276,6 +278,7 @@ _STATE_COLUMNS = (
     _g.id.label("chosen_grant"),
     _g.profile.label("grant_profile"),
     _g.project.label("grant_project"),
+    _g.establishment.label("grant_establishment"),
     _g.starts_at.label("grant_starts_at"),
     _g.ends_at.label("grant_ends_at"),
     _g.revoked_at.label("grant_revoked_at"),
@@ -318,6 +321,7 @@ def _joined_context(row: Row, now: datetime) -> SessionContext:
         row.method,
         tuple(pending),
         bool(active),
+        row.grant_establishment if chosen else None,
     )
 
 

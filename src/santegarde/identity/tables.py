@@ -41,6 +41,7 @@ grant = Table(
     Column("validator_role", String(32), nullable=False),  # governance_body | line_manager
     Column("reason", Text, nullable=False),
     Column("project", String(100), nullable=True),
+    Column("establishment", String(64), nullable=True),  # the Organization id a collecting staff grant is tied to
     Column("starts_at", DateTime(timezone=True), nullable=False),
     Column("ends_at", DateTime(timezone=True), nullable=True),
     Column("revoked_at", DateTime(timezone=True), nullable=True),

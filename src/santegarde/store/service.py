@@ -30,7 +30,7 @@ from santegarde.crypto import KeyFamily, Keyring
 from santegarde.deid import screen
 from santegarde.errors import SantegardeError, WordedError
 from santegarde.faults import crash_point
-from santegarde.identity import sessions
+from santegarde.identity import grants, sessions
 from santegarde.identity.clock import aware
 from santegarde.identity.context import IdentityContext
 from santegarde.policy import AccessRequest, Decision, decide, decisions
@@ -930,6 +930,10 @@ class RecordService:
         refused = next((d for d in decisions.values() if d is not None and not d.allowed), None)
         if refused is not None:
             raise self._refuse(ctx, req, operation, resource, refused, patient=patient_id)
+        if resource_type == "Patient" and _tied(ctx):
+            given = body.get("managingOrganization")
+            if not isinstance(given, dict) or given.get("reference") != f"Organization/{ctx.establishment}":
+                raise self._other_establishment(ctx, req, operation, resource, rid)
         now = self._now()
         with nullcontext(within) if within is not None else self.engine.connect() as conn:
             new_patient = creating and resource_type == "Patient"
@@ -1516,6 +1520,8 @@ class RecordService:
             ).first()
             if exists is None:
                 raise self._not_found(ctx, req, "care.declare", ("Patient", patient_id))
+            if _tied(ctx) and not self._of_establishment(conn, patient_id, ctx.establishment):
+                raise self._other_establishment(ctx, req, "care.declare", ("Patient", patient_id), patient_id)
             recorded = f"{basis}: {' '.join(note.split())}" if note.strip() else basis
             conn.execute(
                 insert(care_relationship).values(
@@ -1533,6 +1539,30 @@ class RecordService:
             patient=patient_id,
             care=True,
         )
+
+    def _of_establishment(self, conn: Connection, patient_id: str, establishment: str | None) -> bool:
+        """Whether the patient's record names this establishment as its managing organisation (blind index); a
+        session tied to no establishment (a grant given before grants carried one) is of none."""
+        if establishment is None:
+            return False
+        term = vault.digest(self._index_key, "organization", f"Organization/{establishment}")
+        found = conn.execute(
+            select(record_index.c.record_id).where(
+                record_index.c.record_id == patient_id,
+                record_index.c.kind == "organization",
+                record_index.c.digest == term,
+            )
+        ).first()
+        return found is not None
+
+    def _other_establishment(
+        self, ctx: sessions.SessionContext, req: Request, operation: str, resource: tuple[str, str], patient: str
+    ) -> AccessDenied:
+        """Trace and word the refusal of a session tied to an establishment acting on another's patient (§8.1)."""
+        rule = "care_relationship.establishment"
+        self._trace(ctx, req, operation, resource, allowed=False, rule=rule, outcome="denied", patient=patient or None)
+        own = {"fr": ctx.establishment or "aucun", "en": ctx.establishment or "none"}
+        return AccessDenied("other_establishment", rule, "8.1", own=own)
 
     def end_care(self, req: Request, patient_id: str) -> None:
         ctx = self._session(req, [], "care.end", ("Patient", patient_id))
@@ -1603,6 +1633,12 @@ class RecordService:
 
 
 @functools.lru_cache(maxsize=64)
+def _tied(ctx: sessions.SessionContext) -> bool:
+    """Whether the session acts for one establishment and reaches only its patients (aac-2022-106 §8.1); deny by
+    default: a profile tied to establishments whose grant names none reaches no patient."""
+    return ctx.establishment is not None or ctx.profile in grants.ESTABLISHMENT_PROFILES
+
+
 def _probe_statement(
     families: tuple[str, ...], taken: bool, patient: bool, care: bool, exists: bool, frozen: bool
 ) -> Select[Any]:

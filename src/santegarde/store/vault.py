@@ -398,7 +398,7 @@ def prefixes(text: str) -> list[str]:
 
 def index_terms(body: dict[str, Any]) -> list[tuple[str, str]]:
     """What a resource can be searched by: identifiers (with and without system), names and their prefixes,
-    birth date and birth year."""
+    a patient's managing organisation, birth date and birth year."""
     terms: list[tuple[str, str]] = []
     for i in body.get("identifier", []):
         terms.append(("identifier", f"{i.get('system', '')}|{i.get('value', '')}"))
@@ -410,6 +410,9 @@ def index_terms(body: dict[str, Any]) -> list[tuple[str, str]]:
         if name.get("family"):
             terms.append(("family", name["family"]))
         terms.extend(("given", given) for given in name.get("given", []))
+    organisation = body.get("managingOrganization")
+    if isinstance(organisation, dict) and organisation.get("reference"):  # the patient's establishment (AAC-8)
+        terms.append(("organization", str(organisation["reference"])))
     if body.get("birthDate"):
         terms.append(("birthdate", body["birthDate"]))
         terms.append(("birthyear", str(body["birthDate"])[:4]))
