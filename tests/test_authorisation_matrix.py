@@ -67,6 +67,9 @@ def _patient(rid: str, family: str, extra: Body) -> Body:
         "birthDate": PERSON["birthDate"],
         "telecom": PERSON["telecom"],
         "address": PERSON["address"],
+        # the establishment whose staff collect for the patient (aac-2022-106 §8.1: a staff member reaches only the
+        # patients of the establishment its grant names, "h1" in tests/store_fixtures.py)
+        "managingOrganization": {"reference": "Organization/h1"},
     }
     return {**body, **extra}
 

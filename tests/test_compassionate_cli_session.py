@@ -204,4 +204,6 @@ def test_a_staff_grant_names_its_establishment_from_the_cli(lab: Lab) -> None:
     grant = ["user", "grant", "dr.sud", "care_establishment_staff", *who, "--until", until, "--config", str(lab.config)]
     refused = run(*grant)
     assert refused.exit_code != 0 and "--establishment" in refused.output, refused.output
-    assert "may work as 'care_establishment_staff'" in ok(*grant, "--establishment", "ch-exemple-sud")
+    given = ok(*grant, "--establishment", "ch-exemple-sud")
+    assert "peut travailler sous le profil « care_establishment_staff »" in given
+    assert "patients de l'établissement « ch-exemple-sud »" in given

@@ -209,6 +209,8 @@ def grant(
         console.print(said["granted_until"].format(**facts, until=given.ends_at.strftime(said["date"])), markup=False)
     else:
         console.print(said["granted"].format(**facts), markup=False)
+    if given.establishment:
+        console.print(said["establishment"].format(establishment=given.establishment), markup=False)
 
 
 @app.command("revoke")

@@ -1632,13 +1632,13 @@ class RecordService:
         return retention.open_archived(self.engine, self._keys.ring, self.ref, rid, allowed)
 
 
-@functools.lru_cache(maxsize=64)
 def _tied(ctx: sessions.SessionContext) -> bool:
     """Whether the session acts for one establishment and reaches only its patients (aac-2022-106 §8.1); deny by
     default: a profile tied to establishments whose grant names none reaches no patient."""
     return ctx.establishment is not None or ctx.profile in grants.ESTABLISHMENT_PROFILES
 
 
+@functools.lru_cache(maxsize=64)
 def _probe_statement(
     families: tuple[str, ...], taken: bool, patient: bool, care: bool, exists: bool, frozen: bool
 ) -> Select[Any]:
