@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from omop_samples import write_sample
 from santegarde.config.model import WarehouseSettings
 from santegarde.warehouse import Warehouse, omop
+from santegarde.warehouse.anonymity import Thresholds
 from santegarde.warehouse.feed import DataList, FeedError
 from santegarde.warehouse.pseudonym import person_id_of
 from santegarde.warehouse.spark import session as spark_session
@@ -136,3 +137,59 @@ def test_a_storage_location_spark_cannot_write_is_a_sentence(wh: Warehouse, spar
     with pytest.raises(FeedError, match="Spark cannot write in the storage location /proc/santegarde"):
         feed_omop(wh, spark, "/proc/santegarde", source, DataList.from_mapping(FULL), source_name="synthea",
                   operator=FEEDER)  # fmt: skip
+
+
+# -- the same anonymity metrics on both engines ---------------------------------------------------------------
+def _measured_rows() -> list[tuple[Any, ...]]:
+    """Persons with two quasi-identifiers (one NULL class), a categorical and an ordered sensitive attribute."""
+    import random
+
+    rng = random.Random(22)
+    bands = ["0-17", "18-39", "40-64", "65+", None]
+    return [
+        (rng.choice(bands), rng.choice(["F", "M"]), rng.choice(["I10", "E11", "J45", None]), rng.randint(1, 9))
+        for _ in range(400)
+    ]
+
+
+def test_k_l_t_are_the_same_on_spark_and_duckdb(spark: Any) -> None:
+    import duckdb
+
+    from santegarde.warehouse.anonymity import measure
+    from santegarde.warehouse.spark.sql import SparkRunner
+
+    rows = _measured_rows()
+    con = duckdb.connect()
+    con.execute("CREATE TABLE persons (age_band VARCHAR, sex VARCHAR, diagnosis VARCHAR, stay_days BIGINT)")
+    con.executemany("INSERT INTO persons VALUES (?, ?, ?, ?)", rows)
+    frame = spark.createDataFrame(rows, "age_band string, sex string, diagnosis string, stay_days bigint")
+    on_duckdb = measure(con, "persons", ["age_band", "sex"], ["diagnosis", "stay_days"], k_threshold=30)
+    on_spark = measure(SparkRunner(spark), frame, ["age_band", "sex"], ["diagnosis", "stay_days"], k_threshold=30)
+    assert on_spark.rows == on_duckdb.rows == 400
+    assert (on_spark.classes, on_spark.k, on_spark.records_under_k) == (
+        on_duckdb.classes,
+        on_duckdb.k,
+        on_duckdb.records_under_k,
+    )
+    assert on_spark.smallest_classes == on_duckdb.smallest_classes
+    assert on_spark.classes == 10  # 5 bands (NULL included: no row is left out) × 2 sexes
+    for mine, theirs in zip(on_spark.sensitive, on_duckdb.sensitive, strict=True):
+        assert (mine.name, mine.ordered, mine.distinct_values, mine.l_distinct) == (
+            theirs.name,
+            theirs.ordered,
+            theirs.distinct_values,
+            theirs.l_distinct,
+        )
+        assert mine.min_entropy == pytest.approx(theirs.min_entropy, abs=1e-12)
+        assert mine.t_closeness == pytest.approx(theirs.t_closeness, abs=1e-12)
+    assert [s.ordered for s in on_spark.sensitive] == [False, True]  # bigint is ordered on both engines
+    assert on_spark.failures(Thresholds(k=30)) == on_duckdb.failures(Thresholds(k=30))
+
+
+def test_a_missing_column_is_refused_on_spark_as_on_duckdb(spark: Any) -> None:
+    from santegarde.warehouse.anonymity import AnonymityError, measure
+    from santegarde.warehouse.spark.sql import SparkRunner
+
+    frame = spark.createDataFrame([("F", 1)], "sex string, n bigint")
+    with pytest.raises(AnonymityError, match="age_band are not columns of the source; choose among n, sex"):
+        measure(SparkRunner(spark), frame, ["age_band"])

@@ -4,16 +4,33 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 import duckdb
 
 from santegarde.errors import SantegardeError
 
 NUMERIC_PREFIXES = (
-    "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
-    "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "REAL", "DECIMAL", "BOOLEAN", "DATE", "TIMESTAMP", "TIME",
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "UHUGEINT",
+    "FLOAT",
+    "DOUBLE",
+    "REAL",
+    "DECIMAL",
+    "BOOLEAN",
+    "DATE",
+    "TIMESTAMP",
+    "TIME",
 )
 
 
@@ -94,8 +111,7 @@ def check_columns(columns: dict[str, str], names: Sequence[str], role: str) -> N
     missing = [name for name in names if name not in columns]
     if missing:
         raise AnonymityError(
-            f"The {role} {', '.join(missing)} are not columns of the source; "
-            f"choose among {', '.join(sorted(columns))}."
+            f"The {role} {', '.join(missing)} are not columns of the source; choose among {', '.join(sorted(columns))}."
         )
 
 
@@ -107,3 +123,48 @@ def is_ordered_type(sql_type: str) -> bool:
 def column_list(names: Sequence[str]) -> str:
     """Quote and join column names."""
     return ", ".join(quote_ident(name) for name in names)
+
+
+@runtime_checkable
+class Runner(Protocol):
+    """What the measurements need of an engine, so that one SQL text measures on DuckDB and on Spark: run a query
+    and fetch its rows, tell a source's column types, and make a source FROM-able (a relation or data frame
+    registered under a temporary name while it is measured). The SQL sent through a runner is the portable subset
+    both engines read alike (double-quoted identifiers, CASE rather than FILTER, explicit window frames)."""
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        """The rows of ``sql``."""
+        ...
+
+    def types(self, from_expr: str) -> dict[str, str]:
+        """The columns of a FROM-able expression with their types in DuckDB's upper-case names."""
+        ...
+
+    def resolved(self, source: Any) -> AbstractContextManager[str]:
+        """A FROM-able SQL expression for ``source`` while the block runs."""
+        ...
+
+
+class DuckDBRunner:
+    """The runner of a DuckDB connection (the warehouse's embedded engine)."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
+        self.conn = conn
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in self.conn.execute(sql).fetchall()]
+
+    def types(self, from_expr: str) -> dict[str, str]:
+        return column_types(self.conn, from_expr)
+
+    def resolved(self, source: Any) -> AbstractContextManager[str]:
+        return resolved(self.conn, source)
+
+
+def runner_of(engine: duckdb.DuckDBPyConnection | Runner) -> Runner:
+    """The runner of a DuckDB connection, or the runner given (e.g. the Spark engine's)."""
+    if isinstance(engine, duckdb.DuckDBPyConnection):
+        return DuckDBRunner(engine)
+    if isinstance(engine, Runner):
+        return engine
+    raise TypeError(f"anonymity is measured on a DuckDB connection or an engine runner, not {type(engine).__name__}")

@@ -9,6 +9,9 @@ the largest earth mover's distance between a class and the whole table, with the
 (half the total variation) for categorical attributes and the ordered distance
 ``sum_i |cumsum(q - p)_i| / (m - 1)`` over the m sorted distinct values for numeric or temporal ones.
 Unlike pycanon (pandas drops NaN group keys), a NULL is a value of its own: rows are never left out.
+
+The SQL is the subset DuckDB and Spark SQL read alike, sent through a :class:`~._sql.Runner`: the same text
+measures a DuckDB table and a Spark data frame (issue 22), so the two engines cannot drift apart.
 """
 
 from __future__ import annotations
@@ -16,19 +19,20 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import numpy as np
 
 from santegarde.warehouse.anonymity._sql import (
     AnonymityError,
+    Runner,
     Source,
     check_columns,
     column_list,
-    column_types,
     is_ordered_type,
     quote_ident,
-    resolved,
+    runner_of,
 )
 
 DEFAULT_K = 10
@@ -125,8 +129,8 @@ class AnonymityReport:
 
 
 def measure(
-    conn: duckdb.DuckDBPyConnection,
-    source: Source,
+    conn: duckdb.DuckDBPyConnection | Runner,
+    source: Source | Any,
     quasi_identifiers: Sequence[str],
     sensitive: Sequence[str] = (),
     *,
@@ -137,20 +141,20 @@ def measure(
     """Measure k, l and t of ``source`` in SQL.
 
     ``ordered`` names the sensitive attributes measured with the ordered distance; by default those of
-    numeric, boolean or temporal SQL type (pycanon: pandas numeric dtypes).
+    numeric, boolean or temporal SQL type (pycanon: pandas numeric dtypes). ``conn`` is a DuckDB connection or
+    an engine's runner (the Spark engine's measures a data frame).
     """
     qis = tuple(quasi_identifiers)
     if not qis:
         raise AnonymityError("No quasi-identifier was declared; declare at least one column.")
-    with resolved(conn, source) as src:
-        types = column_types(conn, src)
+    run = runner_of(conn)
+    with run.resolved(source) as src:
+        types = run.types(src)
         check_columns(types, qis, "quasi-identifiers")
         check_columns(types, sensitive, "sensitive attributes")
         check_columns(types, list(ordered or ()), "ordered attributes")
-        rows, classes, k, under, sizes = _classes(conn, src, qis, k_threshold, smallest)
-        reports = tuple(
-            _sensitive(conn, src, qis, name, _is_ordered(name, types, ordered), rows) for name in sensitive
-        )
+        rows, classes, k, under, sizes = _classes(run, src, qis, k_threshold, smallest)
+        reports = tuple(_sensitive(run, src, qis, name, _is_ordered(name, types, ordered)) for name in sensitive)
     return AnonymityReport(
         rows=rows,
         classes=classes,
@@ -170,49 +174,54 @@ def _is_ordered(name: str, types: dict[str, str], ordered: Collection[str] | Non
 
 
 def _classes(
-    conn: duckdb.DuckDBPyConnection, src: str, qis: tuple[str, ...], k: int, smallest: int
+    run: Runner, src: str, qis: tuple[str, ...], k: int, smallest: int
 ) -> tuple[int, int, int, int, tuple[int, ...]]:
     """Rows, number of classes, smallest class size, records in classes under ``k`` and the sizes of the
     ``smallest`` smallest classes (increasing), from one grouping of the source."""
-    sql = (
-        "SELECT SUM(n), COUNT(*), MIN(n), COALESCE(SUM(n) FILTER (WHERE n < ?), 0), MIN(n, ?) "  # noqa: S608
-        f"FROM (SELECT COUNT(*) AS n FROM {src} AS __src GROUP BY {column_list(qis)})"
+    sizes_sql = f"SELECT COUNT(*) AS n FROM {src} AS __src GROUP BY {column_list(qis)}"  # noqa: S608
+    found = run.rows(
+        f"SELECT SUM(n), COUNT(*), MIN(n), COALESCE(SUM(CASE WHEN n < {int(k)} THEN n ELSE 0 END), 0) "  # noqa: S608
+        f"FROM ({sizes_sql}) AS __sizes"
     )
-    row = conn.execute(sql, [k, max(smallest, 1)]).fetchone()
+    row = found[0] if found else None
     if row is None or not row[0]:
         raise AnonymityError("The source has no rows; anonymity cannot be measured on an empty table.")
-    sizes = tuple(int(n) for n in row[4])[: max(smallest, 0)]
-    return int(row[0]), int(row[1]), int(row[2]), int(row[3]), sizes
+    wanted = max(smallest, 0)
+    smallest_rows = run.rows(f"SELECT n FROM ({sizes_sql}) AS __sizes ORDER BY n LIMIT {wanted}") if wanted else []  # noqa: S608
+    return int(row[0]), int(row[1]), int(row[2]), int(row[3]), tuple(int(r[0]) for r in smallest_rows)
 
 
 def _class_value_counts(src: str, qis: tuple[str, ...], value: str) -> str:
-    """SQL of ``cv(cid, v, c, n)``: per class id and sensitive value, the count and the class size."""
+    """SQL of ``cv(cid, v, c, n)``: per class id and sensitive value, the count and the class size, and of
+    ``g(v, p)``: each value's share of the whole table. A class is numbered once over the distinct
+    quasi-identifier tuples (far fewer than the rows), then joined back null-safely: no window over every row."""
+    keys = column_list(qis)
+    same = " AND ".join(f"__src.{quote_ident(q)} IS NOT DISTINCT FROM __k.{quote_ident(q)}" for q in qis)
     return (
-        f"ids AS (SELECT DENSE_RANK() OVER (ORDER BY {column_list(qis)}) AS cid, {value} AS v "  # noqa: S608
-        f"FROM {src} AS __src), "
+        f"__keys AS (SELECT {keys}, ROW_NUMBER() OVER (ORDER BY {keys}) AS cid "  # noqa: S608
+        f"FROM (SELECT DISTINCT {keys} FROM {src} AS __d) AS __distinct), "
+        f"ids AS (SELECT __k.cid, {value} AS v FROM {src} AS __src JOIN __keys AS __k ON {same}), "
         "cv AS (SELECT cid, v, COUNT(*) AS c, SUM(COUNT(*)) OVER (PARTITION BY cid) AS n "
         "FROM ids GROUP BY cid, v), "
         "g AS (SELECT v, COUNT(*) / (SELECT COUNT(*) FROM ids) AS p FROM ids GROUP BY v)"
     )
 
 
-def _sensitive(
-    conn: duckdb.DuckDBPyConnection, src: str, qis: tuple[str, ...], name: str, ordered: bool, rows: int
-) -> SensitiveReport:
+def _sensitive(run: Runner, src: str, qis: tuple[str, ...], name: str, ordered: bool) -> SensitiveReport:
     """Measure distinct and entropy l and t-closeness for one sensitive attribute."""
-    ctes = _class_value_counts(src, qis, quote_ident(name))
-    sql = (
+    ctes = _class_value_counts(src, qis, f"__src.{quote_ident(name)}")
+    found = run.rows(
         f"WITH {ctes}, "  # noqa: S608 - identifiers are quoted by quote_ident
         "per AS (SELECT cv.cid, COUNT(*) AS d, -SUM(cv.c / cv.n * LN(cv.c / cv.n)) AS h, "
         "SUM(ABS(cv.c / cv.n - g.p)) AS dev, SUM(g.p) AS covered "
         "FROM cv JOIN g ON cv.v IS NOT DISTINCT FROM g.v GROUP BY cv.cid) "
         "SELECT MIN(d), MIN(h), MAX(0.5 * (dev + GREATEST(1 - covered, 0))), (SELECT COUNT(*) FROM g) FROM per"
     )
-    row = conn.execute(sql).fetchone()
-    if row is None:
+    if not found or found[0][0] is None:
         raise AnonymityError(f"The sensitive attribute {name} could not be measured; check the source.")
+    row = found[0]
     distinct, entropy, t_equal, m = int(row[0]), max(float(row[1]), 0.0) + 0.0, float(row[2]), int(row[3])
-    t = _ordered_t(conn, ctes, m) if ordered else t_equal
+    t = _ordered_t(run, ctes, m) if ordered else t_equal
     return SensitiveReport(
         name=name,
         ordered=ordered,
@@ -225,19 +234,18 @@ def _sensitive(
     )
 
 
-def _ordered_t(conn: duckdb.DuckDBPyConnection, ctes: str, m: int) -> float:
+def _ordered_t(run: Runner, ctes: str, m: int) -> float:
     """Largest ordered-distance EMD between a class and the table (0 when there is a single value)."""
     if m < 2:
         return 0.0
-    sql = (
+    found = run.rows(
         f"WITH {ctes}, "  # noqa: S608 - identifiers are quoted by quote_ident
         "vals AS (SELECT v, p, ROW_NUMBER() OVER (ORDER BY v NULLS LAST) AS i FROM g), "
         "cls AS (SELECT DISTINCT cid, n FROM cv), "
         "grid AS (SELECT cls.cid, vals.i, COALESCE(cv.c, 0) / cls.n - vals.p AS r FROM cls CROSS JOIN vals "
         "LEFT JOIN cv ON cv.cid = cls.cid AND cv.v IS NOT DISTINCT FROM vals.v), "
-        "cum AS (SELECT cid, ABS(SUM(r) OVER (PARTITION BY cid ORDER BY i ROWS UNBOUNDED PRECEDING)) AS a "
-        "FROM grid) "
-        "SELECT MAX(s) FROM (SELECT cid, SUM(a) AS s FROM cum GROUP BY cid)"
+        "cum AS (SELECT cid, ABS(SUM(r) OVER (PARTITION BY cid ORDER BY i "
+        "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)) AS a FROM grid) "
+        "SELECT MAX(s) FROM (SELECT cid, SUM(a) AS s FROM cum GROUP BY cid) AS __sums"
     )
-    row = conn.execute(sql).fetchone()
-    return float(row[0]) / (m - 1) if row and row[0] is not None else 0.0
+    return float(found[0][0]) / (m - 1) if found and found[0][0] is not None else 0.0
