@@ -193,3 +193,37 @@ def test_a_missing_column_is_refused_on_spark_as_on_duckdb(spark: Any) -> None:
     frame = spark.createDataFrame([("F", 1)], "sex string, n bigint")
     with pytest.raises(AnonymityError, match="age_band are not columns of the source; choose among n, sex"):
         measure(SparkRunner(spark), frame, ["age_band"])
+
+
+def test_an_indicator_with_its_suppressions_is_the_same_on_spark_and_duckdb(spark: Any) -> None:
+    import duckdb
+
+    from santegarde.warehouse.anonymity import IndicatorRefused, indicator
+    from santegarde.warehouse.spark.sql import SparkRunner
+
+    rows = [(i, *row) for i, row in enumerate(_measured_rows())]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE persons (pid BIGINT, age_band VARCHAR, sex VARCHAR, diagnosis VARCHAR, stay BIGINT)")
+    con.executemany("INSERT INTO persons VALUES (?, ?, ?, ?, ?)", rows)
+    frame = spark.createDataFrame(rows, "pid bigint, age_band string, sex string, diagnosis string, stay bigint")
+    asked: dict[str, Any] = {
+        "filters": {"sex": ["F", "M"]},
+        "aggregates": {"days": ("mean", "stay")},
+        "threshold": 22,
+        "person": "pid",
+    }
+    on_duckdb = indicator(con, "persons", ["age_band", "diagnosis"], **asked)
+    on_spark = indicator(SparkRunner(spark), frame, ["age_band", "diagnosis"], **asked)
+    assert on_duckdb.suppressed  # the test means something: small cells exist and are withheld
+    assert [(c.key, c.count, c.suppressed, c.reason) for c in on_spark.cells] == [
+        (c.key, c.count, c.suppressed, c.reason) for c in on_duckdb.cells
+    ]
+    for mine, theirs in zip(on_spark.cells, on_duckdb.cells, strict=True):
+        for (name, value), (_, expected) in zip(mine.aggregates, theirs.aggregates, strict=True):
+            assert value == pytest.approx(expected, abs=1e-9), name
+    narrow = {**asked, "filters": {"age_band": "65+", "diagnosis": "J45", "sex": "F"}}
+    with pytest.raises(IndicatorRefused) as refused:
+        indicator(SparkRunner(spark), frame, ["sex"], **narrow)
+    with pytest.raises(IndicatorRefused) as same:
+        indicator(con, "persons", ["sex"], **narrow)
+    assert str(refused.value) == str(same.value)

@@ -132,8 +132,8 @@ class Runner(Protocol):
     registered under a temporary name while it is measured). The SQL sent through a runner is the portable subset
     both engines read alike (double-quoted identifiers, CASE rather than FILTER, explicit window frames)."""
 
-    def rows(self, sql: str) -> list[tuple[Any, ...]]:
-        """The rows of ``sql``."""
+    def rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """The rows of ``sql``, its ``?`` markers bound to ``params`` in order."""
         ...
 
     def types(self, from_expr: str) -> dict[str, str]:
@@ -151,8 +151,8 @@ class DuckDBRunner:
     def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
         self.conn = conn
 
-    def rows(self, sql: str) -> list[tuple[Any, ...]]:
-        return [tuple(row) for row in self.conn.execute(sql).fetchall()]
+    def rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in self.conn.execute(sql, list(params)).fetchall()]
 
     def types(self, from_expr: str) -> dict[str, str]:
         return column_types(self.conn, from_expr)

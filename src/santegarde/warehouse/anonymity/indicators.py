@@ -8,6 +8,9 @@ never gives a suppressed value. Zero cells are shown. Aggregates are limited to 
 and maxima reveal one person's value) and are withheld wherever the count is. Filters are checked too:
 each combination of the requested filters must select either nobody or at least ``threshold`` persons,
 and so must the difference made by adding any one filter, so that two requests cannot be subtracted.
+
+The SQL (GROUP BY CUBE, GROUPING, FILTER, ``?`` parameters) is read alike by DuckDB and Spark SQL: the same
+indicator is computed on either engine through a :class:`~._sql.Runner`.
 """
 
 from __future__ import annotations
@@ -16,17 +19,18 @@ import enum
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 
 from santegarde.warehouse.anonymity._sql import (
     AnonymityError,
+    Runner,
     Source,
     check_columns,
     column_list,
-    column_types,
     quote_ident,
-    resolved,
+    runner_of,
 )
 
 DEFAULT_THRESHOLD = 10
@@ -93,8 +97,8 @@ class Indicator:
 
 
 def indicator(
-    conn: duckdb.DuckDBPyConnection,
-    source: Source,
+    conn: duckdb.DuckDBPyConnection | Runner,
+    source: Source | Any,
     dimensions: Sequence[str],
     *,
     filters: Mapping[str, object] | None = None,
@@ -114,15 +118,16 @@ def indicator(
         raise AnonymityError("The small-cell threshold must be at least 1; set it in configuration.")
     wanted = _filters(filters or {})
     aggs = _aggregates(aggregates or {})
-    with resolved(conn, source) as src:
-        types = column_types(conn, src)
+    run = runner_of(conn)
+    with run.resolved(source) as src:
+        types = run.types(src)
         check_columns(types, dims, "dimensions")
         check_columns(types, [name for name, _ in wanted], "filter columns")
         check_columns(types, [col for _, _, col in aggs], "aggregated columns")
         if person is not None:
             check_columns(types, [person], "person column")
-        _check_filters(conn, src, wanted, threshold, person)
-        grid = _grid(conn, src, dims, wanted, aggs, person)
+        _check_filters(run, src, wanted, threshold, person)
+        grid = _grid(run, src, dims, wanted, aggs, person)
     reasons = _suppress(grid, dims, threshold)
     cells = tuple(_cell(key, values, aggs, reasons.get(key)) for key, values in sorted(grid.items(), key=_order))
     return Indicator(dimensions=dims, threshold=threshold, filters=wanted, cells=cells)
@@ -180,7 +185,7 @@ def _counter(person: str | None, where: str | None = None) -> str:
 
 
 def _check_filters(
-    conn: duckdb.DuckDBPyConnection,
+    run: Runner,
     src: str,
     filters: tuple[tuple[str, tuple[object, ...]], ...],
     threshold: int,
@@ -195,7 +200,8 @@ def _check_filters(
         where, values = _where([filters[i] for i in subset])
         selects.append(_counter(person, where))
         params.extend(values)
-    row = conn.execute(f"SELECT {', '.join(selects)} FROM {src} AS __src", params).fetchone()  # noqa: S608
+    found = run.rows(f"SELECT {', '.join(selects)} FROM {src} AS __src", params)  # noqa: S608
+    row = found[0] if found else None
     counts = dict(zip(subsets, (int(v) for v in row or ()), strict=True))
     for subset, count in counts.items():
         if subset and 0 < count < threshold:
@@ -215,7 +221,7 @@ def _check_filters(
 
 
 def _grid(
-    conn: duckdb.DuckDBPyConnection,
+    run: Runner,
     src: str,
     dims: tuple[str, ...],
     filters: tuple[tuple[str, tuple[object, ...]], ...],
@@ -232,7 +238,7 @@ def _grid(
     )
     n = len(dims)
     grid: dict[Key, tuple[int, tuple[float | None, ...]]] = {}
-    for row in conn.execute(sql, params).fetchall():
+    for row in run.rows(sql, params):
         key = tuple(TOTAL if row[n + i] else row[i] for i in range(n))
         grid[key] = (int(row[2 * n]), tuple(None if v is None else float(v) for v in row[2 * n + 1 :]))
     domains = [[*sorted({k[i] for k in grid if k[i] is not TOTAL}, key=_sortable), TOTAL] for i in range(n)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -48,8 +48,8 @@ class SparkRunner:
         spark.conf.set("spark.sql.ansi.enabled", "true")
         spark.conf.set("spark.sql.ansi.doubleQuotedIdentifiers", "true")
 
-    def rows(self, sql: str) -> list[tuple[Any, ...]]:
-        return [tuple(row) for row in self.spark.sql(sql).collect()]
+    def rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in self.spark.sql(sql, args=list(params) or None).collect()]
 
     def types(self, from_expr: str) -> dict[str, str]:
         schema = self.spark.sql(f"SELECT * FROM {from_expr} AS __src LIMIT 0").schema  # noqa: S608
