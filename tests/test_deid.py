@@ -566,6 +566,93 @@ def test_a_docx_thumbnail_is_dropped(tmp_path: Path) -> None:
         assert b"Marchetaux" not in b"".join(package.read(n) for n in package.namelist())
 
 
+def _every_byte(package_bytes: bytes) -> bytes:
+    """All the bytes of an OOXML package, embedded packages (a chart's workbook) unzipped too."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(package_bytes)) as package:
+        blobs = [package.read(n) for n in package.namelist()]
+    return b"".join(_every_byte(b) if b.startswith(b"PK") else b for b in blobs)
+
+
+def test_pptx_loses_names_in_slides_notes_charts_links_pictures_properties_and_file_name(
+    detector: Detector, runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    import zipfile
+
+    import pptx
+    from pptx.chart.data import CategoryChartData
+    from pptx.enum.chart import XL_CHART_TYPE
+    from pptx.util import Inches
+
+    from santegarde.deid.office import IMAGE_REMOVED, OfficeRefused, deidentify_office
+    from santegarde.deid.scan import ocr
+
+    monkeypatch.setattr("santegarde.cli.deid._detector", lambda lang: detector)  # the session's, loaded once
+    deck = pptx.Presentation()
+    deck.core_properties.author = "Dr Quenardel"
+    deck.core_properties.title = "Staff Mme Marchetaux"
+    slide = deck.slides.add_slide(deck.slide_layouts[1])
+    slide.shapes.title.text = "Staff du 12/03/2024"
+    paragraph = slide.placeholders[1].text_frame.paragraphs[0]
+    paragraph.add_run().text = "Mme Ysolde "
+    paragraph.add_run().text = "Marchetaux"  # the name split across runs
+    link = slide.placeholders[1].text_frame.add_paragraph().add_run()
+    link.text = "écrire à la patiente"
+    link.hyperlink.address = "mailto:ysolde.marchetaux@exemple.fr"
+    slide.notes_slide.notes_text_frame.text = "Rappeler le Dr Hugues Quenardel au 06 12 34 56 78."
+    table = slide.shapes.add_table(1, 1, Inches(1), Inches(5), Inches(4), Inches(1)).table
+    table.cell(0, 0).text = "Vue par le Dr Quenardel"
+    photo = slide.shapes.add_picture(io.BytesIO(letter_png()), Inches(0), Inches(6), Inches(6))
+    photo.name = "Courrier de Mme Marchetaux"
+    slide.shapes.add_picture(io.BytesIO(letter_png("Schéma")), Inches(6), Inches(6), Inches(3))
+    data = CategoryChartData()
+    data.categories = ["Mme Marchetaux", "Mme Dupontel"]
+    data.add_series("Séances", (3, 5))
+    chart = deck.slides.add_slide(deck.slide_layouts[5])
+    chart.shapes.add_chart(XL_CHART_TYPE.COLUMN_CLUSTERED, Inches(1), Inches(1), Inches(6), Inches(4), data)
+    deck.save(plain := io.BytesIO())
+    with zipfile.ZipFile(plain) as source, zipfile.ZipFile(tmp_path / "Staff_Mme_Marchetaux.pptx", "w") as target:
+        media = sorted(n for n in source.namelist() if n.startswith("ppt/media/"))
+        for name in source.namelist():  # the second picture damaged: it cannot be read, so it must go
+            target.writestr(name, b"vector drawing of Marchetaux" if name == media[-1] else source.read(name))
+    source = tmp_path / "Staff_Mme_Marchetaux.pptx"
+    result = runner.invoke(app, ["deid", "office", str(source), "--out", str(tmp_path / "out"), "--lang", "en"])
+    assert result.exit_code == 0, result.output
+    assert "1 pictures read by OCR (1 with words blacked out), 1 unreadable pictures removed" in result.output
+    (written,) = (tmp_path / "out").iterdir()
+    assert written.name == "Staff_Mme_NOM.pptx"
+    everything = _every_byte(written.read_bytes())
+    for secret in (b"Marchetaux", b"Ysolde", b"Quenardel", b"Dupontel", b"06 12 34 56 78", b"marchetaux@"):
+        assert secret not in everything, secret
+    rewritten = pptx.Presentation(written)
+    first, second = rewritten.slides
+    body = " ".join(shape.text_frame.text for shape in first.shapes if shape.has_text_frame)
+    assert "Mme <NOM>" in body and IMAGE_REMOVED in body and "<DATE>" in body
+    assert "<TEL>" in first.notes_slide.notes_text_frame.text
+    (picture,) = [s for s in first.shapes if s.shape_type == 13]  # the one picture kept, blacked out
+    read_again = " ".join(w.text for w in ocr(picture.image.blob))
+    assert "MARCHETAUX" not in read_again and "cardiologie" in read_again and picture.name == "Courrier de Mme NOM"
+    (graph,) = [s for s in second.shapes if s.has_chart]
+    assert list(graph.chart.plots[0].categories) == ["Mme <NOM>", "Mme <NOM>"]
+    assert rewritten.core_properties.author == "" and rewritten.core_properties.title == ""
+
+    with zipfile.ZipFile(plain) as source, zipfile.ZipFile(tmp_path / "ole.pptx", "w") as target:
+        for name in source.namelist():
+            blob = source.read(name)
+            if name == "ppt/slides/_rels/slide1.xml.rels":
+                blob = blob.replace(b"</Relationships>", b'<Relationship Id="rId99" Type="http://schemas.'
+                    b'openxmlformats.org/officeDocument/2006/relationships/oleObject" '
+                    b'Target="../embeddings/oleObject1.bin"/></Relationships>')  # fmt: skip
+            target.writestr(name, blob)
+        target.writestr("ppt/embeddings/oleObject1.bin", b"\xd0\xcf\x11\xe0 Marchetaux")
+    with pytest.raises(OfficeRefused, match=r"objet incorporé \(oleObject1\.bin\)"):
+        deidentify_office(tmp_path / "ole.pptx", tmp_path / "ole", detector.deidentify, detector.detect_many)
+    assert not (tmp_path / "ole").exists() or not any((tmp_path / "ole").iterdir())
+
+
 def test_attachments_are_read_as_text_or_refused_with_a_sentence() -> None:
     """What the warehouse feed reads of a document's attachment: text in its declared charset, a PDF's text layer,
     the OCR of a picture; wrongly encoded, binary, huge, blank or unknown ones are refused, never passed through."""
