@@ -455,6 +455,29 @@ def test_dicom_keeps_no_basic_profile_attribute_and_its_pixels(tmp_path: Path) -
     assert "burned-in text" in burned_in.value.in_language("en")
 
 
+def test_dicom_direct_writer_gives_the_bytes_of_pydicoms_save_as(tmp_path: Path) -> None:
+    """The direct writer of the common transfer syntaxes (no deep copy of the file meta) changes no byte."""
+    import io
+
+    import pydicom
+    from pydicom.uid import DeflatedExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    from santegarde.deid.dicom import _encoded, _load_tags, _walk
+
+    for syntax in (None, ImplicitVRLittleEndian, DeflatedExplicitVRLittleEndian):
+        _dicom(tmp_path / "a.dcm", "1.2.250.1.59.7", bytes(range(16)))
+        if syntax is not None:
+            original = pydicom.dcmread(tmp_path / "a.dcm")
+            original.file_meta.TransferSyntaxUID = syntax
+            original.save_as(tmp_path / "a.dcm", enforce_file_format=True)
+        datasets = [pydicom.dcmread(tmp_path / "a.dcm") for _ in range(2)]
+        for dataset in datasets:
+            _walk(dataset, b"k" * 32, {"removed": 0, "emptied": 0, "remapped": 0}, _load_tags())
+        expected = io.BytesIO()
+        datasets[1].save_as(expected, enforce_file_format=True)
+        assert _encoded(datasets[0]) == expected.getvalue(), syntax
+
+
 def test_dicom_batch_on_two_processes_matches_one_by_one_and_refuses_in_place(tmp_path: Path) -> None:
     from santegarde.deid.dicom import KeyedPseudonym, deidentify_dicom, deidentify_dicom_batch
 
