@@ -106,6 +106,22 @@ def test_first_and_last_names_in_french_order(detector: Detector) -> None:
     assert {("DURAND", "NOM"), ("Paule", "PRENOM")} <= found(detector, "Vu ce jour DURAND Paule pour suivi")
 
 
+def test_first_or_surname_by_how_often_each_is_which(detector: Detector) -> None:
+    """Nearly every French first name is also somebody's surname: a word far more often a first name is one, alone
+    or beside another name; a particle binds the next word to the surname; a lone word in capitals is a surname; the
+    words after a letter's closing words are its signature."""
+    assert ("Gaston", "PRENOM") in found(detector, "Appel de son frère Gaston ce matin.")
+    assert found(detector, "Lefort gaston") >= {("Lefort", "NOM"), ("gaston", "PRENOM")}
+    assert ("ben Salah", "NOM") in found(detector, "Vue par le Dr ben Salah en consultation.")
+    assert found(detector, "AUBRY") == {("AUBRY", "NOM")}
+    assert found(detector, "Bernard") == {("Bernard", "PRENOM")}
+    assert found(detector, "Mme DURAND Paule") >= {("DURAND", "NOM"), ("Paule", "PRENOM")}
+    # a signature block names even words no gazetteer holds
+    signed = "Merci de votre confiance. Bien confraternellement,\nYsolde Marchetaux\nService de cardiologie"
+    assert {text for text, _ in found(detector, signed)} == {"Ysolde Marchetaux"}
+    assert not found(detector, "Bien confraternellement,\nle service de cardiologie")
+
+
 def test_postal_code_and_city(detector: Detector) -> None:
     spans = found(detector, "Code postal : 08 333, domicile à Montbazon.")
     assert ("08 333", "ZIP") in spans and ("Montbazon", "VILLE") in spans
