@@ -220,7 +220,7 @@ def _encoded(dataset: Any) -> bytes:
 
     meta = getattr(dataset, "file_meta", None)
     syntax = meta.get("TransferSyntaxUID") if meta else None
-    if syntax is None or syntax.is_deflated or not syntax.is_little_endian:
+    if meta is None or syntax is None or syntax.is_deflated or not syntax.is_little_endian:
         out = io.BytesIO()
         dataset.save_as(out, enforce_file_format=bool(meta))
         return out.getvalue()

@@ -287,7 +287,7 @@ def _pptx_slots(root: Any) -> list[_Slot]:
 
 def _pptx_trace(picture: Any) -> Any:
     """A text box where a removed picture was, at its place and size, saying ``[image retirée]``."""
-    from lxml import etree
+    from lxml import etree  # type: ignore[import-untyped]  # python-pptx's dependency
 
     box = etree.Element(f"{{{PML}}}sp")
     names = etree.SubElement(box, f"{{{PML}}}nvSpPr")
@@ -306,7 +306,7 @@ def _pptx_trace(picture: Any) -> Any:
 
 def _pptx(data: bytes, deidentify: TextDeidentifier, pictures: Pictures) -> tuple[bytes, int, int]:
     import pptx
-    from lxml import etree  # type: ignore[import-untyped]  # python-pptx's dependency
+    from lxml import etree  # python-pptx's dependency
     from pptx.opc.constants import RELATIONSHIP_TYPE as RT
 
     try:
@@ -452,7 +452,7 @@ def _odf_pictures(parts: dict[str, bytes], trees: Mapping[str, Any], pictures: P
 
 
 def _odt(data: bytes, deidentify: TextDeidentifier, pictures: Pictures) -> tuple[bytes, int, int]:
-    from lxml import etree  # type: ignore[import-untyped]  # python-docx's dependency
+    from lxml import etree  # python-docx's dependency
 
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
     with zipfile.ZipFile(io.BytesIO(data)) as package:
