@@ -653,10 +653,27 @@ def test_pptx_loses_names_in_slides_notes_charts_links_pictures_properties_and_f
     chart = deck.slides.add_slide(deck.slide_layouts[5])
     chart.shapes.add_chart(XL_CHART_TYPE.COLUMN_CLUSTERED, Inches(1), Inches(1), Inches(6), Inches(4), data)
     deck.save(plain := io.BytesIO())
+    custom = (
+        b'<?xml version="1.0" encoding="UTF-8"?><Properties xmlns="http://schemas.openxmlformats.org/officeDocument/'
+        b'2006/custom-properties" xmlns:vt="http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes">'
+        b'<property fmtid="{D5CDD505-2E9C-101B-9397-08002B2CF9AE}" pid="2" name="Patient"><vt:lpwstr>Marchetaux'
+        b"</vt:lpwstr></property></Properties>"
+    )
     with zipfile.ZipFile(plain) as source, zipfile.ZipFile(tmp_path / "Staff_Mme_Marchetaux.pptx", "w") as target:
         media = sorted(n for n in source.namelist() if n.startswith("ppt/media/"))
         for name in source.namelist():  # the second picture damaged: it cannot be read, so it must go
-            target.writestr(name, b"vector drawing of Marchetaux" if name == media[-1] else source.read(name))
+            blob = b"vector drawing of Marchetaux" if name == media[-1] else source.read(name)
+            if name == "_rels/.rels":  # custom document properties naming the patient
+                blob = blob.replace(b"</Relationships>", b'<Relationship Id="rId90" Type="http://schemas.'
+                    b'openxmlformats.org/officeDocument/2006/relationships/custom-properties" '
+                    b'Target="docProps/custom.xml"/></Relationships>')  # fmt: skip
+            if name == "[Content_Types].xml":
+                blob = blob.replace(b"</Types>", b'<Override PartName="/docProps/custom.xml" ContentType="application/'
+                    b'vnd.openxmlformats-officedocument.custom-properties+xml"/></Types>')  # fmt: skip
+            if name == "ppt/slides/slide1.xml":
+                blob = blob.replace(b"<p:cSld>", b'<p:cSld name="Staff Mme Marchetaux">', 1)
+            target.writestr(name, blob)
+        target.writestr("docProps/custom.xml", custom)
     source = tmp_path / "Staff_Mme_Marchetaux.pptx"
     result = runner.invoke(app, ["deid", "office", str(source), "--out", str(tmp_path / "out"), "--lang", "en"])
     assert result.exit_code == 0, result.output

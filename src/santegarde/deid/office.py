@@ -1,8 +1,9 @@
 """Office documents (EDS-SEC-PSE-4): visible text, metadata and file names de-identified, the document rewritten.
 
 ``.docx`` (python-docx, the ``deid`` extra): every paragraph of the body, tables, headers, footers, footnotes and
-comments; the core properties (author, last editor, title, subject, keywords, comments, category) emptied and the
-company and manager of the application properties removed. ``.xlsx`` (openpyxl): every text cell, comment, sheet
+comments; the core properties (author, last editor, title, subject, keywords, comments, category) emptied, the
+custom properties dropped, the company, manager and titles of parts of the application properties removed, and
+the authors of comments and tracked changes emptied. ``.xlsx`` (openpyxl): every text cell, comment, sheet
 title and the workbook properties. A paragraph whose text changes keeps its first run's formatting (the tags
 replace the whole text of the paragraph). The result is written as a new file, atomically; a file that cannot
 be read (corrupt, password-protected, another format) is refused with a sentence, never copied through.
@@ -10,10 +11,11 @@ be read (corrupt, password-protected, another format) is refused with a sentence
 notes, comments) and ``styles.xml`` (headers and footers), the same way; ``meta.xml`` keeps only its generator,
 dates and statistics; the thumbnail (a picture of the first page) is dropped; an encrypted package is refused.
 ``.pptx`` (python-pptx): every paragraph of the slides, speaker notes, layouts, masters and charts' rich text, the
-strings cached in charts, comments, shapes' names and alternative texts, and the targets of links (a ``mailto:``);
+strings cached in charts, comments, slides' and shapes' names, alternative texts, and the targets of links (a
+``mailto:``);
 comment authors emptied; the workbook embedded behind a chart rewritten like an ``.xlsx`` (any other embedded
 object refuses the document); the core properties emptied and, as for ``.docx``, ``docProps/app.xml`` loses its
-company, manager and the titles of the parts; the thumbnail dropped.
+company, manager and the titles of the parts; the custom properties and the thumbnail dropped.
 
 Pictures embedded in a document (``.docx`` media, ``.odt`` ``Pictures/`` and object previews, ``.xlsx`` sheet
 images) may carry names in their pixels (a scanned letter pasted in a report): each is read by the OCR, its
@@ -175,8 +177,8 @@ def _docx(data: bytes, deidentify: TextDeidentifier, pictures: Pictures) -> tupl
             for node in nodes[1:]:
                 node.text = ""
     package = document.part.package
-    for rid, rel in list(package.rels.items()):  # the thumbnail: a picture of the first page, names and all
-        if rel.reltype == RT.THUMBNAIL:
+    for rid, rel in list(package.rels.items()):  # the thumbnail (a picture of the first page) and custom properties
+        if rel.reltype in (RT.THUMBNAIL, RT.CUSTOM_PROPERTIES):
             del package.rels[rid]  # a part no relationship reaches is not saved
     _docx_pictures(package, pictures)
     props = document.core_properties
@@ -280,7 +282,7 @@ def _pptx_slots(root: Any) -> list[_Slot]:
     slots += [_Slot([node]) for node in root.iter(f"{{{PML}}}text") if node.text]  # a legacy comment's text
     slots += [_Slot([v]) for cache in root.iter(f"{{{CHART}}}strCache") for v in cache.iter(f"{{{CHART}}}v")]
     for node in root.iter():
-        if isinstance(node.tag, str) and node.tag.endswith("}cNvPr"):
+        if isinstance(node.tag, str) and node.tag.endswith(("}cNvPr", "}cSld")):  # a shape's or a slide's name
             slots += [_Slot([node], a) for a in SHAPE_TEXT_ATTRIBUTES if node.get(a)]
     return slots
 
@@ -353,8 +355,8 @@ def _pptx(data: bytes, deidentify: TextDeidentifier, pictures: Pictures) -> tupl
             slot.write(re.sub(r"[<>]", "", after) if slot.attribute else after)
     for part, root in loose:
         part._blob = etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
-    for rid, rel in list(package._rels.items()):  # the thumbnail: a picture of the first slide
-        if rel.reltype == RT.THUMBNAIL:
+    for rid, rel in list(package._rels.items()):  # the thumbnail (a picture of the first slide), custom properties
+        if rel.reltype in (RT.THUMBNAIL, RT.CUSTOM_PROPERTIES):
             package._rels.pop(rid)  # a part no relationship reaches is not saved
     for part in [p for p in package.iter_parts() if str(p.content_type).startswith("image/")]:
         masked = pictures(part.blob)
