@@ -714,9 +714,10 @@ def test_attachments_are_read_as_text_or_refused_with_a_sentence() -> None:
     the OCR of a picture; wrongly encoded, binary, huge, blank or unknown ones are refused, never passed through."""
     import io
 
+    import docx
     from PIL import Image
 
-    from santegarde.deid.attachments import MAX_TEXT_BYTES, AttachmentRefused, attachment_text
+    from santegarde.deid.attachments import DOCX_TYPE, MAX_TEXT_BYTES, AttachmentRefused, attachment_text
     from santegarde.deid.office import OfficeRefused
 
     letter = "Mme Ysolde Marchetaux, née le 12/03/1954."
@@ -724,6 +725,18 @@ def test_attachments_are_read_as_text_or_refused_with_a_sentence() -> None:
     assert attachment_text(letter.encode("utf-16"), 'text/plain; charset="UTF-16"', "a") == letter
     assert "Marchetaux" in attachment_text(text_pdf([letter]), "application/pdf", "a")
     assert "MARCHETAUX" in attachment_text(letter_png(), "image/png", "a")
+    page = (
+        "<html><head><title>Dossier Marchetaux</title><style>p {color: red}</style></head><body><p>Mme Ysolde "
+        '<b>Marchetaux</b></p><img alt="photo de Quenardel" src="x.png"><script>var who = "Quenardel";</script>'
+        "<!-- Quenardel --></body></html>"
+    )
+    assert attachment_text(page.encode(), "text/html; charset=utf-8", "a") == "Mme Ysolde Marchetaux"
+    word = docx.Document()
+    word.add_paragraph("Mme Ysolde Marchetaux")
+    word.sections[0].header.paragraphs[0].text = "Dr Quenardel"
+    word.save(saved := io.BytesIO())
+    read = attachment_text(saved.getvalue(), DOCX_TYPE, "a")
+    assert "Mme Ysolde Marchetaux" in read and "Dr Quenardel" in read
     blank = io.BytesIO()
     Image.new("RGB", (400, 200), "white").save(blank, format="PNG")
     refusals = {
@@ -735,6 +748,8 @@ def test_attachments_are_read_as_text_or_refused_with_a_sentence() -> None:
         "attachment_image_unreadable": (b"GIF89a Marchetaux", "image/gif"),
         "attachment_pdf_no_text": (text_pdf([]), "application/pdf"),
         "attachment_type": (b"PK Marchetaux", "application/zip"),
+        "attachment_empty": (b"<html><body><script>Marchetaux</script></body></html>", "text/html"),
+        "attachment_html_unreadable": (b"", "text/html"),
     }
     for key, (data, kind) in refusals.items():
         with pytest.raises(AttachmentRefused) as refused:
@@ -744,6 +759,8 @@ def test_attachments_are_read_as_text_or_refused_with_a_sentence() -> None:
         assert "Marchetaux" not in str(refused.value) + refused.value.in_language("en")
     with pytest.raises(OfficeRefused, match="n'est pas un document PDF"):
         attachment_text(b"Marchetaux", "application/pdf", "a")
+    with pytest.raises(OfficeRefused, match="lettre est protégé par un mot de passe"):
+        attachment_text(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 64, DOCX_TYPE, "lettre")
 
 
 def test_pictures_inside_office_documents_are_blacked_out_or_removed_with_a_trace(

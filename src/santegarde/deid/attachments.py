@@ -4,6 +4,8 @@ The warehouse feed gives every attachment of a FHIR ``DocumentReference`` (inlin
 ``contentType``; what comes back is the text that the de-identifier then rewrites, never the file itself:
 
 - ``text/plain``: decoded with the ``charset`` it declares (UTF-8 when none); a text that is not valid in it refused;
+- ``text/html``, ``application/xhtml+xml``: the text a reader sees (scripts, styles, comments and attributes left
+  out); a Word ``.docx``: the text of its paragraphs (body, tables, headers, footers, notes, comments);
 - ``application/pdf``: the text layer of each page (`santegarde.deid.pdf.pdf_pages`), pages separated by a form
   feed; a page without text (a scanned page) is read by the OCR in its embedded pictures. The PDF's metadata
   (author, title, XMP), annotations and form fields are never read, so none of it can reach the warehouse;
@@ -23,7 +25,9 @@ from santegarde.deid.refusal import DeidRefused
 MAX_TEXT_BYTES = 10 * 1024 * 1024  # a plain-text note larger than this is not a note
 MAX_IMAGE_PIXELS = 60_000_000  # about an A4 page at 600 dpi, in colour; larger is refused, never decoded
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/tiff", "image/gif", "image/bmp")
-READ_TYPES = ("text/plain", "application/pdf", *IMAGE_TYPES)
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+READ_TYPES = ("text/plain", *HTML_TYPES, "application/pdf", DOCX_TYPE, *IMAGE_TYPES)
 
 
 class AttachmentRefused(DeidRefused):
@@ -52,6 +56,22 @@ def _plain(data: bytes, charset: str | None, name: str) -> str:
     return text.removeprefix("\ufeff")
 
 
+def _html(data: bytes, charset: str | None, name: str) -> str:
+    """The text a reader sees in an HTML page: scripts, styles and comments dropped, attributes never read."""
+    from lxml import etree, html  # type: ignore[import-untyped]  # python-docx's dependency
+
+    if len(data) > MAX_TEXT_BYTES:
+        raise AttachmentRefused("attachment_too_large", name=name, megabytes=MAX_TEXT_BYTES // 1024 // 1024)
+    parser = html.HTMLParser(encoding=charset, remove_comments=True, remove_pis=True, no_network=True)
+    try:
+        root = html.document_fromstring(data, parser=parser)
+    except (etree.ParserError, ValueError, LookupError) as exc:
+        raise AttachmentRefused("attachment_html_unreadable", name=name, kind=type(exc).__name__) from None
+    for hidden in root.xpath("//script | //style | //head"):
+        hidden.drop_tree()
+    return "\n".join(line.strip() for line in root.text_content().splitlines() if line.strip())
+
+
 def _pictures_text(pictures: list[bytes], name: str) -> str:
     """The text the OCR reads in pictures (every frame of each), pictures separated by blank lines."""
     from PIL import Image, ImageSequence, UnidentifiedImageError
@@ -76,6 +96,12 @@ def attachment_text(data: bytes, content_type: str, name: str) -> str:
     kind, charset = _media_type(content_type)
     if kind == "text/plain":
         text = _plain(data, charset, name)
+    elif kind in HTML_TYPES:
+        text = _html(data, charset, name)
+    elif kind == DOCX_TYPE:
+        from santegarde.deid.office import docx_text
+
+        text = docx_text(data, name)
     elif kind == "application/pdf":
         from santegarde.deid.pdf import pdf_pages
 
@@ -88,4 +114,6 @@ def attachment_text(data: bytes, content_type: str, name: str) -> str:
             raise AttachmentRefused("attachment_image_no_text", name=name)
     else:
         raise AttachmentRefused("attachment_type", name=name, kind=kind or "?", kinds=", ".join(READ_TYPES))
+    if not text.strip():
+        raise AttachmentRefused("attachment_empty", name=name)
     return text

@@ -745,10 +745,10 @@ def _attachments(
 
 def _fhir_documents(run: _Run) -> None:
     """Every attachment of a dated DocumentReference of a known patient into ``note``, as text de-identified in
-    transit: inline plain text, PDF (text layer; scanned pages read by the OCR; metadata never read) and images
-    (the text the OCR reads): `santegarde.deid.attachments`. Each attachment is a note of its own (the first keeps the
-    document's note id, the next ones ``#k``), titled by its own title or else the document's description; an
-    attachment that cannot be read is refused by name, the others still enter."""
+    transit: inline plain text, HTML, Word .docx, PDF (text layer; scanned pages read by the OCR; metadata never
+    read) and images (the text the OCR reads): `santegarde.deid.attachments`. Each attachment is a note of its own
+    (the first keeps the document's note id, the next ones ``#k``), titled by its own title or else the document's
+    description; an attachment that cannot be read is refused by name, the others still enter."""
     if run.deidentify is None:
         return
     wh = run.warehouse
