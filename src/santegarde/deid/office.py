@@ -1,14 +1,21 @@
 """Office documents (EDS-SEC-PSE-4): visible text, metadata and file names de-identified, the document rewritten.
 
 ``.docx`` (python-docx, the ``deid`` extra): every paragraph of the body, tables, headers, footers, footnotes and
-comments; the core properties (author, last editor, title, subject, keywords, comments, category) emptied and the
-company and manager of the application properties removed. ``.xlsx`` (openpyxl): every text cell, comment, sheet
+comments; the core properties (author, last editor, title, subject, keywords, comments, category) emptied, the
+custom properties dropped, the company, manager and titles of parts of the application properties removed, and
+the authors of comments and tracked changes emptied. ``.xlsx`` (openpyxl): every text cell, comment, sheet
 title and the workbook properties. A paragraph whose text changes keeps its first run's formatting (the tags
 replace the whole text of the paragraph). The result is written as a new file, atomically; a file that cannot
 be read (corrupt, password-protected, another format) is refused with a sentence, never copied through.
 ``.odt`` (OpenDocument, read with lxml): every paragraph and heading of ``content.xml`` (body, tables, frames,
 notes, comments) and ``styles.xml`` (headers and footers), the same way; ``meta.xml`` keeps only its generator,
 dates and statistics; the thumbnail (a picture of the first page) is dropped; an encrypted package is refused.
+``.pptx`` (python-pptx): every paragraph of the slides, speaker notes, layouts, masters and charts' rich text, the
+strings cached in charts, comments, slides' and shapes' names, alternative texts, and the targets of links (a
+``mailto:``);
+comment authors emptied; the workbook embedded behind a chart rewritten like an ``.xlsx`` (any other embedded
+object refuses the document); the core properties emptied and, as for ``.docx``, ``docProps/app.xml`` loses its
+company, manager and the titles of the parts; the custom properties and the thumbnail dropped.
 
 Pictures embedded in a document (``.docx`` media, ``.odt`` ``Pictures/`` and object previews, ``.xlsx`` sheet
 images) may carry names in their pixels (a scanned letter pasted in a report): each is read by the OCR, its
@@ -32,7 +39,7 @@ from santegarde.deid.refusal import DeidRefused
 from santegarde.deid.scan import EntityFinder, MaskedImage, mask_image_bytes
 
 TextDeidentifier = Callable[[list[str]], list[str]]
-SUFFIXES = (".docx", ".xlsx", ".odt")
+SUFFIXES = (".docx", ".xlsx", ".pptx", ".odt")
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an encrypted (password-protected) Office file is an OLE container
 
 
@@ -98,12 +105,9 @@ def _check_container(source: Path) -> bytes:
 R_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 
 
-def _docx_remove_picture(package: Any, picture: Any) -> None:
-    """Cut every relationship to ``picture``; the drawing that showed it becomes the text ``[image retirée]``."""
-    from docx.oxml import OxmlElement
-    from docx.oxml.ns import qn
-
-    holders = {qn("w:drawing"), qn("w:pict"), qn("w:object")}
+def _remove_picture(package: Any, picture: Any, holders: set[str], trace: Callable[[Any], Any]) -> None:
+    """Cut every relationship to ``picture`` (an OPC part of python-docx or python-pptx); each element of ``holders``
+    that showed it is replaced by ``trace(holder)`` (a ``[image retirée]`` text), any other reference removed."""
     for part in list(package.iter_parts()):
         element = getattr(part, "_element", None)
         for rid, rel in list(part.rels.items()):
@@ -118,10 +122,21 @@ def _docx_remove_picture(package: Any, picture: Any) -> None:
                     if node.getparent() is not None:
                         node.getparent().remove(node)
                     continue
-                trace = OxmlElement("w:t")
-                trace.text = IMAGE_REMOVED
-                holder.getparent().replace(holder, trace)
-            del part.rels[rid]
+                holder.getparent().replace(holder, trace(holder))
+            part.rels.pop(rid)
+
+
+def _docx_remove_picture(package: Any, picture: Any) -> None:
+    """The drawing that showed ``picture`` becomes the text ``[image retirée]``."""
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    def trace(_: Any) -> Any:
+        text = OxmlElement("w:t")
+        text.text = IMAGE_REMOVED
+        return text
+
+    _remove_picture(package, picture, {qn("w:drawing"), qn("w:pict"), qn("w:object")}, trace)
 
 
 def _docx_pictures(package: Any, pictures: Pictures) -> None:
@@ -134,9 +149,10 @@ def _docx_pictures(package: Any, pictures: Pictures) -> None:
         part._content_type = CONTENT_TYPES[cleaned.format]
 
 
-def _docx(data: bytes, deidentify: TextDeidentifier, pictures: Pictures) -> tuple[bytes, int, int]:
+def _docx_paragraphs(data: bytes) -> tuple[Any, list[list[Any]]]:
+    """The opened document and the text nodes of each paragraph of every part (body, tables, headers, footers,
+    footnotes, comments)."""
     import docx
-    from docx.opc.constants import RELATIONSHIP_TYPE as RT
     from docx.oxml.ns import qn
 
     try:
@@ -152,6 +168,21 @@ def _docx(data: bytes, deidentify: TextDeidentifier, pictures: Pictures) -> tupl
             nodes = list(p.iter(qn("w:t")))
             if nodes:
                 paragraphs.append(nodes)
+    return document, paragraphs
+
+
+def docx_text(data: bytes, name: str) -> str:
+    """The text of a .docx, one paragraph a line (what the warehouse feed takes of a Word attachment)."""
+    if data.startswith(OLE_MAGIC):
+        raise OfficeRefused("office_locked", name=name, suffix=".docx")
+    return "\n".join("".join(t.text or "" for t in nodes) for nodes in _docx_paragraphs(data)[1])
+
+
+def _docx(data: bytes, deidentify: TextDeidentifier, pictures: Pictures) -> tuple[bytes, int, int]:
+    from docx.opc.constants import RELATIONSHIP_TYPE as RT
+    from docx.oxml.ns import qn
+
+    document, paragraphs = _docx_paragraphs(data)
     texts = ["".join(t.text or "" for t in nodes) for nodes in paragraphs]
     cleaned = deidentify(texts)
     changed = 0
@@ -162,20 +193,30 @@ def _docx(data: bytes, deidentify: TextDeidentifier, pictures: Pictures) -> tupl
             for node in nodes[1:]:
                 node.text = ""
     package = document.part.package
-    for rid, rel in list(package.rels.items()):  # the thumbnail: a picture of the first page, names and all
-        if rel.reltype == RT.THUMBNAIL:
+    for rid, rel in list(package.rels.items()):  # the thumbnail (a picture of the first page) and custom properties
+        if rel.reltype in (RT.THUMBNAIL, RT.CUSTOM_PROPERTIES):
             del package.rels[rid]  # a part no relationship reaches is not saved
     _docx_pictures(package, pictures)
     props = document.core_properties
     for name in ("author", "last_modified_by", "title", "subject", "keywords", "comments", "category", "identifier"):
         setattr(props, name, "")
-    for part in document.part.package.iter_parts():
-        if str(part.partname) == "/docProps/app.xml":
-            blob = re.sub(rb"<(Company|Manager)>[^<]*</\1>", b"", part.blob)
-            part._blob = blob  # a plain Part keeps its bytes there; python-docx has no API for these two
+    for part in package.iter_parts():  # the authors of comments and tracked changes (w:author, w:initials)
+        for node in [] if getattr(part, "_element", None) is None else part._element.iter():
+            for name in (qn("w:author"), qn("w:initials")):
+                if node.get(name) is not None:
+                    node.set(name, "")
+    _scrub_app_properties(package)
     out = io.BytesIO()
     document.save(out)
     return out.getvalue(), len(texts), changed
+
+
+def _scrub_app_properties(package: Any) -> None:
+    """docProps/app.xml without its company, manager and the titles of the parts (a slide's or document's title)."""
+    for part in package.iter_parts():
+        if str(part.partname) == "/docProps/app.xml":
+            blob = re.sub(rb"<(Company|Manager|HeadingPairs|TitlesOfParts)>.*?</\1>", b"", part.blob, flags=re.S)
+            part._blob = blob  # a plain Part keeps its bytes there; neither library has an API for these
 
 
 def _xlsx(data: bytes, deidentify: TextDeidentifier, pictures: Pictures) -> tuple[bytes, int, int]:
@@ -219,6 +260,132 @@ def _xlsx(data: bytes, deidentify: TextDeidentifier, pictures: Pictures) -> tupl
         setattr(props, name, None)
     out = io.BytesIO()
     workbook.save(out)
+    return out.getvalue(), len(texts), changed
+
+
+PML = "http://schemas.openxmlformats.org/presentationml/2006/main"
+DML = "http://schemas.openxmlformats.org/drawingml/2006/main"
+CHART = "http://schemas.openxmlformats.org/drawingml/2006/chart"
+PERSON_ATTRIBUTES = ("name", "initials", "userId", "providerId")  # of comment authors (cmAuthor, p188:author)
+SHAPE_TEXT_ATTRIBUTES = ("name", "descr", "title")  # a shape's name and alternative text (cNvPr)
+
+
+@dataclass
+class _Slot:
+    """One text of a presentation: a paragraph's runs, an element's text, or one attribute of an element."""
+
+    nodes: list[Any]
+    attribute: str | None = None
+
+    def read(self) -> str:
+        if self.attribute is not None:
+            return str(self.nodes[0].get(self.attribute) or "")
+        return "".join(n.text or "" for n in self.nodes)
+
+    def write(self, text: str) -> None:
+        if self.attribute is not None:
+            self.nodes[0].set(self.attribute, text)
+            return
+        self.nodes[0].text = text
+        for node in self.nodes[1:]:
+            node.text = ""
+
+
+def _pptx_slots(root: Any) -> list[_Slot]:
+    """Every text of one XML part: paragraphs (slides, notes, layouts, masters, charts' rich text), comments, the
+    strings cached in charts, shapes' names and alternative texts."""
+    slots = [_Slot(nodes) for p in root.iter(f"{{{DML}}}p") if (nodes := list(p.iter(f"{{{DML}}}t")))]
+    slots += [_Slot([node]) for node in root.iter(f"{{{PML}}}text") if node.text]  # a legacy comment's text
+    slots += [_Slot([v]) for cache in root.iter(f"{{{CHART}}}strCache") for v in cache.iter(f"{{{CHART}}}v")]
+    for node in root.iter():
+        if isinstance(node.tag, str) and node.tag.endswith(("}cNvPr", "}cSld")):  # a shape's or a slide's name
+            slots += [_Slot([node], a) for a in SHAPE_TEXT_ATTRIBUTES if node.get(a)]
+    return slots
+
+
+def _pptx_trace(picture: Any) -> Any:
+    """A text box where a removed picture was, at its place and size, saying ``[image retirée]``."""
+    from lxml import etree  # type: ignore[import-untyped]  # python-pptx's dependency
+
+    box = etree.Element(f"{{{PML}}}sp")
+    names = etree.SubElement(box, f"{{{PML}}}nvSpPr")
+    shown = picture.find(f"{{{PML}}}nvPicPr/{{{PML}}}cNvPr")
+    etree.SubElement(names, f"{{{PML}}}cNvPr", id=shown.get("id", "0") if shown is not None else "0", name="Image")
+    etree.SubElement(names, f"{{{PML}}}cNvSpPr", txBox="1")
+    etree.SubElement(names, f"{{{PML}}}nvPr")
+    shape = picture.find(f"{{{PML}}}spPr")
+    box.append(shape if shape is not None else etree.Element(f"{{{PML}}}spPr"))
+    body = etree.SubElement(box, f"{{{PML}}}txBody")
+    etree.SubElement(body, f"{{{DML}}}bodyPr")
+    run = etree.SubElement(etree.SubElement(body, f"{{{DML}}}p"), f"{{{DML}}}r")
+    etree.SubElement(run, f"{{{DML}}}t").text = IMAGE_REMOVED
+    return box
+
+
+def _pptx(data: bytes, deidentify: TextDeidentifier, pictures: Pictures) -> tuple[bytes, int, int]:
+    import pptx
+    from lxml import etree  # python-pptx's dependency
+    from pptx.opc.constants import RELATIONSHIP_TYPE as RT
+
+    try:
+        presentation = pptx.Presentation(io.BytesIO(data))
+    except Exception as exc:  # python-pptx raises several kinds on a damaged package
+        raise OfficeRefused("office_damaged", suffix=".pptx", kind=type(exc).__name__) from None
+    package = presentation.part.package
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+    loose: list[tuple[Any, Any]] = []  # XML parts python-pptx keeps as bytes (comments, authors): parsed here
+    slots: list[_Slot] = []
+    links: list[Any] = []  # external relationships: a mailto or a web address may carry a name
+    embedded = {".xlsx": _xlsx, ".docx": _docx}  # embedded packages rewritten the same way (a chart's workbook)
+    for part in list(package.iter_parts()):
+        partname, kind = str(part.partname), str(part.content_type)
+        root = getattr(part, "_element", None)
+        if root is None and kind.endswith("+xml") and partname != "/docProps/app.xml":
+            try:
+                root = etree.fromstring(part.blob, parser)
+            except etree.XMLSyntaxError as exc:
+                raise OfficeRefused("office_damaged", suffix=".pptx", kind=type(exc).__name__) from None
+            loose.append((part, root))
+        if root is not None:
+            slots += _pptx_slots(root)
+            for node in root.iter():
+                if isinstance(node.tag, str) and node.tag.endswith(("}cmAuthor", "}author")):
+                    for name in PERSON_ATTRIBUTES:
+                        if node.get(name) is not None:
+                            node.set(name, "")
+        if partname.startswith("/ppt/embeddings/"):
+            rewriter = embedded.get(Path(partname).suffix.lower())
+            if rewriter is None:
+                raise OfficeRefused("office_embedded", suffix=".pptx", name=Path(partname).name)
+            part._blob = rewriter(part.blob, deidentify, pictures)[0]
+        links += [rel for rel in part.rels.values() if rel.is_external]
+    for rel, target in zip(links, deidentify([rel.target_ref for rel in links]), strict=True):
+        rel._target = re.sub(r"[<>]", "", target)  # python-pptx keeps an external target there
+        rel.__dict__.pop("target_ref", None)  # and caches it once read (a lazyproperty)
+    texts = [slot.read() for slot in slots]
+    cleaned = deidentify(texts)
+    changed = 0
+    for slot, before, after in zip(slots, texts, cleaned, strict=True):
+        if before != after:
+            changed += 1
+            slot.write(re.sub(r"[<>]", "", after) if slot.attribute else after)
+    for part, root in loose:
+        part._blob = etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
+    for rid, rel in list(package._rels.items()):  # the thumbnail (a picture of the first slide), custom properties
+        if rel.reltype in (RT.THUMBNAIL, RT.CUSTOM_PROPERTIES):
+            package._rels.pop(rid)  # a part no relationship reaches is not saved
+    for part in [p for p in package.iter_parts() if str(p.content_type).startswith("image/")]:
+        masked = pictures(part.blob)
+        if masked is None:
+            _remove_picture(package, part, {f"{{{PML}}}pic"}, _pptx_trace)
+            continue
+        part._blob, part._content_type = masked.data, CONTENT_TYPES[masked.format]
+    props = presentation.core_properties
+    for name in ("author", "last_modified_by", "title", "subject", "keywords", "comments", "category", "identifier"):
+        setattr(props, name, "")
+    _scrub_app_properties(package)
+    out = io.BytesIO()
+    presentation.save(out)
     return out.getvalue(), len(texts), changed
 
 
@@ -303,7 +470,7 @@ def _odf_pictures(parts: dict[str, bytes], trees: Mapping[str, Any], pictures: P
 
 
 def _odt(data: bytes, deidentify: TextDeidentifier, pictures: Pictures) -> tuple[bytes, int, int]:
-    from lxml import etree  # type: ignore[import-untyped]  # python-docx's dependency
+    from lxml import etree  # python-docx's dependency
 
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
     with zipfile.ZipFile(io.BytesIO(data)) as package:
@@ -364,7 +531,7 @@ def deidentify_office(
     if suffix not in SUFFIXES:
         raise OfficeRefused("office_suffix", name=source.name, suffixes=", ".join(SUFFIXES))
     data = _check_container(source)
-    rewriter = {".docx": _docx, ".xlsx": _xlsx, ".odt": _odt}[suffix]
+    rewriter = {".docx": _docx, ".xlsx": _xlsx, ".pptx": _pptx, ".odt": _odt}[suffix]
     pictures = Pictures(find)
     rewritten, texts, changed = rewriter(data, deidentify, pictures)
     target = out_dir / deidentified_name(source.name, deidentify)

@@ -12,6 +12,7 @@ is refused with a sentence, never copied through.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from santegarde.atomic import write_new_bytes
 from santegarde.deid.office import OfficeRefused, TextDeidentifier, deidentified_name
 
 MAX_BYTES = 50 * 1024 * 1024
+PageImages = Callable[[list[bytes]], str]  # the pictures of a page without text → the text read in them
 
 
 @dataclass(frozen=True)
@@ -29,28 +31,47 @@ class PdfReport:
     changed: int  # pages of which some text was replaced by tags
 
 
-def _pages(source: Path) -> list[str]:
+READ_ERRORS = (ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError, OSError)
+
+
+def pdf_pages(data: bytes, name: str, page_images: PageImages | None = None) -> list[str]:
+    """The text layer of each page of the PDF ``data`` (named ``name`` in refusals); metadata is never read.
+
+    With ``page_images``, a page without text (a scanned page) is given the text it returns for the page's
+    embedded pictures (the OCR, see `santegarde.deid.attachments`).
+    """
     try:
         from pypdf import PdfReader
         from pypdf.errors import PdfReadError
     except ImportError:
         raise OfficeRefused("no_pypdf") from None
-    if not source.is_file():
-        raise OfficeRefused("not_a_file", name=source.name)
-    if source.stat().st_size > MAX_BYTES:
-        raise OfficeRefused("pdf_too_large", name=source.name, megabytes=MAX_BYTES // 1024 // 1024)
-    data = source.read_bytes()
+    if len(data) > MAX_BYTES:
+        raise OfficeRefused("pdf_too_large", name=name, megabytes=MAX_BYTES // 1024 // 1024)
     if not data.startswith(b"%PDF-"):
-        raise OfficeRefused("pdf_not_pdf", name=source.name)
+        raise OfficeRefused("pdf_not_pdf", name=name)
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
-            raise OfficeRefused("pdf_locked", name=source.name)
-        return [page.extract_text() or "" for page in reader.pages]
+            raise OfficeRefused("pdf_locked", name=name)
+        pages = []
+        for page in reader.pages:
+            text = page.extract_text() or ""
+            if not text.strip() and page_images is not None:
+                text = page_images([picture.data for picture in page.images])
+            pages.append(text)
+        return pages
     except OfficeRefused:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
-        raise OfficeRefused("pdf_unreadable", name=source.name, kind=type(exc).__name__) from None
+    except (PdfReadError, *READ_ERRORS) as exc:
+        raise OfficeRefused("pdf_unreadable", name=name, kind=type(exc).__name__) from None
+
+
+def _pages(source: Path) -> list[str]:
+    if not source.is_file():
+        raise OfficeRefused("not_a_file", name=source.name)
+    if source.stat().st_size > MAX_BYTES:  # refused before it is read into memory
+        raise OfficeRefused("pdf_too_large", name=source.name, megabytes=MAX_BYTES // 1024 // 1024)
+    return pdf_pages(source.read_bytes(), source.name)
 
 
 def deidentify_pdf(source: Path, out_dir: Path, deidentify: TextDeidentifier) -> PdfReport:

@@ -331,7 +331,9 @@ CONTEXTS = re.compile(
     r"(?i)(?:\b(?:patient(?:e)?|usager|assur[ée]e?|ayant[\s-]droit|conjointe?|[ée]poux|tut(?:eur|rice)|curat(?:eur|rice)"
     r"|b[ée]n[ée]ficiaire|personne\s+suivie|enfant|cas\s+de|dossier\s+de|nom|pr[ée]nom"
     r"|nom\s+de\s+naissance|nom\s+d['’]usage|n[ée]e?|[ée]pouse|veuve|fils|fille|m[èe]re|p[èe]re|sign[ée]|r[ée]dig[ée]\s+par"
-    r"|valid[ée]\s+par|de\s+la\s+part\s+de|adress[ée]e?\s+par|suivi[e]?\s+par|vu[e]?\s+par)\s*[:,]?\s+)"
+    r"|valid[ée]\s+par|de\s+la\s+part\s+de|adress[ée]e?\s+par|suivi[e]?\s+par|vu[e]?\s+par"
+    # the signature block of a letter, after its closing words
+    r"|cordialement|confraternellement|bien\s+[àa]\s+vous|salutations(?:\s+distingu[ée]es)?)\s*[:,.]?\s+)"
 )
 _PERSON_CUE = re.compile(rf"(?:{TITLES.pattern}|(?i:{CONTEXTS.pattern[4:]}))$")  # a title or context word just before
 WORD = re.compile(r"(?<![\w])[A-Za-zÀ-ÖØ-öø-ÿ](?:[A-Za-zÀ-ÖØ-öø-ÿ-]*[A-Za-zÀ-ÖØ-öø-ÿ])?(?![\w])")
@@ -580,17 +582,31 @@ def _persons(text: str, found: list[Entity], lexicon: frozenset[str] | None) -> 
             runs[-1].append(i)
         else:
             runs.append([i])
+    mostly_first = gazetteer("prenoms_surtout")
+
+    def first_like(key: str) -> bool:
+        """Not a surname at all, or far more often a first name than a surname ("Gaston", not "Aubry")."""
+        return key not in lasts or key in mostly_first
+
     for run in runs:
         label = {i: "NOM" for i in run}
         keys = {i: fold(words[i][2]) for i in run}
-        candidates = [i for i in run if keys[i] in firsts]
+
+        # A particle and the word after it belong to the surname ("Dr ben Barka", "Mme de La Tour").
+        candidates = [
+            i for i in run
+            if keys[i] in firsts and keys[i] not in PARTICLES and not (i - 1 in keys and keys[i - 1] in PARTICLES)
+        ]  # fmt: skip
         if len(run) == 1:
             candidates = [i for i in candidates if i not in titled]
         if len(run) == 1:
-            if candidates and not titled & set(run) and (keys[run[0]] not in lasts or len(words) == 1):
+            # a lone word that could be either: a first name if it looks like one, or if it is the whole note and
+            # not in capitals (the capitals mark a surname: "AUBRY" alone is a surname, "Bernard" alone a first name)
+            lone = len(words) == 1 and not words[run[0]][2].isupper()
+            if candidates and not titled & set(run) and (first_like(keys[run[0]]) or lone):
                 label[run[0]] = "PRENOM"
         elif candidates:
-            only_first = [i for i in candidates if keys[i] not in lasts]
+            only_first = [i for i in candidates if first_like(keys[i])]
             pool = only_first or candidates
             pool = [i for i in pool if i not in titled] or pool  # "Mme DURAND Paule": the titled word is the surname
             if len(pool) > 1:

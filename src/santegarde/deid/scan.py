@@ -91,6 +91,13 @@ def _lines(words: list[Word]) -> Iterator[tuple[str, list[tuple[int, int, Word]]
     yield "".join(parts), spans
 
 
+def image_text(image: Image.Image) -> str:
+    """The text the OCR reads in ``image``, one line of the page a line (empty for an image without text)."""
+    png = io.BytesIO()
+    image.save(png, format="PNG")
+    return next(_lines(ocr(png.getvalue())))[0]
+
+
 def identifying_boxes(image: Image.Image, find: EntityFinder) -> tuple[int, list[Box], tuple[str, ...]]:
     """The words the OCR reads in ``image``, the boxes (with their margin) of those that touch an identifying span,
     and the labels found."""

@@ -384,8 +384,8 @@ def feed_fhir(
 
     The source is the namespace of the files' identifiers (``Patient/1`` of one source is not ``Patient/1`` of
     another); persons are linked across sources only by identity matching. With ``deidentify``, a
-    DocumentReference whose attachment is inline plain text enters the OMOP ``note`` table de-identified
-    (EDS-SEC-PSE-4); other documents and images stay refused.
+    DocumentReference's attachments (inline plain text, PDF, images) enter the OMOP ``note`` table as de-identified
+    text (EDS-SEC-PSE-4, `_fhir_documents`); other document resources stay refused.
     """
     run = _Run(warehouse, _data_list(data_list), checked_source(source), progress, total=14)
     run.cutoff = cutoff or run.cutoff
@@ -410,8 +410,8 @@ def _fhir(run: _Run, files: list[Path]) -> None:
             FROM (SELECT unnest(json_extract(content::JSON, '$.entry[*].resource')) AS r FROM read_text({listing}))"""
     )
     for rtype, count in wh.omop.execute("SELECT rtype, count(*) FROM temp.fhir_res GROUP BY rtype").fetchall():
-        if rtype == "DocumentReference" and run.deidentify is not None:
-            continue  # _fhir_documents: the plain-text ones enter de-identified, the others are refused there
+        if rtype in ("DocumentReference", "Binary") and run.deidentify is not None:
+            continue  # _fhir_documents: their attachments enter de-identified, what cannot be read is refused there
         if rtype in DOCUMENT_TYPES:
             run.refuse(f"{rtype} ({count})", "documents and images are refused until a de-identifier is configured")
         elif rtype not in FED_TYPES:
@@ -699,55 +699,106 @@ def _concepts(mapping: Mapping[str, int], name: str) -> str:
     return f"(SELECT * FROM (VALUES {values}) AS v(ccode, {name}))"
 
 
-def _fhir_documents(run: _Run) -> None:
-    """DocumentReferences with inline plain text (base64 ``attachment.data``, ``text/plain``) into ``note``, their
-    text and description de-identified in transit; any other document is refused with a count."""
-    if run.deidentify is None:
-        return
+BINARY_REF = re.compile(r"Binary/([A-Za-z0-9.-]{1,64})")
+
+
+def _attachments(
+    run: _Run, rid: str, contents: str | None, binaries: Mapping[str, tuple[str, str]]
+) -> list[tuple[int, str, str]]:
+    """Every attachment of DocumentReference ``rid`` read as text: (its place in ``content``, its title, its text).
+
+    An attachment is its inline ``data``, or the ``Binary/<id>`` of the same bundles its ``url`` names
+    (``binaries``: id → content type, data); any other link is never followed. Each one that cannot be read (a
+    link, a type the de-identifier cannot read, damaged, without text) is refused in the report by name and left
+    out; the others still enter."""
     import base64
     import binascii
+    import json
 
+    from santegarde.deid.attachments import attachment_text
+    from santegarde.deid.refusal import DeidRefused
+
+    out = []
+    for k, content in enumerate(json.loads(contents or "[]") or []):
+        attachment = content.get("attachment") if isinstance(content, dict) else None
+        attachment = attachment if isinstance(attachment, dict) else {}
+        name = f"DocumentReference/{rid} attachment {k + 1}"
+        content_type, data = attachment.get("contentType"), attachment.get("data")
+        linked = BINARY_REF.fullmatch(str(attachment.get("url") or ""))
+        if not data and linked and linked[1] in binaries:
+            binary_type, data = binaries[linked[1]]
+            content_type = content_type or binary_type
+        if not isinstance(data, str) or not data:
+            run.refuse(name, "only inline data or a Binary of the same bundles is read (no link is followed)")
+            continue
+        try:
+            text = attachment_text(base64.b64decode(data, validate=True), str(content_type or ""), name)
+        except binascii.Error:
+            run.refuse(name, "its data is not valid base64: nothing of it entered")
+            continue
+        except DeidRefused as refused:
+            run.refuse(name, refused.in_language("en").rstrip("."))
+            continue
+        out.append((k, str(attachment.get("title") or ""), text))
+    return out
+
+
+def _fhir_documents(run: _Run) -> None:
+    """Every attachment of a dated DocumentReference of a known patient into ``note``, as text de-identified in
+    transit: inline plain text, HTML, Word .docx, PDF (text layer; scanned pages read by the OCR; metadata never
+    read) and images (the text the OCR reads): `santegarde.deid.attachments`. Each attachment is a note of its own
+    (the first keeps the document's note id, the next ones ``#k``), titled by its own title or else the document's
+    description; an attachment that cannot be read is refused by name, the others still enter."""
+    if run.deidentify is None:
+        return
     wh = run.warehouse
     rows = wh.omop.execute(
-        f"""SELECT f.rid, f.r->>'$.subject.reference', f.r->>'$.content[0].attachment.contentType',
-                   f.r->>'$.content[0].attachment.data', coalesce(f.r->>'$.description', '')
+        f"""SELECT f.rid, f.r->>'$.subject.reference', (f.r->'$.content')::VARCHAR, coalesce(f.r->>'$.description', '')
             FROM temp.fhir_res f WHERE f.rtype = 'DocumentReference'
             AND (f.r->>'$.subject.reference') IN (SELECT ref FROM temp.person_map)
             AND coalesce({_ts("$.date")}, {_ts("$.context.period.start")}) IS NOT NULL"""
     ).fetchall()
     total = wh.omop.execute("SELECT count(*) FROM temp.fhir_res WHERE rtype = 'DocumentReference'").fetchone()
-    kept: list[tuple[str, str, str, str]] = []  # rid, patient scope, description, text
-    for rid, subject, content_type, data, description in rows:
-        if not str(content_type or "").lower().startswith("text/plain") or not data:
-            continue
-        try:
-            text = base64.b64decode(data, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            continue
-        kept.append((rid, f"{run.source}|{subject}", description, text))
-    left = (total[0] if total else 0) - len(kept)
+    left = (total[0] if total else 0) - len(rows)
     if left:
         run.refuse(
             f"DocumentReference ({left})",
-            "only a dated document of a known patient with inline plain text (text/plain) is de-identified; "
-            "PDF, images, links and unreadable attachments are refused",
+            "only a dated document of a known patient is de-identified; the others are refused",
         )
+    binaries = {
+        rid: (str(kind or ""), str(data or ""))
+        for rid, kind, data in wh.omop.execute(
+            "SELECT rid, r->>'contentType', r->>'data' FROM temp.fhir_res WHERE rtype = 'Binary'"
+        ).fetchall()
+    }
+    kept: list[tuple[str, str, str, str, str]] = []  # document rid, note rid (rid#k), patient scope, title, text
+    for rid, subject, contents, description in rows:
+        for k, title, text in _attachments(run, rid, contents, binaries):
+            kept.append((rid, f"{rid}#{k}" if k else rid, f"{run.source}|{subject}", title or description, text))
+    linked = {m[1] for (c,) in wh.omop.execute(
+        "SELECT r->>'$.content[*].attachment.url' FROM temp.fhir_res WHERE rtype = 'DocumentReference'"
+    ).fetchall() for m in BINARY_REF.finditer(str(c or ""))}  # fmt: skip
+    alone = len(set(binaries) - linked)
+    if alone:
+        run.refuse(f"Binary ({alone})", "a Binary enters only as the attachment of a DocumentReference that names it")
     if not kept:
         return
-    patients = [k[1] for k in kept]
-    titles = run.deidentify([k[2] for k in kept], patients)
-    texts = run.deidentify([k[3] for k in kept], patients)
+    patients = [k[2] for k in kept]
+    titles = run.deidentify([k[3] for k in kept], patients)
+    texts = run.deidentify([k[4] for k in kept], patients)
     if len(titles) != len(kept) or len(texts) != len(kept):
         raise FeedError("The de-identifier returned a different number of notes; nothing was written.")
-    wh.omop.execute("CREATE OR REPLACE TEMP TABLE fhir_notes (doc_rid VARCHAR, title VARCHAR, body VARCHAR)")
+    wh.omop.execute(
+        "CREATE OR REPLACE TEMP TABLE fhir_notes (doc_rid VARCHAR, note_rid VARCHAR, title VARCHAR, body VARCHAR)"
+    )
     wh.omop.executemany(
-        "INSERT INTO temp.fhir_notes VALUES (?, ?, ?)",
-        [(k[0], t or None, b) for k, t, b in zip(kept, titles, texts, strict=True)],
+        "INSERT INTO temp.fhir_notes VALUES (?, ?, ?, ?)",
+        [(k[0], k[1], t or None, b) for k, t, b in zip(kept, titles, texts, strict=True)],
     )
     _load(
         run,
         "note",
-        f"""SELECT {_event_id(_ref("'DocumentReference'"))} AS note_id, m.person_id,
+        f"""SELECT {_event_id("'DocumentReference/' || n.note_rid")} AS note_id, m.person_id,
                    coalesce({_ts("$.date")}, {_ts("$.context.period.start")})::DATE AS note_date,
                    coalesce({_ts("$.date")}, {_ts("$.context.period.start")}) AS note_datetime,
                    {EHR} AS note_type_concept_id, 0 AS note_class_concept_id, n.title AS note_title,
