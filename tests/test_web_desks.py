@@ -22,9 +22,17 @@ from santegarde.referentials import loader
 from santegarde.rights.execute import RightsService
 from santegarde.runtime import Organisation
 from santegarde.store.service import Request as RecordRequest
-from santegarde.web import audit_desk, breach_desk, controller, create_console, processor_desk, rights_desk
+from santegarde.web import (
+    audit_desk,
+    breach_desk,
+    controller,
+    create_console,
+    processor_desk,
+    retention_desk,
+    rights_desk,
+)
 from santegarde.web.desk_gate import DeskGate
-from santegarde.web.french import PARIS
+from santegarde.web.french import PARIS, fr_date
 from santegarde.web.pages import TAG
 from santegarde.web.render import Renderer
 from test_web import sign_in
@@ -61,6 +69,7 @@ def desk_routes(practice: Practice, org: Organisation) -> list[Any]:
         rights_desk.router(org, rights, gate, renderer),
         breach_desk.router(org, gate, renderer),
         processor_desk.router(org, gate, renderer),
+        retention_desk.router(org, gate, renderer),
         audit_desk.router(org, gate, renderer),
     )
     found = [r for router in routers for r in router.routes]
@@ -238,6 +247,13 @@ def test_the_audit_desk_searches_by_post_verifies_and_reviews(practice: Practice
     found = c.post("/audit/recherche", data={**form, "acteur": "sec.durand", "issue": "denied"})
     assert found.status_code == 200 and "sec.durand" in found.text and "refusé" in found.text
     assert "dr.martin</td>" not in found.text
+    assert "Lecture d&#39;un dossier (Patient)" in found.text  # the operation by its name, never its code
+    assert "<code>read</code>" not in found.text and ">read " not in found.text
+    assert '<option value="desk.audit.search">Recherche dans le journal</option>' in found.text
+    family = c.post("/audit/recherche", data={**form, "operation": "desk"}).text  # a family: all its operations
+    results = family[family.index("<tbody>") :]
+    assert "Ouverture du bureau d&#39;audit" in results and "Lecture d&#39;un dossier" not in results
+    assert '<option value="desk" selected>Bureaux de la console : toutes</option>' in family
     assert c.post("/audit/recherche", data={**form, "fin": "pas une date"}).status_code == 422
     backwards = c.post("/audit/recherche", data={**form, "debut": today.isoformat(), "fin": "2020-01-01"})
     assert backwards.status_code == 422 and "se termine avant de commencer" in backwards.text
@@ -286,7 +302,7 @@ def test_every_desk_route_passes_the_gate(practice: Practice, org: Organisation,
     sign_in(practice, c, "sec.durand")
     token = csrf(c.get("/accueil"))
     routes = desk_routes(practice, org)
-    assert len(routes) == 21
+    assert len(routes) == 22
     for r in routes:
         path = r.path.replace("{key}", "register").replace("{fmt}", "json")
         path = path.replace("{number}", "1").replace("{anomaly}", "1").replace("{fmt}", "html")
@@ -441,3 +457,37 @@ def test_a_processor_is_activated_only_with_every_clause_and_a_valid_hds_certifi
     assert c.post("/controle/sous-traitants/9/activation", data={"csrf": token}).status_code == 404
     assert [e["operation"] for e in trail(org, "processor.activate")] == ["processor.activate"]
     assert len(trail(org, "processor.add")) == 2 and len(trail(org, "processor.end")) == 1
+
+
+def test_the_retention_timeline_shows_what_each_coming_run_would_archive_and_end(
+    practice: Practice, org: Organisation
+) -> None:
+    c = console(practice, org)
+    sign_in(practice, c, "sec.durand")
+    refused = c.get("/controle/conservation")
+    assert refused.status_code == 403 and "COM-SEC-1.controller" in refused.text
+    assert trail(org, "desk.controller.retention")[-1]["outcome"] == "denied"
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    assert 'href="/controle/conservation"' in c.get("/controle").text
+    year = c.get("/controle/conservation")
+    assert year.status_code == 200
+    assert "Aucun dossier n'arrive à échéance sur cette période" in year.text  # the chart is four days old
+    years = c.get("/controle/conservation", params={"horizon": "25-ans"})
+    assert years.status_code == 200 and '<title id="conservation-t">' in years.text
+    page = html.unescape(years.text)
+    today = practice.place.identity.now()
+    points = retention_desk.timeline(org, today, retention_desk.HORIZONS["25-ans"])
+    assert len(points) == 26 and not points[0]["lines"]
+    archived = [p for p in points if any(line["archive"] for line in p["lines"])]
+    ended = [p for p in points if any(line["end"] for line in p["lines"])]
+    assert archived and ended and archived[0]["at"] < ended[0]["at"]  # archived first, ended at the end of term
+    assert archived[0]["at"].year - today.year in (5, 6) and ended[0]["at"].year - today.year in (20, 21)
+    first, last = archived[0], ended[0]
+    assert f"Entre le {fr_date(first['since'].date())} et le {fr_date(first['at'].date())}" in page
+    assert f"Entre le {fr_date(last['since'].date())} et le {fr_date(last['at'].date())}" in page
+    assert "Données enregistrées pour la gestion du cabinet" in page and "(suppression)" in page
+    assert "À archiver" in page and "À supprimer" in page  # the chart's series by their labels, not by colour
+    wrong = c.get("/controle/conservation", params={"horizon": "mille-ans"})
+    assert wrong.status_code == 422 and "choisissez l'une des périodes proposées" in html.unescape(wrong.text)
+    assert trail(org, "desk.controller.retention")[-1]["actor"] == "dr.martin"
