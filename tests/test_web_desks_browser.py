@@ -125,7 +125,14 @@ def test_auditor_searches_and_signs_the_review_and_the_secretary_is_refused(
     page.get_by_role("button", name="Rechercher").click()
     page.wait_for_url("**/audit/recherche")
     assert "sec.durand" not in page.url  # the criteria went by POST
-    assert "refusé" in page.locator("table").first.inner_text()
+    results = page.locator("table").first.inner_text()
+    assert "refusé" in results and "Ouverture du bureau d'audit" in results  # the operation by its name
+    page.get_by_label("Personne (identifiant)").fill("")
+    page.get_by_label("Issue").select_option("")
+    page.get_by_label("Opération").select_option(label="Vérification de la chaîne du journal")
+    page.get_by_role("button", name="Rechercher").click()
+    page.wait_for_url("**/audit/recherche")
+    assert "Aucune entrée ne correspond" in page.inner_text("main")  # nobody verified the chain yet
     axe(page)
     page.get_by_role("button", name="Vérifier la chaîne du journal").click()
     page.get_by_text("✓ Intact").wait_for()
@@ -210,4 +217,29 @@ def test_dpo_handles_a_rights_request_to_its_letter(
     assert "droit d'accès" in letter.locator("body").inner_text()
     axe(page)
     shot(page, tmp_path, "droits-lettre")
+    assert not page.console_errors, page.console_errors
+
+
+def test_controller_reads_the_retention_timeline(
+    page: Any,  # noqa: F811 (the fixture imported above)
+    served: tuple[Practice, Served],
+    tmp_path: Path,
+) -> None:
+    practice, server = served
+    sign_in(page, practice, server, "dr.martin")
+    page.get_by_role("link", name="Tableau du responsable").click()
+    page.wait_for_url("**/controle")
+    page.get_by_role("link", name="calendrier de conservation").click()
+    page.wait_for_url("**/controle/conservation")
+    assert "Aucun dossier n'arrive à échéance" in page.inner_text("main")  # the records are days old
+    axe(page)
+    page.get_by_label("Période").select_option(label="les vingt-cinq prochaines années, année par année")
+    page.get_by_role("button", name="Afficher").click()
+    page.wait_for_url("**/controle/conservation?horizon=25-ans")
+    chart = page.get_by_role("img", name="Calendrier de conservation : ce qu'un passage ferait à chaque date")
+    assert chart.count() == 1
+    table = page.locator("table", has_text="Données enregistrées pour la gestion du cabinet").inner_text()
+    assert "Entre le" in table and "suppression" in table
+    axe(page)
+    shot(page, tmp_path, "calendrier-conservation")
     assert not page.console_errors, page.console_errors
