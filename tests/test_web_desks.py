@@ -30,6 +30,7 @@ from santegarde.web import (
     processor_desk,
     retention_desk,
     rights_desk,
+    transfer_desk,
 )
 from santegarde.web.desk_gate import DeskGate
 from santegarde.web.french import PARIS, fr_date
@@ -70,6 +71,7 @@ def desk_routes(practice: Practice, org: Organisation) -> list[Any]:
         breach_desk.router(org, gate, renderer),
         processor_desk.router(org, gate, renderer),
         retention_desk.router(org, gate, renderer),
+        transfer_desk.router(org, gate, renderer),
         audit_desk.router(org, gate, renderer),
     )
     found = [r for router in routers for r in router.routes]
@@ -302,7 +304,7 @@ def test_every_desk_route_passes_the_gate(practice: Practice, org: Organisation,
     sign_in(practice, c, "sec.durand")
     token = csrf(c.get("/accueil"))
     routes = desk_routes(practice, org)
-    assert len(routes) == 22
+    assert len(routes) == 24
     for r in routes:
         path = r.path.replace("{key}", "register").replace("{fmt}", "json")
         path = path.replace("{number}", "1").replace("{anomaly}", "1").replace("{fmt}", "html")
@@ -491,3 +493,55 @@ def test_the_retention_timeline_shows_what_each_coming_run_would_archive_and_end
     wrong = c.get("/controle/conservation", params={"horizon": "mille-ans"})
     assert wrong.status_code == 422 and "choisissez l'une des périodes proposées" in html.unescape(wrong.text)
     assert trail(org, "desk.controller.retention")[-1]["actor"] == "dr.martin"
+
+
+TRANSFER = {
+    "pays": "JP",
+    "destinataire": "Laboratoire fictif de Kyoto",
+    "categories": "identity_contact",
+    "base": "",
+    "finalite": "Relecture d'images par un expert (fictif)",
+}
+
+
+def test_a_transfer_is_checked_against_chapter_v_then_recorded_and_traced(
+    practice: Practice, org: Organisation
+) -> None:
+    c = console(practice, org)
+    sign_in(practice, c, "sec.durand")
+    assert c.get("/controle/transferts").status_code == 403
+    assert trail(org, "desk.controller.transfers")[-1]["outcome"] == "denied"
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    assert 'href="/controle/transferts"' in c.get("/controle").text
+    page = c.get("/controle/transferts")
+    assert page.status_code == 200 and "Aucun transfert hors de l'Union européenne enregistré" in page.text
+    token = csrf(page)
+    empty = c.post("/controle/transferts", data={"csrf": token, "base": "safeguards"})
+    said = html.unescape(empty.text)
+    assert empty.status_code == 422 and "Le formulaire contient 5 erreur(s)" in said
+    assert "Nommez le destinataire" in said and "Choisissez la garantie appropriée" in said
+    unknown = c.post("/controle/transferts", data={"csrf": token, **TRANSFER, "pays": "Atlantide"})
+    assert unknown.status_code == 422 and "Ce pays n&#39;est pas reconnu" in unknown.text
+    inside = c.post("/controle/transferts", data={"csrf": token, **TRANSFER, "pays": "DE"})
+    assert inside.status_code == 422 and "aucun transfert" in html.unescape(inside.text).lower()  # DE: not a transfer
+    assert trail(org, "transfer.add")[-1]["outcome"] == "denied"
+    no_basis = c.post("/controle/transferts", data={"csrf": token, **TRANSFER, "pays": "IN"})
+    assert no_basis.status_code == 422 and "aucune décision d&#39;adéquation" in no_basis.text
+    assert "Transfert n° 1" not in no_basis.text  # nothing recorded
+    forged = c.post("/controle/transferts", data={"csrf": token, **TRANSFER, "pays": "IN", "base": "adequacy"})
+    assert forged.status_code == 422 and "aucune décision d&#39;adéquation" in forged.text  # a claimed adequacy
+    odd = c.post("/controle/transferts", data={"csrf": token, **TRANSFER, "base": "friendship"})
+    assert odd.status_code == 422 and "Choisissez la base du transfert dans la liste" in html.unescape(odd.text)
+    clauses = {"csrf": token, **TRANSFER, "pays": "IN", "base": "safeguards", "garantie": "scc", "distance": "1"}
+    done = c.post("/controle/transferts", data=clauses)
+    assert done.status_code == 303 and done.headers["location"] == "/controle/transferts#transfert-1"
+    listed = html.unescape(c.get("/controle/transferts").text)
+    assert "Transfert n° 1" in listed and "(accès à distance)" in listed
+    assert "clauses contractuelles types" in listed and "Laboratoire fictif de Kyoto" in listed
+    japan = c.post("/controle/transferts", data={"csrf": token, **TRANSFER})  # adequacy decided by the country
+    assert japan.status_code == 303
+    recorded = trail(org, "transfer.add")
+    assert [e["outcome"] for e in recorded] == ["denied", "denied", "denied", "success", "success"]
+    assert recorded[-1]["actor"] == "dr.martin" and recorded[-1]["resource_id"] == "2"
+    assert c.post("/controle/transferts", data=TRANSFER).status_code in (403, 422)  # no CSRF token: refused
