@@ -37,7 +37,7 @@ from santegarde.web.french import PARIS, fr_date
 from santegarde.web.pages import TAG
 from santegarde.web.render import Renderer
 from test_web import sign_in
-from web_fixtures import CSRF, Practice, make_practice, organisation_of
+from web_fixtures import CSRF, Practice, chart_resources, make_practice, organisation_of
 
 
 @pytest.fixture
@@ -304,7 +304,7 @@ def test_every_desk_route_passes_the_gate(practice: Practice, org: Organisation,
     sign_in(practice, c, "sec.durand")
     token = csrf(c.get("/accueil"))
     routes = desk_routes(practice, org)
-    assert len(routes) == 24
+    assert len(routes) == 25
     for r in routes:
         path = r.path.replace("{key}", "register").replace("{fmt}", "json")
         path = path.replace("{number}", "1").replace("{anomaly}", "1").replace("{fmt}", "html")
@@ -545,3 +545,50 @@ def test_a_transfer_is_checked_against_chapter_v_then_recorded_and_traced(
     assert [e["outcome"] for e in recorded] == ["denied", "denied", "denied", "success", "success"]
     assert recorded[-1]["actor"] == "dr.martin" and recorded[-1]["resource_id"] == "2"
     assert c.post("/controle/transferts", data=TRANSFER).status_code in (403, 422)  # no CSRF token: refused
+
+
+def test_the_dpo_extends_a_deadline_once_and_rectifies_through_the_record_path(
+    practice: Practice, org: Organisation
+) -> None:
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    token = csrf(c.get("/controle/droits"))
+    made = c.post(
+        "/controle/droits",
+        data={"csrf": token, "droit": "rectification", "dossier": "p-1", "demandeur": "person"},
+    )
+    assert made.status_code == 303, html.unescape(made.text)[:2000]
+    url = made.headers["location"]
+    assert "Prolonger le délai de réponse" in html.unescape(c.get(url).text)
+    short = c.post(f"{url}/prolongation", data={"csrf": token, "motif": "trop"})
+    assert short.status_code == 422 and "au moins 15 caractères" in html.unescape(short.text)
+    reason = "Demande complexe : plusieurs dossiers à rapprocher (fictif)"
+    assert c.post(f"{url}/prolongation", data={"csrf": token, "motif": reason}).status_code == 303
+    extended = html.unescape(c.get(url).text)
+    assert "Délai prolongé" in extended and reason in extended and "Prolonger le délai de réponse" not in extended
+    again = c.post(f"{url}/prolongation", data={"csrf": token, "motif": reason})  # once only (art. 12.3)
+    assert again.status_code == 409 and "déjà" in html.unescape(again.text)
+    assert [e["outcome"] for e in trail(org, "rights.extend")] == ["success", "denied"]
+
+    c.post(f"{url}/identite", data={"csrf": token, "verification": "Carte d'identité présentée au cabinet"})
+    unreadable = c.post(f"{url}/execution", data={"csrf": token, "corrigee": "{poids: 60"})
+    assert unreadable.status_code == 422 and "pas une ressource FHIR lisible" in html.unescape(unreadable.text)
+    weight = next(r for r in chart_resources() if r["id"] == "o-1")
+    other = {**weight, "subject": {"reference": "Patient/p-2"}}  # another patient's data through this request
+    forged = c.post(f"{url}/execution", data={"csrf": token, "corrigee": json.dumps(other)})
+    assert forged.status_code == 422 and "ne concerne pas le patient p-1" in html.unescape(forged.text)
+    fixed = {**weight, "valueQuantity": {"value": 60.5, "unit": "kg"}}
+    done = c.post(f"{url}/execution", data={"csrf": token, "corrigee": json.dumps(fixed)})
+    assert done.status_code == 303
+    answered = html.unescape(c.get(url).text)
+    assert "exécutée" in answered and "Vos données ont été rectifiées (Observation/o-1, version 2)" in answered
+    from identity_fixtures import NEW_PASSWORD
+    from santegarde.identity import sessions
+
+    place = practice.place
+    opened = sessions.login(place.identity, "dr.martin", NEW_PASSWORD, source="t", workstation_class="office")
+    sessions.second_factor(place.identity, opened.token, practice.code("dr.martin"))
+    stored = place.service.read(RecordRequest(opened.token, "medical_record"), "Observation", "o-1")
+    sessions.logout(place.identity, opened.token)
+    assert stored["valueQuantity"]["value"] == 60.5
+    assert trail(org, "rights.rectification")[-1]["outcome"] == "success"
