@@ -24,6 +24,7 @@ from santegarde.runtime import Organisation
 from santegarde.store.service import Request as RecordRequest
 from santegarde.web import (
     audit_desk,
+    breach_case,
     breach_desk,
     controller,
     create_console,
@@ -69,6 +70,7 @@ def desk_routes(practice: Practice, org: Organisation) -> list[Any]:
         controller.router(org, None, gate, renderer),
         rights_desk.router(org, rights, gate, renderer),
         breach_desk.router(org, gate, renderer),
+        breach_case.router(org, gate, renderer),
         processor_desk.router(org, gate, renderer),
         retention_desk.router(org, gate, renderer),
         transfer_desk.router(org, gate, renderer),
@@ -304,11 +306,11 @@ def test_every_desk_route_passes_the_gate(practice: Practice, org: Organisation,
     sign_in(practice, c, "sec.durand")
     token = csrf(c.get("/accueil"))
     routes = desk_routes(practice, org)
-    assert len(routes) == 25
+    assert len(routes) == 29
     for r in routes:
         path = r.path.replace("{key}", "register").replace("{fmt}", "json")
         path = path.replace("{number}", "1").replace("{anomaly}", "1").replace("{fmt}", "html")
-        path = path.replace("{action}", "activation")
+        path = path.replace("{action}", "activation").replace("{kind}", "notification")
         for method in r.methods:
             entered.clear()
             answer = c.request(method, path, data={"csrf": token} if method == "POST" else None)
@@ -592,3 +594,51 @@ def test_the_dpo_extends_a_deadline_once_and_rectifies_through_the_record_path(
     sessions.logout(place.identity, opened.token)
     assert stored["valueQuantity"]["value"] == 60.5
     assert trail(org, "rights.rectification")[-1]["outcome"] == "success"
+
+
+def test_a_breach_is_assessed_its_drafts_previewed_and_its_notification_noted(
+    practice: Practice, org: Organisation
+) -> None:
+    c = console(practice, org)
+    sign_in(practice, c, "sec.durand")
+    assert c.get("/controle/violations/1").status_code == 403  # the desk first, before saying whether it exists
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    token = csrf(c.get("/controle/violations"))
+    c.post("/controle/violations", data={**BREACH, "csrf": token})
+    assert 'href="/controle/violations/1"' in c.get("/controle/violations").text
+    page = html.unescape(c.get("/controle/violations/1").text)
+    assert "Délai de 72 heures" in page and "Dans les délais" in page and "Évaluer la gravité" in page
+    assert c.get("/controle/violations/9").status_code == 404
+    url = "/controle/violations/1/evaluation"
+    odd = c.post(url, data={"csrf": token, "vraisemblance": "enorme", "gravite": "limited", "notifier": "peut-être"})
+    said = html.unescape(odd.text)
+    assert odd.status_code == 422 and "Choisissez la vraisemblance dans la liste" in said and "oui, non" in said
+    reasoning = "Un seul destinataire, professionnel de santé tenu au secret (fictif)"
+    levels = {"csrf": token, "vraisemblance": "significant", "gravite": "significant", "raisonnement": reasoning}
+    short = c.post(url, data={**levels, "raisonnement": "grave"})
+    assert short.status_code == 422 and "20" in html.unescape(short.text)
+    overridden = c.post(url, data={**levels, "communiquer": "non"})  # the computed decision set aside, no reason
+    assert overridden.status_code == 422 and "justification" in html.unescape(overridden.text).lower()
+    assert not breaches.get(org.engine, 1).assessed  # nothing written by a refused assessment
+    assert c.post(url, data=levels).status_code == 303
+    assessed = breaches.get(org.engine, 1)
+    assert assessed.notify_authority and assessed.communicate_persons and assessed.assessed_by == "dr.martin"
+    page = html.unescape(c.get("/controle/violations/1").text)
+    assert "risque élevé" in page and "Réviser l'évaluation" in page
+    assert "frame-src 'self'" in c.get("/controle/violations/1").headers["content-security-policy"]
+    draft = c.get("/controle/violations/1/notification")
+    assert draft.status_code == 200 and "sandbox" in draft.headers["content-security-policy"]
+    assert "CNIL" in html.unescape(draft.text)
+    letter = c.get("/controle/violations/1/communication")
+    assert letter.status_code == 200 and "sandbox" in letter.headers["content-security-policy"]
+    assert c.get("/controle/violations/1/autre").status_code == 404
+    future = (practice.place.identity.now() + timedelta(days=1)).astimezone(PARIS).strftime("%Y-%m-%dT%H:%M")
+    ahead = c.post("/controle/violations/1/notification/faite", data={"csrf": token, "le": future})
+    assert ahead.status_code == 422 and "dans le futur" in html.unescape(ahead.text)
+    noted = c.post("/controle/violations/1/notification/faite", data={"csrf": token, "le": ""})
+    assert noted.status_code == 303 and breaches.get(org.engine, 1).notified_at is not None
+    page = html.unescape(c.get("/controle/violations/1").text)
+    assert "Notifiée à la CNIL" in page and "Noter : notification à la cnil (art. 33) faite" not in page
+    assert [e["outcome"] for e in trail(org, "breach.assess")] == ["denied", "denied", "success"]
+    assert trail(org, "breach.notified")[-1]["actor"] == "dr.martin"

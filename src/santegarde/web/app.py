@@ -34,6 +34,7 @@ from santegarde.runtime import Organisation
 from santegarde.store.service import RecordService
 from santegarde.web import (
     audit_desk,
+    breach_case,
     breach_desk,
     controller,
     pages,
@@ -151,6 +152,7 @@ def create_console(
     if organisation is not None and gate is not None:
         app.include_router(controller.router(organisation, rights, gate, renderer))
         app.include_router(breach_desk.router(organisation, gate, renderer))
+        app.include_router(breach_case.router(organisation, gate, renderer))
         app.include_router(processor_desk.router(organisation, gate, renderer))
         app.include_router(retention_desk.router(organisation, gate, renderer))
         app.include_router(transfer_desk.router(organisation, gate, renderer))
