@@ -179,6 +179,31 @@ def test_controller_documents_a_breach_and_sees_its_72_hour_clock(
     assert "Dans les délais" in item.inner_text() and "pour notifier" in item.inner_text()
     axe(page)
     shot(page, tmp_path, "violation-72h")
+    page.get_by_role("link", name="Violation n° 1").click()
+    page.wait_for_url("**/controle/violations/1")
+    assert "Dans les délais" in page.inner_text("main")
+    page.get_by_label("Vraisemblance", exact=True).select_option(label="importante")
+    page.get_by_label("Gravité", exact=True).select_option(label="importante")
+    page.get_by_label("Pourquoi cette vraisemblance et cette gravité").fill(
+        "Données de santé lues par un tiers (fictif)"
+    )
+    page.get_by_role("button", name="Enregistrer l'évaluation").click()
+    page.get_by_text("Réviser l'évaluation de la gravité").wait_for()
+    assert "risque élevé : notification à la CNIL et communication" in page.inner_text("main")
+    frame = page.frame_locator("iframe.apercu").first
+    frame.locator("h1").first.wait_for()
+    assert "CNIL" in frame.locator("body").inner_text()
+    axe(page)
+    page.get_by_role("button", name="Noter : notification à la cnil (art. 33) faite").click()
+    page.get_by_text("Notifiée à la CNIL").wait_for()
+    axe(page)
+    shot(page, tmp_path, "violation-notifiee")
+    page.goto(server.url + "/controle/transferts")  # the transfers' register: its form, accessible too
+    page.get_by_label("Pays de destination").fill("IN")
+    page.get_by_label("Destinataire", exact=True).fill("Laboratoire fictif")
+    page.get_by_role("button", name="Vérifier et enregistrer le transfert").click()
+    page.get_by_role("alert").first.wait_for()
+    axe(page)
     page.goto(server.url + "/controle/sous-traitants")  # the processors' register: its form, accessible too
     page.get_by_label("Nom", exact=True).fill("Hébergeur Fictif")
     page.get_by_role("button", name="Enregistrer le sous-traitant").click()
