@@ -20,6 +20,7 @@ from santegarde.governance import breaches, processors
 from santegarde.policy.desks import Desk, decide_desk, desk_profiles
 from santegarde.referentials import loader
 from santegarde.rights.execute import RightsService
+from santegarde.rights.requests import LETTER_CHANNELS
 from santegarde.runtime import Organisation
 from santegarde.store.service import Request as RecordRequest
 from santegarde.web import (
@@ -306,7 +307,7 @@ def test_every_desk_route_passes_the_gate(practice: Practice, org: Organisation,
     sign_in(practice, c, "sec.durand")
     token = csrf(c.get("/accueil"))
     routes = desk_routes(practice, org)
-    assert len(routes) == 29
+    assert len(routes) == 30
     for r in routes:
         path = r.path.replace("{key}", "register").replace("{fmt}", "json")
         path = path.replace("{number}", "1").replace("{anomaly}", "1").replace("{fmt}", "html")
@@ -642,3 +643,35 @@ def test_a_breach_is_assessed_its_drafts_previewed_and_its_notification_noted(
     assert "Notifiée à la CNIL" in page and "Noter : notification à la cnil (art. 33) faite" not in page
     assert [e["outcome"] for e in trail(org, "breach.assess")] == ["denied", "denied", "success"]
     assert trail(org, "breach.notified")[-1]["actor"] == "dr.martin"
+
+
+def test_the_answer_letter_is_marked_sent_once_after_the_answer_and_traced(
+    practice: Practice, org: Organisation
+) -> None:
+    assert list(rights_desk.CHANNELS_FR) == list(LETTER_CHANNELS)  # every channel has its French words
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    token = csrf(c.get("/controle/droits"))
+    made = c.post(
+        "/controle/droits",
+        data={"csrf": token, "droit": "access", "dossier": "p-1", "demandeur": "person", "finalite": "medical_record"},
+    )
+    url = made.headers["location"]
+    early = c.post(f"{url}/envoi", data={"csrf": token, "moyen": "post"})
+    assert early.status_code == 409 and "exécutez-la d'abord" in html.unescape(early.text)
+    c.post(f"{url}/identite", data={"csrf": token, "verification": "Carte d'identité présentée au cabinet"})
+    c.post(f"{url}/execution", data={"csrf": token})
+    page = html.unescape(c.get(url).text)
+    assert "Noter la lettre comme envoyée" in page and "par messagerie sécurisée de santé" in page
+    odd = c.post(f"{url}/envoi", data={"csrf": token, "moyen": "pigeon"})
+    assert odd.status_code == 422 and "Choisissez dans la liste" in html.unescape(odd.text)
+    assert c.post(f"{url}/envoi", data={"csrf": token, "moyen": "secure_messaging"}).status_code == 303
+    page = html.unescape(c.get(url).text)
+    assert "✓ Envoyée" in page and "par messagerie sécurisée de santé, par dr.martin" in page
+    assert "Noter la lettre comme envoyée" not in page
+    twice = c.post(f"{url}/envoi", data={"csrf": token, "moyen": "post"})
+    assert twice.status_code == 409 and "déjà été envoyée" in html.unescape(twice.text)
+    number = int(url.rsplit("/", 1)[1])
+    sent = practice.rights.register.get(number) if practice.rights else None
+    assert sent is not None and sent.letter_channel == "secure_messaging" and sent.letter_sent_by == "dr.martin"
+    assert [e["outcome"] for e in trail(org, "rights.letter_sent")] == ["denied", "success", "denied"]

@@ -47,6 +47,12 @@ STATUS_FR = {
     "executed": "exécutée",
     "refused": "refusée",
 }
+CHANNELS_FR = {
+    "post": "par courrier postal",
+    "secure_messaging": "par messagerie sécurisée de santé",
+    "in_person": "remise en main propre",
+    "email": "par courrier électronique",
+}
 MAX_CORRECTED = 20000  # a corrected FHIR resource, pasted
 Csrf = Annotated[str, Form(alias=CSRF_FIELD, max_length=128)]
 Short = Annotated[str, Form(max_length=200)]
@@ -130,6 +136,7 @@ def router(org: Organisation, rights: RightsService, gate: DeskGate, renderer: R
             extensible=found.extended_due_at is None and not found.deadline_rule.startswith(CSP_ACCESS),
             minimum=MIN_IDENTITY_CHECK,
             minimum_reason=MIN_EXTENSION_REASON,
+            channels=CHANNELS_FR,
             **values,
         )
         return page_with_frames(response)
@@ -288,6 +295,29 @@ def router(org: Organisation, rights: RightsService, gate: DeskGate, renderer: R
                 filename = f"copie-des-donnees-demande-{number}.json"
                 headers = {"content-disposition": f'attachment; filename="{filename}"'}
                 return Response(copy, media_type="application/fhir+json", headers=headers)
+            return RedirectResponse(f"/controle/droits/{number}", status_code=303)
+
+        return desk_page(renderer, gate, request, draw, keep=f"/controle/droits/{number}")
+
+    @route("POST", "/controle/droits/{number}/envoi")
+    def sent(
+        request: Request,
+        number: int,
+        csrf: Csrf,
+        channel: Annotated[str, Form(alias="moyen", max_length=40)] = "",
+    ) -> Response:
+        renderer.check_csrf(request, csrf)
+
+        def draw() -> Response:
+            current = gate.enter(request, Desk.CONTROLLER, "desk.controller.rights.sent", str(number))
+            if channel not in CHANNELS_FR:
+                return detail(
+                    request, current, number, 422, error="Choisissez dans la liste comment la lettre est partie."
+                )
+            try:
+                rights.register.letter_sent(record_request(request, None), number, channel)
+            except RightsError as exc:  # traced by the register
+                return detail(request, current, number, 409, error=exc.in_language("fr"))
             return RedirectResponse(f"/controle/droits/{number}", status_code=303)
 
         return desk_page(renderer, gate, request, draw, keep=f"/controle/droits/{number}")
