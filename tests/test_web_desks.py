@@ -24,6 +24,7 @@ from santegarde.rights.requests import LETTER_CHANNELS
 from santegarde.runtime import Organisation
 from santegarde.store.service import Request as RecordRequest
 from santegarde.web import (
+    access_review_desk,
     audit_desk,
     breach_case,
     breach_desk,
@@ -75,6 +76,7 @@ def desk_routes(practice: Practice, org: Organisation) -> list[Any]:
         processor_desk.router(org, gate, renderer),
         retention_desk.router(org, gate, renderer),
         transfer_desk.router(org, gate, renderer),
+        access_review_desk.router(org, gate, renderer),
         audit_desk.router(org, gate, renderer),
     )
     found = [r for router in routers for r in router.routes]
@@ -307,11 +309,11 @@ def test_every_desk_route_passes_the_gate(practice: Practice, org: Organisation,
     sign_in(practice, c, "sec.durand")
     token = csrf(c.get("/accueil"))
     routes = desk_routes(practice, org)
-    assert len(routes) == 30
+    assert len(routes) == 34
     for r in routes:
         path = r.path.replace("{key}", "register").replace("{fmt}", "json")
         path = path.replace("{number}", "1").replace("{anomaly}", "1").replace("{fmt}", "html")
-        path = path.replace("{action}", "activation").replace("{kind}", "notification")
+        path = path.replace("{action}", "activation").replace("{kind}", "notification").replace("{grant}", "1")
         for method in r.methods:
             entered.clear()
             answer = c.request(method, path, data={"csrf": token} if method == "POST" else None)
@@ -675,3 +677,39 @@ def test_the_answer_letter_is_marked_sent_once_after_the_answer_and_traced(
     sent = practice.rights.register.get(number) if practice.rights else None
     assert sent is not None and sent.letter_channel == "secure_messaging" and sent.letter_sent_by == "dr.martin"
     assert [e["outcome"] for e in trail(org, "rights.letter_sent")] == ["denied", "success", "denied"]
+
+
+def test_the_yearly_access_review_is_run_at_the_desk_and_unconfirmed_grants_end(
+    practice: Practice, org: Organisation
+) -> None:
+    from santegarde.identity import grants
+
+    c = console(practice, org)
+    sign_in(practice, c, "sec.durand")
+    assert c.get("/controle/habilitations").status_code == 403
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    assert 'href="/controle/habilitations"' in c.get("/controle").text
+    page = c.get("/controle/habilitations")
+    assert page.status_code == 200 and "Aucune revue des habilitations n'a encore été faite" in page.text
+    token = csrf(page)
+    assert c.post("/controle/habilitations", data={"csrf": token}).status_code == 303
+    opened = html.unescape(c.get("/controle/habilitations").text)
+    assert "Revue n° 1, ouverte le" in opened and "3 à décider" in opened and "dr.martin (vous)" in opened
+    assert "secrétariat" in opened.lower()  # the profile by its name
+    again = c.post("/controle/habilitations", data={"csrf": token})
+    assert again.status_code == 409 and "déjà ouverte" in html.unescape(again.text)
+    by_login = {g.login: g.id for g in grants.all_grants(practice.place.identity) if g.login != "admin"}
+    mine, secretary = by_login["dr.martin"], by_login["sec.durand"]
+    assert c.post(f"/controle/habilitations/1/{mine}/confirmer", data={"csrf": token}).status_code == 303
+    assert c.post(f"/controle/habilitations/1/{secretary}/peut-etre", data={"csrf": token}).status_code == 404
+    assert c.post(f"/controle/habilitations/1/{secretary}/retirer", data={"csrf": token}).status_code == 303
+    assert c.post("/controle/habilitations/1/999/confirmer", data={"csrf": token}).status_code == 409
+    assert c.post("/controle/habilitations/1/cloture", data={"csrf": token}).status_code == 303  # dr.autre ends
+    closed = html.unescape(c.get("/controle/habilitations").text)
+    assert "close le" in closed and "1 confirmée(s), 2 retirée(s)" in closed
+    assert c.post("/controle/habilitations/1/cloture", data={"csrf": token}).status_code == 409
+    now = practice.place.identity.now()
+    active = {g.login for g in grants.all_grants(practice.place.identity) if g.active(now)}
+    assert "dr.martin" in active and "sec.durand" not in active and "dr.autre" not in active
+    assert [e["actor"] for e in trail(org, "desk.controller.access_review.decide")] == ["dr.martin"] * 4

@@ -33,6 +33,7 @@ from santegarde.rights.execute import RightsService
 from santegarde.runtime import Organisation
 from santegarde.store.service import RecordService
 from santegarde.web import (
+    access_review_desk,
     audit_desk,
     breach_case,
     breach_desk,
@@ -156,6 +157,7 @@ def create_console(
         app.include_router(processor_desk.router(organisation, gate, renderer))
         app.include_router(retention_desk.router(organisation, gate, renderer))
         app.include_router(transfer_desk.router(organisation, gate, renderer))
+        app.include_router(access_review_desk.router(organisation, gate, renderer))
         if rights is not None:
             app.include_router(rights_desk.router(organisation, rights, gate, renderer))
         app.include_router(audit_desk.router(organisation, gate, renderer))
