@@ -230,6 +230,8 @@ def test_dpo_handles_a_rights_request_to_its_letter(
     page.wait_for_url("**/controle/droits/1")
     assert "p-1" not in page.url
     axe(page)
+    # the public health code fixes the deadline of access to the medical record (8 days): nothing offers to extend it
+    assert page.get_by_role("button", name="Prolonger de deux mois").count() == 0
     page.get_by_label("Comment l'identité").fill("Carte d'identité présentée au cabinet (fictif)")
     page.get_by_role("button", name="Enregistrer la vérification").click()
     with page.expect_download() as copy:
@@ -242,6 +244,34 @@ def test_dpo_handles_a_rights_request_to_its_letter(
     assert "droit d'accès" in letter.locator("body").inner_text()
     axe(page)
     shot(page, tmp_path, "droits-lettre")
+    page.get_by_label("Comment la lettre est partie").select_option(label="par messagerie sécurisée de santé")
+    page.get_by_role("button", name="Noter la lettre comme envoyée").click()
+    page.get_by_text("✓ Envoyée").wait_for()
+    axe(page)
+    assert not page.console_errors, page.console_errors
+
+
+def test_controller_runs_the_access_review(
+    page: Any,  # noqa: F811 (the fixture imported above)
+    served: tuple[Practice, Served],
+    tmp_path: Path,
+) -> None:
+    practice, server = served
+    sign_in(page, practice, server, "dr.martin")
+    page.goto(server.url + "/controle")
+    page.get_by_role("link", name="revue des habilitations").click()
+    page.wait_for_url("**/controle/habilitations")
+    axe(page)
+    page.get_by_role("button", name="Ouvrir une revue de toutes les habilitations en cours").click()
+    page.get_by_text("3 à décider").wait_for()
+    axe(page)
+    page.get_by_role("button", name="Confirmer l'habilitation n°").first.click()
+    page.get_by_text("2 à décider").wait_for()
+    page.get_by_role("button", name="Clore la revue n° 1").click()
+    page.get_by_role("button", name="Ouvrir une revue de toutes les habilitations en cours").wait_for()
+    assert "1 confirmée(s), 2 retirée(s)" in page.inner_text("main")
+    axe(page)
+    shot(page, tmp_path, "revue-habilitations")
     assert not page.console_errors, page.console_errors
 
 
