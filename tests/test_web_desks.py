@@ -610,6 +610,7 @@ def test_a_breach_is_assessed_its_drafts_previewed_and_its_notification_noted(
     token = csrf(c.get("/controle/violations"))
     c.post("/controle/violations", data={**BREACH, "csrf": token})
     assert 'href="/controle/violations/1"' in c.get("/controle/violations").text
+    assert 'href="/controle/violations/1"' in c.get("/controle").text  # the dashboard leads to it too
     page = html.unescape(c.get("/controle/violations/1").text)
     assert "Délai de 72 heures" in page and "Dans les délais" in page and "Évaluer la gravité" in page
     assert c.get("/controle/violations/9").status_code == 404
