@@ -358,6 +358,13 @@ def test_an_access_request_through_the_cli(demo: Demo, people: People, tmp_path:
     assert "existe déjà et n'est jamais écrasé" in refused("rights", "letter", n, "--out", str(letter), *c)
     assert "never overwritten" in refused("rights", "letter", n, "--out", str(letter), "--lang", "en", *c)
     assert ".html ou .pdf" in refused("rights", "letter", n, "--out", str(tmp_path / "letter.txt"), *c)
+    sent = ["rights", "sent", n, *PURPOSE, *c]
+    assert "n'est pas un moyen d'envoi" in refused(*sent, "--channel", "pigeon")
+    assert "Lettre de réponse envoyée le" in ok(*sent, "--channel", "post") and "par courrier postal" in ok(
+        "rights", "status", n, *c
+    )
+    assert "déjà été envoyée" in refused(*sent, "--channel", "email")
+    assert "was already sent" in refused(*sent, "--channel", "email", "--lang", "en")
     full = ok("rights", "status", n, *c)
     assert "exécutée" in full and "Reçue le" in full and "Identité vérifiée le" in full and how in full
     assert "status:" not in full and "identity_check" not in full  # words, not field names
@@ -374,6 +381,7 @@ def test_an_access_request_through_the_cli(demo: Demo, people: People, tmp_path:
     )
     events = {(e["operation"], e["allowed"]) for e in audit_events(demo) if e["resource_type"] == "RightsRequest"}
     assert {("rights.register", True), ("rights.identity_check", True), ("rights.access", True)} <= events
+    assert ("rights.letter_sent", True) in events
     assert ("rights.execute", False) in events
     ok("logout", *c)
 

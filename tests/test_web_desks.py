@@ -20,15 +20,27 @@ from santegarde.governance import breaches, processors
 from santegarde.policy.desks import Desk, decide_desk, desk_profiles
 from santegarde.referentials import loader
 from santegarde.rights.execute import RightsService
+from santegarde.rights.requests import LETTER_CHANNELS
 from santegarde.runtime import Organisation
 from santegarde.store.service import Request as RecordRequest
-from santegarde.web import audit_desk, breach_desk, controller, create_console, processor_desk, rights_desk
+from santegarde.web import (
+    access_review_desk,
+    audit_desk,
+    breach_case,
+    breach_desk,
+    controller,
+    create_console,
+    processor_desk,
+    retention_desk,
+    rights_desk,
+    transfer_desk,
+)
 from santegarde.web.desk_gate import DeskGate
-from santegarde.web.french import PARIS
+from santegarde.web.french import PARIS, fr_date
 from santegarde.web.pages import TAG
 from santegarde.web.render import Renderer
 from test_web import sign_in
-from web_fixtures import CSRF, Practice, make_practice, organisation_of
+from web_fixtures import CSRF, Practice, chart_resources, make_practice, organisation_of
 
 
 @pytest.fixture
@@ -60,7 +72,11 @@ def desk_routes(practice: Practice, org: Organisation) -> list[Any]:
         controller.router(org, None, gate, renderer),
         rights_desk.router(org, rights, gate, renderer),
         breach_desk.router(org, gate, renderer),
+        breach_case.router(org, gate, renderer),
         processor_desk.router(org, gate, renderer),
+        retention_desk.router(org, gate, renderer),
+        transfer_desk.router(org, gate, renderer),
+        access_review_desk.router(org, gate, renderer),
         audit_desk.router(org, gate, renderer),
     )
     found = [r for router in routers for r in router.routes]
@@ -238,6 +254,13 @@ def test_the_audit_desk_searches_by_post_verifies_and_reviews(practice: Practice
     found = c.post("/audit/recherche", data={**form, "acteur": "sec.durand", "issue": "denied"})
     assert found.status_code == 200 and "sec.durand" in found.text and "refusé" in found.text
     assert "dr.martin</td>" not in found.text
+    assert "Lecture d&#39;un dossier (Patient)" in found.text  # the operation by its name, never its code
+    assert "<code>read</code>" not in found.text and ">read " not in found.text
+    assert '<option value="desk.audit.search">Recherche dans le journal</option>' in found.text
+    family = c.post("/audit/recherche", data={**form, "operation": "desk"}).text  # a family: all its operations
+    results = family[family.index("<tbody>") :]
+    assert "Ouverture du bureau d&#39;audit" in results and "Lecture d&#39;un dossier" not in results
+    assert '<option value="desk" selected>Bureaux de la console : toutes</option>' in family
     assert c.post("/audit/recherche", data={**form, "fin": "pas une date"}).status_code == 422
     backwards = c.post("/audit/recherche", data={**form, "debut": today.isoformat(), "fin": "2020-01-01"})
     assert backwards.status_code == 422 and "se termine avant de commencer" in backwards.text
@@ -286,11 +309,11 @@ def test_every_desk_route_passes_the_gate(practice: Practice, org: Organisation,
     sign_in(practice, c, "sec.durand")
     token = csrf(c.get("/accueil"))
     routes = desk_routes(practice, org)
-    assert len(routes) == 21
+    assert len(routes) == 34
     for r in routes:
         path = r.path.replace("{key}", "register").replace("{fmt}", "json")
         path = path.replace("{number}", "1").replace("{anomaly}", "1").replace("{fmt}", "html")
-        path = path.replace("{action}", "activation")
+        path = path.replace("{action}", "activation").replace("{kind}", "notification").replace("{grant}", "1")
         for method in r.methods:
             entered.clear()
             answer = c.request(method, path, data={"csrf": token} if method == "POST" else None)
@@ -441,3 +464,253 @@ def test_a_processor_is_activated_only_with_every_clause_and_a_valid_hds_certifi
     assert c.post("/controle/sous-traitants/9/activation", data={"csrf": token}).status_code == 404
     assert [e["operation"] for e in trail(org, "processor.activate")] == ["processor.activate"]
     assert len(trail(org, "processor.add")) == 2 and len(trail(org, "processor.end")) == 1
+
+
+def test_the_retention_timeline_shows_what_each_coming_run_would_archive_and_end(
+    practice: Practice, org: Organisation
+) -> None:
+    c = console(practice, org)
+    sign_in(practice, c, "sec.durand")
+    refused = c.get("/controle/conservation")
+    assert refused.status_code == 403 and "COM-SEC-1.controller" in refused.text
+    assert trail(org, "desk.controller.retention")[-1]["outcome"] == "denied"
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    assert 'href="/controle/conservation"' in c.get("/controle").text
+    year = c.get("/controle/conservation")
+    assert year.status_code == 200
+    assert "Aucun dossier n'arrive à échéance sur cette période" in year.text  # the chart is four days old
+    years = c.get("/controle/conservation", params={"horizon": "25-ans"})
+    assert years.status_code == 200 and '<title id="conservation-t">' in years.text
+    page = html.unescape(years.text)
+    today = practice.place.identity.now()
+    points = retention_desk.timeline(org, today, retention_desk.HORIZONS["25-ans"])
+    assert len(points) == 26 and not points[0]["lines"]
+    archived = [p for p in points if any(line["archive"] for line in p["lines"])]
+    ended = [p for p in points if any(line["end"] for line in p["lines"])]
+    assert archived and ended and archived[0]["at"] < ended[0]["at"]  # archived first, ended at the end of term
+    assert archived[0]["at"].year - today.year in (5, 6) and ended[0]["at"].year - today.year in (20, 21)
+    first, last = archived[0], ended[0]
+    assert f"Entre le {fr_date(first['since'].date())} et le {fr_date(first['at'].date())}" in page
+    assert f"Entre le {fr_date(last['since'].date())} et le {fr_date(last['at'].date())}" in page
+    assert "Données enregistrées pour la gestion du cabinet" in page and "(suppression)" in page
+    assert "À archiver" in page and "À supprimer" in page  # the chart's series by their labels, not by colour
+    wrong = c.get("/controle/conservation", params={"horizon": "mille-ans"})
+    assert wrong.status_code == 422 and "choisissez l'une des périodes proposées" in html.unescape(wrong.text)
+    assert trail(org, "desk.controller.retention")[-1]["actor"] == "dr.martin"
+
+
+TRANSFER = {
+    "pays": "JP",
+    "destinataire": "Laboratoire fictif de Kyoto",
+    "categories": "identity_contact",
+    "base": "",
+    "finalite": "Relecture d'images par un expert (fictif)",
+}
+
+
+def test_a_transfer_is_checked_against_chapter_v_then_recorded_and_traced(
+    practice: Practice, org: Organisation
+) -> None:
+    c = console(practice, org)
+    sign_in(practice, c, "sec.durand")
+    assert c.get("/controle/transferts").status_code == 403
+    assert trail(org, "desk.controller.transfers")[-1]["outcome"] == "denied"
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    assert 'href="/controle/transferts"' in c.get("/controle").text
+    page = c.get("/controle/transferts")
+    assert page.status_code == 200 and "Aucun transfert hors de l'Union européenne enregistré" in page.text
+    token = csrf(page)
+    empty = c.post("/controle/transferts", data={"csrf": token, "base": "safeguards"})
+    said = html.unescape(empty.text)
+    assert empty.status_code == 422 and "Le formulaire contient 5 erreur(s)" in said
+    assert "Nommez le destinataire" in said and "Choisissez la garantie appropriée" in said
+    unknown = c.post("/controle/transferts", data={"csrf": token, **TRANSFER, "pays": "Atlantide"})
+    assert unknown.status_code == 422 and "Ce pays n&#39;est pas reconnu" in unknown.text
+    inside = c.post("/controle/transferts", data={"csrf": token, **TRANSFER, "pays": "DE"})
+    assert inside.status_code == 422 and "aucun transfert" in html.unescape(inside.text).lower()  # DE: not a transfer
+    assert trail(org, "transfer.add")[-1]["outcome"] == "denied"
+    no_basis = c.post("/controle/transferts", data={"csrf": token, **TRANSFER, "pays": "IN"})
+    assert no_basis.status_code == 422 and "aucune décision d&#39;adéquation" in no_basis.text
+    assert "Transfert n° 1" not in no_basis.text  # nothing recorded
+    forged = c.post("/controle/transferts", data={"csrf": token, **TRANSFER, "pays": "IN", "base": "adequacy"})
+    assert forged.status_code == 422 and "aucune décision d&#39;adéquation" in forged.text  # a claimed adequacy
+    odd = c.post("/controle/transferts", data={"csrf": token, **TRANSFER, "base": "friendship"})
+    assert odd.status_code == 422 and "Choisissez la base du transfert dans la liste" in html.unescape(odd.text)
+    clauses = {"csrf": token, **TRANSFER, "pays": "IN", "base": "safeguards", "garantie": "scc", "distance": "1"}
+    done = c.post("/controle/transferts", data=clauses)
+    assert done.status_code == 303 and done.headers["location"] == "/controle/transferts#transfert-1"
+    listed = html.unescape(c.get("/controle/transferts").text)
+    assert "Transfert n° 1" in listed and "(accès à distance)" in listed
+    assert "clauses contractuelles types" in listed and "Laboratoire fictif de Kyoto" in listed
+    japan = c.post("/controle/transferts", data={"csrf": token, **TRANSFER})  # adequacy decided by the country
+    assert japan.status_code == 303
+    recorded = trail(org, "transfer.add")
+    assert [e["outcome"] for e in recorded] == ["denied", "denied", "denied", "success", "success"]
+    assert recorded[-1]["actor"] == "dr.martin" and recorded[-1]["resource_id"] == "2"
+    assert c.post("/controle/transferts", data=TRANSFER).status_code in (403, 422)  # no CSRF token: refused
+
+
+def test_the_dpo_extends_a_deadline_once_and_rectifies_through_the_record_path(
+    practice: Practice, org: Organisation
+) -> None:
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    token = csrf(c.get("/controle/droits"))
+    made = c.post(
+        "/controle/droits",
+        data={"csrf": token, "droit": "rectification", "dossier": "p-1", "demandeur": "person"},
+    )
+    assert made.status_code == 303, html.unescape(made.text)[:2000]
+    url = made.headers["location"]
+    assert "Prolonger le délai de réponse" in html.unescape(c.get(url).text)
+    short = c.post(f"{url}/prolongation", data={"csrf": token, "motif": "trop"})
+    assert short.status_code == 422 and "au moins 15 caractères" in html.unescape(short.text)
+    reason = "Demande complexe : plusieurs dossiers à rapprocher (fictif)"
+    assert c.post(f"{url}/prolongation", data={"csrf": token, "motif": reason}).status_code == 303
+    extended = html.unescape(c.get(url).text)
+    assert "Délai prolongé" in extended and reason in extended and "Prolonger le délai de réponse" not in extended
+    again = c.post(f"{url}/prolongation", data={"csrf": token, "motif": reason})  # once only (art. 12.3)
+    assert again.status_code == 409 and "déjà" in html.unescape(again.text)
+    assert [e["outcome"] for e in trail(org, "rights.extend")] == ["success", "denied"]
+
+    c.post(f"{url}/identite", data={"csrf": token, "verification": "Carte d'identité présentée au cabinet"})
+    unreadable = c.post(f"{url}/execution", data={"csrf": token, "corrigee": "{poids: 60"})
+    assert unreadable.status_code == 422 and "pas une ressource FHIR lisible" in html.unescape(unreadable.text)
+    weight = next(r for r in chart_resources() if r["id"] == "o-1")
+    other = {**weight, "subject": {"reference": "Patient/p-2"}}  # another patient's data through this request
+    forged = c.post(f"{url}/execution", data={"csrf": token, "corrigee": json.dumps(other)})
+    assert forged.status_code == 422 and "ne concerne pas le patient p-1" in html.unescape(forged.text)
+    fixed = {**weight, "valueQuantity": {"value": 60.5, "unit": "kg"}}
+    done = c.post(f"{url}/execution", data={"csrf": token, "corrigee": json.dumps(fixed)})
+    assert done.status_code == 303
+    answered = html.unescape(c.get(url).text)
+    assert "exécutée" in answered and "Vos données ont été rectifiées (Observation/o-1, version 2)" in answered
+    from identity_fixtures import NEW_PASSWORD
+    from santegarde.identity import sessions
+
+    place = practice.place
+    opened = sessions.login(place.identity, "dr.martin", NEW_PASSWORD, source="t", workstation_class="office")
+    sessions.second_factor(place.identity, opened.token, practice.code("dr.martin"))
+    stored = place.service.read(RecordRequest(opened.token, "medical_record"), "Observation", "o-1")
+    sessions.logout(place.identity, opened.token)
+    assert stored["valueQuantity"]["value"] == 60.5
+    assert trail(org, "rights.rectification")[-1]["outcome"] == "success"
+
+
+def test_a_breach_is_assessed_its_drafts_previewed_and_its_notification_noted(
+    practice: Practice, org: Organisation
+) -> None:
+    c = console(practice, org)
+    sign_in(practice, c, "sec.durand")
+    assert c.get("/controle/violations/1").status_code == 403  # the desk first, before saying whether it exists
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    token = csrf(c.get("/controle/violations"))
+    c.post("/controle/violations", data={**BREACH, "csrf": token})
+    assert 'href="/controle/violations/1"' in c.get("/controle/violations").text
+    assert 'href="/controle/violations/1"' in c.get("/controle").text  # the dashboard leads to it too
+    page = html.unescape(c.get("/controle/violations/1").text)
+    assert "Délai de 72 heures" in page and "Dans les délais" in page and "Évaluer la gravité" in page
+    assert c.get("/controle/violations/9").status_code == 404
+    url = "/controle/violations/1/evaluation"
+    odd = c.post(url, data={"csrf": token, "vraisemblance": "enorme", "gravite": "limited", "notifier": "peut-être"})
+    said = html.unescape(odd.text)
+    assert odd.status_code == 422 and "Choisissez la vraisemblance dans la liste" in said and "oui, non" in said
+    reasoning = "Un seul destinataire, professionnel de santé tenu au secret (fictif)"
+    levels = {"csrf": token, "vraisemblance": "significant", "gravite": "significant", "raisonnement": reasoning}
+    short = c.post(url, data={**levels, "raisonnement": "grave"})
+    assert short.status_code == 422 and "20" in html.unescape(short.text)
+    overridden = c.post(url, data={**levels, "communiquer": "non"})  # the computed decision set aside, no reason
+    assert overridden.status_code == 422 and "justification" in html.unescape(overridden.text).lower()
+    assert not breaches.get(org.engine, 1).assessed  # nothing written by a refused assessment
+    assert c.post(url, data=levels).status_code == 303
+    assessed = breaches.get(org.engine, 1)
+    assert assessed.notify_authority and assessed.communicate_persons and assessed.assessed_by == "dr.martin"
+    page = html.unescape(c.get("/controle/violations/1").text)
+    assert "risque élevé" in page and "Réviser l'évaluation" in page
+    assert "frame-src 'self'" in c.get("/controle/violations/1").headers["content-security-policy"]
+    draft = c.get("/controle/violations/1/notification")
+    assert draft.status_code == 200 and "sandbox" in draft.headers["content-security-policy"]
+    assert "CNIL" in html.unescape(draft.text)
+    letter = c.get("/controle/violations/1/communication")
+    assert letter.status_code == 200 and "sandbox" in letter.headers["content-security-policy"]
+    assert c.get("/controle/violations/1/autre").status_code == 404
+    future = (practice.place.identity.now() + timedelta(days=1)).astimezone(PARIS).strftime("%Y-%m-%dT%H:%M")
+    ahead = c.post("/controle/violations/1/notification/faite", data={"csrf": token, "le": future})
+    assert ahead.status_code == 422 and "dans le futur" in html.unescape(ahead.text)
+    noted = c.post("/controle/violations/1/notification/faite", data={"csrf": token, "le": ""})
+    assert noted.status_code == 303 and breaches.get(org.engine, 1).notified_at is not None
+    page = html.unescape(c.get("/controle/violations/1").text)
+    assert "Notifiée à la CNIL" in page and "Noter : notification à la cnil (art. 33) faite" not in page
+    assert [e["outcome"] for e in trail(org, "breach.assess")] == ["denied", "denied", "success"]
+    assert trail(org, "breach.notified")[-1]["actor"] == "dr.martin"
+
+
+def test_the_answer_letter_is_marked_sent_once_after_the_answer_and_traced(
+    practice: Practice, org: Organisation
+) -> None:
+    assert list(rights_desk.CHANNELS_FR) == list(LETTER_CHANNELS)  # every channel has its French words
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    token = csrf(c.get("/controle/droits"))
+    made = c.post(
+        "/controle/droits",
+        data={"csrf": token, "droit": "access", "dossier": "p-1", "demandeur": "person", "finalite": "medical_record"},
+    )
+    url = made.headers["location"]
+    early = c.post(f"{url}/envoi", data={"csrf": token, "moyen": "post"})
+    assert early.status_code == 409 and "exécutez-la d'abord" in html.unescape(early.text)
+    c.post(f"{url}/identite", data={"csrf": token, "verification": "Carte d'identité présentée au cabinet"})
+    c.post(f"{url}/execution", data={"csrf": token})
+    page = html.unescape(c.get(url).text)
+    assert "Noter la lettre comme envoyée" in page and "par messagerie sécurisée de santé" in page
+    odd = c.post(f"{url}/envoi", data={"csrf": token, "moyen": "pigeon"})
+    assert odd.status_code == 422 and "Choisissez dans la liste" in html.unescape(odd.text)
+    assert c.post(f"{url}/envoi", data={"csrf": token, "moyen": "secure_messaging"}).status_code == 303
+    page = html.unescape(c.get(url).text)
+    assert "✓ Envoyée" in page and "par messagerie sécurisée de santé, par dr.martin" in page
+    assert "Noter la lettre comme envoyée" not in page
+    twice = c.post(f"{url}/envoi", data={"csrf": token, "moyen": "post"})
+    assert twice.status_code == 409 and "déjà été envoyée" in html.unescape(twice.text)
+    number = int(url.rsplit("/", 1)[1])
+    sent = practice.rights.register.get(number) if practice.rights else None
+    assert sent is not None and sent.letter_channel == "secure_messaging" and sent.letter_sent_by == "dr.martin"
+    assert [e["outcome"] for e in trail(org, "rights.letter_sent")] == ["denied", "success", "denied"]
+
+
+def test_the_yearly_access_review_is_run_at_the_desk_and_unconfirmed_grants_end(
+    practice: Practice, org: Organisation
+) -> None:
+    from santegarde.identity import grants
+
+    c = console(practice, org)
+    sign_in(practice, c, "sec.durand")
+    assert c.get("/controle/habilitations").status_code == 403
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    assert 'href="/controle/habilitations"' in c.get("/controle").text
+    page = c.get("/controle/habilitations")
+    assert page.status_code == 200 and "Aucune revue des habilitations n'a encore été faite" in page.text
+    token = csrf(page)
+    assert c.post("/controle/habilitations", data={"csrf": token}).status_code == 303
+    opened = html.unescape(c.get("/controle/habilitations").text)
+    assert "Revue n° 1, ouverte le" in opened and "3 à décider" in opened and "dr.martin (vous)" in opened
+    assert "secrétariat" in opened.lower()  # the profile by its name
+    again = c.post("/controle/habilitations", data={"csrf": token})
+    assert again.status_code == 409 and "déjà ouverte" in html.unescape(again.text)
+    by_login = {g.login: g.id for g in grants.all_grants(practice.place.identity) if g.login != "admin"}
+    mine, secretary = by_login["dr.martin"], by_login["sec.durand"]
+    assert c.post(f"/controle/habilitations/1/{mine}/confirmer", data={"csrf": token}).status_code == 303
+    assert c.post(f"/controle/habilitations/1/{secretary}/peut-etre", data={"csrf": token}).status_code == 404
+    assert c.post(f"/controle/habilitations/1/{secretary}/retirer", data={"csrf": token}).status_code == 303
+    assert c.post("/controle/habilitations/1/999/confirmer", data={"csrf": token}).status_code == 409
+    assert c.post("/controle/habilitations/1/cloture", data={"csrf": token}).status_code == 303  # dr.autre ends
+    closed = html.unescape(c.get("/controle/habilitations").text)
+    assert "close le" in closed and "1 confirmée(s), 2 retirée(s)" in closed
+    assert c.post("/controle/habilitations/1/cloture", data={"csrf": token}).status_code == 409
+    now = practice.place.identity.now()
+    active = {g.login for g in grants.all_grants(practice.place.identity) if g.active(now)}
+    assert "dr.martin" in active and "sec.durand" not in active and "dr.autre" not in active
+    assert [e["actor"] for e in trail(org, "desk.controller.access_review.decide")] == ["dr.martin"] * 4

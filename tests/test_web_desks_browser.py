@@ -125,7 +125,14 @@ def test_auditor_searches_and_signs_the_review_and_the_secretary_is_refused(
     page.get_by_role("button", name="Rechercher").click()
     page.wait_for_url("**/audit/recherche")
     assert "sec.durand" not in page.url  # the criteria went by POST
-    assert "refusé" in page.locator("table").first.inner_text()
+    results = page.locator("table").first.inner_text()
+    assert "refusé" in results and "Ouverture du bureau d'audit" in results  # the operation by its name
+    page.get_by_label("Personne (identifiant)").fill("")
+    page.get_by_label("Issue").select_option("")
+    page.get_by_label("Opération").select_option(label="Vérification de la chaîne du journal")
+    page.get_by_role("button", name="Rechercher").click()
+    page.wait_for_url("**/audit/recherche")
+    assert "Aucune entrée ne correspond" in page.inner_text("main")  # nobody verified the chain yet
     axe(page)
     page.get_by_role("button", name="Vérifier la chaîne du journal").click()
     page.get_by_text("✓ Intact").wait_for()
@@ -172,6 +179,31 @@ def test_controller_documents_a_breach_and_sees_its_72_hour_clock(
     assert "Dans les délais" in item.inner_text() and "pour notifier" in item.inner_text()
     axe(page)
     shot(page, tmp_path, "violation-72h")
+    page.get_by_role("link", name="Violation n° 1").click()
+    page.wait_for_url("**/controle/violations/1")
+    assert "Dans les délais" in page.inner_text("main")
+    page.get_by_label("Vraisemblance", exact=True).select_option(label="importante")
+    page.get_by_label("Gravité", exact=True).select_option(label="importante")
+    page.get_by_label("Pourquoi cette vraisemblance et cette gravité").fill(
+        "Données de santé lues par un tiers (fictif)"
+    )
+    page.get_by_role("button", name="Enregistrer l'évaluation").click()
+    page.get_by_text("Réviser l'évaluation de la gravité").wait_for()
+    assert "risque élevé : notification à la CNIL et communication" in page.inner_text("main")
+    frame = page.frame_locator("iframe.apercu").first
+    frame.locator("h1").first.wait_for()
+    assert "CNIL" in frame.locator("body").inner_text()
+    axe(page)
+    page.get_by_role("button", name="Noter : notification à la cnil (art. 33) faite").click()
+    page.get_by_text("Notifiée à la CNIL").wait_for()
+    axe(page)
+    shot(page, tmp_path, "violation-notifiee")
+    page.goto(server.url + "/controle/transferts")  # the transfers' register: its form, accessible too
+    page.get_by_label("Pays de destination").fill("IN")
+    page.get_by_label("Destinataire", exact=True).fill("Laboratoire fictif")
+    page.get_by_role("button", name="Vérifier et enregistrer le transfert").click()
+    page.get_by_role("alert").first.wait_for()
+    axe(page)
     page.goto(server.url + "/controle/sous-traitants")  # the processors' register: its form, accessible too
     page.get_by_label("Nom", exact=True).fill("Hébergeur Fictif")
     page.get_by_role("button", name="Enregistrer le sous-traitant").click()
@@ -198,6 +230,8 @@ def test_dpo_handles_a_rights_request_to_its_letter(
     page.wait_for_url("**/controle/droits/1")
     assert "p-1" not in page.url
     axe(page)
+    # the public health code fixes the deadline of access to the medical record (8 days): nothing offers to extend it
+    assert page.get_by_role("button", name="Prolonger de deux mois").count() == 0
     page.get_by_label("Comment l'identité").fill("Carte d'identité présentée au cabinet (fictif)")
     page.get_by_role("button", name="Enregistrer la vérification").click()
     with page.expect_download() as copy:
@@ -210,4 +244,57 @@ def test_dpo_handles_a_rights_request_to_its_letter(
     assert "droit d'accès" in letter.locator("body").inner_text()
     axe(page)
     shot(page, tmp_path, "droits-lettre")
+    page.get_by_label("Comment la lettre est partie").select_option(label="par messagerie sécurisée de santé")
+    page.get_by_role("button", name="Noter la lettre comme envoyée").click()
+    page.get_by_text("✓ Envoyée").wait_for()
+    axe(page)
+    assert not page.console_errors, page.console_errors
+
+
+def test_controller_runs_the_access_review(
+    page: Any,  # noqa: F811 (the fixture imported above)
+    served: tuple[Practice, Served],
+    tmp_path: Path,
+) -> None:
+    practice, server = served
+    sign_in(page, practice, server, "dr.martin")
+    page.goto(server.url + "/controle")
+    page.get_by_role("link", name="revue des habilitations").click()
+    page.wait_for_url("**/controle/habilitations")
+    axe(page)
+    page.get_by_role("button", name="Ouvrir une revue de toutes les habilitations en cours").click()
+    page.get_by_text("3 à décider").wait_for()
+    axe(page)
+    page.get_by_role("button", name="Confirmer l'habilitation n°").first.click()
+    page.get_by_text("2 à décider").wait_for()
+    page.get_by_role("button", name="Clore la revue n° 1").click()
+    page.get_by_role("button", name="Ouvrir une revue de toutes les habilitations en cours").wait_for()
+    assert "1 confirmée(s), 2 retirée(s)" in page.inner_text("main")
+    axe(page)
+    shot(page, tmp_path, "revue-habilitations")
+    assert not page.console_errors, page.console_errors
+
+
+def test_controller_reads_the_retention_timeline(
+    page: Any,  # noqa: F811 (the fixture imported above)
+    served: tuple[Practice, Served],
+    tmp_path: Path,
+) -> None:
+    practice, server = served
+    sign_in(page, practice, server, "dr.martin")
+    page.get_by_role("link", name="Tableau du responsable").click()
+    page.wait_for_url("**/controle")
+    page.get_by_role("link", name="calendrier de conservation").click()
+    page.wait_for_url("**/controle/conservation")
+    assert "Aucun dossier n'arrive à échéance" in page.inner_text("main")  # the records are days old
+    axe(page)
+    page.get_by_label("Période").select_option(label="les vingt-cinq prochaines années, année par année")
+    page.get_by_role("button", name="Afficher").click()
+    page.wait_for_url("**/controle/conservation?horizon=25-ans")
+    chart = page.get_by_role("img", name="Calendrier de conservation : ce qu'un passage ferait à chaque date")
+    assert chart.count() == 1
+    table = page.locator("table", has_text="Données enregistrées pour la gestion du cabinet").inner_text()
+    assert "Entre le" in table and "suppression" in table
+    axe(page)
+    shot(page, tmp_path, "calendrier-conservation")
     assert not page.console_errors, page.console_errors

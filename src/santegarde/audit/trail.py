@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, bindparam, delete, event, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from santegarde.audit import chain, request
+from santegarde.audit import chain, operations, request
 from santegarde.audit.anchor import BEHIND_PREFIX, AnchorFile, Head
 from santegarde.audit.anchor import MISSING as MISSING_ANCHOR
 from santegarde.audit.tables import checkpoint, entry, head
@@ -122,6 +122,7 @@ class _HeadRow:
 
 # The FHIR extension carrying the id of the HTTP request an entry was written in (as in the access log line).
 REQUEST_EXTENSION = "https://santegarde.invalid/fhir/StructureDefinition/audit-request"
+OPERATION_SYSTEM = "https://santegarde.invalid/fhir/CodeSystem/audit-operation"  # the trail's codes, named in English
 
 VERIFY_CHUNK = 2000  # entries fetched per round trip when the trail is walked
 
@@ -665,6 +666,13 @@ class AuditTrail:
                     "resourceType": "AuditEvent",
                     "id": f"audit-{e.seq}",
                     "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest"},
+                    "subtype": [
+                        {
+                            "system": OPERATION_SYSTEM,
+                            "code": c["operation"],
+                            "display": operations.name(c["operation"], "en"),
+                        }
+                    ],
                     "action": actions.get(c["operation"], "E"),
                     "recorded": c["at"],
                     "outcome": "0" if c["outcome"] == "success" else "4",

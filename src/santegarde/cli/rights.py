@@ -26,7 +26,7 @@ from santegarde.governance import doctext, rights_text
 from santegarde.identity import sessions
 from santegarde.referentials.model import Right
 from santegarde.rights.execute import RightsService
-from santegarde.rights.requests import OPEN, Requester, RightsRequest
+from santegarde.rights.requests import LETTER_CHANNELS, OPEN, Requester, RightsRequest
 
 app = typer.Typer(help="Data-subject requests: register, check identity, execute, answer.", no_args_is_help=True)
 
@@ -100,6 +100,10 @@ def _details(request: RightsRequest, lang: str) -> None:
     if request.rule:
         section = t["section"].format(section=request.section) if request.section else ""
         lines.append(t["rule"].format(rule=request.rule, section=section))
+    if request.letter_sent_at:
+        channel = t["channels"].get(request.letter_channel or "", request.letter_channel or "—")
+        at = request.letter_sent_at.strftime(day)
+        lines.append(t["letter"].format(at=at, by=request.letter_sent_by or "—", channel=channel))
     for line in lines:
         console.print(f"  {line}", markup=False, soft_wrap=True)
 
@@ -209,6 +213,21 @@ def extend(
     doctext.check_lang(lang)
     with logged_in(config) as s:
         _show(desk(s).register.extend(request_for(s, purpose), request_id, reason), lang)
+
+
+@app.command("sent")
+@friendly_errors
+def sent(
+    request_id: IdArg,
+    channel: Annotated[str, typer.Option("--channel", help="How it left: " + ", ".join(LETTER_CHANNELS))],
+    purpose: PurposeOption,
+    lang: Lang = "fr",
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Record that the answer letter of an answered request was sent, and how (once)."""
+    doctext.check_lang(lang)
+    with logged_in(config) as s:
+        _details(desk(s).register.letter_sent(request_for(s, purpose), request_id, channel), lang)
 
 
 @app.command("execute")

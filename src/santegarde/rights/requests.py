@@ -31,6 +31,8 @@ from santegarde.store.service import Request
 
 MIN_IDENTITY_CHECK = 10
 MIN_EXTENSION_REASON = 15
+# How an answer letter leaves: by post, by the health professionals' secure messaging, handed over, by e-mail.
+LETTER_CHANNELS = ("post", "secure_messaging", "in_person", "email")
 MEDICAL_RECORD = "medical_record"
 CSP_ACCESS = "code de la santé publique, art. L. 1111-7"
 EXERCISABLE = (
@@ -105,6 +107,9 @@ class RightsRequest:
     answered_at: datetime | None
     answered_by: str | None
     lifted_at: datetime | None
+    letter_sent_at: datetime | None = None
+    letter_sent_by: str | None = None
+    letter_channel: str | None = None
 
     @property
     def deadline(self) -> datetime:
@@ -169,6 +174,9 @@ def _row_to_request(row: Any) -> RightsRequest:
         answered_at=when(row.answered_at),
         answered_by=row.answered_by,
         lifted_at=when(row.lifted_at),
+        letter_sent_at=when(row.letter_sent_at),
+        letter_sent_by=row.letter_sent_by,
+        letter_channel=row.letter_channel,
     )
 
 
@@ -331,6 +339,26 @@ class RightsRegister:
         )
         request = self.get(request_id)
         self.trace(ctx, req, "rights.extend", request, rule="GDPR art. 12.3")
+        return request
+
+    def letter_sent(self, req: Request, request_id: int, channel: str) -> RightsRequest:
+        """Record that the answer letter of an answered request was sent, by which channel (once); traced, and so is
+        a refusal (the request not answered yet, or its letter already sent)."""
+        ctx = self.who(req)
+        request = self.get(request_id)
+        if channel not in LETTER_CHANNELS:
+            raise RightsError("letter_channel", value=channel, choices=refusals.choices(LETTER_CHANNELS), on="channel")
+        refused: RightsError | None = None
+        if request.status in OPEN:
+            refused = RightsError("letter_before_answer", id=request_id)
+        elif request.letter_sent_at is not None:
+            refused = RightsError("letter_already_sent", id=request_id, day=day(request.letter_sent_at))
+        if refused is not None:
+            self.trace(ctx, req, "rights.letter_sent", request, allowed=False, outcome="denied")
+            raise refused
+        self._set(request_id, letter_sent_at=self.now(), letter_sent_by=ctx.login, letter_channel=channel)
+        request = self.get(request_id)
+        self.trace(ctx, req, "rights.letter_sent", request)
         return request
 
     def answer(

@@ -37,6 +37,9 @@ rights_request = Table(
     Column("answered_at", DateTime(timezone=True), nullable=True),
     Column("answered_by", String(64), nullable=True),
     Column("lifted_at", DateTime(timezone=True), nullable=True),  # a restriction lifted
+    Column("letter_sent_at", DateTime(timezone=True), nullable=True),  # the answer letter sent (r003)
+    Column("letter_sent_by", String(64), nullable=True),
+    Column("letter_channel", String(30), nullable=True),  # rights.requests.LETTER_CHANNELS
     Index("ix_rights_request_status", "status", "due_at"),
 )
 

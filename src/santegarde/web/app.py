@@ -32,7 +32,18 @@ from santegarde.referentials.model import Referential
 from santegarde.rights.execute import RightsService
 from santegarde.runtime import Organisation
 from santegarde.store.service import RecordService
-from santegarde.web import audit_desk, breach_desk, controller, pages, processor_desk, rights_desk
+from santegarde.web import (
+    access_review_desk,
+    audit_desk,
+    breach_case,
+    breach_desk,
+    controller,
+    pages,
+    processor_desk,
+    retention_desk,
+    rights_desk,
+    transfer_desk,
+)
 from santegarde.web.desk_gate import DeskGate
 from santegarde.web.french import Refusal, refusal
 from santegarde.web.render import Renderer
@@ -142,7 +153,11 @@ def create_console(
     if organisation is not None and gate is not None:
         app.include_router(controller.router(organisation, rights, gate, renderer))
         app.include_router(breach_desk.router(organisation, gate, renderer))
+        app.include_router(breach_case.router(organisation, gate, renderer))
         app.include_router(processor_desk.router(organisation, gate, renderer))
+        app.include_router(retention_desk.router(organisation, gate, renderer))
+        app.include_router(transfer_desk.router(organisation, gate, renderer))
+        app.include_router(access_review_desk.router(organisation, gate, renderer))
         if rights is not None:
             app.include_router(rights_desk.router(organisation, rights, gate, renderer))
         app.include_router(audit_desk.router(organisation, gate, renderer))

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from santegarde.audit import operations
 from santegarde.audit import review as trace_review
 from santegarde.audit.search import Criteria, SearchError, search, volumes
 from santegarde.policy.desks import Desk
@@ -95,6 +96,7 @@ def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
             status,
             user=gate.who(current),
             profiles=profiles(),
+            operations=operations.families("fr"),
             outcomes=OUTCOMES,
             chart=chart(now - timedelta(days=DEFAULT_DAYS), now + timedelta(seconds=1)),
             **state(),
@@ -249,7 +251,7 @@ def _row(seq: int, c: dict[str, Any], ref: Any) -> dict[str, Any]:
         "at": c.get("at"),
         "actor": c.get("actor") or "—",
         "profile": name(ref, "accessor", c.get("profile")) if c.get("profile") else "—",
-        "operation": c.get("operation"),
+        "operation": operations.name(str(c.get("operation", ""))),
         "resource": c.get("resource_type"),
         "patient": c.get("patient") or "",
         "outcome": OUTCOMES.get(str(c.get("outcome")), str(c.get("outcome"))),

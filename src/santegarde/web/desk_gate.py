@@ -92,9 +92,18 @@ class DeskGate:
         return current
 
     def record(
-        self, request: Request, current: sessions.SessionContext, operation: str, kind: str, ident: str, rule: str
+        self,
+        request: Request,
+        current: sessions.SessionContext,
+        operation: str,
+        kind: str,
+        ident: str,
+        rule: str,
+        *,
+        allowed: bool = True,
     ) -> None:
-        """Trace what a desk did (as the CLI command doing the same traces it), by references only."""
+        """Trace what a desk did (as the CLI command doing the same traces it), or what the rule ``rule`` refused
+        it (``allowed=False``), by references only."""
         self.audit.append(
             AuditEvent(
                 actor=current.login,
@@ -103,10 +112,10 @@ class DeskGate:
                 resource_type=kind,
                 resource_id=ident,
                 purpose="security",
-                allowed=True,
+                allowed=allowed,
                 rule=rule,
                 section="",
-                outcome="success",
+                outcome="success" if allowed else "denied",
                 source=request.client.host if request.client else "unknown",
                 referential=self.ref.id,
             )

@@ -1,6 +1,7 @@
 """The rights desk at the controller's desk (COM-RGT-1): register a request, record how the requester's identity was
-checked, execute it through the record path (``RightsService``: the right applies or is refused with the text's
-reason), then preview and download the answer letter.
+checked, extend its deadline once by two months with a written reason (GDPR art. 12.3; not a deadline the public
+health code fixes), execute it through the record path (``RightsService``: the right applies or is refused with the
+text's reason), then preview and download the answer letter.
 
 Each route passes the desk's gate (identity → policy → audit) before ``RightsService``, which checks the session
 again and traces every step itself. Requests are named by their number in URLs, never by the patient.
@@ -20,7 +21,16 @@ from santegarde.identity.errors import SessionRefused
 from santegarde.policy.desks import Desk
 from santegarde.referentials.model import Right
 from santegarde.rights.execute import REQUESTER_FR, RightsService
-from santegarde.rights.requests import EXERCISABLE, MIN_IDENTITY_CHECK, NEEDS_PURPOSE, OPEN, Requester, RightsError
+from santegarde.rights.requests import (
+    CSP_ACCESS,
+    EXERCISABLE,
+    MIN_EXTENSION_REASON,
+    MIN_IDENTITY_CHECK,
+    NEEDS_PURPOSE,
+    OPEN,
+    Requester,
+    RightsError,
+)
 from santegarde.runtime import Organisation
 from santegarde.store.service import AccessDenied
 from santegarde.store.service import Request as RecordRequest
@@ -37,6 +47,13 @@ STATUS_FR = {
     "executed": "exécutée",
     "refused": "refusée",
 }
+CHANNELS_FR = {
+    "post": "par courrier postal",
+    "secure_messaging": "par messagerie sécurisée de santé",
+    "in_person": "remise en main propre",
+    "email": "par courrier électronique",
+}
+MAX_CORRECTED = 20000  # a corrected FHIR resource, pasted
 Csrf = Annotated[str, Form(alias=CSRF_FIELD, max_length=128)]
 Short = Annotated[str, Form(max_length=200)]
 
@@ -116,7 +133,10 @@ def router(org: Organisation, rights: RightsService, gate: DeskGate, renderer: R
             late=found.overdue(org.audit.now()),
             open=found.status in OPEN,
             executable=found.right is not Right.RECTIFICATION,
+            extensible=found.extended_due_at is None and not found.deadline_rule.startswith(CSP_ACCESS),
             minimum=MIN_IDENTITY_CHECK,
+            minimum_reason=MIN_EXTENSION_REASON,
+            channels=CHANNELS_FR,
             **values,
         )
         return page_with_frames(response)
@@ -204,34 +224,100 @@ def router(org: Organisation, rights: RightsService, gate: DeskGate, renderer: R
 
         return desk_page(renderer, gate, request, draw, keep=f"/controle/droits/{number}")
 
+    @route("POST", "/controle/droits/{number}/prolongation")
+    def extend(
+        request: Request,
+        number: int,
+        csrf: Csrf,
+        reason: Annotated[str, Form(alias="motif", max_length=1000)] = "",
+    ) -> Response:
+        renderer.check_csrf(request, csrf)
+
+        def draw() -> Response:
+            current = gate.enter(request, Desk.CONTROLLER, "desk.controller.rights.extend", str(number))
+            if len(reason.strip()) < MIN_EXTENSION_REASON:
+                message = (
+                    f"Écrivez pourquoi le délai est prolongé (complexité ou nombre de demandes), en au moins "
+                    f"{MIN_EXTENSION_REASON} caractères."
+                )
+                return detail(request, current, number, 422, reason_error=message, reason=reason)
+            try:
+                rights.register.extend(record_request(request, None), number, reason)
+            except RightsError as exc:
+                gate.record(
+                    request, current, "rights.extend", "RightsRequest", str(number), "GDPR art. 12.3", allowed=False
+                )
+                return detail(request, current, number, 409, error=exc.in_language("fr"))
+            return RedirectResponse(f"/controle/droits/{number}", status_code=303)
+
+        return desk_page(renderer, gate, request, draw, keep=f"/controle/droits/{number}")
+
     @route("POST", "/controle/droits/{number}/execution")
-    def execute(request: Request, number: int, csrf: Csrf) -> Response:
+    def execute(
+        request: Request,
+        number: int,
+        csrf: Csrf,
+        corrected: Annotated[str, Form(alias="corrigee", max_length=MAX_CORRECTED)] = "",
+    ) -> Response:
         renderer.check_csrf(request, csrf)
 
         def draw() -> Response:
             current = gate.enter(request, Desk.CONTROLLER, "desk.controller.rights.execute", str(number))
+            body: dict[str, Any] | None = None
             try:
                 found = rights.get(number)
                 if found.right is Right.RECTIFICATION:
-                    raise RightsError("rectification_needs_resource")
-                outcome = rights.execute(record_request(request, found.purpose), number)
+                    body = _resource(corrected)
+                    if body is None:
+                        message = (
+                            "La donnée corrigée n'est pas une ressource FHIR lisible : collez la ressource entière, "
+                            "au format JSON, avec son type (resourceType) et son identifiant (id)."
+                        )
+                        return detail(request, current, number, 422, corrected_error=message, corrected=corrected)
+                outcome = rights.execute(record_request(request, found.purpose), number, corrected=body)
             except AccessDenied:
                 message = "Le chemin d'accès aux dossiers a refusé cette exécution ; l'essai a été tracé."
                 return detail(request, current, number, 403, error=message)
-            except RightsError:
+            except RightsError as exc:
+                if body is not None and exc.key.startswith("corrected"):
+                    return detail(
+                        request, current, number, 422, corrected_error=exc.in_language("fr"), corrected=corrected
+                    )
                 message = (
                     "Cette demande ne peut pas être exécutée ici dans son état actuel : l'identité du demandeur doit "
-                    "avoir été vérifiée, la demande ne doit pas avoir déjà reçu sa réponse (une rectification se "
-                    "fait avec la commande santegarde rights execute et la ressource corrigée)."
+                    "avoir été vérifiée, la demande ne doit pas avoir déjà reçu sa réponse."
                 )
                 return detail(request, current, number, 409, error=message)
             if outcome.bundle is not None:
                 # The person's copy (access, portability) is handed over once, as the CLI writes it once: a file to
                 # remit by a secure channel; it is not kept by the console.
-                body = json.dumps(outcome.bundle, ensure_ascii=False, indent=2).encode()
+                copy = json.dumps(outcome.bundle, ensure_ascii=False, indent=2).encode()
                 filename = f"copie-des-donnees-demande-{number}.json"
                 headers = {"content-disposition": f'attachment; filename="{filename}"'}
-                return Response(body, media_type="application/fhir+json", headers=headers)
+                return Response(copy, media_type="application/fhir+json", headers=headers)
+            return RedirectResponse(f"/controle/droits/{number}", status_code=303)
+
+        return desk_page(renderer, gate, request, draw, keep=f"/controle/droits/{number}")
+
+    @route("POST", "/controle/droits/{number}/envoi")
+    def sent(
+        request: Request,
+        number: int,
+        csrf: Csrf,
+        channel: Annotated[str, Form(alias="moyen", max_length=40)] = "",
+    ) -> Response:
+        renderer.check_csrf(request, csrf)
+
+        def draw() -> Response:
+            current = gate.enter(request, Desk.CONTROLLER, "desk.controller.rights.sent", str(number))
+            if channel not in CHANNELS_FR:
+                return detail(
+                    request, current, number, 422, error="Choisissez dans la liste comment la lettre est partie."
+                )
+            try:
+                rights.register.letter_sent(record_request(request, None), number, channel)
+            except RightsError as exc:  # traced by the register
+                return detail(request, current, number, 409, error=exc.in_language("fr"))
             return RedirectResponse(f"/controle/droits/{number}", status_code=303)
 
         return desk_page(renderer, gate, request, draw, keep=f"/controle/droits/{number}")
@@ -262,3 +348,14 @@ def router(org: Organisation, rights: RightsService, gate: DeskGate, renderer: R
         return desk_page(renderer, gate, request, draw)
 
     return web
+
+
+def _resource(text: str) -> dict[str, Any] | None:
+    """The corrected resource pasted in the form, or None when it is not one JSON object with a type and an id."""
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(found, dict) or not found.get("resourceType") or not found.get("id"):
+        return None
+    return found
