@@ -231,7 +231,7 @@ def test_expired_session_refused(ctx: IdentityContext) -> None:
 def test_grant_past_its_term_refused(ctx: IdentityContext) -> None:
     person(ctx)
     accounts.add(ctx, "dr.remplacant", "Paul Remplacant", person_ref="10007654321", by="admin")
-    with pytest.raises(GrantError, match="time-limited"):
+    with pytest.raises(GrantError, match="limité dans le temps"):
         grants.give(
             ctx,
             "dr.remplacant",
@@ -274,7 +274,7 @@ def test_departed_user_refused_at_once(ctx: IdentityContext) -> None:
 
 def test_profiles_come_from_the_referential(ctx: IdentityContext) -> None:
     accounts.add(ctx, "sec.durand", "Lea Durand", person_ref="STAFF-2", by="admin")
-    with pytest.raises(GrantError, match="not a profile of pra-2020-081"):
+    with pytest.raises(GrantError, match="n'est pas un profil du référentiel pra-2020-081"):
         grants.give(
             ctx,
             "sec.durand",
@@ -284,7 +284,7 @@ def test_profiles_come_from_the_referential(ctx: IdentityContext) -> None:
             reason="front desk",
             by="admin",
         )
-    with pytest.raises(GrantError, match="validated it"):
+    with pytest.raises(GrantError, match="qui l'a validée"):
         grants.give(
             ctx, "sec.durand", "secretariat", validated_by="", validator_role="controller", reason="x", by="admin"
         )
@@ -308,7 +308,7 @@ def test_two_warehouse_profiles_choose_one_at_login(database_url: str, tmp_path:
     ctx = make_context(database_url, tmp_path, "eds-2021-118")
     try:
         accounts.add(ctx, "d.steward", "Ines Leroy", person_ref="STAFF-9", by="admin")
-        with pytest.raises(GrantError, match="governance body"):
+        with pytest.raises(GrantError, match="instance de gouvernance"):
             grants.give(
                 ctx,
                 "d.steward",
@@ -327,7 +327,7 @@ def test_two_warehouse_profiles_choose_one_at_login(database_url: str, tmp_path:
             reason="warehouse team",
             by="admin",
         )
-        with pytest.raises(GrantError, match="project"):
+        with pytest.raises(GrantError, match="projet"):
             grants.give(
                 ctx,
                 "d.steward",
@@ -384,7 +384,7 @@ def test_review_campaign_ends_unconfirmed_grants(ctx: IdentityContext) -> None:
     person(ctx, "sec.durand", "STAFF-2", "secretariat")
     campaign = reviews.start(ctx, reason="yearly", by="Dr Martin")
     assert campaign.count("pending") == 2
-    with pytest.raises(GrantError, match="already open"):
+    with pytest.raises(GrantError, match="déjà ouverte"):
         reviews.start(ctx, reason="yearly", by="Dr Martin")
     martin = next(line for line in campaign.lines if line.login == "dr.martin")
     reviews.decide(ctx, campaign.id, martin.grant_id, confirm=True, by="Dr Martin")
@@ -392,7 +392,7 @@ def test_review_campaign_ends_unconfirmed_grants(ctx: IdentityContext) -> None:
     assert closed.count("confirmed") == 1 and closed.count("ended") == 1 and closed.closed_at is not None
     with pytest.raises(LoginRefused, match="no active profile"):
         sessions.login(ctx, "sec.durand", NEW_PASSWORD, source="10.0.0.1", workstation_class="office")
-    with pytest.raises(GrantError, match="closed"):
+    with pytest.raises(GrantError, match="est close"):
         reviews.close(ctx, campaign.id, by="Dr Martin")
 
 

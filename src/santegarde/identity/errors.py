@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from santegarde.errors import SantegardeError
+from santegarde import refusals
+from santegarde.errors import SantegardeError, WordedError
 
 
 class IdentityError(SantegardeError):
@@ -33,5 +34,10 @@ class StepRequired(IdentityError):
         super().__init__(message)
 
 
-class GrantError(IdentityError, ValueError):
-    """A grant cannot be given, used or withdrawn as asked."""
+class GrantError(WordedError, IdentityError, ValueError):
+    """A grant cannot be given, used or withdrawn as asked: a sentence of the catalogue (``grants``), in French
+    by default and in English (``data/refusals.yaml``)."""
+
+    def __init__(self, key: str, /, **facts: object) -> None:
+        super().__init__(refusals.sentences("grants", key, **facts))
+        self.key = key

@@ -110,7 +110,7 @@ def _server_name(config: OrganisationConfig, given: str | None) -> str:
     if given is None:
         sites = [urlsplit(o).hostname for o in config.server.allowed_origins if o.startswith("https://")]
         if not sites or sites[0] is None:
-            raise DeployRefused("no_server_name")
+            raise DeployRefused("no_server_name", setting="server.allowed_origins")
         given = sites[0]
     if not HOSTNAME.match(given) or given.replace(".", "").isdigit():
         raise DeployRefused("server_name", name=given)
