@@ -177,8 +177,8 @@ def show_referential(ref: Referential, section: str | None, lang: str = "fr") ->
     ])  # fmt: skip
     _table(said["retention"], [
         # the legal article, where the text gives it
-        (named("retention", r.id) + (f"\n({escape(r.note)})" if r.note and (own or citation(r.note)) else ""), phase(r.active),
-         phase(r.archive) if r.archive else "—", words["end_action"][r.end_action], r.section)
+        (named("retention", r.id) + (f"\n({escape(r.note)})" if r.note and (own or citation(r.note)) else ""),
+         phase(r.active), phase(r.archive) if r.archive else "—", words["end_action"][r.end_action], r.section)
         for r in keep(ref.retention)
     ])  # fmt: skip
     _table(said["rights"], [
