@@ -102,7 +102,7 @@ def test_user_lifecycle_through_the_cli(runner: CliRunner, org: Path) -> None:
     finally:
         organisation.close()
     duplicate = runner.invoke(app, ["user", "add", "claire", "--name", "Claire Martin", "--ref", "10001234565", *c])
-    assert duplicate.exit_code == 2 and "already has an account" in duplicate.output
+    assert duplicate.exit_code == 2 and "a déjà un compte" in duplicate.output
 
 
 def test_review_campaign_through_the_cli(runner: CliRunner, org: Path) -> None:

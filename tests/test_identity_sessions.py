@@ -81,13 +81,13 @@ def ready_session(
 
 def test_one_login_per_person(ctx: IdentityContext) -> None:
     accounts.add(ctx, "dr.martin", "Claire Martin", person_ref="10001234567", by="admin")
-    with pytest.raises(AccountError, match="already taken"):
+    with pytest.raises(AccountError, match="déjà pris"):
         accounts.add(ctx, "dr.martin", "Someone Else", person_ref="10009999999", by="admin")
-    with pytest.raises(AccountError, match="already has an account"):
+    with pytest.raises(AccountError, match="a déjà un compte"):
         accounts.add(ctx, "claire", "Claire Martin", person_ref="10001234567", by="admin")
-    with pytest.raises(AccountError, match="reference"):
+    with pytest.raises(AccountError, match="référence"):
         accounts.add(ctx, "accueil", "Shared desk", person_ref=None, by="admin")
-    with pytest.raises(AccountError, match="not a valid login"):
+    with pytest.raises(AccountError, match="n'est pas un identifiant valable"):
         accounts.add(ctx, "Dr Martin!", "Claire Martin", person_ref="1", by="admin")
 
 
@@ -98,7 +98,7 @@ def test_technical_account_never_opens_an_interactive_session(ctx: IdentityConte
     assert temporary is None and account.kind == "technical"
     with pytest.raises(LoginRefused):
         sessions.login(ctx, "backup-job", "anything at all", source="10.0.0.9", workstation_class="office")
-    with pytest.raises(AccountError, match="technical account"):
+    with pytest.raises(AccountError, match="compte technique"):
         accounts.reset_password(ctx, "backup-job", by="admin")
 
 
@@ -111,7 +111,7 @@ def test_forced_change_after_reset_and_weak_password_refused(ctx: IdentityContex
         sessions.require(ctx, result.token, sensitivity=None)
     with pytest.raises(WeakPassword, match=r"about \d+ bits of entropy; at least 50"):
         sessions.change_password(ctx, result.token, temporary, "martin2026")
-    with pytest.raises(AccountError, match="current password"):
+    with pytest.raises(AccountError, match="mot de passe actuel"):
         sessions.change_password(ctx, result.token, "not it", "Another-Long-Passphrase-42")
     state = sessions.change_password(ctx, result.token, temporary, "Another-Long-Passphrase-42")
     assert "password_change" not in state.pending

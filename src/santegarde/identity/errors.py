@@ -10,8 +10,13 @@ class IdentityError(SantegardeError):
     """Base of identity refusals."""
 
 
-class AccountError(IdentityError, ValueError):
-    """An account cannot be created or changed as asked."""
+class AccountError(WordedError, IdentityError, ValueError):
+    """An account cannot be created or changed as asked: a sentence of the catalogue (``accounts``), in French by
+    default and in English."""
+
+    def __init__(self, key: str, /, **facts: object) -> None:
+        super().__init__(refusals.sentences("accounts", key, **facts))
+        self.key = key
 
 
 class LoginRefused(IdentityError):
