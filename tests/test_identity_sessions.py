@@ -107,7 +107,7 @@ def test_forced_change_after_reset_and_weak_password_refused(ctx: IdentityContex
     temporary = accounts.reset_password(ctx, "dr.martin", by="admin")
     result = sessions.login(ctx, "dr.martin", temporary, source="10.0.0.1", workstation_class="office")
     assert result.pending[0] == "password_change"
-    with pytest.raises(StepRequired, match="password was reset"):
+    with pytest.raises(StepRequired, match="mot de passe a été réinitialisé"):
         sessions.require(ctx, result.token, sensitivity=None)
     with pytest.raises(WeakPassword, match=r"about \d+ bits of entropy; at least 50"):
         sessions.change_password(ctx, result.token, temporary, "martin2026")
@@ -162,7 +162,7 @@ def test_one_factor_session_refused_on_health_data(ctx: IdentityContext) -> None
     sessions.accept_charter(ctx, result.token, ctx.settings.charter_version)
     assert sessions.require(ctx, result.token, sensitivity=None).profile == "practitioner"
     for sensitivity in (Sensitivity.ORDINARY, HEALTH):
-        with pytest.raises(StepRequired, match="two-factor") as refused:
+        with pytest.raises(StepRequired, match="deux facteurs") as refused:
             sessions.require(ctx, result.token, sensitivity=sensitivity)
         assert refused.value.step == "second_factor"
 
@@ -293,14 +293,14 @@ def test_profiles_come_from_the_referential(ctx: IdentityContext) -> None:
 def test_charter_accepted_before_anything_and_again_for_a_new_version(ctx: IdentityContext) -> None:
     person(ctx)
     result = sessions.login(ctx, "dr.martin", NEW_PASSWORD, source="10.0.0.1", workstation_class="office")
-    with pytest.raises(StepRequired, match="charter"):
+    with pytest.raises(StepRequired, match="charte"):
         sessions.require(ctx, result.token, sensitivity=None)
     with pytest.raises(StepRequired, match="version 1"):
         sessions.accept_charter(ctx, result.token, "0")
     sessions.accept_charter(ctx, result.token, "1")
     sessions.require(ctx, result.token, sensitivity=None)
     object.__setattr__(ctx.settings, "charter_version", "2")
-    with pytest.raises(StepRequired, match="charter"):
+    with pytest.raises(StepRequired, match="charte"):
         sessions.require(ctx, result.token, sensitivity=None)
 
 
@@ -354,11 +354,11 @@ def test_two_warehouse_profiles_choose_one_at_login(database_url: str, tmp_path:
         assert set(result.profiles) == {"data_steward", "project_member"} and "profile" in result.pending
         sessions.change_password(ctx, result.token, temporary, NEW_PASSWORD)
         sessions.accept_charter(ctx, result.token, "1")
-        with pytest.raises(StepRequired, match="several profiles"):
+        with pytest.raises(StepRequired, match="plusieurs profils"):
             sessions.require(ctx, result.token, sensitivity=None)
         chosen = sessions.choose_profile(ctx, result.token, "project_member")
         assert chosen.profile == "project_member" and chosen.project == "P-2026-04"
-        with pytest.raises(StepRequired, match="two-factor"):  # every warehouse access needs two factors
+        with pytest.raises(StepRequired, match="deux facteurs"):  # every warehouse access needs two factors
             sessions.require(ctx, result.token, sensitivity=None)
     finally:
         ctx.engine.dispose()
@@ -409,5 +409,5 @@ def test_replacing_a_second_factor_needs_the_current_one(ctx: IdentityContext) -
     ready_session(ctx)
     result = sessions.login(ctx, "dr.martin", NEW_PASSWORD, source="10.0.0.1", workstation_class="office")
     other = totp.new_secret()
-    with pytest.raises(StepRequired, match="already enrolled"):
+    with pytest.raises(StepRequired, match="déjà enregistré"):
         sessions.enrol_second_factor(ctx, result.token, other, pyotp.TOTP(other).at(clock(ctx).now))

@@ -31,12 +31,13 @@ class SessionLocked(SessionRefused):
     """The session locked itself after inactivity; unlock it by authenticating again."""
 
 
-class StepRequired(IdentityError):
-    """The session must complete a step first (password change, charter, profile, second factor)."""
+class StepRequired(WordedError, IdentityError):
+    """The session must complete a step first (password change, charter, profile, second factor): ``step`` names
+    it; the sentence is the catalogue's (``steps``: ``key``, the step's own by default), French by default."""
 
-    def __init__(self, step: str, message: str) -> None:
+    def __init__(self, step: str, key: str | None = None, /, **facts: object) -> None:
         self.step = step
-        super().__init__(message)
+        super().__init__(refusals.sentences("steps", key or step, **facts))
 
 
 class GrantError(WordedError, IdentityError, ValueError):
