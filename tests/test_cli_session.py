@@ -309,7 +309,7 @@ def test_charter_and_password_change_of_a_new_account(demo: Demo, people: People
     assert "Étapes en attente : donner le second facteur." in ok("whoami", *c)
     assert "Pending steps: give the second factor." in ok("whoami", "--lang", "en", *c)
     health = refused("record", "read", "Observation", people.observation_id, *PURPOSE, *c)
-    assert "two-factor session" in health
+    assert "session à deux facteurs" in health
     ok("logout", *c)
 
 

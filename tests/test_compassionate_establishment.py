@@ -146,11 +146,11 @@ def test_a_staff_grant_is_tied_to_one_establishment(aac: tuple[Workplace, Compas
     accounts.add(w.identity, "dr.sans", "Dr Sans", person_ref="10001112299", by="admin")
     give = {"validated_by": "Responsable", "validator_role": "governance_body", "reason": "test staff", "by": "admin"}
     until = w.identity.now() + timedelta(days=30)
-    with pytest.raises(GrantError, match="its own establishment"):
+    with pytest.raises(GrantError, match="son propre établissement"):
         grants.give(w.identity, "dr.sans", STAFF, ends_at=until, **give)  # type: ignore[arg-type]
-    with pytest.raises(GrantError, match="its own establishment"):
+    with pytest.raises(GrantError, match="son propre établissement"):
         grants.give(w.identity, "dr.sans", STAFF, ends_at=until, establishment="a b", **give)  # type: ignore[arg-type]
-    with pytest.raises(GrantError, match="not tied to an establishment"):
+    with pytest.raises(GrantError, match="n'est pas rattaché à un établissement"):
         grants.give(
             w.identity,
             "dr.sans",

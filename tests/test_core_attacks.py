@@ -171,7 +171,7 @@ def test_two_factors_for_identity_too(place: Workplace, two_doctors: Any) -> Non
     weak = client(place, place.person("dr.faible", "practitioner", ref="10001111111", two_factors=False))
     glass = {**PURPOSE, "X-Break-Glass": "patient unconscious at the practice"}
     answer = weak.get("/fhir/Patient/p-1", headers=glass)
-    assert answer.status_code == 403 and "two-factor" in answer.json()["issue"][0]["diagnostics"]
+    assert answer.status_code == 403 and "deux facteurs" in answer.json()["issue"][0]["diagnostics"]
     found = weak.post("/fhir/Patient/_search", json={"family": "Fictivé"}, headers=glass)
     assert found.status_code == 403
 

@@ -41,14 +41,43 @@ def run(runner: CliRunner, config: Path, *more: str) -> tuple[int, str]:
     return done.exit_code, done.output
 
 
-def test_a_sound_installation_passes_in_french_and_english_and_is_journaled(runner: CliRunner, org: Path) -> None:
-    code, out = run(runner, org)
+@pytest.fixture
+def synced(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
+    """timedatectl says the clock is synchronised; the probes asked."""
+    asked: list[tuple[str, ...]] = []
+
+    def probe(argv: tuple[str, ...]) -> str | None:
+        asked.append(argv)
+        return "yes\n" if argv[0] == "timedatectl" else None
+
+    monkeypatch.setattr(doctor, "run_probe", probe)
+    return asked
+
+
+@pytest.fixture
+def front(runner: CliRunner, org: Path, tmp_path: Path) -> Path:
+    """The nginx front santegarde deploy writes for this organisation."""
+    done = runner.invoke(app, ["deploy", "nginx", "--config", str(org), "--to", str(tmp_path / "front"),
+                               "--server-name", "sante.cabinet.invalid"])  # fmt: skip
+    assert done.exit_code == 0, done.output
+    return tmp_path / "front" / "santegarde.conf"
+
+
+def test_a_sound_installation_passes_in_french_and_english_and_is_journaled(
+    runner: CliRunner, org: Path, front: Path, synced: list[tuple[str, ...]]
+) -> None:
+    code, out = run(runner, org, "--proxy-config", str(front))
     assert code == 0, out
-    assert "Installation prête : les 10 vérifications sont passées." in out
-    assert out.count("✓") == 10 and "✗" not in out
+    assert "Installation prête : les 12 vérifications sont passées." in out
+    assert out.count("✓") == 12 and "✗" not in out
     assert "Fin de la chaîne d'audit : OK" in out and "Horloge : OK" in out
-    code, out = run(runner, org, "--lang", "en")
-    assert code == 0 and "Installation ready: all 10 checks passed." in out and "Clock: OK" in out
+    assert "ne sont crus que de 127.0.0.1 (FORWARDED_ALLOW_IPS)" in out  # what it trusts, said
+    assert f"Configuration du mandataire inverse : nginx ({front}) : TLS 1.2 et 1.3 seulement" in out
+    assert "limité à 1024 Kio" in out
+    assert "Synchronisation de l'horloge : synchronisée par NTP (selon timedatectl)" in out
+    code, out = run(runner, org, "--lang", "en", "--proxy-config", str(front))
+    assert code == 0 and "Installation ready: all 12 checks passed." in out and "Clock: OK" in out
+    assert synced[0] == ("timedatectl", "show", "--property=NTPSynchronized", "--value")
     trail = open_organisation(org, PASS)
     try:
         with trail.audit.engine.connect() as conn:
@@ -56,7 +85,7 @@ def test_a_sound_installation_passes_in_french_and_english_and_is_journaled(runn
     finally:
         trail.close()
     assert last["operation"] == "administration.command" and last["outcome"] == "success"
-    assert last["resource_id"].endswith("doctor --config --lang"), last  # journaled like every command opening keys
+    assert last["resource_id"].endswith("doctor --config --lang --proxy-config"), last  # journaled like every command
 
 
 def test_a_language_it_does_not_speak_is_refused(runner: CliRunner, org: Path) -> None:
@@ -89,7 +118,7 @@ def test_a_wrong_passphrase_stops_at_the_keys_and_skips_what_needs_them(
     code, out = run(runner, org)
     assert code == 2 and "Clés : Le trousseau de clés ne s'ouvre pas" in out and "SANTEGARDE_PASSPHRASE" in out
     assert out.count("non vérifié : il faut d'abord que le trousseau s'ouvre.") == 6
-    assert "Points à corriger : 1 ;" in out
+    assert "Points à corriger : 1 ;" in out  # what could not be checked is marked, not counted
     assert "not the passphrase" not in out  # never the secret
 
 
@@ -162,4 +191,52 @@ def test_little_disk_and_a_clock_behind_the_trail_are_found(org: Path) -> None:
     earlier = datetime.now(UTC) - timedelta(hours=1)
     found = {f.check: f for f in doctor.examine(org, lambda: PASS, now=earlier, min_free_bytes=MIN_FREE_BYTES)}
     assert found["clock"].problem == "clock_behind" and found["clock"].facts["minutes"] >= 59
-    assert all(f.ok for name, f in found.items() if name != "clock")
+    assert all(f.ok or f.skipped for name, f in found.items() if name != "clock")  # no front, no NTP probe here
+
+
+def test_what_cannot_be_seen_is_said_and_does_not_fail(runner: CliRunner, org: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.setattr(doctor, "run_probe", lambda argv: None)  # neither timedatectl nor chronyc answers
+    code, out = run(runner, org, "--proxy-config", str(tmp_path / "nowhere.conf"))
+    assert code == 0, out
+    assert "– Configuration du mandataire inverse : non vérifié : aucune configuration" in out
+    assert "santegarde deploy nginx" in out and str(tmp_path / "nowhere.conf") in out
+    assert "– Synchronisation de l'horloge : impossible à dire : ni timedatectl / chronyc ne répondent" in out
+    assert "Rien à corriger : 10 vérifications passées, 2 impossibles ici (marquées –)." in out
+    code, out = run(runner, org, "--lang", "en", "--proxy-config", str(tmp_path / "nowhere.conf"))
+    assert code == 0 and "Nothing to fix: 10 checks passed, 2 could not be made here (marked –)." in out
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "said"),
+    [
+        ("X-Forwarded-For $remote_addr;", "X-Forwarded-For $proxy_add_x_forwarded_for;", "fausse adresse"),
+        ("ssl_protocols TLSv1.2 TLSv1.3;", "ssl_protocols TLSv1.1 TLSv1.2 TLSv1.3;", "TLSv1.1"),
+        ("client_max_body_size 1024k;", "client_max_body_size 50m;", "51200 Kio, plus que les 1024 Kio"),
+        ("proxy_pass http://127.0.0.1:8000;", "proxy_pass http://203.0.113.9:8000;", "203.0.113.9:8000"),
+    ],
+)
+def test_a_front_that_lets_a_client_forge_its_address_or_downgrade_tls_fails(
+    runner: CliRunner, org: Path, front: Path, synced: list[tuple[str, ...]], old: str, new: str, said: str
+) -> None:
+    front.write_text(front.read_text().replace(old, new))
+    code, out = run(runner, org, "--proxy-config", str(front))
+    assert code == 2 and "✗ Configuration du mandataire inverse" in out and said in out, out
+
+
+@pytest.mark.parametrize(
+    ("answers", "problem", "note"),
+    [
+        ({"timedatectl": "no\n"}, "clock_unsynced", None),
+        ({"chronyc": "Reference ID    : 7F7F0101 ()\nLeap status     : Not synchronised\n"}, "clock_unsynced", None),
+        ({"chronyc": "Reference ID    : C0A80001 (ntp.invalid)\nLeap status     : Normal\n"}, None, "clock_synced"),
+        ({"chronyc": "506 Cannot talk to daemon\n"}, "clock_unknown", None),
+        ({}, "clock_unknown", None),
+    ],
+)
+def test_clock_synchronisation_is_read_from_timedatectl_or_chrony(
+    answers: dict[str, str], problem: str | None, note: str | None
+) -> None:
+    found = doctor.clock_sync(lambda argv: answers.get(argv[0]))
+    assert (found.problem, found.note) == (problem, note)
+    assert found.skipped == (problem == "clock_unknown")

@@ -103,14 +103,14 @@ def test_recipients_accepted() -> None:
     ],
 )
 def test_unverified_recipient_refused(text: str) -> None:
-    with pytest.raises(ExchangeError, match="ordinary e-mail address is not a verified recipient") as exc:
+    with pytest.raises(ExchangeError, match="adresse électronique ordinaire n'est pas un destinataire vérifié") as exc:
         parse_recipient(text)
     assert text.strip() == "" or text not in str(exc.value)
 
 
 def test_rpps_with_wrong_check_digit_refused() -> None:
     wrong = RPPS[:-1] + str((int(RPPS[-1]) + 1) % 10)
-    with pytest.raises(ExchangeError, match="check digit") as exc:
+    with pytest.raises(ExchangeError, match="clé de contrôle") as exc:
         parse_recipient(wrong)
     assert wrong not in str(exc.value) and ".mssante.fr" in str(exc.value)
 
@@ -161,15 +161,15 @@ def test_every_seal_has_its_own_secret_and_salt() -> None:
 def test_wrong_secret_refused(sealed: tuple[bytes, str]) -> None:
     envelope, secret = sealed
     other = ("2" if secret[0] != "2" else "3") + secret[1:]
-    with pytest.raises(ExchangeError, match="The secret does not open this envelope") as exc:
+    with pytest.raises(ExchangeError, match="Le secret n'ouvre pas cette enveloppe") as exc:
         open_envelope(envelope, other)
     assert "compte" not in str(exc.value) and RPPS not in str(exc.value)
 
 
 def test_badly_shaped_secret_refused(sealed: tuple[bytes, str]) -> None:
-    with pytest.raises(ExchangeError, match="20 letters and digits"):
+    with pytest.raises(ExchangeError, match="20 lettres et chiffres"):
         open_envelope(sealed[0], "ABCD-EFGH")
-    with pytest.raises(ExchangeError, match="20 letters and digits"):
+    with pytest.raises(ExchangeError, match="20 lettres et chiffres"):
         open_envelope(sealed[0], "UUUU-UUUU-UUUU-UUUU-UUUU")
 
 
@@ -179,7 +179,7 @@ def test_tampered_ciphertext_refused(sealed: tuple[bytes, str], where: str) -> N
     index = len(envelope) - 1 if where == "last" else len(envelope) - 20
     tampered = bytearray(envelope)
     tampered[index] ^= 0x01
-    with pytest.raises(ExchangeError, match="altered since it was sealed") as exc:
+    with pytest.raises(ExchangeError, match="modifiée depuis qu'elle a été scellée") as exc:
         open_envelope(bytes(tampered), secret)
     assert "glycemie" not in str(exc.value)
 
@@ -189,16 +189,16 @@ def test_tampered_header_refused(sealed: tuple[bytes, str]) -> None:
     created = read_header(envelope)["created_at"].encode()
     redated = envelope.replace(created, created.replace(b"+00:00", b"+01:00"))
     assert redated != envelope
-    with pytest.raises(ExchangeError, match="altered since it was sealed"):
+    with pytest.raises(ExchangeError, match="modifiée depuis qu'elle a été scellée"):
         open_envelope(redated, secret)
     other = make_rpps("2000000000").encode()
     readdressed = envelope.replace(RPPS.encode(), other)
-    with pytest.raises(ExchangeError, match="altered since it was sealed"):
+    with pytest.raises(ExchangeError, match="modifiée depuis qu'elle a été scellée"):
         open_envelope(readdressed, secret)
-    with pytest.raises(ExchangeError, match="altered since it was sealed"):
+    with pytest.raises(ExchangeError, match="modifiée depuis qu'elle a été scellée"):
         open_envelope(envelope[:30], secret)
     downgraded = envelope.replace(b'"version":2', b'"version":1')
-    with pytest.raises(ExchangeError, match="altered since it was sealed"):
+    with pytest.raises(ExchangeError, match="modifiée depuis qu'elle a été scellée"):
         read_header(downgraded)
 
 
@@ -206,9 +206,10 @@ def test_older_format_refused(sealed: tuple[bytes, str]) -> None:
     envelope, secret = sealed
     old = b"SGX1" + envelope[4:].replace(b'"version":2', b'"version":1')
     for call in (lambda: open_envelope(old, secret), lambda: read_header(old)):
-        with pytest.raises(ExchangeError, match="older exchange format") as exc:
+        with pytest.raises(ExchangeError, match="ancien format d'échange") as exc:
             call()
-        assert "send the document again" in str(exc.value)
+        assert "renvoyer le document" in str(exc.value)
+        assert "send the document again" in exc.value.in_language("en")
 
 
 @pytest.mark.parametrize(
@@ -217,14 +218,14 @@ def test_older_format_refused(sealed: tuple[bytes, str]) -> None:
 )
 def test_malformed_payload_refused(plaintext: bytes) -> None:
     envelope, secret = _envelope(plaintext, Recipient("rpps", RPPS))
-    with pytest.raises(ExchangeError, match="altered since it was sealed"):
+    with pytest.raises(ExchangeError, match="modifiée depuis qu'elle a été scellée"):
         open_envelope(envelope, secret)
 
 
 def test_file_name_not_a_string_refused() -> None:
     metadata = b'{"filename":42}'
     envelope, secret = _envelope(struct.pack(">I", len(metadata)) + metadata + DOC, Recipient("rpps", RPPS))
-    with pytest.raises(ExchangeError, match="altered since it was sealed"):
+    with pytest.raises(ExchangeError, match="modifiée depuis qu'elle a été scellée"):
         open_envelope(envelope, secret)
 
 
@@ -236,24 +237,24 @@ def test_unsafe_name_inside_is_dropped() -> None:
 
 def test_recipient_mismatch_refused(sealed: tuple[bytes, str]) -> None:
     envelope, secret = sealed
-    with pytest.raises(ExchangeError, match="addressed to another recipient") as exc:
+    with pytest.raises(ExchangeError, match="adressée à un autre destinataire") as exc:
         open_envelope(envelope, secret, recipient=Recipient("mssante", MSS))
     assert RPPS not in str(exc.value)
-    with pytest.raises(ExchangeError, match="addressed to another recipient"):
+    with pytest.raises(ExchangeError, match="adressée à un autre destinataire"):
         check_recipient(envelope, Recipient("rpps", make_rpps("2000000000")))
     check_recipient(envelope, Recipient("rpps", RPPS))
 
 
 def test_not_an_envelope() -> None:
-    with pytest.raises(ExchangeError, match="not a santegarde exchange envelope"):
+    with pytest.raises(ExchangeError, match="pas une enveloppe d'échange santegarde"):
         open_envelope(b"%PDF-1.4 not sealed", "AAAA-AAAA-AAAA-AAAA-AAAA")
-    with pytest.raises(ExchangeError, match="not a santegarde exchange envelope"):
+    with pytest.raises(ExchangeError, match="pas une enveloppe d'échange santegarde"):
         read_header(b"")
 
 
 def test_unsafe_file_name_refused() -> None:
     for name in ("../etc/passwd", "dir/file.pdf", "..", ""):
-        with pytest.raises(ExchangeError, match="plain name without directories"):
+        with pytest.raises(ExchangeError, match="nom simple, sans répertoire"):
             seal(DOC, Recipient("rpps", RPPS), filename=name)
 
 
@@ -307,7 +308,7 @@ def test_open_with_wrong_secret_writes_nothing(
     received.write_bytes(sealed[0])
     monkeypatch.setenv("SANTEGARDE_EXCHANGE_SECRET", "2222-2222-2222-2222-2222")
     result = runner.invoke(app, ["exchange", "open", str(received), "--out", str(tmp_path / "out.pdf")])
-    assert result.exit_code == 2 and "The secret does not open this envelope" in result.output
+    assert result.exit_code == 2 and "Le secret n'ouvre pas cette enveloppe" in result.output
     assert not (tmp_path / "out.pdf").exists() and "Traceback" not in result.output
 
 
@@ -342,7 +343,7 @@ def test_send_refuses_unverified_recipient_without_organisation(runner: CliRunne
     result = runner.invoke(
         app, ["exchange", "send", str(document), "--to", "a@b.fr", "--config", str(tmp_path / "none.yaml")]
     )
-    assert result.exit_code == 2 and "not a verified recipient" in result.output
+    assert result.exit_code == 2 and "n'est pas un destinataire vérifié" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cr.pdf"]
 
 
@@ -383,7 +384,7 @@ def test_open_for_another_recipient_refused_before_the_secret(
     monkeypatch.delenv("SANTEGARDE_EXCHANGE_SECRET", raising=False)
     received = _received(tmp_path, sealed)
     result = runner.invoke(app, ["exchange", "open", str(received), "--recipient", MSS], input=sealed[1] + "\n")
-    assert result.exit_code == 2 and "addressed to another recipient" in result.output
+    assert result.exit_code == 2 and "adressée à un autre destinataire" in result.output
     assert "One-time secret" not in result.output and "Traceback" not in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["doc.sgx"]
 
@@ -394,7 +395,7 @@ def test_open_with_unverified_recipient_refused(
     monkeypatch.setenv("SANTEGARDE_EXCHANGE_SECRET", sealed[1])
     received = _received(tmp_path, sealed)
     result = runner.invoke(app, ["exchange", "open", str(received), "--recipient", "jean@gmail.com"])
-    assert result.exit_code == 2 and "not a verified recipient" in result.output
+    assert result.exit_code == 2 and "n'est pas un destinataire vérifié" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["doc.sgx"]
 
 
@@ -428,7 +429,7 @@ def test_open_older_envelope_is_a_sentence(
     monkeypatch.setenv("SANTEGARDE_EXCHANGE_SECRET", sealed[1])
     received = _received(tmp_path, (b"SGX1" + sealed[0][4:], sealed[1]))
     result = runner.invoke(app, ["exchange", "open", str(received)])
-    assert result.exit_code == 2 and "older exchange format" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 2 and "ancien format d'échange" in result.output and "Traceback" not in result.output
 
 
 # --- write_new_bytes -------------------------------------------------------------------------------------
@@ -454,4 +455,8 @@ def test_write_new_bytes_never_overwrites(tmp_path: Path) -> None:
 
 def test_send_missing_file_is_a_sentence(runner: CliRunner, org: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["exchange", "send", str(tmp_path / "nope.pdf"), "--to", RPPS, "--config", str(org)])
-    assert result.exit_code == 2 and "cannot be read" in result.output and "Traceback" not in result.output
+    assert (
+        result.exit_code == 2
+        and "ne se lit pas (fichier introuvable)" in result.output
+        and "Traceback" not in result.output
+    )

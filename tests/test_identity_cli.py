@@ -71,7 +71,7 @@ def test_user_lifecycle_through_the_cli(runner: CliRunner, org: Path) -> None:
     bad = runner.invoke(
         app, ["user", "grant", "dr.martin", "pharmacist", "--validated-by", "X", "--reason", "wrong", *c]
     )
-    assert bad.exit_code == 2 and "not a profile of pra-2020-081" in bad.output
+    assert bad.exit_code == 2 and "n'est pas un profil du référentiel pra-2020-081" in bad.output
     listing = run(runner, "user", "list", "--grants", "--config", str(org))
     assert "Dr Martin (responsable du traitement)" in listing and "profils actifs" in listing
     listing_en = run(runner, "user", "list", "--grants", "--lang", "en", "--config", str(org))
@@ -102,7 +102,7 @@ def test_user_lifecycle_through_the_cli(runner: CliRunner, org: Path) -> None:
     finally:
         organisation.close()
     duplicate = runner.invoke(app, ["user", "add", "claire", "--name", "Claire Martin", "--ref", "10001234565", *c])
-    assert duplicate.exit_code == 2 and "already has an account" in duplicate.output
+    assert duplicate.exit_code == 2 and "a déjà un compte" in duplicate.output
 
 
 def test_review_campaign_through_the_cli(runner: CliRunner, org: Path) -> None:
@@ -121,7 +121,7 @@ def test_review_campaign_through_the_cli(runner: CliRunner, org: Path) -> None:
     status_en = run(runner, "review", "status", "--lang", "en", "--config", str(org))
     assert "closed by admin.test" in status_en and "1 confirmed, 1 ended, 0 pending" in status_en
     again = runner.invoke(app, ["review", "close", "1", *c])
-    assert again.exit_code == 2 and "is closed" in again.output
+    assert again.exit_code == 2 and "La revue n° 1 est close." in again.output
     bad_date = runner.invoke(
         app,
         [

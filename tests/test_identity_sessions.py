@@ -81,13 +81,13 @@ def ready_session(
 
 def test_one_login_per_person(ctx: IdentityContext) -> None:
     accounts.add(ctx, "dr.martin", "Claire Martin", person_ref="10001234567", by="admin")
-    with pytest.raises(AccountError, match="already taken"):
+    with pytest.raises(AccountError, match="déjà pris"):
         accounts.add(ctx, "dr.martin", "Someone Else", person_ref="10009999999", by="admin")
-    with pytest.raises(AccountError, match="already has an account"):
+    with pytest.raises(AccountError, match="a déjà un compte"):
         accounts.add(ctx, "claire", "Claire Martin", person_ref="10001234567", by="admin")
-    with pytest.raises(AccountError, match="reference"):
+    with pytest.raises(AccountError, match="référence"):
         accounts.add(ctx, "accueil", "Shared desk", person_ref=None, by="admin")
-    with pytest.raises(AccountError, match="not a valid login"):
+    with pytest.raises(AccountError, match="n'est pas un identifiant valable"):
         accounts.add(ctx, "Dr Martin!", "Claire Martin", person_ref="1", by="admin")
 
 
@@ -98,7 +98,7 @@ def test_technical_account_never_opens_an_interactive_session(ctx: IdentityConte
     assert temporary is None and account.kind == "technical"
     with pytest.raises(LoginRefused):
         sessions.login(ctx, "backup-job", "anything at all", source="10.0.0.9", workstation_class="office")
-    with pytest.raises(AccountError, match="technical account"):
+    with pytest.raises(AccountError, match="compte technique"):
         accounts.reset_password(ctx, "backup-job", by="admin")
 
 
@@ -107,11 +107,11 @@ def test_forced_change_after_reset_and_weak_password_refused(ctx: IdentityContex
     temporary = accounts.reset_password(ctx, "dr.martin", by="admin")
     result = sessions.login(ctx, "dr.martin", temporary, source="10.0.0.1", workstation_class="office")
     assert result.pending[0] == "password_change"
-    with pytest.raises(StepRequired, match="password was reset"):
+    with pytest.raises(StepRequired, match="mot de passe a été réinitialisé"):
         sessions.require(ctx, result.token, sensitivity=None)
     with pytest.raises(WeakPassword, match=r"about \d+ bits of entropy; at least 50"):
         sessions.change_password(ctx, result.token, temporary, "martin2026")
-    with pytest.raises(AccountError, match="current password"):
+    with pytest.raises(AccountError, match="mot de passe actuel"):
         sessions.change_password(ctx, result.token, "not it", "Another-Long-Passphrase-42")
     state = sessions.change_password(ctx, result.token, temporary, "Another-Long-Passphrase-42")
     assert "password_change" not in state.pending
@@ -162,7 +162,7 @@ def test_one_factor_session_refused_on_health_data(ctx: IdentityContext) -> None
     sessions.accept_charter(ctx, result.token, ctx.settings.charter_version)
     assert sessions.require(ctx, result.token, sensitivity=None).profile == "practitioner"
     for sensitivity in (Sensitivity.ORDINARY, HEALTH):
-        with pytest.raises(StepRequired, match="two-factor") as refused:
+        with pytest.raises(StepRequired, match="deux facteurs") as refused:
             sessions.require(ctx, result.token, sensitivity=sensitivity)
         assert refused.value.step == "second_factor"
 
@@ -231,7 +231,7 @@ def test_expired_session_refused(ctx: IdentityContext) -> None:
 def test_grant_past_its_term_refused(ctx: IdentityContext) -> None:
     person(ctx)
     accounts.add(ctx, "dr.remplacant", "Paul Remplacant", person_ref="10007654321", by="admin")
-    with pytest.raises(GrantError, match="time-limited"):
+    with pytest.raises(GrantError, match="limité dans le temps"):
         grants.give(
             ctx,
             "dr.remplacant",
@@ -274,7 +274,7 @@ def test_departed_user_refused_at_once(ctx: IdentityContext) -> None:
 
 def test_profiles_come_from_the_referential(ctx: IdentityContext) -> None:
     accounts.add(ctx, "sec.durand", "Lea Durand", person_ref="STAFF-2", by="admin")
-    with pytest.raises(GrantError, match="not a profile of pra-2020-081"):
+    with pytest.raises(GrantError, match="n'est pas un profil du référentiel pra-2020-081"):
         grants.give(
             ctx,
             "sec.durand",
@@ -284,7 +284,7 @@ def test_profiles_come_from_the_referential(ctx: IdentityContext) -> None:
             reason="front desk",
             by="admin",
         )
-    with pytest.raises(GrantError, match="validated it"):
+    with pytest.raises(GrantError, match="qui l'a validée"):
         grants.give(
             ctx, "sec.durand", "secretariat", validated_by="", validator_role="controller", reason="x", by="admin"
         )
@@ -293,14 +293,14 @@ def test_profiles_come_from_the_referential(ctx: IdentityContext) -> None:
 def test_charter_accepted_before_anything_and_again_for_a_new_version(ctx: IdentityContext) -> None:
     person(ctx)
     result = sessions.login(ctx, "dr.martin", NEW_PASSWORD, source="10.0.0.1", workstation_class="office")
-    with pytest.raises(StepRequired, match="charter"):
+    with pytest.raises(StepRequired, match="charte"):
         sessions.require(ctx, result.token, sensitivity=None)
     with pytest.raises(StepRequired, match="version 1"):
         sessions.accept_charter(ctx, result.token, "0")
     sessions.accept_charter(ctx, result.token, "1")
     sessions.require(ctx, result.token, sensitivity=None)
     object.__setattr__(ctx.settings, "charter_version", "2")
-    with pytest.raises(StepRequired, match="charter"):
+    with pytest.raises(StepRequired, match="charte"):
         sessions.require(ctx, result.token, sensitivity=None)
 
 
@@ -308,7 +308,7 @@ def test_two_warehouse_profiles_choose_one_at_login(database_url: str, tmp_path:
     ctx = make_context(database_url, tmp_path, "eds-2021-118")
     try:
         accounts.add(ctx, "d.steward", "Ines Leroy", person_ref="STAFF-9", by="admin")
-        with pytest.raises(GrantError, match="governance body"):
+        with pytest.raises(GrantError, match="instance de gouvernance"):
             grants.give(
                 ctx,
                 "d.steward",
@@ -327,7 +327,7 @@ def test_two_warehouse_profiles_choose_one_at_login(database_url: str, tmp_path:
             reason="warehouse team",
             by="admin",
         )
-        with pytest.raises(GrantError, match="project"):
+        with pytest.raises(GrantError, match="projet"):
             grants.give(
                 ctx,
                 "d.steward",
@@ -354,11 +354,11 @@ def test_two_warehouse_profiles_choose_one_at_login(database_url: str, tmp_path:
         assert set(result.profiles) == {"data_steward", "project_member"} and "profile" in result.pending
         sessions.change_password(ctx, result.token, temporary, NEW_PASSWORD)
         sessions.accept_charter(ctx, result.token, "1")
-        with pytest.raises(StepRequired, match="several profiles"):
+        with pytest.raises(StepRequired, match="plusieurs profils"):
             sessions.require(ctx, result.token, sensitivity=None)
         chosen = sessions.choose_profile(ctx, result.token, "project_member")
         assert chosen.profile == "project_member" and chosen.project == "P-2026-04"
-        with pytest.raises(StepRequired, match="two-factor"):  # every warehouse access needs two factors
+        with pytest.raises(StepRequired, match="deux facteurs"):  # every warehouse access needs two factors
             sessions.require(ctx, result.token, sensitivity=None)
     finally:
         ctx.engine.dispose()
@@ -384,7 +384,7 @@ def test_review_campaign_ends_unconfirmed_grants(ctx: IdentityContext) -> None:
     person(ctx, "sec.durand", "STAFF-2", "secretariat")
     campaign = reviews.start(ctx, reason="yearly", by="Dr Martin")
     assert campaign.count("pending") == 2
-    with pytest.raises(GrantError, match="already open"):
+    with pytest.raises(GrantError, match="déjà ouverte"):
         reviews.start(ctx, reason="yearly", by="Dr Martin")
     martin = next(line for line in campaign.lines if line.login == "dr.martin")
     reviews.decide(ctx, campaign.id, martin.grant_id, confirm=True, by="Dr Martin")
@@ -392,7 +392,7 @@ def test_review_campaign_ends_unconfirmed_grants(ctx: IdentityContext) -> None:
     assert closed.count("confirmed") == 1 and closed.count("ended") == 1 and closed.closed_at is not None
     with pytest.raises(LoginRefused, match="no active profile"):
         sessions.login(ctx, "sec.durand", NEW_PASSWORD, source="10.0.0.1", workstation_class="office")
-    with pytest.raises(GrantError, match="closed"):
+    with pytest.raises(GrantError, match="est close"):
         reviews.close(ctx, campaign.id, by="Dr Martin")
 
 
@@ -409,5 +409,5 @@ def test_replacing_a_second_factor_needs_the_current_one(ctx: IdentityContext) -
     ready_session(ctx)
     result = sessions.login(ctx, "dr.martin", NEW_PASSWORD, source="10.0.0.1", workstation_class="office")
     other = totp.new_secret()
-    with pytest.raises(StepRequired, match="already enrolled"):
+    with pytest.raises(StepRequired, match="déjà enregistré"):
         sessions.enrol_second_factor(ctx, result.token, other, pyotp.TOTP(other).at(clock(ctx).now))

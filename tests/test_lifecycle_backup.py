@@ -140,30 +140,30 @@ def test_an_altered_byte_is_detected(org: Organisation, tmp_path: Path) -> None:
         damaged[position] ^= 0x01
         path.write_bytes(bytes(damaged))
         report = verify_backup(org, path)
-        assert not report.ok and "altered" in report.problems[0]
+        assert not report.ok and "modifié ou tronqué" in report.problems[0]
     renamed = original.replace(b"Cabinet Fictif", b"Cabinet Fictiv")
     assert renamed != original
     path.write_bytes(renamed)
-    assert "altered" in verify_backup(org, path).problems[0]
+    assert "modifié ou tronqué" in verify_backup(org, path).problems[0]
     path.write_bytes(b"not a backup at all")
-    assert "not a santegarde backup" in verify_backup(org, path).problems[0]
+    assert "n'est pas une sauvegarde santegarde" in verify_backup(org, path).problems[0]
     log = [json.loads(line) for line in (path.parent / LOG_NAME).read_text().splitlines()]
     assert [e["result"] for e in log if e["action"] == "verify"] == ["problems"] * 4
 
 
 def test_refusals(org: Organisation, tmp_path: Path) -> None:
-    with pytest.raises(BackupRefused, match="no backup file"):
+    with pytest.raises(BackupRefused, match="pas de fichier de sauvegarde"):
         verify_backup(org, tmp_path / "missing.sgb")
     (tmp_path / "afile").write_text("x")
-    with pytest.raises(BackupRefused, match="is a file, not a directory"):
+    with pytest.raises(BackupRefused, match="est un fichier, pas un répertoire"):
         create_backup(org, tmp_path / "afile")
-    with pytest.raises(BackupRefused, match="not a directory of backups"):
+    with pytest.raises(BackupRefused, match="n'est pas un répertoire de sauvegardes"):
         list_backups(tmp_path / "nowhere")
     path = create_backup(org, tmp_path / "backups")
     other_dir = tmp_path / "other-keys"
     other = create_keyring(create_keystore(other_dir, PASS, FAST), other_dir)
     report = verify_backup(dataclasses.replace(org, keyring=other), path)
-    assert not report.ok and "cannot be unwrapped" in report.problems[0]
+    assert not report.ok and "La clé de" in report.problems[0] and "ne se déchiffre pas" in report.problems[0]
     assert forget_patient_keys(tmp_path / "empty", "p-1") == 0
 
 
@@ -233,9 +233,9 @@ def test_cli_create_verify_list(runner: CliRunner, database_url: str, tmp_path: 
     assert by_argument.exit_code == 0 and path.name in by_argument.output
     path.write_bytes(path.read_bytes()[:-5])
     broken = runner.invoke(backup_app, ["verify", str(path), *cfg], env=env)
-    assert broken.exit_code == 2 and "altered or truncated" in broken.output
+    assert broken.exit_code == 2 and "modifié ou tronqué" in broken.output
     missing = runner.invoke(backup_app, ["list", "--to", str(tmp_path / "nowhere")], env=env)
-    assert missing.exit_code == 2 and "not a directory of backups" in missing.output
+    assert missing.exit_code == 2 and "n'est pas un répertoire de sauvegardes" in missing.output
 
 
 def _intervention(engine: object, description: str) -> None:
@@ -300,7 +300,7 @@ def test_restore_organisation_on_both_engines(org: Organisation, empty_target: s
     finally:
         restored.close()
     if empty_target:
-        with pytest.raises(RestoreRefused, match="is not empty"):
+        with pytest.raises(RestoreRefused, match="n'est pas vide"):
             restore_organisation(
                 path, tmp_path / "again", ring=org.keyring, keyring_source=tmp_path / "keyring", config=org.config,
                 database_url=empty_target,

@@ -183,7 +183,7 @@ def test_refusals_leave_nothing_behind(demo: Demo, tmp_path: Path) -> None:
     full = tmp_path / "full"
     full.mkdir()
     (full / "notes.txt").write_text("kept")
-    assert "is not empty" in refused("backup", "restore", str(demo.backup), "--to", str(full), *cfg)
+    assert "n'est pas vide" in refused("backup", "restore", str(demo.backup), "--to", str(full), *cfg)
     assert [p.name for p in full.iterdir()] == ["notes.txt"]
 
     target = tmp_path / "new"
@@ -200,23 +200,27 @@ def test_refusals_leave_nothing_behind(demo: Demo, tmp_path: Path) -> None:
     data[-20] ^= 0x01
     altered.write_bytes(bytes(data))
     shutil.copy(demo.backup.parent / ESCROW_NAME, copies / ESCROW_NAME)
-    assert "altered or truncated" in refused("backup", "restore", str(altered), "--to", str(target), *cfg)
+    assert "modifié ou tronqué" in refused("backup", "restore", str(altered), "--to", str(target), *cfg)
 
     lone = tmp_path / "lone"
     lone.mkdir()
     shutil.copy(demo.backup, lone / demo.backup.name)  # without the key escrow beside it
-    assert "no key escrow" in refused("backup", "restore", str(lone / demo.backup.name), "--to", str(target), *cfg)
+    assert "pas de séquestre de clés" in refused(
+        "backup", "restore", str(lone / demo.backup.name), "--to", str(target), *cfg
+    )
     escrow = json.loads((demo.backup.parent / ESCROW_NAME).read_text())
     label = sorted(escrow["patients"])[0]
     escrow["patients"][label] = escrow["patients"][sorted(escrow["patients"])[1]]  # another patient's keys swapped in
     (lone / ESCROW_NAME).write_text(json.dumps(escrow))
-    assert "was altered" in refused("backup", "restore", str(lone / demo.backup.name), "--to", str(target), *cfg)
+    assert "a été modifiée" in refused("backup", "restore", str(lone / demo.backup.name), "--to", str(target), *cfg)
 
     other = tmp_path / "other.yaml"
     config = load(demo.config)
     config.organisation.name = "Another Practice"
     save(config, other)
-    assert "is a backup of" in refused("backup", "restore", str(demo.backup), "--to", str(target), "-c", str(other))
+    assert "est une sauvegarde de" in refused(
+        "backup", "restore", str(demo.backup), "--to", str(target), "-c", str(other)
+    )
     assert "PostgreSQL" in refused(
         "backup", "restore", str(demo.backup), "--to", str(target), "--database-url", "sqlite:///x.db", *cfg
     )
@@ -298,9 +302,9 @@ def test_the_drill_keeps_its_evidence_and_the_conformity_report_shows_it(demo: D
     finally:
         org.close()
     assert none.outcome == "not_available" and "Aucun exercice de restauration" in none.text
-    assert "not a directory of backups" in refused("backup", "drill", *cfg)
+    assert "n'est pas un répertoire de sauvegardes" in refused("backup", "drill", *cfg)
     backups.mkdir()
-    assert "There is no backup in" in refused("backup", "drill", *cfg)
+    assert "aucune sauvegarde dans" in refused("backup", "drill", *cfg)
 
     assert "Sauvegarde écrite :" in ok("backup", "create", *cfg)
     assert "Backup written:" in ok("backup", "create", "--lang", "en", *cfg)
@@ -344,7 +348,7 @@ def test_a_failed_drill_is_evidence_too(demo: Demo, tmp_path: Path) -> None:
     lone.mkdir()
     shutil.copy(demo.backup, lone / demo.backup.name)  # no key escrow: the drill cannot read the patients
     cfg = ["--config", str(source / "santegarde.yaml")]
-    assert "no key escrow" in refused("backup", "drill", "--backup", str(lone / demo.backup.name), *cfg)
+    assert "pas de séquestre de clés" in refused("backup", "drill", "--backup", str(lone / demo.backup.name), *cfg)
     [line] = [json.loads(x) for x in (lone / LOG_NAME).read_text().splitlines()]
     assert line["action"] == "drill" and line["result"] == "problems" and not line["hashes_ok"]
     org = open_organisation(source / "santegarde.yaml", PASS)

@@ -34,19 +34,21 @@ def test_pharmacy_register_rules_with_sections(runner: CliRunner) -> None:
         rule = ref.retention_rule(rule_id)
         assert rule is not None and rule.active.duration is not None and rule.active.duration.years == years
         assert rule_id in result.output
-    assert "3 years" in result.output and "10 years" in result.output and "40 years" in result.output
+    assert "3 ans" in result.output and "10 ans" in result.output and "40 ans" in result.output  # French by default
     assert "art. R. 5121-195 CSP" in result.output  # each rule's legal article, where the text gives it
     ten_year = [r for r in ref.retention if r.active.duration and r.active.duration.years == 10]
     assert ten_year, "the 10-year register rules"
     section_result = runner.invoke(
         app, ["referential", "show", "pha-2022-067", "--section", ten_year[0].section], env={"COLUMNS": "250"}
     )
-    assert section_result.exit_code == 0 and "10 years" in section_result.output
+    assert section_result.exit_code == 0 and "10 ans" in section_result.output
+    english = runner.invoke(app, ["referential", "show", "pha-2022-067", "--lang", "en"], env={"COLUMNS": "250"})
+    assert english.exit_code == 0 and "3 years" in english.output and "40 years" in english.output
 
 
 def test_show_unknown_section_is_an_error(runner: CliRunner) -> None:
     result = runner.invoke(app, ["referential", "show", "pha-2022-067", "--section", "99"])
-    assert result.exit_code != 0 and "has no section '99'" in result.output
+    assert result.exit_code != 0 and "n'a pas de section « 99 »" in result.output
 
 
 def test_show_unknown_referential(runner: CliRunner) -> None:
@@ -101,3 +103,22 @@ def test_every_item_cites_a_listed_section(ref_id: str) -> None:
     ref = loader.get(ref_id)
     assert ref.sections and ref.purposes and ref.categories and ref.accessors and ref.retention
     assert ref.rights and ref.measures
+
+
+ENGLISH = re.compile(r"\b(the|and|of|for|with|from|set by|years?|months?|purposes?|recipients?|none)\b")
+
+
+@pytest.mark.parametrize("ref_id", list(loader.load_all()))
+def test_show_and_list_are_french_by_default(runner: CliRunner, ref_id: str) -> None:
+    """Headings, names, bases, durations, sensitivities and triggers in French; the codes a configuration uses stay
+    beside the names ("code medical_record"), and are the only words left out of the scan."""
+    result = runner.invoke(app, ["referential", "show", ref_id], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    assert "Finalités" in result.output and "Durées de conservation" in result.output
+    words = re.sub(r"code [\w.-]+|pour les \w+|[A-Z]{2,}-[\w-]+", "", result.output)  # codes, measure codes
+    found = ENGLISH.findall(words)
+    assert not found, (ref_id, sorted(set(found)))
+    listed = runner.invoke(app, ["referential", "list"], env={"COLUMNS": "400"})
+    assert "délibération" in listed.output and "définitif" in listed.output and "projet" in listed.output
+    english = runner.invoke(app, ["referential", "list", "--lang", "en"], env={"COLUMNS": "400"})
+    assert "deliberation" in english.output and "final" in english.output

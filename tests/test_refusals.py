@@ -68,3 +68,21 @@ def test_a_fact_worded_per_language_takes_each_language_its_own() -> None:
 )
 def test_the_api_answers_in_the_language_the_request_prefers(header: str | None, lang: str) -> None:
     assert language(header) == lang
+
+
+def test_grant_and_rebuild_refusals_are_french_by_default_and_english_as_the_option() -> None:
+    from santegarde.compassionate.rebuild import RebuildInterrupted
+    from santegarde.identity.errors import GrantError
+
+    refused = GrantError("time_limited", profile="researcher", rid="eds-2021-118", section="8.2")
+    assert str(refused) == (
+        "Le profil « researcher » est limité dans le temps par le référentiel eds-2021-118 (§8.2) : donnez une date "
+        "de fin (--until)."
+    )
+    assert (
+        refused.in_language("en")
+        == "The profile 'researcher' is time-limited under eds-2021-118 (§8.2): give an end date (--until)."
+    )
+    assert isinstance(refused, ValueError) and refused.key == "time_limited"  # still caught where it was
+    interrupted = RebuildInterrupted(refusals.sentences("rebuild", "interrupted", number=4, programme=2))
+    assert "Le cas n° 4" in str(interrupted) and "aac extract rebuild 2" in interrupted.in_language("en")

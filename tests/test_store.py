@@ -170,10 +170,10 @@ def test_care_relationship_or_break_the_glass(place: Workplace) -> None:
 def test_two_factors_needed_for_every_patient_record(place: Workplace) -> None:
     """A password alone opens the directory of professionals, never a patient's record, identity included."""
     doc = place.person("dr.martin", "practitioner", ref="10001234567", two_factors=False)
-    with pytest.raises(StepRequired, match="two-factor"):
+    with pytest.raises(StepRequired, match="deux facteurs"):
         place.service.create(Request(doc, "medical_record"), patient())
     assert audit_rows(place)[-1]["outcome"] == "denied"
-    with pytest.raises(StepRequired, match="two-factor"):
+    with pytest.raises(StepRequired, match="deux facteurs"):
         place.service.create(Request(doc, "medical_record"), observation())
     practitioner = {"resourceType": "Practitioner", "id": "pr-1", "name": [{"family": "Annuaire"}]}
     assert place.service.create(Request(doc, "medical_record"), practitioner)["id"] == "pr-1"

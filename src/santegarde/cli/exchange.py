@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import getpass
 import hashlib
 import os
@@ -50,7 +51,13 @@ def _read(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise ExchangeError(f"{escape(str(path))} cannot be read ({exc.strerror}); check the path.") from None
+        french = {
+            errno.ENOENT: "fichier introuvable",
+            errno.EACCES: "accès refusé",
+            errno.EISDIR: "c'est un répertoire",
+        }
+        why = {"fr": french.get(exc.errno or 0, exc.strerror or "erreur"), "en": exc.strerror or "error"}
+        raise ExchangeError("unreadable", path=escape(str(path)), why=why) from None
 
 
 def write_new(path: Path, data: bytes) -> None:
@@ -143,7 +150,7 @@ def open_(
         _refuse_existing(out)
     result = open_envelope(data, _ask_secret(), recipient=expected)
     if out is None and not result.filename:
-        raise ExchangeError("The envelope names no usable file; give the document's path with --out.")
+        raise ExchangeError("no_filename")
     target = out if out is not None else envelope.parent / result.filename
     write_new(target, result.document)
     console.print(

@@ -37,6 +37,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("serve:serve", "Serve the organisation's HTTP API until interrupted."),
     "upgrade": ("upgrade:upgrade", "Bring every database schema to this version of santegarde, after a verified "
                 "backup; the data are kept."),
+    "deploy": ("deploy:app", "Write the systemd units and timers, or the TLS reverse proxy's configuration, from "
+               "the organisation's configuration."),
     "doctor": ("doctor:doctor", "Check an installation (configuration, permissions, keys, databases, audit chain, "
                "disk, clock, proxy)."),
     "conformity": ("conformity:conformity", "Write the conformity report: every security measure, its declared status "

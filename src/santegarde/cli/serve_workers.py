@@ -44,7 +44,7 @@ def check_passphrase(workers: int) -> None:
         raise WorkersRefused(
             f"With --workers {workers}, each worker opens the keystore itself, but a passphrase typed at the terminal "
             f"stays in this process's memory: set {PASSPHRASE_ENV} in the service's environment file (only readable "
-            "by its account, see deploy/systemd), or serve with --workers 1."
+            "by its account, see santegarde deploy systemd), or serve with --workers 1."
         )
 
 

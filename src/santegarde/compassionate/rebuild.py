@@ -14,18 +14,19 @@ from typing import Any
 
 from sqlalchemy import select
 
+from santegarde import refusals
 from santegarde.compassionate import extract
 from santegarde.compassionate.report import PURPOSE, allowed
 from santegarde.compassionate.service import CaseState, CompassionateService
 from santegarde.compassionate.tables import aac_workflow
-from santegarde.errors import SantegardeError
+from santegarde.errors import WordedError
 from santegarde.store.service import NotFound, Request
 
 ATTEMPTS = 5
 
 
-class RebuildInterrupted(SantegardeError):
-    """A case kept changing while it was read: run the rebuild again."""
+class RebuildInterrupted(WordedError):
+    """A case kept changing while it was read: run the rebuild again (catalogue ``rebuild``, French by default)."""
 
 
 @dataclass(frozen=True)
@@ -65,10 +66,7 @@ def _one(service: CompassionateService, req: Request, programme_id: str, number:
             if submissions == len(case.forms):
                 extract.rewrite(service.records, conn, number, patient_id, programme_id, content)
                 return 1
-    raise RebuildInterrupted(
-        f"Case n° {number} kept receiving forms while it was read; run 'santegarde aac extract rebuild "
-        f"{programme_id}' again (the cases already rebuilt are kept)."
-    )
+    raise RebuildInterrupted(refusals.sentences("rebuild", "interrupted", number=number, programme=programme_id))
 
 
 def _content(service: CompassionateService, case: CaseState) -> dict[str, Any]:

@@ -44,7 +44,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from santegarde.errors import SantegardeError
+from santegarde import refusals
+from santegarde.errors import WordedError
 from santegarde.identifiers import InvalidIdentifier, validate_rpps
 
 MAGIC = b"SGX2"
@@ -62,35 +63,14 @@ _LENGTH = struct.Struct(">I")
 _LOOKALIKES = str.maketrans({"O": "0", "I": "1", "L": "1"})
 _EMAIL = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@([a-z0-9-]+\.)+mssante\.fr")
 
-ACCEPTED = (
-    "Give the recipient's RPPS number (11 digits) or secure health messaging address ending in .mssante.fr: "
-    "an ordinary e-mail address is not a verified recipient."
-)
-NOT_ENVELOPE = "This file is not a santegarde exchange envelope (it does not start with SGX2); check the file received."
-OLDER_FORMAT = (
-    "This envelope uses an older exchange format (SGX1) that is no longer opened; "
-    "ask the sender to send the document again with the current version of santegarde."
-)
-TAMPERED = (
-    "The envelope is damaged or has been altered since it was sealed, so it is not opened; "
-    "ask the sender to send it again."
-)
-REFUSED_CODE = (
-    "The secret does not open this envelope; check it is the one received for this envelope, "
-    "typed as received, or ask the sender for it again."
-)
-SECRET_SHAPE = (
-    f"A secret has {SECRET_LENGTH} letters and digits, shown in groups of {GROUP} separated by hyphens; "
-    "check it was typed as received."
-)
-OTHER_RECIPIENT = (
-    "This envelope is addressed to another recipient than the one given, so it is not opened; "
-    "check the recipient or ask the sender."
-)
 
+class ExchangeError(WordedError):
+    """A secure exchange refused: unverified recipient, wrong secret, altered or foreign file (catalogue
+    ``exchange``: French by default, English as the option)."""
 
-class ExchangeError(SantegardeError):
-    """A secure exchange refused: unverified recipient, wrong secret, altered or foreign file."""
+    def __init__(self, key: str, /, **facts: object) -> None:
+        super().__init__(refusals.sentences("exchange", key, **facts))
+        self.key = key
 
 
 @dataclass(frozen=True)
@@ -120,15 +100,16 @@ def parse_recipient(text: str) -> Recipient:
     if "@" in value:
         address = value.lower()
         if _EMAIL.fullmatch(address) is None:
-            raise ExchangeError(ACCEPTED)
+            raise ExchangeError("accepted")
         return Recipient("mssante", address)
     compact = "".join(value.split())
     if compact.isdigit() and compact.isascii():
         try:
             return Recipient("rpps", validate_rpps(compact))
         except InvalidIdentifier as exc:
-            raise ExchangeError(f"{exc.message} {ACCEPTED}") from None
-    raise ExchangeError(ACCEPTED)
+            why = {"fr": "Ce numéro RPPS n'est pas valide (11 chiffres, dont une clé de contrôle).", "en": exc.message}
+            raise ExchangeError("rpps_invalid", why=why) from None
+    raise ExchangeError("accepted")
 
 
 def new_secret() -> str:
@@ -141,7 +122,7 @@ def normalise_secret(secret: str) -> str:
     """The secret as 20 upper-case characters, ignoring case, spaces, hyphens and look-alike letters."""
     raw = "".join(secret.split()).replace("-", "").upper().translate(_LOOKALIKES)
     if len(raw) != SECRET_LENGTH or any(c not in ALPHABET for c in raw):
-        raise ExchangeError(SECRET_SHAPE)
+        raise ExchangeError("secret_shape", length=SECRET_LENGTH, group=GROUP)
     return raw
 
 
@@ -164,7 +145,7 @@ def safe_filename(filename: str) -> str:
 def _check_filename(filename: str) -> str:
     """A plain base name, or :class:`ExchangeError`."""
     if not safe_filename(filename):
-        raise ExchangeError("The file name must be a plain name without directories, of at most 255 characters.")
+        raise ExchangeError("filename")
     return filename
 
 
@@ -200,22 +181,22 @@ def seal(document: bytes, recipient: Recipient, *, filename: str) -> tuple[bytes
 def _split(envelope: bytes) -> tuple[bytes, dict[str, Any], bytes]:
     """The header bytes, the parsed header and the ciphertext of an envelope."""
     if envelope.startswith(OLD_MAGIC):
-        raise ExchangeError(OLDER_FORMAT)
+        raise ExchangeError("older_format")
     if not envelope.startswith(MAGIC):
-        raise ExchangeError(NOT_ENVELOPE)
+        raise ExchangeError("not_envelope")
     start = len(MAGIC) + _LENGTH.size
     if len(envelope) < start:
-        raise ExchangeError(TAMPERED)
+        raise ExchangeError("tampered")
     (length,) = _LENGTH.unpack_from(envelope, len(MAGIC))
     if length > MAX_HEADER or len(envelope) < start + length:
-        raise ExchangeError(TAMPERED)
+        raise ExchangeError("tampered")
     header_bytes = envelope[start : start + length]
     try:
         header = json.loads(header_bytes.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
-        raise ExchangeError(TAMPERED) from None
+        raise ExchangeError("tampered") from None
     if not isinstance(header, dict) or header.get("version") != VERSION:
-        raise ExchangeError(TAMPERED)
+        raise ExchangeError("tampered")
     return header_bytes, header, envelope[start + length :]
 
 
@@ -238,10 +219,10 @@ def _fields(header: dict[str, Any]) -> _Fields:
     try:
         kdf = header["kdf"]
         if {k: v for k, v in kdf.items() if k != "salt"} != KDF:
-            raise ExchangeError(TAMPERED)
+            raise ExchangeError("tampered")
         who = header["recipient"]
         if who["kind"] not in ("rpps", "mssante") or not isinstance(who["value"], str):
-            raise ExchangeError(TAMPERED)
+            raise ExchangeError("tampered")
         created = datetime.fromisoformat(header["created_at"])
         return _Fields(
             recipient=Recipient(cast(Literal["rpps", "mssante"], who["kind"]), who["value"]),
@@ -251,7 +232,7 @@ def _fields(header: dict[str, Any]) -> _Fields:
             check=base64.b64decode(header["key_check"], validate=True),
         )
     except (KeyError, TypeError, AttributeError, ValueError, binascii.Error):
-        raise ExchangeError(TAMPERED) from None
+        raise ExchangeError("tampered") from None
 
 
 def _unpack(plaintext: bytes) -> tuple[bytes, str]:
@@ -259,20 +240,20 @@ def _unpack(plaintext: bytes) -> tuple[bytes, str]:
     try:
         (length,) = _LENGTH.unpack_from(plaintext)
         if length > MAX_HEADER or len(plaintext) < _LENGTH.size + length:
-            raise ExchangeError(TAMPERED)
+            raise ExchangeError("tampered")
         metadata = json.loads(plaintext[_LENGTH.size : _LENGTH.size + length].decode("utf-8"))
         filename = metadata["filename"]
     except (struct.error, UnicodeDecodeError, ValueError, KeyError, TypeError):
-        raise ExchangeError(TAMPERED) from None
+        raise ExchangeError("tampered") from None
     if not isinstance(filename, str):
-        raise ExchangeError(TAMPERED)
+        raise ExchangeError("tampered")
     return plaintext[_LENGTH.size + length :], safe_filename(filename)
 
 
 def check_recipient(envelope: bytes, recipient: Recipient) -> None:
     """Nothing if ``envelope`` is addressed to ``recipient``, else :class:`ExchangeError` (no secret needed)."""
     if _fields(_split(envelope)[1]).recipient != recipient:
-        raise ExchangeError(OTHER_RECIPIENT)
+        raise ExchangeError("other_recipient")
 
 
 def open_envelope(envelope: bytes, secret: str, *, recipient: Recipient | None = None) -> Opened:
@@ -283,15 +264,15 @@ def open_envelope(envelope: bytes, secret: str, *, recipient: Recipient | None =
     header_bytes, header, ciphertext = _split(envelope)
     fields = _fields(header)
     if recipient is not None and recipient != fields.recipient:
-        raise ExchangeError(OTHER_RECIPIENT)
+        raise ExchangeError("other_recipient")
     if len(fields.nonce) != NONCE_BYTES:
-        raise ExchangeError(TAMPERED)
+        raise ExchangeError("tampered")
     key, check = _derive(normalise_secret(secret), fields.salt)
     if not hmac.compare_digest(check, fields.check):
-        raise ExchangeError(REFUSED_CODE)
+        raise ExchangeError("refused_code")
     try:
         plaintext = AESGCM(key).decrypt(fields.nonce, ciphertext, header_bytes)
     except InvalidTag:
-        raise ExchangeError(TAMPERED) from None
+        raise ExchangeError("tampered") from None
     document, filename = _unpack(plaintext)
     return Opened(document, filename, fields.recipient, fields.created_at)

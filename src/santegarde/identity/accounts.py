@@ -62,7 +62,7 @@ def find(conn: Connection, login: str) -> Row | None:
 def get(conn: Connection, login: str) -> Row:
     row = find(conn, login)
     if row is None:
-        raise AccountError(f"There is no account '{login}'; see `santegarde user list`.")
+        raise AccountError("no_account", login=login)
     return row
 
 
@@ -83,29 +83,20 @@ def add(
     """Create an account. A person gets a one-time password to change at first login; returns it once."""
     login = login.strip().lower()
     if not LOGIN.match(login):
-        raise AccountError(
-            f"'{login}' is not a valid login: use 2 to 64 lower-case letters, digits, '.', '_' or '-', "
-            "starting with a letter."
-        )
+        raise AccountError("login_shape", login=login)
     if not display_name.strip():
-        raise AccountError("Give the person's name (--name): an account belongs to one identified person.")
+        raise AccountError("no_name")
     if kind == "person" and not (person_ref and person_ref.strip()):
-        raise AccountError(
-            "Give the person's professional or staff reference (--ref: RPPS, ADELI or staff number): "
-            "it is how santegarde makes sure each person has exactly one account."
-        )
+        raise AccountError("no_reference")
     if kind == "technical" and person_ref:
-        raise AccountError("A technical account belongs to a job, not a person: do not give --ref.")
+        raise AccountError("technical_reference")
     now = ctx.now()
     temporary = _temporary_password() if kind == "person" else None
     with ctx.engine.begin() as conn:
         if find(conn, login) is not None:
-            raise AccountError(f"The login '{login}' is already taken; logins are individual and never shared.")
+            raise AccountError("login_taken", login=login)
         if person_ref and conn.execute(select(user.c.login).where(user.c.person_ref == person_ref)).first():
-            raise AccountError(
-                f"This person already has an account (reference {person_ref}); one person has one login. "
-                "Grant another profile to the existing account instead."
-            )
+            raise AccountError("person_has_account", reference=person_ref)
         new_id = conn.execute(
             insert(user)
             .values(
@@ -136,7 +127,7 @@ def reset_password(ctx: IdentityContext, login: str, *, by: str) -> str:
     with ctx.engine.begin() as conn:
         row = get(conn, login)
         if row.kind != "person":
-            raise AccountError(f"'{login}' is a technical account: it has no password to reset.")
+            raise AccountError("technical_password", login=login)
         conn.execute(
             update(user)
             .where(user.c.id == row.id)
@@ -152,9 +143,9 @@ def reset_password(ctx: IdentityContext, login: str, *, by: str) -> str:
 def change_password(ctx: IdentityContext, conn: Connection, row: Row, current: str, new: str) -> None:
     """Change a password after checking the current one and the new one's strength."""
     if not ctx.hashing.verify(row.password_hash, current).ok:
-        raise AccountError("The current password is not correct; type it again.")
+        raise AccountError("wrong_current")
     if new == current:
-        raise AccountError("The new password must differ from the current one.")
+        raise AccountError("same_password")
     require_strong(new, attempts_limited=ctx.settings.attempts_limited, context=password_context(row))
     conn.execute(
         update(user)
@@ -166,7 +157,7 @@ def change_password(ctx: IdentityContext, conn: Connection, row: Row, current: s
 def disable(ctx: IdentityContext, login: str, reason: str, *, by: str) -> int:
     """Departure or suspension: at once, the account is disabled, its grants withdrawn, its sessions ended."""
     if len(reason.strip()) < 5:
-        raise AccountError("Say why the account is disabled (--reason), e.g. 'left the practice on 2026-11-30'.")
+        raise AccountError("disable_reason")
     now = ctx.now()
     with ctx.engine.begin() as conn:
         row = get(conn, login)
@@ -219,7 +210,7 @@ def store_totp(ctx: IdentityContext, conn: Connection, user_id: int, secret: str
 def check_second_factor(ctx: IdentityContext, conn: Connection, row: Row, code: str, at: datetime) -> str:
     """Accept a TOTP code (not replayed) or an unused recovery code; returns which was used."""
     if row.totp_secret is None:
-        raise AccountError("No second factor is enrolled for this account; enrol one with the TOTP enrolment step.")
+        raise AccountError("no_second_factor")
     if "-" in code or len(code.replace(" ", "")) == 10:
         hashes = json.loads(row.recovery_hashes or "[]")
         index = totp.use_recovery_code(code, hashes)

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from santegarde.errors import SantegardeError
+from santegarde import refusals
+from santegarde.errors import SantegardeError, WordedError
 
 
 class IdentityError(SantegardeError):
     """Base of identity refusals."""
 
 
-class AccountError(IdentityError, ValueError):
-    """An account cannot be created or changed as asked."""
+class AccountError(WordedError, IdentityError, ValueError):
+    """An account cannot be created or changed as asked: a sentence of the catalogue (``accounts``), in French by
+    default and in English."""
+
+    def __init__(self, key: str, /, **facts: object) -> None:
+        super().__init__(refusals.sentences("accounts", key, **facts))
+        self.key = key
 
 
 class LoginRefused(IdentityError):
@@ -25,13 +31,19 @@ class SessionLocked(SessionRefused):
     """The session locked itself after inactivity; unlock it by authenticating again."""
 
 
-class StepRequired(IdentityError):
-    """The session must complete a step first (password change, charter, profile, second factor)."""
+class StepRequired(WordedError, IdentityError):
+    """The session must complete a step first (password change, charter, profile, second factor): ``step`` names
+    it; the sentence is the catalogue's (``steps``: ``key``, the step's own by default), French by default."""
 
-    def __init__(self, step: str, message: str) -> None:
+    def __init__(self, step: str, key: str | None = None, /, **facts: object) -> None:
         self.step = step
-        super().__init__(message)
+        super().__init__(refusals.sentences("steps", key or step, **facts))
 
 
-class GrantError(IdentityError, ValueError):
-    """A grant cannot be given, used or withdrawn as asked."""
+class GrantError(WordedError, IdentityError, ValueError):
+    """A grant cannot be given, used or withdrawn as asked: a sentence of the catalogue (``grants``), in French
+    by default and in English (``data/refusals.yaml``)."""
+
+    def __init__(self, key: str, /, **facts: object) -> None:
+        super().__init__(refusals.sentences("grants", key, **facts))
+        self.key = key

@@ -82,44 +82,33 @@ def give(
     ref = ctx.referential
     accessor = ref.accessor(profile)
     if accessor is None:
-        raise GrantError(
-            f"'{profile}' is not a profile of {ref.id}; its profiles are: " + ", ".join(a.id for a in ref.accessors)
-        )
+        raise GrantError("not_a_profile", profile=profile, rid=ref.id, profiles=", ".join(a.id for a in ref.accessors))
     if validator_role not in VALIDATOR_ROLES:
-        raise GrantError(f"The validator's role must be one of {', '.join(VALIDATOR_ROLES)}, not '{validator_role}'.")
+        raise GrantError("validator_role", roles=", ".join(VALIDATOR_ROLES), role=validator_role)
     if not validated_by.strip() or len(reason.strip()) < 5:
-        raise GrantError(
-            "A grant names who validated it (--validated-by) and why (--reason): authorisations are documented."
-        )
+        raise GrantError("undocumented")
     now = ctx.now()
     if accessor.time_limited and ends_at is None:
-        raise GrantError(
-            f"The profile '{profile}' is time-limited under {ref.id} (§{accessor.section}): give an end date (--until)."
-        )
+        raise GrantError("time_limited", profile=profile, rid=ref.id, section=accessor.section)
     if ends_at is not None and ends_at <= now:
-        raise GrantError("The end date of a grant must be in the future.")
+        raise GrantError("past_end")
     reaches_data = bool(accessor.access)
     if (
         ref.organisation_profile is OrganisationProfile.WAREHOUSE
         and reaches_data
         and validator_role != "governance_body"
     ):
-        raise GrantError(
-            f"Under {ref.id} a profile that reaches data ('{profile}') is validated by a governance body; "
-            "a line manager only validates engineers and administrators."
-        )
+        raise GrantError("governance_body", rid=ref.id, profile=profile)
     warehouse = ref.organisation_profile is OrganisationProfile.WAREHOUSE
     if warehouse and accessor.time_limited and not project:
-        raise GrantError(
-            f"Under {ref.id} the profile '{profile}' works for one project, in its own workspace: give it (--project)."
-        )
+        raise GrantError("project", rid=ref.id, profile=profile)
     establishment = _establishment(profile, accessor.section, establishment)
     with ctx.engine.begin() as conn:
         row = accounts.get(conn, login)
         if row.status != "active":
-            raise GrantError(f"The account '{login}' is disabled; it cannot receive a grant.")
+            raise GrantError("disabled", login=login)
         if row.kind == "technical" and accessor.health_data and reaches_data:
-            raise GrantError("A technical account cannot hold a profile that reaches health data.")
+            raise GrantError("technical")
         new_id = conn.execute(
             insert(grant)
             .values(
@@ -154,25 +143,22 @@ def _establishment(profile: str, section: str, establishment: str | None) -> str
     value = (establishment or "").strip()
     if profile in ESTABLISHMENT_PROFILES:
         if not ESTABLISHMENT_ID.match(value):
-            raise GrantError(
-                f"The profile '{profile}' (§{section}) sees only the patients of its own establishment: give the "
-                "establishment's identifier (--establishment, letters, digits, hyphens or dots, 64 at most)."
-            )
+            raise GrantError("establishment_needed", profile=profile, section=section)
         return value
     if value:
-        raise GrantError(f"The profile '{profile}' is not tied to an establishment: remove --establishment.")
+        raise GrantError("establishment_refused", profile=profile)
     return None
 
 
 def revoke(ctx: IdentityContext, grant_id: int, reason: str, *, by: str) -> Grant:
     if len(reason.strip()) < 5:
-        raise GrantError("Say why the grant is withdrawn (--reason).")
+        raise GrantError("revoke_reason")
     with ctx.engine.begin() as conn:
         row = conn.execute(_query().where(grant.c.id == grant_id)).first()
         if row is None:
-            raise GrantError(f"There is no grant {grant_id}; see `santegarde user list --grants`.")
+            raise GrantError("no_grant", grant=grant_id)
         if row.revoked_at is not None:
-            raise GrantError(f"Grant {grant_id} was already withdrawn.")
+            raise GrantError("already_revoked", grant=grant_id)
         conn.execute(update(grant).where(grant.c.id == grant_id).values(revoked_at=ctx.now(), revoked_reason=reason))
         result = _from_row(conn.execute(_query().where(grant.c.id == grant_id)).one())
     ctx.trace("grant.revoke", "success", actor=by, source="admin", rule="COM-ACC-2", detail=f"grant {grant_id}")

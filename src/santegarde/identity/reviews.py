@@ -50,13 +50,13 @@ class ReviewReport:
 
 def start(ctx: IdentityContext, *, reason: str, by: str, project: str | None = None) -> ReviewReport:
     if reason not in REASONS:
-        raise GrantError(f"A review is '{REASONS[0]}' or '{REASONS[1]}', not '{reason}'.")
+        raise GrantError("review_reason", first=REASONS[0], second=REASONS[1], reason=reason)
     if reason == "project_end" and not project:
-        raise GrantError("An end-of-project review names its project (--project).")
+        raise GrantError("review_project")
     now = ctx.now()
     with ctx.engine.begin() as conn:
         if conn.execute(select(review.c.id).where(review.c.closed_at.is_(None))).first():
-            raise GrantError("A review is already open; close it (santegarde review close) before starting another.")
+            raise GrantError("review_open")
         review_id = conn.execute(
             insert(review).values(reason=reason, project=project, started_by=by, started_at=now).returning(review.c.id)
         ).scalar_one()
@@ -76,7 +76,7 @@ def decide(ctx: IdentityContext, review_id: int, grant_id: int, *, confirm: bool
             .values(decision="confirmed" if confirm else "ended", decided_by=by, decided_at=ctx.now())
         ).rowcount
         if not done:
-            raise GrantError(f"Grant {grant_id} is not part of review {review_id}.")
+            raise GrantError("not_in_review", grant=grant_id, review=review_id)
         if not confirm:
             conn.execute(
                 update(grant)
@@ -132,9 +132,9 @@ def close(ctx: IdentityContext, review_id: int, *, by: str) -> ReviewReport:
 def _open_review(conn, review_id: int) -> None:  # type: ignore[no-untyped-def]
     row = conn.execute(select(review.c.closed_at).where(review.c.id == review_id)).first()
     if row is None:
-        raise GrantError(f"There is no review {review_id}.")
+        raise GrantError("no_review", review=review_id)
     if row.closed_at is not None:
-        raise GrantError(f"Review {review_id} is closed.")
+        raise GrantError("review_closed", review=review_id)
 
 
 def latest_id(ctx: IdentityContext) -> int | None:
@@ -147,7 +147,7 @@ def report(ctx: IdentityContext, review_id: int) -> ReviewReport:
     with ctx.engine.connect() as conn:
         head = conn.execute(select(review).where(review.c.id == review_id)).first()
         if head is None:
-            raise GrantError(f"There is no review {review_id}.")
+            raise GrantError("no_review", review=review_id)
         by_id = {g.id: g for g in grants.all_grants_in(conn)}
         lines = tuple(
             ReviewLine(

@@ -32,12 +32,6 @@ REFUSED = "The login or the password is not correct."
 # Activity is recorded at most this often: a session may lock up to this much earlier than its limit,
 # never later, and most checks stay read-only.
 ACTIVITY_GRANULARITY = timedelta(seconds=20)
-STEP_MESSAGES = {
-    "password_change": "Your password was reset: choose a new one before anything else.",
-    "charter": "Read and accept the confidentiality charter and the notice that access is traced before anything else.",
-    "profile": "Your account holds several profiles: choose the one you work under for this session.",
-    "second_factor": "A patient's record needs a two-factor session: give the code of your authenticator app.",
-}
 
 
 def second_factor_required(ref: Referential, sensitivity: Sensitivity | None) -> bool:
@@ -361,7 +355,7 @@ def demand(ctx: IdentityContext, current: SessionContext, *, sensitivity: Sensit
     if needed:
         step = needed[0]
         ctx.trace("session.require", "denied", actor=current.login, source="session", rule="COM-AUT-3", detail=step)
-        raise StepRequired(step, STEP_MESSAGES[step])
+        raise StepRequired(step)
     if not current.grant_active:
         ctx.trace(
             "session.require",
@@ -416,9 +410,7 @@ def enrol_second_factor(ctx: IdentityContext, token: str, secret: str, code: str
         srow, urow = _live(ctx, conn, token, now)
         enrolled = conn.execute(select(user.c.totp_secret).where(user.c.id == srow.user_id)).scalar_one()
         if enrolled is not None and srow.factors < 2:
-            raise StepRequired(
-                "second_factor", "A second factor is already enrolled: give its code before replacing it."
-            )
+            raise StepRequired("second_factor", "already_enrolled")
         codes = accounts.store_totp(ctx, conn, srow.user_id, secret, step)
         conn.execute(update(session).where(session.c.token_hash == srow.token_hash).values(factors=2, last_seen_at=now))
         login_name = urow.login
@@ -442,7 +434,7 @@ def choose_profile(ctx: IdentityContext, token: str, profile: str) -> SessionCon
         srow, _ = _live(ctx, conn, token, now)
         match = [g for g in grants.active_for_user(conn, srow.user_id, now) if g.profile == profile]
         if not match:
-            raise StepRequired("profile", f"You hold no active grant for the profile '{profile}'.")
+            raise StepRequired("profile", "no_grant", profile=profile)
         conn.execute(update(session).where(session.c.token_hash == srow.token_hash).values(grant_id=match[0].id))
     return state(ctx, token)
 
@@ -450,9 +442,7 @@ def choose_profile(ctx: IdentityContext, token: str, profile: str) -> SessionCon
 def accept_charter(ctx: IdentityContext, token: str, version: str) -> SessionContext:
     """Record the acceptance of the current charter and logging notice (COM-LOG-1, EDS-SEC-SEN-2)."""
     if version != ctx.settings.charter_version:
-        raise StepRequired(
-            "charter", f"The current charter is version {ctx.settings.charter_version}; read and accept it."
-        )
+        raise StepRequired("charter", "charter_version", version=ctx.settings.charter_version)
     now = ctx.now()
     with ctx.engine.begin() as conn:
         srow, urow = _live(ctx, conn, token, now)

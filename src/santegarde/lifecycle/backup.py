@@ -48,11 +48,12 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection, Date, DateTime, Engine, LargeBinary, MetaData, Table, insert, select
 
+from santegarde import refusals
 from santegarde.atomic import write_atomic, write_new_bytes
 from santegarde.audit.tables import metadata as audit_metadata
 from santegarde.audit.trail import AuditEvent, AuditTrail
 from santegarde.crypto import DecryptionRefused, KeyFamily, Keyring, KeystoreError, decrypt, encrypt
-from santegarde.errors import SantegardeError
+from santegarde.errors import WordedError
 from santegarde.organisation import SCHEMAS, migrate_all
 from santegarde.private import private_directory
 from santegarde.store.db import make_engine, migrate
@@ -76,8 +77,13 @@ _VERSION_TABLES = {version_table: (database, package) for database, package, ver
 Progress = Callable[[str, int, int], None]  # (table, index from 1, total)
 
 
-class BackupRefused(SantegardeError):
-    """A backup cannot be written or read here: wrong file, wrong keys, or a directory that is not usable."""
+class BackupRefused(WordedError):
+    """A backup cannot be written or read here: wrong file, wrong keys, or a directory that is not usable (catalogue
+    ``backup_file``: French by default, English as the option)."""
+
+    def __init__(self, key: str, /, **facts: object) -> None:
+        super().__init__(refusals.sentences("backup_file", key, **facts))
+        self.key = key
 
 
 @dataclass(frozen=True)
@@ -243,10 +249,7 @@ def _unwrap(ring: Keyring, wrapped: str, name: str) -> bytes:
     try:
         return decrypt(ring, base64.b64decode(wrapped), record=f"backup/{name}", field="backup-key")
     except KeystoreError as exc:
-        raise BackupRefused(
-            f"The key of {name} cannot be unwrapped: the file was altered, renamed, or belongs to another "
-            "organisation's keyring; use this organisation's keystore and the backup's original name."
-        ) from exc
+        raise BackupRefused("unwrap", name=name) from exc
 
 
 def _seal_file(header: dict[str, Any], key: bytes, payload: bytes) -> bytes:
@@ -259,16 +262,16 @@ def read_header(path: Path) -> tuple[dict[str, Any], bytes, bytes]:
     """The clear header of a backup, its raw bytes and the encrypted rest; no key needed."""
     data = path.read_bytes()
     if not data.startswith(MAGIC) or len(data) < len(MAGIC) + _LENGTH.size:
-        raise BackupRefused(f"{path.name} is not a santegarde backup (its first bytes are not a backup's).")
+        raise BackupRefused("not_backup", name=path.name)
     start = len(MAGIC) + _LENGTH.size
     (length,) = _LENGTH.unpack_from(data, len(MAGIC))
     raw = data[start : start + length]
     try:
         header = json.loads(raw)
     except ValueError as exc:
-        raise BackupRefused(f"The header of {path.name} is damaged; use another backup.") from exc
+        raise BackupRefused("header", name=path.name) from exc
     if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise BackupRefused(f"{path.name} is not a backup of format {FORMAT}; use a santegarde backup.")
+        raise BackupRefused("format", name=path.name, format=FORMAT)
     return header, raw, data[start + length :]
 
 
@@ -279,9 +282,7 @@ def open_backup(ring: Keyring, path: Path) -> tuple[dict[str, Any], list[TableDu
     try:
         payload = AESGCM(key).decrypt(sealed[:12], sealed[12:], raw)
     except (InvalidTag, ValueError) as exc:
-        raise BackupRefused(
-            f"{path.name} does not decrypt: it was altered or truncated after it was written; use another backup."
-        ) from exc
+        raise BackupRefused("altered", name=path.name) from exc
     return header, _parse_payload(payload)
 
 
@@ -302,7 +303,7 @@ def _read_escrow(directory: Path) -> dict[str, Any] | None:
         return None
     document = json.loads(path.read_text(encoding="utf-8"))
     if document.get("format") != ESCROW_FORMAT:
-        raise BackupRefused(f"{path} is not a santegarde key escrow; move it away and take a new backup.")
+        raise BackupRefused("not_escrow", path=path)
     return dict(document)
 
 
@@ -354,7 +355,7 @@ def escrow_rows(ring: Keyring, directory: Path) -> list[str] | None:
         try:
             lines.extend(AESGCM(key).decrypt(sealed[:12], sealed[12:], _escrow_aad(label)).decode().split("\n"))
         except InvalidTag as exc:
-            raise BackupRefused(f"An entry of {ESCROW_NAME} was altered; take a new backup to rewrite it.") from exc
+            raise BackupRefused("escrow_altered", escrow=ESCROW_NAME) from exc
     return lines
 
 
@@ -362,7 +363,7 @@ def restore_key_escrow(ring: Keyring, backup_dir: Path, engine: Engine) -> int:
     """Insert the escrowed patient keys into a restored records database; the number of keys restored."""
     lines = escrow_rows(ring, backup_dir)
     if lines is None:
-        raise BackupRefused(f"There is no {ESCROW_NAME} in {backup_dir}: patient data cannot be read from backups.")
+        raise BackupRefused("no_escrow", escrow=ESCROW_NAME, directory=backup_dir)
     meta = MetaData()
     meta.reflect(bind=engine, only=["patient_key"])
     table = meta.tables["patient_key"]
@@ -391,7 +392,7 @@ def _audit(org: Organisation, operation: str, name: str, outcome: str, by: str) 
 
 def _check_directory(directory: Path) -> None:
     if directory.exists() and not directory.is_dir():
-        raise BackupRefused(f"{directory} is a file, not a directory; give the directory that holds the backups.")
+        raise BackupRefused("directory_is_file", directory=directory)
     private_directory(directory)
 
 
@@ -484,10 +485,7 @@ def _migrate_scratch(records: Engine, audit: Engine, revisions: dict[str, str]) 
         try:
             migrate(records if database == "records" else audit, revision, package=package)
         except CommandError as exc:
-            raise BackupRefused(
-                f"The backup's schema revision {revision} of {package} is unknown to this version of santegarde; "
-                "verify it with the version that wrote it."
-            ) from exc
+            raise BackupRefused("unknown_revision", revision=revision, package=package) from exc
 
 
 def _load(engine: Engine, dumps: list[TableDump], problems: list[str]) -> None:
@@ -616,7 +614,7 @@ def verify_backup(org: Organisation, path: Path, *, by: str = "") -> VerifyRepor
     still verified and logged, but nothing is compared with live data or audited, and no database is created.
     """
     if not path.is_file():
-        raise BackupRefused(f"There is no backup file at {path}; give the path of a .sgb file.")
+        raise BackupRefused("no_file", path=path, suffix=SUFFIX)
     live = org.databases_present()
     with tempfile.TemporaryDirectory(prefix="santegarde-verify-") as scratch_dir:
         try:
@@ -665,7 +663,7 @@ def _last_verifications(directory: Path) -> dict[str, tuple[str, str]]:
 def list_backups(directory: Path) -> list[BackupInfo]:
     """The backups of a directory from their clear headers (no key needed), oldest first, with their last check."""
     if not directory.is_dir():
-        raise BackupRefused(f"{directory} is not a directory of backups; give the directory passed to --to.")
+        raise BackupRefused("not_directory", directory=directory)
     checks = _last_verifications(directory)
     infos = []
     for path in sorted(directory.glob(f"backup-*{SUFFIX}")):

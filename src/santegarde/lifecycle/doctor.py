@@ -2,16 +2,21 @@
 
 A finding names the check and, when it fails, the key of the sentence that says what to do, with its facts (a path
 of this machine, a schema's name, a number of minutes: never a datum of a patient). The command words them in French
-or English (``documents_text.yaml``, cli → doctor). The checks: the configuration, the permissions of what holds
-secrets, the keys, each database's reachability and schema revisions, the end of the audit chain, free disk, the
-clock against the trail, and the settings the API trusts a reverse proxy with.
+or English (``documents_text.yaml``, cli → doctor); a passing check may say what it saw (``note``). The checks: the
+configuration, the permissions of what holds secrets, the addresses the API trusts forwarded headers from, the TLS
+front found on this machine (``fronts.py``), whether an NTP client keeps the clock synchronised (``timedatectl`` or
+``chronyc``; when neither answers, it says it cannot tell), the keys, each database's reachability and schema
+revisions, the end of the audit chain, free disk, and the clock against the trail.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
+import re
+import shutil
 import stat
+import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,6 +30,7 @@ from santegarde.audit.tables import entry
 from santegarde.config import load
 from santegarde.config.model import OrganisationConfig
 from santegarde.errors import SantegardeError
+from santegarde.lifecycle.fronts import KNOWN_PLACES, find_front, read_front
 from santegarde.lifecycle.upgrade import outdated
 from santegarde.runtime import Organisation, audit_anchor_path, open_organisation
 from santegarde.store.reach import MIN_FREE_BYTES, free_bytes, reachable
@@ -40,7 +46,8 @@ class Finding:
     check: str  # configuration, permissions, keys, records_database, audit_database, schemas, audit_tail, disk, ...
     problem: str | None = None  # the key of the sentence saying what to do; None: the check passes
     facts: Mapping[str, object] = field(default_factory=dict)
-    skipped: bool = False  # not checked, because an earlier check failed (problem says which)
+    skipped: bool = False  # not checked, because an earlier check failed or it cannot be told (problem says which)
+    note: str | None = None  # for a check that passes: the key of the sentence saying what was seen
 
     @property
     def ok(self) -> bool:
@@ -82,7 +89,62 @@ def proxy(config: OrganisationConfig, environ: Mapping[str, str]) -> Finding:
         parts = urlsplit(origin)
         if parts.scheme != "https" and parts.hostname not in LOCAL_HOSTS:
             return Finding("proxy", "origin_http", {"origin": origin})
-    return Finding("proxy")
+    return Finding("proxy", note="proxy_trusted", facts={"variable": FORWARDED_ENV, "addresses": ", ".join(trusted)})
+
+
+def front(config: OrganisationConfig, places: tuple[Path, ...]) -> Finding:
+    """The TLS front this machine runs (the first of ``places`` found), read as the tests read the generated ones."""
+    path = find_front(places)
+    if path is None:
+        return Finding("front", "front_none", {"places": ", ".join(str(p) for p in places)}, skipped=True)
+    try:
+        view = read_front(path, path.read_text(encoding="utf-8"), config.server.max_body_bytes)
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        return Finding("front", "front_unreadable", {"path": path, "why": why})
+    if view.problems:
+        key, facts = view.problems[0]
+        return Finding("front", key, facts)
+    kib = "—" if view.body_bytes is None else view.body_bytes // 1024
+    return Finding("front", note="front_seen", facts={"path": path, "kind": view.kind, "kib": kib})
+
+
+# The probes of clock synchronisation, in order: systemd-timesyncd (or any NTP client timedatectl knows of), chrony.
+SYNC_PROBES: tuple[tuple[str, ...], ...] = (
+    ("timedatectl", "show", "--property=NTPSynchronized", "--value"),
+    ("chronyc", "-n", "tracking"),
+)
+
+
+def run_probe(argv: tuple[str, ...]) -> str | None:
+    """The output of ``argv``, or None when the program is missing or fails (no systemd, no chrony daemon)."""
+    program = shutil.which(argv[0])
+    if program is None:
+        return None
+    try:
+        done = subprocess.run([program, *argv[1:]], capture_output=True, text=True, timeout=10, check=False)  # noqa: S603
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def clock_sync(probe: Callable[[tuple[str, ...]], str | None]) -> Finding:
+    """Whether an NTP client keeps this clock synchronised; when no probe answers, says it cannot tell."""
+    for argv in SYNC_PROBES:
+        said = probe(argv)
+        if said is None:
+            continue
+        if argv[0] == "timedatectl":
+            synced = said.strip() == "yes"
+        else:
+            leap = re.search(r"^Leap status\s*:\s*(.+)$", said, re.M)
+            if leap is None:
+                continue
+            synced = leap.group(1).strip() != "Not synchronised"
+        if synced:
+            return Finding("clock_sync", note="clock_synced", facts={"tool": argv[0]})
+        return Finding("clock_sync", "clock_unsynced", {"tool": argv[0]})
+    return Finding("clock_sync", "clock_unknown", {"tools": " / ".join(a[0] for a in SYNC_PROBES)}, skipped=True)
 
 
 def databases(org: Organisation) -> list[Finding]:
@@ -147,12 +209,14 @@ def examine(
     now: datetime | None = None,
     environ: Mapping[str, str] | None = None,
     min_free_bytes: int = MIN_FREE_BYTES,
+    fronts: tuple[Path, ...] = KNOWN_PLACES,
+    probe: Callable[[tuple[str, ...]], str | None] | None = None,
     then: Callable[[Organisation, list[Finding]], None] | None = None,
 ) -> list[Finding]:
     """Every check, in order; a check that needs what an earlier one could not give is skipped with a reason.
 
     ``then`` is called with the opened organisation and the findings before it is closed (the command journals
-    itself there)."""
+    itself there). ``fronts``: where the TLS front's configuration may be; ``probe`` runs a clock-sync probe."""
     if not config_path.is_file():
         return [Finding("configuration", "configuration_missing", {"path": config_path})]
     try:
@@ -160,6 +224,7 @@ def examine(
     except (SantegardeError, ValueError, OSError) as exc:
         return [Finding("configuration", "configuration", {"path": config_path, "why": str(exc)})]
     found = [Finding("configuration"), permissions(config_path, config), proxy(config, environ or os.environ)]
+    found += [front(config, fronts), clock_sync(probe or run_probe)]
     try:
         org = open_organisation(config_path, passphrase())
     except (SantegardeError, ValueError, OSError) as exc:

@@ -32,13 +32,14 @@ from typing import Any
 
 from sqlalchemy import Engine, MetaData, func, inspect, select, text
 
+from santegarde import refusals
 from santegarde.audit.anchor import NAME as ANCHOR_NAME
 from santegarde.audit.trail import AuditEvent, AuditTrail
 from santegarde.config import CONFIG_NAME, OrganisationConfig, effective_referential, save
 from santegarde.crypto import DecryptionRefused, KeyFamily, Keyring
 from santegarde.crypto.keyring import KEYRING_NAME
 from santegarde.crypto.keystore import KEYSTORE_NAME
-from santegarde.errors import SantegardeError
+from santegarde.errors import SantegardeError, WordedError
 from santegarde.lifecycle.backup import (
     LOG_NAME,
     RULE,
@@ -69,8 +70,13 @@ RESTORE_OPERATION = "backup.restore"
 Steps = Callable[[str, int, int], None]  # (step, index from 1, total): the long steps, for a progress bar
 
 
-class RestoreRefused(SantegardeError):
-    """A restore cannot start here: the target, the backup, the keys or the databases are not usable."""
+class RestoreRefused(WordedError):
+    """A restore cannot start here: the target, the backup, the keys or the databases are not usable (catalogue
+    ``backup_file``: French by default, English as the option)."""
+
+    def __init__(self, key: str, /, **facts: object) -> None:
+        super().__init__(refusals.sentences("backup_file", key, **facts))
+        self.key = key
 
 
 class RestoreFailed(SantegardeError):
@@ -134,13 +140,11 @@ class _Target:
 
 def _check_target(directory: Path) -> None:
     if directory.exists() and not directory.is_dir():
-        raise RestoreRefused(f"{directory} is a file; give a new or empty directory to restore into.")
+        raise RestoreRefused("target_is_file", directory=directory)
     if directory.is_dir() and any(directory.iterdir()):
-        raise RestoreRefused(
-            f"{directory} is not empty; a restore never writes over files: give a new or empty directory."
-        )
+        raise RestoreRefused("target_not_empty", directory=directory)
     if not directory.parent.is_dir():
-        raise RestoreRefused(f"The parent directory {directory.parent} does not exist; create it first.")
+        raise RestoreRefused("no_parent", parent=directory.parent)
 
 
 def _check_empty_database(url: str) -> None:
@@ -148,29 +152,22 @@ def _check_empty_database(url: str) -> None:
     try:
         names = inspect(engine).get_table_names()
     except Exception as exc:  # the driver's own error says nothing an operator can act on
-        raise RestoreRefused(
-            f"The database {engine.url.render_as_string(hide_password=True)} cannot be reached "
-            f"({type(exc).__name__}); create it empty and check the URL."
-        ) from exc
+        url = engine.url.render_as_string(hide_password=True)
+        raise RestoreRefused("database_unreachable", url=url, why=type(exc).__name__) from exc
     finally:
         engine.dispose()
     if names:
-        raise RestoreRefused(
-            f"The database {engine.url.render_as_string(hide_password=True)} is not empty ({len(names)} tables); "
-            "a restore goes into new, empty databases only."
-        )
+        url = engine.url.render_as_string(hide_password=True)
+        raise RestoreRefused("database_not_empty", url=url, tables=len(names))
 
 
 def _database_urls(database_url: str | None, audit_database_url: str | None) -> tuple[str | None, str | None]:
     if audit_database_url and not database_url:
-        raise RestoreRefused("--audit-database-url needs --database-url: give the records database too.")
+        raise RestoreRefused("audit_url_alone")
     urls = tuple(normalise_url(u) if u else None for u in (database_url, audit_database_url or database_url))
     for url in urls:
         if url and not url.startswith("postgresql"):
-            raise RestoreRefused(
-                "--database-url and --audit-database-url name PostgreSQL databases; on SQLite the restored "
-                "databases go inside the target directory, give no URL."
-            )
+            raise RestoreRefused("urls_postgres")
     return urls[0], urls[1]
 
 
@@ -329,20 +326,16 @@ def restore_organisation(
     """
     directory = directory.absolute()
     if not path.is_file() or path.suffix != SUFFIX:
-        raise RestoreRefused(f"There is no backup file at {path}; give the path of a {SUFFIX} file.")
+        raise RestoreRefused("no_file", path=path, suffix=SUFFIX)
     _check_target(directory)
     header, dumps = open_backup(ring, path)  # refuses an altered file or another organisation's keys
     if header.get("organisation") != config.organisation.name:
         raise RestoreRefused(
-            f"{path.name} is a backup of '{header.get('organisation')}', the configuration is of "
-            f"'{config.organisation.name}'; give this organisation's configuration."
+            "other_organisation", name=path.name, backup=header.get("organisation"), config=config.organisation.name
         )
     escrow = escrow_rows(ring, path.parent)
     if escrow is None:
-        raise RestoreRefused(
-            f"There is no key escrow (keys.sgk) beside {path.name}: the patients' records could not be read; "
-            "restore from the backup directory that holds it."
-        )
+        raise RestoreRefused("no_escrow_beside", name=path.name)
     backup = _Opened(path, header, dumps, {str(json.loads(line)["patient_id"]) for line in escrow if line})
     pg_records, pg_audit = _database_urls(database_url, audit_database_url)
     for url in {u for u in (pg_records, pg_audit) if u}:
@@ -381,10 +374,7 @@ def restore_organisation(
         if target.external:
             _empty_databases(target)
         if isinstance(exc, OSError):
-            raise RestoreRefused(
-                f"The restore could not be written under {directory.parent} ({exc.strerror or exc}) and was removed; "
-                "free some space or fix the permissions, then restore again."
-            ) from exc
+            raise RestoreRefused("write_failed", parent=directory.parent, why=exc.strerror or exc) from exc
         raise
     return replace(report, config_path=directory / CONFIG_NAME)
 
@@ -428,10 +418,10 @@ class DrillReport:
 def latest_backup(directory: Path) -> Path:
     """The most recent backup of a directory (names carry their UTC creation time)."""
     if not directory.is_dir():
-        raise BackupRefused(f"{directory} is not a directory of backups; give the directory passed to --to.")
+        raise BackupRefused("not_directory", directory=directory)
     found = sorted(directory.glob(f"backup-*{SUFFIX}"))
     if not found:
-        raise BackupRefused(f"There is no backup in {directory}; run 'santegarde backup create' first.")
+        raise BackupRefused("none_yet", directory=directory)
     return found[-1]
 
 
@@ -446,7 +436,7 @@ def run_drill(
     """Restore ``path`` into a temporary directory, verify it, time it, remove it; log and audit the evidence."""
     by = by or getpass.getuser()
     if not path.is_file():
-        raise BackupRefused(f"There is no backup file at {path}; give the path of a {SUFFIX} file.")
+        raise BackupRefused("no_file", path=path, suffix=SUFFIX)
     started_at, start = datetime.now(UTC), time.monotonic()
     restore: RestoreReport | None = None
     with tempfile.TemporaryDirectory(prefix="santegarde-drill-") as scratch:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,18 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+class _NoRows(logging.Filter):
+    """SQLAlchemy logs each row it fetches when its logger is at DEBUG: rows hold identifiers, free text and
+    ciphertext, so those records are dropped (statements and timings stay, for an operator who debugs)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith("Row "))
+
+
+# Installed once, on the logger every engine's statements go to (an engine's logging_name would make a child of it).
+logging.getLogger("sqlalchemy.engine.Engine").addFilter(_NoRows())
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -47,8 +60,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; a SQLite database file (and its -wal/-shm) is owner-only (0600)."""
-    engine = create_engine(normalise_url(url), future=True)
+    """An engine for ``url``; a SQLite database file (and its -wal/-shm) is owner-only (0600).
+
+    Statement parameters are never written into a log line or an error message (``hide_parameters``): they carry
+    what the records and the identity tables hold."""
+    engine = create_engine(normalise_url(url), future=True, hide_parameters=True)
     if engine.dialect.name == "sqlite":
         database = engine.url.database
         if database and database != ":memory:" and not database.startswith("file:"):

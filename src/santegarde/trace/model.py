@@ -20,7 +20,7 @@ from santegarde.errors import SantegardeError
 from santegarde.referentials.loader import format_validation_error
 
 # A Python file (optionally ::name inside it), or a data file of the package (a référentiel, a charter).
-# deploy/: the systemd units and proxy configurations that ship with the code (any file name there).
+# deploy/: the operator's guide (deploy/README.md) and anything shipped beside it (any file name there).
 Location = Annotated[
     str,
     Field(pattern=r"^((src|tests|bench)/[\w./-]+(\.py(::[\w.\[\]-]+)?|\.yaml|\.md|\.j2)|deploy/[\w./-]+)$"),

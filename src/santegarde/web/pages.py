@@ -353,7 +353,7 @@ def router(
     def _ready(current: sessions.SessionContext) -> sessions.SessionContext:
         pending = [p for p in current.pending]
         if pending:
-            raise StepRequired(pending[0], "finish signing in")
+            raise StepRequired(pending[0], "finish")
         return current
 
     def record_request(request: Request, purpose: str, glass: str | None = None) -> RecordRequest:
