@@ -62,7 +62,7 @@ CHANGED = Refusal(
 
 def routes(desk: Desk, records: RecordService) -> None:
     route, renderer, ref = desk.route, desk.renderer, desk.ref
-    renderer.menu.append((BOOK, "Rendez-vous"))
+    renderer.menu.append((BOOK, "menu.appointments"))
     carers = frozenset(a.id for a in ref.accessors if a.care_relationship)
 
     def req_of(request: Request) -> Any:

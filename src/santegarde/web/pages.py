@@ -43,7 +43,7 @@ from santegarde.web import (
 from santegarde.web.desk import SEARCH_PURPOSE, STEP_PAGES, Desk, local
 from santegarde.web.desk import guarded as run_page
 from santegarde.web.french import CARE_BASES, DISPENSE_CLASSES, GENDER, REGISTERS, name, refusal
-from santegarde.web.render import CSRF_FIELD, Renderer, set_cookie
+from santegarde.web.render import CSRF_FIELD, LANG_COOKIE, LANGS, Renderer, lang_of, say, set_cookie
 
 # The purpose a profile searches patients under: the secretariat books appointments; practitioners keep the record.
 APPOINTMENTS = "appointments"
@@ -124,7 +124,7 @@ def router(
 
     @route("GET", "/connexion", "public")
     def login_form(request: Request, fin: str = "") -> Response:
-        message = "Vous êtes déconnecté." if fin == "1" else None
+        message = say(lang_of(request), "login.signed_out") if fin == "1" else None
         return renderer.page(
             request,
             "connexion.html",
@@ -308,6 +308,19 @@ def router(
         except SessionRefused:
             return _see("/connexion")
         return _see(local(suite))
+
+    @route("POST", "/langue", "public")
+    def language(
+        request: Request,
+        csrf: Csrf,
+        langue: Annotated[str, Form(max_length=5)] = "fr",
+        suite: Annotated[str, Form(max_length=300)] = "/accueil",
+    ) -> Response:
+        """The console's language for this browser (French by default, or English), then back to the page."""
+        renderer.check_csrf(request, csrf)
+        response = _see(local(suite))
+        set_cookie(response, LANG_COOKIE, langue if langue in LANGS else "fr")
+        return response
 
     @route("POST", "/deconnexion", "public")
     def logout(request: Request, csrf: Csrf) -> Response:
@@ -618,6 +631,7 @@ def _patient_row(p: dict[str, Any]) -> dict[str, Any]:
         "given": " ".join(first.get("given") or []),
         "birth": p.get("birthDate"),
         "gender": GENDER.get(p.get("gender", ""), "—"),
+        "gender_code": p.get("gender") if p.get("gender") in GENDER else "none",
         "ins": ins,
         "redacted": bool((p.get("meta") or {}).get("security")),
     }

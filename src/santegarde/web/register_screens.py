@@ -47,7 +47,7 @@ NO_NAME = Refusal(
 def routes(desk: Desk, pharmacy: PharmacyRegister, pharmacy_name: str) -> None:
     """``pharmacy_name`` heads every printed page of the registers."""
     route, renderer, ref = desk.route, desk.renderer, desk.ref
-    renderer.menu.append((PAGE, "Registres"))
+    renderer.menu.append((PAGE, "menu.registers"))
 
     def today() -> date:
         return pharmacy.service.identity.now().astimezone(PARIS).date()
