@@ -75,6 +75,12 @@ def test_a_signed_in_page_in_english_and_the_switch_refusals(practice: Practice)
     found = read(c.post("/patients/recherche", data={"csrf": token, "nom": "Fictivé"}))
     assert "1 patient found" in found and "Open the chart of Alix Fictivé" in found and "21 March 1979" in found
     assert "female" in found and "Sign out" in found
+    chart = read(c.get("/patients/p-1"))
+    assert "Chart of Alix Fictivé" in chart and "Problems and diagnoses" in chart and "Given name(s)" in chart
+    assert "4 December 2026 at 11:15" in chart and "61.5 kg" in chart and "No consent recorded." in chart
+    assert "Dossier de" not in chart and "décembre" not in chart
+    book = read(c.get("/rendez-vous?jour=2026-12-08"))
+    assert "No appointment." in book and "Week view" in book and "Previous day" in book
     # Anything but French or English is French; the page to come back to is one of the console's.
     away = c.post("/langue", data={"csrf": token, "langue": "de", "suite": "//ailleurs.example/"})
     assert away.headers["location"] == "/accueil" and "sg_lang=fr" in away.headers["set-cookie"]
