@@ -88,6 +88,9 @@ def test_a_signed_in_page_in_english_and_the_switch_refusals(practice: Practice)
     assert "Dossier de" not in chart and "décembre" not in chart
     book = read(c.get("/rendez-vous?jour=2026-12-08"))
     assert "No appointment." in book and "Week view" in book and "Previous day" in book
+    assert "Appointments — Tuesday 8 December 2026" in book
+    week = read(c.get("/rendez-vous?jour=2026-12-08&vue=semaine"))
+    assert "Appointments — Week of 7 December 2026" in week and "Sunday 13 December 2026" in week
     # Anything but French or English is French; the page to come back to is one of the console's.
     away = c.post("/langue", data={"csrf": token, "langue": "de", "suite": "//ailleurs.example/"})
     assert away.headers["location"] == "/accueil" and "sg_lang=fr" in away.headers["set-cookie"]

@@ -22,13 +22,12 @@ from santegarde.identity import grants
 from santegarde.store.mapping import MappingError
 from santegarde.store.service import AccessDenied, NotFound, RecordService, VersionConflict
 from santegarde.web.desk import Desk
-from santegarde.web.french import PARIS, Refusal, fr_date, refusal
+from santegarde.web.french import PARIS, Refusal, refusal
 from santegarde.web.render import CSRF_FIELD
 
 PURPOSE = "appointments"
 BOOK = "/rendez-vous"
 DURATIONS = (15, 20, 30, 45, 60)
-DAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 STATUS = {
     "booked": "confirmé",
     "proposed": "proposé",
@@ -99,12 +98,12 @@ def routes(desk: Desk, records: RecordService) -> None:
                 request,
                 "rendez_vous.html",
                 user=desk.who(current),
-                days=[(f"{DAYS[d.weekday()]} {fr_date(d)}", rows) for d, rows in columns],
+                days=columns,  # (date, rows): the template names the day in the page's language
                 week=week,
                 day=day.isoformat(),
                 before=(day - step).isoformat(),
                 after=(day + step).isoformat(),
-                title=f"Semaine du {fr_date(first)}" if week else f"{DAYS[day.weekday()].capitalize()} {fr_date(day)}",
+                first=first,
             )
 
         return desk.guarded(request, draw, keep=BOOK)
@@ -382,5 +381,6 @@ def _row(appointment: dict[str, Any], records: RecordService, req: Any, names: d
         "patient": who,
         "practitioner": practitioner,
         "status": STATUS.get(status, status),
+        "status_code": status if status in STATUS else "",
         "open": status in OPEN,
     }
