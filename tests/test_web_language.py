@@ -15,9 +15,9 @@ import pytest
 from santegarde.governance.doctext import words
 from santegarde.web.french import date_in, number_in
 from santegarde.web.render import TEMPLATES
-from test_web import browser, csrf, signed_in
+from test_web import DISPENSING, browser, csrf, signed_in
 from test_web import words as read
-from web_fixtures import Practice, make_practice
+from web_fixtures import Practice, make_pharmacy, make_practice
 
 KEY = re.compile(r"""\bt\(\s*["']([a-z_]+(?:\.[a-z_]+)+)["']""")
 
@@ -96,3 +96,17 @@ def test_a_signed_in_page_in_english_and_the_switch_refusals(practice: Practice)
     assert away.headers["location"] == "/accueil" and "sg_lang=fr" in away.headers["set-cookie"]
     forged = c.post("/langue", data={"csrf": "0" * 64, "langue": "en"})
     assert forged.status_code == 403 and "sg_lang" not in forged.headers.get("set-cookie", "")
+
+
+def test_the_pharmacy_registers_in_english(tmp_path: Path) -> None:
+    pharmacy = make_pharmacy(tmp_path)
+    try:
+        c, token = signed_in(pharmacy, "ph.durand")
+        assert c.post("/pharmacie/delivrance/p-1", data={"csrf": token, **DISPENSING}).status_code == 200
+        c.post("/langue", data={"csrf": token, "langue": "en", "suite": "/pharmacie/registres"})
+        page = read(c.get("/pharmacie/registres"))
+        assert "Prescription book, from 26 October 2026 to 25 November 2026" in page
+        assert "List I" in page and "not yet validated" in page and "1 entry of this period is to be validated." in page
+        assert "Validate and freeze the period" in page and "Ordonnancier" not in page and "à valider" not in page
+    finally:
+        pharmacy.close()

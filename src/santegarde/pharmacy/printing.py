@@ -57,21 +57,24 @@ class PrintLine:
     corrects: int | None
 
 
-def _words(lang: str) -> dict[str, Any]:
+def wording(lang: str) -> dict[str, Any]:
+    """The registers' fixed words in ``lang`` (titles, columns, classes, statuses), also those of the console's
+    register page."""
     table: dict[str, Any] = words(lang)["pharmacy_print"]
     return table
 
 
-def title_of(register: str, lang: str = "fr") -> str:
-    """The printed title of a register."""
-    return str(_words(lang)["titles"].get(register, register))
-
-
-def _status(line: PrintLine, w: dict[str, Any]) -> str:
+def status_of(line: PrintLine, w: dict[str, Any]) -> str:
+    """An entry's state as the register says it: cancelled, validated or to validate, and what it corrects."""
     parts = [w["cancelled"] if line.cancelled else (w["validated"] if line.validated else w["not_validated"])]
     if line.corrects is not None:
         parts.append(w["corrects"].format(n=line.corrects))
     return ", ".join(parts)
+
+
+def title_of(register: str, lang: str = "fr") -> str:
+    """The printed title of a register."""
+    return str(wording(lang)["titles"].get(register, register))
 
 
 def _row(line: PrintLine, w: dict[str, Any]) -> str:
@@ -82,7 +85,7 @@ def _row(line: PrintLine, w: dict[str, Any]) -> str:
         line.prescriber,
         line.product,
         line.quantity,
-        _status(line, w),
+        status_of(line, w),
     )
     css = ' class="cancelled"' if line.cancelled else ""
     tds = "".join(f"<td>{escape(c)}</td>" for c in cells)
@@ -92,7 +95,7 @@ def _row(line: PrintLine, w: dict[str, Any]) -> str:
 def render_html(entries: Sequence[PrintLine], pharmacy_name: str, lang: str = "fr") -> str:
     """A complete HTML document of the entries of one register, numbered, the header repeated on each page, in
     ``lang`` (French by default)."""
-    w = _words(lang)
+    w = wording(lang)
     registers = {e.register for e in entries}
     if len(registers) > 1:
         raise PrintRefused(

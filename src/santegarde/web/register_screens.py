@@ -18,12 +18,12 @@ from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from santegarde.governance.documents import html_to_pdf
-from santegarde.pharmacy import EntryFrozen, PharmacyRegister, RegisterRefused
+from santegarde.pharmacy import EntryFrozen, PharmacyRegister, RegisterRefused, printing
 from santegarde.pharmacy.register import PHARMACIST, PURPOSE, RegisterKind
 from santegarde.store.service import AccessDenied
 from santegarde.web.desk import Desk
-from santegarde.web.french import DISPENSE_CLASSES, PARIS, REGISTERS, Refusal, fr_date, refusal
-from santegarde.web.render import CSRF_FIELD
+from santegarde.web.french import PARIS, Refusal, refusal
+from santegarde.web.render import CSRF_FIELD, lang_of
 
 PAGE = "/pharmacie/registres"
 DEFAULT_DAYS = 30
@@ -69,14 +69,15 @@ def routes(desk: Desk, pharmacy: PharmacyRegister, pharmacy_name: str) -> None:
                     return renderer.refused(
                         request, refusal(exc, ref, current.profile, PURPOSE), user=desk.who(current)
                     )
-            shown = [_line(line) for line in lines if looked.casefold() in line.product.casefold()]
+            w = printing.wording(lang_of(request))
+            shown = [_line(line, w) for line in lines if looked.casefold() in line.product.casefold()]
             done = int(valide) if valide.isdigit() else None
             return renderer.page(
                 request,
                 "registres.html",
                 422 if period.errors else 200,
                 user=desk.who(current),
-                registers=[(str(k), REGISTERS[str(k)]) for k in RegisterKind],
+                registers=[str(k) for k in RegisterKind],
                 form={
                     "registre": period.kind,
                     "du": du or period.first.isoformat(),
@@ -84,13 +85,14 @@ def routes(desk: Desk, pharmacy: PharmacyRegister, pharmacy_name: str) -> None:
                     "produit": looked,
                 },
                 errors=period.errors,
-                title=REGISTERS[period.kind].removeprefix("l'").removeprefix("le ").capitalize(),
-                period=f"du {fr_date(period.first)} au {fr_date(period.last)}",
+                kind=period.kind,
+                first=period.first,
+                last=period.last,
                 lines=shown,
                 pdf=f"{PAGE}/pdf?{period.query()}",
                 pharmacist=current.profile == PHARMACIST,
                 to_validate=sum(1 for line in lines if not line.validated and not line.cancelled),
-                message=None if done is None else f"{done} inscription(s) validée(s) et figée(s) sur cette période.",
+                done=done,
             )
 
         return desk.guarded(request, draw, keep=PAGE)
@@ -190,23 +192,16 @@ def _day(written: str, default: date, errors: dict[str, str], field: str) -> dat
         return default
 
 
-def _line(line: Any) -> dict[str, Any]:
-    if line.cancelled:
-        status = "annulée"
-    elif line.validated:
-        status = "validée"
-    else:
-        status = "à valider"
-    if line.corrects is not None:
-        status += f", corrige l'inscription n° {line.corrects}"
+def _line(line: Any, w: dict[str, Any]) -> dict[str, Any]:
+    """A line of the page in the words of the printed register (``pharmacy/printing.py``), in the page's language."""
     return {
         "number": line.number,
         "at": line.entered_at,
-        "class": DISPENSE_CLASSES.get(line.dispense_class, line.dispense_class),
+        "class": w["classes"].get(line.dispense_class, line.dispense_class),
         "patient": line.patient,
         "prescriber": line.prescriber or "—",
         "product": line.product,
         "quantity": line.quantity,
-        "status": status,
+        "status": printing.status_of(line, w),
         "cancelled": line.cancelled,
     }
