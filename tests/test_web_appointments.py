@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from santegarde.identity import grants
 from test_pharmacy_register import audit_rows
 from test_web import browser, error_of, signed_in, words
 from web_fixtures import Practice, make_practice
@@ -136,3 +137,15 @@ def test_a_cancelled_appointment_is_shown_as_such_and_changes_no_more(practice: 
     assert c.post("/rendez-vous/inconnu-1/annulation", data={"csrf": token}).status_code == 404
     anonymous = browser(practice)
     assert anonymous.post(f"/rendez-vous/{aid}/annulation", data={"csrf": token}).status_code in (303, 403)
+
+
+def test_only_practitioners_with_a_grant_in_force_are_offered(practice: Practice) -> None:
+    c, token = signed_in(practice, "sec.durand")
+    form = words(c.get("/rendez-vous/nouveau/p-1"))
+    assert ">Dr Martin</option>" in form and ">Dr Autre</option>" in form and ">Sec Durand</option>" not in form
+    ctx = practice.place.identity
+    (grant,) = [g for g in grants.all_grants(ctx) if g.login == "dr.autre"]
+    grants.revoke(ctx, grant.id, "fin de remplacement fictive", by="admin")
+    assert ">Dr Autre</option>" not in words(c.get("/rendez-vous/nouveau/p-1"))
+    refused = c.post("/rendez-vous/nouveau/p-1", data={"csrf": token, **BOOKING, "praticien": AUTRE})
+    assert refused.status_code == 422 and error_of(refused, "praticien") == "Choisissez le praticien dans la liste."
