@@ -19,6 +19,7 @@ from sqlalchemy import select, text, update
 
 from santegarde.atomic import AlreadyExists
 from santegarde.audit.tables import entry as audit_entry
+from santegarde.governance.doctext import LanguageError
 from santegarde.identity.errors import SessionRefused
 from santegarde.pharmacy import (
     CLASSES,
@@ -338,7 +339,9 @@ def test_html_has_the_pharmacy_the_title_and_the_entries(
     for n in (1, 2, 3):
         assert f'<td class="number">{n}</td>' in page
     assert "Alix Fictivé" in page and "RPPS 10001234565" in page and "3400930000002" in page
-    assert "corrects No. 1" in page and "validated" in page
+    assert "corrige l&#x27;inscription n° 1" in page and "validée" in page and "à valider" in page
+    assert "Liste I" in page and "Stupéfiant" in page and 'lang="fr"' in page and '"Page " counter(page)' in page
+    assert "list_i" not in page and "validated" not in page
     reads = [a for a in audit_rows(place) if a["operation"] == "read"][reads_before:]
     assert len(reads) == 6 and all(a["outcome"] == "success" and a["actor"] == "ph.durand" for a in reads)
 
@@ -354,7 +357,24 @@ def test_printing_refuses_a_student_without_the_right_and_mixed_registers(
         render_html([line, PrintLine("blood_derived_register", *list(line.__dict__.values())[1:])], "P")
     with pytest.raises(PrintRefused, match="pharmacy's name"):
         render_html([line], " ")
-    assert "No entry in this period" in render_html([], "Pharmacie du Marché")
+    assert "Aucune inscription sur cette période." in render_html([], "Pharmacie du Marché")
+    assert "No entry in this period." in render_html([], "Pharmacie du Marché", "en")
+
+
+def test_the_printed_register_is_french_with_french_dates_and_english_on_request() -> None:
+    late = datetime(2026, 12, 4, 23, 30, tzinfo=UTC)  # 5 December 00:30 in Paris
+    line = PrintLine("prescription_book", 7, late, "narcotic", "A", "B", "C", "1", True, False, 3)
+    fr = render_html([line], "Pharmacie du Marché")
+    assert "05/12/2026 00:30" in fr and "2026-12" not in fr
+    assert (
+        "Ordonnancier (listes I et II" in fr and "Stupéfiant" in fr and "validée, corrige l&#x27;inscription n° 3" in fr
+    )
+    assert ">N°<" in fr and ">Prescripteur<" in fr
+    en = render_html([line], "Pharmacie du Marché", "en")
+    assert "2026-12-05 00:30" in en and "Prescription book" in en and "validated, corrects No. 3" in en
+    assert 'lang="en"' in en and "Narcotic" in en
+    with pytest.raises(LanguageError):
+        render_html([line], "Pharmacie du Marché", "de")
 
 
 def test_csv_export_for_health_insurance(

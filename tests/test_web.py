@@ -38,6 +38,7 @@ def browser(practice: Practice) -> TestClient:
         records=practice.place.service,
         compassionate=practice.compassionate,
         rights=practice.rights,
+        organisation_name="Organisation fictive",
     )
     return TestClient(app, base_url="https://testserver", follow_redirects=False)
 
@@ -221,6 +222,7 @@ SAMPLES: dict[tuple[str, str], tuple[str, dict[str, str]]] = {
         "/patients/p-1/bris-de-glace",
         {"raison": "patient inconscient, urgence"},
     ),
+    ("POST", "/langue"): ("/langue", {"langue": "fr", "suite": "/accueil"}),
     ("POST", "/deconnexion"): ("/deconnexion", {}),
 }
 # The record screens beside the chart (not in a pharmacy, which keeps no chart).
@@ -240,6 +242,7 @@ CONSENT_SAMPLES: dict[tuple[str, str], tuple[str, dict[str, str]]] = {
         "/patients/p-1/consentement",
         {"categorie": "lifestyle", "finalite": "medical_record"},
     ),
+    ("POST", "/patients/{pid}/consentement/{cid}/retrait"): ("/patients/p-1/consentement/inconnu-1/retrait", {}),
 }
 # The rights desk, where the console has the rights service (a practice).
 RIGHTS_SAMPLES: dict[tuple[str, str], tuple[str, dict[str, str]]] = {
@@ -252,10 +255,16 @@ BOOK_SAMPLES: dict[tuple[str, str], tuple[str, dict[str, str]]] = {
     ("GET", "/rendez-vous/nouveau/{pid}"): ("/rendez-vous/nouveau/p-1", {}),
     ("POST", "/rendez-vous/nouveau/{pid}"): (
         "/rendez-vous/nouveau/p-1",
-        {"jour": "2026-12-08", "heure": "14:30", "duree": "20"},
+        {"jour": "2026-12-08", "heure": "14:30", "duree": "20", "praticien": "dr.martin"},
     ),
+    ("GET", "/rendez-vous/{aid}/deplacer"): ("/rendez-vous/inconnu-1/deplacer", {}),
+    ("POST", "/rendez-vous/{aid}/deplacer"): (
+        "/rendez-vous/inconnu-1/deplacer",
+        {"jour": "2026-12-09", "heure": "9:00", "duree": "20", "praticien": "dr.martin"},
+    ),
+    ("POST", "/rendez-vous/{aid}/annulation"): ("/rendez-vous/inconnu-1/annulation", {}),
 }
-READS_AND_WRITES = ("read", "search", "create", "update", "history", "patient_records", "declare_care")
+READS_AND_WRITES = ("read", "search", "create", "update", "freeze", "history", "patient_records", "declare_care")
 SERVICE_METHODS = [
     name for name in vars(RecordService) if not name.startswith("_") and callable(getattr(RecordService, name))
 ]
@@ -311,6 +320,11 @@ def test_every_pharmacy_route_calls_the_store_service_or_is_public(tmp_path: Pat
             ("GET", "/pharmacie/delivrance/{pid}"): ("/pharmacie/delivrance/p-1", {}),
             ("POST", "/pharmacie/delivrance/{pid}"): ("/pharmacie/delivrance/p-1", DISPENSING),
             ("GET", "/pharmacie/registres"): ("/pharmacie/registres?registre=prescription_book", {}),
+            ("GET", "/pharmacie/registres/pdf"): ("/pharmacie/registres/pdf?registre=prescription_book", {}),
+            ("POST", "/pharmacie/registres/validation"): (
+                "/pharmacie/registres/validation",
+                {"registre": "prescription_book", "du": "2026-11-01", "au": "2026-11-30"},
+            ),
         }
         walk(pharmacy, samples, "ph.durand")
     finally:
@@ -406,7 +420,7 @@ def test_first_sign_in_enrols_totp_changes_the_password_accepts_the_charter_and_
     )
     assert changed.headers["location"] == "/connexion/charte"
     charter = c.get("/connexion/charte")
-    assert "J'ai lu la charte" in charter.text
+    assert "J'ai lu la charte" in words(charter)
     accepted = c.post("/connexion/charte", data={"csrf": token, "version": ctx.settings.charter_version})
     assert accepted.headers["location"] == "/connexion/profil"
     choice = c.get("/connexion/profil")

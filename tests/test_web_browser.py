@@ -204,6 +204,15 @@ def test_pharmacist_enters_a_dispensing(page: Any, served: tuple[Practice, Serve
     assert "n° 1" in page.inner_text("main")
     axe(page)
     shot(page, tmp_path, "delivrance")
+    page.get_by_role("link", name="Registres").click()
+    page.wait_for_url("**/pharmacie/registres")
+    assert "1 inscription de cette période est à valider" in page.inner_text("main")
+    page.get_by_role("button", name="Valider et figer la période").click()
+    page.locator("p.info").wait_for()
+    assert "1 inscription(s) validée(s) et figée(s)" in page.inner_text("main")
+    assert "validée" in page.inner_text("table") and "à valider" not in page.inner_text("table")
+    axe(page)
+    shot(page, tmp_path, "registre-valide")
     assert not page.console_errors, page.console_errors
 
 
@@ -340,14 +349,24 @@ def test_secretary_books_an_appointment_after_a_mistake_and_reads_the_week(
     assert "14:30" in error.inner_text()
     axe(page)
     page.get_by_label("Heure").fill("14:30")
+    page.get_by_label("Praticien").select_option(label="Dr Martin")
     page.get_by_role("button", name="Enregistrer le rendez-vous").click()
     page.wait_for_url("**/rendez-vous?jour=2026-12-08")
-    assert "Fictivé Alix" in page.inner_text("main")
+    assert "Fictivé Alix" in page.inner_text("main") and "Dr Martin" in page.inner_text("main")
     axe(page)
+    page.get_by_role("link", name="Déplacer le rendez-vous de 14 h 30 (Fictivé Alix)").click()
+    page.get_by_label("Heure").fill("16:00")
+    page.get_by_role("button", name="Déplacer le rendez-vous").click()
+    page.wait_for_url("**/rendez-vous?jour=2026-12-08")
+    assert "16 h 00" in page.inner_text("main") and "14 h 30" not in page.inner_text("main")
     page.get_by_role("link", name="Vue de la semaine").click()
     page.get_by_role("heading", name="Rendez-vous — Semaine du 7 décembre 2026").wait_for()
     axe(page)
-    shot(page, tmp_path, "rendez-vous-semaine")
+    page.get_by_role("button", name="Annuler le rendez-vous de 16 h 00 (Fictivé Alix)").click()
+    page.wait_for_url("**/rendez-vous?jour=2026-12-08")
+    assert "annulé" in page.inner_text("main")
+    axe(page)
+    shot(page, tmp_path, "rendez-vous-annule")
     assert not page.console_errors, page.console_errors
 
 
@@ -418,4 +437,31 @@ def test_physician_records_a_consent_after_forgetting_its_purpose(
     page.get_by_role("heading", name="Dossier de Alix Fictivé").wait_for()
     assert "donné le 25 novembre 2026" in page.inner_text("main")
     shot(page, tmp_path, "consentement")
+    assert not page.console_errors, page.console_errors
+
+
+def test_the_console_switches_to_english(page: Any, served: tuple[Practice, Served], tmp_path: Path) -> None:
+    practice, server = served
+    page.goto(server.url + "/connexion")
+    page.get_by_role("button", name="English").click()
+    page.wait_for_function("document.documentElement.lang === 'en'")
+    assert page.url.endswith("/connexion") and page.get_by_role("heading", level=1).inner_text() == "Sign in"
+    axe(page)
+    page.get_by_label("Login").fill("dr.martin")
+    page.get_by_label("Password").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/connexion/code")
+    page.get_by_label("Six-digit code from your authenticator app").fill(practice.code("dr.martin"))
+    page.get_by_role("button", name="Confirm").click()
+    page.wait_for_url("**/accueil")
+    assert page.get_by_role("heading", level=1).inner_text() == "Find a patient"
+    page.get_by_label("Family name").fill("Fictivé")
+    page.get_by_role("button", name="Search").click()
+    page.get_by_role("link", name="Open the chart of Alix Fictivé").wait_for()
+    assert "21 March 1979" in page.inner_text("main") and "Sign out" in page.inner_text("header")
+    axe(page)
+    shot(page, tmp_path, "english")
+    page.get_by_role("button", name="Français").click()
+    page.wait_for_function("document.documentElement.lang === 'fr'")
+    assert page.get_by_role("heading", level=1).inner_text() == "Rechercher un patient"
     assert not page.console_errors, page.console_errors

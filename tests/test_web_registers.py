@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from identity_fixtures import NEW_PASSWORD
+from santegarde.identity import sessions
+from santegarde.pharmacy import EntryFrozen, PharmacyRegister
+from santegarde.pharmacy.register import PURPOSE
+from santegarde.store.service import Request
+from santegarde.web import create_console
 from santegarde.web.app import STATIC
+from test_pharmacy_register import audit_rows
 from test_web import DISPENSING, browser, csrf, sign_in, words
 from web_fixtures import Practice, make_pharmacy
 
@@ -21,8 +28,6 @@ def pharmacy(tmp_path: Path) -> Iterator[Practice]:
     p = make_pharmacy(tmp_path)
     yield p
     p.close()
-
-
 
 
 def with_two_dispensings(pharmacy: Practice) -> TestClient:
@@ -64,3 +69,80 @@ def test_signed_out_nothing_is_shown_and_the_page_prints_as_the_register(pharmac
     css = (STATIC / "console.css").read_text(encoding="utf-8")
     printed = css[css.index("@media print") :]
     assert ".bandeau" in printed and ".ecran-seulement" in printed and "display: none" in printed
+
+
+def console(pharmacy: Practice, name: str = "Pharmacie Fictive du Marché") -> TestClient:
+    app = create_console(pharmacy.place.identity, records=pharmacy.place.service, organisation_name=name)
+    return TestClient(app, base_url="https://testserver", follow_redirects=False)
+
+
+def test_a_pharmacist_validates_and_freezes_the_period(pharmacy: Practice) -> None:
+    c = with_two_dispensings(pharmacy)
+    page = words(c.get("/pharmacie/registres"))
+    assert "2 inscriptions de cette période sont à valider" in page and "Valider et figer la période" in page
+    token = csrf(c.get("/pharmacie/registres"))
+    done = c.post(
+        "/pharmacie/registres/validation",
+        data={"csrf": token, "registre": "prescription_book", "du": "2026-10-26", "au": "2026-11-25"},
+    )
+    assert done.status_code == 303 and done.headers["location"].endswith("valide=2")
+    shown = words(c.get(done.headers["location"]))
+    assert "2 inscription(s) validée(s) et figée(s)" in shown and "à valider" not in shown
+    register = PharmacyRegister(pharmacy.place.service)
+    assert all(e.validated and e.validated_by == "ph.durand" for e in register.entries("prescription_book"))
+    with pytest.raises(EntryFrozen):  # frozen: only a correction may follow
+        register.delete(Request(pharmacy_token(pharmacy), PURPOSE), "prescription_book", 1)
+    again = c.post(
+        "/pharmacie/registres/validation",
+        data={"csrf": token, "registre": "prescription_book", "du": "2026-10-26", "au": "2026-11-25"},
+    )
+    assert again.headers["location"].endswith("valide=0")
+
+
+def pharmacy_token(pharmacy: Practice) -> str:
+    ctx = pharmacy.place.identity
+    opened = sessions.login(ctx, "ph.durand", NEW_PASSWORD, source="10.0.0.1", workstation_class="office")
+    sessions.second_factor(ctx, opened.token, pharmacy.code("ph.durand"))
+    return sessions.rotate(ctx, opened.token)
+
+
+def test_a_preparer_is_refused_the_validation_with_the_rule_and_traced(pharmacy: Practice) -> None:
+    with_two_dispensings(pharmacy)
+    pharmacy.person("prep.fictif", "preparer", ref="P-9")
+    c = browser(pharmacy)
+    sign_in(pharmacy, c, "prep.fictif")
+    page = c.get("/pharmacie/registres")
+    assert "Seul un pharmacien valide les inscriptions." in words(page) and "Valider et figer" not in page.text
+    refused = c.post(
+        "/pharmacie/registres/validation",
+        data={"csrf": csrf(page), "registre": "prescription_book", "du": "2026-10-26", "au": "2026-11-25"},
+    )
+    assert refused.status_code == 403
+    assert "Seul un pharmacien valide et fige" in words(refused) and "PHA-3" in refused.text
+    assert not any(e.validated for e in PharmacyRegister(pharmacy.place.service).entries("prescription_book"))
+    denied = [a for a in audit_rows(pharmacy.place) if a["operation"] == "register.validate"]
+    assert denied and all(a["actor"] == "prep.fictif" and a["outcome"] == "denied" for a in denied)
+    forged = c.post("/pharmacie/registres/validation", data={"csrf": "0" * 64, "registre": "prescription_book"})
+    assert forged.status_code == 403 and "Formulaire expiré" in words(forged)
+
+
+def test_the_register_of_the_period_is_given_as_a_pdf(pharmacy: Practice) -> None:
+    c = console(pharmacy)
+    sign_in(pharmacy, c, "ph.durand")
+    token = csrf(c.get("/accueil"))
+    assert c.post("/pharmacie/delivrance/p-1", data={"csrf": token, **DISPENSING}).status_code == 200
+    page = c.get("/pharmacie/registres")
+    link = html.unescape(re.search(r'href="(/pharmacie/registres/pdf\?[^"]*)"', page.text).group(1))  # type: ignore[union-attr]
+    assert "p-1" not in link and "Fictiv" not in link
+    pdf = c.get(link)
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert (
+        pdf.content.startswith(b"%PDF")
+        and "prescription_book-2026-10-26-2026-11-25.pdf" in (pdf.headers["content-disposition"])
+    )
+    anonymous = browser(pharmacy)
+    assert anonymous.get(link).headers["location"] == "/connexion"
+    unnamed = console(pharmacy, "")
+    sign_in(pharmacy, unnamed, "ph.durand")
+    refused = unnamed.get(link)
+    assert refused.status_code == 409 and "nom de l'officine n'est pas configuré" in words(refused)

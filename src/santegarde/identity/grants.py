@@ -185,3 +185,17 @@ def all_grants_in(conn: Connection) -> list[Grant]:
 def all_grants(ctx: IdentityContext) -> list[Grant]:
     with ctx.engine.connect() as conn:
         return all_grants_in(conn)
+
+
+def holders(ctx: IdentityContext, profiles: set[str] | frozenset[str]) -> list[accounts.Account]:
+    """The active accounts holding, now, an active grant of one of ``profiles`` (e.g. the practitioners an
+    appointment may be booked with), by name. References and names only: no secret, no health data."""
+    now = ctx.now()
+    with ctx.engine.connect() as conn:
+        logins = {g.login for g in all_grants_in(conn) if g.profile in profiles and g.active(now)}
+        if not logins:
+            return []
+        rows = conn.execute(
+            select(user).where(user.c.login.in_(logins), user.c.status == "active").order_by(user.c.display_name)
+        )
+        return [accounts.Account.from_row(r) for r in rows]

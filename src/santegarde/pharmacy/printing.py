@@ -1,8 +1,9 @@
 """A printable register (PHA-3): an HTML document whose header (pharmacy, register title) repeats on every page.
 
-Plain string building with ``html.escape`` (Jinja2 is not a dependency). The lines given here were
-read through the record service by :meth:`PharmacyRegister.print_lines`, so every read is authorised
-and traced; this module only lays them out.
+Plain string building with ``html.escape``. The lines given here were read through the record service by
+:meth:`PharmacyRegister.print_lines`, so every read is authorised and traced; this module only lays them out.
+The wording is the documents' (``documents_text.yaml``, ``pharmacy_print``): French by default, dates as
+``dd/mm/yyyy`` in Paris time; English on request.
 """
 
 from __future__ import annotations
@@ -11,19 +12,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from santegarde.errors import SantegardeError
+from santegarde.governance.doctext import words
 
-TITLES = {
-    "prescription_book": "Ordonnancier — prescription book (lists I and II, narcotics, preparations)",
-    "blood_derived_register": "Register of medicinal products derived from blood",
-    "toxic_substances_register": "Register of very toxic, toxic or CMR substances for non-therapeutic use",
-}
+PARIS = ZoneInfo("Europe/Paris")  # the pharmacy's registers are kept in the time of metropolitan France
 
 STYLE = """
 @page { size: A4 landscape; margin: 18mm 12mm 14mm 12mm;
         @top-center { content: element(running-header); }
-        @bottom-right { content: "Page " counter(page) " / " counter(pages); font-size: 8pt; } }
+        @bottom-right { content: "%PAGE% " counter(page) " / " counter(pages); font-size: 8pt; } }
 body { font-family: sans-serif; font-size: 9pt; }
 header.running { position: running(running-header); }
 table { width: 100%; border-collapse: collapse; }
@@ -34,8 +34,6 @@ th.banner { border: none; font-size: 11pt; padding-bottom: 6px; }
 td.number { text-align: right; font-weight: bold; }
 tr.cancelled td { text-decoration: line-through; color: #666; }
 """
-
-COLUMNS = ("No.", "Date", "Class", "Patient", "Prescriber", "Product", "Quantity", "Status")
 
 
 class PrintRefused(SantegardeError, ValueError):
@@ -59,35 +57,45 @@ class PrintLine:
     corrects: int | None
 
 
-def title_of(register: str) -> str:
-    """The printed title of a register."""
-    return TITLES.get(register, register)
+def wording(lang: str) -> dict[str, Any]:
+    """The registers' fixed words in ``lang`` (titles, columns, classes, statuses), also those of the console's
+    register page."""
+    table: dict[str, Any] = words(lang)["pharmacy_print"]
+    return table
 
 
-def _status(line: PrintLine) -> str:
-    parts = ["cancelled" if line.cancelled else ("validated" if line.validated else "not yet validated")]
+def status_of(line: PrintLine, w: dict[str, Any]) -> str:
+    """An entry's state as the register says it: cancelled, validated or to validate, and what it corrects."""
+    parts = [w["cancelled"] if line.cancelled else (w["validated"] if line.validated else w["not_validated"])]
     if line.corrects is not None:
-        parts.append(f"corrects No. {line.corrects}")
+        parts.append(w["corrects"].format(n=line.corrects))
     return ", ".join(parts)
 
 
-def _row(line: PrintLine) -> str:
+def title_of(register: str, lang: str = "fr") -> str:
+    """The printed title of a register."""
+    return str(wording(lang)["titles"].get(register, register))
+
+
+def _row(line: PrintLine, w: dict[str, Any]) -> str:
     cells = (
-        line.entered_at.strftime("%Y-%m-%d %H:%M"),
-        line.dispense_class,
+        line.entered_at.astimezone(PARIS).strftime(w["moment"]),
+        w["classes"].get(line.dispense_class, line.dispense_class),
         line.patient,
         line.prescriber,
         line.product,
         line.quantity,
-        _status(line),
+        status_of(line, w),
     )
     css = ' class="cancelled"' if line.cancelled else ""
     tds = "".join(f"<td>{escape(c)}</td>" for c in cells)
     return f'<tr{css}><td class="number">{line.number}</td>{tds}</tr>'
 
 
-def render_html(entries: Sequence[PrintLine], pharmacy_name: str) -> str:
-    """A complete HTML document of the entries of one register, numbered, the header repeated on each page."""
+def render_html(entries: Sequence[PrintLine], pharmacy_name: str, lang: str = "fr") -> str:
+    """A complete HTML document of the entries of one register, numbered, the header repeated on each page, in
+    ``lang`` (French by default)."""
+    w = wording(lang)
     registers = {e.register for e in entries}
     if len(registers) > 1:
         raise PrintRefused(
@@ -95,18 +103,20 @@ def render_html(entries: Sequence[PrintLine], pharmacy_name: str) -> str:
         )
     if not pharmacy_name.strip():
         raise PrintRefused("Give the pharmacy's name: it heads every printed page of the register.")
-    title = title_of(next(iter(registers))) if registers else "Register"
+    title = title_of(next(iter(registers)), lang) if registers else w["register"]
     header = f"{escape(pharmacy_name)} — {escape(title)}"
-    heads = "".join(f"<th>{escape(c)}</th>" for c in COLUMNS)
-    rows = "\n".join(_row(e) for e in sorted(entries, key=lambda e: e.number))
+    columns = w["columns"]
+    heads = "".join(f"<th>{escape(c)}</th>" for c in columns)
+    rows = "\n".join(_row(e, w) for e in sorted(entries, key=lambda e: e.number))
     if not rows:
-        rows = f'<tr><td colspan="{len(COLUMNS)}">No entry in this period.</td></tr>'
+        rows = f'<tr><td colspan="{len(columns)}">{escape(w["empty"])}</td></tr>'
+    style = STYLE.replace("%PAGE%", w["page"])
     return (
         "<!DOCTYPE html>\n"
-        '<html lang="fr">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{header}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
+        f'<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{header}</title>\n<style>{style}</style>\n</head>\n<body>\n"
         f'<header class="running">{header}</header>\n'
         "<table>\n<thead>\n"
-        f'<tr><th class="banner" colspan="{len(COLUMNS)}">{header}</th></tr>\n'
+        f'<tr><th class="banner" colspan="{len(columns)}">{header}</th></tr>\n'
         f"<tr>{heads}</tr>\n</thead>\n<tbody>\n{rows}\n</tbody>\n</table>\n</body>\n</html>\n"
     )

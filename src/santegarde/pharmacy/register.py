@@ -696,10 +696,11 @@ class PharmacyRegister:
         pharmacy_name: str,
         since: datetime | None = None,
         until: datetime | None = None,
+        lang: str = "fr",
     ) -> str:
-        """The printable register of a period (see :func:`santegarde.pharmacy.printing.render_html`)."""
+        """The printable register of a period in ``lang`` (see :func:`santegarde.pharmacy.printing.render_html`)."""
         lines = self.print_lines(req, register, since, until)
-        return printing.render_html(lines, pharmacy_name)
+        return printing.render_html(lines, pharmacy_name, lang)
 
     def export_csv(
         self,

@@ -797,9 +797,13 @@ class RecordService:
             return Page(found, examined, more_after=more, more_before=cursor.after is not None, refused=refused)
         return Page(found[::-1], examined[::-1], more_after=True, more_before=more, refused=refused)
 
-    def search(self, req: Request, resource_type: str, criteria: Mapping[str, str]) -> list[dict[str, Any]]:
-        """Every current resource matching the criteria (FHIR search parameters), page after page."""
-        query = fhir_search.parse(resource_type, criteria.items())
+    def search(
+        self, req: Request, resource_type: str, criteria: Mapping[str, str] | Sequence[tuple[str, str]]
+    ) -> list[dict[str, Any]]:
+        """Every current resource matching the criteria (FHIR search parameters), page after page; given as pairs,
+        a parameter may come twice (``[("date", "ge…"), ("date", "lt…")]``: both hold)."""
+        pairs = list(criteria.items()) if isinstance(criteria, Mapping) else list(criteria)
+        query = fhir_search.parse(resource_type, pairs)
         query = replace(query, count=fhir_search.MAX_COUNT)
         page = self.search_page(req, query)
         results = list(page.entries)

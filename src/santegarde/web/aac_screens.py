@@ -46,7 +46,7 @@ BOOLEAN = {"oui": True, "non": False}
 def routes(desk: Desk, service: CompassionateService) -> None:
     route, renderer, ref = desk.route, desk.renderer, desk.ref
     identity = service.records.identity
-    renderer.menu.append((BASE, "Accès compassionnel"))
+    renderer.menu.append((BASE, "menu.compassionate"))
 
     def ctx(request: Request) -> Any:
         return desk.record_request(request, PURPOSE)

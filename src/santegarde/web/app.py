@@ -121,9 +121,11 @@ def create_console(
     metrics_token: str | None = None,
     collectors: tuple[Collector, ...] = (),
     organisation: Organisation | None = None,
+    organisation_name: str | None = None,
 ) -> FastAPI:
     """The API of ``create_app`` with the console's pages at ``/`` (sign-in, practice); with the ``organisation``,
-    the governance desks too (the controller's dashboard and documents, the audit desk)."""
+    the governance desks too (the controller's dashboard and documents, the audit desk). ``organisation_name`` heads
+    the printed registers (the organisation's configured name by default)."""
     app = create_app(
         identity,
         records=records,
@@ -148,6 +150,8 @@ def create_console(
             compassionate=compassionate,
             rights=rights,
             desks=gate.desks if gate else None,
+            organisation_name=organisation_name
+            or (organisation.config.organisation.name if organisation is not None else ""),
         )
     )
     if organisation is not None and gate is not None:

@@ -2,7 +2,9 @@
 only with the person's consent (e.g. the practice's lifestyle data), under a purpose that collects it.
 
 The consent is a FHIR ``Consent`` written through ``RecordService.create`` (the store keeps its ledger row in the
-same transaction, store/consents.py); the chart then shows it in the patient's consents.
+same transaction, store/consents.py); the chart then shows it in the patient's consents. The person withdraws a
+consent from the chart: ``RecordService.withdraw_consent`` (a new, inactive version; the earlier data stay), refused
+for a consent that is not this patient's or no longer in force.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations inside routes().
@@ -13,9 +15,9 @@ from fastapi.responses import RedirectResponse, Response
 
 from santegarde.store.consents import CATEGORY_SYSTEM, PURPOSE_SYSTEM
 from santegarde.store.mapping import MappingError
-from santegarde.store.service import AccessDenied, RecordService
+from santegarde.store.service import AccessDenied, NotFound, RecordService
 from santegarde.web.desk import Desk
-from santegarde.web.french import name, refusal
+from santegarde.web.french import Refusal, name, refusal
 from santegarde.web.render import CSRF_FIELD
 
 PURPOSE = "medical_record"
@@ -93,6 +95,40 @@ def routes(desk: Desk, records: RecordService) -> None:
             return RedirectResponse(f"/patients/{patient['id']}", status_code=303)
 
         return desk.guarded(request, draw)
+
+    @route("POST", "/patients/{pid}/consentement/{cid}/retrait", "records")
+    def withdraw(
+        request: Request, pid: str, cid: str, csrf: Annotated[str, Form(alias=CSRF_FIELD, max_length=128)]
+    ) -> Response:
+        renderer.check_csrf(request, csrf)
+
+        def draw() -> Response:
+            req = desk.record_request(request, PURPOSE)
+            rid, consent_id = _id(pid), _id(cid)
+            try:
+                consent = records.read(req, "Consent", consent_id)
+                if (consent.get("patient") or {}).get("reference") != f"Patient/{rid}":
+                    return renderer.refused(request, NOT_THIS_PATIENT, user=desk.who(desk.ready(request)))
+                records.withdraw_consent(req, consent_id)
+            except AccessDenied as exc:
+                if exc.rule:  # the policy's refusal (profile, care relationship), with its rule
+                    return refused(request, exc)
+                said = Refusal("Retrait impossible", exc.in_language("fr"), BACK_TO_CHART, 409)
+                return renderer.refused(request, said, user=desk.who(desk.ready(request)))
+            except NotFound as exc:
+                return renderer.refused(request, refusal(exc, ref), user=desk.who(desk.ready(request)))
+            return RedirectResponse(f"/patients/{rid}", status_code=303)
+
+        return desk.guarded(request, draw)
+
+
+BACK_TO_CHART = "Revenez au dossier du patient : ses consentements y sont listés avec leur état."
+NOT_THIS_PATIENT = Refusal(
+    "Retrait impossible",
+    "Ce consentement n'est pas celui de ce patient : rien n'a été retiré.",
+    BACK_TO_CHART,
+    404,
+)
 
 
 def _id(pid: str) -> str:

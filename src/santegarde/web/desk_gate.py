@@ -11,19 +11,19 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastapi import Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from santegarde.api.auth import COOKIE
 from santegarde.audit.trail import AuditEvent, AuditTrail
 from santegarde.errors import SantegardeError, WordedError
 from santegarde.identity import sessions
 from santegarde.identity.context import IdentityContext
-from santegarde.identity.errors import SessionLocked, SessionRefused, StepRequired
+from santegarde.identity.errors import SessionRefused
 from santegarde.policy.desks import Desk, DeskDecision, decide_desk
 from santegarde.referentials.model import Referential
+from santegarde.web.desk import guarded
 from santegarde.web.french import Refusal, name
-from santegarde.web.pages import STEP_PAGES
-from santegarde.web.render import Renderer, is_htmx
+from santegarde.web.render import Renderer
 
 DESK_PAGES = {Desk.CONTROLLER: ("/controle", "Tableau du responsable"), Desk.AUDIT: ("/audit", "Bureau d'audit")}
 DESK_NAMES = {Desk.CONTROLLER: "le tableau du responsable du traitement", Desk.AUDIT: "le bureau d'audit des traces"}
@@ -158,23 +158,13 @@ def worded_refusal(exc: WordedError, status: int = 422) -> Refusal:
 def desk_page(
     renderer: Renderer, gate: DeskGate, request: Request, draw: Callable[[], Response], *, keep: str | None = None
 ) -> Response:
-    """Run a desk page: a locked session shows the lock screen in place, a pending step or no session leads to
-    sign-in, a refused profile gets the refused page with the rule."""
-    try:
-        return draw()
-    except DeskRefused as exc:
-        return renderer.refused(request, desk_refusal(exc, gate), user=gate.who(exc.current))
-    except SessionLocked:
-        if is_htmx(request):
-            return Response(status_code=200, headers={"HX-Refresh": "true"})
-        return renderer.page(request, "verrou.html", 423, suite=keep or request.url.path)
-    except StepRequired as exc:
-        return _go(request, STEP_PAGES.get(exc.step, "/connexion"))
-    except SessionRefused:
-        return _go(request, "/connexion")
+    """Run a desk page as every page of the console runs (``desk.guarded``: lock screen, pending step, sign-in), a
+    refused profile getting the refused page with the rule."""
 
+    def drawn() -> Response:
+        try:
+            return draw()
+        except DeskRefused as exc:
+            return renderer.refused(request, desk_refusal(exc, gate), user=gate.who(exc.current))
 
-def _go(request: Request, url: str) -> Response:
-    if is_htmx(request):
-        return Response(status_code=200, headers={"HX-Redirect": url})
-    return RedirectResponse(url, status_code=303)
+    return guarded(renderer, request, drawn, keep=keep)

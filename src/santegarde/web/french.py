@@ -73,6 +73,47 @@ def fr_date(value: date | datetime | str | None) -> str:
     return text
 
 
+EN_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
+def date_in(value: date | datetime | str | None, lang: str) -> str:
+    """A date in the page's language: ``4 décembre 2026 à 11 h 15`` (French), ``4 December 2026 at 11:15``
+    (English), Paris time for an instant."""
+    if lang != "en":
+        return fr_date(value)
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
+        except ValueError:
+            return str(value)
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        value = value.astimezone(PARIS)
+    text = f"{value.day} {EN_MONTHS[value.month - 1]} {value.year}"
+    if isinstance(value, datetime):
+        text += f" at {value.hour}:{value.minute:02d}"
+    return text
+
+
+def number_in(value: float | int, lang: str) -> str:
+    """``61,5`` in French, ``61.5`` in English."""
+    return f"{value:,}" if lang == "en" else fr_number(value)
+
+
 def fr_number(value: float | int) -> str:
     """``61,5``: the decimal comma, a narrow space between thousands."""
     text = f"{value:,}".replace(",", "\u202f").replace(".", ",")

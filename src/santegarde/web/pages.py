@@ -23,7 +23,7 @@ from santegarde.identifiers.systems import INS_DEMO_SYSTEM, INS_NIA_SYSTEM, INS_
 from santegarde.identity import sessions, totp
 from santegarde.identity.charter import charter_text
 from santegarde.identity.context import IdentityContext
-from santegarde.identity.errors import AccountError, LoginRefused, SessionLocked, SessionRefused, StepRequired
+from santegarde.identity.errors import AccountError, LoginRefused, SessionRefused, StepRequired
 from santegarde.identity.passwords import WeakPassword
 from santegarde.identity.throttle import Blocked
 from santegarde.identity.totp import InvalidCode
@@ -40,16 +40,11 @@ from santegarde.web import (
     register_screens,
     rights_screens,
 )
-from santegarde.web.desk import SEARCH_PURPOSE, Desk
+from santegarde.web.desk import SEARCH_PURPOSE, STEP_PAGES, Desk, local
+from santegarde.web.desk import guarded as run_page
 from santegarde.web.french import CARE_BASES, DISPENSE_CLASSES, GENDER, REGISTERS, name, refusal
-from santegarde.web.render import CSRF_FIELD, Renderer, is_htmx, set_cookie
+from santegarde.web.render import CSRF_FIELD, LANG_COOKIE, LANGS, Renderer, lang_of, say, set_cookie
 
-STEP_PAGES = {
-    "second_factor": "/connexion/code",
-    "password_change": "/connexion/mot-de-passe",
-    "charter": "/connexion/charte",
-    "profile": "/connexion/profil",
-}
 # The purpose a profile searches patients under: the secretariat books appointments; practitioners keep the record.
 APPOINTMENTS = "appointments"
 CHART_PURPOSE = "medical_record"
@@ -77,20 +72,8 @@ def _next_step(pending: tuple[str, ...] | list[str]) -> str:
     return "/accueil"
 
 
-def _local(path: str) -> str:
-    """A path of this console to go back to (never another site)."""
-    return path if path.startswith("/") and not path.startswith("//") and "\\" not in path else "/accueil"
-
-
 def _see(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
-
-
-def _go(request: Request, url: str) -> Response:
-    """To another page: a redirect, or for htmx (which would draw the target inside the page) its HX-Redirect."""
-    if is_htmx(request):
-        return Response(status_code=200, headers={"HX-Redirect": url})
-    return _see(url)
 
 
 def router(
@@ -102,6 +85,7 @@ def router(
     compassionate: CompassionateService | None = None,
     rights: RightsService | None = None,
     desks: Callable[[str | None], list[tuple[str, str]]] | None = None,
+    organisation_name: str = "",
 ) -> APIRouter:
     """The sign-in and practice pages; ``desks`` names the governance desks a profile may open (navigation)."""
     web = APIRouter(include_in_schema=False, tags=[TAG])
@@ -123,17 +107,7 @@ def router(
         return sessions.state(identity, token(request))
 
     def guarded(request: Request, draw: Callable[[], Response], *, keep: str | None = None) -> Response:
-        """Run a page; a locked session shows the lock screen in place, a pending step leads to it."""
-        try:
-            return draw()
-        except SessionLocked:
-            if is_htmx(request):  # a part of the page was asked for: the whole page reloads, on its lock screen
-                return Response(status_code=200, headers={"HX-Refresh": "true"})
-            return renderer.page(request, "verrou.html", 423, suite=_local(keep or request.url.path))
-        except StepRequired as exc:
-            return _go(request, STEP_PAGES.get(exc.step, "/connexion"))
-        except SessionRefused:
-            return _go(request, "/connexion")
+        return run_page(renderer, request, draw, keep=keep)
 
     def rotated(request: Request, response: Response) -> None:
         set_cookie(response, COOKIE, sessions.rotate(identity, token(request)))
@@ -150,7 +124,7 @@ def router(
 
     @route("GET", "/connexion", "public")
     def login_form(request: Request, fin: str = "") -> Response:
-        message = "Vous êtes déconnecté." if fin == "1" else None
+        message = say(lang_of(request), "login.signed_out") if fin == "1" else None
         return renderer.page(
             request,
             "connexion.html",
@@ -330,10 +304,23 @@ def router(
         try:
             sessions.unlock(identity, token(request), password)
         except (LoginRefused, Blocked) as exc:
-            return renderer.page(request, "verrou.html", 423, suite=_local(suite), error=refusal(exc, ref))
+            return renderer.page(request, "verrou.html", 423, suite=local(suite), error=refusal(exc, ref))
         except SessionRefused:
             return _see("/connexion")
-        return _see(_local(suite))
+        return _see(local(suite))
+
+    @route("POST", "/langue", "public")
+    def language(
+        request: Request,
+        csrf: Csrf,
+        langue: Annotated[str, Form(max_length=5)] = "fr",
+        suite: Annotated[str, Form(max_length=300)] = "/accueil",
+    ) -> Response:
+        """The console's language for this browser (French by default, or English), then back to the page."""
+        renderer.check_csrf(request, csrf)
+        response = _see(local(suite))
+        set_cookie(response, LANG_COOKIE, langue if langue in LANGS else "fr")
+        return response
 
     @route("POST", "/deconnexion", "public")
     def logout(request: Request, csrf: Csrf) -> Response:
@@ -449,6 +436,7 @@ def router(
         return {
             "consents": [
                 {
+                    "id": c.consent_id,
                     "category": name(ref, "category", c.category),
                     "purpose": name(ref, "purpose", c.purpose),
                     "start": c.start,
@@ -501,7 +489,7 @@ def router(
     )
     if pharmacy is not None:
         _pharmacy_routes(shared, pharmacy)
-        register_screens.routes(shared, pharmacy)
+        register_screens.routes(shared, pharmacy, organisation_name)
     else:
         record_screens.routes(shared, records)
         consent_screens.routes(shared, records)
@@ -643,6 +631,7 @@ def _patient_row(p: dict[str, Any]) -> dict[str, Any]:
         "given": " ".join(first.get("given") or []),
         "birth": p.get("birthDate"),
         "gender": GENDER.get(p.get("gender", ""), "—"),
+        "gender_code": p.get("gender") if p.get("gender") in GENDER else "none",
         "ins": ins,
         "redacted": bool((p.get("meta") or {}).get("security")),
     }

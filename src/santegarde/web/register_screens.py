@@ -3,67 +3,183 @@
 Each line is read through ``PharmacyRegister.print_lines`` — every MedicationDispense and its patient read through
 ``RecordService`` under the register's purpose (authorised and traced). The register, the dates and the product
 looked for travel in the URL (``?registre=…&du=…&au=…&produit=…``); no patient does. The page prints as the
-register itself (the stylesheet's print rules leave out the banner, the menus and the form).
+register itself (the stylesheet's print rules leave out the banner, the menus and the form), and the register of the
+period is also given as the PDF of ``pharmacy/printing.py`` (in French). A pharmacist validates the period: every
+entry of it not yet validated is validated and frozen through ``PharmacyRegister.validate`` (PHA-3, §6.1), each
+traced; any other profile is refused with the rule.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations inside routes().
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import Request
-from fastapi.responses import Response
+from fastapi import Form, Request
+from fastapi.responses import RedirectResponse, Response
 
-from santegarde.pharmacy import PharmacyRegister
-from santegarde.pharmacy.register import PURPOSE, RegisterKind
+from santegarde.governance.documents import html_to_pdf
+from santegarde.pharmacy import EntryFrozen, PharmacyRegister, RegisterRefused, printing
+from santegarde.pharmacy.register import PHARMACIST, PURPOSE, RegisterKind
 from santegarde.store.service import AccessDenied
 from santegarde.web.desk import Desk
-from santegarde.web.french import DISPENSE_CLASSES, PARIS, REGISTERS, fr_date, refusal
+from santegarde.web.french import PARIS, Refusal, refusal
+from santegarde.web.render import CSRF_FIELD, lang_of
 
 PAGE = "/pharmacie/registres"
 DEFAULT_DAYS = 30
+ONLY_PHARMACIST = Refusal(
+    "Validation refusée",
+    "Seul un pharmacien valide et fige les inscriptions des registres ; les autres profils les saisissent sous son "
+    "autorité ou sa surveillance (pha-2022-067, § 6.1 et § 10.1). L'essai a été tracé.",
+    "Demandez à un pharmacien de l'officine de valider la période.",
+    403,
+    "PHA-3",
+    "6.1",
+)
+NO_NAME = Refusal(
+    "Impression impossible",
+    "Le nom de l'officine n'est pas configuré : il figure en tête de chaque page imprimée du registre.",
+    "Demandez à l'administrateur de renseigner le nom de l'organisation dans sa configuration.",
+    409,
+)
 
 
-def routes(desk: Desk, pharmacy: PharmacyRegister) -> None:
+def routes(desk: Desk, pharmacy: PharmacyRegister, pharmacy_name: str) -> None:
+    """``pharmacy_name`` heads every printed page of the registers."""
     route, renderer, ref = desk.route, desk.renderer, desk.ref
-    renderer.menu.append((PAGE, "Registres"))
+    renderer.menu.append((PAGE, "menu.registers"))
+
+    def today() -> date:
+        return pharmacy.service.identity.now().astimezone(PARIS).date()
 
     @route("GET", PAGE, "records")
-    def registers(request: Request, registre: str = "", du: str = "", au: str = "", produit: str = "") -> Response:
+    def registers(
+        request: Request, registre: str = "", du: str = "", au: str = "", produit: str = "", valide: str = ""
+    ) -> Response:
         def draw() -> Response:
             current = desk.ready(request)
-            today = pharmacy.service.identity.now().astimezone(PARIS).date()
-            kind = registre if registre in {str(k) for k in RegisterKind} else str(RegisterKind.PRESCRIPTION_BOOK)
-            errors: dict[str, str] = {}
-            first, last = _day(du, today - timedelta(days=DEFAULT_DAYS), errors, "du"), _day(au, today, errors, "au")
-            if first > last:
-                errors["au"] = "La fin de la période précède son début : corrigez l'une des deux dates."
+            period = Period(today(), registre, du, au)
             looked = produit.strip()[:100]
             req = desk.record_request(request, PURPOSE)
             lines: list[Any] = []
-            if not errors:
-                since = datetime.combine(first, time.min, PARIS)
-                until = datetime.combine(last + timedelta(days=1), time.min, PARIS)
+            if not period.errors:
                 try:
-                    lines = pharmacy.print_lines(req, kind, since, until)
+                    lines = pharmacy.print_lines(req, period.kind, period.since, period.until)
                 except AccessDenied as exc:
                     return renderer.refused(
                         request, refusal(exc, ref, current.profile, PURPOSE), user=desk.who(current)
                     )
-            shown = [_line(line) for line in lines if looked.casefold() in line.product.casefold()]
+            w = printing.wording(lang_of(request))
+            shown = [_line(line, w) for line in lines if looked.casefold() in line.product.casefold()]
+            done = int(valide) if valide.isdigit() else None
             return renderer.page(
                 request,
                 "registres.html",
-                422 if errors else 200,
+                422 if period.errors else 200,
                 user=desk.who(current),
-                registers=[(str(k), REGISTERS[str(k)]) for k in RegisterKind],
-                form={"registre": kind, "du": du or first.isoformat(), "au": au or last.isoformat(), "produit": looked},
-                errors=errors,
-                title=REGISTERS[kind].removeprefix("l'").removeprefix("le ").capitalize(),
-                period=f"du {fr_date(first)} au {fr_date(last)}",
+                registers=[str(k) for k in RegisterKind],
+                form={
+                    "registre": period.kind,
+                    "du": du or period.first.isoformat(),
+                    "au": au or period.last.isoformat(),
+                    "produit": looked,
+                },
+                errors=period.errors,
+                kind=period.kind,
+                first=period.first,
+                last=period.last,
                 lines=shown,
+                pdf=f"{PAGE}/pdf?{period.query()}",
+                pharmacist=current.profile == PHARMACIST,
+                to_validate=sum(1 for line in lines if not line.validated and not line.cancelled),
+                done=done,
             )
 
         return desk.guarded(request, draw, keep=PAGE)
+
+    @route("GET", PAGE + "/pdf", "records")
+    def printed(request: Request, registre: str = "", du: str = "", au: str = "") -> Response:
+        """The register of the period as the PDF the pharmacy files (pharmacy/printing.py, in French)."""
+
+        def draw() -> Response:
+            current = desk.ready(request)
+            period = Period(today(), registre, du, au)
+            if period.errors:
+                return RedirectResponse(f"{PAGE}?{period.query()}", status_code=303)
+            if not pharmacy_name.strip():
+                return renderer.refused(request, NO_NAME, user=desk.who(current))
+            try:
+                html = pharmacy.render_html(
+                    desk.record_request(request, PURPOSE), period.kind, pharmacy_name, period.since, period.until
+                )
+            except AccessDenied as exc:
+                return renderer.refused(request, refusal(exc, ref, current.profile, PURPOSE), user=desk.who(current))
+            name = f"{period.kind}-{period.first.isoformat()}-{period.last.isoformat()}.pdf"
+            return Response(
+                html_to_pdf(html),
+                media_type="application/pdf",
+                headers={"content-disposition": f'attachment; filename="{name}"'},
+            )
+
+        return desk.guarded(request, draw, keep=PAGE)
+
+    @route("POST", PAGE + "/validation", "records")
+    def validate(
+        request: Request,
+        csrf: Annotated[str, Form(alias=CSRF_FIELD, max_length=128)],
+        registre: Annotated[str, Form(max_length=40)] = "",
+        du: Annotated[str, Form(max_length=20)] = "",
+        au: Annotated[str, Form(max_length=20)] = "",
+    ) -> Response:
+        """Validate and freeze every entry of the period not yet validated (each through the register, traced)."""
+        renderer.check_csrf(request, csrf)
+
+        def draw() -> Response:
+            current = desk.ready(request)
+            period = Period(today(), registre, du, au)
+            if period.errors:
+                return RedirectResponse(f"{PAGE}?{period.query()}", status_code=303)
+            req = desk.record_request(request, PURPOSE)
+            done = 0
+            try:
+                for entry in pharmacy.entries(period.kind, period.since, period.until):
+                    if entry.validated or entry.cancelled_at is not None:
+                        continue
+                    try:
+                        pharmacy.validate(req, period.kind, entry.number)
+                    except EntryFrozen:  # validated or cancelled meanwhile, from another desk
+                        continue
+                    done += 1
+            except RegisterRefused:
+                return renderer.refused(request, ONLY_PHARMACIST, user=desk.who(current))
+            except AccessDenied as exc:
+                return renderer.refused(request, refusal(exc, ref, current.profile, PURPOSE), user=desk.who(current))
+            return RedirectResponse(f"{PAGE}?{period.query(valide=str(done))}", status_code=303)
+
+        return desk.guarded(request, draw, keep=PAGE)
+
+
+class Period:
+    """The register and the period asked for (``?registre=…&du=…&au=…``), each mistake in French under its field."""
+
+    def __init__(self, today: date, registre: str, du: str, au: str) -> None:
+        self.kind = registre if registre in {str(k) for k in RegisterKind} else str(RegisterKind.PRESCRIPTION_BOOK)
+        self.errors: dict[str, str] = {}
+        self.first = _day(du, today - timedelta(days=DEFAULT_DAYS), self.errors, "du")
+        self.last = _day(au, today, self.errors, "au")
+        if self.first > self.last:
+            self.errors["au"] = "La fin de la période précède son début : corrigez l'une des deux dates."
+
+    @property
+    def since(self) -> datetime:
+        return datetime.combine(self.first, time.min, PARIS)
+
+    @property
+    def until(self) -> datetime:
+        return datetime.combine(self.last + timedelta(days=1), time.min, PARIS)
+
+    def query(self, **more: str) -> str:
+        return urlencode({"registre": self.kind, "du": self.first.isoformat(), "au": self.last.isoformat(), **more})
 
 
 def _day(written: str, default: date, errors: dict[str, str], field: str) -> date:
@@ -76,23 +192,16 @@ def _day(written: str, default: date, errors: dict[str, str], field: str) -> dat
         return default
 
 
-def _line(line: Any) -> dict[str, Any]:
-    if line.cancelled:
-        status = "annulée"
-    elif line.validated:
-        status = "validée"
-    else:
-        status = "à valider"
-    if line.corrects is not None:
-        status += f", corrige l'inscription n° {line.corrects}"
+def _line(line: Any, w: dict[str, Any]) -> dict[str, Any]:
+    """A line of the page in the words of the printed register (``pharmacy/printing.py``), in the page's language."""
     return {
         "number": line.number,
         "at": line.entered_at,
-        "class": DISPENSE_CLASSES.get(line.dispense_class, line.dispense_class),
+        "class": w["classes"].get(line.dispense_class, line.dispense_class),
         "patient": line.patient,
         "prescriber": line.prescriber or "—",
         "product": line.product,
         "quantity": line.quantity,
-        "status": status,
+        "status": printing.status_of(line, w),
         "cancelled": line.cancelled,
     }

@@ -1,4 +1,10 @@
-"""Drawing pages: the Jinja2 templates, the CSRF token of every form, and the refused page.
+"""Drawing pages: the Jinja2 templates, their wording in the page's language, the CSRF token of every form, and the
+refused page.
+
+Wording: every fixed phrase of a page is ``t("group.key", **facts)`` in its template, read from the ``console``
+section of ``governance/data/documents_text.yaml`` (``doctext.words(lang)``, as every document and desk of the
+CLI), in French by default or in English when the person chose it (the ``sg_lang`` cookie, set by the switch in the
+banner); dates and numbers follow the same language.
 
 CSRF: each browser holds a random ``sg_csrf`` cookie (HttpOnly, Secure, SameSite=Strict); every form carries
 the HMAC of it under a key derived from the organisation's identity key (the same in every worker and after a
@@ -17,15 +23,44 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
 
 from santegarde.errors import SantegardeError
+from santegarde.governance.doctext import words
 from santegarde.referentials.model import Referential
-from santegarde.web.french import Refusal, codeable, fr_date, fr_number, referential_name, section_label
+from santegarde.web.french import Refusal, codeable, date_in, number_in, referential_name, section_label
 
 TEMPLATES = Path(__file__).parent / "templates"
 CSRF_COOKIE = "sg_csrf"
 CSRF_FIELD = "csrf"
+LANG_COOKIE = "sg_lang"
+LANGS = ("fr", "en")  # French by default
+
+
+def lang_of(request: Request) -> str:
+    """The language the person chose for the console (French unless they switched to English)."""
+    chosen = request.cookies.get(LANG_COOKIE, "fr")
+    return chosen if chosen in LANGS else "fr"
+
+
+def say(lang: str, key: str, **facts: Any) -> str:
+    """The console's phrase ``key`` (``group.name``) in ``lang``; an unknown key fails loudly (a test reads every
+    key the templates use in both languages)."""
+    node: Any = words(lang)["console"]
+    for part in key.split("."):
+        node = node[part]
+    return str(node).format(**facts) if facts else str(node)
+
+
+@pass_context
+def _date(context: Context, value: Any) -> str:
+    return date_in(value, context.get("lang", "fr"))
+
+
+@pass_context
+def _number(context: Context, value: Any) -> str:
+    return number_in(value, context.get("lang", "fr"))
 
 
 def is_htmx(request: Request) -> bool:
@@ -52,11 +87,11 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.menu: list[tuple[str, str]] = []  # (path, French label): the banner's links, from each screen group
+        self.menu: list[tuple[str, str]] = []  # (path, wording key): the banner's links, from each screen group
         self.env.globals["menu"] = self.menu
         self.env.globals["referentiel"] = referential_name(referential)
-        self.env.filters["date_fr"] = fr_date
-        self.env.filters["nombre"] = fr_number
+        self.env.filters["date_fr"] = _date  # the page's language (French by default)
+        self.env.filters["nombre"] = _number
         self.env.filters["concept"] = codeable
         self.env.filters["b64"] = lambda text: base64.b64encode(str(text).encode()).decode()
 
@@ -75,8 +110,15 @@ class Renderer:
         values.setdefault("user", None)
         values.setdefault("message", None)
         values.setdefault("error", None)
+        lang = lang_of(request)
         html = self.env.get_template(template).render(
-            csrf=self._token(seed), csrf_field=CSRF_FIELD, ref=self.ref, path=request.url.path, **values
+            csrf=self._token(seed),
+            csrf_field=CSRF_FIELD,
+            ref=self.ref,
+            path=request.url.path,
+            lang=lang,
+            t=lambda key, **facts: say(lang, key, **facts),
+            **values,
         )
         response = HTMLResponse(html, status_code=status)
         if request.cookies.get(CSRF_COOKIE) != seed:
