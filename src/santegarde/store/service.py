@@ -790,9 +790,7 @@ class RecordService:
                     if v is None:
                         continue  # no longer current (a concurrent write): the next search finds its new version
                     try:
-                        found.append(
-                            self._read_version(conn, req, v, operation, ctx, keep=query.matches, page=checks)
-                        )
+                        found.append(self._read_version(conn, req, v, operation, ctx, keep=query.matches, page=checks))
                     except AccessDenied:
                         refused += 1  # refused and traced: not returned
                     except _NoMatch:
