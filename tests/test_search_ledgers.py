@@ -131,3 +131,34 @@ def test_the_ledgers_of_many_patients_in_one_statement(place: Workplace, practic
         assert ledgers.standing(conn, ["p-2"], CARE, "dr.martin", now, care=False).cared is None
         assert ledgers.standing(conn, ["p-2"], CARE, "dr.martin", now, care=False).objecting == set()
         assert ledgers.standing(conn, [], RDV, "dr.autre", now, care=True) == ledgers.Standing(frozenset(), frozenset())
+
+
+def test_included_patients_are_read_together_and_traced_as_reads(place: Workplace, practice: tuple[str, str]) -> None:
+    """_include: the matches' patients read in one request (one session check, the page's checks at once), each
+    traced exactly as a direct read of it; the patients the search may not show are not included."""
+    from fastapi.testclient import TestClient
+
+    from santegarde.api import create_app
+
+    api = TestClient(create_app(place.identity, records=place.service), base_url="https://testserver")
+    api.cookies.set("sg_session", practice[0])
+    sessions_read: list[str] = []
+
+    def count(*args: Any) -> None:
+        if "FROM identity_session" in str(args[2]):
+            sessions_read.append(str(args[2]))
+
+    start = last_seq(place)
+    event.listen(place.service.engine, "before_cursor_execute", count)
+    try:
+        found = api.get("/fhir/Observation?_include=Observation:patient", headers={"X-Purpose": CARE}).json()
+    finally:
+        event.remove(place.service.engine, "before_cursor_execute", count)
+    included = [e["resource"]["id"] for e in found["entry"] if e["search"]["mode"] == "include"]
+    assert sorted(included) == ["p-1", "p-2"]  # s-p-3 (consent withdrawn) and s-p-9 (no care) are not matches
+    assert len(sessions_read) == 2  # the search's check and the include's, not one per included patient
+    reads = [e for e in trail(place, start) if e["operation"] == "read"]
+    start = last_seq(place)
+    for pid in ("p-1", "p-2"):
+        place.service.read(Request(practice[0], CARE), "Patient", pid)
+    assert said(reads) == said(trail(place, start))
