@@ -340,3 +340,29 @@ def test_config_check_names_each_setting_by_its_french_label_never_its_key(runne
     for subject in ("organisation.controller", "organisation.dpo", "facts.patients_per_year", "PRA-PRO-40"):
         assert not re.search(r"\w\.\w|_", doctext.setting(subject, ref, "fr")), subject
     assert doctext.setting("a setting of its own", ref, "fr") == "a setting of its own"
+
+
+def test_init_and_config_check_print_their_report_as_json(runner: CliRunner, tmp_path: Path) -> None:
+    """--json: the same facts as the report (what was created, the findings, the gaps), under stable English keys
+    whatever --lang says; the sentences in --lang."""
+    import json
+
+    directory = tmp_path / "org"
+    args = ["init", "--profile", "compassionate", "--dir", str(directory), "--name", "Organisation fictive"]
+    base = ["--from", str(_base(tmp_path, "compassionate")), *_choices("compassionate")]
+    result = runner.invoke(app, [*args, *base, *init_answers("compassionate"), "--json"], env=WIDE)
+    assert result.exit_code == 0, result.output
+    made = json.loads(result.output)
+    assert made["organisation"] == "Organisation fictive" and made["config"] == str(directory / "santegarde.yaml")
+    assert made["referential"]["id"] == load(directory / "santegarde.yaml").referential
+    assert made["programme"] and made["programme"]["key"]  # the example programme of a compassionate organisation
+    assert {g["kind"] for g in made["gaps"]} == {gaps.MEASURE_STATUS}
+    for lang, word in (("fr", "mesure"), ("en", "measure")):
+        checked = runner.invoke(app, ["config", "check", "--json", "--lang", lang, "--config", made["config"]])
+        assert checked.exit_code == 0, checked.output
+        found = json.loads(checked.output)
+        assert set(found) == {"findings", "gaps"} and all(set(g) == {"kind", "setting", "gap", "documents"}
+                                                          for g in found["gaps"])  # fmt: skip
+        assert all(word in g["gap"].lower() for g in found["gaps"])
+        assert all({"severity", "kind", "setting", "finding", "section", "justification"} == set(f)
+                   for f in found["findings"])  # fmt: skip

@@ -7,6 +7,7 @@ unknown threshold, or giving one of the wrong type, is refused with a sentence. 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -68,8 +69,15 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     demo = Demo(directory / "santegarde.yaml", found.group(1), found.group(2), found.group(3))
     org = open_organisation(demo.config, PASS)
     try:  # the demo professional feeds; here they also work as internal staff, who may request exports
-        grants.give(identity_context(org), demo.login, "internal_staff", validated_by="Comité de gouvernance (fictif)",
-                    validator_role="governance_body", reason="indicateurs d'activité (fictif)", by="admin")
+        grants.give(
+            identity_context(org),
+            demo.login,
+            "internal_staff",
+            validated_by="Comité de gouvernance (fictif)",
+            validator_role="governance_body",
+            reason="indicateurs d'activité (fictif)",
+            by="admin",
+        )
     finally:
         org.close()
     return demo
@@ -173,6 +181,13 @@ def test_check_uses_the_configured_thresholds(demo: Demo, source: Path) -> None:
         passed = check(demo, request(demo), source)
         assert passed.exit_code == 0, passed.output
         assert ">= 5" in passed.output and "en quarantaine" not in passed.output
+        as_json = run("warehouse", "export", "check", str(request(demo)), "--database", str(source), "--json",
+                      "--config", str(demo.config))  # fmt: skip
+        assert as_json.exit_code == 0, as_json.output
+        document = json.loads(as_json.output)  # the same facts as the table, under stable keys
+        assert {"request", "status", "criteria", "proposal"} == set(document)
+        k = next(c for c in document["criteria"] if c["criterion"] == "k")
+        assert k["comparison"] == ">=" and k["threshold"] == 5 and k["met"] is True
     finally:
         path.unlink(missing_ok=True)
 
@@ -186,8 +201,20 @@ def test_unknown_threshold_key_is_refused_with_a_sentence(demo: Demo, source: Pa
         assert refused.exit_code != 0
         said = words(refused)
         assert "clés inconnues (kay_anonymity, l_max)" in said and "n'utilisez que k," in said
-        english = words(run("warehouse", "export", "check", str(rid), "--database", str(source), "--config",
-                            str(demo.config), "--lang", "en"))
+        english = words(
+            run(
+                "warehouse",
+                "export",
+                "check",
+                str(rid),
+                "--database",
+                str(source),
+                "--config",
+                str(demo.config),
+                "--lang",
+                "en",
+            )
+        )
         assert "unknown key(s) kay_anonymity, l_max" in english and "use only k," in english
         with pytest.raises(GateError, match="kay_anonymity"):
             load_thresholds(demo.config)

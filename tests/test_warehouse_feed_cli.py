@@ -43,8 +43,6 @@ LIST = {
 }
 
 
-
-
 @dataclass(frozen=True)
 class Demo:
     config: Path
@@ -160,21 +158,46 @@ def test_feed_uses_the_committee_list_by_default(config: Path, bundle: Path) -> 
     out = ok("warehouse", "feed", "--source", "dpi", "--fhir", str(bundle), "--config", str(config))
     assert "measurement" in out and "person" in out
     assert "Refused condition_occurrence.condition_concept_id: not on the steering committee's data list" in out
+    again = json.loads(ok("warehouse", "feed", "--source", "dpi", "--fhir", str(bundle), "--json", "--config",
+                          str(config)))  # fmt: skip
+    assert {"rows", "refused", "objected_skipped", "expired_skipped", "files"} == set(again) and again["files"] == 1
+    assert {"item": "condition_occurrence.condition_concept_id", "reason": "not on the steering committee's data "
+            "list"} in again["refused"]  # fmt: skip
 
 
 def test_an_explicit_data_list_still_wins(config: Path, bundle: Path, tmp_path: Path) -> None:
     explicit = tmp_path / "list.yaml"
     explicit.write_text(yaml.safe_dump(LIST), encoding="utf-8")
-    out = ok("warehouse", "feed", "--source", "dpi", "--fhir", str(bundle), "--data-list", str(explicit),
-             "--config", str(config))
+    out = ok(
+        "warehouse",
+        "feed",
+        "--source",
+        "dpi",
+        "--fhir",
+        str(bundle),
+        "--data-list",
+        str(explicit),
+        "--config",
+        str(config),
+    )
     assert "measurement" in out
 
 
 def test_feed_without_a_session_is_refused(demo: Demo, bundle: Path, tmp_path: Path) -> None:
     explicit = tmp_path / "list.yaml"
     explicit.write_text(yaml.safe_dump(LIST), encoding="utf-8")
-    result = run("warehouse", "feed", "--source", "dpi", "--fhir", str(bundle), "--data-list", str(explicit),
-                 "--config", str(demo.config))
+    result = run(
+        "warehouse",
+        "feed",
+        "--source",
+        "dpi",
+        "--fhir",
+        str(bundle),
+        "--data-list",
+        str(explicit),
+        "--config",
+        str(demo.config),
+    )
     assert result.exit_code != 0
     assert "Vous n'êtes pas connecté : lancez santegarde login." in " ".join(result.output.split())
 
@@ -185,8 +208,18 @@ def test_feed_under_another_profile_is_refused_then_oppose_and_feed_again(
     """The account holds feeding and data_steward; the profile chosen at login decides (EDS-SEC-LOG-5, LOG-6)."""
     explicit = tmp_path / "list.yaml"
     explicit.write_text(yaml.safe_dump(LIST), encoding="utf-8")
-    feed = ("warehouse", "feed", "--source", "dpi", "--fhir", str(bundle), "--data-list", str(explicit),
-            "--config", str(demo.config))
+    feed = (
+        "warehouse",
+        "feed",
+        "--source",
+        "dpi",
+        "--fhir",
+        str(bundle),
+        "--data-list",
+        str(explicit),
+        "--config",
+        str(demo.config),
+    )
     grant(demo, "data_steward")
     assert "profil data_steward" in login(demo, passphrase, "--profile", "data_steward")
     refused = run(*feed)
@@ -292,6 +325,11 @@ def test_identity_review_link_undo_and_separate_from_the_command_line(
     assert found is not None, listed
     review = found.group(1)
     assert review == "1"  # a short number the reviewer types, not a 19-digit id
+    pairs = json.loads(ok("warehouse", "identity", "review", "--json", "--config", str(config)))  # the same facts
+    assert [(p["review"], p["status"], p["identities"]) for p in pairs] == [(1, "open", None)]
+    assert pairs[0]["traits"] == {"family": "identique", "given": "identique", "birth_date": "identique",
+                                  "sex": "différent", "birth_place": "identique", "ins": "inconnu"}  # fmt: skip
+    assert "LEROY" not in json.dumps(pairs)
     assert "lignes rattachées" in ok("warehouse", "identity", "link", review, "--config", str(config))
     assert "Aucune paire" in ok("warehouse", "identity", "review", "--config", str(config))
     assert "à examiner" in ok("warehouse", "identity", "undo", review, "--config", str(config))

@@ -256,6 +256,12 @@ def test_an_organisation_may_keep_less(s: Setup, guard: WarehouseGuard) -> None:
     report = engine_for(s, guard, eds("P10Y")).plan()
     assert report.limit == Duration(years=10) and report.cutoff == date(2016, 6, 1)
     assert {line.table: line.expired for line in report.tables}["measurement"] == 3  # the 2006-06-02 row too
+    from santegarde.cli import warehouse_core
+
+    document = json.loads(json.dumps(warehouse_core.retention_document(report)))  # retention --json: the same facts
+    assert document["cutoff"] == "2016-06-01" and document["applied"] is False
+    assert {t["table"]: t["expired"] for t in document["tables"]}["measurement"] == 3
+    assert document["expired_rows"] == report.expired_rows and document["persons_affected"] == report.persons_affected
 
 
 def test_anonymise_keeps_only_counts_per_table_and_year(s: Setup, guard: WarehouseGuard) -> None:

@@ -16,9 +16,7 @@ from rich.text import Text
 from santegarde.errors import SantegardeError, WordedError
 
 # The language of what a command prints, its refusals included (friendly_errors reads it): French by default.
-LangOption = Annotated[
-    str, typer.Option("--lang", help="The language of what the command prints: fr (default) or en")
-]
+LangOption = Annotated[str, typer.Option("--lang", help="The language of what the command prints: fr (default) or en")]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -30,6 +28,10 @@ EXIT_REFUSED = 2
 
 # Every command that prints a table takes --json: the same rows for scripts (show_table).
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the rows as JSON (a list of objects), for scripts")]
+# A report's --json: one object with the facts the report prints, under stable English keys (whatever --lang says).
+ReportJson = Annotated[
+    bool, typer.Option("--json", help="Print the report as one JSON object (stable English keys), for scripts")
+]
 
 
 def show_table(table: Table, as_json: bool = False) -> None:

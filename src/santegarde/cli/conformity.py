@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from santegarde.cli.common import EXIT_REFUSED, console, err_console, friendly_errors
+from santegarde.cli.common import EXIT_REFUSED, ReportJson, console, err_console, friendly_errors
 from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME
@@ -26,6 +27,7 @@ def conformity(
     ] = False,
     lang: Annotated[str, typer.Option("--lang", help="The report's language: fr (default) or en")] = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
+    as_json: ReportJson = False,
 ) -> None:
     """Write the conformity report: every security measure, its declared status and automatic evidence."""
     if out.suffix.lstrip(".").lower() not in FORMATS:
@@ -35,8 +37,13 @@ def conformity(
         report = report_module.conformity_report(org, lang=lang)
     report_module.write(report, out)
     s = report.summary()
-    console.print(doctext.words(lang)["cli"]["conformity"].format(out=out, **s), soft_wrap=True, markup=False)
     problems = report.problems()
+    if as_json:  # the summary's counts under their codes, and what --strict refuses
+        print(json.dumps({"out": str(out), "summary": s, "problems": problems}, ensure_ascii=False, indent=2))
+        if strict and problems:
+            raise typer.Exit(EXIT_REFUSED)
+        return
+    console.print(doctext.words(lang)["cli"]["conformity"].format(out=out, **s), soft_wrap=True, markup=False)
     if strict and problems:
         for problem in problems:
             err_console.print(problem, soft_wrap=True, markup=False)

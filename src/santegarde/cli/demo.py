@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
@@ -13,8 +14,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from santegarde.cli.common import console, friendly_errors
-from santegarde.demo import run_demo
+from santegarde.cli.common import ReportJson, console, friendly_errors
+from santegarde.demo import DemoReport, run_demo
 from santegarde.errors import SantegardeError
 
 if TYPE_CHECKING:
@@ -71,6 +72,44 @@ def _print_compassionate(done: CompassionateDemo, config: Path) -> None:
         )
 
 
+def demo_document(report: DemoReport, profile: str, generated_passphrase: str | None) -> dict[str, Any]:
+    """What ``demo --json`` prints: the facts of the human output (what was written and refused, the DPIA and DPO
+    decisions, where the configuration is, the demo account and a patient to try), under stable English keys."""
+    ref, done = report.referential, report.compassionate
+    return {
+        "profile": profile,
+        "referential": {"id": ref.id, "title": ref.title},
+        "stored": dict(sorted(report.stored.items())),
+        "refused": dict(sorted(report.refused.items())),
+        "compassionate": (
+            {
+                "steps": {step: done.steps[step] for step in STEPS_FR},
+                "report_files": [str(p) for p in done.report_files],
+                "example_case": {"patient": done.example_case[0], "code": done.example_case[1]}
+                if done.example_case
+                else None,
+            }
+            if done is not None
+            else None
+        ),
+        "decisions": {
+            name: {
+                "required": d.required,
+                "section": d.section,
+                "reason": d.reason,
+                "missing_facts": list(d.missing_facts),
+            }
+            for name, d in (("dpia", dpia_required(ref, {})), ("dpo", dpo_required(ref, {})))
+        },
+        "config": str(report.config_path),
+        "passphrase": generated_passphrase,  # None when taken from the environment (never printed back)
+        "account": {"login": report.login, "password": report.password, "totp_secret": report.totp_secret},
+        "example_patient": (
+            {"id": report.example_patient[0], "family": report.example_patient[1]} if report.example_patient else None
+        ),
+    }
+
+
 @friendly_errors
 def demo(
     profile: Annotated[
@@ -86,6 +125,7 @@ def demo(
     serve: Annotated[bool, typer.Option(help="Then serve the demo organisation's API until interrupted")] = False,
     port: Annotated[int, typer.Option(help="Port of the API with --serve")] = 8000,
     force: Annotated[bool, typer.Option("--force", help="Replace the demo already in --dir")] = False,
+    as_json: ReportJson = False,
 ) -> None:
     """Set up a demo organisation on SQLite and fill it with synthetic data, through the one request path."""
     if serve:
@@ -110,6 +150,20 @@ def demo(
         if patients is None:
             patients = 200 if profile is OrganisationProfile.COMPASSIONATE else 50
         report = run_demo(directory, profile.value, patients, seed, passphrase, progress=track, force=force)
+    if as_json:
+        generated = None if os.environ.get(PASSPHRASE_ENV) else passphrase
+        print(json.dumps(demo_document(report, profile.value, generated), ensure_ascii=False, indent=2))
+    else:
+        _print_demo(report, profile, passphrase, port)
+    if serve:
+        from santegarde.cli.serve import serve as serve_api  # the web server only when asked for
+
+        os.environ[PASSPHRASE_ENV] = passphrase
+        serve_api(config=report.config_path, port=port, dev=True)  # the demo listens on 127.0.0.1 only
+
+
+def _print_demo(report: DemoReport, profile: OrganisationProfile, passphrase: str, port: int) -> None:
+    """The demo's report for a person: what was written, the decisions, where to look, how to log in."""
     ref = report.referential
     console.print(f"[bold]Demo {profile.value}[/] set up under {ref.id} — {ref.title}")
     if report.compassionate is not None:
@@ -140,8 +194,3 @@ def demo(
             f"curl … -X POST localhost:{port}/fhir/Patient/_search --data-urlencode 'family={family[:3]}'",
             soft_wrap=True,
         )
-    if serve:
-        from santegarde.cli.serve import serve as serve_api  # the web server only when asked for
-
-        os.environ[PASSPHRASE_ENV] = passphrase
-        serve_api(config=report.config_path, port=port, dev=True)  # the demo listens on 127.0.0.1 only

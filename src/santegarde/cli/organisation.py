@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from santegarde.cli.common import EXIT_REFUSED, console, friendly_errors
+from santegarde.cli.common import EXIT_REFUSED, ReportJson, console, friendly_errors
 from santegarde.config import CONFIG_NAME, ConfigurationRefused, Finding, check, errors, load
 from santegarde.errors import WordedError
 from santegarde.governance import doctext, vocabulary
@@ -39,6 +40,29 @@ ConfigOption = Annotated[
 ]
 
 config_app = typer.Typer(help="Check the organisation's configuration against its référentiel.", no_args_is_help=True)
+
+
+def findings_document(findings: list[Finding], ref: Referential, lang: str = "fr") -> list[dict[str, Any]]:
+    """config check's findings as ``--json`` prints them: codes under stable keys, the sentence in ``lang``."""
+    return [
+        {
+            "severity": f.severity,
+            "kind": f.kind,
+            "setting": f.subject,
+            "finding": doctext.finding(f, ref, lang),
+            "section": f.section,
+            "justification": f.justification,
+        }
+        for f in findings
+    ]
+
+
+def gaps_document(found: list[Gap], lang: str = "fr") -> list[dict[str, Any]]:
+    """The gaps the documents would report, as ``--json`` prints them (the sentence in ``lang``)."""
+    return [
+        {"kind": g.kind, "setting": g.subject, "gap": g.in_language(lang), "documents": list(g.documents)}
+        for g in found
+    ]
 
 
 def print_findings(findings: list[Finding], ref: Referential, lang: str = "fr") -> None:
@@ -200,6 +224,7 @@ def init(
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Re-initialise an existing organisation")] = False,
     lang: Annotated[str, typer.Option("--lang", help="Language of the gaps and refusals: fr (default) or en")] = "fr",
+    as_json: ReportJson = False,
 ) -> None:
     """Create an organisation: its configuration file, its databases and its keyring location.
 
@@ -279,6 +304,27 @@ def init(
                 for language in doctext.LANGS
             }
         ) from None
+    programme = None
+    if profile is OrganisationProfile.COMPASSIONATE:
+        from santegarde.compassionate.registry import Registry, example_text
+
+        programme, _ = Registry.beside(result.config_path, ref).add(
+            example_text(granted=date.today()), "the example programme"
+        )
+    if as_json:
+        document = {
+            "organisation": config.organisation.name,
+            "referential": {"id": ref.id, "title": vocabulary.label(ref, "referential", ref.id, lang)},
+            "config": str(result.config_path),
+            "keyring": str(config.keyring_path),
+            "findings": findings_document(result.findings, ref, lang),
+            "programme": (
+                {"key": programme.key, "title": programme.title, "id": programme.id} if programme is not None else None
+            ),
+            "gaps": gaps_document(gaps(config, ref), lang),
+        }
+        print(json.dumps(document, ensure_ascii=False, indent=2))
+        return
     print_findings(result.findings, ref, lang)
     said = doctext.words(lang)["cli"]
     console.print(
@@ -292,12 +338,7 @@ def init(
         markup=False,
         soft_wrap=True,
     )
-    if profile is OrganisationProfile.COMPASSIONATE:
-        from santegarde.compassionate.registry import Registry, example_text
-
-        programme, _ = Registry.beside(result.config_path, ref).add(
-            example_text(granted=date.today()), "the example programme"
-        )
+    if programme is not None:
         console.print(
             said["init_programme"].format(key=programme.key, title=programme.title, id=programme.id),
             markup=False,
@@ -332,13 +373,19 @@ def config_check(
         bool, typer.Option("--strict", help="Also exit non-zero when a document would report a gap")
     ] = False,
     lang: Annotated[str, typer.Option("--lang", help="Language of the gaps: fr (default) or en")] = "fr",
+    as_json: ReportJson = False,
 ) -> None:
     """List deviations, missing choices and the gaps the documents would report; exit non-zero on an error."""
+    lang = doctext.check_lang(lang)
     cfg = load(config)
     ref = loader.get(cfg.referential)
     findings = check(cfg, ref)
-    print_findings(findings, ref, doctext.check_lang(lang))
     found = gaps(cfg, ref)
-    print_gaps(found, ref, doctext.check_lang(lang))
+    if as_json:
+        document = {"findings": findings_document(findings, ref, lang), "gaps": gaps_document(found, lang)}
+        print(json.dumps(document, ensure_ascii=False, indent=2))
+    else:
+        print_findings(findings, ref, lang)
+        print_gaps(found, ref, lang)
     if any(f.severity == "error" for f in findings) or (strict and found):
         raise typer.Exit(EXIT_REFUSED)

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from santegarde.cli.common import console, friendly_errors, show_table
+from santegarde.cli.common import ReportJson, console, friendly_errors, show_table
 from santegarde.referentials import loader
 from santegarde.referentials.diff import diff as diff_referentials
 from santegarde.referentials.model import Access, Phase, Purpose, Referential, Threshold
@@ -77,6 +77,19 @@ def _table(head: list[str], rows: list[tuple[str, ...]]) -> None:
         for row in rows:
             table.add_row(*row)
         show_table(table)
+
+
+def referential_document(ref: Referential, section: str | None) -> dict[str, Any]:
+    """What ``show --json`` prints: the référentiel as its data file holds it (ids, rules, legal articles, sections),
+    with ``--section``, only the items citing that section."""
+    if section and not any(_in_section(s.number, section) for s in ref.sections):
+        known = ", ".join(s.number for s in ref.sections)
+        raise typer.BadParameter(f"{ref.id} has no section '{section}'; its sections are: {known}")
+    document: dict[str, Any] = ref.model_dump(mode="json")
+    for key, value in document.items():
+        if isinstance(value, list) and value and all(isinstance(i, dict) and "section" in i for i in value):
+            document[key] = [i for i in value if _in_section(str(i["section"]), section)]
+    return document
 
 
 def show_referential(ref: Referential, section: str | None, lang: str = "fr") -> None:
@@ -207,8 +220,12 @@ def show(
     ref_id: Annotated[str, typer.Argument(metavar="ID", help="Référentiel id, e.g. pha-2022-067")],
     section: Annotated[str | None, typer.Option("--section", "-s", help="Only the items citing this section")] = None,
     lang: LangOption = "fr",
+    as_json: ReportJson = False,
 ) -> None:
     """Show a référentiel: purposes, data, access, retention, rights, measures, DPIA/DPO, choices."""
+    if as_json:
+        print(json.dumps(referential_document(loader.get(ref_id), section), ensure_ascii=False, indent=2))
+        return
     show_referential(loader.get(ref_id), section, lang)
 
 

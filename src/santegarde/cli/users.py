@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from santegarde.cli.common import JsonOption, LangOption, console, friendly_errors, show_table, table_rows
+from santegarde.cli.common import JsonOption, LangOption, ReportJson, console, friendly_errors, show_table, table_rows
 from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME
@@ -231,7 +231,36 @@ def revoke(
     )
 
 
-def _print_report(report: reviews.ReviewReport, said: dict[str, Any]) -> None:
+def report_document(report: reviews.ReviewReport) -> dict[str, Any]:
+    """A review as ``--json`` prints it: the same facts as the report, under stable English keys and codes."""
+    return {
+        "review": report.id,
+        "reason": report.reason,
+        "project": report.project,
+        "started_by": report.started_by,
+        "started_at": report.started_at.isoformat(),
+        "closed_by": report.closed_by,
+        "closed_at": report.closed_at.isoformat() if report.closed_at else None,
+        "grants": [
+            {
+                "grant": item.grant_id,
+                "login": item.login,
+                "profile": item.profile,
+                "project": item.project,
+                "validated_by": item.validated_by,
+                "decision": item.decision,
+                "decided_by": item.decided_by,
+            }
+            for item in report.lines
+        ],
+        "counts": {d: report.count(d) for d in ("confirmed", "ended", "pending")},
+    }
+
+
+def _print_report(report: reviews.ReviewReport, said: dict[str, Any], as_json: bool = False) -> None:
+    if as_json:
+        print(json.dumps(report_document(report), ensure_ascii=False, indent=2))
+        return
     day = said["date"]
     state = (
         said["review_closed"].format(by=report.closed_by, at=report.closed_at.strftime(day))
@@ -268,11 +297,13 @@ def review_start(
     by: ByOption = "",
     lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
+    as_json: ReportJson = False,
 ) -> None:
     """Open a review: every active grant is listed for re-approval."""
     said = _said(lang)
     with opened(config) as org:
-        _print_report(reviews.start(identity_context(org), reason=reason, project=project, by=_by(by)), said)
+        opened_review = reviews.start(identity_context(org), reason=reason, project=project, by=_by(by))
+    _print_report(opened_review, said, as_json)
 
 
 @review_app.command("status")
@@ -281,6 +312,7 @@ def review_status(
     review_id: Annotated[int | None, typer.Argument(help="Review number (default: the latest)")] = None,
     lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
+    as_json: ReportJson = False,
 ) -> None:
     """Print a review and its decisions."""
     said = _said(lang)
@@ -289,7 +321,7 @@ def review_status(
         chosen = review_id if review_id is not None else reviews.latest_id(ctx)
         if chosen is None:
             raise _refused("no_review")
-        _print_report(reviews.report(ctx, chosen), said)
+        _print_report(reviews.report(ctx, chosen), said, as_json)
 
 
 @review_app.command("decide")
@@ -316,8 +348,10 @@ def review_close(
     by: ByOption = "",
     lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
+    as_json: ReportJson = False,
 ) -> None:
     """Close a review: every grant not confirmed is ended now; prints the report."""
     said = _said(lang)
     with opened(config) as org:
-        _print_report(reviews.close(identity_context(org), review_id, by=_by(by)), said)
+        closed = reviews.close(identity_context(org), review_id, by=_by(by))
+    _print_report(closed, said, as_json)

@@ -6,18 +6,19 @@ organisation's keyring, opened with the keystore passphrase for the duration of 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from sqlalchemy import Engine
 
-from santegarde.cli.common import console, friendly_errors
+from santegarde.cli.common import ReportJson, console, friendly_errors
 from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
 from santegarde.cli.session import CliSession, logged_in
@@ -85,7 +86,10 @@ def _session_warehouse(config: Path) -> Iterator[tuple[CliSession, Operator, War
 
 
 @contextmanager
-def _bar() -> Iterator[FeedProgress]:
+def _bar(shown: bool = True) -> Iterator[FeedProgress]:
+    if not shown:  # --json: nothing but the document on the output
+        yield lambda description, done, total: None
+        return
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console) as bar:
         task = bar.add_task("Feeding", total=None)
 
@@ -93,6 +97,17 @@ def _bar() -> Iterator[FeedProgress]:
             bar.update(task, description=description, completed=done, total=total)
 
         yield advance
+
+
+def feed_document(report: FeedReport) -> dict[str, Any]:
+    """What ``feed --json`` prints: the feed's report under stable keys."""
+    return {
+        "rows": dict(sorted(report.rows.items())),
+        "refused": [{"item": r.item, "reason": r.reason} for r in report.refused],
+        "objected_skipped": report.objected_skipped,
+        "expired_skipped": report.expired_skipped,
+        "files": report.files,
+    }
 
 
 def _print(report: FeedReport) -> None:
@@ -148,6 +163,7 @@ def feed(
         ),
     ] = False,
     config: ConfigOption = Path(CONFIG_NAME),
+    as_json: ReportJson = False,
 ) -> None:
     """Feed FHIR Bundles or OMOP CDM files; only the data list's variables enter, objecting persons never.
 
@@ -175,16 +191,20 @@ def feed(
                 from santegarde.deid.surrogates import Surrogates
 
                 deidentify = partial(detector.deidentify, surrogates=Surrogates(warehouse.surrogate_key))
-        report = _feed(warehouse, checked, source, fhir, omop_dir, operator, cutoff, deidentify)
-    _print(report)
+        report = _feed(warehouse, checked, source, fhir, omop_dir, operator, cutoff, deidentify, bar=not as_json)
+    if as_json:
+        print(json.dumps(feed_document(report), ensure_ascii=False, indent=2))
+    else:
+        _print(report)
 
 
 def _feed(
     warehouse: Warehouse, checked: DataList, source: str, fhir: list[Path] | None, omop_dir: Path | None,
-    operator: Operator, cutoff: date, deidentify: TextDeidentifier | None = None,
+    operator: Operator, cutoff: date, deidentify: TextDeidentifier | None = None, *, bar: bool = True,
 ) -> FeedReport:  # fmt: skip
-    """Feed with a progress bar; rows collected on or before ``cutoff`` (the organisation's retention) stay out."""
-    with _bar() as progress:
+    """Feed with a progress bar (unless not ``bar``); rows collected on or before ``cutoff`` (the organisation's
+    retention) stay out."""
+    with _bar(bar) as progress:
         if fhir:
             report = warehouse.feed_fhir(
                 fhir, checked, progress=progress, source=source, operator=operator, cutoff=cutoff,
@@ -193,7 +213,12 @@ def _feed(
         else:
             assert omop_dir is not None
             report = warehouse.feed_omop(
-                omop_dir, checked, progress=progress, source_name=source, operator=operator, cutoff=cutoff,
+                omop_dir,
+                checked,
+                progress=progress,
+                source_name=source,
+                operator=operator,
+                cutoff=cutoff,
                 deidentify=deidentify,
             )
     return report
@@ -237,6 +262,7 @@ def retention(
         str | None, typer.Option("--at", help="Plan as at this date (YYYY-MM-DD); dry run only, default today")
     ] = None,
     config: ConfigOption = Path(CONFIG_NAME),
+    as_json: ReportJson = False,
 ) -> None:
     """Health data past their retention period (at most 20 years from collection, EDS-7): report, or delete.
 
@@ -265,7 +291,41 @@ def retention(
             governance=s.org.engine,
         )
         report = run.apply() if apply else run.plan(day)
-    _print_retention(report)
+    if as_json:
+        print(json.dumps(retention_document(report), ensure_ascii=False, indent=2))
+    else:
+        _print_retention(report)
+
+
+def retention_document(report: RetentionReport) -> dict[str, Any]:
+    """What ``retention --json`` prints: the plan (or what was deleted) under stable keys."""
+    return {
+        "today": report.today.isoformat(),
+        "cutoff": report.cutoff.isoformat(),
+        "limit": report.limit.human(),
+        "end_action": report.end_action.value,
+        "applied": report.applied,
+        "tables": [
+            {
+                "store": line.store,
+                "table": line.table,
+                "collection_date": line.collected_on,
+                "expired": line.expired,
+                "persons": line.persons,
+                "kept": line.kept,
+                "undated": line.undated,
+            }
+            for line in report.tables
+        ],
+        "expired_rows": report.expired_rows,
+        "persons_affected": report.persons_affected,
+        "persons_ended": report.persons_ended,
+        "deleted": dict(report.deleted),
+        "periods_shortened": report.periods_shortened,
+        "references_cleared": report.references_cleared,
+        "undated": report.undated,
+        "workspaces": [{"project": w.project, "status": w.status, "files": list(w.files)} for w in report.workspaces],
+    }
 
 
 def _print_retention(report: RetentionReport) -> None:

@@ -12,19 +12,20 @@ justified defaults.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import duckdb
 import typer
 import yaml
 from rich.table import Table
 
-from santegarde.cli.common import console, friendly_errors
+from santegarde.cli.common import ReportJson, console, friendly_errors
 from santegarde.cli.organisation import ConfigOption
 from santegarde.cli.session import logged_in
 from santegarde.config import CONFIG_NAME
@@ -164,16 +165,48 @@ def _source(database: Path | None, org: Organisation, config: Path) -> Iterator[
         conn.close()
 
 
+def check_document(stored: StoredRequest, lang: str) -> dict[str, Any]:
+    """What ``check --json`` prints: the request's status and each criterion (code, value, threshold, met, the
+    detail in ``lang``), and the generalisation proposed, under stable keys."""
+    return {
+        "request": stored.id,
+        "status": stored.status,
+        "criteria": [
+            {
+                "criterion": c.name,
+                "value": c.value,
+                "comparison": c.comparison,
+                "threshold": c.threshold,
+                "met": c.passed,
+                "detail": criterion_text(c, lang),
+            }
+            for c in stored.criteria
+        ],
+        "proposal": stored.proposal,
+    }
+
+
 def _print(stored: StoredRequest, lang: str) -> None:
     t = export_words(lang)
     status = t["statuses"].get(stored.status, stored.status)
-    table = Table(t["criterion"], t["value"], t["threshold"], t["result"], t["detail"],
-                  title=t["cli"]["table_title"].format(id=stored.id, status=status))
+    table = Table(
+        t["criterion"],
+        t["value"],
+        t["threshold"],
+        t["result"],
+        t["detail"],
+        title=t["cli"]["table_title"].format(id=stored.id, status=status),
+    )
     for c in stored.criteria:
         value = "—" if c.value is None else f"{c.value:g}"
         threshold = "—" if c.threshold is None else f"{c.comparison} {c.threshold:g}"
-        table.add_row(criterion_name(c.name, lang), value, threshold, t["met"] if c.passed else t["not_met"].upper(),
-                      criterion_text(c, lang))
+        table.add_row(
+            criterion_name(c.name, lang),
+            value,
+            threshold,
+            t["met"] if c.passed else t["not_met"].upper(),
+            criterion_text(c, lang),
+        )
     console.print(table)
     if stored.proposal:
         if stored.proposal.get("found"):
@@ -213,8 +246,9 @@ def request(
     export_words(lang)  # an unknown language is refused before anything is recorded
     with _requesting_gate(config) as (_, login, submit):
         rid = submit(
-            ExportRequest(source, recipient, purpose, project, login, tuple(qi), tuple(sensitive or ()), fmt,
-                          person=person)
+            ExportRequest(
+                source, recipient, purpose, project, login, tuple(qi), tuple(sensitive or ()), fmt, person=person
+            )
         )
     console.print(_said(lang)["requested"].format(id=rid), markup=False)
 
@@ -222,12 +256,20 @@ def request(
 @app.command("check")
 @friendly_errors
 def check(
-    request_id: RequestId, database: Database = None, config: ConfigOption = Path(CONFIG_NAME), lang: Lang = "fr"
+    request_id: RequestId,
+    database: Database = None,
+    config: ConfigOption = Path(CONFIG_NAME),
+    lang: Lang = "fr",
+    as_json: ReportJson = False,
 ) -> None:
     """Measure the export (against the warehouse, or --database); a failure quarantines it and raises an alert."""
     export_words(lang)
     with _gate(config) as (gate, _, org), _source(database, org, config) as conn:
-        _print(gate.check(request_id, conn), lang)
+        stored = gate.check(request_id, conn)
+    if as_json:
+        print(json.dumps(check_document(stored, lang), ensure_ascii=False, indent=2, default=str))
+    else:
+        _print(stored, lang)
 
 
 @app.command("release")

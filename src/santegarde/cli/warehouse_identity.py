@@ -7,13 +7,14 @@ warehouse guard and the audit trail; see :mod:`santegarde.warehouse.vigilance`.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from santegarde.cli.common import console, friendly_errors
+from santegarde.cli.common import ReportJson, console, friendly_errors
 from santegarde.cli.organisation import ConfigOption
 from santegarde.cli.warehouse_core import _session_warehouse
 from santegarde.config import CONFIG_NAME
@@ -25,6 +26,15 @@ app = typer.Typer(
 )
 STATUSES = ("open", "linked", "separate", "all")
 LABELS = {"open": "à examiner", "linked": "rapprochées", "separate": "distinctes"}
+# --json: the traits under stable English keys (the table's headers are French).
+TRAIT_KEYS = {
+    "nom": "family",
+    "prénom": "given",
+    "naissance": "birth_date",
+    "sexe": "sex",
+    "lieu de naissance": "birth_place",
+    "INS": "ins",
+}
 
 
 @app.command("review")
@@ -35,12 +45,30 @@ def review(
         bool, typer.Option("--identites", help="Montrer les identités (profils autorisés à les lire seulement)")
     ] = False,
     config: ConfigOption = Path(CONFIG_NAME),
+    as_json: ReportJson = False,
 ) -> None:
     """Les paires d'identités possiblement identiques, trait par trait ; les identités seulement sur demande."""
     if status not in STATUSES:
         raise typer.BadParameter(f"--status vaut {', '.join(STATUSES)} ; pas {status!r}.")
     with _session_warehouse(config) as (_, operator, warehouse):
         items = IdentityVigilance(warehouse).review(operator, status=status, identities=identities)
+    if as_json:  # a list (empty when no pair is in this state), the same facts as the table
+        pairs = [
+            {
+                "review": item.review_id,
+                "status": item.status,
+                "score": round(item.score, 3),
+                "traits": {TRAIT_KEYS.get(k, k): v for k, v in item.traits.items()},
+                "identities": (
+                    dict(zip(("record", "candidate"), item.identities, strict=True))
+                    if item.identities is not None
+                    else None
+                ),
+            }
+            for item in items
+        ]
+        print(json.dumps(pairs, ensure_ascii=False, indent=2, default=str))
+        return
     if not items:
         console.print("Aucune paire dans cet état.")
         return

@@ -16,11 +16,12 @@ A Consent naming none of these codes (e.g. a privacy preference) authorises noth
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from santegarde.identity.clock import aware
 from santegarde.referentials.model import Referential
@@ -165,6 +166,43 @@ def standing(conn: Connection, patient_id: str, category: str, purpose: str, now
             c.patient_id == patient_id, c.category == category, c.purpose == purpose
         )
     ).all()
+    return _standing_of(rows, now)
+
+
+_STANDINGS = select(
+    consent_ledger.c.patient_id,
+    consent_ledger.c.category,
+    consent_ledger.c.start,
+    consent_ledger.c.end,
+    consent_ledger.c.withdrawn_at,
+).where(
+    consent_ledger.c.patient_id.in_(bindparam("patients", expanding=True)),
+    consent_ledger.c.category.in_(bindparam("categories", expanding=True)),
+    consent_ledger.c.purpose == bindparam("purpose"),
+)
+
+
+def standings(
+    conn: Connection, patient_ids: Sequence[str], categories: Sequence[str], purpose: str, now: datetime
+) -> dict[tuple[str, str], Standing]:
+    """``standing`` of every (patient, category) of these patients and categories for the purpose, in one statement
+    (a page of search results asks for all its candidates at once)."""
+    if not patient_ids or not categories:
+        return {}
+    values = {"patients": sorted(set(patient_ids)), "categories": sorted(set(categories)), "purpose": purpose}
+    rows = conn.execute(_STANDINGS, values).all()
+    grouped: dict[tuple[str, str], list[Any]] = {}
+    for row in rows:
+        grouped.setdefault((str(row.patient_id), str(row.category)), []).append(row)
+    return {
+        (patient, category): _standing_of(grouped.get((patient, category), []), now)
+        for patient in patient_ids
+        for category in categories
+    }
+
+
+def _standing_of(rows: Sequence[Any], now: datetime) -> Standing:
+    """A scope's standing from its ledger rows (start, end, withdrawn_at)."""
     ends: list[tuple[datetime, str]] = []
     for row in rows:
         start, end = aware(row.start), aware(row.end) if row.end else None

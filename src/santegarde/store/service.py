@@ -14,7 +14,7 @@ import functools
 import json
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -36,7 +36,7 @@ from santegarde.identity.context import IdentityContext
 from santegarde.policy import AccessRequest, Decision, decide, decisions
 from santegarde.policy.rights import RightsUndecidable, right_applies, rights_handlers
 from santegarde.referentials.model import Art6Basis, CategoryKind, Operation, Referential, Right, Sensitivity
-from santegarde.store import bundle, consents, mapping, objections, retention, vault
+from santegarde.store import bundle, consents, ledgers, mapping, objections, retention, vault
 from santegarde.store import search as fhir_search
 from santegarde.store.schema import (
     access_justification,
@@ -362,10 +362,12 @@ class RecordService:
         operation: Operation,
         categories: list[str],
         patient: str | None = None,
+        consented: Mapping[tuple[str, str], consents.Standing] | None = None,
     ) -> dict[str, Decision | None]:
         """A decision per category; the directory needs only that operation on some data, for a usable purpose.
 
-        A category collected on consent is decided from the consent ledger for ``patient``, never from the client.
+        A category collected on consent is decided from the consent ledger for ``patient``, never from the client
+        (``consented``: the ledger as a page of search results read it for all its candidates).
         """
         decisions: dict[str, Decision | None] = {}
         formality = self._recorded_formality(req)
@@ -373,7 +375,7 @@ class RecordService:
             if category == mapping.DIRECTORY:
                 decisions[category] = _directory(self.ref, ctx.profile or "", operation, req)
                 continue
-            standing = self._consent(patient, category, req.purpose)
+            standing = self._consent(patient, category, req.purpose, consented)
             decision = decide(
                 self.ref,
                 AccessRequest(
@@ -390,11 +392,20 @@ class RecordService:
             decisions[category] = decision
         return decisions
 
-    def _consent(self, patient: str | None, category: str, purpose: str) -> consents.Standing:
-        """The patient's consent for a category collected on consent: one indexed lookup in the ledger."""
+    def _consent(
+        self,
+        patient: str | None,
+        category: str,
+        purpose: str,
+        consented: Mapping[tuple[str, str], consents.Standing] | None = None,
+    ) -> consents.Standing:
+        """The patient's consent for a category collected on consent: one indexed lookup in the ledger, unless
+        ``consented`` (read for a page's candidates at once) holds it."""
         declared = self.ref.category(category)
         if patient is None or declared is None or not declared.requires_consent:
             return consents.Standing(False)
+        if consented is not None and (patient, category) in consented:
+            return consented[patient, category]
         with self.engine.connect() as conn:
             return consents.standing(conn, patient, category, purpose, self._now())
 
@@ -668,25 +679,26 @@ class RecordService:
         operation: str,
         checked: sessions.SessionContext | None = None,
         keep: Callable[[dict[str, Any]], bool] | None = None,
+        page: _PageChecks | None = None,
     ) -> dict[str, Any]:
         """The version as the decision lets the caller read it, traced; a search's ``keep`` checks its content
-        first (a resource that does not match raises _NoMatch, before anything is traced as read)."""
+        first (a resource that does not match raises _NoMatch, before anything is traced as read). ``page``: the
+        ledgers and keys a page of search results read for all its candidates (the same checks, asked once)."""
         resource = (v.resource_type, v.id)
         ctx = self._session(req, list(v.categories), operation, resource, checked)
+        consented = page.consented if page is not None else None
         decisions = {
             c: d if d is None or not d.allowed else _limited(d, v.resource_type, None)
-            for c, d in self._decide_all(ctx, req, Operation.READ, list(v.categories), v.patient_id).items()
+            for c, d in self._decide_all(ctx, req, Operation.READ, list(v.categories), v.patient_id, consented).items()
         }
         allowed = [c for c, d in decisions.items() if d is None or d.allowed]
         limits = {c: only for c, d in decisions.items() if d is not None and (only := d.elements_of(v.resource_type))}
         if not allowed:
             first = next(d for d in decisions.values() if d is not None)
             raise self._refuse(ctx, req, operation, resource, first, patient=v.patient_id)
-        probe = (
-            self._probe(conn, ctx, req, v.patient_id, care=self._needs_care(ctx, v.patient_id), keys=allowed)
-            if v.patient_id is not None
-            else None
-        )
+        probe = page.probes.get(v.patient_id) if page is not None and v.patient_id is not None else None
+        if probe is None and v.patient_id is not None:
+            probe = self._probe(conn, ctx, req, v.patient_id, care=self._needs_care(ctx, v.patient_id), keys=allowed)
         self._objected(conn, ctx, req, v.patient_id, operation, resource, probe)
         care, glass = self._care(conn, ctx, req, v.patient_id, operation, resource, probe)
         body = self._decode(conn, v, allowed, limits, probe.keys if probe is not None else None)
@@ -719,6 +731,37 @@ class RecordService:
             if not found:
                 raise self._not_found(ctx, req, "read", (resource_type, rid))
             return self._read_version(conn, req, found[0], "read", ctx)
+
+    @one_audit_batch
+    def read_each(self, req: Request, resource_type: str, rids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """``read`` of several records in one request (the patients a search includes), the records readable to the
+        caller by id: each one refused, not found or read, and traced, as ``read`` would, but the session checked
+        once and the page's checks read for all at once. A refusal of the whole type is traced for each id."""
+        wanted = list(dict.fromkeys(rids))
+        if not wanted:
+            return {}
+        try:
+            ctx = self._gate(req, resource_type, "read", (resource_type, wanted[0]))
+        except AccessDenied:
+            for rid in wanted[1:]:  # the policy refuses the type: as many refusals in the trail as reads refused
+                with suppress(AccessDenied):
+                    self._gate(req, resource_type, "read", (resource_type, rid))
+            raise
+        read: dict[str, dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            current = {
+                i: v for i, v in vault.current_versions(conn, wanted).items() if v.resource_type == resource_type
+            }
+            checks = self._page_checks(conn, ctx, req, list(current.values()))
+            for rid in wanted:
+                v = current.get(rid)
+                try:
+                    if v is None:
+                        raise self._not_found(ctx, req, "read", (resource_type, rid))
+                    read[rid] = self._read_version(conn, req, v, "read", ctx, page=checks)
+                except (AccessDenied, NotFound):
+                    continue
+        return read
 
     @one_audit_batch
     def history(self, req: Request, resource_type: str, rid: str) -> list[dict[str, Any]]:
@@ -769,6 +812,7 @@ class RecordService:
                     more = bool(ids)
                     break
                 current = vault.current_versions(conn, ids)
+                checks = self._page_checks(conn, ctx, req, list(current.values()))
                 for rid in ids:
                     if len(found) == query.count:
                         break
@@ -777,7 +821,7 @@ class RecordService:
                     if v is None:
                         continue  # no longer current (a concurrent write): the next search finds its new version
                     try:
-                        found.append(self._read_version(conn, req, v, operation, ctx, keep=query.matches))
+                        found.append(self._read_version(conn, req, v, operation, ctx, keep=query.matches, page=checks))
                     except AccessDenied:
                         refused += 1  # refused and traced: not returned
                     except _NoMatch:
@@ -796,6 +840,37 @@ class RecordService:
         if cursor.before is None:
             return Page(found, examined, more_after=more, more_before=cursor.after is not None, refused=refused)
         return Page(found[::-1], examined[::-1], more_after=True, more_before=more, refused=refused)
+
+    def _page_checks(
+        self, conn: Connection, ctx: sessions.SessionContext, req: Request, candidates: Sequence[vault.Version]
+    ) -> _PageChecks:
+        """What the read path checks after the decision, for every patient of a batch of candidates at once: their
+        objections to the purpose and the session's care relationships with them (one statement), their wrapped
+        keys (one), and their consents to the categories collected on consent that the candidates hold (one, only
+        if any). The same facts the per-record probe reads, in the request's transaction, never kept beyond it."""
+        patients = sorted({v.patient_id for v in candidates if v.patient_id is not None})
+        if not patients:
+            return _PageChecks({}, {})
+        now = self._now()
+        care = self._needs_care(ctx, patients[0])  # the profile's rule, the same for every patient
+        found = ledgers.standing(conn, patients, req.purpose, ctx.login, now, care=care)
+        keys = self._keys.wrapped_keys_of(conn, patients)
+        probes = {
+            p: _Probe(
+                p,
+                p in found.objecting,
+                (p in found.cared) if found.cared is not None else None,
+                False,
+                None,
+                keys=keys[p],
+            )
+            for p in patients
+        }
+        on_consent = sorted(
+            {c for v in candidates for c in v.categories if (d := self.ref.category(c)) and d.requires_consent}
+        )
+        consented = consents.standings(conn, patients, on_consent, req.purpose, now) if on_consent else {}
+        return _PageChecks(probes, consented)
 
     def search(
         self, req: Request, resource_type: str, criteria: Mapping[str, str] | Sequence[tuple[str, str]]
@@ -1719,6 +1794,14 @@ class _Probe:
     frozen: str | None
     taken: bool = False
     keys: dict[str, bytes | None] | None = None  # the patient's wrapped keys by family (None: no such key)
+
+
+@dataclass(frozen=True, slots=True)
+class _PageChecks:
+    """What :meth:`RecordService._page_checks` read for the patients of a batch of search candidates."""
+
+    probes: dict[str, _Probe]
+    consented: dict[tuple[str, str], consents.Standing]
 
 
 def _directory(ref: Referential, profile: str, operation: Operation, req: Request) -> Decision | None:

@@ -116,6 +116,15 @@ class PatientKeys:
         found.update({str(r.family): r.wrapped for r in conn.execute(_KEYS, {"patient_id": patient_id})})
         return found
 
+    def wrapped_keys_of(self, conn: Connection, patient_ids: Sequence[str]) -> dict[str, dict[str, bytes | None]]:
+        """``wrapped_keys`` of many patients (a page of search results), in one statement per 500 patients."""
+        unique = sorted(set(patient_ids))
+        found: dict[str, dict[str, bytes | None]] = {p: dict.fromkeys(KeyFamily, None) for p in unique}
+        for start in range(0, len(unique), 500):
+            for r in conn.execute(_KEYS_OF, {"patient_ids": unique[start : start + 500]}):
+                found[str(r.patient_id)][str(r.family)] = r.wrapped
+        return found
+
     def wrapped_health_keys(self, conn: Connection, patient_ids: Sequence[str]) -> dict[str, bytes]:
         """The wrapped health keys of many patients (a patient whose keys were destroyed is absent), a few
         statements for all of them instead of one each."""
@@ -140,6 +149,9 @@ def families(ref: Referential, categories: Any) -> list[KeyFamily]:
 
 _KEY = select(patient_key.c.wrapped).where(
     patient_key.c.patient_id == bindparam("patient_id"), patient_key.c.family == bindparam("family")
+)
+_KEYS_OF = select(patient_key.c.patient_id, patient_key.c.family, patient_key.c.wrapped).where(
+    patient_key.c.patient_id.in_(bindparam("patient_ids", expanding=True))
 )
 _KEYS = select(patient_key.c.family, patient_key.c.wrapped).where(patient_key.c.patient_id == bindparam("patient_id"))
 
