@@ -274,15 +274,19 @@ def submit(
 def case(
     patient_id: PatientArg,
     purpose: PurposeOpt = DEFAULT_PURPOSE,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="The audit service's ad hoc access: its written reason (§8.2)")
+    ] = None,
     config: ConfigOption = Path(CONFIG_NAME),
     lang: Lang = "fr",
 ) -> None:
-    """A patient's case as your profile may read it (each record read is traced)."""
+    """A patient's case as your profile may read it (each record read is traced; the audit service gives its
+    written reason)."""
     from santegarde.cli.records import request_for
     from santegarde.cli.session import logged_in
 
     with logged_in(config) as s:
-        _print_case(_service(s).state(request_for(s, purpose), patient_id), lang)
+        _print_case(_service(s).state(request_for(s, purpose, reason=reason), patient_id), lang)
 
 
 @app.command("overdue")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.engine import Row
@@ -98,6 +98,11 @@ def give(
         )
     if ends_at is not None and ends_at <= now:
         raise GrantError("The end date of a grant must be in the future.")
+    if ends_at is not None and accessor.max_grant_days and ends_at - now > timedelta(days=accessor.max_grant_days):
+        raise GrantError(
+            f"The profile '{profile}' reaches the data only ad hoc under {ref.id} (§{accessor.section}): a grant "
+            f"covers one mission of at most {accessor.max_grant_days} days; give an earlier end date (--until)."
+        )
     reaches_data = bool(accessor.access)
     if (
         ref.organisation_profile is OrganisationProfile.WAREHOUSE
