@@ -313,6 +313,11 @@ class RecordService:
             for patient, label, token in sealed
         ]
 
+    def version_counts(self, conn: Connection, patient_ids: Sequence[str]) -> dict[str, int]:
+        """How many record versions each patient has, read in ``conn``: a module that keeps data derived from them
+        tells, without reading any, whether they were written since (a rectification adds a version)."""
+        return vault.version_counts(conn, patient_ids)
+
     def current_count(self, conn: Connection, patient_id: str, resource_type: str, id_suffix: str = "") -> int:
         """How many current records of this type the patient has (ids ending with ``id_suffix``): a module that
         keeps data derived from them checks it saw them all, in its own transaction, without reading any."""
@@ -1652,6 +1657,7 @@ def _tied(ctx: sessions.SessionContext) -> bool:
     return ctx.establishment is not None or ctx.profile in grants.ESTABLISHMENT_PROFILES
 
 
+@functools.lru_cache(maxsize=64)
 def _probe_statement(
     families: tuple[str, ...], taken: bool, patient: bool, care: bool, exists: bool, frozen: bool
 ) -> Select[Any]:
