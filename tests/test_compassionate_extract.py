@@ -266,3 +266,25 @@ def test_a_corrected_patient_record_makes_the_row_stale_too(
     w.service.update(people["doctor"], "Patient", first, corrected)
     assert [p for _, p in extract.rows(w.service, "velmorine-sla")[1]] == [first]
     assert sexes() == {"hommes": 2}
+
+
+def test_a_rights_rectification_is_counted_as_rectified(
+    place: tuple[Workplace, CompassionateService, dict[str, Request]],
+) -> None:
+    """The rights desk's rectification (§11) of a follow-up form: the report counts the corrected weight."""
+    from santegarde.referentials.model import Right
+    from santegarde.rights import Requester, RightsService
+
+    w, service, people = place
+    migrate(w.service.engine, package="santegarde.rights")
+    both = _programme(service, people, 2)
+    lab = people["lab"]
+    desk = RightsService(w.service, organisation="Laboratoire fictif")
+    for patient in both:
+        asked = desk.receive(lab, Right.RECTIFICATION, patient, Requester.PERSON)
+        desk.register.record_identity_check(lab, asked.id, "pièce d'identité vue par le prescripteur, conforme")
+        body = _follow_up(w, people["doctor"], patient)
+        assert desk.execute(lab, asked.id, corrected=_weighed(body, 92)).executed
+    assert len(extract.rows(w.service, "velmorine-sla")[1]) == 2
+    weights = {item: value for section, item, value, _ in _figures(service, lab) if section.endswith("Poids")}
+    assert weights == {"90 kg et plus": 2}
