@@ -108,3 +108,23 @@ def test_an_audit_grant_covers_one_mission_of_at_most_31_days(
     with pytest.raises(GrantError, match="end date"):
         grants.give(w.identity, "audit.long", "audit", **give)
     assert grants.give(w.identity, "audit.long", "audit", ends_at=w.identity.now() + timedelta(days=31), **give)
+
+
+def test_over_http_the_reason_comes_in_the_x_access_reason_header(
+    place: tuple[Workplace, CompassionateService, str, str],
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from santegarde.api.app import create_app
+
+    w, _, auditor, patient = place
+    client = TestClient(create_app(w.identity, records=w.service), base_url="https://testserver")
+    client.cookies.set("sg_session", auditor)
+    refused = client.get(f"/fhir/Patient/{patient}", headers={"X-Purpose": PURPOSE})
+    assert refused.status_code == 403 and "--reason" in refused.text
+    ascii_reason = "audit mission A-12: checking the collection procedure"
+    seen = client.get(f"/fhir/Patient/{patient}", headers={"X-Purpose": PURPOSE, "X-Access-Reason": ascii_reason})
+    assert seen.status_code == 200 and seen.json()["id"] == patient
+    with w.service.engine.connect() as conn:
+        kept = conn.execute(select(access_justification.c.text)).scalars().all()
+    assert kept == [ascii_reason]
