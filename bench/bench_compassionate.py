@@ -3,8 +3,9 @@
 Run: ``python bench/bench_compassionate.py [--n 30] [--patients 20]``.
 
 1. One follow-up form (``CompassionateService.submit``: the answers checked, the QuestionnaireResponse written through
-   ``RecordService`` with the case's workflow-ledger row checked and moved in the same transaction), ``n`` times, against a plain INSERT of the
-   same JSON in a plain table of the same database (one transaction each), in the same run: median and ratio.
+   ``RecordService`` with the case's workflow-ledger row checked and moved in the same transaction), ``n`` times,
+   against a plain INSERT of the same JSON in a plain table of the same database (one transaction each), in the
+   same run: median and ratio.
 2. The summary report over ``patients`` treated patients with ``visits`` visits each, computed from the
    pseudonymised extract (one sealed row per case, refreshed with each form) against the same report with the
    extract set aside, every case then read record by record through the path (the old way), in the same run:
@@ -52,11 +53,12 @@ plain = MetaData()
 plain_form = SqlTable("bench_plain_form", plain, Column("id", String(64), primary_key=True), Column("body", Text))
 
 
-def person(ctx: IdentityContext, login: str, profile: str, ref: str) -> str:
+def person(ctx: IdentityContext, login: str, profile: str, ref: str, establishment: str | None = None) -> str:
     _, temporary = accounts.add(ctx, login, login.title(), person_ref=ref, by="admin")
     assert temporary is not None
     grants.give(ctx, login, profile, validated_by="Responsable", validator_role="governance_body",
-                reason="benchmark staff", by="admin", ends_at=ctx.now() + timedelta(days=365))  # fmt: skip
+                reason="benchmark staff", by="admin", ends_at=ctx.now() + timedelta(days=365),
+                establishment=establishment)  # fmt: skip
     result = sessions.login(ctx, login, temporary, source="10.0.0.1", workstation_class="office")
     sessions.change_password(ctx, result.token, temporary, PASSWORD)
     sessions.accept_charter(ctx, result.token, ctx.settings.charter_version)
@@ -92,11 +94,11 @@ def main() -> None:
         registry = Registry(root / "programmes", identity.referential)
         registry.add(example_text(), "example")
         service = CompassionateService(records, registry)
-        doctor = Request(person(identity, "dr.bench", "care_establishment_staff", "10001234567"), PURPOSE)
+        doctor = Request(person(identity, "dr.bench", "care_establishment_staff", "10001234567", "h0"), PURPOSE)
         lab = Request(person(identity, "ph.bench", "pharmacist_in_charge", "L-BENCH-1"), PURPOSE)
 
         def treated(i: int) -> str:
-            fictitious = Patient("Exemple", "Alix", "female", "1970-01", f"h{i % 2}")
+            fictitious = Patient("Exemple", "Alix", "female", "1970-01", "h0")  # the doctor's establishment (AAC-8)
             case = service.request_access(doctor, "velmorine-sla", fictitious, REQUEST)
             service.submit(lab, case.patient_id, "decision_laboratoire", {"decision": "granted"})
             service.submit(doctor, case.patient_id, "initiation",
@@ -167,7 +169,8 @@ def scaled(service: CompassionateService, lab: Request, cases: int, period: tupl
                 lines.append(["effet_indesirable", "adverse_effect", "2026-11-20", {"effet": "10028813"}])
             content = {"sex": ("female", "male")[i % 2], "birth": f"19{50 + i % 40}-0{1 + i % 9}", "forms": lines}
             sealed = records.seal_derived(conn, patient_id, extract.label(number), content)
-            conn.execute(insert(aac_extract).values(number=number, programme="velmorine-sla", sealed=sealed))
+            row = {"number": number, "programme": "velmorine-sla", "sealed": sealed, "versions": 0}  # no record
+            conn.execute(insert(aac_extract).values(**row))
     started = time.perf_counter()
     report = build(service, lab, "velmorine-sla", *period)
     took = time.perf_counter() - started

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 from santegarde.config import OrganisationConfig
 from santegarde.config.model import ChoiceAnswer, Contact, LegalBasisDeviation
 from santegarde.demo import demo_answers
+from santegarde.governance.notices import COMPASSIONATE, Notice, ProgrammeFacts, build_notice
 from santegarde.organisation import build_config
 from santegarde.referentials import loader
 from santegarde.referentials.model import Art6Basis, Art9Condition, Referential
 
+PROGRAMME = ProgrammeFacts(
+    "Exemplatine 5 mg (fictif)", "Maladie fictive de l'adulte", "AAC-TEST-0042", date(2026, 3, 2)
+)
 PROFILES = ["practice", "pharmacy", "compassionate", "warehouse"]
 INTERNAL_STUDIES = (
     "conduire des études sur la qualité des soins, pour l'usage exclusif de l'équipe qui suit les patients"
@@ -58,3 +64,10 @@ def complete_config(
     ]
     deviations = config.deviations.model_copy(update={"legal_basis": bases})
     return config.model_copy(update={"organisation": organisation, "deviations": deviations}), ref
+
+
+def notice(config: OrganisationConfig, ref: Referential, fmt: str = "leaflet", lang: str = "fr", **kw: Any) -> Notice:
+    """``build_notice``, naming the fictitious PROGRAMME under compassionate access (unless told otherwise)."""
+    if ref.id == COMPASSIONATE:
+        kw.setdefault("programmes", [PROGRAMME])
+    return build_notice(config, ref, fmt, lang, **kw)

@@ -49,6 +49,8 @@ from store_fixtures import Workplace, make_workplace
 # The final text of each kind of organisation `santegarde init --profile` sets up: each gets the record store.
 REFERENTIALS = [loader.for_profile(p.value).id for p in OrganisationProfile]
 FORMALITY = "MR-004 declaration 2026-0042 (fictitious)"
+# Every request states a written reason: the profiles that reach the data only ad hoc (aac §8.2 audit) need one.
+AD_HOC_REASON = "matrix check of the access rules (fictitious audit mission)"
 Body = dict[str, Any]
 
 _synthetic = Context(2026)
@@ -239,7 +241,7 @@ class World:
     def headers(self, purpose: str) -> dict[str, str]:
         found = self.ref.purpose(purpose)
         formality = {"X-Formality": FORMALITY} if found and found.requires_formality else {}
-        return {"X-Purpose": purpose, **formality}
+        return {"X-Purpose": purpose, "X-Access-Reason": AD_HOC_REASON, **formality}
 
     def login(self, profile: str) -> str:
         """A login that owes nothing to the profile's name (a password must not contain the login's parts)."""
@@ -272,8 +274,8 @@ def _populate(ref_id: str, directory: Path) -> World:
     rights = RightsService(place.service, bases=bases, organisation="Cabinet fictif", audit=place.audit)
     world = World(ref, place, directory)
     world.app = create_app(place.identity, records=place.service, rights=rights)
-    until = place.clock.now + timedelta(days=60)
     for i, accessor in enumerate(ref.accessors):
+        until = place.clock.now + timedelta(days=min(60, accessor.max_grant_days or 60))
         grant: dict[str, object] = {"ends_at": until} if accessor.time_limited else {}
         if accessor.time_limited and ref.organisation_profile is OrganisationProfile.WAREHOUSE:
             grant["project"] = "matrix-project"
@@ -612,7 +614,8 @@ def arena_for(worlds: dict[str, World], ref_id: str, profile: str) -> tuple[Worl
         place, ref = world.place, world.ref
         accessor = ref.accessor(profile)
         assert accessor is not None
-        grant: dict[str, object] = {"ends_at": place.clock.now + timedelta(days=60)} if accessor.time_limited else {}
+        days = min(60, accessor.max_grant_days or 60)
+        grant: dict[str, object] = {"ends_at": place.clock.now + timedelta(days=days)} if accessor.time_limited else {}
         seed = world.seeds["Observation"]
         assert seed is not None
         purpose = seed.purpose
@@ -850,7 +853,7 @@ def test_archive_access(worlds: dict[str, World], ref_id: str, profile: str) -> 
     for purpose in world.ref.purposes:
         found = world.ref.purpose(purpose.id)
         formality = FORMALITY if found and found.requires_formality else None
-        req = RecordRequest(world.tokens[profile], purpose.id, formality=formality)
+        req = RecordRequest(world.tokens[profile], purpose.id, formality=formality, reason=AD_HOC_REASON)
         for variant, seed in archived.items():
             rt = str(seed.body["resourceType"])
             visible = frozenset(

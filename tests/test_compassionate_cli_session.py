@@ -21,6 +21,7 @@ from typer.testing import CliRunner, Result
 
 from santegarde.cli import session
 from santegarde.cli.main import app
+from santegarde.crypto.exchange import ExchangeError, open_envelope, parse_recipient
 from santegarde.identity import accounts, grants, sessions, totp
 from santegarde.runtime import identity_context, open_organisation
 
@@ -188,9 +189,61 @@ def test_extract_rebuild_and_export_from_the_cli(lab: Lab, tmp_path: Path) -> No
                   *wanted, "--out", str(out), *c)  # fmt: skip
     assert refused.exit_code == 2 and "déclaré dans le registre des transferts" in " ".join(refused.output.split())
     assert not out.exists()  # nothing written
-    done = ok("aac", "export", "velmorine-sla", "--recipient", "CRPV Exemple", "--country", "FR", *wanted,
+    done = ok("aac", "export", "velmorine-sla", "--recipient", "Prestataire Exemple", "--country", "FR", *wanted,
               "--out", str(out), *c)  # fmt: skip
     assert "dans l'Union européenne" in done and json.loads(out.read_text(encoding="utf-8"))["country"] == "FR"
+
+
+def _opened(output: str, folder: Path, to: str) -> tuple[str, bytes]:
+    """The document name and content of the envelope a command wrote, opened with the secret it printed."""
+    said = " ".join(output.split())
+    secret = re.search(r"Secret à usage unique, affiché seulement maintenant : (\S+)", said)
+    envelope = re.search(r"l'enveloppe (\S+\.sgx) contient", said)
+    assert secret is not None and envelope is not None, said
+    assert Path(envelope.group(1)).parent == folder
+    opened = open_envelope(Path(envelope.group(1)).read_bytes(), secret.group(1), recipient=parse_recipient(to))
+    return opened.filename, opened.document
+
+
+def test_reports_and_exports_for_the_authorities_leave_encrypted(lab: Lab, tmp_path: Path) -> None:
+    c = ("--config", str(lab.config))
+    login(lab, lab.pharmacist)
+    to = "pharmacovigilance.exemple@crpv-exemple.mssante.fr"
+    folder = tmp_path / "envois"
+    folder.mkdir()
+    out = folder / "export.json"
+    wanted = ("--categories", "patient_indirect_identity")
+    for recipient in ("CRPV Exemple", "ANSM", "regional_pharmacovigilance_centres"):
+        refused = run("aac", "export", "velmorine-sla", "--recipient", recipient, "--country", "FR", *wanted,
+                      "--out", str(out), *c)  # fmt: skip
+        assert refused.exit_code == 2 and "part chiffré, le secret par un autre canal" in " ".join(
+            refused.output.split()
+        ), recipient
+    unverified = run("aac", "export", "velmorine-sla", "--recipient", "ANSM", "--country", "FR", *wanted,
+                     "--out", str(out), "--to", "someone@example.org", *c)  # fmt: skip
+    assert unverified.exit_code == 2 and not list(folder.iterdir())
+    sealed = ok("aac", "export", "velmorine-sla", "--recipient", "CRPV Exemple", "--country", "FR", *wanted,
+                "--out", str(out), "--to", to, *c)  # fmt: skip
+    assert not out.exists()  # nothing in clear
+    name, document = _opened(sealed, folder, to)
+    assert name == "export.json" and json.loads(document)["country"] == "FR"
+    with pytest.raises(ExchangeError):  # addressed to the centre, not to anyone else
+        other = "autre@ansm-exemple.mssante.fr"
+        _opened(sealed, folder, other)
+    period = f"{(date.today() - timedelta(days=30)).isoformat()}..{(date.today() + timedelta(days=1)).isoformat()}"
+    report = folder / "rapport.csv"
+    sealed = ok("aac", "report", "--programme", "velmorine-sla", "--period", period, "--out", str(report),
+                "--to", "10001234565", *c)  # fmt: skip
+    assert not report.exists()
+    name, document = _opened(sealed, folder, "10001234565")
+    assert name == "rapport.csv" and document.decode("utf-8").count("\n") > 1
+    trail = open_organisation(lab.config, PASS)
+    try:
+        with trail.audit.engine.connect() as conn:
+            sent = [e.content for e in trail.audit.entries(conn) if e.content.get("operation") == "exchange.send"]
+    finally:
+        trail.close()
+    assert sum(e.get("rule") == "AAC-SEC-ÉCH-2" for e in sent) >= 2
 
 
 def test_a_staff_grant_names_its_establishment_from_the_cli(lab: Lab) -> None:

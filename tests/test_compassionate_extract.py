@@ -193,3 +193,98 @@ def test_the_adverse_effect_queue_reads_only_the_cases_with_an_effect(
     )
     read.clear()
     assert service.adverse_effects(people["lab"], "velmorine-sla", since=date(2027, 1, 1)) == [] and read == []
+
+
+def _follow_up(w: Workplace, doctor: Request, patient_id: str) -> dict[str, object]:
+    """The patient's follow-up record holding the weight, as the doctor reads it."""
+    from santegarde.store.schema import record
+
+    with w.service.engine.connect() as conn:
+        ids = conn.execute(
+            select(record.c.id).where(
+                record.c.patient_id == patient_id,
+                record.c.resource_type == "QuestionnaireResponse",
+                record.c.current.is_(True),
+            )
+        ).scalars()
+        bodies = [w.service.read(doctor, "QuestionnaireResponse", str(i)) for i in ids]
+    return next(b for b in bodies if "/suivi|" in str(b["questionnaire"]) and "poids" in str(b.get("item")))
+
+
+def _weighed(body: dict[str, object], kilograms: float) -> dict[str, object]:
+    items = [dict(i) for i in body["item"]]  # type: ignore[attr-defined]
+    for item in items:
+        if item["linkId"] == "poids":
+            item["answer"] = [{**item["answer"][0], "valueQuantity": {**item["answer"][0]["valueQuantity"],
+                                                                      "value": kilograms}}]  # fmt: skip
+    return {k: v for k, v in body.items() if k != "meta"} | {"item": items}
+
+
+def test_a_form_rectified_through_the_records_is_counted_as_rectified(
+    place: tuple[Workplace, CompassionateService, dict[str, Request]],
+) -> None:
+    """Issue 16, item 5: a follow-up rectified outside the workflow (a FHIR update, a rights rectification) makes
+    its case's row stale: the report counts the corrected weight, through the path, until the rebuild reseals it."""
+    w, service, people = place
+    both = _programme(service, people, 2)  # the first is stopped, the second treated
+    weights = lambda: {  # noqa: E731  (threshold 2: both patients always fall in the same band here)
+        item: value for section, item, value, _ in _figures(service, people["lab"]) if section.endswith("Poids")
+    }
+    assert weights() == {"50 à 69 kg": 2}
+    for patient in both:
+        body = _follow_up(w, people["doctor"], patient)
+        w.service.update(people["doctor"], "QuestionnaireResponse", str(body["id"]), _weighed(body, 95))
+    stale = extract.rows(w.service, "velmorine-sla")[1]
+    assert sorted(patient for _, patient in stale) == sorted(both)  # the rows no longer count: the records changed
+    assert weights() == {"90 kg et plus": 2}
+    # The next form of a stale case does not extend its row (the row would keep the old weight).
+    today = service.records.identity.now().date().isoformat()
+    visit = {"date_visite": today, "poids": 96, "score_alsfrs": 31, "observance": "complete"}
+    service.submit(people["doctor"], both[1], "suivi", visit)
+    assert len(extract.rows(w.service, "velmorine-sla")[1]) == 2 and weights() == {"90 kg et plus": 2}
+    done = rebuild(service, people["lab"], "velmorine-sla", only_missing=True)
+    assert done.cases == 2 and not extract.rows(w.service, "velmorine-sla")[1]
+    assert weights() == {"90 kg et plus": 2}
+    # Fresh again: a new form extends the row, which stays in step with the records.
+    service.submit(people["doctor"], both[1], "suivi", {**visit, "poids": 68})
+    rows, missing = extract.rows(w.service, "velmorine-sla")
+    kilograms = [a["poids"] for _, _, _, a in rows[1].forms if "poids" in a]
+    assert not missing and kilograms[-1] == 68 and {95, 96} <= set(kilograms) and 61 not in kilograms
+
+
+def test_a_corrected_patient_record_makes_the_row_stale_too(
+    place: tuple[Workplace, CompassionateService, dict[str, Request]],
+) -> None:
+    w, service, people = place
+    first, _ = _programme(service, people, 2)  # a woman, a man
+    sexes = lambda: {  # noqa: E731
+        item: value for section, item, value, _ in _figures(service, people["lab"]) if section.endswith("Sexe")
+    }
+    assert sexes() == {"femmes": None, "hommes": None}  # one each: under the threshold of 2
+    patient = w.service.read(people["doctor"], "Patient", first)
+    corrected = {k: v for k, v in patient.items() if k != "meta"} | {"gender": "male"}
+    w.service.update(people["doctor"], "Patient", first, corrected)
+    assert [p for _, p in extract.rows(w.service, "velmorine-sla")[1]] == [first]
+    assert sexes() == {"hommes": 2}
+
+
+def test_a_rights_rectification_is_counted_as_rectified(
+    place: tuple[Workplace, CompassionateService, dict[str, Request]],
+) -> None:
+    """The rights desk's rectification (§11) of a follow-up form: the report counts the corrected weight."""
+    from santegarde.referentials.model import Right
+    from santegarde.rights import Requester, RightsService
+
+    w, service, people = place
+    migrate(w.service.engine, package="santegarde.rights")
+    both = _programme(service, people, 2)
+    lab = people["lab"]
+    desk = RightsService(w.service, organisation="Laboratoire fictif")
+    for patient in both:
+        asked = desk.receive(lab, Right.RECTIFICATION, patient, Requester.PERSON)
+        desk.register.record_identity_check(lab, asked.id, "pièce d'identité vue par le prescripteur, conforme")
+        body = _follow_up(w, people["doctor"], patient)
+        assert desk.execute(lab, asked.id, corrected=_weighed(body, 92)).executed
+    assert len(extract.rows(w.service, "velmorine-sla")[1]) == 2
+    weights = {item: value for section, item, value, _ in _figures(service, lab) if section.endswith("Poids")}
+    assert weights == {"90 kg et plus": 2}

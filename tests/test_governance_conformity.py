@@ -336,3 +336,20 @@ def test_checks_map_onto_every_referential_by_area_and_text(ref_id: str) -> None
                 assert m.area == "authentication"
             if c.id == "session_lock":
                 assert m.area == "workstation"
+
+
+def test_the_fax_conditions_are_a_checklist_under_compassionate_access(tmp_path: Path) -> None:
+    """AAC-SEC-ÉCH-3: the fax requirements are boxes to tick in the report (HTML and JSON, French and English)."""
+    from notice_fixtures import complete_config
+    from santegarde.governance.conformity import render, to_data
+
+    config, ref = complete_config(tmp_path, "compassionate")
+    french = unescape(render(build_report(config, ref)))
+    assert "À vérifier sur place" in french and "☐ L'impression des messages reçus demande un code d'accès" in french
+    assert "santegarde aac report --to" in french
+    data = to_data(build_report(config, ref, lang="en"))
+    fax = next(m for m in data["measures"] if m["code"] == "SEC-ÉCH-3")
+    assert len(fax["checklist"]) == 6 and "personal access code" in fax["checklist"][1]
+    assert all(not m["checklist"] for m in data["measures"] if m["code"] != "SEC-ÉCH-3")
+    practice, pref = complete_config(tmp_path / "p", "practice")
+    assert all(not m["checklist"] for m in to_data(build_report(practice, pref))["measures"])

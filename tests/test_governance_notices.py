@@ -10,12 +10,19 @@ import pytest
 from typer.testing import CliRunner
 
 from notice_fixtures import PROFILES, complete_config
+from notice_fixtures import notice as build
 from santegarde.cli.governance_docs import notice_app
 from santegarde.config import OrganisationConfig, save
 from santegarde.config.check import check
 from santegarde.config.model import Contact
 from santegarde.errors import SantegardeError
-from santegarde.governance.notices import FORMATS, ONLY_FOR, NoticeError, build_notice, render_notice, write_notice
+from santegarde.governance.notices import (
+    FORMATS,
+    ONLY_FOR,
+    NoticeError,
+    render_notice,
+    write_notice,
+)
 from santegarde.referentials.model import Referential
 
 RETENTION = {
@@ -56,7 +63,7 @@ def _visible(text: str) -> str:
 
 def _text(tmp_path: Path, profile: str, fmt: str, lang: str) -> str:
     config, ref = complete_config(tmp_path, profile)
-    return _visible(render_notice(build_notice(config, ref, fmt, lang)))
+    return _visible(render_notice(build(config, ref, fmt, lang)))
 
 
 @pytest.mark.parametrize(
@@ -67,7 +74,7 @@ def test_every_notice_in_french_has_no_english_and_no_identifier(
 ) -> None:
     config, ref = complete_config(tmp_path, profile, referential)
     for fmt in _formats(ref):
-        text = _visible(render_notice(build_notice(config, ref, fmt, "fr")))
+        text = _visible(render_notice(build(config, ref, fmt, "fr")))
         assert not ENGLISH.findall(text), (fmt, sorted(set(ENGLISH.findall(text))))
         assert not SNAKE.findall(text), (fmt, sorted(set(SNAKE.findall(text))))
         assert "Organisation fictive" in text and ("www.cnil.fr" in text or fmt == "objection-form")
@@ -77,7 +84,7 @@ def test_every_notice_in_french_has_no_english_and_no_identifier(
 def test_every_notice_renders_in_english(tmp_path: Path, profile: str) -> None:
     config, ref = complete_config(tmp_path, profile)
     for fmt in _formats(ref):
-        text = _visible(render_notice(build_notice(config, ref, fmt, "en")))
+        text = _visible(render_notice(build(config, ref, fmt, "en")))
         assert "Organisation fictive" in text and not SNAKE.findall(text), fmt
 
 
@@ -110,7 +117,7 @@ def test_leaflet_states_every_item_of_article_13(tmp_path: Path, profile: str) -
 
 def test_no_objection_where_article_21_does_not_open_it(tmp_path: Path) -> None:
     config, ref = complete_config(tmp_path, "pharmacy")
-    notice = build_notice(config, ref, "leaflet", "fr")
+    notice = build(config, ref, "leaflet", "fr")
     objection = next(r for r in notice.rights if r.right == "objection")
     excluded = " ".join(objection.excluded_purposes)
     for purpose in ("Tenue de l'ordonnancier", "Vaccinations", "Établissement et télétransmission", "Dispensation"):
@@ -125,7 +132,7 @@ def test_no_objection_where_article_21_does_not_open_it(tmp_path: Path) -> None:
 
 def test_practice_care_file_and_medical_record_are_not_open_to_objection(tmp_path: Path) -> None:
     config, ref = complete_config(tmp_path, "practice")
-    objection = next(r for r in build_notice(config, ref, "leaflet", "fr").rights if r.right == "objection")
+    objection = next(r for r in build(config, ref, "leaflet", "fr").rights if r.right == "objection")
     excluded = " ".join(objection.excluded_purposes)
     assert "Gestion des dossiers médicaux" in excluded and "dossier de soins infirmiers" in excluded
     english = _text(tmp_path, "practice", "email", "en")
@@ -141,7 +148,7 @@ def test_research_is_a_further_use_not_a_purpose_without_basis(tmp_path: Path) -
 
 def test_compassionate_access_tells_of_transfers_and_excludes_erasure_objection_portability(tmp_path: Path) -> None:
     config, ref = complete_config(tmp_path, "compassionate")
-    notice = build_notice(config, ref, "prescriber", "fr")
+    notice = build(config, ref, "prescriber", "fr")
     status = {r.right: r.status for r in notice.rights}
     assert status == {
         "access": "applies",
@@ -171,10 +178,10 @@ def test_platform_notice_for_professionals(tmp_path: Path) -> None:
     text = " ".join(_text(tmp_path, "compassionate", "platform", "fr").split())
     assert "première connexion" in text and "(§10.6)" in text
     assert "Données relatives aux professionnels de santé" in text and "art. 14 du RGPD" in text
-    raw = render_notice(build_notice(*complete_config(tmp_path, "warehouse"), "platform", "fr"))
+    raw = render_notice(build(*complete_config(tmp_path, "warehouse"), "platform", "fr"))
     assert 'type="checkbox"' in raw
     config, ref = complete_config(tmp_path, "practice")
-    notice = build_notice(config, ref, "platform", "fr")
+    notice = build(config, ref, "platform", "fr")
     assert [p.id for p in notice.purposes] == ["security"]  # the practice's purposes concern patients, not them
     assert not notice.further and not notice.consent_items and not notice.csp_access
     objection = next(r for r in notice.rights if r.right == "objection")
@@ -187,16 +194,16 @@ def test_warehouse_delay_policy_source_and_objection_form(tmp_path: Path) -> Non
     assert "Notre politique de protection des données personnelles" in leaflet
     assert "https://exemple.invalid/protection-des-donnees" in leaflet
     assert "D'où viennent ces données ?" in leaflet and "Données génétiques" in leaflet
-    form = render_notice(build_notice(*complete_config(tmp_path, "warehouse"), "objection-form", "fr"))
+    form = render_notice(build(*complete_config(tmp_path, "warehouse"), "objection-form", "fr"))
     assert "<form" in form and 'name="objection"' in form and "Je m&#39;oppose" in form
     config, ref = complete_config(tmp_path, "warehouse")
-    rights = {r.right: r for r in build_notice(config, ref, "web", "fr").rights}
+    rights = {r.right: r for r in build(config, ref, "web", "fr").rights}
     assert rights["erasure"].status == "applies" and rights["objection"].status == "applies"
     assert rights["portability"].status == "excluded"
     exception = {**config.choices, "information_exception": config.choices["information_exception"].model_copy()}
     for value, told in ((True, True), (False, False)):
         exception["information_exception"] = exception["information_exception"].model_copy(update={"value": value})
-        web = render_notice(build_notice(config.model_copy(update={"choices": exception}), ref, "web", "fr"))
+        web = render_notice(build(config.model_copy(update={"choices": exception}), ref, "web", "fr"))
         assert ("art. 14.5 b du RGPD" in web) is told
 
 
@@ -207,28 +214,28 @@ def _without(config: OrganisationConfig, **organisation: object) -> Organisation
 def test_a_notice_with_a_missing_fact_is_refused_naming_the_setting(tmp_path: Path) -> None:
     config, ref = complete_config(tmp_path, "warehouse")
     with pytest.raises(NoticeError) as refused:
-        build_notice(_without(config, dpo=None, data_protection_policy=None), ref, "leaflet", "fr")
+        build(_without(config, dpo=None, data_protection_policy=None), ref, "leaflet", "fr")
     assert "organisation.dpo" in str(refused.value) and "organisation.data_protection_policy" in str(refused.value)
     practice, pref = complete_config(tmp_path, "practice")
     anonymous = _without(practice, controller=Contact(name="Camille Exemple"), dpo=None)
     with pytest.raises(NoticeError, match=r"organisation\.controller\.email"):
-        build_notice(anonymous, pref, "poster", "fr")
+        build(anonymous, pref, "poster", "fr")
     no_basis = practice.model_copy(update={"deviations": practice.deviations.model_copy(update={"legal_basis": []})})
     with pytest.raises(NoticeError, match=r"deviations\.legal_basis"):
-        build_notice(no_basis, pref, "leaflet", "fr")
+        build(no_basis, pref, "leaflet", "fr")
     warned = {f.subject for f in check(no_basis, pref) if f.kind == "no_legal_basis"}
     assert warned == {"professional_communications", "internal_studies"}  # config check says so before any notice
     assert not [f for f in check(practice, pref) if f.kind == "no_legal_basis"]
     pharmacy, phref = complete_config(tmp_path, "pharmacy")
     choices = {k: v for k, v in pharmacy.choices.items() if k != "other_data_retention_start"}
     with pytest.raises(SantegardeError, match=r"choices\.other_data_retention_start"):  # the configuration check
-        build_notice(pharmacy.model_copy(update={"choices": choices}), phref, "leaflet", "fr")
+        build(pharmacy.model_copy(update={"choices": choices}), phref, "leaflet", "fr")
 
 
 def test_email_is_plain_text(tmp_path: Path) -> None:
     text = _text(tmp_path, "pharmacy", "email", "fr")
     config, ref = complete_config(tmp_path, "pharmacy")
-    raw = render_notice(build_notice(config, ref, "email", "fr"))
+    raw = render_notice(build(config, ref, "email", "fr"))
     assert not re.search(r"<[a-z]+[ >]|&#\d+;|&amp;", raw)
     assert "l'ordonnancier" in text
 
@@ -237,27 +244,27 @@ def test_notice_files_and_the_poster_on_one_a4_page(tmp_path: Path) -> None:
     config, ref = complete_config(tmp_path, "pharmacy")
     from weasyprint import HTML
 
-    poster = build_notice(config, ref, "poster", "fr")
+    poster = build(config, ref, "poster", "fr")
     assert write_notice(poster, tmp_path / "affiche.pdf").read_bytes().startswith(b"%PDF")
     assert len(HTML(string=render_notice(poster)).render().pages) == 1, "the poster must fit on one A4 page"
-    mail = write_notice(build_notice(config, ref, "email", "en"), tmp_path / "mail.txt")
+    mail = write_notice(build(config, ref, "email", "en"), tmp_path / "mail.txt")
     assert "www.cnil.fr" in mail.read_text(encoding="utf-8")
     with pytest.raises(NoticeError, match=r"\.txt"):
-        write_notice(build_notice(config, ref, "email", "en"), tmp_path / "mail.html")
+        write_notice(build(config, ref, "email", "en"), tmp_path / "mail.html")
     with pytest.raises(NoticeError, match=r"\.html ou \.pdf"):
-        write_notice(build_notice(config, ref, "web", "en"), tmp_path / "web.txt")
+        write_notice(build(config, ref, "web", "en"), tmp_path / "web.txt")
 
 
 def test_refusals(tmp_path: Path) -> None:
     config, ref = complete_config(tmp_path, "pharmacy")
     with pytest.raises(NoticeError, match="eds-2021-118"):
-        build_notice(config, ref, "objection-form", "fr")
+        build(config, ref, "objection-form", "fr")
     with pytest.raises(NoticeError, match="aac-2022-106"):
-        build_notice(config, ref, "prescriber", "fr")
+        build(config, ref, "prescriber", "fr")
     with pytest.raises(NoticeError, match="La langue « de » n'est pas disponible"):
-        build_notice(config, ref, "leaflet", "de")
+        build(config, ref, "leaflet", "de")
     with pytest.raises(NoticeError, match="n'est pas un format de notice") as refused:
-        build_notice(config, ref, "flyer", "fr")
+        build(config, ref, "flyer", "fr")
     assert refused.value.in_language("en").startswith("The format 'flyer' is not a notice format")
 
 

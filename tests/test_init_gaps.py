@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from init_answers import init_answers
 from santegarde.cli import organisation as init_cli
 from santegarde.cli.main import app
+from santegarde.compassionate.registry import Registry
 from santegarde.config import load, save
 from santegarde.demo import demo_answers, demo_legal_bases
 from santegarde.governance import conformity, doctext, dpia, gaps, measures, notices
@@ -71,8 +72,9 @@ def test_fresh_init_with_everything_answered_has_no_gap_and_every_document_rende
     assert "Registre" in unescape(render_register(build_register(config, ref)))
     assert dpia.obligations(config, ref).missing == ()
     assert dpia.build(config, ref)["obligations"]["missing"] == []
+    named = Registry.beside(path, ref).notice_facts() if profile == "compassionate" else []  # init's example
     for fmt in ("poster", "leaflet", "web"):
-        assert notices.render_notice(notices.build_notice(config, ref, fmt))
+        assert notices.render_notice(notices.build_notice(config, ref, fmt, programmes=named))
     report = conformity.build_report(config, ref)
     assert report.problems() == [] and conformity.render(report)
 

@@ -120,6 +120,7 @@ def identity_settings(config: OrganisationConfig) -> IdentitySettings:
         idle_limits={name: timedelta(minutes=m) for name, m in config.access.idle_minutes.items()},
         session_lifetime=timedelta(hours=config.access.session_hours),
         charter_version=config.access.charter_version,
+        training_months=config.access.training_months,
     )
 
 

@@ -160,6 +160,7 @@ def request_context(records: RecordService) -> Callable[..., RecordRequest]:
         x_purpose: Annotated[str | None, Header()] = None,
         x_break_glass: Annotated[str | None, Header()] = None,
         x_formality: Annotated[str | None, Header()] = None,
+        x_access_reason: Annotated[str | None, Header()] = None,
         sg_session: Annotated[str | None, Cookie()] = None,
     ) -> RecordRequest:
         made = RecordRequest(
@@ -168,6 +169,7 @@ def request_context(records: RecordService) -> Callable[..., RecordRequest]:
             source=request.client.host if request.client else "unknown",
             break_glass=x_break_glass,
             formality=x_formality,
+            reason=x_access_reason,
         )
         if not sg_session:
             records.trace_refusal(made, *_attempt(request), "identity")

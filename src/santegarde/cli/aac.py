@@ -7,11 +7,13 @@ session (santegarde login). Heavy imports stay inside the commands so that ``san
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from santegarde.atomic import write_atomic
 from santegarde.cli.common import console, friendly_errors
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from santegarde.cli.session import CliSession
     from santegarde.compassionate.registry import Registry
     from santegarde.compassionate.service import CaseState, CompassionateService
+    from santegarde.crypto.exchange import Recipient as ExchangeRecipient
     from santegarde.referentials.model import Referential
 
 app = typer.Typer(
@@ -38,6 +41,10 @@ AnswerOption = Annotated[
     list[str] | None, typer.Option("--answer", "-a", help="FIELD=VALUE (repeatable); numbers and true/false as such")
 ]
 AnswersFile = Annotated[Path | None, typer.Option("--answers", help="A JSON file of field → value")]
+ToOption = Annotated[
+    str | None,
+    typer.Option("--to", help="Encrypt for this recipient: secure health messaging address (….mssante.fr) or RPPS"),
+]
 PurposeOpt = Annotated[str, typer.Option("--purpose", help="The declared purpose of this access")]
 Lang = Annotated[str, typer.Option("--lang", help="The language of what the command prints: fr (default) or en")]
 
@@ -267,15 +274,19 @@ def submit(
 def case(
     patient_id: PatientArg,
     purpose: PurposeOpt = DEFAULT_PURPOSE,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="The audit service's ad hoc access: its written reason (§8.2)")
+    ] = None,
     config: ConfigOption = Path(CONFIG_NAME),
     lang: Lang = "fr",
 ) -> None:
-    """A patient's case as your profile may read it (each record read is traced)."""
+    """A patient's case as your profile may read it (each record read is traced; the audit service gives its
+    written reason)."""
     from santegarde.cli.records import request_for
     from santegarde.cli.session import logged_in
 
     with logged_in(config) as s:
-        _print_case(_service(s).state(request_for(s, purpose), patient_id), lang)
+        _print_case(_service(s).state(request_for(s, purpose, reason=reason), patient_id), lang)
 
 
 @app.command("overdue")
@@ -308,11 +319,12 @@ def report(
     threshold: Annotated[
         int, typer.Option("--threshold", help="Cells counting fewer patients than this are suppressed")
     ] = 11,
+    to: ToOption = None,
     config: ConfigOption = Path(CONFIG_NAME),
     lang: Lang = "fr",
 ) -> None:
-    """The periodic summary report for the ANSM (aggregated only, small cells suppressed), under your session."""
-    from santegarde.atomic import write_atomic
+    """The periodic summary report for the ANSM (aggregated only, small cells suppressed), under your session;
+    with --to, encrypted for the ANSM's recipient, the secret to give by another channel."""
     from santegarde.cli.records import request_for
     from santegarde.cli.session import logged_in
     from santegarde.compassionate.report import build, parse_period
@@ -322,18 +334,23 @@ def report(
     start, end = parse_period(period)
     if out.suffix.lower() not in (".pdf", ".html", ".csv", ".json"):
         raise _refused("report_suffix", name=out.name)
+    recipient = _recipient(to)
     with logged_in(config) as s:
         built = build(_service(s), request_for(s, "summary_reports"), programme_id, start, end, threshold)
-    if out.suffix.lower() == ".csv":
-        write_atomic(out, built.csv())
-    else:
-        write_document(out, html=built.html(), data=built.as_dict())
+
+        def write(path: Path) -> None:
+            if path.suffix.lower() == ".csv":
+                write_atomic(path, built.csv())
+            else:
+                write_document(path, html=built.html(), data=built.as_dict())
+
+        written = _deliver(s, out, recipient, write, purpose="summary_reports", said=said)
     hidden = sum(1 for e in built.entries if e.suppressed)
     line = said["report_written"].format(
         programme=built.programme,
         start=start.strftime(said["date"]),
         end=end.strftime(said["date"]),
-        out=out,
+        out=written,
         hidden=hidden,
     )
     console.print(line, markup=False, soft_wrap=True)
@@ -476,23 +493,75 @@ def export(
         str, typer.Option("--categories", help="Comma-separated data categories, e.g. patient_indirect_identity")
     ],
     out: Annotated[Path, typer.Option("--out", help="The export file (.json)")],
+    to: ToOption = None,
     config: ConfigOption = Path(CONFIG_NAME),
     lang: Lang = "fr",
 ) -> None:
-    """Export a programme's cases to a recipient; outside the EU only what §12 allows, to a declared transfer."""
-    from santegarde.atomic import write_atomic
+    """Export a programme's cases to a recipient; outside the EU only what §12 allows, to a declared transfer; to
+    the ANSM or a regional pharmacovigilance centre only encrypted (--to), the secret by another channel."""
     from santegarde.cli.records import request_for
     from santegarde.cli.session import logged_in
     from santegarde.compassionate.export import export as export_cases
+    from santegarde.compassionate.export import for_authority
 
     if out.suffix.lower() != ".json":
         raise _refused("export_not_json", name=out.name)
+    sealed_for = _recipient(to)
+    if sealed_for is None and for_authority(recipient):
+        raise _refused("authority_unsealed", recipient=recipient)
     wanted = [c.strip() for c in categories.split(",") if c.strip()]
+    said = _said(lang)
     with logged_in(config) as s:
         data = export_cases(_service(s), request_for(s, DEFAULT_PURPOSE), programme_id, recipient, country, wanted)
-    write_atomic(out, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
-    said = _said(lang)
+        body = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+        written = _deliver(
+            s, out, sealed_for, lambda path: write_atomic(path, body), purpose=DEFAULT_PURPOSE, said=said
+        )
     kind = said["export_outside_eu"] if data["transfer_outside_eu"] else said["export_within_eu"]
     n = len(data["cases"])
-    text = said["exported"].format(n=n, programme=programme_id, recipient=recipient, kind=kind, out=out)
+    text = said["exported"].format(n=n, programme=programme_id, recipient=recipient, kind=kind, out=written)
     console.print(text, markup=False)
+
+
+def _recipient(to: str | None) -> ExchangeRecipient | None:
+    """The verified recipient of --to (an MSSanté address or an RPPS number), refused before anything is read."""
+    if to is None:
+        return None
+    from santegarde.crypto.exchange import parse_recipient
+
+    return parse_recipient(to)
+
+
+def _deliver(
+    s: CliSession,
+    out: Path,
+    recipient: ExchangeRecipient | None,
+    write: Callable[[Path], object],
+    *,
+    purpose: str,
+    said: dict[str, Any],
+) -> Path:
+    """Write the document at ``out``; for a ``recipient``, only its envelope (a neutral name beside ``out``, the
+    document named ``out``'s name inside), the one-time secret printed to be given by another channel."""
+    if recipient is None:
+        write(out)
+        return out
+    import tempfile
+
+    from santegarde.cli.exchange import neutral_name, seal_to
+    from santegarde.identity import sessions
+
+    with tempfile.TemporaryDirectory(prefix="santegarde-seal-") as folder:
+        clear = Path(folder) / out.name
+        write(clear)
+        document = clear.read_bytes()
+    envelope = neutral_name(out.parent)
+    actor = sessions.state(s.identity, s.token).login
+    rule = "AAC-SEC-ÉCH-2"
+    secret = seal_to(s.org, document, out.name, recipient, envelope, actor=actor, purpose=purpose, rule=rule)
+    shown = f"{recipient.kind} {recipient.value}"
+    sealed = said["sealed"].format(recipient=shown, envelope=envelope, name=out.name)
+    console.print(sealed, markup=False, soft_wrap=True)
+    console.print(said["secret"].format(secret=secret), markup=False, highlight=False)
+    console.print(said["secret_apart"], markup=False, soft_wrap=True)
+    return envelope

@@ -21,12 +21,14 @@ from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME
 from santegarde.crypto.exchange import (
     ExchangeError,
+    Recipient,
     check_recipient,
     open_envelope,
     parse_recipient,
     seal,
 )
 from santegarde.errors import WordedError
+from santegarde.runtime import Organisation
 
 SECRET_ENV = "SANTEGARDE_EXCHANGE_SECRET"  # noqa: S105 - the name of a variable, not a secret
 
@@ -73,6 +75,43 @@ def neutral_name(directory: Path) -> Path:
     return directory / f"{secrets.token_hex(4)}.sgx"
 
 
+def seal_to(
+    org: Organisation,
+    document: bytes,
+    filename: str,
+    recipient: Recipient,
+    target: Path,
+    *,
+    actor: str,
+    purpose: str = "professional_communications",
+    rule: str = "COM-EXC-1",
+) -> str:
+    """Seal ``document`` for ``recipient`` into the new file ``target`` and trace it (by the envelope's hash, never
+    its content); the one-time secret, to be given by another channel. Nothing is left behind when it fails."""
+    envelope, secret = seal(document, recipient, filename=filename)
+    write_new(target, envelope)
+    try:
+        org.audit.append(
+            AuditEvent(
+                actor=actor,
+                profile="",
+                operation="exchange.send",
+                resource_type="Document",
+                resource_id=hashlib.sha256(envelope).hexdigest(),
+                purpose=purpose,
+                allowed=True,
+                rule=rule,
+                section="",
+                outcome="success",
+                referential=org.referential.id,
+            )
+        )
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    return secret
+
+
 @app.command("send")
 @friendly_errors
 def send(
@@ -91,27 +130,7 @@ def send(
     _refuse_existing(target)
     document = _read(file)
     with opened(config) as org:
-        envelope, secret = seal(document, recipient, filename=file.name)
-        write_new(target, envelope)
-        try:
-            org.audit.append(
-                AuditEvent(
-                    actor=by or getpass.getuser(),
-                    profile="",
-                    operation="exchange.send",
-                    resource_type="Document",
-                    resource_id=hashlib.sha256(envelope).hexdigest(),
-                    purpose="professional_communications",
-                    allowed=True,
-                    rule="COM-EXC-1",
-                    section="",
-                    outcome="success",
-                    referential=org.referential.id,
-                )
-            )
-        except BaseException:
-            target.unlink(missing_ok=True)
-            raise
+        secret = seal_to(org, document, file.name, recipient, target, actor=by or getpass.getuser())
     console.print(
         f"Envelope for {recipient.kind} {escape(recipient.value)} written to {escape(str(target))}.", soft_wrap=True
     )

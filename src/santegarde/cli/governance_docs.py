@@ -21,6 +21,7 @@ from santegarde.governance import doctext, notices
 if TYPE_CHECKING:
     from santegarde.config.model import OrganisationConfig
     from santegarde.governance.transfers import Transfer
+    from santegarde.referentials.model import Referential
 from santegarde.governance.register import Party, build_register, write_register
 from santegarde.referentials import loader
 
@@ -85,17 +86,36 @@ def _declared_transfers(cfg: OrganisationConfig) -> list[Transfer]:
         engine.dispose()
 
 
+def _programmes(config: Path, ref: Referential, asked: list[str] | None) -> list[notices.ProgrammeFacts]:
+    """The compassionate-access programmes registered beside the configuration that the notice names."""
+    if ref.id != notices.COMPASSIONATE:
+        return []
+    from santegarde.compassionate.registry import Registry
+
+    return Registry.beside(config, ref).notice_facts(asked)
+
+
 @notice_app.callback(invoke_without_command=True)
 @friendly_errors
 def notice(
     out: Annotated[Path, typer.Option("--out", "-o", help="FILE.html or .pdf (.txt for the e-mail)")],
     fmt: Annotated[str, typer.Option("--format", "-f", help=" | ".join(notices.FORMATS))] = "leaflet",
     lang: Annotated[str, typer.Option("--lang", help="fr or en")] = "fr",
+    programme: Annotated[
+        list[str] | None,
+        typer.Option("--programme", help="Compassionate access: the programme the notice names (default: every one)"),
+    ] = None,
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
-    """Generate an information notice from the configuration; refuses, naming the settings, if a fact is missing."""
+    """Generate an information notice from the configuration; refuses, naming the settings, if a fact is missing.
+
+    It lists the transfers of the organisation's transfer register and, under compassionate access, names the
+    programmes registered beside the configuration (medicine, indication, ANSM decision)."""
     cfg = load(config)
-    built = notices.build_notice(cfg, loader.get(cfg.referential), fmt, lang)
+    ref = loader.get(cfg.referential)
+    built = notices.build_notice(
+        cfg, ref, fmt, lang, programmes=_programmes(config, ref, programme), declared=_declared_transfers(cfg)
+    )
     notices.write_notice(built, out)
     said = doctext.words(lang)["cli"]
     console.print(said["notice"].format(format=said["notice_formats"].get(fmt, fmt), out=out), markup=False)

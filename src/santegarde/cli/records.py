@@ -48,6 +48,10 @@ def records_of(s: CliSession) -> RecordService:
     )
 
 
+ReasonOption = Annotated[
+    str | None,
+    typer.Option("--reason", help="An ad hoc access (e.g. the audit service): its written reason, kept and traced"),
+]
 FormalityOption = Annotated[
     str | None,
     typer.Option(
@@ -57,8 +61,14 @@ FormalityOption = Annotated[
 ]
 
 
-def request_for(s: CliSession, purpose: str, break_glass: str | None = None, formality: str | None = None) -> Request:
-    return Request(s.token, purpose, source=cli_source(), break_glass=break_glass, formality=formality)
+def request_for(
+    s: CliSession,
+    purpose: str,
+    break_glass: str | None = None,
+    formality: str | None = None,
+    reason: str | None = None,
+) -> Request:
+    return Request(s.token, purpose, source=cli_source(), break_glass=break_glass, formality=formality, reason=reason)
 
 
 def _said(lang: str, key: str, **facts: Any) -> str:
@@ -106,12 +116,13 @@ def read(
         typer.Option("--break-glass", help="Emergency without a care relationship: the written reason (reviewed)"),
     ] = None,
     formality: FormalityOption = None,
+    reason: ReasonOption = None,
     lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
     """Print a resource as FHIR JSON (only the parts your profile may read for this purpose)."""
     with logged_in(config) as s:
-        body = records_of(s).read(request_for(s, purpose, break_glass, formality), resource_type, rid)
+        body = records_of(s).read(request_for(s, purpose, break_glass, formality, reason), resource_type, rid)
     print_json(body)
 
 

@@ -1,4 +1,4 @@
-"""santegarde user add | list | disable | reset-password | grant | revoke;
+"""santegarde user add | list | disable | reset-password | training | standing | grant | revoke;
 santegarde review start | status | decide | close.
 
 Administration commands open the organisation with its keystore passphrase (the administrator's
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import getpass
 import json
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,7 +22,7 @@ from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME
 from santegarde.errors import WordedError
 from santegarde.identifiers import validate_person_ref
-from santegarde.identity import accounts, grants, reviews
+from santegarde.identity import accounts, grants, reviews, training
 from santegarde.identity.tables import user
 from santegarde.runtime import identity_context
 
@@ -169,6 +169,68 @@ def reset_password(
     with opened(config) as org:
         temporary = accounts.reset_password(identity_context(org), login, by=_by(by))
     console.print(said["reset"].format(login=login, password=temporary), markup=False, highlight=False)
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise _refused("not_a_date", value=value) from None
+
+
+def _shown(day: date, lang: str) -> str:
+    return f"{day:%d/%m/%Y}" if lang == "fr" else day.isoformat()
+
+
+@app.command("training")
+@friendly_errors
+def training_add(
+    login: Annotated[str, typer.Argument(help="The trained person's login")],
+    on: Annotated[str, typer.Option("--on", help="The day the training took place, YYYY-MM-DD")],
+    subject: Annotated[str, typer.Option(help="What it covered, e.g. professional secrecy and data risks")],
+    by: ByOption = "",
+    lang: LangOption = "fr",
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Record a sensitisation training a person attended (SEC-SEN-1); checked at login when access.training_months
+    is set."""
+    said = _said(lang)
+    day = _day(on)
+    with opened(config) as org:
+        training.record(identity_context(org), login, day, subject, by=_by(by))
+    console.print(said["trained"].format(login=login, date=_shown(day, lang), subject=subject.strip()), markup=False)
+
+
+@app.command("standing")
+@friendly_errors
+def standing(
+    login: Annotated[str, typer.Argument(help="The account")],
+    lang: LangOption = "fr",
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """A person's sensitisation: the last training, its validity, and the confidentiality charters accepted."""
+    said = _said(lang)
+    with opened(config) as org:
+        ctx = identity_context(org)
+        found = training.standing(ctx, login)
+        today = ctx.now().date()
+    months = ctx.settings.training_months
+    lines = [said["standing"].format(login=found.login)]
+    if found.last_training is None:
+        lines.append(said["no_training"])
+    else:
+        lines.append(said["last_training"].format(date=_shown(found.last_training, lang), subject=found.subject))
+        if months is not None:
+            until = training.valid_until(found.last_training, months)
+            key = "valid_until" if today < until else "expired"
+            lines.append(said[key].format(date=_shown(until, lang), months=months))
+    if months is None:
+        lines.append(said["not_checked"])
+    lines += [said["charter"].format(version=v, date=_shown(at.date(), lang)) for v, at in found.charters]
+    if not found.charters:
+        lines.append(said["no_charter"])
+    for line in lines:
+        console.print(line, markup=False)
 
 
 @app.command("grant")

@@ -10,11 +10,14 @@ is allowed only when
   Art. 49 derogation — checked there, §12.2-12.3) and covers every category exported.
 Anything else is refused with the sentence saying what to declare or remove, traced, and nothing is written. The
 cases are read through the record path (each record read traced) and only the answers of the declared categories
-are kept, with each case's code; the export itself is traced with its recipient's country.
+are kept, with each case's code; the export itself is traced with its recipient's country. An export for the ANSM
+or a regional pharmacovigilance centre (``for_authority``) leaves only encrypted for a named person, the secret by
+another channel (SEC-ÉCH-1..2: ``santegarde aac export --to``).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,6 +119,17 @@ def check(
             **facts,
         )
     return where
+
+# The référentiel's recipients that are health authorities (§8.3), and the words that name them in a recipient.
+AUTHORITIES = ("ansm", "regional_pharmacovigilance_centres")
+_AUTHORITY_WORDS = frozenset({"ansm", "crpv", "pharmacovigilance"})
+
+
+def for_authority(recipient: str) -> bool:
+    """Whether ``recipient`` is the ANSM or a regional pharmacovigilance centre (by the référentiel's id, or a name
+    holding ANSM, CRPV or pharmacovigilance)."""
+    text = recipient.strip().casefold()
+    return text in AUTHORITIES or bool(set(re.split(r"[^a-z0-9]+", text)) & _AUTHORITY_WORDS)
 
 
 def export(

@@ -10,6 +10,11 @@ patient's own health key (``RecordService.seal_derived``), so erasing the patien
 It is refreshed in the transaction that stores each form, through RecordService's ``in_transaction`` hook: the
 form and its line in the extract are committed together or not at all. A case opened before the extract existed
 has no row (the hook leaves it alone) until ``santegarde aac extract rebuild`` reads it through the path.
+
+Each row also keeps how many record versions its patient had when it was sealed. Any other write to the patient's
+records — a form rectified through the rights desk or a FHIR update, a corrected Patient — adds a version: the row
+is then stale, left out like a missing one (the reports read that case through the path, so they count what the
+records say now) until ``santegarde aac extract rebuild --missing-only`` seals it again.
 """
 
 from __future__ import annotations
@@ -71,34 +76,52 @@ def refresh(
     programme: Programme,
     new_line: list[Any],
     opened: dict[str, Any] | None = None,
+    *,
+    to_come: int = 0,
 ) -> None:
-    """Add a form's line to its case's row, in the form's transaction; ``opened``: the content of a new case.
+    """Add a form's line to its case's row, in the transaction of the form's first record; ``opened``: the content
+    of a new case; ``to_come``: the form's records still to be written after this one (counted in the row's
+    versions, so the row matches once they are).
 
-    A case with no row that is not new predates the extract: left to ``rebuild`` (a partial row would miscount)."""
+    A case with no row that is not new predates the extract, and a stale row (the patient's records written since
+    it was sealed): both are left to ``rebuild``, since a partial row would miscount."""
     number = conn.execute(select(aac_case.c.number).where(aac_case.c.patient_id == patient_id)).scalar_one()
-    token = conn.execute(select(aac_extract.c.sealed).where(aac_extract.c.number == number)).scalar_one_or_none()
+    found = conn.execute(
+        select(aac_extract.c.sealed, aac_extract.c.versions).where(aac_extract.c.number == number)
+    ).first()
+    token = found.sealed if found is not None else None
     if token is None and opened is None:
         return
+    now = records.version_counts(conn, [patient_id])[patient_id]  # this form's first record included
+    if found is not None and found.versions != now - 1:
+        return  # written elsewhere since it was sealed (a rectification): stale, for rebuild, never extended
     content = opened if token is None else records.open_derived(conn, patient_id, label(number), token)
     if content is None:  # the patient's keys were destroyed: nothing to extend
         return
     content["forms"].append(new_line)
     sealed = records.seal_derived(conn, patient_id, label(number), content)
+    versions = now + to_come
     if token is None:
-        conn.execute(insert(aac_extract).values(number=number, programme=programme.id, sealed=sealed))
+        conn.execute(
+            insert(aac_extract).values(number=number, programme=programme.id, sealed=sealed, versions=versions)
+        )
     else:
-        conn.execute(update(aac_extract).where(aac_extract.c.number == number).values(sealed=sealed))
+        conn.execute(
+            update(aac_extract).where(aac_extract.c.number == number).values(sealed=sealed, versions=versions)
+        )
 
 
 def rewrite(
     records: RecordService, conn: Connection, number: int, patient_id: str, programme_id: str, content: Any
 ) -> None:
-    """A case's row rebuilt from its records (``rebuild``), in the caller's transaction."""
+    """A case's row rebuilt from its records (``rebuild``), in the caller's transaction, with the patient's count of
+    record versions as it reads them."""
     sealed = records.seal_derived(conn, patient_id, label(number), content)
+    values = {"sealed": sealed, "versions": records.version_counts(conn, [patient_id])[patient_id]}
     if conn.execute(select(aac_extract.c.number).where(aac_extract.c.number == number)).first() is None:
-        conn.execute(insert(aac_extract).values(number=number, programme=programme_id, sealed=sealed))
+        conn.execute(insert(aac_extract).values(number=number, programme=programme_id, **values))
     else:
-        conn.execute(update(aac_extract).where(aac_extract.c.number == number).values(sealed=sealed))
+        conn.execute(update(aac_extract).where(aac_extract.c.number == number).values(**values))
 
 
 @dataclass(frozen=True)
@@ -114,42 +137,77 @@ class Row:
     forms: list[tuple[str, FormKind, datetime, dict[str, Any]]]
 
 
-def rows(records: RecordService, programme_id: str) -> tuple[list[Row], list[tuple[int, str]]]:
-    """The programme's cases as the extract has them, and (number, patient id) of the cases it lacks (opened before
-    it existed). An erased patient's row no longer opens: it is left out of both."""
-    query = (
-        select(
-            aac_case.c.number,
-            aac_case.c.patient_id,
-            aac_case.c.version,
-            aac_case.c.establishment,
-            aac_extract.c.sealed,
-        )
-        .select_from(aac_case.outerjoin(aac_extract, aac_extract.c.number == aac_case.c.number))
+@dataclass(frozen=True)
+class Raw:
+    """A case of the extract as sealed: its number, patient id, version, establishment and content (``sex``,
+    ``birth``, ``forms``: lines [form id, kind, ISO day, kept answers])."""
+
+    number: int
+    patient_id: str
+    version: str
+    establishment: str
+    content: dict[str, Any]
+
+
+BATCH = 500  # cases opened together: their health keys read in one statement, their contents dropped after
+
+
+def batches(
+    records: RecordService, programme_id: str, size: int = BATCH
+) -> Iterator[tuple[list[Raw], list[tuple[int, str]]]]:
+    """The programme's cases in batches of ``size``: those the extract has, opened, and (number, patient id) of
+    those it lacks (opened before it existed). An erased patient's row no longer opens: left out of both. Only one
+    batch's contents are held at a time, so a report over many cases keeps its memory bounded. A row whose patient's
+    records were written since it was sealed (a rectification) is stale: counted with the missing ones."""
+    index = (
+        select(aac_case.c.number, aac_case.c.patient_id, aac_case.c.version, aac_case.c.establishment)
         .where(aac_case.c.programme == programme_id)
         .order_by(aac_case.c.number)
     )
+    with records.engine.connect() as conn:
+        cases = conn.execute(index).all()
+        for first in range(0, len(cases), size):
+            chunk = cases[first : first + size]
+            numbers = [int(c.number) for c in chunk]
+            stored = conn.execute(
+                select(aac_extract.c.number, aac_extract.c.sealed, aac_extract.c.versions).where(
+                    aac_extract.c.number.in_(numbers)
+                )
+            ).all()
+            now = records.version_counts(conn, [str(c.patient_id) for c in chunk])
+            patients = {c.number: str(c.patient_id) for c in chunk}
+            tokens = {s.number: s.sealed for s in stored if s.versions == now[patients[s.number]]}
+            sealed = [c for c in chunk if c.number in tokens]
+            opened = records.open_derived_many(
+                conn, [(str(c.patient_id), label(int(c.number)), tokens[c.number]) for c in sealed]
+            )
+            found = [
+                Raw(int(c.number), str(c.patient_id), str(c.version), str(c.establishment), content)
+                for c, content in zip(sealed, opened, strict=True)
+                if content is not None
+            ]
+            missing = [(int(c.number), str(c.patient_id)) for c in chunk if c.number not in tokens]
+            yield found, missing
+
+
+def rows(records: RecordService, programme_id: str) -> tuple[list[Row], list[tuple[int, str]]]:
+    """The programme's cases as the extract has them, and (number, patient id) of the cases it lacks (opened before
+    it existed). An erased patient's row no longer opens: it is left out of both."""
     found: list[Row] = []
     missing: list[tuple[int, str]] = []
-    with records.engine.connect() as conn:
-        sealed = []
-        for r in conn.execute(query):
-            if r.sealed is None:
-                missing.append((int(r.number), str(r.patient_id)))
-            else:
-                sealed.append(r)
-        # the patients' health keys read in a few statements by the store, not a lookup per case
-        opened = records.open_derived_many(conn, [(str(r.patient_id), label(int(r.number)), r.sealed) for r in sealed])
-        found = [_row(r, content) for r, content in zip(sealed, opened, strict=True) if content is not None]
+    for raws, lacking in batches(records, programme_id):
+        found.extend(_row(r) for r in raws)
+        missing.extend(lacking)
     return found, missing
 
 
-def _row(r: Any, content: dict[str, Any]) -> Row:
+def _row(r: Raw) -> Row:
+    content = r.content
     return Row(
-        int(r.number),
-        str(r.patient_id),
-        str(r.version),
-        str(r.establishment),
+        r.number,
+        r.patient_id,
+        r.version,
+        r.establishment,
         content.get("sex"),
         content.get("birth"),
         list(_forms(content.get("forms", []))),

@@ -21,6 +21,7 @@ from santegarde import refusals
 from santegarde.compassionate.codes import code_set
 from santegarde.errors import WordedError
 from santegarde.governance import vocabulary
+from santegarde.governance.notices import ProgrammeFacts
 from santegarde.referentials import validation
 from santegarde.referentials.loader import location
 from santegarde.referentials.model import Referential
@@ -267,6 +268,11 @@ class Programme(Strict):
 
     def form_of(self, kind: FormKind) -> Form:
         return next(f for f in self.forms if f.kind == kind)
+
+    def notice_facts(self) -> ProgrammeFacts:
+        """What the information notices say of this programme (§10): medicine, indication, ANSM decision."""
+        d = self.ansm_decision
+        return ProgrammeFacts(self.medicine.name, self.indication.label, d.number, d.granted)
 
     def status(self, on: date) -> str:
         """'active', 'not_granted_yet', 'expired' or 'suspended' on that day (from the ANSM decision's dates)."""

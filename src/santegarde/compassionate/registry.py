@@ -16,6 +16,7 @@ from santegarde import refusals
 from santegarde.atomic import AlreadyExists, write_new_bytes
 from santegarde.compassionate.programme import Programme, ProgrammeError, parse_programme, problem
 from santegarde.errors import WordedError
+from santegarde.governance.notices import ProgrammeFacts
 from santegarde.referentials.model import Referential
 
 DIRECTORY = "programmes"
@@ -99,6 +100,10 @@ class Registry:
             where = str(path.relative_to(self.directory.parent))
             self._loaded[(programme_id, chosen)] = parse_programme(text, where, self.ref)
         return self._loaded[(programme_id, chosen)]
+
+    def notice_facts(self, programme_ids: list[str] | None = None) -> list[ProgrammeFacts]:
+        """What the notices name of the programmes asked (every registered one by default), latest versions."""
+        return [self.get(i).notice_facts() for i in (programme_ids or self.ids())]
 
     def all(self) -> list[Programme]:
         """The latest version of every registered programme."""

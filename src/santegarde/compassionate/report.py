@@ -23,7 +23,7 @@ import pyarrow as pa
 from santegarde.compassionate import extract
 from santegarde.compassionate.codes import code_set
 from santegarde.compassionate.programme import FormKind
-from santegarde.compassionate.service import CaseState, CompassionateService, ReportRefused, Submitted, profile_refused
+from santegarde.compassionate.service import CaseState, CompassionateService, ReportRefused, profile_refused
 from santegarde.identity import sessions
 from santegarde.identity.sessions import SessionContext
 from santegarde.policy import AccessRequest, Decision, decide
@@ -149,27 +149,55 @@ def _age(birth: str | None, on: date) -> int | None:
     return on.year - year - ((on.month, on.day) < (month, int(birth[8:10]) if len(birth) >= 10 else 1))
 
 
+ACCESS_REQUEST, INITIATION, STOP, RELATED = (
+    FormKind.ACCESS_REQUEST.value,
+    FormKind.INITIATION.value,
+    FormKind.STOP.value,
+    FormKind.RELATED_PERSON.value,
+)
+
+
+def _lines(case: CaseState) -> list[list[Any]]:
+    """A case read through the path, as the extract's lines: [form id, kind, ISO day, answers]."""
+    return [[f.form, f.kind.value, f.authored.date().isoformat(), f.answers] for f in case.forms]
+
+
 def _row(
-    case: CaseState, counted: dict[tuple[str, str], str], start: date, end: date, today: date
+    number: int,
+    sex: str | None,
+    birth: str | None,
+    lines: list[list[Any]],
+    counted: dict[tuple[str, str], str],
+    period: tuple[date, date, date],
 ) -> tuple[dict[str, Any], list[str]]:
-    """One patient's line (never published as such) and the MedDRA terms of the adverse effects in the period;
-    ``counted``: what each counted field is (:func:`santegarde.compassionate.extract.roles`).
+    """One patient's line (never published as such) and the MedDRA terms of the adverse effects in the period, from
+    the case's lines [form id, kind, ISO day, answers]; ``counted``: what each counted field is
+    (:func:`santegarde.compassionate.extract.roles`); ``period``: its start, its end and today.
 
     Exposure counts the days treated within the period, up to today for a period that has not ended; the weight is
-    the last one recorded by the period's end, the efficacy the last one recorded within it."""
-    kinds: set[FormKind] = set()
+    the last one recorded by the period's end, the efficacy the last one recorded within it. Days are compared as
+    ISO strings (their order is the dates' order): no date is built per line."""
+    start, end, today = period
+    first, last = start.isoformat(), end.isoformat()
+    kinds: set[str] = set()
     granted = False
     weight = efficacy = None
+    initiated = stopped = None
     terms: list[str] = []
-    for f in case.forms:
-        day = f.authored.date()
-        if day > end:
+    for form, kind, day, answers in lines:
+        if kind == INITIATION and initiated is None:
+            initiated = day
+        elif kind == STOP and stopped is None:
+            stopped = day
+        if day > last:
             continue
-        inside = day >= start
+        inside = day >= first
         if inside:
-            kinds.add(f.kind)
-        for key, value in f.answers.items():
-            what = counted.get((f.form, key))
+            kinds.add(kind)
+        for key, value in answers.items():
+            what = counted.get((form, key))
+            if what is None:
+                continue
             if what == "weight":
                 weight = value
             elif not inside:
@@ -180,23 +208,23 @@ def _row(
                 granted = granted or value == "granted"
             elif what == "meddra":
                 terms.append(str(value))
-    initiated = case.initiated.date() if case.initiated else None
-    stopped = case.stopped.date() if case.stopped else None
-    treated = initiated is not None and initiated <= end and (stopped is None or stopped >= start)
+    began = date.fromisoformat(initiated) if initiated else None
+    ended = date.fromisoformat(stopped) if stopped else None
+    treated = began is not None and began <= end and (ended is None or ended >= start)
     exposure = 0
-    if treated and initiated is not None:
-        last = min(stopped or end, end, today)
-        exposure = max(0, (last - max(initiated, start)).days + 1)
+    if treated and began is not None:
+        until = min(ended or end, end, today)
+        exposure = max(0, (until - max(began, start)).days + 1)
     return (
         {
-            "pid": case.number,
-            "requested": FormKind.ACCESS_REQUEST in kinds,
+            "pid": number,
+            "requested": ACCESS_REQUEST in kinds,
             "granted": granted,
             "treated": treated,
-            "stopped": FormKind.STOP in kinds,
-            "related": FormKind.RELATED_PERSON in kinds,
-            "sex": SEX_FR.get(case.sex or "unknown", "non renseigné"),
-            "age_band": _band(_age(case.birth, end), AGE_BANDS),
+            "stopped": STOP in kinds,
+            "related": RELATED in kinds,
+            "sex": SEX_FR.get(sex or "unknown", "non renseigné"),
+            "age_band": _band(_age(birth, end), AGE_BANDS),
             "weight_band": _band(float(weight) if weight is not None else None, WEIGHT_BANDS),
             "exposure_days": exposure,
             "efficacy": float(efficacy) if efficacy is not None else None,
@@ -226,10 +254,18 @@ def build(
     terms: list[tuple[int, str]] = []
     counted = {key: what for version in service.registry.versions(programme_id)
                for key, what in extract.roles(service.registry.get(programme_id, version)).items()}  # fmt: skip
-    for case in _cases(service, req, programme_id):
-        row, found = _row(case, counted, start, end, today)
-        rows.append(row)
-        terms.extend((row["pid"], t) for t in found)
+    period = (start, end, today)
+    for raws, missing in extract.batches(service.records, programme_id):
+        for r in raws:
+            row, found = _row(r.number, r.content.get("sex"), r.content.get("birth"), r.content["forms"], counted,
+                              period)  # fmt: skip
+            rows.append(row)
+            terms.extend((r.number, t) for t in found)
+        for number, patient_id in missing:  # opened before the extract: read through the path, traced there
+            case = service.state(req, patient_id)
+            row, found = _row(number, case.sex, case.birth, _lines(case), counted, period)
+            rows.append(row)
+            terms.extend((number, t) for t in found)
     service.trace_programme(
         ctx, req, "aac.report", programme_id, purpose=PURPOSE, rule=decision.rule, section=decision.section
     )
@@ -248,19 +284,6 @@ def build(
     finally:
         conn.close()
     return report  # traced as one report; a case read through the path (not in the extract) was traced there too
-
-
-def _cases(service: CompassionateService, req: Request, programme_id: str) -> list[CaseState]:
-    """Every case of the programme, from the pseudonymised extract; a case it lacks (opened before it) is read
-    through the record path, record by record, as before — ``santegarde aac extract rebuild`` spares that."""
-    known, missing = extract.rows(service.records, programme_id)
-    cases = []
-    for r in known:
-        case = CaseState(r.number, r.patient_id, programme_id, r.version, r.establishment, sex=r.sex, birth=r.birth)
-        case.forms = [Submitted(form, kind, at, answers) for form, kind, at, answers in r.forms]
-        cases.append(case)
-    cases.extend(service.state(req, patient_id) for _, patient_id in missing)
-    return cases
 
 
 def allowed(service: CompassionateService, req: Request, programme_id: str) -> tuple[SessionContext, Decision]:

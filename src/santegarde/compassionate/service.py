@@ -480,8 +480,9 @@ class CompassionateService:
             raise
         responses = self._responses(programme, form.id, patient_id, checked)
         step = self._step(
-            req, patient_id, programme, form, checked, None, [], opened=extract.opening(patient.sex, birth)
-        )
+            req, patient_id, programme, form, checked, None, [], opened=extract.opening(patient.sex, birth),
+            to_come=len(responses) - 1,
+        )  # fmt: skip
         try:
             for n, response in enumerate(responses):
                 self.records.create(req, response, in_transaction=step if n == 0 else None)
@@ -563,8 +564,8 @@ class CompassionateService:
             known = Workflow.of_case(self.state(req, patient_id), programme.follow_up.interval_days)
         profile = self._session(req, operation).profile if form.kind is FormKind.DECISION else None
         after: list[Workflow] = []
-        step = self._step(req, patient_id, programme, form, checked, known, after, profile)
         responses = self._responses(programme, form.id, patient_id, checked)
+        step = self._step(req, patient_id, programme, form, checked, known, after, profile, to_come=len(responses) - 1)
         try:
             for n, response in enumerate(responses):  # the step is taken with the submission's first record
                 self.records.create(req, response, in_transaction=step if n == 0 else None)
@@ -587,9 +588,11 @@ class CompassionateService:
         after: list[Workflow],
         profile: str | None = None,
         opened: dict[str, Any] | None = None,
+        to_come: int = 0,
     ) -> Callable[[Connection], None]:
         """The ledgers' part of the form's transaction: the turn checked on the case's row (locked), the row moved,
-        the form's line added to the reports' extract (``opened``: a new case's first content)."""
+        the form's line added to the reports' extract (``opened``: a new case's first content; ``to_come``: the
+        submission's records written after its first, in their own transactions)."""
         kind = form.kind
 
         def step(conn: Connection) -> None:
@@ -610,7 +613,8 @@ class CompassionateService:
                 conn.execute(update(aac_workflow).where(aac_workflow.c.patient_id == patient_id).values(**new.values()))
             stored = {a.field.id: _value(a.fhir()) for a in answers}
             today = self.records.identity.now().date()
-            extract.refresh(self.records, conn, patient_id, programme, extract.line(form, stored, today), opened)
+            line = extract.line(form, stored, today)
+            extract.refresh(self.records, conn, patient_id, programme, line, opened, to_come=to_come)
             after.append(new)
 
         return step

@@ -51,4 +51,7 @@ aac_extract = Table(
     Column("number", Integer, primary_key=True, autoincrement=False),
     Column("programme", String(64), nullable=False, index=True),
     Column("sealed", LargeBinary, nullable=False),
+    # How many record versions the patient had when the row was sealed: another write to the patient's records
+    # (a rectification) makes the row stale, and the reports read the case through the path (migration c004).
+    Column("versions", Integer, nullable=True),
 )

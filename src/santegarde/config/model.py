@@ -129,7 +129,8 @@ class Deviations(Strict):
 
 
 class Access(Strict):
-    """Sessions and logins (COM-AUT-4): inactivity limits per workstation class, session lifetime, charter."""
+    """Sessions and logins (COM-AUT-4): inactivity limits per workstation class, session lifetime, charter,
+    validity of the sensitisation training (AAC-SEC-SEN-1)."""
 
     idle_minutes: dict[Identifier, int] = Field(
         default_factory=lambda: {"public_area": 5, "office": 15},
@@ -137,6 +138,13 @@ class Access(Strict):
     )
     session_hours: int = Field(12, ge=1, le=24)
     charter_version: str = "1"
+    training_months: int | None = Field(
+        None,
+        ge=1,
+        le=60,
+        description="Months a sensitisation training stays valid; a person without a valid one opens no session "
+        "(AAC-SEC-SEN-1). Unset: trainings are recorded but not checked at login",
+    )
 
     @model_validator(mode="after")
     def _public_area_limit(self) -> Access:

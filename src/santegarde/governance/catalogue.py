@@ -10,12 +10,12 @@ record it as the reference for later changes (``dpia generate`` does): a preview
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from santegarde.config import effective_referential
-from santegarde.governance import conformity, doctext, dpia, ledgers, notices
+from santegarde.governance import conformity, doctext, dpia, ledgers, notices, transfers
 from santegarde.governance.documents import DocumentError, write_document
 from santegarde.governance.register import build_register, write_register
 from santegarde.referentials import loader
@@ -60,13 +60,21 @@ def find(org: Organisation, key: str, fmt: str) -> Document:
     raise DocumentError(doctext.refusal("catalogue_key", document=key))
 
 
-def produce(org: Organisation, key: str, fmt: str, lang: str = "fr") -> bytes:
-    """The document's bytes in ``fmt`` and ``lang``, written by its module (refusals are the module's own)."""
+def produce(
+    org: Organisation, key: str, fmt: str, lang: str = "fr", programmes: Sequence[notices.ProgrammeFacts] = ()
+) -> bytes:
+    """The document's bytes in ``fmt`` and ``lang``, written by its module (refusals are the module's own).
+
+    ``programmes``: the compassionate-access programmes the notices name (the caller reads them from the
+    organisation's programme files)."""
     doctext.check_lang(lang)
     find(org, key, fmt)
     with tempfile.TemporaryDirectory(prefix="santegarde-doc-") as folder:
         path = Path(folder) / f"{key}.{fmt}"
-        _WRITERS[key.split("-", 1)[0] if key.startswith(NOTICE) else key](org, key, path, lang)
+        if key.startswith(NOTICE):
+            _notice(org, key, path, lang, programmes)
+        else:
+            _WRITERS[key](org, key, path, lang)
         return path.read_bytes()
 
 
@@ -77,9 +85,19 @@ def _register(org: Organisation, _: str, path: Path, lang: str) -> None:
     write_register(build_register(cfg, ref, lang=lang, ledgers=counts), path)
 
 
-def _notice(org: Organisation, key: str, path: Path, lang: str) -> None:
+def _notice(
+    org: Organisation, key: str, path: Path, lang: str, programmes: Sequence[notices.ProgrammeFacts]
+) -> None:
     cfg = org.config
-    notices.write_notice(notices.build_notice(cfg, loader.get(cfg.referential), key[len(NOTICE) :], lang), path)
+    built = notices.build_notice(
+        cfg,
+        loader.get(cfg.referential),
+        key[len(NOTICE) :],
+        lang,
+        programmes=programmes,
+        declared=transfers.entries(org.engine),
+    )
+    notices.write_notice(built, path)
 
 
 def _dpia(org: Organisation, key: str, path: Path, lang: str) -> None:
@@ -99,7 +117,6 @@ def _conformity(org: Organisation, _: str, path: Path, lang: str) -> None:
 
 _WRITERS: dict[str, Callable[[Organisation, str, Path, str], None]] = {
     "register": _register,
-    "notice": _notice,
     "dpia": _dpia,
     "dpia-pia": _dpia,
     "conformity": _conformity,

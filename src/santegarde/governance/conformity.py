@@ -641,11 +641,18 @@ def to_data(report: ConformityReport) -> dict[str, Any]:
                 "set_at": line.set_at.isoformat() if line.set_at else None,
                 "evidence": [_evidence_data(e) for e in line.evidence],
                 "contradicted": line.contradicted,
+                "checklist": checklist(ref, line.measure, lang),
             }
             for line in report.lines
         ],
         "unknown_codes": list(report.unknown_codes),
     }
+
+
+def checklist(ref: Referential, measure: Measure, lang: str) -> list[str]:
+    """The conditions of a measure checked by hand, as boxes to tick in the report (AAC-SEC-ÉCH-3: the fax)."""
+    found: dict[str, list[str]] = _words(lang)["checklists"]
+    return list(found.get(f"{ref.id} {measure.code}", []))
 
 
 def render(report: ConformityReport) -> str:
@@ -671,6 +678,7 @@ def render(report: ConformityReport) -> str:
             line.measure.code: {
                 "name": doctext.measure_title(line.measure, ref, lang),
                 "text": doctext.measure_text(line.measure, ref, lang),
+                "checklist": checklist(ref, line.measure, lang),
             }
             for line in report.lines
         },

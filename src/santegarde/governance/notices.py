@@ -16,8 +16,9 @@ A notice with a required fact missing is not built: ``NoticeError`` names every 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -31,6 +32,7 @@ from santegarde.config import OrganisationConfig, basis_choice, effective_refere
 from santegarde.config.model import Contact
 from santegarde.governance import doctext, gaps, rights_text, vocabulary
 from santegarde.governance.documents import DocumentError, render_html, write_document
+from santegarde.governance.transfers import Transfer, basis_sentence, country_name
 from santegarde.policy import right_applies
 from santegarde.policy.rights import ART17_3_D, RightDecision, right_under_gdpr, rights_section
 from santegarde.referentials.model import (
@@ -72,6 +74,8 @@ _RIGHTS = (Right.ACCESS, Right.RECTIFICATION, Right.ERASURE, Right.RESTRICTION, 
 WAREHOUSE = "eds-2021-118"
 SECURITY = "security"  # the professionals' notice: authentication and logging (GDPR art. 32), not a purpose of a text
 COMPASSIONATE = "aac-2022-106"
+# The compassionate-access notices that speak of one treatment: they name the programme from its protocol file (§10).
+NAMES_PROGRAMME = ("prescriber", "related-persons", "web", "platform")
 
 _TEXT_ENV = Environment(
     loader=PackageLoader("santegarde.governance", "templates"),
@@ -113,6 +117,17 @@ class RightLine:
 
 
 @dataclass(frozen=True, slots=True)
+class ProgrammeFacts:
+    """What a compassionate-access notice says of a programme, from its protocol file: the medicine, the
+    indication and the ANSM's compassionate-access decision (number and date granted)."""
+
+    medicine: str
+    indication: str
+    decision_number: str
+    decision_date: date
+
+
+@dataclass(frozen=True, slots=True)
 class Line:
     name: str
     detail: str
@@ -150,6 +165,7 @@ class Notice:
     objection_period: str | None = None
     data_protection_policy: str | None = None
     public_information: bool = False  # eds §8.2.3.4-8.2.3.6: stands in for individual information (art. 14.5 b)
+    programmes: list[str] = field(default_factory=list)  # aac §10: the medicine, indication and ANSM decision
 
 
 @cache
@@ -257,9 +273,20 @@ def _purposes(ref: Referential) -> list[Purpose]:
 
 
 def build_notice(
-    config: OrganisationConfig, referential: Referential, fmt: str = "leaflet", lang: str = "fr"
+    config: OrganisationConfig,
+    referential: Referential,
+    fmt: str = "leaflet",
+    lang: str = "fr",
+    *,
+    programmes: Sequence[ProgrammeFacts] = (),
+    declared: Sequence[Transfer] | None = None,
 ) -> Notice:
-    """What the notice of this format says, for this organisation, in this language; refuses if a fact is missing."""
+    """What the notice of this format says, for this organisation, in this language; refuses if a fact is missing.
+
+    ``programmes``: the compassionate-access programmes the notice names (the prescriber's, related persons',
+    website and platform notices refuse to be built without one). ``declared``: the organisation's transfer
+    register; when given, the notice lists those transfers (and says there is none when it is empty) instead of
+    the transfers the référentiel would allow."""
     if lang not in LANGS:
         raise NoticeError(doctext.refusal("notice_lang", lang=lang, langs=", ".join(LANGS)))
     if fmt not in FORMATS:
@@ -275,6 +302,8 @@ def build_notice(
                 for language in LANGS
             }
         )
+    if ref.id == COMPASSIONATE and fmt in NAMES_PROGRAMME and not programmes:
+        raise NoticeRefused(doctext.refusal("notice_programme", fmt=fmt))
     t: dict[str, Any] = _data()["labels"][lang]
     audience = AUDIENCE.get(fmt, "patients")
     categories = _categories(ref, audience)
@@ -320,7 +349,9 @@ def build_notice(
             if not r.processor
         ],
         processors=[Line(vocabulary.label(ref, "recipient", r.id, lang), "", r.section) for r in processors],
-        transfers=[_transfer(ref, tr.id, lang) for tr in ref.transfers],
+        transfers=[_transfer(ref, tr.id, lang) for tr in ref.transfers]
+        if declared is None
+        else [_declared(ref, tr, lang) for tr in declared],
         retention=[
             _retention(ref, rule, _end_action(config, rule), lang, t) for rule in _rules(ref, purposes, categories)
         ],
@@ -339,6 +370,28 @@ def build_notice(
         objection_period=vocabulary.duration(Duration.model_validate(str(period.value)), lang) if period else None,
         data_protection_policy=org.data_protection_policy if ref.id == WAREHOUSE else None,
         public_information=ref.id == WAREHOUSE and _answer(config, "information_exception") is True,
+        programmes=[_programme(p, t, lang) for p in programmes] if ref.id == COMPASSIONATE else [],
+    )
+
+
+def _programme(p: ProgrammeFacts, t: dict[str, Any], lang: str) -> str:
+    """ "Velmorine 20 mg, dans l'indication « … » — autorisation d'accès compassionnel de l'ANSM n° … du …"."""
+    when = p.decision_date.strftime("%d/%m/%Y") if lang == "fr" else p.decision_date.isoformat()
+    return str(t["programme_line"]).format(
+        medicine=p.medicine, indication=p.indication, number=p.decision_number, date=when
+    )
+
+
+def _declared(ref: Referential, transfer: Transfer, lang: str) -> Line:
+    """A transfer of the organisation's register: to whom, in which country, which data, on which basis."""
+    w = doctext.words(lang)
+    categories = ", ".join(vocabulary.label(ref, "category", c, lang) for c in transfer.data_categories)
+    remote = str(w["transfer_remote"]) if transfer.remote_access else ""
+    section = ref.transfers[0].section if ref.transfers else rights_section(ref)
+    return Line(
+        f"{transfer.recipient} ({country_name(transfer.country, lang)})",
+        f"{categories} — {basis_sentence(transfer, lang)}{remote}",
+        section,
     )
 
 

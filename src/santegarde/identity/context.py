@@ -38,6 +38,8 @@ class IdentitySettings:
     # Attempts are always limited (throttle), so the CNIL's 50-bit floor applies; set False to demand 80 bits.
     attempts_limited: bool = True
     charter_version: str = "1"
+    # How long a sensitisation training stays valid (AAC-SEC-SEN-1); None: trainings are recorded, not checked.
+    training_months: int | None = None
     throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
     hash_params: HashParams = field(default_factory=HashParams)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.engine import Row
@@ -92,6 +92,10 @@ def give(
         raise GrantError("time_limited", profile=profile, rid=ref.id, section=accessor.section)
     if ends_at is not None and ends_at <= now:
         raise GrantError("past_end")
+    if ends_at is not None and accessor.max_grant_days and ends_at - now > timedelta(days=accessor.max_grant_days):
+        raise GrantError(
+            "ad_hoc_mission", profile=profile, rid=ref.id, section=accessor.section, days=accessor.max_grant_days
+        )
     reaches_data = bool(accessor.access)
     if (
         ref.organisation_profile is OrganisationProfile.WAREHOUSE

@@ -1,11 +1,13 @@
-"""Login and server-side sessions (COM-AUT-2..4, AAC-SEC-AUT-1..5, EDS-SEC-AUT-1, EDS-SEC-LOG-5, EDS-SEC-SEN-2).
+"""Login and server-side sessions (COM-AUT-2..4, AAC-SEC-AUT-1..5, AAC-SEC-SEN-1..2, EDS-SEC-AUT-1, EDS-SEC-LOG-5,
+EDS-SEC-SEN-2).
 
 A session is a random token that only the client holds (the database keeps its SHA-256); it is
 carried in a cookie or header, never in a URL. It expires, and it locks itself after the
 inactivity limit of its workstation class (5 minutes in areas open to the public); unlocking
 needs the password again. Before a session can reach data, every pending step is done: a
 password change after a reset, the confidentiality charter and logging notice, the choice of
-one profile when the account holds several, and the second factor where the référentiel needs it.
+one profile when the account holds several, and the second factor where the référentiel needs it. Where the
+organisation sets a validity for the sensitisation training, no session opens without a valid one (``training``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.engine import Row
 
-from santegarde.identity import accounts, grants
+from santegarde.identity import accounts, grants, training
 from santegarde.identity.clock import aware
 from santegarde.identity.context import IdentityContext
 from santegarde.identity.errors import AccountError, LoginRefused, SessionLocked, SessionRefused, StepRequired
@@ -165,6 +167,11 @@ def _open(
             raise LoginRefused(
                 "This account holds no active profile; ask the person who validates authorisations to grant one."
             )
+        try:
+            training.check(ctx, conn, row, now)
+        except training.TrainingRequired:
+            ctx.trace("login", "denied", actor=row.login, source=source, rule=training.RULE, detail="no valid training")
+            raise
         chosen = active[0].id if len(active) == 1 else None
         conn.execute(
             insert(session).values(

@@ -1,4 +1,5 @@
-"""Tables of the identity package: accounts, grants, sessions, attempt counters, reviews, charter acceptances.
+"""Tables of the identity package: accounts, grants, sessions, attempt counters, reviews, charter acceptances,
+trainings.
 
 They live in the organisation's records database with their own Alembic history
 (``identity_alembic_version``); no health data is ever stored here.
@@ -6,7 +7,7 @@ They live in the organisation's records database with their own Alembic history
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Integer, LargeBinary, MetaData, String, Table, Text
+from sqlalchemy import Boolean, Column, Date, DateTime, ForeignKey, Integer, LargeBinary, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -104,4 +105,17 @@ charter_acceptance = Table(
     Column("user_id", Integer, ForeignKey("identity_user.id"), primary_key=True),
     Column("version", String(32), primary_key=True),
     Column("accepted_at", DateTime(timezone=True), nullable=False),
+)
+
+# Sensitisation to professional secrecy and to the risks of processing health data (AAC-SEC-SEN-1): one row per
+# session a person attended; the latest one, within the organisation's validity, lets the person log in.
+training = Table(
+    "identity_training",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("identity_user.id"), nullable=False, index=True),
+    Column("trained_on", Date, nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("recorded_by", String(200), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
 )

@@ -286,6 +286,12 @@ class Accessor(Strict):
     care_relationship: bool = Field(
         False, description="Reaching a patient's record needs a care relationship with that patient (or break-glass)"
     )
+    motivated: bool = Field(
+        False, description="Each access is ad hoc and needs its written reason (e.g. the audit service, aac §8.2)"
+    )
+    max_grant_days: int | None = Field(
+        None, ge=1, le=366, description="The longest a grant to this profile may run (an ad hoc access is short)"
+    )
     keys: list[SeparateKey] = Field(
         default_factory=list,
         description="Reserved keys this profile may mobilise (e.g. genetic_location, EDS-SEC-LOG-6); empty for most",

@@ -57,6 +57,7 @@ from santegarde.store.writeahead import INTENT, trace_ahead
 T = TypeVar("T")
 P = ParamSpec("P")
 BREAK_GLASS_MIN = 15
+REASON_MIN = 15  # the written reason of an ad hoc access
 ARCHIVE_JUSTIFICATION_MIN = 15
 SENSITIVITY_ORDER = [Sensitivity.ORDINARY, Sensitivity.HIGHLY_PERSONAL, Sensitivity.SPECIAL]
 JUSTIFICATION_MAX = 1000
@@ -126,6 +127,7 @@ class Request:
     source: str = "local"
     break_glass: str | None = None
     formality: str | None = None
+    reason: str | None = None  # the written reason of an ad hoc access (a ``motivated`` profile, e.g. aac audit)
 
 
 def one_audit_batch(
@@ -259,6 +261,9 @@ class RecordService:
         reasons = []
         if glass:
             reasons.append(("break_glass", (req.break_glass or "").strip()))
+        accessor = self.ref.accessor(ctx.profile or "")
+        if accessor is not None and accessor.motivated:
+            reasons.append(("ad_hoc", (req.reason or "").strip()))
         purpose = self.ref.purpose(req.purpose)
         if purpose is not None and purpose.requires_formality and req.formality:
             reasons.append(("formality", req.formality.strip()))
@@ -307,6 +312,11 @@ class RecordService:
             vault.open_derived(self._keys, conn, patient, label, token, {KeyFamily.HEALTH: keys.get(patient)})
             for patient, label, token in sealed
         ]
+
+    def version_counts(self, conn: Connection, patient_ids: Sequence[str]) -> dict[str, int]:
+        """How many record versions each patient has, read in ``conn``: a module that keeps data derived from them
+        tells, without reading any, whether they were written since (a rectification adds a version)."""
+        return vault.version_counts(conn, patient_ids)
 
     def current_count(self, conn: Connection, patient_id: str, resource_type: str, id_suffix: str = "") -> int:
         """How many current records of this type the patient has (ids ending with ``id_suffix``): a module that
@@ -589,8 +599,16 @@ class RecordService:
         resource: tuple[str, str],
         probe: _Probe | None = None,
     ) -> tuple[bool | None, bool]:
-        """(care relationship, break-glass used); refuses (and traces) a practitioner without either."""
+        """(care relationship, break-glass used); refuses (and traces) a practitioner without either, and a
+        ``motivated`` profile (an ad hoc access, e.g. the audit service) without its written reason."""
         accessor = self.ref.accessor(ctx.profile or "")
+        if accessor is not None and accessor.motivated and len((req.reason or "").strip()) < REASON_MIN:
+            rule = f"accessors.{accessor.id}.motivated"
+            self._trace(
+                ctx, req, operation, resource, allowed=False, rule=rule, section=accessor.section, outcome="denied",
+                patient=patient_id,
+            )  # fmt: skip
+            raise AccessDenied(refusals.sentences("records", "no_reason", min=REASON_MIN), rule, accessor.section)
         if patient_id is None or accessor is None or not accessor.care_relationship:
             return None, False
         if probe is not None and probe.patient == patient_id and probe.care is not None:

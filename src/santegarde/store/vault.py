@@ -234,6 +234,19 @@ def open_derived(
     return json.loads(data)
 
 
+def version_counts(conn: Connection, patient_ids: Sequence[str]) -> dict[str, int]:
+    """How many record versions (of any type, current or not) each patient has: every write adds at least one."""
+    if not patient_ids:
+        return {}
+    query = (
+        select(record.c.patient_id, func.count())
+        .where(record.c.patient_id.in_(list(patient_ids)))
+        .group_by(record.c.patient_id)
+    )
+    found = {str(p): int(n) for p, n in conn.execute(query)}
+    return {p: found.get(p, 0) for p in patient_ids}
+
+
 def current_count(conn: Connection, patient_id: str, resource_type: str, id_suffix: str = "") -> int:
     """How many current records of this type the patient has (those whose id ends with ``id_suffix``)."""
     query = (

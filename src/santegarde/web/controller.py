@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 from santegarde.governance import breaches, catalogue, doctext, dpia, processors
 from santegarde.governance.conformity import NO_STATUS, ConformityReport, Evidence, build_report, run_checks
 from santegarde.governance.documents import DocumentError
+from santegarde.governance.notices import COMPASSIONATE, ProgrammeFacts
 from santegarde.governance.rights_text import right_name
 from santegarde.lifecycle import retention
 from santegarde.policy.desks import Desk
@@ -65,6 +66,15 @@ def title(key: str) -> str:
 
 def file_name(key: str, fmt: str) -> str:
     return f"{FILE_NAMES.get(key, key)}.{fmt}"
+
+
+def notice_programmes(org: Organisation) -> list[ProgrammeFacts]:
+    """The compassionate-access programmes registered beside the configuration, which the notices name."""
+    if org.referential.id != COMPASSIONATE:
+        return []
+    from santegarde.compassionate.registry import Registry
+
+    return Registry.beside(org.config_path, org.referential).notice_facts()
 
 
 # -- the dashboard's parts, from the packages' own functions ------------------------------------------
@@ -289,7 +299,7 @@ def router(org: Organisation, rights: RightsService | None, gate: DeskGate, rend
         def draw() -> Response:
             current = gate.enter(request, Desk.CONTROLLER, "desk.controller.document.produce", f"{key[:60]}.{fmt[:8]}")
             try:
-                content = catalogue.produce(org, key, fmt, "fr")
+                content = catalogue.produce(org, key, fmt, "fr", programmes=notice_programmes(org))
             except DocumentError as exc:
                 return renderer.refused(request, worded_refusal(exc), user=gate.who(current))
             preview = apercu == "1" and fmt == "html"
