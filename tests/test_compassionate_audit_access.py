@@ -103,9 +103,9 @@ def test_an_audit_grant_covers_one_mission_of_at_most_31_days(
 
     accounts.add(w.identity, "audit.long", "Audit Long", person_ref="L-10", by="admin")
     give = {"validated_by": "Responsable", "validator_role": "governance_body", "reason": "mission", "by": "admin"}
-    with pytest.raises(GrantError, match="at most 31 days"):
+    with pytest.raises(GrantError, match="mission de 31 jours au plus"):
         grants.give(w.identity, "audit.long", "audit", ends_at=w.identity.now() + timedelta(days=90), **give)
-    with pytest.raises(GrantError, match="end date"):
+    with pytest.raises(GrantError, match="donnez une date de fin"):
         grants.give(w.identity, "audit.long", "audit", **give)
     assert grants.give(w.identity, "audit.long", "audit", ends_at=w.identity.now() + timedelta(days=31), **give)
 
