@@ -418,10 +418,13 @@ def _released_table(conn: duckdb.DuckDBPyConnection, request: ExportRequest) -> 
     """The rows that leave: the source's, in canonical order, without the column identifying the person; refused
     when another column carries identifiers, whatever its name (:mod:`santegarde.warehouse.lineage`)."""
     table = _ordered_table(conn, request.source)
-    if request.kind == "row" and request.person and request.person in table.column_names:
+    person = request.kind == "row" and request.person and request.person in table.column_names
+    if person:
         table = table.drop_columns([request.person])
-        _refuse_identifiers(lineage.person_keys(conn, _source_sql(request.source), request.person))
+    # the warehouse's own identifiers first: their refusal names the table and column they come from
     _refuse_identifiers(lineage.warehouse_identifiers(conn, table))
+    if person:
+        _refuse_identifiers(lineage.keys(conn, _source_sql(request.source), str(request.person)))
     return table
 
 
