@@ -257,10 +257,11 @@ def sentences(findings: list[Finding]) -> dict[str, str]:
     return {
         "fr": f"La colonne {f.column} de l'export porte des identifiants : {why_fr}{more_fr}. Diffusée, elle "
               "permettrait de relier cet export à d'autres. Retirez-la de la requête et soumettez-la de nouveau ; "
-              "pour compter les personnes, déclarez leur colonne avec --person : elle n'est jamais diffusée.",
+              "pour relier les lignes d'une même personne, déclarez sa colonne avec --person : elle n'est diffusée "
+              "que sous des pseudonymes propres à cet export.",
         "en": f"Column {f.column} of the export carries identifiers: {why_en}{more_en}. Released, it would let this "
-              "export be joined with others. Remove it from the query and submit again; to count persons, declare "
-              "their column with --person: it is never released.",
+              "export be joined with others. Remove it from the query and submit again; to tell the rows of one "
+              "person, declare their column with --person: it is released only as pseudonyms of this export.",
     }  # fmt: skip
 
 
