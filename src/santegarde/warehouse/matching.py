@@ -155,7 +155,7 @@ def compare(a: Traits, b: Traits) -> Decision:
 
 
 # -- vectorised, in the warehouse -------------------------------------------------------------------------------
-CHUNK = 20_000  # incoming records whose candidate pairs are scored together: memory stays bounded at any size
+CHUNK = 20_000  # incoming records whose candidate pairs are scored together
 VAULT_SEQ = -(10**12)  # vault records come before the incoming ones, in a fixed order
 _FIELDS = ("family", "used", "given", "birth", "sex", "birth_place", "ins")
 
@@ -292,8 +292,9 @@ def assign(warehouse: Warehouse, kind: str, source: str) -> list[Assignment]:
 
     The vault must be attached. Records fed before keep their person; the others are matched in the order of their
     reference against the vault and the records before them (module docstring). The blocking index is a DuckDB
-    table; candidate pairs are scored :data:`CHUNK` records at a time (:func:`score_pairs`), so memory stays
-    bounded; what is left in Python is one pass giving each record its pseudonym.
+    table; candidate pairs are scored :data:`CHUNK` records at a time (:func:`score_pairs`), so what scoring holds
+    is one batch's pairs, not the warehouse (a batch's pairs grow with the blocks: several GiB at a million
+    identities, ``bench/RESULTS.md``); what is left in Python is one pass giving each record its pseudonym.
     """
     con = warehouse.omop
     traits = _traits_sql("family", "used_family", "given", "birth", "gender", "birth_place", "ins")
