@@ -16,6 +16,7 @@ import pytest
 
 from santegarde.audit.trail import AuditTrail
 from santegarde.store.db import make_engine, migrate
+from santegarde.warehouse import lineage
 from santegarde.warehouse.anonymity.risks import Risk
 from santegarde.warehouse.gate import (
     ExportRequest,
@@ -113,7 +114,7 @@ def test_the_refusal_names_the_column_and_where_its_values_come_from(
     rid = gate.submit(_request(ATTACKS["join"]))
     with pytest.raises(IdentifierColumnError, match=r"colonne stay .* \(visit_occurrence\.visit_occurrence_id\)"):
         gate.check(rid, conn)
-    rid = gate.submit(_request(ATTACKS["plus one"]))
+    rid = gate.submit(_request(f"SELECT {COLUMNS}, p.person_id // 3 AS pid FROM person p"))
     with pytest.raises(IdentifierColumnError, match=r"colonne pid .* une à une aux personnes de la colonne person_id"):
         gate.check(rid, conn)
 
@@ -163,3 +164,62 @@ def test_declaring_an_alias_as_the_person_does_not_release_the_original(
     rid = gate.submit(request)
     with pytest.raises(IdentifierColumnError, match="colonne person_id"):
         gate.check(rid, conn)
+
+
+STAYS = "FROM person p JOIN visit_occurrence v USING (person_id)"
+# Issue 15, second review: identifiers transformed so that no value equals a warehouse key.
+ESCAPES = {
+    "stay plus one": f"SELECT {COLUMNS}, v.visit_occurrence_id + 1 AS stay {STAYS}",
+    "stay hashed": f"SELECT {COLUMNS}, md5(CAST(v.visit_occurrence_id AS VARCHAR)) AS stay {STAYS}",
+    "stay as a float": f"SELECT {COLUMNS}, v.visit_occurrence_id / 3.0 AS stay {STAYS}",
+    "stay in a struct": f"SELECT {COLUMNS}, {{'stay': v.visit_occurrence_id - 7}} AS detail {STAYS}",
+    "stay in a map": f"SELECT {COLUMNS}, MAP {{'stay': v.visit_occurrence_id}} AS detail {STAYS}",
+    "person in a list": f"SELECT {COLUMNS}, [p.person_id, 1] AS codes {STAYS}",
+    "person in a list, one row each": f"SELECT {COLUMNS}, [p.person_id + 1, 1] AS codes FROM person p",
+    "person as a float": f"SELECT {COLUMNS}, p.person_id / 7.0 AS score FROM person p",
+    "person as a small float": f"SELECT {COLUMNS}, p.person_id / 1e15 AS score {STAYS}",
+    "person as a date": f"SELECT {COLUMNS}, to_timestamp(p.person_id / 1e9) AS seen {STAYS}",
+    "person as a decimal": f"SELECT {COLUMNS}, CAST(p.person_id / 1e12 AS DECIMAL(18, 3)) AS score {STAYS}",
+}
+
+
+@pytest.mark.parametrize("escape", sorted(ESCAPES))
+def test_a_transformed_key_nested_or_as_a_float_or_date_is_refused(
+    gate: Gate, conn: duckdb.DuckDBPyConnection, escape: str
+) -> None:
+    rid = gate.submit(_request(ESCAPES[escape]))
+    with pytest.raises(IdentifierColumnError, match=r"(une à une|diffèrent sur chaque ligne|identifiants de l'entrep)"):
+        gate.check(rid, conn)
+    assert gate.get(rid).status == "requested"
+
+
+def test_the_refusal_of_a_row_key_says_it_differs_on_every_row(gate: Gate, conn: duckdb.DuckDBPyConnection) -> None:
+    rid = gate.submit(_request(ESCAPES["stay hashed"]))
+    with pytest.raises(IdentifierColumnError) as refused:
+        gate.check(rid, conn)
+    assert "colonne stay" in str(refused.value) and "diffèrent sur chaque ligne" in str(refused.value)
+    assert "differ on every row" in refused.value.in_language("en")
+
+
+def test_identifiers_inside_lists_structs_and_maps_are_found_in_the_released_rows(
+    conn: duckdb.DuckDBPyConnection,
+) -> None:
+    """An indicator or a release is checked on its rows: the elements, fields, keys and values are looked into."""
+    released = conn.execute(
+        "SELECT [p.person_id] AS l, {'a': {'b': v.visit_occurrence_id}} AS s, MAP {v.visit_occurrence_id: 1} AS m, "
+        f"[1, 2] AS plain {STAYS}"
+    ).fetch_arrow_table()
+    found = {f.column: f.origin for f in lineage.warehouse_identifiers(conn, released)}
+    assert found == {"l": "person.person_id", "s": "visit_occurrence.visit_occurrence_id",
+                     "m": "visit_occurrence.visit_occurrence_id"}  # fmt: skip
+
+
+def test_stays_with_their_own_measures_dates_and_notes_still_pass(
+    gate: Gate, conn: duckdb.DuckDBPyConnection
+) -> None:
+    """Values that differ on every row but are not keys: a measured value, a date of measurement, a sentence."""
+    source = (f"SELECT {COLUMNS}, v.visit_concept_id, round(random() * 100, 6) AS value, "
+              "DATE '2024-01-01' + CAST(row_number() OVER () AS INTEGER) AS measured_on, "
+              f"'séjour numéro ' || row_number() OVER () AS note {STAYS}")  # fmt: skip
+    rid = gate.submit(_request(source))
+    assert gate.check(rid, conn).status in {"awaiting_validation", "quarantined"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -128,7 +129,11 @@ def test_passing_export_waits_for_validation_then_is_released_with_its_report(
     release = gate.validate(rid, "marie", conn)
     assert gate.get(rid).status == "released"
     table = pq.read_table(release.data)
-    assert table.num_rows == 240 and table.column_names == ["age_band", "sex", "diagnosis"]
+    # the person column first, as pseudonyms of this export only (one per person, no source id)
+    assert table.num_rows == 240 and table.column_names == ["person_id", "age_band", "sex", "diagnosis"]
+    released = set(table.column("person_id").to_pylist())
+    sources = {str(p) for (p,) in conn.execute("SELECT person_id FROM stays").fetchall()}
+    assert len(released) == 240 and not sources & released
     report = json.loads(release.report_json.read_text())
     assert report["status"] == "released" and report["file"] == f"export-{rid}.parquet"
     html = release.report_html.read_text()
@@ -484,9 +489,9 @@ def test_one_row_per_measurement_is_measured_in_persons(gate: Gate, measurements
     k = next(c for c in checked.criteria if c.name == "k")
     assert k.value == 10 and k.facts["persons"] == 60 and k.facts["rows"] == checked.rows  # 6 classes of 10 persons
     assert "60 personnes" in criterion_text(k, "fr") and "en personnes" in criterion_text(k, "fr")
-    # a class of one patient's 2 to 8 rows is k = 1 (a person's own key under another name is refused outright:
-    # tests/test_warehouse_export_lineage.py)
-    one = gate.submit(ExportRequest("SELECT person_id, person_id * 1.5 AS bed, diagnosis FROM m", "ORS",
+    # a class of one patient's 2 to 8 rows is k = 1 (a person's own key under another name, even as a float, is
+    # refused outright: tests/test_warehouse_export_lineage.py; here two persons share a bed, so it is no key)
+    one = gate.submit(ExportRequest("SELECT person_id, least(person_id, 58) * 1.5 AS bed, diagnosis FROM m", "ORS",
                                     "activity_indicators", "P", "fanny", ("bed",), ("diagnosis",), person="person_id"))
     k1 = next(c for c in gate.check(one, measurements).criteria if c.name == "k")
     assert k1.value == 1 and not k1.passed
@@ -502,7 +507,7 @@ def test_quasi_identifiers_varying_within_a_person_are_refused(
     assert gate.get(rid).status == "requested" and _outbox(gate) == []
 
 
-def test_the_person_column_is_required_checked_and_never_released(
+def test_the_person_column_is_required_checked_and_released_only_as_pseudonyms(
     gate: Gate, measurements: duckdb.DuckDBPyConnection
 ) -> None:
     with pytest.raises(GateError, match="désigner la colonne identifiant la personne"):
@@ -515,7 +520,37 @@ def test_the_person_column_is_required_checked_and_never_released(
     assert gate.check(rid, measurements).status == "awaiting_validation"
     release = gate.validate(rid, "marie", measurements)
     table = pq.read_table(release.data)
-    assert "person_id" not in table.column_names and table.num_rows == release.rows
+    assert table.num_rows == release.rows
+    # the person column leaves as pseudonyms of this export: one per person, none of the source's ids
+    released = table.column("person_id").to_pylist()
+    assert all(isinstance(p, str) and len(p) == 32 for p in released) and len(set(released)) == 60
+    per_person = measurements.execute("SELECT person_id, count(*) FROM m GROUP BY 1 ORDER BY 2, 1").fetchall()
+    assert sorted(Counter(released).values()) == sorted(n for _, n in per_person)
+
+
+def test_each_export_has_pseudonyms_of_its_own_and_its_key_is_erased_once_released(
+    gate: Gate, measurements: duckdb.DuckDBPyConnection
+) -> None:
+    """The same rows exported twice cannot be joined on their persons; after the release nobody (the gate
+    included) can recompute the pseudonyms; a rejected request loses its key too."""
+    import sqlite3
+
+    pseudonyms = []
+    for _ in range(2):
+        rid = gate.submit(_measurement_request())
+        gate.check(rid, measurements)
+        with sqlite3.connect(gate.directory / "gate.sqlite") as db:
+            assert db.execute("SELECT export_key FROM requests WHERE id = ?", (rid,)).fetchone()[0]
+        release = gate.validate(rid, "marie", measurements)
+        pseudonyms.append(set(pq.read_table(release.data).column("person_id").to_pylist()))
+        with sqlite3.connect(gate.directory / "gate.sqlite") as db:
+            assert db.execute("SELECT export_key FROM requests WHERE id = ?", (rid,)).fetchone()[0] is None
+    assert len(pseudonyms[0]) == len(pseudonyms[1]) == 60 and not pseudonyms[0] & pseudonyms[1]
+    rid = gate.submit(_measurement_request())
+    gate.check(rid, measurements)
+    gate.reject(rid, "marie", "Pas de justification du besoin (essai).")
+    with sqlite3.connect(gate.directory / "gate.sqlite") as db:
+        assert db.execute("SELECT export_key FROM requests WHERE id = ?", (rid,)).fetchone()[0] is None
 
 
 def test_a_request_stored_before_persons_were_counted_is_refused_with_the_way_out(

@@ -7,11 +7,15 @@ test reads which records ended on the same person from the OMOP store.
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import duckdb
+import numpy as np
+import pyarrow as pa
 import pytest
 
 from santegarde.identifiers.nir import make_nir
@@ -19,7 +23,18 @@ from santegarde.identifiers.systems import INS_TEST_SYSTEM
 from santegarde.warehouse import Warehouse, WarehouseError
 from santegarde.warehouse.access import WarehouseGuard
 from santegarde.warehouse.feed import DataList
-from santegarde.warehouse.matching import MATCH, POSSIBLE, STRING_AGREEMENT, Traits, _Index, compare, jaro_winkler
+from santegarde.warehouse.matching import (
+    MATCH,
+    POSSIBLE,
+    STRING_AGREEMENT,
+    Traits,
+    _traits_sql,
+    assign,
+    blocking_keys_sql,
+    compare,
+    jaro_winkler,
+    score_pairs,
+)
 from santegarde.warehouse.omop import IDENTITY_DDL
 from santegarde.warehouse.pseudonym import person_id_of
 from test_warehouse_core import FEEDER, FULL, STEWARD
@@ -194,15 +209,29 @@ def test_the_compiled_jaro_winkler_agrees_with_the_method_wherever_it_decides() 
     assert jaro_winkler("MARTHA", "MARHTA") == pytest.approx(0.9611, abs=1e-4)
 
 
+def _candidates(records: list[Traits]) -> dict[int, set[int]]:
+    """Each record's candidates (records sharing a blocking key), from the SQL blocking index."""
+    con = duckdb.connect()
+    con.register("e", pa.table({"seq": range(len(records)), **{f: [getattr(r, f) for r in records]
+                                for f in ("family", "used", "given", "birth", "ins")}}))  # fmt: skip
+    pairs = con.execute(
+        f"""WITH k AS ({blocking_keys_sql("e")})
+            SELECT DISTINCT a.seq, b.seq FROM k a JOIN k b ON a.k = b.k AND a.seq <> b.seq"""
+    ).fetchall()
+    found: dict[int, set[int]] = {n: set() for n in range(len(records))}
+    for a, b in pairs:
+        found[a].add(b)
+    return found
+
+
 def test_blocking_keeps_typos_swaps_and_marriages_together_and_blocks_small() -> None:
-    index = _Index()
     born = date(1950, 3, 7)
-    index.add(Traits("DUPONT", None, "LUCIENNE", born, "female", None, None), "p1")
-    index.add(Traits("MARTIN", "DURAND", "JULIE", date(1985, 5, 6), "female", None, None), "p2")
+    records = [Traits("DUPONT", None, "LUCIENNE", born, "female", None, None),
+               Traits("MARTIN", "DURAND", "JULIE", date(1985, 5, 6), "female", None, None)]  # fmt: skip
     # 2,000 other persons born in 1950: the birth year alone would have put them all in the block
     for n in range(2000):
         born_z = date.fromordinal(date(1950, 1, 1).toordinal() + n % 365)
-        index.add(Traits(f"Z{n:04d}", None, "PAUL", born_z, "male", None, None), f"z{n}")
+        records.append(Traits(f"Z{n:04d}", None, "PAUL", born_z, "male", None, None))
     found = {
         "typo in the family name": Traits("DUPOND", None, "LUCIENNE", born, "female", None, None),
         "day and month swapped, a typo": Traits("DUPOND", None, "LUCIENNE", date(1950, 7, 3), "female", None, None),
@@ -210,10 +239,157 @@ def test_blocking_keeps_typos_swaps_and_marriages_together_and_blocks_small() ->
         "wrong year": Traits("DUPONT", None, "LUCIENNE", date(1951, 3, 7), "female", None, None),
         "used name only": Traits("DURAND", None, "JULIE", date(1985, 5, 6), "female", None, None),
     }
-    for case, traits in found.items():
-        candidates = index.candidates(traits)
-        assert {"p1", "p2"} & {p for _, p in candidates}, case
-        assert len(candidates) <= 2 * 2000 // 365 + 3, case  # a birth date (either order) shared, not a year
+    first = len(records)
+    candidates = _candidates([*records, *found.values()])
+    for n, case in enumerate(found):
+        of_case = {c for c in candidates[first + n] if c < first}
+        assert of_case & {0, 1}, case
+        assert len(of_case) <= 2 * 2000 // 365 + 3, case  # a birth date (either order) shared, not a year
+
+
+# -- the vectorised path gives the pairs of the record-by-record method ---------------------------------------------
+def _keys(t: Traits) -> list[tuple[object, ...]]:
+    """The blocking keys of one record as the method states them (module docstring of matching)."""
+    keys: list[tuple[object, ...]] = []
+    names = [n for n in (t.family, t.used) if n]
+    if t.birth:
+        keys.append(("date", t.birth.year, min(t.birth.day, t.birth.month), max(t.birth.day, t.birth.month)))
+        keys.extend(("year", t.birth.year, name[:3]) for name in names)
+    if t.given:
+        keys.extend(("name", name, t.given) for name in names)
+    if t.ins:
+        keys.append(("ins", t.ins))
+    return keys
+
+
+def _one_by_one(vault: list[tuple[Traits, str]], incoming: list[tuple[Traits, str | None, str, str]],
+                taken: set[str]) -> list[tuple[str, str, str | None, float | None]]:  # fmt: skip
+    """Matching as it was done before vectorisation: a dictionary index, then :func:`compare` for each candidate,
+    one record after another. ``incoming``: (traits, pseudonym if fed before, base, homonym pseudonym)."""
+    index: dict[tuple[object, ...], list[tuple[Traits, str]]] = {}
+
+    def add(traits: Traits, pseudonym: str) -> None:
+        for key in _keys(traits):
+            index.setdefault(key, []).append((traits, pseudonym))
+
+    for traits, pseudonym in vault:
+        add(traits, pseudonym)
+    out: list[tuple[str, str, str | None, float | None]] = []
+    for traits, known, base, alt in incoming:
+        seen: dict[int, tuple[Traits, str]] = {}
+        for key in _keys(traits):
+            for entry in index.get(key, ()):
+                seen.setdefault(id(entry), entry)
+        best: tuple[Any, str] | None = None
+        for other, pseudonym in seen.values() if known is None else ():
+            decision = compare(traits, other)
+            if decision.outcome != "distinct" and (best is None or (decision.outcome == "match", decision.score) > (
+                    best[0].outcome == "match", best[0].score)):  # fmt: skip
+                best = (decision, pseudonym)
+        if known is not None:
+            result = (known, "known", None, None)
+        elif best is not None and best[0].outcome == "match":
+            result = (best[1], "match", best[1], best[0].score)
+        else:
+            own = base if base not in taken else alt
+            result = (own, "possible", best[1], best[0].score) if best else (own, "new", None, None)
+        taken.add(result[0])
+        add(traits, result[0])
+        out.append(result)
+    return out
+
+
+def _generated(n: int, seed: int) -> list[dict[str, Any]]:
+    """Fictitious identities crowded into few names and dates: homonyms, twins, typos, swaps, marriages, INS."""
+    rng = random.Random(seed)
+    families, firsts = ["MARTIN", "MARTINE", "DUPONT", "DUPOND", "LEROY", "LEROI"], ["JULIE", "JULES", "PAUL", "ANNE"]
+    inses = [make_nir(male=True, year=1980, month=3, department="69", commune=c, order=1) for c in range(1, 6)]
+    records = []
+    for i in range(n):
+        born = date(1980, rng.randint(1, 3), rng.randint(1, 3))
+        records.append({
+            "ref": f"Patient/{seed}-{i}", "family": rng.choice(families), "given": rng.choice(firsts),
+            "used_family": rng.choice([None, None, "DURAND", "DURANT"]), "birth": born.isoformat(),
+            "gender": rng.choice(["male", "female", None]), "birth_place": rng.choice(["LYON", "METZ", None]),
+            "ins": rng.choice([None, None, None, rng.choice(inses), inses[0][:-2] + "00"]),
+        })  # fmt: skip
+    return records
+
+
+def _assign(wh: Warehouse, records: list[dict[str, Any]]) -> tuple[list[Any], list[Any]]:
+    """Run :func:`assign` on ``records`` in ``wh`` (vault attached); returns what the method needs to replay it
+    (the vault's records, the incoming ones in order) and the pseudonyms decided."""
+    columns = ("ref", "family", "used_family", "given", "birth", "gender", "birth_place", "ins")
+    given = pa.table({c: pa.array([r[c] for r in records], pa.string()) for c in columns})  # noqa: F841
+    wh.omop.execute("CREATE OR REPLACE TEMP TABLE patients AS SELECT * FROM given")
+    fields = "family, used, given, birth, sex, birth_place, ins"
+    vault = [(Traits(*row[:7]), str(row[7])) for row in wh.omop.execute(
+        f"""SELECT DISTINCT {fields}, pseudonym FROM (SELECT pseudonym, {_traits_sql(
+            "family", "used_family", "given", "birth_date", "sex", "birth_place", "ins")} FROM vault.identity)
+            ORDER BY {fields}, pseudonym""").fetchall()]  # fmt: skip
+    decided = {a.ref: a for a in assign(wh, "fhir:Patient", "src")}
+    incoming = wh.omop.execute(f"SELECT {fields}, known, base, alt, ref FROM temp.incoming ORDER BY seq").fetchall()
+    taken = {p for (p,) in wh.omop.execute("SELECT DISTINCT pseudonym FROM vault.identity").fetchall()}
+    taken &= {str(row[8]) for row in incoming}
+    expected = _one_by_one(vault, [(Traits(*row[:7]), row[7], row[8], row[9]) for row in incoming], taken)
+    got = dict(wh.omop.execute("SELECT ref, pseudonym FROM temp.assigned").fetchall())
+    actual = []
+    for row in incoming:
+        a = decided.get(row[10])
+        outcome = a.outcome if a else ("known" if row[7] is not None else "new")
+        actual.append((got[row[10]], outcome, a.candidate if a else None, a.score if a else None))
+    return expected, actual
+
+
+def test_the_vectorised_matching_gives_the_pairs_of_the_record_by_record_method(wh: Warehouse) -> None:
+    """Homonyms, twins, typos, inverted dates, used names and INS crowded into a few blocks: every record gets
+    the pseudonym, the outcome, the candidate and the score (to the last bit) of the method applied one record and
+    one candidate after another — against the feed's own records first, then against a vault holding them."""
+    first, second = _generated(300, 1), _generated(300, 2)
+    with wh.vault_connection() as con:
+        expected, actual = _assign(wh, first)
+        assert actual == expected
+        outcomes = {o for _, o, _, _ in actual}
+        assert {"match", "possible", "new"} <= outcomes
+        con.execute(
+            """INSERT INTO vault.identity (pseudonym, family, given, sex, birth_date, birth_place, ins, used_family,
+                                           kind, source_hash)
+               SELECT a.pseudonym, p.family, p.given, p.gender, p.birth::DATE, p.birth_place, p.ins, p.used_family,
+                      'fhir:Patient', a.source_hash
+               FROM temp.patients p JOIN temp.assigned a USING (ref)"""
+        )
+        # the same records again (all known) with new ones: matched against the vault
+        expected, actual = _assign(wh, first[:50] + second)
+        assert actual == expected
+        assert {"known", "match", "possible"} <= {o for _, o, _, _ in actual}
+
+
+def test_scores_of_a_batch_are_those_of_compare_to_the_last_bit() -> None:
+    rng = random.Random(7)
+    names = [None, "DUPONT", "DUPOND", "DUPONTE", "MARTIN", "MARTHA", "MARHTA", "LEROY"]
+    traits = [
+        Traits(rng.choice(names[1:]), rng.choice(names), rng.choice([None, "JULIE", "JULES", "JULIA"]),
+               rng.choice([None, date(1980, 3, 7), date(1980, 7, 3), date(1981, 3, 7), date(1980, 3, 8)]),
+               rng.choice([None, "male", "female"]), rng.choice([None, "LYON", "METZ"]),
+               rng.choice([None, None, "1800369123001", "2800344109012"]))
+        for _ in range(3000)
+    ]  # fmt: skip
+    pairs = [(rng.choice(traits), rng.choice(traits)) for _ in range(3000)]
+
+    def side(records: list[Traits]) -> dict[str, Any]:
+        out = {f: np.array([getattr(t, f) for t in records], dtype=object)
+               for f in ("family", "used", "given", "sex", "birth_place", "ins")}  # fmt: skip
+        for part in ("year", "month", "day"):
+            out[part] = np.array([getattr(t.birth, part) if t.birth else 0 for t in records])
+        return out
+
+    scores = score_pairs(side([a for a, _ in pairs]), side([b for _, b in pairs]))
+    outcome = {2: "match", 1: "possible", 0: "distinct"}
+    for n, (a, b) in enumerate(pairs):
+        decision = compare(a, b)
+        assert (outcome[int(scores.outcome[n])], float(scores.score[n])) == (decision.outcome, decision.score)
+        if decision.outcome != "distinct":
+            assert scores.reason(n) == decision.reason
 
 
 def test_scores_follow_the_method() -> None:

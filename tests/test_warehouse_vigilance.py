@@ -211,3 +211,27 @@ def test_pairs_get_short_numbers_once_each_and_older_long_ids_are_renumbered(
         assert len(set(persons(reopened).values())) == 3
     finally:
         reopened.close()
+
+
+def test_a_link_moves_the_person_facts_of_fact_relationship_and_an_undo_brings_them_back(
+    wh: Warehouse, queued: IdentityVigilance
+) -> None:
+    """``fact_relationship`` rows of the Person domain (concept 56) name persons by their person_id: a link moves
+    them with the rest, whichever side names the merged person, and an undo puts them back."""
+    who = persons(wh)
+    kept, merged = who["a"], who["b"]
+    rows = [(56, merged, 56, kept, 4001), (56, merged, 19, 12345, 4002), (19, 12345, 56, merged, 4003),
+            (56, merged, 56, merged, 4004), (19, merged, 19, 777, 4005), (56, 999, 56, 998, 4006)]  # fmt: skip
+    wh.omop.executemany("INSERT INTO omop.fact_relationship VALUES (?, ?, ?, ?, ?)", rows)
+
+    def facts() -> list[tuple[int, ...]]:
+        return sorted(wh.omop.execute("SELECT * FROM omop.fact_relationship").fetchall())
+
+    before = facts()
+    [item] = queued.review(FEEDER)
+    moved = queued.link(item.review_id, FEEDER)
+    assert facts() == sorted([(56, kept, 56, kept, 4001), (56, kept, 19, 12345, 4002), (19, 12345, 56, kept, 4003),
+                              (56, kept, 56, kept, 4004), (19, merged, 19, 777, 4005),  # not a person: untouched
+                              (56, 999, 56, 998, 4006)])  # fmt: skip
+    assert queued.undo(item.review_id, FEEDER) == moved
+    assert facts() == before

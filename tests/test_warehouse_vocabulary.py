@@ -17,7 +17,7 @@ import pytest
 from santegarde.warehouse import Warehouse, WarehouseError
 from santegarde.warehouse.access import WarehouseAccessRefused, WarehouseGuard
 from santegarde.warehouse.feed import DataList
-from santegarde.warehouse.vocabulary import load_vocabulary
+from santegarde.warehouse.vocabulary import derive_dose_eras, load_vocabulary
 from test_warehouse_core import FEEDER, FULL, STEWARD
 from test_warehouse_matching import guard, patient, wh
 
@@ -129,3 +129,46 @@ def test_vocabularies_map_source_codes_and_eras_follow_the_ohdsi_rules(
     (tmp_path / "other" / "PATIENTS.csv").write_text("x\n1\n", encoding="utf-8")
     with pytest.raises(WarehouseError, match="inconnus : patients"):
         load_vocabulary(wh, tmp_path / "other", FEEDER)
+
+
+def test_dose_eras_are_derived_from_drug_strength(wh: Warehouse) -> None:
+    """A tablet of 500 mg (amount) and a syrup of 120 mg per 5 mL (concentration): a daily dose per ingredient and
+    unit; the same dose less than 30 days apart is one era, another dose starts another; no strength, no quantity
+    or no days of supply: no dose era."""
+    mg, ml, person = 8576, 8587, 42
+    wh.omop.execute(f"INSERT INTO omop.dose_era VALUES (1, {person}, 1125315, {mg}, 75.0, DATE '2020-01-01', "
+                    "DATE '2020-01-31')")  # fmt: skip
+    assert derive_dose_eras(wh.omop) == 1  # fed by a source: kept while no strength is known
+    wh.omop.execute(
+        f"""INSERT INTO omop.drug_strength (drug_concept_id, ingredient_concept_id, amount_value,
+                amount_unit_concept_id, numerator_value, numerator_unit_concept_id, denominator_value,
+                denominator_unit_concept_id, valid_start_date, valid_end_date) VALUES
+            (19000001, 1125315, 500, {mg}, NULL, NULL, NULL, NULL, DATE '1970-01-01', DATE '2099-12-31'),
+            (19000002, 1125315, NULL, NULL, 120, {mg}, 5, {ml}, DATE '1970-01-01', DATE '2099-12-31')"""
+    )
+    exposures = [  # drug, start, quantity, days of supply
+        (19000001, date(2024, 1, 1), 20, 10),  # 500 mg × 20 / 10 days = 1 000 mg a day
+        (19000001, date(2024, 1, 25), 10, 5),  # 1 000 mg a day again, 14 days after: the same era
+        (19000001, date(2024, 3, 1), 10, 10),  # 500 mg a day: another era
+        (19000002, date(2024, 6, 1), 100, 10),  # 120 / 5 mg per mL × 100 mL / 10 days = 240 mg a day
+        (19000001, date(2024, 9, 1), None, 10),  # no quantity
+        (19000001, date(2024, 9, 1), 10, None),  # no days of supply
+        (19000003, date(2024, 9, 1), 10, 10),  # no strength
+    ]
+    wh.omop.executemany(
+        """INSERT INTO omop.drug_exposure (drug_exposure_id, person_id, drug_concept_id, drug_exposure_start_date,
+                drug_exposure_end_date, drug_type_concept_id, quantity, days_supply)
+           VALUES (?, ?, ?, ?, ? + INTERVAL (coalesce(?, 1)) DAY, 32817, ?, ?)""",
+        [(n, person, drug, start, start, days, quantity, days)
+         for n, (drug, start, quantity, days) in enumerate(exposures, 1)],
+    )  # fmt: skip
+    assert derive_dose_eras(wh.omop) == 3
+    eras = wh.omop.execute(
+        "SELECT person_id, drug_concept_id, unit_concept_id, dose_value, dose_era_start_date, dose_era_end_date "
+        "FROM omop.dose_era ORDER BY dose_era_start_date"
+    ).fetchall()
+    assert eras == [
+        (person, 1125315, mg, 1000.0, date(2024, 1, 1), date(2024, 1, 30)),
+        (person, 1125315, mg, 500.0, date(2024, 3, 1), date(2024, 3, 11)),
+        (person, 1125315, mg, 240.0, date(2024, 6, 1), date(2024, 6, 11)),
+    ]

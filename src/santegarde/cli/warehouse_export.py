@@ -229,7 +229,7 @@ def request(
         typer.Option(
             "--person",
             help="The column identifying the person (e.g. person_id): anonymity is counted in persons; "
-            "the column is not released",
+            "the column leaves only as pseudonyms of this export",
         ),
     ],
     sensitive: Annotated[list[str] | None, typer.Option("--sensitive", help="A sensitive column (repeat)")] = None,
@@ -241,7 +241,8 @@ def request(
 
     k, l, t and the re-identification risks are measured over persons: the export's rows are brought to one row
     per person with the --person column, and refused if a quasi-identifier or sensitive column varies within a
-    person.
+    person. The --person column leaves only as pseudonyms of this export (a key of its own, erased once it is
+    released or rejected): two exports cannot be joined on their persons.
     """
     export_words(lang)  # an unknown language is refused before anything is recorded
     with _requesting_gate(config) as (_, login, submit):

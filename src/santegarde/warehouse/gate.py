@@ -14,9 +14,11 @@ The state (requests, alerts, trainings, decisions) is a small SQLite file; every
 from __future__ import annotations
 
 import hashlib
+import hmac
 import io
 import json
 import os
+import secrets
 import shutil
 import sqlite3
 import uuid
@@ -31,6 +33,7 @@ from typing import Any, Protocol
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from markupsafe import Markup, escape
@@ -180,7 +183,7 @@ class ExportRequest:
     format: str = "parquet"
     kind: str = "row"
     indicator: IndicatorSpec | None = None
-    person: str | None = None  # row-level: the column identifying the person; measured on, never released
+    person: str | None = None  # row-level: the column identifying the person; released only as export pseudonyms
 
 
 @dataclass(frozen=True)
@@ -269,7 +272,7 @@ class GrantReviewers:
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
     id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL,
-    checked_at TEXT, criteria TEXT, proposal TEXT, digest TEXT, rows INTEGER);
+    checked_at TEXT, criteria TEXT, proposal TEXT, digest TEXT, rows INTEGER, export_key TEXT);
 CREATE TABLE IF NOT EXISTS alerts (
     id INTEGER PRIMARY KEY AUTOINCREMENT, request_id INTEGER NOT NULL, raised_at TEXT NOT NULL, failed TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS trainings (
@@ -414,15 +417,42 @@ def _person_table(conn: duckdb.DuckDBPyConnection, request: ExportRequest) -> pa
     ).fetch_arrow_table()
 
 
-def _released_table(conn: duckdb.DuckDBPyConnection, request: ExportRequest) -> pa.Table:
-    """The rows that leave: the source's, in canonical order, without the column identifying the person; refused
-    when another column carries identifiers, whatever its name (:mod:`santegarde.warehouse.lineage`)."""
+def _released_table(conn: duckdb.DuckDBPyConnection, request: ExportRequest, key: bytes | None) -> pa.Table:
+    """The rows that leave: the source's, in canonical order, the column identifying the person replaced by
+    pseudonyms of this export (:func:`export_pseudonyms`, under ``key``; left out for a request checked before
+    exports had keys); refused when another column carries identifiers, whatever its name
+    (:mod:`santegarde.warehouse.lineage`)."""
     table = _ordered_table(conn, request.source)
-    if request.kind == "row" and request.person and request.person in table.column_names:
-        table = table.drop_columns([request.person])
-        _refuse_identifiers(lineage.person_keys(conn, _source_sql(request.source), request.person))
+    person = str(request.person) if request.kind == "row" and request.person in table.column_names else None
+    persons = table.column(person) if person else None
+    if person:
+        table = table.drop_columns([person])
+    # the warehouse's own identifiers first: their refusal names the table and column they come from
     _refuse_identifiers(lineage.warehouse_identifiers(conn, table))
-    return table
+    if person is None or persons is None:
+        return table
+    _refuse_identifiers(lineage.keys(conn, _source_sql(request.source), person))
+    if key is None:
+        return table
+    table = table.add_column(0, person, export_pseudonyms(persons, key))
+    name = f"__pseudonymised_{uuid.uuid4().hex}"
+    conn.register(name, table)
+    try:  # ordered again: the order of the warehouse's person ids does not show through
+        return conn.execute(f"SELECT * FROM {quote_ident(name)} ORDER BY ALL").fetch_arrow_table()  # noqa: S608
+    finally:
+        conn.unregister(name)
+
+
+def export_pseudonyms(persons: pa.ChunkedArray, key: bytes) -> pa.Array:
+    """The pseudonym of each person in one export: the keyed hash (HMAC-SHA256, 128 bits in hex) of its identifier
+    under the export's own key, drawn at random when the export is checked and erased once it is released or
+    rejected, so that two exports cannot be joined on their persons, nor an export on the warehouse's."""
+    distinct = pc.unique(persons)
+    digests = pa.array(
+        [None if v is None else hmac.new(key, str(v).encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+         for v in distinct.to_pylist()], type=pa.string(),
+    )  # fmt: skip
+    return pc.take(digests, pc.index_in(persons, value_set=distinct))
 
 
 def _refuse_identifiers(findings: list[lineage.Finding]) -> None:
@@ -609,6 +639,8 @@ class Gate:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         with self._db() as db:
             db.executescript(SCHEMA)
+            if "export_key" not in {str(r[1]) for r in db.execute("PRAGMA table_info(requests)")}:
+                db.execute("ALTER TABLE requests ADD COLUMN export_key TEXT")  # a state file of before
 
     # -- state and tracing ------------------------------------------------------------------------------------
     @contextmanager
@@ -736,7 +768,7 @@ class Gate:
         if request.kind == "indicator":
             criteria, table = self._check_indicator(conn, request)
         else:
-            table = _released_table(conn, request)
+            table = _released_table(conn, request, self._export_key(request_id, create=True))
             if table.num_rows == 0:
                 raise GateError("no_rows")
             criteria = _metric_criteria(conn, request, limits) + _risk_criteria(
@@ -861,7 +893,7 @@ class Gate:
         if not reason.strip():
             raise GateError("no_reason")
         self._decide(stored, manager, "reject", reason.strip())
-        self._set(stored.id, status=REJECTED)
+        self._set(stored.id, status=REJECTED, export_key=None)
         self._trace(manager, "export.reject", stored.id, "success", "EDS-SEC-EXP-3", stored.request.purpose, PROFILE)
 
     # -- release: the only function writing data ---------------------------------------------------------------
@@ -886,6 +918,7 @@ class Gate:
             write_atomic(staging / "report.json", json.dumps(report, ensure_ascii=False, indent=2, default=str) + "\n")
             write_atomic(staging / "report.html", render_report(report, stored.criteria))
             os.rename(staging, final)
+            self._set(stored.id, export_key=None)  # released: nobody can recompute its pseudonyms any more
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             self._set(stored.id, status=stored.status)
@@ -899,7 +932,19 @@ class Gate:
                 return _indicator_table(_indicator(conn, stored.request, self.thresholds))
             except AnonymityError as error:
                 raise engine_refusal(error, "indicator_gone") from error
-        return _released_table(conn, stored.request)
+        return _released_table(conn, stored.request, self._export_key(stored.id))
+
+    def _export_key(self, request_id: int, *, create: bool = False) -> bytes | None:
+        """The export's own pseudonym key (drawn at its first check when ``create``; ``None`` once erased)."""
+        with self._db() as db:
+            row = db.execute("SELECT export_key FROM requests WHERE id = ?", (request_id,)).fetchone()
+            if row is not None and row["export_key"]:
+                return bytes.fromhex(str(row["export_key"]))
+            if not create:
+                return None
+            key = secrets.token_bytes(32)
+            db.execute("UPDATE requests SET export_key = ? WHERE id = ?", (key.hex(), request_id))
+            return key
 
     # -- report -----------------------------------------------------------------------------------------------
     def report(

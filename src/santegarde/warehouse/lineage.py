@@ -11,10 +11,26 @@ from the column names of the query:
    ``2**31`` (numbers, and strings holding a number) equal to a value of an identifier column of the connection
    (integer ``*_id`` columns but ``*_concept_id``), or a released string of at least :data:`LONG_STRING`
    characters equal to a value of a ``*_source_value`` column, is an identifier. One such value is enough: two
-   63-bit hashes do not agree by chance.
-2. **Person keys.** A released integer or text column whose values match the declared person's one to one (every
-   person one value, every value one person, over two persons or more) is the person's key under another name,
-   whatever arithmetic made it (``person_id + 1000``), even where identifiers are small numbers.
+   63-bit hashes do not agree by chance. Lists, structures and maps are looked into: every element, field, key
+   and value (``[person_id, 1]``, ``{'stay': visit_occurrence_id}``).
+2. **Person keys.** A released column whose values match the declared person's one to one (every person one
+   value, every value one person, over two persons or more) is the person's key under another name, whatever
+   arithmetic made it (``person_id + 1000``, ``person_id / 7.0``, ``DATE '2000-01-01' + person_id % 5000``),
+   even where identifiers are small numbers. Integer, text, list, structure and map columns always; decimal,
+   floating, date and time columns when the export has more rows than persons (a value constant within each
+   person and different between persons is then a pseudonym) or, in any export, when their values are beyond
+   ``2**31`` (a float of a 63-bit key). In an export of one row per person, a small decimal value different for
+   each person cannot be told from a measured value by its values alone: it passes here, and is measured by the
+   anonymity criteria like any column.
+3. **Row keys.** In an export with more rows than persons, a released column whose values differ on every row
+   (none missing) and look like keys is a key of the events, a surrogate key transformed
+   (``visit_occurrence_id + 1``, ``md5(visit_occurrence_id::VARCHAR)``, ``visit_occurrence_id / 3.0``,
+   ``{'stay': visit_occurrence_id}``): two exports of the same events could be joined on it. Look like keys:
+   numbers all beyond ``2**31`` (a warehouse key, shifted or scaled, stays there), texts of at least
+   :data:`LONG_STRING` characters holding no space (a digest or a number, not a sentence), lists, structures
+   and maps whose text is that long. Measured values (small numbers), dates and times (a time of measurement may
+   differ on every row) and sentences are left out; a key scaled down below ``2**31`` (divided by ``1e15``)
+   cannot be told from a measured value by its values alone.
 
 Such an export is refused by the gate with the column named (:func:`sentences`); the requester removes it.
 """
@@ -39,11 +55,12 @@ KEY_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", 
 
 @dataclass(frozen=True)
 class Finding:
-    """A released column and where its values come from (a ``table.column`` of the connection, or the person)."""
+    """A released column and where its values come from: ``warehouse`` (a ``table.column`` of the connection),
+    ``person`` (the person column, one to one) or ``row`` (a different value on every row)."""
 
     column: str
     origin: str
-    person: bool = False
+    kind: str = "warehouse"
 
 
 def _identifier_columns(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
@@ -78,15 +95,48 @@ def _distinctive_sql(column: str, arrow_type: pa.DataType) -> str | None:
     return None
 
 
+def _leaves(name: str, array: pa.Array) -> list[tuple[str, pa.Array]]:
+    """The scalar arrays inside a released column: itself, or every element of its lists, field of its structures,
+    key and value of its maps (recursively), each under the column's name."""
+    kind = array.type
+    if pa.types.is_struct(kind):
+        return [leaf for i in range(kind.num_fields) for leaf in _leaves(name, array.field(i))]
+    if pa.types.is_map(kind):
+        return _leaves(name, array.keys) + _leaves(name, array.items)
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        return _leaves(name, array.flatten())
+    return [(name, array)]
+
+
 def warehouse_identifiers(conn: duckdb.DuckDBPyConnection, released: pa.Table) -> list[Finding]:
     """The columns of ``released`` holding values of the connection's identifier columns (module docstring, 1)."""
-    tests = {f.name: _distinctive_sql(f.name, f.type) for f in released.schema}
-    suspects = {name: sql for name, sql in tests.items() if sql is not None}
-    if not suspects or released.num_rows == 0:
+    if released.num_rows == 0:
         return []
-    identifiers = _identifier_columns(conn)
-    if not identifiers:
-        return []
+    scalar = [f.name for f in released.schema if not pa.types.is_nested(f.type)]
+    groups = [released.select(scalar)] if scalar else []
+    for f in released.schema:
+        if pa.types.is_nested(f.type):
+            leaves = _leaves(f.name, released.column(f.name).combine_chunks())
+            groups.extend(pa.table({name: leaf}) for name, leaf in leaves if len(leaf))
+    identifiers: list[tuple[str, str, str]] | None = None
+    found: dict[str, Finding] = {}
+    for group in groups:
+        tests = {f.name: _distinctive_sql(f.name, f.type) for f in group.schema if f.name not in found}
+        suspects = {name: sql for name, sql in tests.items() if sql is not None}
+        if not suspects:
+            continue
+        if identifiers is None:
+            identifiers = _identifier_columns(conn)
+        if not identifiers:
+            return []
+        found.update({f.column: f for f in _found_in(conn, group, suspects, identifiers)})
+    return [found[name] for name in released.column_names if name in found]
+
+
+def _found_in(
+    conn: duckdb.DuckDBPyConnection, released: pa.Table, suspects: dict[str, str],
+    identifiers: list[tuple[str, str, str]],
+) -> list[Finding]:  # fmt: skip
     name = f"__released_{uuid.uuid4().hex}"
     conn.register(name, released)
     try:
@@ -130,28 +180,63 @@ def _column_origin(
         conn.execute("DROP TABLE IF EXISTS temp.__released_values")
 
 
-def person_keys(conn: duckdb.DuckDBPyConnection, source: str, person: str) -> list[Finding]:
-    """The integer or text columns of ``source`` (but ``person``) matching the person one to one (docstring, 2)."""
+def _kind(data_type: str) -> str | None:
+    """The family of a DuckDB type for the key tests: integer, text, nested, number, time; ``None``: never a key."""
+    base = data_type.split("(")[0].strip()
+    if data_type.endswith("]") or base in ("STRUCT", "MAP", "UNION"):
+        return "nested"
+    if base in ("VARCHAR", "UUID", "BLOB"):
+        return "text"
+    if base in KEY_TYPES:
+        return "integer"
+    if base in ("FLOAT", "DOUBLE", "REAL", "DECIMAL"):
+        return "number"
+    if base.startswith(("DATE", "TIME", "INTERVAL")):
+        return "time"
+    return None
+
+
+def keys(conn: duckdb.DuckDBPyConnection, source: str, person: str) -> list[Finding]:
+    """The columns of ``source`` (but ``person``) that are the person's key or a key of the rows (module docstring,
+    2 and 3), measured in one pass over the source, then one more for the columns that could be the person's."""
     described = conn.execute(f"DESCRIBE SELECT * FROM ({source})").fetchall()
-    candidates = [str(r[0]) for r in described
-                  if str(r[0]) != person and str(r[1]).split("(")[0] in KEY_TYPES]  # fmt: skip
+    candidates = {str(r[0]): kind for r in described if str(r[0]) != person and (kind := _kind(str(r[1])))}
     if not candidates:
         return []
     p = quote_ident(person)
-    # as many distinct values as persons, none missing: then (and only then, it costs more) one value per person
-    measures = ", ".join(
-        f"count(DISTINCT {quote_ident(c)}), count(*) FILTER (WHERE {quote_ident(c)} IS NULL)" for c in candidates
-    )
-    row = conn.execute(f"SELECT count(DISTINCT {p}), {measures} FROM ({source}) AS __src").fetchone()
-    if row is None or int(row[0]) < 2:
+    measures = []
+    for column, kind in candidates.items():
+        c = quote_ident(column)
+        text = f"CAST({c} AS VARCHAR)"
+        shape = f"count(*) FILTER (WHERE length({text}) < {LONG_STRING} OR {text} ~ '.*\\s.*')"
+        extra = {"number": f"min(abs(CAST({c} AS DOUBLE)))", "integer": f"min(abs(CAST({c} AS DOUBLE)))",
+                 "text": shape, "nested": f"count(*) FILTER (WHERE length({text}) < {LONG_STRING})"}  # fmt: skip
+        measures.append(f"count(DISTINCT {text}), count(*) FILTER (WHERE {c} IS NULL), {extra.get(kind, 'NULL')}")
+    row = conn.execute(
+        f"SELECT count(*), count(DISTINCT {p}), {', '.join(measures)} FROM ({source}) AS __src"
+    ).fetchone()
+    if row is None or int(row[1]) < 2:
         return []
-    persons = int(row[0])
-    alike = [c for i, c in enumerate(candidates) if int(row[1 + 2 * i]) == persons and int(row[2 + 2 * i]) == 0]
-    if not alike:
-        return []
-    pairs = ", ".join(f"count(DISTINCT ({p}, {quote_ident(c)}))" for c in alike)
-    counted = conn.execute(f"SELECT {pairs} FROM ({source}) AS __src").fetchone() or ()
-    return [Finding(c, person, person=True) for c, n in zip(alike, counted, strict=True) if int(n) == persons]
+    rows, persons = int(row[0]), int(row[1])
+    found: list[Finding] = []
+    alike = []
+    for n, (column, kind) in enumerate(candidates.items()):
+        distinct, missing, extra = int(row[2 + 3 * n]), int(row[3 + 3 * n]), row[4 + 3 * n]
+        numeric = kind in ("number", "integer")
+        beyond = numeric and extra is not None and float(extra) >= DISTINCTIVE
+        key_like = beyond or (kind in ("text", "nested") and not int(extra or 0))
+        if missing:
+            continue
+        if distinct == persons and (kind in ("integer", "text", "nested") or rows > persons or beyond):
+            alike.append(column)
+        elif rows > persons and distinct == rows and key_like:
+            found.append(Finding(column, person, kind="row"))
+    if alike:
+        pairs = ", ".join(f"count(DISTINCT ({p}, CAST({quote_ident(c)} AS VARCHAR)))" for c in alike)
+        counted = conn.execute(f"SELECT {pairs} FROM ({source}) AS __src").fetchone() or ()
+        found += [Finding(c, person, kind="person") for c, n in zip(alike, counted, strict=True) if int(n) == persons]
+    order = list(candidates)
+    return sorted(found, key=lambda f: order.index(f.column))
 
 
 def sentences(findings: list[Finding]) -> dict[str, str]:
@@ -160,20 +245,24 @@ def sentences(findings: list[Finding]) -> dict[str, str]:
     others = [g.column for g in findings[1:]]
     more_fr = f" (de même pour {', '.join(others)})" if others else ""
     more_en = f" (so do {', '.join(others)})" if others else ""
-    if f.person:
+    if f.kind == "person":
         why_fr = f"ses valeurs correspondent une à une aux personnes de la colonne {f.origin}"
         why_en = f"its values match the persons of column {f.origin} one to one"
+    elif f.kind == "row":
+        why_fr = "ses valeurs diffèrent sur chaque ligne : c'est une clé des lignes (un identifiant transformé)"
+        why_en = "its values differ on every row: it is a key of the rows (a transformed identifier)"
     else:
         why_fr = f"ses valeurs sont des identifiants de l'entrepôt ({f.origin})"
         why_en = f"its values are identifiers of the warehouse ({f.origin})"
     return {
         "fr": f"La colonne {f.column} de l'export porte des identifiants : {why_fr}{more_fr}. Diffusée, elle "
               "permettrait de relier cet export à d'autres. Retirez-la de la requête et soumettez-la de nouveau ; "
-              "pour compter les personnes, déclarez leur colonne avec --person : elle n'est jamais diffusée.",
+              "pour relier les lignes d'une même personne, déclarez sa colonne avec --person : elle n'est diffusée "
+              "que sous des pseudonymes propres à cet export.",
         "en": f"Column {f.column} of the export carries identifiers: {why_en}{more_en}. Released, it would let this "
-              "export be joined with others. Remove it from the query and submit again; to count persons, declare "
-              "their column with --person: it is never released.",
+              "export be joined with others. Remove it from the query and submit again; to tell the rows of one "
+              "person, declare their column with --person: it is released only as pseudonyms of this export.",
     }  # fmt: skip
 
 
-__all__ = ["Finding", "person_keys", "sentences", "warehouse_identifiers"]
+__all__ = ["Finding", "keys", "sentences", "warehouse_identifiers"]

@@ -17,12 +17,15 @@ Two records are the same person only on evidence, never because two numbers or t
    own and the pair goes to the review queue of the identity-vigilance profile (``vault.identity_review``),
    never merged silently; below, a new person.
 
-Blocking (:func:`blocking_keys`): candidate pairs share the birth date (day and month in either order, so a swap
-is found), or the birth year and the first three letters of a family name (birth or used), or a family name and
-the first name (whatever the birth date), or the INS; records of the same feed are matched against each other in
-order, then against the vault. Blocks stay of a few dozen records at a million identities (the birth year alone
-gave ~12,000). Each source record keeps its own identity row in the vault (``vault.identity``, one row per source
-record, never overwritten by another record), so a link can be reviewed and undone.
+Blocking (:func:`blocking_keys_sql`): candidate pairs share the birth date (day and month in either order, so a
+swap is found), or the birth year and the first three letters of a family name (birth or used), or a family name
+and the first name (whatever the birth date), or the INS; records of the same feed are matched against each other
+in order, then against the vault. Blocks stay of a few dozen records at a million identities (the birth year alone
+gave ~12,000). The index is a DuckDB table of keys (never a Python structure growing with the warehouse); the
+candidate pairs of a batch of records are scored at once (:func:`score_pairs`: RapidFuzz's ``process.cpdist`` for
+Jaro–Winkler, NumPy for the weights, the same arithmetic as :func:`compare` in the same order). Each source record
+keeps its own identity row in the vault (``vault.identity``, one row per source record, never overwritten by
+another record), so a link can be reviewed and undone.
 
 A new person's pseudonym is the keyed hash of its normalised identity (``family|given|birth date``, so that a
 person who gives their name and birth date finds it); when another person already holds that pseudonym (a
@@ -34,12 +37,14 @@ homonym), the hash also covers the keyed hash of the source record, so the two s
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
+from rapidfuzz import process
 from rapidfuzz.distance import JaroWinkler
 
 from santegarde.identifiers.errors import InvalidIdentifier
@@ -149,19 +154,39 @@ def compare(a: Traits, b: Traits) -> Decision:
     return Decision("distinct", score, "score")
 
 
-# -- in the warehouse -------------------------------------------------------------------------------------------
+# -- vectorised, in the warehouse -------------------------------------------------------------------------------
+CHUNK = 20_000  # incoming records whose candidate pairs are scored together
+VAULT_SEQ = -(10**12)  # vault records come before the incoming ones, in a fixed order
+_FIELDS = ("family", "used", "given", "birth", "sex", "birth_place", "ins")
+
+
 def _traits_sql(family: str, used: str, given: str, birth: str, sex: str, place: str, ins: str) -> str:
-    """SQL of the normalised traits (family, used, given, birth, sex, birth_place, ins) from columns."""
+    """SQL of the normalised traits (family, used, given, birth, sex, birth_place, ins) from columns; an empty
+    trait is NULL (not given)."""
     return (
-        f"{normalise_sql(family)} AS family, nullif({normalise_sql(used)}, '') AS used, "
-        f"{normalise_sql(given)} AS given, TRY_CAST({birth} AS DATE) AS birth, lower({sex}) AS sex, "
-        f"nullif({normalise_sql(place)}, '') AS birth_place, {ins} AS ins"
+        f"nullif({normalise_sql(family)}, '') AS family, nullif({normalise_sql(used)}, '') AS used, "
+        f"nullif({normalise_sql(given)}, '') AS given, TRY_CAST({birth} AS DATE) AS birth, "
+        f"nullif(lower({sex}), '') AS sex, nullif({normalise_sql(place)}, '') AS birth_place, "
+        f"nullif({ins}, '') AS ins"
     )
 
 
-def _traits(row: tuple[Any, ...]) -> Traits:
-    family, used, given, birth, sex, place, ins = row
-    return Traits(family or None, used or None, given or None, birth, sex or None, place or None, ins or None)
+def blocking_keys_sql(entries: str) -> str:
+    """SQL of the blocking keys ``(seq, pos, k)`` of the records of ``entries`` (module docstring): the birth date
+    with day and month unordered, the birth year with the first three letters of a family name (birth, then used),
+    a family name (birth, then used) with the first name, the INS. ``pos`` is the key's rank in a record's list:
+    a record's candidates are taken in the order of the first key they share, then of their arrival."""
+    born = "year(birth) || '|' || least(day(birth), month(birth)) || '|' || greatest(day(birth), month(birth))"
+    parts = [
+        (0, f"'d|' || {born}", "birth IS NOT NULL"),
+        (1, "'y|' || year(birth) || '|' || left(family, 3)", "birth IS NOT NULL AND family IS NOT NULL"),
+        (2, "'y|' || year(birth) || '|' || left(used, 3)", "birth IS NOT NULL AND used IS NOT NULL"),
+        (3, "'n|' || family || '|' || given", "given IS NOT NULL AND family IS NOT NULL"),
+        (4, "'n|' || used || '|' || given", "given IS NOT NULL AND used IS NOT NULL"),
+        (5, "'i|' || ins", "ins IS NOT NULL"),
+    ]
+    return " UNION ALL ".join(f"SELECT seq, {pos}::TINYINT AS pos, {key} AS k FROM {entries} WHERE {where}"
+                              for pos, key, where in parts)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -177,145 +202,249 @@ class Assignment:
     reason: str = ""
 
 
-def blocking_keys(traits: Traits) -> list[tuple[object, ...]]:
-    """The blocking keys of a record: two records are compared when they share one (module docstring)."""
-    keys: list[tuple[object, ...]] = []
-    names = [n for n in (traits.family, traits.used) if n]
-    if traits.birth:
-        born = traits.birth
-        keys.append(("date", born.year, min(born.day, born.month), max(born.day, born.month)))
-        keys.extend(("year", born.year, name[:3]) for name in names)
-    if traits.given:
-        keys.extend(("name", name, traits.given) for name in names)
-    if traits.ins:
-        keys.append(("ins", traits.ins))
-    return keys
+@dataclass(frozen=True)
+class Scores:
+    """How each pair of two aligned sets of records compares (:func:`score_pairs`), as :func:`compare` would."""
+
+    outcome: np.ndarray  # 2 match, 1 possible, 0 distinct
+    score: np.ndarray
+    sex: np.ndarray  # both records give a sex, and not the same
+    birth_place: np.ndarray  # likewise for the birthplace
+    ins: np.ndarray  # both records carry an INS: it decided
+
+    def reason(self, n: int) -> str:
+        """Why pair ``n`` has its outcome, in :func:`compare`'s words."""
+        if self.ins[n]:
+            return "ins"
+        if self.outcome[n] == 2:
+            return "traits"
+        return ", ".join(f for f, c in (("sex", self.sex[n]), ("birth_place", self.birth_place[n])) if c) or "score"
 
 
-class _Index:
-    """Records (traits, pseudonym) indexed by their blocking keys."""
+def _present(values: np.ndarray) -> np.ndarray:
+    return np.asarray(values != None, dtype=bool)  # noqa: E711 - elementwise on an object array
 
-    def __init__(self) -> None:
-        self.keys: dict[tuple[object, ...], list[tuple[Traits, str]]] = {}
 
-    def add(self, traits: Traits, pseudonym: str) -> None:
-        for key in blocking_keys(traits):
-            self.keys.setdefault(key, []).append((traits, pseudonym))
+def _similarity(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Jaro–Winkler of the pairs where both names are given (RapidFuzz ``process.cpdist``, one call per batch:
+    the per-pair agreement of the blocks' candidate pairs), counted from :data:`STRING_AGREEMENT`; NaN elsewhere."""
+    out = np.full(len(a), np.nan)
+    where = np.flatnonzero(valid)
+    if len(where):
+        similarity = process.cpdist(
+            a[where].tolist(), b[where].tolist(), scorer=JaroWinkler.similarity,
+            scorer_kwargs={"prefix_weight": 0.1}, dtype=np.float64, workers=1,
+        )  # fmt: skip
+        out[where] = np.where(similarity >= STRING_AGREEMENT, similarity, 0.0)
+    return out
 
-    def candidates(self, traits: Traits) -> list[tuple[Traits, str]]:
-        seen: dict[int, tuple[Traits, str]] = {}
-        for key in blocking_keys(traits):
-            for entry in self.keys.get(key, ()):
-                seen.setdefault(id(entry), entry)
-        return list(seen.values())
+
+def _equal(a: np.ndarray, b: np.ndarray, both: np.ndarray) -> np.ndarray:
+    """Where both values are given, whether they are equal (elementwise on object arrays)."""
+    return both & np.asarray(np.equal(a, b), dtype=bool)
+
+
+def score_pairs(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> Scores:
+    """:func:`compare` over aligned arrays of traits (``family``, ``used``, ``given``: object arrays of strings or
+    ``None``; ``year``, ``month``, ``day``: integers, 0 when the birth date is not given; ``sex``,
+    ``birth_place``, ``ins``: object arrays). The same arithmetic in the same order, so the same scores to the
+    last bit."""
+    given = {f: (_present(a[f]), _present(b[f])) for f in ("family", "used", "given")}
+    family = np.full(len(a["family"]), np.nan)
+    for x in ("family", "used"):
+        for y in ("family", "used"):
+            s = _similarity(a[x], b[y], given[x][0] & given[y][1])
+            better = ~np.isnan(s) & (np.isnan(family) | (s > np.nan_to_num(family, nan=-1.0)))
+            family = np.where(better, s, family)
+    first = _similarity(a["given"], b["given"], given["given"][0] & given["given"][1])
+    born = (a["year"] > 0) & (b["year"] > 0)
+    swapped = (a["day"] != b["day"]) & (a["day"] == b["month"]) & (a["month"] == b["day"])
+    day = np.where(swapped, SWAPPED_DATE, (a["day"] == b["day"]).astype(float))
+    month = np.where(swapped, SWAPPED_DATE, (a["month"] == b["month"]).astype(float))
+    year = (a["year"] == b["year"]).astype(float)
+    parts = [("family", family, ~np.isnan(family)), ("given", first, ~np.isnan(first)), ("day", day, born),
+             ("month", month, born), ("year", year, born)]  # fmt: skip
+    conflicts = {}
+    for field in ("sex", "birth_place"):
+        both = _present(a[field]) & _present(b[field])
+        same = _equal(a[field], b[field], both)
+        parts.append((field, same.astype(float), both))
+        conflicts[field] = both & ~same
+    weighted, total = np.zeros(len(family)), np.zeros(len(family))
+    for field, similarity, known in parts:  # summed in compare's order: equal to the last bit
+        weighted = weighted + np.where(known, WEIGHT[field] * np.nan_to_num(similarity), 0.0)
+        total = total + np.where(known, WEIGHT[field], 0.0)
+    score = np.divide(weighted, total, out=np.zeros(len(total)), where=total > 0)
+    conflict = conflicts["sex"] | conflicts["birth_place"]
+    outcome = np.where((score >= MATCH) & ~conflict, 2, np.where(score >= POSSIBLE, 1, 0))
+    ins = _present(a["ins"]) & _present(b["ins"])
+    same_ins = _equal(a["ins"], b["ins"], ins)
+    outcome = np.where(ins, np.where(same_ins, 2, 0), outcome)
+    score = np.where(ins, np.where(same_ins, 1.0, 0.0), score)
+    return Scores(outcome, score, conflicts["sex"], conflicts["birth_place"], ins)
 
 
 def assign(warehouse: Warehouse, kind: str, source: str) -> list[Assignment]:
     """Decide the pseudonym of every complete record of ``temp.patients`` (``ref``, ``family``, ``used_family``,
     ``given``, ``birth``, ``gender``, ``birth_place``, ``ins``) fed from ``source``; writes
-    ``temp.assigned(ref, pseudonym, source_hash)``.
+    ``temp.assigned(ref, pseudonym, source_hash)`` and returns the records linked to a person or queued for review
+    (``match``, ``possible``).
 
-    The vault must be attached. Records fed before keep their person; the others are matched (module docstring).
+    The vault must be attached. Records fed before keep their person; the others are matched in the order of their
+    reference against the vault and the records before them (module docstring). The blocking index is a DuckDB
+    table; candidate pairs are scored :data:`CHUNK` records at a time (:func:`score_pairs`), so what scoring holds
+    is one batch's pairs, not the warehouse (a batch's pairs grow with the blocks: several GiB at a million
+    identities, ``bench/RESULTS.md``); what is left in Python is one pass giving each record its pseudonym.
     """
     con = warehouse.omop
+    traits = _traits_sql("family", "used_family", "given", "birth", "gender", "birth_place", "ins")
     warehouse.sql(
         f"""CREATE OR REPLACE TEMP TABLE incoming AS
-            SELECT ref, {hmac_sql("$src || '|' || ref", "mk")} AS source_hash,
-                   {hmac_sql(identity_message_sql("family", "given", "birth"))} AS base,
-                   {_traits_sql("family", "used_family", "given", "birth", "gender", "birth_place", "ins")}
-            FROM temp.patients
-            WHERE family IS NOT NULL AND given IS NOT NULL AND TRY_CAST(birth AS DATE) IS NOT NULL""",
+            SELECT row_number() OVER (ORDER BY ref) AS seq, *, {hmac_sql("base || '|homonym|' || source_hash")} AS alt
+            FROM (SELECT ref, {hmac_sql("$src || '|' || ref", "mk")} AS source_hash,
+                         {hmac_sql(identity_message_sql("family", "given", "birth"))} AS base, {traits}
+                  FROM temp.patients
+                  WHERE family IS NOT NULL AND given IS NOT NULL AND TRY_CAST(birth AS DATE) IS NOT NULL)""",
         {"src": source},
     )
     raw = [str(v) for (v,) in con.execute("SELECT DISTINCT ins FROM temp.incoming WHERE ins IS NOT NULL").fetchall()]
     if raw:
-        _temp_table(warehouse, "ins_checked", {"raw": raw, "ins": [checked_ins(v) for v in raw]})
+        checked = [checked_ins(v) for v in raw]
+        _temp_table(warehouse, "ins_checked", {"raw": pa.array(raw, pa.string()),
+                                               "ins": pa.array(checked, pa.string())})  # fmt: skip
         con.execute("UPDATE temp.incoming n SET ins = c.ins FROM temp.ins_checked c WHERE n.ins = c.raw")
-    known = dict(
-        con.execute(
-            """SELECT i.source_hash, i.pseudonym FROM vault.identity i JOIN temp.incoming n USING (source_hash)
-               WHERE i.kind = $kind""",
-            {"kind": kind},
-        ).fetchall()
-    )
-    rows = con.execute(
-        "SELECT ref, source_hash, base, family, used, given, birth, sex, birth_place, ins FROM temp.incoming "
-        "ORDER BY ref"
-    ).fetchall()
-    index = _Index()
-    for traits, pseudonym in _vault_candidates(warehouse):
-        index.add(traits, pseudonym)
+    _index(warehouse, kind)
+    total = int((con.execute("SELECT count(*) FROM temp.incoming").fetchone() or (0,))[0])
     taken = {str(p) for (p,) in con.execute(
         "SELECT DISTINCT i.pseudonym FROM vault.identity i JOIN temp.incoming n ON i.pseudonym = n.base"
     ).fetchall()}  # fmt: skip
-    out: list[Assignment] = []
-    for ref, source_hash, base, *fields in rows:
-        traits = _traits(tuple(fields))
-        assignment = _decide(warehouse, str(ref), str(source_hash), str(base), traits, known, index, taken)
-        taken.add(assignment.pseudonym)
-        index.add(traits, assignment.pseudonym)
-        out.append(assignment)
-    _temp_table(warehouse, "assigned", {"ref": [a.ref for a in out], "pseudonym": [a.pseudonym for a in out],
-                                         "source_hash": [a.source_hash for a in out]})  # fmt: skip
+    pseudonyms: list[str] = []
+    decided: list[tuple[int, str, str | None, float | None, str]] = []
+    for lo in range(1, total + 1, CHUNK):
+        hi = min(lo + CHUNK, total + 1) - 1
+        best = _best_candidates(con, lo, hi)
+        rows = con.execute(
+            "SELECT seq, known, base, alt FROM temp.incoming WHERE seq BETWEEN $lo AND $hi ORDER BY seq",
+            {"lo": lo, "hi": hi},
+        ).fetchall()
+        for seq, known, base, alt in rows:
+            found = best.get(seq)
+            if known is not None:
+                pseudonym = str(known)
+            elif found is not None and found[0] == 2:
+                pseudonym = _pseudonym_of(found[1], pseudonyms)
+                decided.append((seq, "match", pseudonym, found[2], found[3]))
+            else:
+                pseudonym = str(base) if base not in taken else str(alt)
+                if found is not None:
+                    decided.append((seq, "possible", _pseudonym_of(found[1], pseudonyms), found[2], found[3]))
+            taken.add(pseudonym)
+            pseudonyms.append(pseudonym)
+    _temp_table(warehouse, "assigned_seq", {"seq": pa.array(range(1, total + 1), type=pa.int64()),
+                                             "pseudonym": pa.array(pseudonyms, type=pa.string())})  # fmt: skip
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE assigned AS
+           SELECT n.ref, a.pseudonym, n.source_hash FROM temp.assigned_seq a JOIN temp.incoming n USING (seq)
+           ORDER BY n.seq"""
+    )
+    refs = dict(con.execute("SELECT seq, ref || chr(0) || source_hash FROM temp.incoming WHERE seq IN (SELECT "
+                            "unnest($s))", {"s": [d[0] for d in decided]}).fetchall()) if decided else {}  # fmt: skip
+    for table in ("assigned_seq", "match_entry", "match_key"):
+        con.execute(f"DROP TABLE IF EXISTS temp.{table}")
+    out = []
+    for seq, outcome, candidate, score, reason in decided:
+        ref, source_hash = str(refs[seq]).split(chr(0))
+        out.append(Assignment(ref, source_hash, pseudonyms[seq - 1], outcome, candidate, score, reason))
     return out
 
 
-def _temp_table(warehouse: Warehouse, name: str, columns: Mapping[str, Sequence[str | None]]) -> None:
-    """``temp.<name>`` of text columns, written in one Arrow batch (a row-by-row insert took half of matching)."""
+def _pseudonym_of(candidate: int | str, pseudonyms: list[str]) -> str:
+    """A candidate's pseudonym: a vault record's own, or the one given to an incoming record before (its seq)."""
+    return candidate if isinstance(candidate, str) else pseudonyms[candidate - 1]
+
+
+def _index(warehouse: Warehouse, kind: str) -> None:
+    """``temp.match_entry``: every record that can be a candidate (the vault's, in a fixed order, then the incoming
+    ones with the pseudonym of a record fed before, ``known``); ``temp.match_key``: their blocking keys, the vault's
+    only where an incoming record shares them."""
+    con = warehouse.omop
+    vault = _traits_sql("family", "used_family", "given", "birth_date", "sex", "birth_place", "ins")
+    fields = ", ".join(_FIELDS)
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE incoming AS
+            SELECT n.*, k.pseudonym AS known FROM temp.incoming n
+            LEFT JOIN (SELECT source_hash, any_value(pseudonym) AS pseudonym FROM vault.identity WHERE kind = $kind
+                       GROUP BY source_hash) k USING (source_hash)""",
+        {"kind": kind},
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE match_key AS {blocking_keys_sql('temp.incoming')}")
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE vault_entry AS
+            SELECT row_number() OVER (ORDER BY {fields}, pseudonym) + {VAULT_SEQ} AS seq, *
+            FROM (SELECT DISTINCT {fields}, pseudonym FROM (SELECT pseudonym, {vault} FROM vault.identity))"""
+    )
+    con.execute(
+        f"""INSERT INTO temp.match_key SELECT * FROM ({blocking_keys_sql("temp.vault_entry")})
+            WHERE k IN (SELECT k FROM temp.match_key)"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE match_entry AS
+            SELECT seq, {fields}, pseudonym, NULL::VARCHAR AS known FROM temp.vault_entry
+            WHERE seq IN (SELECT seq FROM temp.match_key WHERE seq < 0)
+            UNION ALL SELECT seq, {fields}, NULL, known FROM temp.incoming"""
+    )
+    con.execute("DROP TABLE temp.vault_entry")
+
+
+def _side(table: pa.Table, prefix: str) -> dict[str, np.ndarray]:
+    side = {f: table.column(f"{prefix}{f}").to_numpy(zero_copy_only=False)
+            for f in ("family", "used", "given", "sex", "birth_place", "ins")}  # fmt: skip
+    for part in ("year", "month", "day"):
+        side[part] = table.column(f"{prefix}{part}").fill_null(0).to_numpy(zero_copy_only=False)
+    return side
+
+
+def _best_candidates(con: Any, lo: int, hi: int) -> dict[int, tuple[int, int | str, float, str]]:
+    """For each incoming record ``lo..hi`` not fed before, its best candidate that is not distinct: ``(outcome,
+    candidate, score, reason)``, the candidate a seq of an incoming record or a vault record's pseudonym. Best is a
+    match before a possible match, then the highest score, then the earliest candidate (first key shared, then
+    arrival), as a record was compared one candidate after another."""
+    side = "{p}.family AS {p}family, {p}.used AS {p}used, {p}.given AS {p}given, year({p}.birth) AS {p}year, " \
+           "month({p}.birth) AS {p}month, day({p}.birth) AS {p}day, {p}.sex AS {p}sex, " \
+           "{p}.birth_place AS {p}birth_place, {p}.ins AS {p}ins"  # fmt: skip
+    pairs = con.execute(
+        f"""WITH pair AS (
+                SELECT a.seq AS i, b.seq AS j, min(a.pos) AS pos
+                FROM temp.match_key a JOIN temp.match_key b ON a.k = b.k AND b.seq < a.seq
+                WHERE a.seq BETWEEN $lo AND $hi GROUP BY a.seq, b.seq)
+            SELECT p.i, p.j, p.pos, y.pseudonym AS candidate, {side.format(p="x")}, {side.format(p="y")}
+            FROM pair p JOIN temp.match_entry x ON x.seq = p.i JOIN temp.match_entry y ON y.seq = p.j
+            WHERE x.known IS NULL""",
+        {"lo": lo, "hi": hi},
+    ).fetch_arrow_table()
+    if pairs.num_rows == 0:
+        return {}
+    scores = score_pairs(_side(pairs, "x"), _side(pairs, "y"))
+    kept = np.flatnonzero(scores.outcome > 0)
+    i = pairs.column("i").to_numpy()[kept]
+    j = pairs.column("j").to_numpy()[kept]
+    pos = pairs.column("pos").to_numpy()[kept]
+    outcome, score = scores.outcome[kept], scores.score[kept]
+    order = np.lexsort((j, pos, -score, -outcome, i))
+    first = order[np.r_[True, i[order][1:] != i[order][:-1]]] if len(order) else order
+    candidates = pairs.column("candidate").to_numpy(zero_copy_only=False)[kept]
+    return {
+        int(i[n]): (int(outcome[n]), str(candidates[n]) if j[n] < 0 else int(j[n]), float(score[n]),
+                    scores.reason(int(kept[n])))
+        for n in first
+    }  # fmt: skip
+
+
+def _temp_table(warehouse: Warehouse, name: str, columns: Mapping[str, pa.Array]) -> None:
+    """``temp.<name>`` written in one Arrow batch (a row-by-row insert took half of matching)."""
     view = f"__{name}_batch"
-    warehouse.omop.register(view, pa.table({c: pa.array(v, type=pa.string()) for c, v in columns.items()}))
+    warehouse.omop.register(view, pa.table(dict(columns)))
     try:
         warehouse.omop.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {view}")
     finally:
         warehouse.omop.unregister(view)
-
-
-def _decide(
-    warehouse: Warehouse, ref: str, source_hash: str, base: str, traits: Traits, known: dict[str, str],
-    index: _Index, taken: set[str],
-) -> Assignment:  # fmt: skip
-    if source_hash in known:
-        return Assignment(ref, source_hash, str(known[source_hash]), "known")
-    best: tuple[Decision, str] | None = None
-    for other, pseudonym in index.candidates(traits):
-        decision = compare(traits, other)
-        if decision.outcome == "distinct":
-            continue
-        if best is None or (decision.outcome == "match", decision.score) > (best[0].outcome == "match", best[0].score):
-            best = (decision, pseudonym)
-    if best is not None and best[0].outcome == "match":
-        return Assignment(ref, source_hash, best[1], "match", best[1], best[0].score, best[0].reason)
-    own = base if base not in taken else _homonym_pseudonym(warehouse, base, source_hash)
-    if best is not None:
-        return Assignment(ref, source_hash, own, "possible", best[1], best[0].score, best[0].reason)
-    return Assignment(ref, source_hash, own, "new")
-
-
-def _homonym_pseudonym(warehouse: Warehouse, base: str, source_hash: str) -> str:
-    """The pseudonym of a person whose identity's pseudonym another person already holds."""
-    message = "$b || '|homonym|' || $h"
-    row = warehouse.sql(f"SELECT {hmac_sql(message)}", {"b": base, "h": source_hash}).fetchone()
-    if row is None:
-        raise RuntimeError("DuckDB returned no row for a constant SELECT")
-    return str(row[0])
-
-
-def _vault_candidates(warehouse: Warehouse) -> list[tuple[Traits, str]]:
-    """Records of the vault that may share a blocking key with an incoming record (a superset the index narrows:
-    the birth date with day and month unordered, the birth year, the names)."""
-    traits = _traits_sql("family", "used_family", "given", "birth_date", "sex", "birth_place", "ins")
-    day_month = "least(day(birth), month(birth)) * 100 + greatest(day(birth), month(birth))"
-    rows = warehouse.omop.execute(
-        f"""WITH v AS (SELECT pseudonym, {traits} FROM vault.identity), n AS (SELECT * FROM temp.incoming)
-            SELECT DISTINCT v.family, v.used, v.given, v.birth, v.sex, v.birth_place, v.ins, v.pseudonym FROM v
-            WHERE year(v.birth) * 10000 + {day_month.replace("birth", "v.birth")}
-                    IN (SELECT year(birth) * 10000 + {day_month} FROM n)
-               OR year(v.birth) || left(v.family, 3) IN (SELECT year(birth) || left(family, 3) FROM n
-                                                         UNION ALL SELECT year(birth) || left(used, 3) FROM n)
-               OR year(v.birth) || left(v.used, 3) IN (SELECT year(birth) || left(family, 3) FROM n
-                                                       UNION ALL SELECT year(birth) || left(used, 3) FROM n)
-               OR v.family IN (SELECT family FROM n UNION ALL SELECT used FROM n)
-               OR v.used IN (SELECT family FROM n UNION ALL SELECT used FROM n)
-               OR v.ins IN (SELECT ins FROM n WHERE ins IS NOT NULL)"""
-    ).fetchall()
-    return [(_traits(tuple(r[:7])), str(r[7])) for r in rows]

@@ -322,6 +322,7 @@ def _move(con: duckdb.DuckDBPyConnection, review_id: int, kept: int, merged: int
         )
         row = _x(con, f"UPDATE omop.{table} SET {person} = $k WHERE {person} = $m", ids).fetchone()
         moved += int(row[0]) if row else 0
+    moved += _move_person_facts(con, ids)
     _x(con, "INSERT INTO omop.identity_link VALUES ($r, $k, $m, 'person', $m)", ids)  # the link, even with no row
     for table in ("person", "death"):
         _x(con, f"INSERT INTO omop.linked_{table} SELECT $r, * FROM omop.{table} WHERE person_id = $m", ids)
@@ -343,6 +344,55 @@ def _move(con: duckdb.DuckDBPyConnection, review_id: int, kept: int, merged: int
     return moved
 
 
+PERSON_DOMAIN = next(concept for concept, domain in omop.DOMAIN_CONCEPTS.items() if domain == "Person")
+FACT_SIDES = ((1, "fact_relationship:1"), (2, "fact_relationship:2"))
+
+
+def _fact_key(fact_1: str, fact_2: str, alias: str = "") -> str:
+    """The name of a ``fact_relationship`` row (a hash of its columns) once its facts are ``fact_1`` and ``fact_2``."""
+    return (f"(hash({alias}domain_concept_id_1, {fact_1}, {alias}domain_concept_id_2, {fact_2}, "
+            f"{alias}relationship_concept_id) >> 1)::BIGINT")  # fmt: skip
+
+
+def _person_fact(side: int, person: str) -> str:
+    return f"(domain_concept_id_{side} = {PERSON_DOMAIN} AND fact_id_{side} = {person})"
+
+
+def _move_person_facts(con: duckdb.DuckDBPyConnection, ids: dict[str, int]) -> int:
+    """``fact_relationship`` rows whose fact of the Person domain is the merged person now name the kept one; each
+    moved side noted under the row's name after the move, so that an undo finds it."""
+    moved_1 = f"CASE WHEN {_person_fact(1, '$m')} THEN $k ELSE fact_id_1 END"
+    moved_2 = f"CASE WHEN {_person_fact(2, '$m')} THEN $k ELSE fact_id_2 END"
+    either = f"({_person_fact(1, '$m')} OR {_person_fact(2, '$m')})"
+    for side, tbl in FACT_SIDES:
+        _x(
+            con,
+            f"INSERT INTO omop.identity_link SELECT $r, $k, $m, '{tbl}', {_fact_key(moved_1, moved_2)} "
+            f"FROM omop.fact_relationship WHERE {_person_fact(side, '$m')}",
+            ids,
+        )
+    row = _x(
+        con, f"UPDATE omop.fact_relationship SET fact_id_1 = {moved_1}, fact_id_2 = {moved_2} WHERE {either}", ids
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _restore_person_facts(con: duckdb.DuckDBPyConnection, review_id: int) -> int:
+    """Reverse :func:`_move_person_facts` for this review."""
+    back = {side: f"CASE WHEN l.side_{side} AND t.domain_concept_id_{side} = {PERSON_DOMAIN} "
+                  f"AND t.fact_id_{side} = l.kept THEN l.merged ELSE t.fact_id_{side} END" for side, _ in FACT_SIDES}
+    row = _x(
+        con,
+        f"""UPDATE omop.fact_relationship t SET fact_id_1 = {back[1]}, fact_id_2 = {back[2]}
+            FROM (SELECT row_key, any_value(kept) AS kept, any_value(merged) AS merged,
+                         bool_or(tbl = '{FACT_SIDES[0][1]}') AS side_1, bool_or(tbl = '{FACT_SIDES[1][1]}') AS side_2
+                  FROM omop.identity_link WHERE review_id = $r AND tbl LIKE 'fact_relationship:%' GROUP BY row_key) l
+            WHERE {_fact_key("t.fact_id_1", "t.fact_id_2", "t.")} = l.row_key""",
+        {"r": review_id},
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def _restore(con: duckdb.DuckDBPyConnection, review_id: int) -> int:
     """Reverse :func:`_move` for this review (one transaction)."""
     for statement in OMOP_LINK_DDL:
@@ -358,6 +408,7 @@ def _restore(con: duckdb.DuckDBPyConnection, review_id: int) -> int:
             {"r": review_id},
         ).fetchone()
         restored += int(row[0]) if row else 0
+    restored += _restore_person_facts(con, review_id)
     _x(
         con,
         """DELETE FROM omop.death WHERE person_id IN (

@@ -11,9 +11,15 @@
   concept (for drugs, of the same ingredient through ``concept_ancestor``) less than 30 days apart form one era;
   a condition lasts until its end date or one day; a drug exposure until its end date, else its start plus its
   days of supply, else one day; ``gap_days`` are the days of the era not covered by an exposure.
+- :func:`derive_dose_eras` rebuilds ``dose_era`` from ``drug_strength``: an exposure with a quantity and days of
+  supply whose drug has a strength for an ingredient takes a daily dose of that ingredient (the amount per unit
+  times the quantity over the days of supply, or for a concentration the numerator over the denominator times the
+  quantity over the days of supply) in the strength's unit; exposures of the same person, ingredient, unit and dose
+  less than 30 days apart form one era. Exposures without quantity, days of supply or strength have no dose era.
+  Until ``drug_strength`` is loaded, the dose eras a source fed (a ``dose_era`` file) are kept as they are.
 - :func:`describe` rewrites ``cdm_source`` and appends a ``metadata`` row for the feed.
 
-All three run after every feed (:func:`refresh`).
+All of them run after every feed (:func:`refresh`).
 """
 
 # ruff: noqa: S608 - SQL is assembled from the OMOP spec constants of omop.py; values go as $parameters
@@ -169,6 +175,40 @@ def derive_eras(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     return counts[0], counts[1]
 
 
+def derive_dose_eras(con: duckdb.DuckDBPyConnection) -> int:
+    """Rebuild ``dose_era`` from ``drug_strength`` (module docstring); returns its row count."""
+    exposures = """SELECT d.person_id,
+                          {'drug': s.ingredient_concept_id,
+                           'unit': CASE WHEN s.amount_value IS NOT NULL THEN s.amount_unit_concept_id
+                                        ELSE s.numerator_unit_concept_id END,
+                           'dose': CASE WHEN s.amount_value IS NOT NULL
+                                        THEN s.amount_value * d.quantity / d.days_supply
+                                        ELSE s.numerator_value / coalesce(s.denominator_value, 1) * d.quantity
+                                             / d.days_supply END} AS concept,
+                          d.drug_exposure_start_date AS start,
+                          greatest(coalesce(d.drug_exposure_end_date,
+                                            d.drug_exposure_start_date + d.days_supply * INTERVAL 1 DAY),
+                                   d.drug_exposure_start_date)::DATE AS stop, 1 AS n, 0 AS covered
+                   FROM omop.drug_exposure d
+                   JOIN omop.drug_strength s ON s.drug_concept_id = d.drug_concept_id AND s.invalid_reason IS NULL
+                        AND d.drug_exposure_start_date BETWEEN s.valid_start_date AND s.valid_end_date
+                   WHERE d.drug_concept_id <> 0 AND d.quantity > 0 AND d.days_supply > 0
+                     AND (s.amount_value IS NOT NULL OR s.numerator_value IS NOT NULL)"""
+    strengths = con.execute("SELECT count(*) FROM omop.drug_strength").fetchone()
+    if not strengths or not strengths[0]:
+        row = con.execute("SELECT count(*) FROM omop.dose_era").fetchone()
+        return int(row[0]) if row else 0
+    con.execute("DELETE FROM omop.dose_era")
+    con.execute(
+        f"""INSERT INTO omop.dose_era
+            SELECT row_number() OVER (ORDER BY person_id, concept.drug, start, concept.dose), person_id,
+                   concept.drug, coalesce(concept.unit, 0), concept.dose, start, stop
+            FROM ({_eras(exposures, PERSISTENCE_DAYS)})"""
+    )
+    row = con.execute("SELECT count(*) FROM omop.dose_era").fetchone()
+    return int(row[0]) if row else 0
+
+
 def describe(con: duckdb.DuckDBPyConnection, source: str, today: date) -> None:
     """``cdm_source`` rewritten (one row), a ``metadata`` row for this feed."""
     version = con.execute("SELECT vocabulary_version FROM omop.vocabulary WHERE vocabulary_id = 'None'").fetchone()
@@ -191,4 +231,5 @@ def refresh(con: duckdb.DuckDBPyConnection, source: str, today: date) -> None:
     """After a feed: standard concepts, eras, the CDM description."""
     map_concepts(con)
     derive_eras(con)
+    derive_dose_eras(con)
     describe(con, source, today)
