@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -97,3 +98,52 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
         terminalreporter.section("authorisation matrix" + ("" if full else " (rows that disagree; -rA for all)"))
         for line in lines:
             terminalreporter.write_line(line)
+    leaked = config.stash.get(LEAKS, [])
+    if leaked:
+        terminalreporter.section("identifying values in the logs (tests/log_scan.py)", red=True)
+        for (logger, kind), n in sorted(Counter(leaked).items()):
+            terminalreporter.write_line(f"{logger}: {n} line(s) holding a synthetic patient's {kind}", red=True)
+
+
+# -- the whole suite's logs, scanned for the synthetic patients' identifying values (issue 25, tests/log_scan.py) --
+SUITE_LOGS: Any = None
+IDENTIFYING: Any = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep every log record of the run, and note every patient the synthetic generator makes."""
+    import logging
+
+    import santegarde.synthetic as synthetic
+    from log_scan import Identifying, SuiteLogs
+    from santegarde.synthetic import dataset, people
+
+    global SUITE_LOGS, IDENTIFYING
+    SUITE_LOGS, IDENTIFYING = SuiteLogs(), Identifying()
+    logging.getLogger().addHandler(SUITE_LOGS)
+    if logging.getLogger("santegarde").level == logging.NOTSET:
+        logging.getLogger("santegarde").setLevel(logging.INFO)  # what an operator's default level lets through
+    original = people.make_patient
+
+    def make_patient(*args: Any, **kwargs: Any) -> Any:
+        made = original(*args, **kwargs)
+        IDENTIFYING.add_patient(made[0])
+        return made
+
+    for module in (people, dataset, synthetic):
+        module.make_patient = make_patient  # type: ignore[attr-defined]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if any log line of any test holds a synthetic patient's NIR/INS, family name, e-mail or phone."""
+    from log_scan import leaks
+
+    if SUITE_LOGS is None or session.config.option.collectonly:
+        return
+    found = leaks(SUITE_LOGS.lines, IDENTIFYING)
+    if found:
+        session.config.stash[LEAKS] = found
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+LEAKS = pytest.StashKey[list[tuple[str, str]]]()
