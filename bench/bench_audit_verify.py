@@ -94,6 +94,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--src", type=Path, default=SRC, help="the santegarde sources to run (default: this checkout)")
+    parser.add_argument(
+        "--stored", choices=("both", "canonical"), default="both", help="canonical: skip the trail stored as before"
+    )
     args = parser.parse_args()
     n = args.entries
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -101,7 +104,7 @@ def main() -> None:
           f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {n} entries, SQLite temp file; code {args.src}")  # fmt: skip
     rows: list[tuple[str, float, int]] = []
     with tempfile.TemporaryDirectory(prefix="santegarde-bench-") as directory:
-        for legacy in (False, True):
+        for legacy in (False, True) if args.stored == "both" else (False,):
             engine = make_engine(f"sqlite:///{Path(directory) / f'audit-{legacy}.db'}")
             migrate(engine, package="santegarde.audit")
             trail = AuditTrail(engine, KEY)
