@@ -16,6 +16,7 @@ peak RSS (VmHWM, reset through /proc/self/clear_refs before each phase) in the t
 in an untimed pass (plan: again on the same rows; run: on a fresh database of ``--memory-records``), since
 tracemalloc slows Python down. PostgreSQL is used if it answers at ``SANTEGARDE_BENCH_POSTGRES_URL`` (default
 postgresql://postgres@127.0.0.1:5432/postgres): a fresh database is created and dropped; otherwise it is skipped.
+``--src DIR`` runs another checkout's code on the same rows (e.g. the commit before, unpacked with ``git archive``).
 """
 
 from __future__ import annotations
@@ -36,19 +37,23 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+_source = argparse.ArgumentParser(add_help=False)
+_source.add_argument("--src", type=Path, default=Path(__file__).resolve().parent.parent / "src")
+SRC = _source.parse_known_args()[0].src
+sys.path.insert(0, str(SRC))
 
-import psycopg
-from rich.console import Console
-from rich.table import Table
-from sqlalchemy import Engine, bindparam, func, insert, select, text, update
+# The code measured comes from --src: imported once the path is set.
+import psycopg  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+from sqlalchemy import Engine, bindparam, func, insert, select, text, update  # noqa: E402
 
-from santegarde.crypto import Keyring, ScryptParams, create_keyring, create_keystore
-from santegarde.referentials import loader
-from santegarde.referentials.model import Duration, Referential
-from santegarde.store import retention, vault
-from santegarde.store.db import make_engine, migrate
-from santegarde.store.schema import record, record_part
+from santegarde.crypto import Keyring, ScryptParams, create_keyring, create_keystore  # noqa: E402
+from santegarde.referentials import loader  # noqa: E402
+from santegarde.referentials.model import Duration, Referential  # noqa: E402
+from santegarde.store import retention, vault  # noqa: E402
+from santegarde.store.db import make_engine, migrate  # noqa: E402
+from santegarde.store.schema import record, record_part  # noqa: E402
 
 POSTGRES_URL = os.environ.get("SANTEGARDE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 PURPOSE = "medical_record"
@@ -322,7 +327,8 @@ def _server_version(engine: Engine) -> str:
     with engine.connect() as conn:
         if engine.dialect.name == "sqlite":
             return "SQLite " + str(conn.execute(text("select sqlite_version()")).scalar_one())
-        return "PostgreSQL " + str(conn.execute(text("show server_version")).scalar_one()).split()[0]
+        version = str(conn.execute(text("show server_version")).scalar_one()).split()[0]
+        return f"PostgreSQL {version}, autovacuum {conn.execute(text('show autovacuum')).scalar_one()}"
 
 
 # -- the measurement --------------------------------------------------------------------------------
@@ -416,11 +422,16 @@ def main() -> None:
     parser.add_argument("--memory-records", type=int, default=100_000, help="records of the tracemalloc run pass")
     parser.add_argument("--batch", type=int, default=500, help="records per transaction of the run (default 500)")
     parser.add_argument("--engine", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--src", type=Path, default=SRC, help="the santegarde sources to run (default: this checkout)")
     args = parser.parse_args()
     if args.records < RECORDS_PER_PATIENT * 10:
         parser.error(f"--records must be at least {RECORDS_PER_PATIENT * 10}.")
     console = Console(width=max(Console().width, 120))
-    console.print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; seed {SEED}, clock {NOW.isoformat()}")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    console.print(
+        f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {load}, "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; seed {SEED}, clock {NOW.isoformat()}; code {args.src}"
+    )
     with tempfile.TemporaryDirectory(prefix="santegarde-bench-keys-") as keys:
         master = create_keystore(Path(keys) / "ring", "correct horse battery staple", ScryptParams(n=2**10, r=8, p=1))
         ring = create_keyring(master, Path(keys) / "ring")

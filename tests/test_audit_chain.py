@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
 
-from santegarde.audit.chain import GENESIS, Checkpoint, Entry, chain, entry_hash, seal, verify
+from santegarde.audit.chain import GENESIS, Checkpoint, Entry, chain, entry_hash, seal, stored, verify, walk
 
 KEY = b"k" * 32
 
@@ -80,3 +82,55 @@ def test_purge_with_anchor_keeps_rest_verifiable() -> None:
 def test_wrong_key_fails_every_checkpoint(key: bytes) -> None:
     entries, cps = _trail()
     assert len(verify(entries, cps, key)) >= len(cps)
+
+
+# -- the stored rows: the canonical text hashed as read, older texts decoded (issue 18) ---------------------------
+
+
+def _rows(entries: list[Entry]) -> list[tuple[int, str, str, str]]:
+    return [(e.seq, e.prev_hash, e.hash, stored(e.content)) for e in entries]
+
+
+def test_the_stored_text_verifies_as_read_and_an_older_text_through_its_content() -> None:
+    entries, cps = _trail()
+    rows = _rows(entries)
+    assert walk(rows, cps, KEY).problems == []
+    spaced = [(s, p, h, json.dumps(json.loads(t), sort_keys=True)) for s, p, h, t in rows]  # as stored before
+    assert spaced[0][3] != rows[0][3] and walk(spaced, cps, KEY).problems == []
+    shuffled = [(s, p, h, json.dumps(dict(reversed(json.loads(t).items())))) for s, p, h, t in rows]
+    assert walk(shuffled, cps, KEY).problems == []  # the same content, keys in another order
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda t: t.replace("user1", "user9"),  # another actor
+        lambda t: t.replace('"read"', '"write"'),  # another operation
+        lambda t: t[:-1],  # cut: no longer JSON
+        lambda t: t + " ",  # another text of the same content: not an edit (its content hashes the same)
+        lambda t: "",
+    ],
+)
+def test_an_edited_stored_text_is_detected_whatever_its_form(edit: Callable[[str], str]) -> None:
+    entries, cps = _trail()
+    rows = _rows(entries)
+    seq, prev, digest, text = rows[1]
+    rows[1] = (seq, prev, digest, edit(text))
+    found = walk(rows, cps, KEY).problems
+    same_content = edit(text).strip() == text
+    assert bool([p for p in found if p.seq == 2 and "edited" in p.what]) is not same_content
+
+
+def test_deleted_reordered_and_truncated_stored_rows_are_detected() -> None:
+    entries, cps = _trail()
+    rows = _rows(entries)
+    assert any("deleted" in p.what for p in walk(rows[:2] + rows[3:], cps, KEY).problems)
+    assert any("out of order" in p.what for p in walk([rows[0], rows[2], rows[1], *rows[3:]], cps, KEY).problems)
+    assert any("truncated" in p.what for p in walk(rows[:4], cps, KEY).problems)
+
+
+def test_a_walk_counts_keeps_only_the_hashes_asked_for_and_ends_on_the_last_entry() -> None:
+    entries, cps = _trail()
+    walked = walk(_rows(entries), cps, KEY, keep={2, 5, 99})
+    assert walked.count == 6 and walked.last == (6, entries[-1].hash)
+    assert walked.kept == {2: entries[1].hash, 5: entries[4].hash}

@@ -116,8 +116,9 @@ def test_fhir_audit_event_export(trail: AuditTrail) -> None:
     FhirAuditEvent.model_validate(first)
 
 
-def _long_trail(trail: AuditTrail, n: int) -> None:
-    """A valid trail of n entries written in bulk (sealed checkpoints, sealed head), as appends would leave it."""
+def _long_trail(trail: AuditTrail, n: int, *, legacy: bool = False) -> None:
+    """A valid trail of n entries written in bulk (sealed checkpoints, sealed head), as appends leave it (``legacy``:
+    as they left it before contents were stored in canonical form)."""
     from dataclasses import asdict
 
     from santegarde.audit import chain
@@ -129,8 +130,8 @@ def _long_trail(trail: AuditTrail, n: int) -> None:
     with trail.engine.begin() as conn:
         for start in range(0, n, 5000):
             rows = [
-                {"seq": e.seq, "at": at, "content": json.dumps(e.content, sort_keys=True), "prev_hash": e.prev_hash,
-                 "hash": e.hash}
+                {"seq": e.seq, "at": at, "content": json.dumps(e.content, sort_keys=True) if legacy
+                 else chain.stored(e.content), "prev_hash": e.prev_hash, "hash": e.hash}
                 for e in entries[start : start + 5000]
             ]  # fmt: skip
             conn.execute(entry.insert(), rows)
@@ -149,16 +150,17 @@ def _long_trail(trail: AuditTrail, n: int) -> None:
         )  # fmt: skip
 
 
-def test_verify_streams_the_trail_in_bounded_memory(database_url: str) -> None:
+@pytest.mark.parametrize("legacy", [False, True], ids=["canonical", "legacy"])
+def test_verify_streams_the_trail_in_bounded_memory(database_url: str, legacy: bool) -> None:
     """Verify walks the entries once and keeps none (issue 18): its peak does not grow with the trail. Holding
-    5 000 entries, as it did, took about 12 MiB (48 MiB for 20 000); streamed, about 1.7 MiB at any length (the
-    driver's chunk of rows)."""
+    5 000 entries, as it did, took about 12 MiB (48 MiB for 20 000); streamed, about 2 MiB at any length (the
+    driver's chunk of rows), whether the contents are stored canonically or as they were before."""
     import tracemalloc
 
     engine = make_engine(database_url)
     migrate(engine, package="santegarde.audit")
     trail = AuditTrail(engine, KEY, clock=Clock())
-    _long_trail(trail, 5_000)
+    _long_trail(trail, 5_000, legacy=legacy)
     tracemalloc.start()
     try:
         report = trail.verify()
@@ -168,3 +170,28 @@ def test_verify_streams_the_trail_in_bounded_memory(database_url: str) -> None:
         engine.dispose()
     assert report.intact and report.entries == 5_000, report
     assert peak < 6 * 2**20, f"verify peaked at {peak / 2**20:.1f} MiB for 5 000 entries"
+
+
+def test_contents_are_stored_canonically_and_older_entries_still_verify_and_are_found(trail: AuditTrail) -> None:
+    """Appends store the canonical text the hash covers (verify hashes it as read); entries stored before, with
+    spaces, still verify and are still found by the request they were written in."""
+    from santegarde.audit import chain, request
+
+    OLDER, NEWER = "a" * 32, "b" * 32  # request ids as the server makes them
+    with request.answering(OLDER):
+        trail.append(_event(1))
+    with request.answering(NEWER):
+        trail.append(_event(2))
+    with trail.engine.begin() as conn:
+        rows = conn.execute(entry.select().order_by(entry.c.seq)).all()
+        assert all(r.content == chain.stored(json.loads(r.content)) for r in rows)
+        older = rows[-2]
+        spaced = json.dumps(json.loads(older.content), sort_keys=True)  # as appends stored it before
+        conn.execute(update(entry).where(entry.c.seq == older.seq).values(content=spaced))
+    assert trail.verify().intact
+    with trail.engine.connect() as conn:
+        assert [e.content["resource_id"] for e in trail.during(conn, OLDER)] == ["obs-1"]
+        assert [e.content["resource_id"] for e in trail.during(conn, NEWER)] == ["obs-2"]
+    with trail.engine.begin() as conn:  # the same spaced text with another actor: an edit, whatever the form
+        conn.execute(update(entry).where(entry.c.seq == older.seq).values(content=spaced.replace("user-", "usr-")))
+    assert any("edited" in p for p in map(str, trail.verify().problems))

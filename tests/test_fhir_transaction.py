@@ -1,5 +1,6 @@
 """POST /fhir with a transaction Bundle (issue 18): a patient and its observations in one request and one database
-transaction — every entry decided, encrypted and traced as if sent alone, all stored or none, one audit batch."""
+transaction — every entry decided, encrypted and traced as if sent alone, all stored or none, one audit batch. With a
+batch Bundle: each entry stored or refused on its own, with its own status and outcome."""
 
 from __future__ import annotations
 
@@ -153,7 +154,8 @@ MISPLACED = {"resource": patient(), "request": {"method": "PUT", "url": "Patient
 @pytest.mark.parametrize(
     ("bundle_body", "said"),
     [
-        ({"resourceType": "Bundle", "type": "batch", "entry": []}, "of type 'transaction'"),
+        ({"resourceType": "Bundle", "type": "collection", "entry": []}, "of type 'transaction'"),
+        ({"resourceType": "Bundle", "type": "batch", "entry": []}, "The batch Bundle has no entry"),
         (_tx(), "has no entry"),
         (_tx({"request": {"method": "GET", "url": "x"}}), "Entry 1 of the transaction Bundle has no resource"),
         (_tx(DELETE), "asks for DELETE"),
@@ -166,7 +168,7 @@ def test_malformed_bundles_are_refused_with_a_sentence_before_anything_is_writte
     doc: TestClient, place: Workplace, bundle_body: dict[str, Any], said: str
 ) -> None:
     with pytest.raises(MappingError, match=said.replace("(", r"\(").replace(")", r"\)")):
-        bundle.writes(bundle_body)
+        bundle.writes(bundle_body) if bundle_body["type"] != "batch" else bundle.batch(bundle_body)
     answer = doc.post("/fhir", json=bundle_body, headers=PURPOSE)
     assert answer.status_code == 400 and said in answer.json()["issue"][0]["diagnostics"]
     assert _stored(place) == 0
@@ -179,7 +181,116 @@ def test_a_transaction_without_purpose_is_refused_and_traced(doc: TestClient, pl
     assert _stored(place) == 0
 
 
-def test_the_capability_statement_announces_transactions() -> None:
+def test_the_capability_statement_announces_transactions_and_batches() -> None:
     from santegarde.api.fhir import capability_statement
 
-    assert {"code": "transaction"} in capability_statement()["rest"][0]["interaction"]
+    interactions = capability_statement()["rest"][0]["interaction"]
+    assert {"code": "transaction"} in interactions and {"code": "batch"} in interactions
+
+
+# -- batch: each entry on its own ----------------------------------------------------------------------------
+
+
+def _batch(*entries: dict[str, Any]) -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": "batch", "entry": list(entries)}
+
+
+def _put(resource: dict[str, Any], if_match: str | None = None) -> dict[str, Any]:
+    request = {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"}
+    return {"resource": resource, "request": {**request, "ifMatch": if_match} if if_match else request}
+
+
+def _statuses(answer: Any) -> list[str]:
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["type"] == "batch-response"
+    return [e["response"]["status"] for e in body["entry"]]
+
+
+def test_a_batch_stores_each_entry_on_its_own_and_refuses_the_others_one_by_one(
+    doc: TestClient, place: Workplace
+) -> None:
+    doc.post("/fhir", json=_tx(_post(patient("p-1"))), headers=PURPOSE)
+    first = doc.post("/fhir", json=_tx(_post(observation(oid="o-old"))), headers=PURPOSE).json()["entry"][0]
+    doc.put("/fhir/Observation/o-old", json={**first["resource"], "status": "amended"}, headers=PURPOSE)
+    before = _stored(place)
+    sent = _batch(
+        _post(patient("p-2")),  # stored
+        _post(observation(oid="o-new")),  # stored
+        _put(observation(oid="nowhere")),  # no such record: 404
+        _put({**first["resource"], "status": "cancelled"}, 'W/"1"'),  # stale version: 412
+        _put({**observation(oid="o-new-2")}, "three"),  # an ifMatch that is no ETag: 400
+        _post({**observation(oid="linked"), "subject": {"reference": "urn:uuid:patient-a"}}),  # depends on another
+        DELETE,  # a method a batch does not do here
+        {"request": {"method": "POST", "url": "Patient"}},  # no resource
+    )
+    answer = doc.post("/fhir", json=sent, headers=PURPOSE)
+    statuses = _statuses(answer)
+    assert statuses == [
+        "201 Created", "201 Created", "404 Not Found", "412 Precondition Failed", "400 Bad Request",
+        "400 Bad Request", "400 Bad Request", "400 Bad Request",
+    ]  # fmt: skip
+    entries = answer.json()["entry"]
+    assert entries[0]["response"]["location"] == "Patient/p-2/_history/1" and entries[0]["resource"]["id"] == "p-2"
+    said = [e["response"]["outcome"]["issue"][0]["diagnostics"] for e in entries[2:]]
+    assert said[0].startswith("Aucun"), said[0]  # in French by default
+    assert "not 1 as If-Match says" in said[1]
+    assert "The ifMatch of entry 5 names a version by its ETag" in said[2]
+    assert "the entries of a batch stand alone" in said[3]
+    assert "asks for DELETE" in said[4] and "has no resource" in said[5]
+    assert all("resource" not in e for e in entries[2:])  # a refused entry discloses nothing
+    assert _stored(place) == before + 2  # the two good entries, whatever the others did
+    assert doc.get("/fhir/Observation/o-old", headers=PURPOSE).json()["status"] == "amended"
+    traced = [(c["resource_id"], c["outcome"]) for c in _trail(place) if c["operation"] in ("create", "update")]
+    assert ("p-2", "success") in traced and ("o-new", "success") in traced
+    assert ("nowhere", "not_found") in traced and ("o-old", "denied") in traced
+    assert all(rid not in ("linked", "o-new-2") for rid, _ in traced)  # refused before reaching anything
+    assert place.audit.verify().intact
+    english = doc.post(
+        "/fhir", json=_batch(_put(observation(oid="nowhere"))), headers={**PURPOSE, "Accept-Language": "en"}
+    )
+    assert english.json()["entry"][0]["response"]["outcome"]["issue"][0]["diagnostics"].startswith("There is no ")
+
+
+def test_a_policy_refusal_in_a_batch_refuses_that_entry_only(place: Workplace) -> None:
+    """For appointments, a secretary may create a patient's directory entry but not an observation: the patient is
+    stored, the observation refused (where a transaction refuses both)."""
+    desk = _client(place, "accueil", "secretariat", "S-2")
+    directory = {k: v for k, v in patient("p-9").items() if k != "identifier"}
+    sent = _batch(_post(directory), _post(observation(pid="p-9", oid="o-9")))
+    appointments = {"X-Purpose": "appointments"}
+    assert _statuses(desk.post("/fhir", json=sent, headers=appointments)) == ["201 Created", "403 Forbidden"]
+    with place.service.engine.connect() as conn:
+        assert sorted(conn.execute(select(record.c.id)).scalars()) == ["p-9"]
+    assert any(c["outcome"] == "denied" and c["resource_id"] == "o-9" for c in _trail(place))
+    other = {**directory, "id": "p-10"}
+    together = _tx(_post(other), _post(observation(pid="p-10", oid="o-10")))
+    assert desk.post("/fhir", json=together, headers=appointments).status_code == 403  # as a transaction: all refused
+    with place.service.engine.connect() as conn:
+        assert sorted(conn.execute(select(record.c.id)).scalars()) == ["p-9"]
+
+
+def test_a_batch_cannot_reach_another_patients_record_through_an_update(place: Workplace, doc: TestClient) -> None:
+    doc.post("/fhir", json=_tx(_post(patient("p-1")), _post(observation(oid="o-1"))), headers=PURPOSE)
+    other = _client(place, "dr.durand", "practitioner", "10009876543")  # no care relationship with p-1
+    sent = _batch(_put({**observation(oid="o-1"), "status": "cancelled"}), _post(patient("p-3")))
+    statuses = _statuses(other.post("/fhir", json=sent, headers=PURPOSE))
+    assert statuses[0].startswith("403") and statuses[1] == "201 Created"
+    assert doc.get("/fhir/Observation/o-1", headers=PURPOSE).json()["status"] == "final"
+
+
+def test_a_batch_on_a_tampered_trail_stores_nothing(doc: TestClient, place: Workplace) -> None:
+    place.audit.initialise()
+    with place.audit.engine.begin() as conn:
+        conn.execute(update(head).values(seal=None))
+    answer = doc.post("/fhir", json=_batch(_post(patient("p-5")), _post(patient("p-6"))), headers=PURPOSE)
+    assert answer.status_code >= 400 or all(not s.startswith("2") for s in _statuses(answer))
+    assert _stored(place) == 0  # no record committed whose access the trail refused to record
+
+
+def test_a_batch_without_purpose_or_session_is_refused_whole(doc: TestClient, place: Workplace) -> None:
+    sent = _batch(_post(patient("p-7")))
+    assert doc.post("/fhir", json=sent).status_code == 400
+    anonymous = TestClient(create_app(place.identity, records=place.service), base_url="https://testserver")
+    assert anonymous.post("/fhir", json=sent, headers=PURPOSE).status_code == 401
+    assert _stored(place) == 0

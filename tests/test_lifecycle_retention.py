@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -78,12 +79,19 @@ class Journal:
         self.committed_batches.append(list(events))
 
 
-def run(
-    w: Workplace, choices: dict[str, ChoiceAnswer] | None = None, journal: Journal | None = None, **kw: Any
-) -> retention.RunReport:
-    return retention.run(
-        w.service.engine, w.identity.keyring, w.service.ref, choices or {}, w.clock.now, journal or Journal(), **kw
+@dataclass(frozen=True)
+class Ran(retention.RunReport):
+    """A run's report, with the events its journal heard committed (the engine keeps none: they go to the trail)."""
+
+    events: tuple[retention.RetentionEvent, ...] = ()
+
+
+def run(w: Workplace, choices: dict[str, ChoiceAnswer] | None = None, journal: Journal | None = None, **kw: Any) -> Ran:
+    journal = journal or Journal()
+    report = retention.run(
+        w.service.engine, w.identity.keyring, w.service.ref, choices or {}, w.clock.now, journal, **kw
     )
+    return Ran(**vars(report), events=tuple(e for batch in journal.committed_batches for e in batch))
 
 
 def ids(w: Workplace, table: Any = record) -> set[str]:
@@ -171,7 +179,7 @@ def test_an_interrupted_run_resumes_where_it_stopped(practice: Workplace) -> Non
     assert len(ids(w, archive_record)) == 1  # the first batch committed, nothing half-done
     seen: list[tuple[int, int]] = []
     assert run(w, batch=1, progress=lambda d, t: seen.append((d, t))).archived == 3
-    assert seen[-1] == (3, 3) and ids(w) == set()
+    assert seen[-1] == (4, 4) and ids(w) == set()  # the 3 records left and the one archived, all looked at
 
 
 def test_a_batch_is_traced_before_it_commits_and_not_at_all_if_the_trace_fails(practice: Workplace) -> None:

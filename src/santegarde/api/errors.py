@@ -161,12 +161,16 @@ def responses(*kinds: type[SantegardeError], fhir: bool = False) -> dict[int | s
     return declared
 
 
-def _outcome(status: int, message: str) -> JSONResponse:
-    outcome = {
+def outcome(status: int, message: str) -> dict[str, Any]:
+    """The OperationOutcome of a refusal under /fhir (the answer's body, or a batch entry's outcome)."""
+    return {
         "resourceType": "OperationOutcome",
         "issue": [{"severity": "error", "code": ISSUE_CODE.get(status, "processing"), "diagnostics": message}],
     }
-    return JSONResponse(outcome, status_code=status, media_type=FHIR_JSON)
+
+
+def _outcome(status: int, message: str) -> JSONResponse:
+    return JSONResponse(outcome(status, message), status_code=status, media_type=FHIR_JSON)
 
 
 def language(accept: str | None) -> str:

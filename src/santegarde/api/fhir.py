@@ -1,4 +1,5 @@
-"""The FHIR R4 REST API over the record store: read, search, create, update, history, transaction, CapabilityStatement.
+"""The FHIR R4 REST API over the record store: read, search, create, update, history, transaction and batch,
+CapabilityStatement.
 
 Every route goes through ``RecordService`` (identity → policy → store → audit). The purpose is
 declared on every request in the ``X-Purpose`` header; break-the-glass reasons and research formalities
@@ -9,7 +10,8 @@ are recorded, shown and lifted with ``/fhir/Patient/{id}/$objection`` and ``$lif
 ``POST [type]/_search`` with the parameters form-encoded (or as a JSON object), or ``GET [type]?…`` for the
 parameters that identify no one (``_id``, ``patient``, ``code``, ``status``, dates…): identifiers, names and birth
 dates never appear in a URL (COM-CRY-1), and paging links carry the search sealed, bound to the session. ``POST /fhir``
-takes a ``transaction`` Bundle (a patient with its observations): all its entries stored, or none.
+takes a ``transaction`` Bundle (a patient with its observations): all its entries stored, or none; or a ``batch``
+Bundle: each entry stored or refused on its own, with its own status.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations inside router().
@@ -18,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import replace
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -25,7 +28,7 @@ from fastapi import APIRouter, Body, Cookie, Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
-from santegarde.api.errors import FHIR_JSON, responses, validation_error
+from santegarde.api.errors import FHIR_JSON, outcome, responses, sentence, status_of, validation_error
 from santegarde.api.params import FhirId
 from santegarde.api.refusals import NOT_LOGGED_IN, BodyTooLarge, OriginRefused, PreconditionFailed
 from santegarde.crypto import DecryptionRefused
@@ -108,8 +111,9 @@ def capability_statement() -> dict[str, Any]:
                     "handling=lenient'. Updates honour If-Match (412 on a stale version); creates, If-None-Exist."
                 ),
                 "security": {"description": "Two-factor sessions for health data; every access is traced."},
-                # POST /fhir: a transaction Bundle of creates and updates, all stored or none (store/bundle.py).
-                "interaction": [{"code": "transaction"}],
+                # POST /fhir: a transaction Bundle of creates and updates, all stored or none, or a batch Bundle,
+                # each entry on its own (store/bundle.py).
+                "interaction": [{"code": "transaction"}, {"code": "batch"}],
                 # FHIR Bulk Data (api/bulk.py): system and Patient compartment; santegarde stores no Group.
                 "operation": [{"name": "export", "definition": f"{BULK_DATA}/export"}],
                 "resource": [
@@ -332,23 +336,23 @@ def router(records: RecordService) -> APIRouter:
     @api.post("")
     def transaction(request: Request, ctx: Ctx, body: Annotated[dict[str, Any], Body()]) -> JSONResponse:
         """A transaction Bundle: its creates (POST) and updates (PUT) all stored, or none; references between its
-        entries by fullUrl (urn:uuid:…) resolved. Answers a transaction-response Bundle, entries in the same order."""
+        entries by fullUrl (urn:uuid:…) resolved. Answers a transaction-response Bundle, entries in the same order.
+        A batch Bundle: each entry stored or refused on its own; answers a batch-response Bundle whose entries carry
+        each its status, and its OperationOutcome when refused."""
+        base = base_url(request)
+        if bundle.kind(body) == bundle.BATCH:
+            items = bundle.batch(body)
+            outcomes = records.batch(ctx, items)
+            entries = [
+                _stored_entry(base, item.creating, r)
+                if isinstance(item, bundle.Write) and isinstance(r, dict)
+                else _refused_entry(request, r)
+                for item, r in zip(items, outcomes, strict=True)
+            ]
+            return fhir({"resourceType": "Bundle", "type": "batch-response", "entry": entries})
         writes = bundle.writes(body)
         done = records.transaction(ctx, writes)
-        base = base_url(request)
-        entries = [
-            {
-                "fullUrl": f"{base}/{r['resourceType']}/{r['id']}",
-                "resource": r,
-                "response": {
-                    "status": "201 Created" if w.creating else "200 OK",
-                    "location": f"{r['resourceType']}/{r['id']}/_history/{r['meta']['versionId']}",
-                    "etag": f'W/"{r["meta"]["versionId"]}"',
-                    "lastModified": r["meta"]["lastUpdated"],
-                },
-            }
-            for w, r in zip(writes, done, strict=True)
-        ]
+        entries = [_stored_entry(base, w.creating, r) for w, r in zip(writes, done, strict=True)]
         return fhir({"resourceType": "Bundle", "type": "transaction-response", "entry": entries})
 
     @api.get("/{resource_type}/{rid}")
@@ -364,7 +368,7 @@ def router(records: RecordService) -> APIRouter:
         if_match: Annotated[str | None, Header(description='The version read, as its ETag: W/"3"')] = None,
     ) -> JSONResponse:
         """A new version of the resource; with If-Match, only if the version named is still the current one."""
-        return fhir(records.update(ctx, resource_type, rid, body, if_match=_version_of(if_match)))
+        return fhir(records.update(ctx, resource_type, rid, body, if_match=bundle.etag_version(if_match)))
 
     @api.get("/{resource_type}/{rid}/_history")
     def history(resource_type: str, rid: FhirId, request: Request, ctx: Ctx) -> JSONResponse:
@@ -469,14 +473,26 @@ def _body_parameters(body: bytes, request: Request) -> list[tuple[str, str]]:
     )
 
 
-def _version_of(etag: str | None) -> int | None:
-    """The version an If-Match header names (W/"3", "3" or 3)."""
-    if etag is None:
-        return None
-    number = etag.strip().removeprefix("W/").strip('"')
-    if not number.isascii() or not number.isdigit() or len(number) > 9:
-        raise MappingError(f'If-Match names a version by its ETag, e.g. W/"3"; {etag[:40]!r} is not one.')
-    return int(number)
+def _stored_entry(base: str, created: bool, r: dict[str, Any]) -> dict[str, Any]:
+    """The response entry of a Bundle entry stored: the resource, where it is, its version."""
+    return {
+        "fullUrl": f"{base}/{r['resourceType']}/{r['id']}",
+        "resource": r,
+        "response": {
+            "status": "201 Created" if created else "200 OK",
+            "location": f"{r['resourceType']}/{r['id']}/_history/{r['meta']['versionId']}",
+            "etag": f'W/"{r["meta"]["versionId"]}"',
+            "lastModified": r["meta"]["lastUpdated"],
+        },
+    }
+
+
+def _refused_entry(request: Request, exc: Any) -> dict[str, Any]:
+    """The response entry of a batch entry refused: its status and the refusal as an OperationOutcome, in the
+    request's language."""
+    status = status_of(exc)
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    return {"response": {"status": f"{status} {phrase}", "outcome": outcome(status, sentence(request, exc))}}
 
 
 def _attempt(request: Request) -> tuple[str, tuple[str, str]]:

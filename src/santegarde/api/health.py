@@ -18,6 +18,7 @@ from sqlalchemy import Connection, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from santegarde.audit.tables import entry, head
+from santegarde.audit.trail import content_names
 from santegarde.crypto import KeyFamily
 from santegarde.lifecycle.upgrade import outdated
 from santegarde.runtime import Organisation
@@ -112,7 +113,7 @@ class AuditCollector(Collector):
         query = (
             select(entry.c.seq, entry.c.content)
             .where(entry.c.seq > self._scanned, entry.c.seq <= upto)
-            .where(or_(*(entry.c.content.like(f'%"operation": "{op}"%') for op in wanted)))
+            .where(or_(*(content_names("operation", op) for op in wanted)))
             .order_by(entry.c.seq)
         )
         for row in conn.execute(query):

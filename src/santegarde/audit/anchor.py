@@ -100,6 +100,11 @@ class AnchorFile:
                 )
         return heads, problems
 
+    def seqs(self) -> set[int]:
+        """The sequence numbers its lines name, seals unchecked (:meth:`check` checks them): the entries whose hash a
+        walk over the trail keeps for :meth:`check`."""
+        return {int(first) for raw in self._lines() if (first := raw.split(" ", 1)[0]).isdigit()}
+
     def _lines(self) -> list[str]:
         return self.path.read_text(encoding="ascii", errors="replace").splitlines() if self.path.exists() else []
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,10 +82,59 @@ def chain(start_seq: int, prev_hash: str, contents: Iterable[Mapping[str, Any]])
     return entries
 
 
-def verify(entries: Iterable[Entry], checkpoints: Sequence[Checkpoint], key: bytes, *, every: int = 0) -> list[Problem]:
-    """Every break in the trail, in order; an empty list means the trail is intact.
+def stored(content: Mapping[str, Any]) -> str:
+    """The text an entry's content is stored as: its canonical form, so that verifying hashes the stored text as is."""
+    return canonical(content).decode()
 
-    ``entries`` is walked once, in order, and none is kept: a trail of any length verifies in bounded memory.
+
+def content_matches(seq: int, prev_hash: str, digest: str, text: str) -> bool:
+    """Whether the stored ``text`` of entry ``seq`` is the content its hash was computed over.
+
+    Entries are stored in canonical form: one SHA-256 of the text as read says so, without decoding it. Text stored
+    otherwise (entries written before the canonical form was stored) is decoded and re-encoded canonically."""
+    return hashlib.sha256(f"{seq}|{prev_hash}|{text}".encode()).hexdigest() == digest or _decoded_matches(
+        seq, prev_hash, digest, text
+    )
+
+
+def _decoded_matches(seq: int, prev_hash: str, digest: str, text: str) -> bool:
+    """Whether ``text``, decoded and re-encoded canonically, is the content the hash covers (older stored forms)."""
+    try:
+        content = json.loads(text)
+    except ValueError:
+        return False
+    return entry_hash(seq, prev_hash, content) == digest
+
+
+@dataclass(slots=True)
+class Walk:
+    """What one pass over a trail found: its problems, how many entries it read, the last one's (seq, hash), and the
+    hashes of the entries whose sequence number was asked for (``keep``: those an anchor file records)."""
+
+    problems: list[Problem]
+    count: int
+    last: tuple[int, str] | None
+    kept: dict[int, str]
+
+
+def verify(entries: Iterable[Entry], checkpoints: Sequence[Checkpoint], key: bytes, *, every: int = 0) -> list[Problem]:
+    """Every break in a trail of :class:`Entry` (their content as mappings); :func:`walk` on their stored form."""
+    rows = ((e.seq, e.prev_hash, e.hash, stored(e.content)) for e in entries)
+    return walk(rows, checkpoints, key, every=every).problems
+
+
+def walk(
+    rows: Iterable[tuple[int, str, str, str]],
+    checkpoints: Sequence[Checkpoint],
+    key: bytes,
+    *,
+    every: int = 0,
+    keep: Container[int] = frozenset(),
+) -> Walk:
+    """Every break in the trail, in order, from its stored rows (seq, previous hash, hash, content text); no
+    problem means the trail is intact.
+
+    ``rows`` is walked once, in order, and none is kept: a trail of any length verifies in bounded memory.
 
     With ``every``, the checkpoint of every multiple of ``every`` after the last purge anchor, up to
     the last entry, must be there: deleting checkpoints (to hide a re-chained edit) is a break.
@@ -102,21 +151,29 @@ def verify(entries: Iterable[Entry], checkpoints: Sequence[Checkpoint], key: byt
     anchors = [cp for cp in sealed.values() if cp.anchor]
     anchor = max(anchors, key=lambda cp: cp.seq) if anchors else None
     expected_seq, expected_prev = (anchor.seq + 1, anchor.hash) if anchor else (1, GENESIS)
-    last_entry: Entry | None = None
-    for entry in entries:
-        last_entry = entry
-        if entry.seq != expected_seq:
-            what = "missing entries before it (deleted)" if entry.seq > expected_seq else "out of order or inserted"
-            problems.append(Problem(entry.seq, f"{what}: expected entry {expected_seq}"))
-        elif entry.prev_hash != expected_prev:
-            problems.append(Problem(entry.seq, "its link to the previous entry is broken (inserted or re-ordered)"))
-        if entry.hash != entry_hash(entry.seq, entry.prev_hash, entry.content):
-            problems.append(Problem(entry.seq, "its content was edited after it was written"))
-        sealed_cp = sealed.get(entry.seq)
-        if sealed_cp is not None and not sealed_cp.anchor and sealed_cp.hash != entry.hash:
-            problems.append(Problem(entry.seq, "it differs from the sealed checkpoint"))
-        expected_seq, expected_prev = entry.seq + 1, entry.hash
-    last = last_entry.seq if last_entry is not None else (anchor.seq if anchor else 0)
+    count, kept = 0, {}
+    sha256 = hashlib.sha256
+    # The loop runs once per entry: the common case (in order, linked, canonical text) is tested first and cheaply.
+    for seq, prev_hash, digest, text in rows:
+        count += 1
+        if seq != expected_seq:
+            what = "missing entries before it (deleted)" if seq > expected_seq else "out of order or inserted"
+            problems.append(Problem(seq, f"{what}: expected entry {expected_seq}"))
+        elif prev_hash != expected_prev:
+            problems.append(Problem(seq, "its link to the previous entry is broken (inserted or re-ordered)"))
+        if sha256(f"{seq}|{prev_hash}|{text}".encode()).hexdigest() != digest and not _decoded_matches(
+            seq, prev_hash, digest, text
+        ):
+            problems.append(Problem(seq, "its content was edited after it was written"))
+        if seq in sealed:
+            sealed_cp = sealed[seq]
+            if not sealed_cp.anchor and sealed_cp.hash != digest:
+                problems.append(Problem(seq, "it differs from the sealed checkpoint"))
+        if seq in keep:
+            kept[seq] = digest
+        expected_seq, expected_prev = seq + 1, digest
+    last_entry = (expected_seq - 1, expected_prev) if count else None
+    last = last_entry[0] if last_entry is not None else (anchor.seq if anchor else 0)
     beyond = [cp.seq for cp in sealed.values() if cp.seq > last]
     if beyond:
         problems.append(
@@ -129,4 +186,4 @@ def verify(entries: Iterable[Entry], checkpoints: Sequence[Checkpoint], key: byt
             for seq in range(first, last + 1, every)
             if seq not in sealed and seq not in forged
         )
-    return problems
+    return Walk(problems, count, last_entry, kept)

@@ -30,7 +30,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, event, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    delete,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import SQLAlchemyError
 
 from santegarde.audit import chain, operations, request
@@ -124,7 +137,13 @@ class _HeadRow:
 REQUEST_EXTENSION = "https://santegarde.invalid/fhir/StructureDefinition/audit-request"
 OPERATION_SYSTEM = "https://santegarde.invalid/fhir/CodeSystem/audit-operation"  # the trail's codes, named in English
 
-VERIFY_CHUNK = 2000  # entries fetched per round trip when the trail is walked
+VERIFY_CHUNK = 5000  # entries fetched per round trip when the trail is walked
+# What verifying reads of each entry, in order, streamed (a server-side cursor on PostgreSQL, rows in chunks).
+_STORED_ROWS = (
+    select(entry.c.seq, entry.c.prev_hash, entry.c.hash, entry.c.content)
+    .order_by(entry.c.seq)
+    .execution_options(stream_results=True, yield_per=VERIFY_CHUNK)
+)
 
 # Statements built once (not coerced again at every append): an entry (or many, executemany), and the head moved
 # forward only from the head this process knows — one statement that locks, checks and reseals the head.
@@ -143,23 +162,11 @@ _ADVANCE_HEAD = (
 )
 
 
-@dataclass(slots=True)
-class _Walked:
-    """What one streaming pass over the entries leaves behind: their count, the last one's (seq, hash), and the
-    hashes by sequence number when an anchor file is to be compared (about 0.2 KB an entry instead of the entry)."""
-
-    keep_hashes: bool
-    count: int = 0
-    last: tuple[int, str] | None = None
-    hashes: dict[int, str] = field(default_factory=dict)
-
-    def walk(self, entries: Iterator[chain.Entry]) -> Iterator[chain.Entry]:
-        for e in entries:
-            self.count += 1
-            self.last = (e.seq, e.hash)
-            if self.keep_hashes:
-                self.hashes[e.seq] = e.hash
-            yield e
+def content_names(key: str, value: str) -> ColumnElement[bool]:
+    """A first filter on the stored text: entries whose content may hold ``key`` = ``value`` (a plain string without
+    LIKE wildcards or quotes), stored canonically or, before that, with spaces. The caller checks the decoded
+    content."""
+    return or_(entry.c.content.like(f'%"{key}":"{value}"%'), entry.c.content.like(f'%"{key}": "{value}"%'))
 
 
 @dataclass(slots=True)
@@ -372,7 +379,7 @@ class AuditTrail:
                 {
                     "seq": e.seq,
                     "at": at,
-                    "content": json.dumps(e.content, sort_keys=True),
+                    "content": chain.stored(e.content),
                     "prev_hash": e.prev_hash,
                     "hash": e.hash,
                 }
@@ -526,7 +533,7 @@ class AuditTrail:
             return ("head_mismatch", row.seq)
         previous: Any = None
         for r in rows:
-            if r.hash != chain.entry_hash(r.seq, r.prev_hash, json.loads(r.content)):
+            if not chain.content_matches(r.seq, r.prev_hash, r.hash, r.content):
                 return ("edited", int(r.seq))
             if previous is not None and (r.seq != previous.seq + 1 or r.prev_hash != previous.hash):
                 return ("unlinked", int(r.seq))
@@ -542,15 +549,16 @@ class AuditTrail:
 
     def _check(self) -> tuple[int, int, list[chain.Problem], list[chain.Problem]]:
         """(entries, checkpoints, problems of the database, problems against the anchor file)."""
-        walked = _Walked(keep_hashes=self.anchor is not None)
+        keep = self.anchor.seqs() if self.anchor is not None else frozenset()
         try:
             with self.engine.connect() as conn:
                 cps = [
                     chain.Checkpoint(r.seq, r.hash, r.seal, bool(r.anchor)) for r in conn.execute(select(checkpoint))
                 ]
                 row = self._head(conn, lock=False)
-                # One pass over the entries, none kept (only their hashes when an anchor file is to be compared).
-                found = chain.verify(walked.walk(self.entries(conn)), cps, self._key, every=self._every)
+                # One pass over the stored rows, none kept (only the hashes of the entries the anchor file names).
+                rows = conn.execute(_STORED_ROWS).tuples()
+                walked = chain.walk(rows, cps, self._key, every=self._every, keep=keep)
         except SQLAlchemyError as exc:
             cause = type(getattr(exc, "orig", None) or exc).__name__
             what = (
@@ -558,10 +566,11 @@ class AuditTrail:
                 "truncated or replaced); restore it from a verified backup"
             )
             return 0, 0, [chain.Problem(0, what)], []
+        found = walked.problems
         found.extend(self._head_problems(row, walked.last, cps))
         anchored = []
         if self.anchor is not None and row is not None:
-            hashes = walked.hashes | {c.seq: c.hash for c in cps if c.anchor}
+            hashes = walked.kept | {c.seq: c.hash for c in cps if c.anchor}
             anchored = self.anchor.check(Head(row.seq, row.hash), hashes)
         return walked.count, len(cps), found, anchored
 
@@ -645,11 +654,7 @@ class AuditTrail:
 
     def during(self, conn: Connection, request_id: str) -> Iterator[chain.Entry]:
         """The entries appended while the HTTP request ``request_id`` was answered, in order."""
-        query = (
-            select(entry)
-            .where(entry.c.content.like(f'%"request_id": "{request.check(request_id)}"%'))
-            .order_by(entry.c.seq)
-        )
+        query = select(entry).where(content_names("request_id", request.check(request_id))).order_by(entry.c.seq)
         for row in conn.execute(query):
             found = chain.Entry(row.seq, row.prev_hash, row.hash, json.loads(row.content))
             if found.content.get("request_id") == request_id:

@@ -16,9 +16,10 @@ key. Only :meth:`santegarde.store.service.RecordService.read_archived` opens an 
 - Holds (``retention_hold``, per patient or per record) and pending rights (a non-permanent freeze)
   block the end; the plan counts them as held.
 - The records are streamed patient by patient (live and archived versions in one ordered pass, one patient's
-  records held at a time), so the plan's memory does not grow with them; the run still keeps its due list.
-- ``run`` works in transactional batches, resumable and idempotent: each record's state goes
-  active → archived → ended, and a second run with the same clock changes nothing.
+  records held at a time), so the memory of the plan and of the run does not grow with them.
+- ``run`` works in transactional batches of records due, set-based (one statement per table and batch, not per
+  record), resumable and idempotent: each record's state goes active → archived → ended, and a second run with the
+  same clock changes nothing. Its report counts; the events go to the journal, batch by batch.
 - Write-ahead (:mod:`santegarde.store.writeahead`): each batch is staged in its transaction, then
   handed to the journal's ``intend`` — which makes the batch's audit entries durable — and only then
   committed; ``committed`` follows. A process killed anywhere leaves every archived or deleted record
@@ -30,13 +31,13 @@ from __future__ import annotations
 import calendar
 import json
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, and_, delete, insert, literal, or_, select, union_all, update
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, literal, or_, select, union_all, update
 
 from santegarde.config.model import ChoiceAnswer
 from santegarde.crypto import KeyFamily, Keyring, decrypt, encrypt
@@ -176,7 +177,6 @@ class RunReport:
     waiting: int
     keys_destroyed: int
     batches: int
-    events: tuple[RetentionEvent, ...]
 
 
 # -- durations and dates ----------------------------------------------------------------------------
@@ -532,51 +532,85 @@ def _archive_aad(rid: str, version: int) -> str:
     return f"archive/{rid}/{version}"
 
 
-def _set_state(conn: Connection, rid: str, rule: str, state: str, now: datetime) -> None:
-    values: dict[str, Any] = {"state": state}
-    values["archived_at" if state == ARCHIVED else "ended_at"] = now
-    done = conn.execute(update(record_retention).where(record_retention.c.record_id == rid).values(**values)).rowcount
-    if not done:
-        conn.execute(insert(record_retention).values(record_id=rid, rule=rule, explicit=False, **values))
+def _set_states(conn: Connection, rules: Mapping[str, str], state: str, now: datetime) -> None:
+    """Record ``state`` for the records of ``rules`` (record id → its rule): one update of those already known and
+    one multi-row insert of the others."""
+    ids = list(rules)
+    values: dict[str, Any] = {"state": state, ("archived_at" if state == ARCHIVED else "ended_at"): now}
+    known = set(
+        conn.execute(select(record_retention.c.record_id).where(record_retention.c.record_id.in_(ids))).scalars()
+    )
+    if known:
+        conn.execute(update(record_retention).where(record_retention.c.record_id.in_(known)).values(**values))
+    new = [{"record_id": rid, "rule": rules[rid], "explicit": False, **values} for rid in ids if rid not in known]
+    if new:
+        conn.execute(insert(record_retention), new)
 
 
-def _archive(conn: Connection, ring: Keyring, item: _Item, rule: str, now: datetime) -> None:
-    """Move every version and part of the record to the archive, re-wrapping each token; nothing decrypted."""
-    for row in conn.execute(select(record).where(record.c.id == item.id)).mappings().all():
-        conn.execute(insert(archive_record).values(**dict(row), rule=rule, archived_at=now))
-    parts = conn.execute(select(record_part).where(record_part.c.record_id == item.id)).all()
-    for part in parts:
-        token = encrypt(
-            ring, KeyFamily.ARCHIVE, part.token, record=_archive_aad(item.id, part.version), field=part.category
+_RECORD_COLUMNS = [c.name for c in record.columns]
+
+
+def _archive(conn: Connection, ring: Keyring, rules: Mapping[str, str], now: datetime) -> None:
+    """Move every version and part of these records (id → rule) to the archive, re-wrapping each token; nothing
+    decrypted. Set-based: one copy of the versions per rule, one read and one multi-row insert of the parts, one
+    delete per table."""
+    ids = list(rules)
+    by_rule: dict[str, list[str]] = defaultdict(list)
+    for rid, rule in rules.items():
+        by_rule[rule].append(rid)
+    for rule, rids in by_rule.items():
+        copied = select(*record.columns, literal(rule), literal(now, archive_record.c.archived_at.type)).where(
+            record.c.id.in_(rids)
         )
+        conn.execute(insert(archive_record).from_select([*_RECORD_COLUMNS, "rule", "archived_at"], copied))
+    parts = conn.execute(
+        select(record_part.c.record_id, record_part.c.version, record_part.c.category, record_part.c.token).where(
+            record_part.c.record_id.in_(ids)
+        )
+    ).all()
+    if parts:
         conn.execute(
-            insert(archive_part).values(record_id=item.id, version=part.version, category=part.category, token=token)
+            insert(archive_part),
+            [
+                {
+                    "record_id": rid,
+                    "version": version,
+                    "category": category,
+                    "token": encrypt(ring, KeyFamily.ARCHIVE, token, record=_archive_aad(rid, version), field=category),
+                }
+                for rid, version, category, token in parts
+            ],
         )
-    conn.execute(delete(record_part).where(record_part.c.record_id == item.id))
-    conn.execute(delete(record_index).where(record_index.c.record_id == item.id))
-    conn.execute(delete(record).where(record.c.id == item.id))
-    conn.execute(delete(consent_ledger).where(consent_ledger.c.consent_id == item.id))  # archived: authorises no more
-    _set_state(conn, item.id, rule, ARCHIVED, now)
+    conn.execute(delete(record_part).where(record_part.c.record_id.in_(ids)))
+    conn.execute(delete(record_index).where(record_index.c.record_id.in_(ids)))
+    conn.execute(delete(record).where(record.c.id.in_(ids)))
+    conn.execute(delete(consent_ledger).where(consent_ledger.c.consent_id.in_(ids)))  # archived: authorises no more
+    _set_states(conn, rules, ARCHIVED, now)
 
 
-def _end(conn: Connection, item: _Item, rule: RetentionRule, action: EndAction, now: datetime) -> None:
-    """Delete the record everywhere; for anonymisation, count it in the aggregate first."""
-    if action == EndAction.ANONYMISE:
-        year = item.first.year
+def _end(conn: Connection, ended: Sequence[tuple[_Item, RetentionRule, EndAction]], now: datetime) -> None:
+    """Delete these records everywhere; those anonymised are first counted in the aggregate (one bump per rule,
+    type and year). Set-based: one delete per table."""
+    counts: dict[tuple[str, str, int], int] = defaultdict(int)
+    for item, rule, action in ended:
+        if action == EndAction.ANONYMISE:
+            counts[(rule.id, item.resource_type, item.first.year)] += 1
+    for (rule_id, resource_type, year), n in sorted(counts.items()):
         key = and_(
-            retention_aggregate.c.rule == rule.id,
-            retention_aggregate.c.resource_type == item.resource_type,
+            retention_aggregate.c.rule == rule_id,
+            retention_aggregate.c.resource_type == resource_type,
             retention_aggregate.c.year_of_creation == year,
         )
         bumped = conn.execute(
-            update(retention_aggregate).where(key).values(count=retention_aggregate.c.count + 1)
+            update(retention_aggregate).where(key).values(count=retention_aggregate.c.count + n)
         ).rowcount
         if not bumped:
             conn.execute(
                 insert(retention_aggregate).values(
-                    rule=rule.id, resource_type=item.resource_type, year_of_creation=year, count=1
+                    rule=rule_id, resource_type=resource_type, year_of_creation=year, count=n
                 )
             )
+    ids = [item.id for item, _, _ in ended]
     for table, column in (
         (record_part, record_part.c.record_id),
         (record_index, record_index.c.record_id),
@@ -586,24 +620,94 @@ def _end(conn: Connection, item: _Item, rule: RetentionRule, action: EndAction, 
         (record_freeze, record_freeze.c.record_id),
         (consent_ledger, consent_ledger.c.consent_id),  # a Consent that ends authorises no more
     ):
-        conn.execute(delete(table).where(column == item.id))
-    _set_state(conn, item.id, rule.id, ENDED, now)
+        conn.execute(delete(table).where(column.in_(ids)))
+    _set_states(conn, {item.id: rule.id for item, rule, _ in ended}, ENDED, now)
 
 
-def _orphaned(conn: Connection, patient_id: str) -> bool:
-    """True when no live or archived record of the patient remains."""
+def _orphaned(conn: Connection, patients: Collection[str]) -> list[str]:
+    """Those of ``patients`` of whom no live or archived record remains, in order."""
+    remaining: set[str] = set()
     for table in (record, archive_record):
-        found = conn.execute(
-            select(table.c.id).where(or_(table.c.patient_id == patient_id, table.c.id == patient_id)).limit(1)
-        ).first()
-        if found is not None:
-            return False
-    return True
+        for column in (table.c.patient_id, table.c.id):
+            remaining.update(conn.execute(select(column).where(column.in_(patients)).distinct()).scalars())
+    return sorted(set(patients) - remaining)
 
 
-def _batches(items: list[_Item], size: int) -> Iterable[list[_Item]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _destroy_keys(conn: Connection, ring: Keyring, patients: Collection[str]) -> list[str]:
+    """Destroy the keys of these patients (none of whose records remains) and what tied them to anyone: the care
+    relationships, justifications, consents and objections. The patients whose keys there were."""
+    destroyed = vault.PatientKeys(ring).destroy_many(conn, _orphaned(conn, patients))
+    if destroyed:
+        conn.execute(delete(care_relationship).where(care_relationship.c.patient_id.in_(destroyed)))
+        conn.execute(delete(access_justification).where(access_justification.c.patient_id.in_(destroyed)))
+        conn.execute(delete(consent_ledger).where(consent_ledger.c.patient_id.in_(destroyed)))
+        conn.execute(delete(objection_ledger).where(objection_ledger.c.patient_id.in_(destroyed)))
+    return destroyed
+
+
+@dataclass
+class _Tally:
+    """What a run counts as it goes (nothing else of it is kept: the events go to the journal batch by batch)."""
+
+    archived: int = 0
+    deleted: int = 0
+    anonymised: int = 0
+    held: int = 0
+    waiting: int = 0
+    keys: int = 0
+    batches: int = 0
+    seen: int = 0
+
+
+def _move(
+    engine: Engine,
+    ring: Keyring,
+    choices: Mapping[str, ChoiceAnswer],
+    now: datetime,
+    journal: Journal,
+    due: Sequence[tuple[_Item, Verdict]],
+    tally: _Tally,
+) -> None:
+    """One batch in one transaction: archive and end its records, destroy the keys of the patients left with none,
+    hand the batch's events to the journal (durable before the commit), commit, tell the journal."""
+    events: list[RetentionEvent] = []
+    archived: dict[str, str] = {}
+    ended: list[tuple[_Item, RetentionRule, EndAction]] = []
+    for item, v in due:
+        assert v.rule is not None
+        if v.status == Status.ARCHIVE_NOW:
+            archived[item.id] = v.rule.id
+            events.append(RetentionEvent("retention.archive", item.resource_type, item.id, v.rule.id))
+        else:
+            action = end_action(v.rule, choices)
+            ended.append((item, v.rule, action))
+            name = "anonymise" if action == EndAction.ANONYMISE else "delete"
+            events.append(RetentionEvent(f"retention.{name}", item.resource_type, item.id, v.rule.id))
+    with engine.begin() as conn:
+        if archived:
+            _archive(conn, ring, archived, now)
+        if ended:
+            _end(conn, ended, now)
+        touched = {item.patient_id for item, _, _ in ended if item.patient_id}
+        destroyed = _destroy_keys(conn, ring, touched) if touched else []
+        events.extend(RetentionEvent("retention.keys_destroyed", "Patient", p, "COM-ARC-1") for p in destroyed)
+        crash_point("retention.staged")
+        journal.intend(events)  # durable before the batch commits: nothing disappears untraced
+    crash_point("retention.committed")
+    journal.committed(events)
+    anonymised = sum(1 for _, _, action in ended if action == EndAction.ANONYMISE)
+    tally.archived += len(archived)
+    tally.anonymised += anonymised
+    tally.deleted += len(ended) - anonymised
+    tally.keys += len(destroyed)
+    tally.batches += 1
+
+
+def _records(conn: Connection) -> int:
+    """How many records (live or archived) a run looks at: the total its progress counts towards."""
+    return sum(
+        int(conn.execute(select(func.count(table.c.id.distinct()))).scalar_one()) for table in (record, archive_record)
+    )
 
 
 def run(
@@ -618,65 +722,46 @@ def run(
 ) -> RunReport:
     """Archive and end what is due at ``now``, in transactional batches; resumable and idempotent.
 
-    Each batch is traced through ``journal.intend`` before it commits (write-ahead), then ``journal.committed``.
+    The records are streamed and decided as they come (as :func:`plan` does); every ``batch`` records due are moved
+    in one transaction, set-based. Each batch is traced through ``journal.intend`` before it commits (write-ahead),
+    then ``journal.committed``; the report keeps counts only, so memory does not grow with the records. ``progress``
+    hears (records looked at, records in the store) after each batch and at the end.
     """
     if batch < 1:
         raise RetentionError("The batch size must be at least 1 record.")
     now = utc(now)
-    with engine.connect() as conn:
+    tally = _Tally()
+    with engine.connect() as conn:  # a snapshot, read as a stream, while each batch commits on its own connection
+        total = _records(conn)
         facts = _facts(conn, now)
-        decided = [(item, verdict(facts, item, ref, choices, now)) for item in _items(conn, facts)]
-    due = [item for item, v in decided if v.status in (Status.ARCHIVE_NOW, Status.END_NOW)]
-    verdicts = {item.id: v for item, v in decided}
-    events: list[RetentionEvent] = []
-    counts: dict[str, int] = defaultdict(int)
-    batches = 0
-    for chunk in _batches(due, batch):
-        chunk_events: list[RetentionEvent] = []
-        with engine.begin() as conn:
-            touched: set[str] = set()
-            for item in chunk:
-                v = verdicts[item.id]
-                assert v.rule is not None
-                if v.status == Status.ARCHIVE_NOW:
-                    _archive(conn, ring, item, v.rule.id, now)
-                    chunk_events.append(RetentionEvent("retention.archive", item.resource_type, item.id, v.rule.id))
-                    counts["archived"] += 1
-                    continue
-                action = end_action(v.rule, choices)
-                _end(conn, item, v.rule, action, now)
-                name = "anonymise" if action == EndAction.ANONYMISE else "delete"
-                chunk_events.append(RetentionEvent(f"retention.{name}", item.resource_type, item.id, v.rule.id))
-                counts["anonymised" if action == EndAction.ANONYMISE else "deleted"] += 1
-                if item.patient_id:
-                    touched.add(item.patient_id)
-            for patient_id in sorted(touched):
-                if _orphaned(conn, patient_id) and vault.PatientKeys(ring).destroy(conn, patient_id):
-                    conn.execute(delete(care_relationship).where(care_relationship.c.patient_id == patient_id))
-                    conn.execute(delete(access_justification).where(access_justification.c.patient_id == patient_id))
-                    conn.execute(delete(consent_ledger).where(consent_ledger.c.patient_id == patient_id))
-                    conn.execute(delete(objection_ledger).where(objection_ledger.c.patient_id == patient_id))
-                    chunk_events.append(RetentionEvent("retention.keys_destroyed", "Patient", patient_id, "COM-ARC-1"))
-                    counts["keys"] += 1
-            crash_point("retention.staged")
-            journal.intend(chunk_events)  # durable before the batch commits: nothing disappears untraced
-        crash_point("retention.committed")
-        journal.committed(chunk_events)
-        events.extend(chunk_events)
-        batches += 1
-        if progress is not None:
-            progress(min(batches * batch, len(due)), len(due))
-    statuses = [v.status for v in verdicts.values()]
+        due: list[tuple[_Item, Verdict]] = []
+        for item in _items(conn, facts):
+            tally.seen += 1
+            v = verdict(facts, item, ref, choices, now)
+            if v.status in (Status.ARCHIVE_NOW, Status.END_NOW):
+                due.append((item, v))
+            elif v.status == Status.HELD:
+                tally.held += 1
+            elif v.status == Status.WAITING:
+                tally.waiting += 1
+            if len(due) >= batch:
+                _move(engine, ring, choices, now, journal, due, tally)
+                due = []
+                if progress is not None:
+                    progress(tally.seen, total)
+        if due:
+            _move(engine, ring, choices, now, journal, due, tally)
+    if progress is not None:
+        progress(tally.seen, total)
     return RunReport(
         now,
-        counts["archived"],
-        counts["deleted"],
-        counts["anonymised"],
-        statuses.count(Status.HELD),
-        statuses.count(Status.WAITING),
-        counts["keys"],
-        batches,
-        tuple(events),
+        tally.archived,
+        tally.deleted,
+        tally.anonymised,
+        tally.held,
+        tally.waiting,
+        tally.keys,
+        tally.batches,
     )
 
 

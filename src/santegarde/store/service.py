@@ -961,6 +961,26 @@ class RecordService:
             conn.commit()
         return results
 
+    def batch(
+        self, req: Request, items: Sequence[bundle.Write | mapping.MappingError]
+    ) -> list[dict[str, Any] | SantegardeError]:
+        """A FHIR batch: after one identity check, each write decided, encrypted, traced and committed on its own, as
+        if sent alone; a refused entry (unreadable, denied, missing, stale) is that entry's outcome and the others go
+        on. The outcomes in the entries' order: the resource stored, or the refusal."""
+        ctx = self._session(req, [], "batch", ("Bundle", ""))
+        outcomes: list[dict[str, Any] | SantegardeError] = []
+        for item in items:
+            if isinstance(item, mapping.MappingError):
+                outcomes.append(item)
+                continue
+            try:
+                outcomes.append(
+                    self._write(req, item.body, creating=item.creating, if_match=item.if_match, checked=ctx)
+                )
+            except SantegardeError as exc:
+                outcomes.append(exc)
+        return outcomes
+
     def _write(
         self,
         req: Request,

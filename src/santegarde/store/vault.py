@@ -19,7 +19,7 @@ import hmac
 import json
 import os
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -140,6 +140,18 @@ class PatientKeys:
 
     def destroy(self, conn: Connection, patient_id: str) -> int:
         return int(conn.execute(delete(patient_key).where(patient_key.c.patient_id == patient_id)).rowcount)
+
+    def destroy_many(self, conn: Connection, patient_ids: Collection[str]) -> list[str]:
+        """Destroy the keys of these patients in one statement; those who had any, in order."""
+        if not patient_ids:
+            return []
+        had = conn.execute(
+            select(patient_key.c.patient_id).where(patient_key.c.patient_id.in_(patient_ids)).distinct()
+        ).scalars()
+        found = sorted(set(had))
+        if found:
+            conn.execute(delete(patient_key).where(patient_key.c.patient_id.in_(found)))
+        return found
 
 
 def families(ref: Referential, categories: Any) -> list[KeyFamily]:
