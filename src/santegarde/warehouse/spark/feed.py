@@ -124,6 +124,18 @@ class ParquetStore:
     def read(self, table: str) -> DataFrame:
         return self.spark.read.parquet(self.location(table))
 
+    def published(self) -> list[str]:
+        """The OMOP tables a feed published under ``storage``."""
+        return [table for table in omop.OMOP_TABLES if self.exists(table)]
+
+    def as_views(self) -> list[str]:
+        """Register each published table as a temporary view under its OMOP name (as ``USE omop`` on DuckDB), so
+        that a query names the tables alike on both engines; the names registered."""
+        tables = self.published()
+        for table in tables:
+            self.read(table).createOrReplaceTempView(table)
+        return tables
+
     def counts(self) -> dict[str, int]:
         """Rows per OMOP health table (0 for a table never fed)."""
         return {t: (self.read(t).count() if self.exists(t) else 0) for t in omop.HEALTH_TABLES}
