@@ -67,6 +67,12 @@ def _rows_written(output: str) -> dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"│ (\w+)\s+│\s+(\d+)\s+│", output)}
 
 
+def written_rows(spark: Any, lake: Path) -> int:
+    """The rows the measured query joins, counted straight from the Parquet files."""
+    persons = spark.read.parquet(str(lake / "person")).select("person_id")
+    return int(spark.read.parquet(str(lake / "measurement")).join(persons, "person_id").count())
+
+
 def _report_lines(output: str) -> set[str]:
     """The feed report's sentences: refused items, objected persons, expired rows."""
     return {line for line in output.splitlines() if line.startswith(("Refused", "Persons", "Rows"))}
@@ -93,9 +99,12 @@ def test_init_with_spark_then_feed_and_measure_as_on_duckdb(
     spark_anonymity = ok("warehouse", *ANONYMITY, "--config", config)
     spark_indicator = ok("warehouse", *INDICATOR, "--config", config)
     assert "Mesuré sur le moteur spark." in spark_anonymity and "k (plus petite classe)" in spark_anonymity
+    rows = re.search(r"│ Lignes │ (\d+) │", spark_anonymity)
+    assert rows is not None and int(rows.group(1)) == written_rows(spark, org.config.parent / "lake"), spark_anonymity
     code, bad = _said("warehouse", "measure", "anonymity", "--source", "SELECT * FROM no_such_table",
                       "--qi", "x", "--config", config)  # fmt: skip
     assert code != 0 and "Le moteur spark n'a pas pu exécuter la requête" in bad, bad
+    assert not {"person", "measurement"} & {t.name for t in spark.catalog.listTables()}  # views dropped after use
 
     write_engine(org.config, WarehouseSettings())  # the same organisation on DuckDB: the same files, the same results
     on_duckdb = run(*feed)
@@ -103,7 +112,10 @@ def test_init_with_spark_then_feed_and_measure_as_on_duckdb(
     written = _rows_written(on_spark.output)
     assert written == _rows_written(on_duckdb.output) and written["person"] == len(PERSONS) and written["measurement"]
     assert _report_lines(on_spark.output) == _report_lines(on_duckdb.output)
-    duckdb_anonymity = ok("warehouse", *ANONYMITY, "--config", config)
+    forged = ("SELECT gender_concept_id FROM person; DROP TABLE person", "--qi", "gender_concept_id")
+    code, forged = _said("warehouse", "measure", "anonymity", "--source", *forged, "--config", config, "--lang", "en")
+    assert code != 0 and "must be one SELECT query (it holds SELECT, DROP)" in forged, forged
+    duckdb_anonymity = ok("warehouse", *ANONYMITY, "--config", config)  # the person table is still there
     duckdb_indicator = ok("warehouse", *INDICATOR, "--config", config)
     assert duckdb_anonymity == spark_anonymity.replace("moteur spark", "moteur duckdb")
     assert duckdb_indicator == spark_indicator.replace("moteur spark", "moteur duckdb")

@@ -68,8 +68,14 @@ def _engine(config: Path) -> Iterator[tuple[str, Callable[..., Any]]]:
 
 
 def _on_duckdb(conn: duckdb.DuckDBPyConnection, measurement: Callable[[Any, Query], T], sql: str) -> T:
+    """Measure on the warehouse's own store, opened for writing: only one SELECT may run there (the text is parsed
+    first, so that "SELECT …; DROP TABLE person" never reaches it)."""
     conn.execute("USE omop")
     try:
+        statements = duckdb.extract_statements(sql)
+        kinds = [str(statement.type.name) for statement in statements]
+        if kinds != ["SELECT"]:
+            raise SparkEngineError("not_one_select", found=", ".join(kinds) or "0")
         return measurement(conn, Query(sql))
     except AnonymityError as exc:
         raise engine_refusal(exc) from None
@@ -84,15 +90,16 @@ def _on_spark(config: Path, settings: Any, measurement: Callable[[Any, Query], T
     from santegarde.warehouse.spark.sql import SparkRunner
 
     store = spark_store(config, settings)
-    if not store.as_views():
-        raise SparkEngineError("nothing_published", storage=store.storage)
-    try:
-        return measurement(SparkRunner(store.spark), Query(sql))
-    except AnonymityError as exc:
-        raise engine_refusal(exc) from None
-    except (PySparkException, Py4JJavaError) as exc:
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise SparkEngineError("query_failed", engine="spark", error=first) from None
+    with store.views() as tables:
+        if not tables:
+            raise SparkEngineError("nothing_published", storage=store.storage)
+        try:
+            return measurement(SparkRunner(store.spark), Query(sql))
+        except AnonymityError as exc:
+            raise engine_refusal(exc) from None
+        except (PySparkException, Py4JJavaError) as exc:
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise SparkEngineError("query_failed", engine="spark", error=first) from None
 
 
 @app.command("anonymity")
