@@ -72,7 +72,7 @@ def test_bad_engine_settings_are_refused_with_a_sentence(values: dict[str, str],
 def test_missing_java_is_a_sentence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("JAVA_HOME", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(spark_session.SparkEngineError, match=r"Java is missing.*openjdk-17-jre-headless"):
+    with pytest.raises(spark_session.SparkEngineError, match=r"Java est absent.*openjdk-17-jre-headless"):
         spark_session.session("local[2]")
 
 

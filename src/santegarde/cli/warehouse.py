@@ -21,7 +21,7 @@ import yaml
 from rich.table import Table
 
 from santegarde.atomic import write_atomic
-from santegarde.cli import warehouse_core, warehouse_export, warehouse_identity
+from santegarde.cli import warehouse_core, warehouse_export, warehouse_identity, warehouse_measure
 from santegarde.cli.common import JsonOption, console, friendly_errors, show_table
 from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
@@ -54,6 +54,7 @@ app.add_typer(workspace_app, name="workspace")
 app.add_typer(reidentify_app, name="reidentify")
 app.add_typer(warehouse_export.app, name="export")
 app.add_typer(warehouse_identity.app, name="identity")
+app.add_typer(warehouse_measure.app, name="measure")
 app.command("indicator")(warehouse_export.indicator)
 
 By = Annotated[str, typer.Option("--by", help="Who records it")]

@@ -22,8 +22,9 @@ from santegarde.cli.common import ReportJson, console, friendly_errors
 from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
 from santegarde.cli.session import CliSession, logged_in
+from santegarde.cli.warehouse_engine import engine_settings, spark_store, write_engine
 from santegarde.clock import utc_now
-from santegarde.config import CONFIG_NAME
+from santegarde.config import CONFIG_NAME, load
 from santegarde.identity import sessions
 from santegarde.referentials.model import Sensitivity
 from santegarde.runtime import Organisation
@@ -34,6 +35,8 @@ from santegarde.warehouse.feed import DataList, FeedReport, TextDeidentifier, ch
 from santegarde.warehouse.feed import Progress as FeedProgress
 from santegarde.warehouse.retention import RetentionReport, WarehouseRetention
 from santegarde.warehouse.retention import policy as retention_policy
+from santegarde.warehouse.spark import feed as spark_feed
+from santegarde.warehouse.spark.session import SparkEngineError
 
 app = typer.Typer(help="Health data warehouse: create it, feed it, register objections.", no_args_is_help=True)
 
@@ -123,10 +126,45 @@ def _print(report: FeedReport) -> None:
 
 @app.command("init")
 @friendly_errors
-def init(config: ConfigOption = Path(CONFIG_NAME)) -> None:
-    """Create the warehouse's encrypted OMOP store and identity vault (genetic/location data: at first use)."""
+def init(
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine",
+            help="duckdb (one machine, the default) or spark (the health tables as Parquet files written by Apache "
+            "Spark); written in the organisation's configuration",
+        ),
+    ] = None,
+    spark_master: Annotated[
+        str | None,
+        typer.Option("--spark-master", help="With --engine spark: local[2] on one machine, spark://host:7077, yarn"),
+    ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            "--storage",
+            help="With --engine spark: where the Parquet tables go, a directory (relative to the configuration "
+            "file's) or a URI such as hdfs://namenode/eds",
+        ),
+    ] = None,
+    config: ConfigOption = Path(CONFIG_NAME),
+) -> None:
+    """Create the warehouse's encrypted OMOP store and identity vault (genetic/location data: at first use).
+
+    With --engine spark the identity vault and mapping stay in the warehouse's encrypted store and the health
+    tables go to --storage; the engine settings are checked before anything is created.
+    """
+    chosen = None
+    if engine is not None or spark_master is not None or storage is not None:
+        chosen = engine_settings(engine or "duckdb", spark_master, storage)
     with _warehouse(config, create=True) as warehouse:
-        console.print(f"Warehouse created in {warehouse.directory}.")
+        console.print(f"Entrepôt créé dans {warehouse.directory}.")
+    if chosen is not None:
+        write_engine(config, chosen)
+        where = ""
+        if chosen.engine == "spark":
+            where = f" (maître {chosen.spark_master}, tables Parquet dans {chosen.storage})"
+        console.print(f"Moteur de l'entrepôt : {chosen.engine}{where}, enregistré dans {config.name}.", markup=False)
 
 
 @app.command("feed")
@@ -176,9 +214,23 @@ def feed(
     if note_surrogates and not deidentify_notes:
         raise WarehouseError("--note-surrogates only applies with --deidentify-notes; add it or leave it out.")
     checked_source(source)
+    settings = load(config).warehouse
+    if settings.engine == "spark" and fhir:
+        raise SparkEngineError("no_fhir")
+    if settings.engine == "spark" and deidentify_notes:
+        raise SparkEngineError("no_notes")
     with _session_warehouse(config) as (s, operator, warehouse):
         checked = DataList.load(data_list) if data_list is not None else committee_data_list(s.org.engine)
         cutoff = retention_policy(s.org.referential, s.org.config.choices).cutoff(utc_now().date())
+        if settings.engine == "spark":
+            assert omop_dir is not None
+            store = spark_store(config, settings)
+            report = spark_feed.feed_omop(
+                warehouse, store.spark, store.storage, omop_dir, checked, source_name=source, operator=operator,
+                cutoff=cutoff,
+            )  # fmt: skip
+            _print(report)
+            return
         deidentify = None
         if deidentify_notes:
             from santegarde.deid.detector import Detector  # edsnlp and spaCy: loaded only when notes are fed

@@ -15,7 +15,8 @@ written under a staging name first and the staged tables replace the published o
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -123,6 +124,23 @@ class ParquetStore:
 
     def read(self, table: str) -> DataFrame:
         return self.spark.read.parquet(self.location(table))
+
+    def published(self) -> list[str]:
+        """The OMOP tables a feed published under ``storage``."""
+        return [table for table in omop.OMOP_TABLES if self.exists(table)]
+
+    @contextmanager
+    def views(self) -> Iterator[list[str]]:
+        """Each published table as a temporary view under its OMOP name (as ``USE omop`` on DuckDB) while the block
+        runs, so that a query names the tables alike on both engines; yields the names, drops the views after."""
+        tables = self.published()
+        try:
+            for table in tables:
+                self.read(table).createOrReplaceTempView(table)
+            yield tables
+        finally:
+            for table in tables:
+                self.spark.catalog.dropTempView(table)
 
     def counts(self) -> dict[str, int]:
         """Rows per OMOP health table (0 for a table never fed)."""

@@ -7,14 +7,22 @@ import shutil
 import sys
 from typing import TYPE_CHECKING
 
-from santegarde.errors import SantegardeError
+from santegarde import refusals
+from santegarde.errors import WordedError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
-class SparkEngineError(SantegardeError):
-    """Spark cannot run the warehouse; the message says what is missing and what to do."""
+class SparkEngineError(WordedError):
+    """Spark cannot run the warehouse; the message says what is missing and what to do (French by default).
+
+    Worded from the catalogue (``data/refusals.yaml``, ``spark``).
+    """
+
+    def __init__(self, key: str, /, **facts: object) -> None:
+        self.key = key
+        super().__init__(refusals.sentences("spark", key, **facts))
 
 
 def java_available() -> bool:
@@ -28,17 +36,12 @@ def java_available() -> bool:
 def session(master: str, *, shuffle_partitions: int = 4, app: str = "santegarde-warehouse") -> SparkSession:
     """The process's Spark session on ``master`` (created once, then reused), UI off, session time zone UTC."""
     if not java_available():
-        raise SparkEngineError(
-            "Java is missing: the warehouse's Spark engine needs a Java 17 runtime. Install it "
-            "(Debian: apt-get install openjdk-17-jre-headless, or scripts/bootstrap spark) or set JAVA_HOME."
-        )
+        raise SparkEngineError("java_missing")
     try:
+        from pyspark import SparkContext
         from pyspark.sql import SparkSession
     except ImportError:
-        raise SparkEngineError(
-            "PySpark is not installed: install santegarde's spark extra (pip install 'santegarde[spark]', or "
-            "scripts/bootstrap spark) to use warehouse.engine: spark."
-        ) from None
+        raise SparkEngineError("pyspark_missing") from None
     builder = (
         SparkSession.builder.master(master)
         .appName(app)
@@ -49,10 +52,16 @@ def session(master: str, *, shuffle_partitions: int = 4, app: str = "santegarde-
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
     )
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # the workers run this interpreter: the same kernel
+    running = SparkContext._active_spark_context
+    if running is not None and running.master != master:  # getOrCreate would silently reuse it
+        raise SparkEngineError("other_master", running=running.master, master=master)
     try:
         return builder.getOrCreate()
     except Exception as exc:
-        raise SparkEngineError(
-            f"Spark could not start on the master {master} ({type(exc).__name__}): check that the master URL is "
-            "right and reachable from this machine (spark://host:7077 answers, or use local[2] on one machine)."
-        ) from None
+        raise SparkEngineError("master_unreachable", master=master, error=_first_line(exc)) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of a Spark/Java error (never its stack), or its type's name."""
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text and text[0].strip() else type(exc).__name__
