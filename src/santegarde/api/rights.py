@@ -61,13 +61,16 @@ def router(records: RecordService, rights: RightsService) -> APIRouter:
     def context(
         request: Request,
         x_purpose: Annotated[str | None, Header()] = None,
+        x_access_reason: Annotated[str | None, Header()] = None,
         sg_session: Annotated[str | None, Cookie()] = None,
     ) -> RecordRequest:
         if not sg_session:
             raise SessionRefused(NOT_LOGGED_IN)
         if not x_purpose:
             raise RightsError("purpose_header")
-        return RecordRequest(sg_session, x_purpose, source=request.client.host if request.client else "unknown")
+        # a profile that reaches the data only ad hoc states its written reason here too, as on /fhir (AAC-8)
+        source = request.client.host if request.client else "unknown"
+        return RecordRequest(sg_session, x_purpose, source=source, reason=x_access_reason)
 
     Ctx = Annotated[RecordRequest, Depends(context)]
 
