@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from init_answers import init_answers
 from santegarde.audit.tables import entry, head
+from santegarde.cli import doctor as doctor_cli
 from santegarde.cli.main import app
 from santegarde.config import load, save
 from santegarde.lifecycle import doctor
@@ -24,6 +25,8 @@ PASS = "a long enough doctor passphrase"
 def org(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv(PASSPHRASE_ENV, PASS)
     monkeypatch.delenv(doctor.FORWARDED_ENV, raising=False)
+    # this machine's own /etc/nginx or /etc/caddy is not the test's: doctor looks in the test's directory instead
+    monkeypatch.setattr(doctor_cli, "KNOWN_PLACES", (tmp_path / "etc" / "caddy" / "Caddyfile",))
     directory = tmp_path / "org"
     made = runner.invoke(
         app,
@@ -240,3 +243,15 @@ def test_clock_synchronisation_is_read_from_timedatectl_or_chrony(
     found = doctor.clock_sync(lambda argv: answers.get(argv[0]))
     assert (found.problem, found.note) == (problem, note)
     assert found.skipped == (problem == "clock_unknown")
+
+
+def test_a_distributions_own_caddyfile_is_not_taken_for_santegardes_front(tmp_path: Path) -> None:
+    from santegarde.lifecycle.fronts import find_front
+
+    caddyfile = tmp_path / "Caddyfile"
+    caddyfile.write_text(  # what Debian's caddy package installs: a static site, the proxy only in a comment
+        ":80 {\n\troot * /usr/share/caddy\n\tfile_server\n\t# reverse_proxy localhost:8080\n}\n", encoding="utf-8"
+    )
+    assert find_front((caddyfile,)) is None
+    caddyfile.write_text("sante.exemple.fr {\n\treverse_proxy 127.0.0.1:8000\n}\n", encoding="utf-8")
+    assert find_front((caddyfile,)) == caddyfile

@@ -113,11 +113,17 @@ def read_front(path: Path, text: str, max_body_bytes: int) -> FrontView:
     return view
 
 
+def _proxies(text: str) -> bool:
+    """Whether a Caddyfile proxies somewhere (a ``reverse_proxy`` directive, not a comment: the Caddyfile a
+    distribution installs mentions one only in its comments)."""
+    return any(line[:1] == ["reverse_proxy"] or line[:2] == ["handle", "reverse_proxy"] for line in _directives(text))
+
+
 def find_front(places: tuple[Path, ...] = KNOWN_PLACES) -> Path | None:
     """The first front configuration found in ``places`` (a Caddyfile only when it proxies to santegarde)."""
     for place in places:
         try:
-            if place.is_file() and (place.name != "Caddyfile" or "reverse_proxy" in place.read_text()):
+            if place.is_file() and (place.name != "Caddyfile" or _proxies(place.read_text())):
                 return place
         except OSError:
             continue
