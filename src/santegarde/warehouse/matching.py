@@ -22,8 +22,9 @@ swap is found), or the birth year and the first three letters of a family name (
 and the first name (whatever the birth date), or the INS; records of the same feed are matched against each other
 in order, then against the vault. Blocks stay of a few dozen records at a million identities (the birth year alone
 gave ~12,000). The index is a DuckDB table of keys (never a Python structure growing with the warehouse); the
-candidate pairs of a batch of records are scored at once (:func:`score_pairs`: RapidFuzz's ``process.cpdist`` for
-Jaro–Winkler, NumPy for the weights, the same arithmetic as :func:`compare` in the same order). Each source record
+candidate pairs of a batch (at most :data:`BATCH_PAIRS`, whatever the blocks) are scored at once
+(:func:`score_pairs`: RapidFuzz's ``process.cpdist`` for Jaro–Winkler, NumPy for the weights, the same arithmetic
+as :func:`compare` in the same order). Each source record
 keeps its own identity row in the vault (``vault.identity``, one row per source record, never overwritten by
 another record), so a link can be reviewed and undone.
 
