@@ -1,6 +1,6 @@
 """Identity matching at scale (issue 15) against exact matching measured in the same run.
 
-Run: ``python bench/bench_matching.py [--identities 100000]``.
+Run: ``python bench/bench_matching.py [--identities 100000] [--batch-pairs 250000]``.
 
 ``--identities`` synthetic identities (syllable family names, French first names, birth dates 1930–2015, sex, one of
 1 000 INSEE birthplaces, no INS) plus 5 % duplicates of random ones carrying one error each (a typo in the family
@@ -8,9 +8,11 @@ name, a typo in the first name, or day and month swapped). The product's
 :func:`santegarde.warehouse.matching.assign` (keyed hashes in SQL, blocking index in DuckDB, candidate pairs scored
 in batches with RapidFuzz ``process.cpdist`` and NumPy) runs on them in a new warehouse, against **exact matching**
 (same normalised family name, first name and birth date: a dictionary lookup per record) on the same records.
-Reported: seconds and the ratio to exact matching, records/s, candidate pairs scored per second, links, precision
-and recall against the generator's truth, pairs queued for review, and the growth of peak RSS of the process that
-ran each side (each side runs in a forked child).
+It runs twice: with batches sized by records only (the former batching, ``--batch-pairs`` unbounded) and with
+batches of at most ``--batch-pairs`` candidate pairs (the default); the two must give the same persons.
+Reported: seconds and the ratio to exact matching, records/s, candidate pairs scored per second, the largest number
+of pairs scored at once, links, precision and recall against the generator's truth, pairs queued for review, and
+the growth of peak RSS of the process that ran each side (each side runs in a forked child).
 """
 
 from __future__ import annotations
@@ -87,6 +89,12 @@ def quality(groups: list[object], truth: list[int]) -> tuple[int, float, float]:
     return linked, (correct / linked if linked else 1.0), (correct / true_pairs if true_pairs else 1.0)
 
 
+def partition(groups: list[object]) -> tuple[int, ...]:
+    """Each record's group as the first record in it (the same whatever the pseudonyms' key)."""
+    first: dict[object, int] = {}
+    return tuple(first.setdefault(g, i) for i, g in enumerate(groups))
+
+
 def in_child(work: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
     """Run ``work(*args)`` in a forked process; its result with the growth of that process's peak RSS (MiB)."""
     context = multiprocessing.get_context("fork")
@@ -101,13 +109,14 @@ def _measured(work: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]
     return result
 
 
-def run_matching(records: list[dict[str, Any]], truth: list[int]) -> dict[str, Any]:
-    comparisons = 0
+def run_matching(records: list[dict[str, Any]], truth: list[int], batch_pairs: int) -> dict[str, Any]:
+    comparisons = largest = 0
     score_pairs = matching.score_pairs
 
     def counted(a: dict[str, Any], b: dict[str, Any]) -> matching.Scores:
-        nonlocal comparisons
+        nonlocal comparisons, largest
         comparisons += len(a["family"])
+        largest = max(largest, len(a["family"]))
         return score_pairs(a, b)
 
     matching.score_pairs = counted  # type: ignore[assignment] # the bench counts the pairs the blocking lets through
@@ -127,7 +136,7 @@ def run_matching(records: list[dict[str, Any]], truth: list[int]) -> dict[str, A
         )
         started = time.perf_counter()
         with wh.vault_connection():
-            out = matching.assign(wh, "fhir:Patient", "bench")
+            out = matching.assign(wh, "fhir:Patient", "bench", batch_pairs=batch_pairs)
         seconds = time.perf_counter() - started
         by_ref = dict(wh.omop.execute("SELECT ref, pseudonym FROM temp.assigned").fetchall())
         wh.close()
@@ -135,8 +144,9 @@ def run_matching(records: list[dict[str, Any]], truth: list[int]) -> dict[str, A
     del by_ref
     links, precision, recall = quality(groups, truth)
     possible = sum(1 for a in out if a.outcome == "possible")
-    return {"seconds": seconds, "comparisons": comparisons, "links": links, "precision": precision,
-            "recall": recall, "review": possible}  # fmt: skip
+    return {"seconds": seconds, "comparisons": comparisons, "largest": largest, "links": links,
+            "precision": precision, "recall": recall, "review": possible,
+            "groups": hash(partition(groups))}  # fmt: skip
 
 
 def run_exact(records: list[dict[str, Any]], truth: list[int]) -> dict[str, Any]:
@@ -146,33 +156,41 @@ def run_exact(records: list[dict[str, Any]], truth: list[int]) -> dict[str, Any]
               for i, r in enumerate(records)]  # fmt: skip
     seconds = time.perf_counter() - started
     links, precision, recall = quality(list(groups), truth)
-    return {"seconds": seconds, "comparisons": 0, "links": links, "precision": precision, "recall": recall,
-            "review": 0}  # fmt: skip
+    return {"seconds": seconds, "comparisons": 0, "largest": 0, "links": links, "precision": precision,
+            "recall": recall, "review": 0}  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--identities", type=int, default=100_000)
+    parser.add_argument("--batch-pairs", type=int, default=matching.BATCH_PAIRS,
+                        help="the most candidate pairs a batch of matching holds")  # fmt: skip
     args = parser.parse_args()
-    console = Console(width=150)
+    console = Console(width=170)
 
     records, truth = identities(args.identities)
-    sides = {"santegarde matching.assign": in_child(run_matching, records, truth),
+    records_only = f"santegarde matching.assign, batches of {matching.BATCH_RECORDS:,} records only"
+    bounded = f"santegarde matching.assign, batches also of at most {args.batch_pairs:,} pairs"
+    sides = {records_only: in_child(run_matching, records, truth, 2**62),
+             bounded: in_child(run_matching, records, truth, args.batch_pairs),
              "exact (name, first name, birth date)": in_child(run_exact, records, truth)}  # fmt: skip
+    if sides[records_only].pop("groups") != sides[bounded].pop("groups"):
+        raise SystemExit("the two batchings gave different persons")
     base = sides["exact (name, first name, birth date)"]["seconds"]
     table = Table(title=f"Identity matching: {len(records):,} records ({args.identities:,} persons + 5 % duplicates)")
-    for column in ("side", "seconds", "× exact", "records/s", "pairs/s", "links", "precision", "recall",
-                   "to review", "peak RSS +MiB"):  # fmt: skip
+    for column in ("side", "seconds", "× exact", "records/s", "pairs/s", "largest batch (pairs)", "links",
+                   "precision", "recall", "to review", "peak RSS +MiB"):  # fmt: skip
         table.add_column(column, justify="left" if column == "side" else "right")
     for name, r in sides.items():
         pairs = f"{r['comparisons'] / r['seconds']:,.0f}" if r["comparisons"] else "—"
         table.add_row(
             name, f"{r['seconds']:.2f}", f"{r['seconds'] / base:.1f}", f"{len(records) / r['seconds']:,.0f}", pairs,
+            f"{r['largest']:,}" if r["largest"] else "—",
             f"{r['links']:,}", f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['review']:,}",
             f"{r['peak_mib']:.0f}",
         )  # fmt: skip
     console.print(table)
-    matched = sides["santegarde matching.assign"]
+    matched = sides[bounded]
     console.print(f"Candidate pairs scored: {matched['comparisons']:,} ({matched['comparisons'] / len(records):.1f} "
                   "per record).")  # fmt: skip
 

@@ -223,3 +223,20 @@ def test_stays_with_their_own_measures_dates_and_notes_still_pass(
               f"'séjour numéro ' || row_number() OVER () AS note {STAYS}")  # fmt: skip
     rid = gate.submit(_request(source))
     assert gate.check(rid, conn).status in {"awaiting_validation", "quarantined"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "french", "english"),
+    [("person", "une à une aux personnes de la colonne person_id", "match the persons of column person_id"),
+     ("row", "diffèrent sur chaque ligne", "differ on every row"),
+     ("warehouse", "identifiants de l'entrepôt (person_id)", "identifiers of the warehouse (person_id)")],
+)  # fmt: skip
+def test_the_refusal_is_worded_from_the_catalogue_in_french_and_english(kind: str, french: str, english: str) -> None:
+    found = [lineage.Finding("pid", "person_id", kind), lineage.Finding("ref", "x.y"), lineage.Finding("n", "x.z")]
+    alone = lineage.sentences(found[:1])
+    assert french in alone["fr"] and alone["fr"].startswith("La colonne pid de l'export porte des identifiants")
+    assert english in alone["en"] and alone["en"].startswith("Column pid of the export carries identifiers")
+    assert "de même" not in alone["fr"] and "so do" not in alone["en"]
+    many = lineage.sentences(found)
+    assert "(de même pour ref, n). Diffusée" in many["fr"] and "(so do ref, n). Released" in many["en"]
+    assert not any(c in text for text in (*alone.values(), *many.values()) for c in "{}")

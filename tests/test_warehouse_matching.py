@@ -20,7 +20,7 @@ import pytest
 
 from santegarde.identifiers.nir import make_nir
 from santegarde.identifiers.systems import INS_TEST_SYSTEM
-from santegarde.warehouse import Warehouse, WarehouseError
+from santegarde.warehouse import Warehouse, WarehouseError, matching
 from santegarde.warehouse.access import WarehouseGuard
 from santegarde.warehouse.feed import DataList
 from santegarde.warehouse.matching import (
@@ -30,6 +30,7 @@ from santegarde.warehouse.matching import (
     Traits,
     _traits_sql,
     assign,
+    batches,
     blocking_keys_sql,
     compare,
     jaro_winkler,
@@ -316,9 +317,9 @@ def _generated(n: int, seed: int) -> list[dict[str, Any]]:
     return records
 
 
-def _assign(wh: Warehouse, records: list[dict[str, Any]]) -> tuple[list[Any], list[Any]]:
-    """Run :func:`assign` on ``records`` in ``wh`` (vault attached); returns what the method needs to replay it
-    (the vault's records, the incoming ones in order) and the pseudonyms decided."""
+def _assign(wh: Warehouse, records: list[dict[str, Any]], **batch: int) -> tuple[list[Any], list[Any]]:
+    """Run :func:`assign` on ``records`` in ``wh`` (vault attached; ``batch``: its batch sizes); returns what the
+    method needs to replay it (the vault's records, the incoming ones in order) and the pseudonyms decided."""
     columns = ("ref", "family", "used_family", "given", "birth", "gender", "birth_place", "ins")
     given = pa.table({c: pa.array([r[c] for r in records], pa.string()) for c in columns})  # noqa: F841
     wh.omop.execute("CREATE OR REPLACE TEMP TABLE patients AS SELECT * FROM given")
@@ -327,7 +328,7 @@ def _assign(wh: Warehouse, records: list[dict[str, Any]]) -> tuple[list[Any], li
         f"""SELECT DISTINCT {fields}, pseudonym FROM (SELECT pseudonym, {_traits_sql(
             "family", "used_family", "given", "birth_date", "sex", "birth_place", "ins")} FROM vault.identity)
             ORDER BY {fields}, pseudonym""").fetchall()]  # fmt: skip
-    decided = {a.ref: a for a in assign(wh, "fhir:Patient", "src")}
+    decided = {a.ref: a for a in assign(wh, "fhir:Patient", "src", **batch)}
     incoming = wh.omop.execute(f"SELECT {fields}, known, base, alt, ref FROM temp.incoming ORDER BY seq").fetchall()
     taken = {p for (p,) in wh.omop.execute("SELECT DISTINCT pseudonym FROM vault.identity").fetchall()}
     taken &= {str(row[8]) for row in incoming}
@@ -360,6 +361,62 @@ def test_the_vectorised_matching_gives_the_pairs_of_the_record_by_record_method(
         )
         # the same records again (all known) with new ones: matched against the vault
         expected, actual = _assign(wh, first[:50] + second)
+        assert actual == expected
+        assert {"known", "match", "possible"} <= {o for _, o, _, _ in actual}
+
+
+def test_batches_hold_at_most_their_records_and_pairs_and_a_crowded_record_stands_alone() -> None:
+    counts = np.array([0, 3, 4, 0, 9, 1, 1, 1, 0, 0, 2])
+    got = list(batches(counts, 3, 5))
+    assert got == [(1, 2, 3), (3, 4, 4), (5, 5, 9), (6, 8, 3), (9, 11, 2)]
+    assert [seq for lo, hi, _ in got for seq in range(lo, hi + 1)] == list(range(1, 12))  # each record once, in order
+    assert list(batches(np.array([], dtype=np.int64), 3, 5)) == []
+
+
+def test_pairs_are_scored_a_bounded_number_at_a_time_with_the_same_decisions(
+    wh: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Crowded blocks (300 records over a few names and dates: some records have well over a hundred candidates)
+    with batches of at most 40 pairs and 7 records: no scoring call holds more than 40 pairs, crowded records have
+    their candidates scored in slices, and every record gets the pseudonym, outcome, candidate and score (to the last
+    bit) of the record-by-record method — and of one batch holding everything."""
+    held: list[int] = []
+    ranges: list[tuple[int, int, int]] = []
+    score, batched = matching.score_pairs, matching.batches
+
+    def counted(a: dict[str, Any], b: dict[str, Any]) -> Any:
+        held.append(len(a["family"]))
+        return score(a, b)
+
+    def recorded(*args: Any) -> Any:
+        out = list(batched(*args))
+        ranges.extend(out)
+        return iter(out)
+
+    monkeypatch.setattr(matching, "score_pairs", counted)
+    monkeypatch.setattr(matching, "batches", recorded)
+    first, second = _generated(300, 3), _generated(120, 4)
+    with wh.vault_connection() as con:
+        expected, actual = _assign(wh, first, batch_records=7, batch_pairs=40)
+        assert max(held) <= 40
+        assert any(n > 100 for _, _, n in ranges)  # records with over 100 candidates: scored in slices
+        assert all(lo == hi for lo, hi, n in ranges if n > 40)
+        assert actual == expected
+        assert {"match", "possible", "new"} <= {o for _, o, _, _ in actual}
+        ranges.clear()
+        whole = _assign(wh, first, batch_records=10**6, batch_pairs=10**9)[1]
+        assert whole == actual and max(held) > 1000
+        con.execute(
+            """INSERT INTO vault.identity (pseudonym, family, given, sex, birth_date, birth_place, ins, used_family,
+                                           kind, source_hash)
+               SELECT a.pseudonym, p.family, p.given, p.gender, p.birth::DATE, p.birth_place, p.ins, p.used_family,
+                      'fhir:Patient', a.source_hash
+               FROM temp.patients p JOIN temp.assigned a USING (ref)"""
+        )
+        held.clear()
+        ranges.clear()
+        expected, actual = _assign(wh, first[:20] + second, batch_records=5, batch_pairs=25)  # against the vault
+        assert max(held) <= 25
         assert actual == expected
         assert {"known", "match", "possible"} <= {o for _, o, _, _ in actual}
 

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
+from santegarde import refusals
 from santegarde.warehouse.anonymity import quote_ident
 
 DISTINCTIVE = 2**31
@@ -240,29 +241,13 @@ def keys(conn: duckdb.DuckDBPyConnection, source: str, person: str) -> list[Find
 
 
 def sentences(findings: list[Finding]) -> dict[str, str]:
-    """The refusal naming the first column found (and the others), in French and English."""
+    """The refusal naming the first column found (and the others), in every language (catalogue ``gate``,
+    ``identifier_*``)."""
     f = findings[0]
     others = [g.column for g in findings[1:]]
-    more_fr = f" (de même pour {', '.join(others)})" if others else ""
-    more_en = f" (so do {', '.join(others)})" if others else ""
-    if f.kind == "person":
-        why_fr = f"ses valeurs correspondent une à une aux personnes de la colonne {f.origin}"
-        why_en = f"its values match the persons of column {f.origin} one to one"
-    elif f.kind == "row":
-        why_fr = "ses valeurs diffèrent sur chaque ligne : c'est une clé des lignes (un identifiant transformé)"
-        why_en = "its values differ on every row: it is a key of the rows (a transformed identifier)"
-    else:
-        why_fr = f"ses valeurs sont des identifiants de l'entrepôt ({f.origin})"
-        why_en = f"its values are identifiers of the warehouse ({f.origin})"
-    return {
-        "fr": f"La colonne {f.column} de l'export porte des identifiants : {why_fr}{more_fr}. Diffusée, elle "
-              "permettrait de relier cet export à d'autres. Retirez-la de la requête et soumettez-la de nouveau ; "
-              "pour relier les lignes d'une même personne, déclarez sa colonne avec --person : elle n'est diffusée "
-              "que sous des pseudonymes propres à cet export.",
-        "en": f"Column {f.column} of the export carries identifiers: {why_en}{more_en}. Released, it would let this "
-              "export be joined with others. Remove it from the query and submit again; to tell the rows of one "
-              "person, declare their column with --person: it is released only as pseudonyms of this export.",
-    }  # fmt: skip
+    more = refusals.sentences("gate", "identifier_others", columns=", ".join(others)) if others else ""
+    why = refusals.sentences("gate", f"identifier_{f.kind}", origin=f.origin)
+    return refusals.sentences("gate", "identifier_column", column=f.column, why=why, more=more)
 
 
 __all__ = ["Finding", "keys", "sentences", "warehouse_identifiers"]

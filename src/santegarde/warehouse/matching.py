@@ -22,8 +22,9 @@ swap is found), or the birth year and the first three letters of a family name (
 and the first name (whatever the birth date), or the INS; records of the same feed are matched against each other
 in order, then against the vault. Blocks stay of a few dozen records at a million identities (the birth year alone
 gave ~12,000). The index is a DuckDB table of keys (never a Python structure growing with the warehouse); the
-candidate pairs of a batch of records are scored at once (:func:`score_pairs`: RapidFuzz's ``process.cpdist`` for
-Jaro–Winkler, NumPy for the weights, the same arithmetic as :func:`compare` in the same order). Each source record
+candidate pairs of a batch (at most :data:`BATCH_PAIRS`, whatever the blocks) are scored at once
+(:func:`score_pairs`: RapidFuzz's ``process.cpdist`` for Jaro–Winkler, NumPy for the weights, the same arithmetic
+as :func:`compare` in the same order). Each source record
 keeps its own identity row in the vault (``vault.identity``, one row per source record, never overwritten by
 another record), so a link can be reviewed and undone.
 
@@ -37,7 +38,7 @@ homonym), the hash also covers the keyed hash of the source record, so the two s
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -155,7 +156,8 @@ def compare(a: Traits, b: Traits) -> Decision:
 
 
 # -- vectorised, in the warehouse -------------------------------------------------------------------------------
-CHUNK = 20_000  # incoming records whose candidate pairs are scored together
+BATCH_RECORDS = 20_000  # at most this many incoming records are decided together
+BATCH_PAIRS = 250_000  # at most this many candidate pairs (with both records' traits) are held at once
 VAULT_SEQ = -(10**12)  # vault records come before the incoming ones, in a fixed order
 _FIELDS = ("family", "used", "given", "birth", "sex", "birth_place", "ins")
 
@@ -284,7 +286,10 @@ def score_pairs(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> Sco
     return Scores(outcome, score, conflicts["sex"], conflicts["birth_place"], ins)
 
 
-def assign(warehouse: Warehouse, kind: str, source: str) -> list[Assignment]:
+def assign(
+    warehouse: Warehouse, kind: str, source: str, *, batch_records: int = BATCH_RECORDS,
+    batch_pairs: int = BATCH_PAIRS,
+) -> list[Assignment]:  # fmt: skip
     """Decide the pseudonym of every complete record of ``temp.patients`` (``ref``, ``family``, ``used_family``,
     ``given``, ``birth``, ``gender``, ``birth_place``, ``ins``) fed from ``source``; writes
     ``temp.assigned(ref, pseudonym, source_hash)`` and returns the records linked to a person or queued for review
@@ -292,9 +297,12 @@ def assign(warehouse: Warehouse, kind: str, source: str) -> list[Assignment]:
 
     The vault must be attached. Records fed before keep their person; the others are matched in the order of their
     reference against the vault and the records before them (module docstring). The blocking index is a DuckDB
-    table; candidate pairs are scored :data:`CHUNK` records at a time (:func:`score_pairs`), so what scoring holds
-    is one batch's pairs, not the warehouse (a batch's pairs grow with the blocks: several GiB at a million
-    identities, ``bench/RESULTS.md``); what is left in Python is one pass giving each record its pseudonym.
+    table; candidate pairs are scored in batches of consecutive records (:func:`batches`) holding at most
+    ``batch_records`` records and ``batch_pairs`` pairs, counted beforehand in DuckDB from the blocks
+    (:func:`_pair_counts`); a record with more candidates than ``batch_pairs`` has them scored in slices
+    (:func:`_best_candidates`). So what scoring holds is bounded whatever the blocks' sizes (batches of a fixed
+    number of records held 2.5 million pairs and grew by 6.1 GiB at a million identities, ``bench/RESULTS.md``);
+    what is left in Python is one pass giving each record its pseudonym.
     """
     con = warehouse.omop
     traits = _traits_sql("family", "used_family", "given", "birth", "gender", "birth_place", "ins")
@@ -320,9 +328,8 @@ def assign(warehouse: Warehouse, kind: str, source: str) -> list[Assignment]:
     ).fetchall()}  # fmt: skip
     pseudonyms: list[str] = []
     decided: list[tuple[int, str, str | None, float | None, str]] = []
-    for lo in range(1, total + 1, CHUNK):
-        hi = min(lo + CHUNK, total + 1) - 1
-        best = _best_candidates(con, lo, hi)
+    for lo, hi, held in batches(_pair_counts(con), batch_records, batch_pairs):
+        best = _best_candidates(con, lo, hi, batch_pairs if held > batch_pairs else None)
         rows = con.execute(
             "SELECT seq, known, base, alt FROM temp.incoming WHERE seq BETWEEN $lo AND $hi ORDER BY seq",
             {"lo": lo, "hi": hi},
@@ -404,11 +411,73 @@ def _side(table: pa.Table, prefix: str) -> dict[str, np.ndarray]:
     return side
 
 
-def _best_candidates(con: Any, lo: int, hi: int) -> dict[int, tuple[int, int | str, float, str]]:
+def batches(pairs: np.ndarray, records: int, most: int) -> Iterator[tuple[int, int, int]]:
+    """Consecutive ranges ``(lo, hi, held)`` of the incoming records (seq from 1; ``pairs[seq - 1]``: how many
+    candidate pairs a record has at most) with at most ``records`` records and ``most`` pairs each (``held``): a
+    record with more than ``most`` pairs is a range of its own, whose pairs are then scored in slices."""
+    lo, held = 1, 0
+    for seq, n in enumerate(pairs.tolist(), start=1):
+        if seq > lo and (held + n > most or seq - lo >= records):
+            yield lo, seq - 1, held
+            lo, held = seq, 0
+        held += n
+    if lo <= len(pairs):
+        yield lo, len(pairs), held
+
+
+def _pair_counts(con: Any) -> np.ndarray:
+    """For each incoming record in seq order, at least how many candidate pairs it has: the sum over its blocking
+    keys of the records before it sharing the key (a pair sharing two keys is counted twice); 0 for a record fed
+    before (it is not matched). Counted in DuckDB, never by forming the pairs."""
+    return (
+        con.execute(
+            """WITH key AS (SELECT DISTINCT seq, k FROM temp.match_key),
+                    earlier AS (SELECT seq, count(*) OVER (PARTITION BY k ORDER BY seq
+                                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS n FROM key),
+                    per AS (SELECT seq, sum(n) AS n FROM earlier WHERE seq > 0 GROUP BY seq)
+               SELECT CASE WHEN i.known IS NULL THEN coalesce(p.n, 0) ELSE 0 END::BIGINT AS n
+               FROM temp.incoming i LEFT JOIN per p USING (seq) ORDER BY i.seq"""
+        )
+        .fetch_arrow_table()
+        .column("n")
+        .to_numpy()
+    )
+
+
+Best = tuple[int, int | str, float, str]  # outcome, candidate (an incoming record's seq or a pseudonym), score, why
+_ALL = (VAULT_SEQ * 1000, 2**62)  # every candidate seq
+
+
+def _best_candidates(con: Any, lo: int, hi: int, slices: int | None = None) -> dict[int, Best]:
     """For each incoming record ``lo..hi`` not fed before, its best candidate that is not distinct: ``(outcome,
     candidate, score, reason)``, the candidate a seq of an incoming record or a vault record's pseudonym. Best is a
     match before a possible match, then the highest score, then the earliest candidate (first key shared, then
-    arrival), as a record was compared one candidate after another."""
+    arrival), as a record was compared one candidate after another. With ``slices`` (one record, ``lo == hi``),
+    its candidates are scored ``slices`` at a time (by ranges of their seq) and the best of the slices kept: that
+    order is total, so the result is the same as in one go."""
+    if slices is None:
+        return {i: best for i, (_, best) in _scored(con, lo, hi, _ALL).items()}
+    bounds = con.execute(
+        """SELECT min(j), max(j) FROM (
+               SELECT j, (row_number() OVER (ORDER BY j) - 1) // $size AS part
+               FROM (SELECT DISTINCT b.seq AS j FROM temp.match_key a
+                     JOIN temp.match_key b ON a.k = b.k AND b.seq < a.seq WHERE a.seq BETWEEN $lo AND $hi))
+           GROUP BY part ORDER BY part""",
+        {"size": slices, "lo": lo, "hi": hi},
+    ).fetchall()
+    kept: dict[int, tuple[tuple[int, float, int, int], Best]] = {}
+    for jlo, jhi in bounds:
+        for i, found in _scored(con, lo, hi, (int(jlo), int(jhi))).items():
+            if i not in kept or found[0] < kept[i][0]:
+                kept[i] = found
+    return {i: best for i, (_, best) in kept.items()}
+
+
+def _scored(
+    con: Any, lo: int, hi: int, candidates: tuple[int, int]
+) -> dict[int, tuple[tuple[int, float, int, int], Best]]:
+    """:func:`_best_candidates` over the candidates whose seq is in ``candidates`` (bounds included), each best
+    with its rank (smaller is better)."""
     side = "{p}.family AS {p}family, {p}.used AS {p}used, {p}.given AS {p}given, year({p}.birth) AS {p}year, " \
            "month({p}.birth) AS {p}month, day({p}.birth) AS {p}day, {p}.sex AS {p}sex, " \
            "{p}.birth_place AS {p}birth_place, {p}.ins AS {p}ins"  # fmt: skip
@@ -416,11 +485,11 @@ def _best_candidates(con: Any, lo: int, hi: int) -> dict[int, tuple[int, int | s
         f"""WITH pair AS (
                 SELECT a.seq AS i, b.seq AS j, min(a.pos) AS pos
                 FROM temp.match_key a JOIN temp.match_key b ON a.k = b.k AND b.seq < a.seq
-                WHERE a.seq BETWEEN $lo AND $hi GROUP BY a.seq, b.seq)
+                WHERE a.seq BETWEEN $lo AND $hi AND b.seq BETWEEN $jlo AND $jhi GROUP BY a.seq, b.seq)
             SELECT p.i, p.j, p.pos, y.pseudonym AS candidate, {side.format(p="x")}, {side.format(p="y")}
             FROM pair p JOIN temp.match_entry x ON x.seq = p.i JOIN temp.match_entry y ON y.seq = p.j
             WHERE x.known IS NULL""",
-        {"lo": lo, "hi": hi},
+        {"lo": lo, "hi": hi, "jlo": candidates[0], "jhi": candidates[1]},
     ).fetch_arrow_table()
     if pairs.num_rows == 0:
         return {}
@@ -432,10 +501,11 @@ def _best_candidates(con: Any, lo: int, hi: int) -> dict[int, tuple[int, int | s
     outcome, score = scores.outcome[kept], scores.score[kept]
     order = np.lexsort((j, pos, -score, -outcome, i))
     first = order[np.r_[True, i[order][1:] != i[order][:-1]]] if len(order) else order
-    candidates = pairs.column("candidate").to_numpy(zero_copy_only=False)[kept]
+    candidate = pairs.column("candidate").to_numpy(zero_copy_only=False)[kept]
     return {
-        int(i[n]): (int(outcome[n]), str(candidates[n]) if j[n] < 0 else int(j[n]), float(score[n]),
-                    scores.reason(int(kept[n])))
+        int(i[n]): ((-int(outcome[n]), -float(score[n]), int(pos[n]), int(j[n])),
+                    (int(outcome[n]), str(candidate[n]) if j[n] < 0 else int(j[n]), float(score[n]),
+                     scores.reason(int(kept[n]))))
         for n in first
     }  # fmt: skip
 
