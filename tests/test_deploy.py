@@ -151,12 +151,12 @@ def test_the_units_follow_the_options_and_a_rerun_replaces_them(runner: CliRunne
     assert deploy_cli(runner, "systemd", org, units)[0] == 0
     code, out = deploy_cli(
         runner, "systemd", org, units, "--lang", "en", "--port", "8100", "--workers", "6", "--user", "sg-cabinet",
-        "--program", "/opt/santegarde/bin/santegarde",
+        "--program", "/usr/local/lib/santegarde/bin/santegarde",
     )  # fmt: skip
     assert code == 0 and "9 file(s) written" in out, out
     text = (units / "santegarde.service").read_text()
     serve = shlex.split(_directives(text)["ExecStart"][0])
-    assert serve[0] == "/opt/santegarde/bin/santegarde" and serve[serve.index("--port") + 1] == "8100"
+    assert serve[0] == "/usr/local/lib/santegarde/bin/santegarde" and serve[serve.index("--port") + 1] == "8100"
     assert serve[serve.index("--workers") + 1] == "6" and _directives(text)["User"] == ["sg-cabinet"]
     assert "Description=santegarde: the API" in text and "postgresql.service" not in text  # SQLite here
 
@@ -300,7 +300,7 @@ def test_caddy_reads_the_caddyfile(runner: CliRunner, org: Path, tmp_path: Path)
         ("caddy", ["--server-name", "site.invalid {\n}\n:80"], "n'est pas un nom de site"),
         ("nginx", ["--certificate", "certs/fullchain.pem"], "un chemin relatif"),
         ("systemd", ["--program", "bin/santegarde"], "un chemin relatif"),
-        ("systemd", ["--program", "/opt/sante garde/santegarde"], "seraient lus comme de la syntaxe"),
+        ("systemd", ["--program", "/srv/sante garde/santegarde"], "seraient lus comme de la syntaxe"),
         ("systemd", ["--env-file", "/etc/santegarde/%h.env"], "seraient lus comme de la syntaxe"),
         ("systemd", ["--user", "root\nExecStartPre=/bin/sh"], "n'est pas un nom de compte système"),
         ("systemd", ["--backups", "/var/backups/a b"], "seraient lus comme de la syntaxe"),
