@@ -28,10 +28,9 @@ key. Only :meth:`santegarde.store.service.RecordService.read_archived` opens an 
 from __future__ import annotations
 
 import calendar
-import json
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
@@ -821,16 +820,3 @@ def open_archived(
             }
             bodies.append(mapping.merge(v.resource_type, v.id, meta, parts))
     return bodies
-
-
-def dumps_plan(p: Plan) -> str:
-    """The plan as JSON (for jobs and the conformity report)."""
-    return json.dumps(
-        {
-            "at": p.at.isoformat(),
-            "unruled": p.unruled,
-            "unruled_purposes": list(p.unruled_purposes),
-            "rules": [line.__dict__ | {"notes": [asdict(n) for n in line.notes]} for line in p.lines],
-        },
-        indent=1,
-    )
