@@ -221,7 +221,7 @@ def test_deleted_checkpoints_only(trail: AuditTrail) -> None:
 
 def test_emptied_tables(trail: AuditTrail) -> None:
     _sql(trail.engine, delete(entry), delete(checkpoint), delete(head))
-    assert "The trail has no head" in _problems(trail)
+    assert "the trail has no head" in _problems(trail)
     with pytest.raises(TrailTampered, match="pas de tête"):
         trail.append(_event(1))
     assert not trail.initialise()  # never re-created
@@ -238,7 +238,7 @@ def test_emptied_tables_with_a_new_head_planted(trail: AuditTrail) -> None:
 
 def test_deleted_head_row(trail: AuditTrail) -> None:
     _sql(trail.engine, delete(head))
-    assert "The trail has no head: its head row was deleted" in _problems(trail)
+    assert "the trail has no head: its head row was deleted" in _problems(trail)
     with pytest.raises(TrailTampered, match="lancez « santegarde audit verify »"):  # not an IntegrityError
         trail.append(_event(1))
     with trail.engine.connect() as conn:
@@ -254,7 +254,7 @@ def test_truncated_database_file(trail: AuditTrail, keep: int) -> None:
     db = trail.anchor.path.with_name("audit.db") if trail.anchor else Path()
     with open(db, "r+b") as handle:
         handle.truncate(keep)
-    assert "The audit database cannot be read" in _problems(trail)
+    assert "the audit database cannot be read" in _problems(trail)
 
 
 def test_older_copy_of_the_database_restored(trail: AuditTrail, tmp_path: Path) -> None:
@@ -303,8 +303,8 @@ def test_forged_anchor_line(trail: AuditTrail) -> None:
     lines[-1] = f"{seq} {digest} {chain.seal(b'x' * 32, int(seq), digest, 'anchor')}"
     trail.anchor.path.write_text("\n".join([*lines, f"999 {digest} {'0' * 64}"]) + "\n")
     problems = _problems(trail)
-    assert f"Line {len(lines)} of the anchor file" in problems and "does not carry a valid seal" in problems
-    assert f"Line {len(lines) + 1} of the anchor file" in problems
+    assert f"line {len(lines)} of the anchor file" in problems and "does not carry a valid seal" in problems
+    assert f"line {len(lines) + 1} of the anchor file" in problems
 
 
 def test_anchor_lines_removed(trail: AuditTrail) -> None:

@@ -52,7 +52,8 @@ def verify(lang: LangOption = "fr", config: ConfigOption = Path(CONFIG_NAME)) ->
             return
         err_console.print(said["not_intact"].format(n=len(result.problems)))
         for problem in result.problems:
-            err_console.print(f"  - {problem.in_language(lang)}", markup=False)
+            said_problem = problem.in_language(lang)  # a clause: a capital letter as an item of the list
+            err_console.print(f"  - {said_problem[:1].upper()}{said_problem[1:]}", markup=False)
         raise typer.Exit(EXIT_REFUSED)
 
 
