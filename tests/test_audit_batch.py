@@ -93,7 +93,7 @@ def test_a_head_resealed_with_a_checkpoint_seal_is_refused(trail: AuditTrail) ->
     with trail.engine.begin() as conn:
         row = conn.execute(select(head.c.seq, head.c.hash)).one()
         conn.execute(update(head).values(seal=chain.seal(KEY, row.seq, row.hash)))
-    with pytest.raises(TrailTampered, match="valid seal"):
+    with pytest.raises(TrailTampered, match="sceau valable"):
         trail.append(_event(1))
 
 

@@ -8,6 +8,7 @@ that ``verify`` reports it in a sentence, and that appends refuse a headless tra
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import stat
@@ -33,6 +34,9 @@ from santegarde.runtime import audit_anchor_path, open_organisation
 from santegarde.store.db import make_engine, migrate
 
 KEY = b"t" * 32
+# What gives away an English sentence or a raw identifier in the French output of 'audit verify'.
+TELL_TALE = re.compile(r"\b(the|and|entry|trail|head|anchor file|was|is|not|missing|sealed)\b", re.IGNORECASE)
+SNAKE = re.compile(r"\b[a-z]+_[a-z_]+\b")
 EVENTS = 379  # with the trail's first entry: entries 1 to 380, checkpoints at 100, 200 and 300
 LAST = EVENTS + 1
 
@@ -81,7 +85,7 @@ def trail(template: Path, tmp_path: Path) -> Iterator[AuditTrail]:
 def _problems(trail: AuditTrail) -> str:
     report = trail.verify()
     assert not report.intact, "the tampering went unnoticed"
-    return "\n".join(str(p) for p in report.problems)
+    return "\n".join(p.in_language("en") for p in report.problems)
 
 
 def _sql(engine: Engine, *statements: object) -> None:
@@ -217,8 +221,8 @@ def test_deleted_checkpoints_only(trail: AuditTrail) -> None:
 
 def test_emptied_tables(trail: AuditTrail) -> None:
     _sql(trail.engine, delete(entry), delete(checkpoint), delete(head))
-    assert "The trail has no head" in _problems(trail)
-    with pytest.raises(TrailTampered, match="no head"):
+    assert "the trail has no head" in _problems(trail)
+    with pytest.raises(TrailTampered, match="pas de tête"):
         trail.append(_event(1))
     assert not trail.initialise()  # never re-created
 
@@ -228,14 +232,14 @@ def test_emptied_tables_with_a_new_head_planted(trail: AuditTrail) -> None:
     _sql(trail.engine, delete(entry), delete(checkpoint), update(head).values(seq=0, hash=chain.GENESIS, seal=None))
     assert "anchor file records entry 380 but the trail's head is entry 0" in _problems(trail)
     assert not trail.initialise()
-    with pytest.raises(TrailTampered, match="emptied"):
+    with pytest.raises(TrailTampered, match="a été vidée"):
         trail.append(_event(1))
 
 
 def test_deleted_head_row(trail: AuditTrail) -> None:
     _sql(trail.engine, delete(head))
-    assert "The trail has no head: its head row was deleted" in _problems(trail)
-    with pytest.raises(TrailTampered, match="run 'santegarde audit verify'"):  # not an IntegrityError
+    assert "the trail has no head: its head row was deleted" in _problems(trail)
+    with pytest.raises(TrailTampered, match="lancez « santegarde audit verify »"):  # not an IntegrityError
         trail.append(_event(1))
     with trail.engine.connect() as conn:
         assert conn.execute(select(head)).first() is None  # no head silently re-created at 0
@@ -250,7 +254,7 @@ def test_truncated_database_file(trail: AuditTrail, keep: int) -> None:
     db = trail.anchor.path.with_name("audit.db") if trail.anchor else Path()
     with open(db, "r+b") as handle:
         handle.truncate(keep)
-    assert "The audit database cannot be read" in _problems(trail)
+    assert "the audit database cannot be read" in _problems(trail)
 
 
 def test_older_copy_of_the_database_restored(trail: AuditTrail, tmp_path: Path) -> None:
@@ -265,7 +269,7 @@ def test_older_copy_of_the_database_restored(trail: AuditTrail, tmp_path: Path) 
 
 def test_a_deliberate_restore_restarts_the_anchor_file_and_keeps_the_old_one(trail: AuditTrail, tmp_path: Path) -> None:
     assert trail.anchor is not None
-    with pytest.raises(SantegardeError, match="nothing to restart"):
+    with pytest.raises(SantegardeError, match="rien à faire repartir"):
         trail.restart_anchor("admin")
     trail.engine.dispose()
     shutil.copy2(tmp_path / "audit.db", tmp_path / "older.db")
@@ -287,7 +291,7 @@ def test_a_deliberate_restore_restarts_the_anchor_file_and_keeps_the_old_one(tra
 
 def test_the_anchor_file_is_not_restarted_over_a_tampered_trail(trail: AuditTrail) -> None:
     _rechain_from(trail, 250)
-    with pytest.raises(SantegardeError, match="restarted only for an intact trail"):
+    with pytest.raises(SantegardeError, match="ne repart que pour une chaîne intacte"):
         trail.restart_anchor("admin")
     assert trail.anchor is not None and len(list(trail.anchor.path.parent.glob("audit.anchor.replaced-*"))) == 0
 
@@ -299,8 +303,8 @@ def test_forged_anchor_line(trail: AuditTrail) -> None:
     lines[-1] = f"{seq} {digest} {chain.seal(b'x' * 32, int(seq), digest, 'anchor')}"
     trail.anchor.path.write_text("\n".join([*lines, f"999 {digest} {'0' * 64}"]) + "\n")
     problems = _problems(trail)
-    assert f"Line {len(lines)} of the anchor file" in problems and "does not carry a valid seal" in problems
-    assert f"Line {len(lines) + 1} of the anchor file" in problems
+    assert f"line {len(lines)} of the anchor file" in problems and "does not carry a valid seal" in problems
+    assert f"line {len(lines) + 1} of the anchor file" in problems
 
 
 def test_anchor_lines_removed(trail: AuditTrail) -> None:
@@ -309,7 +313,9 @@ def test_anchor_lines_removed(trail: AuditTrail) -> None:
     trail.anchor.path.write_text("\n".join(lines[:-5]) + "\n")
     # Behind the trail is what a process stopped between a commit and its anchor line leaves: a note, not a break.
     report = trail.verify()
-    assert report.intact and "anchor file stops at entry 375 but the trail's head is entry 380" in report.notes[0]
+    assert report.intact and "anchor file stops at entry 375 but the trail's head is entry 380" in report.notes[
+        0
+    ].in_language("en")
 
 
 def test_anchor_file_deleted(trail: AuditTrail) -> None:
@@ -362,13 +368,13 @@ def test_a_trail_from_before_sealed_heads_is_sealed_once_then_goes_on(tmp_path: 
         conn.execute(text("INSERT INTO audit_head VALUES (1, 120, :h)"), {"h": entries[-1].hash})
     migrate(legacy.engine, package="santegarde.audit")
     assert not legacy.initialise()
-    with pytest.raises(TrailTampered, match="is not sealed"):
+    with pytest.raises(TrailTampered, match="n'est pas scellée"):
         legacy.append(_event(1))
     assert "seal it once with 'santegarde audit seal-head'" in _problems(legacy)
     assert legacy.seal_head() == 120
     legacy.append(_event(1))
     assert legacy.verify().intact
-    with pytest.raises(TrailTampered, match="already sealed"):
+    with pytest.raises(TrailTampered, match="déjà scellée"):
         legacy.seal_head()
     legacy.engine.dispose()
 
@@ -378,7 +384,7 @@ def test_seal_head_refuses_a_trail_with_another_problem(trail: AuditTrail) -> No
     with trail.engine.connect() as conn:
         new_end = conn.execute(select(entry.c.hash).where(entry.c.seq == 340)).scalar_one()
     _sql(trail.engine, delete(entry).where(entry.c.seq > 340), update(head).values(seq=340, hash=new_end, seal=None))
-    with pytest.raises(TrailTampered, match="records entry 380"):
+    with pytest.raises(TrailTampered, match="enregistre l'entrée 380"):
         trail.seal_head()
 
 
@@ -423,17 +429,25 @@ def test_audit_verify_command_on_a_tampered_organisation(
         conn.execute(update(head).values(seq=3, hash=new_end))
     broken = runner.invoke(app, ["audit", "verify", "--config", config])
     assert broken.exit_code == 2 and "La chaîne des traces n'est PAS intacte (2 problème(s))" in broken.output
-    assert "The trail's head (entry 3) does not carry a valid seal" in broken.output
-    assert "The anchor file records entry 5 but the trail's head is entry 3" in broken.output
+    said = " ".join(broken.output.split())
+    assert "La tête de la chaîne (entrée 3) ne porte pas de sceau valable" in said
+    assert "Le fichier d'ancrage enregistre l'entrée 5 mais la tête de la chaîne est l'entrée 3" in said
+    assert not TELL_TALE.findall(said) and not SNAKE.findall(said), said  # no English sentence, no identifier
+    english = runner.invoke(app, ["audit", "verify", "--lang", "en", "--config", config])
+    said = " ".join(english.output.split())
+    assert english.exit_code == 2 and "The audit trail is NOT intact (2 problems)" in said
+    assert "The trail's head (entry 3) does not carry a valid seal" in said
+    assert "The anchor file records entry 5 but the trail's head is entry 3" in said
     assert "Traceback" not in broken.output and isinstance(broken.exception, SystemExit)
 
     with engine.begin() as conn:  # and the head row deleted: no traceback, no IntegrityError, no head re-created
         conn.execute(delete(head))
     engine.dispose()
     headless = runner.invoke(app, ["audit", "verify", "--config", config])
-    assert headless.exit_code == 2 and "The trail has no head: its head row was deleted" in headless.output
+    said = " ".join(headless.output.split())
+    assert headless.exit_code == 2 and "La chaîne n'a pas de tête : sa ligne de tête a été supprimée" in said
     other = runner.invoke(app, ["audit", "status", "--config", config])  # every audited command refuses, politely
-    assert other.exit_code == 2 and "run 'santegarde audit verify'" in other.output
+    assert other.exit_code == 2 and "lancez « santegarde audit verify »" in " ".join(other.output.split())
     assert "IntegrityError" not in other.output and isinstance(other.exception, SystemExit)
 
 
@@ -460,12 +474,14 @@ def test_backup_header_carries_the_sealed_audit_head(
     org.audit.engine.dispose()  # restore an older copy of audit.db, and let the trail go on from it
     os.replace(tmp_path / "older.db", config.parent / "audit.db")
     org.audit.append(_event(9))
-    assert "entry 5: it differs from the anchor file" in "\n".join(map(str, org.audit.verify().problems))
+    assert "entrée 5 : elle diffère du fichier d'ancrage" in "\n".join(map(str, org.audit.verify().problems))
     forked = create_backup(org, tmp_path / "backups", by="admin")
     report = verify_backup(org, forked, by="admin")
-    assert "The backup's audit trail differs at entry 5 from the organisation's anchor file" in " ".join(
-        report.problems
-    )
+    said = " ".join(str(p) for p in report.problems)
+    assert "La chaîne des traces de la sauvegarde diffère à l'entrée 5 du fichier d'ancrage de l'organisme" in said
+    assert not TELL_TALE.findall(said) and not SNAKE.findall(said), said  # no English sentence, no identifier
+    english = " ".join(p.in_language("en") for p in report.problems)
+    assert "The backup's audit trail differs at entry 5 from the organisation's anchor file" in english
     org.close()
 
 

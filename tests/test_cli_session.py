@@ -429,7 +429,9 @@ def test_care_declaration_and_research_formality_through_the_cli(demo: Demo, peo
     declared = [e for e in audit_events(demo) if e["operation"] == "care.declare"]
     assert declared[-1]["rule"] == "care_relationship.declared.referral" and declared[-1]["allowed"]
     missing = refused("audit", "justification", "999", "--reviewer", "Camille Revue", *c)
-    assert "There is no justification no. 999" in missing
+    assert "Il n'y a pas de justification n° 999 : prenez le numéro dans le rapport de revue" in missing
+    english = refused("audit", "justification", "999", "--reviewer", "Camille Revue", "--lang", "en", *c)
+    assert "There is no justification no. 999" in english
 
 
 def test_consent_and_objection_through_the_cli(demo: Demo, people: People) -> None:

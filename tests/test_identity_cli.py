@@ -74,8 +74,11 @@ def test_user_lifecycle_through_the_cli(runner: CliRunner, org: Path) -> None:
     assert bad.exit_code == 2 and "n'est pas un profil du référentiel pra-2020-081" in bad.output
     listing = run(runner, "user", "list", "--grants", "--config", str(org))
     assert "Dr Martin (responsable du traitement)" in listing and "profils actifs" in listing
+    said = " ".join(listing.split())  # the profile named in French beside the identifier --profile takes
+    assert "Professionnel de santé responsable du traitement (practitioner)" in said, listing
     listing_en = run(runner, "user", "list", "--grants", "--lang", "en", "--config", str(org))
     assert "dr.martin" in listing_en and "practitioner" in listing_en and "Dr Martin (controller)" in listing_en
+    assert "Health professional (data controller) (practitioner)" in " ".join(listing_en.split())
 
     organisation = open_organisation(org, PASS)
     try:

@@ -140,13 +140,13 @@ def test_an_altered_byte_is_detected(org: Organisation, tmp_path: Path) -> None:
         damaged[position] ^= 0x01
         path.write_bytes(bytes(damaged))
         report = verify_backup(org, path)
-        assert not report.ok and "modifié ou tronqué" in report.problems[0]
+        assert not report.ok and "modifié ou tronqué" in str(report.problems[0])
     renamed = original.replace(b"Cabinet Fictif", b"Cabinet Fictiv")
     assert renamed != original
     path.write_bytes(renamed)
-    assert "modifié ou tronqué" in verify_backup(org, path).problems[0]
+    assert "modifié ou tronqué" in str(verify_backup(org, path).problems[0])
     path.write_bytes(b"not a backup at all")
-    assert "n'est pas une sauvegarde santegarde" in verify_backup(org, path).problems[0]
+    assert "n'est pas une sauvegarde santegarde" in str(verify_backup(org, path).problems[0])
     log = [json.loads(line) for line in (path.parent / LOG_NAME).read_text().splitlines()]
     assert [e["result"] for e in log if e["action"] == "verify"] == ["problems"] * 4
 
@@ -163,7 +163,7 @@ def test_refusals(org: Organisation, tmp_path: Path) -> None:
     other_dir = tmp_path / "other-keys"
     other = create_keyring(create_keystore(other_dir, PASS, FAST), other_dir)
     report = verify_backup(dataclasses.replace(org, keyring=other), path)
-    assert not report.ok and "La clé de" in report.problems[0] and "ne se déchiffre pas" in report.problems[0]
+    assert not report.ok and "La clé de" in str(report.problems[0]) and "ne se déchiffre pas" in str(report.problems[0])
     assert forget_patient_keys(tmp_path / "empty", "p-1") == 0
 
 

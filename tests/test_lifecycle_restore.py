@@ -249,7 +249,14 @@ def test_a_restore_that_does_not_verify_is_removed(demo: Demo, tmp_path: Path) -
     [backup] = backups.glob("*.sgb")
     target = tmp_path / "restored"
     out = refused("backup", "restore", str(backup), "--to", str(target), "--config", str(source / "santegarde.yaml"))
-    assert "did not verify and was removed" in out and "Restored audit trail" in out
+    assert "ne s'est pas vérifiée et a été retirée" in out and "Chaîne des traces restaurée : entrée 2 :" in out
+    french = out.replace(str(backup.name), "").replace(str(target), "")
+    assert not re.findall(r"\b(the|and|was|entry|trail|not|verify and|removed)\b", french), out  # no English sentence
+    out = refused(
+        "backup", "restore", str(backup), "--to", str(target), "--config", str(source / "santegarde.yaml"),
+        "--lang", "en",
+    )  # fmt: skip
+    assert "did not verify and was removed" in out and "Restored audit trail: entry 2:" in out
     assert not target.exists() and left_behind(tmp_path) == []
 
 

@@ -53,7 +53,7 @@ def test_show_unknown_section_is_an_error(runner: CliRunner) -> None:
 
 def test_show_unknown_referential(runner: CliRunner) -> None:
     result = runner.invoke(app, ["referential", "show", "nope"])
-    assert result.exit_code == 2 and "There is no référentiel 'nope'" in result.output
+    assert result.exit_code == 2 and "Il n'y a pas de référentiel « nope »" in result.output
 
 
 def test_practice_draft_and_final_differ() -> None:

@@ -157,8 +157,9 @@ def test_yaml_syntax_error_gives_line(tmp_path: Path) -> None:
 
 
 def test_unknown_referential_lists_known_ones() -> None:
-    with pytest.raises(loader.UnknownReferential, match="Known référentiels: aac-2022-106"):
+    with pytest.raises(loader.UnknownReferential, match="Référentiels connus : aac-2022-106") as unknown:
         loader.get("nope")
+    assert "Known référentiels: aac-2022-106" in unknown.value.in_language("en")
 
 
 @pytest.mark.parametrize(("text", "human"), [("P5Y", "5 years"), ("P3M", "3 months"), ("P1Y6M", "1 year, 6 months")])

@@ -67,7 +67,7 @@ def test_what_lives_in_one_process_is_refused_with_several_workers(config: Path)
     serve_workers.check_config(loaded, 2)  # the organisation of the tests: files on disk, no Pro Santé Connect
     for option in ("database_url", "audit_database_url"):
         memory = loaded.model_copy(update={option: "sqlite:///:memory:"})
-        with pytest.raises(serve_workers.WorkersRefused, match=f"{option} is a database in memory"):
+        with pytest.raises(serve_workers.WorkersRefused, match=f"{option} désigne une base en mémoire"):
             serve_workers.check_config(memory, 2)
         serve_workers.check_config(memory, 1)  # one process: its own memory is enough
     psc = loaded.model_copy(

@@ -9,6 +9,8 @@ sentences: French by default, English with ``--lang en`` (CLI) or ``Accept-Langu
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -49,3 +51,34 @@ def listing(values: Any, lang: str) -> str:
 def choices(values: Any) -> dict[str, str]:
     """``listing`` in every language, as a fact for ``sentences``."""
     return {lang: listing(values, lang) for lang in LANGS}
+
+
+@dataclass(frozen=True, slots=True)
+class Said:
+    """A sentence a person reads that is not a refusal (a problem found, a note), worded in every language.
+
+    ``str()`` is the French sentence; ``in_language(lang)`` the one a command's ``--lang`` asks for.
+    """
+
+    sentences: Mapping[str, str]
+
+    @classmethod
+    def of(cls, area: str, key: str, /, **facts: Any) -> Said:
+        return cls(sentences(area, key, **facts))
+
+    def in_language(self, lang: str) -> str:
+        return self.sentences.get(lang, self.sentences["fr"])
+
+    def __str__(self) -> str:
+        return self.sentences["fr"]
+
+
+def said_of(error: Exception) -> Said:
+    """An error as a ``Said``: its sentences when it is worded (a ``WordedError``), else its message as it is."""
+    worded = getattr(error, "sentences", None)
+    return Said(dict(worded)) if isinstance(worded, dict) else Said({"fr": str(error)})
+
+
+def joined(said: Any, separator: str = " ") -> dict[str, str]:
+    """Several ``Said`` joined in every language, as a fact for ``sentences``."""
+    return {lang: separator.join(s.in_language(lang) for s in said) for lang in LANGS}

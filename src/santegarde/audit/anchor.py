@@ -27,15 +27,11 @@ from santegarde.errors import SantegardeError
 
 ROLE = "anchor"
 NAME = "audit.anchor"
-MISSING = (
-    "The anchor file {path} is missing: it was deleted or moved, so a rewrite or an older copy of the audit "
-    "database cannot be ruled out; put the file back, or investigate"
-)
-
-
-# An anchor file behind the trail is not a break (a line is written after its entry commits, and a process can
-# stop in between); verify reports it as a note. Ahead of the trail, or disagreeing with it, is a break.
-BEHIND_PREFIX = "The anchor file stops at entry"
+# Problem keys (catalogue area ``audit_chain``). An anchor file behind the trail is not a break (a line is written
+# after its entry commits, and a process can stop in between); verify reports it as a note. Ahead of the trail, or
+# disagreeing with it, is a break.
+MISSING = "anchor_missing"
+BEHIND = "anchor_behind"
 
 
 class AnchorUnwritable(SantegardeError):
@@ -91,13 +87,7 @@ class AnchorFile:
             if head is not None:
                 heads.append(head)
             else:
-                problems.append(
-                    chain.Problem(
-                        0,
-                        f"Line {number} of the anchor file {self.path} does not carry a valid seal: "
-                        "the anchor file was forged or altered",
-                    )
-                )
+                problems.append(chain.problem(0, "anchor_line_forged", number=number, path=self.path))
         return heads, problems
 
     def seqs(self) -> set[int]:
@@ -118,37 +108,18 @@ class AnchorFile:
     def check(self, head: Head, hashes: Mapping[int, str]) -> list[chain.Problem]:
         """Compare the database's head and entry hashes (``hashes``, by sequence) with the anchored heads."""
         if not self.path.exists():
-            return [chain.Problem(0, MISSING.format(path=self.path))]
+            return [chain.problem(0, MISSING, path=self.path)]
         heads, problems = self.read()
         if not heads:
-            return [*problems, chain.Problem(0, f"The anchor file {self.path} holds no sealed head (emptied)")]
+            return [*problems, chain.problem(0, "anchor_empty", path=self.path)]
         top = max(heads, key=lambda h: h.seq)
         if top.seq > head.seq:
-            problems.append(
-                chain.Problem(
-                    0,
-                    f"The anchor file records entry {top.seq} but the trail's head is entry {head.seq}: the audit "
-                    "database was truncated, rewritten or restored from an older copy",
-                )
-            )
+            problems.append(chain.problem(0, "anchor_ahead", anchored=top.seq, head=head.seq))
         elif top.seq < head.seq:
-            problems.append(
-                chain.Problem(
-                    0,
-                    f"{BEHIND_PREFIX} {top.seq} but the trail's head is entry {head.seq}: the process stopped between "
-                    "committing entries and anchoring them (the next entry anchors the head again), or lines were "
-                    "removed from the anchor file",
-                )
-            )
+            problems.append(chain.problem(0, BEHIND, anchored=top.seq, head=head.seq))
         rewritten = sorted(h.seq for h in heads if h.seq in hashes and hashes[h.seq] != h.hash)
         if rewritten:
-            problems.append(
-                chain.Problem(
-                    rewritten[0],
-                    f"it differs from the anchor file ({len(rewritten)} anchored entries differ): the trail was "
-                    "rewritten after it was anchored",
-                )
-            )
+            problems.append(chain.problem(rewritten[0], "anchor_rewritten", n=len(rewritten)))
         return problems
 
     def compact(self, after: int, every: int, last: Head) -> None:

@@ -21,6 +21,8 @@ from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from santegarde.refusals import Said
+
 GENESIS = "0" * 64
 
 
@@ -64,12 +66,32 @@ class Checkpoint:
 
 @dataclass(frozen=True, slots=True)
 class Problem:
+    """A break (or a note) found in the trail: a key of the catalogue's ``audit_chain`` area, in every language."""
+
     seq: int
-    what: str
+    key: str
+    said: Said
+
+    @property
+    def what(self) -> str:
+        """The English sentence (logs and English messages)."""
+        return self.said.in_language("en")
+
+    def in_language(self, lang: str) -> str:
+        """``entrée 7 : …`` for a problem of one entry; the sentence alone for the whole trail (``seq`` 0)."""
+        text = self.said.in_language(lang)
+        return Said.of(AREA, "entry", seq=self.seq, what=text).in_language(lang) if self.seq else text
 
     def __str__(self) -> str:
-        """``entry 7: …`` for a problem of one entry; the sentence alone for the whole trail (``seq`` 0)."""
-        return f"entry {self.seq}: {self.what}" if self.seq else self.what
+        return self.in_language("fr")
+
+
+AREA = "audit_chain"
+
+
+def problem(seq: int, key: str, /, **facts: Any) -> Problem:
+    """The problem ``key`` of entry ``seq`` (0: the whole trail), its sentences filled from ``facts``."""
+    return Problem(seq, key, Said.of(AREA, key, **facts))
 
 
 def chain(start_seq: int, prev_hash: str, contents: Iterable[Mapping[str, Any]]) -> list[Entry]:
@@ -144,7 +166,7 @@ def walk(
     forged: set[int] = set()
     for cp in checkpoints:
         if not is_sealed(key, cp.seal, cp.seq, cp.hash):
-            problems.append(Problem(cp.seq, "its checkpoint seal is forged or altered"))
+            problems.append(problem(cp.seq, "checkpoint_forged"))
             forged.add(cp.seq)
         else:
             sealed[cp.seq] = cp
@@ -157,18 +179,18 @@ def walk(
     for seq, prev_hash, digest, text in rows:
         count += 1
         if seq != expected_seq:
-            what = "missing entries before it (deleted)" if seq > expected_seq else "out of order or inserted"
-            problems.append(Problem(seq, f"{what}: expected entry {expected_seq}"))
+            what = "missing_before" if seq > expected_seq else "out_of_order"
+            problems.append(problem(seq, what, expected=expected_seq))
         elif prev_hash != expected_prev:
-            problems.append(Problem(seq, "its link to the previous entry is broken (inserted or re-ordered)"))
+            problems.append(problem(seq, "link_broken"))
         if sha256(f"{seq}|{prev_hash}|{text}".encode()).hexdigest() != digest and not _decoded_matches(
             seq, prev_hash, digest, text
         ):
-            problems.append(Problem(seq, "its content was edited after it was written"))
+            problems.append(problem(seq, "edited"))
         if seq in sealed:
             sealed_cp = sealed[seq]
             if not sealed_cp.anchor and sealed_cp.hash != digest:
-                problems.append(Problem(seq, "it differs from the sealed checkpoint"))
+                problems.append(problem(seq, "differs_checkpoint"))
         if seq in keep:
             kept[seq] = digest
         expected_seq, expected_prev = seq + 1, digest
@@ -176,13 +198,11 @@ def walk(
     last = last_entry[0] if last_entry is not None else (anchor.seq if anchor else 0)
     beyond = [cp.seq for cp in sealed.values() if cp.seq > last]
     if beyond:
-        problems.append(
-            Problem(max(beyond), f"the trail ends at entry {last} but was sealed up to {max(beyond)} (truncated)")
-        )
+        problems.append(problem(max(beyond), "truncated", last=last, sealed=max(beyond)))
     if every > 0:
         first = (anchor.seq if anchor else 0) // every * every + every
         problems.extend(
-            Problem(seq, "its sealed checkpoint is missing (deleted)")
+            problem(seq, "checkpoint_missing")
             for seq in range(first, last + 1, every)
             if seq not in sealed and seq not in forged
         )

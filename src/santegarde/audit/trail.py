@@ -47,25 +47,36 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from santegarde.audit import chain, operations, request
-from santegarde.audit.anchor import BEHIND_PREFIX, AnchorFile, Head
+from santegarde.audit.anchor import BEHIND, AnchorFile, Head
 from santegarde.audit.anchor import MISSING as MISSING_ANCHOR
 from santegarde.audit.tables import checkpoint, entry, head
 from santegarde.audit.witness import SyslogWitness
 from santegarde.clock import utc_now
-from santegarde.errors import SantegardeError
+from santegarde.errors import WordedError
+from santegarde.refusals import LANGS, Said, sentences
 
 Clock = Callable[[], datetime]
 
 
-class TrailTampered(SantegardeError):
-    """The trail's head is missing or not validly sealed: nothing more is appended to a tampered trail."""
+class TrailTampered(WordedError):
+    """The trail's head is missing or not validly sealed: nothing more is appended to a tampered trail.
+
+    Worded from the catalogue's ``audit_trail`` area, French by default, English as the option."""
+
+    def __init__(self, key: str, /, **facts: Any) -> None:
+        super().__init__(sentences("audit_trail", key, **facts))
+        self.key = key
 
 
-_UNSEALED = (
-    "The trail's head is not sealed: the trail was written before heads were sealed, or its seal was removed; "
-    "if nothing else is wrong, seal it once with 'santegarde audit seal-head'"
-)
-_VERIFY = "run 'santegarde audit verify' and restore the audit database from a verified backup"
+class AnchorRestartRefused(TrailTampered):
+    """The anchor file cannot be restarted (none, or the trail itself is broken, or nothing to restart)."""
+
+
+_UNSEALED = "unsealed"
+
+
+def _problem_fact(problem: chain.Problem) -> dict[str, str]:
+    return {lang: problem.in_language(lang) for lang in LANGS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +125,9 @@ class VerifyReport:
     entries: int
     checkpoints: int
     problems: tuple[chain.Problem, ...]
-    notes: tuple[str, ...] = ()  # facts worth knowing that are not breaks (e.g. the anchor file one step behind)
+    notes: tuple[
+        chain.Problem, ...
+    ] = ()  # facts worth knowing that are not breaks (e.g. the anchor file one step behind)
 
     @property
     def intact(self) -> bool:
@@ -239,28 +252,15 @@ class AuditTrail:
         """The head, locked for this transaction; refused if it is missing or not validly sealed."""
         row = self._head(conn, lock=True)
         if row is None:
-            raise TrailTampered(
-                "The audit trail has no head: its head row was deleted or the trail was emptied, so nothing more "
-                f"can be traced; {_VERIFY}."
-            )
+            raise TrailTampered("no_head")
         if row.fresh:
             if self.anchor is not None and self.anchor.has_lines():
-                raise TrailTampered(
-                    f"The audit trail is empty but its anchor file {self.anchor.path} records entries: the trail was "
-                    f"emptied; {_VERIFY}."
-                )
+                raise TrailTampered("emptied", path=self.anchor.path)
             return row
         if row.seal is None:
-            raise TrailTampered(
-                f"The audit trail's head (entry {row.seq}) is not sealed: the trail predates sealed heads or its "
-                "seal was removed; run 'santegarde audit verify', then 'santegarde audit seal-head' if nothing else "
-                "is wrong."
-            )
+            raise TrailTampered("unsealed", seq=row.seq)
         if not chain.is_sealed(self._key, row.seal, row.seq, row.hash, "head"):
-            raise TrailTampered(
-                f"The audit trail's head (entry {row.seq}) does not carry a valid seal: it was altered outside "
-                f"santegarde; {_VERIFY}."
-            )
+            raise TrailTampered("forged_head", seq=row.seq)
         return row
 
     @contextmanager
@@ -461,17 +461,16 @@ class AuditTrail:
         An anchor file may be missing (a trail from before anchors has none): sealing starts it.
         """
         _, _, found, anchored = self._check()
-        missing = [p for p in anchored if p.what == MISSING_ANCHOR.format(path=self.anchor.path)] if self.anchor else []
-        others = [p for p in found if p.what != _UNSEALED] + [p for p in anchored if p not in missing]
+        missing = [p for p in anchored if p.key == MISSING_ANCHOR] if self.anchor else []
+        others = [p for p in found if p.key != _UNSEALED] + [p for p in anchored if p not in missing]
         if others or len(found) != 1:
-            raise TrailTampered(
-                "Only a trail whose one problem is an unsealed head can be sealed: "
-                + (f"{others[0]}; {_VERIFY}." if others else "its head is already sealed.")
-            )
+            if others:
+                raise TrailTampered("seal_other_problem", problem=_problem_fact(others[0]))
+            raise TrailTampered("already_sealed")
         with self.transaction() as conn:
             row = self._head(conn, lock=True)
             if row is None:  # deleted since the check
-                raise TrailTampered(f"The audit trail's head row has just been deleted; {_VERIFY}.")
+                raise TrailTampered("head_deleted")
             conn.execute(update(head).where(head.c.id == 1).values(seal=chain.seal_head(self._key, row.seq, row.hash)))
             self._anchor_at_commit(conn, row.seq, row.hash, create=True)
             return row.seq
@@ -485,14 +484,12 @@ class AuditTrail:
         the kept file, or None if the anchor file was missing.
         """
         if self.anchor is None:
-            raise SantegardeError("This audit trail has no anchor file to restart.")
+            raise AnchorRestartRefused("no_anchor_file")
         _, _, found, anchored = self._check()
         if found or not anchored:
-            raise SantegardeError(
-                f"The anchor file is restarted only for an intact trail it no longer matches: {found[0]}; {_VERIFY}."
-                if found
-                else "The anchor file agrees with the audit trail: there is nothing to restart."
-            )
+            if found:
+                raise AnchorRestartRefused("restart_broken", problem=_problem_fact(found[0]))
+            raise AnchorRestartRefused("restart_needless")
         kept = self.anchor.path.with_name(f"{self.anchor.path.name}.replaced-{self._clock():%Y%m%dT%H%M%S%fZ}")
         if self.anchor.path.exists():
             self.anchor.path.rename(kept)
@@ -543,8 +540,8 @@ class AuditTrail:
     def verify(self) -> VerifyReport:
         """Check the chain, the sealed head, the checkpoints and the anchor file; every problem is a sentence."""
         entries, cps, found, anchored = self._check()
-        notes = tuple(p.what for p in anchored if p.what.startswith(BEHIND_PREFIX))
-        broken = [p for p in anchored if not p.what.startswith(BEHIND_PREFIX)]
+        notes = tuple(p for p in anchored if p.key == BEHIND)
+        broken = [p for p in anchored if p.key != BEHIND]
         return VerifyReport(entries, cps, tuple(found + broken), notes)
 
     def _check(self) -> tuple[int, int, list[chain.Problem], list[chain.Problem]]:
@@ -561,11 +558,7 @@ class AuditTrail:
                 walked = chain.walk(rows, cps, self._key, every=self._every, keep=keep)
         except SQLAlchemyError as exc:
             cause = type(getattr(exc, "orig", None) or exc).__name__
-            what = (
-                f"The audit database cannot be read ({cause}: its tables are missing or it is damaged, e.g. "
-                "truncated or replaced); restore it from a verified backup"
-            )
-            return 0, 0, [chain.Problem(0, what)], []
+            return 0, 0, [chain.problem(0, "unreadable", cause=cause)], []
         found = walked.problems
         found.extend(self._head_problems(row, walked.last, cps))
         anchored = []
@@ -579,55 +572,44 @@ class AuditTrail:
     ) -> list[chain.Problem]:
         """The head must be there, sealed, and be the last entry (or the anchor of a purge of every entry)."""
         if row is None:
-            return [chain.Problem(0, "The trail has no head: its head row was deleted or the trail was emptied")]
+            return [chain.problem(0, "no_head")]
         purged = max((c for c in cps if c.anchor), key=lambda c: c.seq, default=None)
         last = last_entry if last_entry is not None else (purged.seq, purged.hash) if purged else None
         if last is None:
-            return [chain.Problem(0, "The trail has no entry: it was emptied, or never initialised")]
+            return [chain.problem(0, "no_entry")]
         problems = []
         if row.seal is None:
-            problems.append(chain.Problem(0, _UNSEALED))
+            problems.append(chain.problem(0, _UNSEALED))
         elif not chain.is_sealed(self._key, row.seal, row.seq, row.hash, "head"):
-            problems.append(
-                chain.Problem(0, f"The trail's head (entry {row.seq}) does not carry a valid seal: it was altered")
-            )
+            problems.append(chain.problem(0, "head_forged", seq=row.seq))
         if (row.seq, row.hash) != last:
-            if row.seq > last[0]:
-                what = f"the trail's head says entry {row.seq}: entries after {last[0]} are missing (truncated)"
-            else:
-                what = f"the trail's head says entry {row.seq}: this entry is not the head (the head was altered)"
-            problems.append(chain.Problem(last[0], what))
+            what = "head_truncated" if row.seq > last[0] else "head_altered"
+            problems.append(chain.problem(last[0], what, head=row.seq, last=last[0]))
         return problems
 
-    def check_copy(self, recorded: Mapping[str, Any] | None, copy: AuditTrail) -> list[str]:
+    def check_copy(self, recorded: Mapping[str, Any] | None, copy: AuditTrail) -> list[Said]:
         """Compare a copy of this trail (a restored backup) with the sealed head its backup header recorded.
 
         The recorded head must carry a valid seal, be the copy's head, and agree with this trail's
         anchor file where the file has a line for it (else the copy comes from a rewritten trail).
         """
         if not recorded:
-            return [
-                "The backup's header holds no sealed audit head (the backup predates sealed heads): its audit "
-                "trail cannot be checked against the anchor file; take a new backup."
-            ]
+            return [Said.of("backup_check", "no_sealed_head")]
         seq, digest = int(recorded.get("seq", -1)), str(recorded.get("hash", ""))
         if not chain.is_sealed(self._key, recorded.get("seal"), seq, digest, "head"):
-            return ["The audit head in the backup's header does not carry a valid seal under this organisation's key."]
+            return [Said.of("backup_check", "head_seal_invalid")]
         problems = []
         with copy.engine.connect() as conn:
             row = copy._head(conn, lock=False)
         if row is None or (row.seq, row.hash) != (seq, digest):
-            problems.append(
-                f"The restored audit trail's head ({'none' if row is None else f'entry {row.seq}'}) is not the head "
-                f"sealed in the backup's header (entry {seq})."
+            found = (
+                {"fr": "aucune", "en": "none"} if row is None else {"fr": f"entrée {row.seq}", "en": f"entry {row.seq}"}
             )
+            problems.append(Said.of("backup_check", "copy_head", found=found, seq=seq))
         if self.anchor is not None and self.anchor.path.exists():
             heads, _ = self.anchor.read()
             if any(h.seq == seq and h.hash != digest for h in heads):
-                problems.append(
-                    f"The backup's audit trail differs at entry {seq} from the organisation's anchor file: it comes "
-                    "from a rewritten trail, or from another organisation."
-                )
+                problems.append(Said.of("backup_check", "copy_anchor", seq=seq))
         return problems
 
     def purge(self, before: datetime) -> int:

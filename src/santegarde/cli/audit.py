@@ -48,11 +48,12 @@ def verify(lang: LangOption = "fr", config: ConfigOption = Path(CONFIG_NAME)) ->
             intact = said["intact"].format(entries=result.entries, checkpoints=result.checkpoints, agreement=agreement)
             console.print(intact)
             for note in result.notes:
-                console.print(said["note"].format(note=note), markup=False)
+                console.print(said["note"].format(note=note.in_language(lang)), markup=False)
             return
         err_console.print(said["not_intact"].format(n=len(result.problems)))
         for problem in result.problems:
-            err_console.print(f"  - {problem}")
+            said_problem = problem.in_language(lang)  # a clause: a capital letter as an item of the list
+            err_console.print(f"  - {said_problem[:1].upper()}{said_problem[1:]}", markup=False)
         raise typer.Exit(EXIT_REFUSED)
 
 

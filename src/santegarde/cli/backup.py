@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
@@ -28,6 +29,7 @@ from santegarde.errors import WordedError
 from santegarde.lifecycle import backup, restore
 from santegarde.lifecycle.backup import Progress as TableProgress
 from santegarde.lifecycle.restore import RestoreReport, Steps
+from santegarde.refusals import Said
 
 app = typer.Typer(
     help="Encrypted backups of the records and the audit trail, and their verified restore.", no_args_is_help=True
@@ -54,9 +56,9 @@ def _refused(key: str, **facts: Any) -> WordedError:
     return WordedError(refusals.sentences("backup", key, **facts))
 
 
-def _problems(problems: Sequence[str], said: dict[str, Any]) -> NoReturn:
+def _problems(problems: Sequence[Said], said: dict[str, Any], lang: str) -> NoReturn:
     for problem in problems:
-        err_console.print(f"[bold red]{said['problem']}[/] {problem}", soft_wrap=True)
+        err_console.print(f"[bold red]{said['problem']}[/] {escape(problem.in_language(lang))}", soft_wrap=True)
     raise typer.Exit(EXIT_REFUSED)
 
 
@@ -154,7 +156,7 @@ def verify(
     if not report.live:
         console.print(said["not_live"], markup=False)
     if not report.ok:
-        _problems(report.problems, said)
+        _problems(report.problems, said, lang)
     console.print(f"[bold green]{said['verifies']}[/]")
 
 
@@ -259,6 +261,6 @@ def drill(
         seconds = seconds.replace(".", ",")
     console.print(said["drill"].format(backup=report.backup, by=report.by, seconds=seconds), markup=False)
     if not report.ok:
-        _problems(report.problems, said)
+        _problems(report.problems, said, lang)
     evidence = said["drill_evidence"].format(log=path.parent / backup.LOG_NAME)
     console.print(f"[bold green]{said['drill_passed']}[/] {evidence}")

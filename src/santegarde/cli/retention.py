@@ -15,12 +15,15 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from santegarde import refusals
 from santegarde.cli.common import JsonOption, LangOption, console, friendly_errors, show_table, table_rows
 from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME
 from santegarde.errors import WordedError
 from santegarde.lifecycle import retention
+from santegarde.referentials.model import Referential
+from santegarde.store.retention import Note
 
 app = typer.Typer(
     help="Retention: automatic archiving, then deletion or anonymisation at expiry.", no_args_is_help=True
@@ -73,24 +76,53 @@ def plan(
     table = Table(title=said["plan_title"].format(at=p.at.strftime(said["date_time"])))
     for column in said["columns"]:
         table.add_column(column)
+    ref = org.referential
     for line in p.lines:
         table.add_row(
-            line.rule,
+            line.rule if as_json else _named(ref, "retention", line.rule, lang),
             line.section,
-            line.end_action,
+            line.end_action if as_json else _end_action(line.end_action, lang),
             *(str(n) for n in (line.active, line.archived, line.archive_now, line.end_now, line.held, line.waiting)),
         )
     if as_json:  # the rows with their notes, and the records no rule covers
-        rules = [{**row, "Notes": list(line.notes)} for row, line in zip(table_rows(table), p.lines, strict=True)]
+        notes = [[_note(ref, n, "en") for n in line.notes] for line in p.lines]
+        rules = [{**row, "Notes": found} for row, found in zip(table_rows(table), notes, strict=True)]
         found = {"at": p.at.isoformat(), "rules": rules, "unruled": p.unruled, "unruled_purposes": p.unruled_purposes}
         print(json.dumps(found, ensure_ascii=False, indent=2))
         return
     show_table(table)
     for line in p.lines:
         for note in line.notes:
-            console.print(f"{line.rule}: {note}", soft_wrap=True)
+            rule = _named(ref, "retention", line.rule, lang)
+            console.print(f"{rule}{' : ' if lang == 'fr' else ': '}{_note(ref, note, lang)}", markup=False)
     if p.unruled:
-        console.print(said["unruled"].format(n=p.unruled, purposes=", ".join(p.unruled_purposes)), markup=False)
+        purposes = ", ".join(_named(ref, "purpose", purpose, lang) for purpose in p.unruled_purposes)
+        console.print(said["unruled"].format(n=p.unruled, purposes=purposes), markup=False)
+
+
+def _named(ref: Referential, kind: str, item_id: str, lang: str) -> str:
+    """An item of the référentiel by its name in ``lang`` (its identifier only if the text has no such item)."""
+    from santegarde.governance import vocabulary
+
+    try:
+        return vocabulary.label(ref, kind, item_id, lang)
+    except vocabulary.VocabularyError:
+        return item_id
+
+
+def _end_action(action: str, lang: str) -> str:
+    return refusals.sentences("retention_notes", f"end_{action}")[lang]
+
+
+def _note(ref: Referential, note: Note, lang: str) -> str:
+    """A note of the plan in ``lang``, the référentiel's items named (catalogue area ``retention_notes``)."""
+    facts = {
+        "event": _named(ref, "event", note.event, lang) if note.event else "",
+        "rule": _named(ref, "retention", note.rule, lang) if note.rule else "",
+        "others": ", ".join(_named(ref, "retention", other, lang) for other in note.others),
+        "purpose": _named(ref, "purpose", note.purpose, lang) if note.purpose else "",
+    }
+    return refusals.sentences("retention_notes", note.key, **facts)[lang]
 
 
 @app.command("run")

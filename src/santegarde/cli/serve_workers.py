@@ -13,9 +13,10 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from santegarde import refusals
 from santegarde.api.ops import MULTIPROCESS_ENV
 from santegarde.config.model import OrganisationConfig
-from santegarde.errors import SantegardeError
+from santegarde.errors import WordedError
 from santegarde.runtime import PASSPHRASE_ENV
 
 MAX_WORKERS = 64
@@ -26,26 +27,23 @@ LOG_LEVEL_ENV = "SANTEGARDE_SERVE_LOG_LEVEL"
 FACTORY = "santegarde.cli.serve_workers:worker_app"
 
 
-class WorkersRefused(SantegardeError):
-    """Something that cannot work with several worker processes."""
+class WorkersRefused(WordedError):
+    """Something that cannot work with several worker processes (French by default, English as the option)."""
+
+    def __init__(self, key: str, /, **facts: object) -> None:
+        super().__init__(refusals.sentences("workers", key, **facts))
+        self.key = key
 
 
 def check_count(workers: int) -> None:
     if not 1 <= workers <= MAX_WORKERS:
-        raise WorkersRefused(
-            f"--workers {workers} is not a number of worker processes: give 1 to {MAX_WORKERS} (about twice the "
-            "number of processor cores is a usual start)."
-        )
+        raise WorkersRefused("count", workers=workers, most=MAX_WORKERS)
 
 
 def check_passphrase(workers: int) -> None:
     """Before any prompt: several workers each open the keystore, so the passphrase must be in the environment."""
     if workers > 1 and not os.environ.get(PASSPHRASE_ENV):
-        raise WorkersRefused(
-            f"With --workers {workers}, each worker opens the keystore itself, but a passphrase typed at the terminal "
-            f"stays in this process's memory: set {PASSPHRASE_ENV} in the service's environment file (only readable "
-            "by its account, see santegarde deploy systemd), or serve with --workers 1."
-        )
+        raise WorkersRefused("passphrase", workers=workers, env=PASSPHRASE_ENV)
 
 
 def _in_memory(url: str) -> bool:
@@ -60,16 +58,9 @@ def check_config(config: OrganisationConfig, workers: int) -> None:
         return
     for option, url in (("database_url", config.database_url), ("audit_database_url", config.audit_database_url)):
         if _in_memory(url):
-            raise WorkersRefused(
-                f"{option} is a database in memory: each of the {workers} workers would have its own, empty one. "
-                "Point it to a database file or a PostgreSQL server, or serve with --workers 1."
-            )
+            raise WorkersRefused("memory", option=option, workers=workers)
     if config.pro_sante_connect is not None:
-        raise WorkersRefused(
-            f"Pro Santé Connect is configured, and a login in progress is kept in the memory of the worker that "
-            f"started it: with {workers} workers its return would reach another worker and fail. Serve with "
-            "--workers 1 (one process answers every login)."
-        )
+        raise WorkersRefused("pro_sante_connect", workers=workers)
 
 
 def hand_over(config: Path, *, dev: bool, log_level: str, metrics: Path) -> None:
@@ -93,9 +84,7 @@ def worker_app() -> FastAPI:
 
     config = os.environ.get(CONFIG_ENV)
     if not config:
-        raise WorkersRefused(
-            f"{CONFIG_ENV} is not set: a worker is started by 'santegarde serve --workers N', not on its own."
-        )
+        raise WorkersRefused("no_config", env=CONFIG_ENV)
     owner_only_umask()
     configure_logging(os.environ.get(LOG_LEVEL_ENV) or "info")
     org = open_organisation(Path(config), passphrase_from_env())  # open for the life of the worker

@@ -24,6 +24,7 @@ from santegarde.errors import WordedError
 from santegarde.identifiers import validate_person_ref
 from santegarde.identity import accounts, grants, reviews, training
 from santegarde.identity.tables import user
+from santegarde.referentials.model import Referential
 from santegarde.runtime import identity_context
 
 app = typer.Typer(
@@ -36,6 +37,16 @@ ByOption = Annotated[str, typer.Option("--by", help="The administrator acting (r
 
 def _by(value: str | None) -> str:
     return value or getpass.getuser()
+
+
+def _profile_name(ref: Referential, profile: str, lang: str) -> str:
+    """A profile as a person reads it: its name in ``lang`` beside its identifier (the one --profile takes)."""
+    from santegarde.governance import vocabulary
+
+    try:
+        return f"{vocabulary.label(ref, 'accessor', profile, lang)} ({profile})"
+    except vocabulary.VocabularyError:  # a grant of a profile the référentiel no longer has: its identifier
+        return profile
 
 
 def _said(lang: str) -> dict[str, Any]:
@@ -111,9 +122,14 @@ def list_users(
             rows = [accounts.Account.from_row(r) for r in conn.execute(user.select().order_by(user.c.login))]
         all_grants = grants.all_grants(ctx)
         now = ctx.now()
+        ref = org.referential
+
+    def named(profile: str) -> str:  # --json: the identifier alone, for scripts
+        return profile if as_json else _profile_name(ref, profile, lang)
+
     table = Table(*said["account_columns"])
     for a in rows:
-        active = ", ".join(g.profile for g in all_grants if g.login == a.login and g.active(now))
+        active = ", ".join(named(g.profile) for g in all_grants if g.login == a.login and g.active(now))
         table.add_row(
             a.login,
             a.display_name,
@@ -132,7 +148,7 @@ def list_users(
             until = g.ends_at.strftime(said["date"]) if g.ends_at else "—"
             role = said["roles"].get(g.validator_role, g.validator_role)
             validated = said["validated_by"].format(who=g.validated_by, role=role)
-            gt.add_row(str(g.id), g.login, g.profile, g.project or "—", validated, until, state)
+            gt.add_row(str(g.id), g.login, named(g.profile), g.project or "—", validated, until, state)
         if not as_json:
             show_table(gt)
     if as_json:  # one document: the accounts, and the grants when asked

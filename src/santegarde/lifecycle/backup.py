@@ -35,7 +35,7 @@ import lzma
 import os
 import struct
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -50,12 +50,14 @@ from sqlalchemy import Connection, Date, DateTime, Engine, LargeBinary, MetaData
 
 from santegarde import refusals
 from santegarde.atomic import write_atomic, write_new_bytes
+from santegarde.audit import chain
 from santegarde.audit.tables import metadata as audit_metadata
 from santegarde.audit.trail import AuditEvent, AuditTrail
 from santegarde.crypto import DecryptionRefused, KeyFamily, Keyring, KeystoreError, decrypt, encrypt
 from santegarde.errors import WordedError
 from santegarde.organisation import SCHEMAS, migrate_all
 from santegarde.private import private_directory
+from santegarde.refusals import Said
 from santegarde.store.db import make_engine, migrate
 from santegarde.store.schema import patient_key
 
@@ -107,7 +109,7 @@ class VerifyReport:
     sample_part_bytes: int | None
     escrow_patients: int | None
     changed_since: tuple[str, ...]
-    problems: tuple[str, ...]
+    problems: tuple[Said, ...]
     live: bool = True  # the organisation's databases were there: compared with the backup, the check audited
 
     @property
@@ -134,7 +136,7 @@ class Scratch:
     records: Engine
     audit: Engine
     header: dict[str, Any] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
+    problems: list[Said] = field(default_factory=list)
 
     def close(self) -> None:
         self.records.dispose()
@@ -488,12 +490,22 @@ def _migrate_scratch(records: Engine, audit: Engine, revisions: dict[str, str]) 
             raise BackupRefused("unknown_revision", revision=revision, package=package) from exc
 
 
-def _load(engine: Engine, dumps: list[TableDump], problems: list[str]) -> None:
+def _problem(key: str, /, **facts: Any) -> Said:
+    """A problem the verification of a backup found (catalogue area ``backup_check``)."""
+    return Said.of("backup_check", key, **facts)
+
+
+def restored_trail(problems: Iterable[chain.Problem]) -> list[Said]:
+    """The problems of a restored audit trail, each introduced as such."""
+    return [_problem("restored_trail", what={lang: p.in_language(lang) for lang in refusals.LANGS}) for p in problems]
+
+
+def _load(engine: Engine, dumps: list[TableDump], problems: list[Said]) -> None:
     meta = MetaData()
     meta.reflect(bind=engine)
     wanted = {d.name: d for d in dumps}
     for name in wanted.keys() - meta.tables.keys():
-        problems.append(f"Table {name} of the backup does not exist in the restored schema.")
+        problems.append(_problem("table_unknown", table=name))
     with engine.begin() as conn:
         for table in meta.sorted_tables:
             d = wanted.get(table.name)
@@ -501,15 +513,15 @@ def _load(engine: Engine, dumps: list[TableDump], problems: list[str]) -> None:
                 continue
             missing = {k for line in d.lines[:1] for k in json.loads(line)} - set(table.c.keys())
             if missing:
-                problems.append(f"Table {table.name} of the backup has columns the schema lacks: {sorted(missing)}.")
+                problems.append(_problem("columns_missing", table=table.name, columns=", ".join(sorted(missing))))
                 continue
             conn.execute(table.delete())  # rows seeded by the migrations: the backup's rows are the truth
             _insert_rows(conn, table, list(d.lines))
 
 
-def load_backup(records: Engine, audit: Engine, dumps: list[TableDump]) -> list[str]:
+def load_backup(records: Engine, audit: Engine, dumps: list[TableDump]) -> list[Said]:
     """Migrate two empty databases to the backup's schema revisions and load its rows; the problems found."""
-    problems: list[str] = []
+    problems: list[Said] = []
     _migrate_scratch(records, audit, _revisions(dumps))
     _load(records, [d for d in dumps if d.database == "records"], problems)
     _load(audit, [d for d in dumps if d.database == "audit"], problems)
@@ -532,7 +544,7 @@ def restore_to_scratch(ring: Keyring, path: Path, directory: Path) -> Scratch:
 
 
 def compare_with_header(
-    header: dict[str, Any], records: Engine, audit: Engine, problems: list[str], *, progress: Progress | None = None
+    header: dict[str, Any], records: Engine, audit: Engine, problems: list[Said], *, progress: Progress | None = None
 ) -> tuple[int, int]:
     """Compare restored tables with the header's counts and hashes; (tables, rows). Mismatches go to ``problems``."""
     tables = rows = 0
@@ -544,13 +556,13 @@ def compare_with_header(
             tables += 1
             rows += len(got.lines) if got else 0
             if got is None:
-                problems.append(f"Table {expected['table']} was not restored.")
+                problems.append(_problem("not_restored", table=expected["table"]))
             elif len(got.lines) != expected["rows"]:
                 problems.append(
-                    f"Table {expected['table']} restored {len(got.lines)} rows instead of {expected['rows']}."
+                    _problem("row_count", table=expected["table"], got=len(got.lines), expected=expected["rows"])
                 )
             elif got.sha256 != expected["sha256"]:
-                problems.append(f"Table {expected['table']} restored with a content different from the backup's.")
+                problems.append(_problem("content_differs", table=expected["table"]))
     return tables, rows
 
 
@@ -578,16 +590,16 @@ def _verify_restored(org: Organisation, path: Path, scratch: Scratch, *, live: b
     _, seal_key = org.keyring.key(KeyFamily.AUDIT_SEAL)
     restored = AuditTrail(scratch.audit, seal_key)
     trail = restored.verify()
-    problems.extend(f"Restored audit trail: {p}." for p in trail.problems)
+    problems.extend(restored_trail(trail.problems))
     problems.extend(org.audit.check_copy(header.get("audit_head"), restored))
     try:
         migrate_all(scratch.records, scratch.audit)
     except Exception as exc:  # any migration failure is a finding of the verification
-        problems.append(f"The restored backup does not migrate to the current schema: {type(exc).__name__}.")
+        problems.append(_problem("no_migration", error=type(exc).__name__))
     try:
         escrow = escrow_rows(org.keyring, path.parent)
     except (BackupRefused, DecryptionRefused) as exc:
-        problems.append(str(exc))
+        problems.append(refusals.said_of(exc))
         escrow = None
     return VerifyReport(
         path.name,
@@ -603,7 +615,7 @@ def _verify_restored(org: Organisation, path: Path, scratch: Scratch, *, live: b
     )
 
 
-def _failed(path: Path, problem: str, *, live: bool) -> VerifyReport:
+def _failed(path: Path, problem: Said, *, live: bool) -> VerifyReport:
     return VerifyReport(path.name, "", 0, 0, 0, None, None, (), (problem,), live)
 
 
@@ -620,7 +632,7 @@ def verify_backup(org: Organisation, path: Path, *, by: str = "") -> VerifyRepor
         try:
             scratch = restore_to_scratch(org.keyring, path, Path(scratch_dir))
         except BackupRefused as exc:
-            report = _failed(path, str(exc), live=live)
+            report = _failed(path, refusals.said_of(exc), live=live)
         else:
             try:
                 report = _verify_restored(org, path, scratch, live=live)
@@ -634,7 +646,7 @@ def verify_backup(org: Organisation, path: Path, *, by: str = "") -> VerifyRepor
             "action": "verify",
             "file": path.name,
             "result": result,
-            "problems": list(report.problems),
+            "problems": [str(p) for p in report.problems],  # French, as the DPO reads the log
         },
     )
     if live:

@@ -52,10 +52,12 @@ from santegarde.lifecycle.backup import (
     load_backup,
     open_backup,
     restore_key_escrow,
+    restored_trail,
 )
 from santegarde.lifecycle.backup import _log as log_line
 from santegarde.organisation import migrate_all
 from santegarde.referentials import loader
+from santegarde.refusals import Said
 from santegarde.runtime import Organisation, audit_anchor_path
 from santegarde.store.db import make_engine, normalise_url
 from santegarde.store.restore_check import sample_decrypts
@@ -79,15 +81,12 @@ class RestoreRefused(WordedError):
         self.key = key
 
 
-class RestoreFailed(SantegardeError):
+class RestoreFailed(WordedError):
     """The restored copy did not verify; it was removed and nothing is left behind."""
 
     def __init__(self, report: RestoreReport) -> None:
-        super().__init__(
-            f"The restore of {report.backup} did not verify and was removed, leaving nothing behind: "
-            + " ".join(report.problems)
-            + " Use another backup, or verify this one with 'santegarde backup verify'."
-        )
+        facts = {"backup": report.backup, "problems": refusals.joined(report.problems)}
+        super().__init__(refusals.sentences("backup_check", "restore_failed", **facts))
         self.report = report
 
 
@@ -104,7 +103,7 @@ class RestoreReport:
     patient_keys: int = 0
     sampled_records: int = 0
     sample_ok: bool = False
-    problems: tuple[str, ...] = ()
+    problems: tuple[Said, ...] = ()
     config_path: Path | None = None
 
     @property
@@ -249,8 +248,9 @@ def _build(
     try:
         ref = effective_referential(config, loader.get(config.referential))
         sampled = sample_decrypts(records, ring, ref, escrowed, SAMPLE_RECORDS)
-    except DecryptionRefused as exc:
-        return _with(report, tables=counted, rows=rows, hashes_ok=True, patient_keys=keys, problems=[str(exc)])
+    except DecryptionRefused:
+        problem = Said.of("backup_check", "sample_undecryptable")
+        return _with(report, tables=counted, rows=rows, hashes_ok=True, patient_keys=keys, problems=[problem])
 
     step("Verifying the restored audit trail", 5)
     _, seal_key = ring.key(KeyFamily.AUDIT_SEAL)
@@ -261,7 +261,7 @@ def _build(
             return _with(report, tables=counted, rows=rows, hashes_ok=True, patient_keys=keys, problems=copied)
     copy = AuditTrail(audit, seal_key).verify()
     if not copy.intact:
-        found = [f"Restored audit trail: {p}." for p in copy.problems]
+        found = restored_trail(copy.problems)
         return _with(report, tables=counted, rows=rows, hashes_ok=True, patient_keys=keys, problems=found)
     # The restored trail starts its own anchor file (the live one goes on with the live trail): its first line
     # is an entry saying so, then the restore itself is traced.
@@ -272,7 +272,7 @@ def _build(
                    config.referential)
     )  # fmt: skip
     verified = trail.verify()
-    trail_problems = [f"Restored audit trail: {p}." for p in verified.problems]
+    trail_problems = restored_trail(verified.problems)
     return _with(
         report,
         tables=counted,
@@ -287,7 +287,7 @@ def _build(
     )
 
 
-def _with(report: RestoreReport, *, problems: list[str], **values: object) -> RestoreReport:
+def _with(report: RestoreReport, *, problems: list[Said], **values: object) -> RestoreReport:
     return replace(report, problems=tuple(problems), **values)  # type: ignore[arg-type]
 
 
@@ -389,7 +389,7 @@ class DrillReport:
     by: str
     duration_seconds: float
     restore: RestoreReport | None
-    problems: tuple[str, ...]
+    problems: tuple[Said, ...]
 
     @property
     def ok(self) -> bool:
@@ -411,7 +411,7 @@ class DrillReport:
             "audit_entries": r.audit_entries if r else 0,
             "audit_ok": bool(r and r.audit_ok),
             "sampled_records": r.sampled_records if r else 0,
-            "problems": list(self.problems),
+            "problems": [str(p) for p in self.problems],  # French, as the DPO reads the log
         }
 
 
@@ -446,11 +446,11 @@ def run_drill(
                 path, Path(scratch) / "organisation", ring=org.keyring, keyring_source=keydir, config=org.config,
                 config_source=org.config_path, by=by, steps=steps, tables=tables,
             )  # fmt: skip
-            problems: tuple[str, ...] = ()
+            problems: tuple[Said, ...] = ()
         except RestoreFailed as exc:
             restore, problems = exc.report, exc.report.problems
         except SantegardeError as exc:  # refused (e.g. the escrow is missing) or failed while loading
-            problems = (str(exc),)
+            problems = (refusals.said_of(exc),)
     report = DrillReport(started_at.isoformat(), path.name, by, time.monotonic() - start, restore, problems)
     log_line(path.parent, report.evidence())
     org.audit.append(

@@ -92,7 +92,8 @@ def upgrade(org: Organisation, backup_directory: Path, *, by: str = "") -> Upgra
     if not report.ok:
         raise UpgradeRefused(
             f"The backup taken before the upgrade ({path.name}) does not verify, so nothing was migrated: "
-            f"{'; '.join(report.problems)}. Fix what it reports and run the upgrade again."
+            f"{'; '.join(p.in_language('en') for p in report.problems)}. "
+            "Fix what it reports and run the upgrade again."
         )
     migrate_all(org.engine, org.audit.engine)
     for state in behind:

@@ -9,7 +9,8 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from santegarde.errors import SantegardeError
+from santegarde import refusals
+from santegarde.errors import SantegardeError, WordedError
 from santegarde.referentials.model import Referential
 
 
@@ -83,10 +84,12 @@ def load_all() -> dict[str, Referential]:
     return found
 
 
-class UnknownReferential(SantegardeError, LookupError):
+class UnknownReferential(WordedError, LookupError):
+    """No référentiel has this id (French by default, English as the option)."""
+
     def __init__(self, ref_id: str, known: list[str]) -> None:
         self.ref_id = ref_id
-        super().__init__(f"There is no référentiel '{ref_id}'. Known référentiels: {', '.join(known)}.")
+        super().__init__(refusals.sentences("referentials", "unknown", ref=ref_id, known=", ".join(known)))
 
 
 def get(ref_id: str) -> Referential:

@@ -11,12 +11,16 @@ from datetime import datetime
 
 from sqlalchemy import Engine, select
 
-from santegarde.errors import SantegardeError
+from santegarde import refusals
+from santegarde.errors import WordedError
 from santegarde.store.schema import access_justification
 
 
-class JustificationNotFound(SantegardeError, LookupError):
-    pass
+class JustificationNotFound(WordedError, LookupError):
+    """No justification has this number (French by default, English as the option)."""
+
+    def __init__(self, number: int) -> None:
+        super().__init__(refusals.sentences("justifications", "not_found", number=number))
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,9 +38,7 @@ def read(engine: Engine, number: int) -> Justification:
     with engine.connect() as conn:
         row = conn.execute(select(access_justification).where(access_justification.c.id == number)).first()
     if row is None:
-        raise JustificationNotFound(
-            f"There is no justification no. {number}: take the number from the review report or the trail entry."
-        )
+        raise JustificationNotFound(number)
     return Justification(
         row.id, row.at, row.login, row.kind, f"{row.resource_type}/{row.record_id}", row.patient_id, row.text
     )

@@ -29,7 +29,6 @@ key. Only :meth:`santegarde.store.service.RecordService.read_archived` opens an 
 from __future__ import annotations
 
 import calendar
-import json
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -139,6 +138,19 @@ class RetentionEvent:
     rule: str
 
 
+@dataclass(frozen=True, order=True)
+class Note:
+    """Why a record is waiting or how its rule was chosen: a key of the catalogue's ``retention_notes`` area and its
+    facts, identifiers of the référentiel (events, rules, purposes, choices) that the reader's side names."""
+
+    key: str
+    event: str = ""
+    rule: str = ""
+    others: tuple[str, ...] = ()
+    purpose: str = ""
+    choice: str = ""
+
+
 @dataclass(frozen=True)
 class RuleLine:
     """Counts of one rule in a plan."""
@@ -153,7 +165,7 @@ class RuleLine:
     end_now: int = 0
     held: int = 0
     waiting: int = 0
-    notes: tuple[str, ...] = ()
+    notes: tuple[Note, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -381,24 +393,23 @@ def _close(group: list[_Item], item: _Item, next_patient: str | None, *, last: b
 class Verdict:
     status: Status
     rule: RetentionRule | None
-    note: str = ""
-    ambiguous: str = ""
+    note: Note | None = None
+    ambiguous: Note | None = None
 
 
-def _rule_of(item: _Item, ref: Referential, choices: Mapping[str, ChoiceAnswer]) -> tuple[RetentionRule | None, str]:
+def _rule_of(
+    item: _Item, ref: Referential, choices: Mapping[str, ChoiceAnswer]
+) -> tuple[RetentionRule | None, Note | None]:
     if item.explicit and item.rule:
-        return ref.retention_rule(item.rule), ""
+        return ref.retention_rule(item.rule), None
     matching = [r for r in ref.retention if item.purpose in r.applies_to]
     if not matching:
-        return None, ""
+        return None, None
     chosen = max(matching, key=lambda r: _length(r, choices))
-    note = ""
-    if len(matching) > 1:
-        others = ", ".join(r.id for r in matching if r is not chosen)
-        note = (
-            f"purpose '{item.purpose}' matches several rules ({chosen.id}, {others}) and none is recorded for the "
-            f"record: the longest, {chosen.id}, applies (never delete early)"
-        )
+    note = None
+    if len(matching) > 1:  # the longest applies (never delete early)
+        others = tuple(r.id for r in matching if r is not chosen)
+        note = Note("several_rules", rule=chosen.id, others=others, purpose=item.purpose)
     return chosen, note
 
 
@@ -429,20 +440,19 @@ def _phase_end(
     choices: Mapping[str, ChoiceAnswer],
     *,
     active: bool,
-) -> tuple[datetime | None, str]:
+) -> tuple[datetime | None, Note | None]:
     """When the phase ends, or None and why it cannot be known yet."""
     if start is None:
-        return None, f"waiting for event '{phase.start_event}'"
+        return None, Note("waiting_event", event=phase.start_event)
     if phase.until_event:
         until = _event(facts, item, phase.until_event)
         if until is None:
-            return None, f"waiting for event '{phase.until_event}'"
-        return (min(until, add_duration(start, phase.max_duration)) if phase.max_duration else until), ""
+            return None, Note("waiting_event", event=phase.until_event)
+        return (min(until, add_duration(start, phase.max_duration)) if phase.max_duration else until), None
     duration = phase_duration(rule, phase, choices, active=active) or (None if active else phase.max_duration)
     if duration is None:
-        which = f" (choice '{rule.controller_choice}')" if rule.controller_choice else ""
-        return None, f"the controller has not set the duration{which}"
-    return add_duration(start, duration), ""
+        return None, Note("no_duration", rule=rule.id, choice=rule.controller_choice or "")  # choice: for scripts
+    return add_duration(start, duration), None
 
 
 def _held(facts: _Facts, item: _Item) -> bool:
@@ -458,14 +468,14 @@ def verdict(
 ) -> Verdict:
     rule, ambiguous = _rule_of(item, ref, choices)
     if rule is None:
-        return Verdict(Status.UNRULED, None, f"no rule covers purpose '{item.purpose}'")
+        return Verdict(Status.UNRULED, None, Note("unruled", purpose=item.purpose))
     active_end, why = _phase_end(
         facts, item, rule, rule.active, _start(facts, item, rule.active.start_event), choices, active=True
     )
     if active_end is None:
         return Verdict(Status.WAITING, rule, why, ambiguous)
     if now < active_end:
-        return Verdict(Status.ACTIVE if item.state == ACTIVE else Status.ARCHIVED, rule, "", ambiguous)
+        return Verdict(Status.ACTIVE if item.state == ACTIVE else Status.ARCHIVED, rule, None, ambiguous)
     if rule.archive is not None:
         start = (
             active_end if rule.archive.start_event == END_OF_ACTIVE else _start(facts, item, rule.archive.start_event)
@@ -473,13 +483,13 @@ def verdict(
         archive_end, why = _phase_end(facts, item, rule, rule.archive, start, choices, active=False)
         if archive_end is None or now < archive_end:
             if item.state == ACTIVE:
-                return Verdict(Status.ARCHIVE_NOW, rule, "", ambiguous)
+                return Verdict(Status.ARCHIVE_NOW, rule, None, ambiguous)
             return Verdict(Status.WAITING if archive_end is None else Status.ARCHIVED, rule, why, ambiguous)
     if not _held(facts, item):
-        return Verdict(Status.END_NOW, rule, "", ambiguous)
+        return Verdict(Status.END_NOW, rule, None, ambiguous)
     if item.state == ACTIVE and rule.archive is not None:  # held past its active phase: kept, but in the archive
-        return Verdict(Status.ARCHIVE_NOW, rule, "", ambiguous)
-    return Verdict(Status.HELD, rule, "", ambiguous)
+        return Verdict(Status.ARCHIVE_NOW, rule, None, ambiguous)
+    return Verdict(Status.HELD, rule, None, ambiguous)
 
 
 # -- the plan -------------------------------------------------------------------------------------------
@@ -489,7 +499,7 @@ def plan(engine: Engine, ref: Referential, choices: Mapping[str, ChoiceAnswer], 
     """What a run at ``now`` would do, per rule; counts only, nothing decrypted."""
     now = utc(now)
     counts: dict[str, dict[str, int]] = {r.id: defaultdict(int) for r in ref.retention}
-    notes: dict[str, set[str]] = defaultdict(set)
+    notes: dict[str, set[Note]] = defaultdict(set)
     unruled: set[str] = set()
     unruled_count = 0
     with engine.connect() as conn:  # the records streamed and counted: memory does not grow with them
@@ -895,16 +905,3 @@ def open_archived(
             }
             bodies.append(mapping.merge(v.resource_type, v.id, meta, parts))
     return bodies
-
-
-def dumps_plan(p: Plan) -> str:
-    """The plan as JSON (for jobs and the conformity report)."""
-    return json.dumps(
-        {
-            "at": p.at.isoformat(),
-            "unruled": p.unruled,
-            "unruled_purposes": list(p.unruled_purposes),
-            "rules": [line.__dict__ | {"notes": list(line.notes)} for line in p.lines],
-        },
-        indent=1,
-    )
