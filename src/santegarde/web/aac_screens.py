@@ -25,13 +25,12 @@ from santegarde.compassionate.service import SEXES, CaseState, CompassionateServ
 from santegarde.identity import sessions
 from santegarde.web.desk import Desk
 from santegarde.web.french import (
-    CASE_STATUS,
     GENDER,
     MONTHS,
-    PROGRAMME_STATUS,
     field_error,
     fr_amount,
     fr_date,
+    in_words,
     refusal,
     unit_words,
 )
@@ -76,7 +75,7 @@ def routes(desk: Desk, service: CompassionateService) -> None:
             current = live(request)
             today = identity.now().date()
             listed = [
-                {"id": p.id, "title": p.title, "status": PROGRAMME_STATUS.get(p.status(today), p.status(today)), "p": p}
+                {"id": p.id, "title": p.title, "status": in_words("programme_status", p.status(today)), "p": p}
                 for p in service.registry.all()
             ]
             return renderer.page(request, "aac_programmes.html", user=desk.who(current), programmes=listed, base=BASE)
@@ -340,7 +339,7 @@ def _case_row(case: CaseState, programme: Programme, today: date) -> dict[str, A
         "id": case.patient_id,
         "code": case.code or "—",
         "number": case.number,
-        "status": CASE_STATUS.get(case.status, case.status),
+        "status": in_words("case_status", case.status),
         "sex": GENDER.get(case.sex or "", "—"),
         "birth": born,
         "establishment": case.establishment,
