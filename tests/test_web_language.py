@@ -274,9 +274,7 @@ def test_register_field_errors_and_the_validation_refusal_in_the_pages_language(
         in_language(c, token, lang)
         wrong = c.get("/pharmacie/registres?du=2026-11-25&au=2026-11-01")
         said = error_of(wrong, "au")
-        expected = (
-            "The end of the period comes before its start" if lang == "en" else "La fin de la période précède"
-        )
+        expected = "The end of the period comes before its start" if lang == "en" else "La fin de la période précède"
         assert wrong.status_code == 422 and said.startswith(expected) and not other_language(lang).search(said)
         refused = c.post(
             "/pharmacie/registres/validation",
@@ -323,8 +321,55 @@ def test_compassionate_field_errors_and_statuses_in_the_pages_language(
         assert error_of(refused, "date_diagnostic") == required and error_of(refused, "mutation_sod1") == yes_no
         whole = "a whole number between 100 and 230 cm" if lang == "en" else "un nombre entier entre 100 et 230 cm"
         assert whole in error_of(refused, "taille")
+        form = read(c.get(PROGRAMME + "/demande"))
+        helped = "Whole number between 100 and 230 cm." if lang == "en" else "Nombre entier entre 100 et 230 cm."
+        assert helped in form
         listed = read(c.get("/acces-compassionnel"))
         assert ("in force" if lang == "en" else "en vigueur") in listed
         assert ("en vigueur" in listed) is (lang == "fr")
     finally:
         hospital.close()
+
+
+@pytest.mark.parametrize(
+    ("lang", "criterion", "reason", "missing"),
+    [
+        (
+            "en",
+            "Fill in at least one criterion: family name, given name, birth date or INS.",
+            "Write the reason in at least",
+            "Page not found",
+        ),
+        (
+            "fr",
+            "Renseignez au moins un critère : nom, prénom, date de naissance ou INS.",
+            "Écrivez la raison en au moins",
+            "Page introuvable",
+        ),
+    ],
+)
+def test_search_break_the_glass_and_error_pages_in_the_pages_language(
+    practice: Practice, lang: str, criterion: str, reason: str, missing: str
+) -> None:
+    c, token = signed_in(practice, "dr.autre")
+    in_language(c, token, lang)
+    assert criterion in read(c.post("/patients/recherche", data={"csrf": token, "nom": ""}))
+    short = c.post("/patients/p-1/bris-de-glace", data={"csrf": token, "raison": "vite"})
+    assert reason in read(short), read(short)[:3000]
+    gone = c.get("/nulle-part")
+    assert gone.status_code == 404 and missing in read(gone)
+
+
+@pytest.mark.parametrize(
+    ("lang", "cip"), [("en", "A CIP code is made of 13 digits"), ("fr", "Le code CIP est fait de 13 chiffres")]
+)
+def test_dispensing_field_errors_in_the_pages_language(tmp_path: Path, lang: str, cip: str) -> None:
+    pharmacy = make_pharmacy(tmp_path)
+    try:
+        c, token = signed_in(pharmacy, "ph.durand")
+        in_language(c, token, lang)
+        refused = c.post("/pharmacie/delivrance/p-1", data={"csrf": token, **DISPENSING, "code": "12"})
+        said = error_of(refused, "code")
+        assert said.startswith(cip) and not other_language(lang).search(said), said
+    finally:
+        pharmacy.close()

@@ -27,11 +27,14 @@ from santegarde.web.desk import Desk
 from santegarde.web.french import (
     GENDER,
     MONTHS,
+    amount,
     field_error,
     fr_amount,
     fr_date,
     in_words,
     refusal,
+    sentence,
+    unit_after,
     unit_words,
 )
 from santegarde.web.render import CSRF_FIELD
@@ -102,7 +105,7 @@ def routes(desk: Desk, service: CompassionateService) -> None:
     def case_page(request: Request, pid: str, enregistre: str = "") -> Response:
         def draw() -> Response:
             case = service.state(ctx(request), _id(pid))
-            message = "Le formulaire est enregistré dans le dossier." if enregistre == "1" else None
+            message = sentence("form_saved") if enregistre == "1" else None
             return draw_case_page(request, case, message=message)
 
         return desk.guarded(request, draw, keep=f"{BASE}/dossiers/{pid}")
@@ -272,8 +275,8 @@ def _typed(f: FormField, raw: str) -> Any:
 
 
 def _errors(form: Form, answers: dict[str, Any], exc: SubmissionRefused | InitialsError, today: date) -> dict[str, str]:
-    """Every field's French error: all the form's problems at once, and the one the service refused."""
-    errors = {
+    """Every field's error, in both languages: all the form's problems at once, and the one the service refused."""
+    errors: dict[str, str] = {
         name: field_error(problem, form.field(name)) for name, problem in field_problems(form, answers, today).items()
     }
     where = f"patient.{exc.field}" if isinstance(exc, InitialsError) else exc.field
@@ -291,8 +294,8 @@ def _field_view(f: FormField) -> dict[str, Any]:
     unit = unit_words(f.unit)
     help_text = ""
     if f.type == "number":
-        kind = "Nombre entier" if f.integer else "Nombre"
-        help_text = f"{kind} entre {fr_amount(f.min or 0)} et {fr_amount(f.max or 0)}{' ' + unit if unit else ''}."
+        key = "field_help_integer" if f.integer else "field_help_number"
+        help_text = sentence(key, low=amount(f.min or 0), high=amount(f.max or 0), unit=unit_after(unit))
     return {
         "id": f.id,
         "label": f.label + (f" ({unit})" if unit else ""),

@@ -22,7 +22,7 @@ from santegarde.identity import grants
 from santegarde.store.mapping import MappingError
 from santegarde.store.service import AccessDenied, NotFound, RecordService, VersionConflict
 from santegarde.web.desk import Desk
-from santegarde.web.french import PARIS, Refusal, in_words, refusal, say, worded
+from santegarde.web.french import PARIS, Refusal, in_words, refusal, sentence, worded
 from santegarde.web.render import CSRF_FIELD
 
 PURPOSE = "appointments"
@@ -112,10 +112,10 @@ def routes(desk: Desk, records: RecordService) -> None:
         errors, start = _when(jour, heure)
         minutes = int(duree) if duree.isdigit() and int(duree) in DURATIONS else 0
         if not minutes:
-            errors["duree"] = say("field_duration")
+            errors["duree"] = sentence("field_duration")
         chosen = dict(practitioners()).get(praticien)
         if chosen is None:
-            errors["praticien"] = say("field_practitioner")
+            errors["praticien"] = sentence("field_practitioner")
         if errors or start is None or chosen is None:
             return errors, None
         return errors, {
@@ -309,13 +309,13 @@ def _when(day: str, hour: str) -> tuple[dict[str, str], datetime | None]:
         on = date.fromisoformat(day.strip())
     except ValueError:
         on = None
-        errors["jour"] = say("field_day")
+        errors["jour"] = sentence("field_day")
     try:
         hours, minutes = (int(part) for part in hour.strip().replace("h", ":").split(":"))
         if not (0 <= hours < 24 and 0 <= minutes < 60):
             raise ValueError
     except ValueError:
-        errors["heure"] = say("field_hour")
+        errors["heure"] = sentence("field_hour")
         return errors, None
     if on is None:
         return errors, None

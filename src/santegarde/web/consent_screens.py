@@ -17,7 +17,7 @@ from santegarde.store.consents import CATEGORY_SYSTEM, PURPOSE_SYSTEM
 from santegarde.store.mapping import MappingError
 from santegarde.store.service import AccessDenied, NotFound, RecordService
 from santegarde.web.desk import Desk
-from santegarde.web.french import Refusal, Said, name, refusal, say, title, worded
+from santegarde.web.french import Refusal, Said, name, refusal, sentence, title, worded
 from santegarde.web.render import CSRF_FIELD
 
 PURPOSE = "medical_record"
@@ -80,9 +80,9 @@ def routes(desk: Desk, records: RecordService) -> None:
                 return refused(request, exc)
             errors = {}
             if categorie not in purposes_of:
-                errors["categorie"] = say("field_category")
+                errors["categorie"] = sentence("field_category")
             elif finalite not in purposes_of[categorie]:
-                errors["finalite"] = say("field_purpose_category")
+                errors["finalite"] = sentence("field_purpose_category")
             if errors:
                 return form_page(request, patient, 422, form=form, errors=errors)
             body = _consent(patient["id"], categorie, finalite, records.identity.now().isoformat())
@@ -114,7 +114,7 @@ def routes(desk: Desk, records: RecordService) -> None:
                 if exc.rule:  # the policy's refusal (profile, care relationship), with its rule
                     return refused(request, exc)
                 what = Said(exc.in_language("fr"), exc.in_language("en"))
-                said = Refusal(title("withdrawal"), what, say("withdrawal_todo"), 409)
+                said = Refusal(title("withdrawal"), what, sentence("withdrawal_todo"), 409)
                 return renderer.refused(request, said, user=desk.who(desk.ready(request)))
             except NotFound as exc:
                 return renderer.refused(request, refusal(exc, ref), user=desk.who(desk.ready(request)))

@@ -150,7 +150,7 @@ def said(area: str, key: str, /, **facts: Any) -> Said:
     return Said(both["fr"], both["en"])
 
 
-def say(key: str, /, **facts: Any) -> Said:
+def sentence(key: str, /, **facts: Any) -> Said:
     """The console's own sentence ``key`` (data/refusals.yaml, ``console``)."""
     return said("console", key, **facts)
 
@@ -211,7 +211,7 @@ def title(key: str) -> Said:
 
 def worded(key: str, status: int, rule: str = "", section: str = "", /, **facts: Any) -> Refusal:
     """The console's refusal ``key``: its title, and its sentences ``key``/``key_todo`` from the catalogue."""
-    return Refusal(title(key), say(key, **facts), say(f"{key}_todo", **facts), status, rule, section)
+    return Refusal(title(key), sentence(key, **facts), sentence(f"{key}_todo", **facts), status, rule, section)
 
 
 def in_words(group: str, code: str) -> Said | str:
@@ -247,7 +247,7 @@ def refusal(exc: SantegardeError, ref: Referential, profile: str | None = None, 
         return _compassionate(exc)
     if isinstance(exc, NotFound):  # the store's own sentence (data/refusals.yaml, records)
         what = Said(exc.in_language("fr"), exc.in_language("en"))
-        return Refusal(title("not_found"), what, say("not_found_todo"), 404)
+        return Refusal(title("not_found"), what, sentence("not_found_todo"), 404)
     if isinstance(exc, Blocked):
         until = Said(date_in(exc.until, "fr"), date_in(exc.until, "en"))
         return worded("blocked", 429, until=until)
@@ -284,25 +284,31 @@ def unit_words(unit: str | None) -> str:
 def field_error(exc: SubmissionRefused | InitialsError, field: Any = None) -> Said:
     """The sentence shown next to a field of a compassionate-access form (catalogue, ``console: field_…``)."""
     if isinstance(exc, InitialsError):
-        return say("field_initials")
+        return sentence("field_initials")
     reason = exc.reason
     if reason in ("number", "integer", "bounds") and field is not None:
         unit = unit_words(field.unit)
-        kind = say("kind_integer" if field.integer else "kind_number")
-        low = Said(fr_amount(field.min), number_in(_whole(field.min), "en"))
-        high = Said(fr_amount(field.max), number_in(_whole(field.max), "en"))
-        return say(
+        kind = sentence("kind_integer" if field.integer else "kind_number")
+        low, high = amount(field.min), amount(field.max)
+        return sentence(
             "field_bounds" if reason == "bounds" else "field_number",
             kind=kind,
             low=low,
             high=high,
-            unit=f" {unit}" if unit else "",
+            unit=unit_after(unit),
         )
-    return say(f"field_{reason}" if reason in FIELD_REASONS else "field_other")
+    return sentence(f"field_{reason}" if reason in FIELD_REASONS else "field_other")
 
 
-def _whole(value: float | int) -> float | int:
-    return int(value) if float(value).is_integer() else value
+def amount(value: float | int) -> Said:
+    """A bound as written, without a useless decimal: ``61,5`` / ``61.5``."""
+    whole = int(value) if float(value).is_integer() else value
+    return Said(fr_number(whole), number_in(whole, "en"))
+
+
+def unit_after(unit: str) -> str:
+    """`` kg`` after a number, nothing without a unit."""
+    return f" {unit}" if unit else ""
 
 
 FIELD_REASONS = frozenset({"required", "choice", "date", "future", "boolean", "nir", "birth", "establishment"})
@@ -325,7 +331,7 @@ def _access(exc: AccessDenied, ref: Referential, profile: str | None, purpose: s
     if exc.rule.startswith("COM-RGT-1.objection"):
         return Refusal(
             title("objected"),
-            said("records", "objected", why=say("objected_why", why=why), since="", number=""),
+            said("records", "objected", why=sentence("objected_why", why=why), since="", number=""),
             said("records", "objected_todo"),
             403,
             exc.rule,
@@ -345,8 +351,8 @@ def referential_name(ref: Referential) -> Said:
 def section_label(ref: Referential, section: str) -> Said:
     """Where a rule is written: the section of the référentiel, or the référentiel."""
     if section:
-        return say("where_section", section=section, name=referential_name(ref))
-    return say("where", name=referential_name(ref))
+        return sentence("where_section", section=section, name=referential_name(ref))
+    return sentence("where", name=referential_name(ref))
 
 
 def codeable(concept: Any) -> str:

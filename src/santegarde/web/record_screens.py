@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from santegarde.store.mapping import MappingError
 from santegarde.store.service import AccessDenied, RecordService, VersionConflict
 from santegarde.web.desk import Desk
-from santegarde.web.french import CARE_BASES, GENDER, refusal, say
+from santegarde.web.french import CARE_BASES, GENDER, refusal, sentence
 from santegarde.web.render import CSRF_FIELD
 
 PURPOSE = "medical_record"
@@ -97,7 +97,7 @@ def routes(desk: Desk, records: RecordService) -> None:
                 )
             except MappingError as exc:
                 field, key = FIELDS.get(exc.element, ("", ""))
-                errors = {field: say(key)} if field else {}
+                errors = {field: sentence(key)} if field else {}
                 return identity_page(
                     request, current, 422, form=form, errors=errors, error=None if field else refusal(exc, ref)
                 )
@@ -119,7 +119,7 @@ def routes(desk: Desk, records: RecordService) -> None:
             current = desk.ready(request)
             rid = _id(pid)
             if motif not in CARE_BASES:
-                return desk.chart(request, rid, None, care_error=say("field_care_basis"))
+                return desk.chart(request, rid, None, care_error=sentence("field_care_basis"))
             try:
                 records.declare_care(desk.record_request(request, PURPOSE), rid, motif)
             except AccessDenied as exc:

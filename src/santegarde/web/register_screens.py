@@ -22,7 +22,7 @@ from santegarde.pharmacy import EntryFrozen, PharmacyRegister, RegisterRefused, 
 from santegarde.pharmacy.register import PHARMACIST, PURPOSE, RegisterKind
 from santegarde.store.service import AccessDenied
 from santegarde.web.desk import Desk
-from santegarde.web.french import PARIS, refusal, say, worded
+from santegarde.web.french import PARIS, refusal, sentence, worded
 from santegarde.web.render import CSRF_FIELD, lang_of
 
 PAGE = "/pharmacie/registres"
@@ -155,7 +155,7 @@ class Period:
         self.first = _day(du, today - timedelta(days=DEFAULT_DAYS), self.errors, "du")
         self.last = _day(au, today, self.errors, "au")
         if self.first > self.last:
-            self.errors["au"] = say("field_period_order")
+            self.errors["au"] = sentence("field_period_order")
 
     @property
     def since(self) -> datetime:
@@ -175,7 +175,7 @@ def _day(written: str, default: date, errors: dict[str, str], field: str) -> dat
     try:
         return date.fromisoformat(written.strip())
     except ValueError:
-        errors[field] = say("field_date")
+        errors[field] = sentence("field_date")
         return default
 
 

@@ -18,7 +18,7 @@ from santegarde.rights import RightsService
 from santegarde.rights.requests import EXERCISABLE, NEEDS_PURPOSE, Requester, RightsError
 from santegarde.store.service import AccessDenied, RecordService
 from santegarde.web.desk import SEARCH_PURPOSE, Desk
-from santegarde.web.french import in_words, name, refusal, say
+from santegarde.web.french import in_words, name, refusal, sentence
 from santegarde.web.render import CSRF_FIELD
 
 FIELD_NAMES = {"right": "droit", "requester": "demandeur", "purpose": "finalite", "grounds": "motif"}
@@ -101,7 +101,7 @@ def routes(desk: Desk, records: RecordService, rights: RightsService) -> None:
                 )
             except RightsError as exc:
                 field = exc.field or ""
-                errors = {FIELD_NAMES[field]: say(FIELD_ERRORS[field])} if field in FIELD_ERRORS else {}
+                errors = {FIELD_NAMES[field]: sentence(FIELD_ERRORS[field])} if field in FIELD_ERRORS else {}
                 error = None if errors else refusal(exc, ref)
                 return form_page(request, patient, 422, form=form, errors=errors, error=error)
             return renderer.page(
