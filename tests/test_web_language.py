@@ -184,6 +184,8 @@ def test_the_care_relationship_refusal_in_the_pages_language(
     refused = c.get("/patients/p-1")
     text = refusal_text(refused)
     assert refused.status_code == 403 and title in text and what in text, text
+    basis = "The patient consults me" if lang == "en" else "Le patient me consulte"  # the care form's choices
+    assert basis in text and ("Le patient me consulte" in text) is (lang == "fr")
 
 
 @pytest.mark.parametrize(
@@ -371,5 +373,9 @@ def test_dispensing_field_errors_in_the_pages_language(tmp_path: Path, lang: str
         refused = c.post("/pharmacie/delivrance/p-1", data={"csrf": token, **DISPENSING, "code": "12"})
         said = error_of(refused, "code")
         assert said.startswith(cip) and not other_language(lang).search(said), said
+        classes = "List I" if lang == "en" else "Liste I"  # the product categories offered
+        assert f">{classes}</option>" in read(refused)
+        entered = read(c.post("/pharmacie/delivrance/p-1", data={"csrf": token, **DISPENSING}))
+        assert ("the prescription book" if lang == "en" else "l'ordonnancier") in entered, entered[-3000:]
     finally:
         pharmacy.close()

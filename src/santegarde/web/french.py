@@ -166,29 +166,20 @@ def name(ref: Referential, kind: str, item_id: str | None) -> Said | str:
         return item_id
 
 
-DISPENSE_CLASSES = {
-    "list_i": "Liste I",
-    "list_ii": "Liste II",
-    "narcotic": "Stupéfiant",
-    "blood_derived": "Médicament dérivé du sang",
-    "preparation": "Préparation magistrale ou officinale",
-    "toxic_substance": "Substance très toxique, toxique ou CMR (usage non thérapeutique)",
-    "other": "Autre produit",
-}
-REGISTERS = {
-    "prescription_book": "l'ordonnancier",
-    "blood_derived_register": "le registre des médicaments dérivés du sang",
-    "toxic_substances_register": "le registre des substances toxiques",
-}
+def labels(*path: str) -> dict[str, Said]:
+    """A group of labels of documents_text.yaml (``path`` from the language's root), each in both languages."""
+    fr: Any = words("fr")
+    en: Any = words("en")
+    for part in path:
+        fr, en = fr[part], en[part]
+    return {code: Said(str(fr[code]), str(en[code])) for code in fr}
+
+
+DISPENSE_CLASSES = labels("pharmacy_print", "classes")
+REGISTERS = labels("console", "register_names")
 # store.service.CARE_BASES in the desk's words (a test checks both lists hold the same codes).
-CARE_BASES = {
-    "consultation": "Le patient me consulte",
-    "referral": "Le patient m'est adressé par un autre professionnel",
-    "replacement": "Je remplace le praticien habituel du patient",
-    "care_team": "J'appartiens à l'équipe de soins du patient (art. L. 1110-12 CSP)",
-    "home_visit": "Visite à domicile ou en établissement",
-}
-GENDER = {"female": "féminin", "male": "masculin", "other": "autre", "unknown": "inconnu"}
+CARE_BASES = labels("console", "care_bases")
+GENDER = {code: said for code, said in labels("console", "results", "genders").items() if code != "none"}
 
 
 class Refusal:
