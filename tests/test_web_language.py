@@ -1,6 +1,8 @@
 """The console in French by default and in English on request: the switch in the banner keeps the choice in a
 cookie of the browser; every phrase a template says goes through ``t()`` (documents_text.yaml, ``console``), whose
-French and English trees hold the same keys; dates and numbers follow the page's language."""
+French and English trees hold the same keys; dates and numbers follow the page's language; so do the refusals and
+the errors next to a form's fields, worded in Python from the catalogue (data/refusals.yaml, ``console`` and
+``records``), and the names of profiles and purposes (governance vocabulary)."""
 
 from __future__ import annotations
 
@@ -13,11 +15,15 @@ from typing import Any
 import pytest
 
 from santegarde.governance.doctext import words
+from santegarde.governance.vocabulary import label
 from santegarde.web.french import date_in, number_in
 from santegarde.web.render import TEMPLATES
-from test_web import DISPENSING, browser, csrf, signed_in
+from test_web import DISPENSING, browser, csrf, error_of, sign_in, signed_in
 from test_web import words as read
-from web_fixtures import Practice, make_pharmacy, make_practice
+from test_web_aac import PROGRAMME, REQUEST
+from test_web_records import IDENTITY
+from test_web_registers import with_two_dispensings
+from web_fixtures import Practice, make_compassionate, make_pharmacy, make_practice
 
 KEY = re.compile(r"""\bt\(\s*["']([a-z_]+(?:\.[a-z_]+)+)["']""")
 
@@ -108,5 +114,268 @@ def test_the_pharmacy_registers_in_english(tmp_path: Path) -> None:
         assert "Prescription book, from 26 October 2026 to 25 November 2026" in page
         assert "List I" in page and "not yet validated" in page and "1 entry of this period is to be validated." in page
         assert "Validate and freeze the period" in page and "Ordonnancier" not in page and "à valider" not in page
+    finally:
+        pharmacy.close()
+
+
+def in_language(c: Any, token: str, lang: str) -> None:
+    answer = c.post("/langue", data={"csrf": token, "langue": lang, "suite": "/accueil"})
+    assert answer.status_code == 303 and f"sg_lang={lang}" in answer.headers["set-cookie"]
+
+
+# Tell-tale words of the other language in a refusal or a field error.
+FRENCH_WORDS = re.compile(r"\b(le|la|les|du|des|est|pas|ne|Choisissez|Saisissez|Refusé|refusée?|Règle)\b")
+ENGLISH_WORDS = re.compile(r"\b(the|is|not|and|Choose|Type|Refused|refused|Rule)\b")
+
+
+def other_language(lang: str) -> re.Pattern[str]:
+    return FRENCH_WORDS if lang == "en" else ENGLISH_WORDS
+
+
+def refusal_text(page: Any) -> str:
+    """The refusal's title, what happened, what to do and the rule, as drawn (without the banner and menu)."""
+    found = re.search(r"<main[^>]*>(.*)</main>", read(page), re.S)
+    assert found, read(page)[:2000]
+    return re.sub(r"<[^>]+>", " ", found.group(1))
+
+
+@pytest.mark.parametrize(
+    ("lang", "said"),
+    [
+        (
+            "en",
+            ("Access refused", "may not see these data for the purpose", "If the patient must be seen", "section"),
+        ),
+        ("fr", ("Accès refusé", "ne peut pas consulter ces données pour la finalité", "Si le patient doit", "section")),
+    ],
+)
+def test_a_refused_chart_in_the_pages_language_with_the_profile_and_purpose_named(
+    practice: Practice, lang: str, said: tuple[str, ...]
+) -> None:
+    c, token = signed_in(practice, "sec.durand")
+    in_language(c, token, lang)
+    refused = c.get("/patients/p-1")
+    text = refusal_text(refused)
+    assert refused.status_code == 403 and all(s in text for s in said), text
+    assert "Rule applied" in text or "Règle appliquée" in text, text  # the rule is named
+    # the profile and the purpose by their names in the page's language (the rule keeps its identifier)
+    ref = practice.place.identity.referential
+    who, why = label(ref, "accessor", "secretariat", lang), label(ref, "purpose", "medical_record", lang)
+    assert (f"« {who} »" if lang == "fr" else f"'{who}'") in text and why in text, text
+    if lang == "en":
+        assert "Le profil" not in text and "Accès refusé" not in text and "référentiel «" not in text
+    else:
+        assert "The profile" not in text and "Access refused" not in text
+    assert "61,5" not in refused.text and "61.5" not in refused.text
+
+
+@pytest.mark.parametrize(
+    ("lang", "title", "what"),
+    [
+        ("en", "No care relationship", "You have no care relationship with this patient."),
+        ("fr", "Pas de relation de soin", "Vous n'avez pas de relation de soin enregistrée avec ce patient"),
+    ],
+)
+def test_the_care_relationship_refusal_in_the_pages_language(
+    practice: Practice, lang: str, title: str, what: str
+) -> None:
+    c, token = signed_in(practice, "dr.autre")
+    in_language(c, token, lang)
+    refused = c.get("/patients/p-1")
+    text = refusal_text(refused)
+    assert refused.status_code == 403 and title in text and what in text, text
+    basis = "The patient consults me" if lang == "en" else "Le patient me consulte"  # the care form's choices
+    assert basis in text and ("Le patient me consulte" in text) is (lang == "fr")
+
+
+@pytest.mark.parametrize(
+    ("lang", "title", "what"),
+    [
+        ("en", "Sign-in refused", "The login or the password is wrong."),
+        ("fr", "Connexion refusée", "L'identifiant ou le mot de passe n'est pas correct."),
+    ],
+)
+def test_sign_in_and_forged_form_refusals_in_the_pages_language(
+    practice: Practice, lang: str, title: str, what: str
+) -> None:
+    c = browser(practice)
+    token = csrf(c.get("/connexion"))
+    c.post("/langue", data={"csrf": token, "langue": lang, "suite": "/connexion"})
+    refused = c.post("/connexion", data={"csrf": token, "login": "dr.martin", "password": "pas le bon"})
+    text = read(refused)
+    assert refused.status_code == 401 and title in text and what in text
+    forged = c.post("/connexion", data={"csrf": "0" * 64, "login": "dr.martin", "password": "x"})
+    expired = "Form expired" if lang == "en" else "Formulaire expiré"
+    assert forged.status_code == 403 and expired in read(forged)
+    assert ("Formulaire expiré" in read(forged)) is (lang == "fr")
+
+
+# (form's path, fields sent, field in error, its sentence in English, in French)
+FIELD_CASES = [
+    (
+        "/rendez-vous/nouveau/p-1",
+        {"jour": "2026-12-08", "heure": "25:00", "duree": "20", "praticien": "dr.martin"},
+        "heure",
+        "Type the time as 14:30.",
+        "Saisissez l'heure sous la forme 14:30.",
+    ),
+    (
+        "/rendez-vous/nouveau/p-1",
+        {"jour": "2026-12-08", "heure": "14:30", "duree": "20", "praticien": ""},
+        "praticien",
+        "Choose the practitioner from the list.",
+        "Choisissez le praticien dans la liste.",
+    ),
+    (
+        "/patients/p-1/droits",
+        {"droit": "access", "demandeur": "voisin"},
+        "demandeur",
+        "Choose who makes the request from the list.",
+        "Choisissez qui fait la demande dans la liste.",
+    ),
+    (
+        "/patients/p-1/consentement",
+        {"categorie": "lifestyle", "finalite": "bookkeeping"},
+        "finalite",
+        "This purpose does not collect this data category: choose one that does.",
+        "Cette finalité ne recueille pas cette catégorie de données : choisissez-en une.",
+    ),
+    (
+        "/patients/p-1/identite",
+        {**IDENTITY, "version": "1", "naissance": "31/02/1979"},
+        "naissance",
+        "This birth date does not exist or is badly written",
+        "Cette date de naissance n'existe pas ou est mal écrite",
+    ),
+]
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+@pytest.mark.parametrize(("path", "form", "field", "english", "french"), FIELD_CASES)
+def test_field_errors_of_the_practice_screens_in_the_pages_language(
+    practice: Practice, lang: str, path: str, form: dict[str, str], field: str, english: str, french: str
+) -> None:
+    login = "sec.durand" if path.startswith(("/rendez-vous", "/patients/p-1/droits")) else "dr.martin"
+    c, token = signed_in(practice, login)
+    in_language(c, token, lang)
+    refused = c.post(path, data={"csrf": token, **form})
+    said = error_of(refused, field)
+    assert refused.status_code == 422 and said.startswith(english if lang == "en" else french), said
+    assert not other_language(lang).search(said), said
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_register_field_errors_and_the_validation_refusal_in_the_pages_language(tmp_path: Path, lang: str) -> None:
+    pharmacy = make_pharmacy(tmp_path)
+    try:
+        with_two_dispensings(pharmacy)  # entries to validate
+        pharmacy.person("prep.fictif", "preparer", ref="P-9")
+        c = browser(pharmacy)
+        sign_in(pharmacy, c, "prep.fictif")
+        token = csrf(c.get("/accueil"))
+        in_language(c, token, lang)
+        wrong = c.get("/pharmacie/registres?du=2026-11-25&au=2026-11-01")
+        said = error_of(wrong, "au")
+        expected = "The end of the period comes before its start" if lang == "en" else "La fin de la période précède"
+        assert wrong.status_code == 422 and said.startswith(expected) and not other_language(lang).search(said)
+        refused = c.post(
+            "/pharmacie/registres/validation",
+            data={"csrf": token, "registre": "prescription_book", "du": "2026-10-26", "au": "2026-11-25"},
+        )
+        text = refusal_text(refused)
+        only = "Only a pharmacist validates and freezes" if lang == "en" else "Seul un pharmacien valide et fige"
+        title = "Validation refused" if lang == "en" else "Validation refusée"
+        assert refused.status_code == 403 and only in text and title in text and "PHA-3" in text, text
+    finally:
+        pharmacy.close()
+
+
+@pytest.mark.parametrize(
+    ("lang", "bounds", "required", "yes_no", "title"),
+    [
+        (
+            "en",
+            "This value is outside the protocol's bounds: type a number between 20 and 250 kg.",
+            "This field is required.",
+            "Answer yes or no.",
+            "Form refused",
+        ),
+        (
+            "fr",
+            "Cette valeur est hors des bornes du protocole : saisissez un nombre entre 20 et 250 kg.",
+            "Ce champ est obligatoire.",
+            "Répondez oui ou non.",
+            "Formulaire refusé",
+        ),
+    ],
+)
+def test_compassionate_field_errors_and_statuses_in_the_pages_language(
+    tmp_path: Path, lang: str, bounds: str, required: str, yes_no: str, title: str
+) -> None:
+    hospital = make_compassionate(tmp_path)
+    try:
+        c, token = signed_in(hospital, "dr.prescrit")
+        in_language(c, token, lang)
+        wrong = {**REQUEST, "poids": "300", "taille": "165,5", "date_diagnostic": "", "mutation_sod1": "peut-être"}
+        refused = c.post(PROGRAMME + "/demande", data={"csrf": token, **wrong})
+        assert refused.status_code == 422 and title in read(refused)
+        assert error_of(refused, "poids") == bounds
+        assert error_of(refused, "date_diagnostic") == required and error_of(refused, "mutation_sod1") == yes_no
+        whole = "a whole number between 100 and 230 cm" if lang == "en" else "un nombre entier entre 100 et 230 cm"
+        assert whole in error_of(refused, "taille")
+        form = read(c.get(PROGRAMME + "/demande"))
+        helped = "Whole number between 100 and 230 cm." if lang == "en" else "Nombre entier entre 100 et 230 cm."
+        assert helped in form
+        listed = read(c.get("/acces-compassionnel"))
+        assert ("in force" if lang == "en" else "en vigueur") in listed
+        assert ("en vigueur" in listed) is (lang == "fr")
+    finally:
+        hospital.close()
+
+
+@pytest.mark.parametrize(
+    ("lang", "criterion", "reason", "missing"),
+    [
+        (
+            "en",
+            "Fill in at least one criterion: family name, given name, birth date or INS.",
+            "Write the reason in at least",
+            "Page not found",
+        ),
+        (
+            "fr",
+            "Renseignez au moins un critère : nom, prénom, date de naissance ou INS.",
+            "Écrivez la raison en au moins",
+            "Page introuvable",
+        ),
+    ],
+)
+def test_search_break_the_glass_and_error_pages_in_the_pages_language(
+    practice: Practice, lang: str, criterion: str, reason: str, missing: str
+) -> None:
+    c, token = signed_in(practice, "dr.autre")
+    in_language(c, token, lang)
+    assert criterion in read(c.post("/patients/recherche", data={"csrf": token, "nom": ""}))
+    short = c.post("/patients/p-1/bris-de-glace", data={"csrf": token, "raison": "vite"})
+    assert reason in read(short), read(short)[:3000]
+    gone = c.get("/nulle-part")
+    assert gone.status_code == 404 and missing in read(gone)
+
+
+@pytest.mark.parametrize(
+    ("lang", "cip"), [("en", "A CIP code is made of 13 digits"), ("fr", "Le code CIP est fait de 13 chiffres")]
+)
+def test_dispensing_field_errors_in_the_pages_language(tmp_path: Path, lang: str, cip: str) -> None:
+    pharmacy = make_pharmacy(tmp_path)
+    try:
+        c, token = signed_in(pharmacy, "ph.durand")
+        in_language(c, token, lang)
+        refused = c.post("/pharmacie/delivrance/p-1", data={"csrf": token, **DISPENSING, "code": "12"})
+        said = error_of(refused, "code")
+        assert said.startswith(cip) and not other_language(lang).search(said), said
+        classes = "List I" if lang == "en" else "Liste I"  # the product categories offered
+        assert f">{classes}</option>" in read(refused)
+        entered = read(c.post("/pharmacie/delivrance/p-1", data={"csrf": token, **DISPENSING}))
+        assert ("the prescription book" if lang == "en" else "l'ordonnancier") in entered, entered[-3000:]
     finally:
         pharmacy.close()

@@ -25,14 +25,16 @@ from santegarde.compassionate.service import SEXES, CaseState, CompassionateServ
 from santegarde.identity import sessions
 from santegarde.web.desk import Desk
 from santegarde.web.french import (
-    CASE_STATUS,
     GENDER,
     MONTHS,
-    PROGRAMME_STATUS,
+    amount,
     field_error,
     fr_amount,
     fr_date,
+    in_words,
     refusal,
+    sentence,
+    unit_after,
     unit_words,
 )
 from santegarde.web.render import CSRF_FIELD
@@ -76,7 +78,7 @@ def routes(desk: Desk, service: CompassionateService) -> None:
             current = live(request)
             today = identity.now().date()
             listed = [
-                {"id": p.id, "title": p.title, "status": PROGRAMME_STATUS.get(p.status(today), p.status(today)), "p": p}
+                {"id": p.id, "title": p.title, "status": in_words("programme_status", p.status(today)), "p": p}
                 for p in service.registry.all()
             ]
             return renderer.page(request, "aac_programmes.html", user=desk.who(current), programmes=listed, base=BASE)
@@ -103,7 +105,7 @@ def routes(desk: Desk, service: CompassionateService) -> None:
     def case_page(request: Request, pid: str, enregistre: str = "") -> Response:
         def draw() -> Response:
             case = service.state(ctx(request), _id(pid))
-            message = "Le formulaire est enregistré dans le dossier." if enregistre == "1" else None
+            message = sentence("form_saved") if enregistre == "1" else None
             return draw_case_page(request, case, message=message)
 
         return desk.guarded(request, draw, keep=f"{BASE}/dossiers/{pid}")
@@ -273,8 +275,8 @@ def _typed(f: FormField, raw: str) -> Any:
 
 
 def _errors(form: Form, answers: dict[str, Any], exc: SubmissionRefused | InitialsError, today: date) -> dict[str, str]:
-    """Every field's French error: all the form's problems at once, and the one the service refused."""
-    errors = {
+    """Every field's error, in both languages: all the form's problems at once, and the one the service refused."""
+    errors: dict[str, str] = {
         name: field_error(problem, form.field(name)) for name, problem in field_problems(form, answers, today).items()
     }
     where = f"patient.{exc.field}" if isinstance(exc, InitialsError) else exc.field
@@ -292,8 +294,8 @@ def _field_view(f: FormField) -> dict[str, Any]:
     unit = unit_words(f.unit)
     help_text = ""
     if f.type == "number":
-        kind = "Nombre entier" if f.integer else "Nombre"
-        help_text = f"{kind} entre {fr_amount(f.min or 0)} et {fr_amount(f.max or 0)}{' ' + unit if unit else ''}."
+        key = "field_help_integer" if f.integer else "field_help_number"
+        help_text = sentence(key, low=amount(f.min or 0), high=amount(f.max or 0), unit=unit_after(unit))
     return {
         "id": f.id,
         "label": f.label + (f" ({unit})" if unit else ""),
@@ -340,7 +342,7 @@ def _case_row(case: CaseState, programme: Programme, today: date) -> dict[str, A
         "id": case.patient_id,
         "code": case.code or "—",
         "number": case.number,
-        "status": CASE_STATUS.get(case.status, case.status),
+        "status": in_words("case_status", case.status),
         "sex": GENDER.get(case.sex or "", "—"),
         "birth": born,
         "establishment": case.establishment,

@@ -45,7 +45,7 @@ from santegarde.web import (
     transfer_desk,
 )
 from santegarde.web.desk_gate import DeskGate
-from santegarde.web.french import Refusal, refusal
+from santegarde.web.french import Refusal, refusal, worded
 from santegarde.web.render import Renderer
 
 STATIC = Path(__file__).parent / "static"
@@ -186,15 +186,7 @@ def create_console(
         if not is_page(request.url.path):
             message = "The server failed on this request; nothing was changed. Try again, or tell the administrator."
             return JSONResponse({"error": "ServerError", "message": message}, status_code=500)
-        return renderer.refused(
-            request,
-            Refusal(
-                "Erreur du serveur",
-                "La console a rencontré une erreur inattendue ; rien n'a été affiché ni modifié par cette demande.",
-                "Revenez à l'accueil et réessayez ; si l'erreur revient, signalez l'heure à votre administrateur.",
-                500,
-            ),
-        )
+        return renderer.refused(request, worded("server_error", 500))
 
     app.add_exception_handler(SantegardeError, page_or_api(santegarde_error))
     app.add_exception_handler(HTTPException, page_or_api(http_error))
@@ -208,17 +200,7 @@ def create_console(
 
 def _http_refusal(status: int) -> Refusal:
     if status == 404:
-        return Refusal(
-            "Page introuvable",
-            "Cette adresse ne correspond à aucune page de la console.",
-            "Revenez à l'accueil et utilisez les menus.",
-            404,
-        )
+        return worded("page_not_found", 404)
     if status == 405:
-        return Refusal(
-            "Action impossible ici",
-            "Cette page ne s'utilise pas de cette façon (par exemple, une recherche s'envoie par le formulaire).",
-            "Revenez à l'accueil et utilisez le formulaire.",
-            405,
-        )
-    return Refusal("Demande illisible", "La demande n'a pas pu être lue.", "Revenez à l'accueil et réessayez.", status)
+        return worded("method", 405)
+    return worded("unreadable_request", status)

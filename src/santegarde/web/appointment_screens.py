@@ -22,41 +22,23 @@ from santegarde.identity import grants
 from santegarde.store.mapping import MappingError
 from santegarde.store.service import AccessDenied, NotFound, RecordService, VersionConflict
 from santegarde.web.desk import Desk
-from santegarde.web.french import PARIS, Refusal, refusal
+from santegarde.web.french import PARIS, Refusal, in_words, refusal, sentence, worded
 from santegarde.web.render import CSRF_FIELD
 
 PURPOSE = "appointments"
 BOOK = "/rendez-vous"
 DURATIONS = (15, 20, 30, 45, 60)
-STATUS = {
-    "booked": "confirmé",
-    "proposed": "proposé",
-    "pending": "en attente",
-    "arrived": "arrivé",
-    "fulfilled": "honoré",
-    "cancelled": "annulé",
-    "noshow": "absent",
-}
+STATUS_CODES = ("booked", "proposed", "pending", "arrived", "fulfilled", "cancelled", "noshow")
 OPEN = ("booked", "proposed", "pending")  # an appointment that may still be moved or cancelled
 STAFF_SYSTEM = "https://santegarde.fr/NamingSystem/practice-staff"  # a person of the practice, by their login
 Csrf = Annotated[str, Form(alias=CSRF_FIELD, max_length=128)]
 
 
 def _closed(status: str) -> Refusal:
-    return Refusal(
-        "Rendez-vous non modifiable",
-        f"Ce rendez-vous est {STATUS.get(status, status)} : il ne peut plus être déplacé ni annulé.",
-        "Revenez au carnet de rendez-vous ; pour revoir le patient, prenez un nouveau rendez-vous.",
-        409,
-    )
+    return worded("appointment_closed", 409, status=in_words("appointment_status", status))
 
 
-CHANGED = Refusal(
-    "Rendez-vous modifié entre-temps",
-    "Ce rendez-vous a été modifié depuis l'affichage de la page : rien n'a été enregistré.",
-    "Rouvrez le carnet de rendez-vous pour voir son état actuel, puis recommencez.",
-    409,
-)
+CHANGED = worded("appointment_changed", 409)
 
 
 def routes(desk: Desk, records: RecordService) -> None:
@@ -130,10 +112,10 @@ def routes(desk: Desk, records: RecordService) -> None:
         errors, start = _when(jour, heure)
         minutes = int(duree) if duree.isdigit() and int(duree) in DURATIONS else 0
         if not minutes:
-            errors["duree"] = "Choisissez une durée dans la liste."
+            errors["duree"] = sentence("field_duration")
         chosen = dict(practitioners()).get(praticien)
         if chosen is None:
-            errors["praticien"] = "Choisissez le praticien dans la liste."
+            errors["praticien"] = sentence("field_practitioner")
         if errors or start is None or chosen is None:
             return errors, None
         return errors, {
@@ -327,13 +309,13 @@ def _when(day: str, hour: str) -> tuple[dict[str, str], datetime | None]:
         on = date.fromisoformat(day.strip())
     except ValueError:
         on = None
-        errors["jour"] = "Saisissez la date du rendez-vous (jour, mois et année)."
+        errors["jour"] = sentence("field_day")
     try:
         hours, minutes = (int(part) for part in hour.strip().replace("h", ":").split(":"))
         if not (0 <= hours < 24 and 0 <= minutes < 60):
             raise ValueError
     except ValueError:
-        errors["heure"] = "Saisissez l'heure sous la forme 14:30."
+        errors["heure"] = sentence("field_hour")
         return errors, None
     if on is None:
         return errors, None
@@ -380,7 +362,7 @@ def _row(appointment: dict[str, Any], records: RecordService, req: Any, names: d
         "minutes": appointment.get("minutesDuration"),
         "patient": who,
         "practitioner": practitioner,
-        "status": STATUS.get(status, status),
-        "status_code": status if status in STATUS else "",
+        "status": in_words("appointment_status", status),
+        "status_code": status if status in STATUS_CODES else "",
         "open": status in OPEN,
     }

@@ -17,7 +17,7 @@ from santegarde.store.consents import CATEGORY_SYSTEM, PURPOSE_SYSTEM
 from santegarde.store.mapping import MappingError
 from santegarde.store.service import AccessDenied, NotFound, RecordService
 from santegarde.web.desk import Desk
-from santegarde.web.french import Refusal, name, refusal
+from santegarde.web.french import Refusal, Said, name, refusal, sentence, title, worded
 from santegarde.web.render import CSRF_FIELD
 
 PURPOSE = "medical_record"
@@ -80,9 +80,9 @@ def routes(desk: Desk, records: RecordService) -> None:
                 return refused(request, exc)
             errors = {}
             if categorie not in purposes_of:
-                errors["categorie"] = "Choisissez la catégorie de données dans la liste."
+                errors["categorie"] = sentence("field_category")
             elif finalite not in purposes_of[categorie]:
-                errors["finalite"] = "Cette finalité ne recueille pas cette catégorie de données : choisissez-en une."
+                errors["finalite"] = sentence("field_purpose_category")
             if errors:
                 return form_page(request, patient, 422, form=form, errors=errors)
             body = _consent(patient["id"], categorie, finalite, records.identity.now().isoformat())
@@ -113,7 +113,8 @@ def routes(desk: Desk, records: RecordService) -> None:
             except AccessDenied as exc:
                 if exc.rule:  # the policy's refusal (profile, care relationship), with its rule
                     return refused(request, exc)
-                said = Refusal("Retrait impossible", exc.in_language("fr"), BACK_TO_CHART, 409)
+                what = Said(exc.in_language("fr"), exc.in_language("en"))
+                said = Refusal(title("withdrawal"), what, sentence("withdrawal_todo"), 409)
                 return renderer.refused(request, said, user=desk.who(desk.ready(request)))
             except NotFound as exc:
                 return renderer.refused(request, refusal(exc, ref), user=desk.who(desk.ready(request)))
@@ -122,13 +123,7 @@ def routes(desk: Desk, records: RecordService) -> None:
         return desk.guarded(request, draw)
 
 
-BACK_TO_CHART = "Revenez au dossier du patient : ses consentements y sont listés avec leur état."
-NOT_THIS_PATIENT = Refusal(
-    "Retrait impossible",
-    "Ce consentement n'est pas celui de ce patient : rien n'a été retiré.",
-    BACK_TO_CHART,
-    404,
-)
+NOT_THIS_PATIENT = worded("not_this_patient", 404)
 
 
 def _id(pid: str) -> str:

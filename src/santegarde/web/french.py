@@ -1,8 +1,9 @@
-"""The console's French: dates in words, names of profiles and purposes, refusals said as sentences.
+"""The console's words: dates in words, names of profiles and purposes, refusals said as sentences.
 
 Each refusal a page can meet is worded here from its class (and, for an access refusal, from the rule that
-decided it, which is named); the record path's sentences are those of the catalogue (data/refusals.yaml, records),
-the same the CLI and the API show, with the names of the profile and purpose added here.
+decided it, which is named); every sentence comes from the catalogue (data/refusals.yaml: ``console`` for the
+desk's own, ``records`` for the record path's, the same the CLI and the API show) in both languages at once, as a
+``Said``: French wherever Python reads it, the page's language when a template draws it (``Renderer``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from santegarde.compassionate.registry import UnknownProgramme
 from santegarde.compassionate.service import IncompleteRequest, WorkflowRefused
 from santegarde.crypto import DecryptionRefused
 from santegarde.errors import SantegardeError
+from santegarde.governance.doctext import words
 from santegarde.governance.vocabulary import VocabularyError, label
 from santegarde.identity.errors import (
     AccountError,
@@ -120,43 +122,69 @@ def fr_number(value: float | int) -> str:
     return text
 
 
-def name(ref: Referential, kind: str, item_id: str | None) -> str:
-    """The French name of a profile (accessor), purpose or category; the identifier if the text has none."""
+class Said(str):
+    """A sentence in both languages: the French one as a string (what Python code and logs read), the English one
+    kept beside it; a template draws the page's language (``told``)."""
+
+    en: str
+
+    def __new__(cls, fr: str, en: str) -> Said:
+        said = super().__new__(cls, fr)
+        said.en = en
+        return said
+
+    def told(self, lang: str) -> str:
+        return self.en if lang == "en" else str(self)
+
+
+def told(value: Any, lang: str) -> Any:
+    """``value`` in ``lang`` if it is a ``Said``, else as it is."""
+    return value.told(lang) if isinstance(value, Said) else value
+
+
+def said(area: str, key: str, /, **facts: Any) -> Said:
+    """The catalogue's sentence ``area``/``key`` (data/refusals.yaml) in both languages, its facts filled (a fact
+    that is itself a ``Said`` gives each language its own)."""
+    facts = {k: {"fr": str(v), "en": v.en} if isinstance(v, Said) else v for k, v in facts.items()}
+    both = refusals.sentences(area, key, **facts)
+    return Said(both["fr"], both["en"])
+
+
+def sentence(key: str, /, **facts: Any) -> Said:
+    """The console's own sentence ``key`` (data/refusals.yaml, ``console``)."""
+    return said("console", key, **facts)
+
+
+def name(ref: Referential, kind: str, item_id: str | None) -> Said | str:
+    """The name of a profile (accessor), purpose or category in both languages (governance vocabulary); the
+    identifier if the text has none."""
     if not item_id:
         return "—"
     try:
-        return label(ref, kind, item_id, "fr")
+        return Said(label(ref, kind, item_id, "fr"), label(ref, kind, item_id, "en"))
     except VocabularyError:
         return item_id
 
 
-DISPENSE_CLASSES = {
-    "list_i": "Liste I",
-    "list_ii": "Liste II",
-    "narcotic": "Stupéfiant",
-    "blood_derived": "Médicament dérivé du sang",
-    "preparation": "Préparation magistrale ou officinale",
-    "toxic_substance": "Substance très toxique, toxique ou CMR (usage non thérapeutique)",
-    "other": "Autre produit",
-}
-REGISTERS = {
-    "prescription_book": "l'ordonnancier",
-    "blood_derived_register": "le registre des médicaments dérivés du sang",
-    "toxic_substances_register": "le registre des substances toxiques",
-}
+def labels(*path: str) -> dict[str, Said]:
+    """A group of labels of documents_text.yaml (``path`` from the language's root), each in both languages."""
+    fr: Any = words("fr")
+    en: Any = words("en")
+    for part in path:
+        fr, en = fr[part], en[part]
+    return {code: Said(str(fr[code]), str(en[code])) for code in fr}
+
+
+DISPENSE_CLASSES = labels("pharmacy_print", "classes")
+REGISTERS = labels("console", "register_names")
 # store.service.CARE_BASES in the desk's words (a test checks both lists hold the same codes).
-CARE_BASES = {
-    "consultation": "Le patient me consulte",
-    "referral": "Le patient m'est adressé par un autre professionnel",
-    "replacement": "Je remplace le praticien habituel du patient",
-    "care_team": "J'appartiens à l'équipe de soins du patient (art. L. 1110-12 CSP)",
-    "home_visit": "Visite à domicile ou en établissement",
-}
-GENDER = {"female": "féminin", "male": "masculin", "other": "autre", "unknown": "inconnu"}
+CARE_BASES = labels("console", "care_bases")
+GENDER = {code: said for code, said in labels("console", "results", "genders").items() if code != "none"}
 
 
 class Refusal:
-    """A refusal as the page shows it: a title, what happened, what to do, and the rule that decided."""
+    """A refusal as the page shows it: a title, what happened, what to do, and the rule that decided (the texts a
+    ``Said`` or a plain string; a template draws them in the page's language)."""
 
     def __init__(self, title: str, what: str, todo: str, status: int, rule: str = "", section: str = "") -> None:
         self.title = title
@@ -167,176 +195,71 @@ class Refusal:
         self.section = section
 
 
+def title(key: str) -> Said:
+    """The title of a refusal (documents_text.yaml, ``console.refused``)."""
+    return Said(words("fr")["console"]["refused"][key], words("en")["console"]["refused"][key])
+
+
+def worded(key: str, status: int, rule: str = "", section: str = "", /, **facts: Any) -> Refusal:
+    """The console's refusal ``key``: its title, and its sentences ``key``/``key_todo`` from the catalogue."""
+    return Refusal(title(key), sentence(key, **facts), sentence(f"{key}_todo", **facts), status, rule, section)
+
+
+def in_words(group: str, code: str) -> Said | str:
+    """A status in words (documents_text.yaml, ``console.<group>``); the code if it has none."""
+    fr, en = words("fr")["console"][group], words("en")["console"][group]
+    return Said(fr[code], en[code]) if code in fr else code
+
+
+# The refusals that say the same whatever the class's facts, by class (the first that matches).
+_BY_CLASS: tuple[tuple[type | tuple[type, ...], str, int], ...] = (
+    (LoginRefused, "login", 401),
+    (InvalidCode, "code", 401),
+    (WeakPassword, "weak_password", 422),
+    (SessionLocked, "locked", 423),
+    (SessionRefused, "session", 401),
+    (StepRequired, "step", 403),
+    (GrantError, "grant", 403),
+    (AccountError, "account", 400),
+    (MappingError, "mapping", 400),
+    (OriginRefused, "origin", 403),
+    (BodyTooLarge, "too_large", 413),
+    (DecryptionRefused, "unreadable", 409),
+)
+
+
 def refusal(exc: SantegardeError, ref: Referential, profile: str | None = None, purpose: str | None = None) -> Refusal:
-    """The French words for a refusal met by a page (never the English sentence, never a trace)."""
+    """The words for a refusal met by a page, in both languages (never the bare exception, never a trace)."""
     if isinstance(exc, AccessDenied):
         return _access(exc, ref, profile, purpose)
     if isinstance(exc, RegisterRefused):
-        return Refusal(
-            "Enregistrement refusé",
-            "Le registre refuse cette délivrance (droits du profil, finalité, ou durée de conservation non encore "
-            "fixée par le responsable pour cette catégorie).",
-            "Choisissez une autre catégorie si elle a été mal choisie, sinon adressez-vous au pharmacien titulaire.",
-            403,
-            "PHA-3",
-            "7.1",
-        )
+        return worded("register", 403, "PHA-3", "7.1")
     if isinstance(exc, WorkflowRefused | SubmissionRefused | InitialsError | UnknownProgramme | IncompleteRequest):
         return _compassionate(exc)
-    if isinstance(exc, NotFound):  # the store's own French sentence (data/refusals.yaml, records)
-        return Refusal(
-            "Dossier introuvable",
-            exc.in_language("fr"),
-            "Recherchez le patient depuis l'accueil ; le lien a peut-être été mal recopié.",
-            404,
-        )
+    if isinstance(exc, NotFound):  # the store's own sentence (data/refusals.yaml, records)
+        what = Said(exc.in_language("fr"), exc.in_language("en"))
+        return Refusal(title("not_found"), what, sentence("not_found_todo"), 404)
     if isinstance(exc, Blocked):
-        return Refusal(
-            "Connexion temporairement bloquée",
-            "Trop d'essais infructueux ont été faits depuis ce poste ou pour cet identifiant.",
-            f"Réessayez après le {fr_date(exc.until)} (heure UTC), ou adressez-vous à votre administrateur.",
-            429,
-        )
-    if isinstance(exc, LoginRefused):
-        return Refusal(
-            "Connexion refusée",
-            "L'identifiant ou le mot de passe n'est pas correct.",
-            "Vérifiez-les et réessayez ; après plusieurs échecs, la connexion est bloquée un moment.",
-            401,
-        )
-    if isinstance(exc, InvalidCode):
-        return Refusal(
-            "Code refusé",
-            "Ce code n'est pas valide ou a déjà servi.",
-            "Saisissez le code à six chiffres affiché maintenant par votre application d'authentification.",
-            401,
-        )
-    if isinstance(exc, WeakPassword):
-        return Refusal(
-            "Mot de passe trop faible",
-            "Ce mot de passe ne respecte pas la politique de l'organisation (longueur et variété des caractères).",
-            "Choisissez au moins 12 caractères mêlant majuscules, minuscules, chiffres et signes, ou une longue "
-            "phrase de passe.",
-            422,
-        )
-    if isinstance(exc, SessionLocked):
-        return Refusal(
-            "Session verrouillée",
-            "Votre session s'est verrouillée après une période d'inactivité.",
-            "Saisissez votre mot de passe pour reprendre où vous en étiez.",
-            423,
-        )
-    if isinstance(exc, SessionRefused):
-        return Refusal(
-            "Session terminée",
-            "Vous n'êtes pas connecté, ou votre session a expiré ou a pris fin.",
-            "Connectez-vous de nouveau.",
-            401,
-        )
-    if isinstance(exc, StepRequired):
-        return Refusal(
-            "Étape à terminer",
-            "Une étape de connexion reste à faire avant d'accéder aux données.",
-            "Terminez-la : la page suivante vous y conduit.",
-            403,
-        )
-    if isinstance(exc, GrantError):
-        return Refusal(
-            "Profil non autorisé",
-            "Vous ne détenez pas d'habilitation active pour ce profil.",
-            "Choisissez un profil de la liste, ou demandez une habilitation à la personne qui les valide.",
-            403,
-        )
-    if isinstance(exc, AccountError):
-        return Refusal(
-            "Demande refusée",
-            "Votre compte ne permet pas cette opération dans son état actuel.",
-            "Adressez-vous à votre administrateur.",
-            400,
-        )
-    if isinstance(exc, MappingError):
-        return Refusal(
-            "Demande incomplète",
-            "La recherche ou le lien ne contient pas ce qu'il faut.",
-            "Renseignez au moins un critère (nom, prénom, date de naissance ou INS) et recommencez.",
-            400,
-        )
+        until = Said(date_in(exc.until, "fr"), date_in(exc.until, "en"))
+        return worded("blocked", 429, until=until)
     if type(exc).__name__ == "CsrfRefused":
-        return Refusal(
-            "Formulaire expiré",
-            "Ce formulaire ne provient pas d'une page de la console ouverte dans ce navigateur, ou il a expiré.",
-            "Rechargez la page, puis envoyez le formulaire de nouveau.",
-            403,
-        )
-    if isinstance(exc, OriginRefused):
-        return Refusal(
-            "Envoi refusé",
-            "Ce formulaire a été envoyé depuis un autre site que la console.",
-            "Rouvrez la page depuis la console et envoyez-le de nouveau.",
-            403,
-        )
-    if isinstance(exc, BodyTooLarge):
-        return Refusal("Envoi trop volumineux", "Le formulaire dépasse la taille acceptée.", "Raccourcissez-le.", 413)
-    if isinstance(exc, DecryptionRefused):
-        return Refusal(
-            "Données illisibles",
-            "Ces données n'ont pas pu être déchiffrées (clé retirée ou données altérées).",
-            "Signalez-le à votre administrateur ; rien n'a été modifié.",
-            409,
-        )
-    return Refusal("Demande refusée", "La demande n'a pas pu aboutir.", "Revenez à l'accueil et réessayez.", 400)
+        return worded("csrf", 403)
+    for kind, key, status in _BY_CLASS:
+        if isinstance(exc, kind):
+            return worded(key, status)
+    return worded("other", 400)
 
 
 def _compassionate(exc: SantegardeError) -> Refusal:
     if isinstance(exc, WorkflowRefused) and exc.rule == "AAC-3.programme_status":
-        return Refusal(
-            "Programme fermé aux nouveaux formulaires",
-            "La décision de l'ANSM ne couvre plus ce programme (expirée, suspendue ou pas encore en vigueur) : il "
-            "n'accepte plus de demande, de décision, d'initiation ni de suivi ; l'arrêt du traitement et les effets "
-            "indésirables restent déclarés.",
-            "Le laboratoire enregistre la nouvelle décision de l'ANSM dans une nouvelle version du protocole ; rien "
-            "n'a été enregistré.",
-            409,
-            exc.rule,
-            "3",
-        )
+        return worded("programme_closed", 409, exc.rule, "3")
     if isinstance(exc, WorkflowRefused):
-        return Refusal(
-            "Formulaire hors de son tour",
-            "Le protocole n'attend pas ce formulaire à cette étape du dossier : la demande d'accès précède la décision "
-            "du laboratoire, l'initiation suit l'accord, le suivi, l'arrêt et la déclaration d'une personne de "
-            "l'entourage supposent un patient sous traitement, et seul le laboratoire décide d'un accès.",
-            "Consultez l'étape du dossier ci-dessous et remplissez le formulaire qu'elle attend ; rien n'a été "
-            "enregistré.",
-            409,
-            exc.rule,
-            "5.2",
-        )
+        return worded("out_of_turn", 409, exc.rule, "5.2")
     if isinstance(exc, UnknownProgramme):
-        return Refusal(
-            "Programme inconnu",
-            "Aucun programme d'accès compassionnel enregistré ne porte ce nom.",
-            "Revenez à la liste des programmes et choisissez-en un.",
-            404,
-        )
+        return worded("unknown_programme", 404)
     if isinstance(exc, IncompleteRequest):
-        return Refusal(
-            "Demande incomplète",
-            "Le dossier du patient a été créé, mais le formulaire de demande d'accès n'a pas été enregistré.",
-            "Ouvrez le dossier depuis la liste des patients du programme et remplissez de nouveau la demande d'accès.",
-            409,
-            "AAC-3",
-            "5.2",
-        )
-    return Refusal(
-        "Formulaire refusé",
-        "Une réponse ne correspond pas au formulaire du protocole (les formulaires n'acceptent que des valeurs "
-        "codées, sans saisie libre) ; rien n'a été enregistré.",
-        "Corrigez les champs signalés et envoyez le formulaire de nouveau.",
-        422,
-        getattr(exc, "rule", "AAC-7"),
-        "7.3",
-    )
+        return worded("incomplete_request", 409, "AAC-3", "5.2")
+    return worded("form", 422, getattr(exc, "rule", "AAC-7"), "7.3")
 
 
 def fr_amount(value: float | int) -> str:
@@ -349,100 +272,78 @@ def unit_words(unit: str | None) -> str:
     return "" if not unit or unit.startswith("{") else unit
 
 
-def field_error(exc: SubmissionRefused | InitialsError, field: Any = None) -> str:
-    """The French sentence shown next to a field of a compassionate-access form."""
+def field_error(exc: SubmissionRefused | InitialsError, field: Any = None) -> Said:
+    """The sentence shown next to a field of a compassionate-access form (catalogue, ``console: field_…``)."""
     if isinstance(exc, InitialsError):
-        return "Ce nom ne contient aucune lettre dont tirer les initiales : saisissez-le tel qu'il est écrit."
+        return sentence("field_initials")
     reason = exc.reason
     if reason in ("number", "integer", "bounds") and field is not None:
         unit = unit_words(field.unit)
-        bounds = f"entre {fr_amount(field.min)} et {fr_amount(field.max)}{' ' + unit if unit else ''}"
-        kind = "un nombre entier" if field.integer else "un nombre"
-        if reason == "bounds":
-            return f"Cette valeur est hors des bornes du protocole : saisissez {kind} {bounds}."
-        return f"Saisissez {kind} {bounds}."
-    return FIELD_ERRORS.get(reason, "Cette réponse n'est pas acceptée par le protocole : corrigez-la.")
+        kind = sentence("kind_integer" if field.integer else "kind_number")
+        low, high = amount(field.min), amount(field.max)
+        return sentence(
+            "field_bounds" if reason == "bounds" else "field_number",
+            kind=kind,
+            low=low,
+            high=high,
+            unit=unit_after(unit),
+        )
+    return sentence(f"field_{reason}" if reason in FIELD_REASONS else "field_other")
 
 
-FIELD_ERRORS = {
-    "required": "Ce champ est obligatoire.",
-    "choice": "Choisissez une valeur de la liste.",
-    "date": "Saisissez une date complète (jour, mois et année).",
-    "future": "Cette date est dans le futur : indiquez la date à laquelle c'est arrivé.",
-    "boolean": "Répondez oui ou non.",
-    "nir": "Un NIR ou un INS ne doit figurer nulle part (§7.2) : retirez-le ; le patient est identifié par son code.",
-    "birth": "Indiquez le mois et l'année de naissance (la date complète n'est demandée que pour un enfant, si le "
-    "protocole le prévoit), sans date future.",
-    "establishment": "Indiquez l'identifiant de l'établissement (lettres, chiffres, tirets ou points).",
-}
-CASE_STATUS = {
-    "requested": "demande en attente de la décision du laboratoire",
-    "granted": "accès accordé, traitement à initier",
-    "refused": "accès refusé",
-    "treated": "patient sous traitement",
-    "stopped": "traitement arrêté",
-}
-PROGRAMME_STATUS = {
-    "active": "en vigueur",
-    "not_granted_yet": "pas encore en vigueur",
-    "expired": "décision expirée",
-    "suspended": "suspendu ou retiré par l'ANSM",
-}
+def amount(value: float | int) -> Said:
+    """A bound as written, without a useless decimal: ``61,5`` / ``61.5``."""
+    whole = int(value) if float(value).is_integer() else value
+    return Said(fr_number(whole), number_in(whole, "en"))
+
+
+def unit_after(unit: str) -> str:
+    """`` kg`` after a number, nothing without a unit."""
+    return f" {unit}" if unit else ""
+
+
+FIELD_REASONS = frozenset({"required", "choice", "date", "future", "boolean", "nir", "birth", "establishment"})
 
 
 def _access(exc: AccessDenied, ref: Referential, profile: str | None, purpose: str | None) -> Refusal:
     who = name(ref, "accessor", profile)
     why = name(ref, "purpose", purpose)
     if exc.rule == "AAC-8.case":
-        return Refusal(
-            "Dossier non accessible",
-            "Ce dossier d'accès compassionnel ne vous est pas ouvert : le personnel d'un établissement ne voit que "
-            "les patients qu'il prend en charge, les profils du laboratoire ce que le référentiel leur accorde (§8).",
-            "Si vous prenez ce patient en charge, déclarez la relation de soin ; l'essai a été tracé.",
-            403,
-            exc.rule,
-            exc.section,
-        )
+        return worded("case", 403, exc.rule, exc.section)
     if exc.rule.endswith(".care_relationship"):
         return Refusal(
-            "Pas de relation de soin",
-            refusals.sentences("records", "no_care")["fr"],
-            refusals.sentences("records", "no_care_todo", min=BREAK_GLASS_MIN)["fr"],
+            title("no_care"),
+            said("records", "no_care"),
+            said("records", "no_care_todo", min=BREAK_GLASS_MIN),
             403,
             exc.rule,
             exc.section,
         )
     if exc.rule.startswith("COM-RGT-1.objection"):
         return Refusal(
-            "Opposition du patient",
-            refusals.sentences("records", "objected", why=f"la finalité « {why} »", since="", number="")["fr"],
-            refusals.sentences("records", "objected_todo")["fr"],
+            title("objected"),
+            said("records", "objected", why=sentence("objected_why", why=why), since="", number=""),
+            said("records", "objected_todo"),
             403,
             exc.rule,
             exc.section,
         )
-    return Refusal(
-        "Accès refusé",
-        f"Le profil « {who} » ne peut pas consulter ces données pour la finalité « {why} » : le référentiel "
-        "ne l'y autorise pas.",
-        "Si le patient doit être vu, adressez-vous à un professionnel de santé de l'équipe ; l'essai a été tracé.",
-        403,
-        exc.rule,
-        exc.section,
-    )
+    return worded("access", 403, exc.rule, exc.section, who=who, why=why)
 
 
-def referential_name(ref: Referential) -> str:
-    """The référentiel's French name (its English title only if the vocabulary has none)."""
+def referential_name(ref: Referential) -> Said:
+    """The référentiel's name: French (its English title only if the vocabulary has none), and English."""
     try:
-        return label(ref, "referential", ref.id, "fr")
+        return Said(label(ref, "referential", ref.id, "fr"), ref.title)
     except VocabularyError:
-        return ref.title
+        return Said(ref.title, ref.title)
 
 
-def section_label(ref: Referential, section: str) -> str:
-    named = f"référentiel « {referential_name(ref)} »"
-    return f"section {section} du {named}" if section else named
+def section_label(ref: Referential, section: str) -> Said:
+    """Where a rule is written: the section of the référentiel, or the référentiel."""
+    if section:
+        return sentence("where_section", section=section, name=referential_name(ref))
+    return sentence("where", name=referential_name(ref))
 
 
 def codeable(concept: Any) -> str:

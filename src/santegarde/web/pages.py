@@ -42,7 +42,7 @@ from santegarde.web import (
 )
 from santegarde.web.desk import SEARCH_PURPOSE, STEP_PAGES, Desk, local
 from santegarde.web.desk import guarded as run_page
-from santegarde.web.french import CARE_BASES, DISPENSE_CLASSES, GENDER, REGISTERS, name, refusal
+from santegarde.web.french import CARE_BASES, DISPENSE_CLASSES, GENDER, REGISTERS, name, refusal, sentence
 from santegarde.web.render import CSRF_FIELD, LANG_COOKIE, LANGS, Renderer, lang_of, say, set_cookie
 
 # The purpose a profile searches patients under: the secretariat books appointments; practitioners keep the record.
@@ -373,7 +373,7 @@ def router(
             }
             number = ins.replace(" ", "")
             if not criteria and not number:
-                values["error"] = "Renseignez au moins un critère : nom, prénom, date de naissance ou INS."
+                values["error"] = sentence("search_criterion")
                 values["results"] = []
             else:
                 # An INS is looked for under each of its systems (NIR, NIA, test, demo): one search each.
@@ -476,7 +476,7 @@ def router(
                         glass=True,
                         pid=rid,
                         minimum=BREAK_GLASS_MIN,
-                        reason_error=f"Écrivez la raison en au moins {BREAK_GLASS_MIN} caractères.",
+                        reason_error=sentence("field_glass_reason", min=BREAK_GLASS_MIN),
                         reason=raison,
                     )
                 return _see(f"/patients/{rid}")
@@ -591,27 +591,27 @@ def _pharmacy_routes(desk: Desk, pharmacy: PharmacyRegister) -> None:
 
 
 def _dispensing_errors(form: dict[str, str]) -> dict[str, str]:
-    """The form's mistakes, field by field, in French (the store then validates the FHIR resource itself)."""
+    """The form's mistakes, field by field, in both languages (the store then validates the FHIR resource itself)."""
     errors: dict[str, str] = {}
     if form["classe"] not in {c.value for c in DispenseClass}:
-        errors["classe"] = "Choisissez la catégorie du produit dans la liste."
+        errors["classe"] = sentence("field_product_class")
     code = form["code"].replace(" ", "")
     if not (code.isascii() and code.isdigit() and len(code) == 13):
-        errors["code"] = "Le code CIP est fait de 13 chiffres (par exemple 3400930000001)."
+        errors["code"] = sentence("field_cip")
     if not form["produit"].strip():
-        errors["produit"] = "Indiquez le nom du produit délivré."
+        errors["produit"] = sentence("field_product")
     try:
         quantity = float(form["quantite"].replace(",", "."))
         if not 0 < quantity <= 10_000:
-            errors["quantite"] = "La quantité doit être positive (10 000 au plus)."
+            errors["quantite"] = sentence("field_quantity_bounds")
     except ValueError:
-        errors["quantite"] = "La quantité est un nombre, par exemple 2 ou 1,5."
+        errors["quantite"] = sentence("field_quantity")
     rpps = form["rpps"].replace(" ", "")
     if rpps:
         try:
             validate_rpps(rpps)
         except InvalidIdentifier:
-            errors["rpps"] = "Un numéro RPPS a 11 chiffres, le dernier étant une clé de contrôle : vérifiez-le."
+            errors["rpps"] = sentence("field_rpps")
     return errors
 
 

@@ -18,21 +18,17 @@ from fastapi.responses import RedirectResponse, Response
 from santegarde.store.mapping import MappingError
 from santegarde.store.service import AccessDenied, RecordService, VersionConflict
 from santegarde.web.desk import Desk
-from santegarde.web.french import CARE_BASES, GENDER, refusal
+from santegarde.web.french import CARE_BASES, GENDER, refusal, sentence
 from santegarde.web.render import CSRF_FIELD
 
 PURPOSE = "medical_record"
 FRENCH_DATE = re.compile(r"^([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})$")
 # The FHIR element the store refuses → the form's field, and what the desk reads next to it.
 FIELDS = {
-    "name.family": ("nom", "Le nom ne peut pas être vide ni fait seulement d'espaces : saisissez le nom de naissance."),
-    "name.given": ("prenoms", "Un prénom ne peut pas être vide ni fait seulement d'espaces."),
-    "birthDate": (
-        "naissance",
-        "Cette date de naissance n'existe pas ou est mal écrite : saisissez-la sous la forme JJ/MM/AAAA (par exemple "
-        "21/03/1979), ou l'année seule si elle seule est connue.",
-    ),
-    "gender": ("sexe", "Choisissez le sexe dans la liste : féminin, masculin, autre ou inconnu."),
+    "name.family": ("nom", "field_family"),
+    "name.given": ("prenoms", "field_given"),
+    "birthDate": ("naissance", "field_birth_date"),
+    "gender": ("sexe", "field_gender"),
 }
 
 
@@ -100,8 +96,8 @@ def routes(desk: Desk, records: RecordService) -> None:
                     stale=True,
                 )
             except MappingError as exc:
-                field, words = FIELDS.get(exc.element, ("", ""))
-                errors = {field: words} if field else {}
+                field, key = FIELDS.get(exc.element, ("", ""))
+                errors = {field: sentence(key)} if field else {}
                 return identity_page(
                     request, current, 422, form=form, errors=errors, error=None if field else refusal(exc, ref)
                 )
@@ -123,9 +119,7 @@ def routes(desk: Desk, records: RecordService) -> None:
             current = desk.ready(request)
             rid = _id(pid)
             if motif not in CARE_BASES:
-                return desk.chart(
-                    request, rid, None, care_error="Choisissez le motif de la prise en charge dans la liste."
-                )
+                return desk.chart(request, rid, None, care_error=sentence("field_care_basis"))
             try:
                 records.declare_care(desk.record_request(request, PURPOSE), rid, motif)
             except AccessDenied as exc:

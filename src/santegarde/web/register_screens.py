@@ -22,26 +22,13 @@ from santegarde.pharmacy import EntryFrozen, PharmacyRegister, RegisterRefused, 
 from santegarde.pharmacy.register import PHARMACIST, PURPOSE, RegisterKind
 from santegarde.store.service import AccessDenied
 from santegarde.web.desk import Desk
-from santegarde.web.french import PARIS, Refusal, refusal
+from santegarde.web.french import PARIS, refusal, sentence, worded
 from santegarde.web.render import CSRF_FIELD, lang_of
 
 PAGE = "/pharmacie/registres"
 DEFAULT_DAYS = 30
-ONLY_PHARMACIST = Refusal(
-    "Validation refusée",
-    "Seul un pharmacien valide et fige les inscriptions des registres ; les autres profils les saisissent sous son "
-    "autorité ou sa surveillance (pha-2022-067, § 6.1 et § 10.1). L'essai a été tracé.",
-    "Demandez à un pharmacien de l'officine de valider la période.",
-    403,
-    "PHA-3",
-    "6.1",
-)
-NO_NAME = Refusal(
-    "Impression impossible",
-    "Le nom de l'officine n'est pas configuré : il figure en tête de chaque page imprimée du registre.",
-    "Demandez à l'administrateur de renseigner le nom de l'organisation dans sa configuration.",
-    409,
-)
+ONLY_PHARMACIST = worded("only_pharmacist", 403, "PHA-3", "6.1")
+NO_NAME = worded("no_name", 409)
 
 
 def routes(desk: Desk, pharmacy: PharmacyRegister, pharmacy_name: str) -> None:
@@ -168,7 +155,7 @@ class Period:
         self.first = _day(du, today - timedelta(days=DEFAULT_DAYS), self.errors, "du")
         self.last = _day(au, today, self.errors, "au")
         if self.first > self.last:
-            self.errors["au"] = "La fin de la période précède son début : corrigez l'une des deux dates."
+            self.errors["au"] = sentence("field_period_order")
 
     @property
     def since(self) -> datetime:
@@ -188,7 +175,7 @@ def _day(written: str, default: date, errors: dict[str, str], field: str) -> dat
     try:
         return date.fromisoformat(written.strip())
     except ValueError:
-        errors[field] = "Saisissez une date complète (jour, mois et année)."
+        errors[field] = sentence("field_date")
         return default
 
 

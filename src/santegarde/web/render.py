@@ -29,7 +29,15 @@ from jinja2.runtime import Context
 from santegarde.errors import SantegardeError
 from santegarde.governance.doctext import words
 from santegarde.referentials.model import Referential
-from santegarde.web.french import Refusal, codeable, date_in, number_in, referential_name, section_label
+from santegarde.web.french import (
+    Refusal,
+    codeable,
+    date_in,
+    number_in,
+    referential_name,
+    section_label,
+    told,
+)
 
 TEMPLATES = Path(__file__).parent / "templates"
 CSRF_COOKIE = "sg_csrf"
@@ -56,6 +64,12 @@ def say(lang: str, key: str, **facts: Any) -> str:
 @pass_context
 def _date(context: Context, value: Any) -> str:
     return date_in(value, context.get("lang", "fr"))
+
+
+@pass_context
+def _told(context: Context, value: Any) -> Any:
+    """Every value a template draws: a sentence held in both languages (``Said``) in the page's language."""
+    return told(value, context.get("lang", "fr"))
 
 
 @pass_context
@@ -86,6 +100,7 @@ class Renderer:
             autoescape=select_autoescape(["html"]),
             trim_blocks=True,
             lstrip_blocks=True,
+            finalize=_told,
         )
         self.menu: list[tuple[str, str]] = []  # (path, wording key): the banner's links, from each screen group
         self.env.globals["menu"] = self.menu
@@ -117,7 +132,7 @@ class Renderer:
             ref=self.ref,
             path=request.url.path,
             lang=lang,
-            t=lambda key, **facts: say(lang, key, **facts),
+            t=lambda key, **facts: say(lang, key, **{k: told(v, lang) for k, v in facts.items()}),
             **values,
         )
         response = HTMLResponse(html, status_code=status)

@@ -18,21 +18,15 @@ from santegarde.rights import RightsService
 from santegarde.rights.requests import EXERCISABLE, NEEDS_PURPOSE, Requester, RightsError
 from santegarde.store.service import AccessDenied, RecordService
 from santegarde.web.desk import SEARCH_PURPOSE, Desk
-from santegarde.web.french import name, refusal
+from santegarde.web.french import in_words, name, refusal, sentence
 from santegarde.web.render import CSRF_FIELD
 
-REQUESTERS = {
-    Requester.PERSON: "La personne elle-même",
-    Requester.LEGAL_REPRESENTATIVE: "Son représentant légal (parent, tuteur)",
-    Requester.RELATED_PERSON: "Un proche (ayant droit, famille)",
-}
 FIELD_NAMES = {"right": "droit", "requester": "demandeur", "purpose": "finalite", "grounds": "motif"}
 FIELD_ERRORS = {
-    "right": "Choisissez le droit exercé dans la liste.",
-    "requester": "Choisissez qui fait la demande dans la liste.",
-    "purpose": "Ce droit s'exerce pour une finalité : choisissez-la dans la liste.",
-    "grounds": "Écrivez ce que la personne conteste (par exemple « le poids enregistré est inexact ») : c'est la "
-    "raison pour laquelle ses données seront gelées.",
+    "right": "field_right",
+    "requester": "field_requester",
+    "purpose": "field_rights_purpose",
+    "grounds": "field_grounds",
 }
 
 
@@ -57,7 +51,7 @@ def routes(desk: Desk, records: RecordService, rights: RightsService) -> None:
             patient=f"{' '.join(names.get('given') or [])} {names.get('family', '')}".strip(),
             rights=[(str(r), right_name(r)) for r in EXERCISABLE],
             with_purpose=", ".join(right_name(r).lower() for r in NEEDS_PURPOSE),
-            requesters=[(str(k), v) for k, v in REQUESTERS.items()],
+            requesters=[(str(r), in_words("requester", str(r))) for r in Requester],
             purposes=[(p.id, name(ref, "purpose", p.id)) for p in ref.purposes],
             **values,
         )
@@ -107,7 +101,7 @@ def routes(desk: Desk, records: RecordService, rights: RightsService) -> None:
                 )
             except RightsError as exc:
                 field = exc.field or ""
-                errors = {FIELD_NAMES[field]: FIELD_ERRORS[field]} if field in FIELD_ERRORS else {}
+                errors = {FIELD_NAMES[field]: sentence(FIELD_ERRORS[field])} if field in FIELD_ERRORS else {}
                 error = None if errors else refusal(exc, ref)
                 return form_page(request, patient, 422, form=form, errors=errors, error=error)
             return renderer.page(
