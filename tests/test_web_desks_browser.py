@@ -242,11 +242,11 @@ def test_dpo_handles_a_rights_request_to_its_letter(
     letter = page.frame_locator("iframe.apercu")
     letter.locator("body").wait_for()
     assert "droit d'accès" in letter.locator("body").inner_text()
+    page.get_by_label("Comment la lettre est partie").select_option(label="par messagerie sécurisée de santé")
+    page.get_by_role("button", name="Noter la lettre comme envoyée").press("Enter")
+    page.get_by_text("✓ Envoyée").wait_for()
     axe(page)
     shot(page, tmp_path, "droits-lettre")
-    page.get_by_label("Comment la lettre est partie").select_option(label="par messagerie sécurisée de santé")
-    page.get_by_role("button", name="Noter la lettre comme envoyée").click()
-    page.get_by_text("✓ Envoyée").wait_for()
     axe(page)
     assert not page.console_errors, page.console_errors
 
