@@ -49,7 +49,7 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("count", ["0", "-1", "65"])
 def test_a_number_of_workers_out_of_range_is_refused(runner: CliRunner, config: Path, count: str) -> None:
     done = runner.invoke(app, ["serve", "--config", str(config), "--workers", count], env={PASSPHRASE_ENV: PASS})
-    assert done.exit_code != 0 and "1 to 64" in done.output
+    assert done.exit_code != 0 and "de 1 à 64" in done.output
 
 
 def test_several_workers_need_the_passphrase_in_the_environment_before_any_prompt(

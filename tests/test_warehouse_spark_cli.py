@@ -8,6 +8,7 @@ One demo organisation (fictitious data) per test; one Spark session (local[2]) f
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -120,8 +121,17 @@ def test_init_with_spark_then_feed_and_measure_as_on_duckdb(
     assert duckdb_anonymity == spark_anonymity.replace("moteur spark", "moteur duckdb")
     assert duckdb_indicator == spark_indicator.replace("moteur spark", "moteur duckdb")
     assert "masqué (petit effectif)" in duckdb_indicator  # the indicator has small cells, withheld on both engines
+    as_json = json.loads(ok("warehouse", *INDICATOR, "--config", config, "--json"))  # for scripts: the same cells
+    hidden = [c for c in as_json["cells"] if c["suppressed"]]
+    assert as_json["engine"] == "duckdb" and hidden and all(c["count"] is None for c in hidden)
+    assert as_json["suppressed"] == len(hidden) == duckdb_indicator.count("masqué (")
+    report = json.loads(ok("warehouse", *ANONYMITY, "--config", config, "--json"))
+    assert report["rows"] == int(rows.group(1)) and [s["name"] for s in report["sensitive"]] == [
+        "measurement_concept_id",
+        "value_as_number",
+    ]
     measured = [e for e in audit_events(org) if e["operation"] == "warehouse.measure"]
-    assert [(e["actor"], e["outcome"]) for e in measured] == [(org.login, "success")] * 4
+    assert [(e["actor"], e["outcome"]) for e in measured] == [(org.login, "success")] * 6
 
 
 def test_bad_engine_settings_are_refused_before_anything_is_created(org: Demo) -> None:

@@ -10,6 +10,7 @@ measurement is traced.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +20,7 @@ import duckdb
 import typer
 from rich.table import Table
 
-from santegarde.cli.common import console, friendly_errors
+from santegarde.cli.common import ReportJson, console, friendly_errors
 from santegarde.cli.organisation import ConfigOption
 from santegarde.cli.warehouse_core import _session_warehouse
 from santegarde.cli.warehouse_engine import spark_store
@@ -110,6 +111,7 @@ def anonymity(
     sensitive: Annotated[list[str] | None, typer.Option("--sensitive", help="A sensitive column (repeat)")] = None,
     config: ConfigOption = Path(CONFIG_NAME),
     lang: Lang = "fr",
+    as_json: ReportJson = False,
 ) -> None:
     """k-anonymity, l-diversity and t-closeness of the query's rows, on the configured engine (DuckDB or Spark).
 
@@ -120,7 +122,35 @@ def anonymity(
     k = load_thresholds(config).k
     with _engine(config) as (engine, run):
         report: AnonymityReport = run(lambda on, query: measure(on, query, qi, sensitive or (), k_threshold=k), source)
+    if as_json:
+        print(json.dumps(anonymity_document(report, engine), ensure_ascii=False, indent=2))
+        return
     _print_anonymity(report, engine, t)
+
+
+def anonymity_document(report: AnonymityReport, engine: str) -> dict[str, Any]:
+    """What ``measure anonymity --json`` prints: the facts of the report under stable English keys."""
+    return {
+        "engine": engine,
+        "rows": report.rows,
+        "classes": report.classes,
+        "quasi_identifiers": list(report.quasi_identifiers),
+        "k": report.k,
+        "k_threshold": report.k_threshold,
+        "smallest_classes": list(report.smallest_classes),
+        "records_under_k": report.records_under_k,
+        "sensitive": [
+            {
+                "name": s.name,
+                "ordered": s.ordered,
+                "distinct_values": s.distinct_values,
+                "l_distinct": s.l_distinct,
+                "l_entropy": s.l_entropy,
+                "t_closeness": s.t_closeness,
+            }
+            for s in report.sensitive
+        ],
+    }
 
 
 def _print_anonymity(report: AnonymityReport, engine: str, t: dict[str, Any]) -> None:
@@ -150,6 +180,7 @@ def indicator_command(
     person: Annotated[str | None, typer.Option("--person", help="Column identifying persons (distinct count)")] = None,
     config: ConfigOption = Path(CONFIG_NAME),
     lang: Lang = "fr",
+    as_json: ReportJson = False,
 ) -> None:
     """Counts by the dimensions with margins, small cells and their complements hidden, on the configured engine.
 
@@ -164,7 +195,29 @@ def indicator_command(
             lambda on, query: indicator(on, query, dimension, filters=wanted, threshold=threshold, person=person),
             source,
         )
+    if as_json:
+        print(json.dumps(indicator_document(result, engine), ensure_ascii=False, indent=2, default=str))
+        return
     _print_indicator(result, engine, t)
+
+
+def indicator_document(result: Indicator, engine: str) -> dict[str, Any]:
+    """What ``measure indicator --json`` prints: every cell (margins as "TOTAL"), hidden ones without their count."""
+    return {
+        "engine": engine,
+        "dimensions": list(result.dimensions),
+        "threshold": result.threshold,
+        "cells": [
+            {
+                "key": ["TOTAL" if value is TOTAL else value for value in cell.key],
+                "count": cell.count,
+                "suppressed": cell.suppressed,
+                "reason": cell.reason,
+            }
+            for cell in result.cells
+        ],
+        "suppressed": len(result.suppressed),
+    }
 
 
 def _print_indicator(result: Indicator, engine: str, t: dict[str, Any]) -> None:
