@@ -6,47 +6,21 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pyotp
 import pytest
 from sqlalchemy import func, select, update
 
-from identity_fixtures import NEW_PASSWORD
 from santegarde.compassionate.service import CaseAccessDenied, CompassionateService, Patient
 from santegarde.compassionate.tables import aac_case
-from santegarde.identity import accounts, grants, sessions, totp
+from santegarde.identity import accounts, grants
 from santegarde.identity.errors import GrantError
 from santegarde.identity.tables import grant
 from santegarde.store.schema import care_relationship, record
 from santegarde.store.service import AccessDenied, Request
 from store_fixtures import Workplace
-from test_compassionate_workflow import PURPOSE, REQUEST, aac, denied_rules  # noqa: F401 (the fixture)
+from test_compassionate_workflow import PURPOSE, REQUEST, aac, denied_rules, staff  # noqa: F401 (the fixture)
 
 STAFF = "care_establishment_staff"
 INITIATION = {"date_debut": "2026-11-24", "posologie": 20, "score_alsfrs": 37}
-
-
-def staff(w: Workplace, login: str, ref: str, establishment: str | None, profile: str = STAFF) -> Request:
-    """A person whose grant is tied to ``establishment``, password changed, charter accepted, TOTP enrolled."""
-    ctx = w.identity
-    _, temporary = accounts.add(ctx, login, login.replace(".", " ").title(), person_ref=ref, by="admin")
-    assert temporary
-    grants.give(
-        ctx,
-        login,
-        profile,
-        validated_by="Responsable",
-        validator_role="governance_body",
-        reason="test staff",
-        by="admin",
-        ends_at=ctx.now() + timedelta(days=365),
-        establishment=establishment,
-    )
-    result = sessions.login(ctx, login, temporary, source="10.0.0.1", workstation_class="office")
-    sessions.change_password(ctx, result.token, temporary, NEW_PASSWORD)
-    sessions.accept_charter(ctx, result.token, ctx.settings.charter_version)
-    secret = totp.new_secret()
-    sessions.enrol_second_factor(ctx, result.token, secret, pyotp.TOTP(secret).at(ctx.now()))
-    return Request(result.token, PURPOSE)
 
 
 def rows(w: Workplace, table: object) -> int:
@@ -61,10 +35,10 @@ def cases(
     """Establishment A's prescriber opened a case the laboratory granted; B's prescriber is on the same platform."""
     w, service = aac
     people = {
-        "a": staff(w, "dr.nord", "10001112223", "chu-nord"),
-        "a2": staff(w, "ph.nord", "10001112226", "chu-nord"),
-        "b": staff(w, "dr.sud", "10001112224", "ch-sud"),
-        "lab": staff(w, "ph.resp", "L-1", None, "pharmacist_in_charge"),
+        "a": staff(w, "dr.nord", STAFF, "10001112223", establishment="chu-nord"),
+        "a2": staff(w, "ph.nord", STAFF, "10001112226", establishment="chu-nord"),
+        "b": staff(w, "dr.sud", STAFF, "10001112224", establishment="ch-sud"),
+        "lab": staff(w, "ph.resp", "pharmacist_in_charge", "L-1"),
     }
     case = service.request_access(
         people["a"], "velmorine-sla", Patient("Martin", "Léa", "female", "1980-02", "chu-nord"), REQUEST
@@ -167,7 +141,7 @@ def test_a_staff_grant_given_before_establishments_reaches_no_patient(
     cases: tuple[Workplace, CompassionateService, dict, str],
 ) -> None:
     w, service, people, patient_id = cases
-    legacy = staff(w, "dr.ancien", "10001112227", "chu-nord")
+    legacy = staff(w, "dr.ancien", STAFF, "10001112227", establishment="chu-nord")
     with w.identity.engine.begin() as conn:  # as migration i002 leaves a grant given before it
         conn.execute(update(grant).where(grant.c.profile == STAFF).values(establishment=None))
     with pytest.raises(AccessDenied) as refused:

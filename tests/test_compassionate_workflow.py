@@ -79,8 +79,9 @@ def aac(database_url: str, tmp_path: Path) -> Iterator[tuple[Workplace, Compassi
 SECRETS: dict[str, str] = {}
 
 
-def staff(w: Workplace, login: str, profile: str, ref: str) -> Request:
-    """A person with a one-year grant, the password changed, the charter accepted and TOTP enrolled."""
+def staff(w: Workplace, login: str, profile: str, ref: str, *, establishment: str = "h1") -> Request:
+    """A person with a one-year grant (tied to ``establishment`` for the profiles that act for one), the password
+    changed, the charter accepted and TOTP enrolled."""
     ctx = w.identity
     _, temporary = accounts.add(ctx, login, login.replace(".", " ").title(), person_ref=ref, by="admin")
     assert temporary
@@ -93,7 +94,7 @@ def staff(w: Workplace, login: str, profile: str, ref: str) -> Request:
         reason="test staff",
         by="admin",
         ends_at=ctx.now() + timedelta(days=365),
-        establishment="h1" if profile in grants.ESTABLISHMENT_PROFILES else None,
+        establishment=establishment if profile in grants.ESTABLISHMENT_PROFILES else None,
     )
     result = sessions.login(ctx, login, temporary, source="10.0.0.1", workstation_class="office")
     sessions.change_password(ctx, result.token, temporary, NEW_PASSWORD)
