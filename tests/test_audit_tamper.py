@@ -333,9 +333,10 @@ def test_a_deleted_anchor_file_is_not_recreated_to_launder_an_older_copy(trail: 
     trail.engine.dispose()
     os.replace(tmp_path / "older.db", tmp_path / "audit.db")
     trail.anchor.path.unlink()
-    with pytest.raises(SantegardeError, match=r"anchor file .* is missing"):
+    with pytest.raises(SantegardeError, match=r"fichier d'ancrage des traces .* est manquant") as missing:
         trail.append(_event(2))
-    with pytest.raises(SantegardeError, match="is missing"):
+    assert "is missing: it was deleted or moved" in missing.value.in_language("en")  # type: ignore[attr-defined]
+    with pytest.raises(SantegardeError, match="est manquant"):
         trail.purge(datetime(2026, 1, 1, 12, tzinfo=UTC))
     assert not trail.anchor.path.exists() and "is missing" in _problems(trail)
     with trail.engine.connect() as conn:  # refused appends and purge left nothing behind

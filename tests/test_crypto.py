@@ -50,7 +50,7 @@ def test_families_have_distinct_keys(keydir: Path) -> None:
 def test_value_moved_elsewhere_is_refused(keydir: Path, record: str, field: str) -> None:
     ring = load_keyring(open_keystore(keydir, PASS), keydir)
     token = encrypt(ring, KeyFamily.HEALTH, b"diabetes", record="Patient/1", field="name")
-    with pytest.raises(DecryptionRefused, match="belongs elsewhere or was altered"):
+    with pytest.raises(DecryptionRefused, match="appartient à un autre endroit ou a été modifiée"):
         decrypt(ring, token, record=record, field=field)
 
 
@@ -78,8 +78,9 @@ def test_master_rotation_rewraps_without_loss(keydir: Path) -> None:
     ring = load_keyring(open_keystore(keydir, PASS), keydir)
     token = encrypt(ring, KeyFamily.IDENTITY, b"Alix", record="r", field="f")
     rotate_master_key(keydir, PASS, "a whole new passphrase here", FAST)
-    with pytest.raises(KeystoreError, match="passphrase is wrong"):
+    with pytest.raises(KeystoreError, match="phrase de passe du magasin de clés est erronée") as wrong:
         open_keystore(keydir, PASS)
+    assert wrong.value.in_language("en") == "The keystore passphrase is wrong: check it and try again."
     ring = load_keyring(open_keystore(keydir, "a whole new passphrase here"), keydir)
     assert decrypt(ring, token, record="r", field="f") == b"Alix"
 
@@ -99,7 +100,7 @@ def test_interrupted_master_rotation_is_completed(keydir: Path) -> None:
 
 @pytest.mark.parametrize(
     ("passphrase", "message"),
-    [("", "no passphrase"), ("changeme", "placeholder"), ("short one", "use at least 12")],
+    [("", "Aucune phrase de passe"), ("changeme", "valeur d'exemple"), ("short one", "il en faut au moins 12")],
 )
 def test_placeholder_or_weak_passphrase_refused(tmp_path: Path, passphrase: str, message: str) -> None:
     with pytest.raises(KeystoreError, match=message):
@@ -107,7 +108,7 @@ def test_placeholder_or_weak_passphrase_refused(tmp_path: Path, passphrase: str,
 
 
 def test_no_keystore_refuses_to_run(tmp_path: Path) -> None:
-    with pytest.raises(KeystoreError, match="refuses to run without keys"):
+    with pytest.raises(KeystoreError, match="refuse de fonctionner sans clés"):
         open_keystore(tmp_path, PASS)
 
 
@@ -122,5 +123,5 @@ def test_keystore_and_keyring_never_hold_keys_in_clear(keydir: Path) -> None:
 
 
 def test_keystore_is_never_overwritten(keydir: Path) -> None:
-    with pytest.raises(KeystoreError, match="never overwritten"):
+    with pytest.raises(KeystoreError, match="n'est jamais écrasé"):
         create_keystore(keydir, PASS, FAST)

@@ -92,7 +92,7 @@ def test_keys_rotate_and_wrong_passphrase(runner: CliRunner, org: Path, monkeypa
     assert seal_en.exit_code == 2 and "would read as forged" in " ".join(seal_en.output.split())
     monkeypatch.setenv("SANTEGARDE_PASSPHRASE", "not the right passphrase")
     wrong = runner.invoke(app, ["keys", "rotate", "health", "--config", str(org)])
-    assert wrong.exit_code == 2 and "passphrase is wrong" in wrong.output
+    assert wrong.exit_code == 2 and "phrase de passe du magasin de clés est erronée" in " ".join(wrong.output.split())
 
 
 def test_no_terminal_and_no_passphrase_says_so(runner: CliRunner, org: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -107,7 +107,7 @@ def test_no_terminal_and_no_passphrase_says_so(runner: CliRunner, org: Path, mon
 
 def test_second_keys_init_refused(runner: CliRunner, org: Path) -> None:
     again = runner.invoke(app, ["keys", "init", "--config", str(org)])
-    assert again.exit_code == 2 and "never overwritten" in again.output
+    assert again.exit_code == 2 and "n'est jamais écrasé" in " ".join(again.output.split())
 
 
 def test_audit_verify_detects_deletion(runner: CliRunner, org: Path) -> None:
@@ -186,4 +186,4 @@ def test_no_keys_refuses_to_open(runner: CliRunner, tmp_path: Path, monkeypatch:
         == 0
     )
     result = runner.invoke(app, ["audit", "verify", "--config", str(directory / "santegarde.yaml")])
-    assert result.exit_code == 2 and "refuses to run without keys" in result.output
+    assert result.exit_code == 2 and "refuse de fonctionner sans clés" in " ".join(result.output.split())

@@ -191,7 +191,7 @@ def test_refusals_leave_nothing_behind(demo: Demo, tmp_path: Path) -> None:
         "backup", "restore", str(demo.backup), "--to", str(target), *cfg,
         env={"SANTEGARDE_PASSPHRASE": "not the passphrase of this keystore"},
     )  # fmt: skip
-    assert "passphrase is wrong" in wrong
+    assert "phrase de passe du magasin de clés est erronée" in wrong
 
     copies = tmp_path / "copies"
     copies.mkdir()

@@ -30,7 +30,7 @@ PASSPHRASE_ENV = "SANTEGARDE_PASSPHRASE"  # noqa: S105 (the name of the variable
 def passphrase_from_env() -> str:
     value = os.environ.get(PASSPHRASE_ENV, "")
     if not value:
-        raise KeystoreError(f"no keystore passphrase: set {PASSPHRASE_ENV} or type it when asked")
+        raise KeystoreError("no_passphrase", env=PASSPHRASE_ENV)
     return value
 
 

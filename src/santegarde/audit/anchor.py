@@ -23,7 +23,8 @@ from pathlib import Path
 
 from santegarde.atomic import write_atomic
 from santegarde.audit import chain
-from santegarde.errors import SantegardeError
+from santegarde.errors import WordedError
+from santegarde.refusals import sentences
 
 ROLE = "anchor"
 NAME = "audit.anchor"
@@ -34,7 +35,7 @@ MISSING = "anchor_missing"
 BEHIND = "anchor_behind"
 
 
-class AnchorUnwritable(SantegardeError):
+class AnchorUnwritable(WordedError):
     """The anchor file cannot be written, or is missing: the audited operation must not go on without it."""
 
 
@@ -64,16 +65,11 @@ class AnchorFile:
             if isinstance(exc, FileNotFoundError) and not create:
                 raise self.missing() from exc
             raise AnchorUnwritable(
-                f"The audit anchor file {self.path} cannot be written ({exc.strerror}); nothing was recorded. "
-                "Make its directory exist and be writable by santegarde (or fix the disk), and try again."
+                sentences("audit_trail", "anchor_unwritable", path=self.path, why=exc.strerror)
             ) from exc
 
     def missing(self) -> AnchorUnwritable:
-        return AnchorUnwritable(
-            f"The audit anchor file {self.path} is missing: it was deleted or moved, and nothing more is traced "
-            "without it. Put it back; or run 'santegarde audit verify', then 'santegarde audit restart-anchor' "
-            "if the audit database was deliberately restored."
-        )
+        return AnchorUnwritable(sentences("audit_trail", "anchor_missing", path=self.path))
 
     def has_lines(self) -> bool:
         return self.path.exists() and self.path.stat().st_size > 0

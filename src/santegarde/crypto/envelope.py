@@ -41,7 +41,7 @@ def encrypt(ring: Keyring, family: KeyFamily, plaintext: bytes, *, record: str, 
 def token_family(token: bytes) -> tuple[KeyFamily, int]:
     magic, code, version = _HEADER.unpack_from(token)
     if magic != MAGIC or code not in _FAMILIES:
-        raise DecryptionRefused("this value is not a santegarde encrypted token")
+        raise DecryptionRefused("not_a_token")
     return _FAMILIES[code], version
 
 
@@ -52,6 +52,4 @@ def decrypt(ring: Keyring, token: bytes, *, record: str, field: str) -> bytes:
     try:
         return AESGCM(key).decrypt(nonce, token[_HEADER.size + 12 :], _aad(family, version, record, field))
     except InvalidTag as exc:
-        raise DecryptionRefused(
-            f"the value of {field} cannot be decrypted for this record: it belongs elsewhere or was altered"
-        ) from exc
+        raise DecryptionRefused("field_elsewhere", field=field) from exc

@@ -54,7 +54,7 @@ class Keyring:
     def current_version(self, family: KeyFamily) -> int:
         versions = self.keys.get(family)
         if not versions:
-            raise KeystoreError(f"the keyring has no {family} key; run 'santegarde keys init' first")
+            raise KeystoreError("no_family_key", family=family)
         return max(versions)
 
     def key(self, family: KeyFamily, version: int | None = None) -> tuple[int, bytes]:
@@ -63,7 +63,7 @@ class Keyring:
         try:
             return chosen, self.keys[family][chosen]
         except KeyError:
-            raise KeystoreError(f"the keyring has no version {chosen} of the {family} key") from None
+            raise KeystoreError("no_key_version", version=chosen, family=family) from None
 
     def rotate(self, family: KeyFamily) -> int:
         """Add a new version of a family's data key; values under older versions stay readable."""
@@ -89,7 +89,7 @@ class Keyring:
 def create_keyring(master: MasterKey, directory: Path) -> Keyring:
     """A new keyring with a first data key for every family."""
     if (directory / KEYRING_NAME).exists():
-        raise KeystoreError(f"{directory / KEYRING_NAME} already exists; a keyring is never overwritten")
+        raise KeystoreError("keyring_exists", path=directory / KEYRING_NAME)
     ring = Keyring(master)
     for family in KeyFamily:
         ring.rotate(family)
@@ -105,9 +105,9 @@ def load_keyring(master: MasterKey, directory: Path) -> Keyring:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise KeystoreError(f"there is no keyring at {path}; santegarde refuses to run without keys") from exc
+        raise KeystoreError("no_keyring", path=path) from exc
     if document.get("master_key_id") != master.key_id:
-        raise KeystoreError(f"{path} was wrapped by another master key than the keystore's")
+        raise KeystoreError("other_master", path=path)
     ring = Keyring(master)
     for family_name, versions in document["families"].items():
         family = KeyFamily(family_name)

@@ -20,8 +20,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from santegarde.atomic import write_atomic
-from santegarde.errors import SantegardeError
+from santegarde.errors import WordedError
 from santegarde.private import private_directory
+from santegarde.refusals import sentences
 
 KEYSTORE_NAME = "keystore.json"
 MIN_PASSPHRASE = 12
@@ -29,8 +30,11 @@ PLACEHOLDERS = frozenset({"changeme", "change-me", "password", "passphrase", "se
 _VERIFIER = b"santegarde master key verifier v1"
 
 
-class KeystoreError(SantegardeError):
-    """The keystore is missing, unreadable, or the passphrase is wrong or unacceptable."""
+class KeystoreError(WordedError):
+    """The keystore is missing, unreadable, or the passphrase is wrong or unacceptable (worded in fr and en)."""
+
+    def __init__(self, key: str, /, **facts: Any) -> None:
+        super().__init__(sentences("keystore", key, **facts))
 
 
 class MasterKey(Protocol):
@@ -63,11 +67,11 @@ def open_sealed(key: bytes, blob: bytes, context: bytes) -> bytes:
 def check_passphrase(passphrase: str) -> None:
     """Refuse an empty, short or placeholder passphrase (settings fail closed)."""
     if not passphrase or not passphrase.strip():
-        raise KeystoreError("no passphrase was given for the keystore; set SANTEGARDE_PASSPHRASE or type it when asked")
+        raise KeystoreError("no_passphrase", env="SANTEGARDE_PASSPHRASE")
     if passphrase.strip().lower() in PLACEHOLDERS:
-        raise KeystoreError("the keystore passphrase is a placeholder; choose a real passphrase")
+        raise KeystoreError("placeholder")
     if len(passphrase) < MIN_PASSPHRASE:
-        raise KeystoreError(f"the keystore passphrase has {len(passphrase)} characters; use at least {MIN_PASSPHRASE}")
+        raise KeystoreError("too_short", count=len(passphrase), minimum=MIN_PASSPHRASE)
 
 
 @dataclass(frozen=True)
@@ -84,9 +88,7 @@ class PassphraseMasterKey:
         try:
             return open_sealed(self.key, blob, context)
         except InvalidTag as exc:
-            raise KeystoreError(
-                "a data key cannot be unwrapped: it was wrapped by another master key or has been altered"
-            ) from exc
+            raise KeystoreError("unwrap") from exc
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,7 @@ def create_keystore(directory: Path, passphrase: str, params: ScryptParams | Non
     check_passphrase(passphrase)
     path = directory / KEYSTORE_NAME
     if path.exists():
-        raise KeystoreError(f"{path} already exists; a keystore is never overwritten (rotate it instead)")
+        raise KeystoreError("keystore_exists", path=path)
     master, document = new_master_key(passphrase, params)
     write_keystore(directory, document)
     return master
@@ -141,17 +143,14 @@ def open_keystore(directory: Path, passphrase: str) -> PassphraseMasterKey:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise KeystoreError(
-            f"there is no keystore at {path}; santegarde refuses to run without keys "
-            "(create one with 'santegarde keys init')"
-        ) from exc
+        raise KeystoreError("no_keystore", path=path) from exc
     except (OSError, ValueError) as exc:
-        raise KeystoreError(f"{path} cannot be read as a keystore: {exc}") from exc
+        raise KeystoreError("unreadable_keystore", path=path, why=exc) from exc
     check_passphrase(passphrase)
     params = ScryptParams(document["n"], document["r"], document["p"])
     key = params.derive(passphrase, _unb64(document["salt"]))
     try:
         open_sealed(key, _unb64(document["verifier"]), document["key_id"].encode())
     except InvalidTag as exc:
-        raise KeystoreError("the keystore passphrase is wrong") from exc
+        raise KeystoreError("wrong_passphrase") from exc
     return PassphraseMasterKey(key, document["key_id"])

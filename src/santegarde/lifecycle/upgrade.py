@@ -15,16 +15,17 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from santegarde.audit.trail import AuditEvent
-from santegarde.errors import SantegardeError
+from santegarde.errors import WordedError
 from santegarde.lifecycle.backup import create_backup, verify_backup
 from santegarde.organisation import SCHEMAS, migrate_all
+from santegarde.refusals import joined, sentences
 from santegarde.runtime import Organisation
 from santegarde.store.db import alembic_config
 
 RULE = "COM-BAK-1"  # the upgrade is guarded by a verified backup
 
 
-class UpgradeRefused(SantegardeError):
+class UpgradeRefused(WordedError):
     """An upgrade that cannot run safely, or a server asked to start on an outdated schema."""
 
 
@@ -71,19 +72,13 @@ def refuse_outdated(org: Organisation, config: Path) -> None:
     behind = outdated(org.engine, org.audit.engine)
     if behind:
         names = ", ".join(state.package.removeprefix("santegarde.") for state in behind)
-        raise UpgradeRefused(
-            f"The databases' schemas are older than this version of santegarde ({names}): run "
-            f"'santegarde upgrade --config {config}' (it takes a verified backup first), then start the server again."
-        )
+        raise UpgradeRefused(sentences("upgrade", "outdated", names=names, config=config))
 
 
 def upgrade(org: Organisation, backup_directory: Path, *, by: str = "") -> UpgradeResult:
     """Back up and verify, then bring every schema to the code's head; nothing is migrated if the backup fails."""
     if not org.databases_present():
-        raise UpgradeRefused(
-            "This organisation has no databases to upgrade (only its configuration and keyring are here): "
-            "restore a backup with 'santegarde backup restore', or create it with 'santegarde init'."
-        )
+        raise UpgradeRefused(sentences("upgrade", "no_databases"))
     behind = outdated(org.engine, org.audit.engine)
     if not behind:
         return UpgradeResult((), None)
@@ -91,9 +86,7 @@ def upgrade(org: Organisation, backup_directory: Path, *, by: str = "") -> Upgra
     report = verify_backup(org, path, by=by)
     if not report.ok:
         raise UpgradeRefused(
-            f"The backup taken before the upgrade ({path.name}) does not verify, so nothing was migrated: "
-            f"{'; '.join(p.in_language('en') for p in report.problems)}. "
-            "Fix what it reports and run the upgrade again."
+            sentences("upgrade", "backup_unverified", name=path.name, problems=joined(report.problems))
         )
     migrate_all(org.engine, org.audit.engine)
     for state in behind:

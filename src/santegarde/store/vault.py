@@ -98,9 +98,7 @@ class PatientKeys:
         if found is not None:
             return decrypt(self.ring, found, record=f"patient/{patient_id}", field=f"key/{family}")
         if not create:
-            raise DecryptionRefused(
-                f"The keys of patient {patient_id} were destroyed: their data can no longer be read by anyone."
-            )
+            raise DecryptionRefused("keys_destroyed", patient=patient_id)
         key = AESGCM.generate_key(bit_length=256)
         sealed = encrypt(self.ring, family, key, record=f"patient/{patient_id}", field=f"key/{family}")
         conn.execute(insert(patient_key).values(patient_id=patient_id, family=family, wrapped=sealed, created_at=now))
@@ -206,9 +204,7 @@ def open_part(
     try:
         data = AESGCM(key).decrypt(token[4:16], token[16:], _aad(v.id, v.version, category))
     except InvalidTag:
-        raise DecryptionRefused(
-            f"A part of {v.resource_type}/{v.id} does not decrypt: it was altered or moved; restore it from a backup."
-        ) from None
+        raise DecryptionRefused("part_altered", resource=f"{v.resource_type}/{v.id}") from None
     return dict(json.loads(data))
 
 
@@ -240,9 +236,7 @@ def open_derived(
     try:
         data = AESGCM(key).decrypt(token[4:16], token[16:], f"santegarde:derived:{label}".encode())
     except InvalidTag:
-        raise DecryptionRefused(
-            f"The derived data {label} does not decrypt: it was altered or moved; rebuild it from the records."
-        ) from None
+        raise DecryptionRefused("derived_altered", label=label) from None
     return json.loads(data)
 
 
