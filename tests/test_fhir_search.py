@@ -176,10 +176,11 @@ def test_a_search_by_patient_walks_the_patient_index(place: Workplace) -> None:
         for patients in (["p-1"], ["p-1", "p-2"]):
             event.listen(engine, "before_cursor_execute", keep)
             vault.search_ids(conn, b"k" * 32, "Observation", [], patients=patients, after="o-1", limit=21)
+            vault.search_versions(conn, b"k" * 32, "Observation", [], patients=patients, after="o-1", limit=21)
             event.remove(engine, "before_cursor_execute", keep)
-            statement, parameters = statements.pop()
-            plan = " / ".join(r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
-            assert "ix_record_patient_type" in plan and "ix_record_type_current" not in plan, plan
+            for statement, parameters in (statements.pop(), statements.pop()):  # the ids, and with their versions
+                plan = " / ".join(r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
+                assert "ix_record_patient_type" in plan and "ix_record_type_current" not in plan, plan
 
 
 def test_refusals_name_the_parameter_and_say_what_to_do(doc: TestClient, place: Workplace) -> None:

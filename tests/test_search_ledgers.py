@@ -115,6 +115,7 @@ def test_the_statements_of_a_page_do_not_grow_with_its_patients(place: Workplace
         return len([s for s in counted if not s.lstrip().upper().startswith(("COMMIT", "ROLLBACK"))])
 
     few = statements()
+    assert few == 5, few  # the session, the candidates with their versions, the ledgers, the keys, the consents
     for n in range(6):
         pid = f"p-x{n}"
         place.service.create(req, patient(pid))

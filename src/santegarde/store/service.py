@@ -846,7 +846,24 @@ class RecordService:
             after, before = cursor.after, cursor.before
             batch = query.count + 1  # one more than a page: whether another page follows, without a second query
             while True:
-                ids = vault.search_ids(
+                if len(found) == query.count:  # the page is full: is anything after?
+                    more = bool(
+                        vault.search_ids(
+                            conn,
+                            self._index_key,
+                            resource_type,
+                            query.index,
+                            ids=query.ids,
+                            patients=query.patients,
+                            after=after,
+                            before=before,
+                            limit=1,
+                        )
+                    )
+                    break
+                # the candidates with their current versions, in one statement (a concurrent write: the next search
+                # finds the new version)
+                candidates = vault.search_versions(
                     conn,
                     self._index_key,
                     resource_type,
@@ -855,20 +872,17 @@ class RecordService:
                     patients=query.patients,
                     after=after,
                     before=before,
-                    limit=1 if len(found) == query.count else batch,
+                    limit=batch,
                 )
-                if len(found) == query.count or not ids:  # the page is full (or nothing is left): is anything after?
-                    more = bool(ids)
+                if not candidates:
+                    more = False
                     break
-                current = vault.current_versions(conn, ids)
-                checks = self._page_checks(conn, ctx, req, list(current.values()))
-                for rid in ids:
+                ids = [v.id for v in candidates]
+                checks = self._page_checks(conn, ctx, req, candidates)
+                for v in candidates:
                     if len(found) == query.count:
                         break
-                    examined.append(rid)
-                    v = current.get(rid)
-                    if v is None:
-                        continue  # no longer current (a concurrent write): the next search finds its new version
+                    examined.append(v.id)
                     try:
                         found.append(self._read_version(conn, req, v, operation, ctx, keep=query.matches, page=checks))
                     except AccessDenied:

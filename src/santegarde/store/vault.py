@@ -508,6 +508,39 @@ def search_ids(
     built once per shape of search (how many criteria and alternatives, which narrowings) and its values bound:
     building it anew cost a search more than running it (issue 17's profile).
     """
+    shape, values = _search_values(key, resource_type, criteria, ids, patients, after, before, limit)
+    return [str(r) for r in conn.execute(_search_statement(shape), values).scalars()]
+
+
+def search_versions(
+    conn: Connection,
+    key: bytes,
+    resource_type: str,
+    criteria: list[list[tuple[str, str]]],
+    *,
+    ids: list[str] | None = None,
+    patients: list[str] | None = None,
+    after: str | None = None,
+    before: str | None = None,
+    limit: int | None = None,
+) -> list[Version]:
+    """The current versions of the records ``search_ids`` finds, in the same order, with their parts' ciphertexts
+    and the freeze: one statement for a page's candidates instead of one for their ids and one for their versions."""
+    shape, values = _search_values(key, resource_type, criteria, ids, patients, after, before, limit)
+    return _grouped(conn.execute(_versions_statement(shape), values).all())
+
+
+def _search_values(
+    key: bytes,
+    resource_type: str,
+    criteria: list[list[tuple[str, str]]],
+    ids: list[str] | None,
+    patients: list[str] | None,
+    after: str | None,
+    before: str | None,
+    limit: int | None,
+) -> tuple[_SearchShape, dict[str, Any]]:
+    """The shape of a search (which statement) and its values (what to bind)."""
     walked = list(dict.fromkeys(patients)) if patients is not None else None
     walks = len(walked) if walked is not None and 1 < len(walked) <= MERGED_WALKS else 0
     shape = _SearchShape(
@@ -529,7 +562,7 @@ def search_ids(
         values.update((f"patient_{k}", one) for k, one in enumerate(walked or ()))
     elif patients is not None:
         values["patients"] = patients
-    return [str(r) for r in conn.execute(_search_statement(shape), values).scalars()]
+    return shape, values
 
 
 @dataclass(frozen=True)
@@ -585,3 +618,10 @@ def _search_statement(shape: _SearchShape) -> Any:
     if shape.patients == 0:
         query = query.where(record.c.patient_id.in_(bindparam("patients", expanding=True)))
     return limited(query.order_by(order))
+
+
+@functools.lru_cache(maxsize=512)
+def _versions_statement(shape: _SearchShape) -> Any:
+    found = _search_statement(shape).subquery()
+    order = record.c.id.desc() if shape.before else record.c.id
+    return _WITH_PARTS.where(record.c.current.is_(True), record.c.id.in_(select(found.c.id))).order_by(order)
