@@ -15,8 +15,12 @@ Three ways, same run, same rows, measured in turn on randomly chosen patients:
   and ``X-Purpose``: ``GET /fhir/Patient/<id>``, ``GET /fhir/Observation?patient=Patient/<id>``, ``POST
   /fhir/Patient/_search`` with ``family=<first 4 letters>`` form-encoded;
 - **service**: ``RecordService.read`` and ``RecordService.search_page`` with the parsed search (no HTTP);
-- **sql**: a plain indexed SELECT of the same rows (``id = ?``, ``patient_id = ?``, ``family LIKE 'ABCD%'``),
-  bodies parsed from JSON.
+- **sql**: a plain indexed SELECT of the same rows (``id = ?``, ``patient_id = ?``, a range on ``family`` for the
+  prefix), bodies parsed from JSON;
+- **sql+audit**: the same SELECT, then one audit row for the request (who, what, when, the ids returned) inserted
+  and committed in an audit database of its own with the same durability as the trail's (WAL,
+  ``synchronous=FULL``) before the rows are handed back: what a user who must trace every access before answering
+  would write by hand, the fair baseline for "audited before the answer leaves".
 
 ``--store DIR`` keeps the loaded store in ``DIR`` (the databases, the keyring, the practitioner's session token and
 the bench's fixed instant, all fictitious) and reuses it in later runs, whatever ``--patients`` says: a 100,000-resource
@@ -46,8 +50,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_records import Place, _fixed_clock, _place, _practitioner, observation_body
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Column, Index, MetaData, String, Text, insert, select
+from sqlalchemy import Column, Index, Integer, MetaData, String, Text, insert, select
 from sqlalchemy import Table as SqlTable
 
 from santegarde.api import create_app
@@ -62,9 +67,17 @@ from santegarde.store.db import make_engine, migrate
 from santegarde.store.service import RecordService, Request
 
 PURPOSE = "medical_record"
+WAYS = ("sql", "sql+audit", "service", "http sql+audit", "http")
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 plain_metadata = MetaData()
+fair_metadata = MetaData()
+fair_audit = SqlTable(
+    "bench_fair_audit",
+    fair_metadata,
+    Column("seq", Integer, primary_key=True),
+    Column("content", Text, nullable=False),
+)
 plain = SqlTable(
     "bench_plain_fhir",
     plain_metadata,
@@ -199,9 +212,41 @@ def main() -> None:
             with engine.connect() as conn:
                 return [json.loads(b) for b in conn.execute(select(plain.c.body).where(where)).scalars()]
 
+        fair_engine = make_engine(f"sqlite:///{tmp}/fair_audit.db")  # WAL, synchronous=FULL, as the trail's
+        fair_metadata.create_all(fair_engine)
+
+        def audited_rows(where: Any) -> list[dict[str, Any]]:
+            """The plain SELECT, and one audit row for it committed before the rows are returned."""
+            with engine.connect() as conn:
+                rows = conn.execute(select(plain.c.id, plain.c.body).where(where)).all()
+            line = {"actor": "dr.martin", "operation": "search", "purpose": PURPOSE, "ids": [r.id for r in rows]}
+            with fair_engine.begin() as conn:
+                conn.execute(insert(fair_audit).values(content=json.dumps(line)))
+            return [json.loads(r.body) for r in rows]
+
         def http_json(answer: Any) -> dict[str, Any]:
             assert answer.status_code == 200, answer.text
             return dict(answer.json())
+
+        # The HTTP baseline: the same FastAPI, the same transport (TestClient), a route answering the plain SELECT
+        # and its one committed audit row, as a plain JSON list: what the framework itself costs a request.
+        plain_app = FastAPI()
+
+        @plain_app.get("/plain/{column}/{value}")
+        def plain_route(column: str, value: str) -> list[dict[str, Any]]:
+            if column == "family":
+                upper = value.upper()
+                return audited_rows((plain.c.family >= upper) & (plain.c.family < upper[:-1] + chr(ord(upper[-1]) + 1)))
+            if column == "patient":
+                return audited_rows((plain.c.patient_id == value) & (plain.c.resource_type == "Observation"))
+            return audited_rows(plain.c.id == value)
+
+        plain_client = stack.enter_context(TestClient(plain_app, base_url="https://testserver"))
+
+        def plain_http(column: str, value: str) -> list[Any]:
+            answer = plain_client.get(f"/plain/{column}/{value}")
+            assert answer.status_code == 200, answer.text
+            return list(answer.json())
 
         def read_ways(i: int) -> dict[str, Callable[[], object]]:
             pid = f"p-{i:06d}"
@@ -209,6 +254,8 @@ def main() -> None:
                 "http": lambda: http_json(client.get(f"/fhir/Patient/{pid}", headers=headers)),
                 "service": lambda: place.service.read(req, "Patient", pid),
                 "sql": lambda: sql_rows(plain.c.id == pid),
+                "sql+audit": lambda: audited_rows(plain.c.id == pid),
+                "http sql+audit": lambda: plain_http("id", pid),
             }
 
         def by_patient_ways(i: int) -> dict[str, Callable[[], object]]:
@@ -226,6 +273,10 @@ def main() -> None:
                 "sql": lambda: check(
                     len(sql_rows((plain.c.patient_id == pid) & (plain.c.resource_type == "Observation")))
                 ),
+                "sql+audit": lambda: check(
+                    len(audited_rows((plain.c.patient_id == pid) & (plain.c.resource_type == "Observation")))
+                ),
+                "http sql+audit": lambda: check(len(plain_http("patient", pid))),
             }
 
         def by_name_ways(i: int) -> dict[str, Callable[[], object]]:
@@ -248,6 +299,8 @@ def main() -> None:
                 "service": lambda: check(len(place.service.search_page(req, query).entries)),
                 # A range on the index (SQLite's LIKE is case-insensitive and would scan the table instead).
                 "sql": lambda: check(len(sql_rows((plain.c.family >= upper) & (plain.c.family < following)))),
+                "sql+audit": lambda: check(len(audited_rows((plain.c.family >= upper) & (plain.c.family < following)))),
+                "http sql+audit": lambda: check(len(plain_http("family", prefix))),
             }
 
         results: list[tuple[str, str, float, float]] = []
@@ -256,14 +309,14 @@ def main() -> None:
             ("search Observation by patient reference", by_patient_ways),
             ("search Patient by family prefix (4 letters)", by_name_ways),
         ):
-            samples: dict[str, list[float]] = {"http": [], "service": [], "sql": []}
+            samples: dict[str, list[float]] = {w: [] for w in WAYS}
             for n in range(args.repeat + 5):
                 chosen = ways(rng.randrange(args.patients))
                 for way, action in chosen.items():  # the three ways in turn, on the same patient
                     spent = timed(action)
                     if n >= 5:  # warm-up
                         samples[way].append(spent)
-            for way in ("sql", "service", "http"):
+            for way in WAYS:
                 results.append((name, way, *summary(samples[way])))
 
         paged = min(args.paged, args.patients * args.observations)
@@ -283,19 +336,43 @@ def main() -> None:
         with engine.connect() as conn:
             first = select(plain.c.body).where(plain.c.resource_type == "Observation").order_by(plain.c.id)
             paging_sql = timed(lambda: [json.loads(b) for b in conn.execute(first.limit(paged)).scalars()])
+
+        def page_all_audited() -> None:  # the same pages, each traced by one committed audit row
+            after = ""
+            for _ in range(0, paged, 100):
+                where = (plain.c.resource_type == "Observation") & (plain.c.id > after)
+                page = select(plain.c.id, plain.c.body).where(where).order_by(plain.c.id).limit(100)
+                with engine.connect() as conn:
+                    rows = conn.execute(page).all()
+                line = {"actor": "dr.martin", "operation": "search", "ids": [r.id for r in rows]}
+                with fair_engine.begin() as conn:
+                    conn.execute(insert(fair_audit).values(content=json.dumps(line)))
+                [json.loads(r.body) for r in rows]
+                after = rows[-1].id
+
+        paging_fair = timed(page_all_audited)
+        fair_engine.dispose()
         place.dispose()
 
     total = args.patients * (1 + args.observations)
     how = "reopening the store loaded by an earlier run" if reused else "loading through the path"
     print(f"{args.patients} patients, {total} resources; {how} took {loading:.0f} s\n")
-    print("| operation | way | median ms | p95 ms | × sql | per second |")
-    print("|---|---|---|---|---|---|")
+    print("| operation | way | median ms | p95 ms | × sql | × sql+audit (http: × http sql+audit) | per second |")
+    print("|---|---|---|---|---|---|---|")
     base = {name: med for name, way, med, _ in results if way == "sql"}
+    fair = {name: med for name, way, med, _ in results if way == "sql+audit"}
+    fair_http = {name: med for name, way, med, _ in results if way == "http sql+audit"}
     for name, way, med, p95 in results:
-        print(f"| {name} | {way} | {med:.2f} | {p95:.2f} | {med / base[name]:.1f} | {1000 / med:.0f} |")
+        against = fair_http if way.startswith("http") else fair
+        print(
+            f"| {name} | {way} | {med:.2f} | {p95:.2f} | {med / base[name]:.1f} | {med / against[name]:.1f} "
+            f"| {1000 / med:.0f} |"
+        )
     print(
         f"\npaging through {paged} observations (_count=100, following next links, http): {paging_http:.1f} s; "
-        f"one plain SELECT of them: {paging_sql * 1000:.0f} ms (× {paging_http / paging_sql:.0f})"
+        f"one plain SELECT of them: {paging_sql * 1000:.0f} ms (× {paging_http / paging_sql:.0f}); "
+        f"the same pages of 100 by plain SELECTs, each with one audit row committed: {paging_fair:.2f} s "
+        f"(× {paging_http / paging_fair:.1f})"
     )
 
 

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from santegarde.api import create_app
 from santegarde.api.fhir import INTERACTIONS, capability_statement
+from santegarde.identifiers.systems import FINESS_SYSTEM, RPPS_SYSTEM
 from santegarde.store import search as fhir_search
 from santegarde.store.mapping import RESOURCES
 from santegarde.store.service import Request
@@ -175,10 +176,11 @@ def test_a_search_by_patient_walks_the_patient_index(place: Workplace) -> None:
         for patients in (["p-1"], ["p-1", "p-2"]):
             event.listen(engine, "before_cursor_execute", keep)
             vault.search_ids(conn, b"k" * 32, "Observation", [], patients=patients, after="o-1", limit=21)
+            vault.search_versions(conn, b"k" * 32, "Observation", [], patients=patients, after="o-1", limit=21)
             event.remove(engine, "before_cursor_execute", keep)
-            statement, parameters = statements.pop()
-            plan = " / ".join(r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
-            assert "ix_record_patient_type" in plan and "ix_record_type_current" not in plan, plan
+            for statement, parameters in (statements.pop(), statements.pop()):  # the ids, and with their versions
+                plan = " / ".join(r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
+                assert "ix_record_patient_type" in plan and "ix_record_type_current" not in plan, plan
 
 
 def test_refusals_name_the_parameter_and_say_what_to_do(doc: TestClient, place: Workplace) -> None:
@@ -289,3 +291,44 @@ def test_conditional_create_with_if_none_exist(doc: TestClient) -> None:
     new = create("family:exact=Nouvelle", "p-9")
     assert new.status_code == 201 and new.json()["id"] == "p-9"
     assert create("not a query", "p-8").status_code == 400
+
+
+def test_practitioners_by_rpps_and_organisations_by_finess_and_name(doc: TestClient, place: Workplace) -> None:
+    req = Request(doc.cookies["sg_session"], "medical_record")
+    rpps = {"system": RPPS_SYSTEM, "value": "10001234565"}
+    place.service.create(
+        req, {"resourceType": "Practitioner", "id": "pr-1", "identifier": [rpps], "name": [{"family": "Écrivain"}]}
+    )
+    place.service.create(req, {"resourceType": "Practitioner", "id": "pr-2", "name": [{"family": "Autre"}]})
+    finess = {"system": FINESS_SYSTEM, "value": "750712184"}
+    place.service.create(
+        req, {"resourceType": "Organization", "id": "org-1", "identifier": [finess], "name": "Clinique Étoile"}
+    )
+    place.service.create(req, {"resourceType": "Organization", "id": "org-2", "name": "Centre Lumière"})
+    assert ids(form(doc, "Practitioner", f"identifier={RPPS_SYSTEM}|10001234565").json()) == ["pr-1"]
+    assert ids(form(doc, "Practitioner", "identifier=10001234565").json()) == ["pr-1"]
+    assert ids(form(doc, "Practitioner", "family=ecri").json()) == ["pr-1"]
+    refused = doc.get("/fhir/Practitioner?identifier=10001234565", headers=PURPOSE)  # a person's: never in a URL
+    assert refused.status_code == 400 and "identifier" in outcome(refused)
+    # an organisation's identifier and name are no person's: in the URL as well as in a body
+    assert ids(doc.get(f"/fhir/Organization?identifier={FINESS_SYSTEM}|750712184", headers=PURPOSE).json()) == ["org-1"]
+    assert ids(doc.get("/fhir/Organization?name=clinique", headers=PURPOSE).json()) == ["org-1"]
+    assert ids(form(doc, "Organization", "name=CENTRE%20LUM").json()) == ["org-2"]
+    assert ids(doc.get("/fhir/Organization?name=hopital", headers=PURPOSE).json()) == []
+
+
+def test_paging_is_stable_under_writes(doc: TestClient, place: Workplace) -> None:
+    """Pages are cut by record id (a keyset, not an offset): records updated, created or written before the cursor
+    between two pages neither repeat nor hide the records not yet returned."""
+    req = Request(doc.cookies["sg_session"], "medical_record")
+    first = doc.get("/fhir/Observation?patient=p-1&_count=2", headers=PURPOSE).json()
+    assert ids(first) == ["o-0", "o-1"]
+    next_url = next(link["url"] for link in first["link"] if link["relation"] == "next")
+    changed = {**observation("p-1", "o-0"), "status": "amended"}  # an update of a record already returned
+    place.service.update(req, "Observation", "o-0", changed)
+    place.service.update(req, "Observation", "o-3", {**observation("p-1", "o-3"), "status": "amended"})
+    place.service.create(req, observation("p-1", "o-00"))  # a new record before the cursor: the next search's
+    place.service.create(req, observation("p-1", "o-9"))  # a new one after it: this paging's
+    rest = pages(doc, next_url)
+    assert [i for page in rest for i in page] == ["o-2", "o-3", "o-4", "o-9"]
+    assert all(len(page) <= 2 for page in rest)

@@ -115,6 +115,7 @@ def test_the_statements_of_a_page_do_not_grow_with_its_patients(place: Workplace
         return len([s for s in counted if not s.lstrip().upper().startswith(("COMMIT", "ROLLBACK"))])
 
     few = statements()
+    assert few == 5, few  # the session, the candidates with their versions, the ledgers, the keys, the consents
     for n in range(6):
         pid = f"p-x{n}"
         place.service.create(req, patient(pid))
@@ -162,3 +163,32 @@ def test_included_patients_are_read_together_and_traced_as_reads(place: Workplac
     for pid in ("p-1", "p-2"):
         place.service.read(Request(practice[0], CARE), "Patient", pid)
     assert said(reads) == said(trail(place, start))
+
+
+def test_a_page_and_its_inclusions_are_traced_in_one_commit(place: Workplace, practice: tuple[str, str]) -> None:
+    """A search with _include and _revinclude writes the page's entries and those of every included resource in one
+    transaction of the trail, before the answer leaves: one audit commit per request, not one per included
+    search."""
+    from fastapi.testclient import TestClient
+
+    from santegarde.api import create_app
+
+    api = TestClient(create_app(place.identity, records=place.service), base_url="https://testserver")
+    api.cookies.set("sg_session", practice[0])
+    appends: list[float] = []
+    place.audit.append_observer = appends.append
+    start = last_seq(place)
+    try:
+        with_patients = api.get("/fhir/Observation?_include=Observation:patient", headers={"X-Purpose": CARE})
+        assert with_patients.status_code == 200 and len(appends) == 1
+        both = api.post(
+            "/fhir/Patient/_search",
+            content=b"gender=female&_revinclude=Observation:subject&_revinclude=Condition:subject",
+            headers={"X-Purpose": CARE, "Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert both.status_code == 200 and len(appends) == 2
+    finally:
+        place.audit.append_observer = None
+    included = [e["resource"] for e in both.json()["entry"] if e["search"]["mode"] == "include"]
+    traced = {(e["resource_type"], e["resource_id"]) for e in trail(place, start) if e["outcome"] == "success"}
+    assert included and all((r["resourceType"], r["id"]) in traced for r in included)  # each one traced

@@ -223,14 +223,15 @@ def router(records: RecordService) -> APIRouter:
             records.trace_refusal(ctx, "search", (resource_type[:40], ""), "search.parameters")
             raise
         cursor = cursor or fhir_search.Cursor()
-        page = records.search_page(ctx, query, cursor)
+        with records.one_request():  # the page's entries and its inclusions' traced together, before the answer
+            page = records.search_page(ctx, query, cursor)
+            included, cut = _included(ctx, query, page.entries)
         base = base_url(request)
 
         def link(relation: str, at: fhir_search.Cursor) -> dict[str, str]:
             return {"relation": relation, "url": f"{base}/{resource_type}?_page={records.page_token(ctx, query, at)}"}
 
         bundle = _bundle("searchset", page.entries, base, mode="match")
-        included, cut = _included(ctx, query, page.entries)
         bundle["entry"].extend(_bundle("searchset", included, base, mode="include")["entry"])
         links = [link("self", cursor)]
         if page.more_after and page.examined:

@@ -25,7 +25,7 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -100,6 +100,8 @@ class AuditEvent:
     care_relationship: bool | None = None
     justification: int | None = None  # id of the written justification kept with the records (break-glass, formality)
 
+
+_EVENT_FIELDS = tuple(f.name for f in fields(AuditEvent))
 
 # The first entry of every trail: after it, an empty trail can only be an emptied one.
 INITIALISED = AuditEvent(
@@ -357,7 +359,9 @@ class AuditTrail:
         """Chain ``events`` after ``current`` and write them. Unless ``locked`` (the head read under lock and
         checked), the head moves only if it is still ``current`` (seal included): an empty list when it is not."""
         at = self._clock()
-        contents = [{**asdict(e), "at": at.isoformat()} for e in events]
+        # The fields by name (all scalars): dataclasses.asdict deep-copies each one, a quarter of a 100-entry page's
+        # time in issue 17's profile.
+        contents = [{**{name: getattr(e, name) for name in _EVENT_FIELDS}, "at": at.isoformat()} for e in events]
         request_id = request.current()
         if request_id is not None:  # written during an HTTP request: its id, as in the access log line
             for content in contents:

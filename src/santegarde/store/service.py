@@ -13,9 +13,9 @@ from __future__ import annotations
 import functools
 import json
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import nullcontext, suppress
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext, suppress
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -167,6 +167,14 @@ class RecordService:
         self._index_key = vault.index_key(keyring)
         self._page_key = vault.page_key(keyring)
         self.console_key = vault.console_key(keyring)  # the console's CSRF key (web/render.py), never stored
+
+    @contextmanager
+    def one_request(self) -> Iterator[None]:
+        """Several calls answering one request (a search page and the resources it includes): their audit entries
+        are written together as the block ends, in one transaction of the trail, before the answer is built from
+        what they returned (if the trail refuses them, the block raises)."""
+        with self.audit.deferred():
+            yield
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -703,14 +711,7 @@ class RecordService:
         first (a resource that does not match raises _NoMatch, before anything is traced as read). ``page``: the
         ledgers and keys a page of search results read for all its candidates (the same checks, asked once)."""
         resource = (v.resource_type, v.id)
-        ctx = self._session(req, list(v.categories), operation, resource, checked)
-        consented = page.consented if page is not None else None
-        decisions = {
-            c: d if d is None or not d.allowed else _limited(d, v.resource_type, None)
-            for c, d in self._decide_all(ctx, req, Operation.READ, list(v.categories), v.patient_id, consented).items()
-        }
-        allowed = [c for c, d in decisions.items() if d is None or d.allowed]
-        limits = {c: only for c, d in decisions.items() if d is not None and (only := d.elements_of(v.resource_type))}
+        ctx, decisions, allowed, limits = self._decided(req, v, operation, checked, page)
         if not allowed:
             first = next(d for d in decisions.values() if d is not None)
             raise self._refuse(ctx, req, operation, resource, first, patient=v.patient_id)
@@ -741,6 +742,36 @@ class RecordService:
             justification=justification,
         )
         return body
+
+    def _decided(
+        self,
+        req: Request,
+        v: vault.Version,
+        operation: str,
+        checked: sessions.SessionContext | None,
+        page: _PageChecks | None,
+    ) -> _Decided:
+        """The session demanded for the version's categories and the policy's decision on each, with the categories
+        allowed and the elements each is limited to. A page of search results asks once per kind of record (its
+        type and categories, and its patient when one of them is collected on consent): every record of a kind gets
+        the same answer, so each is still decided — and traced — as a direct read of it is. Refusals are not kept."""
+        kind = None
+        if page is not None:
+            kind = (v.resource_type, v.categories, v.patient_id if page.on_consent.intersection(v.categories) else None)
+            if (known := page.decided.get(kind)) is not None:
+                return known
+        ctx = self._session(req, list(v.categories), operation, (v.resource_type, v.id), checked)
+        consented = page.consented if page is not None else None
+        decisions = {
+            c: d if d is None or not d.allowed else _limited(d, v.resource_type, None)
+            for c, d in self._decide_all(ctx, req, Operation.READ, list(v.categories), v.patient_id, consented).items()
+        }
+        allowed = [c for c, d in decisions.items() if d is None or d.allowed]
+        limits = {c: only for c, d in decisions.items() if d is not None and (only := d.elements_of(v.resource_type))}
+        decided = _Decided(ctx, decisions, allowed, limits)
+        if kind is not None:
+            page.decided[kind] = decided  # type: ignore[union-attr]  # kind is set only with a page
+        return decided
 
     def read(self, req: Request, resource_type: str, rid: str) -> dict[str, Any]:
         ctx = self._gate(req, resource_type, "read", (resource_type, rid))
@@ -815,7 +846,24 @@ class RecordService:
             after, before = cursor.after, cursor.before
             batch = query.count + 1  # one more than a page: whether another page follows, without a second query
             while True:
-                ids = vault.search_ids(
+                if len(found) == query.count:  # the page is full: is anything after?
+                    more = bool(
+                        vault.search_ids(
+                            conn,
+                            self._index_key,
+                            resource_type,
+                            query.index,
+                            ids=query.ids,
+                            patients=query.patients,
+                            after=after,
+                            before=before,
+                            limit=1,
+                        )
+                    )
+                    break
+                # the candidates with their current versions, in one statement (a concurrent write: the next search
+                # finds the new version)
+                candidates = vault.search_versions(
                     conn,
                     self._index_key,
                     resource_type,
@@ -824,20 +872,17 @@ class RecordService:
                     patients=query.patients,
                     after=after,
                     before=before,
-                    limit=1 if len(found) == query.count else batch,
+                    limit=batch,
                 )
-                if len(found) == query.count or not ids:  # the page is full (or nothing is left): is anything after?
-                    more = bool(ids)
+                if not candidates:
+                    more = False
                     break
-                current = vault.current_versions(conn, ids)
-                checks = self._page_checks(conn, ctx, req, list(current.values()))
-                for rid in ids:
+                ids = [v.id for v in candidates]
+                checks = self._page_checks(conn, ctx, req, candidates)
+                for v in candidates:
                     if len(found) == query.count:
                         break
-                    examined.append(rid)
-                    v = current.get(rid)
-                    if v is None:
-                        continue  # no longer current (a concurrent write): the next search finds its new version
+                    examined.append(v.id)
                     try:
                         found.append(self._read_version(conn, req, v, operation, ctx, keep=query.matches, page=checks))
                     except AccessDenied:
@@ -868,7 +913,7 @@ class RecordService:
         if any). The same facts the per-record probe reads, in the request's transaction, never kept beyond it."""
         patients = sorted({v.patient_id for v in candidates if v.patient_id is not None})
         if not patients:
-            return _PageChecks({}, {})
+            return _PageChecks({}, {}, frozenset())
         now = self._now()
         care = self._needs_care(ctx, patients[0])  # the profile's rule, the same for every patient
         found = ledgers.standing(conn, patients, req.purpose, ctx.login, now, care=care)
@@ -884,11 +929,10 @@ class RecordService:
             )
             for p in patients
         }
-        on_consent = sorted(
-            {c for v in candidates for c in v.categories if (d := self.ref.category(c)) and d.requires_consent}
-        )
+        held = {c for v in candidates for c in v.categories}
+        on_consent = sorted(c for c in held if (d := self.ref.category(c)) and d.requires_consent)
         consented = consents.standings(conn, patients, on_consent, req.purpose, now) if on_consent else {}
-        return _PageChecks(probes, consented)
+        return _PageChecks(probes, consented, frozenset(on_consent))
 
     def search(
         self, req: Request, resource_type: str, criteria: Mapping[str, str] | Sequence[tuple[str, str]]
@@ -1840,6 +1884,21 @@ class _PageChecks:
 
     probes: dict[str, _Probe]
     consented: dict[tuple[str, str], consents.Standing]
+    on_consent: frozenset[str]  # the candidates' categories collected on consent
+    decided: dict[tuple[str, tuple[str, ...], str | None], _Decided] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Decided:
+    """The session and the decisions a record's categories got (``RecordService._decided``)."""
+
+    ctx: sessions.SessionContext
+    decisions: dict[str, Decision | None]
+    allowed: list[str]
+    limits: dict[str, frozenset[str]]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.ctx, self.decisions, self.allowed, self.limits))
 
 
 def _directory(ref: Referential, profile: str, operation: Operation, req: Request) -> Decision | None:
