@@ -325,7 +325,7 @@ L_APOSTROPHE_PROPER = re.compile(r"(?<=\b[lL]['’])([A-ZÀ-Ü][\wÀ-ü.-]*(?:[\
 # --- persons ---------------------------------------------------------------------------------------------------
 TITLES = re.compile(
     r"(?:\b(?:M\.|MM\.|Mr\.?|Mme|Mmes|Mlle|Madame|Monsieur|Mademoiselle|MADAME|MONSIEUR|Dr\.?|DR\.?|Docteur|DOCTEUR"
-    r"|Pr\.?|Professeur|PROFESSEUR|Me|Ma[îi]tre|Interne|IDE|Infirmi[èe]re|Sage-femme)\s+)"
+    r"|Pr\.?|Professeur|PROFESSEUR|Me|Ma[îi]tre|Interne|IDE|Infirmi[èe]re|Sage-femme)(?:\s*:)?\s+)"
 )
 CONTEXTS = re.compile(
     r"(?i)(?:\b(?:patient(?:e)?|usager|assur[ée]e?|ayant[\s-]droit|conjointe?|[ée]poux|tut(?:eur|rice)|curat(?:eur|rice)"
@@ -336,7 +336,10 @@ CONTEXTS = re.compile(
     r"|cordialement|confraternellement|bien\s+[àa]\s+vous|salutations(?:\s+distingu[ée]es)?)\s*[:,.]?\s+)"
 )
 _PERSON_CUE = re.compile(rf"(?:{TITLES.pattern}|(?i:{CONTEXTS.pattern[4:]}))$")  # a title or context word just before
-WORD = re.compile(r"(?<![\w])[A-Za-zÀ-ÖØ-öø-ÿ](?:[A-Za-zÀ-ÖØ-öø-ÿ-]*[A-Za-zÀ-ÖØ-öø-ÿ])?(?![\w])")
+# A word; "O'Connor", "N'Diaye" are one (an elided French article, "l'", "d'", is not).
+WORD = re.compile(
+    r"(?<![\w])(?:[ON]['’](?=[A-ZÀ-Ü]))?[A-Za-zÀ-ÖØ-öø-ÿ](?:[A-Za-zÀ-ÖØ-öø-ÿ-]*[A-Za-zÀ-ÖØ-öø-ÿ])?(?![\w])"
+)
 
 
 def _add(found: list[Entity], start: int, end: int, label: str) -> None:
@@ -483,7 +486,10 @@ def _places(text: str, found: list[Entity], lexicon: frozenset[str]) -> None:
             _add(found, m.start(), m.end(), "VILLE")
 
 
-PARTICLES = frozenset({"de", "du", "des", "la", "le", "d", "l", "saint", "sainte", "st", "ste", "van", "von", "ben"})
+PARTICLES = frozenset(
+    {"de", "du", "des", "la", "le", "d", "l", "saint", "sainte", "st", "ste", "van", "von", "der", "den", "ter", "ben",
+     "bin", "ibn", "el", "al", "di", "da", "del", "della", "dos", "das"}
+)
 
 
 def _trim_proper(text: str, start: int, end: int, lexicon: frozenset[str]) -> int:
@@ -503,7 +509,26 @@ def _persons(text: str, found: list[Entity], lexicon: frozenset[str] | None) -> 
     index = {start: i for i, (start, _, _) in enumerate(words)}
     is_name: set[int] = set()
     titled: set[int] = set()  # first word after a title: a surname
+    initials: set[int] = set()  # "J." before a name: a first name's initial
     common: frozenset[str] = lexicon or frozenset()
+    mostly_first = gazetteer("prenoms_surtout")
+
+    def first_like(key: str) -> bool:
+        """Not a surname at all, or far more often a first name than a surname ("Gaston", not "Aubry")."""
+        return key not in lasts or key in mostly_first
+
+    def _initial(i: int) -> bool:
+        """Word ``i`` is one capital letter with its full stop, and a capitalised word follows."""
+        _, end, word = words[i]
+        following = words[i + 1] if i + 1 < len(words) else None
+        return (
+            len(word) == 1 and word.isupper() and word != "M" and text[end : end + 1] == "." and following is not None
+            and following[2][0].isupper() and text[end + 1 : following[0]] in (" ", "")
+        )  # fmt: skip
+
+    def _particle_before_name(i: int) -> bool:
+        following = words[i + 1] if i + 1 < len(words) else None
+        return following is not None and following[2][0].isupper() and joined(i, i + 1, ("", "-"))
 
     def known(word: str) -> bool:
         key = fold(word)
@@ -523,6 +548,14 @@ def _persons(text: str, found: list[Entity], lexicon: frozenset[str] | None) -> 
                 key = fold(word)
                 if taken and not joined(i - 1, i, ("", "-")):
                     break
+                if _initial(i) and not taken:  # "M. J. Dupontel", "Dr A. Kervella": the initial, then the name
+                    initials.add(i)
+                    i += 1
+                    continue
+                if taken and key in PARTICLES and _particle_before_name(i):  # "Dr Van der Berghe"
+                    is_name.add(i)
+                    i += 1
+                    continue
                 if len(word) == 1 or _stop(word):
                     break
                 capital = word[0].isupper()
@@ -570,9 +603,14 @@ def _persons(text: str, found: list[Entity], lexicon: frozenset[str] | None) -> 
                     continue
                 if not any(j in is_name and joined(i, j) for j in (i - 1, i + 1)):
                     continue
+                previous = fold(words[i - 1][2]) if i else ""
+                after_first = (
+                    i - 1 in is_name and text[words[i - 1][1] : words[i][0]] == " " and previous in firsts
+                    and first_like(previous) and not words[i - 1][2].isupper() and word[0].isupper() and key in lasts
+                )  # fmt: skip  # "Enzo Tavernier", "Pierre Boucher": a surname that is also a French word
                 if (known(word) and (key not in common or (key in firsts and word[0].isupper()))) or (
                     word[0].isupper() and key not in common and not word.isupper()
-                ):
+                ) or after_first:
                     is_name.add(i)
                     changed = True
     # Runs of adjacent names: which are first names, then surnames joined into one span.
@@ -582,12 +620,8 @@ def _persons(text: str, found: list[Entity], lexicon: frozenset[str] | None) -> 
             runs[-1].append(i)
         else:
             runs.append([i])
-    mostly_first = gazetteer("prenoms_surtout")
-
-    def first_like(key: str) -> bool:
-        """Not a surname at all, or far more often a first name than a surname ("Gaston", not "Aubry")."""
-        return key not in lasts or key in mostly_first
-
+    for i in sorted(initials):
+        _add(found, words[i][0], words[i][1] + 1, "PRENOM")
     for run in runs:
         label = {i: "NOM" for i in run}
         keys = {i: fold(words[i][2]) for i in run}
@@ -607,7 +641,8 @@ def _persons(text: str, found: list[Entity], lexicon: frozenset[str] | None) -> 
                 label[run[0]] = "PRENOM"
         elif candidates:
             only_first = [i for i in candidates if first_like(keys[i])]
-            pool = only_first or candidates
+            # after a title, words that are all more often surnames make one surname ("Dr Moya Atencia")
+            pool = only_first or ([] if titled & set(run) else candidates)
             pool = [i for i in pool if i not in titled] or pool  # "Mme DURAND Paule": the titled word is the surname
             if len(pool) > 1:
                 # "DURAND Paule": the word in lower case; "Paule Durand", "PAULE DURAND": the first (French order)
