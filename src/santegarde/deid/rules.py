@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 from santegarde.deid.entities import Entity
@@ -21,7 +21,14 @@ from santegarde.identifiers import InvalidIdentifier, validate_nir, validate_rpp
 
 def fold(text: str) -> str:
     """Lower case without accents: how the gazetteers are keyed."""
+    return _fold_word(text) if len(text) <= 40 else _fold(text)
+
+
+def _fold(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFD", text.lower()) if not unicodedata.combining(c))
+
+
+_fold_word = lru_cache(maxsize=1 << 16)(_fold)  # the words of notes repeat: each is folded once
 
 
 @cache
