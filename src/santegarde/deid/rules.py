@@ -133,7 +133,9 @@ STOP = frozenset(
         "mlle",
         "mr",
         "dr",
+        "drs",
         "pr",
+        "prs",
         "m",
         "madame",
         "monsieur",
@@ -331,7 +333,7 @@ L_APOSTROPHE_PROPER = re.compile(r"(?<=\b[lL]['’])([A-ZÀ-Ü][\wÀ-ü.-]*(?:[\
 
 # --- persons ---------------------------------------------------------------------------------------------------
 TITLES = re.compile(
-    r"(?:\b(?:M\.|MM\.|Mr\.?|Mme|Mmes|Mlle|Madame|Monsieur|Mademoiselle|MADAME|MONSIEUR|Dr\.?|DR\.?|Docteur|DOCTEUR"
+    r"(?:\b(?:M\.|MM\.|Mr\.?|Mme|Mmes|Mlle|Drs|Prs|Madame|Monsieur|Mademoiselle|MADAME|MONSIEUR|Dr\.?|DR\.?|Docteur|DOCTEUR"
     r"|Pr\.?|Professeur|PROFESSEUR|Me|Ma[îi]tre|Interne|IDE|Infirmi[èe]re|Sage-femme)(?:\s*:)?\s+)"
 )
 CONTEXTS = re.compile(
@@ -343,6 +345,8 @@ CONTEXTS = re.compile(
     r"|cordialement|confraternellement|bien\s+[àa]\s+vous|salutations(?:\s+distingu[ée]es)?)\s*[:,.]?\s+)"
 )
 _PERSON_CUE = re.compile(rf"(?:{TITLES.pattern}|(?i:{CONTEXTS.pattern[4:]}))$")  # a title or context word just before
+# A first name's initials before a capitalised word: "J. ", "P.-Y. ", "J.-M."
+INITIALS = re.compile(r"[A-ZÀ-Ü]\.(?:\s?-\s?[A-ZÀ-Ü]\.)?\s?(?=[A-ZÀ-Ü])")
 # A word; "O'Connor", "N'Diaye" are one (an elided French article, "l'", "d'", is not).
 WORD = re.compile(
     r"(?<![\w])(?:[ON]['’](?=[A-ZÀ-Ü]))?[A-Za-zÀ-ÖØ-öø-ÿ](?:[A-Za-zÀ-ÖØ-öø-ÿ-]*[A-Za-zÀ-ÖØ-öø-ÿ])?(?![\w])"
@@ -524,18 +528,21 @@ def _persons(text: str, found: list[Entity], lexicon: frozenset[str] | None) -> 
         """Not a surname at all, or far more often a first name than a surname ("Gaston", not "Aubry")."""
         return key not in lasts or key in mostly_first
 
-    def _initial(i: int) -> bool:
-        """Word ``i`` is one capital letter with its full stop, and a capitalised word follows."""
-        _, end, word = words[i]
-        following = words[i + 1] if i + 1 < len(words) else None
-        return (
-            len(word) == 1 and word.isupper() and word != "M" and text[end : end + 1] == "." and following is not None
-            and following[2][0].isupper() and text[end + 1 : following[0]] in (" ", "")
-        )  # fmt: skip
+    def _initials(i: int) -> int:
+        """How many words from ``i`` are a first name's initials ("J.", "P.-Y.") before a capitalised word."""
+        start, _, word = words[i]
+        m = INITIALS.match(text, start)
+        if m is None or word == "M":  # "M." is a title
+            return 0
+        shown = len(WORD.findall(m.group()))
+        return shown if i + shown < len(words) and words[i + shown][0] == m.end() else 0
 
     def _particle_before_name(i: int) -> bool:
         following = words[i + 1] if i + 1 < len(words) else None
-        return following is not None and following[2][0].isupper() and joined(i, i + 1, ("", "-"))
+        return (
+            following is not None and following[2][0].isupper() and joined(i, i + 1, ("", "-"))
+            and (not _stop(following[2]) or fold(following[2]) in PARTICLES) and not TITLES.match(text, following[0])
+        )  # fmt: skip
 
     def known(word: str) -> bool:
         key = fold(word)
@@ -550,17 +557,18 @@ def _persons(text: str, found: list[Entity], lexicon: frozenset[str] | None) -> 
         for m in trigger.finditer(text):
             i = index.get(m.end())
             taken = 0
+            particles: list[int] = []  # names only if a name follows them
             while i is not None and i < len(words) and taken < 3:
                 _, _, word = words[i]
                 key = fold(word)
-                if taken and not joined(i - 1, i, ("", "-")):
+                if (taken or particles) and not joined(i - 1, i, ("", "-")):
                     break
-                if _initial(i) and not taken:  # "M. J. Dupontel", "Dr A. Kervella": the initial, then the name
-                    initials.add(i)
-                    i += 1
+                if not taken and not particles and (shown := _initials(i)):  # "M. J. Dupontel", "Dr P.-Y. Le Goff"
+                    initials.update(range(i, i + shown))
+                    i += shown
                     continue
-                if taken and key in PARTICLES and _particle_before_name(i):  # "Dr Van der Berghe"
-                    is_name.add(i)
+                if key in PARTICLES and _particle_before_name(i):  # "Dr Van der Berghe", "Mme Le Goff"
+                    particles.append(i)
                     i += 1
                     continue
                 if len(word) == 1 or _stop(word):
@@ -569,16 +577,21 @@ def _persons(text: str, found: list[Entity], lexicon: frozenset[str] | None) -> 
                 if strict and not taken and capital and known(word):
                     pass
                 elif strict or taken:
-                    if not (known(word) and (key not in common or key in firsts)) and not (
+                    # a first name that is also a French word continues a name in its case ("Mme krajewski
+                    # patrice"), not after a capitalised one ("Mme Blanc va bien")
+                    same_case = capital or not taken or words[i - 1][2].islower()
+                    if not (known(word) and (key not in common or (key in firsts and same_case))) and not (
                         capital and key not in common
                     ):
                         break
                 elif key in common and not capital and not known(word):
                     break
                 is_name.add(i)
+                is_name.update(particles)
                 if not taken and not strict:
                     titled.add(i)
                 taken += 1
+                particles = []
                 i += 1
     if lexicon is not None:
         # Capitalised gazetteer words that are not ordinary French are names.
@@ -648,8 +661,7 @@ def _persons(text: str, found: list[Entity], lexicon: frozenset[str] | None) -> 
                 label[run[0]] = "PRENOM"
         elif candidates:
             only_first = [i for i in candidates if first_like(keys[i])]
-            # after a title, words that are all more often surnames make one surname ("Dr Moya Atencia")
-            pool = only_first or ([] if titled & set(run) else candidates)
+            pool = only_first or candidates
             pool = [i for i in pool if i not in titled] or pool  # "Mme DURAND Paule": the titled word is the surname
             if len(pool) > 1:
                 # "DURAND Paule": the word in lower case; "Paule Durand", "PAULE DURAND": the first (French order)
