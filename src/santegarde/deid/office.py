@@ -1,12 +1,17 @@
 """Office documents (EDS-SEC-PSE-4): visible text, metadata and file names de-identified, the document rewritten.
 
-``.docx`` (python-docx, the ``deid`` extra): every paragraph of the body, tables, headers, footers, footnotes and
-comments; the core properties (author, last editor, title, subject, keywords, comments, category) emptied, the
-custom properties dropped, the company, manager and titles of parts of the application properties removed, and
-the authors of comments and tracked changes emptied. ``.xlsx`` (openpyxl): every text cell, comment, sheet
-title and the workbook properties. A paragraph whose text changes keeps its first run's formatting (the tags
-replace the whole text of the paragraph). The result is written as a new file, atomically; a file that cannot
-be read (corrupt, password-protected, another format) is refused with a sentence, never copied through.
+``.docx`` (python-docx, the ``deid`` extra): every paragraph of every XML part (body, tables, text boxes,
+headers, footers, footnotes, endnotes, comments, custom XML), field codes (a ``HYPERLINK "mailto:…"``), drawings'
+names and alternative texts, the targets of external links; tracked deletions removed (their text is no longer
+the document's); the authors of comments, tracked changes and the people part emptied; embedded workbooks,
+documents and presentations rewritten the same way, any other embedded object (an OLE binary) removed with the
+trace ``[objet retiré]``; the core properties (author, last editor, title, subject, keywords, comments, category)
+emptied, the custom properties dropped, the company, manager and titles of parts of the application properties
+removed. ``.xlsx`` (openpyxl): every text cell, comment, sheet title, printed header and footer, the targets of
+cells' links, the workbook properties; the custom properties (``docProps/custom.xml``) dropped. A paragraph
+whose text changes keeps its first run's formatting (the tags replace the whole text of the paragraph). The
+result is written as a new file, atomically; a file that cannot be read (corrupt, password-protected, another
+format) is refused with a sentence, never copied through.
 ``.odt`` (OpenDocument, read with lxml): every paragraph and heading of ``content.xml`` (body, tables, frames,
 notes, comments) and ``styles.xml`` (headers and footers), the same way; ``meta.xml`` keeps only its generator,
 dates and statistics; the thumbnail (a picture of the first page) is dropped; an encrypted package is refused.
