@@ -138,6 +138,11 @@ def test_initials_particles_elisions_and_surnames_that_are_french_words(detector
     assert found(detector, "Drs Lambrecht et Fournel") == {("Lambrecht", "NOM"), ("Fournel", "NOM")}
     assert found(detector, "Mme Blanc va bien.") == {("Blanc", "NOM")}  # "va" is a first name, not here
     assert found(detector, "Mme krajewski patrice, 68 ans") >= {("patrice", "PRENOM")}
+    # titles in any case or glued to the name; a lower-case title before ordinary French names no one
+    assert ("marchetaux", "NOM") in found(detector, "vue par mme marchetaux ce jour")
+    assert ("quenardel", "NOM") in found(detector, "appel du dr quenardel")
+    assert found(detector, "MME MARCHETAUX YSOLDE") and ("Marchetaux", "NOM") in found(detector, "Mme.Marchetaux")
+    assert not found(detector, "madame est revenue ce matin") and not found(detector, "le docteur traitant a vu")
     assert ("Conflit", "NOM") not in found(detector, "Situation de l'enfant ZACH Conflit familial")
     assert ("Necker", "HOPITAL") in found(detector, "Orienté vers l'Necker le lendemain.")
 

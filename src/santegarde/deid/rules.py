@@ -332,9 +332,10 @@ KNOWN_HOSPITALS = re.compile(
 L_APOSTROPHE_PROPER = re.compile(r"(?<=\b[lL]['’])([A-ZÀ-Ü][\wÀ-ü.-]*(?:[\s-]+[A-ZÀ-Ü][\wÀ-ü.-]*){0,3})")
 
 # --- persons ---------------------------------------------------------------------------------------------------
+# Titles in any case for those no French word shares ("mme dupont", "MME DUPONT", "Dr.Dupont"); the others as written.
 TITLES = re.compile(
-    r"(?:\b(?:M\.|MM\.|Mr\.?|Mme|Mmes|Mlle|Drs|Prs|Madame|Monsieur|Mademoiselle|MADAME|MONSIEUR|Dr\.?|DR\.?|Docteur|DOCTEUR"
-    r"|Pr\.?|Professeur|PROFESSEUR|Me|Ma[îi]tre|Interne|IDE|Infirmi[èe]re|Sage-femme)(?:\s*:)?\s+)"
+    r"(?:\b(?:(?i:Mmes?|Mlle|Madame|Monsieur|Mademoiselle|Drs?|Docteur|Prs?|Professeur)|M\.|MM\.|Mr|Me|Ma[îi]tre"
+    r"|Interne|IDE|Infirmi[èe]re|Sage-femme)\.?(?:\s*:)?(?:\s+|(?<=\.)(?=[A-ZÀ-Ü])))"
 )
 CONTEXTS = re.compile(
     r"(?i)(?:\b(?:patient(?:e)?|usager|assur[ée]e?|ayant[\s-]droit|conjointe?|[ée]poux|tut(?:eur|rice)|curat(?:eur|rice)"
@@ -584,8 +585,8 @@ def _persons(text: str, found: list[Entity], lexicon: frozenset[str] | None) -> 
                         capital and key not in common
                     ):
                         break
-                elif key in common and not capital and not known(word):
-                    break
+                elif key in common and not capital and (not known(word) or m.group()[0].islower()):
+                    break  # "le docteur traitant", "madame est": a title in lower case needs a word no French one
                 is_name.add(i)
                 is_name.update(particles)
                 if not taken and not strict:
