@@ -300,6 +300,55 @@ def test_notes_are_deidentified_before_they_enter(wh: Warehouse, tmp_path: Path)
                 assert secret.encode() not in file.read_bytes(), file.name
 
 
+def test_free_text_columns_of_results_and_prescriptions_enter_de_identified_or_are_refused(
+    wh: Warehouse, tmp_path: Path
+) -> None:
+    """EDS-SEC-PSE-4 (free-entry comments in the databases): an observation's text, a result's verbatim value and a
+    prescription's instructions are refused without a de-identifier; with one, they enter with generic tags and no
+    original name or number reaches the warehouse files, while a code-like value is kept as it was."""
+    from santegarde.deid.detector import Detector
+
+    omop_dir = tmp_path / "omop-free"
+    write_omop(omop_dir)
+    (omop_dir / "observation.csv").write_text(
+        "observation_id,person_id,observation_concept_id,observation_date,observation_type_concept_id,"
+        "value_as_string,value_source_value\n"
+        "501,101,0,2024-01-02,32817,Résultat transmis à Mme Ysolde Marchetaux au 06 12 34 56 78,positif\n",
+        encoding="utf-8",
+    )
+    (omop_dir / "measurement.csv").write_text(
+        "measurement_id,person_id,measurement_concept_id,measurement_date,measurement_type_concept_id,"
+        "value_source_value\n601,101,0,2024-01-02,32817,voir courrier du Dr Quenardel\n",
+        encoding="utf-8",
+    )
+    (omop_dir / "drug_exposure.csv").write_text(
+        "drug_exposure_id,person_id,drug_concept_id,drug_exposure_start_date,drug_exposure_end_date,"
+        "drug_type_concept_id,sig,stop_reason\n"
+        "701,101,0,2024-01-02,2024-01-09,32817,1 cp le soir; appeler le Dr Quenardel si fièvre,"
+        "arrêt par M. Marchetaux\n",
+        encoding="utf-8",
+    )
+    refused = wh.feed_omop(omop_dir, DataList.from_mapping(FULL), source_name="dpi", operator=FEEDER)
+    reasons = {r.item: r.reason for r in refused.refused}
+    for column in ("observation.value_as_string", "observation.value_source_value", "measurement.value_source_value",
+                   "drug_exposure.sig", "drug_exposure.stop_reason"):  # fmt: skip
+        assert "de-identifier" in reasons[column], column
+    assert wh.omop.execute("SELECT count(*) FROM omop.observation WHERE value_as_string IS NOT NULL").fetchone() == (0,)
+    report = wh.feed_omop(
+        omop_dir, DataList.from_mapping(FULL), source_name="dpi", operator=FEEDER, deidentify=Detector().deidentify
+    )
+    assert not [i for i in report.refused_items() if i.endswith(("value_as_string", "value_source_value", "sig"))]
+    ((text, value),) = wh.omop.execute("SELECT value_as_string, value_source_value FROM omop.observation").fetchall()
+    assert "<NOM>" in text and "<TEL>" in text and value == "positif"
+    ((sig, stop),) = wh.omop.execute("SELECT sig, stop_reason FROM omop.drug_exposure").fetchall()
+    assert sig.startswith("1 cp le soir") and "<NOM>" in sig and "<NOM>" in stop
+    assert "<NOM>" in wh.omop.execute("SELECT value_source_value FROM omop.measurement").fetchone()[0]
+    for secret in ("Marchetaux", "Ysolde", "Quenardel", "06 12 34 56 78"):
+        for file in wh.directory.rglob("*"):
+            if file.is_file():
+                assert secret.encode() not in file.read_bytes(), file.name
+
+
 def test_fhir_plain_text_documents_enter_as_notes_de_identified(wh: Warehouse, bundle: Path) -> None:
     """EDS-SEC-PSE-4: a DocumentReference of inline plain text enters ``note`` de-identified; a PDF, a link or an
     undated document is refused with a count; no original word of the letter reaches the warehouse files."""

@@ -55,7 +55,8 @@ class Detector:
             raise DetectorUnavailable("no_edsnlp") from exc
         self.lexicon = _lexicon()
         nlp = edsnlp.blank("eds")
-        nlp.add_pipe(eds.dates(detect_periods=False, detect_time=False, as_ents=False))
+        # only absolute dates are kept (`_absolute_dates`): the relative and duration patterns are not run at all
+        nlp.add_pipe(eds.dates(detect_periods=False, detect_time=False, as_ents=False, relative=[], duration=[]))
         self._nlp: Any = nlp
 
     def _absolute_dates(self, doc: Any) -> list[tuple[int, int]]:

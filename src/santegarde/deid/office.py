@@ -1,12 +1,17 @@
 """Office documents (EDS-SEC-PSE-4): visible text, metadata and file names de-identified, the document rewritten.
 
-``.docx`` (python-docx, the ``deid`` extra): every paragraph of the body, tables, headers, footers, footnotes and
-comments; the core properties (author, last editor, title, subject, keywords, comments, category) emptied, the
-custom properties dropped, the company, manager and titles of parts of the application properties removed, and
-the authors of comments and tracked changes emptied. ``.xlsx`` (openpyxl): every text cell, comment, sheet
-title and the workbook properties. A paragraph whose text changes keeps its first run's formatting (the tags
-replace the whole text of the paragraph). The result is written as a new file, atomically; a file that cannot
-be read (corrupt, password-protected, another format) is refused with a sentence, never copied through.
+``.docx`` (python-docx, the ``deid`` extra): every paragraph of every XML part (body, tables, text boxes,
+headers, footers, footnotes, endnotes, comments, custom XML), field codes (a ``HYPERLINK "mailto:…"``), drawings'
+names and alternative texts, the targets of external links; tracked deletions removed (their text is no longer
+the document's); the authors of comments, tracked changes and the people part emptied; embedded workbooks,
+documents and presentations rewritten the same way, any other embedded object (an OLE binary) removed with the
+trace ``[objet retiré]``; the core properties (author, last editor, title, subject, keywords, comments, category)
+emptied, the custom properties dropped, the company, manager and titles of parts of the application properties
+removed. ``.xlsx`` (openpyxl): every text cell, comment, sheet title, printed header and footer, the targets of
+cells' links, the workbook properties; the custom properties (``docProps/custom.xml``) dropped. A paragraph
+whose text changes keeps its first run's formatting (the tags replace the whole text of the paragraph). The
+result is written as a new file, atomically; a file that cannot be read (corrupt, password-protected, another
+format) is refused with a sentence, never copied through.
 ``.odt`` (OpenDocument, read with lxml): every paragraph and heading of ``content.xml`` (body, tables, frames,
 notes, comments) and ``styles.xml`` (headers and footers), the same way; ``meta.xml`` keeps only its generator,
 dates and statistics; the thumbnail (a picture of the first page) is dropped; an encrypted package is refused.
@@ -149,62 +154,130 @@ def _docx_pictures(package: Any, pictures: Pictures) -> None:
         part._content_type = CONTENT_TYPES[cleaned.format]
 
 
-def _docx_paragraphs(data: bytes) -> tuple[Any, list[list[Any]]]:
-    """The opened document and the text nodes of each paragraph of every part (body, tables, headers, footers,
-    footnotes, comments)."""
+W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+PERSON_LOCAL_NAMES = ("author", "initials", "userId", "providerId")  # who wrote a comment, a change, a reply
+OBJECT_REMOVED = "[objet retiré]"  # the trace left where an embedded object that cannot be rewritten was
+
+
+def _own(node: Any, paragraph: Any) -> bool:
+    """``node`` belongs to ``paragraph`` itself, not to a paragraph nested in it (a text box's)."""
+    return next(node.iterancestors(f"{{{W}}}p"), None) is paragraph
+
+
+def _word_slots(root: Any) -> list[_Slot]:
+    """Every text of one WordprocessingML part, tracked deletions removed first: paragraphs (body, tables, text
+    boxes, headers, footers, footnotes, comments), field codes (a ``HYPERLINK "mailto:…"``), and the alternative
+    texts and names of drawings."""
+    for deleted in list(root.iter(f"{{{W}}}del", f"{{{W}}}moveFrom")):  # deleted text of tracked changes: removed
+        if deleted.getparent() is not None and len(deleted):
+            deleted.getparent().remove(deleted)
+    slots = []
+    for p in root.iter(f"{{{W}}}p"):
+        nodes = [t for t in p.iter(f"{{{W}}}t") if _own(t, p)]
+        if nodes:
+            slots.append(_Slot(nodes))
+    slots += [_Slot([node]) for node in root.iter(f"{{{W}}}instrText", f"{{{W}}}delInstrText") if node.text]
+    slots += [_Slot([node], f"{{{W}}}instr") for node in root.iter(f"{{{W}}}fldSimple") if node.get(f"{{{W}}}instr")]
+    for node in root.iter():
+        if isinstance(node.tag, str) and node.tag.endswith(("}docPr", "}cNvPr")):  # a drawing's name and alt text
+            slots += [_Slot([node], a) for a in SHAPE_TEXT_ATTRIBUTES if node.get(a)]
+    return slots
+
+
+def _empty_persons(root: Any) -> None:
+    """The authors of comments, tracked changes and replies emptied (w:author, w15:author, w15:userId…)."""
+    for node in root.iter():
+        for name in list(node.attrib) if isinstance(node.tag, str) else ():
+            if name.rsplit("}", 1)[-1] in PERSON_LOCAL_NAMES:
+                node.set(name, "")
+
+
+def _docx_open(data: bytes) -> tuple[Any, list[_Slot], list[tuple[Any, Any]]]:
+    """The opened document, the text slots of every XML part, and the XML parts python-docx keeps as bytes
+    (footnotes, endnotes, people, custom XML), parsed here and to be written back."""
     import docx
-    from docx.oxml.ns import qn
+    from lxml import etree  # type: ignore[import-untyped]  # python-docx's dependency
 
     try:
         document = docx.Document(io.BytesIO(data))
     except Exception as exc:  # python-docx raises several kinds on a damaged package
         raise OfficeRefused("office_damaged", suffix=".docx", kind=type(exc).__name__) from None
-    paragraphs: list[list[Any]] = []
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+    slots: list[_Slot] = []
+    loose: list[tuple[Any, Any]] = []
     for part in document.part.package.iter_parts():
-        element = getattr(part, "_element", None)
-        if element is None:
-            continue
-        for p in element.iter(qn("w:p")):
-            nodes = list(p.iter(qn("w:t")))
-            if nodes:
-                paragraphs.append(nodes)
-    return document, paragraphs
+        root = getattr(part, "_element", None)
+        if root is None and str(part.content_type).endswith("+xml") and str(part.partname) != "/docProps/app.xml":
+            try:
+                root = etree.fromstring(part.blob, parser)
+            except etree.XMLSyntaxError as exc:
+                raise OfficeRefused("office_damaged", suffix=".docx", kind=type(exc).__name__) from None
+            loose.append((part, root))
+        if root is not None:
+            slots += _word_slots(root)
+    return document, slots, loose
 
 
 def docx_text(data: bytes, name: str) -> str:
     """The text of a .docx, one paragraph a line (what the warehouse feed takes of a Word attachment)."""
     if data.startswith(OLE_MAGIC):
         raise OfficeRefused("office_locked", name=name, suffix=".docx")
-    return "\n".join("".join(t.text or "" for t in nodes) for nodes in _docx_paragraphs(data)[1])
+    return "\n".join(slot.read() for slot in _docx_open(data)[1] if slot.attribute is None)
+
+
+def _docx_embedded(package: Any, deidentify: TextDeidentifier, pictures: Pictures) -> None:
+    """Embedded documents (a workbook, a document, a presentation) rewritten the same way; any other embedded
+    object (an OLE binary) removed, the text ``[objet retiré]`` left where it was shown."""
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    def trace(_: Any) -> Any:
+        text = OxmlElement("w:t")
+        text.text = OBJECT_REMOVED
+        return text
+
+    rewriters = {".xlsx": _xlsx, ".docx": _docx, ".pptx": _pptx}
+    for part in list(package.iter_parts()):
+        if not str(part.partname).startswith("/word/embeddings/"):
+            continue
+        rewriter = rewriters.get(Path(str(part.partname)).suffix.lower())
+        if rewriter is not None and not part.blob.startswith(OLE_MAGIC):
+            part._blob = rewriter(part.blob, deidentify, pictures)[0]  # a plain Part keeps its bytes there
+        else:
+            _remove_picture(package, part, {qn("w:object"), qn("w:drawing"), qn("w:pict")}, trace)
 
 
 def _docx(data: bytes, deidentify: TextDeidentifier, pictures: Pictures) -> tuple[bytes, int, int]:
     from docx.opc.constants import RELATIONSHIP_TYPE as RT
-    from docx.oxml.ns import qn
+    from lxml import etree
 
-    document, paragraphs = _docx_paragraphs(data)
-    texts = ["".join(t.text or "" for t in nodes) for nodes in paragraphs]
-    cleaned = deidentify(texts)
-    changed = 0
-    for nodes, before, after in zip(paragraphs, texts, cleaned, strict=True):
-        if before != after:
-            changed += 1
-            nodes[0].text = after
-            for node in nodes[1:]:
-                node.text = ""
+    document, slots, loose = _docx_open(data)
     package = document.part.package
     for rid, rel in list(package.rels.items()):  # the thumbnail (a picture of the first page) and custom properties
         if rel.reltype in (RT.THUMBNAIL, RT.CUSTOM_PROPERTIES):
             del package.rels[rid]  # a part no relationship reaches is not saved
+    texts = [slot.read() for slot in slots]
+    cleaned = deidentify(texts)
+    changed = 0
+    for slot, before, after in zip(slots, texts, cleaned, strict=True):
+        if before != after:
+            changed += 1
+            slot.write(re.sub(r"[<>]", "", after) if slot.attribute else after)
+    links = [rel for part in package.iter_parts() for rel in part.rels.values() if rel.is_external]
+    for rel, target in zip(links, deidentify([rel.target_ref for rel in links]), strict=True):
+        rel._target = re.sub(r"[<>]", "", target)  # python-docx keeps an external target there (a mailto, a web link)
+    for part in package.iter_parts():
+        root = getattr(part, "_element", None)
+        if root is not None:
+            _empty_persons(root)
+    for part, root in loose:
+        _empty_persons(root)
+        part._blob = etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
+    _docx_embedded(package, deidentify, pictures)
     _docx_pictures(package, pictures)
     props = document.core_properties
     for name in ("author", "last_modified_by", "title", "subject", "keywords", "comments", "category", "identifier"):
         setattr(props, name, "")
-    for part in package.iter_parts():  # the authors of comments and tracked changes (w:author, w:initials)
-        for node in [] if getattr(part, "_element", None) is None else part._element.iter():
-            for name in (qn("w:author"), qn("w:initials")):
-                if node.get(name) is not None:
-                    node.set(name, "")
     _scrub_app_properties(package)
     out = io.BytesIO()
     document.save(out)
@@ -219,9 +292,29 @@ def _scrub_app_properties(package: Any) -> None:
             part._blob = blob  # a plain Part keeps its bytes there; neither library has an API for these
 
 
+def _xlsx_margins(sheet: Any, deidentify: TextDeidentifier) -> None:
+    """A sheet's printed headers and footers and the targets of its cells' links (a ``mailto:``) de-identified."""
+    slots = []
+    for margin in ("oddHeader", "oddFooter", "evenHeader", "evenFooter", "firstHeader", "firstFooter"):
+        block = getattr(sheet.HeaderFooter, margin, None)
+        for side in ("left", "center", "right") if block is not None else ():
+            item = getattr(block, side)
+            if item is not None and item.text:
+                slots.append((item, "text"))
+    for row in sheet.iter_rows():
+        for cell in row:
+            if cell.hyperlink is not None:
+                slots += [(cell.hyperlink, a) for a in ("target", "tooltip", "display") if getattr(cell.hyperlink, a)]
+    texts = [str(getattr(holder, name)) for holder, name in slots]
+    for (holder, name), before, after in zip(slots, texts, deidentify(texts), strict=True):
+        if before != after:
+            setattr(holder, name, re.sub(r"[<>]", "", after))
+
+
 def _xlsx(data: bytes, deidentify: TextDeidentifier, pictures: Pictures) -> tuple[bytes, int, int]:
     import openpyxl
     from openpyxl.comments import Comment
+    from openpyxl.packaging.custom import CustomPropertyList
 
     try:
         workbook = openpyxl.load_workbook(io.BytesIO(data))
@@ -255,9 +348,11 @@ def _xlsx(data: bytes, deidentify: TextDeidentifier, pictures: Pictures) -> tupl
         title = deidentify([sheet.title])[0]
         if title != sheet.title:
             sheet.title = re.sub(r"[<>\[\]:*?/\\]", "", title)[:31] or "Feuille"
+        _xlsx_margins(sheet, deidentify)
     props = workbook.properties
     for name in ("creator", "lastModifiedBy", "title", "subject", "description", "keywords", "category"):
         setattr(props, name, None)
+    workbook.custom_doc_props = CustomPropertyList()  # docProps/custom.xml: free fields ("Patient", "Médecin")
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue(), len(texts), changed
@@ -305,7 +400,7 @@ def _pptx_slots(root: Any) -> list[_Slot]:
 
 def _pptx_trace(picture: Any) -> Any:
     """A text box where a removed picture was, at its place and size, saying ``[image retirée]``."""
-    from lxml import etree  # type: ignore[import-untyped]  # python-pptx's dependency
+    from lxml import etree  # python-pptx's dependency
 
     box = etree.Element(f"{{{PML}}}sp")
     names = etree.SubElement(box, f"{{{PML}}}nvSpPr")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 from santegarde.deid.entities import Entity
@@ -21,7 +21,14 @@ from santegarde.identifiers import InvalidIdentifier, validate_nir, validate_rpp
 
 def fold(text: str) -> str:
     """Lower case without accents: how the gazetteers are keyed."""
+    return _fold_word(text) if len(text) <= 40 else _fold(text)
+
+
+def _fold(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFD", text.lower()) if not unicodedata.combining(c))
+
+
+_fold_word = lru_cache(maxsize=1 << 16)(_fold)  # the words of notes repeat: each is folded once
 
 
 @cache
@@ -126,7 +133,9 @@ STOP = frozenset(
         "mlle",
         "mr",
         "dr",
+        "drs",
         "pr",
+        "prs",
         "m",
         "madame",
         "monsieur",
@@ -323,9 +332,10 @@ KNOWN_HOSPITALS = re.compile(
 L_APOSTROPHE_PROPER = re.compile(r"(?<=\b[lL]['’])([A-ZÀ-Ü][\wÀ-ü.-]*(?:[\s-]+[A-ZÀ-Ü][\wÀ-ü.-]*){0,3})")
 
 # --- persons ---------------------------------------------------------------------------------------------------
+# Titles in any case for those no French word shares ("mme dupont", "MME DUPONT", "Dr.Dupont"); the others as written.
 TITLES = re.compile(
-    r"(?:\b(?:M\.|MM\.|Mr\.?|Mme|Mmes|Mlle|Madame|Monsieur|Mademoiselle|MADAME|MONSIEUR|Dr\.?|DR\.?|Docteur|DOCTEUR"
-    r"|Pr\.?|Professeur|PROFESSEUR|Me|Ma[îi]tre|Interne|IDE|Infirmi[èe]re|Sage-femme)\s+)"
+    r"(?:\b(?:(?i:Mmes?|Mlle|Madame|Monsieur|Mademoiselle|Drs?|Docteur|Prs?|Professeur)|M\.|MM\.|Mr|Me|Ma[îi]tre"
+    r"|Interne|IDE|Infirmi[èe]re|Sage-femme)\.?(?:\s*:)?(?:\s+|(?<=\.)(?=[A-ZÀ-Ü])))"
 )
 CONTEXTS = re.compile(
     r"(?i)(?:\b(?:patient(?:e)?|usager|assur[ée]e?|ayant[\s-]droit|conjointe?|[ée]poux|tut(?:eur|rice)|curat(?:eur|rice)"
@@ -336,7 +346,12 @@ CONTEXTS = re.compile(
     r"|cordialement|confraternellement|bien\s+[àa]\s+vous|salutations(?:\s+distingu[ée]es)?)\s*[:,.]?\s+)"
 )
 _PERSON_CUE = re.compile(rf"(?:{TITLES.pattern}|(?i:{CONTEXTS.pattern[4:]}))$")  # a title or context word just before
-WORD = re.compile(r"(?<![\w])[A-Za-zÀ-ÖØ-öø-ÿ](?:[A-Za-zÀ-ÖØ-öø-ÿ-]*[A-Za-zÀ-ÖØ-öø-ÿ])?(?![\w])")
+# A first name's initials before a capitalised word: "J. ", "P.-Y. ", "J.-M."
+INITIALS = re.compile(r"[A-ZÀ-Ü]\.(?:\s?-\s?[A-ZÀ-Ü]\.)?\s?(?=[A-ZÀ-Ü])")
+# A word; "O'Connor", "N'Diaye" are one (an elided French article, "l'", "d'", is not).
+WORD = re.compile(
+    r"(?<![\w])(?:[ON]['’](?=[A-ZÀ-Ü]))?[A-Za-zÀ-ÖØ-öø-ÿ](?:[A-Za-zÀ-ÖØ-öø-ÿ-]*[A-Za-zÀ-ÖØ-öø-ÿ])?(?![\w])"
+)
 
 
 def _add(found: list[Entity], start: int, end: int, label: str) -> None:
@@ -483,7 +498,10 @@ def _places(text: str, found: list[Entity], lexicon: frozenset[str]) -> None:
             _add(found, m.start(), m.end(), "VILLE")
 
 
-PARTICLES = frozenset({"de", "du", "des", "la", "le", "d", "l", "saint", "sainte", "st", "ste", "van", "von", "ben"})
+PARTICLES = frozenset(
+    {"de", "du", "des", "la", "le", "d", "l", "saint", "sainte", "st", "ste", "van", "von", "der", "den", "ter", "ben",
+     "bin", "ibn", "el", "al", "di", "da", "del", "della", "dos", "das"}
+)
 
 
 def _trim_proper(text: str, start: int, end: int, lexicon: frozenset[str]) -> int:
@@ -503,7 +521,29 @@ def _persons(text: str, found: list[Entity], lexicon: frozenset[str] | None) -> 
     index = {start: i for i, (start, _, _) in enumerate(words)}
     is_name: set[int] = set()
     titled: set[int] = set()  # first word after a title: a surname
+    initials: set[int] = set()  # "J." before a name: a first name's initial
     common: frozenset[str] = lexicon or frozenset()
+    mostly_first = gazetteer("prenoms_surtout")
+
+    def first_like(key: str) -> bool:
+        """Not a surname at all, or far more often a first name than a surname ("Gaston", not "Aubry")."""
+        return key not in lasts or key in mostly_first
+
+    def _initials(i: int) -> int:
+        """How many words from ``i`` are a first name's initials ("J.", "P.-Y.") before a capitalised word."""
+        start, _, word = words[i]
+        m = INITIALS.match(text, start)
+        if m is None or word == "M":  # "M." is a title
+            return 0
+        shown = len(WORD.findall(m.group()))
+        return shown if i + shown < len(words) and words[i + shown][0] == m.end() else 0
+
+    def _particle_before_name(i: int) -> bool:
+        following = words[i + 1] if i + 1 < len(words) else None
+        return (
+            following is not None and following[2][0].isupper() and joined(i, i + 1, ("", "-"))
+            and (not _stop(following[2]) or fold(following[2]) in PARTICLES) and not TITLES.match(text, following[0])
+        )  # fmt: skip
 
     def known(word: str) -> bool:
         key = fold(word)
@@ -518,27 +558,41 @@ def _persons(text: str, found: list[Entity], lexicon: frozenset[str] | None) -> 
         for m in trigger.finditer(text):
             i = index.get(m.end())
             taken = 0
+            particles: list[int] = []  # names only if a name follows them
             while i is not None and i < len(words) and taken < 3:
                 _, _, word = words[i]
                 key = fold(word)
-                if taken and not joined(i - 1, i, ("", "-")):
+                if (taken or particles) and not joined(i - 1, i, ("", "-")):
                     break
+                if not taken and not particles and (shown := _initials(i)):  # "M. J. Dupontel", "Dr P.-Y. Le Goff"
+                    initials.update(range(i, i + shown))
+                    i += shown
+                    continue
+                if key in PARTICLES and _particle_before_name(i):  # "Dr Van der Berghe", "Mme Le Goff"
+                    particles.append(i)
+                    i += 1
+                    continue
                 if len(word) == 1 or _stop(word):
                     break
                 capital = word[0].isupper()
                 if strict and not taken and capital and known(word):
                     pass
                 elif strict or taken:
-                    if not (known(word) and (key not in common or key in firsts)) and not (
+                    # a first name that is also a French word continues a name in its case ("Mme krajewski
+                    # patrice"), not after a capitalised one ("Mme Blanc va bien")
+                    same_case = capital or not taken or words[i - 1][2].islower()
+                    if not (known(word) and (key not in common or (key in firsts and same_case))) and not (
                         capital and key not in common
                     ):
                         break
-                elif key in common and not capital and not known(word):
-                    break
+                elif key in common and not capital and (not known(word) or m.group()[0].islower()):
+                    break  # "le docteur traitant", "madame est": a title in lower case needs a word no French one
                 is_name.add(i)
+                is_name.update(particles)
                 if not taken and not strict:
                     titled.add(i)
                 taken += 1
+                particles = []
                 i += 1
     if lexicon is not None:
         # Capitalised gazetteer words that are not ordinary French are names.
@@ -570,9 +624,14 @@ def _persons(text: str, found: list[Entity], lexicon: frozenset[str] | None) -> 
                     continue
                 if not any(j in is_name and joined(i, j) for j in (i - 1, i + 1)):
                     continue
+                previous = fold(words[i - 1][2]) if i else ""
+                after_first = (
+                    i - 1 in is_name and text[words[i - 1][1] : words[i][0]] == " " and previous in firsts
+                    and first_like(previous) and not words[i - 1][2].isupper() and word[0].isupper() and key in lasts
+                )  # fmt: skip  # "Enzo Tavernier", "Pierre Boucher": a surname that is also a French word
                 if (known(word) and (key not in common or (key in firsts and word[0].isupper()))) or (
                     word[0].isupper() and key not in common and not word.isupper()
-                ):
+                ) or after_first:
                     is_name.add(i)
                     changed = True
     # Runs of adjacent names: which are first names, then surnames joined into one span.
@@ -582,12 +641,8 @@ def _persons(text: str, found: list[Entity], lexicon: frozenset[str] | None) -> 
             runs[-1].append(i)
         else:
             runs.append([i])
-    mostly_first = gazetteer("prenoms_surtout")
-
-    def first_like(key: str) -> bool:
-        """Not a surname at all, or far more often a first name than a surname ("Gaston", not "Aubry")."""
-        return key not in lasts or key in mostly_first
-
+    for i in sorted(initials):
+        _add(found, words[i][0], words[i][1] + 1, "PRENOM")
     for run in runs:
         label = {i: "NOM" for i in run}
         keys = {i: fold(words[i][2]) for i in run}

@@ -47,7 +47,20 @@ Progress = Callable[[str, int, int], None]  # (step description, steps done, tot
 TextDeidentifier = Callable[[list[str], list[str]], list[str]]
 DEIDENTIFIED_COLUMNS = ("note_text", "note_title")
 
-TEXT_COLUMNS = {("note", "note_text"), ("note", "note_title"), ("drug_exposure", "sig")}
+# Free text (EDS-SEC-PSE-4: notes, and the "free-entry comments contained in the databases"): refused without a
+# de-identifier; with one, notes are de-identified before they are staged (`_deidentified_notes`, `_fhir_documents`)
+# and the other columns in the staged rows, before anything is written (`_deidentify_stage`).
+TEXT_COLUMNS = {
+    ("note", "note_text"),
+    ("note", "note_title"),
+    ("drug_exposure", "sig"),
+    ("drug_exposure", "stop_reason"),
+    ("observation", "value_as_string"),
+    ("observation", "value_source_value"),
+    ("measurement", "value_source_value"),
+    ("note_nlp", "snippet"),
+    ("note_nlp", "lexical_variant"),
+}
 IDENTIFYING = {
     ("person", "month_of_birth"): "the birth month",
     ("person", "day_of_birth"): "the birth day",
@@ -234,7 +247,7 @@ def structural(table: str, name: str) -> bool:
 
 def allowed(run: _Run, table: str, name: str) -> str | None:
     """None if the column may enter, else the reason it is refused."""
-    if (table, name) in TEXT_COLUMNS and not (run.deidentify is not None and table == "note"):
+    if (table, name) in TEXT_COLUMNS and run.deidentify is None:
         return "unstructured text is refused until a de-identifier is configured"
     if (table, name) in IDENTIFYING:
         return f"{IDENTIFYING[(table, name)]} is directly identifying: it is kept only in the identity vault"
@@ -332,12 +345,35 @@ def _load(run: _Run, table: str, select_sql: str, params: Mapping[str, object] |
     elif table in omop.ATTACHED_ROWS:
         where = f"WHERE {omop.ATTACHED_ROWS[table]}"
         _refuse_detached(run, table, where)
+    _deidentify_stage(run, table, keep)
     columns = ", ".join(omop.q(k) for k in keep)
     wh.omop.execute(f"DELETE FROM {schema}.{table} WHERE ({keys}) IN (SELECT ({keys}) FROM temp.stage {where})")
     inserted = wh.omop.execute(
         f"INSERT INTO {schema}.{table} ({columns}) SELECT DISTINCT ON ({keys}) {columns} FROM temp.stage {where}"
     ).fetchone()
     run.rows[table] = run.rows.get(table, 0) + (int(inserted[0]) if inserted else 0)
+
+
+def _deidentify_stage(run: _Run, table: str, keep: Sequence[str]) -> None:
+    """The free-text columns of the staged rows (a prescription's instructions, an observation's text, an NLP
+    snippet) replaced by their de-identified text, each row scoped by its person; notes arrive already clean."""
+    columns = [n for n in keep if (table, n) in TEXT_COLUMNS and table != "note"]
+    if not columns:
+        return
+    assert run.deidentify is not None  # allowed() refused these columns otherwise
+    person = omop.person_column(table)
+    who = f"CAST({omop.q(person)} AS VARCHAR)" if person is not None and person in keep else "NULL"
+    selected = ", ".join(omop.q(c) for c in columns)
+    rows = run.warehouse.omop.execute(f"SELECT rowid, {who}, {selected} FROM temp.stage").fetchall()
+    patients = [f"{run.source}|{r[1]}" for r in rows]
+    for k, name in enumerate(columns, start=2):
+        texts = [r[k] if isinstance(r[k], str) else "" for r in rows]
+        cleaned = run.deidentify(texts, patients)
+        if len(cleaned) != len(texts):
+            raise FeedError("The de-identifier returned a different number of texts; nothing was written.")
+        changes = [(after, r[0]) for r, before, after in zip(rows, texts, cleaned, strict=True) if after != before]
+        if changes:
+            run.warehouse.omop.executemany(f"UPDATE temp.stage SET {omop.q(name)} = ? WHERE rowid = ?", changes)
 
 
 def _refuse_detached(run: _Run, table: str, where: str) -> None:
