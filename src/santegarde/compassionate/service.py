@@ -33,7 +33,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from santegarde import refusals
 from santegarde.audit.trail import AuditEvent
-from santegarde.compassionate import extract
+from santegarde.compassionate import extract, vigilance
 from santegarde.compassionate.forms import Answer, SubmissionRefused, check_answers
 from santegarde.compassionate.patient_code import InitialsError, initials
 from santegarde.compassionate.programme import Form, FormKind, Programme, status_sentence
@@ -46,7 +46,7 @@ from santegarde.identity.clock import aware
 from santegarde.policy import Decision
 from santegarde.referentials.model import CategoryKind
 from santegarde.store.mapping import KIND_TAG_SYSTEM
-from santegarde.store.service import AccessDenied, NotFound, RecordService, Request
+from santegarde.store.service import REASON_MIN, AccessDenied, NotFound, RecordService, Request
 
 CODE_SYSTEM = "https://santegarde.fr/aac/patient-code"
 FORM_URL = "https://santegarde.fr/aac/{programme}/{form}"
@@ -117,6 +117,7 @@ class Submitted:
     kind: FormKind
     authored: datetime
     answers: dict[str, Any]
+    submission: str = ""  # what the submission's records share ("<submission>-<n>")
 
 
 @dataclass
@@ -298,6 +299,17 @@ class CompassionateService:
         own = {"fr": ctx.establishment or "aucun", "en": ctx.establishment or "none"}
         self.records.trace_refusal(req, operation, ("Patient", patient_id), "AAC-8.establishment")
         raise CaseAccessDenied("other_establishment", "AAC-8.establishment", "8.1", own=own)
+
+    def _reason_given(self, req: Request, operation: str, patient_id: str) -> None:
+        """Refuse (traced, by the record path's rule) a profile the text lets reach the data only ad hoc and on a
+        written reason (the audit service, §8.2) when none is given: the sentence says to give it, where the case
+        would otherwise only be "not readable"."""
+        accessor = self.records.ref.accessor(self._session(req, operation).profile or "")
+        if accessor is None or not accessor.motivated or len((req.reason or "").strip()) >= REASON_MIN:
+            return
+        rule = f"accessors.{accessor.id}.motivated"
+        self.records.trace_refusal(req, operation, ("Patient", patient_id), rule)
+        raise AccessDenied(refusals.sentences("records", "no_reason", min=REASON_MIN), rule, accessor.section)
 
     def _active(
         self, req: Request, operation: str, patient_id: str, programme: Programme, kind: FormKind | None = None
@@ -507,6 +519,7 @@ class CompassionateService:
         """The case as the session may read it, through the record path (each record read is traced)."""
         row = self._case(req, "aac.state", patient_id)
         self._own_establishment(req, "aac.state", patient_id, row.establishment)
+        self._reason_given(req, "aac.state", patient_id)
         case = CaseState(row.number, patient_id, row.programme, row.version, row.establishment)
         prefix = FORM_URL.format(programme=row.programme, form="")
         by_submission: dict[str, Submitted] = {}
@@ -533,7 +546,7 @@ class CompassionateService:
                 by_submission[key].answers.update(answers)
             else:
                 authored = datetime.fromisoformat(str(record["authored"]))
-                by_submission[key] = Submitted(form_id, form.kind, authored, answers)
+                by_submission[key] = Submitted(form_id, form.kind, authored, answers, key)
         if case.code is None:  # the path refused (and traced) the patient's record: the case is not this session's
             raise CaseAccessDenied("case_not_readable", "AAC-8.case", "8")
         order = list(FormKind)  # at the same instant, the workflow's order
@@ -565,7 +578,18 @@ class CompassionateService:
         profile = self._session(req, operation).profile if form.kind is FormKind.DECISION else None
         after: list[Workflow] = []
         responses = self._responses(programme, form.id, patient_id, checked)
-        step = self._step(req, patient_id, programme, form, checked, known, after, profile, to_come=len(responses) - 1)
+        step = self._step(
+            req,
+            patient_id,
+            programme,
+            form,
+            checked,
+            known,
+            after,
+            profile,
+            to_come=len(responses) - 1,
+            submission=str(responses[0]["id"]).rsplit("-", 1)[0],
+        )
         try:
             for n, response in enumerate(responses):  # the step is taken with the submission's first record
                 self.records.create(req, response, in_transaction=step if n == 0 else None)
@@ -589,10 +613,12 @@ class CompassionateService:
         profile: str | None = None,
         opened: dict[str, Any] | None = None,
         to_come: int = 0,
+        submission: str | None = None,
     ) -> Callable[[Connection], None]:
         """The ledgers' part of the form's transaction: the turn checked on the case's row (locked), the row moved,
         the form's line added to the reports' extract (``opened``: a new case's first content; ``to_come``: the
-        submission's records written after its first, in their own transactions)."""
+        submission's records written after its first, in their own transactions), an adverse-effect report put in
+        pharmacovigilance's inbox (``submission``: what the report's records share)."""
         kind = form.kind
 
         def step(conn: Connection) -> None:
@@ -615,6 +641,8 @@ class CompassionateService:
             today = self.records.identity.now().date()
             line = extract.line(form, stored, today)
             extract.refresh(self.records, conn, patient_id, programme, line, opened, to_come=to_come)
+            if kind is FormKind.ADVERSE_EFFECT and submission is not None:
+                vigilance.route(self.records, conn, patient_id, programme.id, submission)
             after.append(new)
 
         return step
@@ -779,7 +807,8 @@ def _turn_key(
 def _submitted(form_id: str, kind: FormKind, responses: list[dict[str, Any]], answers: list[Answer]) -> Submitted:
     """The submission just stored, as ``state`` reads it back (answers by field id, as stored)."""
     stored = {a.field.id: _value(a.fhir()) for a in answers}
-    return Submitted(form_id, kind, datetime.fromisoformat(str(responses[0]["authored"])), stored)
+    authored = datetime.fromisoformat(str(responses[0]["authored"]))
+    return Submitted(form_id, kind, authored, stored, str(responses[0]["id"]).rsplit("-", 1)[0])
 
 
 def _value(answer: dict[str, Any]) -> Any:
