@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from santegarde import refusals
 from santegarde.audit.trail import AuditEvent
@@ -251,6 +251,12 @@ class Workflow:
         }
 
 
+# A case's index row and whether the ledger has its row, in one statement built once (bound by patient id).
+_CASE = (
+    select(aac_case, aac_workflow.c.patient_id.is_not(None).label("ledger"))
+    .select_from(aac_case.outerjoin(aac_workflow, aac_workflow.c.patient_id == aac_case.c.patient_id))
+    .where(aac_case.c.patient_id == bindparam("patient_id"))
+)
 STEPS = (FormKind.ACCESS_REQUEST, FormKind.DECISION, FormKind.INITIATION, FormKind.FOLLOW_UP, FormKind.STOP)
 
 
@@ -290,12 +296,15 @@ class CompassionateService:
                 ),
             )
 
-    def _own_establishment(self, req: Request, operation: str, patient_id: str, establishment: str) -> None:
+    def _own_establishment(
+        self, req: Request, operation: str, patient_id: str, establishment: str
+    ) -> sessions.SessionContext:
         """Refuse (traced) a collecting staff member acting on a case of another establishment than the one their
-        grant is tied to (§4.1, §8.1): deny by default, a grant tied to no establishment reaches none."""
+        grant is tied to (§4.1, §8.1): deny by default, a grant tied to no establishment reaches none. The session
+        as read for this check, for the rest of the request."""
         ctx = self._session(req, operation)
         if ctx.profile not in grants.ESTABLISHMENT_PROFILES or ctx.establishment == establishment:
-            return
+            return ctx
         own = {"fr": ctx.establishment or "aucun", "en": ctx.establishment or "none"}
         self.records.trace_refusal(req, operation, ("Patient", patient_id), "AAC-8.establishment")
         raise CaseAccessDenied("other_establishment", "AAC-8.establishment", "8.1", own=own)
@@ -508,8 +517,9 @@ class CompassionateService:
         return case  # what was just stored, as stored: no second read of the same records
 
     def _case(self, req: Request, operation: str, patient_id: str) -> Any:
+        """The case's index row, and (``ledger``) whether the workflow ledger has its row: one statement."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(aac_case).where(aac_case.c.patient_id == patient_id)).first()
+            row = conn.execute(_CASE, {"patient_id": patient_id}).first()
         if row is None:
             self.records.trace_refusal(req, operation, ("Patient", patient_id), "record.not_found")
             raise CaseNotFound(refusals.sentences("aac", "no_case", patient=patient_id[:64]))
@@ -557,7 +567,7 @@ class CompassionateService:
         """A form of the case's protocol version, checked then stored through the record path."""
         operation = "aac.submit"
         row = self._case(req, operation, patient_id)
-        self._own_establishment(req, operation, patient_id, row.establishment)
+        ctx = self._own_establishment(req, operation, patient_id, row.establishment)
         try:
             programme = self.registry.get(row.programme, row.version)
         except UnknownProgramme:
@@ -566,16 +576,10 @@ class CompassionateService:
         self._screen(req, operation, patient_id, answers)
         form, checked = self._answers(req, operation, patient_id, programme, form_id, answers)
         self._active(req, operation, patient_id, programme, form.kind)
-        with self.engine.connect() as conn:
-            has_row = conn.execute(
-                select(aac_workflow.c.patient_id).where(aac_workflow.c.patient_id == patient_id)
-            ).first()
         known = None
-        if (
-            has_row is None
-        ):  # a case opened before the ledger: its row rebuilt once, from its records read through the path
+        if not row.ledger:  # a case opened before the ledger: its row rebuilt once, from its records through the path
             known = Workflow.of_case(self.state(req, patient_id), programme.follow_up.interval_days)
-        profile = self._session(req, operation).profile if form.kind is FormKind.DECISION else None
+        profile = ctx.profile if form.kind is FormKind.DECISION else None
         after: list[Workflow] = []
         responses = self._responses(programme, form.id, patient_id, checked)
         step = self._step(
