@@ -170,7 +170,7 @@ def router(service: CompassionateService) -> APIRouter:
     ) -> Response:
         """The periodic summary report for the ANSM: aggregated only, small cells suppressed (json, csv or pdf)."""
         if format not in ("json", "csv", "pdf"):
-            raise ReportRefused(f"The report is given as json, csv or pdf, not '{format[:20]}'.")
+            raise ReportRefused("report_format", format=format[:20])
         from santegarde.compassionate import report  # DuckDB and the warehouse's indicators: only for a report
 
         built = report.build(service, ctx, programme_id, start, end, threshold)

@@ -73,8 +73,12 @@ TAGGED_KINDS = (
 )
 
 
-class ReportRefused(SantegardeError, ValueError):
-    """A report that cannot be produced as asked (period, threshold)."""
+class ReportRefused(WordedError, ValueError):
+    """A report that cannot be produced as asked (period, threshold, format), worded in French and English
+    (``data/refusals.yaml``, ``aac``)."""
+
+    def __init__(self, key: str, /, **facts: Any) -> None:
+        super().__init__(refusals.sentences("aac", key, **facts))
 
 
 class WorkflowRefused(WordedError, ValueError):
