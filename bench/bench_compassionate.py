@@ -28,8 +28,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 import pyotp
-from sqlalchemy import Column, MetaData, String, Text, delete, insert, select
+from sqlalchemy import Column, MetaData, String, Text, delete, event, insert, select
 from sqlalchemy import Table as SqlTable
+from sqlalchemy.engine import Engine
 
 from santegarde.audit.trail import AuditTrail
 from santegarde.compassionate import extract
@@ -108,17 +109,31 @@ def main() -> None:
         visit = {"date_visite": "2026-11-25", "poids": 69.5, "score_alsfrs": 38, "observance": "complete"}
         patient = treated(0)
         path, baseline = [], []
+        statements = {"path": 0, "plain": 0}
+        counting: list[str] = []
+
+        @event.listens_for(Engine, "before_cursor_execute")
+        def count(*_: object) -> None:  # what each side sends to the databases (both, records and audit)
+            if counting:
+                statements[counting[0]] += 1
+
         for _ in range(args.n):
             started = time.perf_counter()
+            counting.append("path")
             service.submit(doctor, patient, "suivi", visit)
+            counting.clear()
             path.append(time.perf_counter() - started)
             started = time.perf_counter()
+            counting.append("plain")
             with engine.begin() as conn:
                 conn.execute(insert(plain_form).values(id=str(uuid.uuid4()), body=json.dumps(visit)))
+            counting.clear()
             baseline.append(time.perf_counter() - started)
+        event.remove(Engine, "before_cursor_execute", count)
         full, bare = statistics.median(path), statistics.median(baseline)
         print(f"follow-up form, full path: median {full * 1000:.1f} ms; plain insert: {bare * 1000:.2f} ms; "
-              f"ratio {full / bare:.0f}x (n={args.n}; the turn checked on the workflow ledger)")  # fmt: skip
+              f"ratio {full / bare:.1f}x (n={args.n}; the turn checked on the workflow ledger); statements per "
+              f"form {statements['path'] / args.n:.1f} against {statements['plain'] / args.n:.1f}")  # fmt: skip
         for i in range(1, args.patients):
             pid = treated(i)
             for _ in range(args.visits):

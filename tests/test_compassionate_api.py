@@ -114,7 +114,7 @@ def test_the_summary_report_over_http(place: tuple[Workplace, TestClient]) -> No
     as_csv = lab.get("/aac/programmes/velmorine-sla/report?start=2026-11-01&end=2026-12-31&format=csv")
     assert as_csv.headers["content-type"].startswith("text/csv") and "moins de patients que le seuil" in as_csv.text
     wrong = lab.get("/aac/programmes/velmorine-sla/report?start=2026-11-01&end=2026-12-31&format=xls")
-    assert wrong.status_code == 400 and "json, csv or pdf" in wrong.json()["message"]
+    assert wrong.status_code == 400 and "json, csv ou pdf" in wrong.json()["message"]
     approved = lab.post(
         "/aac/programmes/velmorine-sla/events", json={"event": "summary_report_approved", "at": "2026-11-20T00:00:00Z"}
     )

@@ -22,7 +22,7 @@ from typer.testing import CliRunner, Result
 from santegarde.cli import session
 from santegarde.cli.main import app
 from santegarde.crypto.exchange import ExchangeError, open_envelope, parse_recipient
-from santegarde.identity import accounts, grants, sessions, totp
+from santegarde.identity import accounts, grants, sessions, totp, training
 from santegarde.runtime import identity_context, open_organisation
 
 PASS = "fictitious passphrase for the compassionate cli tests"  # fictitious
@@ -96,6 +96,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
         ctx = identity_context(org)
         _, temporary = accounts.add(ctx, "dr.cli", "Docteur Exemple", person_ref="10001234567", by="admin")
         assert temporary is not None
+        # The compassionate profile checks the sensitisation training at login (access.training_months, 12).
+        training.record(ctx, "dr.cli", ctx.now().date(), "Secret professionnel et données de santé", by="admin")
         grants.give(ctx, "dr.cli", "care_establishment_staff", validated_by="Responsable",
                     validator_role="governance_body", reason="fictitious prescriber", by="admin", establishment="h1",
                     ends_at=ctx.now() + timedelta(days=365))  # fmt: skip
@@ -260,3 +262,13 @@ def test_a_staff_grant_names_its_establishment_from_the_cli(lab: Lab) -> None:
     given = ok(*grant, "--establishment", "ch-exemple-sud")
     assert "peut travailler sous le profil « care_establishment_staff »" in given
     assert "patients de l'établissement « ch-exemple-sud »" in given
+
+
+def test_the_vigilance_inbox_is_pharmacovigilances_only_from_the_cli(lab: Lab) -> None:
+    c = ("--config", str(lab.config))
+    for person in (lab.pharmacist, lab.prescriber):
+        login(lab, person)
+        refused = run("aac", "vigilance", "list", "velmorine-sla", *c)
+        assert refused.exit_code == 2 and "celle de la pharmacovigilance" in refused.output, refused.output
+        english = run("aac", "vigilance", "ack", "1", *c, "--lang", "en")
+        assert english.exit_code == 2 and "pharmacovigilance" in english.output

@@ -83,3 +83,36 @@ def test_the_formality_is_kept_in_santegarde_yaml(tmp_path: Path) -> None:
     path = tmp_path / "santegarde.yaml"
     save(config.model_copy(update={"cnil_formality": formality}), path)
     assert load(path).cnil_formality == formality
+
+
+def test_the_legal_bases_are_the_texts_own_and_a_change_needs_an_authorisation(tmp_path: Path) -> None:
+    """AAC-4: every purpose of the programme rests on a legal obligation (art. 6.1 c) and, for the health data, on
+    the public interest in public health (art. 9.2 i), as the text says; the register states them in French, and
+    another basis written in santegarde.yaml is a deviation that needs the CNIL's authorisation (art. 66 III)."""
+    from santegarde.config.model import LegalBasisDeviation
+    from santegarde.governance.register import LOGGING, build_register
+
+    config, ref = _config(tmp_path)
+    register = build_register(config, ref)
+    activities = [a for a in register.activities if a.id != LOGGING]
+    assert {a.id for a in activities} == {"access_initiation_follow_up", "professional_contacts", "summary_reports"}
+    for activity in activities:
+        assert [b.art6 for b in activity.legal_bases] == ["legal_obligation"], activity.id
+        assert [(b.text, b.source) for b in activity.legal_bases] == [
+            ("respect d'une obligation légale (art. 6.1.c RGPD)", "référentiel")
+        ]
+    for health in ("access_initiation_follow_up", "summary_reports"):
+        art9 = next(a.art9 for a in activities if a.id == health)
+        assert art9.startswith("motifs d'intérêt public dans le domaine de la santé publique (art. 9.2.i RGPD)")
+
+    declared = config.model_copy(
+        update={
+            "cnil_formality": CnilFormality(
+                kind="declaration_of_conformity", reference="DC-2026-0042", granted=date(2026, 3, 2)
+            )
+        }
+    )
+    consent = LegalBasisDeviation(purpose="summary_reports", art6="consent", justification=REASON)
+    changed = declared.model_copy(update={"deviations": Deviations(legal_basis=[consent])})
+    needed = verdict(changed, ref)
+    assert needed is not None and needed.code == "authorisation_needed" and "66 III" in needed.sentence

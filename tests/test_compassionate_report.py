@@ -86,8 +86,11 @@ def test_the_report_counts_what_happened_and_hides_small_cells(place: tuple[Work
 
     with pytest.raises(AccessDenied, match="rapports de synthèse sont produits par les profils"):
         build(service, supply, "velmorine-sla", START, END, THRESHOLD)
-    with pytest.raises(ReportRefused, match=r"ends .* before it starts"):
+    with pytest.raises(ReportRefused, match=r"finit \(2026-11-01\) avant de commencer") as refused:
         build(service, lab, "velmorine-sla", END, START, THRESHOLD)
+    assert "ends (2026-11-01) before it starts (2026-12-31)" in refused.value.in_language("en")
+    with pytest.raises(ReportRefused, match="au moins 2"):
+        build(service, lab, "velmorine-sla", START, END, 1)
 
     report = build(service, lab, "velmorine-sla", START, END, THRESHOLD)
     counts = {e.item: e.value for e in report.entries if e.section == "Effectifs"}

@@ -79,8 +79,8 @@ def aac(database_url: str, tmp_path: Path) -> Iterator[tuple[Workplace, Compassi
 SECRETS: dict[str, str] = {}
 
 
-def staff(w: Workplace, login: str, profile: str, ref: str, *, establishment: str = "h1") -> Request:
-    """A person with a one-year grant (tied to ``establishment`` for the profiles that act for one), the password
+def staff(w: Workplace, login: str, profile: str, ref: str, *, establishment: str = "h1", days: int = 365) -> Request:
+    """A person with a grant of ``days`` (tied to ``establishment`` for the profiles that act for one), the password
     changed, the charter accepted and TOTP enrolled."""
     ctx = w.identity
     _, temporary = accounts.add(ctx, login, login.replace(".", " ").title(), person_ref=ref, by="admin")
@@ -93,7 +93,7 @@ def staff(w: Workplace, login: str, profile: str, ref: str, *, establishment: st
         validator_role="governance_body",
         reason="test staff",
         by="admin",
-        ends_at=ctx.now() + timedelta(days=365),
+        ends_at=ctx.now() + timedelta(days=days),
         establishment=establishment if profile in grants.ESTABLISHMENT_PROFILES else None,
     )
     result = sessions.login(ctx, login, temporary, source="10.0.0.1", workstation_class="office")
@@ -298,18 +298,22 @@ def test_professionals_are_recorded_with_a_checked_rpps(aac: tuple[Workplace, Co
     prescriber = staff(w, "dr.prescrit", "care_establishment_staff", "10001112223")
     affairs = staff(w, "affaires.med", "medical_affairs", "L-3")
     rpps = make_rpps("1000123456")
-    good = Professional("Fictif", "Camille", "10", rpps, work_email="c.fictif@chu-exemple.invalid")
+    good = Professional("Fictif", "Camille", "10", rpps, work_email="c.fictif@chu-exemple.invalid", specialty="SM32")
     wrong_key = rpps[:-1] + str((int(rpps[-1]) + 1) % 10)
     with pytest.raises(SubmissionRefused, match="numéro RPPS n'est pas valide"):
         add(service.records, prescriber, Professional("Fictif", "Camille", "10", wrong_key, work_phone="0400000000"))
     with pytest.raises(SubmissionRefused, match="code TRE-G15"):
         add(service.records, prescriber, Professional("Fictif", "Camille", "99", rpps, work_phone="0400000000"))
+    with pytest.raises(SubmissionRefused, match=r"code TRE-R38 \(spécialité ordinale\) : SM26"):
+        add(service.records, prescriber, Professional("Fictif", "Camille", "10", rpps, "a@b.fr", specialty="SM99"))
     with pytest.raises(SubmissionRefused, match="coordonnées professionnelles"):
         add(service.records, prescriber, Professional("Fictif", "Camille", "10", rpps))
     assert count(w) == 0 and denied_rules(w)[-1] == "AAC-6.professional"
     stored = add(service.records, prescriber, good)
     read = service.records.read(Request(affairs.token, "professional_contacts"), "Practitioner", stored["id"])
     assert read["name"][0]["family"] == "Fictif" and read["identifier"][0]["value"] == rpps  # identifying, per §8.2
+    specialty = read["qualification"][1]["code"]["coding"][0]
+    assert (specialty["code"], specialty["display"]) == ("SM32", "Neurologie") and "TRE_R38" in specialty["system"]
 
 
 def test_a_form_for_another_establishments_patient_is_refused(aac: tuple[Workplace, CompassionateService]) -> None:
@@ -410,3 +414,106 @@ def test_the_workflow_ledger_follows_the_forms_in_their_transaction(
     )
     assert stopped.status == "stopped" and row(case.patient_id).status == "stopped"
     assert row(case.patient_id).next_due is None
+
+
+LABORATORY = (  # §8.2: the laboratory's profiles that read the follow-up data (pseudonymised)
+    "pharmacist_in_charge",
+    "pharmacovigilance",
+    "medical_affairs",
+    "research_development",
+    "regulatory_affairs",
+    "market_access",
+)
+AUDIT_REASON = "mission d'audit A-12 : contrôle de la collecte des données de suivi"
+
+
+def test_a_patient_walks_from_request_to_retention_dates_under_every_profile(
+    aac: tuple[Workplace, CompassionateService],
+) -> None:
+    """The issue's walk: request → decision → initiation → follow-ups → adverse effect → stop → summary report →
+    retention dates, as the prescriber, another member of the establishment's staff and each laboratory profile
+    (supply and the ad hoc audit included), on each engine."""
+    from santegarde.compassionate import events, vigilance
+    from santegarde.compassionate.report import build
+    from santegarde.store import retention
+
+    w, service = aac
+    prescriber = staff(w, "dr.prescrit", "care_establishment_staff", "10001112223")
+    colleague = staff(w, "ph.hopital", "care_establishment_staff", "10001112225")  # the establishment's pharmacist
+    elsewhere = staff(w, "dr.ailleurs", "care_establishment_staff", "10001112224", establishment="h2")
+    lab = {profile: staff(w, f"labo.{n}", profile, f"L-{n}") for n, profile in enumerate(LABORATORY)}
+    supply = staff(w, "labo.appro", "supply", "L-S")
+    auditor = staff(w, "labo.audit", "audit", "L-A", days=20)  # an ad hoc mission of at most 31 days
+    today = w.identity.now().date().isoformat()
+    started = {"date_debut": today, "posologie": 20, "score_alsfrs": 37}
+    effect = {"effet": "10028813", "date_survenue": today, "grave": False}
+    stop = {"date_arret": today, "motif_arret": "effet_indesirable"}
+
+    case = service.request_access(prescriber, "velmorine-sla", Patient("Martin", "Léa", "female", "1980-02", "h1"),
+                                  REQUEST)  # fmt: skip
+    pid = case.patient_id
+    service.submit(lab["pharmacist_in_charge"], pid, "decision_laboratoire", {"decision": "granted"})
+    service.submit(prescriber, pid, "initiation", started)
+    with pytest.raises(AccessDenied):  # a colleague reaches the patient once in their care, not before
+        service.state(colleague, pid)
+    w.service.declare_care(colleague, pid, "care_team")
+    visit = {"date_visite": today, "poids": 70.0, "score_alsfrs": 35, "observance": "complete"}
+    service.submit(prescriber, pid, "suivi", visit)
+    service.submit(colleague, pid, "suivi", {**visit, "score_alsfrs": 34})
+    service.submit(colleague, pid, "effet_indesirable", effect)
+    inbox = vigilance.pending(service, lab["pharmacovigilance"], "velmorine-sla")  # at once, in pharmacovigilance
+    assert [(a.case.code, a.report.answers["effet"]) for a in inbox] == [(case.code, "10028813")]
+    vigilance.acknowledge(service, lab["pharmacovigilance"], inbox[0].id)
+    w.clock.advance(minutes=1)  # the stop comes after the effect (at the same instant, the workflow's order)
+    service.submit(prescriber, pid, "arret", stop)
+
+    walked = ["access_request", "decision", "initiation", "follow_up", "follow_up", "adverse_effect", "stop"]
+    for who in (prescriber, colleague, *lab.values()):
+        seen = service.state(who, pid)
+        assert (seen.code, seen.status, [f.kind.value for f in seen.forms]) == (case.code, "stopped", walked)
+    assert service.state(supply, pid).forms == []  # the supply service: the patient's code, none of the forms
+    with pytest.raises(AccessDenied):
+        service.state(elsewhere, pid)  # another establishment
+    with pytest.raises(AccessDenied, match="sur motif écrit"):
+        service.state(auditor, pid)  # the audit service: only on a written reason
+    audited = service.state(Request(auditor.token, PURPOSE, reason=AUDIT_REASON), pid)
+    assert [f.kind.value for f in audited.forms] == walked
+
+    # A second patient through the same steps, so that each count of the report reaches the threshold (2).
+    second = service.request_access(
+        prescriber, "velmorine-sla", Patient("Durand", "Paul", "male", "1961-07", "h1"), {**REQUEST, "poids": 82}
+    )
+    service.submit(lab["pharmacist_in_charge"], second.patient_id, "decision_laboratoire", {"decision": "granted"})
+    service.submit(prescriber, second.patient_id, "initiation", started)
+    service.submit(prescriber, second.patient_id, "effet_indesirable", effect)
+    service.submit(prescriber, second.patient_id, "arret", stop)
+
+    day = w.identity.now().date()
+    for profile, who in lab.items():  # every laboratory profile that reads the follow-up data produces the report
+        report = build(service, who, "velmorine-sla", day - timedelta(days=30), day, 2)
+        counts = {e.item: e.value for e in report.entries if e.section == "Effectifs"}
+        assert counts["Patients ayant fait l'objet d'une demande d'accès"] == 2, profile
+        assert counts["Patients dont l'accès a été accordé"] == counts["Patients ayant arrêté le traitement"] == 2
+        effects = {e.item: e.value for e in report.entries if e.section == "Effets indésirables (MedDRA)"}
+        assert effects["10028813 Nausée"] == 2
+        assert all(e.value is None or e.value == 0 or e.value >= 2 or e.section in ("Exposition", "Efficacité")
+                   for e in report.entries)  # fmt: skip
+    for who in (prescriber, supply):
+        with pytest.raises(AccessDenied, match="rapports de synthèse"):
+            build(service, who, "velmorine-sla", day - timedelta(days=30), day, 2)
+
+    # The ANSM approves the report's summary: the active base runs two more years, then the intermediate archive
+    # until seventy years after the authorisation's expiry.
+    def line() -> retention.RuleLine:
+        found = retention.plan(w.service.engine, w.service.ref, {}, w.identity.now()).line("follow_up_data")
+        assert found is not None
+        return found
+
+    stored = line().waiting
+    assert stored == count(w) and line().archive_now == 0
+    events.record(service, lab["pharmacist_in_charge"], "velmorine-sla", "summary_report_approved", w.identity.now())
+    assert line().waiting == 0 and line().active == stored
+    w.clock.advance(days=2 * 365)  # the day before the second anniversary (2027 and 2028: 730 days, one leap day)
+    assert line().archive_now == 0
+    w.clock.advance(days=2)
+    assert line().archive_now == stored

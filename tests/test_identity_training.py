@@ -142,11 +142,17 @@ def test_the_administrator_records_and_reads_a_training_from_the_cli(
     assert made.exit_code == 0, made.output
     config = directory / "santegarde.yaml"
     assert runner.invoke(app, ["keys", "init", "--config", str(config)]).exit_code == 0
-    raw = yaml.safe_load(config.read_text(encoding="utf-8"))
-    raw.setdefault("access", {})["training_months"] = 12
-    config.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    # The compassionate profile's init sets the validity (the text says "regularly", santegarde takes a year).
+    assert yaml.safe_load(config.read_text(encoding="utf-8"))["access"]["training_months"] == 12
     c = ["--config", str(config)]
-    run(runner, "user", "add", "pharm.durand", "--name", "Alix Durand", "--ref", "10001234565", *c, "--by", "admin")
+    added = run(runner, "user", "add", "pharm.durand", "--name", "Alix Durand", "--ref", "10001234565", *c,
+                "--by", "admin")  # fmt: skip
+    temporary = added.split("en main propre : ", 1)[1].split()[0]
+    run(runner, "user", "grant", "pharm.durand", "pharmacist_in_charge", "--validated-by", "Dr Admin",
+        "--reason", "laboratory staff", "--until", f"{date.today().year + 1}-12-31", *c, "--by", "admin")  # fmt: skip
+    refused = runner.invoke(app, ["login", "pharm.durand", *c], input=f"{temporary}\n", env={"COLUMNS": "300"})
+    assert refused.exit_code != 0 and "Aucune formation au secret professionnel" in refused.output
+    assert "Demandez à votre administrateur de l'enregistrer" in refused.output  # what to do, in French
     missing = run(runner, "user", "standing", "pharm.durand", *c)
     assert "aucune formation enregistrée" in missing and "charte de confidentialité pas encore acceptée" in missing
     future = runner.invoke(app, ["user", "training", "pharm.durand", "--on", "2999-01-01", "--subject", SUBJECT, *c])
@@ -158,3 +164,27 @@ def test_the_administrator_records_and_reads_a_training_from_the_cli(
     assert f"Formation de « pharm.durand » du {today:%d/%m/%Y} enregistrée" in out
     shown = run(runner, "user", "standing", "pharm.durand", *c, "--lang", "en")
     assert f"last training: {today.isoformat()}" in shown and "renewed every 12 months" in shown
+    from santegarde.identifiers import make_rpps
+
+    expired = (today - timedelta(days=400)).isoformat()
+    added = run(runner, "user", "add", "pharm.ancien", "--name", "Noé Ancien", "--ref", make_rpps("1000123457"), *c,
+                "--by", "admin")  # fmt: skip
+    run(runner, "user", "training", "pharm.ancien", "--on", expired, "--subject", SUBJECT, *c)
+    run(runner, "user", "grant", "pharm.ancien", "pharmacist_in_charge", "--validated-by", "Dr Admin",
+        "--reason", "laboratory staff", "--until", f"{date.today().year + 1}-12-31", *c, "--by", "admin")  # fmt: skip
+    temporary = added.split("en main propre : ", 1)[1].split()[0]
+    refused = runner.invoke(app, ["login", "pharm.ancien", *c], input=f"{temporary}\n", env={"COLUMNS": "300"})
+    assert refused.exit_code != 0 and "n'est plus valable depuis le" in refused.output
+    assert "demandez à votre administrateur de l'enregistrer" in refused.output
+
+
+def test_other_profiles_init_leaves_the_training_unchecked(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from santegarde.organisation import build_config
+
+    for profile in ("practice", "pharmacy", "warehouse"):
+        config, _ = build_config(tmp_path / profile, profile)
+        assert config.access.training_months is None, profile
+    config, _ = build_config(tmp_path / "lab", "compassionate")
+    assert config.access.training_months == 12

@@ -226,9 +226,66 @@ def test_every_compassionate_route_calls_the_store_service_or_is_public(hospital
             f"/acces-compassionnel/dossiers/{pid}/formulaires/suivi",
             {},
         ),
+        ("POST", "/acces-compassionnel/motif"): (
+            "/acces-compassionnel/motif",
+            {"motif": "mission d'audit A-12 : contrôle de la collecte", "suite": PROGRAMME},
+        ),
         ("POST", "/acces-compassionnel/dossiers/{pid}/formulaires/{form_id}"): (
             f"/acces-compassionnel/dossiers/{pid}/formulaires/suivi",
             {"date_visite": "2026-11-25"},
         ),
     }
     walk(hospital, samples, "dr.prescrit")
+
+
+AUDIT_REASON = "mission d'audit A-12 : contrôle de la procédure de collecte"
+
+
+def test_the_audit_service_gives_its_written_reason_before_reading(hospital: Practice) -> None:
+    """§8.2: the audit service reaches the data only ad hoc and on a written reason. The console asks for it (a form),
+    refuses and traces every read without it, then passes it with each read of the session, where it is kept."""
+    from sqlalchemy import select
+
+    from santegarde.store.schema import access_justification
+
+    c, token = signed_in(hospital, "dr.prescrit")
+    pid = open_case(c, token)
+    case_url = f"/acces-compassionnel/dossiers/{pid}"
+    hospital.person("audit.interne", "audit", ref="L-7", days=20)
+    auditor, token = signed_in(hospital, "audit.interne")
+
+    for url in (PROGRAMME, case_url):  # no reason: the reason is asked, nothing is read, the refusal traced
+        asked = auditor.get(url)
+        assert asked.status_code == 403 and "Motif de l'accès" in words(asked), url
+        assert "MARLE-" not in asked.text
+    with hospital.place.audit.engine.connect() as conn:
+        denied = [e.content for e in hospital.place.audit.entries(conn) if e.content.get("allowed") is False]
+    assert [e["rule"] for e in denied if e.get("actor") == "audit.interne"] == ["accessors.audit.motivated"] * 2
+
+    short = auditor.post("/acces-compassionnel/motif", data={"csrf": token, "motif": "contrôle", "suite": case_url})
+    assert short.status_code == 422 and "au moins 15 caractères" in words(short)
+    assert "sg_motif" not in short.headers.get("set-cookie", "")
+    forged = auditor.post("/acces-compassionnel/motif", data={"motif": AUDIT_REASON, "suite": case_url})
+    assert forged.status_code == 403 and "sg_motif" not in forged.headers.get("set-cookie", "")
+    elsewhere = auditor.post(
+        "/acces-compassionnel/motif", data={"csrf": token, "motif": AUDIT_REASON, "suite": "https://ailleurs.invalid/"}
+    )
+    assert elsewhere.status_code == 303 and elsewhere.headers["location"] == "/acces-compassionnel"
+    given = auditor.post("/acces-compassionnel/motif", data={"csrf": token, "motif": AUDIT_REASON, "suite": case_url})
+    assert given.status_code == 303 and given.headers["location"] == case_url
+
+    seen = auditor.get(case_url)
+    assert seen.status_code == 200 and "MARLE-" in seen.text
+    listed = auditor.get(PROGRAMME)
+    assert listed.status_code == 200 and "MARLE-" in listed.text
+    with hospital.place.service.engine.connect() as conn:
+        kept = conn.execute(select(access_justification)).all()
+    assert kept and all(k.kind == "ad_hoc" and k.text == AUDIT_REASON and k.login == "audit.interne" for k in kept)
+
+    # The reason belongs to the session that gave it: another session, even with the cookie copied, is asked again.
+    hospital.person("audit.second", "audit", ref="L-8", days=20)
+    other, _ = signed_in(hospital, "audit.second")
+    copied = next(cookie.value for cookie in auditor.cookies.jar if cookie.name == "sg_motif")
+    other.cookies.set("sg_motif", copied)
+    again = other.get(case_url)
+    assert again.status_code == 403 and "Motif de l'accès" in words(again)

@@ -23,7 +23,7 @@ from santegarde.config import CONFIG_NAME, load
 from santegarde.config.model import LegalBasisDeviation, OrganisationConfig
 from santegarde.crypto import create_keyring, create_keystore
 from santegarde.errors import SantegardeError
-from santegarde.identity import accounts, grants, sessions, totp
+from santegarde.identity import accounts, grants, sessions, totp, training
 from santegarde.identity.passwords import strength
 from santegarde.organisation import InitAnswers, build_config, init_organisation
 from santegarde.policy import trigger_facts
@@ -45,6 +45,7 @@ WRITER = {
 }
 DEMO_JUSTIFICATION = "Demonstration organisation with fictitious data: the value is illustrative only."
 DEMO_LOGIN = "demo.writer"
+DEMO_TRAINING = "Sensibilisation au secret professionnel et aux données de santé (démonstration)"
 
 
 @dataclass
@@ -146,6 +147,8 @@ def _demo_session(
     ctx = service.identity
     _, temporary = accounts.add(ctx, login_name, display, person_ref=person_ref, by="demo")
     assert temporary is not None
+    # The sensitisation training the person attended (SEC-SEN-1), checked at login where the profile asks for it.
+    training.record(ctx, login_name, ctx.now().date(), DEMO_TRAINING, by="demo")
     ends = ctx.now().replace(year=ctx.now().year + 1)
     grants.give(
         ctx,

@@ -239,6 +239,14 @@ def _audit_default(database_url: str, directory: Path) -> str:
     return database_url
 
 
+# What a profile's text asks that santegarde cannot leave unset by default: the compassionate-access référentiel
+# (2022-106, §13.3 SEC-SEN-1) wants every person "regularly made aware"; it names no period, so a training stays
+# valid twelve months (a yearly campaign, like the yearly review of grants, SEC-HAB-3) and is checked at login.
+PROFILE_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
+    "compassionate": {"access": {"training_months": 12}},
+}
+
+
 def build_config(
     directory: Path,
     profile: str,
@@ -256,6 +264,9 @@ def build_config(
     ref = loader.get(raw["referential"]) if "referential" in raw else loader.for_profile(profile)
     directory = directory.resolve()
     raw.setdefault("profile", profile)
+    for section, values in PROFILE_DEFAULTS.get(profile, {}).items():
+        for key, value in values.items():
+            raw.setdefault(section, {}).setdefault(key, value)  # a base file's own value wins
     raw.setdefault("referential", ref.id)
     raw.setdefault(
         "organisation",

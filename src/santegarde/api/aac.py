@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from santegarde.api.errors import responses
 from santegarde.api.refusals import BodyTooLarge, OriginRefused
-from santegarde.compassionate import events, professionals
+from santegarde.compassionate import events, professionals, vigilance
 from santegarde.compassionate.forms import SubmissionRefused
 from santegarde.compassionate.professionals import Professional
 from santegarde.compassionate.programme import ProgrammeError
@@ -41,6 +41,7 @@ REFUSALS = (
     WorkflowRefused,
     ReportRefused,
     events.EventRefused,
+    vigilance.AlertRefused,
     ProgrammeError,
     UnknownProgramme,
     CaseNotFound,
@@ -86,6 +87,7 @@ class ProfessionalIn(BaseModel):
     rpps: str
     work_email: str | None = None
     work_phone: str | None = None
+    specialty: str | None = Field(None, description="TRE-R38 ordinal specialty code, e.g. SM32 (neurologie)")
 
 
 class FormIn(BaseModel):
@@ -168,7 +170,7 @@ def router(service: CompassionateService) -> APIRouter:
     ) -> Response:
         """The periodic summary report for the ANSM: aggregated only, small cells suppressed (json, csv or pdf)."""
         if format not in ("json", "csv", "pdf"):
-            raise ReportRefused(f"The report is given as json, csv or pdf, not '{format[:20]}'.")
+            raise ReportRefused("report_format", format=format[:20])
         from santegarde.compassionate import report  # DuckDB and the warehouse's indicators: only for a report
 
         built = report.build(service, ctx, programme_id, start, end, threshold)
@@ -200,6 +202,27 @@ def router(service: CompassionateService) -> APIRouter:
                 for c, f in found
             ]
         )
+
+    @api.get("/programmes/{programme_id}/vigilance")
+    def vigilance_inbox(programme_id: str, ctx: Ctx) -> JSONResponse:
+        """Pharmacovigilance's inbox: the adverse-effect reports not yet acknowledged, oldest first."""
+        return JSONResponse(
+            [
+                {
+                    "id": a.id,
+                    "patient_id": a.case.patient_id,
+                    "code": a.case.code,
+                    "authored": a.report.authored.isoformat(),
+                    "answers": a.report.answers,
+                }
+                for a in vigilance.pending(service, ctx, programme_id)
+            ]
+        )
+
+    @api.post("/vigilance/{alert_id}/acknowledge")
+    def vigilance_acknowledge(alert_id: int, ctx: Ctx) -> JSONResponse:
+        """Acknowledge an adverse-effect report (pharmacovigilance only): it leaves the inbox; traced."""
+        return JSONResponse({"id": alert_id, "acknowledged_by": vigilance.acknowledge(service, ctx, alert_id)})
 
     @api.get("/cases/{patient_id}")
     def case(patient_id: str, ctx: Ctx) -> JSONResponse:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from santegarde.atomic import write_atomic
-from santegarde.cli.common import console, friendly_errors
+from santegarde.cli.common import JsonOption, console, friendly_errors
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME
 from santegarde.errors import WordedError
@@ -404,10 +404,13 @@ def professional_add(
     rpps: Annotated[str, typer.Option("--rpps", help="The RPPS number (its key is checked)")],
     email: Annotated[str | None, typer.Option("--email", help="Work email")] = None,
     phone: Annotated[str | None, typer.Option("--phone", help="Work phone")] = None,
+    specialty: Annotated[
+        str | None, typer.Option("--specialty", help="TRE-R38 ordinal specialty code, e.g. SM32 (neurologie)")
+    ] = None,
     lang: Lang = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
-    """Record a professional (last name, first name, profession, RPPS, work contact) through the record path."""
+    """Record a professional (name, profession, specialty, RPPS, work contact) through the record path."""
     from santegarde.cli.records import records_of, request_for
     from santegarde.cli.session import logged_in
     from santegarde.compassionate.professionals import PURPOSE, Professional, add
@@ -416,7 +419,9 @@ def professional_add(
         stored = add(
             records_of(s),
             request_for(s, PURPOSE),
-            Professional(last_name, first_name, profession, rpps, work_email=email, work_phone=phone),
+            Professional(
+                last_name, first_name, profession, rpps, work_email=email, work_phone=phone, specialty=specialty
+            ),
         )
     console.print(_said(lang)["professional"].format(id=stored["id"]), markup=False)
 
@@ -449,6 +454,68 @@ def adverse_effects(
         coded = ", ".join(f"{k}={v}" for k, v in f.answers.items())
         at = f.authored.strftime(said["moment"])
         console.print(said["adverse"].format(at=at, code=c.code, record=c.patient_id, coded=coded), markup=False)
+
+
+vigilance_app = typer.Typer(
+    help="Pharmacovigilance's inbox: the adverse-effect reports waiting to be acknowledged (§8.2).",
+    no_args_is_help=True,
+)
+app.add_typer(vigilance_app, name="vigilance")
+
+
+@vigilance_app.command("list")
+@friendly_errors
+def vigilance_list(
+    programme_id: ProgrammeArg,
+    purpose: PurposeOpt = DEFAULT_PURPOSE,
+    as_json: JsonOption = False,
+    config: ConfigOption = Path(CONFIG_NAME),
+    lang: Lang = "fr",
+) -> None:
+    """The adverse-effect reports no one in pharmacovigilance has acknowledged yet, oldest first (pharmacovigilance
+    only; each case read through the record path, traced)."""
+    from santegarde.cli.records import request_for
+    from santegarde.cli.session import logged_in
+    from santegarde.compassionate import vigilance
+
+    with logged_in(config) as s:
+        found = vigilance.pending(_service(s), request_for(s, purpose), programme_id)
+    if as_json:
+        rows = [
+            {"id": a.id, "at": a.report.authored.isoformat(), "code": a.case.code, "patient_id": a.case.patient_id,
+             "answers": a.report.answers}
+            for a in found
+        ]  # fmt: skip
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    said = _said(lang)
+    if not found:
+        console.print(said["vigilance_none"], markup=False)
+    for a in found:
+        coded = ", ".join(f"{k}={v}" for k, v in a.report.answers.items())
+        at = a.report.authored.strftime(said["moment"])
+        line = said["vigilance"].format(id=a.id, at=at, code=a.case.code, record=a.case.patient_id, coded=coded)
+        console.print(line, markup=False, soft_wrap=True)
+
+
+@vigilance_app.command("ack")
+@friendly_errors
+def vigilance_ack(
+    alert_id: Annotated[
+        int, typer.Argument(metavar="REPORT", help="The report's number (santegarde aac vigilance list)")
+    ],
+    purpose: PurposeOpt = DEFAULT_PURPOSE,
+    config: ConfigOption = Path(CONFIG_NAME),
+    lang: Lang = "fr",
+) -> None:
+    """Acknowledge an adverse-effect report: it leaves the inbox, with who took it in hand and when (traced)."""
+    from santegarde.cli.records import request_for
+    from santegarde.cli.session import logged_in
+    from santegarde.compassionate import vigilance
+
+    with logged_in(config) as s:
+        login = vigilance.acknowledge(_service(s), request_for(s, purpose), alert_id)
+    console.print(_said(lang)["vigilance_acknowledged"].format(id=alert_id, login=login), markup=False)
 
 
 extract_app = typer.Typer(

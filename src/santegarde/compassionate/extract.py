@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from santegarde.compassionate.programme import Form, FormField, FormKind, Programme
 from santegarde.compassionate.tables import aac_case, aac_extract
@@ -85,10 +85,9 @@ def refresh(
 
     A case with no row that is not new predates the extract, and a stale row (the patient's records written since
     it was sealed): both are left to ``rebuild``, since a partial row would miscount."""
-    number = conn.execute(select(aac_case.c.number).where(aac_case.c.patient_id == patient_id)).scalar_one()
-    found = conn.execute(
-        select(aac_extract.c.sealed, aac_extract.c.versions).where(aac_extract.c.number == number)
-    ).first()
+    case = conn.execute(_ROW, {"patient_id": patient_id}).one()  # the case's number and its row, in one statement
+    number = int(case.number)
+    found = case if case.sealed is not None else None
     token = found.sealed if found is not None else None
     if token is None and opened is None:
         return
@@ -109,6 +108,14 @@ def refresh(
         conn.execute(
             update(aac_extract).where(aac_extract.c.number == number).values(sealed=sealed, versions=versions)
         )
+
+
+# A case's number and its extract row (if any), built once, bound by patient id.
+_ROW = (
+    select(aac_case.c.number, aac_extract.c.sealed, aac_extract.c.versions)
+    .select_from(aac_case.outerjoin(aac_extract, aac_extract.c.number == aac_case.c.number))
+    .where(aac_case.c.patient_id == bindparam("patient_id"))
+)
 
 
 def rewrite(

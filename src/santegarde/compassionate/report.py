@@ -121,9 +121,7 @@ def parse_period(text: str) -> tuple[date, date]:
             raise ValueError
         return date.fromisoformat(first.strip()), date.fromisoformat(last.strip())
     except ValueError:
-        raise ReportRefused(
-            f"'{text[:40]}' is not a period; give START..END as dates, e.g. 2026-01-01..2026-06-30."
-        ) from None
+        raise ReportRefused("report_period_format", text=text[:40]) from None
 
 
 def _shown(value: float | int) -> str:
@@ -243,9 +241,9 @@ def build(
 ) -> SummaryReport:
     """The summary report of a programme for the period, as this session may produce it."""
     if end < start:
-        raise ReportRefused(f"The period ends ({end}) before it starts ({start}); give --period START..END in order.")
+        raise ReportRefused("report_period_order", start=start.isoformat(), end=end.isoformat())
     if threshold < 2:
-        raise ReportRefused("The small-cell threshold must be at least 2 (11 by default); set a larger one.")
+        raise ReportRefused("report_threshold")
     req = Request(req.token, PURPOSE, source=req.source)
     ctx, decision = allowed(service, req, programme_id)
     programme = service.registry.get(programme_id)

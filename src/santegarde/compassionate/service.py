@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from santegarde import refusals
 from santegarde.audit.trail import AuditEvent
-from santegarde.compassionate import extract
+from santegarde.compassionate import extract, vigilance
 from santegarde.compassionate.forms import Answer, SubmissionRefused, check_answers
 from santegarde.compassionate.patient_code import InitialsError, initials
 from santegarde.compassionate.programme import Form, FormKind, Programme, status_sentence
@@ -46,7 +46,7 @@ from santegarde.identity.clock import aware
 from santegarde.policy import Decision
 from santegarde.referentials.model import CategoryKind
 from santegarde.store.mapping import KIND_TAG_SYSTEM
-from santegarde.store.service import AccessDenied, NotFound, RecordService, Request
+from santegarde.store.service import REASON_MIN, AccessDenied, NotFound, RecordService, Request
 
 CODE_SYSTEM = "https://santegarde.fr/aac/patient-code"
 FORM_URL = "https://santegarde.fr/aac/{programme}/{form}"
@@ -73,8 +73,12 @@ TAGGED_KINDS = (
 )
 
 
-class ReportRefused(SantegardeError, ValueError):
-    """A report that cannot be produced as asked (period, threshold)."""
+class ReportRefused(WordedError, ValueError):
+    """A report that cannot be produced as asked (period, threshold, format), worded in French and English
+    (``data/refusals.yaml``, ``aac``)."""
+
+    def __init__(self, key: str, /, **facts: Any) -> None:
+        super().__init__(refusals.sentences("aac", key, **facts))
 
 
 class WorkflowRefused(WordedError, ValueError):
@@ -117,6 +121,7 @@ class Submitted:
     kind: FormKind
     authored: datetime
     answers: dict[str, Any]
+    submission: str = ""  # what the submission's records share ("<submission>-<n>")
 
 
 @dataclass
@@ -250,6 +255,12 @@ class Workflow:
         }
 
 
+# A case's index row and whether the ledger has its row, in one statement built once (bound by patient id).
+_CASE = (
+    select(aac_case, aac_workflow.c.patient_id.is_not(None).label("ledger"))
+    .select_from(aac_case.outerjoin(aac_workflow, aac_workflow.c.patient_id == aac_case.c.patient_id))
+    .where(aac_case.c.patient_id == bindparam("patient_id"))
+)
 STEPS = (FormKind.ACCESS_REQUEST, FormKind.DECISION, FormKind.INITIATION, FormKind.FOLLOW_UP, FormKind.STOP)
 
 
@@ -289,15 +300,29 @@ class CompassionateService:
                 ),
             )
 
-    def _own_establishment(self, req: Request, operation: str, patient_id: str, establishment: str) -> None:
+    def _own_establishment(
+        self, req: Request, operation: str, patient_id: str, establishment: str
+    ) -> sessions.SessionContext:
         """Refuse (traced) a collecting staff member acting on a case of another establishment than the one their
-        grant is tied to (§4.1, §8.1): deny by default, a grant tied to no establishment reaches none."""
+        grant is tied to (§4.1, §8.1): deny by default, a grant tied to no establishment reaches none. The session
+        as read for this check, for the rest of the request."""
         ctx = self._session(req, operation)
         if ctx.profile not in grants.ESTABLISHMENT_PROFILES or ctx.establishment == establishment:
-            return
+            return ctx
         own = {"fr": ctx.establishment or "aucun", "en": ctx.establishment or "none"}
         self.records.trace_refusal(req, operation, ("Patient", patient_id), "AAC-8.establishment")
         raise CaseAccessDenied("other_establishment", "AAC-8.establishment", "8.1", own=own)
+
+    def _reason_given(self, req: Request, operation: str, patient_id: str) -> None:
+        """Refuse (traced, by the record path's rule) a profile the text lets reach the data only ad hoc and on a
+        written reason (the audit service, §8.2) when none is given: the sentence says to give it, where the case
+        would otherwise only be "not readable"."""
+        accessor = self.records.ref.accessor(self._session(req, operation).profile or "")
+        if accessor is None or not accessor.motivated or len((req.reason or "").strip()) >= REASON_MIN:
+            return
+        rule = f"accessors.{accessor.id}.motivated"
+        self.records.trace_refusal(req, operation, ("Patient", patient_id), rule)
+        raise AccessDenied(refusals.sentences("records", "no_reason", min=REASON_MIN), rule, accessor.section)
 
     def _active(
         self, req: Request, operation: str, patient_id: str, programme: Programme, kind: FormKind | None = None
@@ -496,8 +521,9 @@ class CompassionateService:
         return case  # what was just stored, as stored: no second read of the same records
 
     def _case(self, req: Request, operation: str, patient_id: str) -> Any:
+        """The case's index row, and (``ledger``) whether the workflow ledger has its row: one statement."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(aac_case).where(aac_case.c.patient_id == patient_id)).first()
+            row = conn.execute(_CASE, {"patient_id": patient_id}).first()
         if row is None:
             self.records.trace_refusal(req, operation, ("Patient", patient_id), "record.not_found")
             raise CaseNotFound(refusals.sentences("aac", "no_case", patient=patient_id[:64]))
@@ -507,6 +533,7 @@ class CompassionateService:
         """The case as the session may read it, through the record path (each record read is traced)."""
         row = self._case(req, "aac.state", patient_id)
         self._own_establishment(req, "aac.state", patient_id, row.establishment)
+        self._reason_given(req, "aac.state", patient_id)
         case = CaseState(row.number, patient_id, row.programme, row.version, row.establishment)
         prefix = FORM_URL.format(programme=row.programme, form="")
         by_submission: dict[str, Submitted] = {}
@@ -533,7 +560,7 @@ class CompassionateService:
                 by_submission[key].answers.update(answers)
             else:
                 authored = datetime.fromisoformat(str(record["authored"]))
-                by_submission[key] = Submitted(form_id, form.kind, authored, answers)
+                by_submission[key] = Submitted(form_id, form.kind, authored, answers, key)
         if case.code is None:  # the path refused (and traced) the patient's record: the case is not this session's
             raise CaseAccessDenied("case_not_readable", "AAC-8.case", "8")
         order = list(FormKind)  # at the same instant, the workflow's order
@@ -544,7 +571,7 @@ class CompassionateService:
         """A form of the case's protocol version, checked then stored through the record path."""
         operation = "aac.submit"
         row = self._case(req, operation, patient_id)
-        self._own_establishment(req, operation, patient_id, row.establishment)
+        ctx = self._own_establishment(req, operation, patient_id, row.establishment)
         try:
             programme = self.registry.get(row.programme, row.version)
         except UnknownProgramme:
@@ -553,19 +580,24 @@ class CompassionateService:
         self._screen(req, operation, patient_id, answers)
         form, checked = self._answers(req, operation, patient_id, programme, form_id, answers)
         self._active(req, operation, patient_id, programme, form.kind)
-        with self.engine.connect() as conn:
-            has_row = conn.execute(
-                select(aac_workflow.c.patient_id).where(aac_workflow.c.patient_id == patient_id)
-            ).first()
         known = None
-        if (
-            has_row is None
-        ):  # a case opened before the ledger: its row rebuilt once, from its records read through the path
+        if not row.ledger:  # a case opened before the ledger: its row rebuilt once, from its records through the path
             known = Workflow.of_case(self.state(req, patient_id), programme.follow_up.interval_days)
-        profile = self._session(req, operation).profile if form.kind is FormKind.DECISION else None
+        profile = ctx.profile if form.kind is FormKind.DECISION else None
         after: list[Workflow] = []
         responses = self._responses(programme, form.id, patient_id, checked)
-        step = self._step(req, patient_id, programme, form, checked, known, after, profile, to_come=len(responses) - 1)
+        step = self._step(
+            req,
+            patient_id,
+            programme,
+            form,
+            checked,
+            known,
+            after,
+            profile,
+            to_come=len(responses) - 1,
+            submission=str(responses[0]["id"]).rsplit("-", 1)[0],
+        )
         try:
             for n, response in enumerate(responses):  # the step is taken with the submission's first record
                 self.records.create(req, response, in_transaction=step if n == 0 else None)
@@ -589,10 +621,12 @@ class CompassionateService:
         profile: str | None = None,
         opened: dict[str, Any] | None = None,
         to_come: int = 0,
+        submission: str | None = None,
     ) -> Callable[[Connection], None]:
         """The ledgers' part of the form's transaction: the turn checked on the case's row (locked), the row moved,
         the form's line added to the reports' extract (``opened``: a new case's first content; ``to_come``: the
-        submission's records written after its first, in their own transactions)."""
+        submission's records written after its first, in their own transactions), an adverse-effect report put in
+        pharmacovigilance's inbox (``submission``: what the report's records share)."""
         kind = form.kind
 
         def step(conn: Connection) -> None:
@@ -615,6 +649,8 @@ class CompassionateService:
             today = self.records.identity.now().date()
             line = extract.line(form, stored, today)
             extract.refresh(self.records, conn, patient_id, programme, line, opened, to_come=to_come)
+            if kind is FormKind.ADVERSE_EFFECT and submission is not None:
+                vigilance.route(self.records, conn, patient_id, programme.id, submission)
             after.append(new)
 
         return step
@@ -779,7 +815,8 @@ def _turn_key(
 def _submitted(form_id: str, kind: FormKind, responses: list[dict[str, Any]], answers: list[Answer]) -> Submitted:
     """The submission just stored, as ``state`` reads it back (answers by field id, as stored)."""
     stored = {a.field.id: _value(a.fhir()) for a in answers}
-    return Submitted(form_id, kind, datetime.fromisoformat(str(responses[0]["authored"])), stored)
+    authored = datetime.fromisoformat(str(responses[0]["authored"]))
+    return Submitted(form_id, kind, authored, stored, str(responses[0]["id"]).rsplit("-", 1)[0])
 
 
 def _value(answer: dict[str, Any]) -> Any:

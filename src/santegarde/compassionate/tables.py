@@ -55,3 +55,20 @@ aac_extract = Table(
     # (a rectification) makes the row stale, and the reports read the case through the path (migration c004).
     Column("versions", Integer, nullable=True),
 )
+
+# Pharmacovigilance's inbox (§8.2): one row per adverse-effect report, added in the transaction that stores the
+# report (RecordService's ``in_transaction`` hook), so the report reaches pharmacovigilance at once, and marked when
+# a pharmacovigilance employee acknowledges it. The row names the case by its number and holds, sealed under the
+# patient's own key, only the id its records share (to find it among the case's forms, read through the
+# path); the term, its seriousness and the patient's code stay in the records. Who acknowledged it and when are in
+# clear: they are the laboratory's own work, not the patient's data.
+aac_vigilance = Table(
+    "aac_vigilance",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("programme", String(64), nullable=False, index=True),
+    Column("number", Integer, nullable=False, index=True),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("acknowledged_at", DateTime(timezone=True), nullable=True),
+    Column("acknowledged_by", String(64), nullable=True),
+)

@@ -10,8 +10,12 @@ names typed for the initials travel only in the POSTed form and are never stored
 """
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations inside routes().
+import dataclasses
+import hashlib
+import hmac
 from datetime import date
 from typing import Any
+from urllib.parse import quote, unquote
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
@@ -23,7 +27,8 @@ from santegarde.compassionate.patient_code import InitialsError
 from santegarde.compassionate.programme import Form, FormField, FormKind, Programme
 from santegarde.compassionate.service import SEXES, CaseState, CompassionateService, Patient, WorkflowRefused
 from santegarde.identity import sessions
-from santegarde.web.desk import Desk
+from santegarde.store.service import REASON_MIN
+from santegarde.web.desk import Desk, local
 from santegarde.web.french import (
     GENDER,
     MONTHS,
@@ -43,6 +48,8 @@ PURPOSE = "access_initiation_follow_up"
 BASE = "/acces-compassionnel"
 PATIENT_FIELDS = ("surname", "first_name", "sex", "birth", "establishment")
 BOOLEAN = {"oui": True, "non": False}
+REASON_COOKIE = "sg_motif"  # the audit service's written reason for this session (§8.2), bound to the session
+REASON_MAX = 500
 
 
 def routes(desk: Desk, service: CompassionateService) -> None:
@@ -51,7 +58,34 @@ def routes(desk: Desk, service: CompassionateService) -> None:
     renderer.menu.append((BASE, "menu.compassionate"))
 
     def ctx(request: Request) -> Any:
-        return desk.record_request(request, PURPOSE)
+        """The request on the record path, with the written reason the audit service gave for this session."""
+        req = desk.record_request(request, PURPOSE)
+        reason = _reason_of(request, req.token)
+        return dataclasses.replace(req, reason=reason) if reason else req
+
+    def reason_page(request: Request, suite: str, status: int = 403, **values: Any) -> Response:
+        """The form asking an ad hoc profile (the audit service, §8.2) for its written reason; then ``suite``."""
+        return renderer.page(
+            request,
+            "aac_motif.html",
+            status,
+            user=desk.who(desk.ready(request)),
+            suite=local(suite),
+            minimum=REASON_MIN,
+            base=BASE,
+            **{"values": {}, "errors": {}, **values},
+        )
+
+    def without_reason(request: Request, resource: tuple[str, str]) -> Response | None:
+        """For a profile the text lets reach the data only on a written reason, and none given for this session:
+        the refusal traced by the record path's rule, and the page asking for the reason; else None."""
+        current = desk.ready(request)
+        accessor = ref.accessor(current.profile or "")
+        req = ctx(request)
+        if accessor is None or not accessor.motivated or len((req.reason or "").strip()) >= REASON_MIN:
+            return None
+        service.records.trace_refusal(req, "aac.state", resource, f"accessors.{accessor.id}.motivated")
+        return reason_page(request, request.url.path)
 
     def live(request: Request) -> sessions.SessionContext:
         """As /aac/programmes: the protocols hold no personal data, but only a session past every step sees them."""
@@ -85,11 +119,34 @@ def routes(desk: Desk, service: CompassionateService) -> None:
 
         return desk.guarded(request, draw)
 
+    @route("POST", BASE + "/motif", "public")
+    async def give_reason(request: Request) -> Response:
+        data = await request.form()
+        renderer.check_csrf(request, str(data.get(CSRF_FIELD, "")))
+        reason = " ".join(str(data.get("motif", "")).split())[:REASON_MAX]
+        suite = local(str(data.get("suite", BASE)))
+        suite = suite if suite.startswith(BASE) else BASE
+
+        def draw() -> Response:
+            desk.ready(request)
+            if len(reason) < REASON_MIN:
+                error = sentence("reason_short", n=REASON_MIN)
+                return reason_page(request, suite, 422, values={"motif": reason}, errors={"motif": error})
+            answer = _see(suite)
+            value = _reason_cookie(ctx(request).token, reason)
+            answer.set_cookie(REASON_COOKIE, value, httponly=True, secure=True, samesite="strict", path=BASE)
+            return answer
+
+        return await run_in_threadpool(desk.guarded, request, draw)
+
     @route("GET", BASE + "/programmes/{programme_id}", "records")
     def cases(request: Request, programme_id: str) -> Response:
         def draw() -> Response:
             current = desk.ready(request)
             programme = service.registry.get(programme_id)
+            asked = without_reason(request, ("Programme", programme.id))
+            if asked is not None:
+                return asked
             today = identity.now().date()
             rows = [
                 _case_row(c, service.registry.get(c.programme, c.version), today)
@@ -104,6 +161,9 @@ def routes(desk: Desk, service: CompassionateService) -> None:
     @route("GET", BASE + "/dossiers/{pid}", "records")
     def case_page(request: Request, pid: str, enregistre: str = "") -> Response:
         def draw() -> Response:
+            asked = without_reason(request, ("Patient", _id(pid)))
+            if asked is not None:
+                return asked
             case = service.state(ctx(request), _id(pid))
             message = sentence("form_saved") if enregistre == "1" else None
             return draw_case_page(request, case, message=message)
@@ -228,6 +288,24 @@ def routes(desk: Desk, service: CompassionateService) -> None:
             return _see(f"{BASE}/dossiers/{rid}?enregistre=1")
 
         return await run_in_threadpool(desk.guarded, request, draw, keep=f"{BASE}/dossiers/{pid}")
+
+
+def _bound(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+def _reason_cookie(token: str, reason: str) -> str:
+    """The reason, bound to the session that gave it: another session on the same browser does not inherit it."""
+    return quote(f"{_bound(token)}:{reason}", safe="")
+
+
+def _reason_of(request: Request, token: str) -> str | None:
+    """The written reason this session gave (its cookie), or None."""
+    raw = request.cookies.get(REASON_COOKIE)
+    if not raw or not token:
+        return None
+    session, _, reason = unquote(raw).partition(":")
+    return reason if hmac.compare_digest(session, _bound(token)) else None
 
 
 def _see(url: str) -> Response:
