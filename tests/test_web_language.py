@@ -434,6 +434,12 @@ def test_a_compassionate_case_and_its_timeline_in_the_pages_language(
         page = refusal_text(c.get(case))
         assert all(s in page for s in said), page
         assert not [o for o in other if o in page], page
+        marked = c.get(case).text.split("<main", 1)[1]  # the protocol's own (French) words marked so in English
+        if lang == "en":
+            assert '<dt lang="fr">Poids</dt>' in marked and '<dd lang="fr">Accès accordé</dd>' in marked
+            assert "<dd>61.5 kg</dd>" in marked and "<dd>Yes</dd>" in marked  # santegarde's words: the page's
+        else:
+            assert "<dt>Poids</dt>" in marked and 'lang="fr"' not in marked
         listed = refusal_text(c.get(PROGRAMME))
         assert said[4] in listed and said[6] in listed and other[5] not in listed, listed
     finally:

@@ -338,10 +338,12 @@ def _step(programme: Programme, submitted: Any) -> dict[str, Any]:
     return {
         "title": form.title if form else submitted.form,
         "at": submitted.authored,
+        # (label, value, whether the value is the protocol's own words, French whatever the page's language)
         "answers": [
-            (f.label, _shown(f, submitted.answers[f.id]))
+            (f.label, shown, not isinstance(shown, Said))
             for f in (form.fields if form else [])
             if f.id in submitted.answers
+            for shown in (_shown(f, submitted.answers[f.id]),)
         ],
     }
 
