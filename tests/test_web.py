@@ -150,6 +150,18 @@ def test_lock_screen_after_inactivity_keeps_the_page(practice: Practice) -> None
     assert away.headers["location"] == "/accueil"
 
 
+def test_the_lock_screen_keeps_what_the_page_showed(practice: Practice) -> None:
+    """A page shown comes back whole (the day and week of the book); a form sent comes back to its page."""
+    c = browser(practice)
+    sign_in(practice, c, "sec.durand")
+    token = csrf(c.get("/accueil"))
+    practice.place.clock.advance(minutes=16)
+    locked = c.get("/rendez-vous?jour=2026-12-08&vue=semaine")
+    assert locked.status_code == 423 and 'value="/rendez-vous?jour=2026-12-08&amp;vue=semaine"' in locked.text
+    sent = c.post("/rendez-vous/nouveau/p-1?x=1", data={"csrf": token, "jour": "2026-12-08"})
+    assert sent.status_code == 423 and 'name="suite" value="/rendez-vous/nouveau/p-1"' in sent.text, sent.text[-2000:]
+
+
 def test_physician_searches_reads_the_chart_in_french(practice: Practice) -> None:
     c = browser(practice)
     sign_in(practice, c, "dr.martin")

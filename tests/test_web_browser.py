@@ -38,6 +38,7 @@ class Served:
             self.port = s.getsockname()[1]
         console = {"compassionate": practice.compassionate, "rights": practice.rights, **console}
         app = create_console(practice.place.identity, records=practice.place.service, **console)
+        self.app = app  # its routes: the pages every-page test reads them
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()

@@ -379,3 +379,68 @@ def test_dispensing_field_errors_in_the_pages_language(tmp_path: Path, lang: str
         assert ("the prescription book" if lang == "en" else "l'ordonnancier") in entered, entered[-3000:]
     finally:
         pharmacy.close()
+
+
+@pytest.mark.parametrize(
+    ("lang", "said", "other"),
+    [
+        (
+            "en",
+            (
+                "February 1980",
+                "61.5 kg",
+                "1 February 2026",
+                "Yes",
+                "patient under treatment",
+                "25 November 2026",
+                "23 December 2026",
+                "female",
+            ),
+            ("février", "61,5", "novembre", "décembre", "Oui", "sous traitement", "féminin"),
+        ),
+        (
+            "fr",
+            (
+                "février 1980",
+                "61,5 kg",
+                "1er février 2026",
+                "Oui",
+                "patient sous traitement",
+                "25 novembre 2026",
+                "23 décembre 2026",
+            ),
+            ("February", "61.5", "November", "December", "Yes", "under treatment"),
+        ),
+    ],
+)
+def test_a_compassionate_case_and_its_timeline_in_the_pages_language(
+    tmp_path: Path, lang: str, said: tuple[str, ...], other: tuple[str, ...]
+) -> None:
+    """The birth month, the case's step, the next visit and every stored answer (numbers, dates, yes or no) are
+    worded by the page's language; the protocol's own labels stay as the laboratory wrote them."""
+    from test_web_aac import open_case
+
+    hospital = make_compassionate(tmp_path)
+    try:
+        c, token = signed_in(hospital, "dr.prescrit")
+        pid = open_case(c, token)
+        lab, lab_token = signed_in(hospital, "ph.labo")
+        case = f"/acces-compassionnel/dossiers/{pid}"
+        granted = lab.post(f"{case}/formulaires/decision_laboratoire", data={"csrf": lab_token, "decision": "granted"})
+        assert granted.status_code == 303
+        started = {"csrf": token, "date_debut": "2026-11-25", "posologie": "20", "score_alsfrs": "40"}
+        assert c.post(f"{case}/formulaires/initiation", data=started).status_code == 303
+        in_language(c, token, lang)
+        page = refusal_text(c.get(case))
+        assert all(s in page for s in said), page
+        assert not [o for o in other if o in page], page
+        marked = c.get(case).text.split("<main", 1)[1]  # the protocol's own (French) words marked so in English
+        if lang == "en":
+            assert '<dt lang="fr">Poids</dt>' in marked and '<dd lang="fr">Accès accordé</dd>' in marked
+            assert "<dd>61.5 kg</dd>" in marked and "<dd>Yes</dd>" in marked  # santegarde's words: the page's
+        else:
+            assert "<dt>Poids</dt>" in marked and 'lang="fr"' not in marked
+        listed = refusal_text(c.get(PROGRAMME))
+        assert said[4] in listed and said[6] in listed and other[5] not in listed, listed
+    finally:
+        hospital.close()

@@ -70,6 +70,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rights": ("rights:app", "Data-subject requests: register, check identity, execute, answer."),
     "aac": ("aac:app", "Compassionate-access programmes: protocol files, access requests, forms, cases "
             "(aac-2022-106)."),
+    "pharmacy": ("pharmacy:app", "The pharmacy's registers: enter a dispensing, browse, print, validate and freeze "
+                 "(pha-2022-067)."),
     "deid": ("deid:app", "De-identification of unstructured documents (EDS-SEC-PSE-4, COM-FREE-1)."),
     "warehouse": ("warehouse:app", "Health data warehouse: stores, feeds, governance, workspaces, re-identification."),
 }  # fmt: skip

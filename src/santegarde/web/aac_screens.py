@@ -30,13 +30,15 @@ from santegarde.identity import sessions
 from santegarde.store.service import REASON_MIN
 from santegarde.web.desk import Desk, local
 from santegarde.web.french import (
+    EN_MONTHS,
     GENDER,
     MONTHS,
+    Said,
     amount,
+    date_in,
     field_error,
-    fr_amount,
-    fr_date,
     in_words,
+    labels,
     refusal,
     sentence,
     unit_after,
@@ -50,6 +52,7 @@ PATIENT_FIELDS = ("surname", "first_name", "sex", "birth", "establishment")
 BOOLEAN = {"oui": True, "non": False}
 REASON_COOKIE = "sg_motif"  # the audit service's written reason for this session (§8.2), bound to the session
 REASON_MAX = 500
+WORDS = labels("console", "aac")  # the yes and no of a stored answer, in both languages
 
 
 def routes(desk: Desk, service: CompassionateService) -> None:
@@ -384,19 +387,28 @@ def _field_view(f: FormField) -> dict[str, Any]:
     }
 
 
-def _shown(f: FormField | None, value: Any) -> str:
-    """A stored answer in words: the choice's label, the code's display, a number with its unit, a date, oui/non."""
+def _shown(f: FormField | None, value: Any) -> Said | str:
+    """A stored answer in words, in both languages where santegarde words it: a number with its unit, a date, yes or
+    no; a choice's label and a code's display are the protocol's (French) words."""
     if f is None:
         return str(value)
     if f.type in ("choice", "code"):
         label = f.allowed_codes().get(str(value), str(value))
         return f"{label} ({value})" if f.type == "code" else label
     if f.type == "number":
-        unit = unit_words(f.unit)
-        return f"{fr_amount(value)}{' ' + unit if unit else ''}"
+        number, unit = amount(value), unit_words(f.unit)
+        return Said(str(number) + unit_after(unit), number.en + unit_after(unit))
     if f.type == "date":
-        return fr_date(str(value))
-    return "oui" if value else "non"
+        return Said(date_in(str(value), "fr"), date_in(str(value), "en"))
+    return WORDS["yes"] if value else WORDS["no"]
+
+
+def _month(birth: str) -> Said | str:
+    """A birth month (``1980-02``) in words: ``février 1980`` / ``February 1980``; a full date as a date."""
+    if len(birth) == 7 and birth[5:7].isdigit() and 1 <= int(birth[5:7]) <= 12:
+        month = int(birth[5:7]) - 1
+        return Said(f"{MONTHS[month]} {birth[:4]}", f"{EN_MONTHS[month]} {birth[:4]}")
+    return Said(date_in(birth, "fr"), date_in(birth, "en")) if birth else "—"
 
 
 def _step(programme: Programme, submitted: Any) -> dict[str, Any]:
@@ -404,25 +416,25 @@ def _step(programme: Programme, submitted: Any) -> dict[str, Any]:
     return {
         "title": form.title if form else submitted.form,
         "at": submitted.authored,
+        # (label, value, whether the value is the protocol's own words, French whatever the page's language)
         "answers": [
-            (f.label, _shown(f, submitted.answers[f.id]))
+            (f.label, shown, not isinstance(shown, Said))
             for f in (form.fields if form else [])
             if f.id in submitted.answers
+            for shown in (_shown(f, submitted.answers[f.id]),)
         ],
     }
 
 
 def _case_row(case: CaseState, programme: Programme, today: date) -> dict[str, Any]:
     due = case.next_due(programme.follow_up.interval_days)
-    birth = case.birth or ""
-    born = f"{MONTHS[int(birth[5:7]) - 1]} {birth[:4]}" if len(birth) == 7 else fr_date(birth) if birth else "—"
     return {
         "id": case.patient_id,
         "code": case.code or "—",
         "number": case.number,
         "status": in_words("case_status", case.status),
         "sex": GENDER.get(case.sex or "", "—"),
-        "birth": born,
+        "birth": _month(case.birth or ""),
         "establishment": case.establishment,
         "programme": programme.title,
         "programme_id": programme.id,

@@ -66,8 +66,16 @@ def guarded(renderer: Renderer, request: Request, draw: Callable[[], Response], 
     except SessionLocked:
         if is_htmx(request):  # a part of the page was asked for: the whole page reloads, on its lock screen
             return Response(status_code=200, headers={"HX-Refresh": "true"})
-        return renderer.page(request, "verrou.html", 423, suite=local(keep or request.url.path))
+        return renderer.page(request, "verrou.html", 423, suite=local(_back(request, keep)))
     except StepRequired as exc:
         return go(request, STEP_PAGES.get(exc.step, "/connexion"))
     except SessionRefused:
         return go(request, "/connexion")
+
+
+def _back(request: Request, keep: str | None) -> str:
+    """The page the lock screen comes back to: a page shown is kept whole, with what it was asked (the day, the
+    period, never personal data: COM-CRY-1); a form sent leads back to its page (``keep``)."""
+    if request.method == "GET" and keep in (None, request.url.path) and request.url.query:
+        return f"{request.url.path}?{request.url.query}"
+    return keep or request.url.path

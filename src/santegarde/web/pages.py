@@ -17,8 +17,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from santegarde.api.auth import COOKIE
 from santegarde.compassionate.service import CompassionateService
-from santegarde.identifiers.errors import InvalidIdentifier
-from santegarde.identifiers.professional import validate_rpps
 from santegarde.identifiers.systems import INS_DEMO_SYSTEM, INS_NIA_SYSTEM, INS_NIR_SYSTEM, INS_TEST_SYSTEM
 from santegarde.identity import sessions, totp
 from santegarde.identity.charter import charter_text
@@ -27,7 +25,8 @@ from santegarde.identity.errors import AccountError, LoginRefused, SessionRefuse
 from santegarde.identity.passwords import WeakPassword
 from santegarde.identity.throttle import Blocked
 from santegarde.identity.totp import InvalidCode
-from santegarde.pharmacy import DispenseClass, Dispensing, PharmacyRegister, RegisterRefused
+from santegarde.pharmacy import DispenseClass, PharmacyRegister, RegisterRefused
+from santegarde.pharmacy.desk import Typed
 from santegarde.pharmacy.register import PURPOSE as REGISTER_PURPOSE
 from santegarde.rights import RightsService
 from santegarde.store.service import BREAK_GLASS_MIN, AccessDenied, RecordService
@@ -560,19 +559,11 @@ def _pharmacy_routes(desk: Desk, pharmacy: PharmacyRegister) -> None:
 
         def draw() -> Response:
             rid = _fhir_id(pid)
-            errors = _dispensing_errors(form)
+            typed = Typed(classe, code, produit, quantite, unite, rpps, prescripteur)
+            errors = {FORM_FIELDS[where]: sentence(key) for where, key in typed.problems().items()}
             if errors:
                 return form_page(request, rid, 422, form=form, errors=errors)
-            dispensed = Dispensing(
-                patient_id=rid,
-                product_code=code.replace(" ", ""),
-                product_display=produit.strip(),
-                quantity=float(quantite.replace(",", ".")),
-                dispensed_at=records.identity.now(),
-                prescriber_rpps=rpps.replace(" ", "") or None,
-                prescriber_name=prescripteur.strip() or None,
-                unit=unite.strip() or None,
-            )
+            dispensed = typed.dispensing(rid, records.identity.now())
             try:
                 entry = pharmacy.enter(record_request(request, REGISTER_PURPOSE), classe, dispensed)
             except RegisterRefused as exc:
@@ -590,29 +581,14 @@ def _pharmacy_routes(desk: Desk, pharmacy: PharmacyRegister) -> None:
         return guarded(request, draw)
 
 
-def _dispensing_errors(form: dict[str, str]) -> dict[str, str]:
-    """The form's mistakes, field by field, in both languages (the store then validates the FHIR resource itself)."""
-    errors: dict[str, str] = {}
-    if form["classe"] not in {c.value for c in DispenseClass}:
-        errors["classe"] = sentence("field_product_class")
-    code = form["code"].replace(" ", "")
-    if not (code.isascii() and code.isdigit() and len(code) == 13):
-        errors["code"] = sentence("field_cip")
-    if not form["produit"].strip():
-        errors["produit"] = sentence("field_product")
-    try:
-        quantity = float(form["quantite"].replace(",", "."))
-        if not 0 < quantity <= 10_000:
-            errors["quantite"] = sentence("field_quantity_bounds")
-    except ValueError:
-        errors["quantite"] = sentence("field_quantity")
-    rpps = form["rpps"].replace(" ", "")
-    if rpps:
-        try:
-            validate_rpps(rpps)
-        except InvalidIdentifier:
-            errors["rpps"] = sentence("field_rpps")
-    return errors
+# The dispensing form's fields (pharmacy.desk.Typed's names → the page's).
+FORM_FIELDS = {
+    "dispense_class": "classe",
+    "code": "code",
+    "product": "produit",
+    "quantity": "quantite",
+    "rpps": "rpps",
+}
 
 
 def _fhir_id(pid: str) -> str:

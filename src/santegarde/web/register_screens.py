@@ -10,7 +10,7 @@ traced; any other profile is refused with the rule.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations inside routes().
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -18,7 +18,9 @@ from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from santegarde.governance.documents import html_to_pdf
-from santegarde.pharmacy import EntryFrozen, PharmacyRegister, RegisterRefused, printing
+from santegarde.pharmacy import PharmacyRegister, RegisterRefused, printing
+from santegarde.pharmacy.desk import Period as Asked
+from santegarde.pharmacy.desk import to_validate, validate_period, with_product
 from santegarde.pharmacy.register import PHARMACIST, PURPOSE, RegisterKind
 from santegarde.store.service import AccessDenied
 from santegarde.web.desk import Desk
@@ -26,7 +28,6 @@ from santegarde.web.french import PARIS, refusal, sentence, worded
 from santegarde.web.render import CSRF_FIELD, lang_of
 
 PAGE = "/pharmacie/registres"
-DEFAULT_DAYS = 30
 ONLY_PHARMACIST = worded("only_pharmacist", 403, "PHA-3", "6.1")
 NO_NAME = worded("no_name", 409)
 
@@ -57,7 +58,7 @@ def routes(desk: Desk, pharmacy: PharmacyRegister, pharmacy_name: str) -> None:
                         request, refusal(exc, ref, current.profile, PURPOSE), user=desk.who(current)
                     )
             w = printing.wording(lang_of(request))
-            shown = [_line(line, w) for line in lines if looked.casefold() in line.product.casefold()]
+            shown = [_line(line, w) for line in with_product(lines, looked)]
             done = int(valide) if valide.isdigit() else None
             return renderer.page(
                 request,
@@ -78,7 +79,7 @@ def routes(desk: Desk, pharmacy: PharmacyRegister, pharmacy_name: str) -> None:
                 lines=shown,
                 pdf=f"{PAGE}/pdf?{period.query()}",
                 pharmacist=current.profile == PHARMACIST,
-                to_validate=sum(1 for line in lines if not line.validated and not line.cancelled),
+                to_validate=to_validate(lines),
                 done=done,
             )
 
@@ -127,16 +128,8 @@ def routes(desk: Desk, pharmacy: PharmacyRegister, pharmacy_name: str) -> None:
             if period.errors:
                 return RedirectResponse(f"{PAGE}?{period.query()}", status_code=303)
             req = desk.record_request(request, PURPOSE)
-            done = 0
             try:
-                for entry in pharmacy.entries(period.kind, period.since, period.until):
-                    if entry.validated or entry.cancelled_at is not None:
-                        continue
-                    try:
-                        pharmacy.validate(req, period.kind, entry.number)
-                    except EntryFrozen:  # validated or cancelled meanwhile, from another desk
-                        continue
-                    done += 1
+                done = validate_period(pharmacy, req, period.asked)
             except RegisterRefused:
                 return renderer.refused(request, ONLY_PHARMACIST, user=desk.who(current))
             except AccessDenied as exc:
@@ -146,37 +139,21 @@ def routes(desk: Desk, pharmacy: PharmacyRegister, pharmacy_name: str) -> None:
         return desk.guarded(request, draw, keep=PAGE)
 
 
+PERIOD_FIELDS = {"first": "du", "last": "au"}  # pharmacy.desk.Period's names → the page's
+
+
 class Period:
-    """The register and the period asked for (``?registre=…&du=…&au=…``), each mistake in French under its field."""
+    """The register and the period asked for (``?registre=…&du=…&au=…``, read by ``pharmacy.desk.Period``), each
+    mistake in the page's language under its field."""
 
     def __init__(self, today: date, registre: str, du: str, au: str) -> None:
-        self.kind = registre if registre in {str(k) for k in RegisterKind} else str(RegisterKind.PRESCRIPTION_BOOK)
-        self.errors: dict[str, str] = {}
-        self.first = _day(du, today - timedelta(days=DEFAULT_DAYS), self.errors, "du")
-        self.last = _day(au, today, self.errors, "au")
-        if self.first > self.last:
-            self.errors["au"] = sentence("field_period_order")
-
-    @property
-    def since(self) -> datetime:
-        return datetime.combine(self.first, time.min, PARIS)
-
-    @property
-    def until(self) -> datetime:
-        return datetime.combine(self.last + timedelta(days=1), time.min, PARIS)
+        self.asked = Asked.asked(today, registre, du, au)
+        self.kind, self.first, self.last = self.asked.kind, self.asked.first, self.asked.last
+        self.since, self.until = self.asked.since, self.asked.until
+        self.errors = {PERIOD_FIELDS[where]: sentence(key) for where, key in self.asked.problems.items()}
 
     def query(self, **more: str) -> str:
         return urlencode({"registre": self.kind, "du": self.first.isoformat(), "au": self.last.isoformat(), **more})
-
-
-def _day(written: str, default: date, errors: dict[str, str], field: str) -> date:
-    if not written.strip():
-        return default
-    try:
-        return date.fromisoformat(written.strip())
-    except ValueError:
-        errors[field] = sentence("field_date")
-        return default
 
 
 def _line(line: Any, w: dict[str, Any]) -> dict[str, Any]:
