@@ -106,9 +106,9 @@ def criterion_rows(stored: StoredRequest, lang: str) -> list[dict[str, Any]]:
 def bucket_label(low: int, high: int | None, lang: str) -> str:
     if high is None:
         return say(lang, "warehouse_desk.size_from", low=low)
-    return (
-        say(lang, "warehouse_desk.size_one", n=low) if low == high else say(lang, "warehouse_desk.size_range", low=low, high=high)
-    )
+    if low == high:
+        return say(lang, "warehouse_desk.size_one", n=low)
+    return say(lang, "warehouse_desk.size_range", low=low, high=high)
 
 
 def histogram(stored: StoredRequest, lang: str) -> Chart | None:
@@ -159,7 +159,11 @@ def risk_bars(stored: StoredRequest, lang: str) -> Chart | None:
     ]
     words = {k: say(lang, f"warehouse_desk.risk_{k}") for k in ("line", "over", "under")}
     return limit_bars(
-        f"risques-{stored.id}", say(lang, "warehouse_desk.risks_title"), say(lang, "warehouse_desk.risks_desc"), bars, words
+        f"risques-{stored.id}",
+        say(lang, "warehouse_desk.risks_title"),
+        say(lang, "warehouse_desk.risks_desc"),
+        bars,
+        words,
     )
 
 

@@ -76,7 +76,10 @@ def router(place: WarehousePlace, gate: DeskGate, renderer: Renderer) -> APIRout
                         say("fr", "warehouse_desk.not_controller", profile=told(profile, "fr")),
                         say("en", "warehouse_desk.not_controller", profile=told(profile, "en")),
                     ),
-                    Said(say("fr", "warehouse_desk.not_controller_todo"), say("en", "warehouse_desk.not_controller_todo")),
+                    Said(
+                        say("fr", "warehouse_desk.not_controller_todo"),
+                        say("en", "warehouse_desk.not_controller_todo"),
+                    ),
                     403,
                     GOVERNANCE_RULE,
                 )
