@@ -110,29 +110,27 @@ def limit_bars(chart_id: str, title: str, description: str, bars: list[Measured]
     top = max([b.value for b in bars] + [b.limit or 0 for b in bars]) or 1.0
     lines: list[str] = []
     y = 4
-    for bar in bars:
+    for bar in bars:  # the label on its line, the bar under it from the left edge, then the values in words
         width = max(2, round(BAR_WIDTH * bar.value / top))
         pattern = f"{chart_id}-p{3 if bar.over else 0}"
         verdict = words["over"] if bar.over else words["under"]
+        said = words["line"].format(value=bar.written, limit=bar.limit_written, verdict=verdict)
         lines.append(
             f'<text x="0" y="{y + 12}" font-size="12" font-weight="bold">{escape(bar.label)}</text>'
-            f'<rect x="{LABEL_WIDTH}" y="{y + 2}" width="{width}" height="{ROW - 5}" fill="url(#{pattern})" '
+            f'<rect x="0" y="{y + ROW + 2}" width="{width}" height="{ROW - 5}" fill="url(#{pattern})" '
             f'stroke="#1a1a1a" stroke-width="0.6"/>'
         )
         if bar.limit is not None:
-            at = LABEL_WIDTH + round(BAR_WIDTH * bar.limit / top)
+            at = round(BAR_WIDTH * bar.limit / top)
             lines.append(
-                f'<line x1="{at}" y1="{y}" x2="{at}" y2="{y + ROW}" stroke="#1a1a1a" stroke-width="2" '
+                f'<line x1="{at}" y1="{y + ROW}" x2="{at}" y2="{y + 2 * ROW}" stroke="#1a1a1a" stroke-width="2" '
                 f'stroke-dasharray="3 2"/>'
             )
-        lines.append(
-            f'<text x="{LABEL_WIDTH}" y="{y + ROW + 12}" font-size="11">'
-            f"{escape(words['line'].format(value=bar.written, limit=bar.limit_written, verdict=verdict))}</text>"
-        )
-        y += 2 * ROW + 6
+        lines.append(f'<text x="0" y="{y + 2 * ROW + 12}" font-size="11">{escape(said)}</text>')
+        y += 3 * ROW + 6
     defs = "".join(p.format(id=f"{chart_id}-p{i}") for i, p in enumerate(PATTERNS))
     height = y + 4
-    width = LABEL_WIDTH + BAR_WIDTH + 50
+    width = BAR_WIDTH + 60
     svg = (
         f'<svg class="graphe" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
         f'height="{height}" role="img" aria-labelledby="{chart_id}-t {chart_id}-d">'
