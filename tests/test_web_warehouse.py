@@ -119,6 +119,22 @@ def test_a_reject_needs_its_reason_and_the_requester_cannot_decide(place: Place)
     assert page.status_code == 403 and "EDS-SEC-EXP-2.desk" in words(page)
 
 
+def test_a_manager_cannot_attest_their_own_training(place: Place) -> None:
+    novice, token = browser(place, "gest.novice")
+    form = {"csrf": token, "date_formation": "2026-11-20", "sujet": "Anonymisation (fictif)"}
+    own = novice.post("/entrepot/formations", data={**form, "login": "gest.novice"})
+    assert own.status_code == 403 and "n'atteste pas sa propre formation" in words(own)
+    other = novice.post("/entrepot/formations", data={**form, "login": "gest.export"})
+    assert other.status_code == 403  # an export reviewer does not act for the controller
+    assert not place.gate().trained("gest.novice")
+    denied = [e for e in trail(place, "desk.warehouse.training") if e["outcome"] == "denied"]
+    assert len(denied) == 2 and {e["rule"] for e in denied} == {"EDS-SEC-EXP-3.training"}
+    steward, steward_token = browser(place, "dpo.entrepot")
+    done = steward.post("/entrepot/formations", data={**form, "csrf": steward_token, "login": "gest.novice"})
+    assert done.status_code == 200 and "Formation de gest.novice enregistrée." in words(done)
+    assert place.gate().trained("gest.novice")
+
+
 def test_an_indicator_shows_its_suppressed_cells_marked(place: Place) -> None:
     rid = place.request(qis=("year_of_birth",), kind="indicator")
     reviewer, token = browser(place, "gest.export")

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from santegarde.errors import SantegardeError, WordedError
-from santegarde.policy.desks import Desk
+from santegarde.policy.desks import Desk, decide_desk
 from santegarde.warehouse.anonymity.indicators import TOTAL, Indicator
 from santegarde.warehouse.gate import (
     AWAITING,
@@ -45,6 +45,7 @@ RISKS = ("singling_out", "linkability", "inference")
 SIZE_BUCKETS = ((1, 1), (2, 2), (3, 4), (5, 9), (10, 19), (20, 49), (50, 99), (100, None))
 # The rule a gate's refusal applies (as the gate traces it); the others are the manager's (EDS-SEC-EXP-2).
 RULES = {"not_trained": "EDS-SEC-EXP-3", "no_risk_study": "EDS-SEC-EXP-1", "data_changed": "EDS-SEC-EXP-1"}
+TRAINING_RULE = "EDS-SEC-EXP-3.training"
 Csrf = Annotated[str, Form(alias=CSRF_FIELD, max_length=128)]
 Long = Annotated[str, Form(max_length=20000)]
 Short = Annotated[str, Form(max_length=200)]
@@ -321,6 +322,13 @@ def router(place: WarehousePlace, gate: DeskGate, renderer: Renderer) -> APIRout
             current = gate.enter(request, Desk.WAREHOUSE, "desk.warehouse.training")
             lang = lang_of(request)
             form = {"login": login, "date": date_formation, "subject": sujet}
+            own = login.strip().lower() == current.login.strip().lower()
+            if own or not decide_desk(gate.ref, Desk.CONTROLLER, current.profile).allowed:
+                # a manager's training is attested by the controller's side, never by the manager (EDS-SEC-EXP-3)
+                gate.record(request, current, "desk.warehouse.training", "export", login[:60], TRAINING_RULE,
+                            allowed=False)  # fmt: skip
+                error = say(lang, "warehouse_desk.training_own" if own else "warehouse_desk.training_controller")
+                return queue(request, current, 403, training=form, training_error=error)
             try:
                 day = date.fromisoformat(date_formation.strip())
             except ValueError:
