@@ -286,6 +286,39 @@ def test_the_audit_desk_searches_by_post_verifies_and_reviews(practice: Practice
     assert trail(org, "desk.audit.anomaly.close")[-1]["actor"] == "dr.martin"
 
 
+def test_the_audit_desk_speaks_english_when_asked(practice: Practice, org: Organisation) -> None:
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    c.cookies.set("sg_lang", "en")
+    home = html.unescape(c.get("/audit").text)
+    assert "<h1>Trace audit desk</h1>" in home and "Verify the trail's chain" in home
+    assert "Trail entries per day and profile" in home and "The same figures as a table" in home
+    assert "Audit desk" in home  # the desks' navigation too
+    assert "Bureau d'audit des traces" not in home and "Rechercher" not in home
+    token = csrf(c.get("/audit"))
+    today = practice.place.identity.now().date()
+    found = html.unescape(
+        c.post(
+            "/audit/recherche",
+            data={
+                "csrf": token,
+                "debut": (today - timedelta(days=1)).isoformat(),
+                "fin": today.isoformat(),
+                "operation": "desk",
+            },
+        ).text
+    )
+    assert "Audit desk opened" in found and "Ouverture du bureau" not in found  # operations by their English name
+    assert "granted" in found and "Console desks: all" in found
+    bad = html.unescape(c.post("/audit/recherche", data={"csrf": token, "debut": "x", "fin": "y"}).text)
+    assert "The start date is not a date" in bad
+    started = c.post("/audit/revue", data={"csrf": token})
+    review = html.unescape(c.get(started.headers["location"]).text)
+    assert "Review of the traces no." in review and "Back to the audit desk" in review
+    c.cookies.set("sg_lang", "fr")
+    assert "Bureau d'audit des traces" in html.unescape(c.get("/audit").text)  # French by default, and back
+
+
 def test_search_never_puts_a_criterion_in_a_url(practice: Practice, org: Organisation) -> None:
     c = console(practice, org)
     sign_in(practice, c, "dr.martin")

@@ -33,16 +33,13 @@ from santegarde.warehouse import governance as gov
 from santegarde.warehouse.access import Operator, WarehouseGuard
 from santegarde.warehouse.feed import DataList, FeedReport, TextDeidentifier, checked_source
 from santegarde.warehouse.feed import Progress as FeedProgress
+from santegarde.warehouse.place import warehouse_directory
 from santegarde.warehouse.retention import RetentionReport, WarehouseRetention
 from santegarde.warehouse.retention import policy as retention_policy
 from santegarde.warehouse.spark import feed as spark_feed
 from santegarde.warehouse.spark.session import SparkEngineError
 
 app = typer.Typer(help="Health data warehouse: create it, feed it, register objections.", no_args_is_help=True)
-
-
-def warehouse_directory(config: Path) -> Path:
-    return config.resolve().parent / "warehouse"
 
 
 @contextmanager

@@ -15,14 +15,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import fields
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 import duckdb
 import typer
-import yaml
 from rich.table import Table
 
 from santegarde.cli.common import ReportJson, console, friendly_errors
@@ -36,7 +34,6 @@ from santegarde.warehouse.gate import (
     ExportRequest,
     Gate,
     GateError,
-    GateThresholds,
     GrantReviewers,
     IndicatorSpec,
     StoredRequest,
@@ -44,6 +41,9 @@ from santegarde.warehouse.gate import (
     criterion_text,
     export_words,
 )
+from santegarde.warehouse.place import exports_directory, load_thresholds, thresholds_path
+
+__all__ = ["load_thresholds", "thresholds_path"]  # where the CLI's tests and measure commands read them
 
 app = typer.Typer(
     help="Exports through the anonymity gate: request, check, review, release, reject.", no_args_is_help=True
@@ -68,52 +68,6 @@ Lang = Annotated[
 ]
 
 
-THRESHOLDS_FILE = Path("warehouse") / "export-thresholds.yaml"
-
-
-def thresholds_path(config: Path) -> Path:
-    """Where the organisation's export thresholds are read from: next to the configuration file."""
-    return config.resolve().parent / THRESHOLDS_FILE
-
-
-def load_thresholds(config: Path) -> GateThresholds:
-    """The gate's thresholds from ``warehouse/export-thresholds.yaml`` if present, else the defaults."""
-    path = thresholds_path(config)
-    if not path.exists():
-        return GateThresholds()
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise GateError("thresholds_unreadable", path=path, error=type(exc).__name__) from None
-    if document is None:
-        return GateThresholds()
-    if not isinstance(document, dict):
-        raise GateError("thresholds_not_mapping", path=path)
-    known = {f.name: str(f.type) for f in fields(GateThresholds)}
-    unknown = sorted(str(k) for k in document if k not in known)
-    if unknown:
-        raise GateError("thresholds_unknown", path=path, unknown=", ".join(unknown), known=", ".join(known))
-    for key, value in document.items():
-        _check_threshold(path, key, known[key], value)
-    return GateThresholds(**document)
-
-
-def _check_threshold(path: Path, key: str, kind: str, value: object) -> None:
-    """Refuse a threshold value of the wrong type (the gate itself checks the ranges)."""
-    if value is None and "None" in kind:
-        return
-    integral = kind.startswith("int")
-    fits = not isinstance(value, bool) and isinstance(value, int if integral else (int, float))
-    if not fits:
-        optional = "None" in kind
-        wanted = {
-            "fr": ("un nombre entier" if integral else "un nombre")
-            + (" (ou null pour le désactiver)" if optional else ""),
-            "en": ("a whole number" if integral else "a number") + (" (or null to disable it)" if optional else ""),
-        }
-        raise GateError("threshold_type", key=key, path=path, wanted=wanted, value=repr(value))
-
-
 def _said(lang: str) -> dict[str, str]:
     """What an export command prints after it succeeds, in ``lang``."""
     found: dict[str, str] = export_words(lang)["cli"]
@@ -126,8 +80,8 @@ def _gate(config: Path) -> Iterator[tuple[Gate, str, Organisation]]:
     thresholds = load_thresholds(config)
     with logged_in(config) as s:
         login = sessions.state(s.identity, s.token).login
-        directory = config.resolve().parent / "warehouse" / "exports"
-        yield Gate(directory, s.org.audit, GrantReviewers(s.identity), thresholds=thresholds), login, s.org
+        gate = Gate(exports_directory(config), s.org.audit, GrantReviewers(s.identity), thresholds=thresholds)
+        yield gate, login, s.org
 
 
 @contextmanager
@@ -136,8 +90,7 @@ def _requesting_gate(config: Path) -> Iterator[tuple[Gate, str, Callable[[Export
     thresholds = load_thresholds(config)
     with logged_in(config) as s:
         current = sessions.require(s.identity, s.token, sensitivity=Sensitivity.SPECIAL)
-        directory = config.resolve().parent / "warehouse" / "exports"
-        gate = Gate(directory, s.org.audit, GrantReviewers(s.identity), thresholds=thresholds)
+        gate = Gate(exports_directory(config), s.org.audit, GrantReviewers(s.identity), thresholds=thresholds)
         yield gate, current.login, lambda request: gate.submit_as(request, current.profile, s.org.referential)
 
 

@@ -6,6 +6,11 @@
 - The audit desk (trail search, chain verification, the two-monthly review) is for the profiles the text lets read
   the traces (the warehouse's log reviewer, the laboratory's audit); where the text names none, the controller
   reviews the traces himself (COM-LOG-4), so the controller's profiles.
+- The warehouse's desk (the committees' data list and opinions, projects and workspaces, objections, the export
+  queue) is for the controller's profiles and the export reviewers: the profiles the text lets read, for no purpose
+  of their own and only aggregated, the data sets submitted for export (EDS-SEC-EXP-3). A text without export
+  reviewers has no warehouse, so no such desk. Each action at the desk is then decided by the same check as its CLI
+  command (the gate's empowered manager, the objection's profiles).
 
 A text that names nobody for a desk leaves it closed to everyone.
 """
@@ -16,15 +21,20 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from santegarde.policy.rights import rights_handlers
-from santegarde.referentials.model import CategoryKind, Operation, Referential
+from santegarde.referentials.model import CategoryKind, Granularity, Operation, Referential
 
 
 class Desk(StrEnum):
     CONTROLLER = "controller"
     AUDIT = "audit"
+    WAREHOUSE = "warehouse"
 
 
-RULES = {Desk.CONTROLLER: "COM-SEC-1.controller", Desk.AUDIT: "COM-LOG-4.reviewer"}
+RULES = {
+    Desk.CONTROLLER: "COM-SEC-1.controller",
+    Desk.AUDIT: "COM-LOG-4.reviewer",
+    Desk.WAREHOUSE: "EDS-SEC-EXP-2.desk",
+}
 
 
 @dataclass(frozen=True)
@@ -46,9 +56,26 @@ def trace_readers(ref: Referential) -> tuple[str, ...]:
     )
 
 
+def export_reviewers(ref: Referential) -> tuple[str, ...]:
+    """The profiles the text lets read only the aggregated data sets submitted for export, for no purpose of their
+    own: the operators verifying exports' anonymity (eds-2021-118's ``export_reviewer``)."""
+    return tuple(
+        a.id
+        for a in ref.accessors
+        if a.access
+        and all(
+            not acc.purposes and acc.operations == [Operation.READ] and acc.granularity is Granularity.AGGREGATED
+            for acc in a.access
+        )
+    )
+
+
 def desk_profiles(ref: Referential, desk: Desk) -> tuple[str, ...]:
     if desk is Desk.CONTROLLER:
         return rights_handlers(ref)
+    if desk is Desk.WAREHOUSE:
+        reviewers = export_reviewers(ref)
+        return (*rights_handlers(ref), *reviewers) if reviewers else ()
     return trace_readers(ref) or rights_handlers(ref)
 
 

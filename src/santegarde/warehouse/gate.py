@@ -474,11 +474,23 @@ def _metric_criteria(
     return [
         _criterion("k", report.k, limits.k, ">=", "k_persons",
                    {"under": report.records_under_k, "persons": persons, "rows": rows,
-                    "smallest": [int(n) for n in report.smallest_classes]}),
+                    "smallest": [int(n) for n in report.smallest_classes],
+                    "histogram": class_sizes(conn, view, request.quasi_identifiers)}),
         _criterion("l_distinct", report.l_distinct, limits.l_distinct, ">=", no_sensitive),
         _criterion("l_entropy", report.l_entropy, limits.l_entropy, ">=", no_sensitive),
         _criterion("t_closeness", report.t_closeness, limits.t, "<=", no_sensitive),
     ]
+
+
+def class_sizes(conn: duckdb.DuckDBPyConnection, view: str, qis: Sequence[str]) -> list[list[int]]:
+    """The equivalence classes' sizes in persons: ``[size, how many classes]`` pairs, by size (the histogram the
+    export's reviewer reads beside k; no value of a quasi-identifier, only counts)."""
+    groups = ", ".join(quote_ident(c) for c in qis)
+    found = conn.execute(
+        f"SELECT n, count(*) FROM (SELECT count(*) AS n FROM ({view}) AS __v GROUP BY {groups}) "  # noqa: S608
+        "GROUP BY n ORDER BY n"
+    ).fetchall()
+    return [[int(n), int(c)] for n, c in found]
 
 
 def _risk_criteria(
@@ -926,6 +938,17 @@ class Gate:
         self._trace(manager, "export.release", stored.id, "success", "EDS-SEC-EXP-1", request.purpose, PROFILE)
         return Release(stored.id, final, final / name, final / "report.html", final / "report.json", table.num_rows)
 
+    def indicator(self, request_id: int, conn: duckdb.DuckDBPyConnection) -> Indicator:
+        """An indicator request's cells as they would leave (small cells suppressed and marked), for its reviewer
+        (EDS-SEC-EXP-5); refused for a row-level request."""
+        stored = self.get(request_id)
+        if stored.request.kind != "indicator":
+            raise GateError("no_dimensions")
+        try:
+            return _indicator(conn, stored.request, self.thresholds)
+        except AnonymityError as error:
+            raise engine_refusal(error, "indicator_gone") from error
+
     def _recompute(self, stored: StoredRequest, conn: duckdb.DuckDBPyConnection) -> pa.Table:
         if stored.request.kind == "indicator":
             try:
@@ -1040,6 +1063,8 @@ def _facts(facts: Mapping[str, Any], lang: str, code: Callable[[str], str], t: M
             worded[key] = f"{value:.0%}".replace("%", " %" if lang == "fr" else "%")
         elif value is None:
             worded[key] = t["notes"]["no_control"]
+        elif key == "histogram":
+            continue  # drawn as a chart by the console, never said in a sentence
         elif isinstance(value, list):
             worded[key] = "[" + ("; " if lang == "fr" else ", ").join(number(v, lang) for v in value) + "]"
         else:

@@ -28,6 +28,7 @@ from santegarde.config.model import Server
 from santegarde.errors import SantegardeError
 from santegarde.identity.context import IdentityContext
 from santegarde.identity.oidc import ProSanteConnect
+from santegarde.policy.desks import Desk, desk_profiles
 from santegarde.referentials.model import Referential
 from santegarde.rights.execute import RightsService
 from santegarde.runtime import Organisation
@@ -165,6 +166,11 @@ def create_console(
         if rights is not None:
             app.include_router(rights_desk.router(organisation, rights, gate, renderer))
         app.include_router(audit_desk.router(organisation, gate, renderer))
+        if desk_profiles(organisation.referential, Desk.WAREHOUSE):  # a text with a warehouse: its desk
+            from santegarde.web import warehouse_desks  # the warehouse extra's libraries, only then
+
+            for router in warehouse_desks.routers(organisation, identity, gate, renderer):
+                app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     def page_or_api(

@@ -21,33 +21,37 @@ from santegarde.policy.desks import Desk
 from santegarde.runtime import Organisation
 from santegarde.web.charts import grouped_bars
 from santegarde.web.desk_gate import DeskGate, desk_page
-from santegarde.web.french import PARIS, Refusal, fr_date, name
-from santegarde.web.render import CSRF_FIELD, Renderer
+from santegarde.web.french import PARIS, Refusal, Said, date_in, labels, name, told
+from santegarde.web.render import CSRF_FIELD, Renderer, lang_of, say
 
 TAG = "console"
 MIN_COMMENT = 10
 DEFAULT_DAYS = 61  # the review's period: two months
 Csrf = Annotated[str, Form(alias=CSRF_FIELD, max_length=128)]
 Text = Annotated[str, Form(max_length=200)]
-OUTCOMES = {"success": "accordé", "denied": "refusé", "error": "erreur", "intent": "annoncé"}
-ANOMALIES = {
-    "outside_working_hours": "Accès en dehors des heures ouvrées",
-    "break_the_glass": "Accès en bris de glace",
-    "care_declared": "Relation de soin déclarée (à rapprocher des rendez-vous ou de l'adressage)",
-    "justified_access": "Accès sur justification écrite",
-    "no_care_relationship": "Accès sans relation de soin",
-    "refusal": "Accès refusé",
-    "volume_spike": "Volume inhabituel d'opérations dans la journée",
-    "many_patients": "Nombreux patients ouverts dans la journée",
-    "refusal_burst": "Série de refus rapprochés",
-}
+OUTCOMES = labels("console", "audit_desk", "outcomes")  # an entry's outcome in the page's language
+ANOMALIES = labels("console", "audit_desk", "anomaly_kinds")
+
+
+def both(key: str, **facts: Any) -> Said:
+    """The audit desk's phrase ``key`` in both languages (a template draws the page's)."""
+    fr, en = ({k: told(v, lang) for k, v in facts.items()} for lang in ("fr", "en"))
+    return Said(say("fr", f"audit_desk.{key}", **fr), say("en", f"audit_desk.{key}", **en))
+
+
+class DateError(SearchError):
+    """A date of the search form that is not a date; ``field`` names which (start or end)."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"the {field} date is not a date")
+        self.field = field
 
 
 def _day(text: str, field: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise SearchError(f"La date {field} n'est pas une date (jj/mm/aaaa) : corrigez-la.") from None
+        raise DateError(field) from None
 
 
 def _start(day: date) -> datetime:
@@ -69,18 +73,22 @@ def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
     def profiles() -> list[tuple[str, str]]:
         return [(a.id, name(ref, "accessor", a.id)) for a in ref.accessors]
 
-    def chart(start: datetime, end: datetime) -> Any:
+    def chart(start: datetime, end: datetime, lang: str) -> Any:
         counted = volumes(org.audit, start, end)
-        names = {p: label for p, label in profiles()}
-        names[""] = "sans profil (système)"
+        names = {p: told(label, lang) for p, label in profiles()}
+        names[""] = say(lang, "audit_desk.no_profile")
         return grouped_bars(
             "volumes",
-            "Entrées du journal par jour et par profil",
-            f"Nombre d'entrées du journal d'audit, du {start.astimezone(PARIS):%d/%m/%Y} au "
-            f"{end.astimezone(PARIS):%d/%m/%Y}, pour chaque jour et chaque profil.",
+            say(lang, "audit_desk.chart_title"),
+            say(
+                lang,
+                "audit_desk.chart_desc",
+                start=f"{start.astimezone(PARIS):%d/%m/%Y}",
+                end=f"{end.astimezone(PARIS):%d/%m/%Y}",
+            ),
             counted,
             names,
-            {day: fr_date(day) for day, _ in counted},
+            {day: date_in(day, lang) for day, _ in counted},
         )
 
     def desk(request: Request, current: Any, status: int = 200, **values: Any) -> Response:
@@ -96,9 +104,9 @@ def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
             status,
             user=gate.who(current),
             profiles=profiles(),
-            operations=operations.families("fr"),
+            operations=operations.families(lang_of(request)),
             outcomes=OUTCOMES,
-            chart=chart(now - timedelta(days=DEFAULT_DAYS), now + timedelta(seconds=1)),
+            chart=chart(now - timedelta(days=DEFAULT_DAYS), now + timedelta(seconds=1), lang_of(request)),
             **state(),
             **values,
         )
@@ -136,8 +144,8 @@ def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
             current = gate.enter(request, Desk.AUDIT, "desk.audit.search")
             try:
                 criteria = Criteria(
-                    _start(_day(debut, "de début")),
-                    _start(_day(fin, "de fin") + timedelta(days=1)),
+                    _start(_day(debut, "start")),
+                    _start(_day(fin, "end") + timedelta(days=1)),
                     actor=acteur.strip(),
                     profile=profil.strip(),
                     operation=operation.strip(),
@@ -145,10 +153,12 @@ def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
                     patient=patient.strip(),
                 )
                 found = search(org.audit, criteria)
-            except SearchError as exc:
-                message = str(exc) if str(exc).startswith("La date") else "La période se termine avant de commencer."
+            except DateError as exc:
+                message = both("bad_date", field=both(f"{exc.field}_field"))
                 return desk(request, current, 422, form=form, error=message, searched=True, results=[])
-            rows = [_row(e.seq, dict(e.content), ref) for e in found.entries]
+            except SearchError:
+                return desk(request, current, 422, form=form, error=both("period_reversed"), searched=True, results=[])
+            rows = [_row(e.seq, dict(e.content), ref, lang_of(request)) for e in found.entries]
             return desk(request, current, form=form, searched=True, results=rows, more=found.more)
 
         return desk_page(renderer, gate, request, draw, keep="/audit")
@@ -182,16 +192,11 @@ def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
             except trace_review.ReviewError:
                 return renderer.refused(
                     request,
-                    Refusal(
-                        "Revue introuvable",
-                        f"Il n'y a pas de revue des traces n° {number}.",
-                        "Revenez au bureau d'audit et choisissez la dernière revue.",
-                        404,
-                    ),
+                    Refusal(both("no_review_title"), both("no_review", n=number), both("no_review_todo"), 404),
                     user=gate.who(current),
                 )
         start_at, end_at = (datetime.fromisoformat(t) for t in found["period"])
-        anomalies = [{**a, "label": ANOMALIES.get(a["kind"], "Autre anomalie")} for a in found["anomalies"]]
+        anomalies = [{**a, "label": ANOMALIES.get(a["kind"], ANOMALIES["other"])} for a in found["anomalies"]]
         return renderer.page(
             request,
             "audit/revue.html",
@@ -203,7 +208,11 @@ def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
             anomalies=anomalies,
             open_count=sum(1 for a in anomalies if a["status"] == "open"),
             minimum=MIN_COMMENT,
-            chart=chart(start_at.replace(tzinfo=start_at.tzinfo or UTC), end_at.replace(tzinfo=end_at.tzinfo or UTC)),
+            chart=chart(
+                start_at.replace(tzinfo=start_at.tzinfo or UTC),
+                end_at.replace(tzinfo=end_at.tzinfo or UTC),
+                lang_of(request),
+            ),
             **values,
         )
 
@@ -227,7 +236,7 @@ def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
         def draw() -> Response:
             current = gate.enter(request, Desk.AUDIT, "desk.audit.anomaly.close", str(anomaly))
             if len(commentaire.strip()) < MIN_COMMENT:
-                message = f"Écrivez ce que vous avez vérifié et conclu, en au moins {MIN_COMMENT} caractères."
+                message = both("comment_short", min=MIN_COMMENT)
                 return review_page(request, current, number, 422, failed=anomaly, comment_error=message)
             try:
                 with org.audit.engine.begin() as conn:
@@ -236,7 +245,7 @@ def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
                         raise trace_review.ReviewError(f"anomaly {anomaly} is not in review {number}")
                     trace_review.close_anomaly(conn, anomaly, current.login, commentaire, clock=org.audit.now)
             except trace_review.ReviewError:
-                message = "Cette anomalie est déjà close ou n'existe pas : rechargez la revue."
+                message = both("already_closed")
                 return review_page(request, current, number, 409, failed=anomaly, comment_error=message)
             return RedirectResponse(f"/audit/revue/{number}", status_code=303)
 
@@ -245,16 +254,16 @@ def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
     return web
 
 
-def _row(seq: int, c: dict[str, Any], ref: Any) -> dict[str, Any]:
+def _row(seq: int, c: dict[str, Any], ref: Any, lang: str) -> dict[str, Any]:
     return {
         "seq": seq,
         "at": c.get("at"),
         "actor": c.get("actor") or "—",
         "profile": name(ref, "accessor", c.get("profile")) if c.get("profile") else "—",
-        "operation": operations.name(str(c.get("operation", ""))),
+        "operation": operations.name(str(c.get("operation", "")), lang),
         "resource": c.get("resource_type"),
         "patient": c.get("patient") or "",
-        "outcome": OUTCOMES.get(str(c.get("outcome")), str(c.get("outcome"))),
+        "outcome": OUTCOMES.get(str(c.get("outcome")), str(c.get("outcome"))),  # a Said: the page's language
         "denied": c.get("outcome") == "denied",
         "rule": c.get("rule") or "",
         "break_glass": bool(c.get("break_glass")),

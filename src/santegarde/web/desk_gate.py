@@ -22,11 +22,12 @@ from santegarde.identity.errors import SessionRefused
 from santegarde.policy.desks import Desk, DeskDecision, decide_desk
 from santegarde.referentials.model import Referential
 from santegarde.web.desk import guarded
-from santegarde.web.french import Refusal, name
-from santegarde.web.render import Renderer
+from santegarde.web.french import Refusal, Said, labels, name, told
+from santegarde.web.render import Renderer, say
 
-DESK_PAGES = {Desk.CONTROLLER: ("/controle", "Tableau du responsable"), Desk.AUDIT: ("/audit", "Bureau d'audit")}
-DESK_NAMES = {Desk.CONTROLLER: "le tableau du responsable du traitement", Desk.AUDIT: "le bureau d'audit des traces"}
+DESK_PATHS = {Desk.CONTROLLER: "/controle", Desk.AUDIT: "/audit", Desk.WAREHOUSE: "/entrepot"}
+DESK_TITLES = labels("console", "desks")  # the navigation's links, in the page's language
+DESK_NAMES = labels("console", "desk_names")  # a desk inside a sentence
 
 
 # A generated document shown in the console's frame: its own styles, no script at all (sandbox), framed by the
@@ -123,7 +124,7 @@ class DeskGate:
 
     def desks(self, profile: str | None) -> list[tuple[str, str]]:
         """The desks this profile may open: (path, title), for the navigation."""
-        return [DESK_PAGES[d] for d in Desk if decide_desk(self.ref, d, profile).allowed]
+        return [(DESK_PATHS[d], DESK_TITLES[d.value]) for d in Desk if decide_desk(self.ref, d, profile).allowed]
 
     def who(self, current: sessions.SessionContext) -> dict[str, object]:
         return {
@@ -134,25 +135,39 @@ class DeskGate:
 
 
 def desk_refusal(exc: DeskRefused, gate: DeskGate) -> Refusal:
+    """Why the profile may not open the desk, and who keeps it, in both languages."""
     d = exc.decision
-    allowed = ", ".join(f"« {name(gate.ref, 'accessor', p)} »" for p in d.profiles)
-    todo = (
-        f"Ce bureau est tenu par : {allowed}. Adressez-vous à l'une de ces personnes ; l'essai a été tracé."
-        if d.profiles
-        else "Le référentiel ne désigne aucun profil pour ce bureau : utilisez les commandes de l'administrateur."
-    )
+
+    def said(lang: str, key: str) -> str:
+        allowed = ", ".join(
+            say(lang, "desk_refusal.quoted", name=told(name(gate.ref, "accessor", p), lang)) for p in d.profiles
+        )
+        return say(
+            lang,
+            f"desk_refusal.{key}",
+            profile=told(name(gate.ref, "accessor", d.profile), lang),
+            desk=told(DESK_NAMES[d.desk.value], lang),
+            allowed=allowed,
+        )
+
+    todo = "todo" if d.profiles else "nobody"
     return Refusal(
-        "Accès refusé",
-        f"Le profil « {name(gate.ref, 'accessor', d.profile)} » ne peut pas ouvrir {DESK_NAMES[d.desk]}.",
-        todo,
+        Said(say("fr", "desk_refusal.title"), say("en", "desk_refusal.title")),
+        Said(said("fr", "what"), said("en", "what")),
+        Said(said("fr", todo), said("en", todo)),
         403,
         d.rule,
     )
 
 
 def worded_refusal(exc: WordedError, status: int = 422) -> Refusal:
-    """A refusal of a governance module, in its own French sentence."""
-    return Refusal("Demande refusée", exc.in_language("fr"), "Corrigez ce qui est indiqué, puis recommencez.", status)
+    """A refusal of a governance module, in its own sentences (both languages)."""
+    return Refusal(
+        Said(say("fr", "desk_refusal.request_title"), say("en", "desk_refusal.request_title")),
+        Said(exc.in_language("fr"), exc.in_language("en")),
+        Said(say("fr", "desk_refusal.request_todo"), say("en", "desk_refusal.request_todo")),
+        status,
+    )
 
 
 def desk_page(
