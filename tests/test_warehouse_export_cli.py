@@ -13,12 +13,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyotp
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner, Result
 
+from santegarde.audit.tables import entry
 from santegarde.cli import session
 from santegarde.cli.main import app
 from santegarde.cli.warehouse_core import warehouse_directory
@@ -154,6 +157,15 @@ def write_thresholds(demo: Demo, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def audit_events(demo: Demo) -> list[dict[str, Any]]:
+    org = open_organisation(demo.config, PASS)
+    try:
+        with org.audit.engine.connect() as conn:
+            return [json.loads(c) for c in conn.execute(select(entry.c.content).order_by(entry.c.seq)).scalars()]
+    finally:
+        org.close()
 
 
 def words(result: Result) -> str:
@@ -300,3 +312,29 @@ def test_an_export_is_checked_where_the_data_is_through_the_keyring(demo: Demo) 
     checked = run("warehouse", "export", "check", found.group(1), "--config", str(demo.config))
     assert checked.exit_code == 0, checked.output
     assert "k-anonymat" in checked.output and "60 personnes" in words(checked)
+
+
+def test_an_export_review_training_is_recorded_by_the_controller_never_by_oneself(demo: Demo) -> None:
+    """A manager who could record their own training would empower themselves to release exports (EDS-SEC-EXP-3):
+    the command line applies the same rule as the warehouse desk — the controller's profile, another person."""
+    login(demo, "internal_staff")
+    training = ("warehouse", "export", "training", "--on", "2026-01-05", "--subject", "Revue des exports (fictif)")
+    refused = run(*training[:3], "gest.fictif", *training[3:], "--config", str(demo.config))
+    said = words(refused)
+    assert refused.exit_code != 0 and "Le profil internal_staff ne peut pas enregistrer une formation" in said, said
+    org = open_organisation(demo.config, PASS)
+    try:
+        grants.give(
+            identity_context(org), demo.login, "data_steward", validated_by="Comité de gouvernance (fictif)",
+            validator_role="governance_body", reason="responsable de l'entrepôt (fictif)", by="admin",
+        )  # fmt: skip
+    finally:
+        org.close()
+    denied_before = len([e for e in audit_events(demo) if e.get("rule") == "EDS-SEC-EXP-3.training"])
+    login(demo, "data_steward")
+    own = run(*training[:3], demo.login, *training[3:], "--config", str(demo.config), "--lang", "en")
+    assert own.exit_code != 0 and "You may not attest your own export-review training" in words(own), words(own)
+    done = run(*training[:3], "gest.fictif", *training[3:], "--config", str(demo.config))
+    assert done.exit_code == 0, done.output
+    denied = [e for e in audit_events(demo) if e.get("rule") == "EDS-SEC-EXP-3.training"]
+    assert len(denied) == denied_before + 1 and denied[-1]["outcome"] == "denied"

@@ -285,10 +285,21 @@ def training(
     config: ConfigOption = Path(CONFIG_NAME),
     lang: Lang = "fr",
 ) -> None:
-    """Record a manager's export-review training (valid three years)."""
+    """Record a manager's export-review training (valid three years), for the controller: under the controller's
+    profile, never one's own."""
     export_words(lang)
-    with _gate(config) as (gate, by, _):
-        gate.record_training(login, date.fromisoformat(trained_on), subject, by=by)
+    thresholds = load_thresholds(config)
+    with logged_in(config) as s:
+        current = sessions.require(s.identity, s.token, sensitivity=Sensitivity.SPECIAL)
+        gate = Gate(exports_directory(config), s.org.audit, GrantReviewers(s.identity), thresholds=thresholds)
+        gate.record_training_as(
+            login,
+            date.fromisoformat(trained_on),
+            subject,
+            by=current.login,
+            profile=current.profile,
+            referential=s.org.referential,
+        )
     console.print(_said(lang)["trained"].format(login=login), markup=False)
 
 

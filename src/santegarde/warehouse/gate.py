@@ -48,6 +48,7 @@ from santegarde.governance.documents import render_html
 from santegarde.governance.vocabulary import VocabularyError, label
 from santegarde.identity import accounts, grants
 from santegarde.identity.context import IdentityContext
+from santegarde.policy.desks import Desk, decide_desk
 from santegarde.referentials.model import Granularity, Operation, Referential
 from santegarde.warehouse import lineage
 from santegarde.warehouse.anonymity import (
@@ -69,6 +70,7 @@ RiskAssessor = Callable[[pa.Table, "ExportRequest", "GateThresholds"], list[tupl
 PROFILE = "export_reviewer"
 REFERENTIAL = "eds-2021-118"
 SECTION = "10.2"
+TRAINING_RULE = "EDS-SEC-EXP-3.training"  # a training recorded by the controller, never by the trained manager
 STATE_FILE = "gate.sqlite"
 OUTBOX = "outbox"
 FORMATS = ("parquet", "csv")
@@ -728,6 +730,21 @@ class Gate:
                 (login.strip().lower(), trained_on.isoformat(), subject.strip(), by or login, self._now()),
             )
         self._trace(by or login, "export.training", login.strip().lower(), "success", "EDS-SEC-EXP-3")
+
+    def record_training_as(
+        self, login: str, trained_on: date, subject: str, *, by: str, profile: str | None, referential: Referential
+    ) -> None:
+        """Record a manager's training for the controller: only under a profile of the controller's desk, and never
+        by the trained person (a manager attesting their own training would empower themselves); refusals traced."""
+        controller = decide_desk(referential, Desk.CONTROLLER, profile)
+        allowed = refusals.choices(controller.profiles)
+        if login.strip().lower() == by.strip().lower() or not controller.allowed:
+            trained = login.strip().lower()[:60]
+            self._trace(by, "export.training", trained, "denied", TRAINING_RULE, profile=profile or "")
+            if controller.allowed:
+                raise GateError("training_own", allowed=allowed)
+            raise GateError("training_not_controller", profile=profile or "-", allowed=allowed)
+        self.record_training(login, trained_on, subject, by=by)
 
     def trained(self, login: str) -> bool:
         """Tell whether ``login`` has a training recorded in the last three years."""

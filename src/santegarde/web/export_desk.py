@@ -25,6 +25,7 @@ from santegarde.warehouse.gate import (
     MIN_RISK_STUDY,
     QUARANTINED,
     REQUESTED,
+    TRAINING_RULE,
     Criterion,
     StoredRequest,
     criterion_name,
@@ -45,7 +46,6 @@ RISKS = ("singling_out", "linkability", "inference")
 SIZE_BUCKETS = ((1, 1), (2, 2), (3, 4), (5, 9), (10, 19), (20, 49), (50, 99), (100, None))
 # The rule a gate's refusal applies (as the gate traces it); the others are the manager's (EDS-SEC-EXP-2).
 RULES = {"not_trained": "EDS-SEC-EXP-3", "no_risk_study": "EDS-SEC-EXP-1", "data_changed": "EDS-SEC-EXP-1"}
-TRAINING_RULE = "EDS-SEC-EXP-3.training"
 Csrf = Annotated[str, Form(alias=CSRF_FIELD, max_length=128)]
 Long = Annotated[str, Form(max_length=20000)]
 Short = Annotated[str, Form(max_length=200)]
@@ -334,7 +334,9 @@ def router(place: WarehousePlace, gate: DeskGate, renderer: Renderer) -> APIRout
             except ValueError:
                 return queue(request, current, 422, training=form, training_error=say(lang, "warehouse_desk.bad_date"))
             try:
-                place.gate().record_training(login, day, sujet, by=current.login)
+                place.gate().record_training_as(
+                    login, day, sujet, by=current.login, profile=current.profile, referential=gate.ref
+                )
             except WordedError as exc:
                 return queue(request, current, 422, training=form, training_error=said_error(exc))
             return queue(request, current, message=say(lang, "warehouse_desk.trained", login=login.strip().lower()))
