@@ -189,9 +189,17 @@ def _kind(data_type: str) -> str | None:
     return None
 
 
+def _distinct(conn: duckdb.DuckDBPyConnection, source: str, *expressions: str) -> int:
+    """How many distinct combinations of ``expressions`` the source has: a GROUP BY, which DuckDB spills beyond its
+    memory limit (a ``count(DISTINCT ...)`` holds its whole set in memory)."""
+    grouped = f"SELECT {', '.join(expressions)} FROM ({source}) AS __src GROUP BY ALL"
+    return int((conn.execute(f"SELECT count(*) FROM ({grouped})").fetchone() or (0,))[0])
+
+
 def keys(conn: duckdb.DuckDBPyConnection, source: str, person: str) -> list[Finding]:
     """The columns of ``source`` (but ``person``) that are the person's key or a key of the rows (module docstring,
-    2 and 3), measured in one pass over the source, then one more for the columns that could be the person's."""
+    2 and 3): one streaming pass over the source (rows, missing values, shapes), then, for the columns that could
+    still be keys, their distinct values counted by grouping (bounded by DuckDB's memory limit, spilled beyond)."""
     described = conn.execute(f"DESCRIBE SELECT * FROM ({source})").fetchall()
     candidates = {str(r[0]): kind for r in described if str(r[0]) != person and (kind := _kind(str(r[1])))}
     if not candidates:
@@ -204,30 +212,32 @@ def keys(conn: duckdb.DuckDBPyConnection, source: str, person: str) -> list[Find
         shape = f"count(*) FILTER (WHERE length({text}) < {LONG_STRING} OR {text} ~ '.*\\s.*')"
         extra = {"number": f"min(abs(CAST({c} AS DOUBLE)))", "integer": f"min(abs(CAST({c} AS DOUBLE)))",
                  "text": shape, "nested": f"count(*) FILTER (WHERE length({text}) < {LONG_STRING})"}  # fmt: skip
-        measures.append(f"count(DISTINCT {text}), count(*) FILTER (WHERE {c} IS NULL), {extra.get(kind, 'NULL')}")
-    row = conn.execute(
-        f"SELECT count(*), count(DISTINCT {p}), {', '.join(measures)} FROM ({source}) AS __src"
-    ).fetchone()
-    if row is None or int(row[1]) < 2:
+        measures.append(f"count(*) FILTER (WHERE {c} IS NULL), {extra.get(kind, 'NULL')}")
+    row = conn.execute(f"SELECT count(*), {', '.join(measures)} FROM ({source}) AS __src").fetchone()
+    if row is None:
         return []
-    rows, persons = int(row[0]), int(row[1])
+    rows, persons = int(row[0]), _distinct(conn, source, p)
+    if persons < 2:
+        return []
     found: list[Finding] = []
     alike = []
     for n, (column, kind) in enumerate(candidates.items()):
-        distinct, missing, extra = int(row[2 + 3 * n]), int(row[3 + 3 * n]), row[4 + 3 * n]
+        missing, extra = int(row[1 + 2 * n]), row[2 + 2 * n]
         numeric = kind in ("number", "integer")
         beyond = numeric and extra is not None and float(extra) >= DISTINCTIVE
         key_like = beyond or (kind in ("text", "nested") and not int(extra or 0))
-        if missing:
+        could_be_person = kind in ("integer", "text", "nested") or rows > persons or beyond
+        could_be_row = rows > persons and key_like
+        if missing or not (could_be_person or could_be_row):
             continue
-        if distinct == persons and (kind in ("integer", "text", "nested") or rows > persons or beyond):
+        distinct = _distinct(conn, source, f"CAST({quote_ident(column)} AS VARCHAR)")
+        if distinct == persons and could_be_person:
             alike.append(column)
-        elif rows > persons and distinct == rows and key_like:
+        elif distinct == rows and could_be_row:
             found.append(Finding(column, person, kind="row"))
-    if alike:
-        pairs = ", ".join(f"count(DISTINCT ({p}, CAST({quote_ident(c)} AS VARCHAR)))" for c in alike)
-        counted = conn.execute(f"SELECT {pairs} FROM ({source}) AS __src").fetchone() or ()
-        found += [Finding(c, person, kind="person") for c, n in zip(alike, counted, strict=True) if int(n) == persons]
+    for column in alike:
+        if _distinct(conn, source, p, f"CAST({quote_ident(column)} AS VARCHAR)") == persons:
+            found.append(Finding(column, person, kind="person"))
     order = list(candidates)
     return sorted(found, key=lambda f: order.index(f.column))
 
@@ -249,8 +259,9 @@ def derived_keys(
     if not suspects:
         return []
     p = quote_ident(person)
-    smallest = ", ".join(
-        f"(SELECT min(n) FROM (SELECT count(DISTINCT {p}) AS n FROM __src GROUP BY CAST({quote_ident(c)} AS VARCHAR)))"
+    smallest = ", ".join(  # persons sharing each value: grouped twice (spilled by DuckDB beyond its memory limit)
+        f"(SELECT min(n) FROM (SELECT v, count(*) AS n FROM (SELECT CAST({quote_ident(c)} AS VARCHAR) AS v, {p} "
+        f"FROM __src GROUP BY ALL) GROUP BY v))"
         for c in suspects
     )
     row = conn.execute(f"WITH __src AS ({source}) SELECT {smallest}").fetchone() or ()
