@@ -69,6 +69,7 @@ def write_export(path: Path, persons: int, rows_per_person: int, seed: int = 15)
 def _connect(path: Path, memory_limit: str) -> duckdb.DuckDBPyConnection:
     conn = duckdb.connect(str(path), read_only=True)
     conn.execute(f"SET memory_limit = '{memory_limit}'")
+    conn.execute(f"SET temp_directory = '{path.parent / 'spill'}'")  # as the warehouse's connection spills
     return conn
 
 
