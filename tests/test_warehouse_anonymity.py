@@ -391,3 +391,18 @@ def test_the_measure_command_reports_the_likeness_metrics_in_json_and_in_french(
     shown = capsys.readouterr().out
     assert "c de la (c, l)-diversité récursive" in shown and "β-ressemblance renforcée" in shown
     assert "δ-divulgation" in shown and "0.7500 (k = 4)" in shown
+
+
+def test_the_distance_follows_the_sql_type_never_a_null_nor_a_null_string() -> None:
+    """Issue 15 ("also seen"): t-closeness switched to the categorical distance when a numeric column held the
+    string "NULL". The kind of distance is the column's SQL type: a DOUBLE column with missing values stays
+    ordered (a NULL is a value of its own); text holding numbers is categorical unless declared ordered."""
+    conn = duckdb.connect()
+    conn.execute("CREATE TABLE m (q VARCHAR, v DOUBLE, t VARCHAR)")
+    conn.execute("INSERT INTO m SELECT ['a', 'b'][1 + i % 2], CASE WHEN i % 7 = 0 THEN NULL ELSE i % 5 END, "
+                 "CASE WHEN i % 7 = 0 THEN 'NULL' ELSE CAST(i % 5 AS VARCHAR) END FROM range(70) r(i)")
+    report = measure(conn, "m", ["q"], ["v", "t"])
+    by_name = {s.name: s for s in report.sensitive}
+    assert by_name["v"].ordered and not by_name["t"].ordered
+    declared = measure(conn, "m", ["q"], ["t"], ordered=["t"])
+    assert declared.sensitive[0].ordered
