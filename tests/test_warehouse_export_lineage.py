@@ -273,6 +273,12 @@ DERIVED = {
     "last stay scaled": f"SELECT {COLUMNS}, max(v.visit_occurrence_id) / 1e15 AS last {STAYS} GROUP BY ALL",
     "scalar subquery": f"SELECT {COLUMNS}, (SELECT max(w.visit_occurrence_id) / 1e15 FROM visit_occurrence w "
                        "WHERE w.person_id = p.person_id) AS last FROM person p",
+    "lateral": f"SELECT {COLUMNS}, x.s FROM person p, LATERAL (SELECT p.person_id / 1e15 AS s) x",
+    "star then a derived column": "SELECT *, person_id / 1e15 AS s FROM (SELECT person_id, sex, age_band, diagnosis "
+                                  "FROM person)",
+    "field of a structure": f"SELECT {COLUMNS}, {{'x': p.person_id / 1e15}}.x AS s FROM person p",
+    "aggregated into a string": f"SELECT {COLUMNS}, string_agg(CAST(v.visit_occurrence_id % 99991 AS VARCHAR), ',') "
+                                f"AS s {STAYS} GROUP BY ALL",
 }
 
 
