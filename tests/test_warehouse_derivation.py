@@ -67,3 +67,11 @@ def test_a_query_that_cannot_be_read_has_every_column_derived(conn: duckdb.DuckD
     source = "PIVOT visit_occurrence ON visit_concept_id USING sum(value) GROUP BY person_id"
     outputs = [str(r[0]) for r in conn.execute(f"DESCRIBE {source}").fetchall()]
     assert derivation.derived(conn, source, outputs, derivation.identifier_names(conn)) == [True] * len(outputs)
+
+
+def test_a_view_computed_from_identifiers_passes_its_derivation_on(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute("CREATE VIEW scaled AS SELECT person_id / 1e15 AS s, sex FROM person")
+    conn.execute("CREATE VIEW again AS SELECT s * 2 AS twice, sex FROM scaled")
+    names = derivation.identifier_names(conn)
+    assert {"s", "twice"} <= names and "sex" not in names
+    assert _derived(conn, "SELECT twice + 1 AS t, sex FROM again") == {"t": True, "sex": False}

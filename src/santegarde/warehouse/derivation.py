@@ -11,8 +11,8 @@ any arithmetic, cast, function, ``CASE``, list, structure or map, window orderin
 carries no identifier's value is not followed: ``count(...)`` (a number of rows), a window's ``PARTITION BY``
 (rows grouped by person, their values measured), and the ``WHERE``/``JOIN`` of a subquery (which rows are read,
 not their values). Names are followed, not bindings: a name derived anywhere in the query is derived everywhere
-(a collision can only add suspicion, never remove it). A query the parser cannot read (not one ``SELECT``) has
-every column derived.
+(a collision can only add suspicion, never remove it); a view's columns computed from identifiers are identifiers
+to the queries reading it. A query the parser cannot read (not one ``SELECT``) has every column derived.
 
 :func:`santegarde.warehouse.lineage.derived_keys` then refuses a derived column only where it separates persons
 (fewer than *k* persons share one of its values): a measurement is never derived from an identifier, so it is
@@ -22,6 +22,7 @@ never refused here however unique its values.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -44,7 +45,23 @@ def identifier_names(conn: duckdb.DuckDBPyConnection) -> set[str]:
                OR lower(column_name) = lower(table_name) || '_source_value')
                AND NOT starts_with(table_name, '__released_')"""
     ).fetchall()
-    return {str(r[0]) for r in rows}
+    names = {str(r[0]) for r in rows}
+    # a view's columns computed from identifiers are identifiers to the queries reading it (views of views too)
+    views = conn.execute("SELECT view_name, sql FROM duckdb_views() WHERE NOT internal").fetchall()
+    queries = [(str(name), found.group(1)) for name, sql in views if (found := _VIEW.match(str(sql or "")))]
+    for _ in range(len(queries)):
+        before = len(names)
+        for view, query in queries:
+            columns = [str(r[0]) for r in conn.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE table_name = ? ORDER BY column_index", [view]
+            ).fetchall()]  # fmt: skip
+            names |= {c.lower() for c, flag in zip(columns, derived(conn, query, columns, names), strict=False) if flag}
+        if len(names) == before:
+            break
+    return names
+
+
+_VIEW = re.compile(r"(?is)^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP(?:ORARY)?\s+)?VIEW\s+.+?\s+AS\s+(.*?);?\s*$")
 
 
 def derived(conn: duckdb.DuckDBPyConnection, source: str, outputs: list[str], identifiers: set[str]) -> list[bool]:
