@@ -1,6 +1,6 @@
 """Identity matching at scale (issue 15) against exact matching measured in the same run.
 
-Run: ``python bench/bench_matching.py [--identities 100000] [--batch-pairs 250000]``.
+Run: ``python bench/bench_matching.py [--identities 100000] [--batch-pairs 250000] [--memory-limit 1GB]``.
 
 ``--identities`` synthetic identities (syllable family names, French first names, birth dates 1930–2015, sex, one of
 1 000 INSEE birthplaces, no INS) plus 5 % duplicates of random ones carrying one error each (a typo in the family
@@ -8,8 +8,9 @@ name, a typo in the first name, or day and month swapped). The product's
 :func:`santegarde.warehouse.matching.assign` (keyed hashes in SQL, blocking index in DuckDB, candidate pairs scored
 in batches with RapidFuzz ``process.cpdist`` and NumPy) runs on them in a new warehouse, against **exact matching**
 (same normalised family name, first name and birth date: a dictionary lookup per record) on the same records.
-It runs twice: with batches sized by records only (the former batching, ``--batch-pairs`` unbounded) and with
-batches of at most ``--batch-pairs`` candidate pairs (the default); the two must give the same persons.
+It runs twice, with batches of at most ``--batch-pairs`` candidate pairs both times: with DuckDB's memory
+unlimited (100 GB, more than the machine: the warehouse's connection as it was) and under ``--memory-limit``
+(:data:`santegarde.warehouse.matching.MEMORY_LIMIT` by default, the product's); the two must give the same persons.
 Reported: seconds and the ratio to exact matching, records/s, candidate pairs scored per second, the largest number
 of pairs scored at once, links, precision and recall against the generator's truth, pairs queued for review, and
 the growth of peak RSS of the process that ran each side (each side runs in a forked child).
@@ -109,7 +110,9 @@ def _measured(work: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]
     return result
 
 
-def run_matching(records: list[dict[str, Any]], truth: list[int], batch_pairs: int) -> dict[str, Any]:
+def run_matching(
+    records: list[dict[str, Any]], truth: list[int], batch_pairs: int, memory_limit: str
+) -> dict[str, Any]:
     comparisons = largest = 0
     score_pairs = matching.score_pairs
 
@@ -136,7 +139,7 @@ def run_matching(records: list[dict[str, Any]], truth: list[int], batch_pairs: i
         )
         started = time.perf_counter()
         with wh.vault_connection():
-            out = matching.assign(wh, "fhir:Patient", "bench", batch_pairs=batch_pairs)
+            out = matching.assign(wh, "fhir:Patient", "bench", batch_pairs=batch_pairs, memory_limit=memory_limit)
         seconds = time.perf_counter() - started
         by_ref = dict(wh.omop.execute("SELECT ref, pseudonym FROM temp.assigned").fetchall())
         wh.close()
@@ -165,17 +168,18 @@ def main() -> None:
     parser.add_argument("--identities", type=int, default=100_000)
     parser.add_argument("--batch-pairs", type=int, default=matching.BATCH_PAIRS,
                         help="the most candidate pairs a batch of matching holds")  # fmt: skip
+    parser.add_argument("--memory-limit", default=matching.MEMORY_LIMIT, help="DuckDB's memory while matching")
     args = parser.parse_args()
     console = Console(width=170)
 
     records, truth = identities(args.identities)
-    records_only = f"santegarde matching.assign, batches of {matching.BATCH_RECORDS:,} records only"
-    bounded = f"santegarde matching.assign, batches also of at most {args.batch_pairs:,} pairs"
-    sides = {records_only: in_child(run_matching, records, truth, 2**62),
-             bounded: in_child(run_matching, records, truth, args.batch_pairs),
+    records_only = "santegarde matching.assign, DuckDB memory unlimited (before)"
+    bounded = f"santegarde matching.assign, DuckDB memory_limit {args.memory_limit} (now)"
+    sides = {records_only: in_child(run_matching, records, truth, args.batch_pairs, "100GB"),
+             bounded: in_child(run_matching, records, truth, args.batch_pairs, args.memory_limit),
              "exact (name, first name, birth date)": in_child(run_exact, records, truth)}  # fmt: skip
     if sides[records_only].pop("groups") != sides[bounded].pop("groups"):
-        raise SystemExit("the two batchings gave different persons")
+        raise SystemExit("the two runs gave different persons")
     base = sides["exact (name, first name, birth date)"]["seconds"]
     table = Table(title=f"Identity matching: {len(records):,} records ({args.identities:,} persons + 5 % duplicates)")
     for column in ("side", "seconds", "× exact", "records/s", "pairs/s", "largest batch (pairs)", "links",

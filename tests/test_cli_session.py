@@ -304,7 +304,7 @@ def test_charter_and_password_change_of_a_new_account(demo: Demo, people: People
     declined = refused("login", "dr.nouveau", *c, input=f"{found.group(1)}\n{new}\n{new}\nn\n")
     assert "pas accepté la charte de confidentialité" in declined and "Charte" in declined
     assert not session.session_path(demo.config).exists()
-    out = ok("login", "dr.nouveau", *c, input=f"{new}\ny\n")
+    out = ok("login", "dr.nouveau", *c, input=f"{new}\ny\nn\n")  # the enrolment offered, declined
     assert "Aucune application d'authentification n'est enrôlée" in " ".join(out.split())
     assert "Étapes en attente : donner le second facteur." in ok("whoami", *c)
     assert "Pending steps: give the second factor." in ok("whoami", "--lang", "en", *c)
@@ -491,3 +491,37 @@ def test_consent_and_objection_through_the_cli(demo: Demo, people: People) -> No
         ("objection.show", True),
         ("objection.lift", True),
     } <= events
+
+
+def test_an_operator_without_http_enrols_an_authenticator_in_the_terminal(
+    demo: Demo, people: People, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15: at login, a pending second factor without an authenticator offers the enrolment in the terminal
+    (QR code drawn in text, key shown once); a wrong code stores nothing; a right one opens a two-factor session and
+    shows the recovery codes once."""
+    from santegarde.identity import totp
+
+    c = ["--config", str(demo.config)]
+    added = ok("user", "add", "dr.terminal", "--name", "Claude Terminal", "--ref", "10009990010", "--by", "adm", *c)
+    found = re.search(r"remettez-le en main propre : (\S+)", added)
+    assert found is not None
+    ok("user", "grant", "dr.terminal", "practitioner", "--validated-by", "Dr Martin", "--reason", "joins", "--by",
+       "adm", *c)  # fmt: skip
+    secret = pyotp.random_base32()
+    monkeypatch.setattr(totp, "new_secret", lambda: secret)
+    new = "quite another long passphrase for this first test"
+    valid = {pyotp.TOTP(secret).at(CLOCK.now() + timedelta(seconds=30 * k)) for k in (-1, 0, 1)}
+    wrong = next(x for x in ("000000", "111111", "222222") if x not in valid)
+    said = refused("login", "dr.terminal", *c, input=f"{found.group(1)}\n{new}\n{new}\ny\ny\n{wrong}\n")
+    assert secret in said and "█" in said  # the key and the QR code, drawn in text
+    assert not session.session_path(demo.config).exists()  # nothing opened, nothing stored: asked again below
+    out = ok("login", "dr.terminal", *c, input=f"{new}\ny\n{pyotp.TOTP(secret).at(CLOCK.now())}\n")
+    flat_out = " ".join(out.split())
+    assert "Application enrôlée : la session a ses deux facteurs" in flat_out
+    assert len(re.findall(r"\b[A-Z0-9]{5}-[A-Z0-9]{5}\b", out)) == 10
+    assert "second facteur" not in ok("whoami", *c)
+    ok("logout", *c)
+    # enrolled now: the next login asks for a code, never offers to enrol again
+    out = ok("login", "dr.terminal", *c, input=f"{new}\n{pyotp.TOTP(secret).at(CLOCK.now() + timedelta(seconds=30))}\n")
+    assert "L'enrôler maintenant" not in out
+    ok("logout", *c)

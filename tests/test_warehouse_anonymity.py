@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -41,6 +42,20 @@ def _compare(df: pd.DataFrame, qis: list[str], sensitive: list[str]) -> None:
     assert report.l_distinct == pycanon.l_diversity(df, qis, sensitive)
     assert report.l_entropy_pycanon == pycanon.entropy_l_diversity(df, qis, sensitive)
     assert report.t_closeness == pytest.approx(pycanon.t_closeness(df, qis, sensitive), abs=1e-9)
+    _compare_likeness(report, df, qis, sensitive)
+
+
+def _compare_likeness(report: Any, df: pd.DataFrame, qis: list[str], sensitive: list[str]) -> None:
+    """Recursive (c, l)-diversity, alpha-k anonymity, basic and enhanced beta-likeness and delta-disclosure
+    (issue 15) equal pycanon's."""
+    c, l_div = pycanon.recursive_c_l_diversity(df, qis, sensitive)
+    assert report.l_distinct == l_div
+    assert (report.recursive_c is None and np.isnan(c)) or report.recursive_c == c
+    alpha, k = pycanon.alpha_k_anonymity(df, qis, sensitive)
+    assert report.alpha == pytest.approx(alpha, abs=1e-12) and report.k == k
+    assert report.beta_basic == pytest.approx(pycanon.basic_beta_likeness(df, qis, sensitive), abs=1e-9)
+    assert report.beta_enhanced == pytest.approx(pycanon.enhanced_beta_likeness(df, qis, sensitive), abs=1e-9)
+    assert report.delta == pytest.approx(pycanon.delta_disclosure(df, qis, sensitive), abs=1e-9)
 
 
 @pytest.fixture(scope="module")
@@ -339,3 +354,55 @@ def test_risks_run_on_a_small_synthetic_pair() -> None:
     assert report.singling_out.attack_rate > report.singling_out.baseline_rate  # a copy singles people out
     with pytest.raises(AnonymityError, match="same columns"):
         assess_risks(original, export.drop(columns=["sex"]), n_attacks=5)
+
+
+def test_likeness_metrics_on_a_hand_made_table_and_c_when_l_is_one() -> None:
+    """A table worked by hand: classes {A, A, A, B} and {A, B, C, C}; p(A) = 1/2, p(B) = 1/4, p(C) = 1/4."""
+    df = pd.DataFrame({"q": ["x"] * 4 + ["y"] * 4, "s": ["A", "A", "A", "B", "A", "B", "C", "C"]})
+    conn = duckdb.connect()
+    conn.register("data", df)
+    report = measure(conn, "data", ["q"], ["s"])
+    assert report.l_distinct == 2
+    assert report.alpha == 0.75  # three A of four in class x
+    assert report.beta_basic == pytest.approx(1.0)  # C: 1/2 in class y against 1/4 overall
+    assert report.beta_enhanced == pytest.approx(min(1.0, -np.log(0.25)))
+    assert report.delta == pytest.approx(np.log(2))  # C in y: |ln(0.5 / 0.25)|
+    # class x counts sorted increasing [1, 3]: floor(1 / 3 + 1) = 1; class y [1, 1, 2]: floor(1 / (1 + 2) + 1) = 1
+    assert report.recursive_c == 1
+    _compare_likeness(report, df, ["q"], ["s"])
+    conn.register("one", pd.DataFrame({"q": ["x", "x", "y"], "s": ["A", "A", "B"]}))
+    assert measure(conn, "one", ["q"], ["s"]).recursive_c is None  # l = 1: pycanon gives NaN
+
+
+def test_the_measure_command_reports_the_likeness_metrics_in_json_and_in_french(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``warehouse measure anonymity`` shows them (its table in French by default, its ``--json`` document)."""
+    from santegarde.cli import warehouse_measure
+
+    df = pd.DataFrame({"q": ["x"] * 4 + ["y"] * 4, "s": ["A", "A", "A", "B", "A", "B", "C", "C"]})
+    conn = duckdb.connect()
+    conn.register("data", df)
+    report = measure(conn, "data", ["q"], ["s"])
+    document = warehouse_measure.anonymity_document(report, "duckdb")
+    assert document["alpha_k"] == {"alpha": 0.75, "k": 4} and document["recursive_c_l"] == {"c": 1, "l": 2}
+    assert document["delta"] == pytest.approx(np.log(2)) and document["sensitive"][0]["beta_basic"] == 1.0
+    warehouse_measure._print_anonymity(report, "duckdb", warehouse_measure._words("fr"))
+    shown = capsys.readouterr().out
+    assert "c de la (c, l)-diversité récursive" in shown and "β-ressemblance renforcée" in shown
+    assert "δ-divulgation" in shown and "0.7500 (k = 4)" in shown
+
+
+def test_the_distance_follows_the_sql_type_never_a_null_nor_a_null_string() -> None:
+    """Issue 15 ("also seen"): t-closeness switched to the categorical distance when a numeric column held the
+    string "NULL". The kind of distance is the column's SQL type: a DOUBLE column with missing values stays
+    ordered (a NULL is a value of its own); text holding numbers is categorical unless declared ordered."""
+    conn = duckdb.connect()
+    conn.execute("CREATE TABLE m (q VARCHAR, v DOUBLE, t VARCHAR)")
+    conn.execute("INSERT INTO m SELECT ['a', 'b'][1 + i % 2], CASE WHEN i % 7 = 0 THEN NULL ELSE i % 5 END, "
+                 "CASE WHEN i % 7 = 0 THEN 'NULL' ELSE CAST(i % 5 AS VARCHAR) END FROM range(70) r(i)")
+    report = measure(conn, "m", ["q"], ["v", "t"])
+    by_name = {s.name: s for s in report.sensitive}
+    assert by_name["v"].ordered and not by_name["t"].ordered
+    declared = measure(conn, "m", ["q"], ["t"], ordered=["t"])
+    assert declared.sensitive[0].ordered

@@ -7,6 +7,7 @@ is refused with the column named, before anything is measured or written; ordina
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -229,7 +230,8 @@ def test_stays_with_their_own_measures_dates_and_notes_still_pass(
     ("kind", "french", "english"),
     [("person", "une à une aux personnes de la colonne person_id", "match the persons of column person_id"),
      ("row", "diffèrent sur chaque ligne", "differ on every row"),
-     ("warehouse", "identifiants de l'entrepôt (person_id)", "identifiers of the warehouse (person_id)")],
+     ("warehouse", "identifiants de l'entrepôt (person_id)", "identifiers of the warehouse (person_id)"),
+     ("derived", "calculées à partir d'un identifiant et distinguent les personnes", "computed from an identifier")],
 )  # fmt: skip
 def test_the_refusal_is_worded_from_the_catalogue_in_french_and_english(kind: str, french: str, english: str) -> None:
     found = [lineage.Finding("pid", "person_id", kind), lineage.Finding("ref", "x.y"), lineage.Finding("n", "x.z")]
@@ -240,3 +242,114 @@ def test_the_refusal_is_worded_from_the_catalogue_in_french_and_english(kind: st
     many = lineage.sentences(found)
     assert "(de même pour ref, n). Diffusée" in many["fr"] and "(so do ref, n). Released" in many["en"]
     assert not any(c in text for text in (*alone.values(), *many.values()) for c in "{}")
+
+
+# Issue 15, third review: identifiers whose values say nothing (a key scaled below 2**31, a small decimal of the
+# person's key in an export of one row per person, a hash of it, a date or a list made of it). The query says
+# where they come from (warehouse/derivation.py); they are refused where they tell persons apart.
+DERIVED = {
+    "stay scaled below 2**31": f"SELECT {COLUMNS}, v.visit_occurrence_id / 1e15 AS stay {STAYS}",
+    "stay halved then scaled": f"SELECT {COLUMNS}, (v.visit_occurrence_id * 0.5 + 1) / 1e15 AS stay {STAYS}",
+    "stay scaled and rounded": f"SELECT {COLUMNS}, round(v.visit_occurrence_id / 1e16, 3) AS stay {STAYS}",
+    "stay modulo": f"SELECT {COLUMNS}, v.visit_occurrence_id % 100000 AS stay {STAYS}",
+    "stay hashed to a small number": f"SELECT {COLUMNS}, hash(md5(v.visit_occurrence_id::VARCHAR)) % 99991 AS stay "
+                                     f"{STAYS}",
+    "stay scaled in a list": f"SELECT {COLUMNS}, [v.visit_occurrence_id / 1e15, 1] AS codes {STAYS}",
+    "stay scaled in a struct": f"SELECT {COLUMNS}, {{'s': v.visit_occurrence_id / 1e15}} AS detail {STAYS}",
+    "person small float, one row each": f"SELECT {COLUMNS}, p.person_id / 1e15 AS score FROM person p",
+    "person hash as a small float": f"SELECT {COLUMNS}, (hash(p.person_id) % 1000000) / 1e4 AS score FROM person p",
+    "source value as a small float": f"SELECT {COLUMNS}, (hash(p.person_source_value) % 100000) * 0.5 AS score "
+                                     "FROM person p",
+    "person as a small date": f"SELECT {COLUMNS}, DATE '2000-01-01' + CAST(p.person_id % 3000 AS INTEGER) AS seen "
+                              "FROM person p",
+    "person in a list of small floats": f"SELECT {COLUMNS}, [p.person_id / 1e15] AS codes FROM person p",
+    "through a cte with renamed columns": "WITH c(who, w, sex, age_band, diagnosis) AS (SELECT person_id, "
+                                          "person_id / 1e15, sex, age_band, diagnosis FROM person) "
+                                          "SELECT who AS person_id, sex, age_band, diagnosis, w * 2 + 1 AS score "
+                                          "FROM c",
+    "through a union": f"SELECT {COLUMNS}, 0.0 AS score FROM person p WHERE false UNION ALL "
+                       f"SELECT {COLUMNS}, p.person_id / 1e15 FROM person p",
+    "rank of the person": f"SELECT {COLUMNS}, row_number() OVER (ORDER BY p.person_id) AS rank FROM person p",
+    "last stay scaled": f"SELECT {COLUMNS}, max(v.visit_occurrence_id) / 1e15 AS last {STAYS} GROUP BY ALL",
+    "scalar subquery": f"SELECT {COLUMNS}, (SELECT max(w.visit_occurrence_id) / 1e15 FROM visit_occurrence w "
+                       "WHERE w.person_id = p.person_id) AS last FROM person p",
+    "lateral": f"SELECT {COLUMNS}, x.s FROM person p, LATERAL (SELECT p.person_id / 1e15 AS s) x",
+    "star then a derived column": "SELECT *, person_id / 1e15 AS s FROM (SELECT person_id, sex, age_band, diagnosis "
+                                  "FROM person)",
+    "field of a structure": f"SELECT {COLUMNS}, {{'x': p.person_id / 1e15}}.x AS s FROM person p",
+    "aggregated into a string": f"SELECT {COLUMNS}, string_agg(CAST(v.visit_occurrence_id % 99991 AS VARCHAR), ',') "
+                                f"AS s {STAYS} GROUP BY ALL",
+}
+
+
+@pytest.mark.parametrize("escape", sorted(DERIVED))
+def test_a_column_computed_from_an_identifier_that_tells_persons_apart_is_refused(
+    gate: Gate, conn: duckdb.DuckDBPyConnection, escape: str
+) -> None:
+    rid = gate.submit(_request(DERIVED[escape]))
+    with pytest.raises(IdentifierColumnError) as refused:
+        gate.check(rid, conn)
+    assert re.search(r"(calculées à partir d'un identifiant|une à une|diffèrent sur chaque ligne)", str(refused.value))
+    assert gate.get(rid).status == "requested"
+    assert not gate.outbox.exists() or not any(gate.outbox.iterdir())
+
+
+def test_the_refusal_of_a_derived_column_names_it_and_the_threshold(
+    gate: Gate, conn: duckdb.DuckDBPyConnection
+) -> None:
+    rid = gate.submit(_request(DERIVED["person small float, one row each"]))
+    with pytest.raises(IdentifierColumnError) as refused:
+        gate.check(rid, conn)
+    assert "La colonne score" in str(refused.value)
+    assert "partagée par moins de 10 personnes" in str(refused.value)
+    assert "shared by fewer than 10 persons" in refused.value.in_language("en")
+
+
+def test_unique_measurements_and_id_computed_columns_that_keep_persons_together_pass(
+    gate: Gate, conn: duckdb.DuckDBPyConnection
+) -> None:
+    """A measurement different for every person (not computed from an identifier), a per-person mean over the
+    person's stays (grouped by the person, not computed from the key), a count of stays and a parity of the key
+    (computed from identifiers, but every value shared by many persons)."""
+    source = (f"SELECT {COLUMNS}, p.year_of_birth + random() AS measured, count(v.visit_occurrence_id) AS stays, "
+              "p.person_id % 2 AS half, avg(v.visit_concept_id + random()) OVER (PARTITION BY p.person_id) AS mean, "
+              "(SELECT avg(w.visit_concept_id) FROM visit_occurrence w WHERE w.person_id = p.person_id) AS sub "
+              f"{STAYS} GROUP BY p.person_id, p.sex, p.age_band, p.diagnosis, p.year_of_birth, v.visit_concept_id")
+    rid = gate.submit(_request(source))
+    assert gate.check(rid, conn).status in {"awaiting_validation", "quarantined"}
+    rid = gate.submit(_request(f"SELECT {COLUMNS}, p.year_of_birth + random() AS measured FROM person p"))
+    assert gate.check(rid, conn).status in {"awaiting_validation", "quarantined"}
+
+
+def test_the_warehouse_identifiers_are_looked_for_before_any_row_is_fetched(
+    gate: Gate, conn: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check runs in DuckDB over the source (memory bounded by DuckDB's limit): a refused export never has its
+    rows fetched."""
+    from santegarde.warehouse import gate as gate_module
+
+    def fetched(*args: Any) -> pa.Table:
+        raise AssertionError("rows fetched before the identifier check")
+
+    monkeypatch.setattr(gate_module, "_ordered_table", fetched)
+    for source in (ATTACKS["join"], ESCAPES["stay hashed"], DERIVED["stay scaled below 2**31"]):
+        rid = gate.submit(_request(source))
+        with pytest.raises(IdentifierColumnError):
+            gate.check(rid, conn)
+
+
+def test_an_indicator_by_a_scaled_stay_is_refused_but_counting_stays_is_not(
+    gate: Gate, conn: duckdb.DuckDBPyConnection
+) -> None:
+    """A dimension computed from a key shows its values even on suppressed cells; a counted column never leaves."""
+    source = ("SELECT p.sex, v.visit_occurrence_id / 1e15 AS stay, v.visit_occurrence_id AS n, p.person_id "
+              "FROM person p JOIN visit_occurrence v USING (person_id)")
+    spec = IndicatorSpec(dimensions=("sex", "stay"), person="person_id")
+    rid = gate.submit(ExportRequest(source=source, recipient="Direction", purpose="activity_indicators",
+                                    project="P-1", requested_by="fanny", kind="indicator", indicator=spec))
+    with pytest.raises(IdentifierColumnError, match=r"colonne stay .* calculées à partir d'un identifiant"):
+        gate.check(rid, conn)
+    spec = IndicatorSpec(dimensions=("sex",), person="person_id")
+    rid = gate.submit(ExportRequest(source=source, recipient="Direction", purpose="activity_indicators",
+                                    project="P-1", requested_by="fanny", kind="indicator", indicator=spec))
+    assert gate.check(rid, conn).status in {"awaiting_validation", "quarantined"}

@@ -425,3 +425,26 @@ def test_cli_governance_path(runner: CliRunner, org: Path, tmp_path: Path) -> No
     assert created.exit_code == 0, created.output
     closed = run("workspace", "close", "P1", "--by", "dpo")
     assert closed.exit_code == 0 and "closed" in closed.output, closed.output
+
+
+def test_many_variables_are_added_at_once_all_or_none(runner: CliRunner, org: Path) -> None:
+    """Issue 15: ``committee variable-add`` takes several variables under one justification, checked before any is
+    written: a wrong one adds none."""
+    c = ["--config", str(org)]
+
+    def run(*args: str) -> Result:
+        return runner.invoke(warehouse_app, [*args, *c], env={"COLUMNS": "200"})
+
+    assert run("init").exit_code == 0
+    why = ["--justification", "Strata of the activity indicators", "--by", "Comité"]
+    wrong = run("committee", "variable-add", "person.year_of_birth", "person.no_such_column", *why)
+    assert wrong.exit_code == 2 and "not an OMOP CDM 5.4 column" in " ".join(wrong.output.split())
+    listed = run("committee", "data-list")
+    assert "person.year_of_birth" not in listed.output
+    added = run("committee", "variable-add", "person.year_of_birth", "person.month_of_birth",
+                "measurement.value_as_number", "person.year_of_birth", *why)  # fmt: skip
+    assert added.exit_code == 0, added.output
+    assert added.output.count("is on the data list") == 3
+    listed = run("committee", "data-list")
+    for variable in ("person.year_of_birth", "person.month_of_birth", "measurement.value_as_number"):
+        assert variable in listed.output

@@ -317,7 +317,7 @@ def _generated(n: int, seed: int) -> list[dict[str, Any]]:
     return records
 
 
-def _assign(wh: Warehouse, records: list[dict[str, Any]], **batch: int) -> tuple[list[Any], list[Any]]:
+def _assign(wh: Warehouse, records: list[dict[str, Any]], **batch: Any) -> tuple[list[Any], list[Any]]:
     """Run :func:`assign` on ``records`` in ``wh`` (vault attached; ``batch``: its batch sizes); returns what the
     method needs to replay it (the vault's records, the incoming ones in order) and the pseudonyms decided."""
     columns = ("ref", "family", "used_family", "given", "birth", "gender", "birth_place", "ins")
@@ -506,3 +506,37 @@ def test_an_objection_by_name_shared_by_homonyms_is_refused_until_the_ins_or_bir
     # a person never fed is found by the identity alone (an objection before the first feed)
     stranger = {"family": "Inconnu", "given": "Jean", "birthdate": "1990-01-01"}
     assert wh.person_of(stranger) == wh.pseudonym_of(stranger)
+
+
+def test_matching_holds_duckdb_under_its_memory_limit_and_spills_into_the_warehouse(
+    wh: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB's temporary tables (the records with their hashes, the blocking index) grow with the records: while
+    matching, the connection's memory is limited (the warehouse's limit restored after, even on failure) and what
+    exceeds it spills, encrypted, into the warehouse's own directory, not the working directory."""
+    def setting(name: str) -> str:
+        return str((wh.omop.execute(f"SELECT current_setting('{name}')").fetchone() or ("",))[0])
+
+    assert Path(setting("temp_directory")) == wh.directory / ".spill"
+    assert setting("temp_file_encryption").lower() == "true"
+    before = setting("memory_limit")
+    seen: list[str] = []
+    index = matching._index
+
+    def observed(*args: Any) -> None:
+        seen.append(setting("memory_limit"))
+        index(*args)
+
+    monkeypatch.setattr(matching, "_index", observed)
+    with wh.vault_connection():
+        _assign(wh, _generated(40, 5), memory_limit="64MiB")
+        assert seen == ["64.0 MiB"] and setting("memory_limit") == before
+
+        def broken(*args: Any) -> None:
+            raise RuntimeError("killed while matching")
+
+        monkeypatch.setattr(matching, "_index", broken)
+        with pytest.raises(RuntimeError):
+            assign(wh, "fhir:Patient", "src", memory_limit="64MiB")
+        assert setting("memory_limit") == before
+

@@ -182,6 +182,9 @@ def test_k_l_t_are_the_same_on_spark_and_duckdb(spark: Any) -> None:
         )
         assert mine.min_entropy == pytest.approx(theirs.min_entropy, abs=1e-12)
         assert mine.t_closeness == pytest.approx(theirs.t_closeness, abs=1e-12)
+        for name in ("alpha", "beta_basic", "beta_enhanced", "delta"):  # issue 15: pycanon's other metrics
+            assert getattr(mine, name) == pytest.approx(getattr(theirs, name), abs=1e-12), name
+        assert mine.recursive_c == theirs.recursive_c
     assert [s.ordered for s in on_spark.sensitive] == [False, True]  # bigint is ordered on both engines
     assert on_spark.failures(Thresholds(k=30)) == on_duckdb.failures(Thresholds(k=30))
 

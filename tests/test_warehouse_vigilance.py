@@ -235,3 +235,24 @@ def test_a_link_moves_the_person_facts_of_fact_relationship_and_an_undo_brings_t
                               (56, 999, 56, 998, 4006)])  # fmt: skip
     assert queued.undo(item.review_id, FEEDER) == moved
     assert facts() == before
+
+
+def test_identical_cohort_rows_come_back_as_many_as_were_moved_and_the_kept_persons_own_stays(
+    wh: Warehouse, queued: IdentityVigilance
+) -> None:
+    """``cohort`` rows have no key of their own: the merged person's two identical rows both come back on undo, and
+    the kept person's own identical row stays with it (a row is named by its columns but the person's)."""
+    who = persons(wh)
+    kept, merged = who["a"], who["b"]
+    row = "(7, ?, DATE '2024-01-01', DATE '2024-02-01')"
+    wh.omop.execute(f"INSERT INTO omop.cohort VALUES {row}, {row}, {row}", [merged, merged, kept])
+
+    def cohort() -> list[tuple[int, int]]:
+        return sorted(wh.omop.execute("SELECT subject_id, count(*) FROM omop.cohort GROUP BY ALL").fetchall())
+
+    before = cohort()
+    [item] = queued.review(FEEDER)
+    queued.link(item.review_id, FEEDER)
+    assert cohort() == [(kept, 3)]
+    queued.undo(item.review_id, FEEDER)
+    assert cohort() == before == sorted([(kept, 1), (merged, 2)])

@@ -29,7 +29,7 @@ from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME
 from santegarde.errors import WordedError
-from santegarde.identity import sessions
+from santegarde.identity import sessions, totp
 from santegarde.identity.charter import charter_text
 from santegarde.identity.context import IdentityContext
 from santegarde.identity.errors import SessionRefused
@@ -175,11 +175,28 @@ def _enrolled(ctx: IdentityContext, login_name: str) -> bool:
 
 
 def _second_factor(ctx: IdentityContext, token: str, said: dict[str, Any]) -> None:
-    if not _enrolled(ctx, sessions.state(ctx, token).login):
-        console.print(said["no_authenticator"])
+    login_name = sessions.state(ctx, token).login
+    if not _enrolled(ctx, login_name):
+        if typer.confirm(said["ask_enrol"], default=False):
+            _enrol(ctx, token, login_name, said)
+        else:
+            console.print(said["no_authenticator"])
         return
     code = str(typer.prompt(said["ask_code"], hide_input=True))
     sessions.second_factor(ctx, token, code)
+
+
+def _enrol(ctx: IdentityContext, token: str, login_name: str, said: dict[str, Any]) -> None:
+    """Enrol an authenticator app in the terminal: its QR code drawn in text and its key shown once, a code it
+    shows confirmed; the recovery codes shown once (nothing stored until the code is right)."""
+    enrolment = totp.start_enrolment(login_name)
+    console.print(said["enrol_scan"], markup=False)
+    console.print(totp.qr_text(enrolment.uri), markup=False, highlight=False)
+    console.print(said["enrol_secret"].format(secret=enrolment.secret), markup=False, highlight=False)
+    code = str(typer.prompt(said["ask_enrol_code"]))
+    codes = sessions.enrol_second_factor(ctx, token, enrolment.secret, code)
+    console.print(said["enrol_done"], markup=False)
+    console.print("\n".join(codes), markup=False, highlight=False)
 
 
 def _profile(

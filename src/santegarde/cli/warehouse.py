@@ -80,15 +80,16 @@ def _operator(s: CliSession) -> Operator:
 @committee_app.command("variable-add")
 @friendly_errors
 def variable_add(
-    variable: Annotated[str, typer.Argument(help="table.column, e.g. measurement.value_as_number")],
-    justification: Annotated[str, typer.Option("--justification", help="Why the warehouse needs it")],
+    variables: Annotated[list[str], typer.Argument(help="table.column, e.g. measurement.value_as_number (several)")],
+    justification: Annotated[str, typer.Option("--justification", help="Why the warehouse needs them")],
     by: By,
     config: ConfigOption = Path(CONFIG_NAME),
 ) -> None:
-    """Put a variable on the steering committee's data list, with its justification (EDS-3)."""
+    """Put variables on the steering committee's data list, with their justification (EDS-3): all or none."""
     with opened(config) as org:
-        entry = gov.declare_variable(org.engine, variable, justification, by=by)
-    console.print(f"{entry.variable} is on the data list.")
+        entries = gov.declare_variables(org.engine, variables, justification, by=by)
+    for entry in entries:
+        console.print(f"{entry.variable} is on the data list.")
 
 
 @committee_app.command("variable-remove")

@@ -147,9 +147,19 @@ def anonymity_document(report: AnonymityReport, engine: str) -> dict[str, Any]:
                 "l_distinct": s.l_distinct,
                 "l_entropy": s.l_entropy,
                 "t_closeness": s.t_closeness,
+                "alpha": s.alpha,
+                "beta_basic": s.beta_basic,
+                "beta_enhanced": s.beta_enhanced,
+                "delta": s.delta,
+                "recursive_c": s.recursive_c,
             }
             for s in report.sensitive
         ],
+        "recursive_c_l": {"c": report.recursive_c, "l": report.l_distinct},
+        "alpha_k": {"alpha": report.alpha, "k": report.k},
+        "beta_basic": report.beta_basic,
+        "beta_enhanced": report.beta_enhanced,
+        "delta": report.delta,
     }
 
 
@@ -168,6 +178,13 @@ def _print_anonymity(report: AnonymityReport, engine: str, t: dict[str, Any]) ->
             attributes.add_row(s.name, t["ordered"] if s.ordered else t["categorical"], str(s.distinct_values),
                                str(s.l_distinct), f"{s.l_entropy:.4f}", f"{s.t_closeness:.4f}")  # fmt: skip
         console.print(attributes)
+        likeness = Table(t["measure"], t["value"])
+        c = report.recursive_c
+        likeness.add_row(t["recursive_c"], t["not_computable"] if c is None else f"{c} (l = {report.l_distinct})")
+        likeness.add_row(t["alpha"], f"{report.alpha:.4f} (k = {report.k})")
+        for key in ("beta_basic", "beta_enhanced", "delta"):
+            likeness.add_row(t[key], f"{getattr(report, key):.4f}")
+        console.print(likeness)
     console.print(t["engine"].format(engine=engine), markup=False)
 
 

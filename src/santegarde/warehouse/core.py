@@ -53,6 +53,7 @@ OMOP_FILE = "omop.duckdb"
 VAULT_FILE = "vault.duckdb"
 LOCATION_FILE = "location.duckdb"
 TRANSIT = "transit"
+SPILL = ".spill"  # DuckDB's temporary files (encrypted), beyond the connection's memory limit
 _PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
 MIGRATED_BY = "vault.objection"  # who recorded an objection moved from an older warehouse's identity vault
 
@@ -94,7 +95,7 @@ class Warehouse:
             _create_layout(directory, keyring)
         layout = json.loads(layout_path.read_text(encoding="utf-8"))
         derived = keys.derive(keyring, layout["key_versions"], bytes.fromhex(layout["salt"]))
-        con = engine.connect()
+        con = engine.connect(spill=directory / SPILL)
         warehouse = cls(directory, derived, con, guard)
         try:
             engine.attach_encrypted(con, directory / OMOP_FILE, "omop", derived.health)

@@ -46,13 +46,17 @@ def extension_path() -> Path:
     )
 
 
-def connect() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection able to read and write encrypted database files, with ``sg_hmac``."""
+def connect(spill: Path | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection able to read and write encrypted database files, with ``sg_hmac``; what
+    exceeds its memory limit (its temporary tables included) spills, encrypted, into ``spill`` (DuckDB's default
+    is ``.tmp`` in the working directory, and it cannot be changed once used)."""
     con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
     path = extension_path()
     try:
         con.execute(f"LOAD '{_quoted(str(path))}'")
         con.execute("SET temp_file_encryption = true")
+        if spill is not None:
+            con.execute(f"SET temp_directory = '{_quoted(str(spill))}'")
         hmac_kernel.register(con)
     except duckdb.Error as exc:
         con.close()

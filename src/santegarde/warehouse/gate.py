@@ -419,21 +419,30 @@ def _person_table(conn: duckdb.DuckDBPyConnection, request: ExportRequest) -> pa
     ).fetch_arrow_table()
 
 
-def _released_table(conn: duckdb.DuckDBPyConnection, request: ExportRequest, key: bytes | None) -> pa.Table:
+def _released_table(
+    conn: duckdb.DuckDBPyConnection, request: ExportRequest, key: bytes | None, k: int
+) -> pa.Table:
     """The rows that leave: the source's, in canonical order, the column identifying the person replaced by
     pseudonyms of this export (:func:`export_pseudonyms`, under ``key``; left out for a request checked before
-    exports had keys); refused when another column carries identifiers, whatever its name
+    exports had keys); refused, before any row is fetched, when another column carries identifiers, whatever its
+    name, or is computed from one and tells persons apart (fewer than ``k`` a value)
     (:mod:`santegarde.warehouse.lineage`)."""
-    table = _ordered_table(conn, request.source)
-    person = str(request.person) if request.kind == "row" and request.person in table.column_names else None
-    persons = table.column(person) if person else None
-    if person:
-        table = table.drop_columns([person])
+    source = _source_sql(request.source)
+    try:
+        columns = [str(r[0]) for r in conn.execute(f"DESCRIBE SELECT * FROM ({source})").fetchall()]  # noqa: S608
+    except duckdb.Error as error:
+        raise GateError("source_fails", error=type(error).__name__) from error
+    person = str(request.person) if request.kind == "row" and request.person in columns else None
     # the warehouse's own identifiers first: their refusal names the table and column they come from
-    _refuse_identifiers(lineage.warehouse_identifiers(conn, table))
+    _refuse_identifiers(lineage.warehouse_identifiers_in(conn, source, person))
+    if person:
+        _refuse_identifiers(lineage.keys(conn, source, person))
+        _refuse_identifiers(lineage.derived_keys(conn, source, person, k))
+    table = _ordered_table(conn, request.source)
+    persons = table.column(person) if person else None
     if person is None or persons is None:
         return table
-    _refuse_identifiers(lineage.keys(conn, _source_sql(request.source), person))
+    table = table.drop_columns([person])
     if key is None:
         return table
     table = table.add_column(0, person, export_pseudonyms(persons, key))
@@ -797,7 +806,7 @@ class Gate:
         if request.kind == "indicator":
             criteria, table = self._check_indicator(conn, request)
         else:
-            table = _released_table(conn, request, self._export_key(request_id, create=True))
+            table = _released_table(conn, request, self._export_key(request_id, create=True), limits.k)
             if table.num_rows == 0:
                 raise GateError("no_rows")
             criteria = _metric_criteria(conn, request, limits) + _risk_criteria(
@@ -834,6 +843,10 @@ class Gate:
             raise engine_refusal(error) from error
         table = _indicator_table(result)
         _refuse_identifiers(lineage.warehouse_identifiers(conn, table))
+        if spec.person:  # a dimension computed from an identifier shows its values, even on suppressed cells
+            source = _source_sql(request.source)
+            _refuse_identifiers(lineage.derived_keys(conn, source, spec.person, self.thresholds.min_cell,
+                                                     only=spec.dimensions))  # fmt: skip
         return _indicator_criteria(result, spec, self.thresholds), table
 
     def _alert(self, request_id: int, failed: Sequence[str], purpose: str) -> None:
@@ -972,7 +985,7 @@ class Gate:
                 return _indicator_table(_indicator(conn, stored.request, self.thresholds))
             except AnonymityError as error:
                 raise engine_refusal(error, "indicator_gone") from error
-        return _released_table(conn, stored.request, self._export_key(stored.id))
+        return _released_table(conn, stored.request, self._export_key(stored.id), self.thresholds.k)
 
     def _export_key(self, request_id: int, *, create: bool = False) -> bytes | None:
         """The export's own pseudonym key (drawn at its first check when ``create``; ``None`` once erased)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -159,21 +159,33 @@ def declare_variable(
     engine: Engine, variable: str, justification: str, *, by: str, clock: Clock = utc_now
 ) -> DataListEntry:
     """Add a variable to the steering committee's data list, or update its justification."""
-    name = _check_variable(variable)
+    return declare_variables(engine, [variable], justification, by=by, clock=clock)[0]
+
+
+def declare_variables(
+    engine: Engine, variables: Sequence[str], justification: str, *, by: str, clock: Clock = utc_now
+) -> list[DataListEntry]:
+    """Add variables to the data list under one justification (or update theirs), all checked before any is
+    written and written in one transaction: all of them or none."""
+    names = list(dict.fromkeys(_check_variable(v) for v in variables))
+    if not names:
+        raise GovernanceError("Name at least one variable as table.column (e.g. measurement.value_as_number).")
     if len(justification.strip()) < MIN_JUSTIFICATION:
         raise GovernanceError(
             f"Every variable of the data list carries its justification (at least {MIN_JUSTIFICATION} characters): "
-            f"say why '{name}' is needed in the warehouse."
+            f"say why '{names[0]}' is needed in the warehouse."
         )
     now = clock()
     values = {"justification": justification.strip(), "recorded_by": by, "recorded_at": now}
     with engine.begin() as conn:
-        exists = conn.execute(select(wh_data_list.c.id).where(wh_data_list.c.variable == name)).first()
-        if exists:
-            conn.execute(update(wh_data_list).where(wh_data_list.c.id == exists.id).values(**values))
-        else:
-            conn.execute(insert(wh_data_list).values(variable=name, **values))
-    return DataListEntry(name, justification.strip(), by, now)
+        existing = {str(r.variable): r.id for r in conn.execute(
+            select(wh_data_list.c.id, wh_data_list.c.variable).where(wh_data_list.c.variable.in_(names)))}  # fmt: skip
+        for name in names:
+            if name in existing:
+                conn.execute(update(wh_data_list).where(wh_data_list.c.id == existing[name]).values(**values))
+            else:
+                conn.execute(insert(wh_data_list).values(variable=name, **values))
+    return [DataListEntry(name, justification.strip(), by, now) for name in names]
 
 
 def remove_variable(engine: Engine, variable: str) -> None:

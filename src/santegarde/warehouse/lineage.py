@@ -12,7 +12,8 @@ from the column names of the query:
    (integer ``*_id`` columns but ``*_concept_id``), or a released string of at least :data:`LONG_STRING`
    characters equal to a value of a ``*_source_value`` column, is an identifier. One such value is enough: two
    63-bit hashes do not agree by chance. Lists, structures and maps are looked into: every element, field, key
-   and value (``[person_id, 1]``, ``{'stay': visit_occurrence_id}``).
+   and value (``[person_id, 1]``, ``{'stay': visit_occurrence_id}``). Measured in DuckDB over the source, before
+   any row is fetched (:func:`warehouse_identifiers_in`): its memory is DuckDB's, bounded by its limit.
 2. **Person keys.** A released column whose values match the declared person's one to one (every person one
    value, every value one person, over two persons or more) is the person's key under another name, whatever
    arithmetic made it (``person_id + 1000``, ``person_id / 7.0``, ``DATE '2000-01-01' + person_id % 5000``),
@@ -20,8 +21,7 @@ from the column names of the query:
    floating, date and time columns when the export has more rows than persons (a value constant within each
    person and different between persons is then a pseudonym) or, in any export, when their values are beyond
    ``2**31`` (a float of a 63-bit key). In an export of one row per person, a small decimal value different for
-   each person cannot be told from a measured value by its values alone: it passes here, and is measured by the
-   anonymity criteria like any column.
+   each person cannot be told from a measured value by its values alone: point 4 reads the query.
 3. **Row keys.** In an export with more rows than persons, a released column whose values differ on every row
    (none missing) and look like keys is a key of the events, a surrogate key transformed
    (``visit_occurrence_id + 1``, ``md5(visit_occurrence_id::VARCHAR)``, ``visit_occurrence_id / 3.0``,
@@ -30,7 +30,14 @@ from the column names of the query:
    :data:`LONG_STRING` characters holding no space (a digest or a number, not a sentence), lists, structures
    and maps whose text is that long. Measured values (small numbers), dates and times (a time of measurement may
    differ on every row) and sentences are left out; a key scaled down below ``2**31`` (divided by ``1e15``)
-   cannot be told from a measured value by its values alone.
+   cannot be told from a measured value by its values alone: point 4 reads the query.
+4. **Columns computed from identifiers.** A released column whose expression in the query reads an identifier
+   column (:mod:`santegarde.warehouse.derivation`: through aliases, CTEs, subqueries, unions, any arithmetic,
+   hash, cast, date, list or structure) and one of whose values is shared by fewer than *k* persons (the gate's
+   threshold) tells persons apart: ``visit_occurrence_id / 1e15``, ``hash(person_id) % 1e6 / 1e4`` in an export of
+   one row per person, ``row_number() OVER (ORDER BY person_id)``. Measured values are not refused, however
+   unique: they are not computed from an identifier (a count of stays, a mean per person grouped by the person
+   column, a ``WHERE`` or ``JOIN`` on a key do not make a column derived).
 
 Such an export is refused by the gate with the column named (:func:`sentences`); the requester removes it.
 """
@@ -46,10 +53,12 @@ import duckdb
 import pyarrow as pa
 
 from santegarde import refusals
+from santegarde.warehouse import derivation
 from santegarde.warehouse.anonymity import quote_ident
 
 DISTINCTIVE = 2**31
 LONG_STRING = 16
+NESTED_PART = r"[^\s,\[\]{}():='']+"  # a token of a nested value's text (SQL-quoted)
 KEY_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
              "UHUGEINT", "VARCHAR", "UUID", "BLOB")  # fmt: skip
 
@@ -86,99 +95,82 @@ def _origin(qualified: str, column: str) -> str:
     return f"{qualified.split('.')[-1].strip(chr(34))}.{column}"
 
 
-def _distinctive_sql(column: str, arrow_type: pa.DataType) -> str | None:
-    """SQL true for a value of ``column`` that could be a warehouse identifier (``None``: its type cannot hold one)."""
+def _candidates_sql(column: str, data_type: str) -> tuple[str, str] | None:
+    """(filter, values) for a released column: SQL true on a row whose value could hold a warehouse identifier,
+    and a SELECT of its candidate values as (text ``t``, number ``d``) over ``__src``; ``None``: its type cannot
+    hold one. Lists, structures and maps are read as their text, split into tokens (every element, field, key and
+    value)."""
     c = quote_ident(column)
-    if pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type):
-        return f"abs(CAST({c} AS DOUBLE)) >= {DISTINCTIVE}"
-    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
-        return f"(length({c}) >= {LONG_STRING} OR abs(TRY_CAST({c} AS DOUBLE)) >= {DISTINCTIVE})"
+    kind = _kind(data_type)
+    if kind in ("integer", "number"):
+        test = f"abs(CAST({c} AS DOUBLE)) >= {DISTINCTIVE}"
+        return test, f"SELECT CAST({c} AS VARCHAR) AS t, CAST({c} AS DOUBLE) AS d FROM __src WHERE {test}"
+    if kind == "text" and data_type.split("(")[0].strip() == "VARCHAR":
+        test = f"(length({c}) >= {LONG_STRING} OR abs(TRY_CAST({c} AS DOUBLE)) >= {DISTINCTIVE})"
+        return test, f"SELECT {c} AS t, TRY_CAST({c} AS DOUBLE) AS d FROM __src WHERE {test}"
+    if kind == "nested":
+        tokens = f"unnest(regexp_extract_all(CAST({c} AS VARCHAR), '{NESTED_PART}'))"
+        token_test = f"(length(t) >= {LONG_STRING} OR abs(TRY_CAST(t AS DOUBLE)) >= {DISTINCTIVE})"
+        return (
+            f"length(CAST({c} AS VARCHAR)) >= 10",
+            f"SELECT t, TRY_CAST(t AS DOUBLE) AS d FROM (SELECT {tokens} AS t FROM __src) WHERE {token_test}",
+        )
     return None
 
 
-def _leaves(name: str, array: pa.Array) -> list[tuple[str, pa.Array]]:
-    """The scalar arrays inside a released column: itself, or every element of its lists, field of its structures,
-    key and value of its maps (recursively), each under the column's name."""
-    kind = array.type
-    if pa.types.is_struct(kind):
-        return [leaf for i in range(kind.num_fields) for leaf in _leaves(name, array.field(i))]
-    if pa.types.is_map(kind):
-        return _leaves(name, array.keys) + _leaves(name, array.items)
-    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
-        return _leaves(name, array.flatten())
-    return [(name, array)]
-
-
 def warehouse_identifiers(conn: duckdb.DuckDBPyConnection, released: pa.Table) -> list[Finding]:
-    """The columns of ``released`` holding values of the connection's identifier columns (module docstring, 1)."""
+    """The columns of the rows ``released`` (an indicator's cells) holding values of the connection's identifier
+    columns (module docstring, 1): :func:`warehouse_identifiers_in` over them."""
     if released.num_rows == 0:
         return []
-    scalar = [f.name for f in released.schema if not pa.types.is_nested(f.type)]
-    groups = [released.select(scalar)] if scalar else []
-    for f in released.schema:
-        if pa.types.is_nested(f.type):
-            leaves = _leaves(f.name, released.column(f.name).combine_chunks())
-            groups.extend(pa.table({name: leaf}) for name, leaf in leaves if len(leaf))
-    identifiers: list[tuple[str, str, str]] | None = None
-    found: dict[str, Finding] = {}
-    for group in groups:
-        tests = {f.name: _distinctive_sql(f.name, f.type) for f in group.schema if f.name not in found}
-        suspects = {name: sql for name, sql in tests.items() if sql is not None}
-        if not suspects:
-            continue
-        if identifiers is None:
-            identifiers = _identifier_columns(conn)
-        if not identifiers:
-            return []
-        found.update({f.column: f for f in _found_in(conn, group, suspects, identifiers)})
-    return [found[name] for name in released.column_names if name in found]
-
-
-def _found_in(
-    conn: duckdb.DuckDBPyConnection, released: pa.Table, suspects: dict[str, str],
-    identifiers: list[tuple[str, str, str]],
-) -> list[Finding]:  # fmt: skip
     name = f"__released_{uuid.uuid4().hex}"
     conn.register(name, released)
     try:
-        # one pass over the export: which columns hold any value that could be an identifier at all
-        counts = ", ".join(f"count(*) FILTER (WHERE {sql})" for sql in suspects.values())
-        row = conn.execute(f"SELECT {counts} FROM {quote_ident(name)}").fetchone() or ()
-        found = []
-        for (column, sql), n in zip(suspects.items(), row, strict=True):
-            origin = _column_origin(conn, name, column, sql, identifiers) if int(n) else None
-            if origin:
-                found.append(Finding(column, origin))
-        return found
+        return warehouse_identifiers_in(conn, f"SELECT * FROM {quote_ident(name)}")
     finally:
         conn.unregister(name)
 
 
-def _column_origin(
-    conn: duckdb.DuckDBPyConnection, released: str, column: str, distinctive: str,
-    identifiers: list[tuple[str, str, str]],
-) -> str | None:  # fmt: skip
-    text = f"CAST({quote_ident(column)} AS VARCHAR)"
-    conn.execute(
-        f"""CREATE OR REPLACE TEMP TABLE __released_values AS
-            SELECT DISTINCT {text} AS t, TRY_CAST({text} AS DOUBLE) AS d FROM {quote_ident(released)}
-            WHERE {distinctive}"""
-    )
+def warehouse_identifiers_in(conn: duckdb.DuckDBPyConnection, source: str, person: str | None = None) -> list[Finding]:
+    """The columns of the query ``source`` (but ``person``) holding values of the connection's identifier columns
+    (module docstring, 1), measured in DuckDB without fetching the rows: one pass counting, for each column, the
+    values that could be identifiers at all (none in an ordinary export); then, for the columns that have some,
+    their distinct candidate values in a temporary table (DuckDB's memory limit and temporary directory apply) and
+    one semi-join with each identifier column of the connection."""
+    described = conn.execute(f"DESCRIBE SELECT * FROM ({source})").fetchall()
+    tests = {
+        str(r[0]): sql for r in described if str(r[0]) != person and (sql := _candidates_sql(str(r[0]), str(r[1])))
+    }
+    if not tests:
+        return []
+    counts = ", ".join(f"count(*) FILTER (WHERE {test})" for test, _ in tests.values())
+    row = conn.execute(f"SELECT {counts} FROM ({source}) AS __src").fetchone() or ()
+    suspects = [column for column, n in zip(tests, row, strict=True) if int(n)]
+    if not suspects:
+        return []
+    identifiers = _identifier_columns(conn)
+    if not identifiers:
+        return []
+    values = " UNION ALL ".join(f"SELECT {i} AS c, t, d FROM ({tests[column][1]})" for i, column in enumerate(suspects))
+    table = f"__released_values_{uuid.uuid4().hex}"
+    conn.execute(f"CREATE TEMP TABLE {table} AS WITH __src AS ({source}) SELECT DISTINCT c, t, d FROM ({values})")
+    found: dict[int, Finding] = {}
     try:
-        for table, id_column, kind in identifiers:
+        for qualified, id_column, kind in identifiers:
             value = quote_ident(id_column)
-            test = (
-                f"SELECT 1 FROM temp.__released_values WHERE d IN (SELECT CAST({value} AS DOUBLE) FROM {table}) "
-                "LIMIT 1"
-                if kind == "number"
-                else f"SELECT 1 FROM temp.__released_values WHERE length(t) >= {LONG_STRING} "
-                f"AND t IN (SELECT {value} FROM {table}) LIMIT 1"
-            )
-            if conn.execute(test).fetchone():
-                return _origin(table, id_column)
-        return None
+            test = (f"d IN (SELECT CAST({value} AS DOUBLE) FROM {qualified})" if kind == "number"
+                    else f"length(t) >= {LONG_STRING} AND t IN (SELECT {value} FROM {qualified})")  # fmt: skip
+            open_columns = ", ".join(str(i) for i in range(len(suspects)) if i not in found)
+            if not open_columns:
+                break
+            hits = conn.execute(
+                f"SELECT DISTINCT c FROM temp.{table} WHERE c IN ({open_columns}) AND {test}"
+            ).fetchall()
+            for (i,) in hits:
+                found[int(i)] = Finding(suspects[int(i)], _origin(qualified, id_column))
     finally:
-        conn.execute("DROP TABLE IF EXISTS temp.__released_values")
+        conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
+    return [found[i] for i in sorted(found)]
 
 
 def _kind(data_type: str) -> str | None:
@@ -197,9 +189,17 @@ def _kind(data_type: str) -> str | None:
     return None
 
 
+def _distinct(conn: duckdb.DuckDBPyConnection, source: str, *expressions: str) -> int:
+    """How many distinct combinations of ``expressions`` the source has: a GROUP BY, which DuckDB spills beyond its
+    memory limit (a ``count(DISTINCT ...)`` holds its whole set in memory)."""
+    grouped = f"SELECT {', '.join(expressions)} FROM ({source}) AS __src GROUP BY ALL"
+    return int((conn.execute(f"SELECT count(*) FROM ({grouped})").fetchone() or (0,))[0])
+
+
 def keys(conn: duckdb.DuckDBPyConnection, source: str, person: str) -> list[Finding]:
     """The columns of ``source`` (but ``person``) that are the person's key or a key of the rows (module docstring,
-    2 and 3), measured in one pass over the source, then one more for the columns that could be the person's."""
+    2 and 3): one streaming pass over the source (rows, missing values, shapes), then, for the columns that could
+    still be keys, their distinct values counted by grouping (bounded by DuckDB's memory limit, spilled beyond)."""
     described = conn.execute(f"DESCRIBE SELECT * FROM ({source})").fetchall()
     candidates = {str(r[0]): kind for r in described if str(r[0]) != person and (kind := _kind(str(r[1])))}
     if not candidates:
@@ -212,32 +212,61 @@ def keys(conn: duckdb.DuckDBPyConnection, source: str, person: str) -> list[Find
         shape = f"count(*) FILTER (WHERE length({text}) < {LONG_STRING} OR {text} ~ '.*\\s.*')"
         extra = {"number": f"min(abs(CAST({c} AS DOUBLE)))", "integer": f"min(abs(CAST({c} AS DOUBLE)))",
                  "text": shape, "nested": f"count(*) FILTER (WHERE length({text}) < {LONG_STRING})"}  # fmt: skip
-        measures.append(f"count(DISTINCT {text}), count(*) FILTER (WHERE {c} IS NULL), {extra.get(kind, 'NULL')}")
-    row = conn.execute(
-        f"SELECT count(*), count(DISTINCT {p}), {', '.join(measures)} FROM ({source}) AS __src"
-    ).fetchone()
-    if row is None or int(row[1]) < 2:
+        measures.append(f"count(*) FILTER (WHERE {c} IS NULL), {extra.get(kind, 'NULL')}")
+    row = conn.execute(f"SELECT count(*), {', '.join(measures)} FROM ({source}) AS __src").fetchone()
+    if row is None:
         return []
-    rows, persons = int(row[0]), int(row[1])
+    rows, persons = int(row[0]), _distinct(conn, source, p)
+    if persons < 2:
+        return []
     found: list[Finding] = []
     alike = []
     for n, (column, kind) in enumerate(candidates.items()):
-        distinct, missing, extra = int(row[2 + 3 * n]), int(row[3 + 3 * n]), row[4 + 3 * n]
+        missing, extra = int(row[1 + 2 * n]), row[2 + 2 * n]
         numeric = kind in ("number", "integer")
         beyond = numeric and extra is not None and float(extra) >= DISTINCTIVE
         key_like = beyond or (kind in ("text", "nested") and not int(extra or 0))
-        if missing:
+        could_be_person = kind in ("integer", "text", "nested") or rows > persons or beyond
+        could_be_row = rows > persons and key_like
+        if missing or not (could_be_person or could_be_row):
             continue
-        if distinct == persons and (kind in ("integer", "text", "nested") or rows > persons or beyond):
+        distinct = _distinct(conn, source, f"CAST({quote_ident(column)} AS VARCHAR)")
+        if distinct == persons and could_be_person:
             alike.append(column)
-        elif rows > persons and distinct == rows and key_like:
+        elif distinct == rows and could_be_row:
             found.append(Finding(column, person, kind="row"))
-    if alike:
-        pairs = ", ".join(f"count(DISTINCT ({p}, CAST({quote_ident(c)} AS VARCHAR)))" for c in alike)
-        counted = conn.execute(f"SELECT {pairs} FROM ({source}) AS __src").fetchone() or ()
-        found += [Finding(c, person, kind="person") for c, n in zip(alike, counted, strict=True) if int(n) == persons]
+    for column in alike:
+        if _distinct(conn, source, p, f"CAST({quote_ident(column)} AS VARCHAR)") == persons:
+            found.append(Finding(column, person, kind="person"))
     order = list(candidates)
     return sorted(found, key=lambda f: order.index(f.column))
+
+
+def derived_keys(
+    conn: duckdb.DuckDBPyConnection, source: str, person: str, k: int, only: tuple[str, ...] | None = None
+) -> list[Finding]:
+    """The columns of ``source`` (but ``person``) computed from an identifier column
+    (:mod:`santegarde.warehouse.derivation`) that tell persons apart: one of their values is shared by fewer than
+    ``k`` persons (module docstring, 4). A key scaled below ``2**31`` (``visit_occurrence_id / 1e15``), a small
+    decimal of the person's key in an export of one row per person, a hash of it, a date or a list made of it:
+    their values say nothing, the query says where they come from. A measured value is not computed from an
+    identifier and is never refused here, however many distinct values it has; a column computed from one that
+    keeps persons together (``count(visit_occurrence_id)``, ``person_id % 2``) passes. ``only``: the columns
+    released as they are (an indicator's dimensions; its counted columns never leave)."""
+    outputs = [str(r[0]) for r in conn.execute(f"DESCRIBE SELECT * FROM ({source})").fetchall()]
+    flags = derivation.derived(conn, source, outputs, derivation.identifier_names(conn))
+    suspects = [c for c, flag in zip(outputs, flags, strict=True) if flag and c != person and (not only or c in only)]
+    if not suspects:
+        return []
+    p = quote_ident(person)
+    smallest = ", ".join(  # persons sharing each value: grouped twice (spilled by DuckDB beyond its memory limit)
+        f"(SELECT min(n) FROM (SELECT v, count(*) AS n FROM (SELECT CAST({quote_ident(c)} AS VARCHAR) AS v, {p} "
+        f"FROM __src GROUP BY ALL) GROUP BY v))"
+        for c in suspects
+    )
+    row = conn.execute(f"WITH __src AS ({source}) SELECT {smallest}").fetchone() or ()
+    smaller = [c for c, n in zip(suspects, row, strict=True) if n is not None and int(n) < k]
+    return [Finding(c, str(k), kind="derived") for c in smaller]
 
 
 def sentences(findings: list[Finding]) -> dict[str, str]:
@@ -250,4 +279,4 @@ def sentences(findings: list[Finding]) -> dict[str, str]:
     return refusals.sentences("gate", "identifier_column", column=f.column, why=why, more=more)
 
 
-__all__ = ["Finding", "keys", "sentences", "warehouse_identifiers"]
+__all__ = ["Finding", "derived_keys", "keys", "sentences", "warehouse_identifiers", "warehouse_identifiers_in"]

@@ -158,6 +158,7 @@ def compare(a: Traits, b: Traits) -> Decision:
 # -- vectorised, in the warehouse -------------------------------------------------------------------------------
 BATCH_RECORDS = 20_000  # at most this many incoming records are decided together
 BATCH_PAIRS = 250_000  # at most this many candidate pairs (with both records' traits) are held at once
+MEMORY_LIMIT = "1GB"  # DuckDB's memory while matching (its temporary tables spill, encrypted, beyond it)
 VAULT_SEQ = -(10**12)  # vault records come before the incoming ones, in a fixed order
 _FIELDS = ("family", "used", "given", "birth", "sex", "birth_place", "ins")
 
@@ -288,7 +289,7 @@ def score_pairs(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> Sco
 
 def assign(
     warehouse: Warehouse, kind: str, source: str, *, batch_records: int = BATCH_RECORDS,
-    batch_pairs: int = BATCH_PAIRS,
+    batch_pairs: int = BATCH_PAIRS, memory_limit: str = MEMORY_LIMIT,
 ) -> list[Assignment]:  # fmt: skip
     """Decide the pseudonym of every complete record of ``temp.patients`` (``ref``, ``family``, ``used_family``,
     ``given``, ``birth``, ``gender``, ``birth_place``, ``ins``) fed from ``source``; writes
@@ -302,8 +303,23 @@ def assign(
     (:func:`_pair_counts`); a record with more candidates than ``batch_pairs`` has them scored in slices
     (:func:`_best_candidates`). So what scoring holds is bounded whatever the blocks' sizes (batches of a fixed
     number of records held 2.5 million pairs and grew by 6.1 GiB at a million identities, ``bench/RESULTS.md``);
-    what is left in Python is one pass giving each record its pseudonym.
+    what is left in Python is one pass giving each record its pseudonym. DuckDB's own memory (the records with
+    their keyed hashes, the blocking index: DuckDB's temporary tables, which grow with the records) is held under
+    ``memory_limit`` for the time of the matching, beyond which they spill, encrypted, into the warehouse's
+    directory (:func:`santegarde.warehouse.engine.connect`).
     """
+    con = warehouse.omop
+    before = str((con.execute("SELECT current_setting('memory_limit')").fetchone() or ("",))[0])
+    con.execute(f"SET memory_limit = '{memory_limit.replace(chr(39), '')}'")
+    try:
+        return _assign(warehouse, kind, source, batch_records, batch_pairs)
+    finally:  # the default again (set anew, a limit shown rounded would shrink a little each time), or the former
+        con.execute("RESET memory_limit")
+        if str((con.execute("SELECT current_setting('memory_limit')").fetchone() or ("",))[0]) != before:
+            con.execute(f"SET memory_limit = '{before}'")
+
+
+def _assign(warehouse: Warehouse, kind: str, source: str, batch_records: int, batch_pairs: int) -> list[Assignment]:
     con = warehouse.omop
     traits = _traits_sql("family", "used_family", "given", "birth", "gender", "birth_place", "ins")
     warehouse.sql(

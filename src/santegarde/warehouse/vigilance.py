@@ -401,10 +401,20 @@ def _restore(con: duckdb.DuckDBPyConnection, review_id: int) -> int:
     for table in MOVED_TABLES:
         person = omop.person_column(table)
         key = omop.row_key_sql(table, "t.")
+        # as many rows of each name as were moved, no more: a row without a key of its own (``cohort``) is named by
+        # its columns, and the kept person may hold an identical row of its own, which stays
         row = _x(
             con,
-            f"""UPDATE omop.{table} t SET {person} = l.merged FROM omop.identity_link l
-                WHERE l.review_id = $r AND l.tbl = '{table}' AND {key} = l.row_key AND t.{person} = l.kept""",
+            f"""UPDATE omop.{table} SET {person} = l.merged
+                FROM (SELECT x.rid, c.merged FROM (
+                          SELECT t.rowid AS rid, {key} AS row_key, t.{person} AS holder,
+                                 row_number() OVER (PARTITION BY {key}, t.{person} ORDER BY t.rowid) AS nth
+                          FROM omop.{table} t
+                          WHERE t.{person} IN (SELECT kept FROM omop.identity_link WHERE review_id = $r)) x
+                      JOIN (SELECT row_key, kept, any_value(merged) AS merged, count(*) AS moved
+                            FROM omop.identity_link WHERE review_id = $r AND tbl = '{table}' GROUP BY row_key, kept) c
+                        ON x.row_key = c.row_key AND x.holder = c.kept AND x.nth <= c.moved) l
+                WHERE omop.{table}.rowid = l.rid""",
             {"r": review_id},
         ).fetchone()
         restored += int(row[0]) if row else 0

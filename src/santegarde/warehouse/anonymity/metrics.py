@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import duckdb
@@ -77,6 +77,11 @@ class SensitiveReport:
     l_entropy: float
     l_entropy_pycanon: int
     t_closeness: float
+    alpha: float = 0.0  # the largest share of one value in a class (alpha-k anonymity)
+    beta_basic: float = 0.0  # the largest relative gain (q - p) / p of a value's share in a class (basic beta-likeness)
+    beta_enhanced: float = 0.0  # the same bounded by -ln p (enhanced beta-likeness)
+    delta: float = 0.0  # the largest |ln(q / p)| over the values present in a class (delta-disclosure)
+    recursive_c: int | None = None  # recursive (c, l)-diversity's c for the table's distinct l; None when l = 1
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,33 @@ class AnonymityReport:
     def t_closeness(self) -> float | None:
         """Largest t over all sensitive attributes (pycanon ``t_closeness``)."""
         return max((s.t_closeness for s in self.sensitive), default=None)
+
+    @property
+    def recursive_c(self) -> int | None:
+        """c of recursive (c, l)-diversity, l being :attr:`l_distinct` (pycanon ``recursive_c_l_diversity``:
+        ``None`` where pycanon gives NaN, l = 1)."""
+        values = [s.recursive_c for s in self.sensitive if s.recursive_c is not None]
+        return max(values) if values and len(values) == len(self.sensitive) else None
+
+    @property
+    def alpha(self) -> float | None:
+        """alpha of alpha-k anonymity (pycanon ``alpha_k_anonymity``; its k is :attr:`k`)."""
+        return max((s.alpha for s in self.sensitive), default=None)
+
+    @property
+    def beta_basic(self) -> float | None:
+        """Basic beta-likeness (pycanon ``basic_beta_likeness``)."""
+        return max((s.beta_basic for s in self.sensitive), default=None)
+
+    @property
+    def beta_enhanced(self) -> float | None:
+        """Enhanced beta-likeness (pycanon ``enhanced_beta_likeness``)."""
+        return max((s.beta_enhanced for s in self.sensitive), default=None)
+
+    @property
+    def delta(self) -> float | None:
+        """delta-disclosure (pycanon ``delta_disclosure``)."""
+        return max((s.delta for s in self.sensitive), default=None)
 
     def failures(self, thresholds: Thresholds) -> tuple[str, ...]:
         """Name each criterion of ``thresholds`` this report does not meet (suppression excluded)."""
@@ -155,6 +187,8 @@ def measure(
         check_columns(types, list(ordered or ()), "ordered attributes")
         rows, classes, k, under, sizes = _classes(run, src, qis, k_threshold, smallest)
         reports = tuple(_sensitive(run, src, qis, name, _is_ordered(name, types, ordered)) for name in sensitive)
+        l_all = min((r.l_distinct for r in reports), default=1)
+        reports = tuple(_likeness(run, src, qis, r, l_all) for r in reports)
     return AnonymityReport(
         rows=rows,
         classes=classes,
@@ -232,6 +266,36 @@ def _sensitive(run: Runner, src: str, qis: tuple[str, ...], name: str, ordered: 
         l_entropy_pycanon=int(np.min(np.exp(1) ** np.array([entropy]))),
         t_closeness=t,
     )
+
+
+def _likeness(run: Runner, src: str, qis: tuple[str, ...], report: SensitiveReport, l_all: int) -> SensitiveReport:
+    """alpha, basic and enhanced beta-likeness, delta-disclosure and recursive (c, l)-diversity's c of one sensitive
+    attribute, as pycanon 1.0 defines them (``q``: a value's share in a class, ``p``: in the table): alpha is the
+    largest ``q``; basic beta the largest ``(q - p) / p`` (a value absent from a class gives -1, never the
+    largest); enhanced beta ``min(basic beta, -ln p)`` over the values, that is with the rarest value's ``p``;
+    delta the largest ``|ln(q / p)|`` over the values present in a class; c, where ``l_all`` (the table's distinct
+    l) is at least 2, the largest over classes of ``floor(r_1 / (r_l + ... + r_m) + 1)`` with the class's value
+    counts ``r`` sorted in increasing order, as pycanon sorts them."""
+    ctes = _class_value_counts(src, qis, f"__src.{quote_ident(report.name)}")
+    lowest = max(int(l_all), 1)
+    found = run.rows(
+        f"WITH {ctes}, "  # noqa: S608 - identifiers are quoted by quote_ident
+        "ranked AS (SELECT cid, c, ROW_NUMBER() OVER (PARTITION BY cid ORDER BY c) AS rk FROM cv), "
+        "tails AS (SELECT cid, MIN(c) AS smallest, "
+        f"SUM(CASE WHEN rk >= {lowest} THEN c ELSE 0 END) AS tail FROM ranked GROUP BY cid) "
+        "SELECT (SELECT MAX(cv.c / cv.n) FROM cv), "
+        "(SELECT MAX((cv.c / cv.n - g.p) / g.p) FROM cv JOIN g ON cv.v IS NOT DISTINCT FROM g.v), "
+        "(SELECT MIN(g.p) FROM g), "
+        "(SELECT MAX(ABS(LN((cv.c / cv.n) / g.p))) FROM cv JOIN g ON cv.v IS NOT DISTINCT FROM g.v), "
+        "(SELECT MAX(FLOOR(CAST(smallest AS DOUBLE) / tail + 1)) FROM tails)"
+    )
+    if not found or found[0][0] is None:
+        raise AnonymityError(f"The sensitive attribute {report.name} could not be measured; check the source.")
+    alpha, beta, rarest, delta, c = found[0]
+    return replace(
+        report, alpha=float(alpha), beta_basic=float(beta), beta_enhanced=min(float(beta), -math.log(float(rarest))),
+        delta=float(delta), recursive_c=int(c) if l_all > 1 and c is not None else None,
+    )  # fmt: skip
 
 
 def _ordered_t(run: Runner, ctes: str, m: int) -> float:
