@@ -39,14 +39,14 @@ Such an export is refused by the gate with the column named (:func:`sentences`);
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
+from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 from santegarde import refusals
 from santegarde.warehouse.anonymity import quote_ident
+from santegarde.warehouse.anonymity._sql import Runner, runner_of
 
 DISTINCTIVE = 2**31
 LONG_STRING = 16
@@ -64,22 +64,16 @@ class Finding:
     kind: str = "warehouse"
 
 
-def _identifier_columns(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
-    """(qualified table, column, kind) of every identifier column of the connection: ``number`` or ``text``."""
-    rows = conn.execute(
-        r"""SELECT database_name, schema_name, table_name, column_name, data_type FROM duckdb_columns()
-            WHERE NOT internal AND (
-               (column_name LIKE '%\_id' ESCAPE '\' AND column_name NOT LIKE '%concept\_id' ESCAPE '\'
-                AND data_type IN ('INTEGER', 'BIGINT', 'HUGEINT', 'UBIGINT', 'UINTEGER'))
-               OR (column_name LIKE '%\_source\_value' ESCAPE '\' AND data_type = 'VARCHAR'))
-               AND NOT starts_with(table_name, '__released_')
-            ORDER BY ALL"""
-    ).fetchall()
-    return [
-        (".".join(quote_ident(str(p)) for p in (db, schema, table)), str(column),
-         "text" if str(kind) == "VARCHAR" else "number")
-        for db, schema, table, column, kind in rows
-    ]  # fmt: skip
+def _identifier_columns(run: Runner) -> list[tuple[str, str, str]]:
+    """(qualified table, column, kind) of every identifier column of the engine: ``number`` or ``text``."""
+    numbers = ("INTEGER", "BIGINT", "HUGEINT", "UBIGINT", "UINTEGER")
+    found = []
+    for table, column, data_type in run.catalog():
+        if column.endswith("_id") and not column.endswith("concept_id") and data_type in numbers:
+            found.append((table, column, "number"))
+        elif column.endswith("_source_value") and data_type == "VARCHAR":
+            found.append((table, column, "text"))
+    return found
 
 
 def _origin(qualified: str, column: str) -> str:
@@ -91,8 +85,8 @@ def _distinctive_sql(column: str, arrow_type: pa.DataType) -> str | None:
     c = quote_ident(column)
     if pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type):
         return f"abs(CAST({c} AS DOUBLE)) >= {DISTINCTIVE}"
-    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
-        return f"(length({c}) >= {LONG_STRING} OR abs(TRY_CAST({c} AS DOUBLE)) >= {DISTINCTIVE})"
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type) or pa.types.is_string_view(arrow_type):
+        return f"(length({c}) >= {LONG_STRING} OR coalesce(abs(TRY_CAST({c} AS DOUBLE)) >= {DISTINCTIVE}, FALSE))"
     return None
 
 
@@ -109,8 +103,10 @@ def _leaves(name: str, array: pa.Array) -> list[tuple[str, pa.Array]]:
     return [(name, array)]
 
 
-def warehouse_identifiers(conn: duckdb.DuckDBPyConnection, released: pa.Table) -> list[Finding]:
-    """The columns of ``released`` holding values of the connection's identifier columns (module docstring, 1)."""
+def warehouse_identifiers(engine: Any, released: pa.Table) -> list[Finding]:
+    """The columns of ``released`` holding values of the engine's identifier columns (module docstring, 1);
+    ``engine``: a DuckDB connection or an engine runner."""
+    run = runner_of(engine)
     if released.num_rows == 0:
         return []
     scalar = [f.name for f in released.schema if not pa.types.is_nested(f.type)]
@@ -127,64 +123,52 @@ def warehouse_identifiers(conn: duckdb.DuckDBPyConnection, released: pa.Table) -
         if not suspects:
             continue
         if identifiers is None:
-            identifiers = _identifier_columns(conn)
+            identifiers = _identifier_columns(run)
         if not identifiers:
             return []
-        found.update({f.column: f for f in _found_in(conn, group, suspects, identifiers)})
+        found.update({f.column: f for f in _found_in(run, group, suspects, identifiers)})
     return [found[name] for name in released.column_names if name in found]
 
 
 def _found_in(
-    conn: duckdb.DuckDBPyConnection, released: pa.Table, suspects: dict[str, str],
-    identifiers: list[tuple[str, str, str]],
-) -> list[Finding]:  # fmt: skip
-    name = f"__released_{uuid.uuid4().hex}"
-    conn.register(name, released)
-    try:
+    run: Runner, released: pa.Table, suspects: dict[str, str], identifiers: list[tuple[str, str, str]]
+) -> list[Finding]:
+    with run.registered(released) as name:
         # one pass over the export: which columns hold any value that could be an identifier at all
-        counts = ", ".join(f"count(*) FILTER (WHERE {sql})" for sql in suspects.values())
-        row = conn.execute(f"SELECT {counts} FROM {quote_ident(name)}").fetchone() or ()
+        counts = ", ".join(f"sum(CASE WHEN {sql} THEN 1 ELSE 0 END)" for sql in suspects.values())
+        row = run.rows(f"SELECT {counts} FROM {name}")[0]
         found = []
         for (column, sql), n in zip(suspects.items(), row, strict=True):
-            origin = _column_origin(conn, name, column, sql, identifiers) if int(n) else None
+            origin = _column_origin(run, name, column, sql, identifiers) if int(n or 0) else None
             if origin:
                 found.append(Finding(column, origin))
         return found
-    finally:
-        conn.unregister(name)
 
 
 def _column_origin(
-    conn: duckdb.DuckDBPyConnection, released: str, column: str, distinctive: str,
-    identifiers: list[tuple[str, str, str]],
-) -> str | None:  # fmt: skip
-    text = f"CAST({quote_ident(column)} AS VARCHAR)"
-    conn.execute(
-        f"""CREATE OR REPLACE TEMP TABLE __released_values AS
-            SELECT DISTINCT {text} AS t, TRY_CAST({text} AS DOUBLE) AS d FROM {quote_ident(released)}
-            WHERE {distinctive}"""
+    run: Runner, released: str, column: str, distinctive: str, identifiers: list[tuple[str, str, str]]
+) -> str | None:
+    text = f"CAST({quote_ident(column)} AS STRING)"
+    values = (
+        f"(SELECT DISTINCT {text} AS t, TRY_CAST({text} AS DOUBLE) AS d FROM {released} WHERE {distinctive}) AS __v"
     )
-    try:
-        for table, id_column, kind in identifiers:
-            value = quote_ident(id_column)
-            test = (
-                f"SELECT 1 FROM temp.__released_values WHERE d IN (SELECT CAST({value} AS DOUBLE) FROM {table}) "
-                "LIMIT 1"
-                if kind == "number"
-                else f"SELECT 1 FROM temp.__released_values WHERE length(t) >= {LONG_STRING} "
-                f"AND t IN (SELECT {value} FROM {table}) LIMIT 1"
-            )
-            if conn.execute(test).fetchone():
-                return _origin(table, id_column)
-        return None
-    finally:
-        conn.execute("DROP TABLE IF EXISTS temp.__released_values")
+    for table, id_column, kind in identifiers:
+        value = quote_ident(id_column)
+        test = (
+            f"SELECT 1 FROM {values} WHERE d IN (SELECT CAST({value} AS DOUBLE) FROM {table}) LIMIT 1"
+            if kind == "number"
+            else f"SELECT 1 FROM {values} WHERE length(t) >= {LONG_STRING} AND t IN (SELECT {value} FROM {table}) "
+            "LIMIT 1"
+        )
+        if run.rows(test):
+            return _origin(table, id_column)
+    return None
 
 
 def _kind(data_type: str) -> str | None:
     """The family of a DuckDB type for the key tests: integer, text, nested, number, time; ``None``: never a key."""
     base = data_type.split("(")[0].strip()
-    if data_type.endswith("]") or base in ("STRUCT", "MAP", "UNION"):
+    if data_type.endswith("]") or base.startswith(("STRUCT", "MAP", "UNION", "ARRAY")):  # DuckDB's or Spark's
         return "nested"
     if base in ("VARCHAR", "UUID", "BLOB"):
         return "text"
@@ -197,32 +181,40 @@ def _kind(data_type: str) -> str | None:
     return None
 
 
-def keys(conn: duckdb.DuckDBPyConnection, source: str, person: str) -> list[Finding]:
+WHITESPACE = "concat(chr(9), chr(10), chr(12), chr(13), chr(32))"  # what RE2 calls \s, as both engines read it
+
+
+def keys(engine: Any, source: str, person: str) -> list[Finding]:
     """The columns of ``source`` (but ``person``) that are the person's key or a key of the rows (module docstring,
-    2 and 3), measured in one pass over the source, then one more for the columns that could be the person's."""
-    described = conn.execute(f"DESCRIBE SELECT * FROM ({source})").fetchall()
-    candidates = {str(r[0]): kind for r in described if str(r[0]) != person and (kind := _kind(str(r[1])))}
+    2 and 3), measured in one pass over the source, then one more for the columns that could be the person's;
+    ``engine``: a DuckDB connection or an engine runner."""
+    run = runner_of(engine)
+    described = run.types(f"({source})")
+    candidates = {name: kind for name, data_type in described.items() if name != person and (kind := _kind(data_type))}
     if not candidates:
         return []
     p = quote_ident(person)
     measures = []
     for column, kind in candidates.items():
         c = quote_ident(column)
-        text = f"CAST({c} AS VARCHAR)"
-        shape = f"count(*) FILTER (WHERE length({text}) < {LONG_STRING} OR {text} ~ '.*\\s.*')"
-        extra = {"number": f"min(abs(CAST({c} AS DOUBLE)))", "integer": f"min(abs(CAST({c} AS DOUBLE)))",
-                 "text": shape, "nested": f"count(*) FILTER (WHERE length({text}) < {LONG_STRING})"}  # fmt: skip
-        measures.append(f"count(DISTINCT {text}), count(*) FILTER (WHERE {c} IS NULL), {extra.get(kind, 'NULL')}")
-    row = conn.execute(
-        f"SELECT count(*), count(DISTINCT {p}), {', '.join(measures)} FROM ({source}) AS __src"
-    ).fetchone()
+        text = f"CAST({c} AS STRING)"
+        spaced = f"translate({text}, {WHITESPACE}, '') <> {text}"
+        shape = f"sum(CASE WHEN length({text}) < {LONG_STRING} OR {spaced} THEN 1 ELSE 0 END)"
+        short = f"sum(CASE WHEN length({text}) < {LONG_STRING} THEN 1 ELSE 0 END)"
+        smallest = f"min(abs(CAST({c} AS DOUBLE)))"
+        extra = {"number": smallest, "integer": smallest, "text": shape, "nested": short}
+        measures.append(
+            f"count(DISTINCT {text}), sum(CASE WHEN {c} IS NULL THEN 1 ELSE 0 END), {extra.get(kind, 'NULL')}"
+        )
+    found_rows = run.rows(f"SELECT count(*), count(DISTINCT {p}), {', '.join(measures)} FROM ({source}) AS __src")
+    row = found_rows[0] if found_rows else None
     if row is None or int(row[1]) < 2:
         return []
     rows, persons = int(row[0]), int(row[1])
     found: list[Finding] = []
     alike = []
     for n, (column, kind) in enumerate(candidates.items()):
-        distinct, missing, extra = int(row[2 + 3 * n]), int(row[3 + 3 * n]), row[4 + 3 * n]
+        distinct, missing, extra = int(row[2 + 3 * n]), int(row[3 + 3 * n] or 0), row[4 + 3 * n]
         numeric = kind in ("number", "integer")
         beyond = numeric and extra is not None and float(extra) >= DISTINCTIVE
         key_like = beyond or (kind in ("text", "nested") and not int(extra or 0))
@@ -233,8 +225,13 @@ def keys(conn: duckdb.DuckDBPyConnection, source: str, person: str) -> list[Find
         elif rows > persons and distinct == rows and key_like:
             found.append(Finding(column, person, kind="row"))
     if alike:
-        pairs = ", ".join(f"count(DISTINCT ({p}, CAST({quote_ident(c)} AS VARCHAR)))" for c in alike)
-        counted = conn.execute(f"SELECT {pairs} FROM ({source}) AS __src").fetchone() or ()
+        person_text = f"CAST({p} AS STRING)"
+        pairs = ", ".join(  # the pair as one unambiguous text: the person's length, the person, the value
+            f"count(DISTINCT concat(coalesce(CAST(length({person_text}) AS STRING), 'n'), ':', "
+            f"coalesce({person_text}, ''), CAST({quote_ident(c)} AS STRING)))"
+            for c in alike
+        )
+        counted = run.rows(f"SELECT {pairs} FROM ({source}) AS __src")[0]
         found += [Finding(c, person, kind="person") for c, n in zip(alike, counted, strict=True) if int(n) == persons]
     order = list(candidates)
     return sorted(found, key=lambda f: order.index(f.column))
