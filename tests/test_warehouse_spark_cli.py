@@ -197,11 +197,12 @@ def test_an_export_is_checked_on_spark_as_on_duckdb(org: Demo, passphrase: Clock
     data_list.write_text(yaml.safe_dump(FULL), encoding="utf-8")
     feed = ("warehouse", "feed", "--source", "synthea", "--omop", str(source), "--data-list", str(data_list),
             "--config", config)  # fmt: skip
+    grant(org, "internal_staff")  # the demo's person feeds; exports are asked under an export profile
     said = {}
     for engine in ("spark", "duckdb"):
         if engine == "duckdb":
             write_engine(org.config, WarehouseSettings())
-        login(org, passphrase)
+        login(org, passphrase, "--profile", "feeding")
         ok(*feed)
         login(org, passphrase, "--profile", "internal_staff")
         asked = ok("warehouse", "export", "request", "--config", config, "--source", EXPORTED, "--person", "person_id",
