@@ -24,7 +24,14 @@ from santegarde.synthetic import generate_dataset
 from santegarde.warehouse import Warehouse, omop
 from santegarde.warehouse.anonymity import Query, measure
 from santegarde.warehouse.feed import DataList, FeedReport
-from santegarde.warehouse.gate import ExportRequest, Gate, GateThresholds, IdentifierColumnError, IndicatorSpec
+from santegarde.warehouse.gate import (
+    ExportRequest,
+    Gate,
+    GateError,
+    GateThresholds,
+    IdentifierColumnError,
+    IndicatorSpec,
+)
 from santegarde.warehouse.spark import session as spark_session
 from santegarde.warehouse.spark.feed import ParquetStore, feed_omop
 from santegarde.warehouse.spark.sql import SparkRunner
@@ -206,3 +213,11 @@ def test_an_export_checked_on_spark_is_released_from_spark(fed: Fed, tmp_path: P
     exported = released.data.read_text(encoding="utf-8")
     persons = {str(r[0]) for r in fed.store.read("person").select("person_id").collect()}
     assert not persons & set(exported.replace(",", "\n").split())  # the warehouse's person ids never leave
+
+
+def test_a_query_spark_cannot_run_is_a_sentence_and_leaves_the_request_new(fed: Fed, tmp_path: Path) -> None:
+    gate = _gate(tmp_path, "spark")
+    request_id = gate.submit(_row("SELECT person_id, no_such_column FROM person", ("no_such_column",)))
+    with pytest.raises(GateError, match="AnalysisException"):
+        gate.check(request_id, SparkRunner(fed.store.spark))
+    assert gate.get(request_id).status == "requested" and not gate.alerts()
