@@ -20,7 +20,7 @@ def conn() -> duckdb.DuckDBPyConnection:
 
 def _derived(conn: duckdb.DuckDBPyConnection, source: str) -> dict[str, bool]:
     outputs = [str(r[0]) for r in conn.execute(f"DESCRIBE SELECT * FROM ({source})").fetchall()]
-    return dict(zip(outputs, derivation.derived(conn, source, outputs, derivation.identifier_names(conn)),
+    return dict(zip(outputs, derivation.derived(source, outputs, derivation.identifier_names(conn)),
                     strict=True))
 
 
@@ -66,7 +66,7 @@ def test_a_query_that_cannot_be_read_has_every_column_derived(conn: duckdb.DuckD
     """Deny by default: a source the parser does not read as one SELECT is not trusted column by column."""
     source = "PIVOT visit_occurrence ON visit_concept_id USING sum(value) GROUP BY person_id"
     outputs = [str(r[0]) for r in conn.execute(f"DESCRIBE {source}").fetchall()]
-    assert derivation.derived(conn, source, outputs, derivation.identifier_names(conn)) == [True] * len(outputs)
+    assert derivation.derived(source, outputs, derivation.identifier_names(conn)) == [True] * len(outputs)
 
 
 def test_a_view_computed_from_identifiers_passes_its_derivation_on(conn: duckdb.DuckDBPyConnection) -> None:

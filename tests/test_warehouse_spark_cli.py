@@ -182,3 +182,36 @@ def test_spark_refusals_at_feed_and_measure_are_sentences(
     code, said = _said(*feed, "--omop", str(source))
     assert code != 0 and "Java est absent : le moteur Spark de l'entrepôt a besoin" in said, said
     assert not (org.config.parent / "lake").exists()  # nothing half-written
+
+
+EXPORTED = "SELECT person_id, gender_concept_id, year_of_birth - year_of_birth % 50 AS era FROM person"
+
+
+def test_an_export_is_checked_on_spark_as_on_duckdb(org: Demo, passphrase: Clock, spark: Any, tmp_path: Path) -> None:
+    """``warehouse export check`` measures the Parquet tables Spark published when the configuration says spark,
+    and says the same as on DuckDB over the same files."""
+    config = str(org.config)
+    ok("warehouse", "init", "--engine", "spark", "--spark-master", "local[2]", "--storage", "lake", "--config", config)
+    source = write_sample(tmp_path / "omop", PERSONS, ("person",))
+    data_list = tmp_path / "list.yaml"
+    data_list.write_text(yaml.safe_dump(FULL), encoding="utf-8")
+    feed = ("warehouse", "feed", "--source", "synthea", "--omop", str(source), "--data-list", str(data_list),
+            "--config", config)  # fmt: skip
+    grant(org, "internal_staff")  # the demo's person feeds; exports are asked under an export profile
+    said = {}
+    for engine in ("spark", "duckdb"):
+        if engine == "duckdb":
+            write_engine(org.config, WarehouseSettings())
+        login(org, passphrase, "--profile", "feeding")
+        ok(*feed)
+        login(org, passphrase, "--profile", "internal_staff")
+        asked = ok("warehouse", "export", "request", "--config", config, "--source", EXPORTED, "--person", "person_id",
+                   "--recipient", "Observatoire régional (fictif)", "--purpose", "activity_indicators",
+                   "--project", "PILOT-1", "--qi", "gender_concept_id", "--sensitive", "era")  # fmt: skip
+        found = re.search(r"Demande d'export n° (\d+) enregistrée", asked)
+        assert found is not None, asked
+        said[engine] = ok("warehouse", "export", "check", found.group(1), "--config", config).replace(
+            f"n° {found.group(1)}", "n° N"
+        )
+    assert "k-anonymat" in said["spark"] and f"{len(PERSONS)} personnes" in said["spark"], said["spark"]
+    assert said["spark"] == said["duckdb"]

@@ -2,8 +2,9 @@
 
 Every export goes through the gate (EDS-SEC-EXP-1..5): the logged-in user requests it under a profile the
 text lets export anonymous data for the purpose, the gate checks it where the data is — the warehouse's own
-encrypted OMOP store opened through the keyring (tables by their OMOP names), or a plain DuckDB database given with
-``--database`` — and an empowered manager (profile
+encrypted OMOP store opened through the keyring (tables by their OMOP names), the Parquet tables Spark published
+when the configuration says ``engine: spark`` (same names, same SQL, same decisions), or a plain DuckDB database
+given with ``--database`` — and an empowered manager (profile
 ``export_reviewer``) other than the requester releases it, or a trained one reviews it when quarantined.
 The gate's state and outbox live in ``warehouse/exports`` next to the configuration file. Its thresholds come
 from ``warehouse/export-thresholds.yaml`` there if present (keys: the fields of ``GateThresholds``), else the
@@ -26,11 +27,13 @@ from rich.table import Table
 from santegarde.cli.common import ReportJson, console, friendly_errors
 from santegarde.cli.organisation import ConfigOption
 from santegarde.cli.session import logged_in
+from santegarde.cli.warehouse_engine import spark_store
 from santegarde.config import CONFIG_NAME
 from santegarde.identity import sessions
 from santegarde.referentials.model import Sensitivity
 from santegarde.runtime import Organisation
 from santegarde.warehouse.gate import (
+    Engine,
     ExportRequest,
     Gate,
     GateError,
@@ -44,6 +47,7 @@ from santegarde.warehouse.gate import (
 from santegarde.warehouse.place import exports_directory, load_thresholds, thresholds_path
 
 __all__ = ["load_thresholds", "thresholds_path"]  # where the CLI's tests and measure commands read them
+from santegarde.warehouse.spark.session import SparkEngineError
 
 app = typer.Typer(
     help="Exports through the anonymity gate: request, check, review, release, reject.", no_args_is_help=True
@@ -95,9 +99,20 @@ def _requesting_gate(config: Path) -> Iterator[tuple[Gate, str, Callable[[Export
 
 
 @contextmanager
-def _source(database: Path | None, org: Organisation, config: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+def _source(database: Path | None, org: Organisation, config: Path) -> Iterator[Engine]:
     """Where the source query runs: the warehouse's own encrypted OMOP store (its tables by their OMOP names,
-    opened with the organisation's keyring), or a plain DuckDB database given with --database."""
+    opened with the organisation's keyring), the Parquet tables Spark published when the configuration says
+    ``engine: spark`` (each by its OMOP name too), or a plain DuckDB database given with --database."""
+    settings = org.config.warehouse
+    if database is None and settings.engine == "spark":
+        from santegarde.warehouse.spark.sql import SparkRunner
+
+        store = spark_store(config, settings)
+        with store.views() as tables:
+            if not tables:
+                raise SparkEngineError("nothing_published", storage=store.storage)
+            yield SparkRunner(store.spark)
+        return
     if database is None:
         from santegarde.cli.warehouse_core import warehouse_directory
         from santegarde.warehouse import Warehouse

@@ -28,25 +28,37 @@ from typing import Any
 
 import duckdb
 
+from santegarde.warehouse.anonymity._sql import DuckDBRunner, runner_of
+
 NOT_CARRYING = frozenset({"count", "count_star"})
 
 
-def identifier_names(conn: duckdb.DuckDBPyConnection) -> set[str]:
-    """The names of the connection's identifier columns, lower case: integer ``*_id`` columns but ``*_concept_id``
+INTEGERS = frozenset({"TINYINT", "SMALLINT", "INTEGER", "INT", "BIGINT", "LONG", "HUGEINT", "UTINYINT", "USMALLINT",
+                      "UINTEGER", "UBIGINT", "UHUGEINT"})
+
+
+def identifier_names(engine: Any) -> set[str]:
+    """The names of the engine's identifier columns, lower case: integer ``*_id`` columns but ``*_concept_id``
     (the warehouse's keys and references to them), and ``X_source_value`` of a table ``X`` (the source identifier
     of the entity itself, a pseudonym in the warehouse: ``person.person_source_value``,
-    ``care_site.care_site_source_value``), not the source codes of events (``condition_source_value``)."""
-    rows = conn.execute(
-        r"""SELECT DISTINCT lower(column_name) FROM duckdb_columns()
-            WHERE NOT internal AND (
-               (column_name LIKE '%\_id' ESCAPE '\' AND column_name NOT LIKE '%concept\_id' ESCAPE '\'
-                AND data_type IN ('TINYINT', 'SMALLINT', 'INTEGER', 'BIGINT', 'HUGEINT', 'UTINYINT', 'USMALLINT',
-                                  'UINTEGER', 'UBIGINT', 'UHUGEINT'))
-               OR lower(column_name) = lower(table_name) || '_source_value')
-               AND NOT starts_with(table_name, '__released_')"""
-    ).fetchall()
-    names = {str(r[0]) for r in rows}
-    # a view's columns computed from identifiers are identifiers to the queries reading it (views of views too)
+    ``care_site.care_site_source_value``), not the source codes of events (``condition_source_value``).
+    ``engine``: a DuckDB connection or an engine runner (its catalogue); a DuckDB view's columns computed from
+    identifiers are identifiers too."""
+    run = runner_of(engine)
+    names: set[str] = set()
+    for qualified, column, data_type in run.catalog():
+        table, name = qualified.split(".")[-1].strip('"').lower(), column.lower()
+        key = name.endswith("_id") and not name.endswith("concept_id") and data_type.upper() in INTEGERS
+        if key or name == f"{table}_source_value":
+            names.add(name)
+    if isinstance(run, DuckDBRunner):
+        names |= _view_names(run.conn, names)
+    return names
+
+
+def _view_names(conn: duckdb.DuckDBPyConnection, names: set[str]) -> set[str]:
+    """A DuckDB connection's view columns computed from ``names`` (views of views too)."""
+    names = set(names)
     views = conn.execute("SELECT view_name, sql FROM duckdb_views() WHERE NOT internal").fetchall()
     queries = [(str(name), found.group(1)) for name, sql in views if (found := _VIEW.match(str(sql or "")))]
     for _ in range(len(queries)):
@@ -55,7 +67,7 @@ def identifier_names(conn: duckdb.DuckDBPyConnection) -> set[str]:
             columns = [str(r[0]) for r in conn.execute(
                 "SELECT column_name FROM duckdb_columns() WHERE table_name = ? ORDER BY column_index", [view]
             ).fetchall()]  # fmt: skip
-            names |= {c.lower() for c, flag in zip(columns, derived(conn, query, columns, names), strict=False) if flag}
+            names |= {c.lower() for c, flag in zip(columns, derived(query, columns, names), strict=False) if flag}
         if len(names) == before:
             break
     return names
@@ -64,10 +76,12 @@ def identifier_names(conn: duckdb.DuckDBPyConnection) -> set[str]:
 _VIEW = re.compile(r"(?is)^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP(?:ORARY)?\s+)?VIEW\s+.+?\s+AS\s+(.*?);?\s*$")
 
 
-def derived(conn: duckdb.DuckDBPyConnection, source: str, outputs: list[str], identifiers: set[str]) -> list[bool]:
+def derived(source: str, outputs: list[str], identifiers: set[str]) -> list[bool]:
     """For each output column of ``source`` (named ``outputs``, in order), whether it is derived from one of
-    ``identifiers`` (module docstring); every column when the query cannot be read."""
-    text = conn.execute("SELECT json_serialize_sql(?)", [source]).fetchone()
+    ``identifiers`` (module docstring); every column when the query cannot be read. The query is parsed by an
+    empty DuckDB of its own (the parser needs no table), whichever engine runs it."""
+    with duckdb.connect() as parser:
+        text = parser.execute("SELECT json_serialize_sql(?)", [source]).fetchone()
     parsed: dict[str, Any] = json.loads(str(text[0])) if text else {"error": True}
     statements: list[dict[str, Any]] = parsed.get("statements") or []
     if parsed.get("error") or len(statements) != 1:

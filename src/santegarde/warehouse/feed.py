@@ -964,7 +964,7 @@ def _omop_table(run: _Run, table: str, path: Path) -> None:
     ).fetchone()
     run.objected += int(skipped[0]) if skipped else 0
     _load(run, table, f"SELECT {', '.join(expressions)} FROM {reader}", {"src": run.source})
-    if "person_id" in present:
+    if "person_id" in {p.lower() for p in present}:  # a file may name its columns in capitals (Eunomia's do)
         wh.sql(
             f"INSERT INTO temp.person_map SELECT DISTINCT {_omop_value(table, omop.OMOP_TABLES['person'][0])} "
             f"FROM {reader}",

@@ -1,6 +1,7 @@
 """The export gate (EDS-6, EDS-SEC-EXP-1..5, EDS-SEC-DAY-1): nothing leaves the warehouse or a workspace otherwise.
 
-An export request declares its source (a SQL query over any DuckDB connection: the warehouse or a workspace),
+An export request declares its source (a SQL query over any DuckDB connection — the warehouse or a workspace — or
+over the Parquet tables of the warehouse on Spark, through the engine's runner: the same SQL text on both engines),
 its quasi-identifiers and sensitive attributes, recipient, purpose, project, requester and format, and whether
 it is row-level or an indicator. ``check`` measures it (k, l, t in SQL; singling-out, linkability and inference
 risks with anonymeter on a control split for row-level exports; filters and smallest shown cell for indicators,
@@ -64,6 +65,10 @@ from santegarde.warehouse.anonymity import (
     propose,
     quote_ident,
 )
+from santegarde.warehouse.anonymity._sql import Runner, runner_of
+
+Engine = duckdb.DuckDBPyConnection | Runner  # where the source query runs: a DuckDB connection or a Spark runner
+ORDERED = "ORDER BY ALL ASC NULLS LAST"  # DuckDB's default order, said explicitly: Spark puts NULLs first
 
 Clock = Callable[[], datetime]
 RiskAssessor = Callable[[pa.Table, "ExportRequest", "GateThresholds"], list[tuple[Any, str]]]
@@ -329,11 +334,11 @@ def _source_sql(sql: str) -> str:
     return text
 
 
-def _ordered_table(conn: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
+def _ordered_table(run: Runner, sql: str) -> pa.Table:
     """The rows of the source in a canonical order (so that their digest does not depend on the engine's order)."""
     try:
-        return conn.execute(f"SELECT * FROM ({_source_sql(sql)}) AS __src ORDER BY ALL").fetch_arrow_table()  # noqa: S608
-    except duckdb.Error as error:
+        return run.arrow(f"SELECT * FROM ({_source_sql(sql)}) AS __src {ORDERED}")  # noqa: S608
+    except run.errors as error:
         raise GateError("source_fails", error=type(error).__name__) from error
 
 
@@ -358,15 +363,19 @@ def _criterion(
     return Criterion(name, value, threshold, comparison, passed, note=note, facts=stated)
 
 
-def _person_column(conn: duckdb.DuckDBPyConnection, request: ExportRequest) -> str:
+def _columns(run: Runner, source: str) -> list[str]:
+    """The columns of a source query, in order."""
+    return list(run.types(f"({source})"))
+
+
+def _person_column(run: Runner, request: ExportRequest) -> str:
     """The column identifying persons, checked against the source's columns."""
     person = request.person or ""
     if not person.strip():
         raise GateError("no_person_column_stored")
     try:
-        described = conn.execute(f"DESCRIBE SELECT * FROM ({_source_sql(request.source)})").fetchall()  # noqa: S608
-        columns = [str(r[0]) for r in described]
-    except duckdb.Error as error:
+        columns = _columns(run, _source_sql(request.source))
+    except run.errors as error:
         raise GateError("source_fails", error=type(error).__name__) from error
     if person not in columns:
         raise GateError("person_not_selected", person=person, columns=", ".join(columns))
@@ -375,83 +384,80 @@ def _person_column(conn: duckdb.DuckDBPyConnection, request: ExportRequest) -> s
     return person
 
 
-def _person_view(conn: duckdb.DuckDBPyConnection, request: ExportRequest) -> tuple[str, int, int]:
+def _person_view(run: Runner, request: ExportRequest) -> tuple[str, int, int]:
     """The person-level view of a row-level export (SQL, persons, rows): one row per person with its
     quasi-identifiers and sensitive attributes. Refused when they vary within one person, since anonymity is
     counted in persons (a class of 8 rows of one patient is k = 1)."""
-    person = quote_ident(_person_column(conn, request))
+    person = quote_ident(_person_column(run, request))
     declared = ", ".join(quote_ident(c) for c in (*request.quasi_identifiers, *request.sensitive))
     source = _source_sql(request.source)
     distinct = f"SELECT DISTINCT {person}, {declared} FROM ({source}) AS __src"  # noqa: S608
-    row = conn.execute(
-        f"SELECT (SELECT count(*) FROM ({source})), (SELECT count(DISTINCT {person}) FROM ({source})), "  # noqa: S608
-        f"(SELECT count(*) FROM ({distinct})), (SELECT count(*) FROM ({source}) WHERE {person} IS NULL)"
-    ).fetchone()
-    rows, persons, combinations, anonymous = (int(v) for v in row) if row else (0, 0, 0, 0)
+    found = run.rows(
+        f"SELECT (SELECT count(*) FROM ({source}) AS __a), (SELECT count(DISTINCT {person}) FROM ({source}) AS __b), "  # noqa: S608
+        f"(SELECT count(*) FROM ({distinct}) AS __c), (SELECT count(*) FROM ({source}) AS __d WHERE {person} IS NULL)"
+    )
+    rows, persons, combinations, anonymous = (int(v) for v in found[0]) if found else (0, 0, 0, 0)
     if anonymous:
         raise GateError("rows_without_person", count=anonymous)
     if combinations > persons:
         varying = combinations - persons
         raise GateError("varies_within_person", count=varying)
-    return f"SELECT {declared} FROM ({distinct})", persons, rows  # noqa: S608
+    return f"SELECT {declared} FROM ({distinct}) AS __persons", persons, rows  # noqa: S608
 
 
-def _person_table(conn: duckdb.DuckDBPyConnection, request: ExportRequest) -> pa.Table:
+def _person_table(run: Runner, request: ExportRequest) -> pa.Table:
     """One row per person with every exported column whose value is the same in all the person's rows (the
     person column left out): what the anonymeter attacks measure, in persons."""
-    person = quote_ident(_person_column(conn, request))
+    person = quote_ident(_person_column(run, request))
     source = _source_sql(request.source)
-    columns = [str(r[0]) for r in conn.execute(f"DESCRIBE SELECT * FROM ({source})").fetchall()]  # noqa: S608
+    columns = _columns(run, source)
     others = [c for c in columns if quote_ident(c) != person]
     counts = ", ".join(
         f"max(n{i})" for i in range(len(others))
     )
     per_person = ", ".join(
-        f"count(DISTINCT coalesce(CAST({quote_ident(c)} AS VARCHAR), chr(0))) AS n{i}" for i, c in enumerate(others)
+        f"count(DISTINCT coalesce(CAST({quote_ident(c)} AS STRING), chr(0))) AS n{i}" for i, c in enumerate(others)
     )
-    row = conn.execute(
-        f"SELECT {counts} FROM (SELECT {per_person} FROM ({source}) AS __src GROUP BY {person})"  # noqa: S608
-    ).fetchone()
-    constant = [c for c, n in zip(others, row or (), strict=True) if n is not None and int(n) <= 1]
-    return conn.execute(
+    found = run.rows(
+        f"SELECT {counts} FROM (SELECT {per_person} FROM ({source}) AS __src GROUP BY {person}) AS __per"  # noqa: S608
+    )
+    constant = [c for c, n in zip(others, found[0] if found else (), strict=True) if n is not None and int(n) <= 1]
+    return run.arrow(
         f"SELECT {', '.join(quote_ident(c) for c in constant)} FROM (SELECT DISTINCT {person}, "  # noqa: S608
-        f"{', '.join(quote_ident(c) for c in constant)} FROM ({source}) AS __src) ORDER BY ALL"
-    ).fetch_arrow_table()
+        f"{', '.join(quote_ident(c) for c in constant)} FROM ({source}) AS __src) AS __per {ORDERED}"
+    )
 
 
-def _released_table(
-    conn: duckdb.DuckDBPyConnection, request: ExportRequest, key: bytes | None, k: int
-) -> pa.Table:
+def _released_table(run: Runner, request: ExportRequest, key: bytes | None, k: int) -> pa.Table:
     """The rows that leave: the source's, in canonical order, the column identifying the person replaced by
     pseudonyms of this export (:func:`export_pseudonyms`, under ``key``; left out for a request checked before
-    exports had keys); refused, before any row is fetched, when another column carries identifiers, whatever its
+    exports had keys); refused, before its rows are fetched, when another column carries identifiers, whatever its
     name, or is computed from one and tells persons apart (fewer than ``k`` a value)
     (:mod:`santegarde.warehouse.lineage`)."""
     source = _source_sql(request.source)
     try:
-        columns = [str(r[0]) for r in conn.execute(f"DESCRIBE SELECT * FROM ({source})").fetchall()]  # noqa: S608
-    except duckdb.Error as error:
+        columns = run.types(f"({source})")
+    except run.errors as error:
         raise GateError("source_fails", error=type(error).__name__) from error
     person = str(request.person) if request.kind == "row" and request.person in columns else None
-    # the warehouse's own identifiers first: their refusal names the table and column they come from
-    _refuse_identifiers(lineage.warehouse_identifiers_in(conn, source, person))
+    # the warehouse's own identifiers first: their refusal names the table and column they come from; measured
+    # over the source by the engine, before any row is fetched (nested columns from the rows, below)
+    _refuse_identifiers(lineage.warehouse_identifiers_in(run, source, person))
     if person:
-        _refuse_identifiers(lineage.keys(conn, source, person))
-        _refuse_identifiers(lineage.derived_keys(conn, source, person, k))
-    table = _ordered_table(conn, request.source)
+        _refuse_identifiers(lineage.keys(run, source, person))
+        _refuse_identifiers(lineage.derived_keys(run, source, person, k))
+    table = _ordered_table(run, request.source)
     persons = table.column(person) if person else None
+    if person:
+        table = table.drop_columns([person])
+    _refuse_identifiers(lineage.warehouse_identifiers(run, table, nested_only=True))
     if person is None or persons is None:
         return table
-    table = table.drop_columns([person])
     if key is None:
         return table
     table = table.add_column(0, person, export_pseudonyms(persons, key))
-    name = f"__pseudonymised_{uuid.uuid4().hex}"
-    conn.register(name, table)
-    try:  # ordered again: the order of the warehouse's person ids does not show through
-        return conn.execute(f"SELECT * FROM {quote_ident(name)} ORDER BY ALL").fetch_arrow_table()  # noqa: S608
-    finally:
-        conn.unregister(name)
+    with run.registered(table) as name:  # ordered again: the order of the warehouse's person ids does not show
+        return run.arrow(f"SELECT * FROM {name} {ORDERED}")  # noqa: S608
 
 
 def export_pseudonyms(persons: pa.ChunkedArray, key: bytes) -> pa.Array:
@@ -471,14 +477,12 @@ def _refuse_identifiers(findings: list[lineage.Finding]) -> None:
         raise IdentifierColumnError(lineage.sentences(findings))
 
 
-def _metric_criteria(
-    conn: duckdb.DuckDBPyConnection, request: ExportRequest, limits: GateThresholds
-) -> list[Criterion]:
+def _metric_criteria(run: Runner, request: ExportRequest, limits: GateThresholds) -> list[Criterion]:
     if not request.quasi_identifiers:
         raise GateError("no_quasi_identifiers")
-    view, persons, rows = _person_view(conn, request)
+    view, persons, rows = _person_view(run, request)
     try:
-        report = measure(conn, Query(view), request.quasi_identifiers, request.sensitive, k_threshold=limits.k)
+        report = measure(run, Query(view), request.quasi_identifiers, request.sensitive, k_threshold=limits.k)
     except AnonymityError as error:
         raise engine_refusal(error) from error
     no_sensitive = "" if request.sensitive else "no_sensitive"
@@ -486,21 +490,21 @@ def _metric_criteria(
         _criterion("k", report.k, limits.k, ">=", "k_persons",
                    {"under": report.records_under_k, "persons": persons, "rows": rows,
                     "smallest": [int(n) for n in report.smallest_classes],
-                    "histogram": class_sizes(conn, view, request.quasi_identifiers)}),
+                    "histogram": class_sizes(run, view, request.quasi_identifiers)}),
         _criterion("l_distinct", report.l_distinct, limits.l_distinct, ">=", no_sensitive),
         _criterion("l_entropy", report.l_entropy, limits.l_entropy, ">=", no_sensitive),
         _criterion("t_closeness", report.t_closeness, limits.t, "<=", no_sensitive),
     ]
 
 
-def class_sizes(conn: duckdb.DuckDBPyConnection, view: str, qis: Sequence[str]) -> list[list[int]]:
+def class_sizes(engine: duckdb.DuckDBPyConnection | Runner, view: str, qis: Sequence[str]) -> list[list[int]]:
     """The equivalence classes' sizes in persons: ``[size, how many classes]`` pairs, by size (the histogram the
     export's reviewer reads beside k; no value of a quasi-identifier, only counts)."""
     groups = ", ".join(quote_ident(c) for c in qis)
-    found = conn.execute(
-        f"SELECT n, count(*) FROM (SELECT count(*) AS n FROM ({view}) AS __v GROUP BY {groups}) "  # noqa: S608
+    found = runner_of(engine).rows(
+        f"SELECT n, count(*) FROM (SELECT count(*) AS n FROM ({view}) AS __v GROUP BY {groups}) AS __c "  # noqa: S608
         "GROUP BY n ORDER BY n"
-    ).fetchall()
+    )
     return [[int(n), int(c)] for n, c in found]
 
 
@@ -563,12 +567,12 @@ def measure_risks(table: pa.Table, request: ExportRequest, limits: GateThreshold
     return [singling, (linkability, ""), (worst, "")]
 
 
-def _indicator(conn: duckdb.DuckDBPyConnection, request: ExportRequest, limits: GateThresholds) -> Indicator:
+def _indicator(run: Runner, request: ExportRequest, limits: GateThresholds) -> Indicator:
     spec = request.indicator
     if spec is None:
         raise GateError("no_dimensions")
     return indicator(
-        conn, Query(_source_sql(request.source)), spec.dimensions,
+        run, Query(_source_sql(request.source)), spec.dimensions,
         filters={name: list(values) for name, values in spec.filters},
         aggregates={out: (fn, col) for out, fn, col in spec.aggregates},
         threshold=limits.min_cell, person=spec.person,
@@ -604,15 +608,17 @@ def _indicator_criteria(result: Indicator, spec: IndicatorSpec, limits: GateThre
 
 
 def _proposal(
-    conn: duckdb.DuckDBPyConnection, request: ExportRequest, limits: GateThresholds,
+    run: Runner, request: ExportRequest, limits: GateThresholds,
     hierarchies: Mapping[str, Generaliser | Mapping[str, str]] | None,
 ) -> dict[str, Any]:
     """A generalisation reaching the thresholds, or why none was found."""
     try:
-        found = propose(conn, Query(_source_sql(request.source)), request.quasi_identifiers, request.sensitive,
+        found = propose(run, Query(_source_sql(request.source)), request.quasi_identifiers, request.sensitive,
                         limits.anonymity(), hierarchies)
     except AnonymityError as error:
         return {"found": False, "reason": str(error)}  # the engine's message, shown as a technical message
+    except run.errors as error:  # a hierarchy's SQL the engine does not read (e.g. a DuckDB function on Spark)
+        return {"found": False, "reason": _first_line(error)}
     return {
         "found": True,
         "levels": dict(found.levels),
@@ -622,6 +628,12 @@ def _proposal(
         "t_closeness": found.report.t_closeness,
         "loss": asdict(found.loss),
     }
+
+
+def _first_line(error: BaseException) -> str:
+    """The first line of an engine's error (never its stack), or its type's name."""
+    lines = str(error).strip().splitlines()
+    return lines[0][:200] if lines and lines[0].strip() else type(error).__name__
 
 
 # ---- writing (release only) -----------------------------------------------------------------------------------
@@ -793,28 +805,31 @@ class Gate:
     def check(
         self,
         request_id: int,
-        conn: duckdb.DuckDBPyConnection,
+        conn: Engine,
         *,
         hierarchies: Mapping[str, Generaliser | Mapping[str, str]] | None = None,
     ) -> StoredRequest:
-        """Measure the export; pass → awaiting validation, fail → quarantine, alert and generalisation proposal."""
+        """Measure the export; pass → awaiting validation, fail → quarantine, alert and generalisation proposal.
+
+        ``conn``: a DuckDB connection or an engine runner (Spark) where the source query runs."""
+        run = runner_of(conn)
         stored = self.get(request_id)
         if stored.status != REQUESTED:
             raise GateError("not_new", id=request_id, status=status_words(stored.status))
         request, limits = stored.request, self.thresholds
         proposal: dict[str, Any] | None = None
         if request.kind == "indicator":
-            criteria, table = self._check_indicator(conn, request)
+            criteria, table = self._check_indicator(run, request)
         else:
-            table = _released_table(conn, request, self._export_key(request_id, create=True), limits.k)
+            table = _released_table(run, request, self._export_key(request_id, create=True), limits.k)
             if table.num_rows == 0:
                 raise GateError("no_rows")
-            criteria = _metric_criteria(conn, request, limits) + _risk_criteria(
-                _person_table(conn, request), request, limits, self._assessor
+            criteria = _metric_criteria(run, request, limits) + _risk_criteria(
+                _person_table(run, request), request, limits, self._assessor
             )
         failed = [c.name for c in criteria if not c.passed]
         if failed and request.kind == "row":
-            proposal = _proposal(conn, request, limits, hierarchies)
+            proposal = _proposal(run, request, limits, hierarchies)
         status = QUARANTINED if failed else AWAITING
         self._set(
             request_id, status=status, checked_at=self._now(), criteria=json.dumps([asdict(c) for c in criteria]),
@@ -827,13 +842,11 @@ class Gate:
             self._alert(request_id, failed, request.purpose)
         return self.get(request_id)
 
-    def _check_indicator(
-        self, conn: duckdb.DuckDBPyConnection, request: ExportRequest
-    ) -> tuple[list[Criterion], pa.Table | None]:
+    def _check_indicator(self, run: Runner, request: ExportRequest) -> tuple[list[Criterion], pa.Table | None]:
         spec = request.indicator
         assert spec is not None
         try:
-            result = _indicator(conn, request, self.thresholds)
+            result = _indicator(run, request, self.thresholds)
         except IndicatorRefused as error:
             facts = {"columns": list(error.columns), "threshold": error.threshold}
             note = "filter_leaves_out" if error.leaves_out else "filters_refused"
@@ -842,10 +855,10 @@ class Gate:
         except AnonymityError as error:
             raise engine_refusal(error) from error
         table = _indicator_table(result)
-        _refuse_identifiers(lineage.warehouse_identifiers(conn, table))
+        _refuse_identifiers(lineage.warehouse_identifiers(run, table))
         if spec.person:  # a dimension computed from an identifier shows its values, even on suppressed cells
             source = _source_sql(request.source)
-            _refuse_identifiers(lineage.derived_keys(conn, source, spec.person, self.thresholds.min_cell,
+            _refuse_identifiers(lineage.derived_keys(run, source, spec.person, self.thresholds.min_cell,
                                                      only=spec.dimensions))  # fmt: skip
         return _indicator_criteria(result, spec, self.thresholds), table
 
@@ -872,7 +885,7 @@ class Gate:
             )
 
     def validate(
-        self, request_id: int, manager: str, conn: duckdb.DuckDBPyConnection, *, lang: str = "fr"
+        self, request_id: int, manager: str, conn: Engine, *, lang: str = "fr"
     ) -> Release:
         """A manager's prior validation of a passing export, which releases it (its report in ``lang``)."""
         doctext.check_lang(lang)
@@ -892,7 +905,7 @@ class Gate:
         manager: str,
         decision: str,
         risk_study_text: str,
-        conn: duckdb.DuckDBPyConnection | None = None,
+        conn: Engine | None = None,
         *,
         lang: str = "fr",
     ) -> Release | None:
@@ -940,11 +953,11 @@ class Gate:
 
     # -- release: the only function writing data ---------------------------------------------------------------
     def _release(
-        self, stored: StoredRequest, manager: str, conn: duckdb.DuckDBPyConnection, *, risk_study: str | None,
+        self, stored: StoredRequest, manager: str, conn: Engine, *, risk_study: str | None,
         lang: str = "fr",
     ) -> Release:
         request = stored.request
-        table = self._recompute(stored, conn)
+        table = self._recompute(stored, runner_of(conn))
         if _digest(table) != stored.digest:
             self._refuse(manager, "export.release", stored, "EDS-SEC-EXP-1", "data_changed", id=stored.id)
         final = self.outbox / f"export-{stored.id}"
@@ -968,24 +981,24 @@ class Gate:
         self._trace(manager, "export.release", stored.id, "success", "EDS-SEC-EXP-1", request.purpose, PROFILE)
         return Release(stored.id, final, final / name, final / "report.html", final / "report.json", table.num_rows)
 
-    def indicator(self, request_id: int, conn: duckdb.DuckDBPyConnection) -> Indicator:
+    def indicator(self, request_id: int, engine: duckdb.DuckDBPyConnection | Runner) -> Indicator:
         """An indicator request's cells as they would leave (small cells suppressed and marked), for its reviewer
-        (EDS-SEC-EXP-5); refused for a row-level request."""
+        (EDS-SEC-EXP-5); refused for a row-level request. ``engine``: a DuckDB connection or an engine runner."""
         stored = self.get(request_id)
         if stored.request.kind != "indicator":
             raise GateError("no_dimensions")
         try:
-            return _indicator(conn, stored.request, self.thresholds)
+            return _indicator(runner_of(engine), stored.request, self.thresholds)
         except AnonymityError as error:
             raise engine_refusal(error, "indicator_gone") from error
 
-    def _recompute(self, stored: StoredRequest, conn: duckdb.DuckDBPyConnection) -> pa.Table:
+    def _recompute(self, stored: StoredRequest, run: Runner) -> pa.Table:
         if stored.request.kind == "indicator":
             try:
-                return _indicator_table(_indicator(conn, stored.request, self.thresholds))
+                return _indicator_table(_indicator(run, stored.request, self.thresholds))
             except AnonymityError as error:
                 raise engine_refusal(error, "indicator_gone") from error
-        return _released_table(conn, stored.request, self._export_key(stored.id), self.thresholds.k)
+        return _released_table(run, stored.request, self._export_key(stored.id), self.thresholds.k)
 
     def _export_key(self, request_id: int, *, create: bool = False) -> bytes | None:
         """The export's own pseudonym key (drawn at its first check when ``create``; ``None`` once erased)."""

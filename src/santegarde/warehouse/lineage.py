@@ -12,8 +12,7 @@ from the column names of the query:
    (integer ``*_id`` columns but ``*_concept_id``), or a released string of at least :data:`LONG_STRING`
    characters equal to a value of a ``*_source_value`` column, is an identifier. One such value is enough: two
    63-bit hashes do not agree by chance. Lists, structures and maps are looked into: every element, field, key
-   and value (``[person_id, 1]``, ``{'stay': visit_occurrence_id}``). Measured in DuckDB over the source, before
-   any row is fetched (:func:`warehouse_identifiers_in`): its memory is DuckDB's, bounded by its limit.
+   and value (``[person_id, 1]``, ``{'stay': visit_occurrence_id}``).
 2. **Person keys.** A released column whose values match the declared person's one to one (every person one
    value, every value one person, over two persons or more) is the person's key under another name, whatever
    arithmetic made it (``person_id + 1000``, ``person_id / 7.0``, ``DATE '2000-01-01' + person_id % 5000``),
@@ -46,19 +45,18 @@ Such an export is refused by the gate with the column named (:func:`sentences`);
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
+from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 from santegarde import refusals
 from santegarde.warehouse import derivation
 from santegarde.warehouse.anonymity import quote_ident
+from santegarde.warehouse.anonymity._sql import Runner, runner_of
 
 DISTINCTIVE = 2**31
 LONG_STRING = 16
-NESTED_PART = r"[^\s,\[\]{}():='']+"  # a token of a nested value's text (SQL-quoted)
 KEY_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
              "UHUGEINT", "VARCHAR", "UUID", "BLOB")  # fmt: skip
 
@@ -73,110 +71,146 @@ class Finding:
     kind: str = "warehouse"
 
 
-def _identifier_columns(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
-    """(qualified table, column, kind) of every identifier column of the connection: ``number`` or ``text``."""
-    rows = conn.execute(
-        r"""SELECT database_name, schema_name, table_name, column_name, data_type FROM duckdb_columns()
-            WHERE NOT internal AND (
-               (column_name LIKE '%\_id' ESCAPE '\' AND column_name NOT LIKE '%concept\_id' ESCAPE '\'
-                AND data_type IN ('INTEGER', 'BIGINT', 'HUGEINT', 'UBIGINT', 'UINTEGER'))
-               OR (column_name LIKE '%\_source\_value' ESCAPE '\' AND data_type = 'VARCHAR'))
-               AND NOT starts_with(table_name, '__released_')
-            ORDER BY ALL"""
-    ).fetchall()
-    return [
-        (".".join(quote_ident(str(p)) for p in (db, schema, table)), str(column),
-         "text" if str(kind) == "VARCHAR" else "number")
-        for db, schema, table, column, kind in rows
-    ]  # fmt: skip
+def _identifier_columns(run: Runner) -> list[tuple[str, str, str]]:
+    """(qualified table, column, kind) of every identifier column of the engine: ``number`` or ``text``."""
+    numbers = ("INTEGER", "BIGINT", "HUGEINT", "UBIGINT", "UINTEGER")
+    found = []
+    for table, column, data_type in run.catalog():
+        if column.endswith("_id") and not column.endswith("concept_id") and data_type in numbers:
+            found.append((table, column, "number"))
+        elif column.endswith("_source_value") and data_type == "VARCHAR":
+            found.append((table, column, "text"))
+    return found
 
 
 def _origin(qualified: str, column: str) -> str:
     return f"{qualified.split('.')[-1].strip(chr(34))}.{column}"
 
 
-def _candidates_sql(column: str, data_type: str) -> tuple[str, str] | None:
-    """(filter, values) for a released column: SQL true on a row whose value could hold a warehouse identifier,
-    and a SELECT of its candidate values as (text ``t``, number ``d``) over ``__src``; ``None``: its type cannot
-    hold one. Lists, structures and maps are read as their text, split into tokens (every element, field, key and
-    value)."""
+def _distinctive_sql(column: str, arrow_type: pa.DataType) -> str | None:
+    """SQL true for a value of ``column`` that could be a warehouse identifier (``None``: its type cannot hold one)."""
     c = quote_ident(column)
-    kind = _kind(data_type)
-    if kind in ("integer", "number"):
-        test = f"abs(CAST({c} AS DOUBLE)) >= {DISTINCTIVE}"
-        return test, f"SELECT CAST({c} AS VARCHAR) AS t, CAST({c} AS DOUBLE) AS d FROM __src WHERE {test}"
-    if kind == "text" and data_type.split("(")[0].strip() == "VARCHAR":
-        test = f"(length({c}) >= {LONG_STRING} OR abs(TRY_CAST({c} AS DOUBLE)) >= {DISTINCTIVE})"
-        return test, f"SELECT {c} AS t, TRY_CAST({c} AS DOUBLE) AS d FROM __src WHERE {test}"
-    if kind == "nested":
-        tokens = f"unnest(regexp_extract_all(CAST({c} AS VARCHAR), '{NESTED_PART}'))"
-        token_test = f"(length(t) >= {LONG_STRING} OR abs(TRY_CAST(t AS DOUBLE)) >= {DISTINCTIVE})"
-        return (
-            f"length(CAST({c} AS VARCHAR)) >= 10",
-            f"SELECT t, TRY_CAST(t AS DOUBLE) AS d FROM (SELECT {tokens} AS t FROM __src) WHERE {token_test}",
-        )
+    if pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type):
+        return f"abs(CAST({c} AS DOUBLE)) >= {DISTINCTIVE}"
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type) or pa.types.is_string_view(arrow_type):
+        return f"(length({c}) >= {LONG_STRING} OR coalesce(abs(TRY_CAST({c} AS DOUBLE)) >= {DISTINCTIVE}, FALSE))"
     return None
 
 
-def warehouse_identifiers(conn: duckdb.DuckDBPyConnection, released: pa.Table) -> list[Finding]:
-    """The columns of the rows ``released`` (an indicator's cells) holding values of the connection's identifier
-    columns (module docstring, 1): :func:`warehouse_identifiers_in` over them."""
-    if released.num_rows == 0:
-        return []
-    name = f"__released_{uuid.uuid4().hex}"
-    conn.register(name, released)
-    try:
-        return warehouse_identifiers_in(conn, f"SELECT * FROM {quote_ident(name)}")
-    finally:
-        conn.unregister(name)
+def _leaves(name: str, array: pa.Array) -> list[tuple[str, pa.Array]]:
+    """The scalar arrays inside a released column: itself, or every element of its lists, field of its structures,
+    key and value of its maps (recursively), each under the column's name."""
+    kind = array.type
+    if pa.types.is_struct(kind):
+        return [leaf for i in range(kind.num_fields) for leaf in _leaves(name, array.field(i))]
+    if pa.types.is_map(kind):
+        return _leaves(name, array.keys) + _leaves(name, array.items)
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        return _leaves(name, array.flatten())
+    return [(name, array)]
 
 
-def warehouse_identifiers_in(conn: duckdb.DuckDBPyConnection, source: str, person: str | None = None) -> list[Finding]:
-    """The columns of the query ``source`` (but ``person``) holding values of the connection's identifier columns
-    (module docstring, 1), measured in DuckDB without fetching the rows: one pass counting, for each column, the
-    values that could be identifiers at all (none in an ordinary export); then, for the columns that have some,
-    their distinct candidate values in a temporary table (DuckDB's memory limit and temporary directory apply) and
-    one semi-join with each identifier column of the connection."""
-    described = conn.execute(f"DESCRIBE SELECT * FROM ({source})").fetchall()
-    tests = {
-        str(r[0]): sql for r in described if str(r[0]) != person and (sql := _candidates_sql(str(r[0]), str(r[1])))
-    }
+def warehouse_identifiers_in(engine: Any, source: str, person: str | None = None) -> list[Finding]:
+    """The scalar columns of the query ``source`` (but ``person``) holding values of the engine's identifier
+    columns (module docstring, 1), measured by the engine over the source before any row is fetched: one pass
+    counting, for each column, the values that could be identifiers at all (none in an ordinary export); then, for
+    the columns that have some, a semi-join of their distinct candidate values with each identifier column.
+    Nested columns (lists, structures, maps) are read from the fetched rows (:func:`warehouse_identifiers`)."""
+    run = runner_of(engine)
+    tests: dict[str, str] = {}
+    for column, data_type in run.types(f"({source})").items():
+        kind = _kind(data_type)
+        if column == person or kind not in ("integer", "number", "text"):
+            continue
+        c = quote_ident(column)
+        tests[column] = (
+            f"abs(CAST({c} AS DOUBLE)) >= {DISTINCTIVE}" if kind != "text"
+            else f"(length({c}) >= {LONG_STRING} OR coalesce(abs(TRY_CAST({c} AS DOUBLE)) >= {DISTINCTIVE}, FALSE))"
+        )
     if not tests:
         return []
-    counts = ", ".join(f"count(*) FILTER (WHERE {test})" for test, _ in tests.values())
-    row = conn.execute(f"SELECT {counts} FROM ({source}) AS __src").fetchone() or ()
-    suspects = [column for column, n in zip(tests, row, strict=True) if int(n)]
+    counts = ", ".join(f"sum(CASE WHEN {sql} THEN 1 ELSE 0 END)" for sql in tests.values())
+    found_rows = run.rows(f"SELECT {counts} FROM ({source}) AS __src")
+    row = found_rows[0] if found_rows else ()
+    suspects = {column: sql for (column, sql), n in zip(tests.items(), row, strict=True) if int(n or 0)}
     if not suspects:
         return []
-    identifiers = _identifier_columns(conn)
-    if not identifiers:
+    identifiers = _identifier_columns(run)
+    found = []
+    for column, sql in suspects.items():
+        origin = _column_origin(run, f"({source}) AS __src", column, sql, identifiers)
+        if origin:
+            found.append(Finding(column, origin))
+    return found
+
+
+def warehouse_identifiers(engine: Any, released: pa.Table, *, nested_only: bool = False) -> list[Finding]:
+    """The columns of ``released`` holding values of the engine's identifier columns (module docstring, 1);
+    ``nested_only``: only its lists, structures and maps (the scalar columns were measured over the source by
+    :func:`warehouse_identifiers_in`). ``engine``: a DuckDB connection or an engine runner."""
+    run = runner_of(engine)
+    if released.num_rows == 0:
         return []
-    values = " UNION ALL ".join(f"SELECT {i} AS c, t, d FROM ({tests[column][1]})" for i, column in enumerate(suspects))
-    table = f"__released_values_{uuid.uuid4().hex}"
-    conn.execute(f"CREATE TEMP TABLE {table} AS WITH __src AS ({source}) SELECT DISTINCT c, t, d FROM ({values})")
-    found: dict[int, Finding] = {}
-    try:
-        for qualified, id_column, kind in identifiers:
-            value = quote_ident(id_column)
-            test = (f"d IN (SELECT CAST({value} AS DOUBLE) FROM {qualified})" if kind == "number"
-                    else f"length(t) >= {LONG_STRING} AND t IN (SELECT {value} FROM {qualified})")  # fmt: skip
-            open_columns = ", ".join(str(i) for i in range(len(suspects)) if i not in found)
-            if not open_columns:
-                break
-            hits = conn.execute(
-                f"SELECT DISTINCT c FROM temp.{table} WHERE c IN ({open_columns}) AND {test}"
-            ).fetchall()
-            for (i,) in hits:
-                found[int(i)] = Finding(suspects[int(i)], _origin(qualified, id_column))
-    finally:
-        conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
-    return [found[i] for i in sorted(found)]
+    scalar = [] if nested_only else [f.name for f in released.schema if not pa.types.is_nested(f.type)]
+    groups = [released.select(scalar)] if scalar else []
+    for f in released.schema:
+        if pa.types.is_nested(f.type):
+            leaves = _leaves(f.name, released.column(f.name).combine_chunks())
+            groups.extend(pa.table({name: leaf}) for name, leaf in leaves if len(leaf))
+    identifiers: list[tuple[str, str, str]] | None = None
+    found: dict[str, Finding] = {}
+    for group in groups:
+        tests = {f.name: _distinctive_sql(f.name, f.type) for f in group.schema if f.name not in found}
+        suspects = {name: sql for name, sql in tests.items() if sql is not None}
+        if not suspects:
+            continue
+        if identifiers is None:
+            identifiers = _identifier_columns(run)
+        if not identifiers:
+            return []
+        found.update({f.column: f for f in _found_in(run, group, suspects, identifiers)})
+    return [found[name] for name in released.column_names if name in found]
+
+
+def _found_in(
+    run: Runner, released: pa.Table, suspects: dict[str, str], identifiers: list[tuple[str, str, str]]
+) -> list[Finding]:
+    with run.registered(released) as name:
+        # one pass over the export: which columns hold any value that could be an identifier at all
+        counts = ", ".join(f"sum(CASE WHEN {sql} THEN 1 ELSE 0 END)" for sql in suspects.values())
+        row = run.rows(f"SELECT {counts} FROM {name}")[0]
+        found = []
+        for (column, sql), n in zip(suspects.items(), row, strict=True):
+            origin = _column_origin(run, name, column, sql, identifiers) if int(n or 0) else None
+            if origin:
+                found.append(Finding(column, origin))
+        return found
+
+
+def _column_origin(
+    run: Runner, released: str, column: str, distinctive: str, identifiers: list[tuple[str, str, str]]
+) -> str | None:
+    text = f"CAST({quote_ident(column)} AS STRING)"
+    values = (
+        f"(SELECT DISTINCT {text} AS t, TRY_CAST({text} AS DOUBLE) AS d FROM {released} WHERE {distinctive}) AS __v"
+    )
+    for table, id_column, kind in identifiers:
+        value = quote_ident(id_column)
+        test = (
+            f"SELECT 1 FROM {values} WHERE d IN (SELECT CAST({value} AS DOUBLE) FROM {table}) LIMIT 1"
+            if kind == "number"
+            else f"SELECT 1 FROM {values} WHERE length(t) >= {LONG_STRING} AND t IN (SELECT {value} FROM {table}) "
+            "LIMIT 1"
+        )
+        if run.rows(test):
+            return _origin(table, id_column)
+    return None
 
 
 def _kind(data_type: str) -> str | None:
     """The family of a DuckDB type for the key tests: integer, text, nested, number, time; ``None``: never a key."""
     base = data_type.split("(")[0].strip()
-    if data_type.endswith("]") or base in ("STRUCT", "MAP", "UNION"):
+    if data_type.endswith("]") or base.startswith(("STRUCT", "MAP", "UNION", "ARRAY")):  # DuckDB's or Spark's
         return "nested"
     if base in ("VARCHAR", "UUID", "BLOB"):
         return "text"
@@ -189,62 +223,63 @@ def _kind(data_type: str) -> str | None:
     return None
 
 
-def _distinct(conn: duckdb.DuckDBPyConnection, source: str, *expressions: str) -> int:
-    """How many distinct combinations of ``expressions`` the source has: a GROUP BY, which DuckDB spills beyond its
-    memory limit (a ``count(DISTINCT ...)`` holds its whole set in memory)."""
-    grouped = f"SELECT {', '.join(expressions)} FROM ({source}) AS __src GROUP BY ALL"
-    return int((conn.execute(f"SELECT count(*) FROM ({grouped})").fetchone() or (0,))[0])
+WHITESPACE = "concat(chr(9), chr(10), chr(12), chr(13), chr(32))"  # what RE2 calls \s, as both engines read it
 
 
-def keys(conn: duckdb.DuckDBPyConnection, source: str, person: str) -> list[Finding]:
+def keys(engine: Any, source: str, person: str) -> list[Finding]:
     """The columns of ``source`` (but ``person``) that are the person's key or a key of the rows (module docstring,
-    2 and 3): one streaming pass over the source (rows, missing values, shapes), then, for the columns that could
-    still be keys, their distinct values counted by grouping (bounded by DuckDB's memory limit, spilled beyond)."""
-    described = conn.execute(f"DESCRIBE SELECT * FROM ({source})").fetchall()
-    candidates = {str(r[0]): kind for r in described if str(r[0]) != person and (kind := _kind(str(r[1])))}
+    2 and 3), measured in one pass over the source, then one more for the columns that could be the person's;
+    ``engine``: a DuckDB connection or an engine runner."""
+    run = runner_of(engine)
+    described = run.types(f"({source})")
+    candidates = {name: kind for name, data_type in described.items() if name != person and (kind := _kind(data_type))}
     if not candidates:
         return []
     p = quote_ident(person)
     measures = []
     for column, kind in candidates.items():
         c = quote_ident(column)
-        text = f"CAST({c} AS VARCHAR)"
-        shape = f"count(*) FILTER (WHERE length({text}) < {LONG_STRING} OR {text} ~ '.*\\s.*')"
-        extra = {"number": f"min(abs(CAST({c} AS DOUBLE)))", "integer": f"min(abs(CAST({c} AS DOUBLE)))",
-                 "text": shape, "nested": f"count(*) FILTER (WHERE length({text}) < {LONG_STRING})"}  # fmt: skip
-        measures.append(f"count(*) FILTER (WHERE {c} IS NULL), {extra.get(kind, 'NULL')}")
-    row = conn.execute(f"SELECT count(*), {', '.join(measures)} FROM ({source}) AS __src").fetchone()
-    if row is None:
+        text = f"CAST({c} AS STRING)"
+        spaced = f"translate({text}, {WHITESPACE}, '') <> {text}"
+        shape = f"sum(CASE WHEN length({text}) < {LONG_STRING} OR {spaced} THEN 1 ELSE 0 END)"
+        short = f"sum(CASE WHEN length({text}) < {LONG_STRING} THEN 1 ELSE 0 END)"
+        smallest = f"min(abs(CAST({c} AS DOUBLE)))"
+        extra = {"number": smallest, "integer": smallest, "text": shape, "nested": short}
+        measures.append(
+            f"count(DISTINCT {text}), sum(CASE WHEN {c} IS NULL THEN 1 ELSE 0 END), {extra.get(kind, 'NULL')}"
+        )
+    found_rows = run.rows(f"SELECT count(*), count(DISTINCT {p}), {', '.join(measures)} FROM ({source}) AS __src")
+    row = found_rows[0] if found_rows else None
+    if row is None or int(row[1]) < 2:
         return []
-    rows, persons = int(row[0]), _distinct(conn, source, p)
-    if persons < 2:
-        return []
+    rows, persons = int(row[0]), int(row[1])
     found: list[Finding] = []
     alike = []
     for n, (column, kind) in enumerate(candidates.items()):
-        missing, extra = int(row[1 + 2 * n]), row[2 + 2 * n]
+        distinct, missing, extra = int(row[2 + 3 * n]), int(row[3 + 3 * n] or 0), row[4 + 3 * n]
         numeric = kind in ("number", "integer")
         beyond = numeric and extra is not None and float(extra) >= DISTINCTIVE
         key_like = beyond or (kind in ("text", "nested") and not int(extra or 0))
-        could_be_person = kind in ("integer", "text", "nested") or rows > persons or beyond
-        could_be_row = rows > persons and key_like
-        if missing or not (could_be_person or could_be_row):
+        if missing:
             continue
-        distinct = _distinct(conn, source, f"CAST({quote_ident(column)} AS VARCHAR)")
-        if distinct == persons and could_be_person:
+        if distinct == persons and (kind in ("integer", "text", "nested") or rows > persons or beyond):
             alike.append(column)
-        elif distinct == rows and could_be_row:
+        elif rows > persons and distinct == rows and key_like:
             found.append(Finding(column, person, kind="row"))
-    for column in alike:
-        if _distinct(conn, source, p, f"CAST({quote_ident(column)} AS VARCHAR)") == persons:
-            found.append(Finding(column, person, kind="person"))
+    if alike:
+        person_text = f"CAST({p} AS STRING)"
+        pairs = ", ".join(  # the pair as one unambiguous text: the person's length, the person, the value
+            f"count(DISTINCT concat(coalesce(CAST(length({person_text}) AS STRING), 'n'), ':', "
+            f"coalesce({person_text}, ''), CAST({quote_ident(c)} AS STRING)))"
+            for c in alike
+        )
+        counted = run.rows(f"SELECT {pairs} FROM ({source}) AS __src")[0]
+        found += [Finding(c, person, kind="person") for c, n in zip(alike, counted, strict=True) if int(n) == persons]
     order = list(candidates)
     return sorted(found, key=lambda f: order.index(f.column))
 
 
-def derived_keys(
-    conn: duckdb.DuckDBPyConnection, source: str, person: str, k: int, only: tuple[str, ...] | None = None
-) -> list[Finding]:
+def derived_keys(engine: Any, source: str, person: str, k: int, only: tuple[str, ...] | None = None) -> list[Finding]:
     """The columns of ``source`` (but ``person``) computed from an identifier column
     (:mod:`santegarde.warehouse.derivation`) that tell persons apart: one of their values is shared by fewer than
     ``k`` persons (module docstring, 4). A key scaled below ``2**31`` (``visit_occurrence_id / 1e15``), a small
@@ -252,19 +287,22 @@ def derived_keys(
     their values say nothing, the query says where they come from. A measured value is not computed from an
     identifier and is never refused here, however many distinct values it has; a column computed from one that
     keeps persons together (``count(visit_occurrence_id)``, ``person_id % 2``) passes. ``only``: the columns
-    released as they are (an indicator's dimensions; its counted columns never leave)."""
-    outputs = [str(r[0]) for r in conn.execute(f"DESCRIBE SELECT * FROM ({source})").fetchall()]
-    flags = derivation.derived(conn, source, outputs, derivation.identifier_names(conn))
+    released as they are (an indicator's dimensions; its counted columns never leave). ``engine``: a DuckDB
+    connection or an engine runner."""
+    run = runner_of(engine)
+    outputs = list(run.types(f"({source})"))
+    flags = derivation.derived(source, outputs, derivation.identifier_names(run))
     suspects = [c for c, flag in zip(outputs, flags, strict=True) if flag and c != person and (not only or c in only)]
     if not suspects:
         return []
     p = quote_ident(person)
-    smallest = ", ".join(  # persons sharing each value: grouped twice (spilled by DuckDB beyond its memory limit)
-        f"(SELECT min(n) FROM (SELECT v, count(*) AS n FROM (SELECT CAST({quote_ident(c)} AS VARCHAR) AS v, {p} "
-        f"FROM __src GROUP BY ALL) GROUP BY v))"
+    smallest = ", ".join(  # persons sharing each value: grouped twice (spilled by the engine beyond its memory)
+        f"(SELECT min(n) FROM (SELECT v, count(*) AS n FROM (SELECT CAST({quote_ident(c)} AS STRING) AS v, {p} "
+        f"FROM __src GROUP BY CAST({quote_ident(c)} AS STRING), {p}) AS __pairs GROUP BY v) AS __shared)"
         for c in suspects
     )
-    row = conn.execute(f"WITH __src AS ({source}) SELECT {smallest}").fetchone() or ()
+    found = run.rows(f"WITH __src AS ({source}) SELECT {smallest}")
+    row = found[0] if found else ()
     smaller = [c for c, n in zip(suspects, row, strict=True) if n is not None and int(n) < k]
     return [Finding(c, str(k), kind="derived") for c in smaller]
 

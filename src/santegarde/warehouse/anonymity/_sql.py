@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import duckdb
+import pyarrow as pa
 
 from santegarde.errors import SantegardeError
 
@@ -31,6 +32,13 @@ NUMERIC_PREFIXES = (
     "DATE",
     "TIMESTAMP",
     "TIME",
+)
+RELEASED = "__released_"  # temporary names of the rows an export would release (never a warehouse table)
+MEASURED = "__santegarde_anon_"  # temporary names of a measured relation or data frame
+CATALOG = (  # the columns of the DuckDB connection's tables and views, the runners' temporary names left out
+    "SELECT database_name, schema_name, table_name, column_name, data_type FROM duckdb_columns() WHERE NOT internal "
+    "AND NOT starts_with(table_name, '__released_') AND NOT starts_with(table_name, '__santegarde_anon_') "
+    "ORDER BY ALL"
 )
 
 
@@ -90,7 +98,7 @@ def resolved(conn: duckdb.DuckDBPyConnection, source: Source) -> Iterator[str]:
     A relation must belong to ``conn``.
     """
     if isinstance(source, duckdb.DuckDBPyRelation):
-        name = f"__santegarde_anon_{uuid.uuid4().hex}"
+        name = f"{MEASURED}{uuid.uuid4().hex}"
         source.create_view(name, replace=True)
         try:
             yield quote_ident(name)
@@ -144,12 +152,56 @@ class Runner(Protocol):
         """A FROM-able SQL expression for ``source`` while the block runs."""
         ...
 
+    def arrow(self, sql: str) -> pa.Table:
+        """The rows of ``sql`` as an Arrow table (what leaves through the export gate, never a full health table)."""
+        ...
+
+    def registered(self, table: pa.Table) -> AbstractContextManager[str]:
+        """An Arrow table as a FROM-able name while the block runs (dropped after)."""
+        ...
+
+    def catalog(self) -> list[tuple[str, str, str]]:
+        """(FROM-able table name, column, type in DuckDB's upper-case names) of every column of the tables the
+        engine's queries name (the warehouse's tables), temporary names of the runner left out."""
+        ...
+
+    @property
+    def errors(self) -> tuple[type[BaseException], ...]:
+        """The exception types the engine raises for a query it cannot run."""
+        ...
+
 
 class DuckDBRunner:
     """The runner of a DuckDB connection (the warehouse's embedded engine)."""
 
     def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
         self.conn = conn
+
+    @property
+    def errors(self) -> tuple[type[BaseException], ...]:
+        return (duckdb.Error,)
+
+    def arrow(self, sql: str) -> pa.Table:
+        return self.conn.execute(sql).fetch_arrow_table()
+
+    @contextmanager
+    def _registered(self, table: pa.Table) -> Iterator[str]:
+        name = f"{RELEASED}{uuid.uuid4().hex}"
+        self.conn.register(name, table)
+        try:
+            yield quote_ident(name)
+        finally:
+            self.conn.unregister(name)
+
+    def registered(self, table: pa.Table) -> AbstractContextManager[str]:
+        return self._registered(table)
+
+    def catalog(self) -> list[tuple[str, str, str]]:
+        rows = self.conn.execute(CATALOG).fetchall()
+        return [
+            (".".join(quote_ident(str(p)) for p in (db, schema, table)), str(column), str(kind).upper())
+            for db, schema, table, column, kind in rows
+        ]
 
     def rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in self.conn.execute(sql, list(params)).fetchall()]

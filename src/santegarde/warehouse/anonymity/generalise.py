@@ -13,20 +13,19 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
-
-import duckdb
+from typing import Any, Protocol
 
 from santegarde.warehouse.anonymity._sql import (
     AnonymityError,
     Query,
+    Runner,
     Table,
     check_columns,
     column_list,
-    column_types,
     from_sql,
     quote_ident,
     quote_literal,
+    runner_of,
 )
 from santegarde.warehouse.anonymity.metrics import AnonymityReport, Thresholds, measure
 
@@ -234,27 +233,30 @@ def generalised_sql(
 ) -> str:
     """SQL producing the generalised table, without the records of classes under ``k`` or distinct ``l``."""
     qis = list(levels)
+    if not qis:
+        raise AnonymityError("No quasi-identifier was declared; declare at least one column.")
     select = ", ".join(
         f"{generalisers[c].expression(quote_ident(c), levels[c])} AS {quote_ident(c)}" if c in levels
         else quote_ident(c)
         for c in columns
     )
-    window = f"OVER (PARTITION BY {column_list(qis)})"
-    counts = [f"COUNT(*) {window} AS __n"]
+    counts = ["COUNT(*) AS __n"]  # per class, joined back: Spark has no COUNT(DISTINCT) over a window
     conditions = ["__n >= " + str(int(k))]
     if l_distinct is not None:
         for i, name in enumerate(sensitive):
-            counts.append(f"COUNT(DISTINCT {quote_ident(name)}) {window} AS __l{i}")
+            counts.append(f"COUNT(DISTINCT {quote_ident(name)}) AS __l{i}")
             conditions.append(f"__l{i} >= {int(l_distinct)}")
+    same_class = " AND ".join(f"__gen.{quote_ident(q)} IS NOT DISTINCT FROM __cls.{quote_ident(q)}" for q in qis)
     return (
         f"WITH __gen AS (SELECT {select} FROM {source_sql} AS __src), "  # noqa: S608
-        f"__cls AS (SELECT *, {', '.join(counts)} FROM __gen) "
-        f"SELECT {column_list(columns)} FROM __cls WHERE {' AND '.join(conditions)}"
+        f"__cls AS (SELECT {column_list(qis)}, {', '.join(counts)} FROM __gen GROUP BY {column_list(qis)}) "
+        f"SELECT {', '.join('__gen.' + quote_ident(c) for c in columns)} FROM __gen JOIN __cls ON {same_class} "
+        f"WHERE {' AND '.join(conditions)}"
     )
 
 
 def propose(
-    conn: duckdb.DuckDBPyConnection,
+    conn: Any,
     table: str | Table | Query,
     qis: Sequence[str],
     sensitive: Sequence[str],
@@ -263,14 +265,18 @@ def propose(
     *,
     max_nodes: int = 5000,
 ) -> Proposal:
-    """Search the generalisation lattice breadth-first and return the least-loss node meeting ``thresholds``."""
+    """Search the generalisation lattice breadth-first and return the least-loss node meeting ``thresholds``.
+
+    ``conn``: a DuckDB connection or an engine runner (the built-in generalisers' SQL is DuckDB's; suppression,
+    the gate's default, reads alike on Spark)."""
+    run = runner_of(conn)
     if not qis:
         raise AnonymityError("No quasi-identifier was declared; declare at least one column.")
     src = from_sql(table)
-    columns = list(column_types(conn, src))
+    columns = list(run.types(src))
     check_columns(dict.fromkeys(columns, ""), [*qis, *sensitive], "quasi-identifiers or sensitive attributes")
     gens = _generalisers(qis, hierarchies or {})
-    total = _count(conn, src)
+    total = _count(run, src)
     evaluated = 0
     for height in range(sum(g.height for g in gens.values()) + 1):
         candidates: list[Proposal] = []
@@ -281,7 +287,7 @@ def propose(
                     f"The search evaluated {max_nodes} generalisations without success; "
                     "declare coarser hierarchies or fewer quasi-identifiers."
                 )
-            proposal = _evaluate(conn, src, columns, gens, node, sensitive, thresholds, total, evaluated)
+            proposal = _evaluate(run, src, columns, gens, node, sensitive, thresholds, total, evaluated)
             if proposal is not None:
                 candidates.append(proposal)
         if candidates:
@@ -312,16 +318,17 @@ def _nodes_at(gens: Mapping[str, Generaliser], qis: Sequence[str], height: int) 
     return [dict(zip(qis, levels, strict=True)) for levels in itertools.product(*ranges) if sum(levels) == height]
 
 
-def _count(conn: duckdb.DuckDBPyConnection, src: str) -> int:
+def _count(run: Runner, src: str) -> int:
     """Number of rows of the source."""
-    row = conn.execute(f"SELECT COUNT(*) FROM {src} AS __src").fetchone()  # noqa: S608
+    found = run.rows(f"SELECT COUNT(*) FROM {src} AS __src")  # noqa: S608
+    row = found[0] if found else None
     if row is None or not row[0]:
         raise AnonymityError("The source has no rows; there is nothing to generalise.")
     return int(row[0])
 
 
 def _evaluate(
-    conn: duckdb.DuckDBPyConnection,
+    run: Runner,
     src: str,
     columns: list[str],
     gens: Mapping[str, Generaliser],
@@ -335,30 +342,30 @@ def _evaluate(
     sql = generalised_sql(
         src, columns, gens, node, k=thresholds.k, l_distinct=thresholds.l_distinct, sensitive=sensitive
     )
-    kept = _count_or_zero(conn, sql)
+    kept = _count_or_zero(run, sql)
     suppressed = total - kept
     if kept == 0 or suppressed / total > thresholds.max_suppression:
         return None
-    report = measure(conn, Query(sql), list(node), sensitive, k_threshold=thresholds.k)
+    report = measure(run, Query(sql), list(node), sensitive, k_threshold=thresholds.k)
     if report.failures(thresholds):
         return None
     return Proposal(
         levels=tuple(node.items()),
         sql=sql,
         report=report,
-        loss=_loss(conn, sql, node, gens, total, suppressed, report),
+        loss=_loss(run, sql, node, gens, total, suppressed, report),
         nodes_evaluated=evaluated,
     )
 
 
-def _count_or_zero(conn: duckdb.DuckDBPyConnection, sql: str) -> int:
+def _count_or_zero(run: Runner, sql: str) -> int:
     """Rows produced by a query."""
-    row = conn.execute(f"SELECT COUNT(*) FROM ({sql})").fetchone()  # noqa: S608
-    return int(row[0]) if row else 0
+    found = run.rows(f"SELECT COUNT(*) FROM ({sql}) AS __gen")  # noqa: S608
+    return int(found[0][0]) if found else 0
 
 
 def _loss(
-    conn: duckdb.DuckDBPyConnection,
+    run: Runner,
     sql: str,
     node: Mapping[str, int],
     gens: Mapping[str, Generaliser],
@@ -367,9 +374,11 @@ def _loss(
     report: AnonymityReport,
 ) -> InformationLoss:
     """Information loss of a node: discernibility = sum of squared class sizes + suppressed x total."""
-    row = conn.execute(
-        f"SELECT SUM(n * n) FROM (SELECT COUNT(*) AS n FROM ({sql}) GROUP BY {column_list(list(node))})"  # noqa: S608
-    ).fetchone()
+    found = run.rows(
+        f"SELECT SUM(n * n) FROM (SELECT COUNT(*) AS n FROM ({sql}) AS __gen "  # noqa: S608
+        f"GROUP BY {column_list(list(node))}) AS __classes"
+    )
+    row = found[0] if found else None
     squares = int(row[0]) if row and row[0] is not None else 0
     return InformationLoss(
         suppressed_records=suppressed,

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from santegarde.warehouse import hmac_kernel, omop
 from santegarde.warehouse.feed import (
+    EHR,
     FK_TARGETS,
     PSEUDONYM_COLUMNS,
     DataList,
@@ -208,6 +209,7 @@ def feed_omop(
     mapping_hex, _ = hmac_functions(warehouse.mapping_key)
     batch = uuid.uuid4().hex
     staged: dict[str, str] = {}
+    persons: list[DataFrame] = []  # the persons each file refers to: their observation periods are derived after
     try:
         for path in files:
             table = path.stem.lower()
@@ -226,24 +228,88 @@ def feed_omop(
                 continue
             if table == "person":
                 _map_persons(warehouse, frame, name, hex_of, mapping_hex)
-            target = f"{store.storage}/{STAGING}/{batch}/{table}"
-            merged = rows
-            key = omop.OMOP_TABLES[table][0].name
-            if store.exists(table):  # rows already there whose key is not fed again are kept (as DuckDB's upsert)
-                merged = store.read(table).join(rows.select(key), key, "left_anti").unionByName(rows)
+            if "person_id" in {c.lower() for c in frame.columns}:
+                person = omop.OMOP_TABLES["person"][0]
+                persons.append(frame.select(_value(table, person, name, hex_of, id_of).alias("person_id")))
+            _stage(store, run, table, rows, f"{store.storage}/{STAGING}/{batch}/{table}", staged)
+        if persons and not any(path.stem.lower() == "observation_period" for path in files):
             try:
-                merged.write.mode("errorifexists").parquet(target)
+                spans = _periods(store, staged, persons, id_of)
+                periods = None if spans is None else _table_rows(run, "observation_period", spans, objected)
             except Exception as exc:
-                raise _failure(table, exc) from None
-            run.rows[table] = store.spark.read.parquet(target).count() - (
-                store.read(table).join(rows.select(key), key, "left_anti").count() if store.exists(table) else 0
-            )
-            staged[table] = target
+                raise _failure("observation_period", exc) from None
+            if periods is not None:
+                target = f"{store.storage}/{STAGING}/{batch}/observation_period"
+                _stage(store, run, "observation_period", periods, target, staged)
         store.publish(staged)
     except BaseException:
         store.discard(staged)
         raise
     return run.report(len(files))
+
+
+def _stage(store: ParquetStore, run: _Run, table: str, rows: DataFrame, target: str, staged: dict[str, str]) -> None:
+    """Write the table's new version under ``target``: its published rows whose key is not fed again, and the fed
+    rows (as DuckDB's upsert); a source may bring fewer or more of the table's columns, the others are empty."""
+    key = omop.OMOP_TABLES[table][0].name
+    merged = rows
+    try:
+        if store.exists(table):
+            kept = store.read(table).join(rows.select(key), key, "left_anti")
+            merged = kept.unionByName(rows, allowMissingColumns=True)
+        merged.write.mode("errorifexists").parquet(target)
+    except Exception as exc:
+        raise _failure(table, exc) from None
+    staged[table] = target
+    run.rows[table] = store.spark.read.parquet(target).count() - (
+        store.read(table).join(rows.select(key), key, "left_anti").count() if store.exists(table) else 0
+    )
+
+
+EVENT_DATES = (
+    ("visit_occurrence", "visit_start_date", "visit_end_date"),
+    ("condition_occurrence", "condition_start_date", "condition_start_date"),
+    ("drug_exposure", "drug_exposure_start_date", "drug_exposure_end_date"),
+    ("procedure_occurrence", "procedure_date", "procedure_date"),
+    ("measurement", "measurement_date", "measurement_date"),
+    ("observation", "observation_date", "observation_date"),
+)  # as feed._observation_periods on DuckDB
+
+
+def _periods(
+    store: ParquetStore, staged: dict[str, str], persons: list[DataFrame], id_of: Callable[..., Column]
+) -> DataFrame | None:
+    """One observation period per person the feed referred to, spanning every dated event the warehouse holds for
+    them once the feed is published (its staged tables, else the published ones), as on DuckDB."""
+    from pyspark.sql import functions as F
+
+    spark = store.spark
+    events = []
+    for table, start, end in EVENT_DATES:
+        frame = spark.read.parquet(staged[table]) if table in staged else store.read(table) if store.exists(
+            table) else None  # fmt: skip
+        if frame is None or "person_id" not in frame.columns or start not in frame.columns:
+            continue
+        events.append(frame.select("person_id", F.col(start).alias("s"),
+                                   F.col(end if end in frame.columns else start).alias("e")))  # fmt: skip
+    fed = persons[0]
+    for more in persons[1:]:
+        fed = fed.unionByName(more)
+    if not events:
+        return None
+    union = events[0]
+    for more in events[1:]:
+        union = union.unionByName(more)
+    spans = union.join(fed.distinct(), "person_id", "left_semi")
+    periods = spans.groupBy("person_id").agg(
+        F.min("s").alias("observation_period_start_date"),
+        F.max(F.coalesce(F.col("e"), F.col("s"))).alias("observation_period_end_date"),
+    )
+    return periods.select(
+        id_of(F.concat(F.lit("period|"), F.col("person_id").cast("string"))).alias("observation_period_id"),
+        "person_id", "observation_period_start_date", "observation_period_end_date",
+        F.lit(EHR).cast("int").alias("period_type_concept_id"),
+    )  # fmt: skip
 
 
 def _failure(table: str, exc: Exception) -> FeedError:
@@ -276,7 +342,6 @@ def _table(
     objected: list[int],
 ) -> DataFrame | None:  # fmt: skip
     """The rows of ``table`` the warehouse keeps (data list, required columns, retention, objections), or None."""
-    from pyspark.sql import functions as F
 
     present = frame.columns
     columns: dict[str, Column] = {}
@@ -292,6 +357,16 @@ def _table(
     for own_table, own in PSEUDONYM_COLUMNS:
         if own_table == table and own not in columns:
             columns[own] = hex_of(_import_message(run.source, table, key_column))
+    return _table_rows(run, table, frame.select(*[value.alias(name) for name, value in columns.items()]), objected)
+
+
+def _table_rows(run: _Run, table: str, frame: DataFrame, objected: list[int]) -> DataFrame | None:
+    """The rows of ``frame`` (the table's columns, warehouse values) the warehouse keeps: the data list, the
+    required columns, retention and objections, one row per key; None when the table is refused."""
+    from pyspark.sql import functions as F
+
+    key_column = omop.OMOP_TABLES[table][0].name
+    columns = frame.columns
     keep = []
     for name in columns:
         reason = allowed(run, table, name)
@@ -305,7 +380,7 @@ def _table(
             table, f"{table}.{missing[0]} is required by OMOP CDM 5.4 and may not enter, so the table is refused"
         )
         return None
-    staged = frame.select(*[columns[name].alias(name) for name in keep])
+    staged = frame.select(*keep)
     collected = COLLECTED_ON.get(table)
     if collected in keep:
         expired = F.col(collected) <= F.lit(run.cutoff)

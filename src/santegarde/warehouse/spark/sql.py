@@ -14,9 +14,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
-from santegarde.warehouse.anonymity._sql import from_sql, quote_ident
+from santegarde.warehouse.anonymity._sql import MEASURED, RELEASED, from_sql, quote_ident
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pyspark.sql import SparkSession
 
 # Spark's simple type names → DuckDB's, so that a source's types mean the same on both engines (ordered or not).
@@ -61,7 +62,7 @@ class SparkRunner:
     @contextmanager
     def _resolved(self, source: Any) -> Iterator[str]:
         if hasattr(source, "createOrReplaceTempView"):  # a data frame
-            name = f"__santegarde_anon_{uuid.uuid4().hex}"
+            name = f"{MEASURED}{uuid.uuid4().hex}"
             source.createOrReplaceTempView(name)
             try:
                 yield quote_ident(name)
@@ -69,3 +70,36 @@ class SparkRunner:
                 self.spark.catalog.dropTempView(name)
             return
         yield from_sql(source)
+
+    @property
+    def errors(self) -> tuple[type[BaseException], ...]:
+        from py4j.protocol import Py4JJavaError
+        from pyspark.errors import PySparkException
+
+        return (PySparkException, Py4JJavaError)
+
+    def arrow(self, sql: str) -> pa.Table:
+        return self.spark.sql(sql).toArrow()
+
+    def registered(self, table: pa.Table) -> AbstractContextManager[str]:
+        return self._registered(table)
+
+    @contextmanager
+    def _registered(self, table: pa.Table) -> Iterator[str]:
+        name = f"{RELEASED}{uuid.uuid4().hex}"
+        self.spark.createDataFrame(table).createOrReplaceTempView(name)
+        try:
+            yield quote_ident(name)
+        finally:
+            self.spark.catalog.dropTempView(name)
+
+    def catalog(self) -> list[tuple[str, str, str]]:
+        """The columns of the session's temporary views (the published OMOP tables under their names, as
+        :meth:`~santegarde.warehouse.spark.feed.ParquetStore.views` makes them)."""
+        found = []
+        for table in sorted(self.spark.catalog.listTables(), key=lambda t: t.name):
+            if not table.isTemporary or table.name.startswith((RELEASED, MEASURED)):
+                continue
+            for field in self.spark.table(table.name).schema.fields:
+                found.append((quote_ident(table.name), field.name, duckdb_type(field.dataType.simpleString())))
+        return found
