@@ -37,6 +37,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from sqlalchemy import (
+    BindParameter,
     Connection,
     Engine,
     and_,
@@ -568,7 +569,7 @@ def _archive_aad(rid: str, version: int) -> str:
 
 
 # The statements of a batch, built once: their ids bound as one expanding parameter (compiled once, cached).
-_IDS = bindparam("ids", expanding=True)
+_IDS: BindParameter[list[str]] = bindparam("ids", expanding=True)
 _KNOWN_STATES = select(record_retention.c.record_id).where(record_retention.c.record_id.in_(_IDS))
 _PARTS = select(record_part.c.record_id, record_part.c.version, record_part.c.category, record_part.c.token).where(
     record_part.c.record_id.in_(_IDS)
