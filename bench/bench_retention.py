@@ -14,11 +14,11 @@ intent entry per record moved, committed before its batch) against two floors: `
 created_at < :cutoff`` and a full fetch of the columns the engine reads (for the plan); ``UPDATE record SET current
 = current`` over exactly the ids the run moves, in batches of the same size, one transaction each (for the run).
 Peak memory: the process peak RSS (VmHWM, reset through /proc/self/clear_refs before each phase) in the timed pass,
-and tracemalloc's peak in an untimed pass (plan: again on the same rows; run: on a fresh database of ``--memory-
-records``), since tracemalloc slows Python down. PostgreSQL is used if it answers at
-``SANTEGARDE_BENCH_POSTGRES_URL`` (default postgresql://postgres@127.0.0.1:5432/postgres): a fresh database is
-created and dropped; otherwise it is skipped. ``--src DIR`` runs another checkout's code on the same rows (e.g. the
-commit before, unpacked with ``git archive``).
+and tracemalloc's peak in an untimed pass (plan: again on the same rows when there are at most ``--memory-records``,
+and on a fresh database of that size; run: on a fresh database of ``--memory- records``), since tracemalloc slows
+Python down. PostgreSQL is used if it answers at ``SANTEGARDE_BENCH_POSTGRES_URL`` (default
+postgresql://postgres@127.0.0.1:5432/postgres): a fresh database is created and dropped; otherwise it is skipped.
+``--src DIR`` runs another checkout's code on the same rows (e.g. the commit before, unpacked with ``git archive``).
 """
 
 from __future__ import annotations
@@ -175,7 +175,9 @@ def _timed(name: str, records: int, action: Callable[[], Any], baseline: str = "
     start = time.perf_counter()
     value = action()
     seconds = time.perf_counter() - start
-    return Phase(name, seconds, records, _peak_rss(), baseline), value
+    phase = Phase(name, seconds, records, _peak_rss(), baseline)
+    print(f"  … {name}: {records:,} records in {seconds:.2f} s, peak RSS {phase.peak_rss / 2**20:,.0f} MiB", flush=True)
+    return phase, value
 
 
 def _traced(action: Callable[[], Any]) -> tuple[int, Any]:
@@ -381,13 +383,14 @@ def measure(kind: str, label: str, ring: Keyring, records: int, memory_records: 
         server = _server_version(engine)
         loaded = load(engine, ring, ref, records)
         n, due = loaded.records, len(loaded.due_ids)
+        print(f"  … loaded {n:,} records ({due:,} due) in {loaded.seconds:.0f} s", flush=True)
         count_floor, _ = _timed("SELECT count(*) WHERE created_at < cutoff (floor)", n, lambda: baseline_count(engine))
         fetch_floor, fetched = _timed("SELECT the 6 columns, fetch all (floor)", n, lambda: baseline_fetch(engine))
         assert fetched == n
         plan_phase, p = _timed("retention.plan", n, lambda: retention.plan(engine, ref, {}, NOW), count_floor.name)
         line = p.line(PURPOSE)
         assert line is not None and line.archive_now + line.end_now == due, (line, due)
-        plan_peak, _ = _traced(lambda: retention.plan(engine, ref, {}, NOW))
+        plan_peak = _traced(lambda: retention.plan(engine, ref, {}, NOW))[0] if n <= memory_records else None
         update_floor, updated = _timed(
             f"UPDATE SET current = current, batches of {batch} (floor)", due,
             lambda: baseline_update(engine, loaded.due_ids, batch),
@@ -402,7 +405,7 @@ def measure(kind: str, label: str, ring: Keyring, records: int, memory_records: 
         assert report.archived + report.deleted == due, (report.archived, report.deleted, due)
         assert traced >= due + report.batches, (traced, due, report.batches)  # an intent per record, one per batch
         phases = [count_floor, fetch_floor, plan_phase, update_floor, run_phase]
-    memory = [Memory(f"retention.plan (same {n:,} rows)", n, plan_peak)]
+    memory = [Memory(f"retention.plan (same {n:,} rows)", n, plan_peak)] if plan_peak is not None else []
     memory += _memory_pass(kind, ring, ref, min(memory_records, records), batch)
     return Result(label, server, loaded, phases, memory, report)
 
