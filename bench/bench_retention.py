@@ -9,12 +9,14 @@ key exists), and the same token bytes are reused for the patient's other records
 archiving re-wraps tokens under the archive key, deletion removes them and destroys the patient's keys).
 
 Measured, in the same run and on the same rows: ``retention.plan`` and ``retention.run`` (archive + delete, in
-transactional batches of ``--batch``) against two floors: ``SELECT count(*) ... WHERE created_at < :cutoff`` and
-a full fetch of the columns the engine reads (for the plan); ``UPDATE record SET current = current`` over exactly
-the ids the run moves, in batches of the same size, one transaction each (for the run). Peak memory: the process
-peak RSS (VmHWM, reset through /proc/self/clear_refs before each phase) in the timed pass, and tracemalloc's peak
-in an untimed pass (plan: again on the same rows; run: on a fresh database of ``--memory-records``), since
-tracemalloc slows Python down. PostgreSQL is used if it answers at ``SANTEGARDE_BENCH_POSTGRES_URL`` (default
+transactional batches of ``--batch``, traced by the product's journal on a real audit trail in its own database: one
+intent entry per record moved, committed before its batch) against two floors: ``SELECT count(*) ... WHERE
+created_at < :cutoff`` and a full fetch of the columns the engine reads (for the plan); ``UPDATE record SET current
+= current`` over exactly the ids the run moves, in batches of the same size, one transaction each (for the run).
+Peak memory: the process peak RSS (VmHWM, reset through /proc/self/clear_refs before each phase) in the timed pass,
+and tracemalloc's peak in an untimed pass (plan: again on the same rows when there are at most ``--memory-records``,
+and on a fresh database of that size; run: on a fresh database of ``--memory- records``), since tracemalloc slows
+Python down. PostgreSQL is used if it answers at ``SANTEGARDE_BENCH_POSTGRES_URL`` (default
 postgresql://postgres@127.0.0.1:5432/postgres): a fresh database is created and dropped; otherwise it is skipped.
 ``--src DIR`` runs another checkout's code on the same rows (e.g. the commit before, unpacked with ``git archive``).
 """
@@ -35,6 +37,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 _source = argparse.ArgumentParser(add_help=False)
@@ -48,7 +51,10 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 from sqlalchemy import Engine, bindparam, func, insert, select, text, update  # noqa: E402
 
-from santegarde.crypto import Keyring, ScryptParams, create_keyring, create_keystore  # noqa: E402
+from santegarde.audit.tables import entry  # noqa: E402
+from santegarde.audit.trail import AuditTrail  # noqa: E402
+from santegarde.crypto import KeyFamily, Keyring, ScryptParams, create_keyring, create_keystore  # noqa: E402
+from santegarde.lifecycle.retention import AuditJournal  # noqa: E402
 from santegarde.referentials import loader  # noqa: E402
 from santegarde.referentials.model import Duration, Referential  # noqa: E402
 from santegarde.store import retention, vault  # noqa: E402
@@ -130,8 +136,7 @@ def _peak_rss() -> int:
 
 
 class _Untraced:
-    """The run's journal here: the audit trail is not what this bench measures (the product's journal appends each
-    batch's entries to the trail before it commits, a cost bench_records.py measures)."""
+    """The journal of the untimed memory passes: nothing traced (the timed run traces for real, ``_journal``)."""
 
     def intend(self, events: Sequence[retention.RetentionEvent]) -> None:
         pass
@@ -143,13 +148,36 @@ class _Untraced:
 UNTRACED = _Untraced()
 
 
+@contextmanager
+def _journal(kind: str, ring: Keyring, ref: Referential) -> Iterator[tuple[Any, AuditTrail]]:
+    """The product's journal (``lifecycle.retention.AuditJournal``: one intent entry per record moved, appended as
+    one batch and committed before the batch, one batch entry after) on a real audit trail in its own fresh
+    database, as in production; and that trail."""
+    with _database(kind) as url:
+        engine = make_engine(url)
+        try:
+            migrate(engine, package="santegarde.audit")
+            _, seal = ring.key(KeyFamily.AUDIT_SEAL)
+            trail = AuditTrail(engine, seal)
+            yield AuditJournal(SimpleNamespace(referential=ref, audit=trail)), trail  # type: ignore[arg-type]
+        finally:
+            engine.dispose()
+
+
+def _entries(trail: AuditTrail) -> int:
+    with trail.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(entry)).scalar_one())
+
+
 def _timed(name: str, records: int, action: Callable[[], Any], baseline: str = "") -> tuple[Phase, Any]:
     """Time one call of ``action`` with the peak RSS it reaches."""
     _reset_peak_rss()
     start = time.perf_counter()
     value = action()
     seconds = time.perf_counter() - start
-    return Phase(name, seconds, records, _peak_rss(), baseline), value
+    phase = Phase(name, seconds, records, _peak_rss(), baseline)
+    print(f"  … {name}: {records:,} records in {seconds:.2f} s, peak RSS {phase.peak_rss / 2**20:,.0f} MiB", flush=True)
+    return phase, value
 
 
 def _traced(action: Callable[[], Any]) -> tuple[int, Any]:
@@ -355,25 +383,29 @@ def measure(kind: str, label: str, ring: Keyring, records: int, memory_records: 
         server = _server_version(engine)
         loaded = load(engine, ring, ref, records)
         n, due = loaded.records, len(loaded.due_ids)
+        print(f"  … loaded {n:,} records ({due:,} due) in {loaded.seconds:.0f} s", flush=True)
         count_floor, _ = _timed("SELECT count(*) WHERE created_at < cutoff (floor)", n, lambda: baseline_count(engine))
         fetch_floor, fetched = _timed("SELECT the 6 columns, fetch all (floor)", n, lambda: baseline_fetch(engine))
         assert fetched == n
         plan_phase, p = _timed("retention.plan", n, lambda: retention.plan(engine, ref, {}, NOW), count_floor.name)
         line = p.line(PURPOSE)
         assert line is not None and line.archive_now + line.end_now == due, (line, due)
-        plan_peak, _ = _traced(lambda: retention.plan(engine, ref, {}, NOW))
+        plan_peak = _traced(lambda: retention.plan(engine, ref, {}, NOW))[0] if n <= memory_records else None
         update_floor, updated = _timed(
             f"UPDATE SET current = current, batches of {batch} (floor)", due,
             lambda: baseline_update(engine, loaded.due_ids, batch),
         )  # fmt: skip
         assert updated == due
-        run_phase, report = _timed(
-            f"retention.run (archive + delete), batch {batch}", due,
-            lambda: retention.run(engine, ring, ref, {}, NOW, UNTRACED, batch=batch), update_floor.name,
-        )  # fmt: skip
+        with _journal(kind, ring, ref) as (journal, trail):
+            run_phase, report = _timed(
+                f"retention.run (archive + delete, traced), batch {batch}", due,
+                lambda: retention.run(engine, ring, ref, {}, NOW, journal, batch=batch), update_floor.name,
+            )  # fmt: skip
+            traced = _entries(trail)
         assert report.archived + report.deleted == due, (report.archived, report.deleted, due)
+        assert traced >= due + report.batches, (traced, due, report.batches)  # an intent per record, one per batch
         phases = [count_floor, fetch_floor, plan_phase, update_floor, run_phase]
-    memory = [Memory(f"retention.plan (same {n:,} rows)", n, plan_peak)]
+    memory = [Memory(f"retention.plan (same {n:,} rows)", n, plan_peak)] if plan_peak is not None else []
     memory += _memory_pass(kind, ring, ref, min(memory_records, records), batch)
     return Result(label, server, loaded, phases, memory, report)
 

@@ -151,27 +151,87 @@ DANGLING = _post({**observation(), "subject": {"reference": "urn:uuid:nobody"}})
 MISPLACED = {"resource": patient(), "request": {"method": "PUT", "url": "Patient/other"}}
 
 
+UNSUPPORTED = {"resource": patient(), "request": {"url": "Patient"}}
+NOT_AN_ENTRY = "Patient/p-1"
+NO_REQUEST = {"resource": patient()}
+WRONG_CREATE_URL = {"resource": patient(), "request": {"method": "POST", "url": "Observation"}}
+
+
 @pytest.mark.parametrize(
-    ("bundle_body", "said"),
+    ("bundle_body", "french", "english"),
     [
-        ({"resourceType": "Bundle", "type": "collection", "entry": []}, "of type 'transaction'"),
-        ({"resourceType": "Bundle", "type": "batch", "entry": []}, "The batch Bundle has no entry"),
-        (_tx(), "has no entry"),
-        (_tx({"request": {"method": "GET", "url": "x"}}), "Entry 1 of the transaction Bundle has no resource"),
-        (_tx(DELETE), "asks for DELETE"),
-        (_tx(DANGLING), "refers to urn:uuid:nobody, which is no entry"),
-        (_tx(_post(patient("a"), "urn:uuid:x"), _post(patient("b"), "urn:uuid:x")), "repeats the fullUrl"),
-        (_tx(MISPLACED), "the url of an update is 'Patient/<its id>'"),
+        (
+            {"resourceType": "Bundle", "type": "collection", "entry": []},
+            "POST /fhir reçoit un Bundle de type « transaction »",
+            "of type 'transaction'",
+        ),
+        (
+            {"resourceType": "Patient"},
+            "celui-ci est un Patient de type « (aucun) »",
+            "this is a Patient of type '(none)'",
+        ),
+        (
+            {"resourceType": "Bundle", "type": "batch", "entry": []},
+            "Le Bundle « batch » n'a aucune entrée",
+            "The batch Bundle has no entry",
+        ),
+        (_tx(), "n'a aucune entrée", "has no entry"),
+        (
+            _tx(*([NOT_AN_ENTRY] * (bundle.MAX_ENTRIES + 1))),
+            "plus que 1000 : découpez-le",
+            "more than 1000: split it",
+        ),
+        (_tx(NOT_AN_ENTRY), "L'entrée 1 du Bundle « transaction » n'est pas un objet", "is not an object"),
+        (
+            _tx({"request": {"method": "GET", "url": "x"}}),
+            "L'entrée 1 du Bundle « transaction » n'a pas de ressource",
+            "Entry 1 of the transaction Bundle has no resource",
+        ),
+        (_tx(NO_REQUEST), "L'entrée 1 n'a pas de requête", "Entry 1 has no request"),
+        (_tx(DELETE), "La méthode de l'entrée 1 est DELETE", "asks for DELETE"),
+        (_tx(UNSUPPORTED), "La méthode de l'entrée 1 est absente", "asks for no method"),
+        (_tx(WRONG_CREATE_URL), "l'url d'une création est son type, « Patient »", "the url of a create is its type"),
+        (
+            _tx(DANGLING),
+            "renvoie à urn:uuid:nobody, qui n'est aucune entrée",
+            "refers to urn:uuid:nobody, which is no entry",
+        ),
+        (
+            _tx(_post(patient("a"), "urn:uuid:x"), _post(patient("b"), "urn:uuid:x")),
+            "reprend le fullUrl urn:uuid:x",
+            "repeats the fullUrl",
+        ),
+        (_tx(MISPLACED), "« Patient/<son identifiant> »", "the url of an update is 'Patient/<its id>'"),
+        (
+            _tx({**_post(patient()), "request": {"method": "PUT", "url": "Patient/p-1", "ifMatch": "three"}}),
+            "La version que demande l'ifMatch de l'entrée 1 s'écrit comme un ETag",
+            "The version the ifMatch of entry 1 asks for is written as an ETag",
+        ),
     ],
 )
 def test_malformed_bundles_are_refused_with_a_sentence_before_anything_is_written(
-    doc: TestClient, place: Workplace, bundle_body: dict[str, Any], said: str
+    doc: TestClient, place: Workplace, bundle_body: dict[str, Any], french: str, english: str
 ) -> None:
-    with pytest.raises(MappingError, match=said.replace("(", r"\(").replace(")", r"\)")):
-        bundle.writes(bundle_body) if bundle_body["type"] != "batch" else bundle.batch(bundle_body)
+    """In French by default, in English with Accept-Language: en; the sentences come from the catalogue."""
+    with pytest.raises(bundle.BundleRefused) as refused:
+        bundle.writes(bundle_body) if bundle_body.get("type") != "batch" else bundle.batch(bundle_body)
+    assert french in str(refused.value) and english in refused.value.in_language("en")
+    assert isinstance(refused.value, MappingError)  # answered 400 as any resource that cannot be stored
     answer = doc.post("/fhir", json=bundle_body, headers=PURPOSE)
-    assert answer.status_code == 400 and said in answer.json()["issue"][0]["diagnostics"]
+    assert answer.status_code == 400 and french in answer.json()["issue"][0]["diagnostics"], answer.text
+    answer = doc.post("/fhir", json=bundle_body, headers={**PURPOSE, "Accept-Language": "en"})
+    assert answer.status_code == 400 and english in answer.json()["issue"][0]["diagnostics"], answer.text
     assert _stored(place) == 0
+
+
+def test_the_if_match_header_is_named_as_such_when_it_is_no_etag(doc: TestClient) -> None:
+    doc.post("/fhir", json=_tx(_post(patient("p-1"))), headers=PURPOSE)
+    sent = {**patient("p-1"), "active": False}
+    answer = doc.put("/fhir/Patient/p-1", json=sent, headers={**PURPOSE, "If-Match": "three"})
+    assert answer.status_code == 400
+    assert "La version que demande l'en-tête If-Match s'écrit comme un ETag" in answer.json()["issue"][0]["diagnostics"]
+    english = doc.put("/fhir/Patient/p-1", json=sent, headers={**PURPOSE, "If-Match": "three", "Accept-Language": "en"})
+    assert "The version the If-Match header asks for is written as an ETag" in english.json()["issue"][0]["diagnostics"]
 
 
 def test_a_transaction_without_purpose_is_refused_and_traced(doc: TestClient, place: Workplace) -> None:
@@ -235,9 +295,10 @@ def test_a_batch_stores_each_entry_on_its_own_and_refuses_the_others_one_by_one(
     said = [e["response"]["outcome"]["issue"][0]["diagnostics"] for e in entries[2:]]
     assert said[0].startswith("Aucun"), said[0]  # in French by default
     assert "not 1 as If-Match says" in said[1]
-    assert "The ifMatch of entry 5 names a version by its ETag" in said[2]
-    assert "the entries of a batch stand alone" in said[3]
-    assert "asks for DELETE" in said[4] and "has no resource" in said[5]
+    assert "La version que demande l'ifMatch de l'entrée 5 s'écrit comme un ETag" in said[2]
+    assert "les entrées d'un « batch » sont indépendantes" in said[3]
+    assert "La méthode de l'entrée 7 est DELETE" in said[4]
+    assert "L'entrée 8 du Bundle « batch » n'a pas de ressource" in said[5]
     assert all("resource" not in e for e in entries[2:])  # a refused entry discloses nothing
     assert _stored(place) == before + 2  # the two good entries, whatever the others did
     assert doc.get("/fhir/Observation/o-old", headers=PURPOSE).json()["status"] == "amended"
@@ -250,6 +311,11 @@ def test_a_batch_stores_each_entry_on_its_own_and_refuses_the_others_one_by_one(
         "/fhir", json=_batch(_put(observation(oid="nowhere"))), headers={**PURPOSE, "Accept-Language": "en"}
     )
     assert english.json()["entry"][0]["response"]["outcome"]["issue"][0]["diagnostics"].startswith("There is no ")
+    english = doc.post("/fhir", json=_batch(DELETE), headers={**PURPOSE, "Accept-Language": "en"})
+    assert (
+        "Entry 1 asks for DELETE: a batch here creates"
+        in english.json()["entry"][0]["response"]["outcome"]["issue"][0]["diagnostics"]
+    )
 
 
 def test_a_policy_refusal_in_a_batch_refuses_that_entry_only(place: Workplace) -> None:

@@ -570,3 +570,39 @@ def test_open_without_create_and_init_twice_are_refused(tmp_path: Path, ring: Ke
     Warehouse.init(tmp_path / "w", ring).close()
     with pytest.raises(WarehouseError, match="never overwritten"):
         Warehouse.init(tmp_path / "w", ring)
+
+
+def _omop_rows(directory: Path, persons: int, conditions: int) -> Path:
+    """person.csv and condition_occurrence.csv of fictitious rows (the second source's ids start after the first's)."""
+    directory.mkdir()
+    people = "".join(f"{p},8507,{1940 + p % 60},0,0\n" for p in range(1, persons + 1))
+    (directory / "person.csv").write_text(
+        "person_id,gender_concept_id,year_of_birth,race_concept_id,ethnicity_concept_id\n" + people
+    )
+    rows = "".join(f"{c},{1 + c % persons},201826,2023-04-{1 + c % 28:02d},32817\n" for c in range(1, conditions + 1))
+    (directory / "condition_occurrence.csv").write_text(
+        "condition_occurrence_id,person_id,condition_concept_id,condition_start_date,condition_type_concept_id\n"
+        + rows
+    )
+    return directory
+
+
+def test_the_omop_feed_streams_in_memory_that_does_not_grow_with_the_rows(wh: Warehouse, tmp_path: Path) -> None:
+    """Issue 18: the feed never holds a table in Python (the rows go from the file to the store in DuckDB): four
+    times the rows, the same Python peak (tracemalloc; a feed that fetched the rows into Python objects grows with
+    them, about 0.2 KB a row)."""
+    import tracemalloc
+
+    peaks = []
+    for source, conditions in (("small", 10_000), ("large", 40_000)):
+        files = _omop_rows(tmp_path / source, 1_000, conditions)
+        tracemalloc.start()
+        try:
+            report = wh.feed_omop(files, DataList.from_mapping(FULL), source_name=source, operator=FEEDER)
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+        assert report.rows["condition_occurrence"] == conditions
+    small, large = peaks
+    assert large < small * 1.5 + 2**20, (small, large)  # flat: 30 000 more rows cost under 1 MiB more
+    assert large < 16 * 2**20, large

@@ -36,7 +36,21 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, literal, or_, select, union_all, update
+from sqlalchemy import (
+    BindParameter,
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    union_all,
+    update,
+)
 
 from santegarde.config.model import ChoiceAnswer
 from santegarde.crypto import KeyFamily, Keyring, decrypt, encrypt
@@ -306,6 +320,8 @@ class _Facts:
     events: dict[tuple[str, str, str], datetime] = field(default_factory=dict)
     held: set[tuple[str, str]] = field(default_factory=set)
     frozen: set[str] = field(default_factory=set)
+    # purpose → (the longest of its rules, the note naming the others): the same for every record of a pass
+    by_purpose: dict[str, tuple[RetentionRule | None, Note | None]] = field(default_factory=dict)
 
 
 STREAM_CHUNK = 2000  # rows fetched per round trip when the records are walked
@@ -398,18 +414,28 @@ class Verdict:
 
 
 def _rule_of(
-    item: _Item, ref: Referential, choices: Mapping[str, ChoiceAnswer]
+    facts: _Facts, item: _Item, ref: Referential, choices: Mapping[str, ChoiceAnswer]
 ) -> tuple[RetentionRule | None, Note | None]:
     if item.explicit and item.rule:
         return ref.retention_rule(item.rule), None
-    matching = [r for r in ref.retention if item.purpose in r.applies_to]
+    known = facts.by_purpose.get(item.purpose)
+    if known is None:
+        known = facts.by_purpose[item.purpose] = _purpose_rule(item.purpose, ref, choices)
+    return known
+
+
+def _purpose_rule(
+    purpose: str, ref: Referential, choices: Mapping[str, ChoiceAnswer]
+) -> tuple[RetentionRule | None, Note | None]:
+    """The rule of a purpose's records (no recorded rule of their own): the longest of those that apply."""
+    matching = [r for r in ref.retention if purpose in r.applies_to]
     if not matching:
         return None, None
     chosen = max(matching, key=lambda r: _length(r, choices))
     note = None
     if len(matching) > 1:  # the longest applies (never delete early)
         others = tuple(r.id for r in matching if r is not chosen)
-        note = Note("several_rules", rule=chosen.id, others=others, purpose=item.purpose)
+        note = Note("several_rules", rule=chosen.id, others=others, purpose=purpose)
     return chosen, note
 
 
@@ -466,7 +492,7 @@ def _held(facts: _Facts, item: _Item) -> bool:
 def verdict(
     facts: _Facts, item: _Item, ref: Referential, choices: Mapping[str, ChoiceAnswer], now: datetime
 ) -> Verdict:
-    rule, ambiguous = _rule_of(item, ref, choices)
+    rule, ambiguous = _rule_of(facts, item, ref, choices)
     if rule is None:
         return Verdict(Status.UNRULED, None, Note("unruled", purpose=item.purpose))
     active_end, why = _phase_end(
@@ -542,22 +568,57 @@ def _archive_aad(rid: str, version: int) -> str:
     return f"archive/{rid}/{version}"
 
 
+# The statements of a batch, built once: their ids bound as one expanding parameter (compiled once, cached).
+_IDS: BindParameter[list[str]] = bindparam("ids", expanding=True)
+_KNOWN_STATES = select(record_retention.c.record_id).where(record_retention.c.record_id.in_(_IDS))
+_PARTS = select(record_part.c.record_id, record_part.c.version, record_part.c.category, record_part.c.token).where(
+    record_part.c.record_id.in_(_IDS)
+)
+_COPY_VERSIONS = insert(archive_record).from_select(
+    [*(c.name for c in record.columns), "rule", "archived_at"],
+    select(
+        *record.columns,
+        bindparam("rule", type_=archive_record.c.rule.type),
+        bindparam("at", type_=archive_record.c.archived_at.type),
+    ).where(record.c.id.in_(_IDS)),
+)
+_DELETE = {
+    (table.name, column.name): delete(table).where(column.in_(_IDS))
+    for table, column in (
+        (record_part, record_part.c.record_id),
+        (record_index, record_index.c.record_id),
+        (record, record.c.id),
+        (archive_part, archive_part.c.record_id),
+        (archive_record, archive_record.c.id),
+        (record_freeze, record_freeze.c.record_id),
+        (consent_ledger, consent_ledger.c.consent_id),
+        (care_relationship, care_relationship.c.patient_id),
+        (access_justification, access_justification.c.patient_id),
+        (consent_ledger, consent_ledger.c.patient_id),
+        (objection_ledger, objection_ledger.c.patient_id),
+    )
+}
+
+
+def _delete(conn: Connection, column: Any, ids: Collection[str]) -> None:
+    """Delete the rows of ``column``'s table whose ``column`` is one of ``ids`` (a statement built once)."""
+    conn.execute(_DELETE[(column.table.name, column.name)], {"ids": list(ids)})
+
+
 def _set_states(conn: Connection, rules: Mapping[str, str], state: str, now: datetime) -> None:
     """Record ``state`` for the records of ``rules`` (record id → its rule): one update of those already known and
     one multi-row insert of the others."""
     ids = list(rules)
     values: dict[str, Any] = {"state": state, ("archived_at" if state == ARCHIVED else "ended_at"): now}
-    known = set(
-        conn.execute(select(record_retention.c.record_id).where(record_retention.c.record_id.in_(ids))).scalars()
-    )
+    known = set(conn.execute(_KNOWN_STATES, {"ids": ids}).scalars())
     if known:
-        conn.execute(update(record_retention).where(record_retention.c.record_id.in_(known)).values(**values))
+        conn.execute(
+            update(record_retention).where(record_retention.c.record_id.in_(_IDS)).values(**values),
+            {"ids": list(known)},
+        )
     new = [{"record_id": rid, "rule": rules[rid], "explicit": False, **values} for rid in ids if rid not in known]
     if new:
         conn.execute(insert(record_retention), new)
-
-
-_RECORD_COLUMNS = [c.name for c in record.columns]
 
 
 def _archive(conn: Connection, ring: Keyring, rules: Mapping[str, str], now: datetime) -> None:
@@ -569,15 +630,8 @@ def _archive(conn: Connection, ring: Keyring, rules: Mapping[str, str], now: dat
     for rid, rule in rules.items():
         by_rule[rule].append(rid)
     for rule, rids in by_rule.items():
-        copied = select(*record.columns, literal(rule), literal(now, archive_record.c.archived_at.type)).where(
-            record.c.id.in_(rids)
-        )
-        conn.execute(insert(archive_record).from_select([*_RECORD_COLUMNS, "rule", "archived_at"], copied))
-    parts = conn.execute(
-        select(record_part.c.record_id, record_part.c.version, record_part.c.category, record_part.c.token).where(
-            record_part.c.record_id.in_(ids)
-        )
-    ).all()
+        conn.execute(_COPY_VERSIONS, {"rule": rule, "at": now, "ids": rids})
+    parts = conn.execute(_PARTS, {"ids": ids}).all()
     if parts:
         conn.execute(
             insert(archive_part),
@@ -591,10 +645,10 @@ def _archive(conn: Connection, ring: Keyring, rules: Mapping[str, str], now: dat
                 for rid, version, category, token in parts
             ],
         )
-    conn.execute(delete(record_part).where(record_part.c.record_id.in_(ids)))
-    conn.execute(delete(record_index).where(record_index.c.record_id.in_(ids)))
-    conn.execute(delete(record).where(record.c.id.in_(ids)))
-    conn.execute(delete(consent_ledger).where(consent_ledger.c.consent_id.in_(ids)))  # archived: authorises no more
+    _delete(conn, record_part.c.record_id, ids)
+    _delete(conn, record_index.c.record_id, ids)
+    _delete(conn, record.c.id, ids)
+    _delete(conn, consent_ledger.c.consent_id, ids)  # archived: authorises no more
     _set_states(conn, rules, ARCHIVED, now)
 
 
@@ -621,25 +675,31 @@ def _end(conn: Connection, ended: Sequence[tuple[_Item, RetentionRule, EndAction
                 )
             )
     ids = [item.id for item, _, _ in ended]
-    for table, column in (
-        (record_part, record_part.c.record_id),
-        (record_index, record_index.c.record_id),
-        (record, record.c.id),
-        (archive_part, archive_part.c.record_id),
-        (archive_record, archive_record.c.id),
-        (record_freeze, record_freeze.c.record_id),
-        (consent_ledger, consent_ledger.c.consent_id),  # a Consent that ends authorises no more
+    for column in (
+        record_part.c.record_id,
+        record_index.c.record_id,
+        record.c.id,
+        archive_part.c.record_id,
+        archive_record.c.id,
+        record_freeze.c.record_id,
+        consent_ledger.c.consent_id,  # a Consent that ends authorises no more
     ):
-        conn.execute(delete(table).where(column.in_(ids)))
+        _delete(conn, column, ids)
     _set_states(conn, {item.id: rule.id for item, rule, _ in ended}, ENDED, now)
+
+
+_REMAINING = [
+    select(column).where(column.in_(_IDS)).distinct()
+    for table in (record, archive_record)
+    for column in (table.c.patient_id, table.c.id)
+]
 
 
 def _orphaned(conn: Connection, patients: Collection[str]) -> list[str]:
     """Those of ``patients`` of whom no live or archived record remains, in order."""
     remaining: set[str] = set()
-    for table in (record, archive_record):
-        for column in (table.c.patient_id, table.c.id):
-            remaining.update(conn.execute(select(column).where(column.in_(patients)).distinct()).scalars())
+    for statement in _REMAINING:
+        remaining.update(conn.execute(statement, {"ids": list(patients)}).scalars())
     return sorted(set(patients) - remaining)
 
 
@@ -648,10 +708,13 @@ def _destroy_keys(conn: Connection, ring: Keyring, patients: Collection[str]) ->
     relationships, justifications, consents and objections. The patients whose keys there were."""
     destroyed = vault.PatientKeys(ring).destroy_many(conn, _orphaned(conn, patients))
     if destroyed:
-        conn.execute(delete(care_relationship).where(care_relationship.c.patient_id.in_(destroyed)))
-        conn.execute(delete(access_justification).where(access_justification.c.patient_id.in_(destroyed)))
-        conn.execute(delete(consent_ledger).where(consent_ledger.c.patient_id.in_(destroyed)))
-        conn.execute(delete(objection_ledger).where(objection_ledger.c.patient_id.in_(destroyed)))
+        for column in (
+            care_relationship.c.patient_id,
+            access_justification.c.patient_id,
+            consent_ledger.c.patient_id,
+            objection_ledger.c.patient_id,
+        ):
+            _delete(conn, column, destroyed)
     return destroyed
 
 
