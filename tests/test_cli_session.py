@@ -82,13 +82,13 @@ class People:
 def make_demo(directory: Path) -> Demo:
     result = CliRunner().invoke(
         main_app,
-        ["demo", "--dir", str(directory), "--patients", "2", "--seed", str(SEED)],
+        ["demo", "--dir", str(directory), "--patients", "2", "--seed", str(SEED), "--json"],
         env={"SANTEGARDE_PASSPHRASE": PASS, "COLUMNS": "300"},
     )
     assert result.exit_code == 0, result.output
-    found = re.search(r"login (\S+), password (\S+), TOTP secret (\S+)", result.output)
+    found = json.loads(result.output)["account"]
     assert found is not None
-    return Demo(directory / "santegarde.yaml", found.group(1), found.group(2), found.group(3))
+    return Demo(directory / "santegarde.yaml", found["login"], found["password"], found["totp_secret"])
 
 
 @pytest.fixture(scope="module")

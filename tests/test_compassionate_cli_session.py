@@ -80,11 +80,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
     directory = tmp_path_factory.mktemp("aac-cli") / "demo"
     made = CliRunner().invoke(
         app,
-        ["demo", "--profile", "compassionate", "--dir", str(directory), "--patients", "1", "--seed", "11"],
+        ["demo", "--profile", "compassionate", "--dir", str(directory), "--patients", "1", "--seed", "11", "--json"],
         env={"SANTEGARDE_PASSPHRASE": PASS, "COLUMNS": "300"},
     )
     assert made.exit_code == 0, made.output
-    found = re.search(r"login (\S+), password (\S+), TOTP secret (\S+)", made.output)
+    found = json.loads(made.output)["account"]
     assert found is not None
     config = directory / "santegarde.yaml"
     listed = CliRunner().invoke(  # the demo registered the example programme, its ANSM decision in force
@@ -110,7 +110,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
     finally:
         org.close()
     CLOCK.at = datetime.now(UTC)  # the CLI's clock starts after the set-up (grants, second factors)
-    return Lab(config, Person(found.group(1), found.group(2), found.group(3)), Person("dr.cli", PASSWORD, secret))
+    pharmacist = Person(found["login"], found["password"], found["totp_secret"])
+    return Lab(config, pharmacist, Person("dr.cli", PASSWORD, secret))
 
 
 def run(*args: str, input: str | None = None) -> Result:

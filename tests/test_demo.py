@@ -25,7 +25,10 @@ def test_demo_fills_an_organisation_through_the_path(runner: CliRunner, tmp_path
     env = {"SANTEGARDE_PASSPHRASE": "demo passphrase for the tests"}
     result = runner.invoke(app, ["demo", "--profile", profile, "--dir", str(directory), "--patients", "5"], env=env)
     assert result.exit_code == 0, result.output
-    assert "A demo patient to try the API with (fictitious): Patient/" in result.output
+    said = " ".join(result.output.split())  # French by default, as every line a person reads
+    assert "Un patient de démonstration pour essayer l'API (fictif) : Patient/" in said
+    assert "Compte de démonstration (données fictives uniquement) : identifiant demo." in said
+    assert "Données synthétiques enregistrées" in said and "Demo account" not in said
     config = load(directory / "santegarde.yaml")
     engine = make_engine(config.database_url)
     with engine.connect() as conn:
@@ -46,7 +49,12 @@ def test_demo_fills_an_organisation_through_the_path(runner: CliRunner, tmp_path
     again = ["demo", "--profile", profile, "--dir", str(directory), "--patients", "5"]
     refused = runner.invoke(app, again, env=env)
     assert refused.exit_code == 2 and "--force" in refused.output
-    assert runner.invoke(app, [*again, "--force"], env=env).exit_code == 0
+    english = runner.invoke(app, [*again, "--force", "--lang", "en"], env=env)
+    assert english.exit_code == 0, english.output
+    said = " ".join(english.output.split())
+    assert "A demo patient to try the API with (fictitious): Patient/" in said
+    assert "Demo account (fictitious data only): login demo." in said and "Synthetic records written" in said
+    assert "Compte de démonstration" not in said and "données fictives" not in said
 
 
 def test_the_compassionate_demo_lives_a_programme_through(runner: CliRunner, tmp_path: Path) -> None:
@@ -60,6 +68,7 @@ def test_the_compassionate_demo_lives_a_programme_through(runner: CliRunner, tmp
     said = " ".join(result.output.split())
     assert re.search(r"demandes d'accès\s*│\s*30\s", result.output) and "Rapport périodique de synthèse" in said
     assert "santegarde aac case" in said and "l'horloge de conservation court" in said
+    assert "Compte de démonstration" in said and "Demo account" not in said
     assert (directory / "programmes" / "velmorine-sla" / "1.yaml").exists()
     report = json.loads(next((directory / "rapports").glob("*.json")).read_text(encoding="utf-8"))
     counts = {e["item"]: e["value"] for e in report["entries"] if e["section"] == "Effectifs"}

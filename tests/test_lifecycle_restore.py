@@ -101,17 +101,17 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     directory = tmp_path_factory.mktemp("restore") / "demo"
     env = {"SANTEGARDE_PASSPHRASE": PASS, "COLUMNS": "300"}
     made = CliRunner().invoke(
-        main_app, ["demo", "--dir", str(directory), "--patients", "2", "--seed", str(SEED)], env=env
+        main_app, ["demo", "--dir", str(directory), "--patients", "2", "--seed", str(SEED), "--json"], env=env
     )
     assert made.exit_code == 0, made.output
-    found = re.search(r"login (\S+), password (\S+), TOTP secret (\S+)", made.output)
+    found = json.loads(made.output)["account"]
     assert found is not None
     config = directory / "santegarde.yaml"
     backups = directory.parent / "backups"
     created = CliRunner().invoke(main_app, ["backup", "create", "--to", str(backups), "--config", str(config)], env=env)
     assert created.exit_code == 0, created.output
     [backup] = backups.glob("backup-*.sgb")
-    return Demo(config, found.group(1), found.group(2), found.group(3), backup)
+    return Demo(config, found["login"], found["password"], found["totp_secret"], backup)
 
 
 @pytest.fixture(scope="module")

@@ -80,13 +80,13 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
     directory = tmp_path_factory.mktemp("pharmacy-cli") / "demo"
     made = CliRunner().invoke(
         app,
-        ["demo", "--profile", "pharmacy", "--dir", str(directory), "--patients", "2", "--seed", "7"],
+        ["demo", "--profile", "pharmacy", "--dir", str(directory), "--patients", "2", "--seed", "7", "--json"],
         env={"SANTEGARDE_PASSPHRASE": PASS, "COLUMNS": "300"},
     )
     assert made.exit_code == 0, made.output
-    found = re.search(r"login (\S+), password (\S+), TOTP secret (\S+)", made.output)
-    patient = re.search(r"Patient/(\S+), family name", made.output)
-    assert found is not None and patient is not None, made.output
+    made_json = json.loads(made.output)
+    found, patient = made_json["account"], made_json["example_patient"]
+    assert found["login"] and patient is not None, made.output
     config = directory / "santegarde.yaml"
     org = open_organisation(config, PASS)  # a préparateur, set up as a person would be
     try:
@@ -104,8 +104,8 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
     finally:
         org.close()
     CLOCK.at = datetime.now(UTC)  # the CLI's clock starts after the set-up
-    pharmacist = Person(found.group(1), found.group(2), found.group(3))
-    return Shop(config, patient.group(1), pharmacist, Person("prep.cli", PASSWORD, secret))
+    pharmacist = Person(found["login"], found["password"], found["totp_secret"])
+    return Shop(config, patient["id"], pharmacist, Person("prep.cli", PASSWORD, secret))
 
 
 def run(*args: str, input: str | None = None) -> Result:

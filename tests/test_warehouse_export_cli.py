@@ -63,13 +63,13 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     directory = tmp_path_factory.mktemp("export-cli") / "demo"
     result = CliRunner().invoke(
         app,
-        ["demo", "--profile", "warehouse", "--dir", str(directory), "--patients", "2"],
+        ["demo", "--profile", "warehouse", "--dir", str(directory), "--patients", "2", "--json"],
         env={"SANTEGARDE_PASSPHRASE": PASS, "COLUMNS": "300"},
     )
     assert result.exit_code == 0, result.output
-    found = re.search(r"login (\S+), password (\S+), TOTP secret (\S+)", result.output)
+    found = json.loads(result.output)["account"]
     assert found is not None
-    demo = Demo(directory / "santegarde.yaml", found.group(1), found.group(2), found.group(3))
+    demo = Demo(directory / "santegarde.yaml", found["login"], found["password"], found["totp_secret"])
     org = open_organisation(demo.config, PASS)
     try:  # the demo professional feeds; here they also work as internal staff, who may request exports
         grants.give(

@@ -82,13 +82,13 @@ def passphrase(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloc
 @pytest.fixture
 def demo(tmp_path: Path, passphrase: Clock) -> Demo:
     directory = tmp_path / "demo"
-    result = run("demo", "--profile", "warehouse", "--dir", str(directory), "--patients", "1")
+    result = run("demo", "--profile", "warehouse", "--dir", str(directory), "--patients", "1", "--json")
     assert result.exit_code == 0, result.output
-    found = re.search(r"login (\S+), password (\S+), TOTP secret (\S+)", result.output)
+    found = json.loads(result.output)["account"]
     assert found is not None
     path = directory / "santegarde.yaml"
     ok("warehouse", "init", "--config", str(path))
-    return Demo(path, found.group(1), found.group(2), found.group(3))
+    return Demo(path, found["login"], found["password"], found["totp_secret"])
 
 
 @pytest.fixture

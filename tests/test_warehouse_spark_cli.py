@@ -52,11 +52,11 @@ def spark() -> Any:
 def org(tmp_path: Path, passphrase: Clock) -> Demo:
     """A demo warehouse organisation whose warehouse is not created yet."""
     directory = tmp_path / "demo"
-    result = run("demo", "--profile", "warehouse", "--dir", str(directory), "--patients", "1")
+    result = run("demo", "--profile", "warehouse", "--dir", str(directory), "--patients", "1", "--json")
     assert result.exit_code == 0, result.output
-    found = re.search(r"login (\S+), password (\S+), TOTP secret (\S+)", result.output)
+    found = json.loads(result.output)["account"]
     assert found is not None
-    return Demo(directory / "santegarde.yaml", found.group(1), found.group(2), found.group(3))
+    return Demo(directory / "santegarde.yaml", found["login"], found["password"], found["totp_secret"])
 
 
 def _said(*args: str) -> tuple[int, str]:

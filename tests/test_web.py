@@ -37,6 +37,7 @@ def browser(practice: Practice) -> TestClient:
         practice.place.identity,
         records=practice.place.service,
         compassionate=practice.compassionate,
+        platform_notice=practice.notice,
         rights=practice.rights,
         organisation_name="Organisation fictive",
     )
@@ -300,6 +301,7 @@ def walk(practice: Practice, samples: dict[tuple[str, str], tuple[str, dict[str,
         service,
         Renderer(practice.place.identity.referential),
         compassionate=practice.compassionate,
+        platform_notice=practice.notice,
         rights=practice.rights,
     )
     assert all(TAG in route.tags for route in console.routes)  # type: ignore[attr-defined]

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from santegarde.compassionate.first_connection import PlatformNotice
 from santegarde.compassionate.service import CompassionateService
 from santegarde.identifiers import make_nir
 from test_web import RECORD_SAMPLES, SAMPLES, browser, csrf, error_of, sign_in, walk, words
@@ -53,16 +54,17 @@ def service(hospital: Practice) -> CompassionateService:
     return hospital.compassionate
 
 
+def notice(hospital: Practice) -> PlatformNotice:
+    assert hospital.notice is not None
+    return hospital.notice
+
+
 def open_case(c: TestClient, token: str) -> str:
     answer = c.post(PROGRAMME + "/demande", data={"csrf": token, **REQUEST})
     assert answer.status_code == 303, answer.text[:2000]
     found = CASE.match(answer.headers["location"])
     assert found, answer.headers["location"]
     return found.group(1)
-
-
-
-
 
 
 def test_the_programmes_and_the_access_request_form_has_no_free_entry(hospital: Practice) -> None:
@@ -218,6 +220,11 @@ def test_every_compassionate_route_calls_the_store_service_or_is_public(hospital
         **SAMPLES,
         **RECORD_SAMPLES,
         ("GET", "/acces-compassionnel"): ("/acces-compassionnel", {}),
+        ("GET", "/acces-compassionnel/information"): ("/acces-compassionnel/information", {}),
+        ("POST", "/acces-compassionnel/information"): (
+            "/acces-compassionnel/information",
+            {"acknowledged": "1", "version": notice(hospital).shown().version},
+        ),
         ("GET", "/acces-compassionnel/programmes/{programme_id}"): (PROGRAMME, {}),
         ("GET", "/acces-compassionnel/programmes/{programme_id}/demande"): (PROGRAMME + "/demande", {}),
         ("POST", "/acces-compassionnel/programmes/{programme_id}/demande"): (PROGRAMME + "/demande", REQUEST),

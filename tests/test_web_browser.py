@@ -36,7 +36,12 @@ class Served:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        console = {"compassionate": practice.compassionate, "rights": practice.rights, **console}
+        console = {
+            "compassionate": practice.compassionate,
+            "platform_notice": practice.notice,
+            "rights": practice.rights,
+            **console,
+        }
         app = create_console(practice.place.identity, records=practice.place.service, **console)
         self.app = app  # its routes: the pages every-page test reads them
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))

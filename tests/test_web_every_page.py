@@ -59,6 +59,7 @@ COMPASSIONATE = {
     "/patients/{pid}/identite": "/patients/p-1/identite",
     "/patients/{pid}/historique": "/patients/p-1/historique",
     "/acces-compassionnel": "/acces-compassionnel",
+    "/acces-compassionnel/information": "/acces-compassionnel/information",
     "/acces-compassionnel/programmes/{programme_id}": PROGRAMME,
     "/acces-compassionnel/programmes/{programme_id}/demande": PROGRAMME + "/demande",
     "/acces-compassionnel/dossiers/{pid}": "{case}",

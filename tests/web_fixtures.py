@@ -14,8 +14,11 @@ from typing import Any
 import pyotp
 
 from identity_fixtures import NEW_PASSWORD
+from notice_fixtures import complete_config
+from santegarde.compassionate.first_connection import PlatformNotice
 from santegarde.compassionate.registry import Registry, example_text
 from santegarde.compassionate.service import CompassionateService
+from santegarde.compassionate.tables import aac_notice_acknowledgement
 from santegarde.demo import demo_answers
 from santegarde.identity import accounts, grants, sessions, totp
 from santegarde.organisation import build_config
@@ -36,10 +39,12 @@ class Practice:
     secrets: dict[str, str] = field(default_factory=dict)
     compassionate: CompassionateService | None = None
     rights: RightsService | None = None
+    notice: PlatformNotice | None = None  # the platform notice shown at first connection (compassionate access)
 
-    def person(self, login: str, profile: str, *, ref: str, days: int | None = None) -> None:
+    def person(self, login: str, profile: str, *, ref: str, days: int | None = None, informed: bool = True) -> None:
         """An account with a grant, its password changed, the charter accepted and a TOTP secret known here;
-        its set-up session ended (the person signs in afresh through the console)."""
+        its set-up session ended (the person signs in afresh through the console). Under compassionate access,
+        ``informed``: the person acknowledged the platform notice already."""
         ctx = self.place.identity
         _, temporary = accounts.add(ctx, login, login.replace(".", " ").title(), person_ref=ref, by="admin")
         assert temporary
@@ -61,6 +66,19 @@ class Practice:
         sessions.enrol_second_factor(ctx, opened.token, secret, pyotp.TOTP(secret).at(ctx.now()))
         sessions.logout(ctx, opened.token)
         self.secrets[login] = secret
+        if self.notice is not None and informed:
+            self.informed(login)
+
+    def informed(self, login: str) -> None:
+        """The person acknowledged the current platform notice already (as at an earlier connection)."""
+        assert self.notice is not None
+        version = self.notice.shown("fr").version
+        with self.place.service.engine.begin() as conn:
+            conn.execute(
+                aac_notice_acknowledgement.insert().values(
+                    login=login, version=version, acknowledged_at=self.place.identity.now()
+                )
+            )
 
     def code(self, login: str) -> str:
         """The TOTP code of now, after moving the clock one step on (a code is never accepted twice)."""
@@ -170,8 +188,16 @@ def make_compassionate(tmp_path: Path) -> Practice:
     migrate(place.service.engine, package="santegarde.compassionate")
     registry = Registry(tmp_path / "programmes", place.service.ref)
     registry.add(example_text(), "example")
-    practice = Practice(place, compassionate=CompassionateService(place.service, registry))
-    practice.person("dr.prescrit", "care_establishment_staff", ref="10001112223", days=365)
-    practice.person("dr.ailleurs", "care_establishment_staff", ref="10001112224", days=365)
-    practice.person("ph.labo", "pharmacist_in_charge", ref="L-1", days=365)
+    config, ref = complete_config(tmp_path / "notice", "compassionate")
+    practice = Practice(
+        place,
+        compassionate=CompassionateService(place.service, registry),
+        notice=PlatformNotice(config, ref, registry, lambda: []),
+    )
+    for login, profile, person_ref in (
+        ("dr.prescrit", "care_establishment_staff", "10001112223"),
+        ("dr.ailleurs", "care_establishment_staff", "10001112224"),
+        ("ph.labo", "pharmacist_in_charge", "L-1"),
+    ):
+        practice.person(login, profile, ref=person_ref, days=365)
     return practice

@@ -23,6 +23,7 @@ from santegarde.config import CONFIG_NAME, load
 from santegarde.config.model import LegalBasisDeviation, OrganisationConfig
 from santegarde.crypto import create_keyring, create_keystore
 from santegarde.errors import SantegardeError
+from santegarde.governance import doctext
 from santegarde.identity import accounts, grants, sessions, totp, training
 from santegarde.identity.passwords import strength
 from santegarde.organisation import InitAnswers, build_config, init_organisation
@@ -56,9 +57,15 @@ class DemoReport:
     password: str = ""
     totp_secret: str = ""
     stored: Counter[str] = field(default_factory=Counter)
-    refused: Counter[str] = field(default_factory=Counter)
+    refused: Counter[str] = field(default_factory=Counter)  # in English (``demo --json``), with their count
+    refused_fr: dict[str, str] = field(default_factory=dict)  # the French sentence of each
     example_patient: tuple[str, str] | None = None  # (id, family name) of a stored patient, to try the API with
     compassionate: CompassionateDemo | None = None  # the programme's workflow and report (profile compassionate)
+
+    def refuse(self, said: dict[str, str]) -> None:
+        """Count a record the path refused, by its sentence (``said``: French and English)."""
+        self.refused[said["en"]] += 1
+        self.refused_fr[said["en"]] = said["fr"]
 
 
 def demo_answers(ref: Referential) -> tuple[dict[str, str | bool], dict[str, str]]:
@@ -216,14 +223,19 @@ def run_demo(
             body = json.loads(resource.model_dump_json(by_alias=True, exclude_none=True))
             purposes = service.purposes_for(WRITER[profile], body)
             if not purposes:
-                report.refused[
-                    f"{body['resourceType']}: no declared purpose of {ref.id} lets '{WRITER[profile]}' record it"
-                ] += 1
+                report.refuse(
+                    {
+                        lang: doctext.words(lang)["cli"]["demo"]["no_purpose"].format(
+                            resource=body["resourceType"], rid=ref.id, writer=WRITER[profile]
+                        )
+                        for lang in ("fr", "en")
+                    }
+                )
                 continue
             try:
                 created = service.create(Request(token, purposes[0], source="demo"), body)
             except AccessDenied as exc:
-                report.refused[f"{body['resourceType']}: {exc}"] += 1
+                report.refuse({lang: f"{body['resourceType']}: {exc.in_language(lang)}" for lang in ("fr", "en")})
                 continue
             report.stored[body["resourceType"]] += 1
             if report.example_patient is None and body["resourceType"] == "Patient":

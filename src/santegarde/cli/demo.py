@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from santegarde.cli.common import ReportJson, console, friendly_errors
+from santegarde.cli.common import LangOption, ReportJson, console, friendly_errors
 from santegarde.demo import DemoReport, run_demo
 from santegarde.errors import SantegardeError
+from santegarde.governance import doctext, vocabulary
 
 if TYPE_CHECKING:
     from santegarde.compassionate.demo import CompassionateDemo
@@ -38,38 +40,32 @@ def _check_port(port: int) -> None:
             ) from None
 
 
-STEPS_FR = {
-    "access_request": "demandes d'accès",
-    "granted": "accès accordés",
-    "refused": "accès refusés (motif codé)",
-    "initiation": "initiations de traitement",
-    "follow_up": "visites de suivi",
-    "adverse_effect": "effets indésirables déclarés",
-    "related_person": "personnes de l'entourage affectées",
-    "stop": "arrêts de traitement",
-}
+# The workflow's steps the compassionate demo counts (their names: documents_text.yaml, cli.demo.steps).
+STEPS = (
+    "access_request",
+    "granted",
+    "refused",
+    "initiation",
+    "follow_up",
+    "adverse_effect",
+    "related_person",
+    "stop",
+)
 
 
-def _print_compassionate(done: CompassionateDemo, config: Path) -> None:
+def _print_compassionate(done: CompassionateDemo, config: Path, said: dict[str, Any]) -> None:
     """Where to look: the programme, the workflow's steps, the report written and approved, commands to try."""
-    table = Table("étape", "nombre", title="Programme velmorine-sla (médicament fictif) : formulaires enregistrés")
-    for step, label in STEPS_FR.items():
-        table.add_row(label, str(done.steps[step]))
+    table = Table(said["step"], said["count"], title=said["programme_title"])
+    for step in STEPS:
+        table.add_row(said["steps"][step], str(done.steps[step]))
     console.print(table)
     for path in done.report_files:
-        console.print(f"Rapport périodique de synthèse : {path}", soft_wrap=True)
-    console.print("Approbation de la synthèse par l'ANSM enregistrée : l'horloge de conservation court (§9).")
-    console.print(
-        f"À essayer (connecté avec le compte ci-dessous) : santegarde aac programme show velmorine-sla --config "
-        f"{config} ; santegarde retention plan --config {config}",
-        soft_wrap=True,
-    )
+        console.print(said["report_file"].format(path=path), soft_wrap=True, markup=False)
+    console.print(said["approved"], markup=False)
+    console.print(said["try"].format(config=config), soft_wrap=True, markup=False)
     if done.example_case is not None:
         pid, code = done.example_case
-        console.print(
-            f"Un patient traité (fictif) : code {code}, dossier {pid} — santegarde aac case {pid} --config {config}",
-            soft_wrap=True,
-        )
+        console.print(said["case"].format(code=code, pid=pid, config=config), soft_wrap=True, markup=False)
 
 
 def demo_document(report: DemoReport, profile: str, generated_passphrase: str | None) -> dict[str, Any]:
@@ -83,7 +79,7 @@ def demo_document(report: DemoReport, profile: str, generated_passphrase: str | 
         "refused": dict(sorted(report.refused.items())),
         "compassionate": (
             {
-                "steps": {step: done.steps[step] for step in STEPS_FR},
+                "steps": {step: done.steps[step] for step in STEPS},
                 "report_files": [str(p) for p in done.report_files],
                 "example_case": {"patient": done.example_case[0], "code": done.example_case[1]}
                 if done.example_case
@@ -126,8 +122,10 @@ def demo(
     port: Annotated[int, typer.Option(help="Port of the API with --serve")] = 8000,
     force: Annotated[bool, typer.Option("--force", help="Replace the demo already in --dir")] = False,
     as_json: ReportJson = False,
+    lang: LangOption = "fr",
 ) -> None:
     """Set up a demo organisation on SQLite and fill it with synthetic data, through the one request path."""
+    said = doctext.words(doctext.check_lang(lang))["cli"]["demo"]
     if serve:
         _check_port(port)  # before anything is built
     owner_only_umask()
@@ -142,7 +140,7 @@ def demo(
     ) as bar:
 
         def track(items: Iterable[Any], total: int) -> Iterator[Any]:
-            task = bar.add_task("Writing synthetic records through policy", total=total)
+            task = bar.add_task(said["progress"], total=total)
             for item in items:
                 yield item
                 bar.advance(task)
@@ -154,7 +152,7 @@ def demo(
         generated = None if os.environ.get(PASSPHRASE_ENV) else passphrase
         print(json.dumps(demo_document(report, profile.value, generated), ensure_ascii=False, indent=2))
     else:
-        _print_demo(report, profile, passphrase, port)
+        _print_demo(report, profile, passphrase, port, lang)
     if serve:
         from santegarde.cli.serve import serve as serve_api  # the web server only when asked for
 
@@ -162,35 +160,37 @@ def demo(
         serve_api(config=report.config_path, port=port, dev=True)  # the demo listens on 127.0.0.1 only
 
 
-def _print_demo(report: DemoReport, profile: OrganisationProfile, passphrase: str, port: int) -> None:
-    """The demo's report for a person: what was written, the decisions, where to look, how to log in."""
-    ref = report.referential
-    console.print(f"[bold]Demo {profile.value}[/] set up under {ref.id} — {ref.title}")
+def _print_demo(report: DemoReport, profile: OrganisationProfile, passphrase: str, port: int, lang: str) -> None:
+    """The demo's report for a person, in ``lang``: what was written, the decisions, where to look, how to log in."""
+    ref, said = report.referential, doctext.words(lang)["cli"]["demo"]
+    title = vocabulary.label(ref, "referential", ref.id, lang)
+    console.print(said["set_up"].format(profile=profile.value, rid=ref.id, title=title), soft_wrap=True, markup=False)
     if report.compassionate is not None:
-        _print_compassionate(report.compassionate, report.config_path)
+        _print_compassionate(report.compassionate, report.config_path, said)
     else:
-        table = Table("resource", "stored", title="Synthetic records written through policy")
+        table = Table(said["resource"], said["stored"], title=said["table_title"])
         for resource_type, n in sorted(report.stored.items()):
             table.add_row(resource_type, str(n))
         console.print(table)
     for reason, n in sorted(report.refused.items()):
-        console.print(f"[yellow]refused ×{n}[/] {reason}", soft_wrap=True)
-    for decision in (dpia_required(ref, {}), dpo_required(ref, {})):
-        console.print(str(decision), soft_wrap=True)
-    console.print(f"\nConfiguration: {report.config_path}\nNext: santegarde config check --config {report.config_path}")
+        shown = reason if lang == "en" else report.refused_fr.get(reason, reason)
+        console.print(f"[yellow]{escape(said['refused'].format(n=n))}[/] {escape(shown)}", soft_wrap=True)
+    for decision, rule in ((dpia_required(ref, {}), ref.dpia), (dpo_required(ref, {}), ref.dpo)):
+        console.print(doctext.trigger(decision, rule, lang), soft_wrap=True, markup=False)
+    path = report.config_path
+    console.print(
+        "\n" + said["configuration"].format(path=path) + "\n" + said["next"].format(path=path),
+        soft_wrap=True,
+        markup=False,
+    )
     if not os.environ.get(PASSPHRASE_ENV):
         console.print(
-            f"Demo keystore passphrase (fictitious data only): export {PASSPHRASE_ENV}={passphrase}", soft_wrap=True
+            said["passphrase"].format(env=PASSPHRASE_ENV, passphrase=passphrase), soft_wrap=True, markup=False
         )
-    console.print(
-        f"Demo account (fictitious data only): login {report.login}, password {report.password}, "
-        f"TOTP secret {report.totp_secret} (add it to an authenticator app)",
-        soft_wrap=True,
-    )
+    account = said["account"].format(login=report.login, password=report.password, secret=report.totp_secret)
+    console.print(account, soft_wrap=True, markup=False)
     if report.example_patient is not None:
         pid, family = report.example_patient
         console.print(
-            f"A demo patient to try the API with (fictitious): Patient/{pid}, family name {family!r} — e.g. "
-            f"curl … -X POST localhost:{port}/fhir/Patient/_search --data-urlencode 'family={family[:3]}'",
-            soft_wrap=True,
+            said["patient"].format(pid=pid, family=family, port=port, prefix=family[:3]), soft_wrap=True, markup=False
         )

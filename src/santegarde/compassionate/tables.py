@@ -72,3 +72,14 @@ aac_vigilance = Table(
     Column("acknowledged_at", DateTime(timezone=True), nullable=True),
     Column("acknowledged_by", String(64), nullable=True),
 )
+
+# The information shown to a professional at first connection to the platform (§10.6, AAC-10): one row per person
+# and version of the notice they acknowledged (the version is a digest of the notice's French text, so a notice
+# that changes — a new programme, another recipient — asks again). The login and the time only: no health data.
+aac_notice_acknowledgement = Table(
+    "aac_notice_acknowledgement",
+    metadata,
+    Column("login", String(64), primary_key=True),
+    Column("version", String(32), primary_key=True),
+    Column("acknowledged_at", DateTime(timezone=True), nullable=False),
+)

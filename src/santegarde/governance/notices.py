@@ -477,6 +477,14 @@ def render_notice(notice: Notice) -> str:
     return render_html(_TEMPLATES[notice.format], **context)
 
 
+def render_notice_content(notice: Notice) -> str:
+    """The platform notice's content as an HTML fragment (no page, style, form nor generation time), for a page
+    that draws it itself, such as the console's first-connection screen; the same words as the document."""
+    if notice.format != "platform":
+        raise NoticeError(doctext.refusal("notice_format", fmt=notice.format, formats="platform"))
+    return render_html("notice_platform_content.html.j2", n=notice, t=notice.t, lang=notice.lang)
+
+
 def write_notice(notice: Notice, path: Path) -> Path:
     """Write the notice: the e-mail as plain text (.txt), the others as .html or .pdf; atomically."""
     suffix = path.suffix.lower()

@@ -19,9 +19,12 @@ from urllib.parse import quote, unquote
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
+from santegarde.compassionate import first_connection
+from santegarde.compassionate.first_connection import PlatformNotice
 from santegarde.compassionate.forms import SubmissionRefused, field_problems
 from santegarde.compassionate.patient_code import InitialsError
 from santegarde.compassionate.programme import Form, FormField, FormKind, Programme
@@ -44,7 +47,7 @@ from santegarde.web.french import (
     unit_after,
     unit_words,
 )
-from santegarde.web.render import CSRF_FIELD
+from santegarde.web.render import CSRF_FIELD, lang_of
 
 PURPOSE = "access_initiation_follow_up"
 BASE = "/acces-compassionnel"
@@ -55,10 +58,62 @@ REASON_MAX = 500
 WORDS = labels("console", "aac")  # the yes and no of a stored answer, in both languages
 
 
-def routes(desk: Desk, service: CompassionateService) -> None:
+INFORMATION = BASE + "/information"
+
+
+def routes(desk: Desk, service: CompassionateService, notice: PlatformNotice | None = None) -> None:
+    """The screens; with the platform ``notice`` (§10.6, AAC-10), none is shown before the person acknowledged its
+    current version: each leads to the notice instead, and nothing of a patient is read."""
     route, renderer, ref = desk.route, desk.renderer, desk.ref
     identity = service.records.identity
     renderer.menu.append((BASE, "menu.compassionate"))
+
+    def uninformed(request: Request) -> Response | None:
+        """The way to the notice, for a person who has not acknowledged its current version; else None."""
+        if notice is None:
+            return None
+        current = desk.ready(request)
+        if first_connection.acknowledged(service.records, current.login, notice.shown("fr").version):
+            return None
+        return _see(INFORMATION)
+
+    def information_page(request: Request, status: int = 200, **values: Any) -> Response:
+        assert notice is not None
+        shown = notice.shown(lang_of(request))
+        return renderer.page(
+            request,
+            "aac_information.html",
+            status,
+            user=desk.who(desk.ready(request)),
+            notice=shown,
+            content=Markup(shown.html),  # noqa: S704 - the notice generator's autoescaped HTML
+            base=BASE,
+            **values,
+        )
+
+    if notice is not None:
+
+        @route("GET", INFORMATION, "public")
+        def information(request: Request) -> Response:
+            return desk.guarded(request, lambda: information_page(request))
+
+        @route("POST", INFORMATION, "public")
+        async def acknowledge(request: Request) -> Response:
+            data = await request.form()
+            renderer.check_csrf(request, str(data.get(CSRF_FIELD, "")))
+            version = str(data.get("version", ""))[:32]
+
+            def draw() -> Response:
+                assert notice is not None
+                desk.ready(request)
+                if data.get("acknowledged") != "1":
+                    return information_page(request, 422, errors={"acknowledged": sentence("notice_unticked")})
+                if version != notice.shown("fr").version:  # the notice changed while it was read: read it again
+                    return information_page(request, 409, message=sentence("notice_changed"))
+                first_connection.acknowledge(service.records, desk.record_request(request, PURPOSE), version)
+                return _see(BASE)
+
+            return await run_in_threadpool(desk.guarded, request, draw)
 
     def ctx(request: Request) -> Any:
         """The request on the record path, with the written reason the audit service gave for this session."""
@@ -113,6 +168,8 @@ def routes(desk: Desk, service: CompassionateService) -> None:
     def programmes(request: Request) -> Response:
         def draw() -> Response:
             current = live(request)
+            if (away := uninformed(request)) is not None:
+                return away
             today = identity.now().date()
             listed = [
                 {"id": p.id, "title": p.title, "status": in_words("programme_status", p.status(today)), "p": p}
@@ -132,6 +189,8 @@ def routes(desk: Desk, service: CompassionateService) -> None:
 
         def draw() -> Response:
             desk.ready(request)
+            if (away := uninformed(request)) is not None:
+                return away
             if len(reason) < REASON_MIN:
                 error = sentence("reason_short", n=REASON_MIN)
                 return reason_page(request, suite, 422, values={"motif": reason}, errors={"motif": error})
@@ -146,6 +205,8 @@ def routes(desk: Desk, service: CompassionateService) -> None:
     def cases(request: Request, programme_id: str) -> Response:
         def draw() -> Response:
             current = desk.ready(request)
+            if (away := uninformed(request)) is not None:
+                return away
             programme = service.registry.get(programme_id)
             asked = without_reason(request, ("Programme", programme.id))
             if asked is not None:
@@ -164,6 +225,8 @@ def routes(desk: Desk, service: CompassionateService) -> None:
     @route("GET", BASE + "/dossiers/{pid}", "records")
     def case_page(request: Request, pid: str, enregistre: str = "") -> Response:
         def draw() -> Response:
+            if (away := uninformed(request)) is not None:
+                return away
             asked = without_reason(request, ("Patient", _id(pid)))
             if asked is not None:
                 return asked
@@ -207,6 +270,8 @@ def routes(desk: Desk, service: CompassionateService) -> None:
     def request_form(request: Request, programme_id: str) -> Response:
         def draw() -> Response:
             live(request)
+            if (away := uninformed(request)) is not None:
+                return away
             programme = service.registry.get(programme_id)
             form = programme.form_of(FormKind.ACCESS_REQUEST)
             return form_page(request, programme, form, f"{BASE}/programmes/{programme.id}/demande")
@@ -219,6 +284,8 @@ def routes(desk: Desk, service: CompassionateService) -> None:
         renderer.check_csrf(request, str(data.get(CSRF_FIELD, "")))
 
         def draw() -> Response:
+            if (away := uninformed(request)) is not None:
+                return away
             programme = service.registry.get(programme_id)
             form = programme.form_of(FormKind.ACCESS_REQUEST)
             answers, shown = _answers(form, data)
@@ -247,6 +314,8 @@ def routes(desk: Desk, service: CompassionateService) -> None:
     @route("GET", BASE + "/dossiers/{pid}/formulaires/{form_id}", "records")
     def case_form(request: Request, pid: str, form_id: str) -> Response:
         def draw() -> Response:
+            if (away := uninformed(request)) is not None:
+                return away
             case = service.state(ctx(request), _id(pid))
             programme = service.registry.get(case.programme, case.version)
             form = _form(programme, form_id)
@@ -262,6 +331,8 @@ def routes(desk: Desk, service: CompassionateService) -> None:
         renderer.check_csrf(request, str(data.get(CSRF_FIELD, "")))
 
         def draw() -> Response:
+            if (away := uninformed(request)) is not None:
+                return away
             rid = _id(pid)
             req = ctx(request)
             case = service.state(req, rid)  # the case as this session may read it (refused and traced otherwise)

@@ -23,6 +23,7 @@ from santegarde.api.errors import http_error, santegarde_error
 from santegarde.api.ops import Readiness, route_template
 from santegarde.api.origin import STATE_CHANGING, OriginCheck
 from santegarde.api.refusals import OriginRefused
+from santegarde.compassionate.first_connection import PlatformNotice
 from santegarde.compassionate.service import CompassionateService
 from santegarde.config.model import Server
 from santegarde.errors import SantegardeError
@@ -117,6 +118,7 @@ def create_console(
     psc: ProSanteConnect | None = None,
     server: Server | None = None,
     compassionate: CompassionateService | None = None,
+    platform_notice: PlatformNotice | None = None,
     local_http: bool = False,
     readiness: Readiness | None = None,
     metrics_token: str | None = None,
@@ -126,7 +128,8 @@ def create_console(
 ) -> FastAPI:
     """The API of ``create_app`` with the console's pages at ``/`` (sign-in, practice); with the ``organisation``,
     the governance desks too (the controller's dashboard and documents, the audit desk). ``organisation_name`` heads
-    the printed registers (the organisation's configured name by default)."""
+    the printed registers (the organisation's configured name by default). Under compassionate access, the
+    ``platform_notice`` shown at first connection (AAC-10; the organisation's by default)."""
     app = create_app(
         identity,
         records=records,
@@ -149,6 +152,7 @@ def create_console(
             renderer,
             psc=psc is not None,
             compassionate=compassionate,
+            platform_notice=platform_notice or _platform_notice(organisation, compassionate),
             rights=rights,
             desks=gate.desks if gate else None,
             organisation_name=organisation_name
@@ -202,6 +206,21 @@ def create_console(
     )
     app.add_middleware(PageHeaders)
     return app
+
+
+def _platform_notice(
+    organisation: Organisation | None, compassionate: CompassionateService | None
+) -> PlatformNotice | None:
+    """The organisation's platform notice (§10.6): its configuration, programmes and transfer register."""
+    if organisation is None or compassionate is None:
+        return None
+    from santegarde.governance import transfers
+    from santegarde.referentials import loader
+
+    engine, config = organisation.engine, organisation.config
+    return PlatformNotice(
+        config, loader.get(config.referential), compassionate.registry, lambda: transfers.entries(engine)
+    )
 
 
 def _http_refusal(status: int) -> Refusal:

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from santegarde.api.auth import COOKIE
+from santegarde.compassionate.first_connection import PlatformNotice
 from santegarde.compassionate.service import CompassionateService
 from santegarde.identifiers.systems import INS_DEMO_SYSTEM, INS_NIA_SYSTEM, INS_NIR_SYSTEM, INS_TEST_SYSTEM
 from santegarde.identity import sessions, totp
@@ -82,6 +83,7 @@ def router(
     *,
     psc: bool = False,
     compassionate: CompassionateService | None = None,
+    platform_notice: PlatformNotice | None = None,
     rights: RightsService | None = None,
     desks: Callable[[str | None], list[tuple[str, str]]] | None = None,
     organisation_name: str = "",
@@ -497,7 +499,7 @@ def router(
     if rights is not None and pharmacy is None:
         rights_screens.routes(shared, records, rights)
     if compassionate is not None:
-        aac_screens.routes(shared, compassionate)
+        aac_screens.routes(shared, compassionate, platform_notice)
     return web
 
 
