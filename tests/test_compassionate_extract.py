@@ -132,7 +132,7 @@ def test_the_extract_holds_only_what_the_reports_count_sealed_under_the_patients
     # A sealed row copied onto another case does not open (the seal is bound to the case).
     with w.service.engine.begin() as conn:
         conn.execute(update(aac_extract).where(aac_extract.c.number == 2).values(sealed=sealed[1]))
-    with pytest.raises(DecryptionRefused, match="rebuild it from the records"):
+    with pytest.raises(DecryptionRefused, match="reconstruisez-les à partir des dossiers"):
         extract.rows(w.service, "velmorine-sla")
     # Erased keys: the row no longer opens, and the case is counted nowhere.
     with w.service.engine.begin() as conn:

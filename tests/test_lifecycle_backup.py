@@ -188,7 +188,7 @@ def test_an_erased_patient_stays_unreadable_in_older_backups(org: Organisation, 
                         if readable:
                             assert vault.open_part(keys, conn, org.referential, v, category, token)
                         else:
-                            with pytest.raises(DecryptionRefused, match="destroyed"):
+                            with pytest.raises(DecryptionRefused, match="ont été détruites"):
                                 vault.open_part(keys, conn, org.referential, v, category, token)
     finally:
         scratch.close()

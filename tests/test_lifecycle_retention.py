@@ -408,7 +408,7 @@ def test_archived_parts_need_the_archive_key_and_the_patient_key(practice: Workp
     assert opened[0]["valueString"] == "x"
     with w.service.engine.begin() as conn:
         vault.PatientKeys(w.identity.keyring).destroy(conn, "p-1")
-    with pytest.raises(Exception, match="destroyed"):
+    with pytest.raises(Exception, match="ont été détruites"):
         retention.open_archived(w.service.engine, w.identity.keyring, w.service.ref, "p-1")
 
 

@@ -266,7 +266,7 @@ def test_destroying_a_patients_keys_erases_them(place: Workplace) -> None:
     with place.service.engine.begin() as conn:
         assert vault.PatientKeys(place.identity.keyring).destroy(conn, "p-1") == 2
         assert conn.execute(select(patient_key)).first() is None
-    with pytest.raises(DecryptionRefused, match="destroyed"):
+    with pytest.raises(DecryptionRefused, match="ont été détruites"):
         place.service.read(req, "Observation", "o-1")
 
 
@@ -279,7 +279,7 @@ def test_a_part_moved_to_another_record_does_not_decrypt(place: Workplace) -> No
     with place.service.engine.begin() as conn:
         stolen = conn.execute(select(record_part.c.token).where(record_part.c.record_id == "o-2")).scalar_one()
         conn.execute(record_part.update().where(record_part.c.record_id == "o-1").values(token=stolen))
-    with pytest.raises(DecryptionRefused, match="altered or moved"):
+    with pytest.raises(DecryptionRefused, match="modifiée ou déplacée"):
         place.service.read(req, "Observation", "o-1")
 
 
@@ -365,5 +365,5 @@ def test_nothing_the_path_read_outlives_its_request(place: Workplace) -> None:
     with place.service.engine.begin() as conn:
         vault.PatientKeys(place.identity.keyring).destroy(conn, "p-1")
     fresh = Request(place.person("dr.petit", "practitioner", ref="10001234569"), "medical_record", break_glass="x" * 20)
-    with pytest.raises(DecryptionRefused, match="destroyed"):
+    with pytest.raises(DecryptionRefused, match="ont été détruites"):
         place.service.read(fresh, "Observation", "o-1")
