@@ -39,6 +39,7 @@ from santegarde.web import (
     breach_case,
     breach_desk,
     controller,
+    justification_desk,
     pages,
     processor_desk,
     retention_desk,
@@ -166,6 +167,7 @@ def create_console(
         if rights is not None:
             app.include_router(rights_desk.router(organisation, rights, gate, renderer))
         app.include_router(audit_desk.router(organisation, gate, renderer))
+        app.include_router(justification_desk.router(organisation, gate, renderer))
         if desk_profiles(organisation.referential, Desk.WAREHOUSE):  # a text with a warehouse: its desk
             from santegarde.web import warehouse_desks  # the warehouse extra's libraries, only then
 

@@ -1,0 +1,96 @@
+"""The desk screens of the CLI's remaining governance acts (issue 21): each calls the same function as its command,
+behind the desk's gate (a profile that may not sit there is refused, and the refusal traced), French by default and
+English by the page's language, nothing written on bad input."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from santegarde.rights.execute import RightsService
+from santegarde.runtime import Organisation
+from santegarde.web import create_console
+from test_web import sign_in
+from web_fixtures import CSRF, Practice, make_practice, organisation_of
+
+
+@pytest.fixture
+def practice(tmp_path: Path) -> Iterator[Practice]:
+    p = make_practice(tmp_path)
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def org(practice: Practice, tmp_path: Path) -> Organisation:
+    return organisation_of(practice, tmp_path)
+
+
+def console(practice: Practice, org: Organisation, login: str) -> tuple[TestClient, str]:
+    place = practice.place
+    rights = RightsService(place.service, config=org.config, audit=place.audit)
+    app = create_console(place.identity, records=place.service, rights=rights, organisation=org)
+    c = TestClient(app, base_url="https://testserver", follow_redirects=False)
+    sign_in(practice, c, login)
+    found = CSRF.search(c.get("/accueil").text)
+    assert found
+    return c, found.group(1)
+
+
+def trail(org: Organisation, operation: str) -> list[dict[str, Any]]:
+    with org.audit.engine.connect() as conn:
+        return [dict(e.content) for e in org.audit.entries(conn) if e.content["operation"] == operation]
+
+
+def words(page: Any) -> str:
+    return html.unescape(page.text)
+
+
+def test_the_auditor_reads_a_justification_by_its_number_and_the_reading_is_traced(
+    practice: Practice, org: Organisation
+) -> None:
+    c, token = console(practice, org, "dr.autre")  # no care relationship: breaks the glass, with a written reason
+    reason = "Patiente inconsciente aux urgences (fictif)"
+    assert c.post("/patients/p-1/bris-de-glace", data={"csrf": token, "raison": reason}).status_code == 200
+    number = next(e["justification"] for e in trail(org, "read") if e.get("justification"))
+    c, token = console(practice, org, "dr.martin")
+    today = practice.place.identity.now().date().isoformat()
+    found = c.post("/audit/recherche", data={"csrf": token, "debut": today, "fin": today, "acteur": "dr.autre"})
+    assert f'href="/audit/justifications?numero={number}"' in found.text  # the trail entry leads to its reason
+    assert reason not in found.text
+    page = c.get(f"/audit/justifications?numero={number}")
+    said = words(page)
+    assert page.status_code == 200 and reason in said and f"Justification n° {number}" in said
+    assert "motif d'accès en urgence (bris de glace)" in said and "dr.autre" in said
+    read = trail(org, "audit.justification.read")
+    assert [(e["actor"], e["resource_id"], e["patient"], e["rule"]) for e in read] == [
+        ("dr.martin", str(number), "p-1", "COM-LOG-4")
+    ]
+    c.cookies.set("sg_lang", "en")
+    english = words(c.get(f"/audit/justifications?numero={number}"))
+    assert f"Justification no. {number}" in english and "emergency access" in english.lower()
+    c.cookies.set("sg_lang", "fr")
+    missing = c.get("/audit/justifications?numero=9999")
+    assert missing.status_code == 404 and "Il n'y a pas de justification n° 9999" in words(missing)
+    bad = c.get("/audit/justifications?numero=douze")
+    assert bad.status_code == 422 and "« douze » n'est pas un numéro de justification" in words(bad)
+    assert len(trail(org, "audit.justification.read")) == 2  # only what was read
+
+
+def test_a_profile_that_may_not_sit_at_the_audit_desk_reads_no_justification(
+    practice: Practice, org: Organisation
+) -> None:
+    c, token = console(practice, org, "dr.autre")
+    c.post("/patients/p-1/bris-de-glace", data={"csrf": token, "raison": "Urgence vitale (fictif)"})
+    number = next(e["justification"] for e in trail(org, "read") if e.get("justification"))
+    c, _ = console(practice, org, "sec.durand")
+    page = c.get(f"/audit/justifications?numero={number}")
+    assert page.status_code == 403 and "Urgence vitale" not in page.text
+    denied = trail(org, "desk.audit.justification")
+    assert denied[-1]["outcome"] == "denied" and denied[-1]["actor"] == "sec.durand"
+    assert trail(org, "audit.justification.read") == []
