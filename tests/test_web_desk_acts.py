@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from santegarde.config import save
 from santegarde.rights.execute import RightsService
 from santegarde.runtime import Organisation
 from santegarde.web import create_console
@@ -28,7 +29,9 @@ def practice(tmp_path: Path) -> Iterator[Practice]:
 
 @pytest.fixture
 def org(practice: Practice, tmp_path: Path) -> Organisation:
-    return organisation_of(practice, tmp_path)
+    opened = organisation_of(practice, tmp_path)
+    save(opened.config, opened.config_path)  # the file the commands (and their screens) rewrite
+    return opened
 
 
 def console(practice: Practice, org: Organisation, login: str) -> tuple[TestClient, str]:
@@ -94,3 +97,60 @@ def test_a_profile_that_may_not_sit_at_the_audit_desk_reads_no_justification(
     denied = trail(org, "desk.audit.justification")
     assert denied[-1]["outcome"] == "denied" and denied[-1]["actor"] == "sec.durand"
     assert trail(org, "audit.justification.read") == []
+
+
+def test_the_controller_records_a_measure_status_with_its_evidence_and_the_file_and_trail_say_so(
+    practice: Practice, org: Organisation
+) -> None:
+    c, token = console(practice, org, "dr.martin")
+    page = c.get("/controle/mesures")
+    assert page.status_code == 200 and "PRA-PRO-2" in page.text and "sans statut" in words(page)
+    before = org.config_path.read_bytes()
+    form = {"csrf": token, "mesure": "PRA-PRO-2", "statut": "partial", "preuve": "Procédure P-12", "justification": ""}
+    unjustified = c.post("/controle/mesures", data=form)
+    assert unjustified.status_code == 422 and "demande une justification écrite" in words(unjustified)
+    short = c.post("/controle/mesures", data={**form, "statut": "implemented", "preuve": "vu"})
+    assert short.status_code == 422 and "en au moins 5 caractères" in words(short)
+    unknown = c.post("/controle/mesures", data={**form, "mesure": "PRA-XXX-9", "statut": "implemented"})
+    assert unknown.status_code == 422 and "PRA-XXX-9" in words(unknown)
+    assert org.config_path.read_bytes() == before  # nothing written on bad input
+    assert [e for e in trail(org, "measure.status.partial")] == []
+    why = "Chiffrement des postes prévu au prochain renouvellement (fictif)"
+    done = c.post("/controle/mesures", data={**form, "justification": why})
+    assert done.status_code == 200 and "Mesure PRA-PRO-2 enregistrée comme partiellement" in words(done)
+    assert org.config_path.read_bytes() != before
+    recorded = {m.code: m for m in org.config.deviations.measures}["PRA-PRO-2"]
+    assert (recorded.status, recorded.set_by, recorded.justification) == ("partial", "dr.martin", why)
+    traced = trail(org, "measure.status.partial")
+    assert [(e["actor"], e["resource_id"], e["rule"]) for e in traced] == [("dr.martin", "PRA-PRO-2", "COM-SEC-1")]
+    c.cookies.set("sg_lang", "en")
+    english = words(c.post("/controle/mesures", data={**form, "statut": "implemented", "preuve": "P"}))
+    assert "Say what shows this status" in english and "Security measures of pra-2020-081" in english
+
+
+def test_the_dpia_of_reference_is_recorded_and_downloaded_from_the_desk(practice: Practice, org: Organisation) -> None:
+    c, token = console(practice, org, "dr.martin")
+    snapshot = org.config_path.parent / "dpia-snapshot.json"
+    assert not snapshot.exists()
+    bad = c.post("/controle/aipd", data={"csrf": token, "format": "docx"})
+    assert bad.status_code == 422 and "n'est pas un format de l'AIPD" in words(bad) and not snapshot.exists()
+    answer = c.post("/controle/aipd", data={"csrf": token, "format": "html"})
+    assert answer.status_code == 200 and 'filename="aipd.html"' in answer.headers["content-disposition"]
+    assert "Analyse d'impact" in html.unescape(answer.text) and snapshot.exists()
+    assert [e["resource_id"] for e in trail(org, "desk.controller.dpia.generate")] == ["docx", "html"]
+    c.cookies.set("sg_lang", "en")
+    english = c.post("/controle/aipd", data={"csrf": token, "format": "json"})
+    assert english.status_code == 200 and english.json()["lang"] == "en"
+
+
+def test_the_secretary_may_neither_set_a_measure_nor_record_the_dpia(practice: Practice, org: Organisation) -> None:
+    c, token = console(practice, org, "sec.durand")
+    before = org.config_path.read_bytes()
+    form = {"csrf": token, "mesure": "PRA-PRO-2", "statut": "implemented", "preuve": "Procédure P-12"}
+    assert c.get("/controle/mesures").status_code == 403
+    assert c.post("/controle/mesures", data=form).status_code == 403
+    assert c.post("/controle/aipd", data={"csrf": token, "format": "html"}).status_code == 403
+    assert org.config_path.read_bytes() == before and not (org.config_path.parent / "dpia-snapshot.json").exists()
+    denied = trail(org, "desk.controller.measure.set") + trail(org, "desk.controller.dpia.generate")
+    assert len(denied) == 2 and all(e["outcome"] == "denied" and e["actor"] == "sec.durand" for e in denied)
+    assert c.post("/controle/mesures", data={**form, "csrf": "forged"}).status_code in (403, 422)

@@ -37,6 +37,8 @@ SCREENS: dict[str, tuple[str, str]] = {
     "review decide": ("POST", "/controle/habilitations/{number}/{grant}/{action}"),
     "review close": ("POST", "/controle/habilitations/{number}/cloture"),
     "measure list": ("GET", "/controle"),
+    "measure set": ("POST", "/controle/mesures"),
+    "dpia generate": ("POST", "/controle/aipd"),
     "dpia check": ("GET", "/controle"),
     "dpia status": ("GET", "/controle"),
     "dpia export-pia": ("GET", "/controle/documents/{key}/fichier/{fmt}"),
@@ -109,8 +111,6 @@ NOT_AT_A_DESK: dict[str, str] = {
 
 # Desk actions without a screen yet (issue 21): expected failures, strict.
 GAPS: dict[str, str] = {
-    "measure set": "declaring a security measure's status from the dashboard",
-    "dpia generate": "recording the DPIA of reference from the dashboard",
     "retention event": "recording the event a retention phase runs from",
     "retention assign": "assigning a record's retention rule",
     "retention hold add": "putting a legal hold on records",

@@ -31,6 +31,7 @@ from santegarde.web import (
     controller,
     create_console,
     justification_desk,
+    measure_desk,
     processor_desk,
     retention_desk,
     rights_desk,
@@ -80,6 +81,7 @@ def desk_routes(practice: Practice, org: Organisation) -> list[Any]:
         access_review_desk.router(org, gate, renderer),
         audit_desk.router(org, gate, renderer),
         justification_desk.router(org, gate, renderer),
+        measure_desk.router(org, gate, renderer),
     )
     found = [r for router in routers for r in router.routes]
     assert all(TAG in r.tags and "reach:desk" in r.tags for r in found)
@@ -344,7 +346,7 @@ def test_every_desk_route_passes_the_gate(practice: Practice, org: Organisation,
     sign_in(practice, c, "sec.durand")
     token = csrf(c.get("/accueil"))
     routes = desk_routes(practice, org)
-    assert len(routes) == 35
+    assert len(routes) == 38
     for r in routes:
         path = r.path.replace("{key}", "register").replace("{fmt}", "json")
         path = path.replace("{number}", "1").replace("{anomaly}", "1").replace("{fmt}", "html")

@@ -40,6 +40,7 @@ from santegarde.web import (
     breach_desk,
     controller,
     justification_desk,
+    measure_desk,
     pages,
     processor_desk,
     retention_desk,
@@ -164,6 +165,7 @@ def create_console(
         app.include_router(retention_desk.router(organisation, gate, renderer))
         app.include_router(transfer_desk.router(organisation, gate, renderer))
         app.include_router(access_review_desk.router(organisation, gate, renderer))
+        app.include_router(measure_desk.router(organisation, gate, renderer))
         if rights is not None:
             app.include_router(rights_desk.router(organisation, rights, gate, renderer))
         app.include_router(audit_desk.router(organisation, gate, renderer))
