@@ -154,3 +154,82 @@ def test_the_secretary_may_neither_set_a_measure_nor_record_the_dpia(practice: P
     denied = trail(org, "desk.controller.measure.set") + trail(org, "desk.controller.dpia.generate")
     assert len(denied) == 2 and all(e["outcome"] == "denied" and e["actor"] == "sec.durand" for e in denied)
     assert c.post("/controle/mesures", data={**form, "csrf": "forged"}).status_code in (403, 422)
+
+
+def events_of(org: Organisation) -> list[tuple[str, str, str]]:
+    from sqlalchemy import select
+
+    from santegarde.store.schema import retention_event
+
+    with org.engine.connect() as conn:
+        rows = conn.execute(select(retention_event.c.scope_id, retention_event.c.event, retention_event.c.recorded_by))
+        return [tuple(r) for r in rows]
+
+
+def test_the_controller_records_events_rules_and_holds_and_each_is_traced(
+    practice: Practice, org: Organisation
+) -> None:
+    from santegarde.store.retention import holds_in_force
+
+    c, token = console(practice, org, "dr.martin")
+    page = c.get("/controle/conservation/actes")
+    assert page.status_code == 200 and "Aucun gel en vigueur." in words(page)
+    today = practice.place.identity.now().date()
+    event = {"csrf": token, "portee": "patient", "identifiant": "p-1", "evenement": "last_intervention"}
+    future = c.post("/controle/conservation/evenements", data={**event, "jour": f"{today.year + 1}-01-01"})
+    assert future.status_code == 422 and "dans le futur : enregistrez-le une fois qu'il a eu lieu" in words(future)
+    unknown = c.post("/controle/conservation/evenements", data={**event, "evenement": "whenever", "jour": "2025-01-01"})
+    assert unknown.status_code == 422 and "Choisissez l'un des événements" in words(unknown)
+    assert c.post("/controle/conservation/evenements", data={**event, "jour": "hier"}).status_code == 422
+    assert events_of(org) == []  # nothing half-written
+    done = c.post("/controle/conservation/evenements", data={**event, "jour": "2025-01-01"})
+    assert done.status_code == 200 and "enregistré pour le patient p-1" in words(done)
+    assert events_of(org) == [("p-1", "last_intervention", "dr.martin")]
+    assert [e["actor"] for e in trail(org, "retention.event.last_intervention")] == ["dr.martin"]
+
+    rule = {"csrf": token, "dossier": "doc-9", "regle": "forever"}
+    assert c.post("/controle/conservation/regles", data=rule).status_code == 422
+    assigned = c.post("/controle/conservation/regles", data={**rule, "regle": "fse_duplicates"})
+    assert assigned.status_code == 200 and "L'enregistrement doc-9 est conservé selon la règle" in words(assigned)
+    assert [(e["resource_id"], e["rule"]) for e in trail(org, "retention.assign")] == [("doc-9", "fse_duplicates")]
+
+    hold = {"csrf": token, "portee": "patient", "identifiant": "p-1", "motif": "non", "fin": ""}
+    short = c.post("/controle/conservation/gels", data=hold)
+    assert short.status_code == 422 and "en au moins 5 caractères" in words(short)
+    past = c.post("/controle/conservation/gels", data={**hold, "motif": "Contentieux en cours", "fin": "2020-01-01"})
+    assert past.status_code == 422 and "déjà passée" in words(past)
+    assert holds_in_force(org.engine, org.audit.now()) == []
+    held = c.post("/controle/conservation/gels", data={**hold, "motif": "Contentieux en cours (fictif)"})
+    assert held.status_code == 200 and "Gel n° 1 enregistré" in words(held) and "Lever le gel n° 1" in words(held)
+    assert [(h.scope, h.scope_id) for h in holds_in_force(org.engine, org.audit.now())] == [("patient", "p-1")]
+    released = c.post("/controle/conservation/gels/1/levee", data={"csrf": token})
+    assert released.status_code == 200 and "Gel n° 1 levé." in words(released)
+    assert holds_in_force(org.engine, org.audit.now()) == []
+    again = c.post("/controle/conservation/gels/1/levee", data={"csrf": token})
+    assert again.status_code == 422 and "Il n'y a pas de gel n° 1 en vigueur" in words(again)
+    assert [e["actor"] for e in trail(org, "retention.hold") + trail(org, "retention.release")] == ["dr.martin"] * 2
+    c.cookies.set("sg_lang", "en")
+    english = words(c.post("/controle/conservation/gels/1/levee", data={"csrf": token}))
+    assert "There is no hold No. 1 in force" in english and "Retention events, rules and holds" in english
+
+
+def test_the_secretary_may_not_record_retention_acts(practice: Practice, org: Organisation) -> None:
+    from santegarde.store.retention import holds_in_force
+
+    c, token = console(practice, org, "sec.durand")
+    assert c.get("/controle/conservation/actes").status_code == 403
+    event = {"csrf": token, "portee": "patient", "identifiant": "p-1", "evenement": "last_intervention"}
+    assert c.post("/controle/conservation/evenements", data={**event, "jour": "2025-01-01"}).status_code == 403
+    assert (
+        c.post(
+            "/controle/conservation/regles", data={"csrf": token, "dossier": "d", "regle": "fse_duplicates"}
+        ).status_code
+        == 403
+    )
+    hold = {"csrf": token, "portee": "patient", "identifiant": "p-1", "motif": "Contentieux en cours"}
+    assert c.post("/controle/conservation/gels", data=hold).status_code == 403
+    assert c.post("/controle/conservation/gels/1/levee", data={"csrf": token}).status_code == 403
+    assert events_of(org) == [] and holds_in_force(org.engine, org.audit.now()) == []
+    assert trail(org, "retention.assign") == [] and trail(org, "retention.hold") == []
+    denied = trail(org, "desk.controller.retention.hold")
+    assert denied and denied[0]["outcome"] == "denied" and denied[0]["actor"] == "sec.durand"

@@ -57,6 +57,10 @@ SCREENS: dict[str, tuple[str, str]] = {
     "transfer list": ("GET", "/controle/transferts"),
     "transfer check": ("GET", "/controle/transferts"),
     "retention plan": ("GET", "/controle/conservation"),
+    "retention event": ("POST", "/controle/conservation/evenements"),
+    "retention assign": ("POST", "/controle/conservation/regles"),
+    "retention hold add": ("POST", "/controle/conservation/gels"),
+    "retention hold release": ("POST", "/controle/conservation/gels/{number}/levee"),
     "register": ("GET", "/controle/documents/{key}/fichier/{fmt}"),
     "notice": ("GET", "/controle/documents/{key}/fichier/{fmt}"),
     "conformity": ("GET", "/controle/documents/{key}/fichier/{fmt}"),
@@ -111,10 +115,6 @@ NOT_AT_A_DESK: dict[str, str] = {
 
 # Desk actions without a screen yet (issue 21): expected failures, strict.
 GAPS: dict[str, str] = {
-    "retention event": "recording the event a retention phase runs from",
-    "retention assign": "assigning a record's retention rule",
-    "retention hold add": "putting a legal hold on records",
-    "retention hold release": "releasing a legal hold",
     "warehouse reidentify request": "the re-identification procedures (recontact team, second approver)",
     "warehouse reidentify approve": "the re-identification procedures (recontact team, second approver)",
     "warehouse reidentify reject": "the re-identification procedures (recontact team, second approver)",

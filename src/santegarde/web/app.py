@@ -43,6 +43,7 @@ from santegarde.web import (
     measure_desk,
     pages,
     processor_desk,
+    retention_acts,
     retention_desk,
     rights_desk,
     transfer_desk,
@@ -163,6 +164,7 @@ def create_console(
         app.include_router(breach_case.router(organisation, gate, renderer))
         app.include_router(processor_desk.router(organisation, gate, renderer))
         app.include_router(retention_desk.router(organisation, gate, renderer))
+        app.include_router(retention_acts.router(organisation, gate, renderer))
         app.include_router(transfer_desk.router(organisation, gate, renderer))
         app.include_router(access_review_desk.router(organisation, gate, renderer))
         app.include_router(measure_desk.router(organisation, gate, renderer))
