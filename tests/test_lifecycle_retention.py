@@ -238,15 +238,15 @@ def test_fse_duplicates_end_after_three_months_when_recorded_as_such(practice: W
 
 def test_refusals_of_the_engine(practice: Workplace) -> None:
     engine, ref = practice.service.engine, practice.service.ref
-    with pytest.raises(retention.RetentionError, match="no retention rule 'forever'"):
+    with pytest.raises(retention.RetentionError, match="pas de règle de conservation « forever »"):
         retention.assign_rule(engine, ref, "x", "forever")
-    with pytest.raises(retention.RetentionError, match="scope"):
+    with pytest.raises(retention.RetentionError, match="portée"):
         retention.record_event(engine, "organisation", "x", "collection", START, "admin", START)
-    with pytest.raises(retention.RetentionError, match="event"):
+    with pytest.raises(retention.RetentionError, match="événement"):
         retention.record_event(engine, "record", "x", " ", START, "admin", START)
-    with pytest.raises(retention.RetentionError, match="Say why"):
+    with pytest.raises(retention.RetentionError, match="pourquoi les données sont gelées"):
         retention.add_hold(engine, "patient", "p-1", "no", START)
-    with pytest.raises(retention.RetentionError, match=r"No\. 42"):
+    with pytest.raises(retention.RetentionError, match="gel n° 42"):
         retention.release_hold(engine, 42, START)
     with pytest.raises(retention.RetentionError, match="batch"):
         run(practice, batch=0)
@@ -560,7 +560,11 @@ def test_cli_plan_run_event_hold(runner: CliRunner, database_url: str, tmp_path:
     said = " ".join(future.output.split())
     assert future.exit_code == 2 and "in the future" in said and "retention plan --at" in said
     ahead = cli("event", "--record", "r-1", "--event", "fse_transmitted", "--at", "2080-01-01", "--by", "admin")
-    assert ahead.exit_code == 2 and "once it has happened" in ahead.output
+    assert ahead.exit_code == 2 and "enregistrez-le une fois qu'il a eu lieu" in ahead.output  # French by default
+    ahead_en = cli(
+        "event", "--record", "r-1", "--event", "fse_transmitted", "--at", "2080-01-01", "--by", "a", "--lang", "en"
+    )
+    assert ahead_en.exit_code == 2 and "once it has happened" in ahead_en.output
     event = cli("event", "--record", "r-1", "--event", "fse_transmitted", "--at", "2026-01-01", "--by", "admin")
     assert event.exit_code == 0 and "Événement « fse_transmitted » enregistré pour l'enregistrement r-1" in event.output
     held = cli("hold", "add", "--patient", "p-1", "--reason", "litigation pending", "--by", "admin")

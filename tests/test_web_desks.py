@@ -30,7 +30,10 @@ from santegarde.web import (
     breach_desk,
     controller,
     create_console,
+    justification_desk,
+    measure_desk,
     processor_desk,
+    retention_acts,
     retention_desk,
     rights_desk,
     transfer_desk,
@@ -78,6 +81,9 @@ def desk_routes(practice: Practice, org: Organisation) -> list[Any]:
         transfer_desk.router(org, gate, renderer),
         access_review_desk.router(org, gate, renderer),
         audit_desk.router(org, gate, renderer),
+        justification_desk.router(org, gate, renderer),
+        measure_desk.router(org, gate, renderer),
+        retention_acts.router(org, gate, renderer),
     )
     found = [r for router in routers for r in router.routes]
     assert all(TAG in r.tags and "reach:desk" in r.tags for r in found)
@@ -342,7 +348,7 @@ def test_every_desk_route_passes_the_gate(practice: Practice, org: Organisation,
     sign_in(practice, c, "sec.durand")
     token = csrf(c.get("/accueil"))
     routes = desk_routes(practice, org)
-    assert len(routes) == 34
+    assert len(routes) == 43
     for r in routes:
         path = r.path.replace("{key}", "register").replace("{fmt}", "json")
         path = path.replace("{number}", "1").replace("{anomaly}", "1").replace("{fmt}", "html")

@@ -175,9 +175,7 @@ def record_event(
 ) -> None:
     """Record when an event happened; an event of the future has not happened and is refused."""
     if at > now:
-        raise RetentionError(
-            f"The event '{event}' is dated {at:%Y-%m-%d %H:%M} UTC, in the future: record it once it has happened."
-        )
+        raise engine.refused("future_event", event=event, at=f"{at:%Y-%m-%d %H:%M}")
     engine.record_event(org.engine, scope, scope_id, event, at, by, now)
     org.audit.append(_event(org, f"retention.event.{event}"[:60], scope.title(), scope_id, "COM-RET-1", by))
 

@@ -52,9 +52,10 @@ from sqlalchemy import (
     update,
 )
 
+from santegarde import refusals
 from santegarde.config.model import ChoiceAnswer
 from santegarde.crypto import KeyFamily, Keyring, decrypt, encrypt
-from santegarde.errors import SantegardeError
+from santegarde.errors import SantegardeError, WordedError
 from santegarde.faults import crash_point
 from santegarde.referentials.model import Duration, EndAction, Phase, Referential, RetentionRule
 from santegarde.store import mapping, vault
@@ -130,6 +131,14 @@ class Journal(Protocol):
 
 class RetentionError(SantegardeError, ValueError):
     """A retention request is malformed (unknown rule, scope or event); the message says what to do."""
+
+
+class RetentionRefused(WordedError, RetentionError):
+    """A retention request refused in French and English (the catalogue's ``retention_records`` area)."""
+
+
+def refused(key: str, **facts: Any) -> RetentionRefused:
+    return RetentionRefused(refusals.sentences("retention_records", key, **facts))
 
 
 class Status(StrEnum):
@@ -845,7 +854,7 @@ def assign_rule(engine: Engine, ref: Referential, record_id: str, rule_id: str) 
     """Record the rule that governs a record (e.g. an FSE duplicate: fse_duplicates), overriding the purpose's."""
     if ref.retention_rule(rule_id) is None:
         known = ", ".join(r.id for r in ref.retention)
-        raise RetentionError(f"{ref.id} has no retention rule '{rule_id}'; use one of: {known}.")
+        raise refused("unknown_rule", rid=ref.id, rule=rule_id, known=known)
     with engine.begin() as conn:
         done = conn.execute(
             update(record_retention)
@@ -860,7 +869,7 @@ def assign_rule(engine: Engine, ref: Referential, record_id: str, rule_id: str) 
 
 def _scope(scope: str) -> str:
     if scope not in SCOPES:
-        raise RetentionError(f"The scope '{scope}' is unknown; use 'patient' or 'record'.")
+        raise refused("unknown_scope", scope=scope)
     return scope
 
 
@@ -868,7 +877,7 @@ def record_event(engine: Engine, scope: str, scope_id: str, event: str, at: date
     """Record (or correct) the date of an event from which a retention phase runs."""
     _scope(scope)
     if not event.strip() or not scope_id.strip():
-        raise RetentionError("Give the event's name and the id of the patient or record it concerns.")
+        raise refused("event_needed")
     key = and_(
         retention_event.c.scope == scope, retention_event.c.scope_id == scope_id, retention_event.c.event == event
     )
@@ -890,7 +899,7 @@ def add_hold(
     """Put a patient's file or a record under a legal hold: never destroyed while it holds. Returns its number."""
     _scope(scope)
     if len(reason.strip()) < 5:
-        raise RetentionError("Say why the data are held (e.g. 'litigation pending before the court').")
+        raise refused("hold_reason")
     with engine.begin() as conn:
         result = conn.execute(
             insert(retention_hold).values(
@@ -898,6 +907,28 @@ def add_hold(
             )
         )
         return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    number: int
+    scope: str
+    scope_id: str
+    reason: str
+    since: datetime
+    until: datetime | None
+
+
+def holds_in_force(engine: Engine, now: datetime) -> list[Hold]:
+    """The legal holds not released and not past their end, oldest first (what a desk lists to release one)."""
+    h = retention_hold.c
+    query = (
+        select(h.id, h.scope, h.scope_id, h.reason, h.since, h.until)
+        .where(h.released_at.is_(None), or_(h.until.is_(None), h.until > now))
+        .order_by(h.id)
+    )
+    with engine.connect() as conn:
+        return [Hold(r.id, r.scope, r.scope_id, r.reason, r.since, r.until) for r in conn.execute(query)]
 
 
 def release_hold(engine: Engine, hold_id: int, now: datetime) -> None:
@@ -908,7 +939,7 @@ def release_hold(engine: Engine, hold_id: int, now: datetime) -> None:
             .values(released_at=now)
         ).rowcount
     if not done:
-        raise RetentionError(f"There is no hold No. {hold_id} in force; list the holds to find its number.")
+        raise refused("no_hold", number=hold_id)
 
 
 # -- the archive, read only through RecordService.read_archived -------------------------------------------

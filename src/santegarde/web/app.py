@@ -40,8 +40,11 @@ from santegarde.web import (
     breach_case,
     breach_desk,
     controller,
+    justification_desk,
+    measure_desk,
     pages,
     processor_desk,
+    retention_acts,
     retention_desk,
     rights_desk,
     transfer_desk,
@@ -165,11 +168,14 @@ def create_console(
         app.include_router(breach_case.router(organisation, gate, renderer))
         app.include_router(processor_desk.router(organisation, gate, renderer))
         app.include_router(retention_desk.router(organisation, gate, renderer))
+        app.include_router(retention_acts.router(organisation, gate, renderer))
         app.include_router(transfer_desk.router(organisation, gate, renderer))
         app.include_router(access_review_desk.router(organisation, gate, renderer))
+        app.include_router(measure_desk.router(organisation, gate, renderer))
         if rights is not None:
             app.include_router(rights_desk.router(organisation, rights, gate, renderer))
         app.include_router(audit_desk.router(organisation, gate, renderer))
+        app.include_router(justification_desk.router(organisation, gate, renderer))
         if desk_profiles(organisation.referential, Desk.WAREHOUSE):  # a text with a warehouse: its desk
             from santegarde.web import warehouse_desks  # the warehouse extra's libraries, only then
 

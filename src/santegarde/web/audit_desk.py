@@ -267,4 +267,5 @@ def _row(seq: int, c: dict[str, Any], ref: Any, lang: str) -> dict[str, Any]:
         "denied": c.get("outcome") == "denied",
         "rule": c.get("rule") or "",
         "break_glass": bool(c.get("break_glass")),
+        "justification": c.get("justification"),  # its written reason, read at /audit/justifications (traced)
     }

@@ -102,9 +102,11 @@ class DeskGate:
         rule: str,
         *,
         allowed: bool = True,
+        purpose: str = "security",
+        patient: str = "",
     ) -> None:
         """Trace what a desk did (as the CLI command doing the same traces it), or what the rule ``rule`` refused
-        it (``allowed=False``), by references only."""
+        it (``allowed=False``), by references only (``patient``: the patient's reference the act concerns)."""
         self.audit.append(
             AuditEvent(
                 actor=current.login,
@@ -112,13 +114,14 @@ class DeskGate:
                 operation=operation,
                 resource_type=kind,
                 resource_id=ident,
-                purpose="security",
+                purpose=purpose,
                 allowed=allowed,
                 rule=rule,
                 section="",
                 outcome="success" if allowed else "denied",
                 source=request.client.host if request.client else "unknown",
                 referential=self.ref.id,
+                patient=patient,
             )
         )
 
