@@ -138,7 +138,8 @@ def test_not_signed_in_goes_to_the_sign_in_page(practice: Practice, org: Organis
         assert answer.status_code == 303 and answer.headers["location"] == "/connexion"
 
 
-def test_the_controllers_dashboard_shows_what_is_due_and_late_in_french(practice: Practice, org: Organisation) -> None:
+def due_and_late(practice: Practice, org: Organisation) -> tuple[Any, Any, Any]:
+    """A late request, a request still in time, a breach past its 72 hours and a processor out of order."""
     place = practice.place
     now = place.identity.now()
     rights = RightsService(place.service, config=org.config, audit=place.audit)
@@ -179,6 +180,11 @@ def test_the_controllers_dashboard_shows_what_is_due_and_late_in_french(practice
         recorded_by="dr.martin",
         now=now,
     )
+    return late, soon, breach
+
+
+def test_the_controllers_dashboard_shows_what_is_due_and_late_in_french(practice: Practice, org: Organisation) -> None:
+    late, soon, breach = due_and_late(practice, org)
     c = console(practice, org)
     sign_in(practice, c, "dr.martin")
     assert 'href="/controle"' in c.get("/accueil").text  # the desk is in the navigation of the controller
@@ -203,6 +209,49 @@ def test_the_controllers_dashboard_shows_what_is_due_and_late_in_french(practice
     )
     allowed = [e for e in trail(org, "desk.controller.dashboard") if e["outcome"] == "success"]
     assert allowed and allowed[-1]["actor"] == "dr.martin" and allowed[-1]["profile"] == "practitioner"
+
+
+# The French labels of the controller's desk that must not remain in its English pages (its chrome).
+FRENCH_CHROME = re.compile(
+    r"Tableau du responsable|Demande n°|Violation n°|Échéance|Reçue le|Où le traiter|jour\(s\) restant|En retard|"
+    r"Délai dépassé|À régulariser|Revue des|Conformité des mesures|Ce qui manque|Enregistrer|Registre des|"
+    r"Revenir|Télécharger|Aperçu|Sous-traitants|Aucun|Catégories de|Le formulaire contient|corrigez|Choisissez|"
+    r"Indiquez|Décrivez|Cochez|\bdemande\b|\bdroits?\b|\bviolation\b|\bconstatée\b|\bpour\b|\bjour\b"
+)
+
+
+def english(page: Any) -> str:
+    """The page's text as a person reads it (inside <main>), after checking no French label of the desk remains."""
+    text = html.unescape(re.sub(r"<[^>]+>", " ", page.text.split("<main", 1)[1]))
+    left = FRENCH_CHROME.findall(text)
+    assert not left, (left, [text[max(0, m.start() - 150) : m.end() + 50] for m in FRENCH_CHROME.finditer(text)])
+    return text
+
+
+def test_the_controllers_dashboard_speaks_english_when_asked(practice: Practice, org: Organisation) -> None:
+    late, soon, breach = due_and_late(practice, org)
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    c.cookies.set("sg_lang", "en")
+    page = c.get("/controle")
+    assert page.status_code == 200, page.text[:800]
+    text = english(page)
+    assert "Controller's dashboard" in text and "Conformity of the security measures, by area" in text
+    assert "no status declared" in text and "Never generated" in text
+    assert f"Request no. {late.id}" in text and "Late by 4 day(s)" in text
+    assert f"Request no. {soon.id}" in text and "day(s) left" in text
+    assert f"Breach no. {breach.id}" in text and "Deadline passed" in text
+    assert "Hébergeur Fictif" in text and "To put in order" in text and "Article 28 clauses missing" in text
+    assert "Audit trail review (every two months)" in text and "Where to handle it:" in text
+    chart = page.text.split('<svg class="graphe"', 1)[1].split("</svg>", 1)[0]
+    assert "November 2026" in chart and "deadline passed" in chart and "novembre" not in chart
+    listing = c.get("/controle/documents")
+    docs = english(listing)
+    assert "Controller's documents" in docs and "Record of processing activities" in docs
+    assert "Information notice — poster" in docs and "spreadsheet (CNIL template)" in docs
+    assert "Back to the list of documents" in english(c.get("/controle/documents/conformity"))
+    c.cookies.set("sg_lang", "fr")
+    assert "Tableau du responsable du traitement" in c.get("/controle").text  # French by default, and back
 
 
 def test_documents_are_previewed_framed_without_script_and_downloaded(practice: Practice, org: Organisation) -> None:
