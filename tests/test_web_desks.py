@@ -455,6 +455,47 @@ def test_a_breach_is_documented_with_its_72_hour_clock_and_traced(practice: Prac
     assert len(breaches.entries(org.engine)) == 1
 
 
+def test_the_breach_desk_speaks_english_when_asked(practice: Practice, org: Organisation) -> None:
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    c.cookies.set("sg_lang", "en")
+    token = csrf(c.get("/controle/violations"))
+    wrong = c.post(
+        "/controle/violations",
+        data={**BREACH, "csrf": token, "nature": "", "description": "short", "constatee": "2999-01-01T10:00"},
+    )
+    said = english(wrong)
+    assert wrong.status_code == 422 and "The form has 3 error(s)" in said
+    assert "Tick at least one nature of breach." in said and "discovered in the future" in said
+    assert "Loss of confidentiality (data seen or disclosed)" in said and "Record the breach" in said
+    assert c.post("/controle/violations", data={**BREACH, "csrf": token}).status_code == 303
+    listing = english(c.get("/controle/violations"))
+    assert "Register of data breaches" in listing and "Breach no. 1" in listing and "On time" in listing
+    assert "loss of confidentiality" in listing
+    page = english(c.get("/controle/violations/1"))
+    assert "The 72-hour deadline" in page and "Assess the seriousness" in page and "Notification to the CNIL" in page
+    assert "Reported by  a member of staff" in page
+    assert 'title="Draft: Notification to the CNIL (Art. 33)"' in c.get("/controle/violations/1").text
+    url = "/controle/violations/1/evaluation"
+    odd = c.post(url, data={"csrf": token, "vraisemblance": "enorme", "gravite": "limited", "notifier": "maybe"})
+    assert odd.status_code == 422 and "Choose the likelihood from the list." in english(odd)
+    reasoning = "A single recipient, a health professional bound by secrecy (fictitious)"
+    levels = {"csrf": token, "vraisemblance": "significant", "gravite": "significant", "raisonnement": reasoning}
+    assert c.post(url, data=levels).status_code == 303
+    page = english(c.get("/controle/violations/1"))
+    assert "high risk: notification to the CNIL" in page and "Notify the CNIL: yes" in page
+    assert "Revise the assessment of seriousness" in page
+    draft = html.unescape(c.get("/controle/violations/1/communication").text)
+    assert '<html lang="en">' in draft and "Information about an incident" in draft  # previewed in English too
+    future = (practice.place.identity.now() + timedelta(days=1)).astimezone(PARIS).strftime("%Y-%m-%dT%H:%M")
+    ahead = c.post("/controle/violations/1/notification/faite", data={"csrf": token, "le": future})
+    assert ahead.status_code == 422 and "This date is in the future: correct it." in english(ahead)
+    missing = c.get("/controle/violations/9")
+    assert missing.status_code == 404 and "There is no breach no. 9 in the register." in english(missing)
+    c.cookies.set("sg_lang", "fr")
+    assert "Registre des violations de données" in c.get("/controle/violations").text
+
+
 def test_the_dpo_handles_a_rights_request_to_its_letter_and_a_refused_right_says_why(
     practice: Practice, org: Organisation
 ) -> None:
