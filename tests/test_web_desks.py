@@ -589,6 +589,39 @@ def test_a_processor_is_activated_only_with_every_clause_and_a_valid_hds_certifi
     assert len(trail(org, "processor.add")) == 2 and len(trail(org, "processor.end")) == 1
 
 
+def test_the_processors_register_speaks_english_when_asked(practice: Practice, org: Organisation) -> None:
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    c.cookies.set("sg_lang", "en")
+    token = csrf(c.get("/controle/sous-traitants"))
+    bad = c.post("/controle/sous-traitants", data={"csrf": token, "nom": "", "pays": "France", "expiration": "soon"})
+    said = english(bad)
+    assert bad.status_code == 422 and "Give the processor's name." in said and "in two letters" in said
+    assert "The certificate's expiry is a date" in said and "The processor processes personal data only" in said
+    base = {
+        "csrf": token,
+        "nom": "Hébergeur Fictif",
+        "service": "Hébergement des dossiers",
+        "categories": "health",
+        "hds": "1",
+        "numero_hds": "HDS-0001",
+        "certificateur": "Certificateur Fictif",
+        "expiration": "2030-01-01",
+        "pays": "fr",
+        "clauses": ["instructions_only", "audits"],
+    }
+    assert c.post("/controle/sous-traitants", data=base).status_code == 303
+    listing = english(c.get("/controle/sous-traitants"))
+    assert "Register of processors" in listing and "Article 28 clauses missing from the contract" in listing
+    assert "To put in order" in listing and "Activate Hébergeur Fictif" in listing and "— draft" in listing
+    refused = c.post("/controle/sous-traitants/1/activation", data={"csrf": token})
+    assert refused.status_code == 422 and "Hébergeur Fictif cannot be activated:" in english(refused)
+    missing = c.post("/controle/sous-traitants/9/activation", data={"csrf": token})
+    assert missing.status_code == 404 and "This processor is not in the register." in english(missing)
+    c.cookies.set("sg_lang", "fr")
+    assert "Registre des sous-traitants" in c.get("/controle/sous-traitants").text
+
+
 def test_the_retention_timeline_shows_what_each_coming_run_would_archive_and_end(
     practice: Practice, org: Organisation
 ) -> None:
