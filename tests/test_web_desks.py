@@ -676,7 +676,9 @@ def test_a_transfer_is_checked_against_chapter_v_then_recorded_and_traced(
     sign_in(practice, c, "dr.martin")
     assert 'href="/controle/transferts"' in c.get("/controle").text
     page = c.get("/controle/transferts")
-    assert page.status_code == 200 and "Aucun transfert hors de l'Union européenne enregistré" in page.text
+    assert page.status_code == 200 and "Aucun transfert hors de l'Union européenne enregistré" in html.unescape(
+        page.text
+    )
     token = csrf(page)
     empty = c.post("/controle/transferts", data={"csrf": token, "base": "safeguards"})
     said = html.unescape(empty.text)
@@ -706,6 +708,33 @@ def test_a_transfer_is_checked_against_chapter_v_then_recorded_and_traced(
     assert [e["outcome"] for e in recorded] == ["denied", "denied", "denied", "success", "success"]
     assert recorded[-1]["actor"] == "dr.martin" and recorded[-1]["resource_id"] == "2"
     assert c.post("/controle/transferts", data=TRANSFER).status_code in (403, 422)  # no CSRF token: refused
+
+
+def test_the_transfers_register_speaks_english_when_asked(practice: Practice, org: Organisation) -> None:
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    c.cookies.set("sg_lang", "en")
+    page = c.get("/controle/transferts")
+    text = english(page)
+    assert "Register of transfers outside the European Union" in text and "No transfer outside" in text
+    assert "Determined by the country" in text and "Check and record the transfer" in text
+    token = csrf(page)
+    empty = c.post("/controle/transferts", data={"csrf": token, "base": "safeguards"})
+    said = english(empty)
+    assert empty.status_code == 422 and "The form has 5 error(s)" in said
+    assert "Name the recipient" in said and "Choose the appropriate safeguard" in said
+    unknown = c.post("/controle/transferts", data={"csrf": token, **TRANSFER, "pays": "Atlantide"})
+    assert unknown.status_code == 422 and "This country is not recognised" in english(unknown)
+    no_basis = c.post("/controle/transferts", data={"csrf": token, **TRANSFER, "pays": "IN"})
+    assert no_basis.status_code == 422 and "adequacy" in english(no_basis)  # the register's refusal, in English
+    clauses = {"csrf": token, **TRANSFER, "pays": "IN", "base": "safeguards", "garantie": "scc", "distance": "1"}
+    assert c.post("/controle/transferts", data=clauses).status_code == 303
+    assert c.post("/controle/transferts", data={"csrf": token, **TRANSFER}).status_code == 303
+    listed = english(c.get("/controle/transferts"))
+    assert "Transfer no. 1" in listed and "(remote access)" in listed and "Transfer no. 2  to Japan" in listed
+    assert "Basis:" in listed and "Recorded on" in listed and "Laboratoire fictif de Kyoto" in listed
+    c.cookies.set("sg_lang", "fr")
+    assert "Registre des transferts" in c.get("/controle/transferts").text
 
 
 def test_the_dpo_extends_a_deadline_once_and_rectifies_through_the_record_path(
