@@ -550,6 +550,49 @@ def test_the_dpo_handles_a_rights_request_to_its_letter_and_a_refused_right_says
     assert operations == {"rights.access", "rights.erasure"}
 
 
+def test_the_rights_desk_speaks_english_when_asked(practice: Practice, org: Organisation) -> None:
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    c.cookies.set("sg_lang", "en")
+    page = c.get("/controle/droits")
+    listing = english(page)
+    assert "Requests to exercise rights" in listing and "No request recorded." in listing
+    assert "Right of access" in listing and "the person concerned" in listing and "Record the request" in listing
+    token = csrf(page)
+    missing = c.post("/controle/droits", data={"csrf": token, "droit": "objection", "dossier": ""})
+    said = english(missing)
+    assert missing.status_code == 422 and "The form has 2 error(s)" in said
+    assert "This right bears on a purpose: choose it." in said and "Give the reference of the patient" in said
+    made = c.post(
+        "/controle/droits",
+        data={"csrf": token, "droit": "access", "dossier": "p-1", "demandeur": "person", "finalite": "medical_record"},
+    )
+    url = made.headers["location"]
+    detail = english(c.get(url))
+    assert "Request no. 1: Right of access" in detail and "eight days for access to the medical record" in detail
+    assert "1. Check the requester's identity" in detail and "received, identity to check" in detail
+    early = c.post(f"{url}/execution", data={"csrf": token})
+    assert early.status_code == 409 and "the requester's identity must have been checked" in english(early)
+    short = c.post(f"{url}/identite", data={"csrf": token, "verification": "seen"})
+    assert short.status_code == 422 and "in at least 10 characters" in english(short)
+    c.post(f"{url}/identite", data={"csrf": token, "verification": "Identity card shown at the practice"})
+    assert "2. Execute the request" in english(c.get(url))
+    assert c.post(f"{url}/execution", data={"csrf": token}).status_code == 200  # the person's copy
+    done = c.get(url)
+    assert "3. Answer letter" in html.unescape(done.text) and "letter as PDF" in html.unescape(done.text)
+    assert 'title="Preview of the answer letter to request no. 1"' in done.text
+    wrong = c.post(f"{url}/envoi", data={"csrf": token, "moyen": "pigeon"})
+    assert wrong.status_code == 422 and "Choose from the list how the letter was sent." in html.unescape(wrong.text)
+    assert c.post(f"{url}/envoi", data={"csrf": token, "moyen": "post"}).status_code == 303
+    assert "by post, by dr.martin" in html.unescape(c.get(url).text)
+    listed = english(c.get("/controle/droits"))
+    assert "Request no. 1" in listed and "executed" in listed
+    gone = c.get("/controle/droits/999")
+    assert gone.status_code == 404 and "There is no request to exercise rights no. 999" in english(gone)
+    c.cookies.set("sg_lang", "fr")
+    assert "Demandes d&#39;exercice des droits" in c.get("/controle/droits").text
+
+
 def test_a_processor_is_activated_only_with_every_clause_and_a_valid_hds_certificate(
     practice: Practice, org: Organisation
 ) -> None:
@@ -836,7 +879,7 @@ def test_a_breach_is_assessed_its_drafts_previewed_and_its_notification_noted(
 def test_the_answer_letter_is_marked_sent_once_after_the_answer_and_traced(
     practice: Practice, org: Organisation
 ) -> None:
-    assert list(rights_desk.CHANNELS_FR) == list(LETTER_CHANNELS)  # every channel has its French words
+    assert list(rights_desk.CHANNELS) == list(LETTER_CHANNELS)  # every channel has its words
     c = console(practice, org)
     sign_in(practice, c, "dr.martin")
     token = csrf(c.get("/controle/droits"))
