@@ -237,7 +237,7 @@ def test_the_controllers_dashboard_speaks_english_when_asked(practice: Practice,
     assert page.status_code == 200, page.text[:800]
     text = english(page)
     assert "Controller's dashboard" in text and "Conformity of the security measures, by area" in text
-    assert "no status declared" in text and "Never generated" in text
+    assert "no status declared" in text and "Never generated</span>: no reference DPIA" in page.text
     assert f"Request no. {late.id}" in text and "Late by 4 day(s)" in text
     assert f"Request no. {soon.id}" in text and "day(s) left" in text
     assert f"Breach no. {breach.id}" in text and "Deadline passed" in text
