@@ -254,6 +254,24 @@ def test_the_controllers_dashboard_speaks_english_when_asked(practice: Practice,
     assert "Tableau du responsable du traitement" in c.get("/controle").text  # French by default, and back
 
 
+@pytest.mark.parametrize(
+    ("right", "purpose", "older"),
+    [("access", "medical_record", False), ("access", "medical_record", True), ("erasure", None, False)],
+)
+def test_every_deadline_rule_the_register_keeps_is_said_in_both_languages(
+    right: str, purpose: str | None, older: bool
+) -> None:
+    from santegarde.referentials.model import Right
+    from santegarde.rights.requests import deadline_for
+
+    _, rule = deadline_for(
+        loader.get("pra-2020-081"), Right(right), purpose, datetime.now(UTC), older_than_five_years=older
+    )
+    assert controller.deadline_rule(rule, "fr") == rule
+    english_rule = controller.deadline_rule(rule, "en")
+    assert english_rule != rule and ("GDPR" in english_rule or "Public Health Code" in english_rule)
+
+
 def test_documents_are_previewed_framed_without_script_and_downloaded(practice: Practice, org: Organisation) -> None:
     c = console(practice, org)
     sign_in(practice, c, "dr.martin")
