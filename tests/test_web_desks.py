@@ -696,7 +696,8 @@ def test_the_retention_timeline_shows_what_each_coming_run_would_archive_and_end
     assert 'href="/controle/conservation"' in c.get("/controle").text
     year = c.get("/controle/conservation")
     assert year.status_code == 200
-    assert "Aucun dossier n'arrive à échéance sur cette période" in year.text  # the chart is four days old
+    # the chart is four days old
+    assert "Aucun dossier n'arrive à échéance sur cette période" in html.unescape(year.text)
     years = c.get("/controle/conservation", params={"horizon": "25-ans"})
     assert years.status_code == 200 and '<title id="conservation-t">' in years.text
     page = html.unescape(years.text)
@@ -724,6 +725,21 @@ TRANSFER = {
     "base": "",
     "finalite": "Relecture d'images par un expert (fictif)",
 }
+
+
+def test_the_retention_calendar_speaks_english_when_asked(practice: Practice, org: Organisation) -> None:
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    c.cookies.set("sg_lang", "en")
+    year = english(c.get("/controle/conservation"))
+    assert "Retention calendar" in year and "No record reaches its due date in this period" in year
+    assert "the next twelve months, month by month" in year and "Back to the controller's dashboard" in year
+    years = c.get("/controle/conservation", params={"horizon": "25-ans"})
+    page = english(years)
+    assert "By date and by rule" in page and "Between " in page and "(deletion)" in page
+    assert "To archive" in page and "To delete" in page and "Next run" in page
+    wrong = c.get("/controle/conservation", params={"horizon": "mille-ans"})
+    assert wrong.status_code == 422 and "This period does not exist" in english(wrong)
 
 
 def test_a_transfer_is_checked_against_chapter_v_then_recorded_and_traced(
