@@ -954,7 +954,8 @@ def test_the_yearly_access_review_is_run_at_the_desk_and_unconfirmed_grants_end(
     sign_in(practice, c, "dr.martin")
     assert 'href="/controle/habilitations"' in c.get("/controle").text
     page = c.get("/controle/habilitations")
-    assert page.status_code == 200 and "Aucune revue des habilitations n'a encore été faite" in page.text
+    assert page.status_code == 200
+    assert "Aucune revue des habilitations n'a encore été faite" in html.unescape(page.text)
     token = csrf(page)
     assert c.post("/controle/habilitations", data={"csrf": token}).status_code == 303
     opened = html.unescape(c.get("/controle/habilitations").text)
@@ -976,3 +977,32 @@ def test_the_yearly_access_review_is_run_at_the_desk_and_unconfirmed_grants_end(
     active = {g.login for g in grants.all_grants(practice.place.identity) if g.active(now)}
     assert "dr.martin" in active and "sec.durand" not in active and "dr.autre" not in active
     assert [e["actor"] for e in trail(org, "desk.controller.access_review.decide")] == ["dr.martin"] * 4
+
+
+def test_the_access_rights_review_speaks_english_when_asked(practice: Practice, org: Organisation) -> None:
+    from santegarde.identity import grants
+
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    c.cookies.set("sg_lang", "en")
+    page = c.get("/controle/habilitations")
+    assert "No access rights review has been done yet." in english(page)
+    token = csrf(page)
+    assert c.post("/controle/habilitations", data={"csrf": token}).status_code == 303
+    opened = english(c.get("/controle/habilitations"))
+    assert "Review no. 1, opened on" in opened and "3 to decide" in opened and "dr.martin (you)" in opened
+    assert (
+        "Confirm access right no." in opened and "Close review no. 1 (3 unconfirmed access right(s) will end)" in opened
+    )
+    again = c.post("/controle/habilitations", data={"csrf": token})
+    assert again.status_code == 409 and "An access rights review is already open" in english(again)
+    by_login = {g.login: g.id for g in grants.all_grants(practice.place.identity) if g.login != "admin"}
+    assert (
+        c.post(f"/controle/habilitations/1/{by_login['sec.durand']}/peut-etre", data={"csrf": token}).status_code == 404
+    )
+    assert (
+        c.post(f"/controle/habilitations/1/{by_login['dr.martin']}/confirmer", data={"csrf": token}).status_code == 303
+    )
+    assert c.post("/controle/habilitations/1/cloture", data={"csrf": token}).status_code == 303
+    closed = english(c.get("/controle/habilitations"))
+    assert "Last review: no. 1, closed on" in closed and "(1 confirmed, 2 withdrawn)" in closed
