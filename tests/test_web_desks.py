@@ -250,6 +250,13 @@ def test_the_controllers_dashboard_speaks_english_when_asked(practice: Practice,
     assert "Controller's documents" in docs and "Record of processing activities" in docs
     assert "Information notice — poster" in docs and "spreadsheet (CNIL template)" in docs
     assert "Back to the list of documents" in english(c.get("/controle/documents/conformity"))
+    for key, fmt in re.findall(r'href="/controle/documents/([^/"]+)/fichier/([a-z]+)"', listing.text):
+        produced = c.get(f"/controle/documents/{key}/fichier/{fmt}")  # every document in English too
+        assert produced.status_code in (200, 422), (key, fmt)
+        if produced.status_code == 422:  # a notice of an incomplete configuration: its refusal, in English
+            assert "set organisation.controller.email" in english(produced)
+    preview = c.get("/controle/documents/conformity/fichier/html?apercu=1")
+    assert '<html lang="en"' in preview.text
     c.cookies.set("sg_lang", "fr")
     assert "Tableau du responsable du traitement" in c.get("/controle").text  # French by default, and back
 
