@@ -144,7 +144,8 @@ def test_not_signed_in_goes_to_the_sign_in_page(practice: Practice, org: Organis
         assert answer.status_code == 303 and answer.headers["location"] == "/connexion"
 
 
-def test_the_controllers_dashboard_shows_what_is_due_and_late_in_french(practice: Practice, org: Organisation) -> None:
+def due_and_late(practice: Practice, org: Organisation) -> tuple[Any, Any, Any]:
+    """A late request, a request still in time, a breach past its 72 hours and a processor out of order."""
     place = practice.place
     now = place.identity.now()
     rights = RightsService(place.service, config=org.config, audit=place.audit)
@@ -185,6 +186,11 @@ def test_the_controllers_dashboard_shows_what_is_due_and_late_in_french(practice
         recorded_by="dr.martin",
         now=now,
     )
+    return late, soon, breach
+
+
+def test_the_controllers_dashboard_shows_what_is_due_and_late_in_french(practice: Practice, org: Organisation) -> None:
+    late, soon, breach = due_and_late(practice, org)
     c = console(practice, org)
     sign_in(practice, c, "dr.martin")
     assert 'href="/controle"' in c.get("/accueil").text  # the desk is in the navigation of the controller
@@ -209,6 +215,74 @@ def test_the_controllers_dashboard_shows_what_is_due_and_late_in_french(practice
     )
     allowed = [e for e in trail(org, "desk.controller.dashboard") if e["outcome"] == "success"]
     assert allowed and allowed[-1]["actor"] == "dr.martin" and allowed[-1]["profile"] == "practitioner"
+
+
+# The French labels of the controller's desk that must not remain in its English pages (its chrome).
+FRENCH_CHROME = re.compile(
+    r"Tableau du responsable|Demande n°|Violation n°|Échéance|Reçue le|Où le traiter|jour\(s\) restant|En retard|"
+    r"Délai dépassé|À régulariser|Revue des|Conformité des mesures|Ce qui manque|Enregistrer|Registre des|"
+    r"Revenir|Télécharger|Aperçu|Sous-traitants|Aucun|Catégories de|Le formulaire contient|corrigez|Choisissez|"
+    r"Indiquez|Décrivez|Cochez|\bdemande\b|\bdroits?\b|\bviolation\b|\bconstatée\b|\bpour\b|\bjour\b"
+)
+
+
+def english(page: Any) -> str:
+    """The page's text as a person reads it (inside <main>), after checking no French label of the desk remains."""
+    text = html.unescape(re.sub(r"<[^>]+>", " ", page.text.split("<main", 1)[1]))
+    left = FRENCH_CHROME.findall(text)
+    assert not left, (left, [text[max(0, m.start() - 150) : m.end() + 50] for m in FRENCH_CHROME.finditer(text)])
+    return text
+
+
+def test_the_controllers_dashboard_speaks_english_when_asked(practice: Practice, org: Organisation) -> None:
+    late, soon, breach = due_and_late(practice, org)
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    c.cookies.set("sg_lang", "en")
+    page = c.get("/controle")
+    assert page.status_code == 200, page.text[:800]
+    text = english(page)
+    assert "Controller's dashboard" in text and "Conformity of the security measures, by area" in text
+    assert "no status declared" in text and "Never generated</span>: no reference DPIA" in page.text
+    assert f"Request no. {late.id}" in text and "Late by 4 day(s)" in text
+    assert f"Request no. {soon.id}" in text and "day(s) left" in text
+    assert f"Breach no. {breach.id}" in text and "Deadline passed" in text
+    assert "Hébergeur Fictif" in text and "To put in order" in text and "Article 28 clauses missing" in text
+    assert "Audit trail review (every two months)" in text and "Where to handle it:" in text
+    chart = page.text.split('<svg class="graphe"', 1)[1].split("</svg>", 1)[0]
+    assert "November 2026" in chart and "deadline passed" in chart and "novembre" not in chart
+    listing = c.get("/controle/documents")
+    docs = english(listing)
+    assert "Controller's documents" in docs and "Record of processing activities" in docs
+    assert "Information notice — poster" in docs and "spreadsheet (CNIL template)" in docs
+    assert "Back to the list of documents" in english(c.get("/controle/documents/conformity"))
+    for key, fmt in re.findall(r'href="/controle/documents/([^/"]+)/fichier/([a-z]+)"', listing.text):
+        produced = c.get(f"/controle/documents/{key}/fichier/{fmt}")  # every document in English too
+        assert produced.status_code in (200, 422), (key, fmt)
+        if produced.status_code == 422:  # a notice of an incomplete configuration: its refusal, in English
+            assert "set organisation.controller.email" in english(produced)
+    preview = c.get("/controle/documents/conformity/fichier/html?apercu=1")
+    assert '<html lang="en"' in preview.text
+    c.cookies.set("sg_lang", "fr")
+    assert "Tableau du responsable du traitement" in c.get("/controle").text  # French by default, and back
+
+
+@pytest.mark.parametrize(
+    ("right", "purpose", "older"),
+    [("access", "medical_record", False), ("access", "medical_record", True), ("erasure", None, False)],
+)
+def test_every_deadline_rule_the_register_keeps_is_said_in_both_languages(
+    right: str, purpose: str | None, older: bool
+) -> None:
+    from santegarde.referentials.model import Right
+    from santegarde.rights.requests import deadline_for
+
+    _, rule = deadline_for(
+        loader.get("pra-2020-081"), Right(right), purpose, datetime.now(UTC), older_than_five_years=older
+    )
+    assert controller.deadline_rule(rule, "fr") == rule
+    english_rule = controller.deadline_rule(rule, "en")
+    assert english_rule != rule and ("GDPR" in english_rule or "Public Health Code" in english_rule)
 
 
 def test_documents_are_previewed_framed_without_script_and_downloaded(practice: Practice, org: Organisation) -> None:
@@ -412,6 +486,47 @@ def test_a_breach_is_documented_with_its_72_hour_clock_and_traced(practice: Prac
     assert len(breaches.entries(org.engine)) == 1
 
 
+def test_the_breach_desk_speaks_english_when_asked(practice: Practice, org: Organisation) -> None:
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    c.cookies.set("sg_lang", "en")
+    token = csrf(c.get("/controle/violations"))
+    wrong = c.post(
+        "/controle/violations",
+        data={**BREACH, "csrf": token, "nature": "", "description": "short", "constatee": "2999-01-01T10:00"},
+    )
+    said = english(wrong)
+    assert wrong.status_code == 422 and "The form has 3 error(s)" in said
+    assert "Tick at least one nature of breach." in said and "discovered in the future" in said
+    assert "Loss of confidentiality (data seen or disclosed)" in said and "Record the breach" in said
+    assert c.post("/controle/violations", data={**BREACH, "csrf": token}).status_code == 303
+    listing = english(c.get("/controle/violations"))
+    assert "Register of data breaches" in listing and "Breach no. 1" in listing and "On time" in listing
+    assert "loss of confidentiality" in listing
+    page = english(c.get("/controle/violations/1"))
+    assert "The 72-hour deadline" in page and "Assess the seriousness" in page and "Notification to the CNIL" in page
+    assert "Reported by  a member of staff" in page
+    assert 'title="Draft: Notification to the CNIL (Art. 33)"' in c.get("/controle/violations/1").text
+    url = "/controle/violations/1/evaluation"
+    odd = c.post(url, data={"csrf": token, "vraisemblance": "enorme", "gravite": "limited", "notifier": "maybe"})
+    assert odd.status_code == 422 and "Choose the likelihood from the list." in english(odd)
+    reasoning = "A single recipient, a health professional bound by secrecy (fictitious)"
+    levels = {"csrf": token, "vraisemblance": "significant", "gravite": "significant", "raisonnement": reasoning}
+    assert c.post(url, data=levels).status_code == 303
+    page = english(c.get("/controle/violations/1"))
+    assert "high risk: notification to the CNIL" in page and "Notify the CNIL: yes" in page
+    assert "Revise the assessment of seriousness" in page
+    draft = html.unescape(c.get("/controle/violations/1/communication").text)
+    assert '<html lang="en">' in draft and "Information about an incident" in draft  # previewed in English too
+    future = (practice.place.identity.now() + timedelta(days=1)).astimezone(PARIS).strftime("%Y-%m-%dT%H:%M")
+    ahead = c.post("/controle/violations/1/notification/faite", data={"csrf": token, "le": future})
+    assert ahead.status_code == 422 and "This date is in the future: correct it." in english(ahead)
+    missing = c.get("/controle/violations/9")
+    assert missing.status_code == 404 and "There is no breach no. 9 in the register." in english(missing)
+    c.cookies.set("sg_lang", "fr")
+    assert "Registre des violations de données" in c.get("/controle/violations").text
+
+
 def test_the_dpo_handles_a_rights_request_to_its_letter_and_a_refused_right_says_why(
     practice: Practice, org: Organisation
 ) -> None:
@@ -466,6 +581,49 @@ def test_the_dpo_handles_a_rights_request_to_its_letter_and_a_refused_right_says
     assert operations == {"rights.access", "rights.erasure"}
 
 
+def test_the_rights_desk_speaks_english_when_asked(practice: Practice, org: Organisation) -> None:
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    c.cookies.set("sg_lang", "en")
+    page = c.get("/controle/droits")
+    listing = english(page)
+    assert "Requests to exercise rights" in listing and "No request recorded." in listing
+    assert "Right of access" in listing and "the person concerned" in listing and "Record the request" in listing
+    token = csrf(page)
+    missing = c.post("/controle/droits", data={"csrf": token, "droit": "objection", "dossier": ""})
+    said = english(missing)
+    assert missing.status_code == 422 and "The form has 2 error(s)" in said
+    assert "This right bears on a purpose: choose it." in said and "Give the reference of the patient" in said
+    made = c.post(
+        "/controle/droits",
+        data={"csrf": token, "droit": "access", "dossier": "p-1", "demandeur": "person", "finalite": "medical_record"},
+    )
+    url = made.headers["location"]
+    detail = english(c.get(url))
+    assert "Request no. 1: Right of access" in detail and "eight days for access to the medical record" in detail
+    assert "1. Check the requester's identity" in detail and "received, identity to check" in detail
+    early = c.post(f"{url}/execution", data={"csrf": token})
+    assert early.status_code == 409 and "the requester's identity must have been checked" in english(early)
+    short = c.post(f"{url}/identite", data={"csrf": token, "verification": "seen"})
+    assert short.status_code == 422 and "in at least 10 characters" in english(short)
+    c.post(f"{url}/identite", data={"csrf": token, "verification": "Identity card shown at the practice"})
+    assert "2. Execute the request" in english(c.get(url))
+    assert c.post(f"{url}/execution", data={"csrf": token}).status_code == 200  # the person's copy
+    done = c.get(url)
+    assert "3. Answer letter" in html.unescape(done.text) and "letter as PDF" in html.unescape(done.text)
+    assert 'title="Preview of the answer letter to request no. 1"' in done.text
+    wrong = c.post(f"{url}/envoi", data={"csrf": token, "moyen": "pigeon"})
+    assert wrong.status_code == 422 and "Choose from the list how the letter was sent." in html.unescape(wrong.text)
+    assert c.post(f"{url}/envoi", data={"csrf": token, "moyen": "post"}).status_code == 303
+    assert "by post, by dr.martin" in html.unescape(c.get(url).text)
+    listed = english(c.get("/controle/droits"))
+    assert "Request no. 1" in listed and "executed" in listed
+    gone = c.get("/controle/droits/999")
+    assert gone.status_code == 404 and "There is no request to exercise rights no. 999" in english(gone)
+    c.cookies.set("sg_lang", "fr")
+    assert "Demandes d&#39;exercice des droits" in c.get("/controle/droits").text
+
+
 def test_a_processor_is_activated_only_with_every_clause_and_a_valid_hds_certificate(
     practice: Practice, org: Organisation
 ) -> None:
@@ -505,6 +663,39 @@ def test_a_processor_is_activated_only_with_every_clause_and_a_valid_hds_certifi
     assert len(trail(org, "processor.add")) == 2 and len(trail(org, "processor.end")) == 1
 
 
+def test_the_processors_register_speaks_english_when_asked(practice: Practice, org: Organisation) -> None:
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    c.cookies.set("sg_lang", "en")
+    token = csrf(c.get("/controle/sous-traitants"))
+    bad = c.post("/controle/sous-traitants", data={"csrf": token, "nom": "", "pays": "France", "expiration": "soon"})
+    said = english(bad)
+    assert bad.status_code == 422 and "Give the processor's name." in said and "in two letters" in said
+    assert "The certificate's expiry is a date" in said and "The processor processes personal data only" in said
+    base = {
+        "csrf": token,
+        "nom": "Hébergeur Fictif",
+        "service": "Hébergement des dossiers",
+        "categories": "health",
+        "hds": "1",
+        "numero_hds": "HDS-0001",
+        "certificateur": "Certificateur Fictif",
+        "expiration": "2030-01-01",
+        "pays": "fr",
+        "clauses": ["instructions_only", "audits"],
+    }
+    assert c.post("/controle/sous-traitants", data=base).status_code == 303
+    listing = english(c.get("/controle/sous-traitants"))
+    assert "Register of processors" in listing and "Article 28 clauses missing from the contract" in listing
+    assert "To put in order" in listing and "Activate Hébergeur Fictif" in listing and "— draft" in listing
+    refused = c.post("/controle/sous-traitants/1/activation", data={"csrf": token})
+    assert refused.status_code == 422 and "Hébergeur Fictif cannot be activated:" in english(refused)
+    missing = c.post("/controle/sous-traitants/9/activation", data={"csrf": token})
+    assert missing.status_code == 404 and "This processor is not in the register." in english(missing)
+    c.cookies.set("sg_lang", "fr")
+    assert "Registre des sous-traitants" in c.get("/controle/sous-traitants").text
+
+
 def test_the_retention_timeline_shows_what_each_coming_run_would_archive_and_end(
     practice: Practice, org: Organisation
 ) -> None:
@@ -518,7 +709,8 @@ def test_the_retention_timeline_shows_what_each_coming_run_would_archive_and_end
     assert 'href="/controle/conservation"' in c.get("/controle").text
     year = c.get("/controle/conservation")
     assert year.status_code == 200
-    assert "Aucun dossier n'arrive à échéance sur cette période" in year.text  # the chart is four days old
+    # the chart is four days old
+    assert "Aucun dossier n'arrive à échéance sur cette période" in html.unescape(year.text)
     years = c.get("/controle/conservation", params={"horizon": "25-ans"})
     assert years.status_code == 200 and '<title id="conservation-t">' in years.text
     page = html.unescape(years.text)
@@ -548,6 +740,21 @@ TRANSFER = {
 }
 
 
+def test_the_retention_calendar_speaks_english_when_asked(practice: Practice, org: Organisation) -> None:
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    c.cookies.set("sg_lang", "en")
+    year = english(c.get("/controle/conservation"))
+    assert "Retention calendar" in year and "No record reaches its due date in this period" in year
+    assert "the next twelve months, month by month" in year and "Back to the controller's dashboard" in year
+    years = c.get("/controle/conservation", params={"horizon": "25-ans"})
+    page = english(years)
+    assert "By date and by rule" in page and "Between " in page and "(deletion)" in page
+    assert "To archive" in page and "To delete" in page and "Next run" in page
+    wrong = c.get("/controle/conservation", params={"horizon": "mille-ans"})
+    assert wrong.status_code == 422 and "This period does not exist" in english(wrong)
+
+
 def test_a_transfer_is_checked_against_chapter_v_then_recorded_and_traced(
     practice: Practice, org: Organisation
 ) -> None:
@@ -559,7 +766,9 @@ def test_a_transfer_is_checked_against_chapter_v_then_recorded_and_traced(
     sign_in(practice, c, "dr.martin")
     assert 'href="/controle/transferts"' in c.get("/controle").text
     page = c.get("/controle/transferts")
-    assert page.status_code == 200 and "Aucun transfert hors de l'Union européenne enregistré" in page.text
+    assert page.status_code == 200 and "Aucun transfert hors de l'Union européenne enregistré" in html.unescape(
+        page.text
+    )
     token = csrf(page)
     empty = c.post("/controle/transferts", data={"csrf": token, "base": "safeguards"})
     said = html.unescape(empty.text)
@@ -589,6 +798,33 @@ def test_a_transfer_is_checked_against_chapter_v_then_recorded_and_traced(
     assert [e["outcome"] for e in recorded] == ["denied", "denied", "denied", "success", "success"]
     assert recorded[-1]["actor"] == "dr.martin" and recorded[-1]["resource_id"] == "2"
     assert c.post("/controle/transferts", data=TRANSFER).status_code in (403, 422)  # no CSRF token: refused
+
+
+def test_the_transfers_register_speaks_english_when_asked(practice: Practice, org: Organisation) -> None:
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    c.cookies.set("sg_lang", "en")
+    page = c.get("/controle/transferts")
+    text = english(page)
+    assert "Register of transfers outside the European Union" in text and "No transfer outside" in text
+    assert "Determined by the country" in text and "Check and record the transfer" in text
+    token = csrf(page)
+    empty = c.post("/controle/transferts", data={"csrf": token, "base": "safeguards"})
+    said = english(empty)
+    assert empty.status_code == 422 and "The form has 5 error(s)" in said
+    assert "Name the recipient" in said and "Choose the appropriate safeguard" in said
+    unknown = c.post("/controle/transferts", data={"csrf": token, **TRANSFER, "pays": "Atlantide"})
+    assert unknown.status_code == 422 and "This country is not recognised" in english(unknown)
+    no_basis = c.post("/controle/transferts", data={"csrf": token, **TRANSFER, "pays": "IN"})
+    assert no_basis.status_code == 422 and "adequacy" in english(no_basis)  # the register's refusal, in English
+    clauses = {"csrf": token, **TRANSFER, "pays": "IN", "base": "safeguards", "garantie": "scc", "distance": "1"}
+    assert c.post("/controle/transferts", data=clauses).status_code == 303
+    assert c.post("/controle/transferts", data={"csrf": token, **TRANSFER}).status_code == 303
+    listed = english(c.get("/controle/transferts"))
+    assert "Transfer no. 1" in listed and "(remote access)" in listed and "Transfer no. 2  to Japan" in listed
+    assert "Basis:" in listed and "Recorded on" in listed and "Laboratoire fictif de Kyoto" in listed
+    c.cookies.set("sg_lang", "fr")
+    assert "Registre des transferts" in c.get("/controle/transferts").text
 
 
 def test_the_dpo_extends_a_deadline_once_and_rectifies_through_the_record_path(
@@ -690,7 +926,7 @@ def test_a_breach_is_assessed_its_drafts_previewed_and_its_notification_noted(
 def test_the_answer_letter_is_marked_sent_once_after_the_answer_and_traced(
     practice: Practice, org: Organisation
 ) -> None:
-    assert list(rights_desk.CHANNELS_FR) == list(LETTER_CHANNELS)  # every channel has its French words
+    assert list(rights_desk.CHANNELS) == list(LETTER_CHANNELS)  # every channel has its words
     c = console(practice, org)
     sign_in(practice, c, "dr.martin")
     token = csrf(c.get("/controle/droits"))
@@ -731,7 +967,8 @@ def test_the_yearly_access_review_is_run_at_the_desk_and_unconfirmed_grants_end(
     sign_in(practice, c, "dr.martin")
     assert 'href="/controle/habilitations"' in c.get("/controle").text
     page = c.get("/controle/habilitations")
-    assert page.status_code == 200 and "Aucune revue des habilitations n'a encore été faite" in page.text
+    assert page.status_code == 200
+    assert "Aucune revue des habilitations n'a encore été faite" in html.unescape(page.text)
     token = csrf(page)
     assert c.post("/controle/habilitations", data={"csrf": token}).status_code == 303
     opened = html.unescape(c.get("/controle/habilitations").text)
@@ -753,3 +990,32 @@ def test_the_yearly_access_review_is_run_at_the_desk_and_unconfirmed_grants_end(
     active = {g.login for g in grants.all_grants(practice.place.identity) if g.active(now)}
     assert "dr.martin" in active and "sec.durand" not in active and "dr.autre" not in active
     assert [e["actor"] for e in trail(org, "desk.controller.access_review.decide")] == ["dr.martin"] * 4
+
+
+def test_the_access_rights_review_speaks_english_when_asked(practice: Practice, org: Organisation) -> None:
+    from santegarde.identity import grants
+
+    c = console(practice, org)
+    sign_in(practice, c, "dr.martin")
+    c.cookies.set("sg_lang", "en")
+    page = c.get("/controle/habilitations")
+    assert "No access rights review has been done yet." in english(page)
+    token = csrf(page)
+    assert c.post("/controle/habilitations", data={"csrf": token}).status_code == 303
+    opened = english(c.get("/controle/habilitations"))
+    assert "Review no. 1, opened on" in opened and "3 to decide" in opened and "dr.martin (you)" in opened
+    assert (
+        "Confirm access right no." in opened and "Close review no. 1 (3 unconfirmed access right(s) will end)" in opened
+    )
+    again = c.post("/controle/habilitations", data={"csrf": token})
+    assert again.status_code == 409 and "An access rights review is already open" in english(again)
+    by_login = {g.login: g.id for g in grants.all_grants(practice.place.identity) if g.login != "admin"}
+    assert (
+        c.post(f"/controle/habilitations/1/{by_login['sec.durand']}/peut-etre", data={"csrf": token}).status_code == 404
+    )
+    assert (
+        c.post(f"/controle/habilitations/1/{by_login['dr.martin']}/confirmer", data={"csrf": token}).status_code == 303
+    )
+    assert c.post("/controle/habilitations/1/cloture", data={"csrf": token}).status_code == 303
+    closed = english(c.get("/controle/habilitations"))
+    assert "Last review: no. 1, closed on" in closed and "(1 confirmed, 2 withdrawn)" in closed

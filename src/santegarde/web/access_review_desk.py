@@ -12,18 +12,25 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from santegarde.governance import doctext
 from santegarde.identity import reviews
 from santegarde.identity.errors import GrantError
 from santegarde.policy.desks import Desk
 from santegarde.runtime import Organisation
 from santegarde.web.desk_gate import DeskGate, desk_page
-from santegarde.web.french import name
+from santegarde.web.french import Said, labels, name
 from santegarde.web.render import CSRF_FIELD, Renderer
 
 TAG = "console"
-DECISIONS = {"pending": "à décider", "confirmed": "confirmée", "ended": "retirée"}
+DECISIONS = labels("console", "controller_desk", "access_review", "decisions")  # each in both languages
 ACTIONS = {"confirmer": True, "retirer": False}
 Csrf = Annotated[str, Form(alias=CSRF_FIELD, max_length=128)]
+
+
+def both(key: str, **facts: Any) -> Said:
+    """The access review page's sentence ``key`` in both languages (a template draws the page's)."""
+    said = (doctext.words(lang)["console"]["controller_desk"]["access_review"][key] for lang in ("fr", "en"))
+    return Said(*(str(text).format(**facts) for text in said))
 
 
 def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
@@ -46,7 +53,7 @@ def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
                 "validated_by": line.validated_by,
                 "decision": DECISIONS.get(line.decision, line.decision),
                 "pending": line.decision == "pending",
-                "decided_by": "fermeture de la revue" if line.decided_by == reviews.UNCONFIRMED else line.decided_by,
+                "decided_by": both("closing") if line.decided_by == reviews.UNCONFIRMED else line.decided_by,
                 "own": line.login == current.login,
             }
             for line in (found.lines if found else ())
@@ -81,10 +88,7 @@ def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
             try:
                 reviews.start(ctx, reason="yearly", by=current.login)
             except GrantError:
-                message = (
-                    "Une revue des habilitations est déjà ouverte : décidez de chaque habilitation, puis closez-la."
-                )
-                return page(request, current, 409, error=message)
+                return page(request, current, 409, error=both("already_open"))
             return RedirectResponse("/controle/habilitations", status_code=303)
 
         return desk_page(renderer, gate, request, draw, keep="/controle/habilitations")
@@ -96,15 +100,11 @@ def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
         def draw() -> Response:
             current = gate.enter(request, Desk.CONTROLLER, "desk.controller.access_review.decide", str(grant))
             if action not in ACTIONS:
-                return page(request, current, 404, error="Cette décision n'existe pas : confirmez ou retirez.")
+                return page(request, current, 404, error=both("no_action"))
             try:
                 reviews.decide(ctx, number, grant, confirm=ACTIONS[action], by=current.login)
             except GrantError:
-                message = (
-                    f"L'habilitation n° {grant} ne fait pas partie d'une revue ouverte n° {number} : rechargez la "
-                    "page et décidez depuis la revue en cours."
-                )
-                return page(request, current, 409, error=message)
+                return page(request, current, 409, error=both("not_in_review", grant=grant, number=number))
             return RedirectResponse(f"/controle/habilitations#habilitation-{grant}", status_code=303)
 
         return desk_page(renderer, gate, request, draw, keep="/controle/habilitations")
@@ -118,8 +118,7 @@ def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
             try:
                 reviews.close(ctx, number, by=current.login)
             except GrantError:
-                message = f"La revue n° {number} n'existe pas ou est déjà close : rechargez la page."
-                return page(request, current, 409, error=message)
+                return page(request, current, 409, error=both("no_review", n=number))
             return RedirectResponse("/controle/habilitations", status_code=303)
 
         return desk_page(renderer, gate, request, draw, keep="/controle/habilitations")

@@ -22,22 +22,30 @@ from santegarde.policy.desks import Desk
 from santegarde.runtime import Organisation
 from santegarde.web.breach_desk import NATURES, REPORTERS
 from santegarde.web.desk_gate import DOCUMENT_HEADERS, DeskGate, desk_page, page_with_frames
-from santegarde.web.french import PARIS, Refusal, name
-from santegarde.web.render import CSRF_FIELD, Renderer
+from santegarde.web.french import PARIS, Refusal, Said, labels, name
+from santegarde.web.render import CSRF_FIELD, Renderer, lang_of
 
 TAG = "console"
+CHOICES_SAID = labels("console", "controller_desk", "breach", "choices")
 RULE = "COM-BRE-1"
-DRAFTS = {"notification": "Notification à la CNIL (art. 33)", "communication": "Communication aux personnes (art. 34)"}
+DRAFTS = labels("console", "controller_desk", "breach", "drafts")  # each in both languages
 MARKS = {"notification": "notified", "communication": "communicated"}
-RISKS = {
-    "unlikely": "risque improbable : la violation est documentée, sans notification",
-    "risk": "risque : notification à la CNIL",
-    "high": "risque élevé : notification à la CNIL et communication aux personnes",
-}
-CHOICES = {"": "Suivre la décision calculée", "oui": "Oui", "non": "Non"}
+RISKS = labels("console", "controller_desk", "breach", "risks")
+CHOICES = {"" if code == "computed" else code: said for code, said in CHOICES_SAID.items()}
 Csrf = Annotated[str, Form(alias=CSRF_FIELD, max_length=128)]
 Level = Annotated[str, Form(max_length=20)]
 Text = Annotated[str, Form(max_length=4000)]
+
+
+def words(lang: str) -> dict[str, Any]:
+    """The breach page's wording in ``lang`` (documents_text.yaml, ``console.controller_desk.breach``)."""
+    table: dict[str, Any] = doctext.words(lang)["console"]["controller_desk"]["breach"]
+    return table
+
+
+def both(key: str, **facts: Any) -> Said:
+    """The breach page's sentence ``key`` in both languages (a template draws the page's)."""
+    return Said(*(str(words(lang)[key]).format(**facts) for lang in ("fr", "en")))
 
 
 def moment(text: str, now: datetime) -> datetime:
@@ -50,7 +58,6 @@ def moment(text: str, now: datetime) -> datetime:
 def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
     web = APIRouter(include_in_schema=False, tags=[TAG])
     ref = org.referential
-    levels: dict[str, str] = doctext.words("fr")["breach"]["levels"]
 
     def route(method: str, path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         return web.api_route(path, methods=[method], response_class=HTMLResponse, tags=["reach:desk"])
@@ -64,12 +71,7 @@ def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
     def missing(request: Request, current: Any, number: int) -> Response:
         return renderer.refused(
             request,
-            Refusal(
-                "Violation introuvable",
-                f"Il n'y a pas de violation n° {number} dans le registre.",
-                "Revenez au registre des violations et choisissez-en une de la liste.",
-                404,
-            ),
+            Refusal(both("missing_title"), both("missing", n=number), both("missing_todo"), 404),
             user=gate.who(current),
         )
 
@@ -77,7 +79,7 @@ def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
         breach = found(number)
         if breach is None:
             return missing(request, current, number)
-        now = org.audit.now()
+        now, lang = org.audit.now(), lang_of(request)
         decision = (
             breaches.decide(breach.likelihood, breach.severity) if breach.likelihood and breach.severity else None
         )
@@ -93,11 +95,12 @@ def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
                 natures=[NATURES[n] for n in breach.nature if n in NATURES],
                 reporter=REPORTERS.get(breach.reported_by, breach.reported_by),
                 categories=[name(ref, "category", c) for c in breach.data_categories],
-                clock=breaches.clock_status(breach, clock=lambda: now, lang="fr"),
-                levels=levels,
+                clock=breaches.clock_status(breach, clock=lambda: now, lang=lang),
+                levels=doctext.words(lang)["breach"]["levels"],
                 risk=RISKS[decision.risk] if decision else None,
                 choices=CHOICES,
                 drafts=DRAFTS,
+                drafts_lower=labels("console", "controller_desk", "breach", "drafts_lower"),
                 **values,
             )
         )
@@ -136,16 +139,13 @@ def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
             current = gate.enter(request, Desk.CONTROLLER, "desk.controller.breach.assess", str(number))
             if found(number) is None:
                 return missing(request, current, number)
+            said = words(lang_of(request))
             errors = {
-                key: f"Choisissez {what} dans la liste."
-                for key, what in (("vraisemblance", "la vraisemblance"), ("gravite", "la gravité"))
+                key: said["choose_level"].format(what=said[what])
+                for key, what in (("vraisemblance", "the_likelihood"), ("gravite", "the_severity"))
                 if form[key] not in breaches.LEVELS
             }
-            errors |= {
-                key: "Choisissez oui, non, ou la décision calculée."
-                for key in ("notifier", "communiquer")
-                if form[key] not in CHOICES
-            }
+            errors |= {key: said["choose_decision"] for key in ("notifier", "communiquer") if form[key] not in CHOICES}
             if errors:
                 return page(request, current, number, 422, form=form, errors=errors)
             try:
@@ -163,7 +163,7 @@ def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
                 )
             except BreachError as exc:
                 gate.record(request, current, "breach.assess", "Breach", str(number), RULE, allowed=False)
-                return page(request, current, number, 422, form=form, error=exc.in_language("fr"))
+                return page(request, current, number, 422, form=form, error=exc.in_language(lang_of(request)))
             gate.record(request, current, "breach.assess", "Breach", str(number), RULE)
             return RedirectResponse(f"/controle/violations/{number}", status_code=303)
 
@@ -181,15 +181,15 @@ def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
             try:
                 at = moment(le, now)
             except ValueError:
-                return page(request, current, number, 422, error="Indiquez la date et l'heure (jj/mm/aaaa hh:mm).")
+                return page(request, current, number, 422, error=both("bad_moment"))
             if at > now:
-                return page(request, current, number, 422, error="Cette date est dans le futur : corrigez-la.")
+                return page(request, current, number, 422, error=both("future"))
             operation = f"breach.{MARKS[kind]}"
             try:
                 breaches.mark(org.engine, number, what=MARKS[kind], at=at)
             except BreachError as exc:
                 gate.record(request, current, operation, "Breach", str(number), RULE, allowed=False)
-                return page(request, current, number, 422, error=exc.in_language("fr"))
+                return page(request, current, number, 422, error=exc.in_language(lang_of(request)))
             gate.record(request, current, operation, "Breach", str(number), RULE)
             return RedirectResponse(f"/controle/violations/{number}", status_code=303)
 
@@ -203,10 +203,11 @@ def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
             if breach is None or kind not in DRAFTS:
                 return missing(request, current, number)
             config, now = org.config, org.audit.now()
+            lang = lang_of(request)  # the draft previewed in the page's language (the CLI's --lang)
             data = (
-                breaches.notification_draft(breach, config, ref, clock=lambda: now)
+                breaches.notification_draft(breach, config, ref, clock=lambda: now, lang=lang)
                 if kind == "notification"
-                else breaches.communication_draft(breach, config, ref, clock=lambda: now)
+                else breaches.communication_draft(breach, config, ref, clock=lambda: now, lang=lang)
             )
             return HTMLResponse(breaches.render(data), headers={"content-disposition": "inline", **DOCUMENT_HEADERS})
 

@@ -1,5 +1,6 @@
 """The breach register at the controller's desk (COM-BRE-1): every breach with its 72-hour clock, and the form that
-documents a new one, checked field by field in French before ``governance.breaches.record`` (which checks again).
+documents a new one, checked field by field (in the page's language) before ``governance.breaches.record``
+(which checks again).
 
 Each route passes the desk's gate (identity → policy → audit); a breach recorded here is traced as ``breach.add``,
 as ``santegarde breach add`` traces it.
@@ -13,60 +14,44 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from santegarde.governance import breaches
+from santegarde.governance import breaches, doctext
 from santegarde.governance.breaches import BreachError
 from santegarde.policy.desks import Desk
 from santegarde.runtime import Organisation
 from santegarde.web.desk_gate import DeskGate, desk_page
-from santegarde.web.french import PARIS, name
-from santegarde.web.render import CSRF_FIELD, Renderer
+from santegarde.web.french import PARIS, labels, name
+from santegarde.web.render import CSRF_FIELD, Renderer, lang_of
 
 TAG = "console"
-NATURES = {
-    "confidentiality": "Perte de confidentialité (données vues ou divulguées)",
-    "integrity": "Perte d'intégrité (données modifiées)",
-    "availability": "Perte de disponibilité (données inaccessibles ou détruites)",
-}
-REPORTERS = {
-    "staff": "un membre du personnel",
-    "processor": "un sous-traitant",
-    "person": "une personne concernée",
-    "authority": "une autorité",
-    "other": "autre",
-}
+NATURES = labels("console", "controller_desk", "breaches", "natures")  # each in both languages
+REPORTERS = labels("console", "controller_desk", "breaches", "reporters")
 Csrf = Annotated[str, Form(alias=CSRF_FIELD, max_length=128)]
 Long = Annotated[str, Form(max_length=4000)]
 Short = Annotated[str, Form(max_length=200)]
 
 
-def form_errors(form: dict[str, Any], now: datetime) -> dict[str, str]:
-    """The form's mistakes, field by field, in French."""
-    errors: dict[str, str] = {}
+def form_errors(form: dict[str, Any], now: datetime, lang: str = "fr") -> dict[str, str]:
+    """The form's mistakes, field by field, in ``lang``."""
+    said: dict[str, str] = doctext.words(lang)["console"]["controller_desk"]["breaches"]["errors"]
+    wrong = [key for key in ("description", "consequences", "mesures") if len(form[key].strip()) < breaches.MIN_TEXT]
     if not form["nature"] or any(n not in NATURES for n in form["nature"]):
-        errors["nature"] = "Cochez au moins une nature de violation."
-    for key, what in (
-        ("description", "ce qui s'est passé"),
-        ("consequences", "les conséquences probables pour les personnes"),
-        ("mesures", "les mesures prises"),
-    ):
-        if len(form[key].strip()) < breaches.MIN_TEXT:
-            errors[key] = f"Décrivez {what} en au moins {breaches.MIN_TEXT} caractères."
+        wrong.append("nature")
     if not form["categories"]:
-        errors["categories"] = "Cochez au moins une catégorie de données concernée."
+        wrong.append("categories")
     if not form["personnes"].strip():
-        errors["personnes"] = "Indiquez les catégories de personnes concernées (par exemple : patients)."
+        wrong.append("personnes")
     if form["signalee_par"] not in REPORTERS:
-        errors["signalee_par"] = "Choisissez qui a signalé la violation dans la liste."
+        wrong.append("signalee_par")
     elif form["signalee_par"] == "processor" and not form["sous_traitant"].strip():
-        errors["sous_traitant"] = "Nommez le sous-traitant qui a signalé la violation."
+        wrong.append("sous_traitant")
+    errors = {key: said[key].format(n=breaches.MIN_TEXT) for key in wrong}
     try:
-        found = discovered(form["constatee"], now)
-        if found > now:
-            errors["constatee"] = "La violation ne peut pas avoir été constatée dans le futur."
+        if discovered(form["constatee"], now) > now:
+            errors["constatee"] = said["future"]
     except ValueError:
-        errors["constatee"] = "Indiquez la date et l'heure de la constatation (jj/mm/aaaa hh:mm)."
+        errors["constatee"] = said["constatee"]
     if form["nombre"].strip() and not (form["nombre"].strip().isdigit()):
-        errors["nombre"] = "Le nombre approximatif de personnes est un nombre entier (par exemple 120)."
+        errors["nombre"] = said["nombre"]
     return errors
 
 
@@ -85,13 +70,14 @@ def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
         return web.api_route(path, methods=[method], response_class=HTMLResponse, tags=["reach:desk"])
 
     def listing(request: Request, current: Any, status: int = 200, **values: Any) -> Response:
-        now = org.audit.now()
+        now, lang = org.audit.now(), lang_of(request)
+        short = doctext.words(lang)["console"]["controller_desk"]["breaches"]["natures_short"]
         rows = [
             {
                 "id": b.id,
                 "discovered": b.discovered_at,
-                "natures": [NATURES[n].split(" (")[0] for n in b.nature if n in NATURES],
-                "clock": breaches.clock_status(b, clock=lambda: now, lang="fr"),
+                "natures": [short[n] for n in b.nature if n in short],
+                "clock": breaches.clock_status(b, clock=lambda: now, lang=lang),
             }
             for b in reversed(breaches.entries(org.engine))
         ]
@@ -143,7 +129,7 @@ def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
         def draw() -> Response:
             current = gate.enter(request, Desk.CONTROLLER, "desk.controller.breach.add")
             now = org.audit.now()
-            errors = form_errors(form, now)
+            errors = form_errors(form, now, lang_of(request))
             if errors:
                 return listing(request, current, 422, form=form, errors=errors)
             try:
@@ -164,7 +150,7 @@ def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
                     clock=lambda: now,
                 )
             except BreachError as exc:
-                return listing(request, current, 422, form=form, errors={}, error=exc.in_language("fr"))
+                return listing(request, current, 422, form=form, errors={}, error=exc.in_language(lang_of(request)))
             gate.record(request, current, "breach.add", "Breach", str(breach.id), "COM-BRE-1")
             return RedirectResponse(f"/controle/violations#violation-{breach.id}", status_code=303)
 

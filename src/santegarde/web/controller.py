@@ -29,39 +29,41 @@ from santegarde.rights.requests import OPEN
 from santegarde.runtime import Organisation
 from santegarde.web.charts import Chart, grouped_bars
 from santegarde.web.desk_gate import DOCUMENT_HEADERS, DeskGate, desk_page, page_with_frames, worded_refusal
-from santegarde.web.french import MONTHS, name
-from santegarde.web.render import Renderer
+from santegarde.web.french import date_in, labels, name
+from santegarde.web.render import Renderer, lang_of
 
 TAG = "console"
-END_ACTIONS = {"delete": "suppression", "anonymise": "anonymisation"}
-STATUS_WORDS = {
-    "implemented": "mises en œuvre",
-    "partial": "partielles",
-    "equivalent": "équivalentes",
-    "not_necessary": "non nécessaires",
-    "not_implemented": "non mises en œuvre",
-    NO_STATUS: "sans statut",
-}
+END_ACTIONS = labels("console", "controller_desk", "board", "end_actions")  # in the page's language
 FILE_NAMES = {
     "register": "registre-des-traitements",
     "dpia": "aipd",
     "dpia-pia": "aipd-outil-pia",
     "conformity": "rapport-de-conformite",
 }
-TITLES = {
-    "register": "Registre des activités de traitement (art. 30 du RGPD)",
-    "dpia": "Analyse d'impact relative à la protection des données (AIPD)",
-    "dpia-pia": "AIPD au format de l'outil PIA de la CNIL",
-    "conformity": "Rapport de conformité des mesures de sécurité",
-}
-FORMAT_NAMES = {"html": "page web", "pdf": "PDF", "json": "JSON", "xlsx": "tableur (modèle CNIL)", "txt": "texte"}
 
 
-def title(key: str) -> str:
+def board(lang: str) -> dict[str, Any]:
+    """The dashboard's wording in ``lang`` (documents_text.yaml, ``console.controller_desk.board``)."""
+    table: dict[str, Any] = doctext.words(lang)["console"]["controller_desk"]["board"]
+    return table
+
+
+def docs(lang: str) -> dict[str, Any]:
+    table: dict[str, Any] = doctext.words(lang)["console"]["controller_desk"]["docs"]
+    return table
+
+
+def title(key: str, lang: str = "fr") -> str:
     if key.startswith(catalogue.NOTICE):
         fmt = key[len(catalogue.NOTICE) :]
-        return f"Notice d'information — {doctext.words('fr')['cli']['notice_formats'].get(fmt, fmt)}"
-    return TITLES[key]
+        return str(docs(lang)["notice"]).format(format=doctext.words(lang)["cli"]["notice_formats"].get(fmt, fmt))
+    return str(docs(lang)["titles"][key])
+
+
+def formats(key: str, listed: Any, lang: str) -> list[tuple[str, str, str]]:
+    """Each format of a document: its code, its name in ``lang``, the file's name."""
+    names = docs(lang)["formats"]
+    return [(f, str(names[f]), file_name(key, f)) for f in listed]
 
 
 def file_name(key: str, fmt: str) -> str:
@@ -80,27 +82,32 @@ def notice_programmes(org: Organisation) -> list[ProgrammeFacts]:
 # -- the dashboard's parts, from the packages' own functions ------------------------------------------
 
 
-def conformity_areas(report: ConformityReport) -> list[dict[str, Any]]:
-    """Per theme: how many measures carry each status, and what is missing (no status, unjustified, contradicted)."""
+def conformity_areas(report: ConformityReport, lang: str = "fr") -> list[dict[str, Any]]:
+    """Per theme: how many measures carry each status, and what is missing (no status, unjustified, contradicted),
+    in ``lang``."""
+    said = board(lang)
     areas: dict[str, dict[str, Any]] = {}
     for line in report.lines:
         m = line.measure
         area = areas.setdefault(
             m.area,
-            {"title": doctext.security_area(m.area, "fr")["title"], "counts": {}, "missing": [], "measures": 0},
+            {"title": doctext.security_area(m.area, lang)["title"], "counts": {}, "missing": [], "measures": 0},
         )
         area["measures"] += 1
         area["counts"][line.status] = area["counts"].get(line.status, 0) + 1
-        what = doctext.measure_title(m, report.referential, "fr")
+        what = doctext.measure_title(m, report.referential, lang)
         if line.status == NO_STATUS:
-            area["missing"].append(f"{m.code} — {what} : aucun statut déclaré")
+            area["missing"].append(said["no_status"].format(code=m.code, what=what))
         elif line.contradicted:
-            area["missing"].append(f"{m.code} — {what} : déclarée mise en œuvre, la vérification automatique échoue")
+            area["missing"].append(said["contradicted"].format(code=m.code, what=what))
         elif line.needs_justification:
-            area["missing"].append(f"{m.code} — {what} : justification à écrire")
+            area["missing"].append(said["unjustified"].format(code=m.code, what=what))
     for area in areas.values():
         area["ok"] = not area["missing"]
-        area["summary"] = ", ".join(f"{n} {STATUS_WORDS.get(s, s)}" for s, n in sorted(area["counts"].items()))
+        statuses = said["statuses"]
+        area["summary"] = ", ".join(
+            f"{n} {statuses.get('none' if s == NO_STATUS else s, s)}" for s, n in sorted(area["counts"].items())
+        )
     return sorted(areas.values(), key=lambda a: (a["ok"], a["title"]))
 
 
@@ -116,7 +123,7 @@ def dpia_state(org: Organisation) -> dict[str, Any]:
     }
 
 
-def rights_rows(rights: RightsService | None, now: datetime) -> list[dict[str, Any]]:
+def rights_rows(rights: RightsService | None, now: datetime, lang: str = "fr") -> list[dict[str, Any]]:
     """The open requests, the nearest deadline first: days left (negative when late) and the rule of the deadline."""
     if rights is None:
         return []
@@ -128,22 +135,29 @@ def rights_rows(rights: RightsService | None, now: datetime) -> list[dict[str, A
         rows.append(
             {
                 "id": r.id,
-                "right": right_name(r.right, "fr"),
+                "right": right_name(r.right, lang),
                 "received": r.received_at,
                 "deadline": r.deadline,
                 "days": left.days if left.total_seconds() >= 0 else -(-left).days,  # whole days, either way
                 "late": r.overdue(now),
-                "rule": r.deadline_rule,
+                "rule": deadline_rule(r.deadline_rule, lang),
                 "identity_checked": r.identity_check is not None,
             }
         )
     return sorted(rows, key=lambda row: row["deadline"])
 
 
-RIGHTS_SERIES = {"met": "réponse dans le délai", "missed": "délai dépassé", "open": "en cours, dans le délai"}
+def deadline_rule(rule: str, lang: str) -> str:
+    """The rule of a request's deadline in ``lang``: the register keeps ``deadline_for``'s French sentence, which is
+    recognised here (a sentence it does not know is shown as written)."""
+    said = board(lang)["deadline_rules"]
+    for key, french in board("fr")["deadline_rules"].items():
+        if rule == french:
+            return str(said[key])
+    return rule
 
 
-def rights_chart(rights: RightsService | None, now: datetime) -> Chart | None:
+def rights_chart(rights: RightsService | None, now: datetime, lang: str = "fr") -> Chart | None:
     """Requests received per month, by how their deadline went (met, missed, still running)."""
     if rights is None:
         return None
@@ -156,48 +170,54 @@ def rights_chart(rights: RightsService | None, now: datetime) -> Chart | None:
         counted[(f"{r.received_at:%Y-%m}", series)] += 1
     if not counted:
         return None
+    said = board(lang)
     return grouped_bars(
         "droits",
-        "Demandes d'exercice des droits reçues par mois, selon le respect du délai",
-        "Pour chaque mois de réception, le nombre de demandes auxquelles il a été répondu dans le délai, de demandes "
-        "dont le délai a été dépassé et de demandes en cours dans le délai.",
+        said["rights_chart_title"],
+        said["rights_chart_desc"],
         dict(counted),
-        RIGHTS_SERIES,
-        {month: f"{MONTHS[int(month[5:]) - 1]} {month[:4]}" for month, _ in counted},
+        dict(said["rights_series"]),
+        {month: month_name(month, lang) for month, _ in counted},
     )
 
 
-def breach_rows(org: Organisation, now: datetime) -> list[dict[str, Any]]:
+def month_name(month: str, lang: str) -> str:
+    """``2026-12`` as ``décembre 2026`` / ``December 2026``."""
+    return date_in(date.fromisoformat(f"{month}-01"), lang).split(" ", 1)[1]
+
+
+def breach_rows(org: Organisation, now: datetime, lang: str = "fr") -> list[dict[str, Any]]:
     rows = []
     for b in breaches.entries(org.engine):
-        clock = breaches.clock_status(b, clock=lambda: now, lang="fr")
+        clock = breaches.clock_status(b, clock=lambda: now, lang=lang)
         if clock.status in ("notified", "not_required"):
             continue
         rows.append({"id": b.id, "discovered": b.discovered_at, "clock": clock.sentence, "late": clock.flagged})
     return rows
 
 
-def processor_problems(p: processors.Processor, ref: Referential, today: date) -> list[str]:
-    """Why a processor is not in order, in French: the missing art. 28 clauses in words (the register's sentence
+def processor_problems(p: processors.Processor, ref: Referential, today: date, lang: str = "fr") -> list[str]:
+    """Why a processor is not in order, in ``lang``: the missing art. 28 clauses in words (the register's sentence
     names them by their CLI identifiers), then the register's own sentences on the HDS certificate, the
     jurisdictions and an expiring certificate."""
-    clauses = doctext.words("fr")["registers"]["clauses"]
+    clauses = doctext.words(lang)["registers"]["clauses"]
+    missing = " ; " if lang == "fr" else "; "
     problems = (
-        [f"Clauses de l'article 28 absentes du contrat : {' ; '.join(clauses[c] for c in p.missing_clauses)}."]
+        [board(lang)["missing_clauses"].format(clauses=missing.join(clauses[c] for c in p.missing_clauses))]
         if p.missing_clauses
         else []
     )
     complete = replace(p, clauses=tuple(processors.CLAUSES))
-    problems += processors.refusals(complete, ref, today, "fr") + processors.warnings(p, today, "fr")
+    problems += processors.refusals(complete, ref, today, lang) + processors.warnings(p, today, lang)
     return list(dict.fromkeys(problems))
 
 
-def processor_rows(org: Organisation, now: datetime) -> list[dict[str, Any]]:
+def processor_rows(org: Organisation, now: datetime, lang: str = "fr") -> list[dict[str, Any]]:
     rows = []
     for p in processors.entries(org.engine):
         if p.status == "ended":
             continue
-        problems = processor_problems(p, org.referential, now.date())
+        problems = processor_problems(p, org.referential, now.date(), lang)
         if problems:
             rows.append({"name": p.name, "problems": problems, "active": p.status == "active"})
     return rows
@@ -219,10 +239,10 @@ def retention_rows(org: Organisation, now: datetime) -> dict[str, Any]:
     return {"at": plan.at, "lines": lines, "unruled": plan.unruled}
 
 
-def review_item(evidence: dict[str, Evidence], check: str) -> dict[str, Any]:
+def review_item(evidence: dict[str, Evidence], check: str, lang: str = "fr") -> dict[str, Any]:
     found = evidence.get(check)
     if found is None:
-        return {"ok": False, "text": "Non vérifiable ici."}
+        return {"ok": False, "text": board(lang)["not_checkable"]}
     return {"ok": found.outcome == "passed", "text": found.text}
 
 
@@ -236,22 +256,22 @@ def router(org: Organisation, rights: RightsService | None, gate: DeskGate, rend
     def dashboard(request: Request) -> Response:
         def draw() -> Response:
             current = gate.enter(request, Desk.CONTROLLER, "desk.controller.dashboard")
-            now = org.audit.now()
-            evidence = run_checks(org, clock=lambda: now, lang="fr")
-            report = build_report(org.config, org.referential, evidence, "fr")
+            now, lang = org.audit.now(), lang_of(request)
+            evidence = run_checks(org, clock=lambda: now, lang=lang)
+            report = build_report(org.config, org.referential, evidence, lang)
             return renderer.page(
                 request,
                 "controle/tableau.html",
                 user=gate.who(current),
                 now=now,
-                areas=conformity_areas(report),
+                areas=conformity_areas(report, lang),
                 dpia=dpia_state(org),
-                rights=rights_rows(rights, now),
-                rights_chart=rights_chart(rights, now),
-                breaches=breach_rows(org, now),
-                processors=processor_rows(org, now),
-                authorisation_review=review_item(evidence, "authorisation_review"),
-                trace_review=review_item(evidence, "trace_review"),
+                rights=rights_rows(rights, now, lang),
+                rights_chart=rights_chart(rights, now, lang),
+                breaches=breach_rows(org, now, lang),
+                processors=processor_rows(org, now, lang),
+                authorisation_review=review_item(evidence, "authorisation_review", lang),
+                trace_review=review_item(evidence, "trace_review", lang),
                 retention=retention_rows(org, now),
             )
 
@@ -261,16 +281,17 @@ def router(org: Organisation, rights: RightsService | None, gate: DeskGate, rend
     def documents(request: Request) -> Response:
         def draw() -> Response:
             current = gate.enter(request, Desk.CONTROLLER, "desk.controller.documents")
-            docs = [
+            lang = lang_of(request)
+            listed = [
                 {
                     "key": d.key,
-                    "title": title(d.key),
-                    "formats": [(f, FORMAT_NAMES[f], file_name(d.key, f)) for f in d.formats],
+                    "title": title(d.key, lang),
+                    "formats": formats(d.key, d.formats, lang),
                     "preview": "html" in d.formats,
                 }
                 for d in catalogue.catalogue(org)
             ]
-            return renderer.page(request, "controle/documents.html", user=gate.who(current), documents=docs)
+            return renderer.page(request, "controle/documents.html", user=gate.who(current), documents=listed)
 
         return desk_page(renderer, gate, request, draw)
 
@@ -287,8 +308,8 @@ def router(org: Organisation, rights: RightsService | None, gate: DeskGate, rend
                 "controle/document.html",
                 user=gate.who(current),
                 key=doc.key,
-                title=title(doc.key),
-                formats=[(f, FORMAT_NAMES[f], file_name(doc.key, f)) for f in doc.formats],
+                title=title(doc.key, lang_of(request)),
+                formats=formats(doc.key, doc.formats, lang_of(request)),
             )
             return page_with_frames(response)
 
@@ -299,7 +320,7 @@ def router(org: Organisation, rights: RightsService | None, gate: DeskGate, rend
         def draw() -> Response:
             current = gate.enter(request, Desk.CONTROLLER, "desk.controller.document.produce", f"{key[:60]}.{fmt[:8]}")
             try:
-                content = catalogue.produce(org, key, fmt, "fr", programmes=notice_programmes(org))
+                content = catalogue.produce(org, key, fmt, lang_of(request), programmes=notice_programmes(org))
             except DocumentError as exc:
                 return renderer.refused(request, worded_refusal(exc), user=gate.who(current))
             preview = apercu == "1" and fmt == "html"

@@ -20,52 +20,55 @@ from santegarde.policy.desks import Desk
 from santegarde.runtime import Organisation
 from santegarde.web.controller import processor_problems
 from santegarde.web.desk_gate import DeskGate, desk_page
-from santegarde.web.french import name
-from santegarde.web.render import CSRF_FIELD, Renderer
+from santegarde.web.french import labels, name
+from santegarde.web.render import CSRF_FIELD, Renderer, lang_of
 
 TAG = "console"
-STATUS_FR = {"draft": "en projet", "active": "actif", "ended": "terminé"}
+STATUSES = labels("console", "controller_desk", "processors", "statuses")  # each in both languages
 FIELDS = ("nom", "service", "numero_hds", "certificateur", "expiration", "pays")
 
 
-def form_errors(form: dict[str, Any]) -> dict[str, str]:
-    errors: dict[str, str] = {}
-    if not form["nom"].strip():
-        errors["nom"] = "Indiquez le nom du sous-traitant."
-    if not form["service"].strip():
-        errors["service"] = "Décrivez le service rendu (par exemple : hébergement des dossiers)."
+def words(lang: str) -> dict[str, Any]:
+    """The processors' page wording in ``lang`` (documents_text.yaml, ``console.controller_desk.processors``)."""
+    table: dict[str, Any] = doctext.words(lang)["console"]["controller_desk"]["processors"]
+    return table
+
+
+def form_errors(form: dict[str, Any], lang: str = "fr") -> dict[str, str]:
+    """The form's mistakes, field by field, in ``lang``."""
+    wrong = [key for key in ("nom", "service") if not form[key].strip()]
     if not form["categories"]:
-        errors["categories"] = "Cochez au moins une catégorie de données confiée."
+        wrong.append("categories")
     if form["expiration"].strip():
         try:
             date.fromisoformat(form["expiration"].strip())
         except ValueError:
-            errors["expiration"] = "La date d'expiration du certificat est une date (jj/mm/aaaa)."
+            wrong.append("expiration")
     country = form["pays"].strip().upper()
     if not (len(country) == 2 and country.isalpha()):
-        errors["pays"] = "Indiquez le pays en deux lettres (code ISO, par exemple FR)."
-    return errors
+        wrong.append("pays")
+    said = words(lang)["errors"]
+    return {key: str(said[key]) for key in wrong}
 
 
 def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
     web = APIRouter(include_in_schema=False, tags=[TAG])
     ref = org.referential
-    clause_words = doctext.words("fr")["registers"]["clauses"]
 
     def route(method: str, path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         return web.api_route(path, methods=[method], response_class=HTMLResponse, tags=["reach:desk"])
 
     def listing(request: Request, current: Any, status: int = 200, **values: Any) -> Response:
-        today = org.audit.now().date()
+        today, lang = org.audit.now().date(), lang_of(request)
         rows = [
             {
                 "id": p.id,
                 "name": p.name,
                 "service": p.service,
-                "status": STATUS_FR.get(p.status, p.status),
+                "status": STATUSES.get(p.status, p.status),
                 "draft": p.status == "draft",
                 "ended": p.status == "ended",
-                "problems": [] if p.status == "ended" else processor_problems(p, ref, today),
+                "problems": [] if p.status == "ended" else processor_problems(p, ref, today, lang),
             }
             for p in processors.entries(org.engine)
         ]
@@ -77,7 +80,7 @@ def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
             status,
             user=gate.who(current),
             rows=rows,
-            clauses=[(c, clause_words[c]) for c in processors.CLAUSES],
+            clauses=[(c, doctext.words(lang)["registers"]["clauses"][c]) for c in processors.CLAUSES],
             categories=[(c.id, name(ref, "category", c.id)) for c in ref.categories if not c.forbidden],
             **values,
         )
@@ -105,7 +108,7 @@ def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
 
         def draw() -> Response:
             current = gate.enter(request, Desk.CONTROLLER, "desk.controller.processor.add")
-            errors = form_errors(form)
+            errors = form_errors(form, lang_of(request))
             if errors:
                 return listing(request, current, 422, form=form, errors=errors)
             try:
@@ -124,7 +127,7 @@ def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
                     now=org.audit.now(),
                 )
             except ProcessorError as exc:
-                return listing(request, current, 422, form=form, error=exc.in_language("fr"))
+                return listing(request, current, 422, form=form, error=exc.in_language(lang_of(request)))
             gate.record(request, current, "processor.add", "Processor", str(added.id), "COM-SUB-1")
             return RedirectResponse(f"/controle/sous-traitants#sous-traitant-{added.id}", status_code=303)
 
@@ -137,13 +140,13 @@ def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
 
         def draw() -> Response:
             current = gate.enter(request, Desk.CONTROLLER, "desk.controller.processor.change", str(number))
-            processor = found(number)
+            processor, lang = found(number), lang_of(request)
             if processor is None or action not in ("activation", "fin"):
-                return listing(request, current, 404, error="Ce sous-traitant n'est pas dans le registre.")
+                return listing(request, current, 404, error=words(lang)["not_found"])
             if action == "activation":
-                problems = processor_problems(processor, ref, org.audit.now().date())
+                problems = processor_problems(processor, ref, org.audit.now().date(), lang)
                 if problems and processor.status == "draft":
-                    refused = f"{processor.name} ne peut pas être activé : " + " ".join(problems)
+                    refused = words(lang)["cannot_activate"].format(name=processor.name, problems=" ".join(problems))
                     return listing(request, current, 422, error=refused)
             try:
                 if action == "activation":
@@ -151,7 +154,7 @@ def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
                 else:
                     processors.end(org.engine, processor.name)
             except ProcessorError as exc:
-                return listing(request, current, 409, error=exc.in_language("fr"))
+                return listing(request, current, 409, error=exc.in_language(lang_of(request)))
             operation = "processor.activate" if action == "activation" else "processor.end"
             gate.record(request, current, operation, "Processor", str(number), "COM-SUB-1")
             return RedirectResponse(f"/controle/sous-traitants#sous-traitant-{number}", status_code=303)

@@ -14,32 +14,40 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from santegarde.governance import doctext
 from santegarde.lifecycle import retention
 from santegarde.policy.desks import Desk
 from santegarde.referentials.model import Duration
 from santegarde.runtime import Organisation
 from santegarde.store.retention import add_duration
 from santegarde.web.charts import Chart, grouped_bars
-from santegarde.web.controller import END_ACTIONS
+from santegarde.web.controller import END_ACTIONS, month_name
 from santegarde.web.desk_gate import DeskGate, desk_page
-from santegarde.web.french import MONTHS, name
-from santegarde.web.render import Renderer
+from santegarde.web.french import labels, name
+from santegarde.web.render import Renderer, lang_of
 
 TAG = "console"
 
 
 @dataclass(frozen=True)
 class Horizon:
-    label: str
+    label: Any  # a Said: the page's language
     steps: int
     step: Duration
 
 
+WORDS = ("console", "controller_desk", "retention")
+_HORIZON_NAMES = labels(*WORDS, "horizons")
 HORIZONS = {
-    "12-mois": Horizon("les douze prochains mois, mois par mois", 12, Duration(months=1)),
-    "25-ans": Horizon("les vingt-cinq prochaines années, année par année", 25, Duration(years=1)),
+    "12-mois": Horizon(_HORIZON_NAMES["12-mois"], 12, Duration(months=1)),
+    "25-ans": Horizon(_HORIZON_NAMES["25-ans"], 25, Duration(years=1)),
 }
-SERIES = {"archive": "À archiver", "delete": "À supprimer", "anonymise": "À anonymiser", "held": "Gelés (conservés)"}
+
+
+def words(lang: str) -> dict[str, Any]:
+    """The retention calendar's wording in ``lang`` (documents_text.yaml, ``console.controller_desk.retention``)."""
+    table: dict[str, Any] = doctext.words(lang)["console"]["controller_desk"]["retention"]
+    return table
 
 
 def dates(now: datetime, horizon: Horizon) -> list[datetime]:
@@ -75,14 +83,15 @@ def timeline(org: Organisation, now: datetime, horizon: Horizon) -> list[dict[st
     return found
 
 
-def chart(points: list[dict[str, Any]], monthly: bool) -> Chart:
+def chart(points: list[dict[str, Any]], monthly: bool, lang: str = "fr") -> Chart:
+    said = words(lang)
     counted: dict[tuple[str, str], int] = {}
     groups: dict[str, str] = {}
     for index, point in enumerate(points):
         key = f"{index:03d}"
         at = point["at"]
         groups[key] = (
-            "Prochain passage" if index == 0 else (f"{MONTHS[at.month - 1]} {at.year}" if monthly else f"{at.year}")
+            said["next_run_short"] if index == 0 else (month_name(f"{at:%Y-%m}", lang) if monthly else f"{at.year}")
         )
         for line in point["lines"]:
             for series, value in (
@@ -94,11 +103,10 @@ def chart(points: list[dict[str, Any]], monthly: bool) -> Chart:
                     counted[(key, series)] = counted.get((key, series), 0) + value
     return grouped_bars(
         "conservation",
-        "Calendrier de conservation : ce qu'un passage ferait à chaque date",
-        "Pour le prochain passage puis chaque date à venir, le nombre de dossiers qu'un passage ce jour-là "
-        "archiverait, supprimerait, anonymiserait ou garderait gelés, si aucun passage n'avait lieu avant.",
+        said["chart_title"],
+        said["chart_desc"],
         counted,
-        SERIES,
+        dict(said["series"]),
         groups,
     )
 
@@ -119,12 +127,12 @@ def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
                     user=gate.who(current),
                     horizons=HORIZONS,
                     chosen="",
-                    error="Cette période n'existe pas : choisissez l'une des périodes proposées.",
+                    error=words(lang_of(request))["no_period"],
                     points=[],
                     chart=None,
                 )
             points = timeline(org, org.audit.now(), chosen)
-            drawn = chart(points, monthly=chosen.step.months > 0)
+            drawn = chart(points, monthly=chosen.step.months > 0, lang=lang_of(request))
             return renderer.page(
                 request,
                 "controle/conservation.html",

@@ -16,11 +16,12 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from santegarde.api.auth import COOKIE
+from santegarde.governance import doctext
 from santegarde.governance.rights_text import right_name
 from santegarde.identity.errors import SessionRefused
 from santegarde.policy.desks import Desk
 from santegarde.referentials.model import Right
-from santegarde.rights.execute import REQUESTER_FR, RightsService
+from santegarde.rights.execute import RightsService
 from santegarde.rights.requests import (
     CSP_ACCESS,
     EXERCISABLE,
@@ -34,28 +35,36 @@ from santegarde.rights.requests import (
 from santegarde.runtime import Organisation
 from santegarde.store.service import AccessDenied
 from santegarde.store.service import Request as RecordRequest
+from santegarde.web.controller import deadline_rule
 from santegarde.web.desk_gate import DOCUMENT_HEADERS, DeskGate, desk_page, page_with_frames
-from santegarde.web.french import Refusal, name
-from santegarde.web.render import CSRF_FIELD, Renderer
+from santegarde.web.french import Refusal, Said, labels, name
+from santegarde.web.render import CSRF_FIELD, Renderer, lang_of
 
 TAG = "console"
 RIGHTS_PURPOSE = "rights_management"  # the purpose of handling the persons' rights, where the text names one
-STATUS_FR = {
-    "received": "reçue, identité à vérifier",
-    "identity_checked": "identité vérifiée, à exécuter",
-    "extended": "délai prolongé",
-    "executed": "exécutée",
-    "refused": "refusée",
-}
-CHANNELS_FR = {
-    "post": "par courrier postal",
-    "secure_messaging": "par messagerie sécurisée de santé",
-    "in_person": "remise en main propre",
-    "email": "par courrier électronique",
-}
+WORDS = ("console", "controller_desk", "rights")
+STATUSES = labels(*WORDS, "statuses")  # each in both languages
+REQUESTERS = labels(*WORDS, "requesters")
+CHANNELS = labels(*WORDS, "channels")
 MAX_CORRECTED = 20000  # a corrected FHIR resource, pasted
 Csrf = Annotated[str, Form(alias=CSRF_FIELD, max_length=128)]
 Short = Annotated[str, Form(max_length=200)]
+
+
+def words(lang: str) -> dict[str, Any]:
+    """The rights desk's wording in ``lang`` (documents_text.yaml, ``console.controller_desk.rights``)."""
+    table: dict[str, Any] = doctext.words(lang)["console"]["controller_desk"]["rights"]
+    return table
+
+
+def both(key: str, **facts: Any) -> Said:
+    """The rights desk's sentence ``key`` in both languages (a template draws the page's)."""
+    return Said(*(str(words(lang)[key]).format(**facts) for lang in ("fr", "en")))
+
+
+def refused(exc: RightsError) -> Said:
+    """The register's refusal in both languages."""
+    return Said(exc.in_language("fr"), exc.in_language("en"))
 
 
 def router(org: Organisation, rights: RightsService, gate: DeskGate, renderer: Renderer) -> APIRouter:
@@ -75,12 +84,12 @@ def router(org: Organisation, rights: RightsService, gate: DeskGate, renderer: R
         chosen = RIGHTS_PURPOSE if RIGHTS_PURPOSE in known else (purpose or purposes[0][0])
         return RecordRequest(token, chosen, source=request.client.host if request.client else "unknown")
 
-    def rows() -> list[dict[str, Any]]:
+    def rows(lang: str) -> list[dict[str, Any]]:
         return [
             {
                 "id": r.id,
-                "right": right_name(r.right, "fr"),
-                "status": STATUS_FR.get(str(r.status), str(r.status)),
+                "right": right_name(r.right, lang),
+                "status": STATUSES.get(str(r.status), str(r.status)),
                 "deadline": r.deadline,
                 "late": r.overdue(org.audit.now()),
                 "open": r.status in OPEN,
@@ -91,14 +100,15 @@ def router(org: Organisation, rights: RightsService, gate: DeskGate, renderer: R
     def desk(request: Request, current: Any, status: int = 200, **values: Any) -> Response:
         values.setdefault("form", {"droit": "access", "demandeur": "person", "finalite": ""})
         values.setdefault("errors", {})
+        lang = lang_of(request)
         return renderer.page(
             request,
             "controle/droits.html",
             status,
             user=gate.who(current),
-            requests=rows(),
-            rights=[(str(r), right_name(r, "fr")) for r in EXERCISABLE],
-            requesters=[(str(r), REQUESTER_FR[r]) for r in Requester],
+            requests=rows(lang),
+            rights=[(str(r), right_name(r, lang)) for r in EXERCISABLE],
+            requesters=[(str(r), REQUESTERS[str(r)]) for r in Requester],
             purposes=purposes,
             **values,
         )
@@ -106,12 +116,7 @@ def router(org: Organisation, rights: RightsService, gate: DeskGate, renderer: R
     def not_found(request: Request, current: Any, number: int) -> Response:
         return renderer.refused(
             request,
-            Refusal(
-                "Demande introuvable",
-                f"Il n'y a pas de demande d'exercice des droits n° {number} dans le registre.",
-                "Revenez au registre des demandes et choisissez-en une de la liste.",
-                404,
-            ),
+            Refusal(both("missing_title"), both("missing", n=number), both("missing_todo"), 404),
             user=gate.who(current),
         )
 
@@ -120,23 +125,25 @@ def router(org: Organisation, rights: RightsService, gate: DeskGate, renderer: R
             found = rights.get(number)
         except RightsError:
             return not_found(request, current, number)
+        lang = lang_of(request)
         response = renderer.page(
             request,
             "controle/demande.html",
             status,
             user=gate.who(current),
             r=found,
-            right=right_name(found.right, "fr"),
-            requester=REQUESTER_FR[found.requester],
+            right=right_name(found.right, lang),
+            requester=REQUESTERS[str(found.requester)],
             purpose=name(ref, "purpose", found.purpose) if found.purpose else None,
-            status_fr=STATUS_FR.get(str(found.status), str(found.status)),
+            status_words=STATUSES.get(str(found.status), str(found.status)),
+            deadline_rule=deadline_rule(found.deadline_rule, lang),
             late=found.overdue(org.audit.now()),
             open=found.status in OPEN,
             executable=found.right is not Right.RECTIFICATION,
             extensible=found.extended_due_at is None and not found.deadline_rule.startswith(CSP_ACCESS),
             minimum=MIN_IDENTITY_CHECK,
             minimum_reason=MIN_EXTENSION_REASON,
-            channels=CHANNELS_FR,
+            channels=CHANNELS,
             **values,
         )
         return page_with_frames(response)
@@ -166,19 +173,20 @@ def router(org: Organisation, rights: RightsService, gate: DeskGate, renderer: R
 
         def draw() -> Response:
             current = gate.enter(request, Desk.CONTROLLER, "desk.controller.rights.register")
+            said = words(lang_of(request))["errors"]
             errors: dict[str, str] = {}
             if droit not in {str(r) for r in EXERCISABLE}:
-                errors["droit"] = "Choisissez le droit exercé dans la liste."
+                errors["droit"] = said["droit"]
             elif Right(droit) in NEEDS_PURPOSE and not finalite:
-                errors["finalite"] = "Ce droit porte sur une finalité : choisissez-la."
+                errors["finalite"] = said["needs_purpose"]
             elif Right(droit) is Right.RESTRICTION and len(motif.strip()) < 5:
-                errors["motif"] = "Indiquez ce que la personne conteste (par exemple : l'exactitude du poids noté)."
+                errors["motif"] = said["motif"]
             if not dossier.strip():
-                errors["dossier"] = "Indiquez la référence du dossier du patient concerné."
+                errors["dossier"] = said["dossier"]
             if demandeur not in {str(r) for r in Requester}:
-                errors["demandeur"] = "Choisissez qui fait la demande dans la liste."
+                errors["demandeur"] = said["demandeur"]
             if finalite and finalite not in {p for p, _ in purposes}:
-                errors["finalite"] = "Choisissez la finalité dans la liste."
+                errors["finalite"] = said["finalite"]
             if errors:
                 return desk(request, current, 422, form=form, errors=errors)
             created = rights.receive(
@@ -214,12 +222,12 @@ def router(org: Organisation, rights: RightsService, gate: DeskGate, renderer: R
         def draw() -> Response:
             current = gate.enter(request, Desk.CONTROLLER, "desk.controller.rights.identity", str(number))
             if len(comment.strip()) < MIN_IDENTITY_CHECK:
-                message = f"Écrivez comment l'identité a été vérifiée, en au moins {MIN_IDENTITY_CHECK} caractères."
+                message = both("identity_short", n=MIN_IDENTITY_CHECK)
                 return detail(request, current, number, 422, identity_error=message, check=comment)
             try:
                 rights.register.record_identity_check(record_request(request, None), number, comment.strip())
             except RightsError:
-                return detail(request, current, number, 409, error="Cette demande a déjà reçu sa réponse.")
+                return detail(request, current, number, 409, error=both("answered"))
             return RedirectResponse(f"/controle/droits/{number}", status_code=303)
 
         return desk_page(renderer, gate, request, draw, keep=f"/controle/droits/{number}")
@@ -236,10 +244,7 @@ def router(org: Organisation, rights: RightsService, gate: DeskGate, renderer: R
         def draw() -> Response:
             current = gate.enter(request, Desk.CONTROLLER, "desk.controller.rights.extend", str(number))
             if len(reason.strip()) < MIN_EXTENSION_REASON:
-                message = (
-                    f"Écrivez pourquoi le délai est prolongé (complexité ou nombre de demandes), en au moins "
-                    f"{MIN_EXTENSION_REASON} caractères."
-                )
+                message = both("reason_short", n=MIN_EXTENSION_REASON)
                 return detail(request, current, number, 422, reason_error=message, reason=reason)
             try:
                 rights.register.extend(record_request(request, None), number, reason)
@@ -247,7 +252,7 @@ def router(org: Organisation, rights: RightsService, gate: DeskGate, renderer: R
                 gate.record(
                     request, current, "rights.extend", "RightsRequest", str(number), "GDPR art. 12.3", allowed=False
                 )
-                return detail(request, current, number, 409, error=exc.in_language("fr"))
+                return detail(request, current, number, 409, error=refused(exc))
             return RedirectResponse(f"/controle/droits/{number}", status_code=303)
 
         return desk_page(renderer, gate, request, draw, keep=f"/controle/droits/{number}")
@@ -269,24 +274,16 @@ def router(org: Organisation, rights: RightsService, gate: DeskGate, renderer: R
                 if found.right is Right.RECTIFICATION:
                     body = _resource(corrected)
                     if body is None:
-                        message = (
-                            "La donnée corrigée n'est pas une ressource FHIR lisible : collez la ressource entière, "
-                            "au format JSON, avec son type (resourceType) et son identifiant (id)."
-                        )
+                        message = both("corrected_unreadable")
                         return detail(request, current, number, 422, corrected_error=message, corrected=corrected)
                 outcome = rights.execute(record_request(request, found.purpose), number, corrected=body)
             except AccessDenied:
-                message = "Le chemin d'accès aux dossiers a refusé cette exécution ; l'essai a été tracé."
+                message = both("path_refused")
                 return detail(request, current, number, 403, error=message)
             except RightsError as exc:
                 if body is not None and exc.key.startswith("corrected"):
-                    return detail(
-                        request, current, number, 422, corrected_error=exc.in_language("fr"), corrected=corrected
-                    )
-                message = (
-                    "Cette demande ne peut pas être exécutée ici dans son état actuel : l'identité du demandeur doit "
-                    "avoir été vérifiée, la demande ne doit pas avoir déjà reçu sa réponse."
-                )
+                    return detail(request, current, number, 422, corrected_error=refused(exc), corrected=corrected)
+                message = both("not_executable")
                 return detail(request, current, number, 409, error=message)
             if outcome.bundle is not None:
                 # The person's copy (access, portability) is handed over once, as the CLI writes it once: a file to
@@ -310,14 +307,12 @@ def router(org: Organisation, rights: RightsService, gate: DeskGate, renderer: R
 
         def draw() -> Response:
             current = gate.enter(request, Desk.CONTROLLER, "desk.controller.rights.sent", str(number))
-            if channel not in CHANNELS_FR:
-                return detail(
-                    request, current, number, 422, error="Choisissez dans la liste comment la lettre est partie."
-                )
+            if channel not in CHANNELS:
+                return detail(request, current, number, 422, error=both("choose_channel"))
             try:
                 rights.register.letter_sent(record_request(request, None), number, channel)
             except RightsError as exc:  # traced by the register
-                return detail(request, current, number, 409, error=exc.in_language("fr"))
+                return detail(request, current, number, 409, error=refused(exc))
             return RedirectResponse(f"/controle/droits/{number}", status_code=303)
 
         return desk_page(renderer, gate, request, draw, keep=f"/controle/droits/{number}")
@@ -333,7 +328,7 @@ def router(org: Organisation, rights: RightsService, gate: DeskGate, renderer: R
             except RightsError:
                 return not_found(request, current, number)
             if found.status in OPEN:
-                return detail(request, current, number, 409, error="La lettre se rédige une fois la demande exécutée.")
+                return detail(request, current, number, 409, error=both("letter_after"))
             content = rights.letter(number, fmt)
             if fmt == "html":
                 return HTMLResponse(str(content), headers={"content-disposition": "inline", **DOCUMENT_HEADERS})

@@ -1,5 +1,5 @@
 """The register of transfers outside the EU at the controller's desk (COM-TRF-1, AAC-12, EDS-12): each transfer with
-its basis in words, and the form that records one — checked field by field in French, then by
+its basis in words, and the form that records one — checked field by field in the page's language, then by
 ``governance.transfers.record`` against GDPR chapter V and the référentiel's own rule (the warehouse refuses every
 transfer; compassionate access only some data, strictly necessary, persons informed), whose refusal is shown as
 its sentence.
@@ -20,61 +20,60 @@ from santegarde.governance.transfers import TransferError, TransferRequest
 from santegarde.policy.desks import Desk
 from santegarde.runtime import Organisation
 from santegarde.web.desk_gate import DeskGate, desk_page
-from santegarde.web.french import name
-from santegarde.web.render import CSRF_FIELD, Renderer
+from santegarde.web.french import labels, name
+from santegarde.web.render import CSRF_FIELD, Renderer, lang_of
 
 TAG = "console"
-BASES = {
-    "": "Déterminée par le pays (décision d'adéquation s'il en bénéficie)",
-    "adequacy": "Décision d'adéquation de la Commission européenne (art. 45 du RGPD)",
-    "safeguards": "Garanties appropriées (art. 46 du RGPD)",
-    "derogation": "Dérogation pour une situation particulière (art. 49 du RGPD)",
-}
+WORDS = ("console", "controller_desk", "transfers")
+# The bases of a transfer, each in both languages ("": the country decides).
+BASES = {"" if code == "country" else code: said for code, said in labels(*WORDS, "bases").items()}
 TEXTS = ("pays", "destinataire", "base", "garantie", "derogation", "finalite")
 BOXES = ("distance", "necessaire", "informees", "certifie")
 
 
-def form_errors(form: dict[str, Any]) -> dict[str, str]:
-    """The form's mistakes, field by field, in French (the rules themselves are checked by the register)."""
+def form_errors(form: dict[str, Any], lang: str = "fr") -> dict[str, str]:
+    """The form's mistakes, field by field, in ``lang`` (the rules themselves are checked by the register)."""
+    said: dict[str, str] = doctext.words(lang)["console"]["controller_desk"]["transfers"]["errors"]
     errors: dict[str, str] = {}
     if not form["pays"].strip():
-        errors["pays"] = "Indiquez le pays de destination, ou d'où les données sont consultées (par exemple JP)."
+        errors["pays"] = said["pays"]
     else:
         try:
             transfers.country_code(form["pays"])
         except TransferError:
-            errors["pays"] = "Ce pays n'est pas reconnu : indiquez son code en deux lettres (ISO 3166, par exemple JP)."
+            errors["pays"] = said["unknown_country"]
     if not form["destinataire"].strip():
-        errors["destinataire"] = "Nommez le destinataire qui reçoit les données ou y accède."
+        errors["destinataire"] = said["destinataire"]
     if not form["categories"]:
-        errors["categories"] = "Cochez au moins une catégorie de données transférée."
+        errors["categories"] = said["categories"]
     if form["base"] not in BASES:
-        errors["base"] = "Choisissez la base du transfert dans la liste."
+        errors["base"] = said["base"]
     elif form["base"] == "safeguards" and form["garantie"] not in transfers.SAFEGUARDS:
-        errors["garantie"] = "Choisissez la garantie appropriée sur laquelle repose le transfert."
+        errors["garantie"] = said["garantie"]
     elif form["base"] == "derogation" and form["derogation"] not in transfers.DEROGATIONS:
-        errors["derogation"] = "Choisissez la dérogation sur laquelle repose le transfert."
+        errors["derogation"] = said["derogation"]
     if len(form["finalite"].strip()) < 10:
-        errors["finalite"] = "Expliquez en au moins 10 caractères pourquoi les données partent vers ce pays."
+        errors["finalite"] = said["finalite"]
     return errors
 
 
 def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
     web = APIRouter(include_in_schema=False, tags=[TAG])
     ref = org.referential
-    said = doctext.words("fr")["registers"]
 
     def route(method: str, path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         return web.api_route(path, methods=[method], response_class=HTMLResponse, tags=["reach:desk"])
 
     def listing(request: Request, current: Any, status: int = 200, **values: Any) -> Response:
+        lang = lang_of(request)
+        said = doctext.words(lang)["registers"]
         rows = [
             {
                 "id": t.id,
-                "country": transfers.country_name(t.country, "fr"),
+                "country": transfers.country_name(t.country, lang),
                 "recipient": t.recipient,
                 "categories": [name(ref, "category", c) for c in t.data_categories],
-                "basis": transfers.basis_sentence(t, "fr"),
+                "basis": transfers.basis_sentence(t, lang),
                 "remote": t.remote_access,
                 "purpose": t.purpose,
                 "at": t.recorded_at,
@@ -90,7 +89,7 @@ def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
             status,
             user=gate.who(current),
             rows=rows,
-            rule=transfers.profile_rule(ref.organisation_profile, "fr"),
+            rule=transfers.profile_rule(ref.organisation_profile, lang),
             bases=BASES,
             safeguards=said["safeguards"],
             derogations=said["derogations"],
@@ -118,7 +117,7 @@ def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
 
         def draw() -> Response:
             current = gate.enter(request, Desk.CONTROLLER, "desk.controller.transfer.add")
-            errors = form_errors(form)
+            errors = form_errors(form, lang_of(request))
             if errors:
                 return listing(request, current, 422, form=form, errors=errors)
             asked = TransferRequest(
@@ -144,7 +143,7 @@ def router(org: Organisation, gate: DeskGate, renderer: Renderer) -> APIRouter:
                 )
             except TransferError as exc:
                 gate.record(request, current, "transfer.add", "Transfer", "-", "COM-TRF-1", allowed=False)
-                return listing(request, current, 422, form=form, error=exc.in_language("fr"))
+                return listing(request, current, 422, form=form, error=exc.in_language(lang_of(request)))
             gate.record(request, current, "transfer.add", "Transfer", str(recorded.id), "COM-TRF-1")
             return RedirectResponse(f"/controle/transferts#transfert-{recorded.id}", status_code=303)
 
