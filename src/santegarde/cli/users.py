@@ -21,6 +21,7 @@ from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME
 from santegarde.errors import WordedError
+from santegarde.governance import transfers
 from santegarde.identifiers import validate_person_ref
 from santegarde.identity import accounts, grants, reviews, training
 from santegarde.identity.tables import user
@@ -262,6 +263,10 @@ def grant(
     establishment: Annotated[
         str | None, typer.Option(help="The establishment whose patients a collecting staff member sees (AAC-8)")
     ] = None,
+    country: Annotated[
+        str | None,
+        typer.Option(help="ISO 3166 code of the country it is used from (none: the EU/EEA); outside, a transfer"),
+    ] = None,
     by: ByOption = "",
     lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
@@ -280,6 +285,7 @@ def grant(
             ends_at=ends_at,
             project=project,
             establishment=establishment,
+            country=country,
             by=_by(by),
         )
     facts = {"id": given.id, "login": given.login, "profile": given.profile}
@@ -289,6 +295,10 @@ def grant(
         console.print(said["granted"].format(**facts), markup=False)
     if given.establishment:
         console.print(said["establishment"].format(establishment=given.establishment), markup=False)
+    if given.country:
+        status = transfers.country_status(given.country)
+        where = said["used_from"] if status.kind == "eea" else said["used_from_outside"]
+        console.print(where.format(country=transfers.country_name(status.code, lang), code=status.code), markup=False)
 
 
 @app.command("revoke")
