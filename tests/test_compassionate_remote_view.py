@@ -5,6 +5,7 @@ changes. A mistyped country is refused when the grant is given."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -193,3 +194,5 @@ def test_user_grant_takes_the_country_and_refuses_a_bad_code(
     assert "utilisée depuis États-Unis (US), hors de l'Union européenne" in said and "§12.4" in said
     english = runner.invoke(app, [*give, "--country", "DE", "--lang", "en"], env={"COLUMNS": "200"})
     assert english.exit_code == 0 and "used from Germany (DE), in the European Economic Area" in english.output
+    listed = runner.invoke(app, ["user", "list", "--grants", "--json", *c[:2]])
+    assert [g["used from"] for g in json.loads(listed.output)["grants"]] == ["US", "DE"]

@@ -149,7 +149,9 @@ def list_users(
             until = g.ends_at.strftime(said["date"]) if g.ends_at else "—"
             role = said["roles"].get(g.validator_role, g.validator_role)
             validated = said["validated_by"].format(who=g.validated_by, role=role)
-            gt.add_row(str(g.id), g.login, named(g.profile), g.project or "—", validated, until, state)
+            gt.add_row(
+                str(g.id), g.login, named(g.profile), g.project or "—", g.country or "—", validated, until, state
+            )
         if not as_json:
             show_table(gt)
     if as_json:  # one document: the accounts, and the grants when asked
