@@ -11,10 +11,12 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from init_answers import init_answers
+from santegarde.api import create_app
 from santegarde.cli.main import app
 from santegarde.compassionate.registry import Registry, example_text
 from santegarde.compassionate.service import CaseAccessDenied, CompassionateService, Patient
@@ -124,6 +126,7 @@ def test_with_a_declared_remote_viewing_the_read_carries_only_what_may_leave_the
     declare(w, "US", "patient_indirect_identity", "related_persons")
     case = service.state(us, patient_id)
     assert case.code is not None and case.code.startswith("MARLE-")  # the code, not the identity
+    assert case.status == "withheld" and case.viewed_from == "US"  # the treatment's step is not §12.1's data
     shown = repr(case)
     assert "Martin" not in shown and "Léa" not in shown
     assert [f.form for f in case.forms] == ["personne_liee"]  # the relationship only: no health answer
@@ -146,7 +149,7 @@ def test_from_inside_the_eea_a_grant_naming_its_country_reads_normally(
     w, service, patient_id = place
     de = abroad(w, "affaires.de", "L-2", "DE")
     case = service.state(de, patient_id)
-    assert case.status == "treated"
+    assert case.status == "treated" and case.viewed_from is None
     assert any("score_alsfrs" in f.answers for f in case.forms)  # health data, as the profile may read them
     assert not [e for e in trail(w, "affaires.de") if e.get("operation") == "aac.remote_view"]
     assert sessions.state(w.identity, de.token).country == "DE"
@@ -196,3 +199,19 @@ def test_user_grant_takes_the_country_and_refuses_a_bad_code(
     assert english.exit_code == 0 and "used from Germany (DE), in the European Economic Area" in english.output
     listed = runner.invoke(app, ["user", "list", "--grants", "--json", *c[:2]])
     assert [g["used from"] for g in json.loads(listed.output)["grants"]] == ["US", "DE"]
+
+
+def test_the_case_over_http_from_outside_the_eu(place: tuple[Workplace, CompassionateService, str]) -> None:
+    w, service, patient_id = place
+    us = abroad(w, "affaires.us", "L-2", "US")
+    app = create_app(w.identity, records=w.service, compassionate=service)
+    client = TestClient(app, base_url="https://testserver")
+    client.cookies.set("sg_session", us.token)
+    refused = client.get(f"/aac/cases/{patient_id}")
+    assert refused.status_code == 403 and "hors de l'Union européenne" in refused.json()["message"]
+    declare(w, "US", "patient_indirect_identity")
+    seen = client.get(f"/aac/cases/{patient_id}")
+    assert seen.status_code == 200, seen.text
+    body = seen.json()
+    assert body["code"].startswith("MARLE-") and body["viewed_from"] == "US" and body["status"] == "withheld"
+    assert body["forms"] == [] and "Martin" not in seen.text and "score_alsfrs" not in seen.text

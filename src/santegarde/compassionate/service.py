@@ -140,6 +140,7 @@ class CaseState:
     birth: str | None = None
     forms: list[Submitted] = field(default_factory=list)
     ledger_status: str | None = None  # after a submission: the step from the ledger (``forms`` is then that form)
+    viewed_from: str | None = None  # read from this country outside the EU (§12.4): only §12.1's data, step withheld
 
     def of(self, kind: FormKind) -> list[Submitted]:
         return [f for f in self.forms if f.kind is kind]
@@ -163,6 +164,8 @@ class CaseState:
     def status(self) -> str:
         if self.ledger_status is not None:
             return self.ledger_status
+        if self.viewed_from is not None:
+            return "withheld"  # the step tells the medicinal product's use: it does not leave the EU (§12.1)
         if self.stopped:
             return "stopped"
         if self.initiated:
@@ -612,6 +615,7 @@ class CompassionateService:
             raise CaseAccessDenied("case_not_readable", "AAC-8.case", "8")
         if within is not None:
             self._trace_transfer(ctx, req, patient_id)
+            case.viewed_from = ctx.country
         order = list(FormKind)  # at the same instant, the workflow's order
         case.forms = sorted(by_submission.values(), key=lambda s: (s.authored, order.index(s.kind)))
         return case
