@@ -104,6 +104,7 @@ def case_json(case: CaseState) -> dict[str, Any]:
         "version": case.version,
         "establishment": case.establishment,
         "status": case.status,
+        "viewed_from": case.viewed_from,
         "sex": case.sex,
         "birth": case.birth,
         "adverse_effects": case.adverse_effects,

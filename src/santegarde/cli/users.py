@@ -21,6 +21,7 @@ from santegarde.cli.keys import opened
 from santegarde.cli.organisation import ConfigOption
 from santegarde.config import CONFIG_NAME
 from santegarde.errors import WordedError
+from santegarde.governance import transfers
 from santegarde.identifiers import validate_person_ref
 from santegarde.identity import accounts, grants, reviews, training
 from santegarde.identity.tables import user
@@ -148,7 +149,9 @@ def list_users(
             until = g.ends_at.strftime(said["date"]) if g.ends_at else "—"
             role = said["roles"].get(g.validator_role, g.validator_role)
             validated = said["validated_by"].format(who=g.validated_by, role=role)
-            gt.add_row(str(g.id), g.login, named(g.profile), g.project or "—", validated, until, state)
+            gt.add_row(
+                str(g.id), g.login, named(g.profile), g.project or "—", g.country or "—", validated, until, state
+            )
         if not as_json:
             show_table(gt)
     if as_json:  # one document: the accounts, and the grants when asked
@@ -262,6 +265,10 @@ def grant(
     establishment: Annotated[
         str | None, typer.Option(help="The establishment whose patients a collecting staff member sees (AAC-8)")
     ] = None,
+    country: Annotated[
+        str | None,
+        typer.Option(help="ISO 3166 code of the country it is used from (none: the EU/EEA); outside, a transfer"),
+    ] = None,
     by: ByOption = "",
     lang: LangOption = "fr",
     config: ConfigOption = Path(CONFIG_NAME),
@@ -280,6 +287,7 @@ def grant(
             ends_at=ends_at,
             project=project,
             establishment=establishment,
+            country=country,
             by=_by(by),
         )
     facts = {"id": given.id, "login": given.login, "profile": given.profile}
@@ -289,6 +297,10 @@ def grant(
         console.print(said["granted"].format(**facts), markup=False)
     if given.establishment:
         console.print(said["establishment"].format(establishment=given.establishment), markup=False)
+    if given.country:
+        status = transfers.country_status(given.country)
+        where = said["used_from"] if status.kind == "eea" else said["used_from_outside"]
+        console.print(where.format(country=transfers.country_name(status.code, lang), code=status.code), markup=False)
 
 
 @app.command("revoke")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from santegarde import refusals
-from santegarde.compassionate.service import CompassionateService
+from santegarde.compassionate.service import CompassionateService, transferable
 from santegarde.errors import WordedError
 from santegarde.governance import transfers
 from santegarde.identity import sessions
@@ -47,11 +47,6 @@ class Destination:
     recipient: str
     country: str  # ISO code
     outside: bool  # outside the EU/EEA: a transfer (§12)
-
-
-def transferable(service: CompassionateService) -> frozenset[str]:
-    """The categories the référentiel lets leave the EU (§12.1)."""
-    return frozenset(c for t in service.records.ref.transfers for c in t.categories)
 
 
 def check(
@@ -82,7 +77,7 @@ def check(
     where = Destination(recipient.strip(), status.code, status.kind != "eea")
     if not where.outside:
         return where
-    allowed = transferable(service)
+    allowed = transferable(service.records.ref)
     beyond = sorted(set(categories) - allowed)
     if beyond:
         _refuse(
@@ -119,6 +114,7 @@ def check(
             **facts,
         )
     return where
+
 
 # The référentiel's recipients that are health authorities (§8.3), and the words that name them in a recipient.
 AUTHORITIES = ("ansm", "regional_pharmacovigilance_centres")

@@ -41,10 +41,11 @@ from santegarde.compassionate.registry import Registry, UnknownProgramme
 from santegarde.compassionate.screening import nir_fields
 from santegarde.compassionate.tables import aac_case, aac_workflow
 from santegarde.errors import SantegardeError, WordedError
+from santegarde.governance import transfers
 from santegarde.identity import grants, sessions
 from santegarde.identity.clock import aware
 from santegarde.policy import Decision
-from santegarde.referentials.model import CategoryKind
+from santegarde.referentials.model import CategoryKind, Referential
 from santegarde.store.mapping import KIND_TAG_SYSTEM
 from santegarde.store.service import REASON_MIN, AccessDenied, NotFound, RecordService, Request
 
@@ -52,6 +53,7 @@ CODE_SYSTEM = "https://santegarde.fr/aac/patient-code"
 FORM_URL = "https://santegarde.fr/aac/{programme}/{form}"
 AFTER_THE_DECISION = (FormKind.STOP, FormKind.ADVERSE_EFFECT, FormKind.RELATED_PERSON)
 ESTABLISHMENT_PROFILE = "care_establishment_staff"  # §8.1: collects; the laboratory decides (§8.2)
+CODE_CATEGORY = "patient_indirect_identity"  # the case's code (and sex, year and month of birth): the Patient record
 SEXES = {"female": "F", "male": "M", "other": "autre", "unknown": "inconnu"}
 # A case's status in the French of a refusal ("le dossier est accordé").
 CASE_STATUS_FR = {
@@ -138,6 +140,7 @@ class CaseState:
     birth: str | None = None
     forms: list[Submitted] = field(default_factory=list)
     ledger_status: str | None = None  # after a submission: the step from the ledger (``forms`` is then that form)
+    viewed_from: str | None = None  # read from this country outside the EU (§12.4): only §12.1's data, step withheld
 
     def of(self, kind: FormKind) -> list[Submitted]:
         return [f for f in self.forms if f.kind is kind]
@@ -161,6 +164,8 @@ class CaseState:
     def status(self) -> str:
         if self.ledger_status is not None:
             return self.ledger_status
+        if self.viewed_from is not None:
+            return "withheld"  # the step tells the medicinal product's use: it does not leave the EU (§12.1)
         if self.stopped:
             return "stopped"
         if self.initiated:
@@ -312,6 +317,50 @@ class CompassionateService:
         own = {"fr": ctx.establishment or "aucun", "en": ctx.establishment or "none"}
         self.records.trace_refusal(req, operation, ("Patient", patient_id), "AAC-8.establishment")
         raise CaseAccessDenied("other_establishment", "AAC-8.establishment", "8.1", own=own)
+
+    def _transfer_scope(
+        self, req: Request, operation: str, patient_id: str, ctx: sessions.SessionContext
+    ) -> frozenset[str] | None:
+        """What a reading may carry when the session's grant is used from outside the EU/EEA: remote viewing from
+        outside the EU is a transfer (§12.4), so only the categories the text lets leave the EU (§12.1) that a
+        declared remote-access transfer to that country covers. None inside the EU/EEA (no limit of this rule).
+        Refused (traced) when no declared transfer covers at least the patient's code: nothing is read."""
+        if ctx.country is None:
+            return None
+        status = transfers.country_status(ctx.country)
+        if status.kind == "eea":
+            return None
+        allowed = transferable(self.records.ref)
+        declared = [t for t in transfers.entries(self.engine) if t.country == status.code and t.remote_access]
+        covered = allowed & {c for t in declared for c in t.data_categories}
+        if CODE_CATEGORY in covered:
+            return frozenset(covered)
+        self.records.trace_refusal(req, operation, ("Patient", patient_id), "AAC-12.remote_view")
+        name = {lang: transfers.country_name(status.code, lang) for lang in refusals.LANGS}
+        key = "remote_view_not_covered" if declared else "remote_view_undeclared"
+        raise CaseAccessDenied(
+            key, "AAC-12.remote_view", "12.4", country=name, code=status.code, category=CODE_CATEGORY
+        )
+
+    def _trace_transfer(self, ctx: sessions.SessionContext, req: Request, patient_id: str) -> None:
+        """Trace a reading from outside the EU as the transfer it is (§12.4): the country in the rule."""
+        self.records.audit.append(
+            AuditEvent(
+                actor=ctx.login,
+                profile=ctx.profile or "",
+                operation="aac.remote_view",
+                resource_type="Patient",
+                resource_id=patient_id,
+                purpose=req.purpose,
+                allowed=True,
+                rule=f"AAC-12.remote_view.{ctx.country}",
+                section="12.4",
+                outcome="success",
+                source=req.source,
+                referential=self.records.ref.id,
+                patient=patient_id,
+            )
+        )
 
     def _reason_given(self, req: Request, operation: str, patient_id: str) -> None:
         """Refuse (traced, by the record path's rule) a profile the text lets reach the data only ad hoc and on a
@@ -532,12 +581,13 @@ class CompassionateService:
     def state(self, req: Request, patient_id: str) -> CaseState:
         """The case as the session may read it, through the record path (each record read is traced)."""
         row = self._case(req, "aac.state", patient_id)
-        self._own_establishment(req, "aac.state", patient_id, row.establishment)
+        ctx = self._own_establishment(req, "aac.state", patient_id, row.establishment)
         self._reason_given(req, "aac.state", patient_id)
+        within = self._transfer_scope(req, "aac.state", patient_id, ctx)
         case = CaseState(row.number, patient_id, row.programme, row.version, row.establishment)
         prefix = FORM_URL.format(programme=row.programme, form="")
         by_submission: dict[str, Submitted] = {}
-        for record in self.records.patient_records(req, patient_id):
+        for record in self.records.patient_records(req, patient_id, within):
             if record["resourceType"] == "Patient":
                 case.code = next(
                     (i.get("value") for i in record.get("identifier", []) if i.get("system") == CODE_SYSTEM), None
@@ -563,6 +613,9 @@ class CompassionateService:
                 by_submission[key] = Submitted(form_id, form.kind, authored, answers, key)
         if case.code is None:  # the path refused (and traced) the patient's record: the case is not this session's
             raise CaseAccessDenied("case_not_readable", "AAC-8.case", "8")
+        if within is not None:
+            self._trace_transfer(ctx, req, patient_id)
+            case.viewed_from = ctx.country
         order = list(FormKind)  # at the same instant, the workflow's order
         case.forms = sorted(by_submission.values(), key=lambda s: (s.authored, order.index(s.kind)))
         return case
@@ -773,6 +826,12 @@ class CompassionateService:
             if due is not None and due + timedelta(days=programme.follow_up.tolerance_days) < today:
                 late.append((case, due))
         return late
+
+
+def transferable(ref: Referential) -> frozenset[str]:
+    """The categories the référentiel lets leave the EU (aac-2022-106 §12.1: the patients' and related persons'
+    indirectly identifying data and the professionals' data)."""
+    return frozenset(c for t in ref.transfers for c in t.categories)
 
 
 def _turn(case: Workflow, kind: FormKind, answers: list[Answer], profile: str | None) -> dict[str, str] | None:

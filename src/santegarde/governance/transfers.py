@@ -22,6 +22,7 @@ from sqlalchemy import Engine, insert, select
 from santegarde.errors import WordedError
 from santegarde.governance import doctext
 from santegarde.governance.tables import transfers
+from santegarde.identifiers import countries
 from santegarde.referentials import loader
 from santegarde.referentials.model import OrganisationProfile
 
@@ -168,10 +169,11 @@ def adequacy() -> AdequacyList:
 
 
 def country_code(country: str) -> str:
-    """The ISO 3166 two-letter code of ``country`` (a code, or a name from the adequacy file)."""
+    """The ISO 3166 two-letter code of ``country`` (an assigned code, or a name from the adequacy file)."""
     text = country.strip()
-    if len(text) == 2 and text.isalpha():
-        return text.upper()
+    code = countries.country_code(text) if len(text) == 2 else None
+    if code is not None:
+        return code
     lists = adequacy()
     names = {name.casefold(): code for code, name in lists.eea.items()}
     names |= {d.name.casefold(): code for code, d in lists.adequate.items()}

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.engine import Row
 
+from santegarde.identifiers import countries
 from santegarde.identity import accounts
 from santegarde.identity.clock import aware
 from santegarde.identity.context import IdentityContext
@@ -41,6 +42,7 @@ class Grant:
     ends_at: datetime | None
     revoked_at: datetime | None
     establishment: str | None = None  # the establishment whose patients a collecting staff member sees (AAC-8)
+    country: str | None = None  # ISO 3166 code of the country it is used from; None: inside the EU/EEA (AAC-12)
 
     def active(self, now: datetime) -> bool:
         return self.revoked_at is None and self.starts_at <= now and (self.ends_at is None or now < self.ends_at)
@@ -59,6 +61,7 @@ def _from_row(row: Row) -> Grant:
         aware(row.ends_at) if row.ends_at else None,
         aware(row.revoked_at) if row.revoked_at else None,
         row.establishment,
+        row.country,
     )
 
 
@@ -77,6 +80,7 @@ def give(
     ends_at: datetime | None = None,
     project: str | None = None,
     establishment: str | None = None,
+    country: str | None = None,
     by: str,
 ) -> Grant:
     ref = ctx.referential
@@ -107,6 +111,7 @@ def give(
     if warehouse and accessor.time_limited and not project:
         raise GrantError("project", rid=ref.id, profile=profile)
     establishment = _establishment(profile, accessor.section, establishment)
+    country = _country(country)
     with ctx.engine.begin() as conn:
         row = accounts.get(conn, login)
         if row.status != "active":
@@ -123,6 +128,7 @@ def give(
                 reason=reason.strip(),
                 project=project,
                 establishment=establishment,
+                country=country,
                 starts_at=now,
                 ends_at=ends_at,
                 created_at=now,
@@ -136,7 +142,7 @@ def give(
         actor=by,
         source="admin",
         rule="COM-ACC-2",
-        detail=f"grant {new_id}: account {row.id} as {profile}",
+        detail=f"grant {new_id}: account {row.id} as {profile}" + (f", used from {country}" if country else ""),
     )
     return result
 
@@ -152,6 +158,17 @@ def _establishment(profile: str, section: str, establishment: str | None) -> str
     if value:
         raise GrantError("establishment_refused", profile=profile)
     return None
+
+
+def _country(country: str | None) -> str | None:
+    """The country a grant is used from, as its ISO 3166 code (None: inside the EU/EEA). A grant used from outside
+    the EU makes each of its readings a transfer (aac-2022-106 §12.4), so a mistyped code is refused, never kept."""
+    if country is None or not country.strip():
+        return None
+    code = countries.country_code(country)
+    if code is None:
+        raise GrantError("country", country=country.strip()[:40])
+    return code
 
 
 def revoke(ctx: IdentityContext, grant_id: int, reason: str, *, by: str) -> Grant:

@@ -71,6 +71,7 @@ class SessionContext:
     pending: tuple[str, ...]
     grant_active: bool = False
     establishment: str | None = None  # the establishment the chosen grant is tied to (AAC-8), if any
+    country: str | None = None  # the country the chosen grant is used from (ISO 3166; None: the EU/EEA, AAC-12)
 
 
 def _hash(token: str) -> str:
@@ -227,6 +228,7 @@ def _context(ctx: IdentityContext, conn: Connection, srow: Row, urow: Row, now: 
         tuple(pending),
         chosen is not None and chosen.active(now),
         chosen.establishment if chosen else None,
+        chosen.country if chosen else None,
     )
 
 
@@ -280,6 +282,7 @@ _STATE_COLUMNS = (
     _g.profile.label("grant_profile"),
     _g.project.label("grant_project"),
     _g.establishment.label("grant_establishment"),
+    _g.country.label("grant_country"),
     _g.starts_at.label("grant_starts_at"),
     _g.ends_at.label("grant_ends_at"),
     _g.revoked_at.label("grant_revoked_at"),
@@ -323,6 +326,7 @@ def _joined_context(row: Row, now: datetime) -> SessionContext:
         tuple(pending),
         bool(active),
         row.grant_establishment if chosen else None,
+        row.grant_country if chosen else None,
     )
 
 

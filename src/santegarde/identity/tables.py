@@ -43,6 +43,7 @@ grant = Table(
     Column("reason", Text, nullable=False),
     Column("project", String(100), nullable=True),
     Column("establishment", String(64), nullable=True),  # the Organization id a collecting staff grant is tied to
+    Column("country", String(2), nullable=True),  # ISO 3166 code of the country it is used from; None: the EU/EEA
     Column("starts_at", DateTime(timezone=True), nullable=False),
     Column("ends_at", DateTime(timezone=True), nullable=True),
     Column("revoked_at", DateTime(timezone=True), nullable=True),

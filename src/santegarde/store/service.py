@@ -1356,8 +1356,12 @@ class RecordService:
     # -- data-subject rights (COM-RGT-1) ---------------------------------------------------------------
 
     @one_audit_batch
-    def patient_records(self, req: Request, patient_id: str) -> list[dict[str, Any]]:
-        """Every current record of the patient the session may read, each read under its own stored purpose."""
+    def patient_records(
+        self, req: Request, patient_id: str, within: frozenset[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Every current record of the patient the session may read, each read under its own stored purpose;
+        ``within``: only the records whose every category is one of these (the others are not read at all — e.g.
+        what a viewing from outside the EU may carry, aac-2022-106 §12)."""
         with self.engine.connect() as conn:
             ids = conn.execute(
                 select(record.c.id)
@@ -1365,6 +1369,8 @@ class RecordService:
                 .order_by(record.c.resource_type != "Patient", record.c.resource_type, record.c.id)
             ).scalars()
             found = [vault.versions(conn, rid, current_only=True)[0] for rid in ids]
+            if within is not None:
+                found = [v for v in found if v.categories and set(v.categories) <= within]
             resource = ("Patient", patient_id)
             if not found:
                 self._not_found(self._session(req, [], "rights.records", resource), req, "rights.records", resource)
