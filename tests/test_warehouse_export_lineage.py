@@ -353,3 +353,29 @@ def test_an_indicator_by_a_scaled_stay_is_refused_but_counting_stays_is_not(
     rid = gate.submit(ExportRequest(source=source, recipient="Direction", purpose="activity_indicators",
                                     project="P-1", requested_by="fanny", kind="indicator", indicator=spec))
     assert gate.check(rid, conn).status in {"awaiting_validation", "quarantined"}
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "; CREATE TABLE stolen AS SELECT * FROM person",
+        "; DROP TABLE visit_occurrence",
+        "; UPDATE person SET sex = 'X'",
+        ";\nATTACH ':memory:' AS other",
+    ],
+)
+def test_a_source_of_several_statements_is_refused_and_runs_nothing(
+    gate: Gate, conn: duckdb.DuckDBPyConnection, tail: str
+) -> None:
+    """An export's source is one SELECT: a second statement smuggled after it would run on the warehouse itself."""
+    tables = sorted(r[0] for r in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall())
+    sexes = conn.execute("SELECT sex, count(*) FROM person GROUP BY ALL ORDER BY ALL").fetchall()
+    source = f"SELECT {COLUMNS} FROM person p{tail}"
+    with pytest.raises(GateError) as refused:
+        rid = gate.submit(_request(source))
+        gate.check(rid, conn)
+    assert "une seule requête SELECT" in str(refused.value)
+    assert sorted(r[0] for r in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()) == tables
+    assert conn.execute("SELECT sex, count(*) FROM person GROUP BY ALL ORDER BY ALL").fetchall() == sexes
+    databases = conn.execute("SELECT database_name FROM duckdb_databases() WHERE NOT internal").fetchall()
+    assert [r[0] for r in databases] == ["omop"]

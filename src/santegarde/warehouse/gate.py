@@ -1175,6 +1175,20 @@ def _validate_request(request: ExportRequest) -> None:
         raise GateError("no_person_column")
     if request.kind == "indicator" and (request.indicator is None or not request.indicator.dimensions):
         raise GateError("no_dimensions")
+    _one_select(request.source)
+
+
+def _one_select(source: str) -> None:
+    """Refuse a source that is not one SELECT (a second statement after it, or an UPDATE, DROP, ATTACH…): the gate
+    only ever reads. A text DuckDB's parser cannot read (another engine's dialect) is left to the engine, which
+    runs it inside a subquery, where no second statement can run."""
+    try:
+        with duckdb.connect() as parser:
+            statements = parser.extract_statements(source)
+    except duckdb.Error:
+        return
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+        raise GateError("source_not_one_select", statements=len(statements))
 
 
 __all__ = [
