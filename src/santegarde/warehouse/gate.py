@@ -1187,7 +1187,7 @@ def _one_select(source: str) -> None:
             statements = parser.extract_statements(source)
     except duckdb.Error:
         return
-    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+    if len(statements) != 1 or statements[0].type.name != "SELECT":
         raise GateError("source_not_one_select", statements=len(statements))
 
 
