@@ -80,7 +80,13 @@ def _identifier_columns(run: Runner) -> list[tuple[str, str, str]]:
             found.append((table, column, "number"))
         elif column.endswith("_source_value") and data_type == "VARCHAR":
             found.append((table, column, "text"))
-    return found
+    # an entity's own key first (person.person_id before condition_era.person_id): the refusal names where the value
+    # comes from, the same on every engine whatever tables the engine has derived
+    return sorted(found, key=lambda f: _table_name(f[0]) + "_" not in (f[1][:-2], f[1][: -len("source_value")]))
+
+
+def _table_name(qualified: str) -> str:
+    return qualified.split(".")[-1].strip('"')
 
 
 def _origin(qualified: str, column: str) -> str:
