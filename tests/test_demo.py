@@ -106,9 +106,13 @@ def test_demo_serving_on_a_busy_port_refuses_before_building(runner: CliRunner, 
         busy.listen()
         port = busy.getsockname()[1]
         result = runner.invoke(app, ["demo", "--serve", "--port", str(port), "--dir", str(tmp_path / "demo")])
+        english = runner.invoke(
+            app, ["demo", "--serve", "--port", str(port), "--dir", str(tmp_path / "d"), "--lang", "en"]
+        )
     said = " ".join(result.output.split())
-    assert result.exit_code == 2 and f"Port {port} on 127.0.0.1 is already in use" in said and "--port" in said
+    assert result.exit_code == 2 and f"Le port {port} de 127.0.0.1 est déjà occupé" in said and "--port" in said
     assert not (tmp_path / "demo").exists()  # nothing was built
+    assert f"Port {port} on 127.0.0.1 is already in use" in " ".join(english.output.split())
 
 
 def test_demo_never_overwrites_a_real_organisation(runner: CliRunner, tmp_path: Path) -> None:

@@ -17,8 +17,9 @@ from rich.table import Table
 
 from santegarde.cli.common import LangOption, ReportJson, console, friendly_errors
 from santegarde.demo import DemoReport, run_demo
-from santegarde.errors import SantegardeError
+from santegarde.errors import WordedError
 from santegarde.governance import doctext, vocabulary
+from santegarde.refusals import sentences
 
 if TYPE_CHECKING:
     from santegarde.compassionate.demo import CompassionateDemo
@@ -34,10 +35,7 @@ def _check_port(port: int) -> None:
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
-            raise SantegardeError(
-                f"Port {port} on 127.0.0.1 is already in use (another demo or server?): choose another with "
-                f"--port {port + 1}, or stop what listens there."
-            ) from None
+            raise WordedError(sentences("demo", "busy_port", port=port, other=port + 1)) from None
 
 
 # The workflow's steps the compassionate demo counts (their names: documents_text.yaml, cli.demo.steps).
