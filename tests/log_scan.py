@@ -19,6 +19,8 @@ from typing import Any
 CLIENT_LOGGERS = ("httpx", "httpcore")
 TOKEN = re.compile(r"[\w@.+'-]+")
 DIGITS = re.compile(r"\D")
+# a number as a telephone is written: digits, maybe grouped by spaces, dots, dashes or brackets, maybe after "+"
+PHONE_RUN = re.compile(r"\+?\d[\d .()-]*\d")
 
 
 @dataclass
@@ -48,7 +50,7 @@ class Identifying:
 
 def leaks(lines: Iterable[tuple[str, str]], known: Identifying) -> list[tuple[str, str]]:
     """(logger, kind) of every line holding one of the known values: a token equal to a NIR, a family name or an
-    e-mail address, or a run of digits ending with a known telephone number's nine last digits."""
+    e-mail address, or a phone-like run of digits holding a known telephone number's nine last digits."""
     found: list[tuple[str, str]] = []
     phones = {v for v, kind in known.values.items() if kind == "téléphone"}
     for logger, line in lines:
@@ -58,9 +60,9 @@ def leaks(lines: Iterable[tuple[str, str]], known: Identifying) -> list[tuple[st
             if kind and kind != "téléphone":
                 found.append((logger, kind))
                 break
-        else:
-            digits = DIGITS.sub("", line)
-            if phones and len(digits) >= 9 and any(p in digits for p in phones):
+        else:  # each phone-like run alone: a whole line's digits (ids, times, sizes) joined match by chance
+            runs = (DIGITS.sub("", run) for run in PHONE_RUN.findall(line))
+            if phones and any(len(d) >= 9 and any(p in d for p in phones) for d in runs):
                 found.append((logger, "téléphone"))
     return found
 
